@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# make deps: install the Debian packages gust needs to build, test and run, when missing.
+# Idempotent and quiet when everything is there. Needs root (or sudo) only when installing.
+set -euo pipefail
+
+pkgs=(
+    build-essential pkg-config clang clang-format
+    libpq-dev librdkafka-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev
+    postgresql postgresql-client kcat
+    python3 python3-croniter tzdata graphviz valgrind procps iproute2 util-linux curl
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+    # "install ok installed" is the only state that means the package is usable.
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "deps: not root and no sudo; install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq </dev/null >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+echo "deps: done" >&2
