@@ -35,6 +35,9 @@ ALL_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS)
 SCHED_SRC := $(wildcard scheduler/*.c)
 SCHED_LIB_SRC := $(filter-out scheduler/main.c,$(SCHED_SRC))
 SCHED_LIB_OBJ := $(SCHED_LIB_SRC:%.c=$(BUILD)/%.o)
+# The SQL migrations are compiled into the binary (store_migrations[] in store.h).
+MIGRATIONS := $(sort $(wildcard migrations/[0-9]*.sql))
+SCHED_LIB_OBJ += $(BUILD)/gen/migrations.o
 TASKLIB_SRC := $(wildcard tasks/lib/*.c)
 TASKLIB_OBJ := $(TASKLIB_SRC:%.c=$(BUILD)/%.o)
 TASK_SRC := $(wildcard tasks/*.c)
@@ -53,6 +56,14 @@ all: $(BIN)/gust $(TASK_BINS) $(TOOL_BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# (the folder too: its time changes when a file is added or removed)
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) migrations scripts/embed_migrations.sh
+	@mkdir -p $(dir $@)
+	bash scripts/embed_migrations.sh $@ $(MIGRATIONS)
+
+$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libgust.a: $(SCHED_LIB_OBJ)

@@ -1,0 +1,64 @@
+# Kafka-protocol broker for integration tests (sourced): librdkafka's mock cluster run by
+# $GUST_TOOLS/kafka_mock (tests/tools/kafka_mock.c).
+#
+#   kafka_start [-b BROKERS] [-t TOPIC:PARTITIONS]...
+#       start the broker in the background, wait (with a deadline) for its bootstrap line,
+#       export KAFKA_BOOTSTRAP_SERVERS; stopped at exit or by kafka_stop
+#   kafka_stop
+#
+# The broker's stdin is a FIFO held open by this shell: when the test script dies for any
+# reason, the broker sees EOF and exits, so no broker outlives its test. The mock keeps only
+# about 5 MiB (100,000 messages) per partition: size topics for what a test sends.
+
+if ! declare -F gust_cleanup_add >/dev/null; then
+    _GUST_CLEANUP=()
+    # Run "$1" at exit (kafka_stop, http_stop...). Uses the EXIT trap: a script that sets
+    # its own EXIT trap must call gust_cleanup_run from it.
+    gust_cleanup_add() {
+        _GUST_CLEANUP+=("$1")
+        trap gust_cleanup_run EXIT
+    }
+    gust_cleanup_run() {
+        local f
+        for f in "${_GUST_CLEANUP[@]}"; do "$f"; done
+    }
+fi
+
+_KAFKA_DIR=
+_KAFKA_PID=
+_KAFKA_FD=
+
+kafka_start() {
+    local bin=${GUST_TOOLS:-build/tools}/kafka_mock deadline
+    [ -x "$bin" ] || { echo "kafka.sh: $bin not built" >&2; return 1; }
+    [ -z "$_KAFKA_PID" ] || { echo "kafka.sh: already started" >&2; return 1; }
+    _KAFKA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/gust-kafka.XXXXXX") || return 1
+    mkfifo "$_KAFKA_DIR/stdin" || return 1
+    "$bin" --stdin "$@" <"$_KAFKA_DIR/stdin" >"$_KAFKA_DIR/out" 2>"$_KAFKA_DIR/log" &
+    _KAFKA_PID=$!
+    exec {_KAFKA_FD}>"$_KAFKA_DIR/stdin"
+    gust_cleanup_add kafka_stop
+    deadline=$((SECONDS + 15))
+    until [ -s "$_KAFKA_DIR/out" ] && grep -q . "$_KAFKA_DIR/out"; do
+        if ! kill -0 "$_KAFKA_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+            echo "kafka.sh: kafka_mock did not start; its log:" >&2
+            cat "$_KAFKA_DIR/log" >&2
+            kafka_stop
+            return 1
+        fi
+        sleep 0.02
+    done
+    KAFKA_BOOTSTRAP_SERVERS=$(head -1 "$_KAFKA_DIR/out")
+    export KAFKA_BOOTSTRAP_SERVERS
+}
+
+kafka_stop() {
+    [ -n "$_KAFKA_PID" ] || return 0
+    kill -TERM "$_KAFKA_PID" 2>/dev/null
+    wait "$_KAFKA_PID" 2>/dev/null
+    [ -n "$_KAFKA_FD" ] && exec {_KAFKA_FD}>&-
+    rm -rf "$_KAFKA_DIR"
+    _KAFKA_PID= _KAFKA_FD= _KAFKA_DIR=
+    unset KAFKA_BOOTSTRAP_SERVERS
+    return 0
+}
