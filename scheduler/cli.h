@@ -10,6 +10,7 @@ int cmd_dags_list(int argc, char **argv);
 int cmd_dags_show(int argc, char **argv);
 int cmd_dags_list_import_errors(int argc, char **argv);
 int cmd_dags_next_execution(int argc, char **argv);
+int cmd_dags_reserialize(int argc, char **argv);
 int cmd_db_migrate(int argc, char **argv);
 int cmd_db_check(int argc, char **argv);
 

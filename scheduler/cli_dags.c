@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "dagfile.h"
 #include "schedule.h"
+#include "store.h"
 #include "tz.h"
 
 const char *
@@ -93,6 +94,33 @@ find_dag_or_complain(const struct dagbag *bag, const char *dag_id)
     return dag;
 }
 
+/* The database, when one is configured ($GUST_DATABASE_URL, $PGHOST or $PGDATABASE), for
+ * state the files do not hold (is_paused). NULL without one, after a one-line warning when
+ * it is configured but unreachable: listing files must not depend on the database. */
+static struct store *
+optional_store(void)
+{
+    struct err e = {0};
+    struct store *s;
+
+    if (!getenv("GUST_DATABASE_URL") && !getenv("PGHOST") && !getenv("PGDATABASE"))
+        return NULL;
+    if ((s = store_open(NULL, &e)) == NULL)
+        fprintf(stderr, "gust: pause state not shown: %s\n", e.msg);
+    return s;
+}
+
+/* "True"/"False" from the database, else from is_paused_upon_creation. */
+static const char *
+paused_text(struct store *s, const struct dag *dag)
+{
+    bool paused = dag->is_paused_upon_creation;
+
+    if (s != NULL && store_dag_is_paused(s, dag->dag_id, &paused, NULL) < 0)
+        paused = dag->is_paused_upon_creation; /* not recorded yet: what creation would do */
+    return paused ? "True" : "False";
+}
+
 /* Next trigger after now as ISO text in the DAG's zone, or "None". */
 static void
 next_trigger_text(const struct dag *dag, time_t now, char buf[32])
@@ -126,7 +154,7 @@ join_tags(const struct dag *dag)
 }
 
 static json_t *
-dag_to_json(const struct dag *dag, time_t now)
+dag_to_json(const struct dag *dag, struct store *s, time_t now)
 {
     char next[32];
     json_t *tags = json_array();
@@ -138,19 +166,19 @@ dag_to_json(const struct dag *dag, time_t now)
     o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s?}", "dag_id", dag->dag_id, "fileloc",
                   dag->fileloc, "schedule", dag->schedule.text, "timezone", dag->timezone,
                   "owners", dag->owner ? dag->owner : "airflow", "tags", tags, "is_paused",
-                  dag->is_paused_upon_creation, "next_dagrun",
+                  strcmp(paused_text(s, dag), "True") == 0, "next_dagrun",
                   strcmp(next, "None") == 0 ? NULL : next);
     return o;
 }
 
 static int
-list_json(const struct dagbag *bag, time_t now)
+list_json(const struct dagbag *bag, struct store *s, time_t now)
 {
     json_t *arr = json_array();
     char *text;
 
     for (size_t i = 0; i < bag->n_dags; i++)
-        json_array_append_new(arr, dag_to_json(bag->dags[i], now));
+        json_array_append_new(arr, dag_to_json(bag->dags[i], s, now));
     text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     json_decref(arr);
     if (text == NULL)
@@ -160,22 +188,73 @@ list_json(const struct dagbag *bag, time_t now)
     return EXIT_OK;
 }
 
-static void
-list_table(const struct dagbag *bag, time_t now)
-{
-    printf("%-28s | %-24s | %-16s | %-12s | %-30s | %-9s | %s\n", "dag_id", "fileloc", "schedule",
-           "owners", "tags", "is_paused", "next_dagrun");
-    for (size_t i = 0; i < bag->n_dags; i++) {
-        const struct dag *d = bag->dags[i];
-        char next[32];
-        char *tags = join_tags(d);
+enum { COLS = 7 };
 
-        next_trigger_text(d, now, next);
-        printf("%-28s | %-24s | %-16s | %-12s | %-30s | %-9s | %s\n", d->dag_id, d->fileloc,
-               d->schedule.text, d->owner ? d->owner : "airflow", tags ? tags : "",
-               d->is_paused_upon_creation ? "True" : "False", next);
-        free(tags);
+/* One row of the table: every cell owned by the row. */
+static void
+table_row(const struct dag *d, struct store *s, time_t now, char *cells[COLS])
+{
+    char next[32];
+
+    next_trigger_text(d, now, next);
+    cells[0] = strdup(d->dag_id);
+    cells[1] = strdup(d->fileloc);
+    cells[2] = strdup(d->schedule.text);
+    cells[3] = strdup(d->owner ? d->owner : "airflow");
+    cells[4] = join_tags(d);
+    cells[5] = strdup(paused_text(s, d));
+    cells[6] = strdup(next);
+}
+
+static void
+print_row(char *const cells[COLS], const int width[COLS])
+{
+    for (int c = 0; c < COLS; c++)
+        printf(c < COLS - 1 ? "%-*s | " : "%-*s\n", c < COLS - 1 ? width[c] : 0,
+               cells[c] ? cells[c] : "");
+}
+
+static void
+print_rule(const int width[COLS])
+{
+    for (int c = 0; c < COLS; c++) {
+        if (c > 0)
+            fputs("=+=", stdout);
+        for (int i = 0; i < width[c]; i++)
+            putchar('=');
     }
+    putchar('\n');
+}
+
+/* A table sized to its contents, like Airflow's "table" output. */
+static void
+list_table(const struct dagbag *bag, struct store *s, time_t now)
+{
+    static const char *header[COLS] = {"dag_id", "fileloc",   "schedule",   "owners",
+                                       "tags",   "is_paused", "next_dagrun"};
+    char *(*rows)[COLS] = calloc(bag->n_dags + 1, sizeof(*rows));
+    int width[COLS];
+
+    if (rows == NULL)
+        return;
+    for (int c = 0; c < COLS; c++) {
+        rows[0][c] = strdup(header[c]);
+        width[c] = 0;
+    }
+    for (size_t i = 0; i < bag->n_dags; i++)
+        table_row(bag->dags[i], s, now, rows[i + 1]);
+    for (size_t i = 0; i <= bag->n_dags; i++)
+        for (int c = 0; c < COLS; c++)
+            if (rows[i][c] && (int)strlen(rows[i][c]) > width[c])
+                width[c] = (int)strlen(rows[i][c]);
+    for (size_t i = 0; i <= bag->n_dags; i++) {
+        print_row(rows[i], width);
+        if (i == 0)
+            print_rule(width);
+        for (int c = 0; c < COLS; c++)
+            free(rows[i][c]);
+    }
+    free(rows);
 }
 
 int
@@ -187,6 +266,7 @@ cmd_dags_list(int argc, char **argv)
                                           {0}};
     const char *output = "table", *subdir = NULL;
     struct dagbag *bag;
+    struct store *s;
     int c, rc = EXIT_OK;
 
     optind = 1;
@@ -213,11 +293,13 @@ cmd_dags_list(int argc, char **argv)
     }
     if ((bag = load_bag(subdir)) == NULL)
         return EXIT_FAIL;
+    s = optional_store();
     if (strcmp(output, "json") == 0)
-        rc = list_json(bag, time(NULL));
+        rc = list_json(bag, s, time(NULL));
     else
-        list_table(bag, time(NULL));
+        list_table(bag, s, time(NULL));
     note_import_errors(bag);
+    store_free(s);
     dagbag_free(bag);
     return rc;
 }
@@ -396,6 +478,42 @@ cmd_dags_next_execution(int argc, char **argv)
         after = next;
     }
 out:
+    dagbag_free(bag);
+    return rc;
+}
+
+int
+cmd_dags_reserialize(int argc, char **argv)
+{
+    const char *subdir = NULL;
+    struct dagbag *bag;
+    struct store *s = NULL;
+    struct err e = {0};
+    int rc = EXIT_OK;
+
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: gust dags reserialize [-S DAG_FOLDER]\nParse the DAG folder and record it "
+               "in the database: one `dag` row per DAG (pause state\nkept), DAGs whose file is "
+               "gone marked inactive, `import_error` rows replaced.\nThe scheduler does this on "
+               "its own; this verb is for scripts and first set-up.\n");
+        return EXIT_OK;
+    }
+    if (argc == 3 && (strcmp(argv[1], "-S") == 0 || strcmp(argv[1], "--subdir") == 0))
+        subdir = argv[2];
+    else if (argc != 1) {
+        fprintf(stderr, "usage: gust dags reserialize [-S DAG_FOLDER]\n");
+        return EXIT_USAGE;
+    }
+    if ((bag = load_bag(subdir)) == NULL)
+        return EXIT_FAIL;
+    if ((s = store_open(NULL, &e)) == NULL || store_sync_dagbag(s, bag, time(NULL), &e) < 0) {
+        fprintf(stderr, "gust dags reserialize: %s\n", e.msg);
+        rc = EXIT_FAIL;
+    } else {
+        printf("recorded %zu DAG(s) and %zu import error(s) from %s\n", bag->n_dags,
+               count_errors(bag), subdir ? subdir : cli_dags_folder());
+    }
+    store_free(s);
     dagbag_free(bag);
     return rc;
 }

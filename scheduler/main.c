@@ -27,6 +27,8 @@ static const struct command commands[] = {
     {"dags", "list-import-errors", cmd_dags_list_import_errors,
      "list the errors found while loading DAG files"},
     {"dags", "next-execution", cmd_dags_next_execution, "print a DAG's next trigger times"},
+    {"dags", "reserialize", cmd_dags_reserialize,
+     "record the DAG folder (DAGs, import errors) in the database"},
     {"db", "migrate", cmd_db_migrate, "create or upgrade the metadata schema"},
     {"db", "check", cmd_db_check, "check that the database is reachable and up to date"},
     {NULL, "version", cmd_version, "print the version"},
