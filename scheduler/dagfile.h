@@ -9,16 +9,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "err.h"
 #include "schedule.h"
 
 enum op_kind {
-    OP_BASH,          /* BashOperator: bash_command through /bin/bash -c */
-    OP_KPO,           /* KubernetesPodOperator: cmds + arguments, no shell */
+    OP_BASH,           /* BashOperator: bash_command through /bin/bash -c */
+    OP_KPO,            /* KubernetesPodOperator: cmds + arguments, no shell */
     OP_TRIGGER_DAGRUN, /* TriggerDagRunOperator */
-    OP_EMPTY,         /* EmptyOperator (and DummyOperator of Airflow 1/2) */
+    OP_EMPTY,          /* EmptyOperator (and DummyOperator of Airflow 1/2) */
 };
 
 struct kv {
@@ -43,13 +44,14 @@ struct dag_task {
     char **arguments;
     size_t n_arguments;
     char *image;
-    char *name; /* pod name */
+    char *name;      /* pod name */
+    char *namespace; /* pod namespace (recorded; used when the same file runs in Airflow) */
     /* env (BashOperator) or env_vars (KubernetesPodOperator) */
     struct kv *env;
     size_t n_env;
     char *cwd;
-    bool do_xcom_push;       /* default: true for Bash, false for KPO */
-    int *skip_on_exit_code;  /* Bash default {99} */
+    bool do_xcom_push;      /* default: true for Bash, false for KPO */
+    int *skip_on_exit_code; /* Bash default {99} */
     size_t n_skip_on_exit_code;
     /* TriggerDagRunOperator */
     char *trigger_dag_id;
@@ -140,7 +142,13 @@ const struct dag_task *dag_find_task(const struct dag *dag, const char *task_id)
 /* Operator class name for display: "BashOperator". */
 const char *op_kind_name(enum op_kind op);
 
-/* Format a diagnostic as "file:line:col: error: msg" into buf. */
+/* Format a diagnostic as "file:line:col: error: msg" into buf ("file: error: msg" when it
+ * has no place). */
 void dag_diag_format(const struct dag_diag *d, char *buf, size_t size);
+
+/* Write a deterministic, human-readable dump of every DAG (every field, tasks in file order,
+ * upstream lists sorted) and then every diagnostic line. The expected output of the
+ * data-driven cases in tests/dags. */
+void dagbag_write_canonical(const struct dagbag *bag, FILE *out);
 
 #endif

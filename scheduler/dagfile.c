@@ -1,0 +1,376 @@
+/* dagfile: the dagbag (every DAG that loaded plus every diagnostic), file and folder loading,
+ * and the canonical dump used by the data-driven tests (DESIGN.md section 3).
+ *
+ * A file is parsed into a tree (dagfile_yaml.c), `default` is merged under each DAG the way
+ * dag-factory's merge_configs does, and each DAG is built on its own (dagfile_build.c,
+ * dagfile_graph.c). Invariant: one bad DAG or file never stops the others; a DAG with an
+ * error is never in bag->dags, and bag->dags stays sorted by dag_id with unique ids. */
+#include "dagfile_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_FILE_SIZE (64L << 20)
+#define MAX_FOLDER_DEPTH 32
+
+struct dagbag *
+dagbag_new(void)
+{
+    return calloc(1, sizeof(struct dagbag));
+}
+
+static void
+task_free(struct dag_task *t)
+{
+    free(t->task_id);
+    free(t->group_id);
+    free(t->operator_path);
+    free(t->bash_command);
+    free_str_list(t->cmds, t->n_cmds);
+    free_str_list(t->arguments, t->n_arguments);
+    free(t->image);
+    free(t->name);
+    free(t->namespace);
+    free_env(t->env, t->n_env);
+    free(t->cwd);
+    free(t->skip_on_exit_code);
+    free(t->trigger_dag_id);
+    free(t->conf_json);
+    free(t->owner);
+    free(t->trigger_rule);
+    free(t->pool);
+    free(t->queue);
+    free_str_list(t->upstream, t->n_upstream);
+}
+
+void
+dag_free(struct dag *dag)
+{
+    if (dag == NULL)
+        return;
+    for (size_t i = 0; i < dag->n_tasks; i++)
+        task_free(&dag->tasks[i]);
+    free(dag->tasks);
+    free(dag->dag_id);
+    free(dag->fileloc);
+    free(dag->description);
+    free(dag->timezone);
+    free(dag->params_json);
+    free_str_list(dag->tags, dag->n_tags);
+    free(dag->owner);
+    free(dag);
+}
+
+void
+dagbag_free(struct dagbag *bag)
+{
+    if (bag == NULL)
+        return;
+    for (size_t i = 0; i < bag->n_dags; i++)
+        dag_free(bag->dags[i]);
+    free(bag->dags);
+    for (size_t i = 0; i < bag->n_diags; i++) {
+        free(bag->diags[i].file);
+        free(bag->diags[i].dag_id);
+        free(bag->diags[i].msg);
+    }
+    free(bag->diags);
+    free(bag);
+}
+
+void
+ctx_diag(struct loadctx *c, enum diag_level level, const struct ynode *at, const char *fmt, ...)
+{
+    struct dag_diag d = {.level = level, .line = at ? at->line : 0, .col = at ? at->col : 0};
+    struct dag_diag *grown;
+    va_list ap;
+
+    if (level == DIAG_ERROR)
+        c->errors++;
+    va_start(ap, fmt);
+    if (vasprintf(&d.msg, fmt, ap) < 0)
+        d.msg = NULL;
+    va_end(ap);
+    d.file = strdup(c->file);
+    d.dag_id = dagfile_strdup(c->dag_id);
+    grown = realloc(c->bag->diags, (c->bag->n_diags + 1) * sizeof(*grown));
+    if (d.msg == NULL || d.file == NULL || (c->dag_id && d.dag_id == NULL) || grown == NULL) {
+        free(d.msg), free(d.file), free(d.dag_id);
+        if (grown != NULL)
+            c->bag->diags = grown;
+        return; /* out of memory: the error still counts, its text is lost */
+    }
+    c->bag->diags = grown;
+    c->bag->diags[c->bag->n_diags++] = d;
+}
+
+/* Index where dag_id is or would be inserted; *found tells which. */
+static size_t
+bag_search(const struct dagbag *bag, const char *dag_id, bool *found)
+{
+    size_t lo = 0, hi = bag->n_dags;
+
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(bag->dags[mid]->dag_id, dag_id);
+        if (cmp == 0) {
+            *found = true;
+            return mid;
+        }
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+const struct dag *
+dagbag_find(const struct dagbag *bag, const char *dag_id)
+{
+    bool found;
+    size_t i;
+
+    if (bag == NULL || dag_id == NULL)
+        return NULL;
+    i = bag_search(bag, dag_id, &found);
+    return found ? bag->dags[i] : NULL;
+}
+
+const struct dag_task *
+dag_find_task(const struct dag *dag, const char *task_id)
+{
+    for (size_t i = 0; dag != NULL && task_id != NULL && i < dag->n_tasks; i++)
+        if (strcmp(dag->tasks[i].task_id, task_id) == 0)
+            return &dag->tasks[i];
+    return NULL;
+}
+
+/* Takes ownership of dag. */
+static int
+bag_add(struct loadctx *c, struct dag *dag, const struct ynode *key)
+{
+    bool found;
+    size_t at = bag_search(c->bag, dag->dag_id, &found);
+    struct dag **grown;
+
+    if (found) {
+        const struct dag *first = c->bag->dags[at];
+        ctx_error(c, key, "duplicate dag id '%s' (first defined at %s:%d:%d)", dag->dag_id,
+                  first->fileloc, first->line, first->col);
+        dag_free(dag);
+        return -1;
+    }
+    grown = realloc(c->bag->dags, (c->bag->n_dags + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        ctx_error(c, key, "out of memory");
+        dag_free(dag);
+        return -1;
+    }
+    c->bag->dags = grown;
+    memmove(&grown[at + 1], &grown[at], (c->bag->n_dags - at) * sizeof(*grown));
+    grown[at] = dag;
+    c->bag->n_dags++;
+    return 0;
+}
+
+/* One top-level entry of a file: a DAG id and its definition. */
+static void
+load_entry(struct loadctx *c, const struct ynode *root, size_t i, const struct ynode *defaults)
+{
+    const struct ynode *k = ymap_key(root, i), *v = ymap_val(root, i);
+    struct ynode *merged = NULL;
+    struct dag *dag;
+
+    if (k->kind != YN_SCALAR || !dagfile_valid_id(k->str)) {
+        ctx_error(c, k, "invalid dag id '%s' (letters, digits, '_', '.', '-'; at most 250)",
+                  k->kind == YN_SCALAR ? k->str : "(not a string)");
+        return;
+    }
+    if (strcmp(k->str, "default") == 0)
+        return;
+    c->dag_id = k->str;
+    for (size_t j = 0; j < i; j++)
+        if (ymap_key(root, j)->kind == YN_SCALAR && strcmp(ymap_key(root, j)->str, k->str) == 0) {
+            ctx_error(c, k, "duplicate dag id '%s' (first defined at line %d)", k->str,
+                      ymap_key(root, j)->line);
+            goto out;
+        }
+    if (defaults != NULL && v->kind == YN_MAP && (v = merged = ynode_merge(v, defaults)) == NULL) {
+        ctx_error(c, k, "out of memory");
+        goto out;
+    }
+    if ((dag = dagfile_build_dag(c, k, v)) != NULL)
+        bag_add(c, dag, k);
+out:
+    ynode_free(merged);
+    c->dag_id = NULL;
+}
+
+static void
+load_tree(struct loadctx *c, const struct ynode *root)
+{
+    const struct ynode *defaults;
+
+    if (root == NULL || ynode_is_null(root)) {
+        ctx_error(c, NULL, "empty file: no DAG definitions");
+        return;
+    }
+    if (root->kind != YN_MAP) {
+        ctx_error(c, root, "the file must be a mapping of dag ids to DAG definitions, not %s",
+                  ynode_what(root));
+        return;
+    }
+    defaults = ymap_get(root, "default");
+    if (defaults != NULL && ynode_is_null(defaults))
+        defaults = NULL;
+    if (defaults != NULL && defaults->kind != YN_MAP) {
+        ctx_error(c, defaults, "default must be a mapping, not %s", ynode_what(defaults));
+        return;
+    }
+    for (size_t i = 0; i < root->n; i++)
+        load_entry(c, root, i, defaults);
+}
+
+int
+dagbag_load_string(struct dagbag *bag, const char *name, const char *text, size_t len)
+{
+    struct loadctx c = {.bag = bag, .file = name};
+    struct ynode *root = NULL;
+    char msg[256];
+    struct ynode at = {0};
+
+    if (ynode_parse(text, len, &root, msg, sizeof(msg), &at.line, &at.col) < 0) {
+        ctx_error(&c, at.line > 0 ? &at : NULL, "%s", msg);
+        return c.errors;
+    }
+    load_tree(&c, root);
+    ynode_free(root);
+    return c.errors;
+}
+
+int
+dagbag_load_file(struct dagbag *bag, const char *path)
+{
+    struct loadctx c = {.bag = bag, .file = path};
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    long size = -1;
+    int rc;
+
+    if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0)
+        rewind(f);
+    if (f == NULL || size < 0 || size > MAX_FILE_SIZE ||
+        (text = malloc((size_t)size + 1)) == NULL ||
+        fread(text, 1, (size_t)size, f) != (size_t)size) {
+        ctx_error(&c, NULL, "cannot read the file: %s",
+                  size > MAX_FILE_SIZE ? "larger than 64 MiB" : strerror(errno ? errno : EIO));
+        free(text);
+        if (f)
+            fclose(f);
+        return c.errors;
+    }
+    fclose(f);
+    text[size] = '\0';
+    rc = dagbag_load_string(bag, path, text, (size_t)size);
+    free(text);
+    return rc;
+}
+
+struct pathlist {
+    char **p;
+    size_t n;
+};
+
+static char *
+path_join(const char *dir, const char *name)
+{
+    char *out;
+    size_t n = strlen(dir);
+
+    /* "." is left out so paths read as the user would write them relative to the folder. */
+    if (strcmp(dir, ".") == 0)
+        return strdup(name);
+    if (asprintf(&out, "%s%s%s", dir, n > 0 && dir[n - 1] == '/' ? "" : "/", name) < 0)
+        return NULL;
+    return out;
+}
+
+static bool
+is_yaml_name(const char *name)
+{
+    size_t n = strlen(name);
+
+    return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+/* Collect the YAML files under dir into out. -1 with errno when dir cannot be read. */
+static int
+collect(const char *dir, struct pathlist *out, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *ent;
+    int rc = 0;
+
+    if (d == NULL)
+        return -1;
+    while (rc == 0 && (ent = readdir(d)) != NULL) {
+        struct stat st;
+        char *path;
+        if (ent->d_name[0] == '.')
+            continue;
+        if ((path = path_join(dir, ent->d_name)) == NULL) {
+            rc = -1;
+            break;
+        }
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && depth < MAX_FOLDER_DEPTH) {
+            collect(path, out, depth + 1); /* an unreadable subfolder is skipped */
+        } else if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && is_yaml_name(ent->d_name)) {
+            char **grown = realloc(out->p, (out->n + 1) * sizeof(*grown));
+            if (grown == NULL) {
+                rc = -1;
+                break;
+            }
+            out->p = grown;
+            out->p[out->n++] = path;
+            continue;
+        }
+        free(path);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int
+cmp_path(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+dagbag_load_folder(struct dagbag *bag, const char *folder, struct err *e)
+{
+    struct pathlist files = {0};
+    int rc = 0;
+
+    if (collect(folder, &files, 0) < 0) {
+        rc = err_set(e, ERR_IO, "cannot read folder %s: %s", folder, strerror(errno));
+        goto out;
+    }
+    if (files.n > 0)
+        qsort(files.p, files.n, sizeof(*files.p), cmp_path);
+    for (size_t i = 0; i < files.n; i++)
+        dagbag_load_file(bag, files.p[i]);
+out:
+    for (size_t i = 0; i < files.n; i++)
+        free(files.p[i]);
+    free(files.p);
+    return rc;
+}

@@ -1,0 +1,203 @@
+/* dagfile_dump: printing what the loader produced: operator names, diagnostic lines and the
+ * canonical dump that the data-driven cases in tests/dags compare against.
+ *
+ * Invariant: the dump is a pure function of the bag (no addresses, no current time, sorted
+ * where the bag is unordered), so an expected file can be compared byte for byte. */
+#include "dagfile_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+const char *
+op_kind_name(enum op_kind op)
+{
+    switch (op) {
+    case OP_BASH:
+        return "BashOperator";
+    case OP_KPO:
+        return "KubernetesPodOperator";
+    case OP_TRIGGER_DAGRUN:
+        return "TriggerDagRunOperator";
+    case OP_EMPTY:
+        return "EmptyOperator";
+    }
+    return "?";
+}
+
+void
+dag_diag_format(const struct dag_diag *d, char *buf, size_t size)
+{
+    const char *level = d->level == DIAG_ERROR ? "error" : "warning";
+
+    if (d->line > 0)
+        snprintf(buf, size, "%s:%d:%d: %s: %s", d->file, d->line, d->col, level, d->msg);
+    else
+        snprintf(buf, size, "%s: %s: %s", d->file, level, d->msg);
+}
+
+/* A string as a JSON-style quoted literal, or null. */
+static void
+put_str(FILE *out, const char *s)
+{
+    if (s == NULL) {
+        fputs("null", out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(out, "\\%c", ch);
+        else if (ch == '\n')
+            fputs("\\n", out);
+        else if (ch == '\t')
+            fputs("\\t", out);
+        else if (ch < 0x20 || ch == 0x7f)
+            fprintf(out, "\\u%04x", ch);
+        else
+            fputc(ch, out);
+    }
+    fputc('"', out);
+}
+
+static void
+put_list(FILE *out, const char *label, char *const *list, size_t n)
+{
+    fprintf(out, "%s: [", label);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", out);
+        put_str(out, list[i]);
+    }
+    fputs("]\n", out);
+}
+
+static void
+put_seconds(FILE *out, const char *label, double s)
+{
+    if (s < 0)
+        fprintf(out, "%s: null\n", label);
+    else if (s == floor(s))
+        fprintf(out, "%s: %.0f\n", label, s);
+    else
+        fprintf(out, "%s: %.6f\n", label, s);
+}
+
+static void
+put_time(FILE *out, const char *label, bool has, time_t t)
+{
+    struct tm tm;
+    char buf[40];
+
+    if (!has || gmtime_r(&t, &tm) == NULL) {
+        fprintf(out, "%s: null\n", label);
+        return;
+    }
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(out, "%s: %s\n", label, buf);
+}
+
+static void
+put_schedule(FILE *out, const struct schedule *s)
+{
+    static const char *const kinds[] = {"none", "once", "cron", "delta"};
+
+    if (s->kind == SCHED_DELTA)
+        fprintf(out, "  schedule: delta %ld\n", s->delta_seconds);
+    else
+        fprintf(out, "  schedule: %s \"%s\"\n", kinds[s->kind], s->text);
+}
+
+static void
+put_operator_args(FILE *out, const struct dag_task *t)
+{
+    if (t->op == OP_BASH) {
+        fputs("    bash_command: ", out), put_str(out, t->bash_command), fputc('\n', out);
+        fputs("    cwd: ", out), put_str(out, t->cwd), fputc('\n', out);
+    } else if (t->op == OP_KPO) {
+        put_list(out, "    cmds", t->cmds, t->n_cmds);
+        put_list(out, "    arguments", t->arguments, t->n_arguments);
+        fputs("    image: ", out), put_str(out, t->image), fputc('\n', out);
+        fputs("    name: ", out), put_str(out, t->name), fputc('\n', out);
+        fputs("    namespace: ", out), put_str(out, t->namespace), fputc('\n', out);
+    } else if (t->op == OP_TRIGGER_DAGRUN) {
+        fputs("    trigger_dag_id: ", out), put_str(out, t->trigger_dag_id), fputc('\n', out);
+        fputs("    conf: ", out), fputs(t->conf_json ? t->conf_json : "null", out);
+        fprintf(out, "\n    wait_for_completion: %s\n", t->wait_for_completion ? "true" : "false");
+    }
+    if (t->op == OP_BASH || t->op == OP_KPO) {
+        fputs("    env: {", out);
+        for (size_t i = 0; i < t->n_env; i++) {
+            fputs(i ? ", " : "", out);
+            put_str(out, t->env[i].key);
+            fputs(": ", out);
+            put_str(out, t->env[i].value);
+        }
+        fputs("}\n    skip_on_exit_code: [", out);
+        for (size_t i = 0; i < t->n_skip_on_exit_code; i++)
+            fprintf(out, "%s%d", i ? ", " : "", t->skip_on_exit_code[i]);
+        fputs("]\n", out);
+    }
+}
+
+static void
+put_task(FILE *out, const struct dag_task *t)
+{
+    fputs("  task ", out), put_str(out, t->task_id);
+    fprintf(out, " at %d:%d\n    group: ", t->line, t->col), put_str(out, t->group_id);
+    fprintf(out, "\n    operator: %s ", op_kind_name(t->op)), put_str(out, t->operator_path);
+    fputc('\n', out);
+    put_operator_args(out, t);
+    fprintf(out, "    do_xcom_push: %s\n", t->do_xcom_push ? "true" : "false");
+    fputs("    owner: ", out), put_str(out, t->owner);
+    fprintf(out, "\n    retries: %d\n", t->retries);
+    put_seconds(out, "    retry_delay", t->retry_delay);
+    fprintf(out, "    retry_exponential_backoff: %s\n",
+            t->retry_exponential_backoff ? "true" : "false");
+    put_seconds(out, "    max_retry_delay", t->max_retry_delay);
+    put_seconds(out, "    execution_timeout", t->execution_timeout);
+    fputs("    trigger_rule: ", out), put_str(out, t->trigger_rule);
+    fprintf(out, "\n    depends_on_past: %s\n", t->depends_on_past ? "true" : "false");
+    fputs("    pool: ", out), put_str(out, t->pool);
+    fputs("\n    queue: ", out), put_str(out, t->queue);
+    fputc('\n', out);
+    put_list(out, "    upstream", t->upstream, t->n_upstream);
+}
+
+static void
+put_dag(FILE *out, const struct dag *d)
+{
+    fputs("dag ", out), put_str(out, d->dag_id);
+    fprintf(out, " at %s:%d:%d\n  description: ", d->fileloc, d->line, d->col);
+    put_str(out, d->description), fputc('\n', out);
+    put_schedule(out, &d->schedule);
+    fputs("  timezone: ", out), put_str(out, d->timezone), fputc('\n', out);
+    put_time(out, "  start_date", d->has_start_date, d->start_date);
+    put_time(out, "  end_date", d->has_end_date, d->end_date);
+    fprintf(out, "  catchup: %s\n  max_active_runs: %d\n  max_active_tasks: %d\n",
+            d->catchup ? "true" : "false", d->max_active_runs, d->max_active_tasks);
+    put_seconds(out, "  dagrun_timeout", d->dagrun_timeout);
+    fprintf(out, "  is_paused_upon_creation: %s\n  params: %s\n",
+            d->is_paused_upon_creation ? "true" : "false",
+            d->params_json ? d->params_json : "null");
+    put_list(out, "  tags", d->tags, d->n_tags);
+    fputs("  owner: ", out), put_str(out, d->owner);
+    fprintf(out, "\n  tasks: %zu\n", d->n_tasks);
+    for (size_t i = 0; i < d->n_tasks; i++)
+        put_task(out, &d->tasks[i]);
+}
+
+void
+dagbag_write_canonical(const struct dagbag *bag, FILE *out)
+{
+    char line[2048];
+
+    for (size_t i = 0; i < bag->n_dags; i++)
+        put_dag(out, bag->dags[i]);
+    fprintf(out, "diagnostics: %zu\n", bag->n_diags);
+    for (size_t i = 0; i < bag->n_diags; i++) {
+        dag_diag_format(&bag->diags[i], line, sizeof(line));
+        fprintf(out, "%s\n", line);
+    }
+}

@@ -1,0 +1,493 @@
+/* dagfile_graph: task groups and dependencies of one DAG, as dag-factory and Airflow make them.
+ *
+ * Names in `dependencies` are short task names or group names. A dependency on a group means
+ * on its leaves (its tasks with no downstream inside the group) and a group's own
+ * dependencies apply to its roots (its tasks with no upstream inside the group), as Airflow's
+ * `task >> group` / `group >> task` do. Roots and leaves are computed from the task-to-task
+ * dependencies only, so the result does not depend on the order of the YAML (dag-factory's
+ * does, because it asks Airflow while it is still adding edges). The cycle check is an
+ * iterative depth-first search: a chain of any length cannot overflow the stack.
+ * Invariant: an edge (from, to) means tasks[to] depends on tasks[from]. */
+#include "dagfile_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const group_keys[] = {"group_name",   "task_group_name",   "tooltip",
+                                         "dependencies", "parent_group_name", "default_args",
+                                         "ui_color",     "ui_fgcolor",        NULL};
+
+static bool
+valid_group_name(const char *s)
+{
+    return dagfile_valid_id(s) && strchr(s, '.') == NULL;
+}
+
+void
+dagfile_groups_free(struct dgroups *gs)
+{
+    for (size_t i = 0; gs->g != NULL && i < gs->n; i++)
+        free(gs->g[i].full_id);
+    free(gs->g);
+    gs->g = NULL;
+    gs->n = 0;
+}
+
+int
+dagfile_group_find(const struct dgroups *gs, const char *name)
+{
+    for (size_t i = 0; i < gs->n; i++)
+        if (strcmp(gs->g[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void
+check_group_keys(struct loadctx *c, const struct ynode *conf, const char *name)
+{
+    for (size_t i = 0; i < conf->n; i++) {
+        const struct ynode *k = ymap_key(conf, i);
+        bool known = false;
+        for (const char *const *g = group_keys; k->kind == YN_SCALAR && *g; g++)
+            known |= strcmp(*g, k->str) == 0;
+        if (!known)
+            ctx_warn(c, k, "task group '%s': unsupported key '%s' ignored", name,
+                     k->kind == YN_SCALAR ? k->str : "?");
+    }
+}
+
+/* One group definition: name node and its mapping (NULL: an empty definition). */
+static int
+add_group(struct loadctx *c, struct dgroups *gs, const struct ynode *name, const struct ynode *conf)
+{
+    struct dgroup *g;
+    char where[300];
+
+    if (name == NULL || name->kind != YN_SCALAR || !valid_group_name(name->str)) {
+        ctx_error(c, name ? name : conf,
+                  "a task group needs a group_name of letters, digits, "
+                  "'_' and '-'");
+        return -1;
+    }
+    if (conf != NULL && ynode_is_null(conf))
+        conf = NULL;
+    if (conf != NULL && conf->kind != YN_MAP) {
+        ctx_error(c, conf, "task group '%s' must be a mapping, not %s", name->str,
+                  ynode_what(conf));
+        return -1;
+    }
+    if (dagfile_group_find(gs, name->str) >= 0) {
+        ctx_error(c, name, "duplicate task group '%s'", name->str);
+        return -1;
+    }
+    g = &gs->g[gs->n++];
+    *g = (struct dgroup){.name = name->str, .parent = -1, .at = name};
+    if (conf == NULL)
+        return 0;
+    check_group_keys(c, conf, name->str);
+    snprintf(where, sizeof(where), "task group '%s'", name->str);
+    g->deps = ymap_get(conf, "dependencies");
+    g->default_args = ymap_get(conf, "default_args");
+    if (g->default_args != NULL && g->default_args->kind != YN_MAP) {
+        if (!ynode_is_null(g->default_args))
+            ctx_error(c, g->default_args, "%s: default_args must be a mapping", where);
+        g->default_args = NULL;
+    }
+    check_default_args(c, g->default_args, where);
+    return 0;
+}
+
+/* Parent links (by parent_group_name), refusing unknown parents and loops. */
+static int
+link_parents(struct loadctx *c, struct dgroups *gs, const struct ynode *node)
+{
+    int bad = 0;
+
+    for (size_t i = 0; i < gs->n; i++) {
+        const struct ynode *conf = node->kind == YN_MAP ? ymap_val(node, i) : node->items[i];
+        const struct ynode *p = ymap_get(conf, "parent_group_name");
+        if (p == NULL || ynode_is_null(p))
+            continue;
+        if (p->kind != YN_SCALAR || (gs->g[i].parent = dagfile_group_find(gs, p->str)) < 0) {
+            ctx_error(c, p, "task group '%s': unknown parent group '%s'", gs->g[i].name,
+                      p->kind == YN_SCALAR ? p->str : "?");
+            bad = 1;
+        }
+    }
+    for (size_t i = 0; !bad && i < gs->n; i++) {
+        size_t steps = 0;
+        for (int g = gs->g[i].parent; g >= 0; g = gs->g[g].parent)
+            if (++steps > gs->n) {
+                ctx_error(c, gs->g[i].at, "task group '%s': parent_group_name makes a loop",
+                          gs->g[i].name);
+                return -1;
+            }
+    }
+    return bad ? -1 : 0;
+}
+
+/* "outer.inner" ids, by walking up the (loop-free) parent links. */
+static int
+full_ids(struct dgroups *gs)
+{
+    for (size_t i = 0; i < gs->n; i++) {
+        char *id = strdup(gs->g[i].name);
+        for (int g = gs->g[i].parent; id != NULL && g >= 0; g = gs->g[g].parent) {
+            char *longer;
+            if (asprintf(&longer, "%s.%s", gs->g[g].name, id) < 0)
+                longer = NULL;
+            free(id);
+            id = longer;
+        }
+        if (id == NULL)
+            return -1;
+        gs->g[i].full_id = id;
+    }
+    return 0;
+}
+
+int
+dagfile_groups_parse(struct loadctx *c, const struct ynode *node, struct dgroups *out)
+{
+    int bad = 0;
+
+    *out = (struct dgroups){0};
+    if (node == NULL || ynode_is_null(node))
+        return 0;
+    if (node->kind == YN_SCALAR) {
+        ctx_error(c, node, "task_groups must be a list or a mapping, not %s", ynode_what(node));
+        return -1;
+    }
+    if ((out->g = calloc(node->n + 1, sizeof(*out->g))) == NULL) {
+        ctx_error(c, node, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < node->n; i++) {
+        if (node->kind == YN_MAP) {
+            bad |= add_group(c, out, ymap_key(node, i), ymap_val(node, i));
+            continue;
+        }
+        const struct ynode *it = node->items[i], *name = ymap_get(it, "group_name");
+        if (it->kind != YN_MAP) {
+            ctx_error(c, it, "each task group in the list must be a mapping, not %s",
+                      ynode_what(it));
+            bad = 1;
+            continue;
+        }
+        bad |= add_group(c, out, name ? name : ymap_get(it, "task_group_name"), it);
+    }
+    if (bad || link_parents(c, out, node) < 0)
+        return -1;
+    if (full_ids(out) < 0) {
+        ctx_error(c, node, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+struct edges {
+    size_t (*e)[2]; /* {from, to} */
+    size_t n, cap;
+};
+
+static int
+edge_add(struct edges *es, size_t from, size_t to)
+{
+    if (es->n == es->cap) {
+        size_t cap = es->cap ? 2 * es->cap : 64;
+        void *p = realloc(es->e, cap * sizeof(*es->e));
+        if (p == NULL)
+            return -1;
+        es->e = p;
+        es->cap = cap;
+    }
+    es->e[es->n][0] = from;
+    es->e[es->n][1] = to;
+    es->n++;
+    return 0;
+}
+
+struct linker {
+    struct loadctx *c;
+    struct dag *dag;
+    const struct dagfile_taskref *refs;
+    const struct dgroups *gs;
+    struct edges es;
+    size_t n_direct; /* the first n_direct edges are task-to-task dependencies */
+};
+
+static bool
+in_group(const struct linker *l, size_t task, int g)
+{
+    for (int x = l->refs[task].group; x >= 0; x = l->gs->g[x].parent)
+        if (x == g)
+            return true;
+    return false;
+}
+
+static int
+task_find(const struct linker *l, const char *name)
+{
+    for (size_t i = 0; i < l->dag->n_tasks; i++)
+        if (strcmp(l->refs[i].short_id, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Is t a root (leaves: a leaf) of group g, by the task-to-task dependencies? */
+static bool
+is_edge_of(const struct linker *l, size_t t, int g, bool root)
+{
+    if (!in_group(l, t, g))
+        return false;
+    for (size_t i = 0; i < l->n_direct; i++) {
+        size_t from = l->es.e[i][0], to = l->es.e[i][1];
+        if (root ? (to == t && in_group(l, from, g)) : (from == t && in_group(l, to, g)))
+            return false;
+    }
+    return true;
+}
+
+/* Edges from "what" (task or group) to task `to`. */
+static int
+edges_to(struct linker *l, int task, int group, size_t to)
+{
+    if (task >= 0)
+        return edge_add(&l->es, (size_t)task, to);
+    for (size_t t = 0; t < l->dag->n_tasks; t++)
+        if (is_edge_of(l, t, group, false) && edge_add(&l->es, t, to) < 0)
+            return -1;
+    return 0;
+}
+
+/* Resolve one dependency name of a task (self_task >= 0) or a group (self_group >= 0) into
+ * *task or *group. Returns -1 after an error. */
+static int
+resolve(struct linker *l, const struct ynode *dep, int self_task, int self_group, int *task,
+        int *group)
+{
+    const char *who = self_task >= 0 ? l->refs[self_task].short_id : l->gs->g[self_group].name;
+    const char *kind = self_task >= 0 ? "task" : "task group";
+
+    if (dep->kind != YN_SCALAR || ynode_is_null(dep)) {
+        ctx_error(l->c, dep, "%s '%s': a dependency must be a name, not %s", kind, who,
+                  ynode_what(dep));
+        return -1;
+    }
+    *task = task_find(l, dep->str);
+    *group = *task < 0 ? dagfile_group_find(l->gs, dep->str) : -1;
+    if (*task < 0 && *group < 0) {
+        ctx_error(l->c, dep, "%s '%s': unknown dependency '%s'", kind, who, dep->str);
+        return -1;
+    }
+    if ((self_task >= 0 && *task == self_task) || (self_group >= 0 && *group == self_group)) {
+        ctx_error(l->c, dep, "%s '%s' depends on itself", kind, who);
+        return -1;
+    }
+    bool nested = self_task >= 0 ? (*group >= 0 && in_group(l, (size_t)self_task, *group))
+                                 : (*task >= 0 && in_group(l, (size_t)*task, self_group));
+    for (int g = self_group; self_group >= 0 && *group >= 0 && g >= 0; g = l->gs->g[g].parent)
+        nested |= g == *group;
+    for (int g = *group; self_group >= 0 && g >= 0; g = l->gs->g[g].parent)
+        nested |= g == self_group;
+    if (nested) {
+        ctx_error(l->c, dep, "%s '%s' depends on '%s', which contains it or is inside it", kind,
+                  who, dep->str);
+        return -1;
+    }
+    return 0;
+}
+
+static const struct ynode *
+dep_list(struct linker *l, const struct ynode *deps, const char *kind, const char *who)
+{
+    if (deps == NULL || ynode_is_null(deps))
+        return NULL;
+    if (deps->kind != YN_SEQ) {
+        ctx_error(l->c, deps, "%s '%s': dependencies must be a list, not %s", kind, who,
+                  ynode_what(deps));
+        return NULL;
+    }
+    return deps;
+}
+
+/* Pass 1: task-to-task edges. Pass 2: task -> group and group -> x edges. */
+static int
+task_deps(struct linker *l, bool groups_pass)
+{
+    int bad = 0;
+
+    for (size_t i = 0; i < l->dag->n_tasks; i++) {
+        const struct ynode *deps = dep_list(l, l->refs[i].deps, "task", l->refs[i].short_id);
+        for (size_t d = 0; deps != NULL && d < deps->n; d++) {
+            int t, g;
+            if (resolve(l, deps->items[d], (int)i, -1, &t, &g) < 0) {
+                bad |= !groups_pass;
+                continue;
+            }
+            if ((t >= 0) != groups_pass && edges_to(l, t, g, i) < 0)
+                return -1;
+        }
+        bad |= deps == NULL && l->refs[i].deps != NULL && !ynode_is_null(l->refs[i].deps) &&
+               !groups_pass;
+    }
+    return bad ? 1 : 0;
+}
+
+static int
+group_deps(struct linker *l)
+{
+    int bad = 0;
+
+    for (size_t gi = 0; gi < l->gs->n; gi++) {
+        const struct ynode *deps = dep_list(l, l->gs->g[gi].deps, "task group", l->gs->g[gi].name);
+        bad |= deps == NULL && l->gs->g[gi].deps != NULL && !ynode_is_null(l->gs->g[gi].deps);
+        for (size_t d = 0; deps != NULL && d < deps->n; d++) {
+            int t, g;
+            if (resolve(l, deps->items[d], -1, (int)gi, &t, &g) < 0) {
+                bad = 1;
+                continue;
+            }
+            for (size_t r = 0; r < l->dag->n_tasks; r++)
+                if (is_edge_of(l, r, (int)gi, true) && edges_to(l, t, g, r) < 0)
+                    return -1;
+        }
+    }
+    return bad;
+}
+
+static int
+cmp_edge(const void *a, const void *b)
+{
+    const size_t *x = a, *y = b;
+
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* Report the cycle on the DFS stack from position `from` back to it. */
+static void
+report_cycle(struct linker *l, const size_t *stack, size_t from, size_t top)
+{
+    size_t len = 16;
+    char *msg, *p;
+
+    for (size_t i = from; i < top; i++)
+        len += strlen(l->dag->tasks[stack[i]].task_id) + 4;
+    len += strlen(l->dag->tasks[stack[from]].task_id);
+    if ((p = msg = malloc(len)) == NULL) {
+        ctx_error(l->c, l->refs[stack[from]].at, "cycle (out of memory naming it)");
+        return;
+    }
+    p += sprintf(p, "cycle: ");
+    for (size_t i = from; i < top; i++)
+        p += sprintf(p, "%s -> ", l->dag->tasks[stack[i]].task_id);
+    sprintf(p, "%s", l->dag->tasks[stack[from]].task_id);
+    ctx_error(l->c, l->refs[stack[from]].at, "%s", msg);
+    free(msg);
+}
+
+/* Iterative DFS over downstream edges (es sorted by from, deduplicated). 1: cycle found. */
+static int
+find_cycle(struct linker *l)
+{
+    size_t n = l->dag->n_tasks, *first = calloc(n + 1, sizeof(size_t));
+    size_t *stack = malloc((n + 1) * sizeof(size_t)), *next = malloc((n + 1) * sizeof(size_t));
+    unsigned char *color = calloc(n + 1, 1); /* 0 new, 1 on the stack, 2 done */
+    int rc = -1;
+
+    if (first == NULL || stack == NULL || next == NULL || color == NULL)
+        goto out;
+    for (size_t i = 0; i < l->es.n; i++)
+        first[l->es.e[i][0] + 1]++;
+    for (size_t i = 0; i < n; i++)
+        first[i + 1] += first[i];
+    rc = 0;
+    for (size_t s = 0; s < n && rc == 0; s++) {
+        size_t top = 0;
+        if (color[s])
+            continue;
+        stack[top] = s, next[top++] = first[s], color[s] = 1;
+        while (top > 0 && rc == 0) {
+            size_t v = stack[top - 1];
+            if (next[top - 1] == first[v + 1]) {
+                color[v] = 2, top--;
+                continue;
+            }
+            size_t w = l->es.e[next[top - 1]++][1];
+            if (color[w] == 1) {
+                size_t from = top;
+                while (stack[from - 1] != w)
+                    from--;
+                report_cycle(l, stack, from - 1, top);
+                rc = 1;
+            } else if (color[w] == 0) {
+                stack[top] = w, next[top++] = first[w], color[w] = 1;
+            }
+        }
+    }
+out:
+    free(first);
+    free(stack);
+    free(next);
+    free(color);
+    return rc;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+fill_upstream(struct linker *l)
+{
+    for (size_t i = 0; i < l->es.n; i++)
+        l->dag->tasks[l->es.e[i][1]].n_upstream++;
+    for (size_t t = 0; t < l->dag->n_tasks; t++) {
+        struct dag_task *task = &l->dag->tasks[t];
+        if ((task->upstream = calloc(task->n_upstream + 1, sizeof(char *))) == NULL)
+            return -1;
+        task->n_upstream = 0;
+    }
+    for (size_t i = 0; i < l->es.n; i++) {
+        struct dag_task *to = &l->dag->tasks[l->es.e[i][1]];
+        if ((to->upstream[to->n_upstream] = strdup(l->dag->tasks[l->es.e[i][0]].task_id)) == NULL)
+            return -1;
+        to->n_upstream++;
+    }
+    for (size_t t = 0; t < l->dag->n_tasks; t++)
+        qsort(l->dag->tasks[t].upstream, l->dag->tasks[t].n_upstream, sizeof(char *), cmp_str);
+    return 0;
+}
+
+int
+dagfile_link(struct loadctx *c, struct dag *dag, const struct dagfile_taskref *refs,
+             const struct dgroups *gs)
+{
+    struct linker l = {.c = c, .dag = dag, .refs = refs, .gs = gs};
+    int rc = -1;
+
+    /* Resolution errors are all reported by the first pass; the second only adds edges. */
+    if (task_deps(&l, false) != 0)
+        goto out;
+    l.n_direct = l.es.n;
+    if (task_deps(&l, true) != 0 || group_deps(&l) != 0)
+        goto out;
+    if (l.es.n > 0)
+        qsort(l.es.e, l.es.n, sizeof(*l.es.e), cmp_edge);
+    size_t w = 0;
+    for (size_t i = 0; i < l.es.n; i++)
+        if (w == 0 || cmp_edge(l.es.e[i], l.es.e[w - 1]) != 0)
+            memcpy(l.es.e[w++], l.es.e[i], sizeof(*l.es.e));
+    l.es.n = w;
+    if (find_cycle(&l) != 0 || fill_upstream(&l) < 0)
+        goto out;
+    rc = 0;
+out:
+    free(l.es.e);
+    return rc;
+}

@@ -1,0 +1,245 @@
+/* test_dagfile: unit tests of the DAG loader's API (the data-driven cases live in
+ * test_dagfile_cases.c): lookups, load_string, diagnostics, partial results, hostile input
+ * (deep nesting, alias bombs) and a 1,000-task chain that must not overflow the stack. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dagfile.h"
+
+static struct dagbag *
+load(const char *text)
+{
+    struct dagbag *bag = dagbag_new();
+
+    assert_non_null(bag);
+    dagbag_load_string(bag, "t.yaml", text, strlen(text));
+    return bag;
+}
+
+static size_t
+count_level(const struct dagbag *bag, enum diag_level level)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < bag->n_diags; i++)
+        n += bag->diags[i].level == level;
+    return n;
+}
+
+static void
+test_find(void **state)
+{
+    (void)state;
+    struct dagbag *bag = load("b_dag:\n"
+                              "  task_groups: [{group_name: g}]\n"
+                              "  tasks:\n"
+                              "    - {task_id: x, operator: a.EmptyOperator, task_group_name: g}\n"
+                              "a_dag:\n"
+                              "  tasks: {y: {operator: a.EmptyOperator}}\n");
+    assert_int_equal(bag->n_dags, 2);
+    assert_string_equal(bag->dags[0]->dag_id, "a_dag"); /* sorted */
+    const struct dag *d = dagbag_find(bag, "b_dag");
+    assert_non_null(d);
+    assert_null(dagbag_find(bag, "c_dag"));
+    assert_null(dagbag_find(bag, NULL));
+    assert_non_null(dag_find_task(d, "g.x"));
+    assert_string_equal(dag_find_task(d, "g.x")->group_id, "g");
+    assert_null(dag_find_task(d, "x")); /* full ids only */
+    assert_null(dag_find_task(NULL, "g.x"));
+    assert_int_equal(dag_find_task(d, "g.x")->op, OP_EMPTY);
+    assert_string_equal(op_kind_name(OP_KPO), "KubernetesPodOperator");
+    dagbag_free(bag);
+}
+
+static void
+test_diag_format(void **state)
+{
+    (void)state;
+    char buf[128];
+    struct dag_diag d = {DIAG_ERROR, "f.yaml", 3, 7, "x", "bad thing"};
+
+    dag_diag_format(&d, buf, sizeof(buf));
+    assert_string_equal(buf, "f.yaml:3:7: error: bad thing");
+    d.level = DIAG_WARNING;
+    d.line = d.col = 0;
+    dag_diag_format(&d, buf, sizeof(buf));
+    assert_string_equal(buf, "f.yaml: warning: bad thing");
+    dag_diag_format(&d, buf, 8); /* truncated, still terminated */
+    assert_string_equal(buf, "f.yaml:");
+}
+
+static void
+test_partial_results(void **state)
+{
+    (void)state;
+    struct dagbag *bag = load("good:\n"
+                              "  tasks: [{task_id: a, operator: x.EmptyOperator}]\n"
+                              "bad:\n"
+                              "  tasks: [{task_id: a, operator: x.PythonOperator}]\n");
+    assert_int_equal(bag->n_dags, 1);
+    assert_non_null(dagbag_find(bag, "good"));
+    assert_int_equal(count_level(bag, DIAG_ERROR), 1);
+    assert_string_equal(bag->diags[0].dag_id, "bad");
+    assert_int_equal(bag->diags[0].line, 4);
+    assert_non_null(strstr(bag->diags[0].msg, "x.PythonOperator"));
+    /* A second load of the same text: every DAG id is now a duplicate. */
+    assert_int_equal(dagbag_load_string(bag, "u.yaml", "good: {tasks: []}\n", 18), 1);
+    assert_int_equal(bag->n_dags, 1);
+    assert_string_equal(bag->diags[1].file, "u.yaml");
+    dagbag_free(bag);
+    dagbag_free(NULL);
+}
+
+static void
+test_syntax_error_place(void **state)
+{
+    (void)state;
+    struct dagbag *bag = load("a:\n  tasks: [\n");
+
+    assert_int_equal(bag->n_dags, 0);
+    assert_int_equal(bag->n_diags, 1);
+    assert_int_equal(bag->diags[0].level, DIAG_ERROR);
+    assert_int_equal(bag->diags[0].line, 3);
+    assert_null(bag->diags[0].dag_id);
+    dagbag_free(bag);
+}
+
+static void
+test_unreadable(void **state)
+{
+    (void)state;
+    struct dagbag *bag = dagbag_new();
+    struct err e = {0};
+
+    assert_int_equal(dagbag_load_file(bag, "/nonexistent/x.yaml"), 1);
+    assert_int_equal(bag->diags[0].line, 0);
+    assert_int_equal(dagbag_load_folder(bag, "/nonexistent-folder", &e), -1);
+    assert_int_equal(e.code, ERR_IO);
+    dagbag_free(bag);
+}
+
+/* n tasks t0 <- t1 <- ... (each depends on the previous); closing makes t0 depend on the last. */
+static char *
+chain_yaml(int n, int closing)
+{
+    size_t cap = (size_t)n * 120 + 64, len = 0;
+    char *s = malloc(cap);
+
+    assert_non_null(s);
+    len += (size_t)snprintf(s + len, cap - len, "chain:\n  tasks:\n");
+    for (int i = 0; i < n; i++) {
+        len += (size_t)snprintf(s + len, cap - len,
+                                "    - {task_id: t%d, operator: a.EmptyOperator", i);
+        if (i > 0 || closing)
+            len += (size_t)snprintf(s + len, cap - len, ", dependencies: [t%d]",
+                                    i > 0 ? i - 1 : n - 1);
+        len += (size_t)snprintf(s + len, cap - len, "}\n");
+    }
+    return s;
+}
+
+static void
+test_long_chain(void **state)
+{
+    (void)state;
+    char *text = chain_yaml(1000, 0);
+    struct dagbag *bag = load(text);
+
+    assert_int_equal(bag->n_diags, 0);
+    const struct dag *d = dagbag_find(bag, "chain");
+    assert_non_null(d);
+    assert_int_equal(d->n_tasks, 1000);
+    assert_int_equal(d->tasks[999].n_upstream, 1);
+    assert_string_equal(d->tasks[999].upstream[0], "t998");
+    dagbag_free(bag);
+    free(text);
+}
+
+static void
+test_long_cycle(void **state)
+{
+    (void)state;
+    char *text = chain_yaml(1000, 1);
+    struct dagbag *bag = load(text);
+
+    assert_int_equal(bag->n_dags, 0);
+    assert_int_equal(count_level(bag, DIAG_ERROR), 1);
+    assert_true(strncmp(bag->diags[0].msg, "cycle: t0 -> t1 -> t2 -> ", 25) == 0);
+    assert_non_null(strstr(bag->diags[0].msg, "t999 -> t0"));
+    dagbag_free(bag);
+    free(text);
+}
+
+static void
+test_hostile_yaml(void **state)
+{
+    (void)state;
+    char *deep = malloc(20002);
+    struct dagbag *bag;
+
+    assert_non_null(deep);
+    memset(deep, '[', 10000);
+    memset(deep + 10000, ']', 10000);
+    deep[20000] = '\0';
+    bag = load(deep);
+    assert_int_equal(bag->n_diags, 1);
+    assert_non_null(strstr(bag->diags[0].msg, "nesting"));
+    dagbag_free(bag);
+    free(deep);
+
+    bag = load("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+               "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+               "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+               "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+               "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+               "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+               "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n");
+    assert_int_equal(bag->n_dags, 0);
+    assert_int_equal(count_level(bag, DIAG_ERROR), 1);
+    assert_non_null(strstr(bag->diags[0].msg, "too large"));
+    dagbag_free(bag);
+
+    bag = load("a: &x [*x]\n");
+    assert_int_equal(count_level(bag, DIAG_ERROR), 1);
+    dagbag_free(bag);
+}
+
+static void
+test_canonical_empty(void **state)
+{
+    (void)state;
+    struct dagbag *bag = dagbag_new();
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+
+    dagbag_write_canonical(bag, f);
+    fclose(f);
+    assert_string_equal(out, "diagnostics: 0\n");
+    free(out);
+    dagbag_free(bag);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_find),
+        cmocka_unit_test(test_diag_format),
+        cmocka_unit_test(test_partial_results),
+        cmocka_unit_test(test_syntax_error_place),
+        cmocka_unit_test(test_unreadable),
+        cmocka_unit_test(test_long_chain),
+        cmocka_unit_test(test_long_cycle),
+        cmocka_unit_test(test_hostile_yaml),
+        cmocka_unit_test(test_canonical_empty),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
