@@ -23,8 +23,8 @@ struct cron {
     uint32_t mday;   /* 1-31 */
     uint16_t month;  /* 1-12 */
     uint8_t wday;    /* 0-6, Sunday = 0 (7 is folded into 0) */
-    bool mday_star;  /* day-of-month field was '*' (or '?'): cron's OR rule needs to know */
-    bool wday_star;
+    bool mday_star;  /* day-of-month covers 1-31 ('*', '?', "1-31"): not part of the OR rule */
+    bool wday_star;  /* day-of-week covers every day (as croniter normalizes to '*') */
 };
 
 struct schedule {
@@ -36,7 +36,9 @@ struct schedule {
 
 /* Parse a schedule string: a 5-field cron expression (lists, ranges, steps, month and day
  * names, '?' as '*'), a preset (@once @hourly @daily @weekly @monthly @quarterly @yearly
- * @annually @midnight), or "None"/"" for no schedule. */
+ * @annually @midnight), or "None"/"" for no schedule. Refuses, with the field and token in
+ * the message, bad tokens, 6-field (seconds) cron, croniter-only syntax (L # H) and
+ * expressions that can never match ("0 0 30 2 *"). */
 int schedule_parse(struct schedule *out, const char *text, struct err *e);
 
 /* Make a fixed-interval schedule of seconds (> 0). */
@@ -44,8 +46,12 @@ int schedule_from_delta(struct schedule *out, long seconds, struct err *e);
 
 /* The first trigger time strictly after `after`, evaluated in zone tz, not before start
  * (0: no start) and not after end (0: no end). Returns 1 and sets *next, 0 when there is no
- * further trigger (None, @once already past, end reached), -1 on error. */
-int schedule_next(const struct schedule *s, const char *tz, time_t start, time_t end,
-                  time_t after, time_t *next, struct err *e);
+ * further trigger (None, @once already past, end reached), -1 on error.
+ * Airflow 3 semantics (CronTriggerTimetable, logical date = trigger time): when after < start
+ * the answer is start itself if start is on the schedule, else the next cron time after it;
+ * cron is evaluated on local wall time with Airflow's DST rules (see schedule.c). A delta
+ * triggers at start + k*delta (after + delta without start); @once at start. */
+int schedule_next(const struct schedule *s, const char *tz, time_t start, time_t end, time_t after,
+                  time_t *next, struct err *e);
 
 #endif

@@ -84,6 +84,12 @@ civil_as_utc(const struct civil *c)
 int
 tz_to_utc(const char *name, const struct civil *local, time_t *out, struct err *e)
 {
+    return tz_to_utc_fold(name, local, 0, out, e);
+}
+
+int
+tz_to_utc_fold(const char *name, const struct civil *local, int fold, time_t *out, struct err *e)
+{
     time_t u, a, b;
     long before, after;
 
@@ -97,7 +103,8 @@ tz_to_utc(const char *name, const struct civil *local, time_t *out, struct err *
     a = u - before;
     b = u - after;
     if (offset_at(a) == before && offset_at(b) == after)
-        *out = a < b ? a : b; /* ambiguous or no transition: first occurrence */
+        /* ambiguous (a != b) or no transition (a == b): fold picks the occurrence */
+        *out = (a < b) == (fold == 0) ? a : b;
     else if (offset_at(a) == before)
         *out = a;
     else if (offset_at(b) == after)
@@ -229,6 +236,8 @@ tz_parse_iso(const char *name, const char *text, time_t *out, struct err *e)
     }
     return tz_to_utc(name, &c, out, e);
 bad:
-    return err_set(e, ERR_PARSE, "invalid date-time '%s' (expected ISO-8601, e.g. 2024-01-31 or "
-                   "2024-01-31T05:00:00+07:00)", text);
+    return err_set(e, ERR_PARSE,
+                   "invalid date-time '%s' (expected ISO-8601, e.g. 2024-01-31 or "
+                   "2024-01-31T05:00:00+07:00)",
+                   text);
 }

@@ -23,6 +23,12 @@ int tz_check(const char *name, struct err *e);
  * from before the gap, so 02:30 in a 02:00->03:00 gap becomes 03:30. */
 int tz_to_utc(const char *name, const struct civil *local, time_t *out, struct err *e);
 
+/* Like tz_to_utc, with Python's fold flag: fold=0 is tz_to_utc; fold=1 takes the second,
+ * standard-time occurrence of an ambiguous time (gap times are shifted forward either way).
+ * Airflow's make_aware() localizes cron results with fold=1. */
+int tz_to_utc_fold(const char *name, const struct civil *local, int fold, time_t *out,
+                   struct err *e);
+
 /* Convert UTC seconds to local civil time in zone name; *gmtoff gets the UTC offset in
  * seconds (may be NULL). */
 int tz_from_utc(const char *name, time_t t, struct civil *local, long *gmtoff, struct err *e);
