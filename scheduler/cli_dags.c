@@ -164,8 +164,8 @@ dag_to_json(const struct dag *dag, struct store *s, time_t now)
     for (size_t i = 0; i < dag->n_tags; i++)
         json_array_append_new(tags, json_string(dag->tags[i]));
     o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s?}", "dag_id", dag->dag_id, "fileloc",
-                  dag->fileloc, "schedule", dag->schedule.text, "timezone", dag->timezone,
-                  "owners", dag->owner ? dag->owner : "airflow", "tags", tags, "is_paused",
+                  dag->fileloc, "schedule", dag->schedule.text, "timezone", dag->timezone, "owners",
+                  dag->owner ? dag->owner : "airflow", "tags", tags, "is_paused",
                   strcmp(paused_text(s, dag), "True") == 0, "next_dagrun",
                   strcmp(next, "None") == 0 ? NULL : next);
     return o;
@@ -261,9 +261,9 @@ int
 cmd_dags_list(int argc, char **argv)
 {
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-                                          {"subdir", required_argument, NULL, 'S'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {0}};
+                                         {"subdir", required_argument, NULL, 'S'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     const char *output = "table", *subdir = NULL;
     struct dagbag *bag;
     struct store *s;
@@ -308,10 +308,10 @@ int
 cmd_dags_list_import_errors(int argc, char **argv)
 {
     static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-                                          {"subdir", required_argument, NULL, 'S'},
-                                          {"warnings", no_argument, NULL, 'w'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {0}};
+                                         {"subdir", required_argument, NULL, 'S'},
+                                         {"warnings", no_argument, NULL, 'w'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     const char *output = "plain", *subdir = NULL;
     int c, warnings = 0;
     size_t errors;
@@ -355,11 +355,10 @@ cmd_dags_list_import_errors(int argc, char **argv)
 
             if (d->level == DIAG_WARNING && !warnings)
                 continue;
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:i, s:i, s:s?, s:s}", "level",
-                               d->level == DIAG_ERROR ? "error" : "warning", "filename", d->file,
-                               "line", d->line, "col", d->col, "dag_id", d->dag_id, "message",
-                               d->msg));
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:i, s:s?, s:s}", "level",
+                                                 d->level == DIAG_ERROR ? "error" : "warning",
+                                                 "filename", d->file, "line", d->line, "col",
+                                                 d->col, "dag_id", d->dag_id, "message", d->msg));
         }
         text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(arr);
@@ -400,10 +399,10 @@ int
 cmd_dags_next_execution(int argc, char **argv)
 {
     static const struct option opts[] = {{"num-executions", required_argument, NULL, 'n'},
-                                          {"after", required_argument, NULL, 'a'},
-                                          {"subdir", required_argument, NULL, 'S'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {0}};
+                                         {"after", required_argument, NULL, 'a'},
+                                         {"subdir", required_argument, NULL, 'S'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     const char *after_text = NULL, *subdir = NULL;
     int c, n = 1, rc = EXIT_OK;
     const struct dag *dag;
@@ -455,9 +454,9 @@ cmd_dags_next_execution(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         time_t next;
         char buf[32];
-        int r = schedule_next(&dag->schedule, dag->timezone,
-                              dag->has_start_date ? dag->start_date : 0,
-                              dag->has_end_date ? dag->end_date : 0, after, &next, &e);
+        int r =
+            schedule_next(&dag->schedule, dag->timezone, dag->has_start_date ? dag->start_date : 0,
+                          dag->has_end_date ? dag->end_date : 0, after, &next, &e);
 
         if (r < 0) {
             fprintf(stderr, "gust: %s: %s\n", dag->dag_id, e.msg);

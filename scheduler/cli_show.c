@@ -180,10 +180,10 @@ int
 cmd_dags_show(int argc, char **argv)
 {
     static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
-                                          {"save", required_argument, NULL, 's'},
-                                          {"subdir", required_argument, NULL, 'S'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {0}};
+                                         {"save", required_argument, NULL, 's'},
+                                         {"subdir", required_argument, NULL, 'S'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     const char *format = "text", *path = NULL, *subdir = NULL;
     const struct dag *dag;
     struct dagbag *bag;
@@ -223,8 +223,10 @@ cmd_dags_show(int argc, char **argv)
     }
     dag = dagbag_find(bag, argv[optind]);
     if (dag == NULL) {
-        fprintf(stderr, "gust: no DAG '%s' (see 'gust dags list' and 'gust dags "
-                        "list-import-errors')\n", argv[optind]);
+        fprintf(stderr,
+                "gust: no DAG '%s' (see 'gust dags list' and 'gust dags "
+                "list-import-errors')\n",
+                argv[optind]);
         rc = EXIT_FAIL;
     } else if (path) {
         rc = save(dag, format, path) < 0 ? EXIT_FAIL : EXIT_OK;

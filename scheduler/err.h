@@ -10,13 +10,13 @@
 
 enum err_code {
     ERR_OK = 0,
-    ERR_FAIL = 1,      /* generic failure */
-    ERR_USAGE = 2,     /* bad command line */
-    ERR_PARSE = 3,     /* bad input file or text */
-    ERR_IO = 4,        /* file system or network */
-    ERR_DB = 5,        /* database */
-    ERR_NOTFOUND = 6,  /* a named thing does not exist */
-    ERR_VERSION = 7,   /* schema or format version mismatch */
+    ERR_FAIL = 1,     /* generic failure */
+    ERR_USAGE = 2,    /* bad command line */
+    ERR_PARSE = 3,    /* bad input file or text */
+    ERR_IO = 4,       /* file system or network */
+    ERR_DB = 5,       /* database */
+    ERR_NOTFOUND = 6, /* a named thing does not exist */
+    ERR_VERSION = 7,  /* schema or format version mismatch */
 };
 
 struct err {
