@@ -140,15 +140,22 @@ tz_format(const char *name, time_t t, char buf[32], struct err *e)
     struct civil c;
     long off;
     char sign;
+    unsigned year, offh, offm;
 
     if (tz_from_utc(name, t, &c, &off, e) < 0)
         return -1;
+    if (c.year < 0 || c.year > 9999)
+        return err_set(e, ERR_FAIL, "year %d cannot be written as ISO-8601", c.year);
     sign = off < 0 ? '-' : '+';
     if (off < 0)
         off = -off;
-    snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", c.year % 10000, c.month % 100,
-             c.mday % 100, c.hour % 100, c.minute % 100, c.second % 100, sign, (off / 3600) % 100,
-             (off % 3600) / 60);
+    /* Unsigned and reduced so the compiler can prove the text fits in 32 bytes. */
+    year = (unsigned)c.year % 10000u;
+    offh = (unsigned)(off / 3600) % 100u;
+    offm = (unsigned)(off % 3600 / 60) % 100u;
+    snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02u%c%02u:%02u", year, (unsigned)c.month % 100u,
+             (unsigned)c.mday % 100u, (unsigned)c.hour % 100u, (unsigned)c.minute % 100u,
+             (unsigned)c.second % 100u, sign, offh, offm);
     return 0;
 }
 
