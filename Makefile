@@ -129,9 +129,8 @@ bench: deps
 	@bash bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/gust/migrations
+	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BIN)/gust $(TASK_BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 migrations/*.sql $(DESTDIR)$(PREFIX)/share/gust/migrations/
 
 clean:
 	rm -rf build bin
