@@ -18,7 +18,8 @@ struct civil {
 int tz_check(const char *name, struct err *e);
 
 /* Convert local civil time in zone name to UTC seconds. DST rules follow Python's
- * zoneinfo with fold=0 (what pendulum and Airflow do): an ambiguous time (autumn) takes
+ * zoneinfo with fold=0 (a naive datetime's default; used for dates written in DAG files):
+ * an ambiguous time (autumn) takes
  * the first, daylight-time occurrence; a time in the spring gap is read with the offset
  * from before the gap, so 02:30 in a 02:00->03:00 gap becomes 03:30. */
 int tz_to_utc(const char *name, const struct civil *local, time_t *out, struct err *e);

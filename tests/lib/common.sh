@@ -53,3 +53,19 @@ wait_for() {
         delay=$(awk -v d="$delay" 'BEGIN { d *= 2; if (d > 0.2) d = 0.2; print d }')
     done
 }
+
+# Cleanup at exit, shared by the helper libraries (kafka.sh, http.sh). Guarded so that
+# sourcing this file twice keeps the list.
+if ! declare -F gust_cleanup_add >/dev/null; then
+    _GUST_CLEANUP=()
+    # Run "$1" at exit (kafka_stop, http_stop...). Uses the EXIT trap: a script that sets
+    # its own EXIT trap must call gust_cleanup_run from it.
+    gust_cleanup_add() {
+        _GUST_CLEANUP+=("$1")
+        trap gust_cleanup_run EXIT
+    }
+    gust_cleanup_run() {
+        local f
+        for f in "${_GUST_CLEANUP[@]}"; do "$f"; done
+    }
+fi

@@ -11,19 +11,8 @@
 #
 # Each server's stdin is a FIFO held open by this shell, so it exits when the test dies.
 
-if ! declare -F gust_cleanup_add >/dev/null; then
-    _GUST_CLEANUP=()
-    # Run "$1" at exit (kafka_stop, http_stop...). Uses the EXIT trap: a script that sets
-    # its own EXIT trap must call gust_cleanup_run from it.
-    gust_cleanup_add() {
-        _GUST_CLEANUP+=("$1")
-        trap gust_cleanup_run EXIT
-    }
-    gust_cleanup_run() {
-        local f
-        for f in "${_GUST_CLEANUP[@]}"; do "$f"; done
-    }
-fi
+# gust_cleanup_add comes from common.sh.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 _HTTP_PIDS=()
 _HTTP_FDS=()
