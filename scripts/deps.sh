@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
     build-essential pkg-config clang clang-format
-    libpq-dev librdkafka-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev
+    libpq-dev librdkafka-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev libssl-dev
     postgresql postgresql-client kcat
     python3 python3-croniter tzdata graphviz valgrind procps iproute2 util-linux curl
 )

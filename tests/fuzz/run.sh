@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 out=build/fuzz
 mkdir -p "$out/artifacts"
-pkgs="libpq rdkafka libcurl jansson yaml-0.1"
+pkgs="libpq rdkafka libcurl jansson yaml-0.1 libcrypto"
 srcs=$(ls scheduler/*.c | grep -v -e '/main\.c$')
 gen=$(ls build/gen/*.c 2>/dev/null || true)
 

@@ -1,0 +1,54 @@
+/* template: the Jinja subset of DESIGN.md section 4, for the templated fields of tasks
+ * (bash_command, cmds, arguments, env values, TriggerDagRunOperator conf).
+ *
+ * Expressions {{ ... }} only (no {% %} blocks; {# #} comments are dropped): the names ds,
+ * ds_nodash, ts, ts_nodash, ts_nodash_with_tz, logical_date, execution_date,
+ * data_interval_start, data_interval_end, run_id, dag.dag_id, task.task_id, ti.try_number,
+ * params.x, dag_run.conf['x'] / dag_run.conf.x, var.value.x, macros.ds_add(ds, n),
+ * macros.ds_format(s, in, out), ti.xcom_pull(task_ids='t', key='k') (also task_instance.),
+ * subscripts [..] and attributes, string and integer literals, filters | tojson,
+ * | default(v), | string, | int, | lower, | upper, | trim.
+ *
+ * Checking happens when a DAG loads (tmpl_check: syntax and unknown names are load errors);
+ * rendering when a try starts. Values are JSON inside; they render as Airflow renders
+ * Python values (strings as themselves, None as "None", true as "True") except objects and
+ * lists, which render as JSON instead of a Python repr. */
+#ifndef GUST_TEMPLATE_H
+#define GUST_TEMPLATE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "err.h"
+
+struct tmpl_ctx {
+    const char *dag_id;
+    const char *task_id;
+    const char *run_id;
+    time_t logical_date; /* UTC */
+    time_t data_interval_start;
+    time_t data_interval_end;
+    int try_number;
+    const char *params_json; /* DAG params with run conf applied over them; NULL: {} */
+    const char *conf_json;   /* the run's conf; NULL: {} */
+    /* ti.xcom_pull: set *json_out to the value's JSON text (malloc'd), or NULL when there is
+     * no such XCom (renders None). Returns 0, or -1 with e set. */
+    int (*xcom_pull)(void *arg, const char *task_id, const char *key, char **json_out,
+                     struct err *e);
+    /* var.value.x: set *value_out (malloc'd) or NULL when unset (an error when rendering). */
+    int (*var_get)(void *arg, const char *key, char **value_out, struct err *e);
+    void *arg;
+};
+
+/* Check a template without rendering it: syntax, known names and functions, params.x
+ * against the DAG's params (params_json, NULL: none declared). On error *offset (may be
+ * NULL) is the byte offset in src where the problem is, for file:line:col. */
+int tmpl_check(const char *src, const char *params_json, size_t *offset, struct err *e);
+
+/* Render src in ctx into a new string *out (free it). */
+int tmpl_render(const char *src, const struct tmpl_ctx *ctx, char **out, struct err *e);
+
+/* Whether src contains template syntax at all (fast path: most strings do not). */
+int tmpl_has_syntax(const char *src);
+
+#endif
