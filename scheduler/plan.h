@@ -52,7 +52,7 @@ enum trigger_rule {
     TR_ALL_DONE_SETUP_SUCCESS, /* Airflow's setup/teardown rule; treated as all_done here */
 };
 
-const char *ti_state_name(enum ti_state s);         /* "none", "scheduled", ... */
+const char *ti_state_name(enum ti_state s);            /* "none", "scheduled", ... */
 int ti_state_parse(const char *s, enum ti_state *out); /* NULL or "none" -> TI_NONE */
 const char *run_state_name(enum run_state s);
 int run_state_parse(const char *s, enum run_state *out);
@@ -94,15 +94,19 @@ struct plan_change {
 struct plan_result {
     struct plan_change *changes; /* in the order to apply them; owned, free with plan_result_free */
     size_t n_changes;
-    enum run_state run_state;   /* the run's state after the changes (RUN_RUNNING if unfinished) */
-    time_t next_wakeup;         /* earliest future time something becomes due (0: none) */
+    enum run_state run_state; /* the run's state after the changes (RUN_RUNNING if unfinished) */
+    time_t next_wakeup;       /* earliest future time something becomes due (0: none) */
 };
 
 /* Decide the next transitions of one run. Applies Airflow's rules in passes until nothing
- * changes (a skip can cascade through a chain in one call): none/scheduled tasks whose
- * trigger rule is met become scheduled, those that can never be met become skipped or
- * upstream_failed; up_for_retry tasks that are due become scheduled; then scheduled tasks
- * become queued while limits allow, in task order. tis[] is not modified. */
+ * changes (a skip can cascade through a chain in one call): none tasks whose trigger rule
+ * is met become scheduled, those whose rule can never be met become skipped or
+ * upstream_failed; up_for_retry tasks that are due (next_retry_at <= now) and whose rule is
+ * met become scheduled (like Airflow, an up_for_retry task can also be flagged skipped or
+ * upstream_failed; a scheduled one is left alone); then scheduled tasks become queued while
+ * limits allow, in task order. lim NULL means no limits. Each task appears at most once in
+ * out->changes, from its state in tis[] to its final state (none -> queued when it is both
+ * scheduled and given a slot). tis[] is not modified. */
 int plan_run(const struct plan_graph *g, const struct plan_ti *tis, const struct plan_limits *lim,
              time_t now, struct plan_result *out, struct err *e);
 void plan_result_free(struct plan_result *r);
@@ -122,8 +126,10 @@ enum ti_state plan_after_try(enum try_outcome outcome, int try_number, int retri
 
 /* Airflow's retry delay in seconds for the try that just failed (try_number as above):
  * retry_delay, or with exponential backoff ceil(delay * 2^(try_number-1)) plus a
- * deterministic sha1 jitter of dag_id#task_id#logical_date#try_number, capped by
- * max_retry_delay (< 0: none) and 24 hours. logical_date is the ISO text Airflow hashes. */
+ * deterministic sha1 jitter of dag_id#task_id#logical_date#try_number, capped by 24 hours
+ * and by max_retry_delay (<= 0: none, as Airflow reads a zero timedelta as unset). As in
+ * Airflow, the caps apply to the backoff only: without it the result is retry_delay.
+ * logical_date is the text Airflow hashes (str() of the date); NULL hashes as "None". */
 double plan_retry_delay(double retry_delay, bool exponential, double max_retry_delay,
                         const char *dag_id, const char *task_id, const char *logical_date,
                         int try_number);

@@ -1,0 +1,621 @@
+/* Unit tests for plan: state and rule names, the graph built from a struct dag, plan_run on
+ * whole runs (skip and failure cascades through a 50-task chain in one call, retries due
+ * and not due, max_active_tasks and free slots, the leaf rule, deadlocks, the empty DAG,
+ * inputs left untouched), plan_after_try, and plan_retry_delay against values computed with
+ * Python's hashlib from Airflow's next_retry_datetime formula. The trigger-rule table is in
+ * test_plan_rules.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dagfile.h"
+#include "plan.h"
+
+#define NOW ((time_t)1700000000)
+#define MAXT 64
+
+/* A DAG for tests: ids[i] with rules[i] (NULL: default) and edges "up>down". */
+struct tdag {
+    struct dag dag;
+    struct dag_task tasks[MAXT];
+    char *ups[MAXT][MAXT];
+    char names[MAXT][32];
+};
+
+static struct plan_graph *
+graph_of(size_t n, const char *const *ids, const char *const *rules, const char *const *edges,
+         size_t n_edges)
+{
+    struct tdag *t = calloc(1, sizeof(*t));
+    struct err e = {0};
+    struct plan_graph *g;
+
+    assert_non_null(t);
+    assert_true(n <= MAXT);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(strlen(ids[i]) < sizeof(t->names[i]));
+        snprintf(t->names[i], sizeof(t->names[i]), "%s", ids[i]);
+        t->tasks[i].task_id = t->names[i];
+        t->tasks[i].trigger_rule = rules ? (char *)rules[i] : NULL;
+        t->tasks[i].upstream = t->ups[i];
+    }
+    for (size_t k = 0; k < n_edges; k++) {
+        const char *gt = strchr(edges[k], '>');
+        assert_non_null(gt);
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(ids[i], gt + 1) != 0)
+                continue;
+            struct dag_task *d = &t->tasks[i];
+            d->upstream[d->n_upstream] = strndup(edges[k], (size_t)(gt - edges[k]));
+            d->n_upstream++;
+        }
+    }
+    t->dag.dag_id = "test";
+    t->dag.tasks = t->tasks;
+    t->dag.n_tasks = n;
+    g = plan_graph_new(&t->dag, &e);
+    if (g == NULL)
+        fail_msg("plan_graph_new: %s", e.msg);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < t->tasks[i].n_upstream; j++)
+            free(t->tasks[i].upstream[j]);
+    free(t);
+    return g;
+}
+
+/* A chain t0 -> t1 -> ... -> t(n-1), listed in reverse file order when reversed. */
+static struct plan_graph *
+chain(size_t n, bool reversed)
+{
+    char ids[MAXT][24], edges[MAXT][48]; /* room for any size_t, or -Wformat-truncation */
+    const char *idp[MAXT], *edp[MAXT];
+
+    for (size_t i = 0; i < n; i++) {
+        size_t k = reversed ? n - 1 - i : i;
+        snprintf(ids[i], sizeof(ids[i]), "t%zu", k);
+        idp[i] = ids[i];
+    }
+    for (size_t i = 0; i + 1 < n; i++) {
+        snprintf(edges[i], sizeof(edges[i]), "t%zu>t%zu", i, i + 1);
+        edp[i] = edges[i];
+    }
+    return graph_of(n, idp, NULL, edp, n - 1);
+}
+
+/* plan_run with fresh instances in the given states (no retry times). */
+static void
+run(const struct plan_graph *g, const enum ti_state *states, const struct plan_limits *lim,
+    struct plan_result *r)
+{
+    struct plan_ti tis[MAXT] = {{0}};
+    struct err e = {0};
+
+    for (size_t i = 0; i < g->n; i++)
+        tis[i].state = states[i];
+    if (plan_run(g, tis, lim, NOW, r, &e) < 0)
+        fail_msg("plan_run: %s", e.msg);
+}
+
+/* Final state of task i: its change's target, or before when it has no change. */
+static enum ti_state
+after(const struct plan_result *r, size_t i, enum ti_state before)
+{
+    for (size_t k = 0; k < r->n_changes; k++)
+        if (r->changes[k].task == i)
+            return r->changes[k].to;
+    return before;
+}
+
+static void
+test_names(void **state)
+{
+    (void)state;
+    enum ti_state s;
+    enum run_state rs;
+    enum trigger_rule tr;
+
+    for (int i = 0; i < TI_N_STATES; i++) {
+        assert_int_equal(ti_state_parse(ti_state_name((enum ti_state)i), &s), 0);
+        assert_int_equal(s, i);
+    }
+    assert_string_equal(ti_state_name(TI_NONE), "none");
+    assert_string_equal(ti_state_name(TI_UP_FOR_RETRY), "up_for_retry");
+    assert_string_equal(ti_state_name(TI_UPSTREAM_FAILED), "upstream_failed");
+    s = TI_FAILED;
+    assert_int_equal(ti_state_parse(NULL, &s), 0);
+    assert_int_equal(s, TI_NONE);
+    assert_int_equal(ti_state_parse("deferred", &s), -1);
+    assert_int_equal(ti_state_parse("", &s), -1);
+
+    for (int i = RUN_QUEUED; i <= RUN_FAILED; i++) {
+        assert_int_equal(run_state_parse(run_state_name((enum run_state)i), &rs), 0);
+        assert_int_equal(rs, i);
+    }
+    assert_string_equal(run_state_name(RUN_RUNNING), "running");
+    assert_int_equal(run_state_parse("none", &rs), -1);
+    assert_int_equal(run_state_parse(NULL, &rs), -1);
+
+    for (int i = TR_ALL_SUCCESS; i <= TR_ALL_DONE_SETUP_SUCCESS; i++) {
+        assert_int_equal(trigger_rule_parse(trigger_rule_name((enum trigger_rule)i), &tr), 0);
+        assert_int_equal(tr, i);
+    }
+    assert_string_equal(trigger_rule_name(TR_NONE_FAILED_MIN_ONE_SUCCESS),
+                        "none_failed_min_one_success");
+    assert_string_equal(trigger_rule_name(TR_ALL_DONE_SETUP_SUCCESS), "all_done_setup_success");
+    assert_int_equal(trigger_rule_parse("none_failed_or_skipped", &tr), 0);
+    assert_int_equal(tr, TR_NONE_FAILED_MIN_ONE_SUCCESS);
+    assert_int_equal(trigger_rule_parse("dummy", &tr), -1);
+    assert_int_equal(trigger_rule_parse(NULL, &tr), -1);
+}
+
+static void
+test_finished(void **state)
+{
+    (void)state;
+    static const bool want[TI_N_STATES] = {
+        [TI_SUCCESS] = true, [TI_FAILED] = true,  [TI_UPSTREAM_FAILED] = true,
+        [TI_SKIPPED] = true, [TI_REMOVED] = true,
+    };
+
+    for (int i = 0; i < TI_N_STATES; i++)
+        assert_int_equal(ti_state_finished((enum ti_state)i), want[i]);
+}
+
+static void
+test_graph(void **state)
+{
+    (void)state;
+    const char *ids[] = {"extract", "grp.a", "grp.b", "load"};
+    const char *rules[] = {NULL, "one_failed", "none_failed_or_skipped", "all_done"};
+    const char *edges[] = {"extract>grp.a", "extract>grp.b", "grp.a>load", "grp.b>load",
+                           "grp.a>load"};
+    struct plan_graph *g = graph_of(4, ids, rules, edges, 5);
+
+    assert_int_equal(g->n, 4);
+    assert_int_equal(g->rule[0], TR_ALL_SUCCESS);
+    assert_int_equal(g->rule[1], TR_ONE_FAILED);
+    assert_int_equal(g->rule[2], TR_NONE_FAILED_MIN_ONE_SUCCESS);
+    assert_int_equal(g->rule[3], TR_ALL_DONE);
+    assert_int_equal(g->up_off[0], 0);
+    assert_int_equal(g->up_off[1], 0);
+    assert_int_equal(g->up_off[2], 1);
+    assert_int_equal(g->up_off[3], 2);
+    assert_int_equal(g->up_off[4], 4); /* grp.a listed twice counts once */
+    assert_int_equal(g->up_idx[0], 0);
+    assert_int_equal(g->up_idx[1], 0);
+    assert_int_equal(g->up_idx[2], 1);
+    assert_int_equal(g->up_idx[3], 2);
+    assert_false(g->is_leaf[0]);
+    assert_false(g->is_leaf[1]);
+    assert_false(g->is_leaf[2]);
+    assert_true(g->is_leaf[3]);
+    plan_graph_free(g);
+    plan_graph_free(NULL);
+}
+
+static void
+test_graph_errors(void **state)
+{
+    (void)state;
+    char *bad_up[] = {"nope"};
+    struct dag_task tasks[2] = {{.task_id = "a"},
+                                {.task_id = "b", .upstream = bad_up, .n_upstream = 1}};
+    struct dag dag = {.dag_id = "d", .tasks = tasks, .n_tasks = 2};
+    struct err e = {0};
+
+    assert_null(plan_graph_new(&dag, &e));
+    assert_string_equal(e.msg, "DAG 'd': task 'b': unknown upstream task 'nope'");
+    assert_int_equal(e.code, ERR_NOTFOUND);
+
+    tasks[1].n_upstream = 0;
+    tasks[1].trigger_rule = "all_good";
+    assert_null(plan_graph_new(&dag, &e));
+    assert_string_equal(e.msg, "DAG 'd': task 'b': unknown trigger rule 'all_good'");
+
+    tasks[1].trigger_rule = NULL;
+    tasks[1].task_id = "a";
+    assert_null(plan_graph_new(&dag, &e));
+    assert_string_equal(e.msg, "DAG 'd': duplicate task id 'a'");
+    assert_null(plan_graph_new(NULL, &e));
+}
+
+/* One failure at the head of a 50-task chain reaches its end in one call, whatever the
+ * order the tasks are listed in; the changes come upstream first. */
+static void
+test_chain_failure_cascade(void **state)
+{
+    (void)state;
+    for (int rev = 0; rev < 2; rev++) {
+        struct plan_graph *g = chain(50, rev);
+        enum ti_state st[MAXT] = {TI_NONE};
+        size_t head = rev ? 49 : 0;
+        struct plan_result r;
+
+        st[head] = TI_FAILED;
+        run(g, st, NULL, &r);
+        assert_int_equal(r.n_changes, 49);
+        for (size_t k = 0; k < 49; k++) {
+            /* task t(k+1) sits at index k+1, or 48-k when listed in reverse */
+            size_t want = rev ? 48 - k : k + 1;
+            assert_int_equal(r.changes[k].task, want);
+            assert_int_equal(r.changes[k].from, TI_NONE);
+            assert_int_equal(r.changes[k].to, TI_UPSTREAM_FAILED);
+        }
+        assert_int_equal(r.run_state, RUN_FAILED);
+        assert_int_equal(r.next_wakeup, 0);
+        plan_result_free(&r);
+        plan_graph_free(g);
+    }
+}
+
+/* A skip cascades too, and a run whose leaves are skipped succeeded. */
+static void
+test_chain_skip_cascade(void **state)
+{
+    (void)state;
+    struct plan_graph *g = chain(50, true);
+    enum ti_state st[MAXT] = {TI_NONE};
+    struct plan_result r;
+
+    st[49] = TI_SKIPPED; /* t0 */
+    run(g, st, NULL, &r);
+    assert_int_equal(r.n_changes, 49);
+    for (size_t i = 0; i < 49; i++)
+        assert_int_equal(after(&r, i, st[i]), TI_SKIPPED);
+    assert_int_equal(r.run_state, RUN_SUCCESS);
+    plan_result_free(&r);
+
+    /* the middle of the chain running: everything after it waits */
+    for (size_t i = 0; i < 50; i++)
+        st[i] = i >= 25 ? TI_SUCCESS : TI_NONE; /* t0..t24 succeeded */
+    st[24] = TI_RUNNING;                        /* t25 */
+    run(g, st, NULL, &r);
+    assert_int_equal(r.n_changes, 0);
+    assert_int_equal(r.run_state, RUN_RUNNING);
+    plan_result_free(&r);
+    plan_graph_free(g);
+}
+
+/* A retry that is due is scheduled (and queued); one that is not due sets next_wakeup to
+ * the earliest retry time, and keeps the run running. */
+static void
+test_retries(void **state)
+{
+    (void)state;
+    const char *ids[] = {"a", "b", "c", "d", "after_b"};
+    const char *edges[] = {"b>after_b"};
+    struct plan_graph *g = graph_of(5, ids, NULL, edges, 1);
+    struct plan_ti tis[5] = {
+        {TI_UP_FOR_RETRY, NOW},      /* due exactly now */
+        {TI_UP_FOR_RETRY, NOW + 60}, /* not due */
+        {TI_UP_FOR_RETRY, NOW + 30}, /* not due, earliest */
+        {TI_UP_FOR_RETRY, NOW - 5},  /* overdue */
+        {TI_NONE, 0},
+    };
+    struct plan_limits lim = {.max_active_tasks = 0, .free_slots = 1};
+    struct plan_result r;
+    struct err e = {0};
+
+    assert_int_equal(plan_run(g, tis, &lim, NOW, &r, &e), 0);
+    assert_int_equal(r.n_changes, 2);
+    assert_int_equal(r.changes[0].task, 0);
+    assert_int_equal(r.changes[0].from, TI_UP_FOR_RETRY);
+    assert_int_equal(r.changes[0].to, TI_QUEUED);
+    assert_int_equal(r.changes[1].task, 3);
+    assert_int_equal(r.changes[1].to, TI_SCHEDULED); /* one slot only */
+    assert_int_equal(r.next_wakeup, NOW + 30);
+    assert_int_equal(r.run_state, RUN_RUNNING);
+    plan_result_free(&r);
+
+    /* nothing but retries waiting: still running, not a deadlock */
+    tis[0].state = tis[3].state = TI_SUCCESS;
+    assert_int_equal(plan_run(g, tis, NULL, NOW, &r, &e), 0);
+    assert_int_equal(r.n_changes, 0);
+    assert_int_equal(r.next_wakeup, NOW + 30);
+    assert_int_equal(r.run_state, RUN_RUNNING);
+    plan_result_free(&r);
+
+    /* at NOW + 30, c is due; b still waits */
+    assert_int_equal(plan_run(g, tis, NULL, NOW + 30, &r, &e), 0);
+    assert_int_equal(r.n_changes, 1);
+    assert_int_equal(r.changes[0].task, 2);
+    assert_int_equal(r.changes[0].to, TI_QUEUED);
+    assert_int_equal(r.next_wakeup, NOW + 60);
+    plan_result_free(&r);
+    plan_graph_free(g);
+}
+
+/* max_active_tasks counts active_in_dag plus this call's queued; free_slots likewise. */
+static void
+test_limits(void **state)
+{
+    (void)state;
+    const char *ids[] = {"r0", "r1", "r2", "r3", "r4", "r5"};
+    struct plan_graph *g = graph_of(6, ids, NULL, NULL, 0);
+    enum ti_state st[6] = {TI_NONE, TI_NONE, TI_NONE, TI_NONE, TI_NONE, TI_NONE};
+    static const struct {
+        struct plan_limits lim;
+        size_t queued;
+    } cases[] = {
+        {{.max_active_tasks = 4, .active_in_dag = 1, .free_slots = -1}, 3},
+        {{.max_active_tasks = 0, .active_in_dag = 9, .free_slots = 2}, 2},
+        {{.max_active_tasks = 16, .active_in_dag = 3, .free_slots = 1}, 1},
+        {{.max_active_tasks = 4, .active_in_dag = 4, .free_slots = -1}, 0},
+        {{.max_active_tasks = 2, .active_in_dag = 5, .free_slots = 10}, 0},
+        {{.max_active_tasks = -1, .active_in_dag = 0, .free_slots = -1}, 6},
+        {{.max_active_tasks = 0, .active_in_dag = 0, .free_slots = 0}, 0},
+    };
+    struct plan_result r;
+
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        run(g, st, &cases[c].lim, &r);
+        assert_int_equal(r.n_changes, 6);
+        for (size_t i = 0; i < 6; i++)
+            assert_int_equal(after(&r, i, TI_NONE), i < cases[c].queued ? TI_QUEUED : TI_SCHEDULED);
+        assert_int_equal(r.run_state, RUN_RUNNING);
+        plan_result_free(&r);
+    }
+    run(g, st, NULL, &r); /* no limits at all */
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(after(&r, i, TI_NONE), TI_QUEUED);
+    plan_result_free(&r);
+
+    /* tasks already scheduled are queued in task order with the new ones */
+    enum ti_state mixed[6] = {TI_NONE, TI_SCHEDULED, TI_RUNNING, TI_SCHEDULED, TI_NONE, TI_NONE};
+    struct plan_limits two = {.max_active_tasks = 0, .free_slots = 2};
+    run(g, mixed, &two, &r);
+    assert_int_equal(r.n_changes, 4);
+    assert_int_equal(r.changes[0].task, 0); /* propagation first: r0 none -> queued */
+    assert_int_equal(r.changes[0].to, TI_QUEUED);
+    assert_int_equal(r.changes[1].task, 4);
+    assert_int_equal(r.changes[1].to, TI_SCHEDULED);
+    assert_int_equal(r.changes[2].task, 5);
+    assert_int_equal(r.changes[2].to, TI_SCHEDULED);
+    assert_int_equal(r.changes[3].task, 1); /* then scheduled -> queued */
+    assert_int_equal(r.changes[3].from, TI_SCHEDULED);
+    assert_int_equal(r.changes[3].to, TI_QUEUED);
+    plan_result_free(&r);
+    plan_graph_free(g);
+}
+
+/* The leaf rule: only leaves decide a finished run's outcome; removed leaves are ignored. */
+static void
+test_leaf_rule(void **state)
+{
+    (void)state;
+    const char *ids[] = {"a", "b", "c"};
+    const char *rules_done[] = {NULL, NULL, "all_done"};
+    const char *edges[] = {"a>b", "b>c"};
+    struct plan_graph *g = graph_of(3, ids, rules_done, edges, 2);
+    struct plan_result r;
+
+    run(g, (enum ti_state[]){TI_SUCCESS, TI_FAILED, TI_NONE}, NULL, &r);
+    assert_int_equal(r.n_changes, 1);
+    assert_int_equal(after(&r, 2, TI_NONE), TI_QUEUED); /* all_done runs after a failure */
+    assert_int_equal(r.run_state, RUN_RUNNING);
+    plan_result_free(&r);
+
+    run(g, (enum ti_state[]){TI_SUCCESS, TI_FAILED, TI_SUCCESS}, NULL, &r);
+    assert_int_equal(r.n_changes, 0);
+    assert_int_equal(r.run_state, RUN_SUCCESS); /* middle failed, leaf succeeded */
+    plan_result_free(&r);
+    plan_graph_free(g);
+
+    g = graph_of(3, ids, NULL, edges, 2);
+    run(g, (enum ti_state[]){TI_SUCCESS, TI_FAILED, TI_NONE}, NULL, &r);
+    assert_int_equal(after(&r, 2, TI_NONE), TI_UPSTREAM_FAILED);
+    assert_int_equal(r.run_state, RUN_FAILED); /* leaf upstream_failed */
+    plan_result_free(&r);
+    run(g, (enum ti_state[]){TI_SUCCESS, TI_SUCCESS, TI_FAILED}, NULL, &r);
+    assert_int_equal(r.run_state, RUN_FAILED);
+    plan_result_free(&r);
+    run(g, (enum ti_state[]){TI_SUCCESS, TI_SKIPPED, TI_SKIPPED}, NULL, &r);
+    assert_int_equal(r.run_state, RUN_SUCCESS);
+    plan_result_free(&r);
+    run(g, (enum ti_state[]){TI_SUCCESS, TI_SUCCESS, TI_REMOVED}, NULL, &r);
+    assert_int_equal(r.run_state, RUN_SUCCESS); /* removed leaf ignored, b is not a leaf */
+    plan_result_free(&r);
+    run(g, (enum ti_state[]){TI_SUCCESS, TI_SUCCESS, TI_RUNNING}, NULL, &r);
+    assert_int_equal(r.run_state, RUN_RUNNING);
+    plan_result_free(&r);
+    plan_graph_free(g);
+}
+
+/* Unfinished tasks that nothing can ever move: the run failed. */
+static void
+test_deadlock(void **state)
+{
+    (void)state;
+    const char *ids[] = {"a", "b", "c"};
+    const char *edges[] = {"a>c", "b>c"};
+    struct plan_graph *g = graph_of(3, ids, NULL, edges, 2);
+    struct plan_result r;
+
+    /* all_success never passes with a removed upstream (removed is done, not success) */
+    run(g, (enum ti_state[]){TI_SUCCESS, TI_REMOVED, TI_NONE}, NULL, &r);
+    assert_int_equal(r.n_changes, 0);
+    assert_int_equal(r.run_state, RUN_FAILED);
+    plan_result_free(&r);
+    /* ... but while a is still running the run is not stuck */
+    run(g, (enum ti_state[]){TI_RUNNING, TI_REMOVED, TI_NONE}, NULL, &r);
+    assert_int_equal(r.run_state, RUN_RUNNING);
+    plan_result_free(&r);
+    plan_graph_free(g);
+
+    /* a cycle (the loader rejects it; the planner must still terminate and say failed) */
+    const char *cyc[] = {"a>b", "b>a"};
+    g = graph_of(2, ids, NULL, cyc, 2);
+    run(g, (enum ti_state[]){TI_NONE, TI_NONE}, NULL, &r);
+    assert_int_equal(r.n_changes, 0);
+    assert_int_equal(r.run_state, RUN_FAILED);
+    plan_result_free(&r);
+    plan_graph_free(g);
+
+    /* no topological order exists: the passes still reach the fixed point (a is skipped
+     * because of s, then b because of a, though b comes first in the order) */
+    const char *cyc_ids[] = {"a", "b", "s"};
+    const char *cyc_skip[] = {"b>a", "s>a", "a>b"};
+    g = graph_of(3, cyc_ids, NULL, cyc_skip, 3);
+    run(g, (enum ti_state[]){TI_NONE, TI_NONE, TI_SKIPPED}, NULL, &r);
+    assert_int_equal(r.n_changes, 2);
+    assert_int_equal(after(&r, 0, TI_NONE), TI_SKIPPED);
+    assert_int_equal(after(&r, 1, TI_NONE), TI_SKIPPED);
+    plan_result_free(&r);
+    plan_graph_free(g);
+}
+
+static void
+test_empty_dag(void **state)
+{
+    (void)state;
+    struct dag dag = {.dag_id = "empty"};
+    struct err e = {0};
+    struct plan_graph *g = plan_graph_new(&dag, &e);
+    struct plan_result r;
+
+    assert_non_null(g);
+    assert_int_equal(g->n, 0);
+    assert_int_equal(plan_run(g, NULL, NULL, NOW, &r, &e), 0);
+    assert_int_equal(r.n_changes, 0);
+    assert_int_equal(r.run_state, RUN_SUCCESS);
+    assert_int_equal(r.next_wakeup, 0);
+    plan_result_free(&r);
+    plan_result_free(NULL);
+    plan_graph_free(g);
+}
+
+/* plan_run reads tis[] only, and rejects bad input. */
+static void
+test_inputs_untouched(void **state)
+{
+    (void)state;
+    const char *ids[] = {"a", "b", "c", "d"};
+    const char *edges[] = {"a>b", "b>c", "b>d"};
+    struct plan_graph *g = graph_of(4, ids, NULL, edges, 3);
+    struct plan_ti tis[4] = {{TI_SKIPPED, 0}, {TI_NONE, 0}, {TI_UP_FOR_RETRY, NOW}, {TI_NONE, 0}};
+    struct plan_ti copy[4];
+    struct plan_result r;
+    struct err e = {0};
+
+    memcpy(copy, tis, sizeof(tis));
+    assert_int_equal(plan_run(g, tis, NULL, NOW, &r, &e), 0);
+    assert_int_equal(r.n_changes, 3);
+    for (size_t i = 0; i < 4; i++) { /* field by field: the struct has padding */
+        assert_int_equal(tis[i].state, copy[i].state);
+        assert_int_equal(tis[i].next_retry_at, copy[i].next_retry_at);
+    }
+    assert_int_equal(after(&r, 2, TI_UP_FOR_RETRY), TI_SKIPPED); /* flagged like Airflow */
+    assert_int_equal(r.run_state, RUN_SUCCESS);
+    plan_result_free(&r);
+
+    tis[1].state = (enum ti_state)42;
+    assert_int_equal(plan_run(g, tis, NULL, NOW, &r, &e), -1);
+    assert_string_equal(e.msg, "plan: task 1 has invalid state 42");
+    assert_null(r.changes);
+    assert_int_equal(plan_run(NULL, tis, NULL, NOW, &r, &e), -1);
+    assert_int_equal(plan_run(g, tis, NULL, NOW, NULL, &e), -1);
+    plan_graph_free(g);
+}
+
+static void
+test_after_try(void **state)
+{
+    (void)state;
+    static const struct {
+        enum try_outcome o;
+        int try_number, retries;
+        enum ti_state want;
+    } cases[] = {
+        {TRY_SUCCESS, 1, 0, TI_SUCCESS},     {TRY_SUCCESS, 3, 2, TI_SUCCESS},
+        {TRY_SKIPPED, 1, 3, TI_SKIPPED},     {TRY_SKIPPED, 4, 3, TI_SKIPPED},
+        {TRY_FAILED, 1, 0, TI_FAILED},       {TRY_FAILED, 1, 2, TI_UP_FOR_RETRY},
+        {TRY_FAILED, 2, 2, TI_UP_FOR_RETRY}, {TRY_FAILED, 3, 2, TI_FAILED},
+        {TRY_FAILED, 4, 2, TI_FAILED},       {TRY_FAILED, 1, -1, TI_FAILED},
+        {TRY_PERMANENT, 1, 5, TI_FAILED},    {TRY_PERMANENT, 6, 5, TI_FAILED},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (plan_after_try(cases[i].o, cases[i].try_number, cases[i].retries) != cases[i].want)
+            fail_msg("case %zu: want %s", i, ti_state_name(cases[i].want));
+}
+
+/* Expected values from Airflow's formula run with /usr/bin/python3 and hashlib:
+ *   mb = max(1, ceil(delay * 2 ** (try - 1)))
+ *   h = int(sha1(f"{dag}#{task}#{ld}#{try}".encode()).hexdigest(), 16)
+ *   d = min(mb + h % mb, 86400); d = min(max_retry_delay, d) if max_retry_delay else d */
+static void
+test_retry_delay(void **state)
+{
+    (void)state;
+    static const struct {
+        double delay;
+        bool exp;
+        double max;
+        const char *dag, *task, *ld;
+        int try_number;
+        double want;
+    } cases[] = {
+        {300, true, -1, "dvc_flow", "crawl", "2024-01-01T00:00:00+00:00", 1, 574},
+        {300, true, -1, "dvc_flow", "crawl", "2024-01-01T00:00:00+00:00", 2, 616},
+        {300, true, -1, "dvc_flow", "crawl", "2024-01-01T00:00:00+00:00", 3, 2308},
+        {300, true, -1, "dvc_flow", "crawl", "2024-01-01T00:00:00+00:00", 9, 86400},
+        {300, true, 600, "dvc_flow", "crawl", "2024-01-01T00:00:00+00:00", 2, 600},
+        {300, true, 0, "dvc_flow", "crawl", "2024-01-01T00:00:00+00:00", 2, 616},
+        {0.5, true, -1, "wiki_data_dag", "fetch", "2024-06-30T12:00:00+00:00", 1, 1},
+        {0, true, -1, "wiki_data_dag", "fetch", "2024-06-30T12:00:00+00:00", 1, 1},
+        {10.5, true, -1, "user_automation", "stream_to_kafka", "2025-03-01 00:00:00+00:00", 4, 84},
+        {60, true, -1, "user_automation", "stream_to_kafka", "2025-03-01 00:00:00+00:00", 11,
+         86400},
+        {40000.25, true, -1, "github_events_pipeline", "collect", "2024-02-29T23:59:59+00:00", 1,
+         77528},
+        {21600, true, -1, "pharmaceutical_upsert_dag", "upsert", "2024-12-31T00:00:00+00:00", 2,
+         69309},
+        {7.3, true, 9.5, "pharmaceutical_upsert_dag", "upsert", "2024-12-31T00:00:00+00:00", 1,
+         9.5},
+        {3, true, -1, "d", "t", "2024-01-01T00:00:00+00:00", 0, 2},
+        {1, true, -1, "d", "t", "x", 2000, 86400}, /* 2**1999 overflows a double */
+        {300, false, 10, "d", "t", "x", 5, 300},   /* no backoff: no caps either */
+        {90000, false, -1, "d", "t", "x", 1, 90000},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        double got = plan_retry_delay(cases[i].delay, cases[i].exp, cases[i].max, cases[i].dag,
+                                      cases[i].task, cases[i].ld, cases[i].try_number);
+        if (got != cases[i].want)
+            fail_msg("case %zu: want %g, got %g", i, cases[i].want, got);
+    }
+    /* a 699-character task id goes through the heap path (python: 543) */
+    char longid[700];
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    assert_true(plan_retry_delay(300, true, -1, "d", longid, "2024-01-01", 1) == 543);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_finished),
+        cmocka_unit_test(test_graph),
+        cmocka_unit_test(test_graph_errors),
+        cmocka_unit_test(test_chain_failure_cascade),
+        cmocka_unit_test(test_chain_skip_cascade),
+        cmocka_unit_test(test_retries),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_leaf_rule),
+        cmocka_unit_test(test_deadlock),
+        cmocka_unit_test(test_empty_dag),
+        cmocka_unit_test(test_inputs_untouched),
+        cmocka_unit_test(test_after_try),
+        cmocka_unit_test(test_retry_delay),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
