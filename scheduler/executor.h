@@ -3,10 +3,11 @@
  * Each try gets its own session and process group (setsid), stdin from /dev/null, the
  * environment it is given, and pipes for stdout and stderr that the executor copies into
  * the try's log file (keeping the last stdout line for XCom). A try ends when its process
- * exited and both pipes hit EOF; then whatever is left of its process group is killed, so
- * nothing of a task outlives it. A timeout sends SIGTERM to the group, SIGKILL after the
- * grace period. Exec failures (no such program) come back through a CLOEXEC pipe and are
- * reported as permanent.
+ * exited and both pipes hit EOF; as soon as the process exits, whatever is left of its
+ * process group (and any descendant that moved to a session of its own, see executor.c) is
+ * killed, so nothing of a task outlives it and no background child keeps the pipes open.
+ * A timeout sends SIGTERM to the group, SIGKILL after the grace period. Exec failures (no such
+ * program) come back through a CLOEXEC pipe and are reported as permanent.
  *
  * The executor never blocks and has no loop of its own: the caller's poll() loop asks for
  * its descriptors and its next deadline, then calls executor_process(). SIGCHLD is blocked
@@ -37,18 +38,22 @@ struct exec_spec {
 struct exec_result {
     void *data;
     pid_t pid;
-    int exit_code;   /* 0-255 when the process exited, -1 when a signal ended it */
-    int term_signal; /* the signal that ended it, 0 when it exited */
-    bool timed_out;  /* ended by the timeout (its group got SIGTERM, maybe SIGKILL) */
-    bool exec_failed;    /* the program could not be started; exec_error says why */
+    int exit_code;    /* 0-255 when the process exited, -1 when a signal ended it */
+    int term_signal;  /* the signal that ended it, 0 when it exited */
+    bool timed_out;   /* ended by the timeout (its group got SIGTERM, maybe SIGKILL) */
+    bool exec_failed; /* the program could not be started; exec_error says why */
     char exec_error[256];
-    char *last_line;           /* last non-empty stdout line, owned, NULL when none */
-    struct timespec started;   /* CLOCK_REALTIME */
-    struct timespec ended;     /* CLOCK_REALTIME */
-    double duration;           /* seconds, monotonic */
+    char *last_line;         /* last non-empty stdout line, owned, NULL when none; trailing
+                              * white space stripped, its last 64 KiB when longer */
+    struct timespec started; /* CLOCK_REALTIME */
+    struct timespec ended;   /* CLOCK_REALTIME */
+    double duration;         /* seconds, monotonic */
+    int log_errno;           /* first error writing the log (e.g. ENOSPC), 0 when none */
 };
 
-/* New executor. Blocks SIGCHLD in the calling thread (the caller must not unblock it). */
+/* New executor. Blocks SIGCHLD in the calling thread (the caller must not unblock it; create
+ * the executor before any thread). Makes the process a child subreaper, and from then on the
+ * executor reaps every child of the process (waitpid(-1)). */
 struct executor *executor_new(struct err *e);
 
 /* Kill every running try (SIGKILL to each group), reap them, free. NULL is a no-op. */
