@@ -11,6 +11,15 @@ int cmd_dags_show(int argc, char **argv);
 int cmd_dags_list_import_errors(int argc, char **argv);
 int cmd_dags_next_execution(int argc, char **argv);
 int cmd_dags_reserialize(int argc, char **argv);
+int cmd_dags_trigger(int argc, char **argv);
+int cmd_dags_state(int argc, char **argv);
+int cmd_dags_list_runs(int argc, char **argv);
+int cmd_tasks_list(int argc, char **argv);
+int cmd_tasks_state(int argc, char **argv);
+int cmd_tasks_states_for_dag_run(int argc, char **argv);
+int cmd_tasks_logs(int argc, char **argv);
+int cmd_tasks_clear(int argc, char **argv);
+int cmd_tasks_test(int argc, char **argv);
 int cmd_db_migrate(int argc, char **argv);
 int cmd_db_check(int argc, char **argv);
 

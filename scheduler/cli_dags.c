@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_int.h"
 #include "dagfile.h"
 #include "schedule.h"
 #include "store.h"
@@ -37,26 +38,6 @@ cli_wants_help(int argc, char **argv)
     return 0;
 }
 
-/* Load the DAG folder (subdir overrides $GUST_DAGS_FOLDER). NULL after printing why. */
-static struct dagbag *
-load_bag(const char *subdir)
-{
-    struct dagbag *bag = dagbag_new();
-    struct err e = {0};
-    const char *folder = subdir ? subdir : cli_dags_folder();
-
-    if (bag == NULL) {
-        fprintf(stderr, "gust: out of memory\n");
-        return NULL;
-    }
-    if (dagbag_load_folder(bag, folder, &e) < 0) {
-        fprintf(stderr, "gust: DAG folder %s: %s\n", folder, e.msg);
-        dagbag_free(bag);
-        return NULL;
-    }
-    return bag;
-}
-
 static size_t
 count_errors(const struct dagbag *bag)
 {
@@ -74,24 +55,6 @@ note_import_errors(const struct dagbag *bag)
 
     if (n > 0)
         fprintf(stderr, "gust: %zu import error(s); see 'gust dags list-import-errors'\n", n);
-}
-
-static const struct dag *
-find_dag_or_complain(const struct dagbag *bag, const char *dag_id)
-{
-    const struct dag *dag = dagbag_find(bag, dag_id);
-
-    if (dag == NULL) {
-        fprintf(stderr, "gust: no DAG '%s' in %s", dag_id, cli_dags_folder());
-        for (size_t i = 0; i < bag->n_diags; i++)
-            if (bag->diags[i].dag_id && strcmp(bag->diags[i].dag_id, dag_id) == 0 &&
-                bag->diags[i].level == DIAG_ERROR) {
-                fprintf(stderr, " (it failed to load: see 'gust dags list-import-errors')");
-                break;
-            }
-        fputc('\n', stderr);
-    }
-    return dag;
 }
 
 /* The database, when one is configured ($GUST_DATABASE_URL, $PGHOST or $PGDATABASE), for
@@ -291,7 +254,7 @@ cmd_dags_list(int argc, char **argv)
         fprintf(stderr, "usage: gust dags list [-o table|json] [-S DAG_FOLDER]\n");
         return EXIT_USAGE;
     }
-    if ((bag = load_bag(subdir)) == NULL)
+    if ((bag = cli_load_bag(subdir)) == NULL)
         return EXIT_FAIL;
     s = optional_store();
     if (strcmp(output, "json") == 0)
@@ -343,7 +306,7 @@ cmd_dags_list_import_errors(int argc, char **argv)
         fprintf(stderr, "usage: gust dags list-import-errors [-o plain|json] [-S DAG_FOLDER]\n");
         return EXIT_USAGE;
     }
-    if ((bag = load_bag(subdir)) == NULL)
+    if ((bag = cli_load_bag(subdir)) == NULL)
         return EXIT_FAIL;
     errors = count_errors(bag);
     if (strcmp(output, "json") == 0) {
@@ -440,9 +403,9 @@ cmd_dags_next_execution(int argc, char **argv)
         fprintf(stderr, "usage: gust dags next-execution DAG_ID [-n N] [--after TIMESTAMP]\n");
         return EXIT_USAGE;
     }
-    if ((bag = load_bag(subdir)) == NULL)
+    if ((bag = cli_load_bag(subdir)) == NULL)
         return EXIT_FAIL;
-    if ((dag = find_dag_or_complain(bag, argv[optind])) == NULL) {
+    if ((dag = cli_find_dag(bag, argv[optind])) == NULL) {
         rc = EXIT_FAIL;
         goto out;
     }
@@ -503,7 +466,7 @@ cmd_dags_reserialize(int argc, char **argv)
         fprintf(stderr, "usage: gust dags reserialize [-S DAG_FOLDER]\n");
         return EXIT_USAGE;
     }
-    if ((bag = load_bag(subdir)) == NULL)
+    if ((bag = cli_load_bag(subdir)) == NULL)
         return EXIT_FAIL;
     if ((s = store_open(NULL, &e)) == NULL || store_sync_dagbag(s, bag, time(NULL), &e) < 0) {
         fprintf(stderr, "gust dags reserialize: %s\n", e.msg);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_int.h"
 #include "dagfile.h"
 
 /* DOT identifiers are quoted; inside quotes only '"' and '\' need escaping. */
@@ -187,7 +188,6 @@ cmd_dags_show(int argc, char **argv)
     const char *format = "text", *path = NULL, *subdir = NULL;
     const struct dag *dag;
     struct dagbag *bag;
-    struct err e = {0};
     int c, rc = EXIT_OK;
 
     optind = 1;
@@ -215,18 +215,10 @@ cmd_dags_show(int argc, char **argv)
         fprintf(stderr, "usage: gust dags show DAG_ID [--format text|dot] [--save FILE]\n");
         return EXIT_USAGE;
     }
-    bag = dagbag_new();
-    if (bag == NULL || dagbag_load_folder(bag, subdir ? subdir : cli_dags_folder(), &e) < 0) {
-        fprintf(stderr, "gust: DAG folder: %s\n", e.msg);
-        dagbag_free(bag);
+    if ((bag = cli_load_bag(subdir)) == NULL)
         return EXIT_FAIL;
-    }
-    dag = dagbag_find(bag, argv[optind]);
+    dag = cli_find_dag(bag, argv[optind]);
     if (dag == NULL) {
-        fprintf(stderr,
-                "gust: no DAG '%s' (see 'gust dags list' and 'gust dags "
-                "list-import-errors')\n",
-                argv[optind]);
         rc = EXIT_FAIL;
     } else if (path) {
         rc = save(dag, format, path) < 0 ? EXIT_FAIL : EXIT_OK;

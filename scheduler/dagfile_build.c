@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "template.h"
 #include "tz.h"
 
 #define MAX_CHAIN 34
@@ -281,6 +282,132 @@ task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t
     return -1;
 }
 
+/* ---- templated fields: checked at load, so a bad template is an import error ---- */
+
+/* file:line:col of byte off of scalar n's text. Exact for a one-line scalar (a quote adds
+ * one column; escapes and $VAR expansion are not undone). A block scalar starts on the line
+ * after its indicator; its column assumes the content indented at indent (best effort). */
+static void
+template_place(const struct ynode *n, size_t off, int indent, struct ynode *at)
+{
+    const char *nl = NULL;
+
+    at->line = n->line;
+    at->col = n->col;
+    for (size_t i = 0; i < off; i++)
+        if (n->str[i] == '\n')
+            at->line++, nl = n->str + i;
+    if (n->quoted && strchr(n->str, '\n') != NULL) {
+        at->line++;
+        at->col = indent + (int)(off - (nl ? (size_t)(nl + 1 - n->str) : 0));
+    } else {
+        at->col = n->col + (int)off + (n->quoted ? 1 : 0);
+    }
+}
+
+/* One templated value (strings with template syntax only). */
+static int
+check_template(struct loadctx *c, const struct ynode *n, const char *field, const char *params,
+               int indent)
+{
+    struct err e = {0};
+    struct ynode at = {.kind = YN_SCALAR};
+    size_t off = 0;
+
+    if (n == NULL || n->kind != YN_SCALAR || !tmpl_has_syntax(n->str) ||
+        tmpl_check(n->str, params, &off, &e) == 0)
+        return 0;
+    template_place(n, off, indent, &at);
+    ctx_error(c, &at, "template error in %s: %s", field, e.msg);
+    return -1;
+}
+
+/* The column a block scalar's content most likely starts at: two past its key. */
+static int
+value_indent(const struct ynode *map, const struct ynode *v)
+{
+    for (size_t i = 0; map != NULL && map->kind == YN_MAP && i < map->n; i++)
+        if (ymap_val(map, i) == v)
+            return ymap_key(map, i)->col + 2;
+    return v ? v->col : 1;
+}
+
+/* Every string in a conf value, at any depth (Airflow renders nested values too). */
+static int
+check_conf_templates(struct loadctx *c, const struct ynode *n, const char *path, const char *params)
+{
+    char sub[256];
+    int bad = 0;
+
+    if (n->kind == YN_SCALAR)
+        return check_template(c, n, path, params, n->col);
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->kind == YN_SEQ)
+            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        else
+            snprintf(sub, sizeof(sub), "%s.%s", path, key_text(ymap_key(n, i)));
+        bad |=
+            check_conf_templates(c, n->kind == YN_SEQ ? n->items[i] : ymap_val(n, i), sub, params);
+    }
+    return bad;
+}
+
+static int
+check_list_templates(struct loadctx *c, const struct ynode *n, const char *what, const char *params)
+{
+    char field[64];
+    int bad = 0;
+
+    for (size_t i = 0; n != NULL && n->kind == YN_SEQ && i < n->n; i++) {
+        snprintf(field, sizeof(field), "%s[%zu]", what, i);
+        bad |= check_template(c, n->items[i], field, params, n->items[i]->col);
+    }
+    return bad;
+}
+
+/* env values (mapping, or list of {name, value}). */
+static int
+check_env_templates(struct loadctx *c, const struct ynode *n, const char *what, const char *params)
+{
+    char field[256];
+    int bad = 0;
+
+    for (size_t i = 0; n != NULL && n->kind != YN_SCALAR && i < n->n; i++) {
+        const struct ynode *it = n->kind == YN_SEQ ? n->items[i] : NULL;
+        const struct ynode *k = it ? ymap_get(it, "name") : ymap_key(n, i);
+        const struct ynode *v = it ? ymap_get(it, "value") : ymap_val(n, i);
+        snprintf(field, sizeof(field), "%s.%s", what, k && k->kind == YN_SCALAR ? k->str : "?");
+        bad |= check_template(c, v, field, params, value_indent(it ? it : n, v));
+    }
+    return bad;
+}
+
+/* Every templated field of a task (DESIGN.md section 4). */
+static int
+check_task_templates(struct loadctx *c, const struct chain *ch, const struct dag_task *t,
+                     const char *params)
+{
+    const struct ynode *conf = oget(ch, t, "conf");
+    int bad = 0;
+
+    for (size_t i = 0; i < 2; i++) {
+        const char *key = i == 0 ? "bash_command" : "trigger_dag_id";
+        const struct ynode *n = oget(ch, t, key);
+        const struct ynode *owner = NULL;
+        for (size_t m = 0; m < ch->n && owner == NULL; m++)
+            if (ymap_get(ch->maps[m], key) == n)
+                owner = ch->maps[m];
+        bad |= check_template(c, n, key, params, value_indent(owner, n));
+    }
+    bad |= check_list_templates(c, oget(ch, t, "cmds"), "cmds", params);
+    bad |= check_list_templates(c, oget(ch, t, "arguments"), "arguments", params);
+    bad |= check_env_templates(c, oget(ch, t, "env"), "env", params);
+    bad |= check_env_templates(c, oget(ch, t, "env_vars"), "env_vars", params);
+    if (conf != NULL && conf->kind == YN_MAP)
+        bad |= check_conf_templates(c, conf, "conf", params);
+    return bad ? -1 : 0;
+}
+
 static int
 task_defaults(struct dag_task *t)
 {
@@ -332,7 +459,8 @@ task_operator(struct loadctx *c, const struct ynode *map, struct dag_task *t, co
 /* Build one task: its short id, group chain and values. Full ids are set by the caller. */
 static int
 build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const char *sid,
-           const struct dgroups *gs, int group, const struct ynode *dag_args, const char *tz)
+           const struct dgroups *gs, int group, const struct ynode *dag_args, const char *tz,
+           const char *params)
 {
     struct chain ch = {.n = 0};
 
@@ -353,6 +481,7 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
     check_task_keys(c, map, t, sid);
     int bad = task_args(c, &ch, t, sid, tz);
     bad |= task_operator_args(c, &ch, t, sid);
+    bad |= check_task_templates(c, &ch, t, params);
     return bad ? -1 : 0;
 }
 
@@ -572,7 +701,8 @@ dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
         }
         refs[i] = (struct dagfile_taskref){ents[i].sid, ents[i].map,
                                            ymap_get(ents[i].map, "dependencies"), g};
-        bad |= build_task(c, t, ents[i].map, ents[i].sid, &gs, g, args, dag->timezone);
+        bad |= build_task(c, t, ents[i].map, ents[i].sid, &gs, g, args, dag->timezone,
+                          dag->params_json);
         size_t len = strlen(ents[i].sid) + (g >= 0 ? strlen(gs.g[g].full_id) + 2 : 1);
         if ((t->task_id = malloc(len)) == NULL)
             goto out;

@@ -17,6 +17,7 @@ enum err_code {
     ERR_DB = 5,       /* database */
     ERR_NOTFOUND = 6, /* a named thing does not exist */
     ERR_VERSION = 7,  /* schema or format version mismatch */
+    ERR_EXISTS = 8,   /* a named thing already exists */
 };
 
 struct err {

@@ -14,6 +14,7 @@
 
 #include "dagfile.h"
 #include "store.h"
+#include "store_int.h"
 
 /* Serializes `gust db migrate` runs (pg_advisory_xact_lock key; any fixed number). */
 #define MIGRATE_LOCK_KEY "7250351642911863091"
@@ -282,6 +283,25 @@ static void
 rollback(struct store *s)
 {
     PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+/* The same three for the other store_*.c files (store_int.h). */
+PGresult *
+store_exec(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
+{
+    return run(s, e, sql, n, params);
+}
+
+int
+store_exec_cmd(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
+{
+    return run_cmd(s, e, sql, n, params);
+}
+
+void
+store_rollback(struct store *s)
+{
+    rollback(s);
 }
 
 /* ---- migrations --------------------------------------------------------------------- */

@@ -51,4 +51,27 @@ int tmpl_render(const char *src, const struct tmpl_ctx *ctx, char **out, struct 
 /* Whether src contains template syntax at all (fast path: most strings do not). */
 int tmpl_has_syntax(const char *src);
 
+/* Helpers shared by the template*.c files (no other module needs them). */
+#define TMPL_REAL_BUF 40
+#define TMPL_TIME_BUF 40
+enum tmpl_time_fmt {
+    TMPL_DS,           /* 2024-01-01 */
+    TMPL_DS_NODASH,    /* 20240101 */
+    TMPL_TS,           /* 2024-01-01T00:00:00+00:00 (isoformat) */
+    TMPL_TS_NODASH,    /* 20240101T000000 */
+    TMPL_TS_NODASH_TZ, /* 20240101T000000+0000 */
+    TMPL_STR,          /* 2024-01-01 00:00:00+00:00 (str() of a pendulum DateTime) */
+};
+/* Python's repr(float): 1.0 -> "1.0", 1e16 -> "1e+16". */
+void tmpl_fmt_real(double d, char buf[TMPL_REAL_BUF]);
+/* A UTC instant in one of the context's formats. */
+void tmpl_fmt_time(time_t t, enum tmpl_time_fmt f, char buf[TMPL_TIME_BUF]);
+/* macros.ds_add: ds (YYYY-MM-DD) plus days; ds itself when days is 0. */
+int tmpl_ds_add(const char *ds, double days, char out[TMPL_TIME_BUF], struct err *e);
+/* macros.ds_format: strptime(s, in_fmt) then strftime(out_fmt) into a new string *res. */
+int tmpl_ds_format(const char *s, const char *in_fmt, const char *out_fmt, char **res,
+                   struct err *e);
+/* strftime(fmt) of the UTC instant t into a new string *res. */
+int tmpl_strftime(time_t t, const char *fmt, char **res, struct err *e);
+
 #endif

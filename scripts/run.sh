@@ -94,15 +94,27 @@ for d in $("$GUST" dags list -o json | /usr/bin/python3 -c \
 done
 say "gust dags show dvc_flow"
 "$GUST" dags show dvc_flow
+say "gust dags trigger gust_demo --local (a demo run: XCom, templates, a retry)"
+export GUST_LOGS_FOLDER=${GUST_LOGS_FOLDER:-$state/logs}
+demo_out=$("$GUST" dags trigger gust_demo --local | tee /dev/stderr)
+run_id=$(printf '%s\n' "$demo_out" | head -1)
+say "gust tasks states-for-dag-run gust_demo $run_id --tries"
+"$GUST" tasks states-for-dag-run gust_demo "$run_id" --tries
+say "gust tasks logs gust_demo report $run_id"
+"$GUST" tasks logs gust_demo report "$run_id"
+say "XCom of the run"
+psql -X -q -c "select task_id, key, value from xcom where run_id = '$run_id' order by timestamp"
 say "tables in the metadata database"
 psql -X -q -c '\dt'
 
 cat <<EOT
 
-The DAG files load and the metadata schema is in place. Running the pipelines end to end
-(run engine, Kafka broker, task executables) comes with the next issues.
+The DAG files load, the metadata schema is in place and the demo DAG ran end to end.
+The data pipelines (Kafka broker, crawlers, loaders) join with the next issues.
 
 Look around:   psql -h $PGHOST -U $PGUSER gust
                export PGHOST=$PGHOST PGUSER=$PGUSER PGDATABASE=gust; bin/gust dags list
+               bin/gust dags trigger gust_demo --local
+Logs:          $GUST_LOGS_FOLDER
 Stop it:       make stop
 EOT

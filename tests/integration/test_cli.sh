@@ -10,7 +10,7 @@ export GUST_DAGS_FOLDER=$GUST_SRC/dags
 
 out=$("$GUST" dags list 2>&1)
 check_eq "dags list exits 0" 0 $?
-for d in dvc_flow pharmaceutical_upsert_dag user_automation wiki_data_dag; do
+for d in dvc_flow pharmaceutical_upsert_dag user_automation wiki_data_dag gust_demo; do
     check_contains "dags list shows $d" "$d" "$out"
 done
 check_contains "dags list shows schedules" "@daily" "$out"
@@ -21,7 +21,7 @@ check_contains "list-import-errors says there are none" "No import errors" "$err
 
 json=$("$GUST" dags list -o json)
 n=$(printf '%s' "$json" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
-check_eq "dags list -o json is JSON with 4 DAGs" 4 "$n"
+check_eq "dags list -o json is JSON with 5 DAGs" 5 "$n"
 tz=$(printf '%s' "$json" | /usr/bin/python3 -c \
     'import json,sys; print([d["timezone"] for d in json.load(sys.stdin) if d["dag_id"]=="dvc_flow"][0])')
 check_eq "json carries the DAG's timezone" "Asia/Ho_Chi_Minh" "$tz"

@@ -1,0 +1,192 @@
+/* cli_common: what the verbs share: loading the DAG folder, finding a DAG, connecting,
+ * printing rows as a table or JSON, watching a run. */
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cli_int.h"
+#include "dagfile.h"
+#include "progress.h"
+#include "store.h"
+#include "tz.h"
+
+struct dagbag *
+cli_load_bag(const char *subdir)
+{
+    struct dagbag *bag = dagbag_new();
+    struct err e = {0};
+    const char *folder = subdir ? subdir : cli_dags_folder();
+
+    if (bag == NULL) {
+        fprintf(stderr, "gust: out of memory\n");
+        return NULL;
+    }
+    if (dagbag_load_folder(bag, folder, &e) < 0) {
+        fprintf(stderr, "gust: DAG folder %s: %s\n", folder, e.msg);
+        dagbag_free(bag);
+        return NULL;
+    }
+    return bag;
+}
+
+const struct dag *
+cli_find_dag(const struct dagbag *bag, const char *dag_id)
+{
+    const struct dag *dag = dagbag_find(bag, dag_id);
+
+    if (dag == NULL) {
+        fprintf(stderr, "gust: no DAG '%s' in %s", dag_id, cli_dags_folder());
+        for (size_t i = 0; i < bag->n_diags; i++)
+            if (bag->diags[i].dag_id && strcmp(bag->diags[i].dag_id, dag_id) == 0 &&
+                bag->diags[i].level == DIAG_ERROR) {
+                fprintf(stderr, " (it failed to load: see 'gust dags list-import-errors')");
+                break;
+            }
+        fputc('\n', stderr);
+    }
+    return dag;
+}
+
+struct store *
+cli_open_store(void)
+{
+    struct err e = {0};
+    struct store *s = store_open(NULL, &e);
+
+    if (s == NULL)
+        fprintf(stderr, "gust: %s\n", e.msg);
+    return s;
+}
+
+void
+cli_run_id_for(const char *type, time_t t, char *buf, size_t size)
+{
+    char iso[32];
+
+    tz_format("UTC", t, iso, NULL);
+    snprintf(buf, size, "%s__%s", type, iso);
+}
+
+static void
+print_table(json_t *rows, const char *const *cols)
+{
+    size_t ncol = 0, w[32] = {0}, i;
+    json_t *row;
+
+    while (cols[ncol] && ncol < 32)
+        ncol++;
+    for (size_t c = 0; c < ncol; c++)
+        w[c] = strlen(cols[c]);
+    json_array_foreach(rows, i, row) for (size_t c = 0; c < ncol; c++)
+    {
+        const char *v = json_string_value(json_object_get(row, cols[c]));
+        if (v && strlen(v) > w[c])
+            w[c] = strlen(v);
+    }
+    for (size_t c = 0; c < ncol; c++)
+        printf(c + 1 < ncol ? "%-*s | " : "%-*s\n", c + 1 < ncol ? (int)w[c] : 0, cols[c]);
+    for (size_t c = 0; c < ncol; c++) {
+        for (size_t k = 0; k < w[c]; k++)
+            putchar('=');
+        fputs(c + 1 < ncol ? "=+=" : "\n", stdout);
+    }
+    json_array_foreach(rows, i, row) for (size_t c = 0; c < ncol; c++)
+    {
+        const char *v = json_string_value(json_object_get(row, cols[c]));
+        printf(c + 1 < ncol ? "%-*s | " : "%-*s\n", c + 1 < ncol ? (int)w[c] : 0, v ? v : "");
+    }
+}
+
+void
+cli_print_rows(json_t *rows, const char *output, const char *const *columns)
+{
+    size_t i;
+    json_t *row;
+
+    if (strcmp(output, "json") == 0) {
+        char *text = json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (text)
+            puts(text);
+        free(text);
+    } else if (strcmp(output, "plain") == 0) {
+        json_array_foreach(rows, i, row)
+        {
+            for (size_t c = 0; columns[c]; c++) {
+                const char *v = json_string_value(json_object_get(row, columns[c]));
+                printf("%s%s", c ? "\t" : "", v ? v : "");
+            }
+            putchar('\n');
+        }
+    } else {
+        print_table(rows, columns);
+    }
+}
+
+/* Emit an event for every task whose state differs from what was seen last time. */
+static void
+diff_states(struct progress *p, const char *dag_id, const char *run_id, struct store_ti *tis,
+            size_t n, char **seen)
+{
+    for (size_t i = 0; i < n; i++) {
+        char now[64];
+
+        snprintf(now, sizeof(now), "%s/%d", ti_state_name(tis[i].state), tis[i].try_number);
+        if (seen[i] && strcmp(seen[i], now) == 0)
+            continue;
+        free(seen[i]);
+        seen[i] = strdup(now);
+        progress_event(p, &(struct runner_event){dag_id, run_id, tis[i].task_id, tis[i].state,
+                                                 RUN_RUNNING, tis[i].try_number, NULL});
+    }
+}
+
+int
+cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
+{
+    struct progress *p = progress_new(stdout, isatty(STDOUT_FILENO));
+    struct store_run run = {0};
+    char **seen = NULL;
+    size_t n_seen = 0;
+    int rc = EXIT_FAIL, polls = 0;
+    struct err e = {0};
+
+    for (;; polls++) {
+        struct store_ti *tis = NULL;
+        size_t n = 0;
+
+        if (store_run_get(s, dag_id, run_id, &run, &e) < 0 ||
+            store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0) {
+            fprintf(stderr, "gust: %s\n", e.msg);
+            break;
+        }
+        if (n > n_seen) {
+            seen = realloc(seen, n * sizeof(*seen));
+            memset(seen + n_seen, 0, (n - n_seen) * sizeof(*seen));
+            n_seen = n;
+        }
+        diff_states(p, dag_id, run_id, tis, n, seen);
+        store_tis_free(tis, n);
+        if (run.state == RUN_SUCCESS || run.state == RUN_FAILED) {
+            printf("run %s of %s: %s\n", run_id, dag_id, run_state_name(run.state));
+            rc = run.state == RUN_SUCCESS ? EXIT_OK : EXIT_FAIL;
+            break;
+        }
+        if (polls == 25 && run.state == RUN_QUEUED)
+            fprintf(stderr, "gust: the run is still queued: is a scheduler running? (or use "
+                            "--local to run it here)\n");
+        store_run_clear(&run);
+        /* A watcher, not the engine: reading the run five times a second is cheap and keeps
+         * this working against any scheduler; the scheduler itself never polls. */
+        poll(NULL, 0, 200);
+    }
+    store_run_clear(&run);
+    for (size_t i = 0; i < n_seen; i++)
+        free(seen[i]);
+    free(seen);
+    progress_free(p);
+    return rc;
+}

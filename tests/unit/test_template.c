@@ -1,0 +1,366 @@
+/* Unit tests for template: every context name and macro with a fixed context (logical date
+ * 2024-03-10T05:06:07Z), XComs through a fake callback, conf with shell metacharacters byte
+ * for byte, Python's str() of values, | tojson escaping, filters, and errors with their
+ * offsets, both when checking (no context) and when rendering. Expected strings are what
+ * Airflow 2.x/3.x (Jinja2 with StrictUndefined, pendulum 3) renders, except where a comment
+ * says otherwise. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "template.h"
+
+#define T0 1710047167 /* 2024-03-10T05:06:07Z */
+
+static const char *const conf_json =
+    "{\"path\": \"a b; rm -rf / $(x) `y` 'q' \\\"d\\\" \\\\ |&><*?~#!\\n\\ttab\", \"n\": 5,"
+    " \"nested\": {\"k\": [1, 2]}, \"empty\": \"\", \"none\": null, \"yes\": true,"
+    " \"f\": 1.0, \"big\": 1e16, \"u\": \"caf\\u00e9 \\ud83d\\ude00 <&'>\"}";
+
+static int
+fake_xcom(void *arg, const char *task_id, const char *key, char **json_out, struct err *e)
+{
+    (void)arg;
+    *json_out = NULL;
+    if (strcmp(task_id, "fail") == 0)
+        return err_set(e, ERR_DB, "database down");
+    if (strcmp(key, "return_value") != 0)
+        return *json_out = strdup(strcmp(key, "other") == 0 ? "1.5" : "\"k\""), 0;
+    if (strcmp(task_id, "a") == 0 || strcmp(task_id, "load") == 0)
+        *json_out = strdup(strcmp(task_id, "a") == 0 ? "\"hello\"" : "\"self\"");
+    else if (strcmp(task_id, "num") == 0)
+        *json_out = strdup("42");
+    else if (strcmp(task_id, "obj") == 0)
+        *json_out = strdup("{\"k\": [10, 20], \"s\": \"v\"}");
+    return 0;
+}
+
+static int
+fake_var(void *arg, const char *key, char **value_out, struct err *e)
+{
+    (void)arg, (void)e;
+    *value_out = NULL;
+    if (strcmp(key, "env") == 0)
+        *value_out = strdup("prod");
+    else if (strcmp(key, "cfg") == 0)
+        *value_out = strdup("{\"a\": [1, 2]}");
+    return 0;
+}
+
+static const struct tmpl_ctx ctx = {
+    .dag_id = "etl",
+    .task_id = "load",
+    .run_id = "scheduled__2024-03-10T05:06:07+00:00",
+    .logical_date = T0,
+    .data_interval_start = T0 - 86400,
+    .data_interval_end = T0,
+    .try_number = 2,
+    .params_json = "{\"n\": 3, \"name\": \"x\", \"list\": [1, \"two\"]}",
+    .conf_json = NULL, /* set in main: conf_json */
+    .xcom_pull = fake_xcom,
+    .var_get = fake_var,
+};
+static struct tmpl_ctx c;
+
+static void
+renders(const char *src, const char *want)
+{
+    struct err e = {0};
+    char *out = NULL;
+
+    if (tmpl_render(src, &c, &out, &e) < 0)
+        fail_msg("render %s: %s", src, e.msg);
+    if (strcmp(out, want) != 0)
+        fail_msg("render %s:\n  want [%s]\n  got  [%s]", src, want, out);
+    free(out);
+    /* whatever renders also checks, with the DAG's params */
+    size_t off = 0;
+    if (tmpl_check(src, c.params_json, &off, &e) < 0)
+        fail_msg("check %s: %s at %zu", src, e.msg, off);
+}
+
+static void
+render_fails(const char *src, const char *want_msg)
+{
+    struct err e = {0};
+    char *out = (char *)"untouched";
+
+    if (tmpl_render(src, &c, &out, &e) == 0)
+        fail_msg("render %s: should fail, gave [%s]", src, out);
+    assert_null(out);
+    if (strcmp(e.msg, want_msg) != 0)
+        fail_msg("render %s:\n  want error [%s]\n  got  error [%s]", src, want_msg, e.msg);
+}
+
+static void
+check_fails(const char *src, const char *params, size_t want_off, const char *want_msg)
+{
+    struct err e = {0};
+    size_t off = 12345;
+
+    if (tmpl_check(src, params, &off, &e) == 0)
+        fail_msg("check %s: should fail", src);
+    if (strcmp(e.msg, want_msg) != 0 || off != want_off)
+        fail_msg("check %s:\n  want %zu [%s]\n  got  %zu [%s]", src, want_off, want_msg, off,
+                 e.msg);
+}
+
+static void
+test_names(void **state)
+{
+    (void)state;
+    renders("{{ ds }}", "2024-03-10");
+    renders("{{ ds_nodash }}", "20240310");
+    renders("{{ ts }}", "2024-03-10T05:06:07+00:00");
+    renders("{{ ts_nodash }}", "20240310T050607");
+    renders("{{ ts_nodash_with_tz }}", "20240310T050607+0000");
+    /* str() of a pendulum 3 DateTime is isoformat(" ") */
+    renders("{{ logical_date }}", "2024-03-10 05:06:07+00:00");
+    renders("{{ execution_date }}", "2024-03-10 05:06:07+00:00");
+    renders("{{ data_interval_start }}|{{ data_interval_end }}",
+            "2024-03-09 05:06:07+00:00|2024-03-10 05:06:07+00:00");
+    renders("{{ run_id }}", "scheduled__2024-03-10T05:06:07+00:00");
+    renders("{{ dag.dag_id }}.{{ task.task_id }}#{{ ti.try_number }}", "etl.load#2");
+    renders("{{ task_instance.try_number }} {{ ti.task_id }} {{ ti.dag_id }} {{ ti.run_id }}",
+            "2 load etl scheduled__2024-03-10T05:06:07+00:00");
+    renders("{{ dag_run.run_id }} {{ dag_run.logical_date }}",
+            "scheduled__2024-03-10T05:06:07+00:00 2024-03-10 05:06:07+00:00");
+    renders("{{ params.n }} {{ params['name'] }} {{ params.list }} {{ params.list[1] }}",
+            "3 x [1,\"two\"] two");
+    renders("{{ logical_date.strftime('%Y/%m/%d %H') }} {{ logical_date.isoformat() }}",
+            "2024/03/10 05 2024-03-10T05:06:07+00:00");
+    renders("{{ logical_date.year }}-{{ logical_date.month }}", "2024-3");
+    renders("{{ var.value.env }} {{ var.value['env'] }} {{ var.json.cfg.a[1] }}", "prod prod 2");
+    renders("{{ var.value.get('nope', 'dflt') }} {{ var.value.get('env') }}", "dflt prod");
+    render_fails("{{ var.value.nope }}", "variable 'nope' is not set");
+}
+
+static void
+test_macros(void **state)
+{
+    (void)state;
+    renders("{{ macros.ds_add(ds, 5) }}", "2024-03-15");
+    renders("{{ macros.ds_add(ds, -10) }}", "2024-02-29");
+    renders("{{ macros.ds_add('2024-12-31', 1) }}", "2025-01-01");
+    renders("{{ macros.ds_add(ds, 0) }}", "2024-03-10");
+    renders("{{ macros.ds_format(ds, '%Y-%m-%d', '%d/%m/%Y') }}", "10/03/2024");
+    renders("{{ macros.ds_format('20240310', '%Y%m%d', '%a %b %d %j') }}", "Sun Mar 10 070");
+    render_fails("{{ macros.ds_add('2024-02-30', 1) }}",
+                 "ds_add: day is out of range for month in '2024-02-30'");
+    render_fails("{{ macros.ds_format('x2024', '%Y', '%Y') }}",
+                 "ds_format: time data 'x2024' does not match format '%Y'");
+    render_fails("{{ macros.ds_add(ds) }}", "ds_add: missing argument 'days'");
+}
+
+static void
+test_xcom(void **state)
+{
+    (void)state;
+    renders("{{ ti.xcom_pull(task_ids='a') }}", "hello");
+    renders("{{ ti.xcom_pull('a') }}", "hello");
+    renders("{{ task_instance.xcom_pull(task_ids=\"num\") }}", "42");
+    renders("{{ ti.xcom_pull(task_ids='a', key='other') }}", "1.5");
+    renders("{{ ti.xcom_pull(task_ids='obj') }}", "{\"k\":[10,20],\"s\":\"v\"}");
+    renders("{{ ti.xcom_pull(task_ids='obj')['k'][1] }}", "20");
+    renders("{{ ti.xcom_pull(task_ids='obj').s }}", "v");
+    renders("{{ ti.xcom_pull(task_ids='none') }}", "None");
+    renders("{{ ti.xcom_pull() }}", "self"); /* Airflow 3: task_ids=None is this task */
+    renders("{{ ti.xcom_pull(task_ids='obj') | tojson }}", "{\"k\": [10, 20], \"s\": \"v\"}");
+    render_fails("{{ ti.xcom_pull(task_ids='fail') }}",
+                 "xcom_pull(task_ids='fail', key='return_value'): database down");
+    render_fails("{{ ti.xcom_pull(task_ids='obj')['k'][5] }}", "key 5 not found");
+    render_fails("{{ ti.xcom_pull(task_ids=['a', 'b']) }}", "task_ids lists are not supported");
+    check_fails("{{ ti.xcom_pull(task_ids=['a', 'b']) }}", NULL, 16,
+                "task_ids lists are not supported");
+    check_fails("{{ ti.xcom_pull(task_ids='a', dag_id='x') }}", NULL, 30,
+                "xcom_pull: argument 'dag_id' is not supported");
+    check_fails("{{ ti.xcom_pull(task='a') }}", NULL, 16, "xcom_pull: unexpected argument 'task'");
+    check_fails("{{ ti.xcom_pull(task_ids=3) }}", NULL, 16, "xcom_pull: task_ids must be a string");
+}
+
+static void
+test_conf(void **state)
+{
+    (void)state;
+    renders("{{ dag_run.conf['path'] }}", "a b; rm -rf / $(x) `y` 'q' \"d\" \\ |&><*?~#!\n\ttab");
+    renders("{{ dag_run.conf.path }}", "a b; rm -rf / $(x) `y` 'q' \"d\" \\ |&><*?~#!\n\ttab");
+    renders("{{ dag_run.conf.n }} {{ dag_run.conf.nested.k[0] }} {{ dag_run.conf.nested }}",
+            "5 1 {\"k\":[1,2]}");
+    renders("{{ dag_run.conf.get('n') }} {{ dag_run.conf.get('zz', 'dflt') }} "
+            "{{ dag_run.conf.get('zz') }}",
+            "5 dflt None");
+    renders("[{{ dag_run.conf.empty }}]", "[]");
+    render_fails("{{ dag_run.conf['missing'] }}", "key 'missing' not found");
+    render_fails("{{ dag_run.conf.missing }}", "key 'missing' not found");
+    render_fails("{{ dag_run.conf.missing.deeper | default('x') }}", "key 'missing' not found");
+    render_fails("{{ dag_run.conf.missing ~ 'x' }}", "key 'missing' not found");
+    render_fails("{{ dag_run.conf.missing | upper }}", "key 'missing' not found");
+}
+
+static void
+test_values(void **state)
+{
+    (void)state;
+    renders("{{ None }} {{ True }} {{ False }} {{ none }}", "None True False None");
+    renders("{{ dag_run.conf.none }} {{ dag_run.conf.yes }}", "None True");
+    renders("{{ dag_run.conf.f }} {{ dag_run.conf.big }} {{ 2.50 }} {{ 0.0001 }} {{ -3 }}",
+            "1.0 1e+16 2.5 0.0001 -3");
+    renders("{{ 'it''s' }}{{ \"q\\\"\\n\\t\\\\\\x41\\u00e9\" }}", "its"
+                                                                  "q\"\n\t\\A\xc3\xa9");
+    renders("{{ 'a' ~ 1 ~ None ~ ds }}", "a1None2024-03-10");
+    renders("{{ [1, 'a', None] }}", "[1,\"a\",null]");
+    renders("{{ ('x') }}", "x");
+    renders("text only", "text only");
+    renders("a {# comment {{ x }} #}b", "a b");
+    renders("line\r\nnext\rlast\n", "line\nnext\nlast"); /* Jinja: one trailing \n dropped */
+    renders("keep\n\n", "keep\n");
+    renders("a  \n {{- ds -}}  \n b", "a2024-03-10b");
+    renders("a {#- c -#} b", "ab");
+    renders("{{ ds }} }} {", "2024-03-10 }} {");
+}
+
+static void
+test_filters(void **state)
+{
+    (void)state;
+    renders("{{ dag_run.conf.u | tojson }}",
+            "\"caf\\u00e9 \\ud83d\\ude00 \\u003c\\u0026\\u0027\\u003e\"");
+    renders("{{ dag_run.conf.path | tojson }}",
+            "\"a b; rm -rf / $(x) `y` \\u0027q\\u0027 \\\"d\\\" \\\\ "
+            "|\\u0026\\u003e\\u003c*?~#!\\n\\ttab\"");
+    renders("{{ dag_run.conf.nested | tojson }} {{ None | tojson }} {{ 1.0 | tojson }}",
+            "{\"k\": [1, 2]} null 1.0");
+    renders("{{ params | tojson }}", "{\"list\": [1, \"two\"], \"n\": 3, \"name\": \"x\"}");
+    renders("{{ dag_run.conf.missing | default('d') }} {{ dag_run.conf.n | d(1) }}", "d 5");
+    renders("{{ dag_run.conf.missing | default }}|", "|");
+    renders(
+        "{{ dag_run.conf.empty | default('e', true) }} {{ dag_run.conf.empty | default('e') }}|",
+        "e |");
+    renders("{{ params.nope | default('p') }}", "p");
+    renders("{{ dag_run.conf.n | string ~ '!' }} {{ 5 | string | tojson }}", "5! \"5\"");
+}
+
+static void
+test_filters_text(void **state)
+{
+    (void)state;
+    renders(
+        "{{ ' 12 ' | int }} {{ '1.9' | int }} {{ 'x' | int }} {{ 'x' | int(7) }} {{ 2.7 | int }}",
+        "12 1 0 7 2");
+    renders("{{ True | int }} {{ None | int }}", "1 0");
+    renders("{{ 'MiXed' | lower }} {{ 'MiXed' | upper }} [{{ '  sp \n' | trim }}]",
+            "mixed MIXED [sp]");
+}
+
+static void
+test_check_errors(void **state)
+{
+    (void)state;
+    check_fails("echo {{ ds", NULL, 5, "unclosed '{{' (no matching '}}')");
+    check_fails("echo {{ ds }", NULL, 11, "unexpected character '}'");
+    check_fails("{{ ds @ }}", NULL, 6, "unexpected character '@'");
+    check_fails("{{ }}", NULL, 3, "expected an expression");
+    check_fails("{{ ds ds }}", NULL, 6, "expected '}}' here");
+    check_fails("{{ foo }}", NULL, 3, "unknown name 'foo' in template");
+    check_fails("x {{ ds }} {{ bar.baz }}", NULL, 14, "unknown name 'bar' in template");
+    check_fails("{{ params.x }}", NULL, 10, "unknown param 'x'");
+    check_fails("{{ params.x }}", "{\"y\": 1}", 10, "unknown param 'x'");
+    check_fails("{{ params['x'] }}", "{\"y\": 1}", 9, "unknown param 'x'");
+    check_fails("{{ dag.owner }}", NULL, 7, "unknown attribute 'owner' of dag");
+    check_fails("{{ ti.state }}", NULL, 6, "unknown attribute 'state' of ti");
+    check_fails("{{ macros.datetime }}", NULL, 10, "unknown attribute 'datetime' of macros");
+    check_fails("{{ ds | wordcount }}", NULL, 8, "unknown filter 'wordcount'");
+    check_fails("{{ 'abc }}", NULL, 3, "unterminated string");
+    check_fails("a {% if x %}b{% endif %}", NULL, 2, "template blocks ({% %}) are not supported");
+    check_fails("{# never closed", NULL, 0, "unclosed comment ('{#' with no matching '#}')");
+    check_fails("{{ ds + 1 }}", NULL, 6, "operator '+' is not supported");
+    check_fails("{{ ds == 1 }}", NULL, 6, "operator '==' is not supported");
+    check_fails("{{ dag }}", NULL, 3, "dag cannot be printed (use one of its attributes)");
+    check_fails("{{ ds() }}", NULL, 5, "only the known functions can be called");
+    check_fails("{{ macros.ds_add(ds, 'x') }}", NULL, 21, "ds_add: days must be a number");
+    check_fails("{{ logical_date | tojson }}", NULL, 18,
+                "tojson: Object of type DateTime is not JSON serializable");
+    check_fails("{{ ds | upper(1) }}", NULL, 8, "upper: too many arguments");
+}
+
+static void
+test_check_ok(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    size_t off = 0;
+    const char *ok[] = {
+        "{{ dag_run.conf['anything'].deep[3] | tojson }}",
+        "{{ dag_run.conf.x | default('y') }}",
+        "{{ ti.xcom_pull(task_ids='t', key='k')['a'][0] }}",
+        "{{ var.value.whatever }} {{ var.json.cfg.x }}",
+        "{{ params.n.anything }}",
+        "{{ macros.ds_add(dag_run.conf.day, params.n) }}",
+        "plain $HOME ${X} } { text",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (tmpl_check(ok[i], "{\"n\": 1}", &off, &e) < 0)
+            fail_msg("check %s: %s at %zu", ok[i], e.msg, off);
+    assert_true(tmpl_has_syntax("a {{ b }}"));
+    assert_true(tmpl_has_syntax("{# c"));
+    assert_true(tmpl_has_syntax("x {%"));
+    assert_false(tmpl_has_syntax("echo ${HOME} { } %}"));
+    assert_false(tmpl_has_syntax(""));
+}
+
+/* Inputs the fuzzer found; each must fail cleanly (or render) without memory errors. */
+static void
+test_fuzz_regressions(void **state)
+{
+    (void)state;
+    const char *inputs[] = {
+        "{{",
+        "{{-",
+        "{#",
+        "{#-#}",
+        "{{'\\",
+        "{{ [",
+        "{{ [1,",
+        "{{ a(",
+        "{{ ti.xcom_pull(",
+        "{{ ti.xcom_pull(task_ids=",
+        "{{ -",
+        "{{ - - 1 }}",
+        "{{ 1 | default(",
+        "{{ \"\\u12",
+        "{{ 99999999999999999999 }}",
+        "{{ 1.5.x }}",
+        "{{ params | d(dag) }}",
+    };
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        struct err e = {0};
+        char *out = NULL;
+        size_t off = 0;
+        if (tmpl_check(inputs[i], NULL, &off, &e) < 0)
+            assert_true(off <= strlen(inputs[i]));
+        if (tmpl_render(inputs[i], &c, &out, &e) == 0)
+            free(out);
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),        cmocka_unit_test(test_macros),
+        cmocka_unit_test(test_xcom),         cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_values),       cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_filters_text), cmocka_unit_test(test_check_errors),
+        cmocka_unit_test(test_check_ok),     cmocka_unit_test(test_fuzz_regressions),
+    };
+
+    c = ctx;
+    c.conf_json = conf_json;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
