@@ -205,7 +205,7 @@ cmd_tasks_test(int argc, char **argv)
     if ((run = test_run(s, dag, argc - optind == 3 ? argv[optind + 2] : NULL, params)) == NULL ||
         mkdtemp(xdir) == NULL)
         goto out;
-    t = (struct try){run, (size_t)idx, 1, "/dev/stdout", NULL, NULL};
+    t = (struct try){run, (size_t)idx, 1, dag->tasks[idx].retries, "/dev/stdout", NULL, NULL};
     if (asprintf(&t.xcom_path, "%s/return.json", xdir) < 0)
         goto out;
     rc = test_task(s, &t);

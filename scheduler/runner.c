@@ -202,7 +202,8 @@ record_end(struct runner *r, struct try *t, enum try_outcome outcome, const stru
 {
     struct active_run *run = t->run;
     const struct dag_task *task = &run->dag->tasks[t->task];
-    enum ti_state to = plan_after_try(outcome, t->try_number, task->retries);
+    /* max_tries, not the task's retries: a clear grants more tries (Airflow's rule) */
+    enum ti_state to = plan_after_try(outcome, t->try_number, t->max_tries);
     time_t next_retry = 0;
     struct err e = {0};
     char when[32] = "";
@@ -388,12 +389,12 @@ start_try(struct runner *r, struct active_run *run, size_t idx)
     t->run = run;
     t->task = idx;
     t->try_number = try_number;
+    t->max_tries = run->max_tries[idx];
     if (runner_try_paths(r->opts.logs_folder, run, task->task_id, try_number, &t->log_path,
                          &t->xcom_path) < 0) {
         free(t);
         return;
     }
-    store_xcom_clear(r->store, run->dag_id, run->run_id, task->task_id, NULL);
     emit(r, run, task->task_id, TI_RUNNING, try_number, NULL);
     log_line(t->log_path, "dag=%s run=%s task=%s try=%d host=%s operator=%s", run->dag_id,
              run->run_id, task->task_id, try_number, r->hostname, op_kind_name(task->op));

@@ -27,7 +27,8 @@ struct active_run {
     char *params_json;    /* DAG params with the conf over them */
     bool dirty;           /* something changed: plan again */
     bool finished;
-    time_t wakeup; /* a retry comes due then (0: none) */
+    time_t wakeup;  /* a retry comes due then (0: none) */
+    int *max_tries; /* per task, from the store: retries, or more after a clear */
 };
 
 /* One try in flight: an executor job, or a trigger waiting for its run. */
@@ -35,6 +36,7 @@ struct try {
     struct active_run *run;
     size_t task; /* index in run->dag->tasks */
     int try_number;
+    int max_tries; /* tries after the first one this task instance may have */
     char *log_path;
     char *xcom_path;
     struct active_run *waiting_for;

@@ -116,7 +116,10 @@ active_run_new(const struct dag *dag, const char *run_id, time_t logical_date, t
     snprintf(run->logical_iso, sizeof(run->logical_iso), "%04d-%02d-%02d %02d:%02d:%02d+00:00",
              c.year % 10000, c.month % 100, c.mday % 100, c.hour % 100, c.minute % 100,
              c.second % 100);
-    if (!run->dag_id || !run->run_id || !run->conf_json || !run->params_json ||
+    run->max_tries = calloc(dag->n_tasks + 1, sizeof(*run->max_tries));
+    for (size_t i = 0; run->max_tries && i < dag->n_tasks; i++)
+        run->max_tries[i] = dag->tasks[i].retries;
+    if (!run->dag_id || !run->run_id || !run->conf_json || !run->params_json || !run->max_tries ||
         (run->graph = plan_graph_new(dag, e)) == NULL || index_tasks(run) < 0) {
         if (e && e->code == ERR_OK)
             err_set(e, ERR_FAIL, "out of memory");
@@ -157,6 +160,7 @@ active_run_free(struct active_run *run)
     free(run->params_json);
     free(run->sorted_ids);
     free(run->sorted_idx);
+    free(run->max_tries);
     plan_graph_free(run->graph);
     free(run);
 }
@@ -164,7 +168,7 @@ active_run_free(struct active_run *run)
 /* ---- one planning step ---- */
 
 static int
-load_tis(struct store *s, const struct active_run *run, struct plan_ti *tis, struct err *e)
+load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, struct err *e)
 {
     struct store_ti *rows = NULL;
     size_t n = 0;
@@ -177,8 +181,10 @@ load_tis(struct store *s, const struct active_run *run, struct plan_ti *tis, str
     for (size_t i = 0; i < n; i++) {
         long idx = task_index(run, rows[i].task_id);
 
-        if (idx >= 0)
+        if (idx >= 0) {
             tis[idx] = (struct plan_ti){rows[i].state, rows[i].next_retry_at};
+            run->max_tries[idx] = rows[i].max_tries;
+        }
     }
     store_tis_free(rows, n);
     return 0;

@@ -83,7 +83,9 @@ struct store_run {
 
 /* The current try of one task instance (task_instance). Strings are owned. */
 struct store_ti {
-    char *task_id, *operator, * hostname; /* operator, hostname may be NULL */
+    char *task_id;
+    char *operator; /* "BashOperator"...; may be NULL */
+    char *hostname; /* of the current try; may be NULL */
     enum ti_state state;
     int try_number, max_tries, pid;                          /* pid 0 = NULL */
     time_t start_date, end_date, queued_dttm, next_retry_at; /* 0 = NULL */
@@ -150,7 +152,8 @@ int store_tis_get(struct store *s, const char *dag_id, const char *run_id, struc
 void store_tis_free(struct store_ti *tis, size_t n);
 
 /* Apply planner transitions in ONE transaction, each a conditional UPDATE (state IS NOT
- * DISTINCT FROM from); applied[i] = 1 won / 0 lost. Entering queued sets queued_dttm = now. */
+ * DISTINCT FROM from); applied[i] (n entries) = 1 won / 0 lost; on error nothing is applied
+ * and every applied[i] is 0. Entering queued sets queued_dttm = now. */
 int store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
                     const struct store_ti_change *changes, size_t n, time_t now, int *applied,
                     struct err *e);
@@ -190,8 +193,9 @@ void store_tries_free(struct store_try *t, size_t n);
 int store_xcom_set(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                    const char *key, const char *json, struct err *e);
 
-/* *json = the value as new JSON text (JSONB's normal form: keys sorted, no extra spaces),
- * or NULL when absent (not an error). */
+/* *json = the value as new JSON text, or NULL when absent (not an error). The text is JSONB's
+ * normal form, equal as JSON to what was set: keys in JSONB's order (shorter first), ": " and
+ * ", " between items, \uXXXX escapes of non-ASCII decoded to UTF-8. */
 int store_xcom_get(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                    const char *key, char **json, struct err *e);
 

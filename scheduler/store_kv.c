@@ -4,8 +4,7 @@
  *
  * XCom rows hang off their dag_run (ON DELETE CASCADE) and are looked up by
  * (dag_id, run_id, task_id, key) of an unmapped task instance (map_index -1). JSON comes back in
- * JSONB's normal form (keys sorted, no insignificant space, \uXXXX escapes of non-ASCII decoded
- * to UTF-8), which is equal as JSON to what was stored, not byte-for-byte. */
+ * JSONB's normal form (store.h), equal as JSON to what was stored, not byte-for-byte. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

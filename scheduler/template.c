@@ -25,6 +25,7 @@
 
 /* ---- output buffer ---- */
 
+/* Append n bytes (kept NUL-terminated). */
 void
 tsb_add(struct tsb *b, const char *p, size_t n)
 {
@@ -45,6 +46,7 @@ tsb_add(struct tsb *b, const char *p, size_t n)
     b->p[b->n] = '\0';
 }
 
+/* Append a C string. */
 void
 tsb_puts(struct tsb *b, const char *s)
 {
@@ -53,6 +55,7 @@ tsb_puts(struct tsb *b, const char *s)
 
 /* ---- errors and values ---- */
 
+/* Record the first error at off; always -1. */
 int
 tfail(struct tst *s, size_t off, const char *fmt, ...)
 {
@@ -72,6 +75,7 @@ tfail(struct tst *s, size_t off, const char *fmt, ...)
     return -1;
 }
 
+/* Release v; it becomes V_ANY, safe to free again. */
 void
 tval_free(struct tval *v)
 {
@@ -425,6 +429,7 @@ setup(struct tst *s, const char *src, struct err *e)
         s->len--;
 }
 
+/* Check src with no context (see template.h). */
 int
 tmpl_check(const char *src, const char *params_json, size_t *offset, struct err *e)
 {
@@ -443,6 +448,7 @@ tmpl_check(const char *src, const char *params_json, size_t *offset, struct err 
     return rc;
 }
 
+/* Render src in ctx (see template.h). */
 int
 tmpl_render(const char *src, const struct tmpl_ctx *ctx, char **out, struct err *e)
 {
@@ -470,6 +476,7 @@ tmpl_render(const char *src, const struct tmpl_ctx *ctx, char **out, struct err 
     return rc;
 }
 
+/* Whether src has "{{", "{#" or "{%". */
 int
 tmpl_has_syntax(const char *src)
 {

@@ -12,7 +12,17 @@
  * Checking happens when a DAG loads (tmpl_check: syntax and unknown names are load errors);
  * rendering when a try starts. Values are JSON inside; they render as Airflow renders
  * Python values (strings as themselves, None as "None", true as "True") except objects and
- * lists, which render as JSON instead of a Python repr. */
+ * lists, which render as JSON instead of a Python repr.
+ *
+ * Also accepted (common in Airflow DAGs): dict.get(k, d), var.value.get(k, d), var.json.x,
+ * date.strftime(f) / .isoformat() / .year ..., ti.task_id / dag_id / run_id, dag_run.run_id,
+ * unary minus, list literals, adjacent string literals, `~`, | d, | default(v, true).
+ * As in Airflow (StrictUndefined), a missing key is an error unless `| default` catches it;
+ * as in Jinja, one trailing newline is dropped and \r\n becomes \n. Deliberate differences:
+ * params.x must be declared in the DAG's params (Airflow would take it from the run's conf);
+ * ti.xcom_pull() without task_ids reads the current task (Airflow 3); no {% %}, no other
+ * operators (+ - * == and or if); | lower/upper/trim are ASCII-only; ds_format and strftime
+ * use the C library (%Z prints "GMT" where Python prints "UTC"). */
 #ifndef GUST_TEMPLATE_H
 #define GUST_TEMPLATE_H
 

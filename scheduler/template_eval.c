@@ -502,6 +502,7 @@ filtered(struct tst *s, struct tval *v)
     return 0;
 }
 
+/* expr := filtered ('~' filtered)*: the whole expression at s->tok into *v. */
 int
 texpr(struct tst *s, struct tval *v)
 {

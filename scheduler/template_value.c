@@ -142,6 +142,7 @@ dump_json(struct tsb *b, const json_t *j, bool py, int depth)
 static const char *const obj_names[] = {"dag", "task",      "ti",       "macros",
                                         "var", "var.value", "var.json", "dag_run"};
 
+/* str(v) onto out, as Jinja prints a value. */
 int
 tval_str(struct tst *s, const struct tval *v, struct tsb *out)
 {
@@ -178,6 +179,7 @@ tval_str(struct tst *s, const struct tval *v, struct tsb *out)
     return out->oom ? tfail(s, s->tok.off, "out of memory") : 0;
 }
 
+/* str(v) as a new C string (NULL for V_ANY). */
 int
 tval_to_cstr(struct tst *s, const struct tval *v, char **str)
 {
@@ -195,6 +197,7 @@ tval_to_cstr(struct tst *s, const struct tval *v, char **str)
     return 0;
 }
 
+/* Python truthiness of v (undefined is false). */
 bool
 ttruthy(const struct tval *v)
 {
@@ -323,6 +326,7 @@ filter_tojson(struct tst *s, struct tval *v, size_t off)
     return rc;
 }
 
+/* Apply the filter name (at off) with args to *v. */
 int
 tfilter(struct tst *s, const char *name, size_t off, struct tval *v, struct targ *args, size_t n)
 {
