@@ -67,7 +67,7 @@ set_defaults(struct runner_opts *o)
     if (o->logs_folder == NULL)
         o->logs_folder = (s = getenv("GUST_LOGS_FOLDER")) && *s ? s : "./logs";
     if (o->parallelism <= 0)
-        o->parallelism = 32;
+        o->parallelism = (s = getenv("GUST_PARALLELISM")) && atoi(s) > 0 ? atoi(s) : 32;
     if (o->kill_grace <= 0)
         o->kill_grace = 10;
     if (o->xcom_max_bytes == 0)

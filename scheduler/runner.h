@@ -31,7 +31,7 @@ struct runner_event {
 
 struct runner_opts {
     const char *logs_folder; /* default $GUST_LOGS_FOLDER, else ./logs */
-    int parallelism;         /* tries running at once; default 32 (Airflow's default) */
+    int parallelism;         /* tries running at once; default $GUST_PARALLELISM, else 32 */
     double kill_grace;       /* SIGTERM -> SIGKILL on timeout; default 10 s */
     size_t xcom_max_bytes;   /* default $GUST_XCOM_MAX_BYTES, else 1 MiB */
     void (*on_event)(void *arg, const struct runner_event *ev);

@@ -123,6 +123,19 @@ check_eq "the limited run succeeds" success "$("$GUST" dags state limit_flow lim
 peak=$(cat "$GUST_TEST_TMP"/limit.t* | sort -k2 -n | awk '$1 == "start" { n++; if (n > m) m = n } $1 == "end" { n-- } END { print m }')
 check_eq "never more than max_active_tasks=2 tasks at once" 2 "$peak"
 
+GUST_PARALLELISM=3 "$GUST" dags trigger wide_flow --local -r wide1 >/dev/null 2>&1
+check_eq "the wide run succeeds" success "$(run_state wide_flow wide1)"
+peak=$(cat "$GUST_TEST_TMP"/wide.w* | sort -k2 -n | awk '$1 == "start" { n++; if (n > m) m = n } $1 == "end" { n-- } END { print m }')
+check_eq "never more than GUST_PARALLELISM=3 tries at once" 3 "$peak"
+
+# --- the XCom size cap
+GUST_XCOM_MAX_BYTES=100 "$GUST" dags trigger big_xcom_flow --local -r big1 >/dev/null 2>&1
+check_eq "an XCom over the cap fails the task" failed "$(state_of big_xcom_flow chatty big1)"
+check_contains "the log names the task and the cap" "XCom of task 'chatty' is over the cap of 100 bytes" \
+    "$("$GUST" tasks logs big_xcom_flow chatty big1)"
+"$GUST" dags trigger big_xcom_flow --local -r big2 >/dev/null 2>&1
+check_eq "under the default 1 MiB cap it passes" success "$(state_of big_xcom_flow chatty big2)"
+
 # --- TriggerDagRunOperator with wait_for_completion
 "$GUST" dags trigger parent_flow --local -r parent1 >/dev/null 2>&1
 check_eq "the parent run succeeds after its child" success "$("$GUST" dags state parent_flow parent1)"
