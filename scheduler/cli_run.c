@@ -41,12 +41,15 @@ static const char trigger_usage[] =
 static int
 parse_trigger(int argc, char **argv, struct trigger_args *a)
 {
-    static const struct option opts[] = {
-        {"conf", required_argument, NULL, 'c'}, {"run-id", required_argument, NULL, 'r'},
-        {"logical-date", required_argument, NULL, 'l'},
-        {"exec-date", required_argument, NULL, 'e'}, {"wait", no_argument, NULL, 'w'},
-        {"local", no_argument, NULL, 'L'},         {"subdir", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},          {0}};
+    static const struct option opts[] = {{"conf", required_argument, NULL, 'c'},
+                                         {"run-id", required_argument, NULL, 'r'},
+                                         {"logical-date", required_argument, NULL, 'l'},
+                                         {"exec-date", required_argument, NULL, 'e'},
+                                         {"wait", no_argument, NULL, 'w'},
+                                         {"local", no_argument, NULL, 'L'},
+                                         {"subdir", required_argument, NULL, 'S'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
     int c;
 
     optind = 1;
@@ -229,8 +232,8 @@ run_json(const struct store_run *r)
     if (r->end_date)
         tz_format("UTC", r->end_date, ed, NULL);
     return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s}", "dag_id", r->dag_id, "run_id",
-                     r->run_id, "state", run_state_name(r->state), "logical_date", ld,
-                     "start_date", *sd ? sd : NULL, "end_date", *ed ? ed : NULL, "run_type",
+                     r->run_id, "state", run_state_name(r->state), "logical_date", ld, "start_date",
+                     *sd ? sd : NULL, "end_date", *ed ? ed : NULL, "run_type",
                      r->run_type ? r->run_type : "");
 }
 
@@ -280,8 +283,9 @@ cmd_dags_list_runs(int argc, char **argv)
     arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, run_json(&runs[i]));
-    cli_print_rows(arr, output, (const char *[]){"dag_id", "run_id", "state", "logical_date",
-                                                 "start_date", "end_date", NULL});
+    cli_print_rows(arr, output,
+                   (const char *[]){"dag_id", "run_id", "state", "logical_date", "start_date",
+                                    "end_date", NULL});
     json_decref(arr);
     store_runs_free(runs, n);
     store_free(s);

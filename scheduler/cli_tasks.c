@@ -121,10 +121,9 @@ ti_json(const char *dag_id, const char *run_id, const struct store_ti *ti)
         snprintf(code, sizeof(code), "signal %d", ti->term_signal);
     snprintf(tries, sizeof(tries), "%d", ti->try_number);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "dag_id", dag_id,
-                     "run_id", run_id, "task_id", ti->task_id, "state",
-                     ti_state_name(ti->state), "try_number", tries, "start_date", sd,
-                     "end_date", ed, "duration", dur, "exit", code, "hostname",
-                     ti->hostname ? ti->hostname : "");
+                     "run_id", run_id, "task_id", ti->task_id, "state", ti_state_name(ti->state),
+                     "try_number", tries, "start_date", sd, "end_date", ed, "duration", dur, "exit",
+                     code, "hostname", ti->hostname ? ti->hostname : "");
 }
 
 static json_t *
@@ -197,8 +196,7 @@ cmd_tasks_states_for_dag_run(int argc, char **argv)
         else if (c == 't')
             tries = true;
         else if (c == 'h')
-            return printf("usage: %s\n--tries lists every try (the run's whole history).\n",
-                          text),
+            return printf("usage: %s\n--tries lists every try (the run's whole history).\n", text),
                    EXIT_OK;
         else
             return EXIT_USAGE;
@@ -255,8 +253,7 @@ cmd_tasks_state(int argc, char **argv)
             rc = EXIT_OK;
         }
     if (rc != EXIT_OK && e.code == ERR_OK)
-        fprintf(stderr, "gust: no task '%s' in run '%s' of DAG '%s'\n", argv[2], argv[3],
-                argv[1]);
+        fprintf(stderr, "gust: no task '%s' in run '%s' of DAG '%s'\n", argv[2], argv[3], argv[1]);
     store_tis_free(tis, n);
     store_free(s);
     return rc;
@@ -311,8 +308,8 @@ cmd_tasks_logs(int argc, char **argv)
     }
     fake.dag_id = argv[1];
     fake.run_id = argv[3];
-    if (runner_try_paths(getenv("GUST_LOGS_FOLDER") ? getenv("GUST_LOGS_FOLDER") : "./logs",
-                         &fake, argv[2], want, &log, &xcom) < 0 ||
+    if (runner_try_paths(getenv("GUST_LOGS_FOLDER") ? getenv("GUST_LOGS_FOLDER") : "./logs", &fake,
+                         argv[2], want, &log, &xcom) < 0 ||
         cat_file(log) < 0) {
         fprintf(stderr, "gust: no log for try %d: %s\n", want, log ? log : "?");
         goto out;

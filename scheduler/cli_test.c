@@ -28,13 +28,12 @@ static const char test_usage[] =
 
 /* Run the command of try t with an executor of its own until it ends. */
 static int
-run_once(const struct try *t, const struct try_cmd *cmd, struct exec_result *res,
-         struct err *e)
+run_once(const struct try *t, const struct try_cmd *cmd, struct exec_result *res, struct err *e)
 {
     const struct dag_task *task = &t->run->dag->tasks[t->task];
     struct executor *x = executor_new(e);
-    struct exec_spec spec = {cmd->argv, cmd->envp, task->cwd, t->log_path,
-                             task->execution_timeout, 10, NULL};
+    struct exec_spec spec = {cmd->argv, cmd->envp, task->cwd, t->log_path, task->execution_timeout,
+                             10,        NULL};
     int rc = -1;
 
     if (x == NULL || executor_start(x, &spec, NULL, e) < 0)
@@ -136,8 +135,8 @@ test_run(struct store *s, const struct dag *dag, const char *when, const char *p
 
     if (when && tz_parse_iso(dag->timezone, when, &logical, NULL) < 0) {
         if (s == NULL || store_run_get(s, dag->dag_id, when, &sr, &e) < 0) {
-            fprintf(stderr, "gust: '%s' is neither a date nor a run of %s%s%s\n", when,
-                    dag->dag_id, e.msg[0] ? ": " : "", e.msg);
+            fprintf(stderr, "gust: '%s' is neither a date nor a run of %s%s%s\n", when, dag->dag_id,
+                    e.msg[0] ? ": " : "", e.msg);
             return NULL;
         }
         logical = sr.logical_date;
@@ -155,9 +154,8 @@ test_run(struct store *s, const struct dag *dag, const char *when, const char *p
 int
 cmd_tasks_test(int argc, char **argv)
 {
-    static const struct option opts[] = {{"task-params", required_argument, NULL, 't'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"task-params", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {0}};
     const char *params = NULL;
     struct dagbag *bag = NULL;
     struct store *s = NULL;

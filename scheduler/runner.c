@@ -52,8 +52,8 @@ static void
 emit(struct runner *r, const struct active_run *run, const char *task_id, enum ti_state ts,
      int try_number, const char *detail)
 {
-    struct runner_event ev = {run->dag_id, run->run_id, task_id, ts, run->state, try_number,
-                              detail};
+    struct runner_event ev = {run->dag_id, run->run_id, task_id, ts,
+                              run->state,  try_number,  detail};
 
     if (r->opts.on_event)
         r->opts.on_event(r->opts.arg, &ev);
@@ -76,8 +76,7 @@ set_defaults(struct runner_opts *o)
 }
 
 struct runner *
-runner_new(struct store *s, const struct dagbag *bag, const struct runner_opts *opts,
-           struct err *e)
+runner_new(struct store *s, const struct dagbag *bag, const struct runner_opts *opts, struct err *e)
 {
     struct runner *r = calloc(1, sizeof(*r));
     sigset_t mask;
@@ -177,8 +176,7 @@ runner_run_state(const struct runner *r, const char *dag_id, const char *run_id)
 
 /* ---- ending tries ---- */
 
-static void
-log_line(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 log_line(const char *path, const char *fmt, ...)
@@ -210,10 +208,10 @@ record_end(struct runner *r, struct try *t, enum try_outcome outcome, const stru
     int won;
 
     if (to == TI_UP_FOR_RETRY) {
-        next_retry = end->end + (time_t)plan_retry_delay(
-                                    task->retry_delay, task->retry_exponential_backoff,
-                                    task->max_retry_delay, run->dag_id, task->task_id,
-                                    run->logical_iso, t->try_number);
+        next_retry =
+            end->end + (time_t)plan_retry_delay(task->retry_delay, task->retry_exponential_backoff,
+                                                task->max_retry_delay, run->dag_id, task->task_id,
+                                                run->logical_iso, t->try_number);
         tz_format("UTC", next_retry, when, NULL);
     }
     won = store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, t->try_number, to,
@@ -417,8 +415,8 @@ finish_run(struct runner *r, struct active_run *run, enum run_state to)
 {
     struct err e = {0};
 
-    if (store_run_set_state(r->store, run->dag_id, run->run_id, run->state, to, time(NULL),
-                            &e) < 0) {
+    if (store_run_set_state(r->store, run->dag_id, run->run_id, run->state, to, time(NULL), &e) <
+        0) {
         fprintf(stderr, "gust: run %s: %s\n", run->run_id, e.msg);
         return;
     }
@@ -442,14 +440,13 @@ step_run(struct runner *r, struct active_run *run, struct err *e)
         run->state = RUN_RUNNING;
         emit(r, run, NULL, TI_NONE, 0, NULL);
     }
-    if (runner_plan_step(r->store, run, r->opts.parallelism - (int)executor_active(r->x) -
-                                            (int)r->n_waits,
-                         &res, &queued, &n_queued, e) < 0)
+    if (runner_plan_step(r->store, run,
+                         r->opts.parallelism - (int)executor_active(r->x) - (int)r->n_waits, &res,
+                         &queued, &n_queued, e) < 0)
         return -1;
     for (size_t i = 0; i < res.n_changes; i++)
         if (res.changes[i].to != TI_QUEUED)
-            emit(r, run, run->dag->tasks[res.changes[i].task].task_id, res.changes[i].to, 0,
-                 NULL);
+            emit(r, run, run->dag->tasks[res.changes[i].task].task_id, res.changes[i].to, 0, NULL);
     for (size_t i = 0; i < n_queued && !r->interrupted; i++)
         start_try(r, run, queued[i]);
     run->wakeup = res.next_wakeup;
@@ -569,8 +566,8 @@ runner_run(struct runner *r, struct err *e)
         for (size_t i = 0; i < r->n_runs && !r->interrupted; i++) {
             struct active_run *run = r->runs[i];
 
-            if (!run->finished && (run->dirty || (run->wakeup && run->wakeup <= now) ||
-                                   executor_active(r->x) == 0))
+            if (!run->finished &&
+                (run->dirty || (run->wakeup && run->wakeup <= now) || executor_active(r->x) == 0))
                 if (step_run(r, run, e) < 0)
                     return -1;
         }
@@ -584,8 +581,9 @@ runner_run(struct runner *r, struct err *e)
     }
     if (r->interrupted) {
         fail_unfinished(r);
-        return err_set(e, ERR_FAIL, "interrupted: running tries were stopped and unfinished "
-                                    "runs marked failed ('gust tasks clear' re-runs them)");
+        return err_set(e, ERR_FAIL,
+                       "interrupted: running tries were stopped and unfinished "
+                       "runs marked failed ('gust tasks clear' re-runs them)");
     }
     return 0;
 }

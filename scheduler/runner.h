@@ -39,8 +39,8 @@ struct runner_opts {
 };
 
 /* New runner over a store and a loaded DAG bag (both borrowed, must outlive the runner). */
-struct runner *runner_new(struct store *s, const struct dagbag *bag,
-                          const struct runner_opts *opts, struct err *e);
+struct runner *runner_new(struct store *s, const struct dagbag *bag, const struct runner_opts *opts,
+                          struct err *e);
 void runner_free(struct runner *r);
 
 /* Take charge of an existing run (queued or running). Runs created by its

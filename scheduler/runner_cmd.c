@@ -172,8 +172,7 @@ argv_render(struct store *s, const struct try *t, char **const in[2], const size
         for (size_t i = 0; i < n_in[part]; i++, k++)
             if (runner_render(s, t, in[part][i], &argv[k], e) < 0) {
                 free_strv(argv);
-                return err_prefix(e, "template error in %s[%zu]",
-                                  part ? "arguments" : "cmds", i);
+                return err_prefix(e, "template error in %s[%zu]", part ? "arguments" : "cmds", i);
             }
     *out = argv;
     return 0;
@@ -253,19 +252,24 @@ xcom_from_file(const struct try *t, size_t max, char **json, struct err *e)
     char *text = read_file(t->xcom_path, max, &len, e);
 
     if (text == NULL)
-        return err_prefix(e, "do_xcom_push is set but task '%s' wrote no result file "
-                             "($GUST_XCOM_FILE)",
+        return err_prefix(e,
+                          "do_xcom_push is set but task '%s' wrote no result file "
+                          "($GUST_XCOM_FILE)",
                           task_id);
     if (len > max) {
         free(text);
-        return err_set(e, ERR_FAIL, "XCom of task '%s' is over the cap of %zu bytes "
-                                    "(GUST_XCOM_MAX_BYTES)", task_id, max);
+        return err_set(e, ERR_FAIL,
+                       "XCom of task '%s' is over the cap of %zu bytes "
+                       "(GUST_XCOM_MAX_BYTES)",
+                       task_id, max);
     }
     v = json_loadb(text, len, JSON_DECODE_ANY, &je);
     free(text);
     if (v == NULL)
-        return err_set(e, ERR_PARSE, "task '%s' wrote invalid JSON to $GUST_XCOM_FILE: line %d "
-                                     "column %d: %s", task_id, je.line, je.column, je.text);
+        return err_set(e, ERR_PARSE,
+                       "task '%s' wrote invalid JSON to $GUST_XCOM_FILE: line %d "
+                       "column %d: %s",
+                       task_id, je.line, je.column, je.text);
     *json = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(v);
     return *json ? 0 : err_set(e, ERR_FAIL, "out of memory");
@@ -293,8 +297,10 @@ runner_push_xcom(struct store *s, const struct try *t, const char *last_line, si
         json_decref(v);
         if (json && strlen(json) > max_bytes) {
             free(json);
-            return err_set(e, ERR_FAIL, "XCom of task '%s' is over the cap of %zu bytes "
-                                        "(GUST_XCOM_MAX_BYTES)", task->task_id, max_bytes);
+            return err_set(e, ERR_FAIL,
+                           "XCom of task '%s' is over the cap of %zu bytes "
+                           "(GUST_XCOM_MAX_BYTES)",
+                           task->task_id, max_bytes);
         }
     }
     rc = store_xcom_set(s, t->run->dag_id, t->run->run_id, task->task_id, "return_value", json, e);
@@ -382,16 +388,16 @@ runner_trigger_run(struct store *s, const struct dagbag *bag, const struct try *
         goto out;
     runner_make_run_id("manual", run_out, run_size, &logical);
     snprintf(dag_out, dag_size, "%s", dag_id);
-    if (store_run_create(s, target, run_out, "manual", logical, logical, logical, conf,
-                         "operator", time(NULL), &id, e) < 0)
+    if (store_run_create(s, target, run_out, "manual", logical, logical, logical, conf, "operator",
+                         time(NULL), &id, e) < 0)
         goto out;
     /* Airflow's TriggerDagRunOperator pushes the new run's id as XCom trigger_run_id */
     if (asprintf(&xcom, "\"%s\"", run_out) < 0) {
         err_set(e, ERR_FAIL, "out of memory");
         goto out;
     }
-    rc = store_xcom_set(s, t->run->dag_id, t->run->run_id, task->task_id, "trigger_run_id", xcom,
-                        e);
+    rc =
+        store_xcom_set(s, t->run->dag_id, t->run->run_id, task->task_id, "trigger_run_id", xcom, e);
 out:
     free(dag_id);
     free(conf);

@@ -32,7 +32,8 @@ struct active_run {
 };
 
 /* One try in flight: an executor job, or a trigger waiting for its run. */
-struct try {
+struct
+try {
     struct active_run *run;
     size_t task; /* index in run->dag->tasks */
     int try_number;
@@ -89,8 +90,7 @@ int runner_trigger_run(struct store *s, const struct dagbag *bag, const struct t
                        struct err *e);
 
 /* Render one template string of a try (the rendering context of its run). */
-int runner_render(struct store *s, const struct try *t, const char *src, char **out,
-                  struct err *e);
+int runner_render(struct store *s, const struct try *t, const char *src, char **out, struct err *e);
 
 /* The folder of the running binary (task executables live beside gust). */
 void runner_bindir(char out[4096]);

@@ -139,8 +139,8 @@ active_run_load(struct store *s, const struct dag *dag, const char *run_id, stru
 
     if (store_run_get(s, dag->dag_id, run_id, &sr, e) < 0)
         return NULL;
-    run = active_run_new(dag, run_id, sr.logical_date, sr.data_interval_start,
-                         sr.data_interval_end, sr.conf_json, e);
+    run = active_run_new(dag, run_id, sr.logical_date, sr.data_interval_start, sr.data_interval_end,
+                         sr.conf_json, e);
     if (run) {
         run->state = sr.state;
         run->finished = sr.state == RUN_SUCCESS || sr.state == RUN_FAILED;
@@ -226,8 +226,8 @@ out:
 }
 
 int
-runner_plan_step(struct store *s, struct active_run *run, int free_slots,
-                 struct plan_result *res, size_t **queued, size_t *n_queued, struct err *e)
+runner_plan_step(struct store *s, struct active_run *run, int free_slots, struct plan_result *res,
+                 size_t **queued, size_t *n_queued, struct err *e)
 {
     size_t n = run->dag->n_tasks;
     struct plan_ti *tis = calloc(n + 1, sizeof(*tis));
