@@ -6,6 +6,7 @@
  * value. Invariant: every error goes through ctx_error, so the caller drops the DAG exactly
  * when c->errors grew while it was built. */
 #include "dagfile_int.h"
+#include "plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,20 +76,6 @@ static const struct {
     {"wait_for_completion", 1u << OP_TRIGGER_DAGRUN},
 };
 #define N_OP_KEYS (sizeof(op_keys) / sizeof(op_keys[0]))
-
-static const char *const trigger_rules[] = {"all_success",
-                                            "all_failed",
-                                            "all_done",
-                                            "all_done_min_one_success",
-                                            "all_skipped",
-                                            "one_success",
-                                            "one_failed",
-                                            "one_done",
-                                            "none_failed",
-                                            "none_failed_min_one_success",
-                                            "none_skipped",
-                                            "always",
-                                            NULL};
 
 static bool
 in_list(const char *const *list, const char *s)
@@ -192,7 +179,8 @@ read_trigger_rule(struct loadctx *c, const struct ynode *n, const char *sid, cha
                  sid);
         free(*out);
         *out = strdup("none_failed_min_one_success");
-    } else if (!in_list(trigger_rules, *out)) {
+    } else if (trigger_rule_parse(*out, &(enum trigger_rule){TR_ALL_SUCCESS}) < 0) {
+        /* the planner's list of rules is the one list: what loads, it can run */
         ctx_error(c, n, "task '%s': unknown trigger rule '%s'", sid, *out);
         return -1;
     }
