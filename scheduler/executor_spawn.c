@@ -220,4 +220,3 @@ spawn_fork(struct spawn *sp)
     errno = saved;
     return pid;
 }
-
