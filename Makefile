@@ -112,10 +112,10 @@ fuzz: deps
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
 format-check:
-	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	clang-format --dry-run -Werror $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
 run: deps
 	@$(MAKE) --no-print-directory all
