@@ -480,6 +480,8 @@ step(struct run_ctx *c, size_t i)
         c->st[i] = TI_SKIPPED;
     else if (v == V_UPSTREAM_FAILED)
         c->st[i] = TI_UPSTREAM_FAILED;
+    else if (v == V_RUN && c->tis[i].wait_past)
+        return false;
     else if (v == V_RUN && (s == TI_NONE || c->tis[i].next_retry_at <= c->now))
         c->st[i] = TI_SCHEDULED;
     else
@@ -521,7 +523,7 @@ queue_scheduled(struct run_ctx *c, const struct plan_limits *lim)
 /* DagRun.update_state: finished -> the leaves decide (removed leaves ignored); unfinished
  * with nothing scheduled, queued, running or waiting for a retry -> deadlock -> failed. */
 static enum run_state
-run_outcome(const struct plan_graph *g, const enum ti_state *st)
+run_outcome(const struct plan_graph *g, const enum ti_state *st, const struct plan_ti *tis)
 {
     bool unfinished = false, progress = false, leaf_failed = false;
 
@@ -529,8 +531,8 @@ run_outcome(const struct plan_graph *g, const enum ti_state *st)
         enum ti_state s = st[i];
         if (!ti_state_finished(s)) {
             unfinished = true;
-            progress |=
-                s == TI_SCHEDULED || s == TI_QUEUED || s == TI_RUNNING || s == TI_UP_FOR_RETRY;
+            progress |= s == TI_SCHEDULED || s == TI_QUEUED || s == TI_RUNNING ||
+                        s == TI_UP_FOR_RETRY || tis[i].wait_past;
         } else if (g->is_leaf[i] && (s == TI_FAILED || s == TI_UPSTREAM_FAILED)) {
             leaf_failed = true;
         }
@@ -614,7 +616,7 @@ plan_run(const struct plan_graph *g, const struct plan_ti *tis, const struct pla
         err_set(e, ERR_FAIL, "plan: out of memory");
         goto out;
     }
-    out->run_state = run_outcome(g, c.st);
+    out->run_state = run_outcome(g, c.st, tis);
     out->next_wakeup = next_wakeup(&c);
     rc = 0;
 out:

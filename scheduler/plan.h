@@ -78,6 +78,9 @@ void plan_graph_free(struct plan_graph *g);
 struct plan_ti {
     enum ti_state state;
     time_t next_retry_at; /* TI_UP_FOR_RETRY: due at or after this time */
+    bool wait_past;       /* depends_on_past and the previous run's try did not succeed: the
+                           * task waits even when its trigger rule is met (and, as in Airflow,
+                           * such a run is never declared deadlocked) */
 };
 
 struct plan_limits {

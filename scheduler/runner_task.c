@@ -182,7 +182,7 @@ load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, struct er
         long idx = task_index(run, rows[i].task_id);
 
         if (idx >= 0) {
-            tis[idx] = (struct plan_ti){rows[i].state, rows[i].next_retry_at};
+            tis[idx] = (struct plan_ti){.state = rows[i].state, .next_retry_at = rows[i].next_retry_at};
             run->max_tries[idx] = rows[i].max_tries;
         }
     }
