@@ -292,11 +292,11 @@ test_retries(void **state)
     const char *edges[] = {"b>after_b"};
     struct plan_graph *g = graph_of(5, ids, NULL, edges, 1);
     struct plan_ti tis[5] = {
-        {TI_UP_FOR_RETRY, NOW},      /* due exactly now */
-        {TI_UP_FOR_RETRY, NOW + 60}, /* not due */
-        {TI_UP_FOR_RETRY, NOW + 30}, /* not due, earliest */
-        {TI_UP_FOR_RETRY, NOW - 5},  /* overdue */
-        {TI_NONE, 0},
+        {TI_UP_FOR_RETRY, NOW, false},      /* due exactly now */
+        {TI_UP_FOR_RETRY, NOW + 60, false}, /* not due */
+        {TI_UP_FOR_RETRY, NOW + 30, false}, /* not due, earliest */
+        {TI_UP_FOR_RETRY, NOW - 5, false},  /* overdue */
+        {TI_NONE, 0, false},
     };
     struct plan_limits lim = {.max_active_tasks = 0, .free_slots = 1};
     struct plan_result r;
@@ -498,7 +498,7 @@ test_inputs_untouched(void **state)
     const char *ids[] = {"a", "b", "c", "d"};
     const char *edges[] = {"a>b", "b>c", "b>d"};
     struct plan_graph *g = graph_of(4, ids, NULL, edges, 3);
-    struct plan_ti tis[4] = {{TI_SKIPPED, 0}, {TI_NONE, 0}, {TI_UP_FOR_RETRY, NOW}, {TI_NONE, 0}};
+    struct plan_ti tis[4] = {{TI_SKIPPED, 0, false}, {TI_NONE, 0, false}, {TI_UP_FOR_RETRY, NOW, false}, {TI_NONE, 0, false}};
     struct plan_ti copy[4];
     struct plan_result r;
     struct err e = {0};
