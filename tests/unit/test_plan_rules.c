@@ -48,7 +48,7 @@ join_graph(const char *rule)
 static enum ti_state
 decide(const struct plan_graph *g, enum ti_state sa, enum ti_state sb)
 {
-    struct plan_ti tis[3] = {{sa, NOW + 100}, {sb, NOW + 100}, {TI_NONE, 0}};
+    struct plan_ti tis[3] = {{sa, NOW + 100, false}, {sb, NOW + 100, false}, {TI_NONE, 0, false}};
     struct plan_limits lim = {.max_active_tasks = 0, .active_in_dag = 0, .free_slots = 0};
     struct plan_result r;
     struct err e = {0};
