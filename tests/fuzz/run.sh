@@ -17,7 +17,7 @@ for target in tests/fuzz/fuzz_*.c; do
     echo "== $name: building"
     # shellcheck disable=SC2046,SC2086
     clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=all -Ischeduler $(pkg-config --cflags $pkgs) \
+        -fno-sanitize-recover=all -iquote scheduler $(pkg-config --cflags $pkgs) \
         "$target" $srcs $gen $(pkg-config --libs $pkgs) -lm -o "$out/$name"
     corpus="$out/corpus-$name"
     mkdir -p "$corpus"
