@@ -20,6 +20,13 @@ int cmd_tasks_states_for_dag_run(int argc, char **argv);
 int cmd_tasks_logs(int argc, char **argv);
 int cmd_tasks_clear(int argc, char **argv);
 int cmd_tasks_test(int argc, char **argv);
+int cmd_dags_pause(int argc, char **argv);
+int cmd_dags_unpause(int argc, char **argv);
+int cmd_dags_backfill(int argc, char **argv);
+int cmd_variables(int argc, char **argv);
+int cmd_scheduler(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_jobs_check(int argc, char **argv);
 int cmd_db_migrate(int argc, char **argv);
 int cmd_db_check(int argc, char **argv);
 

@@ -203,7 +203,11 @@ cmd_tasks_test(int argc, char **argv)
     if ((run = test_run(s, dag, argc - optind == 3 ? argv[optind + 2] : NULL, params)) == NULL ||
         mkdtemp(xdir) == NULL)
         goto out;
-    t = (struct try){run, (size_t)idx, 1, dag->tasks[idx].retries, "/dev/stdout", NULL, NULL};
+    t = (struct try){.run = run,
+                     .task = (size_t)idx,
+                     .try_number = 1,
+                     .max_tries = dag->tasks[idx].retries,
+                     .log_path = "/dev/stdout"};
     if (asprintf(&t.xcom_path, "%s/return.json", xdir) < 0)
         goto out;
     rc = test_task(s, &t);

@@ -32,6 +32,9 @@ static const struct command commands[] = {
     {"dags", "trigger", cmd_dags_trigger, "create a run (--local: run it here; --wait: watch it)"},
     {"dags", "state", cmd_dags_state, "print the state of a run"},
     {"dags", "list-runs", cmd_dags_list_runs, "list the runs of a DAG"},
+    {"dags", "pause", cmd_dags_pause, "pause a DAG (no new scheduled runs)"},
+    {"dags", "unpause", cmd_dags_unpause, "unpause a DAG"},
+    {"dags", "backfill", cmd_dags_backfill, "run a DAG for past schedule ticks, here"},
     {"tasks", "list", cmd_tasks_list, "list the tasks of a DAG"},
     {"tasks", "test", cmd_tasks_test, "run one task now without recording state"},
     {"tasks", "state", cmd_tasks_state, "print the state of a task instance"},
@@ -41,6 +44,13 @@ static const struct command commands[] = {
     {"tasks", "clear", cmd_tasks_clear, "clear task instances so they run again"},
     {"db", "migrate", cmd_db_migrate, "create or upgrade the metadata schema"},
     {"db", "check", cmd_db_check, "check that the database is reachable and up to date"},
+    {NULL, "scheduler", cmd_scheduler, "run the scheduler (and its executor) until stopped"},
+    {NULL, "worker", cmd_worker, "run queued tasks until stopped"},
+    {"jobs", "check", cmd_jobs_check, "exit 0 when a scheduler/worker is alive (liveness)"},
+    {"variables", "get", cmd_variables, "print a variable"},
+    {"variables", "set", cmd_variables, "set a variable"},
+    {"variables", "list", cmd_variables, "list the variables"},
+    {"variables", "delete", cmd_variables, "delete a variable"},
     {NULL, "version", cmd_version, "print the version"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

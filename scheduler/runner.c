@@ -1,62 +1,59 @@
-/* runner: one process driving DAG runs to their end (see runner.h).
+/* runner: the engine's loop (see runner.h).
  *
- * The loop: step every run that changed (plan -> store -> start the tries that were
- * queued), then poll() on the executor's descriptors and a signalfd with the nearest
- * deadline as timeout, then record the tries that ended. The store is the truth: a step
- * always re-reads the run's task instances, and every change goes through a conditional
- * UPDATE, so a change that lost a race is simply not acted on.
+ * One turn: reconnect if the database is down; heartbeat the job and renew the leases of
+ * our tries when due; let the caller's tick run (the scheduler creates, promotes and finds
+ * runs there); plan every run that changed (plan -> store); claim queued task instances
+ * while slots are free and start them; then poll() on the executor's descriptors, a
+ * signalfd and the database socket (NOTIFY) until the nearest deadline.
  *
- * Invariant: a try is started only after store_ti_start moved its task instance from
- * queued to running (and gave it its try number), and its end is recorded only with that
- * try number (store_ti_finish refuses a stale one). */
+ * Invariants: a try is started only for a task instance this process claimed (moved from
+ * queued to running with a new try number, SELECT ... FOR UPDATE SKIP LOCKED); its end is
+ * recorded only with that try number (a late end is refused by the store). A run in memory
+ * keeps the DAG bag it was loaded with until none of its tries is in flight. */
 #include "runner.h"
 
 #include <errno.h>
-#include <jansson.h>
-#include <limits.h>
-#include <signal.h>
-#include <stdarg.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dagfile.h"
 #include "executor.h"
 #include "runner_int.h"
 #include "store.h"
-#include "template.h"
-#include "tz.h"
 
-extern char **environ;
+#define MAX_POLLFDS 1024
 
-struct runner {
-    struct store *store;
-    const struct dagbag *bag;
-    struct runner_opts opts;
-    struct executor *x;
-    struct active_run **runs;
-    size_t n_runs;
-    struct try **waits; /* TriggerDagRunOperator tries waiting for their run */
-    size_t n_waits;
-    int sigfd;
-    sigset_t old_mask;
-    bool interrupted;
-    char hostname[256];
-    char bindir[PATH_MAX];
-};
+static double
+mono(void)
+{
+    struct timespec ts;
 
-static void
-emit(struct runner *r, const struct active_run *run, const char *task_id, enum ti_state ts,
-     int try_number, const char *detail)
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+runner_emit(struct runner *r, const struct active_run *run, const char *task_id, enum ti_state ts,
+            int try_number, const char *detail)
 {
     struct runner_event ev = {run->dag_id, run->run_id, task_id, ts,
                               run->state,  try_number,  detail};
 
     if (r->opts.on_event)
         r->opts.on_event(r->opts.arg, &ev);
+}
+
+static double
+env_double(const char *name, double dflt)
+{
+    const char *s = getenv(name);
+
+    return s && atof(s) > 0 ? atof(s) : dflt;
 }
 
 static void
@@ -67,12 +64,15 @@ set_defaults(struct runner_opts *o)
     if (o->logs_folder == NULL)
         o->logs_folder = (s = getenv("GUST_LOGS_FOLDER")) && *s ? s : "./logs";
     if (o->parallelism <= 0)
-        o->parallelism = (s = getenv("GUST_PARALLELISM")) && atoi(s) > 0 ? atoi(s) : 32;
+        o->parallelism = (int)env_double("GUST_PARALLELISM", 32);
     if (o->kill_grace <= 0)
         o->kill_grace = 10;
+    if (o->lease_seconds <= 0)
+        o->lease_seconds = env_double("GUST_LEASE_SECONDS", 30);
+    if (o->shutdown_grace < 0 || (o->shutdown_grace == 0 && o->mode != RUNNER_LOCAL))
+        o->shutdown_grace = 30;
     if (o->xcom_max_bytes == 0)
-        o->xcom_max_bytes =
-            (s = getenv("GUST_XCOM_MAX_BYTES")) && atol(s) > 0 ? (size_t)atol(s) : 1u << 20;
+        o->xcom_max_bytes = (size_t)env_double("GUST_XCOM_MAX_BYTES", 1u << 20);
 }
 
 struct runner *
@@ -81,21 +81,25 @@ runner_new(struct store *s, const struct dagbag *bag, const struct runner_opts *
     struct runner *r = calloc(1, sizeof(*r));
     sigset_t mask;
 
-    if (r == NULL) {
+    if (r == NULL || (r->cur = calloc(1, sizeof(*r->cur))) == NULL) {
+        free(r);
         err_set(e, ERR_FAIL, "out of memory");
         return NULL;
     }
     r->store = s;
-    r->bag = bag;
+    r->cur->bag = (struct dagbag *)bag;
+    r->cur->refs = 1; /* the runner's own reference to its current bag */
     r->opts = opts ? *opts : (struct runner_opts){0};
     set_defaults(&r->opts);
     r->sigfd = -1;
+    r->reconnect_delay = 0.5;
     if (gethostname(r->hostname, sizeof(r->hostname) - 1) < 0)
         snprintf(r->hostname, sizeof(r->hostname), "localhost");
     runner_bindir(r->bindir);
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, &r->old_mask);
     r->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (r->sigfd < 0 || (r->x = executor_new(e)) == NULL) {
@@ -108,13 +112,22 @@ runner_new(struct store *s, const struct dagbag *bag, const struct runner_opts *
 }
 
 static void
-try_free(struct try *t)
+bag_unref(struct bagref *b)
 {
-    if (t == NULL)
+    if (b && --b->refs == 0) {
+        if (b->owned)
+            dagbag_free(b->bag);
+        free(b);
+    }
+}
+
+static void
+run_release(struct active_run *run)
+{
+    if (run == NULL)
         return;
-    free(t->log_path);
-    free(t->xcom_path);
-    free(t);
+    bag_unref(run->bagref);
+    active_run_free(run);
 }
 
 void
@@ -123,20 +136,55 @@ runner_free(struct runner *r)
     if (r == NULL)
         return;
     executor_free(r->x);
+    while (r->pending) {
+        struct pending_end *p = r->pending;
+
+        r->pending = p->next;
+        free(p->end);
+        free(p);
+    }
+    while (r->inflight) {
+        struct try *t = r->inflight;
+
+        r->inflight = t->next;
+        try_free(t);
+    }
     for (size_t i = 0; i < r->n_runs; i++)
-        active_run_free(r->runs[i]);
-    for (size_t i = 0; i < r->n_waits; i++)
-        try_free(r->waits[i]);
+        run_release(r->runs[i]);
     free(r->runs);
-    free(r->waits);
+    bag_unref(r->cur);
     if (r->sigfd >= 0)
         close(r->sigfd);
     sigprocmask(SIG_SETMASK, &r->old_mask, NULL);
     free(r);
 }
 
-static struct active_run *
-find_run(const struct runner *r, const char *dag_id, const char *run_id)
+void
+runner_set_bag(struct runner *r, struct dagbag *bag)
+{
+    struct bagref *b = calloc(1, sizeof(*b));
+
+    if (b == NULL) {
+        dagbag_free(bag);
+        return;
+    }
+    b->bag = bag;
+    b->refs = 1;
+    b->owned = true;
+    bag_unref(r->cur);
+    r->cur = b;
+    for (size_t i = 0; i < r->n_runs; i++)
+        r->runs[i]->dirty = true;
+}
+
+const struct dagbag *
+runner_bag(const struct runner *r)
+{
+    return r->cur->bag;
+}
+
+struct active_run *
+runner_find_run(const struct runner *r, const char *dag_id, const char *run_id)
 {
     for (size_t i = 0; i < r->n_runs; i++)
         if (strcmp(r->runs[i]->dag_id, dag_id) == 0 && strcmp(r->runs[i]->run_id, run_id) == 0)
@@ -144,21 +192,75 @@ find_run(const struct runner *r, const char *dag_id, const char *run_id)
     return NULL;
 }
 
+time_t
+runner_connected_since(const struct runner *r)
+{
+    return r->db_down ? 0 : r->connected_since;
+}
+
+bool
+runner_owns_pid(const struct runner *r, pid_t pid)
+{
+    for (const struct try *t = r->inflight; t; t = t->next)
+        if (t->pid == pid)
+            return true;
+    return false;
+}
+
+bool
+runner_take_hup(struct runner *r)
+{
+    bool hup = r->hup;
+
+    r->hup = false;
+    return hup;
+}
+
+size_t
+runner_active_runs(const struct runner *r)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->n_runs; i++)
+        n += !r->runs[i]->finished;
+    return n;
+}
+
+bool
+runner_has_run(const struct runner *r, const char *dag_id, const char *run_id)
+{
+    return runner_find_run(r, dag_id, run_id) != NULL;
+}
+
+static struct active_run *
+load_run(struct runner *r, const char *dag_id, const char *run_id, struct err *e)
+{
+    const struct dag *dag = dagbag_find(r->cur->bag, dag_id);
+    struct active_run *run;
+
+    if (dag == NULL) {
+        err_set(e, ERR_NOTFOUND, "no DAG '%s' in the DAG folder", dag_id);
+        return NULL;
+    }
+    if ((run = active_run_load(r->store, dag, run_id, e)) == NULL)
+        return NULL;
+    run->bagref = r->cur;
+    r->cur->refs++;
+    return run;
+}
+
 int
 runner_add(struct runner *r, const char *dag_id, const char *run_id, struct err *e)
 {
-    const struct dag *dag = dagbag_find(r->bag, dag_id);
     struct active_run *run, **grown;
 
-    if (find_run(r, dag_id, run_id))
+    if (runner_find_run(r, dag_id, run_id))
         return 0;
-    if (dag == NULL)
-        return err_set(e, ERR_NOTFOUND, "no DAG '%s' in the DAG folder", dag_id);
-    if ((run = active_run_load(r->store, dag, run_id, e)) == NULL)
+    if ((run = load_run(r, dag_id, run_id, e)) == NULL)
         return -1;
     grown = realloc(r->runs, (r->n_runs + 1) * sizeof(*grown));
     if (grown == NULL) {
-        active_run_free(run);
+        run_release(run);
         return err_set(e, ERR_FAIL, "out of memory");
     }
     r->runs = grown;
@@ -169,286 +271,178 @@ runner_add(struct runner *r, const char *dag_id, const char *run_id, struct err 
 enum run_state
 runner_run_state(const struct runner *r, const char *dag_id, const char *run_id)
 {
-    const struct active_run *run = find_run(r, dag_id, run_id);
+    const struct active_run *run = runner_find_run(r, dag_id, run_id);
 
     return run ? run->state : RUN_RUNNING;
 }
 
-/* ---- ending tries ---- */
-
-static void log_line(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-log_line(const char *path, const char *fmt, ...)
+long long
+runner_job_id(const struct runner *r)
 {
-    FILE *f = path ? fopen(path, "a") : NULL;
-    va_list ap;
-
-    if (f == NULL)
-        return;
-    va_start(ap, fmt);
-    fputs("[gust] ", f);
-    vfprintf(f, fmt, ap);
-    fputc('\n', f);
-    va_end(ap);
-    fclose(f);
+    return r->job_id;
 }
 
-/* Record the end of a try: the state it leads to, its retry time, its history row. */
-static void
-record_end(struct runner *r, struct try *t, enum try_outcome outcome, const struct try_end *end)
+bool
+runner_db_up(const struct runner *r)
 {
-    struct active_run *run = t->run;
-    const struct dag_task *task = &run->dag->tasks[t->task];
-    /* max_tries, not the task's retries: a clear grants more tries (Airflow's rule) */
-    enum ti_state to = plan_after_try(outcome, t->try_number, t->max_tries);
-    time_t next_retry = 0;
-    struct err e = {0};
-    char when[32] = "";
-    int won;
+    return !r->db_down;
+}
 
-    if (to == TI_UP_FOR_RETRY) {
-        next_retry =
-            end->end + (time_t)plan_retry_delay(task->retry_delay, task->retry_exponential_backoff,
-                                                task->max_retry_delay, run->dag_id, task->task_id,
-                                                run->logical_iso, t->try_number);
-        tz_format("UTC", next_retry, when, NULL);
+void
+runner_stop(struct runner *r)
+{
+    if (!r->stopping) {
+        r->stopping = true;
+        r->stop_at = mono() + r->opts.shutdown_grace;
     }
-    won = store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, t->try_number, to,
-                          end->has_exit_code, end->exit_code, end->term_signal, end->start,
-                          end->end, end->duration, next_retry, &e);
-    if (won < 0)
-        log_line(t->log_path, "could not record the end of try %d: %s", t->try_number, e.msg);
-    else if (won == 0)
-        log_line(t->log_path, "try %d's end was refused: the task instance moved on meanwhile",
-                 t->try_number);
-    else if (to == TI_UP_FOR_RETRY)
-        log_line(t->log_path, "%s -> up_for_retry, next try at %s", end->detail, when);
+}
+
+/* ---- the database going away and coming back ---- */
+
+void
+runner_db_error(struct runner *r, const struct err *e, const char *what)
+{
+    if (!e->temporary) {
+        fprintf(stderr, "gust: %s: %s\n", what, e->msg);
+        return;
+    }
+    if (!r->db_down)
+        fprintf(stderr,
+                "gust: database unreachable (%s: %s); tries keep running, their ends "
+                "will be recorded when it is back\n",
+                what, e->msg);
+    r->db_down = true;
+    r->reconnect_at = time(NULL);
+}
+
+static void
+try_reconnect(struct runner *r, time_t now)
+{
+    struct err e = {0};
+
+    if (store_reconnect(r->store, &e) < 0) {
+        r->reconnect_delay = r->reconnect_delay * 2 > 30 ? 30 : r->reconnect_delay * 2;
+        r->reconnect_at = now + (time_t)r->reconnect_delay;
+        return;
+    }
+    fprintf(stderr, "gust: database reachable again\n");
+    r->db_down = false;
+    r->reconnect_delay = 0.5;
+    r->connected_since = now;
+    r->next_heartbeat = 0; /* renew our leases first thing */
+    for (size_t i = 0; i < r->n_runs; i++)
+        r->runs[i]->dirty = true;
+    runner_flush_pending(r);
+}
+
+/* ---- leases ---- */
+
+static void
+heartbeat(struct runner *r, time_t now)
+{
+    struct store_try_ref *refs;
+    struct try **tries;
+    int *lost;
+    size_t n = 0, cap = 0;
+    struct err e = {0};
+
+    if (now < r->next_heartbeat || r->job_id == 0)
+        return;
+    r->next_heartbeat =
+        now + (time_t)(r->opts.lease_seconds / 3 > 1 ? r->opts.lease_seconds / 3 : 1);
+    for (struct try *t = r->inflight; t; t = t->next)
+        cap++;
+    refs = calloc(cap + 1, sizeof(*refs));
+    tries = calloc(cap + 1, sizeof(*tries));
+    lost = calloc(cap + 1, sizeof(*lost));
+    for (struct try *t = r->inflight; refs && tries && lost && t; t = t->next)
+        if (!t->lost) {
+            tries[n] = t;
+            refs[n++] = (struct store_try_ref){t->run->dag_id, t->run->run_id,
+                                               t->run->dag->tasks[t->task].task_id, t->try_number};
+        }
+    if (refs && tries && lost &&
+        (store_job_heartbeat(r->store, r->job_id, &e) < 0 ||
+         store_leases_renew(r->store, r->job_id, r->opts.lease_seconds, now, refs, n, lost, &e) <
+             0))
+        runner_db_error(r, &e, "heartbeat");
     else
-        log_line(t->log_path, "%s -> %s", end->detail, ti_state_name(to));
-    emit(r, run, task->task_id, to, t->try_number, end->detail);
-    run->dirty = true;
+        for (size_t i = 0; i < n && lost; i++)
+            if (lost[i]) {
+                /* Someone failed this try (its lease had expired): it must stop now, so that
+                 * no two tries of one task instance run at once. */
+                tries[i]->lost = true;
+                if (tries[i]->pid > 0)
+                    executor_terminate(r->x, tries[i]->pid);
+            }
+    free(refs);
+    free(tries);
+    free(lost);
 }
 
-static enum try_outcome
-outcome_of(const struct dag_task *task, const struct exec_result *res)
-{
-    if (res->exec_failed)
-        return TRY_PERMANENT;
-    if (res->timed_out || res->term_signal != 0)
-        return TRY_FAILED;
-    if (res->exit_code == 0)
-        return TRY_SUCCESS;
-    for (size_t i = 0; i < task->n_skip_on_exit_code; i++)
-        if (task->skip_on_exit_code[i] == res->exit_code)
-            return TRY_SKIPPED;
-    return res->exit_code == 100 ? TRY_PERMANENT : TRY_FAILED;
-}
-
-static void
-describe(const struct exec_result *res, double timeout, char *buf, size_t size)
-{
-    if (res->exec_failed)
-        snprintf(buf, size, "%s", res->exec_error);
-    else if (res->timed_out)
-        snprintf(buf, size, "timed out after %.0f s (execution_timeout)", timeout);
-    else if (res->term_signal)
-        snprintf(buf, size, "killed by signal %d (%s)", res->term_signal,
-                 strsignal(res->term_signal));
-    else
-        snprintf(buf, size, "exit %d", res->exit_code);
-}
-
-static void
-finish_exec(struct runner *r, struct exec_result *res)
-{
-    struct try *t = res->data;
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
-    enum try_outcome outcome = outcome_of(task, res);
-    struct try_end end = {
-        .has_exit_code = !res->exec_failed && res->term_signal == 0,
-        .exit_code = res->exit_code,
-        .term_signal = res->term_signal,
-        .start = res->started.tv_sec,
-        .end = res->ended.tv_sec,
-        .duration = res->duration,
-    };
-    struct err e = {0};
-
-    describe(res, task->execution_timeout, end.detail, sizeof(end.detail));
-    if (outcome == TRY_SUCCESS && task->do_xcom_push &&
-        runner_push_xcom(r->store, t, res->last_line, r->opts.xcom_max_bytes, &e) < 0) {
-        log_line(t->log_path, "XCom: %s", e.msg);
-        snprintf(end.detail, sizeof(end.detail), "exit 0 but its XCom was refused");
-        outcome = TRY_FAILED;
-    }
-    record_end(r, t, outcome, &end);
-    try_free(t);
-}
-
-/* ---- starting tries ---- */
-
-static void
-end_now(struct runner *r, struct try *t, enum try_outcome outcome, const char *detail)
-{
-    struct try_end end = {.start = time(NULL), .end = time(NULL)};
-
-    snprintf(end.detail, sizeof(end.detail), "%s", detail);
-    record_end(r, t, outcome, &end);
-    try_free(t);
-}
-
-static int
-add_wait(struct runner *r, struct try *t)
-{
-    struct try **grown = realloc(r->waits, (r->n_waits + 1) * sizeof(*grown));
-
-    if (grown == NULL)
-        return -1;
-    r->waits = grown;
-    r->waits[r->n_waits++] = t;
-    return 0;
-}
-
-/* TriggerDagRunOperator: create the run (and drive it here), wait for it if asked. */
-static void
-start_trigger(struct runner *r, struct try *t)
-{
-    char target_dag[256], target_run[300], msg[320];
-    struct err e = {0};
-
-    if (runner_trigger_run(r->store, r->bag, t, target_dag, sizeof(target_dag), target_run,
-                           sizeof(target_run), &e) < 0 ||
-        runner_add(r, target_dag, target_run, &e) < 0) {
-        log_line(t->log_path, "trigger failed: %s", e.msg);
-        end_now(r, t, e.code == ERR_NOTFOUND ? TRY_PERMANENT : TRY_FAILED, "trigger failed");
-        return;
-    }
-    log_line(t->log_path, "triggered run %s of DAG %s", target_run, target_dag);
-    if (!t->run->dag->tasks[t->task].wait_for_completion) {
-        end_now(r, t, TRY_SUCCESS, "triggered");
-        return;
-    }
-    t->waiting_for = find_run(r, target_dag, target_run);
-    if (t->waiting_for == NULL || add_wait(r, t) < 0) {
-        end_now(r, t, TRY_FAILED, "cannot wait for the triggered run");
-        return;
-    }
-    snprintf(msg, sizeof(msg), "waiting for %s", target_run);
-    log_line(t->log_path, "%s", msg);
-}
-
-static void
-start_exec(struct runner *r, struct try *t)
-{
-    struct exec_spec spec = {0};
-    struct try_cmd cmd = {0};
-    struct err e = {0};
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
-    pid_t pid;
-
-    if (runner_build_command(r->store, t, environ, r->bindir, &cmd, &e) < 0) {
-        log_line(t->log_path, "%s", e.msg);
-        end_now(r, t, e.code == ERR_USAGE ? TRY_PERMANENT : TRY_FAILED, e.msg);
-        return;
-    }
-    spec.argv = cmd.argv;
-    spec.envp = cmd.envp;
-    spec.cwd = task->cwd;
-    spec.log_path = t->log_path;
-    spec.timeout = task->execution_timeout;
-    spec.kill_grace = r->opts.kill_grace;
-    spec.data = t;
-    if (executor_start(r->x, &spec, &pid, &e) < 0) {
-        log_line(t->log_path, "cannot start: %s", e.msg);
-        try_cmd_clear(&cmd);
-        end_now(r, t, TRY_FAILED, "cannot start");
-        return;
-    }
-    try_cmd_clear(&cmd);
-    store_ti_set_pid(r->store, t->run->dag_id, t->run->run_id, task->task_id, t->try_number,
-                     (int)pid, NULL);
-}
-
-static void
-start_try(struct runner *r, struct active_run *run, size_t idx)
-{
-    const struct dag_task *task = &run->dag->tasks[idx];
-    struct err e = {0};
-    struct try *t;
-    int try_number = 0;
-    int won = store_ti_start(r->store, run->dag_id, run->run_id, task->task_id, r->hostname,
-                             (int)getpid(), time(NULL), 0, &try_number, &e);
-
-    if (won <= 0)
-        return; /* another process took it, or the store failed: the next step re-reads */
-    if ((t = calloc(1, sizeof(*t))) == NULL)
-        return;
-    t->run = run;
-    t->task = idx;
-    t->try_number = try_number;
-    t->max_tries = run->max_tries[idx];
-    if (runner_try_paths(r->opts.logs_folder, run, task->task_id, try_number, &t->log_path,
-                         &t->xcom_path) < 0) {
-        free(t);
-        return;
-    }
-    emit(r, run, task->task_id, TI_RUNNING, try_number, NULL);
-    log_line(t->log_path, "dag=%s run=%s task=%s try=%d host=%s operator=%s", run->dag_id,
-             run->run_id, task->task_id, try_number, r->hostname, op_kind_name(task->op));
-    switch (task->op) {
-    case OP_EMPTY:
-        end_now(r, t, TRY_SUCCESS, "empty");
-        break;
-    case OP_TRIGGER_DAGRUN:
-        start_trigger(r, t);
-        break;
-    default:
-        start_exec(r, t);
-    }
-}
-
-/* ---- planning ---- */
+/* ---- planning and claiming ---- */
 
 static void
 finish_run(struct runner *r, struct active_run *run, enum run_state to)
 {
     struct err e = {0};
+    int won =
+        store_run_set_state(r->store, run->dag_id, run->run_id, run->state, to, time(NULL), &e);
 
-    if (store_run_set_state(r->store, run->dag_id, run->run_id, run->state, to, time(NULL), &e) <
-        0) {
-        fprintf(stderr, "gust: run %s: %s\n", run->run_id, e.msg);
+    if (won < 0) {
+        runner_db_error(r, &e, "finish a run");
         return;
     }
-    run->state = to;
     run->finished = true;
-    emit(r, run, NULL, TI_NONE, 0, NULL);
+    if (won == 0) /* someone else finished or cleared it: forget our picture of it */
+        return;
+    run->state = to;
+    runner_emit(r, run, NULL, TI_NONE, 0, NULL);
 }
 
-/* One planning step of one run. */
+/* Whether depends_on_past holds task idx back (its previous run's try did not succeed). */
+static bool
+waits_on_past(struct runner *r, struct active_run *run, size_t idx)
+{
+    enum ti_state st = TI_NONE;
+    bool found = false;
+    struct err e = {0};
+
+    if (!run->dag->tasks[idx].depends_on_past)
+        return false;
+    if (store_prev_ti_state(r->store, run->dag_id, run->run_id, run->dag->tasks[idx].task_id,
+                            &found, &st, &e) < 0)
+        return true;
+    return found && st != TI_SUCCESS && st != TI_SKIPPED;
+}
+
 static int
 step_run(struct runner *r, struct active_run *run, struct err *e)
 {
     struct plan_result res = {0};
     size_t *queued = NULL, n_queued = 0;
+    int added = 0, removed = 0;
 
     run->dirty = false;
     if (run->state == RUN_QUEUED) {
+        if (r->opts.mode != RUNNER_LOCAL)
+            return 0; /* the scheduler's tick promotes runs within max_active_runs */
         if (store_run_set_state(r->store, run->dag_id, run->run_id, RUN_QUEUED, RUN_RUNNING,
                                 time(NULL), e) < 0)
             return -1;
         run->state = RUN_RUNNING;
-        emit(r, run, NULL, TI_NONE, 0, NULL);
+        runner_emit(r, run, NULL, TI_NONE, 0, NULL);
     }
-    if (runner_plan_step(r->store, run,
-                         r->opts.parallelism - (int)executor_active(r->x) - (int)r->n_waits, &res,
-                         &queued, &n_queued, e) < 0)
+    if (!run->synced) {
+        if (store_run_sync_tasks(r->store, run->dag, run->run_id, &added, &removed, e) < 0)
+            return -1;
+        run->synced = true;
+    }
+    if (runner_plan_step(r->store, run, waits_on_past, r, &res, &queued, &n_queued, e) < 0)
         return -1;
     for (size_t i = 0; i < res.n_changes; i++)
-        if (res.changes[i].to != TI_QUEUED)
-            emit(r, run, run->dag->tasks[res.changes[i].task].task_id, res.changes[i].to, 0, NULL);
-    for (size_t i = 0; i < n_queued && !r->interrupted; i++)
-        start_try(r, run, queued[i]);
+        runner_emit(r, run, run->dag->tasks[res.changes[i].task].task_id, res.changes[i].to, 0,
+                    NULL);
     run->wakeup = res.next_wakeup;
     if (res.run_state == RUN_SUCCESS || res.run_state == RUN_FAILED)
         finish_run(r, run, res.run_state);
@@ -457,56 +451,179 @@ step_run(struct runner *r, struct active_run *run, struct err *e)
     return 0;
 }
 
-/* TriggerDagRunOperator tries whose run has finished. */
 static void
-check_waits(struct runner *r)
+start_claims(struct runner *r, struct store_claim *c, size_t n)
 {
-    for (size_t i = 0; i < r->n_waits;) {
-        struct try *t = r->waits[i];
+    for (size_t i = 0; i < n; i++) {
+        struct active_run *run = runner_find_run(r, c[i].dag_id, c[i].run_id);
+        struct err e = {0};
+        long idx = -1;
 
-        if (!t->waiting_for->finished && !r->interrupted) {
-            i++;
+        if (run == NULL && runner_add(r, c[i].dag_id, c[i].run_id, &e) == 0)
+            run = runner_find_run(r, c[i].dag_id, c[i].run_id);
+        for (size_t k = 0; run && k < run->dag->n_tasks; k++)
+            if (strcmp(run->dag->tasks[k].task_id, c[i].task_id) == 0)
+                idx = (long)k;
+        if (idx < 0) {
+            /* claimed but not runnable here (run or task gone): give it back as failed so a
+             * retry can happen elsewhere, rather than holding it until the lease expires */
+            store_ti_finish(r->store, c[i].dag_id, c[i].run_id, c[i].task_id, c[i].try_number,
+                            plan_after_try(TRY_FAILED, c[i].try_number, c[i].max_tries), false, 0,
+                            0, 0, time(NULL), -1, time(NULL), NULL);
             continue;
         }
-        r->waits[i] = r->waits[--r->n_waits];
-        if (t->waiting_for->state == RUN_SUCCESS)
-            end_now(r, t, TRY_SUCCESS, "triggered run succeeded");
-        else
-            end_now(r, t, TRY_FAILED, "triggered run failed");
+        runner_start_claimed(r, run, (size_t)idx, c[i].try_number, c[i].max_tries);
     }
 }
 
-/* ---- the loop ---- */
+static int
+free_slots(const struct runner *r)
+{
+    return r->opts.parallelism - (int)executor_active(r->x) - (int)r->n_waits;
+}
+
+static int
+claim(struct runner *r, const struct store_claim_filter *f, int limit, time_t now)
+{
+    struct store_claim *c = NULL;
+    struct err e = {0};
+    size_t n = 0;
+
+    if (limit <= 0)
+        return 0;
+    if (store_claim_queued(r->store, f, limit, r->hostname, (int)getpid(), r->job_id,
+                           r->opts.lease_seconds, now, &c, &n, &e) < 0) {
+        runner_db_error(r, &e, "claim task instances");
+        return -1;
+    }
+    start_claims(r, c, n);
+    store_claims_free(c, n);
+    return (int)n;
+}
+
+/* Claim what this process may run: its own runs' (local), or any DAG it knows. */
+static void
+claim_all(struct runner *r, time_t now)
+{
+    if (r->opts.mode == RUNNER_LOCAL) {
+        for (size_t i = 0; i < r->n_runs && !r->db_down; i++) {
+            struct store_claim_filter f = {.dag_id = r->runs[i]->dag_id,
+                                           .run_id = r->runs[i]->run_id};
+
+            if (!r->runs[i]->finished)
+                claim(r, &f, free_slots(r), now);
+        }
+        return;
+    }
+    const struct dagbag *bag = r->cur->bag;
+    const char **ids = calloc(bag->n_dags + 1, sizeof(*ids));
+    struct store_claim_filter f = {
+        .queue = r->opts.queue, .dag_ids = ids, .n_dag_ids = bag->n_dags};
+
+    for (size_t i = 0; ids && i < bag->n_dags; i++)
+        ids[i] = bag->dags[i]->dag_id;
+    if (ids && bag->n_dags > 0)
+        claim(r, &f, free_slots(r), now);
+    free(ids);
+}
+
+/* Runs done with (finished, nothing in flight) leave memory, except in RUNNER_LOCAL where
+ * their final state is asked for; runs on an old bag move to the current one. */
+static void
+tidy_runs(struct runner *r)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < r->n_runs; i++) {
+        struct active_run *run = r->runs[i];
+        struct err e = {0};
+
+        if (run->inflight == 0 && run->finished && r->opts.mode != RUNNER_LOCAL) {
+            run_release(run);
+            continue;
+        }
+        if (run->inflight == 0 && run->bagref != r->cur && !run->finished) {
+            struct active_run *fresh = load_run(r, run->dag_id, run->run_id, &e);
+
+            if (fresh) { /* else the DAG is gone from the folder: finish on the old one */
+                run_release(run);
+                run = fresh;
+            }
+        }
+        r->runs[k++] = run;
+    }
+    r->n_runs = k;
+}
+
+static void
+step_all(struct runner *r, time_t now)
+{
+    struct err e = {0};
+
+    for (size_t i = 0; i < r->n_runs && !r->db_down; i++) {
+        struct active_run *run = r->runs[i];
+
+        if (run->finished || !(run->dirty || r->notified || (run->wakeup && run->wakeup <= now)))
+            continue;
+        if (step_run(r, run, &e) < 0) {
+            if (e.temporary)
+                runner_db_error(r, &e, "plan a run");
+            else
+                fprintf(stderr, "gust: %s\n", e.msg);
+        }
+    }
+}
+
+/* ---- waiting ---- */
 
 static bool
-all_finished(const struct runner *r)
+all_local_done(const struct runner *r)
 {
     for (size_t i = 0; i < r->n_runs; i++)
         if (!r->runs[i]->finished)
             return false;
-    return true;
+    return r->inflight == NULL;
 }
 
-/* poll() timeout: the executor's deadline or the nearest retry coming due. */
 static int
-next_timeout_ms(const struct runner *r, time_t now)
+min_ms(int a, int b)
+{
+    return a < 0 ? b : (b < 0 || a < b) ? a : b;
+}
+
+static int
+ms_until(time_t when, time_t now)
+{
+    return when <= now ? 0 : (int)((when - now) * 1000 > 600000 ? 600000 : (when - now) * 1000);
+}
+
+static int
+next_timeout(const struct runner *r, time_t now)
 {
     int ms = executor_timeout_ms(r->x);
 
+    if (r->db_down)
+        return min_ms(ms, ms_until(r->reconnect_at, now));
     for (size_t i = 0; i < r->n_runs; i++) {
         const struct active_run *run = r->runs[i];
-        int w;
 
         if (run->finished)
             continue;
         if (run->dirty)
             return 0;
-        if (run->wakeup == 0)
-            continue;
-        w = run->wakeup <= now ? 0 : (int)((run->wakeup - now) * 1000);
-        if (ms < 0 || w < ms)
-            ms = w;
+        if (run->wakeup)
+            ms = min_ms(ms, ms_until(run->wakeup, now));
     }
+    if (r->job_id)
+        ms = min_ms(ms, ms_until(r->next_heartbeat, now));
+    if (r->tick_next)
+        ms = min_ms(ms, ms_until(r->tick_next, now));
+    if (r->n_waits)
+        ms = min_ms(ms, ms_until(r->next_wait_check, now));
+    if (r->stopping && !r->terminated)
+        ms = min_ms(ms, (int)((r->stop_at - mono()) * 1000 > 0 ? (r->stop_at - mono()) * 1000 : 0));
+    if (ms < 0 && r->opts.mode == RUNNER_LOCAL && executor_active(r->x) == 0)
+        ms = 1000; /* a stalled local run is planned again (and found deadlocked) */
     return ms;
 }
 
@@ -515,75 +632,159 @@ read_signals(struct runner *r)
 {
     struct signalfd_siginfo si;
 
-    while (read(r->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-        if (!r->interrupted) {
-            r->interrupted = true;
-            executor_terminate_all(r->x);
+    while (read(r->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) { /* reload: the tick looks at it at once */
+            r->hup = true;
+            r->tick_next = time(NULL);
+            continue;
         }
-}
-
-static int
-wait_events(struct runner *r)
-{
-    struct pollfd fds[512];
-    size_t n = 1;
-    int timeout = next_timeout_ms(r, time(NULL));
-    struct exec_result res;
-    struct err e = {0};
-
-    fds[0] = (struct pollfd){.fd = r->sigfd, .events = POLLIN};
-    n += executor_pollfds(r->x, fds + 1, sizeof(fds) / sizeof(fds[0]) - 1);
-    if (timeout < 0 && executor_active(r->x) == 0 && r->n_waits == 0)
-        timeout = 1000; /* nothing pending: a stalled run is re-planned (and found deadlocked) */
-    if (poll(fds, n, timeout) < 0 && errno != EINTR)
-        return -1;
-    if (fds[0].revents & POLLIN)
-        read_signals(r);
-    if (executor_process(r->x, &e) < 0)
-        fprintf(stderr, "gust: executor: %s\n", e.msg);
-    while (executor_next_result(r->x, &res) == 1) {
-        finish_exec(r, &res);
-        exec_result_clear(&res);
+        if (r->opts.mode == RUNNER_LOCAL)
+            r->interrupted = true;
+        runner_stop(r);
     }
-    return 0;
 }
 
 static void
-fail_unfinished(struct runner *r)
+wait_events(struct runner *r)
 {
-    for (size_t i = 0; i < r->n_runs; i++)
-        if (!r->runs[i]->finished)
-            finish_run(r, r->runs[i], RUN_FAILED);
+    struct pollfd fds[MAX_POLLFDS];
+    size_t n = 1, dbi = 0;
+    struct exec_result res;
+    struct err e = {0};
+    int sock = r->listening && !r->db_down ? store_socket(r->store) : -1;
+
+    fds[0] = (struct pollfd){.fd = r->sigfd, .events = POLLIN};
+    if (sock >= 0) {
+        dbi = n;
+        fds[n++] = (struct pollfd){.fd = sock, .events = POLLIN};
+    }
+    n += executor_pollfds(r->x, fds + n, MAX_POLLFDS - n);
+    if (poll(fds, n, next_timeout(r, time(NULL))) < 0 && errno != EINTR)
+        return;
+    if (fds[0].revents & POLLIN)
+        read_signals(r);
+    r->notified = false;
+    if (dbi && fds[dbi].revents) {
+        int count = 0;
+
+        if (store_drain_notifies(r->store, &count, &e) < 0)
+            runner_db_error(r, &e, "read notifications");
+        r->notified = count > 0;
+    }
+    if (executor_process(r->x, &e) < 0)
+        fprintf(stderr, "gust: executor: %s\n", e.msg);
+    while (executor_next_result(r->x, &res) == 1) {
+        runner_finish_exec(r, &res);
+        exec_result_clear(&res);
+    }
+}
+
+/* ---- the loop ---- */
+
+static const char *
+job_type(enum runner_mode m)
+{
+    return m == RUNNER_SCHEDULER ? "SchedulerJob"
+           : m == RUNNER_WORKER  ? "WorkerJob"
+                                 : "LocalTaskJob";
+}
+
+static void
+begin(struct runner *r)
+{
+    struct err e = {0};
+    time_t now = time(NULL);
+
+    r->connected_since = now;
+    if (store_job_start(r->store, job_type(r->opts.mode), r->hostname, (int)getpid(), &r->job_id,
+                        &e) < 0) {
+        runner_db_error(r, &e, "register the job");
+        return;
+    }
+    if (r->opts.mode != RUNNER_LOCAL) {
+        if (store_listen(r->store, &e) < 0)
+            runner_db_error(r, &e, "listen");
+        else
+            r->listening = true;
+    }
+}
+
+/* SIGTERM's grace is over: stop what still runs (its ends are recorded as failures). */
+static void
+stop_tries(struct runner *r)
+{
+    if (r->terminated || !r->stopping || mono() < r->stop_at)
+        return;
+    r->terminated = true;
+    executor_terminate_all(r->x);
+    runner_abandon_waits(r);
+}
+
+static bool
+done(struct runner *r)
+{
+    if (r->stopping)
+        return r->inflight == NULL && (r->pending == NULL || r->db_down);
+    if (r->opts.mode == RUNNER_LOCAL) /* a tick may still add runs (backfill) */
+        return all_local_done(r) && r->tick_next == 0;
+    if (r->opts.stop_when_idle && r->inflight == NULL && !r->db_down) {
+        for (size_t i = 0; i < r->n_runs; i++)
+            if (!r->runs[i]->finished)
+                return false;
+        return r->tick_next == 0 || r->tick_next > time(NULL);
+    }
+    return false;
+}
+
+static int
+turn(struct runner *r, time_t now, struct err *e)
+{
+    if (r->db_down && now >= r->reconnect_at)
+        try_reconnect(r, now);
+    if (r->db_down)
+        return 0;
+    heartbeat(r, now);
+    if (!r->stopping && r->opts.tick && !r->db_down &&
+        (r->tick_next == 0 || now >= r->tick_next || r->notified)) {
+        r->tick_next = 0;
+        if (r->opts.tick(r->opts.tick_arg, r, now, &r->tick_next, e) < 0)
+            return -1;
+    }
+    tidy_runs(r);
+    if (!r->stopping && r->opts.mode != RUNNER_WORKER)
+        step_all(r, now);
+    if (!r->stopping && !r->db_down && !(r->opts.mode == RUNNER_SCHEDULER && r->opts.no_executor))
+        claim_all(r, now);
+    if (!r->db_down)
+        runner_check_waits(r, now);
+    return 0;
 }
 
 int
 runner_run(struct runner *r, struct err *e)
 {
-    time_t now;
-
-    while (!all_finished(r)) {
-        now = time(NULL);
-        for (size_t i = 0; i < r->n_runs && !r->interrupted; i++) {
-            struct active_run *run = r->runs[i];
-
-            if (!run->finished &&
-                (run->dirty || (run->wakeup && run->wakeup <= now) || executor_active(r->x) == 0))
-                if (step_run(r, run, e) < 0)
-                    return -1;
-        }
-        check_waits(r);
-        if (r->interrupted && executor_active(r->x) == 0 && r->n_waits == 0)
+    begin(r);
+    while (!done(r)) {
+        if (turn(r, time(NULL), e) < 0)
+            return -1;
+        stop_tries(r);
+        if (done(r))
             break;
-        if (all_finished(r))
-            break;
-        if (wait_events(r) < 0)
-            return err_set(e, ERR_FAIL, "poll: %s", strerror(errno));
+        wait_events(r);
     }
     if (r->interrupted) {
-        fail_unfinished(r);
+        for (size_t i = 0; i < r->n_runs; i++)
+            if (!r->runs[i]->finished && !r->db_down)
+                finish_run(r, r->runs[i], RUN_FAILED);
+    }
+    if (r->job_id && !r->db_down)
+        store_job_end(r->store, r->job_id, r->interrupted ? "failed" : "success", NULL);
+    if (r->pending)
+        fprintf(stderr, "gust: the database is still down: the ends of some tries could not be "
+                        "recorded; their leases will expire and they will be retried\n");
+    if (r->interrupted)
         return err_set(e, ERR_FAIL,
                        "interrupted: running tries were stopped and unfinished "
                        "runs marked failed ('gust tasks clear' re-runs them)");
-    }
     return 0;
 }

@@ -6,12 +6,27 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <limits.h>
+#include <signal.h>
+#include <sys/types.h>
+
 #include "err.h"
 #include "plan.h"
+#include "runner.h"
 
 struct dag;
 struct dagbag;
 struct store;
+struct executor;
+struct exec_result;
+struct runner;
+
+/* A DAG bag and how many runs in memory still use it (owned: freed at zero). */
+struct bagref {
+    struct dagbag *bag;
+    int refs;
+    bool owned;
+};
 
 /* A run this process drives. */
 struct active_run {
@@ -27,8 +42,11 @@ struct active_run {
     char *params_json;    /* DAG params with the conf over them */
     bool dirty;           /* something changed: plan again */
     bool finished;
-    time_t wakeup;  /* a retry comes due then (0: none) */
-    int *max_tries; /* per task, from the store: retries, or more after a clear */
+    time_t wakeup;         /* a retry comes due then (0: none) */
+    int *max_tries;        /* per task, from the store: retries, or more after a clear */
+    struct bagref *bagref; /* the bag dag points into */
+    int inflight;          /* tries of this run started and not yet recorded */
+    bool synced;           /* task instances checked against the DAG (integrity) */
 };
 
 /* One try in flight: an executor job, or a trigger waiting for its run. */
@@ -40,8 +58,60 @@ try {
     int max_tries; /* tries after the first one this task instance may have */
     char *log_path;
     char *xcom_path;
-    struct active_run *waiting_for;
+    pid_t pid;                      /* executor tries */
+    bool lost;                      /* its lease was taken away: its end is not recorded */
+    struct active_run *waiting_for; /* TriggerDagRunOperator, RUNNER_LOCAL */
+    char *wait_dag, *wait_run;      /* TriggerDagRunOperator waiting on this run */
+    bool is_wait;
+    struct try *next; /* the runner's list of tries in flight */
 };
+
+/* A try's end the database could not take yet (it was down): recorded once it is back. */
+struct pending_end {
+    struct try *t;
+    enum try_outcome outcome;
+    struct try_end *end;
+    struct pending_end *next;
+};
+
+struct runner {
+    struct store *store;
+    struct bagref *cur;
+    struct runner_opts opts;
+    struct executor *x;
+    struct active_run **runs;
+    size_t n_runs;
+    struct try *inflight; /* every try started and not yet recorded */
+    size_t n_waits;       /* of which TriggerDagRunOperator waits */
+    struct pending_end *pending;
+    int sigfd;
+    sigset_t old_mask;
+    bool stopping, terminated, interrupted;
+    double stop_at; /* monotonic: stop the tries still running then */
+    bool db_down;
+    time_t reconnect_at, connected_since, next_heartbeat, tick_next, next_wait_check;
+    double reconnect_delay;
+    bool listening, notified, hup;
+    long long job_id;
+    char hostname[256];
+    char bindir[PATH_MAX];
+};
+
+/* runner.c */
+void runner_emit(struct runner *r, const struct active_run *run, const char *task_id,
+                 enum ti_state ts, int try_number, const char *detail);
+struct active_run *runner_find_run(const struct runner *r, const char *dag_id, const char *run_id);
+/* A store call failed: a lost connection takes the runner into "database down". */
+void runner_db_error(struct runner *r, const struct err *e, const char *what);
+
+/* runner_try.c */
+void runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int try_number,
+                          int max_tries);
+void runner_finish_exec(struct runner *r, struct exec_result *res);
+void runner_check_waits(struct runner *r, time_t now);
+void runner_flush_pending(struct runner *r);
+void runner_abandon_waits(struct runner *r);
+void try_free(struct try *t);
 
 struct try_end {
     bool has_exit_code;
@@ -66,7 +136,8 @@ void active_run_free(struct active_run *run);
 
 /* Re-read the run's task instances, plan, record the changes. *queued (malloc'd) lists the
  * task indices that this step moved to queued: the caller starts them. */
-int runner_plan_step(struct store *s, struct active_run *run, int free_slots,
+typedef bool (*runner_past_fn)(struct runner *r, struct active_run *run, size_t idx);
+int runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, struct runner *r,
                      struct plan_result *res, size_t **queued, size_t *n_queued, struct err *e);
 
 /* logs/dag_id=D/run_id=R/task_id=T/attempt=N.log and the XCom file beside it. */

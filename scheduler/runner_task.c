@@ -168,7 +168,8 @@ active_run_free(struct active_run *run)
 /* ---- one planning step ---- */
 
 static int
-load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, struct err *e)
+load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, runner_past_fn past,
+         struct runner *r, struct err *e)
 {
     struct store_ti *rows = NULL;
     size_t n = 0;
@@ -182,7 +183,10 @@ load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, struct er
         long idx = task_index(run, rows[i].task_id);
 
         if (idx >= 0) {
-            tis[idx] = (struct plan_ti){.state = rows[i].state, .next_retry_at = rows[i].next_retry_at};
+            tis[idx] =
+                (struct plan_ti){.state = rows[i].state, .next_retry_at = rows[i].next_retry_at};
+            if (past && rows[i].state == TI_NONE)
+                tis[idx].wait_past = past(r, run, (size_t)idx);
             run->max_tries[idx] = rows[i].max_tries;
         }
     }
@@ -226,13 +230,14 @@ out:
 }
 
 int
-runner_plan_step(struct store *s, struct active_run *run, int free_slots, struct plan_result *res,
-                 size_t **queued, size_t *n_queued, struct err *e)
+runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, struct runner *r,
+                 struct plan_result *res, size_t **queued, size_t *n_queued, struct err *e)
 {
     size_t n = run->dag->n_tasks;
     struct plan_ti *tis = calloc(n + 1, sizeof(*tis));
-    struct plan_limits lim = {.max_active_tasks = run->dag->max_active_tasks,
-                              .free_slots = free_slots < 0 ? 0 : free_slots};
+    /* Queued task instances wait for a free slot (claims take only what fits), so the
+     * planner is limited by max_active_tasks only. */
+    struct plan_limits lim = {.max_active_tasks = run->dag->max_active_tasks, .free_slots = -1};
     int total = 0, rc = -1;
 
     *queued = calloc(n + 1, sizeof(**queued));
@@ -241,7 +246,7 @@ runner_plan_step(struct store *s, struct active_run *run, int free_slots, struct
         err_set(e, ERR_FAIL, "out of memory");
         goto out;
     }
-    if (load_tis(s, run, tis, e) < 0 ||
+    if (load_tis(s, run, tis, past, r, e) < 0 ||
         store_count_active(s, run->dag_id, &lim.active_in_dag, &total, e) < 0 ||
         plan_run(run->graph, tis, &lim, time(NULL), res, e) < 0)
         goto out;

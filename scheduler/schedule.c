@@ -539,3 +539,25 @@ schedule_next(const struct schedule *s, const char *tz, time_t start, time_t end
     *next = t;
     return 1;
 }
+
+int
+schedule_prev(const struct schedule *s, const char *tz, time_t at, bool inclusive, time_t *prev,
+              struct err *e)
+{
+    time_t next;
+
+    if (s->kind != SCHED_CRON)
+        return err_set(e, ERR_FAIL, "schedule '%.80s': not a cron schedule", s->text);
+    if (tz_check(tz, e) < 0)
+        return -1;
+    if (cron_step(&s->cron, tz, at, 0, prev, e) < 0)
+        return err_prefix(e, "schedule '%.80s'", s->text);
+    if (!inclusive)
+        return 0;
+    /* Airflow's _align_to_prev: `at` itself when the trigger after the previous one is `at` */
+    if (cron_step(&s->cron, tz, *prev, 1, &next, e) < 0)
+        return err_prefix(e, "schedule '%.80s'", s->text);
+    if (next == at)
+        *prev = at;
+    return 0;
+}

@@ -54,4 +54,10 @@ int schedule_from_delta(struct schedule *out, long seconds, struct err *e);
 int schedule_next(const struct schedule *s, const char *tz, time_t start, time_t end, time_t after,
                   time_t *next, struct err *e);
 
+/* The last cron trigger strictly before `at` (inclusive false: Airflow's CronMixin._get_prev)
+ * or at or before it (inclusive true: _align_to_prev, `at` itself when it is a trigger time),
+ * with the same DST rules as schedule_next. SCHED_CRON only. Returns 0 or -1. */
+int schedule_prev(const struct schedule *s, const char *tz, time_t at, bool inclusive, time_t *prev,
+                  struct err *e);
+
 #endif

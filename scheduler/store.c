@@ -20,10 +20,7 @@
 #define MIGRATE_LOCK_KEY "7250351642911863091"
 #define MASK "***"
 
-struct store {
-    PGconn *conn;
-    char where[200]; /* "host=... port=... dbname=... user=...", never a password */
-};
+/* struct store is in store_int.h (store_sched.c reconnects and listens on it). */
 
 /* ---- passwords out of messages ---------------------------------------------------- */
 
@@ -285,7 +282,7 @@ rollback(struct store *s)
     PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
-/* The same three for the other store_*.c files (store_int.h). */
+/* The same for the other store_*.c files (store_int.h). */
 PGresult *
 store_exec(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
 {
@@ -302,6 +299,12 @@ void
 store_rollback(struct store *s)
 {
     rollback(s);
+}
+
+int
+store_conn_error(struct store *s, struct err *e)
+{
+    return db_error(s, NULL, e);
 }
 
 /* ---- migrations --------------------------------------------------------------------- */

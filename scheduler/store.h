@@ -228,4 +228,150 @@ int store_variable_set(struct store *s, const char *key, const char *value, stru
 int store_log_event(struct store *s, const char *event, const char *dag_id, const char *task_id,
                     const char *run_id, const char *extra, struct err *e);
 
+/* ---- scheduler daemons and workers (store_sched.c)
+ *
+ * Several schedulers and workers share one database and any of them may die at any moment:
+ * each process is a `job` row kept alive by its heartbeat; a worker claims queued task
+ * instances with FOR UPDATE SKIP LOCKED and holds a lease on each running try; a scheduler
+ * fails the tries whose lease expired (store_ti_finish, fenced by try_number). Wake-ups are
+ * NOTIFYs on channel "gust" with payload "<kind>:<dag_id>": run (a run was created, cleared,
+ * promoted or timed out), queued (a task instance became queued), finished (a try ended),
+ * pause (a DAG was paused or unpaused). They are sent in the changing transaction, so they
+ * arrive only when it committed. */
+
+/* Start a job: a `job` row (job_type "SchedulerJob", "WorkerJob"...; state running,
+ * latest_heartbeat now); *job_id = its id. */
+int store_job_start(struct store *s, const char *job_type, const char *hostname, int pid,
+                    long long *job_id, struct err *e);
+
+/* latest_heartbeat = now (server clock). 1 done, 0 the job is no longer running (ended, or
+ * declared dead by someone else): stop working for it. */
+int store_job_heartbeat(struct store *s, long long job_id, struct err *e);
+
+/* End a running job: state (success, failed), end_date = now. 1 done, 0 not running. */
+int store_job_end(struct store *s, long long job_id, const char *state, struct err *e);
+
+/* *alive = running jobs of job_type (NULL: any) whose heartbeat is at most max_age seconds
+ * old (server clock). */
+int store_jobs_alive(struct store *s, const char *job_type, double max_age, int *alive,
+                     struct err *e);
+
+/* One claimed try (owned strings; free an array with store_claims_free). */
+struct store_claim {
+    char *dag_id, *run_id, *task_id;
+    int try_number, max_tries;
+};
+
+/* Which queued task instances to claim; NULL / 0 fields match any. */
+struct store_claim_filter {
+    const char *dag_id, *run_id, *queue;
+    const char *const *dag_ids; /* dag_id must be one of these (n_dag_ids > 0) */
+    size_t n_dag_ids;
+};
+
+/* Claim up to limit queued task instances (f NULL: any), highest priority_weight first, then
+ * oldest queued_dttm, skipping rows another transaction has locked, and start a try on each in
+ * ONE statement: running, try_number + 1, start_date = now, hostname, pid (0: NULL, set later
+ * with store_ti_set_pid), job_id (0: NULL), lease_until = now + lease_seconds,
+ * last_heartbeat_at = now, end results cleared; their XCom is deleted in the same statement.
+ * Two claimers never get the same row. *out (NULL when *n is 0) in claim order. */
+int store_claim_queued(struct store *s, const struct store_claim_filter *f, int limit,
+                       const char *hostname, int pid, long long job_id, double lease_seconds,
+                       time_t now, struct store_claim **out, size_t *n, struct err *e);
+
+/* Free an array from store_claim_queued; NULL is a no-op. */
+void store_claims_free(struct store_claim *c, size_t n);
+
+/* One try a job believes it runs (borrowed strings). */
+struct store_try_ref {
+    const char *dag_id, *run_id, *task_id;
+    int try_number;
+};
+
+/* Renew the leases of everything job_id runs, in one statement: lease_until = now +
+ * lease_seconds, last_heartbeat_at = now for its running task instances (and for the given
+ * tries that are running with no job yet, e.g. started by store_ti_start: they are adopted,
+ * job_id = this job). lost[i] (n entries) = 1 when tries[i] is no longer running under this
+ * job with that try number (finished or failed by someone else, cleared, retried: its lease
+ * was lost, the process should be stopped and its result will be refused), else 0. */
+int store_leases_renew(struct store *s, long long job_id, double lease_seconds, time_t now,
+                       const struct store_try_ref *tries, size_t n, int *lost, struct err *e);
+
+/* A running try whose lease expired (owned strings; hostname may be NULL, pid 0 = NULL). */
+struct store_expired {
+    char *dag_id, *run_id, *task_id, *hostname;
+    int try_number, max_tries, pid;
+};
+
+/* Running tries whose lease_until is before now, oldest lease first, at most limit (<= 0:
+ * all). The caller fails or retries each with store_ti_finish (fenced by try_number). */
+int store_leases_expired(struct store *s, time_t now, int limit, struct store_expired **out,
+                         size_t *n, struct err *e);
+
+/* Free an array from store_leases_expired; NULL is a no-op. */
+void store_expired_free(struct store_expired *x, size_t n);
+
+/* *logical = the latest logical date of dag_id's runs of run_type 'scheduled' (0: none). */
+int store_last_scheduled(struct store *s, const char *dag_id, time_t *logical, struct err *e);
+
+/* Promote queued runs of dag_id to running (start_date = now), oldest logical date first,
+ * while fewer than max_active_runs (<= 0: unlimited) are running. Serialized per DAG by a
+ * transaction-level advisory lock, so concurrent schedulers never exceed the limit.
+ * *promoted (may be NULL) = runs promoted. */
+int store_runs_promote(struct store *s, const char *dag_id, int max_active_runs, time_t now,
+                       int *promoted, struct err *e);
+
+/* Queued and running runs of active, unpaused DAGs, oldest logical date first (then id).
+ * Free with store_runs_free; *out is NULL when *n is 0. */
+int store_runs_active(struct store *s, struct store_run **out, size_t *n, struct err *e);
+
+/* dagrun_timeout: running runs of dag_id started before now - timeout become failed
+ * (end_date now) and their task instances not yet finished and not running become skipped
+ * (running tries are left to finish or lose their lease), in one statement.
+ * *timed_out (may be NULL) = runs failed. timeout < 0: nothing. */
+int store_runs_timeout(struct store *s, const char *dag_id, double timeout, time_t now,
+                       int *timed_out, struct err *e);
+
+/* Airflow's verify_integrity for one run of dag, in one statement: task instances whose task
+ * is no longer in dag become removed (any state but running), removed ones whose task is back
+ * return to state NULL, and tasks with no task instance get one (state NULL). *added = created
+ * + restored, *removed = removed (both may be NULL). ERR_NOTFOUND when the run does not
+ * exist. */
+int store_run_sync_tasks(struct store *s, const struct dag *dag, const char *run_id, int *added,
+                         int *removed, struct err *e);
+
+/* depends_on_past: *state = the state of task_id in the run of dag_id with the greatest
+ * logical_date before this run's. *found = false (and TI_NONE) when there is no such run or
+ * it has no task instance of task_id: Airflow then counts the dependency as met. */
+int store_prev_ti_state(struct store *s, const char *dag_id, const char *run_id,
+                        const char *task_id, bool *found, enum ti_state *state, struct err *e);
+
+/* Pause or unpause dag_id, with a `log` row "pause" / "unpause" and a NOTIFY, in one
+ * statement. ERR_NOTFOUND when the DAG has no row. */
+int store_dag_set_paused(struct store *s, const char *dag_id, bool paused, struct err *e);
+
+/* Every variable, by key (bytewise): new arrays of n new strings (a NULL value stays NULL);
+ * free each with store_strings_free. */
+int store_variables_list(struct store *s, char ***keys, char ***values, size_t *n, struct err *e);
+
+/* Free n strings and their array; NULL is a no-op. */
+void store_strings_free(char **v, size_t n);
+
+/* Delete variable key; *deleted (may be NULL) = whether it existed. */
+int store_variable_delete(struct store *s, const char *key, bool *deleted, struct err *e);
+
+/* LISTEN on channel "gust" (again after store_reconnect). */
+int store_listen(struct store *s, struct err *e);
+
+/* The connection's socket, for poll() (readable: call store_drain_notifies); -1 when none. */
+int store_socket(const struct store *s);
+
+/* Read what the server sent without blocking and drop the notifications received so far;
+ * *count (may be NULL) = how many. A lost connection is a temporary error. */
+int store_drain_notifies(struct store *s, int *count, struct err *e);
+
+/* After a temporary error (server restarted, connection lost): connect again with the same
+ * parameters and LISTEN again if store_listen was called. 0 when the connection works. */
+int store_reconnect(struct store *s, struct err *e);
+
 #endif

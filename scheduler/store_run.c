@@ -24,33 +24,6 @@
 /* $1..$3 name one task instance in most statements below. */
 #define TI_KEY "dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = -1"
 
-/* ---- parameters ---------------------------------------------------------------------- */
-
-/* Text of a number parameter; p_time gives NULL (SQL NULL) for 0. */
-struct pbuf {
-    char b[32];
-};
-
-static const char *
-p_int(struct pbuf *p, long long v)
-{
-    snprintf(p->b, sizeof(p->b), "%lld", v);
-    return p->b;
-}
-
-static const char *
-p_time(struct pbuf *p, time_t t)
-{
-    return t == 0 ? NULL : p_int(p, (long long)t);
-}
-
-static const char *
-p_dbl(struct pbuf *p, double v)
-{
-    snprintf(p->b, sizeof(p->b), "%.17g", v);
-    return p->b;
-}
-
 /* The database form of a state: its name, NULL for TI_NONE; -1 for a value out of range. */
 static int
 ti_db(enum ti_state st, const char **out, struct err *e)
@@ -70,47 +43,7 @@ run_db(enum run_state st, const char **out, struct err *e)
     return 0;
 }
 
-/* ---- statements and transactions ------------------------------------------------------ */
-
-/* Commit when rc >= 0, else roll back. Returns rc, or -1 when the commit failed. */
-static int
-end_tx(struct store *s, int rc, struct err *e)
-{
-    if (rc < 0) {
-        store_rollback(s);
-        return -1;
-    }
-    return store_exec_cmd(s, e, "COMMIT", 0, NULL) == 0 ? rc : -1;
-}
-
-/* Run a conditional statement: 1 when it changed a row, 0 when none, -1 on error. */
-static int
-exec_won(struct store *s, struct err *e, const char *sql, int n, const char *const *p)
-{
-    PGresult *res = store_exec(s, e, sql, n, p);
-    int won;
-
-    if (res == NULL)
-        return -1;
-    won = atoi(PQcmdTuples(res)) > 0;
-    PQclear(res);
-    return won;
-}
-
-/* Run a query whose first row's first column is a count (or another integer). */
-static int
-exec_int(struct store *s, struct err *e, const char *sql, int n, const char *const *p, int *out)
-{
-    PGresult *res = store_exec(s, e, sql, n, p);
-
-    if (res == NULL)
-        return -1;
-    *out = PQntuples(res) ? atoi(PQgetvalue(res, 0, 0)) : 0;
-    PQclear(res);
-    return 0;
-}
-
-/* ---- reading rows ---------------------------------------------------------------------- */
+/* ---- reading rows (parameters and statement helpers are in store_int.h) ------------ */
 
 /* One result row being read; a failed copy or an unknown state sets bad. */
 struct row {
@@ -190,13 +123,6 @@ fetch_all(struct store *s, const struct reader *rd, const char *sql, int np, con
 
 /* ---- runs ---------------------------------------------------------------------------- */
 
-#define RUN_COLS                                                                                   \
-    "id, dag_id, run_id, run_type, state, extract(epoch FROM logical_date)::bigint, "              \
-    "extract(epoch FROM data_interval_start)::bigint, "                                            \
-    "extract(epoch FROM data_interval_end)::bigint, extract(epoch FROM queued_at)::bigint, "       \
-    "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "               \
-    "coalesce(conf::text, '{}'), triggered_by"
-
 static void
 read_run(struct row *r, void *item)
 {
@@ -247,9 +173,21 @@ free_runs(void *items, size_t n)
 
 static const struct reader run_reader = {sizeof(struct store_run), read_run, free_runs};
 
+int
+store_runs_query(struct store *s, const char *sql, int n, const char *const *p,
+                 struct store_run **out, size_t *count, struct err *e)
+{
+    void *runs;
+
+    if (fetch_all(s, &run_reader, sql, n, p, &runs, count, e) != 0)
+        return -1;
+    *out = runs;
+    return 0;
+}
+
 /* The task instances of a new run as a JSON array for jsonb_to_recordset. New text or NULL. */
-static char *
-tis_json(const struct dag *dag)
+char *
+store_tis_json(const struct dag *dag)
 {
     json_t *a = json_array(), *o;
     char *text = NULL;
@@ -300,7 +238,7 @@ insert_run(struct store *s, const struct dag *dag, const char *const *rp, long l
         "external_trigger) VALUES ($1, $2, $3::text, 'queued', to_timestamp($4::float8), "
         "to_timestamp($5::float8), to_timestamp($6::float8), "
         "to_timestamp($7::float8), $8::jsonb, $9, $3::text = 'manual') "
-        "ON CONFLICT (dag_id, run_id) DO NOTHING RETURNING id",
+        "ON CONFLICT (dag_id, run_id) DO NOTHING RETURNING id, pg_notify('gust', 'run:' || $1)",
         9, rp);
     if (res == NULL)
         return -1;
@@ -315,7 +253,7 @@ insert_run(struct store *s, const struct dag *dag, const char *const *rp, long l
 static int
 insert_tis(struct store *s, const struct dag *dag, const char *run_id, struct err *e)
 {
-    char *json = tis_json(dag);
+    char *json = store_tis_json(dag);
     const char *p[] = {dag->dag_id, run_id, json};
     int rc;
 
@@ -361,7 +299,7 @@ store_run_create(struct store *s, const struct dag *dag, const char *run_id, con
     else if (rc == 1 && store_log_row(s, "trigger", dag->dag_id, NULL, run_id, triggered_by,
                                       conf_json, now, e))
         rc = -1;
-    if (end_tx(s, rc, e) < 0)
+    if (store_end_tx(s, rc, e) < 0)
         return e && e->code == ERR_EXISTS ? -1 : err_prefix(e, "create run %s", run_id);
     return 0;
 }
@@ -419,15 +357,16 @@ store_run_set_state(struct store *s, const char *dag_id, const char *run_id, enu
     if (run_db(from, &p[2], e) != 0 || run_db(to, &p[3], e) != 0)
         return err_prefix(e, "run %s state", run_id);
     /* end_date is never before start_date (a CHECK): two machines' clocks may disagree. */
-    won = exec_won(s, e,
-                   "UPDATE dag_run SET state = $4::text, queued_at = CASE WHEN $4::text = "
-                   "'queued' THEN to_timestamp($5::float8) ELSE queued_at END, "
-                   "start_date = CASE $4::text WHEN 'running' THEN to_timestamp($5::float8) "
-                   "WHEN 'queued' THEN NULL ELSE start_date END, "
-                   "end_date = CASE WHEN $4::text IN ('success', 'failed') "
-                   "THEN greatest(to_timestamp($5::float8), start_date) END, updated_at = now() "
-                   "WHERE dag_id = $1 AND run_id = $2 AND state = $3::text",
-                   5, p);
+    won = store_exec_won(
+        s, e,
+        "UPDATE dag_run SET state = $4::text, queued_at = CASE WHEN $4::text = "
+        "'queued' THEN to_timestamp($5::float8) ELSE queued_at END, "
+        "start_date = CASE $4::text WHEN 'running' THEN to_timestamp($5::float8) "
+        "WHEN 'queued' THEN NULL ELSE start_date END, "
+        "end_date = CASE WHEN $4::text IN ('success', 'failed') "
+        "THEN greatest(to_timestamp($5::float8), start_date) END, updated_at = now() "
+        "WHERE dag_id = $1 AND run_id = $2 AND state = $3::text",
+        5, p);
     return won < 0 ? err_prefix(e, "run %s of %s: set state", run_id, dag_id) : won;
 }
 
@@ -501,11 +440,13 @@ apply_one(struct store *s, const char **p, const struct store_ti_change *c, stru
     p[2] = c->task_id;
     if (ti_db(c->from, &p[3], e) != 0 || ti_db(c->to, &p[4], e) != 0)
         return -1;
-    return exec_won(s, e,
-                    "UPDATE task_instance SET state = $5::text, queued_dttm = CASE WHEN $5::text "
-                    "= 'queued' THEN to_timestamp($6::float8) ELSE queued_dttm END, "
-                    "updated_at = now() WHERE " TI_KEY " AND state IS NOT DISTINCT FROM $4::text",
-                    6, p);
+    return store_exec_won(
+        s, e,
+        "UPDATE task_instance SET state = $5::text, queued_dttm = CASE WHEN $5::text "
+        "= 'queued' THEN to_timestamp($6::float8) ELSE queued_dttm END, "
+        "updated_at = now() WHERE " TI_KEY " AND state IS NOT DISTINCT FROM $4::text "
+        "RETURNING CASE WHEN $5::text = 'queued' THEN pg_notify('gust', 'queued:' || $1) END",
+        6, p);
 }
 
 int
@@ -524,7 +465,7 @@ store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
     for (size_t i = 0; i < n && rc == 0; i++)
         if ((applied[i] = apply_one(s, p, &changes[i], e)) < 0)
             rc = err_prefix(e, "task %s", changes[i].task_id);
-    if (end_tx(s, rc, e) < 0) {
+    if (store_end_tx(s, rc, e) < 0) {
         memset(applied, 0, n * sizeof(*applied)); /* rolled back: nothing applied */
         return err_prefix(e, "apply to %s %s", dag_id, run_id);
     }
@@ -563,7 +504,7 @@ store_ti_start(struct store *s, const char *dag_id, const char *run_id, const ch
     /* A new try starts without the XCom of the previous one (as in Airflow). */
     if (won == 1 && store_exec_cmd(s, e, "DELETE FROM xcom WHERE " TI_KEY, 3, p) != 0)
         won = -1;
-    if (end_tx(s, won, e) < 0)
+    if (store_end_tx(s, won, e) < 0)
         return err_prefix(e, "start %s %s %s", dag_id, run_id, task_id);
     return won;
 }
@@ -574,7 +515,8 @@ store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const 
 {
     struct pbuf a, b;
     const char *p[] = {dag_id, run_id, task_id, p_int(&a, try_number), p_int(&b, pid)};
-    int won = exec_won(s, e,
+    int won =
+        store_exec_won(s, e,
                        "UPDATE task_instance SET pid = nullif($5::int, 0), updated_at = now() "
                        "WHERE " TI_KEY " AND state = 'running' AND try_number = $4::int",
                        5, p);
@@ -612,16 +554,17 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
         return err_set(e, ERR_USAGE, "finish %s: a try cannot end in state %d", task_id, (int)to);
     p[4] = ti_state_name(to);
     /* One statement: the fenced UPDATE, and the history row of exactly the try it ended. */
-    won = exec_won(s, e,
-                   "WITH u AS (UPDATE task_instance SET state = $5::text, "
-                   "start_date = coalesce(to_timestamp($6::float8), start_date), "
-                   "end_date = to_timestamp($7::float8), duration = $8::float8, "
-                   "exit_code = $9::int, term_signal = $10::int, "
-                   "next_retry_at = to_timestamp($11::float8), lease_until = NULL, "
-                   "updated_at = now() WHERE " TI_KEY " AND state = 'running' "
-                   "AND try_number = $4::int RETURNING " HIST_COLS ") "
-                   "INSERT INTO task_instance_history (" HIST_COLS ") SELECT " HIST_COLS " FROM u",
-                   11, p);
+    won = store_exec_won(
+        s, e,
+        "WITH u AS (UPDATE task_instance SET state = $5::text, "
+        "start_date = coalesce(to_timestamp($6::float8), start_date), "
+        "end_date = to_timestamp($7::float8), duration = $8::float8, "
+        "exit_code = $9::int, term_signal = $10::int, "
+        "next_retry_at = to_timestamp($11::float8), lease_until = NULL, "
+        "updated_at = now() WHERE " TI_KEY " AND state = 'running' "
+        "AND try_number = $4::int RETURNING " HIST_COLS ", pg_notify('gust', 'finished:' || $1)) "
+        "INSERT INTO task_instance_history (" HIST_COLS ") SELECT " HIST_COLS " FROM u",
+        11, p);
     if (won < 0)
         return err_prefix(e, "finish %s %s %s try %d", dag_id, run_id, task_id, try_number);
     return won;
@@ -727,14 +670,14 @@ retries_json(const struct dag *dag, char **text, struct err *e)
 static int
 clear_rows(struct store *s, const char *const *p, int *cleared, int *running, struct err *e)
 {
-    if (exec_int(s, e,
-                 "SELECT count(*) FROM task_instance WHERE " CLEAR_MATCH
-                 " AND state = 'running' AND NOT $4::bool",
-                 4, p, running) != 0)
+    if (store_exec_int(s, e,
+                       "SELECT count(*) FROM task_instance WHERE " CLEAR_MATCH
+                       " AND state = 'running' AND NOT $4::bool",
+                       4, p, running) != 0)
         return -1;
     /* Airflow's rule: a cleared TI gets its task's retries again on top of the tries it used
      * (a task no longer in the DAG keeps max_tries >= try_number). */
-    return exec_int(
+    return store_exec_int(
         s, e,
         "WITH c AS (UPDATE task_instance SET state = NULL, max_tries = coalesce(try_number + "
         "($5::jsonb ->> task_id)::int, greatest(max_tries, try_number)), next_retry_at = NULL, "
@@ -744,7 +687,7 @@ clear_rows(struct store *s, const char *const *p, int *cleared, int *running, st
         "start_date = NULL, end_date = NULL, last_scheduling_decision = NULL, "
         "clear_number = clear_number + 1, updated_at = now() "
         "WHERE dag_id = $1 AND run_id IN (SELECT run_id FROM c)) "
-        "SELECT count(*) FROM c",
+        "SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('gust', 'run:' || $1) END FROM c",
         6, p, cleared);
 }
 
@@ -771,7 +714,7 @@ store_tis_clear(struct store *s, const char *dag_id, const struct dag *dag, cons
     if (rc == 0)
         rc = store_log_row(s, "clear", dag_id, NULL, run_id, NULL, extra, now, e);
     free(retries);
-    if (end_tx(s, rc, e) < 0)
+    if (store_end_tx(s, rc, e) < 0)
         return err_prefix(e, "clear %s", dag_id);
     *cleared = n;
     if (running)

@@ -498,7 +498,10 @@ test_inputs_untouched(void **state)
     const char *ids[] = {"a", "b", "c", "d"};
     const char *edges[] = {"a>b", "b>c", "b>d"};
     struct plan_graph *g = graph_of(4, ids, NULL, edges, 3);
-    struct plan_ti tis[4] = {{TI_SKIPPED, 0, false}, {TI_NONE, 0, false}, {TI_UP_FOR_RETRY, NOW, false}, {TI_NONE, 0, false}};
+    struct plan_ti tis[4] = {{TI_SKIPPED, 0, false},
+                             {TI_NONE, 0, false},
+                             {TI_UP_FOR_RETRY, NOW, false},
+                             {TI_NONE, 0, false}};
     struct plan_ti copy[4];
     struct plan_result r;
     struct err e = {0};

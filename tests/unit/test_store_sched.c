@@ -1,0 +1,901 @@
+/* test_store_sched: what scheduler daemons and workers need from the store (store_sched.c):
+ * jobs, claims, leases, promotion, timeouts, integrity, pause, variables, NOTIFY and
+ * reconnection, against the test run's real PostgreSQL (tests/run.sh starts it and exports
+ * PG*); skipped when no PGHOST is set. The file makes its own database, gust_unit_store_sched,
+ * migrates it once and empties the tables before each test. Races use a second connection
+ * (S2), a psql holding a row lock in an open transaction, or forked processes. */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dagfile.h"
+#include "store.h"
+
+#define DB "gust_unit_store_sched"
+#include "pgtest.h"
+#define T0 1700000000 /* 2023-11-14T22:13:20Z */
+#define DAY 86400
+
+static struct store *S, *S2;
+static struct dagbag *BAG, *BAG2;
+static const struct dag *ETL, *OTHER, *ETL2;
+
+static const char DAGS[] = "etl:\n"
+                           "  default_args: {retries: 2}\n"
+                           "  tasks:\n"
+                           "    - task_id: extract\n"
+                           "      operator: airflow.operators.empty.EmptyOperator\n"
+                           "    - task_id: transform\n"
+                           "      operator: airflow.operators.empty.EmptyOperator\n"
+                           "      dependencies: [extract]\n"
+                           "    - task_id: load\n"
+                           "      operator: airflow.operators.empty.EmptyOperator\n"
+                           "      dependencies: [transform]\n"
+                           "other:\n"
+                           "  tasks:\n"
+                           "    - task_id: only\n"
+                           "      operator: airflow.operators.empty.EmptyOperator\n";
+
+/* etl after an edit: load is gone, report is new. */
+static const char DAGS2[] = "etl:\n"
+                            "  tasks:\n"
+                            "    - task_id: extract\n"
+                            "      operator: airflow.operators.empty.EmptyOperator\n"
+                            "    - task_id: transform\n"
+                            "      operator: airflow.operators.empty.EmptyOperator\n"
+                            "    - task_id: report\n"
+                            "      operator: airflow.operators.empty.EmptyOperator\n"
+                            "      retries: 4\n";
+
+/* ---- harness ------------------------------------------------------------------------- */
+
+static int
+group_setup(void **state)
+{
+    char *drop[] = {"dropdb", "--if-exists", DB, NULL};
+    char *create[] = {"createdb", DB, NULL};
+    struct err e = {0};
+
+    (void)state;
+    BAG = dagbag_new();
+    BAG2 = dagbag_new();
+    if (dagbag_load_string(BAG, "dags/etl.yaml", DAGS, strlen(DAGS)) != 0 ||
+        dagbag_load_string(BAG2, "dags/etl.yaml", DAGS2, strlen(DAGS2)) != 0)
+        return -1;
+    ETL = dagbag_find(BAG, "etl");
+    OTHER = dagbag_find(BAG, "other");
+    ETL2 = dagbag_find(BAG2, "etl");
+    if (getenv("PGHOST") == NULL)
+        return 0;
+    setenv("PGOPTIONS", "-c client_min_messages=warning", 1);
+    if (spawn(drop) != 0 || spawn(create) != 0)
+        return -1;
+    if ((S = store_open("dbname=" DB, &e)) == NULL || store_migrate(S, NULL, &e) != 0 ||
+        (S2 = store_open("dbname=" DB, &e)) == NULL) {
+        fprintf(stderr, "setup: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    (void)state;
+    store_free(S);
+    store_free(S2);
+    dagbag_free(BAG);
+    dagbag_free(BAG2);
+    return 0;
+}
+
+static int
+setup(void **state)
+{
+    (void)state;
+    if (S == NULL)
+        skip();
+    query("TRUNCATE dag, dag_run, task_instance, task_instance_history, xcom, log, variable, "
+          "job RESTART IDENTITY CASCADE");
+    return 0;
+}
+
+static void
+mkrun(const struct dag *d, const char *run_id, const char *type, time_t logical)
+{
+    struct err e = {0};
+
+    if (store_run_create(S, d, run_id, type, logical, logical, logical, NULL, "test", T0, NULL,
+                         &e) != 0)
+        fail_msg("store_run_create %s: %s", run_id, e.msg);
+}
+
+/* Move task of dag/run from one state to another through the planner's door. */
+static void
+set_ti(struct store *s, const char *dag, const char *run, const char *task, enum ti_state from,
+       enum ti_state to)
+{
+    struct store_ti_change c = {task, from, to};
+    struct err e = {0};
+    int applied = -1;
+
+    if (store_tis_apply(s, dag, run, &c, 1, T0, &applied, &e) != 0)
+        fail_msg("apply %s: %s", task, e.msg);
+    assert_int_equal(applied, 1);
+}
+
+static size_t
+claim(struct store *s, const struct store_claim_filter *f, int limit, long long job,
+      struct store_claim **out)
+{
+    struct err e = {0};
+    size_t n = 99;
+
+    if (store_claim_queued(s, f, limit, "host1", 0, job, 60, T0, out, &n, &e) != 0)
+        fail_msg("claim: %s", e.msg);
+    return n;
+}
+
+static double
+mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Wait (with a deadline) until query sql prints want. */
+static void
+wait_for(const char *sql, const char *want)
+{
+    double deadline = mono() + 10;
+
+    while (strcmp(query(sql), want) != 0) {
+        if (mono() > deadline)
+            fail_msg("timed out waiting for %s = %s", sql, want);
+        poll(NULL, 0, 10);
+    }
+}
+
+/* ---- jobs ------------------------------------------------------------------------------ */
+
+static void
+test_jobs(void **state)
+{
+    struct err e = {0};
+    long long sched = 0, worker = 0;
+    int alive = -1;
+    char sql[200];
+
+    (void)state;
+    assert_int_equal(store_job_start(S, "SchedulerJob", "host1", 123, &sched, &e), 0);
+    assert_int_equal(store_job_start(S2, "WorkerJob", "host2", 0, &worker, &e), 0);
+    assert_true(sched > 0 && worker > 0 && sched != worker);
+    assert_string_equal(query("SELECT job_type, state, hostname, coalesce(pid, 0) FROM job "
+                              "ORDER BY id"),
+                        "SchedulerJob|running|host1|123|WorkerJob|running|host2|0");
+    assert_int_equal(store_jobs_alive(S, NULL, 60, &alive, &e), 0);
+    assert_int_equal(alive, 2);
+    assert_int_equal(store_jobs_alive(S, "WorkerJob", 60, &alive, &e), 0);
+    assert_int_equal(alive, 1);
+
+    /* a scheduler whose heartbeat is an hour old is dead; a heartbeat revives it */
+    snprintf(sql, sizeof(sql),
+             "UPDATE job SET latest_heartbeat = now() - interval '1 hour' WHERE id = %lld", sched);
+    query(sql);
+    assert_int_equal(store_jobs_alive(S, "SchedulerJob", 60, &alive, &e), 0);
+    assert_int_equal(alive, 0);
+    assert_int_equal(store_job_heartbeat(S, sched, &e), 1);
+    assert_int_equal(store_jobs_alive(S, "SchedulerJob", 60, &alive, &e), 0);
+    assert_int_equal(alive, 1);
+
+    /* ended: not alive, no more heartbeats, ends once */
+    assert_int_equal(store_job_end(S, sched, "success", &e), 1);
+    assert_int_equal(store_job_end(S, sched, "failed", &e), 0);
+    assert_int_equal(store_job_heartbeat(S, sched, &e), 0);
+    assert_int_equal(store_jobs_alive(S, "SchedulerJob", 60, &alive, &e), 0);
+    assert_int_equal(alive, 0);
+    assert_string_equal(query("SELECT state, end_date IS NOT NULL FROM job ORDER BY id"),
+                        "success|t|running|f");
+    assert_int_equal(store_job_end(S, worker, "running", &e), -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    assert_int_equal(store_job_start(S, "NoSuchJob", "h", 1, &sched, &e), -1);
+    assert_int_equal(e.code, ERR_DB);
+}
+
+/* ---- claims ---------------------------------------------------------------------------- */
+
+/* A psql that holds a row lock in an open transaction until release_lock. */
+struct locker {
+    pid_t pid;
+    int fd; /* its stdin */
+};
+
+static void
+hold_lock(struct locker *l, const char *task)
+{
+    char *argv[] = {"psql", "-X", "-q", "-d", DB, NULL};
+    char sql[200];
+    posix_spawn_file_actions_t fa;
+    int fds[2];
+
+    assert_int_equal(pipe(fds), 0);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+    posix_spawn_file_actions_addclose(&fa, fds[1]);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    assert_int_equal(posix_spawnp(&l->pid, "psql", &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[0]);
+    l->fd = fds[1];
+    snprintf(sql, sizeof(sql),
+             "BEGIN; SELECT 1 FROM task_instance WHERE task_id = '%s' FOR UPDATE;\n", task);
+    assert_int_equal(write(l->fd, sql, strlen(sql)), (ssize_t)strlen(sql));
+    wait_for("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE "
+             "a.application_name = 'psql' AND a.state = 'idle in transaction' AND "
+             "l.relation = 'task_instance'::regclass AND l.mode = 'RowShareLock'",
+             "1");
+}
+
+static void
+release_lock(struct locker *l)
+{
+    int status;
+
+    close(l->fd); /* psql reads EOF, exits; the transaction rolls back */
+    assert_int_equal(waitpid(l->pid, &status, 0), l->pid);
+}
+
+static void
+test_claim_two_connections(void **state)
+{
+    struct store_claim *a, *b, *c;
+    struct locker lk;
+
+    (void)state;
+    mkrun(ETL, "r", "manual", T0);
+    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
+    set_ti(S, "etl", "r", "transform", TI_NONE, TI_QUEUED);
+    set_ti(S, "etl", "r", "load", TI_NONE, TI_QUEUED);
+    query("UPDATE task_instance SET priority_weight = 5 WHERE task_id = 'transform'");
+
+    /* limit 1 each from two connections: disjoint, the highest priority first */
+    assert_int_equal(claim(S, NULL, 1, 7, &a), 1);
+    assert_int_equal(claim(S2, NULL, 1, 8, &b), 1);
+    assert_string_equal(a[0].task_id, "transform");
+    assert_string_not_equal(a[0].task_id, b[0].task_id);
+    assert_int_equal(a[0].try_number, 1);
+    assert_int_equal(a[0].max_tries, 2);
+    assert_string_equal(a[0].dag_id, "etl");
+    assert_string_equal(a[0].run_id, "r");
+
+    /* the last queued row is locked by an open transaction elsewhere: skipped, not waited for */
+    const char *last = strcmp(b[0].task_id, "extract") == 0 ? "load" : "extract";
+    hold_lock(&lk, last);
+    assert_int_equal(claim(S, NULL, 5, 7, &c), 0);
+    assert_null(c);
+    release_lock(&lk);
+    assert_int_equal(claim(S2, NULL, 5, 8, &c), 1);
+    assert_string_equal(c[0].task_id, last);
+    store_claims_free(c, 1);
+    assert_int_equal(claim(S, NULL, 5, 7, &c), 0);
+
+    assert_string_equal(query("SELECT task_id, state, try_number, job_id, hostname, "
+                              "lease_until = to_timestamp(1700000060), "
+                              "last_heartbeat_at = to_timestamp(1700000000), "
+                              "start_date = to_timestamp(1700000000) FROM task_instance "
+                              "WHERE task_id = 'transform'"),
+                        "transform|running|1|7|host1|t|t|t");
+    store_claims_free(a, 1);
+    store_claims_free(b, 1);
+    store_claims_free(NULL, 0);
+}
+
+static void
+test_claim_filters(void **state)
+{
+    struct err e = {0};
+    struct store_claim *c;
+    const char *ids[] = {"nope", "other"};
+    struct store_claim_filter by_dag = {.dag_id = "other"};
+    struct store_claim_filter by_run = {.dag_id = "etl", .run_id = "r2"};
+    struct store_claim_filter by_queue = {.queue = "q2"};
+    struct store_claim_filter by_ids = {.dag_ids = ids, .n_dag_ids = 2};
+    char *x = NULL;
+
+    (void)state;
+    mkrun(ETL, "r1", "manual", T0);
+    mkrun(ETL, "r2", "manual", T0 + DAY);
+    mkrun(OTHER, "o1", "manual", T0);
+    set_ti(S, "etl", "r1", "extract", TI_NONE, TI_QUEUED);
+    set_ti(S, "etl", "r1", "load", TI_NONE, TI_QUEUED);
+    set_ti(S, "etl", "r2", "extract", TI_NONE, TI_QUEUED);
+    set_ti(S, "other", "o1", "only", TI_NONE, TI_QUEUED);
+    query("UPDATE task_instance SET queue = 'q2' WHERE run_id = 'r1' AND task_id = 'load'");
+    assert_int_equal(store_xcom_set(S, "etl", "r2", "extract", "k", "1", &e), 0);
+
+    assert_int_equal(claim(S, &by_dag, 5, 0, &c), 1);
+    assert_string_equal(c[0].dag_id, "other");
+    assert_int_equal(c[0].max_tries, 0);
+    store_claims_free(c, 1);
+    assert_int_equal(claim(S, &by_run, 5, 0, &c), 1);
+    assert_string_equal(c[0].run_id, "r2");
+    store_claims_free(c, 1);
+    /* the claimed try starts without the XCom of the previous one */
+    assert_int_equal(store_xcom_get(S, "etl", "r2", "extract", "k", &x, &e), 0);
+    assert_null(x);
+    assert_int_equal(claim(S, &by_queue, 5, 0, &c), 1);
+    assert_string_equal(c[0].task_id, "load");
+    store_claims_free(c, 1);
+    assert_int_equal(claim(S, &by_ids, 5, 0, &c), 0); /* other's only TI is running now */
+    assert_int_equal(claim(S, NULL, 0, 0, &c), 0);     /* limit 0: nothing */
+    assert_string_equal(query("SELECT count(*) FROM task_instance WHERE state = 'queued'"), "1");
+    assert_string_equal(query("SELECT job_id IS NULL FROM task_instance WHERE run_id = 'o1'"),
+                        "t");
+
+    /* the second try of a retried task gets try number 2 */
+    assert_int_equal(store_ti_finish(S, "other", "o1", "only", 1, TI_UP_FOR_RETRY, true, 1, 0, 0,
+                                     T0 + 5, 5, T0 + 6, &e),
+                     1);
+    set_ti(S, "other", "o1", "only", TI_UP_FOR_RETRY, TI_QUEUED);
+    assert_int_equal(claim(S, &by_ids, 5, 0, &c), 1);
+    assert_int_equal(c[0].try_number, 2);
+    store_claims_free(c, 1);
+}
+
+/* ---- leases ---------------------------------------------------------------------------- */
+
+static void
+test_leases_renew(void **state)
+{
+    struct err e = {0};
+    struct store_claim *c;
+    struct store_claim_filter r1 = {.run_id = "r1"};
+    struct store_claim_filter r2 = {.run_id = "r2"};
+    int lost[4] = {-1, -1, -1, -1}, t = 0;
+
+    (void)state;
+    mkrun(ETL, "r1", "manual", T0);
+    mkrun(ETL, "r2", "manual", T0 + DAY);
+    set_ti(S, "etl", "r1", "extract", TI_NONE, TI_QUEUED);
+    set_ti(S, "etl", "r1", "transform", TI_NONE, TI_QUEUED);
+    set_ti(S, "etl", "r2", "extract", TI_NONE, TI_QUEUED);
+    set_ti(S, "etl", "r2", "load", TI_NONE, TI_QUEUED);
+    assert_int_equal(claim(S, &r1, 5, 7, &c), 2);
+    store_claims_free(c, 2);
+    assert_int_equal(claim(S2, &r2, 1, 8, &c), 1); /* r2 extract: job 8's */
+    store_claims_free(c, 1);
+    /* r2 load: started without a job (store_ti_start), then adopted by job 7 */
+    assert_int_equal(store_ti_start(S, "etl", "r2", "load", "host1", 0, T0, 60, &t, &e), 1);
+
+    struct store_try_ref tries[] = {
+        {"etl", "r1", "extract", 1},
+        {"etl", "r1", "transform", 1},
+        {"etl", "r2", "extract", 1},
+        {"etl", "r2", "load", 1},
+    };
+    assert_int_equal(store_leases_renew(S, 7, 60, T0 + 30, tries, 4, lost, &e), 0);
+    assert_int_equal(lost[0], 0);
+    assert_int_equal(lost[1], 0);
+    assert_int_equal(lost[2], 1); /* job 8 runs it */
+    assert_int_equal(lost[3], 0);
+    assert_string_equal(query("SELECT run_id, task_id, job_id, "
+                              "extract(epoch FROM lease_until)::bigint - 1700000000, "
+                              "extract(epoch FROM last_heartbeat_at)::bigint - 1700000000 "
+                              "FROM task_instance WHERE state = 'running' "
+                              "ORDER BY run_id, task_id"),
+                        "r1|extract|7|90|30|r1|transform|7|90|30|r2|extract|8|60|0|r2|load|7|90|30");
+
+    /* another process ends r1 extract; a stale try number is lost too */
+    assert_int_equal(store_ti_finish(S2, "etl", "r1", "extract", 1, TI_FAILED, true, 1, 0, 0,
+                                     T0 + 40, 10, 0, &e),
+                     1);
+    tries[1].try_number = 0;
+    assert_int_equal(store_leases_renew(S, 7, 60, T0 + 45, tries, 4, lost, &e), 0);
+    assert_int_equal(lost[0], 1);
+    assert_int_equal(lost[1], 1);
+    assert_int_equal(lost[2], 1);
+    assert_int_equal(lost[3], 0);
+    /* nothing given: the job's leases are still renewed */
+    assert_int_equal(store_leases_renew(S, 7, 60, T0 + 50, NULL, 0, NULL, &e), 0);
+    assert_string_equal(query("SELECT count(*) FROM task_instance WHERE lease_until = "
+                              "to_timestamp(1700000110)"),
+                        "2");
+}
+
+static void
+test_leases_expired(void **state)
+{
+    struct err e = {0};
+    struct store_claim *c;
+    struct store_expired *x;
+    size_t n;
+    int lost = -1;
+
+    (void)state;
+    mkrun(ETL, "r", "manual", T0);
+    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
+    set_ti(S, "etl", "r", "transform", TI_NONE, TI_QUEUED);
+    assert_int_equal(claim(S, NULL, 2, 7, &c), 2); /* leases until T0 + 60 */
+    store_claims_free(c, 2);
+    assert_int_equal(store_leases_renew(S, 7, 100, T0 + 20, NULL, 0, NULL, &e), 0);
+    assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", 1, 4242, &e), 1);
+
+    assert_int_equal(store_leases_expired(S2, T0 + 119, 0, &x, &n, &e), 0);
+    assert_int_equal(n, 0);
+    assert_null(x);
+    assert_int_equal(store_leases_expired(S2, T0 + 121, 0, &x, &n, &e), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(x[0].dag_id, "etl");
+    assert_string_equal(x[0].run_id, "r");
+    assert_string_equal(x[0].task_id, "extract");
+    assert_string_equal(x[0].hostname, "host1");
+    assert_int_equal(x[0].try_number, 1);
+    assert_int_equal(x[0].max_tries, 2);
+    assert_int_equal(x[0].pid, 4242);
+    assert_int_equal(x[1].pid, 0);
+    store_expired_free(x, n);
+    assert_int_equal(store_leases_expired(S2, T0 + 121, 1, &x, &n, &e), 0);
+    assert_int_equal(n, 1);
+    store_expired_free(x, n);
+
+    /* the scheduler fails it for a retry; the worker's renewal then reports it lost */
+    assert_int_equal(store_ti_finish(S2, "etl", "r", "extract", 1, TI_UP_FOR_RETRY, false, 0, 0, 0,
+                                     T0 + 121, -1, T0 + 421, &e),
+                     1);
+    struct store_try_ref t = {"etl", "r", "extract", 1};
+    assert_int_equal(store_leases_renew(S, 7, 100, T0 + 122, &t, 1, &lost, &e), 0);
+    assert_int_equal(lost, 1);
+    assert_int_equal(store_leases_expired(S2, T0 + 150, 0, &x, &n, &e), 0);
+    assert_int_equal(n, 0); /* transform was renewed too */
+    store_expired_free(NULL, 0);
+}
+
+/* ---- runs ------------------------------------------------------------------------------ */
+
+static void
+test_last_scheduled(void **state)
+{
+    struct err e = {0};
+    time_t t = 1;
+
+    (void)state;
+    assert_int_equal(store_last_scheduled(S, "etl", &t, &e), 0);
+    assert_int_equal(t, 0);
+    mkrun(ETL, "s1", "scheduled", T0);
+    mkrun(ETL, "s2", "scheduled", T0 + DAY);
+    mkrun(ETL, "m", "manual", T0 + 10 * DAY);
+    mkrun(OTHER, "s9", "scheduled", T0 + 20 * DAY);
+    assert_int_equal(store_last_scheduled(S, "etl", &t, &e), 0);
+    assert_int_equal(t, T0 + DAY);
+}
+
+static void
+test_promote(void **state)
+{
+    struct err e = {0};
+    int n = -1;
+
+    (void)state;
+    mkrun(ETL, "c", "manual", T0 + 2 * DAY);
+    mkrun(ETL, "a", "manual", T0);
+    mkrun(ETL, "b", "manual", T0 + DAY);
+    mkrun(ETL, "d", "manual", T0 + 3 * DAY);
+    mkrun(OTHER, "o", "manual", T0);
+    assert_int_equal(store_runs_promote(S, "etl", 2, T0 + 5, &n, &e), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_runs_promote(S2, "etl", 2, T0 + 6, &n, &e), 0);
+    assert_int_equal(n, 0);
+    assert_string_equal(query("SELECT run_id, extract(epoch FROM start_date)::bigint - "
+                              "1700000000 FROM dag_run WHERE state = 'running' ORDER BY run_id"),
+                        "a|5|b|5");
+    assert_int_equal(store_run_set_state(S, "etl", "a", RUN_RUNNING, RUN_SUCCESS, T0 + 9, &e), 1);
+    assert_int_equal(store_runs_promote(S2, "etl", 2, T0 + 10, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(query("SELECT string_agg(run_id, ',' ORDER BY run_id) FROM dag_run "
+                              "WHERE state = 'running'"),
+                        "b,c");
+    assert_int_equal(store_runs_promote(S, "etl", 0, T0 + 11, &n, &e), 0); /* unlimited */
+    assert_int_equal(n, 1);
+    assert_string_equal(query("SELECT state FROM dag_run WHERE run_id = 'o'"), "queued");
+}
+
+/* One of two processes racing to promote and finish runs of etl with max_active_runs 1.
+ * Exits 1 when it ever saw two running runs. */
+static void
+promote_worker(void)
+{
+    struct err e = {0};
+    struct store *s = store_open("dbname=" DB, &e);
+    struct store_run *runs;
+    size_t n;
+    int bad = 0;
+    double deadline = mono() + 30;
+
+    if (s == NULL)
+        _exit(2);
+    for (;;) {
+        if (store_runs_promote(s, "etl", 1, T0, NULL, &e) != 0 ||
+            store_runs_list(s, "etl", "running", 0, &runs, &n, &e) != 0)
+            _exit(2);
+        bad |= n > 1;
+        for (size_t i = 0; i < n; i++)
+            store_run_set_state(s, "etl", runs[i].run_id, RUN_RUNNING, RUN_SUCCESS, T0, &e);
+        store_runs_free(runs, n);
+        if (store_runs_list(s, "etl", "queued", 0, &runs, &n, &e) != 0)
+            _exit(2);
+        store_runs_free(runs, n);
+        if (n == 0 || mono() > deadline)
+            break;
+    }
+    store_free(s);
+    _exit(bad ? 1 : 0);
+}
+
+static void
+test_promote_race(void **state)
+{
+    pid_t kids[2];
+    int status;
+    char id[32];
+
+    (void)state;
+    for (int i = 0; i < 40; i++) {
+        snprintf(id, sizeof(id), "r%02d", i);
+        mkrun(ETL, id, "manual", T0 + i * DAY);
+    }
+    for (int i = 0; i < 2; i++) {
+        fflush(NULL);
+        if ((kids[i] = fork()) == 0)
+            promote_worker();
+        assert_true(kids[i] > 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(waitpid(kids[i], &status, 0), kids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_string_equal(query("SELECT state, count(*) FROM dag_run GROUP BY state"), "success|40");
+}
+
+static void
+test_runs_active(void **state)
+{
+    struct err e = {0};
+    struct store_run *runs;
+    size_t n;
+
+    (void)state;
+    mkrun(ETL, "e2", "manual", T0 + DAY);
+    mkrun(ETL, "e1", "manual", T0);
+    mkrun(ETL, "done", "manual", T0 - DAY);
+    mkrun(OTHER, "o1", "manual", T0 - 2 * DAY);
+    assert_int_equal(store_run_set_state(S, "etl", "e2", RUN_QUEUED, RUN_RUNNING, T0, &e), 1);
+    assert_int_equal(store_run_set_state(S, "etl", "done", RUN_QUEUED, RUN_RUNNING, T0, &e), 1);
+    assert_int_equal(store_run_set_state(S, "etl", "done", RUN_RUNNING, RUN_FAILED, T0, &e), 1);
+
+    assert_int_equal(store_runs_active(S, &runs, &n, &e), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(runs[0].run_id, "o1");
+    assert_string_equal(runs[1].run_id, "e1");
+    assert_int_equal(runs[1].state, RUN_QUEUED);
+    assert_string_equal(runs[2].run_id, "e2");
+    assert_int_equal(runs[2].state, RUN_RUNNING);
+    assert_string_equal(runs[2].dag_id, "etl");
+    store_runs_free(runs, n);
+
+    assert_int_equal(store_dag_set_paused(S, "other", true, &e), 0);
+    assert_int_equal(store_runs_active(S, &runs, &n, &e), 0);
+    assert_int_equal(n, 2);
+    store_runs_free(runs, n);
+    query("UPDATE dag SET is_active = false WHERE dag_id = 'etl'");
+    assert_int_equal(store_runs_active(S, &runs, &n, &e), 0);
+    assert_int_equal(n, 0);
+    assert_null(runs);
+}
+
+static void
+test_runs_timeout(void **state)
+{
+    struct err e = {0};
+    struct store_claim *c;
+    struct store_claim_filter f = {.run_id = "old"};
+    int n = -1;
+
+    (void)state;
+    mkrun(ETL, "old", "manual", T0);
+    mkrun(ETL, "new", "manual", T0 + DAY);
+    assert_int_equal(store_run_set_state(S, "etl", "old", RUN_QUEUED, RUN_RUNNING, T0, &e), 1);
+    assert_int_equal(store_run_set_state(S, "etl", "new", RUN_QUEUED, RUN_RUNNING, T0 + 3000, &e),
+                     1);
+    set_ti(S, "etl", "old", "extract", TI_NONE, TI_QUEUED);
+    assert_int_equal(claim(S, &f, 1, 7, &c), 1);
+    store_claims_free(c, 1);
+    set_ti(S, "etl", "old", "transform", TI_NONE, TI_QUEUED);
+
+    assert_int_equal(store_runs_timeout(S, "etl", 3600, T0 + 3600, &n, &e), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_runs_timeout(S, "etl", -1, T0 + 99999, &n, &e), 0); /* no timeout */
+    assert_int_equal(n, 0);
+    assert_int_equal(store_runs_timeout(S, "etl", 3600, T0 + 3601, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(query("SELECT run_id, state, extract(epoch FROM end_date)::bigint - "
+                              "1700000000 FROM dag_run ORDER BY run_id"),
+                        "new|running||old|failed|3601");
+    assert_string_equal(query("SELECT run_id, task_id, coalesce(state, 'none') FROM task_instance "
+                              "ORDER BY run_id, task_id"),
+                        "new|extract|none|new|load|none|new|transform|none|"
+                        "old|extract|running|old|load|skipped|old|transform|skipped");
+    assert_int_equal(store_runs_timeout(S, "etl", 3600, T0 + 3700, &n, &e), 0);
+    assert_int_equal(n, 0);
+}
+
+static void
+test_sync_tasks(void **state)
+{
+    struct err e = {0};
+    struct store_claim *c;
+    int added = -1, removed = -1;
+
+    (void)state;
+    mkrun(ETL, "r", "manual", T0);
+    set_ti(S, "etl", "r", "transform", TI_NONE, TI_QUEUED);
+    set_ti(S, "etl", "r", "extract", TI_NONE, TI_SUCCESS);
+    assert_int_equal(store_run_sync_tasks(S, ETL, "r", &added, &removed, &e), 0);
+    assert_int_equal(added, 0);
+    assert_int_equal(removed, 0);
+
+    /* the file changed: load gone (removed), report new (created) */
+    assert_int_equal(store_run_sync_tasks(S, ETL2, "r", &added, &removed, &e), 0);
+    assert_int_equal(added, 1);
+    assert_int_equal(removed, 1);
+    assert_string_equal(query("SELECT task_id, coalesce(state, 'none'), max_tries FROM "
+                              "task_instance ORDER BY task_id"),
+                        "extract|success|2|load|removed|2|report|none|4|transform|queued|2");
+
+    /* back to the first version while transform runs: report removed, load restored, the
+     * running transform left alone */
+    assert_int_equal(claim(S, NULL, 1, 7, &c), 1);
+    store_claims_free(c, 1);
+    query("UPDATE task_instance SET task_id = 'gone' WHERE task_id = 'transform'");
+    assert_int_equal(store_run_sync_tasks(S, ETL, "r", &added, &removed, &e), 0);
+    assert_int_equal(added, 2); /* load restored, transform created again */
+    assert_int_equal(removed, 1);
+    assert_string_equal(query("SELECT task_id, coalesce(state, 'none') FROM task_instance "
+                              "ORDER BY task_id"),
+                        "extract|success|gone|running|load|none|report|removed|transform|none");
+
+    assert_int_equal(store_run_sync_tasks(S, ETL, "nope", &added, &removed, &e), -1);
+    assert_int_equal(e.code, ERR_NOTFOUND);
+    assert_string_equal(query("SELECT count(*) FROM task_instance WHERE run_id = 'nope'"), "0");
+}
+
+static void
+test_prev_ti_state(void **state)
+{
+    struct err e = {0};
+    bool found = true;
+    enum ti_state st = TI_FAILED;
+
+    (void)state;
+    mkrun(ETL, "r1", "scheduled", T0);
+    mkrun(ETL, "r3", "scheduled", T0 + 2 * DAY);
+    mkrun(ETL, "r2", "manual", T0 + DAY);
+    mkrun(OTHER, "o", "scheduled", T0 + DAY);
+    set_ti(S, "etl", "r2", "extract", TI_NONE, TI_SUCCESS);
+
+    assert_int_equal(store_prev_ti_state(S, "etl", "r3", "extract", &found, &st, &e), 0);
+    assert_true(found);
+    assert_int_equal(st, TI_SUCCESS);
+    assert_int_equal(store_prev_ti_state(S, "etl", "r2", "extract", &found, &st, &e), 0);
+    assert_true(found);
+    assert_int_equal(st, TI_NONE);
+    assert_int_equal(store_prev_ti_state(S, "etl", "r1", "extract", &found, &st, &e), 0);
+    assert_false(found);
+    assert_int_equal(st, TI_NONE);
+    assert_int_equal(store_prev_ti_state(S, "etl", "r3", "nope", &found, &st, &e), 0);
+    assert_false(found);
+    assert_int_equal(store_prev_ti_state(S, "etl", "zz", "extract", &found, &st, &e), -1);
+    assert_int_equal(e.code, ERR_NOTFOUND);
+}
+
+/* ---- pause, variables ------------------------------------------------------------------ */
+
+static void
+test_pause(void **state)
+{
+    struct err e = {0};
+    bool paused = false;
+
+    (void)state;
+    mkrun(ETL, "r", "manual", T0);
+    assert_int_equal(store_dag_set_paused(S, "etl", true, &e), 0);
+    assert_int_equal(store_dag_is_paused(S, "etl", &paused, &e), 0);
+    assert_true(paused);
+    assert_int_equal(store_dag_set_paused(S, "etl", false, &e), 0);
+    assert_int_equal(store_dag_is_paused(S, "etl", &paused, &e), 0);
+    assert_false(paused);
+    assert_string_equal(query("SELECT event, dag_id FROM log WHERE event LIKE '%pause' "
+                              "ORDER BY id"),
+                        "pause|etl|unpause|etl");
+    assert_int_equal(store_dag_set_paused(S, "nope", true, &e), -1);
+    assert_int_equal(e.code, ERR_NOTFOUND);
+    assert_string_equal(query("SELECT count(*) FROM log WHERE dag_id = 'nope'"), "0");
+}
+
+static void
+test_variables(void **state)
+{
+    struct err e = {0};
+    char **k, **v;
+    size_t n;
+    bool deleted = false;
+
+    (void)state;
+    assert_int_equal(store_variables_list(S, &k, &v, &n, &e), 0);
+    assert_int_equal(n, 0);
+    assert_null(k);
+    assert_int_equal(store_variable_set(S, "b", "2", &e), 0);
+    assert_int_equal(store_variable_set(S, "a", "1", &e), 0);
+    assert_int_equal(store_variable_set(S, "B", "3", &e), 0);
+    query("INSERT INTO variable (key, val) VALUES ('n', NULL)");
+    assert_int_equal(store_variables_list(S, &k, &v, &n, &e), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(k[0], "B");
+    assert_string_equal(v[0], "3");
+    assert_string_equal(k[1], "a");
+    assert_string_equal(k[2], "b");
+    assert_string_equal(v[2], "2");
+    assert_string_equal(k[3], "n");
+    assert_null(v[3]);
+    store_strings_free(k, n);
+    store_strings_free(v, n);
+
+    assert_int_equal(store_variable_delete(S, "a", &deleted, &e), 0);
+    assert_true(deleted);
+    assert_int_equal(store_variable_delete(S, "a", &deleted, &e), 0);
+    assert_false(deleted);
+    assert_string_equal(query("SELECT string_agg(key, ',' ORDER BY key COLLATE \"C\") FROM "
+                              "variable"),
+                        "B,b,n");
+}
+
+/* ---- NOTIFY ---------------------------------------------------------------------------- */
+
+/* Notifications S2 has now: a round trip first, so everything committed before has arrived. */
+static int
+notified(void)
+{
+    struct err e = {0};
+    int count = -1, alive;
+
+    if (store_jobs_alive(S2, NULL, 1, &alive, &e) != 0 ||
+        store_drain_notifies(S2, &count, &e) != 0)
+        fail_msg("drain: %s", e.msg);
+    return count;
+}
+
+static void
+test_notify(void **state)
+{
+    struct err e = {0};
+    struct pollfd pfd;
+    struct store_claim *c;
+    double deadline;
+    int count = 0, got, cleared;
+
+    (void)state;
+    assert_int_equal(store_listen(S2, &e), 0);
+    assert_int_equal(notified(), 0);
+
+    /* a change on S wakes a poll() on S2's socket */
+    mkrun(ETL, "r", "manual", T0);
+    pfd.fd = store_socket(S2);
+    pfd.events = POLLIN;
+    assert_true(pfd.fd >= 0);
+    for (deadline = mono() + 10; count == 0;) {
+        int ms = (int)((deadline - mono()) * 1000);
+
+        assert_true(ms > 0);
+        if (poll(&pfd, 1, ms) == 1) {
+            assert_int_equal(store_drain_notifies(S2, &got, &e), 0);
+            count += got;
+        }
+    }
+    assert_int_equal(count, 1);
+
+    set_ti(S, "etl", "r", "extract", TI_NONE, TI_SCHEDULED);
+    assert_int_equal(notified(), 0); /* nothing became queued */
+    set_ti(S, "etl", "r", "extract", TI_SCHEDULED, TI_QUEUED);
+    assert_int_equal(notified(), 1);
+    assert_int_equal(claim(S, NULL, 1, 0, &c), 1);
+    store_claims_free(c, 1);
+    assert_int_equal(notified(), 0);
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", 1, TI_FAILED, true, 1, 0, 0, T0, 1,
+                                     0, &e),
+                     1);
+    assert_int_equal(notified(), 1);
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", 1, TI_FAILED, true, 1, 0, 0, T0, 1,
+                                     0, &e),
+                     0); /* refused: no wake-up */
+    assert_int_equal(notified(), 0);
+    assert_int_equal(store_dag_set_paused(S, "etl", true, &e), 0);
+    assert_int_equal(notified(), 1);
+    assert_int_equal(store_runs_promote(S, "etl", 1, T0, NULL, &e), 0);
+    assert_int_equal(notified(), 1);
+    assert_int_equal(store_runs_promote(S, "etl", 1, T0, NULL, &e), 0);
+    assert_int_equal(notified(), 0);
+    assert_int_equal(store_tis_clear(S, "etl", ETL, "r", NULL, false, T0, &cleared, NULL, &e), 0);
+    assert_int_equal(notified(), 1);
+}
+
+/* ---- reconnection ---------------------------------------------------------------------- */
+
+static void
+test_reconnect(void **state)
+{
+    struct err e = {0};
+    struct store_claim *c;
+    size_t n;
+    int alive = -1;
+
+    (void)state;
+    assert_int_equal(store_listen(S2, &e), 0);
+    /* the server ends every gust session on the database (S and S2) */
+    assert_string_equal(query("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
+                              "FROM pg_stat_activity WHERE datname = '" DB "' AND "
+                              "application_name = 'gust'"),
+                        "2");
+    assert_int_equal(
+        store_claim_queued(S, NULL, 1, "h", 0, 0, 60, T0, &c, &n, &e), -1);
+    assert_int_equal(e.code, ERR_DB);
+    assert_true(e.temporary);
+    assert_int_equal(store_jobs_alive(S2, NULL, 60, &alive, &e), -1);
+    assert_true(e.temporary);
+
+    assert_int_equal(store_reconnect(S, &e), 0);
+    assert_int_equal(store_reconnect(S2, &e), 0);
+    assert_int_equal(store_jobs_alive(S, NULL, 60, &alive, &e), 0);
+    assert_int_equal(alive, 0);
+    assert_int_equal(notified(), 0);
+    /* S2 listens again on its new session */
+    mkrun(ETL, "r", "manual", T0);
+    assert_int_equal(notified(), 1);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_jobs, setup),
+        cmocka_unit_test_setup(test_claim_two_connections, setup),
+        cmocka_unit_test_setup(test_claim_filters, setup),
+        cmocka_unit_test_setup(test_leases_renew, setup),
+        cmocka_unit_test_setup(test_leases_expired, setup),
+        cmocka_unit_test_setup(test_last_scheduled, setup),
+        cmocka_unit_test_setup(test_promote, setup),
+        cmocka_unit_test_setup(test_promote_race, setup),
+        cmocka_unit_test_setup(test_runs_active, setup),
+        cmocka_unit_test_setup(test_runs_timeout, setup),
+        cmocka_unit_test_setup(test_sync_tasks, setup),
+        cmocka_unit_test_setup(test_prev_ti_state, setup),
+        cmocka_unit_test_setup(test_pause, setup),
+        cmocka_unit_test_setup(test_variables, setup),
+        cmocka_unit_test_setup(test_notify, setup),
+        cmocka_unit_test_setup(test_reconnect, setup),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
