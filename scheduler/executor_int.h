@@ -20,6 +20,7 @@ struct spawn {
     const char *cwd;
     int fd_in, fd_out, fd_err, fd_status;
     long max_fd;
+    pid_t parent; /* the child checks it is still ours after PR_SET_PDEATHSIG */
 };
 
 /* Resolve argv[0] against the PATH of spec's environment and fill sp (free: spawn_clear). */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,6 +79,11 @@ child_run(const struct spawn *sp)
     if (setsid() < 0 || dup2(sp->fd_in, 0) < 0 || dup2(sp->fd_out, 1) < 0 ||
         dup2(sp->fd_err, 2) < 0)
         child_fail(sp->fd_status, STAGE_SETUP, errno);
+    /* If gust dies (kill -9), the try dies with it instead of running on unsupervised beside
+     * the retry the next scheduler will start. Its own children are caught by the next
+     * scheduler on this host, which kills the try's process group before retrying. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != sp->parent)
+        child_fail(sp->fd_status, STAGE_SETUP, errno ? errno : ESRCH);
     child_cloexec_all(sp);
     if (sp->cwd != NULL && chdir(sp->cwd) < 0)
         child_fail(sp->fd_status, STAGE_CHDIR, errno);
@@ -206,6 +212,7 @@ read_exec_status(int fd, int msg[2])
 pid_t
 spawn_fork(struct spawn *sp)
 {
+    sp->parent = getpid();
     sigset_t all, old;
     pid_t pid;
 
