@@ -764,7 +764,7 @@ int
 runner_run(struct runner *r, struct err *e)
 {
     begin(r);
-    while (!done(r)) {
+    for (;;) { /* a turn first: a tick may add the runs to drive (backfill) */
         if (turn(r, time(NULL), e) < 0)
             return -1;
         stop_tries(r);

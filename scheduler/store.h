@@ -363,7 +363,8 @@ int store_variable_delete(struct store *s, const char *key, bool *deleted, struc
 /* LISTEN on channel "gust" (again after store_reconnect). */
 int store_listen(struct store *s, struct err *e);
 
-/* The connection's socket, for poll() (readable: call store_drain_notifies); -1 when none. */
+/* The connection's socket, for poll() (readable: call store_drain_notifies); -1 when none.
+ * It changes with store_reconnect. */
 int store_socket(const struct store *s);
 
 /* Read what the server sent without blocking and drop the notifications received so far;
