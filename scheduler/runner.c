@@ -644,6 +644,23 @@ read_signals(struct runner *r)
     }
 }
 
+/* Notifications already read by libpq while it waited for a query's result sit in its queue
+ * and will never make the socket readable again: take them before sleeping. */
+static bool
+take_notifies(struct runner *r)
+{
+    struct err e = {0};
+    int count = 0;
+
+    if (!r->listening || r->db_down)
+        return false;
+    if (store_drain_notifies(r->store, &count, &e) < 0) {
+        runner_db_error(r, &e, "read notifications");
+        return false;
+    }
+    return count > 0;
+}
+
 static void
 wait_events(struct runner *r)
 {
@@ -651,6 +668,7 @@ wait_events(struct runner *r)
     size_t n = 1, dbi = 0;
     struct exec_result res;
     struct err e = {0};
+    bool queued = take_notifies(r);
     int sock = r->listening && !r->db_down ? store_socket(r->store) : -1;
 
     fds[0] = (struct pollfd){.fd = r->sigfd, .events = POLLIN};
@@ -659,18 +677,11 @@ wait_events(struct runner *r)
         fds[n++] = (struct pollfd){.fd = sock, .events = POLLIN};
     }
     n += executor_pollfds(r->x, fds + n, MAX_POLLFDS - n);
-    if (poll(fds, n, next_timeout(r, time(NULL))) < 0 && errno != EINTR)
+    if (poll(fds, n, queued ? 0 : next_timeout(r, time(NULL))) < 0 && errno != EINTR)
         return;
     if (fds[0].revents & POLLIN)
         read_signals(r);
-    r->notified = false;
-    if (dbi && fds[dbi].revents) {
-        int count = 0;
-
-        if (store_drain_notifies(r->store, &count, &e) < 0)
-            runner_db_error(r, &e, "read notifications");
-        r->notified = count > 0;
-    }
+    r->notified = queued || (dbi && fds[dbi].revents && take_notifies(r));
     if (executor_process(r->x, &e) < 0)
         fprintf(stderr, "gust: executor: %s\n", e.msg);
     while (executor_next_result(r->x, &res) == 1) {
