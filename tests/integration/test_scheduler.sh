@@ -168,25 +168,33 @@ check_contains "and the return" "reachable again" "$(cat "$GUST_TEST_TMP/sched3.
 kill -TERM "$sched"
 wait_for 40 sh -c "! kill -0 $sched 2>/dev/null"
 
-# --- kill -9 the scheduler (and a worker) at random points
+# --- kill -9 the scheduler and the two workers sharing the load, at random points
 kills=${CHAOS_KILLS:-20}
 ntasks=${CHAOS_TASKS:-200}
 gen chaos "$ntasks" 10 0.1 "$GUST_DAGS_FOLDER/chaos.yaml"
 : >"$GUST_TEST_TMP/overlaps"
 start_bg chaos_sched "$GUST" scheduler; sched=$LAST
-start_bg chaos_worker "$GUST" worker --concurrency 2; worker=$LAST
+start_bg chaos_worker_a "$GUST" worker --concurrency 2; worker_a=$LAST
+start_bg chaos_worker_b "$GUST" worker --concurrency 2; worker_b=$LAST
 wait_for 20 "$GUST" jobs check --job-type scheduler
 "$GUST" dags trigger chaos -r chaos1 >/dev/null
 RANDOM=42
 for i in $(seq 1 "$kills"); do
     sleep "0.$((RANDOM % 9 + 1))" # a random point in the run, not a wait for a condition
-    if [ $((i % 4)) = 0 ]; then
-        kill -9 "$worker" 2>/dev/null
-        start_bg chaos_worker "$GUST" worker --concurrency 2; worker=$LAST
-    else
+    case $((i % 4)) in
+    0)
+        kill -9 "$worker_a" 2>/dev/null
+        start_bg chaos_worker_a "$GUST" worker --concurrency 2; worker_a=$LAST
+        ;;
+    2)
+        kill -9 "$worker_b" 2>/dev/null
+        start_bg chaos_worker_b "$GUST" worker --concurrency 2; worker_b=$LAST
+        ;;
+    *)
         kill -9 "$sched" 2>/dev/null
         start_bg chaos_sched "$GUST" scheduler; sched=$LAST
-    fi
+        ;;
+    esac
 done
 check "the run completes despite $kills kill -9s" wait_for 180 run_is chaos chaos1 success
 check_eq "every task instance ended success" "$ntasks" \
@@ -194,8 +202,8 @@ check_eq "every task instance ended success" "$ntasks" \
 check_eq "no two tries of a task ever overlapped" "" "$(cat "$GUST_TEST_TMP/overlaps")"
 retried=$(q "select count(*) from task_instance where run_id = 'chaos1' and try_number > 1")
 echo "# $retried task instances needed more than one try"
-kill -TERM "$sched" "$worker"
-wait_for 40 sh -c "! kill -0 $sched 2>/dev/null && ! kill -0 $worker 2>/dev/null"
+kill -TERM "$sched" "$worker_a" "$worker_b"
+wait_for 40 sh -c "! kill -0 $sched 2>/dev/null && ! kill -0 $worker_a 2>/dev/null && ! kill -0 $worker_b 2>/dev/null"
 
 # --- two schedulers and two workers on one database
 gen many 500 25 0.02 "$GUST_DAGS_FOLDER/many.yaml"
