@@ -144,6 +144,9 @@ check "a changed DAG file is picked up without SIGHUP" wait_for 20 sh -c \
     "grep -q 'loaded' '$GUST_TEST_TMP/sched2.log' && test \$(grep -c 'loaded' '$GUST_TEST_TMP/sched2.log') -ge 3"
 "$GUST" dags trigger late_dag -r late2 >/dev/null
 check "the new task runs in new runs" wait_for 30 run_is late_dag late2 success
+"$GUST" dags trigger late_dag -r late3 --wait >"$GUST_TEST_TMP/wait.out" 2>&1
+check_eq "trigger --wait exits 0 when the scheduler ran it to success" 0 $?
+check_contains "and shows the progress" "late_dag late3 second -> success" "$(cat "$GUST_TEST_TMP/wait.out")"
 check_eq "with the changed command" changed "$("$GUST" tasks logs late_dag hello late2 | grep -v '^\[gust\]' | tail -1)"
 kill -TERM "$sched"
 wait_for 40 sh -c "! kill -0 $sched 2>/dev/null"
