@@ -6,6 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lib/common.sh
 source tests/lib/pg.sh
+NMIG=$(ls migrations/[0-9]*.sql | wc -l) # the migrations this gust carries
 GUST=${GUST:-$PWD/bin/gust}
 unset GUST_DATABASE_URL
 
@@ -26,7 +27,7 @@ check_eq "db migrate on a fresh database exits 0" 0 "$(
     "$GUST" db migrate >/dev/null 2>&1
     echo $?
 )"
-check_contains "db migrate reports what it applied" "migrated: applied 1 migration(s), schema version 1" "$out"
+check_contains "db migrate reports what it applied" "migrated: applied $NMIG migration(s), schema version $NMIG" "$out"
 tables=$(q -c "select string_agg(tablename, ',' order by tablename) from pg_tables
     where schemaname = 'public'")
 for t in dag dag_tag dag_run task_instance task_instance_history xcom import_error log job \
@@ -53,7 +54,7 @@ before=$(q -c "select version, name, applied_at from gust_schema_version order b
 out=$("$GUST" db migrate 2>&1)
 rc=$?
 check_eq "db migrate again exits 0" 0 "$rc"
-check_eq "db migrate again says up to date" "up to date: schema version 1" "$out"
+check_eq "db migrate again says up to date" "up to date: schema version $NMIG" "$out"
 check_eq "the version table is unchanged" "$before" \
     "$(q -c "select version, name, applied_at from gust_schema_version order by 1")"
 check "db check after migrate exits 0" "$GUST" db check
@@ -64,9 +65,9 @@ q -c "insert into gust_schema_version (version, name) values (7, '0007_future.sq
 out=$("$GUST" db migrate 2>&1)
 rc=$?
 check_eq "a newer database is refused with exit 1" 1 "$rc"
-check_contains "the refusal says why" "database schema version 7 is newer than this gust (knows 1..1); upgrade gust" "$out"
+check_contains "the refusal says why" "database schema version 7 is newer than this gust (knows 1..$NMIG); upgrade gust" "$out"
 check_fails "db check fails on a newer database" "$GUST" db check
-check_eq "nothing was applied to the newer database" 2 "$(q -c "select count(*) from gust_schema_version")"
+check_eq "nothing was applied to the newer database" $((NMIG + 1)) "$(q -c "select count(*) from gust_schema_version")"
 
 # A broken connection: exit 1, name the host, never print the password.
 for url in 'postgresql://gust:s3cret@127.0.0.1:1/nope' \
@@ -100,8 +101,7 @@ ra=$?
 wait "$pb"
 rb=$?
 check_eq "both concurrent migrations exit 0" "0 0" "$ra $rb"
-check_eq "one applied, the other found it up to date" \
-    "migrated: applied 1 migration(s), schema version 1|up to date: schema version 1" \
-    "$(cat "$tmp/a" "$tmp/b" | sort | paste -sd'|')"
-check_eq "the version table has one row" 1 "$(q -c "select count(*) from gust_schema_version")"
+applied=$(cat "$tmp/a" "$tmp/b" | awk '/^migrated: applied/ { n += $3 } END { print n + 0 }')
+check_eq "between them they applied every migration exactly once" "$NMIG" "$applied"
+check_eq "the version table has one row per migration" "$NMIG" "$(q -c "select count(*) from gust_schema_version")"
 rm -rf "$tmp"

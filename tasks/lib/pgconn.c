@@ -1,0 +1,596 @@
+/* pgconn: small libpq helpers for task executables (see pgconn.h).
+ *
+ * The only file under tasks/ that includes libpq (STYLE rule 1): libpq types never leave it.
+ * Every statement carrying a value goes through PQexecParams; COPY data is escaped by the
+ * row builder, never pasted into SQL. Key invariants: no message leaving this module holds a
+ * password (connection errors are scrubbed of what conninfo and PGPASSWORD contain), libpq
+ * never prints (the notice processor is silenced), and an error's `temporary` flag means
+ * "the database could not be reached or the connection broke", never "the SQL was wrong".
+ *
+ * The password masking mirrors scheduler/store.c: task executables link only
+ * libgusttask.a (tasks/lib + err.o), not the scheduler's store. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "pgconn.h"
+
+#define MASK "***"
+
+struct pgconn {
+    PGconn *conn;
+    char where[200]; /* host=... port=... dbname=... user=... */
+};
+
+struct pgconn_rows {
+    PGresult *res;
+};
+
+struct pgconn_row {
+    char *buf;  /* values separated by tabs, then "\n" once there is a value */
+    size_t len; /* bytes used, without the NUL kept after them */
+    size_t cap; /* bytes allocated */
+    int nvalues;
+};
+
+/* ---- passwords out of messages ---------------------------------------------------- */
+
+/* The span of a URI's user:PASSWORD@ at or after from, if any. */
+static int
+uri_secret(const char *s, size_t from, size_t *start, size_t *len)
+{
+    const char *uri = strstr(s, "://");
+
+    if (uri == NULL || from > (size_t)(uri - s) + 3)
+        return 0;
+    const char *auth = uri + 3, *end = auth + strcspn(auth, "/?"), *at = NULL;
+    for (const char *p = auth; p < end; p++)
+        if (*p == '@')
+            at = p;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon == NULL)
+        return 0;
+    *start = (size_t)(colon + 1 - s);
+    *len = (size_t)(at - colon - 1);
+    return 1;
+}
+
+/* Find the next password in conninfo at or after from: a URI's user:password@ or the value
+ * of a password= keyword (key=value form or URI query). Returns 1 and its span, or 0. */
+static int
+next_secret(const char *s, size_t from, size_t *start, size_t *len)
+{
+    if (uri_secret(s, from, start, len))
+        return 1;
+    for (const char *p = strstr(s + from, "password"); p; p = strstr(p + 1, "password")) {
+        const char *v = p + 8;
+
+        if (p != s && !strchr(" \t\n?&", p[-1]))
+            continue;
+        v += strspn(v, " \t");
+        if (*v != '=')
+            continue;
+        v++;
+        v += strspn(v, " \t");
+        *start = (size_t)(v - s);
+        if (*v == '\'') { /* quoted: up to the closing quote, \' escapes */
+            const char *q = v + 1;
+            while (*q && *q != '\'')
+                q += (*q == '\\' && q[1]) ? 2 : 1;
+            *len = (size_t)(q - v) + (*q ? 1 : 0);
+        } else {
+            *len = strcspn(v, " \t\n&");
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Copy conninfo into buf with every password replaced by MASK. */
+static void
+mask_conninfo(const char *conninfo, char *buf, size_t size)
+{
+    size_t at = 0, out = 0, start, len;
+
+    while (next_secret(conninfo, at, &start, &len) && out < size) {
+        out += (size_t)snprintf(buf + out, size - out, "%.*s%s", (int)(start - at), conninfo + at,
+                                MASK);
+        at = start + len;
+    }
+    if (out < size)
+        snprintf(buf + out, size - out, "%s", conninfo + at);
+}
+
+/* Replace every occurrence of secret in msg (in place) with MASK. */
+static void
+scrub(char *msg, size_t size, const char *secret, size_t slen)
+{
+    char *p;
+
+    if (slen < 2) /* too short to find without masking innocent text */
+        return;
+    while ((p = memmem(msg, strlen(msg), secret, slen)) != NULL) {
+        size_t tail = strlen(p + slen) + 1, mlen = strlen(MASK);
+
+        if ((size_t)(p - msg) + mlen + tail > size)
+            tail = size - (size_t)(p - msg) - mlen;
+        memmove(p + mlen, p + slen, tail);
+        memcpy(p, MASK, mlen);
+        msg[size - 1] = '\0';
+    }
+}
+
+/* Remove from msg every password that conninfo or PGPASSWORD holds. */
+static void
+scrub_secrets(char *msg, size_t size, const char *conninfo)
+{
+    size_t at = 0, start, len;
+    const char *env = getenv("PGPASSWORD");
+
+    while (conninfo && next_secret(conninfo, at, &start, &len)) {
+        scrub(msg, size, conninfo + start, len);
+        at = start + len;
+    }
+    if (env)
+        scrub(msg, size, env, strlen(env));
+}
+
+/* ---- connection ------------------------------------------------------------------- */
+
+static void
+quiet_notice(void *arg, const char *message)
+{
+    (void)arg, (void)message; /* library code never prints; NOTICEs are not errors */
+}
+
+/* libpq's message up to its first line break, tabs folded. */
+static void
+first_line(char *dst, size_t size, const char *msg)
+{
+    size_t n = msg ? strcspn(msg, "\n") : 0;
+
+    snprintf(dst, size, "%.*s", (int)n, msg ? msg : "");
+    for (char *p = dst; *p; p++)
+        if (*p == '\t')
+            *p = ' ';
+}
+
+/* True when a connection attempt may work later: server down, starting, or unreachable. */
+static bool
+connect_temporary(const char *msg)
+{
+    static const char *const transient[] = {
+        "Connection refused",
+        "timeout expired",
+        "timed out",
+        "No such file",
+        "Network is unreachable",
+        "No route to host",
+        "could not translate",
+        "starting up",
+        "shutting down",
+        "in recovery mode",
+        "too many clients",
+        "server closed the connection",
+        "Connection reset",
+        "could not receive data",
+        "could not send data",
+    };
+
+    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+        if (strstr(msg, transient[i]))
+            return true;
+    return false;
+}
+
+/* Name the server for messages; when libpq could not even parse conninfo, show it masked. */
+static void
+describe(const PGconn *c, const char *conninfo, char *buf, size_t size)
+{
+    const char *host = c ? PQhost(c) : NULL, *port = c ? PQport(c) : NULL;
+    const char *db = c ? PQdb(c) : NULL, *user = c ? PQuser(c) : NULL;
+    char masked[160];
+
+    if ((host == NULL || *host == '\0') && (db == NULL || *db == '\0')) {
+        mask_conninfo(conninfo ? conninfo : "", masked, sizeof(masked));
+        snprintf(buf, size, "'%s'", masked);
+        return;
+    }
+    snprintf(buf, size, "host=%s port=%s dbname=%s user=%s", host && *host ? host : "?",
+             port && *port ? port : "?", db && *db ? db : "?", user && *user ? user : "?");
+}
+
+struct pgconn *
+pgconn_open(const char *conninfo, struct err *e)
+{
+    /* Our defaults first: a value in conninfo (or the PG* variable) wins over them. Task
+     * data is UTF-8 (JSON from Kafka), whatever the server's encoding. */
+    const char *keys[] = {"connect_timeout", "client_encoding", "fallback_application_name",
+                          "dbname", NULL};
+    const char *vals[] = {getenv("PGCONNECT_TIMEOUT") ? NULL : "10",
+                          getenv("PGCLIENTENCODING") ? NULL : "UTF8", "gust-task", NULL, NULL};
+    struct pgconn *c;
+    char reason[200], msg[512];
+
+    if (conninfo == NULL || *conninfo == '\0')
+        conninfo = getenv("GUST_DATABASE_URL");
+    vals[3] = conninfo && *conninfo ? conninfo : NULL;
+    if ((c = calloc(1, sizeof(*c))) == NULL) {
+        err_set(e, ERR_FAIL, "connect: out of memory");
+        return NULL;
+    }
+    c->conn = PQconnectdbParams(keys, vals, 1);
+    describe(c->conn, conninfo, c->where, sizeof(c->where));
+    if (c->conn && PQstatus(c->conn) == CONNECTION_OK) {
+        PQsetNoticeProcessor(c->conn, quiet_notice, NULL);
+        return c;
+    }
+    first_line(reason, sizeof(reason), c->conn ? PQerrorMessage(c->conn) : "out of memory");
+    snprintf(msg, sizeof(msg), "connect to %s: %s", c->where, reason);
+    scrub_secrets(msg, sizeof(msg), conninfo);
+    err_set(e, ERR_DB, "%s", msg);
+    if (e)
+        e->temporary = connect_temporary(reason);
+    pgconn_free(c);
+    return NULL;
+}
+
+void
+pgconn_free(struct pgconn *c)
+{
+    if (c == NULL)
+        return;
+    PQfinish(c->conn);
+    free(c);
+}
+
+const char *
+pgconn_where(const struct pgconn *c)
+{
+    return c ? c->where : "";
+}
+
+bool
+pgconn_lost(const struct pgconn *c)
+{
+    return c == NULL || c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK;
+}
+
+/* ---- statements -------------------------------------------------------------------- */
+
+/* SQLSTATEs after which only another connection (later) can help: connection exceptions
+ * (class 08), admin shutdown / crash shutdown / cannot connect now (57P01-03), too many
+ * connections (53300). */
+static bool
+state_temporary(const char *sqlstate)
+{
+    if (sqlstate == NULL)
+        return false;
+    return strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57P0", 4) == 0 ||
+           strcmp(sqlstate, "53300") == 0;
+}
+
+/* Set e from a failed result (or the connection when res is NULL). Returns -1. */
+static int
+db_error(const struct pgconn *c, const PGresult *res, struct err *e)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    char line[sizeof(e->msg)];
+
+    first_line(line, sizeof(line), primary ? primary : PQerrorMessage(c->conn));
+    if (primary == NULL && strncmp(line, "FATAL:  ", 8) == 0) /* a server message, unparsed */
+        memmove(line, line + 8, strlen(line + 8) + 1);
+    if (line[0] == '\0')
+        snprintf(line, sizeof(line), "unknown error");
+    if (state)
+        err_set(e, ERR_DB, "%s (SQLSTATE %s)", line, state);
+    else
+        err_set(e, ERR_DB, "%s", line);
+    if (e)
+        e->temporary = pgconn_lost(c) || state_temporary(state);
+    return -1;
+}
+
+/* Run one statement; the result (caller PQclears) when it succeeded, else NULL with e set. */
+static PGresult *
+run(struct pgconn *c, const char *sql, int n, const char *const *params, struct err *e)
+{
+    PGresult *res = PQexecParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    db_error(c, res, e);
+    PQclear(res);
+    return NULL;
+}
+
+int
+pgconn_exec(struct pgconn *c, const char *sql, int n, const char *const *params,
+            long long *affected, struct err *e)
+{
+    PGresult *res = run(c, sql, n, params, e);
+
+    if (res == NULL)
+        return -1;
+    if (affected)
+        *affected = strtoll(PQcmdTuples(res), NULL, 10); /* "" (no count) -> 0 */
+    PQclear(res);
+    return 0;
+}
+
+int
+pgconn_query(struct pgconn *c, const char *sql, int n, const char *const *params,
+             struct pgconn_rows **out, struct err *e)
+{
+    struct pgconn_rows *r;
+    PGresult *res;
+
+    *out = NULL;
+    if ((res = run(c, sql, n, params, e)) == NULL)
+        return -1;
+    if ((r = malloc(sizeof(*r))) == NULL) {
+        PQclear(res);
+        return err_set(e, ERR_FAIL, "out of memory");
+    }
+    r->res = res;
+    *out = r;
+    return 0;
+}
+
+int
+pgconn_rows_count(const struct pgconn_rows *r)
+{
+    return r ? PQntuples(r->res) : 0;
+}
+
+int
+pgconn_rows_columns(const struct pgconn_rows *r)
+{
+    return r ? PQnfields(r->res) : 0;
+}
+
+const char *
+pgconn_rows_value(const struct pgconn_rows *r, int row, int col)
+{
+    if (r == NULL || row < 0 || col < 0 || row >= PQntuples(r->res) || col >= PQnfields(r->res))
+        return NULL;
+    return PQgetisnull(r->res, row, col) ? NULL : PQgetvalue(r->res, row, col);
+}
+
+void
+pgconn_rows_free(struct pgconn_rows *r)
+{
+    if (r == NULL)
+        return;
+    PQclear(r->res);
+    free(r);
+}
+
+int
+pgconn_begin(struct pgconn *c, struct err *e)
+{
+    return pgconn_exec(c, "BEGIN", 0, NULL, NULL, e);
+}
+
+int
+pgconn_commit(struct pgconn *c, struct err *e)
+{
+    PGresult *res = run(c, "COMMIT", 0, NULL, e);
+
+    if (res == NULL)
+        return -1;
+    /* COMMIT of a transaction that failed earlier "succeeds" as ROLLBACK: say so. */
+    int rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
+    PQclear(res);
+    return rolled_back ? err_set(e, ERR_DB, "commit: the transaction was rolled back") : 0;
+}
+
+int
+pgconn_rollback(struct pgconn *c, struct err *e)
+{
+    return pgconn_exec(c, "ROLLBACK", 0, NULL, NULL, e);
+}
+
+/* ---- COPY FROM STDIN ------------------------------------------------------------- */
+
+int
+pgconn_copy_begin(struct pgconn *c, const char *sql, struct err *e)
+{
+    /* COPY takes no parameters; sql is the caller's fixed text (table and column names). */
+    PGresult *res = PQexec(c->conn, sql);
+    int rc = 0;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN)
+        rc = db_error(c, res, e);
+    PQclear(res);
+    return rc;
+}
+
+int
+pgconn_copy_row(struct pgconn *c, const struct pgconn_row *row, struct err *e)
+{
+    if (row->nvalues == 0)
+        return err_set(e, ERR_USAGE, "copy: empty row");
+    if (PQputCopyData(c->conn, row->buf, (int)row->len) != 1)
+        return db_error(c, NULL, e);
+    return 0;
+}
+
+/* Collect the results that follow the end of a copy; the last error wins. */
+static int
+copy_results(struct pgconn *c, long long *rows, struct err *e)
+{
+    PGresult *res;
+    int rc = 0;
+
+    while ((res = PQgetResult(c->conn)) != NULL) {
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            if (rows)
+                *rows = strtoll(PQcmdTuples(res), NULL, 10);
+        } else {
+            rc = db_error(c, res, e);
+        }
+        PQclear(res);
+        if (pgconn_lost(c)) /* PQgetResult may keep answering errors on a dead socket */
+            return db_error(c, NULL, e);
+    }
+    return rc;
+}
+
+int
+pgconn_copy_end(struct pgconn *c, long long *rows, struct err *e)
+{
+    if (rows)
+        *rows = 0;
+    if (PQputCopyEnd(c->conn, NULL) != 1)
+        return db_error(c, NULL, e);
+    return copy_results(c, rows, e);
+}
+
+int
+pgconn_copy_abort(struct pgconn *c, const char *reason, struct err *e)
+{
+    struct err ignored;
+
+    if (PQputCopyEnd(c->conn, reason ? reason : "aborted by the client") != 1)
+        return db_error(c, NULL, e);
+    copy_results(c, NULL, &ignored); /* the expected "COPY from stdin failed" error */
+    return pgconn_lost(c) ? db_error(c, NULL, e) : 0;
+}
+
+/* ---- the COPY row builder ------------------------------------------------------- */
+
+struct pgconn_row *
+pgconn_row_new(void)
+{
+    return calloc(1, sizeof(struct pgconn_row));
+}
+
+void
+pgconn_row_free(struct pgconn_row *row)
+{
+    if (row == NULL)
+        return;
+    free(row->buf);
+    free(row);
+}
+
+void
+pgconn_row_reset(struct pgconn_row *row)
+{
+    row->len = 0;
+    row->nvalues = 0;
+    if (row->buf)
+        row->buf[0] = '\0';
+}
+
+/* Make room for extra more bytes plus a NUL. */
+static int
+row_reserve(struct pgconn_row *row, size_t extra, struct err *e)
+{
+    size_t need = row->len + extra + 1, cap = row->cap ? row->cap : 256;
+    char *p;
+
+    if (need <= row->cap)
+        return 0;
+    while (cap < need)
+        cap *= 2;
+    if ((p = realloc(row->buf, cap)) == NULL)
+        return err_set(e, ERR_FAIL, "copy row: out of memory");
+    row->buf = p;
+    row->cap = cap;
+    return 0;
+}
+
+/* The escape letter for a byte COPY text format must not see raw, or 0. */
+static char
+escape_of(char ch)
+{
+    switch (ch) {
+    case '\\':
+        return '\\';
+    case '\t':
+        return 't';
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    default:
+        return 0;
+    }
+}
+
+int
+pgconn_row_addn(struct pgconn_row *row, const char *value, size_t len, struct err *e)
+{
+    /* Worst case every byte doubles; plus the separator before and "\n" after. */
+    size_t worst = (value ? 2 * len : 2) + 2;
+
+    if (value && memchr(value, '\0', len))
+        return err_set(e, ERR_PARSE, "copy row: value %d holds a NUL byte", row->nvalues + 1);
+    if (row_reserve(row, worst, e) < 0)
+        return -1;
+    if (row->nvalues > 0)
+        row->buf[row->len - 1] = '\t'; /* the row's "\n" becomes the separator */
+    if (value == NULL) {
+        memcpy(row->buf + row->len, "\\N", 2);
+        row->len += 2;
+    }
+    for (size_t i = 0; value && i < len; i++) {
+        char esc = escape_of(value[i]);
+
+        if (esc) {
+            row->buf[row->len++] = '\\';
+            row->buf[row->len++] = esc;
+        } else {
+            row->buf[row->len++] = value[i];
+        }
+    }
+    row->buf[row->len++] = '\n';
+    row->buf[row->len] = '\0';
+    row->nvalues++;
+    return 0;
+}
+
+int
+pgconn_row_add(struct pgconn_row *row, const char *value, struct err *e)
+{
+    return pgconn_row_addn(row, value, value ? strlen(value) : 0, e);
+}
+
+int
+pgconn_row_addf(struct pgconn_row *row, struct err *e, const char *fmt, ...)
+{
+    char small[64], *big = NULL;
+    va_list ap;
+    int n, rc;
+
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return err_set(e, ERR_FAIL, "copy row: bad format");
+    if ((size_t)n >= sizeof(small)) {
+        if ((big = malloc((size_t)n + 1)) == NULL)
+            return err_set(e, ERR_FAIL, "copy row: out of memory");
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    rc = pgconn_row_addn(row, big ? big : small, (size_t)n, e);
+    free(big);
+    return rc;
+}
+
+const char *
+pgconn_row_text(const struct pgconn_row *row, size_t *len)
+{
+    if (len)
+        *len = row->len;
+    return row->buf ? row->buf : "";
+}

@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# pharma_upsert (staging -> pharmaceutical_data) against a real PostgreSQL migrated by
+# `gust db migrate`: the 0002 schema; newest version per sodangky wins, an older version
+# arriving later never overwrites; every column and Vietnamese text round trip; XCom counts;
+# a loader committing rows while the upsert runs loses nothing (deterministically, by holding
+# the upsert on a row lock, and with a writer racing batched runs); an SQL error or a killed
+# connection moves nothing (exit 1 / 111); database down (111, password masked); bad flags
+# (100); the pharmaceutical_upsert_dag DAG running it through gust.
+set -u
+source "$GUST_SRC/tests/lib/common.sh"
+source "$GUST_SRC/tests/lib/pg.sh"
+case $GUST_BIN_DIR in
+/*) UPSERT=$GUST_BIN_DIR/pharma_upsert ;;
+*) UPSERT=$GUST_SRC/$GUST_BIN_DIR/pharma_upsert ;;
+esac
+tmp=$(mktemp -d)
+lockpid=
+cleanup() {
+    exec 7>&- 2>/dev/null
+    [ -n "$lockpid" ] && kill "$lockpid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+pg_createdb gust_pharma_upsert >/dev/null
+export PGDATABASE=gust_pharma_upsert
+unset GUST_DATABASE_URL PHARMA_UPSERT_BATCH_LIMIT
+export GUST_XCOM_FILE=$tmp/xcom.json
+
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
+xcom() { cat "$GUST_XCOM_FILE" 2>/dev/null; rm -f "$GUST_XCOM_FILE"; }
+upsert() { "$UPSERT" "$@" >"$tmp/out" 2>&1; }
+# stage SODANGKY LASTMOD TENTHUOC: one staging row ("" = NULL time), values as psql variables
+stage() {
+    psql -X -q -v ON_ERROR_STOP=1 -v k="$1" -v t="$2" -v n="$3" <<'SQL'
+insert into pharmaceutical_data_staging (sodangky, lastmodificationtime, tenthuoc)
+values (:'k', nullif(:'t', '')::timestamptz, :'n');
+SQL
+}
+name_of() { q "select tenthuoc from pharmaceutical_data where sodangky = '$1'"; }
+staged() { q "select count(*) from pharmaceutical_data_staging"; }
+main_rows() { q "select count(*) from pharmaceutical_data"; }
+# A session holding a row lock on pharmaceutical_data (sodangky $1) in an open transaction:
+# an upsert touching that key waits on it, its snapshot taken and its staging rows read.
+lock_hold() {
+    rm -f "$tmp/lock.in"
+    mkfifo "$tmp/lock.in"
+    psql -X -q -v ON_ERROR_STOP=1 <"$tmp/lock.in" >"$tmp/lock.out" 2>&1 &
+    lockpid=$!
+    exec 7>"$tmp/lock.in"
+    echo "begin; select 1 from pharmaceutical_data where sodangky = '$1' for update;" >&7
+    wait_for 10 test "$(q "select count(*) from pg_stat_activity
+        where datname = current_database() and state = 'idle in transaction'")" = 1
+}
+lock_release() {
+    echo "commit;" >&7
+    exec 7>&-
+    wait "$lockpid"
+    lockpid=
+}
+upsert_waiting() {
+    test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
+        and query like 'WITH moved%'")" = 1
+}
+
+"$GUST" db migrate >"$tmp/out" 2>&1
+check_eq "gust db migrate exits 0" 0 $?
+
+# --- schema
+cols=$(q "select string_agg(column_name || ':' || data_type, ',' order by ordinal_position)
+    from information_schema.columns where table_name = 'pharmaceutical_data'")
+check_eq "pharmaceutical_data has the 29 source columns, lower case, plus loaded_at" 30 \
+    "$(printf '%s\n' "$cols" | tr ',' '\n' | wc -l)"
+for c in idthuoc:bigint sodangky:text phanloaithuocenum:integer congtydangkyid:bigint \
+    creationtime:'timestamp with time zone' lastmodificationtime:'timestamp with time zone' \
+    ngaycapsodangky:'timestamp with time zone' ngayhethansodangky:'timestamp with time zone' \
+    ngaygiahansodangky:'timestamp with time zone' tieuchuanid:bigint fulladdress:text tuoitho:text; do
+    check_contains "column $c" ",$c," ",$cols,"
+done
+check_eq "sodangky is the primary key" sodangky "$(q "select a.attname from pg_index i
+    join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+    where i.indrelid = 'pharmaceutical_data'::regclass and i.indisprimary")"
+check_eq "staging has the same 29 columns with the same types" "" "$(q "
+    select string_agg(column_name, ',') from (
+        select column_name, data_type from information_schema.columns
+        where table_name = 'pharmaceutical_data' and column_name <> 'loaded_at'
+        except select column_name, data_type from information_schema.columns
+        where table_name = 'pharmaceutical_data_staging') x")"
+check_eq "staging is keyed by staging_id, with its source coordinates" \
+    "staging_id,source_topic,source_partition,source_offset" "$(q "select string_agg(column_name, ',' order by ordinal_position)
+    from information_schema.columns where table_name = 'pharmaceutical_data_staging'
+    and column_name in ('staging_id', 'source_topic', 'source_partition', 'source_offset')")"
+check_eq "dead letters keep topic, partition, offset, key, payload, reason, time" \
+    "id,topic,partition,offset,key,payload,reason,failed_at" "$(q "select string_agg(column_name, ','
+    order by ordinal_position) from information_schema.columns
+    where table_name = 'pharmaceutical_dead_letters'")"
+
+# --- empty staging: success with zeros
+upsert
+check_eq "empty staging exits 0" 0 $?
+check_eq "empty staging writes zero counts" \
+    '{"inserted": 0, "updated": 0, "unchanged": 0, "staging_rows": 0}' "$(xcom)"
+
+# --- first load: duplicates and versions
+stage A1 2025-01-01T00:00:00+07:00 a-old
+stage A1 2025-02-01T00:00:00.1234567+07:00 a-newest
+stage A1 2025-01-15T00:00:00Z a-middle
+stage B1 2025-03-01T00:00:00Z b-1
+stage C1 2025-03-01T00:00:00Z c-first
+stage C1 2025-03-01T00:00:00Z c-second # same time: the later-loaded row wins
+stage D1 2025-03-01T00:00:00Z d-timed
+stage D1 "" d-untimed # a version without a time loses to one with
+stage E1 "" e-untimed
+upsert
+check_eq "first upsert exits 0" 0 $?
+check_eq "XCom counts of the first upsert" \
+    '{"inserted": 5, "updated": 0, "unchanged": 0, "staging_rows": 9}' "$(xcom)"
+check_eq "one main row per sodangky" 5 "$(main_rows)"
+check_eq "the newest version wins, whatever the staging order" a-newest "$(name_of A1)"
+check_eq "equal times: the later-loaded version wins" c-second "$(name_of C1)"
+check_eq "a timed version beats one without a time" d-timed "$(name_of D1)"
+check_eq "the instant is kept" "2025-01-31 17:00:00.123457+00" \
+    "$(PGTZ=UTC q "select lastmodificationtime from pharmaceutical_data where sodangky = 'A1'")"
+check_eq "staging is empty afterwards" 0 "$(staged)"
+check_contains "the log has a summary line" "inserted=5 updated=0 unchanged=0" "$(cat "$tmp/out")"
+
+# --- second load: older versions arriving later never overwrite
+stage A1 2025-01-20T00:00:00Z a-late-but-older
+stage B1 2025-04-01T00:00:00Z b-2
+stage C1 2025-03-01T00:00:00Z c-redelivered # same version again (the crawl's overlap)
+stage E1 2025-01-01T00:00:00Z e-timed      # the stored row has no time: replaced
+stage F1 2025-01-01T00:00:00Z f-1
+upsert
+check_eq "second upsert exits 0" 0 $?
+check_eq "XCom counts of the second upsert" \
+    '{"inserted": 1, "updated": 2, "unchanged": 2, "staging_rows": 5}' "$(xcom)"
+check_eq "an older version arriving later does not overwrite" a-newest "$(name_of A1)"
+check_eq "a redelivered version leaves the row as it was" c-second "$(name_of C1)"
+check_eq "a newer version updates" b-2 "$(name_of B1)"
+check_eq "a timed version replaces a stored row without a time" e-timed "$(name_of E1)"
+check_eq "a new key is inserted" f-1 "$(name_of F1)"
+check_eq "staging is empty again" 0 "$(staged)"
+
+# --- every column, Vietnamese text and awkward bytes round trip
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+insert into pharmaceutical_data_staging (idthuoc, sodangky, sodangkycu, tenthuoc,
+    phanloaithuocenum, congtydangkyid, congtysanxuatid, creationtime, lastmodificationtime,
+    tencongtydangky, diachidangky, nuocdangky, tencongtysanxuat, diachisanxuat, nuocsanxuat,
+    fulladdress, dotcap, ngaycapsodangky, ngayhethansodangky, ngaygiahansodangky, soquyetdinh,
+    thongtinrutsodangky, dangbaoche, donggoi, hamluong, hoatchatchinh, tieuchuan, tieuchuanid,
+    tuoitho, source_topic, source_partition, source_offset)
+values (9007199254740993, 'VD-35125-21', 'VD-1234-10', 'Paracetamol Stada 500 mg viên nén sủi bọt',
+    2, 123456789012, 98765, '2021-06-30T09:15:00.5+07:00', '2025-12-01T22:00:51.22+07:00',
+    'Công ty TNHH Liên doanh Stellapharm', 'Số 40 Đại lộ Tự Do, KCN Việt Nam - Singapore, Thuận An, Bình Dương',
+    'Việt Nam', 'Chi nhánh 1 - Công ty TNHH LD Stellapharm', E'K63/1 Nguyễn Thị Sóc,\tấp Mỹ Hòa 2\nxã Xuân Thới Đông', 'Việt Nam',
+    E'K63/1 Nguyễn Thị Sóc,\tấp Mỹ Hòa 2\nxã Xuân Thới Đông, Việt Nam', 'Đợt 170',
+    '2021-07-01T00:00:00+07:00', '2026-07-01T00:00:00+07:00', null, '366/QĐ-QLD',
+    'https://dichvucong.dav.gov.vn/congvan/rút số đăng ký.pdf', 'Viên nén sủi bọt',
+    'Hộp 4 vỉ x 4 viên; tuýp 10 viên', '500 mg', E'Paracetamol \\ "quoted" ''single''', 'TCCS', 7,
+    '36 tháng', 'all_data', 3, 123456);
+SQL
+before=$(q "select (to_jsonb(s) - 'staging_id' - 'source_topic' - 'source_partition'
+    - 'source_offset' - 'loaded_at')::text from pharmaceutical_data_staging s")
+upsert
+check_eq "the full-row upsert exits 0" 0 $?
+check_eq "every column of the main row equals the staged one" "$before" \
+    "$(q "select (to_jsonb(d) - 'loaded_at')::text from pharmaceutical_data d where sodangky = 'VD-35125-21'")"
+check_eq "Vietnamese text round trips byte for byte" \
+    "Công ty TNHH Liên doanh Stellapharm|Viên nén sủi bọt|36 tháng|Đợt 170" \
+    "$(q "select concat_ws('|', tencongtydangky, dangbaoche, tuoitho, dotcap) from pharmaceutical_data
+        where sodangky = 'VD-35125-21'")"
+check_eq "a bigint id beyond 2^53 is exact" 9007199254740993 \
+    "$(q "select idthuoc from pharmaceutical_data where sodangky = 'VD-35125-21'")"
+xcom >/dev/null
+
+# --- batches: many versions, small transactions, same result
+for i in $(seq 1 30); do
+    k=$((i % 7))
+    stage "BATCH-$k" "2025-05-$(printf %02d $(((i * 11) % 28 + 1)))T00:00:00Z" "batch-$k-$i"
+done
+expected=$(q "select string_agg(tenthuoc, ',' order by sodangky) from (select distinct on (sodangky)
+    sodangky, tenthuoc from pharmaceutical_data_staging order by sodangky,
+    lastmodificationtime desc, staging_id) x")
+upsert --batch-limit 4
+check_eq "--batch-limit 4 exits 0" 0 $?
+check_eq "batched: the newest version of each key wins" "$expected" \
+    "$(q "select string_agg(tenthuoc, ',' order by sodangky) from pharmaceutical_data where sodangky like 'BATCH-%'")"
+check_eq "batched: XCom sums the batches" '"staging_rows": 30}' "$(xcom | grep -o '"staging_rows": [0-9]*}')"
+check_eq "batched: staging is empty" 0 "$(staged)"
+check_eq "PHARMA_UPSERT_BATCH_LIMIT=abc is a usage error (exit 100)" 100 \
+    "$(PHARMA_UPSERT_BATCH_LIMIT=abc "$UPSERT" >/dev/null 2>&1; echo $?)"
+check_eq "--batch-limit 0 is a usage error (exit 100)" 100 "$(upsert --batch-limit 0; echo $?)"
+check_eq "an unknown flag is a usage error (exit 100)" 100 "$(upsert --bogus; echo $?)"
+check_contains "--help prints the usage and the exit codes" "111 when the" "$("$UPSERT" --help 2>&1)"
+
+# --- a loader committing while the upsert runs: rows after its snapshot stay in staging
+stage A1 2025-06-01T00:00:00Z a-june
+stage G1 2025-06-01T00:00:00Z g-1
+lock_hold A1
+upsert &
+up=$!
+wait_for 10 upsert_waiting
+check "the upsert is running (waiting on the row lock) while the loader writes" upsert_waiting
+stage A1 2025-07-01T00:00:00Z a-july-concurrent # committed after the upsert's snapshot
+stage H1 2025-07-01T00:00:00Z h-concurrent
+lock_release
+wait "$up"
+check_eq "the upsert that ran beside the loader exits 0" 0 $?
+check_eq "it moved only what its snapshot saw" '"staging_rows": 2}' "$(xcom | grep -o '"staging_rows": [0-9]*}')"
+check_eq "the rows committed meanwhile are still in staging" "a-july-concurrent,h-concurrent" \
+    "$(q "select string_agg(tenthuoc, ',' order by tenthuoc) from pharmaceutical_data_staging")"
+check_eq "what it saw was upserted" "a-june|g-1" "$(name_of A1)|$(name_of G1)"
+upsert
+check_eq "the next run moves them" "a-july-concurrent|h-concurrent|0" "$(name_of A1)|$(name_of H1)|$(staged)"
+xcom >/dev/null
+
+# --- a writer racing repeated batched upserts: every row ends up moved, none lost
+n=1500
+(
+    for i in $(seq 1 "$n"); do
+        echo "insert into pharmaceutical_data_staging (sodangky, lastmodificationtime, tenthuoc)
+            values ('W-$((i % 500))', clock_timestamp(), 'w-$i');"
+    done
+) | psql -X -q -v ON_ERROR_STOP=1 >/dev/null 2>&1 &
+writer=$!
+runs=0
+bad=0
+while kill -0 "$writer" 2>/dev/null && [ "$runs" -lt 500 ]; do
+    upsert --batch-limit 50 || bad=$((bad + 1))
+    runs=$((runs + 1))
+done
+wait "$writer"
+check_eq "the writer inserted every row" 0 $?
+check_eq "no upsert racing the writer failed ($runs runs)" 0 "$bad"
+upsert
+check_eq "every key the writer wrote is in the main table" 500 \
+    "$(q "select count(*) from pharmaceutical_data where sodangky like 'W-%'")"
+check_eq "each holds its last written version" 0 "$(q "select count(*) from pharmaceutical_data
+    where sodangky like 'W-%' and substr(tenthuoc, 3)::int + 500 <= $n")"
+check_eq "staging is empty after the race" 0 "$(staged)"
+xcom >/dev/null
+
+# --- an SQL error: exit 1, nothing moved
+q "alter table pharmaceutical_data add constraint no_bad check (tenthuoc <> 'BAD')"
+stage K1 2025-01-01T00:00:00Z k-1
+stage K2 2025-01-01T00:00:00Z BAD
+main_before=$(q "select md5(string_agg(d::text, ',' order by sodangky)) from pharmaceutical_data d")
+upsert
+check_eq "a constraint violation exits 1" 1 $?
+check_contains "the error is logged with the constraint and its SQLSTATE" "no_bad\" (SQLSTATE 23514)" "$(cat "$tmp/out")"
+check_eq "nothing left staging" 2 "$(staged)"
+check_eq "nothing changed in the main table" "$main_before" \
+    "$(q "select md5(string_agg(d::text, ',' order by sodangky)) from pharmaceutical_data d")"
+check "no XCom on failure" test ! -e "$GUST_XCOM_FILE"
+q "alter table pharmaceutical_data drop constraint no_bad"
+q "alter table pharmaceutical_data rename column tuoitho to tuoitho_renamed"
+upsert
+check_eq "a missing column exits 1" 1 $?
+check_contains "the log names the column" '"tuoitho"' "$(cat "$tmp/out")"
+check_eq "still nothing moved" 2 "$(staged)"
+q "alter table pharmaceutical_data rename column tuoitho_renamed to tuoitho"
+
+# --- the connection dies mid-upsert: exit 111, nothing moved
+q "insert into pharmaceutical_data (sodangky, tenthuoc) values ('K1', 'k-0')"
+lock_hold K1
+upsert &
+up=$!
+wait_for 10 upsert_waiting
+q "select pg_terminate_backend(pid) from pg_stat_activity where query like 'WITH moved%'" >/dev/null
+wait "$up"
+check_eq "a connection killed mid-upsert exits 111" 111 $?
+lock_release
+check_eq "the killed upsert moved nothing" "2|k-0" "$(staged)|$(name_of K1)"
+upsert
+check_eq "a retry moves them" "0|k-1" "$(staged)|$(name_of K1)"
+xcom >/dev/null
+
+# --- the database is down or unreachable
+GUST_DATABASE_URL='postgresql://gust:s3cret@127.0.0.1:1/nope' upsert
+check_eq "connection refused exits 111" 111 $?
+out=$(cat "$tmp/out")
+check_contains "the error names host and port" "host=127.0.0.1 port=1 dbname=nope" "$out"
+case $out in
+*s3cret*) echo "not ok - the password is not printed"; echo "#   $out" ;;
+*) echo "ok - the password is not printed" ;;
+esac
+upsert --database-url "host=127.0.0.1 port=1 password=s3cret dbname=nope"
+check_eq "--database-url wins over the environment, refused: 111" 111 $?
+check_contains "the password is masked in key=value form too" "dbname=nope" "$(cat "$tmp/out")"
+check_fails "(not printed either)" grep -q s3cret "$tmp/out"
+
+# --- through gust: pharmaceutical_upsert_dag runs the executable as a KPO task
+mkdir -p "$tmp/dags"
+cp "$GUST_SRC/dags/upsert_dag.yaml" "$tmp/dags/"
+stage Z1 2025-01-01T00:00:00Z z-1
+env -u GUST_XCOM_FILE GUST_DAGS_FOLDER="$tmp/dags" GUST_LOGS_FOLDER="$tmp/logs" \
+    "$GUST" dags trigger pharmaceutical_upsert_dag --local -r up1 >"$tmp/dag.out" 2>&1
+check_eq "the DAG run succeeds" 0 $?
+check_eq "its XCom holds the counts" '{"updated": 0, "inserted": 1, "unchanged": 0, "staging_rows": 1}' \
+    "$(q "select value::text from xcom where run_id = 'up1' and task_id = 'upsert_pharmaceutical_data'
+        and key = 'return_value'")"
+check_eq "the DAG's task moved the row" "z-1|0" "$(name_of Z1)|$(staged)"
