@@ -59,3 +59,36 @@ http_stop() {
     unset HTTP_FIXTURE_URL HTTP_FIXTURE_REQUESTS
     return 0
 }
+
+# dvc_portal_start [ARGS...]: the drug registry fixture portal (tests/fixtures/dvc_portal.py,
+# e.g. --records 5000 --seed 1). Exports DVC_API_URL; stopped at exit (its stdin is a FIFO
+# this shell holds open, so it also dies with the test).
+dvc_portal_start() {
+    local dir
+    dir=$(mktemp -d)
+    mkfifo "$dir/stdin"
+    python3 "$GUST_SRC/tests/fixtures/dvc_portal.py" --stdin "$@" <"$dir/stdin" >"$dir/out" 2>"$dir/log" &
+    _DVC_PORTAL_PID=$!
+    exec 7>"$dir/stdin"
+    _DVC_PORTAL_DIR=$dir
+    if ! wait_for 20 grep -q '^http://127.0.0.1:' "$dir/out"; then
+        echo "dvc_portal_start: the portal did not start:" >&2
+        cat "$dir/log" >&2
+        return 1
+    fi
+    DVC_API_URL=$(head -1 "$dir/out")
+    export DVC_API_URL
+    gust_cleanup_add dvc_portal_stop
+}
+
+dvc_portal_stop() {
+    [ -n "${_DVC_PORTAL_PID:-}" ] || return 0
+    exec 7>&-
+    kill "$_DVC_PORTAL_PID" 2>/dev/null
+    wait "$_DVC_PORTAL_PID" 2>/dev/null
+    rm -rf "$_DVC_PORTAL_DIR"
+    _DVC_PORTAL_PID=
+}
+
+# dvc_control JSON: the portal's control API (see tests/fixtures/dvc_portal.py).
+dvc_control() { curl -s -X POST -d "$1" "$DVC_API_URL/_control"; }
