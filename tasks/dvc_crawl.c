@@ -1,0 +1,796 @@
+/* dvc_crawl: crawl the Vietnamese drug registry (dichvucong.dav.gov.vn) incrementally into
+ * Kafka (issue 5, task extract_data_from_DVC of dvc_flow).
+ *
+ * It reads its watermark (crawl_state.last_crawl_time for --job-name; NULL = first run, send
+ * everything), pages through GetAllPublicServerPaging with bounded parallel POSTs (tasks/lib/
+ * http: politeness interval, per-request timeout, bounded retries with backoff, every body
+ * validated as a page), flattens each item into the original's 29-field record
+ * (tasks/lib/dvc_record) and sends those modified after (watermark - overlap): one JSON array
+ * per page (the original's format) or one object per record keyed by soDangKy. With
+ * --sorting 'lastModificationTime desc' it processes newest-first pages in order and stops at
+ * the first page wholly older than the threshold, after checking that the answer really is
+ * sorted; when it is not, it starts over as a full scan.
+ *
+ * Key invariant (the original's bugs, DESIGN §1): the watermark moves only after every page
+ * was fetched and every message acknowledged (kq_flush returned 0), to the newest
+ * lastModificationTime seen in the whole run (never backwards: GREATEST in the upsert), in one
+ * statement. A page that still fails after --max-tries ends the run with its skipCount in the
+ * message (exit 111, never an endless retry); a delivery failure, a signal, a database error
+ * likewise leave the watermark where it was. Records already sent by a failed run are sent
+ * again by the next one: the loader and the upsert are idempotent (newest version wins). */
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "dvc_record.h"
+#include "http.h"
+#include "kafka.h"
+#include "pgconn.h"
+#include "task.h"
+
+#define USAGE                                                                                      \
+    "dvc_crawl [--api-url URL] [--topic T] [--job-name J] [--overlap 1d] [--sorting S]\n"          \
+    "          [--format page|record] [--database-url URL] [-X key=value]...\n"                    \
+    "Crawl the drug registry (GetAllPublicServerPaging) into Kafka: items modified after\n"        \
+    "crawl_state.last_crawl_time minus --overlap (all on the first run), flattened to the\n"       \
+    "original's 29 fields; then advance the watermark to the newest lastModificationTime seen.\n"  \
+    "Exit 0 done; 1 failure (SIGTERM, delivery refused, SQL error); 100 bad arguments; 111 a\n"    \
+    "page failed after --max-tries, the broker or the database unreachable. XCom: pages,\n"        \
+    "items_seen, records_sent, messages_sent, skipped, watermark_before/after, mode."
+
+#define API_PATH "/api/services/app/soDangKy/GetAllPublicServerPaging"
+#define SORT_DESC "lastModificationTime desc"
+
+enum {
+    MAX_WINDOW = 128,     /* pages submitted and not yet processed, at most */
+    MAX_ODD_LOGS = 20,    /* odd items logged one by one; the rest are only counted */
+    RUN_SLICE_MS = 200,   /* how often the loop looks at the stop flag */
+    STOP_FLUSH_MS = 10000 /* flush bound after a failure or a signal (within the grace period) */
+};
+
+struct cfg {
+    const char *api_url, *topic, *job, *db_url, *format, *sorting;
+    char *url; /* the endpoint (owned) */
+    int page_size, parallel, max_tries;
+    double overlap_s, timeout_s, rate, flush_s;
+    bool record_format, sorted;
+    struct task_list x, props;
+};
+
+struct counts {
+    long long pages, items, sent, messages, skipped;
+};
+
+/* One crawl: the scan under way and what the run saw. */
+struct crawl {
+    const struct cfg *cfg;
+    struct http_client *http;
+    struct kq_producer *kp;
+    bool has_threshold, has_newest;
+    int64_t threshold, newest; /* ticks (dvc_record.h) */
+    /* the current scan (a sorted one may be replaced by a full one) */
+    bool sorted;                            /* newest-first pages, processed in skipCount order */
+    bool end_known;                         /* a first page told totalCount */
+    long long next_skip;                    /* next skipCount to submit */
+    long long end;                          /* largest totalCount seen */
+    long long stop_at;                      /* end of the first short page (LLONG_MAX before one) */
+    int pending;                            /* submitted, not yet processed (held ones included) */
+    bool finished;                          /* sorted: stopped at an old page or the end */
+    struct http_response *held[MAX_WINDOW]; /* sorted: finished before their turn */
+    long long next_in_order;                /* sorted: the skipCount to process next */
+    bool has_prev;                          /* sorted: prev_ts holds the last item's time */
+    int64_t prev_ts;
+    bool fell_back;    /* the sorted answer was not sorted: full scan instead */
+    bool kafka_failed; /* a delivery failed: stop, kq_flush says why */
+    int odd_logged;
+    struct counts n;
+};
+
+/* ---- options -------------------------------------------------------------------------- */
+
+/* An integer flag in [lo, hi]. */
+static int
+int_arg(const char *flag, const char *s, int lo, int hi, int *out, struct err *e)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+        return err_set(e, ERR_USAGE, "%s: '%s' is not an integer from %d to %d", flag, s, lo, hi);
+    *out = (int)v;
+    return 0;
+}
+
+static int
+duration_arg(const char *flag, const char *s, bool positive, double *out, struct err *e)
+{
+    if (task_parse_duration(s, out) < 0 || (positive && *out <= 0))
+        return err_set(e, ERR_USAGE, "%s: '%s' is not a %sduration (90s, 15m, 1d)", flag, s,
+                       positive ? "positive " : "");
+    return 0;
+}
+
+/* Check and convert the parsed flags. */
+static int
+cfg_check(struct cfg *c, const char *ps, const char *par, const char *tries, const char *overlap,
+          const char *timeout, const char *rate, const char *flush, struct err *e)
+{
+    char *end;
+    size_t ulen = strlen(c->api_url);
+
+    if (int_arg("--page-size", ps, 1, 100, &c->page_size, e) < 0 ||
+        int_arg("--parallel", par, 1, 64, &c->parallel, e) < 0 ||
+        int_arg("--max-tries", tries, 1, 100, &c->max_tries, e) < 0 ||
+        duration_arg("--overlap", overlap, false, &c->overlap_s, e) < 0 ||
+        duration_arg("--timeout", timeout, true, &c->timeout_s, e) < 0 ||
+        duration_arg("--flush-timeout", flush, true, &c->flush_s, e) < 0)
+        return -1;
+    c->rate = strtod(rate, &end);
+    if (*rate == '\0' || *end != '\0' || !isfinite(c->rate) || c->rate < 0)
+        return err_set(e, ERR_USAGE, "--rate: '%s' is not a number of requests per second", rate);
+    if (strcmp(c->format, "page") != 0 && strcmp(c->format, "record") != 0)
+        return err_set(e, ERR_USAGE, "--format: '%s' is neither page nor record", c->format);
+    c->record_format = strcmp(c->format, "record") == 0;
+    if (c->sorting[0] != '\0' && strcasecmp(c->sorting, SORT_DESC) != 0)
+        return err_set(e, ERR_USAGE, "--sorting: '%s' is neither '' nor '" SORT_DESC "'",
+                       c->sorting);
+    c->sorted = c->sorting[0] != '\0';
+    if (c->topic[0] == '\0' || c->job[0] == '\0' || strlen(c->job) > 250)
+        return err_set(e, ERR_USAGE, "--topic and --job-name (at most 250 bytes) must be set");
+    while (ulen > 0 && c->api_url[ulen - 1] == '/')
+        ulen--;
+    if (ulen == 0)
+        return err_set(e, ERR_USAGE, "--api-url is empty");
+    if (asprintf(&c->url, "%.*s%s", (int)ulen, c->api_url, API_PATH) < 0)
+        return err_set(e, ERR_FAIL, "out of memory");
+    return task_kafka_props(&c->x, NULL, &c->props, e);
+}
+
+/* Parse argv into c. 0, TASK_HELP or -1. */
+static int
+cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
+{
+    const char *ps, *par, *tries, *overlap, *timeout, *rate, *flush;
+    struct task_opt opts[] = {
+        {"--api-url", "DVC_API_URL", "https://dichvucong.dav.gov.vn", "the portal", &c->api_url,
+         false, NULL},
+        {"--topic", "DVC_TOPIC", "all_data", "Kafka topic", &c->topic, false, NULL},
+        {"--job-name", "DVC_JOB_NAME", "dvc_flow", "crawl_state.job_name", &c->job, false, NULL},
+        {"--overlap", "DVC_OVERLAP", "1d", "re-send this much before the watermark", &overlap,
+         false, NULL},
+        {"--page-size", "DVC_PAGE_SIZE", "100", "items per page (maxResultCount, 1-100)", &ps,
+         false, NULL},
+        {"--parallel", "DVC_PARALLEL", "4", "requests at once", &par, false, NULL},
+        {"--rate", "DVC_RATE", "5", "request starts per second at most (0: no limit)", &rate, false,
+         NULL},
+        {"--timeout", "DVC_TIMEOUT", "30s", "per request and try", &timeout, false, NULL},
+        {"--max-tries", "DVC_MAX_TRIES", "5", "tries per page, the first included", &tries, false,
+         NULL},
+        {"--sorting", "DVC_SORTING", "", "'' or '" SORT_DESC "'", &c->sorting, false, NULL},
+        {"--format", "DVC_FORMAT", "page", "page (a JSON array per page) or record", &c->format,
+         false, NULL},
+        {"--flush-timeout", "DVC_FLUSH_TIMEOUT", "120s", "wait for Kafka acknowledgements", &flush,
+         false, NULL},
+        {"--database-url", "GUST_DATABASE_URL", NULL, "libpq conninfo or URI", &c->db_url, false,
+         NULL},
+        {"-X", NULL, NULL, "librdkafka property key=value (also KAFKA_*)", NULL, false, &c->x},
+        {NULL, NULL, NULL, NULL, NULL, false, NULL},
+    };
+    int rc = task_parse(argc, argv, opts, USAGE, e);
+
+    if (rc != 0)
+        return rc;
+    return cfg_check(c, ps, par, tries, overlap, timeout, rate, flush, e);
+}
+
+static void
+cfg_free(struct cfg *c)
+{
+    free(c->url);
+    task_list_free(&c->x);
+    task_list_free(&c->props);
+}
+
+/* ---- crawl_state ---------------------------------------------------------------------- */
+
+#define UTC_TEXT(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* The watermark of job: *has false when there is none (no row, or NULL). */
+static int
+state_read(const char *url, const char *job, bool *has, int64_t *wm, struct err *e)
+{
+    struct pgconn *db = pgconn_open(url, e);
+    struct pgconn_rows *r = NULL;
+    const char *params[] = {job};
+    int rc = -1;
+
+    *has = false;
+    if (db == NULL)
+        return err_prefix(e, "crawl_state");
+    if (pgconn_query(db,
+                     "SELECT " UTC_TEXT("last_crawl_time") " FROM crawl_state WHERE job_name = $1",
+                     1, params, &r, e) < 0) {
+        err_prefix(e, "read crawl_state");
+        goto out;
+    }
+    const char *v = pgconn_rows_count(r) > 0 ? pgconn_rows_value(r, 0, 0) : NULL;
+    if (v != NULL && dvc_time_parse(v, wm, e) < 0) {
+        err_prefix(e, "crawl_state of %s: last_crawl_time", job);
+        e->code = ERR_FAIL;
+        goto out;
+    }
+    *has = v != NULL;
+    rc = 0;
+out:
+    pgconn_rows_free(r);
+    pgconn_free(db);
+    return rc;
+}
+
+/* Advance the watermark to newest (never backwards) and store details; the stored watermark
+ * (UTC text, "" when none) into after. */
+static int
+state_write(const char *url, const char *job, const char *newest, const char *details, char *after,
+            size_t size, struct err *e)
+{
+    static const char sql[] =
+        "INSERT INTO crawl_state AS s (job_name, last_crawl_time, details, updated_at)"
+        " VALUES ($1, $2::timestamptz, $3::jsonb, now())"
+        " ON CONFLICT (job_name) DO UPDATE SET"
+        "  last_crawl_time = GREATEST(s.last_crawl_time, EXCLUDED.last_crawl_time),"
+        "  details = EXCLUDED.details, updated_at = now()"
+        " RETURNING " UTC_TEXT("s.last_crawl_time");
+    struct pgconn *db = pgconn_open(url, e);
+    struct pgconn_rows *r = NULL;
+    const char *params[] = {job, newest, details};
+
+    if (db == NULL)
+        return err_prefix(e, "crawl_state");
+    if (pgconn_query(db, sql, 3, params, &r, e) < 0) {
+        pgconn_free(db);
+        return err_prefix(e, "write crawl_state");
+    }
+    const char *v = pgconn_rows_value(r, 0, 0);
+    snprintf(after, size, "%s", v != NULL ? v : "");
+    pgconn_rows_free(r);
+    pgconn_free(db);
+    return 0;
+}
+
+/* ---- sending -------------------------------------------------------------------------- */
+
+/* Produce one message of value (a record or an array of records). */
+static int
+send_json(struct crawl *c, const char *key, const json_t *value, long long records, struct err *e)
+{
+    char *text = dvc_record_dump(value);
+    int rc;
+
+    if (text == NULL)
+        return err_set(e, ERR_FAIL, "out of memory serialising a message");
+    rc = kq_produce(c->kp, c->cfg->topic, key, key ? strlen(key) : 0, text, strlen(text), e);
+    free(text);
+    if (rc < 0)
+        return -1;
+    c->n.messages++;
+    c->n.sent += records;
+    return 0;
+}
+
+/* Log and count an item that cannot be sent. */
+static void
+odd_item(struct crawl *c, const json_t *item, long long skip, const struct err *why)
+{
+    char id[64];
+
+    c->n.skipped++;
+    if (c->odd_logged++ < MAX_ODD_LOGS)
+        task_log("odd item id=%s skipCount=%lld: %s (skipped)", dvc_item_id(item, id, sizeof(id)),
+                 skip, why->msg);
+    else if (c->odd_logged == MAX_ODD_LOGS + 1)
+        task_log("more odd items: counted, no longer logged");
+}
+
+static void
+note_newest(struct crawl *c, int64_t ts)
+{
+    if (!c->has_newest || ts > c->newest)
+        c->newest = ts;
+    c->has_newest = true;
+}
+
+/* Send the items of one page that are newer than the threshold. A page message is keyed by
+ * its first soDangKy: a keyless producer sticks to one partition for a while, and a partition
+ * of librdkafka's mock cluster (or a small retention) holds only a few MiB. */
+static int
+send_page(struct crawl *c, long long skip, json_t *items, struct err *e)
+{
+    json_t *batch = c->cfg->record_format ? NULL : json_array(), *item;
+    const char *first_key = NULL;
+    size_t i;
+    int rc = -1;
+
+    if (!c->cfg->record_format && batch == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    json_array_foreach(items, i, item)
+    {
+        const char *sdk;
+        int64_t ts;
+        int ts_ok;
+        struct err why = {0};
+
+        c->n.items++;
+        if (dvc_item_check(item, &sdk, &ts, &ts_ok, &why) < 0) {
+            if (ts_ok)
+                note_newest(c, ts);
+            odd_item(c, item, skip, &why);
+            continue;
+        }
+        note_newest(c, ts);
+        if (c->has_threshold && ts <= c->threshold)
+            continue;
+        json_t *rec = dvc_record_flatten(item);
+        if (rec == NULL) {
+            err_set(e, ERR_FAIL, "out of memory");
+            goto out;
+        }
+        if (batch != NULL) {
+            first_key = first_key ? first_key : sdk;
+            json_array_append_new(batch, rec);
+            continue;
+        }
+        rc = send_json(c, sdk, rec, 1, e);
+        json_decref(rec);
+        if (rc < 0)
+            goto out;
+    }
+    rc = 0;
+    if (batch != NULL && json_array_size(batch) > 0)
+        rc = send_json(c, first_key, batch, (long long)json_array_size(batch), e);
+out:
+    json_decref(batch);
+    return rc < 0 ? err_prefix(e, "skipCount=%lld", skip) : 0;
+}
+
+/* ---- paging --------------------------------------------------------------------------- */
+
+enum { FALL_BACK = 1 }; /* sorted_page: the answer was not sorted */
+
+static int
+window(const struct crawl *c)
+{
+    int w = c->sorted ? c->cfg->parallel : 2 * c->cfg->parallel;
+    return w < MAX_WINDOW ? w : MAX_WINDOW;
+}
+
+/* Whether another page should be asked for: only page 0 until its totalCount is known, then
+ * up to the largest totalCount seen, never past the first short page. */
+static bool
+can_submit(const struct crawl *c)
+{
+    long long bound = c->end < c->stop_at ? c->end : c->stop_at;
+
+    if (c->finished)
+        return false;
+    if (!c->end_known)
+        return c->next_skip == 0;
+    return c->next_skip < bound;
+}
+
+static int
+submit_due(struct crawl *c, struct err *e)
+{
+    int ps = c->cfg->page_size;
+
+    while (can_submit(c) && c->pending < window(c)) {
+        char body[256], label[48];
+        snprintf(body, sizeof(body),
+                 "{\"SoDangKyThuoc\": {}, \"KichHoat\": true, \"skipCount\": %lld, "
+                 "\"maxResultCount\": %d, \"sorting\": %s}",
+                 c->next_skip, ps, c->sorted ? "\"" SORT_DESC "\"" : "null");
+        snprintf(label, sizeof(label), "skipCount=%lld", c->next_skip);
+        struct http_request rq = {.method = HTTP_POST,
+                                  .url = c->cfg->url,
+                                  .json = body,
+                                  .label = label,
+                                  .arg = (void *)(intptr_t)c->next_skip};
+        if (http_submit(c->http, &rq, e) < 0)
+            return err_prefix(e, "submit %s", label);
+        c->pending++;
+        c->next_skip += ps;
+    }
+    return 0;
+}
+
+static long long
+skip_of(const struct http_response *r)
+{
+    return (long long)(intptr_t)r->arg;
+}
+
+/* (Re)start the scan from skipCount 0 with a fresh client: newest-first when sorted. */
+static int
+scan_start(struct crawl *c, bool sorted, struct err *e)
+{
+    const struct cfg *cfg = c->cfg;
+    struct http_opts o = {
+        .timeout_ms = (long)(cfg->timeout_s * 1000),
+        .max_parallel = cfg->parallel,
+        .min_interval_ms = cfg->rate > 0 ? (long)ceil(1000.0 / cfg->rate) : 0,
+        .max_tries = cfg->max_tries,
+        .validate = dvc_page_validate,
+    };
+
+    for (int i = 0; i < MAX_WINDOW; i++) {
+        http_response_free(c->held[i]);
+        c->held[i] = NULL;
+    }
+    http_client_free(c->http);
+    c->http = http_client_new(&o, e);
+    if (c->http == NULL)
+        return err_prefix(e, "http client");
+    c->sorted = sorted;
+    c->end_known = c->finished = c->has_prev = false;
+    c->next_skip = c->next_in_order = c->end = 0;
+    c->stop_at = LLONG_MAX;
+    c->pending = 0;
+    return 0;
+}
+
+/* Bookkeeping of the bounds from one page: totalCount (the largest seen; changes are logged)
+ * and the first short page. A short page before its own totalCount means the server returned
+ * fewer items than asked for in the middle of the registry: paging on would skip items. */
+static int
+page_bounds(struct crawl *c, long long skip, long long n, long long total, struct err *e)
+{
+    if (!c->end_known) {
+        c->end_known = true;
+        c->end = total;
+        task_log("totalCount=%lld: %lld page(s) of %d", total,
+                 (total + c->cfg->page_size - 1) / c->cfg->page_size, c->cfg->page_size);
+    } else if (total > c->end) {
+        task_log("totalCount grew from %lld to %lld during the crawl (skipCount=%lld)", c->end,
+                 total, skip);
+        c->end = total;
+    }
+    if (n < c->cfg->page_size) {
+        if (skip + n < total)
+            return err_set(e, ERR_FAIL,
+                           "skipCount=%lld: %lld item(s) for maxResultCount=%d with totalCount=%lld"
+                           " (does the server cap pages below --page-size?)",
+                           skip, n, c->cfg->page_size, total);
+        if (skip + n < c->stop_at)
+            c->stop_at = skip + n;
+    }
+    return 0;
+}
+
+/* The page of a finished request: its items (borrowed from *root, which the caller frees).
+ * A request that failed after its tries fails the crawl, temporary (exit 111). */
+static int
+page_open(struct crawl *c, const struct http_response *r, json_t **root, json_t **items,
+          struct err *e)
+{
+    long long total, skip = skip_of(r);
+
+    if (r->err.code != ERR_OK) {
+        *e = r->err;
+        e->temporary = true;
+        return err_prefix(e, "page failed");
+    }
+    if (dvc_page_parse(r->body, r->size, root, items, &total, e) < 0) {
+        e->temporary = true; /* the validator accepted it: cannot happen, but never success */
+        return err_prefix(e, "skipCount=%lld", skip);
+    }
+    c->n.pages++;
+    if (page_bounds(c, skip, (long long)json_array_size(*items), total, e) < 0) {
+        json_decref(*root);
+        return -1;
+    }
+    return 0;
+}
+
+/* Full scan: process a page whatever order it finished in. Takes r. */
+static int
+full_page(struct crawl *c, struct http_response *r, struct err *e)
+{
+    json_t *root = NULL, *items = NULL;
+    int rc = -1;
+
+    c->pending--;
+    if (page_open(c, r, &root, &items, e) == 0) {
+        rc = send_page(c, skip_of(r), items, e);
+        json_decref(root);
+    }
+    http_response_free(r);
+    if (rc == 0 && c->n.pages % 50 == 0)
+        task_log("progress: %lld page(s), %lld item(s), %lld record(s) sent, %lld skipped",
+                 c->n.pages, c->n.items, c->n.sent, c->n.skipped);
+    return rc;
+}
+
+/* Sorted scan: are the page's times non-increasing, continuing the previous page? *older is
+ * set when every dated item is at or before the threshold. Items without a usable time are
+ * left to send_page (counted as odd there). */
+static bool
+sorted_check(struct crawl *c, json_t *items, long long skip, bool *older)
+{
+    bool has = c->has_prev, any = false, all_old = true;
+    int64_t prev = c->prev_ts, ts;
+    json_t *item;
+    size_t i;
+
+    json_array_foreach(items, i, item)
+    {
+        const char *lm = json_string_value(json_object_get(item, "lastModificationTime"));
+        char id[64];
+
+        if (lm == NULL || dvc_time_parse(lm, &ts, NULL) < 0)
+            continue;
+        if (has && ts > prev) {
+            task_log("sorted: skipCount=%lld item %zu (id=%s, %s) is newer than the item before "
+                     "it: the server did not sort; falling back to a full scan",
+                     skip, i, dvc_item_id(item, id, sizeof(id)), lm);
+            return false;
+        }
+        has = any = true;
+        prev = ts;
+        if (!c->has_threshold || ts > c->threshold)
+            all_old = false;
+    }
+    c->has_prev = has;
+    c->prev_ts = prev;
+    *older = any && all_old;
+    return true;
+}
+
+/* Sorted scan: process the page at next_in_order. Takes r. 0, FALL_BACK or -1. */
+static int
+sorted_page(struct crawl *c, struct http_response *r, struct err *e)
+{
+    json_t *root = NULL, *items = NULL;
+    long long skip = skip_of(r), bound;
+    bool older = false;
+    int rc = -1;
+
+    c->pending--;
+    if (page_open(c, r, &root, &items, e) < 0)
+        goto out;
+    if (!sorted_check(c, items, skip, &older)) {
+        rc = FALL_BACK;
+        goto out;
+    }
+    if (send_page(c, skip, items, e) < 0)
+        goto out;
+    rc = 0;
+    bound = c->end < c->stop_at ? c->end : c->stop_at;
+    c->finished = older || skip + c->cfg->page_size >= bound;
+    if (older)
+        task_log("sorted: skipCount=%lld is wholly older than the threshold: stopping after "
+                 "%lld page(s)",
+                 skip, c->n.pages);
+out:
+    json_decref(root);
+    http_response_free(r);
+    return rc;
+}
+
+/* Sorted scan: keep r until its turn, then process every page whose turn has come. */
+static int
+sorted_take(struct crawl *c, struct http_response *r, struct err *e)
+{
+    int ps = c->cfg->page_size;
+
+    c->held[(skip_of(r) / ps) % MAX_WINDOW] = r;
+    while (!c->finished) {
+        int slot = (int)((c->next_in_order / ps) % MAX_WINDOW);
+        if ((r = c->held[slot]) == NULL || skip_of(r) != c->next_in_order)
+            return 0;
+        c->held[slot] = NULL;
+        int rc = sorted_page(c, r, e);
+        if (rc < 0)
+            return -1;
+        if (rc == FALL_BACK) {
+            c->fell_back = true;
+            return scan_start(c, false, e);
+        }
+        c->next_in_order += ps;
+    }
+    return 0;
+}
+
+/* Fetch and send until every page is done (or a sorted scan reached old pages). */
+static int
+crawl_run(struct crawl *c, struct err *e)
+{
+    struct http_response *r;
+    uint64_t failed = 0;
+
+    for (;;) {
+        if (task_stopping())
+            return err_set(e, ERR_FAIL, "stopped by signal %d after %lld page(s)",
+                           task_stop_signal(), c->n.pages);
+        kq_producer_stats(c->kp, NULL, NULL, &failed);
+        if (failed > 0) {
+            c->kafka_failed = true;
+            return err_set(e, ERR_IO, "a Kafka delivery failed; stopping the crawl");
+        }
+        if (submit_due(c, e) < 0)
+            return -1;
+        if (c->finished || c->pending == 0)
+            return 0;
+        if (http_client_run(c->http, RUN_SLICE_MS, e) < 0)
+            return err_prefix(e, "fetch");
+        while (!c->finished && (r = http_next_done(c->http)) != NULL) {
+            if ((c->sorted ? sorted_take(c, r, e) : full_page(c, r, e)) < 0)
+                return -1;
+        }
+    }
+}
+
+static void
+crawl_free(struct crawl *c)
+{
+    for (int i = 0; i < MAX_WINDOW; i++)
+        http_response_free(c->held[i]);
+    http_client_free(c->http);
+    kq_producer_free(c->kp);
+}
+
+/* ---- the run -------------------------------------------------------------------------- */
+
+static double
+mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* json_string(s), or null for NULL / "". */
+static json_t *
+text_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+}
+
+/* Serialise obj (stolen, may be NULL) for XCom or jsonb; NULL when out of memory. */
+static char *
+dump_new(json_t *obj)
+{
+    char *s = obj ? json_dumps(obj, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+
+    json_decref(obj);
+    return s;
+}
+
+/* Everything was fetched and acknowledged: advance the watermark, write the XCom result. */
+static int
+crawl_finish(struct crawl *c, const char *before, const char *mode, double started, struct err *e)
+{
+    char newest[DVC_TIME_MAX], after[64];
+    char *details = NULL, *xcom = NULL;
+    const struct counts *n = &c->n;
+    int rc = -1;
+
+    if (c->has_newest)
+        dvc_time_format(c->newest, 6, newest, sizeof(newest)); /* timestamptz keeps µs */
+    details = dump_new(json_pack("{s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:s, s:f}", "pages", n->pages,
+                                 "items", n->items, "sent", n->sent, "messages", n->messages,
+                                 "skipped", n->skipped, "mode", mode, "sorted_fallback",
+                                 c->fell_back, "format", c->cfg->format, "run_seconds",
+                                 round((mono_s() - started) * 1000) / 1000));
+    if (details == NULL) {
+        err_set(e, ERR_FAIL, "out of memory");
+        goto out;
+    }
+    if (state_write(c->cfg->db_url, c->cfg->job, c->has_newest ? newest : NULL, details, after,
+                    sizeof(after), e) < 0)
+        goto out;
+    xcom = dump_new(json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:b}", "pages", n->pages,
+                              "items_seen", n->items, "records_sent", n->sent, "messages_sent",
+                              n->messages, "skipped", n->skipped, "watermark_before",
+                              text_or_null(before), "watermark_after", text_or_null(after), "mode",
+                              mode, "sorted_fallback", c->fell_back));
+    if (xcom == NULL) {
+        err_set(e, ERR_FAIL, "out of memory");
+        goto out;
+    }
+    if (task_xcom_write(xcom, e) < 0)
+        goto out;
+    task_log("done: mode=%s pages=%lld items=%lld sent=%lld messages=%lld skipped=%lld "
+             "watermark %s -> %s in %.1f s",
+             mode, n->pages, n->items, n->sent, n->messages, n->skipped,
+             before[0] ? before : "(none)", after[0] ? after : "(none)", mono_s() - started);
+    rc = 0;
+out:
+    free(details);
+    free(xcom);
+    return rc;
+}
+
+/* Read the watermark and set the threshold; before gets the watermark as text ("" if none). */
+static int
+crawl_prepare(struct crawl *c, char *before, size_t size, struct err *e)
+{
+    bool has;
+    int64_t wm = 0;
+    char thr[DVC_TIME_MAX] = "(none)";
+
+    if (state_read(c->cfg->db_url, c->cfg->job, &has, &wm, e) < 0)
+        return -1;
+    before[0] = '\0';
+    if (has) {
+        dvc_time_format(wm, 6, before, size);
+        c->has_threshold = true;
+        c->threshold = wm - (int64_t)llround(c->cfg->overlap_s * DVC_TICKS_PER_SEC);
+        dvc_time_format(c->threshold, 6, thr, sizeof(thr));
+    }
+    task_log("crawl %s job=%s watermark=%s threshold=%s sorting=%s format=%s parallel=%d rate=%g/s",
+             c->cfg->url, c->cfg->job, has ? before : "(none)", thr,
+             c->cfg->sorted ? "'" SORT_DESC "'" : "default", c->cfg->format, c->cfg->parallel,
+             c->cfg->rate);
+    return 0;
+}
+
+/* Crawl, then flush: the crawl's error first, unless the flush explains it (a delivery). */
+static int
+crawl_and_flush(struct crawl *c, struct err *e)
+{
+    struct err fe = {0};
+    int rc = crawl_run(c, e);
+    long flush_ms = (long)(c->cfg->flush_s * 1000);
+
+    if (rc < 0 && flush_ms > STOP_FLUSH_MS)
+        flush_ms = STOP_FLUSH_MS; /* keep what was produced, within a stop's grace period */
+    if (kq_flush(c->kp, flush_ms > INT_MAX ? INT_MAX : (int)flush_ms, &fe) < 0) {
+        if (rc == 0 || c->kafka_failed)
+            *e = fe;
+        else
+            task_log("also: %s", fe.msg);
+        return -1;
+    }
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct cfg cfg = {0};
+    struct crawl c = {.cfg = &cfg};
+    struct err e = {0};
+    char before[DVC_TIME_MAX] = "";
+    double started = mono_s();
+    int rc;
+
+    task_set_name("dvc_crawl");
+    task_signals_init();
+    rc = cfg_parse(argc, argv, &cfg, &e);
+    if (rc == TASK_HELP) {
+        cfg_free(&cfg);
+        return TASK_OK;
+    }
+    if (rc < 0 || crawl_prepare(&c, before, sizeof(before), &e) < 0)
+        goto out;
+    if ((c.kp = kq_producer_new((const char *const *)cfg.props.v, &e)) == NULL ||
+        scan_start(&c, cfg.sorted, &e) < 0 || crawl_and_flush(&c, &e) < 0)
+        goto out;
+    const char *mode = cfg.sorted && !c.fell_back ? "sorted" : before[0] ? "incremental" : "full";
+    if (crawl_finish(&c, before, mode, started, &e) < 0)
+        goto out;
+    crawl_free(&c);
+    cfg_free(&cfg);
+    return TASK_OK;
+out:
+    task_log("error: %s%s", e.msg, rc < 0 ? "" : " (watermark unchanged)");
+    crawl_free(&c);
+    cfg_free(&cfg);
+    return task_exit_code(&e);
+}

@@ -1,0 +1,386 @@
+/* dvc_record: the drug registry portal's answers turned into what the crawler sends (see
+ * dvc_record.h).
+ *
+ * Key invariant: a flat record is the source's values, untouched. Text stays byte for byte
+ * (Vietnamese diacritics as raw UTF-8, stray spaces kept), timestamps keep their source text
+ * with its offset (the loader converts them to timestamptz keeping the instant), and a missing
+ * piece becomes null instead of an error: every one of the five nested objects may be null in
+ * the real registry. Only the crawler's decisions (is this item newer than the watermark?) use
+ * parsed instants, and those are exact to the source's 100 ns. */
+#include "dvc_record.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const dvc_record_fields[DVC_RECORD_FIELDS] = {
+    "idThuoc",
+    "soDangKy",
+    "soDangKyCu",
+    "tenThuoc",
+    "phanLoaiThuocEnum",
+    "congTyDangKyId",
+    "congTySanXuatId",
+    "creationTime",
+    "lastModificationTime",
+    "tenCongTyDangKy",
+    "diaChiDangKy",
+    "nuocDangKy",
+    "tenCongTySanXuat",
+    "diaChiSanXuat",
+    "nuocSanXuat",
+    "fullAddress",
+    "dotCap",
+    "ngayCapSoDangKy",
+    "ngayHetHanSoDangKy",
+    "ngayGiaHanSoDangKy",
+    "soQuyetDinh",
+    "thongTinRutSoDangKy",
+    "dangBaoChe",
+    "dongGoi",
+    "hamLuong",
+    "hoatChatChinh",
+    "tieuChuan",
+    "tieuChuanId",
+    "tuoiTho",
+};
+
+/* Where each flat field comes from: obj.key, obj NULL for the item itself; key NULL for the
+ * computed fullAddress. Same order as dvc_record_fields. */
+static const struct source {
+    const char *obj, *key;
+} sources[DVC_RECORD_FIELDS] = {
+    {NULL, "id"},
+    {NULL, "soDangKy"},
+    {NULL, "soDangKyCu"},
+    {NULL, "tenThuoc"},
+    {NULL, "phanLoaiThuocEnum"},
+    {NULL, "congTyDangKyId"},
+    {NULL, "congTySanXuatId"},
+    {NULL, "creationTime"},
+    {NULL, "lastModificationTime"},
+    {"congTyDangKy", "tenCongTyDangKy"},
+    {"congTyDangKy", "diaChiDangKy"},
+    {"congTyDangKy", "nuocDangKy"},
+    {"congTySanXuat", "tenCongTySanXuat"},
+    {"congTySanXuat", "diaChiSanXuat"},
+    {"congTySanXuat", "nuocSanXuat"},
+    {NULL, NULL}, /* fullAddress */
+    {"thongTinDangKyThuoc", "dotCap"},
+    {"thongTinDangKyThuoc", "ngayCapSoDangKy"},
+    {"thongTinDangKyThuoc", "ngayHetHanSoDangKy"},
+    {"thongTinDangKyThuoc", "ngayGiaHanSoDangKy"},
+    {"thongTinDangKyThuoc", "soQuyetDinh"},
+    {"thongTinRutSoDangKy", "urlCongVanRutSoDangKy"},
+    {"thongTinThuocCoBan", "dangBaoChe"},
+    {"thongTinThuocCoBan", "dongGoi"},
+    {"thongTinThuocCoBan", "hamLuong"},
+    {"thongTinThuocCoBan", "hoatChatChinh"},
+    {"thongTinThuocCoBan", "tieuChuan"},
+    {"thongTinThuocCoBan", "tieuChuanId"},
+    {"thongTinThuocCoBan", "tuoiTho"},
+};
+
+/* ---- time ---------------------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* The date of a day count (the inverse of days_from_civil). */
+static void
+civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static int
+days_in_month(int64_t y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* n decimal digits at *p into *out, advancing *p; false when one is not a digit. */
+static bool
+digits(const char **p, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *out = v;
+    return true;
+}
+
+/* The fraction after the seconds (none, or '.' and 1 to 7 digits) in ticks. */
+static bool
+fraction(const char **p, int64_t *ticks)
+{
+    int n = 0;
+
+    *ticks = 0;
+    if (**p != '.')
+        return true;
+    (*p)++;
+    while ((*p)[n] >= '0' && (*p)[n] <= '9')
+        n++;
+    if (n < 1 || n > 7)
+        return false;
+    for (int i = 0; i < 7; i++)
+        *ticks = *ticks * 10 + (i < n ? (*p)[i] - '0' : 0);
+    *p += n;
+    return true;
+}
+
+/* "Z" or "+HH:MM" / "-HH:MM" at the end of the text, as seconds east of UTC. */
+static bool
+offset(const char *p, int *secs)
+{
+    int hh, mm, sign;
+
+    if ((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') {
+        *secs = 0;
+        return true;
+    }
+    if (p[0] != '+' && p[0] != '-')
+        return false;
+    sign = p[0] == '-' ? -1 : 1;
+    p++;
+    if (!digits(&p, 2, &hh) || *p++ != ':' || !digits(&p, 2, &mm) || *p != '\0')
+        return false;
+    if (hh > 23 || mm > 59)
+        return false;
+    *secs = sign * (hh * 3600 + mm * 60);
+    return true;
+}
+
+int
+dvc_time_parse(const char *s, int64_t *ticks, struct err *e)
+{
+    const char *p = s;
+    int y, mo, d, h, mi, sec, off;
+    int64_t frac;
+
+    if (s == NULL)
+        return err_set(e, ERR_PARSE, "no timestamp");
+    bool date_ok = digits(&p, 4, &y) && *p++ == '-' && digits(&p, 2, &mo) && *p++ == '-' &&
+                   digits(&p, 2, &d) && (*p == 'T' || *p == 't' || *p == ' ');
+    if (date_ok)
+        p++;
+    if (!date_ok || !digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi) || *p++ != ':' ||
+        !digits(&p, 2, &sec) || !fraction(&p, &frac) || !offset(p, &off))
+        return err_set(e, ERR_PARSE, "bad timestamp '%.60s' (want YYYY-MM-DDTHH:MM:SS[.f]+HH:MM)",
+                       s);
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59)
+        return err_set(e, ERR_PARSE, "timestamp '%.60s' out of range", s);
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+    *ticks = secs * DVC_TICKS_PER_SEC + frac;
+    return 0;
+}
+
+void
+dvc_time_format(int64_t ticks, int ndigits, char *buf, size_t size)
+{
+    int64_t secs = ticks / DVC_TICKS_PER_SEC, frac = ticks % DVC_TICKS_PER_SEC, y;
+    int m, d;
+    char fr[16] = "";
+
+    if (frac < 0) { /* floor division: the fraction counts forward from a whole second */
+        frac += DVC_TICKS_PER_SEC;
+        secs--;
+    }
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    civil_from_days(days, &y, &m, &d);
+    if (ndigits > 7)
+        ndigits = 7;
+    if (ndigits > 0) {
+        snprintf(fr, sizeof(fr), ".%07" PRId64, frac);
+        fr[1 + ndigits] = '\0'; /* truncate: a watermark must never move past its source */
+    }
+    snprintf(buf, size, "%04" PRId64 "-%02d-%02dT%02d:%02d:%02d%sZ", y, m, d, (int)(rem / 3600),
+             (int)(rem / 60 % 60), (int)(rem % 60), fr);
+}
+
+/* ---- pages and items ------------------------------------------------------------------ */
+
+/* The portal's own error message of a failed answer, or "". */
+static const char *
+portal_message(const json_t *root)
+{
+    const char *msg = json_string_value(json_object_get(json_object_get(root, "error"), "message"));
+    return msg != NULL ? msg : "";
+}
+
+/* Check the document's envelope; items and total from it. */
+static int
+page_check(const json_t *root, json_t **items, long long *total, struct err *e)
+{
+    const json_t *result = json_object_get(root, "result");
+    json_t *arr = json_object_get(result, "items");
+    const json_t *count = json_object_get(result, "totalCount");
+
+    if (!json_is_object(root))
+        return err_set(e, ERR_PARSE, "the answer is not a JSON object");
+    if (!json_is_true(json_object_get(root, "success")))
+        return err_set(e, ERR_PARSE, "success is not true: '%.120s'", portal_message(root));
+    if (!json_is_array(arr))
+        return err_set(e, ERR_PARSE, "no result.items array");
+    if (!json_is_integer(count) || json_integer_value(count) < 0)
+        return err_set(e, ERR_PARSE, "no result.totalCount integer");
+    *items = arr;
+    *total = json_integer_value(count);
+    return 0;
+}
+
+int
+dvc_page_parse(const char *body, size_t size, json_t **root, json_t **items, long long *total,
+               struct err *e)
+{
+    json_error_t je;
+    json_t *doc = json_loadb(body, size, 0, &je), *arr = NULL;
+    long long n = 0;
+
+    if (doc == NULL)
+        return err_set(e, ERR_PARSE, "not JSON: %s at line %d column %d", je.text, je.line,
+                       je.column);
+    if (page_check(doc, &arr, &n, e) < 0) {
+        json_decref(doc);
+        return -1;
+    }
+    if (items != NULL)
+        *items = arr;
+    if (total != NULL)
+        *total = n;
+    if (root != NULL)
+        *root = doc;
+    else
+        json_decref(doc);
+    return 0;
+}
+
+int
+dvc_page_validate(const char *body, size_t size, struct err *e)
+{
+    return dvc_page_parse(body, size, NULL, NULL, NULL, e);
+}
+
+const char *
+dvc_item_id(const json_t *item, char *buf, size_t size)
+{
+    const json_t *id = json_object_get(item, "id");
+
+    if (json_is_integer(id))
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+    else if (json_is_string(id))
+        snprintf(buf, size, "%s", json_string_value(id));
+    else
+        snprintf(buf, size, "?");
+    return buf;
+}
+
+int
+dvc_item_check(const json_t *item, const char **so_dang_ky, int64_t *ticks, int *ticks_ok,
+               struct err *e)
+{
+    const char *sdk, *lm;
+
+    *ticks_ok = 0;
+    *so_dang_ky = NULL;
+    if (!json_is_object(item))
+        return err_set(e, ERR_PARSE, "the item is not an object");
+    lm = json_string_value(json_object_get(item, "lastModificationTime"));
+    if (lm == NULL)
+        return err_set(e, ERR_PARSE, "no lastModificationTime");
+    if (dvc_time_parse(lm, ticks, e) < 0)
+        return err_prefix(e, "lastModificationTime");
+    *ticks_ok = 1;
+    sdk = json_string_value(json_object_get(item, "soDangKy"));
+    if (sdk == NULL || sdk[0] == '\0')
+        return err_set(e, ERR_PARSE, "no soDangKy");
+    *so_dang_ky = sdk;
+    return 0;
+}
+
+/* diaChiSanXuat + ", " + nuocSanXuat unless the address already names the country (new
+ * reference; json null without an address). */
+static json_t *
+full_address(const json_t *maker)
+{
+    const char *addr = json_string_value(json_object_get(maker, "diaChiSanXuat"));
+    const char *country = json_string_value(json_object_get(maker, "nuocSanXuat"));
+    char *joined;
+    json_t *v;
+
+    if (addr == NULL)
+        return json_null();
+    if (country == NULL || country[0] == '\0' || strstr(addr, country) != NULL)
+        return json_string(addr);
+    if (asprintf(&joined, "%s, %s", addr, country) < 0)
+        return NULL;
+    v = json_string(joined);
+    free(joined);
+    return v;
+}
+
+json_t *
+dvc_record_flatten(const json_t *item)
+{
+    json_t *rec;
+
+    if (!json_is_object(item) || (rec = json_object()) == NULL)
+        return NULL;
+    for (int i = 0; i < DVC_RECORD_FIELDS; i++) {
+        const struct source *s = &sources[i];
+        const json_t *from = s->obj ? json_object_get(item, s->obj) : item;
+        json_t *v;
+
+        if (s->key == NULL) {
+            const json_t *maker = json_object_get(item, "congTySanXuat");
+            v = full_address(json_is_object(maker) ? maker : NULL);
+        } else if (json_is_object(from) && json_object_get(from, s->key) != NULL) {
+            v = json_incref(json_object_get(from, s->key));
+        } else {
+            v = json_null();
+        }
+        if (v == NULL || json_object_set_new(rec, dvc_record_fields[i], v) < 0) {
+            json_decref(rec);
+            return NULL;
+        }
+    }
+    return rec;
+}
+
+char *
+dvc_record_dump(const json_t *value)
+{
+    return json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
+}
