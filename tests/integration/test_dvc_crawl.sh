@@ -355,3 +355,20 @@ kafka_stop
 crawl --job-name dvc_flow --topic all_data --flush-timeout 3s
 check_eq "broker stopped: exit 111" 111 "$rc"
 check_eq "... watermark unchanged" "$before" "$(state dvc_flow)"
+
+# ---- 15. the broker goes down in the middle of a crawl
+kafka_start -t midway:8 || exit 1
+before=$(state midway)
+control '{"op": "faults", "delay_ms": 40}' >/dev/null
+KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS "$CRAWL" --api-url "$URL" --job-name midway \
+    --topic midway --rate 50 --parallel 2 --flush-timeout 5s >"$tmp/out" 2>&1 &
+cpid=$!
+wait_for 20 grep -q . "$tmp/out" # the crawl is under way
+sleep 1                          # pages are being sent when the broker goes
+kafka_stop
+wait "$cpid"
+rc=$?
+check_eq "broker down mid-crawl: exit 111" 111 "$rc"
+check_eq "... watermark not set past undelivered data" "$before" "$(state midway)"
+check_contains "... and it says what was not delivered" "not acknowledged" "$(cat "$tmp/out")"
+control '{"op": "faults"}' >/dev/null
