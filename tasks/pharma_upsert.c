@@ -31,7 +31,7 @@
 #include "task.h"
 
 #define USAGE                                                                                      \
-    "usage: pharma_upsert [--database-url URL] [--batch-limit N]\n"                                \
+    "pharma_upsert [--database-url URL] [--batch-limit N]\n"                                       \
     "Upsert pharmaceutical_data_staging into pharmaceutical_data: one row per sodangky, the\n"     \
     "newest lastmodificationtime wins and is never overwritten by an older version; the rows\n"    \
     "moved are deleted from staging, rows staged meanwhile stay. XCom: {\"inserted\", "            \
