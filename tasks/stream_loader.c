@@ -22,9 +22,9 @@
  * never a silent reset; no stored offset = the partition's beginning. --available-now drains to
  * the end offsets taken at start and exits; --follow runs micro-batches until SIGTERM.
  *
- * What a message becomes is the pipeline's business (struct loader_pipeline in loader_dvc.h:
- * the COPY statement, the dead-letter INSERT, a pure parse function); this file is the same for
- * every pipeline. */
+ * What a message becomes is the pipeline's business (struct loader_pipeline in loader.h: the
+ * COPY statement, the dead-letter INSERT, a pure parse function, optional statements before
+ * the COPY and after it); this file is the same for every pipeline. */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,22 +33,30 @@
 #include <time.h>
 
 #include "kafka.h"
+#include "loader.h"
 #include "loader_dvc.h"
+#include "loader_users.h"
+#include "loader_wiki.h"
 #include "pgconn.h"
 #include "task.h"
 
 /* The pipelines --pipeline chooses from: one entry each. */
-static const struct loader_pipeline *const pipelines[] = {&loader_dvc, NULL};
+static const struct loader_pipeline *const pipelines[] = {&loader_dvc, &loader_users, &loader_wiki,
+                                                          NULL};
 
 #define USAGE                                                                                      \
-    "stream_loader --pipeline dvc [--topic T] [--group G] [--available-now | --follow] ...\n"      \
+    "stream_loader --pipeline dvc|users|wiki [--topic T] [--group G] [--available-now | "          \
+    "--follow]\n"                                                                                  \
     "Load a Kafka topic into PostgreSQL exactly once: each batch's rows, dead letters and\n"       \
     "consumer offsets (table stream_offsets) are committed in one transaction.\n"                  \
     "  --available-now (the default) reads up to the end offsets taken at start, then exits;\n"    \
     "  --follow runs micro-batches (every --trigger-interval or --max-batch records) until\n"      \
     "  SIGTERM, commits the batch in progress and exits 0.\n"                                      \
     "Pipelines: dvc (all_data -> pharmaceutical_data_staging; bad messages and records ->\n"       \
-    "pharmaceutical_dead_letters with the reason). Several loaders of one group share a\n"         \
+    "pharmaceutical_dead_letters with the reason); users (users_created -> created_users,\n"       \
+    "cleaned, one row per email, a later record replaces it); wiki (recent_changes ->\n"           \
+    "wiki_recent_changes, one row per rcid, duplicates ignored); their refusals go to\n"           \
+    "<table>_dead_letters. Several loaders of one group share a\n"                                 \
     "topic by --member i/N (partition p belongs to member p % N) or --partitions 0,2,4.\n"         \
     "XCom: {\"messages\", \"records_loaded\", \"dead_letters\", \"batches\", \"partitions\": "     \
     "{\"p\": next offset}}.\n"                                                                     \
@@ -144,7 +152,8 @@ pipeline_find(const char *name, struct err *e)
     for (const struct loader_pipeline *const *p = pipelines; *p; p++)
         if (name && strcmp((*p)->name, name) == 0)
             return *p;
-    err_set(e, ERR_USAGE, "--pipeline: unknown pipeline '%s' (known: dvc)", name ? name : "");
+    err_set(e, ERR_USAGE, "--pipeline: unknown pipeline '%s' (known: dvc, users, wiki)",
+            name ? name : "");
     return NULL;
 }
 
@@ -667,13 +676,15 @@ main(int argc, char **argv)
 {
     struct opts o = {0};
     struct task_opt opts[] = {
-        {"--pipeline", "STREAM_LOADER_PIPELINE", "dvc", "what to load: dvc", &o.pipeline, false,
-         NULL},
-        {"--topic", "STREAM_LOADER_TOPIC", NULL, "Kafka topic (default: the pipeline's, all_data)",
-         &o.topic, false, NULL},
-        {"--group", "STREAM_LOADER_GROUP", NULL,
-         "consumer group naming the offsets in stream_offsets (default: dvc_staging)", &o.group,
+        {"--pipeline", "STREAM_LOADER_PIPELINE", "dvc", "what to load: dvc, users or wiki",
+         &o.pipeline, false, NULL},
+        {"--topic", "STREAM_LOADER_TOPIC", NULL,
+         "Kafka topic (default: the pipeline's: all_data, users_created, recent_changes)", &o.topic,
          false, NULL},
+        {"--group", "STREAM_LOADER_GROUP", NULL,
+         "consumer group naming the offsets in stream_offsets (default: the pipeline's: "
+         "dvc_staging, created_users, wiki_recent_changes)",
+         &o.group, false, NULL},
         {"--database-url", "GUST_DATABASE_URL", NULL, "libpq conninfo or URI (else PG* variables)",
          &o.url, false, NULL},
         {"--available-now", NULL, NULL, "drain to the end offsets taken at start, then exit",

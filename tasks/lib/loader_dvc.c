@@ -346,7 +346,9 @@ int_value(const json_t *v, const char *field, long long min, long long max, stru
         errno = 0;
         n = strtoll(s, &stop, 10);
         if (stop != end || errno != 0 || !(isdigit((unsigned char)*s) || *s == '-' || *s == '+')) {
-            problem(pr, "%s: '%.40s' is not an integer", field, json_string_value(v));
+            problem(pr, "%s: '%.*s' is not an integer", field,
+                    loader_quote_len(json_string_value(v), json_string_length(v), 40),
+                    json_string_value(v));
             return;
         }
     } else {
@@ -377,7 +379,8 @@ time_value(const json_t *v, const char *field, struct val *out, struct problems 
     if (s[strspn(s, " \t\r\n")] == '\0')
         return;
     if (loader_dvc_timestamp(s, out->buf, sizeof(out->buf), &e) < 0) {
-        problem(pr, "%s: bad timestamp '%.40s': %s", field, s, e.msg);
+        problem(pr, "%s: bad timestamp '%.*s': %s", field, loader_quote_len(s, strlen(s), 40), s,
+                e.msg);
         return;
     }
     out->s = out->buf;

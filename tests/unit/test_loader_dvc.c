@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,6 +383,27 @@ test_record_numbers(void **state)
     refused("{\"soDangKy\": \"A\", \"tenThuoc\": [1]}", "tenThuoc: text expected, got an array");
 }
 
+/* A quoted value is cut at a character boundary: a reason with half a UTF-8 character would
+ * make PostgreSQL refuse the dead letter (and the batch, on every retry). */
+static void
+test_reason_utf8_cut(void **state)
+{
+    struct out o = {0};
+    json_t *reason;
+    char json[256] = "{\"soDangKy\": \"A\", \"idThuoc\": \"x";
+
+    (void)state;
+    for (int i = 0; i < 30; i++)
+        strcat(json, "\xc3\xa9"); /* é, two bytes: the 40-byte cut falls inside one */
+    strcat(json, "\"}");
+    assert_int_equal(parse(json, &o), 0);
+    assert_int_equal(o.ndead, 1);
+    reason = json_stringn(o.dead_reason[0], strlen(o.dead_reason[0])); /* NULL unless UTF-8 */
+    assert_non_null(reason);
+    json_decref(reason);
+    out_free(&o);
+}
+
 static void
 test_record_bad_dates(void **state)
 {
@@ -509,19 +531,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timestamp_digits),
-        cmocka_unit_test(test_timestamp_offsets),
-        cmocka_unit_test(test_timestamp_bad),
-        cmocka_unit_test(test_record_every_column),
-        cmocka_unit_test(test_page_and_object_agree),
-        cmocka_unit_test(test_record_nulls),
-        cmocka_unit_test(test_record_sodangky),
-        cmocka_unit_test(test_record_numbers),
-        cmocka_unit_test(test_record_bad_dates),
-        cmocka_unit_test(test_bad_record_in_good_page),
-        cmocka_unit_test(test_bad_messages),
-        cmocka_unit_test(test_sink_error_stops),
-        cmocka_unit_test(test_pipeline_entry),
+        cmocka_unit_test(test_timestamp_digits),        cmocka_unit_test(test_timestamp_offsets),
+        cmocka_unit_test(test_timestamp_bad),           cmocka_unit_test(test_record_every_column),
+        cmocka_unit_test(test_page_and_object_agree),   cmocka_unit_test(test_record_nulls),
+        cmocka_unit_test(test_record_sodangky),         cmocka_unit_test(test_record_numbers),
+        cmocka_unit_test(test_reason_utf8_cut),         cmocka_unit_test(test_record_bad_dates),
+        cmocka_unit_test(test_bad_record_in_good_page), cmocka_unit_test(test_bad_messages),
+        cmocka_unit_test(test_sink_error_stops),        cmocka_unit_test(test_pipeline_entry),
         cmocka_unit_test(test_data_loss_check),
     };
 

@@ -1,0 +1,24 @@
+/* loader: helpers shared by the stream loader's pipelines (tasks/lib/loader_*.c). */
+#include "loader.h"
+
+#include <stddef.h>
+
+/* How many of s's len bytes to quote in a reason: at most max, and never part of a UTF-8
+ * character (the reason is stored as text: a cut character would fail the dead letter's
+ * INSERT, and with it the batch, on every retry). The input is valid UTF-8 (jansson checks),
+ * so only the cut end can hold an incomplete character. */
+int
+loader_quote_len(const char *s, size_t len, size_t max)
+{
+    size_t n = len < max ? len : max, start = n;
+
+    while (start > 0 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
+        start--;
+    if (start > 0) { /* s[start - 1] begins the last character */
+        unsigned char lead = (unsigned char)s[start - 1];
+        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+        if (n - (start - 1) < need)
+            n = start - 1;
+    }
+    return (int)n;
+}

@@ -1,0 +1,66 @@
+/* loader: the interface every pipeline of bin/stream_loader implements (struct
+ * loader_pipeline), shared by loader_dvc, loader_users and loader_wiki.
+ *
+ * A pipeline turns one Kafka message into COPY rows of its target table and dead letters
+ * (raw bytes + reason). It does no I/O: the loader owns the transaction, the COPY, the dead
+ * letters and the offsets, so a pipeline is pure and unit-testable. Adding a pipeline = one
+ * loader_<name>.c with its struct loader_pipeline and one entry in stream_loader.c's table.
+ * (Moved here unchanged from loader_dvc.h when the second pipeline arrived.) */
+#ifndef GUST_LOADER_H
+#define GUST_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "pgconn.h"
+
+/* The message being transformed (borrowed). value is NULL for a tombstone. */
+struct loader_msg {
+    const char *topic;
+    int partition;
+    int64_t offset;
+    const char *value;
+    size_t vlen;
+};
+
+/* Where a pipeline's output goes. Each callback returns 0, or -1 with e set to stop the
+ * loader (a database error): the pipeline then returns -1 at once. */
+struct loader_sink {
+    /* One valid record, as a COPY row of the pipeline's copy_sql columns (borrowed). */
+    int (*row)(void *ctx, const struct pgconn_row *row, struct err *e);
+    /* One refused message or record: the bytes to keep (a bad record inside a good page: its
+     * own JSON) and why, e.g. "item 3: soDangKy missing", items counted from 0 as in the
+     * JSON array (both borrowed). */
+    int (*dead)(void *ctx, const char *raw, size_t len, const char *reason, struct err *e);
+    void *ctx;
+};
+
+struct loader_pipeline {
+    const char *name;          /* --pipeline value */
+    const char *default_topic; /* --topic when not given */
+    const char *default_group; /* --group when not given */
+    /* "COPY target (cols..., source_topic, source_partition, source_offset) FROM STDIN":
+     * the rows parse() emits, in this column order. */
+    const char *copy_sql;
+    /* INSERT of one dead letter: $1 topic, $2 partition, $3 offset, $4 key and $5 payload as
+     * hex (decode($n, 'hex'); NULL when absent), $6 reason. */
+    const char *dead_letter_sql;
+    /* Optional statements run in the batch's transaction before the COPY and after it (NULL:
+     * none). A pipeline that deduplicates (users by email, wiki by rcid) COPYs into a
+     * "CREATE TEMP TABLE ... ON COMMIT DROP" made by prepare_sql and merges it into the
+     * target with INSERT ... ON CONFLICT in finish_sql. */
+    const char *prepare_sql;
+    const char *finish_sql;
+    /* Transform one message: sink->row for every valid record, sink->dead for every refused
+     * message or record. row is scratch space owned by the caller. Returns 0 (bad data is
+     * not an error), or -1 when a sink callback failed or memory ran out. */
+    int (*parse)(const struct loader_msg *m, struct pgconn_row *row, const struct loader_sink *sink,
+                 struct err *e);
+};
+
+/* How many bytes of s (len bytes) to quote in a message, at most max, never cutting a UTF-8
+ * character in half (a cut one would make PostgreSQL refuse the dead letter's reason). */
+int loader_quote_len(const char *s, size_t len, size_t max);
+
+#endif
