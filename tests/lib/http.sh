@@ -92,3 +92,64 @@ dvc_portal_stop() {
 
 # dvc_control JSON: the portal's control API (see tests/fixtures/dvc_portal.py).
 dvc_control() { curl -s -X POST -d "$1" "$DVC_API_URL/_control"; }
+
+# _fixture_start VAR SCRIPT [ARGS...]: start tests/fixtures/SCRIPT with stdin on a FIFO this
+# shell holds open (so it dies with the test), wait (with a deadline) for its URL and put the
+# URL in VAR. Pid, fd and folder in _FIX_<VAR>_{PID,FD,DIR}; stopped by _fixture_stop VAR.
+_fixture_start() {
+    local var=$1 script=$2 dir fd pid
+    shift 2
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/gust-fixture.XXXXXX") || return 1
+    mkfifo "$dir/stdin" || return 1
+    python3 "$GUST_SRC/tests/fixtures/$script" --stdin "$@" <"$dir/stdin" >"$dir/out" 2>"$dir/log" &
+    pid=$!
+    exec {fd}>"$dir/stdin"
+    printf -v "_FIX_${var}_PID" '%s' "$pid"
+    printf -v "_FIX_${var}_FD" '%s' "$fd"
+    printf -v "_FIX_${var}_DIR" '%s' "$dir"
+    if ! wait_for 20 grep -q '^http://127.0.0.1:' "$dir/out"; then
+        echo "http.sh: $script did not start:" >&2
+        cat "$dir/log" >&2
+        return 1
+    fi
+    printf -v "$var" '%s' "$(head -1 "$dir/out")"
+    export "${var?}"
+}
+
+_fixture_stop() {
+    local pid_var=_FIX_$1_PID fd_var=_FIX_$1_FD dir_var=_FIX_$1_DIR fd
+    [ -n "${!pid_var:-}" ] || return 0
+    fd=${!fd_var}
+    exec {fd}>&-
+    kill "${!pid_var}" 2>/dev/null
+    wait "${!pid_var}" 2>/dev/null
+    rm -rf "${!dir_var}"
+    printf -v "$pid_var" '%s' ""
+}
+
+# randomuser_start [ARGS...]: the randomuser.me fixture (tests/fixtures/randomuser.py, e.g.
+# --seed 1 --dirty 0.15). Exports RANDOMUSER_API_URL; stopped at exit.
+randomuser_start() {
+    _fixture_start RANDOMUSER_API_URL randomuser.py "$@" || return 1
+    gust_cleanup_add randomuser_stop
+}
+
+randomuser_stop() { _fixture_stop RANDOMUSER_API_URL; }
+
+# randomuser_control JSON: the fixture's control API (see tests/fixtures/randomuser.py).
+randomuser_control() { curl -s -X POST -d "$1" "$RANDOMUSER_API_URL/_control"; }
+
+# wiki_start [ARGS...]: the MediaWiki recentchanges fixture (tests/fixtures/wiki_api.py, e.g.
+# --changes 1500 --seed 1). Exports WIKI_FIXTURE_URL (the server) and WIKI_API_URL (its
+# api.php); stopped at exit.
+wiki_start() {
+    _fixture_start WIKI_FIXTURE_URL wiki_api.py "$@" || return 1
+    WIKI_API_URL=$WIKI_FIXTURE_URL/w/api.php
+    export WIKI_API_URL
+    gust_cleanup_add wiki_stop
+}
+
+wiki_stop() { _fixture_stop WIKI_FIXTURE_URL; }
+
+# wiki_control JSON: the fixture's control API (see tests/fixtures/wiki_api.py).
+wiki_control() { curl -s -X POST -d "$1" "$WIKI_FIXTURE_URL/_control"; }

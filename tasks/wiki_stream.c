@@ -1,0 +1,701 @@
+/* wiki_stream: MediaWiki RecentChanges into Kafka, incrementally (issue 6, task
+ * streaming_wiki_data of wiki_data_dag).
+ *
+ * It reads its position in crawl_state (--job-name: last_crawl_time = the time of the last
+ * change sent, details.rcid = its rcid, details.max_rcid = the largest rcid sent so far; none
+ * on the first run), then pages through list=recentchanges oldest first (rcdir=newer) from
+ * that time minus --overlap (first run: now minus --since) up to the time the run started
+ * (rcend), following rccontinue, one request at a time at most --rate per second with a
+ * descriptive User-Agent (Wikimedia's policy: tool/version, contact, library). Each change
+ * becomes one JSON object keyed by rcid (rcid, title, time, username, change_type, pageId,
+ * oldsize, newsize, revisionId, old_revisionId; hidden users and log rows without sizes have
+ * nulls) on --topic.
+ *
+ * Why oldest first: the position then only moves forward through a prefix of the stream, so a
+ * run cut short by --duration still advances the watermark safely to the last change it sent,
+ * and the next run resumes exactly there. Exact duplicates are skipped: a change is sent when
+ * it comes after the stored position in (timestamp, rcid) order, or when its rcid is above
+ * every rcid sent before (a change that became visible late with an earlier timestamp, which
+ * --overlap re-reads for).
+ *
+ * Key invariant: the position moves only after every page of the run was fetched and every
+ * message acknowledged (kq_flush returned 0), in one statement that never moves it backwards.
+ * A page that still fails after --max-tries, an unreachable broker or database end the run
+ * with exit 111 and the watermark where it was; SIGTERM likewise (exit 1). */
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dvc_record.h" /* dvc_time_parse/format: ISO 8601 instants in ticks */
+#include "http.h"
+#include "kafka.h"
+#include "pgconn.h"
+#include "task.h"
+
+#define USAGE                                                                                      \
+    "wiki_stream [--api-url URL] [--topic T] [--job-name J] [--since 1d] [--duration D]\n"         \
+    "            [--overlap 60s] [--database-url URL] [-X key=value]...\n"                         \
+    "Send MediaWiki recent changes (list=recentchanges, oldest first, rccontinue paging) newer\n"  \
+    "than the position in crawl_state (first run: --since ago) up to now to Kafka, one JSON\n"     \
+    "object per change keyed by rcid; then advance the position. --duration bounds the run.\n"     \
+    "Exit 0 done; 1 failure (SIGTERM, API refusal, SQL error); 100 bad arguments; 111 the API,\n"  \
+    "the broker or the database unreachable. XCom: pages, changes_sent, watermark_before/after."
+
+#define RCPROP                                                                                     \
+    "title%%7Cids%%7Csizes%%7Cflags%%7Cuser%%7Ctimestamp%%7Cloginfo" /* (a format string) */
+#define TOOL_VERSION "0.1"
+
+enum {
+    RUN_SLICE_MS = 200,    /* how often the loop looks at the stop flag */
+    STOP_FLUSH_MS = 10000, /* flush bound after a failure or a signal */
+    MAX_ODD_LOGS = 20,     /* odd changes logged one by one; the rest only counted */
+    TIME_MAX = 40
+};
+
+struct cfg {
+    const char *api_url, *topic, *job, *db_url, *contact;
+    char *user_agent; /* owned */
+    int max_tries;
+    double since_s, duration_s, overlap_s, rate, timeout_s, flush_s;
+    struct task_list x, props;
+};
+
+/* A place in the stream: changes are ordered by (timestamp, rcid). */
+struct pos {
+    int64_t ticks;
+    long long rcid;
+};
+
+struct run {
+    const struct cfg *cfg;
+    struct http_client *http;
+    struct kq_producer *kp;
+    int64_t now;        /* ticks when the run started: rcend */
+    bool has_state;     /* a position was stored */
+    struct pos from;    /* the stored position */
+    long long max_rcid; /* the largest rcid sent, stored and this run's */
+    bool moved;         /* at least one change was sent: at is meaningful */
+    struct pos at;      /* the last change sent */
+    char cont[128];     /* rccontinue of the next page, "" for the first */
+    bool complete;      /* paged up to rcend (false when --duration cut it) */
+    long long pages, sent, dups, odd;
+    bool kafka_failed;
+};
+
+static double
+mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- options -------------------------------------------------------------------------- */
+
+static int
+duration_arg(const char *flag, const char *s, bool positive, double *out, struct err *e)
+{
+    if (task_parse_duration(s, out) < 0 || (positive && *out <= 0))
+        return err_set(e, ERR_USAGE, "%s: '%s' is not a %sduration (90s, 15m, 1d)", flag, s,
+                       positive ? "positive " : "");
+    return 0;
+}
+
+static int
+cfg_check(struct cfg *c, const char *since, const char *duration, const char *overlap,
+          const char *rate, const char *timeout, const char *tries, const char *flush,
+          struct err *e)
+{
+    char *end;
+    long t = strtol(tries, &end, 10);
+
+    if (duration_arg("--since", since, true, &c->since_s, e) < 0 ||
+        duration_arg("--duration", duration, false, &c->duration_s, e) < 0 ||
+        duration_arg("--overlap", overlap, false, &c->overlap_s, e) < 0 ||
+        duration_arg("--timeout", timeout, true, &c->timeout_s, e) < 0 ||
+        duration_arg("--flush-timeout", flush, true, &c->flush_s, e) < 0)
+        return -1;
+    if (*tries == '\0' || *end != '\0' || t < 1 || t > 100)
+        return err_set(e, ERR_USAGE, "--max-tries: '%s' is not an integer from 1 to 100", tries);
+    c->max_tries = (int)t;
+    c->rate = strtod(rate, &end);
+    if (*rate == '\0' || *end != '\0' || !isfinite(c->rate) || c->rate <= 0 || c->rate > 100)
+        return err_set(e, ERR_USAGE,
+                       "--rate: '%s' is not a number of requests per second in "
+                       "(0, 100]",
+                       rate);
+    if (c->topic[0] == '\0' || c->job[0] == '\0' || strlen(c->job) > 250)
+        return err_set(e, ERR_USAGE, "--topic and --job-name (at most 250 bytes) must be set");
+    if (c->api_url[0] == '\0' || strchr(c->api_url, '?') != NULL)
+        return err_set(e, ERR_USAGE, "--api-url: '%s' is not an api.php URL without a query",
+                       c->api_url);
+    if (c->contact[0] == '\0')
+        return err_set(e, ERR_USAGE, "--contact is empty (Wikimedia's User-Agent policy)");
+    /* https://meta.wikimedia.org/wiki/User-Agent_policy: tool/version (contact) library */
+    if (asprintf(&c->user_agent, "gust-wiki_stream/" TOOL_VERSION " (%s; gust data pipeline) %s",
+                 c->contact, "libcurl") < 0)
+        return err_set(e, ERR_FAIL, "out of memory");
+    return task_kafka_props(&c->x, NULL, &c->props, e);
+}
+
+/* Parse argv into c. 0, TASK_HELP or -1. */
+static int
+cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
+{
+    const char *since, *duration, *overlap, *rate, *timeout, *tries, *flush;
+    struct task_opt opts[] = {
+        {"--api-url", "WIKI_API_URL", "https://en.wikipedia.org/w/api.php", "the api.php endpoint",
+         &c->api_url, false, NULL},
+        {"--topic", "WIKI_TOPIC", "recent_changes", "Kafka topic", &c->topic, false, NULL},
+        {"--job-name", "WIKI_JOB_NAME", "wiki_data_dag", "crawl_state.job_name", &c->job, false,
+         NULL},
+        {"--since", "WIKI_SINCE", "1d", "first run: changes this far back", &since, false, NULL},
+        {"--duration", "WIKI_DURATION", "0", "stop paging after this long (0: no bound)", &duration,
+         false, NULL},
+        {"--overlap", "WIKI_OVERLAP", "60s", "re-read this much before the position", &overlap,
+         false, NULL},
+        {"--contact", "WIKI_CONTACT", "+https://github.com/gust",
+         "contact URL or e-mail for the User-Agent", &c->contact, false, NULL},
+        {"--rate", "WIKI_RATE", "2", "request starts per second at most", &rate, false, NULL},
+        {"--timeout", "WIKI_TIMEOUT", "30s", "per request and try", &timeout, false, NULL},
+        {"--max-tries", "WIKI_MAX_TRIES", "5", "tries per page, the first included", &tries, false,
+         NULL},
+        {"--flush-timeout", "WIKI_FLUSH_TIMEOUT", "120s", "wait for Kafka acknowledgements", &flush,
+         false, NULL},
+        {"--database-url", "GUST_DATABASE_URL", NULL, "libpq conninfo or URI", &c->db_url, false,
+         NULL},
+        {"-X", NULL, NULL, "librdkafka property key=value (also KAFKA_*)", NULL, false, &c->x},
+        {NULL, NULL, NULL, NULL, NULL, false, NULL},
+    };
+    int rc = task_parse(argc, argv, opts, USAGE, e);
+
+    if (rc != 0)
+        return rc;
+    return cfg_check(c, since, duration, overlap, rate, timeout, tries, flush, e);
+}
+
+static void
+cfg_free(struct cfg *c)
+{
+    free(c->user_agent);
+    task_list_free(&c->x);
+    task_list_free(&c->props);
+}
+
+/* ---- crawl_state ---------------------------------------------------------------------- */
+
+#define UTC_TEXT(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+static long long
+ll_or(const char *s, long long dflt)
+{
+    char *end;
+    long long v;
+
+    if (s == NULL || *s == '\0')
+        return dflt;
+    v = strtoll(s, &end, 10);
+    return *end == '\0' ? v : dflt;
+}
+
+/* The stored position of the job into r (has_state false when none). */
+static int
+state_read(struct run *r, struct err *e)
+{
+    static const char sql[] = "SELECT " UTC_TEXT(
+        "last_crawl_time") ", details->>'rcid',"
+                           " details->>'max_rcid' FROM crawl_state WHERE job_name = $1";
+    struct pgconn *db = pgconn_open(r->cfg->db_url, e);
+    struct pgconn_rows *rows = NULL;
+    const char *params[] = {r->cfg->job};
+    int rc = -1;
+
+    if (db == NULL)
+        return err_prefix(e, "crawl_state");
+    if (pgconn_query(db, sql, 1, params, &rows, e) < 0) {
+        err_prefix(e, "read crawl_state");
+        goto out;
+    }
+    const char *v = pgconn_rows_count(rows) > 0 ? pgconn_rows_value(rows, 0, 0) : NULL;
+    if (v != NULL && dvc_time_parse(v, &r->from.ticks, e) < 0) {
+        err_prefix(e, "crawl_state of %s: last_crawl_time", r->cfg->job);
+        e->code = ERR_FAIL;
+        goto out;
+    }
+    r->has_state = v != NULL;
+    if (r->has_state) {
+        r->from.rcid = ll_or(pgconn_rows_value(rows, 0, 1), -1);
+        r->max_rcid = ll_or(pgconn_rows_value(rows, 0, 2), r->from.rcid);
+    }
+    rc = 0;
+out:
+    pgconn_rows_free(rows);
+    pgconn_free(db);
+    return rc;
+}
+
+/* Move the position to at (never backwards; the details go with the time they describe); the
+ * stored time (UTC text) into after. */
+static int
+state_write(const struct run *r, const char *at, const char *details, char *after, size_t size,
+            struct err *e)
+{
+    static const char sql[] =
+        "INSERT INTO crawl_state AS s (job_name, last_crawl_time, details, updated_at)"
+        " VALUES ($1, $2::timestamptz, $3::jsonb, now())"
+        " ON CONFLICT (job_name) DO UPDATE SET"
+        "  last_crawl_time = GREATEST(s.last_crawl_time, EXCLUDED.last_crawl_time),"
+        "  details = CASE WHEN s.last_crawl_time IS NULL"
+        "    OR EXCLUDED.last_crawl_time >= s.last_crawl_time"
+        "    THEN EXCLUDED.details ELSE s.details END,"
+        "  updated_at = now()"
+        " RETURNING " UTC_TEXT("s.last_crawl_time");
+    struct pgconn *db = pgconn_open(r->cfg->db_url, e);
+    struct pgconn_rows *rows = NULL;
+    const char *params[] = {r->cfg->job, at, details};
+
+    if (db == NULL)
+        return err_prefix(e, "crawl_state");
+    if (pgconn_query(db, sql, 3, params, &rows, e) < 0) {
+        pgconn_free(db);
+        return err_prefix(e, "write crawl_state");
+    }
+    const char *v = pgconn_rows_value(rows, 0, 0);
+    snprintf(after, size, "%s", v != NULL ? v : "");
+    pgconn_rows_free(rows);
+    pgconn_free(db);
+    return 0;
+}
+
+/* ---- the API answer ------------------------------------------------------------------- */
+
+/* MediaWiki errors worth another try: replication lag, rate limits, read-only, internal. */
+static bool
+error_retryable(const char *code)
+{
+    return code != NULL &&
+           (strcmp(code, "maxlag") == 0 || strcmp(code, "ratelimited") == 0 ||
+            strcmp(code, "readonly") == 0 || strncmp(code, "internal_api_error", 18) == 0);
+}
+
+/* Check one answer: {"query": {"recentchanges": [...]}} with an optional continue.rccontinue
+ * string, or an error envelope (*changes NULL then, *root holds it). */
+static int
+answer_parse(const char *body, size_t size, json_t **root, json_t **changes, struct err *e)
+{
+    json_error_t je;
+    json_t *doc = json_loadb(body, size, 0, &je), *err, *cont;
+
+    *root = doc;
+    *changes = NULL;
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        *root = NULL;
+        return err_set(e, ERR_PARSE, "not a JSON object%s%s", doc ? "" : ": ", doc ? "" : je.text);
+    }
+    if ((err = json_object_get(doc, "error")) != NULL) {
+        const char *code = json_string_value(json_object_get(err, "code"));
+        return error_retryable(code) ? err_set(e, ERR_PARSE, "the API said %s: %s", code,
+                                               json_string_value(json_object_get(err, "info")))
+                                     : 0;
+    }
+    *changes = json_object_get(json_object_get(doc, "query"), "recentchanges");
+    cont = json_object_get(doc, "continue");
+    if (!json_is_array(*changes))
+        return err_set(e, ERR_PARSE, "no query.recentchanges array");
+    if (cont != NULL && !json_is_string(json_object_get(cont, "rccontinue")))
+        return err_set(e, ERR_PARSE, "continue without an rccontinue string");
+    return 0;
+}
+
+static int
+answer_validate(const char *body, size_t size, struct err *e)
+{
+    json_t *root, *changes;
+    int rc = answer_parse(body, size, &root, &changes, e);
+
+    json_decref(root);
+    return rc;
+}
+
+/* An integer value, else null. */
+static json_t *
+int_or_null(const json_t *v)
+{
+    return json_is_integer(v) ? json_integer(json_integer_value(v)) : json_null();
+}
+
+static json_t *
+text_or_null(const json_t *v)
+{
+    return json_is_string(v) ? json_string(json_string_value(v)) : json_null();
+}
+
+/* The message of one change (new reference). */
+static json_t *
+change_record(const json_t *c, long long rcid)
+{
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "rcid", (json_int_t)rcid,
+                     "title", text_or_null(json_object_get(c, "title")), "time",
+                     text_or_null(json_object_get(c, "timestamp")), "username",
+                     text_or_null(json_object_get(c, "user")), "change_type",
+                     text_or_null(json_object_get(c, "type")), "pageId",
+                     int_or_null(json_object_get(c, "pageid")), "oldsize",
+                     int_or_null(json_object_get(c, "oldlen")), "newsize",
+                     int_or_null(json_object_get(c, "newlen")), "revisionId",
+                     int_or_null(json_object_get(c, "revid")), "old_revisionId",
+                     int_or_null(json_object_get(c, "old_revid")));
+}
+
+/* ---- sending -------------------------------------------------------------------------- */
+
+static bool
+pos_after(struct pos a, struct pos b)
+{
+    return a.ticks > b.ticks || (a.ticks == b.ticks && a.rcid > b.rcid);
+}
+
+/* Whether a change at p was not sent by an earlier run (see the top comment). */
+static bool
+is_new(const struct run *r, struct pos p)
+{
+    return !r->has_state || pos_after(p, r->from) || p.rcid > r->max_rcid;
+}
+
+/* s, or "?" when NULL (for log lines). */
+static const char *
+or_q(const char *s)
+{
+    return s != NULL ? s : "?";
+}
+
+static void
+odd_change(struct run *r, const json_t *c, const char *why)
+{
+    if (r->odd++ < MAX_ODD_LOGS)
+        task_log("odd change rcid=%" JSON_INTEGER_FORMAT " title=%s on page %lld: %s (skipped)",
+                 json_integer_value(json_object_get(c, "rcid")),
+                 or_q(json_string_value(json_object_get(c, "title"))), r->pages, why);
+}
+
+/* Send one change, or count it as a duplicate or odd. */
+static int
+send_change(struct run *r, const json_t *c, struct err *e)
+{
+    const json_t *id = json_object_get(c, "rcid");
+    const char *ts = json_string_value(json_object_get(c, "timestamp"));
+    struct pos p = {0, json_integer_value(id)};
+    char key[32], *text;
+    json_t *rec;
+    int rc;
+
+    if (!json_is_integer(id) || p.rcid <= 0 || ts == NULL ||
+        dvc_time_parse(ts, &p.ticks, NULL) < 0) {
+        odd_change(r, c, "no rcid or no usable timestamp");
+        return 0;
+    }
+    if (!is_new(r, p)) {
+        r->dups++;
+        return 0;
+    }
+    if ((rec = change_record(c, p.rcid)) == NULL ||
+        (text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+        json_decref(rec);
+        return err_set(e, ERR_FAIL, "out of memory");
+    }
+    snprintf(key, sizeof(key), "%lld", p.rcid);
+    rc = kq_produce(r->kp, r->cfg->topic, key, strlen(key), text, strlen(text), e);
+    free(text);
+    json_decref(rec);
+    if (rc < 0)
+        return err_prefix(e, "rcid=%lld", p.rcid);
+    r->sent++;
+    if (!r->moved || pos_after(p, r->at))
+        r->at = p;
+    r->moved = true;
+    if (p.rcid > r->max_rcid)
+        r->max_rcid = p.rcid;
+    return 0;
+}
+
+/* One successful answer: send its changes, remember where the next page starts. */
+static int
+take_page(struct run *r, const struct http_response *resp, struct err *e)
+{
+    json_t *root, *changes, *c;
+    const char *cont;
+    size_t i;
+    int rc = 0;
+
+    if (answer_parse(resp->body, resp->size, &root, &changes, e) < 0) {
+        e->temporary = true; /* the validator accepted it: cannot happen, but never success */
+        json_decref(root);
+        return err_prefix(e, "page %lld", r->pages + 1);
+    }
+    if (changes == NULL) { /* an error envelope that no retry can fix */
+        json_t *err = json_object_get(root, "error");
+        err_set(e, ERR_FAIL, "the API refused: %s: %s",
+                or_q(json_string_value(json_object_get(err, "code"))),
+                or_q(json_string_value(json_object_get(err, "info"))));
+        json_decref(root);
+        return -1;
+    }
+    r->pages++;
+    json_array_foreach(changes, i, c)
+    {
+        if ((rc = send_change(r, c, e)) < 0)
+            break;
+    }
+    cont = json_string_value(json_object_get(json_object_get(root, "continue"), "rccontinue"));
+    if (rc == 0 && cont != NULL && strcmp(cont, r->cont) == 0)
+        rc = err_set(e, ERR_FAIL, "page %lld: rccontinue '%s' did not move", r->pages, cont);
+    snprintf(r->cont, sizeof(r->cont), "%s", cont ? cont : "");
+    r->complete = cont == NULL;
+    json_decref(root);
+    return rc;
+}
+
+/* The URL of the next page (malloc'd). */
+static char *
+page_url(const struct run *r, const char *start, const char *end)
+{
+    char *url = NULL, contq[256] = "";
+
+    if (r->cont[0] != '\0') {
+        char *bar = strchr(r->cont, '|');
+        snprintf(contq, sizeof(contq), "&rccontinue=%.*s%%7C%s&continue=-%%7C%%7C",
+                 bar ? (int)(bar - r->cont) : (int)strlen(r->cont), r->cont, bar ? bar + 1 : "");
+    }
+    if (asprintf(&url,
+                 "%s?action=query&list=recentchanges&format=json&rcprop=" RCPROP
+                 "&rclimit=500&rcdir=newer&rcstart=%s&rcend=%s%s",
+                 r->cfg->api_url, start, end, contq) < 0)
+        return NULL;
+    return url;
+}
+
+/* Fetch one page (one request, its retries bounded by the client). */
+static int
+fetch_page(struct run *r, const char *start, const char *end, struct err *e)
+{
+    char *url = page_url(r, start, end), label[48];
+    struct http_response *resp = NULL;
+    int rc;
+
+    if (url == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    snprintf(label, sizeof(label), "page %lld", r->pages + 1);
+    struct http_request rq = {.method = HTTP_GET, .url = url, .label = label};
+    rc = http_submit(r->http, &rq, e);
+    free(url);
+    while (rc == 0 && (resp = http_next_done(r->http)) == NULL) {
+        if (task_stopping())
+            return err_set(e, ERR_FAIL, "stopped by signal %d after %lld page(s)",
+                           task_stop_signal(), r->pages);
+        if (http_client_run(r->http, RUN_SLICE_MS, e) < 0)
+            return err_prefix(e, "fetch");
+    }
+    if (rc < 0)
+        return err_prefix(e, "submit");
+    if (resp->err.code != ERR_OK) {
+        *e = resp->err;
+        e->temporary = true;
+        rc = err_prefix(e, "the API is down (after %lld page(s))", r->pages);
+    } else {
+        rc = take_page(r, resp, e);
+    }
+    http_response_free(resp);
+    return rc;
+}
+
+/* ---- the run -------------------------------------------------------------------------- */
+
+/* Page from start up to end (ticks) or until --duration has passed. */
+static int
+run_pages(struct run *r, int64_t start, double started, struct err *e)
+{
+    const struct cfg *c = r->cfg;
+    struct http_opts o = {
+        .user_agent = c->user_agent,
+        .timeout_ms = (long)(c->timeout_s * 1000),
+        .max_parallel = 1, /* Wikimedia: one request at a time */
+        .min_interval_ms = (long)ceil(1000.0 / c->rate),
+        .max_tries = c->max_tries,
+        .validate = answer_validate,
+    };
+    char from[TIME_MAX], to[TIME_MAX];
+    uint64_t failed = 0;
+
+    dvc_time_format(start, 0, from, sizeof(from));
+    dvc_time_format(r->now, 0, to, sizeof(to));
+    task_log("recent changes %s .. %s from %s (job %s, position %s rcid %lld)", from, to,
+             c->api_url, c->job, r->has_state ? "stored" : "none", r->from.rcid);
+    if ((r->http = http_client_new(&o, e)) == NULL)
+        return err_prefix(e, "http client");
+    do {
+        if (fetch_page(r, from, to, e) < 0)
+            return -1;
+        kq_producer_stats(r->kp, NULL, NULL, &failed);
+        if (failed > 0) {
+            r->kafka_failed = true;
+            return err_set(e, ERR_IO, "a Kafka delivery failed; stopping");
+        }
+        if (!r->complete && c->duration_s > 0 && mono_s() - started >= c->duration_s) {
+            task_log("--duration reached after %lld page(s): the rest is for the next run",
+                     r->pages);
+            break;
+        }
+    } while (!r->complete);
+    return 0;
+}
+
+/* Page, then flush: the paging's error first, unless the flush explains it (a delivery). */
+static int
+run_and_flush(struct run *r, int64_t start, double started, struct err *e)
+{
+    struct err fe = {0};
+    int rc = run_pages(r, start, started, e);
+    long flush_ms = (long)(r->cfg->flush_s * 1000);
+
+    if (rc < 0 && flush_ms > STOP_FLUSH_MS)
+        flush_ms = STOP_FLUSH_MS;
+    if (kq_flush(r->kp, flush_ms > INT_MAX ? INT_MAX : (int)flush_ms, &fe) < 0) {
+        if (rc == 0 || r->kafka_failed)
+            *e = fe;
+        else
+            task_log("also: %s", fe.msg);
+        return -1;
+    }
+    return rc;
+}
+
+static char *
+dump_new(json_t *obj)
+{
+    char *s =
+        obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+
+    json_decref(obj);
+    return s;
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+}
+
+/* Everything fetched and acknowledged: move the position, write the XCom result. */
+static int
+run_finish(struct run *r, const char *before, double started, struct err *e)
+{
+    char at[TIME_MAX], after[TIME_MAX];
+    char *details = NULL, *xcom = NULL;
+    int rc = -1;
+
+    snprintf(after, sizeof(after), "%s", before);
+    if (r->moved) {
+        dvc_time_format(r->at.ticks, 0, at, sizeof(at));
+        details = dump_new(json_pack("{s:I, s:I, s:I, s:I, s:b, s:f}", "rcid", r->at.rcid,
+                                     "max_rcid", r->max_rcid, "pages", r->pages, "changes_sent",
+                                     r->sent, "complete", r->complete, "run_seconds",
+                                     round((mono_s() - started) * 1000) / 1000));
+        if (details == NULL) {
+            err_set(e, ERR_FAIL, "out of memory");
+            goto out;
+        }
+        if (state_write(r, at, details, after, sizeof(after), e) < 0)
+            goto out;
+    }
+    xcom = dump_new(json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:b}", "pages", r->pages,
+                              "changes_sent", r->sent, "duplicates_skipped", r->dups, "odd", r->odd,
+                              "watermark_before", str_or_null(before), "watermark_after",
+                              str_or_null(after), "rcid",
+                              r->moved       ? json_integer(r->at.rcid)
+                              : r->has_state ? json_integer(r->from.rcid)
+                                             : json_null(),
+                              "complete", r->complete));
+    if (xcom == NULL) {
+        err_set(e, ERR_FAIL, "out of memory");
+        goto out;
+    }
+    if (task_xcom_write(xcom, e) < 0)
+        goto out;
+    task_log("done: %lld page(s), %lld change(s) sent, %lld duplicate(s), %lld odd; watermark "
+             "%s -> %s%s in %.1f s",
+             r->pages, r->sent, r->dups, r->odd, before[0] ? before : "(none)",
+             after[0] ? after : "(none)", r->complete ? "" : " (cut by --duration)",
+             mono_s() - started);
+    rc = 0;
+out:
+    free(details);
+    free(xcom);
+    return rc;
+}
+
+/* Read the position; the first time to ask for into *start, the stored time into before. */
+static int
+run_prepare(struct run *r, int64_t *start, char *before, size_t size, struct err *e)
+{
+    const struct cfg *c = r->cfg;
+
+    r->now = (int64_t)time(NULL) * DVC_TICKS_PER_SEC;
+    r->from.rcid = r->max_rcid = -1;
+    if (state_read(r, e) < 0)
+        return -1;
+    before[0] = '\0';
+    if (r->has_state) {
+        dvc_time_format(r->from.ticks, 0, before, size);
+        *start = r->from.ticks - (int64_t)llround(c->overlap_s * DVC_TICKS_PER_SEC);
+    } else {
+        *start = r->now - (int64_t)llround(c->since_s * DVC_TICKS_PER_SEC);
+    }
+    return 0;
+}
+
+static void
+run_free(struct run *r)
+{
+    http_client_free(r->http);
+    kq_producer_free(r->kp);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct cfg cfg = {0};
+    struct run r = {.cfg = &cfg};
+    struct err e = {0};
+    char before[TIME_MAX] = "";
+    double started = mono_s();
+    int64_t start = 0;
+    int rc;
+
+    task_set_name("wiki_stream");
+    task_signals_init();
+    rc = cfg_parse(argc, argv, &cfg, &e);
+    if (rc == TASK_HELP) {
+        cfg_free(&cfg);
+        return TASK_OK;
+    }
+    if (rc < 0 || run_prepare(&r, &start, before, sizeof(before), &e) < 0)
+        goto out;
+    if ((r.kp = kq_producer_new((const char *const *)cfg.props.v, &e)) == NULL ||
+        run_and_flush(&r, start, started, &e) < 0 || run_finish(&r, before, started, &e) < 0)
+        goto out;
+    run_free(&r);
+    cfg_free(&cfg);
+    return TASK_OK;
+out:
+    task_log("error: %s%s", e.msg, rc < 0 ? "" : " (watermark unchanged)");
+    run_free(&r);
+    cfg_free(&cfg);
+    return task_exit_code(&e);
+}
