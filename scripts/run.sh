@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# make run / make stop: a private PostgreSQL cluster for gust, kept between runs, and a
-# tour of what gust does so far (the pipelines join as their issues land).
+# make run / make stop: gust and its pipelines end to end on this machine.
 #
-#   scripts/run.sh        start (or reuse) the cluster, migrate, record the DAGs, show them
-#   scripts/run.sh stop   stop the cluster (its data stays, `rm -rf state/` forgets it)
+#   scripts/run.sh        start (or reuse) a private PostgreSQL cluster and, unless
+#                         KAFKA_BOOTSTRAP_SERVERS is set, a local Kafka-protocol broker; migrate;
+#                         run the demo DAG, dvc_flow (with its upsert), user_automation (a short
+#                         stream) and wiki_data_dag; print what landed.
+#   LIVE=1 scripts/run.sh the same against the real source APIs (needs the internet); without
+#                         it the sources are the fixture servers in tests/fixtures/, which answer
+#                         like the real APIs with generated data
+#   scripts/run.sh stop   stop the cluster and the broker (data stays in state/; the local
+#                         broker keeps messages in memory only)
 #
 # The cluster lives in state/pg (GUST_STATE_DIR overrides state/), listens only on a Unix
 # socket there, and runs as the invoking user, or as `postgres` when invoked as root
@@ -55,13 +61,21 @@ export PGHOST=$pgdir PGPORT=5432 PGDATABASE=gust
 export PGUSER=$([ "$(id -u)" -eq 0 ] && echo postgres || id -un)
 unset GUST_DATABASE_URL
 
+broker_pidfile=$state/kafka_mock.pid
+broker_running() { [ -f "$broker_pidfile" ] && kill -0 "$(cat "$broker_pidfile")" 2>/dev/null; }
+
 if [ "${1:-}" = stop ]; then
     if [ -f "$pgdir/data/postmaster.pid" ]; then
         as_owner "$bindir/pg_ctl" -D "$pgdir/data" -m fast -w stop >/dev/null
         echo "stopped PostgreSQL in $pgdir"
     else
-        echo "nothing running"
+        echo "PostgreSQL was not running"
     fi
+    if broker_running; then
+        kill "$(cat "$broker_pidfile")"
+        echo "stopped the local Kafka-protocol broker"
+    fi
+    rm -f "$broker_pidfile" "$state/kafka_mock.addr"
     exit 0
 fi
 
@@ -100,21 +114,78 @@ demo_out=$("$GUST" dags trigger gust_demo --local | tee /dev/stderr)
 run_id=$(printf '%s\n' "$demo_out" | head -1)
 say "gust tasks states-for-dag-run gust_demo $run_id --tries"
 "$GUST" tasks states-for-dag-run gust_demo "$run_id" --tries
-say "gust tasks logs gust_demo report $run_id"
-"$GUST" tasks logs gust_demo report "$run_id"
-say "XCom of the run"
-psql -X -q -c "select task_id, key, value from xcom where run_id = '$run_id' order by timestamp"
-say "tables in the metadata database"
-psql -X -q -c '\dt'
+
+# ---- Kafka: the given cluster, or a local Kafka-protocol broker (librdkafka's mock cluster)
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+    if ! broker_running; then
+        say "starting a local Kafka-protocol broker (build/tools/kafka_mock)"
+        nohup "$top/build/tools/kafka_mock" -t all_data:8 -t users_created:4 -t recent_changes:4 \
+            >"$state/kafka_mock.addr" 2>"$state/kafka_mock.log" </dev/null &
+        echo $! >"$broker_pidfile"
+        for _ in $(seq 1 100); do [ -s "$state/kafka_mock.addr" ] && break; sleep 0.1; done
+        # A new local broker starts empty: offsets stored for the last one no longer apply.
+        psql -X -q -c "delete from stream_offsets" >/dev/null
+    fi
+    KAFKA_BOOTSTRAP_SERVERS=$(head -1 "$state/kafka_mock.addr")
+fi
+export KAFKA_BOOTSTRAP_SERVERS
+echo "Kafka: $KAFKA_BOOTSTRAP_SERVERS"
+
+# ---- the sources: fixtures unless LIVE=1
+fixture_pids=()
+stop_fixtures() { for p in "${fixture_pids[@]}"; do kill "$p" 2>/dev/null; done; }
+trap stop_fixtures EXIT
+start_fixture() { # VAR script args...: start a fixture server, export VAR=its URL
+    local var=$1 script=$2 out
+    shift 2
+    out=$(mktemp)
+    python3 "$top/tests/fixtures/$script" "$@" >"$out" 2>>"$state/fixtures.log" </dev/null &
+    fixture_pids+=($!)
+    for _ in $(seq 1 100); do grep -q '^http' "$out" && break; sleep 0.1; done
+    printf -v "$var" '%s' "$(head -1 "$out")"
+    export "${var?}"
+    rm -f "$out"
+}
+if [ -n "${LIVE:-}" ]; then
+    say "LIVE=1: crawling the real APIs (dichvucong.dav.gov.vn, randomuser.me, en.wikipedia.org)"
+    unset DVC_API_URL RANDOMUSER_API_URL WIKI_API_URL
+else
+    say "sources: fixture servers answering like the real APIs (LIVE=1 uses the real ones)"
+    start_fixture DVC_API_URL dvc_portal.py --records 3000 --seed 1
+    start_fixture RANDOMUSER_API_URL randomuser.py --seed 1
+    start_fixture WIKI_FIXTURE_URL wiki_api.py --seed 1
+    export WIKI_API_URL=$WIKI_FIXTURE_URL/w/api.php
+    export DVC_RATE=50 # the fixture needs no politeness delay; the real portal gets 5 req/s
+fi
+
+status=0
+say "gust dags trigger dvc_flow --local (crawl -> Kafka -> staging -> pharmaceutical_upsert_dag)"
+"$GUST" dags trigger dvc_flow --local || status=1
+say "gust dags trigger user_automation --local (a 10 s stream instead of 60)"
+"$GUST" dags trigger user_automation --local -c '{"stream_seconds": 10}' || status=1
+say "gust dags trigger wiki_data_dag --local"
+"$GUST" dags trigger wiki_data_dag --local || status=1
+
+say "what landed"
+psql -X -q -c "
+select 'pharmaceutical_data' as table_name, count(*) as rows from pharmaceutical_data
+union all select 'pharmaceutical_data_staging', count(*) from pharmaceutical_data_staging
+union all select 'pharmaceutical_dead_letters', count(*) from pharmaceutical_dead_letters
+union all select 'created_users', count(*) from created_users
+union all select 'created_users_dead_letters', count(*) from created_users_dead_letters
+union all select 'wiki_recent_changes', count(*) from wiki_recent_changes
+union all select 'wiki_recent_changes_dead_letters', count(*) from wiki_recent_changes_dead_letters"
+psql -X -q -c "select job_name, last_crawl_time from crawl_state order by 1"
+psql -X -q -c "select dag_id, run_id, state from dag_run order by start_date desc nulls last limit 8"
 
 cat <<EOT
 
-The DAG files load, the metadata schema is in place and the demo DAG ran end to end.
-The data pipelines (Kafka broker, crawlers, loaders) join with the next issues.
-
-Look around:   psql -h $PGHOST -U $PGUSER gust
-               export PGHOST=$PGHOST PGUSER=$PGUSER PGDATABASE=gust; bin/gust dags list
-               bin/gust dags trigger gust_demo --local
+Look around:   export PGHOST=$PGHOST PGUSER=$PGUSER PGDATABASE=gust
+               psql -c 'select sodangky, tenthuoc, lastmodificationtime from pharmaceutical_data limit 5'
+               bin/gust dags list-runs dvc_flow
+               bin/gust tasks logs dvc_flow extract_data_from_DVC <run id>
 Logs:          $GUST_LOGS_FOLDER
+Again:         make run   (incremental: the crawlers resume from their watermarks)
 Stop it:       make stop
 EOT
+exit $status
