@@ -8,6 +8,7 @@ pkgs=(
     libpq-dev librdkafka-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev libssl-dev
     postgresql postgresql-client kcat
     python3 python3-croniter tzdata graphviz valgrind procps iproute2 util-linux curl
+    docker-compose shellcheck python3-yaml
 )
 
 missing=()
