@@ -70,7 +70,7 @@ $(BUILD)/libgust.a: $(SCHED_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libgusttask.a: $(TASKLIB_OBJ) $(BUILD)/scheduler/err.o
+$(BUILD)/libgusttask.a: $(TASKLIB_OBJ) $(BUILD)/scheduler/err.o $(BUILD)/scheduler/conninfo.o
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 

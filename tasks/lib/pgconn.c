@@ -7,8 +7,8 @@
  * never prints (the notice processor is silenced), and an error's `temporary` flag means
  * "the database could not be reached or the connection broke", never "the SQL was wrong".
  *
- * The password masking mirrors scheduler/store.c: task executables link only
- * libgusttask.a (tasks/lib + err.o), not the scheduler's store. */
+ * Password masking is scheduler/conninfo.c, shared with the scheduler's store (it is linked
+ * into libgusttask.a like err.o). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +16,8 @@
 
 #include <libpq-fe.h>
 
+#include "conninfo.h"
 #include "pgconn.h"
-
-#define MASK "***"
 
 struct pgconn {
     PGconn *conn;
@@ -35,108 +34,6 @@ struct pgconn_row {
     size_t cap; /* bytes allocated */
     int nvalues;
 };
-
-/* ---- passwords out of messages ---------------------------------------------------- */
-
-/* The span of a URI's user:PASSWORD@ at or after from, if any. */
-static int
-uri_secret(const char *s, size_t from, size_t *start, size_t *len)
-{
-    const char *uri = strstr(s, "://");
-
-    if (uri == NULL || from > (size_t)(uri - s) + 3)
-        return 0;
-    const char *auth = uri + 3, *end = auth + strcspn(auth, "/?"), *at = NULL;
-    for (const char *p = auth; p < end; p++)
-        if (*p == '@')
-            at = p;
-    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (colon == NULL)
-        return 0;
-    *start = (size_t)(colon + 1 - s);
-    *len = (size_t)(at - colon - 1);
-    return 1;
-}
-
-/* Find the next password in conninfo at or after from: a URI's user:password@ or the value
- * of a password= keyword (key=value form or URI query). Returns 1 and its span, or 0. */
-static int
-next_secret(const char *s, size_t from, size_t *start, size_t *len)
-{
-    if (uri_secret(s, from, start, len))
-        return 1;
-    for (const char *p = strstr(s + from, "password"); p; p = strstr(p + 1, "password")) {
-        const char *v = p + 8;
-
-        if (p != s && !strchr(" \t\n?&", p[-1]))
-            continue;
-        v += strspn(v, " \t");
-        if (*v != '=')
-            continue;
-        v++;
-        v += strspn(v, " \t");
-        *start = (size_t)(v - s);
-        if (*v == '\'') { /* quoted: up to the closing quote, \' escapes */
-            const char *q = v + 1;
-            while (*q && *q != '\'')
-                q += (*q == '\\' && q[1]) ? 2 : 1;
-            *len = (size_t)(q - v) + (*q ? 1 : 0);
-        } else {
-            *len = strcspn(v, " \t\n&");
-        }
-        return 1;
-    }
-    return 0;
-}
-
-/* Copy conninfo into buf with every password replaced by MASK. */
-static void
-mask_conninfo(const char *conninfo, char *buf, size_t size)
-{
-    size_t at = 0, out = 0, start, len;
-
-    while (next_secret(conninfo, at, &start, &len) && out < size) {
-        out += (size_t)snprintf(buf + out, size - out, "%.*s%s", (int)(start - at), conninfo + at,
-                                MASK);
-        at = start + len;
-    }
-    if (out < size)
-        snprintf(buf + out, size - out, "%s", conninfo + at);
-}
-
-/* Replace every occurrence of secret in msg (in place) with MASK. */
-static void
-scrub(char *msg, size_t size, const char *secret, size_t slen)
-{
-    char *p;
-
-    if (slen < 2) /* too short to find without masking innocent text */
-        return;
-    while ((p = memmem(msg, strlen(msg), secret, slen)) != NULL) {
-        size_t tail = strlen(p + slen) + 1, mlen = strlen(MASK);
-
-        if ((size_t)(p - msg) + mlen + tail > size)
-            tail = size - (size_t)(p - msg) - mlen;
-        memmove(p + mlen, p + slen, tail);
-        memcpy(p, MASK, mlen);
-        msg[size - 1] = '\0';
-    }
-}
-
-/* Remove from msg every password that conninfo or PGPASSWORD holds. */
-static void
-scrub_secrets(char *msg, size_t size, const char *conninfo)
-{
-    size_t at = 0, start, len;
-    const char *env = getenv("PGPASSWORD");
-
-    while (conninfo && next_secret(conninfo, at, &start, &len)) {
-        scrub(msg, size, conninfo + start, len);
-        at = start + len;
-    }
-    if (env)
-        scrub(msg, size, env, strlen(env));
-}
 
 /* ---- connection ------------------------------------------------------------------- */
 
@@ -195,7 +92,7 @@ describe(const PGconn *c, const char *conninfo, char *buf, size_t size)
     char masked[160];
 
     if ((host == NULL || *host == '\0') && (db == NULL || *db == '\0')) {
-        mask_conninfo(conninfo ? conninfo : "", masked, sizeof(masked));
+        conninfo_mask(conninfo, masked, sizeof(masked));
         snprintf(buf, size, "'%s'", masked);
         return;
     }
@@ -230,7 +127,7 @@ pgconn_open(const char *conninfo, struct err *e)
     }
     first_line(reason, sizeof(reason), c->conn ? PQerrorMessage(c->conn) : "out of memory");
     snprintf(msg, sizeof(msg), "connect to %s: %s", c->where, reason);
-    scrub_secrets(msg, sizeof(msg), conninfo);
+    conninfo_scrub(msg, sizeof(msg), conninfo);
     err_set(e, ERR_DB, "%s", msg);
     if (e)
         e->temporary = connect_temporary(reason);
