@@ -1,7 +1,9 @@
 /* loader: helpers shared by the stream loader's pipelines (tasks/lib/loader_*.c). */
 #include "loader.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* How many of s's len bytes to quote in a reason: at most max, and never part of a UTF-8
  * character (the reason is stored as text: a cut character would fail the dead letter's
@@ -21,4 +23,40 @@ loader_quote_len(const char *s, size_t len, size_t max)
             n = start - 1;
     }
     return (int)n;
+}
+
+void
+loader_problem(struct loader_problems *pr, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (pr->len + 3 < sizeof(pr->text)) {
+        if (pr->n > 0)
+            pr->len += (size_t)snprintf(pr->text + pr->len, sizeof(pr->text) - pr->len, "; ");
+        va_start(ap, fmt);
+        int n = vsnprintf(pr->text + pr->len, sizeof(pr->text) - pr->len, fmt, ap);
+        va_end(ap);
+        pr->len = n < 0 ? pr->len : pr->len + (size_t)n;
+        if (pr->len >= sizeof(pr->text))
+            pr->len = sizeof(pr->text) - 1;
+    }
+    pr->n++;
+}
+
+const char *
+loader_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_STRING:
+        return "a string";
+    default:
+        return "a number";
+    }
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "err.h"
 #include "pgconn.h"
 
@@ -62,5 +64,20 @@ struct loader_pipeline {
 /* How many bytes of s (len bytes) to quote in a message, at most max, never cutting a UTF-8
  * character in half (a cut one would make PostgreSQL refuse the dead letter's reason). */
 int loader_quote_len(const char *s, size_t len, size_t max);
+
+/* The problems of one record, "; "-separated (truncated when very many): a dead letter's
+ * reason. */
+struct loader_problems {
+    char text[400];
+    size_t len;
+    int n;
+};
+
+/* Add one problem to pr (printf-style). */
+void loader_problem(struct loader_problems *pr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* "an object", "an array", "a boolean", "a string" or "a number", for messages. */
+const char *loader_type_name(const json_t *v);
 
 #endif

@@ -212,58 +212,12 @@ loader_dvc_timestamp(const char *in, char *out, size_t size, struct err *e)
 
 /* ---- one value ----------------------------------------------------------------------- */
 
-/* The problems of one record, "; "-separated (truncated when very many). */
-struct problems {
-    char text[400];
-    size_t len;
-    int n;
-};
-
-static void problem(struct problems *pr, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-problem(struct problems *pr, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (pr->len + 3 < sizeof(pr->text)) {
-        if (pr->n > 0)
-            pr->len += (size_t)snprintf(pr->text + pr->len, sizeof(pr->text) - pr->len, "; ");
-        va_start(ap, fmt);
-        int n = vsnprintf(pr->text + pr->len, sizeof(pr->text) - pr->len, fmt, ap);
-        va_end(ap);
-        pr->len = n < 0 ? pr->len : pr->len + (size_t)n;
-        if (pr->len >= sizeof(pr->text))
-            pr->len = sizeof(pr->text) - 1;
-    }
-    pr->n++;
-}
-
 /* A value's value in a column: text (NULL = SQL NULL) and its length. */
 struct val {
     const char *s;
     size_t len;
     char buf[64];
 };
-
-static const char *
-type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_STRING:
-        return "a string";
-    default:
-        return "a number";
-    }
-}
 
 static void val_fmt(struct val *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -281,7 +235,7 @@ val_fmt(struct val *out, const char *fmt, ...)
 
 /* Text: a string as sent, a number or boolean as its JSON text; objects and arrays refused. */
 static void
-text_value(const json_t *v, const char *field, struct val *out, struct problems *pr)
+text_value(const json_t *v, const char *field, struct val *out, struct loader_problems *pr)
 {
     if (json_is_string(v)) {
         out->s = json_string_value(v);
@@ -293,16 +247,16 @@ text_value(const json_t *v, const char *field, struct val *out, struct problems 
     } else if (json_is_boolean(v)) {
         val_fmt(out, "%s", json_is_true(v) ? "true" : "false");
     } else if (v != NULL && !json_is_null(v)) {
-        problem(pr, "%s: text expected, got %s", field, type_name(v));
+        loader_problem(pr, "%s: text expected, got %s", field, loader_type_name(v));
     }
 }
 
 /* soDangKy: text, present, not blank. */
 static void
-key_value(const json_t *v, const char *field, struct val *out, struct problems *pr)
+key_value(const json_t *v, const char *field, struct val *out, struct loader_problems *pr)
 {
     if (v == NULL || json_is_null(v)) {
-        problem(pr, "%s missing", field);
+        loader_problem(pr, "%s missing", field);
         return;
     }
     text_value(v, field, out, pr);
@@ -312,14 +266,14 @@ key_value(const json_t *v, const char *field, struct val *out, struct problems *
         if (!isspace((unsigned char)out->s[i]))
             return;
     out->s = NULL;
-    problem(pr, "%s empty", field);
+    loader_problem(pr, "%s empty", field);
 }
 
 /* An integer in [min, max]: a JSON integer, an integral real, or a string of digits ("" and
  * blanks = NULL). */
 static void
 int_value(const json_t *v, const char *field, long long min, long long max, struct val *out,
-          struct problems *pr)
+          struct loader_problems *pr)
 {
     long long n;
 
@@ -330,7 +284,7 @@ int_value(const json_t *v, const char *field, long long min, long long max, stru
     } else if (json_is_real(v)) {
         double d = json_real_value(v);
         if (d != floor(d) || fabs(d) >= 9.2e18) {
-            problem(pr, "%s: %.17g is not an integer", field, d);
+            loader_problem(pr, "%s: %.17g is not an integer", field, d);
             return;
         }
         n = (long long)d;
@@ -346,17 +300,17 @@ int_value(const json_t *v, const char *field, long long min, long long max, stru
         errno = 0;
         n = strtoll(s, &stop, 10);
         if (stop != end || errno != 0 || !(isdigit((unsigned char)*s) || *s == '-' || *s == '+')) {
-            problem(pr, "%s: '%.*s' is not an integer", field,
-                    loader_quote_len(json_string_value(v), json_string_length(v), 40),
-                    json_string_value(v));
+            loader_problem(pr, "%s: '%.*s' is not an integer", field,
+                           loader_quote_len(json_string_value(v), json_string_length(v), 40),
+                           json_string_value(v));
             return;
         }
     } else {
-        problem(pr, "%s: integer expected, got %s", field, type_name(v));
+        loader_problem(pr, "%s: integer expected, got %s", field, loader_type_name(v));
         return;
     }
     if (n < min || n > max) {
-        problem(pr, "%s: %lld out of range", field, n);
+        loader_problem(pr, "%s: %lld out of range", field, n);
         return;
     }
     val_fmt(out, "%lld", n);
@@ -364,7 +318,7 @@ int_value(const json_t *v, const char *field, long long min, long long max, stru
 
 /* A timestamp string with an offset, converted to UTC ("" and blanks = NULL). */
 static void
-time_value(const json_t *v, const char *field, struct val *out, struct problems *pr)
+time_value(const json_t *v, const char *field, struct val *out, struct loader_problems *pr)
 {
     struct err e = {0};
     const char *s;
@@ -372,15 +326,15 @@ time_value(const json_t *v, const char *field, struct val *out, struct problems 
     if (v == NULL || json_is_null(v))
         return;
     if (!json_is_string(v)) {
-        problem(pr, "%s: timestamp expected, got %s", field, type_name(v));
+        loader_problem(pr, "%s: timestamp expected, got %s", field, loader_type_name(v));
         return;
     }
     s = json_string_value(v);
     if (s[strspn(s, " \t\r\n")] == '\0')
         return;
     if (loader_dvc_timestamp(s, out->buf, sizeof(out->buf), &e) < 0) {
-        problem(pr, "%s: bad timestamp '%.*s': %s", field, loader_quote_len(s, strlen(s), 40), s,
-                e.msg);
+        loader_problem(pr, "%s: bad timestamp '%.*s': %s", field,
+                       loader_quote_len(s, strlen(s), 40), s, e.msg);
         return;
     }
     out->s = out->buf;
@@ -388,7 +342,7 @@ time_value(const json_t *v, const char *field, struct val *out, struct problems 
 }
 
 static void
-col_value(const json_t *rec, const struct col *c, struct val *out, struct problems *pr)
+col_value(const json_t *rec, const struct col *c, struct val *out, struct loader_problems *pr)
 {
     const json_t *v = json_object_get(rec, c->field);
 
@@ -443,7 +397,7 @@ record_emit(const json_t *rec, const struct loader_msg *m, const char *raw, size
             const char *prefix, struct pgconn_row *row, const struct loader_sink *sink,
             struct err *e)
 {
-    struct problems pr = {.len = 0, .n = 0};
+    struct loader_problems pr = {.len = 0, .n = 0};
     struct val v;
 
     if (!json_is_object(rec))

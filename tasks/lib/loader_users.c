@@ -69,50 +69,6 @@ static const struct field {
 /* ---- the problems of one record -------------------------------------------------------- */
 
 /* "; "-separated (truncated when very many). */
-struct problems {
-    char text[400];
-    size_t len;
-    int n;
-};
-
-static void problem(struct problems *pr, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-problem(struct problems *pr, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (pr->len + 3 < sizeof(pr->text)) {
-        if (pr->n > 0)
-            pr->len += (size_t)snprintf(pr->text + pr->len, sizeof(pr->text) - pr->len, "; ");
-        va_start(ap, fmt);
-        int n = vsnprintf(pr->text + pr->len, sizeof(pr->text) - pr->len, fmt, ap);
-        va_end(ap);
-        pr->len = n < 0 ? pr->len : pr->len + (size_t)n;
-        if (pr->len >= sizeof(pr->text))
-            pr->len = sizeof(pr->text) - 1;
-    }
-    pr->n++;
-}
-
-static const char *
-type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_STRING:
-        return "a string";
-    default:
-        return "a number";
-    }
-}
 
 /* ---- one value ------------------------------------------------------------------------ */
 
@@ -133,7 +89,7 @@ is_space(char c)
 /* v's text, trimmed: a string, or a number as its JSON text (postal codes come as numbers
  * from some sources); NULL when absent, null or blank. Other types are a problem. */
 static void
-text_value(const json_t *v, const char *name, struct val *out, struct problems *pr)
+text_value(const json_t *v, const char *name, struct val *out, struct loader_problems *pr)
 {
     int n = -1;
 
@@ -147,7 +103,7 @@ text_value(const json_t *v, const char *name, struct val *out, struct problems *
     } else if (json_is_real(v)) {
         n = snprintf(out->buf, sizeof(out->buf), "%.17g", json_real_value(v));
     } else {
-        problem(pr, "%s: text expected, got %s", name, type_name(v));
+        loader_problem(pr, "%s: text expected, got %s", name, loader_type_name(v));
         return;
     }
     if (n >= 0) {
@@ -205,10 +161,10 @@ uuid_ok(const char *s, size_t len)
 
 /* The email: required, lower-cased into out->own, EMAIL_RULE. */
 static int
-email_value(const struct field *f, struct val *out, struct problems *pr, struct err *e)
+email_value(const struct field *f, struct val *out, struct loader_problems *pr, struct err *e)
 {
     if (out->s == NULL) {
-        problem(pr, "%s missing", f->name);
+        loader_problem(pr, "%s missing", f->name);
         return 0;
     }
     if ((out->own = malloc(out->len + 1)) == NULL)
@@ -217,28 +173,28 @@ email_value(const struct field *f, struct val *out, struct problems *pr, struct 
         out->own[i] = out->s[i] >= 'A' && out->s[i] <= 'Z' ? (char)(out->s[i] + 32) : out->s[i];
     out->own[out->len] = '\0';
     if (!loader_users_email_ok(out->own, out->len))
-        problem(pr, "%s '%.*s' does not match " EMAIL_RULE, f->name,
-                loader_quote_len(out->s, out->len, 80), out->s);
+        loader_problem(pr, "%s '%.*s' does not match " EMAIL_RULE, f->name,
+                       loader_quote_len(out->s, out->len, 80), out->s);
     out->s = out->own;
     return 0;
 }
 
 /* A timestamp with an offset, converted to UTC in out->buf. */
 static void
-time_value(const struct field *f, struct val *out, struct problems *pr)
+time_value(const struct field *f, struct val *out, struct loader_problems *pr)
 {
     char in[64];
     struct err e = {0};
 
     if (out->len >= sizeof(in)) {
-        problem(pr, "%s: bad timestamp '%.*s...': too long", f->name,
-                loader_quote_len(out->s, out->len, 40), out->s);
+        loader_problem(pr, "%s: bad timestamp '%.*s...': too long", f->name,
+                       loader_quote_len(out->s, out->len, 40), out->s);
         return;
     }
     memcpy(in, out->s, out->len);
     in[out->len] = '\0';
     if (loader_dvc_timestamp(in, out->buf, sizeof(out->buf), &e) < 0) {
-        problem(pr, "%s: bad timestamp '%s': %s", f->name, in, e.msg);
+        loader_problem(pr, "%s: bad timestamp '%s': %s", f->name, in, e.msg);
         return;
     }
     out->s = out->buf;
@@ -264,7 +220,7 @@ phone_value(struct val *out, struct err *e)
 
 /* Field f of rec, cleaned, into out; its problems into pr. -1 only when out of memory. */
 static int
-field_value(const json_t *rec, const struct field *f, struct val *out, struct problems *pr,
+field_value(const json_t *rec, const struct field *f, struct val *out, struct loader_problems *pr,
             struct err *e)
 {
     int before = pr->n;
@@ -277,14 +233,14 @@ field_value(const json_t *rec, const struct field *f, struct val *out, struct pr
         break;
     case K_REQUIRED:
         if (out->s == NULL)
-            problem(pr, "%s missing", f->name);
+            loader_problem(pr, "%s missing", f->name);
         break;
     case K_EMAIL:
         return email_value(f, out, pr, e);
     case K_UUID:
         if (out->s && !uuid_ok(out->s, out->len))
-            problem(pr, "%s: '%.*s' is not a UUID", f->name, loader_quote_len(out->s, out->len, 60),
-                    out->s);
+            loader_problem(pr, "%s: '%.*s' is not a UUID", f->name,
+                           loader_quote_len(out->s, out->len, 60), out->s);
         break;
     case K_TIME:
         if (out->s)
@@ -318,7 +274,7 @@ record_emit(const json_t *rec, const struct loader_msg *m, struct pgconn_row *ro
             const struct loader_sink *sink, struct err *e)
 {
     struct val v[LOADER_USERS_COLUMNS];
-    struct problems pr = {.len = 0, .n = 0};
+    struct loader_problems pr = {.len = 0, .n = 0};
     int rc = 0;
 
     memset(v, 0, sizeof(v));

@@ -57,50 +57,6 @@ static const struct field {
 /* ---- the problems of one record -------------------------------------------------------- */
 
 /* "; "-separated (truncated when very many). */
-struct problems {
-    char text[400];
-    size_t len;
-    int n;
-};
-
-static void problem(struct problems *pr, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-problem(struct problems *pr, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (pr->len + 3 < sizeof(pr->text)) {
-        if (pr->n > 0)
-            pr->len += (size_t)snprintf(pr->text + pr->len, sizeof(pr->text) - pr->len, "; ");
-        va_start(ap, fmt);
-        int n = vsnprintf(pr->text + pr->len, sizeof(pr->text) - pr->len, fmt, ap);
-        va_end(ap);
-        pr->len = n < 0 ? pr->len : pr->len + (size_t)n;
-        if (pr->len >= sizeof(pr->text))
-            pr->len = sizeof(pr->text) - 1;
-    }
-    pr->n++;
-}
-
-static const char *
-type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_STRING:
-        return "a string";
-    default:
-        return "a number";
-    }
-}
 
 /* ---- one value ------------------------------------------------------------------------ */
 
@@ -114,7 +70,7 @@ struct val {
 /* An integer: a JSON integer, an integral real, or a string of digits ("" and blanks =
  * NULL). 0 with *null set when there is none; -1 after naming the problem. */
 static int
-int_of(const json_t *v, const char *name, long long *n, bool *null, struct problems *pr)
+int_of(const json_t *v, const char *name, long long *n, bool *null, struct loader_problems *pr)
 {
     *null = v == NULL || json_is_null(v);
     if (*null)
@@ -124,7 +80,7 @@ int_of(const json_t *v, const char *name, long long *n, bool *null, struct probl
     } else if (json_is_real(v)) {
         double d = json_real_value(v);
         if (d != floor(d) || fabs(d) >= 9.2e18) {
-            problem(pr, "%s: %.17g is not an integer", name, d);
+            loader_problem(pr, "%s: %.17g is not an integer", name, d);
             return -1;
         }
         *n = (long long)d;
@@ -138,20 +94,20 @@ int_of(const json_t *v, const char *name, long long *n, bool *null, struct probl
         *n = strtoll(s, &end, 10);
         if (errno != 0 || end == s || !strchr("+-0123456789", *s) ||
             end[strspn(end, " \t\r\n")] != '\0') {
-            problem(pr, "%s: '%.*s' is not an integer", name,
-                    loader_quote_len(json_string_value(v), json_string_length(v), 40),
-                    json_string_value(v));
+            loader_problem(pr, "%s: '%.*s' is not an integer", name,
+                           loader_quote_len(json_string_value(v), json_string_length(v), 40),
+                           json_string_value(v));
             return -1;
         }
     } else {
-        problem(pr, "%s: integer expected, got %s", name, type_name(v));
+        loader_problem(pr, "%s: integer expected, got %s", name, loader_type_name(v));
         return -1;
     }
     return 0;
 }
 
 static void
-int_value(const json_t *v, const struct field *f, struct val *out, struct problems *pr)
+int_value(const json_t *v, const struct field *f, struct val *out, struct loader_problems *pr)
 {
     long long n;
     bool null;
@@ -159,11 +115,11 @@ int_value(const json_t *v, const struct field *f, struct val *out, struct proble
     if (int_of(v, f->name, &n, &null, pr) < 0)
         return;
     if (null && f->kind == K_RCID) {
-        problem(pr, "%s missing", f->name);
+        loader_problem(pr, "%s missing", f->name);
         return;
     }
     if (!null && f->kind == K_RCID && n <= 0) {
-        problem(pr, "%s: %lld is not positive", f->name, n);
+        loader_problem(pr, "%s: %lld is not positive", f->name, n);
         return;
     }
     if (!null) {
@@ -174,17 +130,17 @@ int_value(const json_t *v, const struct field *f, struct val *out, struct proble
 
 /* A string as sent, or NULL; a user name no longer than MediaWiki allows. */
 static void
-text_value(const json_t *v, const struct field *f, struct val *out, struct problems *pr)
+text_value(const json_t *v, const struct field *f, struct val *out, struct loader_problems *pr)
 {
     if (v == NULL || json_is_null(v))
         return;
     if (!json_is_string(v)) {
-        problem(pr, "%s: text expected, got %s", f->name, type_name(v));
+        loader_problem(pr, "%s: text expected, got %s", f->name, loader_type_name(v));
         return;
     }
     if (f->kind == K_USER && json_string_length(v) > LOADER_WIKI_USER_MAX) {
-        problem(pr, "%s: %zu bytes, longer than MediaWiki's %d", f->name, json_string_length(v),
-                LOADER_WIKI_USER_MAX);
+        loader_problem(pr, "%s: %zu bytes, longer than MediaWiki's %d", f->name,
+                       json_string_length(v), LOADER_WIKI_USER_MAX);
         return;
     }
     out->s = json_string_value(v);
@@ -193,23 +149,23 @@ text_value(const json_t *v, const struct field *f, struct val *out, struct probl
 
 /* The change's time: required, with an offset, converted to UTC. */
 static void
-time_value(const json_t *v, const struct field *f, struct val *out, struct problems *pr)
+time_value(const json_t *v, const struct field *f, struct val *out, struct loader_problems *pr)
 {
     struct err e = {0};
     const char *s;
 
     if (v == NULL || json_is_null(v)) {
-        problem(pr, "%s missing", f->name);
+        loader_problem(pr, "%s missing", f->name);
         return;
     }
     if (!json_is_string(v)) {
-        problem(pr, "%s: timestamp expected, got %s", f->name, type_name(v));
+        loader_problem(pr, "%s: timestamp expected, got %s", f->name, loader_type_name(v));
         return;
     }
     s = json_string_value(v);
     if (loader_dvc_timestamp(s, out->buf, sizeof(out->buf), &e) < 0) {
-        problem(pr, "%s: bad timestamp '%.*s': %s", f->name, loader_quote_len(s, strlen(s), 40), s,
-                e.msg);
+        loader_problem(pr, "%s: bad timestamp '%.*s': %s", f->name,
+                       loader_quote_len(s, strlen(s), 40), s, e.msg);
         return;
     }
     out->s = out->buf;
@@ -217,7 +173,7 @@ time_value(const json_t *v, const struct field *f, struct val *out, struct probl
 }
 
 static void
-field_value(const json_t *rec, const struct field *f, struct val *out, struct problems *pr)
+field_value(const json_t *rec, const struct field *f, struct val *out, struct loader_problems *pr)
 {
     const json_t *v = json_object_get(rec, f->name);
 
@@ -245,7 +201,7 @@ static int
 record_emit(const json_t *rec, const struct loader_msg *m, struct pgconn_row *row,
             const struct loader_sink *sink, struct err *e)
 {
-    struct problems pr = {.len = 0, .n = 0};
+    struct loader_problems pr = {.len = 0, .n = 0};
     struct val v;
 
     pgconn_row_reset(row);
