@@ -1,10 +1,12 @@
 /* cli_common: what the verbs share: loading the DAG folder, finding a DAG, connecting,
  * printing rows as a table or JSON, watching a run. */
+#include <errno.h>
 #include <jansson.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -144,6 +146,37 @@ diff_states(struct progress *p, const char *dag_id, const char *run_id, struct s
     }
 }
 
+#define WATCH_MIN_MS 20
+
+static double
+now_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wait for a notification on the store's connection, at most one second (a safety net: a
+ * run whose end was written by an older gust sends none). 0 woken or timed out, -1 error. */
+static int
+wait_notify(struct store *s, struct err *e)
+{
+    struct pollfd fd = {.fd = store_socket(s), .events = POLLIN};
+    int got = 0;
+
+    if (fd.fd < 0)
+        return -1;
+    /* notifications that came in with the last query's answer: read the run again now */
+    if (store_drain_notifies(s, &got, e) < 0)
+        return -1;
+    if (got > 0)
+        return 0;
+    if (poll(&fd, 1, 1000) < 0 && errno != EINTR)
+        return -1;
+    return store_drain_notifies(s, &got, e) < 0 ? -1 : 0;
+}
+
 int
 cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
 {
@@ -151,13 +184,23 @@ cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
     struct store_run run = {0};
     char **seen = NULL;
     size_t n_seen = 0;
-    int rc = EXIT_FAIL, polls = 0;
+    int rc = EXIT_FAIL;
     struct err e = {0};
+    /* Woken by the scheduler's notifications (a try ended, the run ended); without LISTEN
+     * (an error is not fatal here) the run is read five times a second. */
+    bool listening = store_listen(s, &e) == 0;
+    double started = now_mono(), last_read = 0;
+    bool warned = false;
 
-    for (;; polls++) {
+    for (;;) {
         struct store_ti *tis = NULL;
         size_t n = 0;
 
+        /* A run of many short tasks notifies hundreds of times a second: read it at most
+         * every WATCH_MIN_MS, so that the watcher does not compete with the scheduler. */
+        if (now_mono() - last_read < WATCH_MIN_MS / 1000.0)
+            poll(NULL, 0, (int)(WATCH_MIN_MS - (now_mono() - last_read) * 1000) + 1);
+        last_read = now_mono();
         if (store_run_get(s, dag_id, run_id, &run, &e) < 0 ||
             store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0) {
             fprintf(stderr, "gust: %s\n", e.msg);
@@ -175,13 +218,16 @@ cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
             rc = run.state == RUN_SUCCESS ? EXIT_OK : EXIT_FAIL;
             break;
         }
-        if (polls == 25 && run.state == RUN_QUEUED)
+        if (!warned && run.state == RUN_QUEUED && now_mono() - started > 5) {
+            warned = true;
             fprintf(stderr, "gust: the run is still queued: is a scheduler running? (or use "
                             "--local to run it here)\n");
+        }
         store_run_clear(&run);
-        /* A watcher, not the engine: reading the run five times a second is cheap and keeps
-         * this working against any scheduler; the scheduler itself never polls. */
-        poll(NULL, 0, 200);
+        if (!listening || wait_notify(s, &e) < 0) {
+            listening = false;
+            poll(NULL, 0, 200);
+        }
     }
     store_run_clear(&run);
     for (size_t i = 0; i < n_seen; i++)

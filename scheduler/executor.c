@@ -537,31 +537,77 @@ proc_stat(pid_t pid, pid_t *ppid, pid_t *pgrp, pid_t *sid, char *state)
     return 0;
 }
 
-/* SIGKILL children of ours that left their try's session (they reached us as orphans
- * because we are a subreaper): see "Limitations" at the top. */
+/* SIGKILL pid when it is a child of ours that left its try's session (it reached us as an
+ * orphan because we are a subreaper): see "Limitations" at the top. */
+static void
+kill_escapee(struct executor *x, pid_t pid)
+{
+    pid_t ppid, pgrp, sid;
+    char state;
+
+    if (pid <= 0 || proc_stat(pid, &ppid, &pgrp, &sid, &state) < 0)
+        return;
+    if (ppid != getpid() || state == 'Z' || sid == x->sid || is_live_try_session(x, sid))
+        return;
+    if (find_running(x, pid) != NULL)
+        return;
+    kill(pid, SIGKILL);
+    if (pgrp != x->pgid)
+        kill(-pgrp, SIGKILL);
+    add_doomed(x, pid);
+}
+
+/* Our children from /proc/self/task/TID/children (the kernel's list: a handful of entries,
+ * where a scan of /proc reads every process of the machine on every reap). 0, or -1 when
+ * the kernel has no such file (CONFIG_PROC_CHILDREN). */
+static int
+kill_escapees_children(struct executor *x)
+{
+    char path[64], buf[4096], *p, *end;
+    size_t have = 0;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    /* pids separated by spaces; a pid cut at the end of the buffer is kept for the next read */
+    while ((n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+        have += (size_t)n;
+        buf[have] = '\0';
+        for (p = buf;; p = end) {
+            long pid = strtol(p, &end, 10);
+
+            if (end == p || *end == '\0')
+                break;
+            kill_escapee(x, (pid_t)pid);
+        }
+        have = strlen(p);
+        memmove(buf, p, have + 1);
+    }
+    close(fd);
+    if (have > 0)
+        kill_escapee(x, (pid_t)strtol(buf, NULL, 10));
+    return 0;
+}
+
+/* SIGKILL children of ours that left their try's session. */
 static void
 kill_escapees(struct executor *x)
 {
-    pid_t me = getpid(), ppid, pgrp, sid;
     struct dirent *de;
-    DIR *d = opendir("/proc");
-    char state;
+    DIR *d;
 
-    if (d == NULL)
+    if (kill_escapees_children(x) == 0)
+        return;
+    if ((d = opendir("/proc")) == NULL)
         return;
     while ((de = readdir(d)) != NULL) {
         char *end;
         long pid = strtol(de->d_name, &end, 10);
-        if (*end != '\0' || pid <= 0 || proc_stat((pid_t)pid, &ppid, &pgrp, &sid, &state) < 0)
-            continue;
-        if (ppid != me || state == 'Z' || sid == x->sid || is_live_try_session(x, sid))
-            continue;
-        if (find_running(x, (pid_t)pid) != NULL)
-            continue;
-        kill((pid_t)pid, SIGKILL);
-        if (pgrp != x->pgid)
-            kill(-pgrp, SIGKILL);
-        add_doomed(x, (pid_t)pid);
+
+        if (*end == '\0')
+            kill_escapee(x, (pid_t)pid);
     }
     closedir(d);
 }

@@ -118,6 +118,7 @@ expire_one(struct loop_ctx *c, struct runner *r, const struct store_expired *x, 
     store_run_clear(&run);
     if (store_ti_finish(c->store, x->dag_id, x->run_id, x->task_id, x->try_number, to, false, 0, 0,
                         0, now, -1, next_retry, &e) == 1) {
+        runner_poke(r);
         fprintf(stderr,
                 "gust: dag=%s run=%s task=%s try=%d: lease expired (host %s pid %d) -> %s\n",
                 x->dag_id, x->run_id, x->task_id, x->try_number, x->hostname ? x->hostname : "?",
@@ -172,10 +173,13 @@ create_runs(struct loop_ctx *c, struct runner *r, const struct dag *dag, time_t 
         sched_run_id("scheduled", next.logical_date, run_id, sizeof(run_id));
         if (store_run_create(c->store, dag, run_id, "scheduled", next.logical_date,
                              next.data_interval_start, next.data_interval_end, "{}", "timetable",
-                             now, &id, &e) < 0 &&
-            e.code != ERR_EXISTS) {
-            runner_db_error(r, &e, "create a scheduled run");
-            return 0;
+                             now, &id, &e) < 0) {
+            if (e.code != ERR_EXISTS) {
+                runner_db_error(r, &e, "create a scheduled run");
+                return 0;
+            }
+        } else {
+            runner_poke(r);
         }
     }
     return now; /* more catchup runs are due: come back at once */
@@ -205,6 +209,8 @@ schedule_dags(struct loop_ctx *c, struct runner *r, time_t now)
             runner_db_error(r, &e, "time out runs");
         if (store_runs_promote(c->store, dag->dag_id, dag->max_active_runs, now, &promoted, &e) < 0)
             runner_db_error(r, &e, "promote runs");
+        if (promoted > 0 || timed_out > 0)
+            runner_poke(r);
     }
     return next;
 }

@@ -37,6 +37,15 @@ mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+double
+runner_wall(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return runner_epoch(&ts);
+}
+
 void
 runner_emit(struct runner *r, const struct active_run *run, const char *task_id, enum ti_state ts,
             int try_number, const char *detail)
@@ -289,6 +298,12 @@ runner_db_up(const struct runner *r)
 }
 
 void
+runner_poke(struct runner *r)
+{
+    r->poked = true;
+}
+
+void
 runner_stop(struct runner *r)
 {
     if (!r->stopping) {
@@ -393,6 +408,7 @@ finish_run(struct runner *r, struct active_run *run, enum run_state to)
         runner_db_error(r, &e, "finish a run");
         return;
     }
+    r->poked = true; /* waits on this run, a queued run of the DAG: see runner_poke */
     run->finished = true;
     if (won == 0) /* someone else finished or cleared it: forget our picture of it */
         return;
@@ -469,7 +485,7 @@ start_claims(struct runner *r, struct store_claim *c, size_t n)
              * retry can happen elsewhere, rather than holding it until the lease expires */
             store_ti_finish(r->store, c[i].dag_id, c[i].run_id, c[i].task_id, c[i].try_number,
                             plan_after_try(TRY_FAILED, c[i].try_number, c[i].max_tries), false, 0,
-                            0, 0, time(NULL), -1, time(NULL), NULL);
+                            0, 0, runner_wall(), -1, time(NULL), NULL);
             continue;
         }
         runner_start_claimed(r, run, (size_t)idx, c[i].try_number, c[i].max_tries);
@@ -483,7 +499,7 @@ free_slots(const struct runner *r)
 }
 
 static int
-claim(struct runner *r, const struct store_claim_filter *f, int limit, time_t now)
+claim(struct runner *r, const struct store_claim_filter *f, int limit)
 {
     struct store_claim *c = NULL;
     struct err e = {0};
@@ -492,7 +508,7 @@ claim(struct runner *r, const struct store_claim_filter *f, int limit, time_t no
     if (limit <= 0)
         return 0;
     if (store_claim_queued(r->store, f, limit, r->hostname, (int)getpid(), r->job_id,
-                           r->opts.lease_seconds, now, &c, &n, &e) < 0) {
+                           r->opts.lease_seconds, runner_wall(), &c, &n, &e) < 0) {
         runner_db_error(r, &e, "claim task instances");
         return -1;
     }
@@ -503,7 +519,7 @@ claim(struct runner *r, const struct store_claim_filter *f, int limit, time_t no
 
 /* Claim what this process may run: its own runs' (local), or any DAG it knows. */
 static void
-claim_all(struct runner *r, time_t now)
+claim_all(struct runner *r)
 {
     if (r->opts.mode == RUNNER_LOCAL) {
         for (size_t i = 0; i < r->n_runs && !r->db_down; i++) {
@@ -511,7 +527,7 @@ claim_all(struct runner *r, time_t now)
                                            .run_id = r->runs[i]->run_id};
 
             if (!r->runs[i]->finished)
-                claim(r, &f, free_slots(r), now);
+                claim(r, &f, free_slots(r));
         }
         return;
     }
@@ -523,7 +539,7 @@ claim_all(struct runner *r, time_t now)
     for (size_t i = 0; ids && i < bag->n_dags; i++)
         ids[i] = bag->dags[i]->dag_id;
     if (ids && bag->n_dags > 0)
-        claim(r, &f, free_slots(r), now);
+        claim(r, &f, free_slots(r));
     free(ids);
 }
 
@@ -668,7 +684,7 @@ wait_events(struct runner *r)
     size_t n = 1, dbi = 0;
     struct exec_result res;
     struct err e = {0};
-    bool queued = take_notifies(r);
+    bool queued = take_notifies(r) || r->poked;
     int sock = r->listening && !r->db_down ? store_socket(r->store) : -1;
 
     fds[0] = (struct pollfd){.fd = r->sigfd, .events = POLLIN};
@@ -681,6 +697,7 @@ wait_events(struct runner *r)
         return;
     if (fds[0].revents & POLLIN)
         read_signals(r);
+    r->poked = false;
     r->notified = queued || (dbi && fds[dbi].revents && take_notifies(r));
     if (executor_process(r->x, &e) < 0)
         fprintf(stderr, "gust: executor: %s\n", e.msg);
@@ -765,7 +782,7 @@ turn(struct runner *r, time_t now, struct err *e)
     if (!r->stopping && r->opts.mode != RUNNER_WORKER)
         step_all(r, now);
     if (!r->stopping && !r->db_down && !(r->opts.mode == RUNNER_SCHEDULER && r->opts.no_executor))
-        claim_all(r, now);
+        claim_all(r);
     if (!r->db_down)
         runner_check_waits(r, now);
     return 0;

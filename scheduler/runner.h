@@ -102,6 +102,11 @@ bool runner_db_up(const struct runner *r);
 /* Stop as if SIGTERM arrived (for ticks that decide the work is done). */
 void runner_stop(struct runner *r);
 
+/* The tick changed the store (a try failed for an expired lease, a run was created, promoted
+ * or timed out): the next turn plans and claims as after a notification. This process's own
+ * notifications are not delivered back to it (store_drain_notifies), so this says it. */
+void runner_poke(struct runner *r);
+
 /* When the database connection was (re)established (0 while it is down): leases are judged
  * expired only after a full lease period of being connected, so tries whose holders were cut
  * off by the same outage get the time to renew. */

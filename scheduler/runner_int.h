@@ -91,7 +91,7 @@ struct runner {
     bool db_down;
     time_t reconnect_at, connected_since, next_heartbeat, tick_next, next_wait_check;
     double reconnect_delay;
-    bool listening, notified, hup;
+    bool listening, notified, hup, poked;
     long long job_id;
     char hostname[256];
     char bindir[PATH_MAX];
@@ -113,10 +113,18 @@ void runner_flush_pending(struct runner *r);
 void runner_abandon_waits(struct runner *r);
 void try_free(struct try *t);
 
+/* Wall clock instants in epoch seconds with a fraction (task instance start and end dates). */
+double runner_wall(void);
+static inline double
+runner_epoch(const struct timespec *ts)
+{
+    return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
+}
+
 struct try_end {
     bool has_exit_code;
     int exit_code, term_signal;
-    time_t start, end;
+    double start, end; /* epoch seconds */
     double duration;
     char detail[300];
 };

@@ -94,10 +94,10 @@ record_end(struct runner *r, struct try *t, enum try_outcome outcome, const stru
         return 0;
     }
     if (to == TI_UP_FOR_RETRY) {
-        next_retry =
-            end->end + (time_t)plan_retry_delay(task->retry_delay, task->retry_exponential_backoff,
-                                                task->max_retry_delay, run->dag_id, task->task_id,
-                                                run->logical_iso, t->try_number);
+        next_retry = (time_t)end->end +
+                     (time_t)plan_retry_delay(task->retry_delay, task->retry_exponential_backoff,
+                                              task->max_retry_delay, run->dag_id, task->task_id,
+                                              run->logical_iso, t->try_number);
         tz_format("UTC", next_retry, when, NULL);
     }
     won = store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, t->try_number, to,
@@ -161,7 +161,8 @@ runner_flush_pending(struct runner *r)
 static void
 end_now(struct runner *r, struct try *t, enum try_outcome outcome, const char *detail)
 {
-    struct try_end end = {.start = time(NULL), .end = time(NULL), .duration = 0};
+    double now = runner_wall();
+    struct try_end end = {.start = now, .end = now, .duration = 0};
 
     snprintf(end.detail, sizeof(end.detail), "%s", detail);
     end_try(r, t, outcome, &end);
@@ -208,8 +209,8 @@ runner_finish_exec(struct runner *r, struct exec_result *res)
         .has_exit_code = !res->exec_failed && res->term_signal == 0,
         .exit_code = res->exit_code,
         .term_signal = res->term_signal,
-        .start = res->started.tv_sec,
-        .end = res->ended.tv_sec,
+        .start = runner_epoch(&res->started),
+        .end = runner_epoch(&res->ended),
         .duration = res->duration,
     };
     struct err e = {0};
@@ -277,6 +278,7 @@ start_trigger(struct runner *r, struct try *t)
         return;
     }
     log_line(t->log_path, "triggered run %s of DAG %s", target_run, target_dag);
+    runner_poke(r); /* a queued run for the tick to promote */
     if (!t->run->dag->tasks[t->task].wait_for_completion) {
         end_now(r, t, TRY_SUCCESS, "triggered");
         return;

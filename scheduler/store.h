@@ -163,7 +163,7 @@ int store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
  * cleared; the task instance's XCom is deleted in the same transaction (Airflow clears it
  * when a try starts). 1 with *try_number = the new try, 0 when the TI was not queued. */
 int store_ti_start(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                   const char *hostname, int pid, time_t now, double lease_seconds, int *try_number,
+                   const char *hostname, int pid, double now, double lease_seconds, int *try_number,
                    struct err *e);
 
 /* Set the pid of the running try try_number. 1 set, 0 not running that try. */
@@ -177,7 +177,7 @@ int store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, co
  * (state or try_number changed: a late result; nothing written). */
 int store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                     int try_number, enum ti_state to, bool has_exit_code, int exit_code,
-                    int term_signal, time_t start, time_t end, double duration,
+                    int term_signal, double start, double end, double duration,
                     time_t next_retry_at, struct err *e);
 
 /* Every try of a run: history rows, plus the current try of each started TI that has no
@@ -277,7 +277,7 @@ struct store_claim_filter {
  * Two claimers never get the same row. *out (NULL when *n is 0) in claim order. */
 int store_claim_queued(struct store *s, const struct store_claim_filter *f, int limit,
                        const char *hostname, int pid, long long job_id, double lease_seconds,
-                       time_t now, struct store_claim **out, size_t *n, struct err *e);
+                       double now, struct store_claim **out, size_t *n, struct err *e);
 
 /* Free an array from store_claim_queued; NULL is a no-op. */
 void store_claims_free(struct store_claim *c, size_t n);
@@ -368,7 +368,8 @@ int store_listen(struct store *s, struct err *e);
 int store_socket(const struct store *s);
 
 /* Read what the server sent without blocking and drop the notifications received so far;
- * *count (may be NULL) = how many. A lost connection is a temporary error. */
+ * *count (may be NULL) = how many came from other sessions (this session's own are not
+ * counted). A lost connection is a temporary error. */
 int store_drain_notifies(struct store *s, int *count, struct err *e);
 
 /* After a temporary error (server restarted, connection lost): connect again with the same

@@ -42,7 +42,7 @@ int store_log_row(struct store *s, const char *event, const char *dag_id, const 
 
 /* ---- parameters ---------------------------------------------------------------------- */
 
-/* Text of a number parameter; p_time gives NULL (SQL NULL) for 0. */
+/* Text of a number parameter; p_time and p_ts give NULL (SQL NULL) for 0. */
 struct pbuf {
     char b[32];
 };
@@ -67,6 +67,17 @@ p_dbl(struct pbuf *p, double v)
     return p->b;
 }
 
+/* An instant in epoch seconds with a fraction (microseconds, timestamptz's precision); NULL
+ * (SQL NULL) for 0. */
+static inline const char *
+p_ts(struct pbuf *p, double t)
+{
+    if (t == 0)
+        return NULL;
+    snprintf(p->b, sizeof(p->b), "%.6f", t);
+    return p->b;
+}
+
 /* ---- statements and transactions -------------------------------------------------- */
 
 /* Commit when rc >= 0, else roll back. Returns rc, or -1 when the commit failed. */
@@ -78,6 +89,45 @@ store_end_tx(struct store *s, int rc, struct err *e)
         return -1;
     }
     return store_exec_cmd(s, e, "COMMIT", 0, NULL) == 0 ? rc : -1;
+}
+
+/* Lazy commits. Only the commits that hand work to the outside world wait for the disk: a
+ * claim (a process is about to start), a try's end (the runner then forgets it), a run's
+ * creation. The writes that lead to them commit with synchronous_commit off: WAL is written
+ * in order, so the next synchronous commit of this session makes them durable too, and a
+ * server crash that loses one only makes the scheduler plan or push it again. This keeps one
+ * disk flush per step of a task instead of one per statement. */
+
+/* BEGIN a transaction whose commit will not wait for the disk. 0 / -1. */
+static inline int
+store_begin_lazy(struct store *s, struct err *e)
+{
+    if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
+        return -1;
+    if (store_exec_cmd(s, e, "SET LOCAL synchronous_commit TO off", 0, NULL) != 0) {
+        store_rollback(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* store_exec of one statement in a lazy transaction: the result (caller PQclears) or NULL. */
+static inline PGresult *
+store_exec_lazy(struct store *s, struct err *e, const char *sql, int n, const char *const *p)
+{
+    PGresult *res;
+
+    if (store_begin_lazy(s, e) != 0)
+        return NULL;
+    if ((res = store_exec(s, e, sql, n, p)) == NULL) {
+        store_rollback(s);
+        return NULL;
+    }
+    if (store_exec_cmd(s, e, "COMMIT", 0, NULL) != 0) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
 }
 
 /* Run a conditional statement: 1 when it changed a row, 0 when none, -1 on error. */

@@ -51,14 +51,16 @@ store_xcom_set(struct store *s, const char *dag_id, const char *run_id, const ch
 
     if (json == NULL)
         return err_set(e, ERR_USAGE, "xcom %s %s: no value", task_id, key);
-    res = store_exec(s, e,
-                     "INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_id, run_id, "
-                     "value, timestamp) SELECT id, $3, -1, $4, dag_id, run_id, $5::jsonb, now() "
-                     "FROM dag_run WHERE dag_id = $1 AND run_id = $2 "
-                     "ON CONFLICT (dag_run_id, task_id, map_index, key) "
-                     "DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp "
-                     "RETURNING 1",
-                     5, p);
+    /* lazy: the try's end, committed next, makes it durable (see store_int.h) */
+    res =
+        store_exec_lazy(s, e,
+                        "INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_id, run_id, "
+                        "value, timestamp) SELECT id, $3, -1, $4, dag_id, run_id, $5::jsonb, now() "
+                        "FROM dag_run WHERE dag_id = $1 AND run_id = $2 "
+                        "ON CONFLICT (dag_run_id, task_id, map_index, key) "
+                        "DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp "
+                        "RETURNING 1",
+                        5, p);
     if (res == NULL)
         return err_prefix(e, "xcom %s %s %s %s", dag_id, run_id, task_id, key);
     found = PQntuples(res) > 0;

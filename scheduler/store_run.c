@@ -365,7 +365,8 @@ store_run_set_state(struct store *s, const char *dag_id, const char *run_id, enu
         "WHEN 'queued' THEN NULL ELSE start_date END, "
         "end_date = CASE WHEN $4::text IN ('success', 'failed') "
         "THEN greatest(to_timestamp($5::float8), start_date) END, updated_at = now() "
-        "WHERE dag_id = $1 AND run_id = $2 AND state = $3::text",
+        "WHERE dag_id = $1 AND run_id = $2 AND state = $3::text RETURNING CASE WHEN $4::text "
+        "IN ('success', 'failed') THEN pg_notify('gust', 'ended:' || $1) END",
         5, p);
     return won < 0 ? err_prefix(e, "run %s of %s: set state", run_id, dag_id) : won;
 }
@@ -460,7 +461,8 @@ store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
 
     if (n == 0)
         return 0;
-    if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
+    /* lazy (store_int.h): a lost change is planned again; a claim's commit makes it durable */
+    if (store_begin_lazy(s, e) != 0)
         return err_prefix(e, "apply to %s %s", dag_id, run_id);
     for (size_t i = 0; i < n && rc == 0; i++)
         if ((applied[i] = apply_one(s, p, &changes[i], e)) < 0)
@@ -474,7 +476,7 @@ store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
 
 int
 store_ti_start(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-               const char *hostname, int pid, time_t now, double lease_seconds, int *try_number,
+               const char *hostname, int pid, double now, double lease_seconds, int *try_number,
                struct err *e)
 {
     struct pbuf a, b, c;
@@ -483,8 +485,8 @@ store_ti_start(struct store *s, const char *dag_id, const char *run_id, const ch
                        task_id,
                        hostname,
                        p_int(&a, pid),
-                       p_int(&b, now),
-                       p_dbl(&c, (double)now + lease_seconds)};
+                       p_ts(&b, now),
+                       p_dbl(&c, now + lease_seconds)};
     PGresult *res;
     int won = -1;
 
@@ -515,11 +517,15 @@ store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const 
 {
     struct pbuf a, b;
     const char *p[] = {dag_id, run_id, task_id, p_int(&a, try_number), p_int(&b, pid)};
-    int won =
-        store_exec_won(s, e,
-                       "UPDATE task_instance SET pid = nullif($5::int, 0), updated_at = now() "
-                       "WHERE " TI_KEY " AND state = 'running' AND try_number = $4::int",
-                       5, p);
+    /* lazy (store_int.h): the pid only helps to stop a try whose lease expired */
+    PGresult *res =
+        store_exec_lazy(s, e,
+                        "UPDATE task_instance SET pid = nullif($5::int, 0), updated_at = now() "
+                        "WHERE " TI_KEY " AND state = 'running' AND try_number = $4::int",
+                        5, p);
+    int won = res ? atoi(PQcmdTuples(res)) > 0 : -1;
+
+    PQclear(res);
 
     return won < 0 ? err_prefix(e, "set pid %s %s %s", dag_id, run_id, task_id) : won;
 }
@@ -533,7 +539,7 @@ store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const 
 int
 store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                 int try_number, enum ti_state to, bool has_exit_code, int exit_code,
-                int term_signal, time_t start, time_t end, double duration, time_t next_retry_at,
+                int term_signal, double start, double end, double duration, time_t next_retry_at,
                 struct err *e)
 {
     struct pbuf b[7];
@@ -542,8 +548,8 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
                        task_id,
                        p_int(&b[0], try_number),
                        NULL,
-                       p_time(&b[1], start),
-                       p_time(&b[2], end),
+                       p_ts(&b[1], start),
+                       p_ts(&b[2], end),
                        duration < 0 ? NULL : p_dbl(&b[3], duration),
                        has_exit_code ? p_int(&b[4], exit_code) : NULL,
                        term_signal ? p_int(&b[5], term_signal) : NULL,

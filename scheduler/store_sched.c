@@ -197,7 +197,7 @@ static const char CLAIM_SQL[] =
 int
 store_claim_queued(struct store *s, const struct store_claim_filter *f, int limit,
                    const char *hostname, int pid, long long job_id, double lease_seconds,
-                   time_t now, struct store_claim **out, size_t *n, struct err *e)
+                   double now, struct store_claim **out, size_t *n, struct err *e)
 {
     struct pbuf b[5];
     char *ids = NULL;
@@ -206,11 +206,11 @@ store_claim_queued(struct store *s, const struct store_claim_filter *f, int limi
                        f ? f->queue : NULL,
                        NULL,
                        p_int(&b[0], limit),
-                       p_int(&b[1], (long long)now),
+                       p_ts(&b[1], now),
                        hostname,
                        p_int(&b[2], pid),
                        p_int(&b[3], job_id),
-                       p_dbl(&b[4], (double)now + lease_seconds)};
+                       p_dbl(&b[4], now + lease_seconds)};
     PGresult *res;
     int rc;
 
@@ -616,8 +616,10 @@ store_drain_notifies(struct store *s, int *count, struct err *e)
         store_conn_error(s, e);
         return err_prefix(e, "read notifications");
     }
+    /* This session's own notifications are news to nobody here: counting them would make
+     * a scheduler wake up once more after each of its own writes. */
     while ((n = PQnotifies(s->conn)) != NULL) {
-        seen++;
+        seen += n->be_pid != PQbackendPID(s->conn);
         PQfreemem(n);
     }
     if (count)

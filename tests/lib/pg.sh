@@ -2,7 +2,8 @@
 # run and pg_stop at exit; each test script makes its own database with pg_createdb.
 #
 #   pg_start          initdb a cluster in a fresh temp folder, listening on a Unix socket in
-#                     that folder and a free loopback port, trust auth, fsync off; waits for
+#                     that folder and a free loopback port, trust auth, fsync off (on, with
+#                     PostgreSQL's durable defaults, when GUST_PG_DURABLE=1); waits for
 #                     readiness with a deadline; exports PGHOST (the socket folder), PGPORT,
 #                     PGUSER (the cluster superuser), PGDATABASE=postgres, GUST_TEST_PGDIR
 #   pg_stop           stop it (immediate) and remove the folder; idempotent
@@ -50,7 +51,7 @@ _pg_fail() {
 }
 
 pg_start() {
-    local bindir port deadline delay superuser
+    local bindir port deadline delay superuser opts
     bindir=$(_pg_bindir) || { echo "pg.sh: no PostgreSQL server binaries (initdb) found" >&2; return 1; }
     if [ "$(id -u)" -eq 0 ]; then
         if ! id postgres >/dev/null 2>&1; then
@@ -74,9 +75,11 @@ pg_start() {
     fi
     port=$(_pg_free_port) || { _pg_fail "no free port"; return 1; }
     # The socket and the log live in the temp folder; listen on loopback only.
+    opts="-k $GUST_TEST_PGDIR -h 127.0.0.1 -p $port -c max_connections=200"
+    [ "${GUST_PG_DURABLE:-0}" = 1 ] ||
+        opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     if ! _pg_as_owner "$bindir/pg_ctl" -D "$GUST_TEST_PGDIR/data" -l "$GUST_TEST_PGDIR/server.log" \
-        -W -o "-k $GUST_TEST_PGDIR -h 127.0.0.1 -p $port -c fsync=off -c synchronous_commit=off \
--c full_page_writes=off -c max_connections=200" start </dev/null >/dev/null 2>&1; then
+        -W -o "$opts" start </dev/null >/dev/null 2>&1; then
         _pg_fail "pg_ctl start failed"
         return 1
     fi

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Generate the benchmark task graphs as a Makefile, a Snakefile and a gust DAG file.
+
+    gen_graphs.py OUTDIR chain N | wide N | layers LxW [--seed S]
+        OUTDIR/Makefile       phony targets, recipe `@true` (make runs it without a shell)
+        OUTDIR/Snakefile      one rule per task, touch() outputs under out/, shell "true"
+        OUTDIR/dags/NAME.yaml one dag-factory DAG, BashOperator `true` tasks
+    gen_graphs.py OUTDIR many N --tasks T
+        OUTDIR/dags/many_NNNN.yaml: N DAG files of T tasks each (a chain with a fan-out),
+        daily schedules starting in 2099 (nothing is due: an idle scheduler), for the DAG
+        loading and idle scheduler benchmarks
+
+chain N: t0 -> t1 -> ... -> tN-1. wide N: start -> N parallel -> end. layers LxW: L layers
+of W tasks, each task after layer 0 depends on two distinct random tasks of the previous
+layer (random.Random(seed)); a final `end` task depends on the last layer. Every task is a
+no-op, so the graphs measure dispatch alone. Output is deterministic for given arguments.
+"""
+import os
+import random
+import sys
+
+
+def graph(shape, size, seed):
+    """Ordered list of (task, [upstream tasks])."""
+    if shape == "chain":
+        n = int(size)
+        return [(f"t{i:04d}", [f"t{i - 1:04d}"] if i else []) for i in range(n)]
+    if shape == "wide":
+        n = int(size)
+        mid = [(f"t{i:04d}", ["start"]) for i in range(n)]
+        return [("start", [])] + mid + [("end", [t for t, _ in mid])]
+    if shape == "layers":
+        layers, width = (int(x) for x in size.split("x"))
+        rnd = random.Random(seed)
+        tasks, prev = [], []
+        for l in range(layers):
+            cur = [f"l{l:02d}_{i:03d}" for i in range(width)]
+            for t in cur:
+                tasks.append((t, sorted(rnd.sample(prev, 2)) if prev else []))
+            prev = cur
+        return tasks + [("end", prev)]
+    raise SystemExit(f"gen_graphs.py: unknown shape {shape!r} (chain, wide, layers, many)")
+
+
+def write_make(path, tasks):
+    leaves = {t for t, _ in tasks} - {u for _, ups in tasks for u in ups}
+    with open(path, "w") as f:
+        f.write(".PHONY: all " + " ".join(t for t, _ in tasks) + "\n")
+        f.write("all: " + " ".join(sorted(leaves)) + "\n")
+        for t, ups in tasks:
+            f.write(f"{t}: {' '.join(ups)}\n\t@true\n")
+
+
+def write_snake(path, tasks):
+    leaves = {t for t, _ in tasks} - {u for _, ups in tasks for u in ups}
+    with open(path, "w") as f:
+        f.write("rule all:\n    input: " + ", ".join(f'"out/{t}"' for t in sorted(leaves)) + "\n\n")
+        for t, ups in tasks:
+            f.write(f"rule {t}:\n")
+            if ups:
+                f.write("    input: " + ", ".join(f'"out/{u}"' for u in ups) + "\n")
+            f.write(f'    output: touch("out/{t}")\n    shell: "true"\n\n')
+
+
+def write_dag(path, dag_id, tasks, schedule="None", start="2024-01-01"):
+    with open(path, "w") as f:
+        f.write(f"{dag_id}:\n  schedule: {schedule}\n  start_date: {start}\n"
+                "  catchup: false\n  max_active_tasks: 1000\n  tags: [bench]\n"
+                "  default_args:\n    owner: bench\n    retries: 0\n  tasks:\n")
+        for t, ups in tasks:
+            f.write(f"    - task_id: {t}\n      operator: airflow.operators.bash.BashOperator\n"
+                    "      bash_command: 'true'\n")
+            if ups:
+                f.write(f"      dependencies: [{', '.join(ups)}]\n")
+
+
+def main(argv):
+    if len(argv) < 4:
+        raise SystemExit(__doc__)
+    out, shape, size = argv[1], argv[2], argv[3]
+    opts = dict(zip(argv[4::2], argv[5::2]))
+    seed = int(opts.get("--seed", "42"))
+    os.makedirs(os.path.join(out, "dags"), exist_ok=True)
+    if shape == "many":
+        n, per = int(size), int(opts.get("--tasks", "20"))
+        for i in range(n):
+            # a chain of per/2 tasks with the rest fanned out from its middle
+            half = per // 2
+            tasks = [(f"step_{k:02d}", [f"step_{k - 1:02d}"] if k else []) for k in range(half)]
+            tasks += [(f"fan_{k:02d}", [f"step_{half // 2:02d}"]) for k in range(per - half)]
+            write_dag(os.path.join(out, "dags", f"many_{i:04d}.yaml"), f"many_{i:04d}", tasks,
+                      schedule=f"'{i % 60} {i % 24} * * *'", start="2099-01-01")
+        return
+    tasks = graph(shape, size, seed)
+    name = f"bench_{shape}_{size}"
+    write_make(os.path.join(out, "Makefile"), tasks)
+    write_snake(os.path.join(out, "Snakefile"), tasks)
+    write_dag(os.path.join(out, "dags", f"{name}.yaml"), name, tasks)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

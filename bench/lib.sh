@@ -1,0 +1,79 @@
+# Shared helpers of the benchmark scripts (sourced by bench/run.sh and bench/*.sh).
+#
+# Every part script (bench/<part>.sh) is run by bench/run.sh with:
+#   BENCH_OUT    folder for results: the part writes $BENCH_OUT/<part>.md, a markdown
+#                section (### title, what was run, a table), assembled into bench/RESULTS.md
+#   BENCH_RUNS   repetitions of each timed measurement (5; 1 with BENCH_QUICK=1)
+#   BENCH_QUICK  1: tiny sizes, to check that the harness works (tests/integration/test_bench.sh)
+#   BIN, TOOLS   bin/ (gust, task executables) and build/tools (kafka_mock...)
+#   PGHOST, PGPORT, PGUSER   the benchmark's PostgreSQL cluster (durable settings)
+# A part makes its own databases with pg_createdb and its own Kafka/fixtures, and stops what
+# it started. A part that fails prints why and exits non-zero; run.sh records the failure.
+#
+#   bench_now                     wall clock, seconds with microseconds ($EPOCHREALTIME)
+#   bench_time VAR cmd args...    run cmd, put its wall time in seconds in VAR; cmd's exit
+#                                 status is returned
+#   bench_stats < numbers         "median min max" of one number per line (3 decimals)
+#   bench_median < numbers        the median alone
+#   bench_pct P < numbers         the P-th percentile (nearest rank)
+#   bench_ratio A B               A / B with 2 decimals ("n/a" when B is 0)
+#   bench_rss_kb PID              resident set size now, in KiB
+#   bench_cpu_s PID               user + system CPU time so far, in seconds
+#   bench_log msg                 progress line on stderr ("bench: ...")
+
+GUST_ROOT=${GUST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+BIN=${BIN:-$GUST_ROOT/bin}
+TOOLS=${TOOLS:-$GUST_ROOT/build/tools}
+GUST_TOOLS=$TOOLS
+BENCH_QUICK=${BENCH_QUICK:-0}
+if [ -z "${BENCH_RUNS:-}" ]; then
+    if [ "$BENCH_QUICK" = 1 ]; then BENCH_RUNS=1; else BENCH_RUNS=5; fi
+fi
+export GUST_ROOT BIN TOOLS GUST_TOOLS BENCH_QUICK BENCH_RUNS
+
+source "$GUST_ROOT/tests/lib/common.sh"
+source "$GUST_ROOT/tests/lib/pg.sh"
+
+bench_log() { echo "bench: $*" >&2; }
+
+bench_now() { echo "$EPOCHREALTIME"; }
+
+bench_time() {
+    local __var=$1 __t0 __t1 __rc
+    shift
+    __t0=$EPOCHREALTIME
+    "$@"
+    __rc=$?
+    __t1=$EPOCHREALTIME
+    printf -v "$__var" '%s' "$(awk -v a="$__t0" -v b="$__t1" 'BEGIN { printf "%.3f", b - a }')"
+    return $__rc
+}
+
+bench_stats() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "n/a n/a n/a"; exit }
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.3f %.3f %.3f\n", m, v[1], v[NR] }'
+}
+
+bench_median() { bench_stats | awk '{ print $1 }'; }
+
+bench_pct() {
+    sort -g | awk -v p="$1" '{ v[NR] = $1 } END {
+        if (NR == 0) { print "n/a"; exit }
+        i = int((p / 100) * NR + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR
+        printf "%.3f\n", v[i] }'
+}
+
+bench_ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f\n", a / b }'
+}
+
+bench_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+bench_cpu_s() {
+    # fields 14 and 15 of /proc/PID/stat (utime, stime) in clock ticks; comm may hold spaces
+    local tck
+    tck=$(getconf CLK_TCK)
+    sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$tck" '{ printf "%.3f\n", ($12 + $13) / t }'
+}
