@@ -77,3 +77,6 @@ bench_cpu_s() {
     tck=$(getconf CLK_TCK)
     sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$tck" '{ printf "%.3f\n", ($12 + $13) / t }'
 }
+
+# "PostgreSQL 15.18" of the server the benchmark runs against.
+postgres_version() { psql -X -At -d postgres -c "SHOW server_version" 2>/dev/null | sed 's/^/PostgreSQL /; s/ (.*//'; }

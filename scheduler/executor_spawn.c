@@ -208,7 +208,11 @@ read_exec_status(int fd, int msg[2])
     return got == 2 * sizeof(int);
 }
 
-/* fork + exec; the child's ends of the pipes are closed here. Returns the pid or -1. */
+/* vfork + exec; the child's ends of the pipes are closed here. Returns the pid or -1.
+ * vfork: the child borrows our memory until it execs or exits, so no page table is copied
+ * (fork of a process with libpq, libcurl and OpenSSL mapped was a large part of a try's start,
+ * see bench/README.md). That is safe here because the child makes only system calls, never
+ * returns from child_run, and runs no signal handler (all blocked, then reset to default). */
 pid_t
 spawn_fork(struct spawn *sp)
 {
@@ -219,7 +223,7 @@ spawn_fork(struct spawn *sp)
     /* No handler of ours may run in the child before it resets them. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid = fork();
+    pid = vfork();
     if (pid == 0)
         child_run(sp);
     int saved = errno;

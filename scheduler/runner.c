@@ -28,15 +28,6 @@
 
 #define MAX_POLLFDS 1024
 
-static double
-mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 double
 runner_wall(void)
 {
@@ -308,7 +299,7 @@ runner_stop(struct runner *r)
 {
     if (!r->stopping) {
         r->stopping = true;
-        r->stop_at = mono() + r->opts.shutdown_grace;
+        r->stop_at = runner_mono() + r->opts.shutdown_grace;
     }
 }
 
@@ -347,6 +338,7 @@ try_reconnect(struct runner *r, time_t now)
     r->next_heartbeat = 0; /* renew our leases first thing */
     for (size_t i = 0; i < r->n_runs; i++)
         r->runs[i]->dirty = true;
+    runner_forget_states(r);
     runner_flush_pending(r);
 }
 
@@ -576,6 +568,8 @@ step_all(struct runner *r, time_t now)
 {
     struct err e = {0};
 
+    if (r->notified) /* others changed the store, or the tick did (runner_poke) */
+        runner_forget_states(r);
     for (size_t i = 0; i < r->n_runs && !r->db_down; i++) {
         struct active_run *run = r->runs[i];
 
@@ -637,7 +631,9 @@ next_timeout(const struct runner *r, time_t now)
     if (r->n_waits)
         ms = min_ms(ms, ms_until(r->next_wait_check, now));
     if (r->stopping && !r->terminated)
-        ms = min_ms(ms, (int)((r->stop_at - mono()) * 1000 > 0 ? (r->stop_at - mono()) * 1000 : 0));
+        ms = min_ms(ms, (int)((r->stop_at - runner_mono()) * 1000 > 0
+                                  ? (r->stop_at - runner_mono()) * 1000
+                                  : 0));
     if (ms < 0 && r->opts.mode == RUNNER_LOCAL && executor_active(r->x) == 0)
         ms = 1000; /* a stalled local run is planned again (and found deadlocked) */
     return ms;
@@ -741,7 +737,7 @@ begin(struct runner *r)
 static void
 stop_tries(struct runner *r)
 {
-    if (r->terminated || !r->stopping || mono() < r->stop_at)
+    if (r->terminated || !r->stopping || runner_mono() < r->stop_at)
         return;
     r->terminated = true;
     executor_terminate_all(r->x);

@@ -47,6 +47,11 @@ struct active_run {
     struct bagref *bagref; /* the bag dag points into */
     int inflight;          /* tries of this run started and not yet recorded */
     bool synced;           /* task instances checked against the DAG (integrity) */
+    /* The task instances' states as last read, plus this process's own changes since, which
+     * spares a read of every row of the run at each step (see runner_task.c). NULL: read
+     * them. known_at: CLOCK_MONOTONIC time of the read. */
+    struct plan_ti *known;
+    double known_at;
 };
 
 /* One try in flight: an executor job, or a trigger waiting for its run. */
@@ -113,8 +118,24 @@ void runner_flush_pending(struct runner *r);
 void runner_abandon_waits(struct runner *r);
 void try_free(struct try *t);
 
+/* The known states of a run (or of every run): forget them, the next step reads the store;
+ * set one task instance's state after this process changed it. */
+void runner_forget_states(struct runner *r);
+void run_forget_states(struct active_run *run);
+void run_know_state(struct active_run *run, size_t task, enum ti_state state, time_t next_retry_at);
+
 /* Wall clock instants in epoch seconds with a fraction (task instance start and end dates). */
 double runner_wall(void);
+
+static inline double
+runner_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static inline double
 runner_epoch(const struct timespec *ts)
 {

@@ -20,6 +20,8 @@
 #include "template.h"
 #include "tz.h"
 
+#define KNOWN_MAX_AGE 5.0 /* seconds: see "known states" below */
+
 /* ---- runs ---- */
 
 static int
@@ -161,6 +163,7 @@ active_run_free(struct active_run *run)
     free(run->sorted_ids);
     free(run->sorted_idx);
     free(run->max_tries);
+    free(run->known);
     plan_graph_free(run->graph);
     free(run);
 }
@@ -174,24 +177,67 @@ load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, runner_pa
     struct store_ti *rows = NULL;
     size_t n = 0;
 
-    /* A task with no row (added to the DAG after the run was created) counts as removed. */
-    for (size_t i = 0; i < run->dag->n_tasks; i++)
-        tis[i] = (struct plan_ti){.state = TI_REMOVED};
-    if (store_tis_get(s, run->dag_id, run->run_id, &rows, &n, e) < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        long idx = task_index(run, rows[i].task_id);
+    size_t n_tasks = run->dag->n_tasks;
 
-        if (idx >= 0) {
-            tis[idx] =
-                (struct plan_ti){.state = rows[i].state, .next_retry_at = rows[i].next_retry_at};
-            if (past && rows[i].state == TI_NONE)
-                tis[idx].wait_past = past(r, run, (size_t)idx);
-            run->max_tries[idx] = rows[i].max_tries;
+    if (run->known && runner_mono() - run->known_at < KNOWN_MAX_AGE) {
+        memcpy(tis, run->known, n_tasks * sizeof(*tis));
+    } else {
+        /* A task with no row (added to the DAG after the run was created) counts as removed. */
+        for (size_t i = 0; i < n_tasks; i++)
+            tis[i] = (struct plan_ti){.state = TI_REMOVED};
+        if (store_tis_get(s, run->dag_id, run->run_id, &rows, &n, e) < 0)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            long idx = task_index(run, rows[i].task_id);
+
+            if (idx >= 0) {
+                tis[idx] = (struct plan_ti){.state = rows[i].state,
+                                            .next_retry_at = rows[i].next_retry_at};
+                run->max_tries[idx] = rows[i].max_tries;
+            }
+        }
+        store_tis_free(rows, n);
+        if (run->known == NULL)
+            run->known = malloc(n_tasks * sizeof(*run->known));
+        if (run->known) {
+            memcpy(run->known, tis, n_tasks * sizeof(*tis));
+            run->known_at = runner_mono();
         }
     }
-    store_tis_free(rows, n);
+    for (size_t i = 0; past && i < n_tasks; i++)
+        if (tis[i].state == TI_NONE)
+            tis[i].wait_past = past(r, run, i);
     return 0;
+}
+
+/* ---- known states ----
+ * A step plans from the states of every task instance of its run. Reading them all at every
+ * step makes a run of n tasks read n^2 rows (a 1,000-task run: a million), so a run keeps the
+ * states it read and applies this process's own changes to them: plan changes that won, claims,
+ * tries' ends that were recorded. They are forgotten, and read again, when anything else may
+ * have changed them: a notification from another session (workers, other schedulers, the
+ * CLI), a change of the tick (runner_poke), a change that lost its race (another process got
+ * there first), a reconnect, and at the latest KNOWN_MAX_AGE seconds after the read. */
+
+void
+run_forget_states(struct active_run *run)
+{
+    free(run->known);
+    run->known = NULL;
+}
+
+void
+runner_forget_states(struct runner *r)
+{
+    for (size_t i = 0; i < r->n_runs; i++)
+        run_forget_states(r->runs[i]);
+}
+
+void
+run_know_state(struct active_run *run, size_t task, enum ti_state state, time_t next_retry_at)
+{
+    if (run->known && task < run->dag->n_tasks)
+        run->known[task] = (struct plan_ti){.state = state, .next_retry_at = next_retry_at};
 }
 
 /* Record res's changes; keep only those that won, and list the queued ones. */
@@ -212,11 +258,16 @@ apply_changes(struct store *s, struct active_run *run, struct plan_result *res, 
         ch[i] = (struct store_ti_change){run->dag->tasks[res->changes[i].task].task_id,
                                          res->changes[i].from, res->changes[i].to};
     if (res->n_changes > 0 && store_tis_apply(s, run->dag_id, run->run_id, ch, res->n_changes,
-                                              time(NULL), applied, e) < 0)
+                                              time(NULL), applied, e) < 0) {
+        run_forget_states(run);
         goto out;
+    }
     for (size_t i = 0; i < res->n_changes; i++) {
-        if (!applied[i])
+        if (!applied[i]) {
+            run_forget_states(run); /* someone else changed it first */
             continue;
+        }
+        run_know_state(run, res->changes[i].task, res->changes[i].to, 0);
         res->changes[kept++] = res->changes[i];
         if (res->changes[i].to == TI_QUEUED)
             queued[(*n_queued)++] = res->changes[i].task;

@@ -103,6 +103,10 @@ record_end(struct runner *r, struct try *t, enum try_outcome outcome, const stru
     won = store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, t->try_number, to,
                           end->has_exit_code, end->exit_code, end->term_signal, end->start,
                           end->end, end->duration, next_retry, &e);
+    if (won == 1)
+        run_know_state(run, t->task, to, next_retry);
+    else
+        run_forget_states(run);
     if (won < 0 && e.temporary) {
         runner_db_error(r, &e, "record a try's end");
         return -1;
@@ -359,6 +363,7 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int t
     t->next = r->inflight;
     r->inflight = t;
     run->inflight++;
+    run_know_state(run, idx, TI_RUNNING, 0);
     if (runner_try_paths(r->opts.logs_folder, run, task->task_id, try_number, &t->log_path,
                          &t->xcom_path) < 0) {
         end_now(r, t, TRY_FAILED, "cannot create the log folder");

@@ -132,6 +132,7 @@ store_free(struct store *s)
 {
     if (s == NULL)
         return;
+    store_forget_prepared(s);
     PQfinish(s->conn);
     free(s);
 }
@@ -158,12 +159,66 @@ db_error(struct store *s, const PGresult *res, struct err *e)
     return -1;
 }
 
+/* Prepared statements. Every statement with parameters is prepared once per session, under
+ * the name "g<index>", and executed by name afterwards: PostgreSQL then parses and plans it
+ * once, not at every call (parse and plan were more than half of a short statement's time,
+ * see bench/README.md). The SQL texts are the store's fixed statements, so the list stays
+ * short (a few dozen); a failed PQprepare (say, inside an aborted transaction) is not kept and
+ * the statement goes through PQexecParams, which reports the error. */
+struct prepared {
+    char *sql;
+};
+
+#define MAX_PREPARED 256
+
+void
+store_forget_prepared(struct store *s)
+{
+    for (size_t i = 0; i < s->n_prepared; i++)
+        free(s->prepared[i].sql);
+    free(s->prepared);
+    s->prepared = NULL;
+    s->n_prepared = 0;
+}
+
+/* The name of sql's prepared statement, preparing it now if needed; NULL: use PQexecParams. */
+static const char *
+prepared_name(struct store *s, const char *sql, int n, char *name, size_t size)
+{
+    size_t i;
+    PGresult *res;
+    struct prepared *grown;
+
+    for (i = 0; i < s->n_prepared; i++)
+        if (strcmp(s->prepared[i].sql, sql) == 0)
+            break;
+    snprintf(name, size, "g%zu", i);
+    if (i < s->n_prepared)
+        return name;
+    if (s->n_prepared >= MAX_PREPARED ||
+        (grown = realloc(s->prepared, (s->n_prepared + 1) * sizeof(*grown))) == NULL)
+        return NULL;
+    s->prepared = grown;
+    res = PQprepare(s->conn, name, sql, n, NULL);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK ||
+        (s->prepared[i].sql = strdup(sql)) == NULL) {
+        PQclear(res);
+        return NULL;
+    }
+    PQclear(res);
+    s->n_prepared++;
+    return name;
+}
+
 /* Run one statement with n text parameters. Returns the result (caller PQclears) when it
  * succeeded, else NULL with e set. */
 static PGresult *
 run(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
 {
-    PGresult *res = PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+    char buf[16];
+    const char *name = n > 0 ? prepared_name(s, sql, n, buf, sizeof(buf)) : NULL;
+    PGresult *res = name ? PQexecPrepared(s->conn, name, n, params, NULL, NULL, 0)
+                         : PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)

@@ -16,7 +16,13 @@ struct store {
     PGconn *conn;
     char where[200]; /* "host=... port=... dbname=... user=...", never a password */
     bool listening;
+    /* Statements prepared on this session (store.c): sql text -> name "gN". */
+    struct prepared *prepared;
+    size_t n_prepared;
 };
+
+/* Forget the prepared statements (a new session has none): after PQreset. */
+void store_forget_prepared(struct store *s);
 
 /* Run one statement with n text parameters (NULL = SQL NULL). Returns the result (caller
  * PQclears) when it succeeded, else NULL with e set (ERR_DB, temporary when retrying may

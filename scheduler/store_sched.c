@@ -633,6 +633,7 @@ store_reconnect(struct store *s, struct err *e)
     /* PQreset reconnects with the parameters of store_open (connect_timeout included); the
      * socket changes, so a poll loop must ask store_socket again. */
     PQreset(s->conn);
+    store_forget_prepared(s);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         store_conn_error(s, e);
         return err_prefix(e, "reconnect to %s", s->where);
