@@ -124,7 +124,8 @@ run: deps
 stop:
 	@bash scripts/run.sh stop
 
-bench: deps
+bench:
+	@bash scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh
 

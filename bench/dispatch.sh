@@ -6,7 +6,9 @@
 # `gust dags trigger --wait` against a running `gust scheduler` (GUST_PARALLELISM=2, state in
 # PostgreSQL), interleaved run by run so that noise hits every tool alike. Then the start
 # latency of each chain task after its predecessor ended, from task_instance.
-# BENCH_SNAKE_RUNS (default 2) bounds snakemake's repetitions: it needs seconds per graph.
+# BENCH_SNAKE_RUNS (default 1) bounds snakemake's repetitions: it needs a minute per graph.
+# Two variants of gust on the wide graph, one run each, separate what the disk costs: task
+# logs on tmpfs (/dev/shm), and synchronous_commit=off (PGOPTIONS) for the scheduler.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -31,7 +33,7 @@ if [ "$BENCH_QUICK" = 1 ]; then
     snake_runs=1
 else
     shapes=("chain 200" "wide 1000" "layers 10x100")
-    snake_runs=${BENCH_SNAKE_RUNS:-2}
+    snake_runs=${BENCH_SNAKE_RUNS:-1}
 fi
 have_snake=0
 command -v snakemake >/dev/null && have_snake=1
@@ -46,8 +48,17 @@ for s in "${shapes[@]}"; do
     cp "$work/$shape/dags/"*.yaml "$GUST_DAGS_FOLDER/"
 done
 "$BIN/gust" db migrate >/dev/null
-"$BIN/gust" scheduler >"$work/scheduler.log" 2>&1 &
-sched_pid=$!
+start_scheduler() { # extra environment assignments for the scheduler
+    if [ -n "$sched_pid" ]; then
+        kill -TERM "$sched_pid" 2>/dev/null
+        wait "$sched_pid" 2>/dev/null
+    fi
+    env "$@" "$BIN/gust" scheduler >>"$work/scheduler.log" 2>&1 &
+    sched_pid=$!
+    wait_for 20 "$BIN/gust" jobs check --job-type scheduler ||
+        { bench_log "the scheduler did not start"; cat "$work/scheduler.log" >&2; exit 1; }
+}
+start_scheduler
 q() { psql -X -q -At -c "$1"; }
 dags_known() { test "$(q "SELECT count(*) FROM dag WHERE dag_id LIKE 'bench\_%'")" = "${#shapes[@]}"; }
 wait_for 30 dags_known || { bench_log "the scheduler did not load the DAGs"; cat "$work/scheduler.log" >&2; exit 1; }
@@ -72,6 +83,26 @@ for s in "${shapes[@]}"; do
         fi
     done
 done
+
+# Variants on the wide graph (the last shape's size for wide), one run each.
+wide=
+for s in "${shapes[@]}"; do
+    read -r shape size <<<"$s"
+    if [ "$shape" = wide ]; then wide=$size; fi
+done
+variant() { # label, environment...
+    local label=$1
+    shift
+    start_scheduler "$@"
+    bench_log "dispatch: bench_wide_$wide, $label"
+    bench_time t "$BIN/gust" dags trigger "bench_wide_$wide" -r "variant_$label" --wait >"$work/trigger.log" 2>&1 ||
+        { bench_log "gust run ($label) failed"; tail "$work/trigger.log" >&2; exit 1; }
+    echo "$label wide $t" >>"$results"
+}
+mkdir -p /dev/shm/gust-bench-logs.$$
+variant logs_tmpfs GUST_LOGS_FOLDER=/dev/shm/gust-bench-logs.$$
+rm -rf /dev/shm/gust-bench-logs.$$
+variant async_commit PGOPTIONS="-c synchronous_commit=off"
 
 # Task start latency: each chain task's start after its predecessor's end, every run.
 q "WITH c AS MATERIALIZED (SELECT run_id, substr(task_id, 2)::int AS k, start_date, end_date
@@ -103,6 +134,16 @@ stat_of() { awk -v t="$1" -v s="$2" '$1 == t && $2 == s { print $3 }' "$results"
         read -r sn snmin snmax <<<"$(stat_of snakemake "$shape")"
         per=$(awk -v w="$gu" -v n="$n" 'BEGIN { printf "%.2f ms", 1000 * w / n }')
         echo "| $shape $size | $n | $mk ($mkmin-$mkmax) | $sn ($snmin-$snmax) | $gu ($gumin-$gumax) | $per | $(bench_ratio "$gu" "$mk") | $(bench_ratio "$sn" "$gu") |"
+    done
+    echo
+    n=$(tasks_of wide "$wide")
+    for v in logs_tmpfs async_commit; do
+        read -r vt _ <<<"$(stat_of "$v" wide)"
+        case $v in
+        logs_tmpfs) what="gust, task logs on tmpfs (/dev/shm) instead of disk" ;;
+        async_commit) what="gust, scheduler with synchronous_commit=off (no disk flush per claim and end)" ;;
+        esac
+        echo "- wide $wide, $what, 1 run: $vt s, $(awk -v w="$vt" -v n="$n" 'BEGIN { printf "%.2f ms", 1000 * w / n }') per task, $(bench_ratio "$vt" "$(stat_of make wide | cut -d' ' -f1)")x make."
     done
     echo
     echo "Goals: gust within 2x of make -j2; snakemake at least 10x slower than gust."

@@ -3,7 +3,7 @@
 # Every part script (bench/<part>.sh) is run by bench/run.sh with:
 #   BENCH_OUT    folder for results: the part writes $BENCH_OUT/<part>.md, a markdown
 #                section (### title, what was run, a table), assembled into bench/RESULTS.md
-#   BENCH_RUNS   repetitions of each timed measurement (5; 1 with BENCH_QUICK=1)
+#   BENCH_RUNS   repetitions of each timed measurement (3; 1 with BENCH_QUICK=1)
 #   BENCH_QUICK  1: tiny sizes, to check that the harness works (tests/integration/test_bench.sh)
 #   BIN, TOOLS   bin/ (gust, task executables) and build/tools (kafka_mock...)
 #   PGHOST, PGPORT, PGUSER   the benchmark's PostgreSQL cluster (durable settings)
@@ -27,7 +27,7 @@ TOOLS=${TOOLS:-$GUST_ROOT/build/tools}
 GUST_TOOLS=$TOOLS
 BENCH_QUICK=${BENCH_QUICK:-0}
 if [ -z "${BENCH_RUNS:-}" ]; then
-    if [ "$BENCH_QUICK" = 1 ]; then BENCH_RUNS=1; else BENCH_RUNS=5; fi
+    if [ "$BENCH_QUICK" = 1 ]; then BENCH_RUNS=1; else BENCH_RUNS=3; fi
 fi
 export GUST_ROOT BIN TOOLS GUST_TOOLS BENCH_QUICK BENCH_RUNS
 

@@ -3,7 +3,7 @@
 # by hand). See bench/README.md for what each part measures and how to read it.
 #
 #   BENCH_PARTS    parts to run, in order (default: dispatch dagload loader crawl)
-#   BENCH_RUNS     repetitions of each timed measurement (5)
+#   BENCH_RUNS     repetitions of each timed measurement (3)
 #   BENCH_QUICK=1  tiny sizes, one run: checks the harness (the results go to a temp folder)
 #   BENCH_RESULTS  the results file (bench/RESULTS.md; with BENCH_QUICK=1, under BENCH_OUT)
 set -uo pipefail

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make deps: install the Debian packages gust needs to build, test and run, when missing.
 # Idempotent and quiet when everything is there. Needs root (or sudo) only when installing.
+# --bench: also what make bench compares gust with (snakemake, a large Python stack that
+# make test does not need: without it the test of the harness reports snakemake as n/a).
 set -euo pipefail
 
 pkgs=(
@@ -10,6 +12,7 @@ pkgs=(
     python3 python3-croniter tzdata graphviz valgrind procps iproute2 util-linux curl
     docker-compose shellcheck python3-yaml
 )
+[ "${1:-}" = --bench ] && pkgs+=(snakemake)
 
 missing=()
 for p in "${pkgs[@]}"; do
