@@ -9,6 +9,7 @@
 #    at once on their own databases: RSS sampled every second (max), CPU time used over the
 #    window, after a settling time in which the scheduler loads and records the DAGs.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 : "${BENCH_OUT:?BENCH_OUT is not set (run bench/run.sh)}"
@@ -51,7 +52,7 @@ bytes=$(cat "$many"/*.yaml | wc -c)
 
 # --- 4. idle scheduler
 q() { psql -X -q -At -d "$1" -c "$2"; }
-start_sched() { # name dags_folder
+start_sched() { # name dags_folder; the scheduler's pid in last_pid
     pg_createdb "gust_bench_idle_$1"
     GUST_DATABASE_URL="dbname=gust_bench_idle_$1" "$BIN/gust" db migrate >/dev/null
     if [ "$1" = repo ]; then
@@ -62,10 +63,12 @@ start_sched() { # name dags_folder
     GUST_DATABASE_URL="dbname=gust_bench_idle_$1" GUST_DAGS_FOLDER=$2 GUST_LOGS_FOLDER=$work/logs \
         "$BIN/gust" scheduler >"$work/sched_$1.log" 2>&1 &
     pids+=($!)
-    echo $!
+    last_pid=$!
 }
-repo_pid=$(start_sched repo "$GUST_ROOT/dags")
-many_pid=$(start_sched many "$many")
+start_sched repo "$GUST_ROOT/dags"
+repo_pid=$last_pid
+start_sched many "$many"
+many_pid=$last_pid
 bench_log "idle scheduler: ${settle} s to settle, then ${idle} s measured"
 sleep "$settle"
 for p in "$repo_pid" "$many_pid"; do

@@ -10,6 +10,7 @@
 # Two variants of gust on the wide graph, one run each, separate what the disk costs: task
 # logs on tmpfs (/dev/shm), and synchronous_commit=off (PGOPTIONS) for the scheduler.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 : "${BENCH_OUT:?BENCH_OUT is not set (run bench/run.sh)}"
@@ -64,6 +65,7 @@ dags_known() { test "$(q "SELECT count(*) FROM dag WHERE dag_id LIKE 'bench\_%'"
 wait_for 30 dags_known || { bench_log "the scheduler did not load the DAGs"; cat "$work/scheduler.log" >&2; exit 1; }
 
 results=$work/results.tsv # tool shape seconds
+t= # set by bench_time
 : >"$results"
 for s in "${shapes[@]}"; do
     read -r shape size <<<"$s"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the benchmark scripts (sourced by bench/run.sh and bench/*.sh).
 #
 # Every part script (bench/<part>.sh) is run by bench/run.sh with:

@@ -7,9 +7,10 @@
 #   BENCH_QUICK=1  tiny sizes, one run: checks the harness (the results go to a temp folder)
 #   BENCH_RESULTS  the results file (bench/RESULTS.md; with BENCH_QUICK=1, under BENCH_OUT)
 set -uo pipefail
+# shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-parts=(${BENCH_PARTS:-dispatch dagload loader crawl})
+read -r -a parts <<<"${BENCH_PARTS:-dispatch dagload loader crawl}"
 BENCH_OUT=$(mktemp -d "${TMPDIR:-/tmp}/gust-bench.XXXXXX")
 export BENCH_OUT
 if [ "$BENCH_QUICK" = 1 ]; then

@@ -48,10 +48,11 @@
 #define SORT_DESC "lastModificationTime desc"
 
 enum {
-    MAX_WINDOW = 128,     /* pages submitted and not yet processed, at most */
-    MAX_ODD_LOGS = 20,    /* odd items logged one by one; the rest are only counted */
-    RUN_SLICE_MS = 200,   /* how often the loop looks at the stop flag */
-    STOP_FLUSH_MS = 10000 /* flush bound after a failure or a signal (within the grace period) */
+    MAX_WINDOW = 128,      /* pages submitted and not yet processed, at most */
+    MAX_ODD_LOGS = 20,     /* odd items logged one by one; the rest are only counted */
+    RUN_SLICE_MS = 200,    /* how often the loop looks at the stop flag */
+    STOP_FLUSH_MS = 10000, /* flush bound after a failure or a signal (within the grace period) */
+    PREPARE_MS = 2000      /* waiting for the topic's metadata at start (a broker that is down) */
 };
 
 struct cfg {
@@ -424,7 +425,8 @@ scan_start(struct crawl *c, bool sorted, struct err *e)
         .max_parallel = cfg->parallel,
         .min_interval_ms = cfg->rate > 0 ? (long)ceil(1000.0 / cfg->rate) : 0,
         .max_tries = cfg->max_tries,
-        .validate = dvc_page_validate,
+        .parse = dvc_page_keep, /* checked and kept: each page is parsed once */
+        .parsed_free = dvc_page_free,
     };
 
     for (int i = 0; i < MAX_WINDOW; i++) {
@@ -484,8 +486,12 @@ page_open(struct crawl *c, const struct http_response *r, json_t **root, json_t 
         e->temporary = true;
         return err_prefix(e, "page failed");
     }
-    if (dvc_page_parse(r->body, r->size, root, items, &total, e) < 0) {
-        e->temporary = true; /* the validator accepted it: cannot happen, but never success */
+    /* the HTTP client parsed and checked the page (dvc_page_keep); the root is shared */
+    *root = r->parsed != NULL ? json_incref(r->parsed) : NULL;
+    if (*root == NULL || dvc_page_items(*root, items, &total, e) < 0) {
+        json_decref(*root);
+        err_set(e, ERR_PARSE, "the HTTP client handed over no usable page");
+        e->temporary = true; /* cannot happen, but never success */
         return err_prefix(e, "skipCount=%lld", skip);
     }
     c->n.pages++;
@@ -779,8 +785,12 @@ main(int argc, char **argv)
     }
     if (rc < 0 || crawl_prepare(&c, before, sizeof(before), &e) < 0)
         goto out;
-    if ((c.kp = kq_producer_new((const char *const *)cfg.props.v, &e)) == NULL ||
-        scan_start(&c, cfg.sorted, &e) < 0 || crawl_and_flush(&c, &e) < 0)
+    if ((c.kp = kq_producer_new((const char *const *)cfg.props.v, &e)) == NULL)
+        goto out;
+    struct err pe = {0};
+    if (kq_producer_prepare(c.kp, cfg.topic, PREPARE_MS, &pe) < 0)
+        task_log("warning: %s (going on: the producer retries)", pe.msg);
+    if (scan_start(&c, cfg.sorted, &e) < 0 || crawl_and_flush(&c, &e) < 0)
         goto out;
     const char *mode = cfg.sorted && !c.fell_back ? "sorted" : before[0] ? "incremental" : "full";
     if (crawl_finish(&c, before, mode, started, &e) < 0)

@@ -293,6 +293,29 @@ dvc_page_validate(const char *body, size_t size, struct err *e)
     return dvc_page_parse(body, size, NULL, NULL, NULL, e);
 }
 
+int
+dvc_page_keep(const char *body, size_t size, void **out, struct err *e)
+{
+    json_t *root = NULL;
+
+    if (dvc_page_parse(body, size, &root, NULL, NULL, e) < 0)
+        return -1;
+    *out = root;
+    return 0;
+}
+
+void
+dvc_page_free(void *root)
+{
+    json_decref(root);
+}
+
+int
+dvc_page_items(const json_t *root, json_t **items, long long *total, struct err *e)
+{
+    return page_check(root, items, total, e);
+}
+
 const char *
 dvc_item_id(const json_t *item, char *buf, size_t size)
 {

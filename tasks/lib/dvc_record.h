@@ -40,6 +40,15 @@ int dvc_page_parse(const char *body, size_t size, json_t **root, json_t **items,
 /* dvc_page_parse as an http_validate_fn: 0 when the body is a usable page. */
 int dvc_page_validate(const char *body, size_t size, struct err *e);
 
+/* dvc_page_parse as an http_parse_fn: the usable page's document (a json_t *, new reference)
+ * into *out, so that the crawler parses each page once; dvc_page_free frees it. */
+int dvc_page_keep(const char *body, size_t size, void **out, struct err *e);
+void dvc_page_free(void *root);
+
+/* The items array (borrowed from root) and totalCount of a document dvc_page_parse accepted;
+ * ERR_PARSE as dvc_page_parse when it is not a page. */
+int dvc_page_items(const json_t *root, json_t **items, long long *total, struct err *e);
+
 /* What the crawler needs of an item before flattening it: the registration number (borrowed)
  * and lastModificationTime in ticks. An item without a usable time, or that is not an object,
  * fails (ERR_PARSE, e says which field); *ticks_ok tells whether *ticks was set, so the caller

@@ -36,6 +36,8 @@ struct req {
     char *json;
     struct curl_slist *hdrs;
     http_validate_fn *validate;
+    http_parse_fn *parse; /* when validate is NULL */
+    void (*parsed_free)(void *);
     CURL *easy;
     size_t cap;      /* bytes allocated for r.body */
     size_t max_body; /* the client's limit */
@@ -120,6 +122,8 @@ req_free(struct req *q)
     if (q->easy != NULL)
         curl_easy_cleanup(q->easy);
     curl_slist_free_all(q->hdrs);
+    if (q->r.parsed != NULL && q->parsed_free != NULL)
+        q->parsed_free(q->r.parsed);
     free(q->json);
     free((char *)q->r.url);
     free((char *)q->r.label);
@@ -322,6 +326,8 @@ req_new(struct http_client *c, const struct http_request *r)
         return NULL;
     q->method = r->method;
     q->validate = r->validate != NULL ? r->validate : c->o.validate;
+    q->parse = r->validate != NULL ? NULL : c->o.parse;
+    q->parsed_free = c->o.parsed_free;
     q->max_body = c->o.max_body;
     q->r.arg = r->arg;
     q->r.url = strdup(r->url);
@@ -474,7 +480,9 @@ judge(struct req *q, CURLcode res, struct err *why, bool *retry)
         *retry = status_retryable(q->r.status);
         return err_set(why, ERR_IO, "HTTP %ld", q->r.status);
     }
-    if (q->validate != NULL && q->validate(q->r.body, q->r.size, why) < 0) {
+    if ((q->validate != NULL && q->validate(q->r.body, q->r.size, why) < 0) ||
+        (q->validate == NULL && q->parse != NULL &&
+         q->parse(q->r.body, q->r.size, &q->r.parsed, why) < 0)) {
         *retry = true;
         why->code = ERR_PARSE;
         return err_prefix(why, "invalid body (HTTP %ld, %zu bytes)", q->r.status, q->r.size);

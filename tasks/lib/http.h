@@ -27,18 +27,25 @@ struct http_client;
  * request is then retried, like a 5xx). */
 typedef int http_validate_fn(const char *body, size_t size, struct err *e);
 
+/* A parser: a validator that keeps what it made of the body, so that the caller does not
+ * parse it a second time. 0 when the body is usable, with *out (may stay NULL) handed to the
+ * caller as the response's `parsed`; else -1 with e (retried like a 5xx) and *out left NULL. */
+typedef int http_parse_fn(const char *body, size_t size, void **out, struct err *e);
+
 /* Client options. Zero fields take the default written beside them. */
 struct http_opts {
-    const char *user_agent;     /* HTTP_DEFAULT_USER_AGENT */
-    long timeout_ms;            /* whole transfer, per try: 30000 */
-    long connect_timeout_ms;    /* 10000 */
-    int max_parallel;           /* transfers at once: 4 */
-    long min_interval_ms;       /* between transfer starts (1000 / requests per second): 0 */
-    int max_tries;              /* tries per request, first one included: 5 */
-    long backoff_base_ms;       /* wait before the 2nd try; doubles each try, with jitter: 500 */
-    long backoff_cap_ms;        /* longest wait between tries: 30000 */
-    size_t max_body;            /* larger answers fail without retry: HTTP_DEFAULT_MAX_BODY */
-    http_validate_fn *validate; /* for requests without their own: none */
+    const char *user_agent;      /* HTTP_DEFAULT_USER_AGENT */
+    long timeout_ms;             /* whole transfer, per try: 30000 */
+    long connect_timeout_ms;     /* 10000 */
+    int max_parallel;            /* transfers at once: 4 */
+    long min_interval_ms;        /* between transfer starts (1000 / requests per second): 0 */
+    int max_tries;               /* tries per request, first one included: 5 */
+    long backoff_base_ms;        /* wait before the 2nd try; doubles each try, with jitter: 500 */
+    long backoff_cap_ms;         /* longest wait between tries: 30000 */
+    size_t max_body;             /* larger answers fail without retry: HTTP_DEFAULT_MAX_BODY */
+    http_validate_fn *validate;  /* for requests without their own: none */
+    http_parse_fn *parse;        /* instead of validate, for requests without their own: none */
+    void (*parsed_free)(void *); /* frees what parse kept (with its response): none */
 };
 
 enum http_method { HTTP_GET, HTTP_POST };
@@ -66,6 +73,8 @@ struct http_response {
     long elapsed_ms;   /* first start to the end, backoff waits included */
     struct err err;    /* err.code == ERR_OK on success; else the final error (label, URL, try
                           count in err.msg; err.temporary when retrying later may help) */
+    void *parsed;      /* what the client's parse kept of a successful body, or NULL; freed with
+                          the response unless the caller takes it (and sets this to NULL) */
 };
 
 /* Counters since http_client_new(), for logs and tests. */

@@ -233,6 +233,27 @@ fail:
 }
 
 int
+kq_producer_prepare(struct kq_producer *p, const char *topic, int timeout_ms, struct err *e)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_resp_err_t err;
+
+    if (rkt == NULL)
+        return kerr_set(e, rd_kafka_last_error(), "prepare topic");
+    /* The answer also updates the topic's partitions and leaders in librdkafka's cache. */
+    err = rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms);
+    if (md != NULL)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        kerr_set(e, err, "metadata");
+        return err_prefix(e, "prepare topic %s", topic);
+    }
+    return 0;
+}
+
+int
 kq_produce(struct kq_producer *p, const char *topic, const void *key, size_t klen, const void *val,
            size_t vlen, struct err *e)
 {

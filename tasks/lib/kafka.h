@@ -39,6 +39,12 @@ struct kq_msg {
  * ERR_USAGE for a bad property or no bootstrap.servers. */
 struct kq_producer *kq_producer_new(const char *const *props, struct err *e);
 
+/* Ask the broker for topic's partitions now, waiting at most timeout_ms. Optional: without
+ * it librdkafka learns the partitions of a topic it has not produced to yet at its next
+ * once-a-second metadata scan, which delays the first delivery (and a short run's end) by up
+ * to a second. Fails (temporary) when the broker does not answer; the producer still works. */
+int kq_producer_prepare(struct kq_producer *p, const char *topic, int timeout_ms, struct err *e);
+
 /* Queue one message (key may be NULL). The payload is copied. When the local queue is full,
  * serves delivery reports and retries for at most 30 s, then fails (temporary). */
 int kq_produce(struct kq_producer *p, const char *topic, const void *key, size_t klen,

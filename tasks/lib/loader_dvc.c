@@ -7,6 +7,12 @@
  * a missing field is NULL, unknown fields are ignored. The only file of the loader that sees
  * jansson nodes (STYLE rule 9): rows leave as COPY text, refusals as bytes + reason.
  *
+ * Speed: a single flat record (the common message) is read by jsonflat_scan in place, with
+ * no tree and no allocation; pages and anything it does not call simple (escapes, reals,
+ * nested values, duplicate fields, bad JSON...) go to jansson, so both paths give the same
+ * rows and the same dead letters (tests/unit/test_loader_dvc.c compares them). Either path
+ * ends in the same validators, on struct jsonflat_val values.
+ *
  * Key invariant: a record becomes a row only when every value will be accepted by its column,
  * so one bad record can never make the COPY (and with it the whole batch) fail: soDangKy
  * present and not blank; integers in their column's range (JSON numbers, or strings of
@@ -18,15 +24,15 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+
+#include "jsonflat.h"
 
 enum col_kind {
     COL_TEXT,   /* text: strings as sent; numbers and booleans as their JSON text */
@@ -36,39 +42,69 @@ enum col_kind {
     COL_TIME,   /* timestamptz from ISO 8601 with an offset */
 };
 
-static const struct col {
-    const char *field;
-    enum col_kind kind;
-} cols[LOADER_DVC_COLUMNS] = {
-    {"idThuoc", COL_BIGINT},
-    {"soDangKy", COL_KEY},
-    {"soDangKyCu", COL_TEXT},
-    {"tenThuoc", COL_TEXT},
-    {"phanLoaiThuocEnum", COL_INT},
-    {"congTyDangKyId", COL_BIGINT},
-    {"congTySanXuatId", COL_BIGINT},
-    {"creationTime", COL_TIME},
-    {"lastModificationTime", COL_TIME},
-    {"tenCongTyDangKy", COL_TEXT},
-    {"diaChiDangKy", COL_TEXT},
-    {"nuocDangKy", COL_TEXT},
-    {"tenCongTySanXuat", COL_TEXT},
-    {"diaChiSanXuat", COL_TEXT},
-    {"nuocSanXuat", COL_TEXT},
-    {"fullAddress", COL_TEXT},
-    {"dotCap", COL_TEXT},
-    {"ngayCapSoDangKy", COL_TIME},
-    {"ngayHetHanSoDangKy", COL_TIME},
-    {"ngayGiaHanSoDangKy", COL_TIME},
-    {"soQuyetDinh", COL_TEXT},
-    {"thongTinRutSoDangKy", COL_TEXT},
-    {"dangBaoChe", COL_TEXT},
-    {"dongGoi", COL_TEXT},
-    {"hamLuong", COL_TEXT},
-    {"hoatChatChinh", COL_TEXT},
-    {"tieuChuan", COL_TEXT},
-    {"tieuChuanId", COL_BIGINT},
-    {"tuoiTho", COL_TEXT},
+/* The 29 flat fields, in copy_sql's column order, and what each column takes. */
+static const char *const fields[LOADER_DVC_COLUMNS] = {
+    "idThuoc",
+    "soDangKy",
+    "soDangKyCu",
+    "tenThuoc",
+    "phanLoaiThuocEnum",
+    "congTyDangKyId",
+    "congTySanXuatId",
+    "creationTime",
+    "lastModificationTime",
+    "tenCongTyDangKy",
+    "diaChiDangKy",
+    "nuocDangKy",
+    "tenCongTySanXuat",
+    "diaChiSanXuat",
+    "nuocSanXuat",
+    "fullAddress",
+    "dotCap",
+    "ngayCapSoDangKy",
+    "ngayHetHanSoDangKy",
+    "ngayGiaHanSoDangKy",
+    "soQuyetDinh",
+    "thongTinRutSoDangKy",
+    "dangBaoChe",
+    "dongGoi",
+    "hamLuong",
+    "hoatChatChinh",
+    "tieuChuan",
+    "tieuChuanId",
+    "tuoiTho",
+};
+
+static const enum col_kind kinds[LOADER_DVC_COLUMNS] = {
+    COL_BIGINT, /* idThuoc */
+    COL_KEY,    /* soDangKy */
+    COL_TEXT,   /* soDangKyCu */
+    COL_TEXT,   /* tenThuoc */
+    COL_INT,    /* phanLoaiThuocEnum */
+    COL_BIGINT, /* congTyDangKyId */
+    COL_BIGINT, /* congTySanXuatId */
+    COL_TIME,   /* creationTime */
+    COL_TIME,   /* lastModificationTime */
+    COL_TEXT,   /* tenCongTyDangKy */
+    COL_TEXT,   /* diaChiDangKy */
+    COL_TEXT,   /* nuocDangKy */
+    COL_TEXT,   /* tenCongTySanXuat */
+    COL_TEXT,   /* diaChiSanXuat */
+    COL_TEXT,   /* nuocSanXuat */
+    COL_TEXT,   /* fullAddress */
+    COL_TEXT,   /* dotCap */
+    COL_TIME,   /* ngayCapSoDangKy */
+    COL_TIME,   /* ngayHetHanSoDangKy */
+    COL_TIME,   /* ngayGiaHanSoDangKy */
+    COL_TEXT,   /* soQuyetDinh */
+    COL_TEXT,   /* thongTinRutSoDangKy */
+    COL_TEXT,   /* dangBaoChe */
+    COL_TEXT,   /* dongGoi */
+    COL_TEXT,   /* hamLuong */
+    COL_TEXT,   /* hoatChatChinh */
+    COL_TEXT,   /* tieuChuan */
+    COL_BIGINT, /* tieuChuanId */
+    COL_TEXT,   /* tuoiTho */
 };
 
 #define STAGING_COLS                                                                               \
@@ -81,7 +117,7 @@ static const struct col {
 const char *
 loader_dvc_field(int i)
 {
-    return i >= 0 && i < LOADER_DVC_COLUMNS ? cols[i].field : NULL;
+    return i >= 0 && i < LOADER_DVC_COLUMNS ? fields[i] : NULL;
 }
 
 /* ---- timestamps ---------------------------------------------------------------------- */
@@ -105,10 +141,12 @@ take_digits(const char **p, int n, int *out)
 static bool
 take_char(const char **p, const char *set)
 {
-    if (**p == '\0' || strchr(set, **p) == NULL)
-        return false;
-    (*p)++;
-    return true;
+    for (; *set; set++) /* (strchr costs more on these one- to three-byte sets) */
+        if (**p == *set) {
+            (*p)++;
+            return true;
+        }
+    return false;
 }
 
 static int
@@ -145,6 +183,16 @@ civil_from_days(int64_t z, int *y, int *m, int *d)
     *d = (int)(doy - (153 * mp + 2) / 5 + 1);
     *m = (int)(mp < 10 ? mp + 3 : mp - 9);
     *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* v (0 <= v < 10^n) as exactly n decimal digits at out. */
+static void
+put_digits(char *out, int v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
 }
 
 /* The offset part: Z, or +-HH, +-HHMM, +-HH:MM; *secs east of UTC. */
@@ -202,11 +250,28 @@ loader_dvc_timestamp(const char *in, char *out, size_t size, struct err *e)
     civil_from_days(days, &y, &mo, &d);
     if (y < 1 || y > 9999)
         return err_set(e, ERR_PARSE, "year out of range");
-    int n =
-        snprintf(out, size, "%04d-%02d-%02d %02d:%02d:%02d%s%.*s+00", y, mo, d, (int)(sod / 3600),
-                 (int)(sod / 60 % 60), (int)(sod % 60), frac ? "." : "", nfrac, frac ? frac : "");
-    if (n < 0 || (size_t)n >= size)
+    /* "YYYY-MM-DD HH:MM:SS[.f]+00", by hand: snprintf was a tenth of the loader's time */
+    size_t n = 19 + (frac ? 1 + (size_t)nfrac : 0) + 3;
+    if (n >= size)
         return err_set(e, ERR_FAIL, "timestamp buffer too small");
+    put_digits(out, y, 4);
+    out[4] = '-';
+    put_digits(out + 5, mo, 2);
+    out[7] = '-';
+    put_digits(out + 8, d, 2);
+    out[10] = ' ';
+    put_digits(out + 11, (int)(sod / 3600), 2);
+    out[13] = ':';
+    put_digits(out + 14, (int)(sod / 60 % 60), 2);
+    out[16] = ':';
+    put_digits(out + 17, (int)(sod % 60), 2);
+    char *p2 = out + 19;
+    if (frac) {
+        *p2++ = '.';
+        memcpy(p2, frac, (size_t)nfrac);
+        p2 += nfrac;
+    }
+    memcpy(p2, "+00", 4);
     return 0;
 }
 
@@ -219,43 +284,110 @@ struct val {
     char buf[64];
 };
 
-static void val_fmt(struct val *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
+/* v's decimal text into out (what "%lld" prints, without printf's cost). */
 static void
-val_fmt(struct val *out, const char *fmt, ...)
+val_integer(struct val *out, long long v)
 {
-    va_list ap;
+    char tmp[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
 
-    va_start(ap, fmt);
-    int n = vsnprintf(out->buf, sizeof(out->buf), fmt, ap);
-    va_end(ap);
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    out->len = 0;
+    if (v < 0)
+        out->buf[out->len++] = '-';
+    while (n > 0)
+        out->buf[out->len++] = tmp[--n];
+    out->buf[out->len] = '\0';
     out->s = out->buf;
-    out->len = n < 0 ? 0 : (size_t)n < sizeof(out->buf) ? (size_t)n : sizeof(out->buf) - 1;
+}
+
+/* jansson's node as the validators see values (the fast path fills them directly). */
+static void
+val_of_json(const json_t *v, struct jsonflat_val *out)
+{
+    out->kind = JF_ABSENT;
+    if (v == NULL)
+        return;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        out->kind = JF_OBJECT;
+        break;
+    case JSON_ARRAY:
+        out->kind = JF_ARRAY;
+        break;
+    case JSON_STRING:
+        out->kind = JF_STRING;
+        out->s = json_string_value(v);
+        out->len = json_string_length(v);
+        break;
+    case JSON_INTEGER:
+        out->kind = JF_INTEGER;
+        out->i = json_integer_value(v);
+        break;
+    case JSON_REAL:
+        out->kind = JF_REAL;
+        out->d = json_real_value(v);
+        break;
+    case JSON_TRUE:
+        out->kind = JF_TRUE;
+        break;
+    case JSON_FALSE:
+        out->kind = JF_FALSE;
+        break;
+    case JSON_NULL:
+        out->kind = JF_NULL;
+        break;
+    }
+}
+
+static bool
+val_missing(const struct jsonflat_val *v)
+{
+    return v->kind == JF_ABSENT || v->kind == JF_NULL;
 }
 
 /* Text: a string as sent, a number or boolean as its JSON text; objects and arrays refused. */
 static void
-text_value(const json_t *v, const char *field, struct val *out, struct loader_problems *pr)
+text_value(const struct jsonflat_val *v, const char *field, struct val *out,
+           struct loader_problems *pr)
 {
-    if (json_is_string(v)) {
-        out->s = json_string_value(v);
-        out->len = json_string_length(v);
-    } else if (json_is_integer(v)) {
-        val_fmt(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    } else if (json_is_real(v)) {
-        val_fmt(out, "%.17g", json_real_value(v));
-    } else if (json_is_boolean(v)) {
-        val_fmt(out, "%s", json_is_true(v) ? "true" : "false");
-    } else if (v != NULL && !json_is_null(v)) {
-        loader_problem(pr, "%s: text expected, got %s", field, loader_type_name(v));
+    switch (v->kind) {
+    case JF_STRING:
+        out->s = v->s;
+        out->len = v->len;
+        break;
+    case JF_INTEGER:
+        val_integer(out, v->i);
+        break;
+    case JF_REAL:
+        snprintf(out->buf, sizeof(out->buf), "%.17g", v->d);
+        out->s = out->buf;
+        out->len = strlen(out->buf);
+        break;
+    case JF_TRUE:
+    case JF_FALSE:
+        out->s = v->kind == JF_TRUE ? "true" : "false";
+        out->len = strlen(out->s);
+        break;
+    case JF_OBJECT:
+    case JF_ARRAY:
+        loader_problem(pr, "%s: text expected, got %s", field, jsonflat_type_name(v));
+        break;
+    default:
+        break;
     }
 }
 
 /* soDangKy: text, present, not blank. */
 static void
-key_value(const json_t *v, const char *field, struct val *out, struct loader_problems *pr)
+key_value(const struct jsonflat_val *v, const char *field, struct val *out,
+          struct loader_problems *pr)
 {
-    if (v == NULL || json_is_null(v)) {
+    if (val_missing(v)) {
         loader_problem(pr, "%s missing", field);
         return;
     }
@@ -269,100 +401,127 @@ key_value(const json_t *v, const char *field, struct val *out, struct loader_pro
     loader_problem(pr, "%s empty", field);
 }
 
+/* A string of digits (blanks around it allowed) as an integer: 1, 0 for blank ("" is how
+ * dirty sources say "none"), -1 when it is not one. */
+static int
+string_integer(const char *s, size_t len, long long *n)
+{
+    const char *end = s + len;
+    char *stop;
+
+    while (s < end && isspace((unsigned char)*s))
+        s++;
+    while (end > s && isspace((unsigned char)end[-1]))
+        end--;
+    if (s == end)
+        return 0;
+    if (!(isdigit((unsigned char)*s) || *s == '-' || *s == '+'))
+        return -1;
+    /* The text is not NUL-terminated on the fast path, but strtoll stops at the first byte
+     * that is not a digit: the trailing blanks, or the string's closing quote (fast path) or
+     * NUL (jansson) right after it. */
+    errno = 0;
+    *n = strtoll(s, &stop, 10);
+    return stop == end && errno == 0 ? 1 : -1;
+}
+
 /* An integer in [min, max]: a JSON integer, an integral real, or a string of digits ("" and
  * blanks = NULL). */
 static void
-int_value(const json_t *v, const char *field, long long min, long long max, struct val *out,
-          struct loader_problems *pr)
+int_value(const struct jsonflat_val *v, const char *field, long long min, long long max,
+          struct val *out, struct loader_problems *pr)
 {
-    long long n;
+    long long n = 0;
+    int rc;
 
-    if (v == NULL || json_is_null(v))
+    switch (v->kind) {
+    case JF_ABSENT:
+    case JF_NULL:
         return;
-    if (json_is_integer(v)) {
-        n = json_integer_value(v);
-    } else if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d != floor(d) || fabs(d) >= 9.2e18) {
-            loader_problem(pr, "%s: %.17g is not an integer", field, d);
+    case JF_INTEGER:
+        n = v->i;
+        break;
+    case JF_REAL:
+        if (v->d != floor(v->d) || fabs(v->d) >= 9.2e18) {
+            loader_problem(pr, "%s: %.17g is not an integer", field, v->d);
             return;
         }
-        n = (long long)d;
-    } else if (json_is_string(v)) {
-        const char *s = json_string_value(v), *end = s + json_string_length(v);
-        char *stop;
-        while (s < end && isspace((unsigned char)*s))
-            s++;
-        while (end > s && isspace((unsigned char)end[-1]))
-            end--;
-        if (s == end)
-            return; /* "" is how dirty sources say "none" */
-        errno = 0;
-        n = strtoll(s, &stop, 10);
-        if (stop != end || errno != 0 || !(isdigit((unsigned char)*s) || *s == '-' || *s == '+')) {
+        n = (long long)v->d;
+        break;
+    case JF_STRING:
+        if ((rc = string_integer(v->s, v->len, &n)) == 0)
+            return;
+        if (rc < 0) {
             loader_problem(pr, "%s: '%.*s' is not an integer", field,
-                           loader_quote_len(json_string_value(v), json_string_length(v), 40),
-                           json_string_value(v));
+                           loader_quote_len(v->s, v->len, 40), v->s);
             return;
         }
-    } else {
-        loader_problem(pr, "%s: integer expected, got %s", field, loader_type_name(v));
+        break;
+    default:
+        loader_problem(pr, "%s: integer expected, got %s", field, jsonflat_type_name(v));
         return;
     }
     if (n < min || n > max) {
         loader_problem(pr, "%s: %lld out of range", field, n);
         return;
     }
-    val_fmt(out, "%lld", n);
+    val_integer(out, n);
 }
 
 /* A timestamp string with an offset, converted to UTC ("" and blanks = NULL). */
 static void
-time_value(const json_t *v, const char *field, struct val *out, struct loader_problems *pr)
+time_value(const struct jsonflat_val *v, const char *field, struct val *out,
+           struct loader_problems *pr)
 {
     struct err e = {0};
-    const char *s;
+    char small[64], *s = small;
 
-    if (v == NULL || json_is_null(v))
+    if (val_missing(v))
         return;
-    if (!json_is_string(v)) {
-        loader_problem(pr, "%s: timestamp expected, got %s", field, loader_type_name(v));
-        return;
-    }
-    s = json_string_value(v);
-    if (s[strspn(s, " \t\r\n")] == '\0')
-        return;
-    if (loader_dvc_timestamp(s, out->buf, sizeof(out->buf), &e) < 0) {
-        loader_problem(pr, "%s: bad timestamp '%.*s': %s", field,
-                       loader_quote_len(s, strlen(s), 40), s, e.msg);
+    if (v->kind != JF_STRING) {
+        loader_problem(pr, "%s: timestamp expected, got %s", field, jsonflat_type_name(v));
         return;
     }
-    out->s = out->buf;
-    out->len = strlen(out->buf);
+    /* NUL-terminated for the parser (the fast path's strings are not) */
+    if (v->len >= sizeof(small) && (s = malloc(v->len + 1)) == NULL) {
+        loader_problem(pr, "%s: out of memory", field);
+        return;
+    }
+    memcpy(s, v->s, v->len);
+    s[v->len] = '\0';
+    if (s[strspn(s, " \t\r\n")] == '\0') {
+        /* blank: NULL */
+    } else if (loader_dvc_timestamp(s, out->buf, sizeof(out->buf), &e) < 0) {
+        loader_problem(pr, "%s: bad timestamp '%.*s': %s", field, loader_quote_len(s, v->len, 40),
+                       s, e.msg);
+    } else {
+        out->s = out->buf;
+        out->len = strlen(out->buf);
+    }
+    if (s != small)
+        free(s);
 }
 
 static void
-col_value(const json_t *rec, const struct col *c, struct val *out, struct loader_problems *pr)
+col_value(const struct jsonflat_val *v, int i, struct val *out, struct loader_problems *pr)
 {
-    const json_t *v = json_object_get(rec, c->field);
-
     out->s = NULL;
     out->len = 0;
-    switch (c->kind) {
+    switch (kinds[i]) {
     case COL_TEXT:
-        text_value(v, c->field, out, pr);
+        text_value(v, fields[i], out, pr);
         break;
     case COL_KEY:
-        key_value(v, c->field, out, pr);
+        key_value(v, fields[i], out, pr);
         break;
     case COL_INT:
-        int_value(v, c->field, INT32_MIN, INT32_MAX, out, pr);
+        int_value(v, fields[i], INT32_MIN, INT32_MAX, out, pr);
         break;
     case COL_BIGINT:
-        int_value(v, c->field, INT64_MIN, INT64_MAX, out, pr);
+        int_value(v, fields[i], INT64_MIN, INT64_MAX, out, pr);
         break;
     case COL_TIME:
-        time_value(v, c->field, out, pr);
+        time_value(v, fields[i], out, pr);
         break;
     }
 }
@@ -391,42 +550,69 @@ dead(const struct loader_sink *sink, const json_t *rec, const char *raw, size_t 
     return rc;
 }
 
-/* One record: a row when every value is valid, else a dead letter (raw NULL: rec's JSON). */
+/* The source columns: topic, partition, offset. */
 static int
-record_emit(const json_t *rec, const struct loader_msg *m, const char *raw, size_t rawlen,
-            const char *prefix, struct pgconn_row *row, const struct loader_sink *sink,
-            struct err *e)
+row_source(struct pgconn_row *row, const struct loader_msg *m, struct err *e)
+{
+    struct val v;
+
+    if (pgconn_row_add(row, m->topic, e) < 0)
+        return -1;
+    val_integer(&v, m->partition);
+    if (pgconn_row_addn(row, v.s, v.len, e) < 0)
+        return -1;
+    val_integer(&v, m->offset);
+    return pgconn_row_addn(row, v.s, v.len, e);
+}
+
+/* One record's values (vals, in column order): a row when every value is valid, else a dead
+ * letter of raw (raw NULL: rec's JSON). */
+static int
+record_emit(const struct jsonflat_val *vals, const json_t *rec, const struct loader_msg *m,
+            const char *raw, size_t rawlen, const char *prefix, struct pgconn_row *row,
+            const struct loader_sink *sink, struct err *e)
 {
     struct loader_problems pr = {.len = 0, .n = 0};
     struct val v;
 
-    if (!json_is_object(rec))
-        return dead(sink, rec, raw, rawlen, prefix, "not a JSON object", e);
     pgconn_row_reset(row);
     for (int i = 0; i < LOADER_DVC_COLUMNS; i++) {
-        col_value(rec, &cols[i], &v, &pr);
+        col_value(&vals[i], i, &v, &pr);
         if (pr.n == 0 && pgconn_row_addn(row, v.s, v.len, e) < 0)
             return -1;
     }
     if (pr.n > 0)
         return dead(sink, rec, raw, rawlen, prefix, pr.text, e);
-    if (pgconn_row_add(row, m->topic, e) < 0 || pgconn_row_addf(row, e, "%d", m->partition) < 0 ||
-        pgconn_row_addf(row, e, "%" PRId64, m->offset) < 0)
+    if (row_source(row, m, e) < 0)
         return -1;
     return sink->row(sink->ctx, row, e);
 }
 
+/* One record parsed by jansson. */
 static int
-dvc_parse(const struct loader_msg *m, struct pgconn_row *row, const struct loader_sink *sink,
-          struct err *e)
+record_emit_json(const json_t *rec, const struct loader_msg *m, const char *raw, size_t rawlen,
+                 const char *prefix, struct pgconn_row *row, const struct loader_sink *sink,
+                 struct err *e)
+{
+    struct jsonflat_val vals[LOADER_DVC_COLUMNS];
+
+    if (!json_is_object(rec))
+        return dead(sink, rec, raw, rawlen, prefix, "not a JSON object", e);
+    for (int i = 0; i < LOADER_DVC_COLUMNS; i++)
+        val_of_json(json_object_get(rec, fields[i]), &vals[i]);
+    return record_emit(vals, rec, m, raw, rawlen, prefix, row, sink, e);
+}
+
+/* A message through jansson: a page, one record, or a dead letter. */
+static int
+parse_json(const struct loader_msg *m, struct pgconn_row *row, const struct loader_sink *sink,
+           struct err *e)
 {
     json_error_t je;
     json_t *root;
     char reason[300], prefix[40];
     int rc = 0;
 
-    if (m->value == NULL || m->vlen == 0)
-        return sink->dead(sink->ctx, m->value, m->vlen, "empty message", e);
     if ((root = json_loadb(m->value, m->vlen, JSON_DECODE_ANY, &je)) == NULL) {
         snprintf(reason, sizeof(reason), "bad JSON: %s (line %d, column %d)", je.text, je.line,
                  je.column);
@@ -435,10 +621,10 @@ dvc_parse(const struct loader_msg *m, struct pgconn_row *row, const struct loade
     if (json_is_array(root)) {
         for (size_t i = 0; i < json_array_size(root) && rc == 0; i++) {
             snprintf(prefix, sizeof(prefix), "item %zu: ", i);
-            rc = record_emit(json_array_get(root, i), m, NULL, 0, prefix, row, sink, e);
+            rc = record_emit_json(json_array_get(root, i), m, NULL, 0, prefix, row, sink, e);
         }
     } else if (json_is_object(root)) {
-        rc = record_emit(root, m, m->value, m->vlen, "", row, sink, e);
+        rc = record_emit_json(root, m, m->value, m->vlen, "", row, sink, e);
     } else {
         rc = sink->dead(sink->ctx, m->value, m->vlen, "not a JSON object or array", e);
     }
@@ -446,16 +632,41 @@ dvc_parse(const struct loader_msg *m, struct pgconn_row *row, const struct loade
     return rc;
 }
 
-const struct loader_pipeline loader_dvc = {
-    .name = "dvc",
-    .default_topic = "all_data",
-    .default_group = "dvc_staging",
-    .copy_sql = "COPY pharmaceutical_data_staging (" STAGING_COLS
-                ", source_topic, source_partition, source_offset) FROM STDIN",
-    .dead_letter_sql = "INSERT INTO pharmaceutical_dead_letters"
-                       " (topic, \"partition\", \"offset\", key, payload, reason)"
-                       " VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'), $6)",
-    .prepare_sql = NULL,
-    .finish_sql = NULL,
-    .parse = dvc_parse,
-};
+/* The pipeline's parse: one flat record (what dvc_crawl --format record sends) by the fast
+ * scanner; pages and anything the scanner does not call simple by jansson. */
+static int
+dvc_parse(const struct loader_msg *m, struct pgconn_row *row, const struct loader_sink *sink,
+          struct err *e)
+{
+    struct jsonflat_val vals[LOADER_DVC_COLUMNS];
+
+    if (m->value == NULL || m->vlen == 0)
+        return sink->dead(sink->ctx, m->value, m->vlen, "empty message", e);
+    if (jsonflat_scan(m->value, m->vlen, fields, LOADER_DVC_COLUMNS, vals) == 0)
+        return record_emit(vals, NULL, m, m->value, m->vlen, "", row, sink, e);
+    return parse_json(m, row, sink, e);
+}
+
+/* The same without the fast scanner (loader_dvc_jansson, for tests). */
+static int
+dvc_parse_jansson(const struct loader_msg *m, struct pgconn_row *row,
+                  const struct loader_sink *sink, struct err *e)
+{
+    if (m->value == NULL || m->vlen == 0)
+        return sink->dead(sink->ctx, m->value, m->vlen, "empty message", e);
+    return parse_json(m, row, sink, e);
+}
+
+#define DVC_PIPELINE(parse_fn)                                                                     \
+    {                                                                                              \
+        .name = "dvc", .default_topic = "all_data", .default_group = "dvc_staging",                \
+        .copy_sql = "COPY pharmaceutical_data_staging (" STAGING_COLS                              \
+                    ", source_topic, source_partition, source_offset) FROM STDIN",                 \
+        .dead_letter_sql = "INSERT INTO pharmaceutical_dead_letters"                               \
+                           " (topic, \"partition\", \"offset\", key, payload, reason)"             \
+                           " VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'), $6)",       \
+        .prepare_sql = NULL, .finish_sql = NULL, .parse = parse_fn,                                \
+    }
+
+const struct loader_pipeline loader_dvc = DVC_PIPELINE(dvc_parse);
+const struct loader_pipeline loader_dvc_jansson = DVC_PIPELINE(dvc_parse_jansson);

@@ -11,6 +11,10 @@
 /* all_data -> pharmaceutical_data_staging, dead letters in pharmaceutical_dead_letters. */
 extern const struct loader_pipeline loader_dvc;
 
+/* The same pipeline with every message parsed by jansson (no jsonflat fast path): the
+ * reference the tests compare loader_dvc with. */
+extern const struct loader_pipeline loader_dvc_jansson;
+
 /* The number of source columns (the 29 flat fields) before source_topic/partition/offset. */
 #define LOADER_DVC_COLUMNS 29
 

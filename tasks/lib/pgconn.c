@@ -10,6 +10,8 @@
  * Password masking is scheduler/conninfo.c, shared with the scheduler's store (it is linked
  * into libgusttask.a like err.o). */
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,22 +406,52 @@ row_reserve(struct pgconn_row *row, size_t extra, struct err *e)
     return 0;
 }
 
-/* The escape letter for a byte COPY text format must not see raw, or 0. */
-static char
-escape_of(char ch)
+/* The escape letter of each byte COPY text format must not see raw, 1 for NUL (text cannot
+ * hold it), or 0. A table: this runs for every byte a loader sends. */
+static const char escape_of[256] = {
+    ['\\'] = '\\', ['\t'] = 't', ['\n'] = 'n', ['\r'] = 'r', ['\0'] = 1};
+
+/* False when none of the 8 bytes at p is in escape_of, tested at once: x has a zero byte
+ * exactly when (x - 0x01..01) & ~x & 0x80..80 is not 0, and x ^ (0x01..01 * c) has one where
+ * x holds c. */
+static bool
+special8(const char *p)
 {
-    switch (ch) {
-    case '\\':
-        return '\\';
-    case '\t':
-        return 't';
-    case '\n':
-        return 'n';
-    case '\r':
-        return 'r';
-    default:
-        return 0;
+    static const unsigned char specials[] = {'\\', '\t', '\n', '\r', '\0'};
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t x, found = 0;
+
+    memcpy(&x, p, sizeof(x));
+    for (size_t i = 0; i < sizeof(specials); i++) {
+        uint64_t y = x ^ (ones * specials[i]);
+        found |= (y - ones) & ~y;
     }
+    return (found & high) != 0;
+}
+
+/* value's len bytes at out with COPY text escapes, 8 plain bytes at a time where it can;
+ * returns the end, or NULL when value holds a NUL byte. */
+static char *
+escape_into(char *out, const char *value, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        if (len - i >= 8 && !special8(value + i)) {
+            memcpy(out, value + i, 8);
+            out += 8;
+            i += 8;
+            continue;
+        }
+        char esc = escape_of[(unsigned char)value[i]];
+        if (esc == 1)
+            return NULL;
+        if (esc != 0)
+            *out++ = '\\';
+        *out++ = esc ? esc : value[i];
+        i++;
+    }
+    return out;
 }
 
 int
@@ -427,29 +459,24 @@ pgconn_row_addn(struct pgconn_row *row, const char *value, size_t len, struct er
 {
     /* Worst case every byte doubles; plus the separator before and "\n" after. */
     size_t worst = (value ? 2 * len : 2) + 2;
+    char *out;
 
-    if (value && memchr(value, '\0', len))
-        return err_set(e, ERR_PARSE, "copy row: value %d holds a NUL byte", row->nvalues + 1);
     if (row_reserve(row, worst, e) < 0)
         return -1;
-    if (row->nvalues > 0)
-        row->buf[row->len - 1] = '\t'; /* the row's "\n" becomes the separator */
+    /* The value goes after the row's "\n", which becomes the separator once it is in. */
+    out = row->buf + row->len;
     if (value == NULL) {
-        memcpy(row->buf + row->len, "\\N", 2);
-        row->len += 2;
+        memcpy(out, "\\N", 2);
+        out += 2;
+    } else if ((out = escape_into(out, value, len)) == NULL) {
+        row->buf[row->len] = '\0'; /* the row as it was */
+        return err_set(e, ERR_PARSE, "copy row: value %d holds a NUL byte", row->nvalues + 1);
     }
-    for (size_t i = 0; value && i < len; i++) {
-        char esc = escape_of(value[i]);
-
-        if (esc) {
-            row->buf[row->len++] = '\\';
-            row->buf[row->len++] = esc;
-        } else {
-            row->buf[row->len++] = value[i];
-        }
-    }
-    row->buf[row->len++] = '\n';
-    row->buf[row->len] = '\0';
+    if (row->nvalues > 0)
+        row->buf[row->len - 1] = '\t';
+    *out++ = '\n';
+    *out = '\0';
+    row->len = (size_t)(out - row->buf);
     row->nvalues++;
     return 0;
 }

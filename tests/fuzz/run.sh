@@ -9,7 +9,8 @@ secs=${1:-60}
 out=build/fuzz
 mkdir -p "$out/artifacts"
 pkgs="libpq rdkafka libcurl jansson yaml-0.1 libcrypto"
-srcs=$(ls scheduler/*.c | grep -v -e '/main\.c$')
+# the scheduler's modules and tasks/lib (fuzz_loader_dvc), none with a main
+srcs="$(ls scheduler/*.c | grep -v -e '/main\.c$') $(ls tasks/lib/*.c)"
 gen=$(ls build/gen/*.c 2>/dev/null || true)
 
 for target in tests/fuzz/fuzz_*.c; do
@@ -17,12 +18,18 @@ for target in tests/fuzz/fuzz_*.c; do
     echo "== $name: building"
     # shellcheck disable=SC2046,SC2086
     clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=all -iquote scheduler $(pkg-config --cflags $pkgs) \
+        -fno-sanitize-recover=all -iquote scheduler -iquote tasks/lib $(pkg-config --cflags $pkgs) \
         "$target" $srcs $gen $(pkg-config --libs $pkgs) -lm -o "$out/$name"
     corpus="$out/corpus-$name"
     mkdir -p "$corpus"
     seeds="tests/fuzz/seeds/$name"
     [ -d "$seeds" ] && cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
+    if [ "$name" = fuzz_loader_dvc ]; then
+        # flat records as the crawler sends them, and pages
+        python3 bench/tools/dvc_gen.py 20 | cut -f2 | split -l 1 - "$corpus/seed-record-"
+        python3 bench/tools/dvc_gen.py 3 | cut -f2 | paste -sd, | sed 's/^/[/; s/$/]/' \
+            >"$corpus/seed-page"
+    fi
     if [ "$name" = fuzz_dagfile ]; then
         # every YAML the repository has is a seed
         find dags tests/dags -name '*.y*ml' | while read -r f; do

@@ -410,6 +410,69 @@ test_validator_rejects_incomplete_json(void **state)
     http_client_free(c);
 }
 
+/* A parse hook: keeps the parsed document (counting how many are alive) for the caller. */
+static int parsed_alive;
+
+static int
+keep_json(const char *body, size_t size, void **out, struct err *e)
+{
+    json_error_t je;
+    json_t *j = json_loadb(body, size, 0, &je);
+
+    if (j == NULL)
+        return err_set(e, ERR_PARSE, "not JSON: %s", je.text);
+    parsed_alive++;
+    *out = j;
+    return 0;
+}
+
+static void
+free_json(void *j)
+{
+    parsed_alive--;
+    json_decref(j);
+}
+
+static void
+test_parser_keeps_result(void **state)
+{
+    (void)state;
+    fixture_start("{\"routes\": [{\"path\": \"/j\", \"responses\": ["
+                  "{\"body\": \"{\\\"items\\\": [1, 2\"},"
+                  "{\"body\": \"{\\\"items\\\": [1, 2, 3]}\"}]},"
+                  "{\"path\": \"/v\", \"responses\": [{\"body\": \"[1]\"}]}]}");
+    struct http_client *c = client((struct http_opts){
+        .parse = keep_json, .parsed_free = free_json, .max_tries = 3, .backoff_base_ms = 5});
+    struct http_response *r = one(c, HTTP_GET, "/j", NULL, NULL);
+
+    /* the incomplete body was retried; the complete one's document comes with the response */
+    assert_int_equal(r->err.code, ERR_OK);
+    assert_int_equal(r->tries, 2);
+    assert_non_null(r->parsed);
+    assert_int_equal(json_array_size(json_object_get(r->parsed, "items")), 3);
+    assert_int_equal(parsed_alive, 1);
+    http_response_free(r);
+    assert_int_equal(parsed_alive, 0); /* freed with the response */
+    /* a request's own validator replaces the client's parser: nothing kept */
+    char url[256];
+    snprintf(url, sizeof(url), "%s/v", srv.url);
+    struct http_request req = {.url = url, .validate = http_validate_json};
+    struct err e = {0};
+    assert_int_equal(http_submit(c, &req, &e), 0);
+    collect(c, &r, 1);
+    assert_int_equal(r->err.code, ERR_OK);
+    assert_null(r->parsed);
+    http_response_free(r);
+    /* unclaimed responses free theirs with the client */
+    snprintf(url, sizeof(url), "%s/j", srv.url);
+    req = (struct http_request){.url = url};
+    assert_int_equal(http_submit(c, &req, &e), 0);
+    assert_int_equal(http_client_run(c, 5000, &e), 1);
+    assert_int_equal(parsed_alive, 1);
+    http_client_free(c);
+    assert_int_equal(parsed_alive, 0);
+}
+
 static void
 test_validator_gives_up(void **state)
 {
@@ -786,6 +849,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validator_rejects_incomplete_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validator_gives_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parser_keeps_result, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_transfer_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_size_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_politeness, setup, teardown),

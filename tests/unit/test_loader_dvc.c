@@ -4,6 +4,10 @@
  * columns; nulls and missing fields; soDangKy missing or blank; numbers as strings, integral
  * reals, ranges; page vs single object; bad JSON, invalid UTF-8, empty messages, scalars; a bad
  * record inside a good page dead-lettered alone with its own JSON; sink errors stop the parse.
+ * The fast path (jsonflat_scan) against jansson's: which messages it takes, its values, and
+ * the same rows and dead letters as the jansson-only pipeline on edge cases and on thousands
+ * of mutations (truncations, byte changes, deletions) of a plain record. The COPY row
+ * builder's escapes at every position of short and long values, and its refusal of NUL.
  * Also kq_check_offset, the loader's data-loss check, which the Kafka mock cannot provoke
  * through the loader (its log always starts at 0). */
 #include <setjmp.h>
@@ -18,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonflat.h"
 #include "kafka.h"
 #include "loader_dvc.h"
 
@@ -53,7 +58,13 @@ collect_dead(void *ctx, const char *raw, size_t len, const char *reason, struct 
 
     (void)e;
     assert_true(o->ndead < 16);
-    o->dead_raw[o->ndead] = raw ? strndup(raw, len) : NULL;
+    o->dead_raw[o->ndead] = NULL;
+    if (raw) { /* every byte, NULs too (strndup would stop at one) */
+        o->dead_raw[o->ndead] = malloc(len + 1);
+        assert_non_null(o->dead_raw[o->ndead]);
+        memcpy(o->dead_raw[o->ndead], raw, len);
+        o->dead_raw[o->ndead][len] = '\0';
+    }
     o->dead_len[o->ndead] = len;
     o->dead_reason[o->ndead++] = strdup(reason);
     return 0;
@@ -507,6 +518,269 @@ test_pipeline_entry(void **state)
     }
 }
 
+/* ---- the fast path (jsonflat) and jansson agree ---- */
+
+/* A record without escapes: what the crawler sends, and what the fast path takes. */
+#define PLAIN_RECORD                                                                                \
+    "{\"idThuoc\":20002,\"soDangKy\":\"VN-10000-22\",\"soDangKyCu\":null,"                          \
+    "\"tenThuoc\":\"Imex Omeprazol 20mg\",\"phanLoaiThuocEnum\":3,\"congTyDangKyId\":112,"          \
+    "\"congTySanXuatId\":\"122\",\"creationTime\":\"2022-02-25T08:13:38.379+07:00\","               \
+    "\"lastModificationTime\":\"2025-12-01T22:00:51.2212345+07:00\","                               \
+    "\"tenCongTyDangKy\":\"Công ty cổ phần Sanofi Việt Nam\",\"nuocDangKy\":\"Việt Nam\"," \
+    "\"diaChiSanXuat\":\"Verovškova 57 \",\"dotCap\":180,\"ngayCapSoDangKy\":\"\","                \
+    "\"ngayHetHanSoDangKy\":\"2027-02-07T00:00:00Z\",\"tieuChuanId\":-7,\"unknown\":true,"          \
+    "\"tuoiTho\":\"36 tháng 🙂\",\"x\":false}"
+
+/* Run both pipelines on the same bytes; their rows and dead letters must be identical. The
+ * bytes are copied to a buffer of exactly len bytes, so that a read past the end is caught
+ * under ASan (make asan). */
+static void
+same_as_jansson(const char *text, size_t len)
+{
+    struct out a = {0}, b = {0};
+    char *value = malloc(len ? len : 1);
+    struct loader_msg m = {"all_data", 3, 42, value, len};
+    struct loader_sink sa = {collect_row, collect_dead, &a}, sb = {collect_row, collect_dead, &b};
+    struct pgconn_row *row = pgconn_row_new();
+    struct err e = {0};
+    int ra, rb;
+
+    assert_non_null(value);
+    memcpy(value, text, len);
+    ra = loader_dvc.parse(&m, row, &sa, &e);
+    rb = loader_dvc_jansson.parse(&m, row, &sb, &e);
+
+    if (ra != rb || a.nrows != b.nrows || a.ndead != b.ndead)
+        fail_msg("'%.*s': rc %d/%d rows %d/%d dead %d/%d", (int)len, value, ra, rb, a.nrows,
+                 b.nrows, a.ndead, b.ndead);
+    for (int i = 0; i < a.nrows; i++)
+        if (strcmp(a.rows[i], b.rows[i]) != 0)
+            fail_msg("'%.*s': row '%s' vs jansson's '%s'", (int)len, value, a.rows[i], b.rows[i]);
+    for (int i = 0; i < a.ndead; i++)
+        if (strcmp(a.dead_reason[i], b.dead_reason[i]) != 0 || a.dead_len[i] != b.dead_len[i] ||
+            (a.dead_raw[i] && memcmp(a.dead_raw[i], b.dead_raw[i], a.dead_len[i]) != 0))
+            fail_msg("'%.*s': dead letter '%s' vs jansson's '%s'", (int)len, value,
+                     a.dead_reason[i], b.dead_reason[i]);
+    pgconn_row_free(row);
+    out_free(&a);
+    out_free(&b);
+    free(value);
+}
+
+static int
+scan(const char *json, struct jsonflat_val *vals)
+{
+    static const char *const names[] = {"a", "b", "c"};
+
+    return jsonflat_scan(json, strlen(json), names, 3, vals);
+}
+
+static void
+test_jsonflat_takes(void **state)
+{
+    struct jsonflat_val v[3];
+    const char *const names[LOADER_DVC_COLUMNS] = {0};
+
+    (void)state;
+    assert_int_equal(scan(" {\"b\" : \"x y\" , \"a\":-12,\"z\":null,\"c\":true}\n", v), 0);
+    assert_int_equal(v[0].kind, JF_INTEGER);
+    assert_int_equal(v[0].i, -12);
+    assert_int_equal(v[1].kind, JF_STRING);
+    assert_int_equal(v[1].len, 3);
+    assert_memory_equal(v[1].s, "x y", 3);
+    assert_int_equal(v[2].kind, JF_TRUE);
+    assert_int_equal(scan("{}", v), 0);
+    assert_int_equal(v[0].kind, JF_ABSENT);
+    assert_int_equal(scan("{\"a\":null,\"b\":false,\"c\":\"\"}", v), 0);
+    assert_true(v[0].kind == JF_NULL && v[1].kind == JF_FALSE && v[2].kind == JF_STRING);
+    assert_int_equal(scan("{\"a\":-9223372036854775808,\"b\":9223372036854775807}", v), 0);
+    assert_true(v[0].i == INT64_MIN && v[1].i == INT64_MAX);
+    assert_int_equal(scan("{\"a\":\"\xf0\x9f\x99\x82 \xc3\xa9 \xe1\xbb\x87\"}", v), 0);
+    for (int i = 0; i < LOADER_DVC_COLUMNS; i++)
+        ((const char **)names)[i] = loader_dvc_field(i);
+    assert_int_equal(jsonflat_scan(PLAIN_RECORD, strlen(PLAIN_RECORD), names, LOADER_DVC_COLUMNS,
+                                   (struct jsonflat_val[LOADER_DVC_COLUMNS]){0}),
+                     0);
+}
+
+static void
+test_jsonflat_leaves_to_jansson(void **state)
+{
+    static const char *const hard[] = {
+        "{\"a\":\"x\\ty\"}",           /* escape */
+        "{\"a\":1.5}",                 /* real */
+        "{\"a\":1e3}",                 /* exponent */
+        "{\"a\":01}",                  /* leading zero: not JSON */
+        "{\"a\":9223372036854775808}", /* too big */
+        "{\"a\":-9223372036854775809}",
+        "{\"a\":-}",
+        "{\"a\":{}}", /* nested */
+        "{\"z\":[1]}",
+        "{\"a\":1,\"a\":2}", /* twice */
+        "{\"a\":1,}",
+        "{\"a\":1",
+        "{\"a\":1}x",
+        "{\"a\":1} {}",
+        "{\"a\" 1}",
+        "{a:1}",
+        "[{\"a\":1}]",
+        "\"a\"",
+        "",
+        "{\"a\":tru}",
+        "{\"a\":truex}",
+        "{\"a\":\"\x01\"}",             /* control character */
+        "{\"a\":\"\xc0\x80\"}",         /* overlong */
+        "{\"a\":\"\xe0\x80\xaf\"}",     /* overlong */
+        "{\"a\":\"\xed\xa0\x80\"}",     /* surrogate */
+        "{\"a\":\"\xf4\x90\x80\x80\"}", /* above U+10FFFF */
+        "{\"a\":\"\xc3\"}",             /* cut */
+        "{\"a\":\"\xff\"}",
+        "{\"\xff\":1}",
+        "{\"a\":\"x}",
+        "{\"a\":1}\v",
+    };
+    struct jsonflat_val v[3];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(hard) / sizeof(hard[0]); i++)
+        if (scan(hard[i], v) == 0)
+            fail_msg("jsonflat took '%s'", hard[i]);
+}
+
+static void
+test_fast_path_same_as_jansson(void **state)
+{
+    static const char *const cases[] = {
+        PLAIN_RECORD,
+        FULL_RECORD,
+        "{\"soDangKy\":\"A\"}",
+        "{\"soDangKy\":\"  \"}",
+        "{\"soDangKy\":7,\"idThuoc\":-0,\"tieuChuanId\":\" +12 \",\"phanLoaiThuocEnum\":true}",
+        "{\"soDangKy\":\"A\",\"phanLoaiThuocEnum\":2147483648}",
+        "{\"soDangKy\":\"A\",\"phanLoaiThuocEnum\":-2147483648,\"idThuoc\":\"-\"}",
+        "{\"soDangKy\":\"A\",\"idThuoc\":\"99999999999999999999\",\"congTyDangKyId\":\"\"}",
+        "{\"soDangKy\":\"A\",\"idThuoc\":\"12 34\",\"congTyDangKyId\":\"1.0\"}",
+        "{\"soDangKy\":\"A\",\"creationTime\":\" \",\"lastModificationTime\":17}",
+        "{\"soDangKy\":\"A\",\"creationTime\":\"2025-12-01T22:00:51.123456789+07:00\"}",
+        "{\"soDangKy\":\"A\",\"creationTime\":\"2025-12-01T22:00:51.1234567890+07:00\"}",
+        "{\"soDangKy\":\"A\",\"creationTime\":\"2025-12-01T22:00:51+07:00 and then a very long "
+        "tail that does not fit in sixty-four bytes\"}",
+        "{\"soDangKy\":\"A\",\"ngayCapSoDangKy\":\"Ngày 1 tháng 2 năm 2025, một ngày rất "
+        "đẹp trời\"}",
+        "{\"soDangKy\":\"A\",\"tenThuoc\":false,\"dotCap\":1.5,\"tuoiTho\":{\"x\":1}}",
+        "{\"soDangKy\":\"A\",\"soDangKy\":\"B\"}",
+        "{\"soDangKy\":\"A\",\"x\":1e400}",
+        "{\"soDangKy\":\"A\\u00e9\"}",
+        "{\"soDangKy\":\"A\",\"idThuoc\":9223372036854775808}",
+        "{}",
+        "[]",
+        "[" PLAIN_RECORD "," PLAIN_RECORD "]",
+        "null",
+        " ",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        same_as_jansson(cases[i], strlen(cases[i]));
+}
+
+/* Every truncation, deletion and replacement (by bytes that matter to a JSON scanner) of a
+ * plain record: both paths must agree on all of them. */
+static void
+test_fast_path_mutations(void **state)
+{
+    static const char subst[] = {'"', '\\', '\x01', '\xff', '\xc3', ' ', '}',  '{',  ',',
+                                 ':', '0',  '-',    '.',    'e',    'a', '\t', '\0', '['};
+    const char *rec = PLAIN_RECORD;
+    size_t n = strlen(rec);
+    char *buf = malloc(n + 1);
+
+    (void)state;
+    assert_non_null(buf);
+    for (size_t i = 0; i < n; i++) {
+        same_as_jansson(rec, i);
+        memcpy(buf, rec, i);
+        memcpy(buf + i, rec + i + 1, n - i - 1);
+        same_as_jansson(buf, n - 1);
+        memcpy(buf, rec, n);
+        for (size_t k = 0; k < sizeof(subst); k++) {
+            buf[i] = subst[k];
+            same_as_jansson(buf, n);
+        }
+    }
+    free(buf);
+}
+
+/* ---- the COPY row builder (pgconn_row_*), which every loader's rows go through ---- */
+
+/* COPY text of value the slow, obvious way. */
+static size_t
+escape_ref(const char *v, size_t len, char *out)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        const char *esc = v[i] == '\\'   ? "\\\\"
+                          : v[i] == '\t' ? "\\t"
+                          : v[i] == '\n' ? "\\n"
+                          : v[i] == '\r' ? "\\r"
+                                         : NULL;
+        if (esc) {
+            memcpy(out + n, esc, 2);
+            n += 2;
+        } else {
+            out[n++] = v[i];
+        }
+    }
+    return n;
+}
+
+static void
+test_copy_row_escapes(void **state)
+{
+    static const char specials[] = {'\\', '\t', '\n', '\r', 'x', '\xc3'};
+    struct pgconn_row *row = pgconn_row_new();
+    struct err e = {0};
+    char value[40], want[200];
+    size_t len, n;
+    const char *text;
+
+    (void)state;
+    assert_non_null(row);
+    /* a special byte at every position of values of every length up to 33 (8-byte chunks) */
+    for (size_t vlen = 0; vlen <= 33; vlen++)
+        for (size_t at = 0; at < vlen; at++)
+            for (size_t k = 0; k < sizeof(specials); k++) {
+                memset(value, 'a' + (int)(vlen % 26), vlen);
+                value[at] = specials[k];
+                pgconn_row_reset(row);
+                assert_int_equal(pgconn_row_addn(row, "first", 5, &e), 0);
+                assert_int_equal(pgconn_row_addn(row, value, vlen, &e), 0);
+                assert_int_equal(pgconn_row_addn(row, NULL, 0, &e), 0);
+                memcpy(want, "first\t", 6);
+                n = 6 + escape_ref(value, vlen, want + 6);
+                memcpy(want + n, "\t\\N\n", 5);
+                text = pgconn_row_text(row, &len);
+                assert_int_equal(len, n + 4);
+                assert_memory_equal(text, want, n + 5); /* with the NUL after it */
+            }
+    /* a NUL anywhere is refused and leaves the row as it was */
+    for (size_t at = 0; at < 20; at++) {
+        memset(value, 'b', 20);
+        value[at] = '\0';
+        pgconn_row_reset(row);
+        assert_int_equal(pgconn_row_add(row, "k", &e), 0);
+        assert_int_equal(pgconn_row_addn(row, value, 20, &e), -1);
+        assert_non_null(strstr(e.msg, "value 2 holds a NUL byte"));
+        text = pgconn_row_text(row, &len);
+        assert_int_equal(len, 2);
+        assert_string_equal(text, "k\n");
+        assert_int_equal(pgconn_row_addf(row, &e, "%d", 42), 0);
+        assert_string_equal(pgconn_row_text(row, NULL), "k\t42\n");
+    }
+    pgconn_row_free(row);
+}
+
 /* The loader's data-loss check (kafka.h): the mock's log always starts at 0, so a stored
  * offset below the log start cannot be produced through the loader in the integration test. */
 static void
@@ -531,13 +805,25 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timestamp_digits),        cmocka_unit_test(test_timestamp_offsets),
-        cmocka_unit_test(test_timestamp_bad),           cmocka_unit_test(test_record_every_column),
-        cmocka_unit_test(test_page_and_object_agree),   cmocka_unit_test(test_record_nulls),
-        cmocka_unit_test(test_record_sodangky),         cmocka_unit_test(test_record_numbers),
-        cmocka_unit_test(test_reason_utf8_cut),         cmocka_unit_test(test_record_bad_dates),
-        cmocka_unit_test(test_bad_record_in_good_page), cmocka_unit_test(test_bad_messages),
-        cmocka_unit_test(test_sink_error_stops),        cmocka_unit_test(test_pipeline_entry),
+        cmocka_unit_test(test_timestamp_digits),
+        cmocka_unit_test(test_timestamp_offsets),
+        cmocka_unit_test(test_timestamp_bad),
+        cmocka_unit_test(test_record_every_column),
+        cmocka_unit_test(test_page_and_object_agree),
+        cmocka_unit_test(test_record_nulls),
+        cmocka_unit_test(test_record_sodangky),
+        cmocka_unit_test(test_record_numbers),
+        cmocka_unit_test(test_reason_utf8_cut),
+        cmocka_unit_test(test_record_bad_dates),
+        cmocka_unit_test(test_bad_record_in_good_page),
+        cmocka_unit_test(test_bad_messages),
+        cmocka_unit_test(test_sink_error_stops),
+        cmocka_unit_test(test_pipeline_entry),
+        cmocka_unit_test(test_jsonflat_takes),
+        cmocka_unit_test(test_jsonflat_leaves_to_jansson),
+        cmocka_unit_test(test_fast_path_same_as_jansson),
+        cmocka_unit_test(test_fast_path_mutations),
+        cmocka_unit_test(test_copy_row_escapes),
         cmocka_unit_test(test_data_loss_check),
     };
 
