@@ -28,11 +28,19 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 endif
 OPT ?= -O2
 CFLAGS ?= $(OPT) -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) $(PKG_CFLAGS) -iquote scheduler -iquote tasks/lib \
-	-MMD -MP $(CFLAGS)
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(SAN_FLAGS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+# Each program sees only its own headers and the shared ones in common/: scheduler modules
+# include each other as "module/module.h"; a module's private headers ("x_int.h") are found
+# only from its own folder. Tests see everything.
+COMMON_INC := -iquote common
+SCHED_INC := -iquote scheduler $(COMMON_INC)
+TASK_INC := -iquote tasks/lib $(COMMON_INC)
+TEST_INC := -iquote scheduler -iquote tasks/lib $(COMMON_INC)
 ALL_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS)
 
-SCHED_SRC := $(wildcard scheduler/*.c)
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+SCHED_SRC := $(wildcard scheduler/*.c scheduler/*/*.c)
 SCHED_LIB_SRC := $(filter-out scheduler/main.c,$(SCHED_SRC))
 SCHED_LIB_OBJ := $(SCHED_LIB_SRC:%.c=$(BUILD)/%.o)
 # The SQL migrations are compiled into the binary (store_migrations[] in store.h).
@@ -54,9 +62,21 @@ FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 all: $(BIN)/gust $(TASK_BINS) $(TOOL_BINS) $(UNIT_BINS)
 
-$(BUILD)/%.o: %.c
+$(BUILD)/common/%.o: common/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(BASE_CFLAGS) $(COMMON_INC) -c -o $@ $<
+
+$(BUILD)/scheduler/%.o: scheduler/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SCHED_INC) -c -o $@ $<
+
+$(BUILD)/tasks/%.o: tasks/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(TASK_INC) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(TEST_INC) -c -o $@ $<
 
 # (the folder too: its time changes when a file is added or removed)
 $(BUILD)/gen/migrations.c: $(MIGRATIONS) migrations scripts/embed_migrations.sh
@@ -64,29 +84,35 @@ $(BUILD)/gen/migrations.c: $(MIGRATIONS) migrations scripts/embed_migrations.sh
 	bash scripts/embed_migrations.sh $@ $(MIGRATIONS)
 
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(BASE_CFLAGS) $(SCHED_INC) -c -o $@ $<
 
 $(BUILD)/libgust.a: $(SCHED_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libgusttask.a: $(TASKLIB_OBJ) $(BUILD)/scheduler/err.o $(BUILD)/scheduler/conninfo.o
+$(BUILD)/libgusttask.a: $(TASKLIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/gust: $(BUILD)/scheduler/main.o $(BUILD)/libgust.a
+# code both programs share (common/): one library, linked by both
+$(BUILD)/libgustcommon.a: $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/gust: $(BUILD)/scheduler/main.o $(BUILD)/libgust.a $(BUILD)/libgustcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
-$(BIN)/%: $(BUILD)/tasks/%.o $(BUILD)/libgusttask.a
+$(BIN)/%: $(BUILD)/tasks/%.o $(BUILD)/libgusttask.a $(BUILD)/libgustcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libgust.a $(BUILD)/libgusttask.a
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libgust.a $(BUILD)/libgusttask.a \
+		$(BUILD)/libgustcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm
 
-$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libgust.a
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libgust.a $(BUILD)/libgustcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
@@ -109,6 +135,7 @@ valgrind: all
 	@GUST_BUILD=$(BUILD) GUST_BIN_DIR=$(BIN) GUST_VALGRIND=1 bash tests/run.sh
 
 fuzz: deps
+	@$(MAKE) --no-print-directory $(BUILD)/gen/migrations.c
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 format:

@@ -9,16 +9,18 @@ secs=${1:-60}
 out=build/fuzz
 mkdir -p "$out/artifacts"
 pkgs="libpq rdkafka libcurl jansson yaml-0.1 libcrypto"
-# the scheduler's modules and tasks/lib (fuzz_loader_dvc), none with a main
-srcs="$(ls scheduler/*.c | grep -v -e '/main\.c$') $(ls tasks/lib/*.c)"
-gen=$(ls build/gen/*.c 2>/dev/null || true)
+# common/, the scheduler's modules and tasks/lib (fuzz_loader_dvc), none with a main
+srcs="$(ls common/*.c scheduler/*/*.c tasks/lib/*.c)"
+# the migrations compiled into the store (make fuzz generates this file first)
+gen=build/gen/migrations.c
+[ -f "$gen" ] || { echo "fuzz: $gen is missing: run 'make fuzz', which generates it" >&2; exit 2; }
 
 for target in tests/fuzz/fuzz_*.c; do
     name=$(basename "$target" .c)
     echo "== $name: building"
     # shellcheck disable=SC2046,SC2086
     clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=all -iquote scheduler -iquote tasks/lib $(pkg-config --cflags $pkgs) \
+        -fno-sanitize-recover=all -iquote scheduler -iquote tasks/lib -iquote common $(pkg-config --cflags $pkgs) \
         "$target" $srcs $gen $(pkg-config --libs $pkgs) -lm -o "$out/$name"
     corpus="$out/corpus-$name"
     mkdir -p "$corpus"

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schedule.h"
-#include "tz.h"
+#include "schedule/schedule.h"
+#include "schedule/tz.h"
 
 static int
 parse_time(const char *tz, const char *text, time_t *out, struct err *e)

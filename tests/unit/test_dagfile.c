@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "dagfile.h"
+#include "dagfile/dagfile.h"
 
 static struct dagbag *
 load(const char *text)

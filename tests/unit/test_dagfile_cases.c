@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "dagfile.h"
+#include "dagfile/dagfile.h"
 
 struct dcase {
     char *dir;  /* absolute path of the case folder */

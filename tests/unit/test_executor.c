@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "executor.h"
+#include "executor/executor.h"
 
 static char *base_env[] = {"PATH=/usr/bin:/bin", "LC_ALL=C", NULL};
 

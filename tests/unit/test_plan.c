@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "dagfile.h"
-#include "plan.h"
+#include "dagfile/dagfile.h"
+#include "plan/plan.h"
 
 #define NOW ((time_t)1700000000)
 #define MAXT 64

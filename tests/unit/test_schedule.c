@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "schedule.h"
-#include "tz.h"
+#include "schedule/schedule.h"
+#include "schedule/tz.h"
 
 static time_t
 at(const char *iso)

@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "dagfile.h"
-#include "store.h"
+#include "dagfile/dagfile.h"
+#include "store/store.h"
 
 #define DB "gust_unit_store_sched"
 #include "pgtest.h"

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "template.h"
+#include "template/template.h"
 
 #define T0 1710047167 /* 2024-03-10T05:06:07Z */
 

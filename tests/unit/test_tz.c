@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "tz.h"
+#include "schedule/tz.h"
 
 static time_t
 utc(const char *iso)

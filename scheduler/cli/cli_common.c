@@ -1,0 +1,241 @@
+/* cli_common: what the verbs share: loading the DAG folder, finding a DAG, connecting,
+ * printing rows as a table or JSON, watching a run. */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli_int.h"
+#include "dagfile/dagfile.h"
+#include "progress/progress.h"
+#include "store/store.h"
+#include "schedule/tz.h"
+
+struct dagbag *
+cli_load_bag(const char *subdir)
+{
+    struct dagbag *bag = dagbag_new();
+    struct err e = {0};
+    const char *folder = subdir ? subdir : cli_dags_folder();
+
+    if (bag == NULL) {
+        fprintf(stderr, "gust: out of memory\n");
+        return NULL;
+    }
+    if (dagbag_load_folder(bag, folder, &e) < 0) {
+        fprintf(stderr, "gust: DAG folder %s: %s\n", folder, e.msg);
+        dagbag_free(bag);
+        return NULL;
+    }
+    return bag;
+}
+
+const struct dag *
+cli_find_dag(const struct dagbag *bag, const char *dag_id)
+{
+    const struct dag *dag = dagbag_find(bag, dag_id);
+
+    if (dag == NULL) {
+        fprintf(stderr, "gust: no DAG '%s' in %s", dag_id, cli_dags_folder());
+        for (size_t i = 0; i < bag->n_diags; i++)
+            if (bag->diags[i].dag_id && strcmp(bag->diags[i].dag_id, dag_id) == 0 &&
+                bag->diags[i].level == DIAG_ERROR) {
+                fprintf(stderr, " (it failed to load: see 'gust dags list-import-errors')");
+                break;
+            }
+        fputc('\n', stderr);
+    }
+    return dag;
+}
+
+struct store *
+cli_open_store(void)
+{
+    struct err e = {0};
+    struct store *s = store_open(NULL, &e);
+
+    if (s == NULL)
+        fprintf(stderr, "gust: %s\n", e.msg);
+    return s;
+}
+
+void
+cli_run_id_for(const char *type, time_t t, char *buf, size_t size)
+{
+    char iso[32];
+
+    tz_format("UTC", t, iso, NULL);
+    snprintf(buf, size, "%s__%s", type, iso);
+}
+
+static void
+print_table(json_t *rows, const char *const *cols)
+{
+    size_t ncol = 0, w[32] = {0}, i;
+    json_t *row;
+
+    while (cols[ncol] && ncol < 32)
+        ncol++;
+    for (size_t c = 0; c < ncol; c++)
+        w[c] = strlen(cols[c]);
+    json_array_foreach(rows, i, row) for (size_t c = 0; c < ncol; c++)
+    {
+        const char *v = json_string_value(json_object_get(row, cols[c]));
+        if (v && strlen(v) > w[c])
+            w[c] = strlen(v);
+    }
+    for (size_t c = 0; c < ncol; c++)
+        printf(c + 1 < ncol ? "%-*s | " : "%-*s\n", c + 1 < ncol ? (int)w[c] : 0, cols[c]);
+    for (size_t c = 0; c < ncol; c++) {
+        for (size_t k = 0; k < w[c]; k++)
+            putchar('=');
+        fputs(c + 1 < ncol ? "=+=" : "\n", stdout);
+    }
+    json_array_foreach(rows, i, row) for (size_t c = 0; c < ncol; c++)
+    {
+        const char *v = json_string_value(json_object_get(row, cols[c]));
+        printf(c + 1 < ncol ? "%-*s | " : "%-*s\n", c + 1 < ncol ? (int)w[c] : 0, v ? v : "");
+    }
+}
+
+void
+cli_print_rows(json_t *rows, const char *output, const char *const *columns)
+{
+    size_t i;
+    json_t *row;
+
+    if (strcmp(output, "json") == 0) {
+        char *text = json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (text)
+            puts(text);
+        free(text);
+    } else if (strcmp(output, "plain") == 0) {
+        json_array_foreach(rows, i, row)
+        {
+            for (size_t c = 0; columns[c]; c++) {
+                const char *v = json_string_value(json_object_get(row, columns[c]));
+                printf("%s%s", c ? "\t" : "", v ? v : "");
+            }
+            putchar('\n');
+        }
+    } else {
+        print_table(rows, columns);
+    }
+}
+
+/* Emit an event for every task whose state differs from what was seen last time. */
+static void
+diff_states(struct progress *p, const char *dag_id, const char *run_id, struct store_ti *tis,
+            size_t n, char **seen)
+{
+    for (size_t i = 0; i < n; i++) {
+        char now[64];
+
+        snprintf(now, sizeof(now), "%s/%d", ti_state_name(tis[i].state), tis[i].try_number);
+        if (seen[i] && strcmp(seen[i], now) == 0)
+            continue;
+        free(seen[i]);
+        seen[i] = strdup(now);
+        progress_event(p, &(struct runner_event){dag_id, run_id, tis[i].task_id, tis[i].state,
+                                                 RUN_RUNNING, tis[i].try_number, NULL});
+    }
+}
+
+#define WATCH_MIN_MS 20
+
+static double
+now_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wait for a notification on the store's connection, at most one second (a safety net: a
+ * run whose end was written by an older gust sends none). 0 woken or timed out, -1 error. */
+static int
+wait_notify(struct store *s, struct err *e)
+{
+    struct pollfd fd = {.fd = store_socket(s), .events = POLLIN};
+    int got = 0;
+
+    if (fd.fd < 0)
+        return -1;
+    /* notifications that came in with the last query's answer: read the run again now */
+    if (store_drain_notifies(s, &got, e) < 0)
+        return -1;
+    if (got > 0)
+        return 0;
+    if (poll(&fd, 1, 1000) < 0 && errno != EINTR)
+        return -1;
+    return store_drain_notifies(s, &got, e) < 0 ? -1 : 0;
+}
+
+int
+cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
+{
+    struct progress *p = progress_new(stdout, isatty(STDOUT_FILENO));
+    struct store_run run = {0};
+    char **seen = NULL;
+    size_t n_seen = 0;
+    int rc = EXIT_FAIL;
+    struct err e = {0};
+    /* Woken by the scheduler's notifications (a try ended, the run ended); without LISTEN
+     * (an error is not fatal here) the run is read five times a second. */
+    bool listening = store_listen(s, &e) == 0;
+    double started = now_mono(), last_read = 0;
+    bool warned = false;
+
+    for (;;) {
+        struct store_ti *tis = NULL;
+        size_t n = 0;
+
+        /* A run of many short tasks notifies hundreds of times a second: read it at most
+         * every WATCH_MIN_MS plus 0.1 ms per task instance (reading 1,000 rows costs the
+         * server about 4 ms), so that the watcher does not compete with the scheduler. */
+        double gap = (WATCH_MIN_MS + (double)n_seen / 10) / 1000.0;
+
+        if (now_mono() - last_read < gap)
+            poll(NULL, 0, (int)((gap - (now_mono() - last_read)) * 1000) + 1);
+        last_read = now_mono();
+        if (store_run_get(s, dag_id, run_id, &run, &e) < 0 ||
+            store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0) {
+            fprintf(stderr, "gust: %s\n", e.msg);
+            break;
+        }
+        if (n > n_seen) {
+            seen = realloc(seen, n * sizeof(*seen));
+            memset(seen + n_seen, 0, (n - n_seen) * sizeof(*seen));
+            n_seen = n;
+        }
+        diff_states(p, dag_id, run_id, tis, n, seen);
+        store_tis_free(tis, n);
+        if (run.state == RUN_SUCCESS || run.state == RUN_FAILED) {
+            printf("run %s of %s: %s\n", run_id, dag_id, run_state_name(run.state));
+            rc = run.state == RUN_SUCCESS ? EXIT_OK : EXIT_FAIL;
+            break;
+        }
+        if (!warned && run.state == RUN_QUEUED && now_mono() - started > 5) {
+            warned = true;
+            fprintf(stderr, "gust: the run is still queued: is a scheduler running? (or use "
+                            "--local to run it here)\n");
+        }
+        store_run_clear(&run);
+        if (!listening || wait_notify(s, &e) < 0) {
+            listening = false;
+            poll(NULL, 0, 200);
+        }
+    }
+    store_run_clear(&run);
+    for (size_t i = 0; i < n_seen; i++)
+        free(seen[i]);
+    free(seen);
+    progress_free(p);
+    return rc;
+}

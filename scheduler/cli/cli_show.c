@@ -1,0 +1,234 @@
+/* cli_show: `gust dags show DAG_ID [--format text|dot] [--save FILE]`.
+ *
+ * Text is an indented listing of tasks with their upstreams; DOT is Graphviz's language
+ * (task groups as clusters). --save writes .dot itself and hands other extensions
+ * (.png, .svg, .pdf) to graphviz's `dot`, spawned with an argv (no shell) and fed through
+ * a pipe. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli_int.h"
+#include "dagfile/dagfile.h"
+
+/* DOT identifiers are quoted; inside quotes only '"' and '\' need escaping. */
+static void
+dot_quoted(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static void
+write_dot(FILE *out, const struct dag *dag)
+{
+    fprintf(out, "digraph ");
+    dot_quoted(out, dag->dag_id);
+    fprintf(out, " {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", "
+                 "fillcolor=\"#f0f0f0\", fontname=\"Helvetica\"];\n");
+    for (size_t i = 0; i < dag->n_tasks; i++) {
+        const struct dag_task *t = &dag->tasks[i];
+
+        /* Tasks of a group are contiguous only by accident; one cluster per task keeps
+         * the output valid either way (Graphviz merges same-named clusters' nodes). */
+        if (t->group_id) {
+            fprintf(out, "  subgraph ");
+            char cluster[512];
+            snprintf(cluster, sizeof(cluster), "cluster_%s", t->group_id);
+            dot_quoted(out, cluster);
+            fprintf(out, " { label=");
+            dot_quoted(out, t->group_id);
+            fprintf(out, "; ");
+            dot_quoted(out, t->task_id);
+            fprintf(out, " [tooltip=\"%s\"]; }\n", op_kind_name(t->op));
+        } else {
+            fprintf(out, "  ");
+            dot_quoted(out, t->task_id);
+            fprintf(out, " [tooltip=\"%s\"];\n", op_kind_name(t->op));
+        }
+    }
+    for (size_t i = 0; i < dag->n_tasks; i++) {
+        const struct dag_task *t = &dag->tasks[i];
+
+        for (size_t j = 0; j < t->n_upstream; j++) {
+            fprintf(out, "  ");
+            dot_quoted(out, t->upstream[j]);
+            fprintf(out, " -> ");
+            dot_quoted(out, t->task_id);
+            fprintf(out, ";\n");
+        }
+    }
+    fprintf(out, "}\n");
+}
+
+static void
+write_text(FILE *out, const struct dag *dag)
+{
+    fprintf(out, "DAG %s (%s, schedule %s, timezone %s)\n", dag->dag_id, dag->fileloc,
+            dag->schedule.text, dag->timezone);
+    for (size_t i = 0; i < dag->n_tasks; i++) {
+        const struct dag_task *t = &dag->tasks[i];
+
+        fprintf(out, "  %s [%s]", t->task_id, op_kind_name(t->op));
+        if (strcmp(t->trigger_rule, "all_success") != 0)
+            fprintf(out, " trigger_rule=%s", t->trigger_rule);
+        if (t->n_upstream > 0) {
+            fprintf(out, " <- ");
+            for (size_t j = 0; j < t->n_upstream; j++)
+                fprintf(out, "%s%s", j ? ", " : "", t->upstream[j]);
+        }
+        fputc('\n', out);
+    }
+}
+
+static const char *
+extension(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+
+    return dot && (!slash || dot > slash) ? dot + 1 : "";
+}
+
+/* Run `dot -T<fmt> -o path` with the DOT text on its stdin. */
+static int
+render_with_graphviz(const struct dag *dag, const char *fmt, const char *path)
+{
+    char tflag[32];
+    int fds[2], status;
+    pid_t pid;
+    FILE *in;
+
+    snprintf(tflag, sizeof(tflag), "-T%s", fmt);
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return -1;
+    pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(fds[0], 0);
+        execlp("dot", "dot", tflag, "-o", path, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[0]);
+    signal(SIGPIPE, SIG_IGN); /* dot exiting early must be an error, not our death */
+    in = fdopen(fds[1], "w");
+    if (in) {
+        write_dot(in, dag);
+        fclose(in);
+    } else {
+        close(fds[1]);
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        fprintf(stderr, "gust: graphviz 'dot' is not installed; install graphviz, or save as "
+                        ".dot\n");
+        return -1;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "gust: dot failed to render %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+save(const struct dag *dag, const char *format, const char *path)
+{
+    const char *ext = extension(path);
+    FILE *f;
+
+    if (strcmp(ext, "dot") == 0 || strcmp(ext, "gv") == 0 || strcmp(ext, "txt") == 0) {
+        if ((f = fopen(path, "w")) == NULL) {
+            fprintf(stderr, "gust: cannot write %s: %s\n", path, strerror(errno));
+            return -1;
+        }
+        if (strcmp(ext, "txt") == 0 && strcmp(format, "dot") != 0)
+            write_text(f, dag);
+        else
+            write_dot(f, dag);
+        if (fclose(f) != 0) {
+            fprintf(stderr, "gust: cannot write %s: %s\n", path, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(ext, "png") != 0 && strcmp(ext, "svg") != 0 && strcmp(ext, "pdf") != 0) {
+        fprintf(stderr, "gust: --save: unknown file type '.%s' (use .dot, .png, .svg or .pdf)\n",
+                ext);
+        return -1;
+    }
+    return render_with_graphviz(dag, ext, path);
+}
+
+int
+cmd_dags_show(int argc, char **argv)
+{
+    static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
+                                         {"save", required_argument, NULL, 's'},
+                                         {"subdir", required_argument, NULL, 'S'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *format = "text", *path = NULL, *subdir = NULL;
+    const struct dag *dag;
+    struct dagbag *bag;
+    int c, rc = EXIT_OK;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:s:S:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            format = optarg;
+            break;
+        case 's':
+            path = optarg;
+            break;
+        case 'S':
+            subdir = optarg;
+            break;
+        case 'h':
+            printf("usage: gust dags show DAG_ID [--format text|dot] [--save FILE] "
+                   "[-S DAG_FOLDER]\nShow a DAG's tasks and dependencies. --save writes FILE: "
+                   ".dot as DOT,\n.png/.svg/.pdf rendered by graphviz's dot.\n");
+            return EXIT_OK;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1 || (strcmp(format, "text") != 0 && strcmp(format, "dot") != 0)) {
+        fprintf(stderr, "usage: gust dags show DAG_ID [--format text|dot] [--save FILE]\n");
+        return EXIT_USAGE;
+    }
+    if ((bag = cli_load_bag(subdir)) == NULL)
+        return EXIT_FAIL;
+    dag = cli_find_dag(bag, argv[optind]);
+    if (dag == NULL) {
+        rc = EXIT_FAIL;
+    } else if (path) {
+        rc = save(dag, format, path) < 0 ? EXIT_FAIL : EXIT_OK;
+        if (rc == EXIT_OK)
+            fprintf(stderr, "saved %s\n", path);
+    } else if (strcmp(format, "dot") == 0) {
+        write_dot(stdout, dag);
+    } else {
+        write_text(stdout, dag);
+    }
+    dagbag_free(bag);
+    return rc;
+}

@@ -1,0 +1,402 @@
+/* cli_tasks: the `gust tasks ...` verbs: list, state, states-for-dag-run, logs, clear, test.
+ *
+ * `tasks test` runs one task now, outside any run and without recording state (like
+ * Airflow's): its log goes to stdout, its XCom is printed, nothing is written to the
+ * database (XCom pulls read it when one is configured). */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli_int.h"
+#include "dagfile/dagfile.h"
+#include "executor/executor.h"
+#include "runner/runner_int.h"
+#include "store/store.h"
+#include "schedule/tz.h"
+
+extern char **environ;
+
+static int
+usage(const char *text, int argc, char **argv, int want_args)
+{
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: %s\n", text);
+        return EXIT_OK;
+    }
+    if (argc != want_args + 1) {
+        fprintf(stderr, "usage: %s\n", text);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* ---- tasks list ---- */
+
+static void
+print_tree(const struct dag *dag, size_t idx, int depth)
+{
+    printf("%*s%s [%s]\n", depth * 4, "", dag->tasks[idx].task_id,
+           op_kind_name(dag->tasks[idx].op));
+    if (depth > 64)
+        return; /* the loader refuses cycles; this only bounds the output */
+    for (size_t i = 0; i < dag->n_tasks; i++)
+        for (size_t j = 0; j < dag->tasks[i].n_upstream; j++)
+            if (strcmp(dag->tasks[i].upstream[j], dag->tasks[idx].task_id) == 0)
+                print_tree(dag, i, depth + 1);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+cmd_tasks_list(int argc, char **argv)
+{
+    const char *text = "gust tasks list DAG_ID [--tree]";
+    bool tree = argc == 3 && strcmp(argv[2], "--tree") == 0;
+    struct dagbag *bag;
+    const struct dag *dag;
+    int rc;
+
+    if (tree)
+        argc--;
+    if ((rc = usage(text, argc, argv, 1)) >= 0)
+        return rc;
+    if ((bag = cli_load_bag(NULL)) == NULL)
+        return EXIT_FAIL;
+    if ((dag = cli_find_dag(bag, argv[1])) == NULL) {
+        dagbag_free(bag);
+        return EXIT_FAIL;
+    }
+    if (tree) {
+        for (size_t i = 0; i < dag->n_tasks; i++)
+            if (dag->tasks[i].n_upstream == 0)
+                print_tree(dag, i, 0);
+    } else {
+        char **ids = calloc(dag->n_tasks + 1, sizeof(*ids));
+
+        for (size_t i = 0; ids && i < dag->n_tasks; i++)
+            ids[i] = dag->tasks[i].task_id;
+        if (ids)
+            qsort(ids, dag->n_tasks, sizeof(*ids), cmp_str);
+        for (size_t i = 0; ids && i < dag->n_tasks; i++)
+            puts(ids[i]);
+        free(ids);
+    }
+    dagbag_free(bag);
+    return EXIT_OK;
+}
+
+/* ---- states ---- */
+
+static void
+fmt_time(time_t t, char buf[32])
+{
+    buf[0] = '\0';
+    if (t)
+        tz_format("UTC", t, buf, NULL);
+}
+
+static json_t *
+ti_json(const char *dag_id, const char *run_id, const struct store_ti *ti)
+{
+    char sd[32], ed[32], dur[32] = "", code[16] = "", tries[16];
+
+    fmt_time(ti->start_date, sd);
+    fmt_time(ti->end_date, ed);
+    if (ti->duration >= 0)
+        snprintf(dur, sizeof(dur), "%.3f", ti->duration);
+    if (ti->has_exit_code)
+        snprintf(code, sizeof(code), "%d", ti->exit_code);
+    else if (ti->term_signal)
+        snprintf(code, sizeof(code), "signal %d", ti->term_signal);
+    snprintf(tries, sizeof(tries), "%d", ti->try_number);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "dag_id", dag_id,
+                     "run_id", run_id, "task_id", ti->task_id, "state", ti_state_name(ti->state),
+                     "try_number", tries, "start_date", sd, "end_date", ed, "duration", dur, "exit",
+                     code, "hostname", ti->hostname ? ti->hostname : "");
+}
+
+static json_t *
+try_json(const struct store_try *t)
+{
+    char sd[32], ed[32], dur[32] = "", code[16] = "", num[16], pid[16] = "";
+
+    fmt_time(t->start_date, sd);
+    fmt_time(t->end_date, ed);
+    if (t->duration >= 0)
+        snprintf(dur, sizeof(dur), "%.3f", t->duration);
+    if (t->has_exit_code)
+        snprintf(code, sizeof(code), "%d", t->exit_code);
+    else if (t->term_signal)
+        snprintf(code, sizeof(code), "signal %d", t->term_signal);
+    snprintf(num, sizeof(num), "%d", t->try_number);
+    if (t->pid)
+        snprintf(pid, sizeof(pid), "%d", t->pid);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "task_id", t->task_id,
+                     "try_number", num, "state", ti_state_name(t->state), "start_date", sd,
+                     "end_date", ed, "duration", dur, "exit", code, "hostname",
+                     t->hostname ? t->hostname : "", "pid", pid);
+}
+
+static int
+print_tries(struct store *s, const char *dag_id, const char *run_id, const char *output)
+{
+    struct store_try *tries = NULL;
+    struct err e = {0};
+    size_t n = 0;
+    json_t *arr;
+
+    if (store_tries_get(s, dag_id, run_id, &tries, &n, &e) < 0) {
+        fprintf(stderr, "gust: %s\n", e.msg);
+        return EXIT_FAIL;
+    }
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, try_json(&tries[i]));
+    cli_print_rows(arr, output,
+                   (const char *[]){"task_id", "try_number", "state", "start_date", "end_date",
+                                    "duration", "exit", "hostname", "pid", NULL});
+    json_decref(arr);
+    store_tries_free(tries, n);
+    return EXIT_OK;
+}
+
+int
+cmd_tasks_states_for_dag_run(int argc, char **argv)
+{
+    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"tries", no_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *output = "table", *text = "gust tasks states-for-dag-run DAG_ID RUN_ID "
+                                          "[-o table|json|plain] [--tries]";
+    struct store_ti *tis = NULL;
+    struct store_run run = {0};
+    struct err e = {0};
+    struct store *s;
+    bool tries = false;
+    size_t n = 0;
+    json_t *arr;
+    int c, rc = EXIT_FAIL;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:th", opts, NULL)) != -1) {
+        if (c == 'o')
+            output = optarg;
+        else if (c == 't')
+            tries = true;
+        else if (c == 'h')
+            return printf("usage: %s\n--tries lists every try (the run's whole history).\n", text),
+                   EXIT_OK;
+        else
+            return EXIT_USAGE;
+    }
+    if (optind != argc - 2) {
+        fprintf(stderr, "usage: %s\n", text);
+        return EXIT_USAGE;
+    }
+    if ((s = cli_open_store()) == NULL)
+        return EXIT_FAIL;
+    if (store_run_get(s, argv[optind], argv[optind + 1], &run, &e) < 0 ||
+        (!tries && store_tis_get(s, argv[optind], argv[optind + 1], &tis, &n, &e) < 0)) {
+        fprintf(stderr, "gust: %s\n", e.msg);
+        goto out;
+    }
+    if (tries) {
+        rc = print_tries(s, argv[optind], argv[optind + 1], output);
+        goto out;
+    }
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, ti_json(argv[optind], argv[optind + 1], &tis[i]));
+    cli_print_rows(arr, output,
+                   (const char *[]){"task_id", "state", "try_number", "start_date", "end_date",
+                                    "duration", "exit", NULL});
+    json_decref(arr);
+    rc = EXIT_OK;
+out:
+    store_tis_free(tis, n);
+    store_run_clear(&run);
+    store_free(s);
+    return rc;
+}
+
+int
+cmd_tasks_state(int argc, char **argv)
+{
+    struct store_ti *tis = NULL;
+    struct err e = {0};
+    struct store *s;
+    size_t n = 0;
+    int rc;
+
+    if ((rc = usage("gust tasks state DAG_ID TASK_ID RUN_ID", argc, argv, 3)) >= 0)
+        return rc;
+    if ((s = cli_open_store()) == NULL)
+        return EXIT_FAIL;
+    rc = EXIT_FAIL;
+    if (store_tis_get(s, argv[1], argv[3], &tis, &n, &e) < 0)
+        fprintf(stderr, "gust: %s\n", e.msg);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(tis[i].task_id, argv[2]) == 0) {
+            puts(ti_state_name(tis[i].state));
+            rc = EXIT_OK;
+        }
+    if (rc != EXIT_OK && e.code == ERR_OK)
+        fprintf(stderr, "gust: no task '%s' in run '%s' of DAG '%s'\n", argv[2], argv[3], argv[1]);
+    store_tis_free(tis, n);
+    store_free(s);
+    return rc;
+}
+
+/* ---- logs ---- */
+
+static int
+cat_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char buf[65536];
+    size_t n;
+
+    if (f == NULL)
+        return -1;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        fwrite(buf, 1, n, stdout);
+    fclose(f);
+    return 0;
+}
+
+int
+cmd_tasks_logs(int argc, char **argv)
+{
+    const char *text = "gust tasks logs DAG_ID TASK_ID RUN_ID [--try N]";
+    struct store_ti *tis = NULL;
+    struct active_run fake = {0};
+    struct err e = {0};
+    struct store *s;
+    char *log = NULL, *xcom = NULL;
+    size_t n = 0;
+    int want = 0, rc;
+
+    if (argc == 6 && strcmp(argv[4], "--try") == 0) {
+        want = atoi(argv[5]);
+        argc -= 2;
+    }
+    if ((rc = usage(text, argc, argv, 3)) >= 0)
+        return rc;
+    if ((s = cli_open_store()) == NULL)
+        return EXIT_FAIL;
+    rc = EXIT_FAIL;
+    if (want <= 0 && store_tis_get(s, argv[1], argv[3], &tis, &n, &e) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(tis[i].task_id, argv[2]) == 0)
+                want = tis[i].try_number;
+    if (want <= 0) {
+        fprintf(stderr, "gust: task '%s' of run '%s' has not run yet%s%s\n", argv[2], argv[3],
+                e.msg[0] ? ": " : "", e.msg);
+        goto out;
+    }
+    fake.dag_id = argv[1];
+    fake.run_id = argv[3];
+    if (runner_try_paths(getenv("GUST_LOGS_FOLDER") ? getenv("GUST_LOGS_FOLDER") : "./logs", &fake,
+                         argv[2], want, &log, &xcom) < 0 ||
+        cat_file(log) < 0) {
+        fprintf(stderr, "gust: no log for try %d: %s\n", want, log ? log : "?");
+        goto out;
+    }
+    rc = EXIT_OK;
+out:
+    free(log);
+    free(xcom);
+    store_tis_free(tis, n);
+    store_free(s);
+    return rc;
+}
+
+/* ---- clear ---- */
+
+int
+cmd_tasks_clear(int argc, char **argv)
+{
+    static const struct option opts[] = {{"task-regex", required_argument, NULL, 't'},
+                                         {"run-id", required_argument, NULL, 'r'},
+                                         {"only-failed", no_argument, NULL, 'f'},
+                                         {"yes", no_argument, NULL, 'y'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *text = "gust tasks clear DAG_ID [-t REGEX] [--run-id RUN_ID] [--only-failed] [-y]";
+    const char *regex = NULL, *run_id = NULL;
+    bool only_failed = false, yes = false;
+    struct dagbag *bag = NULL;
+    const struct dag *dag;
+    struct err e = {0};
+    struct store *s = NULL;
+    int c, cleared = 0, running = 0, rc = EXIT_FAIL;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "t:r:fyh", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            regex = optarg;
+            break;
+        case 'r':
+            run_id = optarg;
+            break;
+        case 'f':
+            only_failed = true;
+            break;
+        case 'y':
+            yes = true;
+            break;
+        case 'h':
+            printf("usage: %s\nSet matching task instances back to none so they run again (their "
+                   "runs go back to\nqueued). Running tries are left alone.\n",
+                   text);
+            return EXIT_OK;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "usage: %s\n", text);
+        return EXIT_USAGE;
+    }
+    if (!yes) {
+        char answer[16] = "";
+
+        if (!isatty(STDIN_FILENO)) {
+            fprintf(stderr, "gust: tasks clear asks for confirmation; pass -y to clear without "
+                            "a terminal\n");
+            return EXIT_USAGE;
+        }
+        fprintf(stderr, "Clear the matching task instances of %s? [y/N] ", argv[optind]);
+        if (fgets(answer, sizeof(answer), stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y'))
+            return fprintf(stderr, "cancelled\n"), EXIT_FAIL;
+    }
+    if ((bag = cli_load_bag(NULL)) == NULL || (dag = cli_find_dag(bag, argv[optind])) == NULL ||
+        (s = cli_open_store()) == NULL)
+        goto out;
+    if (store_tis_clear(s, argv[optind], dag, run_id, regex, only_failed, time(NULL), &cleared,
+                        &running, &e) < 0) {
+        fprintf(stderr, "gust: %s\n", e.msg);
+        goto out;
+    }
+    printf("cleared %d task instance(s)\n", cleared);
+    if (running > 0)
+        printf("left %d running task instance(s) alone\n", running);
+    rc = EXIT_OK;
+out:
+    store_free(s);
+    dagbag_free(bag);
+    return rc;
+}

@@ -1,0 +1,154 @@
+/* dagfile: dag-factory YAML files -> plain structs (DESIGN.md section 3).
+ *
+ * The only module that sees libyaml. A dagbag holds every DAG that loaded and every
+ * diagnostic (errors and warnings, each with file:line:col). One bad file or one bad DAG
+ * never stops the others from loading: a DAG with an error is left out of the bag and its
+ * error is kept, as Airflow keeps import errors. */
+#ifndef GUST_DAGFILE_H
+#define GUST_DAGFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "err.h"
+#include "schedule/schedule.h"
+
+enum op_kind {
+    OP_BASH,           /* BashOperator: bash_command through /bin/bash -c */
+    OP_KPO,            /* KubernetesPodOperator: cmds + arguments, no shell */
+    OP_TRIGGER_DAGRUN, /* TriggerDagRunOperator */
+    OP_EMPTY,          /* EmptyOperator (and DummyOperator of Airflow 1/2) */
+};
+
+struct kv {
+    char *key;
+    char *value;
+};
+
+/* One task. Strings are owned by the task (NULL when absent). Durations in seconds;
+ * a negative duration means "not set". */
+struct dag_task {
+    char *task_id;       /* full id, task group prefixes included: "grp.sub.task" */
+    char *group_id;      /* innermost task group ("grp.sub"), NULL outside groups */
+    char *operator_path; /* as written: "airflow.operators.bash.BashOperator" */
+    enum op_kind op;
+    int line, col; /* where the task's mapping starts in the file (1-based) */
+
+    /* BashOperator */
+    char *bash_command;
+    /* KubernetesPodOperator */
+    char **cmds;
+    size_t n_cmds;
+    char **arguments;
+    size_t n_arguments;
+    char *image;
+    char *name;      /* pod name */
+    char *namespace; /* pod namespace (recorded; used when the same file runs in Airflow) */
+    /* env (BashOperator) or env_vars (KubernetesPodOperator) */
+    struct kv *env;
+    size_t n_env;
+    char *cwd;
+    bool do_xcom_push;      /* default: true for Bash, false for KPO */
+    int *skip_on_exit_code; /* Bash default {99} */
+    size_t n_skip_on_exit_code;
+    /* TriggerDagRunOperator */
+    char *trigger_dag_id;
+    char *conf_json; /* conf as a JSON object text, NULL when absent */
+    bool wait_for_completion;
+
+    /* default_args, merged: DAG default_args < task keys */
+    char *owner;
+    int retries;
+    double retry_delay; /* default 300 */
+    bool retry_exponential_backoff;
+    double max_retry_delay;   /* < 0: none */
+    double execution_timeout; /* < 0: none */
+    char *trigger_rule;       /* default "all_success"; validated */
+    bool depends_on_past;
+    char *pool;  /* default "default_pool" */
+    char *queue; /* default "default" */
+
+    char **upstream; /* full task ids this task depends on */
+    size_t n_upstream;
+};
+
+struct dag {
+    char *dag_id;
+    char *fileloc; /* path of the file it came from */
+    int line, col; /* where its key is in the file */
+    char *description;
+    struct schedule schedule; /* kind SCHED_NONE when absent */
+    char *timezone;           /* IANA name, default "UTC" */
+    bool has_start_date, has_end_date;
+    time_t start_date, end_date; /* UTC */
+    bool catchup;                /* default false */
+    int max_active_runs;         /* default 16 */
+    int max_active_tasks;        /* default 16 */
+    double dagrun_timeout;       /* < 0: none */
+    bool is_paused_upon_creation;
+    char *params_json; /* params as a JSON object text, NULL when absent */
+    char **tags;
+    size_t n_tags;
+    char *owner; /* default_args.owner, default "airflow" */
+
+    struct dag_task *tasks; /* in file order */
+    size_t n_tasks;
+};
+
+enum diag_level { DIAG_ERROR, DIAG_WARNING };
+
+/* A problem found while loading, always with its place. */
+struct dag_diag {
+    enum diag_level level;
+    char *file;
+    int line, col; /* 0 when the problem has no single place (unreadable file) */
+    char *dag_id;  /* the DAG concerned, NULL when the whole file failed */
+    char *msg;     /* without the "file:line:col: " prefix */
+};
+
+struct dagbag {
+    struct dag **dags; /* sorted by dag_id */
+    size_t n_dags;
+    struct dag_diag *diags; /* in the order found */
+    size_t n_diags;
+};
+
+/* New, empty bag. Free with dagbag_free. */
+struct dagbag *dagbag_new(void);
+
+/* Free a bag and everything in it; NULL is a no-op. */
+void dagbag_free(struct dagbag *bag);
+
+/* Load every *.yaml / *.yml file under folder (recursively, sorted by path, hidden files
+ * skipped). Problems in files become diagnostics in the bag; only an unreadable folder
+ * is an error of this call. */
+int dagbag_load_folder(struct dagbag *bag, const char *folder, struct err *e);
+
+/* Load one file into the bag. Problems become diagnostics; returns the number of errors
+ * recorded for this file. */
+int dagbag_load_file(struct dagbag *bag, const char *path);
+
+/* Load YAML text as if it were file `name` (for tests and fuzzing). */
+int dagbag_load_string(struct dagbag *bag, const char *name, const char *text, size_t len);
+
+/* The DAG with this id (borrowed), or NULL. */
+const struct dag *dagbag_find(const struct dagbag *bag, const char *dag_id);
+
+/* The task with this id in dag (borrowed), or NULL. */
+const struct dag_task *dag_find_task(const struct dag *dag, const char *task_id);
+
+/* Operator class name for display: "BashOperator". */
+const char *op_kind_name(enum op_kind op);
+
+/* Format a diagnostic as "file:line:col: error: msg" into buf ("file: error: msg" when it
+ * has no place). */
+void dag_diag_format(const struct dag_diag *d, char *buf, size_t size);
+
+/* Write a deterministic, human-readable dump of every DAG (every field, tasks in file order,
+ * upstream lists sorted) and then every diagnostic line. The expected output of the
+ * data-driven cases in tests/dags. */
+void dagbag_write_canonical(const struct dagbag *bag, FILE *out);
+
+#endif

@@ -1,0 +1,745 @@
+/* dagfile_build: one DAG's YAML mapping (with `default` already merged under it) -> struct dag.
+ *
+ * Task values are looked up along a chain: the task's own mapping, then the default_args of
+ * its task groups (innermost first), then the DAG's default_args, as Airflow applies
+ * default_args. Unknown keys are warnings naming the key; wrong values are errors at the
+ * value. Invariant: every error goes through ctx_error, so the caller drops the DAG exactly
+ * when c->errors grew while it was built. */
+#include "dagfile_int.h"
+#include "plan/plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "template/template.h"
+#include "schedule/tz.h"
+
+#define MAX_CHAIN 34
+
+static const char *const dag_keys[] = {"default_args",
+                                       "schedule",
+                                       "schedule_interval",
+                                       "start_date",
+                                       "end_date",
+                                       "catchup",
+                                       "max_active_runs",
+                                       "max_active_tasks",
+                                       "concurrency",
+                                       "dagrun_timeout",
+                                       "dagrun_timeout_sec",
+                                       "params",
+                                       "tags",
+                                       "description",
+                                       "timezone",
+                                       "is_paused_upon_creation",
+                                       "tasks",
+                                       "task_groups",
+                                       NULL};
+/* default_args keys, also valid on a task. */
+static const char *const arg_keys[] = {"owner",
+                                       "retries",
+                                       "retry_delay",
+                                       "retry_delay_sec",
+                                       "retry_exponential_backoff",
+                                       "max_retry_delay",
+                                       "execution_timeout",
+                                       "execution_timeout_secs",
+                                       "trigger_rule",
+                                       "depends_on_past",
+                                       "pool",
+                                       "queue",
+                                       "start_date",
+                                       "end_date",
+                                       NULL};
+static const char *const sys_keys[] = {"operator", "task_id", "dependencies", "task_group_name",
+                                       NULL};
+/* Operator arguments, and the operators that take each (bit 1 << enum op_kind). */
+static const struct {
+    const char *key;
+    unsigned ops;
+} op_keys[] = {
+    {"bash_command", 1u << OP_BASH},
+    {"env", 1u << OP_BASH},
+    {"cwd", 1u << OP_BASH},
+    {"cmds", 1u << OP_KPO},
+    {"arguments", 1u << OP_KPO},
+    {"image", 1u << OP_KPO},
+    {"name", 1u << OP_KPO},
+    {"namespace", 1u << OP_KPO},
+    {"env_vars", 1u << OP_KPO},
+    {"do_xcom_push", ~0u},
+    {"skip_on_exit_code", 1u << OP_BASH | 1u << OP_KPO},
+    {"trigger_dag_id", 1u << OP_TRIGGER_DAGRUN},
+    {"conf", 1u << OP_TRIGGER_DAGRUN},
+    {"wait_for_completion", 1u << OP_TRIGGER_DAGRUN},
+};
+#define N_OP_KEYS (sizeof(op_keys) / sizeof(op_keys[0]))
+
+static bool
+in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++)
+        if (strcmp(*list, s) == 0)
+            return true;
+    return false;
+}
+
+static int
+op_key(const char *s)
+{
+    for (size_t i = 0; i < N_OP_KEYS; i++)
+        if (strcmp(op_keys[i].key, s) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The value of key along the lookup chain, or NULL. */
+struct chain {
+    const struct ynode *maps[MAX_CHAIN];
+    size_t n;
+};
+
+static const struct ynode *
+cget(const struct chain *ch, const char *key)
+{
+    for (size_t i = 0; i < ch->n; i++) {
+        const struct ynode *v = ymap_get(ch->maps[i], key);
+        if (v != NULL)
+            return v;
+    }
+    return NULL;
+}
+
+static const char *
+key_text(const struct ynode *k)
+{
+    return k->kind == YN_SCALAR ? k->str : "(not a string)";
+}
+
+/* Warnings for keys of a default_args mapping that nothing reads. */
+void
+check_default_args(struct loadctx *c, const struct ynode *args, const char *where)
+{
+    for (size_t i = 0; args != NULL && i < args->n; i++) {
+        const char *k = key_text(ymap_key(args, i));
+        if (!in_list(arg_keys, k) && op_key(k) < 0 && strcmp(k, "timezone") != 0)
+            ctx_warn(c, ymap_key(args, i), "%s%sunsupported default_args key '%s' ignored",
+                     where ? where : "", where ? ": " : "", k);
+    }
+}
+
+static int
+op_from_path(const char *path, enum op_kind *op)
+{
+    const char *cls = strrchr(path, '.');
+
+    cls = cls ? cls + 1 : path;
+    if (strcmp(cls, "BashOperator") == 0)
+        *op = OP_BASH;
+    else if (strcmp(cls, "KubernetesPodOperator") == 0)
+        *op = OP_KPO;
+    else if (strcmp(cls, "TriggerDagRunOperator") == 0)
+        *op = OP_TRIGGER_DAGRUN;
+    else if (strcmp(cls, "EmptyOperator") == 0 || strcmp(cls, "DummyOperator") == 0)
+        *op = OP_EMPTY;
+    else
+        return -1;
+    return 0;
+}
+
+static void
+check_task_keys(struct loadctx *c, const struct ynode *map, const struct dag_task *t,
+                const char *sid)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        const struct ynode *kn = ymap_key(map, i);
+        const char *k = key_text(kn);
+        int ok = op_key(k);
+        if (in_list(sys_keys, k) || in_list(arg_keys, k))
+            continue;
+        if (ok < 0)
+            ctx_warn(c, kn, "task '%s': unsupported key '%s' ignored", sid, k);
+        else if (!(op_keys[ok].ops & (1u << t->op)))
+            ctx_warn(c, kn, "task '%s': key '%s' is not used by %s and is ignored", sid, k,
+                     op_kind_name(t->op));
+    }
+}
+
+static int
+read_trigger_rule(struct loadctx *c, const struct ynode *n, const char *sid, char **out)
+{
+    if (read_str(c, n, "trigger_rule", out) < 0)
+        return -1;
+    if (strcmp(*out, "none_failed_or_skipped") == 0) {
+        ctx_warn(c, n,
+                 "task '%s': trigger rule none_failed_or_skipped is deprecated, read as "
+                 "none_failed_min_one_success",
+                 sid);
+        free(*out);
+        *out = strdup("none_failed_min_one_success");
+    } else if (trigger_rule_parse(*out, &(enum trigger_rule){TR_ALL_SUCCESS}) < 0) {
+        /* the planner's list of rules is the one list: what loads, it can run */
+        ctx_error(c, n, "task '%s': unknown trigger rule '%s'", sid, *out);
+        return -1;
+    }
+    return *out ? 0 : -1;
+}
+
+/* A duration from key or, when absent, from its dag-factory "<key>_sec(s)" number form. */
+static int
+read_dur2(struct loadctx *c, const struct chain *ch, const char *key, const char *alt, double *out)
+{
+    const struct ynode *n = cget(ch, key);
+
+    if (n == NULL && (n = cget(ch, alt)) != NULL)
+        key = alt;
+    return read_duration(c, n, key, out);
+}
+
+/* default_args values, valid on tasks and in default_args. */
+static int
+task_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const char *sid,
+          const char *tz)
+{
+    int bad = 0;
+    time_t ignored;
+
+    bad |= read_str(c, cget(ch, "owner"), "owner", &t->owner);
+    bad |= read_int(c, cget(ch, "retries"), "retries", 0, &t->retries);
+    bad |= read_dur2(c, ch, "retry_delay", "retry_delay_sec", &t->retry_delay);
+    bad |= read_bool(c, cget(ch, "retry_exponential_backoff"), "retry_exponential_backoff",
+                     &t->retry_exponential_backoff);
+    bad |= read_duration(c, cget(ch, "max_retry_delay"), "max_retry_delay", &t->max_retry_delay);
+    bad |= read_dur2(c, ch, "execution_timeout", "execution_timeout_secs", &t->execution_timeout);
+    if (cget(ch, "trigger_rule") != NULL)
+        bad |= read_trigger_rule(c, cget(ch, "trigger_rule"), sid, &t->trigger_rule);
+    bad |= read_bool(c, cget(ch, "depends_on_past"), "depends_on_past", &t->depends_on_past);
+    bad |= read_str(c, cget(ch, "pool"), "pool", &t->pool);
+    bad |= read_str(c, cget(ch, "queue"), "queue", &t->queue);
+    /* A task's own start/end date only narrows its runs in Airflow; checked, not kept. */
+    bad |= read_date(c, ymap_get(ch->maps[0], "start_date"), "start_date", tz, &ignored);
+    bad |= read_date(c, ymap_get(ch->maps[0], "end_date"), "end_date", tz, &ignored);
+    return bad ? -1 : 0;
+}
+
+/* An operator argument, only when the task's operator takes it (others stay empty). */
+static const struct ynode *
+oget(const struct chain *ch, const struct dag_task *t, const char *key)
+{
+    int k = op_key(key);
+
+    return k >= 0 && (op_keys[k].ops & (1u << t->op)) ? cget(ch, key) : NULL;
+}
+
+static int
+task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const char *sid)
+{
+    int bad = 0;
+
+    bad |= read_str(c, oget(ch, t, "bash_command"), "bash_command", &t->bash_command);
+    bad |= read_env(c, oget(ch, t, "env"), "env", &t->env, &t->n_env);
+    bad |= read_env(c, oget(ch, t, "env_vars"), "env_vars", &t->env, &t->n_env);
+    bad |= read_str(c, oget(ch, t, "cwd"), "cwd", &t->cwd);
+    bad |= read_str_list(c, oget(ch, t, "cmds"), "cmds", &t->cmds, &t->n_cmds);
+    bad |= read_str_list(c, oget(ch, t, "arguments"), "arguments", &t->arguments, &t->n_arguments);
+    bad |= read_str(c, oget(ch, t, "image"), "image", &t->image);
+    bad |= read_str(c, oget(ch, t, "name"), "name", &t->name);
+    bad |= read_str(c, oget(ch, t, "namespace"), "namespace", &t->namespace);
+    bad |= read_bool(c, oget(ch, t, "do_xcom_push"), "do_xcom_push", &t->do_xcom_push);
+    bad |= read_exit_codes(c, oget(ch, t, "skip_on_exit_code"), "skip_on_exit_code",
+                           &t->skip_on_exit_code, &t->n_skip_on_exit_code);
+    bad |= read_str(c, oget(ch, t, "trigger_dag_id"), "trigger_dag_id", &t->trigger_dag_id);
+    bad |= read_json_object(c, oget(ch, t, "conf"), "conf", &t->conf_json);
+    bad |= read_bool(c, oget(ch, t, "wait_for_completion"), "wait_for_completion",
+                     &t->wait_for_completion);
+    if (bad)
+        return -1;
+    if (t->op == OP_BASH && (t->bash_command == NULL || t->bash_command[0] == '\0'))
+        ctx_error(c, ch->maps[0], "task '%s': BashOperator needs bash_command", sid);
+    else if (t->op == OP_KPO && t->n_cmds == 0 && t->n_arguments == 0)
+        ctx_error(c, ch->maps[0],
+                  "task '%s': KubernetesPodOperator needs cmds or arguments (the image's "
+                  "entrypoint is not known when running locally)",
+                  sid);
+    else if (t->op == OP_TRIGGER_DAGRUN && (t->trigger_dag_id == NULL || !*t->trigger_dag_id))
+        ctx_error(c, ch->maps[0], "task '%s': TriggerDagRunOperator needs trigger_dag_id", sid);
+    else
+        return 0;
+    return -1;
+}
+
+/* ---- templated fields: checked at load, so a bad template is an import error ---- */
+
+/* file:line:col of byte off of scalar n's text. Exact for a one-line scalar (a quote adds
+ * one column; escapes and $VAR expansion are not undone). A block scalar starts on the line
+ * after its indicator; its column assumes the content indented at indent (best effort). */
+static void
+template_place(const struct ynode *n, size_t off, int indent, struct ynode *at)
+{
+    const char *nl = NULL;
+
+    at->line = n->line;
+    at->col = n->col;
+    for (size_t i = 0; i < off; i++)
+        if (n->str[i] == '\n')
+            at->line++, nl = n->str + i;
+    if (n->quoted && strchr(n->str, '\n') != NULL) {
+        at->line++;
+        at->col = indent + (int)(off - (nl ? (size_t)(nl + 1 - n->str) : 0));
+    } else {
+        at->col = n->col + (int)off + (n->quoted ? 1 : 0);
+    }
+}
+
+/* One templated value (strings with template syntax only). */
+static int
+check_template(struct loadctx *c, const struct ynode *n, const char *field, const char *params,
+               int indent)
+{
+    struct err e = {0};
+    struct ynode at = {.kind = YN_SCALAR};
+    size_t off = 0;
+
+    if (n == NULL || n->kind != YN_SCALAR || !tmpl_has_syntax(n->str) ||
+        tmpl_check(n->str, params, &off, &e) == 0)
+        return 0;
+    template_place(n, off, indent, &at);
+    ctx_error(c, &at, "template error in %s: %s", field, e.msg);
+    return -1;
+}
+
+/* The column a block scalar's content most likely starts at: two past its key. */
+static int
+value_indent(const struct ynode *map, const struct ynode *v)
+{
+    for (size_t i = 0; map != NULL && map->kind == YN_MAP && i < map->n; i++)
+        if (ymap_val(map, i) == v)
+            return ymap_key(map, i)->col + 2;
+    return v ? v->col : 1;
+}
+
+/* Every string in a conf value, at any depth (Airflow renders nested values too). */
+static int
+check_conf_templates(struct loadctx *c, const struct ynode *n, const char *path, const char *params)
+{
+    char sub[256];
+    int bad = 0;
+
+    if (n->kind == YN_SCALAR)
+        return check_template(c, n, path, params, n->col);
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->kind == YN_SEQ)
+            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        else
+            snprintf(sub, sizeof(sub), "%s.%s", path, key_text(ymap_key(n, i)));
+        bad |=
+            check_conf_templates(c, n->kind == YN_SEQ ? n->items[i] : ymap_val(n, i), sub, params);
+    }
+    return bad;
+}
+
+static int
+check_list_templates(struct loadctx *c, const struct ynode *n, const char *what, const char *params)
+{
+    char field[64];
+    int bad = 0;
+
+    for (size_t i = 0; n != NULL && n->kind == YN_SEQ && i < n->n; i++) {
+        snprintf(field, sizeof(field), "%s[%zu]", what, i);
+        bad |= check_template(c, n->items[i], field, params, n->items[i]->col);
+    }
+    return bad;
+}
+
+/* env values (mapping, or list of {name, value}). */
+static int
+check_env_templates(struct loadctx *c, const struct ynode *n, const char *what, const char *params)
+{
+    char field[256];
+    int bad = 0;
+
+    for (size_t i = 0; n != NULL && n->kind != YN_SCALAR && i < n->n; i++) {
+        const struct ynode *it = n->kind == YN_SEQ ? n->items[i] : NULL;
+        const struct ynode *k = it ? ymap_get(it, "name") : ymap_key(n, i);
+        const struct ynode *v = it ? ymap_get(it, "value") : ymap_val(n, i);
+        snprintf(field, sizeof(field), "%s.%s", what, k && k->kind == YN_SCALAR ? k->str : "?");
+        bad |= check_template(c, v, field, params, value_indent(it ? it : n, v));
+    }
+    return bad;
+}
+
+/* Every templated field of a task (DESIGN.md section 4). */
+static int
+check_task_templates(struct loadctx *c, const struct chain *ch, const struct dag_task *t,
+                     const char *params)
+{
+    const struct ynode *conf = oget(ch, t, "conf");
+    int bad = 0;
+
+    for (size_t i = 0; i < 2; i++) {
+        const char *key = i == 0 ? "bash_command" : "trigger_dag_id";
+        const struct ynode *n = oget(ch, t, key);
+        const struct ynode *owner = NULL;
+        for (size_t m = 0; m < ch->n && owner == NULL; m++)
+            if (ymap_get(ch->maps[m], key) == n)
+                owner = ch->maps[m];
+        bad |= check_template(c, n, key, params, value_indent(owner, n));
+    }
+    bad |= check_list_templates(c, oget(ch, t, "cmds"), "cmds", params);
+    bad |= check_list_templates(c, oget(ch, t, "arguments"), "arguments", params);
+    bad |= check_env_templates(c, oget(ch, t, "env"), "env", params);
+    bad |= check_env_templates(c, oget(ch, t, "env_vars"), "env_vars", params);
+    if (conf != NULL && conf->kind == YN_MAP)
+        bad |= check_conf_templates(c, conf, "conf", params);
+    return bad ? -1 : 0;
+}
+
+static int
+task_defaults(struct dag_task *t)
+{
+    t->do_xcom_push = t->op != OP_KPO;
+    t->retry_delay = 300;
+    t->max_retry_delay = -1;
+    t->execution_timeout = -1;
+    t->trigger_rule = strdup("all_success");
+    t->pool = strdup("default_pool");
+    t->queue = strdup("default");
+    t->owner = strdup("airflow");
+    if (t->op == OP_BASH && (t->skip_on_exit_code = malloc(sizeof(int))) != NULL) {
+        t->skip_on_exit_code[0] = 99;
+        t->n_skip_on_exit_code = 1;
+    }
+    return t->trigger_rule && t->pool && t->queue && t->owner &&
+                   (t->op != OP_BASH || t->skip_on_exit_code)
+               ? 0
+               : -1;
+}
+
+/* The operator of a task (from the task's own mapping only, as dag-factory reads it). */
+static int
+task_operator(struct loadctx *c, const struct ynode *map, struct dag_task *t, const char *sid)
+{
+    const struct ynode *op = ymap_get(map, "operator");
+
+    if (op == NULL && ymap_get(map, "decorator") != NULL) {
+        ctx_error(c, ymap_get(map, "decorator"),
+                  "task '%s': decorator (TaskFlow) tasks need Python and are not supported", sid);
+        return -1;
+    }
+    if (op == NULL || ynode_is_null(op)) {
+        ctx_error(c, map, "task '%s' has no operator", sid);
+        return -1;
+    }
+    if (read_str(c, op, "operator", &t->operator_path) < 0)
+        return -1;
+    if (op_from_path(t->operator_path, &t->op) < 0) {
+        ctx_error(c, op,
+                  "task '%s': unsupported operator '%s' (gust runs BashOperator, "
+                  "KubernetesPodOperator, TriggerDagRunOperator and EmptyOperator)",
+                  sid, t->operator_path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Build one task: its short id, group chain and values. Full ids are set by the caller. */
+static int
+build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const char *sid,
+           const struct dgroups *gs, int group, const struct ynode *dag_args, const char *tz,
+           const char *params)
+{
+    struct chain ch = {.n = 0};
+
+    t->line = map->line;
+    t->col = map->col;
+    if (task_operator(c, map, t, sid) < 0)
+        return -1;
+    if (task_defaults(t) < 0) {
+        ctx_error(c, map, "out of memory");
+        return -1;
+    }
+    ch.maps[ch.n++] = map;
+    for (int g = group; g >= 0 && ch.n < MAX_CHAIN - 1; g = gs->g[g].parent)
+        if (gs->g[g].default_args != NULL)
+            ch.maps[ch.n++] = gs->g[g].default_args;
+    if (dag_args != NULL)
+        ch.maps[ch.n++] = dag_args;
+    check_task_keys(c, map, t, sid);
+    int bad = task_args(c, &ch, t, sid, tz);
+    bad |= task_operator_args(c, &ch, t, sid);
+    bad |= check_task_templates(c, &ch, t, params);
+    return bad ? -1 : 0;
+}
+
+struct taskent {
+    const struct ynode *map;
+    const char *sid;
+};
+
+/* One entry of `tasks` (list item or mapping pair) into ents[*n] when it is usable. */
+static void
+add_task(struct loadctx *c, struct taskent *ents, size_t *n, const struct ynode *idn,
+         const struct ynode *map)
+{
+    if (idn == NULL || idn->kind != YN_SCALAR || ynode_is_null(idn)) {
+        ctx_error(c, idn ? idn : map, "a task in the list has no task_id");
+        return;
+    }
+    if (!dagfile_valid_id(idn->str)) {
+        ctx_error(c, idn, "invalid task id '%s' (letters, digits, '_', '.', '-'; at most 250)",
+                  idn->str);
+        return;
+    }
+    if (map->kind != YN_MAP) {
+        ctx_error(c, map, "task '%s' must be a mapping, not %s", idn->str, ynode_what(map));
+        return;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(ents[i].sid, idn->str) == 0) {
+            ctx_error(c, idn, "duplicate task id '%s' (first defined at line %d)", idn->str,
+                      ents[i].map->line);
+            return;
+        }
+    ents[*n].map = map;
+    ents[*n].sid = idn->str;
+    (*n)++;
+}
+
+/* dag-factory's two forms of `tasks`: a list of mappings with task_id, or task_id -> mapping. */
+static int
+collect_tasks(struct loadctx *c, const struct ynode *tasks, struct taskent **out, size_t *n)
+{
+    *n = 0;
+    *out = NULL;
+    if (tasks == NULL || ynode_is_null(tasks))
+        return 0;
+    if (tasks->kind == YN_SCALAR) {
+        ctx_error(c, tasks, "tasks must be a list or a mapping, not %s", ynode_what(tasks));
+        return -1;
+    }
+    if ((*out = calloc(tasks->n + 1, sizeof(**out))) == NULL) {
+        ctx_error(c, tasks, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < tasks->n; i++) {
+        if (tasks->kind == YN_MAP) {
+            add_task(c, *out, n, ymap_key(tasks, i), ymap_val(tasks, i));
+            continue;
+        }
+        const struct ynode *it = tasks->items[i];
+        if (it->kind != YN_MAP)
+            ctx_error(c, it, "each task in the list must be a mapping, not %s", ynode_what(it));
+        else
+            add_task(c, *out, n, ymap_get(it, "task_id"), it);
+    }
+    return 0;
+}
+
+static int
+dag_schedule(struct loadctx *c, struct dag *dag, const struct ynode *map)
+{
+    const struct ynode *s = ymap_get(map, "schedule"), *si = ymap_get(map, "schedule_interval");
+    struct err e = {0};
+    double secs;
+
+    if (si != NULL)
+        ctx_warn(c, si,
+                 "schedule_interval is deprecated (dag-factory 1.x rejects it): use "
+                 "schedule%s",
+                 s ? "; ignored because schedule is set" : "");
+    s = s ? s : si;
+    if (s == NULL || ynode_is_null(s) || (s->kind == YN_SCALAR && strcasecmp(s->str, "none") == 0))
+        return schedule_parse(&dag->schedule, "None", &e) < 0 ? ctx_error(c, s, "%s", e.msg),
+               -1                                             : 0;
+    if (s->kind == YN_MAP) {
+        if (read_duration(c, s, "schedule", &secs) < 0)
+            return -1;
+        if (schedule_from_delta(&dag->schedule, (long)secs, &e) < 0) {
+            ctx_error(c, s, "schedule: %s", e.msg);
+            return -1;
+        }
+        return 0;
+    }
+    if (s->kind != YN_SCALAR) {
+        ctx_error(c, s, "schedule: dataset and asset schedules are not supported");
+        return -1;
+    }
+    if (schedule_parse(&dag->schedule, s->str, &e) < 0) {
+        ctx_error(c, s, "schedule '%s': %s", s->str, e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* The DAG's zone: timezone, else default_args.timezone, else UTC. */
+static int
+dag_timezone(struct loadctx *c, struct dag *dag, const struct ynode *map, const struct ynode *args)
+{
+    const struct ynode *n = ymap_get(map, "timezone");
+    struct err e = {0};
+
+    if (n == NULL)
+        n = ymap_get(args, "timezone");
+    if (read_str(c, n, "timezone", &dag->timezone) < 0)
+        return -1;
+    if (dag->timezone == NULL && (dag->timezone = strdup("UTC")) == NULL)
+        return -1;
+    if (tz_check(dag->timezone, &e) < 0) {
+        ctx_error(c, n, "%s", e.msg);
+        free(dag->timezone);
+        dag->timezone = strdup("UTC"); /* keep reading the rest with some zone */
+        return -1;
+    }
+    return 0;
+}
+
+static int
+dag_dates(struct loadctx *c, struct dag *dag, const struct ynode *map, const struct ynode *args)
+{
+    const struct ynode *sd = ymap_get(map, "start_date"), *ed = ymap_get(map, "end_date");
+    int bad = 0;
+
+    sd = sd ? sd : ymap_get(args, "start_date"); /* Airflow: DAG value, else default_args */
+    ed = ed ? ed : ymap_get(args, "end_date");
+    bad |= read_date(c, sd, "start_date", dag->timezone, &dag->start_date);
+    bad |= read_date(c, ed, "end_date", dag->timezone, &dag->end_date);
+    dag->has_start_date = sd != NULL && !ynode_is_null(sd) && !bad;
+    dag->has_end_date = ed != NULL && !ynode_is_null(ed) && !bad;
+    if (!bad && dag->has_start_date && dag->has_end_date && dag->end_date < dag->start_date) {
+        ctx_error(c, ed, "end_date is before start_date");
+        return -1;
+    }
+    return bad ? -1 : 0;
+}
+
+static int
+dag_fields(struct loadctx *c, struct dag *dag, const struct ynode *map, const struct ynode *args)
+{
+    const struct ynode *mat = ymap_get(map, "max_active_tasks"),
+                       *conc = ymap_get(map, "concurrency");
+    int bad = 0;
+
+    dag->max_active_runs = dag->max_active_tasks = 16;
+    dag->dagrun_timeout = -1;
+    bad |= dag_timezone(c, dag, map, args);
+    bad |= dag_dates(c, dag, map, args);
+    bad |= dag_schedule(c, dag, map);
+    bad |= read_str(c, ymap_get(map, "description"), "description", &dag->description);
+    bad |= read_bool(c, ymap_get(map, "catchup"), "catchup", &dag->catchup);
+    bad |=
+        read_int(c, ymap_get(map, "max_active_runs"), "max_active_runs", 1, &dag->max_active_runs);
+    if (conc != NULL)
+        ctx_warn(c, conc, "concurrency is deprecated: use max_active_tasks%s",
+                 mat ? "; ignored because max_active_tasks is set" : "");
+    bad |= read_int(c, mat ? mat : conc, mat ? "max_active_tasks" : "concurrency", 1,
+                    &dag->max_active_tasks);
+    const struct ynode *rt = ymap_get(map, "dagrun_timeout");
+    bad |= read_duration(c, rt ? rt : ymap_get(map, "dagrun_timeout_sec"),
+                         rt ? "dagrun_timeout" : "dagrun_timeout_sec", &dag->dagrun_timeout);
+    bad |= read_bool(c, ymap_get(map, "is_paused_upon_creation"), "is_paused_upon_creation",
+                     &dag->is_paused_upon_creation);
+    bad |= read_json_object(c, ymap_get(map, "params"), "params", &dag->params_json);
+    bad |= read_str_list(c, ymap_get(map, "tags"), "tags", &dag->tags, &dag->n_tags);
+    bad |= read_str(c, ymap_get(args, "owner"), "owner", &dag->owner);
+    if (dag->owner == NULL && (dag->owner = strdup("airflow")) == NULL)
+        bad = 1;
+    return bad ? -1 : 0;
+}
+
+static void
+check_dag_keys(struct loadctx *c, const struct ynode *map)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        const struct ynode *k = ymap_key(map, i);
+        const char *s = key_text(k);
+        if (!in_list(dag_keys, s))
+            ctx_warn(c, k, "unsupported DAG key '%s' ignored", s);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(key_text(ymap_key(map, j)), s) == 0)
+                ctx_warn(c, k, "key '%s' is repeated: the last one is used", s);
+    }
+}
+
+/* Build every task of the DAG and link them. */
+static int
+dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const struct ynode *args)
+{
+    struct taskent *ents = NULL;
+    struct dagfile_taskref *refs = NULL;
+    struct dgroups gs = {0};
+    size_t n = 0;
+    int rc = -1, bad = 0;
+
+    bad |= dagfile_groups_parse(c, ymap_get(map, "task_groups"), &gs);
+    bad |= collect_tasks(c, ymap_get(map, "tasks"), &ents, &n);
+    if (bad || (n > 0 && ((dag->tasks = calloc(n, sizeof(*dag->tasks))) == NULL ||
+                          (refs = calloc(n, sizeof(*refs))) == NULL)))
+        goto out;
+    for (size_t i = 0; i < n; i++, dag->n_tasks++) {
+        struct dag_task *t = &dag->tasks[i];
+        const struct ynode *gn = ymap_get(ents[i].map, "task_group_name");
+        int g = -1;
+        if (gn != NULL && !ynode_is_null(gn) &&
+            (gn->kind != YN_SCALAR || (g = dagfile_group_find(&gs, gn->str)) < 0)) {
+            ctx_error(c, gn, "task '%s': unknown task group '%s'", ents[i].sid,
+                      gn->kind == YN_SCALAR ? gn->str : "?");
+            bad = 1;
+        }
+        refs[i] = (struct dagfile_taskref){ents[i].sid, ents[i].map,
+                                           ymap_get(ents[i].map, "dependencies"), g};
+        bad |= build_task(c, t, ents[i].map, ents[i].sid, &gs, g, args, dag->timezone,
+                          dag->params_json);
+        size_t len = strlen(ents[i].sid) + (g >= 0 ? strlen(gs.g[g].full_id) + 2 : 1);
+        if ((t->task_id = malloc(len)) == NULL)
+            goto out;
+        snprintf(t->task_id, len, "%s%s%s", g >= 0 ? gs.g[g].full_id : "", g >= 0 ? "." : "",
+                 ents[i].sid);
+        if (g >= 0 && (t->group_id = strdup(gs.g[g].full_id)) == NULL)
+            goto out;
+    }
+    if (!bad)
+        rc = dagfile_link(c, dag, refs, &gs);
+out:
+    dagfile_groups_free(&gs);
+    free(ents);
+    free(refs);
+    return rc;
+}
+
+struct dag *
+dagfile_build_dag(struct loadctx *c, const struct ynode *key, const struct ynode *map)
+{
+    int before = c->errors;
+    struct dag *dag = calloc(1, sizeof(*dag));
+    const struct ynode *args = ymap_get(map, "default_args");
+
+    if (dag == NULL || (dag->dag_id = strdup(key->str)) == NULL ||
+        (dag->fileloc = strdup(c->file)) == NULL) {
+        ctx_error(c, key, "out of memory");
+        goto fail;
+    }
+    dag->line = key->line;
+    dag->col = key->col;
+    if (map->kind != YN_MAP) {
+        ctx_error(c, map, "DAG '%s' must be a mapping, not %s", key->str, ynode_what(map));
+        goto fail;
+    }
+    check_dag_keys(c, map);
+    if (args != NULL && ynode_is_null(args))
+        args = NULL;
+    if (args != NULL && args->kind != YN_MAP) {
+        ctx_error(c, args, "default_args must be a mapping, not %s", ynode_what(args));
+        args = NULL;
+    }
+    check_default_args(c, args, NULL);
+    dag_fields(c, dag, map, args);
+    if (dag_tasks(c, dag, map, args) < 0 && c->errors == before)
+        ctx_error(c, map, "out of memory");
+    if (c->errors == before)
+        return dag;
+fail:
+    dag_free(dag);
+    return NULL;
+}

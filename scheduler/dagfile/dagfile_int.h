@@ -1,0 +1,145 @@
+/* dagfile_int: what the dagfile*.c files share and nothing else includes.
+ *
+ * The YAML document becomes a small tree of ynodes (scalar / sequence / mapping) that keeps
+ * the 1-based line:col of every node, so each diagnostic can point at the exact place. No
+ * libyaml type appears here: only dagfile_yaml.c includes <yaml.h>. */
+#ifndef GUST_DAGFILE_INT_H
+#define GUST_DAGFILE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dagfile/dagfile.h"
+
+enum ynode_kind { YN_SCALAR, YN_SEQ, YN_MAP };
+
+struct ynode {
+    enum ynode_kind kind;
+    int line, col;
+    char *str;            /* YN_SCALAR: text after $VAR expansion (never NULL) */
+    bool quoted;          /* YN_SCALAR: quoted, block or !!str: always a string, never a number */
+    struct ynode **items; /* YN_SEQ: n items; YN_MAP: keys at 2i, values at 2i+1 */
+    size_t n;             /* items in a sequence, pairs in a mapping */
+};
+
+/* Parse text into a tree (owned by the caller, free with ynode_free). A stream with no
+ * document gives *root = NULL and 0. On a syntax error returns -1 with msg and place. */
+int ynode_parse(const char *text, size_t len, struct ynode **root, char *msg, size_t msgsize,
+                int *line, int *col);
+void ynode_free(struct ynode *n);
+/* Deep copy, or NULL when out of memory. */
+struct ynode *ynode_copy(const struct ynode *n);
+/* A new tree: dst with every key of defaults it lacks; mappings present in both are merged
+ * the same way, recursively (dag-factory's merge_configs). NULL when out of memory. */
+struct ynode *ynode_merge(const struct ynode *dst, const struct ynode *defaults);
+
+/* Mapping access: the value of key (the last one when repeated), or NULL. */
+struct ynode *ymap_get(const struct ynode *map, const char *key);
+static inline struct ynode *
+ymap_key(const struct ynode *map, size_t i)
+{
+    return map->items[2 * i];
+}
+static inline struct ynode *
+ymap_val(const struct ynode *map, size_t i)
+{
+    return map->items[2 * i + 1];
+}
+
+/* Scalar typing as YAML 1.1 (PyYAML) does for plain scalars. */
+bool ynode_is_null(const struct ynode *n);
+int ynode_bool(const struct ynode *n, bool *out);
+int ynode_long(const struct ynode *n, long *out);
+int ynode_double(const struct ynode *n, double *out);
+/* "a mapping", "a sequence", "a string", "a number", "null", "a boolean". */
+const char *ynode_what(const struct ynode *n);
+/* JSON text of the subtree (compact, keys in file order); NULL when out of memory. */
+char *ynode_to_json(const struct ynode *n);
+
+/* Python's os.path.expandvars on one string: $NAME and ${NAME} replaced from the
+ * environment, unset names left as written. Returns a new string (NULL: out of memory). */
+char *dagfile_expandvars(const char *s);
+
+/* A diagnostic sink for one file being loaded. */
+struct loadctx {
+    struct dagbag *bag;
+    const char *file;
+    const char *dag_id; /* the DAG being built, or NULL */
+    int errors;         /* errors recorded since the DAG (or file) started */
+};
+
+void ctx_diag(struct loadctx *c, enum diag_level level, const struct ynode *at, const char *fmt,
+              ...) __attribute__((format(printf, 4, 5)));
+#define ctx_error(c, at, ...) ctx_diag((c), DIAG_ERROR, (at), __VA_ARGS__)
+#define ctx_warn(c, at, ...) ctx_diag((c), DIAG_WARNING, (at), __VA_ARGS__)
+
+/* Typed readers of values (dagfile_values.c). Each records an error at n when n has the wrong
+ * type or value and returns -1; what names the key in messages. A null value leaves *out as
+ * it is (the default) and returns 0. */
+int read_str(struct loadctx *c, const struct ynode *n, const char *what, char **out);
+int read_int(struct loadctx *c, const struct ynode *n, const char *what, long min, int *out);
+int read_bool(struct loadctx *c, const struct ynode *n, const char *what, bool *out);
+/* Seconds as a number or a `__type__: datetime.timedelta` mapping; null gives -1. */
+int read_duration(struct loadctx *c, const struct ynode *n, const char *what, double *out);
+/* A date or date-time string (or `__type__: datetime.datetime` mapping) in zone tz. */
+int read_date(struct loadctx *c, const struct ynode *n, const char *what, const char *tz,
+              time_t *out);
+int read_str_list(struct loadctx *c, const struct ynode *n, const char *what, char ***out,
+                  size_t *n_out);
+/* A mapping name -> value, or a list of {name, value} mappings (KPO's env_vars). */
+int read_env(struct loadctx *c, const struct ynode *n, const char *what, struct kv **out,
+             size_t *n_out);
+/* An exit code or a list of them; null is an empty list. */
+int read_exit_codes(struct loadctx *c, const struct ynode *n, const char *what, int **out,
+                    size_t *n_out);
+/* JSON text of a mapping (params, conf). */
+int read_json_object(struct loadctx *c, const struct ynode *n, const char *what, char **out);
+void free_str_list(char **list, size_t n);
+void free_env(struct kv *env, size_t n);
+
+/* Warnings for keys of a default_args mapping that nothing reads (where: context or NULL). */
+void check_default_args(struct loadctx *c, const struct ynode *args, const char *where);
+
+/* Build the DAG named by key from its (default-merged) mapping. NULL when it has errors
+ * (they are recorded in c); the DAG is owned by the caller otherwise. */
+struct dag *dagfile_build_dag(struct loadctx *c, const struct ynode *key, const struct ynode *map);
+
+/* Task groups of one DAG (dag-factory `task_groups`, list or mapping form). */
+struct dgroup {
+    const char *name;                 /* as written (borrowed from the tree) */
+    char *full_id;                    /* "outer.inner" */
+    int parent;                       /* index, -1 at the top */
+    const struct ynode *at;           /* where it is defined */
+    const struct ynode *deps;         /* its dependencies, or NULL */
+    const struct ynode *default_args; /* its default_args mapping, or NULL */
+};
+struct dgroups {
+    struct dgroup *g;
+    size_t n;
+};
+/* Read task_groups (may be NULL). Errors are recorded in c; returns -1 on any. */
+int dagfile_groups_parse(struct loadctx *c, const struct ynode *node, struct dgroups *out);
+void dagfile_groups_free(struct dgroups *gs);
+/* Index of the group with this name, or -1. */
+int dagfile_group_find(const struct dgroups *gs, const char *name);
+
+/* Where each built task came from, for dependency resolution. */
+struct dagfile_taskref {
+    const char *short_id;     /* the name dependencies use (borrowed) */
+    const struct ynode *at;   /* the task's mapping */
+    const struct ynode *deps; /* its dependencies, or NULL */
+    int group;                /* index in dgroups, -1 outside groups */
+};
+/* Fill the upstream lists of dag's tasks (refs[i] describes dag->tasks[i]): names resolve to
+ * tasks or groups; checks unknown names, self-dependencies and cycles. -1 on any error. */
+int dagfile_link(struct loadctx *c, struct dag *dag, const struct dagfile_taskref *refs,
+                 const struct dgroups *gs);
+
+/* Free one DAG (NULL is a no-op). */
+void dag_free(struct dag *dag);
+/* Strings: strdup that may be given NULL. */
+char *dagfile_strdup(const char *s);
+/* Airflow's key rule for dag and task ids: [A-Za-z0-9_.-]+, at most 250 characters. */
+bool dagfile_valid_id(const char *s);
+
+#endif

@@ -1,0 +1,268 @@
+/* loop: `gust scheduler` and `gust worker`, the long-running processes.
+ *
+ * Both are the runner's loop (runner.c) with a tick of their own. The scheduler's tick:
+ * reload the DAG folder when it changed (or on SIGHUP) and record it; fail and retry the tries
+ * whose lease expired (their holder died); for every unpaused DAG create the scheduled runs
+ * that are due (sched.c), time out runs past dagrun_timeout and promote queued runs within
+ * max_active_runs; take the running runs into the runner. Several schedulers may run against
+ * one database: run creation is idempotent (the run id is fixed by the logical date),
+ * promotion is serialized per DAG in the store, and every state change is conditional.
+ * The worker's tick only reloads the DAG folder; its runner claims and runs queued tries.
+ *
+ * The tick asks to run again at the nearest due time (a run to create, the folder scan, the
+ * lease check); NOTIFYs from the database also wake it. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/cli_int.h"
+#include "dagfile/dagfile.h"
+#include "loop/loop.h"
+#include "progress/progress.h"
+#include "runner/runner.h"
+#include "runner/runner_int.h"
+#include "schedule/timetable.h"
+#include "store/store.h"
+#include "schedule/tz.h"
+
+#define CATCHUP_PER_TICK 50 /* runs one DAG may create per tick; the rest come next tick */
+
+static time_t
+earliest(time_t a, time_t b)
+{
+    return a == 0 ? b : (b == 0 || a < b) ? a : b;
+}
+
+/* ---- the DAG folder ---- */
+
+/* Reload when the folder's fingerprint changed, or on SIGHUP. */
+static void
+maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
+{
+    unsigned long long fp;
+    struct dagbag *bag;
+    struct err e = {0};
+
+    if (!runner_take_hup(r) && now < c->next_scan)
+        return;
+    c->next_scan = now + c->scan_interval;
+    fp = loop_folder_fingerprint(c->folder);
+    if (fp == c->fingerprint && c->fingerprint != 0)
+        return;
+    if ((bag = cli_load_bag(c->folder)) == NULL)
+        return; /* folder unreadable: keep what we have */
+    c->fingerprint = fp;
+    if (c->mode == RUNNER_SCHEDULER && store_sync_dagbag(c->store, bag, now, &e) < 0)
+        fprintf(stderr, "gust: record the DAG folder: %s\n", e.msg);
+    fprintf(stderr, "gust: loaded %zu DAG(s) from %s\n", bag->n_dags, c->folder);
+    runner_set_bag(r, bag);
+}
+
+/* ---- leases ---- */
+
+static void
+note_in_log(struct loop_ctx *c, const struct store_expired *x, const char *what)
+{
+    struct active_run fake = {.dag_id = x->dag_id, .run_id = x->run_id};
+    char *log = NULL, *xcom = NULL;
+    FILE *f;
+
+    if (runner_try_paths(c->logs_folder, &fake, x->task_id, x->try_number, &log, &xcom) == 0 &&
+        (f = fopen(log, "a")) != NULL) {
+        fprintf(f, "[gust] %s\n", what);
+        fclose(f);
+    }
+    free(log);
+    free(xcom);
+}
+
+static double
+retry_delay_of(const struct dagbag *bag, const struct store_expired *x, time_t logical)
+{
+    const struct dag *dag = dagbag_find(bag, x->dag_id);
+    const struct dag_task *t = dag ? dag_find_task(dag, x->task_id) : NULL;
+    struct civil cv;
+    char iso[32];
+
+    if (t == NULL || tz_from_utc("UTC", logical, &cv, NULL, NULL) < 0)
+        return 0;
+    snprintf(iso, sizeof(iso), "%04d-%02d-%02d %02d:%02d:%02d+00:00", cv.year % 10000,
+             cv.month % 100, cv.mday % 100, cv.hour % 100, cv.minute % 100, cv.second % 100);
+    return plan_retry_delay(t->retry_delay, t->retry_exponential_backoff, t->max_retry_delay,
+                            x->dag_id, x->task_id, iso, x->try_number);
+}
+
+/* A try whose lease expired: its holder died or lost the database for a whole lease. Its
+ * process group is killed when it ran on this host (a previous life of this scheduler), and
+ * it fails (and is retried) with its try number as the fence. */
+static void
+expire_one(struct loop_ctx *c, struct runner *r, const struct store_expired *x, time_t now)
+{
+    struct store_run run = {0};
+    enum ti_state to = plan_after_try(TRY_FAILED, x->try_number, x->max_tries);
+    time_t next_retry = 0;
+    struct err e = {0};
+
+    if (runner_owns_pid(r, x->pid) && x->hostname && strcmp(x->hostname, c->hostname) == 0)
+        return; /* ours and alive: our next heartbeat renews it */
+    if (x->hostname && strcmp(x->hostname, c->hostname) == 0 && x->pid > 1 && x->pid != getpid())
+        kill(-x->pid, SIGKILL); /* nothing of the old try may run beside its retry */
+    if (to == TI_UP_FOR_RETRY && store_run_get(c->store, x->dag_id, x->run_id, &run, &e) == 0)
+        next_retry = now + (time_t)retry_delay_of(runner_bag(r), x, run.logical_date);
+    store_run_clear(&run);
+    if (store_ti_finish(c->store, x->dag_id, x->run_id, x->task_id, x->try_number, to, false, 0, 0,
+                        0, now, -1, next_retry, &e) == 1) {
+        runner_poke(r);
+        fprintf(stderr,
+                "gust: dag=%s run=%s task=%s try=%d: lease expired (host %s pid %d) -> %s\n",
+                x->dag_id, x->run_id, x->task_id, x->try_number, x->hostname ? x->hostname : "?",
+                x->pid, ti_state_name(to));
+        note_in_log(c, x,
+                    "lease expired: the process running this try stopped heartbeating; "
+                    "the try counts as failed");
+    }
+}
+
+static time_t
+expire_leases(struct loop_ctx *c, struct runner *r, time_t now)
+{
+    struct store_expired *x = NULL;
+    size_t n = 0;
+    struct err e = {0};
+    time_t since = runner_connected_since(r);
+
+    if (since == 0 || now - since < (time_t)c->lease_seconds)
+        return since ? since + (time_t)c->lease_seconds : 0;
+    if (store_leases_expired(c->store, now, 200, &x, &n, &e) < 0) {
+        runner_db_error(r, &e, "find expired leases");
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        expire_one(c, r, &x[i], now);
+    store_expired_free(x, n);
+    return now + (time_t)(c->lease_seconds / 2 > 1 ? c->lease_seconds / 2 : 1);
+}
+
+/* ---- runs ---- */
+
+/* Create the due scheduled runs of one DAG; returns when the next one is due (0: never). */
+static time_t
+create_runs(struct loop_ctx *c, struct runner *r, const struct dag *dag, time_t now)
+{
+    for (int k = 0; k < CATCHUP_PER_TICK; k++) {
+        struct timetable_run next;
+        time_t last = 0;
+        long long id;
+        char run_id[128];
+        struct err e = {0};
+
+        if (store_last_scheduled(c->store, dag->dag_id, &last, &e) < 0) {
+            runner_db_error(r, &e, "find the last scheduled run");
+            return 0;
+        }
+        if (timetable_next_run(dag, c->sem, last, now, &next, &e) != 1)
+            return 0;
+        if (next.create_after > now)
+            return next.create_after;
+        timetable_run_id("scheduled", next.logical_date, run_id, sizeof(run_id));
+        if (store_run_create(c->store, dag, run_id, "scheduled", next.logical_date,
+                             next.data_interval_start, next.data_interval_end, "{}", "timetable",
+                             now, &id, &e) < 0) {
+            if (e.code != ERR_EXISTS) {
+                runner_db_error(r, &e, "create a scheduled run");
+                return 0;
+            }
+        } else {
+            runner_poke(r);
+        }
+    }
+    return now; /* more catchup runs are due: come back at once */
+}
+
+static time_t
+schedule_dags(struct loop_ctx *c, struct runner *r, time_t now)
+{
+    const struct dagbag *bag = runner_bag(r);
+    time_t next = 0;
+
+    for (size_t i = 0; i < bag->n_dags && runner_db_up(r); i++) {
+        const struct dag *dag = bag->dags[i];
+        bool paused = false;
+        int promoted = 0, timed_out = 0;
+        struct err e = {0};
+
+        if (store_dag_is_paused(c->store, dag->dag_id, &paused, &e) < 0 && e.code != ERR_NOTFOUND) {
+            runner_db_error(r, &e, "read the pause state");
+            break;
+        }
+        if (paused)
+            continue;
+        next = earliest(next, create_runs(c, r, dag, now));
+        if (dag->dagrun_timeout > 0 &&
+            store_runs_timeout(c->store, dag->dag_id, dag->dagrun_timeout, now, &timed_out, &e) < 0)
+            runner_db_error(r, &e, "time out runs");
+        if (store_runs_promote(c->store, dag->dag_id, dag->max_active_runs, now, &promoted, &e) < 0)
+            runner_db_error(r, &e, "promote runs");
+        if (promoted > 0 || timed_out > 0)
+            runner_poke(r);
+    }
+    return next;
+}
+
+/* Take the running runs of DAGs we know into the runner. Returns how many runs are active
+ * (queued or running) in the store, -1 when that is unknown. */
+static long
+discover_runs(struct loop_ctx *c, struct runner *r)
+{
+    struct store_run *runs = NULL;
+    size_t n = 0;
+    struct err e = {0};
+
+    if (store_runs_active(c->store, &runs, &n, &e) < 0) {
+        runner_db_error(r, &e, "list active runs");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (runs[i].state != RUN_RUNNING || runner_has_run(r, runs[i].dag_id, runs[i].run_id) ||
+            dagbag_find(runner_bag(r), runs[i].dag_id) == NULL)
+            continue;
+        if (runner_add(r, runs[i].dag_id, runs[i].run_id, &e) < 0)
+            fprintf(stderr, "gust: run %s of %s: %s\n", runs[i].run_id, runs[i].dag_id, e.msg);
+    }
+    store_runs_free(runs, n);
+    return (long)n;
+}
+
+int
+loop_tick(void *arg, struct runner *r, time_t now, time_t *next, struct err *e)
+{
+    struct loop_ctx *c = arg;
+
+    (void)e;
+    maybe_reload(c, r, now);
+    *next = c->next_scan;
+    if (c->mode == RUNNER_SCHEDULER) {
+        time_t due = schedule_dags(c, r, now);
+        long active;
+
+        *next = earliest(*next, expire_leases(c, r, now));
+        *next = earliest(*next, due);
+        active = discover_runs(c, r);
+        c->loops++;
+        if (c->num_runs > 0 && c->loops >= c->num_runs)
+            runner_stop(r);
+        if (c->once) { /* --once: stop when no run is active and none is due now */
+            if (active == 0 && runner_active_runs(r) == 0 && (due == 0 || due > now))
+                runner_stop(r);
+            else
+                *next = earliest(*next, now + 1);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,713 @@
+/* plan: the pure state machine of a DAG run (see plan.h), a C transcription of Airflow's
+ * TriggerRuleDep._evaluate_direct_relatives (airflow/ti_deps/deps/trigger_rule_dep.py),
+ * DagRun.update_state (airflow/models/dagrun.py) and TaskInstance.next_retry_datetime
+ * (airflow/models/taskinstance.py), as of Airflow 2.10 / 3.x.
+ *
+ * Invariant: plan_run never writes to its inputs. It works on a private copy of the states,
+ * and every task changes at most once in a call (none or up_for_retry -> scheduled, skipped
+ * or upstream_failed; scheduled -> queued), so the passes over the tasks reach a fixed point
+ * after at most n + 1 passes; visiting tasks in topological order makes that one pass plus
+ * one that confirms nothing moved. What Airflow spreads over several scheduler loops (a skip
+ * reaching the end of a chain) therefore happens in one call. */
+#include "plan/plan.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "dagfile/dagfile.h"
+
+/* Airflow's [core] max_task_retry_delay default (abstractoperator.MAX_RETRY_DELAY). */
+#define MAX_RETRY_DELAY 86400.0
+
+static const char *const ti_names[TI_N_STATES] = {
+    "none",   "scheduled",    "queued",          "running", "success",
+    "failed", "up_for_retry", "upstream_failed", "skipped", "removed",
+};
+
+static const char *const run_names[] = {"queued", "running", "success", "failed"};
+#define N_RUN_STATES (sizeof(run_names) / sizeof(run_names[0]))
+
+static const char *const rule_names[] = {
+    "all_success",
+    "all_failed",
+    "all_done",
+    "all_done_min_one_success",
+    "all_skipped",
+    "one_success",
+    "one_failed",
+    "one_done",
+    "none_failed",
+    "none_failed_min_one_success",
+    "none_skipped",
+    "always",
+    "all_done_setup_success",
+};
+#define N_RULES (sizeof(rule_names) / sizeof(rule_names[0]))
+
+static int
+find_name(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Airflow's string for a task instance state ("none" for TI_NONE). */
+const char *
+ti_state_name(enum ti_state s)
+{
+    return (unsigned)s < TI_N_STATES ? ti_names[s] : "invalid";
+}
+
+/* Parse a task instance state; NULL (SQL NULL) and "none" are TI_NONE. */
+int
+ti_state_parse(const char *s, enum ti_state *out)
+{
+    int i = s == NULL ? TI_NONE : find_name(ti_names, TI_N_STATES, s);
+
+    if (i < 0)
+        return -1;
+    *out = (enum ti_state)i;
+    return 0;
+}
+
+/* Airflow's string for a DAG run state. */
+const char *
+run_state_name(enum run_state s)
+{
+    return (unsigned)s < N_RUN_STATES ? run_names[s] : "invalid";
+}
+
+/* Parse a DAG run state. */
+int
+run_state_parse(const char *s, enum run_state *out)
+{
+    int i = s == NULL ? -1 : find_name(run_names, N_RUN_STATES, s);
+
+    if (i < 0)
+        return -1;
+    *out = (enum run_state)i;
+    return 0;
+}
+
+/* Airflow's string for a trigger rule. */
+const char *
+trigger_rule_name(enum trigger_rule r)
+{
+    return (unsigned)r < N_RULES ? rule_names[r] : "invalid";
+}
+
+/* Parse a trigger rule; none_failed_or_skipped is Airflow 2's old name of
+ * none_failed_min_one_success. */
+int
+trigger_rule_parse(const char *s, enum trigger_rule *out)
+{
+    int i;
+
+    if (s == NULL)
+        return -1;
+    if (strcmp(s, "none_failed_or_skipped") == 0)
+        s = "none_failed_min_one_success";
+    i = find_name(rule_names, N_RULES, s);
+    if (i < 0)
+        return -1;
+    *out = (enum trigger_rule)i;
+    return 0;
+}
+
+/* Airflow's State.finished. */
+bool
+ti_state_finished(enum ti_state s)
+{
+    return s == TI_SUCCESS || s == TI_FAILED || s == TI_UPSTREAM_FAILED || s == TI_SKIPPED ||
+           s == TI_REMOVED;
+}
+
+/* ---- graph ---- */
+
+struct id_ref {
+    const char *id;
+    size_t idx;
+};
+
+static int
+cmp_id_ref(const void *a, const void *b)
+{
+    return strcmp(((const struct id_ref *)a)->id, ((const struct id_ref *)b)->id);
+}
+
+static int
+cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static struct plan_graph *
+graph_alloc(size_t n, size_t n_edges)
+{
+    struct plan_graph *g = calloc(1, sizeof(*g));
+
+    if (g == NULL)
+        return NULL;
+    g->n = n;
+    g->rule = calloc(n + 1, sizeof(*g->rule));
+    g->up_off = calloc(n + 1, sizeof(*g->up_off));
+    g->up_idx = calloc(n_edges + 1, sizeof(*g->up_idx));
+    g->is_leaf = calloc(n + 1, sizeof(*g->is_leaf));
+    if (g->rule == NULL || g->up_off == NULL || g->up_idx == NULL || g->is_leaf == NULL) {
+        plan_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* Sorted (id, index) pairs for bsearch; fails on a duplicate or missing id. */
+static struct id_ref *
+index_ids(const struct dag *dag, struct err *e)
+{
+    struct id_ref *refs = calloc(dag->n_tasks + 1, sizeof(*refs));
+
+    if (refs == NULL) {
+        err_set(e, ERR_FAIL, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < dag->n_tasks; i++) {
+        if (dag->tasks[i].task_id == NULL) {
+            free(refs);
+            err_set(e, ERR_PARSE, "task %zu has no task_id", i);
+            return NULL;
+        }
+        refs[i] = (struct id_ref){dag->tasks[i].task_id, i};
+    }
+    qsort(refs, dag->n_tasks, sizeof(*refs), cmp_id_ref);
+    for (size_t i = 1; i < dag->n_tasks; i++) {
+        if (strcmp(refs[i - 1].id, refs[i].id) == 0) {
+            err_set(e, ERR_PARSE, "duplicate task id '%s'", refs[i].id);
+            free(refs);
+            return NULL;
+        }
+    }
+    return refs;
+}
+
+/* Fill task i's rule and sorted, duplicate-free upstream indices at g->up_idx[*pos...]. */
+static int
+graph_add_task(struct plan_graph *g, const struct dag *dag, const struct id_ref *refs, size_t i,
+               size_t *pos, struct err *e)
+{
+    const struct dag_task *t = &dag->tasks[i];
+    size_t start = *pos, k = start;
+
+    if (trigger_rule_parse(t->trigger_rule ? t->trigger_rule : "all_success", &g->rule[i]) < 0)
+        return err_set(e, ERR_PARSE, "task '%s': unknown trigger rule '%s'", t->task_id,
+                       t->trigger_rule);
+    for (size_t j = 0; j < t->n_upstream; j++) {
+        struct id_ref key = {t->upstream[j] ? t->upstream[j] : "", 0};
+        const struct id_ref *r = bsearch(&key, refs, dag->n_tasks, sizeof(*refs), cmp_id_ref);
+        if (r == NULL)
+            return err_set(e, ERR_NOTFOUND, "task '%s': unknown upstream task '%s'", t->task_id,
+                           key.id);
+        g->up_idx[k++] = r->idx;
+    }
+    /* Airflow's upstream_task_ids is a set: a repeated dependency counts once. */
+    qsort(g->up_idx + start, k - start, sizeof(size_t), cmp_size);
+    *pos = start;
+    for (size_t j = start; j < k; j++)
+        if (j == start || g->up_idx[j] != g->up_idx[j - 1])
+            g->up_idx[(*pos)++] = g->up_idx[j];
+    g->up_off[i + 1] = *pos;
+    return 0;
+}
+
+/* Build the planner's graph of dag: rules parsed, upstream ids mapped to task indices. */
+struct plan_graph *
+plan_graph_new(const struct dag *dag, struct err *e)
+{
+    struct plan_graph *g = NULL;
+    struct id_ref *refs = NULL;
+    size_t n_edges = 0, pos = 0;
+
+    if (dag == NULL || (dag->n_tasks > 0 && dag->tasks == NULL)) {
+        err_set(e, ERR_FAIL, "plan graph: no DAG");
+        return NULL;
+    }
+    for (size_t i = 0; i < dag->n_tasks; i++)
+        n_edges += dag->tasks[i].n_upstream;
+    refs = index_ids(dag, e);
+    g = refs ? graph_alloc(dag->n_tasks, n_edges) : NULL;
+    if (refs != NULL && g == NULL)
+        err_set(e, ERR_FAIL, "out of memory");
+    for (size_t i = 0; g != NULL && i < dag->n_tasks; i++) {
+        if (graph_add_task(g, dag, refs, i, &pos, e) < 0) {
+            plan_graph_free(g);
+            g = NULL;
+        }
+    }
+    if (g != NULL) {
+        for (size_t i = 0; i < g->n; i++)
+            g->is_leaf[i] = true;
+        for (size_t j = 0; j < pos; j++)
+            g->is_leaf[g->up_idx[j]] = false;
+    } else {
+        err_prefix(e, "DAG '%s'", dag->dag_id ? dag->dag_id : "?");
+    }
+    free(refs);
+    return g;
+}
+
+/* Free a graph; NULL is a no-op. */
+void
+plan_graph_free(struct plan_graph *g)
+{
+    if (g == NULL)
+        return;
+    free(g->rule);
+    free(g->up_off);
+    free(g->up_idx);
+    free(g->is_leaf);
+    free(g);
+}
+
+/* ---- trigger rules (TriggerRuleDep._evaluate_direct_relatives) ---- */
+
+enum verdict {
+    V_WAIT,            /* not met yet, may still be met */
+    V_RUN,             /* met: the task can be scheduled */
+    V_SKIP,            /* can never be met: skipped */
+    V_UPSTREAM_FAILED, /* can never be met: upstream_failed */
+};
+
+/* Airflow's _UpstreamTIStates: counts over the *finished* upstreams only; `upstream` is how
+ * many there are in all. Removed upstreams count as done but are neither success nor
+ * failure (task instances are never mapped here, so the map_index corrections vanish). */
+struct up_counts {
+    long upstream, success, skipped, failed, upstream_failed, removed, done;
+};
+
+static struct up_counts
+count_upstream(const struct plan_graph *g, const enum ti_state *st, size_t i)
+{
+    struct up_counts c = {0};
+
+    for (size_t j = g->up_off[i]; j < g->up_off[i + 1]; j++) {
+        enum ti_state s = st[g->up_idx[j]];
+        c.upstream++;
+        c.success += s == TI_SUCCESS;
+        c.skipped += s == TI_SKIPPED;
+        c.failed += s == TI_FAILED;
+        c.upstream_failed += s == TI_UPSTREAM_FAILED;
+        c.removed += s == TI_REMOVED;
+        c.done += ti_state_finished(s);
+    }
+    return c;
+}
+
+/* The flag_upstream_failed branch: the state a task is moved to when its rule can no longer
+ * be met, or V_WAIT when there is none. */
+static enum verdict
+rule_dead_end(enum trigger_rule r, const struct up_counts *c)
+{
+    bool all_done = c->done >= c->upstream;
+    bool any_fail = c->failed || c->upstream_failed;
+
+    switch (r) {
+    case TR_ALL_SUCCESS:
+        return any_fail ? V_UPSTREAM_FAILED : c->skipped ? V_SKIP : V_WAIT;
+    case TR_ALL_FAILED:
+        return c->success || c->skipped ? V_SKIP : V_WAIT;
+    case TR_ONE_SUCCESS:
+        if (all_done && c->done == c->skipped)
+            return V_SKIP;
+        return all_done && c->success <= 0 ? V_UPSTREAM_FAILED : V_WAIT;
+    case TR_ONE_FAILED:
+        return all_done && !any_fail ? V_SKIP : V_WAIT;
+    case TR_ONE_DONE:
+        return all_done && !(c->failed || c->success) ? V_SKIP : V_WAIT;
+    case TR_NONE_FAILED:
+        return any_fail ? V_UPSTREAM_FAILED : V_WAIT;
+    case TR_NONE_FAILED_MIN_ONE_SUCCESS:
+        return any_fail ? V_UPSTREAM_FAILED : c->skipped == c->upstream ? V_SKIP : V_WAIT;
+    case TR_NONE_SKIPPED:
+        return c->skipped ? V_SKIP : V_WAIT;
+    case TR_ALL_SKIPPED:
+        return c->success || any_fail ? V_SKIP : V_WAIT;
+    case TR_ALL_DONE_MIN_ONE_SUCCESS:
+        /* Airflow skips as soon as one upstream is skipped, without waiting for the rest. */
+        if (c->skipped > 0)
+            return V_SKIP;
+        return c->success + c->failed + c->upstream_failed + c->removed >= c->upstream &&
+                       c->success == 0
+                   ? V_UPSTREAM_FAILED
+                   : V_WAIT;
+    case TR_ALL_DONE:
+    case TR_ALWAYS:
+    case TR_ALL_DONE_SETUP_SUCCESS: /* without setup tasks: never skipped nor failed */
+        return V_WAIT;
+    }
+    return V_WAIT;
+}
+
+/* The passing condition of each rule (the failing statuses of _evaluate_direct_relatives). */
+static bool
+rule_met(enum trigger_rule r, const struct up_counts *c)
+{
+    bool all_done = c->done >= c->upstream;
+
+    switch (r) {
+    case TR_ALL_SUCCESS:
+        return c->upstream - c->success <= 0;
+    case TR_ALL_FAILED:
+        return c->upstream - c->failed - c->upstream_failed <= 0;
+    case TR_ALL_DONE:
+    case TR_ALL_DONE_SETUP_SUCCESS:
+        return all_done;
+    case TR_ALL_DONE_MIN_ONE_SUCCESS:
+        return c->skipped == 0 &&
+               c->success + c->failed + c->upstream_failed + c->removed >= c->upstream &&
+               c->success > 0;
+    case TR_ALL_SKIPPED:
+        return c->upstream - c->skipped <= 0;
+    case TR_ONE_SUCCESS:
+        return c->success > 0;
+    case TR_ONE_FAILED:
+        return c->failed || c->upstream_failed;
+    case TR_ONE_DONE:
+        return c->success + c->failed > 0;
+    case TR_NONE_FAILED:
+    case TR_NONE_FAILED_MIN_ONE_SUCCESS:
+        return c->upstream - c->success - c->skipped <= 0;
+    case TR_NONE_SKIPPED:
+        return all_done && c->skipped == 0;
+    case TR_ALWAYS:
+        return true;
+    }
+    return false;
+}
+
+static enum verdict
+evaluate(const struct plan_graph *g, const enum ti_state *st, size_t i)
+{
+    struct up_counts c;
+    enum verdict v;
+
+    if (g->up_off[i] == g->up_off[i + 1] || g->rule[i] == TR_ALWAYS)
+        return V_RUN;
+    c = count_upstream(g, st, i);
+    v = rule_dead_end(g->rule[i], &c);
+    if (v != V_WAIT)
+        return v;
+    return rule_met(g->rule[i], &c) ? V_RUN : V_WAIT;
+}
+
+/* ---- plan_run ---- */
+
+/* Work space of one plan_run call. */
+struct run_ctx {
+    const struct plan_graph *g;
+    const struct plan_ti *tis;
+    time_t now;
+    enum ti_state *st; /* the states as decided so far */
+    size_t *order;     /* tasks, upstream before downstream where the graph allows */
+    size_t *seq;       /* tasks in the order they changed */
+    size_t n_seq;
+};
+
+/* Depth-first post-order over upstream edges: a topological order (a cycle, which the DAG
+ * loader rejects anyway, is simply cut). Uses an explicit stack: chains can be long. */
+static int
+topo_order(const struct plan_graph *g, size_t *order)
+{
+    size_t n = g->n, k = 0, sp = 0;
+    unsigned char *mark = calloc(n + 1, 1);
+    size_t *stack = calloc(n + 1, sizeof(*stack));
+    size_t *next = calloc(n + 1, sizeof(*next));
+
+    if (mark == NULL || stack == NULL || next == NULL) {
+        free(mark);
+        free(stack);
+        free(next);
+        return -1;
+    }
+    for (size_t r = 0; r < n; r++) {
+        if (mark[r])
+            continue;
+        mark[r] = 1;
+        next[r] = g->up_off[r];
+        stack[sp++] = r;
+        while (sp > 0) {
+            size_t v = stack[sp - 1];
+            if (next[v] < g->up_off[v + 1]) {
+                size_t u = g->up_idx[next[v]++];
+                if (!mark[u]) {
+                    mark[u] = 1;
+                    next[u] = g->up_off[u];
+                    stack[sp++] = u;
+                }
+            } else {
+                sp--;
+                order[k++] = v;
+            }
+        }
+    }
+    free(mark);
+    free(stack);
+    free(next);
+    return 0;
+}
+
+/* One step of task i: Airflow evaluates only none and up_for_retry task instances
+ * (SCHEDULEABLE_STATES); an up_for_retry one is scheduled only once its retry is due, but
+ * is flagged skipped / upstream_failed like any other. Returns whether the state changed. */
+static bool
+step(struct run_ctx *c, size_t i)
+{
+    enum ti_state s = c->st[i];
+    enum verdict v;
+
+    if (s != TI_NONE && s != TI_UP_FOR_RETRY)
+        return false;
+    v = evaluate(c->g, c->st, i);
+    if (v == V_SKIP)
+        c->st[i] = TI_SKIPPED;
+    else if (v == V_UPSTREAM_FAILED)
+        c->st[i] = TI_UPSTREAM_FAILED;
+    else if (v == V_RUN && c->tis[i].wait_past)
+        return false;
+    else if (v == V_RUN && (s == TI_NONE || c->tis[i].next_retry_at <= c->now))
+        c->st[i] = TI_SCHEDULED;
+    else
+        return false;
+    c->seq[c->n_seq++] = i;
+    return true;
+}
+
+static void
+propagate(struct run_ctx *c)
+{
+    bool changed;
+
+    do {
+        changed = false;
+        for (size_t k = 0; k < c->g->n; k++)
+            changed |= step(c, c->order[k]);
+    } while (changed);
+}
+
+/* scheduled -> queued in task order while max_active_tasks and free slots allow. */
+static void
+queue_scheduled(struct run_ctx *c, const struct plan_limits *lim)
+{
+    long cap_dag = LONG_MAX, cap_slots = LONG_MAX, queued = 0;
+
+    if (lim != NULL && lim->max_active_tasks > 0)
+        cap_dag = (long)lim->max_active_tasks - lim->active_in_dag;
+    if (lim != NULL && lim->free_slots >= 0)
+        cap_slots = lim->free_slots;
+    for (size_t i = 0; i < c->g->n; i++) {
+        if (c->st[i] != TI_SCHEDULED || queued >= cap_dag || queued >= cap_slots)
+            continue;
+        c->st[i] = TI_QUEUED;
+        queued++;
+    }
+}
+
+/* DagRun.update_state: finished -> the leaves decide (removed leaves ignored); unfinished
+ * with nothing scheduled, queued, running or waiting for a retry -> deadlock -> failed. */
+static enum run_state
+run_outcome(const struct plan_graph *g, const enum ti_state *st, const struct plan_ti *tis)
+{
+    bool unfinished = false, progress = false, leaf_failed = false;
+
+    for (size_t i = 0; i < g->n; i++) {
+        enum ti_state s = st[i];
+        if (!ti_state_finished(s)) {
+            unfinished = true;
+            progress |= s == TI_SCHEDULED || s == TI_QUEUED || s == TI_RUNNING ||
+                        s == TI_UP_FOR_RETRY || tis[i].wait_past;
+        } else if (g->is_leaf[i] && (s == TI_FAILED || s == TI_UPSTREAM_FAILED)) {
+            leaf_failed = true;
+        }
+    }
+    if (!unfinished)
+        return leaf_failed ? RUN_FAILED : RUN_SUCCESS;
+    return progress ? RUN_RUNNING : RUN_FAILED;
+}
+
+/* Every task whose final state differs from tis[]: propagation order first, then the tasks
+ * that were already scheduled and got a slot, in task order. */
+static int
+collect_changes(const struct run_ctx *c, struct plan_result *out)
+{
+    size_t n = 0;
+
+    out->changes = calloc(c->g->n + 1, sizeof(*out->changes));
+    if (out->changes == NULL)
+        return -1;
+    for (size_t k = 0; k < c->n_seq; k++) {
+        size_t i = c->seq[k];
+        out->changes[n++] = (struct plan_change){i, c->tis[i].state, c->st[i]};
+    }
+    for (size_t i = 0; i < c->g->n; i++)
+        if (c->tis[i].state == TI_SCHEDULED && c->st[i] == TI_QUEUED)
+            out->changes[n++] = (struct plan_change){i, TI_SCHEDULED, TI_QUEUED};
+    out->n_changes = n;
+    return 0;
+}
+
+static time_t
+next_wakeup(const struct run_ctx *c)
+{
+    time_t w = 0;
+
+    for (size_t i = 0; i < c->g->n; i++) {
+        time_t t = c->tis[i].next_retry_at;
+        if (c->st[i] == TI_UP_FOR_RETRY && t > c->now && (w == 0 || t < w))
+            w = t;
+    }
+    return w;
+}
+
+static int
+check_input(const struct plan_graph *g, const struct plan_ti *tis, struct plan_result *out,
+            struct err *e)
+{
+    if (g == NULL || out == NULL || (g->n > 0 && tis == NULL))
+        return err_set(e, ERR_FAIL, "plan: missing graph, task instances or result");
+    for (size_t i = 0; i < g->n; i++)
+        if ((unsigned)tis[i].state >= TI_N_STATES)
+            return err_set(e, ERR_FAIL, "plan: task %zu has invalid state %d", i,
+                           (int)tis[i].state);
+    return 0;
+}
+
+/* Decide the next transitions of one run (see plan.h). */
+int
+plan_run(const struct plan_graph *g, const struct plan_ti *tis, const struct plan_limits *lim,
+         time_t now, struct plan_result *out, struct err *e)
+{
+    struct run_ctx c = {.g = g, .tis = tis, .now = now};
+    int rc = -1;
+
+    if (out != NULL)
+        *out = (struct plan_result){0};
+    if (check_input(g, tis, out, e) < 0)
+        return -1;
+    c.st = calloc(g->n + 1, sizeof(*c.st));
+    c.order = calloc(g->n + 1, sizeof(*c.order));
+    c.seq = calloc(g->n + 1, sizeof(*c.seq));
+    if (c.st == NULL || c.order == NULL || c.seq == NULL || topo_order(g, c.order) < 0) {
+        err_set(e, ERR_FAIL, "plan: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < g->n; i++)
+        c.st[i] = tis[i].state;
+    propagate(&c);
+    queue_scheduled(&c, lim);
+    if (collect_changes(&c, out) < 0) {
+        err_set(e, ERR_FAIL, "plan: out of memory");
+        goto out;
+    }
+    out->run_state = run_outcome(g, c.st, tis);
+    out->next_wakeup = next_wakeup(&c);
+    rc = 0;
+out:
+    free(c.st);
+    free(c.order);
+    free(c.seq);
+    return rc;
+}
+
+/* Free the changes of a result; the struct itself is the caller's. */
+void
+plan_result_free(struct plan_result *r)
+{
+    if (r == NULL)
+        return;
+    free(r->changes);
+    r->changes = NULL;
+    r->n_changes = 0;
+}
+
+/* ---- tries ---- */
+
+/* Airflow's TaskInstance.is_eligible_to_retry: retries set and try_number <= max_tries. */
+enum ti_state
+plan_after_try(enum try_outcome outcome, int try_number, int retries)
+{
+    switch (outcome) {
+    case TRY_SUCCESS:
+        return TI_SUCCESS;
+    case TRY_SKIPPED:
+        return TI_SKIPPED;
+    case TRY_FAILED:
+        return retries > 0 && try_number <= retries ? TI_UP_FOR_RETRY : TI_FAILED;
+    case TRY_PERMANENT:
+        return TI_FAILED;
+    }
+    return TI_FAILED;
+}
+
+/* int(sha1(f"{dag_id}#{task_id}#{logical_date}#{try_number}").hexdigest(), 16) % m, one byte
+ * at a time (m <= MAX_RETRY_DELAY, so r * 256 + byte never overflows). None is hashed as
+ * Python formats it, "None" (a manual Airflow 3 run has no logical date). */
+static uint64_t
+ti_hash_mod(const char *dag_id, const char *task_id, const char *logical_date, int try_number,
+            uint64_t m)
+{
+    unsigned char md[SHA_DIGEST_LENGTH];
+    char small[512], *text = small;
+    uint64_t r = 0;
+    int len;
+
+    dag_id = dag_id ? dag_id : "None";
+    task_id = task_id ? task_id : "None";
+    logical_date = logical_date ? logical_date : "None";
+    len = snprintf(small, sizeof(small), "%s#%s#%s#%d", dag_id, task_id, logical_date, try_number);
+    if (len < 0)
+        return 0;
+    if ((size_t)len >= sizeof(small)) {
+        text = malloc((size_t)len + 1);
+        if (text == NULL)
+            return 0; /* no jitter rather than no retry */
+        snprintf(text, (size_t)len + 1, "%s#%s#%s#%d", dag_id, task_id, logical_date, try_number);
+    }
+    SHA1((const unsigned char *)text, (size_t)len, md);
+    if (text != small)
+        free(text);
+    for (size_t i = 0; i < sizeof(md); i++)
+        r = (r * 256 + md[i]) % m;
+    return r;
+}
+
+/* Airflow's next_retry_datetime, as a delay after the try's end (see plan.h). */
+double
+plan_retry_delay(double retry_delay, bool exponential, double max_retry_delay, const char *dag_id,
+                 const char *task_id, const char *logical_date, int try_number)
+{
+    double backoff, delay;
+
+    if (!exponential)
+        return retry_delay;
+    backoff = ceil(ldexp(retry_delay, try_number == INT_MIN ? INT_MIN : try_number - 1));
+    if (!(backoff < MAX_RETRY_DELAY)) {
+        /* modded_hash >= min_backoff >= the cap (overflow or infinity included) */
+        delay = MAX_RETRY_DELAY;
+    } else {
+        uint64_t m = backoff < 1 ? 1 : (uint64_t)backoff;
+        delay = (double)(m + ti_hash_mod(dag_id, task_id, logical_date, try_number, m));
+        if (delay > MAX_RETRY_DELAY)
+            delay = MAX_RETRY_DELAY;
+    }
+    if (max_retry_delay > 0 && max_retry_delay < delay)
+        delay = max_retry_delay;
+    return delay;
+}

@@ -1,0 +1,814 @@
+/* runner: the engine's loop (see runner.h).
+ *
+ * One turn: reconnect if the database is down; heartbeat the job and renew the leases of
+ * our tries when due; let the caller's tick run (the scheduler creates, promotes and finds
+ * runs there); plan every run that changed (plan -> store); claim queued task instances
+ * while slots are free and start them; then poll() on the executor's descriptors, a
+ * signalfd and the database socket (NOTIFY) until the nearest deadline.
+ *
+ * Invariants: a try is started only for a task instance this process claimed (moved from
+ * queued to running with a new try number, SELECT ... FOR UPDATE SKIP LOCKED); its end is
+ * recorded only with that try number (a late end is refused by the store). A run in memory
+ * keeps the DAG bag it was loaded with until none of its tries is in flight. */
+#include "runner/runner.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dagfile/dagfile.h"
+#include "executor/executor.h"
+#include "runner_int.h"
+#include "store/store.h"
+
+#define MAX_POLLFDS 1024
+
+double
+runner_wall(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return runner_epoch(&ts);
+}
+
+void
+runner_emit(struct runner *r, const struct active_run *run, const char *task_id, enum ti_state ts,
+            int try_number, const char *detail)
+{
+    struct runner_event ev = {run->dag_id, run->run_id, task_id, ts,
+                              run->state,  try_number,  detail};
+
+    if (r->opts.on_event)
+        r->opts.on_event(r->opts.arg, &ev);
+}
+
+static double
+env_double(const char *name, double dflt)
+{
+    const char *s = getenv(name);
+
+    return s && atof(s) > 0 ? atof(s) : dflt;
+}
+
+static void
+set_defaults(struct runner_opts *o)
+{
+    const char *s;
+
+    if (o->logs_folder == NULL)
+        o->logs_folder = (s = getenv("GUST_LOGS_FOLDER")) && *s ? s : "./logs";
+    if (o->parallelism <= 0)
+        o->parallelism = (int)env_double("GUST_PARALLELISM", 32);
+    if (o->kill_grace <= 0)
+        o->kill_grace = 10;
+    if (o->lease_seconds <= 0)
+        o->lease_seconds = env_double("GUST_LEASE_SECONDS", 30);
+    if (o->shutdown_grace < 0 || (o->shutdown_grace == 0 && o->mode != RUNNER_LOCAL))
+        o->shutdown_grace = 30;
+    if (o->xcom_max_bytes == 0)
+        o->xcom_max_bytes = (size_t)env_double("GUST_XCOM_MAX_BYTES", 1u << 20);
+}
+
+struct runner *
+runner_new(struct store *s, const struct dagbag *bag, const struct runner_opts *opts, struct err *e)
+{
+    struct runner *r = calloc(1, sizeof(*r));
+    sigset_t mask;
+
+    if (r == NULL || (r->cur = calloc(1, sizeof(*r->cur))) == NULL) {
+        free(r);
+        err_set(e, ERR_FAIL, "out of memory");
+        return NULL;
+    }
+    r->store = s;
+    r->cur->bag = (struct dagbag *)bag;
+    r->cur->refs = 1; /* the runner's own reference to its current bag */
+    r->opts = opts ? *opts : (struct runner_opts){0};
+    set_defaults(&r->opts);
+    r->sigfd = -1;
+    r->reconnect_delay = 0.5;
+    if (gethostname(r->hostname, sizeof(r->hostname) - 1) < 0)
+        snprintf(r->hostname, sizeof(r->hostname), "localhost");
+    runner_bindir(r->bindir);
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, &r->old_mask);
+    r->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (r->sigfd < 0 || (r->x = executor_new(e)) == NULL) {
+        if (r->sigfd < 0)
+            err_set(e, ERR_FAIL, "signalfd: %s", strerror(errno));
+        runner_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void
+bag_unref(struct bagref *b)
+{
+    if (b && --b->refs == 0) {
+        if (b->owned)
+            dagbag_free(b->bag);
+        free(b);
+    }
+}
+
+static void
+run_release(struct active_run *run)
+{
+    if (run == NULL)
+        return;
+    bag_unref(run->bagref);
+    active_run_free(run);
+}
+
+void
+runner_free(struct runner *r)
+{
+    if (r == NULL)
+        return;
+    executor_free(r->x);
+    while (r->pending) {
+        struct pending_end *p = r->pending;
+
+        r->pending = p->next;
+        free(p->end);
+        free(p);
+    }
+    while (r->inflight) {
+        struct try *t = r->inflight;
+
+        r->inflight = t->next;
+        try_free(t);
+    }
+    for (size_t i = 0; i < r->n_runs; i++)
+        run_release(r->runs[i]);
+    free(r->runs);
+    bag_unref(r->cur);
+    if (r->sigfd >= 0)
+        close(r->sigfd);
+    sigprocmask(SIG_SETMASK, &r->old_mask, NULL);
+    free(r);
+}
+
+void
+runner_set_bag(struct runner *r, struct dagbag *bag)
+{
+    struct bagref *b = calloc(1, sizeof(*b));
+
+    if (b == NULL) {
+        dagbag_free(bag);
+        return;
+    }
+    b->bag = bag;
+    b->refs = 1;
+    b->owned = true;
+    bag_unref(r->cur);
+    r->cur = b;
+    for (size_t i = 0; i < r->n_runs; i++)
+        r->runs[i]->dirty = true;
+}
+
+const struct dagbag *
+runner_bag(const struct runner *r)
+{
+    return r->cur->bag;
+}
+
+struct active_run *
+runner_find_run(const struct runner *r, const char *dag_id, const char *run_id)
+{
+    for (size_t i = 0; i < r->n_runs; i++)
+        if (strcmp(r->runs[i]->dag_id, dag_id) == 0 && strcmp(r->runs[i]->run_id, run_id) == 0)
+            return r->runs[i];
+    return NULL;
+}
+
+time_t
+runner_connected_since(const struct runner *r)
+{
+    return r->db_down ? 0 : r->connected_since;
+}
+
+bool
+runner_owns_pid(const struct runner *r, pid_t pid)
+{
+    for (const struct try *t = r->inflight; t; t = t->next)
+        if (t->pid == pid)
+            return true;
+    return false;
+}
+
+bool
+runner_take_hup(struct runner *r)
+{
+    bool hup = r->hup;
+
+    r->hup = false;
+    return hup;
+}
+
+size_t
+runner_active_runs(const struct runner *r)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->n_runs; i++)
+        n += !r->runs[i]->finished;
+    return n;
+}
+
+bool
+runner_has_run(const struct runner *r, const char *dag_id, const char *run_id)
+{
+    return runner_find_run(r, dag_id, run_id) != NULL;
+}
+
+static struct active_run *
+load_run(struct runner *r, const char *dag_id, const char *run_id, struct err *e)
+{
+    const struct dag *dag = dagbag_find(r->cur->bag, dag_id);
+    struct active_run *run;
+
+    if (dag == NULL) {
+        err_set(e, ERR_NOTFOUND, "no DAG '%s' in the DAG folder", dag_id);
+        return NULL;
+    }
+    if ((run = active_run_load(r->store, dag, run_id, e)) == NULL)
+        return NULL;
+    run->bagref = r->cur;
+    r->cur->refs++;
+    return run;
+}
+
+int
+runner_add(struct runner *r, const char *dag_id, const char *run_id, struct err *e)
+{
+    struct active_run *run, **grown;
+
+    if (runner_find_run(r, dag_id, run_id))
+        return 0;
+    if ((run = load_run(r, dag_id, run_id, e)) == NULL)
+        return -1;
+    grown = realloc(r->runs, (r->n_runs + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        run_release(run);
+        return err_set(e, ERR_FAIL, "out of memory");
+    }
+    r->runs = grown;
+    r->runs[r->n_runs++] = run;
+    return 0;
+}
+
+enum run_state
+runner_run_state(const struct runner *r, const char *dag_id, const char *run_id)
+{
+    const struct active_run *run = runner_find_run(r, dag_id, run_id);
+
+    return run ? run->state : RUN_RUNNING;
+}
+
+long long
+runner_job_id(const struct runner *r)
+{
+    return r->job_id;
+}
+
+bool
+runner_db_up(const struct runner *r)
+{
+    return !r->db_down;
+}
+
+void
+runner_poke(struct runner *r)
+{
+    r->poked = true;
+}
+
+void
+runner_stop(struct runner *r)
+{
+    if (!r->stopping) {
+        r->stopping = true;
+        r->stop_at = runner_mono() + r->opts.shutdown_grace;
+    }
+}
+
+/* ---- the database going away and coming back ---- */
+
+void
+runner_db_error(struct runner *r, const struct err *e, const char *what)
+{
+    if (!e->temporary) {
+        fprintf(stderr, "gust: %s: %s\n", what, e->msg);
+        return;
+    }
+    if (!r->db_down)
+        fprintf(stderr,
+                "gust: database unreachable (%s: %s); tries keep running, their ends "
+                "will be recorded when it is back\n",
+                what, e->msg);
+    r->db_down = true;
+    r->reconnect_at = time(NULL);
+}
+
+static void
+try_reconnect(struct runner *r, time_t now)
+{
+    struct err e = {0};
+
+    if (store_reconnect(r->store, &e) < 0) {
+        r->reconnect_delay = r->reconnect_delay * 2 > 30 ? 30 : r->reconnect_delay * 2;
+        r->reconnect_at = now + (time_t)r->reconnect_delay;
+        return;
+    }
+    fprintf(stderr, "gust: database reachable again\n");
+    r->db_down = false;
+    r->reconnect_delay = 0.5;
+    r->connected_since = now;
+    r->next_heartbeat = 0; /* renew our leases first thing */
+    for (size_t i = 0; i < r->n_runs; i++)
+        r->runs[i]->dirty = true;
+    runner_forget_states(r);
+    runner_flush_pending(r);
+}
+
+/* ---- leases ---- */
+
+static void
+heartbeat(struct runner *r, time_t now)
+{
+    struct store_try_ref *refs;
+    struct try **tries;
+    int *lost;
+    size_t n = 0, cap = 0;
+    struct err e = {0};
+
+    if (now < r->next_heartbeat || r->job_id == 0)
+        return;
+    r->next_heartbeat =
+        now + (time_t)(r->opts.lease_seconds / 3 > 1 ? r->opts.lease_seconds / 3 : 1);
+    for (struct try *t = r->inflight; t; t = t->next)
+        cap++;
+    refs = calloc(cap + 1, sizeof(*refs));
+    tries = calloc(cap + 1, sizeof(*tries));
+    lost = calloc(cap + 1, sizeof(*lost));
+    for (struct try *t = r->inflight; refs && tries && lost && t; t = t->next)
+        if (!t->lost) {
+            tries[n] = t;
+            refs[n++] = (struct store_try_ref){t->run->dag_id, t->run->run_id,
+                                               t->run->dag->tasks[t->task].task_id, t->try_number};
+        }
+    if (refs && tries && lost &&
+        (store_job_heartbeat(r->store, r->job_id, &e) < 0 ||
+         store_leases_renew(r->store, r->job_id, r->opts.lease_seconds, now, refs, n, lost, &e) <
+             0))
+        runner_db_error(r, &e, "heartbeat");
+    else
+        for (size_t i = 0; i < n && lost; i++)
+            if (lost[i]) {
+                /* Someone failed this try (its lease had expired): it must stop now, so that
+                 * no two tries of one task instance run at once. */
+                tries[i]->lost = true;
+                if (tries[i]->pid > 0)
+                    executor_terminate(r->x, tries[i]->pid);
+            }
+    free(refs);
+    free(tries);
+    free(lost);
+}
+
+/* ---- planning and claiming ---- */
+
+static void
+finish_run(struct runner *r, struct active_run *run, enum run_state to)
+{
+    struct err e = {0};
+    int won =
+        store_run_set_state(r->store, run->dag_id, run->run_id, run->state, to, time(NULL), &e);
+
+    if (won < 0) {
+        runner_db_error(r, &e, "finish a run");
+        return;
+    }
+    r->poked = true; /* waits on this run, a queued run of the DAG: see runner_poke */
+    run->finished = true;
+    if (won == 0) /* someone else finished or cleared it: forget our picture of it */
+        return;
+    run->state = to;
+    runner_emit(r, run, NULL, TI_NONE, 0, NULL);
+}
+
+/* Whether depends_on_past holds task idx back (its previous run's try did not succeed). */
+static bool
+waits_on_past(struct runner *r, struct active_run *run, size_t idx)
+{
+    enum ti_state st = TI_NONE;
+    bool found = false;
+    struct err e = {0};
+
+    if (!run->dag->tasks[idx].depends_on_past)
+        return false;
+    if (store_prev_ti_state(r->store, run->dag_id, run->run_id, run->dag->tasks[idx].task_id,
+                            &found, &st, &e) < 0)
+        return true;
+    return found && st != TI_SUCCESS && st != TI_SKIPPED;
+}
+
+static int
+step_run(struct runner *r, struct active_run *run, struct err *e)
+{
+    struct plan_result res = {0};
+    size_t *queued = NULL, n_queued = 0;
+    int added = 0, removed = 0;
+
+    run->dirty = false;
+    if (run->state == RUN_QUEUED) {
+        if (r->opts.mode != RUNNER_LOCAL)
+            return 0; /* the scheduler's tick promotes runs within max_active_runs */
+        if (store_run_set_state(r->store, run->dag_id, run->run_id, RUN_QUEUED, RUN_RUNNING,
+                                time(NULL), e) < 0)
+            return -1;
+        run->state = RUN_RUNNING;
+        runner_emit(r, run, NULL, TI_NONE, 0, NULL);
+    }
+    if (!run->synced) {
+        if (store_run_sync_tasks(r->store, run->dag, run->run_id, &added, &removed, e) < 0)
+            return -1;
+        run->synced = true;
+    }
+    if (runner_plan_step(r->store, run, waits_on_past, r, &res, &queued, &n_queued, e) < 0)
+        return -1;
+    for (size_t i = 0; i < res.n_changes; i++)
+        runner_emit(r, run, run->dag->tasks[res.changes[i].task].task_id, res.changes[i].to, 0,
+                    NULL);
+    run->wakeup = res.next_wakeup;
+    if (res.run_state == RUN_SUCCESS || res.run_state == RUN_FAILED)
+        finish_run(r, run, res.run_state);
+    plan_result_free(&res);
+    free(queued);
+    return 0;
+}
+
+static void
+start_claims(struct runner *r, struct store_claim *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct active_run *run = runner_find_run(r, c[i].dag_id, c[i].run_id);
+        struct err e = {0};
+        long idx = -1;
+
+        if (run == NULL && runner_add(r, c[i].dag_id, c[i].run_id, &e) == 0)
+            run = runner_find_run(r, c[i].dag_id, c[i].run_id);
+        for (size_t k = 0; run && k < run->dag->n_tasks; k++)
+            if (strcmp(run->dag->tasks[k].task_id, c[i].task_id) == 0)
+                idx = (long)k;
+        if (idx < 0) {
+            /* claimed but not runnable here (run or task gone): give it back as failed so a
+             * retry can happen elsewhere, rather than holding it until the lease expires */
+            store_ti_finish(r->store, c[i].dag_id, c[i].run_id, c[i].task_id, c[i].try_number,
+                            plan_after_try(TRY_FAILED, c[i].try_number, c[i].max_tries), false, 0,
+                            0, 0, runner_wall(), -1, time(NULL), NULL);
+            continue;
+        }
+        runner_start_claimed(r, run, (size_t)idx, c[i].try_number, c[i].max_tries);
+    }
+}
+
+static int
+free_slots(const struct runner *r)
+{
+    return r->opts.parallelism - (int)executor_active(r->x) - (int)r->n_waits;
+}
+
+static int
+claim(struct runner *r, const struct store_claim_filter *f, int limit)
+{
+    struct store_claim *c = NULL;
+    struct err e = {0};
+    size_t n = 0;
+
+    if (limit <= 0)
+        return 0;
+    if (store_claim_queued(r->store, f, limit, r->hostname, (int)getpid(), r->job_id,
+                           r->opts.lease_seconds, runner_wall(), &c, &n, &e) < 0) {
+        runner_db_error(r, &e, "claim task instances");
+        return -1;
+    }
+    start_claims(r, c, n);
+    store_claims_free(c, n);
+    return (int)n;
+}
+
+/* Claim what this process may run: its own runs' (local), or any DAG it knows. */
+static void
+claim_all(struct runner *r)
+{
+    if (r->opts.mode == RUNNER_LOCAL) {
+        for (size_t i = 0; i < r->n_runs && !r->db_down; i++) {
+            struct store_claim_filter f = {.dag_id = r->runs[i]->dag_id,
+                                           .run_id = r->runs[i]->run_id};
+
+            if (!r->runs[i]->finished)
+                claim(r, &f, free_slots(r));
+        }
+        return;
+    }
+    const struct dagbag *bag = r->cur->bag;
+    const char **ids = calloc(bag->n_dags + 1, sizeof(*ids));
+    struct store_claim_filter f = {
+        .queue = r->opts.queue, .dag_ids = ids, .n_dag_ids = bag->n_dags};
+
+    for (size_t i = 0; ids && i < bag->n_dags; i++)
+        ids[i] = bag->dags[i]->dag_id;
+    if (ids && bag->n_dags > 0)
+        claim(r, &f, free_slots(r));
+    free(ids);
+}
+
+/* Runs done with (finished, nothing in flight) leave memory, except in RUNNER_LOCAL where
+ * their final state is asked for; runs on an old bag move to the current one. */
+static void
+tidy_runs(struct runner *r)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < r->n_runs; i++) {
+        struct active_run *run = r->runs[i];
+        struct err e = {0};
+
+        if (run->inflight == 0 && run->finished && r->opts.mode != RUNNER_LOCAL) {
+            run_release(run);
+            continue;
+        }
+        if (run->inflight == 0 && run->bagref != r->cur && !run->finished) {
+            struct active_run *fresh = load_run(r, run->dag_id, run->run_id, &e);
+
+            if (fresh) { /* else the DAG is gone from the folder: finish on the old one */
+                run_release(run);
+                run = fresh;
+            }
+        }
+        r->runs[k++] = run;
+    }
+    r->n_runs = k;
+}
+
+static void
+step_all(struct runner *r, time_t now)
+{
+    struct err e = {0};
+
+    if (r->notified) /* others changed the store, or the tick did (runner_poke) */
+        runner_forget_states(r);
+    for (size_t i = 0; i < r->n_runs && !r->db_down; i++) {
+        struct active_run *run = r->runs[i];
+
+        if (run->finished || !(run->dirty || r->notified || (run->wakeup && run->wakeup <= now)))
+            continue;
+        if (step_run(r, run, &e) < 0) {
+            if (e.temporary)
+                runner_db_error(r, &e, "plan a run");
+            else
+                fprintf(stderr, "gust: %s\n", e.msg);
+        }
+    }
+}
+
+/* ---- waiting ---- */
+
+static bool
+all_local_done(const struct runner *r)
+{
+    for (size_t i = 0; i < r->n_runs; i++)
+        if (!r->runs[i]->finished)
+            return false;
+    return r->inflight == NULL;
+}
+
+static int
+min_ms(int a, int b)
+{
+    return a < 0 ? b : (b < 0 || a < b) ? a : b;
+}
+
+static int
+ms_until(time_t when, time_t now)
+{
+    return when <= now ? 0 : (int)((when - now) * 1000 > 600000 ? 600000 : (when - now) * 1000);
+}
+
+static int
+next_timeout(const struct runner *r, time_t now)
+{
+    int ms = executor_timeout_ms(r->x);
+
+    if (r->db_down)
+        return min_ms(ms, ms_until(r->reconnect_at, now));
+    for (size_t i = 0; i < r->n_runs; i++) {
+        const struct active_run *run = r->runs[i];
+
+        if (run->finished)
+            continue;
+        if (run->dirty)
+            return 0;
+        if (run->wakeup)
+            ms = min_ms(ms, ms_until(run->wakeup, now));
+    }
+    if (r->job_id)
+        ms = min_ms(ms, ms_until(r->next_heartbeat, now));
+    if (r->tick_next)
+        ms = min_ms(ms, ms_until(r->tick_next, now));
+    if (r->n_waits)
+        ms = min_ms(ms, ms_until(r->next_wait_check, now));
+    if (r->stopping && !r->terminated)
+        ms = min_ms(ms, (int)((r->stop_at - runner_mono()) * 1000 > 0
+                                  ? (r->stop_at - runner_mono()) * 1000
+                                  : 0));
+    if (ms < 0 && r->opts.mode == RUNNER_LOCAL && executor_active(r->x) == 0)
+        ms = 1000; /* a stalled local run is planned again (and found deadlocked) */
+    return ms;
+}
+
+static void
+read_signals(struct runner *r)
+{
+    struct signalfd_siginfo si;
+
+    while (read(r->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) { /* reload: the tick looks at it at once */
+            r->hup = true;
+            r->tick_next = time(NULL);
+            continue;
+        }
+        if (r->opts.mode == RUNNER_LOCAL)
+            r->interrupted = true;
+        runner_stop(r);
+    }
+}
+
+/* Notifications already read by libpq while it waited for a query's result sit in its queue
+ * and will never make the socket readable again: take them before sleeping. */
+static bool
+take_notifies(struct runner *r)
+{
+    struct err e = {0};
+    int count = 0;
+
+    if (!r->listening || r->db_down)
+        return false;
+    if (store_drain_notifies(r->store, &count, &e) < 0) {
+        runner_db_error(r, &e, "read notifications");
+        return false;
+    }
+    return count > 0;
+}
+
+static void
+wait_events(struct runner *r)
+{
+    struct pollfd fds[MAX_POLLFDS];
+    size_t n = 1, dbi = 0;
+    struct exec_result res;
+    struct err e = {0};
+    bool queued = take_notifies(r) || r->poked;
+    int sock = r->listening && !r->db_down ? store_socket(r->store) : -1;
+
+    fds[0] = (struct pollfd){.fd = r->sigfd, .events = POLLIN};
+    if (sock >= 0) {
+        dbi = n;
+        fds[n++] = (struct pollfd){.fd = sock, .events = POLLIN};
+    }
+    n += executor_pollfds(r->x, fds + n, MAX_POLLFDS - n);
+    if (poll(fds, n, queued ? 0 : next_timeout(r, time(NULL))) < 0 && errno != EINTR)
+        return;
+    if (fds[0].revents & POLLIN)
+        read_signals(r);
+    r->poked = false;
+    r->notified = queued || (dbi && fds[dbi].revents && take_notifies(r));
+    if (executor_process(r->x, &e) < 0)
+        fprintf(stderr, "gust: executor: %s\n", e.msg);
+    while (executor_next_result(r->x, &res) == 1) {
+        runner_finish_exec(r, &res);
+        exec_result_clear(&res);
+    }
+}
+
+/* ---- the loop ---- */
+
+static const char *
+job_type(enum runner_mode m)
+{
+    return m == RUNNER_SCHEDULER ? "SchedulerJob"
+           : m == RUNNER_WORKER  ? "WorkerJob"
+                                 : "LocalTaskJob";
+}
+
+static void
+begin(struct runner *r)
+{
+    struct err e = {0};
+    time_t now = time(NULL);
+
+    r->connected_since = now;
+    if (store_job_start(r->store, job_type(r->opts.mode), r->hostname, (int)getpid(), &r->job_id,
+                        &e) < 0) {
+        runner_db_error(r, &e, "register the job");
+        return;
+    }
+    if (r->opts.mode != RUNNER_LOCAL) {
+        if (store_listen(r->store, &e) < 0)
+            runner_db_error(r, &e, "listen");
+        else
+            r->listening = true;
+    }
+}
+
+/* SIGTERM's grace is over: stop what still runs (its ends are recorded as failures). */
+static void
+stop_tries(struct runner *r)
+{
+    if (r->terminated || !r->stopping || runner_mono() < r->stop_at)
+        return;
+    r->terminated = true;
+    executor_terminate_all(r->x);
+    runner_abandon_waits(r);
+}
+
+static bool
+done(struct runner *r)
+{
+    if (r->stopping)
+        return r->inflight == NULL && (r->pending == NULL || r->db_down);
+    if (r->opts.mode == RUNNER_LOCAL) /* a tick may still add runs (backfill) */
+        return all_local_done(r) && r->tick_next == 0;
+    if (r->opts.stop_when_idle && r->inflight == NULL && !r->db_down) {
+        for (size_t i = 0; i < r->n_runs; i++)
+            if (!r->runs[i]->finished)
+                return false;
+        return r->tick_next == 0 || r->tick_next > time(NULL);
+    }
+    return false;
+}
+
+static int
+turn(struct runner *r, time_t now, struct err *e)
+{
+    if (r->db_down && now >= r->reconnect_at)
+        try_reconnect(r, now);
+    if (r->db_down)
+        return 0;
+    heartbeat(r, now);
+    if (!r->stopping && r->opts.tick && !r->db_down &&
+        (r->tick_next == 0 || now >= r->tick_next || r->notified)) {
+        r->tick_next = 0;
+        if (r->opts.tick(r->opts.tick_arg, r, now, &r->tick_next, e) < 0)
+            return -1;
+    }
+    tidy_runs(r);
+    if (!r->stopping && r->opts.mode != RUNNER_WORKER)
+        step_all(r, now);
+    if (!r->stopping && !r->db_down && !(r->opts.mode == RUNNER_SCHEDULER && r->opts.no_executor))
+        claim_all(r);
+    if (!r->db_down)
+        runner_check_waits(r, now);
+    return 0;
+}
+
+int
+runner_run(struct runner *r, struct err *e)
+{
+    begin(r);
+    for (;;) { /* a turn first: a tick may add the runs to drive (backfill) */
+        if (turn(r, time(NULL), e) < 0)
+            return -1;
+        stop_tries(r);
+        if (done(r))
+            break;
+        wait_events(r);
+    }
+    if (r->interrupted) {
+        for (size_t i = 0; i < r->n_runs; i++)
+            if (!r->runs[i]->finished && !r->db_down)
+                finish_run(r, r->runs[i], RUN_FAILED);
+    }
+    if (r->job_id && !r->db_down)
+        store_job_end(r->store, r->job_id, r->interrupted ? "failed" : "success", NULL);
+    if (r->pending)
+        fprintf(stderr, "gust: the database is still down: the ends of some tries could not be "
+                        "recorded; their leases will expire and they will be retried\n");
+    if (r->interrupted)
+        return err_set(e, ERR_FAIL,
+                       "interrupted: running tries were stopped and unfinished "
+                       "runs marked failed ('gust tasks clear' re-runs them)");
+    return 0;
+}

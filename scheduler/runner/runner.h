@@ -1,0 +1,127 @@
+/* runner: the engine that drives DAG runs in this process: asks plan what changes, records
+ * it in the store, claims queued task instances and starts their tries with the executor,
+ * records how they ended. One single-threaded poll() loop; wake-ups are events (a child's
+ * output or exit, a signal, a NOTIFY from the database) or the nearest deadline (a task
+ * timeout, a retry coming due, a lease to renew, the caller's own tick), never a polling
+ * sleep.
+ *
+ * Three modes share it: `gust dags trigger --local` (drive the runs added, like `airflow
+ * dags test`), `gust scheduler` (plan every active run; the caller's tick creates and
+ * promotes runs) and `gust worker` (no planning: claim queued task instances and run them).
+ *
+ * Durability: every running try holds a lease (renewed every lease/3 s through the job's
+ * heartbeat); a try whose lease was taken away is stopped. When the database goes away, tries
+ * keep running, their ends are kept in memory and recorded once it is back; no new work starts
+ * meanwhile. */
+#ifndef GUST_RUNNER_H
+#define GUST_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "err.h"
+#include "plan/plan.h"
+
+struct store;
+struct dagbag;
+struct runner;
+
+/* What happened, for progress displays. task_id NULL: the run itself changed state. */
+struct runner_event {
+    const char *dag_id;
+    const char *run_id;
+    const char *task_id;
+    enum ti_state ti_state;   /* when task_id is set */
+    enum run_state run_state; /* when task_id is NULL */
+    int try_number;
+    const char *detail; /* "exit 1", "timed out after 30 s", ... or NULL */
+};
+
+enum runner_mode {
+    RUNNER_LOCAL,     /* drive the runs added with runner_add, then return */
+    RUNNER_SCHEDULER, /* plan every running run; run tries unless no_executor */
+    RUNNER_WORKER,    /* claim and run queued task instances only */
+};
+
+struct runner_opts {
+    enum runner_mode mode;
+    bool no_executor;        /* scheduler: leave every try to workers */
+    const char *queue;       /* worker: claim only this queue (NULL: any) */
+    const char *logs_folder; /* default $GUST_LOGS_FOLDER, else ./logs */
+    int parallelism;         /* tries running at once; default $GUST_PARALLELISM, else 32 */
+    double kill_grace;       /* SIGTERM -> SIGKILL on timeout; default 10 s */
+    double lease_seconds;    /* default $GUST_LEASE_SECONDS, else 30 */
+    double shutdown_grace;   /* on SIGTERM, wait this long for tries; default 30 s */
+    size_t xcom_max_bytes;   /* default $GUST_XCOM_MAX_BYTES, else 1 MiB */
+    void (*on_event)(void *arg, const struct runner_event *ev);
+    void *arg;
+    /* Called once per loop turn while the database is up (scheduler: create, promote and
+     * discover runs; fail expired leases). Sets *next to when it wants to run again (0: no
+     * wish). A negative return stops the runner with e's error. */
+    int (*tick)(void *arg, struct runner *r, time_t now, time_t *next, struct err *e);
+    void *tick_arg;
+    /* RUNNER_SCHEDULER/WORKER: return when there is nothing left to do (no active run, no
+     * try running) instead of waiting for more: `gust scheduler --once`. */
+    bool stop_when_idle;
+};
+
+/* New runner over a store and a loaded DAG bag (the bag is borrowed until runner_set_bag
+ * replaces it; the store is borrowed). */
+struct runner *runner_new(struct store *s, const struct dagbag *bag, const struct runner_opts *opts,
+                          struct err *e);
+void runner_free(struct runner *r);
+
+/* Use a newly loaded DAG bag from now on. Runs in memory move to it as soon as none of their
+ * tries is in flight; the old bag is freed by the runner once nothing uses it (the runner
+ * takes ownership of bags given here, not of the one given to runner_new). */
+void runner_set_bag(struct runner *r, struct dagbag *bag);
+const struct dagbag *runner_bag(const struct runner *r);
+
+/* Take charge of an existing run (queued or running). In RUNNER_LOCAL, runs created by its
+ * TriggerDagRunOperator tasks are added automatically. Adding a run already in charge is a
+ * no-op. */
+int runner_add(struct runner *r, const char *dag_id, const char *run_id, struct err *e);
+
+/* Run until done (RUNNER_LOCAL: every run in charge finished; otherwise SIGTERM/SIGINT, or
+ * idle with stop_when_idle). On SIGTERM/SIGINT no new work starts; running tries get
+ * shutdown_grace to finish (RUNNER_LOCAL: none), then are stopped and their ends recorded;
+ * RUNNER_LOCAL also marks its unfinished runs failed and returns -1 ("interrupted"). */
+int runner_run(struct runner *r, struct err *e);
+
+/* The final state of a run in charge (RUN_RUNNING if it has not finished). */
+enum run_state runner_run_state(const struct runner *r, const char *dag_id, const char *run_id);
+
+/* The job id of this runner's `job` row (0 before runner_run registered it). */
+long long runner_job_id(const struct runner *r);
+
+/* Whether the database connection is currently up (the tick is only called then). */
+bool runner_db_up(const struct runner *r);
+
+/* Stop as if SIGTERM arrived (for ticks that decide the work is done). */
+void runner_stop(struct runner *r);
+
+/* The tick changed the store (a try failed for an expired lease, a run was created, promoted
+ * or timed out): the next turn plans and claims as after a notification. This process's own
+ * notifications are not delivered back to it (store_drain_notifies), so this says it. */
+void runner_poke(struct runner *r);
+
+/* When the database connection was (re)established (0 while it is down): leases are judged
+ * expired only after a full lease period of being connected, so tries whose holders were cut
+ * off by the same outage get the time to renew. */
+time_t runner_connected_since(const struct runner *r);
+
+/* Whether pid is one of this runner's tries. */
+bool runner_owns_pid(const struct runner *r, pid_t pid);
+
+/* Whether SIGHUP arrived since the last call (then the tick reloads the DAG folder). */
+bool runner_take_hup(struct runner *r);
+
+/* Runs in memory that have not finished. */
+size_t runner_active_runs(const struct runner *r);
+
+/* Whether run dag_id/run_id is in memory. */
+bool runner_has_run(const struct runner *r, const char *dag_id, const char *run_id);
+
+#endif

@@ -1,0 +1,406 @@
+/* runner_cmd: what a try runs and what it leaves behind: argv and environment of a
+ * BashOperator or KubernetesPodOperator try, its XCom, and TriggerDagRunOperator's run.
+ *
+ * Environment rules (Airflow's): a BashOperator with `env` gets exactly that environment
+ * (plus the AIRFLOW_CTX_* variables), otherwise gust's own; a KubernetesPodOperator gets
+ * gust's environment with its env_vars over it, since locally the "pod" needs the same
+ * endpoints gust has. The folder of the gust binary goes first in PATH so task executables
+ * installed beside it are found. Every rendered value stays one argv element. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dagfile/dagfile.h"
+#include "runner_int.h"
+#include "store/store.h"
+#include "schedule/tz.h"
+
+void
+runner_bindir(char out[PATH_MAX])
+{
+    ssize_t n = readlink("/proc/self/exe", out, PATH_MAX - 1);
+    char *slash;
+
+    out[n > 0 ? n : 0] = '\0';
+    if ((slash = strrchr(out, '/')) != NULL)
+        *slash = '\0';
+}
+
+/* ---- environment ---- */
+
+struct env {
+    char **v; /* "KEY=value", NULL-terminated */
+    size_t n;
+};
+
+static int
+env_set(struct env *env, const char *key, const char *value)
+{
+    size_t klen = strlen(key);
+    char *kv, **grown;
+
+    if (asprintf(&kv, "%s=%s", key, value) < 0)
+        return -1;
+    for (size_t i = 0; i < env->n; i++)
+        if (strncmp(env->v[i], key, klen) == 0 && env->v[i][klen] == '=') {
+            free(env->v[i]);
+            env->v[i] = kv;
+            return 0;
+        }
+    if ((grown = realloc(env->v, (env->n + 2) * sizeof(*grown))) == NULL) {
+        free(kv);
+        return -1;
+    }
+    env->v = grown;
+    env->v[env->n++] = kv;
+    env->v[env->n] = NULL;
+    return 0;
+}
+
+static int
+env_copy(struct env *env, char **from)
+{
+    for (; from && *from; from++) {
+        const char *eq = strchr(*from, '=');
+        char key[512];
+
+        if (eq == NULL || (size_t)(eq - *from) >= sizeof(key))
+            continue;
+        memcpy(key, *from, (size_t)(eq - *from));
+        key[eq - *from] = '\0';
+        if (env_set(env, key, eq + 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const char *
+env_get(const struct env *env, const char *key)
+{
+    size_t klen = strlen(key);
+
+    for (size_t i = 0; i < env->n; i++)
+        if (strncmp(env->v[i], key, klen) == 0 && env->v[i][klen] == '=')
+            return env->v[i] + klen + 1;
+    return NULL;
+}
+
+static void
+free_strv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+void
+try_cmd_clear(struct try_cmd *cmd)
+{
+    free_strv(cmd->argv);
+    free_strv(cmd->envp);
+    cmd->argv = cmd->envp = NULL;
+}
+
+/* AIRFLOW_CTX_* (DESIGN.md section 4) and GUST_XCOM_FILE. */
+static int
+env_context(struct env *env, const struct try *t)
+{
+    const struct active_run *run = t->run;
+    const struct dag_task *task = &run->dag->tasks[t->task];
+    char iso[32], try_s[16];
+
+    tz_format("UTC", run->logical_date, iso, NULL);
+    snprintf(try_s, sizeof(try_s), "%d", t->try_number);
+    return env_set(env, "AIRFLOW_CTX_DAG_ID", run->dag_id) |
+           env_set(env, "AIRFLOW_CTX_TASK_ID", task->task_id) |
+           env_set(env, "AIRFLOW_CTX_LOGICAL_DATE", iso) |
+           env_set(env, "AIRFLOW_CTX_EXECUTION_DATE", iso) |
+           env_set(env, "AIRFLOW_CTX_DAG_RUN_ID", run->run_id) |
+           env_set(env, "AIRFLOW_CTX_TRY_NUMBER", try_s) |
+           env_set(env, "AIRFLOW_CTX_DAG_OWNER", task->owner ? task->owner : "airflow") |
+           env_set(env, "GUST_XCOM_FILE", t->xcom_path);
+}
+
+static int
+env_build(struct store *s, const struct try *t, char **parent_env, const char *bindir,
+          struct env *env, struct err *e)
+{
+    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    const char *path;
+    char *pathv;
+
+    if (!(task->op == OP_BASH && task->n_env > 0) && env_copy(env, parent_env) < 0)
+        return err_set(e, ERR_FAIL, "out of memory");
+    if (bindir[0] && (path = env_get(env, "PATH")) != NULL) {
+        if (asprintf(&pathv, "%s:%s", bindir, path) < 0 || env_set(env, "PATH", pathv) < 0)
+            return err_set(e, ERR_FAIL, "out of memory");
+        free(pathv);
+    }
+    for (size_t i = 0; i < task->n_env; i++) {
+        char *v = NULL;
+
+        if (runner_render(s, t, task->env[i].value, &v, e) < 0)
+            return err_prefix(e, "template error in env %s", task->env[i].key);
+        if (env_set(env, task->env[i].key, v) < 0) {
+            free(v);
+            return err_set(e, ERR_FAIL, "out of memory");
+        }
+        free(v);
+    }
+    if (env_context(env, t) != 0)
+        return err_set(e, ERR_FAIL, "out of memory");
+    return 0;
+}
+
+/* ---- argv ---- */
+
+static int
+argv_render(struct store *s, const struct try *t, char **const in[2], const size_t n_in[2],
+            char ***out, struct err *e)
+{
+    size_t n = n_in[0] + n_in[1], k = 0;
+    char **argv = calloc(n + 1, sizeof(*argv));
+
+    if (argv == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    for (int part = 0; part < 2; part++)
+        for (size_t i = 0; i < n_in[part]; i++, k++)
+            if (runner_render(s, t, in[part][i], &argv[k], e) < 0) {
+                free_strv(argv);
+                return err_prefix(e, "template error in %s[%zu]", part ? "arguments" : "cmds", i);
+            }
+    *out = argv;
+    return 0;
+}
+
+int
+runner_build_command(struct store *s, const struct try *t, char **parent_env, const char *bindir,
+                     struct try_cmd *cmd, struct err *e)
+{
+    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    struct env env = {0};
+    char *script = NULL;
+
+    memset(cmd, 0, sizeof(*cmd));
+    if (task->op == OP_BASH) {
+        if (runner_render(s, t, task->bash_command, &script, e) < 0)
+            return err_prefix(e, "template error in bash_command");
+        cmd->argv = calloc(4, sizeof(*cmd->argv));
+        if (cmd->argv == NULL || !(cmd->argv[0] = strdup("/bin/bash")) ||
+            !(cmd->argv[1] = strdup("-c"))) {
+            free(script);
+            try_cmd_clear(cmd);
+            return err_set(e, ERR_FAIL, "out of memory");
+        }
+        cmd->argv[2] = script;
+    } else {
+        char **const parts[2] = {task->cmds, task->arguments};
+        const size_t counts[2] = {task->n_cmds, task->n_arguments};
+
+        if (task->n_cmds == 0)
+            return err_set(e, ERR_USAGE,
+                           "KubernetesPodOperator task '%s' has no cmds: locally gust runs cmds "
+                           "+ arguments (the image's entrypoint is unknown here)",
+                           task->task_id);
+        if (argv_render(s, t, parts, counts, &cmd->argv, e) < 0)
+            return -1;
+    }
+    if (env_build(s, t, parent_env, bindir, &env, e) < 0) {
+        free_strv(env.v);
+        try_cmd_clear(cmd);
+        return -1;
+    }
+    cmd->envp = env.v;
+    return 0;
+}
+
+/* ---- XCom ---- */
+
+static char *
+read_file(const char *path, size_t max, size_t *len, struct err *e)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+
+    if (f == NULL) {
+        err_set(e, ERR_IO, "%s", strerror(errno));
+        return NULL;
+    }
+    buf = malloc(max + 2);
+    *len = buf ? fread(buf, 1, max + 1, f) : 0;
+    fclose(f);
+    if (buf == NULL) {
+        err_set(e, ERR_FAIL, "out of memory");
+        return NULL;
+    }
+    buf[*len] = '\0';
+    return buf;
+}
+
+static int
+xcom_from_file(const struct try *t, size_t max, char **json, struct err *e)
+{
+    const char *task_id = t->run->dag->tasks[t->task].task_id;
+    json_error_t je;
+    json_t *v;
+    size_t len;
+    char *text = read_file(t->xcom_path, max, &len, e);
+
+    if (text == NULL)
+        return err_prefix(e,
+                          "do_xcom_push is set but task '%s' wrote no result file "
+                          "($GUST_XCOM_FILE)",
+                          task_id);
+    if (len > max) {
+        free(text);
+        return err_set(e, ERR_FAIL,
+                       "XCom of task '%s' is over the cap of %zu bytes "
+                       "(GUST_XCOM_MAX_BYTES)",
+                       task_id, max);
+    }
+    v = json_loadb(text, len, JSON_DECODE_ANY, &je);
+    free(text);
+    if (v == NULL)
+        return err_set(e, ERR_PARSE,
+                       "task '%s' wrote invalid JSON to $GUST_XCOM_FILE: line %d "
+                       "column %d: %s",
+                       task_id, je.line, je.column, je.text);
+    *json = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+    return *json ? 0 : err_set(e, ERR_FAIL, "out of memory");
+}
+
+int
+runner_push_xcom(struct store *s, const struct try *t, const char *last_line, size_t max_bytes,
+                 struct err *e)
+{
+    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    char *json = NULL;
+    int rc;
+
+    if (task->op == OP_KPO) {
+        if (xcom_from_file(t, max_bytes, &json, e) < 0)
+            return -1;
+    } else {
+        /* Airflow's BashOperator pushes the last stdout line, "" when there was none */
+        json_t *v = json_string(last_line ? last_line : "");
+
+        if (v == NULL)
+            return err_set(e, ERR_PARSE, "the last stdout line of task '%s' is not UTF-8",
+                           task->task_id);
+        json = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(v);
+        if (json && strlen(json) > max_bytes) {
+            free(json);
+            return err_set(e, ERR_FAIL,
+                           "XCom of task '%s' is over the cap of %zu bytes "
+                           "(GUST_XCOM_MAX_BYTES)",
+                           task->task_id, max_bytes);
+        }
+    }
+    rc = store_xcom_set(s, t->run->dag_id, t->run->run_id, task->task_id, "return_value", json, e);
+    free(json);
+    return rc;
+}
+
+/* ---- TriggerDagRunOperator ---- */
+
+void
+runner_make_run_id(const char *type, char *buf, size_t size, time_t *logical_date)
+{
+    struct timespec ts;
+    char iso[32];
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tz_format("UTC", ts.tv_sec, iso, NULL);
+    /* "2024-05-01T10:00:00+00:00" -> "...T10:00:00.123456+00:00", Airflow's isoformat() */
+    snprintf(buf, size, "%s__%.19s.%06ld%s", type, iso, ts.tv_nsec / 1000, iso + 19);
+    if (logical_date)
+        *logical_date = ts.tv_sec;
+}
+
+/* Render every string inside a conf value, in place. */
+static int
+render_json(struct store *s, const struct try *t, json_t *v, struct err *e)
+{
+    const char *key;
+    json_t *item;
+    size_t i;
+    char *out;
+
+    if (json_is_string(v)) {
+        if (runner_render(s, t, json_string_value(v), &out, e) < 0)
+            return -1;
+        json_string_set(v, out);
+        free(out);
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, key, item) if (render_json(s, t, item, e) < 0) return -1;
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, item) if (render_json(s, t, item, e) < 0) return -1;
+    }
+    return 0;
+}
+
+static char *
+render_conf(struct store *s, const struct try *t, struct err *e)
+{
+    const char *conf = t->run->dag->tasks[t->task].conf_json;
+    json_t *v = json_loads(conf ? conf : "{}", 0, NULL);
+    char *out = NULL;
+
+    if (v == NULL) {
+        err_set(e, ERR_PARSE, "conf is not valid JSON");
+        return NULL;
+    }
+    if (render_json(s, t, v, e) == 0)
+        out = json_dumps(v, JSON_COMPACT);
+    else
+        err_prefix(e, "template error in conf");
+    json_decref(v);
+    return out;
+}
+
+int
+runner_trigger_run(struct store *s, const struct dagbag *bag, const struct try *t, char *dag_out,
+                   size_t dag_size, char *run_out, size_t run_size, struct err *e)
+{
+    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    const struct dag *target;
+    char *dag_id = NULL, *conf = NULL, *xcom = NULL;
+    time_t logical;
+    long long id;
+    int rc = -1;
+
+    if (runner_render(s, t, task->trigger_dag_id, &dag_id, e) < 0) {
+        err_prefix(e, "template error in trigger_dag_id");
+        goto out;
+    }
+    if ((target = dagbag_find(bag, dag_id)) == NULL) {
+        err_set(e, ERR_NOTFOUND, "no DAG '%s' to trigger", dag_id);
+        goto out;
+    }
+    if ((conf = render_conf(s, t, e)) == NULL)
+        goto out;
+    runner_make_run_id("manual", run_out, run_size, &logical);
+    snprintf(dag_out, dag_size, "%s", dag_id);
+    if (store_run_create(s, target, run_out, "manual", logical, logical, logical, conf, "operator",
+                         time(NULL), &id, e) < 0)
+        goto out;
+    /* Airflow's TriggerDagRunOperator pushes the new run's id as XCom trigger_run_id */
+    if (asprintf(&xcom, "\"%s\"", run_out) < 0) {
+        err_set(e, ERR_FAIL, "out of memory");
+        goto out;
+    }
+    rc =
+        store_xcom_set(s, t->run->dag_id, t->run->run_id, task->task_id, "trigger_run_id", xcom, e);
+out:
+    free(dag_id);
+    free(conf);
+    free(xcom);
+    return rc;
+}

@@ -1,0 +1,420 @@
+/* runner_task: the per-run and per-try work of the runner: loading a run, one planning
+ * step against the store, paths of logs, rendering templates, building a try's argv and
+ * environment, pushing XCom, TriggerDagRunOperator.
+ *
+ * Invariant: a templated value reaches a child process only as one argv element or one
+ * environment value; nothing here builds a shell line (a BashOperator's bash_command is the
+ * DAG author's own shell text). */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dagfile/dagfile.h"
+#include "runner_int.h"
+#include "store/store.h"
+#include "template/template.h"
+#include "schedule/tz.h"
+
+#define KNOWN_MAX_AGE 5.0 /* seconds: see "known states" below */
+
+/* ---- runs ---- */
+
+static int
+cmp_ids(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+index_tasks(struct active_run *run)
+{
+    size_t n = run->dag->n_tasks;
+
+    run->sorted_ids = calloc(n + 1, sizeof(*run->sorted_ids));
+    run->sorted_idx = calloc(n + 1, sizeof(*run->sorted_idx));
+    if (run->sorted_ids == NULL || run->sorted_idx == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        run->sorted_ids[i] = run->dag->tasks[i].task_id;
+    qsort(run->sorted_ids, n, sizeof(*run->sorted_ids), cmp_ids);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (run->sorted_ids[i] == run->dag->tasks[j].task_id) {
+                run->sorted_idx[i] = j;
+                break;
+            }
+    return 0;
+}
+
+/* Task index of task_id in the run's DAG, or -1. */
+static long
+task_index(const struct active_run *run, const char *task_id)
+{
+    size_t lo = 0, hi = run->dag->n_tasks;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(task_id, run->sorted_ids[mid]);
+
+        if (c == 0)
+            return (long)run->sorted_idx[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
+/* DAG params with the run's conf over them (Airflow's dag_run_conf_overrides_params). */
+static char *
+merge_params(const char *params_json, const char *conf_json)
+{
+    json_t *p = params_json ? json_loads(params_json, 0, NULL) : json_object();
+    json_t *c = conf_json ? json_loads(conf_json, 0, NULL) : NULL;
+    char *out;
+
+    if (!json_is_object(p)) {
+        json_decref(p);
+        p = json_object();
+    }
+    if (json_is_object(c))
+        json_object_update(p, c);
+    out = json_dumps(p, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(p);
+    json_decref(c);
+    return out;
+}
+
+struct active_run *
+active_run_new(const struct dag *dag, const char *run_id, time_t logical_date, time_t di_start,
+               time_t di_end, const char *conf_json, struct err *e)
+{
+    struct active_run *run = calloc(1, sizeof(*run));
+    struct civil c;
+
+    if (run == NULL) {
+        err_set(e, ERR_FAIL, "out of memory");
+        return NULL;
+    }
+    run->dag = dag;
+    run->dag_id = strdup(dag->dag_id);
+    run->run_id = strdup(run_id);
+    run->state = RUN_QUEUED;
+    run->logical_date = logical_date;
+    run->di_start = di_start;
+    run->di_end = di_end;
+    run->conf_json = strdup(conf_json ? conf_json : "{}");
+    run->params_json = merge_params(dag->params_json, run->conf_json);
+    run->dirty = true;
+    /* str() of a pendulum UTC DateTime, which Airflow hashes for the retry jitter */
+    if (tz_from_utc("UTC", logical_date, &c, NULL, e) < 0)
+        goto fail;
+    snprintf(run->logical_iso, sizeof(run->logical_iso), "%04d-%02d-%02d %02d:%02d:%02d+00:00",
+             c.year % 10000, c.month % 100, c.mday % 100, c.hour % 100, c.minute % 100,
+             c.second % 100);
+    run->max_tries = calloc(dag->n_tasks + 1, sizeof(*run->max_tries));
+    for (size_t i = 0; run->max_tries && i < dag->n_tasks; i++)
+        run->max_tries[i] = dag->tasks[i].retries;
+    if (!run->dag_id || !run->run_id || !run->conf_json || !run->params_json || !run->max_tries ||
+        (run->graph = plan_graph_new(dag, e)) == NULL || index_tasks(run) < 0) {
+        if (e && e->code == ERR_OK)
+            err_set(e, ERR_FAIL, "out of memory");
+        goto fail;
+    }
+    return run;
+fail:
+    active_run_free(run);
+    return NULL;
+}
+
+struct active_run *
+active_run_load(struct store *s, const struct dag *dag, const char *run_id, struct err *e)
+{
+    struct store_run sr = {0};
+    struct active_run *run;
+
+    if (store_run_get(s, dag->dag_id, run_id, &sr, e) < 0)
+        return NULL;
+    run = active_run_new(dag, run_id, sr.logical_date, sr.data_interval_start, sr.data_interval_end,
+                         sr.conf_json, e);
+    if (run) {
+        run->state = sr.state;
+        run->finished = sr.state == RUN_SUCCESS || sr.state == RUN_FAILED;
+    }
+    store_run_clear(&sr);
+    return run;
+}
+
+void
+active_run_free(struct active_run *run)
+{
+    if (run == NULL)
+        return;
+    free(run->dag_id);
+    free(run->run_id);
+    free(run->conf_json);
+    free(run->params_json);
+    free(run->sorted_ids);
+    free(run->sorted_idx);
+    free(run->max_tries);
+    free(run->known);
+    plan_graph_free(run->graph);
+    free(run);
+}
+
+/* ---- one planning step ---- */
+
+static int
+load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, runner_past_fn past,
+         struct runner *r, struct err *e)
+{
+    struct store_ti *rows = NULL;
+    size_t n = 0;
+
+    size_t n_tasks = run->dag->n_tasks;
+
+    if (run->known && runner_mono() - run->known_at < KNOWN_MAX_AGE) {
+        memcpy(tis, run->known, n_tasks * sizeof(*tis));
+    } else {
+        /* A task with no row (added to the DAG after the run was created) counts as removed. */
+        for (size_t i = 0; i < n_tasks; i++)
+            tis[i] = (struct plan_ti){.state = TI_REMOVED};
+        if (store_tis_get(s, run->dag_id, run->run_id, &rows, &n, e) < 0)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            long idx = task_index(run, rows[i].task_id);
+
+            if (idx >= 0) {
+                tis[idx] = (struct plan_ti){.state = rows[i].state,
+                                            .next_retry_at = rows[i].next_retry_at};
+                run->max_tries[idx] = rows[i].max_tries;
+            }
+        }
+        store_tis_free(rows, n);
+        if (run->known == NULL)
+            run->known = malloc(n_tasks * sizeof(*run->known));
+        if (run->known) {
+            memcpy(run->known, tis, n_tasks * sizeof(*tis));
+            run->known_at = runner_mono();
+        }
+    }
+    for (size_t i = 0; past && i < n_tasks; i++)
+        if (tis[i].state == TI_NONE)
+            tis[i].wait_past = past(r, run, i);
+    return 0;
+}
+
+/* ---- known states ----
+ * A step plans from the states of every task instance of its run. Reading them all at every
+ * step makes a run of n tasks read n^2 rows (a 1,000-task run: a million), so a run keeps the
+ * states it read and applies this process's own changes to them: plan changes that won, claims,
+ * tries' ends that were recorded. They are forgotten, and read again, when anything else may
+ * have changed them: a notification from another session (workers, other schedulers, the
+ * CLI), a change of the tick (runner_poke), a change that lost its race (another process got
+ * there first), a reconnect, and at the latest KNOWN_MAX_AGE seconds after the read. */
+
+void
+run_forget_states(struct active_run *run)
+{
+    free(run->known);
+    run->known = NULL;
+}
+
+void
+runner_forget_states(struct runner *r)
+{
+    for (size_t i = 0; i < r->n_runs; i++)
+        run_forget_states(r->runs[i]);
+}
+
+void
+run_know_state(struct active_run *run, size_t task, enum ti_state state, time_t next_retry_at)
+{
+    if (run->known && task < run->dag->n_tasks)
+        run->known[task] = (struct plan_ti){.state = state, .next_retry_at = next_retry_at};
+}
+
+/* Record res's changes; keep only those that won, and list the queued ones. */
+static int
+apply_changes(struct store *s, struct active_run *run, struct plan_result *res, size_t *queued,
+              size_t *n_queued, struct err *e)
+{
+    struct store_ti_change *ch = calloc(res->n_changes + 1, sizeof(*ch));
+    int *applied = calloc(res->n_changes + 1, sizeof(*applied));
+    size_t kept = 0;
+    int rc = -1;
+
+    if (ch == NULL || applied == NULL) {
+        err_set(e, ERR_FAIL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < res->n_changes; i++)
+        ch[i] = (struct store_ti_change){run->dag->tasks[res->changes[i].task].task_id,
+                                         res->changes[i].from, res->changes[i].to};
+    if (res->n_changes > 0 && store_tis_apply(s, run->dag_id, run->run_id, ch, res->n_changes,
+                                              time(NULL), applied, e) < 0) {
+        run_forget_states(run);
+        goto out;
+    }
+    for (size_t i = 0; i < res->n_changes; i++) {
+        if (!applied[i]) {
+            run_forget_states(run); /* someone else changed it first */
+            continue;
+        }
+        run_know_state(run, res->changes[i].task, res->changes[i].to, 0);
+        res->changes[kept++] = res->changes[i];
+        if (res->changes[i].to == TI_QUEUED)
+            queued[(*n_queued)++] = res->changes[i].task;
+    }
+    res->n_changes = kept;
+    rc = 0;
+out:
+    free(ch);
+    free(applied);
+    return rc;
+}
+
+int
+runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, struct runner *r,
+                 struct plan_result *res, size_t **queued, size_t *n_queued, struct err *e)
+{
+    size_t n = run->dag->n_tasks;
+    struct plan_ti *tis = calloc(n + 1, sizeof(*tis));
+    /* Queued task instances wait for a free slot (claims take only what fits), so the
+     * planner is limited by max_active_tasks only. */
+    struct plan_limits lim = {.max_active_tasks = run->dag->max_active_tasks, .free_slots = -1};
+    int total = 0, rc = -1;
+
+    *queued = calloc(n + 1, sizeof(**queued));
+    *n_queued = 0;
+    if (tis == NULL || *queued == NULL) {
+        err_set(e, ERR_FAIL, "out of memory");
+        goto out;
+    }
+    if (load_tis(s, run, tis, past, r, e) < 0 ||
+        store_count_active(s, run->dag_id, &lim.active_in_dag, &total, e) < 0 ||
+        plan_run(run->graph, tis, &lim, time(NULL), res, e) < 0)
+        goto out;
+    rc = apply_changes(s, run, res, *queued, n_queued, e);
+out:
+    if (rc < 0)
+        err_prefix(e, "run %s of %s", run->run_id, run->dag_id);
+    free(tis);
+    return rc;
+}
+
+/* ---- paths ---- */
+
+static int
+mkdir_p(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+            *p = '/';
+            return -1;
+        }
+        *p = '/';
+    }
+    return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Ids become folder names: a '/' must not make a folder of its own. */
+static void
+safe_name(char *s)
+{
+    for (; *s; s++)
+        if (*s == '/')
+            *s = '_';
+}
+
+int
+runner_try_paths(const char *logs_folder, const struct active_run *run, const char *task_id,
+                 int try_number, char **log_path, char **xcom_path)
+{
+    char dag[256], rid[256], tid[256], dir[1024];
+
+    snprintf(dag, sizeof(dag), "%s", run->dag_id);
+    snprintf(rid, sizeof(rid), "%s", run->run_id);
+    snprintf(tid, sizeof(tid), "%s", task_id);
+    safe_name(dag);
+    safe_name(rid);
+    safe_name(tid);
+    snprintf(dir, sizeof(dir), "%s/dag_id=%s/run_id=%s/task_id=%s", logs_folder, dag, rid, tid);
+    if (mkdir_p(dir) < 0)
+        return -1;
+    if (asprintf(log_path, "%s/attempt=%d.log", dir, try_number) < 0)
+        return -1;
+    if (asprintf(xcom_path, "%s/attempt=%d.return.json", dir, try_number) < 0) {
+        free(*log_path);
+        return -1;
+    }
+    unlink(*xcom_path); /* a file left by an earlier process must not pass for this try's */
+    return 0;
+}
+
+/* ---- templates ---- */
+
+struct render_arg {
+    struct store *store;
+    const struct active_run *run;
+};
+
+static int
+xcom_cb(void *arg, const char *task_id, const char *key, char **json, struct err *e)
+{
+    struct render_arg *a = arg;
+
+    if (a->store == NULL) { /* gust tasks test without a database: no XCom */
+        *json = NULL;
+        return 0;
+    }
+    return store_xcom_get(a->store, a->run->dag_id, a->run->run_id, task_id, key, json, e);
+}
+
+static int
+var_cb(void *arg, const char *key, char **value, struct err *e)
+{
+    struct render_arg *a = arg;
+
+    if (a->store == NULL) {
+        *value = NULL;
+        return 0;
+    }
+    return store_variable_get(a->store, key, value, e);
+}
+
+int
+runner_render(struct store *s, const struct try *t, const char *src, char **out, struct err *e)
+{
+    const struct active_run *run = t->run;
+    struct render_arg arg = {s, run};
+    struct tmpl_ctx ctx = {
+        .dag_id = run->dag_id,
+        .task_id = run->dag->tasks[t->task].task_id,
+        .run_id = run->run_id,
+        .logical_date = run->logical_date,
+        .data_interval_start = run->di_start,
+        .data_interval_end = run->di_end,
+        .try_number = t->try_number,
+        .params_json = run->params_json,
+        .conf_json = run->conf_json,
+        .xcom_pull = xcom_cb,
+        .var_get = var_cb,
+        .arg = &arg,
+    };
+
+    if (!tmpl_has_syntax(src)) {
+        *out = strdup(src);
+        return *out ? 0 : err_set(e, ERR_FAIL, "out of memory");
+    }
+    return tmpl_render(src, &ctx, out, e);
+}

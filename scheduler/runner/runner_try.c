@@ -1,0 +1,385 @@
+/* runner_try: one try's life in the runner: started from a claim (the task instance is
+ * already running with its try number), executed by the executor or handled in-process
+ * (EmptyOperator, TriggerDagRunOperator), its end recorded with store_ti_finish, fenced by
+ * that try number.
+ *
+ * Invariant: a try stays in the runner's in-flight list until its end is recorded (or
+ * refused as stale); an end the database could not take waits in r->pending and is retried
+ * when the connection is back, so a database outage never loses a task's outcome. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dagfile/dagfile.h"
+#include "executor/executor.h"
+#include "runner_int.h"
+#include "store/store.h"
+#include "schedule/tz.h"
+
+extern char **environ;
+
+void
+try_free(struct try *t)
+{
+    if (t == NULL)
+        return;
+    free(t->log_path);
+    free(t->xcom_path);
+    free(t->wait_dag);
+    free(t->wait_run);
+    free(t);
+}
+
+static void log_line(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+log_line(const char *path, const char *fmt, ...)
+{
+    FILE *f = path ? fopen(path, "a") : NULL;
+    va_list ap;
+
+    if (f == NULL)
+        return;
+    va_start(ap, fmt);
+    fputs("[gust] ", f);
+    vfprintf(f, fmt, ap);
+    fputc('\n', f);
+    va_end(ap);
+    fclose(f);
+}
+
+static void
+unlink_try(struct runner *r, struct try *t)
+{
+    for (struct try **p = &r->inflight; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
+    if (t->is_wait)
+        r->n_waits--;
+    t->run->inflight--;
+    t->run->dirty = true;
+}
+
+/* The try is done with: out of the lists, freed. */
+static void
+retire(struct runner *r, struct try *t)
+{
+    unlink_try(r, t);
+    try_free(t);
+}
+
+/* Record the end of a try: the state it leads to, its retry time, its history row.
+ * Returns -1 when the database is down (the caller keeps the end for later). */
+static int
+record_end(struct runner *r, struct try *t, enum try_outcome outcome, const struct try_end *end)
+{
+    struct active_run *run = t->run;
+    const struct dag_task *task = &run->dag->tasks[t->task];
+    /* max_tries, not the task's retries: a clear grants more tries (Airflow's rule) */
+    enum ti_state to = plan_after_try(outcome, t->try_number, t->max_tries);
+    time_t next_retry = 0;
+    struct err e = {0};
+    char when[32] = "";
+    int won;
+
+    if (t->lost) {
+        log_line(t->log_path, "%s; not recorded: the lease of try %d was taken away", end->detail,
+                 t->try_number);
+        return 0;
+    }
+    if (to == TI_UP_FOR_RETRY) {
+        next_retry = (time_t)end->end +
+                     (time_t)plan_retry_delay(task->retry_delay, task->retry_exponential_backoff,
+                                              task->max_retry_delay, run->dag_id, task->task_id,
+                                              run->logical_iso, t->try_number);
+        tz_format("UTC", next_retry, when, NULL);
+    }
+    won = store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, t->try_number, to,
+                          end->has_exit_code, end->exit_code, end->term_signal, end->start,
+                          end->end, end->duration, next_retry, &e);
+    if (won == 1)
+        run_know_state(run, t->task, to, next_retry);
+    else
+        run_forget_states(run);
+    if (won < 0 && e.temporary) {
+        runner_db_error(r, &e, "record a try's end");
+        return -1;
+    }
+    if (won < 0)
+        log_line(t->log_path, "could not record the end of try %d: %s", t->try_number, e.msg);
+    else if (won == 0)
+        log_line(t->log_path, "try %d's end was refused: the task instance moved on meanwhile",
+                 t->try_number);
+    else if (to == TI_UP_FOR_RETRY)
+        log_line(t->log_path, "%s -> up_for_retry, next try at %s", end->detail, when);
+    else
+        log_line(t->log_path, "%s -> %s", end->detail, ti_state_name(to));
+    runner_emit(r, run, task->task_id, to, t->try_number, end->detail);
+    return 0;
+}
+
+/* Record now, or keep for when the database is back. Takes t. */
+static void
+end_try(struct runner *r, struct try *t, enum try_outcome outcome, const struct try_end *end)
+{
+    struct pending_end *p;
+
+    if (!r->db_down && record_end(r, t, outcome, end) == 0) {
+        retire(r, t);
+        return;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->end = malloc(sizeof(*end))) == NULL) {
+        free(p);
+        retire(r, t); /* out of memory: the lease will expire and the try be retried */
+        return;
+    }
+    *p->end = *end;
+    p->t = t;
+    p->outcome = outcome;
+    p->next = r->pending;
+    r->pending = p;
+}
+
+void
+runner_flush_pending(struct runner *r)
+{
+    while (r->pending && !r->db_down) {
+        struct pending_end *p = r->pending;
+
+        if (record_end(r, p->t, p->outcome, p->end) < 0)
+            return;
+        r->pending = p->next;
+        retire(r, p->t);
+        free(p->end);
+        free(p);
+    }
+}
+
+static void
+end_now(struct runner *r, struct try *t, enum try_outcome outcome, const char *detail)
+{
+    double now = runner_wall();
+    struct try_end end = {.start = now, .end = now, .duration = 0};
+
+    snprintf(end.detail, sizeof(end.detail), "%s", detail);
+    end_try(r, t, outcome, &end);
+}
+
+/* ---- executor tries ---- */
+
+static enum try_outcome
+outcome_of(const struct dag_task *task, const struct exec_result *res)
+{
+    if (res->exec_failed)
+        return TRY_PERMANENT;
+    if (res->timed_out || res->term_signal != 0)
+        return TRY_FAILED;
+    if (res->exit_code == 0)
+        return TRY_SUCCESS;
+    for (size_t i = 0; i < task->n_skip_on_exit_code; i++)
+        if (task->skip_on_exit_code[i] == res->exit_code)
+            return TRY_SKIPPED;
+    return res->exit_code == 100 ? TRY_PERMANENT : TRY_FAILED;
+}
+
+static void
+describe(const struct exec_result *res, double timeout, char *buf, size_t size)
+{
+    if (res->exec_failed)
+        snprintf(buf, size, "%s", res->exec_error);
+    else if (res->timed_out)
+        snprintf(buf, size, "timed out after %.0f s (execution_timeout)", timeout);
+    else if (res->term_signal)
+        snprintf(buf, size, "killed by signal %d (%s)", res->term_signal,
+                 strsignal(res->term_signal));
+    else
+        snprintf(buf, size, "exit %d", res->exit_code);
+}
+
+void
+runner_finish_exec(struct runner *r, struct exec_result *res)
+{
+    struct try *t = res->data;
+    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    enum try_outcome outcome = outcome_of(task, res);
+    struct try_end end = {
+        .has_exit_code = !res->exec_failed && res->term_signal == 0,
+        .exit_code = res->exit_code,
+        .term_signal = res->term_signal,
+        .start = runner_epoch(&res->started),
+        .end = runner_epoch(&res->ended),
+        .duration = res->duration,
+    };
+    struct err e = {0};
+
+    describe(res, task->execution_timeout, end.detail, sizeof(end.detail));
+    if (outcome == TRY_SUCCESS && task->do_xcom_push && !t->lost &&
+        runner_push_xcom(r->store, t, res->last_line, r->opts.xcom_max_bytes, &e) < 0) {
+        if (e.temporary) {
+            runner_db_error(r, &e, "push XCom");
+            log_line(t->log_path, "XCom could not be stored (database down): the try counts "
+                                  "as failed");
+        } else {
+            log_line(t->log_path, "XCom: %s", e.msg);
+        }
+        snprintf(end.detail, sizeof(end.detail), "exit 0 but its XCom was not stored");
+        outcome = TRY_FAILED;
+    }
+    end_try(r, t, outcome, &end);
+}
+
+static void
+start_exec(struct runner *r, struct try *t)
+{
+    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    struct exec_spec spec = {0};
+    struct try_cmd cmd = {0};
+    struct err e = {0};
+
+    if (runner_build_command(r->store, t, environ, r->bindir, &cmd, &e) < 0) {
+        log_line(t->log_path, "%s", e.msg);
+        end_now(r, t, e.code == ERR_USAGE ? TRY_PERMANENT : TRY_FAILED, e.msg);
+        return;
+    }
+    spec.argv = cmd.argv;
+    spec.envp = cmd.envp;
+    spec.cwd = task->cwd;
+    spec.log_path = t->log_path;
+    spec.timeout = task->execution_timeout;
+    spec.kill_grace = r->opts.kill_grace;
+    spec.data = t;
+    if (executor_start(r->x, &spec, &t->pid, &e) < 0) {
+        log_line(t->log_path, "cannot start: %s", e.msg);
+        try_cmd_clear(&cmd);
+        end_now(r, t, TRY_FAILED, "cannot start");
+        return;
+    }
+    try_cmd_clear(&cmd);
+    store_ti_set_pid(r->store, t->run->dag_id, t->run->run_id, task->task_id, t->try_number,
+                     (int)t->pid, NULL);
+}
+
+/* ---- TriggerDagRunOperator ---- */
+
+static void
+start_trigger(struct runner *r, struct try *t)
+{
+    char target_dag[256], target_run[300];
+    struct err e = {0};
+
+    if (runner_trigger_run(r->store, runner_bag(r), t, target_dag, sizeof(target_dag), target_run,
+                           sizeof(target_run), &e) < 0 ||
+        (r->opts.mode == RUNNER_LOCAL && runner_add(r, target_dag, target_run, &e) < 0)) {
+        log_line(t->log_path, "trigger failed: %s", e.msg);
+        end_now(r, t, e.code == ERR_NOTFOUND ? TRY_PERMANENT : TRY_FAILED, "trigger failed");
+        return;
+    }
+    log_line(t->log_path, "triggered run %s of DAG %s", target_run, target_dag);
+    runner_poke(r); /* a queued run for the tick to promote */
+    if (!t->run->dag->tasks[t->task].wait_for_completion) {
+        end_now(r, t, TRY_SUCCESS, "triggered");
+        return;
+    }
+    t->wait_dag = strdup(target_dag);
+    t->wait_run = strdup(target_run);
+    t->waiting_for = runner_find_run(r, target_dag, target_run);
+    t->is_wait = true;
+    r->n_waits++;
+    log_line(t->log_path, "waiting for %s", target_run);
+}
+
+/* The state of the run a trigger waits for: from memory, else from the store. */
+static enum run_state
+waited_state(struct runner *r, struct try *t)
+{
+    struct store_run sr = {0};
+    struct err e = {0};
+    enum run_state st = RUN_RUNNING;
+
+    if (t->waiting_for)
+        return t->waiting_for->finished ? t->waiting_for->state : RUN_RUNNING;
+    if (store_run_get(r->store, t->wait_dag, t->wait_run, &sr, &e) == 0)
+        st = sr.state;
+    else if (e.temporary)
+        runner_db_error(r, &e, "check a triggered run");
+    store_run_clear(&sr);
+    return st;
+}
+
+void
+runner_check_waits(struct runner *r, time_t now)
+{
+    bool from_store = now >= r->next_wait_check || r->notified;
+
+    if (from_store)
+        r->next_wait_check = now + 2;
+    for (struct try *t = r->inflight, *next; t; t = next) {
+        enum run_state st;
+
+        next = t->next;
+        if (!t->is_wait || (!t->waiting_for && !from_store) || r->db_down)
+            continue;
+        st = waited_state(r, t);
+        if (st == RUN_SUCCESS)
+            end_now(r, t, TRY_SUCCESS, "triggered run succeeded");
+        else if (st == RUN_FAILED)
+            end_now(r, t, TRY_FAILED, "triggered run failed");
+    }
+}
+
+/* Shutting down: waits end failed (they will be retried). */
+void
+runner_abandon_waits(struct runner *r)
+{
+    for (struct try *t = r->inflight, *next; t; t = next) {
+        next = t->next;
+        if (t->is_wait)
+            end_now(r, t, TRY_FAILED, "stopped while waiting for the triggered run");
+    }
+}
+
+/* ---- starting ---- */
+
+void
+runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int try_number,
+                     int max_tries)
+{
+    const struct dag_task *task = &run->dag->tasks[idx];
+    struct try *t = calloc(1, sizeof(*t));
+
+    if (t == NULL)
+        return; /* the lease expires and the try is retried */
+    t->run = run;
+    t->task = idx;
+    t->try_number = try_number;
+    t->max_tries = max_tries;
+    t->next = r->inflight;
+    r->inflight = t;
+    run->inflight++;
+    run_know_state(run, idx, TI_RUNNING, 0);
+    if (runner_try_paths(r->opts.logs_folder, run, task->task_id, try_number, &t->log_path,
+                         &t->xcom_path) < 0) {
+        end_now(r, t, TRY_FAILED, "cannot create the log folder");
+        return;
+    }
+    runner_emit(r, run, task->task_id, TI_RUNNING, try_number, NULL);
+    log_line(t->log_path, "dag=%s run=%s task=%s try=%d host=%s operator=%s", run->dag_id,
+             run->run_id, task->task_id, try_number, r->hostname, op_kind_name(task->op));
+    switch (task->op) {
+    case OP_EMPTY:
+        end_now(r, t, TRY_SUCCESS, "empty");
+        break;
+    case OP_TRIGGER_DAGRUN:
+        start_trigger(r, t);
+        break;
+    default:
+        start_exec(r, t);
+    }
+}

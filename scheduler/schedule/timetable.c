@@ -1,0 +1,363 @@
+/* sched: which scheduled runs a DAG should have now, reproducing Airflow's timetables.
+ *
+ * SEM_TRIGGER follows airflow/timetables/trigger.py (_TriggerTimetable.next_dagrun_info with
+ * CronTriggerTimetable / DeltaTriggerTimetable), SEM_INTERVAL follows interval.py
+ * (_DataIntervalTimetable.next_dagrun_info, _skip_to_latest), @once and None follow simple.py.
+ * Airflow's four primitives (_get_next, _get_prev, _align_to_next, _align_to_prev) are the
+ * tick_* functions below; on top of them each next_dagrun_info is transcribed step by step,
+ * so the catchup, start_date and end_date rules read like Airflow's.
+ *
+ * Where gust differs from Airflow on purpose:
+ * - timedelta schedules tick on a grid: start_date + k*delta (Airflow's DeltaMixin aligns
+ *   nothing, so catchup=False would use "now" itself as a logical date); without start_date
+ *   the grid is the last run's (trigger) or the epoch's (interval, Airflow's _round).
+ * - @once without start_date runs once at `now` (Airflow never runs it).
+ * - SEM_INTERVAL with catchup=True and no start_date behaves as catchup=False (Airflow never
+ *   runs it: "nothing to catch up from").
+ * - A run is never before start_date, even when start_date moved past the last run.
+ *
+ * Invariant: every function is pure; `now` is a parameter and never read from the clock. */
+#include "schedule/timetable.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dagfile/dagfile.h"
+#include "schedule/schedule.h"
+
+/* Airflow's CronTriggerTimetable._calc_first_run: run the previous tick when now is within
+ * max(10% of the gap between ticks, 5 minutes) of it, else wait for the next one. */
+#define FIRST_RUN_MIN_BUFFER 300
+
+/* The ticks of one schedule: Airflow's CronMixin or DeltaMixin. */
+struct tick {
+    const struct schedule *s;
+    const char *tz;
+    bool grid;     /* delta: ticks are anchor + k*delta; false: every instant is a tick */
+    time_t anchor; /* delta grid origin */
+};
+
+static int64_t
+floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* Airflow's _get_next: the first tick strictly after t. */
+static int
+tick_next(const struct tick *k, time_t t, time_t *out, struct err *e)
+{
+    long d = k->s->delta_seconds;
+
+    if (k->s->kind == SCHED_DELTA) {
+        *out = k->grid ? k->anchor + (time_t)(floor_div(t - k->anchor, d) + 1) * d : t + d;
+        return 0;
+    }
+    int rc = schedule_next(k->s, k->tz, 0, 0, t, out, e);
+    if (rc == 0)
+        return err_set(e, ERR_FAIL, "schedule '%.80s': no trigger after %lld", k->s->text,
+                       (long long)t);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Airflow's _get_prev: the last tick strictly before t. */
+static int
+tick_prev(const struct tick *k, time_t t, time_t *out, struct err *e)
+{
+    long d = k->s->delta_seconds;
+
+    if (k->s->kind == SCHED_DELTA) {
+        *out = k->grid ? k->anchor + (time_t)(-floor_div(k->anchor - t, d) - 1) * d : t - d;
+        return 0;
+    }
+    return schedule_prev(k->s, k->tz, t, false, out, e);
+}
+
+/* Airflow's _align_to_next: t when it is a tick, else the next tick. */
+static int
+tick_align_next(const struct tick *k, time_t t, time_t *out, struct err *e)
+{
+    long d = k->s->delta_seconds;
+
+    if (k->s->kind == SCHED_DELTA) {
+        *out = k->grid ? k->anchor + (time_t)(-floor_div(k->anchor - t, d)) * d : t;
+        return 0;
+    }
+    /* schedule_next aligns `start` itself when after < start (CronMixin._align_to_next) */
+    int rc = schedule_next(k->s, k->tz, t, 0, t - 1, out, e);
+    if (rc == 0)
+        return err_set(e, ERR_FAIL, "schedule '%.80s': no trigger at or after %lld", k->s->text,
+                       (long long)t);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Airflow's _align_to_prev: t when it is a tick, else the previous tick. */
+static int
+tick_align_prev(const struct tick *k, time_t t, time_t *out, struct err *e)
+{
+    long d = k->s->delta_seconds;
+
+    if (k->s->kind == SCHED_DELTA) {
+        *out = k->grid ? k->anchor + (time_t)floor_div(t - k->anchor, d) * d : t;
+        return 0;
+    }
+    return schedule_prev(k->s, k->tz, t, true, out, e);
+}
+
+/* Keep the latest candidate (Airflow's max(start_time_candidates)). */
+static void
+candidate(time_t *best, bool *have, time_t t)
+{
+    if (!*have || t > *best)
+        *best = t;
+    *have = true;
+}
+
+/* CronTriggerTimetable._calc_first_run (run_immediately=False, the default, which Airflow
+ * treats like None: the 10% buffer); DeltaTriggerTimetable's is _align_to_prev(now). */
+static int
+trigger_first_run(const struct tick *k, time_t now, time_t *out, struct err *e)
+{
+    time_t past, next, buffer;
+
+    if (tick_align_prev(k, now, &past, e) < 0)
+        return -1;
+    if (k->s->kind == SCHED_DELTA)
+        return *out = past, 0;
+    if (tick_align_next(k, now, &next, e) < 0)
+        return -1;
+    buffer = (next - past) / 10;
+    if (buffer < FIRST_RUN_MIN_BUFFER)
+        buffer = FIRST_RUN_MIN_BUFFER;
+    *out = now - past <= buffer ? past : next;
+    return 0;
+}
+
+/* _TriggerTimetable.next_dagrun_info: the next trigger time in *t. */
+static int
+trigger_next(const struct dag *dag, const struct tick *k, time_t last, time_t now, time_t *t,
+             struct err *e)
+{
+    time_t c;
+    bool have = false;
+
+    *t = 0;
+    if (!dag->catchup) { /* the most recent tick <= now */
+        if (tick_align_prev(k, now, &c, e) < 0)
+            return -1;
+        candidate(t, &have, c);
+    }
+    if (last != 0) { /* strictly after the last run, however far back */
+        if (tick_next(k, last, &c, e) < 0)
+            return -1;
+        candidate(t, &have, c);
+    } else if (!dag->has_start_date) {
+        if (trigger_first_run(k, now, &c, e) < 0)
+            return -1;
+        candidate(t, &have, c);
+    }
+    if (dag->has_start_date) { /* start_date itself when it is a tick */
+        if (tick_align_next(k, dag->start_date, &c, e) < 0)
+            return -1;
+        candidate(t, &have, c);
+    }
+    return 0;
+}
+
+/* _DataIntervalTimetable.next_dagrun_info: the next interval's start in *t. */
+static int
+interval_next(const struct dag *dag, const struct tick *k, time_t last, time_t now, time_t *t,
+              struct err *e)
+{
+    time_t earliest = 0, c;
+    bool have = false;
+
+    if (!dag->catchup || !dag->has_start_date) {
+        /* _skip_to_latest: the start of the latest interval that has ended by now */
+        if (tick_align_prev(k, now, &c, e) < 0 || tick_prev(k, c, &earliest, e) < 0)
+            return -1;
+        have = true;
+    }
+    if (dag->has_start_date) { /* the first interval starts at the first tick >= start */
+        if (tick_align_next(k, dag->start_date, &c, e) < 0)
+            return -1;
+        candidate(&earliest, &have, c);
+    }
+    *t = earliest;
+    if (last != 0) { /* the interval after the last one: its end, aligned */
+        if (tick_next(k, last, &c, e) < 0 || tick_align_prev(k, c, &c, e) < 0)
+            return -1;
+        if (c > *t)
+            *t = c;
+    }
+    return 0;
+}
+
+/* A run whose data interval is [start, end] and that may be created at end. */
+static void
+fill(struct timetable_run *out, time_t logical, time_t start, time_t end)
+{
+    out->logical_date = logical;
+    out->data_interval_start = start;
+    out->data_interval_end = end;
+    out->create_after = end;
+}
+
+/* OnceTimetable: one run at start_date (at now without one), none once a run exists. */
+static int
+once_next(const struct dag *dag, time_t last, time_t now, struct timetable_run *out)
+{
+    time_t t = dag->has_start_date ? dag->start_date : now;
+
+    if (last != 0 || (dag->has_end_date && t > dag->end_date))
+        return 0;
+    fill(out, t, t, t);
+    return 1;
+}
+
+static void
+tick_init(struct tick *k, const struct dag *dag, enum timetable_semantics sem, time_t last)
+{
+    k->s = &dag->schedule;
+    k->tz = dag->timezone ? dag->timezone : "UTC";
+    k->grid = true;
+    k->anchor = 0; /* interval semantics without start_date: the epoch, as Airflow's _round */
+    if (dag->has_start_date) {
+        k->anchor = dag->start_date;
+    } else if (sem == SEM_TRIGGER) { /* the grid of the runs so far, or none before the first */
+        k->grid = last != 0;
+        k->anchor = last;
+    }
+}
+
+int
+timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time_t last_logical, time_t now,
+               struct timetable_run *out, struct err *e)
+{
+    struct tick k;
+    time_t t, end;
+
+    switch (dag->schedule.kind) {
+    case SCHED_NONE:
+        return 0;
+    case SCHED_ONCE:
+        return once_next(dag, last_logical, now, out);
+    case SCHED_CRON:
+    case SCHED_DELTA:
+        break;
+    default:
+        return err_set(e, ERR_FAIL, "dag '%s': unknown schedule kind %d", dag->dag_id,
+                       (int)dag->schedule.kind);
+    }
+    tick_init(&k, dag, sem, last_logical);
+    if ((sem == SEM_TRIGGER ? trigger_next(dag, &k, last_logical, now, &t, e)
+                            : interval_next(dag, &k, last_logical, now, &t, e)) < 0)
+        return err_prefix(e, "dag '%s': next run", dag->dag_id);
+    if (dag->has_end_date && t > dag->end_date)
+        return 0; /* restriction.latest: no logical date after end_date */
+    if (sem == SEM_TRIGGER) {
+        fill(out, t, t, t);
+        return 1;
+    }
+    if (tick_next(&k, t, &end, e) < 0)
+        return err_prefix(e, "dag '%s': next run", dag->dag_id);
+    fill(out, t, t, end);
+    return 1;
+}
+
+/* Append run to the growing array *v (n used, *cap allocated). */
+static int
+push(struct timetable_run **v, size_t n, size_t *cap, const struct timetable_run *run, struct err *e)
+{
+    if (n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        struct timetable_run *nv = realloc(*v, ncap * sizeof(**v));
+        if (nv == NULL)
+            return err_set(e, ERR_FAIL, "backfill: out of memory for %zu runs", ncap);
+        *v = nv, *cap = ncap;
+    }
+    (*v)[n] = *run;
+    return 0;
+}
+
+/* Airflow's DAG.iter_dagrun_infos_between with TimeRestriction(start, end, catchup=True):
+ * the first tick >= start, then each following one while the logical date is <= end. */
+static long
+backfill_walk(const struct tick *k, enum timetable_semantics sem, time_t start, time_t end, size_t max,
+              struct timetable_run **out, struct err *e)
+{
+    struct timetable_run run;
+    size_t n = 0, cap = 0;
+    time_t t, next;
+
+    if (tick_align_next(k, start, &t, e) < 0)
+        goto fail;
+    while (t <= end && n < max) {
+        if (tick_next(k, t, &next, e) < 0)
+            goto fail;
+        if (sem == SEM_TRIGGER)
+            fill(&run, t, t, t);
+        else
+            fill(&run, t, t, next);
+        if (push(out, n, &cap, &run, e) < 0)
+            goto fail;
+        n++;
+        t = next;
+    }
+    return (long)n;
+fail:
+    free(*out);
+    *out = NULL;
+    return -1;
+}
+
+long
+timetable_backfill_runs(const struct dag *dag, enum timetable_semantics sem, time_t start, time_t end,
+                    size_t max, struct timetable_run **out, struct err *e)
+{
+    struct tick k;
+    long n;
+
+    *out = NULL;
+    if (dag->schedule.kind != SCHED_CRON && dag->schedule.kind != SCHED_DELTA)
+        return err_set(e, ERR_USAGE,
+                       "dag '%s' has a non-periodic schedule (%s) that does not support "
+                       "backfills",
+                       dag->dag_id, dag->schedule.kind == SCHED_ONCE ? "@once" : "None");
+    if (start > end)
+        return err_set(e, ERR_USAGE, "dag '%s': backfill start is after its end", dag->dag_id);
+    tick_init(&k, dag, sem, 0);
+    if (!dag->has_start_date) { /* a delta backfill without start_date ticks from its start */
+        k.grid = true;
+        k.anchor = start;
+    }
+    n = backfill_walk(&k, sem, start, end, max, out, e);
+    if (n < 0)
+        return err_prefix(e, "dag '%s': backfill", dag->dag_id);
+    return n;
+}
+
+void
+timetable_run_id(const char *type, time_t logical_date, char *buf, size_t size)
+{
+    struct tm tm;
+    char iso[40];
+
+    if (gmtime_r(&logical_date, &tm) == NULL ||
+        strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S+00:00", &tm) == 0)
+        snprintf(iso, sizeof(iso), "%lld", (long long)logical_date);
+    snprintf(buf, size, "%s__%s", type, iso);
+}
+
+int
+timetable_semantics_parse(const char *s, enum timetable_semantics *out)
+{
+    if (s == NULL || strcasecmp(s, "airflow3") == 0 || strcasecmp(s, "trigger") == 0)
+        return *out = SEM_TRIGGER, 0;
+    if (strcasecmp(s, "airflow2") == 0 || strcasecmp(s, "interval") == 0)
+        return *out = SEM_INTERVAL, 0;
+    return -1;
+}

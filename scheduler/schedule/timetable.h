@@ -1,0 +1,53 @@
+/* sched: which scheduled runs a DAG should have now (DESIGN.md section 4, "Schedules").
+ * Pure: no I/O, `now` is a parameter, so catchup, DST and clock jumps are tested with
+ * injected times.
+ *
+ * Two semantics, as Airflow offers them:
+ * - SEM_TRIGGER (Airflow 3's default, CronTriggerTimetable / DeltaTriggerTimetable): a run's
+ *   logical date is its trigger time; data_interval_start = data_interval_end = logical date.
+ * - SEM_INTERVAL (Airflow 2, CronDataIntervalTimetable / DeltaDataIntervalTimetable): a run
+ *   covers [tick, next tick) and is created when that interval has ended; its logical date is
+ *   the interval's start. */
+#ifndef GUST_SCHED_H
+#define GUST_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "err.h"
+
+struct dag;
+
+enum timetable_semantics { SEM_TRIGGER, SEM_INTERVAL };
+
+struct timetable_run {
+    time_t logical_date;
+    time_t data_interval_start, data_interval_end;
+    time_t create_after; /* the run may be created at or after this time */
+};
+
+/* The next run of dag after the last scheduled one. last_logical: logical date of the DAG's
+ * latest scheduled run (0: none yet). Honours start_date, end_date, @once, None, and
+ * catchup=false (only the latest due run: the most recent tick <= now, Airflow's rule).
+ * Returns 1 and fills *out when there is a next run (which may lie in the future: look at
+ * create_after), 0 when the DAG will never run again, -1 on error. */
+int timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time_t last_logical, time_t now,
+                   struct timetable_run *out, struct err *e);
+
+/* The runs of a backfill: every run whose logical date lies in [start, end] (inclusive), in
+ * order, at most max entries. *out is malloc'd (free it). Returns the count or -1.
+ * Errors (ERR_USAGE), as Airflow's: a None or @once schedule ("... has a non-periodic schedule
+ * that does not support backfills"), start after end. Unlike Airflow's _get_info_list this
+ * keeps runs that are not due yet: the caller drops those with create_after > now. */
+long timetable_backfill_runs(const struct dag *dag, enum timetable_semantics sem, time_t start, time_t end,
+                         size_t max, struct timetable_run **out, struct err *e);
+
+/* Airflow's run id: "<type>__<ISO-8601 of logical_date>", e.g.
+ * "scheduled__2024-01-01T00:00:00+00:00" (type: scheduled, manual, backfill). */
+void timetable_run_id(const char *type, time_t logical_date, char *buf, size_t size);
+
+/* "airflow2"/"interval" -> SEM_INTERVAL, "airflow3"/"trigger"/NULL -> SEM_TRIGGER. */
+int timetable_semantics_parse(const char *s, enum timetable_semantics *out);
+
+#endif

@@ -1,0 +1,706 @@
+/* store: gust's metadata in PostgreSQL: connection, schema migrations, DAG registry.
+ *
+ * The only file that includes libpq (STYLE rule 1). Every statement that carries a value
+ * goes through PQexecParams with $n parameters; the only SQL sent as plain text is fixed
+ * text (BEGIN, COMMIT, the embedded migrations). Key invariants: no message leaving this
+ * module contains a password (conninfo and libpq errors are scrubbed), libpq never prints
+ * (the notice processor is silenced), and every transaction opened here is committed or
+ * rolled back before the function returns. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "dagfile/dagfile.h"
+#include "conninfo.h"
+#include "store/store.h"
+#include "store_int.h"
+
+/* Serializes `gust db migrate` runs (pg_advisory_xact_lock key; any fixed number). */
+#define MIGRATE_LOCK_KEY "7250351642911863091"
+
+/* struct store is in store_int.h (store_sched.c reconnects and listens on it). */
+
+/* ---- passwords out of messages (conninfo.c) ---------------------------------------- */
+
+void
+store_mask_conninfo(const char *conninfo, char *buf, size_t size)
+{
+    conninfo_mask(conninfo, buf, size);
+}
+
+/* ---- connection ------------------------------------------------------------------- */
+
+static void
+quiet_notice(void *arg, const char *message)
+{
+    (void)arg, (void)message; /* library code never prints; NOTICEs are not errors */
+}
+
+/* libpq's message up to its first line break, tabs folded. */
+static void
+first_line(char *dst, size_t size, const char *msg)
+{
+    size_t n = msg ? strcspn(msg, "\n") : 0;
+
+    snprintf(dst, size, "%.*s", (int)n, msg ? msg : "");
+    for (char *p = dst; *p; p++)
+        if (*p == '\t')
+            *p = ' ';
+}
+
+/* True when trying again later may work: the server is down, starting, or unreachable. */
+static bool
+is_temporary(const char *msg)
+{
+    static const char *const transient[] = {
+        "Connection refused",
+        "timeout expired",
+        "timed out",
+        "No such file",
+        "Network is unreachable",
+        "No route to host",
+        "could not translate",
+        "starting up",
+        "shutting down",
+        "in recovery mode",
+        "too many clients",
+        "server closed the connection",
+        "Connection reset",
+        "could not receive data",
+        "could not send data",
+    };
+
+    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
+        if (strstr(msg, transient[i]))
+            return true;
+    return false;
+}
+
+/* Name the server for messages; when libpq could not even parse conninfo, show it masked. */
+static void
+describe(const PGconn *c, const char *conninfo, char *buf, size_t size)
+{
+    const char *host = c ? PQhost(c) : NULL, *port = c ? PQport(c) : NULL;
+    const char *db = c ? PQdb(c) : NULL, *user = c ? PQuser(c) : NULL;
+    char masked[160];
+
+    if ((host == NULL || *host == '\0') && (db == NULL || *db == '\0')) {
+        store_mask_conninfo(conninfo, masked, sizeof(masked));
+        snprintf(buf, size, "'%s'", masked);
+        return;
+    }
+    snprintf(buf, size, "host=%s port=%s dbname=%s user=%s", host && *host ? host : "?",
+             port && *port ? port : "?", db && *db ? db : "?", user && *user ? user : "?");
+}
+
+struct store *
+store_open(const char *conninfo, struct err *e)
+{
+    /* connect_timeout first, so a value in conninfo or PGCONNECT_TIMEOUT wins over ours. */
+    const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
+    const char *vals[] = {getenv("PGCONNECT_TIMEOUT") ? NULL : "10", "gust", NULL, NULL};
+    struct store *s;
+    char reason[200], msg[512]; /* err_set truncates to what struct err holds */
+
+    if (conninfo == NULL)
+        conninfo = getenv("GUST_DATABASE_URL");
+    vals[2] = conninfo && *conninfo ? conninfo : NULL;
+    if ((s = calloc(1, sizeof(*s))) == NULL) {
+        err_set(e, ERR_FAIL, "connect: out of memory");
+        return NULL;
+    }
+    s->conn = PQconnectdbParams(keys, vals, 1);
+    describe(s->conn, conninfo, s->where, sizeof(s->where));
+    if (s->conn && PQstatus(s->conn) == CONNECTION_OK) {
+        PQsetNoticeProcessor(s->conn, quiet_notice, NULL);
+        return s;
+    }
+    first_line(reason, sizeof(reason), s->conn ? PQerrorMessage(s->conn) : "out of memory");
+    snprintf(msg, sizeof(msg), "connect to %s: %s", s->where, reason);
+    conninfo_scrub(msg, sizeof(msg), conninfo);
+    err_set(e, ERR_DB, "%s", msg);
+    if (e)
+        e->temporary = is_temporary(reason);
+    store_free(s);
+    return NULL;
+}
+
+void
+store_free(struct store *s)
+{
+    if (s == NULL)
+        return;
+    store_forget_prepared(s);
+    PQfinish(s->conn);
+    free(s);
+}
+
+const char *
+store_where(const struct store *s)
+{
+    return s ? s->where : "";
+}
+
+/* ---- statements -------------------------------------------------------------------- */
+
+/* Set e from a failed result (or the connection when res is NULL). */
+static int
+db_error(struct store *s, const PGresult *res, struct err *e)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char line[sizeof(e->msg)];
+
+    first_line(line, sizeof(line), primary ? primary : PQerrorMessage(s->conn));
+    err_set(e, ERR_DB, "%s", line);
+    if (e)
+        e->temporary = PQstatus(s->conn) != CONNECTION_OK || is_temporary(line);
+    return -1;
+}
+
+/* Prepared statements. Every statement with parameters is prepared once per session, under
+ * the name "g<index>", and executed by name afterwards: PostgreSQL then parses and plans it
+ * once, not at every call (parse and plan were more than half of a short statement's time,
+ * see bench/README.md). The SQL texts are the store's fixed statements, so the list stays
+ * short (a few dozen); a failed PQprepare (say, inside an aborted transaction) is not kept and
+ * the statement goes through PQexecParams, which reports the error. */
+struct prepared {
+    char *sql;
+};
+
+#define MAX_PREPARED 256
+
+void
+store_forget_prepared(struct store *s)
+{
+    for (size_t i = 0; i < s->n_prepared; i++)
+        free(s->prepared[i].sql);
+    free(s->prepared);
+    s->prepared = NULL;
+    s->n_prepared = 0;
+}
+
+/* The name of sql's prepared statement, preparing it now if needed; NULL: use PQexecParams. */
+static const char *
+prepared_name(struct store *s, const char *sql, int n, char *name, size_t size)
+{
+    size_t i;
+    PGresult *res;
+    struct prepared *grown;
+
+    for (i = 0; i < s->n_prepared; i++)
+        if (strcmp(s->prepared[i].sql, sql) == 0)
+            break;
+    snprintf(name, size, "g%zu", i);
+    if (i < s->n_prepared)
+        return name;
+    if (s->n_prepared >= MAX_PREPARED ||
+        (grown = realloc(s->prepared, (s->n_prepared + 1) * sizeof(*grown))) == NULL)
+        return NULL;
+    s->prepared = grown;
+    res = PQprepare(s->conn, name, sql, n, NULL);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK ||
+        (s->prepared[i].sql = strdup(sql)) == NULL) {
+        PQclear(res);
+        return NULL;
+    }
+    PQclear(res);
+    s->n_prepared++;
+    return name;
+}
+
+/* Run one statement with n text parameters. Returns the result (caller PQclears) when it
+ * succeeded, else NULL with e set. */
+static PGresult *
+run(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
+{
+    char buf[16];
+    const char *name = n > 0 ? prepared_name(s, sql, n, buf, sizeof(buf)) : NULL;
+    PGresult *res = name ? PQexecPrepared(s->conn, name, n, params, NULL, NULL, 0)
+                         : PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    db_error(s, res, e);
+    PQclear(res);
+    return NULL;
+}
+
+/* Run a statement whose result is not needed. */
+static int
+run_cmd(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = run(s, e, sql, n, params);
+
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+static void
+rollback(struct store *s)
+{
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+/* The same for the other store_*.c files (store_int.h). */
+PGresult *
+store_exec(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
+{
+    return run(s, e, sql, n, params);
+}
+
+int
+store_exec_cmd(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
+{
+    return run_cmd(s, e, sql, n, params);
+}
+
+void
+store_rollback(struct store *s)
+{
+    rollback(s);
+}
+
+int
+store_conn_error(struct store *s, struct err *e)
+{
+    return db_error(s, NULL, e);
+}
+
+/* ---- migrations --------------------------------------------------------------------- */
+
+/* 1-based line and column of the 1-based character position pos in text (UTF-8). */
+static void
+line_col(const char *text, long pos, int *line, int *col)
+{
+    long chars = 0;
+
+    *line = 1, *col = 1;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if ((*p & 0xC0) == 0x80)
+            continue; /* UTF-8 continuation byte: same character */
+        if (++chars >= pos)
+            return;
+        if (*p == '\n')
+            (*line)++, *col = 1;
+        else
+            (*col)++;
+    }
+}
+
+/* Run one migration's text; on failure name the file, place and PostgreSQL's message. */
+static int
+apply_sql(struct store *s, const struct store_migration *m, struct err *e)
+{
+    PGresult *res = PQexec(s->conn, m->sql); /* fixed text from the binary: no values */
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    const char *pos;
+    int line, col;
+
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
+        PQclear(res);
+        return 0;
+    }
+    db_error(s, res, e);
+    pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
+    if (pos) {
+        line_col(m->sql, atol(pos), &line, &col);
+        err_prefix(e, "migration %s:%d:%d", m->name, line, col);
+    } else {
+        err_prefix(e, "migration %s", m->name);
+    }
+    PQclear(res);
+    return -1;
+}
+
+/* Inside a transaction: the highest recorded version (0 when none). */
+static int
+recorded_version(struct store *s, int *version, struct err *e)
+{
+    PGresult *res = run(s, e, "SELECT coalesce(max(version), 0) FROM gust_schema_version", 0, NULL);
+
+    if (res == NULL)
+        return -1;
+    *version = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return 0;
+}
+
+static int
+newer_error(int db_version, int n, struct err *e)
+{
+    if (n == 0)
+        return err_set(e, ERR_VERSION,
+                       "database schema version %d is newer than this gust (knows none); "
+                       "upgrade gust",
+                       db_version);
+    return err_set(e, ERR_VERSION,
+                   "database schema version %d is newer than this gust (knows 1..%d); "
+                   "upgrade gust",
+                   db_version, n);
+}
+
+/* One step: under the lock, apply the next missing migration. Returns 1 when one was
+ * applied, 0 when the schema is up to date, -1 on error (rolled back). */
+static int
+migrate_step(struct store *s, const struct store_migration *list, int n, struct err *e)
+{
+    const char *lock[] = {MIGRATE_LOCK_KEY};
+    int version;
+    char vbuf[16];
+
+    if (run_cmd(s, e, "BEGIN", 0, NULL) != 0)
+        return -1;
+    if (run_cmd(s, e, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lock) != 0 ||
+        run_cmd(s, e,
+                "CREATE TABLE IF NOT EXISTS gust_schema_version (version integer PRIMARY KEY, "
+                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                0, NULL) != 0 ||
+        recorded_version(s, &version, e) != 0)
+        goto fail;
+    if (version > n) {
+        newer_error(version, n, e);
+        goto fail;
+    }
+    if (version == n)
+        return run_cmd(s, e, "COMMIT", 0, NULL);
+
+    const struct store_migration *m = &list[version];
+    snprintf(vbuf, sizeof(vbuf), "%d", m->version);
+    const char *rec[] = {vbuf, m->name};
+    if (apply_sql(s, m, e) != 0 ||
+        run_cmd(s, e, "INSERT INTO gust_schema_version (version, name) VALUES ($1, $2)", 2, rec) !=
+            0)
+        goto fail;
+    return run_cmd(s, e, "COMMIT", 0, NULL) == 0 ? 1 : -1;
+fail:
+    rollback(s);
+    return -1;
+}
+
+int
+store_migrate_list(struct store *s, const struct store_migration *list, int n, int *applied,
+                   struct err *e)
+{
+    int count = 0, r;
+
+    for (int i = 0; i < n; i++)
+        if (list[i].version != i + 1)
+            return err_set(e, ERR_FAIL, "migration %s: version %d, expected %d", list[i].name,
+                           list[i].version, i + 1);
+    while ((r = migrate_step(s, list, n, e)) == 1)
+        count++;
+    if (applied)
+        *applied = count;
+    return r < 0 ? -1 : 0;
+}
+
+int
+store_migrate(struct store *s, int *applied, struct err *e)
+{
+    return store_migrate_list(s, store_migrations, store_n_migrations, applied, e);
+}
+
+int
+store_schema_version(struct store *s, int *db_version, int *binary_version, struct err *e)
+{
+    PGresult *res = run(s, e, "SELECT to_regclass('gust_schema_version') IS NOT NULL", 0, NULL);
+    int exists;
+
+    if (binary_version)
+        *binary_version = store_n_migrations;
+    if (res == NULL)
+        return -1;
+    exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    *db_version = 0;
+    if (exists) {
+        res = run(s, e, "SELECT coalesce(max(version), 0) FROM gust_schema_version", 0, NULL);
+        if (res == NULL)
+            return -1;
+        *db_version = atoi(PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    return 0;
+}
+
+/* ---- DAG registry ------------------------------------------------------------------- */
+
+/* A growable string; on allocation failure it sets oom and stops growing. */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void
+sb_add(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *p;
+
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if ((p = realloc(b->p, cap)) == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->p = p, b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void
+sb_str(struct sbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
+
+/* Append s as one element of a PostgreSQL array literal: "...", with \ and " escaped.
+ * (This is a parameter value, never SQL text.) */
+static void
+sb_array_elem(struct sbuf *b, const char *s)
+{
+    sb_add(b, b->len > 1 ? ",\"" : "\"", b->len > 1 ? 2 : 1);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            sb_add(b, "\\", 1);
+        sb_add(b, s, 1);
+    }
+    sb_add(b, "\"", 1);
+}
+
+/* Whether diagnostic i is the first error of its file (so files are listed once). */
+static bool
+first_error_of_file(const struct dagbag *bag, size_t i)
+{
+    const struct dag_diag *d = &bag->diags[i];
+
+    if (d->level != DIAG_ERROR || d->file == NULL)
+        return false;
+    for (size_t j = 0; j < i; j++)
+        if (bag->diags[j].level == DIAG_ERROR && bag->diags[j].file &&
+            strcmp(bag->diags[j].file, d->file) == 0)
+            return false;
+    return true;
+}
+
+/* The array literals {dag ids of the bag} and {files with errors}. */
+static int
+bag_arrays(const struct dagbag *bag, struct sbuf *ids, struct sbuf *files, struct err *e)
+{
+    sb_str(ids, "{");
+    for (size_t i = 0; i < bag->n_dags; i++)
+        sb_array_elem(ids, bag->dags[i]->dag_id);
+    sb_str(ids, "}");
+    sb_str(files, "{");
+    for (size_t i = 0; i < bag->n_diags; i++)
+        if (first_error_of_file(bag, i))
+            sb_array_elem(files, bag->diags[i].file);
+    sb_str(files, "}");
+    return ids->oom || files->oom ? err_set(e, ERR_FAIL, "out of memory") : 0;
+}
+
+static const char *
+schedule_description(const struct schedule *sc)
+{
+    switch (sc->kind) {
+    case SCHED_NONE:
+        return "Never, external triggers only";
+    case SCHED_ONCE:
+        return "Once, as soon as possible";
+    case SCHED_DELTA:
+        return "Every fixed interval after start_date";
+    case SCHED_CRON:
+        break;
+    }
+    return "Cron schedule";
+}
+
+static const char *
+schedule_text(const struct schedule *sc)
+{
+    if (sc->kind == SCHED_NONE)
+        return NULL;
+    if (sc->text[0] == '\0')
+        return sc->kind == SCHED_ONCE ? "@once" : NULL;
+    return sc->text;
+}
+
+static int
+upsert_dag(struct store *s, const struct dag *d, const char *now, struct err *e)
+{
+    char runs[16], tasks[16];
+    const char *p[] = {d->dag_id,
+                       d->is_paused_upon_creation ? "t" : "f",
+                       now,
+                       d->fileloc,
+                       d->owner ? d->owner : "airflow",
+                       d->description,
+                       schedule_text(&d->schedule),
+                       schedule_description(&d->schedule),
+                       d->timezone ? d->timezone : "UTC",
+                       tasks,
+                       runs};
+
+    snprintf(runs, sizeof(runs), "%d", d->max_active_runs);
+    snprintf(tasks, sizeof(tasks), "%d", d->max_active_tasks);
+    /* is_paused is only set on creation: pausing is the user's decision, not the file's. */
+    return run_cmd(s, e,
+                   "INSERT INTO dag (dag_id, is_paused, is_active, last_parsed_time, fileloc, "
+                   "owners, description, schedule_interval, timetable_description, timezone, "
+                   "max_active_tasks, max_active_runs) "
+                   "VALUES ($1, $2, true, to_timestamp($3::double precision), $4, $5, $6, $7, $8, "
+                   "$9, $10, $11) "
+                   "ON CONFLICT (dag_id) DO UPDATE SET is_active = true, "
+                   "last_parsed_time = EXCLUDED.last_parsed_time, fileloc = EXCLUDED.fileloc, "
+                   "owners = EXCLUDED.owners, description = EXCLUDED.description, "
+                   "schedule_interval = EXCLUDED.schedule_interval, "
+                   "timetable_description = EXCLUDED.timetable_description, "
+                   "timezone = EXCLUDED.timezone, max_active_tasks = EXCLUDED.max_active_tasks, "
+                   "max_active_runs = EXCLUDED.max_active_runs",
+                   11, p);
+}
+
+static int
+replace_tags(struct store *s, const struct dag *d, struct err *e)
+{
+    const char *p[2] = {d->dag_id, NULL};
+
+    if (run_cmd(s, e, "DELETE FROM dag_tag WHERE dag_id = $1", 1, p) != 0)
+        return -1;
+    for (size_t i = 0; i < d->n_tags; i++) {
+        p[1] = d->tags[i];
+        if (run_cmd(s, e,
+                    "INSERT INTO dag_tag (dag_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2,
+                    p) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The stacktrace of one file: its error diagnostics, one "file:line:col: error: msg" line
+ * each (the format of dag_diag_format). */
+static void
+file_errors(const struct dagbag *bag, const char *file, struct sbuf *b)
+{
+    char line[64];
+
+    for (size_t i = 0; i < bag->n_diags; i++) {
+        const struct dag_diag *d = &bag->diags[i];
+
+        if (d->level != DIAG_ERROR || d->file == NULL || strcmp(d->file, file) != 0)
+            continue;
+        if (b->len)
+            sb_str(b, "\n");
+        sb_str(b, d->file);
+        if (d->line > 0)
+            snprintf(line, sizeof(line), ":%d:%d: error: ", d->line, d->col);
+        else
+            snprintf(line, sizeof(line), ": error: ");
+        sb_str(b, line);
+        sb_str(b, d->msg ? d->msg : "");
+    }
+}
+
+static int
+replace_import_errors(struct store *s, const struct dagbag *bag, const char *now, struct err *e)
+{
+    if (run_cmd(s, e, "DELETE FROM import_error", 0, NULL) != 0)
+        return -1;
+    for (size_t i = 0; i < bag->n_diags; i++) {
+        struct sbuf trace = {0};
+        int rc;
+
+        if (!first_error_of_file(bag, i))
+            continue;
+        file_errors(bag, bag->diags[i].file, &trace);
+        if (trace.oom)
+            return err_set(e, ERR_FAIL, "out of memory");
+        const char *p[] = {now, bag->diags[i].file, trace.p};
+        rc = run_cmd(s, e,
+                     "INSERT INTO import_error (timestamp, filename, stacktrace) "
+                     "VALUES (to_timestamp($1::double precision), $2, $3)",
+                     3, p);
+        free(trace.p);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Inside the transaction: every statement of the sync. */
+static int
+sync_rows(struct store *s, const struct dagbag *bag, const char *now, struct err *e)
+{
+    struct sbuf ids = {0}, files = {0};
+    int rc = -1;
+
+    if (bag_arrays(bag, &ids, &files, e) != 0)
+        goto out;
+    const char *p[] = {ids.p, files.p};
+    /* A DAG whose file failed to load this time stays active, as in Airflow: the file is
+     * broken, not gone. */
+    if (run_cmd(s, e,
+                "UPDATE dag SET is_active = false WHERE is_active AND NOT dag_id = ANY($1::text[]) "
+                "AND (fileloc IS NULL OR NOT fileloc = ANY($2::text[]))",
+                2, p) != 0)
+        goto out;
+    for (size_t i = 0; i < bag->n_dags; i++)
+        if (upsert_dag(s, bag->dags[i], now, e) != 0 || replace_tags(s, bag->dags[i], e) != 0) {
+            err_prefix(e, "dag %s", bag->dags[i]->dag_id);
+            goto out;
+        }
+    if (run_cmd(
+            s, e,
+            "UPDATE dag SET has_import_errors = coalesce(fileloc = ANY($1::text[]), false) "
+            "WHERE has_import_errors IS DISTINCT FROM coalesce(fileloc = ANY($1::text[]), false)",
+            1, p + 1) != 0)
+        goto out;
+    rc = replace_import_errors(s, bag, now, e);
+out:
+    free(ids.p);
+    free(files.p);
+    return rc;
+}
+
+int
+store_sync_dagbag(struct store *s, const struct dagbag *bag, time_t now, struct err *e)
+{
+    char nowbuf[32];
+
+    snprintf(nowbuf, sizeof(nowbuf), "%lld", (long long)now);
+    if (run_cmd(s, e, "BEGIN", 0, NULL) != 0)
+        return err_prefix(e, "sync dags");
+    if (sync_rows(s, bag, nowbuf, e) != 0) {
+        rollback(s);
+        return err_prefix(e, "sync dags");
+    }
+    if (run_cmd(s, e, "COMMIT", 0, NULL) != 0)
+        return err_prefix(e, "sync dags");
+    return 0;
+}
+
+int
+store_dag_is_paused(struct store *s, const char *dag_id, bool *paused, struct err *e)
+{
+    const char *p[] = {dag_id};
+    PGresult *res = run(s, e, "SELECT is_paused FROM dag WHERE dag_id = $1", 1, p);
+    int rc = 0;
+
+    if (res == NULL)
+        return err_prefix(e, "dag %s", dag_id);
+    if (PQntuples(res) == 0)
+        rc = err_set(e, ERR_NOTFOUND, "dag %s: not found", dag_id);
+    else
+        *paused = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return rc;
+}

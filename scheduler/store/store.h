@@ -1,0 +1,379 @@
+/* store: gust's state in PostgreSQL (DESIGN.md section 6). The only module that sees libpq.
+ *
+ * A struct store is one connection. Every call returns 0 / -1 and fills an optional struct
+ * err; connection failures set err.temporary. Messages never contain a password. */
+#ifndef GUST_STORE_H
+#define GUST_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "err.h"
+#include "plan/plan.h" /* enum ti_state, enum run_state */
+
+struct store;
+struct dagbag;
+struct dag;
+
+/* One embedded migration: migrations/NNNN_name.sql compiled into the binary. */
+struct store_migration {
+    int version; /* NNNN: 1, 2, 3... */
+    const char *name;
+    const char *sql;
+};
+
+/* Generated from the migrations folder at build time (scripts/embed_migrations.sh), in version
+ * order, ended by a {0, NULL, NULL} entry. */
+extern const struct store_migration store_migrations[];
+extern const int store_n_migrations;
+
+/* Connect. conninfo is a libpq key=value string or a postgresql:// URI; NULL means
+ * $GUST_DATABASE_URL, and when that is unset too, libpq's defaults (PG* variables).
+ * Returns a new store (free with store_free) or NULL with e set. */
+struct store *store_open(const char *conninfo, struct err *e);
+
+/* Close the connection and free the store; NULL is a no-op. */
+void store_free(struct store *s);
+
+/* Where the store is connected, for messages: "host=... port=... dbname=... user=...". */
+const char *store_where(const struct store *s);
+
+/* Copy conninfo into buf with any password replaced by "***" (key=value and URI forms). */
+void store_mask_conninfo(const char *conninfo, char *buf, size_t size);
+
+/* Apply the embedded migrations the database lacks, each in its own transaction, under an
+ * advisory lock (concurrent callers wait, then find nothing to do). Sets *applied (may be
+ * NULL) to the number applied. Refuses (ERR_VERSION) a database newer than this binary. */
+int store_migrate(struct store *s, int *applied, struct err *e);
+
+/* store_migrate with another list (versions 1..n in order): for tests and tools. */
+int store_migrate_list(struct store *s, const struct store_migration *list, int n, int *applied,
+                       struct err *e);
+
+/* The database's schema version (0: never migrated) and the newest this binary knows. */
+int store_schema_version(struct store *s, int *db_version, int *binary_version, struct err *e);
+
+/* Record a loaded DAG folder: upsert one `dag` row per DAG (new DAGs start paused when
+ * is_paused_upon_creation; is_paused of known DAGs is kept), mark DAGs no longer in the bag
+ * inactive (unless their file failed to load), set has_import_errors per file, and replace
+ * the `import_error` rows with the bag's errors (one row per file). One transaction. */
+int store_sync_dagbag(struct store *s, const struct dagbag *bag, time_t now, struct err *e);
+
+/* Whether dag_id is paused. ERR_NOTFOUND when the DAG has no row. */
+int store_dag_is_paused(struct store *s, const char *dag_id, bool *paused, struct err *e);
+
+/* ---- runs, task instances, tries (store_run.c); XCom, variables, audit log (store_kv.c)
+ *
+ * Keys are (dag_id, run_id[, task_id]); only unmapped task instances (map_index -1) exist.
+ * Times are time_t seconds, 0 meaning SQL NULL. Every state change is one conditional UPDATE:
+ * functions that change a state return 1 when they won, 0 when the row was not in the expected
+ * state (another process won the race, or the result is late), -1 on error. */
+
+/* One DAG run (dag_run). Strings are owned; free with store_run_clear / store_runs_free. */
+struct store_run {
+    long long id;
+    char *dag_id, *run_id, *run_type;
+    enum run_state state;
+    time_t logical_date, data_interval_start, data_interval_end;
+    time_t queued_at, start_date, end_date; /* 0 = NULL */
+    char *conf_json;                        /* "{}" when NULL */
+    char *triggered_by;                     /* may be NULL */
+};
+
+/* The current try of one task instance (task_instance). Strings are owned. */
+struct store_ti {
+    char *task_id;
+    char *operator; /* "BashOperator"...; may be NULL */
+    char *hostname; /* of the current try; may be NULL */
+    enum ti_state state;
+    int try_number, max_tries, pid;                          /* pid 0 = NULL */
+    time_t start_date, end_date, queued_dttm, next_retry_at; /* 0 = NULL */
+    double duration;                                         /* < 0 = NULL */
+    bool has_exit_code;
+    int exit_code;
+    int term_signal; /* 0 = NULL */
+};
+
+/* One try: a finished one (task_instance_history) or the current one of a started TI. */
+struct store_try {
+    char *task_id, *hostname; /* owned; hostname may be NULL */
+    int try_number;
+    enum ti_state state;
+    time_t start_date, end_date; /* 0 = NULL */
+    double duration;             /* < 0 = NULL */
+    int pid;                     /* 0 = NULL */
+    bool has_exit_code;
+    int exit_code;
+    int term_signal; /* 0 = NULL */
+};
+
+/* One planner transition for store_tis_apply. */
+struct store_ti_change {
+    const char *task_id;
+    enum ti_state from, to;
+};
+
+/* Create a queued run and its task instances (state NULL, max_tries = the task's retries;
+ * operator, pool, queue, trigger_rule from the task) in one transaction, with a `log` row
+ * "trigger" and a minimal `dag` row when the DAG has none. An existing (dag_id, run_id) is
+ * ERR_EXISTS and nothing is written. conf_json NULL stores NULL. Sets *id (may be NULL). */
+int store_run_create(struct store *s, const struct dag *dag, const char *run_id,
+                     const char *run_type, time_t logical_date, time_t di_start, time_t di_end,
+                     const char *conf_json, const char *triggered_by, time_t now, long long *id,
+                     struct err *e);
+
+/* One run into *out (free with store_run_clear). ERR_NOTFOUND when it does not exist. */
+int store_run_get(struct store *s, const char *dag_id, const char *run_id, struct store_run *out,
+                  struct err *e);
+
+/* Free what a store_run owns and zero it; NULL is a no-op. */
+void store_run_clear(struct store_run *r);
+
+/* Runs of a DAG, newest logical_date first (then newest id); state NULL = any (an unknown
+ * state name is ERR_USAGE); limit <= 0 = all. *out is NULL when *n is 0. */
+int store_runs_list(struct store *s, const char *dag_id, const char *state, int limit,
+                    struct store_run **out, size_t *n, struct err *e);
+
+/* Free an array from store_runs_list; NULL is a no-op. */
+void store_runs_free(struct store_run *runs, size_t n);
+
+/* Conditional run transition from -> to. Entering running sets start_date = now and clears
+ * end_date; entering success/failed sets end_date = now (never before start_date); entering
+ * queued sets queued_at = now and clears start_date and end_date. 1 won, 0 lost, -1 error. */
+int store_run_set_state(struct store *s, const char *dag_id, const char *run_id,
+                        enum run_state from, enum run_state to, time_t now, struct err *e);
+
+/* Task instances of a run, in task_id order (bytewise). *out is NULL when *n is 0. */
+int store_tis_get(struct store *s, const char *dag_id, const char *run_id, struct store_ti **out,
+                  size_t *n, struct err *e);
+
+/* Free an array from store_tis_get; NULL is a no-op. */
+void store_tis_free(struct store_ti *tis, size_t n);
+
+/* Apply planner transitions in ONE transaction, each a conditional UPDATE (state IS NOT
+ * DISTINCT FROM from); applied[i] (n entries) = 1 won / 0 lost; on error nothing is applied
+ * and every applied[i] is 0. Entering queued sets queued_dttm = now. */
+int store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
+                    const struct store_ti_change *changes, size_t n, time_t now, int *applied,
+                    struct err *e);
+
+/* Start a try: queued -> running, try_number + 1, start_date = now, hostname, pid (0 = NULL,
+ * set later with store_ti_set_pid), lease_until = now + lease_seconds, end result fields
+ * cleared; the task instance's XCom is deleted in the same transaction (Airflow clears it
+ * when a try starts). 1 with *try_number = the new try, 0 when the TI was not queued. */
+int store_ti_start(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                   const char *hostname, int pid, double now, double lease_seconds, int *try_number,
+                   struct err *e);
+
+/* Set the pid of the running try try_number. 1 set, 0 not running that try. */
+int store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                     int try_number, int pid, struct err *e);
+
+/* Finish a try: running with this try_number -> to (success, failed, up_for_retry, skipped),
+ * with start (0: keep the recorded start_date), end, duration (< 0: NULL), exit_code when
+ * has_exit_code, term_signal (0: NULL), next_retry_at (0: NULL); the lease is cleared and a
+ * task_instance_history row for the try is written in the same transaction. 1 won, 0 refused
+ * (state or try_number changed: a late result; nothing written). */
+int store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                    int try_number, enum ti_state to, bool has_exit_code, int exit_code,
+                    int term_signal, double start, double end, double duration,
+                    time_t next_retry_at, struct err *e);
+
+/* Every try of a run: history rows, plus the current try of each started TI that has no
+ * history row yet (a running try), ordered by task_id (bytewise) then try_number. */
+int store_tries_get(struct store *s, const char *dag_id, const char *run_id, struct store_try **out,
+                    size_t *n, struct err *e);
+
+/* Free an array from store_tries_get; NULL is a no-op. */
+void store_tries_free(struct store_try *t, size_t n);
+
+/* Upsert XCom (run, task, key) = json (JSON text, stored as JSONB). ERR_NOTFOUND when the run
+ * does not exist; invalid JSON is ERR_DB. */
+int store_xcom_set(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                   const char *key, const char *json, struct err *e);
+
+/* *json = the value as new JSON text, or NULL when absent (not an error). The text is JSONB's
+ * normal form, equal as JSON to what was set: keys in JSONB's order (shorter first), ": " and
+ * ", " between items, \uXXXX escapes of non-ASCII decoded to UTF-8. */
+int store_xcom_get(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                   const char *key, char **json, struct err *e);
+
+/* Delete every XCom key of a task instance. */
+int store_xcom_clear(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                     struct err *e);
+
+/* Airflow's clear. Matching TIs (task_id matches the POSIX regex task_regex with PostgreSQL's
+ * ~, NULL = all; run_id NULL = every run of the DAG; only_failed = failed and upstream_failed
+ * only) go back to state NULL with max_tries = try_number + the task's retries in dag (the
+ * DAG as loaded now; NULL, or a task no longer in it: max_tries kept >= try_number), and
+ * their runs back to queued (start_date, end_date NULL, clear_number + 1). Running TIs are not
+ * touched: *running (may be NULL) counts those that matched. One transaction with a `log`
+ * row "clear"; *cleared = TIs cleared. A bad regex is ERR_DB. */
+int store_tis_clear(struct store *s, const char *dag_id, const struct dag *dag, const char *run_id,
+                    const char *task_regex, bool only_failed, time_t now, int *cleared,
+                    int *running, struct err *e);
+
+/* Queued + running TIs of dag_id over all its runs (max_active_tasks; dag_id NULL: 0), and of
+ * every DAG (parallelism). */
+int store_count_active(struct store *s, const char *dag_id, int *in_dag, int *total, struct err *e);
+
+/* *value = new copy of variable key, NULL (not an error) when unset. */
+int store_variable_get(struct store *s, const char *key, char **value, struct err *e);
+
+/* Set (insert or replace) variable key. */
+int store_variable_set(struct store *s, const char *key, const char *value, struct err *e);
+
+/* Write one audit `log` row; every argument but event may be NULL. */
+int store_log_event(struct store *s, const char *event, const char *dag_id, const char *task_id,
+                    const char *run_id, const char *extra, struct err *e);
+
+/* ---- scheduler daemons and workers (store_sched.c)
+ *
+ * Several schedulers and workers share one database and any of them may die at any moment:
+ * each process is a `job` row kept alive by its heartbeat; a worker claims queued task
+ * instances with FOR UPDATE SKIP LOCKED and holds a lease on each running try; a scheduler
+ * fails the tries whose lease expired (store_ti_finish, fenced by try_number). Wake-ups are
+ * NOTIFYs on channel "gust" with payload "<kind>:<dag_id>": run (a run was created, cleared,
+ * promoted or timed out), queued (a task instance became queued), finished (a try ended),
+ * pause (a DAG was paused or unpaused). They are sent in the changing transaction, so they
+ * arrive only when it committed. */
+
+/* Start a job: a `job` row (job_type "SchedulerJob", "WorkerJob"...; state running,
+ * latest_heartbeat now); *job_id = its id. */
+int store_job_start(struct store *s, const char *job_type, const char *hostname, int pid,
+                    long long *job_id, struct err *e);
+
+/* latest_heartbeat = now (server clock). 1 done, 0 the job is no longer running (ended, or
+ * declared dead by someone else): stop working for it. */
+int store_job_heartbeat(struct store *s, long long job_id, struct err *e);
+
+/* End a running job: state (success, failed), end_date = now. 1 done, 0 not running. */
+int store_job_end(struct store *s, long long job_id, const char *state, struct err *e);
+
+/* *alive = running jobs of job_type (NULL: any) whose heartbeat is at most max_age seconds
+ * old (server clock). */
+int store_jobs_alive(struct store *s, const char *job_type, double max_age, int *alive,
+                     struct err *e);
+
+/* One claimed try (owned strings; free an array with store_claims_free). */
+struct store_claim {
+    char *dag_id, *run_id, *task_id;
+    int try_number, max_tries;
+};
+
+/* Which queued task instances to claim; NULL / 0 fields match any. */
+struct store_claim_filter {
+    const char *dag_id, *run_id, *queue;
+    const char *const *dag_ids; /* dag_id must be one of these (n_dag_ids > 0) */
+    size_t n_dag_ids;
+};
+
+/* Claim up to limit queued task instances (f NULL: any), highest priority_weight first, then
+ * oldest queued_dttm, skipping rows another transaction has locked, and start a try on each in
+ * ONE statement: running, try_number + 1, start_date = now, hostname, pid (0: NULL, set later
+ * with store_ti_set_pid), job_id (0: NULL), lease_until = now + lease_seconds,
+ * last_heartbeat_at = now, end results cleared; their XCom is deleted in the same statement.
+ * Two claimers never get the same row. *out (NULL when *n is 0) in claim order. */
+int store_claim_queued(struct store *s, const struct store_claim_filter *f, int limit,
+                       const char *hostname, int pid, long long job_id, double lease_seconds,
+                       double now, struct store_claim **out, size_t *n, struct err *e);
+
+/* Free an array from store_claim_queued; NULL is a no-op. */
+void store_claims_free(struct store_claim *c, size_t n);
+
+/* One try a job believes it runs (borrowed strings). */
+struct store_try_ref {
+    const char *dag_id, *run_id, *task_id;
+    int try_number;
+};
+
+/* Renew the leases of everything job_id runs, in one statement: lease_until = now +
+ * lease_seconds, last_heartbeat_at = now for its running task instances (and for the given
+ * tries that are running with no job yet, e.g. started by store_ti_start: they are adopted,
+ * job_id = this job). lost[i] (n entries) = 1 when tries[i] is no longer running under this
+ * job with that try number (finished or failed by someone else, cleared, retried: its lease
+ * was lost, the process should be stopped and its result will be refused), else 0. */
+int store_leases_renew(struct store *s, long long job_id, double lease_seconds, time_t now,
+                       const struct store_try_ref *tries, size_t n, int *lost, struct err *e);
+
+/* A running try whose lease expired (owned strings; hostname may be NULL, pid 0 = NULL). */
+struct store_expired {
+    char *dag_id, *run_id, *task_id, *hostname;
+    int try_number, max_tries, pid;
+};
+
+/* Running tries whose lease_until is before now, oldest lease first, at most limit (<= 0:
+ * all). The caller fails or retries each with store_ti_finish (fenced by try_number). */
+int store_leases_expired(struct store *s, time_t now, int limit, struct store_expired **out,
+                         size_t *n, struct err *e);
+
+/* Free an array from store_leases_expired; NULL is a no-op. */
+void store_expired_free(struct store_expired *x, size_t n);
+
+/* *logical = the latest logical date of dag_id's runs of run_type 'scheduled' (0: none). */
+int store_last_scheduled(struct store *s, const char *dag_id, time_t *logical, struct err *e);
+
+/* Promote queued runs of dag_id to running (start_date = now), oldest logical date first,
+ * while fewer than max_active_runs (<= 0: unlimited) are running. Serialized per DAG by a
+ * transaction-level advisory lock, so concurrent schedulers never exceed the limit.
+ * *promoted (may be NULL) = runs promoted. */
+int store_runs_promote(struct store *s, const char *dag_id, int max_active_runs, time_t now,
+                       int *promoted, struct err *e);
+
+/* Queued and running runs of active, unpaused DAGs, oldest logical date first (then id).
+ * Free with store_runs_free; *out is NULL when *n is 0. */
+int store_runs_active(struct store *s, struct store_run **out, size_t *n, struct err *e);
+
+/* dagrun_timeout: running runs of dag_id started before now - timeout become failed
+ * (end_date now) and their task instances not yet finished and not running become skipped
+ * (running tries are left to finish or lose their lease), in one statement.
+ * *timed_out (may be NULL) = runs failed. timeout < 0: nothing. */
+int store_runs_timeout(struct store *s, const char *dag_id, double timeout, time_t now,
+                       int *timed_out, struct err *e);
+
+/* Airflow's verify_integrity for one run of dag, in one statement: task instances whose task
+ * is no longer in dag become removed (any state but running), removed ones whose task is back
+ * return to state NULL, and tasks with no task instance get one (state NULL). *added = created
+ * + restored, *removed = removed (both may be NULL). ERR_NOTFOUND when the run does not
+ * exist. */
+int store_run_sync_tasks(struct store *s, const struct dag *dag, const char *run_id, int *added,
+                         int *removed, struct err *e);
+
+/* depends_on_past: *state = the state of task_id in the run of dag_id with the greatest
+ * logical_date before this run's. *found = false (and TI_NONE) when there is no such run or
+ * it has no task instance of task_id: Airflow then counts the dependency as met. */
+int store_prev_ti_state(struct store *s, const char *dag_id, const char *run_id,
+                        const char *task_id, bool *found, enum ti_state *state, struct err *e);
+
+/* Pause or unpause dag_id, with a `log` row "pause" / "unpause" and a NOTIFY, in one
+ * statement. ERR_NOTFOUND when the DAG has no row. */
+int store_dag_set_paused(struct store *s, const char *dag_id, bool paused, struct err *e);
+
+/* Every variable, by key (bytewise): new arrays of n new strings (a NULL value stays NULL);
+ * free each with store_strings_free. */
+int store_variables_list(struct store *s, char ***keys, char ***values, size_t *n, struct err *e);
+
+/* Free n strings and their array; NULL is a no-op. */
+void store_strings_free(char **v, size_t n);
+
+/* Delete variable key; *deleted (may be NULL) = whether it existed. */
+int store_variable_delete(struct store *s, const char *key, bool *deleted, struct err *e);
+
+/* LISTEN on channel "gust" (again after store_reconnect). */
+int store_listen(struct store *s, struct err *e);
+
+/* The connection's socket, for poll() (readable: call store_drain_notifies); -1 when none.
+ * It changes with store_reconnect. */
+int store_socket(const struct store *s);
+
+/* Read what the server sent without blocking and drop the notifications received so far;
+ * *count (may be NULL) = how many came from other sessions (this session's own are not
+ * counted). A lost connection is a temporary error. */
+int store_drain_notifies(struct store *s, int *count, struct err *e);
+
+/* After a temporary error (server restarted, connection lost): connect again with the same
+ * parameters and LISTEN again if store_listen was called. 0 when the connection works. */
+int store_reconnect(struct store *s, struct err *e);
+
+#endif

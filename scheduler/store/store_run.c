@@ -1,0 +1,748 @@
+/* store_run: DAG runs, task instances and their tries in PostgreSQL (DESIGN.md section 6): what
+ * the run engine, the workers and the CLI read and change. XCom, variables and the audit log are
+ * in store_kv.c.
+ *
+ * Key invariant: every state change is ONE conditional UPDATE whose WHERE names the expected
+ * state (and for a try its try_number); the number of rows it changed says whether this process
+ * won (1) or another one got there first (0). A try's result is fenced by its try_number, so the
+ * late result of a try whose lease expired changes nothing. What must change together (a run and
+ * its task instances, a try and its history row, a planner batch, a clear) happens in one
+ * transaction or one statement, committed or rolled back before the function returns.
+ *
+ * Times travel as epoch seconds: sent as to_timestamp($n::float8), read back as
+ * extract(epoch FROM x)::bigint, so the session TimeZone never matters. Only unmapped task
+ * instances (map_index -1) exist. State strings come from plan.h's name functions and match the
+ * CHECK constraints of migrations/0001_metadata.sql; TI_NONE is SQL NULL. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagfile/dagfile.h"
+#include "store_int.h"
+
+/* $1..$3 name one task instance in most statements below. */
+#define TI_KEY "dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = -1"
+
+/* The database form of a state: its name, NULL for TI_NONE; -1 for a value out of range. */
+static int
+ti_db(enum ti_state st, const char **out, struct err *e)
+{
+    if ((unsigned)st >= TI_N_STATES)
+        return err_set(e, ERR_USAGE, "bad task state %d", (int)st);
+    *out = st == TI_NONE ? NULL : ti_state_name(st);
+    return 0;
+}
+
+static int
+run_db(enum run_state st, const char **out, struct err *e)
+{
+    if ((unsigned)st > RUN_FAILED)
+        return err_set(e, ERR_USAGE, "bad run state %d", (int)st);
+    *out = run_state_name(st);
+    return 0;
+}
+
+/* ---- reading rows (parameters and statement helpers are in store_int.h) ------------ */
+
+/* One result row being read; a failed copy or an unknown state sets bad. */
+struct row {
+    const PGresult *res;
+    int i;
+    bool bad;
+};
+
+static char *
+col_str(struct row *r, int c)
+{
+    char *v;
+
+    if (PQgetisnull(r->res, r->i, c))
+        return NULL;
+    if ((v = strdup(PQgetvalue(r->res, r->i, c))) == NULL)
+        r->bad = true;
+    return v;
+}
+
+static long long
+col_ll(struct row *r, int c)
+{
+    return PQgetisnull(r->res, r->i, c) ? 0 : strtoll(PQgetvalue(r->res, r->i, c), NULL, 10);
+}
+
+static double
+col_dbl(struct row *r, int c)
+{
+    return PQgetisnull(r->res, r->i, c) ? -1 : strtod(PQgetvalue(r->res, r->i, c), NULL);
+}
+
+static enum ti_state
+col_ti_state(struct row *r, int c)
+{
+    enum ti_state st = TI_NONE;
+
+    if (!PQgetisnull(r->res, r->i, c) && ti_state_parse(PQgetvalue(r->res, r->i, c), &st) != 0)
+        r->bad = true;
+    return st;
+}
+
+/* How to read one struct of a list, and how to free a list of them. */
+struct reader {
+    size_t size;
+    void (*read)(struct row *r, void *item);
+    void (*free)(void *items, size_t n);
+};
+
+/* Run a query and read every row into a new array *out of *n items (NULL when none). */
+static int
+fetch_all(struct store *s, const struct reader *rd, const char *sql, int np, const char *const *p,
+          void **out, size_t *n, struct err *e)
+{
+    PGresult *res = store_exec(s, e, sql, np, p);
+    struct row r = {res, 0, false};
+    char *items = NULL;
+    size_t count;
+
+    *out = NULL, *n = 0;
+    if (res == NULL)
+        return -1;
+    count = (size_t)PQntuples(res);
+    if (count && (items = calloc(count, rd->size)) == NULL)
+        r.bad = true;
+    for (; items && !r.bad && r.i < (int)count; r.i++)
+        rd->read(&r, items + (size_t)r.i * rd->size);
+    PQclear(res);
+    if (r.bad) {
+        if (items)
+            rd->free(items, count);
+        return err_set(e, ERR_FAIL, "out of memory or unknown state");
+    }
+    *out = items, *n = count;
+    return 0;
+}
+
+/* ---- runs ---------------------------------------------------------------------------- */
+
+static void
+read_run(struct row *r, void *item)
+{
+    struct store_run *out = item;
+
+    out->id = col_ll(r, 0);
+    out->dag_id = col_str(r, 1);
+    out->run_id = col_str(r, 2);
+    out->run_type = col_str(r, 3);
+    if (run_state_parse(PQgetvalue(r->res, r->i, 4), &out->state) != 0)
+        r->bad = true;
+    out->logical_date = (time_t)col_ll(r, 5);
+    out->data_interval_start = (time_t)col_ll(r, 6);
+    out->data_interval_end = (time_t)col_ll(r, 7);
+    out->queued_at = (time_t)col_ll(r, 8);
+    out->start_date = (time_t)col_ll(r, 9);
+    out->end_date = (time_t)col_ll(r, 10);
+    out->conf_json = col_str(r, 11);
+    out->triggered_by = col_str(r, 12);
+}
+
+void
+store_run_clear(struct store_run *r)
+{
+    if (r == NULL)
+        return;
+    free(r->dag_id);
+    free(r->run_id);
+    free(r->run_type);
+    free(r->conf_json);
+    free(r->triggered_by);
+    memset(r, 0, sizeof(*r));
+}
+
+void
+store_runs_free(struct store_run *runs, size_t n)
+{
+    for (size_t i = 0; runs && i < n; i++)
+        store_run_clear(&runs[i]);
+    free(runs);
+}
+
+static void
+free_runs(void *items, size_t n)
+{
+    store_runs_free(items, n);
+}
+
+static const struct reader run_reader = {sizeof(struct store_run), read_run, free_runs};
+
+int
+store_runs_query(struct store *s, const char *sql, int n, const char *const *p,
+                 struct store_run **out, size_t *count, struct err *e)
+{
+    void *runs;
+
+    if (fetch_all(s, &run_reader, sql, n, p, &runs, count, e) != 0)
+        return -1;
+    *out = runs;
+    return 0;
+}
+
+/* The task instances of a new run as a JSON array for jsonb_to_recordset. New text or NULL. */
+char *
+store_tis_json(const struct dag *dag)
+{
+    json_t *a = json_array(), *o;
+    char *text = NULL;
+
+    for (size_t i = 0; a && i < dag->n_tasks; i++) {
+        const struct dag_task *t = &dag->tasks[i];
+
+        o = json_pack("{s:s, s:i, s:s, s:s?, s:s?, s:s?}", "task_id", t->task_id, "max_tries",
+                      t->retries < 0 ? 0 : t->retries, "operator", op_kind_name(t->op), "pool",
+                      t->pool, "queue", t->queue, "trigger_rule", t->trigger_rule);
+        if (json_array_append_new(a, o) != 0)
+            goto out;
+    }
+    if (a)
+        text = json_dumps(a, JSON_COMPACT);
+out:
+    json_decref(a);
+    return text;
+}
+
+/* Inside the transaction: the dag row if missing, then the run (parameters rp, see
+ * store_run_create). 1 created, 0 exists. */
+static int
+insert_run(struct store *s, const struct dag *dag, const char *const *rp, long long *id,
+           struct err *e)
+{
+    struct pbuf tasks, runs;
+    const char *dp[] = {dag->dag_id,
+                        dag->fileloc,
+                        dag->owner ? dag->owner : "airflow",
+                        dag->timezone,
+                        p_int(&tasks, dag->max_active_tasks),
+                        p_int(&runs, dag->max_active_runs),
+                        dag->is_paused_upon_creation ? "t" : "f"};
+    PGresult *res;
+    int created;
+
+    if (store_exec_cmd(s, e,
+                       "INSERT INTO dag (dag_id, fileloc, owners, timezone, max_active_tasks, "
+                       "max_active_runs, is_paused) VALUES ($1, $2, $3, coalesce($4, 'UTC'), $5, "
+                       "$6, $7) ON CONFLICT (dag_id) DO NOTHING",
+                       7, dp) != 0)
+        return -1;
+    res = store_exec(
+        s, e,
+        "INSERT INTO dag_run (dag_id, run_id, run_type, state, queued_at, "
+        "logical_date, data_interval_start, data_interval_end, conf, triggered_by, "
+        "external_trigger) VALUES ($1, $2, $3::text, 'queued', to_timestamp($4::float8), "
+        "to_timestamp($5::float8), to_timestamp($6::float8), "
+        "to_timestamp($7::float8), $8::jsonb, $9, $3::text = 'manual') "
+        "ON CONFLICT (dag_id, run_id) DO NOTHING RETURNING id, pg_notify('gust', 'run:' || $1)",
+        9, rp);
+    if (res == NULL)
+        return -1;
+    created = PQntuples(res) == 1;
+    if (created && id)
+        *id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return created;
+}
+
+/* Inside the transaction: every task instance of the run, in one statement. */
+static int
+insert_tis(struct store *s, const struct dag *dag, const char *run_id, struct err *e)
+{
+    char *json = store_tis_json(dag);
+    const char *p[] = {dag->dag_id, run_id, json};
+    int rc;
+
+    if (json == NULL)
+        return err_set(e, ERR_FAIL, "task instances: out of memory or bad UTF-8");
+    rc = store_exec_cmd(s, e,
+                        "INSERT INTO task_instance (dag_id, run_id, task_id, state, try_number, "
+                        "max_tries, operator, pool, queue, trigger_rule) "
+                        "SELECT $1, $2, x.task_id, NULL, 0, x.max_tries, x.operator, "
+                        "coalesce(x.pool, 'default_pool'), coalesce(x.queue, 'default'), "
+                        "coalesce(x.trigger_rule, 'all_success') "
+                        "FROM jsonb_to_recordset($3::jsonb) AS x(task_id text, max_tries int, "
+                        "operator text, pool text, queue text, trigger_rule text)",
+                        3, p);
+    free(json);
+    return rc;
+}
+
+int
+store_run_create(struct store *s, const struct dag *dag, const char *run_id, const char *run_type,
+                 time_t logical_date, time_t di_start, time_t di_end, const char *conf_json,
+                 const char *triggered_by, time_t now, long long *id, struct err *e)
+{
+    struct pbuf t[4];
+    const char *rp[] = {dag->dag_id,
+                        run_id,
+                        run_type,
+                        p_time(&t[0], now),
+                        p_time(&t[1], logical_date),
+                        p_time(&t[2], di_start),
+                        p_time(&t[3], di_end),
+                        conf_json,
+                        triggered_by};
+    int rc;
+
+    if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
+        return err_prefix(e, "create run %s of %s", run_id, dag->dag_id);
+    rc = insert_run(s, dag, rp, id, e);
+    if (rc == 0)
+        rc = err_set(e, ERR_EXISTS, "run '%s' of DAG '%s' already exists", run_id, dag->dag_id);
+    else if (rc == 1 && insert_tis(s, dag, run_id, e) != 0)
+        rc = -1;
+    else if (rc == 1 && store_log_row(s, "trigger", dag->dag_id, NULL, run_id, triggered_by,
+                                      conf_json, now, e))
+        rc = -1;
+    if (store_end_tx(s, rc, e) < 0)
+        return e && e->code == ERR_EXISTS ? -1 : err_prefix(e, "create run %s", run_id);
+    return 0;
+}
+
+int
+store_run_get(struct store *s, const char *dag_id, const char *run_id, struct store_run *out,
+              struct err *e)
+{
+    const char *p[] = {dag_id, run_id};
+    void *runs;
+    size_t n;
+
+    memset(out, 0, sizeof(*out));
+    if (fetch_all(s, &run_reader,
+                  "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = $1 AND run_id = $2", 2, p, &runs,
+                  &n, e) != 0)
+        return err_prefix(e, "run %s of %s", run_id, dag_id);
+    if (n == 0)
+        return err_set(e, ERR_NOTFOUND, "run '%s' of DAG '%s' not found", run_id, dag_id);
+    *out = *(struct store_run *)runs; /* (dag_id, run_id) is unique: one row */
+    free(runs);
+    return 0;
+}
+
+int
+store_runs_list(struct store *s, const char *dag_id, const char *state, int limit,
+                struct store_run **out, size_t *n, struct err *e)
+{
+    enum run_state st;
+    struct pbuf l;
+    const char *p[] = {dag_id, state, limit > 0 ? p_int(&l, limit) : NULL};
+    void *runs;
+
+    *out = NULL, *n = 0;
+    if (state && run_state_parse(state, &st) != 0)
+        return err_set(e, ERR_USAGE, "unknown run state '%s'", state);
+    if (fetch_all(s, &run_reader,
+                  "SELECT " RUN_COLS " FROM dag_run WHERE dag_id = $1 AND ($2::text IS NULL OR "
+                  "state = $2::text) ORDER BY logical_date DESC NULLS LAST, id DESC "
+                  "LIMIT $3::bigint",
+                  3, p, &runs, n, e) != 0)
+        return err_prefix(e, "runs of %s", dag_id);
+    *out = runs;
+    return 0;
+}
+
+int
+store_run_set_state(struct store *s, const char *dag_id, const char *run_id, enum run_state from,
+                    enum run_state to, time_t now, struct err *e)
+{
+    struct pbuf t;
+    const char *p[] = {dag_id, run_id, NULL, NULL, p_int(&t, (long long)now)};
+    int won;
+
+    if (run_db(from, &p[2], e) != 0 || run_db(to, &p[3], e) != 0)
+        return err_prefix(e, "run %s state", run_id);
+    /* end_date is never before start_date (a CHECK): two machines' clocks may disagree. */
+    won = store_exec_won(
+        s, e,
+        "UPDATE dag_run SET state = $4::text, queued_at = CASE WHEN $4::text = "
+        "'queued' THEN to_timestamp($5::float8) ELSE queued_at END, "
+        "start_date = CASE $4::text WHEN 'running' THEN to_timestamp($5::float8) "
+        "WHEN 'queued' THEN NULL ELSE start_date END, "
+        "end_date = CASE WHEN $4::text IN ('success', 'failed') "
+        "THEN greatest(to_timestamp($5::float8), start_date) END, updated_at = now() "
+        "WHERE dag_id = $1 AND run_id = $2 AND state = $3::text RETURNING CASE WHEN $4::text "
+        "IN ('success', 'failed') THEN pg_notify('gust', 'ended:' || $1) END",
+        5, p);
+    return won < 0 ? err_prefix(e, "run %s of %s: set state", run_id, dag_id) : won;
+}
+
+/* ---- task instances ------------------------------------------------------------------ */
+
+void
+store_tis_free(struct store_ti *tis, size_t n)
+{
+    for (size_t i = 0; tis && i < n; i++) {
+        free(tis[i].task_id);
+        free(tis[i].operator);
+        free(tis[i].hostname);
+    }
+    free(tis);
+}
+
+static void
+free_tis(void *items, size_t n)
+{
+    store_tis_free(items, n);
+}
+
+static void
+read_ti(struct row *r, void *item)
+{
+    struct store_ti *ti = item;
+
+    ti->task_id = col_str(r, 0);
+    ti->operator= col_str(r, 1); /* (spacing: clang-format 14 reads C++ "operator=") */
+    ti->hostname = col_str(r, 2);
+    ti->state = col_ti_state(r, 3);
+    ti->try_number = (int)col_ll(r, 4);
+    ti->max_tries = (int)col_ll(r, 5);
+    ti->pid = (int)col_ll(r, 6);
+    ti->start_date = (time_t)col_ll(r, 7);
+    ti->end_date = (time_t)col_ll(r, 8);
+    ti->queued_dttm = (time_t)col_ll(r, 9);
+    ti->next_retry_at = (time_t)col_ll(r, 10);
+    ti->duration = col_dbl(r, 11);
+    ti->has_exit_code = !PQgetisnull(r->res, r->i, 12);
+    ti->exit_code = (int)col_ll(r, 12);
+    ti->term_signal = (int)col_ll(r, 13);
+}
+
+int
+store_tis_get(struct store *s, const char *dag_id, const char *run_id, struct store_ti **out,
+              size_t *n, struct err *e)
+{
+    static const struct reader rd = {sizeof(struct store_ti), read_ti, free_tis};
+    const char *p[] = {dag_id, run_id};
+    void *tis;
+
+    *out = NULL;
+    if (fetch_all(s, &rd,
+                  "SELECT task_id, operator, hostname, state, try_number, max_tries, pid, "
+                  "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "
+                  "extract(epoch FROM queued_dttm)::bigint, "
+                  "extract(epoch FROM next_retry_at)::bigint, duration, exit_code, term_signal "
+                  "FROM task_instance WHERE dag_id = $1 AND run_id = $2 AND map_index = -1 "
+                  "ORDER BY task_id COLLATE \"C\"",
+                  2, p, &tis, n, e) != 0)
+        return err_prefix(e, "task instances of %s %s", dag_id, run_id);
+    *out = tis;
+    return 0;
+}
+
+/* Inside the batch's transaction: one conditional UPDATE ($6 now). 1 won, 0 lost, -1 error. */
+static int
+apply_one(struct store *s, const char **p, const struct store_ti_change *c, struct err *e)
+{
+    p[2] = c->task_id;
+    if (ti_db(c->from, &p[3], e) != 0 || ti_db(c->to, &p[4], e) != 0)
+        return -1;
+    return store_exec_won(
+        s, e,
+        "UPDATE task_instance SET state = $5::text, queued_dttm = CASE WHEN $5::text "
+        "= 'queued' THEN to_timestamp($6::float8) ELSE queued_dttm END, "
+        "updated_at = now() WHERE " TI_KEY " AND state IS NOT DISTINCT FROM $4::text "
+        "RETURNING CASE WHEN $5::text = 'queued' THEN pg_notify('gust', 'queued:' || $1) END",
+        6, p);
+}
+
+int
+store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
+                const struct store_ti_change *changes, size_t n, time_t now, int *applied,
+                struct err *e)
+{
+    struct pbuf t;
+    const char *p[] = {dag_id, run_id, NULL, NULL, NULL, p_int(&t, now)};
+    int rc = 0;
+
+    if (n == 0)
+        return 0;
+    /* lazy (store_int.h): a lost change is planned again; a claim's commit makes it durable */
+    if (store_begin_lazy(s, e) != 0)
+        return err_prefix(e, "apply to %s %s", dag_id, run_id);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if ((applied[i] = apply_one(s, p, &changes[i], e)) < 0)
+            rc = err_prefix(e, "task %s", changes[i].task_id);
+    if (store_end_tx(s, rc, e) < 0) {
+        memset(applied, 0, n * sizeof(*applied)); /* rolled back: nothing applied */
+        return err_prefix(e, "apply to %s %s", dag_id, run_id);
+    }
+    return 0;
+}
+
+int
+store_ti_start(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+               const char *hostname, int pid, double now, double lease_seconds, int *try_number,
+               struct err *e)
+{
+    struct pbuf a, b, c;
+    const char *p[] = {dag_id,
+                       run_id,
+                       task_id,
+                       hostname,
+                       p_int(&a, pid),
+                       p_ts(&b, now),
+                       p_dbl(&c, now + lease_seconds)};
+    PGresult *res;
+    int won = -1;
+
+    if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
+        return err_prefix(e, "start %s %s %s", dag_id, run_id, task_id);
+    res = store_exec(s, e,
+                     "UPDATE task_instance SET state = 'running', try_number = try_number + 1, "
+                     "start_date = to_timestamp($6::float8), end_date = NULL, duration = NULL, "
+                     "exit_code = NULL, term_signal = NULL, next_retry_at = NULL, hostname = $4, "
+                     "pid = nullif($5::int, 0), last_heartbeat_at = to_timestamp($6::float8), "
+                     "lease_until = to_timestamp($7::float8), updated_at = now() "
+                     "WHERE " TI_KEY " AND state = 'queued' RETURNING try_number",
+                     7, p);
+    if (res && (won = PQntuples(res) == 1) && try_number)
+        *try_number = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    /* A new try starts without the XCom of the previous one (as in Airflow). */
+    if (won == 1 && store_exec_cmd(s, e, "DELETE FROM xcom WHERE " TI_KEY, 3, p) != 0)
+        won = -1;
+    if (store_end_tx(s, won, e) < 0)
+        return err_prefix(e, "start %s %s %s", dag_id, run_id, task_id);
+    return won;
+}
+
+int
+store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                 int try_number, int pid, struct err *e)
+{
+    struct pbuf a, b;
+    const char *p[] = {dag_id, run_id, task_id, p_int(&a, try_number), p_int(&b, pid)};
+    /* lazy (store_int.h): the pid only helps to stop a try whose lease expired */
+    PGresult *res =
+        store_exec_lazy(s, e,
+                        "UPDATE task_instance SET pid = nullif($5::int, 0), updated_at = now() "
+                        "WHERE " TI_KEY " AND state = 'running' AND try_number = $4::int",
+                        5, p);
+    int won = res ? atoi(PQcmdTuples(res)) > 0 : -1;
+
+    PQclear(res);
+
+    return won < 0 ? err_prefix(e, "set pid %s %s %s", dag_id, run_id, task_id) : won;
+}
+
+/* The columns a history row copies from task_instance. */
+#define HIST_COLS                                                                                  \
+    "task_id, dag_id, run_id, map_index, try_number, start_date, end_date, duration, state, "      \
+    "max_tries, hostname, unixname, job_id, pool, pool_slots, queue, priority_weight, operator, "  \
+    "queued_dttm, pid, executor, trigger_rule, exit_code, term_signal"
+
+int
+store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                int try_number, enum ti_state to, bool has_exit_code, int exit_code,
+                int term_signal, double start, double end, double duration, time_t next_retry_at,
+                struct err *e)
+{
+    struct pbuf b[7];
+    const char *p[] = {dag_id,
+                       run_id,
+                       task_id,
+                       p_int(&b[0], try_number),
+                       NULL,
+                       p_ts(&b[1], start),
+                       p_ts(&b[2], end),
+                       duration < 0 ? NULL : p_dbl(&b[3], duration),
+                       has_exit_code ? p_int(&b[4], exit_code) : NULL,
+                       term_signal ? p_int(&b[5], term_signal) : NULL,
+                       p_time(&b[6], next_retry_at)};
+    int won;
+
+    if (to != TI_SUCCESS && to != TI_FAILED && to != TI_UP_FOR_RETRY && to != TI_SKIPPED)
+        return err_set(e, ERR_USAGE, "finish %s: a try cannot end in state %d", task_id, (int)to);
+    p[4] = ti_state_name(to);
+    /* One statement: the fenced UPDATE, and the history row of exactly the try it ended. */
+    won = store_exec_won(
+        s, e,
+        "WITH u AS (UPDATE task_instance SET state = $5::text, "
+        "start_date = coalesce(to_timestamp($6::float8), start_date), "
+        "end_date = to_timestamp($7::float8), duration = $8::float8, "
+        "exit_code = $9::int, term_signal = $10::int, "
+        "next_retry_at = to_timestamp($11::float8), lease_until = NULL, "
+        "updated_at = now() WHERE " TI_KEY " AND state = 'running' "
+        "AND try_number = $4::int RETURNING " HIST_COLS ", pg_notify('gust', 'finished:' || $1)) "
+        "INSERT INTO task_instance_history (" HIST_COLS ") SELECT " HIST_COLS " FROM u",
+        11, p);
+    if (won < 0)
+        return err_prefix(e, "finish %s %s %s try %d", dag_id, run_id, task_id, try_number);
+    return won;
+}
+
+/* ---- tries --------------------------------------------------------------------------- */
+
+void
+store_tries_free(struct store_try *t, size_t n)
+{
+    for (size_t i = 0; t && i < n; i++) {
+        free(t[i].task_id);
+        free(t[i].hostname);
+    }
+    free(t);
+}
+
+static void
+free_tries(void *items, size_t n)
+{
+    store_tries_free(items, n);
+}
+
+static void
+read_try(struct row *r, void *item)
+{
+    struct store_try *t = item;
+
+    t->task_id = col_str(r, 0);
+    t->hostname = col_str(r, 1);
+    t->try_number = (int)col_ll(r, 2);
+    t->state = col_ti_state(r, 3);
+    t->start_date = (time_t)col_ll(r, 4);
+    t->end_date = (time_t)col_ll(r, 5);
+    t->duration = col_dbl(r, 6);
+    t->pid = (int)col_ll(r, 7);
+    t->has_exit_code = !PQgetisnull(r->res, r->i, 8);
+    t->exit_code = (int)col_ll(r, 8);
+    t->term_signal = (int)col_ll(r, 9);
+}
+
+#define TRY_COLS                                                                                   \
+    "task_id, hostname, try_number, state, start_date, end_date, duration, pid, exit_code, "       \
+    "term_signal"
+
+int
+store_tries_get(struct store *s, const char *dag_id, const char *run_id, struct store_try **out,
+                size_t *n, struct err *e)
+{
+    static const struct reader rd = {sizeof(struct store_try), read_try, free_tries};
+    const char *p[] = {dag_id, run_id};
+    void *tries;
+
+    *out = NULL;
+    /* A finished try has its history row; the current row adds only a try without one (still
+     * running, or ended some other way than store_ti_finish). */
+    if (fetch_all(s, &rd,
+                  "SELECT task_id, hostname, try_number, state, "
+                  "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "
+                  "duration, pid, exit_code, term_signal FROM (SELECT " TRY_COLS
+                  " FROM task_instance_history WHERE dag_id = $1 AND run_id = $2 AND "
+                  "map_index = -1 UNION ALL SELECT " TRY_COLS " FROM task_instance t "
+                  "WHERE dag_id = $1 AND run_id = $2 AND map_index = -1 AND try_number > 0 "
+                  "AND NOT EXISTS (SELECT 1 FROM task_instance_history h WHERE "
+                  "h.dag_id = t.dag_id AND h.run_id = t.run_id AND h.task_id = t.task_id AND "
+                  "h.map_index = t.map_index AND h.try_number = t.try_number)) x "
+                  "ORDER BY task_id COLLATE \"C\", try_number",
+                  2, p, &tries, n, e) != 0)
+        return err_prefix(e, "tries of %s %s", dag_id, run_id);
+    *out = tries;
+    return 0;
+}
+
+/* ---- clear --------------------------------------------------------------------------- */
+
+/* {"task_id": retries, ...} of dag as new text in *text; NULL for no dag. */
+static int
+retries_json(const struct dag *dag, char **text, struct err *e)
+{
+    json_t *o;
+
+    *text = NULL;
+    if (dag == NULL)
+        return 0;
+    if ((o = json_object()) == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    for (size_t i = 0; i < dag->n_tasks; i++)
+        if (json_object_set_new(o, dag->tasks[i].task_id, json_integer(dag->tasks[i].retries)))
+            break;
+    if (json_object_size(o) == dag->n_tasks)
+        *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return *text ? 0 : err_set(e, ERR_FAIL, "out of memory or bad UTF-8");
+}
+
+/* The task instances a clear matches: $1 dag, $2 run or NULL, $3 regex or NULL. */
+#define CLEAR_MATCH                                                                                \
+    "dag_id = $1 AND ($2::text IS NULL OR run_id = $2::text) AND map_index = -1 AND "              \
+    "($3::text IS NULL OR task_id ~ $3::text)"
+
+/* Inside the clear's transaction: count the running matches, clear the others ($4 only
+ * failed, $5 retries JSON) and queue their runs again ($6 now). */
+static int
+clear_rows(struct store *s, const char *const *p, int *cleared, int *running, struct err *e)
+{
+    if (store_exec_int(s, e,
+                       "SELECT count(*) FROM task_instance WHERE " CLEAR_MATCH
+                       " AND state = 'running' AND NOT $4::bool",
+                       4, p, running) != 0)
+        return -1;
+    /* Airflow's rule: a cleared TI gets its task's retries again on top of the tries it used
+     * (a task no longer in the DAG keeps max_tries >= try_number). */
+    return store_exec_int(
+        s, e,
+        "WITH c AS (UPDATE task_instance SET state = NULL, max_tries = coalesce(try_number + "
+        "($5::jsonb ->> task_id)::int, greatest(max_tries, try_number)), next_retry_at = NULL, "
+        "lease_until = NULL, updated_at = now() WHERE " CLEAR_MATCH " AND state IS DISTINCT FROM "
+        "'running' AND (NOT $4::bool OR state IN ('failed', 'upstream_failed')) RETURNING run_id), "
+        "r AS (UPDATE dag_run SET state = 'queued', queued_at = to_timestamp($6::float8), "
+        "start_date = NULL, end_date = NULL, last_scheduling_decision = NULL, "
+        "clear_number = clear_number + 1, updated_at = now() "
+        "WHERE dag_id = $1 AND run_id IN (SELECT run_id FROM c)) "
+        "SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('gust', 'run:' || $1) END FROM c",
+        6, p, cleared);
+}
+
+int
+store_tis_clear(struct store *s, const char *dag_id, const struct dag *dag, const char *run_id,
+                const char *task_regex, bool only_failed, time_t now, int *cleared, int *running,
+                struct err *e)
+{
+    struct pbuf t;
+    char *retries = NULL, extra[512];
+    const char *p[] = {dag_id, run_id, task_regex, only_failed ? "t" : "f", NULL, p_int(&t, now)};
+    int n = 0, busy = 0, rc;
+
+    if (dag && strcmp(dag->dag_id, dag_id) != 0)
+        return err_set(e, ERR_USAGE, "clear %s: the DAG given is %s", dag_id, dag->dag_id);
+    if (retries_json(dag, &retries, e) != 0)
+        return err_prefix(e, "clear %s", dag_id);
+    p[4] = retries;
+    rc = store_exec_cmd(s, e, "BEGIN", 0, NULL);
+    if (rc == 0)
+        rc = clear_rows(s, p, &n, &busy, e);
+    snprintf(extra, sizeof(extra), "task_regex=%s only_failed=%s cleared=%d running=%d",
+             task_regex ? task_regex : "", only_failed ? "true" : "false", n, busy);
+    if (rc == 0)
+        rc = store_log_row(s, "clear", dag_id, NULL, run_id, NULL, extra, now, e);
+    free(retries);
+    if (store_end_tx(s, rc, e) < 0)
+        return err_prefix(e, "clear %s", dag_id);
+    *cleared = n;
+    if (running)
+        *running = busy;
+    return 0;
+}
+
+/* ---- counts ---------------------------------------------------------------------- */
+
+int
+store_count_active(struct store *s, const char *dag_id, int *in_dag, int *total, struct err *e)
+{
+    const char *p[] = {dag_id};
+    PGresult *res = store_exec(s, e,
+                               "SELECT count(*) FILTER (WHERE dag_id = $1), count(*) "
+                               "FROM task_instance WHERE state IN ('queued', 'running')",
+                               1, p);
+
+    if (res == NULL)
+        return err_prefix(e, "count active tasks");
+    *in_dag = atoi(PQgetvalue(res, 0, 0));
+    *total = atoi(PQgetvalue(res, 0, 1));
+    PQclear(res);
+    return 0;
+}

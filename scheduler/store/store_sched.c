@@ -1,0 +1,644 @@
+/* store_sched: what scheduler daemons and workers need from the store when several of them
+ * share one database and any of them may be killed at any moment (DESIGN.md sections 6, 7):
+ * job heartbeats, claiming queued task instances, try leases, run promotion and timeouts,
+ * integrity of a run against its DAG, pause, variables, LISTEN/NOTIFY and reconnection.
+ *
+ * Key invariant: nothing here trusts memory over the database. A claim is one statement with
+ * FOR UPDATE SKIP LOCKED, so two claimers never start the same row; a lease renewal reports
+ * the tries this job no longer owns, so a worker stops what it lost; promotion takes a per-DAG
+ * advisory lock, so max_active_runs holds across schedulers. Every state change is one
+ * conditional statement (or one transaction) that sends its NOTIFY inside it, so a wake-up is
+ * seen only once the change is visible. Times: `now` comes from the caller (epoch seconds,
+ * sent as to_timestamp), except job heartbeats, which use the server's clock so that liveness
+ * never depends on two machines agreeing on the time. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagfile/dagfile.h"
+#include "store_int.h"
+
+/* pg_advisory_xact_lock(PROMOTE_LOCK_CLASS, hashtext(dag_id)) serializes promotions of one
+ * DAG. The two-key form lives apart from the one-key lock of `db migrate`. ("gust") */
+#define PROMOTE_LOCK_CLASS "1735750516"
+
+/* ---- reading rows ------------------------------------------------------------------- */
+
+/* A new copy of column c of row i, NULL for SQL NULL; sets *bad when out of memory. */
+static char *
+dup_col(const PGresult *res, int i, int c, bool *bad)
+{
+    char *v;
+
+    if (PQgetisnull(res, i, c))
+        return NULL;
+    if ((v = strdup(PQgetvalue(res, i, c))) == NULL)
+        *bad = true;
+    return v;
+}
+
+static int
+int_col(const PGresult *res, int i, int c)
+{
+    return PQgetisnull(res, i, c) ? 0 : atoi(PQgetvalue(res, i, c));
+}
+
+/* ---- jobs ------------------------------------------------------------------------------ */
+
+int
+store_job_start(struct store *s, const char *job_type, const char *hostname, int pid,
+                long long *job_id, struct err *e)
+{
+    struct pbuf b;
+    const char *p[] = {job_type, hostname, p_int(&b, pid)};
+    PGresult *res = store_exec(s, e,
+                               "INSERT INTO job (job_type, state, start_date, latest_heartbeat, "
+                               "hostname, pid) VALUES ($1, 'running', now(), now(), $2, "
+                               "nullif($3::int, 0)) RETURNING id",
+                               3, p);
+
+    if (res == NULL)
+        return err_prefix(e, "start %s job", job_type);
+    *job_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+int
+store_job_heartbeat(struct store *s, long long job_id, struct err *e)
+{
+    struct pbuf b;
+    const char *p[] = {p_int(&b, job_id)};
+    int won = store_exec_won(s, e,
+                             "UPDATE job SET latest_heartbeat = now() "
+                             "WHERE id = $1::bigint AND state = 'running'",
+                             1, p);
+
+    return won < 0 ? err_prefix(e, "heartbeat of job %lld", job_id) : won;
+}
+
+int
+store_job_end(struct store *s, long long job_id, const char *state, struct err *e)
+{
+    struct pbuf b;
+    const char *p[] = {p_int(&b, job_id), state};
+    int won;
+
+    if (state == NULL || (strcmp(state, "success") != 0 && strcmp(state, "failed") != 0))
+        return err_set(e, ERR_USAGE, "end job %lld: bad state '%s'", job_id,
+                       state ? state : "(null)");
+    won = store_exec_won(s, e,
+                         "UPDATE job SET state = $2, end_date = greatest(now(), start_date) "
+                         "WHERE id = $1::bigint AND state = 'running'",
+                         2, p);
+    return won < 0 ? err_prefix(e, "end job %lld", job_id) : won;
+}
+
+int
+store_jobs_alive(struct store *s, const char *job_type, double max_age, int *alive, struct err *e)
+{
+    struct pbuf b;
+    const char *p[] = {job_type, p_dbl(&b, max_age)};
+
+    if (store_exec_int(s, e,
+                       "SELECT count(*) FROM job WHERE state = 'running' AND "
+                       "($1::text IS NULL OR job_type = $1::text) AND "
+                       "latest_heartbeat >= now() - make_interval(secs => $2::float8)",
+                       2, p, alive) != 0)
+        return err_prefix(e, "live jobs");
+    return 0;
+}
+
+/* ---- claims ---------------------------------------------------------------------------- */
+
+/* The dag_ids filter as a JSON array (jsonb's ? tests membership); NULL when there is none. */
+static int
+dag_ids_json(const struct store_claim_filter *f, char **text, struct err *e)
+{
+    json_t *a;
+
+    *text = NULL;
+    if (f == NULL || f->n_dag_ids == 0)
+        return 0;
+    if ((a = json_array()) == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    for (size_t i = 0; i < f->n_dag_ids; i++)
+        if (json_array_append_new(a, json_string(f->dag_ids[i])) != 0)
+            break;
+    if (json_array_size(a) == f->n_dag_ids)
+        *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return *text ? 0 : err_set(e, ERR_FAIL, "dag ids: out of memory or bad UTF-8");
+}
+
+void
+store_claims_free(struct store_claim *c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++) {
+        free(c[i].dag_id);
+        free(c[i].run_id);
+        free(c[i].task_id);
+    }
+    free(c);
+}
+
+/* The rows of a claim (dag_id, run_id, task_id, try_number, max_tries) into *out. */
+static int
+read_claims(const PGresult *res, struct store_claim **out, size_t *n, struct err *e)
+{
+    size_t count = (size_t)PQntuples(res);
+    struct store_claim *c;
+    bool bad = false;
+
+    if (count == 0)
+        return 0;
+    if ((c = calloc(count, sizeof(*c))) == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    for (int i = 0; i < (int)count; i++) {
+        c[i].dag_id = dup_col(res, i, 0, &bad);
+        c[i].run_id = dup_col(res, i, 1, &bad);
+        c[i].task_id = dup_col(res, i, 2, &bad);
+        c[i].try_number = int_col(res, i, 3);
+        c[i].max_tries = int_col(res, i, 4);
+    }
+    if (bad) {
+        store_claims_free(c, count);
+        return err_set(e, ERR_FAIL, "out of memory");
+    }
+    *out = c, *n = count;
+    return 0;
+}
+
+/* $1 dag, $2 run, $3 queue, $4 dag ids (JSON), $5 limit, $6 now, $7 host, $8 pid, $9 job,
+ * $10 lease end. The CTE c locks the chosen rows (skipping rows locked by another claimer),
+ * u starts a try on each, x drops their XCom: one statement, one snapshot, all or nothing. */
+static const char CLAIM_SQL[] =
+    "WITH c AS (SELECT dag_id, task_id, run_id, map_index FROM task_instance "
+    "WHERE state = 'queued' AND ($1::text IS NULL OR dag_id = $1::text) "
+    "AND ($2::text IS NULL OR run_id = $2::text) AND ($3::text IS NULL OR queue = $3::text) "
+    "AND ($4::jsonb IS NULL OR $4::jsonb ? dag_id) "
+    "ORDER BY priority_weight DESC, queued_dttm NULLS LAST, dag_id, run_id, task_id "
+    "LIMIT $5::bigint FOR UPDATE SKIP LOCKED), "
+    "u AS (UPDATE task_instance t SET state = 'running', try_number = t.try_number + 1, "
+    "start_date = to_timestamp($6::float8), end_date = NULL, duration = NULL, "
+    "exit_code = NULL, term_signal = NULL, next_retry_at = NULL, hostname = $7, "
+    "pid = nullif($8::int, 0), job_id = nullif($9::bigint, 0), "
+    "last_heartbeat_at = to_timestamp($6::float8), lease_until = to_timestamp($10::float8), "
+    "updated_at = now() FROM c WHERE t.dag_id = c.dag_id AND t.task_id = c.task_id "
+    "AND t.run_id = c.run_id AND t.map_index = c.map_index AND t.state = 'queued' "
+    "RETURNING t.dag_id, t.run_id, t.task_id, t.try_number, t.max_tries, t.priority_weight, "
+    "t.queued_dttm), "
+    "x AS (DELETE FROM xcom USING u WHERE xcom.dag_id = u.dag_id AND xcom.run_id = u.run_id "
+    "AND xcom.task_id = u.task_id AND xcom.map_index = -1) "
+    "SELECT dag_id, run_id, task_id, try_number, max_tries FROM u "
+    "ORDER BY priority_weight DESC, queued_dttm NULLS LAST, dag_id, run_id, task_id";
+
+int
+store_claim_queued(struct store *s, const struct store_claim_filter *f, int limit,
+                   const char *hostname, int pid, long long job_id, double lease_seconds,
+                   double now, struct store_claim **out, size_t *n, struct err *e)
+{
+    struct pbuf b[5];
+    char *ids = NULL;
+    const char *p[] = {f ? f->dag_id : NULL,
+                       f ? f->run_id : NULL,
+                       f ? f->queue : NULL,
+                       NULL,
+                       p_int(&b[0], limit),
+                       p_ts(&b[1], now),
+                       hostname,
+                       p_int(&b[2], pid),
+                       p_int(&b[3], job_id),
+                       p_dbl(&b[4], now + lease_seconds)};
+    PGresult *res;
+    int rc;
+
+    *out = NULL, *n = 0;
+    if (limit <= 0)
+        return 0;
+    if (dag_ids_json(f, &ids, e) != 0)
+        return err_prefix(e, "claim");
+    p[3] = ids;
+    res = store_exec(s, e, CLAIM_SQL, 10, p);
+    free(ids);
+    if (res == NULL)
+        return err_prefix(e, "claim");
+    rc = read_claims(res, out, n, e);
+    PQclear(res);
+    return rc < 0 ? err_prefix(e, "claim") : 0;
+}
+
+/* ---- leases ---------------------------------------------------------------------------- */
+
+/* tries as a JSON array of {i, d, r, t, n} (index, dag, run, task, try) in *text. */
+static int
+tries_json(const struct store_try_ref *tries, size_t n, char **text, struct err *e)
+{
+    json_t *a = json_array();
+
+    *text = NULL;
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_pack("{s:I, s:s, s:s, s:s, s:i}", "i", (json_int_t)i, "d",
+                                               tries[i].dag_id, "r", tries[i].run_id, "t",
+                                               tries[i].task_id, "n", tries[i].try_number)) != 0)
+            break;
+    if (a && json_array_size(a) == n)
+        *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return *text ? 0 : err_set(e, ERR_FAIL, "tries: out of memory or bad UTF-8");
+}
+
+/* $1 job, $2 lease end, $3 now, $4 tries (JSON). u renews the job's running rows and adopts
+ * the given running tries that have no job; the SELECT names the given tries u did not
+ * renew: lost. */
+static const char RENEW_SQL[] =
+    "WITH g AS (SELECT * FROM jsonb_to_recordset($4::jsonb) AS g(i int, d text, r text, "
+    "t text, n int)), "
+    "u AS (UPDATE task_instance ti SET lease_until = to_timestamp($2::float8), "
+    "last_heartbeat_at = to_timestamp($3::float8), job_id = $1::bigint "
+    "WHERE ti.state = 'running' AND ti.map_index = -1 AND (ti.job_id = $1::bigint OR "
+    "(ti.job_id IS NULL AND EXISTS (SELECT 1 FROM g WHERE g.d = ti.dag_id AND "
+    "g.r = ti.run_id AND g.t = ti.task_id AND g.n = ti.try_number))) "
+    "RETURNING ti.dag_id, ti.run_id, ti.task_id, ti.try_number) "
+    "SELECT g.i FROM g WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.dag_id = g.d AND "
+    "u.run_id = g.r AND u.task_id = g.t AND u.try_number = g.n)";
+
+int
+store_leases_renew(struct store *s, long long job_id, double lease_seconds, time_t now,
+                   const struct store_try_ref *tries, size_t n, int *lost, struct err *e)
+{
+    struct pbuf b[3];
+    char *json;
+    const char *p[] = {p_int(&b[0], job_id), p_dbl(&b[1], (double)now + lease_seconds),
+                       p_int(&b[2], (long long)now), NULL};
+    PGresult *res;
+
+    if (tries_json(tries, n, &json, e) != 0)
+        return err_prefix(e, "renew leases of job %lld", job_id);
+    p[3] = json;
+    res = store_exec(s, e, RENEW_SQL, 4, p);
+    free(json);
+    if (res == NULL)
+        return err_prefix(e, "renew leases of job %lld", job_id);
+    for (size_t i = 0; i < n; i++)
+        lost[i] = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        size_t i = (size_t)int_col(res, r, 0);
+
+        if (i < n)
+            lost[i] = 1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+void
+store_expired_free(struct store_expired *x, size_t n)
+{
+    for (size_t i = 0; x && i < n; i++) {
+        free(x[i].dag_id);
+        free(x[i].run_id);
+        free(x[i].task_id);
+        free(x[i].hostname);
+    }
+    free(x);
+}
+
+int
+store_leases_expired(struct store *s, time_t now, int limit, struct store_expired **out, size_t *n,
+                     struct err *e)
+{
+    struct pbuf b[2];
+    const char *p[] = {p_int(&b[0], (long long)now), limit > 0 ? p_int(&b[1], limit) : NULL};
+    PGresult *res = store_exec(s, e,
+                               "SELECT dag_id, run_id, task_id, hostname, try_number, max_tries, "
+                               "pid FROM task_instance WHERE state = 'running' AND "
+                               "lease_until < to_timestamp($1::float8) "
+                               "ORDER BY lease_until, dag_id, run_id, task_id LIMIT $2::bigint",
+                               2, p);
+    struct store_expired *x = NULL;
+    size_t count;
+    bool bad = false;
+
+    *out = NULL, *n = 0;
+    if (res == NULL)
+        return err_prefix(e, "expired leases");
+    count = (size_t)PQntuples(res);
+    if (count && (x = calloc(count, sizeof(*x))) == NULL)
+        bad = true;
+    for (int i = 0; x && i < (int)count; i++) {
+        x[i].dag_id = dup_col(res, i, 0, &bad);
+        x[i].run_id = dup_col(res, i, 1, &bad);
+        x[i].task_id = dup_col(res, i, 2, &bad);
+        x[i].hostname = dup_col(res, i, 3, &bad);
+        x[i].try_number = int_col(res, i, 4);
+        x[i].max_tries = int_col(res, i, 5);
+        x[i].pid = int_col(res, i, 6);
+    }
+    PQclear(res);
+    if (bad) {
+        store_expired_free(x, count);
+        return err_set(e, ERR_FAIL, "expired leases: out of memory");
+    }
+    *out = x, *n = count;
+    return 0;
+}
+
+/* ---- runs ------------------------------------------------------------------------------ */
+
+int
+store_last_scheduled(struct store *s, const char *dag_id, time_t *logical, struct err *e)
+{
+    const char *p[] = {dag_id};
+    PGresult *res = store_exec(s, e,
+                               "SELECT extract(epoch FROM max(logical_date))::bigint FROM "
+                               "dag_run WHERE dag_id = $1 AND run_type = 'scheduled'",
+                               1, p);
+
+    if (res == NULL)
+        return err_prefix(e, "last scheduled run of %s", dag_id);
+    *logical = PQgetisnull(res, 0, 0) ? 0 : (time_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+int
+store_runs_promote(struct store *s, const char *dag_id, int max_active_runs, time_t now,
+                   int *promoted, struct err *e)
+{
+    struct pbuf b[2];
+    const char *p[] = {dag_id, p_int(&b[0], max_active_runs), p_int(&b[1], (long long)now)};
+    int n = 0, rc;
+
+    /* The lock is taken by its own statement: the next one gets a snapshot that sees what
+     * the previous holder committed, so the count of running runs is current. */
+    if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
+        return err_prefix(e, "promote runs of %s", dag_id);
+    rc = store_exec_cmd(s, e, "SELECT pg_advisory_xact_lock(" PROMOTE_LOCK_CLASS ", hashtext($1))",
+                        1, p);
+    if (rc == 0)
+        rc = store_exec_int(
+            s, e,
+            "WITH c AS (SELECT id FROM dag_run WHERE dag_id = $1 AND state = 'queued' "
+            "ORDER BY logical_date NULLS LAST, id LIMIT CASE WHEN $2::int <= 0 THEN NULL ELSE "
+            "greatest($2::int - (SELECT count(*) FROM dag_run WHERE dag_id = $1 AND "
+            "state = 'running'), 0) END), "
+            "u AS (UPDATE dag_run d SET state = 'running', start_date = to_timestamp($3::float8), "
+            "end_date = NULL, updated_at = now() FROM c WHERE d.id = c.id AND d.state = 'queued' "
+            "RETURNING 1) "
+            "SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('gust', 'run:' || $1) END "
+            "FROM u",
+            3, p, &n);
+    if (store_end_tx(s, rc, e) < 0)
+        return err_prefix(e, "promote runs of %s", dag_id);
+    if (promoted)
+        *promoted = n;
+    return 0;
+}
+
+int
+store_runs_active(struct store *s, struct store_run **out, size_t *n, struct err *e)
+{
+    if (store_runs_query(s,
+                         "SELECT " RUN_COLS " FROM dag_run r WHERE state IN ('queued', 'running') "
+                         "AND EXISTS (SELECT 1 FROM dag d WHERE d.dag_id = r.dag_id AND "
+                         "d.is_active AND NOT d.is_paused) "
+                         "ORDER BY logical_date NULLS LAST, id",
+                         0, NULL, out, n, e) != 0)
+        return err_prefix(e, "active runs");
+    return 0;
+}
+
+int
+store_runs_timeout(struct store *s, const char *dag_id, double timeout, time_t now, int *timed_out,
+                   struct err *e)
+{
+    struct pbuf b[2];
+    const char *p[] = {dag_id, p_dbl(&b[0], timeout), p_int(&b[1], (long long)now)};
+    int n = 0;
+
+    if (timeout >= 0 &&
+        store_exec_int(
+            s, e,
+            "WITH r AS (UPDATE dag_run SET state = 'failed', "
+            "end_date = greatest(to_timestamp($3::float8), start_date), updated_at = now() "
+            "WHERE dag_id = $1 AND state = 'running' "
+            "AND start_date < to_timestamp($3::float8 - $2::float8) RETURNING run_id), "
+            "t AS (UPDATE task_instance SET state = 'skipped', lease_until = NULL, "
+            "updated_at = now() WHERE dag_id = $1 AND run_id IN (SELECT run_id FROM r) AND "
+            "map_index = -1 AND (state IS NULL OR state IN ('scheduled', 'queued', "
+            "'up_for_retry'))) "
+            "SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('gust', 'run:' || $1) END "
+            "FROM r",
+            3, p, &n) != 0)
+        return err_prefix(e, "time out runs of %s", dag_id);
+    if (timed_out)
+        *timed_out = n;
+    return 0;
+}
+
+/* $1 dag, $2 run, $3 the DAG's tasks (store_tis_json). Returns (run exists, added + restored,
+ * removed); rm, rs and ins touch disjoint rows, so one snapshot is enough. */
+static const char SYNC_SQL[] =
+    "WITH x AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS x(task_id text, max_tries int, "
+    "operator text, pool text, queue text, trigger_rule text)), "
+    "run AS (SELECT 1 FROM dag_run WHERE dag_id = $1 AND run_id = $2), "
+    "rm AS (UPDATE task_instance t SET state = 'removed', lease_until = NULL, "
+    "updated_at = now() WHERE t.dag_id = $1 AND t.run_id = $2 AND t.map_index = -1 AND "
+    "t.state IS DISTINCT FROM 'removed' AND t.state IS DISTINCT FROM 'running' AND "
+    "NOT EXISTS (SELECT 1 FROM x WHERE x.task_id = t.task_id) RETURNING 1), "
+    "rs AS (UPDATE task_instance t SET state = NULL, updated_at = now() WHERE t.dag_id = $1 "
+    "AND t.run_id = $2 AND t.map_index = -1 AND t.state = 'removed' AND "
+    "EXISTS (SELECT 1 FROM x WHERE x.task_id = t.task_id) RETURNING 1), "
+    "ins AS (INSERT INTO task_instance (dag_id, run_id, task_id, state, try_number, "
+    "max_tries, operator, pool, queue, trigger_rule) SELECT $1, $2, x.task_id, NULL, 0, "
+    "x.max_tries, x.operator, coalesce(x.pool, 'default_pool'), coalesce(x.queue, 'default'), "
+    "coalesce(x.trigger_rule, 'all_success') FROM x WHERE EXISTS (SELECT 1 FROM run) AND "
+    "NOT EXISTS (SELECT 1 FROM task_instance t WHERE t.dag_id = $1 AND t.run_id = $2 AND "
+    "t.task_id = x.task_id AND t.map_index = -1) ON CONFLICT DO NOTHING RETURNING 1) "
+    "SELECT (SELECT count(*) FROM run), (SELECT count(*) FROM ins) + (SELECT count(*) FROM rs), "
+    "(SELECT count(*) FROM rm)";
+
+int
+store_run_sync_tasks(struct store *s, const struct dag *dag, const char *run_id, int *added,
+                     int *removed, struct err *e)
+{
+    char *json = store_tis_json(dag);
+    const char *p[] = {dag->dag_id, run_id, json};
+    PGresult *res;
+    int rc = 0;
+
+    if (json == NULL)
+        return err_set(e, ERR_FAIL, "sync tasks of %s: out of memory or bad UTF-8", run_id);
+    res = store_exec(s, e, SYNC_SQL, 3, p);
+    free(json);
+    if (res == NULL)
+        return err_prefix(e, "sync tasks of %s %s", dag->dag_id, run_id);
+    if (int_col(res, 0, 0) == 0)
+        rc = err_set(e, ERR_NOTFOUND, "run '%s' of DAG '%s' not found", run_id, dag->dag_id);
+    if (added)
+        *added = int_col(res, 0, 1);
+    if (removed)
+        *removed = int_col(res, 0, 2);
+    PQclear(res);
+    return rc;
+}
+
+int
+store_prev_ti_state(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                    bool *found, enum ti_state *state, struct err *e)
+{
+    const char *p[] = {dag_id, run_id, task_id};
+    PGresult *res = store_exec(
+        s, e,
+        "SELECT t.task_id IS NOT NULL, t.state FROM dag_run c LEFT JOIN LATERAL "
+        "(SELECT run_id FROM dag_run p WHERE p.dag_id = c.dag_id AND "
+        "p.logical_date < c.logical_date ORDER BY p.logical_date DESC, p.id DESC LIMIT 1) p "
+        "ON true LEFT JOIN task_instance t ON t.dag_id = c.dag_id AND t.run_id = p.run_id AND "
+        "t.task_id = $3 AND t.map_index = -1 WHERE c.dag_id = $1 AND c.run_id = $2",
+        3, p);
+    int rc = 0;
+
+    *found = false, *state = TI_NONE;
+    if (res == NULL)
+        return err_prefix(e, "previous try of %s %s %s", dag_id, run_id, task_id);
+    if (PQntuples(res) == 0)
+        rc = err_set(e, ERR_NOTFOUND, "run '%s' of DAG '%s' not found", run_id, dag_id);
+    else if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+        *found = true;
+        if (!PQgetisnull(res, 0, 1) && ti_state_parse(PQgetvalue(res, 0, 1), state) != 0)
+            rc = err_set(e, ERR_DB, "previous try of %s: unknown state '%s'", task_id,
+                         PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* ---- pause, variables ------------------------------------------------------------------ */
+
+int
+store_dag_set_paused(struct store *s, const char *dag_id, bool paused, struct err *e)
+{
+    const char *p[] = {dag_id, paused ? "t" : "f", paused ? "pause" : "unpause"};
+    PGresult *res = store_exec(s, e,
+                               "WITH u AS (UPDATE dag SET is_paused = $2::bool WHERE dag_id = $1 "
+                               "RETURNING dag_id), l AS (INSERT INTO log (event, dag_id, dttm) "
+                               "SELECT $3, dag_id, now() FROM u) "
+                               "SELECT pg_notify('gust', 'pause:' || dag_id) FROM u",
+                               3, p);
+    int rc = 0;
+
+    if (res == NULL)
+        return err_prefix(e, "%s %s", p[2], dag_id);
+    if (PQntuples(res) == 0)
+        rc = err_set(e, ERR_NOTFOUND, "dag %s: not found", dag_id);
+    PQclear(res);
+    return rc;
+}
+
+void
+store_strings_free(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int
+store_variables_list(struct store *s, char ***keys, char ***values, size_t *n, struct err *e)
+{
+    PGresult *res =
+        store_exec(s, e, "SELECT key, val FROM variable ORDER BY key COLLATE \"C\"", 0, NULL);
+    size_t count;
+    char **k = NULL, **v = NULL;
+    bool bad = false;
+
+    *keys = NULL, *values = NULL, *n = 0;
+    if (res == NULL)
+        return err_prefix(e, "list variables");
+    count = (size_t)PQntuples(res);
+    if (count &&
+        ((k = calloc(count, sizeof(*k))) == NULL || (v = calloc(count, sizeof(*v))) == NULL))
+        bad = true;
+    for (int i = 0; !bad && i < (int)count; i++) {
+        k[i] = dup_col(res, i, 0, &bad);
+        v[i] = dup_col(res, i, 1, &bad);
+    }
+    PQclear(res);
+    if (bad) {
+        store_strings_free(k, count);
+        store_strings_free(v, count);
+        return err_set(e, ERR_FAIL, "list variables: out of memory");
+    }
+    *keys = k, *values = v, *n = count;
+    return 0;
+}
+
+int
+store_variable_delete(struct store *s, const char *key, bool *deleted, struct err *e)
+{
+    const char *p[] = {key};
+    int won = store_exec_won(s, e, "DELETE FROM variable WHERE key = $1", 1, p);
+
+    if (won < 0)
+        return err_prefix(e, "delete variable %s", key);
+    if (deleted)
+        *deleted = won == 1;
+    return 0;
+}
+
+/* ---- wake-ups and reconnection --------------------------------------------------------- */
+
+int
+store_listen(struct store *s, struct err *e)
+{
+    if (store_exec_cmd(s, e, "LISTEN gust", 0, NULL) != 0)
+        return err_prefix(e, "listen");
+    s->listening = true;
+    return 0;
+}
+
+int
+store_socket(const struct store *s)
+{
+    return s && s->conn ? PQsocket(s->conn) : -1;
+}
+
+int
+store_drain_notifies(struct store *s, int *count, struct err *e)
+{
+    PGnotify *n;
+    int seen = 0;
+
+    /* The socket is non-blocking inside libpq: this reads what is there and returns. */
+    if (PQconsumeInput(s->conn) == 0) {
+        store_conn_error(s, e);
+        return err_prefix(e, "read notifications");
+    }
+    /* This session's own notifications are news to nobody here: counting them would make
+     * a scheduler wake up once more after each of its own writes. */
+    while ((n = PQnotifies(s->conn)) != NULL) {
+        seen += n->be_pid != PQbackendPID(s->conn);
+        PQfreemem(n);
+    }
+    if (count)
+        *count = seen;
+    return 0;
+}
+
+int
+store_reconnect(struct store *s, struct err *e)
+{
+    /* PQreset reconnects with the parameters of store_open (connect_timeout included); the
+     * socket changes, so a poll loop must ask store_socket again. */
+    PQreset(s->conn);
+    store_forget_prepared(s);
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        store_conn_error(s, e);
+        return err_prefix(e, "reconnect to %s", s->where);
+    }
+    if (s->listening && store_exec_cmd(s, e, "LISTEN gust", 0, NULL) != 0)
+        return err_prefix(e, "reconnect to %s: listen", s->where);
+    return 0;
+}
