@@ -1,4 +1,4 @@
-/* err: the one error convention of gust (STYLE rule 3).
+/* err: the one error convention of gust (docs/architecture.md, "Rules").
  *
  * Functions return 0 / -1 (or a pointer / NULL) and fill an optional, caller-owned
  * struct err saying what went wrong and where. Library modules never print and never

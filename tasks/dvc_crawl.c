@@ -11,7 +11,7 @@
  * the first page wholly older than the threshold, after checking that the answer really is
  * sorted; when it is not, it starts over as a full scan.
  *
- * Key invariant (the original's bugs, DESIGN §1): the watermark moves only after every page
+ * Key invariant (the original's bugs, docs/pipelines.md): the watermark moves only after every page
  * was fetched and every message acknowledged (kq_flush returned 0), to the newest
  * lastModificationTime seen in the whole run (never backwards: GREATEST in the upsert), in one
  * statement. A page that still fails after --max-tries ends the run with its skipCount in the

@@ -1,5 +1,5 @@
 /* stream_loader: Kafka -> PostgreSQL, exactly once (issue 5, the role Spark Structured
- * Streaming had in the original pipelines; DESIGN §8).
+ * Streaming had in the original pipelines; docs/pipelines.md).
  *
  * consume -> parse -> validate -> transform -> COPY, with the consumer offsets stored in the
  * same database as the data (table stream_offsets: consumer_group, topic, partition,

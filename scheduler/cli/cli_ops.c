@@ -232,8 +232,8 @@ parse_backfill(int argc, char **argv, struct backfill *b)
 
 /* Create, clear or skip the run of one tick; returns 1 when it is to be driven. */
 static int
-prepare_run(struct store *s, const struct dag *dag, struct backfill *b, const struct timetable_run *sr,
-            const char *run_id, struct err *e)
+prepare_run(struct store *s, const struct dag *dag, struct backfill *b,
+            const struct timetable_run *sr, const char *run_id, struct err *e)
 {
     struct store_run existing = {0};
     long long id;

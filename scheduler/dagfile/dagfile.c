@@ -1,5 +1,5 @@
 /* dagfile: the dagbag (every DAG that loaded plus every diagnostic), file and folder loading,
- * and the canonical dump used by the data-driven tests (DESIGN.md section 3).
+ * and the canonical dump used by the data-driven tests (docs/dag-files.md).
  *
  * A file is parsed into a tree (dagfile_yaml.c), `default` is merged under each DAG the way
  * dag-factory's merge_configs does, and each DAG is built on its own (dagfile_build.c,

@@ -1,4 +1,4 @@
-/* dagfile: dag-factory YAML files -> plain structs (DESIGN.md section 3).
+/* dagfile: dag-factory YAML files -> plain structs (docs/dag-files.md).
  *
  * The only module that sees libyaml. A dagbag holds every DAG that loaded and every
  * diagnostic (errors and warnings, each with file:line:col). One bad file or one bad DAG

@@ -370,7 +370,7 @@ check_env_templates(struct loadctx *c, const struct ynode *n, const char *what, 
     return bad;
 }
 
-/* Every templated field of a task (DESIGN.md section 4). */
+/* Every templated field of a task (docs/architecture.md, "Semantics"). */
 static int
 check_task_templates(struct loadctx *c, const struct chain *ch, const struct dag_task *t,
                      const char *params)

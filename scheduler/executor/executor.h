@@ -1,4 +1,5 @@
-/* executor: runs task tries as supervised child processes (DESIGN.md sections 5 and 7).
+/* executor: runs task tries as supervised child processes (docs/architecture.md, "Task contract"
+ * and "Processes").
  *
  * Each try gets its own session and process group (setsid), stdin from /dev/null, the
  * environment it is given, and pipes for stdout and stderr that the executor copies into

@@ -1,5 +1,5 @@
-/* plan: the pure state machine of a DAG run (DESIGN.md section 4). Given the task instances
- * of one run, it decides which change state next: trigger rules with Airflow's automatic
+/* plan: the pure state machine of a DAG run (docs/architecture.md, "Semantics"). Given the task
+ * instances of one run, it decides which change state next: trigger rules with Airflow's automatic
  * skipped / upstream_failed propagation, retries coming due, concurrency limits, and the
  * run's outcome (leaf rule, deadlock rule). No I/O, no clock: `now` is an input. */
 #ifndef GUST_PLAN_H

@@ -276,12 +276,6 @@ runner_run_state(const struct runner *r, const char *dag_id, const char *run_id)
     return run ? run->state : RUN_RUNNING;
 }
 
-long long
-runner_job_id(const struct runner *r)
-{
-    return r->job_id;
-}
-
 bool
 runner_db_up(const struct runner *r)
 {

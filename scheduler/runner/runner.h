@@ -93,9 +93,6 @@ int runner_run(struct runner *r, struct err *e);
 /* The final state of a run in charge (RUN_RUNNING if it has not finished). */
 enum run_state runner_run_state(const struct runner *r, const char *dag_id, const char *run_id);
 
-/* The job id of this runner's `job` row (0 before runner_run registered it). */
-long long runner_job_id(const struct runner *r);
-
 /* Whether the database connection is currently up (the tick is only called then). */
 bool runner_db_up(const struct runner *r);
 

@@ -106,7 +106,7 @@ try_cmd_clear(struct try_cmd *cmd)
     cmd->argv = cmd->envp = NULL;
 }
 
-/* AIRFLOW_CTX_* (DESIGN.md section 4) and GUST_XCOM_FILE. */
+/* AIRFLOW_CTX_* (docs/architecture.md, "Semantics") and GUST_XCOM_FILE. */
 static int
 env_context(struct env *env, const struct try *t)
 {

@@ -234,8 +234,8 @@ tick_init(struct tick *k, const struct dag *dag, enum timetable_semantics sem, t
 }
 
 int
-timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time_t last_logical, time_t now,
-               struct timetable_run *out, struct err *e)
+timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time_t last_logical,
+                   time_t now, struct timetable_run *out, struct err *e)
 {
     struct tick k;
     time_t t, end;
@@ -270,7 +270,8 @@ timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time_t l
 
 /* Append run to the growing array *v (n used, *cap allocated). */
 static int
-push(struct timetable_run **v, size_t n, size_t *cap, const struct timetable_run *run, struct err *e)
+push(struct timetable_run **v, size_t n, size_t *cap, const struct timetable_run *run,
+     struct err *e)
 {
     if (n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 16;
@@ -286,8 +287,8 @@ push(struct timetable_run **v, size_t n, size_t *cap, const struct timetable_run
 /* Airflow's DAG.iter_dagrun_infos_between with TimeRestriction(start, end, catchup=True):
  * the first tick >= start, then each following one while the logical date is <= end. */
 static long
-backfill_walk(const struct tick *k, enum timetable_semantics sem, time_t start, time_t end, size_t max,
-              struct timetable_run **out, struct err *e)
+backfill_walk(const struct tick *k, enum timetable_semantics sem, time_t start, time_t end,
+              size_t max, struct timetable_run **out, struct err *e)
 {
     struct timetable_run run;
     size_t n = 0, cap = 0;
@@ -315,8 +316,8 @@ fail:
 }
 
 long
-timetable_backfill_runs(const struct dag *dag, enum timetable_semantics sem, time_t start, time_t end,
-                    size_t max, struct timetable_run **out, struct err *e)
+timetable_backfill_runs(const struct dag *dag, enum timetable_semantics sem, time_t start,
+                        time_t end, size_t max, struct timetable_run **out, struct err *e)
 {
     struct tick k;
     long n;

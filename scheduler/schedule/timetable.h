@@ -1,4 +1,4 @@
-/* sched: which scheduled runs a DAG should have now (DESIGN.md section 4, "Schedules").
+/* timetable: which scheduled runs a DAG should have now (docs/dag-files.md, "Schedules").
  * Pure: no I/O, `now` is a parameter, so catchup, DST and clock jumps are tested with
  * injected times.
  *
@@ -32,16 +32,16 @@ struct timetable_run {
  * catchup=false (only the latest due run: the most recent tick <= now, Airflow's rule).
  * Returns 1 and fills *out when there is a next run (which may lie in the future: look at
  * create_after), 0 when the DAG will never run again, -1 on error. */
-int timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time_t last_logical, time_t now,
-                   struct timetable_run *out, struct err *e);
+int timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time_t last_logical,
+                       time_t now, struct timetable_run *out, struct err *e);
 
 /* The runs of a backfill: every run whose logical date lies in [start, end] (inclusive), in
  * order, at most max entries. *out is malloc'd (free it). Returns the count or -1.
  * Errors (ERR_USAGE), as Airflow's: a None or @once schedule ("... has a non-periodic schedule
  * that does not support backfills"), start after end. Unlike Airflow's _get_info_list this
  * keeps runs that are not due yet: the caller drops those with create_after > now. */
-long timetable_backfill_runs(const struct dag *dag, enum timetable_semantics sem, time_t start, time_t end,
-                         size_t max, struct timetable_run **out, struct err *e);
+long timetable_backfill_runs(const struct dag *dag, enum timetable_semantics sem, time_t start,
+                             time_t end, size_t max, struct timetable_run **out, struct err *e);
 
 /* Airflow's run id: "<type>__<ISO-8601 of logical_date>", e.g.
  * "scheduled__2024-01-01T00:00:00+00:00" (type: scheduled, manual, backfill). */

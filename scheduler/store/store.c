@@ -1,11 +1,11 @@
 /* store: gust's metadata in PostgreSQL: connection, schema migrations, DAG registry.
  *
- * The only file that includes libpq (STYLE rule 1). Every statement that carries a value
- * goes through PQexecParams with $n parameters; the only SQL sent as plain text is fixed
- * text (BEGIN, COMMIT, the embedded migrations). Key invariants: no message leaving this
- * module contains a password (conninfo and libpq errors are scrubbed), libpq never prints
- * (the notice processor is silenced), and every transaction opened here is committed or
- * rolled back before the function returns. */
+ * The only file that includes libpq (docs/architecture.md, "Rules"). Every statement that carries a
+ * value goes through PQexecParams with $n parameters; the only SQL sent as plain text is fixed text
+ * (BEGIN, COMMIT, the embedded migrations). Key invariants: no message leaving this module contains
+ * a password (conninfo and libpq errors are scrubbed), libpq never prints (the notice processor is
+ * silenced), and every transaction opened here is committed or rolled back before the function
+ * returns. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
-/* store: gust's state in PostgreSQL (DESIGN.md section 6). The only module that sees libpq.
+/* store: gust's state in PostgreSQL (docs/architecture.md, "State"). The only module that sees
+ * libpq.
  *
  * A struct store is one connection. Every call returns 0 / -1 and fills an optional struct
  * err; connection failures set err.temporary. Messages never contain a password. */

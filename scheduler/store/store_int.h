@@ -1,5 +1,5 @@
 /* store_int: what the store_*.c files share. Includes libpq, so only store*.c may include it
- * (STYLE rule 1); nothing here is part of the public API in store.h. */
+ * (docs/architecture.md, "Rules"); nothing here is part of the public API in store.h. */
 #ifndef GUST_STORE_INT_H
 #define GUST_STORE_INT_H
 

@@ -1,6 +1,6 @@
-/* store_kv: the small named rows of gust's state (DESIGN.md section 6): XCom values (JSONB, one
- * per run, task and key), variables, and the audit `log`. The counterpart of store_run.c, split
- * off to keep files small; same rules: parameters only, nothing printed.
+/* store_kv: the small named rows of gust's state (docs/architecture.md, "State"): XCom values
+ * (JSONB, one per run, task and key), variables, and the audit `log`. The counterpart of
+ * store_run.c, split off to keep files small; same rules: parameters only, nothing printed.
  *
  * XCom rows hang off their dag_run (ON DELETE CASCADE) and are looked up by
  * (dag_id, run_id, task_id, key) of an unmapped task instance (map_index -1). JSON comes back in

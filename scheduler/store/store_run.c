@@ -1,6 +1,6 @@
-/* store_run: DAG runs, task instances and their tries in PostgreSQL (DESIGN.md section 6): what
- * the run engine, the workers and the CLI read and change. XCom, variables and the audit log are
- * in store_kv.c.
+/* store_run: DAG runs, task instances and their tries in PostgreSQL (docs/architecture.md,
+ * "State"): what the run engine, the workers and the CLI read and change. XCom, variables and the
+ * audit log are in store_kv.c.
  *
  * Key invariant: every state change is ONE conditional UPDATE whose WHERE names the expected
  * state (and for a try its try_number); the number of rows it changed says whether this process

@@ -1,7 +1,7 @@
 /* store_sched: what scheduler daemons and workers need from the store when several of them
- * share one database and any of them may be killed at any moment (DESIGN.md sections 6, 7):
- * job heartbeats, claiming queued task instances, try leases, run promotion and timeouts,
- * integrity of a run against its DAG, pause, variables, LISTEN/NOTIFY and reconnection.
+ * share one database and any of them may be killed at any moment (docs/architecture.md, "State" and
+ * "Processes"): job heartbeats, claiming queued task instances, try leases, run promotion and
+ * timeouts, integrity of a run against its DAG, pause, variables, LISTEN/NOTIFY and reconnection.
  *
  * Key invariant: nothing here trusts memory over the database. A claim is one statement with
  * FOR UPDATE SKIP LOCKED, so two claimers never start the same row; a lease renewal reports

@@ -1,4 +1,4 @@
-/* template: the Jinja subset of DESIGN.md section 4, for the templated fields of tasks
+/* template: the Jinja subset of docs/dag-files.md ("Templates"), for the templated fields of tasks
  * (bash_command, cmds, arguments, env values, TriggerDagRunOperator conf).
  *
  * Expressions {{ ... }} only (no {% %} blocks; {# #} comments are dropped): the names ds,

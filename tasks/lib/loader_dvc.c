@@ -5,7 +5,8 @@
  * original's format) or one record (--format record: one JSON object). A flat record has the
  * staging table's 29 columns as camelCase fields (idThuoc, soDangKy, ..., lastModificationTime);
  * a missing field is NULL, unknown fields are ignored. The only file of the loader that sees
- * jansson nodes (STYLE rule 9): rows leave as COPY text, refusals as bytes + reason.
+ * jansson nodes (docs/architecture.md, "Rules"): rows leave as COPY text, refusals as bytes +
+ * reason.
  *
  * Speed: a single flat record (the common message) is read by jsonflat_scan in place, with
  * no tree and no allocation; pages and anything it does not call simple (escapes, reals,

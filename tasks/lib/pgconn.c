@@ -1,7 +1,7 @@
 /* pgconn: small libpq helpers for task executables (see pgconn.h).
  *
- * The only file under tasks/ that includes libpq (STYLE rule 1): libpq types never leave it.
- * Every statement carrying a value goes through PQexecParams; COPY data is escaped by the
+ * The only file under tasks/ that includes libpq (docs/architecture.md, "Rules"): libpq types never
+ * leave it. Every statement carrying a value goes through PQexecParams; COPY data is escaped by the
  * row builder, never pasted into SQL. Key invariants: no message leaving this module holds a
  * password (connection errors are scrubbed of what conninfo and PGPASSWORD contain), libpq
  * never prints (the notice processor is silenced), and an error's `temporary` flag means
@@ -247,12 +247,6 @@ pgconn_rows_count(const struct pgconn_rows *r)
     return r ? PQntuples(r->res) : 0;
 }
 
-int
-pgconn_rows_columns(const struct pgconn_rows *r)
-{
-    return r ? PQnfields(r->res) : 0;
-}
-
 const char *
 pgconn_rows_value(const struct pgconn_rows *r, int row, int col)
 {
@@ -349,17 +343,6 @@ pgconn_copy_end(struct pgconn *c, long long *rows, struct err *e)
     if (PQputCopyEnd(c->conn, NULL) != 1)
         return db_error(c, NULL, e);
     return copy_results(c, rows, e);
-}
-
-int
-pgconn_copy_abort(struct pgconn *c, const char *reason, struct err *e)
-{
-    struct err ignored;
-
-    if (PQputCopyEnd(c->conn, reason ? reason : "aborted by the client") != 1)
-        return db_error(c, NULL, e);
-    copy_results(c, NULL, &ignored); /* the expected "COPY from stdin failed" error */
-    return pgconn_lost(c) ? db_error(c, NULL, e) : 0;
 }
 
 /* ---- the COPY row builder ------------------------------------------------------- */

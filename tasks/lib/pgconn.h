@@ -38,9 +38,8 @@ int pgconn_exec(struct pgconn *c, const char *sql, int n, const char *const *par
 int pgconn_query(struct pgconn *c, const char *sql, int n, const char *const *params,
                  struct pgconn_rows **out, struct err *e);
 
-/* Number of rows and columns of a result. */
+/* Number of rows of a result. */
 int pgconn_rows_count(const struct pgconn_rows *r);
-int pgconn_rows_columns(const struct pgconn_rows *r);
 
 /* The text of one value (borrowed, lives as long as r), NULL for SQL NULL or out of range. */
 const char *pgconn_rows_value(const struct pgconn_rows *r, int row, int col);
@@ -60,7 +59,8 @@ bool pgconn_lost(const struct pgconn *c);
 /* ---- COPY FROM STDIN, text format ------------------------------------------------------ */
 
 /* Start a copy: sql is "COPY table (col, ...) FROM STDIN" (text format, the default). Until
- * pgconn_copy_end or pgconn_copy_abort only pgconn_copy_row may be called on c. */
+ * pgconn_copy_end only pgconn_copy_row may be called on c (a failed copy aborts the
+ * transaction: roll it back). */
 int pgconn_copy_begin(struct pgconn *c, const char *sql, struct err *e);
 
 /* Send one built row (the row is not reset). */
@@ -68,10 +68,6 @@ int pgconn_copy_row(struct pgconn *c, const struct pgconn_row *row, struct err *
 
 /* Finish the copy; *rows (if not NULL) gets the number of rows the server stored. */
 int pgconn_copy_end(struct pgconn *c, long long *rows, struct err *e);
-
-/* Abandon the copy: the server discards it and the transaction is aborted (roll it back).
- * Returns 0 when the connection is usable again, -1 with e set otherwise. */
-int pgconn_copy_abort(struct pgconn *c, const char *reason, struct err *e);
 
 /* A new, empty row (NULL when out of memory). */
 struct pgconn_row *pgconn_row_new(void);

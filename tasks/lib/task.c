@@ -1,4 +1,5 @@
-/* task: the task contract shared by every executable in tasks/ (see task.h, DESIGN §5).
+/* task: the task contract shared by every executable in tasks/ (see task.h, docs/architecture.md
+ * "Task contract").
  *
  * Key invariants: a log line leaves in one write(2), so lines from librdkafka's threads and
  * ours never interleave mid-line; the XCom file is replaced by rename(2) of a complete,

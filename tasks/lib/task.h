@@ -1,4 +1,4 @@
-/* task: the contract every task executable in tasks/ obeys (DESIGN §5).
+/* task: the contract every task executable in tasks/ obeys (docs/architecture.md, "Task contract").
  *
  * Exit codes, one log line per event on stderr, flags with environment defaults declared in
  * one table, Kafka properties from -X and KAFKA_*, the XCom result file written atomically,
@@ -12,7 +12,7 @@
 
 #include "err.h"
 
-/* Exit codes (DESIGN §5): what gust and Airflow do with the try. */
+/* Exit codes (docs/architecture.md, "Task contract"): what gust and Airflow do with the try. */
 enum task_exit {
     TASK_OK = 0,      /* success */
     TASK_FAIL = 1,    /* failure, retried */

@@ -305,7 +305,7 @@ test_none(void **state)
     expect_none(d, SEM_TRIGGER, NULL, "2024-06-01T00:00:00Z");
     expect_none(d, SEM_INTERVAL, NULL, "2024-06-01T00:00:00Z");
     assert_int_equal(timetable_backfill_runs(d, SEM_TRIGGER, at("2024-01-01T00:00:00Z"),
-                                         at("2024-01-05T00:00:00Z"), 100, &runs, &e),
+                                             at("2024-01-05T00:00:00Z"), 100, &runs, &e),
                      -1);
     assert_null(runs);
     assert_int_equal(e.code, ERR_USAGE);
@@ -316,7 +316,7 @@ test_none(void **state)
     b = dagbag_new();
     d = load(b, "\"@once\"", NULL, "2024-01-01", NULL, true);
     assert_int_equal(timetable_backfill_runs(d, SEM_TRIGGER, at("2024-01-01T00:00:00Z"),
-                                         at("2024-01-05T00:00:00Z"), 100, &runs, &e),
+                                             at("2024-01-05T00:00:00Z"), 100, &runs, &e),
                      -1);
     assert_string_equal(e.msg, "dag 'd' has a non-periodic schedule (@once) that does not support "
                                "backfills");
@@ -467,8 +467,8 @@ test_trigger_new_york_spring_forward(void **state)
     time_t last = 0;
 
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(timetable_next_run(d, SEM_TRIGGER, last, at("2024-04-01T00:00:00Z"), &r, NULL),
-                         1);
+        assert_int_equal(
+            timetable_next_run(d, SEM_TRIGGER, last, at("2024-04-01T00:00:00Z"), &r, NULL), 1);
         check_time_tz("logical", r.logical_date, tz, want[i]);
         assert_int_equal(r.create_after, r.logical_date);
         last = r.logical_date;
@@ -528,7 +528,7 @@ test_backfill_trigger(void **state)
     free(runs);
 
     assert_int_equal(timetable_backfill_runs(d, SEM_TRIGGER, at("2024-01-05T00:00:00Z"),
-                                         at("2024-01-01T00:00:00Z"), 100, &runs, &e),
+                                             at("2024-01-01T00:00:00Z"), 100, &runs, &e),
                      -1);
     assert_int_equal(e.code, ERR_USAGE);
     dagbag_free(b);
