@@ -7,6 +7,8 @@
  * handler only stores the signal number in a sig_atomic_t. Nothing here exits the process. */
 #include "task.h"
 
+#include "log.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +26,6 @@ extern char **environ;
 
 #define XCOM_DEFAULT "/airflow/xcom/return.json"
 
-static char prog_name[64];
 static volatile sig_atomic_t stop_signal;
 
 int
@@ -42,18 +43,14 @@ task_exit_code(const struct err *e)
 void
 task_set_name(const char *prog)
 {
-    const char *slash = prog ? strrchr(prog, '/') : NULL;
-
-    snprintf(prog_name, sizeof(prog_name), "%s", slash ? slash + 1 : prog ? prog : "task");
+    log_open(prog ? prog : "task", true);
     setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
 const char *
 task_name(void)
 {
-    if (prog_name[0] == '\0')
-        return program_invocation_short_name;
-    return prog_name;
+    return log_name();
 }
 
 /* Write all of buf to fd, retrying on EINTR and short writes. */
@@ -71,35 +68,6 @@ write_all(int fd, const char *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
-}
-
-void
-task_log(const char *fmt, ...)
-{
-    char line[4096];
-    struct timespec ts;
-    struct tm tm;
-    va_list ap;
-    int saved = errno;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ", ts.tv_nsec / 1000000,
-                          task_name());
-    size_t head = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
-    va_start(ap, fmt);
-    int m = vsnprintf(line + head, sizeof(line) - head - 1, fmt, ap);
-    va_end(ap);
-    n = head + (m < 0 ? 0 : (size_t)m);
-    if (n > sizeof(line) - 2)
-        n = sizeof(line) - 2; /* truncated: still one line */
-    for (size_t i = head; i < n; i++)
-        if (line[i] == '\n' || line[i] == '\r')
-            line[i] = ' ';
-    line[n++] = '\n';
-    (void)write_all(2, line, n);
-    errno = saved;
 }
 
 const char *

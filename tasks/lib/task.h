@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "log.h"
 
 /* Exit codes (docs/architecture.md, "Task contract"): what gust and Airflow do with the try. */
 enum task_exit {
@@ -59,8 +60,8 @@ void task_set_name(const char *prog);
 const char *task_name(void);
 
 /* Log one line "2026-01-01T00:00:00.123Z <prog> <message>" to stderr with a single write
- * (safe from any thread; newlines in the message become spaces). */
-void task_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+ * (safe from any thread; newlines in the message become spaces): common/log.h at info. */
+#define task_log(...) log_msg(LOG_INFO, __VA_ARGS__)
 
 /* getenv(name) when set and not empty, else dflt. */
 const char *task_env(const char *name, const char *dflt);
