@@ -19,7 +19,6 @@
 #include "dagfile/dagfile.h"
 #include "progress/progress.h"
 #include "runner/runner.h"
-#include "runner/runner_int.h"
 #include "store/store.h"
 #include "schedule/tz.h"
 

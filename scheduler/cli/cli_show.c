@@ -82,8 +82,8 @@ write_text(FILE *out, const struct dag *dag)
         const struct dag_task *t = &dag->tasks[i];
 
         fprintf(out, "  %s [%s]", t->task_id, op_kind_name(t->op));
-        if (strcmp(t->trigger_rule, "all_success") != 0)
-            fprintf(out, " trigger_rule=%s", t->trigger_rule);
+        if (t->trigger_rule != TR_ALL_SUCCESS)
+            fprintf(out, " trigger_rule=%s", trigger_rule_name(t->trigger_rule));
         if (t->n_upstream > 0) {
             fprintf(out, " <- ");
             for (size_t j = 0; j < t->n_upstream; j++)

@@ -17,7 +17,7 @@
 #include "cli_int.h"
 #include "dagfile/dagfile.h"
 #include "executor/executor.h"
-#include "runner/runner_int.h"
+#include "runner/runner.h"
 #include "store/store.h"
 #include "schedule/tz.h"
 
@@ -281,7 +281,6 @@ cmd_tasks_logs(int argc, char **argv)
 {
     const char *text = "gust tasks logs DAG_ID TASK_ID RUN_ID [--try N]";
     struct store_ti *tis = NULL;
-    struct active_run fake = {0};
     struct err e = {0};
     struct store *s;
     char *log = NULL, *xcom = NULL;
@@ -306,10 +305,8 @@ cmd_tasks_logs(int argc, char **argv)
                 e.msg[0] ? ": " : "", e.msg);
         goto out;
     }
-    fake.dag_id = argv[1];
-    fake.run_id = argv[3];
-    if (runner_try_paths(getenv("GUST_LOGS_FOLDER") ? getenv("GUST_LOGS_FOLDER") : "./logs", &fake,
-                         argv[2], want, &log, &xcom) < 0 ||
+    if (runner_try_paths(getenv("GUST_LOGS_FOLDER") ? getenv("GUST_LOGS_FOLDER") : "./logs",
+                         argv[1], argv[3], argv[2], want, &log, &xcom) < 0 ||
         cat_file(log) < 0) {
         fprintf(stderr, "gust: no log for try %d: %s\n", want, log ? log : "?");
         goto out;

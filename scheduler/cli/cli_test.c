@@ -16,24 +16,23 @@
 #include "cli_int.h"
 #include "dagfile/dagfile.h"
 #include "executor/executor.h"
-#include "runner/runner_int.h"
+#include "runner/runner.h"
 #include "store/store.h"
 #include "schedule/tz.h"
 
-extern char **environ;
 
 static const char test_usage[] =
     "usage: gust tasks test DAG_ID TASK_ID [DATE_OR_RUN_ID] [-t|--task-params JSON]\n"
     "Run one task now without recording state; print its log and the XCom it would push.\n";
 
-/* Run the command of try t with an executor of its own until it ends. */
+/* Run the task's command with an executor of its own until it ends; the log is stdout. */
 static int
-run_once(const struct try *t, const struct try_cmd *cmd, struct exec_result *res, struct err *e)
+run_once(const struct dag_task *task, const struct runner_cmd *cmd, struct exec_result *res,
+         struct err *e)
 {
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
     struct executor *x = executor_new(e);
-    struct exec_spec spec = {cmd->argv, cmd->envp, task->cwd, t->log_path, task->execution_timeout,
-                             10,        NULL};
+    struct exec_spec spec = {cmd->argv,    cmd->envp, task->cwd, "/dev/stdout",
+                             task->execution_timeout, 10,        NULL};
     int rc = -1;
 
     if (x == NULL || executor_start(x, &spec, NULL, e) < 0)
@@ -55,9 +54,8 @@ out:
 }
 
 static void
-print_xcom(const struct try *t, const struct exec_result *res)
+print_xcom(const struct dag_task *task, const char *xcom_path, const struct exec_result *res)
 {
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
     FILE *f;
     char buf[4096];
     size_t n;
@@ -68,7 +66,7 @@ print_xcom(const struct try *t, const struct exec_result *res)
         printf("XCom return_value: \"%s\"\n", res->last_line ? res->last_line : "");
         return;
     }
-    if ((f = fopen(t->xcom_path, "r")) == NULL) {
+    if ((f = fopen(xcom_path, "r")) == NULL) {
         printf("XCom: the task wrote no $GUST_XCOM_FILE\n");
         return;
     }
@@ -79,12 +77,21 @@ print_xcom(const struct try *t, const struct exec_result *res)
     fclose(f);
 }
 
+/* The run context of the test: a run id and its logical date. */
+struct test_ctx {
+    const struct dag *dag;
+    size_t task;
+    char run_id[300];
+    time_t logical;
+    const char *params;
+    const char *xcom_path;
+};
+
 static int
-test_task(struct store *s, const struct try *t)
+test_task(struct store *s, const struct test_ctx *t)
 {
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
-    char bindir[PATH_MAX];
-    struct try_cmd cmd = {0};
+    const struct dag_task *task = &t->dag->tasks[t->task];
+    struct runner_cmd cmd = {0};
     struct exec_result res = {0};
     struct err e = {0};
     int rc = EXIT_FAIL;
@@ -93,9 +100,9 @@ test_task(struct store *s, const struct try *t)
         printf("%s: nothing to run outside a DAG run\n", op_kind_name(task->op));
         return EXIT_OK;
     }
-    runner_bindir(bindir);
-    if (runner_build_command(s, t, environ, bindir, &cmd, &e) < 0 ||
-        run_once(t, &cmd, &res, &e) < 0) {
+    if (runner_task_command(s, t->dag, t->task, t->run_id, t->logical, t->params, t->xcom_path,
+                            &cmd, &e) < 0 ||
+        run_once(task, &cmd, &res, &e) < 0) {
         fprintf(stderr, "gust: %s\n", e.msg);
         goto out;
     }
@@ -113,42 +120,37 @@ test_task(struct store *s, const struct try *t)
             if (task->skip_on_exit_code[i] == res.exit_code)
                 rc = EXIT_OK, printf("(skipped)\n");
         if (res.exit_code == 0) {
-            print_xcom(t, &res);
+            print_xcom(task, t->xcom_path, &res);
             rc = EXIT_OK;
         }
     }
 out:
     exec_result_clear(&res);
-    try_cmd_clear(&cmd);
+    runner_cmd_clear(&cmd);
     return rc;
 }
 
 /* The run context: a date, or the run id of an existing run (its logical date). */
-static struct active_run *
-test_run(struct store *s, const struct dag *dag, const char *when, const char *params)
+static int
+test_run(struct store *s, const struct dag *dag, const char *when, struct test_ctx *t)
 {
     struct store_run sr = {0};
-    struct active_run *run;
     struct err e = {0};
-    time_t logical = time(NULL);
-    char run_id[300];
 
-    if (when && tz_parse_iso(dag->timezone, when, &logical, NULL) < 0) {
+    t->logical = time(NULL);
+    if (when && tz_parse_iso(dag->timezone, when, &t->logical, NULL) < 0) {
         if (s == NULL || store_run_get(s, dag->dag_id, when, &sr, &e) < 0) {
             fprintf(stderr, "gust: '%s' is neither a date nor a run of %s%s%s\n", when, dag->dag_id,
                     e.msg[0] ? ": " : "", e.msg);
-            return NULL;
+            return -1;
         }
-        logical = sr.logical_date;
-        snprintf(run_id, sizeof(run_id), "%s", when);
+        t->logical = sr.logical_date;
+        snprintf(t->run_id, sizeof(t->run_id), "%s", when);
     } else {
-        cli_run_id_for("manual", logical, run_id, sizeof(run_id));
+        cli_run_id_for("manual", t->logical, t->run_id, sizeof(t->run_id));
     }
     store_run_clear(&sr);
-    run = active_run_new(dag, run_id, logical, logical, logical, params, &e);
-    if (run == NULL)
-        fprintf(stderr, "gust: %s\n", e.msg);
-    return run;
+    return 0;
 }
 
 int
@@ -159,10 +161,9 @@ cmd_tasks_test(int argc, char **argv)
     const char *params = NULL;
     struct dagbag *bag = NULL;
     struct store *s = NULL;
-    struct active_run *run = NULL;
     const struct dag *dag;
-    struct try t = {0};
-    char xdir[] = "/tmp/gust-test-XXXXXX";
+    struct test_ctx t = {0};
+    char xdir[] = "/tmp/gust-test-XXXXXX", *xcom_path = NULL;
     int c, rc = EXIT_FAIL;
     long idx = -1;
 
@@ -191,31 +192,24 @@ cmd_tasks_test(int argc, char **argv)
     }
     if ((bag = cli_load_bag(NULL)) == NULL || (dag = cli_find_dag(bag, argv[optind])) == NULL)
         goto out;
-    for (size_t i = 0; i < dag->n_tasks; i++)
-        if (strcmp(dag->tasks[i].task_id, argv[optind + 1]) == 0)
-            idx = (long)i;
-    if (idx < 0) {
+    if ((idx = dag_task_index(dag, argv[optind + 1])) < 0) {
         fprintf(stderr, "gust: no task '%s' in DAG '%s'\n", argv[optind + 1], dag->dag_id);
         goto out;
     }
     if (getenv("GUST_DATABASE_URL") || getenv("PGHOST") || getenv("PGDATABASE"))
         s = cli_open_store();
-    if ((run = test_run(s, dag, argc - optind == 3 ? argv[optind + 2] : NULL, params)) == NULL ||
+    t = (struct test_ctx){.dag = dag, .task = (size_t)idx, .params = params};
+    if (test_run(s, dag, argc - optind == 3 ? argv[optind + 2] : NULL, &t) < 0 ||
         mkdtemp(xdir) == NULL)
         goto out;
-    t = (struct try){.run = run,
-                     .task = (size_t)idx,
-                     .try_number = 1,
-                     .max_tries = dag->tasks[idx].retries,
-                     .log_path = "/dev/stdout"};
-    if (asprintf(&t.xcom_path, "%s/return.json", xdir) < 0)
+    if (asprintf(&xcom_path, "%s/return.json", xdir) < 0)
         goto out;
+    t.xcom_path = xcom_path;
     rc = test_task(s, &t);
-    unlink(t.xcom_path);
+    unlink(xcom_path);
     rmdir(xdir);
-    free(t.xcom_path);
+    free(xcom_path);
 out:
-    active_run_free(run);
     store_free(s);
     dagbag_free(bag);
     return rc;

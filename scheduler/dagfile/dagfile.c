@@ -31,21 +31,20 @@ task_free(struct dag_task *t)
     free(t->group_id);
     free(t->operator_path);
     free(t->bash_command);
-    free_str_list(t->cmds, t->n_cmds);
-    free_str_list(t->arguments, t->n_arguments);
+    dagfile_str_list_free(t->cmds, t->n_cmds);
+    dagfile_str_list_free(t->arguments, t->n_arguments);
     free(t->image);
     free(t->name);
     free(t->namespace);
-    free_env(t->env, t->n_env);
+    dagfile_env_free(t->env, t->n_env);
     free(t->cwd);
     free(t->skip_on_exit_code);
     free(t->trigger_dag_id);
     free(t->conf_json);
     free(t->owner);
-    free(t->trigger_rule);
     free(t->pool);
     free(t->queue);
-    free_str_list(t->upstream, t->n_upstream);
+    dagfile_str_list_free(t->upstream, t->n_upstream);
 }
 
 void
@@ -53,6 +52,7 @@ dag_free(struct dag *dag)
 {
     if (dag == NULL)
         return;
+    dag_index_clear(dag);
     for (size_t i = 0; i < dag->n_tasks; i++)
         task_free(&dag->tasks[i]);
     free(dag->tasks);
@@ -61,7 +61,7 @@ dag_free(struct dag *dag)
     free(dag->description);
     free(dag->timezone);
     free(dag->params_json);
-    free_str_list(dag->tags, dag->n_tags);
+    dagfile_str_list_free(dag->tags, dag->n_tags);
     free(dag->owner);
     free(dag);
 }
@@ -84,7 +84,7 @@ dagbag_free(struct dagbag *bag)
 }
 
 void
-ctx_diag(struct loadctx *c, enum diag_level level, const struct ynode *at, const char *fmt, ...)
+dagfile_diag(struct loadctx *c, enum diag_level level, const struct ynode *at, const char *fmt, ...)
 {
     struct dag_diag d = {.level = level, .line = at ? at->line : 0, .col = at ? at->col : 0};
     struct dag_diag *grown;
@@ -146,10 +146,127 @@ dagbag_find(const struct dagbag *bag, const char *dag_id)
 const struct dag_task *
 dag_find_task(const struct dag *dag, const char *task_id)
 {
-    for (size_t i = 0; dag != NULL && task_id != NULL && i < dag->n_tasks; i++)
-        if (strcmp(dag->tasks[i].task_id, task_id) == 0)
-            return &dag->tasks[i];
-    return NULL;
+    long i = dag_task_index(dag, task_id);
+
+    return i < 0 ? NULL : &dag->tasks[i];
+}
+
+long
+dag_task_index(const struct dag *dag, const char *task_id)
+{
+    size_t lo = 0, hi;
+
+    if (dag == NULL || task_id == NULL)
+        return -1;
+    if (dag->by_id == NULL) { /* not indexed (a DAG being built) */
+        for (size_t i = 0; i < dag->n_tasks; i++)
+            if (strcmp(dag->tasks[i].task_id, task_id) == 0)
+                return (long)i;
+        return -1;
+    }
+    for (hi = dag->n_tasks; lo < hi;) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(task_id, dag->tasks[dag->by_id[mid]].task_id);
+
+        if (c == 0)
+            return (long)dag->by_id[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
+void
+dag_index_clear(struct dag *dag)
+{
+    for (size_t i = 0; i < dag->n_tasks; i++) {
+        free(dag->tasks[i].upstream_idx);
+        free(dag->tasks[i].downstream_idx);
+        dag->tasks[i].upstream_idx = dag->tasks[i].downstream_idx = NULL;
+        dag->tasks[i].n_downstream = 0;
+    }
+    free(dag->by_id);
+    dag->by_id = NULL;
+}
+
+static int
+index_cmp(const void *a, const void *b, void *dag)
+{
+    const struct dag_task *t = ((const struct dag *)dag)->tasks;
+
+    return strcmp(t[*(const size_t *)a].task_id, t[*(const size_t *)b].task_id);
+}
+
+static int
+index_ids(struct dag *dag, struct err *e)
+{
+    if ((dag->by_id = calloc(dag->n_tasks + 1, sizeof(*dag->by_id))) == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    for (size_t i = 0; i < dag->n_tasks; i++) {
+        if (dag->tasks[i].task_id == NULL)
+            return err_set(e, ERR_PARSE, "task %zu has no task_id", i);
+        dag->by_id[i] = i;
+    }
+    qsort_r(dag->by_id, dag->n_tasks, sizeof(*dag->by_id), index_cmp, dag);
+    for (size_t i = 1; i < dag->n_tasks; i++)
+        if (strcmp(dag->tasks[dag->by_id[i - 1]].task_id, dag->tasks[dag->by_id[i]].task_id) == 0)
+            return err_set(e, ERR_PARSE, "duplicate task id '%s'",
+                           dag->tasks[dag->by_id[i]].task_id);
+    return 0;
+}
+
+/* upstream_idx of every task; counts each task's downstream tasks into n_downstream. */
+static int
+index_upstream(struct dag *dag, struct err *e)
+{
+    for (size_t i = 0; i < dag->n_tasks; i++) {
+        struct dag_task *t = &dag->tasks[i];
+
+        if ((t->upstream_idx = calloc(t->n_upstream + 1, sizeof(size_t))) == NULL)
+            return err_set(e, ERR_FAIL, "out of memory");
+        for (size_t j = 0; j < t->n_upstream; j++) {
+            long u = dag_task_index(dag, t->upstream[j] ? t->upstream[j] : "");
+
+            if (u < 0)
+                return err_set(e, ERR_NOTFOUND, "task '%s': unknown upstream task '%s'",
+                               t->task_id, t->upstream[j] ? t->upstream[j] : "");
+            t->upstream_idx[j] = (size_t)u;
+            dag->tasks[u].n_downstream++;
+        }
+    }
+    return 0;
+}
+
+static int
+index_downstream(struct dag *dag, struct err *e)
+{
+    for (size_t i = 0; i < dag->n_tasks; i++) {
+        struct dag_task *t = &dag->tasks[i];
+
+        if ((t->downstream_idx = calloc(t->n_downstream + 1, sizeof(size_t))) == NULL)
+            return err_set(e, ERR_FAIL, "out of memory");
+        t->n_downstream = 0;
+    }
+    for (size_t i = 0; i < dag->n_tasks; i++) /* ascending i: each list comes out sorted */
+        for (size_t j = 0; j < dag->tasks[i].n_upstream; j++) {
+            struct dag_task *u = &dag->tasks[dag->tasks[i].upstream_idx[j]];
+
+            u->downstream_idx[u->n_downstream++] = i;
+        }
+    return 0;
+}
+
+int
+dag_index(struct dag *dag, struct err *e)
+{
+    dag_index_clear(dag);
+    if (index_ids(dag, e) < 0 || index_upstream(dag, e) < 0 || index_downstream(dag, e) < 0) {
+        dag_index_clear(dag);
+        return err_prefix(e, "DAG '%s'", dag->dag_id ? dag->dag_id : "?");
+    }
+    return 0;
 }
 
 /* Takes ownership of dag. */
@@ -162,14 +279,14 @@ bag_add(struct loadctx *c, struct dag *dag, const struct ynode *key)
 
     if (found) {
         const struct dag *first = c->bag->dags[at];
-        ctx_error(c, key, "duplicate dag id '%s' (first defined at %s:%d:%d)", dag->dag_id,
+        dagfile_error(c, key, "duplicate dag id '%s' (first defined at %s:%d:%d)", dag->dag_id,
                   first->fileloc, first->line, first->col);
         dag_free(dag);
         return -1;
     }
     grown = realloc(c->bag->dags, (c->bag->n_dags + 1) * sizeof(*grown));
     if (grown == NULL) {
-        ctx_error(c, key, "out of memory");
+        dagfile_error(c, key, "out of memory");
         dag_free(dag);
         return -1;
     }
@@ -189,7 +306,7 @@ load_entry(struct loadctx *c, const struct ynode *root, size_t i, const struct y
     struct dag *dag;
 
     if (k->kind != YN_SCALAR || !dagfile_valid_id(k->str)) {
-        ctx_error(c, k, "invalid dag id '%s' (letters, digits, '_', '.', '-'; at most 250)",
+        dagfile_error(c, k, "invalid dag id '%s' (letters, digits, '_', '.', '-'; at most 250)",
                   k->kind == YN_SCALAR ? k->str : "(not a string)");
         return;
     }
@@ -198,12 +315,12 @@ load_entry(struct loadctx *c, const struct ynode *root, size_t i, const struct y
     c->dag_id = k->str;
     for (size_t j = 0; j < i; j++)
         if (ymap_key(root, j)->kind == YN_SCALAR && strcmp(ymap_key(root, j)->str, k->str) == 0) {
-            ctx_error(c, k, "duplicate dag id '%s' (first defined at line %d)", k->str,
+            dagfile_error(c, k, "duplicate dag id '%s' (first defined at line %d)", k->str,
                       ymap_key(root, j)->line);
             goto out;
         }
     if (defaults != NULL && v->kind == YN_MAP && (v = merged = ynode_merge(v, defaults)) == NULL) {
-        ctx_error(c, k, "out of memory");
+        dagfile_error(c, k, "out of memory");
         goto out;
     }
     if ((dag = dagfile_build_dag(c, k, v)) != NULL)
@@ -219,11 +336,11 @@ load_tree(struct loadctx *c, const struct ynode *root)
     const struct ynode *defaults;
 
     if (root == NULL || ynode_is_null(root)) {
-        ctx_error(c, NULL, "empty file: no DAG definitions");
+        dagfile_error(c, NULL, "empty file: no DAG definitions");
         return;
     }
     if (root->kind != YN_MAP) {
-        ctx_error(c, root, "the file must be a mapping of dag ids to DAG definitions, not %s",
+        dagfile_error(c, root, "the file must be a mapping of dag ids to DAG definitions, not %s",
                   ynode_what(root));
         return;
     }
@@ -231,7 +348,7 @@ load_tree(struct loadctx *c, const struct ynode *root)
     if (defaults != NULL && ynode_is_null(defaults))
         defaults = NULL;
     if (defaults != NULL && defaults->kind != YN_MAP) {
-        ctx_error(c, defaults, "default must be a mapping, not %s", ynode_what(defaults));
+        dagfile_error(c, defaults, "default must be a mapping, not %s", ynode_what(defaults));
         return;
     }
     for (size_t i = 0; i < root->n; i++)
@@ -247,7 +364,7 @@ dagbag_load_string(struct dagbag *bag, const char *name, const char *text, size_
     struct ynode at = {0};
 
     if (ynode_parse(text, len, &root, msg, sizeof(msg), &at.line, &at.col) < 0) {
-        ctx_error(&c, at.line > 0 ? &at : NULL, "%s", msg);
+        dagfile_error(&c, at.line > 0 ? &at : NULL, "%s", msg);
         return c.errors;
     }
     load_tree(&c, root);
@@ -269,7 +386,7 @@ dagbag_load_file(struct dagbag *bag, const char *path)
     if (f == NULL || size < 0 || size > MAX_FILE_SIZE ||
         (text = malloc((size_t)size + 1)) == NULL ||
         fread(text, 1, (size_t)size, f) != (size_t)size) {
-        ctx_error(&c, NULL, "cannot read the file: %s",
+        dagfile_error(&c, NULL, "cannot read the file: %s",
                   size > MAX_FILE_SIZE ? "larger than 64 MiB" : strerror(errno ? errno : EIO));
         free(text);
         if (f)

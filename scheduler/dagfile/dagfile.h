@@ -14,6 +14,7 @@
 
 #include "err.h"
 #include "schedule/schedule.h"
+#include "state/state.h"
 
 enum op_kind {
     OP_BASH,           /* BashOperator: bash_command through /bin/bash -c */
@@ -65,13 +66,18 @@ struct dag_task {
     bool retry_exponential_backoff;
     double max_retry_delay;   /* < 0: none */
     double execution_timeout; /* < 0: none */
-    char *trigger_rule;       /* default "all_success"; validated */
+    enum trigger_rule trigger_rule; /* default all_success */
     bool depends_on_past;
     char *pool;  /* default "default_pool" */
     char *queue; /* default "default" */
 
-    char **upstream; /* full task ids this task depends on */
+    char **upstream; /* full task ids this task depends on, sorted, no repeats */
     size_t n_upstream;
+    /* Resolved at load (dag_index): task indices of upstream[i] (same order) and of the tasks
+     * that depend on this one (ascending). The planner and the runner use only these. */
+    size_t *upstream_idx;
+    size_t *downstream_idx;
+    size_t n_downstream;
 };
 
 struct dag {
@@ -95,6 +101,7 @@ struct dag {
 
     struct dag_task *tasks; /* in file order */
     size_t n_tasks;
+    size_t *by_id; /* task indices sorted by task_id, for dag_task_index (dag_index) */
 };
 
 enum diag_level { DIAG_ERROR, DIAG_WARNING };
@@ -138,6 +145,17 @@ const struct dag *dagbag_find(const struct dagbag *bag, const char *dag_id);
 
 /* The task with this id in dag (borrowed), or NULL. */
 const struct dag_task *dag_find_task(const struct dag *dag, const char *task_id);
+
+/* Index of the task with this id in dag->tasks, or -1 (a binary search of dag->by_id). */
+long dag_task_index(const struct dag *dag, const char *task_id);
+
+/* Resolve a DAG's task ids once: by_id, and each task's upstream_idx / downstream_idx from
+ * its upstream ids. Done by the loader; a DAG built by hand (tests) calls it itself. Fails on
+ * a duplicate task id or an unknown upstream id. Empties earlier results first. */
+int dag_index(struct dag *dag, struct err *e);
+
+/* Free what dag_index built (the DAG itself stays). */
+void dag_index_clear(struct dag *dag);
 
 /* Operator class name for display: "BashOperator". */
 const char *op_kind_name(enum op_kind op);

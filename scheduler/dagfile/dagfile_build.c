@@ -3,10 +3,9 @@
  * Task values are looked up along a chain: the task's own mapping, then the default_args of
  * its task groups (innermost first), then the DAG's default_args, as Airflow applies
  * default_args. Unknown keys are warnings naming the key; wrong values are errors at the
- * value. Invariant: every error goes through ctx_error, so the caller drops the DAG exactly
+ * value. Invariant: every error goes through dagfile_error, so the caller drops the DAG exactly
  * when c->errors grew while it was built. */
 #include "dagfile_int.h"
-#include "plan/plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,12 +119,12 @@ key_text(const struct ynode *k)
 
 /* Warnings for keys of a default_args mapping that nothing reads. */
 void
-check_default_args(struct loadctx *c, const struct ynode *args, const char *where)
+dagfile_check_default_args(struct loadctx *c, const struct ynode *args, const char *where)
 {
     for (size_t i = 0; args != NULL && i < args->n; i++) {
         const char *k = key_text(ymap_key(args, i));
         if (!in_list(arg_keys, k) && op_key(k) < 0 && strcmp(k, "timezone") != 0)
-            ctx_warn(c, ymap_key(args, i), "%s%sunsupported default_args key '%s' ignored",
+            dagfile_warn(c, ymap_key(args, i), "%s%sunsupported default_args key '%s' ignored",
                      where ? where : "", where ? ": " : "", k);
     }
 }
@@ -160,31 +159,35 @@ check_task_keys(struct loadctx *c, const struct ynode *map, const struct dag_tas
         if (in_list(sys_keys, k) || in_list(arg_keys, k))
             continue;
         if (ok < 0)
-            ctx_warn(c, kn, "task '%s': unsupported key '%s' ignored", sid, k);
+            dagfile_warn(c, kn, "task '%s': unsupported key '%s' ignored", sid, k);
         else if (!(op_keys[ok].ops & (1u << t->op)))
-            ctx_warn(c, kn, "task '%s': key '%s' is not used by %s and is ignored", sid, k,
+            dagfile_warn(c, kn, "task '%s': key '%s' is not used by %s and is ignored", sid, k,
                      op_kind_name(t->op));
     }
 }
 
 static int
-read_trigger_rule(struct loadctx *c, const struct ynode *n, const char *sid, char **out)
+read_trigger_rule(struct loadctx *c, const struct ynode *n, const char *sid,
+                  enum trigger_rule *out)
 {
-    if (read_str(c, n, "trigger_rule", out) < 0)
+    char *s = NULL;
+    int rc = 0;
+
+    if (dagfile_read_str(c, n, "trigger_rule", &s) < 0)
         return -1;
-    if (strcmp(*out, "none_failed_or_skipped") == 0) {
-        ctx_warn(c, n,
+    if (s == NULL)
+        return 0;
+    if (strcmp(s, "none_failed_or_skipped") == 0)
+        dagfile_warn(c, n,
                  "task '%s': trigger rule none_failed_or_skipped is deprecated, read as "
                  "none_failed_min_one_success",
                  sid);
-        free(*out);
-        *out = strdup("none_failed_min_one_success");
-    } else if (trigger_rule_parse(*out, &(enum trigger_rule){TR_ALL_SUCCESS}) < 0) {
-        /* the planner's list of rules is the one list: what loads, it can run */
-        ctx_error(c, n, "task '%s': unknown trigger rule '%s'", sid, *out);
-        return -1;
+    if (trigger_rule_parse(s, out) < 0) {
+        dagfile_error(c, n, "task '%s': unknown trigger rule '%s'", sid, s);
+        rc = -1;
     }
-    return *out ? 0 : -1;
+    free(s);
+    return rc;
 }
 
 /* A duration from key or, when absent, from its dag-factory "<key>_sec(s)" number form. */
@@ -195,7 +198,7 @@ read_dur2(struct loadctx *c, const struct chain *ch, const char *key, const char
 
     if (n == NULL && (n = cget(ch, alt)) != NULL)
         key = alt;
-    return read_duration(c, n, key, out);
+    return dagfile_read_duration(c, n, key, out);
 }
 
 /* default_args values, valid on tasks and in default_args. */
@@ -206,21 +209,21 @@ task_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const c
     int bad = 0;
     time_t ignored;
 
-    bad |= read_str(c, cget(ch, "owner"), "owner", &t->owner);
-    bad |= read_int(c, cget(ch, "retries"), "retries", 0, &t->retries);
+    bad |= dagfile_read_str(c, cget(ch, "owner"), "owner", &t->owner);
+    bad |= dagfile_read_int(c, cget(ch, "retries"), "retries", 0, &t->retries);
     bad |= read_dur2(c, ch, "retry_delay", "retry_delay_sec", &t->retry_delay);
-    bad |= read_bool(c, cget(ch, "retry_exponential_backoff"), "retry_exponential_backoff",
+    bad |= dagfile_read_bool(c, cget(ch, "retry_exponential_backoff"), "retry_exponential_backoff",
                      &t->retry_exponential_backoff);
-    bad |= read_duration(c, cget(ch, "max_retry_delay"), "max_retry_delay", &t->max_retry_delay);
+    bad |= dagfile_read_duration(c, cget(ch, "max_retry_delay"), "max_retry_delay", &t->max_retry_delay);
     bad |= read_dur2(c, ch, "execution_timeout", "execution_timeout_secs", &t->execution_timeout);
     if (cget(ch, "trigger_rule") != NULL)
         bad |= read_trigger_rule(c, cget(ch, "trigger_rule"), sid, &t->trigger_rule);
-    bad |= read_bool(c, cget(ch, "depends_on_past"), "depends_on_past", &t->depends_on_past);
-    bad |= read_str(c, cget(ch, "pool"), "pool", &t->pool);
-    bad |= read_str(c, cget(ch, "queue"), "queue", &t->queue);
+    bad |= dagfile_read_bool(c, cget(ch, "depends_on_past"), "depends_on_past", &t->depends_on_past);
+    bad |= dagfile_read_str(c, cget(ch, "pool"), "pool", &t->pool);
+    bad |= dagfile_read_str(c, cget(ch, "queue"), "queue", &t->queue);
     /* A task's own start/end date only narrows its runs in Airflow; checked, not kept. */
-    bad |= read_date(c, ymap_get(ch->maps[0], "start_date"), "start_date", tz, &ignored);
-    bad |= read_date(c, ymap_get(ch->maps[0], "end_date"), "end_date", tz, &ignored);
+    bad |= dagfile_read_date(c, ymap_get(ch->maps[0], "start_date"), "start_date", tz, &ignored);
+    bad |= dagfile_read_date(c, ymap_get(ch->maps[0], "end_date"), "end_date", tz, &ignored);
     return bad ? -1 : 0;
 }
 
@@ -238,33 +241,33 @@ task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t
 {
     int bad = 0;
 
-    bad |= read_str(c, oget(ch, t, "bash_command"), "bash_command", &t->bash_command);
-    bad |= read_env(c, oget(ch, t, "env"), "env", &t->env, &t->n_env);
-    bad |= read_env(c, oget(ch, t, "env_vars"), "env_vars", &t->env, &t->n_env);
-    bad |= read_str(c, oget(ch, t, "cwd"), "cwd", &t->cwd);
-    bad |= read_str_list(c, oget(ch, t, "cmds"), "cmds", &t->cmds, &t->n_cmds);
-    bad |= read_str_list(c, oget(ch, t, "arguments"), "arguments", &t->arguments, &t->n_arguments);
-    bad |= read_str(c, oget(ch, t, "image"), "image", &t->image);
-    bad |= read_str(c, oget(ch, t, "name"), "name", &t->name);
-    bad |= read_str(c, oget(ch, t, "namespace"), "namespace", &t->namespace);
-    bad |= read_bool(c, oget(ch, t, "do_xcom_push"), "do_xcom_push", &t->do_xcom_push);
-    bad |= read_exit_codes(c, oget(ch, t, "skip_on_exit_code"), "skip_on_exit_code",
+    bad |= dagfile_read_str(c, oget(ch, t, "bash_command"), "bash_command", &t->bash_command);
+    bad |= dagfile_read_env(c, oget(ch, t, "env"), "env", &t->env, &t->n_env);
+    bad |= dagfile_read_env(c, oget(ch, t, "env_vars"), "env_vars", &t->env, &t->n_env);
+    bad |= dagfile_read_str(c, oget(ch, t, "cwd"), "cwd", &t->cwd);
+    bad |= dagfile_read_str_list(c, oget(ch, t, "cmds"), "cmds", &t->cmds, &t->n_cmds);
+    bad |= dagfile_read_str_list(c, oget(ch, t, "arguments"), "arguments", &t->arguments, &t->n_arguments);
+    bad |= dagfile_read_str(c, oget(ch, t, "image"), "image", &t->image);
+    bad |= dagfile_read_str(c, oget(ch, t, "name"), "name", &t->name);
+    bad |= dagfile_read_str(c, oget(ch, t, "namespace"), "namespace", &t->namespace);
+    bad |= dagfile_read_bool(c, oget(ch, t, "do_xcom_push"), "do_xcom_push", &t->do_xcom_push);
+    bad |= dagfile_read_exit_codes(c, oget(ch, t, "skip_on_exit_code"), "skip_on_exit_code",
                            &t->skip_on_exit_code, &t->n_skip_on_exit_code);
-    bad |= read_str(c, oget(ch, t, "trigger_dag_id"), "trigger_dag_id", &t->trigger_dag_id);
-    bad |= read_json_object(c, oget(ch, t, "conf"), "conf", &t->conf_json);
-    bad |= read_bool(c, oget(ch, t, "wait_for_completion"), "wait_for_completion",
+    bad |= dagfile_read_str(c, oget(ch, t, "trigger_dag_id"), "trigger_dag_id", &t->trigger_dag_id);
+    bad |= dagfile_read_json_object(c, oget(ch, t, "conf"), "conf", &t->conf_json);
+    bad |= dagfile_read_bool(c, oget(ch, t, "wait_for_completion"), "wait_for_completion",
                      &t->wait_for_completion);
     if (bad)
         return -1;
     if (t->op == OP_BASH && (t->bash_command == NULL || t->bash_command[0] == '\0'))
-        ctx_error(c, ch->maps[0], "task '%s': BashOperator needs bash_command", sid);
+        dagfile_error(c, ch->maps[0], "task '%s': BashOperator needs bash_command", sid);
     else if (t->op == OP_KPO && t->n_cmds == 0 && t->n_arguments == 0)
-        ctx_error(c, ch->maps[0],
+        dagfile_error(c, ch->maps[0],
                   "task '%s': KubernetesPodOperator needs cmds or arguments (the image's "
                   "entrypoint is not known when running locally)",
                   sid);
     else if (t->op == OP_TRIGGER_DAGRUN && (t->trigger_dag_id == NULL || !*t->trigger_dag_id))
-        ctx_error(c, ch->maps[0], "task '%s': TriggerDagRunOperator needs trigger_dag_id", sid);
+        dagfile_error(c, ch->maps[0], "task '%s': TriggerDagRunOperator needs trigger_dag_id", sid);
     else
         return 0;
     return -1;
@@ -306,7 +309,7 @@ check_template(struct loadctx *c, const struct ynode *n, const char *field, cons
         tmpl_check(n->str, params, &off, &e) == 0)
         return 0;
     template_place(n, off, indent, &at);
-    ctx_error(c, &at, "template error in %s: %s", field, e.msg);
+    dagfile_error(c, &at, "template error in %s: %s", field, e.msg);
     return -1;
 }
 
@@ -403,7 +406,7 @@ task_defaults(struct dag_task *t)
     t->retry_delay = 300;
     t->max_retry_delay = -1;
     t->execution_timeout = -1;
-    t->trigger_rule = strdup("all_success");
+    t->trigger_rule = TR_ALL_SUCCESS;
     t->pool = strdup("default_pool");
     t->queue = strdup("default");
     t->owner = strdup("airflow");
@@ -411,7 +414,7 @@ task_defaults(struct dag_task *t)
         t->skip_on_exit_code[0] = 99;
         t->n_skip_on_exit_code = 1;
     }
-    return t->trigger_rule && t->pool && t->queue && t->owner &&
+    return t->pool && t->queue && t->owner &&
                    (t->op != OP_BASH || t->skip_on_exit_code)
                ? 0
                : -1;
@@ -424,18 +427,18 @@ task_operator(struct loadctx *c, const struct ynode *map, struct dag_task *t, co
     const struct ynode *op = ymap_get(map, "operator");
 
     if (op == NULL && ymap_get(map, "decorator") != NULL) {
-        ctx_error(c, ymap_get(map, "decorator"),
+        dagfile_error(c, ymap_get(map, "decorator"),
                   "task '%s': decorator (TaskFlow) tasks need Python and are not supported", sid);
         return -1;
     }
     if (op == NULL || ynode_is_null(op)) {
-        ctx_error(c, map, "task '%s' has no operator", sid);
+        dagfile_error(c, map, "task '%s' has no operator", sid);
         return -1;
     }
-    if (read_str(c, op, "operator", &t->operator_path) < 0)
+    if (dagfile_read_str(c, op, "operator", &t->operator_path) < 0)
         return -1;
     if (op_from_path(t->operator_path, &t->op) < 0) {
-        ctx_error(c, op,
+        dagfile_error(c, op,
                   "task '%s': unsupported operator '%s' (gust runs BashOperator, "
                   "KubernetesPodOperator, TriggerDagRunOperator and EmptyOperator)",
                   sid, t->operator_path);
@@ -457,7 +460,7 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
     if (task_operator(c, map, t, sid) < 0)
         return -1;
     if (task_defaults(t) < 0) {
-        ctx_error(c, map, "out of memory");
+        dagfile_error(c, map, "out of memory");
         return -1;
     }
     ch.maps[ch.n++] = map;
@@ -484,21 +487,21 @@ add_task(struct loadctx *c, struct taskent *ents, size_t *n, const struct ynode 
          const struct ynode *map)
 {
     if (idn == NULL || idn->kind != YN_SCALAR || ynode_is_null(idn)) {
-        ctx_error(c, idn ? idn : map, "a task in the list has no task_id");
+        dagfile_error(c, idn ? idn : map, "a task in the list has no task_id");
         return;
     }
     if (!dagfile_valid_id(idn->str)) {
-        ctx_error(c, idn, "invalid task id '%s' (letters, digits, '_', '.', '-'; at most 250)",
+        dagfile_error(c, idn, "invalid task id '%s' (letters, digits, '_', '.', '-'; at most 250)",
                   idn->str);
         return;
     }
     if (map->kind != YN_MAP) {
-        ctx_error(c, map, "task '%s' must be a mapping, not %s", idn->str, ynode_what(map));
+        dagfile_error(c, map, "task '%s' must be a mapping, not %s", idn->str, ynode_what(map));
         return;
     }
     for (size_t i = 0; i < *n; i++)
         if (strcmp(ents[i].sid, idn->str) == 0) {
-            ctx_error(c, idn, "duplicate task id '%s' (first defined at line %d)", idn->str,
+            dagfile_error(c, idn, "duplicate task id '%s' (first defined at line %d)", idn->str,
                       ents[i].map->line);
             return;
         }
@@ -516,11 +519,11 @@ collect_tasks(struct loadctx *c, const struct ynode *tasks, struct taskent **out
     if (tasks == NULL || ynode_is_null(tasks))
         return 0;
     if (tasks->kind == YN_SCALAR) {
-        ctx_error(c, tasks, "tasks must be a list or a mapping, not %s", ynode_what(tasks));
+        dagfile_error(c, tasks, "tasks must be a list or a mapping, not %s", ynode_what(tasks));
         return -1;
     }
     if ((*out = calloc(tasks->n + 1, sizeof(**out))) == NULL) {
-        ctx_error(c, tasks, "out of memory");
+        dagfile_error(c, tasks, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < tasks->n; i++) {
@@ -530,7 +533,7 @@ collect_tasks(struct loadctx *c, const struct ynode *tasks, struct taskent **out
         }
         const struct ynode *it = tasks->items[i];
         if (it->kind != YN_MAP)
-            ctx_error(c, it, "each task in the list must be a mapping, not %s", ynode_what(it));
+            dagfile_error(c, it, "each task in the list must be a mapping, not %s", ynode_what(it));
         else
             add_task(c, *out, n, ymap_get(it, "task_id"), it);
     }
@@ -545,29 +548,29 @@ dag_schedule(struct loadctx *c, struct dag *dag, const struct ynode *map)
     double secs;
 
     if (si != NULL)
-        ctx_warn(c, si,
+        dagfile_warn(c, si,
                  "schedule_interval is deprecated (dag-factory 1.x rejects it): use "
                  "schedule%s",
                  s ? "; ignored because schedule is set" : "");
     s = s ? s : si;
     if (s == NULL || ynode_is_null(s) || (s->kind == YN_SCALAR && strcasecmp(s->str, "none") == 0))
-        return schedule_parse(&dag->schedule, "None", &e) < 0 ? ctx_error(c, s, "%s", e.msg),
+        return schedule_parse(&dag->schedule, "None", &e) < 0 ? dagfile_error(c, s, "%s", e.msg),
                -1                                             : 0;
     if (s->kind == YN_MAP) {
-        if (read_duration(c, s, "schedule", &secs) < 0)
+        if (dagfile_read_duration(c, s, "schedule", &secs) < 0)
             return -1;
         if (schedule_from_delta(&dag->schedule, (long)secs, &e) < 0) {
-            ctx_error(c, s, "schedule: %s", e.msg);
+            dagfile_error(c, s, "schedule: %s", e.msg);
             return -1;
         }
         return 0;
     }
     if (s->kind != YN_SCALAR) {
-        ctx_error(c, s, "schedule: dataset and asset schedules are not supported");
+        dagfile_error(c, s, "schedule: dataset and asset schedules are not supported");
         return -1;
     }
     if (schedule_parse(&dag->schedule, s->str, &e) < 0) {
-        ctx_error(c, s, "schedule '%s': %s", s->str, e.msg);
+        dagfile_error(c, s, "schedule '%s': %s", s->str, e.msg);
         return -1;
     }
     return 0;
@@ -582,12 +585,12 @@ dag_timezone(struct loadctx *c, struct dag *dag, const struct ynode *map, const 
 
     if (n == NULL)
         n = ymap_get(args, "timezone");
-    if (read_str(c, n, "timezone", &dag->timezone) < 0)
+    if (dagfile_read_str(c, n, "timezone", &dag->timezone) < 0)
         return -1;
     if (dag->timezone == NULL && (dag->timezone = strdup("UTC")) == NULL)
         return -1;
     if (tz_check(dag->timezone, &e) < 0) {
-        ctx_error(c, n, "%s", e.msg);
+        dagfile_error(c, n, "%s", e.msg);
         free(dag->timezone);
         dag->timezone = strdup("UTC"); /* keep reading the rest with some zone */
         return -1;
@@ -603,12 +606,12 @@ dag_dates(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
 
     sd = sd ? sd : ymap_get(args, "start_date"); /* Airflow: DAG value, else default_args */
     ed = ed ? ed : ymap_get(args, "end_date");
-    bad |= read_date(c, sd, "start_date", dag->timezone, &dag->start_date);
-    bad |= read_date(c, ed, "end_date", dag->timezone, &dag->end_date);
+    bad |= dagfile_read_date(c, sd, "start_date", dag->timezone, &dag->start_date);
+    bad |= dagfile_read_date(c, ed, "end_date", dag->timezone, &dag->end_date);
     dag->has_start_date = sd != NULL && !ynode_is_null(sd) && !bad;
     dag->has_end_date = ed != NULL && !ynode_is_null(ed) && !bad;
     if (!bad && dag->has_start_date && dag->has_end_date && dag->end_date < dag->start_date) {
-        ctx_error(c, ed, "end_date is before start_date");
+        dagfile_error(c, ed, "end_date is before start_date");
         return -1;
     }
     return bad ? -1 : 0;
@@ -626,23 +629,23 @@ dag_fields(struct loadctx *c, struct dag *dag, const struct ynode *map, const st
     bad |= dag_timezone(c, dag, map, args);
     bad |= dag_dates(c, dag, map, args);
     bad |= dag_schedule(c, dag, map);
-    bad |= read_str(c, ymap_get(map, "description"), "description", &dag->description);
-    bad |= read_bool(c, ymap_get(map, "catchup"), "catchup", &dag->catchup);
+    bad |= dagfile_read_str(c, ymap_get(map, "description"), "description", &dag->description);
+    bad |= dagfile_read_bool(c, ymap_get(map, "catchup"), "catchup", &dag->catchup);
     bad |=
-        read_int(c, ymap_get(map, "max_active_runs"), "max_active_runs", 1, &dag->max_active_runs);
+        dagfile_read_int(c, ymap_get(map, "max_active_runs"), "max_active_runs", 1, &dag->max_active_runs);
     if (conc != NULL)
-        ctx_warn(c, conc, "concurrency is deprecated: use max_active_tasks%s",
+        dagfile_warn(c, conc, "concurrency is deprecated: use max_active_tasks%s",
                  mat ? "; ignored because max_active_tasks is set" : "");
-    bad |= read_int(c, mat ? mat : conc, mat ? "max_active_tasks" : "concurrency", 1,
+    bad |= dagfile_read_int(c, mat ? mat : conc, mat ? "max_active_tasks" : "concurrency", 1,
                     &dag->max_active_tasks);
     const struct ynode *rt = ymap_get(map, "dagrun_timeout");
-    bad |= read_duration(c, rt ? rt : ymap_get(map, "dagrun_timeout_sec"),
+    bad |= dagfile_read_duration(c, rt ? rt : ymap_get(map, "dagrun_timeout_sec"),
                          rt ? "dagrun_timeout" : "dagrun_timeout_sec", &dag->dagrun_timeout);
-    bad |= read_bool(c, ymap_get(map, "is_paused_upon_creation"), "is_paused_upon_creation",
+    bad |= dagfile_read_bool(c, ymap_get(map, "is_paused_upon_creation"), "is_paused_upon_creation",
                      &dag->is_paused_upon_creation);
-    bad |= read_json_object(c, ymap_get(map, "params"), "params", &dag->params_json);
-    bad |= read_str_list(c, ymap_get(map, "tags"), "tags", &dag->tags, &dag->n_tags);
-    bad |= read_str(c, ymap_get(args, "owner"), "owner", &dag->owner);
+    bad |= dagfile_read_json_object(c, ymap_get(map, "params"), "params", &dag->params_json);
+    bad |= dagfile_read_str_list(c, ymap_get(map, "tags"), "tags", &dag->tags, &dag->n_tags);
+    bad |= dagfile_read_str(c, ymap_get(args, "owner"), "owner", &dag->owner);
     if (dag->owner == NULL && (dag->owner = strdup("airflow")) == NULL)
         bad = 1;
     return bad ? -1 : 0;
@@ -655,10 +658,10 @@ check_dag_keys(struct loadctx *c, const struct ynode *map)
         const struct ynode *k = ymap_key(map, i);
         const char *s = key_text(k);
         if (!in_list(dag_keys, s))
-            ctx_warn(c, k, "unsupported DAG key '%s' ignored", s);
+            dagfile_warn(c, k, "unsupported DAG key '%s' ignored", s);
         for (size_t j = 0; j < i; j++)
             if (strcmp(key_text(ymap_key(map, j)), s) == 0)
-                ctx_warn(c, k, "key '%s' is repeated: the last one is used", s);
+                dagfile_warn(c, k, "key '%s' is repeated: the last one is used", s);
     }
 }
 
@@ -669,6 +672,7 @@ dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
     struct taskent *ents = NULL;
     struct dagfile_taskref *refs = NULL;
     struct dgroups gs = {0};
+    struct err e = {0};
     size_t n = 0;
     int rc = -1, bad = 0;
 
@@ -683,7 +687,7 @@ dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
         int g = -1;
         if (gn != NULL && !ynode_is_null(gn) &&
             (gn->kind != YN_SCALAR || (g = dagfile_group_find(&gs, gn->str)) < 0)) {
-            ctx_error(c, gn, "task '%s': unknown task group '%s'", ents[i].sid,
+            dagfile_error(c, gn, "task '%s': unknown task group '%s'", ents[i].sid,
                       gn->kind == YN_SCALAR ? gn->str : "?");
             bad = 1;
         }
@@ -699,10 +703,12 @@ dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
         if (g >= 0 && (t->group_id = strdup(gs.g[g].full_id)) == NULL)
             goto out;
     }
-    if (!bad)
-        rc = dagfile_link(c, dag, refs, &gs);
+    if (!bad && (rc = dagfile_link(c, dag, refs, &gs)) == 0 && dag_index(dag, &e) < 0) {
+        dagfile_error(c, map, "%s", e.msg); /* after dagfile_link: out of memory only */
+        rc = -1;
+    }
 out:
-    dagfile_groups_free(&gs);
+    dagfile_groups_clear(&gs);
     free(ents);
     free(refs);
     return rc;
@@ -717,26 +723,26 @@ dagfile_build_dag(struct loadctx *c, const struct ynode *key, const struct ynode
 
     if (dag == NULL || (dag->dag_id = strdup(key->str)) == NULL ||
         (dag->fileloc = strdup(c->file)) == NULL) {
-        ctx_error(c, key, "out of memory");
+        dagfile_error(c, key, "out of memory");
         goto fail;
     }
     dag->line = key->line;
     dag->col = key->col;
     if (map->kind != YN_MAP) {
-        ctx_error(c, map, "DAG '%s' must be a mapping, not %s", key->str, ynode_what(map));
+        dagfile_error(c, map, "DAG '%s' must be a mapping, not %s", key->str, ynode_what(map));
         goto fail;
     }
     check_dag_keys(c, map);
     if (args != NULL && ynode_is_null(args))
         args = NULL;
     if (args != NULL && args->kind != YN_MAP) {
-        ctx_error(c, args, "default_args must be a mapping, not %s", ynode_what(args));
+        dagfile_error(c, args, "default_args must be a mapping, not %s", ynode_what(args));
         args = NULL;
     }
-    check_default_args(c, args, NULL);
+    dagfile_check_default_args(c, args, NULL);
     dag_fields(c, dag, map, args);
     if (dag_tasks(c, dag, map, args) < 0 && c->errors == before)
-        ctx_error(c, map, "out of memory");
+        dagfile_error(c, map, "out of memory");
     if (c->errors == before)
         return dag;
 fail:

@@ -25,7 +25,7 @@ valid_group_name(const char *s)
 }
 
 void
-dagfile_groups_free(struct dgroups *gs)
+dagfile_groups_clear(struct dgroups *gs)
 {
     for (size_t i = 0; gs->g != NULL && i < gs->n; i++)
         free(gs->g[i].full_id);
@@ -52,7 +52,7 @@ check_group_keys(struct loadctx *c, const struct ynode *conf, const char *name)
         for (const char *const *g = group_keys; k->kind == YN_SCALAR && *g; g++)
             known |= strcmp(*g, k->str) == 0;
         if (!known)
-            ctx_warn(c, k, "task group '%s': unsupported key '%s' ignored", name,
+            dagfile_warn(c, k, "task group '%s': unsupported key '%s' ignored", name,
                      k->kind == YN_SCALAR ? k->str : "?");
     }
 }
@@ -65,7 +65,7 @@ add_group(struct loadctx *c, struct dgroups *gs, const struct ynode *name, const
     char where[300];
 
     if (name == NULL || name->kind != YN_SCALAR || !valid_group_name(name->str)) {
-        ctx_error(c, name ? name : conf,
+        dagfile_error(c, name ? name : conf,
                   "a task group needs a group_name of letters, digits, "
                   "'_' and '-'");
         return -1;
@@ -73,12 +73,12 @@ add_group(struct loadctx *c, struct dgroups *gs, const struct ynode *name, const
     if (conf != NULL && ynode_is_null(conf))
         conf = NULL;
     if (conf != NULL && conf->kind != YN_MAP) {
-        ctx_error(c, conf, "task group '%s' must be a mapping, not %s", name->str,
+        dagfile_error(c, conf, "task group '%s' must be a mapping, not %s", name->str,
                   ynode_what(conf));
         return -1;
     }
     if (dagfile_group_find(gs, name->str) >= 0) {
-        ctx_error(c, name, "duplicate task group '%s'", name->str);
+        dagfile_error(c, name, "duplicate task group '%s'", name->str);
         return -1;
     }
     g = &gs->g[gs->n++];
@@ -91,10 +91,10 @@ add_group(struct loadctx *c, struct dgroups *gs, const struct ynode *name, const
     g->default_args = ymap_get(conf, "default_args");
     if (g->default_args != NULL && g->default_args->kind != YN_MAP) {
         if (!ynode_is_null(g->default_args))
-            ctx_error(c, g->default_args, "%s: default_args must be a mapping", where);
+            dagfile_error(c, g->default_args, "%s: default_args must be a mapping", where);
         g->default_args = NULL;
     }
-    check_default_args(c, g->default_args, where);
+    dagfile_check_default_args(c, g->default_args, where);
     return 0;
 }
 
@@ -110,7 +110,7 @@ link_parents(struct loadctx *c, struct dgroups *gs, const struct ynode *node)
         if (p == NULL || ynode_is_null(p))
             continue;
         if (p->kind != YN_SCALAR || (gs->g[i].parent = dagfile_group_find(gs, p->str)) < 0) {
-            ctx_error(c, p, "task group '%s': unknown parent group '%s'", gs->g[i].name,
+            dagfile_error(c, p, "task group '%s': unknown parent group '%s'", gs->g[i].name,
                       p->kind == YN_SCALAR ? p->str : "?");
             bad = 1;
         }
@@ -119,7 +119,7 @@ link_parents(struct loadctx *c, struct dgroups *gs, const struct ynode *node)
         size_t steps = 0;
         for (int g = gs->g[i].parent; g >= 0; g = gs->g[g].parent)
             if (++steps > gs->n) {
-                ctx_error(c, gs->g[i].at, "task group '%s': parent_group_name makes a loop",
+                dagfile_error(c, gs->g[i].at, "task group '%s': parent_group_name makes a loop",
                           gs->g[i].name);
                 return -1;
             }
@@ -156,11 +156,11 @@ dagfile_groups_parse(struct loadctx *c, const struct ynode *node, struct dgroups
     if (node == NULL || ynode_is_null(node))
         return 0;
     if (node->kind == YN_SCALAR) {
-        ctx_error(c, node, "task_groups must be a list or a mapping, not %s", ynode_what(node));
+        dagfile_error(c, node, "task_groups must be a list or a mapping, not %s", ynode_what(node));
         return -1;
     }
     if ((out->g = calloc(node->n + 1, sizeof(*out->g))) == NULL) {
-        ctx_error(c, node, "out of memory");
+        dagfile_error(c, node, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < node->n; i++) {
@@ -170,7 +170,7 @@ dagfile_groups_parse(struct loadctx *c, const struct ynode *node, struct dgroups
         }
         const struct ynode *it = node->items[i], *name = ymap_get(it, "group_name");
         if (it->kind != YN_MAP) {
-            ctx_error(c, it, "each task group in the list must be a mapping, not %s",
+            dagfile_error(c, it, "each task group in the list must be a mapping, not %s",
                       ynode_what(it));
             bad = 1;
             continue;
@@ -180,7 +180,7 @@ dagfile_groups_parse(struct loadctx *c, const struct ynode *node, struct dgroups
     if (bad || link_parents(c, out, node) < 0)
         return -1;
     if (full_ids(out) < 0) {
-        ctx_error(c, node, "out of memory");
+        dagfile_error(c, node, "out of memory");
         return -1;
     }
     return 0;
@@ -271,18 +271,18 @@ resolve(struct linker *l, const struct ynode *dep, int self_task, int self_group
     const char *kind = self_task >= 0 ? "task" : "task group";
 
     if (dep->kind != YN_SCALAR || ynode_is_null(dep)) {
-        ctx_error(l->c, dep, "%s '%s': a dependency must be a name, not %s", kind, who,
+        dagfile_error(l->c, dep, "%s '%s': a dependency must be a name, not %s", kind, who,
                   ynode_what(dep));
         return -1;
     }
     *task = task_find(l, dep->str);
     *group = *task < 0 ? dagfile_group_find(l->gs, dep->str) : -1;
     if (*task < 0 && *group < 0) {
-        ctx_error(l->c, dep, "%s '%s': unknown dependency '%s'", kind, who, dep->str);
+        dagfile_error(l->c, dep, "%s '%s': unknown dependency '%s'", kind, who, dep->str);
         return -1;
     }
     if ((self_task >= 0 && *task == self_task) || (self_group >= 0 && *group == self_group)) {
-        ctx_error(l->c, dep, "%s '%s' depends on itself", kind, who);
+        dagfile_error(l->c, dep, "%s '%s' depends on itself", kind, who);
         return -1;
     }
     bool nested = self_task >= 0 ? (*group >= 0 && in_group(l, (size_t)self_task, *group))
@@ -292,7 +292,7 @@ resolve(struct linker *l, const struct ynode *dep, int self_task, int self_group
     for (int g = *group; self_group >= 0 && g >= 0; g = l->gs->g[g].parent)
         nested |= g == self_group;
     if (nested) {
-        ctx_error(l->c, dep, "%s '%s' depends on '%s', which contains it or is inside it", kind,
+        dagfile_error(l->c, dep, "%s '%s' depends on '%s', which contains it or is inside it", kind,
                   who, dep->str);
         return -1;
     }
@@ -305,7 +305,7 @@ dep_list(struct linker *l, const struct ynode *deps, const char *kind, const cha
     if (deps == NULL || ynode_is_null(deps))
         return NULL;
     if (deps->kind != YN_SEQ) {
-        ctx_error(l->c, deps, "%s '%s': dependencies must be a list, not %s", kind, who,
+        dagfile_error(l->c, deps, "%s '%s': dependencies must be a list, not %s", kind, who,
                   ynode_what(deps));
         return NULL;
     }
@@ -378,14 +378,14 @@ report_cycle(struct linker *l, const size_t *stack, size_t from, size_t top)
         len += strlen(l->dag->tasks[stack[i]].task_id) + 4;
     len += strlen(l->dag->tasks[stack[from]].task_id);
     if ((p = msg = malloc(len)) == NULL) {
-        ctx_error(l->c, l->refs[stack[from]].at, "cycle (out of memory naming it)");
+        dagfile_error(l->c, l->refs[stack[from]].at, "cycle (out of memory naming it)");
         return;
     }
     p += sprintf(p, "cycle: ");
     for (size_t i = from; i < top; i++)
         p += sprintf(p, "%s -> ", l->dag->tasks[stack[i]].task_id);
     sprintf(p, "%s", l->dag->tasks[stack[from]].task_id);
-    ctx_error(l->c, l->refs[stack[from]].at, "%s", msg);
+    dagfile_error(l->c, l->refs[stack[from]].at, "%s", msg);
     free(msg);
 }
 

@@ -68,37 +68,37 @@ struct loadctx {
     int errors;         /* errors recorded since the DAG (or file) started */
 };
 
-void ctx_diag(struct loadctx *c, enum diag_level level, const struct ynode *at, const char *fmt,
+void dagfile_diag(struct loadctx *c, enum diag_level level, const struct ynode *at, const char *fmt,
               ...) __attribute__((format(printf, 4, 5)));
-#define ctx_error(c, at, ...) ctx_diag((c), DIAG_ERROR, (at), __VA_ARGS__)
-#define ctx_warn(c, at, ...) ctx_diag((c), DIAG_WARNING, (at), __VA_ARGS__)
+#define dagfile_error(c, at, ...) dagfile_diag((c), DIAG_ERROR, (at), __VA_ARGS__)
+#define dagfile_warn(c, at, ...) dagfile_diag((c), DIAG_WARNING, (at), __VA_ARGS__)
 
 /* Typed readers of values (dagfile_values.c). Each records an error at n when n has the wrong
  * type or value and returns -1; what names the key in messages. A null value leaves *out as
  * it is (the default) and returns 0. */
-int read_str(struct loadctx *c, const struct ynode *n, const char *what, char **out);
-int read_int(struct loadctx *c, const struct ynode *n, const char *what, long min, int *out);
-int read_bool(struct loadctx *c, const struct ynode *n, const char *what, bool *out);
+int dagfile_read_str(struct loadctx *c, const struct ynode *n, const char *what, char **out);
+int dagfile_read_int(struct loadctx *c, const struct ynode *n, const char *what, long min, int *out);
+int dagfile_read_bool(struct loadctx *c, const struct ynode *n, const char *what, bool *out);
 /* Seconds as a number or a `__type__: datetime.timedelta` mapping; null gives -1. */
-int read_duration(struct loadctx *c, const struct ynode *n, const char *what, double *out);
+int dagfile_read_duration(struct loadctx *c, const struct ynode *n, const char *what, double *out);
 /* A date or date-time string (or `__type__: datetime.datetime` mapping) in zone tz. */
-int read_date(struct loadctx *c, const struct ynode *n, const char *what, const char *tz,
+int dagfile_read_date(struct loadctx *c, const struct ynode *n, const char *what, const char *tz,
               time_t *out);
-int read_str_list(struct loadctx *c, const struct ynode *n, const char *what, char ***out,
+int dagfile_read_str_list(struct loadctx *c, const struct ynode *n, const char *what, char ***out,
                   size_t *n_out);
 /* A mapping name -> value, or a list of {name, value} mappings (KPO's env_vars). */
-int read_env(struct loadctx *c, const struct ynode *n, const char *what, struct kv **out,
+int dagfile_read_env(struct loadctx *c, const struct ynode *n, const char *what, struct kv **out,
              size_t *n_out);
 /* An exit code or a list of them; null is an empty list. */
-int read_exit_codes(struct loadctx *c, const struct ynode *n, const char *what, int **out,
+int dagfile_read_exit_codes(struct loadctx *c, const struct ynode *n, const char *what, int **out,
                     size_t *n_out);
 /* JSON text of a mapping (params, conf). */
-int read_json_object(struct loadctx *c, const struct ynode *n, const char *what, char **out);
-void free_str_list(char **list, size_t n);
-void free_env(struct kv *env, size_t n);
+int dagfile_read_json_object(struct loadctx *c, const struct ynode *n, const char *what, char **out);
+void dagfile_str_list_free(char **list, size_t n);
+void dagfile_env_free(struct kv *env, size_t n);
 
 /* Warnings for keys of a default_args mapping that nothing reads (where: context or NULL). */
-void check_default_args(struct loadctx *c, const struct ynode *args, const char *where);
+void dagfile_check_default_args(struct loadctx *c, const struct ynode *args, const char *where);
 
 /* Build the DAG named by key from its (default-merged) mapping. NULL when it has errors
  * (they are recorded in c); the DAG is owned by the caller otherwise. */
@@ -119,7 +119,7 @@ struct dgroups {
 };
 /* Read task_groups (may be NULL). Errors are recorded in c; returns -1 on any. */
 int dagfile_groups_parse(struct loadctx *c, const struct ynode *node, struct dgroups *out);
-void dagfile_groups_free(struct dgroups *gs);
+void dagfile_groups_clear(struct dgroups *gs);
 /* Index of the group with this name, or -1. */
 int dagfile_group_find(const struct dgroups *gs, const char *name);
 

@@ -12,18 +12,18 @@
 #include "schedule/tz.h"
 
 int
-read_str(struct loadctx *c, const struct ynode *n, const char *what, char **out)
+dagfile_read_str(struct loadctx *c, const struct ynode *n, const char *what, char **out)
 {
     char *s;
 
     if (n == NULL || ynode_is_null(n))
         return 0;
     if (n->kind != YN_SCALAR) {
-        ctx_error(c, n, "%s must be a string, not %s", what, ynode_what(n));
+        dagfile_error(c, n, "%s must be a string, not %s", what, ynode_what(n));
         return -1;
     }
     if ((s = strdup(n->str)) == NULL) {
-        ctx_error(c, n, "out of memory");
+        dagfile_error(c, n, "out of memory");
         return -1;
     }
     free(*out);
@@ -32,18 +32,18 @@ read_str(struct loadctx *c, const struct ynode *n, const char *what, char **out)
 }
 
 int
-read_int(struct loadctx *c, const struct ynode *n, const char *what, long min, int *out)
+dagfile_read_int(struct loadctx *c, const struct ynode *n, const char *what, long min, int *out)
 {
     long v;
 
     if (n == NULL || ynode_is_null(n))
         return 0;
     if (ynode_long(n, &v) < 0 || v > 1000000000L) {
-        ctx_error(c, n, "%s must be an integer, not %s", what, ynode_what(n));
+        dagfile_error(c, n, "%s must be an integer, not %s", what, ynode_what(n));
         return -1;
     }
     if (v < min) {
-        ctx_error(c, n, "%s must be at least %ld, not %ld", what, min, v);
+        dagfile_error(c, n, "%s must be at least %ld, not %ld", what, min, v);
         return -1;
     }
     *out = (int)v;
@@ -51,12 +51,12 @@ read_int(struct loadctx *c, const struct ynode *n, const char *what, long min, i
 }
 
 int
-read_bool(struct loadctx *c, const struct ynode *n, const char *what, bool *out)
+dagfile_read_bool(struct loadctx *c, const struct ynode *n, const char *what, bool *out)
 {
     if (n == NULL || ynode_is_null(n))
         return 0;
     if (ynode_bool(n, out) < 0) {
-        ctx_error(c, n, "%s must be true or false, not %s", what, ynode_what(n));
+        dagfile_error(c, n, "%s must be true or false, not %s", what, ynode_what(n));
         return -1;
     }
     return 0;
@@ -87,13 +87,13 @@ typed_fields(struct loadctx *c, const struct ynode *map, const char *type,
             continue;
         if (k->kind == YN_SCALAR && strcmp(k->str, "__args__") == 0) {
             if (v->kind != YN_SEQ || v->n > n_fields) {
-                ctx_error(c, v, "%s: __args__ must be a list of at most %zu numbers", type,
+                dagfile_error(c, v, "%s: __args__ must be a list of at most %zu numbers", type,
                           n_fields);
                 return -1;
             }
             for (size_t j = 0; j < v->n; j++)
                 if (ynode_double(v->items[j], &vals[j]) < 0) {
-                    ctx_error(c, v->items[j], "%s: expected a number, not %s", type,
+                    dagfile_error(c, v->items[j], "%s: expected a number, not %s", type,
                               ynode_what(v->items[j]));
                     return -1;
                 }
@@ -102,11 +102,11 @@ typed_fields(struct loadctx *c, const struct ynode *map, const char *type,
         while (f < n_fields && (k->kind != YN_SCALAR || strcmp(k->str, fields[f]) != 0))
             f++;
         if (f == n_fields) {
-            ctx_error(c, k, "%s has no field '%s'", type, k->kind == YN_SCALAR ? k->str : "?");
+            dagfile_error(c, k, "%s has no field '%s'", type, k->kind == YN_SCALAR ? k->str : "?");
             return -1;
         }
         if (ynode_double(v, &vals[f]) < 0) {
-            ctx_error(c, v, "%s: %s must be a number, not %s", type, fields[f], ynode_what(v));
+            dagfile_error(c, v, "%s: %s must be a number, not %s", type, fields[f], ynode_what(v));
             return -1;
         }
     }
@@ -123,7 +123,7 @@ timedelta_seconds(struct loadctx *c, const struct ynode *map, const char *what, 
     double vals[7], total = 0;
 
     if (!is_type(map, types)) {
-        ctx_error(c, map, "%s: a mapping here must have __type__: datetime.timedelta", what);
+        dagfile_error(c, map, "%s: a mapping here must have __type__: datetime.timedelta", what);
         return -1;
     }
     if (typed_fields(c, map, "datetime.timedelta", fields, 7, vals) < 0)
@@ -132,7 +132,7 @@ timedelta_seconds(struct loadctx *c, const struct ynode *map, const char *what, 
         if (!isnan(vals[i]))
             total += vals[i] * unit[i];
     if (!(fabs(total) < 1e12)) {
-        ctx_error(c, map, "%s: timedelta out of range", what);
+        dagfile_error(c, map, "%s: timedelta out of range", what);
         return -1;
     }
     *out = total;
@@ -140,7 +140,7 @@ timedelta_seconds(struct loadctx *c, const struct ynode *map, const char *what, 
 }
 
 int
-read_duration(struct loadctx *c, const struct ynode *n, const char *what, double *out)
+dagfile_read_duration(struct loadctx *c, const struct ynode *n, const char *what, double *out)
 {
     double v;
 
@@ -154,12 +154,12 @@ read_duration(struct loadctx *c, const struct ynode *n, const char *what, double
         if (timedelta_seconds(c, n, what, &v) < 0)
             return -1;
     } else if (ynode_double(n, &v) < 0 || !(v < 1e12)) {
-        ctx_error(c, n, "%s must be a number of seconds or a datetime.timedelta, not %s", what,
+        dagfile_error(c, n, "%s must be a number of seconds or a datetime.timedelta, not %s", what,
                   ynode_what(n));
         return -1;
     }
     if (v < 0) {
-        ctx_error(c, n, "%s must not be negative", what);
+        dagfile_error(c, n, "%s must not be negative", what);
         return -1;
     }
     *out = v;
@@ -179,36 +179,36 @@ datetime_map(struct loadctx *c, const struct ynode *map, const char *what, const
     struct err e = {0};
 
     if (!is_type(map, types)) {
-        ctx_error(c, map, "%s: a mapping here must have __type__: datetime.datetime", what);
+        dagfile_error(c, map, "%s: a mapping here must have __type__: datetime.datetime", what);
         return -1;
     }
     if (typed_fields(c, map, "datetime.datetime", fields, 6, v) < 0)
         return -1;
     for (size_t i = 0; i < 6; i++) {
         if (isnan(v[i]) && i < 3) {
-            ctx_error(c, map, "%s: datetime.datetime needs %s", what, fields[i]);
+            dagfile_error(c, map, "%s: datetime.datetime needs %s", what, fields[i]);
             return -1;
         }
         iv[i] = isnan(v[i]) ? 0 : (int)v[i];
         if (iv[i] != v[i] && !isnan(v[i])) {
-            ctx_error(c, map, "%s: %s must be a whole number", what, fields[i]);
+            dagfile_error(c, map, "%s: %s must be a whole number", what, fields[i]);
             return -1;
         }
         if (iv[i] < lo[i] || iv[i] > hi[i]) {
-            ctx_error(c, map, "%s: %s %d is out of range", what, fields[i], iv[i]);
+            dagfile_error(c, map, "%s: %s %d is out of range", what, fields[i], iv[i]);
             return -1;
         }
     }
     struct civil cv = {iv[0], iv[1], iv[2], iv[3], iv[4], iv[5]};
     if (tz_to_utc(tz, &cv, out, &e) < 0) {
-        ctx_error(c, map, "%s: %s", what, e.msg);
+        dagfile_error(c, map, "%s: %s", what, e.msg);
         return -1;
     }
     return 0;
 }
 
 int
-read_date(struct loadctx *c, const struct ynode *n, const char *what, const char *tz, time_t *out)
+dagfile_read_date(struct loadctx *c, const struct ynode *n, const char *what, const char *tz, time_t *out)
 {
     struct err e = {0};
 
@@ -217,18 +217,18 @@ read_date(struct loadctx *c, const struct ynode *n, const char *what, const char
     if (n->kind == YN_MAP)
         return datetime_map(c, n, what, tz, out);
     if (n->kind != YN_SCALAR) {
-        ctx_error(c, n, "%s must be a date, not %s", what, ynode_what(n));
+        dagfile_error(c, n, "%s must be a date, not %s", what, ynode_what(n));
         return -1;
     }
     if (tz_parse_iso(tz, n->str, out, &e) < 0) {
-        ctx_error(c, n, "%s: %s", what, e.msg);
+        dagfile_error(c, n, "%s: %s", what, e.msg);
         return -1;
     }
     return 0;
 }
 
 void
-free_str_list(char **list, size_t n)
+dagfile_str_list_free(char **list, size_t n)
 {
     for (size_t i = 0; list != NULL && i < n; i++)
         free(list[i]);
@@ -236,7 +236,7 @@ free_str_list(char **list, size_t n)
 }
 
 void
-free_env(struct kv *env, size_t n)
+dagfile_env_free(struct kv *env, size_t n)
 {
     for (size_t i = 0; env != NULL && i < n; i++) {
         free(env[i].key);
@@ -246,7 +246,7 @@ free_env(struct kv *env, size_t n)
 }
 
 int
-read_str_list(struct loadctx *c, const struct ynode *n, const char *what, char ***out,
+dagfile_read_str_list(struct loadctx *c, const struct ynode *n, const char *what, char ***out,
               size_t *n_out)
 {
     char **list;
@@ -254,27 +254,27 @@ read_str_list(struct loadctx *c, const struct ynode *n, const char *what, char *
     if (n == NULL || ynode_is_null(n))
         return 0;
     if (n->kind != YN_SEQ) {
-        ctx_error(c, n, "%s must be a list of strings, not %s", what, ynode_what(n));
+        dagfile_error(c, n, "%s must be a list of strings, not %s", what, ynode_what(n));
         return -1;
     }
     if ((list = calloc(n->n + 1, sizeof(*list))) == NULL) {
-        ctx_error(c, n, "out of memory");
+        dagfile_error(c, n, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < n->n; i++) {
         const struct ynode *it = n->items[i];
         if (it->kind != YN_SCALAR || ynode_is_null(it)) {
-            ctx_error(c, it, "%s: item %zu must be a string, not %s", what, i + 1, ynode_what(it));
-            free_str_list(list, i);
+            dagfile_error(c, it, "%s: item %zu must be a string, not %s", what, i + 1, ynode_what(it));
+            dagfile_str_list_free(list, i);
             return -1;
         }
         if ((list[i] = strdup(it->str)) == NULL) {
-            ctx_error(c, it, "out of memory");
-            free_str_list(list, i);
+            dagfile_error(c, it, "out of memory");
+            dagfile_str_list_free(list, i);
             return -1;
         }
     }
-    free_str_list(*out, *n_out);
+    dagfile_str_list_free(*out, *n_out);
     *out = list;
     *n_out = n->n;
     return 0;
@@ -286,24 +286,24 @@ env_pair(struct loadctx *c, const char *what, const struct ynode *k, const struc
          struct kv *kv)
 {
     if (k == NULL || k->kind != YN_SCALAR || ynode_is_null(k)) {
-        ctx_error(c, k, "%s: a variable name must be a string", what);
+        dagfile_error(c, k, "%s: a variable name must be a string", what);
         return -1;
     }
     if (v != NULL && v->kind != YN_SCALAR) {
-        ctx_error(c, v, "%s: %s must be a string, not %s", what, k->str, ynode_what(v));
+        dagfile_error(c, v, "%s: %s must be a string, not %s", what, k->str, ynode_what(v));
         return -1;
     }
     kv->key = strdup(k->str);
     kv->value = strdup(v == NULL || ynode_is_null(v) ? "" : v->str);
     if (kv->key == NULL || kv->value == NULL) {
-        ctx_error(c, k, "out of memory");
+        dagfile_error(c, k, "out of memory");
         return -1;
     }
     return 0;
 }
 
 int
-read_env(struct loadctx *c, const struct ynode *n, const char *what, struct kv **out, size_t *n_out)
+dagfile_read_env(struct loadctx *c, const struct ynode *n, const char *what, struct kv **out, size_t *n_out)
 {
     struct kv *env;
     size_t i;
@@ -311,18 +311,18 @@ read_env(struct loadctx *c, const struct ynode *n, const char *what, struct kv *
     if (n == NULL || ynode_is_null(n))
         return 0;
     if (n->kind == YN_SCALAR) {
-        ctx_error(c, n, "%s must be a mapping or a list of {name, value}, not %s", what,
+        dagfile_error(c, n, "%s must be a mapping or a list of {name, value}, not %s", what,
                   ynode_what(n));
         return -1;
     }
     if ((env = calloc(n->n + 1, sizeof(*env))) == NULL) {
-        ctx_error(c, n, "out of memory");
+        dagfile_error(c, n, "out of memory");
         return -1;
     }
     for (i = 0; i < n->n; i++) {
         const struct ynode *k, *v, *it = n->kind == YN_SEQ ? n->items[i] : NULL;
         if (it != NULL && it->kind != YN_MAP) {
-            ctx_error(c, it, "%s: item %zu must be a mapping with name and value", what, i + 1);
+            dagfile_error(c, it, "%s: item %zu must be a mapping with name and value", what, i + 1);
             goto fail;
         }
         k = it ? ymap_get(it, "name") : ymap_key(n, i);
@@ -330,17 +330,17 @@ read_env(struct loadctx *c, const struct ynode *n, const char *what, struct kv *
         if (env_pair(c, what, k ? k : it, v, &env[i]) < 0)
             goto fail;
     }
-    free_env(*out, *n_out);
+    dagfile_env_free(*out, *n_out);
     *out = env;
     *n_out = n->n;
     return 0;
 fail:
-    free_env(env, i + 1);
+    dagfile_env_free(env, i + 1);
     return -1;
 }
 
 int
-read_exit_codes(struct loadctx *c, const struct ynode *n, const char *what, int **out,
+dagfile_read_exit_codes(struct loadctx *c, const struct ynode *n, const char *what, int **out,
                 size_t *n_out)
 {
     size_t count = n == NULL ? 0 : n->kind == YN_SEQ ? n->n : 1;
@@ -351,14 +351,14 @@ read_exit_codes(struct loadctx *c, const struct ynode *n, const char *what, int 
     if (ynode_is_null(n))
         count = 0;
     if ((codes = calloc(count + 1, sizeof(*codes))) == NULL) {
-        ctx_error(c, n, "out of memory");
+        dagfile_error(c, n, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < count; i++) {
         const struct ynode *it = n->kind == YN_SEQ ? n->items[i] : n;
         long v;
         if (ynode_long(it, &v) < 0 || v < 0 || v > 255) {
-            ctx_error(c, it, "%s must be an exit code (0-255) or a list of them", what);
+            dagfile_error(c, it, "%s must be an exit code (0-255) or a list of them", what);
             free(codes);
             return -1;
         }
@@ -371,18 +371,18 @@ read_exit_codes(struct loadctx *c, const struct ynode *n, const char *what, int 
 }
 
 int
-read_json_object(struct loadctx *c, const struct ynode *n, const char *what, char **out)
+dagfile_read_json_object(struct loadctx *c, const struct ynode *n, const char *what, char **out)
 {
     char *s;
 
     if (n == NULL || ynode_is_null(n))
         return 0;
     if (n->kind != YN_MAP) {
-        ctx_error(c, n, "%s must be a mapping, not %s", what, ynode_what(n));
+        dagfile_error(c, n, "%s must be a mapping, not %s", what, ynode_what(n));
         return -1;
     }
     if ((s = ynode_to_json(n)) == NULL) {
-        ctx_error(c, n, "out of memory");
+        dagfile_error(c, n, "out of memory");
         return -1;
     }
     free(*out);

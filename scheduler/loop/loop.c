@@ -26,7 +26,6 @@
 #include "loop/loop.h"
 #include "progress/progress.h"
 #include "runner/runner.h"
-#include "runner/runner_int.h"
 #include "schedule/timetable.h"
 #include "store/store.h"
 #include "schedule/tz.h"
@@ -66,66 +65,26 @@ maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
 
 /* ---- leases ---- */
 
-static void
-note_in_log(struct loop_ctx *c, const struct store_expired *x, const char *what)
-{
-    struct active_run fake = {.dag_id = x->dag_id, .run_id = x->run_id};
-    char *log = NULL, *xcom = NULL;
-    FILE *f;
-
-    if (runner_try_paths(c->logs_folder, &fake, x->task_id, x->try_number, &log, &xcom) == 0 &&
-        (f = fopen(log, "a")) != NULL) {
-        fprintf(f, "[gust] %s\n", what);
-        fclose(f);
-    }
-    free(log);
-    free(xcom);
-}
-
-static double
-retry_delay_of(const struct dagbag *bag, const struct store_expired *x, time_t logical)
-{
-    const struct dag *dag = dagbag_find(bag, x->dag_id);
-    const struct dag_task *t = dag ? dag_find_task(dag, x->task_id) : NULL;
-    struct civil cv;
-    char iso[32];
-
-    if (t == NULL || tz_from_utc("UTC", logical, &cv, NULL, NULL) < 0)
-        return 0;
-    snprintf(iso, sizeof(iso), "%04d-%02d-%02d %02d:%02d:%02d+00:00", cv.year % 10000,
-             cv.month % 100, cv.mday % 100, cv.hour % 100, cv.minute % 100, cv.second % 100);
-    return plan_retry_delay(t->retry_delay, t->retry_exponential_backoff, t->max_retry_delay,
-                            x->dag_id, x->task_id, iso, x->try_number);
-}
-
 /* A try whose lease expired: its holder died or lost the database for a whole lease. Its
  * process group is killed when it ran on this host (a previous life of this scheduler), and
  * it fails (and is retried) with its try number as the fence. */
 static void
-expire_one(struct loop_ctx *c, struct runner *r, const struct store_expired *x, time_t now)
+expire_one(struct loop_ctx *c, struct runner *r, const struct store_expired *x)
 {
-    struct store_run run = {0};
-    enum ti_state to = plan_after_try(TRY_FAILED, x->try_number, x->max_tries);
-    time_t next_retry = 0;
     struct err e = {0};
 
     if (runner_owns_pid(r, x->pid) && x->hostname && strcmp(x->hostname, c->hostname) == 0)
         return; /* ours and alive: our next heartbeat renews it */
     if (x->hostname && strcmp(x->hostname, c->hostname) == 0 && x->pid > 1 && x->pid != getpid())
         kill(-x->pid, SIGKILL); /* nothing of the old try may run beside its retry */
-    if (to == TI_UP_FOR_RETRY && store_run_get(c->store, x->dag_id, x->run_id, &run, &e) == 0)
-        next_retry = now + (time_t)retry_delay_of(runner_bag(r), x, run.logical_date);
-    store_run_clear(&run);
-    if (store_ti_finish(c->store, x->dag_id, x->run_id, x->task_id, x->try_number, to, false, 0, 0,
-                        0, now, -1, next_retry, &e) == 1) {
+    if (runner_fail_try(r, x->dag_id, x->run_id, x->task_id, x->try_number, x->max_tries,
+                        "lease expired: the process running this try stopped heartbeating; "
+                        "the try counts as failed",
+                        &e) == 1) {
         runner_poke(r);
-        fprintf(stderr,
-                "gust: dag=%s run=%s task=%s try=%d: lease expired (host %s pid %d) -> %s\n",
+        fprintf(stderr, "gust: dag=%s run=%s task=%s try=%d: lease expired (host %s pid %d)\n",
                 x->dag_id, x->run_id, x->task_id, x->try_number, x->hostname ? x->hostname : "?",
-                x->pid, ti_state_name(to));
-        note_in_log(c, x,
-                    "lease expired: the process running this try stopped heartbeating; "
-                    "the try counts as failed");
+                x->pid);
     }
 }
 
@@ -144,7 +103,7 @@ expire_leases(struct loop_ctx *c, struct runner *r, time_t now)
         return 0;
     }
     for (size_t i = 0; i < n; i++)
-        expire_one(c, r, &x[i], now);
+        expire_one(c, r, &x[i]);
     store_expired_free(x, n);
     return now + (time_t)(c->lease_seconds / 2 > 1 ? c->lease_seconds / 2 : 1);
 }

@@ -25,258 +25,6 @@
 /* Airflow's [core] max_task_retry_delay default (abstractoperator.MAX_RETRY_DELAY). */
 #define MAX_RETRY_DELAY 86400.0
 
-static const char *const ti_names[TI_N_STATES] = {
-    "none",   "scheduled",    "queued",          "running", "success",
-    "failed", "up_for_retry", "upstream_failed", "skipped", "removed",
-};
-
-static const char *const run_names[] = {"queued", "running", "success", "failed"};
-#define N_RUN_STATES (sizeof(run_names) / sizeof(run_names[0]))
-
-static const char *const rule_names[] = {
-    "all_success",
-    "all_failed",
-    "all_done",
-    "all_done_min_one_success",
-    "all_skipped",
-    "one_success",
-    "one_failed",
-    "one_done",
-    "none_failed",
-    "none_failed_min_one_success",
-    "none_skipped",
-    "always",
-    "all_done_setup_success",
-};
-#define N_RULES (sizeof(rule_names) / sizeof(rule_names[0]))
-
-static int
-find_name(const char *const *names, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], s) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* Airflow's string for a task instance state ("none" for TI_NONE). */
-const char *
-ti_state_name(enum ti_state s)
-{
-    return (unsigned)s < TI_N_STATES ? ti_names[s] : "invalid";
-}
-
-/* Parse a task instance state; NULL (SQL NULL) and "none" are TI_NONE. */
-int
-ti_state_parse(const char *s, enum ti_state *out)
-{
-    int i = s == NULL ? TI_NONE : find_name(ti_names, TI_N_STATES, s);
-
-    if (i < 0)
-        return -1;
-    *out = (enum ti_state)i;
-    return 0;
-}
-
-/* Airflow's string for a DAG run state. */
-const char *
-run_state_name(enum run_state s)
-{
-    return (unsigned)s < N_RUN_STATES ? run_names[s] : "invalid";
-}
-
-/* Parse a DAG run state. */
-int
-run_state_parse(const char *s, enum run_state *out)
-{
-    int i = s == NULL ? -1 : find_name(run_names, N_RUN_STATES, s);
-
-    if (i < 0)
-        return -1;
-    *out = (enum run_state)i;
-    return 0;
-}
-
-/* Airflow's string for a trigger rule. */
-const char *
-trigger_rule_name(enum trigger_rule r)
-{
-    return (unsigned)r < N_RULES ? rule_names[r] : "invalid";
-}
-
-/* Parse a trigger rule; none_failed_or_skipped is Airflow 2's old name of
- * none_failed_min_one_success. */
-int
-trigger_rule_parse(const char *s, enum trigger_rule *out)
-{
-    int i;
-
-    if (s == NULL)
-        return -1;
-    if (strcmp(s, "none_failed_or_skipped") == 0)
-        s = "none_failed_min_one_success";
-    i = find_name(rule_names, N_RULES, s);
-    if (i < 0)
-        return -1;
-    *out = (enum trigger_rule)i;
-    return 0;
-}
-
-/* Airflow's State.finished. */
-bool
-ti_state_finished(enum ti_state s)
-{
-    return s == TI_SUCCESS || s == TI_FAILED || s == TI_UPSTREAM_FAILED || s == TI_SKIPPED ||
-           s == TI_REMOVED;
-}
-
-/* ---- graph ---- */
-
-struct id_ref {
-    const char *id;
-    size_t idx;
-};
-
-static int
-cmp_id_ref(const void *a, const void *b)
-{
-    return strcmp(((const struct id_ref *)a)->id, ((const struct id_ref *)b)->id);
-}
-
-static int
-cmp_size(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-static struct plan_graph *
-graph_alloc(size_t n, size_t n_edges)
-{
-    struct plan_graph *g = calloc(1, sizeof(*g));
-
-    if (g == NULL)
-        return NULL;
-    g->n = n;
-    g->rule = calloc(n + 1, sizeof(*g->rule));
-    g->up_off = calloc(n + 1, sizeof(*g->up_off));
-    g->up_idx = calloc(n_edges + 1, sizeof(*g->up_idx));
-    g->is_leaf = calloc(n + 1, sizeof(*g->is_leaf));
-    if (g->rule == NULL || g->up_off == NULL || g->up_idx == NULL || g->is_leaf == NULL) {
-        plan_graph_free(g);
-        return NULL;
-    }
-    return g;
-}
-
-/* Sorted (id, index) pairs for bsearch; fails on a duplicate or missing id. */
-static struct id_ref *
-index_ids(const struct dag *dag, struct err *e)
-{
-    struct id_ref *refs = calloc(dag->n_tasks + 1, sizeof(*refs));
-
-    if (refs == NULL) {
-        err_set(e, ERR_FAIL, "out of memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < dag->n_tasks; i++) {
-        if (dag->tasks[i].task_id == NULL) {
-            free(refs);
-            err_set(e, ERR_PARSE, "task %zu has no task_id", i);
-            return NULL;
-        }
-        refs[i] = (struct id_ref){dag->tasks[i].task_id, i};
-    }
-    qsort(refs, dag->n_tasks, sizeof(*refs), cmp_id_ref);
-    for (size_t i = 1; i < dag->n_tasks; i++) {
-        if (strcmp(refs[i - 1].id, refs[i].id) == 0) {
-            err_set(e, ERR_PARSE, "duplicate task id '%s'", refs[i].id);
-            free(refs);
-            return NULL;
-        }
-    }
-    return refs;
-}
-
-/* Fill task i's rule and sorted, duplicate-free upstream indices at g->up_idx[*pos...]. */
-static int
-graph_add_task(struct plan_graph *g, const struct dag *dag, const struct id_ref *refs, size_t i,
-               size_t *pos, struct err *e)
-{
-    const struct dag_task *t = &dag->tasks[i];
-    size_t start = *pos, k = start;
-
-    if (trigger_rule_parse(t->trigger_rule ? t->trigger_rule : "all_success", &g->rule[i]) < 0)
-        return err_set(e, ERR_PARSE, "task '%s': unknown trigger rule '%s'", t->task_id,
-                       t->trigger_rule);
-    for (size_t j = 0; j < t->n_upstream; j++) {
-        struct id_ref key = {t->upstream[j] ? t->upstream[j] : "", 0};
-        const struct id_ref *r = bsearch(&key, refs, dag->n_tasks, sizeof(*refs), cmp_id_ref);
-        if (r == NULL)
-            return err_set(e, ERR_NOTFOUND, "task '%s': unknown upstream task '%s'", t->task_id,
-                           key.id);
-        g->up_idx[k++] = r->idx;
-    }
-    /* Airflow's upstream_task_ids is a set: a repeated dependency counts once. */
-    qsort(g->up_idx + start, k - start, sizeof(size_t), cmp_size);
-    *pos = start;
-    for (size_t j = start; j < k; j++)
-        if (j == start || g->up_idx[j] != g->up_idx[j - 1])
-            g->up_idx[(*pos)++] = g->up_idx[j];
-    g->up_off[i + 1] = *pos;
-    return 0;
-}
-
-/* Build the planner's graph of dag: rules parsed, upstream ids mapped to task indices. */
-struct plan_graph *
-plan_graph_new(const struct dag *dag, struct err *e)
-{
-    struct plan_graph *g = NULL;
-    struct id_ref *refs = NULL;
-    size_t n_edges = 0, pos = 0;
-
-    if (dag == NULL || (dag->n_tasks > 0 && dag->tasks == NULL)) {
-        err_set(e, ERR_FAIL, "plan graph: no DAG");
-        return NULL;
-    }
-    for (size_t i = 0; i < dag->n_tasks; i++)
-        n_edges += dag->tasks[i].n_upstream;
-    refs = index_ids(dag, e);
-    g = refs ? graph_alloc(dag->n_tasks, n_edges) : NULL;
-    if (refs != NULL && g == NULL)
-        err_set(e, ERR_FAIL, "out of memory");
-    for (size_t i = 0; g != NULL && i < dag->n_tasks; i++) {
-        if (graph_add_task(g, dag, refs, i, &pos, e) < 0) {
-            plan_graph_free(g);
-            g = NULL;
-        }
-    }
-    if (g != NULL) {
-        for (size_t i = 0; i < g->n; i++)
-            g->is_leaf[i] = true;
-        for (size_t j = 0; j < pos; j++)
-            g->is_leaf[g->up_idx[j]] = false;
-    } else {
-        err_prefix(e, "DAG '%s'", dag->dag_id ? dag->dag_id : "?");
-    }
-    free(refs);
-    return g;
-}
-
-/* Free a graph; NULL is a no-op. */
-void
-plan_graph_free(struct plan_graph *g)
-{
-    if (g == NULL)
-        return;
-    free(g->rule);
-    free(g->up_off);
-    free(g->up_idx);
-    free(g->is_leaf);
-    free(g);
-}
-
 /* ---- trigger rules (TriggerRuleDep._evaluate_direct_relatives) ---- */
 
 enum verdict {
@@ -294,12 +42,12 @@ struct up_counts {
 };
 
 static struct up_counts
-count_upstream(const struct plan_graph *g, const enum ti_state *st, size_t i)
+count_upstream(const struct dag_task *t, const enum ti_state *st)
 {
     struct up_counts c = {0};
 
-    for (size_t j = g->up_off[i]; j < g->up_off[i + 1]; j++) {
-        enum ti_state s = st[g->up_idx[j]];
+    for (size_t j = 0; j < t->n_upstream; j++) {
+        enum ti_state s = st[t->upstream_idx[j]];
         c.upstream++;
         c.success += s == TI_SUCCESS;
         c.skipped += s == TI_SKIPPED;
@@ -394,25 +142,25 @@ rule_met(enum trigger_rule r, const struct up_counts *c)
 }
 
 static enum verdict
-evaluate(const struct plan_graph *g, const enum ti_state *st, size_t i)
+evaluate(const struct dag_task *t, const enum ti_state *st)
 {
     struct up_counts c;
     enum verdict v;
 
-    if (g->up_off[i] == g->up_off[i + 1] || g->rule[i] == TR_ALWAYS)
+    if (t->n_upstream == 0 || t->trigger_rule == TR_ALWAYS)
         return V_RUN;
-    c = count_upstream(g, st, i);
-    v = rule_dead_end(g->rule[i], &c);
+    c = count_upstream(t, st);
+    v = rule_dead_end(t->trigger_rule, &c);
     if (v != V_WAIT)
         return v;
-    return rule_met(g->rule[i], &c) ? V_RUN : V_WAIT;
+    return rule_met(t->trigger_rule, &c) ? V_RUN : V_WAIT;
 }
 
 /* ---- plan_run ---- */
 
 /* Work space of one plan_run call. */
 struct run_ctx {
-    const struct plan_graph *g;
+    const struct dag *g;
     const struct plan_ti *tis;
     time_t now;
     enum ti_state *st; /* the states as decided so far */
@@ -424,9 +172,9 @@ struct run_ctx {
 /* Depth-first post-order over upstream edges: a topological order (a cycle, which the DAG
  * loader rejects anyway, is simply cut). Uses an explicit stack: chains can be long. */
 static int
-topo_order(const struct plan_graph *g, size_t *order)
+topo_order(const struct dag *g, size_t *order)
 {
-    size_t n = g->n, k = 0, sp = 0;
+    size_t n = g->n_tasks, k = 0, sp = 0;
     unsigned char *mark = calloc(n + 1, 1);
     size_t *stack = calloc(n + 1, sizeof(*stack));
     size_t *next = calloc(n + 1, sizeof(*next));
@@ -441,15 +189,15 @@ topo_order(const struct plan_graph *g, size_t *order)
         if (mark[r])
             continue;
         mark[r] = 1;
-        next[r] = g->up_off[r];
+        next[r] = 0;
         stack[sp++] = r;
         while (sp > 0) {
             size_t v = stack[sp - 1];
-            if (next[v] < g->up_off[v + 1]) {
-                size_t u = g->up_idx[next[v]++];
+            if (next[v] < g->tasks[v].n_upstream) {
+                size_t u = g->tasks[v].upstream_idx[next[v]++];
                 if (!mark[u]) {
                     mark[u] = 1;
-                    next[u] = g->up_off[u];
+                    next[u] = 0;
                     stack[sp++] = u;
                 }
             } else {
@@ -475,7 +223,7 @@ step(struct run_ctx *c, size_t i)
 
     if (s != TI_NONE && s != TI_UP_FOR_RETRY)
         return false;
-    v = evaluate(c->g, c->st, i);
+    v = evaluate(&c->g->tasks[i], c->st);
     if (v == V_SKIP)
         c->st[i] = TI_SKIPPED;
     else if (v == V_UPSTREAM_FAILED)
@@ -497,7 +245,7 @@ propagate(struct run_ctx *c)
 
     do {
         changed = false;
-        for (size_t k = 0; k < c->g->n; k++)
+        for (size_t k = 0; k < c->g->n_tasks; k++)
             changed |= step(c, c->order[k]);
     } while (changed);
 }
@@ -512,7 +260,7 @@ queue_scheduled(struct run_ctx *c, const struct plan_limits *lim)
         cap_dag = (long)lim->max_active_tasks - lim->active_in_dag;
     if (lim != NULL && lim->free_slots >= 0)
         cap_slots = lim->free_slots;
-    for (size_t i = 0; i < c->g->n; i++) {
+    for (size_t i = 0; i < c->g->n_tasks; i++) {
         if (c->st[i] != TI_SCHEDULED || queued >= cap_dag || queued >= cap_slots)
             continue;
         c->st[i] = TI_QUEUED;
@@ -523,17 +271,17 @@ queue_scheduled(struct run_ctx *c, const struct plan_limits *lim)
 /* DagRun.update_state: finished -> the leaves decide (removed leaves ignored); unfinished
  * with nothing scheduled, queued, running or waiting for a retry -> deadlock -> failed. */
 static enum run_state
-run_outcome(const struct plan_graph *g, const enum ti_state *st, const struct plan_ti *tis)
+run_outcome(const struct dag *g, const enum ti_state *st, const struct plan_ti *tis)
 {
     bool unfinished = false, progress = false, leaf_failed = false;
 
-    for (size_t i = 0; i < g->n; i++) {
+    for (size_t i = 0; i < g->n_tasks; i++) {
         enum ti_state s = st[i];
         if (!ti_state_finished(s)) {
             unfinished = true;
             progress |= s == TI_SCHEDULED || s == TI_QUEUED || s == TI_RUNNING ||
                         s == TI_UP_FOR_RETRY || tis[i].wait_past;
-        } else if (g->is_leaf[i] && (s == TI_FAILED || s == TI_UPSTREAM_FAILED)) {
+        } else if (g->tasks[i].n_downstream == 0 && (s == TI_FAILED || s == TI_UPSTREAM_FAILED)) {
             leaf_failed = true;
         }
     }
@@ -549,14 +297,14 @@ collect_changes(const struct run_ctx *c, struct plan_result *out)
 {
     size_t n = 0;
 
-    out->changes = calloc(c->g->n + 1, sizeof(*out->changes));
+    out->changes = calloc(c->g->n_tasks + 1, sizeof(*out->changes));
     if (out->changes == NULL)
         return -1;
     for (size_t k = 0; k < c->n_seq; k++) {
         size_t i = c->seq[k];
         out->changes[n++] = (struct plan_change){i, c->tis[i].state, c->st[i]};
     }
-    for (size_t i = 0; i < c->g->n; i++)
+    for (size_t i = 0; i < c->g->n_tasks; i++)
         if (c->tis[i].state == TI_SCHEDULED && c->st[i] == TI_QUEUED)
             out->changes[n++] = (struct plan_change){i, TI_SCHEDULED, TI_QUEUED};
     out->n_changes = n;
@@ -568,7 +316,7 @@ next_wakeup(const struct run_ctx *c)
 {
     time_t w = 0;
 
-    for (size_t i = 0; i < c->g->n; i++) {
+    for (size_t i = 0; i < c->g->n_tasks; i++) {
         time_t t = c->tis[i].next_retry_at;
         if (c->st[i] == TI_UP_FOR_RETRY && t > c->now && (w == 0 || t < w))
             w = t;
@@ -577,12 +325,16 @@ next_wakeup(const struct run_ctx *c)
 }
 
 static int
-check_input(const struct plan_graph *g, const struct plan_ti *tis, struct plan_result *out,
+check_input(const struct dag *g, const struct plan_ti *tis, struct plan_result *out,
             struct err *e)
 {
-    if (g == NULL || out == NULL || (g->n > 0 && tis == NULL))
-        return err_set(e, ERR_FAIL, "plan: missing graph, task instances or result");
-    for (size_t i = 0; i < g->n; i++)
+    if (g == NULL || out == NULL || (g->n_tasks > 0 && (tis == NULL || g->tasks == NULL)))
+        return err_set(e, ERR_FAIL, "plan: missing DAG, task instances or result");
+    for (size_t i = 0; i < g->n_tasks; i++)
+        if (g->tasks[i].n_upstream > 0 && g->tasks[i].upstream_idx == NULL)
+            return err_set(e, ERR_FAIL, "plan: DAG '%s' is not indexed (dag_index)",
+                           g->dag_id ? g->dag_id : "?");
+    for (size_t i = 0; i < g->n_tasks; i++)
         if ((unsigned)tis[i].state >= TI_N_STATES)
             return err_set(e, ERR_FAIL, "plan: task %zu has invalid state %d", i,
                            (int)tis[i].state);
@@ -591,7 +343,7 @@ check_input(const struct plan_graph *g, const struct plan_ti *tis, struct plan_r
 
 /* Decide the next transitions of one run (see plan.h). */
 int
-plan_run(const struct plan_graph *g, const struct plan_ti *tis, const struct plan_limits *lim,
+plan_run(const struct dag *g, const struct plan_ti *tis, const struct plan_limits *lim,
          time_t now, struct plan_result *out, struct err *e)
 {
     struct run_ctx c = {.g = g, .tis = tis, .now = now};
@@ -601,14 +353,14 @@ plan_run(const struct plan_graph *g, const struct plan_ti *tis, const struct pla
         *out = (struct plan_result){0};
     if (check_input(g, tis, out, e) < 0)
         return -1;
-    c.st = calloc(g->n + 1, sizeof(*c.st));
-    c.order = calloc(g->n + 1, sizeof(*c.order));
-    c.seq = calloc(g->n + 1, sizeof(*c.seq));
+    c.st = calloc(g->n_tasks + 1, sizeof(*c.st));
+    c.order = calloc(g->n_tasks + 1, sizeof(*c.order));
+    c.seq = calloc(g->n_tasks + 1, sizeof(*c.seq));
     if (c.st == NULL || c.order == NULL || c.seq == NULL || topo_order(g, c.order) < 0) {
         err_set(e, ERR_FAIL, "plan: out of memory");
         goto out;
     }
-    for (size_t i = 0; i < g->n; i++)
+    for (size_t i = 0; i < g->n_tasks; i++)
         c.st[i] = tis[i].state;
     propagate(&c);
     queue_scheduled(&c, lim);
@@ -628,7 +380,7 @@ out:
 
 /* Free the changes of a result; the struct itself is the caller's. */
 void
-plan_result_free(struct plan_result *r)
+plan_result_clear(struct plan_result *r)
 {
     if (r == NULL)
         return;
@@ -710,4 +462,38 @@ plan_retry_delay(double retry_delay, bool exponential, double max_retry_delay, c
     if (max_retry_delay > 0 && max_retry_delay < delay)
         delay = max_retry_delay;
     return delay;
+}
+
+/* str(datetime) of an aware UTC datetime (see plan.h). */
+void
+plan_logical_str(time_t logical_date, long usec, char out[40])
+{
+    struct tm tm;
+    char frac[8] = "";
+
+    gmtime_r(&logical_date, &tm);
+    if (usec > 0 && usec < 1000000)
+        snprintf(frac, sizeof(frac), ".%06ld", usec);
+    snprintf(out, 40, "%04d-%02d-%02d %02d:%02d:%02d%s+00:00", (tm.tm_year + 1900) % 10000,
+             (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+             tm.tm_sec % 100, frac);
+}
+
+/* A try's end -> next state and retry time (see plan.h). */
+enum ti_state
+plan_try_end(const struct dag_task *task, const char *dag_id, const char *logical_str,
+             enum try_outcome outcome, int try_number, int max_tries, double end,
+             double *next_retry_at)
+{
+    enum ti_state to = plan_after_try(outcome, try_number, max_tries);
+
+    *next_retry_at = 0;
+    if (to != TI_UP_FOR_RETRY)
+        return to;
+    *next_retry_at = end;
+    if (task != NULL)
+        *next_retry_at += plan_retry_delay(task->retry_delay, task->retry_exponential_backoff,
+                                           task->max_retry_delay, dag_id, task->task_id,
+                                           logical_str, try_number);
+    return to;
 }

@@ -23,6 +23,7 @@
 
 #include "dagfile/dagfile.h"
 #include "executor/executor.h"
+#include "log.h"
 #include "runner_int.h"
 #include "store/store.h"
 
@@ -140,14 +141,13 @@ runner_free(struct runner *r)
         struct pending_end *p = r->pending;
 
         r->pending = p->next;
-        free(p->end);
-        free(p);
+        free(p); /* its try is still in r->inflight */
     }
     while (r->inflight) {
-        struct try *t = r->inflight;
+        struct ti_try *t = r->inflight;
 
         r->inflight = t->next;
-        try_free(t);
+        ti_try_free(t);
     }
     for (size_t i = 0; i < r->n_runs; i++)
         run_release(r->runs[i]);
@@ -201,7 +201,7 @@ runner_connected_since(const struct runner *r)
 bool
 runner_owns_pid(const struct runner *r, pid_t pid)
 {
-    for (const struct try *t = r->inflight; t; t = t->next)
+    for (const struct ti_try *t = r->inflight; t; t = t->next)
         if (t->pid == pid)
             return true;
     return false;
@@ -303,14 +303,13 @@ void
 runner_db_error(struct runner *r, const struct err *e, const char *what)
 {
     if (!e->temporary) {
-        fprintf(stderr, "gust: %s: %s\n", what, e->msg);
+        log_error("%s: %s", what, e->msg);
         return;
     }
     if (!r->db_down)
-        fprintf(stderr,
-                "gust: database unreachable (%s: %s); tries keep running, their ends "
-                "will be recorded when it is back\n",
-                what, e->msg);
+        log_error("database unreachable (%s: %s); tries keep running, their ends will be "
+                  "recorded when it is back",
+                  what, e->msg);
     r->db_down = true;
     r->reconnect_at = time(NULL);
 }
@@ -325,7 +324,7 @@ try_reconnect(struct runner *r, time_t now)
         r->reconnect_at = now + (time_t)r->reconnect_delay;
         return;
     }
-    fprintf(stderr, "gust: database reachable again\n");
+    log_info("database reachable again");
     r->db_down = false;
     r->reconnect_delay = 0.5;
     r->connected_since = now;
@@ -342,7 +341,7 @@ static void
 heartbeat(struct runner *r, time_t now)
 {
     struct store_try_ref *refs;
-    struct try **tries;
+    struct ti_try **tries;
     int *lost;
     size_t n = 0, cap = 0;
     struct err e = {0};
@@ -351,12 +350,12 @@ heartbeat(struct runner *r, time_t now)
         return;
     r->next_heartbeat =
         now + (time_t)(r->opts.lease_seconds / 3 > 1 ? r->opts.lease_seconds / 3 : 1);
-    for (struct try *t = r->inflight; t; t = t->next)
+    for (struct ti_try *t = r->inflight; t; t = t->next)
         cap++;
     refs = calloc(cap + 1, sizeof(*refs));
     tries = calloc(cap + 1, sizeof(*tries));
     lost = calloc(cap + 1, sizeof(*lost));
-    for (struct try *t = r->inflight; refs && tries && lost && t; t = t->next)
+    for (struct ti_try *t = r->inflight; refs && tries && lost && t; t = t->next)
         if (!t->lost) {
             tries[n] = t;
             refs[n++] = (struct store_try_ref){t->run->dag_id, t->run->run_id,
@@ -448,7 +447,7 @@ step_run(struct runner *r, struct active_run *run, struct err *e)
     run->wakeup = res.next_wakeup;
     if (res.run_state == RUN_SUCCESS || res.run_state == RUN_FAILED)
         finish_run(r, run, res.run_state);
-    plan_result_free(&res);
+    plan_result_clear(&res);
     free(queued);
     return 0;
 }
@@ -459,19 +458,17 @@ start_claims(struct runner *r, struct store_claim *c, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct active_run *run = runner_find_run(r, c[i].dag_id, c[i].run_id);
         struct err e = {0};
-        long idx = -1;
+        long idx;
 
         if (run == NULL && runner_add(r, c[i].dag_id, c[i].run_id, &e) == 0)
             run = runner_find_run(r, c[i].dag_id, c[i].run_id);
-        for (size_t k = 0; run && k < run->dag->n_tasks; k++)
-            if (strcmp(run->dag->tasks[k].task_id, c[i].task_id) == 0)
-                idx = (long)k;
+        idx = run ? dag_task_index(run->dag, c[i].task_id) : -1;
         if (idx < 0) {
             /* claimed but not runnable here (run or task gone): give it back as failed so a
              * retry can happen elsewhere, rather than holding it until the lease expires */
-            store_ti_finish(r->store, c[i].dag_id, c[i].run_id, c[i].task_id, c[i].try_number,
-                            plan_after_try(TRY_FAILED, c[i].try_number, c[i].max_tries), false, 0,
-                            0, 0, runner_wall(), -1, time(NULL), NULL);
+            runner_fail_try(r, c[i].dag_id, c[i].run_id, c[i].task_id, c[i].try_number,
+                            c[i].max_tries, "claimed but not runnable here (run or task gone)",
+                            NULL);
             continue;
         }
         runner_start_claimed(r, run, (size_t)idx, c[i].try_number, c[i].max_tries);
@@ -573,7 +570,7 @@ step_all(struct runner *r, time_t now)
             if (e.temporary)
                 runner_db_error(r, &e, "plan a run");
             else
-                fprintf(stderr, "gust: %s\n", e.msg);
+                log_error("%s", e.msg);
         }
     }
 }
@@ -690,7 +687,7 @@ wait_events(struct runner *r)
     r->poked = false;
     r->notified = queued || (dbi && fds[dbi].revents && take_notifies(r));
     if (executor_process(r->x, &e) < 0)
-        fprintf(stderr, "gust: executor: %s\n", e.msg);
+        log_error("executor: %s", e.msg);
     while (executor_next_result(r->x, &res) == 1) {
         runner_finish_exec(r, &res);
         exec_result_clear(&res);
@@ -798,8 +795,8 @@ runner_run(struct runner *r, struct err *e)
     if (r->job_id && !r->db_down)
         store_job_end(r->store, r->job_id, r->interrupted ? "failed" : "success", NULL);
     if (r->pending)
-        fprintf(stderr, "gust: the database is still down: the ends of some tries could not be "
-                        "recorded; their leases will expire and they will be retried\n");
+        log_error("the database is still down: the ends of some tries could not be recorded; "
+                  "their leases will expire and they will be retried");
     if (r->interrupted)
         return err_set(e, ERR_FAIL,
                        "interrupted: running tries were stopped and unfinished "

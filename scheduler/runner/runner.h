@@ -12,7 +12,11 @@
  * Durability: every running try holds a lease (renewed every lease/3 s through the job's
  * heartbeat); a try whose lease was taken away is stopped. When the database goes away, tries
  * keep running, their ends are kept in memory and recorded once it is back; no new work starts
- * meanwhile. */
+ * meanwhile.
+ *
+ * The runner is the daemon's engine: what goes wrong in the loop and belongs to no try (the
+ * database going away and coming back, a store call that failed) it logs itself with
+ * common/log.h; what happens to runs and tries goes to on_event and to the tries' logs. */
 #ifndef GUST_RUNNER_H
 #define GUST_RUNNER_H
 
@@ -22,9 +26,10 @@
 #include <time.h>
 
 #include "err.h"
-#include "plan/plan.h"
+#include "state/state.h"
 
 struct store;
+struct dag;
 struct dagbag;
 struct runner;
 
@@ -120,5 +125,43 @@ size_t runner_active_runs(const struct runner *r);
 
 /* Whether run dag_id/run_id is in memory. */
 bool runner_has_run(const struct runner *r, const char *dag_id, const char *run_id);
+
+/* A store call of the caller's tick failed: a lost connection takes the runner into
+ * "database down" (it reconnects, and the tick runs again once it is back); any other error
+ * is logged with what. */
+void runner_db_error(struct runner *r, const struct err *e, const char *what);
+
+/* Fail try try_number of a task instance this process does not run (its lease expired: its
+ * holder died), fenced by that try number. Its next state and retry time are decided as for
+ * any try's end (plan_try_end, with the task of the runner's DAG bag); why is noted in the
+ * try's log when that is on this host. 1 recorded, 0 refused (it moved on), -1 error. */
+int runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
+                    int try_number, int max_tries, const char *why, struct err *e);
+
+/* The log and XCom result paths of a try:
+ * <logs_folder>/dag_id=D/run_id=R/task_id=T/attempt=N.log and attempt=N.return.json ('/' in
+ * an id becomes '_'). Computes the names only: creates and removes nothing. */
+int runner_try_paths(const char *logs_folder, const char *dag_id, const char *run_id,
+                     const char *task_id, int try_number, char **log_path, char **xcom_path);
+
+/* A try's command line and environment ("KEY=value"), both NULL-terminated and owned. */
+struct runner_cmd {
+    char **argv;
+    char **envp;
+};
+
+/* The command try 1 of dag->tasks[task] runs, outside any run (`gust tasks test`): the run
+ * context is run_id, logical_date (also both ends of the data interval) and conf_json; the
+ * templates are rendered (xcom_pull and var.value read s; s NULL: they find nothing) and
+ * the task's result file is xcom_path. ERR_USAGE: the task cannot run as written. */
+int runner_task_command(struct store *s, const struct dag *dag, size_t task, const char *run_id,
+                        time_t logical_date, const char *conf_json, const char *xcom_path,
+                        struct runner_cmd *cmd, struct err *e);
+
+/* Free a command's argv and environment and empty it. */
+void runner_cmd_clear(struct runner_cmd *cmd);
+
+/* A new run id: "<type>__<ISO time with microseconds>", Airflow's convention. */
+void runner_make_run_id(const char *type, char *buf, size_t size, time_t *logical_date);
 
 #endif

@@ -20,6 +20,8 @@
 #include "store/store.h"
 #include "schedule/tz.h"
 
+extern char **environ;
+
 void
 runner_bindir(char out[PATH_MAX])
 {
@@ -99,7 +101,7 @@ free_strv(char **v)
 }
 
 void
-try_cmd_clear(struct try_cmd *cmd)
+runner_cmd_clear(struct runner_cmd *cmd)
 {
     free_strv(cmd->argv);
     free_strv(cmd->envp);
@@ -108,7 +110,7 @@ try_cmd_clear(struct try_cmd *cmd)
 
 /* AIRFLOW_CTX_* (docs/architecture.md, "Semantics") and GUST_XCOM_FILE. */
 static int
-env_context(struct env *env, const struct try *t)
+env_context(struct env *env, const struct ti_try *t)
 {
     const struct active_run *run = t->run;
     const struct dag_task *task = &run->dag->tasks[t->task];
@@ -127,7 +129,7 @@ env_context(struct env *env, const struct try *t)
 }
 
 static int
-env_build(struct store *s, const struct try *t, char **parent_env, const char *bindir,
+env_build(struct store *s, const struct ti_try *t, char **parent_env, const char *bindir,
           struct env *env, struct err *e)
 {
     const struct dag_task *task = &t->run->dag->tasks[t->task];
@@ -160,7 +162,7 @@ env_build(struct store *s, const struct try *t, char **parent_env, const char *b
 /* ---- argv ---- */
 
 static int
-argv_render(struct store *s, const struct try *t, char **const in[2], const size_t n_in[2],
+argv_render(struct store *s, const struct ti_try *t, char **const in[2], const size_t n_in[2],
             char ***out, struct err *e)
 {
     size_t n = n_in[0] + n_in[1], k = 0;
@@ -179,8 +181,8 @@ argv_render(struct store *s, const struct try *t, char **const in[2], const size
 }
 
 int
-runner_build_command(struct store *s, const struct try *t, char **parent_env, const char *bindir,
-                     struct try_cmd *cmd, struct err *e)
+runner_build_command(struct store *s, const struct ti_try *t, char **parent_env, const char *bindir,
+                     struct runner_cmd *cmd, struct err *e)
 {
     const struct dag_task *task = &t->run->dag->tasks[t->task];
     struct env env = {0};
@@ -194,7 +196,7 @@ runner_build_command(struct store *s, const struct try *t, char **parent_env, co
         if (cmd->argv == NULL || !(cmd->argv[0] = strdup("/bin/bash")) ||
             !(cmd->argv[1] = strdup("-c"))) {
             free(script);
-            try_cmd_clear(cmd);
+            runner_cmd_clear(cmd);
             return err_set(e, ERR_FAIL, "out of memory");
         }
         cmd->argv[2] = script;
@@ -212,11 +214,39 @@ runner_build_command(struct store *s, const struct try *t, char **parent_env, co
     }
     if (env_build(s, t, parent_env, bindir, &env, e) < 0) {
         free_strv(env.v);
-        try_cmd_clear(cmd);
+        runner_cmd_clear(cmd);
         return -1;
     }
     cmd->envp = env.v;
     return 0;
+}
+
+/* A try of a run that exists only here: `gust tasks test`. */
+int
+runner_task_command(struct store *s, const struct dag *dag, size_t task, const char *run_id,
+                    time_t logical_date, const char *conf_json, const char *xcom_path,
+                    struct runner_cmd *cmd, struct err *e)
+{
+    struct active_run *run;
+    struct ti_try t;
+    char bindir[PATH_MAX];
+    int rc;
+
+    memset(cmd, 0, sizeof(*cmd));
+    if (task >= dag->n_tasks)
+        return err_set(e, ERR_USAGE, "no task %zu in DAG '%s'", task, dag->dag_id);
+    run = active_run_new(dag, run_id, logical_date, 0, logical_date, logical_date, conf_json, e);
+    if (run == NULL)
+        return -1;
+    t = (struct ti_try){.run = run,
+                        .task = task,
+                        .try_number = 1,
+                        .max_tries = dag->tasks[task].retries,
+                        .xcom_path = (char *)xcom_path};
+    runner_bindir(bindir);
+    rc = runner_build_command(s, &t, environ, bindir, cmd, e);
+    active_run_free(run);
+    return rc;
 }
 
 /* ---- XCom ---- */
@@ -243,7 +273,7 @@ read_file(const char *path, size_t max, size_t *len, struct err *e)
 }
 
 static int
-xcom_from_file(const struct try *t, size_t max, char **json, struct err *e)
+xcom_from_file(const struct ti_try *t, size_t max, char **json, struct err *e)
 {
     const char *task_id = t->run->dag->tasks[t->task].task_id;
     json_error_t je;
@@ -276,7 +306,7 @@ xcom_from_file(const struct try *t, size_t max, char **json, struct err *e)
 }
 
 int
-runner_push_xcom(struct store *s, const struct try *t, const char *last_line, size_t max_bytes,
+runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line, size_t max_bytes,
                  struct err *e)
 {
     const struct dag_task *task = &t->run->dag->tasks[t->task];
@@ -326,7 +356,7 @@ runner_make_run_id(const char *type, char *buf, size_t size, time_t *logical_dat
 
 /* Render every string inside a conf value, in place. */
 static int
-render_json(struct store *s, const struct try *t, json_t *v, struct err *e)
+render_json(struct store *s, const struct ti_try *t, json_t *v, struct err *e)
 {
     const char *key;
     json_t *item;
@@ -347,7 +377,7 @@ render_json(struct store *s, const struct try *t, json_t *v, struct err *e)
 }
 
 static char *
-render_conf(struct store *s, const struct try *t, struct err *e)
+render_conf(struct store *s, const struct ti_try *t, struct err *e)
 {
     const char *conf = t->run->dag->tasks[t->task].conf_json;
     json_t *v = json_loads(conf ? conf : "{}", 0, NULL);
@@ -366,7 +396,7 @@ render_conf(struct store *s, const struct try *t, struct err *e)
 }
 
 int
-runner_trigger_run(struct store *s, const struct dagbag *bag, const struct try *t, char *dag_out,
+runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_try *t, char *dag_out,
                    size_t dag_size, char *run_out, size_t run_size, struct err *e)
 {
     const struct dag_task *task = &t->run->dag->tasks[t->task];

@@ -1,4 +1,5 @@
-/* runner_int: what runner.c and runner_task.c share. Not a public API. */
+/* runner_int: what the runner*.c files share (runs and tries in memory, the runner's state).
+ * Nothing outside scheduler/runner/ includes it: the rest of gust uses runner.h. */
 #ifndef GUST_RUNNER_INT_H
 #define GUST_RUNNER_INT_H
 
@@ -13,6 +14,7 @@
 #include "err.h"
 #include "plan/plan.h"
 #include "runner/runner.h"
+#include "store/store.h"
 
 struct dag;
 struct dagbag;
@@ -32,12 +34,9 @@ struct bagref {
 struct active_run {
     char *dag_id, *run_id;
     const struct dag *dag; /* borrowed from the bag */
-    struct plan_graph *graph;
-    const char **sorted_ids; /* task ids sorted, for lookups of store rows */
-    size_t *sorted_idx;      /* task index of sorted_ids[i] */
     enum run_state state;
     time_t logical_date, di_start, di_end;
-    char logical_iso[32]; /* logical date as Airflow prints it, for the retry jitter */
+    char logical_str[40]; /* logical date as Python prints it, for the retry jitter */
     char *conf_json;      /* the run's conf */
     char *params_json;    /* DAG params with the conf over them */
     bool dirty;           /* something changed: plan again */
@@ -55,27 +54,33 @@ struct active_run {
 };
 
 /* One try in flight: an executor job, or a trigger waiting for its run. */
-struct
-try {
+struct ti_try {
     struct active_run *run;
     size_t task; /* index in run->dag->tasks */
     int try_number;
     int max_tries; /* tries after the first one this task instance may have */
     char *log_path;
-    char *xcom_path;
+    char *xcom_path; /* borrowed when the try is runner_task_command's */
     pid_t pid;                      /* executor tries */
     bool lost;                      /* its lease was taken away: its end is not recorded */
     struct active_run *waiting_for; /* TriggerDagRunOperator, RUNNER_LOCAL */
     char *wait_dag, *wait_run;      /* TriggerDagRunOperator waiting on this run */
     bool is_wait;
-    struct try *next; /* the runner's list of tries in flight */
+    struct ti_try *next; /* the runner's list of tries in flight */
+};
+
+/* How a try ended: what the store records (state and next_retry_at are decided when it is
+ * recorded, by plan_try_end) and a line for the log. */
+struct try_end {
+    enum try_outcome outcome;
+    struct store_try_end rec;
+    char detail[300];
 };
 
 /* A try's end the database could not take yet (it was down): recorded once it is back. */
 struct pending_end {
-    struct try *t;
-    enum try_outcome outcome;
-    struct try_end *end;
+    struct ti_try *t;
+    struct try_end end;
     struct pending_end *next;
 };
 
@@ -86,7 +91,7 @@ struct runner {
     struct executor *x;
     struct active_run **runs;
     size_t n_runs;
-    struct try *inflight; /* every try started and not yet recorded */
+    struct ti_try *inflight; /* every try started and not yet recorded */
     size_t n_waits;       /* of which TriggerDagRunOperator waits */
     struct pending_end *pending;
     int sigfd;
@@ -106,8 +111,6 @@ struct runner {
 void runner_emit(struct runner *r, const struct active_run *run, const char *task_id,
                  enum ti_state ts, int try_number, const char *detail);
 struct active_run *runner_find_run(const struct runner *r, const char *dag_id, const char *run_id);
-/* A store call failed: a lost connection takes the runner into "database down". */
-void runner_db_error(struct runner *r, const struct err *e, const char *what);
 
 /* runner_try.c */
 void runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int try_number,
@@ -116,13 +119,13 @@ void runner_finish_exec(struct runner *r, struct exec_result *res);
 void runner_check_waits(struct runner *r, time_t now);
 void runner_flush_pending(struct runner *r);
 void runner_abandon_waits(struct runner *r);
-void try_free(struct try *t);
+void ti_try_free(struct ti_try *t);
 
 /* The known states of a run (or of every run): forget them, the next step reads the store;
  * set one task instance's state after this process changed it. */
 void runner_forget_states(struct runner *r);
 void run_forget_states(struct active_run *run);
-void run_know_state(struct active_run *run, size_t task, enum ti_state state, time_t next_retry_at);
+void run_know_state(struct active_run *run, size_t task, enum ti_state state, double next_retry_at);
 
 /* Wall clock instants in epoch seconds with a fraction (task instance start and end dates). */
 double runner_wall(void);
@@ -142,23 +145,10 @@ runner_epoch(const struct timespec *ts)
     return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
 }
 
-struct try_end {
-    bool has_exit_code;
-    int exit_code, term_signal;
-    double start, end; /* epoch seconds */
-    double duration;
-    char detail[300];
-};
-
-struct try_cmd {
-    char **argv;
-    char **envp;
-};
-
 /* A run in memory only (gust tasks test); active_run_load reads one from the store. */
 struct active_run *active_run_new(const struct dag *dag, const char *run_id, time_t logical_date,
-                                  time_t di_start, time_t di_end, const char *conf_json,
-                                  struct err *e);
+                                  long logical_usec, time_t di_start, time_t di_end,
+                                  const char *conf_json, struct err *e);
 struct active_run *active_run_load(struct store *s, const struct dag *dag, const char *run_id,
                                    struct err *e);
 void active_run_free(struct active_run *run);
@@ -169,33 +159,29 @@ typedef bool (*runner_past_fn)(struct runner *r, struct active_run *run, size_t 
 int runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, struct runner *r,
                      struct plan_result *res, size_t **queued, size_t *n_queued, struct err *e);
 
-/* logs/dag_id=D/run_id=R/task_id=T/attempt=N.log and the XCom file beside it. */
-int runner_try_paths(const char *logs_folder, const struct active_run *run, const char *task_id,
-                     int try_number, char **log_path, char **xcom_path);
+/* Make the folder of a try's files and remove a result file an earlier process left there
+ * (it must not pass for this try's): only the runner starting the try does this. */
+int runner_try_prepare(const char *log_path, const char *xcom_path);
 
 /* Render the task's templates and build its argv and environment. ERR_USAGE: a permanent
  * problem (the task cannot run as written). */
-int runner_build_command(struct store *s, const struct try *t, char **parent_env,
-                         const char *bindir, struct try_cmd *cmd, struct err *e);
-void try_cmd_clear(struct try_cmd *cmd);
+int runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
+                         const char *bindir, struct runner_cmd *cmd, struct err *e);
 
 /* Push the try's result as XCom return_value: Bash's last stdout line as a string, a
  * KubernetesPodOperator's return.json parsed. */
-int runner_push_xcom(struct store *s, const struct try *t, const char *last_line, size_t max_bytes,
+int runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line, size_t max_bytes,
                      struct err *e);
 
 /* TriggerDagRunOperator: render, create the run of the target DAG, push trigger_run_id. */
-int runner_trigger_run(struct store *s, const struct dagbag *bag, const struct try *t,
+int runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_try *t,
                        char *dag_out, size_t dag_size, char *run_out, size_t run_size,
                        struct err *e);
 
 /* Render one template string of a try (the rendering context of its run). */
-int runner_render(struct store *s, const struct try *t, const char *src, char **out, struct err *e);
+int runner_render(struct store *s, const struct ti_try *t, const char *src, char **out, struct err *e);
 
 /* The folder of the running binary (task executables live beside gust). */
 void runner_bindir(char out[4096]);
-
-/* A new run id: "<type>__<ISO time with microseconds>", Airflow's convention. */
-void runner_make_run_id(const char *type, char *buf, size_t size, time_t *logical_date);
 
 #endif

@@ -1,12 +1,13 @@
-/* runner_task: the per-run and per-try work of the runner: loading a run, one planning
- * step against the store, paths of logs, rendering templates, building a try's argv and
- * environment, pushing XCom, TriggerDagRunOperator.
+/* runner_task: the per-run work of the runner: a run in memory (loaded from the store or
+ * made up for `gust tasks test`), one planning step against the store with the states it
+ * knows, the paths of a try's files, rendering a try's templates (argv, environment and XCom
+ * are runner_cmd.c's).
  *
- * Invariant: a templated value reaches a child process only as one argv element or one
- * environment value; nothing here builds a shell line (a BashOperator's bash_command is the
- * DAG author's own shell text). */
+ * Invariant: a run's known states are this process's own view, forgotten whenever anything
+ * else may have changed them (see "known states" below); the store stays the truth. */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,53 +24,6 @@
 #define KNOWN_MAX_AGE 5.0 /* seconds: see "known states" below */
 
 /* ---- runs ---- */
-
-static int
-cmp_ids(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static int
-index_tasks(struct active_run *run)
-{
-    size_t n = run->dag->n_tasks;
-
-    run->sorted_ids = calloc(n + 1, sizeof(*run->sorted_ids));
-    run->sorted_idx = calloc(n + 1, sizeof(*run->sorted_idx));
-    if (run->sorted_ids == NULL || run->sorted_idx == NULL)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        run->sorted_ids[i] = run->dag->tasks[i].task_id;
-    qsort(run->sorted_ids, n, sizeof(*run->sorted_ids), cmp_ids);
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++)
-            if (run->sorted_ids[i] == run->dag->tasks[j].task_id) {
-                run->sorted_idx[i] = j;
-                break;
-            }
-    return 0;
-}
-
-/* Task index of task_id in the run's DAG, or -1. */
-static long
-task_index(const struct active_run *run, const char *task_id)
-{
-    size_t lo = 0, hi = run->dag->n_tasks;
-
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(task_id, run->sorted_ids[mid]);
-
-        if (c == 0)
-            return (long)run->sorted_idx[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return -1;
-}
 
 /* DAG params with the run's conf over them (Airflow's dag_run_conf_overrides_params). */
 static char *
@@ -92,11 +46,10 @@ merge_params(const char *params_json, const char *conf_json)
 }
 
 struct active_run *
-active_run_new(const struct dag *dag, const char *run_id, time_t logical_date, time_t di_start,
-               time_t di_end, const char *conf_json, struct err *e)
+active_run_new(const struct dag *dag, const char *run_id, time_t logical_date, long logical_usec,
+               time_t di_start, time_t di_end, const char *conf_json, struct err *e)
 {
     struct active_run *run = calloc(1, sizeof(*run));
-    struct civil c;
 
     if (run == NULL) {
         err_set(e, ERR_FAIL, "out of memory");
@@ -112,25 +65,16 @@ active_run_new(const struct dag *dag, const char *run_id, time_t logical_date, t
     run->conf_json = strdup(conf_json ? conf_json : "{}");
     run->params_json = merge_params(dag->params_json, run->conf_json);
     run->dirty = true;
-    /* str() of a pendulum UTC DateTime, which Airflow hashes for the retry jitter */
-    if (tz_from_utc("UTC", logical_date, &c, NULL, e) < 0)
-        goto fail;
-    snprintf(run->logical_iso, sizeof(run->logical_iso), "%04d-%02d-%02d %02d:%02d:%02d+00:00",
-             c.year % 10000, c.month % 100, c.mday % 100, c.hour % 100, c.minute % 100,
-             c.second % 100);
+    plan_logical_str(logical_date, logical_usec, run->logical_str);
     run->max_tries = calloc(dag->n_tasks + 1, sizeof(*run->max_tries));
     for (size_t i = 0; run->max_tries && i < dag->n_tasks; i++)
         run->max_tries[i] = dag->tasks[i].retries;
-    if (!run->dag_id || !run->run_id || !run->conf_json || !run->params_json || !run->max_tries ||
-        (run->graph = plan_graph_new(dag, e)) == NULL || index_tasks(run) < 0) {
-        if (e && e->code == ERR_OK)
-            err_set(e, ERR_FAIL, "out of memory");
-        goto fail;
+    if (!run->dag_id || !run->run_id || !run->conf_json || !run->params_json || !run->max_tries) {
+        err_set(e, ERR_FAIL, "out of memory");
+        active_run_free(run);
+        return NULL;
     }
     return run;
-fail:
-    active_run_free(run);
-    return NULL;
 }
 
 struct active_run *
@@ -141,8 +85,8 @@ active_run_load(struct store *s, const struct dag *dag, const char *run_id, stru
 
     if (store_run_get(s, dag->dag_id, run_id, &sr, e) < 0)
         return NULL;
-    run = active_run_new(dag, run_id, sr.logical_date, sr.data_interval_start, sr.data_interval_end,
-                         sr.conf_json, e);
+    run = active_run_new(dag, run_id, sr.logical_date, sr.logical_usec, sr.data_interval_start,
+                         sr.data_interval_end, sr.conf_json, e);
     if (run) {
         run->state = sr.state;
         run->finished = sr.state == RUN_SUCCESS || sr.state == RUN_FAILED;
@@ -160,11 +104,8 @@ active_run_free(struct active_run *run)
     free(run->run_id);
     free(run->conf_json);
     free(run->params_json);
-    free(run->sorted_ids);
-    free(run->sorted_idx);
     free(run->max_tries);
     free(run->known);
-    plan_graph_free(run->graph);
     free(run);
 }
 
@@ -188,7 +129,7 @@ load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, runner_pa
         if (store_tis_get(s, run->dag_id, run->run_id, &rows, &n, e) < 0)
             return -1;
         for (size_t i = 0; i < n; i++) {
-            long idx = task_index(run, rows[i].task_id);
+            long idx = dag_task_index(run->dag, rows[i].task_id);
 
             if (idx >= 0) {
                 tis[idx] = (struct plan_ti){.state = rows[i].state,
@@ -234,10 +175,11 @@ runner_forget_states(struct runner *r)
 }
 
 void
-run_know_state(struct active_run *run, size_t task, enum ti_state state, time_t next_retry_at)
+run_know_state(struct active_run *run, size_t task, enum ti_state state, double next_retry_at)
 {
+    /* rounded up as the store reads it back: a retry never looks due early */
     if (run->known && task < run->dag->n_tasks)
-        run->known[task] = (struct plan_ti){.state = state, .next_retry_at = next_retry_at};
+        run->known[task] = (struct plan_ti){.state = state, .next_retry_at = (time_t)ceil(next_retry_at)};
 }
 
 /* Record res's changes; keep only those that won, and list the queued ones. */
@@ -299,7 +241,7 @@ runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, s
     }
     if (load_tis(s, run, tis, past, r, e) < 0 ||
         store_count_active(s, run->dag_id, &lim.active_in_dag, &total, e) < 0 ||
-        plan_run(run->graph, tis, &lim, time(NULL), res, e) < 0)
+        plan_run(run->dag, tis, &lim, time(NULL), res, e) < 0)
         goto out;
     rc = apply_changes(s, run, res, *queued, n_queued, e);
 out:
@@ -337,28 +279,46 @@ safe_name(char *s)
 }
 
 int
-runner_try_paths(const char *logs_folder, const struct active_run *run, const char *task_id,
-                 int try_number, char **log_path, char **xcom_path)
+runner_try_paths(const char *logs_folder, const char *dag_id, const char *run_id,
+                 const char *task_id, int try_number, char **log_path, char **xcom_path)
 {
     char dag[256], rid[256], tid[256], dir[1024];
 
-    snprintf(dag, sizeof(dag), "%s", run->dag_id);
-    snprintf(rid, sizeof(rid), "%s", run->run_id);
+    *log_path = *xcom_path = NULL;
+    snprintf(dag, sizeof(dag), "%s", dag_id);
+    snprintf(rid, sizeof(rid), "%s", run_id);
     snprintf(tid, sizeof(tid), "%s", task_id);
     safe_name(dag);
     safe_name(rid);
     safe_name(tid);
     snprintf(dir, sizeof(dir), "%s/dag_id=%s/run_id=%s/task_id=%s", logs_folder, dag, rid, tid);
-    if (mkdir_p(dir) < 0)
-        return -1;
-    if (asprintf(log_path, "%s/attempt=%d.log", dir, try_number) < 0)
-        return -1;
-    if (asprintf(xcom_path, "%s/attempt=%d.return.json", dir, try_number) < 0) {
-        free(*log_path);
+    if (asprintf(log_path, "%s/attempt=%d.log", dir, try_number) < 0) {
+        *log_path = NULL;
         return -1;
     }
-    unlink(*xcom_path); /* a file left by an earlier process must not pass for this try's */
+    if (asprintf(xcom_path, "%s/attempt=%d.return.json", dir, try_number) < 0) {
+        free(*log_path);
+        *log_path = *xcom_path = NULL;
+        return -1;
+    }
     return 0;
+}
+
+int
+runner_try_prepare(const char *log_path, const char *xcom_path)
+{
+    char *dir = strdup(log_path), *slash;
+    int rc;
+
+    if (dir == NULL)
+        return -1;
+    if ((slash = strrchr(dir, '/')) != NULL)
+        *slash = '\0';
+    rc = slash ? mkdir_p(dir) : 0;
+    free(dir);
+    if (rc == 0)
+        unlink(xcom_path); /* a file left by an earlier process must not pass for this try's */
+    return rc;
 }
 
 /* ---- templates ---- */
@@ -393,7 +353,7 @@ var_cb(void *arg, const char *key, char **value, struct err *e)
 }
 
 int
-runner_render(struct store *s, const struct try *t, const char *src, char **out, struct err *e)
+runner_render(struct store *s, const struct ti_try *t, const char *src, char **out, struct err *e)
 {
     const struct active_run *run = t->run;
     struct render_arg arg = {s, run};

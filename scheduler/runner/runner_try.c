@@ -1,12 +1,14 @@
 /* runner_try: one try's life in the runner: started from a claim (the task instance is
  * already running with its try number), executed by the executor or handled in-process
  * (EmptyOperator, TriggerDagRunOperator), its end recorded with store_ti_finish, fenced by
- * that try number.
+ * that try number. Every try's end, this process's own or another's (runner_fail_try), goes
+ * through plan_try_end for its next state and retry time.
  *
  * Invariant: a try stays in the runner's in-flight list until its end is recorded (or
  * refused as stale); an end the database could not take waits in r->pending and is retried
  * when the connection is back, so a database outage never loses a task's outcome. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,7 @@
 extern char **environ;
 
 void
-try_free(struct try *t)
+ti_try_free(struct ti_try *t)
 {
     if (t == NULL)
         return;
@@ -53,9 +55,9 @@ log_line(const char *path, const char *fmt, ...)
 }
 
 static void
-unlink_try(struct runner *r, struct try *t)
+unlink_try(struct runner *r, struct ti_try *t)
 {
-    for (struct try **p = &r->inflight; *p; p = &(*p)->next)
+    for (struct ti_try **p = &r->inflight; *p; p = &(*p)->next)
         if (*p == t) {
             *p = t->next;
             break;
@@ -68,22 +70,21 @@ unlink_try(struct runner *r, struct try *t)
 
 /* The try is done with: out of the lists, freed. */
 static void
-retire(struct runner *r, struct try *t)
+retire(struct runner *r, struct ti_try *t)
 {
     unlink_try(r, t);
-    try_free(t);
+    ti_try_free(t);
 }
 
-/* Record the end of a try: the state it leads to, its retry time, its history row.
- * Returns -1 when the database is down (the caller keeps the end for later). */
+/* Record the end of a try: the state it leads to and its retry time (plan_try_end, the one
+ * rule for every try's end), its history row. Returns -1 when the database is down (the
+ * caller keeps the end for later). */
 static int
-record_end(struct runner *r, struct try *t, enum try_outcome outcome, const struct try_end *end)
+record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
 {
     struct active_run *run = t->run;
     const struct dag_task *task = &run->dag->tasks[t->task];
-    /* max_tries, not the task's retries: a clear grants more tries (Airflow's rule) */
-    enum ti_state to = plan_after_try(outcome, t->try_number, t->max_tries);
-    time_t next_retry = 0;
+    struct store_try_end rec = end->rec;
     struct err e = {0};
     char when[32] = "";
     int won;
@@ -93,18 +94,15 @@ record_end(struct runner *r, struct try *t, enum try_outcome outcome, const stru
                  t->try_number);
         return 0;
     }
-    if (to == TI_UP_FOR_RETRY) {
-        next_retry = (time_t)end->end +
-                     (time_t)plan_retry_delay(task->retry_delay, task->retry_exponential_backoff,
-                                              task->max_retry_delay, run->dag_id, task->task_id,
-                                              run->logical_iso, t->try_number);
-        tz_format("UTC", next_retry, when, NULL);
-    }
-    won = store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, t->try_number, to,
-                          end->has_exit_code, end->exit_code, end->term_signal, end->start,
-                          end->end, end->duration, next_retry, &e);
+    /* max_tries, not the task's retries: a clear grants more tries (Airflow's rule) */
+    rec.try_number = t->try_number;
+    rec.state = plan_try_end(task, run->dag_id, run->logical_str, end->outcome, t->try_number,
+                             t->max_tries, rec.end, &rec.next_retry_at);
+    if (rec.state == TI_UP_FOR_RETRY)
+        tz_format("UTC", (time_t)ceil(rec.next_retry_at), when, NULL);
+    won = store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, &rec, &e);
     if (won == 1)
-        run_know_state(run, t->task, to, next_retry);
+        run_know_state(run, t->task, rec.state, rec.next_retry_at);
     else
         run_forget_states(run);
     if (won < 0 && e.temporary) {
@@ -116,33 +114,30 @@ record_end(struct runner *r, struct try *t, enum try_outcome outcome, const stru
     else if (won == 0)
         log_line(t->log_path, "try %d's end was refused: the task instance moved on meanwhile",
                  t->try_number);
-    else if (to == TI_UP_FOR_RETRY)
+    else if (rec.state == TI_UP_FOR_RETRY)
         log_line(t->log_path, "%s -> up_for_retry, next try at %s", end->detail, when);
     else
-        log_line(t->log_path, "%s -> %s", end->detail, ti_state_name(to));
-    runner_emit(r, run, task->task_id, to, t->try_number, end->detail);
+        log_line(t->log_path, "%s -> %s", end->detail, ti_state_name(rec.state));
+    runner_emit(r, run, task->task_id, rec.state, t->try_number, end->detail);
     return 0;
 }
 
 /* Record now, or keep for when the database is back. Takes t. */
 static void
-end_try(struct runner *r, struct try *t, enum try_outcome outcome, const struct try_end *end)
+end_try(struct runner *r, struct ti_try *t, const struct try_end *end)
 {
     struct pending_end *p;
 
-    if (!r->db_down && record_end(r, t, outcome, end) == 0) {
+    if (!r->db_down && record_end(r, t, end) == 0) {
         retire(r, t);
         return;
     }
-    p = calloc(1, sizeof(*p));
-    if (p == NULL || (p->end = malloc(sizeof(*end))) == NULL) {
-        free(p);
+    if ((p = calloc(1, sizeof(*p))) == NULL) {
         retire(r, t); /* out of memory: the lease will expire and the try be retried */
         return;
     }
-    *p->end = *end;
+    p->end = *end;
     p->t = t;
-    p->outcome = outcome;
     p->next = r->pending;
     r->pending = p;
 }
@@ -153,23 +148,48 @@ runner_flush_pending(struct runner *r)
     while (r->pending && !r->db_down) {
         struct pending_end *p = r->pending;
 
-        if (record_end(r, p->t, p->outcome, p->end) < 0)
+        if (record_end(r, p->t, &p->end) < 0)
             return;
         r->pending = p->next;
         retire(r, p->t);
-        free(p->end);
         free(p);
     }
 }
 
 static void
-end_now(struct runner *r, struct try *t, enum try_outcome outcome, const char *detail)
+end_now(struct runner *r, struct ti_try *t, enum try_outcome outcome, const char *detail)
 {
     double now = runner_wall();
-    struct try_end end = {.start = now, .end = now, .duration = 0};
+    struct try_end end = {.outcome = outcome, .rec = {.start = now, .end = now, .duration = 0}};
 
     snprintf(end.detail, sizeof(end.detail), "%s", detail);
-    end_try(r, t, outcome, &end);
+    end_try(r, t, &end);
+}
+
+/* A try this process does not run (see runner.h): the same rule and record as its own. */
+int
+runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
+                int try_number, int max_tries, const char *why, struct err *e)
+{
+    const struct dag_task *task = dag_find_task(dagbag_find(runner_bag(r), dag_id), task_id);
+    struct store_try_end rec = {.try_number = try_number, .end = runner_wall(), .duration = -1};
+    struct store_run sr = {0};
+    char logical[40] = "None", *log = NULL, *xcom = NULL;
+    int won;
+
+    if (plan_after_try(TRY_FAILED, try_number, max_tries) == TI_UP_FOR_RETRY && task &&
+        task->retry_exponential_backoff && store_run_get(r->store, dag_id, run_id, &sr, NULL) == 0)
+        plan_logical_str(sr.logical_date, sr.logical_usec, logical);
+    store_run_clear(&sr);
+    rec.state = plan_try_end(task, dag_id, logical, TRY_FAILED, try_number, max_tries, rec.end,
+                             &rec.next_retry_at);
+    won = store_ti_finish(r->store, dag_id, run_id, task_id, &rec, e);
+    if (won == 1 && runner_try_paths(r->opts.logs_folder, dag_id, run_id, task_id, try_number,
+                                     &log, &xcom) == 0)
+        log_line(log, "%s -> %s", why, ti_state_name(rec.state)); /* only if its folder is here */
+    free(log);
+    free(xcom);
+    return won;
 }
 
 /* ---- executor tries ---- */
@@ -206,21 +226,21 @@ describe(const struct exec_result *res, double timeout, char *buf, size_t size)
 void
 runner_finish_exec(struct runner *r, struct exec_result *res)
 {
-    struct try *t = res->data;
+    struct ti_try *t = res->data;
     const struct dag_task *task = &t->run->dag->tasks[t->task];
-    enum try_outcome outcome = outcome_of(task, res);
     struct try_end end = {
-        .has_exit_code = !res->exec_failed && res->term_signal == 0,
-        .exit_code = res->exit_code,
-        .term_signal = res->term_signal,
-        .start = runner_epoch(&res->started),
-        .end = runner_epoch(&res->ended),
-        .duration = res->duration,
+        .outcome = outcome_of(task, res),
+        .rec = {.has_exit_code = !res->exec_failed && res->term_signal == 0,
+                .exit_code = res->exit_code,
+                .term_signal = res->term_signal,
+                .start = runner_epoch(&res->started),
+                .end = runner_epoch(&res->ended),
+                .duration = res->duration},
     };
     struct err e = {0};
 
     describe(res, task->execution_timeout, end.detail, sizeof(end.detail));
-    if (outcome == TRY_SUCCESS && task->do_xcom_push && !t->lost &&
+    if (end.outcome == TRY_SUCCESS && task->do_xcom_push && !t->lost &&
         runner_push_xcom(r->store, t, res->last_line, r->opts.xcom_max_bytes, &e) < 0) {
         if (e.temporary) {
             runner_db_error(r, &e, "push XCom");
@@ -230,17 +250,17 @@ runner_finish_exec(struct runner *r, struct exec_result *res)
             log_line(t->log_path, "XCom: %s", e.msg);
         }
         snprintf(end.detail, sizeof(end.detail), "exit 0 but its XCom was not stored");
-        outcome = TRY_FAILED;
+        end.outcome = TRY_FAILED;
     }
-    end_try(r, t, outcome, &end);
+    end_try(r, t, &end);
 }
 
 static void
-start_exec(struct runner *r, struct try *t)
+start_exec(struct runner *r, struct ti_try *t)
 {
     const struct dag_task *task = &t->run->dag->tasks[t->task];
     struct exec_spec spec = {0};
-    struct try_cmd cmd = {0};
+    struct runner_cmd cmd = {0};
     struct err e = {0};
 
     if (runner_build_command(r->store, t, environ, r->bindir, &cmd, &e) < 0) {
@@ -257,11 +277,11 @@ start_exec(struct runner *r, struct try *t)
     spec.data = t;
     if (executor_start(r->x, &spec, &t->pid, &e) < 0) {
         log_line(t->log_path, "cannot start: %s", e.msg);
-        try_cmd_clear(&cmd);
+        runner_cmd_clear(&cmd);
         end_now(r, t, TRY_FAILED, "cannot start");
         return;
     }
-    try_cmd_clear(&cmd);
+    runner_cmd_clear(&cmd);
     store_ti_set_pid(r->store, t->run->dag_id, t->run->run_id, task->task_id, t->try_number,
                      (int)t->pid, NULL);
 }
@@ -269,7 +289,7 @@ start_exec(struct runner *r, struct try *t)
 /* ---- TriggerDagRunOperator ---- */
 
 static void
-start_trigger(struct runner *r, struct try *t)
+start_trigger(struct runner *r, struct ti_try *t)
 {
     char target_dag[256], target_run[300];
     struct err e = {0};
@@ -297,7 +317,7 @@ start_trigger(struct runner *r, struct try *t)
 
 /* The state of the run a trigger waits for: from memory, else from the store. */
 static enum run_state
-waited_state(struct runner *r, struct try *t)
+waited_state(struct runner *r, struct ti_try *t)
 {
     struct store_run sr = {0};
     struct err e = {0};
@@ -320,7 +340,7 @@ runner_check_waits(struct runner *r, time_t now)
 
     if (from_store)
         r->next_wait_check = now + 2;
-    for (struct try *t = r->inflight, *next; t; t = next) {
+    for (struct ti_try *t = r->inflight, *next; t; t = next) {
         enum run_state st;
 
         next = t->next;
@@ -338,7 +358,7 @@ runner_check_waits(struct runner *r, time_t now)
 void
 runner_abandon_waits(struct runner *r)
 {
-    for (struct try *t = r->inflight, *next; t; t = next) {
+    for (struct ti_try *t = r->inflight, *next; t; t = next) {
         next = t->next;
         if (t->is_wait)
             end_now(r, t, TRY_FAILED, "stopped while waiting for the triggered run");
@@ -352,7 +372,7 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int t
                      int max_tries)
 {
     const struct dag_task *task = &run->dag->tasks[idx];
-    struct try *t = calloc(1, sizeof(*t));
+    struct ti_try *t = calloc(1, sizeof(*t));
 
     if (t == NULL)
         return; /* the lease expires and the try is retried */
@@ -364,8 +384,9 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int t
     r->inflight = t;
     run->inflight++;
     run_know_state(run, idx, TI_RUNNING, 0);
-    if (runner_try_paths(r->opts.logs_folder, run, task->task_id, try_number, &t->log_path,
-                         &t->xcom_path) < 0) {
+    if (runner_try_paths(r->opts.logs_folder, run->dag_id, run->run_id, task->task_id, try_number,
+                         &t->log_path, &t->xcom_path) < 0 ||
+        runner_try_prepare(t->log_path, t->xcom_path) < 0) {
         end_now(r, t, TRY_FAILED, "cannot create the log folder");
         return;
     }

@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "err.h"
-#include "plan/plan.h" /* enum ti_state, enum run_state */
+#include "state/state.h"
 
 struct store;
 struct dagbag;
@@ -77,6 +77,7 @@ struct store_run {
     char *dag_id, *run_id, *run_type;
     enum run_state state;
     time_t logical_date, data_interval_start, data_interval_end;
+    long logical_usec; /* the microseconds of logical_date (gust writes whole seconds) */
     time_t queued_at, start_date, end_date; /* 0 = NULL */
     char *conf_json;                        /* "{}" when NULL */
     char *triggered_by;                     /* may be NULL */
@@ -89,7 +90,8 @@ struct store_ti {
     char *hostname; /* of the current try; may be NULL */
     enum ti_state state;
     int try_number, max_tries, pid;                          /* pid 0 = NULL */
-    time_t start_date, end_date, queued_dttm, next_retry_at; /* 0 = NULL */
+    time_t start_date, end_date, queued_dttm; /* 0 = NULL */
+    time_t next_retry_at; /* 0 = NULL; rounded up: a retry never looks due early */
     double duration;                                         /* < 0 = NULL */
     bool has_exit_code;
     int exit_code;
@@ -171,15 +173,26 @@ int store_ti_start(struct store *s, const char *dag_id, const char *run_id, cons
 int store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                      int try_number, int pid, struct err *e);
 
-/* Finish a try: running with this try_number -> to (success, failed, up_for_retry, skipped),
- * with start (0: keep the recorded start_date), end, duration (< 0: NULL), exit_code when
- * has_exit_code, term_signal (0: NULL), next_retry_at (0: NULL); the lease is cleared and a
- * task_instance_history row for the try is written in the same transaction. 1 won, 0 refused
- * (state or try_number changed: a late result; nothing written). */
+/* How one try ended, as store_ti_finish records it. Instants are epoch seconds with a
+ * fraction (timestamptz keeps microseconds). */
+struct store_try_end {
+    int try_number;       /* the fence: the try that ended */
+    enum ti_state state;  /* success, failed, up_for_retry or skipped */
+    double start;         /* 0: keep the recorded start_date */
+    double end;           /* end_date */
+    double duration;      /* seconds; < 0: NULL */
+    bool has_exit_code;   /* exit_code is NULL otherwise */
+    int exit_code;        /* when has_exit_code */
+    int term_signal;      /* 0: NULL */
+    double next_retry_at; /* up_for_retry: when the next try is due; 0: NULL */
+};
+
+/* Finish a try: running with end->try_number -> end->state, with the rest of end recorded;
+ * the lease is cleared and a task_instance_history row for the try is written in the same
+ * transaction. 1 won, 0 refused (state or try_number changed: a late result; nothing
+ * written). */
 int store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                    int try_number, enum ti_state to, bool has_exit_code, int exit_code,
-                    int term_signal, double start, double end, double duration,
-                    time_t next_retry_at, struct err *e);
+                    const struct store_try_end *end, struct err *e);
 
 /* Every try of a run: history rows, plus the current try of each started TI that has no
  * history row yet (a running try), ordered by task_id (bytewise) then try_number. */

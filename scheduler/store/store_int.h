@@ -166,11 +166,12 @@ store_exec_int(struct store *s, struct err *e, const char *sql, int n, const cha
 
 /* The columns store_runs_query reads, in its order (store_run.c). */
 #define RUN_COLS                                                                                   \
-    "id, dag_id, run_id, run_type, state, extract(epoch FROM logical_date)::bigint, "              \
+    "id, dag_id, run_id, run_type, state, floor(extract(epoch FROM logical_date))::bigint, "       \
     "extract(epoch FROM data_interval_start)::bigint, "                                            \
     "extract(epoch FROM data_interval_end)::bigint, extract(epoch FROM queued_at)::bigint, "       \
     "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "               \
-    "coalesce(conf::text, '{}'), triggered_by"
+    "coalesce(conf::text, '{}'), triggered_by, "                                                  \
+    "extract(microseconds FROM logical_date)::bigint % 1000000"
 
 /* Run a query selecting RUN_COLS into a new array of runs (free with store_runs_free). */
 int store_runs_query(struct store *s, const char *sql, int n, const char *const *p,

@@ -142,6 +142,7 @@ read_run(struct row *r, void *item)
     out->end_date = (time_t)col_ll(r, 10);
     out->conf_json = col_str(r, 11);
     out->triggered_by = col_str(r, 12);
+    out->logical_usec = (long)col_ll(r, 13);
 }
 
 void
@@ -197,7 +198,7 @@ store_tis_json(const struct dag *dag)
 
         o = json_pack("{s:s, s:i, s:s, s:s?, s:s?, s:s?}", "task_id", t->task_id, "max_tries",
                       t->retries < 0 ? 0 : t->retries, "operator", op_kind_name(t->op), "pool",
-                      t->pool, "queue", t->queue, "trigger_rule", t->trigger_rule);
+                      t->pool, "queue", t->queue, "trigger_rule", trigger_rule_name(t->trigger_rule));
         if (json_array_append_new(a, o) != 0)
             goto out;
     }
@@ -425,7 +426,7 @@ store_tis_get(struct store *s, const char *dag_id, const char *run_id, struct st
                   "SELECT task_id, operator, hostname, state, try_number, max_tries, pid, "
                   "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "
                   "extract(epoch FROM queued_dttm)::bigint, "
-                  "extract(epoch FROM next_retry_at)::bigint, duration, exit_code, term_signal "
+                  "ceil(extract(epoch FROM next_retry_at))::bigint, duration, exit_code, term_signal "
                   "FROM task_instance WHERE dag_id = $1 AND run_id = $2 AND map_index = -1 "
                   "ORDER BY task_id COLLATE \"C\"",
                   2, p, &tis, n, e) != 0)
@@ -538,22 +539,22 @@ store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const 
 
 int
 store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                int try_number, enum ti_state to, bool has_exit_code, int exit_code,
-                int term_signal, double start, double end, double duration, time_t next_retry_at,
-                struct err *e)
+                const struct store_try_end *end, struct err *e)
 {
     struct pbuf b[7];
+    enum ti_state to = end->state;
+    int try_number = end->try_number;
     const char *p[] = {dag_id,
                        run_id,
                        task_id,
                        p_int(&b[0], try_number),
                        NULL,
-                       p_ts(&b[1], start),
-                       p_ts(&b[2], end),
-                       duration < 0 ? NULL : p_dbl(&b[3], duration),
-                       has_exit_code ? p_int(&b[4], exit_code) : NULL,
-                       term_signal ? p_int(&b[5], term_signal) : NULL,
-                       p_time(&b[6], next_retry_at)};
+                       p_ts(&b[1], end->start),
+                       p_ts(&b[2], end->end),
+                       end->duration < 0 ? NULL : p_dbl(&b[3], end->duration),
+                       end->has_exit_code ? p_int(&b[4], end->exit_code) : NULL,
+                       end->term_signal ? p_int(&b[5], end->term_signal) : NULL,
+                       p_ts(&b[6], end->next_retry_at)};
     int won;
 
     if (to != TI_SUCCESS && to != TI_FAILED && to != TI_UP_FOR_RETRY && to != TI_SKIPPED)

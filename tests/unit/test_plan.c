@@ -20,7 +20,8 @@
 #define NOW ((time_t)1700000000)
 #define MAXT 64
 
-/* A DAG for tests: ids[i] with rules[i] (NULL: default) and edges "up>down". */
+/* A DAG for tests: ids[i] with rules[i] (NULL: default) and edges "up>down", indexed as the
+ * loader indexes a DAG (dag_index). The struct dag comes first: a struct dag * is a tdag. */
 struct tdag {
     struct dag dag;
     struct dag_task tasks[MAXT];
@@ -28,13 +29,26 @@ struct tdag {
     char names[MAXT][32];
 };
 
-static struct plan_graph *
+static void
+graph_free(struct dag *g)
+{
+    struct tdag *t = (struct tdag *)g;
+
+    if (t == NULL)
+        return;
+    dag_index_clear(&t->dag);
+    for (size_t i = 0; i < t->dag.n_tasks; i++)
+        for (size_t j = 0; j < t->tasks[i].n_upstream; j++)
+            free(t->tasks[i].upstream[j]);
+    free(t);
+}
+
+static struct dag *
 graph_of(size_t n, const char *const *ids, const char *const *rules, const char *const *edges,
          size_t n_edges)
 {
     struct tdag *t = calloc(1, sizeof(*t));
     struct err e = {0};
-    struct plan_graph *g;
 
     assert_non_null(t);
     assert_true(n <= MAXT);
@@ -42,7 +56,8 @@ graph_of(size_t n, const char *const *ids, const char *const *rules, const char 
         assert_true(strlen(ids[i]) < sizeof(t->names[i]));
         snprintf(t->names[i], sizeof(t->names[i]), "%s", ids[i]);
         t->tasks[i].task_id = t->names[i];
-        t->tasks[i].trigger_rule = rules ? (char *)rules[i] : NULL;
+        if (rules && rules[i])
+            assert_int_equal(trigger_rule_parse(rules[i], &t->tasks[i].trigger_rule), 0);
         t->tasks[i].upstream = t->ups[i];
     }
     for (size_t k = 0; k < n_edges; k++) {
@@ -59,18 +74,13 @@ graph_of(size_t n, const char *const *ids, const char *const *rules, const char 
     t->dag.dag_id = "test";
     t->dag.tasks = t->tasks;
     t->dag.n_tasks = n;
-    g = plan_graph_new(&t->dag, &e);
-    if (g == NULL)
-        fail_msg("plan_graph_new: %s", e.msg);
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < t->tasks[i].n_upstream; j++)
-            free(t->tasks[i].upstream[j]);
-    free(t);
-    return g;
+    if (dag_index(&t->dag, &e) < 0)
+        fail_msg("dag_index: %s", e.msg);
+    return &t->dag;
 }
 
 /* A chain t0 -> t1 -> ... -> t(n-1), listed in reverse file order when reversed. */
-static struct plan_graph *
+static struct dag *
 chain(size_t n, bool reversed)
 {
     char ids[MAXT][24], edges[MAXT][48]; /* room for any size_t, or -Wformat-truncation */
@@ -90,13 +100,13 @@ chain(size_t n, bool reversed)
 
 /* plan_run with fresh instances in the given states (no retry times). */
 static void
-run(const struct plan_graph *g, const enum ti_state *states, const struct plan_limits *lim,
+run(const struct dag *g, const enum ti_state *states, const struct plan_limits *lim,
     struct plan_result *r)
 {
     struct plan_ti tis[MAXT] = {{0}};
     struct err e = {0};
 
-    for (size_t i = 0; i < g->n; i++)
+    for (size_t i = 0; i < g->n_tasks; i++)
         tis[i].state = states[i];
     if (plan_run(g, tis, lim, NOW, r, &e) < 0)
         fail_msg("plan_run: %s", e.msg);
@@ -167,36 +177,37 @@ test_finished(void **state)
         assert_int_equal(ti_state_finished((enum ti_state)i), want[i]);
 }
 
+/* dag_index: the rules are typed, upstream ids become indices, downstream lists and the
+ * leaves follow from them. */
 static void
 test_graph(void **state)
 {
     (void)state;
     const char *ids[] = {"extract", "grp.a", "grp.b", "load"};
     const char *rules[] = {NULL, "one_failed", "none_failed_or_skipped", "all_done"};
-    const char *edges[] = {"extract>grp.a", "extract>grp.b", "grp.a>load", "grp.b>load",
-                           "grp.a>load"};
-    struct plan_graph *g = graph_of(4, ids, rules, edges, 5);
+    const char *edges[] = {"extract>grp.a", "extract>grp.b", "grp.a>load", "grp.b>load"};
+    struct dag *g = graph_of(4, ids, rules, edges, 4);
 
-    assert_int_equal(g->n, 4);
-    assert_int_equal(g->rule[0], TR_ALL_SUCCESS);
-    assert_int_equal(g->rule[1], TR_ONE_FAILED);
-    assert_int_equal(g->rule[2], TR_NONE_FAILED_MIN_ONE_SUCCESS);
-    assert_int_equal(g->rule[3], TR_ALL_DONE);
-    assert_int_equal(g->up_off[0], 0);
-    assert_int_equal(g->up_off[1], 0);
-    assert_int_equal(g->up_off[2], 1);
-    assert_int_equal(g->up_off[3], 2);
-    assert_int_equal(g->up_off[4], 4); /* grp.a listed twice counts once */
-    assert_int_equal(g->up_idx[0], 0);
-    assert_int_equal(g->up_idx[1], 0);
-    assert_int_equal(g->up_idx[2], 1);
-    assert_int_equal(g->up_idx[3], 2);
-    assert_false(g->is_leaf[0]);
-    assert_false(g->is_leaf[1]);
-    assert_false(g->is_leaf[2]);
-    assert_true(g->is_leaf[3]);
-    plan_graph_free(g);
-    plan_graph_free(NULL);
+    assert_int_equal(g->n_tasks, 4);
+    assert_int_equal(g->tasks[0].trigger_rule, TR_ALL_SUCCESS);
+    assert_int_equal(g->tasks[1].trigger_rule, TR_ONE_FAILED);
+    assert_int_equal(g->tasks[2].trigger_rule, TR_NONE_FAILED_MIN_ONE_SUCCESS);
+    assert_int_equal(g->tasks[3].trigger_rule, TR_ALL_DONE);
+    assert_int_equal(g->tasks[0].n_upstream, 0);
+    assert_int_equal(g->tasks[1].upstream_idx[0], 0);
+    assert_int_equal(g->tasks[2].upstream_idx[0], 0);
+    assert_int_equal(g->tasks[3].upstream_idx[0], 1);
+    assert_int_equal(g->tasks[3].upstream_idx[1], 2);
+    assert_int_equal(g->tasks[0].n_downstream, 2);
+    assert_int_equal(g->tasks[0].downstream_idx[0], 1);
+    assert_int_equal(g->tasks[0].downstream_idx[1], 2);
+    assert_int_equal(g->tasks[1].downstream_idx[0], 3);
+    assert_int_equal(g->tasks[3].n_downstream, 0); /* the leaf */
+    assert_int_equal(dag_task_index(g, "grp.b"), 2);
+    assert_int_equal(dag_task_index(g, "load"), 3);
+    assert_int_equal(dag_task_index(g, "nope"), -1);
+    assert_ptr_equal(dag_find_task(g, "extract"), &g->tasks[0]);
+    graph_free(g);
 }
 
 static void
@@ -207,22 +218,22 @@ test_graph_errors(void **state)
     struct dag_task tasks[2] = {{.task_id = "a"},
                                 {.task_id = "b", .upstream = bad_up, .n_upstream = 1}};
     struct dag dag = {.dag_id = "d", .tasks = tasks, .n_tasks = 2};
+    struct plan_result r;
+    struct plan_ti tis[2] = {{0}};
     struct err e = {0};
 
-    assert_null(plan_graph_new(&dag, &e));
+    assert_int_equal(dag_index(&dag, &e), -1);
     assert_string_equal(e.msg, "DAG 'd': task 'b': unknown upstream task 'nope'");
     assert_int_equal(e.code, ERR_NOTFOUND);
+    assert_null(dag.by_id);
+    /* the planner refuses a DAG that was not indexed */
+    assert_int_equal(plan_run(&dag, tis, NULL, NOW, &r, &e), -1);
 
     tasks[1].n_upstream = 0;
-    tasks[1].trigger_rule = "all_good";
-    assert_null(plan_graph_new(&dag, &e));
-    assert_string_equal(e.msg, "DAG 'd': task 'b': unknown trigger rule 'all_good'");
-
-    tasks[1].trigger_rule = NULL;
     tasks[1].task_id = "a";
-    assert_null(plan_graph_new(&dag, &e));
+    assert_int_equal(dag_index(&dag, &e), -1);
     assert_string_equal(e.msg, "DAG 'd': duplicate task id 'a'");
-    assert_null(plan_graph_new(NULL, &e));
+    dag_index_clear(&dag);
 }
 
 /* One failure at the head of a 50-task chain reaches its end in one call, whatever the
@@ -232,7 +243,7 @@ test_chain_failure_cascade(void **state)
 {
     (void)state;
     for (int rev = 0; rev < 2; rev++) {
-        struct plan_graph *g = chain(50, rev);
+        struct dag *g = chain(50, rev);
         enum ti_state st[MAXT] = {TI_NONE};
         size_t head = rev ? 49 : 0;
         struct plan_result r;
@@ -249,8 +260,8 @@ test_chain_failure_cascade(void **state)
         }
         assert_int_equal(r.run_state, RUN_FAILED);
         assert_int_equal(r.next_wakeup, 0);
-        plan_result_free(&r);
-        plan_graph_free(g);
+        plan_result_clear(&r);
+        graph_free(g);
     }
 }
 
@@ -259,7 +270,7 @@ static void
 test_chain_skip_cascade(void **state)
 {
     (void)state;
-    struct plan_graph *g = chain(50, true);
+    struct dag *g = chain(50, true);
     enum ti_state st[MAXT] = {TI_NONE};
     struct plan_result r;
 
@@ -269,7 +280,7 @@ test_chain_skip_cascade(void **state)
     for (size_t i = 0; i < 49; i++)
         assert_int_equal(after(&r, i, st[i]), TI_SKIPPED);
     assert_int_equal(r.run_state, RUN_SUCCESS);
-    plan_result_free(&r);
+    plan_result_clear(&r);
 
     /* the middle of the chain running: everything after it waits */
     for (size_t i = 0; i < 50; i++)
@@ -278,8 +289,8 @@ test_chain_skip_cascade(void **state)
     run(g, st, NULL, &r);
     assert_int_equal(r.n_changes, 0);
     assert_int_equal(r.run_state, RUN_RUNNING);
-    plan_result_free(&r);
-    plan_graph_free(g);
+    plan_result_clear(&r);
+    graph_free(g);
 }
 
 /* A retry that is due is scheduled (and queued); one that is not due sets next_wakeup to
@@ -290,7 +301,7 @@ test_retries(void **state)
     (void)state;
     const char *ids[] = {"a", "b", "c", "d", "after_b"};
     const char *edges[] = {"b>after_b"};
-    struct plan_graph *g = graph_of(5, ids, NULL, edges, 1);
+    struct dag *g = graph_of(5, ids, NULL, edges, 1);
     struct plan_ti tis[5] = {
         {TI_UP_FOR_RETRY, NOW, false},      /* due exactly now */
         {TI_UP_FOR_RETRY, NOW + 60, false}, /* not due */
@@ -311,7 +322,7 @@ test_retries(void **state)
     assert_int_equal(r.changes[1].to, TI_SCHEDULED); /* one slot only */
     assert_int_equal(r.next_wakeup, NOW + 30);
     assert_int_equal(r.run_state, RUN_RUNNING);
-    plan_result_free(&r);
+    plan_result_clear(&r);
 
     /* nothing but retries waiting: still running, not a deadlock */
     tis[0].state = tis[3].state = TI_SUCCESS;
@@ -319,7 +330,7 @@ test_retries(void **state)
     assert_int_equal(r.n_changes, 0);
     assert_int_equal(r.next_wakeup, NOW + 30);
     assert_int_equal(r.run_state, RUN_RUNNING);
-    plan_result_free(&r);
+    plan_result_clear(&r);
 
     /* at NOW + 30, c is due; b still waits */
     assert_int_equal(plan_run(g, tis, NULL, NOW + 30, &r, &e), 0);
@@ -327,8 +338,8 @@ test_retries(void **state)
     assert_int_equal(r.changes[0].task, 2);
     assert_int_equal(r.changes[0].to, TI_QUEUED);
     assert_int_equal(r.next_wakeup, NOW + 60);
-    plan_result_free(&r);
-    plan_graph_free(g);
+    plan_result_clear(&r);
+    graph_free(g);
 }
 
 /* max_active_tasks counts active_in_dag plus this call's queued; free_slots likewise. */
@@ -337,7 +348,7 @@ test_limits(void **state)
 {
     (void)state;
     const char *ids[] = {"r0", "r1", "r2", "r3", "r4", "r5"};
-    struct plan_graph *g = graph_of(6, ids, NULL, NULL, 0);
+    struct dag *g = graph_of(6, ids, NULL, NULL, 0);
     enum ti_state st[6] = {TI_NONE, TI_NONE, TI_NONE, TI_NONE, TI_NONE, TI_NONE};
     static const struct {
         struct plan_limits lim;
@@ -359,12 +370,12 @@ test_limits(void **state)
         for (size_t i = 0; i < 6; i++)
             assert_int_equal(after(&r, i, TI_NONE), i < cases[c].queued ? TI_QUEUED : TI_SCHEDULED);
         assert_int_equal(r.run_state, RUN_RUNNING);
-        plan_result_free(&r);
+        plan_result_clear(&r);
     }
     run(g, st, NULL, &r); /* no limits at all */
     for (size_t i = 0; i < 6; i++)
         assert_int_equal(after(&r, i, TI_NONE), TI_QUEUED);
-    plan_result_free(&r);
+    plan_result_clear(&r);
 
     /* tasks already scheduled are queued in task order with the new ones */
     enum ti_state mixed[6] = {TI_NONE, TI_SCHEDULED, TI_RUNNING, TI_SCHEDULED, TI_NONE, TI_NONE};
@@ -380,8 +391,8 @@ test_limits(void **state)
     assert_int_equal(r.changes[3].task, 1); /* then scheduled -> queued */
     assert_int_equal(r.changes[3].from, TI_SCHEDULED);
     assert_int_equal(r.changes[3].to, TI_QUEUED);
-    plan_result_free(&r);
-    plan_graph_free(g);
+    plan_result_clear(&r);
+    graph_free(g);
 }
 
 /* The leaf rule: only leaves decide a finished run's outcome; removed leaves are ignored. */
@@ -392,39 +403,39 @@ test_leaf_rule(void **state)
     const char *ids[] = {"a", "b", "c"};
     const char *rules_done[] = {NULL, NULL, "all_done"};
     const char *edges[] = {"a>b", "b>c"};
-    struct plan_graph *g = graph_of(3, ids, rules_done, edges, 2);
+    struct dag *g = graph_of(3, ids, rules_done, edges, 2);
     struct plan_result r;
 
     run(g, (enum ti_state[]){TI_SUCCESS, TI_FAILED, TI_NONE}, NULL, &r);
     assert_int_equal(r.n_changes, 1);
     assert_int_equal(after(&r, 2, TI_NONE), TI_QUEUED); /* all_done runs after a failure */
     assert_int_equal(r.run_state, RUN_RUNNING);
-    plan_result_free(&r);
+    plan_result_clear(&r);
 
     run(g, (enum ti_state[]){TI_SUCCESS, TI_FAILED, TI_SUCCESS}, NULL, &r);
     assert_int_equal(r.n_changes, 0);
     assert_int_equal(r.run_state, RUN_SUCCESS); /* middle failed, leaf succeeded */
-    plan_result_free(&r);
-    plan_graph_free(g);
+    plan_result_clear(&r);
+    graph_free(g);
 
     g = graph_of(3, ids, NULL, edges, 2);
     run(g, (enum ti_state[]){TI_SUCCESS, TI_FAILED, TI_NONE}, NULL, &r);
     assert_int_equal(after(&r, 2, TI_NONE), TI_UPSTREAM_FAILED);
     assert_int_equal(r.run_state, RUN_FAILED); /* leaf upstream_failed */
-    plan_result_free(&r);
+    plan_result_clear(&r);
     run(g, (enum ti_state[]){TI_SUCCESS, TI_SUCCESS, TI_FAILED}, NULL, &r);
     assert_int_equal(r.run_state, RUN_FAILED);
-    plan_result_free(&r);
+    plan_result_clear(&r);
     run(g, (enum ti_state[]){TI_SUCCESS, TI_SKIPPED, TI_SKIPPED}, NULL, &r);
     assert_int_equal(r.run_state, RUN_SUCCESS);
-    plan_result_free(&r);
+    plan_result_clear(&r);
     run(g, (enum ti_state[]){TI_SUCCESS, TI_SUCCESS, TI_REMOVED}, NULL, &r);
     assert_int_equal(r.run_state, RUN_SUCCESS); /* removed leaf ignored, b is not a leaf */
-    plan_result_free(&r);
+    plan_result_clear(&r);
     run(g, (enum ti_state[]){TI_SUCCESS, TI_SUCCESS, TI_RUNNING}, NULL, &r);
     assert_int_equal(r.run_state, RUN_RUNNING);
-    plan_result_free(&r);
-    plan_graph_free(g);
+    plan_result_clear(&r);
+    graph_free(g);
 }
 
 /* Unfinished tasks that nothing can ever move: the run failed. */
@@ -434,19 +445,19 @@ test_deadlock(void **state)
     (void)state;
     const char *ids[] = {"a", "b", "c"};
     const char *edges[] = {"a>c", "b>c"};
-    struct plan_graph *g = graph_of(3, ids, NULL, edges, 2);
+    struct dag *g = graph_of(3, ids, NULL, edges, 2);
     struct plan_result r;
 
     /* all_success never passes with a removed upstream (removed is done, not success) */
     run(g, (enum ti_state[]){TI_SUCCESS, TI_REMOVED, TI_NONE}, NULL, &r);
     assert_int_equal(r.n_changes, 0);
     assert_int_equal(r.run_state, RUN_FAILED);
-    plan_result_free(&r);
+    plan_result_clear(&r);
     /* ... but while a is still running the run is not stuck */
     run(g, (enum ti_state[]){TI_RUNNING, TI_REMOVED, TI_NONE}, NULL, &r);
     assert_int_equal(r.run_state, RUN_RUNNING);
-    plan_result_free(&r);
-    plan_graph_free(g);
+    plan_result_clear(&r);
+    graph_free(g);
 
     /* a cycle (the loader rejects it; the planner must still terminate and say failed) */
     const char *cyc[] = {"a>b", "b>a"};
@@ -454,8 +465,8 @@ test_deadlock(void **state)
     run(g, (enum ti_state[]){TI_NONE, TI_NONE}, NULL, &r);
     assert_int_equal(r.n_changes, 0);
     assert_int_equal(r.run_state, RUN_FAILED);
-    plan_result_free(&r);
-    plan_graph_free(g);
+    plan_result_clear(&r);
+    graph_free(g);
 
     /* no topological order exists: the passes still reach the fixed point (a is skipped
      * because of s, then b because of a, though b comes first in the order) */
@@ -466,8 +477,8 @@ test_deadlock(void **state)
     assert_int_equal(r.n_changes, 2);
     assert_int_equal(after(&r, 0, TI_NONE), TI_SKIPPED);
     assert_int_equal(after(&r, 1, TI_NONE), TI_SKIPPED);
-    plan_result_free(&r);
-    plan_graph_free(g);
+    plan_result_clear(&r);
+    graph_free(g);
 }
 
 static void
@@ -476,18 +487,18 @@ test_empty_dag(void **state)
     (void)state;
     struct dag dag = {.dag_id = "empty"};
     struct err e = {0};
-    struct plan_graph *g = plan_graph_new(&dag, &e);
+    struct dag *g = &dag;
     struct plan_result r;
 
-    assert_non_null(g);
-    assert_int_equal(g->n, 0);
+    assert_int_equal(dag_index(g, &e), 0);
+    assert_int_equal(g->n_tasks, 0);
     assert_int_equal(plan_run(g, NULL, NULL, NOW, &r, &e), 0);
     assert_int_equal(r.n_changes, 0);
     assert_int_equal(r.run_state, RUN_SUCCESS);
     assert_int_equal(r.next_wakeup, 0);
-    plan_result_free(&r);
-    plan_result_free(NULL);
-    plan_graph_free(g);
+    plan_result_clear(&r);
+    plan_result_clear(NULL);
+    dag_index_clear(g);
 }
 
 /* plan_run reads tis[] only, and rejects bad input. */
@@ -497,7 +508,7 @@ test_inputs_untouched(void **state)
     (void)state;
     const char *ids[] = {"a", "b", "c", "d"};
     const char *edges[] = {"a>b", "b>c", "b>d"};
-    struct plan_graph *g = graph_of(4, ids, NULL, edges, 3);
+    struct dag *g = graph_of(4, ids, NULL, edges, 3);
     struct plan_ti tis[4] = {{TI_SKIPPED, 0, false},
                              {TI_NONE, 0, false},
                              {TI_UP_FOR_RETRY, NOW, false},
@@ -515,7 +526,7 @@ test_inputs_untouched(void **state)
     }
     assert_int_equal(after(&r, 2, TI_UP_FOR_RETRY), TI_SKIPPED); /* flagged like Airflow */
     assert_int_equal(r.run_state, RUN_SUCCESS);
-    plan_result_free(&r);
+    plan_result_clear(&r);
 
     tis[1].state = (enum ti_state)42;
     assert_int_equal(plan_run(g, tis, NULL, NOW, &r, &e), -1);
@@ -523,7 +534,7 @@ test_inputs_untouched(void **state)
     assert_null(r.changes);
     assert_int_equal(plan_run(NULL, tis, NULL, NOW, &r, &e), -1);
     assert_int_equal(plan_run(g, tis, NULL, NOW, NULL, &e), -1);
-    plan_graph_free(g);
+    graph_free(g);
 }
 
 static void

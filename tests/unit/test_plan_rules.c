@@ -24,29 +24,43 @@ static const enum ti_state all_states[TI_N_STATES] = {
     TI_FAILED, TI_UP_FOR_RETRY, TI_UPSTREAM_FAILED, TI_SKIPPED, TI_REMOVED,
 };
 
-/* The graph a -> c <- b with c's trigger rule given as text. */
-static struct plan_graph *
+/* The graph a -> c <- b with c's trigger rule given as text, indexed (dag_index). */
+struct jdag {
+    struct dag dag;
+    struct dag_task tasks[3];
+    char *up[2];
+};
+
+static struct dag *
 join_graph(const char *rule)
 {
-    char *up[] = {"a", "b"};
-    struct dag_task tasks[3] = {
-        {.task_id = "a"},
-        {.task_id = "b"},
-        {.task_id = "c", .trigger_rule = (char *)rule, .upstream = up, .n_upstream = 2},
-    };
-    struct dag dag = {.dag_id = "rules", .tasks = tasks, .n_tasks = 3};
+    struct jdag *j = calloc(1, sizeof(*j));
     struct err e = {0};
-    struct plan_graph *g = plan_graph_new(&dag, &e);
 
-    if (g == NULL)
-        fail_msg("plan_graph_new: %s", e.msg);
-    return g;
+    assert_non_null(j);
+    j->up[0] = "a";
+    j->up[1] = "b";
+    j->tasks[0].task_id = "a";
+    j->tasks[1].task_id = "b";
+    j->tasks[2] = (struct dag_task){.task_id = "c", .upstream = j->up, .n_upstream = 2};
+    assert_int_equal(trigger_rule_parse(rule, &j->tasks[2].trigger_rule), 0);
+    j->dag = (struct dag){.dag_id = "rules", .tasks = j->tasks, .n_tasks = 3};
+    if (dag_index(&j->dag, &e) < 0)
+        fail_msg("dag_index: %s", e.msg);
+    return &j->dag;
+}
+
+static void
+graph_free(struct dag *g)
+{
+    dag_index_clear(g);
+    free(g); /* the struct jdag it starts */
 }
 
 /* c's state after one plan_run with upstream states sa and sb and no free slot (so that a
  * decision to run shows as scheduled, not queued). */
 static enum ti_state
-decide(const struct plan_graph *g, enum ti_state sa, enum ti_state sb)
+decide(const struct dag *g, enum ti_state sa, enum ti_state sb)
 {
     struct plan_ti tis[3] = {{sa, NOW + 100, false}, {sb, NOW + 100, false}, {TI_NONE, 0, false}};
     struct plan_limits lim = {.max_active_tasks = 0, .active_in_dag = 0, .free_slots = 0};
@@ -66,7 +80,7 @@ decide(const struct plan_graph *g, enum ti_state sa, enum ti_state sb)
             assert_int_equal(r.changes[k].to, TI_SCHEDULED);
         }
     }
-    plan_result_free(&r);
+    plan_result_clear(&r);
     return c;
 }
 
@@ -199,10 +213,10 @@ static void
 test_rule_table(void **state)
 {
     enum trigger_rule r = *(const enum trigger_rule *)*state;
-    struct plan_graph *g = join_graph(rule_texts[r]);
+    struct dag *g = join_graph(rule_texts[r]);
     int wrong = 0;
 
-    assert_int_equal(g->rule[2], r);
+    assert_int_equal(g->tasks[2].trigger_rule, r);
     for (int i = 0; i < TI_N_STATES; i++) {
         for (int j = 0; j < TI_N_STATES; j++) {
             struct pair p = {all_states[i], all_states[j]};
@@ -214,7 +228,7 @@ test_rule_table(void **state)
             }
         }
     }
-    plan_graph_free(g);
+    graph_free(g);
     assert_int_equal(wrong, 0);
 }
 
@@ -269,12 +283,12 @@ test_spot_checks(void **state)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct plan_graph *g = join_graph(cases[i].rule);
+        struct dag *g = join_graph(cases[i].rule);
         enum ti_state got = decide(g, cases[i].a, cases[i].b);
         if (got != cases[i].want)
             fail_msg("%s(%s, %s): want %s, got %s", cases[i].rule, ti_state_name(cases[i].a),
                      ti_state_name(cases[i].b), ti_state_name(cases[i].want), ti_state_name(got));
-        plan_graph_free(g);
+        graph_free(g);
     }
 }
 

@@ -138,8 +138,18 @@ static void
 finish(const char *run_id, const char *task, int try_number, enum ti_state to, int code, int want)
 {
     struct err e = {0};
-    int rc = store_ti_finish(S, "etl", run_id, task, try_number, to, true, code, 0, 0, T0 + 30,
-                             12.5, to == TI_UP_FOR_RETRY ? T0 + 330 : 0, &e);
+    int rc = store_ti_finish(
+        S, "etl", run_id, task,
+        &(struct store_try_end){.try_number = try_number,
+                                .state = to,
+                                .has_exit_code = true,
+                                .exit_code = code,
+                                .term_signal = 0,
+                                .start = 0,
+                                .end = T0 + 30,
+                                .duration = 12.5,
+                                .next_retry_at = to == TI_UP_FOR_RETRY ? T0 + 330 : 0},
+        &e);
 
     if (rc < 0)
         fail_msg("finish %s: %s", task, e.msg);
@@ -389,19 +399,46 @@ test_start_and_finish(void **state)
     assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", 1, 4242, &e), 1);
 
     /* a stale try number is refused and writes nothing */
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", 2, TI_SUCCESS, true, 0, 0, 0,
-                                     T0 + 130, 30, 0, &e),
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+                                     &(struct store_try_end){.try_number = 2,
+                                                             .state = TI_SUCCESS,
+                                                             .has_exit_code = true,
+                                                             .exit_code = 0,
+                                                             .term_signal = 0,
+                                                             .start = 0,
+                                                             .end = T0 + 130,
+                                                             .duration = 30,
+                                                             .next_retry_at = 0},
+                                     &e),
                      0);
     assert_string_equal(query("SELECT state, (SELECT count(*) FROM task_instance_history) FROM "
                               "task_instance WHERE task_id = 'extract'"),
                         "running|0");
     /* killed by a signal; the right try wins once */
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", 1, TI_UP_FOR_RETRY, false, 0, 9, 0,
-                                     T0 + 130, 30.25, T0 + 430, &e),
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+                                     &(struct store_try_end){.try_number = 1,
+                                                             .state = TI_UP_FOR_RETRY,
+                                                             .has_exit_code = false,
+                                                             .exit_code = 0,
+                                                             .term_signal = 9,
+                                                             .start = 0,
+                                                             .end = T0 + 130,
+                                                             .duration = 30.25,
+                                                             .next_retry_at = T0 + 430},
+                                     &e),
                      1);
-    assert_int_equal(
-        store_ti_finish(S, "etl", "r", "extract", 1, TI_FAILED, true, 1, 0, 0, T0 + 140, 40, 0, &e),
-        0);
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+                                     &(struct store_try_end){.try_number = 1,
+                                                             .state = TI_FAILED,
+                                                             .has_exit_code = true,
+                                                             .exit_code = 1,
+                                                             .term_signal = 0,
+                                                             .start = 0,
+                                                             .end = T0 + 140,
+                                                             .duration = 40,
+                                                             .next_retry_at = 0},
+                                     &e),
+                     0);
     assert_int_equal(store_tis_get(S, "etl", "r", &tis, &n, &e), 0);
     assert_int_equal(tis[0].state, TI_UP_FOR_RETRY);
     assert_int_equal(tis[0].start_date, T0 + 100);
@@ -419,8 +456,18 @@ test_start_and_finish(void **state)
     assert_string_equal(query("SELECT lease_until IS NULL FROM task_instance "
                               "WHERE task_id = 'extract'"),
                         "t");
-    assert_int_equal(
-        store_ti_finish(S, "etl", "r", "extract", 1, TI_QUEUED, true, 0, 0, 0, T0, 0, 0, &e), -1);
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+                                     &(struct store_try_end){.try_number = 1,
+                                                             .state = TI_QUEUED,
+                                                             .has_exit_code = true,
+                                                             .exit_code = 0,
+                                                             .term_signal = 0,
+                                                             .start = 0,
+                                                             .end = T0,
+                                                             .duration = 0,
+                                                             .next_retry_at = 0},
+                                     &e),
+                     -1);
     assert_int_equal(e.code, ERR_USAGE);
 }
 

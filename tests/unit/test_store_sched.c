@@ -338,8 +338,17 @@ test_claim_filters(void **state UNUSED)
     assert_string_equal(query("SELECT job_id IS NULL FROM task_instance WHERE run_id = 'o1'"), "t");
 
     /* the second try of a retried task gets try number 2 */
-    assert_int_equal(store_ti_finish(S, "other", "o1", "only", 1, TI_UP_FOR_RETRY, true, 1, 0, 0,
-                                     T0 + 5, 5, T0 + 6, &e),
+    assert_int_equal(store_ti_finish(S, "other", "o1", "only",
+                                     &(struct store_try_end){.try_number = 1,
+                                                             .state = TI_UP_FOR_RETRY,
+                                                             .has_exit_code = true,
+                                                             .exit_code = 1,
+                                                             .term_signal = 0,
+                                                             .start = 0,
+                                                             .end = T0 + 5,
+                                                             .duration = 5,
+                                                             .next_retry_at = T0 + 6},
+                                     &e),
                      1);
     set_ti(S, "other", "o1", "only", TI_UP_FOR_RETRY, TI_QUEUED);
     assert_int_equal(claim(S, &by_ids, 5, 0, &c), 1);
@@ -386,8 +395,17 @@ test_leases_renew(void **state UNUSED)
         "r1|extract|7|90|30|r1|transform|7|90|30|r2|extract|8|60|0|r2|load|7|90|30");
 
     /* another process ends r1 extract; a stale try number is lost too */
-    assert_int_equal(store_ti_finish(S2, "etl", "r1", "extract", 1, TI_FAILED, true, 1, 0, 0,
-                                     T0 + 40, 10, 0, &e),
+    assert_int_equal(store_ti_finish(S2, "etl", "r1", "extract",
+                                     &(struct store_try_end){.try_number = 1,
+                                                             .state = TI_FAILED,
+                                                             .has_exit_code = true,
+                                                             .exit_code = 1,
+                                                             .term_signal = 0,
+                                                             .start = 0,
+                                                             .end = T0 + 40,
+                                                             .duration = 10,
+                                                             .next_retry_at = 0},
+                                     &e),
                      1);
     tries[1].try_number = 0;
     assert_int_equal(store_leases_renew(S, 7, 60, T0 + 45, tries, 4, lost, &e), 0);
@@ -429,8 +447,17 @@ test_leases_expired(void **state UNUSED)
     store_expired_free(x, n);
 
     /* the scheduler fails it for a retry; the worker's renewal then reports it lost */
-    assert_int_equal(store_ti_finish(S2, "etl", "r", "extract", 1, TI_UP_FOR_RETRY, false, 0, 0, 0,
-                                     T0 + 121, -1, T0 + 421, &e),
+    assert_int_equal(store_ti_finish(S2, "etl", "r", "extract",
+                                     &(struct store_try_end){.try_number = 1,
+                                                             .state = TI_UP_FOR_RETRY,
+                                                             .has_exit_code = false,
+                                                             .exit_code = 0,
+                                                             .term_signal = 0,
+                                                             .start = 0,
+                                                             .end = T0 + 121,
+                                                             .duration = -1,
+                                                             .next_retry_at = T0 + 421},
+                                     &e),
                      1);
     struct store_try_ref t = {"etl", "r", "extract", 1};
     OK_EQ(store_leases_renew(S, 7, 100, T0 + 122, &t, 1, &lost, &e), lost, 1);
@@ -725,12 +752,31 @@ test_notify(void **state UNUSED)
     assert_int_equal(claim(S, NULL, 1, 0, &c), 1);
     store_claims_free(c, 1);
     assert_int_equal(notified(), 0);
-    assert_int_equal(
-        store_ti_finish(S, "etl", "r", "extract", 1, TI_FAILED, true, 1, 0, 0, T0, 1, 0, &e), 1);
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+                                     &(struct store_try_end){.try_number = 1,
+                                                             .state = TI_FAILED,
+                                                             .has_exit_code = true,
+                                                             .exit_code = 1,
+                                                             .term_signal = 0,
+                                                             .start = 0,
+                                                             .end = T0,
+                                                             .duration = 1,
+                                                             .next_retry_at = 0},
+                                     &e),
+                     1);
     assert_int_equal(notified(), 1);
-    assert_int_equal(
-        store_ti_finish(S, "etl", "r", "extract", 1, TI_FAILED, true, 1, 0, 0, T0, 1, 0, &e),
-        0); /* refused: no wake-up */
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+                                     &(struct store_try_end){.try_number = 1,
+                                                             .state = TI_FAILED,
+                                                             .has_exit_code = true,
+                                                             .exit_code = 1,
+                                                             .term_signal = 0,
+                                                             .start = 0,
+                                                             .end = T0,
+                                                             .duration = 1,
+                                                             .next_retry_at = 0},
+                                     &e),
+                     0); /* refused: no wake-up */
     assert_int_equal(notified(), 0);
     assert_int_equal(store_dag_set_paused(S, "etl", true, &e), 0);
     assert_int_equal(notified(), 1);
