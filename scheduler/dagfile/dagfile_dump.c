@@ -157,7 +157,7 @@ put_task(FILE *out, const struct dag_task *t)
             t->retry_exponential_backoff ? "true" : "false");
     put_seconds(out, "    max_retry_delay", t->max_retry_delay);
     put_seconds(out, "    execution_timeout", t->execution_timeout);
-    fputs("    trigger_rule: ", out), fputs(trigger_rule_name(t->trigger_rule), out);
+    fputs("    trigger_rule: ", out), put_str(out, trigger_rule_name(t->trigger_rule));
     fprintf(out, "\n    depends_on_past: %s\n", t->depends_on_past ? "true" : "false");
     fputs("    pool: ", out), put_str(out, t->pool);
     fputs("\n    queue: ", out), put_str(out, t->queue);

@@ -33,6 +33,18 @@ check_eq "AIRFLOW_CTX_* and run_id reach the task" "xcom_flow|ctx|xcom1|1|xcom1"
 check "the log is in Airflow's layout" test -f "$GUST_LOGS_FOLDER/dag_id=xcom_flow/run_id=xcom1/task_id=say/attempt=1.log"
 log=$("$GUST" tasks logs xcom_flow say xcom1)
 check_contains "tasks logs prints the task's output" "hello" "$log"
+kpo_dir="$GUST_LOGS_FOLDER/dag_id=xcom_flow/run_id=xcom1/task_id=kpo"
+check "a KPO try leaves its result file beside its log" test -f "$kpo_dir/attempt=1.return.json"
+"$GUST" tasks logs xcom_flow kpo xcom1 >/dev/null 2>&1
+check "tasks logs of a finished try leaves its result file alone" test -f "$kpo_dir/attempt=1.return.json"
+check_fails "tasks logs of a mistyped task id fails" "$GUST" tasks logs xcom_flow kpoo xcom1 --try 1
+check_fails "tasks logs of a mistyped task id creates no folder" \
+    test -e "$GUST_LOGS_FOLDER/dag_id=xcom_flow/run_id=xcom1/task_id=kpoo"
+check_fails "tasks logs of a mistyped run id creates no folder" \
+    test -e "$GUST_LOGS_FOLDER/dag_id=xcom_flow/run_id=xcom9"
+"$GUST" tasks logs xcom_flow say xcom9 --try 1 >/dev/null 2>&1
+check_fails "tasks logs of an unknown run writes nothing" \
+    test -e "$GUST_LOGS_FOLDER/dag_id=xcom_flow/run_id=xcom9"
 
 # --- retries and exit 100
 "$GUST" dags trigger retry_flow --local -r retry1 >/dev/null 2>&1
