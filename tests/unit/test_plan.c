@@ -2,7 +2,8 @@
  * whole runs (skip and failure cascades through a 50-task chain in one call, retries due
  * and not due, max_active_tasks and free slots, the leaf rule, deadlocks, the empty DAG,
  * inputs left untouched), plan_after_try, and plan_retry_delay against values computed with
- * Python's hashlib from Airflow's next_retry_datetime formula. The trigger-rule table is in
+ * Python's hashlib from Airflow's next_retry_datetime formula (plan_try_end: the logical date
+ * as str() prints it, the exact end plus the delay). The trigger-rule table is in
  * test_plan_rules.c. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -611,6 +612,57 @@ test_retry_delay(void **state)
     assert_true(plan_retry_delay(300, true, -1, "d", longid, "2024-01-01", 1) == 543);
 }
 
+/* The text Airflow hashes is str(logical_date): microseconds only when there are some. With
+ * /usr/bin/python3 (hashlib, the formula above, delay 300, dvc_flow/crawl), try 1..3:
+ *   str(datetime(2026,1,1,0,0,0,123456,utc)) = "2026-01-01 00:00:00.123456+00:00": 497 625 1890
+ *   str(datetime(2026,1,1,0,0,0,utc))        = "2026-01-01 00:00:00+00:00":        521 1024 2107
+ *   str(datetime(2024,2,29,23,59,59,5,utc))  = "2024-02-29 23:59:59.000005+00:00": 386 725 1962
+ * and the next try is due at the try's exact end plus that delay. */
+static void
+test_try_end(void **state)
+{
+    (void)state;
+    static const struct {
+        time_t sec;
+        long usec;
+        const char *text;
+        double want[3];
+    } cases[] = {
+        {1767225600, 123456, "2026-01-01 00:00:00.123456+00:00", {497, 625, 1890}},
+        {1767225600, 0, "2026-01-01 00:00:00+00:00", {521, 1024, 2107}},
+        {1709251199, 5, "2024-02-29 23:59:59.000005+00:00", {386, 725, 1962}},
+    };
+    struct dag_task task = {.task_id = "crawl",
+                            .retry_delay = 300,
+                            .retry_exponential_backoff = true,
+                            .max_retry_delay = -1};
+    double next;
+    char text[40];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        plan_logical_str(cases[i].sec, cases[i].usec, text);
+        assert_string_equal(text, cases[i].text);
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(
+                plan_try_end(&task, "dvc_flow", text, TRY_FAILED, k + 1, 3, 1000.25, &next),
+                TI_UP_FOR_RETRY);
+            assert_true(next == 1000.25 + cases[i].want[k]); /* not rounded to the second */
+        }
+    }
+    /* no tries left, success, a task gone from the DAG */
+    assert_int_equal(plan_try_end(&task, "d", text, TRY_FAILED, 4, 3, 1000.25, &next), TI_FAILED);
+    assert_true(next == 0);
+    assert_int_equal(plan_try_end(&task, "d", text, TRY_SUCCESS, 1, 3, 1000.25, &next), TI_SUCCESS);
+    assert_true(next == 0);
+    assert_int_equal(plan_try_end(NULL, "d", text, TRY_FAILED, 1, 3, 1000.25, &next),
+                     TI_UP_FOR_RETRY);
+    assert_true(next == 1000.25);
+    task.retry_exponential_backoff = false;
+    assert_int_equal(plan_try_end(&task, "d", text, TRY_FAILED, 1, 3, 1000.5, &next),
+                     TI_UP_FOR_RETRY);
+    assert_true(next == 1300.5);
+}
+
 int
 main(void)
 {
@@ -629,6 +681,7 @@ main(void)
         cmocka_unit_test(test_inputs_untouched),
         cmocka_unit_test(test_after_try),
         cmocka_unit_test(test_retry_delay),
+        cmocka_unit_test(test_try_end),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
