@@ -20,7 +20,6 @@
 #include "store/store.h"
 #include "schedule/tz.h"
 
-
 static const char test_usage[] =
     "usage: gust tasks test DAG_ID TASK_ID [DATE_OR_RUN_ID] [-t|--task-params JSON]\n"
     "Run one task now without recording state; print its log and the XCom it would push.\n";
@@ -31,8 +30,8 @@ run_once(const struct dag_task *task, const struct runner_cmd *cmd, struct exec_
          struct err *e)
 {
     struct executor *x = executor_new(e);
-    struct exec_spec spec = {cmd->argv,    cmd->envp, task->cwd, "/dev/stdout",
-                             task->execution_timeout, 10,        NULL};
+    struct exec_spec spec = {
+        cmd->argv, cmd->envp, task->cwd, "/dev/stdout", task->execution_timeout, 10, NULL};
     int rc = -1;
 
     if (x == NULL || executor_start(x, &spec, NULL, e) < 0)

@@ -230,8 +230,8 @@ index_upstream(struct dag *dag, struct err *e)
             long u = dag_task_index(dag, t->upstream[j] ? t->upstream[j] : "");
 
             if (u < 0)
-                return err_set(e, ERR_NOTFOUND, "task '%s': unknown upstream task '%s'",
-                               t->task_id, t->upstream[j] ? t->upstream[j] : "");
+                return err_set(e, ERR_NOTFOUND, "task '%s': unknown upstream task '%s'", t->task_id,
+                               t->upstream[j] ? t->upstream[j] : "");
             t->upstream_idx[j] = (size_t)u;
             dag->tasks[u].n_downstream++;
         }
@@ -280,7 +280,7 @@ bag_add(struct loadctx *c, struct dag *dag, const struct ynode *key)
     if (found) {
         const struct dag *first = c->bag->dags[at];
         dagfile_error(c, key, "duplicate dag id '%s' (first defined at %s:%d:%d)", dag->dag_id,
-                  first->fileloc, first->line, first->col);
+                      first->fileloc, first->line, first->col);
         dag_free(dag);
         return -1;
     }
@@ -307,7 +307,7 @@ load_entry(struct loadctx *c, const struct ynode *root, size_t i, const struct y
 
     if (k->kind != YN_SCALAR || !dagfile_valid_id(k->str)) {
         dagfile_error(c, k, "invalid dag id '%s' (letters, digits, '_', '.', '-'; at most 250)",
-                  k->kind == YN_SCALAR ? k->str : "(not a string)");
+                      k->kind == YN_SCALAR ? k->str : "(not a string)");
         return;
     }
     if (strcmp(k->str, "default") == 0)
@@ -316,7 +316,7 @@ load_entry(struct loadctx *c, const struct ynode *root, size_t i, const struct y
     for (size_t j = 0; j < i; j++)
         if (ymap_key(root, j)->kind == YN_SCALAR && strcmp(ymap_key(root, j)->str, k->str) == 0) {
             dagfile_error(c, k, "duplicate dag id '%s' (first defined at line %d)", k->str,
-                      ymap_key(root, j)->line);
+                          ymap_key(root, j)->line);
             goto out;
         }
     if (defaults != NULL && v->kind == YN_MAP && (v = merged = ynode_merge(v, defaults)) == NULL) {
@@ -341,7 +341,7 @@ load_tree(struct loadctx *c, const struct ynode *root)
     }
     if (root->kind != YN_MAP) {
         dagfile_error(c, root, "the file must be a mapping of dag ids to DAG definitions, not %s",
-                  ynode_what(root));
+                      ynode_what(root));
         return;
     }
     defaults = ymap_get(root, "default");
@@ -387,7 +387,7 @@ dagbag_load_file(struct dagbag *bag, const char *path)
         (text = malloc((size_t)size + 1)) == NULL ||
         fread(text, 1, (size_t)size, f) != (size_t)size) {
         dagfile_error(&c, NULL, "cannot read the file: %s",
-                  size > MAX_FILE_SIZE ? "larger than 64 MiB" : strerror(errno ? errno : EIO));
+                      size > MAX_FILE_SIZE ? "larger than 64 MiB" : strerror(errno ? errno : EIO));
         free(text);
         if (f)
             fclose(f);

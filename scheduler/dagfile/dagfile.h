@@ -64,8 +64,8 @@ struct dag_task {
     int retries;
     double retry_delay; /* default 300 */
     bool retry_exponential_backoff;
-    double max_retry_delay;   /* < 0: none */
-    double execution_timeout; /* < 0: none */
+    double max_retry_delay;         /* < 0: none */
+    double execution_timeout;       /* < 0: none */
     enum trigger_rule trigger_rule; /* default all_success */
     bool depends_on_past;
     char *pool;  /* default "default_pool" */

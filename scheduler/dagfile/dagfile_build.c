@@ -125,7 +125,7 @@ dagfile_check_default_args(struct loadctx *c, const struct ynode *args, const ch
         const char *k = key_text(ymap_key(args, i));
         if (!in_list(arg_keys, k) && op_key(k) < 0 && strcmp(k, "timezone") != 0)
             dagfile_warn(c, ymap_key(args, i), "%s%sunsupported default_args key '%s' ignored",
-                     where ? where : "", where ? ": " : "", k);
+                         where ? where : "", where ? ": " : "", k);
     }
 }
 
@@ -162,13 +162,12 @@ check_task_keys(struct loadctx *c, const struct ynode *map, const struct dag_tas
             dagfile_warn(c, kn, "task '%s': unsupported key '%s' ignored", sid, k);
         else if (!(op_keys[ok].ops & (1u << t->op)))
             dagfile_warn(c, kn, "task '%s': key '%s' is not used by %s and is ignored", sid, k,
-                     op_kind_name(t->op));
+                         op_kind_name(t->op));
     }
 }
 
 static int
-read_trigger_rule(struct loadctx *c, const struct ynode *n, const char *sid,
-                  enum trigger_rule *out)
+read_trigger_rule(struct loadctx *c, const struct ynode *n, const char *sid, enum trigger_rule *out)
 {
     char *s = NULL;
     int rc = 0;
@@ -179,9 +178,9 @@ read_trigger_rule(struct loadctx *c, const struct ynode *n, const char *sid,
         return 0;
     if (strcmp(s, "none_failed_or_skipped") == 0)
         dagfile_warn(c, n,
-                 "task '%s': trigger rule none_failed_or_skipped is deprecated, read as "
-                 "none_failed_min_one_success",
-                 sid);
+                     "task '%s': trigger rule none_failed_or_skipped is deprecated, read as "
+                     "none_failed_min_one_success",
+                     sid);
     if (trigger_rule_parse(s, out) < 0) {
         dagfile_error(c, n, "task '%s': unknown trigger rule '%s'", sid, s);
         rc = -1;
@@ -213,12 +212,14 @@ task_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const c
     bad |= dagfile_read_int(c, cget(ch, "retries"), "retries", 0, &t->retries);
     bad |= read_dur2(c, ch, "retry_delay", "retry_delay_sec", &t->retry_delay);
     bad |= dagfile_read_bool(c, cget(ch, "retry_exponential_backoff"), "retry_exponential_backoff",
-                     &t->retry_exponential_backoff);
-    bad |= dagfile_read_duration(c, cget(ch, "max_retry_delay"), "max_retry_delay", &t->max_retry_delay);
+                             &t->retry_exponential_backoff);
+    bad |= dagfile_read_duration(c, cget(ch, "max_retry_delay"), "max_retry_delay",
+                                 &t->max_retry_delay);
     bad |= read_dur2(c, ch, "execution_timeout", "execution_timeout_secs", &t->execution_timeout);
     if (cget(ch, "trigger_rule") != NULL)
         bad |= read_trigger_rule(c, cget(ch, "trigger_rule"), sid, &t->trigger_rule);
-    bad |= dagfile_read_bool(c, cget(ch, "depends_on_past"), "depends_on_past", &t->depends_on_past);
+    bad |=
+        dagfile_read_bool(c, cget(ch, "depends_on_past"), "depends_on_past", &t->depends_on_past);
     bad |= dagfile_read_str(c, cget(ch, "pool"), "pool", &t->pool);
     bad |= dagfile_read_str(c, cget(ch, "queue"), "queue", &t->queue);
     /* A task's own start/end date only narrows its runs in Airflow; checked, not kept. */
@@ -246,26 +247,27 @@ task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t
     bad |= dagfile_read_env(c, oget(ch, t, "env_vars"), "env_vars", &t->env, &t->n_env);
     bad |= dagfile_read_str(c, oget(ch, t, "cwd"), "cwd", &t->cwd);
     bad |= dagfile_read_str_list(c, oget(ch, t, "cmds"), "cmds", &t->cmds, &t->n_cmds);
-    bad |= dagfile_read_str_list(c, oget(ch, t, "arguments"), "arguments", &t->arguments, &t->n_arguments);
+    bad |= dagfile_read_str_list(c, oget(ch, t, "arguments"), "arguments", &t->arguments,
+                                 &t->n_arguments);
     bad |= dagfile_read_str(c, oget(ch, t, "image"), "image", &t->image);
     bad |= dagfile_read_str(c, oget(ch, t, "name"), "name", &t->name);
     bad |= dagfile_read_str(c, oget(ch, t, "namespace"), "namespace", &t->namespace);
     bad |= dagfile_read_bool(c, oget(ch, t, "do_xcom_push"), "do_xcom_push", &t->do_xcom_push);
     bad |= dagfile_read_exit_codes(c, oget(ch, t, "skip_on_exit_code"), "skip_on_exit_code",
-                           &t->skip_on_exit_code, &t->n_skip_on_exit_code);
+                                   &t->skip_on_exit_code, &t->n_skip_on_exit_code);
     bad |= dagfile_read_str(c, oget(ch, t, "trigger_dag_id"), "trigger_dag_id", &t->trigger_dag_id);
     bad |= dagfile_read_json_object(c, oget(ch, t, "conf"), "conf", &t->conf_json);
     bad |= dagfile_read_bool(c, oget(ch, t, "wait_for_completion"), "wait_for_completion",
-                     &t->wait_for_completion);
+                             &t->wait_for_completion);
     if (bad)
         return -1;
     if (t->op == OP_BASH && (t->bash_command == NULL || t->bash_command[0] == '\0'))
         dagfile_error(c, ch->maps[0], "task '%s': BashOperator needs bash_command", sid);
     else if (t->op == OP_KPO && t->n_cmds == 0 && t->n_arguments == 0)
         dagfile_error(c, ch->maps[0],
-                  "task '%s': KubernetesPodOperator needs cmds or arguments (the image's "
-                  "entrypoint is not known when running locally)",
-                  sid);
+                      "task '%s': KubernetesPodOperator needs cmds or arguments (the image's "
+                      "entrypoint is not known when running locally)",
+                      sid);
     else if (t->op == OP_TRIGGER_DAGRUN && (t->trigger_dag_id == NULL || !*t->trigger_dag_id))
         dagfile_error(c, ch->maps[0], "task '%s': TriggerDagRunOperator needs trigger_dag_id", sid);
     else
@@ -414,10 +416,7 @@ task_defaults(struct dag_task *t)
         t->skip_on_exit_code[0] = 99;
         t->n_skip_on_exit_code = 1;
     }
-    return t->pool && t->queue && t->owner &&
-                   (t->op != OP_BASH || t->skip_on_exit_code)
-               ? 0
-               : -1;
+    return t->pool && t->queue && t->owner && (t->op != OP_BASH || t->skip_on_exit_code) ? 0 : -1;
 }
 
 /* The operator of a task (from the task's own mapping only, as dag-factory reads it). */
@@ -428,7 +427,8 @@ task_operator(struct loadctx *c, const struct ynode *map, struct dag_task *t, co
 
     if (op == NULL && ymap_get(map, "decorator") != NULL) {
         dagfile_error(c, ymap_get(map, "decorator"),
-                  "task '%s': decorator (TaskFlow) tasks need Python and are not supported", sid);
+                      "task '%s': decorator (TaskFlow) tasks need Python and are not supported",
+                      sid);
         return -1;
     }
     if (op == NULL || ynode_is_null(op)) {
@@ -439,9 +439,9 @@ task_operator(struct loadctx *c, const struct ynode *map, struct dag_task *t, co
         return -1;
     if (op_from_path(t->operator_path, &t->op) < 0) {
         dagfile_error(c, op,
-                  "task '%s': unsupported operator '%s' (gust runs BashOperator, "
-                  "KubernetesPodOperator, TriggerDagRunOperator and EmptyOperator)",
-                  sid, t->operator_path);
+                      "task '%s': unsupported operator '%s' (gust runs BashOperator, "
+                      "KubernetesPodOperator, TriggerDagRunOperator and EmptyOperator)",
+                      sid, t->operator_path);
         return -1;
     }
     return 0;
@@ -492,7 +492,7 @@ add_task(struct loadctx *c, struct taskent *ents, size_t *n, const struct ynode 
     }
     if (!dagfile_valid_id(idn->str)) {
         dagfile_error(c, idn, "invalid task id '%s' (letters, digits, '_', '.', '-'; at most 250)",
-                  idn->str);
+                      idn->str);
         return;
     }
     if (map->kind != YN_MAP) {
@@ -502,7 +502,7 @@ add_task(struct loadctx *c, struct taskent *ents, size_t *n, const struct ynode 
     for (size_t i = 0; i < *n; i++)
         if (strcmp(ents[i].sid, idn->str) == 0) {
             dagfile_error(c, idn, "duplicate task id '%s' (first defined at line %d)", idn->str,
-                      ents[i].map->line);
+                          ents[i].map->line);
             return;
         }
     ents[*n].map = map;
@@ -549,9 +549,9 @@ dag_schedule(struct loadctx *c, struct dag *dag, const struct ynode *map)
 
     if (si != NULL)
         dagfile_warn(c, si,
-                 "schedule_interval is deprecated (dag-factory 1.x rejects it): use "
-                 "schedule%s",
-                 s ? "; ignored because schedule is set" : "");
+                     "schedule_interval is deprecated (dag-factory 1.x rejects it): use "
+                     "schedule%s",
+                     s ? "; ignored because schedule is set" : "");
     s = s ? s : si;
     if (s == NULL || ynode_is_null(s) || (s->kind == YN_SCALAR && strcasecmp(s->str, "none") == 0))
         return schedule_parse(&dag->schedule, "None", &e) < 0 ? dagfile_error(c, s, "%s", e.msg),
@@ -631,18 +631,19 @@ dag_fields(struct loadctx *c, struct dag *dag, const struct ynode *map, const st
     bad |= dag_schedule(c, dag, map);
     bad |= dagfile_read_str(c, ymap_get(map, "description"), "description", &dag->description);
     bad |= dagfile_read_bool(c, ymap_get(map, "catchup"), "catchup", &dag->catchup);
-    bad |=
-        dagfile_read_int(c, ymap_get(map, "max_active_runs"), "max_active_runs", 1, &dag->max_active_runs);
+    bad |= dagfile_read_int(c, ymap_get(map, "max_active_runs"), "max_active_runs", 1,
+                            &dag->max_active_runs);
     if (conc != NULL)
         dagfile_warn(c, conc, "concurrency is deprecated: use max_active_tasks%s",
-                 mat ? "; ignored because max_active_tasks is set" : "");
+                     mat ? "; ignored because max_active_tasks is set" : "");
     bad |= dagfile_read_int(c, mat ? mat : conc, mat ? "max_active_tasks" : "concurrency", 1,
-                    &dag->max_active_tasks);
+                            &dag->max_active_tasks);
     const struct ynode *rt = ymap_get(map, "dagrun_timeout");
-    bad |= dagfile_read_duration(c, rt ? rt : ymap_get(map, "dagrun_timeout_sec"),
-                         rt ? "dagrun_timeout" : "dagrun_timeout_sec", &dag->dagrun_timeout);
+    bad |=
+        dagfile_read_duration(c, rt ? rt : ymap_get(map, "dagrun_timeout_sec"),
+                              rt ? "dagrun_timeout" : "dagrun_timeout_sec", &dag->dagrun_timeout);
     bad |= dagfile_read_bool(c, ymap_get(map, "is_paused_upon_creation"), "is_paused_upon_creation",
-                     &dag->is_paused_upon_creation);
+                             &dag->is_paused_upon_creation);
     bad |= dagfile_read_json_object(c, ymap_get(map, "params"), "params", &dag->params_json);
     bad |= dagfile_read_str_list(c, ymap_get(map, "tags"), "tags", &dag->tags, &dag->n_tags);
     bad |= dagfile_read_str(c, ymap_get(args, "owner"), "owner", &dag->owner);
@@ -688,7 +689,7 @@ dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
         if (gn != NULL && !ynode_is_null(gn) &&
             (gn->kind != YN_SCALAR || (g = dagfile_group_find(&gs, gn->str)) < 0)) {
             dagfile_error(c, gn, "task '%s': unknown task group '%s'", ents[i].sid,
-                      gn->kind == YN_SCALAR ? gn->str : "?");
+                          gn->kind == YN_SCALAR ? gn->str : "?");
             bad = 1;
         }
         refs[i] = (struct dagfile_taskref){ents[i].sid, ents[i].map,

@@ -53,7 +53,7 @@ check_group_keys(struct loadctx *c, const struct ynode *conf, const char *name)
             known |= strcmp(*g, k->str) == 0;
         if (!known)
             dagfile_warn(c, k, "task group '%s': unsupported key '%s' ignored", name,
-                     k->kind == YN_SCALAR ? k->str : "?");
+                         k->kind == YN_SCALAR ? k->str : "?");
     }
 }
 
@@ -66,15 +66,15 @@ add_group(struct loadctx *c, struct dgroups *gs, const struct ynode *name, const
 
     if (name == NULL || name->kind != YN_SCALAR || !valid_group_name(name->str)) {
         dagfile_error(c, name ? name : conf,
-                  "a task group needs a group_name of letters, digits, "
-                  "'_' and '-'");
+                      "a task group needs a group_name of letters, digits, "
+                      "'_' and '-'");
         return -1;
     }
     if (conf != NULL && ynode_is_null(conf))
         conf = NULL;
     if (conf != NULL && conf->kind != YN_MAP) {
         dagfile_error(c, conf, "task group '%s' must be a mapping, not %s", name->str,
-                  ynode_what(conf));
+                      ynode_what(conf));
         return -1;
     }
     if (dagfile_group_find(gs, name->str) >= 0) {
@@ -111,7 +111,7 @@ link_parents(struct loadctx *c, struct dgroups *gs, const struct ynode *node)
             continue;
         if (p->kind != YN_SCALAR || (gs->g[i].parent = dagfile_group_find(gs, p->str)) < 0) {
             dagfile_error(c, p, "task group '%s': unknown parent group '%s'", gs->g[i].name,
-                      p->kind == YN_SCALAR ? p->str : "?");
+                          p->kind == YN_SCALAR ? p->str : "?");
             bad = 1;
         }
     }
@@ -120,7 +120,7 @@ link_parents(struct loadctx *c, struct dgroups *gs, const struct ynode *node)
         for (int g = gs->g[i].parent; g >= 0; g = gs->g[g].parent)
             if (++steps > gs->n) {
                 dagfile_error(c, gs->g[i].at, "task group '%s': parent_group_name makes a loop",
-                          gs->g[i].name);
+                              gs->g[i].name);
                 return -1;
             }
     }
@@ -171,7 +171,7 @@ dagfile_groups_parse(struct loadctx *c, const struct ynode *node, struct dgroups
         const struct ynode *it = node->items[i], *name = ymap_get(it, "group_name");
         if (it->kind != YN_MAP) {
             dagfile_error(c, it, "each task group in the list must be a mapping, not %s",
-                      ynode_what(it));
+                          ynode_what(it));
             bad = 1;
             continue;
         }
@@ -272,7 +272,7 @@ resolve(struct linker *l, const struct ynode *dep, int self_task, int self_group
 
     if (dep->kind != YN_SCALAR || ynode_is_null(dep)) {
         dagfile_error(l->c, dep, "%s '%s': a dependency must be a name, not %s", kind, who,
-                  ynode_what(dep));
+                      ynode_what(dep));
         return -1;
     }
     *task = task_find(l, dep->str);
@@ -293,7 +293,7 @@ resolve(struct linker *l, const struct ynode *dep, int self_task, int self_group
         nested |= g == self_group;
     if (nested) {
         dagfile_error(l->c, dep, "%s '%s' depends on '%s', which contains it or is inside it", kind,
-                  who, dep->str);
+                      who, dep->str);
         return -1;
     }
     return 0;
@@ -306,7 +306,7 @@ dep_list(struct linker *l, const struct ynode *deps, const char *kind, const cha
         return NULL;
     if (deps->kind != YN_SEQ) {
         dagfile_error(l->c, deps, "%s '%s': dependencies must be a list, not %s", kind, who,
-                  ynode_what(deps));
+                      ynode_what(deps));
         return NULL;
     }
     return deps;

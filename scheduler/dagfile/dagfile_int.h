@@ -69,7 +69,7 @@ struct loadctx {
 };
 
 void dagfile_diag(struct loadctx *c, enum diag_level level, const struct ynode *at, const char *fmt,
-              ...) __attribute__((format(printf, 4, 5)));
+                  ...) __attribute__((format(printf, 4, 5)));
 #define dagfile_error(c, at, ...) dagfile_diag((c), DIAG_ERROR, (at), __VA_ARGS__)
 #define dagfile_warn(c, at, ...) dagfile_diag((c), DIAG_WARNING, (at), __VA_ARGS__)
 
@@ -77,23 +77,25 @@ void dagfile_diag(struct loadctx *c, enum diag_level level, const struct ynode *
  * type or value and returns -1; what names the key in messages. A null value leaves *out as
  * it is (the default) and returns 0. */
 int dagfile_read_str(struct loadctx *c, const struct ynode *n, const char *what, char **out);
-int dagfile_read_int(struct loadctx *c, const struct ynode *n, const char *what, long min, int *out);
+int dagfile_read_int(struct loadctx *c, const struct ynode *n, const char *what, long min,
+                     int *out);
 int dagfile_read_bool(struct loadctx *c, const struct ynode *n, const char *what, bool *out);
 /* Seconds as a number or a `__type__: datetime.timedelta` mapping; null gives -1. */
 int dagfile_read_duration(struct loadctx *c, const struct ynode *n, const char *what, double *out);
 /* A date or date-time string (or `__type__: datetime.datetime` mapping) in zone tz. */
 int dagfile_read_date(struct loadctx *c, const struct ynode *n, const char *what, const char *tz,
-              time_t *out);
+                      time_t *out);
 int dagfile_read_str_list(struct loadctx *c, const struct ynode *n, const char *what, char ***out,
-                  size_t *n_out);
+                          size_t *n_out);
 /* A mapping name -> value, or a list of {name, value} mappings (KPO's env_vars). */
 int dagfile_read_env(struct loadctx *c, const struct ynode *n, const char *what, struct kv **out,
-             size_t *n_out);
+                     size_t *n_out);
 /* An exit code or a list of them; null is an empty list. */
 int dagfile_read_exit_codes(struct loadctx *c, const struct ynode *n, const char *what, int **out,
-                    size_t *n_out);
+                            size_t *n_out);
 /* JSON text of a mapping (params, conf). */
-int dagfile_read_json_object(struct loadctx *c, const struct ynode *n, const char *what, char **out);
+int dagfile_read_json_object(struct loadctx *c, const struct ynode *n, const char *what,
+                             char **out);
 void dagfile_str_list_free(char **list, size_t n);
 void dagfile_env_free(struct kv *env, size_t n);
 

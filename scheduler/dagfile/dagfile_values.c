@@ -88,13 +88,13 @@ typed_fields(struct loadctx *c, const struct ynode *map, const char *type,
         if (k->kind == YN_SCALAR && strcmp(k->str, "__args__") == 0) {
             if (v->kind != YN_SEQ || v->n > n_fields) {
                 dagfile_error(c, v, "%s: __args__ must be a list of at most %zu numbers", type,
-                          n_fields);
+                              n_fields);
                 return -1;
             }
             for (size_t j = 0; j < v->n; j++)
                 if (ynode_double(v->items[j], &vals[j]) < 0) {
                     dagfile_error(c, v->items[j], "%s: expected a number, not %s", type,
-                              ynode_what(v->items[j]));
+                                  ynode_what(v->items[j]));
                     return -1;
                 }
             continue;
@@ -155,7 +155,7 @@ dagfile_read_duration(struct loadctx *c, const struct ynode *n, const char *what
             return -1;
     } else if (ynode_double(n, &v) < 0 || !(v < 1e12)) {
         dagfile_error(c, n, "%s must be a number of seconds or a datetime.timedelta, not %s", what,
-                  ynode_what(n));
+                      ynode_what(n));
         return -1;
     }
     if (v < 0) {
@@ -208,7 +208,8 @@ datetime_map(struct loadctx *c, const struct ynode *map, const char *what, const
 }
 
 int
-dagfile_read_date(struct loadctx *c, const struct ynode *n, const char *what, const char *tz, time_t *out)
+dagfile_read_date(struct loadctx *c, const struct ynode *n, const char *what, const char *tz,
+                  time_t *out)
 {
     struct err e = {0};
 
@@ -247,7 +248,7 @@ dagfile_env_free(struct kv *env, size_t n)
 
 int
 dagfile_read_str_list(struct loadctx *c, const struct ynode *n, const char *what, char ***out,
-              size_t *n_out)
+                      size_t *n_out)
 {
     char **list;
 
@@ -264,7 +265,8 @@ dagfile_read_str_list(struct loadctx *c, const struct ynode *n, const char *what
     for (size_t i = 0; i < n->n; i++) {
         const struct ynode *it = n->items[i];
         if (it->kind != YN_SCALAR || ynode_is_null(it)) {
-            dagfile_error(c, it, "%s: item %zu must be a string, not %s", what, i + 1, ynode_what(it));
+            dagfile_error(c, it, "%s: item %zu must be a string, not %s", what, i + 1,
+                          ynode_what(it));
             dagfile_str_list_free(list, i);
             return -1;
         }
@@ -303,7 +305,8 @@ env_pair(struct loadctx *c, const char *what, const struct ynode *k, const struc
 }
 
 int
-dagfile_read_env(struct loadctx *c, const struct ynode *n, const char *what, struct kv **out, size_t *n_out)
+dagfile_read_env(struct loadctx *c, const struct ynode *n, const char *what, struct kv **out,
+                 size_t *n_out)
 {
     struct kv *env;
     size_t i;
@@ -312,7 +315,7 @@ dagfile_read_env(struct loadctx *c, const struct ynode *n, const char *what, str
         return 0;
     if (n->kind == YN_SCALAR) {
         dagfile_error(c, n, "%s must be a mapping or a list of {name, value}, not %s", what,
-                  ynode_what(n));
+                      ynode_what(n));
         return -1;
     }
     if ((env = calloc(n->n + 1, sizeof(*env))) == NULL) {
@@ -341,7 +344,7 @@ fail:
 
 int
 dagfile_read_exit_codes(struct loadctx *c, const struct ynode *n, const char *what, int **out,
-                size_t *n_out)
+                        size_t *n_out)
 {
     size_t count = n == NULL ? 0 : n->kind == YN_SEQ ? n->n : 1;
     int *codes;

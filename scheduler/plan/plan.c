@@ -325,8 +325,7 @@ next_wakeup(const struct run_ctx *c)
 }
 
 static int
-check_input(const struct dag *g, const struct plan_ti *tis, struct plan_result *out,
-            struct err *e)
+check_input(const struct dag *g, const struct plan_ti *tis, struct plan_result *out, struct err *e)
 {
     if (g == NULL || out == NULL || (g->n_tasks > 0 && (tis == NULL || g->tasks == NULL)))
         return err_set(e, ERR_FAIL, "plan: missing DAG, task instances or result");
@@ -343,8 +342,8 @@ check_input(const struct dag *g, const struct plan_ti *tis, struct plan_result *
 
 /* Decide the next transitions of one run (see plan.h). */
 int
-plan_run(const struct dag *g, const struct plan_ti *tis, const struct plan_limits *lim,
-         time_t now, struct plan_result *out, struct err *e)
+plan_run(const struct dag *g, const struct plan_ti *tis, const struct plan_limits *lim, time_t now,
+         struct plan_result *out, struct err *e)
 {
     struct run_ctx c = {.g = g, .tis = tis, .now = now};
     int rc = -1;
@@ -492,8 +491,8 @@ plan_try_end(const struct dag_task *task, const char *dag_id, const char *logica
         return to;
     *next_retry_at = end;
     if (task != NULL)
-        *next_retry_at += plan_retry_delay(task->retry_delay, task->retry_exponential_backoff,
-                                           task->max_retry_delay, dag_id, task->task_id,
-                                           logical_str, try_number);
+        *next_retry_at +=
+            plan_retry_delay(task->retry_delay, task->retry_exponential_backoff,
+                             task->max_retry_delay, dag_id, task->task_id, logical_str, try_number);
     return to;
 }

@@ -15,7 +15,6 @@
 struct dag;
 struct dag_task;
 
-
 /* One task instance as the planner sees it (index = task index in dag->tasks). */
 struct plan_ti {
     enum ti_state state;
@@ -37,7 +36,8 @@ struct plan_change {
 };
 
 struct plan_result {
-    struct plan_change *changes; /* in the order to apply them; owned, free with plan_result_clear */
+    struct plan_change
+        *changes; /* in the order to apply them; owned, free with plan_result_clear */
     size_t n_changes;
     enum run_state run_state; /* the run's state after the changes (RUN_RUNNING if unfinished) */
     time_t next_wakeup;       /* earliest future time something becomes due (0: none) */
@@ -50,9 +50,9 @@ struct plan_result {
  * met become scheduled (like Airflow, an up_for_retry task can also be flagged skipped or
  * upstream_failed; a scheduled one is left alone); then scheduled tasks become queued while
  * limits allow, in task order. lim NULL means no limits. dag must be indexed (dag_index:
- * the loader does it), so the rules and upstream indices are read, never parsed or looked up. Each task appears at most once in
- * out->changes, from its state in tis[] to its final state (none -> queued when it is both
- * scheduled and given a slot). tis[] is not modified. */
+ * the loader does it), so the rules and upstream indices are read, never parsed or looked up. Each
+ * task appears at most once in out->changes, from its state in tis[] to its final state (none ->
+ * queued when it is both scheduled and given a slot). tis[] is not modified. */
 int plan_run(const struct dag *dag, const struct plan_ti *tis, const struct plan_limits *lim,
              time_t now, struct plan_result *out, struct err *e);
 void plan_result_clear(struct plan_result *r);
@@ -88,8 +88,8 @@ void plan_logical_str(time_t logical_date, long usec, char out[40]);
  * clear may have raised above the task's retries) and, for up_for_retry, when the next try is
  * due: the exact end plus the task's retry delay (Airflow's next_retry_datetime; task NULL,
  * a task gone from the DAG: no delay). *next_retry_at is 0 for any other state. */
-enum ti_state plan_try_end(const struct dag_task *task, const char *dag_id,
-                           const char *logical_str, enum try_outcome outcome, int try_number,
-                           int max_tries, double end, double *next_retry_at);
+enum ti_state plan_try_end(const struct dag_task *task, const char *dag_id, const char *logical_str,
+                           enum try_outcome outcome, int try_number, int max_tries, double end,
+                           double *next_retry_at);
 
 #endif

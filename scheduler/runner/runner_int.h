@@ -60,7 +60,7 @@ struct ti_try {
     int try_number;
     int max_tries; /* tries after the first one this task instance may have */
     char *log_path;
-    char *xcom_path; /* borrowed when the try is runner_task_command's */
+    char *xcom_path;                /* borrowed when the try is runner_task_command's */
     pid_t pid;                      /* executor tries */
     bool lost;                      /* its lease was taken away: its end is not recorded */
     struct active_run *waiting_for; /* TriggerDagRunOperator, RUNNER_LOCAL */
@@ -92,7 +92,7 @@ struct runner {
     struct active_run **runs;
     size_t n_runs;
     struct ti_try *inflight; /* every try started and not yet recorded */
-    size_t n_waits;       /* of which TriggerDagRunOperator waits */
+    size_t n_waits;          /* of which TriggerDagRunOperator waits */
     struct pending_end *pending;
     int sigfd;
     sigset_t old_mask;
@@ -170,8 +170,8 @@ int runner_build_command(struct store *s, const struct ti_try *t, char **parent_
 
 /* Push the try's result as XCom return_value: Bash's last stdout line as a string, a
  * KubernetesPodOperator's return.json parsed. */
-int runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line, size_t max_bytes,
-                     struct err *e);
+int runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line,
+                     size_t max_bytes, struct err *e);
 
 /* TriggerDagRunOperator: render, create the run of the target DAG, push trigger_run_id. */
 int runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_try *t,
@@ -179,7 +179,8 @@ int runner_trigger_run(struct store *s, const struct dagbag *bag, const struct t
                        struct err *e);
 
 /* Render one template string of a try (the rendering context of its run). */
-int runner_render(struct store *s, const struct ti_try *t, const char *src, char **out, struct err *e);
+int runner_render(struct store *s, const struct ti_try *t, const char *src, char **out,
+                  struct err *e);
 
 /* The folder of the running binary (task executables live beside gust). */
 void runner_bindir(char out[4096]);

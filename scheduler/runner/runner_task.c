@@ -179,7 +179,8 @@ run_know_state(struct active_run *run, size_t task, enum ti_state state, double 
 {
     /* rounded up as the store reads it back: a retry never looks due early */
     if (run->known && task < run->dag->n_tasks)
-        run->known[task] = (struct plan_ti){.state = state, .next_retry_at = (time_t)ceil(next_retry_at)};
+        run->known[task] =
+            (struct plan_ti){.state = state, .next_retry_at = (time_t)ceil(next_retry_at)};
 }
 
 /* Record res's changes; keep only those that won, and list the queued ones. */

@@ -184,8 +184,8 @@ runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const 
     rec.state = plan_try_end(task, dag_id, logical, TRY_FAILED, try_number, max_tries, rec.end,
                              &rec.next_retry_at);
     won = store_ti_finish(r->store, dag_id, run_id, task_id, &rec, e);
-    if (won == 1 && runner_try_paths(r->opts.logs_folder, dag_id, run_id, task_id, try_number,
-                                     &log, &xcom) == 0)
+    if (won == 1 && runner_try_paths(r->opts.logs_folder, dag_id, run_id, task_id, try_number, &log,
+                                     &xcom) == 0)
         log_line(log, "%s -> %s", why, ti_state_name(rec.state)); /* only if its folder is here */
     free(log);
     free(xcom);

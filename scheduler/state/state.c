@@ -109,4 +109,3 @@ ti_state_finished(enum ti_state s)
     return s == TI_SUCCESS || s == TI_FAILED || s == TI_UPSTREAM_FAILED || s == TI_SKIPPED ||
            s == TI_REMOVED;
 }
-

@@ -89,10 +89,10 @@ struct store_ti {
     char *operator; /* "BashOperator"...; may be NULL */
     char *hostname; /* of the current try; may be NULL */
     enum ti_state state;
-    int try_number, max_tries, pid;                          /* pid 0 = NULL */
+    int try_number, max_tries, pid;           /* pid 0 = NULL */
     time_t start_date, end_date, queued_dttm; /* 0 = NULL */
     time_t next_retry_at; /* 0 = NULL; rounded up: a retry never looks due early */
-    double duration;                                         /* < 0 = NULL */
+    double duration;      /* < 0 = NULL */
     bool has_exit_code;
     int exit_code;
     int term_signal; /* 0 = NULL */

@@ -198,7 +198,8 @@ store_tis_json(const struct dag *dag)
 
         o = json_pack("{s:s, s:i, s:s, s:s?, s:s?, s:s?}", "task_id", t->task_id, "max_tries",
                       t->retries < 0 ? 0 : t->retries, "operator", op_kind_name(t->op), "pool",
-                      t->pool, "queue", t->queue, "trigger_rule", trigger_rule_name(t->trigger_rule));
+                      t->pool, "queue", t->queue, "trigger_rule",
+                      trigger_rule_name(t->trigger_rule));
         if (json_array_append_new(a, o) != 0)
             goto out;
     }
@@ -422,14 +423,15 @@ store_tis_get(struct store *s, const char *dag_id, const char *run_id, struct st
     void *tis;
 
     *out = NULL;
-    if (fetch_all(s, &rd,
-                  "SELECT task_id, operator, hostname, state, try_number, max_tries, pid, "
-                  "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "
-                  "extract(epoch FROM queued_dttm)::bigint, "
-                  "ceil(extract(epoch FROM next_retry_at))::bigint, duration, exit_code, term_signal "
-                  "FROM task_instance WHERE dag_id = $1 AND run_id = $2 AND map_index = -1 "
-                  "ORDER BY task_id COLLATE \"C\"",
-                  2, p, &tis, n, e) != 0)
+    if (fetch_all(
+            s, &rd,
+            "SELECT task_id, operator, hostname, state, try_number, max_tries, pid, "
+            "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "
+            "extract(epoch FROM queued_dttm)::bigint, "
+            "ceil(extract(epoch FROM next_retry_at))::bigint, duration, exit_code, term_signal "
+            "FROM task_instance WHERE dag_id = $1 AND run_id = $2 AND map_index = -1 "
+            "ORDER BY task_id COLLATE \"C\"",
+            2, p, &tis, n, e) != 0)
         return err_prefix(e, "task instances of %s %s", dag_id, run_id);
     *out = tis;
     return 0;
