@@ -343,8 +343,6 @@ test_claim_filters(void **state UNUSED)
                                                              .state = TI_UP_FOR_RETRY,
                                                              .has_exit_code = true,
                                                              .exit_code = 1,
-                                                             .term_signal = 0,
-                                                             .start = 0,
                                                              .end = T0 + 5,
                                                              .duration = 5,
                                                              .next_retry_at = T0 + 6},
@@ -400,11 +398,8 @@ test_leases_renew(void **state UNUSED)
                                                              .state = TI_FAILED,
                                                              .has_exit_code = true,
                                                              .exit_code = 1,
-                                                             .term_signal = 0,
-                                                             .start = 0,
                                                              .end = T0 + 40,
-                                                             .duration = 10,
-                                                             .next_retry_at = 0},
+                                                             .duration = 10},
                                      &e),
                      1);
     tries[1].try_number = 0;
@@ -450,10 +445,6 @@ test_leases_expired(void **state UNUSED)
     assert_int_equal(store_ti_finish(S2, "etl", "r", "extract",
                                      &(struct store_try_end){.try_number = 1,
                                                              .state = TI_UP_FOR_RETRY,
-                                                             .has_exit_code = false,
-                                                             .exit_code = 0,
-                                                             .term_signal = 0,
-                                                             .start = 0,
                                                              .end = T0 + 121,
                                                              .duration = -1,
                                                              .next_retry_at = T0 + 421},
@@ -757,11 +748,8 @@ test_notify(void **state UNUSED)
                                                              .state = TI_FAILED,
                                                              .has_exit_code = true,
                                                              .exit_code = 1,
-                                                             .term_signal = 0,
-                                                             .start = 0,
                                                              .end = T0,
-                                                             .duration = 1,
-                                                             .next_retry_at = 0},
+                                                             .duration = 1},
                                      &e),
                      1);
     assert_int_equal(notified(), 1);
@@ -770,11 +758,8 @@ test_notify(void **state UNUSED)
                                                              .state = TI_FAILED,
                                                              .has_exit_code = true,
                                                              .exit_code = 1,
-                                                             .term_signal = 0,
-                                                             .start = 0,
                                                              .end = T0,
-                                                             .duration = 1,
-                                                             .next_retry_at = 0},
+                                                             .duration = 1},
                                      &e),
                      0); /* refused: no wake-up */
     assert_int_equal(notified(), 0);
