@@ -158,6 +158,13 @@ test_long_chain(void **state)
     assert_int_equal(d->n_tasks, 1000);
     assert_int_equal(d->tasks[999].n_upstream, 1);
     assert_string_equal(d->tasks[999].upstream[0], "t998");
+    /* resolved at load: indices both ways and the id lookup */
+    assert_int_equal(d->tasks[999].upstream_idx[0], 998);
+    assert_int_equal(d->tasks[998].n_downstream, 1);
+    assert_int_equal(d->tasks[998].downstream_idx[0], 999);
+    assert_int_equal(d->tasks[999].n_downstream, 0);
+    assert_int_equal(dag_task_index(d, "t500"), 500);
+    assert_int_equal(dag_task_index(d, "t1000"), -1);
     dagbag_free(bag);
     free(text);
 }
