@@ -22,6 +22,7 @@ struct spec_opt {
     char name[32];
     char meta[32]; /* the argument as usage shows it; "" for a flag */
     bool has_arg, required;
+    bool show_short; /* usage shows -X (written "X,long"), else --long */
 };
 
 /* Parse the next option of the opts string at *p into o; 0 at the end. */
@@ -42,13 +43,19 @@ spec_next(const char **p, struct spec_opt *o)
     }
     if (end - s > 2 && s[1] == ',') {
         o->shortc = s[0];
+        o->show_short = true;
         s += 2;
     }
-    n = strcspn(s, "= ");
+    n = strcspn(s, ",= ");
     snprintf(o->name, sizeof(o->name), "%.*s", (int)n, s);
-    if (s[n] == '=') {
+    s += n;
+    if (*s == ',') {
+        o->shortc = s[1];
+        s += 2;
+    }
+    if (*s == '=') {
         o->has_arg = true;
-        snprintf(o->meta, sizeof(o->meta), "%.*s", (int)(end - s - (long)n - 1), s + n + 1);
+        snprintf(o->meta, sizeof(o->meta), "%.*s", (int)(end - s - 1), s + 1);
     }
     return 1;
 }
@@ -78,7 +85,7 @@ opt_synopsis(const struct spec_opt *o, char *buf, size_t size)
 {
     char flag[40];
 
-    if (o->shortc)
+    if (o->show_short)
         snprintf(flag, sizeof(flag), "-%c", o->shortc);
     else
         snprintf(flag, sizeof(flag), "--%s", o->name);

@@ -17,9 +17,9 @@ typedef struct json_t json_t;
 /* One verb: a row of the command table (cli_table.c). Usage, --help and the message on a bad
  * argument are all made from the row.
  *
- * opts is a space-separated list of options, each "[!][X,]long[=META]": X the short letter,
- * =META an argument (META is what usage shows), ! a required option. -h/--help is added to
- * every verb. */
+ * opts is a space-separated list of options, each "[!]X,long[=META]" or "[!]long[,X][=META]":
+ * X the short letter (usage shows -X when it comes first, else --long), =META an argument
+ * (META is what usage shows), ! a required option. -h/--help is added to every verb. */
 struct cli_verb {
     const char *group; /* "dags", or NULL for a top-level verb */
     const char *name;

@@ -27,18 +27,18 @@ static const struct cli_verb verbs[] = {
      "List the DAGs that load from the DAG folder ($GUST_DAGS_FOLDER, default ./dags)\n"
      "with their schedule, owner, tags and next trigger time.",
      cli_dags_list},
-    {"dags", "show", "DAG_ID", 1, 1, "f,format=text|dot s,save=FILE " DAGS_FOLDER_OPT,
+    {"dags", "show", "DAG_ID", 1, 1, "format,f=text|dot save,s=FILE " DAGS_FOLDER_OPT,
      "show a DAG's tasks and dependencies (text or DOT)",
      "Show a DAG's tasks and dependencies. --save writes FILE: .dot as DOT,\n"
      ".png/.svg/.pdf rendered by graphviz's dot.",
      cli_dags_show},
-    {"dags", "list-import-errors", NULL, 0, 0, "o,output=plain|json " DAGS_FOLDER_OPT " w,warnings",
+    {"dags", "list-import-errors", NULL, 0, 0, "o,output=plain|json " DAGS_FOLDER_OPT " warnings,w",
      "list the errors found while loading DAG files",
      "Print every error found while loading DAG files, as file:line:col: message.\n"
      "--warnings also prints warnings. Exit 1 when there are errors.",
      cli_dags_list_import_errors},
     {"dags", "next-execution", "DAG_ID", 1, 1,
-     "n,num-executions=N a,after=TIMESTAMP " DAGS_FOLDER_OPT, "print a DAG's next trigger times",
+     "n,num-executions=N after,a=TIMESTAMP " DAGS_FOLDER_OPT, "print a DAG's next trigger times",
      "Print the next N trigger times strictly after TIMESTAMP (default now), one ISO-8601\n"
      "timestamp per line in the DAG's time zone; TIMESTAMP without an offset is read in\n"
      "that zone. Prints None when the DAG has no further run.",
@@ -50,7 +50,7 @@ static const struct cli_verb verbs[] = {
      "The scheduler does this on its own; this verb is for scripts and first set-up.",
      cli_dags_reserialize},
     {"dags", "trigger", "DAG_ID", 1, 1,
-     "c,conf=JSON r,run-id=ID l,logical-date=TS e,exec-date=TS wait local " DAGS_FOLDER_OPT,
+     "c,conf=JSON r,run-id=ID l,logical-date=TS exec-date,e=TS wait local " DAGS_FOLDER_OPT,
      "create a run (--local: run it here; --wait: watch it)",
      "Create a run of DAG_ID and print its run id.\n"
      "  -c JSON    the run's conf (a JSON object); it overrides the DAG's params\n"
@@ -61,14 +61,14 @@ static const struct cli_verb verbs[] = {
      cli_dags_trigger},
     {"dags", "state", "DAG_ID RUN_ID", 2, 2, NULL, "print the state of a run",
      "Print the state of a run, and its conf when it has one.", cli_dags_state},
-    {"dags", "list-runs", "DAG_ID", 0, 1, "o,output=table|json s,state=STATE d,dag-id=DAG_ID",
+    {"dags", "list-runs", "DAG_ID", 0, 1, "o,output=table|json state,s=STATE dag-id,d=DAG_ID",
      "list the runs of a DAG", "List the runs of a DAG (DAG_ID or --dag-id), newest first.",
      cli_dags_list_runs},
     {"dags", "pause", "DAG_ID", 1, 1, NULL, "pause a DAG (no new scheduled runs)", NULL,
      cli_dags_pause},
     {"dags", "unpause", "DAG_ID", 1, 1, NULL, "unpause a DAG", NULL, cli_dags_unpause},
     {"dags", "backfill", "DAG_ID", 1, 1,
-     "!s,start-date=START !e,end-date=END reset-dagruns rerun-failed-tasks m,max-active-runs=N "
+     "!s,start-date=START !e,end-date=END reset-dagruns rerun-failed-tasks max-active-runs,m=N "
      "dry-run " DAGS_FOLDER_OPT " y,yes",
      "run a DAG for past schedule ticks, here",
      "Run DAG_ID for every schedule tick from START to END (inclusive), here and now.\n"
@@ -84,13 +84,13 @@ static const struct cli_verb verbs[] = {
      cli_tasks_test},
     {"tasks", "state", "DAG_ID TASK_ID RUN_ID", 3, 3, NULL, "print the state of a task instance",
      NULL, cli_tasks_state},
-    {"tasks", "states-for-dag-run", "DAG_ID RUN_ID", 2, 2, "o,output=table|json|plain t,tries",
+    {"tasks", "states-for-dag-run", "DAG_ID RUN_ID", 2, 2, "o,output=table|json|plain tries,t",
      "print the states of a run's tasks (--tries: every try)",
      "Print the states of a run's tasks. --tries lists every try (the run's whole history).",
      cli_tasks_states_for_dag_run},
     {"tasks", "logs", "DAG_ID TASK_ID RUN_ID", 3, 3, "try=N", "print the log of a task's try",
      "Print the log of a task's try (default its latest).", cli_tasks_logs},
-    {"tasks", "clear", "DAG_ID", 1, 1, "t,task-regex=REGEX r,run-id=RUN_ID f,only-failed y,yes",
+    {"tasks", "clear", "DAG_ID", 1, 1, "t,task-regex=REGEX run-id,r=RUN_ID only-failed,f y,yes",
      "clear task instances so they run again",
      "Set matching task instances back to none so they run again (their runs go back to\n"
      "queued). Running tries are left alone.",
@@ -104,7 +104,7 @@ static const struct cli_verb verbs[] = {
      "Exit 0 when the database is reachable and its schema is up to date, 1 "
      "otherwise.\n" DATABASE_HELP,
      cli_db_check},
-    {NULL, "scheduler", NULL, 0, 0, "no-executor n,num-runs=N once data-intervals " DAGS_FOLDER_OPT,
+    {NULL, "scheduler", NULL, 0, 0, "no-executor num-runs,n=N once data-intervals " DAGS_FOLDER_OPT,
      "run the scheduler (and its executor) until stopped",
      "Create scheduled runs, plan every run and (unless --no-executor) run their tasks. Runs\n"
      "until SIGTERM/SIGINT: then no new work starts, running tries get 30 s to finish and are\n"
@@ -117,12 +117,12 @@ static const struct cli_verb verbs[] = {
      "                    end (default: Airflow 3, a run's logical date is its trigger time;\n"
      "                    also $GUST_SCHEDULE_SEMANTICS=airflow2)",
      cli_scheduler},
-    {NULL, "worker", NULL, 0, 0, "c,concurrency=N q,queue=Q " DAGS_FOLDER_OPT,
+    {NULL, "worker", NULL, 0, 0, "concurrency,c=N queue,q=Q " DAGS_FOLDER_OPT,
      "run queued tasks until stopped",
      "Claim queued task instances (of the DAGs in the DAG folder) and run them, holding a\n"
      "lease on each running try. Any number of workers may run, on any machine.",
      cli_worker},
-    {"jobs", "check", NULL, 0, 0, "t,job-type=scheduler|worker a,max-age=SECONDS",
+    {"jobs", "check", NULL, 0, 0, "job-type,t=scheduler|worker max-age,a=SECONDS",
      "exit 0 when a scheduler/worker is alive (liveness)",
      "Exit 0 when a job of that type heartbeat within SECONDS (default 60): a liveness probe.",
      cli_jobs_check},
