@@ -3,8 +3,6 @@
 #ifndef GUST_CLI_H
 #define GUST_CLI_H
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
-
 /* Find the verb named by argv (argv[0] is the program), parse its arguments and run it;
  * returns the process exit code. */
 int cli_main(int argc, char **argv);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "cli_int.h"
 #include "log.h"
 
@@ -143,7 +142,9 @@ make_getopt(const struct spec_opt *o, size_t n, struct option *lo, char *shorts)
 {
     char *p = shorts;
 
-    *p++ = ':'; /* a missing argument returns ':', an unknown option '?' */
+    if (n == 0)
+        *p++ = '+'; /* no options: after the first argument all are arguments ("-5" a value) */
+    *p++ = ':';     /* a missing argument returns ':', an unknown option '?' */
     *p++ = OPT_HELP;
     for (size_t i = 0; i < n; i++) {
         lo[i] = (struct option){o[i].name, o[i].has_arg ? required_argument : no_argument, NULL,
@@ -218,7 +219,7 @@ cli_args_parse(const struct cli_verb *v, int argc, char **argv, struct cli_args 
     struct spec_opt o[CLI_MAX_OPTS];
     size_t n = spec_parse(v->opts, o);
     struct option lo[CLI_MAX_OPTS + 2];
-    char shorts[3 * CLI_MAX_OPTS + 4];
+    char shorts[3 * CLI_MAX_OPTS + 5];
     int c;
 
     *a = (struct cli_args){.verb = v};

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "cli_int.h"
 #include "log.h"
 #include "store/store.h"

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <time.h>
 
+/* The exit codes of every verb. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
 struct dagbag;
 struct dag;
 struct store;
