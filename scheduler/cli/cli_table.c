@@ -194,32 +194,38 @@ group_usage(int argc, char **argv)
 {
     bool help = argc >= 3 && is_help(argv[2]);
 
-    if (argc >= 3 && !help)
+    if (argc >= 3 && !help) {
         log_error("unknown command '%s %s'", argv[1], argv[2]);
-    if (argc >= 3 && !help)
         fputc('\n', stderr);
+    }
     list_verbs(help ? stdout : stderr, argv[1]);
     return help ? EXIT_OK : EXIT_USAGE;
+}
+
+/* The row named "group name" (group NULL: a top-level verb); NULL when there is none. */
+static const struct cli_verb *
+find_verb(const char *group, const char *name)
+{
+    for (size_t i = 0; i < N_VERBS; i++)
+        if ((group ? verbs[i].group && strcmp(verbs[i].group, group) == 0 : !verbs[i].group) &&
+            strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
 }
 
 int
 cli_main(int argc, char **argv)
 {
+    const struct cli_verb *v;
+
     if (argc < 2 || is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         list_verbs(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
-    if (strcmp(argv[1], "--version") == 0)
-        return dispatch(&verbs[N_VERBS - 1], argc - 1, argv + 1);
-    for (size_t i = 0; i < N_VERBS; i++) {
-        const struct cli_verb *v = &verbs[i];
-
-        if (v->group == NULL && strcmp(argv[1], v->name) == 0)
-            return dispatch(v, argc - 1, argv + 1);
-        if (v->group && strcmp(argv[1], v->group) == 0 && argc >= 3 &&
-            strcmp(argv[2], v->name) == 0)
-            return dispatch(v, argc - 2, argv + 2);
-    }
+    if ((v = find_verb(NULL, strcmp(argv[1], "--version") == 0 ? "version" : argv[1])) != NULL)
+        return dispatch(v, argc - 1, argv + 1);
+    if (argc >= 3 && (v = find_verb(argv[1], argv[2])) != NULL)
+        return dispatch(v, argc - 2, argv + 2);
     if (known_group(argv[1]))
         return group_usage(argc, argv);
     log_error("unknown command '%s'", argv[1]);

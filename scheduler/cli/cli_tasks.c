@@ -237,8 +237,8 @@ cat_file(const char *path)
 int
 cli_tasks_logs(const struct cli_args *a)
 {
-    /* numbered as on the command line: argv[1..3] are DAG_ID TASK_ID RUN_ID */
-    char *const *argv = a->argv - 1;
+    /* numbered as on the command line: DAG_ID TASK_ID RUN_ID */
+    char *const argv[4] = {NULL, a->argv[0], a->argv[1], a->argv[2]};
     struct store_ti *tis = NULL;
     struct active_run fake = {0};
     struct err e = {0};
