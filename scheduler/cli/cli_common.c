@@ -9,29 +9,29 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "cli_int.h"
 #include "dagfile/dagfile.h"
+#include "log.h"
+#include "loop/loop.h"
 #include "progress/progress.h"
 #include "store/store.h"
 #include "schedule/tz.h"
 
+const char *
+cli_dags_folder(void)
+{
+    const char *f = getenv("GUST_DAGS_FOLDER");
+    return f && *f ? f : "./dags";
+}
+
 struct dagbag *
 cli_load_bag(const char *subdir)
 {
-    struct dagbag *bag = dagbag_new();
     struct err e = {0};
-    const char *folder = subdir ? subdir : cli_dags_folder();
+    struct dagbag *bag = loop_load_bag(subdir ? subdir : cli_dags_folder(), &e);
 
-    if (bag == NULL) {
-        fprintf(stderr, "gust: out of memory\n");
-        return NULL;
-    }
-    if (dagbag_load_folder(bag, folder, &e) < 0) {
-        fprintf(stderr, "gust: DAG folder %s: %s\n", folder, e.msg);
-        dagbag_free(bag);
-        return NULL;
-    }
+    if (bag == NULL)
+        log_error("%s", e.msg);
     return bag;
 }
 
@@ -40,17 +40,16 @@ cli_find_dag(const struct dagbag *bag, const char *dag_id)
 {
     const struct dag *dag = dagbag_find(bag, dag_id);
 
-    if (dag == NULL) {
-        fprintf(stderr, "gust: no DAG '%s' in %s", dag_id, cli_dags_folder());
-        for (size_t i = 0; i < bag->n_diags; i++)
-            if (bag->diags[i].dag_id && strcmp(bag->diags[i].dag_id, dag_id) == 0 &&
-                bag->diags[i].level == DIAG_ERROR) {
-                fprintf(stderr, " (it failed to load: see 'gust dags list-import-errors')");
-                break;
-            }
-        fputc('\n', stderr);
-    }
-    return dag;
+    bool failed = false;
+
+    if (dag != NULL)
+        return dag;
+    for (size_t i = 0; i < bag->n_diags; i++)
+        failed |= bag->diags[i].dag_id && strcmp(bag->diags[i].dag_id, dag_id) == 0 &&
+                  bag->diags[i].level == DIAG_ERROR;
+    log_error("no DAG '%s' in %s%s", dag_id, cli_dags_folder(),
+              failed ? " (it failed to load: see 'gust dags list-import-errors')" : "");
+    return NULL;
 }
 
 struct store *
@@ -60,7 +59,7 @@ cli_open_store(void)
     struct store *s = store_open(NULL, &e);
 
     if (s == NULL)
-        fprintf(stderr, "gust: %s\n", e.msg);
+        log_error("%s", e.msg);
     return s;
 }
 
@@ -206,7 +205,7 @@ cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
         last_read = now_mono();
         if (store_run_get(s, dag_id, run_id, &run, &e) < 0 ||
             store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0) {
-            fprintf(stderr, "gust: %s\n", e.msg);
+            log_error("%s", e.msg);
             break;
         }
         if (n > n_seen) {
@@ -223,8 +222,8 @@ cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
         }
         if (!warned && run.state == RUN_QUEUED && now_mono() - started > 5) {
             warned = true;
-            fprintf(stderr, "gust: the run is still queued: is a scheduler running? (or use "
-                            "--local to run it here)\n");
+            log_warn("the run is still queued: is a scheduler running? (or use --local to run it "
+                     "here)");
         }
         store_run_clear(&run);
         if (!listening || wait_notify(s, &e) < 0) {

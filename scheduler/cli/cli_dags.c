@@ -4,7 +4,6 @@
  * Like Airflow's CLI these parse the DAG folder themselves (no scheduler needed), so what
  * they print is what the files say now. Output goes to stdout, problems to stderr. */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,31 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "cli_int.h"
+#include "log.h"
 #include "dagfile/dagfile.h"
 #include "schedule/schedule.h"
 #include "store/store.h"
 #include "schedule/tz.h"
-
-const char *
-cli_dags_folder(void)
-{
-    const char *f = getenv("GUST_DAGS_FOLDER");
-    return f && *f ? f : "./dags";
-}
-
-int
-cli_wants_help(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            return 0;
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-            return 1;
-    }
-    return 0;
-}
 
 static size_t
 count_errors(const struct dagbag *bag)
@@ -54,7 +34,7 @@ note_import_errors(const struct dagbag *bag)
     size_t n = count_errors(bag);
 
     if (n > 0)
-        fprintf(stderr, "gust: %zu import error(s); see 'gust dags list-import-errors'\n", n);
+        log_warn("%zu import error(s); see 'gust dags list-import-errors'", n);
 }
 
 /* The database, when one is configured ($GUST_DATABASE_URL, $PGHOST or $PGDATABASE), for
@@ -69,7 +49,7 @@ optional_store(void)
     if (!getenv("GUST_DATABASE_URL") && !getenv("PGHOST") && !getenv("PGDATABASE"))
         return NULL;
     if ((s = store_open(NULL, &e)) == NULL)
-        fprintf(stderr, "gust: pause state not shown: %s\n", e.msg);
+        log_warn("pause state not shown: %s", e.msg);
     return s;
 }
 
@@ -221,40 +201,16 @@ list_table(const struct dagbag *bag, struct store *s, time_t now)
 }
 
 int
-cmd_dags_list(int argc, char **argv)
+cli_dags_list(const struct cli_args *a)
 {
-    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-                                         {"subdir", required_argument, NULL, 'S'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *output = "table", *subdir = NULL;
+    const char *output = cli_arg(a, "output", "table");
     struct dagbag *bag;
     struct store *s;
-    int c, rc = EXIT_OK;
+    int rc = EXIT_OK;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:S:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            output = optarg;
-            break;
-        case 'S':
-            subdir = optarg;
-            break;
-        case 'h':
-            printf("usage: gust dags list [-o table|json] [-S DAG_FOLDER]\n"
-                   "List the DAGs that load from the DAG folder ($GUST_DAGS_FOLDER, default "
-                   "./dags)\nwith their schedule, owner, tags and next trigger time.\n");
-            return EXIT_OK;
-        default:
-            return EXIT_USAGE;
-        }
-    }
-    if (optind < argc || (strcmp(output, "table") != 0 && strcmp(output, "json") != 0)) {
-        fprintf(stderr, "usage: gust dags list [-o table|json] [-S DAG_FOLDER]\n");
-        return EXIT_USAGE;
-    }
-    if ((bag = cli_load_bag(subdir)) == NULL)
+    if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0)
+        return cli_usage_error(a);
+    if ((bag = cli_load_bag(cli_arg(a, "subdir", NULL))) == NULL)
         return EXIT_FAIL;
     s = optional_store();
     if (strcmp(output, "json") == 0)
@@ -267,76 +223,61 @@ cmd_dags_list(int argc, char **argv)
     return rc;
 }
 
-int
-cmd_dags_list_import_errors(int argc, char **argv)
+/* The diagnostics (warnings too when asked) as a JSON array. */
+static void
+print_diags_json(const struct dagbag *bag, bool warnings)
 {
-    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-                                         {"subdir", required_argument, NULL, 'S'},
-                                         {"warnings", no_argument, NULL, 'w'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *output = "plain", *subdir = NULL;
-    int c, warnings = 0;
+    json_t *arr = json_array();
+    char *text;
+
+    for (size_t i = 0; i < bag->n_diags; i++) {
+        const struct dag_diag *d = &bag->diags[i];
+
+        if (d->level == DIAG_WARNING && !warnings)
+            continue;
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:i, s:s?, s:s}", "level",
+                                             d->level == DIAG_ERROR ? "error" : "warning",
+                                             "filename", d->file, "line", d->line, "col", d->col,
+                                             "dag_id", d->dag_id, "message", d->msg));
+    }
+    text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(arr);
+    if (text)
+        puts(text);
+    free(text);
+}
+
+/* The diagnostics as file:line:col: message lines. */
+static void
+print_diags_plain(const struct dagbag *bag, bool warnings)
+{
+    for (size_t i = 0; i < bag->n_diags; i++) {
+        char line[1024];
+
+        if (bag->diags[i].level == DIAG_WARNING && !warnings)
+            continue;
+        dag_diag_format(&bag->diags[i], line, sizeof(line));
+        puts(line);
+    }
+}
+
+int
+cli_dags_list_import_errors(const struct cli_args *a)
+{
+    const char *output = cli_arg(a, "output", "plain"), *subdir = cli_arg(a, "subdir", NULL);
+    bool warnings = cli_flag(a, "warnings");
     size_t errors;
     struct dagbag *bag;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:S:wh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            output = optarg;
-            break;
-        case 'S':
-            subdir = optarg;
-            break;
-        case 'w':
-            warnings = 1;
-            break;
-        case 'h':
-            printf("usage: gust dags list-import-errors [-o plain|json] [-S DAG_FOLDER] "
-                   "[--warnings]\nPrint every error found while loading DAG files, as "
-                   "file:line:col: message.\n--warnings also prints warnings. Exit 1 when there "
-                   "are errors.\n");
-            return EXIT_OK;
-        default:
-            return EXIT_USAGE;
-        }
-    }
-    if (optind < argc || (strcmp(output, "plain") != 0 && strcmp(output, "json") != 0)) {
-        fprintf(stderr, "usage: gust dags list-import-errors [-o plain|json] [-S DAG_FOLDER]\n");
-        return EXIT_USAGE;
-    }
+    if (strcmp(output, "plain") != 0 && strcmp(output, "json") != 0)
+        return cli_usage_error(a);
     if ((bag = cli_load_bag(subdir)) == NULL)
         return EXIT_FAIL;
     errors = count_errors(bag);
     if (strcmp(output, "json") == 0) {
-        json_t *arr = json_array();
-        char *text;
-
-        for (size_t i = 0; i < bag->n_diags; i++) {
-            const struct dag_diag *d = &bag->diags[i];
-
-            if (d->level == DIAG_WARNING && !warnings)
-                continue;
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:i, s:s?, s:s}", "level",
-                                                 d->level == DIAG_ERROR ? "error" : "warning",
-                                                 "filename", d->file, "line", d->line, "col",
-                                                 d->col, "dag_id", d->dag_id, "message", d->msg));
-        }
-        text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(arr);
-        if (text)
-            puts(text);
-        free(text);
+        print_diags_json(bag, warnings);
     } else {
-        for (size_t i = 0; i < bag->n_diags; i++) {
-            char line[1024];
-
-            if (bag->diags[i].level == DIAG_WARNING && !warnings)
-                continue;
-            dag_diag_format(&bag->diags[i], line, sizeof(line));
-            puts(line);
-        }
+        print_diags_plain(bag, warnings);
         if (errors == 0)
             fprintf(stderr, "No import errors in %s\n", subdir ? subdir : cli_dags_folder());
     }
@@ -358,62 +299,12 @@ parse_count(const char *s, int *out)
     return 0;
 }
 
-int
-cmd_dags_next_execution(int argc, char **argv)
+/* Print n trigger times of dag after after (one per line; "None" when there is none). */
+static int
+print_next(const struct dag *dag, time_t after, int n)
 {
-    static const struct option opts[] = {{"num-executions", required_argument, NULL, 'n'},
-                                         {"after", required_argument, NULL, 'a'},
-                                         {"subdir", required_argument, NULL, 'S'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *after_text = NULL, *subdir = NULL;
-    int c, n = 1, rc = EXIT_OK;
-    const struct dag *dag;
-    struct dagbag *bag;
     struct err e = {0};
-    time_t after = time(NULL);
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "n:a:S:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (parse_count(optarg, &n) < 0) {
-                fprintf(stderr, "gust: -n wants a number from 1 to 100000, not '%s'\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'a':
-            after_text = optarg;
-            break;
-        case 'S':
-            subdir = optarg;
-            break;
-        case 'h':
-            printf("usage: gust dags next-execution DAG_ID [-n N] [--after TIMESTAMP] "
-                   "[-S DAG_FOLDER]\nPrint the next N trigger times strictly after TIMESTAMP "
-                   "(default now), one ISO-8601\ntimestamp per line in the DAG's time zone; "
-                   "TIMESTAMP without an offset is read in\nthat zone. Prints None when the DAG "
-                   "has no further run.\n");
-            return EXIT_OK;
-        default:
-            return EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1) {
-        fprintf(stderr, "usage: gust dags next-execution DAG_ID [-n N] [--after TIMESTAMP]\n");
-        return EXIT_USAGE;
-    }
-    if ((bag = cli_load_bag(subdir)) == NULL)
-        return EXIT_FAIL;
-    if ((dag = cli_find_dag(bag, argv[optind])) == NULL) {
-        rc = EXIT_FAIL;
-        goto out;
-    }
-    if (after_text && tz_parse_iso(dag->timezone, after_text, &after, &e) < 0) {
-        fprintf(stderr, "gust: --after: %s\n", e.msg);
-        rc = EXIT_USAGE;
-        goto out;
-    }
     for (int i = 0; i < n; i++) {
         time_t next;
         char buf[32];
@@ -422,9 +313,8 @@ cmd_dags_next_execution(int argc, char **argv)
                           dag->has_end_date ? dag->end_date : 0, after, &next, &e);
 
         if (r < 0) {
-            fprintf(stderr, "gust: %s: %s\n", dag->dag_id, e.msg);
-            rc = EXIT_FAIL;
-            break;
+            log_error("%s: %s", dag->dag_id, e.msg);
+            return EXIT_FAIL;
         }
         if (r == 0) {
             if (i == 0)
@@ -432,44 +322,57 @@ cmd_dags_next_execution(int argc, char **argv)
             break;
         }
         if (tz_format(dag->timezone, next, buf, &e) < 0) {
-            fprintf(stderr, "gust: %s\n", e.msg);
-            rc = EXIT_FAIL;
-            break;
+            log_error("%s", e.msg);
+            return EXIT_FAIL;
         }
         puts(buf);
         after = next;
     }
+    return EXIT_OK;
+}
+
+int
+cli_dags_next_execution(const struct cli_args *a)
+{
+    const char *after_text = cli_arg(a, "after", NULL), *count = cli_arg(a, "num-executions", "1");
+    int n, rc = EXIT_FAIL;
+    const struct dag *dag;
+    struct dagbag *bag;
+    struct err e = {0};
+    time_t after = time(NULL);
+
+    if (parse_count(count, &n) < 0) {
+        log_error("-n wants a number from 1 to 100000, not '%s'", count);
+        return EXIT_USAGE;
+    }
+    if ((bag = cli_load_bag(cli_arg(a, "subdir", NULL))) == NULL)
+        return EXIT_FAIL;
+    if ((dag = cli_find_dag(bag, a->argv[0])) == NULL)
+        goto out;
+    if (after_text && tz_parse_iso(dag->timezone, after_text, &after, &e) < 0) {
+        log_error("--after: %s", e.msg);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    rc = print_next(dag, after, n);
 out:
     dagbag_free(bag);
     return rc;
 }
 
 int
-cmd_dags_reserialize(int argc, char **argv)
+cli_dags_reserialize(const struct cli_args *a)
 {
-    const char *subdir = NULL;
+    const char *subdir = cli_arg(a, "subdir", NULL);
     struct dagbag *bag;
     struct store *s = NULL;
     struct err e = {0};
     int rc = EXIT_OK;
 
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: gust dags reserialize [-S DAG_FOLDER]\nParse the DAG folder and record it "
-               "in the database: one `dag` row per DAG (pause state\nkept), DAGs whose file is "
-               "gone marked inactive, `import_error` rows replaced.\nThe scheduler does this on "
-               "its own; this verb is for scripts and first set-up.\n");
-        return EXIT_OK;
-    }
-    if (argc == 3 && (strcmp(argv[1], "-S") == 0 || strcmp(argv[1], "--subdir") == 0))
-        subdir = argv[2];
-    else if (argc != 1) {
-        fprintf(stderr, "usage: gust dags reserialize [-S DAG_FOLDER]\n");
-        return EXIT_USAGE;
-    }
     if ((bag = cli_load_bag(subdir)) == NULL)
         return EXIT_FAIL;
     if ((s = store_open(NULL, &e)) == NULL || store_sync_dagbag(s, bag, time(NULL), &e) < 0) {
-        fprintf(stderr, "gust dags reserialize: %s\n", e.msg);
+        log_error("dags reserialize: %s", e.msg);
         rc = EXIT_FAIL;
     } else {
         printf("recorded %zu DAG(s) and %zu import error(s) from %s\n", bag->n_dags,

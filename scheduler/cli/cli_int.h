@@ -1,14 +1,67 @@
-/* cli_int: helpers shared by the cli_*.c verbs. They print their own error messages. */
+/* cli_int: the verb table's row, the parsed arguments a verb receives, and helpers shared by
+ * the cli_*.c verbs. The helpers print their own error messages. */
 #ifndef GUST_CLI_INT_H
 #define GUST_CLI_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
+
+/* The exit codes of every verb. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 struct dagbag;
 struct dag;
 struct store;
+struct cli_args;
 typedef struct json_t json_t;
+
+/* One verb: a row of the command table (cli_table.c). Usage, --help and the message on a bad
+ * argument are all made from the row.
+ *
+ * opts is a space-separated list of options, each "[!]X,long[=META]" or "[!]long[,X][=META]":
+ * X the short letter (usage shows -X when it comes first, else --long), =META an argument
+ * (META is what usage shows), ! a required option. -h/--help is added to every verb. */
+struct cli_verb {
+    const char *group; /* "dags", or NULL for a top-level verb */
+    const char *name;
+    const char *args; /* positional arguments as usage shows them: "DAG_ID [RUN_ID]" */
+    int min_args, max_args;
+    const char *opts;
+    const char *summary; /* one line for the verb lists */
+    const char *help;    /* what --help adds after the usage; NULL: the summary */
+    int (*run)(const struct cli_args *a);
+};
+
+#define CLI_MAX_OPTS 16
+
+/* What a verb receives: its positional arguments and the options given. */
+struct cli_args {
+    const struct cli_verb *verb;
+    int argc; /* positional arguments only */
+    char **argv;
+    const char *val[CLI_MAX_OPTS]; /* by position in verb->opts: NULL absent, "" a flag given */
+};
+
+/* Parse argv (starting after the verb's name) for verb into a. Returns -1 when the verb is to
+ * run, else the exit code (help printed: 0; usage error printed: 2). */
+int cli_args_parse(const struct cli_verb *verb, int argc, char **argv, struct cli_args *a);
+
+/* The argument of option --name, or def when it was not given. */
+const char *cli_arg(const struct cli_args *a, const char *name, const char *def);
+
+/* True when option --name was given. */
+bool cli_flag(const struct cli_args *a, const char *name);
+
+/* Print the verb's usage to stderr; returns the usage exit code (2). */
+int cli_usage_error(const struct cli_args *a);
+
+/* Print a verb's usage (wrapped "usage: gust ..." lines) to out. */
+void cli_print_usage(FILE *out, const struct cli_verb *verb);
+
+/* The folder DAG files are read from: $GUST_DAGS_FOLDER, default "./dags". */
+const char *cli_dags_folder(void);
 
 /* Load the DAG folder (subdir, else $GUST_DAGS_FOLDER, else ./dags); NULL after a message. */
 struct dagbag *cli_load_bag(const char *subdir);
@@ -29,5 +82,33 @@ int cli_watch_run(struct store *s, const char *dag_id, const char *run_id);
 /* Print an array of flat JSON objects as "table" (columns given, NULL-terminated), "json"
  * or "plain" (tab-separated, no header). */
 void cli_print_rows(json_t *rows, const char *output, const char *const *columns);
+
+/* The verbs (the handlers of the table's rows). */
+int cli_dags_list(const struct cli_args *a);
+int cli_dags_show(const struct cli_args *a);
+int cli_dags_list_import_errors(const struct cli_args *a);
+int cli_dags_next_execution(const struct cli_args *a);
+int cli_dags_reserialize(const struct cli_args *a);
+int cli_dags_trigger(const struct cli_args *a);
+int cli_dags_state(const struct cli_args *a);
+int cli_dags_list_runs(const struct cli_args *a);
+int cli_dags_pause(const struct cli_args *a);
+int cli_dags_unpause(const struct cli_args *a);
+int cli_dags_backfill(const struct cli_args *a);
+int cli_tasks_list(const struct cli_args *a);
+int cli_tasks_state(const struct cli_args *a);
+int cli_tasks_states_for_dag_run(const struct cli_args *a);
+int cli_tasks_logs(const struct cli_args *a);
+int cli_tasks_clear(const struct cli_args *a);
+int cli_tasks_test(const struct cli_args *a);
+int cli_variables_get(const struct cli_args *a);
+int cli_variables_set(const struct cli_args *a);
+int cli_variables_list(const struct cli_args *a);
+int cli_variables_delete(const struct cli_args *a);
+int cli_scheduler(const struct cli_args *a);
+int cli_worker(const struct cli_args *a);
+int cli_jobs_check(const struct cli_args *a);
+int cli_db_migrate(const struct cli_args *a);
+int cli_db_check(const struct cli_args *a);
 
 #endif

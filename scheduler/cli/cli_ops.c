@@ -4,7 +4,6 @@
  * Backfill runs in this process like Airflow 2's: it creates (or clears, or skips) the runs
  * of every schedule tick in [START, END] and drives them with the runner, at most
  * --max-active-runs at a time, oldest first. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "cli_int.h"
 #include "dagfile/dagfile.h"
+#include "log.h"
 #include "progress/progress.h"
 #include "runner/runner.h"
 #include "schedule/timetable.h"
@@ -24,65 +23,57 @@
 /* ---- pause ---- */
 
 static int
-set_paused(int argc, char **argv, bool paused)
+set_paused(const char *dag_id, bool paused)
 {
     struct err e = {0};
     struct store *s;
 
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: gust dags %s DAG_ID\n", paused ? "pause" : "unpause");
-        return EXIT_OK;
-    }
-    if (argc != 2) {
-        fprintf(stderr, "usage: gust dags %s DAG_ID\n", paused ? "pause" : "unpause");
-        return EXIT_USAGE;
-    }
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
-    if (store_dag_set_paused(s, argv[1], paused, &e) < 0) {
-        fprintf(stderr, "gust: %s%s\n", e.msg,
-                e.code == ERR_NOTFOUND ? " (run 'gust dags reserialize' or start the scheduler "
-                                         "so the DAG is recorded)"
-                                       : "");
+    if (store_dag_set_paused(s, dag_id, paused, &e) < 0) {
+        log_error("%s%s", e.msg,
+                  e.code == ERR_NOTFOUND ? " (run 'gust dags reserialize' or start the scheduler "
+                                           "so the DAG is recorded)"
+                                         : "");
         store_free(s);
         return EXIT_FAIL;
     }
-    printf("Dag: %s, paused: %s\n", argv[1], paused ? "True" : "False");
+    printf("Dag: %s, paused: %s\n", dag_id, paused ? "True" : "False");
     store_free(s);
     return EXIT_OK;
 }
 
 int
-cmd_dags_pause(int argc, char **argv)
+cli_dags_pause(const struct cli_args *a)
 {
-    return set_paused(argc, argv, true);
+    return set_paused(a->argv[0], true);
 }
 
 int
-cmd_dags_unpause(int argc, char **argv)
+cli_dags_unpause(const struct cli_args *a)
 {
-    return set_paused(argc, argv, false);
+    return set_paused(a->argv[0], false);
 }
 
 /* ---- variables ---- */
 
-static const char variables_usage[] = "usage: gust variables get KEY\n"
-                                      "       gust variables set KEY VALUE\n"
-                                      "       gust variables list [-o table|json]\n"
-                                      "       gust variables delete KEY\n";
-
-static int
-variables_list(struct store *s, const char *output)
+int
+cli_variables_list(const struct cli_args *a)
 {
     char **keys = NULL, **vals = NULL;
     size_t n = 0;
     struct err e = {0};
+    struct store *s;
     json_t *arr;
 
+    if ((s = cli_open_store()) == NULL)
+        return EXIT_FAIL;
     if (store_variables_list(s, &keys, &vals, &n, &e) < 0) {
-        fprintf(stderr, "gust: %s\n", e.msg);
+        log_error("%s", e.msg);
+        store_free(s);
         return EXIT_FAIL;
     }
+    store_free(s);
     arr = json_array();
     for (size_t i = 0; i < n; i++) {
         json_array_append_new(
@@ -92,66 +83,71 @@ variables_list(struct store *s, const char *output)
     }
     free(keys);
     free(vals);
-    cli_print_rows(arr, output, (const char *[]){"key", "val", NULL});
+    cli_print_rows(arr, cli_arg(a, "output", "table"), (const char *[]){"key", "val", NULL});
     json_decref(arr);
     return EXIT_OK;
 }
 
-static int
-variables_do(struct store *s, int argc, char **argv)
+int
+cli_variables_get(const struct cli_args *a)
 {
     struct err e = {0};
     char *val = NULL;
-    bool deleted = false;
+    struct store *s = cli_open_store();
+    int rc = EXIT_FAIL;
 
-    if (strcmp(argv[0], "get") == 0 && argc == 2) {
-        if (store_variable_get(s, argv[1], &val, &e) < 0)
-            return fprintf(stderr, "gust: %s\n", e.msg), EXIT_FAIL;
-        if (val == NULL)
-            return fprintf(stderr, "gust: variable '%s' does not exist\n", argv[1]), EXIT_FAIL;
+    if (s == NULL)
+        return EXIT_FAIL;
+    if (store_variable_get(s, a->argv[0], &val, &e) < 0)
+        log_error("%s", e.msg);
+    else if (val == NULL)
+        log_error("variable '%s' does not exist", a->argv[0]);
+    else {
         puts(val);
-        free(val);
-        return EXIT_OK;
+        rc = EXIT_OK;
     }
-    if (strcmp(argv[0], "set") == 0 && argc == 3) {
-        if (store_variable_set(s, argv[1], argv[2], &e) < 0)
-            return fprintf(stderr, "gust: %s\n", e.msg), EXIT_FAIL;
-        printf("Variable %s created\n", argv[1]);
-        return EXIT_OK;
-    }
-    if (strcmp(argv[0], "delete") == 0 && argc == 2) {
-        if (store_variable_delete(s, argv[1], &deleted, &e) < 0)
-            return fprintf(stderr, "gust: %s\n", e.msg), EXIT_FAIL;
-        if (!deleted)
-            return fprintf(stderr, "gust: variable '%s' does not exist\n", argv[1]), EXIT_FAIL;
-        printf("Variable %s deleted\n", argv[1]);
-        return EXIT_OK;
-    }
-    if (strcmp(argv[0], "list") == 0) {
-        const char *output = argc == 3 && strcmp(argv[1], "-o") == 0 ? argv[2] : "table";
-
-        if (argc != 1 && argc != 3)
-            return fputs(variables_usage, stderr), EXIT_USAGE;
-        return variables_list(s, output);
-    }
-    fputs(variables_usage, stderr);
-    return EXIT_USAGE;
+    free(val);
+    store_free(s);
+    return rc;
 }
 
 int
-cmd_variables(int argc, char **argv)
+cli_variables_set(const struct cli_args *a)
 {
-    struct store *s;
-    int rc;
+    struct err e = {0};
+    struct store *s = cli_open_store();
+    int rc = EXIT_FAIL;
 
-    /* argv[0] is the verb: get, set, list, delete */
-    if (cli_wants_help(argc, argv)) {
-        fputs(variables_usage, stdout);
-        return EXIT_OK;
-    }
-    if ((s = cli_open_store()) == NULL)
+    if (s == NULL)
         return EXIT_FAIL;
-    rc = variables_do(s, argc, argv);
+    if (store_variable_set(s, a->argv[0], a->argv[1], &e) < 0)
+        log_error("%s", e.msg);
+    else {
+        printf("Variable %s created\n", a->argv[0]);
+        rc = EXIT_OK;
+    }
+    store_free(s);
+    return rc;
+}
+
+int
+cli_variables_delete(const struct cli_args *a)
+{
+    struct err e = {0};
+    bool deleted = false;
+    struct store *s = cli_open_store();
+    int rc = EXIT_FAIL;
+
+    if (s == NULL)
+        return EXIT_FAIL;
+    if (store_variable_delete(s, a->argv[0], &deleted, &e) < 0)
+        log_error("%s", e.msg);
+    else if (!deleted)
+        log_error("variable '%s' does not exist", a->argv[0]);
+    else {
+        printf("Variable %s deleted\n", a->argv[0]);
+        rc = EXIT_OK;
+    }
     store_free(s);
     return rc;
 }
@@ -167,67 +163,19 @@ struct backfill {
     size_t n, next;
 };
 
-static const char backfill_usage[] =
-    "usage: gust dags backfill DAG_ID -s START -e END [--reset-dagruns] [--rerun-failed-tasks]\n"
-    "                          [--max-active-runs N] [--dry-run]\n"
-    "Run DAG_ID for every schedule tick from START to END (inclusive), here and now.\n"
-    "Existing runs in the range are left alone, unless --reset-dagruns (clear and run them\n"
-    "again) or --rerun-failed-tasks (clear their failed tasks).\n";
-
+/* The backfill's settings from the arguments; -1 when --max-active-runs is negative. */
 static int
-parse_backfill(int argc, char **argv, struct backfill *b)
+parse_backfill(const struct cli_args *a, struct backfill *b)
 {
-    static const struct option opts[] = {{"start-date", required_argument, NULL, 's'},
-                                         {"end-date", required_argument, NULL, 'e'},
-                                         {"reset-dagruns", no_argument, NULL, 'r'},
-                                         {"rerun-failed-tasks", no_argument, NULL, 'f'},
-                                         {"max-active-runs", required_argument, NULL, 'm'},
-                                         {"dry-run", no_argument, NULL, 'n'},
-                                         {"subdir", required_argument, NULL, 'S'},
-                                         {"yes", no_argument, NULL, 'y'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    int ch;
-
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "s:e:m:S:yh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 's':
-            b->start_s = optarg;
-            break;
-        case 'e':
-            b->end_s = optarg;
-            break;
-        case 'r':
-            b->reset = true;
-            break;
-        case 'f':
-            b->rerun_failed = true;
-            break;
-        case 'm':
-            b->max_active = atoi(optarg);
-            break;
-        case 'n':
-            b->dry_run = true;
-            break;
-        case 'S':
-            b->subdir = optarg;
-            break;
-        case 'y':
-            break;
-        case 'h':
-            fputs(backfill_usage, stdout);
-            return EXIT_OK;
-        default:
-            return EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1 || !b->start_s || !b->end_s || b->max_active < 0) {
-        fputs(backfill_usage, stderr);
-        return EXIT_USAGE;
-    }
-    b->dag_id = argv[optind];
-    return -1;
+    b->dag_id = a->argv[0];
+    b->start_s = cli_arg(a, "start-date", NULL);
+    b->end_s = cli_arg(a, "end-date", NULL);
+    b->subdir = cli_arg(a, "subdir", NULL);
+    b->reset = cli_flag(a, "reset-dagruns");
+    b->rerun_failed = cli_flag(a, "rerun-failed-tasks");
+    b->dry_run = cli_flag(a, "dry-run");
+    b->max_active = atoi(cli_arg(a, "max-active-runs", "0"));
+    return b->max_active < 0 ? -1 : 0;
 }
 
 /* Create, clear or skip the run of one tick; returns 1 when it is to be driven. */
@@ -292,7 +240,7 @@ drive(struct store *s, const struct dagbag *bag, struct backfill *b)
     int rc = EXIT_OK;
 
     if (r == NULL || runner_run(r, &e) < 0) {
-        fprintf(stderr, "gust: %s\n", e.msg);
+        log_error("%s", e.msg);
         rc = EXIT_FAIL;
     }
     for (size_t i = 0; r && i < b->n; i++)
@@ -304,7 +252,7 @@ drive(struct store *s, const struct dagbag *bag, struct backfill *b)
 }
 
 int
-cmd_dags_backfill(int argc, char **argv)
+cli_dags_backfill(const struct cli_args *a)
 {
     struct backfill b = {0};
     struct dagbag *bag = NULL;
@@ -316,20 +264,20 @@ cmd_dags_backfill(int argc, char **argv)
     long n = 0;
     int rc;
 
-    if ((rc = parse_backfill(argc, argv, &b)) >= 0)
-        return rc;
+    if (parse_backfill(a, &b) < 0)
+        return cli_usage_error(a);
     rc = EXIT_FAIL;
     if (timetable_semantics_parse(getenv("GUST_SCHEDULE_SEMANTICS"), &b.sem) < 0 ||
         (bag = cli_load_bag(b.subdir)) == NULL || (dag = cli_find_dag(bag, b.dag_id)) == NULL)
         goto out;
     if (tz_parse_iso(dag->timezone, b.start_s, &start, &e) < 0 ||
         tz_parse_iso(dag->timezone, b.end_s, &end, &e) < 0 || end < start) {
-        fprintf(stderr, "gust: %s\n", e.msg[0] ? e.msg : "END is before START");
+        log_error("%s", e.msg[0] ? e.msg : "END is before START");
         rc = EXIT_USAGE;
         goto out;
     }
     if ((n = timetable_backfill_runs(dag, b.sem, start, end, 10000, &runs, &e)) < 0) {
-        fprintf(stderr, "gust: %s\n", e.msg);
+        log_error("%s", e.msg);
         goto out;
     }
     if (b.max_active == 0)
@@ -342,7 +290,7 @@ cmd_dags_backfill(int argc, char **argv)
 
         timetable_run_id("backfill", runs[i].logical_date, run_id, sizeof(run_id));
         if ((r = prepare_run(s, dag, &b, &runs[i], run_id, &e)) < 0) {
-            fprintf(stderr, "gust: %s: %s\n", run_id, e.msg);
+            log_error("%s: %s", run_id, e.msg);
             goto out;
         }
         if (r == 1)

@@ -6,7 +6,6 @@
  * scheduler; --wait then watches the database. Nothing is written when the input is bad
  * (conf that is not a JSON object, an unknown DAG, a run id that exists). */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "cli_int.h"
 #include "dagfile/dagfile.h"
+#include "log.h"
 #include "progress/progress.h"
 #include "runner/runner.h"
 #include "store/store.h"
@@ -27,65 +26,16 @@ struct trigger_args {
     bool wait, local;
 };
 
-static const char trigger_usage[] =
-    "usage: gust dags trigger DAG_ID [-c|--conf JSON] [-r|--run-id ID] [-l|--logical-date TS]\n"
-    "                         [--wait] [--local] [-S DAG_FOLDER]\n"
-    "Create a run of DAG_ID and print its run id.\n"
-    "  -c JSON    the run's conf (a JSON object); it overrides the DAG's params\n"
-    "  -r ID      run id (default manual__<now, ISO-8601>)\n"
-    "  -l TS      logical date (default now)\n"
-    "  --wait     show progress until the run ends; exit 0 if it succeeded, 1 if it failed\n"
-    "  --local    run it in this process now, without a scheduler (implies --wait)\n";
-
-static int
-parse_trigger(int argc, char **argv, struct trigger_args *a)
+static void
+parse_trigger(const struct cli_args *a, struct trigger_args *t)
 {
-    static const struct option opts[] = {{"conf", required_argument, NULL, 'c'},
-                                         {"run-id", required_argument, NULL, 'r'},
-                                         {"logical-date", required_argument, NULL, 'l'},
-                                         {"exec-date", required_argument, NULL, 'e'},
-                                         {"wait", no_argument, NULL, 'w'},
-                                         {"local", no_argument, NULL, 'L'},
-                                         {"subdir", required_argument, NULL, 'S'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    int c;
-
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:r:l:e:S:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            a->conf = optarg;
-            break;
-        case 'r':
-            a->run_id = optarg;
-            break;
-        case 'l':
-        case 'e':
-            a->logical = optarg;
-            break;
-        case 'w':
-            a->wait = true;
-            break;
-        case 'L':
-            a->local = a->wait = true;
-            break;
-        case 'S':
-            a->subdir = optarg;
-            break;
-        case 'h':
-            fputs(trigger_usage, stdout);
-            return EXIT_OK;
-        default:
-            return EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1) {
-        fputs(trigger_usage, stderr);
-        return EXIT_USAGE;
-    }
-    a->dag_id = argv[optind];
-    return -1;
+    t->dag_id = a->argv[0];
+    t->conf = cli_arg(a, "conf", NULL);
+    t->run_id = cli_arg(a, "run-id", NULL);
+    t->logical = cli_arg(a, "logical-date", cli_arg(a, "exec-date", NULL));
+    t->subdir = cli_arg(a, "subdir", NULL);
+    t->local = cli_flag(a, "local");
+    t->wait = t->local || cli_flag(a, "wait");
 }
 
 /* conf must be a JSON object; returns its compact text (malloc'd) or NULL after a message. */
@@ -100,11 +50,11 @@ check_conf(const char *conf)
         return strdup("{}");
     v = json_loads(conf, 0, &je);
     if (v == NULL) {
-        fprintf(stderr, "gust: --conf is not valid JSON: %s (column %d)\n", je.text, je.column);
+        log_error("--conf is not valid JSON: %s (column %d)", je.text, je.column);
         return NULL;
     }
     if (!json_is_object(v)) {
-        fprintf(stderr, "gust: --conf must be a JSON object, like '{\"key\": \"value\"}'\n");
+        log_error("--conf must be a JSON object, like '{\"key\": \"value\"}'");
         json_decref(v);
         return NULL;
     }
@@ -124,7 +74,7 @@ run_local(struct store *s, const struct dagbag *bag, const char *dag_id, const c
     int rc = EXIT_FAIL;
 
     if (r == NULL || runner_add(r, dag_id, run_id, &e) < 0 || runner_run(r, &e) < 0)
-        fprintf(stderr, "gust: %s\n", e.msg);
+        log_error("%s", e.msg);
     else if (runner_run_state(r, dag_id, run_id) == RUN_SUCCESS)
         rc = EXIT_OK;
     if (r)
@@ -136,7 +86,7 @@ run_local(struct store *s, const struct dagbag *bag, const char *dag_id, const c
 }
 
 int
-cmd_dags_trigger(int argc, char **argv)
+cli_dags_trigger(const struct cli_args *args)
 {
     struct trigger_args a = {0};
     struct dagbag *bag = NULL;
@@ -148,8 +98,7 @@ cmd_dags_trigger(int argc, char **argv)
     long long id;
     int rc;
 
-    if ((rc = parse_trigger(argc, argv, &a)) >= 0)
-        return rc;
+    parse_trigger(args, &a);
     if ((conf = check_conf(a.conf)) == NULL)
         return EXIT_USAGE;
     rc = EXIT_FAIL;
@@ -157,7 +106,7 @@ cmd_dags_trigger(int argc, char **argv)
         goto out;
     runner_make_run_id("manual", run_id, sizeof(run_id), &logical);
     if (a.logical && tz_parse_iso(dag->timezone, a.logical, &logical, &e) < 0) {
-        fprintf(stderr, "gust: --logical-date: %s\n", e.msg);
+        log_error("--logical-date: %s", e.msg);
         rc = EXIT_USAGE;
         goto out;
     }
@@ -169,7 +118,7 @@ cmd_dags_trigger(int argc, char **argv)
         goto out;
     if (store_run_create(s, dag, run_id, "manual", logical, logical, logical, conf, "cli",
                          time(NULL), &id, &e) < 0) {
-        fprintf(stderr, "gust: %s\n", e.msg);
+        log_error("%s", e.msg);
         goto out;
     }
     printf("%s\n", run_id);
@@ -188,26 +137,17 @@ out:
 }
 
 int
-cmd_dags_state(int argc, char **argv)
+cli_dags_state(const struct cli_args *a)
 {
     struct store_run run = {0};
     struct err e = {0};
     struct store *s;
     int rc = EXIT_FAIL;
 
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: gust dags state DAG_ID RUN_ID\nPrint the state of a run, and its conf "
-               "when it has one.\n");
-        return EXIT_OK;
-    }
-    if (argc != 3) {
-        fprintf(stderr, "usage: gust dags state DAG_ID RUN_ID\n");
-        return EXIT_USAGE;
-    }
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
-    if (store_run_get(s, argv[1], argv[2], &run, &e) < 0) {
-        fprintf(stderr, "gust: %s\n", e.msg);
+    if (store_run_get(s, a->argv[0], a->argv[1], &run, &e) < 0) {
+        log_error("%s", e.msg);
     } else {
         if (run.conf_json && strcmp(run.conf_json, "{}") != 0)
             printf("%s, %s\n", run_state_name(run.state), run.conf_json);
@@ -237,52 +177,28 @@ run_json(const struct store_run *r)
 }
 
 int
-cmd_dags_list_runs(int argc, char **argv)
+cli_dags_list_runs(const struct cli_args *a)
 {
-    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-                                         {"state", required_argument, NULL, 's'},
-                                         {"dag-id", required_argument, NULL, 'd'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *output = "table", *state = NULL, *dag_id = NULL;
+    const char *dag_id = cli_arg(a, "dag-id", a->argc == 1 ? a->argv[0] : NULL);
     struct store_run *runs = NULL;
     struct err e = {0};
     struct store *s;
     size_t n = 0;
     json_t *arr;
-    int c;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:s:d:h", opts, NULL)) != -1) {
-        if (c == 'o')
-            output = optarg;
-        else if (c == 's')
-            state = optarg;
-        else if (c == 'd')
-            dag_id = optarg;
-        else if (c == 'h') {
-            printf("usage: gust dags list-runs DAG_ID [--state STATE] [-o table|json]\n");
-            return EXIT_OK;
-        } else
-            return EXIT_USAGE;
-    }
-    if (dag_id == NULL && optind == argc - 1)
-        dag_id = argv[optind++];
-    if (dag_id == NULL || optind != argc) {
-        fprintf(stderr, "usage: gust dags list-runs DAG_ID [--state STATE] [-o table|json]\n");
-        return EXIT_USAGE;
-    }
+    if (dag_id == NULL || (a->argc == 1 && cli_flag(a, "dag-id")))
+        return cli_usage_error(a);
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
-    if (store_runs_list(s, dag_id, state, 0, &runs, &n, &e) < 0) {
-        fprintf(stderr, "gust: %s\n", e.msg);
+    if (store_runs_list(s, dag_id, cli_arg(a, "state", NULL), 0, &runs, &n, &e) < 0) {
+        log_error("%s", e.msg);
         store_free(s);
         return EXIT_FAIL;
     }
     arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, run_json(&runs[i]));
-    cli_print_rows(arr, output,
+    cli_print_rows(arr, cli_arg(a, "output", "table"),
                    (const char *[]){"dag_id", "run_id", "state", "logical_date", "start_date",
                                     "end_date", NULL});
     json_decref(arr);

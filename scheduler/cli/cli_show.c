@@ -6,7 +6,6 @@
  * a pipe. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "cli_int.h"
 #include "dagfile/dagfile.h"
+#include "log.h"
 
 /* DOT identifiers are quoted; inside quotes only '"' and '\' need escaping. */
 static void
@@ -137,12 +136,11 @@ render_with_graphviz(const struct dag *dag, const char *fmt, const char *path)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-        fprintf(stderr, "gust: graphviz 'dot' is not installed; install graphviz, or save as "
-                        ".dot\n");
+        log_error("graphviz 'dot' is not installed; install graphviz, or save as .dot");
         return -1;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "gust: dot failed to render %s\n", path);
+        log_error("dot failed to render %s", path);
         return -1;
     }
     return 0;
@@ -156,7 +154,7 @@ save(const struct dag *dag, const char *format, const char *path)
 
     if (strcmp(ext, "dot") == 0 || strcmp(ext, "gv") == 0 || strcmp(ext, "txt") == 0) {
         if ((f = fopen(path, "w")) == NULL) {
-            fprintf(stderr, "gust: cannot write %s: %s\n", path, strerror(errno));
+            log_error("cannot write %s: %s", path, strerror(errno));
             return -1;
         }
         if (strcmp(ext, "txt") == 0 && strcmp(format, "dot") != 0)
@@ -164,60 +162,31 @@ save(const struct dag *dag, const char *format, const char *path)
         else
             write_dot(f, dag);
         if (fclose(f) != 0) {
-            fprintf(stderr, "gust: cannot write %s: %s\n", path, strerror(errno));
+            log_error("cannot write %s: %s", path, strerror(errno));
             return -1;
         }
         return 0;
     }
     if (strcmp(ext, "png") != 0 && strcmp(ext, "svg") != 0 && strcmp(ext, "pdf") != 0) {
-        fprintf(stderr, "gust: --save: unknown file type '.%s' (use .dot, .png, .svg or .pdf)\n",
-                ext);
+        log_error("--save: unknown file type '.%s' (use .dot, .png, .svg or .pdf)", ext);
         return -1;
     }
     return render_with_graphviz(dag, ext, path);
 }
 
 int
-cmd_dags_show(int argc, char **argv)
+cli_dags_show(const struct cli_args *a)
 {
-    static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
-                                         {"save", required_argument, NULL, 's'},
-                                         {"subdir", required_argument, NULL, 'S'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *format = "text", *path = NULL, *subdir = NULL;
+    const char *format = cli_arg(a, "format", "text"), *path = cli_arg(a, "save", NULL);
     const struct dag *dag;
     struct dagbag *bag;
-    int c, rc = EXIT_OK;
+    int rc = EXIT_OK;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "f:s:S:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            format = optarg;
-            break;
-        case 's':
-            path = optarg;
-            break;
-        case 'S':
-            subdir = optarg;
-            break;
-        case 'h':
-            printf("usage: gust dags show DAG_ID [--format text|dot] [--save FILE] "
-                   "[-S DAG_FOLDER]\nShow a DAG's tasks and dependencies. --save writes FILE: "
-                   ".dot as DOT,\n.png/.svg/.pdf rendered by graphviz's dot.\n");
-            return EXIT_OK;
-        default:
-            return EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1 || (strcmp(format, "text") != 0 && strcmp(format, "dot") != 0)) {
-        fprintf(stderr, "usage: gust dags show DAG_ID [--format text|dot] [--save FILE]\n");
-        return EXIT_USAGE;
-    }
-    if ((bag = cli_load_bag(subdir)) == NULL)
+    if (strcmp(format, "text") != 0 && strcmp(format, "dot") != 0)
+        return cli_usage_error(a);
+    if ((bag = cli_load_bag(cli_arg(a, "subdir", NULL))) == NULL)
         return EXIT_FAIL;
-    dag = cli_find_dag(bag, argv[optind]);
+    dag = cli_find_dag(bag, a->argv[0]);
     if (dag == NULL) {
         rc = EXIT_FAIL;
     } else if (path) {

@@ -4,7 +4,6 @@
  * Airflow's): its log goes to stdout, its XCom is printed, nothing is written to the
  * database (XCom pulls read it when one is configured). */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <poll.h>
 #include <stdio.h>
@@ -13,29 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "cli_int.h"
 #include "dagfile/dagfile.h"
 #include "executor/executor.h"
+#include "log.h"
 #include "runner/runner.h"
 #include "store/store.h"
 #include "schedule/tz.h"
 
 extern char **environ;
-
-static int
-usage(const char *text, int argc, char **argv, int want_args)
-{
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: %s\n", text);
-        return EXIT_OK;
-    }
-    if (argc != want_args + 1) {
-        fprintf(stderr, "usage: %s\n", text);
-        return EXIT_USAGE;
-    }
-    return -1;
-}
 
 /* ---- tasks list ---- */
 
@@ -59,21 +44,15 @@ cmp_str(const void *a, const void *b)
 }
 
 int
-cmd_tasks_list(int argc, char **argv)
+cli_tasks_list(const struct cli_args *a)
 {
-    const char *text = "gust tasks list DAG_ID [--tree]";
-    bool tree = argc == 3 && strcmp(argv[2], "--tree") == 0;
+    bool tree = cli_flag(a, "tree");
     struct dagbag *bag;
     const struct dag *dag;
-    int rc;
 
-    if (tree)
-        argc--;
-    if ((rc = usage(text, argc, argv, 1)) >= 0)
-        return rc;
     if ((bag = cli_load_bag(NULL)) == NULL)
         return EXIT_FAIL;
-    if ((dag = cli_find_dag(bag, argv[1])) == NULL) {
+    if ((dag = cli_find_dag(bag, a->argv[0])) == NULL) {
         dagbag_free(bag);
         return EXIT_FAIL;
     }
@@ -157,7 +136,7 @@ print_tries(struct store *s, const char *dag_id, const char *run_id, const char 
     json_t *arr;
 
     if (store_tries_get(s, dag_id, run_id, &tries, &n, &e) < 0) {
-        fprintf(stderr, "gust: %s\n", e.msg);
+        log_error("%s", e.msg);
         return EXIT_FAIL;
     }
     arr = json_array();
@@ -172,53 +151,33 @@ print_tries(struct store *s, const char *dag_id, const char *run_id, const char 
 }
 
 int
-cmd_tasks_states_for_dag_run(int argc, char **argv)
+cli_tasks_states_for_dag_run(const struct cli_args *a)
 {
-    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-                                         {"tries", no_argument, NULL, 't'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *output = "table", *text = "gust tasks states-for-dag-run DAG_ID RUN_ID "
-                                          "[-o table|json|plain] [--tries]";
+    const char *output = cli_arg(a, "output", "table");
+    const char *dag_id = a->argv[0], *run_id = a->argv[1];
     struct store_ti *tis = NULL;
     struct store_run run = {0};
     struct err e = {0};
     struct store *s;
-    bool tries = false;
+    bool tries = cli_flag(a, "tries");
     size_t n = 0;
     json_t *arr;
-    int c, rc = EXIT_FAIL;
+    int rc = EXIT_FAIL;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:th", opts, NULL)) != -1) {
-        if (c == 'o')
-            output = optarg;
-        else if (c == 't')
-            tries = true;
-        else if (c == 'h')
-            return printf("usage: %s\n--tries lists every try (the run's whole history).\n", text),
-                   EXIT_OK;
-        else
-            return EXIT_USAGE;
-    }
-    if (optind != argc - 2) {
-        fprintf(stderr, "usage: %s\n", text);
-        return EXIT_USAGE;
-    }
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
-    if (store_run_get(s, argv[optind], argv[optind + 1], &run, &e) < 0 ||
-        (!tries && store_tis_get(s, argv[optind], argv[optind + 1], &tis, &n, &e) < 0)) {
-        fprintf(stderr, "gust: %s\n", e.msg);
+    if (store_run_get(s, dag_id, run_id, &run, &e) < 0 ||
+        (!tries && store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0)) {
+        log_error("%s", e.msg);
         goto out;
     }
     if (tries) {
-        rc = print_tries(s, argv[optind], argv[optind + 1], output);
+        rc = print_tries(s, dag_id, run_id, output);
         goto out;
     }
     arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, ti_json(argv[optind], argv[optind + 1], &tis[i]));
+        json_array_append_new(arr, ti_json(dag_id, run_id, &tis[i]));
     cli_print_rows(arr, output,
                    (const char *[]){"task_id", "state", "try_number", "start_date", "end_date",
                                     "duration", "exit", NULL});
@@ -232,28 +191,27 @@ out:
 }
 
 int
-cmd_tasks_state(int argc, char **argv)
+cli_tasks_state(const struct cli_args *a)
 {
+    const char *dag_id = a->argv[0], *task_id = a->argv[1], *run_id = a->argv[2];
     struct store_ti *tis = NULL;
     struct err e = {0};
     struct store *s;
     size_t n = 0;
     int rc;
 
-    if ((rc = usage("gust tasks state DAG_ID TASK_ID RUN_ID", argc, argv, 3)) >= 0)
-        return rc;
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
     rc = EXIT_FAIL;
-    if (store_tis_get(s, argv[1], argv[3], &tis, &n, &e) < 0)
-        fprintf(stderr, "gust: %s\n", e.msg);
+    if (store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0)
+        log_error("%s", e.msg);
     for (size_t i = 0; i < n; i++)
-        if (strcmp(tis[i].task_id, argv[2]) == 0) {
+        if (strcmp(tis[i].task_id, task_id) == 0) {
             puts(ti_state_name(tis[i].state));
             rc = EXIT_OK;
         }
     if (rc != EXIT_OK && e.code == ERR_OK)
-        fprintf(stderr, "gust: no task '%s' in run '%s' of DAG '%s'\n", argv[2], argv[3], argv[1]);
+        log_error("no task '%s' in run '%s' of DAG '%s'", task_id, run_id, dag_id);
     store_tis_free(tis, n);
     store_free(s);
     return rc;
@@ -277,22 +235,17 @@ cat_file(const char *path)
 }
 
 int
-cmd_tasks_logs(int argc, char **argv)
+cli_tasks_logs(const struct cli_args *a)
 {
-    const char *text = "gust tasks logs DAG_ID TASK_ID RUN_ID [--try N]";
+    /* numbered as on the command line: DAG_ID TASK_ID RUN_ID */
+    char *const argv[4] = {NULL, a->argv[0], a->argv[1], a->argv[2]};
     struct store_ti *tis = NULL;
     struct err e = {0};
     struct store *s;
     char *log = NULL, *xcom = NULL;
     size_t n = 0;
-    int want = 0, rc;
+    int want = atoi(cli_arg(a, "try", "0")), rc;
 
-    if (argc == 6 && strcmp(argv[4], "--try") == 0) {
-        want = atoi(argv[5]);
-        argc -= 2;
-    }
-    if ((rc = usage(text, argc, argv, 3)) >= 0)
-        return rc;
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
     rc = EXIT_FAIL;
@@ -301,14 +254,14 @@ cmd_tasks_logs(int argc, char **argv)
             if (strcmp(tis[i].task_id, argv[2]) == 0)
                 want = tis[i].try_number;
     if (want <= 0) {
-        fprintf(stderr, "gust: task '%s' of run '%s' has not run yet%s%s\n", argv[2], argv[3],
-                e.msg[0] ? ": " : "", e.msg);
+        log_error("task '%s' of run '%s' has not run yet%s%s", argv[2], argv[3],
+                  e.msg[0] ? ": " : "", e.msg);
         goto out;
     }
     if (runner_try_paths(getenv("GUST_LOGS_FOLDER") ? getenv("GUST_LOGS_FOLDER") : "./logs",
                          argv[1], argv[3], argv[2], want, &log, &xcom) < 0 ||
         cat_file(log) < 0) {
-        fprintf(stderr, "gust: no log for try %d: %s\n", want, log ? log : "?");
+        log_error("no log for try %d: %s", want, log ? log : "?");
         goto out;
     }
     rc = EXIT_OK;
@@ -322,70 +275,43 @@ out:
 
 /* ---- clear ---- */
 
-int
-cmd_tasks_clear(int argc, char **argv)
+/* Ask on the terminal before clearing: EXIT_OK to go on, else the exit code. */
+static int
+confirm_clear(const char *dag_id)
 {
-    static const struct option opts[] = {{"task-regex", required_argument, NULL, 't'},
-                                         {"run-id", required_argument, NULL, 'r'},
-                                         {"only-failed", no_argument, NULL, 'f'},
-                                         {"yes", no_argument, NULL, 'y'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *text = "gust tasks clear DAG_ID [-t REGEX] [--run-id RUN_ID] [--only-failed] [-y]";
-    const char *regex = NULL, *run_id = NULL;
-    bool only_failed = false, yes = false;
+    char answer[16] = "";
+
+    if (!isatty(STDIN_FILENO)) {
+        log_error("tasks clear asks for confirmation; pass -y to clear without a terminal");
+        return EXIT_USAGE;
+    }
+    fprintf(stderr, "Clear the matching task instances of %s? [y/N] ", dag_id);
+    if (fgets(answer, sizeof(answer), stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y')) {
+        fprintf(stderr, "cancelled\n");
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+int
+cli_tasks_clear(const struct cli_args *a)
+{
+    const char *dag_id = a->argv[0];
     struct dagbag *bag = NULL;
     const struct dag *dag;
     struct err e = {0};
     struct store *s = NULL;
-    int c, cleared = 0, running = 0, rc = EXIT_FAIL;
+    int cleared = 0, running = 0, rc = EXIT_FAIL;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "t:r:fyh", opts, NULL)) != -1) {
-        switch (c) {
-        case 't':
-            regex = optarg;
-            break;
-        case 'r':
-            run_id = optarg;
-            break;
-        case 'f':
-            only_failed = true;
-            break;
-        case 'y':
-            yes = true;
-            break;
-        case 'h':
-            printf("usage: %s\nSet matching task instances back to none so they run again (their "
-                   "runs go back to\nqueued). Running tries are left alone.\n",
-                   text);
-            return EXIT_OK;
-        default:
-            return EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1) {
-        fprintf(stderr, "usage: %s\n", text);
-        return EXIT_USAGE;
-    }
-    if (!yes) {
-        char answer[16] = "";
-
-        if (!isatty(STDIN_FILENO)) {
-            fprintf(stderr, "gust: tasks clear asks for confirmation; pass -y to clear without "
-                            "a terminal\n");
-            return EXIT_USAGE;
-        }
-        fprintf(stderr, "Clear the matching task instances of %s? [y/N] ", argv[optind]);
-        if (fgets(answer, sizeof(answer), stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y'))
-            return fprintf(stderr, "cancelled\n"), EXIT_FAIL;
-    }
-    if ((bag = cli_load_bag(NULL)) == NULL || (dag = cli_find_dag(bag, argv[optind])) == NULL ||
+    if (!cli_flag(a, "yes") && (rc = confirm_clear(dag_id)) != EXIT_OK)
+        return rc;
+    rc = EXIT_FAIL;
+    if ((bag = cli_load_bag(NULL)) == NULL || (dag = cli_find_dag(bag, dag_id)) == NULL ||
         (s = cli_open_store()) == NULL)
         goto out;
-    if (store_tis_clear(s, argv[optind], dag, run_id, regex, only_failed, time(NULL), &cleared,
-                        &running, &e) < 0) {
-        fprintf(stderr, "gust: %s\n", e.msg);
+    if (store_tis_clear(s, dag_id, dag, cli_arg(a, "run-id", NULL), cli_arg(a, "task-regex", NULL),
+                        cli_flag(a, "only-failed"), time(NULL), &cleared, &running, &e) < 0) {
+        log_error("%s", e.msg);
         goto out;
     }
     printf("cleared %d task instance(s)\n", cleared);

@@ -2,7 +2,6 @@
  * outside any run, recording nothing (like Airflow's). The log streams to stdout, the XCom
  * it would push is printed at the end. With a database configured, xcom_pull and var.value
  * read it; without one they find nothing. */
-#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
@@ -12,17 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "cli_int.h"
 #include "dagfile/dagfile.h"
 #include "executor/executor.h"
+#include "log.h"
 #include "runner/runner.h"
 #include "store/store.h"
 #include "schedule/tz.h"
-
-static const char test_usage[] =
-    "usage: gust tasks test DAG_ID TASK_ID [DATE_OR_RUN_ID] [-t|--task-params JSON]\n"
-    "Run one task now without recording state; print its log and the XCom it would push.\n";
 
 /* Run the task's command with an executor of its own until it ends; the log is stdout. */
 static int
@@ -102,7 +97,7 @@ test_task(struct store *s, const struct test_ctx *t)
     if (runner_task_command(s, t->dag, t->task, t->run_id, t->logical, t->params, t->xcom_path,
                             &cmd, &e) < 0 ||
         run_once(task, &cmd, &res, &e) < 0) {
-        fprintf(stderr, "gust: %s\n", e.msg);
+        log_error("%s", e.msg);
         goto out;
     }
     fflush(stdout);
@@ -139,8 +134,8 @@ test_run(struct store *s, const struct dag *dag, const char *when, struct test_c
     t->logical = time(NULL);
     if (when && tz_parse_iso(dag->timezone, when, &t->logical, NULL) < 0) {
         if (s == NULL || store_run_get(s, dag->dag_id, when, &sr, &e) < 0) {
-            fprintf(stderr, "gust: '%s' is neither a date nor a run of %s%s%s\n", when, dag->dag_id,
-                    e.msg[0] ? ": " : "", e.msg);
+            log_error("'%s' is neither a date nor a run of %s%s%s", when, dag->dag_id,
+                      e.msg[0] ? ": " : "", e.msg);
             return -1;
         }
         t->logical = sr.logical_date;
@@ -152,54 +147,51 @@ test_run(struct store *s, const struct dag *dag, const char *when, struct test_c
     return 0;
 }
 
-int
-cmd_tasks_test(int argc, char **argv)
+/* --task-params, when given, must be a JSON object. */
+static bool
+params_ok(const char *params)
 {
-    static const struct option opts[] = {
-        {"task-params", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {0}};
-    const char *params = NULL;
+    json_t *v = params ? json_loads(params, 0, NULL) : NULL;
+    bool ok = params == NULL || json_is_object(v);
+
+    json_decref(v);
+    if (!ok)
+        log_error("--task-params must be a JSON object");
+    return ok;
+}
+
+/* The index of task_id in dag, or -1 after a message. */
+static long
+task_index(const struct dag *dag, const char *task_id)
+{
+    long idx = dag_task_index(dag, task_id);
+
+    if (idx < 0)
+        log_error("no task '%s' in DAG '%s'", task_id, dag->dag_id);
+    return idx;
+}
+
+int
+cli_tasks_test(const struct cli_args *a)
+{
+    const char *params = cli_arg(a, "task-params", NULL);
     struct dagbag *bag = NULL;
     struct store *s = NULL;
     const struct dag *dag;
     struct test_ctx t = {0};
     char xdir[] = "/tmp/gust-test-XXXXXX", *xcom_path = NULL;
-    int c, rc = EXIT_FAIL;
+    int rc = EXIT_FAIL;
     long idx = -1;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
-        if (c == 't')
-            params = optarg;
-        else if (c == 'h')
-            return fputs(test_usage, stdout), EXIT_OK;
-        else
-            return EXIT_USAGE;
-    }
-    if (argc - optind < 2 || argc - optind > 3) {
-        fputs(test_usage, stderr);
+    if (!params_ok(params))
         return EXIT_USAGE;
-    }
-    if (params) {
-        json_t *v = json_loads(params, 0, NULL);
-        int ok = json_is_object(v);
-
-        json_decref(v);
-        if (!ok) {
-            fprintf(stderr, "gust: --task-params must be a JSON object\n");
-            return EXIT_USAGE;
-        }
-    }
-    if ((bag = cli_load_bag(NULL)) == NULL || (dag = cli_find_dag(bag, argv[optind])) == NULL)
+    if ((bag = cli_load_bag(NULL)) == NULL || (dag = cli_find_dag(bag, a->argv[0])) == NULL ||
+        (idx = task_index(dag, a->argv[1])) < 0)
         goto out;
-    if ((idx = dag_task_index(dag, argv[optind + 1])) < 0) {
-        fprintf(stderr, "gust: no task '%s' in DAG '%s'\n", argv[optind + 1], dag->dag_id);
-        goto out;
-    }
     if (getenv("GUST_DATABASE_URL") || getenv("PGHOST") || getenv("PGDATABASE"))
         s = cli_open_store();
     t = (struct test_ctx){.dag = dag, .task = (size_t)idx, .params = params};
-    if (test_run(s, dag, argc - optind == 3 ? argv[optind + 2] : NULL, &t) < 0 ||
-        mkdtemp(xdir) == NULL)
+    if (test_run(s, dag, a->argc == 3 ? a->argv[2] : NULL, &t) < 0 || mkdtemp(xdir) == NULL)
         goto out;
     if (asprintf(&xcom_path, "%s/return.json", xdir) < 0)
         goto out;

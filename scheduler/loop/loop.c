@@ -12,7 +12,6 @@
  * The tick asks to run again at the nearest due time (a run to create, the folder scan, the
  * lease check); NOTIFYs from the database also wake it. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/cli_int.h"
 #include "dagfile/dagfile.h"
+#include "log.h"
 #include "loop/loop.h"
 #include "progress/progress.h"
 #include "runner/runner.h"
@@ -54,12 +52,14 @@ maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
     fp = loop_folder_fingerprint(c->folder);
     if (fp == c->fingerprint && c->fingerprint != 0)
         return;
-    if ((bag = cli_load_bag(c->folder)) == NULL)
+    if ((bag = loop_load_bag(c->folder, &e)) == NULL) {
+        log_error("%s", e.msg);
         return; /* folder unreadable: keep what we have */
+    }
     c->fingerprint = fp;
     if (c->mode == RUNNER_SCHEDULER && store_sync_dagbag(c->store, bag, now, &e) < 0)
-        fprintf(stderr, "gust: record the DAG folder: %s\n", e.msg);
-    fprintf(stderr, "gust: loaded %zu DAG(s) from %s\n", bag->n_dags, c->folder);
+        log_error("record the DAG folder: %s", e.msg);
+    log_info("loaded %zu DAG(s) from %s", bag->n_dags, c->folder);
     runner_set_bag(r, bag);
 }
 
@@ -82,9 +82,8 @@ expire_one(struct loop_ctx *c, struct runner *r, const struct store_expired *x)
                         "the try counts as failed",
                         &e) == 1) {
         runner_poke(r);
-        fprintf(stderr, "gust: dag=%s run=%s task=%s try=%d: lease expired (host %s pid %d)\n",
-                x->dag_id, x->run_id, x->task_id, x->try_number, x->hostname ? x->hostname : "?",
-                x->pid);
+        log_warn("dag=%s run=%s task=%s try=%d: lease expired (host %s pid %d)", x->dag_id,
+                 x->run_id, x->task_id, x->try_number, x->hostname ? x->hostname : "?", x->pid);
     }
 }
 
@@ -192,7 +191,7 @@ discover_runs(struct loop_ctx *c, struct runner *r)
             dagbag_find(runner_bag(r), runs[i].dag_id) == NULL)
             continue;
         if (runner_add(r, runs[i].dag_id, runs[i].run_id, &e) < 0)
-            fprintf(stderr, "gust: run %s of %s: %s\n", runs[i].run_id, runs[i].dag_id, e.msg);
+            log_error("run %s of %s: %s", runs[i].run_id, runs[i].dag_id, e.msg);
     }
     store_runs_free(runs, n);
     return (long)n;

@@ -11,6 +11,7 @@
 #include "schedule/timetable.h"
 
 struct store;
+struct dagbag;
 
 struct loop_ctx {
     enum runner_mode mode;
@@ -30,6 +31,10 @@ struct loop_ctx {
 
 /* The runner tick of the scheduler and the worker. */
 int loop_tick(void *arg, struct runner *r, time_t now, time_t *next, struct err *e);
+
+/* Load the DAG folder into a new bag (the files' diagnostics are in it); NULL and e set when
+ * the folder cannot be read. Prints nothing. */
+struct dagbag *loop_load_bag(const char *folder, struct err *e);
 
 /* A fingerprint of the DAG files under folder (paths, sizes, mtimes); 0 when unreadable. */
 unsigned long long loop_folder_fingerprint(const char *folder);

@@ -97,13 +97,34 @@ check_eq "a missing DAG folder is a failure" 1 $?
 check_contains "naming the folder" "nonexistent" "$(cat "$tmp/err")"
 
 # usage and help
-for verb in "dags list" "dags show" "dags list-import-errors" "dags next-execution" \
-    "db migrate" "db check" "version"; do
+# Every verb `gust --help` lists: --help prints its usage and exits 0; a bad option prints
+# the same usage on stderr and exits 2 (both come from the verb's one row in the table).
+verbs=$("$GUST" --help | sed -n 's/^  \([a-z][a-z -]*[a-z]\)  .*/\1/p' | sed 's/ *$//')
+check_contains "gust --help lists dags list" "dags list" "$verbs"
+check_contains "gust --help lists scheduler" "scheduler" "$verbs"
+while IFS= read -r verb; do
     # shellcheck disable=SC2086
     "$GUST" $verb --help >"$tmp/help" 2>&1
     check_eq "gust $verb --help exits 0" 0 $?
-    check_contains "gust $verb --help prints usage" "usage: gust" "$(cat "$tmp/help")"
+    check_contains "gust $verb --help prints usage" "usage: gust $verb" "$(cat "$tmp/help")"
+    # shellcheck disable=SC2086
+    "$GUST" $verb --no-such-option >"$tmp/out" 2>"$tmp/err"
+    check_eq "gust $verb with a bad option exits 2" 2 $?
+    check_contains "gust $verb names the bad option" "--no-such-option" "$(cat "$tmp/err")"
+    sed -n '/^usage:/,$p' "$tmp/err" >"$tmp/err_usage"
+    n=$(wc -l <"$tmp/err_usage")
+    check_eq "gust $verb: the usage on a bad option is --help's" "$(head -n "$n" "$tmp/help")" \
+        "$(cat "$tmp/err_usage")"
+done <<<"$verbs"
+for group in dags tasks db jobs variables; do
+    check_contains "gust $group --help lists its verbs" "$group " "$("$GUST" $group --help)"
 done
+"$GUST" dags state onlyone >/dev/null 2>"$tmp/err"
+check_eq "a missing argument exits 2" 2 $?
+check_contains "and prints the usage" "usage: gust dags state DAG_ID RUN_ID" "$(cat "$tmp/err")"
+"$GUST" dags backfill dvc_flow -e 2024-01-01 >/dev/null 2>"$tmp/err"
+check_eq "a missing required option exits 2" 2 $?
+check_contains "naming it" "--start-date is required" "$(cat "$tmp/err")"
 "$GUST" >/dev/null 2>&1
 check_eq "gust without a command exits 2" 2 $?
 "$GUST" frobnicate >/dev/null 2>&1

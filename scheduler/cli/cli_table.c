@@ -1,0 +1,235 @@
+/* cli_table: the command table, one row per verb, as tmux's command table is: group and name,
+ * positional arguments, options, one-line summary, help text and handler. cli_main finds the
+ * row named on the command line, has cli_args.c parse the arguments by it and runs the
+ * handler. `gust --help` and `gust <group> --help` list the rows.
+ *
+ * Key invariant: a verb exists only as a row here; its usage and help come from the row. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli_int.h"
+#include "log.h"
+
+#ifndef GUST_VERSION
+#define GUST_VERSION "0.1.0"
+#endif
+
+#define DAGS_FOLDER_OPT "S,subdir=DAG_FOLDER"
+#define DATABASE_HELP                                                                              \
+    "Database: $GUST_DATABASE_URL (libpq conninfo or URI), else the PG* variables."
+
+static int cli_version(const struct cli_args *a);
+
+static const struct cli_verb verbs[] = {
+    {"dags", "list", NULL, 0, 0, "o,output=table|json " DAGS_FOLDER_OPT,
+     "list the DAGs in the DAG folder",
+     "List the DAGs that load from the DAG folder ($GUST_DAGS_FOLDER, default ./dags)\n"
+     "with their schedule, owner, tags and next trigger time.",
+     cli_dags_list},
+    {"dags", "show", "DAG_ID", 1, 1, "format,f=text|dot save,s=FILE " DAGS_FOLDER_OPT,
+     "show a DAG's tasks and dependencies (text or DOT)",
+     "Show a DAG's tasks and dependencies. --save writes FILE: .dot as DOT,\n"
+     ".png/.svg/.pdf rendered by graphviz's dot.",
+     cli_dags_show},
+    {"dags", "list-import-errors", NULL, 0, 0, "o,output=plain|json " DAGS_FOLDER_OPT " warnings,w",
+     "list the errors found while loading DAG files",
+     "Print every error found while loading DAG files, as file:line:col: message.\n"
+     "--warnings also prints warnings. Exit 1 when there are errors.",
+     cli_dags_list_import_errors},
+    {"dags", "next-execution", "DAG_ID", 1, 1,
+     "n,num-executions=N after,a=TIMESTAMP " DAGS_FOLDER_OPT, "print a DAG's next trigger times",
+     "Print the next N trigger times strictly after TIMESTAMP (default now), one ISO-8601\n"
+     "timestamp per line in the DAG's time zone; TIMESTAMP without an offset is read in\n"
+     "that zone. Prints None when the DAG has no further run.",
+     cli_dags_next_execution},
+    {"dags", "reserialize", NULL, 0, 0, DAGS_FOLDER_OPT,
+     "record the DAG folder (DAGs, import errors) in the database",
+     "Parse the DAG folder and record it in the database: one `dag` row per DAG (pause state\n"
+     "kept), DAGs whose file is gone marked inactive, `import_error` rows replaced.\n"
+     "The scheduler does this on its own; this verb is for scripts and first set-up.",
+     cli_dags_reserialize},
+    {"dags", "trigger", "DAG_ID", 1, 1,
+     "c,conf=JSON r,run-id=ID l,logical-date=TS exec-date,e=TS wait local " DAGS_FOLDER_OPT,
+     "create a run (--local: run it here; --wait: watch it)",
+     "Create a run of DAG_ID and print its run id.\n"
+     "  -c JSON    the run's conf (a JSON object); it overrides the DAG's params\n"
+     "  -r ID      run id (default manual__<now, ISO-8601>)\n"
+     "  -l TS      logical date (default now; -e is the same)\n"
+     "  --wait     show progress until the run ends; exit 0 if it succeeded, 1 if it failed\n"
+     "  --local    run it in this process now, without a scheduler (implies --wait)",
+     cli_dags_trigger},
+    {"dags", "state", "DAG_ID RUN_ID", 2, 2, NULL, "print the state of a run",
+     "Print the state of a run, and its conf when it has one.", cli_dags_state},
+    {"dags", "list-runs", "DAG_ID", 0, 1, "o,output=table|json state,s=STATE dag-id,d=DAG_ID",
+     "list the runs of a DAG", "List the runs of a DAG (DAG_ID or --dag-id), newest first.",
+     cli_dags_list_runs},
+    {"dags", "pause", "DAG_ID", 1, 1, NULL, "pause a DAG (no new scheduled runs)", NULL,
+     cli_dags_pause},
+    {"dags", "unpause", "DAG_ID", 1, 1, NULL, "unpause a DAG", NULL, cli_dags_unpause},
+    {"dags", "backfill", "DAG_ID", 1, 1,
+     "!s,start-date=START !e,end-date=END reset-dagruns rerun-failed-tasks max-active-runs,m=N "
+     "dry-run " DAGS_FOLDER_OPT " y,yes",
+     "run a DAG for past schedule ticks, here",
+     "Run DAG_ID for every schedule tick from START to END (inclusive), here and now.\n"
+     "Existing runs in the range are left alone, unless --reset-dagruns (clear and run them\n"
+     "again) or --rerun-failed-tasks (clear their failed tasks).",
+     cli_dags_backfill},
+    {"tasks", "list", "DAG_ID", 1, 1, "tree", "list the tasks of a DAG",
+     "List the task ids of a DAG, sorted; --tree shows them under their upstreams.",
+     cli_tasks_list},
+    {"tasks", "test", "DAG_ID TASK_ID [DATE_OR_RUN_ID]", 2, 3, "t,task-params=JSON",
+     "run one task now without recording state",
+     "Run one task now without recording state; print its log and the XCom it would push.",
+     cli_tasks_test},
+    {"tasks", "state", "DAG_ID TASK_ID RUN_ID", 3, 3, NULL, "print the state of a task instance",
+     NULL, cli_tasks_state},
+    {"tasks", "states-for-dag-run", "DAG_ID RUN_ID", 2, 2, "o,output=table|json|plain tries,t",
+     "print the states of a run's tasks (--tries: every try)",
+     "Print the states of a run's tasks. --tries lists every try (the run's whole history).",
+     cli_tasks_states_for_dag_run},
+    {"tasks", "logs", "DAG_ID TASK_ID RUN_ID", 3, 3, "try=N", "print the log of a task's try",
+     "Print the log of a task's try (default its latest).", cli_tasks_logs},
+    {"tasks", "clear", "DAG_ID", 1, 1, "t,task-regex=REGEX run-id,r=RUN_ID only-failed,f y,yes",
+     "clear task instances so they run again",
+     "Set matching task instances back to none so they run again (their runs go back to\n"
+     "queued). Running tries are left alone.",
+     cli_tasks_clear},
+    {"db", "migrate", NULL, 0, 0, NULL, "create or upgrade the metadata schema",
+     "Create or upgrade the metadata schema: apply the migrations this gust carries that the\n"
+     "database lacks, each in one transaction. Running it again is a no-op; concurrent runs\n"
+     "are serialized. Refuses a database whose schema is newer than this gust.\n" DATABASE_HELP,
+     cli_db_migrate},
+    {"db", "check", NULL, 0, 0, NULL, "check that the database is reachable and up to date",
+     "Exit 0 when the database is reachable and its schema is up to date, 1 "
+     "otherwise.\n" DATABASE_HELP,
+     cli_db_check},
+    {NULL, "scheduler", NULL, 0, 0, "no-executor num-runs,n=N once data-intervals " DAGS_FOLDER_OPT,
+     "run the scheduler (and its executor) until stopped",
+     "Create scheduled runs, plan every run and (unless --no-executor) run their tasks. Runs\n"
+     "until SIGTERM/SIGINT: then no new work starts, running tries get 30 s to finish and are\n"
+     "stopped after that (their retries run later). SIGHUP reloads the DAG folder (it is also\n"
+     "checked every $GUST_DAG_DIR_LIST_INTERVAL seconds, default 30).\n"
+     "  --no-executor     leave every task to `gust worker` processes\n"
+     "  --num-runs N      stop after N scheduling loops (Airflow's meaning)\n"
+     "  --once            stop when no run is active and none is due\n"
+     "  --data-intervals  Airflow 2 schedules: a run covers [tick, next tick) and starts at its\n"
+     "                    end (default: Airflow 3, a run's logical date is its trigger time;\n"
+     "                    also $GUST_SCHEDULE_SEMANTICS=airflow2)",
+     cli_scheduler},
+    {NULL, "worker", NULL, 0, 0, "concurrency,c=N queue,q=Q " DAGS_FOLDER_OPT,
+     "run queued tasks until stopped",
+     "Claim queued task instances (of the DAGs in the DAG folder) and run them, holding a\n"
+     "lease on each running try. Any number of workers may run, on any machine.",
+     cli_worker},
+    {"jobs", "check", NULL, 0, 0, "job-type,t=scheduler|worker max-age,a=SECONDS",
+     "exit 0 when a scheduler/worker is alive (liveness)",
+     "Exit 0 when a job of that type heartbeat within SECONDS (default 60): a liveness probe.",
+     cli_jobs_check},
+    {"variables", "get", "KEY", 1, 1, NULL, "print a variable", NULL, cli_variables_get},
+    {"variables", "set", "KEY VALUE", 2, 2, NULL, "set a variable", NULL, cli_variables_set},
+    {"variables", "list", NULL, 0, 0, "o,output=table|json", "list the variables", NULL,
+     cli_variables_list},
+    {"variables", "delete", "KEY", 1, 1, NULL, "delete a variable", NULL, cli_variables_delete},
+    {NULL, "version", NULL, 0, 0, NULL, "print the version", NULL, cli_version},
+};
+#define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+/* The verbs of group (all of them when NULL), one line each. */
+static void
+list_verbs(FILE *out, const char *group)
+{
+    fprintf(out, "usage: gust <command> [options]   (gust <command> --help for details)\n\n");
+    for (size_t i = 0; i < N_VERBS; i++) {
+        const struct cli_verb *v = &verbs[i];
+        char name[64];
+
+        if (group && (v->group == NULL || strcmp(v->group, group) != 0))
+            continue;
+        snprintf(name, sizeof(name), "%s%s%s", v->group ? v->group : "", v->group ? " " : "",
+                 v->name);
+        fprintf(out, "  %-26s %s\n", name, v->summary);
+    }
+    if (group == NULL)
+        fprintf(out, "\nenvironment: GUST_DAGS_FOLDER (default ./dags), GUST_DATABASE_URL "
+                     "(libpq conninfo or URI; PG* variables also work)\n");
+}
+
+static int
+cli_version(const struct cli_args *a)
+{
+    (void)a;
+    printf("gust %s\n", GUST_VERSION);
+    return EXIT_OK;
+}
+
+static bool
+known_group(const char *name)
+{
+    for (size_t i = 0; i < N_VERBS; i++)
+        if (verbs[i].group && strcmp(verbs[i].group, name) == 0)
+            return true;
+    return false;
+}
+
+static bool
+is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+/* Parse argv (argv[0] is the verb's name) by the row and run its handler. */
+static int
+dispatch(const struct cli_verb *v, int argc, char **argv)
+{
+    struct cli_args a;
+    int rc = cli_args_parse(v, argc, argv, &a);
+
+    return rc >= 0 ? rc : v->run(&a);
+}
+
+/* `gust <group>` without a verb of it: the group's verbs. */
+static int
+group_usage(int argc, char **argv)
+{
+    bool help = argc >= 3 && is_help(argv[2]);
+
+    if (argc >= 3 && !help) {
+        log_error("unknown command '%s %s'", argv[1], argv[2]);
+        fputc('\n', stderr);
+    }
+    list_verbs(help ? stdout : stderr, argv[1]);
+    return help ? EXIT_OK : EXIT_USAGE;
+}
+
+/* The row named "group name" (group NULL: a top-level verb); NULL when there is none. */
+static const struct cli_verb *
+find_verb(const char *group, const char *name)
+{
+    for (size_t i = 0; i < N_VERBS; i++)
+        if ((group ? verbs[i].group && strcmp(verbs[i].group, group) == 0 : !verbs[i].group) &&
+            strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+int
+cli_main(int argc, char **argv)
+{
+    const struct cli_verb *v;
+
+    if (argc < 2 || is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        list_verbs(argc < 2 ? stderr : stdout, NULL);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if ((v = find_verb(NULL, strcmp(argv[1], "--version") == 0 ? "version" : argv[1])) != NULL)
+        return dispatch(v, argc - 1, argv + 1);
+    if (argc >= 3 && (v = find_verb(argv[1], argv[2])) != NULL)
+        return dispatch(v, argc - 2, argv + 2);
+    if (known_group(argv[1]))
+        return group_usage(argc, argv);
+    log_error("unknown command '%s'", argv[1]);
+    fputc('\n', stderr);
+    list_verbs(stderr, NULL);
+    return EXIT_USAGE;
+}
