@@ -64,8 +64,10 @@ struct cfg {
 };
 
 static void
-cfg_free(struct cfg *c)
+cfg_free(void *arg)
 {
+    struct cfg *c = arg;
+
     free(c->url);
     crawl_lists_clear(&c->x, &c->props);
 }
@@ -139,8 +141,9 @@ cfg_check(struct cfg *c, const char *ps, const char *par, const char *tries, con
 
 /* Parse argv into c. 0, TASK_HELP or -1. */
 static int
-cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
+cfg_parse(int argc, char **argv, void *arg, struct err *e)
 {
+    struct cfg *c = arg;
     const char *ps, *par, *tries, *overlap, *timeout, *rate, *flush;
     struct task_opt opts[] = {
         {"--api-url", "DVC_API_URL", "https://dichvucong.dav.gov.vn", "the portal", &c->api_url,
@@ -627,40 +630,37 @@ crawl_and_flush(struct crawl *c, struct err *e)
 
 /* The whole run after the flags: read the watermark, crawl, flush, advance it. */
 static int
-crawl_all(struct crawl *c, struct err *e)
+crawl_all(void *arg, struct err *e)
 {
-    const struct cfg *cfg = c->cfg;
+    const struct cfg *cfg = arg;
+    struct crawl c = {.cfg = cfg};
     char before[DVC_TIME_MAX] = "";
     double started = crawl_mono_s();
     struct err pe = {0};
+    int rc = -1;
 
-    if (crawl_prepare(c, before, sizeof(before), e) < 0 ||
-        (c->kp = kq_producer_new((const char *const *)cfg->props.v, e)) == NULL)
-        return -1;
-    if (kq_producer_prepare(c->kp, cfg->topic, PREPARE_MS, &pe) < 0)
+    if (crawl_prepare(&c, before, sizeof(before), e) < 0 ||
+        (c.kp = kq_producer_new((const char *const *)cfg->props.v, e)) == NULL)
+        goto out;
+    if (kq_producer_prepare(c.kp, cfg->topic, PREPARE_MS, &pe) < 0)
         task_log("warning: %s (going on: the producer retries)", pe.msg);
-    if (scan_start(c, cfg->sorted, e) < 0 || crawl_and_flush(c, e) < 0)
-        return -1;
-    return crawl_finish(c, before,
-                        cfg->sorted && !c->fell_back ? "sorted"
-                        : before[0]                  ? "incremental"
-                                                     : "full",
-                        started, e);
+    if (scan_start(&c, cfg->sorted, e) < 0 || crawl_and_flush(&c, e) < 0)
+        goto out;
+    rc = crawl_finish(&c, before,
+                      cfg->sorted && !c.fell_back ? "sorted"
+                      : before[0]                 ? "incremental"
+                                                  : "full",
+                      started, e);
+out:
+    crawl_free(&c);
+    return rc;
 }
 
 int
 main(int argc, char **argv)
 {
-    struct cfg cfg = {0};
-    struct crawl c = {.cfg = &cfg};
-    struct err e = {0};
-    int parsed, rc;
-
-    crawl_init("dvc_crawl");
-    rc = parsed = cfg_parse(argc, argv, &cfg, &e);
-    if (rc == 0)
-        rc = crawl_all(&c, &e);
-    crawl_free(&c);
-    cfg_free(&cfg);
-    return crawl_exit(rc, &e, parsed == 0 ? " (watermark unchanged)" : "");
+    static struct cfg cfg;
+    static const struct crawl_prog prog = {"dvc_crawl", cfg_parse, crawl_all, cfg_free,
+                                           " (watermark unchanged)"};
+    return crawl_main(argc, argv, &prog, &cfg);
 }

@@ -105,8 +105,9 @@ cfg_check(struct cfg *c, const char *batch, const char *tries, const char *durat
 
 /* Parse argv into c. 0, TASK_HELP or -1. */
 static int
-cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
+cfg_parse(int argc, char **argv, void *arg, struct err *e)
 {
+    struct cfg *c = arg;
     const char *batch, *tries, *duration, *rate, *timeout, *flush;
     struct task_opt opts[] = {
         {"--api-url", "RANDOMUSER_API_URL", "https://randomuser.me", "the API", &c->api_url, false,
@@ -132,8 +133,10 @@ cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
 }
 
 static void
-cfg_free(struct cfg *c)
+cfg_free(void *arg)
 {
+    struct cfg *c = arg;
+
     free(c->url);
     crawl_lists_clear(&c->x, &c->props);
 }
@@ -336,34 +339,29 @@ stream_finish(struct stream *s, struct err *e)
 
 /* The whole run after the flags: the first user, the batches until the deadline, the flush. */
 static int
-stream_all(struct stream *s, struct err *e)
+stream_all(void *arg, struct err *e)
 {
-    const struct cfg *cfg = s->cfg;
+    const struct cfg *cfg = arg;
+    struct stream s = {.cfg = cfg};
+    int rc = -1;
 
     task_log("stream %s to %s for %.1f s (batch %d, at most %g request(s)/s)", cfg->url, cfg->topic,
              cfg->duration_s, cfg->batch, cfg->rate);
-    s->started = crawl_mono_s();
-    s->deadline = s->started + cfg->duration_s;
-    if ((s->kp = kq_producer_new((const char *const *)cfg->props.v, e)) == NULL ||
-        send_first(s, e) < 0 || stream_start(s, e) < 0 || stream_and_flush(s, e) < 0)
-        return -1;
-    return stream_finish(s, e);
+    s.started = crawl_mono_s();
+    s.deadline = s.started + cfg->duration_s;
+    if ((s.kp = kq_producer_new((const char *const *)cfg->props.v, e)) != NULL &&
+        send_first(&s, e) == 0 && stream_start(&s, e) == 0 && stream_and_flush(&s, e) == 0)
+        rc = stream_finish(&s, e);
+    http_client_free(s.http);
+    kq_producer_free(s.kp);
+    return rc;
 }
 
 int
 main(int argc, char **argv)
 {
-    struct cfg cfg = {0};
-    struct stream s = {.cfg = &cfg};
-    struct err e = {0};
-    int rc;
-
-    crawl_init("randomuser_stream");
-    rc = cfg_parse(argc, argv, &cfg, &e);
-    if (rc == 0)
-        rc = stream_all(&s, &e);
-    http_client_free(s.http);
-    kq_producer_free(s.kp);
-    cfg_free(&cfg);
-    return crawl_exit(rc, &e, "");
+    static struct cfg cfg;
+    static const struct crawl_prog prog = {"randomuser_stream", cfg_parse, stream_all, cfg_free,
+                                           ""};
+    return crawl_main(argc, argv, &prog, &cfg);
 }

@@ -66,8 +66,10 @@ struct cfg {
 };
 
 static void
-cfg_free(struct cfg *c)
+cfg_free(void *arg)
 {
+    struct cfg *c = arg;
+
     free(c->user_agent);
     crawl_lists_clear(&c->x, &c->props);
 }
@@ -135,8 +137,9 @@ cfg_check(struct cfg *c, const char *since, const char *duration, const char *ov
 
 /* Parse argv into c. 0, TASK_HELP or -1. */
 static int
-cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
+cfg_parse(int argc, char **argv, void *arg, struct err *e)
 {
+    struct cfg *c = arg;
     const char *since, *duration, *overlap, *rate, *timeout, *tries, *flush;
     struct task_opt opts[] = {
         {"--api-url", "WIKI_API_URL", "https://en.wikipedia.org/w/api.php", "the api.php endpoint",
@@ -536,32 +539,27 @@ run_free(struct run *r)
 
 /* The whole run after the flags: read the position, page, flush, move it. */
 static int
-run_all(struct run *r, struct err *e)
+run_all(void *cfg, struct err *e)
 {
+    struct run r = {.cfg = cfg};
     char before[TIME_MAX] = "";
     double started = crawl_mono_s();
     int64_t start = 0;
+    int rc = -1;
 
-    if (run_prepare(r, &start, before, sizeof(before), e) < 0 ||
-        (r->kp = kq_producer_new((const char *const *)r->cfg->props.v, e)) == NULL ||
-        run_and_flush(r, start, started, e) < 0)
-        return -1;
-    return run_finish(r, before, started, e);
+    if (run_prepare(&r, &start, before, sizeof(before), e) == 0 &&
+        (r.kp = kq_producer_new((const char *const *)r.cfg->props.v, e)) != NULL &&
+        run_and_flush(&r, start, started, e) == 0)
+        rc = run_finish(&r, before, started, e);
+    run_free(&r);
+    return rc;
 }
 
 int
 main(int argc, char **argv)
 {
-    struct cfg cfg = {0};
-    struct run r = {.cfg = &cfg};
-    struct err e = {0};
-    int parsed, rc;
-
-    crawl_init("wiki_stream");
-    rc = parsed = cfg_parse(argc, argv, &cfg, &e);
-    if (rc == 0)
-        rc = run_all(&r, &e);
-    run_free(&r);
-    cfg_free(&cfg);
-    return crawl_exit(rc, &e, parsed == 0 ? " (watermark unchanged)" : "");
+    static struct cfg cfg;
+    static const struct crawl_prog prog = {"wiki_stream", cfg_parse, run_all, cfg_free,
+                                           " (watermark unchanged)"};
+    return crawl_main(argc, argv, &prog, &cfg);
 }

@@ -46,20 +46,21 @@ crawl_duration_arg(const char *flag, const char *s, bool positive, double *out, 
     return 0;
 }
 
-void
-crawl_init(const char *name)
-{
-    task_set_name(name);
-    task_signals_init();
-}
-
 int
-crawl_exit(int rc, const struct err *e, const char *note)
+crawl_main(int argc, char **argv, const struct crawl_prog *p, void *cfg)
 {
-    if (rc == 0 || rc == TASK_HELP)
-        return TASK_OK;
-    task_log("error: %s%s", e->msg, note);
-    return task_exit_code(e);
+    struct err e = {0};
+    int rc;
+
+    task_set_name(p->name);
+    task_signals_init();
+    rc = p->parse(argc, argv, cfg, &e);
+    if (rc == 0 && (rc = p->run(cfg, &e)) < 0)
+        task_log("error: %s%s", e.msg, p->run_note);
+    else if (rc < 0)
+        task_log("error: %s", e.msg);
+    p->cfg_free(cfg);
+    return rc < 0 ? task_exit_code(&e) : TASK_OK;
 }
 
 int

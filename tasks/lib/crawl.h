@@ -38,12 +38,17 @@
         NULL, NULL, NULL, NULL, NULL, false, NULL                                                  \
     }
 
-/* The start of a crawler's main: its name for task_log, SIGTERM and SIGINT caught. */
-void crawl_init(const char *name);
+/* A crawler's program: its flags into cfg (0, TASK_HELP or -1), the run, and cfg's release. */
+struct crawl_prog {
+    const char *name; /* for task_log */
+    int (*parse)(int argc, char **argv, void *cfg, struct err *e);
+    int (*run)(void *cfg, struct err *e); /* 0 or -1 */
+    void (*cfg_free)(void *cfg);
+    const char *run_note; /* appended to the log line of a run's error */
+};
 
-/* The end of a crawler's main: TASK_OK for rc 0 or TASK_HELP, else e logged (note appended)
- * and its exit code. */
-int crawl_exit(int rc, const struct err *e, const char *note);
+/* The main of every crawler: name, signals, parse, run, release; the exit code (task.h). */
+int crawl_main(int argc, char **argv, const struct crawl_prog *p, void *cfg);
 
 /* task_parse, then the producer's properties from -X (x) and KAFKA_* into props. 0,
  * TASK_HELP or -1. */
