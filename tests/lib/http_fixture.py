@@ -83,6 +83,13 @@ class FixtureState:
         self.faults, self.rng = fault_settings(self.fault_defaults, f)
         return dict(self.faults)
 
+    def count_arrival(self):
+        """A request arrived (the caller holds the lock): counted, in flight."""
+        c = self.counters
+        c["requests"] += 1
+        c["in_flight"] += 1
+        c["max_concurrent"] = max(c["max_concurrent"], c["in_flight"])
+
     def restart(self):
         """Faults back to their defaults, counters cleared (the caller holds the lock)."""
         self.set_faults({})
