@@ -16,68 +16,14 @@
 #include <string.h>
 
 #include "loader_wiki.h"
-
-/* What a parse produced: rows as COPY text, dead letters as payload + reason. */
-struct out {
-    char *rows[4];
-    int nrows;
-    char *dead_raw[4];
-    char *dead_reason[4];
-    int ndead;
-    int fail; /* make the callbacks fail */
-};
-
-static int
-collect_row(void *ctx, const struct pgconn_row *row, struct err *e)
-{
-    struct out *o = ctx;
-    size_t len;
-    const char *t = pgconn_row_text(row, &len);
-
-    if (o->fail)
-        return err_set(e, ERR_DB, "sink down");
-    assert_true(o->nrows < 4);
-    o->rows[o->nrows++] = strndup(t, len);
-    return 0;
-}
-
-static int
-collect_dead(void *ctx, const char *raw, size_t len, const char *reason, struct err *e)
-{
-    struct out *o = ctx;
-
-    if (o->fail)
-        return err_set(e, ERR_DB, "sink down");
-    assert_true(o->ndead < 4);
-    o->dead_raw[o->ndead] = raw ? strndup(raw, len) : NULL;
-    o->dead_reason[o->ndead++] = strdup(reason);
-    return 0;
-}
-
-static void
-out_free(struct out *o)
-{
-    for (int i = 0; i < o->nrows; i++)
-        free(o->rows[i]);
-    for (int i = 0; i < o->ndead; i++) {
-        free(o->dead_raw[i]);
-        free(o->dead_reason[i]);
-    }
-    memset(o, 0, sizeof(*o));
-}
+#include "tasktest.h"
 
 /* Parse value (NULL: a tombstone) as offset 9 of recent_changes [2]; returns parse's rc. */
 static int
 parse(const char *value, struct out *o)
 {
-    struct loader_msg m = {"recent_changes", 2, 9, value, value ? strlen(value) : 0};
-    struct loader_sink sink = {collect_row, collect_dead, o};
-    struct pgconn_row *row = pgconn_row_new();
-    struct err e = {0};
-    int rc = loader_wiki.parse(&m, row, &sink, &e);
-
-    pgconn_row_free(row);
-    return rc;
+    return pipeline_parse(&loader_wiki, "recent_changes", 2, 9, value, value ? strlen(value) : 0,
+                          o);
 }
 
 /* The row of value, which must be accepted, against want (LOADER_WIKI_COLUMNS + 3 values). */
@@ -101,7 +47,7 @@ row_is(const char *value, const char *const *want)
         p++;
     }
     assert_int_equal(*p, '\0');
-    out_free(&o);
+    out_clear(&o);
 }
 
 /* Is s structurally valid UTF-8? (Reasons are stored as text: they must be.) */
@@ -135,7 +81,7 @@ refused(const char *json, const char *want)
     assert_true(utf8_ok(o.dead_reason[0]));
     if (json)
         assert_string_equal(o.dead_raw[0], json);
-    out_free(&o);
+    out_clear(&o);
 }
 
 #define CHANGE(extra) "{\"rcid\": 5, \"time\": \"2024-05-01T12:00:00Z\"" extra "}"
@@ -243,14 +189,14 @@ test_username_limit(void **state)
     snprintf(json, sizeof(json), CHANGE(", \"username\": \"%s\""), name);
     assert_int_equal(parse(json, &o), 0);
     assert_int_equal(o.nrows, 1);
-    out_free(&o);
+    out_clear(&o);
     for (int i = 0; i < 127; i++) /* 127 two-byte characters + 1 = 255 bytes */
         memcpy(name + 2 * i, "\xc3\xa9", 2);
     snprintf(name + 254, sizeof(name) - 254, "x");
     snprintf(json, sizeof(json), CHANGE(", \"username\": \"%s\""), name);
     assert_int_equal(parse(json, &o), 0);
     assert_int_equal(o.nrows, 1);
-    out_free(&o);
+    out_clear(&o);
     snprintf(name + 254, sizeof(name) - 254, "xy");
     snprintf(json, sizeof(json), CHANGE(", \"username\": \"%s\""), name);
     refused(json, "username: 256 bytes, longer than MediaWiki's 255");
