@@ -109,6 +109,35 @@ pipeline_parse(const struct loader_pipeline *p, const char *topic, int part, int
     return rc;
 }
 
+/* Is s structurally valid UTF-8? (Reasons are stored as text: they must be.) */
+static inline int
+utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        int n = *p < 0x80 ? 0 : *p >= 0xF0 ? 3 : *p >= 0xE0 ? 2 : *p >= 0xC0 ? 1 : -1;
+        if (n < 0)
+            return 0;
+        for (p++; n > 0; n--, p++)
+            if ((*p & 0xC0) != 0x80)
+                return 0;
+    }
+    return 1;
+}
+
+/* The parse of json (rc) refused its one record: no row, one dead letter whose reason
+ * contains want. */
+static inline void
+assert_refused(int rc, const struct out *o, const char *json, const char *want)
+{
+    assert_int_equal(rc, 0);
+    assert_int_equal(o->nrows, 0);
+    assert_int_equal(o->ndead, 1);
+    if (strstr(o->dead_reason[0], want) == NULL)
+        fail_msg("%s: reason '%s' does not say '%s'", json, o->dead_reason[0], want);
+}
+
 /* Column i (0-based) of a COPY text row, into buf. */
 static inline const char *
 col(const char *row, int i, char *buf, size_t size)

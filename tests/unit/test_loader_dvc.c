@@ -258,11 +258,7 @@ refused(const char *json, const char *want)
 {
     struct out o = {0};
 
-    assert_int_equal(parse(json, &o), 0);
-    assert_int_equal(o.nrows, 0);
-    assert_int_equal(o.ndead, 1);
-    if (strstr(o.dead_reason[0], want) == NULL)
-        fail_msg("%s: reason '%s' does not say '%s'", json, o.dead_reason[0], want);
+    assert_refused(parse(json, &o), &o, json, want);
     out_clear(&o);
 }
 

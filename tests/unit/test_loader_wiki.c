@@ -50,34 +50,13 @@ row_is(const char *value, const char *const *want)
     out_clear(&o);
 }
 
-/* Is s structurally valid UTF-8? (Reasons are stored as text: they must be.) */
-static int
-utf8_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-
-    while (*p) {
-        int n = *p < 0x80 ? 0 : *p >= 0xF0 ? 3 : *p >= 0xE0 ? 2 : *p >= 0xC0 ? 1 : -1;
-        if (n < 0)
-            return 0;
-        for (p++; n > 0; n--, p++)
-            if ((*p & 0xC0) != 0x80)
-                return 0;
-    }
-    return 1;
-}
-
 /* One record refused: its reason must contain want; the payload is the message. */
 static void
 refused(const char *json, const char *want)
 {
     struct out o = {0};
 
-    assert_int_equal(parse(json, &o), 0);
-    assert_int_equal(o.nrows, 0);
-    assert_int_equal(o.ndead, 1);
-    if (strstr(o.dead_reason[0], want) == NULL)
-        fail_msg("%s: reason '%s' does not say '%s'", json, o.dead_reason[0], want);
+    assert_refused(parse(json, &o), &o, json, want);
     assert_true(utf8_ok(o.dead_reason[0]));
     if (json)
         assert_string_equal(o.dead_raw[0], json);
