@@ -138,6 +138,43 @@ assert_refused(int rc, const struct out *o, const char *json, const char *want)
         fail_msg("%s: reason '%s' does not say '%s'", json, o->dead_reason[0], want);
 }
 
+/* parse_fn refuses the one record of message json: the reason contains want and is valid
+ * UTF-8; the dead letter's payload is the message. */
+static inline void
+assert_message_refused(int (*parse_fn)(const char *, struct out *), const char *json,
+                       const char *want)
+{
+    struct out o = {0};
+
+    assert_refused(parse_fn(json, &o), &o, json, want);
+    assert_true(utf8_ok(o.dead_reason[0]));
+    if (json)
+        assert_string_equal(o.dead_raw[0], json);
+    out_clear(&o);
+}
+
+/* A sink that fails stops parse_fn at once: a valid record (good) and a refused one ("{}")
+ * both return -1 and nothing is collected. */
+static inline void
+assert_sink_error_stops(int (*parse_fn)(const char *, struct out *), const char *good)
+{
+    struct out o = {.fail = 1};
+
+    assert_int_equal(parse_fn(good, &o), -1);
+    assert_int_equal(parse_fn("{}", &o), -1);
+    assert_int_equal(o.nrows + o.ndead, 0);
+}
+
+/* The names of pipeline entry p. */
+static inline void
+assert_pipeline_names(const struct loader_pipeline *p, const char *name, const char *topic,
+                      const char *group)
+{
+    assert_string_equal(p->name, name);
+    assert_string_equal(p->default_topic, topic);
+    assert_string_equal(p->default_group, group);
+}
+
 /* Column i (0-based) of a COPY text row, into buf. */
 static inline const char *
 col(const char *row, int i, char *buf, size_t size)

@@ -43,13 +43,7 @@ one_row(const char *value, struct out *o)
 static void
 refused(const char *json, const char *want)
 {
-    struct out o = {0};
-
-    assert_refused(parse(json, &o), &o, json, want);
-    assert_true(utf8_ok(o.dead_reason[0]));
-    if (json)
-        assert_string_equal(o.dead_raw[0], json);
-    out_clear(&o);
+    assert_message_refused(parse, json, want);
 }
 
 #define USER(extra) "{\"first_name\": \"Ann\", \"email\": \"ann@example.com\"" extra "}"
@@ -279,21 +273,15 @@ test_bad_messages(void **state)
 static void
 test_sink_error_stops(void **state)
 {
-    struct out o = {.fail = 1};
-
     (void)state;
-    assert_int_equal(parse(USER(""), &o), -1);
-    assert_int_equal(parse("{}", &o), -1);
-    assert_int_equal(o.nrows + o.ndead, 0);
+    assert_sink_error_stops(parse, USER(""));
 }
 
 static void
 test_pipeline_entry(void **state)
 {
     (void)state;
-    assert_string_equal(loader_users.name, "users");
-    assert_string_equal(loader_users.default_topic, "users_created");
-    assert_string_equal(loader_users.default_group, "created_users");
+    assert_pipeline_names(&loader_users, "users", "users_created", "created_users");
     assert_non_null(strstr(loader_users.prepare_sql, "CREATE TEMP TABLE created_users_batch"));
     assert_non_null(strstr(loader_users.prepare_sql, "ON COMMIT DROP"));
     assert_non_null(strstr(loader_users.copy_sql, "COPY created_users_batch ("));

@@ -54,13 +54,7 @@ row_is(const char *value, const char *const *want)
 static void
 refused(const char *json, const char *want)
 {
-    struct out o = {0};
-
-    assert_refused(parse(json, &o), &o, json, want);
-    assert_true(utf8_ok(o.dead_reason[0]));
-    if (json)
-        assert_string_equal(o.dead_raw[0], json);
-    out_clear(&o);
+    assert_message_refused(parse, json, want);
 }
 
 #define CHANGE(extra) "{\"rcid\": 5, \"time\": \"2024-05-01T12:00:00Z\"" extra "}"
@@ -211,21 +205,15 @@ test_bad_messages(void **state)
 static void
 test_sink_error_stops(void **state)
 {
-    struct out o = {.fail = 1};
-
     (void)state;
-    assert_int_equal(parse(CHANGE(""), &o), -1);
-    assert_int_equal(parse("{}", &o), -1);
-    assert_int_equal(o.nrows + o.ndead, 0);
+    assert_sink_error_stops(parse, CHANGE(""));
 }
 
 static void
 test_pipeline_entry(void **state)
 {
     (void)state;
-    assert_string_equal(loader_wiki.name, "wiki");
-    assert_string_equal(loader_wiki.default_topic, "recent_changes");
-    assert_string_equal(loader_wiki.default_group, "wiki_recent_changes");
+    assert_pipeline_names(&loader_wiki, "wiki", "recent_changes", "wiki_recent_changes");
     assert_non_null(strstr(loader_wiki.prepare_sql, "CREATE TEMP TABLE wiki_recent_changes_batch"));
     assert_non_null(strstr(loader_wiki.prepare_sql, "username varchar(255)"));
     assert_non_null(strstr(loader_wiki.copy_sql, "COPY wiki_recent_changes_batch (rcid, title,"));
