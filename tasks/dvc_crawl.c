@@ -157,16 +157,13 @@ cfg_parse(int argc, char **argv, void *arg, struct err *e)
         {"--parallel", "DVC_PARALLEL", "4", "requests at once", &par, false, NULL},
         {"--rate", "DVC_RATE", "5", "request starts per second at most (0: no limit)", &rate, false,
          NULL},
-        {"--timeout", "DVC_TIMEOUT", "30s", "per request and try", &timeout, false, NULL},
+        CRAWL_OPT_TIMEOUT("DVC_TIMEOUT", &timeout),
         {"--max-tries", "DVC_MAX_TRIES", "5", "tries per page, the first included", &tries, false,
          NULL},
         {"--sorting", "DVC_SORTING", "", "'' or '" SORT_DESC "'", &c->sorting, false, NULL},
         {"--format", "DVC_FORMAT", "page", "page (a JSON array per page) or record", &c->format,
          false, NULL},
-        CRAWL_OPT_FLUSH("DVC_FLUSH_TIMEOUT", "120s", &flush),
-        CRAWL_OPT_DATABASE(&c->db_url),
-        CRAWL_OPT_KAFKA(&c->x),
-        CRAWL_OPT_END,
+        CRAWL_OPTS_END_DB("DVC_FLUSH_TIMEOUT", "120s", &flush, &c->db_url, &c->x),
     };
     int rc = crawl_parse(argc, argv, opts, USAGE, &c->x, &c->props, e);
 
@@ -619,15 +616,6 @@ crawl_prepare(struct crawl *c, char *before, size_t size, struct err *e)
     return 0;
 }
 
-/* Crawl, then flush: the crawl's error first, unless the flush explains it (a delivery). */
-static int
-crawl_and_flush(struct crawl *c, struct err *e)
-{
-    int rc = crawl_run(c, e); /* before reading kafka_failed, which it sets */
-
-    return crawl_flush(c->kp, rc, c->cfg->flush_s, c->kafka_failed, e);
-}
-
 /* The whole run after the flags: read the watermark, crawl, flush, advance it. */
 static int
 crawl_all(void *arg, struct err *e)
@@ -644,7 +632,10 @@ crawl_all(void *arg, struct err *e)
         goto out;
     if (kq_producer_prepare(c.kp, cfg->topic, PREPARE_MS, &pe) < 0)
         task_log("warning: %s (going on: the producer retries)", pe.msg);
-    if (scan_start(&c, cfg->sorted, e) < 0 || crawl_and_flush(&c, e) < 0)
+    if (scan_start(&c, cfg->sorted, e) < 0)
+        goto out;
+    rc = crawl_run(&c, e); /* then flush: its error first, unless the flush explains it */
+    if ((rc = crawl_flush(c.kp, rc, cfg->flush_s, c.kafka_failed, e)) < 0)
         goto out;
     rc = crawl_finish(&c, before,
                       cfg->sorted && !c.fell_back ? "sorted"

@@ -120,12 +120,10 @@ cfg_parse(int argc, char **argv, void *arg, struct err *e)
          false, NULL},
         {"--rate", "RANDOMUSER_RATE", "5", "request starts per second at most (> 0)", &rate, false,
          NULL},
-        {"--timeout", "RANDOMUSER_TIMEOUT", "30s", "per request and try", &timeout, false, NULL},
+        CRAWL_OPT_TIMEOUT("RANDOMUSER_TIMEOUT", &timeout),
         {"--max-tries", "RANDOMUSER_MAX_TRIES", "5", "tries per request, the first included",
          &tries, false, NULL},
-        CRAWL_OPT_FLUSH("RANDOMUSER_FLUSH_TIMEOUT", "60s", &flush),
-        CRAWL_OPT_KAFKA(&c->x),
-        CRAWL_OPT_END,
+        CRAWL_OPTS_END("RANDOMUSER_FLUSH_TIMEOUT", "60s", &flush, &c->x),
     };
     int rc = crawl_parse(argc, argv, opts, USAGE, &c->x, &c->props, e);
 
@@ -303,15 +301,6 @@ stream_run(struct stream *s, struct err *e)
     return 0;
 }
 
-/* Stream, then flush: the stream's error first, unless the flush explains it (a delivery). */
-static int
-stream_and_flush(struct stream *s, struct err *e)
-{
-    int rc = stream_run(s, e); /* before reading kafka_failed, which it sets */
-
-    return crawl_flush(s->kp, rc, s->cfg->flush_s, s->kafka_failed, e);
-}
-
 /* Every message was acknowledged: write the XCom result. */
 static int
 stream_finish(struct stream *s, struct err *e)
@@ -350,8 +339,11 @@ stream_all(void *arg, struct err *e)
     s.started = crawl_mono_s();
     s.deadline = s.started + cfg->duration_s;
     if ((s.kp = kq_producer_new((const char *const *)cfg->props.v, e)) != NULL &&
-        send_first(&s, e) == 0 && stream_start(&s, e) == 0 && stream_and_flush(&s, e) == 0)
-        rc = stream_finish(&s, e);
+        send_first(&s, e) == 0 && stream_start(&s, e) == 0) {
+        rc = stream_run(&s, e); /* then flush: its error first, unless the flush explains it */
+        if ((rc = crawl_flush(s.kp, rc, cfg->flush_s, s.kafka_failed, e)) == 0)
+            rc = stream_finish(&s, e);
+    }
     http_client_free(s.http);
     kq_producer_free(s.kp);
     return rc;

@@ -155,13 +155,10 @@ cfg_parse(int argc, char **argv, void *arg, struct err *e)
         {"--contact", "WIKI_CONTACT", "+https://github.com/gust",
          "contact URL or e-mail for the User-Agent", &c->contact, false, NULL},
         {"--rate", "WIKI_RATE", "2", "request starts per second at most", &rate, false, NULL},
-        {"--timeout", "WIKI_TIMEOUT", "30s", "per request and try", &timeout, false, NULL},
+        CRAWL_OPT_TIMEOUT("WIKI_TIMEOUT", &timeout),
         {"--max-tries", "WIKI_MAX_TRIES", "5", "tries per page, the first included", &tries, false,
          NULL},
-        CRAWL_OPT_FLUSH("WIKI_FLUSH_TIMEOUT", "120s", &flush),
-        CRAWL_OPT_DATABASE(&c->db_url),
-        CRAWL_OPT_KAFKA(&c->x),
-        CRAWL_OPT_END,
+        CRAWL_OPTS_END_DB("WIKI_FLUSH_TIMEOUT", "120s", &flush, &c->db_url, &c->x),
     };
     int rc = crawl_parse(argc, argv, opts, USAGE, &c->x, &c->props, e);
 
@@ -443,15 +440,6 @@ run_pages(struct run *r, int64_t start, double started, struct err *e)
     return 0;
 }
 
-/* Page, then flush: the paging's error first, unless the flush explains it (a delivery). */
-static int
-run_and_flush(struct run *r, int64_t start, double started, struct err *e)
-{
-    int rc = run_pages(r, start, started, e); /* before reading kafka_failed, which it sets */
-
-    return crawl_flush(r->kp, rc, r->cfg->flush_s, r->kafka_failed, e);
-}
-
 /* Move the position to the last change sent; the stored time into after. */
 static int
 run_store(struct run *r, double started, char *after, size_t size, struct err *e)
@@ -548,9 +536,12 @@ run_all(void *cfg, struct err *e)
     int rc = -1;
 
     if (run_prepare(&r, &start, before, sizeof(before), e) == 0 &&
-        (r.kp = kq_producer_new((const char *const *)r.cfg->props.v, e)) != NULL &&
-        run_and_flush(&r, start, started, e) == 0)
-        rc = run_finish(&r, before, started, e);
+        (r.kp = kq_producer_new((const char *const *)r.cfg->props.v, e)) != NULL) {
+        rc = run_pages(&r, start, started,
+                       e); /* then flush: its error first, unless the flush explains it */
+        if ((rc = crawl_flush(r.kp, rc, r.cfg->flush_s, r.kafka_failed, e)) == 0)
+            rc = run_finish(&r, before, started, e);
+    }
     run_free(&r);
     return rc;
 }

@@ -37,6 +37,16 @@
     {                                                                                              \
         NULL, NULL, NULL, NULL, NULL, false, NULL                                                  \
     }
+#define CRAWL_OPT_TIMEOUT(env, dst)                                                                \
+    {                                                                                              \
+        "--timeout", env, "30s", "per request and try", dst, false, NULL                           \
+    }
+/* The table's last rows: the flush timeout, (the database,) librdkafka properties, the end. */
+#define CRAWL_OPTS_END(flush_env, flush_dflt, flush, x)                                            \
+    CRAWL_OPT_FLUSH(flush_env, flush_dflt, flush), CRAWL_OPT_KAFKA(x), CRAWL_OPT_END
+#define CRAWL_OPTS_END_DB(flush_env, flush_dflt, flush, db, x)                                     \
+    CRAWL_OPT_FLUSH(flush_env, flush_dflt, flush), CRAWL_OPT_DATABASE(db), CRAWL_OPT_KAFKA(x),     \
+        CRAWL_OPT_END
 
 /* A crawler's program: its flags into cfg (0, TASK_HELP or -1), the run, and cfg's release. */
 struct crawl_prog {
