@@ -387,10 +387,8 @@ page_open(struct crawl *c, const struct http_response *r, json_t **root, json_t 
 {
     long long total, skip = skip_of(r);
 
-    if (r->err.code != ERR_OK) {
-        crawl_request_failed(r, e);
-        return err_prefix(e, "page failed");
-    }
+    if (r->err.code != ERR_OK)
+        return crawl_request_failed(r, e, "page failed");
     /* the HTTP client parsed and checked the page (dvc_page_keep); the root is shared */
     *root = r->parsed != NULL ? json_incref(r->parsed) : NULL;
     if (*root == NULL || dvc_page_items(*root, items, &total, e) < 0) {

@@ -256,10 +256,10 @@ take_done(struct stream *s, struct err *e)
 
     while (rc == 0 && (r = http_next_done(s->http)) != NULL) {
         s->pending--;
-        if (r->err.code == ERR_OK)
-            rc = send_batch(s, r, e);
-        else if (crawl_request_failed(r, e) < 0)
-            rc = err_prefix(e, "the API is down (%lld batch(es) before)", s->requests);
+        rc = r->err.code == ERR_OK
+                 ? send_batch(s, r, e)
+                 : crawl_request_failed(r, e, "the API is down (%lld batch(es) before)",
+                                        s->requests);
         http_response_free(r);
     }
     return rc;

@@ -395,10 +395,9 @@ fetch_page(struct run *r, const char *start, const char *end, struct err *e)
     }
     if (rc < 0)
         return err_prefix(e, "submit");
-    if (resp->err.code == ERR_OK)
-        rc = take_page(r, resp, e);
-    else if (crawl_request_failed(resp, e) < 0)
-        rc = err_prefix(e, "the API is down (after %lld page(s))", r->pages);
+    rc = resp->err.code == ERR_OK
+             ? take_page(r, resp, e)
+             : crawl_request_failed(resp, e, "the API is down (after %lld page(s))", r->pages);
     http_response_free(resp);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include "crawl.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,11 +81,17 @@ crawl_lists_clear(struct task_list *x, struct task_list *props)
 }
 
 int
-crawl_request_failed(const struct http_response *r, struct err *e)
+crawl_request_failed(const struct http_response *r, struct err *e, const char *fmt, ...)
 {
+    char what[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
     *e = r->err;
     e->temporary = true;
-    return -1;
+    return err_prefix(e, "%s", what);
 }
 
 json_t *

@@ -69,8 +69,9 @@ int crawl_parse(int argc, char **argv, struct task_opt *opts, const char *usage,
 void crawl_lists_clear(struct task_list *x, struct task_list *props);
 
 /* A request that still failed after its tries: -1 with its error in e, marked temporary (the
- * source is down: exit 111). */
-int crawl_request_failed(const struct http_response *r, struct err *e);
+ * source is down: exit 111), prefixed with the printf-style context. */
+int crawl_request_failed(const struct http_response *r, struct err *e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Seconds on the monotonic clock. */
 double crawl_mono_s(void);
