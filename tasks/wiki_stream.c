@@ -128,7 +128,7 @@ cfg_check(struct cfg *c, const char *since, const char *duration, const char *ov
                        c->api_url);
     if (c->contact[0] == '\0')
         return err_set(e, ERR_USAGE, "--contact is empty (Wikimedia's User-Agent policy)");
-    /* https://meta.wikimedia.org/wiki/User-Agent_policy: tool/version (contact) library */
+    /* Wikimedia's User-Agent policy: tool/version (contact) library */
     if (asprintf(&c->user_agent, "gust-wiki_stream/" TOOL_VERSION " (%s; gust data pipeline) %s",
                  c->contact, "libcurl") < 0)
         return err_set(e, ERR_FAIL, "out of memory");
