@@ -31,7 +31,7 @@
 #include "dvc_record.h"
 #include "http.h"
 #include "kafka.h"
-#include "pgconn.h"
+#include "crawl.h"
 #include "task.h"
 
 #define USAGE                                                                                      \
@@ -48,11 +48,10 @@
 #define SORT_DESC "lastModificationTime desc"
 
 enum {
-    MAX_WINDOW = 128,      /* pages submitted and not yet processed, at most */
-    MAX_ODD_LOGS = 20,     /* odd items logged one by one; the rest are only counted */
-    RUN_SLICE_MS = 200,    /* how often the loop looks at the stop flag */
-    STOP_FLUSH_MS = 10000, /* flush bound after a failure or a signal (within the grace period) */
-    PREPARE_MS = 2000      /* waiting for the topic's metadata at start (a broker that is down) */
+    MAX_WINDOW = 128,   /* pages submitted and not yet processed, at most */
+    MAX_ODD_LOGS = 20,  /* odd items logged one by one; the rest are only counted */
+    RUN_SLICE_MS = 200, /* how often the loop looks at the stop flag */
+    PREPARE_MS = 2000   /* waiting for the topic's metadata at start (a broker that is down) */
 };
 
 struct cfg {
@@ -63,6 +62,15 @@ struct cfg {
     bool record_format, sorted;
     struct task_list x, props;
 };
+
+static void
+cfg_free(void *arg)
+{
+    struct cfg *c = arg;
+
+    free(c->url);
+    crawl_lists_clear(&c->x, &c->props);
+}
 
 struct counts {
     long long pages, items, sent, messages, skipped;
@@ -95,28 +103,6 @@ struct crawl {
 
 /* ---- options -------------------------------------------------------------------------- */
 
-/* An integer flag in [lo, hi]. */
-static int
-int_arg(const char *flag, const char *s, int lo, int hi, int *out, struct err *e)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        return err_set(e, ERR_USAGE, "%s: '%s' is not an integer from %d to %d", flag, s, lo, hi);
-    *out = (int)v;
-    return 0;
-}
-
-static int
-duration_arg(const char *flag, const char *s, bool positive, double *out, struct err *e)
-{
-    if (task_parse_duration(s, out) < 0 || (positive && *out <= 0))
-        return err_set(e, ERR_USAGE, "%s: '%s' is not a %sduration (90s, 15m, 1d)", flag, s,
-                       positive ? "positive " : "");
-    return 0;
-}
-
 /* Check and convert the parsed flags. */
 static int
 cfg_check(struct cfg *c, const char *ps, const char *par, const char *tries, const char *overlap,
@@ -125,12 +111,12 @@ cfg_check(struct cfg *c, const char *ps, const char *par, const char *tries, con
     char *end;
     size_t ulen = strlen(c->api_url);
 
-    if (int_arg("--page-size", ps, 1, 100, &c->page_size, e) < 0 ||
-        int_arg("--parallel", par, 1, 64, &c->parallel, e) < 0 ||
-        int_arg("--max-tries", tries, 1, 100, &c->max_tries, e) < 0 ||
-        duration_arg("--overlap", overlap, false, &c->overlap_s, e) < 0 ||
-        duration_arg("--timeout", timeout, true, &c->timeout_s, e) < 0 ||
-        duration_arg("--flush-timeout", flush, true, &c->flush_s, e) < 0)
+    if (crawl_int_arg("--page-size", ps, 1, 100, &c->page_size, e) < 0 ||
+        crawl_int_arg("--parallel", par, 1, 64, &c->parallel, e) < 0 ||
+        crawl_int_arg("--max-tries", tries, 1, 100, &c->max_tries, e) < 0 ||
+        crawl_duration_arg("--overlap", overlap, false, &c->overlap_s, e) < 0 ||
+        crawl_duration_arg("--timeout", timeout, true, &c->timeout_s, e) < 0 ||
+        crawl_duration_arg("--flush-timeout", flush, true, &c->flush_s, e) < 0)
         return -1;
     c->rate = strtod(rate, &end);
     if (*rate == '\0' || *end != '\0' || !isfinite(c->rate) || c->rate < 0)
@@ -150,13 +136,14 @@ cfg_check(struct cfg *c, const char *ps, const char *par, const char *tries, con
         return err_set(e, ERR_USAGE, "--api-url is empty");
     if (asprintf(&c->url, "%.*s%s", (int)ulen, c->api_url, API_PATH) < 0)
         return err_set(e, ERR_FAIL, "out of memory");
-    return task_kafka_props(&c->x, NULL, &c->props, e);
+    return 0;
 }
 
 /* Parse argv into c. 0, TASK_HELP or -1. */
 static int
-cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
+cfg_parse(int argc, char **argv, void *arg, struct err *e)
 {
+    struct cfg *c = arg;
     const char *ps, *par, *tries, *overlap, *timeout, *rate, *flush;
     struct task_opt opts[] = {
         {"--api-url", "DVC_API_URL", "https://dichvucong.dav.gov.vn", "the portal", &c->api_url,
@@ -170,98 +157,17 @@ cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
         {"--parallel", "DVC_PARALLEL", "4", "requests at once", &par, false, NULL},
         {"--rate", "DVC_RATE", "5", "request starts per second at most (0: no limit)", &rate, false,
          NULL},
-        {"--timeout", "DVC_TIMEOUT", "30s", "per request and try", &timeout, false, NULL},
+        CRAWL_OPT_TIMEOUT("DVC_TIMEOUT", &timeout),
         {"--max-tries", "DVC_MAX_TRIES", "5", "tries per page, the first included", &tries, false,
          NULL},
         {"--sorting", "DVC_SORTING", "", "'' or '" SORT_DESC "'", &c->sorting, false, NULL},
         {"--format", "DVC_FORMAT", "page", "page (a JSON array per page) or record", &c->format,
          false, NULL},
-        {"--flush-timeout", "DVC_FLUSH_TIMEOUT", "120s", "wait for Kafka acknowledgements", &flush,
-         false, NULL},
-        {"--database-url", "GUST_DATABASE_URL", NULL, "libpq conninfo or URI", &c->db_url, false,
-         NULL},
-        {"-X", NULL, NULL, "librdkafka property key=value (also KAFKA_*)", NULL, false, &c->x},
-        {NULL, NULL, NULL, NULL, NULL, false, NULL},
+        CRAWL_OPTS_END_DB("DVC_FLUSH_TIMEOUT", "120s", &flush, &c->db_url, &c->x),
     };
-    int rc = task_parse(argc, argv, opts, USAGE, e);
+    int rc = crawl_parse(argc, argv, opts, USAGE, &c->x, &c->props, e);
 
-    if (rc != 0)
-        return rc;
-    return cfg_check(c, ps, par, tries, overlap, timeout, rate, flush, e);
-}
-
-static void
-cfg_free(struct cfg *c)
-{
-    free(c->url);
-    task_list_free(&c->x);
-    task_list_free(&c->props);
-}
-
-/* ---- crawl_state ---------------------------------------------------------------------- */
-
-#define UTC_TEXT(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-
-/* The watermark of job: *has false when there is none (no row, or NULL). */
-static int
-state_read(const char *url, const char *job, bool *has, int64_t *wm, struct err *e)
-{
-    struct pgconn *db = pgconn_open(url, e);
-    struct pgconn_rows *r = NULL;
-    const char *params[] = {job};
-    int rc = -1;
-
-    *has = false;
-    if (db == NULL)
-        return err_prefix(e, "crawl_state");
-    if (pgconn_query(db,
-                     "SELECT " UTC_TEXT("last_crawl_time") " FROM crawl_state WHERE job_name = $1",
-                     1, params, &r, e) < 0) {
-        err_prefix(e, "read crawl_state");
-        goto out;
-    }
-    const char *v = pgconn_rows_count(r) > 0 ? pgconn_rows_value(r, 0, 0) : NULL;
-    if (v != NULL && dvc_time_parse(v, wm, e) < 0) {
-        err_prefix(e, "crawl_state of %s: last_crawl_time", job);
-        e->code = ERR_FAIL;
-        goto out;
-    }
-    *has = v != NULL;
-    rc = 0;
-out:
-    pgconn_rows_free(r);
-    pgconn_free(db);
-    return rc;
-}
-
-/* Advance the watermark to newest (never backwards) and store details; the stored watermark
- * (UTC text, "" when none) into after. */
-static int
-state_write(const char *url, const char *job, const char *newest, const char *details, char *after,
-            size_t size, struct err *e)
-{
-    static const char sql[] =
-        "INSERT INTO crawl_state AS s (job_name, last_crawl_time, details, updated_at)"
-        " VALUES ($1, $2::timestamptz, $3::jsonb, now())"
-        " ON CONFLICT (job_name) DO UPDATE SET"
-        "  last_crawl_time = GREATEST(s.last_crawl_time, EXCLUDED.last_crawl_time),"
-        "  details = EXCLUDED.details, updated_at = now()"
-        " RETURNING " UTC_TEXT("s.last_crawl_time");
-    struct pgconn *db = pgconn_open(url, e);
-    struct pgconn_rows *r = NULL;
-    const char *params[] = {job, newest, details};
-
-    if (db == NULL)
-        return err_prefix(e, "crawl_state");
-    if (pgconn_query(db, sql, 3, params, &r, e) < 0) {
-        pgconn_free(db);
-        return err_prefix(e, "write crawl_state");
-    }
-    const char *v = pgconn_rows_value(r, 0, 0);
-    snprintf(after, size, "%s", v != NULL ? v : "");
-    pgconn_rows_free(r);
-    pgconn_free(db);
-    return 0;
+    return rc != 0 ? rc : cfg_check(c, ps, par, tries, overlap, timeout, rate, flush, e);
 }
 
 /* ---- sending -------------------------------------------------------------------------- */
@@ -481,11 +387,8 @@ page_open(struct crawl *c, const struct http_response *r, json_t **root, json_t 
 {
     long long total, skip = skip_of(r);
 
-    if (r->err.code != ERR_OK) {
-        *e = r->err;
-        e->temporary = true;
-        return err_prefix(e, "page failed");
-    }
+    if (r->err.code != ERR_OK)
+        return crawl_request_failed(r, e, "page failed");
     /* the HTTP client parsed and checked the page (dvc_page_keep); the root is shared */
     *root = r->parsed != NULL ? json_incref(r->parsed) : NULL;
     if (*root == NULL || dvc_page_items(*root, items, &total, e) < 0) {
@@ -616,18 +519,12 @@ static int
 crawl_run(struct crawl *c, struct err *e)
 {
     struct http_response *r;
-    uint64_t failed = 0;
 
     for (;;) {
         if (task_stopping())
             return err_set(e, ERR_FAIL, "stopped by signal %d after %lld page(s)",
                            task_stop_signal(), c->n.pages);
-        kq_producer_stats(c->kp, NULL, NULL, &failed);
-        if (failed > 0) {
-            c->kafka_failed = true;
-            return err_set(e, ERR_IO, "a Kafka delivery failed; stopping the crawl");
-        }
-        if (submit_due(c, e) < 0)
+        if (crawl_delivery_check(c->kp, &c->kafka_failed, e) < 0 || submit_due(c, e) < 0)
             return -1;
         if (c->finished || c->pending == 0)
             return 0;
@@ -651,156 +548,108 @@ crawl_free(struct crawl *c)
 
 /* ---- the run -------------------------------------------------------------------------- */
 
-static double
-mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* json_string(s), or null for NULL / "". */
-static json_t *
-text_or_null(const char *s)
-{
-    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
-}
-
-/* Serialise obj (stolen, may be NULL) for XCom or jsonb; NULL when out of memory. */
-static char *
-dump_new(json_t *obj)
-{
-    char *s = obj ? json_dumps(obj, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
-
-    json_decref(obj);
-    return s;
-}
-
 /* Everything was fetched and acknowledged: advance the watermark, write the XCom result. */
 static int
 crawl_finish(struct crawl *c, const char *before, const char *mode, double started, struct err *e)
 {
-    char newest[DVC_TIME_MAX], after[64];
-    char *details = NULL, *xcom = NULL;
+    char newest[DVC_TIME_MAX], after[DVC_TIME_MAX] = "";
     const struct counts *n = &c->n;
-    int rc = -1;
+    struct crawl_state st;
+    char *details;
+    int rc;
 
     if (c->has_newest)
         dvc_time_format(c->newest, 6, newest, sizeof(newest)); /* timestamptz keeps µs */
-    details = dump_new(json_pack("{s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:s, s:f}", "pages", n->pages,
-                                 "items", n->items, "sent", n->sent, "messages", n->messages,
-                                 "skipped", n->skipped, "mode", mode, "sorted_fallback",
-                                 c->fell_back, "format", c->cfg->format, "run_seconds",
-                                 round((mono_s() - started) * 1000) / 1000));
-    if (details == NULL) {
-        err_set(e, ERR_FAIL, "out of memory");
-        goto out;
-    }
-    if (state_write(c->cfg->db_url, c->cfg->job, c->has_newest ? newest : NULL, details, after,
-                    sizeof(after), e) < 0)
-        goto out;
-    xcom = dump_new(json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:b}", "pages", n->pages,
-                              "items_seen", n->items, "records_sent", n->sent, "messages_sent",
-                              n->messages, "skipped", n->skipped, "watermark_before",
-                              text_or_null(before), "watermark_after", text_or_null(after), "mode",
-                              mode, "sorted_fallback", c->fell_back));
-    if (xcom == NULL) {
-        err_set(e, ERR_FAIL, "out of memory");
-        goto out;
-    }
-    if (task_xcom_write(xcom, e) < 0)
-        goto out;
+    details = crawl_dump(json_pack("{s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:s, s:f}", "pages",
+                                   n->pages, "items", n->items, "sent", n->sent, "messages",
+                                   n->messages, "skipped", n->skipped, "mode", mode,
+                                   "sorted_fallback", c->fell_back, "format", c->cfg->format,
+                                   "run_seconds", round((crawl_mono_s() - started) * 1000) / 1000),
+                         false);
+    if (details == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    rc = crawl_state_write(c->cfg->db_url, c->cfg->job, c->has_newest ? newest : NULL, details,
+                           CRAWL_DETAILS_ALWAYS, &st, e);
+    free(details);
+    if (rc < 0)
+        return -1;
+    if (st.has)
+        dvc_time_format(st.ticks, 6, after, sizeof(after));
+    if (crawl_xcom_write(json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:b}", "pages",
+                                   n->pages, "items_seen", n->items, "records_sent", n->sent,
+                                   "messages_sent", n->messages, "skipped", n->skipped,
+                                   "watermark_before", crawl_text_or_null(before),
+                                   "watermark_after", crawl_text_or_null(after), "mode", mode,
+                                   "sorted_fallback", c->fell_back),
+                         false, e) < 0)
+        return -1;
     task_log("done: mode=%s pages=%lld items=%lld sent=%lld messages=%lld skipped=%lld "
              "watermark %s -> %s in %.1f s",
              mode, n->pages, n->items, n->sent, n->messages, n->skipped,
-             before[0] ? before : "(none)", after[0] ? after : "(none)", mono_s() - started);
-    rc = 0;
-out:
-    free(details);
-    free(xcom);
-    return rc;
+             before[0] ? before : "(none)", after[0] ? after : "(none)", crawl_mono_s() - started);
+    return 0;
 }
 
 /* Read the watermark and set the threshold; before gets the watermark as text ("" if none). */
 static int
 crawl_prepare(struct crawl *c, char *before, size_t size, struct err *e)
 {
-    bool has;
-    int64_t wm = 0;
+    struct crawl_state st;
     char thr[DVC_TIME_MAX] = "(none)";
 
-    if (state_read(c->cfg->db_url, c->cfg->job, &has, &wm, e) < 0)
+    if (crawl_state_read(c->cfg->db_url, c->cfg->job, &st, e) < 0)
         return -1;
     before[0] = '\0';
-    if (has) {
-        dvc_time_format(wm, 6, before, size);
+    if (st.has) {
+        dvc_time_format(st.ticks, 6, before, size);
         c->has_threshold = true;
-        c->threshold = wm - (int64_t)llround(c->cfg->overlap_s * DVC_TICKS_PER_SEC);
+        c->threshold = st.ticks - (int64_t)llround(c->cfg->overlap_s * DVC_TICKS_PER_SEC);
         dvc_time_format(c->threshold, 6, thr, sizeof(thr));
     }
     task_log("crawl %s job=%s watermark=%s threshold=%s sorting=%s format=%s parallel=%d rate=%g/s",
-             c->cfg->url, c->cfg->job, has ? before : "(none)", thr,
+             c->cfg->url, c->cfg->job, st.has ? before : "(none)", thr,
              c->cfg->sorted ? "'" SORT_DESC "'" : "default", c->cfg->format, c->cfg->parallel,
              c->cfg->rate);
+    crawl_state_clear(&st);
     return 0;
 }
 
-/* Crawl, then flush: the crawl's error first, unless the flush explains it (a delivery). */
+/* The whole run after the flags: read the watermark, crawl, flush, advance it. */
 static int
-crawl_and_flush(struct crawl *c, struct err *e)
+crawl_all(void *arg, struct err *e)
 {
-    struct err fe = {0};
-    int rc = crawl_run(c, e);
-    long flush_ms = (long)(c->cfg->flush_s * 1000);
+    const struct cfg *cfg = arg;
+    struct crawl c = {.cfg = cfg};
+    char before[DVC_TIME_MAX] = "";
+    double started = crawl_mono_s();
+    struct err pe = {0};
+    int rc = -1;
 
-    if (rc < 0 && flush_ms > STOP_FLUSH_MS)
-        flush_ms = STOP_FLUSH_MS; /* keep what was produced, within a stop's grace period */
-    if (kq_flush(c->kp, flush_ms > INT_MAX ? INT_MAX : (int)flush_ms, &fe) < 0) {
-        if (rc == 0 || c->kafka_failed)
-            *e = fe;
-        else
-            task_log("also: %s", fe.msg);
-        return -1;
-    }
+    if (crawl_prepare(&c, before, sizeof(before), e) < 0 ||
+        (c.kp = kq_producer_new((const char *const *)cfg->props.v, e)) == NULL)
+        goto out;
+    if (kq_producer_prepare(c.kp, cfg->topic, PREPARE_MS, &pe) < 0)
+        task_log("warning: %s (going on: the producer retries)", pe.msg);
+    if (scan_start(&c, cfg->sorted, e) < 0)
+        goto out;
+    rc = crawl_run(&c, e); /* then flush: its error first, unless the flush explains it */
+    if ((rc = crawl_flush(c.kp, rc, cfg->flush_s, c.kafka_failed, e)) < 0)
+        goto out;
+    rc = crawl_finish(&c, before,
+                      cfg->sorted && !c.fell_back ? "sorted"
+                      : before[0]                 ? "incremental"
+                                                  : "full",
+                      started, e);
+out:
+    crawl_free(&c);
     return rc;
 }
 
 int
 main(int argc, char **argv)
 {
-    struct cfg cfg = {0};
-    struct crawl c = {.cfg = &cfg};
-    struct err e = {0};
-    char before[DVC_TIME_MAX] = "";
-    double started = mono_s();
-    int rc;
-
-    task_set_name("dvc_crawl");
-    task_signals_init();
-    rc = cfg_parse(argc, argv, &cfg, &e);
-    if (rc == TASK_HELP) {
-        cfg_free(&cfg);
-        return TASK_OK;
-    }
-    if (rc < 0 || crawl_prepare(&c, before, sizeof(before), &e) < 0)
-        goto out;
-    if ((c.kp = kq_producer_new((const char *const *)cfg.props.v, &e)) == NULL)
-        goto out;
-    struct err pe = {0};
-    if (kq_producer_prepare(c.kp, cfg.topic, PREPARE_MS, &pe) < 0)
-        task_log("warning: %s (going on: the producer retries)", pe.msg);
-    if (scan_start(&c, cfg.sorted, &e) < 0 || crawl_and_flush(&c, &e) < 0)
-        goto out;
-    const char *mode = cfg.sorted && !c.fell_back ? "sorted" : before[0] ? "incremental" : "full";
-    if (crawl_finish(&c, before, mode, started, &e) < 0)
-        goto out;
-    crawl_free(&c);
-    cfg_free(&cfg);
-    return TASK_OK;
-out:
-    task_log("error: %s%s", e.msg, rc < 0 ? "" : " (watermark unchanged)");
-    crawl_free(&c);
-    cfg_free(&cfg);
-    return task_exit_code(&e);
+    static struct cfg cfg;
+    static const struct crawl_prog prog = {"dvc_crawl", cfg_parse, crawl_all, cfg_free,
+                                           " (watermark unchanged)"};
+    return crawl_main(argc, argv, &prog, &cfg);
 }

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crawl.h"
 #include "http.h"
 #include "kafka.h"
 #include "randomuser.h"
@@ -42,10 +43,9 @@
     "API down after --max-tries, or the broker unreachable."
 
 enum {
-    MAX_IN_FLIGHT = 2,     /* requests submitted and not yet answered, at most */
-    RUN_SLICE_MS = 200,    /* how often the loop looks at the stop flag */
-    STOP_FLUSH_MS = 10000, /* flush bound after a failure or a signal (within the grace period) */
-    MAX_ODD_LOGS = 10      /* users without an id logged one by one; the rest only counted */
+    MAX_IN_FLIGHT = 2,  /* requests submitted and not yet answered, at most */
+    RUN_SLICE_MS = 200, /* how often the loop looks at the stop flag */
+    MAX_ODD_LOGS = 10   /* users without an id logged one by one; the rest only counted */
 };
 
 struct cfg {
@@ -70,36 +70,7 @@ struct stream {
     char first_id[128];
 };
 
-static double
-mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* ---- options -------------------------------------------------------------------------- */
-
-static int
-int_arg(const char *flag, const char *s, int lo, int hi, int *out, struct err *e)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        return err_set(e, ERR_USAGE, "%s: '%s' is not an integer from %d to %d", flag, s, lo, hi);
-    *out = (int)v;
-    return 0;
-}
-
-static int
-duration_arg(const char *flag, const char *s, double *out, struct err *e)
-{
-    if (task_parse_duration(s, out) < 0 || *out <= 0)
-        return err_set(e, ERR_USAGE, "%s: '%s' is not a positive duration (90s, 15m, 1d)", flag, s);
-    return 0;
-}
 
 static int
 cfg_check(struct cfg *c, const char *batch, const char *tries, const char *duration,
@@ -108,11 +79,11 @@ cfg_check(struct cfg *c, const char *batch, const char *tries, const char *durat
     char *end;
     size_t ulen = strlen(c->api_url);
 
-    if (int_arg("--batch", batch, 1, RANDOMUSER_MAX_BATCH, &c->batch, e) < 0 ||
-        int_arg("--max-tries", tries, 1, 20, &c->max_tries, e) < 0 ||
-        duration_arg("--duration", duration, &c->duration_s, e) < 0 ||
-        duration_arg("--timeout", timeout, &c->timeout_s, e) < 0 ||
-        duration_arg("--flush-timeout", flush, &c->flush_s, e) < 0)
+    if (crawl_int_arg("--batch", batch, 1, RANDOMUSER_MAX_BATCH, &c->batch, e) < 0 ||
+        crawl_int_arg("--max-tries", tries, 1, 20, &c->max_tries, e) < 0 ||
+        crawl_duration_arg("--duration", duration, true, &c->duration_s, e) < 0 ||
+        crawl_duration_arg("--timeout", timeout, true, &c->timeout_s, e) < 0 ||
+        crawl_duration_arg("--flush-timeout", flush, true, &c->flush_s, e) < 0)
         return -1;
     c->rate = strtod(rate, &end);
     /* no "0 = unlimited": a stream against a public API is never a tight loop */
@@ -129,13 +100,14 @@ cfg_check(struct cfg *c, const char *batch, const char *tries, const char *durat
         return err_set(e, ERR_USAGE, "--api-url is empty");
     if (asprintf(&c->url, "%.*s/api/?results=%d", (int)ulen, c->api_url, c->batch) < 0)
         return err_set(e, ERR_FAIL, "out of memory");
-    return task_kafka_props(&c->x, NULL, &c->props, e);
+    return 0;
 }
 
 /* Parse argv into c. 0, TASK_HELP or -1. */
 static int
-cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
+cfg_parse(int argc, char **argv, void *arg, struct err *e)
 {
+    struct cfg *c = arg;
     const char *batch, *tries, *duration, *rate, *timeout, *flush;
     struct task_opt opts[] = {
         {"--api-url", "RANDOMUSER_API_URL", "https://randomuser.me", "the API", &c->api_url, false,
@@ -148,27 +120,23 @@ cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
          false, NULL},
         {"--rate", "RANDOMUSER_RATE", "5", "request starts per second at most (> 0)", &rate, false,
          NULL},
-        {"--timeout", "RANDOMUSER_TIMEOUT", "30s", "per request and try", &timeout, false, NULL},
+        CRAWL_OPT_TIMEOUT("RANDOMUSER_TIMEOUT", &timeout),
         {"--max-tries", "RANDOMUSER_MAX_TRIES", "5", "tries per request, the first included",
          &tries, false, NULL},
-        {"--flush-timeout", "RANDOMUSER_FLUSH_TIMEOUT", "60s", "wait for Kafka acknowledgements",
-         &flush, false, NULL},
-        {"-X", NULL, NULL, "librdkafka property key=value (also KAFKA_*)", NULL, false, &c->x},
-        {NULL, NULL, NULL, NULL, NULL, false, NULL},
+        CRAWL_OPTS_END("RANDOMUSER_FLUSH_TIMEOUT", "60s", &flush, &c->x),
     };
-    int rc = task_parse(argc, argv, opts, USAGE, e);
+    int rc = crawl_parse(argc, argv, opts, USAGE, &c->x, &c->props, e);
 
-    if (rc != 0)
-        return rc;
-    return cfg_check(c, batch, tries, duration, rate, timeout, flush, e);
+    return rc != 0 ? rc : cfg_check(c, batch, tries, duration, rate, timeout, flush, e);
 }
 
 static void
-cfg_free(struct cfg *c)
+cfg_free(void *arg)
 {
+    struct cfg *c = arg;
+
     free(c->url);
-    task_list_free(&c->x);
-    task_list_free(&c->props);
+    crawl_lists_clear(&c->x, &c->props);
 }
 
 /* ---- sending -------------------------------------------------------------------------- */
@@ -288,13 +256,10 @@ take_done(struct stream *s, struct err *e)
 
     while (rc == 0 && (r = http_next_done(s->http)) != NULL) {
         s->pending--;
-        if (r->err.code != ERR_OK) {
-            *e = r->err;
-            e->temporary = true;
-            rc = err_prefix(e, "the API is down (%lld batch(es) before)", s->requests);
-        } else {
-            rc = send_batch(s, r, e);
-        }
+        rc = r->err.code == ERR_OK
+                 ? send_batch(s, r, e)
+                 : crawl_request_failed(r, e, "the API is down (%lld batch(es) before)",
+                                        s->requests);
         http_response_free(r);
     }
     return rc;
@@ -304,19 +269,14 @@ take_done(struct stream *s, struct err *e)
 static int
 stream_run(struct stream *s, struct err *e)
 {
-    uint64_t failed = 0;
-
     for (;;) {
-        double now = mono_s();
+        double now = crawl_mono_s();
 
         if (task_stopping())
             return err_set(e, ERR_FAIL, "stopped by signal %d after %.1f s", task_stop_signal(),
                            now - s->started);
-        kq_producer_stats(s->kp, NULL, NULL, &failed);
-        if (failed > 0) {
-            s->kafka_failed = true;
-            return err_set(e, ERR_IO, "a Kafka delivery failed; stopping the stream");
-        }
+        if (crawl_delivery_check(s->kp, &s->kafka_failed, e) < 0)
+            return -1;
         if (now >= s->deadline)
             break;
         if (submit_due(s, e) < 0)
@@ -341,49 +301,23 @@ stream_run(struct stream *s, struct err *e)
     return 0;
 }
 
-/* Stream, then flush: the stream's error first, unless the flush explains it (a delivery). */
-static int
-stream_and_flush(struct stream *s, struct err *e)
-{
-    struct err fe = {0};
-    int rc = stream_run(s, e);
-    long flush_ms = (long)(s->cfg->flush_s * 1000);
-
-    if (rc < 0 && flush_ms > STOP_FLUSH_MS)
-        flush_ms = STOP_FLUSH_MS;
-    if (kq_flush(s->kp, flush_ms > INT_MAX ? INT_MAX : (int)flush_ms, &fe) < 0) {
-        if (rc == 0 || s->kafka_failed)
-            *e = fe;
-        else
-            task_log("also: %s", fe.msg);
-        return -1;
-    }
-    return rc;
-}
-
 /* Every message was acknowledged: write the XCom result. */
 static int
 stream_finish(struct stream *s, struct err *e)
 {
     uint64_t delivered = 0;
-    double took = mono_s() - s->started;
-    char *xcom;
+    double took = crawl_mono_s() - s->started;
     int rc;
 
     kq_producer_stats(s->kp, NULL, &delivered, NULL);
     if (delivered == 0)
         return err_set(e, ERR_FAIL, "nothing was delivered (%lld user(s) skipped)", s->skipped);
-    json_t *x = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "requests", s->requests, "tries",
-                          (json_int_t)s->tries, "users_sent", s->users_sent, "delivered",
-                          (json_int_t)delivered, "skipped", s->skipped, "duration",
-                          round(took * 1000) / 1000, "first_user",
-                          s->first_id[0] ? json_string(s->first_id) : json_null());
-    xcom = x ? json_dumps(x, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
-    json_decref(x);
-    if (xcom == NULL)
-        return err_set(e, ERR_FAIL, "out of memory");
-    rc = task_xcom_write(xcom, e);
-    free(xcom);
+    rc = crawl_xcom_write(json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "requests", s->requests,
+                                    "tries", (json_int_t)s->tries, "users_sent", s->users_sent,
+                                    "delivered", (json_int_t)delivered, "skipped", s->skipped,
+                                    "duration", round(took * 1000) / 1000, "first_user",
+                                    s->first_id[0] ? json_string(s->first_id) : json_null()),
+                          true, e);
     if (rc == 0)
         task_log("done: %lld request(s) (%ld tries), %lld user(s) sent, %llu delivered, %lld "
                  "skipped in %.1f s",
@@ -392,38 +326,34 @@ stream_finish(struct stream *s, struct err *e)
     return rc;
 }
 
+/* The whole run after the flags: the first user, the batches until the deadline, the flush. */
+static int
+stream_all(void *arg, struct err *e)
+{
+    const struct cfg *cfg = arg;
+    struct stream s = {.cfg = cfg};
+    int rc = -1;
+
+    task_log("stream %s to %s for %.1f s (batch %d, at most %g request(s)/s)", cfg->url, cfg->topic,
+             cfg->duration_s, cfg->batch, cfg->rate);
+    s.started = crawl_mono_s();
+    s.deadline = s.started + cfg->duration_s;
+    if ((s.kp = kq_producer_new((const char *const *)cfg->props.v, e)) != NULL &&
+        send_first(&s, e) == 0 && stream_start(&s, e) == 0) {
+        rc = stream_run(&s, e); /* then flush: its error first, unless the flush explains it */
+        if ((rc = crawl_flush(s.kp, rc, cfg->flush_s, s.kafka_failed, e)) == 0)
+            rc = stream_finish(&s, e);
+    }
+    http_client_free(s.http);
+    kq_producer_free(s.kp);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
-    struct cfg cfg = {0};
-    struct stream s = {.cfg = &cfg};
-    struct err e = {0};
-    int rc;
-
-    task_set_name("randomuser_stream");
-    task_signals_init();
-    rc = cfg_parse(argc, argv, &cfg, &e);
-    if (rc == TASK_HELP) {
-        cfg_free(&cfg);
-        return TASK_OK;
-    }
-    if (rc < 0)
-        goto out;
-    task_log("stream %s to %s for %.1f s (batch %d, at most %g request(s)/s)", cfg.url, cfg.topic,
-             cfg.duration_s, cfg.batch, cfg.rate);
-    s.started = mono_s();
-    s.deadline = s.started + cfg.duration_s;
-    if ((s.kp = kq_producer_new((const char *const *)cfg.props.v, &e)) == NULL ||
-        send_first(&s, &e) < 0 || stream_start(&s, &e) < 0 || stream_and_flush(&s, &e) < 0 ||
-        stream_finish(&s, &e) < 0)
-        goto out;
-    kq_producer_free(s.kp);
-    cfg_free(&cfg);
-    return TASK_OK;
-out:
-    task_log("error: %s", e.msg);
-    http_client_free(s.http);
-    kq_producer_free(s.kp);
-    cfg_free(&cfg);
-    return task_exit_code(&e);
+    static struct cfg cfg;
+    static const struct crawl_prog prog = {"randomuser_stream", cfg_parse, stream_all, cfg_free,
+                                           ""};
+    return crawl_main(argc, argv, &prog, &cfg);
 }

@@ -32,10 +32,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "crawl.h"
 #include "dvc_record.h" /* dvc_time_parse/format: ISO 8601 instants in ticks */
 #include "http.h"
 #include "kafka.h"
-#include "pgconn.h"
 #include "task.h"
 
 #define USAGE                                                                                      \
@@ -52,9 +52,8 @@
 #define TOOL_VERSION "0.1"
 
 enum {
-    RUN_SLICE_MS = 200,    /* how often the loop looks at the stop flag */
-    STOP_FLUSH_MS = 10000, /* flush bound after a failure or a signal */
-    MAX_ODD_LOGS = 20,     /* odd changes logged one by one; the rest only counted */
+    RUN_SLICE_MS = 200, /* how often the loop looks at the stop flag */
+    MAX_ODD_LOGS = 20,  /* odd changes logged one by one; the rest only counted */
     TIME_MAX = 40
 };
 
@@ -65,6 +64,15 @@ struct cfg {
     double since_s, duration_s, overlap_s, rate, timeout_s, flush_s;
     struct task_list x, props;
 };
+
+static void
+cfg_free(void *arg)
+{
+    struct cfg *c = arg;
+
+    free(c->user_agent);
+    crawl_lists_clear(&c->x, &c->props);
+}
 
 /* A place in the stream: changes are ordered by (timestamp, rcid). */
 struct pos {
@@ -88,25 +96,7 @@ struct run {
     bool kafka_failed;
 };
 
-static double
-mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* ---- options -------------------------------------------------------------------------- */
-
-static int
-duration_arg(const char *flag, const char *s, bool positive, double *out, struct err *e)
-{
-    if (task_parse_duration(s, out) < 0 || (positive && *out <= 0))
-        return err_set(e, ERR_USAGE, "%s: '%s' is not a %sduration (90s, 15m, 1d)", flag, s,
-                       positive ? "positive " : "");
-    return 0;
-}
 
 static int
 cfg_check(struct cfg *c, const char *since, const char *duration, const char *overlap,
@@ -116,11 +106,11 @@ cfg_check(struct cfg *c, const char *since, const char *duration, const char *ov
     char *end;
     long t = strtol(tries, &end, 10);
 
-    if (duration_arg("--since", since, true, &c->since_s, e) < 0 ||
-        duration_arg("--duration", duration, false, &c->duration_s, e) < 0 ||
-        duration_arg("--overlap", overlap, false, &c->overlap_s, e) < 0 ||
-        duration_arg("--timeout", timeout, true, &c->timeout_s, e) < 0 ||
-        duration_arg("--flush-timeout", flush, true, &c->flush_s, e) < 0)
+    if (crawl_duration_arg("--since", since, true, &c->since_s, e) < 0 ||
+        crawl_duration_arg("--duration", duration, false, &c->duration_s, e) < 0 ||
+        crawl_duration_arg("--overlap", overlap, false, &c->overlap_s, e) < 0 ||
+        crawl_duration_arg("--timeout", timeout, true, &c->timeout_s, e) < 0 ||
+        crawl_duration_arg("--flush-timeout", flush, true, &c->flush_s, e) < 0)
         return -1;
     if (*tries == '\0' || *end != '\0' || t < 1 || t > 100)
         return err_set(e, ERR_USAGE, "--max-tries: '%s' is not an integer from 1 to 100", tries);
@@ -138,17 +128,18 @@ cfg_check(struct cfg *c, const char *since, const char *duration, const char *ov
                        c->api_url);
     if (c->contact[0] == '\0')
         return err_set(e, ERR_USAGE, "--contact is empty (Wikimedia's User-Agent policy)");
-    /* https://meta.wikimedia.org/wiki/User-Agent_policy: tool/version (contact) library */
+    /* Wikimedia's User-Agent policy: tool/version (contact) library */
     if (asprintf(&c->user_agent, "gust-wiki_stream/" TOOL_VERSION " (%s; gust data pipeline) %s",
                  c->contact, "libcurl") < 0)
         return err_set(e, ERR_FAIL, "out of memory");
-    return task_kafka_props(&c->x, NULL, &c->props, e);
+    return 0;
 }
 
 /* Parse argv into c. 0, TASK_HELP or -1. */
 static int
-cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
+cfg_parse(int argc, char **argv, void *arg, struct err *e)
 {
+    struct cfg *c = arg;
     const char *since, *duration, *overlap, *rate, *timeout, *tries, *flush;
     struct task_opt opts[] = {
         {"--api-url", "WIKI_API_URL", "https://en.wikipedia.org/w/api.php", "the api.php endpoint",
@@ -164,114 +155,14 @@ cfg_parse(int argc, char **argv, struct cfg *c, struct err *e)
         {"--contact", "WIKI_CONTACT", "+https://github.com/gust",
          "contact URL or e-mail for the User-Agent", &c->contact, false, NULL},
         {"--rate", "WIKI_RATE", "2", "request starts per second at most", &rate, false, NULL},
-        {"--timeout", "WIKI_TIMEOUT", "30s", "per request and try", &timeout, false, NULL},
+        CRAWL_OPT_TIMEOUT("WIKI_TIMEOUT", &timeout),
         {"--max-tries", "WIKI_MAX_TRIES", "5", "tries per page, the first included", &tries, false,
          NULL},
-        {"--flush-timeout", "WIKI_FLUSH_TIMEOUT", "120s", "wait for Kafka acknowledgements", &flush,
-         false, NULL},
-        {"--database-url", "GUST_DATABASE_URL", NULL, "libpq conninfo or URI", &c->db_url, false,
-         NULL},
-        {"-X", NULL, NULL, "librdkafka property key=value (also KAFKA_*)", NULL, false, &c->x},
-        {NULL, NULL, NULL, NULL, NULL, false, NULL},
+        CRAWL_OPTS_END_DB("WIKI_FLUSH_TIMEOUT", "120s", &flush, &c->db_url, &c->x),
     };
-    int rc = task_parse(argc, argv, opts, USAGE, e);
+    int rc = crawl_parse(argc, argv, opts, USAGE, &c->x, &c->props, e);
 
-    if (rc != 0)
-        return rc;
-    return cfg_check(c, since, duration, overlap, rate, timeout, tries, flush, e);
-}
-
-static void
-cfg_free(struct cfg *c)
-{
-    free(c->user_agent);
-    task_list_free(&c->x);
-    task_list_free(&c->props);
-}
-
-/* ---- crawl_state ---------------------------------------------------------------------- */
-
-#define UTC_TEXT(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
-static long long
-ll_or(const char *s, long long dflt)
-{
-    char *end;
-    long long v;
-
-    if (s == NULL || *s == '\0')
-        return dflt;
-    v = strtoll(s, &end, 10);
-    return *end == '\0' ? v : dflt;
-}
-
-/* The stored position of the job into r (has_state false when none). */
-static int
-state_read(struct run *r, struct err *e)
-{
-    static const char sql[] = "SELECT " UTC_TEXT(
-        "last_crawl_time") ", details->>'rcid',"
-                           " details->>'max_rcid' FROM crawl_state WHERE job_name = $1";
-    struct pgconn *db = pgconn_open(r->cfg->db_url, e);
-    struct pgconn_rows *rows = NULL;
-    const char *params[] = {r->cfg->job};
-    int rc = -1;
-
-    if (db == NULL)
-        return err_prefix(e, "crawl_state");
-    if (pgconn_query(db, sql, 1, params, &rows, e) < 0) {
-        err_prefix(e, "read crawl_state");
-        goto out;
-    }
-    const char *v = pgconn_rows_count(rows) > 0 ? pgconn_rows_value(rows, 0, 0) : NULL;
-    if (v != NULL && dvc_time_parse(v, &r->from.ticks, e) < 0) {
-        err_prefix(e, "crawl_state of %s: last_crawl_time", r->cfg->job);
-        e->code = ERR_FAIL;
-        goto out;
-    }
-    r->has_state = v != NULL;
-    if (r->has_state) {
-        r->from.rcid = ll_or(pgconn_rows_value(rows, 0, 1), -1);
-        r->max_rcid = ll_or(pgconn_rows_value(rows, 0, 2), r->from.rcid);
-    }
-    rc = 0;
-out:
-    pgconn_rows_free(rows);
-    pgconn_free(db);
-    return rc;
-}
-
-/* Move the position to at (never backwards; the details go with the time they describe); the
- * stored time (UTC text) into after. */
-static int
-state_write(const struct run *r, const char *at, const char *details, char *after, size_t size,
-            struct err *e)
-{
-    static const char sql[] =
-        "INSERT INTO crawl_state AS s (job_name, last_crawl_time, details, updated_at)"
-        " VALUES ($1, $2::timestamptz, $3::jsonb, now())"
-        " ON CONFLICT (job_name) DO UPDATE SET"
-        "  last_crawl_time = GREATEST(s.last_crawl_time, EXCLUDED.last_crawl_time),"
-        "  details = CASE WHEN s.last_crawl_time IS NULL"
-        "    OR EXCLUDED.last_crawl_time >= s.last_crawl_time"
-        "    THEN EXCLUDED.details ELSE s.details END,"
-        "  updated_at = now()"
-        " RETURNING " UTC_TEXT("s.last_crawl_time");
-    struct pgconn *db = pgconn_open(r->cfg->db_url, e);
-    struct pgconn_rows *rows = NULL;
-    const char *params[] = {r->cfg->job, at, details};
-
-    if (db == NULL)
-        return err_prefix(e, "crawl_state");
-    if (pgconn_query(db, sql, 3, params, &rows, e) < 0) {
-        pgconn_free(db);
-        return err_prefix(e, "write crawl_state");
-    }
-    const char *v = pgconn_rows_value(rows, 0, 0);
-    snprintf(after, size, "%s", v != NULL ? v : "");
-    pgconn_rows_free(rows);
-    pgconn_free(db);
-    return 0;
+    return rc != 0 ? rc : cfg_check(c, since, duration, overlap, rate, timeout, tries, flush, e);
 }
 
 /* ---- the API answer ------------------------------------------------------------------- */
@@ -504,13 +395,9 @@ fetch_page(struct run *r, const char *start, const char *end, struct err *e)
     }
     if (rc < 0)
         return err_prefix(e, "submit");
-    if (resp->err.code != ERR_OK) {
-        *e = resp->err;
-        e->temporary = true;
-        rc = err_prefix(e, "the API is down (after %lld page(s))", r->pages);
-    } else {
-        rc = take_page(r, resp, e);
-    }
+    rc = resp->err.code == ERR_OK
+             ? take_page(r, resp, e)
+             : crawl_request_failed(resp, e, "the API is down (after %lld page(s))", r->pages);
     http_response_free(resp);
     return rc;
 }
@@ -531,7 +418,6 @@ run_pages(struct run *r, int64_t start, double started, struct err *e)
         .validate = answer_validate,
     };
     char from[TIME_MAX], to[TIME_MAX];
-    uint64_t failed = 0;
 
     dvc_time_format(start, 0, from, sizeof(from));
     dvc_time_format(r->now, 0, to, sizeof(to));
@@ -542,12 +428,9 @@ run_pages(struct run *r, int64_t start, double started, struct err *e)
     do {
         if (fetch_page(r, from, to, e) < 0)
             return -1;
-        kq_producer_stats(r->kp, NULL, NULL, &failed);
-        if (failed > 0) {
-            r->kafka_failed = true;
-            return err_set(e, ERR_IO, "a Kafka delivery failed; stopping");
-        }
-        if (!r->complete && c->duration_s > 0 && mono_s() - started >= c->duration_s) {
+        if (crawl_delivery_check(r->kp, &r->kafka_failed, e) < 0)
+            return -1;
+        if (!r->complete && c->duration_s > 0 && crawl_mono_s() - started >= c->duration_s) {
             task_log("--duration reached after %lld page(s): the rest is for the next run",
                      r->pages);
             break;
@@ -556,88 +439,56 @@ run_pages(struct run *r, int64_t start, double started, struct err *e)
     return 0;
 }
 
-/* Page, then flush: the paging's error first, unless the flush explains it (a delivery). */
+/* Move the position to the last change sent; the stored time into after. */
 static int
-run_and_flush(struct run *r, int64_t start, double started, struct err *e)
+run_store(struct run *r, double started, char *after, size_t size, struct err *e)
 {
-    struct err fe = {0};
-    int rc = run_pages(r, start, started, e);
-    long flush_ms = (long)(r->cfg->flush_s * 1000);
+    char at[TIME_MAX], *details;
+    struct crawl_state st;
+    int rc;
 
-    if (rc < 0 && flush_ms > STOP_FLUSH_MS)
-        flush_ms = STOP_FLUSH_MS;
-    if (kq_flush(r->kp, flush_ms > INT_MAX ? INT_MAX : (int)flush_ms, &fe) < 0) {
-        if (rc == 0 || r->kafka_failed)
-            *e = fe;
-        else
-            task_log("also: %s", fe.msg);
-        return -1;
-    }
+    dvc_time_format(r->at.ticks, 0, at, sizeof(at));
+    details = crawl_dump(json_pack("{s:I, s:I, s:I, s:I, s:b, s:f}", "rcid", r->at.rcid, "max_rcid",
+                                   r->max_rcid, "pages", r->pages, "changes_sent", r->sent,
+                                   "complete", r->complete, "run_seconds",
+                                   round((crawl_mono_s() - started) * 1000) / 1000),
+                         true);
+    if (details == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    rc = crawl_state_write(r->cfg->db_url, r->cfg->job, at, details, CRAWL_DETAILS_WITH_TIME, &st,
+                           e);
+    free(details);
+    if (rc == 0 && st.has)
+        dvc_time_format(st.ticks, 0, after, size);
     return rc;
 }
 
-static char *
-dump_new(json_t *obj)
-{
-    char *s =
-        obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
-
-    json_decref(obj);
-    return s;
-}
-
-static json_t *
-str_or_null(const char *s)
-{
-    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
-}
-
-/* Everything fetched and acknowledged: move the position, write the XCom result. */
+/* Everything fetched and acknowledged: move the position (when the run sent something),
+ * write the XCom result. */
 static int
 run_finish(struct run *r, const char *before, double started, struct err *e)
 {
-    char at[TIME_MAX], after[TIME_MAX];
-    char *details = NULL, *xcom = NULL;
-    int rc = -1;
+    char after[TIME_MAX];
 
     snprintf(after, sizeof(after), "%s", before);
-    if (r->moved) {
-        dvc_time_format(r->at.ticks, 0, at, sizeof(at));
-        details = dump_new(json_pack("{s:I, s:I, s:I, s:I, s:b, s:f}", "rcid", r->at.rcid,
-                                     "max_rcid", r->max_rcid, "pages", r->pages, "changes_sent",
-                                     r->sent, "complete", r->complete, "run_seconds",
-                                     round((mono_s() - started) * 1000) / 1000));
-        if (details == NULL) {
-            err_set(e, ERR_FAIL, "out of memory");
-            goto out;
-        }
-        if (state_write(r, at, details, after, sizeof(after), e) < 0)
-            goto out;
-    }
-    xcom = dump_new(json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:b}", "pages", r->pages,
-                              "changes_sent", r->sent, "duplicates_skipped", r->dups, "odd", r->odd,
-                              "watermark_before", str_or_null(before), "watermark_after",
-                              str_or_null(after), "rcid",
-                              r->moved       ? json_integer(r->at.rcid)
-                              : r->has_state ? json_integer(r->from.rcid)
-                                             : json_null(),
-                              "complete", r->complete));
-    if (xcom == NULL) {
-        err_set(e, ERR_FAIL, "out of memory");
-        goto out;
-    }
-    if (task_xcom_write(xcom, e) < 0)
-        goto out;
+    if (r->moved && run_store(r, started, after, sizeof(after), e) < 0)
+        return -1;
+    if (crawl_xcom_write(json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:b}", "pages", r->pages,
+                                   "changes_sent", r->sent, "duplicates_skipped", r->dups, "odd",
+                                   r->odd, "watermark_before", crawl_text_or_null(before),
+                                   "watermark_after", crawl_text_or_null(after), "rcid",
+                                   r->moved       ? json_integer(r->at.rcid)
+                                   : r->has_state ? json_integer(r->from.rcid)
+                                                  : json_null(),
+                                   "complete", r->complete),
+                         true, e) < 0)
+        return -1;
     task_log("done: %lld page(s), %lld change(s) sent, %lld duplicate(s), %lld odd; watermark "
              "%s -> %s%s in %.1f s",
              r->pages, r->sent, r->dups, r->odd, before[0] ? before : "(none)",
              after[0] ? after : "(none)", r->complete ? "" : " (cut by --duration)",
-             mono_s() - started);
-    rc = 0;
-out:
-    free(details);
-    free(xcom);
-    return rc;
+             crawl_mono_s() - started);
+    return 0;
 }
 
 /* Read the position; the first time to ask for into *start, the stored time into before. */
@@ -645,18 +496,24 @@ static int
 run_prepare(struct run *r, int64_t *start, char *before, size_t size, struct err *e)
 {
     const struct cfg *c = r->cfg;
+    struct crawl_state st;
 
     r->now = (int64_t)time(NULL) * DVC_TICKS_PER_SEC;
     r->from.rcid = r->max_rcid = -1;
-    if (state_read(r, e) < 0)
+    if (crawl_state_read(c->db_url, c->job, &st, e) < 0)
         return -1;
     before[0] = '\0';
+    r->has_state = st.has;
     if (r->has_state) {
+        r->from.ticks = st.ticks;
+        r->from.rcid = crawl_state_detail(&st, "rcid", -1);
+        r->max_rcid = crawl_state_detail(&st, "max_rcid", r->from.rcid);
         dvc_time_format(r->from.ticks, 0, before, size);
         *start = r->from.ticks - (int64_t)llround(c->overlap_s * DVC_TICKS_PER_SEC);
     } else {
         *start = r->now - (int64_t)llround(c->since_s * DVC_TICKS_PER_SEC);
     }
+    crawl_state_clear(&st);
     return 0;
 }
 
@@ -667,35 +524,32 @@ run_free(struct run *r)
     kq_producer_free(r->kp);
 }
 
+/* The whole run after the flags: read the position, page, flush, move it. */
+static int
+run_all(void *cfg, struct err *e)
+{
+    struct run r = {.cfg = cfg};
+    char before[TIME_MAX] = "";
+    double started = crawl_mono_s();
+    int64_t start = 0;
+    int rc = -1;
+
+    if (run_prepare(&r, &start, before, sizeof(before), e) == 0 &&
+        (r.kp = kq_producer_new((const char *const *)r.cfg->props.v, e)) != NULL) {
+        rc = run_pages(&r, start, started,
+                       e); /* then flush: its error first, unless the flush explains it */
+        if ((rc = crawl_flush(r.kp, rc, r.cfg->flush_s, r.kafka_failed, e)) == 0)
+            rc = run_finish(&r, before, started, e);
+    }
+    run_free(&r);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
-    struct cfg cfg = {0};
-    struct run r = {.cfg = &cfg};
-    struct err e = {0};
-    char before[TIME_MAX] = "";
-    double started = mono_s();
-    int64_t start = 0;
-    int rc;
-
-    task_set_name("wiki_stream");
-    task_signals_init();
-    rc = cfg_parse(argc, argv, &cfg, &e);
-    if (rc == TASK_HELP) {
-        cfg_free(&cfg);
-        return TASK_OK;
-    }
-    if (rc < 0 || run_prepare(&r, &start, before, sizeof(before), &e) < 0)
-        goto out;
-    if ((r.kp = kq_producer_new((const char *const *)cfg.props.v, &e)) == NULL ||
-        run_and_flush(&r, start, started, &e) < 0 || run_finish(&r, before, started, &e) < 0)
-        goto out;
-    run_free(&r);
-    cfg_free(&cfg);
-    return TASK_OK;
-out:
-    task_log("error: %s%s", e.msg, rc < 0 ? "" : " (watermark unchanged)");
-    run_free(&r);
-    cfg_free(&cfg);
-    return task_exit_code(&e);
+    static struct cfg cfg;
+    static const struct crawl_prog prog = {"wiki_stream", cfg_parse, run_all, cfg_free,
+                                           " (watermark unchanged)"};
+    return crawl_main(argc, argv, &prog, &cfg);
 }

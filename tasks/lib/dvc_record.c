@@ -15,73 +15,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const dvc_record_fields[DVC_RECORD_FIELDS] = {
-    "idThuoc",
-    "soDangKy",
-    "soDangKyCu",
-    "tenThuoc",
-    "phanLoaiThuocEnum",
-    "congTyDangKyId",
-    "congTySanXuatId",
-    "creationTime",
-    "lastModificationTime",
-    "tenCongTyDangKy",
-    "diaChiDangKy",
-    "nuocDangKy",
-    "tenCongTySanXuat",
-    "diaChiSanXuat",
-    "nuocSanXuat",
-    "fullAddress",
-    "dotCap",
-    "ngayCapSoDangKy",
-    "ngayHetHanSoDangKy",
-    "ngayGiaHanSoDangKy",
-    "soQuyetDinh",
-    "thongTinRutSoDangKy",
-    "dangBaoChe",
-    "dongGoi",
-    "hamLuong",
-    "hoatChatChinh",
-    "tieuChuan",
-    "tieuChuanId",
-    "tuoiTho",
-};
+/* The one table of the 29 flat fields, in the original's (and the staging table's column)
+ * order: X(name, object, key, type). The field comes from item.object.key (object NULL: the
+ * item itself; key NULL: fullAddress, computed); type is the column's, which the loader
+ * checks. */
+#define DVC_FIELD_TABLE(X)                                                                         \
+    X("idThuoc", NULL, "id", DVC_FIELD_BIGINT)                                                     \
+    X("soDangKy", NULL, "soDangKy", DVC_FIELD_KEY)                                                 \
+    X("soDangKyCu", NULL, "soDangKyCu", DVC_FIELD_TEXT)                                            \
+    X("tenThuoc", NULL, "tenThuoc", DVC_FIELD_TEXT)                                                \
+    X("phanLoaiThuocEnum", NULL, "phanLoaiThuocEnum", DVC_FIELD_INT)                               \
+    X("congTyDangKyId", NULL, "congTyDangKyId", DVC_FIELD_BIGINT)                                  \
+    X("congTySanXuatId", NULL, "congTySanXuatId", DVC_FIELD_BIGINT)                                \
+    X("creationTime", NULL, "creationTime", DVC_FIELD_TIME)                                        \
+    X("lastModificationTime", NULL, "lastModificationTime", DVC_FIELD_TIME)                        \
+    X("tenCongTyDangKy", "congTyDangKy", "tenCongTyDangKy", DVC_FIELD_TEXT)                        \
+    X("diaChiDangKy", "congTyDangKy", "diaChiDangKy", DVC_FIELD_TEXT)                              \
+    X("nuocDangKy", "congTyDangKy", "nuocDangKy", DVC_FIELD_TEXT)                                  \
+    X("tenCongTySanXuat", "congTySanXuat", "tenCongTySanXuat", DVC_FIELD_TEXT)                     \
+    X("diaChiSanXuat", "congTySanXuat", "diaChiSanXuat", DVC_FIELD_TEXT)                           \
+    X("nuocSanXuat", "congTySanXuat", "nuocSanXuat", DVC_FIELD_TEXT)                               \
+    X("fullAddress", NULL, NULL, DVC_FIELD_TEXT)                                                   \
+    X("dotCap", "thongTinDangKyThuoc", "dotCap", DVC_FIELD_TEXT)                                   \
+    X("ngayCapSoDangKy", "thongTinDangKyThuoc", "ngayCapSoDangKy", DVC_FIELD_TIME)                 \
+    X("ngayHetHanSoDangKy", "thongTinDangKyThuoc", "ngayHetHanSoDangKy", DVC_FIELD_TIME)           \
+    X("ngayGiaHanSoDangKy", "thongTinDangKyThuoc", "ngayGiaHanSoDangKy", DVC_FIELD_TIME)           \
+    X("soQuyetDinh", "thongTinDangKyThuoc", "soQuyetDinh", DVC_FIELD_TEXT)                         \
+    X("thongTinRutSoDangKy", "thongTinRutSoDangKy", "urlCongVanRutSoDangKy", DVC_FIELD_TEXT)       \
+    X("dangBaoChe", "thongTinThuocCoBan", "dangBaoChe", DVC_FIELD_TEXT)                            \
+    X("dongGoi", "thongTinThuocCoBan", "dongGoi", DVC_FIELD_TEXT)                                  \
+    X("hamLuong", "thongTinThuocCoBan", "hamLuong", DVC_FIELD_TEXT)                                \
+    X("hoatChatChinh", "thongTinThuocCoBan", "hoatChatChinh", DVC_FIELD_TEXT)                      \
+    X("tieuChuan", "thongTinThuocCoBan", "tieuChuan", DVC_FIELD_TEXT)                              \
+    X("tieuChuanId", "thongTinThuocCoBan", "tieuChuanId", DVC_FIELD_BIGINT)                        \
+    X("tuoiTho", "thongTinThuocCoBan", "tuoiTho", DVC_FIELD_TEXT)
 
-/* Where each flat field comes from: obj.key, obj NULL for the item itself; key NULL for the
- * computed fullAddress. Same order as dvc_record_fields. */
-static const struct source {
-    const char *obj, *key;
-} sources[DVC_RECORD_FIELDS] = {
-    {NULL, "id"},
-    {NULL, "soDangKy"},
-    {NULL, "soDangKyCu"},
-    {NULL, "tenThuoc"},
-    {NULL, "phanLoaiThuocEnum"},
-    {NULL, "congTyDangKyId"},
-    {NULL, "congTySanXuatId"},
-    {NULL, "creationTime"},
-    {NULL, "lastModificationTime"},
-    {"congTyDangKy", "tenCongTyDangKy"},
-    {"congTyDangKy", "diaChiDangKy"},
-    {"congTyDangKy", "nuocDangKy"},
-    {"congTySanXuat", "tenCongTySanXuat"},
-    {"congTySanXuat", "diaChiSanXuat"},
-    {"congTySanXuat", "nuocSanXuat"},
-    {NULL, NULL}, /* fullAddress */
-    {"thongTinDangKyThuoc", "dotCap"},
-    {"thongTinDangKyThuoc", "ngayCapSoDangKy"},
-    {"thongTinDangKyThuoc", "ngayHetHanSoDangKy"},
-    {"thongTinDangKyThuoc", "ngayGiaHanSoDangKy"},
-    {"thongTinDangKyThuoc", "soQuyetDinh"},
-    {"thongTinRutSoDangKy", "urlCongVanRutSoDangKy"},
-    {"thongTinThuocCoBan", "dangBaoChe"},
-    {"thongTinThuocCoBan", "dongGoi"},
-    {"thongTinThuocCoBan", "hamLuong"},
-    {"thongTinThuocCoBan", "hoatChatChinh"},
-    {"thongTinThuocCoBan", "tieuChuan"},
-    {"thongTinThuocCoBan", "tieuChuanId"},
-    {"thongTinThuocCoBan", "tuoiTho"},
-};
+#define FIELD_NAME(name, obj, key, type) name,
+#define FIELD_ROW(name, obj, key, type) {name, obj, key, type},
+
+const char *const dvc_record_fields[DVC_RECORD_FIELDS] = {DVC_FIELD_TABLE(FIELD_NAME)};
+const struct dvc_field dvc_field_table[DVC_RECORD_FIELDS] = {DVC_FIELD_TABLE(FIELD_ROW)};
 
 /* ---- time ---------------------------------------------------------------------------- */
 
@@ -382,7 +355,7 @@ dvc_record_flatten(const json_t *item)
     if (!json_is_object(item) || (rec = json_object()) == NULL)
         return NULL;
     for (int i = 0; i < DVC_RECORD_FIELDS; i++) {
-        const struct source *s = &sources[i];
+        const struct dvc_field *s = &dvc_field_table[i];
         const json_t *from = s->obj ? json_object_get(item, s->obj) : item;
         json_t *v;
 
@@ -394,7 +367,7 @@ dvc_record_flatten(const json_t *item)
         } else {
             v = json_null();
         }
-        if (v == NULL || json_object_set_new(rec, dvc_record_fields[i], v) < 0) {
+        if (v == NULL || json_object_set_new(rec, s->name, v) < 0) {
             json_decref(rec);
             return NULL;
         }

@@ -18,7 +18,25 @@
 #define DVC_RECORD_FIELDS 29
 #define DVC_TIME_MAX 40 /* buffer size for dvc_time_format */
 
-/* The flat record's field names, in the original's order (DVC_RECORD_FIELDS of them). */
+/* The column type of a flat field, which the loader checks (tasks/lib/loader_dvc). */
+enum dvc_field_type {
+    DVC_FIELD_TEXT,   /* text: strings as sent; numbers and booleans as their JSON text */
+    DVC_FIELD_KEY,    /* text that must be present and not blank (soDangKy) */
+    DVC_FIELD_INT,    /* integer */
+    DVC_FIELD_BIGINT, /* bigint */
+    DVC_FIELD_TIME,   /* timestamptz from ISO 8601 with an offset */
+};
+
+/* A flat field: its name, where the crawler takes it from (item.obj.key; obj NULL: the item
+ * itself; key NULL: computed) and its column type. */
+struct dvc_field {
+    const char *name, *obj, *key;
+    enum dvc_field_type type;
+};
+
+/* The flat record's fields, in the original's order (the staging table's columns), and their
+ * names alone (DVC_RECORD_FIELDS of each; one table in dvc_record.c makes both). */
+extern const struct dvc_field dvc_field_table[DVC_RECORD_FIELDS];
 extern const char *const dvc_record_fields[DVC_RECORD_FIELDS];
 
 /* Parse "YYYY-MM-DDTHH:MM:SS[.f]" + "Z" or "+HH:MM"/"-HH:MM" (0 to 7 fraction digits; 'T'

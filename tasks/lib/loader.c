@@ -1,9 +1,11 @@
 /* loader: helpers shared by the stream loader's pipelines (tasks/lib/loader_*.c). */
 #include "loader.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 /* How many of s's len bytes to quote in a reason: at most max, and never part of a UTF-8
  * character (the reason is stored as text: a cut character would fail the dead letter's
@@ -59,4 +61,39 @@ loader_type_name(const json_t *v)
     default:
         return "a number";
     }
+}
+
+int
+loader_parse_object(const struct loader_msg *m, struct pgconn_row *row,
+                    const struct loader_sink *sink, loader_record_fn emit, struct err *e)
+{
+    json_error_t je;
+    json_t *root;
+    char reason[300];
+    int rc;
+
+    if (m->value == NULL || m->vlen == 0)
+        return sink->dead(sink->ctx, m->value, m->vlen, "empty message", e);
+    if ((root = json_loadb(m->value, m->vlen, JSON_DECODE_ANY, &je)) == NULL) {
+        /* je.text may quote the input near the error: whole characters only, to be safe */
+        snprintf(reason, sizeof(reason), "bad JSON: %.*s (line %d, column %d)",
+                 loader_quote_len(je.text, strlen(je.text), sizeof(je.text)), je.text, je.line,
+                 je.column);
+        return sink->dead(sink->ctx, m->value, m->vlen, reason, e);
+    }
+    if (json_is_object(root))
+        rc = emit(root, m, row, sink, e);
+    else
+        rc = sink->dead(sink->ctx, m->value, m->vlen, "not a JSON object", e);
+    json_decref(root);
+    return rc;
+}
+
+int
+loader_row_source(struct pgconn_row *row, const struct loader_msg *m, struct err *e)
+{
+    if (pgconn_row_add(row, m->topic, e) < 0 || pgconn_row_addf(row, e, "%d", m->partition) < 0 ||
+        pgconn_row_addf(row, e, "%" PRId64, m->offset) < 0)
+        return -1;
+    return 0;
 }

@@ -61,6 +61,20 @@ struct loader_pipeline {
                  struct err *e);
 };
 
+/* One record (a JSON object, borrowed) of message m: its rows and dead letters into sink, as
+ * loader_pipeline.parse. */
+typedef int (*loader_record_fn)(const json_t *rec, const struct loader_msg *m,
+                                struct pgconn_row *row, const struct loader_sink *sink,
+                                struct err *e);
+
+/* parse() of a pipeline whose messages are one JSON object each: an empty message, bad JSON
+ * and anything but an object become dead letters; the object goes to emit. */
+int loader_parse_object(const struct loader_msg *m, struct pgconn_row *row,
+                        const struct loader_sink *sink, loader_record_fn emit, struct err *e);
+
+/* Append the source columns of m (topic, partition, offset) to row. */
+int loader_row_source(struct pgconn_row *row, const struct loader_msg *m, struct err *e);
+
 /* How many bytes of s (len bytes) to quote in a message, at most max, never cutting a UTF-8
  * character in half (a cut one would make PostgreSQL refuse the dead letter's reason). */
 int loader_quote_len(const char *s, size_t len, size_t max);

@@ -33,80 +33,12 @@
 
 #include <jansson.h>
 
+#include "dvc_record.h"
 #include "jsonflat.h"
 
-enum col_kind {
-    COL_TEXT,   /* text: strings as sent; numbers and booleans as their JSON text */
-    COL_KEY,    /* text that must be present and not blank (soDangKy) */
-    COL_INT,    /* integer */
-    COL_BIGINT, /* bigint */
-    COL_TIME,   /* timestamptz from ISO 8601 with an offset */
-};
-
-/* The 29 flat fields, in copy_sql's column order, and what each column takes. */
-static const char *const fields[LOADER_DVC_COLUMNS] = {
-    "idThuoc",
-    "soDangKy",
-    "soDangKyCu",
-    "tenThuoc",
-    "phanLoaiThuocEnum",
-    "congTyDangKyId",
-    "congTySanXuatId",
-    "creationTime",
-    "lastModificationTime",
-    "tenCongTyDangKy",
-    "diaChiDangKy",
-    "nuocDangKy",
-    "tenCongTySanXuat",
-    "diaChiSanXuat",
-    "nuocSanXuat",
-    "fullAddress",
-    "dotCap",
-    "ngayCapSoDangKy",
-    "ngayHetHanSoDangKy",
-    "ngayGiaHanSoDangKy",
-    "soQuyetDinh",
-    "thongTinRutSoDangKy",
-    "dangBaoChe",
-    "dongGoi",
-    "hamLuong",
-    "hoatChatChinh",
-    "tieuChuan",
-    "tieuChuanId",
-    "tuoiTho",
-};
-
-static const enum col_kind kinds[LOADER_DVC_COLUMNS] = {
-    COL_BIGINT, /* idThuoc */
-    COL_KEY,    /* soDangKy */
-    COL_TEXT,   /* soDangKyCu */
-    COL_TEXT,   /* tenThuoc */
-    COL_INT,    /* phanLoaiThuocEnum */
-    COL_BIGINT, /* congTyDangKyId */
-    COL_BIGINT, /* congTySanXuatId */
-    COL_TIME,   /* creationTime */
-    COL_TIME,   /* lastModificationTime */
-    COL_TEXT,   /* tenCongTyDangKy */
-    COL_TEXT,   /* diaChiDangKy */
-    COL_TEXT,   /* nuocDangKy */
-    COL_TEXT,   /* tenCongTySanXuat */
-    COL_TEXT,   /* diaChiSanXuat */
-    COL_TEXT,   /* nuocSanXuat */
-    COL_TEXT,   /* fullAddress */
-    COL_TEXT,   /* dotCap */
-    COL_TIME,   /* ngayCapSoDangKy */
-    COL_TIME,   /* ngayHetHanSoDangKy */
-    COL_TIME,   /* ngayGiaHanSoDangKy */
-    COL_TEXT,   /* soQuyetDinh */
-    COL_TEXT,   /* thongTinRutSoDangKy */
-    COL_TEXT,   /* dangBaoChe */
-    COL_TEXT,   /* dongGoi */
-    COL_TEXT,   /* hamLuong */
-    COL_TEXT,   /* hoatChatChinh */
-    COL_TEXT,   /* tieuChuan */
-    COL_BIGINT, /* tieuChuanId */
-    COL_TEXT,   /* tuoiTho */
-};
+/* The 29 flat fields and their column types, in copy_sql's column order: dvc_record's table,
+ * the one the crawler writes them from. */
+_Static_assert(LOADER_DVC_COLUMNS == DVC_RECORD_FIELDS, "one column per flat field");
 
 #define STAGING_COLS                                                                               \
     "idthuoc, sodangky, sodangkycu, tenthuoc, phanloaithuocenum, congtydangkyid, "                 \
@@ -118,7 +50,7 @@ static const enum col_kind kinds[LOADER_DVC_COLUMNS] = {
 const char *
 loader_dvc_field(int i)
 {
-    return i >= 0 && i < LOADER_DVC_COLUMNS ? fields[i] : NULL;
+    return i >= 0 && i < LOADER_DVC_COLUMNS ? dvc_record_fields[i] : NULL;
 }
 
 /* ---- timestamps ---------------------------------------------------------------------- */
@@ -508,21 +440,21 @@ col_value(const struct jsonflat_val *v, int i, struct val *out, struct loader_pr
 {
     out->s = NULL;
     out->len = 0;
-    switch (kinds[i]) {
-    case COL_TEXT:
-        text_value(v, fields[i], out, pr);
+    switch (dvc_field_table[i].type) {
+    case DVC_FIELD_TEXT:
+        text_value(v, dvc_record_fields[i], out, pr);
         break;
-    case COL_KEY:
-        key_value(v, fields[i], out, pr);
+    case DVC_FIELD_KEY:
+        key_value(v, dvc_record_fields[i], out, pr);
         break;
-    case COL_INT:
-        int_value(v, fields[i], INT32_MIN, INT32_MAX, out, pr);
+    case DVC_FIELD_INT:
+        int_value(v, dvc_record_fields[i], INT32_MIN, INT32_MAX, out, pr);
         break;
-    case COL_BIGINT:
-        int_value(v, fields[i], INT64_MIN, INT64_MAX, out, pr);
+    case DVC_FIELD_BIGINT:
+        int_value(v, dvc_record_fields[i], INT64_MIN, INT64_MAX, out, pr);
         break;
-    case COL_TIME:
-        time_value(v, fields[i], out, pr);
+    case DVC_FIELD_TIME:
+        time_value(v, dvc_record_fields[i], out, pr);
         break;
     }
 }
@@ -600,7 +532,7 @@ record_emit_json(const json_t *rec, const struct loader_msg *m, const char *raw,
     if (!json_is_object(rec))
         return dead(sink, rec, raw, rawlen, prefix, "not a JSON object", e);
     for (int i = 0; i < LOADER_DVC_COLUMNS; i++)
-        val_of_json(json_object_get(rec, fields[i]), &vals[i]);
+        val_of_json(json_object_get(rec, dvc_record_fields[i]), &vals[i]);
     return record_emit(vals, rec, m, raw, rawlen, prefix, row, sink, e);
 }
 
@@ -643,7 +575,7 @@ dvc_parse(const struct loader_msg *m, struct pgconn_row *row, const struct loade
 
     if (m->value == NULL || m->vlen == 0)
         return sink->dead(sink->ctx, m->value, m->vlen, "empty message", e);
-    if (jsonflat_scan(m->value, m->vlen, fields, LOADER_DVC_COLUMNS, vals) == 0)
+    if (jsonflat_scan(m->value, m->vlen, dvc_record_fields, LOADER_DVC_COLUMNS, vals) == 0)
         return record_emit(vals, NULL, m, m->value, m->vlen, "", row, sink, e);
     return parse_json(m, row, sink, e);
 }

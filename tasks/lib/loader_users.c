@@ -66,10 +66,6 @@ static const struct field {
     "id, first_name, last_name, gender, address, postal_code, email, username, dob, "              \
     "registered_date, phone, picture, source_topic, source_partition, source_offset"
 
-/* ---- the problems of one record -------------------------------------------------------- */
-
-/* "; "-separated (truncated when very many). */
-
 /* ---- one value ------------------------------------------------------------------------ */
 
 /* A field's value in its column: text (NULL = SQL NULL) and its length. */
@@ -262,10 +258,7 @@ row_build(const struct val *v, const struct loader_msg *m, struct pgconn_row *ro
     for (int i = 0; i < LOADER_USERS_COLUMNS; i++)
         if (pgconn_row_addn(row, v[i].s, v[i].len, e) < 0)
             return -1;
-    if (pgconn_row_add(row, m->topic, e) < 0 || pgconn_row_addf(row, e, "%d", m->partition) < 0 ||
-        pgconn_row_addf(row, e, "%" PRId64, m->offset) < 0)
-        return -1;
-    return 0;
+    return loader_row_source(row, m, e);
 }
 
 /* One user: a row when every field is valid, else a dead letter naming every problem. */
@@ -293,26 +286,7 @@ static int
 users_parse(const struct loader_msg *m, struct pgconn_row *row, const struct loader_sink *sink,
             struct err *e)
 {
-    json_error_t je;
-    json_t *root;
-    char reason[300];
-    int rc;
-
-    if (m->value == NULL || m->vlen == 0)
-        return sink->dead(sink->ctx, m->value, m->vlen, "empty message", e);
-    if ((root = json_loadb(m->value, m->vlen, JSON_DECODE_ANY, &je)) == NULL) {
-        /* je.text may quote the input near the error: whole characters only, to be safe */
-        snprintf(reason, sizeof(reason), "bad JSON: %.*s (line %d, column %d)",
-                 loader_quote_len(je.text, strlen(je.text), sizeof(je.text)), je.text, je.line,
-                 je.column);
-        return sink->dead(sink->ctx, m->value, m->vlen, reason, e);
-    }
-    if (json_is_object(root))
-        rc = record_emit(root, m, row, sink, e);
-    else
-        rc = sink->dead(sink->ctx, m->value, m->vlen, "not a JSON object", e);
-    json_decref(root);
-    return rc;
+    return loader_parse_object(m, row, sink, record_emit, e);
 }
 
 const struct loader_pipeline loader_users = {

@@ -54,10 +54,6 @@ static const struct field {
     "rcid, title, \"time\", username, change_type, page_id, oldsize, newsize, revision_id, "       \
     "old_revision_id, source_topic, source_partition, source_offset"
 
-/* ---- the problems of one record -------------------------------------------------------- */
-
-/* "; "-separated (truncated when very many). */
-
 /* ---- one value ------------------------------------------------------------------------ */
 
 /* A field's value in its column: text (NULL = SQL NULL) and its length. */
@@ -212,8 +208,7 @@ record_emit(const json_t *rec, const struct loader_msg *m, struct pgconn_row *ro
     }
     if (pr.n > 0)
         return sink->dead(sink->ctx, m->value, m->vlen, pr.text, e);
-    if (pgconn_row_add(row, m->topic, e) < 0 || pgconn_row_addf(row, e, "%d", m->partition) < 0 ||
-        pgconn_row_addf(row, e, "%" PRId64, m->offset) < 0)
+    if (loader_row_source(row, m, e) < 0)
         return -1;
     return sink->row(sink->ctx, row, e);
 }
@@ -222,26 +217,7 @@ static int
 wiki_parse(const struct loader_msg *m, struct pgconn_row *row, const struct loader_sink *sink,
            struct err *e)
 {
-    json_error_t je;
-    json_t *root;
-    char reason[300];
-    int rc;
-
-    if (m->value == NULL || m->vlen == 0)
-        return sink->dead(sink->ctx, m->value, m->vlen, "empty message", e);
-    if ((root = json_loadb(m->value, m->vlen, JSON_DECODE_ANY, &je)) == NULL) {
-        /* je.text may quote the input near the error: whole characters only, to be safe */
-        snprintf(reason, sizeof(reason), "bad JSON: %.*s (line %d, column %d)",
-                 loader_quote_len(je.text, strlen(je.text), sizeof(je.text)), je.text, je.line,
-                 je.column);
-        return sink->dead(sink->ctx, m->value, m->vlen, reason, e);
-    }
-    if (json_is_object(root))
-        rc = record_emit(root, m, row, sink, e);
-    else
-        rc = sink->dead(sink->ctx, m->value, m->vlen, "not a JSON object", e);
-    json_decref(root);
-    return rc;
+    return loader_parse_object(m, row, sink, record_emit, e);
 }
 
 const struct loader_pipeline loader_wiki = {

@@ -30,10 +30,14 @@ routes.json:
     ]}
 The first matching route answers, its responses in order. A request no route matches gets a
 404 with a JSON body saying so (and is recorded with "route": null).
+
+Also the server plumbing the API fixtures in tests/fixtures/ import (they put this folder on
+sys.path): dumps, FixtureHandler (quiet, keep-alive, send), fixture_args and serve.
 """
 
 import json
 import os
+import random
 import re
 import signal
 import sys
@@ -41,6 +45,162 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+def dumps(obj):
+    """Compact UTF-8 JSON, as the real APIs send it."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def fault_settings(defaults, f):
+    """Fault settings: defaults updated by the keys of f it knows; and the random generator
+    that picks faults (seeded by their "seed")."""
+    faults = dict(defaults)
+    faults.update({k: v for k, v in f.items() if k in defaults})
+    return faults, random.Random("faults:%s" % faults["seed"])
+
+
+def fresh_counters(old, **fields):
+    """Zeroed counters (requests, status and fields); requests being answered (in old) stay in
+    in_flight."""
+    in_flight = (old or {}).get("in_flight", 0)
+    out = {"requests": 0, "status": {}}
+    out.update(fields)
+    out.update(max_concurrent=in_flight, in_flight=in_flight)
+    return out
+
+
+class FixtureState:
+    """An API fixture's faults and counters, behind self.lock (set by the subclass, with
+    fault_defaults and clear_counters)."""
+
+    fault_defaults = {"seed": 1}
+
+    def set_faults(self, f):
+        self.faults, self.rng = fault_settings(self.fault_defaults, f)
+        return dict(self.faults)
+
+    def count_arrival(self):
+        """A request arrived (the caller holds the lock): counted, in flight."""
+        c = self.counters
+        c["requests"] += 1
+        c["in_flight"] += 1
+        c["max_concurrent"] = max(c["max_concurrent"], c["in_flight"])
+
+    def restart(self):
+        """Faults back to their defaults, counters cleared (the caller holds the lock)."""
+        self.set_faults({})
+        self.clear_counters()
+
+
+class FixtureHandler(BaseHTTPRequestHandler):
+    """Keep-alive, quiet; server_header is what the Server header says."""
+
+    protocol_version = "HTTP/1.1"
+    server_header = "fixture"
+
+    def version_string(self):
+        return self.server_header
+
+    def log_message(self, fmt, *args):  # quiet: the fixture's counters are the record
+        pass
+
+    def send(self, status, body, ctype=JSON_TYPE, cut=None, headers=()):
+        """Answer body (bytes); cut: announce all of it, send only that many bytes, close."""
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        if cut is not None:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body if cut is None else body[:cut])
+        self.wfile.flush()
+
+    def send_faulty(self, body, fault, garbage=""):
+        """Answer 200 with body, or as fault says: "truncated" (half of it, the whole length
+        announced) or "garbage" (an HTML error page)."""
+        if fault == "truncated":
+            return self.send(200, body, cut=len(body) // 2)
+        if fault == "garbage":
+            return self.send(200, garbage.encode(), ctype="text/html")
+        self.send(200, body)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def control(self, raw, state, snapshot, ops):
+        """Answer a control request (raw: its JSON body) {"op": ...}: "faults" and "counters"
+        (snapshot(req); "reset": true clears them after) on state (lock, set_faults,
+        clear_counters), the others by ops[op](req); 400 for bad JSON or an unknown op."""
+        try:
+            req = json.loads(raw or b"{}")
+        except ValueError as exc:
+            return self.send(400, dumps({"error": "control: bad JSON: %s" % exc}))
+        op = req.get("op")
+        if op == "faults":
+            with state.lock:
+                out = state.set_faults(req)
+        elif op == "counters":
+            out = snapshot(req)
+            if req.get("reset"):
+                with state.lock:
+                    state.clear_counters()
+        elif op in ops:
+            out = ops[op](req)
+        else:
+            return self.send(400, dumps({"error": "control: unknown op %r" % (op,)}))
+        self.send(200, dumps(out))
+
+
+def fixture_args(name, doc, options, argv=None):
+    """Parse "--flag VALUE" options ({"--seed": ("seed", int, 1), ...}), --stdin and --help.
+    Returns (values by name, watch_stdin), or an exit code (int) after --help or an error."""
+    values = {key: dflt for key, _, dflt in options.values()}
+    watch_stdin = False
+    args = list(sys.argv[1:] if argv is None else argv)
+    while args:
+        a = args.pop(0)
+        if a in options and args:
+            key, conv, _ = options[a]
+            values[key] = conv(args.pop(0))
+        elif a == "--stdin":
+            watch_stdin = True
+        elif a in ("-h", "--help"):
+            print(doc)
+            return 0
+        else:
+            print("%s: unknown argument %r" % (name, a), file=sys.stderr)
+            return 2
+    return values, watch_stdin
+
+
+def serve(handler, watch_stdin, queue_size=None):
+    """Serve on 127.0.0.1 (a port the kernel picks, printed as a URL on stdout) until
+    SIGTERM/SIGINT, or stdin EOF with watch_stdin. Returns the exit code."""
+    if queue_size:
+        ThreadingHTTPServer.request_queue_size = queue_size
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    stop = lambda *_: threading.Thread(target=server.shutdown, daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if watch_stdin:
+        def wait_eof():
+            while sys.stdin.buffer.read(4096):
+                pass
+            stop()
+        threading.Thread(target=wait_eof, daemon=True).start()
+    print("http://127.0.0.1:%d" % server.server_address[1], flush=True)
+    server.serve_forever()
+    server.server_close()
+    return 0
 
 
 class Scenario:
@@ -172,22 +332,7 @@ def main():
             return 2
     Handler.scenario = Scenario(folder)
     Handler.recorder = Recorder(record)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    stop = lambda *_: threading.Thread(target=server.shutdown, daemon=True).start()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if watch_stdin:
-        def wait_eof():
-            while sys.stdin.buffer.read(4096):
-                pass
-            stop()
-        threading.Thread(target=wait_eof, daemon=True).start()
-    print("http://127.0.0.1:%d" % server.server_address[1], flush=True)
-    server.serve_forever()
-    server.server_close()
-    return 0
-
+    return serve(Handler, watch_stdin)
 
 if __name__ == "__main__":
     sys.exit(main())

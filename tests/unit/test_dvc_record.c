@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dvc_record.h"
+#include "tasktest.h"
 
 /* An item as the portal serves it, every nested object present. */
 static const char FULL_ITEM[] =
@@ -35,23 +36,6 @@ static const char FULL_ITEM[] =
     "   \"tieuChuan\": \"TCCS\", \"tieuChuanId\": 1, \"tuoiTho\": \"36 tháng\"},"
     " \"creationTime\": \"2021-03-05T10:11:12.5+07:00\","
     " \"lastModificationTime\": \"2025-12-01T22:00:51.22+07:00\"}";
-
-static json_t *
-load(const char *text)
-{
-    json_error_t je;
-    json_t *j = json_loads(text, 0, &je);
-
-    if (j == NULL)
-        fail_msg("bad test JSON: %s", je.text);
-    return j;
-}
-
-static const char *
-str(const json_t *rec, const char *key)
-{
-    return json_string_value(json_object_get(rec, key));
-}
 
 static void
 test_flatten_all_fields(void **state)

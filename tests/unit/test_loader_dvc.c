@@ -25,107 +25,20 @@
 #include "jsonflat.h"
 #include "kafka.h"
 #include "loader_dvc.h"
-
-/* What a parse produced: rows as COPY text, dead letters as payload + reason. */
-struct out {
-    char *rows[16];
-    int nrows;
-    char *dead_raw[16];
-    size_t dead_len[16];
-    char *dead_reason[16];
-    int ndead;
-    int fail_rows; /* make the row callback fail */
-};
-
-static int
-collect_row(void *ctx, const struct pgconn_row *row, struct err *e)
-{
-    struct out *o = ctx;
-    size_t len;
-    const char *t = pgconn_row_text(row, &len);
-
-    if (o->fail_rows)
-        return err_set(e, ERR_DB, "sink down");
-    assert_true(o->nrows < 16);
-    o->rows[o->nrows++] = strndup(t, len);
-    return 0;
-}
-
-static int
-collect_dead(void *ctx, const char *raw, size_t len, const char *reason, struct err *e)
-{
-    struct out *o = ctx;
-
-    (void)e;
-    assert_true(o->ndead < 16);
-    o->dead_raw[o->ndead] = NULL;
-    if (raw) { /* every byte, NULs too (strndup would stop at one) */
-        o->dead_raw[o->ndead] = malloc(len + 1);
-        assert_non_null(o->dead_raw[o->ndead]);
-        memcpy(o->dead_raw[o->ndead], raw, len);
-        o->dead_raw[o->ndead][len] = '\0';
-    }
-    o->dead_len[o->ndead] = len;
-    o->dead_reason[o->ndead++] = strdup(reason);
-    return 0;
-}
-
-static void
-out_free(struct out *o)
-{
-    for (int i = 0; i < o->nrows; i++)
-        free(o->rows[i]);
-    for (int i = 0; i < o->ndead; i++) {
-        free(o->dead_raw[i]);
-        free(o->dead_reason[i]);
-    }
-    memset(o, 0, sizeof(*o));
-}
+#include "tasktest.h"
 
 /* Parse value (len -1: strlen) as message offset 42 of all_data [3]; returns parse's rc. */
 static int
 parse_len(const char *value, long len, struct out *o)
 {
-    struct loader_msg m = {"all_data", 3, 42, value,
-                           len < 0 ? (value ? strlen(value) : 0) : (size_t)len};
-    struct loader_sink sink = {collect_row, collect_dead, o};
-    struct pgconn_row *row = pgconn_row_new();
-    struct err e = {0};
-    int rc = loader_dvc.parse(&m, row, &sink, &e);
-
-    pgconn_row_free(row);
-    return rc;
+    return pipeline_parse(&loader_dvc, "all_data", 3, 42, value,
+                          len < 0 ? (value ? strlen(value) : 0) : (size_t)len, o);
 }
 
 static int
 parse(const char *value, struct out *o)
 {
     return parse_len(value, -1, o);
-}
-
-/* Column i (0-based) of a COPY text row, into buf. */
-static const char *
-col(const char *row, int i, char *buf, size_t size)
-{
-    const char *p = row;
-
-    for (int k = 0; k < i; k++) {
-        p = strchr(p, '\t');
-        assert_non_null(p);
-        p++;
-    }
-    size_t n = strcspn(p, "\t\n");
-    snprintf(buf, size, "%.*s", (int)n, p);
-    return buf;
-}
-
-static int
-ncols(const char *row)
-{
-    int n = 1;
-    for (const char *p = row; *p; p++)
-        n += *p == '\t';
-    return n;
 }
 
 /* ---- timestamps ---- */
@@ -297,7 +210,7 @@ test_record_every_column(void **state)
     assert_string_equal(loader_dvc_field(0), "idThuoc");
     assert_string_equal(loader_dvc_field(28), "tuoiTho");
     assert_null(loader_dvc_field(29));
-    out_free(&o);
+    out_clear(&o);
 }
 
 static void
@@ -311,13 +224,13 @@ test_page_and_object_agree(void **state)
     assert_int_equal(o.nrows, 2);
     check_full_row(o.rows[0]);
     check_full_row(o.rows[1]);
-    out_free(&o);
+    out_clear(&o);
     assert_int_equal(parse("[]", &o), 0);
     assert_int_equal(o.nrows + o.ndead, 0);
-    out_free(&o);
+    out_clear(&o);
     assert_int_equal(parse("  \n" FULL_RECORD "\n", &o), 0);
     assert_int_equal(o.nrows, 1);
-    out_free(&o);
+    out_clear(&o);
 }
 
 static void
@@ -336,7 +249,7 @@ test_record_nulls(void **state)
     assert_int_equal(o.nrows, 1);
     for (int i = 0; i < LOADER_DVC_COLUMNS; i++)
         assert_string_equal(col(o.rows[0], i, buf, sizeof(buf)), i == 1 ? "A-1" : "\\N");
-    out_free(&o);
+    out_clear(&o);
 }
 
 /* One record refused: its reason must contain want. */
@@ -345,12 +258,8 @@ refused(const char *json, const char *want)
 {
     struct out o = {0};
 
-    assert_int_equal(parse(json, &o), 0);
-    assert_int_equal(o.nrows, 0);
-    assert_int_equal(o.ndead, 1);
-    if (strstr(o.dead_reason[0], want) == NULL)
-        fail_msg("%s: reason '%s' does not say '%s'", json, o.dead_reason[0], want);
-    out_free(&o);
+    assert_refused(parse(json, &o), &o, json, want);
+    out_clear(&o);
 }
 
 static void
@@ -384,7 +293,7 @@ test_record_numbers(void **state)
     assert_string_equal(col(o.rows[0], 6, buf, sizeof(buf)), "9223372036854775807");
     assert_string_equal(col(o.rows[0], 27, buf, sizeof(buf)), "7");
     assert_string_equal(col(o.rows[0], 16, buf, sizeof(buf)), "180"); /* text from a number */
-    out_free(&o);
+    out_clear(&o);
     refused("{\"soDangKy\": \"A\", \"idThuoc\": \"12abc\"}", "idThuoc: '12abc' is not an integer");
     refused("{\"soDangKy\": \"A\", \"idThuoc\": \"0x10\"}", "is not an integer");
     refused("{\"soDangKy\": \"A\", \"idThuoc\": 2.5}", "idThuoc: 2.5 is not an integer");
@@ -412,7 +321,7 @@ test_reason_utf8_cut(void **state)
     reason = json_stringn(o.dead_reason[0], strlen(o.dead_reason[0])); /* NULL unless UTF-8 */
     assert_non_null(reason);
     json_decref(reason);
-    out_free(&o);
+    out_clear(&o);
 }
 
 static void
@@ -451,7 +360,7 @@ test_bad_record_in_good_page(void **state)
         "{\"soDangKy\":\"B-2\",\"lastModificationTime\":\"2025-13-01T00:00:00+07:00\"}");
     assert_string_equal(o.dead_reason[1], "item 2: not a JSON object");
     assert_string_equal(o.dead_raw[1], "17");
-    out_free(&o);
+    out_clear(&o);
 }
 
 static void
@@ -466,27 +375,27 @@ test_bad_messages(void **state)
     assert_int_equal(o.ndead, 1);
     assert_non_null(strstr(o.dead_reason[0], "bad JSON"));
     assert_string_equal(o.dead_raw[0], "not json at all"); /* the raw payload */
-    out_free(&o);
+    out_clear(&o);
     assert_int_equal(parse("[{\"soDangKy\": \"A\"}", &o), 0); /* truncated page */
     assert_true(o.ndead == 1 && o.nrows == 0);
-    out_free(&o);
+    out_clear(&o);
     assert_int_equal(parse(bad_utf8, &o), 0);
     assert_true(o.ndead == 1 && o.nrows == 0);
     assert_int_equal(o.dead_len[0], strlen(bad_utf8));
-    out_free(&o);
+    out_clear(&o);
     assert_int_equal(parse(nul, &o), 0);
     assert_true(o.ndead == 1 && o.nrows == 0);
-    out_free(&o);
+    out_clear(&o);
     assert_int_equal(parse("42", &o), 0);
     assert_string_equal(o.dead_reason[0], "not a JSON object or array");
-    out_free(&o);
+    out_clear(&o);
     assert_int_equal(parse_len(NULL, 0, &o), 0);
     assert_string_equal(o.dead_reason[0], "empty message");
-    out_free(&o);
+    out_clear(&o);
     /* a single bad object keeps the message's own bytes */
     assert_int_equal(parse("{ \"soDangKy\" : \"\" }", &o), 0);
     assert_string_equal(o.dead_raw[0], "{ \"soDangKy\" : \"\" }");
-    out_free(&o);
+    out_clear(&o);
 }
 
 static void
@@ -497,7 +406,7 @@ test_sink_error_stops(void **state)
     (void)state;
     assert_int_equal(parse("[" FULL_RECORD ", " FULL_RECORD "]", &o), -1);
     assert_int_equal(o.nrows, 0);
-    out_free(&o);
+    out_clear(&o);
 }
 
 static void
@@ -562,8 +471,8 @@ same_as_jansson(const char *text, size_t len)
             fail_msg("'%.*s': dead letter '%s' vs jansson's '%s'", (int)len, value,
                      a.dead_reason[i], b.dead_reason[i]);
     pgconn_row_free(row);
-    out_free(&a);
-    out_free(&b);
+    out_clear(&a);
+    out_clear(&b);
     free(value);
 }
 

@@ -18,93 +18,14 @@
 #include <string.h>
 
 #include "loader_users.h"
-
-/* What a parse produced: rows as COPY text, dead letters as payload + reason. */
-struct out {
-    char *rows[4];
-    int nrows;
-    char *dead_raw[4];
-    char *dead_reason[4];
-    int ndead;
-    int fail; /* make the callbacks fail */
-};
-
-static int
-collect_row(void *ctx, const struct pgconn_row *row, struct err *e)
-{
-    struct out *o = ctx;
-    size_t len;
-    const char *t = pgconn_row_text(row, &len);
-
-    if (o->fail)
-        return err_set(e, ERR_DB, "sink down");
-    assert_true(o->nrows < 4);
-    o->rows[o->nrows++] = strndup(t, len);
-    return 0;
-}
-
-static int
-collect_dead(void *ctx, const char *raw, size_t len, const char *reason, struct err *e)
-{
-    struct out *o = ctx;
-
-    if (o->fail)
-        return err_set(e, ERR_DB, "sink down");
-    assert_true(o->ndead < 4);
-    o->dead_raw[o->ndead] = raw ? strndup(raw, len) : NULL;
-    o->dead_reason[o->ndead++] = strdup(reason);
-    return 0;
-}
-
-static void
-out_free(struct out *o)
-{
-    for (int i = 0; i < o->nrows; i++)
-        free(o->rows[i]);
-    for (int i = 0; i < o->ndead; i++) {
-        free(o->dead_raw[i]);
-        free(o->dead_reason[i]);
-    }
-    memset(o, 0, sizeof(*o));
-}
+#include "tasktest.h"
 
 /* Parse value (NULL: a tombstone) as offset 7 of users_created [1]; returns parse's rc. */
 static int
 parse(const char *value, struct out *o)
 {
-    struct loader_msg m = {"users_created", 1, 7, value, value ? strlen(value) : 0};
-    struct loader_sink sink = {collect_row, collect_dead, o};
-    struct pgconn_row *row = pgconn_row_new();
-    struct err e = {0};
-    int rc = loader_users.parse(&m, row, &sink, &e);
-
-    pgconn_row_free(row);
-    return rc;
-}
-
-/* Column i (0-based) of a COPY text row, into buf. */
-static const char *
-col(const char *row, int i, char *buf, size_t size)
-{
-    const char *p = row;
-
-    for (int k = 0; k < i; k++) {
-        p = strchr(p, '\t');
-        assert_non_null(p);
-        p++;
-    }
-    size_t n = strcspn(p, "\t\n");
-    snprintf(buf, size, "%.*s", (int)n, p);
-    return buf;
-}
-
-static int
-ncols(const char *row)
-{
-    int n = 1;
-    for (const char *p = row; *p; p++)
-        n += *p == '\t';
-    return n;
+    return pipeline_parse(&loader_users, "users_created", 1, 7, value, value ? strlen(value) : 0,
+                          o);
 }
 
 /* The one row of value, which must not be refused; column i into buf. */
@@ -118,38 +39,11 @@ one_row(const char *value, struct out *o)
     assert_int_equal(ncols(o->rows[0]), LOADER_USERS_COLUMNS + 3);
 }
 
-/* Is s structurally valid UTF-8? (Reasons are stored as text: they must be.) */
-static int
-utf8_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-
-    while (*p) {
-        int n = *p < 0x80 ? 0 : *p >= 0xF0 ? 3 : *p >= 0xE0 ? 2 : *p >= 0xC0 ? 1 : -1;
-        if (n < 0)
-            return 0;
-        for (p++; n > 0; n--, p++)
-            if ((*p & 0xC0) != 0x80)
-                return 0;
-    }
-    return 1;
-}
-
 /* One record refused: its reason must contain want; the payload is the message. */
 static void
 refused(const char *json, const char *want)
 {
-    struct out o = {0};
-
-    assert_int_equal(parse(json, &o), 0);
-    assert_int_equal(o.nrows, 0);
-    assert_int_equal(o.ndead, 1);
-    if (strstr(o.dead_reason[0], want) == NULL)
-        fail_msg("%s: reason '%s' does not say '%s'", json, o.dead_reason[0], want);
-    assert_true(utf8_ok(o.dead_reason[0]));
-    if (json)
-        assert_string_equal(o.dead_raw[0], json);
-    out_free(&o);
+    assert_message_refused(parse, json, want);
 }
 
 #define USER(extra) "{\"first_name\": \"Ann\", \"email\": \"ann@example.com\"" extra "}"
@@ -191,7 +85,7 @@ test_full_record(void **state)
     for (int i = 0; i < LOADER_USERS_COLUMNS + 3; i++)
         if (strcmp(col(o.rows[0], i, buf, sizeof(buf)), want[i]) != 0)
             fail_msg("column %d: '%s', want '%s'", i, buf, want[i]);
-    out_free(&o);
+    out_clear(&o);
 }
 
 static void
@@ -208,7 +102,7 @@ test_blanks_and_nulls(void **state)
     for (int i = 0; i < LOADER_USERS_COLUMNS; i++)
         if (i != 1 && i != 6)
             assert_string_equal(col(o.rows[0], i, buf, sizeof(buf)), "\\N");
-    out_free(&o);
+    out_clear(&o);
 }
 
 static void
@@ -222,7 +116,7 @@ test_numbers_as_text(void **state)
     assert_string_equal(col(o.rows[0], 5, buf, sizeof(buf)), "1234");
     assert_string_equal(col(o.rows[0], 10, buf, sizeof(buf)), "5551234");
     assert_string_equal(col(o.rows[0], 7, buf, sizeof(buf)), "7");
-    out_free(&o);
+    out_clear(&o);
     refused(USER(", \"postal_code\": {\"code\": 1}"), "postal_code: text expected, got an object");
     refused(USER(", \"gender\": true"), "gender: text expected, got a boolean");
 }
@@ -254,7 +148,7 @@ email_valid(const char *sent, const char *stored)
     snprintf(json, sizeof(json), "{\"first_name\": \"A\", \"email\": \"%s\"}", sent);
     one_row(json, &o);
     assert_string_equal(col(o.rows[0], 6, buf, sizeof(buf)), stored);
-    out_free(&o);
+    out_clear(&o);
 }
 
 static void
@@ -320,7 +214,7 @@ test_email_reason_keeps_utf8(void **state)
     for (const unsigned char *p = r; *p; p++) /* no lone lead byte before the closing quote */
         if (*p == 0xc3)
             assert_int_equal(p[1], 0xa9);
-    out_free(&o);
+    out_clear(&o);
 }
 
 static void
@@ -333,7 +227,7 @@ test_uuid(void **state)
     one_row(USER(", \"id\": \"0E3B2BD4-6A3A-4A7F-9C39-2B5A1F3C9D10\""), &o);
     assert_string_equal(col(o.rows[0], 0, buf, sizeof(buf)),
                         "0E3B2BD4-6A3A-4A7F-9C39-2B5A1F3C9D10");
-    out_free(&o);
+    out_clear(&o);
     refused(USER(", \"id\": \"0e3b2bd4-6a3a-4a7f-9c39-2b5a1f3c9d1\""), "is not a UUID");
     refused(USER(", \"id\": \"0e3b2bd4-6a3a-4a7f-9c39-2b5a1f3c9d1g\""), "is not a UUID");
     refused(USER(", \"id\": \"0e3b2bd46a3a-4a7f-9c39-2b5a1f3c9d10x\""), "is not a UUID");
@@ -351,7 +245,7 @@ test_dates(void **state)
     (void)state;
     one_row(USER(", \"dob\": \" 1961-02-28T23:30:00-05:00 \""), &o);
     assert_string_equal(col(o.rows[0], 8, buf, sizeof(buf)), "1961-03-01 04:30:00+00");
-    out_free(&o);
+    out_clear(&o);
     refused(USER(", \"dob\": \"1961-02-29T00:00:00Z\""),
             "dob: bad timestamp '1961-02-29T00:00:00Z': no such date");
     refused(USER(", \"registered_date\": \"2015-03-01T11:00:00\""),
@@ -379,21 +273,15 @@ test_bad_messages(void **state)
 static void
 test_sink_error_stops(void **state)
 {
-    struct out o = {.fail = 1};
-
     (void)state;
-    assert_int_equal(parse(USER(""), &o), -1);
-    assert_int_equal(parse("{}", &o), -1);
-    assert_int_equal(o.nrows + o.ndead, 0);
+    assert_sink_error_stops(parse, USER(""));
 }
 
 static void
 test_pipeline_entry(void **state)
 {
     (void)state;
-    assert_string_equal(loader_users.name, "users");
-    assert_string_equal(loader_users.default_topic, "users_created");
-    assert_string_equal(loader_users.default_group, "created_users");
+    assert_pipeline_names(&loader_users, "users", "users_created", "created_users");
     assert_non_null(strstr(loader_users.prepare_sql, "CREATE TEMP TABLE created_users_batch"));
     assert_non_null(strstr(loader_users.prepare_sql, "ON COMMIT DROP"));
     assert_non_null(strstr(loader_users.copy_sql, "COPY created_users_batch ("));

@@ -16,68 +16,14 @@
 #include <string.h>
 
 #include "loader_wiki.h"
-
-/* What a parse produced: rows as COPY text, dead letters as payload + reason. */
-struct out {
-    char *rows[4];
-    int nrows;
-    char *dead_raw[4];
-    char *dead_reason[4];
-    int ndead;
-    int fail; /* make the callbacks fail */
-};
-
-static int
-collect_row(void *ctx, const struct pgconn_row *row, struct err *e)
-{
-    struct out *o = ctx;
-    size_t len;
-    const char *t = pgconn_row_text(row, &len);
-
-    if (o->fail)
-        return err_set(e, ERR_DB, "sink down");
-    assert_true(o->nrows < 4);
-    o->rows[o->nrows++] = strndup(t, len);
-    return 0;
-}
-
-static int
-collect_dead(void *ctx, const char *raw, size_t len, const char *reason, struct err *e)
-{
-    struct out *o = ctx;
-
-    if (o->fail)
-        return err_set(e, ERR_DB, "sink down");
-    assert_true(o->ndead < 4);
-    o->dead_raw[o->ndead] = raw ? strndup(raw, len) : NULL;
-    o->dead_reason[o->ndead++] = strdup(reason);
-    return 0;
-}
-
-static void
-out_free(struct out *o)
-{
-    for (int i = 0; i < o->nrows; i++)
-        free(o->rows[i]);
-    for (int i = 0; i < o->ndead; i++) {
-        free(o->dead_raw[i]);
-        free(o->dead_reason[i]);
-    }
-    memset(o, 0, sizeof(*o));
-}
+#include "tasktest.h"
 
 /* Parse value (NULL: a tombstone) as offset 9 of recent_changes [2]; returns parse's rc. */
 static int
 parse(const char *value, struct out *o)
 {
-    struct loader_msg m = {"recent_changes", 2, 9, value, value ? strlen(value) : 0};
-    struct loader_sink sink = {collect_row, collect_dead, o};
-    struct pgconn_row *row = pgconn_row_new();
-    struct err e = {0};
-    int rc = loader_wiki.parse(&m, row, &sink, &e);
-
-    pgconn_row_free(row);
-    return rc;
+    return pipeline_parse(&loader_wiki, "recent_changes", 2, 9, value, value ? strlen(value) : 0,
+                          o);
 }
 
 /* The row of value, which must be accepted, against want (LOADER_WIKI_COLUMNS + 3 values). */
@@ -101,41 +47,14 @@ row_is(const char *value, const char *const *want)
         p++;
     }
     assert_int_equal(*p, '\0');
-    out_free(&o);
-}
-
-/* Is s structurally valid UTF-8? (Reasons are stored as text: they must be.) */
-static int
-utf8_ok(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-
-    while (*p) {
-        int n = *p < 0x80 ? 0 : *p >= 0xF0 ? 3 : *p >= 0xE0 ? 2 : *p >= 0xC0 ? 1 : -1;
-        if (n < 0)
-            return 0;
-        for (p++; n > 0; n--, p++)
-            if ((*p & 0xC0) != 0x80)
-                return 0;
-    }
-    return 1;
+    out_clear(&o);
 }
 
 /* One record refused: its reason must contain want; the payload is the message. */
 static void
 refused(const char *json, const char *want)
 {
-    struct out o = {0};
-
-    assert_int_equal(parse(json, &o), 0);
-    assert_int_equal(o.nrows, 0);
-    assert_int_equal(o.ndead, 1);
-    if (strstr(o.dead_reason[0], want) == NULL)
-        fail_msg("%s: reason '%s' does not say '%s'", json, o.dead_reason[0], want);
-    assert_true(utf8_ok(o.dead_reason[0]));
-    if (json)
-        assert_string_equal(o.dead_raw[0], json);
-    out_free(&o);
+    assert_message_refused(parse, json, want);
 }
 
 #define CHANGE(extra) "{\"rcid\": 5, \"time\": \"2024-05-01T12:00:00Z\"" extra "}"
@@ -243,14 +162,14 @@ test_username_limit(void **state)
     snprintf(json, sizeof(json), CHANGE(", \"username\": \"%s\""), name);
     assert_int_equal(parse(json, &o), 0);
     assert_int_equal(o.nrows, 1);
-    out_free(&o);
+    out_clear(&o);
     for (int i = 0; i < 127; i++) /* 127 two-byte characters + 1 = 255 bytes */
         memcpy(name + 2 * i, "\xc3\xa9", 2);
     snprintf(name + 254, sizeof(name) - 254, "x");
     snprintf(json, sizeof(json), CHANGE(", \"username\": \"%s\""), name);
     assert_int_equal(parse(json, &o), 0);
     assert_int_equal(o.nrows, 1);
-    out_free(&o);
+    out_clear(&o);
     snprintf(name + 254, sizeof(name) - 254, "xy");
     snprintf(json, sizeof(json), CHANGE(", \"username\": \"%s\""), name);
     refused(json, "username: 256 bytes, longer than MediaWiki's 255");
@@ -286,21 +205,15 @@ test_bad_messages(void **state)
 static void
 test_sink_error_stops(void **state)
 {
-    struct out o = {.fail = 1};
-
     (void)state;
-    assert_int_equal(parse(CHANGE(""), &o), -1);
-    assert_int_equal(parse("{}", &o), -1);
-    assert_int_equal(o.nrows + o.ndead, 0);
+    assert_sink_error_stops(parse, CHANGE(""));
 }
 
 static void
 test_pipeline_entry(void **state)
 {
     (void)state;
-    assert_string_equal(loader_wiki.name, "wiki");
-    assert_string_equal(loader_wiki.default_topic, "recent_changes");
-    assert_string_equal(loader_wiki.default_group, "wiki_recent_changes");
+    assert_pipeline_names(&loader_wiki, "wiki", "recent_changes", "wiki_recent_changes");
     assert_non_null(strstr(loader_wiki.prepare_sql, "CREATE TEMP TABLE wiki_recent_changes_batch"));
     assert_non_null(strstr(loader_wiki.prepare_sql, "username varchar(255)"));
     assert_non_null(strstr(loader_wiki.copy_sql, "COPY wiki_recent_changes_batch (rcid, title,"));

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "randomuser.h"
+#include "tasktest.h"
 
 /* A user as the API serves it (US: the postcode is a number). */
 static const char FULL_USER[] =
@@ -31,23 +32,6 @@ static const char FULL_USER[] =
     " {\"large\": \"https://randomuser.me/api/portraits/women/60.jpg\", \"medium\": "
     "\"https://randomuser.me/api/portraits/med/women/60.jpg\", \"thumbnail\": "
     "\"https://randomuser.me/api/portraits/thumb/women/60.jpg\"}, \"nat\": \"US\"}";
-
-static json_t *
-load(const char *text)
-{
-    json_error_t je;
-    json_t *j = json_loads(text, 0, &je);
-
-    if (j == NULL)
-        fail_msg("bad test JSON: %s", je.text);
-    return j;
-}
-
-static const char *
-str(const json_t *rec, const char *key)
-{
-    return json_string_value(json_object_get(rec, key));
-}
 
 static void
 assert_null_field(const json_t *rec, const char *key)
