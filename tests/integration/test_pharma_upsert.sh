@@ -9,22 +9,17 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-case $GUST_BIN_DIR in
-/*) UPSERT=$GUST_BIN_DIR/pharma_upsert ;;
-*) UPSERT=$GUST_SRC/$GUST_BIN_DIR/pharma_upsert ;;
-esac
-tmp=$(mktemp -d)
+UPSERT=$(gust_bin pharma_upsert)
+gust_tmpdir tmp
 lockpid=
 cleanup() {
     exec 7>&- 2>/dev/null
     [ -n "$lockpid" ] && kill "$lockpid" 2>/dev/null
-    rm -rf "$tmp"
 }
-trap cleanup EXIT
-pg_createdb gust_pharma_upsert >/dev/null
-export PGDATABASE=gust_pharma_upsert
-unset GUST_DATABASE_URL PHARMA_UPSERT_BATCH_LIMIT
+gust_cleanup_add cleanup
+unset PHARMA_UPSERT_BATCH_LIMIT
 export GUST_XCOM_FILE=$tmp/xcom.json
+pg_gust_db gust_pharma_upsert
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
 xcom() { cat "$GUST_XCOM_FILE" 2>/dev/null; rm -f "$GUST_XCOM_FILE"; }
@@ -61,9 +56,6 @@ upsert_waiting() {
     test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
         and query like 'WITH moved%'")" = 1
 }
-
-"$GUST" db migrate >"$tmp/out" 2>&1
-check_eq "gust db migrate exits 0" 0 $?
 
 # --- schema
 cols=$(q "select string_agg(column_name || ':' || data_type, ',' order by ordinal_position)

@@ -19,11 +19,8 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
-case $GUST_BIN_DIR in
-/*) LOADER=$GUST_BIN_DIR/stream_loader ;;
-*) LOADER=$GUST_SRC/$GUST_BIN_DIR/stream_loader ;;
-esac
-tmp=$(mktemp -d)
+LOADER=$(gust_bin stream_loader)
+gust_tmpdir tmp
 lockpid=
 bgpids=()
 cleanup() {
@@ -31,14 +28,11 @@ cleanup() {
     exec 7>&- 2>/dev/null
     [ -n "$lockpid" ] && kill "$lockpid" 2>/dev/null
     for p in "${bgpids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    gust_cleanup_run
-    rm -rf "$tmp"
 }
-trap cleanup EXIT
-pg_createdb gust_stream_loader >/dev/null
-export PGDATABASE=gust_stream_loader
-unset GUST_DATABASE_URL ${!STREAM_LOADER_*}
+gust_cleanup_add cleanup
+unset ${!STREAM_LOADER_*}
 export GUST_XCOM_FILE=$tmp/xcom.json
+pg_gust_db gust_stream_loader
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
 xcom() { cat "$GUST_XCOM_FILE" 2>/dev/null; rm -f "$GUST_XCOM_FILE"; }
@@ -132,8 +126,6 @@ PY
 gen() { python3 "$tmp/gen.py" "$@"; }
 dataset() { python3 "$GUST_SRC/tests/fixtures/dvc_data.py" --records "$1" --seed "$2" >"$3"; }
 
-"$GUST" db migrate >"$tmp/out" 2>&1
-check_eq "gust db migrate exits 0" 0 $?
 kafka_start -t all_data:4 -t t_poison:1 -t t_kill:4 -t t_kill2:8 -t t_split:4 -t t_follow:2 -t t_lost:1 -t t_trim:1
 check "the Kafka mock runs" test -n "${KAFKA_BOOTSTRAP_SERVERS:-}"
 

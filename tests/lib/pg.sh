@@ -7,7 +7,12 @@
 #                     readiness with a deadline; exports PGHOST (the socket folder), PGPORT,
 #                     PGUSER (the cluster superuser), PGDATABASE=postgres, GUST_TEST_PGDIR
 #   pg_stop           stop it (immediate) and remove the folder; idempotent
-#   pg_createdb NAME  drop NAME if it exists and create it empty
+#   pg_createdb NAME [OPTION...]
+#                     drop NAME if it exists and create it empty (OPTIONs go to createdb)
+#   pg_gust_db NAME [OPTION...]
+#                     the same, then PGDATABASE=NAME, GUST_DATABASE_URL unset, and
+#                     `gust db migrate` run on it as a check; exits the script when it fails
+#                     (needs common.sh)
 #
 # PostgreSQL refuses to run as root: as root (CI), initdb/pg_ctl run as the `postgres` system
 # user, created when missing. Binaries: $GUST_PG_BINDIR, else the newest
@@ -113,9 +118,25 @@ pg_stop() {
 }
 
 pg_createdb() {
-    local name=$1
+    local name=${1:-}
     [ -n "$name" ] || { echo "pg_createdb: NAME missing" >&2; return 2; }
+    shift
     local bindir
     bindir=$(_pg_bindir) || return 1
-    PGOPTIONS="-c client_min_messages=warning" "$bindir/dropdb" --if-exists -- "$name" >/dev/null && "$bindir/createdb" -- "$name"
+    PGOPTIONS="-c client_min_messages=warning" "$bindir/dropdb" --if-exists -- "$name" >/dev/null &&
+        "$bindir/createdb" "$@" -- "$name"
+}
+
+pg_gust_db() {
+    local out
+    pg_createdb "$@" >/dev/null || { echo "not ok - create the database $1"; exit 1; }
+    export PGDATABASE=$1
+    unset GUST_DATABASE_URL
+    if out=$("$GUST" db migrate 2>&1); then
+        echo "ok - gust db migrate"
+    else
+        echo "not ok - gust db migrate"
+        printf '%s\n' "$out" | sed 's/^/#   /'
+        exit 1
+    fi
 }
