@@ -22,12 +22,9 @@ source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 LOADER=$(gust_bin stream_loader)
 gust_tmpdir tmp
-lockpid=
 bgpids=()
 cleanup() {
     local p
-    exec 7>&- 2>/dev/null
-    [ -n "$lockpid" ] && kill "$lockpid" 2>/dev/null
     for p in "${bgpids[@]}"; do kill -9 "$p" 2>/dev/null; done
 }
 gust_cleanup_add cleanup
@@ -196,30 +193,18 @@ produce users_kill "$tmp/k1.txt"
 load --pipeline users --topic users_kill --group kill
 check_eq "kill: first part loads" "0 Kill" "$? $(user kill@x.io first_name)"
 produce users_kill "$tmp/k2.txt"
-lock_held() {
-    test "$(q "select count(*) from pg_stat_activity where state = 'idle in transaction'
-        and datname = current_database()")" = 1
-}
 loader_held() {
     test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
         and query like 'INSERT INTO stream_offsets%'")" = 1
 }
-mkfifo "$tmp/lock.in"
-psql -X -q -v ON_ERROR_STOP=1 <"$tmp/lock.in" >"$tmp/lock.out" 2>&1 &
-lockpid=$!
-exec 7>"$tmp/lock.in"
-echo "begin; select 1 from stream_offsets where consumer_group = 'kill' for update;" >&7
-wait_for 10 lock_held
+pg_hold "select 1 from stream_offsets where consumer_group = 'kill' for update"
 "$LOADER" --pipeline users --topic users_kill --group kill >"$tmp/kill.out" 2>&1 &
 kpid=$!
 bgpids+=("$kpid")
 check "kill: the batch (merge done) is held at its offsets update" wait_for 30 loader_held
 kill -9 "$kpid"
 wait "$kpid" 2>/dev/null
-echo "commit;" >&7
-exec 7>&-
-wait "$lockpid"
-lockpid=
+pg_release
 check_eq "kill: created_users as before the batch" "Kill 0 1" \
     "$(user kill@x.io first_name) $(q "select count(*) from created_users where email = 'other@x.io'") $(offsets_of kill)"
 load --pipeline users --topic users_kill --group kill

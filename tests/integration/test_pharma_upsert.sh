@@ -11,12 +11,6 @@ source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 UPSERT=$(gust_bin pharma_upsert)
 gust_tmpdir tmp
-lockpid=
-cleanup() {
-    exec 7>&- 2>/dev/null
-    [ -n "$lockpid" ] && kill "$lockpid" 2>/dev/null
-}
-gust_cleanup_add cleanup
 unset PHARMA_UPSERT_BATCH_LIMIT
 export GUST_XCOM_FILE=$tmp/xcom.json
 pg_gust_db gust_pharma_upsert
@@ -36,22 +30,8 @@ staged() { q "select count(*) from pharmaceutical_data_staging"; }
 main_rows() { q "select count(*) from pharmaceutical_data"; }
 # A session holding a row lock on pharmaceutical_data (sodangky $1) in an open transaction:
 # an upsert touching that key waits on it, its snapshot taken and its staging rows read.
-lock_hold() {
-    rm -f "$tmp/lock.in"
-    mkfifo "$tmp/lock.in"
-    psql -X -q -v ON_ERROR_STOP=1 <"$tmp/lock.in" >"$tmp/lock.out" 2>&1 &
-    lockpid=$!
-    exec 7>"$tmp/lock.in"
-    echo "begin; select 1 from pharmaceutical_data where sodangky = '$1' for update;" >&7
-    wait_for 10 test "$(q "select count(*) from pg_stat_activity
-        where datname = current_database() and state = 'idle in transaction'")" = 1
-}
-lock_release() {
-    echo "commit;" >&7
-    exec 7>&-
-    wait "$lockpid"
-    lockpid=
-}
+lock_hold() { pg_hold "select 1 from pharmaceutical_data where sodangky = '$1' for update"; }
+lock_release() { pg_release; }
 upsert_waiting() {
     test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
         and query like 'WITH moved%'")" = 1

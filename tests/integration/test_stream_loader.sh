@@ -21,12 +21,9 @@ source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 LOADER=$(gust_bin stream_loader)
 gust_tmpdir tmp
-lockpid=
 bgpids=()
 cleanup() {
     local p
-    exec 7>&- 2>/dev/null
-    [ -n "$lockpid" ] && kill "$lockpid" 2>/dev/null
     for p in "${bgpids[@]}"; do kill -9 "$p" 2>/dev/null; done
 }
 gust_cleanup_add cleanup
@@ -47,32 +44,15 @@ dups_of() {
 # conditions for wait_for (evaluated at each attempt)
 rows_are() { test "$(rows_of "$1")" = "$2"; }
 offsets_above() { test "$(offsets_of "$1")" -gt "$2"; }
-lock_held() {
-    test "$(q "select count(*) from pg_stat_activity where state = 'idle in transaction'
-        and datname = current_database()")" = 1
-}
 loader_held() {
     test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
         and query like 'INSERT INTO stream_offsets%'")" = 1
 }
 # hold_offsets GROUP: a session holding the row locks of GROUP's stream_offsets in an open
-# transaction (fd 7 feeds it SQL); a loader's batch touching them waits at its offsets update.
-hold_offsets() {
-    rm -f "$tmp/lock.in"
-    mkfifo "$tmp/lock.in"
-    psql -X -q -v ON_ERROR_STOP=1 <"$tmp/lock.in" >"$tmp/lock.out" 2>&1 &
-    lockpid=$!
-    exec 7>"$tmp/lock.in"
-    echo "begin; select 1 from stream_offsets where consumer_group = '$1' for update;" >&7
-    wait_for 10 lock_held
-}
+# transaction (pg_hold); a loader's batch touching them waits at its offsets update.
+hold_offsets() { pg_hold "select 1 from stream_offsets where consumer_group = '$1' for update"; }
 # release_offsets [SQL]: run SQL in the holding transaction, commit, end the session
-release_offsets() {
-    echo "${1:-} commit;" >&7
-    exec 7>&-
-    wait "$lockpid"
-    lockpid=
-}
+release_offsets() { pg_release "${1:-}"; }
 produce() {
     local topic=$1 file=$2
     shift 2

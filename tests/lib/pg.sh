@@ -13,6 +13,10 @@
 #                     the same, then PGDATABASE=NAME, GUST_DATABASE_URL unset, and
 #                     `gust db migrate` run on it as a check; exits the script when it fails
 #                     (needs common.sh)
+#   pg_hold SQL       a session that runs "begin; SQL" and keeps the transaction open, holding
+#                     SQL's row locks (select ... for update), until pg_release; returns once
+#                     the session is idle in transaction. One at a time; fd 7 feeds it
+#   pg_release [SQL]  run SQL in the held transaction, commit, end the session
 #
 # PostgreSQL refuses to run as root: as root (CI), initdb/pg_ctl run as the `postgres` system
 # user, created when missing. Binaries: $GUST_PG_BINDIR, else the newest
@@ -139,4 +143,35 @@ pg_gust_db() {
         printf '%s\n' "$out" | sed 's/^/#   /'
         exit 1
     fi
+}
+
+pg_hold() {
+    _PG_HOLD_DIR=$(mktemp -d) || return 1
+    mkfifo "$_PG_HOLD_DIR/in"
+    psql -X -q -v ON_ERROR_STOP=1 <"$_PG_HOLD_DIR/in" >"$_PG_HOLD_DIR/out" 2>&1 &
+    _PG_HOLD_PID=$!
+    exec 7>"$_PG_HOLD_DIR/in"
+    [ -n "${_PG_HOLD_ADDED:-}" ] || { _PG_HOLD_ADDED=1; gust_cleanup_add _pg_hold_stop; }
+    echo "begin; $1;" >&7
+    wait_for 10 _pg_hold_idle
+}
+
+_pg_hold_idle() {
+    test "$(psql -X -q -At -c "select count(*) from pg_stat_activity
+        where state = 'idle in transaction' and datname = current_database()")" = 1
+}
+
+pg_release() {
+    echo "${1:-} commit;" >&7
+    exec 7>&-
+    wait "$_PG_HOLD_PID"
+    _PG_HOLD_PID=
+    rm -rf "$_PG_HOLD_DIR"
+}
+
+# At exit: end a session still held (a script that stopped between pg_hold and pg_release).
+_pg_hold_stop() {
+    exec 7>&- 2>/dev/null
+    [ -z "${_PG_HOLD_PID:-}" ] || kill "$_PG_HOLD_PID" 2>/dev/null
+    [ -z "${_PG_HOLD_DIR:-}" ] || rm -rf "$_PG_HOLD_DIR"
 }
