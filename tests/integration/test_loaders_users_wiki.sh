@@ -22,12 +22,6 @@ source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 LOADER=$(gust_bin stream_loader)
 gust_tmpdir tmp
-bgpids=()
-cleanup() {
-    local p
-    for p in "${bgpids[@]}"; do kill -9 "$p" 2>/dev/null; done
-}
-gust_cleanup_add cleanup
 unset ${!STREAM_LOADER_*}
 export GUST_XCOM_FILE=$tmp/xcom.json
 pg_gust_db gust_loaders_users_wiki -T template0 --locale=C.UTF-8
@@ -200,7 +194,7 @@ loader_held() {
 pg_hold "select 1 from stream_offsets where consumer_group = 'kill' for update"
 "$LOADER" --pipeline users --topic users_kill --group kill >"$tmp/kill.out" 2>&1 &
 kpid=$!
-bgpids+=("$kpid")
+gust_kill_at_exit "$kpid"
 check "kill: the batch (merge done) is held at its offsets update" wait_for 30 loader_held
 kill -9 "$kpid"
 wait "$kpid" 2>/dev/null

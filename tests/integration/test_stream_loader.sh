@@ -21,12 +21,6 @@ source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 LOADER=$(gust_bin stream_loader)
 gust_tmpdir tmp
-bgpids=()
-cleanup() {
-    local p
-    for p in "${bgpids[@]}"; do kill -9 "$p" 2>/dev/null; done
-}
-gust_cleanup_add cleanup
 unset ${!STREAM_LOADER_*}
 export GUST_XCOM_FILE=$tmp/xcom.json
 pg_gust_db gust_stream_loader
@@ -242,7 +236,7 @@ for p in 0 1 2 3; do produce t_kill "$tmp/b$p.txt" -K $'\t' -p "$p"; done
 hold_offsets kill
 "$LOADER" --topic t_kill --group kill --max-batch 50 >"$tmp/kill.out" 2>&1 &
 kpid=$!
-bgpids+=("$kpid")
+gust_kill_at_exit "$kpid"
 check "kill: the loader's batch is held at its offsets update" wait_for 30 loader_held
 kill -9 "$kpid"
 wait "$kpid" 2>/dev/null
@@ -261,7 +255,7 @@ gen "$tmp/d4.json" 0 20000 record >"$tmp/big.txt"
 check "kill -9: produce 20000 records" produce t_kill2 "$tmp/big.txt" -K $'\t'
 "$LOADER" --topic t_kill2 --group kill2 --max-batch 200 >"$tmp/kill2.out" 2>&1 &
 kpid=$!
-bgpids+=("$kpid")
+gust_kill_at_exit "$kpid"
 check "kill -9: a first batch commits" wait_for 30 offsets_above t_kill2 0
 kill -9 "$kpid"
 wait "$kpid" 2>/dev/null
@@ -285,7 +279,7 @@ apid=$!
 GUST_XCOM_FILE=$tmp/xb.json "$LOADER" --topic t_split --group split --member 1/2 \
     --max-batch 100 >"$tmp/b.out" 2>&1 &
 bpid=$!
-bgpids+=("$apid" "$bpid")
+gust_kill_at_exit "$apid" "$bpid"
 wait "$apid"
 ra=$?
 wait "$bpid"
@@ -312,7 +306,7 @@ produce t_lost "$tmp/l2.txt" -K $'\t'
 hold_offsets lost
 "$LOADER" --topic t_lost --group lost >"$tmp/lost.out" 2>&1 &
 kpid=$!
-bgpids+=("$kpid")
+gust_kill_at_exit "$kpid"
 check "lost: the batch is held at its offsets update" wait_for 30 loader_held
 q "select pg_terminate_backend(pid) from pg_stat_activity where wait_event_type = 'Lock'
     and query like 'INSERT INTO stream_offsets%'" >/dev/null
@@ -328,7 +322,7 @@ produce t_lost "$tmp/l3.txt" -K $'\t'
 hold_offsets lost
 "$LOADER" --topic t_lost --group lost >"$tmp/fence.out" 2>&1 &
 kpid=$!
-bgpids+=("$kpid")
+gust_kill_at_exit "$kpid"
 check "fence: the batch is held at its offsets update" wait_for 30 loader_held
 release_offsets "update stream_offsets set next_offset = 25 where consumer_group = 'lost';"
 wait "$kpid"
@@ -339,7 +333,7 @@ check_eq "fence: its batch rolled back" 20 "$(rows_of t_lost)"
 # --- --follow: picks up messages produced after it started; SIGTERM -> exit 0
 "$LOADER" --topic t_follow --group follow --follow --trigger-interval 200ms >"$tmp/follow.out" 2>&1 &
 fpid=$!
-bgpids+=("$fpid")
+gust_kill_at_exit "$fpid"
 check "follow: started" wait_for 20 grep -q "mode=follow" "$tmp/follow.out"
 gen "$tmp/d5.json" 0 5 record >"$tmp/f1.txt"
 gen "$tmp/d5.json" 5 25 page >"$tmp/f2.txt"

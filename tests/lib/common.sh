@@ -63,6 +63,7 @@ wait_for() {
 if ! declare -F gust_cleanup_add >/dev/null; then
     _GUST_CLEANUP=()
     _GUST_TMPDIRS=()
+    _GUST_KILL=()
     # Run "$1" at exit (kafka_stop, http_stop...). Uses the EXIT trap: a script that sets
     # its own EXIT trap must call gust_cleanup_run from it.
     # Runs the last added first, so that what was set up first (a temp folder) goes last.
@@ -94,3 +95,11 @@ gust_tmpdir() {
     [ ${#_GUST_TMPDIRS[@]} -gt 1 ] || gust_cleanup_add _gust_tmpdirs_remove
 }
 _gust_tmpdirs_remove() { rm -rf "${_GUST_TMPDIRS[@]}"; }
+
+# gust_kill_at_exit PID...: kill -9 these background processes at exit, should a check leave
+# them running.
+gust_kill_at_exit() {
+    [ ${#_GUST_KILL[@]} -gt 0 ] || gust_cleanup_add _gust_kill
+    _GUST_KILL+=("$@")
+}
+_gust_kill() { kill -9 "${_GUST_KILL[@]}" 2>/dev/null; }
