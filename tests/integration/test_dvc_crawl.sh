@@ -13,6 +13,7 @@ source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
+plan 62
 CRAWL=$(gust_bin dvc_crawl)
 gust_tmpdir tmp
 PORTAL_PID=

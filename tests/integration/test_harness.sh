@@ -8,6 +8,7 @@ source tests/lib/common.sh
 source tests/lib/pg.sh
 source tests/lib/kafka.sh
 source tests/lib/http.sh
+plan 17
 
 gust_tmpdir work
 

@@ -9,6 +9,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
+plan 80
 UPSERT=$(gust_bin pharma_upsert)
 gust_tmpdir tmp
 unset PHARMA_UPSERT_BATCH_LIMIT

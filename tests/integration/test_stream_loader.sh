@@ -19,6 +19,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
+plan 87
 LOADER=$(gust_bin stream_loader)
 gust_tmpdir tmp
 unset ${!STREAM_LOADER_*}

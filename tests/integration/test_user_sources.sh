@@ -10,6 +10,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
+plan 46
 BIN=$(gust_bin)
 gust_tmpdir tmp
 unset ${!RANDOMUSER_@} ${!KAFKA_@}

@@ -13,6 +13,7 @@ source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
+plan 39
 WIKI=$(gust_bin wiki_stream)
 gust_tmpdir tmp
 unset ${!WIKI_@} ${!KAFKA_@}
