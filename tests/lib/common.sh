@@ -64,9 +64,9 @@ if ! declare -F gust_cleanup_add >/dev/null; then
     _GUST_CLEANUP=()
     _GUST_TMPDIRS=()
     _GUST_KILL=()
-    # Run "$1" at exit (kafka_stop, http_stop...). Uses the EXIT trap: a script that sets
-    # its own EXIT trap must call gust_cleanup_run from it.
-    # Runs the last added first, so that what was set up first (a temp folder) goes last.
+    # Run "$1" at exit (kafka_stop, http_stop...), the last added first, so that what was set
+    # up first (a temp folder) goes last. Uses the EXIT trap: a script that sets its own EXIT
+    # trap must call gust_cleanup_run from it.
     gust_cleanup_add() {
         _GUST_CLEANUP+=("$1")
         trap gust_cleanup_run EXIT
