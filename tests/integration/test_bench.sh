@@ -4,6 +4,7 @@
 # not checked: benchmarks are measured by make bench, never timed in tests.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
+plan 11
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

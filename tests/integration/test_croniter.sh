@@ -5,6 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lib/common.sh
+plan 553
 
 tool=${SCHEDULE_NEXT:-${GUST_TOOLS:-build/tools}/schedule_next}
 if ! /usr/bin/python3 -c 'import croniter, zoneinfo' >/dev/null 2>&1; then

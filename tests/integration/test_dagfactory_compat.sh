@@ -16,6 +16,7 @@
 # Then gust itself must load the same files with no error and no warning.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
+plan 17
 cd "$GUST_SRC" || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -6,6 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lib/common.sh
 source tests/lib/pg.sh
+plan 46
 NMIG=$(ls migrations/[0-9]*.sql | wc -l) # the migrations this gust carries
 GUST=${GUST:-$PWD/bin/gust}
 unset GUST_DATABASE_URL

@@ -13,23 +13,18 @@ source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-case $GUST_BIN_DIR in
-/*) CRAWL=$GUST_BIN_DIR/dvc_crawl ;;
-*) CRAWL=$GUST_SRC/$GUST_BIN_DIR/dvc_crawl ;;
-esac
-tmp=$(mktemp -d)
+plan 62
+CRAWL=$(gust_bin dvc_crawl)
+gust_tmpdir tmp
 PORTAL_PID=
 cleanup() {
     exec 8>&- 2>/dev/null
     [ -n "$PORTAL_PID" ] && kill "$PORTAL_PID" 2>/dev/null && wait "$PORTAL_PID" 2>/dev/null
-    rm -rf "$tmp"
 }
 gust_cleanup_add cleanup
-unset GUST_DATABASE_URL ${!DVC_@} ${!KAFKA_@}
-pg_createdb gust_dvc_crawl >/dev/null
-export PGDATABASE=gust_dvc_crawl
+unset ${!DVC_@} ${!KAFKA_@}
 export GUST_XCOM_FILE=$tmp/xcom.json
-"$GUST" db migrate >"$tmp/migrate.log" 2>&1 || { echo "not ok - gust db migrate"; cat "$tmp/migrate.log"; exit 1; }
+pg_gust_db gust_dvc_crawl
 kafka_start -t all_data:8 -t run2:4 -t run3:4 -t faults:8 -t sorted:8 -t sorted2:4 \
     -t fallback:8 -t records:8 -t odd:1 -t stop:4 || exit 1
 BROKERS=$KAFKA_BOOTSTRAP_SERVERS

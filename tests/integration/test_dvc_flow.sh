@@ -9,17 +9,14 @@ source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
+plan 12
+gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
-GUST_TEST_TMP=$(mktemp -d)
-gust_cleanup_add cleanup_tmp
-cleanup_tmp() { rm -rf "$GUST_TEST_TMP"; }
-pg_createdb gust_dvc_flow
-export PGDATABASE=gust_dvc_flow
+pg_gust_db gust_dvc_flow
 export GUST_DAGS_FOLDER=$GUST_SRC/dags GUST_LOGS_FOLDER=$GUST_TEST_TMP/logs
 q() { psql -X -q -At -c "$1"; }
 run_state() { "$GUST" dags state "$1" "$2" 2>/dev/null | cut -d, -f1; }
 
-"$GUST" db migrate >/dev/null
 dvc_portal_start --records 3000 --seed 7 || exit 1
 kafka_start -t all_data:8 || exit 1
 

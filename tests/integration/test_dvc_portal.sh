@@ -8,6 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lib/common.sh
+plan 47
 
 work=$(mktemp -d)
 API=/api/services/app/soDangKy/GetAllPublicServerPaging

@@ -8,10 +8,9 @@ source tests/lib/common.sh
 source tests/lib/pg.sh
 source tests/lib/kafka.sh
 source tests/lib/http.sh
+plan 17
 
-work=$(mktemp -d)
-gust_cleanup_add cleanup_work
-cleanup_work() { rm -rf "$work"; }
+gust_tmpdir work
 
 # PostgreSQL (started by tests/run.sh)
 check_eq "postgres answers select 1" "1" "$(psql -X -At -c 'select 1' 2>&1)"

@@ -20,29 +20,12 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
-case $GUST_BIN_DIR in
-/*) LOADER=$GUST_BIN_DIR/stream_loader ;;
-*) LOADER=$GUST_SRC/$GUST_BIN_DIR/stream_loader ;;
-esac
-tmp=$(mktemp -d)
-lockpid=
-bgpids=()
-cleanup() {
-    local p
-    exec 7>&- 2>/dev/null
-    [ -n "$lockpid" ] && kill "$lockpid" 2>/dev/null
-    for p in "${bgpids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    gust_cleanup_run
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-db=gust_loaders_users_wiki
-bindir=$(_pg_bindir)
-PGOPTIONS="-c client_min_messages=warning" "$bindir/dropdb" --if-exists -- "$db" >/dev/null
-"$bindir/createdb" -T template0 --locale=C.UTF-8 -- "$db"
-export PGDATABASE=$db
-unset GUST_DATABASE_URL ${!STREAM_LOADER_*}
+plan 81
+LOADER=$(gust_bin stream_loader)
+gust_tmpdir tmp
+unset ${!STREAM_LOADER_*}
 export GUST_XCOM_FILE=$tmp/xcom.json
+pg_gust_db gust_loaders_users_wiki -T template0 --locale=C.UTF-8
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
 xcom() { cat "$GUST_XCOM_FILE" 2>/dev/null; rm -f "$GUST_XCOM_FILE"; }
@@ -60,8 +43,6 @@ dead() { q "select $2 from $1_dead_letters where \"offset\" = $3"; }
 offsets_of() { q "select coalesce(sum(next_offset), 0) from stream_offsets where consumer_group = '$1'"; }
 id() { printf '00000000-0000-4000-8000-%012d' "$1"; }
 
-"$GUST" db migrate >"$tmp/out" 2>&1
-check_eq "gust db migrate exits 0" 0 $?
 check_eq "the database's locale is C.UTF-8" "C.UTF-8" "$(q "select datctype from pg_database where datname = current_database()")"
 kafka_start -t users_created:1 -t users_multi:3 -t users_kill:1 -t recent_changes:2
 check "the Kafka mock runs" test -n "${KAFKA_BOOTSTRAP_SERVERS:-}"
@@ -207,30 +188,18 @@ produce users_kill "$tmp/k1.txt"
 load --pipeline users --topic users_kill --group kill
 check_eq "kill: first part loads" "0 Kill" "$? $(user kill@x.io first_name)"
 produce users_kill "$tmp/k2.txt"
-lock_held() {
-    test "$(q "select count(*) from pg_stat_activity where state = 'idle in transaction'
-        and datname = current_database()")" = 1
-}
 loader_held() {
     test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
         and query like 'INSERT INTO stream_offsets%'")" = 1
 }
-mkfifo "$tmp/lock.in"
-psql -X -q -v ON_ERROR_STOP=1 <"$tmp/lock.in" >"$tmp/lock.out" 2>&1 &
-lockpid=$!
-exec 7>"$tmp/lock.in"
-echo "begin; select 1 from stream_offsets where consumer_group = 'kill' for update;" >&7
-wait_for 10 lock_held
+pg_hold "select 1 from stream_offsets where consumer_group = 'kill' for update"
 "$LOADER" --pipeline users --topic users_kill --group kill >"$tmp/kill.out" 2>&1 &
 kpid=$!
-bgpids+=("$kpid")
+gust_kill_at_exit "$kpid"
 check "kill: the batch (merge done) is held at its offsets update" wait_for 30 loader_held
 kill -9 "$kpid"
 wait "$kpid" 2>/dev/null
-echo "commit;" >&7
-exec 7>&-
-wait "$lockpid"
-lockpid=
+pg_release
 check_eq "kill: created_users as before the batch" "Kill 0 1" \
     "$(user kill@x.io first_name) $(q "select count(*) from created_users where email = 'other@x.io'") $(offsets_of kill)"
 load --pipeline users --topic users_kill --group kill

@@ -9,22 +9,12 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-case $GUST_BIN_DIR in
-/*) UPSERT=$GUST_BIN_DIR/pharma_upsert ;;
-*) UPSERT=$GUST_SRC/$GUST_BIN_DIR/pharma_upsert ;;
-esac
-tmp=$(mktemp -d)
-lockpid=
-cleanup() {
-    exec 7>&- 2>/dev/null
-    [ -n "$lockpid" ] && kill "$lockpid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-pg_createdb gust_pharma_upsert >/dev/null
-export PGDATABASE=gust_pharma_upsert
-unset GUST_DATABASE_URL PHARMA_UPSERT_BATCH_LIMIT
+plan 80
+UPSERT=$(gust_bin pharma_upsert)
+gust_tmpdir tmp
+unset PHARMA_UPSERT_BATCH_LIMIT
 export GUST_XCOM_FILE=$tmp/xcom.json
+pg_gust_db gust_pharma_upsert
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
 xcom() { cat "$GUST_XCOM_FILE" 2>/dev/null; rm -f "$GUST_XCOM_FILE"; }
@@ -41,29 +31,12 @@ staged() { q "select count(*) from pharmaceutical_data_staging"; }
 main_rows() { q "select count(*) from pharmaceutical_data"; }
 # A session holding a row lock on pharmaceutical_data (sodangky $1) in an open transaction:
 # an upsert touching that key waits on it, its snapshot taken and its staging rows read.
-lock_hold() {
-    rm -f "$tmp/lock.in"
-    mkfifo "$tmp/lock.in"
-    psql -X -q -v ON_ERROR_STOP=1 <"$tmp/lock.in" >"$tmp/lock.out" 2>&1 &
-    lockpid=$!
-    exec 7>"$tmp/lock.in"
-    echo "begin; select 1 from pharmaceutical_data where sodangky = '$1' for update;" >&7
-    wait_for 10 test "$(q "select count(*) from pg_stat_activity
-        where datname = current_database() and state = 'idle in transaction'")" = 1
-}
-lock_release() {
-    echo "commit;" >&7
-    exec 7>&-
-    wait "$lockpid"
-    lockpid=
-}
+lock_hold() { pg_hold "select 1 from pharmaceutical_data where sodangky = '$1' for update"; }
+lock_release() { pg_release; }
 upsert_waiting() {
     test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
         and query like 'WITH moved%'")" = 1
 }
-
-"$GUST" db migrate >"$tmp/out" 2>&1
-check_eq "gust db migrate exits 0" 0 $?
 
 # --- schema
 cols=$(q "select string_agg(column_name || ':' || data_type, ',' order by ordinal_position)

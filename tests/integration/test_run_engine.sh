@@ -6,18 +6,15 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
+plan 86
+gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
-GUST_TEST_TMP=$(mktemp -d)
-trap 'rm -rf "$GUST_TEST_TMP"' EXIT
-pg_createdb gust_run_engine
-export PGDATABASE=gust_run_engine
+pg_gust_db gust_run_engine
 export GUST_DAGS_FOLDER=$GUST_SRC/tests/integration/run_dags
 export GUST_LOGS_FOLDER=$GUST_TEST_TMP/logs
 q() { psql -X -q -At -c "$1"; }
 run_state() { "$GUST" dags state "$1" "$2" | cut -d, -f1; } # Airflow prints "state, conf"
 state_of() { "$GUST" tasks state "$1" "$2" "$3" 2>/dev/null; }
-
-"$GUST" db migrate >/dev/null
 
 # --- XCom, context, EmptyOperator
 out=$("$GUST" dags trigger xcom_flow --local -r xcom1 2>&1)

@@ -9,16 +9,10 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
+plan 54
+gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
-GUST_TEST_TMP=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$GUST_TEST_TMP"
-}
-trap cleanup EXIT
-pg_createdb gust_scheduler
-export PGDATABASE=gust_scheduler
+pg_gust_db gust_scheduler
 export GUST_DAGS_FOLDER=$GUST_TEST_TMP/dags
 export GUST_LOGS_FOLDER=$GUST_TEST_TMP/logs
 export GUST_LEASE_SECONDS=2 GUST_DAG_DIR_LIST_INTERVAL=1
@@ -34,10 +28,9 @@ start_bg() { # name, command...: start in the background (pid in $LAST), log to 
     shift
     "$@" >>"$GUST_TEST_TMP/$name.log" 2>&1 &
     LAST=$!
-    pids+=("$LAST")
+    gust_kill_at_exit "$LAST"
 }
 gen() { /usr/bin/python3 "$GUST_SRC/tests/integration/gen_dag.py" "$@"; }
-"$GUST" db migrate >/dev/null
 
 # --- scheduled runs: catchup true and false, max_active_runs, --once
 start5=$(date -u -d "$(date -u +%F) -5 days" +%FT00:00:00Z)

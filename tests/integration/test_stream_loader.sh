@@ -19,26 +19,12 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
-case $GUST_BIN_DIR in
-/*) LOADER=$GUST_BIN_DIR/stream_loader ;;
-*) LOADER=$GUST_SRC/$GUST_BIN_DIR/stream_loader ;;
-esac
-tmp=$(mktemp -d)
-lockpid=
-bgpids=()
-cleanup() {
-    local p
-    exec 7>&- 2>/dev/null
-    [ -n "$lockpid" ] && kill "$lockpid" 2>/dev/null
-    for p in "${bgpids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    gust_cleanup_run
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-pg_createdb gust_stream_loader >/dev/null
-export PGDATABASE=gust_stream_loader
-unset GUST_DATABASE_URL ${!STREAM_LOADER_*}
+plan 87
+LOADER=$(gust_bin stream_loader)
+gust_tmpdir tmp
+unset ${!STREAM_LOADER_*}
 export GUST_XCOM_FILE=$tmp/xcom.json
+pg_gust_db gust_stream_loader
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
 xcom() { cat "$GUST_XCOM_FILE" 2>/dev/null; rm -f "$GUST_XCOM_FILE"; }
@@ -53,32 +39,15 @@ dups_of() {
 # conditions for wait_for (evaluated at each attempt)
 rows_are() { test "$(rows_of "$1")" = "$2"; }
 offsets_above() { test "$(offsets_of "$1")" -gt "$2"; }
-lock_held() {
-    test "$(q "select count(*) from pg_stat_activity where state = 'idle in transaction'
-        and datname = current_database()")" = 1
-}
 loader_held() {
     test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
         and query like 'INSERT INTO stream_offsets%'")" = 1
 }
 # hold_offsets GROUP: a session holding the row locks of GROUP's stream_offsets in an open
-# transaction (fd 7 feeds it SQL); a loader's batch touching them waits at its offsets update.
-hold_offsets() {
-    rm -f "$tmp/lock.in"
-    mkfifo "$tmp/lock.in"
-    psql -X -q -v ON_ERROR_STOP=1 <"$tmp/lock.in" >"$tmp/lock.out" 2>&1 &
-    lockpid=$!
-    exec 7>"$tmp/lock.in"
-    echo "begin; select 1 from stream_offsets where consumer_group = '$1' for update;" >&7
-    wait_for 10 lock_held
-}
+# transaction (pg_hold); a loader's batch touching them waits at its offsets update.
+hold_offsets() { pg_hold "select 1 from stream_offsets where consumer_group = '$1' for update"; }
 # release_offsets [SQL]: run SQL in the holding transaction, commit, end the session
-release_offsets() {
-    echo "${1:-} commit;" >&7
-    exec 7>&-
-    wait "$lockpid"
-    lockpid=
-}
+release_offsets() { pg_release "${1:-}"; }
 produce() {
     local topic=$1 file=$2
     shift 2
@@ -132,8 +101,6 @@ PY
 gen() { python3 "$tmp/gen.py" "$@"; }
 dataset() { python3 "$GUST_SRC/tests/fixtures/dvc_data.py" --records "$1" --seed "$2" >"$3"; }
 
-"$GUST" db migrate >"$tmp/out" 2>&1
-check_eq "gust db migrate exits 0" 0 $?
 kafka_start -t all_data:4 -t t_poison:1 -t t_kill:4 -t t_kill2:8 -t t_split:4 -t t_follow:2 -t t_lost:1 -t t_trim:1
 check "the Kafka mock runs" test -n "${KAFKA_BOOTSTRAP_SERVERS:-}"
 
@@ -270,7 +237,7 @@ for p in 0 1 2 3; do produce t_kill "$tmp/b$p.txt" -K $'\t' -p "$p"; done
 hold_offsets kill
 "$LOADER" --topic t_kill --group kill --max-batch 50 >"$tmp/kill.out" 2>&1 &
 kpid=$!
-bgpids+=("$kpid")
+gust_kill_at_exit "$kpid"
 check "kill: the loader's batch is held at its offsets update" wait_for 30 loader_held
 kill -9 "$kpid"
 wait "$kpid" 2>/dev/null
@@ -289,7 +256,7 @@ gen "$tmp/d4.json" 0 20000 record >"$tmp/big.txt"
 check "kill -9: produce 20000 records" produce t_kill2 "$tmp/big.txt" -K $'\t'
 "$LOADER" --topic t_kill2 --group kill2 --max-batch 200 >"$tmp/kill2.out" 2>&1 &
 kpid=$!
-bgpids+=("$kpid")
+gust_kill_at_exit "$kpid"
 check "kill -9: a first batch commits" wait_for 30 offsets_above t_kill2 0
 kill -9 "$kpid"
 wait "$kpid" 2>/dev/null
@@ -313,7 +280,7 @@ apid=$!
 GUST_XCOM_FILE=$tmp/xb.json "$LOADER" --topic t_split --group split --member 1/2 \
     --max-batch 100 >"$tmp/b.out" 2>&1 &
 bpid=$!
-bgpids+=("$apid" "$bpid")
+gust_kill_at_exit "$apid" "$bpid"
 wait "$apid"
 ra=$?
 wait "$bpid"
@@ -340,7 +307,7 @@ produce t_lost "$tmp/l2.txt" -K $'\t'
 hold_offsets lost
 "$LOADER" --topic t_lost --group lost >"$tmp/lost.out" 2>&1 &
 kpid=$!
-bgpids+=("$kpid")
+gust_kill_at_exit "$kpid"
 check "lost: the batch is held at its offsets update" wait_for 30 loader_held
 q "select pg_terminate_backend(pid) from pg_stat_activity where wait_event_type = 'Lock'
     and query like 'INSERT INTO stream_offsets%'" >/dev/null
@@ -356,7 +323,7 @@ produce t_lost "$tmp/l3.txt" -K $'\t'
 hold_offsets lost
 "$LOADER" --topic t_lost --group lost >"$tmp/fence.out" 2>&1 &
 kpid=$!
-bgpids+=("$kpid")
+gust_kill_at_exit "$kpid"
 check "fence: the batch is held at its offsets update" wait_for 30 loader_held
 release_offsets "update stream_offsets set next_offset = 25 where consumer_group = 'lost';"
 wait "$kpid"
@@ -367,7 +334,7 @@ check_eq "fence: its batch rolled back" 20 "$(rows_of t_lost)"
 # --- --follow: picks up messages produced after it started; SIGTERM -> exit 0
 "$LOADER" --topic t_follow --group follow --follow --trigger-interval 200ms >"$tmp/follow.out" 2>&1 &
 fpid=$!
-bgpids+=("$fpid")
+gust_kill_at_exit "$fpid"
 check "follow: started" wait_for 20 grep -q "mode=follow" "$tmp/follow.out"
 gen "$tmp/d5.json" 0 5 record >"$tmp/f1.txt"
 gen "$tmp/d5.json" 5 25 page >"$tmp/f2.txt"

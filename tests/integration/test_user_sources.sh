@@ -10,13 +10,9 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-case $GUST_BIN_DIR in
-/*) BIN=$GUST_BIN_DIR ;;
-*) BIN=$GUST_SRC/$GUST_BIN_DIR ;;
-esac
-tmp=$(mktemp -d)
-cleanup_tmp() { rm -rf "$tmp"; }
-gust_cleanup_add cleanup_tmp
+plan 46
+BIN=$(gust_bin)
+gust_tmpdir tmp
 unset ${!RANDOMUSER_@} ${!KAFKA_@}
 export GUST_XCOM_FILE=$tmp/xcom.json
 kafka_start -t users_created:1 -t users_faults:1 -t users_big:4 -t users_down:1 -t users_stop:1 \

@@ -7,17 +7,13 @@ source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
+plan 15
+gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
-GUST_TEST_TMP=$(mktemp -d)
-cleanup_tmp() { rm -rf "$GUST_TEST_TMP"; }
-gust_cleanup_add cleanup_tmp
-PGOPTIONS="-c client_min_messages=warning" dropdb --if-exists gust_user_wiki >/dev/null 2>&1
-createdb --template=template0 --locale=C.UTF-8 --encoding=UTF8 gust_user_wiki
-export PGDATABASE=gust_user_wiki
+pg_gust_db gust_user_wiki --template=template0 --locale=C.UTF-8 --encoding=UTF8
 export GUST_DAGS_FOLDER=$GUST_SRC/dags GUST_LOGS_FOLDER=$GUST_TEST_TMP/logs
 q() { psql -X -q -At -c "$1"; }
 
-"$GUST" db migrate >/dev/null
 randomuser_start --seed 3 || exit 1
 wiki_start --seed 3 || exit 1
 kafka_start -t users_created:4 -t recent_changes:4 || exit 1

@@ -13,18 +13,12 @@ source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-case $GUST_BIN_DIR in
-/*) WIKI=$GUST_BIN_DIR/wiki_stream ;;
-*) WIKI=$GUST_SRC/$GUST_BIN_DIR/wiki_stream ;;
-esac
-tmp=$(mktemp -d)
-cleanup_tmp() { rm -rf "$tmp"; }
-gust_cleanup_add cleanup_tmp
-unset GUST_DATABASE_URL ${!WIKI_@} ${!KAFKA_@}
-pg_createdb gust_wiki_stream >/dev/null
-export PGDATABASE=gust_wiki_stream
+plan 39
+WIKI=$(gust_bin wiki_stream)
+gust_tmpdir tmp
+unset ${!WIKI_@} ${!KAFKA_@}
 export GUST_XCOM_FILE=$tmp/xcom.json
-"$GUST" db migrate >"$tmp/migrate.log" 2>&1 || { echo "not ok - gust db migrate"; cat "$tmp/migrate.log"; exit 1; }
+pg_gust_db gust_wiki_stream
 kafka_start -t rc_full:4 -t rc_inc:4 -t rc_none:1 -t rc_late:1 -t rc_faults:4 -t rc_cut:4 \
     -t rc_down:1 || exit 1
 BROKERS=$KAFKA_BOOTSTRAP_SERVERS

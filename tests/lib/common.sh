@@ -1,12 +1,16 @@
 # Helpers for integration scripts (sourced). Each check prints one TAP-like line,
 # "ok - what" or "not ok - what", which tests/run.sh counts.
 #
+#   plan N                                the script runs exactly N checks (TAP's "1..N"):
+#                                         tests/run.sh fails it when it runs fewer or more
 #   check "what" command args...          the command must exit 0
 #   check_fails "what" command args...    the command must exit non-zero
 #   check_eq "what" expected actual
 #   check_contains "what" needle haystack
 #   wait_for SECONDS command args...      retry the command until it succeeds or the
 #                                         deadline passes (returns 1 then); never a bare sleep
+
+plan() { echo "1..$1"; }
 
 check() {
     local what=$1
@@ -58,14 +62,44 @@ wait_for() {
 # sourcing this file twice keeps the list.
 if ! declare -F gust_cleanup_add >/dev/null; then
     _GUST_CLEANUP=()
-    # Run "$1" at exit (kafka_stop, http_stop...). Uses the EXIT trap: a script that sets
-    # its own EXIT trap must call gust_cleanup_run from it.
+    _GUST_TMPDIRS=()
+    _GUST_KILL=()
+    # Run "$1" at exit (kafka_stop, http_stop...), the last added first, so that what was set
+    # up first (a temp folder) goes last. Uses the EXIT trap: a script that sets its own EXIT
+    # trap must call gust_cleanup_run from it.
     gust_cleanup_add() {
         _GUST_CLEANUP+=("$1")
         trap gust_cleanup_run EXIT
     }
     gust_cleanup_run() {
-        local f
-        for f in "${_GUST_CLEANUP[@]}"; do "$f"; done
+        local i
+        for ((i = ${#_GUST_CLEANUP[@]} - 1; i >= 0; i--)); do "${_GUST_CLEANUP[i]}"; done
     }
 fi
+
+# gust_bin [NAME]: the path of the built program NAME, or of the folder of built programs
+# (GUST_BIN_DIR is absolute or relative to the source folder).
+gust_bin() {
+    local dir=$GUST_BIN_DIR
+    [ "${dir#/}" != "$dir" ] || dir=$GUST_SRC/$dir
+    echo "$dir${1:+/$1}"
+}
+
+# gust_tmpdir VAR: make a temporary folder, store its path in VAR and remove it at exit (after
+# every later cleanup: gust_cleanup_run goes backwards).
+gust_tmpdir() {
+    local dir
+    dir=$(mktemp -d) || exit 1
+    printf -v "$1" '%s' "$dir"
+    _GUST_TMPDIRS+=("$dir")
+    [ ${#_GUST_TMPDIRS[@]} -gt 1 ] || gust_cleanup_add _gust_tmpdirs_remove
+}
+_gust_tmpdirs_remove() { rm -rf "${_GUST_TMPDIRS[@]}"; }
+
+# gust_kill_at_exit PID...: kill -9 these background processes at exit, should a check leave
+# them running.
+gust_kill_at_exit() {
+    [ ${#_GUST_KILL[@]} -gt 0 ] || gust_cleanup_add _gust_kill
+    _GUST_KILL+=("$@")
+}
+_gust_kill() { kill -9 "${_GUST_KILL[@]}" 2>/dev/null; }

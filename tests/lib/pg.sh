@@ -7,7 +7,16 @@
 #                     readiness with a deadline; exports PGHOST (the socket folder), PGPORT,
 #                     PGUSER (the cluster superuser), PGDATABASE=postgres, GUST_TEST_PGDIR
 #   pg_stop           stop it (immediate) and remove the folder; idempotent
-#   pg_createdb NAME  drop NAME if it exists and create it empty
+#   pg_createdb NAME [OPTION...]
+#                     drop NAME if it exists and create it empty (OPTIONs go to createdb)
+#   pg_gust_db NAME [OPTION...]
+#                     the same, then PGDATABASE=NAME, GUST_DATABASE_URL unset, and
+#                     `gust db migrate` run on it as a check; exits the script when it fails
+#                     (needs common.sh)
+#   pg_hold SQL       a session that runs "begin; SQL" and keeps the transaction open, holding
+#                     SQL's row locks (select ... for update), until pg_release; returns once
+#                     the session is idle in transaction. One at a time; fd 7 feeds it
+#   pg_release [SQL]  run SQL in the held transaction, commit, end the session
 #
 # PostgreSQL refuses to run as root: as root (CI), initdb/pg_ctl run as the `postgres` system
 # user, created when missing. Binaries: $GUST_PG_BINDIR, else the newest
@@ -113,9 +122,56 @@ pg_stop() {
 }
 
 pg_createdb() {
-    local name=$1
+    local name=${1:-}
     [ -n "$name" ] || { echo "pg_createdb: NAME missing" >&2; return 2; }
+    shift
     local bindir
     bindir=$(_pg_bindir) || return 1
-    PGOPTIONS="-c client_min_messages=warning" "$bindir/dropdb" --if-exists -- "$name" >/dev/null && "$bindir/createdb" -- "$name"
+    PGOPTIONS="-c client_min_messages=warning" "$bindir/dropdb" --if-exists -- "$name" >/dev/null &&
+        "$bindir/createdb" "$@" -- "$name"
+}
+
+pg_gust_db() {
+    local out
+    pg_createdb "$@" >/dev/null || { echo "not ok - create the database $1"; exit 1; }
+    export PGDATABASE=$1
+    unset GUST_DATABASE_URL
+    if out=$("$GUST" db migrate 2>&1); then
+        echo "ok - gust db migrate"
+    else
+        echo "not ok - gust db migrate"
+        printf '%s\n' "$out" | sed 's/^/#   /'
+        exit 1
+    fi
+}
+
+pg_hold() {
+    _PG_HOLD_DIR=$(mktemp -d) || return 1
+    mkfifo "$_PG_HOLD_DIR/in"
+    psql -X -q -v ON_ERROR_STOP=1 <"$_PG_HOLD_DIR/in" >"$_PG_HOLD_DIR/out" 2>&1 &
+    _PG_HOLD_PID=$!
+    exec 7>"$_PG_HOLD_DIR/in"
+    [ -n "${_PG_HOLD_ADDED:-}" ] || { _PG_HOLD_ADDED=1; gust_cleanup_add _pg_hold_stop; }
+    echo "begin; $1;" >&7
+    wait_for 10 _pg_hold_idle
+}
+
+_pg_hold_idle() {
+    test "$(psql -X -q -At -c "select count(*) from pg_stat_activity
+        where state = 'idle in transaction' and datname = current_database()")" = 1
+}
+
+pg_release() {
+    echo "${1:-} commit;" >&7
+    exec 7>&-
+    wait "$_PG_HOLD_PID"
+    _PG_HOLD_PID=
+    rm -rf "$_PG_HOLD_DIR"
+}
+
+# At exit: end a session still held (a script that stopped between pg_hold and pg_release).
+_pg_hold_stop() {
+    exec 7>&- 2>/dev/null
+    [ -z "${_PG_HOLD_PID:-}" ] || kill "$_PG_HOLD_PID" 2>/dev/null
+    [ -z "${_PG_HOLD_DIR:-}" ] || rm -rf "$_PG_HOLD_DIR"
 }

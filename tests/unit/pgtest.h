@@ -1,11 +1,17 @@
 /* pgtest: helpers for unit tests that talk to the test run's PostgreSQL (tests/run.sh starts
- * it and exports PG*): run a program, run a query with psql. Header-only, static: include it
- * after <cmocka.h>, with DB defined as the test's own database name. */
+ * it and exports PG*): run a program, run a query with psql, run a group of tests that skips
+ * its database tests when there is no database. Header-only, static: include it after
+ * <cmocka.h>, with DB defined as the test's own database name.
+ *
+ * A database test must not pass silently by skipping where a database is expected: with
+ * GUST_REQUIRE_DB=1 (tests/run.sh sets it once its cluster is up) or CI set, a missing
+ * database fails each database test instead, saying so. */
 #ifndef GUST_PGTEST_H
 #define GUST_PGTEST_H
 
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,5 +65,61 @@ query(const char *sql)
     unlink(path);
     return out;
 }
+
+/* Whether a database is required: GUST_REQUIRE_DB=1, or CI set (to anything but "" or false). */
+static int
+pgtest_db_required(void)
+{
+    const char *req = getenv("GUST_REQUIRE_DB"), *ci = getenv("CI");
+
+    if (req != NULL && strcmp(req, "1") == 0)
+        return 1;
+    return ci != NULL && *ci != '\0' && strcmp(ci, "false") != 0 && strcmp(ci, "0") != 0;
+}
+
+/* Stands in for a database test when there is no database: skipped, or failed if required. */
+static void
+pgtest_no_db(void **state)
+{
+    (void)state;
+    if (pgtest_db_required())
+        fail_msg("no database (PGHOST is not set) but GUST_REQUIRE_DB=1 or CI is set: database "
+                 "tests may not be skipped; run them with tests/run.sh, which starts one");
+    skip();
+}
+
+/* Runs tests[0..n) as cmocka_run_group_tests does; without a database (no PGHOST) each test
+ * whose setup is db_setup is replaced by pgtest_no_db, so that it is reported as skipped (or
+ * failed when a database is required) rather than erroring in its setup. */
+static int
+pgtest_run_group(const char *name, const struct CMUnitTest *tests, size_t n,
+                 CMFixtureFunction db_setup, CMFixtureFunction group_setup,
+                 CMFixtureFunction group_teardown)
+{
+    struct CMUnitTest *run;
+    size_t i;
+    int rc;
+
+    if (getenv("PGHOST") != NULL)
+        return _cmocka_run_group_tests(name, tests, n, group_setup, group_teardown);
+    run = calloc(n, sizeof(*run));
+    if (run == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        run[i] = tests[i];
+        if (run[i].setup_func == db_setup) {
+            run[i].test_func = pgtest_no_db;
+            run[i].setup_func = run[i].teardown_func = NULL;
+        }
+    }
+    rc = _cmocka_run_group_tests(name, run, n, group_setup, group_teardown);
+    free(run);
+    return rc;
+}
+
+/* cmocka_run_group_tests for a group whose database tests have the setup db_setup. */
+#define pgtest_run_group_tests(tests, db_setup, group_setup, group_teardown)                       \
+    pgtest_run_group(#tests, tests, sizeof(tests) / sizeof((tests)[0]), db_setup, group_setup,     \
+                     group_teardown)
 
 #endif

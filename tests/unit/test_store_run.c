@@ -715,5 +715,5 @@ main(void)
         cmocka_unit_test_setup(test_variables_and_log, setup),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return pgtest_run_group_tests(tests, setup, group_setup, group_teardown);
 }
