@@ -11,7 +11,7 @@
 #include "loop/loop.h"
 #include "progress/progress.h"
 #include "runner/runner.h"
-#include "schedule/timetable.h"
+#include "timetable/timetable.h"
 #include "store/store.h"
 
 /* ---- shared set-up ---- */

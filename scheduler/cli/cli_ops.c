@@ -16,7 +16,7 @@
 #include "log.h"
 #include "progress/progress.h"
 #include "runner/runner.h"
-#include "schedule/timetable.h"
+#include "timetable/timetable.h"
 #include "store/store.h"
 #include "schedule/tz.h"
 

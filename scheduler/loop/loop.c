@@ -24,7 +24,7 @@
 #include "loop/loop.h"
 #include "progress/progress.h"
 #include "runner/runner.h"
-#include "schedule/timetable.h"
+#include "timetable/timetable.h"
 #include "store/store.h"
 #include "schedule/tz.h"
 

@@ -8,7 +8,7 @@
 
 #include "err.h"
 #include "runner/runner.h"
-#include "schedule/timetable.h"
+#include "timetable/timetable.h"
 
 struct store;
 struct dagbag;

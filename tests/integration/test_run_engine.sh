@@ -6,7 +6,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 86
+plan 92
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 pg_gust_db gust_run_engine

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "dagfile/dagfile.h"
-#include "schedule/timetable.h"
+#include "timetable/timetable.h"
 #include "schedule/tz.h"
 
 static time_t

@@ -17,7 +17,7 @@
  * - A run is never before start_date, even when start_date moved past the last run.
  *
  * Invariant: every function is pure; `now` is a parameter and never read from the clock. */
-#include "schedule/timetable.h"
+#include "timetable/timetable.h"
 
 #include <stdint.h>
 #include <stdio.h>
