@@ -28,6 +28,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "dvc_record.h"
 #include "http.h"
 #include "kafka.h"
@@ -651,15 +652,6 @@ crawl_free(struct crawl *c)
 
 /* ---- the run -------------------------------------------------------------------------- */
 
-static double
-mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* json_string(s), or null for NULL / "". */
 static json_t *
 text_or_null(const char *s)
@@ -692,7 +684,7 @@ crawl_finish(struct crawl *c, const char *before, const char *mode, double start
                                  "items", n->items, "sent", n->sent, "messages", n->messages,
                                  "skipped", n->skipped, "mode", mode, "sorted_fallback",
                                  c->fell_back, "format", c->cfg->format, "run_seconds",
-                                 round((mono_s() - started) * 1000) / 1000));
+                                 round((clock_mono() - started) * 1000) / 1000));
     if (details == NULL) {
         err_set(e, ERR_FAIL, "out of memory");
         goto out;
@@ -714,7 +706,7 @@ crawl_finish(struct crawl *c, const char *before, const char *mode, double start
     task_log("done: mode=%s pages=%lld items=%lld sent=%lld messages=%lld skipped=%lld "
              "watermark %s -> %s in %.1f s",
              mode, n->pages, n->items, n->sent, n->messages, n->skipped,
-             before[0] ? before : "(none)", after[0] ? after : "(none)", mono_s() - started);
+             before[0] ? before : "(none)", after[0] ? after : "(none)", clock_mono() - started);
     rc = 0;
 out:
     free(details);
@@ -773,7 +765,7 @@ main(int argc, char **argv)
     struct crawl c = {.cfg = &cfg};
     struct err e = {0};
     char before[DVC_TIME_MAX] = "";
-    double started = mono_s();
+    double started = clock_mono();
     int rc;
 
     task_set_name("dvc_crawl");

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "http.h"
 #include "kafka.h"
 #include "randomuser.h"
@@ -69,15 +70,6 @@ struct stream {
     bool kafka_failed;
     char first_id[128];
 };
-
-static double
-mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- options -------------------------------------------------------------------------- */
 
@@ -307,7 +299,7 @@ stream_run(struct stream *s, struct err *e)
     uint64_t failed = 0;
 
     for (;;) {
-        double now = mono_s();
+        double now = clock_mono();
 
         if (task_stopping())
             return err_set(e, ERR_FAIL, "stopped by signal %d after %.1f s", task_stop_signal(),
@@ -366,7 +358,7 @@ static int
 stream_finish(struct stream *s, struct err *e)
 {
     uint64_t delivered = 0;
-    double took = mono_s() - s->started;
+    double took = clock_mono() - s->started;
     char *xcom;
     int rc;
 
@@ -411,7 +403,7 @@ main(int argc, char **argv)
         goto out;
     task_log("stream %s to %s for %.1f s (batch %d, at most %g request(s)/s)", cfg.url, cfg.topic,
              cfg.duration_s, cfg.batch, cfg.rate);
-    s.started = mono_s();
+    s.started = clock_mono();
     s.deadline = s.started + cfg.duration_s;
     if ((s.kp = kq_producer_new((const char *const *)cfg.props.v, &e)) == NULL ||
         send_first(&s, &e) < 0 || stream_start(&s, &e) < 0 || stream_and_flush(&s, &e) < 0 ||

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "dvc_record.h" /* dvc_time_parse/format: ISO 8601 instants in ticks */
 #include "http.h"
 #include "kafka.h"
@@ -87,15 +88,6 @@ struct run {
     long long pages, sent, dups, odd;
     bool kafka_failed;
 };
-
-static double
-mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- options -------------------------------------------------------------------------- */
 
@@ -547,7 +539,7 @@ run_pages(struct run *r, int64_t start, double started, struct err *e)
             r->kafka_failed = true;
             return err_set(e, ERR_IO, "a Kafka delivery failed; stopping");
         }
-        if (!r->complete && c->duration_s > 0 && mono_s() - started >= c->duration_s) {
+        if (!r->complete && c->duration_s > 0 && clock_mono() - started >= c->duration_s) {
             task_log("--duration reached after %lld page(s): the rest is for the next run",
                      r->pages);
             break;
@@ -606,7 +598,7 @@ run_finish(struct run *r, const char *before, double started, struct err *e)
         details = dump_new(json_pack("{s:I, s:I, s:I, s:I, s:b, s:f}", "rcid", r->at.rcid,
                                      "max_rcid", r->max_rcid, "pages", r->pages, "changes_sent",
                                      r->sent, "complete", r->complete, "run_seconds",
-                                     round((mono_s() - started) * 1000) / 1000));
+                                     round((clock_mono() - started) * 1000) / 1000));
         if (details == NULL) {
             err_set(e, ERR_FAIL, "out of memory");
             goto out;
@@ -632,7 +624,7 @@ run_finish(struct run *r, const char *before, double started, struct err *e)
              "%s -> %s%s in %.1f s",
              r->pages, r->sent, r->dups, r->odd, before[0] ? before : "(none)",
              after[0] ? after : "(none)", r->complete ? "" : " (cut by --duration)",
-             mono_s() - started);
+             clock_mono() - started);
     rc = 0;
 out:
     free(details);
@@ -674,7 +666,7 @@ main(int argc, char **argv)
     struct run r = {.cfg = &cfg};
     struct err e = {0};
     char before[TIME_MAX] = "";
-    double started = mono_s();
+    double started = clock_mono();
     int64_t start = 0;
     int rc;
 

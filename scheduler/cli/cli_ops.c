@@ -16,6 +16,7 @@
 #include "cli_int.h"
 #include "dagfile/dagfile.h"
 #include "progress/progress.h"
+#include "runid.h"
 #include "runner/runner.h"
 #include "schedule/timetable.h"
 #include "store/store.h"
@@ -340,7 +341,7 @@ cmd_dags_backfill(int argc, char **argv)
         char run_id[128];
         int r;
 
-        timetable_run_id("backfill", runs[i].logical_date, run_id, sizeof(run_id));
+        runid_format("backfill", runs[i].logical_date, -1, run_id, sizeof(run_id));
         if ((r = prepare_run(s, dag, &b, &runs[i], run_id, &e)) < 0) {
             fprintf(stderr, "gust: %s: %s\n", run_id, e.msg);
             goto out;

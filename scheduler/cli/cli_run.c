@@ -20,6 +20,7 @@
 #include "progress/progress.h"
 #include "runner/runner.h"
 #include "runner/runner_int.h"
+#include "runid.h"
 #include "store/store.h"
 #include "schedule/tz.h"
 
@@ -156,7 +157,7 @@ cmd_dags_trigger(int argc, char **argv)
     rc = EXIT_FAIL;
     if ((bag = cli_load_bag(a.subdir)) == NULL || (dag = cli_find_dag(bag, a.dag_id)) == NULL)
         goto out;
-    runner_make_run_id("manual", run_id, sizeof(run_id), &logical);
+    runid_now("manual", run_id, sizeof(run_id), &logical);
     if (a.logical && tz_parse_iso(dag->timezone, a.logical, &logical, &e) < 0) {
         fprintf(stderr, "gust: --logical-date: %s\n", e.msg);
         rc = EXIT_USAGE;
@@ -165,7 +166,7 @@ cmd_dags_trigger(int argc, char **argv)
     if (a.run_id)
         snprintf(run_id, sizeof(run_id), "%s", a.run_id);
     else if (a.logical)
-        cli_run_id_for("manual", logical, run_id, sizeof(run_id));
+        runid_format("manual", logical, -1, run_id, sizeof(run_id));
     if ((s = cli_open_store()) == NULL)
         goto out;
     if (store_run_create(s, dag, run_id, "manual", logical, logical, logical, conf, "cli",

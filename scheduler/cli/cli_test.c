@@ -17,6 +17,7 @@
 #include "dagfile/dagfile.h"
 #include "executor/executor.h"
 #include "runner/runner_int.h"
+#include "runid.h"
 #include "store/store.h"
 #include "schedule/tz.h"
 
@@ -142,7 +143,7 @@ test_run(struct store *s, const struct dag *dag, const char *when, const char *p
         logical = sr.logical_date;
         snprintf(run_id, sizeof(run_id), "%s", when);
     } else {
-        cli_run_id_for("manual", logical, run_id, sizeof(run_id));
+        runid_format("manual", logical, -1, run_id, sizeof(run_id));
     }
     store_run_clear(&sr);
     run = active_run_new(dag, run_id, logical, logical, logical, params, &e);

@@ -24,12 +24,13 @@
 #include "cli/cli_int.h"
 #include "dagfile/dagfile.h"
 #include "loop/loop.h"
+#include "iso8601.h"
 #include "progress/progress.h"
+#include "runid.h"
 #include "runner/runner.h"
 #include "runner/runner_int.h"
 #include "schedule/timetable.h"
 #include "store/store.h"
-#include "schedule/tz.h"
 
 #define CATCHUP_PER_TICK 50 /* runs one DAG may create per tick; the rest come next tick */
 
@@ -87,13 +88,11 @@ retry_delay_of(const struct dagbag *bag, const struct store_expired *x, time_t l
 {
     const struct dag *dag = dagbag_find(bag, x->dag_id);
     const struct dag_task *t = dag ? dag_find_task(dag, x->task_id) : NULL;
-    struct civil cv;
-    char iso[32];
+    char iso[ISO8601_MAX];
 
-    if (t == NULL || tz_from_utc("UTC", logical, &cv, NULL, NULL) < 0)
+    if (t == NULL)
         return 0;
-    snprintf(iso, sizeof(iso), "%04d-%02d-%02d %02d:%02d:%02d+00:00", cv.year % 10000,
-             cv.month % 100, cv.mday % 100, cv.hour % 100, cv.minute % 100, cv.second % 100);
+    iso8601_format(logical, 0, ' ', iso);
     return plan_retry_delay(t->retry_delay, t->retry_exponential_backoff, t->max_retry_delay,
                             x->dag_id, x->task_id, iso, x->try_number);
 }
@@ -170,7 +169,7 @@ create_runs(struct loop_ctx *c, struct runner *r, const struct dag *dag, time_t 
             return 0;
         if (next.create_after > now)
             return next.create_after;
-        timetable_run_id("scheduled", next.logical_date, run_id, sizeof(run_id));
+        runid_format("scheduled", next.logical_date, -1, run_id, sizeof(run_id));
         if (store_run_create(c->store, dag, run_id, "scheduled", next.logical_date,
                              next.data_interval_start, next.data_interval_end, "{}", "timetable",
                              now, &id, &e) < 0) {

@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "err.h"
+#include "iso8601.h"
 #include "plan/plan.h"
 #include "runner/runner.h"
 
@@ -37,10 +39,10 @@ struct active_run {
     size_t *sorted_idx;      /* task index of sorted_ids[i] */
     enum run_state state;
     time_t logical_date, di_start, di_end;
-    char logical_iso[32]; /* logical date as Airflow prints it, for the retry jitter */
-    char *conf_json;      /* the run's conf */
-    char *params_json;    /* DAG params with the conf over them */
-    bool dirty;           /* something changed: plan again */
+    char logical_iso[ISO8601_MAX]; /* logical date as Airflow prints it, for the retry jitter */
+    char *conf_json;               /* the run's conf */
+    char *params_json;             /* DAG params with the conf over them */
+    bool dirty;                    /* something changed: plan again */
     bool finished;
     time_t wakeup;         /* a retry comes due then (0: none) */
     int *max_tries;        /* per task, from the store: retries, or more after a clear */
@@ -124,18 +126,6 @@ void runner_forget_states(struct runner *r);
 void run_forget_states(struct active_run *run);
 void run_know_state(struct active_run *run, size_t task, enum ti_state state, time_t next_retry_at);
 
-/* Wall clock instants in epoch seconds with a fraction (task instance start and end dates). */
-double runner_wall(void);
-
-static inline double
-runner_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static inline double
 runner_epoch(const struct timespec *ts)
 {
@@ -194,8 +184,5 @@ int runner_render(struct store *s, const struct try *t, const char *src, char **
 
 /* The folder of the running binary (task executables live beside gust). */
 void runner_bindir(char out[4096]);
-
-/* A new run id: "<type>__<ISO time with microseconds>", Airflow's convention. */
-void runner_make_run_id(const char *type, char *buf, size_t size, time_t *logical_date);
 
 #endif

@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 #include "dagfile/dagfile.h"
+#include "iso8601.h"
 #include "runner_int.h"
 #include "store/store.h"
 #include "template/template.h"
-#include "schedule/tz.h"
 
 #define KNOWN_MAX_AGE 5.0 /* seconds: see "known states" below */
 
@@ -96,7 +96,6 @@ active_run_new(const struct dag *dag, const char *run_id, time_t logical_date, t
                time_t di_end, const char *conf_json, struct err *e)
 {
     struct active_run *run = calloc(1, sizeof(*run));
-    struct civil c;
 
     if (run == NULL) {
         err_set(e, ERR_FAIL, "out of memory");
@@ -113,11 +112,7 @@ active_run_new(const struct dag *dag, const char *run_id, time_t logical_date, t
     run->params_json = merge_params(dag->params_json, run->conf_json);
     run->dirty = true;
     /* str() of a pendulum UTC DateTime, which Airflow hashes for the retry jitter */
-    if (tz_from_utc("UTC", logical_date, &c, NULL, e) < 0)
-        goto fail;
-    snprintf(run->logical_iso, sizeof(run->logical_iso), "%04d-%02d-%02d %02d:%02d:%02d+00:00",
-             c.year % 10000, c.month % 100, c.mday % 100, c.hour % 100, c.minute % 100,
-             c.second % 100);
+    iso8601_format(logical_date, 0, ' ', run->logical_iso);
     run->max_tries = calloc(dag->n_tasks + 1, sizeof(*run->max_tries));
     for (size_t i = 0; run->max_tries && i < dag->n_tasks; i++)
         run->max_tries[i] = dag->tasks[i].retries;
@@ -179,7 +174,7 @@ load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, runner_pa
 
     size_t n_tasks = run->dag->n_tasks;
 
-    if (run->known && runner_mono() - run->known_at < KNOWN_MAX_AGE) {
+    if (run->known && clock_mono() - run->known_at < KNOWN_MAX_AGE) {
         memcpy(tis, run->known, n_tasks * sizeof(*tis));
     } else {
         /* A task with no row (added to the DAG after the run was created) counts as removed. */
@@ -201,7 +196,7 @@ load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, runner_pa
             run->known = malloc(n_tasks * sizeof(*run->known));
         if (run->known) {
             memcpy(run->known, tis, n_tasks * sizeof(*tis));
-            run->known_at = runner_mono();
+            run->known_at = clock_mono();
         }
     }
     for (size_t i = 0; past && i < n_tasks; i++)

@@ -165,7 +165,7 @@ runner_flush_pending(struct runner *r)
 static void
 end_now(struct runner *r, struct try *t, enum try_outcome outcome, const char *detail)
 {
-    double now = runner_wall();
+    double now = clock_wall();
     struct try_end end = {.start = now, .end = now, .duration = 0};
 
     snprintf(end.detail, sizeof(end.detail), "%s", detail);

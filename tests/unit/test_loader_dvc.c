@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iso8601.h"
 #include "jsonflat.h"
 #include "kafka.h"
 #include "loader_dvc.h"
@@ -136,7 +137,7 @@ ts_ok(const char *in, const char *want)
     char out[64];
     struct err e = {0};
 
-    if (loader_dvc_timestamp(in, out, sizeof(out), &e) < 0)
+    if (iso8601_to_pg_utc(in, out, sizeof(out), &e) < 0)
         fail_msg("%s: %s", in, e.msg);
     assert_string_equal(out, want);
 }
@@ -147,7 +148,7 @@ ts_bad(const char *in, const char *why)
     char out[64];
     struct err e = {0};
 
-    if (loader_dvc_timestamp(in, out, sizeof(out), &e) == 0)
+    if (iso8601_to_pg_utc(in, out, sizeof(out), &e) == 0)
         fail_msg("%s accepted as %s", in, out);
     assert_int_equal(e.code, ERR_PARSE);
     if (strstr(e.msg, why) == NULL)
