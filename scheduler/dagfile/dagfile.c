@@ -84,7 +84,7 @@ dagbag_free(struct dagbag *bag)
 }
 
 void
-ctx_diag(struct loadctx *c, enum diag_level level, const struct ynode *at, const char *fmt, ...)
+dagfile_diag(struct loadctx *c, enum diag_level level, const struct ynode *at, const char *fmt, ...)
 {
     struct dag_diag d = {.level = level, .line = at ? at->line : 0, .col = at ? at->col : 0};
     struct dag_diag *grown;

@@ -68,10 +68,10 @@ struct loadctx {
     int errors;         /* errors recorded since the DAG (or file) started */
 };
 
-void ctx_diag(struct loadctx *c, enum diag_level level, const struct ynode *at, const char *fmt,
-              ...) __attribute__((format(printf, 4, 5)));
-#define ctx_error(c, at, ...) ctx_diag((c), DIAG_ERROR, (at), __VA_ARGS__)
-#define ctx_warn(c, at, ...) ctx_diag((c), DIAG_WARNING, (at), __VA_ARGS__)
+void dagfile_diag(struct loadctx *c, enum diag_level level, const struct ynode *at, const char *fmt,
+                  ...) __attribute__((format(printf, 4, 5)));
+#define ctx_error(c, at, ...) dagfile_diag((c), DIAG_ERROR, (at), __VA_ARGS__)
+#define ctx_warn(c, at, ...) dagfile_diag((c), DIAG_WARNING, (at), __VA_ARGS__)
 
 /* Typed readers of values (dagfile_values.c). Each records an error at n when n has the wrong
  * type or value and returns -1; what names the key in messages. A null value leaves *out as
