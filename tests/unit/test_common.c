@@ -74,10 +74,10 @@ test_format(void **state)
     fmt_is(253402300800, 0, 'T', "9999-01-01T00:00:00+00:00"); /* year 10000: clamped */
 }
 
-/* ---- iso8601: ISO 8601 with an offset -> timestamptz text ---- */
+/* ---- iso8601: ISO 8601 with an offset -> timestamptz text (the loaders' timestamps) ---- */
 
 static void
-pg_is(const char *in, const char *want)
+ts_ok(const char *in, const char *want)
 {
     char out[64];
     struct err e = {0};
@@ -88,40 +88,96 @@ pg_is(const char *in, const char *want)
 }
 
 static void
-pg_bad(const char *in, enum err_code code, const char *why)
+ts_bad(const char *in, const char *why)
 {
     char out[64];
     struct err e = {0};
 
     if (iso8601_to_pg_utc(in, out, sizeof(out), &e) == 0)
         fail_msg("%s accepted as %s", in, out);
-    assert_int_equal(e.code, code);
+    assert_int_equal(e.code, ERR_PARSE);
     if (strstr(e.msg, why) == NULL)
         fail_msg("%s: '%s' does not say '%s'", in, e.msg, why);
 }
 
 static void
-test_to_pg(void **state)
+test_timestamp_digits(void **state)
 {
     (void)state;
-    pg_is("2025-12-01T22:00:51.22+07:00", "2025-12-01 15:00:51.22+00");
-    pg_is("2025-12-01T22:00:51.123456789+07:00", "2025-12-01 15:00:51.123456789+00");
-    pg_is("2025-12-01t15:00:51z", "2025-12-01 15:00:51+00");
-    pg_is("2025-12-01 22:00:51+0700", "2025-12-01 15:00:51+00");
-    pg_is("2025-12-01T22:00:51+07", "2025-12-01 15:00:51+00");
-    pg_is("2025-12-31T20:00:00-05:00", "2026-01-01 01:00:00+00");
-    pg_is("1970-01-01T00:00:00+00:01", "1969-12-31 23:59:00+00");
-    pg_bad("2025-12-01T22:00:51", ERR_PARSE, "no UTC offset");
-    pg_bad("2025-12-01T22:00", ERR_PARSE, "not an ISO 8601");
-    pg_bad("2025-12-01T22:00:51.+07:00", ERR_PARSE, "fractional");
-    pg_bad("2025-12-01T22:00:51.1234567890Z", ERR_PARSE, "fractional");
-    pg_bad("2025-12-01T22:00:51+16:00", ERR_PARSE, "bad UTC offset");
-    pg_bad("2025-12-01T22:00:51Z ", ERR_PARSE, "bad UTC offset");
-    pg_bad("2025-02-29T00:00:00Z", ERR_PARSE, "no such date");
-    pg_bad("9999-12-31T23:00:00-01:00", ERR_PARSE, "year out of range");
+    ts_ok("2025-12-01T22:00:51.22+07:00", "2025-12-01 15:00:51.22+00");
+    ts_ok("2025-12-01T22:00:51+07:00", "2025-12-01 15:00:51+00");
+    ts_ok("2025-12-01T22:00:51.1+07:00", "2025-12-01 15:00:51.1+00");
+    ts_ok("2025-12-01T22:00:51.123+07:00", "2025-12-01 15:00:51.123+00");
+    ts_ok("2025-12-01T22:00:51.1234+07:00", "2025-12-01 15:00:51.1234+00");
+    ts_ok("2025-12-01T22:00:51.12345+07:00", "2025-12-01 15:00:51.12345+00");
+    ts_ok("2025-12-01T22:00:51.123456+07:00", "2025-12-01 15:00:51.123456+00");
+    ts_ok("2025-12-01T22:00:51.1234567+07:00", "2025-12-01 15:00:51.1234567+00");
+    ts_ok("2025-12-01T22:00:51.0000000+07:00", "2025-12-01 15:00:51.0000000+00");
+}
 
+static void
+test_timestamp_offsets(void **state)
+{
+    (void)state;
+    ts_ok("2025-12-01T15:00:51.22Z", "2025-12-01 15:00:51.22+00");
+    ts_ok("2025-12-01t15:00:51z", "2025-12-01 15:00:51+00");
+    ts_ok("2025-12-01 22:00:51+0700", "2025-12-01 15:00:51+00");
+    ts_ok("2025-12-01T22:00:51+07", "2025-12-01 15:00:51+00");
+    ts_ok("2025-12-01T11:30:51-03:30", "2025-12-01 15:00:51+00");
+    ts_ok("2025-12-01T15:00:51+00:00", "2025-12-01 15:00:51+00");
+    /* day, month, year and leap-day rollovers */
+    ts_ok("2025-01-01T03:00:00+07:00", "2024-12-31 20:00:00+00");
+    ts_ok("2024-02-29T23:30:00-05:00", "2024-03-01 04:30:00+00");
+    ts_ok("2024-03-01T00:00:00+07:00", "2024-02-29 17:00:00+00");
+    ts_ok("2000-02-29T00:00:00Z", "2000-02-29 00:00:00+00");
+    ts_ok("1970-01-01T00:00:00+00:00", "1970-01-01 00:00:00+00");
+    ts_ok("1969-12-31T23:59:59.5-00:00", "1969-12-31 23:59:59.5+00");
+    ts_ok("0001-01-01T00:00:00-01:00", "0001-01-01 01:00:00+00");
+    ts_ok("9999-12-31T23:59:59+14:00", "9999-12-31 09:59:59+00");
+}
+
+static void
+test_timestamp_bad(void **state)
+{
+    (void)state;
+    ts_bad("2025-12-01T22:00:51", "no UTC offset");
+    ts_bad("2025-12-01T22:00:51.22", "no UTC offset");
+    ts_bad("2025-12-01", "not an ISO 8601");
+    ts_bad("", "not an ISO 8601");
+    ts_bad("yesterday", "not an ISO 8601");
+    ts_bad("2025-12-01T22:00+07:00", "not an ISO 8601");
+    ts_bad("25-12-01T22:00:51+07:00", "not an ISO 8601");
+    ts_bad("2025-02-29T00:00:00+07:00", "no such date");
+    ts_bad("2025-13-01T00:00:00+07:00", "no such date");
+    ts_bad("2025-04-31T00:00:00+07:00", "no such date");
+    ts_bad("2025-00-10T00:00:00+07:00", "no such date");
+    ts_bad("2025-12-01T24:00:00+07:00", "no such date");
+    ts_bad("2025-12-01T23:60:00+07:00", "no such date");
+    ts_bad("2025-12-01T23:59:60+07:00", "no such date");
+    ts_bad("2025-12-01T22:00:51.+07:00", "fractional");
+    ts_bad("2025-12-01T22:00:51.1234567890+07:00", "fractional");
+    ts_bad("2025-12-01T22:00:51+16:00", "bad UTC offset");
+    ts_bad("2025-12-01T22:00:51+07:60", "bad UTC offset");
+    ts_bad("2025-12-01T22:00:51+7", "bad UTC offset");
+    ts_bad("2025-12-01T22:00:51+07:00 ", "bad UTC offset");
+    ts_bad("2025-12-01T22:00:51+07:00x", "bad UTC offset");
+    ts_bad("0001-01-01T00:00:00+01:00", "year out of range");
+    ts_bad("0000-06-01T00:00:00Z", "no such date");
+}
+
+/* Cases beyond the loaders': nine digits, year rollovers, the buffer size. */
+static void
+test_timestamp_more(void **state)
+{
+    (void)state;
     char small[20];
     struct err e = {0};
+
+    ts_ok("2025-12-01T22:00:51.123456789+07:00", "2025-12-01 15:00:51.123456789+00");
+    ts_ok("2025-12-31T20:00:00-05:00", "2026-01-01 01:00:00+00");
+    ts_ok("1970-01-01T00:00:00+00:01", "1969-12-31 23:59:00+00");
+    ts_bad("2025-12-01T22:00:51Z ", "bad UTC offset");
+    ts_bad("9999-12-31T23:00:00-01:00", "year out of range");
     assert_int_equal(iso8601_to_pg_utc("2025-12-01T22:00:51Z", small, sizeof(small), &e), -1);
     assert_int_equal(e.code, ERR_FAIL);
     assert_int_equal(iso8601_to_pg_utc("2025-12-01T22:00:51Z", small, 23, NULL), 0);
@@ -249,10 +305,17 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_calendar),     cmocka_unit_test(test_format),
-        cmocka_unit_test(test_to_pg),        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_runid),        cmocka_unit_test(test_clock),
-        cmocka_unit_test(test_pq_temporary), cmocka_unit_test(test_pq_connect_fails),
+        cmocka_unit_test(test_calendar),
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_timestamp_digits),
+        cmocka_unit_test(test_timestamp_offsets),
+        cmocka_unit_test(test_timestamp_bad),
+        cmocka_unit_test(test_timestamp_more),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_runid),
+        cmocka_unit_test(test_clock),
+        cmocka_unit_test(test_pq_temporary),
+        cmocka_unit_test(test_pq_connect_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
