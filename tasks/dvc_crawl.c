@@ -28,6 +28,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "dvc_record.h"
 #include "http.h"
 #include "kafka.h"
@@ -564,7 +565,7 @@ crawl_finish(struct crawl *c, const char *before, const char *mode, double start
                                    n->pages, "items", n->items, "sent", n->sent, "messages",
                                    n->messages, "skipped", n->skipped, "mode", mode,
                                    "sorted_fallback", c->fell_back, "format", c->cfg->format,
-                                   "run_seconds", round((crawl_mono_s() - started) * 1000) / 1000),
+                                   "run_seconds", round((clock_mono() - started) * 1000) / 1000),
                          false);
     if (details == NULL)
         return err_set(e, ERR_FAIL, "out of memory");
@@ -586,7 +587,7 @@ crawl_finish(struct crawl *c, const char *before, const char *mode, double start
     task_log("done: mode=%s pages=%lld items=%lld sent=%lld messages=%lld skipped=%lld "
              "watermark %s -> %s in %.1f s",
              mode, n->pages, n->items, n->sent, n->messages, n->skipped,
-             before[0] ? before : "(none)", after[0] ? after : "(none)", crawl_mono_s() - started);
+             before[0] ? before : "(none)", after[0] ? after : "(none)", clock_mono() - started);
     return 0;
 }
 
@@ -621,7 +622,7 @@ crawl_all(void *arg, struct err *e)
     const struct cfg *cfg = arg;
     struct crawl c = {.cfg = cfg};
     char before[DVC_TIME_MAX] = "";
-    double started = crawl_mono_s();
+    double started = clock_mono();
     struct err pe = {0};
     int rc = -1;
 

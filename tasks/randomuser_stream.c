@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "crawl.h"
+#include "clock.h"
 #include "http.h"
 #include "kafka.h"
 #include "randomuser.h"
@@ -270,7 +271,7 @@ static int
 stream_run(struct stream *s, struct err *e)
 {
     for (;;) {
-        double now = crawl_mono_s();
+        double now = clock_mono();
 
         if (task_stopping())
             return err_set(e, ERR_FAIL, "stopped by signal %d after %.1f s", task_stop_signal(),
@@ -306,7 +307,7 @@ static int
 stream_finish(struct stream *s, struct err *e)
 {
     uint64_t delivered = 0;
-    double took = crawl_mono_s() - s->started;
+    double took = clock_mono() - s->started;
     int rc;
 
     kq_producer_stats(s->kp, NULL, &delivered, NULL);
@@ -336,7 +337,7 @@ stream_all(void *arg, struct err *e)
 
     task_log("stream %s to %s for %.1f s (batch %d, at most %g request(s)/s)", cfg->url, cfg->topic,
              cfg->duration_s, cfg->batch, cfg->rate);
-    s.started = crawl_mono_s();
+    s.started = clock_mono();
     s.deadline = s.started + cfg->duration_s;
     if ((s.kp = kq_producer_new((const char *const *)cfg->props.v, e)) != NULL &&
         send_first(&s, e) == 0 && stream_start(&s, e) == 0) {

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "kafka.h"
 #include "loader.h"
 #include "loader_dvc.h"
@@ -112,15 +113,6 @@ struct loader {
     long long messages, rows, dead, batches;
     double trouble_since; /* first Kafka error of a run of them, 0 when none */
 };
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- options ------------------------------------------------------------------------- */
 
@@ -401,7 +393,7 @@ batch_begin(struct loader *l, struct err *e)
     if (pgconn_copy_begin(l->db, l->pl->copy_sql, e) < 0)
         return err_prefix(e, "copy");
     l->open = true;
-    l->started = now_s();
+    l->started = clock_mono();
     l->b_messages = l->b_rows = 0;
     return 0;
 }
@@ -566,7 +558,7 @@ static bool
 batch_due(const struct loader *l)
 {
     return l->open && (l->b_rows + (long long)l->ndl >= l->max_batch ||
-                       now_s() - l->started >= l->interval || l->dl_bytes >= DEAD_BYTES_MAX);
+                       clock_mono() - l->started >= l->interval || l->dl_bytes >= DEAD_BYTES_MAX);
 }
 
 /* ---- the loop ---------------------------------------------------------------------- */
@@ -617,7 +609,7 @@ handle_msg(struct loader *l, const struct kq_msg *m, struct err *e)
 static int
 kafka_trouble(struct loader *l, struct err *e)
 {
-    double now = now_s();
+    double now = clock_mono();
 
     if (!e->temporary)
         return -1;

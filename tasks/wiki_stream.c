@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "crawl.h"
+#include "clock.h"
 #include "dvc_record.h" /* dvc_time_parse/format: ISO 8601 instants in ticks */
 #include "http.h"
 #include "kafka.h"
@@ -430,7 +431,7 @@ run_pages(struct run *r, int64_t start, double started, struct err *e)
             return -1;
         if (crawl_delivery_check(r->kp, &r->kafka_failed, e) < 0)
             return -1;
-        if (!r->complete && c->duration_s > 0 && crawl_mono_s() - started >= c->duration_s) {
+        if (!r->complete && c->duration_s > 0 && clock_mono() - started >= c->duration_s) {
             task_log("--duration reached after %lld page(s): the rest is for the next run",
                      r->pages);
             break;
@@ -451,7 +452,7 @@ run_store(struct run *r, double started, char *after, size_t size, struct err *e
     details = crawl_dump(json_pack("{s:I, s:I, s:I, s:I, s:b, s:f}", "rcid", r->at.rcid, "max_rcid",
                                    r->max_rcid, "pages", r->pages, "changes_sent", r->sent,
                                    "complete", r->complete, "run_seconds",
-                                   round((crawl_mono_s() - started) * 1000) / 1000),
+                                   round((clock_mono() - started) * 1000) / 1000),
                          true);
     if (details == NULL)
         return err_set(e, ERR_FAIL, "out of memory");
@@ -487,7 +488,7 @@ run_finish(struct run *r, const char *before, double started, struct err *e)
              "%s -> %s%s in %.1f s",
              r->pages, r->sent, r->dups, r->odd, before[0] ? before : "(none)",
              after[0] ? after : "(none)", r->complete ? "" : " (cut by --duration)",
-             crawl_mono_s() - started);
+             clock_mono() - started);
     return 0;
 }
 
@@ -530,7 +531,7 @@ run_all(void *cfg, struct err *e)
 {
     struct run r = {.cfg = cfg};
     char before[TIME_MAX] = "";
-    double started = crawl_mono_s();
+    double started = clock_mono();
     int64_t start = 0;
     int rc = -1;
 

@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include "cli_int.h"
+#include "clock.h"
 #include "dagfile/dagfile.h"
 #include "log.h"
 #include "loop/loop.h"
 #include "progress/progress.h"
 #include "store/store.h"
-#include "schedule/tz.h"
 
 const char *
 cli_dags_folder(void)
@@ -61,15 +61,6 @@ cli_open_store(void)
     if (s == NULL)
         log_error("%s", e.msg);
     return s;
-}
-
-void
-cli_run_id_for(const char *type, time_t t, char *buf, size_t size)
-{
-    char iso[32];
-
-    tz_format("UTC", t, iso, NULL);
-    snprintf(buf, size, "%s__%s", type, iso);
 }
 
 static void
@@ -147,15 +138,6 @@ diff_states(struct progress *p, const char *dag_id, const char *run_id, struct s
 
 #define WATCH_MIN_MS 20
 
-static double
-now_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Wait for a notification on the store's connection, at most one second (a safety net: a
  * run whose end was written by an older gust sends none). 0 woken or timed out, -1 error. */
 static int
@@ -188,7 +170,7 @@ cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
     /* Woken by the scheduler's notifications (a try ended, the run ended); without LISTEN
      * (an error is not fatal here) the run is read five times a second. */
     bool listening = store_listen(s, &e) == 0;
-    double started = now_mono(), last_read = 0;
+    double started = clock_mono(), last_read = 0;
     bool warned = false;
 
     for (;;) {
@@ -200,9 +182,9 @@ cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
          * server about 4 ms), so that the watcher does not compete with the scheduler. */
         double gap = (WATCH_MIN_MS + (double)n_seen / 10) / 1000.0;
 
-        if (now_mono() - last_read < gap)
-            poll(NULL, 0, (int)((gap - (now_mono() - last_read)) * 1000) + 1);
-        last_read = now_mono();
+        if (clock_mono() - last_read < gap)
+            poll(NULL, 0, (int)((gap - (clock_mono() - last_read)) * 1000) + 1);
+        last_read = clock_mono();
         if (store_run_get(s, dag_id, run_id, &run, &e) < 0 ||
             store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0) {
             log_error("%s", e.msg);
@@ -220,7 +202,7 @@ cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
             rc = run.state == RUN_SUCCESS ? EXIT_OK : EXIT_FAIL;
             break;
         }
-        if (!warned && run.state == RUN_QUEUED && now_mono() - started > 5) {
+        if (!warned && run.state == RUN_QUEUED && clock_mono() - started > 5) {
             warned = true;
             log_warn("the run is still queued: is a scheduler running? (or use --local to run it "
                      "here)");

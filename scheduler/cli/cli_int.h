@@ -72,9 +72,6 @@ const struct dag *cli_find_dag(const struct dagbag *bag, const char *dag_id);
 /* Connect to the database ($GUST_DATABASE_URL or PG*); NULL after a message. */
 struct store *cli_open_store(void);
 
-/* "<type>__<ISO-8601 of t>", Airflow's run id for a given logical date. */
-void cli_run_id_for(const char *type, time_t t, char *buf, size_t size);
-
 /* Watch a run in the database until it ends, showing progress; exit code 0 success, 1
  * failed. */
 int cli_watch_run(struct store *s, const char *dag_id, const char *run_id);

@@ -15,6 +15,7 @@
 #include "dagfile/dagfile.h"
 #include "log.h"
 #include "progress/progress.h"
+#include "runid.h"
 #include "runner/runner.h"
 #include "timetable/timetable.h"
 #include "store/store.h"
@@ -288,7 +289,7 @@ cli_dags_backfill(const struct cli_args *a)
         char run_id[128];
         int r;
 
-        timetable_run_id("backfill", runs[i].logical_date, run_id, sizeof(run_id));
+        runid_format("backfill", runs[i].logical_date, -1, run_id, sizeof(run_id));
         if ((r = prepare_run(s, dag, &b, &runs[i], run_id, &e)) < 0) {
             log_error("%s: %s", run_id, e.msg);
             goto out;

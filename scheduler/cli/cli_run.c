@@ -18,6 +18,7 @@
 #include "log.h"
 #include "progress/progress.h"
 #include "runner/runner.h"
+#include "runid.h"
 #include "store/store.h"
 #include "schedule/tz.h"
 
@@ -104,7 +105,7 @@ cli_dags_trigger(const struct cli_args *args)
     rc = EXIT_FAIL;
     if ((bag = cli_load_bag(a.subdir)) == NULL || (dag = cli_find_dag(bag, a.dag_id)) == NULL)
         goto out;
-    runner_make_run_id("manual", run_id, sizeof(run_id), &logical);
+    runid_now("manual", run_id, sizeof(run_id), &logical);
     if (a.logical && tz_parse_iso(dag->timezone, a.logical, &logical, &e) < 0) {
         log_error("--logical-date: %s", e.msg);
         rc = EXIT_USAGE;
@@ -113,7 +114,7 @@ cli_dags_trigger(const struct cli_args *args)
     if (a.run_id)
         snprintf(run_id, sizeof(run_id), "%s", a.run_id);
     else if (a.logical)
-        cli_run_id_for("manual", logical, run_id, sizeof(run_id));
+        runid_format("manual", logical, -1, run_id, sizeof(run_id));
     if ((s = cli_open_store()) == NULL)
         goto out;
     if (store_run_create(s, dag, run_id, "manual", logical, logical, logical, conf, "cli",

@@ -15,6 +15,7 @@
 #include "dagfile/dagfile.h"
 #include "executor/executor.h"
 #include "log.h"
+#include "runid.h"
 #include "runner/runner.h"
 #include "store/store.h"
 #include "schedule/tz.h"
@@ -141,7 +142,7 @@ test_run(struct store *s, const struct dag *dag, const char *when, struct test_c
         t->logical = sr.logical_date;
         snprintf(t->run_id, sizeof(t->run_id), "%s", when);
     } else {
-        cli_run_id_for("manual", t->logical, t->run_id, sizeof(t->run_id));
+        runid_format("manual", t->logical, -1, t->run_id, sizeof(t->run_id));
     }
     store_run_clear(&sr);
     return 0;

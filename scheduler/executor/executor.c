@@ -33,6 +33,7 @@
  *   kernel may deliver it elsewhere and the signalfd stays silent. */
 #include "executor/executor.h"
 #include "executor_int.h"
+#include "clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -92,15 +93,6 @@ struct executor {
     char *buf; /* READ_CHUNK */
 };
 
-static double
-mono_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static bool
 has_deadline(double d)
 {
@@ -157,7 +149,7 @@ job_new(const struct exec_spec *spec)
     t->res.exit_code = -1;
     t->kill_grace = spec->kill_grace > 0 ? spec->kill_grace : 0;
     t->kill_at = t->drain_at = NO_DEADLINE;
-    t->t0 = mono_now();
+    t->t0 = clock_mono();
     t->timeout_at = spec->timeout >= 0 ? t->t0 + spec->timeout : NO_DEADLINE;
     clock_gettime(CLOCK_REALTIME, &t->res.started);
     return t;
@@ -181,7 +173,7 @@ static void
 job_mark_ended(struct job *t)
 {
     clock_gettime(CLOCK_REALTIME, &t->res.ended);
-    t->res.duration = mono_now() - t->t0;
+    t->res.duration = clock_mono() - t->t0;
 }
 
 static void
@@ -477,7 +469,7 @@ on_reaped(struct job *t, int status)
     /* The rest of the group must not outlive the try (nor hold its pipes open). */
     kill(-t->res.pid, SIGKILL);
     t->timeout_at = t->kill_at = NO_DEADLINE;
-    t->drain_at = mono_now() + EXEC_DRAIN_SECONDS;
+    t->drain_at = clock_mono() + EXEC_DRAIN_SECONDS;
 }
 
 /* waitpid until it says 0 (or ECHILD); returns whether anything was reaped. */
@@ -693,7 +685,7 @@ executor_process(struct executor *x, struct err *e)
         drain_pipe(x, t, 0);
         drain_pipe(x, t, 1);
     }
-    now = mono_now();
+    now = clock_mono();
     for (t = x->running; t != NULL; t = next) {
         next = t->next;
         enforce_deadlines(t, now);
@@ -743,7 +735,7 @@ static void
 kill_and_wait(struct executor *x)
 {
     struct pollfd fds[1];
-    double end = mono_now() + 5.0;
+    double end = clock_mono() + 5.0;
 
     for (struct job *t = x->running; t != NULL; t = t->next)
         if (!t->reaped) {
@@ -751,7 +743,7 @@ kill_and_wait(struct executor *x)
             t->timeout_at = t->kill_at = NO_DEADLINE;
         }
     while (x->running != NULL) {
-        double now = mono_now();
+        double now = clock_mono();
         executor_process(x, NULL);
         if (x->running == NULL || now >= end)
             break;
@@ -829,7 +821,7 @@ executor_timeout_ms(const struct executor *x)
     }
     if (!has_deadline(best))
         return -1;
-    now = mono_now();
+    now = clock_mono();
     if (best <= now)
         return 0;
     ms = ceil((best - now) * 1000.0);
@@ -874,7 +866,7 @@ executor_terminate(struct executor *x, pid_t pid)
         return -1;
     if (!t->reaped) {
         t->timeout_at = NO_DEADLINE;
-        term_group(t, mono_now());
+        term_group(t, clock_mono());
     }
     return 0;
 }

@@ -22,11 +22,12 @@
 #include "dagfile/dagfile.h"
 #include "log.h"
 #include "loop/loop.h"
+#include "iso8601.h"
 #include "progress/progress.h"
+#include "runid.h"
 #include "runner/runner.h"
 #include "timetable/timetable.h"
 #include "store/store.h"
-#include "schedule/tz.h"
 
 #define CATCHUP_PER_TICK 50 /* runs one DAG may create per tick; the rest come next tick */
 
@@ -128,7 +129,7 @@ create_runs(struct loop_ctx *c, struct runner *r, const struct dag *dag, time_t 
             return 0;
         if (next.create_after > now)
             return next.create_after;
-        timetable_run_id("scheduled", next.logical_date, run_id, sizeof(run_id));
+        runid_format("scheduled", next.logical_date, -1, run_id, sizeof(run_id));
         if (store_run_create(c->store, dag, run_id, "scheduled", next.logical_date,
                              next.data_interval_start, next.data_interval_end, "{}", "timetable",
                              now, &id, &e) < 0) {

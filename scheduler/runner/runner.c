@@ -29,15 +29,6 @@
 
 #define MAX_POLLFDS 1024
 
-double
-runner_wall(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return runner_epoch(&ts);
-}
-
 void
 runner_emit(struct runner *r, const struct active_run *run, const char *task_id, enum ti_state ts,
             int try_number, const char *detail)
@@ -293,7 +284,7 @@ runner_stop(struct runner *r)
 {
     if (!r->stopping) {
         r->stopping = true;
-        r->stop_at = runner_mono() + r->opts.shutdown_grace;
+        r->stop_at = clock_mono() + r->opts.shutdown_grace;
     }
 }
 
@@ -491,7 +482,7 @@ claim(struct runner *r, const struct store_claim_filter *f, int limit)
     if (limit <= 0)
         return 0;
     if (store_claim_queued(r->store, f, limit, r->hostname, (int)getpid(), r->job_id,
-                           r->opts.lease_seconds, runner_wall(), &c, &n, &e) < 0) {
+                           r->opts.lease_seconds, clock_wall(), &c, &n, &e) < 0) {
         runner_db_error(r, &e, "claim task instances");
         return -1;
     }
@@ -622,9 +613,9 @@ next_timeout(const struct runner *r, time_t now)
     if (r->n_waits)
         ms = min_ms(ms, ms_until(r->next_wait_check, now));
     if (r->stopping && !r->terminated)
-        ms = min_ms(ms, (int)((r->stop_at - runner_mono()) * 1000 > 0
-                                  ? (r->stop_at - runner_mono()) * 1000
-                                  : 0));
+        ms = min_ms(
+            ms,
+            (int)((r->stop_at - clock_mono()) * 1000 > 0 ? (r->stop_at - clock_mono()) * 1000 : 0));
     if (ms < 0 && r->opts.mode == RUNNER_LOCAL && executor_active(r->x) == 0)
         ms = 1000; /* a stalled local run is planned again (and found deadlocked) */
     return ms;
@@ -728,7 +719,7 @@ begin(struct runner *r)
 static void
 stop_tries(struct runner *r)
 {
-    if (r->terminated || !r->stopping || runner_mono() < r->stop_at)
+    if (r->terminated || !r->stopping || clock_mono() < r->stop_at)
         return;
     r->terminated = true;
     executor_terminate_all(r->x);

@@ -161,7 +161,4 @@ int runner_task_command(struct store *s, const struct dag *dag, size_t task, con
 /* Free a command's argv and environment and empty it. */
 void runner_cmd_clear(struct runner_cmd *cmd);
 
-/* A new run id: "<type>__<ISO time with microseconds>", Airflow's convention. */
-void runner_make_run_id(const char *type, char *buf, size_t size, time_t *logical_date);
-
 #endif

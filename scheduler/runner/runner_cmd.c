@@ -16,9 +16,10 @@
 #include <unistd.h>
 
 #include "dagfile/dagfile.h"
+#include "iso8601.h"
+#include "runid.h"
 #include "runner_int.h"
 #include "store/store.h"
-#include "schedule/tz.h"
 
 extern char **environ;
 
@@ -114,9 +115,9 @@ env_context(struct env *env, const struct ti_try *t)
 {
     const struct active_run *run = t->run;
     const struct dag_task *task = &run->dag->tasks[t->task];
-    char iso[32], try_s[16];
+    char iso[ISO8601_MAX], try_s[16];
 
-    tz_format("UTC", run->logical_date, iso, NULL);
+    iso8601_format(run->logical_date, 0, 'T', iso);
     snprintf(try_s, sizeof(try_s), "%d", t->try_number);
     return env_set(env, "AIRFLOW_CTX_DAG_ID", run->dag_id) |
            env_set(env, "AIRFLOW_CTX_TASK_ID", task->task_id) |
@@ -340,20 +341,6 @@ runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line,
 
 /* ---- TriggerDagRunOperator ---- */
 
-void
-runner_make_run_id(const char *type, char *buf, size_t size, time_t *logical_date)
-{
-    struct timespec ts;
-    char iso[32];
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    tz_format("UTC", ts.tv_sec, iso, NULL);
-    /* "2024-05-01T10:00:00+00:00" -> "...T10:00:00.123456+00:00", Airflow's isoformat() */
-    snprintf(buf, size, "%s__%.19s.%06ld%s", type, iso, ts.tv_nsec / 1000, iso + 19);
-    if (logical_date)
-        *logical_date = ts.tv_sec;
-}
-
 /* Render every string inside a conf value, in place. */
 static int
 render_json(struct store *s, const struct ti_try *t, json_t *v, struct err *e)
@@ -416,7 +403,7 @@ runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_tr
     }
     if ((conf = render_conf(s, t, e)) == NULL)
         goto out;
-    runner_make_run_id("manual", run_out, run_size, &logical);
+    runid_now("manual", run_out, run_size, &logical);
     snprintf(dag_out, dag_size, "%s", dag_id);
     if (store_run_create(s, target, run_out, "manual", logical, logical, logical, conf, "operator",
                          time(NULL), &id, e) < 0)

@@ -11,7 +11,9 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "err.h"
+#include "iso8601.h"
 #include "plan/plan.h"
 #include "runner/runner.h"
 #include "store/store.h"
@@ -126,18 +128,6 @@ void ti_try_free(struct ti_try *t);
 void runner_forget_states(struct runner *r);
 void run_forget_states(struct active_run *run);
 void run_know_state(struct active_run *run, size_t task, enum ti_state state, double next_retry_at);
-
-/* Wall clock instants in epoch seconds with a fraction (task instance start and end dates). */
-double runner_wall(void);
-
-static inline double
-runner_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static inline double
 runner_epoch(const struct timespec *ts)

@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include "dagfile/dagfile.h"
+#include "iso8601.h"
 #include "runner_int.h"
 #include "store/store.h"
 #include "template/template.h"
-#include "schedule/tz.h"
 
 #define KNOWN_MAX_AGE 5.0 /* seconds: see "known states" below */
 
@@ -120,7 +120,7 @@ load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, runner_pa
 
     size_t n_tasks = run->dag->n_tasks;
 
-    if (run->known && runner_mono() - run->known_at < KNOWN_MAX_AGE) {
+    if (run->known && clock_mono() - run->known_at < KNOWN_MAX_AGE) {
         memcpy(tis, run->known, n_tasks * sizeof(*tis));
     } else {
         /* A task with no row (added to the DAG after the run was created) counts as removed. */
@@ -142,7 +142,7 @@ load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, runner_pa
             run->known = malloc(n_tasks * sizeof(*run->known));
         if (run->known) {
             memcpy(run->known, tis, n_tasks * sizeof(*tis));
-            run->known_at = runner_mono();
+            run->known_at = clock_mono();
         }
     }
     for (size_t i = 0; past && i < n_tasks; i++)

@@ -159,7 +159,7 @@ runner_flush_pending(struct runner *r)
 static void
 end_now(struct runner *r, struct ti_try *t, enum try_outcome outcome, const char *detail)
 {
-    double now = runner_wall();
+    double now = clock_wall();
     struct try_end end = {.outcome = outcome, .rec = {.start = now, .end = now, .duration = 0}};
 
     snprintf(end.detail, sizeof(end.detail), "%s", detail);
@@ -172,7 +172,7 @@ runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const 
                 int try_number, int max_tries, const char *why, struct err *e)
 {
     const struct dag_task *task = dag_find_task(dagbag_find(runner_bag(r), dag_id), task_id);
-    struct store_try_end rec = {.try_number = try_number, .end = runner_wall(), .duration = -1};
+    struct store_try_end rec = {.try_number = try_number, .end = clock_wall(), .duration = -1};
     struct store_run sr = {0};
     char logical[40] = "None", *log = NULL, *xcom = NULL;
     int won;

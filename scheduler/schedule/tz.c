@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "iso8601.h"
+
 static char current_zone[128];
 
 static int
@@ -139,23 +141,12 @@ tz_format(const char *name, time_t t, char buf[32], struct err *e)
 {
     struct civil c;
     long off;
-    char sign;
-    unsigned year, offh, offm;
 
     if (tz_from_utc(name, t, &c, &off, e) < 0)
         return -1;
     if (c.year < 0 || c.year > 9999)
         return err_set(e, ERR_FAIL, "year %d cannot be written as ISO-8601", c.year);
-    sign = off < 0 ? '-' : '+';
-    if (off < 0)
-        off = -off;
-    /* Unsigned and reduced so the compiler can prove the text fits in 32 bytes. */
-    year = (unsigned)c.year % 10000u;
-    offh = (unsigned)(off / 3600) % 100u;
-    offm = (unsigned)(off % 3600 / 60) % 100u;
-    snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02u%c%02u:%02u", year, (unsigned)c.month % 100u,
-             (unsigned)c.mday % 100u, (unsigned)c.hour % 100u, (unsigned)c.minute % 100u,
-             (unsigned)c.second % 100u, sign, offh, offm);
+    iso8601_format(t, off, 'T', buf);
     return 0;
 }
 

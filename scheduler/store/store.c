@@ -1,19 +1,19 @@
 /* store: gust's metadata in PostgreSQL: connection, schema migrations, DAG registry.
  *
- * The only file that includes libpq (docs/architecture.md, "Rules"). Every statement that carries a
- * value goes through PQexecParams with $n parameters; the only SQL sent as plain text is fixed text
- * (BEGIN, COMMIT, the embedded migrations). Key invariants: no message leaving this module contains
- * a password (conninfo and libpq errors are scrubbed), libpq never prints (the notice processor is
- * silenced), and every transaction opened here is committed or rolled back before the function
- * returns. */
+ * With store_int.h, the only scheduler code that includes libpq (through common/pq.h, which
+ * connects and classifies errors for both programs; docs/architecture.md, "Rules"). Every statement
+ * that carries a value goes through PQexecParams with $n parameters; the only SQL sent as plain
+ * text is fixed text (BEGIN, COMMIT, the embedded migrations). Key invariants: no message leaving
+ * this module contains a password (conninfo and libpq errors are scrubbed), libpq never prints (the
+ * notice processor is silenced), and every transaction opened here is committed or rolled back
+ * before the function returns. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
 #include "dagfile/dagfile.h"
 #include "conninfo.h"
+#include "pq.h"
 #include "store/store.h"
 #include "store_int.h"
 
@@ -32,99 +32,22 @@ store_mask_conninfo(const char *conninfo, char *buf, size_t size)
 
 /* ---- connection ------------------------------------------------------------------- */
 
-static void
-quiet_notice(void *arg, const char *message)
-{
-    (void)arg, (void)message; /* library code never prints; NOTICEs are not errors */
-}
-
-/* libpq's message up to its first line break, tabs folded. */
-static void
-first_line(char *dst, size_t size, const char *msg)
-{
-    size_t n = msg ? strcspn(msg, "\n") : 0;
-
-    snprintf(dst, size, "%.*s", (int)n, msg ? msg : "");
-    for (char *p = dst; *p; p++)
-        if (*p == '\t')
-            *p = ' ';
-}
-
-/* True when trying again later may work: the server is down, starting, or unreachable. */
-static bool
-is_temporary(const char *msg)
-{
-    static const char *const transient[] = {
-        "Connection refused",
-        "timeout expired",
-        "timed out",
-        "No such file",
-        "Network is unreachable",
-        "No route to host",
-        "could not translate",
-        "starting up",
-        "shutting down",
-        "in recovery mode",
-        "too many clients",
-        "server closed the connection",
-        "Connection reset",
-        "could not receive data",
-        "could not send data",
-    };
-
-    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
-        if (strstr(msg, transient[i]))
-            return true;
-    return false;
-}
-
-/* Name the server for messages; when libpq could not even parse conninfo, show it masked. */
-static void
-describe(const PGconn *c, const char *conninfo, char *buf, size_t size)
-{
-    const char *host = c ? PQhost(c) : NULL, *port = c ? PQport(c) : NULL;
-    const char *db = c ? PQdb(c) : NULL, *user = c ? PQuser(c) : NULL;
-    char masked[160];
-
-    if ((host == NULL || *host == '\0') && (db == NULL || *db == '\0')) {
-        store_mask_conninfo(conninfo, masked, sizeof(masked));
-        snprintf(buf, size, "'%s'", masked);
-        return;
-    }
-    snprintf(buf, size, "host=%s port=%s dbname=%s user=%s", host && *host ? host : "?",
-             port && *port ? port : "?", db && *db ? db : "?", user && *user ? user : "?");
-}
-
 struct store *
 store_open(const char *conninfo, struct err *e)
 {
-    /* connect_timeout first, so a value in conninfo or PGCONNECT_TIMEOUT wins over ours. */
-    const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *vals[] = {getenv("PGCONNECT_TIMEOUT") ? NULL : "10", "gust", NULL, NULL};
     struct store *s;
-    char reason[200], msg[512]; /* err_set truncates to what struct err holds */
 
     if (conninfo == NULL)
         conninfo = getenv("GUST_DATABASE_URL");
-    vals[2] = conninfo && *conninfo ? conninfo : NULL;
     if ((s = calloc(1, sizeof(*s))) == NULL) {
         err_set(e, ERR_FAIL, "connect: out of memory");
         return NULL;
     }
-    s->conn = PQconnectdbParams(keys, vals, 1);
-    describe(s->conn, conninfo, s->where, sizeof(s->where));
-    if (s->conn && PQstatus(s->conn) == CONNECTION_OK) {
-        PQsetNoticeProcessor(s->conn, quiet_notice, NULL);
-        return s;
+    if ((s->conn = pq_connect(conninfo, "gust", false, s->where, sizeof(s->where), e)) == NULL) {
+        store_free(s);
+        return NULL;
     }
-    first_line(reason, sizeof(reason), s->conn ? PQerrorMessage(s->conn) : "out of memory");
-    snprintf(msg, sizeof(msg), "connect to %s: %s", s->where, reason);
-    conninfo_scrub(msg, sizeof(msg), conninfo);
-    err_set(e, ERR_DB, "%s", msg);
-    if (e)
-        e->temporary = is_temporary(reason);
-    store_free(s);
-    return NULL;
+    return s;
 }
 
 void
@@ -149,14 +72,7 @@ store_where(const struct store *s)
 static int
 db_error(struct store *s, const PGresult *res, struct err *e)
 {
-    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    char line[sizeof(e->msg)];
-
-    first_line(line, sizeof(line), primary ? primary : PQerrorMessage(s->conn));
-    err_set(e, ERR_DB, "%s", line);
-    if (e)
-        e->temporary = PQstatus(s->conn) != CONNECTION_OK || is_temporary(line);
-    return -1;
+    return pq_error(s->conn, res, e);
 }
 
 /* Prepared statements. Every statement with parameters is prepared once per session, under

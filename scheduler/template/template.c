@@ -27,7 +27,7 @@
 
 /* Append n bytes (kept NUL-terminated). */
 void
-tsb_add(struct tsb *b, const char *p, size_t n)
+tmpl_sb_add(struct tmpl_sb *b, const char *p, size_t n)
 {
     if (b == NULL || b->oom)
         return;
@@ -48,16 +48,16 @@ tsb_add(struct tsb *b, const char *p, size_t n)
 
 /* Append a C string. */
 void
-tsb_puts(struct tsb *b, const char *s)
+tmpl_sb_puts(struct tmpl_sb *b, const char *s)
 {
-    tsb_add(b, s, strlen(s));
+    tmpl_sb_add(b, s, strlen(s));
 }
 
 /* ---- errors and values ---- */
 
 /* Record the first error at off; always -1. */
 int
-tfail(struct tst *s, size_t off, const char *fmt, ...)
+tmpl_fail(struct tmpl_state *s, size_t off, const char *fmt, ...)
 {
     va_list ap;
 
@@ -75,9 +75,9 @@ tfail(struct tst *s, size_t off, const char *fmt, ...)
     return -1;
 }
 
-/* Release v; it becomes V_ANY, safe to free again. */
+/* Empty v (release what it holds): it becomes V_ANY, safe to clear again. */
 void
-tval_free(struct tval *v)
+tmpl_val_clear(struct tmpl_val *v)
 {
     json_decref(v->j);
     free(v->msg);
@@ -87,17 +87,17 @@ tval_free(struct tval *v)
 
 /* A JSON value (steals j; NULL means out of memory). */
 int
-tval_json(struct tst *s, struct tval *v, json_t *j, size_t off)
+tmpl_val_json(struct tmpl_state *s, struct tmpl_val *v, json_t *j, size_t off)
 {
     memset(v, 0, sizeof(*v));
     v->k = V_JSON;
     v->j = j;
-    return j ? 0 : tfail(s, off, "out of memory");
+    return j ? 0 : tmpl_fail(s, off, "out of memory");
 }
 
 /* An undefined value: an error raised only if it is used. */
 int
-tval_undef(struct tst *s, struct tval *v, size_t off, const char *fmt, ...)
+tmpl_val_undef(struct tmpl_state *s, struct tmpl_val *v, size_t off, const char *fmt, ...)
 {
     va_list ap;
     char *msg = NULL;
@@ -110,27 +110,27 @@ tval_undef(struct tst *s, struct tval *v, size_t off, const char *fmt, ...)
         msg = NULL;
     va_end(ap);
     v->msg = msg;
-    return msg ? 0 : tfail(s, off, "out of memory");
+    return msg ? 0 : tmpl_fail(s, off, "out of memory");
 }
 
 /* Raise v when it is undefined (any use but `| default`). */
 int
-traise(struct tst *s, const struct tval *v)
+tmpl_raise(struct tmpl_state *s, const struct tmpl_val *v)
 {
-    return v->k == V_UNDEF ? tfail(s, v->off, "%s", v->msg) : 0;
+    return v->k == V_UNDEF ? tmpl_fail(s, v->off, "%s", v->msg) : 0;
 }
 
 /* ---- lexer ---- */
 
 static void
-tok_clear(struct tok *t)
+tok_clear(struct tmpl_tok *t)
 {
     free(t->str);
     memset(t, 0, sizeof(*t));
 }
 
 static void
-put_utf8(struct tsb *b, unsigned cp)
+put_utf8(struct tmpl_sb *b, unsigned cp)
 {
     char u[4];
     size_t n;
@@ -145,7 +145,7 @@ put_utf8(struct tsb *b, unsigned cp)
     else
         u[0] = (char)(0xF0 | cp >> 18), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F)),
         u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
-    tsb_add(b, u, n);
+    tmpl_sb_add(b, u, n);
 }
 
 /* \xNN, \uNNNN, \UNNNNNNNN: the code point, or -1 when the digits are not there. */
@@ -166,17 +166,17 @@ hex_escape(const char *p, size_t avail, size_t digits)
 
 /* A string literal at s->pos (the quote) into t, with Python's escapes. */
 static int
-lex_string(struct tst *s, struct tok *t)
+lex_string(struct tmpl_state *s, struct tmpl_tok *t)
 {
     char q = s->src[s->pos];
     size_t i = s->pos + 1;
-    struct tsb b = {0};
+    struct tmpl_sb b = {0};
 
-    tsb_add(&b, "", 0);
+    tmpl_sb_add(&b, "", 0);
     while (i < s->len && s->src[i] != q) {
         char c = s->src[i++];
         if (c != '\\' || i >= s->len) {
-            tsb_add(&b, &c, 1);
+            tmpl_sb_add(&b, &c, 1);
             continue;
         }
         c = s->src[i++];
@@ -185,19 +185,19 @@ lex_string(struct tst *s, struct tok *t)
         size_t nd = c == 'x' ? 2 : c == 'u' ? 4 : c == 'U' ? 8 : 0;
         long cp = nd ? hex_escape(s->src + i, s->len - i, nd) : -1;
         if (simple != NULL)
-            tsb_add(&b, &to[simple - from], 1);
+            tmpl_sb_add(&b, &to[simple - from], 1);
         else if (cp >= 0)
             put_utf8(&b, (unsigned)cp), i += nd;
         else /* Python keeps an unknown escape as written */
-            tsb_add(&b, s->src + i - 2, 2);
+            tmpl_sb_add(&b, s->src + i - 2, 2);
     }
     if (i >= s->len) {
         free(b.p);
-        return tfail(s, s->pos, "unterminated string");
+        return tmpl_fail(s, s->pos, "unterminated string");
     }
     if (b.oom) {
         free(b.p);
-        return tfail(s, s->pos, "out of memory");
+        return tmpl_fail(s, s->pos, "out of memory");
     }
     t->k = T_STR;
     t->str = b.p;
@@ -207,7 +207,7 @@ lex_string(struct tst *s, struct tok *t)
 }
 
 static int
-lex_number(struct tst *s, struct tok *t)
+lex_number(struct tmpl_state *s, struct tmpl_tok *t)
 {
     const char *p = s->src + s->pos;
     size_t n = 0;
@@ -219,24 +219,24 @@ lex_number(struct tst *s, struct tok *t)
         n++;
     char buf[64];
     if (n >= sizeof(buf))
-        return tfail(s, s->pos, "number too long");
+        return tmpl_fail(s, s->pos, "number too long");
     memcpy(buf, p, n);
     buf[n] = '\0';
     t->k = real ? T_REAL : T_INT;
     t->d = strtod(buf, NULL);
     t->i = strtoll(buf, NULL, 10);
     if (!real && (t->d > 9.2e18))
-        return tfail(s, s->pos, "integer too large");
+        return tmpl_fail(s, s->pos, "integer too large");
     s->pos += n;
     return 0;
 }
 
 static int
-lex_punct(struct tst *s, struct tok *t)
+lex_punct(struct tmpl_state *s, struct tmpl_tok *t)
 {
     static const char single[] = ".[]()|~,=-";
-    static const enum tk kinds[] = {T_DOT,  T_LBRACK, T_RBRACK, T_LPAREN, T_RPAREN,
-                                    T_PIPE, T_TILDE,  T_COMMA,  T_ASSIGN, T_MINUS};
+    static const enum tmpl_tk kinds[] = {T_DOT,  T_LBRACK, T_RBRACK, T_LPAREN, T_RPAREN,
+                                         T_PIPE, T_TILDE,  T_COMMA,  T_ASSIGN, T_MINUS};
     const char *p = s->src + s->pos, *hit;
     size_t left = s->len - s->pos;
 
@@ -251,25 +251,25 @@ lex_punct(struct tst *s, struct tok *t)
         return 0;
     }
     if (strchr("+*/%<>!=", *p) != NULL && *p != '\0')
-        return tfail(s, s->pos, "operator '%.*s' is not supported", left > 1 && p[1] == '=' ? 2 : 1,
-                     p);
+        return tmpl_fail(s, s->pos, "operator '%.*s' is not supported",
+                         left > 1 && p[1] == '=' ? 2 : 1, p);
     if (isprint((unsigned char)*p))
-        return tfail(s, s->pos, "unexpected character '%c'", *p);
-    return tfail(s, s->pos, "unexpected character \\x%02x", (unsigned char)*p);
+        return tmpl_fail(s, s->pos, "unexpected character '%c'", *p);
+    return tmpl_fail(s, s->pos, "unexpected character \\x%02x", (unsigned char)*p);
 }
 
 /* The next token of the expression into s->tok. */
 int
-tnext(struct tst *s)
+tmpl_next(struct tmpl_state *s)
 {
-    struct tok *t = &s->tok;
+    struct tmpl_tok *t = &s->tok;
 
     tok_clear(t);
     while (s->pos < s->len && isspace((unsigned char)s->src[s->pos]))
         s->pos++;
     t->off = s->pos;
     if (s->pos >= s->len)
-        return tfail(s, s->open, "unclosed '{{' (no matching '}}')");
+        return tmpl_fail(s, s->open, "unclosed '{{' (no matching '}}')");
     char c = s->src[s->pos];
     if (isalpha((unsigned char)c) || c == '_') {
         size_t n = 0;
@@ -278,7 +278,7 @@ tnext(struct tst *s)
             n++;
         t->k = T_NAME;
         if ((t->str = strndup(s->src + s->pos, n)) == NULL)
-            return tfail(s, s->pos, "out of memory");
+            return tmpl_fail(s, s->pos, "out of memory");
         t->slen = n;
         s->pos += n;
         return 0;
@@ -292,7 +292,7 @@ tnext(struct tst *s)
 
 /* Whether the name token is followed by '=' (a keyword argument), without consuming. */
 bool
-tpeek_assign(const struct tst *s)
+tmpl_peek_assign(const struct tmpl_state *s)
 {
     size_t p = s->pos;
 
@@ -305,20 +305,20 @@ tpeek_assign(const struct tst *s)
 
 /* Template data, with Jinja's newline normalization (\r\n and \r become \n). */
 static void
-emit_text(struct tsb *out, const char *p, size_t n)
+emit_text(struct tmpl_sb *out, const char *p, size_t n)
 {
     size_t start = 0;
 
     for (size_t i = 0; i < n; i++) {
         if (p[i] != '\r')
             continue;
-        tsb_add(out, p + start, i - start);
-        tsb_add(out, "\n", 1);
+        tmpl_sb_add(out, p + start, i - start);
+        tmpl_sb_add(out, "\n", 1);
         if (i + 1 < n && p[i + 1] == '\n')
             i++;
         start = i + 1;
     }
-    tsb_add(out, p + start, n - start);
+    tmpl_sb_add(out, p + start, n - start);
 }
 
 /* Offset of the next "{{", "{#" or "{%" at or after i, or len. */
@@ -333,7 +333,7 @@ next_tag(const char *src, size_t len, size_t i)
 
 /* A comment at j ("{#"): returns the offset after "#}" and whether it strips what follows. */
 static int
-skip_comment(struct tst *s, size_t j, size_t *after, bool *lstrip)
+skip_comment(struct tmpl_state *s, size_t j, size_t *after, bool *lstrip)
 {
     for (size_t k = j + 2; k + 1 < s->len; k++)
         if (s->src[k] == '#' && s->src[k + 1] == '}') {
@@ -341,37 +341,37 @@ skip_comment(struct tst *s, size_t j, size_t *after, bool *lstrip)
             *after = k + 2;
             return 0;
         }
-    return tfail(s, j, "unclosed comment ('{#' with no matching '#}')");
+    return tmpl_fail(s, j, "unclosed comment ('{#' with no matching '#}')");
 }
 
 /* One {{ expression }} at j: evaluate and write it. */
 static int
-expression(struct tst *s, size_t j, struct tsb *out, bool *lstrip)
+expression(struct tmpl_state *s, size_t j, struct tmpl_sb *out, bool *lstrip)
 {
-    struct tval v = {.k = V_ANY};
+    struct tmpl_val v = {.k = V_ANY};
     int rc = -1;
 
     s->open = j;
     s->pos = j + 2 + (j + 2 < s->len && s->src[j + 2] == '-');
-    if (tnext(s) < 0)
+    if (tmpl_next(s) < 0)
         goto out;
     s->expr = s->tok.off;
-    if (texpr(s, &v) < 0)
+    if (tmpl_expr(s, &v) < 0)
         goto out;
     if (s->tok.k != T_END) {
-        tfail(s, s->tok.off, "expected '}}' here");
+        tmpl_fail(s, s->tok.off, "expected '}}' here");
         goto out;
     }
     *lstrip = s->tok.strip;
-    rc = tval_str(s, &v, out);
+    rc = tmpl_val_str(s, &v, out);
 out:
-    tval_free(&v);
+    tmpl_val_clear(&v);
     tok_clear(&s->tok);
     return rc;
 }
 
 static int
-run(struct tst *s, struct tsb *out)
+run(struct tmpl_state *s, struct tmpl_sb *out)
 {
     size_t i = 0;
     bool lstrip = false;
@@ -389,7 +389,7 @@ run(struct tst *s, struct tsb *out)
             break;
         lstrip = false;
         if (s->src[j + 1] == '%')
-            return tfail(s, j, "template blocks ({%% %%}) are not supported");
+            return tmpl_fail(s, j, "template blocks ({%% %%}) are not supported");
         if (s->src[j + 1] == '#') {
             if (skip_comment(s, j, &i, &lstrip) < 0)
                 return -1;
@@ -416,7 +416,7 @@ load_object(const char *text)
 }
 
 static void
-setup(struct tst *s, const char *src, struct err *e)
+setup(struct tmpl_state *s, const char *src, struct err *e)
 {
     memset(s, 0, sizeof(*s));
     s->src = src;
@@ -433,7 +433,7 @@ setup(struct tst *s, const char *src, struct err *e)
 int
 tmpl_check(const char *src, const char *params_json, size_t *offset, struct err *e)
 {
-    struct tst s;
+    struct tmpl_state s;
     int rc;
 
     setup(&s, src, e);
@@ -452,8 +452,8 @@ tmpl_check(const char *src, const char *params_json, size_t *offset, struct err 
 int
 tmpl_render(const char *src, const struct tmpl_ctx *ctx, char **out, struct err *e)
 {
-    struct tst s;
-    struct tsb b = {0};
+    struct tmpl_state s;
+    struct tmpl_sb b = {0};
     int rc = -1;
 
     *out = NULL;
@@ -463,7 +463,7 @@ tmpl_render(const char *src, const struct tmpl_ctx *ctx, char **out, struct err 
         err_set(e, ERR_PARSE, "params are not a JSON object");
     else if ((s.conf = load_object(ctx->conf_json)) == NULL)
         err_set(e, ERR_PARSE, "the run's conf is not a JSON object");
-    else if (tsb_add(&b, "", 0), run(&s, &b) == 0 && !b.oom)
+    else if (tmpl_sb_add(&b, "", 0), run(&s, &b) == 0 && !b.oom)
         rc = 0;
     else if (b.oom)
         err_set(e, ERR_FAIL, "out of memory");

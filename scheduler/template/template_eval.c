@@ -8,23 +8,23 @@
  *   primary := NAME | STRING | NUMBER | '(' expr ')' | '[' [expr (',' expr)*] ']'
  *
  * Invariant: every function leaves *v a valid value (possibly V_ANY) even on error, so the
- * caller can always tval_free it. */
+ * caller can always tmpl_val_clear it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "template_int.h"
 
-static int unary(struct tst *s, struct tval *v);
+static int unary(struct tmpl_state *s, struct tmpl_val *v);
 
 static void
-set_any(struct tval *v)
+set_any(struct tmpl_val *v)
 {
-    tval_free(v);
+    tmpl_val_clear(v);
 }
 
 static int
-time_val(struct tval *v, time_t t)
+time_val(struct tmpl_val *v, time_t t)
 {
     memset(v, 0, sizeof(*v));
     v->k = V_TIME;
@@ -33,7 +33,7 @@ time_val(struct tval *v, time_t t)
 }
 
 static int
-obj_val(struct tval *v, enum vk k, int id)
+obj_val(struct tmpl_val *v, enum tmpl_vk k, int id)
 {
     memset(v, 0, sizeof(*v));
     v->k = k;
@@ -42,14 +42,14 @@ obj_val(struct tval *v, enum vk k, int id)
 }
 
 static int
-str_val(struct tst *s, struct tval *v, const char *str, size_t off)
+str_val(struct tmpl_state *s, struct tmpl_val *v, const char *str, size_t off)
 {
-    return tval_json(s, v, json_string_nocheck(str ? str : ""), off);
+    return tmpl_val_json(s, v, json_string_nocheck(str ? str : ""), off);
 }
 
 /* A string of the context (ids): any when checking, as any id can be used. */
 static int
-ctx_str(struct tst *s, struct tval *v, const char *str, size_t off)
+ctx_str(struct tmpl_state *s, struct tmpl_val *v, const char *str, size_t off)
 {
     if (s->ctx == NULL)
         return obj_val(v, V_ANY, 0);
@@ -57,7 +57,7 @@ ctx_str(struct tst *s, struct tval *v, const char *str, size_t off)
 }
 
 static int
-time_str(struct tst *s, struct tval *v, enum tmpl_time_fmt f, size_t off)
+time_str(struct tmpl_state *s, struct tmpl_val *v, enum tmpl_time_fmt f, size_t off)
 {
     char buf[TMPL_TIME_BUF];
 
@@ -67,7 +67,7 @@ time_str(struct tst *s, struct tval *v, enum tmpl_time_fmt f, size_t off)
 
 /* A top-level name. */
 static int
-name_val(struct tst *s, const char *name, size_t off, struct tval *v)
+name_val(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
 {
     static const char *const objs[] = {"dag",    "task", "ti",     "task_instance",
                                        "macros", "var",  "dag_run"};
@@ -92,17 +92,17 @@ name_val(struct tst *s, const char *name, size_t off, struct tval *v)
     if (strcmp(name, "run_id") == 0)
         return ctx_str(s, v, c ? c->run_id : "", off);
     if (strcmp(name, "params") == 0) {
-        tval_json(s, v, json_incref(s->params), off);
+        tmpl_val_json(s, v, json_incref(s->params), off);
         v->params = true;
         return 0;
     }
     if (strcmp(name, "None") == 0 || strcmp(name, "none") == 0)
-        return tval_json(s, v, json_null(), off);
+        return tmpl_val_json(s, v, json_null(), off);
     if (strcmp(name, "True") == 0 || strcmp(name, "true") == 0)
-        return tval_json(s, v, json_true(), off);
+        return tmpl_val_json(s, v, json_true(), off);
     if (strcmp(name, "False") == 0 || strcmp(name, "false") == 0)
-        return tval_json(s, v, json_false(), off);
-    return tfail(s, off, "unknown name '%s' in template", name);
+        return tmpl_val_json(s, v, json_false(), off);
+    return tmpl_fail(s, off, "unknown name '%s' in template", name);
 }
 
 static const char *const obj_names[] = {"dag", "task",      "ti",       "macros",
@@ -110,7 +110,8 @@ static const char *const obj_names[] = {"dag", "task",      "ti",       "macros"
 
 /* A variable (var.value.x or var.json.x); missing with no default is an error. */
 static int
-var_val(struct tst *s, int obj, const char *key, size_t off, struct tval *dflt, struct tval *v)
+var_val(struct tmpl_state *s, int obj, const char *key, size_t off, struct tmpl_val *dflt,
+        struct tmpl_val *v)
 {
     char *text = NULL;
     struct err ce = {0};
@@ -119,24 +120,24 @@ var_val(struct tst *s, int obj, const char *key, size_t off, struct tval *dflt, 
     if (s->ctx == NULL)
         return 0; /* checking: any */
     if (s->ctx->var_get != NULL && s->ctx->var_get(s->ctx->arg, key, &text, &ce) < 0)
-        return tfail(s, off, "variable '%s': %s", key, ce.msg);
+        return tmpl_fail(s, off, "variable '%s': %s", key, ce.msg);
     if (text == NULL && dflt != NULL)
         return *v = *dflt, memset(dflt, 0, sizeof(*dflt)), 0;
     if (text == NULL)
-        return tfail(s, off, "variable '%s' is not set", key);
+        return tmpl_fail(s, off, "variable '%s' is not set", key);
     if (obj == O_VAR_VALUE)
         j = json_string_nocheck(text);
     else if ((j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)) == NULL) {
         free(text);
-        return tfail(s, off, "variable '%s' is not JSON", key);
+        return tmpl_fail(s, off, "variable '%s' is not JSON", key);
     }
     free(text);
-    return tval_json(s, v, j, off);
+    return tmpl_val_json(s, v, j, off);
 }
 
 /* An attribute of a context object. */
 static int
-obj_attr(struct tst *s, struct tval *v, const char *name, size_t off)
+obj_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
 {
     const struct tmpl_ctx *c = s->ctx;
     int id = v->id;
@@ -149,7 +150,7 @@ obj_attr(struct tst *s, struct tval *v, const char *name, size_t off)
     if (IS(O_TI, "run_id") || IS(O_DAG_RUN, "run_id"))
         return ctx_str(s, v, c ? c->run_id : "", off);
     if (IS(O_TI, "try_number"))
-        return tval_json(s, v, json_integer(c ? c->try_number : 1), off);
+        return tmpl_val_json(s, v, json_integer(c ? c->try_number : 1), off);
     if (IS(O_TI, "xcom_pull"))
         return obj_val(v, V_FN, F_XCOM_PULL);
     if (IS(O_MACROS, "ds_add"))
@@ -163,7 +164,7 @@ obj_attr(struct tst *s, struct tval *v, const char *name, size_t off)
     if (IS(O_DAG_RUN, "conf")) {
         if (c == NULL)
             return set_any(v), 0;
-        return tval_json(s, v, json_incref(s->conf), off);
+        return tmpl_val_json(s, v, json_incref(s->conf), off);
     }
     if (IS(O_DAG_RUN, "logical_date") || IS(O_DAG_RUN, "execution_date"))
         return time_val(v, c ? c->logical_date : 0);
@@ -178,11 +179,11 @@ obj_attr(struct tst *s, struct tval *v, const char *name, size_t off)
         return var_val(s, id, name, off, NULL, v);
     }
 #undef IS
-    return tfail(s, off, "unknown attribute '%s' of %s", name, obj_names[id]);
+    return tmpl_fail(s, off, "unknown attribute '%s' of %s", name, obj_names[id]);
 }
 
 static int
-time_attr(struct tst *s, struct tval *v, const char *name, size_t off)
+time_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
 {
     static const char *const parts[] = {"year", "month", "day", "hour", "minute", "second"};
     struct tm tm;
@@ -196,14 +197,14 @@ time_attr(struct tst *s, struct tval *v, const char *name, size_t off)
         if (strcmp(name, parts[i]) == 0 && gmtime_r(&v->t, &tm) != NULL) {
             int f[] = {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                        tm.tm_hour,        tm.tm_min,     tm.tm_sec};
-            return tval_json(s, v, json_integer(f[i]), off);
+            return tmpl_val_json(s, v, json_integer(f[i]), off);
         }
-    return tfail(s, off, "unknown attribute '%s' of a date", name);
+    return tmpl_fail(s, off, "unknown attribute '%s' of a date", name);
 }
 
 /* v[key] for JSON v and a string or integer key; misses are undefined. */
 static int
-json_item(struct tst *s, struct tval *v, const json_t *key, size_t off)
+json_item(struct tmpl_state *s, struct tmpl_val *v, const json_t *key, size_t off)
 {
     json_t *got = NULL;
     bool params = v->params;
@@ -218,8 +219,8 @@ json_item(struct tst *s, struct tval *v, const json_t *key, size_t off)
         return set_any(v), 0;
     if (got != NULL) {
         json_incref(got);
-        tval_free(v);
-        return tval_json(s, v, got, off);
+        tmpl_val_clear(v);
+        return tmpl_val_json(s, v, got, off);
     }
     char what[80];
     if (json_is_string(key))
@@ -228,24 +229,24 @@ json_item(struct tst *s, struct tval *v, const json_t *key, size_t off)
         snprintf(what, sizeof(what), "%lld", (long long)json_integer_value(key));
     else
         snprintf(what, sizeof(what), "of this type");
-    tval_free(v);
+    tmpl_val_clear(v);
     if (params)
-        return tval_undef(s, v, off, "unknown param %s", what);
-    return tval_undef(s, v, off, "key %s not found", what);
+        return tmpl_val_undef(s, v, off, "unknown param %s", what);
+    return tmpl_val_undef(s, v, off, "key %s not found", what);
 }
 
 /* v.name (Jinja: attribute, else item). */
 static int
-get_attr(struct tst *s, struct tval *v, const char *name, size_t off)
+get_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
 {
     switch (v->k) {
     case V_ANY:
         return 0;
     case V_UNDEF:
     case V_FN:
-        if (traise(s, v) < 0)
+        if (tmpl_raise(s, v) < 0)
             return -1;
-        return tfail(s, off, "a function has no attribute '%s'", name);
+        return tmpl_fail(s, off, "a function has no attribute '%s'", name);
     case V_OBJ:
         return obj_attr(s, v, name, off);
     case V_TIME:
@@ -259,16 +260,16 @@ get_attr(struct tst *s, struct tval *v, const char *name, size_t off)
         return 0;
     }
     json_t *key = json_string_nocheck(name);
-    int rc = key ? json_item(s, v, key, off) : tfail(s, off, "out of memory");
+    int rc = key ? json_item(s, v, key, off) : tmpl_fail(s, off, "out of memory");
     json_decref(key);
     return rc;
 }
 
 /* v[key]. */
 static int
-get_item(struct tst *s, struct tval *v, struct tval *key, size_t off)
+get_item(struct tmpl_state *s, struct tmpl_val *v, struct tmpl_val *key, size_t off)
 {
-    if (traise(s, v) < 0 || traise(s, key) < 0)
+    if (tmpl_raise(s, v) < 0 || tmpl_raise(s, key) < 0)
         return -1;
     if (v->k == V_ANY)
         return 0;
@@ -280,81 +281,82 @@ get_item(struct tst *s, struct tval *v, struct tval *key, size_t off)
     } else if (key->k == V_JSON && v->k == V_JSON) {
         return json_item(s, v, key->j, off);
     }
-    return tfail(s, off, "this value cannot be subscripted with that key");
+    return tmpl_fail(s, off, "this value cannot be subscripted with that key");
 }
 
 /* Arguments of a call up to ')': positional then keyword. */
 static int
-parse_args(struct tst *s, struct targ *args, size_t *n)
+parse_args(struct tmpl_state *s, struct tmpl_arg *args, size_t *n)
 {
     *n = 0;
-    if (tnext(s) < 0) /* past '(' */
+    if (tmpl_next(s) < 0) /* past '(' */
         return -1;
     while (s->tok.k != T_RPAREN) {
-        if (*n == TMAX_ARGS)
-            return tfail(s, s->tok.off, "too many arguments");
-        struct targ *a = &args[(*n)++];
+        if (*n == TMPL_MAX_ARGS)
+            return tmpl_fail(s, s->tok.off, "too many arguments");
+        struct tmpl_arg *a = &args[(*n)++];
         a->off = s->tok.off;
-        if (s->tok.k == T_NAME && tpeek_assign(s)) {
+        if (s->tok.k == T_NAME && tmpl_peek_assign(s)) {
             a->name = s->tok.str;
             s->tok.str = NULL;
-            if (tnext(s) < 0 || tnext(s) < 0)
+            if (tmpl_next(s) < 0 || tmpl_next(s) < 0)
                 return -1;
         } else if (*n > 1 && args[*n - 2].name != NULL) {
-            return tfail(s, a->off, "positional argument after a keyword argument");
+            return tmpl_fail(s, a->off, "positional argument after a keyword argument");
         }
-        if (texpr(s, &a->v) < 0)
+        if (tmpl_expr(s, &a->v) < 0)
             return -1;
         if (s->tok.k == T_COMMA) {
-            if (tnext(s) < 0)
+            if (tmpl_next(s) < 0)
                 return -1;
         } else if (s->tok.k != T_RPAREN) {
-            return tfail(s, s->tok.off, "expected ',' or ')' here");
+            return tmpl_fail(s, s->tok.off, "expected ',' or ')' here");
         }
     }
-    return tnext(s);
+    return tmpl_next(s);
 }
 
 static void
-free_args(struct targ *args, size_t n)
+free_args(struct tmpl_arg *args, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(args[i].name);
-        tval_free(&args[i].v);
+        tmpl_val_clear(&args[i].v);
     }
 }
 
-static int tcall(struct tst *s, struct tval *fn, struct targ *args, size_t n, size_t off);
+static int tcall(struct tmpl_state *s, struct tmpl_val *fn, struct tmpl_arg *args, size_t n,
+                 size_t off);
 
 static int
-postfix(struct tst *s, struct tval *v)
+postfix(struct tmpl_state *s, struct tmpl_val *v)
 {
     while (!s->failed) {
         size_t off = s->tok.off;
         if (s->tok.k == T_DOT) {
-            if (tnext(s) < 0)
+            if (tmpl_next(s) < 0)
                 return -1;
             if (s->tok.k != T_NAME)
-                return tfail(s, s->tok.off, "expected a name after '.'");
+                return tmpl_fail(s, s->tok.off, "expected a name after '.'");
             off = s->tok.off;
             char *name = s->tok.str;
             s->tok.str = NULL;
-            int rc = tnext(s) < 0 ? -1 : get_attr(s, v, name, off);
+            int rc = tmpl_next(s) < 0 ? -1 : get_attr(s, v, name, off);
             free(name);
             if (rc < 0)
                 return -1;
         } else if (s->tok.k == T_LBRACK) {
-            struct tval key = {.k = V_ANY};
-            int rc = tnext(s) < 0 || texpr(s, &key) < 0 ? -1 : 0;
+            struct tmpl_val key = {.k = V_ANY};
+            int rc = tmpl_next(s) < 0 || tmpl_expr(s, &key) < 0 ? -1 : 0;
             if (rc == 0 && s->tok.k != T_RBRACK)
-                rc = tfail(s, s->tok.off, "expected ']' here");
+                rc = tmpl_fail(s, s->tok.off, "expected ']' here");
             if (rc == 0)
-                rc = tnext(s) < 0 ? -1 : get_item(s, v, &key, off);
-            tval_free(&key);
+                rc = tmpl_next(s) < 0 ? -1 : get_item(s, v, &key, off);
+            tmpl_val_clear(&key);
             if (rc < 0)
                 return -1;
         } else if (s->tok.k == T_LPAREN) {
-            struct targ args[TMAX_ARGS] = {{0}};
+            struct tmpl_arg args[TMPL_MAX_ARGS] = {{0}};
             size_t n = 0;
             int rc = parse_args(s, args, &n) < 0 ? -1 : tcall(s, v, args, n, off);
             free_args(args, n);
@@ -368,57 +370,57 @@ postfix(struct tst *s, struct tval *v)
 }
 
 static int
-list_literal(struct tst *s, struct tval *v)
+list_literal(struct tmpl_state *s, struct tmpl_val *v)
 {
     bool any = false;
     size_t off = s->tok.off;
 
-    if (tval_json(s, v, json_array(), off) < 0 || tnext(s) < 0)
+    if (tmpl_val_json(s, v, json_array(), off) < 0 || tmpl_next(s) < 0)
         return -1;
     while (s->tok.k != T_RBRACK) {
-        struct tval it = {.k = V_ANY};
-        int rc = texpr(s, &it) < 0 || traise(s, &it) < 0 ? -1 : 0;
+        struct tmpl_val it = {.k = V_ANY};
+        int rc = tmpl_expr(s, &it) < 0 || tmpl_raise(s, &it) < 0 ? -1 : 0;
         if (rc == 0 && it.k == V_JSON)
             json_array_append(v->j, it.j);
         else if (rc == 0 && it.k == V_ANY)
             any = true;
         else if (rc == 0)
-            rc = tfail(s, off, "lists may only hold plain values");
-        tval_free(&it);
+            rc = tmpl_fail(s, off, "lists may only hold plain values");
+        tmpl_val_clear(&it);
         if (rc < 0)
             return -1;
         if (s->tok.k == T_COMMA) {
-            if (tnext(s) < 0)
+            if (tmpl_next(s) < 0)
                 return -1;
         } else if (s->tok.k != T_RBRACK) {
-            return tfail(s, s->tok.off, "expected ',' or ']' here");
+            return tmpl_fail(s, s->tok.off, "expected ',' or ']' here");
         }
     }
     if (any)
         set_any(v);
-    return tnext(s);
+    return tmpl_next(s);
 }
 
 /* v (a JSON string) followed by p[0..n). */
 static int
-append_str(struct tst *s, struct tval *v, const char *p, size_t n, size_t off)
+append_str(struct tmpl_state *s, struct tmpl_val *v, const char *p, size_t n, size_t off)
 {
     size_t have = json_string_length(v->j);
     char *buf = malloc(have + n + 1);
 
     if (buf == NULL)
-        return tfail(s, off, "out of memory");
+        return tmpl_fail(s, off, "out of memory");
     memcpy(buf, json_string_value(v->j), have);
     memcpy(buf + have, p, n);
     int rc = json_string_setn_nocheck(v->j, buf, have + n);
     free(buf);
-    return rc < 0 ? tfail(s, off, "out of memory") : 0;
+    return rc < 0 ? tmpl_fail(s, off, "out of memory") : 0;
 }
 
 static int
-primary(struct tst *s, struct tval *v)
+primary(struct tmpl_state *s, struct tmpl_val *v)
 {
-    struct tok *t = &s->tok;
+    struct tmpl_tok *t = &s->tok;
     size_t off = t->off;
     int rc;
 
@@ -427,43 +429,43 @@ primary(struct tst *s, struct tval *v)
         rc = name_val(s, t->str, off, v);
         break;
     case T_STR: /* adjacent literals are one string, as in Jinja and Python */
-        rc = tval_json(s, v, json_stringn_nocheck(t->str, t->slen), off);
-        while (rc == 0 && (rc = tnext(s)) == 0 && t->k == T_STR)
+        rc = tmpl_val_json(s, v, json_stringn_nocheck(t->str, t->slen), off);
+        while (rc == 0 && (rc = tmpl_next(s)) == 0 && t->k == T_STR)
             rc = append_str(s, v, t->str, t->slen, off);
         return rc < 0 ? -1 : postfix(s, v);
     case T_INT:
-        rc = tval_json(s, v, json_integer(t->i), off);
+        rc = tmpl_val_json(s, v, json_integer(t->i), off);
         break;
     case T_REAL:
-        rc = tval_json(s, v, json_real(t->d), off);
+        rc = tmpl_val_json(s, v, json_real(t->d), off);
         break;
     case T_LPAREN:
-        if (tnext(s) < 0 || texpr(s, v) < 0)
+        if (tmpl_next(s) < 0 || tmpl_expr(s, v) < 0)
             return -1;
         if (t->k != T_RPAREN)
-            return tfail(s, t->off, "expected ')' here");
+            return tmpl_fail(s, t->off, "expected ')' here");
         rc = 0;
         break;
     case T_LBRACK:
         return list_literal(s, v) < 0 ? -1 : postfix(s, v);
     case T_END:
-        return tfail(s, off, "expected an expression");
+        return tmpl_fail(s, off, "expected an expression");
     default:
-        return tfail(s, off, "unexpected '%.*s': expected an expression", 1, s->src + off);
+        return tmpl_fail(s, off, "unexpected '%.*s': expected an expression", 1, s->src + off);
     }
-    if (rc < 0 || tnext(s) < 0)
+    if (rc < 0 || tmpl_next(s) < 0)
         return -1;
     return postfix(s, v);
 }
 
 static int
-unary(struct tst *s, struct tval *v)
+unary(struct tmpl_state *s, struct tmpl_val *v)
 {
     size_t off = s->tok.off;
 
     if (s->tok.k != T_MINUS)
         return primary(s, v);
-    if (tnext(s) < 0 || unary(s, v) < 0 || traise(s, v) < 0)
+    if (tmpl_next(s) < 0 || unary(s, v) < 0 || tmpl_raise(s, v) < 0)
         return -1;
     if (v->k == V_ANY)
         return 0;
@@ -471,29 +473,29 @@ unary(struct tst *s, struct tval *v)
         return json_integer_set(v->j, -json_integer_value(v->j)), 0;
     if (v->k == V_JSON && json_is_real(v->j))
         return json_real_set(v->j, -json_real_value(v->j)), 0;
-    return tfail(s, off, "'-' needs a number");
+    return tmpl_fail(s, off, "'-' needs a number");
 }
 
 static int
-filtered(struct tst *s, struct tval *v)
+filtered(struct tmpl_state *s, struct tmpl_val *v)
 {
     if (unary(s, v) < 0)
         return -1;
     while (s->tok.k == T_PIPE) {
-        struct targ args[TMAX_ARGS] = {{0}};
+        struct tmpl_arg args[TMPL_MAX_ARGS] = {{0}};
         size_t n = 0;
-        if (tnext(s) < 0)
+        if (tmpl_next(s) < 0)
             return -1;
         if (s->tok.k != T_NAME)
-            return tfail(s, s->tok.off, "expected a filter name after '|'");
+            return tmpl_fail(s, s->tok.off, "expected a filter name after '|'");
         char *name = s->tok.str;
         size_t off = s->tok.off;
         s->tok.str = NULL;
-        int rc = tnext(s);
+        int rc = tmpl_next(s);
         if (rc == 0 && s->tok.k == T_LPAREN)
             rc = parse_args(s, args, &n);
         if (rc == 0)
-            rc = tfilter(s, name, off, v, args, n);
+            rc = tmpl_filter(s, name, off, v, args, n);
         free_args(args, n);
         free(name);
         if (rc < 0)
@@ -504,33 +506,33 @@ filtered(struct tst *s, struct tval *v)
 
 /* expr := filtered ('~' filtered)*: the whole expression at s->tok into *v. */
 int
-texpr(struct tst *s, struct tval *v)
+tmpl_expr(struct tmpl_state *s, struct tmpl_val *v)
 {
-    struct tsb b = {0};
+    struct tmpl_sb b = {0};
     int rc = 0;
 
     if (filtered(s, v) < 0)
         return -1;
     if (s->tok.k != T_TILDE)
         return 0;
-    tsb_add(&b, "", 0);
+    tmpl_sb_add(&b, "", 0);
     bool any = v->k == V_ANY;
     char *piece = NULL;
-    rc = tval_to_cstr(s, v, &piece);
+    rc = tmpl_val_to_cstr(s, v, &piece);
     for (;;) {
         if (rc == 0 && piece != NULL)
-            tsb_puts(&b, piece);
+            tmpl_sb_puts(&b, piece);
         free(piece);
         piece = NULL;
-        tval_free(v);
+        tmpl_val_clear(v);
         if (rc < 0 || s->tok.k != T_TILDE)
             break;
-        rc = tnext(s) < 0 || filtered(s, v) < 0 ? -1 : tval_to_cstr(s, v, &piece);
+        rc = tmpl_next(s) < 0 || filtered(s, v) < 0 ? -1 : tmpl_val_to_cstr(s, v, &piece);
         any |= v->k == V_ANY;
     }
     if (rc == 0 && !any)
-        rc = b.oom ? tfail(s, s->tok.off, "out of memory")
-                   : tval_json(s, v, json_stringn_nocheck(b.p, b.n), s->tok.off);
+        rc = b.oom ? tmpl_fail(s, s->tok.off, "out of memory")
+                   : tmpl_val_json(s, v, json_stringn_nocheck(b.p, b.n), s->tok.off);
     free(b.p);
     return rc;
 }
@@ -542,23 +544,24 @@ static const char *const fn_names[] = {"xcom_pull", "ds_add", "ds_format", "strf
 
 /* Give each argument its parameter: slot[i] is the value for names[i], or NULL. */
 static int
-bind(struct tst *s, int fn, const char *const *names, size_t nn, struct targ *args, size_t n,
-     struct tval **slot)
+bind(struct tmpl_state *s, int fn, const char *const *names, size_t nn, struct tmpl_arg *args,
+     size_t n, struct tmpl_val **slot)
 {
     for (size_t i = 0; i < nn; i++)
         slot[i] = NULL;
     for (size_t k = 0; k < n; k++) {
-        struct targ *a = &args[k];
+        struct tmpl_arg *a = &args[k];
         size_t p = k;
         if (a->name != NULL)
             for (p = 0; p < nn && strcmp(names[p], a->name) != 0; p++)
                 ;
         if (p >= nn)
-            return a->name ? tfail(s, a->off, "%s: unexpected argument '%s'", fn_names[fn], a->name)
-                           : tfail(s, a->off, "%s: too many arguments", fn_names[fn]);
+            return a->name
+                       ? tmpl_fail(s, a->off, "%s: unexpected argument '%s'", fn_names[fn], a->name)
+                       : tmpl_fail(s, a->off, "%s: too many arguments", fn_names[fn]);
         if (slot[p] != NULL)
-            return tfail(s, a->off, "%s: argument '%s' given twice", fn_names[fn], names[p]);
-        if (traise(s, &a->v) < 0)
+            return tmpl_fail(s, a->off, "%s: argument '%s' given twice", fn_names[fn], names[p]);
+        if (tmpl_raise(s, &a->v) < 0)
             return -1;
         slot[p] = &a->v;
     }
@@ -567,7 +570,7 @@ bind(struct tst *s, int fn, const char *const *names, size_t nn, struct targ *ar
 
 /* Where argument v came from (for error offsets). */
 static size_t
-arg_off(const struct targ *args, size_t n, const struct tval *v, size_t dflt)
+arg_off(const struct tmpl_arg *args, size_t n, const struct tmpl_val *v, size_t dflt)
 {
     for (size_t i = 0; i < n; i++)
         if (&args[i].v == v)
@@ -577,25 +580,25 @@ arg_off(const struct targ *args, size_t n, const struct tval *v, size_t dflt)
 
 /* A required string argument: 1 when any (checking), 0 with *out, -1 on error. */
 static int
-arg_str(struct tst *s, int fn, const char *pname, const struct tval *v, size_t off,
+arg_str(struct tmpl_state *s, int fn, const char *pname, const struct tmpl_val *v, size_t off,
         const char **out)
 {
     if (v == NULL)
-        return tfail(s, off, "%s: missing argument '%s'", fn_names[fn], pname);
+        return tmpl_fail(s, off, "%s: missing argument '%s'", fn_names[fn], pname);
     if (v->k == V_ANY)
         return 1;
     if (v->k != V_JSON || !json_is_string(v->j))
-        return tfail(s, off, "%s: %s must be a string", fn_names[fn], pname);
+        return tmpl_fail(s, off, "%s: %s must be a string", fn_names[fn], pname);
     *out = json_string_value(v->j);
     return 0;
 }
 
 static int
-xcom_pull(struct tst *s, struct targ *args, size_t n, size_t off, struct tval *out)
+xcom_pull(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off, struct tmpl_val *out)
 {
     static const char *const names[] = {"task_ids", "key", "dag_id", "include_prior_dates",
                                         "map_indexes"};
-    struct tval *a[5];
+    struct tmpl_val *a[5];
     const char *task = s->ctx ? s->ctx->task_id : "", *key = "return_value";
     int any = 0;
 
@@ -603,10 +606,10 @@ xcom_pull(struct tst *s, struct targ *args, size_t n, size_t off, struct tval *o
         return -1;
     for (size_t i = 2; i < 5; i++)
         if (a[i] != NULL)
-            return tfail(s, arg_off(args, n, a[i], off),
-                         "xcom_pull: argument '%s' is not supported", names[i]);
+            return tmpl_fail(s, arg_off(args, n, a[i], off),
+                             "xcom_pull: argument '%s' is not supported", names[i]);
     if (a[0] != NULL && a[0]->k == V_JSON && json_is_array(a[0]->j))
-        return tfail(s, arg_off(args, n, a[0], off), "task_ids lists are not supported");
+        return tmpl_fail(s, arg_off(args, n, a[0], off), "task_ids lists are not supported");
     if (a[0] != NULL && !(a[0]->k == V_JSON && json_is_null(a[0]->j)))
         any |= arg_str(s, F_XCOM_PULL, "task_ids", a[0], arg_off(args, n, a[0], off), &task);
     if (a[1] != NULL)
@@ -617,23 +620,24 @@ xcom_pull(struct tst *s, struct targ *args, size_t n, size_t off, struct tval *o
     struct err ce = {0};
     json_t *j;
     if (s->ctx->xcom_pull == NULL)
-        return tval_json(s, out, json_null(), off);
+        return tmpl_val_json(s, out, json_null(), off);
     if (s->ctx->xcom_pull(s->ctx->arg, task, key, &text, &ce) < 0)
-        return tfail(s, off, "xcom_pull(task_ids='%s', key='%s'): %s", task, key, ce.msg);
+        return tmpl_fail(s, off, "xcom_pull(task_ids='%s', key='%s'): %s", task, key, ce.msg);
     if (text == NULL)
-        return tval_json(s, out, json_null(), off);
+        return tmpl_val_json(s, out, json_null(), off);
     j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     free(text);
     if (j == NULL)
-        return tfail(s, off, "xcom_pull: the XCom of task '%s' key '%s' is not JSON", task, key);
-    return tval_json(s, out, j, off);
+        return tmpl_fail(s, off, "xcom_pull: the XCom of task '%s' key '%s' is not JSON", task,
+                         key);
+    return tmpl_val_json(s, out, j, off);
 }
 
 static int
-ds_add(struct tst *s, struct targ *args, size_t n, size_t off, struct tval *out)
+ds_add(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off, struct tmpl_val *out)
 {
     static const char *const names[] = {"ds", "days"};
-    struct tval *a[2];
+    struct tmpl_val *a[2];
     const char *ds = NULL;
     char buf[TMPL_TIME_BUF];
     struct err ce = {0};
@@ -644,21 +648,21 @@ ds_add(struct tst *s, struct targ *args, size_t n, size_t off, struct tval *out)
     if (any < 0)
         return -1;
     if (a[1] == NULL)
-        return tfail(s, off, "ds_add: missing argument 'days'");
+        return tmpl_fail(s, off, "ds_add: missing argument 'days'");
     if (a[1]->k == V_ANY || any)
         return 0;
     if (a[1]->k != V_JSON || !json_is_number(a[1]->j) || json_is_boolean(a[1]->j))
-        return tfail(s, arg_off(args, n, a[1], off), "ds_add: days must be a number");
+        return tmpl_fail(s, arg_off(args, n, a[1], off), "ds_add: days must be a number");
     if (tmpl_ds_add(ds, json_number_value(a[1]->j), buf, &ce) < 0)
-        return tfail(s, off, "%s", ce.msg);
+        return tmpl_fail(s, off, "%s", ce.msg);
     return str_val(s, out, buf, off);
 }
 
 static int
-ds_format(struct tst *s, struct targ *args, size_t n, size_t off, struct tval *out)
+ds_format(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off, struct tmpl_val *out)
 {
     static const char *const names[] = {"ds", "input_format", "output_format"};
-    struct tval *a[3];
+    struct tmpl_val *a[3];
     const char *v[3] = {NULL, NULL, NULL};
     char *res = NULL;
     struct err ce = {0};
@@ -673,7 +677,7 @@ ds_format(struct tst *s, struct targ *args, size_t n, size_t off, struct tval *o
     if (any)
         return 0;
     if (tmpl_ds_format(v[0], v[1], v[2], &res, &ce) < 0)
-        return tfail(s, off, "%s", ce.msg);
+        return tmpl_fail(s, off, "%s", ce.msg);
     int rc = str_val(s, out, res, off);
     free(res);
     return rc;
@@ -681,11 +685,11 @@ ds_format(struct tst *s, struct targ *args, size_t n, size_t off, struct tval *o
 
 /* date.strftime(format) and date.isoformat() of the instant t. */
 static int
-date_method(struct tst *s, int fn, time_t t, struct targ *args, size_t n, size_t off,
-            struct tval *out)
+date_method(struct tmpl_state *s, int fn, time_t t, struct tmpl_arg *args, size_t n, size_t off,
+            struct tmpl_val *out)
 {
     static const char *const names[] = {"format"};
-    struct tval *a[1];
+    struct tmpl_val *a[1];
     const char *fmt = NULL;
     char *res = NULL, buf[TMPL_TIME_BUF];
     struct err ce = {0};
@@ -700,7 +704,7 @@ date_method(struct tst *s, int fn, time_t t, struct targ *args, size_t n, size_t
     if (any != 0)
         return any < 0 ? -1 : 0;
     if (tmpl_strftime(t, fmt, &res, &ce) < 0)
-        return tfail(s, off, "%s", ce.msg);
+        return tmpl_fail(s, off, "%s", ce.msg);
     int rc = str_val(s, out, res, off);
     free(res);
     return rc;
@@ -708,11 +712,12 @@ date_method(struct tst *s, int fn, time_t t, struct targ *args, size_t n, size_t
 
 /* dict.get(key, default) and var.value.get / var.json.get(key, default_var). */
 static int
-getter(struct tst *s, struct tval *fn, struct targ *args, size_t n, size_t off, struct tval *out)
+getter(struct tmpl_state *s, struct tmpl_val *fn, struct tmpl_arg *args, size_t n, size_t off,
+       struct tmpl_val *out)
 {
     static const char *const names[] = {"key", "default"}, *const vnames[] = {"item",
                                                                               "default_var"};
-    struct tval *a[2], none = {.k = V_JSON};
+    struct tmpl_val *a[2], none = {.k = V_JSON};
     const char *key = NULL;
 
     if (bind(s, fn->id, fn->id == F_GET ? names : vnames, 2, args, n, a) < 0)
@@ -722,17 +727,17 @@ getter(struct tst *s, struct tval *fn, struct targ *args, size_t n, size_t off, 
         return any < 0 ? -1 : 0;
     if (fn->id != F_GET) {
         if ((none.j = json_null()) == NULL)
-            return tfail(s, off, "out of memory");
+            return tmpl_fail(s, off, "out of memory");
         int rc = var_val(s, fn->id == F_VAR_GET ? O_VAR_VALUE : O_VAR_JSON, key, off,
                          a[1] ? a[1] : &none, out);
-        tval_free(&none);
+        tmpl_val_clear(&none);
         return rc;
     }
     json_t *got = json_object_get(fn->j, key);
     if (got != NULL)
-        return tval_json(s, out, json_incref(got), off);
+        return tmpl_val_json(s, out, json_incref(got), off);
     if (a[1] == NULL)
-        return tval_json(s, out, json_null(), off);
+        return tmpl_val_json(s, out, json_null(), off);
     *out = *a[1];
     memset(a[1], 0, sizeof(*a[1]));
     return 0;
@@ -740,17 +745,17 @@ getter(struct tst *s, struct tval *fn, struct targ *args, size_t n, size_t off, 
 
 /* fn(args) into *fn. */
 static int
-tcall(struct tst *s, struct tval *fn, struct targ *args, size_t n, size_t off)
+tcall(struct tmpl_state *s, struct tmpl_val *fn, struct tmpl_arg *args, size_t n, size_t off)
 {
-    struct tval out = {.k = V_ANY};
+    struct tmpl_val out = {.k = V_ANY};
     int rc;
 
-    if (traise(s, fn) < 0)
+    if (tmpl_raise(s, fn) < 0)
         return -1;
     if (fn->k == V_ANY)
         return 0;
     if (fn->k != V_FN)
-        return tfail(s, off, "only the known functions can be called");
+        return tmpl_fail(s, off, "only the known functions can be called");
     switch (fn->id) {
     case F_XCOM_PULL:
         rc = xcom_pull(s, args, n, off, &out);
@@ -769,7 +774,7 @@ tcall(struct tst *s, struct tval *fn, struct targ *args, size_t n, size_t off)
         rc = getter(s, fn, args, n, off, &out);
         break;
     }
-    tval_free(fn);
+    tmpl_val_clear(fn);
     *fn = out;
     return rc;
 }

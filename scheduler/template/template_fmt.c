@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iso8601.h"
+
 /* Python's repr(float) ("short" style): the fewest digits that read back as d, fixed
  * notation when the exponent is in [-4, 16), else d.ddde+XX. */
 void
@@ -78,8 +80,7 @@ tmpl_fmt_time(time_t t, enum tmpl_time_fmt f, char buf[TMPL_TIME_BUF])
         break;
     case TMPL_TS:
     case TMPL_STR:
-        snprintf(buf, TMPL_TIME_BUF, "%04d-%02d-%02d%c%02d:%02d:%02d+00:00", y, mo, d,
-                 f == TMPL_TS ? 'T' : ' ', h, mi, s);
+        iso8601_format(t, 0, f == TMPL_TS ? 'T' : ' ', buf);
         break;
     }
 }

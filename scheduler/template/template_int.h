@@ -12,15 +12,17 @@
 #include "template/template.h"
 
 /* Growable output; on allocation failure oom is set and later adds are dropped. */
-struct tsb {
+struct tmpl_sb {
     char *p;
     size_t n, cap;
     bool oom;
 };
-void tsb_add(struct tsb *b, const char *p, size_t n);
-void tsb_puts(struct tsb *b, const char *s);
+/* Append n bytes (kept NUL-terminated). */
+void tmpl_sb_add(struct tmpl_sb *b, const char *p, size_t n);
+/* Append a C string. */
+void tmpl_sb_puts(struct tmpl_sb *b, const char *s);
 
-enum tk {
+enum tmpl_tk {
     T_END, /* "}}" or "-}}" (strip set) */
     T_NAME,
     T_STR,
@@ -38,8 +40,8 @@ enum tk {
     T_MINUS,
 };
 
-struct tok {
-    enum tk k;
+struct tmpl_tok {
+    enum tmpl_tk k;
     size_t off;
     char *str; /* T_NAME, T_STR (decoded, may hold NULs: slen) */
     size_t slen;
@@ -48,17 +50,17 @@ struct tok {
     bool strip;
 };
 
-enum vk {
+enum tmpl_vk {
     V_ANY,   /* checking: known only when a try starts; every operation succeeds */
     V_JSON,  /* j */
     V_TIME,  /* t, a UTC instant (pendulum DateTime in Airflow) */
-    V_OBJ,   /* id: enum tobj, a context object (dag, ti, macros ...) */
-    V_FN,    /* id: enum tfn, a function; bound to t or j when it is a method */
+    V_OBJ,   /* id: enum tmpl_obj, a context object (dag, ti, macros ...) */
+    V_FN,    /* id: enum tmpl_fn, a function; bound to t or j when it is a method */
     V_UNDEF, /* msg at off: raised when used, except by | default */
 };
 
-enum tobj { O_DAG, O_TASK, O_TI, O_MACROS, O_VAR, O_VAR_VALUE, O_VAR_JSON, O_DAG_RUN };
-enum tfn {
+enum tmpl_obj { O_DAG, O_TASK, O_TI, O_MACROS, O_VAR, O_VAR_VALUE, O_VAR_JSON, O_DAG_RUN };
+enum tmpl_fn {
     F_XCOM_PULL,
     F_DS_ADD,
     F_DS_FORMAT,
@@ -69,8 +71,8 @@ enum tfn {
     F_VARJ_GET, /* var.json.get(key, default=None) */
 };
 
-struct tval {
-    enum vk k;
+struct tmpl_val {
+    enum tmpl_vk k;
     int id;
     json_t *j; /* owned reference (V_JSON, bound F_GET) */
     time_t t;
@@ -80,12 +82,12 @@ struct tval {
 };
 
 /* The state of one check or render. ctx NULL: checking. */
-struct tst {
+struct tmpl_state {
     const char *src;
     size_t len, pos;
     size_t open; /* offset of the current "{{" */
     size_t expr; /* offset of the current expression's first token */
-    struct tok tok;
+    struct tmpl_tok tok;
     const struct tmpl_ctx *ctx;
     json_t *params, *conf;
     struct err *e;
@@ -94,34 +96,41 @@ struct tst {
 };
 
 /* The first error (later ones are ignored). Always -1. */
-int tfail(struct tst *s, size_t off, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void tval_free(struct tval *v);
-int tval_json(struct tst *s, struct tval *v, json_t *j, size_t off);
-int tval_undef(struct tst *s, struct tval *v, size_t off, const char *fmt, ...)
+int tmpl_fail(struct tmpl_state *s, size_t off, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Empty v (release what it holds): it becomes V_ANY. */
+void tmpl_val_clear(struct tmpl_val *v);
+/* Make v the JSON value j (steals j; NULL means out of memory). */
+int tmpl_val_json(struct tmpl_state *s, struct tmpl_val *v, json_t *j, size_t off);
+/* Make v undefined: an error raised only if it is used. */
+int tmpl_val_undef(struct tmpl_state *s, struct tmpl_val *v, size_t off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int traise(struct tst *s, const struct tval *v);
-int tnext(struct tst *s);
-bool tpeek_assign(const struct tst *s);
+/* Raise v when it is undefined (any use but `| default`). */
+int tmpl_raise(struct tmpl_state *s, const struct tmpl_val *v);
+/* The next token of the expression into s->tok (template.c). */
+int tmpl_next(struct tmpl_state *s);
+/* Whether the name token is followed by '=' (a keyword argument), without consuming. */
+bool tmpl_peek_assign(const struct tmpl_state *s);
 
 /* Parse and evaluate the expression at s->tok into *v (template_eval.c). */
-int texpr(struct tst *s, struct tval *v);
+int tmpl_expr(struct tmpl_state *s, struct tmpl_val *v);
 
 /* A call's argument. */
-struct targ {
+struct tmpl_arg {
     char *name; /* keyword, or NULL */
     size_t off;
-    struct tval v;
+    struct tmpl_val v;
 };
-#define TMAX_ARGS 8
+#define TMPL_MAX_ARGS 8
 
 /* str(v) appended to out (NULL: checking, nothing written) (template_value.c). */
-int tval_str(struct tst *s, const struct tval *v, struct tsb *out);
+int tmpl_val_str(struct tmpl_state *s, const struct tmpl_val *v, struct tmpl_sb *out);
 /* str(v) as a new string in *str (NULL for V_ANY). */
-int tval_to_cstr(struct tst *s, const struct tval *v, char **str);
+int tmpl_val_to_cstr(struct tmpl_state *s, const struct tmpl_val *v, char **str);
 /* Apply filter name (at off) to *v in place. */
-int tfilter(struct tst *s, const char *name, size_t off, struct tval *v, struct targ *args,
-            size_t n);
+int tmpl_filter(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v,
+                struct tmpl_arg *args, size_t n);
 /* Jinja truthiness. */
-bool ttruthy(const struct tval *v);
+bool tmpl_truthy(const struct tmpl_val *v);
 
 #endif

@@ -39,24 +39,24 @@ utf8_dec(const unsigned char *p, size_t n, unsigned *cp)
 
 /* A JSON string. py: Python's ensure_ascii and Jinja's HTML-safe escapes of < > & '. */
 static void
-dump_str(struct tsb *b, const char *s, size_t n, bool py)
+dump_str(struct tmpl_sb *b, const char *s, size_t n, bool py)
 {
     const unsigned char *p = (const unsigned char *)s;
     char esc[16];
 
-    tsb_add(b, "\"", 1);
+    tmpl_sb_add(b, "\"", 1);
     for (size_t i = 0; i < n;) {
         unsigned cp = p[i];
         size_t len = 1;
         const char *short_esc = strchr("\"\"\\\\\nn\rr\tt\bb\ff", p[i]);
         if (p[i] != 0 && short_esc != NULL && (short_esc - "\"\"\\\\\nn\rr\tt\bb\ff") % 2 == 0) {
             esc[0] = '\\', esc[1] = short_esc[1];
-            tsb_add(b, esc, 2);
+            tmpl_sb_add(b, esc, 2);
         } else if (p[i] < 0x20 || (py && strchr("<>&'", p[i]) != NULL && p[i] != 0)) {
             snprintf(esc, sizeof(esc), "\\u%04x", p[i]);
-            tsb_puts(b, esc);
+            tmpl_sb_puts(b, esc);
         } else if (p[i] < 0x80 || !py) {
-            tsb_add(b, s + i, 1);
+            tmpl_sb_add(b, s + i, 1);
         } else {
             if ((len = utf8_dec(p + i, n - i, &cp)) == 0)
                 len = 1, cp = p[i]; /* not UTF-8: the byte as a code point */
@@ -65,11 +65,11 @@ dump_str(struct tsb *b, const char *s, size_t n, bool py)
                          0xDC00 + ((cp - 0x10000) & 0x3FF));
             else
                 snprintf(esc, sizeof(esc), "\\u%04x", cp);
-            tsb_puts(b, esc);
+            tmpl_sb_puts(b, esc);
         }
         i += len;
     }
-    tsb_add(b, "\"", 1);
+    tmpl_sb_add(b, "\"", 1);
 }
 
 static int
@@ -80,7 +80,7 @@ cmp_keys(const void *a, const void *b)
 
 /* JSON text of j: py is json.dumps(sort_keys=True) + HTML-safe; else compact, file order. */
 static void
-dump_json(struct tsb *b, const json_t *j, bool py, int depth)
+dump_json(struct tmpl_sb *b, const json_t *j, bool py, int depth)
 {
     char num[TMPL_REAL_BUF];
 
@@ -101,40 +101,40 @@ dump_json(struct tsb *b, const json_t *j, bool py, int depth)
         json_object_foreach((json_t *)j, k, v) keys[i++] = k;
         if (py)
             qsort(keys, n, sizeof(*keys), cmp_keys);
-        tsb_add(b, "{", 1);
+        tmpl_sb_add(b, "{", 1);
         for (i = 0; i < n; i++) {
-            tsb_puts(b, i == 0 ? "" : py ? ", " : ",");
+            tmpl_sb_puts(b, i == 0 ? "" : py ? ", " : ",");
             dump_str(b, keys[i], strlen(keys[i]), py);
-            tsb_puts(b, py ? ": " : ":");
+            tmpl_sb_puts(b, py ? ": " : ":");
             dump_json(b, json_object_get(j, keys[i]), py, depth + 1);
         }
-        tsb_add(b, "}", 1);
+        tmpl_sb_add(b, "}", 1);
         free(keys);
         break;
     }
     case JSON_ARRAY:
-        tsb_add(b, "[", 1);
+        tmpl_sb_add(b, "[", 1);
         for (size_t i = 0; i < json_array_size(j); i++) {
-            tsb_puts(b, i == 0 ? "" : py ? ", " : ",");
+            tmpl_sb_puts(b, i == 0 ? "" : py ? ", " : ",");
             dump_json(b, json_array_get(j, i), py, depth + 1);
         }
-        tsb_add(b, "]", 1);
+        tmpl_sb_add(b, "]", 1);
         break;
     case JSON_STRING:
         dump_str(b, json_string_value(j), json_string_length(j), py);
         break;
     case JSON_INTEGER:
         snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(j));
-        tsb_puts(b, num);
+        tmpl_sb_puts(b, num);
         break;
     case JSON_REAL:
         tmpl_fmt_real(json_real_value(j), num);
-        tsb_puts(b, num);
+        tmpl_sb_puts(b, num);
         break;
     case JSON_TRUE:
     case JSON_FALSE:
     case JSON_NULL:
-        tsb_puts(b, json_is_true(j) ? "true" : json_is_false(j) ? "false" : "null");
+        tmpl_sb_puts(b, json_is_true(j) ? "true" : json_is_false(j) ? "false" : "null");
         break;
     }
 }
@@ -144,7 +144,7 @@ static const char *const obj_names[] = {"dag", "task",      "ti",       "macros"
 
 /* str(v) onto out, as Jinja prints a value. */
 int
-tval_str(struct tst *s, const struct tval *v, struct tsb *out)
+tmpl_val_str(struct tmpl_state *s, const struct tmpl_val *v, struct tmpl_sb *out)
 {
     char num[TMPL_REAL_BUF];
     const json_t *j = v->j;
@@ -153,15 +153,15 @@ tval_str(struct tst *s, const struct tval *v, struct tsb *out)
     case V_ANY:
         return 0;
     case V_UNDEF:
-        return traise(s, v);
+        return tmpl_raise(s, v);
     case V_OBJ:
-        return tfail(s, s->expr, "%s cannot be printed (use one of its attributes)",
-                     obj_names[v->id]);
+        return tmpl_fail(s, s->expr, "%s cannot be printed (use one of its attributes)",
+                         obj_names[v->id]);
     case V_FN:
-        return tfail(s, s->expr, "a function must be called to be printed");
+        return tmpl_fail(s, s->expr, "a function must be called to be printed");
     case V_TIME:
         tmpl_fmt_time(v->t, TMPL_STR, num);
-        tsb_puts(out, num);
+        tmpl_sb_puts(out, num);
         return 0;
     case V_JSON:
         break;
@@ -169,29 +169,29 @@ tval_str(struct tst *s, const struct tval *v, struct tsb *out)
     if (out == NULL)
         return 0;
     if (json_is_string(j))
-        tsb_add(out, json_string_value(j), json_string_length(j));
+        tmpl_sb_add(out, json_string_value(j), json_string_length(j));
     else if (json_is_object(j) || json_is_array(j))
         dump_json(out, j, false, 0);
     else if (json_is_integer(j) || json_is_real(j))
         dump_json(out, j, false, 0);
     else
-        tsb_puts(out, json_is_true(j) ? "True" : json_is_false(j) ? "False" : "None");
-    return out->oom ? tfail(s, s->tok.off, "out of memory") : 0;
+        tmpl_sb_puts(out, json_is_true(j) ? "True" : json_is_false(j) ? "False" : "None");
+    return out->oom ? tmpl_fail(s, s->tok.off, "out of memory") : 0;
 }
 
 /* str(v) as a new C string (NULL for V_ANY). */
 int
-tval_to_cstr(struct tst *s, const struct tval *v, char **str)
+tmpl_val_to_cstr(struct tmpl_state *s, const struct tmpl_val *v, char **str)
 {
-    struct tsb b = {0};
+    struct tmpl_sb b = {0};
 
     *str = NULL;
     if (v->k == V_ANY)
-        return traise(s, v);
-    tsb_add(&b, "", 0);
-    if (tval_str(s, v, &b) < 0 || b.oom) {
+        return tmpl_raise(s, v);
+    tmpl_sb_add(&b, "", 0);
+    if (tmpl_val_str(s, v, &b) < 0 || b.oom) {
         free(b.p);
-        return s->failed ? -1 : tfail(s, s->tok.off, "out of memory");
+        return s->failed ? -1 : tmpl_fail(s, s->tok.off, "out of memory");
     }
     *str = b.p;
     return 0;
@@ -199,7 +199,7 @@ tval_to_cstr(struct tst *s, const struct tval *v, char **str)
 
 /* Python truthiness of v (undefined is false). */
 bool
-ttruthy(const struct tval *v)
+tmpl_truthy(const struct tmpl_val *v)
 {
     const json_t *j = v->j;
 
@@ -227,7 +227,7 @@ ttruthy(const struct tval *v)
 
 /* Jinja's | int: int(x), else int(float(x)); false when neither works (the default). */
 static bool
-to_int(const struct tval *v, const char *str, long long *out)
+to_int(const struct tmpl_val *v, const char *str, long long *out)
 {
     char *end;
 
@@ -279,56 +279,58 @@ text_filter(const char *name, char *str)
 }
 
 static int
-filter_default(struct tst *s, struct tval *v, struct targ *args, size_t n, size_t off)
+filter_default(struct tmpl_state *s, struct tmpl_val *v, struct tmpl_arg *args, size_t n,
+               size_t off)
 {
-    struct tval dflt = {.k = V_JSON};
+    struct tmpl_val dflt = {.k = V_JSON};
     bool boolean = false;
 
     if (n > 2 || (n > 0 && args[0].name != NULL) ||
         (n > 1 && args[1].name != NULL && strcmp(args[1].name, "boolean") != 0))
-        return tfail(s, off, "default: expects (value, boolean=False)");
+        return tmpl_fail(s, off, "default: expects (value, boolean=False)");
     if (n > 1) {
-        if (traise(s, &args[1].v) < 0)
+        if (tmpl_raise(s, &args[1].v) < 0)
             return -1;
-        boolean = ttruthy(&args[1].v);
+        boolean = tmpl_truthy(&args[1].v);
     }
-    if (v->k != V_UNDEF && (!boolean || v->k == V_ANY || ttruthy(v)))
+    if (v->k != V_UNDEF && (!boolean || v->k == V_ANY || tmpl_truthy(v)))
         return 0;
-    tval_free(v);
+    tmpl_val_clear(v);
     if (n > 0) {
         *v = args[0].v;
         memset(&args[0].v, 0, sizeof(args[0].v));
-        return traise(s, v);
+        return tmpl_raise(s, v);
     }
     dflt.j = json_string("");
     *v = dflt;
-    return dflt.j ? 0 : tfail(s, off, "out of memory");
+    return dflt.j ? 0 : tmpl_fail(s, off, "out of memory");
 }
 
 static int
-filter_tojson(struct tst *s, struct tval *v, size_t off)
+filter_tojson(struct tmpl_state *s, struct tmpl_val *v, size_t off)
 {
-    struct tsb b = {0};
+    struct tmpl_sb b = {0};
 
     if (v->k == V_TIME)
-        return tfail(s, off, "tojson: Object of type DateTime is not JSON serializable");
+        return tmpl_fail(s, off, "tojson: Object of type DateTime is not JSON serializable");
     if (v->k != V_JSON)
-        return tfail(s, off, "tojson: this value is not JSON serializable");
-    tsb_add(&b, "", 0);
+        return tmpl_fail(s, off, "tojson: this value is not JSON serializable");
+    tmpl_sb_add(&b, "", 0);
     dump_json(&b, v->j, true, 0);
     if (b.oom) {
         free(b.p);
-        return tfail(s, off, "out of memory");
+        return tmpl_fail(s, off, "out of memory");
     }
-    tval_free(v);
-    int rc = tval_json(s, v, json_stringn_nocheck(b.p, b.n), off);
+    tmpl_val_clear(v);
+    int rc = tmpl_val_json(s, v, json_stringn_nocheck(b.p, b.n), off);
     free(b.p);
     return rc;
 }
 
 /* Apply the filter name (at off) with args to *v. */
 int
-tfilter(struct tst *s, const char *name, size_t off, struct tval *v, struct targ *args, size_t n)
+tmpl_filter(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v,
+            struct tmpl_arg *args, size_t n)
 {
     static const char *const known[] = {"default", "d",     "tojson", "string",
                                         "int",     "lower", "upper",  "trim"};
@@ -338,12 +340,12 @@ tfilter(struct tst *s, const char *name, size_t off, struct tval *v, struct targ
     while (k < 8 && strcmp(known[k], name) != 0)
         k++;
     if (k == 8)
-        return tfail(s, off, "unknown filter '%s'", name);
+        return tmpl_fail(s, off, "unknown filter '%s'", name);
     if (k < 2)
         return filter_default(s, v, args, n, off);
     if (n > (k == 4 ? 1u : 0u))
-        return tfail(s, off, "%s: too many arguments", name);
-    if (traise(s, v) < 0)
+        return tmpl_fail(s, off, "%s: too many arguments", name);
+    if (tmpl_raise(s, v) < 0)
         return -1;
     if (v->k == V_ANY)
         return 0;
@@ -351,7 +353,7 @@ tfilter(struct tst *s, const char *name, size_t off, struct tval *v, struct targ
         return filter_tojson(s, v, off);
     if (k == 4 && v->k == V_JSON && json_is_integer(v->j))
         return 0;
-    if (tval_to_cstr(s, v, &str) < 0)
+    if (tmpl_val_to_cstr(s, v, &str) < 0)
         return -1;
     json_t *j = NULL;
     if (k == 4) {
@@ -365,6 +367,6 @@ tfilter(struct tst *s, const char *name, size_t off, struct tval *v, struct targ
         j = json_string_nocheck(k == 3 ? str : text_filter(name, str));
     }
     free(str);
-    tval_free(v);
-    return tval_json(s, v, j, off);
+    tmpl_val_clear(v);
+    return tmpl_val_json(s, v, j, off);
 }

@@ -341,18 +341,6 @@ timetable_backfill_runs(const struct dag *dag, enum timetable_semantics sem, tim
     return n;
 }
 
-void
-timetable_run_id(const char *type, time_t logical_date, char *buf, size_t size)
-{
-    struct tm tm;
-    char iso[40];
-
-    if (gmtime_r(&logical_date, &tm) == NULL ||
-        strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S+00:00", &tm) == 0)
-        snprintf(iso, sizeof(iso), "%lld", (long long)logical_date);
-    snprintf(buf, size, "%s__%s", type, iso);
-}
-
 int
 timetable_semantics_parse(const char *s, enum timetable_semantics *out)
 {

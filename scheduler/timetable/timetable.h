@@ -43,10 +43,6 @@ int timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time
 long timetable_backfill_runs(const struct dag *dag, enum timetable_semantics sem, time_t start,
                              time_t end, size_t max, struct timetable_run **out, struct err *e);
 
-/* Airflow's run id: "<type>__<ISO-8601 of logical_date>", e.g.
- * "scheduled__2024-01-01T00:00:00+00:00" (type: scheduled, manual, backfill). */
-void timetable_run_id(const char *type, time_t logical_date, char *buf, size_t size);
-
 /* "airflow2"/"interval" -> SEM_INTERVAL, "airflow3"/"trigger"/NULL -> SEM_TRIGGER. */
 int timetable_semantics_parse(const char *s, enum timetable_semantics *out);
 

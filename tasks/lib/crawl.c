@@ -17,15 +17,6 @@
 
 enum { STOP_FLUSH_MS = 10000 }; /* flush bound after a failure or a signal (the grace period) */
 
-double
-crawl_mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int
 crawl_int_arg(const char *flag, const char *s, int lo, int hi, int *out, struct err *e)
 {

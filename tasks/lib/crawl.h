@@ -73,9 +73,6 @@ void crawl_lists_clear(struct task_list *x, struct task_list *props);
 int crawl_request_failed(const struct http_response *r, struct err *e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Seconds on the monotonic clock. */
-double crawl_mono_s(void);
-
 /* An integer flag in [lo, hi] into *out; ERR_USAGE otherwise. */
 int crawl_int_arg(const char *flag, const char *s, int lo, int hi, int *out, struct err *e);
 

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "iso8601.h"
+
 /* The one table of the 29 flat fields, in the original's (and the staging table's column)
  * order: X(name, object, key, type). The field comes from item.object.key (object NULL: the
  * item itself; key NULL: fullAddress, computed); type is the column's, which the loader
@@ -57,41 +59,6 @@ const char *const dvc_record_fields[DVC_RECORD_FIELDS] = {DVC_FIELD_TABLE(FIELD_
 const struct dvc_field dvc_field_table[DVC_RECORD_FIELDS] = {DVC_FIELD_TABLE(FIELD_ROW)};
 
 /* ---- time ---------------------------------------------------------------------------- */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* The date of a day count (the inverse of days_from_civil). */
-static void
-civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int
-days_in_month(int64_t y, int m)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
-}
 
 /* n decimal digits at *p into *out, advancing *p; false when one is not a digit. */
 static bool
@@ -169,9 +136,10 @@ dvc_time_parse(const char *s, int64_t *ticks, struct err *e)
         !digits(&p, 2, &sec) || !fraction(&p, &frac) || !offset(p, &off))
         return err_set(e, ERR_PARSE, "bad timestamp '%.60s' (want YYYY-MM-DDTHH:MM:SS[.f]+HH:MM)",
                        s);
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59)
+    if (mo < 1 || mo > 12 || d < 1 || d > iso8601_days_in_month(y, mo) || h > 23 || mi > 59 ||
+        sec > 59)
         return err_set(e, ERR_PARSE, "timestamp '%.60s' out of range", s);
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+    int64_t secs = iso8601_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
     *ticks = secs * DVC_TICKS_PER_SEC + frac;
     return 0;
 }
@@ -192,7 +160,7 @@ dvc_time_format(int64_t ticks, int ndigits, char *buf, size_t size)
         rem += 86400;
         days--;
     }
-    civil_from_days(days, &y, &m, &d);
+    iso8601_civil_from_days(days, &y, &m, &d);
     if (ndigits > 7)
         ndigits = 7;
     if (ndigits > 0) {

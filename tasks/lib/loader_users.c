@@ -39,7 +39,7 @@
 
 #include <jansson.h>
 
-#include "loader_dvc.h" /* loader_dvc_timestamp: ISO 8601 with an offset -> UTC */
+#include "iso8601.h" /* iso8601_to_pg_utc: ISO 8601 with an offset -> UTC */
 
 #define EMAIL_RULE "^[A-Za-z0-9+_.-]+@[A-Za-z0-9.-]+$"
 
@@ -189,7 +189,7 @@ time_value(const struct field *f, struct val *out, struct loader_problems *pr)
     }
     memcpy(in, out->s, out->len);
     in[out->len] = '\0';
-    if (loader_dvc_timestamp(in, out->buf, sizeof(out->buf), &e) < 0) {
+    if (iso8601_to_pg_utc(in, out->buf, sizeof(out->buf), &e) < 0) {
         loader_problem(pr, "%s: bad timestamp '%s': %s", f->name, in, e.msg);
         return;
     }

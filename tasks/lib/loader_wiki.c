@@ -30,7 +30,7 @@
 
 #include <jansson.h>
 
-#include "loader_dvc.h" /* loader_dvc_timestamp: ISO 8601 with an offset -> UTC */
+#include "iso8601.h" /* iso8601_to_pg_utc: ISO 8601 with an offset -> UTC */
 
 enum kind {
     K_RCID, /* a positive integer, required */
@@ -159,7 +159,7 @@ time_value(const json_t *v, const struct field *f, struct val *out, struct loade
         return;
     }
     s = json_string_value(v);
-    if (loader_dvc_timestamp(s, out->buf, sizeof(out->buf), &e) < 0) {
+    if (iso8601_to_pg_utc(s, out->buf, sizeof(out->buf), &e) < 0) {
         loader_problem(pr, "%s: bad timestamp '%.*s': %s", f->name,
                        loader_quote_len(s, strlen(s), 40), s, e.msg);
         return;

@@ -1,14 +1,15 @@
 /* pgconn: small libpq helpers for task executables (see pgconn.h).
  *
- * The only file under tasks/ that includes libpq (docs/architecture.md, "Rules"): libpq types never
- * leave it. Every statement carrying a value goes through PQexecParams; COPY data is escaped by the
- * row builder, never pasted into SQL. Key invariants: no message leaving this module holds a
- * password (connection errors are scrubbed of what conninfo and PGPASSWORD contain), libpq
- * never prints (the notice processor is silenced), and an error's `temporary` flag means
- * "the database could not be reached or the connection broke", never "the SQL was wrong".
+ * The only file under tasks/ that includes libpq (through common/pq.h, which connects and
+ * classifies errors for both programs; docs/architecture.md, "Rules"): libpq types never leave it.
+ * Every statement carrying a value goes through PQexecParams; COPY data is escaped by the row
+ * builder, never pasted into SQL. Key invariants: no message leaving this module holds a password
+ * (connection errors are scrubbed of what conninfo and PGPASSWORD contain), libpq never prints (the
+ * notice processor is silenced), and an error's `temporary` flag means "the database could not be
+ * reached or the connection broke", never "the SQL was wrong".
  *
- * Password masking is scheduler/conninfo.c, shared with the scheduler's store (it is linked
- * into libgusttask.a like err.o). */
+ * Connecting, error classification and password masking are common/pq.c and common/conninfo.c,
+ * shared with the scheduler's store. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,10 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
-#include "conninfo.h"
 #include "pgconn.h"
+#include "pq.h"
 
 struct pgconn {
     PGconn *conn;
@@ -39,102 +38,24 @@ struct pgconn_row {
 
 /* ---- connection ------------------------------------------------------------------- */
 
-static void
-quiet_notice(void *arg, const char *message)
-{
-    (void)arg, (void)message; /* library code never prints; NOTICEs are not errors */
-}
-
-/* libpq's message up to its first line break, tabs folded. */
-static void
-first_line(char *dst, size_t size, const char *msg)
-{
-    size_t n = msg ? strcspn(msg, "\n") : 0;
-
-    snprintf(dst, size, "%.*s", (int)n, msg ? msg : "");
-    for (char *p = dst; *p; p++)
-        if (*p == '\t')
-            *p = ' ';
-}
-
-/* True when a connection attempt may work later: server down, starting, or unreachable. */
-static bool
-connect_temporary(const char *msg)
-{
-    static const char *const transient[] = {
-        "Connection refused",
-        "timeout expired",
-        "timed out",
-        "No such file",
-        "Network is unreachable",
-        "No route to host",
-        "could not translate",
-        "starting up",
-        "shutting down",
-        "in recovery mode",
-        "too many clients",
-        "server closed the connection",
-        "Connection reset",
-        "could not receive data",
-        "could not send data",
-    };
-
-    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++)
-        if (strstr(msg, transient[i]))
-            return true;
-    return false;
-}
-
-/* Name the server for messages; when libpq could not even parse conninfo, show it masked. */
-static void
-describe(const PGconn *c, const char *conninfo, char *buf, size_t size)
-{
-    const char *host = c ? PQhost(c) : NULL, *port = c ? PQport(c) : NULL;
-    const char *db = c ? PQdb(c) : NULL, *user = c ? PQuser(c) : NULL;
-    char masked[160];
-
-    if ((host == NULL || *host == '\0') && (db == NULL || *db == '\0')) {
-        conninfo_mask(conninfo, masked, sizeof(masked));
-        snprintf(buf, size, "'%s'", masked);
-        return;
-    }
-    snprintf(buf, size, "host=%s port=%s dbname=%s user=%s", host && *host ? host : "?",
-             port && *port ? port : "?", db && *db ? db : "?", user && *user ? user : "?");
-}
-
 struct pgconn *
 pgconn_open(const char *conninfo, struct err *e)
 {
-    /* Our defaults first: a value in conninfo (or the PG* variable) wins over them. Task
-     * data is UTF-8 (JSON from Kafka), whatever the server's encoding. */
-    const char *keys[] = {"connect_timeout", "client_encoding", "fallback_application_name",
-                          "dbname", NULL};
-    const char *vals[] = {getenv("PGCONNECT_TIMEOUT") ? NULL : "10",
-                          getenv("PGCLIENTENCODING") ? NULL : "UTF8", "gust-task", NULL, NULL};
     struct pgconn *c;
-    char reason[200], msg[512];
 
     if (conninfo == NULL || *conninfo == '\0')
         conninfo = getenv("GUST_DATABASE_URL");
-    vals[3] = conninfo && *conninfo ? conninfo : NULL;
     if ((c = calloc(1, sizeof(*c))) == NULL) {
         err_set(e, ERR_FAIL, "connect: out of memory");
         return NULL;
     }
-    c->conn = PQconnectdbParams(keys, vals, 1);
-    describe(c->conn, conninfo, c->where, sizeof(c->where));
-    if (c->conn && PQstatus(c->conn) == CONNECTION_OK) {
-        PQsetNoticeProcessor(c->conn, quiet_notice, NULL);
-        return c;
+    /* Task data is UTF-8 (JSON from Kafka), whatever the server's encoding. */
+    if ((c->conn = pq_connect(conninfo, "gust-task", true, c->where, sizeof(c->where), e)) ==
+        NULL) {
+        pgconn_free(c);
+        return NULL;
     }
-    first_line(reason, sizeof(reason), c->conn ? PQerrorMessage(c->conn) : "out of memory");
-    snprintf(msg, sizeof(msg), "connect to %s: %s", c->where, reason);
-    conninfo_scrub(msg, sizeof(msg), conninfo);
-    err_set(e, ERR_DB, "%s", msg);
-    if (e)
-        e->temporary = connect_temporary(reason);
-    pgconn_free(c);
-    return NULL;
+    return c;
 }
 
 void
@@ -160,38 +81,11 @@ pgconn_lost(const struct pgconn *c)
 
 /* ---- statements -------------------------------------------------------------------- */
 
-/* SQLSTATEs after which only another connection (later) can help: connection exceptions
- * (class 08), admin shutdown / crash shutdown / cannot connect now (57P01-03), too many
- * connections (53300). */
-static bool
-state_temporary(const char *sqlstate)
-{
-    if (sqlstate == NULL)
-        return false;
-    return strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57P0", 4) == 0 ||
-           strcmp(sqlstate, "53300") == 0;
-}
-
 /* Set e from a failed result (or the connection when res is NULL). Returns -1. */
 static int
 db_error(const struct pgconn *c, const PGresult *res, struct err *e)
 {
-    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    char line[sizeof(e->msg)];
-
-    first_line(line, sizeof(line), primary ? primary : PQerrorMessage(c->conn));
-    if (primary == NULL && strncmp(line, "FATAL:  ", 8) == 0) /* a server message, unparsed */
-        memmove(line, line + 8, strlen(line + 8) + 1);
-    if (line[0] == '\0')
-        snprintf(line, sizeof(line), "unknown error");
-    if (state)
-        err_set(e, ERR_DB, "%s (SQLSTATE %s)", line, state);
-    else
-        err_set(e, ERR_DB, "%s", line);
-    if (e)
-        e->temporary = pgconn_lost(c) || state_temporary(state);
-    return -1;
+    return pq_error(c->conn, res, e);
 }
 
 /* Run one statement; the result (caller PQclears) when it succeeded, else NULL with e set. */

@@ -1,10 +1,9 @@
-/* Unit tests for tasks/lib/loader_dvc (the dvc pipeline of stream_loader): timestamps with 0
- * to 9 fractional digits and any offset converted to the same instant in UTC, impossible and
- * offset-less dates refused; a full record -> every one of the 29 columns plus the source
- * columns; nulls and missing fields; soDangKy missing or blank; numbers as strings, integral
- * reals, ranges; page vs single object; bad JSON, invalid UTF-8, empty messages, scalars; a bad
- * record inside a good page dead-lettered alone with its own JSON; sink errors stop the parse.
- * The fast path (jsonflat_scan) against jansson's: which messages it takes, its values, and
+/* Unit tests for tasks/lib/loader_dvc (the dvc pipeline of stream_loader; its timestamps are
+ * tested with common/iso8601 in test_common.c): a full record -> every one of the 29 columns plus
+ * the source columns; nulls and missing fields; soDangKy missing or blank; numbers as strings,
+ * integral reals, ranges; page vs single object; bad JSON, invalid UTF-8, empty messages, scalars;
+ * a bad record inside a good page dead-lettered alone with its own JSON; sink errors stop the
+ * parse. The fast path (jsonflat_scan) against jansson's: which messages it takes, its values, and
  * the same rows and dead letters as the jansson-only pipeline on edge cases and on thousands
  * of mutations (truncations, byte changes, deletions) of a plain record. The COPY row
  * builder's escapes at every position of short and long values, and its refusal of NUL.
@@ -39,97 +38,6 @@ static int
 parse(const char *value, struct out *o)
 {
     return parse_len(value, -1, o);
-}
-
-/* ---- timestamps ---- */
-
-static void
-ts_ok(const char *in, const char *want)
-{
-    char out[64];
-    struct err e = {0};
-
-    if (loader_dvc_timestamp(in, out, sizeof(out), &e) < 0)
-        fail_msg("%s: %s", in, e.msg);
-    assert_string_equal(out, want);
-}
-
-static void
-ts_bad(const char *in, const char *why)
-{
-    char out[64];
-    struct err e = {0};
-
-    if (loader_dvc_timestamp(in, out, sizeof(out), &e) == 0)
-        fail_msg("%s accepted as %s", in, out);
-    assert_int_equal(e.code, ERR_PARSE);
-    if (strstr(e.msg, why) == NULL)
-        fail_msg("%s: '%s' does not say '%s'", in, e.msg, why);
-}
-
-static void
-test_timestamp_digits(void **state)
-{
-    (void)state;
-    ts_ok("2025-12-01T22:00:51.22+07:00", "2025-12-01 15:00:51.22+00");
-    ts_ok("2025-12-01T22:00:51+07:00", "2025-12-01 15:00:51+00");
-    ts_ok("2025-12-01T22:00:51.1+07:00", "2025-12-01 15:00:51.1+00");
-    ts_ok("2025-12-01T22:00:51.123+07:00", "2025-12-01 15:00:51.123+00");
-    ts_ok("2025-12-01T22:00:51.1234+07:00", "2025-12-01 15:00:51.1234+00");
-    ts_ok("2025-12-01T22:00:51.12345+07:00", "2025-12-01 15:00:51.12345+00");
-    ts_ok("2025-12-01T22:00:51.123456+07:00", "2025-12-01 15:00:51.123456+00");
-    ts_ok("2025-12-01T22:00:51.1234567+07:00", "2025-12-01 15:00:51.1234567+00");
-    ts_ok("2025-12-01T22:00:51.0000000+07:00", "2025-12-01 15:00:51.0000000+00");
-}
-
-static void
-test_timestamp_offsets(void **state)
-{
-    (void)state;
-    ts_ok("2025-12-01T15:00:51.22Z", "2025-12-01 15:00:51.22+00");
-    ts_ok("2025-12-01t15:00:51z", "2025-12-01 15:00:51+00");
-    ts_ok("2025-12-01 22:00:51+0700", "2025-12-01 15:00:51+00");
-    ts_ok("2025-12-01T22:00:51+07", "2025-12-01 15:00:51+00");
-    ts_ok("2025-12-01T11:30:51-03:30", "2025-12-01 15:00:51+00");
-    ts_ok("2025-12-01T15:00:51+00:00", "2025-12-01 15:00:51+00");
-    /* day, month, year and leap-day rollovers */
-    ts_ok("2025-01-01T03:00:00+07:00", "2024-12-31 20:00:00+00");
-    ts_ok("2024-02-29T23:30:00-05:00", "2024-03-01 04:30:00+00");
-    ts_ok("2024-03-01T00:00:00+07:00", "2024-02-29 17:00:00+00");
-    ts_ok("2000-02-29T00:00:00Z", "2000-02-29 00:00:00+00");
-    ts_ok("1970-01-01T00:00:00+00:00", "1970-01-01 00:00:00+00");
-    ts_ok("1969-12-31T23:59:59.5-00:00", "1969-12-31 23:59:59.5+00");
-    ts_ok("0001-01-01T00:00:00-01:00", "0001-01-01 01:00:00+00");
-    ts_ok("9999-12-31T23:59:59+14:00", "9999-12-31 09:59:59+00");
-}
-
-static void
-test_timestamp_bad(void **state)
-{
-    (void)state;
-    ts_bad("2025-12-01T22:00:51", "no UTC offset");
-    ts_bad("2025-12-01T22:00:51.22", "no UTC offset");
-    ts_bad("2025-12-01", "not an ISO 8601");
-    ts_bad("", "not an ISO 8601");
-    ts_bad("yesterday", "not an ISO 8601");
-    ts_bad("2025-12-01T22:00+07:00", "not an ISO 8601");
-    ts_bad("25-12-01T22:00:51+07:00", "not an ISO 8601");
-    ts_bad("2025-02-29T00:00:00+07:00", "no such date");
-    ts_bad("2025-13-01T00:00:00+07:00", "no such date");
-    ts_bad("2025-04-31T00:00:00+07:00", "no such date");
-    ts_bad("2025-00-10T00:00:00+07:00", "no such date");
-    ts_bad("2025-12-01T24:00:00+07:00", "no such date");
-    ts_bad("2025-12-01T23:60:00+07:00", "no such date");
-    ts_bad("2025-12-01T23:59:60+07:00", "no such date");
-    ts_bad("2025-12-01T22:00:51.+07:00", "fractional");
-    ts_bad("2025-12-01T22:00:51.1234567890+07:00", "fractional");
-    ts_bad("2025-12-01T22:00:51+16:00", "bad UTC offset");
-    ts_bad("2025-12-01T22:00:51+07:60", "bad UTC offset");
-    ts_bad("2025-12-01T22:00:51+7", "bad UTC offset");
-    ts_bad("2025-12-01T22:00:51+07:00 ", "bad UTC offset");
-    ts_bad("2025-12-01T22:00:51+07:00x", "bad UTC offset");
-    ts_bad("0001-01-01T00:00:00+01:00", "year out of range");
-    ts_bad("0000-06-01T00:00:00Z", "no such date");
 }
 
 /* ---- records ---- */
@@ -714,9 +622,6 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timestamp_digits),
-        cmocka_unit_test(test_timestamp_offsets),
-        cmocka_unit_test(test_timestamp_bad),
         cmocka_unit_test(test_record_every_column),
         cmocka_unit_test(test_page_and_object_agree),
         cmocka_unit_test(test_record_nulls),

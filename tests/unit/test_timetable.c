@@ -2,7 +2,7 @@
  * with injected `now`. Trigger semantics (Airflow 3) and data-interval semantics (Airflow 2)
  * for catchup true and false, first runs with and without start_date, future start dates,
  * end_date, @once, None, timedelta grids, DST in Europe/Berlin and America/New_York,
- * backfill ranges, run ids. Every expectation is a concrete instant, worked out by hand from
+ * backfill ranges. Every expectation is a concrete instant, worked out by hand from
  * Airflow's next_dagrun_info (airflow/timetables/trigger.py, interval.py, simple.py). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -563,23 +563,7 @@ test_backfill_interval_and_delta(void **state)
     dagbag_free(b);
 }
 
-/* ---- run ids, semantics names ---- */
-
-static void
-test_run_id(void **state)
-{
-    (void)state;
-    char buf[64];
-
-    timetable_run_id("scheduled", at("2024-01-01T00:00:00Z"), buf, sizeof(buf));
-    assert_string_equal(buf, "scheduled__2024-01-01T00:00:00+00:00");
-    timetable_run_id("manual", at("2024-03-10T07:30:05+02:00"), buf, sizeof(buf));
-    assert_string_equal(buf, "manual__2024-03-10T05:30:05+00:00");
-    timetable_run_id("backfill", at("1999-12-31T23:59:59Z"), buf, sizeof(buf));
-    assert_string_equal(buf, "backfill__1999-12-31T23:59:59+00:00");
-    timetable_run_id("scheduled", at("2024-01-01T00:00:00Z"), buf, 12);
-    assert_string_equal(buf, "scheduled__"); /* truncated, still terminated */
-}
+/* ---- semantics names ---- */
 
 static void
 test_semantics_parse(void **state)
@@ -620,7 +604,6 @@ main(void)
         cmocka_unit_test(test_trigger_new_york_spring_forward),
         cmocka_unit_test(test_backfill_trigger),
         cmocka_unit_test(test_backfill_interval_and_delta),
-        cmocka_unit_test(test_run_id),
         cmocka_unit_test(test_semantics_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
