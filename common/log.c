@@ -6,6 +6,8 @@
  * interleave whole lines only. */
 #include "log.h"
 
+#include "fdio.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,22 +65,6 @@ log_set_level(enum log_level level)
     log_threshold = level;
 }
 
-/* Write all of buf to fd, retrying on EINTR and short writes. */
-static void
-write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        buf += n;
-        len -= (size_t)n;
-    }
-}
-
 /* The line's head: "<name>: " or "<UTC time with ms>Z <name> ". Returns its length. */
 static size_t
 log_head(char *line, size_t size)
@@ -120,6 +106,6 @@ log_msg(enum log_level level, const char *fmt, ...)
         if (line[i] == '\n' || line[i] == '\r')
             line[i] = ' ';
     line[n++] = '\n';
-    write_all(2, line, n);
+    fd_write_all(2, line, n);
     errno = saved;
 }

@@ -7,6 +7,7 @@
  * handler only stores the signal number in a sig_atomic_t. Nothing here exits the process. */
 #include "task.h"
 
+#include "fdio.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -51,23 +52,6 @@ const char *
 task_name(void)
 {
     return log_name();
-}
-
-/* Write all of buf to fd, retrying on EINTR and short writes. */
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 const char *
@@ -373,7 +357,7 @@ xcom_write_temp(const char *dir, const char *text, char *tmp, size_t tmpsz, stru
     if (fd < 0)
         return err_set(e, ERR_IO, "create temp file in %s: %s", dir, strerror(errno));
     /* mkostemp makes 0600; the reader (KPO's sidecar) may be another user. */
-    if (fchmod(fd, 0644) < 0 || write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, 0644) < 0 || fd_write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
         err_set(e, ERR_IO, "write %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
