@@ -76,8 +76,8 @@ expire_one(struct loop_ctx *c, struct runner *r, const struct store_expired *x)
 
     if (runner_owns_pid(r, x->pid) && x->hostname && strcmp(x->hostname, c->hostname) == 0)
         return; /* ours and alive: our next heartbeat renews it */
-    if (x->hostname && strcmp(x->hostname, c->hostname) == 0 && x->pid > 1 && x->pid != getpid())
-        kill(-x->pid, SIGKILL); /* nothing of the old try may run beside its retry */
+    if (x->hostname && strcmp(x->hostname, c->hostname) == 0) /* nothing of the old try may */
+        runner_kill_old_try(r, x->dag_id, x->run_id, x->task_id, x->try_number, x->pid); /* run on */
     if (runner_fail_try(r, x->dag_id, x->run_id, x->task_id, x->try_number, x->max_tries,
                         "lease expired: the process running this try stopped heartbeating; "
                         "the try counts as failed",

@@ -295,16 +295,92 @@ test_large_output(void **state)
     exec_result_clear(&r);
 }
 
-/* A line longer than 64 KiB keeps its tail. */
+/* Start a bash script with the given line and log caps and key, wait for its result. */
+static struct exec_result
+run_capped(struct fx *f, const char *script, size_t line_max, size_t log_max)
+{
+    char *argv[] = {"bash", "-c", (char *)script, NULL};
+    struct exec_spec spec = {.argv = argv,
+                             .envp = base_env,
+                             .cwd = f->dir,
+                             .log_path = f->log,
+                             .timeout = -1,
+                             .kill_grace = 1,
+                             .line_max = line_max,
+                             .log_max = log_max};
+    struct exec_result r;
+    struct err e = {0};
+
+    if (executor_start(f->x, &spec, NULL, &e) < 0)
+        fail_msg("executor_start: %s", e.msg);
+    if (!wait_result(f->x, &r, 30))
+        fail_msg("no result for: %s", script);
+    return r;
+}
+
+/* The last line is exact or not there: a line over line_max comes back as its length only
+ * (never its head or tail); within the limit it is whole, however long. */
 static void
-test_long_line_tail(void **state)
+test_long_last_line(void **state)
 {
     struct fx *f = *state;
-    struct exec_result r = run_sh(f, "head -c 300000 /dev/zero | tr '\\0' a; printf END");
+    struct exec_result r;
 
+    r = run_capped(f, "head -c 102400 /dev/zero | tr '\\0' a; printf END", 64 * 1024, 0);
+    assert_null(r.last_line);
+    assert_int_equal(r.last_line_len, 102400 + 3);
+    exec_result_clear(&r);
+    r = run_capped(f, "echo short; head -c 102400 /dev/zero | tr '\\0' a; echo END", 0, 0);
     assert_non_null(r.last_line);
-    assert_int_equal(strlen(r.last_line), 64 * 1024);
-    assert_string_equal(r.last_line + 64 * 1024 - 4, "aEND");
+    assert_int_equal(strlen(r.last_line), 102400 + 3);
+    assert_int_equal(r.last_line_len, 102400 + 3);
+    assert_string_equal(r.last_line + 102400, "END");
+    assert_true(r.last_line[0] == 'a' && r.last_line[102399] == 'a');
+    exec_result_clear(&r);
+    r = run_capped(f, "head -c 1024 /dev/zero | tr '\\0' b; echo", 1024, 0);
+    assert_non_null(r.last_line);
+    assert_int_equal(strlen(r.last_line), 1024);
+    exec_result_clear(&r);
+    /* trailing blanks past the limit do not count: the line is exact */
+    r = run_capped(f, "printf 'x%.0s' $(seq 100); head -c 5000 /dev/zero | tr '\\0' ' '; echo", 100,
+                   0);
+    assert_non_null(r.last_line);
+    assert_int_equal(strlen(r.last_line), 100);
+    exec_result_clear(&r);
+    /* a long line followed by a short one: the short one is the last */
+    r = run_capped(f, "head -c 5000 /dev/zero | tr '\\0' a; echo; echo tail", 100, 0);
+    assert_string_equal(r.last_line, "tail");
+    exec_result_clear(&r);
+}
+
+/* Past log_max the output is dropped and one marker line ends the log; the last line is
+ * still tracked from the whole output. */
+static void
+test_log_cap(void **state)
+{
+    struct fx *f = *state;
+    struct exec_result r;
+    size_t len = 0;
+    const char *want = "\n[gust] log truncated at 1000 bytes; 4007 more bytes dropped\n";
+
+    r = run_capped(f, "head -c 5000 /dev/zero | tr '\\0' a; echo; echo final", 0, 1000);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.last_line, "final");
+    assert_int_equal(r.log_dropped, 4007);
+    char *log = slurp(f->log, &len);
+    assert_non_null(log);
+    assert_int_equal(len, 1000 + strlen(want));
+    assert_string_equal(log + 1000, want);
+    assert_true(log[0] == 'a' && log[999] == 'a');
+    free(log);
+    exec_result_clear(&r);
+    /* under the cap: no marker */
+    unlink(f->log);
+    r = run_capped(f, "echo small", 0, 1000);
+    assert_int_equal(r.log_dropped, 0);
+    log = slurp(f->log, NULL);
+    assert_string_equal(log, "small\n");
+    free(log);
     exec_result_clear(&r);
 }
 
@@ -700,7 +776,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_killed_by_signal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_output, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_line_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_last_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_environment_only_from_envp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_from_envp, setup, teardown),
