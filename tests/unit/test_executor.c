@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -640,6 +642,163 @@ test_setsid_grandchild_killed(void **state)
     }
 }
 
+/* Gone, or a zombie nobody reaped yet (an orphan's reaper is not ours to drive). */
+static bool
+dead(pid_t pid)
+{
+    char path[64], buf[512], *rp;
+    FILE *fp;
+
+    if (gone(pid))
+        return true;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((fp = fopen(path, "r")) == NULL)
+        return true;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    rp = strrchr(buf, ')');
+    return rp == NULL || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+static bool
+wait_dead(pid_t pid, double seconds)
+{
+    double end = now_mono() + seconds;
+    struct timespec ms10 = {0, 10 * 1000 * 1000};
+
+    while (!dead(pid) && now_mono() < end)
+        nanosleep(&ms10, NULL);
+    return dead(pid);
+}
+
+/* The folder of the tries' cgroups, from executor_containment. Where cgroups are not in force
+ * this fails as root or under CI (they must be tested there) and skips elsewhere. */
+static void
+require_cgroups(const struct fx *f, char *base, size_t size)
+{
+    const char *what = executor_containment(f->x), *p = "cgroup v2 (";
+
+    if (strncmp(what, p, strlen(p)) != 0) {
+        if (geteuid() == 0 || getenv("CI") != NULL)
+            fail_msg("cgroups are not available, the tries run in: %s", what);
+        print_message("skipped: cgroups are not available (%s)\n", what);
+        skip();
+    }
+    snprintf(base, size, "%.*s", (int)(strlen(what) - strlen(p) - 1), what + strlen(p));
+}
+
+/* With cgroups, a setsid()ed child is in its try's cgroup while it runs, is killed when the
+ * try ends, and the cgroup is removed. */
+static void
+test_setsid_child_in_cgroup(void **state)
+{
+    struct fx *f = *state;
+    char base[PATH_MAX], path[PATH_MAX + 300], *cg, *name;
+    pid_t pid = 0;
+    struct exec_result r;
+
+    require_cgroups(f, base, sizeof(base));
+    r = run_sh(f, "setsid bash -c 'cat /proc/self/cgroup > cg; echo $$ > pids; exec sleep 300' & "
+                  "while [ ! -s pids ]; do sleep 0.01; done; echo done");
+    assert_string_equal(r.last_line, "done");
+    assert_int_equal(read_pids(f, "pids", &pid, 1), 1);
+    assert_true(wait_dead(pid, 10));
+    file_path(f, "cg", path);
+    cg = slurp(path, NULL);
+    assert_non_null(cg);
+    if (strstr(cg, "0::") == NULL || strstr(cg, "/gust/") == NULL)
+        fail_msg("the setsid child was not in a try cgroup: %s", cg);
+    name = strstr(cg, "0::");
+    name[strcspn(name, "\n")] = '\0';
+    name = strrchr(name, '/') + 1;
+    snprintf(path, sizeof(path), "%s/%s", base, name);
+    assert_true(access(path, F_OK) < 0 && errno == ENOENT); /* removed */
+    free(cg);
+    exec_result_clear(&r);
+}
+
+/* A gust-like process (a fork of this test with an executor of its own) runs a try under key,
+ * whose setsid()ed child writes its pid. Returns the owner's pid; *child the setsid child's. */
+static pid_t
+spawn_owner(const struct fx *f, const char *key, pid_t *child)
+{
+    char *argv[] = {"bash", "-c",
+                    "setsid bash -c 'echo $$ > pids; exec sleep 300' & exec sleep 300", NULL};
+    char path[PATH_MAX];
+    pid_t owner;
+
+    file_path(f, "pids", path);
+    unlink(path);
+    if ((owner = fork()) == 0) {
+        struct exec_spec spec = {.argv = argv,
+                                 .envp = base_env,
+                                 .cwd = f->dir,
+                                 .log_path = f->log,
+                                 .timeout = -1,
+                                 .kill_grace = 1,
+                                 .key = key};
+        struct executor *x = executor_new(NULL);
+
+        if (x == NULL || executor_start(x, &spec, NULL, NULL) < 0)
+            _exit(1);
+        for (;;) {
+            struct pollfd fds[8];
+            poll(fds, executor_pollfds(x, fds, 8), 1000);
+            executor_process(x, NULL);
+        }
+    }
+    assert_true(owner > 0);
+    double end = now_mono() + 10;
+    struct timespec ms10 = {0, 10 * 1000 * 1000};
+    while (read_pids(f, "pids", child, 1) != 1 && now_mono() < end)
+        nanosleep(&ms10, NULL);
+    assert_int_equal(read_pids(f, "pids", child, 1), 1);
+    return owner;
+}
+
+/* gust killed with kill -9: its try's setsid()ed child survives it (no signal reaches it,
+ * nobody reaps it for us), until the next executor on this host starts and kills the
+ * cgroups whose owner died. */
+static void
+test_dead_owner_swept(void **state)
+{
+    struct fx *f = *state;
+    char base[PATH_MAX];
+    pid_t owner, child = 0;
+    struct err e = {0};
+
+    require_cgroups(f, base, sizeof(base));
+    executor_free(f->x);
+    f->x = NULL;
+    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); /* the orphan must not come to us */
+    owner = spawn_owner(f, "deadbeef", &child);
+    kill(owner, SIGKILL);
+    assert_int_equal(waitpid(owner, NULL, 0), owner);
+    assert_false(dead(child)); /* it outlived its gust */
+    f->x = executor_new(&e);
+    assert_non_null(f->x);
+    assert_true(wait_dead(child, 10));
+}
+
+/* Takeover: the try's cgroup is found by its key and killed, its owner still running. */
+static void
+test_kill_key(void **state)
+{
+    struct fx *f = *state;
+    char base[PATH_MAX];
+    pid_t owner, child = 0;
+
+    require_cgroups(f, base, sizeof(base));
+    owner = spawn_owner(f, "feedface", &child);
+    assert_int_equal(executor_kill_key(f->x, "0123abcd"), 0);
+    assert_false(dead(child));
+    assert_int_equal(executor_kill_key(f->x, "feedface"), 1);
+    assert_true(wait_dead(child, 10));
+    kill(owner, SIGKILL);
+    assert_int_equal(waitpid(owner, NULL, 0), owner);
+}
+
 static void
 test_concurrent(void **state)
 {
@@ -789,6 +948,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_sigkill_after_grace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_child_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_setsid_grandchild_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_setsid_child_in_cgroup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_owner_swept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_terminate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_kills_everything, setup, teardown),
