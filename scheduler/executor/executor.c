@@ -855,7 +855,8 @@ executor_new(struct err *e)
     /* Orphans of our tries (setsid()ed grandchildren) become ours, so we can kill them.
      * Failure only weakens that guarantee. */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    cgroups_init(&x->cg); /* -1: process groups only, x->cg.what says why */
+    if (cgroups_init(&x->cg) == 0) /* else process groups only, x->cg.what says why */
+        cgroups_sweep(&x->cg, NULL);  /* what dead gust processes left */
     return x;
 }
 
@@ -1015,6 +1016,16 @@ const char *
 executor_containment(const struct executor *x)
 {
     return x->cg.what;
+}
+
+/* executor_containment without an executor. */
+void
+executor_containment_probe(char *buf, size_t size)
+{
+    struct cgroups cg = {0};
+
+    cgroups_init(&cg);
+    snprintf(buf, size, "%s", cg.what);
 }
 
 /* Kill the leftovers of another process's try with this key (see executor.h). */

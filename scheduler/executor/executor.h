@@ -71,6 +71,10 @@ struct executor *executor_new(struct err *e);
 /* How tries are contained: "cgroup v2 (<folder>)" or "process groups (<why no cgroup>)". */
 const char *executor_containment(const struct executor *x);
 
+/* What executor_containment would say here, without making an executor (makes the cgroup
+ * folder, kills nothing). */
+void executor_containment_probe(char *buf, size_t size);
+
 /* SIGKILL what is left of a try another process (maybe dead) started on this host with
  * this key, and remove its cgroup: 1 when something was found, 0 when not (or when tries
  * are contained by process groups only). */

@@ -145,7 +145,7 @@ base_path(struct cgroups *cg)
     return 0;
 }
 
-/* Find the cgroup2 hierarchy, make our folder there, sweep (see executor_int.h). */
+/* Find the cgroup2 hierarchy, make our folder there (see executor_int.h). */
 int
 cgroups_init(struct cgroups *cg)
 {
@@ -170,7 +170,6 @@ cgroups_init(struct cgroups *cg)
         return not_in_force(cg, why);
     }
     snprintf(cg->what, sizeof(cg->what), "cgroup v2 (%s)", cg->base);
-    cgroups_sweep(cg, NULL);
     return 0;
 }
 

@@ -51,8 +51,8 @@ struct cgroups {
 };
 
 /* Find the cgroup2 hierarchy and our place in it, make the folder, check that cgroups can be
- * made and killed there; fills cg->what either way. Then kills the cgroups whose owner
- * died. 0 in force, -1 not (process groups only). */
+ * made and killed there; fills cg->what either way. 0 in force, -1 not (process groups
+ * only). */
 int cgroups_init(struct cgroups *cg);
 
 /* Make a try's cgroup (key may be NULL): its path (malloc'd) in *path, and its cgroup.procs

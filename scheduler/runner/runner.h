@@ -115,6 +115,9 @@ void runner_poke(struct runner *r);
  * off by the same outage get the time to renew. */
 time_t runner_connected_since(const struct runner *r);
 
+/* How this runner's tries are contained (executor_containment). */
+const char *runner_containment(const struct runner *r);
+
 /* Whether pid is one of this runner's tries. */
 bool runner_owns_pid(const struct runner *r, pid_t pid);
 

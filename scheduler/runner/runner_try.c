@@ -214,6 +214,13 @@ try_key(const struct runner *r, const char *dag_id, const char *run_id, const ch
     snprintf(out, 17, "%016llx", h);
 }
 
+/* How tries are contained (see runner.h). */
+const char *
+runner_containment(const struct runner *r)
+{
+    return executor_containment(r->x);
+}
+
 /* Kill what is left of a try another process ran on this host (see runner.h). */
 void
 runner_kill_old_try(struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
