@@ -12,18 +12,24 @@
  * SIGKILL after the grace.
  *
  * Invariant: a try is finished (queued as a result) only when its main process was reaped,
- * both output pipes hit EOF, its process group is empty, and every escaped process we killed
- * has been reaped. To make that terminate, the moment the main process is reaped the rest of
- * its group gets SIGKILL (a background child holding stdout would otherwise keep the try
- * alive forever, and nothing of a task may outlive it). Processes that left the group with
- * setsid() are caught because gust is a child subreaper: when their parent dies they become
- * our children; each time we reap anything we look for children of ours that sit in a
- * session that is neither ours nor a running try's, and SIGKILL them and their group.
+ * both output pipes hit EOF, its cgroup (else its process group) is empty, and every escaped
+ * process we killed has been reaped. To make that terminate, the moment the main process is
+ * reaped the rest of its cgroup and group gets SIGKILL (a background child holding stdout
+ * would otherwise keep the try alive forever, and nothing of a task may outlive it). With a
+ * cgroup per try (executor_cgroup.c) that is all: it holds every descendant. Without one,
+ * processes that left the group with setsid() are caught because gust is a child subreaper:
+ * when their parent dies they become our children; each time we reap anything we look for
+ * children of ours that sit in a session that is neither ours nor a running try's, and
+ * SIGKILL them and their group.
+ *
+ * The last stdout line (for XCom) is kept up to spec->line_max bytes; a longer one is known
+ * by its length only, never cut. The log takes spec->log_max bytes of output, then a marker.
  *
  * Limitations, by design or by the kernel:
- * - We cannot tell which try a setsid()ed orphan came from. If a still-running try
- *   daemonizes something (setsid + its parent exits), that daemon is killed the next time
- *   any process is reaped, not when its own try ends. Daemons are outside the task contract.
+ * - Without cgroups we cannot tell which try a setsid()ed orphan came from. If a still-running
+ *   try daemonizes something (setsid + its parent exits), that daemon is killed the next time
+ *   any process is reaped, not when its own try ends; and one that outlives a gust killed
+ *   with kill -9 runs on. Daemons are outside the task contract.
  * - A process that escapes the subreaper (it is given away over a socket, or runs setuid so
  *   we may not signal it) can keep a pipe open: EXEC_DRAIN_SECONDS after the main process was
  *   reaped the try is finished anyway and its pipes closed.
@@ -406,7 +412,8 @@ log_mark_dropped(struct job *t)
 
     if (t->res.log_dropped == 0 || t->log_fd < 0)
         return;
-    n = snprintf(mark, sizeof(mark), "%s[gust] log truncated at %zu bytes; %zu more bytes dropped\n",
+    n = snprintf(mark, sizeof(mark),
+                 "%s[gust] log truncated at %zu bytes; %zu more bytes dropped\n",
                  t->log_last == '\n' ? "" : "\n", t->log_written, t->res.log_dropped);
     write_all(t, mark, (size_t)n);
 }
@@ -855,8 +862,8 @@ executor_new(struct err *e)
     /* Orphans of our tries (setsid()ed grandchildren) become ours, so we can kill them.
      * Failure only weakens that guarantee. */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    if (cgroups_init(&x->cg) == 0) /* else process groups only, x->cg.what says why */
-        cgroups_sweep(&x->cg, NULL);  /* what dead gust processes left */
+    if (cgroups_init(&x->cg) == 0)   /* else process groups only, x->cg.what says why */
+        cgroups_sweep(&x->cg, NULL); /* what dead gust processes left */
     return x;
 }
 

@@ -61,8 +61,9 @@ proc_start(pid_t pid)
         return 0;
     char *p = strrchr(buf, ')'); /* the command name may hold anything */
     if (p == NULL ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
-                      "%*d %llu",
+        sscanf(p + 1,
+               " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+               "%*d %llu",
                &start) != 1)
         return 0;
     return start;
@@ -139,8 +140,8 @@ base_path(struct cgroups *cg)
     rel = own + rlen;
     while (*rel == '/')
         rel++;
-    if (snprintf(cg->base, sizeof(cg->base), "%s%s%s%sgust", mnt, strcmp(mnt, "/") ? "/" : "",
-                 rel, *rel ? "/" : "") >= (int)sizeof(cg->base))
+    if (snprintf(cg->base, sizeof(cg->base), "%s%s%s%sgust", mnt, strcmp(mnt, "/") ? "/" : "", rel,
+                 *rel ? "/" : "") >= (int)sizeof(cg->base))
         return not_in_force(cg, "the cgroup path is too long");
     return 0;
 }
