@@ -324,14 +324,14 @@ runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line,
 
         if (last_line == NULL && last_line_len > max_bytes)
             return err_set(e, ERR_FAIL,
-                           "last stdout line is %zu bytes, over the XCom limit of %zu "
-                           "(GUST_XCOM_MAX_BYTES): not pushed",
-                           last_line_len, max_bytes);
+                           "XCom of task '%s': last stdout line is %zu bytes, over the XCom "
+                           "limit of %zu (GUST_XCOM_MAX_BYTES): not pushed",
+                           task->task_id, last_line_len, max_bytes);
         if (last_line == NULL && last_line_len > 0)
             return err_set(e, ERR_FAIL,
-                           "last stdout line (%zu bytes) could not be kept (out of memory): "
-                           "not pushed",
-                           last_line_len);
+                           "XCom of task '%s': last stdout line (%zu bytes) could not be kept "
+                           "(out of memory): not pushed",
+                           task->task_id, last_line_len);
         v = json_stringn(last_line ? last_line : "", last_line ? last_line_len : 0);
 
         if (v == NULL)
