@@ -1,5 +1,6 @@
 /* cli_daemon: `gust scheduler`, `gust worker`, `gust jobs check`: option parsing and set-up
  * around the runner and loop.c's tick. Logs go to stderr, one line per event. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 
 #include "cli_int.h"
 #include "dagfile/dagfile.h"
+#include "executor/executor.h"
 #include "log.h"
 #include "loop/loop.h"
 #include "progress/progress.h"
@@ -56,9 +58,9 @@ serve(struct loop_ctx *c, struct runner_opts *o)
         log_error("%s", e.msg);
         goto out;
     }
-    log_info("%s started (pid %d, DAG folder %s, %s)",
+    log_info("%s started (pid %d, DAG folder %s, %s; tries contained by %s)",
              c->mode == RUNNER_SCHEDULER ? "scheduler" : "worker", (int)getpid(), c->folder,
-             store_where(c->store));
+             store_where(c->store), runner_containment(r));
     if (runner_run(r, &e) < 0)
         log_error("%s", e.msg);
     else
@@ -123,6 +125,7 @@ cli_jobs_check(const struct cli_args *a)
     struct store *s;
     struct err e = {0};
     int alive = 0;
+    char containment[PATH_MAX + 64];
 
     if ((type && strcmp(type, "?") == 0) || max_age <= 0)
         return cli_usage_error(a);
@@ -134,6 +137,8 @@ cli_jobs_check(const struct cli_args *a)
         return EXIT_FAIL;
     }
     store_free(s);
+    executor_containment_probe(containment, sizeof(containment));
+    printf("Task containment on this host: %s\n", containment);
     if (alive == 0) {
         fprintf(stderr, "No alive %s job found.\n", type ? type : "");
         return EXIT_FAIL;

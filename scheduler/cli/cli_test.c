@@ -26,8 +26,12 @@ run_once(const struct dag_task *task, const struct runner_cmd *cmd, struct exec_
          struct err *e)
 {
     struct executor *x = executor_new(e);
-    struct exec_spec spec = {
-        cmd->argv, cmd->envp, task->cwd, "/dev/stdout", task->execution_timeout, 10, NULL};
+    struct exec_spec spec = {.argv = cmd->argv,
+                             .envp = cmd->envp,
+                             .cwd = task->cwd,
+                             .log_path = "/dev/stdout",
+                             .timeout = task->execution_timeout,
+                             .kill_grace = 10};
     int rc = -1;
 
     if (x == NULL || executor_start(x, &spec, NULL, e) < 0)
@@ -57,6 +61,11 @@ print_xcom(const struct dag_task *task, const char *xcom_path, const struct exec
 
     if (!task->do_xcom_push)
         return;
+    if (task->op == OP_BASH && res->last_line == NULL && res->last_line_len > 0) {
+        printf("XCom: the last stdout line is %zu bytes, over the limit of %d: not pushed\n",
+               res->last_line_len, EXEC_LINE_MAX_DEFAULT);
+        return;
+    }
     if (task->op == OP_BASH) {
         printf("XCom return_value: \"%s\"\n", res->last_line ? res->last_line : "");
         return;

@@ -12,18 +12,24 @@
  * SIGKILL after the grace.
  *
  * Invariant: a try is finished (queued as a result) only when its main process was reaped,
- * both output pipes hit EOF, its process group is empty, and every escaped process we killed
- * has been reaped. To make that terminate, the moment the main process is reaped the rest of
- * its group gets SIGKILL (a background child holding stdout would otherwise keep the try
- * alive forever, and nothing of a task may outlive it). Processes that left the group with
- * setsid() are caught because gust is a child subreaper: when their parent dies they become
- * our children; each time we reap anything we look for children of ours that sit in a
- * session that is neither ours nor a running try's, and SIGKILL them and their group.
+ * both output pipes hit EOF, its cgroup (else its process group) is empty, and every escaped
+ * process we killed has been reaped. To make that terminate, the moment the main process is
+ * reaped the rest of its cgroup and group gets SIGKILL (a background child holding stdout
+ * would otherwise keep the try alive forever, and nothing of a task may outlive it). With a
+ * cgroup per try (executor_cgroup.c) that is all: it holds every descendant. Without one,
+ * processes that left the group with setsid() are caught because gust is a child subreaper:
+ * when their parent dies they become our children; each time we reap anything we look for
+ * children of ours that sit in a session that is neither ours nor a running try's, and
+ * SIGKILL them and their group.
+ *
+ * The last stdout line (for XCom) is kept up to spec->line_max bytes; a longer one is known
+ * by its length only, never cut. The log takes spec->log_max bytes of output, then a marker.
  *
  * Limitations, by design or by the kernel:
- * - We cannot tell which try a setsid()ed orphan came from. If a still-running try
- *   daemonizes something (setsid + its parent exits), that daemon is killed the next time
- *   any process is reaped, not when its own try ends. Daemons are outside the task contract.
+ * - Without cgroups we cannot tell which try a setsid()ed orphan came from. If a still-running
+ *   try daemonizes something (setsid + its parent exits), that daemon is killed the next time
+ *   any process is reaped, not when its own try ends; and one that outlives a gust killed
+ *   with kill -9 runs on. Daemons are outside the task contract.
  * - A process that escapes the subreaper (it is given away over a socket, or runs setuid so
  *   we may not signal it) can keep a pipe open: EXEC_DRAIN_SECONDS after the main process was
  *   reaped the try is finished anyway and its pipes closed.
@@ -50,18 +56,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define LINE_KEEP (64 * 1024)  /* bytes of the last stdout line we keep (its tail) */
 #define READ_CHUNK (64 * 1024) /* one read() from a pipe */
 #define READS_PER_PIPE 16      /* per pipe per executor_process: 1 MiB, then yield */
 #define EXEC_DRAIN_SECONDS 2.0 /* after the main process exits, wait this long at most */
 
 #define NO_DEADLINE (-1.0)
 
-/* The tail of the current stdout line and the last complete non-empty one. */
+/* The current stdout line and the last complete non-empty one: their first max bytes (the
+ * buffers grow as needed), and their lengths up to the last byte that is not white space.
+ * A line longer than max is known by its length only: an XCom is exact or not pushed. */
 struct line_track {
-    char *cur, *last; /* LINE_KEEP bytes each, allocated on the first output */
-    size_t ncur, nlast;
-    bool off; /* allocation failed: no tracking */
+    char *cur, *last;
+    size_t cap_cur, cap_last;
+    size_t ncur;     /* bytes of the current line so far */
+    size_t cur_len;  /* of which up to its last non-white-space byte */
+    size_t last_len; /* the last line's length (stripped); 0: none yet */
+    size_t max;
+    bool off; /* out of memory once: the line is not known (the push will fail) */
 };
 
 /* One try: its process, pipes, log and deadlines. */
@@ -77,6 +88,9 @@ struct job {
     int log_fd;
     bool reaped;
     struct line_track line;
+    size_t log_max, log_written; /* the log's cap (0: none) and the output bytes it took */
+    char log_last;               /* the last byte written to it */
+    char *cg_path;               /* the try's cgroup; NULL: its process group only */
 };
 
 struct executor {
@@ -91,6 +105,7 @@ struct executor {
     pid_t *doomed; /* escapees we SIGKILLed and have not reaped yet */
     size_t ndoomed, doomed_cap;
     char *buf; /* READ_CHUNK */
+    struct cgroups cg;
 };
 
 static bool
@@ -148,6 +163,9 @@ job_new(const struct exec_spec *spec)
     t->res.data = spec->data;
     t->res.exit_code = -1;
     t->kill_grace = spec->kill_grace > 0 ? spec->kill_grace : 0;
+    t->line.max = spec->line_max > 0 ? spec->line_max : EXEC_LINE_MAX_DEFAULT;
+    t->log_max = spec->log_max;
+    t->log_last = '\n';
     t->kill_at = t->drain_at = NO_DEADLINE;
     t->t0 = clock_mono();
     t->timeout_at = spec->timeout >= 0 ? t->t0 + spec->timeout : NO_DEADLINE;
@@ -166,6 +184,11 @@ job_free(struct job *t)
     free(t->line.cur);
     free(t->line.last);
     free(t->res.last_line);
+    if (t->cg_path != NULL) { /* not finished (executor_free): nothing of it may stay */
+        cgroups_kill(t->cg_path);
+        cgroups_remove(t->cg_path);
+        free(t->cg_path);
+    }
     free(t);
 }
 
@@ -236,12 +259,13 @@ open_log(struct job *t, const char *path, struct err *e)
     return 0;
 }
 
-/* Fork the child with pipes in place; on success t->res.pid and t->fd are set, and
- * msg tells whether exec failed. */
+/* Fork the child with pipes in place (and into a cgroup of its own when contain and cgroups
+ * are in force); on success t->res.pid and t->fd are set, and msg tells whether exec failed. */
 static int
-launch(struct executor *x, struct job *t, const struct exec_spec *spec, int msg[2], struct err *e)
+launch(struct executor *x, struct job *t, const struct exec_spec *spec, bool contain, int msg[2],
+       struct err *e)
 {
-    int out[2] = {-1, -1}, errp[2] = {-1, -1}, status[2] = {-1, -1}, rc = -1;
+    int out[2] = {-1, -1}, errp[2] = {-1, -1}, status[2] = {-1, -1}, rc = -1, cgfd = -1;
     struct spawn sp = {0};
 
     if (pipe_above_stdio(out) < 0 || pipe_above_stdio(errp) < 0 || pipe_above_stdio(status) < 0) {
@@ -256,7 +280,11 @@ launch(struct executor *x, struct job *t, const struct exec_spec *spec, int msg[
     sp.fd_out = out[1];
     sp.fd_err = errp[1];
     sp.fd_status = status[1];
+    if (contain && x->cg.base[0] != '\0')
+        cgfd = cgroups_create(&x->cg, spec->key, &t->cg_path); /* -1: process group only */
+    sp.fd_cgroup = cgfd;
     t->res.pid = spawn_fork(&sp);
+    close_fd(&cgfd);
     if (t->res.pid < 0) {
         err_set(e, ERR_FAIL, "fork: %s", strerror(errno));
         goto out_temporary;
@@ -285,6 +313,25 @@ out:
     return rc;
 }
 
+/* The child could not join its cgroup: reap it, and start the try again in its process
+ * group only (containment is a safeguard, not a reason for the task to fail). */
+static int
+relaunch_uncontained(struct executor *x, struct job *t, const struct exec_spec *spec, int msg[2],
+                     struct err *e)
+{
+    int status;
+
+    while (waitpid(t->res.pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    cgroups_remove(t->cg_path);
+    free(t->cg_path);
+    t->cg_path = NULL;
+    close_fd(&t->fd[0]);
+    close_fd(&t->fd[1]);
+    msg[0] = msg[1] = 0;
+    return launch(x, t, spec, false, msg, e);
+}
+
 /* Start a try (see executor.h). */
 int
 executor_start(struct executor *x, const struct exec_spec *spec, pid_t *pid, struct err *e)
@@ -297,7 +344,8 @@ executor_start(struct executor *x, const struct exec_spec *spec, pid_t *pid, str
         return err_set(e, ERR_USAGE, "executor_start: argv, envp and log_path are required");
     if ((t = job_new(spec)) == NULL)
         return err_set(e, ERR_FAIL, "out of memory");
-    if (open_log(t, spec->log_path, e) < 0 || launch(x, t, spec, msg, e) < 0) {
+    if (open_log(t, spec->log_path, e) < 0 || launch(x, t, spec, true, msg, e) < 0 ||
+        (msg[0] == STAGE_CGROUP && relaunch_uncontained(x, t, spec, msg, e) < 0)) {
         job_free(t);
         return -1;
     }
@@ -325,7 +373,7 @@ executor_start(struct executor *x, const struct exec_spec *spec, pid_t *pid, str
 /* ---- output ---- */
 
 static void
-log_write(struct job *t, const char *p, size_t n)
+write_all(struct job *t, const char *p, size_t n)
 {
     while (n > 0 && t->res.log_errno == 0) {
         ssize_t w = write(t->log_fd, p, n);
@@ -340,21 +388,80 @@ log_write(struct job *t, const char *p, size_t n)
     }
 }
 
-/* Append p[0..n) to the current line, keeping its last LINE_KEEP bytes. */
+/* Append output to the log, up to its cap; the rest is counted in log_dropped. */
+static void
+log_write(struct job *t, const char *p, size_t n)
+{
+    if (t->log_max > 0 && n > t->log_max - t->log_written) {
+        t->res.log_dropped += n - (t->log_max - t->log_written);
+        n = t->log_max - t->log_written;
+    }
+    if (n == 0)
+        return;
+    t->log_written += n;
+    t->log_last = p[n - 1];
+    write_all(t, p, n);
+}
+
+/* The one line that says the log was cut, at its end. */
+static void
+log_mark_dropped(struct job *t)
+{
+    char mark[160];
+    int n;
+
+    if (t->res.log_dropped == 0 || t->log_fd < 0)
+        return;
+    n = snprintf(mark, sizeof(mark),
+                 "%s[gust] log truncated at %zu bytes; %zu more bytes dropped\n",
+                 t->log_last == '\n' ? "" : "\n", t->log_written, t->res.log_dropped);
+    write_all(t, mark, (size_t)n);
+}
+
+/* Python's str.isspace for ASCII, without '\n' (it ends lines) and without NUL. */
+static bool
+is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Make room for size bytes in the current line's buffer (size <= max). */
+static int
+line_reserve(struct line_track *l, size_t size)
+{
+    size_t cap = l->cap_cur ? l->cap_cur : 256;
+    char *p;
+
+    if (size <= l->cap_cur)
+        return 0;
+    while (cap < size)
+        cap *= 2;
+    if (cap > l->max)
+        cap = l->max;
+    if ((p = realloc(l->cur, cap)) == NULL)
+        return -1;
+    l->cur = p;
+    l->cap_cur = cap;
+    return 0;
+}
+
+/* Append p[0..n) to the current line: its first max bytes are kept, its length counted. */
 static void
 line_append(struct line_track *l, const char *p, size_t n)
 {
-    if (n >= LINE_KEEP) {
-        memcpy(l->cur, p + n - LINE_KEEP, LINE_KEEP);
-        l->ncur = LINE_KEEP;
-        return;
-    }
-    if (l->ncur + n > LINE_KEEP) {
-        size_t drop = l->ncur + n - LINE_KEEP;
-        memmove(l->cur, l->cur + drop, l->ncur - drop);
-        l->ncur -= drop;
-    }
-    memcpy(l->cur + l->ncur, p, n);
+    size_t keep = l->ncur < l->max ? l->max - l->ncur : 0;
+
+    if (keep > n)
+        keep = n;
+    if (keep > 0 && !l->off && line_reserve(l, l->ncur + keep) < 0)
+        l->off = true;
+    if (keep > 0 && !l->off)
+        memcpy(l->cur + l->ncur, p, keep);
+    for (size_t i = n; i > 0; i--)
+        if (!is_blank(p[i - 1])) {
+            l->cur_len = l->ncur + i;
+            break;
+        }
     l->ncur += n;
 }
 
@@ -362,30 +469,21 @@ line_append(struct line_track *l, const char *p, size_t n)
 static void
 line_end(struct line_track *l)
 {
-    while (l->ncur > 0 && strchr(" \t\r\n\v\f", l->cur[l->ncur - 1]) != NULL)
-        l->ncur--;
-    if (l->ncur > 0) {
+    if (l->cur_len > 0) {
         char *swap = l->last;
+        size_t cap = l->cap_last;
         l->last = l->cur;
-        l->nlast = l->ncur;
+        l->cap_last = l->cap_cur;
+        l->last_len = l->cur_len;
         l->cur = swap;
+        l->cap_cur = cap;
     }
-    l->ncur = 0;
+    l->ncur = l->cur_len = 0;
 }
 
 static void
 line_feed(struct line_track *l, const char *p, size_t n)
 {
-    if (l->off)
-        return;
-    if (l->cur == NULL) {
-        l->cur = malloc(LINE_KEEP);
-        l->last = malloc(LINE_KEEP);
-        if (l->cur == NULL || l->last == NULL) {
-            l->off = true;
-            return;
-        }
-    }
     while (n > 0) {
         const char *nl = memchr(p, '\n', n);
         size_t len = nl ? (size_t)(nl - p) : n;
@@ -396,6 +494,24 @@ line_feed(struct line_track *l, const char *p, size_t n)
         p += len + 1;
         n -= len + 1;
     }
+}
+
+/* The result's last line: exact, or NULL with its length when it was over max (or lost). */
+static void
+line_result(struct job *t)
+{
+    struct line_track *l = &t->line;
+
+    t->res.last_line_len = l->last_len;
+    if (l->last_len > 0 && l->last_len <= l->max && !l->off &&
+        (t->res.last_line = malloc(l->last_len + 1)) != NULL) {
+        memcpy(t->res.last_line, l->last, l->last_len);
+        t->res.last_line[l->last_len] = '\0';
+    }
+    free(l->cur);
+    free(l->last);
+    l->cur = l->last = NULL;
+    l->cap_cur = l->cap_last = 0;
 }
 
 /* Copy what is available on pipe k (0 stdout, 1 stderr) to the log; close it at EOF. */
@@ -410,7 +526,7 @@ drain_pipe(struct executor *x, struct job *t, int k)
             return;
         if (n <= 0) { /* EOF, or an error we treat as one */
             close_fd(&t->fd[k]);
-            if (k == 0 && !t->line.off && t->line.cur != NULL)
+            if (k == 0)
                 line_end(&t->line);
             return;
         }
@@ -466,8 +582,10 @@ on_reaped(struct job *t, int status)
     set_status(t, status);
     t->reaped = true;
     job_mark_ended(t);
-    /* The rest of the group must not outlive the try (nor hold its pipes open). */
+    /* The rest of the try must not outlive it (nor hold its pipes open). */
     kill(-t->res.pid, SIGKILL);
+    if (t->cg_path != NULL)
+        cgroups_kill(t->cg_path);
     t->timeout_at = t->kill_at = NO_DEADLINE;
     t->drain_at = clock_mono() + EXEC_DRAIN_SECONDS;
 }
@@ -629,12 +747,17 @@ enforce_deadlines(struct job *t, double now)
     if (has_deadline(t->kill_at) && now >= t->kill_at) {
         t->kill_at = NO_DEADLINE;
         kill(-t->res.pid, SIGKILL);
+        if (t->cg_path != NULL)
+            cgroups_kill(t->cg_path);
     }
 }
 
+/* Nothing of the try runs any more: its cgroup is empty, else its process group is gone. */
 static bool
-group_gone(const struct job *t)
+try_gone(const struct job *t)
 {
+    if (t->cg_path != NULL)
+        return !cgroups_populated(t->cg_path);
     return kill(-t->res.pid, 0) < 0 && errno == ESRCH;
 }
 
@@ -644,19 +767,20 @@ maybe_finish(struct executor *x, struct job *t, double now)
 {
     if (!t->reaped)
         return;
-    bool over = t->fd[0] < 0 && t->fd[1] < 0 && x->ndoomed == 0 && group_gone(t);
+    bool over = t->fd[0] < 0 && t->fd[1] < 0 && x->ndoomed == 0 && try_gone(t);
     if (!over && now < t->drain_at)
         return;
     close_fd(&t->fd[0]);
     close_fd(&t->fd[1]);
+    log_mark_dropped(t);
     close_fd(&t->log_fd);
-    if (t->line.nlast > 0 && (t->res.last_line = malloc(t->line.nlast + 1)) != NULL) {
-        memcpy(t->res.last_line, t->line.last, t->line.nlast);
-        t->res.last_line[t->line.nlast] = '\0';
+    line_result(t);
+    if (t->cg_path != NULL) {
+        cgroups_kill(t->cg_path); /* past the drain deadline something may still be there */
+        cgroups_remove(t->cg_path);
+        free(t->cg_path);
+        t->cg_path = NULL;
     }
-    free(t->line.cur);
-    free(t->line.last);
-    t->line = (struct line_track){0};
     unlink_running(x, t);
     queue_done(x, t);
 }
@@ -670,6 +794,17 @@ drain_signalfd(struct executor *x)
         ;
 }
 
+/* Whether a running try has no cgroup: then orphans that left its session are found by the
+ * escapee sweep (a try's cgroup holds its own, and they die with it). */
+static bool
+any_uncontained(const struct executor *x)
+{
+    for (const struct job *t = x->running; t != NULL; t = t->next)
+        if (t->cg_path == NULL)
+            return true;
+    return false;
+}
+
 /* Do the work poll() woke us for (see executor.h). */
 int
 executor_process(struct executor *x, struct err *e)
@@ -679,7 +814,7 @@ executor_process(struct executor *x, struct err *e)
 
     (void)e; /* nothing here fails: pipe errors end a pipe, log errors land in the result */
     drain_signalfd(x);
-    if (reap_all(x))
+    if (reap_all(x) && any_uncontained(x))
         kill_escapees(x);
     for (t = x->running; t != NULL; t = t->next) {
         drain_pipe(x, t, 0);
@@ -727,6 +862,8 @@ executor_new(struct err *e)
     /* Orphans of our tries (setsid()ed grandchildren) become ours, so we can kill them.
      * Failure only weakens that guarantee. */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    if (cgroups_init(&x->cg) == 0)   /* else process groups only, x->cg.what says why */
+        cgroups_sweep(&x->cg, NULL); /* what dead gust processes left */
     return x;
 }
 
@@ -740,6 +877,8 @@ kill_and_wait(struct executor *x)
     for (struct job *t = x->running; t != NULL; t = t->next)
         if (!t->reaped) {
             kill(-t->res.pid, SIGKILL);
+            if (t->cg_path != NULL)
+                cgroups_kill(t->cg_path);
             t->timeout_at = t->kill_at = NO_DEADLINE;
         }
     while (x->running != NULL) {
@@ -877,4 +1016,30 @@ executor_terminate_all(struct executor *x)
 {
     for (struct job *t = x->running; t != NULL; t = t->next)
         executor_terminate(x, t->res.pid);
+}
+
+/* How tries are contained (see executor.h). */
+const char *
+executor_containment(const struct executor *x)
+{
+    return x->cg.what;
+}
+
+/* executor_containment without an executor. */
+void
+executor_containment_probe(char *buf, size_t size)
+{
+    struct cgroups cg = {0};
+
+    cgroups_init(&cg);
+    snprintf(buf, size, "%s", cg.what);
+}
+
+/* Kill the leftovers of another process's try with this key (see executor.h). */
+int
+executor_kill_key(struct executor *x, const char *key)
+{
+    if (key == NULL || *key == '\0')
+        return 0;
+    return cgroups_sweep(&x->cg, key) > 0;
 }

@@ -3,12 +3,15 @@
  *
  * Each try gets its own session and process group (setsid), stdin from /dev/null, the
  * environment it is given, and pipes for stdout and stderr that the executor copies into
- * the try's log file (keeping the last stdout line for XCom). A try ends when its process
- * exited and both pipes hit EOF; as soon as the process exits, whatever is left of its
- * process group (and any descendant that moved to a session of its own, see executor.c) is
- * killed, so nothing of a task outlives it and no background child keeps the pipes open.
- * A timeout sends SIGTERM to the group, SIGKILL after the grace period. Exec failures (no such
- * program) come back through a CLOEXEC pipe and are reported as permanent.
+ * the try's log file (up to a cap; keeping the last stdout line for XCom, exactly or not at
+ * all). Where the machine delegates a cgroup v2 hierarchy, each try also gets a cgroup of its
+ * own (executor_cgroup.c), which holds every descendant, even one that left the session.
+ * A try ends when its process exited and both pipes hit EOF; as soon as the process exits,
+ * whatever is left of its cgroup (else: of its process group, and any descendant that moved
+ * to a session of its own, see executor.c) is killed, so nothing of a task outlives it and
+ * no background child keeps the pipes open. A timeout sends SIGTERM to the group, SIGKILL
+ * (to the cgroup) after the grace period. Exec failures (no such program) come back through
+ * a CLOEXEC pipe and are reported as permanent.
  *
  * The executor never blocks and has no loop of its own: the caller's poll() loop asks for
  * its descriptors and its next deadline, then calls executor_process(). SIGCHLD is blocked
@@ -34,7 +37,12 @@ struct exec_spec {
     double timeout;       /* seconds of wall time; < 0: none */
     double kill_grace;    /* seconds between SIGTERM and SIGKILL (timeout or terminate) */
     void *data;           /* the caller's pointer, handed back in the result */
+    size_t line_max;      /* longest last stdout line kept; 0: EXEC_LINE_MAX_DEFAULT */
+    size_t log_max;       /* bytes of output the log takes, then a marker line; 0: no cap */
+    const char *key;      /* names the try's cgroup ([0-9a-z], executor_kill_key); NULL: none */
 };
+
+#define EXEC_LINE_MAX_DEFAULT (1024 * 1024)
 
 struct exec_result {
     void *data;
@@ -44,8 +52,10 @@ struct exec_result {
     bool timed_out;   /* ended by the timeout (its group got SIGTERM, maybe SIGKILL) */
     bool exec_failed; /* the program could not be started; exec_error says why */
     char exec_error[256];
-    char *last_line;         /* last non-empty stdout line, owned, NULL when none; trailing
-                              * white space stripped, its last 64 KiB when longer */
+    char *last_line;         /* last non-empty stdout line, owned, NULL when none or when it
+                              * was longer than line_max; trailing white space stripped */
+    size_t last_line_len;    /* its length (also when over line_max); 0: no line */
+    size_t log_dropped;      /* output bytes not written to the log (over log_max) */
     struct timespec started; /* CLOCK_REALTIME */
     struct timespec ended;   /* CLOCK_REALTIME */
     double duration;         /* seconds, monotonic */
@@ -54,8 +64,21 @@ struct exec_result {
 
 /* New executor. Blocks SIGCHLD in the calling thread (the caller must not unblock it; create
  * the executor before any thread). Makes the process a child subreaper, and from then on the
- * executor reaps every child of the process (waitpid(-1)). */
+ * executor reaps every child of the process (waitpid(-1)). Sets up the cgroup folder when
+ * cgroups can be had, and kills and removes the cgroups dead gust processes left there. */
 struct executor *executor_new(struct err *e);
+
+/* How tries are contained: "cgroup v2 (<folder>)" or "process groups (<why no cgroup>)". */
+const char *executor_containment(const struct executor *x);
+
+/* What executor_containment would say here, without making an executor (makes the cgroup
+ * folder, kills nothing). */
+void executor_containment_probe(char *buf, size_t size);
+
+/* SIGKILL what is left of a try another process (maybe dead) started on this host with
+ * this key, and remove its cgroup: 1 when something was found, 0 when not (or when tries
+ * are contained by process groups only). */
+int executor_kill_key(struct executor *x, const char *key);
 
 /* Kill every running try (SIGKILL to each group), reap them, free. NULL is a no-op. */
 void executor_free(struct executor *x);

@@ -76,6 +76,9 @@ child_run(const struct spawn *sp)
         sigaction(sig, &sa, NULL); /* EINVAL for SIGKILL, SIGSTOP, libc's own: fine */
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Into the try's cgroup before anything runs: every later descendant starts inside. */
+    if (sp->fd_cgroup >= 0 && write(sp->fd_cgroup, "0", 1) != 1)
+        child_fail(sp->fd_status, STAGE_CGROUP, errno);
     if (setsid() < 0 || dup2(sp->fd_in, 0) < 0 || dup2(sp->fd_out, 1) < 0 ||
         dup2(sp->fd_err, 2) < 0)
         child_fail(sp->fd_status, STAGE_SETUP, errno);

@@ -66,8 +66,8 @@ maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
 
 /* ---- leases ---- */
 
-/* A try whose lease expired: its holder died or lost the database for a whole lease. Its
- * process group is killed when it ran on this host (a previous life of this scheduler), and
+/* A try whose lease expired: its holder died or lost the database for a whole lease. What is
+ * left of it is killed when it ran on this host (its cgroup and process group), and
  * it fails (and is retried) with its try number as the fence. */
 static void
 expire_one(struct loop_ctx *c, struct runner *r, const struct store_expired *x)
@@ -76,8 +76,9 @@ expire_one(struct loop_ctx *c, struct runner *r, const struct store_expired *x)
 
     if (runner_owns_pid(r, x->pid) && x->hostname && strcmp(x->hostname, c->hostname) == 0)
         return; /* ours and alive: our next heartbeat renews it */
-    if (x->hostname && strcmp(x->hostname, c->hostname) == 0 && x->pid > 1 && x->pid != getpid())
-        kill(-x->pid, SIGKILL); /* nothing of the old try may run beside its retry */
+    /* nothing of the old try may run beside its retry */
+    if (x->hostname && strcmp(x->hostname, c->hostname) == 0)
+        runner_kill_old_try(r, x->dag_id, x->run_id, x->task_id, x->try_number, x->pid);
     if (runner_fail_try(r, x->dag_id, x->run_id, x->task_id, x->try_number, x->max_tries,
                         "lease expired: the process running this try stopped heartbeating; "
                         "the try counts as failed",

@@ -65,6 +65,8 @@ set_defaults(struct runner_opts *o)
         o->shutdown_grace = 30;
     if (o->xcom_max_bytes == 0)
         o->xcom_max_bytes = (size_t)env_double("GUST_XCOM_MAX_BYTES", 1u << 20);
+    if (o->log_max_bytes == 0) /* 0 in the environment: no cap */
+        o->log_max_bytes = (size_t)env_double("GUST_TASK_LOG_MAX_BYTES", 100u << 20);
 }
 
 struct runner *

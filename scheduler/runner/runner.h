@@ -60,6 +60,7 @@ struct runner_opts {
     double lease_seconds;    /* default $GUST_LEASE_SECONDS, else 30 */
     double shutdown_grace;   /* on SIGTERM, wait this long for tries; default 30 s */
     size_t xcom_max_bytes;   /* default $GUST_XCOM_MAX_BYTES, else 1 MiB */
+    size_t log_max_bytes;    /* a try's log cap; default $GUST_TASK_LOG_MAX_BYTES, else 100 MiB */
     void (*on_event)(void *arg, const struct runner_event *ev);
     void *arg;
     /* Called once per loop turn while the database is up (scheduler: create, promote and
@@ -114,6 +115,9 @@ void runner_poke(struct runner *r);
  * off by the same outage get the time to renew. */
 time_t runner_connected_since(const struct runner *r);
 
+/* How this runner's tries are contained (executor_containment). */
+const char *runner_containment(const struct runner *r);
+
 /* Whether pid is one of this runner's tries. */
 bool runner_owns_pid(const struct runner *r, pid_t pid);
 
@@ -137,6 +141,12 @@ void runner_db_error(struct runner *r, const struct err *e, const char *what);
  * try's log when that is on this host. 1 recorded, 0 refused (it moved on), -1 error. */
 int runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
                     int try_number, int max_tries, const char *why, struct err *e);
+
+/* Kill what is left of try try_number of a task instance that another process (alive or
+ * dead) ran on this host: SIGKILL to its process group pid (when > 1 and not us) and to its
+ * cgroup, found by name (cgroups: see docs/operations.md). Before a retry may start. */
+void runner_kill_old_try(struct runner *r, const char *dag_id, const char *run_id,
+                         const char *task_id, int try_number, pid_t pid);
 
 /* The log and XCom result paths of a try:
  * <logs_folder>/dag_id=D/run_id=R/task_id=T/attempt=N.log and attempt=N.return.json ('/' in

@@ -307,8 +307,8 @@ xcom_from_file(const struct ti_try *t, size_t max, char **json, struct err *e)
 }
 
 int
-runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line, size_t max_bytes,
-                 struct err *e)
+runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line,
+                 size_t last_line_len, size_t max_bytes, struct err *e)
 {
     const struct dag_task *task = &t->run->dag->tasks[t->task];
     char *json = NULL;
@@ -318,8 +318,21 @@ runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line,
         if (xcom_from_file(t, max_bytes, &json, e) < 0)
             return -1;
     } else {
-        /* Airflow's BashOperator pushes the last stdout line, "" when there was none */
-        json_t *v = json_string(last_line ? last_line : "");
+        /* Airflow's BashOperator pushes the last stdout line, "" when there was none; whole
+         * or not at all (never a part of it) */
+        json_t *v;
+
+        if (last_line == NULL && last_line_len > max_bytes)
+            return err_set(e, ERR_FAIL,
+                           "XCom of task '%s': last stdout line is %zu bytes, over the XCom "
+                           "limit of %zu (GUST_XCOM_MAX_BYTES): not pushed",
+                           task->task_id, last_line_len, max_bytes);
+        if (last_line == NULL && last_line_len > 0)
+            return err_set(e, ERR_FAIL,
+                           "XCom of task '%s': last stdout line (%zu bytes) could not be kept "
+                           "(out of memory): not pushed",
+                           task->task_id, last_line_len);
+        v = json_stringn(last_line ? last_line : "", last_line ? last_line_len : 0);
 
         if (v == NULL)
             return err_set(e, ERR_PARSE, "the last stdout line of task '%s' is not UTF-8",

@@ -158,10 +158,11 @@ int runner_try_prepare(const char *log_path, const char *xcom_path);
 int runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
                          const char *bindir, struct runner_cmd *cmd, struct err *e);
 
-/* Push the try's result as XCom return_value: Bash's last stdout line as a string, a
- * KubernetesPodOperator's return.json parsed. */
+/* Push the try's result as XCom return_value: Bash's last stdout line as a string (exact:
+ * last_line NULL with last_line_len > 0 means the executor could not keep it, and the push
+ * fails), a KubernetesPodOperator's return.json parsed. */
 int runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line,
-                     size_t max_bytes, struct err *e);
+                     size_t last_line_len, size_t max_bytes, struct err *e);
 
 /* TriggerDagRunOperator: render, create the run of the target DAG, push trigger_run_id. */
 int runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_try *t,

@@ -8,6 +8,7 @@
  * refused as stale); an end the database could not take waits in r->pending and is retried
  * when the connection is back, so a database outage never loses a task's outcome. */
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -194,6 +195,45 @@ runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const 
 
 /* ---- executor tries ---- */
 
+/* The name of a try's cgroup (executor_kill_key): FNV-1a of the database, DAG, run, task and
+ * try number, so a later gust on this host finds it from what the store says. */
+static void
+try_key(const struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
+        int try_number, char out[17])
+{
+    const char *parts[] = {store_where(r->store), dag_id, run_id, task_id};
+    unsigned long long h = 1469598103934665603ULL;
+    char num[16];
+
+    snprintf(num, sizeof(num), "%d", try_number);
+    for (size_t i = 0; i <= sizeof(parts) / sizeof(parts[0]); i++) {
+        const char *p = i < sizeof(parts) / sizeof(parts[0]) ? parts[i] : num;
+        for (size_t k = 0; k <= strlen(p); k++) /* the NUL too: parts stay apart */
+            h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
+    }
+    snprintf(out, 17, "%016llx", h);
+}
+
+/* How tries are contained (see runner.h). */
+const char *
+runner_containment(const struct runner *r)
+{
+    return executor_containment(r->x);
+}
+
+/* Kill what is left of a try another process ran on this host (see runner.h). */
+void
+runner_kill_old_try(struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
+                    int try_number, pid_t pid)
+{
+    char key[17];
+
+    if (pid > 1 && pid != getpid())
+        kill(-pid, SIGKILL); /* its process group: all there is without cgroups */
+    try_key(r, dag_id, run_id, task_id, try_number, key);
+    executor_kill_key(r->x, key); /* its cgroup: also what left the group */
+}
+
 static enum try_outcome
 outcome_of(const struct dag_task *task, const struct exec_result *res)
 {
@@ -240,8 +280,12 @@ runner_finish_exec(struct runner *r, struct exec_result *res)
     struct err e = {0};
 
     describe(res, task->execution_timeout, end.detail, sizeof(end.detail));
+    if (res->log_dropped > 0)
+        log_line(t->log_path, "the task wrote %zu bytes more than GUST_TASK_LOG_MAX_BYTES",
+                 res->log_dropped);
     if (end.outcome == TRY_SUCCESS && task->do_xcom_push && !t->lost &&
-        runner_push_xcom(r->store, t, res->last_line, r->opts.xcom_max_bytes, &e) < 0) {
+        runner_push_xcom(r->store, t, res->last_line, res->last_line_len, r->opts.xcom_max_bytes,
+                         &e) < 0) {
         if (e.temporary) {
             runner_db_error(r, &e, "push XCom");
             log_line(t->log_path, "XCom could not be stored (database down): the try counts "
@@ -262,6 +306,7 @@ start_exec(struct runner *r, struct ti_try *t)
     struct exec_spec spec = {0};
     struct runner_cmd cmd = {0};
     struct err e = {0};
+    char key[17];
 
     if (runner_build_command(r->store, t, environ, r->bindir, &cmd, &e) < 0) {
         log_line(t->log_path, "%s", e.msg);
@@ -275,6 +320,10 @@ start_exec(struct runner *r, struct ti_try *t)
     spec.timeout = task->execution_timeout;
     spec.kill_grace = r->opts.kill_grace;
     spec.data = t;
+    spec.line_max = r->opts.xcom_max_bytes;
+    spec.log_max = r->opts.log_max_bytes;
+    try_key(r, t->run->dag_id, t->run->run_id, task->task_id, t->try_number, key);
+    spec.key = key;
     if (executor_start(r->x, &spec, &t->pid, &e) < 0) {
         log_line(t->log_path, "cannot start: %s", e.msg);
         runner_cmd_clear(&cmd);

@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -295,16 +297,92 @@ test_large_output(void **state)
     exec_result_clear(&r);
 }
 
-/* A line longer than 64 KiB keeps its tail. */
+/* Start a bash script with the given line and log caps and key, wait for its result. */
+static struct exec_result
+run_capped(struct fx *f, const char *script, size_t line_max, size_t log_max)
+{
+    char *argv[] = {"bash", "-c", (char *)script, NULL};
+    struct exec_spec spec = {.argv = argv,
+                             .envp = base_env,
+                             .cwd = f->dir,
+                             .log_path = f->log,
+                             .timeout = -1,
+                             .kill_grace = 1,
+                             .line_max = line_max,
+                             .log_max = log_max};
+    struct exec_result r;
+    struct err e = {0};
+
+    if (executor_start(f->x, &spec, NULL, &e) < 0)
+        fail_msg("executor_start: %s", e.msg);
+    if (!wait_result(f->x, &r, 30))
+        fail_msg("no result for: %s", script);
+    return r;
+}
+
+/* The last line is exact or not there: a line over line_max comes back as its length only
+ * (never its head or tail); within the limit it is whole, however long. */
 static void
-test_long_line_tail(void **state)
+test_long_last_line(void **state)
 {
     struct fx *f = *state;
-    struct exec_result r = run_sh(f, "head -c 300000 /dev/zero | tr '\\0' a; printf END");
+    struct exec_result r;
 
+    r = run_capped(f, "head -c 102400 /dev/zero | tr '\\0' a; printf END", 64 * 1024, 0);
+    assert_null(r.last_line);
+    assert_int_equal(r.last_line_len, 102400 + 3);
+    exec_result_clear(&r);
+    r = run_capped(f, "echo short; head -c 102400 /dev/zero | tr '\\0' a; echo END", 0, 0);
     assert_non_null(r.last_line);
-    assert_int_equal(strlen(r.last_line), 64 * 1024);
-    assert_string_equal(r.last_line + 64 * 1024 - 4, "aEND");
+    assert_int_equal(strlen(r.last_line), 102400 + 3);
+    assert_int_equal(r.last_line_len, 102400 + 3);
+    assert_string_equal(r.last_line + 102400, "END");
+    assert_true(r.last_line[0] == 'a' && r.last_line[102399] == 'a');
+    exec_result_clear(&r);
+    r = run_capped(f, "head -c 1024 /dev/zero | tr '\\0' b; echo", 1024, 0);
+    assert_non_null(r.last_line);
+    assert_int_equal(strlen(r.last_line), 1024);
+    exec_result_clear(&r);
+    /* trailing blanks past the limit do not count: the line is exact */
+    r = run_capped(f, "printf 'x%.0s' $(seq 100); head -c 5000 /dev/zero | tr '\\0' ' '; echo", 100,
+                   0);
+    assert_non_null(r.last_line);
+    assert_int_equal(strlen(r.last_line), 100);
+    exec_result_clear(&r);
+    /* a long line followed by a short one: the short one is the last */
+    r = run_capped(f, "head -c 5000 /dev/zero | tr '\\0' a; echo; echo tail", 100, 0);
+    assert_string_equal(r.last_line, "tail");
+    exec_result_clear(&r);
+}
+
+/* Past log_max the output is dropped and one marker line ends the log; the last line is
+ * still tracked from the whole output. */
+static void
+test_log_cap(void **state)
+{
+    struct fx *f = *state;
+    struct exec_result r;
+    size_t len = 0;
+    const char *want = "\n[gust] log truncated at 1000 bytes; 4007 more bytes dropped\n";
+
+    r = run_capped(f, "head -c 5000 /dev/zero | tr '\\0' a; echo; echo final", 0, 1000);
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.last_line, "final");
+    assert_int_equal(r.log_dropped, 4007);
+    char *log = slurp(f->log, &len);
+    assert_non_null(log);
+    assert_int_equal(len, 1000 + strlen(want));
+    assert_string_equal(log + 1000, want);
+    assert_true(log[0] == 'a' && log[999] == 'a');
+    free(log);
+    exec_result_clear(&r);
+    /* under the cap: no marker */
+    unlink(f->log);
+    r = run_capped(f, "echo small", 0, 1000);
+    assert_int_equal(r.log_dropped, 0);
+    log = slurp(f->log, NULL);
+    assert_string_equal(log, "small\n");
+    free(log);
     exec_result_clear(&r);
 }
 
@@ -564,6 +642,163 @@ test_setsid_grandchild_killed(void **state)
     }
 }
 
+/* Gone, or a zombie nobody reaped yet (an orphan's reaper is not ours to drive). */
+static bool
+dead(pid_t pid)
+{
+    char path[64], buf[512], *rp;
+    FILE *fp;
+
+    if (gone(pid))
+        return true;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((fp = fopen(path, "r")) == NULL)
+        return true;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    rp = strrchr(buf, ')');
+    return rp == NULL || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+static bool
+wait_dead(pid_t pid, double seconds)
+{
+    double end = now_mono() + seconds;
+    struct timespec ms10 = {0, 10 * 1000 * 1000};
+
+    while (!dead(pid) && now_mono() < end)
+        nanosleep(&ms10, NULL);
+    return dead(pid);
+}
+
+/* The folder of the tries' cgroups, from executor_containment. Where cgroups are not in force
+ * this fails as root or under CI (they must be tested there) and skips elsewhere. */
+static void
+require_cgroups(const struct fx *f, char *base, size_t size)
+{
+    const char *what = executor_containment(f->x), *p = "cgroup v2 (";
+
+    if (strncmp(what, p, strlen(p)) != 0) {
+        if (geteuid() == 0 || getenv("CI") != NULL)
+            fail_msg("cgroups are not available, the tries run in: %s", what);
+        print_message("skipped: cgroups are not available (%s)\n", what);
+        skip();
+    }
+    snprintf(base, size, "%.*s", (int)(strlen(what) - strlen(p) - 1), what + strlen(p));
+}
+
+/* With cgroups, a setsid()ed child is in its try's cgroup while it runs, is killed when the
+ * try ends, and the cgroup is removed. */
+static void
+test_setsid_child_in_cgroup(void **state)
+{
+    struct fx *f = *state;
+    char base[PATH_MAX], path[PATH_MAX + 300], *cg, *name;
+    pid_t pid = 0;
+    struct exec_result r;
+
+    require_cgroups(f, base, sizeof(base));
+    r = run_sh(f, "setsid bash -c 'cat /proc/self/cgroup > cg; echo $$ > pids; exec sleep 300' & "
+                  "while [ ! -s pids ]; do sleep 0.01; done; echo done");
+    assert_string_equal(r.last_line, "done");
+    assert_int_equal(read_pids(f, "pids", &pid, 1), 1);
+    assert_true(wait_dead(pid, 10));
+    file_path(f, "cg", path);
+    cg = slurp(path, NULL);
+    assert_non_null(cg);
+    if (strstr(cg, "0::") == NULL || strstr(cg, "/gust/") == NULL)
+        fail_msg("the setsid child was not in a try cgroup: %s", cg);
+    name = strstr(cg, "0::");
+    name[strcspn(name, "\n")] = '\0';
+    name = strrchr(name, '/') + 1;
+    snprintf(path, sizeof(path), "%s/%s", base, name);
+    assert_true(access(path, F_OK) < 0 && errno == ENOENT); /* removed */
+    free(cg);
+    exec_result_clear(&r);
+}
+
+/* A gust-like process (a fork of this test with an executor of its own) runs a try under key,
+ * whose setsid()ed child writes its pid. Returns the owner's pid; *child the setsid child's. */
+static pid_t
+spawn_owner(const struct fx *f, const char *key, pid_t *child)
+{
+    char *argv[] = {"bash", "-c",
+                    "setsid bash -c 'echo $$ > pids; exec sleep 300' & exec sleep 300", NULL};
+    char path[PATH_MAX];
+    pid_t owner;
+
+    file_path(f, "pids", path);
+    unlink(path);
+    if ((owner = fork()) == 0) {
+        struct exec_spec spec = {.argv = argv,
+                                 .envp = base_env,
+                                 .cwd = f->dir,
+                                 .log_path = f->log,
+                                 .timeout = -1,
+                                 .kill_grace = 1,
+                                 .key = key};
+        struct executor *x = executor_new(NULL);
+
+        if (x == NULL || executor_start(x, &spec, NULL, NULL) < 0)
+            _exit(1);
+        for (;;) {
+            struct pollfd fds[8];
+            poll(fds, executor_pollfds(x, fds, 8), 1000);
+            executor_process(x, NULL);
+        }
+    }
+    assert_true(owner > 0);
+    double end = now_mono() + 10;
+    struct timespec ms10 = {0, 10 * 1000 * 1000};
+    while (read_pids(f, "pids", child, 1) != 1 && now_mono() < end)
+        nanosleep(&ms10, NULL);
+    assert_int_equal(read_pids(f, "pids", child, 1), 1);
+    return owner;
+}
+
+/* gust killed with kill -9: its try's setsid()ed child survives it (no signal reaches it,
+ * nobody reaps it for us), until the next executor on this host starts and kills the
+ * cgroups whose owner died. */
+static void
+test_dead_owner_swept(void **state)
+{
+    struct fx *f = *state;
+    char base[PATH_MAX];
+    pid_t owner, child = 0;
+    struct err e = {0};
+
+    require_cgroups(f, base, sizeof(base));
+    executor_free(f->x);
+    f->x = NULL;
+    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); /* the orphan must not come to us */
+    owner = spawn_owner(f, "deadbeef", &child);
+    kill(owner, SIGKILL);
+    assert_int_equal(waitpid(owner, NULL, 0), owner);
+    assert_false(dead(child)); /* it outlived its gust */
+    f->x = executor_new(&e);
+    assert_non_null(f->x);
+    assert_true(wait_dead(child, 10));
+}
+
+/* Takeover: the try's cgroup is found by its key and killed, its owner still running. */
+static void
+test_kill_key(void **state)
+{
+    struct fx *f = *state;
+    char base[PATH_MAX];
+    pid_t owner, child = 0;
+
+    require_cgroups(f, base, sizeof(base));
+    owner = spawn_owner(f, "feedface", &child);
+    assert_int_equal(executor_kill_key(f->x, "0123abcd"), 0);
+    assert_false(dead(child));
+    assert_int_equal(executor_kill_key(f->x, "feedface"), 1);
+    assert_true(wait_dead(child, 10));
+    kill(owner, SIGKILL);
+    assert_int_equal(waitpid(owner, NULL, 0), owner);
+}
+
 static void
 test_concurrent(void **state)
 {
@@ -700,7 +935,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_killed_by_signal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_output, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_line_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_last_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_environment_only_from_envp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_from_envp, setup, teardown),
@@ -712,6 +948,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_sigkill_after_grace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_child_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_setsid_grandchild_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_setsid_child_in_cgroup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_owner_swept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_terminate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_kills_everything, setup, teardown),
