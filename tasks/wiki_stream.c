@@ -478,6 +478,9 @@ run_finish(struct run *r, const char *before, double started, struct err *e)
     char after[TIME_MAX];
 
     snprintf(after, sizeof(after), "%s", before);
+    /* only late changes sent (before the position): keep the position, store their max_rcid */
+    if (r->moved && r->has_state && !pos_after(r->at, r->from))
+        r->at = r->from;
     if (r->moved && run_store(r, started, after, sizeof(after), e) < 0)
         return -1;
     if (crawl_xcom_write(
