@@ -14,10 +14,12 @@
  * Key invariant (the original's bugs, docs/pipelines.md): the watermark moves only after every page
  * was fetched and every message acknowledged (kq_flush returned 0), to the newest
  * lastModificationTime seen in the whole run (never backwards: GREATEST in the upsert), in one
- * statement. A page that still fails after --max-tries ends the run with its skipCount in the
- * message (exit 111, never an endless retry); a delivery failure, a signal, a database error
- * likewise leave the watermark where it was. Records already sent by a failed run are sent
- * again by the next one: the loader and the upsert are idempotent (newest version wins). */
+ * statement; an item dated after the clock plus --max-clock-skew is sent and reported (log,
+ * XCom future_items) but never the watermark (crawl_newest, docs/pipelines.md). A page that still
+ * fails after --max-tries ends the run with its skipCount in the message (exit 111, never an
+ * endless retry); a delivery failure, a signal, a database error likewise leave the watermark where
+ * it was. Records already sent by a failed run are sent again by the next one: the loader and the
+ * upsert are idempotent (newest version wins). */
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
@@ -43,7 +45,8 @@
     "original's 29 fields; then advance the watermark to the newest lastModificationTime seen.\n"  \
     "Exit 0 done; 1 failure (SIGTERM, delivery refused, SQL error); 100 bad arguments; 111 a\n"    \
     "page failed after --max-tries, the broker or the database unreachable. XCom: pages,\n"        \
-    "items_seen, records_sent, messages_sent, skipped, watermark_before/after, mode."
+    "items_seen, records_sent, messages_sent, skipped, watermark_before/after, mode,\n"            \
+    "future_items, future_keys (items dated after the clock plus --max-clock-skew)."
 
 #define API_PATH "/api/services/app/soDangKy/GetAllPublicServerPaging"
 #define SORT_DESC "lastModificationTime desc"

@@ -19,7 +19,9 @@
  * --overlap re-reads for).
  *
  * Key invariant: the position moves only after every page of the run was fetched and every
- * message acknowledged (kq_flush returned 0), in one statement that never moves it backwards.
+ * message acknowledged (kq_flush returned 0), in one statement that never moves it backwards;
+ * a change dated after the clock plus --max-clock-skew (an API that ignored rcend) is sent
+ * and reported but moves neither the position nor max_rcid (crawl_newest).
  * A page that still fails after --max-tries, an unreachable broker or database end the run
  * with exit 111 and the watermark where it was; SIGTERM likewise (exit 1). */
 #include <inttypes.h>

@@ -2,7 +2,8 @@
  * the XCom result and the crawl_state row of a job.
  *
  * Key invariant: crawl_state moves in one statement, only forward (GREATEST), and only when
- * the caller says every message was acknowledged; a run that fails leaves it alone. */
+ * the caller says every message was acknowledged; a run that fails leaves it alone. The time
+ * a crawler stores comes from crawl_newest, which never takes one past its clock plus skew. */
 #include "crawl.h"
 
 #include <limits.h>

@@ -3,7 +3,8 @@
  * the XCom result.
  *
  * A watermark is read at the start of a run and written once, after every message of the run
- * was acknowledged; it never moves backwards. Library code: nothing printed but through
+ * was acknowledged; it never moves backwards, and never past the crawl's clock plus
+ * --max-clock-skew (struct crawl_newest). Library code: nothing printed but through
  * task_log, nothing exits. */
 #ifndef GUST_CRAWL_H
 #define GUST_CRAWL_H
