@@ -14,10 +14,12 @@
  * Key invariant (the original's bugs, docs/pipelines.md): the watermark moves only after every page
  * was fetched and every message acknowledged (kq_flush returned 0), to the newest
  * lastModificationTime seen in the whole run (never backwards: GREATEST in the upsert), in one
- * statement. A page that still fails after --max-tries ends the run with its skipCount in the
- * message (exit 111, never an endless retry); a delivery failure, a signal, a database error
- * likewise leave the watermark where it was. Records already sent by a failed run are sent
- * again by the next one: the loader and the upsert are idempotent (newest version wins). */
+ * statement; an item dated after the clock plus --max-clock-skew is sent and reported (log,
+ * XCom future_items) but never the watermark (crawl_newest, docs/pipelines.md). A page that still
+ * fails after --max-tries ends the run with its skipCount in the message (exit 111, never an
+ * endless retry); a delivery failure, a signal, a database error likewise leave the watermark where
+ * it was. Records already sent by a failed run are sent again by the next one: the loader and the
+ * upsert are idempotent (newest version wins). */
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
@@ -43,7 +45,8 @@
     "original's 29 fields; then advance the watermark to the newest lastModificationTime seen.\n"  \
     "Exit 0 done; 1 failure (SIGTERM, delivery refused, SQL error); 100 bad arguments; 111 a\n"    \
     "page failed after --max-tries, the broker or the database unreachable. XCom: pages,\n"        \
-    "items_seen, records_sent, messages_sent, skipped, watermark_before/after, mode."
+    "items_seen, records_sent, messages_sent, skipped, watermark_before/after, mode,\n"            \
+    "future_items, future_keys (items dated after the clock plus --max-clock-skew)."
 
 #define API_PATH "/api/services/app/soDangKy/GetAllPublicServerPaging"
 #define SORT_DESC "lastModificationTime desc"
@@ -59,7 +62,7 @@ struct cfg {
     const char *api_url, *topic, *job, *db_url, *format, *sorting;
     char *url; /* the endpoint (owned) */
     int page_size, parallel, max_tries;
-    double overlap_s, timeout_s, rate, flush_s;
+    double overlap_s, timeout_s, rate, flush_s, skew_s;
     bool record_format, sorted;
     struct task_list x, props;
 };
@@ -82,8 +85,9 @@ struct crawl {
     const struct cfg *cfg;
     struct http_client *http;
     struct kq_producer *kp;
-    bool has_threshold, has_newest;
-    int64_t threshold, newest; /* ticks (dvc_record.h) */
+    bool has_threshold;
+    int64_t threshold;          /* ticks (dvc_record.h) */
+    struct crawl_newest newest; /* the watermark to be: items dated in the future left out */
     /* the current scan (a sorted one may be replaced by a full one) */
     bool sorted;                            /* newest-first pages, processed in skipCount order */
     bool end_known;                         /* a first page told totalCount */
@@ -107,7 +111,7 @@ struct crawl {
 /* Check and convert the parsed flags. */
 static int
 cfg_check(struct cfg *c, const char *ps, const char *par, const char *tries, const char *overlap,
-          const char *timeout, const char *rate, const char *flush, struct err *e)
+          const char *timeout, const char *rate, const char *flush, const char *skew, struct err *e)
 {
     char *end;
     size_t ulen = strlen(c->api_url);
@@ -117,7 +121,8 @@ cfg_check(struct cfg *c, const char *ps, const char *par, const char *tries, con
         crawl_int_arg("--max-tries", tries, 1, 100, &c->max_tries, e) < 0 ||
         crawl_duration_arg("--overlap", overlap, false, &c->overlap_s, e) < 0 ||
         crawl_duration_arg("--timeout", timeout, true, &c->timeout_s, e) < 0 ||
-        crawl_duration_arg("--flush-timeout", flush, true, &c->flush_s, e) < 0)
+        crawl_duration_arg("--flush-timeout", flush, true, &c->flush_s, e) < 0 ||
+        crawl_duration_arg("--max-clock-skew", skew, false, &c->skew_s, e) < 0)
         return -1;
     c->rate = strtod(rate, &end);
     if (*rate == '\0' || *end != '\0' || !isfinite(c->rate) || c->rate < 0)
@@ -145,7 +150,7 @@ static int
 cfg_parse(int argc, char **argv, void *arg, struct err *e)
 {
     struct cfg *c = arg;
-    const char *ps, *par, *tries, *overlap, *timeout, *rate, *flush;
+    const char *ps, *par, *tries, *overlap, *timeout, *rate, *flush, *skew;
     struct task_opt opts[] = {
         {"--api-url", "DVC_API_URL", "https://dichvucong.dav.gov.vn", "the portal", &c->api_url,
          false, NULL},
@@ -164,11 +169,12 @@ cfg_parse(int argc, char **argv, void *arg, struct err *e)
         {"--sorting", "DVC_SORTING", "", "'' or '" SORT_DESC "'", &c->sorting, false, NULL},
         {"--format", "DVC_FORMAT", "page", "page (a JSON array per page) or record", &c->format,
          false, NULL},
+        CRAWL_OPT_SKEW("DVC_MAX_CLOCK_SKEW", &skew),
         CRAWL_OPTS_END_DB("DVC_FLUSH_TIMEOUT", "120s", &flush, &c->db_url, &c->x),
     };
     int rc = crawl_parse(argc, argv, opts, USAGE, &c->x, &c->props, e);
 
-    return rc != 0 ? rc : cfg_check(c, ps, par, tries, overlap, timeout, rate, flush, e);
+    return rc != 0 ? rc : cfg_check(c, ps, par, tries, overlap, timeout, rate, flush, skew, e);
 }
 
 /* ---- sending -------------------------------------------------------------------------- */
@@ -205,14 +211,6 @@ odd_item(struct crawl *c, const json_t *item, long long skip, const struct err *
         task_log("more odd items: counted, no longer logged");
 }
 
-static void
-note_newest(struct crawl *c, int64_t ts)
-{
-    if (!c->has_newest || ts > c->newest)
-        c->newest = ts;
-    c->has_newest = true;
-}
-
 /* Send the items of one page that are newer than the threshold. A page message is keyed by
  * its first soDangKy: a keyless producer sticks to one partition for a while, and a partition
  * of librdkafka's mock cluster (or a small retention) holds only a few MiB. */
@@ -235,12 +233,14 @@ send_page(struct crawl *c, long long skip, json_t *items, struct err *e)
 
         c->n.items++;
         if (dvc_item_check(item, &sdk, &ts, &ts_ok, &why) < 0) {
-            if (ts_ok)
-                note_newest(c, ts);
+            if (ts_ok) {
+                char id[64];
+                crawl_newest_note(&c->newest, ts, dvc_item_id(item, id, sizeof(id)));
+            }
             odd_item(c, item, skip, &why);
             continue;
         }
-        note_newest(c, ts);
+        crawl_newest_note(&c->newest, ts, sdk); /* a future item is still sent */
         if (c->has_threshold && ts <= c->threshold)
             continue;
         json_t *rec = dvc_record_flatten(item);
@@ -557,10 +557,11 @@ crawl_finish(struct crawl *c, const char *before, const char *mode, double start
     const struct counts *n = &c->n;
     struct crawl_state st;
     char *details;
+    json_t *xcom;
     int rc;
 
-    if (c->has_newest)
-        dvc_time_format(c->newest, 6, newest, sizeof(newest)); /* timestamptz keeps µs */
+    if (c->newest.has)
+        dvc_time_format(c->newest.ticks, 6, newest, sizeof(newest)); /* timestamptz keeps µs */
     details = crawl_dump(json_pack("{s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:s, s:f}", "pages",
                                    n->pages, "items", n->items, "sent", n->sent, "messages",
                                    n->messages, "skipped", n->skipped, "mode", mode,
@@ -569,20 +570,20 @@ crawl_finish(struct crawl *c, const char *before, const char *mode, double start
                          false);
     if (details == NULL)
         return err_set(e, ERR_FAIL, "out of memory");
-    rc = crawl_state_write(c->cfg->db_url, c->cfg->job, c->has_newest ? newest : NULL, details,
+    rc = crawl_state_write(c->cfg->db_url, c->cfg->job, c->newest.has ? newest : NULL, details,
                            CRAWL_DETAILS_ALWAYS, &st, e);
     free(details);
     if (rc < 0)
         return -1;
     if (st.has)
         dvc_time_format(st.ticks, 6, after, sizeof(after));
-    if (crawl_xcom_write(json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:b}", "pages",
-                                   n->pages, "items_seen", n->items, "records_sent", n->sent,
-                                   "messages_sent", n->messages, "skipped", n->skipped,
-                                   "watermark_before", crawl_text_or_null(before),
-                                   "watermark_after", crawl_text_or_null(after), "mode", mode,
-                                   "sorted_fallback", c->fell_back),
-                         false, e) < 0)
+    xcom = crawl_newest_report(
+        &c->newest,
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:b}", "pages", n->pages, "items_seen",
+                  n->items, "records_sent", n->sent, "messages_sent", n->messages, "skipped",
+                  n->skipped, "watermark_before", crawl_text_or_null(before), "watermark_after",
+                  crawl_text_or_null(after), "mode", mode, "sorted_fallback", c->fell_back));
+    if (crawl_xcom_write(xcom, false, e) < 0)
         return -1;
     task_log("done: mode=%s pages=%lld items=%lld sent=%lld messages=%lld skipped=%lld "
              "watermark %s -> %s in %.1f s",
@@ -598,6 +599,7 @@ crawl_prepare(struct crawl *c, char *before, size_t size, struct err *e)
     struct crawl_state st;
     char thr[DVC_TIME_MAX] = "(none)";
 
+    crawl_newest_init(&c->newest, c->cfg->skew_s);
     if (crawl_state_read(c->cfg->db_url, c->cfg->job, &st, e) < 0)
         return -1;
     before[0] = '\0';

@@ -19,7 +19,9 @@
  * --overlap re-reads for).
  *
  * Key invariant: the position moves only after every page of the run was fetched and every
- * message acknowledged (kq_flush returned 0), in one statement that never moves it backwards.
+ * message acknowledged (kq_flush returned 0), in one statement that never moves it backwards;
+ * a change dated after the clock plus --max-clock-skew (an API that ignored rcend) is sent
+ * and reported but moves neither the position nor max_rcid (crawl_newest).
  * A page that still fails after --max-tries, an unreachable broker or database end the run
  * with exit 111 and the watermark where it was; SIGTERM likewise (exit 1). */
 #include <inttypes.h>
@@ -62,7 +64,7 @@ struct cfg {
     const char *api_url, *topic, *job, *db_url, *contact;
     char *user_agent; /* owned */
     int max_tries;
-    double since_s, duration_s, overlap_s, rate, timeout_s, flush_s;
+    double since_s, duration_s, overlap_s, rate, timeout_s, flush_s, skew_s;
     struct task_list x, props;
 };
 
@@ -85,14 +87,15 @@ struct run {
     const struct cfg *cfg;
     struct http_client *http;
     struct kq_producer *kp;
-    int64_t now;        /* ticks when the run started: rcend */
-    bool has_state;     /* a position was stored */
-    struct pos from;    /* the stored position */
-    long long max_rcid; /* the largest rcid sent, stored and this run's */
-    bool moved;         /* at least one change was sent: at is meaningful */
-    struct pos at;      /* the last change sent */
-    char cont[128];     /* rccontinue of the next page, "" for the first */
-    bool complete;      /* paged up to rcend (false when --duration cut it) */
+    int64_t now;               /* ticks when the run started: rcend */
+    bool has_state;            /* a position was stored */
+    struct pos from;           /* the stored position */
+    long long max_rcid;        /* the largest rcid sent, stored and this run's */
+    bool moved;                /* a change not in the future was sent: at is meaningful */
+    struct pos at;             /* the last change sent, changes dated in the future left out */
+    struct crawl_newest clock; /* which changes are dated in the future (crawl.h) */
+    char cont[128];            /* rccontinue of the next page, "" for the first */
+    bool complete;             /* paged up to rcend (false when --duration cut it) */
     long long pages, sent, dups, odd;
     bool kafka_failed;
 };
@@ -102,7 +105,7 @@ struct run {
 static int
 cfg_check(struct cfg *c, const char *since, const char *duration, const char *overlap,
           const char *rate, const char *timeout, const char *tries, const char *flush,
-          struct err *e)
+          const char *skew, struct err *e)
 {
     char *end;
     long t = strtol(tries, &end, 10);
@@ -111,7 +114,8 @@ cfg_check(struct cfg *c, const char *since, const char *duration, const char *ov
         crawl_duration_arg("--duration", duration, false, &c->duration_s, e) < 0 ||
         crawl_duration_arg("--overlap", overlap, false, &c->overlap_s, e) < 0 ||
         crawl_duration_arg("--timeout", timeout, true, &c->timeout_s, e) < 0 ||
-        crawl_duration_arg("--flush-timeout", flush, true, &c->flush_s, e) < 0)
+        crawl_duration_arg("--flush-timeout", flush, true, &c->flush_s, e) < 0 ||
+        crawl_duration_arg("--max-clock-skew", skew, false, &c->skew_s, e) < 0)
         return -1;
     if (*tries == '\0' || *end != '\0' || t < 1 || t > 100)
         return err_set(e, ERR_USAGE, "--max-tries: '%s' is not an integer from 1 to 100", tries);
@@ -141,7 +145,7 @@ static int
 cfg_parse(int argc, char **argv, void *arg, struct err *e)
 {
     struct cfg *c = arg;
-    const char *since, *duration, *overlap, *rate, *timeout, *tries, *flush;
+    const char *since, *duration, *overlap, *rate, *timeout, *tries, *flush, *skew;
     struct task_opt opts[] = {
         {"--api-url", "WIKI_API_URL", "https://en.wikipedia.org/w/api.php", "the api.php endpoint",
          &c->api_url, false, NULL},
@@ -159,11 +163,13 @@ cfg_parse(int argc, char **argv, void *arg, struct err *e)
         CRAWL_OPT_TIMEOUT("WIKI_TIMEOUT", &timeout),
         {"--max-tries", "WIKI_MAX_TRIES", "5", "tries per page, the first included", &tries, false,
          NULL},
+        CRAWL_OPT_SKEW("WIKI_MAX_CLOCK_SKEW", &skew),
         CRAWL_OPTS_END_DB("WIKI_FLUSH_TIMEOUT", "120s", &flush, &c->db_url, &c->x),
     };
     int rc = crawl_parse(argc, argv, opts, USAGE, &c->x, &c->props, e);
 
-    return rc != 0 ? rc : cfg_check(c, since, duration, overlap, rate, timeout, tries, flush, e);
+    return rc != 0 ? rc
+                   : cfg_check(c, since, duration, overlap, rate, timeout, tries, flush, skew, e);
 }
 
 /* ---- the API answer ------------------------------------------------------------------- */
@@ -309,6 +315,8 @@ send_change(struct run *r, const json_t *c, struct err *e)
     if (rc < 0)
         return err_prefix(e, "rcid=%lld", p.rcid);
     r->sent++;
+    if (!crawl_newest_note(&r->clock, p.ticks, key))
+        return 0; /* sent, but neither the position nor max_rcid: an API that ignored rcend */
     if (!r->moved || pos_after(p, r->at))
         r->at = p;
     r->moved = true;
@@ -472,17 +480,22 @@ run_finish(struct run *r, const char *before, double started, struct err *e)
     char after[TIME_MAX];
 
     snprintf(after, sizeof(after), "%s", before);
+    /* only late changes sent (before the position): keep the position, store their max_rcid */
+    if (r->moved && r->has_state && !pos_after(r->at, r->from))
+        r->at = r->from;
     if (r->moved && run_store(r, started, after, sizeof(after), e) < 0)
         return -1;
-    if (crawl_xcom_write(json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:b}", "pages", r->pages,
-                                   "changes_sent", r->sent, "duplicates_skipped", r->dups, "odd",
-                                   r->odd, "watermark_before", crawl_text_or_null(before),
-                                   "watermark_after", crawl_text_or_null(after), "rcid",
-                                   r->moved       ? json_integer(r->at.rcid)
-                                   : r->has_state ? json_integer(r->from.rcid)
-                                                  : json_null(),
-                                   "complete", r->complete),
-                         true, e) < 0)
+    if (crawl_xcom_write(
+            crawl_newest_report(
+                &r->clock, json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:b}", "pages", r->pages,
+                                     "changes_sent", r->sent, "duplicates_skipped", r->dups, "odd",
+                                     r->odd, "watermark_before", crawl_text_or_null(before),
+                                     "watermark_after", crawl_text_or_null(after), "rcid",
+                                     r->moved       ? json_integer(r->at.rcid)
+                                     : r->has_state ? json_integer(r->from.rcid)
+                                                    : json_null(),
+                                     "complete", r->complete)),
+            true, e) < 0)
         return -1;
     task_log("done: %lld page(s), %lld change(s) sent, %lld duplicate(s), %lld odd; watermark "
              "%s -> %s%s in %.1f s",
@@ -500,6 +513,7 @@ run_prepare(struct run *r, int64_t *start, char *before, size_t size, struct err
     struct crawl_state st;
 
     r->now = (int64_t)time(NULL) * DVC_TICKS_PER_SEC;
+    crawl_newest_init(&r->clock, c->skew_s);
     r->from.rcid = r->max_rcid = -1;
     if (crawl_state_read(c->db_url, c->job, &st, e) < 0)
         return -1;

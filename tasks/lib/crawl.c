@@ -2,16 +2,19 @@
  * the XCom result and the crawl_state row of a job.
  *
  * Key invariant: crawl_state moves in one statement, only forward (GREATEST), and only when
- * the caller says every message was acknowledged; a run that fails leaves it alone. */
+ * the caller says every message was acknowledged; a run that fails leaves it alone. The time
+ * a crawler stores comes from crawl_newest, which never takes one past its clock plus skew. */
 #include "crawl.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "dvc_record.h" /* dvc_time_parse: ISO 8601 instants in ticks */
 #include "pgconn.h"
 
@@ -142,6 +145,59 @@ crawl_flush(struct kq_producer *kp, int rc, double flush_s, bool delivery_failed
         return -1;
     }
     return rc;
+}
+
+/* ---- the newest time ---------------------------------------------------------------- */
+
+void
+crawl_newest_init(struct crawl_newest *n, double skew_s)
+{
+    memset(n, 0, sizeof(*n));
+    n->limit = (int64_t)llround((clock_wall() + skew_s) * DVC_TICKS_PER_SEC);
+}
+
+bool
+crawl_newest_note(struct crawl_newest *n, int64_t ticks, const char *key)
+{
+    if (ticks > n->limit) {
+        if (n->future < CRAWL_FUTURE_KEYS)
+            snprintf(n->keys[n->future], CRAWL_KEY_MAX, "%s", key ? key : "?");
+        n->future++;
+        return false;
+    }
+    if (!n->has || ticks > n->ticks)
+        n->ticks = ticks;
+    n->has = true;
+    return true;
+}
+
+json_t *
+crawl_newest_report(const struct crawl_newest *n, json_t *obj)
+{
+    char limit[DVC_TIME_MAX], keys[CRAWL_FUTURE_KEYS * (CRAWL_KEY_MAX + 2)] = "";
+    json_t *list = json_array();
+    size_t len = 0;
+
+    for (long long i = 0; i < n->future && i < CRAWL_FUTURE_KEYS; i++) {
+        json_array_append_new(list, json_string(n->keys[i]));
+        len += (size_t)snprintf(keys + len, sizeof(keys) - len, "%s%s", i ? ", " : "", n->keys[i]);
+    }
+    if (n->future > 0) {
+        dvc_time_format(n->limit, 0, limit, sizeof(limit));
+        task_log("warning: %lld item(s) dated after %s (the clock plus --max-clock-skew): "
+                 "delivered, not used as the watermark; first keys: %s%s",
+                 n->future, limit, keys, n->future > CRAWL_FUTURE_KEYS ? ", ..." : "");
+    }
+    if (obj == NULL || json_object_set_new(obj, "future_items", json_integer(n->future)) < 0) {
+        json_decref(list);
+        json_decref(obj);
+        return NULL;
+    }
+    if (json_object_set_new(obj, "future_keys", list) < 0) { /* list released */
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
 }
 
 /* ---- crawl_state ---------------------------------------------------------------------- */

@@ -3,7 +3,8 @@
  * the XCom result.
  *
  * A watermark is read at the start of a run and written once, after every message of the run
- * was acknowledged; it never moves backwards. Library code: nothing printed but through
+ * was acknowledged; it never moves backwards, and never past the crawl's clock plus
+ * --max-clock-skew (struct crawl_newest). Library code: nothing printed but through
  * task_log, nothing exits. */
 #ifndef GUST_CRAWL_H
 #define GUST_CRAWL_H
@@ -40,6 +41,13 @@
 #define CRAWL_OPT_TIMEOUT(env, dst)                                                                \
     {                                                                                              \
         "--timeout", env, "30s", "per request and try", dst, false, NULL                           \
+    }
+/* The largest distance an item's time may be ahead of the crawl's clock and still become the
+ * watermark (docs/pipelines.md, "Items dated in the future"). */
+#define CRAWL_OPT_SKEW(env, dst)                                                                   \
+    {                                                                                              \
+        "--max-clock-skew", env, "5m", "a watermark never passes the clock by more", dst, false,   \
+            NULL                                                                                   \
     }
 /* The table's last rows: the flush timeout, (the database,) librdkafka properties, the end. */
 #define CRAWL_OPTS_END(flush_env, flush_dflt, flush, x)                                            \
@@ -97,6 +105,29 @@ int crawl_delivery_check(struct kq_producer *kp, bool *failed, struct err *e);
  * delivery_failed). Returns rc, or -1 when the flush failed. */
 int crawl_flush(struct kq_producer *kp, int rc, double flush_s, bool delivery_failed,
                 struct err *e);
+
+/* The newest item time of a run, for its watermark. An item dated after the crawl's clock
+ * (taken once, at init) plus the skew is "in the future": it is delivered but never becomes
+ * the watermark, or one bad date would make every later run skip every real change. */
+enum { CRAWL_FUTURE_KEYS = 5, CRAWL_KEY_MAX = 64 };
+struct crawl_newest {
+    int64_t limit;                               /* ticks: the clock at init plus the skew */
+    bool has;                                    /* ticks is set */
+    int64_t ticks;                               /* the newest time at or before limit */
+    long long future;                            /* items dated after limit */
+    char keys[CRAWL_FUTURE_KEYS][CRAWL_KEY_MAX]; /* the first few of their keys */
+};
+
+/* Start n at the current time plus skew_s seconds. */
+void crawl_newest_init(struct crawl_newest *n, double skew_s);
+
+/* Note an item's time: true when it may be the watermark (then taken if newer), false when it
+ * is in the future (counted, its key kept among the first few). */
+bool crawl_newest_note(struct crawl_newest *n, int64_t ticks, const char *key);
+
+/* obj (stolen, may be NULL) with future_items and future_keys added; the future items logged
+ * when there were any. NULL when out of memory. */
+json_t *crawl_newest_report(const struct crawl_newest *n, json_t *obj);
 
 /* The row of a job in crawl_state. */
 struct crawl_state {

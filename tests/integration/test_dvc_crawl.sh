@@ -7,13 +7,14 @@
 # that is down or a page that always fails ends in exit 111 after bounded tries, naming the
 # skipCount, watermark unchanged; a broker that is down likewise; sorted mode stops early and
 # falls back to the full scan on unsorted answers; XCom; --format record keys; odd items are
-# counted, not fatal; SIGTERM leaves the watermark alone; bad flags are 100.
+# counted, not fatal; SIGTERM leaves the watermark alone; bad flags are 100; an item dated
+# 9999-12-31 is delivered and reported but never becomes the watermark.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 62
+plan 69
 CRAWL=$(gust_bin dvc_crawl)
 gust_tmpdir tmp
 PORTAL_PID=
@@ -26,7 +27,7 @@ unset ${!DVC_@} ${!KAFKA_@}
 export GUST_XCOM_FILE=$tmp/xcom.json
 pg_gust_db gust_dvc_crawl
 kafka_start -t all_data:8 -t run2:4 -t run3:4 -t faults:8 -t sorted:8 -t sorted2:4 \
-    -t fallback:8 -t records:8 -t odd:1 -t stop:4 || exit 1
+    -t fallback:8 -t records:8 -t odd:1 -t stop:4 -t future:4 -t future2:4 || exit 1
 BROKERS=$KAFKA_BOOTSTRAP_SERVERS
 
 # The portal, with stdin on a FIFO held by this shell (fd 8): it dies with the test.
@@ -57,7 +58,7 @@ dataset() { curl -s "$URL/_control/dataset" >"$tmp/dataset.json"; }
 
 # check.py: the expected flat records, computed independently of the C code.
 cat >"$tmp/check.py" <<'PY'
-import json, re, sys
+import json, re, sys, time
 from datetime import datetime, timedelta, timezone
 
 FIELDS = ["idThuoc", "soDangKy", "soDangKyCu", "tenThuoc", "phanLoaiThuocEnum", "congTyDangKyId",
@@ -122,8 +123,9 @@ def sent(path, fmt):
 
 cmd = sys.argv[1]
 items = json.load(open(sys.argv[2], encoding="utf-8"))["items"]
-if cmd == "newest":        # dataset -> the expected watermark
-    print(utc_us(max(ticks(i["lastModificationTime"]) for i in items)))
+if cmd == "newest":        # dataset -> the expected watermark (items dated in the future left out)
+    now = int(time.time() + 300) * 10**7
+    print(utc_us(max(t for t in (ticks(i["lastModificationTime"]) for i in items) if t <= now)))
 elif cmd == "window":      # dataset, watermark, overlap seconds -> how many records are newer
     thr = ticks(sys.argv[3]) - int(sys.argv[4]) * 10**7
     print(sum(ticks(i["lastModificationTime"]) > thr for i in items))
@@ -344,14 +346,43 @@ check_eq "--page-size over the portal's cap: exit 100" 100 "$(crawl --page-size 
 check_eq "database unreachable: exit 111" 111 \
     "$(crawl --database-url 'postgresql://nobody@127.0.0.1:1/x?connect_timeout=2'; echo "$rc")"
 
-# ---- 14. the broker stopped before the run
+# ---- 14. an item dated 9999-12-31: delivered and reported, never the watermark
+fut=$(control '{"op": "change", "future": 1}')
+dataset
+FKEY=$(python3 -c 'import json, sys; f = json.loads(sys.argv[1])["future"][0]; print(next(i["soDangKy"] for i in json.load(open(sys.argv[2]))["items"] if i["id"] == f))' "$fut" "$tmp/dataset.json")
+before=$(state dvc_flow | cut -d'|' -f1)
+crawl --job-name dvc_flow --topic future --overlap 0
+consume future
+check_eq "an item dated 9999-12-31 ($FKEY): exit 0, the records after the watermark sent, it among them" \
+    "0 records=$(check_py window "$tmp/dataset.json" "$before" 0) messages=$(grep -c . "$tmp/future.msgs") OK 1" \
+    "$rc $(check_py compare "$tmp/dataset.json" "$tmp/future.msgs" page "$before" 0) $(grep -c -- "$FKEY" "$tmp/future.msgs")"
+check_eq "... reported in the XCom: 1 future item, its key" "1 [\"$FKEY\"]" \
+    "$(xget '["future_items"]') $(xget '["future_keys"]')"
+check_contains "... and in the log, with its key" "1 item(s) dated after" "$(grep -- "$FKEY" "$tmp/out")"
+check_eq "... the watermark is the newest other time, not past the clock plus 5 minutes" \
+    "$(check_py newest "$tmp/dataset.json") true" \
+    "$(q "select to_char(last_crawl_time at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || ' ' || (last_crawl_time <= now() + interval '5 minutes') from crawl_state where job_name = 'dvc_flow'")"
+chg=$(control '{"op": "change", "change": 3}')
+dataset
+crawl --job-name dvc_flow --topic future2 --overlap 0
+consume future2
+check_eq "the next run: exit 0, the 3 changes sent (and the future item again)" "0 3 1" "$rc $(python3 -c '
+import json, sys
+ids = set(json.loads(sys.argv[1])["changed"])
+sent = {r["idThuoc"] for l in open(sys.argv[2]) for r in json.loads(l.split("\t", 1)[1])}
+print(len(ids & sent))' "$chg" "$tmp/future2.msgs") $(xget '["future_items"]')"
+check_eq "... and the watermark moved to the newest change" "$(check_py newest "$tmp/dataset.json")" \
+    "$(state dvc_flow | cut -d'|' -f1)"
+check_eq "bad --max-clock-skew: exit 100" 100 "$(crawl --max-clock-skew soon; echo "$rc")"
+
+# ---- 15. the broker stopped before the run
 before=$(state dvc_flow)
 kafka_stop
 crawl --job-name dvc_flow --topic all_data --flush-timeout 3s
 check_eq "broker stopped: exit 111" 111 "$rc"
 check_eq "... watermark unchanged" "$before" "$(state dvc_flow)"
 
-# ---- 15. the broker goes down in the middle of a crawl
+# ---- 16. the broker goes down in the middle of a crawl
 kafka_start -t midway:8 || exit 1
 before=$(state midway)
 control '{"op": "faults", "delay_ms": 40}' >/dev/null

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # user_automation and wiki_data_dag end to end, as a user runs them: `gust dags trigger
 # --local` against the randomuser and MediaWiki fixtures, the Kafka-protocol mock broker and a
-# real PostgreSQL (created with a UTF-8 locale so initcap handles accented names).
+# real PostgreSQL (created with a UTF-8 locale so initcap handles accented names). Also the
+# BashOperator example of docs/dag-files.md: dag_run.conf passed through env is never shell text.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 15
+plan 17
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 pg_gust_db gust_user_wiki --template=template0 --locale=C.UTF-8 --encoding=UTF8
@@ -56,3 +57,22 @@ check "the watermark is set" test -n "$(q "select last_crawl_time from crawl_sta
 "$GUST" dags trigger wiki_data_dag --local -r wiki2 >/dev/null 2>&1
 check_eq "a rerun with no new changes adds nothing" "$n1" "$(q "select count(*) from wiki_recent_changes")"
 echo "# $n1 recent changes loaded"
+
+# docs/dag-files.md (BashOperator): a conf value passed through env: reaches the command as data
+mkdir -p "$GUST_TEST_TMP/confdags"
+cat >"$GUST_TEST_TMP/confdags/conf_echo.yaml" <<'YAML'
+conf_echo:
+  tasks:
+    - task_id: greet
+      operator: airflow.operators.bash.BashOperator
+      env: {CONF_NAME: "{{ dag_run.conf.get('name', '') }}"}
+      bash_command: 'echo "Hello $CONF_NAME"'
+YAML
+name="\$(touch $GUST_TEST_TMP/pwned); \`touch $GUST_TEST_TMP/pwned\`; '\""
+conf=$(python3 -c 'import json, sys; print(json.dumps({"name": sys.argv[1]}))' "$name")
+"$GUST" dags trigger conf_echo --local -S "$GUST_TEST_TMP/confdags" -r conf1 -c "$conf" \
+    >"$GUST_TEST_TMP/conf1.out" 2>&1
+rc=$?
+check_eq "a conf value with \$(...), backquotes and quotes, passed through env:, is echoed literally" \
+    "0 Hello $name" "$rc $(q "select value #>> '{}' from xcom where run_id = 'conf1' and task_id = 'greet'")"
+check "... and runs nothing" test ! -e "$GUST_TEST_TMP/pwned"

@@ -7,20 +7,22 @@
 # incremental run sends only new changes (a late change inside --overlap too), a run without
 # changes sends nothing; 5xx, maxlag, truncated and HTML answers are retried; --duration cuts
 # a run and the next one resumes exactly; a source, broker or database that is down ends in
-# exit 111 with the watermark unchanged; bad flags are 100.
+# exit 111 with the watermark unchanged; a change dated 9999-12-31 (from an API that ignores
+# rcend) is sent and reported but never becomes the position; bad flags are 100. Times the
+# checks depend on are put into the fixture, never assumed from how fast steps follow.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 39
+plan 46
 WIKI=$(gust_bin wiki_stream)
 gust_tmpdir tmp
 unset ${!WIKI_@} ${!KAFKA_@}
 export GUST_XCOM_FILE=$tmp/xcom.json
 pg_gust_db gust_wiki_stream
 kafka_start -t rc_full:4 -t rc_inc:4 -t rc_none:1 -t rc_late:1 -t rc_faults:4 -t rc_cut:4 \
-    -t rc_down:1 || exit 1
+    -t rc_down:1 -t rc_future:1 -t rc_future2:1 || exit 1
 BROKERS=$KAFKA_BOOTSTRAP_SERVERS
 wiki_start --changes 1500 --seed 1 || exit 1
 API=$WIKI_API_URL
@@ -44,7 +46,7 @@ changes() { curl -s "$WIKI_FIXTURE_URL/_control/changes" >"$tmp/changes.json"; }
 
 # check.py: the expected messages, mapped independently of the C code.
 cat >"$tmp/check.py" <<'PY'
-import json, sys
+import json, sys, time
 
 FIELDS = ["rcid", "title", "time", "username", "change_type", "pageId", "oldsize", "newsize",
           "revisionId", "old_revisionId"]
@@ -72,6 +74,9 @@ def sent(path):
 
 cmd = sys.argv[1]
 changes = json.load(open(sys.argv[2], encoding="utf-8"))["changes"]
+if cmd in ("newest", "last_rcid"):  # a position is never dated past the clock plus 5 minutes
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 300))
+    changes = [c for c in changes if c["timestamp"] <= soon]
 if cmd == "newest":          # changes -> the newest timestamp
     print(max(c["timestamp"] for c in changes))
 elif cmd == "last_rcid":     # changes -> the rcid of the last change in (timestamp, rcid) order
@@ -102,7 +107,9 @@ PY
 check_py() { python3 "$tmp/check.py" "$@"; }
 
 # ---- 1. full run: every change once, the watermark
+T0=$(date +%s)
 wiki --job-name wiki --topic rc_full
+T1=$(date +%s)
 changes
 consume rc_full
 NEWEST=$(check_py newest "$tmp/changes.json")
@@ -124,7 +131,7 @@ check_eq "... pages 2 and 3 continue where the API said (rccontinue), page 1 doe
     "None True True" \
     "$(cget '["log"][0]["rccontinue"]') $(cget '["log"][1]["rccontinue"] is not None') $(cget '; v = v["log"][2]["rccontinue"] > v["log"][1]["rccontinue"]')"
 check_eq "... the first run starts --since (1 day) back" True \
-    "$(cget '["log"][0]["rcstart"]; import datetime as d; v = abs((d.datetime.now(d.timezone.utc) - d.timedelta(days=1)) - d.datetime.strptime(v, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=d.timezone.utc)).total_seconds() < 60')"
+    "$(cget '["log"][0]["rcstart"]; import calendar, time; s = calendar.timegm(time.strptime(v, "%Y-%m-%dT%H:%M:%SZ")) + 86400; v = '"$T0"' - 1 <= s <= '"$T1"' + 1')"
 UA=$(cget '["user_agents"]')
 check_eq "User-Agent: one, descriptive (tool/version, contact URL, library): $UA" True \
     "$(cget '["user_agents"]; import re; v = len(v) == 1 and re.match(r"^gust-wiki_stream/[0-9.]+ \([^)]*https?://[^)]*\) libcurl", v[0]) is not None')"
@@ -155,8 +162,10 @@ check_eq "no new changes: exit 0, nothing sent, watermark unchanged" "0 0 0 $NEW
     "$rc $(grep -c . "$tmp/rc_none.msgs") $(xget '["changes_sent"]') $(xget '["watermark_after"]')"
 check_eq "... crawl_state untouched" "$before" "$(state wiki)"
 
-# ---- 4. a change that becomes visible late, timestamped before the watermark (within --overlap)
-control '{"op": "add", "count": 1, "ago": 20}' >"$tmp/late.json"
+# ---- 4. a change that becomes visible late, timestamped before the watermark (within --overlap:
+# 20 s before it, put into the fixture, whenever this step runs)
+LATE=$(python3 -c 'import calendar, sys, time; print(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(calendar.timegm(time.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%SZ")) - 20)))' "$NEWEST2")
+control '{"op": "add", "count": 1, "at": "'"$LATE"'"}' >"$tmp/late.json"
 python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["rcids"]))' "$tmp/late.json" >"$tmp/late_rcids.json"
 wiki --job-name wiki --topic rc_late
 changes
@@ -211,9 +220,34 @@ check_contains "... the error says Kafka did not acknowledge" "not acknowledged"
 wiki --job-name wiki --topic rc_down --database-url 'postgresql://nobody@127.0.0.1:1/x?connect_timeout=2'
 check_eq "database unreachable: exit 111" 111 "$rc"
 
-# ---- 9. refusals
+# ---- 9. a change dated 9999-12-31 from an API that ignores rcend: sent and reported, never
+# the position (the 3 changes of section 7 are still to be sent)
+control '{"op": "faults", "ignore_rcend": true}' >/dev/null
+FRCID=$(control '{"op": "add", "count": 1, "at": "9999-12-31T00:00:00Z"}' | python3 -c 'import json, sys; print(json.load(sys.stdin)["rcids"][0])')
+wiki --job-name wiki --topic rc_future
+consume rc_future
+changes
+check_eq "a change dated 9999-12-31 (rcid $FRCID): exit 0, sent with the 3 new ones" "0 4 1" \
+    "$rc $(grep -c . "$tmp/rc_future.msgs") $(grep -c "^$FRCID	" "$tmp/rc_future.msgs")"
+check_eq "... reported in the XCom: 1 future change, its rcid" "1 [\"$FRCID\"]" \
+    "$(xget '["future_items"]') $(xget '["future_keys"]')"
+check_contains "... and in the log, with its rcid" "1 item(s) dated after" "$(grep -- "$FRCID" "$tmp/out")"
+check_eq "... the position is the newest other change, not past the clock plus 5 minutes" \
+    "$(check_py newest "$tmp/changes.json")|$(check_py last_rcid "$tmp/changes.json")|true" \
+    "$(q "select to_char(last_crawl_time at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || '|' || (details->>'rcid') || '|' || (last_crawl_time <= now() + interval '5 minutes') from crawl_state where job_name = 'wiki'")"
+control '{"op": "add", "count": 2}' >"$tmp/next.json"
+wiki --job-name wiki --topic rc_future2
+consume rc_future2
+check_eq "the next run: exit 0, the 2 new changes sent (and the future one again)" "0 2 1" \
+    "$rc $(python3 -c 'import json, sys; ids = set(json.load(open(sys.argv[1]))["rcids"]); print(sum(int(l.split("\t")[0]) in ids for l in open(sys.argv[2])))' "$tmp/next.json" "$tmp/rc_future2.msgs") $(xget '["future_items"]')"
+changes
+check_eq "... and the position moved to the newest change" \
+    "$(check_py newest "$tmp/changes.json")|$(check_py last_rcid "$tmp/changes.json")" "$(state wiki | cut -d'|' -f1,2)"
+control '{"op": "faults"}' >/dev/null
+
+# ---- 10. refusals
 for bad in "--rate 0" "--since 0" "--since x" "--duration -1" "--job-name ''" "--contact ''" \
-    "--max-tries 0"; do
+    "--max-tries 0" "--max-clock-skew x"; do
     eval "wiki $bad"
     check_eq "wiki_stream $bad: exit 100" 100 "$rc"
 done
