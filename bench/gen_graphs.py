@@ -5,6 +5,9 @@
         OUTDIR/Makefile       phony targets, recipe `@true` (make runs it without a shell)
         OUTDIR/Snakefile      one rule per task, touch() outputs under out/, shell "true"
         OUTDIR/dags/NAME.yaml one dag-factory DAG, BashOperator `true` tasks
+    gen_graphs.py OUTDIR bigchain N
+        OUTDIR/dags/bench_bigchain_N.yaml only: a chain of N EmptyOperator tasks (8 YAML nodes
+        a task, so 25,000 fit under the loader's 250,000-node limit), for the DAG size bench
     gen_graphs.py OUTDIR many N --tasks T
         OUTDIR/dags/many_NNNN.yaml: N DAG files of T tasks each (a chain with a fan-out),
         daily schedules starting in 2099 (nothing is due: an idle scheduler), for the DAG
@@ -90,6 +93,15 @@ def main(argv):
             tasks += [(f"fan_{k:02d}", [f"step_{half // 2:02d}"]) for k in range(per - half)]
             write_dag(os.path.join(out, "dags", f"many_{i:04d}.yaml"), f"many_{i:04d}", tasks,
                       schedule=f"'{i % 60} {i % 24} * * *'", start="2099-01-01")
+        return
+    if shape == "bigchain":
+        n = int(size)
+        with open(os.path.join(out, "dags", f"bench_bigchain_{n}.yaml"), "w") as f:
+            f.write(f"bench_bigchain_{n}:\n  tasks:\n")
+            for i in range(n):
+                f.write(f"    - task_id: t{i}\n      operator: airflow.operators.empty.EmptyOperator\n")
+                if i:
+                    f.write(f"      dependencies: [t{i - 1}]\n")
         return
     tasks = graph(shape, size, seed)
     name = f"bench_{shape}_{size}"

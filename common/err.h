@@ -26,11 +26,13 @@ struct err {
     char msg[256];
 };
 
-/* Set e (if not NULL) to code and a printf-style message. Always returns -1. */
+/* Set e (if not NULL) to code and a printf-style message; one too long for msg loses its
+ * middle ("..."), never its end. Always returns -1. */
 int err_set(struct err *e, enum err_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Prepend "context: " to e->msg (if e is not NULL). Always returns -1. */
+/* Prepend "context: " to e->msg (if e is not NULL). When both do not fit, the context is cut
+ * in its middle first, so the reason at the end of e->msg survives. Always returns -1. */
 int err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Reset e to "no error". */

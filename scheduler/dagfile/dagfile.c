@@ -7,7 +7,6 @@
  * error is never in bag->dags, and bag->dags stays sorted by dag_id with unique ids. */
 #include "dagfile_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,7 +15,6 @@
 #include <sys/stat.h>
 
 #define MAX_FILE_SIZE (64L << 20)
-#define MAX_FOLDER_DEPTH 32
 
 struct dagbag *
 dagbag_new(void)
@@ -400,94 +398,21 @@ dagbag_load_file(struct dagbag *bag, const char *path)
     return rc;
 }
 
-struct pathlist {
-    char **p;
-    size_t n;
-};
-
-static char *
-path_join(const char *dir, const char *name)
-{
-    char *out;
-    size_t n = strlen(dir);
-
-    /* "." is left out so paths read as the user would write them relative to the folder. */
-    if (strcmp(dir, ".") == 0)
-        return strdup(name);
-    if (asprintf(&out, "%s%s%s", dir, n > 0 && dir[n - 1] == '/' ? "" : "/", name) < 0)
-        return NULL;
-    return out;
-}
-
-static bool
-is_yaml_name(const char *name)
-{
-    size_t n = strlen(name);
-
-    return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-           (n > 4 && strcmp(name + n - 4, ".yml") == 0);
-}
-
-/* Collect the YAML files under dir into out. -1 with errno when dir cannot be read. */
-static int
-collect(const char *dir, struct pathlist *out, int depth)
-{
-    DIR *d = opendir(dir);
-    struct dirent *ent;
-    int rc = 0;
-
-    if (d == NULL)
-        return -1;
-    while (rc == 0 && (ent = readdir(d)) != NULL) {
-        struct stat st;
-        char *path;
-        if (ent->d_name[0] == '.')
-            continue;
-        if ((path = path_join(dir, ent->d_name)) == NULL) {
-            rc = -1;
-            break;
-        }
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && depth < MAX_FOLDER_DEPTH) {
-            collect(path, out, depth + 1); /* an unreadable subfolder is skipped */
-        } else if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && is_yaml_name(ent->d_name)) {
-            char **grown = realloc(out->p, (out->n + 1) * sizeof(*grown));
-            if (grown == NULL) {
-                rc = -1;
-                break;
-            }
-            out->p = grown;
-            out->p[out->n++] = path;
-            continue;
-        }
-        free(path);
-    }
-    closedir(d);
-    return rc;
-}
-
-static int
-cmp_path(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int
 dagbag_load_folder(struct dagbag *bag, const char *folder, struct err *e)
 {
-    struct pathlist files = {0};
-    int rc = 0;
+    struct dagfile_walk w;
 
-    if (collect(folder, &files, 0) < 0) {
-        rc = err_set(e, ERR_IO, "cannot read folder %s: %s", folder, strerror(errno));
-        goto out;
+    if (dagfile_walk(folder, &w, e) < 0)
+        return -1;
+    for (size_t i = 0; i < w.n; i++) {
+        struct loadctx c = {.bag = bag, .file = w.items[i].path};
+
+        if (w.items[i].problem == NULL)
+            dagbag_load_file(bag, w.items[i].path);
+        else
+            dagfile_diag(&c, w.items[i].level, NULL, "%s", w.items[i].problem);
     }
-    if (files.n > 0)
-        qsort(files.p, files.n, sizeof(*files.p), cmp_path);
-    for (size_t i = 0; i < files.n; i++)
-        dagbag_load_file(bag, files.p[i]);
-out:
-    for (size_t i = 0; i < files.n; i++)
-        free(files.p[i]);
-    free(files.p);
-    return rc;
+    dagfile_walk_clear(&w);
+    return 0;
 }

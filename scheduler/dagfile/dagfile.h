@@ -23,6 +23,8 @@ enum op_kind {
     OP_EMPTY,          /* EmptyOperator (and DummyOperator of Airflow 1/2) */
 };
 
+enum diag_level { DIAG_ERROR, DIAG_WARNING };
+
 struct kv {
     char *key;
     char *value;
@@ -104,8 +106,6 @@ struct dag {
     size_t *by_id; /* task indices sorted by task_id, for dag_task_index (dag_index) */
 };
 
-enum diag_level { DIAG_ERROR, DIAG_WARNING };
-
 /* A problem found while loading, always with its place. */
 struct dag_diag {
     enum diag_level level;
@@ -128,10 +128,35 @@ struct dagbag *dagbag_new(void);
 /* Free a bag and everything in it; NULL is a no-op. */
 void dagbag_free(struct dagbag *bag);
 
-/* Load every *.yaml / *.yml file under folder (recursively, sorted by path, hidden files
- * skipped). Problems in files become diagnostics in the bag; only an unreadable folder
- * is an error of this call. */
+/* Load every *.yaml / *.yml file under folder (dagfile_walk: recursively, sorted by path,
+ * hidden files skipped). Problems in files, and what the walk could not read, become
+ * diagnostics in the bag; only an unreadable (or oversized) folder is an error of this call. */
 int dagbag_load_folder(struct dagbag *bag, const char *folder, struct err *e);
+
+#define DAGFILE_WALK_MAX_DEPTH 32       /* folders below the top one */
+#define DAGFILE_WALK_MAX_ENTRIES 100000 /* entries read in all */
+
+/* What the walk of a DAG folder found: a DAG file (problem NULL, with its size and mtime), or
+ * something it could not read or left out (problem says why; a DIAG_ERROR one may hide DAGs,
+ * a DIAG_WARNING one does not, e.g. a folder reached a second time through a link). */
+struct dagfile_found {
+    char *path;
+    char *problem;
+    enum diag_level level;
+    long long size;
+    struct timespec mtime;
+};
+struct dagfile_walk {
+    struct dagfile_found *items; /* sorted by path */
+    size_t n;
+};
+
+/* Walk folder following links, each real directory once, within the limits above. -1 with e
+ * when folder cannot be read or has more than DAGFILE_WALK_MAX_ENTRIES entries. */
+int dagfile_walk(const char *folder, struct dagfile_walk *out, struct err *e);
+
+/* Free what dagfile_walk found. */
+void dagfile_walk_clear(struct dagfile_walk *w);
 
 /* Load one file into the bag. Problems become diagnostics; returns the number of errors
  * recorded for this file. */

@@ -483,9 +483,11 @@ struct taskent {
 
 /* One entry of `tasks` (list item or mapping pair) into ents[*n] when it is usable. */
 static void
-add_task(struct loadctx *c, struct taskent *ents, size_t *n, const struct ynode *idn,
-         const struct ynode *map)
+add_task(struct loadctx *c, struct taskent *ents, size_t *n, struct dagfile_names *seen,
+         const struct ynode *idn, const struct ynode *map)
 {
+    size_t first;
+
     if (idn == NULL || idn->kind != YN_SCALAR || ynode_is_null(idn)) {
         dagfile_error(c, idn ? idn : map, "a task in the list has no task_id");
         return;
@@ -499,12 +501,17 @@ add_task(struct loadctx *c, struct taskent *ents, size_t *n, const struct ynode 
         dagfile_error(c, map, "task '%s' must be a mapping, not %s", idn->str, ynode_what(map));
         return;
     }
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(ents[i].sid, idn->str) == 0) {
-            dagfile_error(c, idn, "duplicate task id '%s' (first defined at line %d)", idn->str,
-                          ents[i].map->line);
-            return;
-        }
+    switch (dagfile_names_add(seen, idn->str, *n, &first)) {
+    case 0:
+        break;
+    case 1:
+        dagfile_error(c, idn, "duplicate task id '%s' (first defined at line %d)", idn->str,
+                      ents[first].map->line);
+        return;
+    default:
+        dagfile_error(c, idn, "out of memory");
+        return;
+    }
     ents[*n].map = map;
     ents[*n].sid = idn->str;
     (*n)++;
@@ -514,6 +521,8 @@ add_task(struct loadctx *c, struct taskent *ents, size_t *n, const struct ynode 
 static int
 collect_tasks(struct loadctx *c, const struct ynode *tasks, struct taskent **out, size_t *n)
 {
+    struct dagfile_names seen = {0}; /* short id -> index in *out */
+
     *n = 0;
     *out = NULL;
     if (tasks == NULL || ynode_is_null(tasks))
@@ -528,15 +537,16 @@ collect_tasks(struct loadctx *c, const struct ynode *tasks, struct taskent **out
     }
     for (size_t i = 0; i < tasks->n; i++) {
         if (tasks->kind == YN_MAP) {
-            add_task(c, *out, n, ymap_key(tasks, i), ymap_val(tasks, i));
+            add_task(c, *out, n, &seen, ymap_key(tasks, i), ymap_val(tasks, i));
             continue;
         }
         const struct ynode *it = tasks->items[i];
         if (it->kind != YN_MAP)
             dagfile_error(c, it, "each task in the list must be a mapping, not %s", ynode_what(it));
         else
-            add_task(c, *out, n, ymap_get(it, "task_id"), it);
+            add_task(c, *out, n, &seen, ymap_get(it, "task_id"), it);
     }
+    dagfile_names_clear(&seen);
     return 0;
 }
 

@@ -30,6 +30,7 @@ dagfile_groups_clear(struct dgroups *gs)
     for (size_t i = 0; gs->g != NULL && i < gs->n; i++)
         free(gs->g[i].full_id);
     free(gs->g);
+    dagfile_names_clear(&gs->by_name);
     gs->g = NULL;
     gs->n = 0;
 }
@@ -37,10 +38,7 @@ dagfile_groups_clear(struct dgroups *gs)
 int
 dagfile_group_find(const struct dgroups *gs, const char *name)
 {
-    for (size_t i = 0; i < gs->n; i++)
-        if (strcmp(gs->g[i].name, name) == 0)
-            return (int)i;
-    return -1;
+    return (int)dagfile_names_get(&gs->by_name, name);
 }
 
 static void
@@ -77,8 +75,14 @@ add_group(struct loadctx *c, struct dgroups *gs, const struct ynode *name, const
                       ynode_what(conf));
         return -1;
     }
-    if (dagfile_group_find(gs, name->str) >= 0) {
+    switch (dagfile_names_add(&gs->by_name, name->str, gs->n, &(size_t){0})) {
+    case 0:
+        break;
+    case 1:
         dagfile_error(c, name, "duplicate task group '%s'", name->str);
+        return -1;
+    default:
+        dagfile_error(c, name, "out of memory");
         return -1;
     }
     g = &gs->g[gs->n++];
@@ -214,7 +218,15 @@ struct linker {
     const struct dagfile_taskref *refs;
     const struct dgroups *gs;
     struct edges es;
-    size_t n_direct; /* the first n_direct edges are task-to-task dependencies */
+    size_t n_direct;             /* the first n_direct edges are task-to-task dependencies */
+    struct dagfile_names by_sid; /* short task id -> task index */
+    /* For group edges (link_groups_prepare), so that a group's roots and leaves cost one look
+     * per member instead of a scan of every edge: */
+    size_t *depth;           /* of each group: 0 at the top */
+    size_t *up, *down;       /* of each task: 1 + depth of the deepest group it shares with a
+                              * direct upstream (downstream) task; 0 when none */
+    size_t *mem_first, *mem; /* the tasks in group g (nested groups too), ascending:
+                              * mem[mem_first[g] .. mem_first[g + 1]) */
 };
 
 static bool
@@ -229,24 +241,62 @@ in_group(const struct linker *l, size_t task, int g)
 static int
 task_find(const struct linker *l, const char *name)
 {
-    for (size_t i = 0; i < l->dag->n_tasks; i++)
-        if (strcmp(l->refs[i].short_id, name) == 0)
-            return (int)i;
-    return -1;
+    return (int)dagfile_names_get(&l->by_sid, name);
 }
 
-/* Is t a root (leaves: a leaf) of group g, by the task-to-task dependencies? */
+/* 1 + depth of the deepest group holding both tasks, 0 when none does. */
+static size_t
+common_depth(const struct linker *l, size_t ta, size_t tb)
+{
+    int a = l->refs[ta].group, b = l->refs[tb].group;
+
+    while (a >= 0 && b >= 0 && a != b) {
+        if (l->depth[a] >= l->depth[b])
+            a = l->gs->g[a].parent;
+        else
+            b = l->gs->g[b].parent;
+    }
+    return a >= 0 && a == b ? l->depth[a] + 1 : 0;
+}
+
+/* depth, up, down and mem (see struct linker), from the task-to-task edges. */
+static int
+link_groups_prepare(struct linker *l)
+{
+    size_t n = l->dag->n_tasks, ng = l->gs->n, total = 0;
+
+    l->depth = calloc(ng + 1, sizeof(size_t));
+    l->up = calloc(n + 1, sizeof(size_t));
+    l->down = calloc(n + 1, sizeof(size_t));
+    l->mem_first = calloc(ng + 2, sizeof(size_t));
+    if (!l->depth || !l->up || !l->down || !l->mem_first)
+        return -1;
+    for (size_t g = 0; g < ng; g++)
+        for (int x = l->gs->g[g].parent; x >= 0; x = l->gs->g[x].parent)
+            l->depth[g]++;
+    for (size_t i = 0; i < l->n_direct; i++) {
+        size_t from = l->es.e[i][0], to = l->es.e[i][1], d = common_depth(l, from, to);
+        l->up[to] = d > l->up[to] ? d : l->up[to];
+        l->down[from] = d > l->down[from] ? d : l->down[from];
+    }
+    for (size_t t = 0; t < n; t++)
+        for (int x = l->refs[t].group; x >= 0; x = l->gs->g[x].parent, total++)
+            l->mem_first[x + 2]++;
+    for (size_t g = 0; g < ng; g++)
+        l->mem_first[g + 2] += l->mem_first[g + 1];
+    if ((l->mem = calloc(total + 1, sizeof(size_t))) == NULL)
+        return -1;
+    for (size_t t = 0; t < n; t++) /* ascending t: each member list comes out sorted */
+        for (int x = l->refs[t].group; x >= 0; x = l->gs->g[x].parent)
+            l->mem[l->mem_first[x + 1]++] = t;
+    return 0;
+}
+
+/* Is t a root (leaves: a leaf) of group g, by the task-to-task dependencies? t is in g. */
 static bool
 is_edge_of(const struct linker *l, size_t t, int g, bool root)
 {
-    if (!in_group(l, t, g))
-        return false;
-    for (size_t i = 0; i < l->n_direct; i++) {
-        size_t from = l->es.e[i][0], to = l->es.e[i][1];
-        if (root ? (to == t && in_group(l, from, g)) : (from == t && in_group(l, to, g)))
-            return false;
-    }
-    return true;
+    return (root ? l->up[t] : l->down[t]) <= l->depth[g];
 }
 
 /* Edges from "what" (task or group) to task `to`. */
@@ -255,8 +305,8 @@ edges_to(struct linker *l, int task, int group, size_t to)
 {
     if (task >= 0)
         return edge_add(&l->es, (size_t)task, to);
-    for (size_t t = 0; t < l->dag->n_tasks; t++)
-        if (is_edge_of(l, t, group, false) && edge_add(&l->es, t, to) < 0)
+    for (size_t m = l->mem_first[group]; m < l->mem_first[group + 1]; m++)
+        if (is_edge_of(l, l->mem[m], group, false) && edge_add(&l->es, l->mem[m], to) < 0)
             return -1;
     return 0;
 }
@@ -349,8 +399,8 @@ group_deps(struct linker *l)
                 bad = 1;
                 continue;
             }
-            for (size_t r = 0; r < l->dag->n_tasks; r++)
-                if (is_edge_of(l, r, (int)gi, true) && edges_to(l, t, g, r) < 0)
+            for (size_t m = l->mem_first[gi]; m < l->mem_first[gi + 1]; m++)
+                if (is_edge_of(l, l->mem[m], (int)gi, true) && edges_to(l, t, g, l->mem[m]) < 0)
                     return -1;
         }
     }
@@ -471,10 +521,19 @@ dagfile_link(struct loadctx *c, struct dag *dag, const struct dagfile_taskref *r
     struct linker l = {.c = c, .dag = dag, .refs = refs, .gs = gs};
     int rc = -1;
 
+    for (size_t i = 0; i < dag->n_tasks; i++)
+        if (dagfile_names_add(&l.by_sid, refs[i].short_id, i, &(size_t){0}) < 0) {
+            dagfile_error(c, refs[i].at, "out of memory");
+            goto out;
+        }
     /* Resolution errors are all reported by the first pass; the second only adds edges. */
     if (task_deps(&l, false) != 0)
         goto out;
     l.n_direct = l.es.n;
+    if (link_groups_prepare(&l) < 0) {
+        dagfile_error(c, NULL, "out of memory");
+        goto out;
+    }
     if (task_deps(&l, true) != 0 || group_deps(&l) != 0)
         goto out;
     if (l.es.n > 0)
@@ -489,5 +548,11 @@ dagfile_link(struct loadctx *c, struct dag *dag, const struct dagfile_taskref *r
     rc = 0;
 out:
     free(l.es.e);
+    dagfile_names_clear(&l.by_sid);
+    free(l.depth);
+    free(l.up);
+    free(l.down);
+    free(l.mem_first);
+    free(l.mem);
     return rc;
 }

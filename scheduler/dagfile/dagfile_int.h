@@ -106,6 +106,19 @@ void dagfile_check_default_args(struct loadctx *c, const struct ynode *args, con
  * (they are recorded in c); the DAG is owned by the caller otherwise. */
 struct dag *dagfile_build_dag(struct loadctx *c, const struct ynode *key, const struct ynode *map);
 
+/* Name -> index (dagfile_names.c); keys are borrowed. Zero-initialised is empty. */
+struct dagfile_names {
+    const char **key;
+    size_t *val;
+    size_t n, cap;
+};
+/* Add key -> val: 0 when added, 1 when key is there already (*first: its index), -1 out of
+ * memory. */
+int dagfile_names_add(struct dagfile_names *t, const char *key, size_t val, size_t *first);
+/* The index of key, or -1. */
+long dagfile_names_get(const struct dagfile_names *t, const char *key);
+void dagfile_names_clear(struct dagfile_names *t);
+
 /* Task groups of one DAG (dag-factory `task_groups`, list or mapping form). */
 struct dgroup {
     const char *name;                 /* as written (borrowed from the tree) */
@@ -118,6 +131,7 @@ struct dgroup {
 struct dgroups {
     struct dgroup *g;
     size_t n;
+    struct dagfile_names by_name; /* group name -> index */
 };
 /* Read task_groups (may be NULL). Errors are recorded in c; returns -1 on any. */
 int dagfile_groups_parse(struct loadctx *c, const struct ynode *node, struct dgroups *out);

@@ -429,14 +429,39 @@ builder_clear(struct builder *b)
     free(b->dead);
 }
 
+/* The place of byte `offset` of text as libyaml counts places: lines split at "\n", "\r\n"
+ * or "\r", columns in characters (the bytes before offset are valid UTF-8: the reader stops
+ * at the first bad one). */
+static yaml_mark_t
+offset_mark(const char *text, size_t len, size_t offset)
+{
+    yaml_mark_t m = {.index = offset};
+
+    for (size_t i = 0; i < offset && i < len; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        if (ch == '\n' || (ch == '\r' && (i + 1 >= len || text[i + 1] != '\n'))) {
+            m.line++;
+            m.column = 0;
+        } else if ((ch & 0xC0) != 0x80 && ch != '\r') {
+            m.column++;
+        }
+    }
+    return m;
+}
+
 static void
-parser_problem(struct builder *b, const yaml_parser_t *p)
+parser_problem(struct builder *b, const yaml_parser_t *p, const char *text, size_t len)
 {
     yaml_mark_t m = p->problem_mark;
 
     if (p->error == YAML_READER_ERROR) {
-        fail(b, &m, "invalid YAML: %s", p->problem ? p->problem : "unreadable text");
-        b->line = b->col = 0; /* libyaml gives a byte offset, not a line */
+        /* libyaml gives the reader's problem as a byte offset, not a mark */
+        m = offset_mark(text, len, p->problem_offset);
+        if (p->problem_value >= 0)
+            fail(b, &m, "invalid YAML: %s (byte 0x%02x)", p->problem ? p->problem : "bad text",
+                 (unsigned)p->problem_value & 0xFF);
+        else
+            fail(b, &m, "invalid YAML: %s", p->problem ? p->problem : "unreadable text");
         return;
     }
     if (p->context != NULL)
@@ -463,7 +488,7 @@ ynode_parse(const char *text, size_t len, struct ynode **root, char *msg, size_t
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     while (!done) {
         if (!yaml_parser_parse(&parser, &ev)) {
-            parser_problem(&b, &parser);
+            parser_problem(&b, &parser, text, len);
             goto out;
         }
         done = ev.type == YAML_STREAM_END_EVENT;

@@ -3,9 +3,7 @@
  *
  * Nothing here prints: a folder that cannot be read is a struct err, and the diagnostics of
  * its files stay in the bag for the caller to show or record. */
-#include <ftw.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "dagfile/dagfile.h"
 #include "loop/loop.h"
@@ -27,42 +25,38 @@ loop_load_bag(const char *folder, struct err *e)
     return bag;
 }
 
-/* ---- the folder fingerprint (FNV-1a over path, size, mtime of every DAG file) ---- */
-
-static unsigned long long fp_acc;
+/* ---- the folder fingerprint (FNV-1a over what the walk found) ---- */
 
 static void
-fp_mix(const void *p, size_t n)
+fp_mix(unsigned long long *acc, const void *p, size_t n)
 {
     const unsigned char *b = p;
 
     for (size_t i = 0; i < n; i++) {
-        fp_acc ^= b[i];
-        fp_acc *= 1099511628211ULL;
+        *acc ^= b[i];
+        *acc *= 1099511628211ULL;
     }
-}
-
-static int
-fp_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    size_t len = strlen(path);
-
-    (void)ftw;
-    if (type != FTW_F || !((len > 5 && strcmp(path + len - 5, ".yaml") == 0) ||
-                           (len > 4 && strcmp(path + len - 4, ".yml") == 0)))
-        return 0;
-    fp_mix(path, len);
-    fp_mix(&st->st_size, sizeof(st->st_size));
-    fp_mix(&st->st_mtim, sizeof(st->st_mtim));
-    return 0;
 }
 
 unsigned long long
 loop_folder_fingerprint(const char *folder)
 {
-    /* nftw visits in directory order, which is stable for an unchanged folder */
-    fp_acc = 14695981039346656037ULL;
-    if (nftw(folder, fp_visit, 16, FTW_PHYS) != 0)
+    /* the same walk as the load (dagfile_walk), so both see the same files and problems */
+    unsigned long long acc = 14695981039346656037ULL;
+    struct dagfile_walk w;
+
+    if (dagfile_walk(folder, &w, NULL) < 0)
         return 0;
-    return fp_acc ? fp_acc : 1;
+    for (size_t i = 0; i < w.n; i++) {
+        const struct dagfile_found *f = &w.items[i];
+
+        fp_mix(&acc, f->path, strlen(f->path) + 1);
+        fp_mix(&acc, &f->size, sizeof(f->size));
+        fp_mix(&acc, &f->mtime.tv_sec, sizeof(f->mtime.tv_sec));
+        fp_mix(&acc, &f->mtime.tv_nsec, sizeof(f->mtime.tv_nsec));
+        if (f->problem != NULL)
+            fp_mix(&acc, f->problem, strlen(f->problem) + 1);
+    }
+    dagfile_walk_clear(&w);
+    return acc ? acc : 1;
 }

@@ -563,10 +563,12 @@ sync_rows(struct store *s, const struct dagbag *bag, const char *now, struct err
         goto out;
     const char *p[] = {ids.p, files.p};
     /* A DAG whose file failed to load this time stays active, as in Airflow: the file is
-     * broken, not gone. */
+     * broken, not gone. So does one under a folder that could not be read (an error on the
+     * folder's path): its file may well be there. */
     if (run_cmd(s, e,
                 "UPDATE dag SET is_active = false WHERE is_active AND NOT dag_id = ANY($1::text[]) "
-                "AND (fileloc IS NULL OR NOT fileloc = ANY($2::text[]))",
+                "AND (fileloc IS NULL OR NOT EXISTS (SELECT 1 FROM unnest($2::text[]) f "
+                "WHERE fileloc = f OR starts_with(fileloc, f || '/')))",
                 2, p) != 0)
         goto out;
     for (size_t i = 0; i < bag->n_dags; i++)

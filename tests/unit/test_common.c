@@ -1,9 +1,11 @@
 /* Unit tests for the shared modules in common/: iso8601 (calendar arithmetic, formatting at an
  * offset, ISO 8601 with an offset -> timestamptz text, round trips between them), runid
- * (Airflow's run ids), clock, and pq's error classification and connection failures that need
- * no server (refused port, unparsable conninfo; no password in any message). */
+ * (Airflow's run ids), clock, err (a long message keeps its reason), and pq's error classification
+ * and connection failures that need no server (refused port, unparsable conninfo; no password in
+ * any message). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include "clock.h"
+#include "err.h"
 #include "iso8601.h"
 #include "pq.h"
 #include "runid.h"
@@ -234,6 +237,46 @@ test_runid(void **state)
     assert_string_equal(buf + 8 + 26, "+00:00");
 }
 
+/* ---- err ---- */
+
+static bool
+ends_with(const char *s, const char *end)
+{
+    return strlen(s) >= strlen(end) && strcmp(s + strlen(s) - strlen(end), end) == 0;
+}
+
+static void
+test_err_long(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    char path[400];
+
+    memset(path, 'p', sizeof(path) - 1);
+    path[sizeof(path) - 1] = '\0';
+    err_set(&e, ERR_IO, "open %s: No such file or directory", path);
+    assert_int_equal(strlen(e.msg), sizeof(e.msg) - 1);
+    assert_true(strncmp(e.msg, "open ppp", 8) == 0);
+    assert_non_null(strstr(e.msg, "ppp...ppp"));
+    assert_true(ends_with(e.msg, "ppp: No such file or directory"));
+    err_set(&e, ERR_IO, "Permission denied");
+    err_prefix(&e, "DAG folder %s", path);
+    assert_true(strncmp(e.msg, "DAG folder ppp", 14) == 0);
+    assert_non_null(strstr(e.msg, "..."));
+    assert_true(ends_with(e.msg, "ppp: Permission denied"));
+    assert_int_equal(strlen(e.msg), sizeof(e.msg) - 1);
+    /* a reason that fills msg by itself still leaves some context in front */
+    err_set(&e, ERR_IO, "%s: gone", path);
+    err_prefix(&e, "load %s", path);
+    assert_true(strncmp(e.msg, "load ppp", 8) == 0);
+    assert_true(ends_with(e.msg, "ppp: gone"));
+    assert_int_equal(strlen(e.msg), sizeof(e.msg) - 1);
+    /* short ones are untouched */
+    err_set(&e, ERR_IO, "short");
+    err_prefix(&e, "ctx %d", 1);
+    assert_string_equal(e.msg, "ctx 1: short");
+}
+
 /* ---- clock ---- */
 
 static void
@@ -314,6 +357,7 @@ main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_runid),
         cmocka_unit_test(test_clock),
+        cmocka_unit_test(test_err_long),
         cmocka_unit_test(test_pq_temporary),
         cmocka_unit_test(test_pq_connect_fails),
     };

@@ -1,6 +1,7 @@
 /* test_dagfile: unit tests of the DAG loader's API (the data-driven cases live in
  * test_dagfile_cases.c): lookups, load_string, diagnostics, partial results, hostile input
- * (deep nesting, alias bombs) and a 1,000-task chain that must not overflow the stack. */
+ * (deep nesting, alias bombs), a 1,000-task chain that must not overflow the stack, and the
+ * folder fingerprint seeing what the load sees (files behind links). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "dagfile/dagfile.h"
+#include "loop/loop.h"
 
 static struct dagbag *
 load(const char *text)
@@ -123,6 +127,56 @@ test_unreadable(void **state)
     assert_int_equal(dagbag_load_folder(bag, "/nonexistent-folder", &e), -1);
     assert_int_equal(e.code, ERR_IO);
     dagbag_free(bag);
+}
+
+static void
+write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The fingerprint walks the folder as the load does: a DAG file reached through a link (to a
+ * file or to a folder) counts, so editing it is noticed; a link loop ends. */
+static void
+test_fingerprint_follows_links(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/gust-fp-XXXXXX", path[256], target[256];
+    const char *dag = "d:\n  tasks:\n    - task_id: t\n      operator: "
+                      "airflow.operators.empty.EmptyOperator\n";
+    unsigned long long before, after;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/dags", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/outside", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(target, sizeof(target), "%s/outside/x.yaml", dir);
+    write_text(target, dag);
+    snprintf(path, sizeof(path), "%s/dags/linked", dir);
+    assert_int_equal(symlink("../outside", path), 0);
+    snprintf(path, sizeof(path), "%s/dags/loop", dir);
+    assert_int_equal(symlink(".", path), 0);
+    snprintf(path, sizeof(path), "%s/dags", dir);
+    before = loop_folder_fingerprint(path);
+    assert_true(before != 0);
+    write_text(target, "changed: {}\n# a different size\n");
+    after = loop_folder_fingerprint(path);
+    assert_true(after != 0 && after != before);
+
+    struct dagbag *bag = dagbag_new();
+    struct err e = {0};
+    assert_int_equal(dagbag_load_folder(bag, path, &e), 0);
+    assert_non_null(dagbag_find(bag, "changed")); /* the file under the link, read once */
+    assert_int_equal(bag->n_dags, 1);
+    dagbag_free(bag);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* n tasks t0 <- t1 <- ... (each depends on the previous); closing makes t0 depend on the last. */
@@ -247,6 +301,7 @@ main(void)
         cmocka_unit_test(test_long_cycle),
         cmocka_unit_test(test_hostile_yaml),
         cmocka_unit_test(test_canonical_empty),
+        cmocka_unit_test(test_fingerprint_follows_links),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
