@@ -61,6 +61,10 @@ int store_schema_version(struct store *s, int *db_version, int *binary_version, 
  * the `import_error` rows with the bag's errors (one row per file). One transaction. */
 int store_sync_dagbag(struct store *s, const struct dagbag *bag, time_t now, struct err *e);
 
+/* Append a line to the import_error row of file (store_sync_dagbag wrote it): what the
+ * scheduler does about the error, such as keeping the last good version of its DAGs. */
+int store_import_error_note(struct store *s, const char *file, const char *note, struct err *e);
+
 /* Whether dag_id is paused. ERR_NOTFOUND when the DAG has no row. */
 int store_dag_is_paused(struct store *s, const char *dag_id, bool *paused, struct err *e);
 
