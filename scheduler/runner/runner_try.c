@@ -140,6 +140,8 @@ end_try(struct runner *r, struct ti_try *t, const struct try_end *end)
         retire(r, t); /* out of memory: the lease will expire and the try be retried */
         return;
     }
+    log_line(t->log_path, "%s; the database is down: this end is recorded when it is back",
+             end->detail);
     p->end = *end;
     p->t = t;
     p->next = r->pending;

@@ -17,17 +17,17 @@ mkdir -p "$GUST_DAGS_FOLDER"
 q() { psql -X -q -At -c "$1"; }
 ti_is() { test "$(q "select state from task_instance where run_id = 'o1' and task_id = '$1'")" = "$2"; }
 
-# Each task counts its runs, writes its pid, then waits for the release file.
+# Each task counts its runs, says it started, then waits for the release file.
 cat >"$GUST_DAGS_FOLDER/outage.yaml" <<'YAML'
 outage:
   default_args: {retries: 2, retry_delay: 1}
   tasks:
     - task_id: bash
       operator: airflow.operators.bash.BashOperator
-      bash_command: 'echo run >> $GUST_TEST_TMP/bash.count; echo $$ > $GUST_TEST_TMP/bash.pid; while [ ! -f $GUST_TEST_TMP/release ]; do sleep 0.05; done; echo the-result'
+      bash_command: 'echo run >> $GUST_TEST_TMP/bash.count; touch $GUST_TEST_TMP/bash.started; while [ ! -f $GUST_TEST_TMP/release ]; do sleep 0.05; done; echo the-result'
     - task_id: kpo
       operator: airflow.providers.cncf.kubernetes.operators.pod.KubernetesPodOperator
-      cmds: [bash, -c, 'echo run >> $GUST_TEST_TMP/kpo.count; echo $$ > $GUST_TEST_TMP/kpo.pid; while [ ! -f $GUST_TEST_TMP/release ]; do sleep 0.05; done; echo "{\"n\": 7}" > "$GUST_XCOM_FILE"']
+      cmds: [bash, -c, 'echo run >> $GUST_TEST_TMP/kpo.count; touch $GUST_TEST_TMP/kpo.started; while [ ! -f $GUST_TEST_TMP/release ]; do sleep 0.05; done; echo "{\"n\": 7}" > "$GUST_XCOM_FILE"']
       do_xcom_push: true
 YAML
 "$GUST" scheduler >"$GUST_TEST_TMP/sched.log" 2>&1 &
@@ -35,14 +35,15 @@ sched=$!
 gust_kill_at_exit "$sched"
 wait_for 30 "$GUST" jobs check --job-type scheduler
 "$GUST" dags trigger outage -r o1 >/dev/null
-check "both tries run" wait_for 60 sh -c "test -s $GUST_TEST_TMP/bash.pid && test -s $GUST_TEST_TMP/kpo.pid"
+check "both tries run" wait_for 60 sh -c "test -f $GUST_TEST_TMP/bash.started && test -f $GUST_TEST_TMP/kpo.started"
 
 pg_down
 check_fails "the database is down" psql -X -q -c "select 1"
 touch "$GUST_TEST_TMP/release"
-check "both tries ended during the outage" wait_for 60 sh -c \
-    "! kill -0 \$(cat $GUST_TEST_TMP/bash.pid) 2>/dev/null && ! kill -0 \$(cat $GUST_TEST_TMP/kpo.pid) 2>/dev/null"
-check "the scheduler noticed the outage" wait_for 60 grep -q "database unreachable" "$GUST_TEST_TMP/sched.log"
+check "both tries ended during the outage, their ends kept" wait_for 60 sh -c \
+    "grep -q 'exit 0; the database is down' $GUST_LOGS_FOLDER/dag_id=outage/run_id=o1/task_id=bash/attempt=1.log &&
+     grep -q 'exit 0; the database is down' $GUST_LOGS_FOLDER/dag_id=outage/run_id=o1/task_id=kpo/attempt=1.log"
+check "the scheduler noticed the outage" grep -q "database unreachable" "$GUST_TEST_TMP/sched.log"
 # The result file is gone before the database is back: its content was read at the try's end.
 rm -f "$GUST_LOGS_FOLDER"/dag_id=outage/run_id=o1/task_id=kpo/attempt=*.return.json
 pg_up
