@@ -69,6 +69,7 @@ serve(struct loop_ctx *c, struct runner_opts *o)
 out:
     runner_free(r);
     dagbag_free(bag); /* the first bag is borrowed by the runner; later ones it owned */
+    loop_ctx_clear(c);
     store_free(c->store);
     return rc;
 }

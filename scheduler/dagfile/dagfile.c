@@ -129,6 +129,21 @@ bag_search(const struct dagbag *bag, const char *dag_id, bool *found)
     return lo;
 }
 
+/* Put dag at index at (from bag_search); the bag takes it. -1: out of memory, not taken. */
+static int
+bag_insert(struct dagbag *bag, size_t at, struct dag *dag)
+{
+    struct dag **grown = realloc(bag->dags, (bag->n_dags + 1) * sizeof(*grown));
+
+    if (grown == NULL)
+        return -1;
+    bag->dags = grown;
+    memmove(&grown[at + 1], &grown[at], (bag->n_dags - at) * sizeof(*grown));
+    grown[at] = dag;
+    bag->n_dags++;
+    return 0;
+}
+
 const struct dag *
 dagbag_find(const struct dagbag *bag, const char *dag_id)
 {
@@ -139,6 +154,24 @@ dagbag_find(const struct dagbag *bag, const char *dag_id)
         return NULL;
     i = bag_search(bag, dag_id, &found);
     return found ? bag->dags[i] : NULL;
+}
+
+int
+dagbag_move(struct dagbag *to, struct dagbag *from, const char *dag_id)
+{
+    bool found;
+    size_t i = bag_search(from, dag_id, &found), at;
+
+    if (!found)
+        return 0;
+    at = bag_search(to, dag_id, &found);
+    if (found)
+        return 0;
+    if (bag_insert(to, at, from->dags[i]) < 0)
+        return -1;
+    memmove(&from->dags[i], &from->dags[i + 1], (from->n_dags - i - 1) * sizeof(*from->dags));
+    from->n_dags--;
+    return 1;
 }
 
 const struct dag_task *
@@ -273,7 +306,6 @@ bag_add(struct loadctx *c, struct dag *dag, const struct ynode *key)
 {
     bool found;
     size_t at = bag_search(c->bag, dag->dag_id, &found);
-    struct dag **grown;
 
     if (found) {
         const struct dag *first = c->bag->dags[at];
@@ -282,16 +314,11 @@ bag_add(struct loadctx *c, struct dag *dag, const struct ynode *key)
         dag_free(dag);
         return -1;
     }
-    grown = realloc(c->bag->dags, (c->bag->n_dags + 1) * sizeof(*grown));
-    if (grown == NULL) {
+    if (bag_insert(c->bag, at, dag) < 0) {
         dagfile_error(c, key, "out of memory");
         dag_free(dag);
         return -1;
     }
-    c->bag->dags = grown;
-    memmove(&grown[at + 1], &grown[at], (c->bag->n_dags - at) * sizeof(*grown));
-    grown[at] = dag;
-    c->bag->n_dags++;
     return 0;
 }
 

@@ -168,6 +168,10 @@ int dagbag_load_string(struct dagbag *bag, const char *name, const char *text, s
 /* The DAG with this id (borrowed), or NULL. */
 const struct dag *dagbag_find(const struct dagbag *bag, const char *dag_id);
 
+/* Move DAG dag_id from one bag to another (both stay sorted): 1 moved, 0 not (absent from
+ * `from`, or `to` has a DAG with that id already), -1 out of memory (nothing moved). */
+int dagbag_move(struct dagbag *to, struct dagbag *from, const char *dag_id);
+
 /* The task with this id in dag (borrowed), or NULL. */
 const struct dag_task *dag_find_task(const struct dag *dag, const char *task_id);
 

@@ -8,6 +8,7 @@
  * one database: run creation is idempotent (the run id is fixed by the logical date),
  * promotion is serialized per DAG in the store, and every state change is conditional.
  * The worker's tick only reloads the DAG folder; its runner claims and runs queued tries.
+ * A DAG whose file now fails to load stays, in its last good version (loop_keep.c).
  *
  * The tick asks to run again at the nearest due time (a run to create, the folder scan, the
  * lease check); NOTIFYs from the database also wake it. */
@@ -58,9 +59,11 @@ maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
         return; /* folder unreadable: keep what we have */
     }
     c->fingerprint = fp;
+    /* recorded as the files are: a DAG kept below keeps its row as last recorded */
     if (c->mode == RUNNER_SCHEDULER && store_sync_dagbag(c->store, bag, now, &e) < 0)
         log_error("record the DAG folder: %s", e.msg);
     log_info("loaded %zu DAG(s) from %s", bag->n_dags, c->folder);
+    loop_keep_last_good(c, r, bag);
     runner_set_bag(r, bag);
 }
 

@@ -12,6 +12,7 @@
 
 struct store;
 struct dagbag;
+struct loop_good;
 
 struct loop_ctx {
     enum runner_mode mode;
@@ -26,8 +27,18 @@ struct loop_ctx {
     char hostname[256];
     int num_runs; /* stop after this many scheduler loops (Airflow's --num-runs); 0: never */
     int loops;
-    bool once; /* stop when no run is active or due */
+    bool once;              /* stop when no run is active or due */
+    struct loop_good *good; /* the last good text of each DAG file (loop_keep.c) */
+    size_t n_good;
 };
+
+/* Free what the tick kept (the last good DAG files). */
+void loop_ctx_clear(struct loop_ctx *c);
+
+/* After a reload into bag: keep the text of every file that loaded without an error, and put
+ * back into bag the DAGs of a file that now fails to load, from its last good text (logged
+ * once per breakage; the scheduler notes it in the file's import_error row). */
+void loop_keep_last_good(struct loop_ctx *c, struct runner *r, struct dagbag *bag);
 
 /* The runner tick of the scheduler and the worker. */
 int loop_tick(void *arg, struct runner *r, time_t now, time_t *next, struct err *e);

@@ -134,6 +134,7 @@ runner_free(struct runner *r)
         struct pending_end *p = r->pending;
 
         r->pending = p->next;
+        free(p->end.xcom_json);
         free(p); /* its try is still in r->inflight */
     }
     while (r->inflight) {

@@ -307,49 +307,44 @@ xcom_from_file(const struct ti_try *t, size_t max, char **json, struct err *e)
 }
 
 int
-runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line,
-                 size_t last_line_len, size_t max_bytes, struct err *e)
+runner_try_xcom(const struct ti_try *t, const char *last_line, size_t last_line_len,
+                size_t max_bytes, char **json, struct err *e)
 {
     const struct dag_task *task = &t->run->dag->tasks[t->task];
-    char *json = NULL;
-    int rc;
+    json_t *v;
 
-    if (task->op == OP_KPO) {
-        if (xcom_from_file(t, max_bytes, &json, e) < 0)
-            return -1;
-    } else {
-        /* Airflow's BashOperator pushes the last stdout line, "" when there was none; whole
-         * or not at all (never a part of it) */
-        json_t *v;
-
-        if (last_line == NULL && last_line_len > max_bytes)
-            return err_set(e, ERR_FAIL,
-                           "XCom of task '%s': last stdout line is %zu bytes, over the XCom "
-                           "limit of %zu (GUST_XCOM_MAX_BYTES): not pushed",
-                           task->task_id, last_line_len, max_bytes);
-        if (last_line == NULL && last_line_len > 0)
-            return err_set(e, ERR_FAIL,
-                           "XCom of task '%s': last stdout line (%zu bytes) could not be kept "
-                           "(out of memory): not pushed",
-                           task->task_id, last_line_len);
-        v = json_stringn(last_line ? last_line : "", last_line ? last_line_len : 0);
-
-        if (v == NULL)
-            return err_set(e, ERR_PARSE, "the last stdout line of task '%s' is not UTF-8",
-                           task->task_id);
-        json = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        json_decref(v);
-        if (json && strlen(json) > max_bytes) {
-            free(json);
-            return err_set(e, ERR_FAIL,
-                           "XCom of task '%s' is over the cap of %zu bytes "
-                           "(GUST_XCOM_MAX_BYTES)",
-                           task->task_id, max_bytes);
-        }
+    *json = NULL;
+    if (task->op == OP_KPO)
+        return xcom_from_file(t, max_bytes, json, e);
+    /* Airflow's BashOperator pushes the last stdout line, "" when there was none; whole or
+     * not at all (never a part of it): a NULL last_line with a length means the executor could
+     * not keep it */
+    if (last_line == NULL && last_line_len > max_bytes)
+        return err_set(e, ERR_FAIL,
+                       "XCom of task '%s': last stdout line is %zu bytes, over the XCom "
+                       "limit of %zu (GUST_XCOM_MAX_BYTES): not pushed",
+                       task->task_id, last_line_len, max_bytes);
+    if (last_line == NULL && last_line_len > 0)
+        return err_set(e, ERR_FAIL,
+                       "XCom of task '%s': last stdout line (%zu bytes) could not be kept "
+                       "(out of memory): not pushed",
+                       task->task_id, last_line_len);
+    if ((v = json_stringn(last_line ? last_line : "", last_line ? last_line_len : 0)) == NULL)
+        return err_set(e, ERR_PARSE, "the last stdout line of task '%s' is not UTF-8",
+                       task->task_id);
+    *json = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+    if (*json == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    if (strlen(*json) > max_bytes) {
+        free(*json);
+        *json = NULL;
+        return err_set(e, ERR_FAIL,
+                       "XCom of task '%s' is over the cap of %zu bytes "
+                       "(GUST_XCOM_MAX_BYTES)",
+                       task->task_id, max_bytes);
     }
-    rc = store_xcom_set(s, t->run->dag_id, t->run->run_id, task->task_id, "return_value", json, e);
-    free(json);
-    return rc;
+    return 0;
 }
 
 /* ---- TriggerDagRunOperator ---- */

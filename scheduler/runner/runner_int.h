@@ -77,6 +77,7 @@ struct try_end {
     enum try_outcome outcome;
     struct store_try_end rec;
     char detail[300];
+    char *xcom_json; /* owned: the XCom recorded with the end (NULL: none) */
 };
 
 /* A try's end the database could not take yet (it was down): recorded once it is back. */
@@ -158,11 +159,13 @@ int runner_try_prepare(const char *log_path, const char *xcom_path);
 int runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
                          const char *bindir, struct runner_cmd *cmd, struct err *e);
 
-/* Push the try's result as XCom return_value: Bash's last stdout line as a string (exact:
- * last_line NULL with last_line_len > 0 means the executor could not keep it, and the push
- * fails), a KubernetesPodOperator's return.json parsed. */
-int runner_push_xcom(struct store *s, const struct ti_try *t, const char *last_line,
-                     size_t last_line_len, size_t max_bytes, struct err *e);
+/* The try's XCom return_value as JSON text (*json, malloc'd): Bash's last stdout line as a
+ * string (exact: last_line NULL with last_line_len > 0 means the executor could not keep it,
+ * and the push fails), a KubernetesPodOperator's return.json parsed (read now: the file may
+ * be gone by the time the end is recorded). Touches no database: the value is stored with the
+ * try's end (store_ti_finish), after an outage too. */
+int runner_try_xcom(const struct ti_try *t, const char *last_line, size_t last_line_len,
+                    size_t max_bytes, char **json, struct err *e);
 
 /* TriggerDagRunOperator: render, create the run of the target DAG, push trigger_run_id. */
 int runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_try *t,

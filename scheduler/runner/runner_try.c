@@ -5,8 +5,9 @@
  * through plan_try_end for its next state and retry time.
  *
  * Invariant: a try stays in the runner's in-flight list until its end is recorded (or
- * refused as stale); an end the database could not take waits in r->pending and is retried
- * when the connection is back, so a database outage never loses a task's outcome. */
+ * refused as stale); an end the database could not take waits in r->pending, with the try's
+ * XCom, and is retried when the connection is back, so a database outage never loses a
+ * task's outcome or result. The XCom is written only with the end, in one statement. */
 #include <errno.h>
 #include <signal.h>
 #include <math.h>
@@ -97,6 +98,7 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
     }
     /* max_tries, not the task's retries: a clear grants more tries (Airflow's rule) */
     rec.try_number = t->try_number;
+    rec.xcom_json = end->xcom_json;
     rec.state = plan_try_end(task, run->dag_id, run->logical_str, end->outcome, t->try_number,
                              t->max_tries, rec.end, &rec.next_retry_at);
     if (rec.state == TI_UP_FOR_RETRY)
@@ -123,20 +125,24 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
     return 0;
 }
 
-/* Record now, or keep for when the database is back. Takes t. */
+/* Record now, or keep for when the database is back. Takes t and end's XCom. */
 static void
 end_try(struct runner *r, struct ti_try *t, const struct try_end *end)
 {
     struct pending_end *p;
 
     if (!r->db_down && record_end(r, t, end) == 0) {
+        free(end->xcom_json);
         retire(r, t);
         return;
     }
     if ((p = calloc(1, sizeof(*p))) == NULL) {
+        free(end->xcom_json);
         retire(r, t); /* out of memory: the lease will expire and the try be retried */
         return;
     }
+    log_line(t->log_path, "%s; the database is down: this end is recorded when it is back",
+             end->detail);
     p->end = *end;
     p->t = t;
     p->next = r->pending;
@@ -153,6 +159,7 @@ runner_flush_pending(struct runner *r)
             return;
         r->pending = p->next;
         retire(r, p->t);
+        free(p->end.xcom_json);
         free(p);
     }
 }
@@ -283,16 +290,12 @@ runner_finish_exec(struct runner *r, struct exec_result *res)
     if (res->log_dropped > 0)
         log_line(t->log_path, "the task wrote %zu bytes more than GUST_TASK_LOG_MAX_BYTES",
                  res->log_dropped);
+    /* The XCom is taken now and recorded with the end (kept in memory while the database is
+     * down): a try that succeeded never counts as failed for an outage. */
     if (end.outcome == TRY_SUCCESS && task->do_xcom_push && !t->lost &&
-        runner_push_xcom(r->store, t, res->last_line, res->last_line_len, r->opts.xcom_max_bytes,
-                         &e) < 0) {
-        if (e.temporary) {
-            runner_db_error(r, &e, "push XCom");
-            log_line(t->log_path, "XCom could not be stored (database down): the try counts "
-                                  "as failed");
-        } else {
-            log_line(t->log_path, "XCom: %s", e.msg);
-        }
+        runner_try_xcom(t, res->last_line, res->last_line_len, r->opts.xcom_max_bytes,
+                        &end.xcom_json, &e) < 0) {
+        log_line(t->log_path, "XCom: %s", e.msg);
         snprintf(end.detail, sizeof(end.detail), "exit 0 but its XCom was not stored");
         end.outcome = TRY_FAILED;
     }

@@ -607,6 +607,19 @@ store_sync_dagbag(struct store *s, const struct dagbag *bag, time_t now, struct 
 }
 
 int
+store_import_error_note(struct store *s, const char *file, const char *note, struct err *e)
+{
+    const char *p[] = {file, note};
+
+    if (run_cmd(s, e,
+                "UPDATE import_error SET stacktrace = coalesce(stacktrace || E'\\n', '') || $2 "
+                "WHERE filename = $1",
+                2, p) != 0)
+        return err_prefix(e, "note an import error of %s", file);
+    return 0;
+}
+
+int
 store_dag_is_paused(struct store *s, const char *dag_id, bool *paused, struct err *e)
 {
     const char *p[] = {dag_id};

@@ -62,6 +62,10 @@ int store_schema_version(struct store *s, int *db_version, int *binary_version, 
  * transaction. */
 int store_sync_dagbag(struct store *s, const struct dagbag *bag, time_t now, struct err *e);
 
+/* Append a line to the import_error row of file (store_sync_dagbag wrote it): what the
+ * scheduler does about the error, such as keeping the last good version of its DAGs. */
+int store_import_error_note(struct store *s, const char *file, const char *note, struct err *e);
+
 /* Whether dag_id is paused. ERR_NOTFOUND when the DAG has no row. */
 int store_dag_is_paused(struct store *s, const char *dag_id, bool *paused, struct err *e);
 
@@ -177,21 +181,22 @@ int store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, co
 /* How one try ended, as store_ti_finish records it. Instants are epoch seconds with a
  * fraction (timestamptz keeps microseconds). */
 struct store_try_end {
-    int try_number;       /* the fence: the try that ended */
-    enum ti_state state;  /* success, failed, up_for_retry or skipped */
-    double start;         /* 0: keep the recorded start_date */
-    double end;           /* end_date */
-    double duration;      /* seconds; < 0: NULL */
-    bool has_exit_code;   /* exit_code is NULL otherwise */
-    int exit_code;        /* when has_exit_code */
-    int term_signal;      /* 0: NULL */
-    double next_retry_at; /* up_for_retry: when the next try is due; 0: NULL */
+    int try_number;        /* the fence: the try that ended */
+    enum ti_state state;   /* success, failed, up_for_retry or skipped */
+    double start;          /* 0: keep the recorded start_date */
+    double end;            /* end_date */
+    double duration;       /* seconds; < 0: NULL */
+    bool has_exit_code;    /* exit_code is NULL otherwise */
+    int exit_code;         /* when has_exit_code */
+    int term_signal;       /* 0: NULL */
+    double next_retry_at;  /* up_for_retry: when the next try is due; 0: NULL */
+    const char *xcom_json; /* the try's XCom return_value (JSON text), or NULL: none */
 };
 
 /* Finish a try: running with end->try_number -> end->state, with the rest of end recorded;
- * the lease is cleared and a task_instance_history row for the try is written in the same
- * transaction. 1 won, 0 refused (state or try_number changed: a late result; nothing
- * written). */
+ * the lease is cleared, and a task_instance_history row for the try and its XCom
+ * return_value (end->xcom_json) are written in the same statement. 1 won, 0 refused (state
+ * or try_number changed: a late result; nothing written, its XCom neither). */
 int store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                     const struct store_try_end *end, struct err *e);
 

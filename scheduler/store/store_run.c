@@ -556,13 +556,16 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
                        end->duration < 0 ? NULL : p_dbl(&b[3], end->duration),
                        end->has_exit_code ? p_int(&b[4], end->exit_code) : NULL,
                        end->term_signal ? p_int(&b[5], end->term_signal) : NULL,
-                       p_ts(&b[6], end->next_retry_at)};
+                       p_ts(&b[6], end->next_retry_at),
+                       end->xcom_json};
     int won;
 
     if (to != TI_SUCCESS && to != TI_FAILED && to != TI_UP_FOR_RETRY && to != TI_SKIPPED)
         return err_set(e, ERR_USAGE, "finish %s: a try cannot end in state %d", task_id, (int)to);
     p[4] = ti_state_name(to);
-    /* One statement: the fenced UPDATE, and the history row of exactly the try it ended. */
+    /* One statement: the fenced UPDATE, the history row of exactly the try it ended, and the
+     * try's XCom only if the UPDATE won (a late result stores nothing). A result kept in
+     * memory through a database outage is thus recorded whole or not at all. */
     won = store_exec_won(
         s, e,
         "WITH u AS (UPDATE task_instance SET state = $5::text, "
@@ -571,9 +574,15 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
         "exit_code = $9::int, term_signal = $10::int, "
         "next_retry_at = to_timestamp($11::float8), lease_until = NULL, "
         "updated_at = now() WHERE " TI_KEY " AND state = 'running' "
-        "AND try_number = $4::int RETURNING " HIST_COLS ", pg_notify('gust', 'finished:' || $1)) "
+        "AND try_number = $4::int RETURNING " HIST_COLS ", pg_notify('gust', 'finished:' || $1)), "
+        "x AS (INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_id, run_id, value, "
+        "timestamp) SELECT r.id, $3, -1, 'return_value', r.dag_id, r.run_id, $12::jsonb, now() "
+        "FROM dag_run r WHERE r.dag_id = $1 AND r.run_id = $2 AND $12::text IS NOT NULL "
+        "AND EXISTS (SELECT 1 FROM u) "
+        "ON CONFLICT (dag_run_id, task_id, map_index, key) "
+        "DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp) "
         "INSERT INTO task_instance_history (" HIST_COLS ") SELECT " HIST_COLS " FROM u",
-        11, p);
+        12, p);
     if (won < 0)
         return err_prefix(e, "finish %s %s %s try %d", dag_id, run_id, task_id, try_number);
     return won;

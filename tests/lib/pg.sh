@@ -17,6 +17,8 @@
 #                     SQL's row locks (select ... for update), until pg_release; returns once
 #                     the session is idle in transaction. One at a time; fd 7 feeds it
 #   pg_release [SQL]  run SQL in the held transaction, commit, end the session
+#   pg_down           stop the server (fast) for an outage, keeping the cluster; pg_up starts
+#                     it again with the same options and waits until a query works
 #
 # PostgreSQL refuses to run as root: as root (CI), initdb/pg_ctl run as the `postgres` system
 # user, created when missing. Binaries: $GUST_PG_BINDIR, else the newest
@@ -87,6 +89,7 @@ pg_start() {
     opts="-k $GUST_TEST_PGDIR -h 127.0.0.1 -p $port -c max_connections=200"
     [ "${GUST_PG_DURABLE:-0}" = 1 ] ||
         opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    export GUST_TEST_PGOPTS=$opts # for pg_up
     if ! _pg_as_owner "$bindir/pg_ctl" -D "$GUST_TEST_PGDIR/data" -l "$GUST_TEST_PGDIR/server.log" \
         -W -o "$opts" start </dev/null >/dev/null 2>&1; then
         _pg_fail "pg_ctl start failed"
@@ -174,4 +177,15 @@ _pg_hold_stop() {
     exec 7>&- 2>/dev/null
     [ -z "${_PG_HOLD_PID:-}" ] || kill "$_PG_HOLD_PID" 2>/dev/null
     [ -z "${_PG_HOLD_DIR:-}" ] || rm -rf "$_PG_HOLD_DIR"
+}
+
+pg_down() {
+    _pg_as_owner "$(_pg_bindir)/pg_ctl" -D "$GUST_TEST_PGDIR/data" -m fast -w stop \
+        </dev/null >/dev/null 2>&1
+}
+
+pg_up() {
+    _pg_as_owner "$(_pg_bindir)/pg_ctl" -D "$GUST_TEST_PGDIR/data" -l "$GUST_TEST_PGDIR/server.log" \
+        -W -o "$GUST_TEST_PGOPTS" start </dev/null >/dev/null 2>&1
+    wait_for 30 psql -X -q -c "select 1"
 }

@@ -513,6 +513,27 @@ test_tries_history(void **state)
 
 /* ---- XCom ---------------------------------------------------------------------------- */
 
+/* A try's XCom is written with its end, in the same statement: only when the end wins. */
+static void
+test_finish_with_xcom(void **state)
+{
+    struct err e = {0};
+    struct store_try_end end = {
+        .state = TI_SUCCESS, .end = T0 + 30, .duration = 1, .xcom_json = "\"late\""};
+
+    (void)state;
+    mkrun(ETL, "r", T0);
+    end.try_number = start("r", "extract", TI_NONE, T0) + 1; /* a stale try number */
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", &end, &e), 0);
+    assert_string_equal(query("SELECT count(*) FROM xcom"), "0");
+    end.try_number--;
+    end.xcom_json = "{\"n\": 7}";
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", &end, &e), 1);
+    assert_string_equal(query("SELECT task_id, key, value FROM xcom"),
+                        "extract|return_value|{\"n\": 7}");
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", &end, &e), 0); /* once only */
+}
+
 static void
 test_xcom(void **state)
 {
@@ -710,6 +731,7 @@ main(void)
         cmocka_unit_test_setup(test_start_and_finish, setup),
         cmocka_unit_test_setup(test_tries_history, setup),
         cmocka_unit_test_setup(test_xcom, setup),
+        cmocka_unit_test_setup(test_finish_with_xcom, setup),
         cmocka_unit_test_setup(test_clear, setup),
         cmocka_unit_test_setup(test_count_active, setup),
         cmocka_unit_test_setup(test_variables_and_log, setup),
