@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "dagfile/dagfile.h"
+#include "runid.h"
 #include "store_int.h"
 
 /* $1..$3 name one task instance in most statements below. */
@@ -291,6 +292,8 @@ store_run_create(struct store *s, const struct dag *dag, const char *run_id, con
                         triggered_by};
     int rc;
 
+    if (runid_check(run_id, e) < 0) /* the last guard: every way of making a run ends here */
+        return err_prefix(e, "create a run of %s", dag->dag_id);
     if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
         return err_prefix(e, "create run %s of %s", run_id, dag->dag_id);
     rc = insert_run(s, dag, rp, id, e);
@@ -304,6 +307,39 @@ store_run_create(struct store *s, const struct dag *dag, const char *run_id, con
     if (store_end_tx(s, rc, e) < 0)
         return e && e->code == ERR_EXISTS ? -1 : err_prefix(e, "create run %s", run_id);
     return 0;
+}
+
+/* Attempts at naming a manual run: 1,000 triggers within one microsecond still all get one. */
+#define MANUAL_TRIES 1000
+
+int
+store_run_create_manual(struct store *s, const struct dag *dag, const char *conf_json,
+                        const char *triggered_by, char *run_id, size_t size, long long *id,
+                        struct err *e)
+{
+    struct err my = {0};
+    time_t sec = 0, now_sec;
+    long usec = 0, now_usec;
+
+    for (int k = 0; k < MANUAL_TRIES; k++) {
+        runid_clock(&now_sec, &now_usec);
+        if (k == 0 || now_sec > sec || (now_sec == sec && now_usec > usec)) {
+            sec = now_sec, usec = now_usec;
+        } else if (++usec == 1000000) { /* taken: the next microsecond, even past the clock */
+            sec++, usec = 0;
+        }
+        runid_format("manual", sec, usec, run_id, size);
+        err_clear(&my);
+        /* the logical date is the second the id names, as for every manual run */
+        if (store_run_create(s, dag, run_id, "manual", sec, sec, sec, conf_json, triggered_by,
+                             time(NULL), id, &my) == 0)
+            return 0;
+        if (my.code != ERR_EXISTS)
+            break;
+    }
+    if (e)
+        *e = my;
+    return -1;
 }
 
 int
