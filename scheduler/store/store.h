@@ -129,8 +129,9 @@ int store_run_create(struct store *s, const struct dag *dag, const char *run_id,
 
 /* Create a manual run as store_run_create, named manual__<now to the microsecond> (runid_clock)
  * into run_id (RUNID_SIZE bytes), its logical date the second of that instant. Another run
- * named after the same microsecond (concurrent triggers) moves this one to the next free
- * microsecond; only after 1,000 such clashes is it ERR_EXISTS. */
+ * named after the same microsecond (concurrent triggers) moves this one to a later free
+ * microsecond (the clock's, else a random step of at most 1,024); only after 100 clashes is
+ * it ERR_EXISTS. */
 int store_run_create_manual(struct store *s, const struct dag *dag, const char *conf_json,
                             const char *triggered_by, char *run_id, size_t size, long long *id,
                             struct err *e);

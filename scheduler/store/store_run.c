@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dagfile/dagfile.h"
 #include "runid.h"
@@ -309,8 +310,26 @@ store_run_create(struct store *s, const struct dag *dag, const char *run_id, con
     return 0;
 }
 
-/* Attempts at naming a manual run: 1,000 triggers within one microsecond still all get one. */
-#define MANUAL_TRIES 1000
+/* Attempts at naming a manual run, and the widest step after a clash (2^10 microseconds). */
+#define MANUAL_TRIES 100
+#define MANUAL_SPREAD_LOG2 10
+
+/* The instant (microseconds) to name the k-th attempt after: the clock, unless it has not
+ * moved past the instant that clashed (at); then a random step of up to 2^k microseconds, so
+ * that many triggers of one microsecond spread out in a few tries each. */
+static long long
+manual_instant(int k, long long at, unsigned *seed)
+{
+    time_t sec;
+    long usec;
+    long long now;
+
+    runid_clock(&sec, &usec);
+    now = (long long)sec * 1000000 + usec;
+    if (k == 0 || now > at)
+        return now;
+    return at + 1 + rand_r(seed) % (1LL << (k < MANUAL_SPREAD_LOG2 ? k : MANUAL_SPREAD_LOG2));
+}
 
 int
 store_run_create_manual(struct store *s, const struct dag *dag, const char *conf_json,
@@ -318,17 +337,15 @@ store_run_create_manual(struct store *s, const struct dag *dag, const char *conf
                         struct err *e)
 {
     struct err my = {0};
-    time_t sec = 0, now_sec;
-    long usec = 0, now_usec;
+    unsigned seed = (unsigned)getpid();
+    long long at = 0;
 
     for (int k = 0; k < MANUAL_TRIES; k++) {
-        runid_clock(&now_sec, &now_usec);
-        if (k == 0 || now_sec > sec || (now_sec == sec && now_usec > usec)) {
-            sec = now_sec, usec = now_usec;
-        } else if (++usec == 1000000) { /* taken: the next microsecond, even past the clock */
-            sec++, usec = 0;
-        }
-        runid_format("manual", sec, usec, run_id, size);
+        time_t sec;
+
+        at = manual_instant(k, at, &seed);
+        sec = (time_t)(at / 1000000);
+        runid_format("manual", sec, (long)(at % 1000000), run_id, size);
         err_clear(&my);
         /* the logical date is the second the id names, as for every manual run */
         if (store_run_create(s, dag, run_id, "manual", sec, sec, sec, conf_json, triggered_by,
