@@ -1,5 +1,8 @@
 /* cli_common: what the verbs share: loading the DAG folder, finding a DAG, connecting,
- * printing rows as a table or JSON, watching a run. */
+ * printing rows as a table or JSON, watching a run.
+ *
+ * Every table goes through cli_print_rows, which escapes control characters in its cells
+ * (cli_escape): ids and tags come from files and databases gust did not write. */
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>

@@ -4,7 +4,8 @@
  * `dags trigger --local` drives the run in this process with the runner (like `airflow
  * dags test`, but state is recorded). Without --local the run is created queued for a
  * scheduler; --wait then watches the database. Nothing is written when the input is bad
- * (conf that is not a JSON object, an unknown DAG, a run id that exists). */
+ * (conf that is not a JSON object, an unknown DAG, a run id that exists or breaks Airflow's
+ * rule, runid_check). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
