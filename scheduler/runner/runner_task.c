@@ -301,14 +301,14 @@ runner_try_paths(const char *logs_folder, const char *dag_id, const char *run_id
                  struct err *e)
 {
     char *dir;
-    int rc = 0;
+    int n, rc = 0;
 
     *log_path = *xcom_path = NULL;
     if (check_part("dag_id", dag_id, e) < 0 || check_part("run_id", run_id, e) < 0 ||
         check_part("task_id", task_id, e) < 0)
         return -1;
-    if (asprintf(&dir, "%s/dag_id=%s/run_id=%s/task_id=%s", logs_folder, dag_id, run_id, task_id) <
-        0)
+    n = asprintf(&dir, "%s/dag_id=%s/run_id=%s/task_id=%s", logs_folder, dag_id, run_id, task_id);
+    if (n < 0)
         dir = NULL;
     *log_path = attempt_path(dir, try_number, ".log");
     *xcom_path = attempt_path(dir, try_number, ".return.json");
