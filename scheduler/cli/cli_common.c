@@ -1,5 +1,8 @@
 /* cli_common: what the verbs share: loading the DAG folder, finding a DAG, connecting,
- * printing rows as a table or JSON, watching a run. */
+ * printing rows as a table or JSON, watching a run.
+ *
+ * Every table goes through cli_print_rows, which escapes control characters in its cells
+ * (cli_escape): ids and tags come from files and databases gust did not write. */
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
@@ -63,6 +66,44 @@ cli_open_store(void)
     return s;
 }
 
+/* A byte to show as \xNN: C0 controls, DEL, and C1 controls (UTF-8 0xc2 0x80..0x9f). */
+static size_t
+control_len(const unsigned char *p)
+{
+    if (*p < 0x20 || *p == 0x7f)
+        return 1;
+    return p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f ? 2 : 0;
+}
+
+char *
+cli_escape(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(4 * n + 1), *o = out;
+
+    if (out == NULL)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t k = control_len(p);
+
+        if (k == 0)
+            *o++ = (char)*p++;
+        for (; k > 0; k--)
+            o += sprintf(o, "\\x%02x", *p++);
+    }
+    *o = '\0';
+    return out;
+}
+
+/* The cell of a row, escaped (cli_escape); "" when absent, NULL when out of memory. */
+static char *
+cell(json_t *row, const char *column)
+{
+    const char *v = json_string_value(json_object_get(row, column));
+
+    return cli_escape(v ? v : "");
+}
+
 static void
 print_table(json_t *rows, const char *const *cols)
 {
@@ -75,9 +116,10 @@ print_table(json_t *rows, const char *const *cols)
         w[c] = strlen(cols[c]);
     json_array_foreach(rows, i, row) for (size_t c = 0; c < ncol; c++)
     {
-        const char *v = json_string_value(json_object_get(row, cols[c]));
+        char *v = cell(row, cols[c]);
         if (v && strlen(v) > w[c])
             w[c] = strlen(v);
+        free(v);
     }
     for (size_t c = 0; c < ncol; c++)
         printf(c + 1 < ncol ? "%-*s | " : "%-*s\n", c + 1 < ncol ? (int)w[c] : 0, cols[c]);
@@ -88,8 +130,9 @@ print_table(json_t *rows, const char *const *cols)
     }
     json_array_foreach(rows, i, row) for (size_t c = 0; c < ncol; c++)
     {
-        const char *v = json_string_value(json_object_get(row, cols[c]));
+        char *v = cell(row, cols[c]);
         printf(c + 1 < ncol ? "%-*s | " : "%-*s\n", c + 1 < ncol ? (int)w[c] : 0, v ? v : "");
+        free(v);
     }
 }
 
@@ -108,8 +151,9 @@ cli_print_rows(json_t *rows, const char *output, const char *const *columns)
         json_array_foreach(rows, i, row)
         {
             for (size_t c = 0; columns[c]; c++) {
-                const char *v = json_string_value(json_object_get(row, columns[c]));
+                char *v = cell(row, columns[c]);
                 printf("%s%s", c ? "\t" : "", v ? v : "");
+                free(v);
             }
             putchar('\n');
         }

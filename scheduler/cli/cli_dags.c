@@ -131,73 +131,28 @@ list_json(const struct dagbag *bag, struct store *s, time_t now)
     return EXIT_OK;
 }
 
-enum { COLS = 7 };
-
-/* One row of the table: every cell owned by the row. */
-static void
-table_row(const struct dag *d, struct store *s, time_t now, char *cells[COLS])
-{
-    char next[32];
-
-    next_trigger_text(d, now, next);
-    cells[0] = strdup(d->dag_id);
-    cells[1] = strdup(d->fileloc);
-    cells[2] = strdup(d->schedule.text);
-    cells[3] = strdup(d->owner ? d->owner : "airflow");
-    cells[4] = join_tags(d);
-    cells[5] = strdup(paused_text(s, d));
-    cells[6] = strdup(next);
-}
-
-static void
-print_row(char *const cells[COLS], const int width[COLS])
-{
-    for (int c = 0; c < COLS; c++)
-        printf(c < COLS - 1 ? "%-*s | " : "%-*s\n", c < COLS - 1 ? width[c] : 0,
-               cells[c] ? cells[c] : "");
-}
-
-static void
-print_rule(const int width[COLS])
-{
-    for (int c = 0; c < COLS; c++) {
-        if (c > 0)
-            fputs("=+=", stdout);
-        for (int i = 0; i < width[c]; i++)
-            putchar('=');
-    }
-    putchar('\n');
-}
-
-/* A table sized to its contents, like Airflow's "table" output. */
+/* A table sized to its contents, like Airflow's "table" output (tags joined by ","). */
 static void
 list_table(const struct dagbag *bag, struct store *s, time_t now)
 {
-    static const char *header[COLS] = {"dag_id", "fileloc",   "schedule",   "owners",
-                                       "tags",   "is_paused", "next_dagrun"};
-    char *(*rows)[COLS] = calloc(bag->n_dags + 1, sizeof(*rows));
-    int width[COLS];
+    static const char *const cols[] = {"dag_id", "fileloc",   "schedule",    "owners",
+                                       "tags",   "is_paused", "next_dagrun", NULL};
+    json_t *rows = json_array();
 
-    if (rows == NULL)
-        return;
-    for (int c = 0; c < COLS; c++) {
-        rows[0][c] = strdup(header[c]);
-        width[c] = 0;
+    for (size_t i = 0; i < bag->n_dags; i++) {
+        const struct dag *d = bag->dags[i];
+        char next[32], *tags = join_tags(d);
+
+        next_trigger_text(d, now, next);
+        json_array_append_new(rows,
+                              json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s}", "dag_id", d->dag_id,
+                                        "fileloc", d->fileloc, "schedule", d->schedule.text,
+                                        "owners", d->owner ? d->owner : "airflow", "tags", tags,
+                                        "is_paused", paused_text(s, d), "next_dagrun", next));
+        free(tags);
     }
-    for (size_t i = 0; i < bag->n_dags; i++)
-        table_row(bag->dags[i], s, now, rows[i + 1]);
-    for (size_t i = 0; i <= bag->n_dags; i++)
-        for (int c = 0; c < COLS; c++)
-            if (rows[i][c] && (int)strlen(rows[i][c]) > width[c])
-                width[c] = (int)strlen(rows[i][c]);
-    for (size_t i = 0; i <= bag->n_dags; i++) {
-        print_row(rows[i], width);
-        if (i == 0)
-            print_rule(width);
-        for (int c = 0; c < COLS; c++)
-            free(rows[i][c]);
-    }
-    free(rows);
+    cli_print_rows(rows, "table", cols);
+    json_decref(rows);
 }
 
 int

@@ -76,8 +76,14 @@ struct store *cli_open_store(void);
  * failed. */
 int cli_watch_run(struct store *s, const char *dag_id, const char *run_id);
 
+/* s as a table cell: control characters (C0, DEL, C1) written as \xNN, so that a value (an
+ * id from an old database, a tag) cannot move the cursor, recolour the terminal or start a
+ * line of its own. A new string (free it), NULL when out of memory. */
+char *cli_escape(const char *s);
+
 /* Print an array of flat JSON objects as "table" (columns given, NULL-terminated), "json"
- * or "plain" (tab-separated, no header). */
+ * or "plain" (tab-separated, no header); table and plain cells are escaped (cli_escape), JSON
+ * is escaped by jansson. */
 void cli_print_rows(json_t *rows, const char *output, const char *const *columns);
 
 /* The verbs (the handlers of the table's rows). */

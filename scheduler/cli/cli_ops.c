@@ -160,7 +160,7 @@ struct backfill {
     bool reset, rerun_failed, dry_run;
     int max_active;
     enum timetable_semantics sem;
-    char (*ids)[128]; /* run ids to drive, oldest first */
+    char (*ids)[RUNID_SIZE]; /* run ids to drive, oldest first */
     size_t n, next;
 };
 
@@ -286,7 +286,7 @@ cli_dags_backfill(const struct cli_args *a)
     if ((s = cli_open_store()) == NULL || (b.ids = calloc((size_t)n + 1, sizeof(*b.ids))) == NULL)
         goto out;
     for (long i = 0; i < n; i++) {
-        char run_id[128];
+        char run_id[RUNID_SIZE];
         int r;
 
         runid_format("backfill", runs[i].logical_date, -1, run_id, sizeof(run_id));

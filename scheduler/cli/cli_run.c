@@ -4,7 +4,8 @@
  * `dags trigger --local` drives the run in this process with the runner (like `airflow
  * dags test`, but state is recorded). Without --local the run is created queued for a
  * scheduler; --wait then watches the database. Nothing is written when the input is bad
- * (conf that is not a JSON object, an unknown DAG, a run id that exists). */
+ * (conf that is not a JSON object, an unknown DAG, a run id that exists or breaks Airflow's
+ * rule, runid_check). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -86,6 +87,23 @@ run_local(struct store *s, const struct dagbag *bag, const char *dag_id, const c
     return rc;
 }
 
+/* Create the run: named -r, else after -l, else after now (a fresh microsecond). */
+static int
+create_run(struct store *s, const struct dag *dag, const struct trigger_args *a, time_t logical,
+           const char *conf, char *run_id, struct err *e)
+{
+    long long id;
+
+    if (a->run_id == NULL && a->logical == NULL)
+        return store_run_create_manual(s, dag, conf, "cli", run_id, RUNID_SIZE, &id, e);
+    if (a->run_id)
+        snprintf(run_id, RUNID_SIZE, "%s", a->run_id); /* it fits: runid_check passed */
+    else
+        runid_format("manual", logical, -1, run_id, RUNID_SIZE);
+    return store_run_create(s, dag, run_id, "manual", logical, logical, logical, conf, "cli",
+                            time(NULL), &id, e);
+}
+
 int
 cli_dags_trigger(const struct cli_args *args)
 {
@@ -94,31 +112,30 @@ cli_dags_trigger(const struct cli_args *args)
     struct store *s = NULL;
     const struct dag *dag;
     struct err e = {0};
-    char run_id[300], *conf = NULL;
+    char run_id[RUNID_SIZE], *conf = NULL;
     time_t logical;
-    long long id;
+    long usec;
     int rc;
 
+    runid_clock(&logical, &usec); /* -r without -l: the logical date is now */
     parse_trigger(args, &a);
+    if (a.run_id && runid_check(a.run_id, &e) < 0) {
+        log_error("--run-id: %s", e.msg);
+        return EXIT_USAGE;
+    }
     if ((conf = check_conf(a.conf)) == NULL)
         return EXIT_USAGE;
     rc = EXIT_FAIL;
     if ((bag = cli_load_bag(a.subdir)) == NULL || (dag = cli_find_dag(bag, a.dag_id)) == NULL)
         goto out;
-    runid_now("manual", run_id, sizeof(run_id), &logical);
     if (a.logical && tz_parse_iso(dag->timezone, a.logical, &logical, &e) < 0) {
         log_error("--logical-date: %s", e.msg);
         rc = EXIT_USAGE;
         goto out;
     }
-    if (a.run_id)
-        snprintf(run_id, sizeof(run_id), "%s", a.run_id);
-    else if (a.logical)
-        runid_format("manual", logical, -1, run_id, sizeof(run_id));
     if ((s = cli_open_store()) == NULL)
         goto out;
-    if (store_run_create(s, dag, run_id, "manual", logical, logical, logical, conf, "cli",
-                         time(NULL), &id, &e) < 0) {
+    if (create_run(s, dag, &a, logical, conf, run_id, &e) < 0) {
         log_error("%s", e.msg);
         goto out;
     }

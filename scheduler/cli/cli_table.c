@@ -54,7 +54,8 @@ static const struct cli_verb verbs[] = {
      "create a run (--local: run it here; --wait: watch it)",
      "Create a run of DAG_ID and print its run id.\n"
      "  -c JSON    the run's conf (a JSON object); it overrides the DAG's params\n"
-     "  -r ID      run id (default manual__<now, ISO-8601>)\n"
+     "  -r ID      run id: up to 250 letters, digits and _.~:+- (Airflow's rule)\n"
+     "             (default manual__<now, ISO-8601, to the microsecond>)\n"
      "  -l TS      logical date (default now; -e is the same)\n"
      "  --wait     show progress until the run ends; exit 0 if it succeeded, 1 if it failed\n"
      "  --local    run it in this process now, without a scheduler (implies --wait)",

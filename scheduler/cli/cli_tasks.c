@@ -259,9 +259,9 @@ cli_tasks_logs(const struct cli_args *a)
         goto out;
     }
     if (runner_try_paths(getenv("GUST_LOGS_FOLDER") ? getenv("GUST_LOGS_FOLDER") : "./logs",
-                         argv[1], argv[3], argv[2], want, &log, &xcom) < 0 ||
+                         argv[1], argv[3], argv[2], want, &log, &xcom, &e) < 0 ||
         cat_file(log) < 0) {
-        log_error("no log for try %d: %s", want, log ? log : "?");
+        log_error("no log for try %d: %s", want, log ? log : e.msg);
         goto out;
     }
     rc = EXIT_OK;

@@ -122,7 +122,7 @@ create_runs(struct loop_ctx *c, struct runner *r, const struct dag *dag, time_t 
         struct timetable_run next;
         time_t last = 0;
         long long id;
-        char run_id[128];
+        char run_id[RUNID_SIZE];
         struct err e = {0};
 
         if (store_last_scheduled(c->store, dag->dag_id, &last, &e) < 0) {

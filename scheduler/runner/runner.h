@@ -149,10 +149,13 @@ void runner_kill_old_try(struct runner *r, const char *dag_id, const char *run_i
                          const char *task_id, int try_number, pid_t pid);
 
 /* The log and XCom result paths of a try:
- * <logs_folder>/dag_id=D/run_id=R/task_id=T/attempt=N.log and attempt=N.return.json ('/' in
- * an id becomes '_'). Computes the names only: creates and removes nothing. */
+ * <logs_folder>/dag_id=D/run_id=R/task_id=T/attempt=N.log and attempt=N.return.json, each id
+ * as it is. An id that is not one folder name (empty, a '/', too long) or a path longer than
+ * PATH_MAX is an error (e), never cut or rewritten, so two tries never share a file. Computes
+ * the names only: creates and removes nothing. */
 int runner_try_paths(const char *logs_folder, const char *dag_id, const char *run_id,
-                     const char *task_id, int try_number, char **log_path, char **xcom_path);
+                     const char *task_id, int try_number, char **log_path, char **xcom_path,
+                     struct err *e);
 
 /* A try's command line and environment ("KEY=value"), both NULL-terminated and owned. */
 struct runner_cmd {

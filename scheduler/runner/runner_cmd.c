@@ -397,7 +397,6 @@ runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_tr
     const struct dag_task *task = &t->run->dag->tasks[t->task];
     const struct dag *target;
     char *dag_id = NULL, *conf = NULL, *xcom = NULL;
-    time_t logical;
     long long id;
     int rc = -1;
 
@@ -411,10 +410,8 @@ runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_tr
     }
     if ((conf = render_conf(s, t, e)) == NULL)
         goto out;
-    runid_now("manual", run_out, run_size, &logical);
     snprintf(dag_out, dag_size, "%s", dag_id);
-    if (store_run_create(s, target, run_out, "manual", logical, logical, logical, conf, "operator",
-                         time(NULL), &id, e) < 0)
+    if (store_run_create_manual(s, target, conf, "operator", run_out, run_size, &id, e) < 0)
         goto out;
     /* Airflow's TriggerDagRunOperator pushes the new run's id as XCom trigger_run_id */
     if (asprintf(&xcom, "\"%s\"", run_out) < 0) {

@@ -152,7 +152,7 @@ int runner_plan_step(struct store *s, struct active_run *run, runner_past_fn pas
 
 /* Make the folder of a try's files and remove a result file an earlier process left there
  * (it must not pass for this try's): only the runner starting the try does this. */
-int runner_try_prepare(const char *log_path, const char *xcom_path);
+int runner_try_prepare(const char *log_path, const char *xcom_path, struct err *e);
 
 /* Render the task's templates and build its argv and environment. ERR_USAGE: a permanent
  * problem (the task cannot run as written). */

@@ -7,6 +7,7 @@
  * else may have changed them (see "known states" below); the store stays the truth. */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,52 +271,76 @@ mkdir_p(char *path)
     return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Ids become folder names: a '/' must not make a folder of its own. */
-static void
-safe_name(char *s)
+/* One folder name of a try's path, "<key>=<id>": the id as it is (run ids keep runid_check,
+ * DAG and task ids dagfile's rule: neither holds a '/'), so different ids never share a
+ * folder. An id that is not one whole folder name is an error, never cut or rewritten. */
+static int
+check_part(const char *key, const char *id, struct err *e)
 {
-    for (; *s; s++)
-        if (*s == '/')
-            *s = '_';
+    if (*id == '\0' || strchr(id, '/') != NULL)
+        return err_set(e, ERR_USAGE, "the %s %s cannot be a folder name", key,
+                       *id ? "has a '/': it" : "is empty: it");
+    if (strlen(key) + 1 + strlen(id) > NAME_MAX)
+        return err_set(e, ERR_IO, "the folder name %s=<%zu characters> is longer than %d bytes",
+                       key, strlen(id), NAME_MAX);
+    return 0;
+}
+
+/* "<dir>/attempt=<n><suffix>", or NULL when out of memory. */
+static char *
+attempt_path(const char *dir, int try_number, const char *suffix)
+{
+    char *p;
+
+    return dir && asprintf(&p, "%s/attempt=%d%s", dir, try_number, suffix) >= 0 ? p : NULL;
 }
 
 int
 runner_try_paths(const char *logs_folder, const char *dag_id, const char *run_id,
-                 const char *task_id, int try_number, char **log_path, char **xcom_path)
+                 const char *task_id, int try_number, char **log_path, char **xcom_path,
+                 struct err *e)
 {
-    char dag[256], rid[256], tid[256], dir[1024];
+    char *dir;
+    int n, rc = 0;
 
     *log_path = *xcom_path = NULL;
-    snprintf(dag, sizeof(dag), "%s", dag_id);
-    snprintf(rid, sizeof(rid), "%s", run_id);
-    snprintf(tid, sizeof(tid), "%s", task_id);
-    safe_name(dag);
-    safe_name(rid);
-    safe_name(tid);
-    snprintf(dir, sizeof(dir), "%s/dag_id=%s/run_id=%s/task_id=%s", logs_folder, dag, rid, tid);
-    if (asprintf(log_path, "%s/attempt=%d.log", dir, try_number) < 0) {
-        *log_path = NULL;
+    if (check_part("dag_id", dag_id, e) < 0 || check_part("run_id", run_id, e) < 0 ||
+        check_part("task_id", task_id, e) < 0)
         return -1;
-    }
-    if (asprintf(xcom_path, "%s/attempt=%d.return.json", dir, try_number) < 0) {
+    n = asprintf(&dir, "%s/dag_id=%s/run_id=%s/task_id=%s", logs_folder, dag_id, run_id, task_id);
+    if (n < 0)
+        dir = NULL;
+    *log_path = attempt_path(dir, try_number, ".log");
+    *xcom_path = attempt_path(dir, try_number, ".return.json");
+    if (*log_path == NULL || *xcom_path == NULL)
+        rc = err_set(e, ERR_FAIL, "out of memory");
+    else if (strlen(*xcom_path) >= PATH_MAX) /* the longer of the two */
+        rc = err_set(e, ERR_IO,
+                     "the try's file paths are %zu bytes, more than the system's %d: shorten "
+                     "the logs folder (GUST_LOGS_FOLDER) or the ids",
+                     strlen(*xcom_path), PATH_MAX - 1);
+    free(dir);
+    if (rc < 0) {
         free(*log_path);
+        free(*xcom_path);
         *log_path = *xcom_path = NULL;
-        return -1;
     }
-    return 0;
+    return rc;
 }
 
 int
-runner_try_prepare(const char *log_path, const char *xcom_path)
+runner_try_prepare(const char *log_path, const char *xcom_path, struct err *e)
 {
     char *dir = strdup(log_path), *slash;
     int rc;
 
     if (dir == NULL)
-        return -1;
+        return err_set(e, ERR_FAIL, "out of memory");
     if ((slash = strrchr(dir, '/')) != NULL)
         *slash = '\0';
     rc = slash ? mkdir_p(dir) : 0;
+    if (rc < 0)
+        err_set(e, ERR_IO, "cannot create the log folder (%s): %s", strerror(errno), dir);
     free(dir);
     if (rc == 0)
         unlink(xcom_path); /* a file left by an earlier process must not pass for this try's */

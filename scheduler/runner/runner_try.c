@@ -193,7 +193,7 @@ runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const 
                              &rec.next_retry_at);
     won = store_ti_finish(r->store, dag_id, run_id, task_id, &rec, e);
     if (won == 1 && runner_try_paths(r->opts.logs_folder, dag_id, run_id, task_id, try_number, &log,
-                                     &xcom) == 0)
+                                     &xcom, NULL) == 0)
         log_line(log, "%s -> %s", why, ti_state_name(rec.state)); /* only if its folder is here */
     free(log);
     free(xcom);
@@ -425,6 +425,7 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int t
 {
     const struct dag_task *task = &run->dag->tasks[idx];
     struct ti_try *t = calloc(1, sizeof(*t));
+    struct err e = {0};
 
     if (t == NULL)
         return; /* the lease expires and the try is retried */
@@ -437,9 +438,9 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int t
     run->inflight++;
     run_know_state(run, idx, TI_RUNNING, 0);
     if (runner_try_paths(r->opts.logs_folder, run->dag_id, run->run_id, task->task_id, try_number,
-                         &t->log_path, &t->xcom_path) < 0 ||
-        runner_try_prepare(t->log_path, t->xcom_path) < 0) {
-        end_now(r, t, TRY_FAILED, "cannot create the log folder");
+                         &t->log_path, &t->xcom_path, &e) < 0 ||
+        runner_try_prepare(t->log_path, t->xcom_path, &e) < 0) {
+        end_now(r, t, TRY_FAILED, e.msg); /* no log to write it to: the event carries it */
         return;
     }
     runner_emit(r, run, task->task_id, TI_RUNNING, try_number, NULL);

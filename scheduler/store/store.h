@@ -125,11 +125,21 @@ struct store_ti_change {
 /* Create a queued run and its task instances (state NULL, max_tries = the task's retries;
  * operator, pool, queue, trigger_rule from the task) in one transaction, with a `log` row
  * "trigger" and a minimal `dag` row when the DAG has none. An existing (dag_id, run_id) is
- * ERR_EXISTS and nothing is written. conf_json NULL stores NULL. Sets *id (may be NULL). */
+ * ERR_EXISTS and nothing is written, and so is a run id that breaks runid_check (ERR_USAGE).
+ * conf_json NULL stores NULL. Sets *id (may be NULL). */
 int store_run_create(struct store *s, const struct dag *dag, const char *run_id,
                      const char *run_type, time_t logical_date, time_t di_start, time_t di_end,
                      const char *conf_json, const char *triggered_by, time_t now, long long *id,
                      struct err *e);
+
+/* Create a manual run as store_run_create, named manual__<now to the microsecond> (runid_clock)
+ * into run_id (RUNID_SIZE bytes), its logical date the second of that instant. Another run
+ * named after the same microsecond (concurrent triggers) moves this one to a later free
+ * microsecond (the clock's, else a random step of at most 1,024); only after 100 clashes is
+ * it ERR_EXISTS. */
+int store_run_create_manual(struct store *s, const struct dag *dag, const char *conf_json,
+                            const char *triggered_by, char *run_id, size_t size, long long *id,
+                            struct err *e);
 
 /* One run into *out (free with store_run_clear). ERR_NOTFOUND when it does not exist. */
 int store_run_get(struct store *s, const char *dag_id, const char *run_id, struct store_run *out,

@@ -17,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dagfile/dagfile.h"
+#include "runid.h"
 #include "store_int.h"
 
 /* $1..$3 name one task instance in most statements below. */
@@ -291,6 +293,8 @@ store_run_create(struct store *s, const struct dag *dag, const char *run_id, con
                         triggered_by};
     int rc;
 
+    if (runid_check(run_id, e) < 0) /* the last guard: every way of making a run ends here */
+        return err_prefix(e, "create a run of %s", dag->dag_id);
     if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
         return err_prefix(e, "create run %s of %s", run_id, dag->dag_id);
     rc = insert_run(s, dag, rp, id, e);
@@ -304,6 +308,55 @@ store_run_create(struct store *s, const struct dag *dag, const char *run_id, con
     if (store_end_tx(s, rc, e) < 0)
         return e && e->code == ERR_EXISTS ? -1 : err_prefix(e, "create run %s", run_id);
     return 0;
+}
+
+/* Attempts at naming a manual run, and the widest step after a clash (2^10 microseconds). */
+#define MANUAL_TRIES 100
+#define MANUAL_SPREAD_LOG2 10
+
+/* The instant (microseconds) to name the k-th attempt after: the clock, unless it has not
+ * moved past the instant that clashed (at); then a random step of up to 2^k microseconds, so
+ * that many triggers of one microsecond spread out in a few tries each. */
+static long long
+manual_instant(int k, long long at, unsigned *seed)
+{
+    time_t sec;
+    long usec;
+    long long now;
+
+    runid_clock(&sec, &usec);
+    now = (long long)sec * 1000000 + usec;
+    if (k == 0 || now > at)
+        return now;
+    return at + 1 + rand_r(seed) % (1LL << (k < MANUAL_SPREAD_LOG2 ? k : MANUAL_SPREAD_LOG2));
+}
+
+int
+store_run_create_manual(struct store *s, const struct dag *dag, const char *conf_json,
+                        const char *triggered_by, char *run_id, size_t size, long long *id,
+                        struct err *e)
+{
+    struct err my = {0};
+    unsigned seed = (unsigned)getpid();
+    long long at = 0;
+
+    for (int k = 0; k < MANUAL_TRIES; k++) {
+        time_t sec;
+
+        at = manual_instant(k, at, &seed);
+        sec = (time_t)(at / 1000000);
+        runid_format("manual", sec, (long)(at % 1000000), run_id, size);
+        err_clear(&my);
+        /* the logical date is the second the id names, as for every manual run */
+        if (store_run_create(s, dag, run_id, "manual", sec, sec, sec, conf_json, triggered_by,
+                             time(NULL), id, &my) == 0)
+            return 0;
+        if (my.code != ERR_EXISTS)
+            break;
+    }
+    if (e)
+        *e = my;
+    return -1;
 }
 
 int

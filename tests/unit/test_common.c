@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -228,13 +229,55 @@ test_runid(void **state)
     assert_string_equal(buf, "scheduled__"); /* truncated, still terminated */
 
     time_t before = time(NULL), now = 0;
-    runid_now("manual", buf, sizeof(buf), &now);
+    long usec = -1;
+    unsetenv("GUST_TEST_RUNID_NOW");
+    runid_clock(&now, &usec);
     assert_true(now >= before && now <= time(NULL));
-    assert_int_equal(strlen(buf), strlen("manual__2024-03-10T07:30:05.123456+00:00"));
-    char want[ISO8601_MAX];
-    iso8601_format(now, 0, 'T', want);
-    assert_memory_equal(buf + 8, want, 19);
-    assert_string_equal(buf + 8 + 26, "+00:00");
+    assert_true(usec >= 0 && usec < 1000000);
+    /* tests only: a fixed instant, so that concurrent triggers can be made to collide */
+    setenv("GUST_TEST_RUNID_NOW", "1710055805.000042", 1);
+    runid_clock(&now, &usec);
+    assert_int_equal(now, 1710055805);
+    assert_int_equal(usec, 42);
+    setenv("GUST_TEST_RUNID_NOW", "1710055805.42", 1); /* not 6 digits: the real clock */
+    runid_clock(&now, &usec);
+    assert_true(now >= before);
+    unsetenv("GUST_TEST_RUNID_NOW");
+}
+
+/* Airflow's rule: ^[A-Za-z0-9_.~:+-]+$, no "..", at most 250 characters; the message names
+ * the first bad character and its position, and never echoes the id itself. */
+static void
+test_runid_check(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    char id[RUNID_MAX + 2];
+
+    assert_int_equal(runid_check("manual__2024-03-10T07:30:05.123456+00:00", &e), 0);
+    assert_int_equal(runid_check("p_q", &e), 0);
+    assert_int_equal(runid_check("a.b~c:d+e-f_G9", &e), 0);
+    assert_int_equal(runid_check("p/q", &e), -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    assert_non_null(strstr(e.msg, "character '/' at position 2"));
+    assert_int_equal(runid_check("ab\x1b[31mred", &e), -1);
+    assert_non_null(strstr(e.msg, "character \\x1b at position 3"));
+    assert_null(strchr(e.msg, '\x1b'));
+    assert_int_equal(runid_check("a b", &e), -1);
+    assert_non_null(strstr(e.msg, "position 2"));
+    assert_int_equal(runid_check("caf\xc3\xa9", &e), -1);
+    assert_non_null(strstr(e.msg, "\\xc3 at position 4"));
+    assert_int_equal(runid_check("a..b", &e), -1);
+    assert_non_null(strstr(e.msg, "'..' at position 2"));
+    assert_int_equal(runid_check("", &e), -1);
+    assert_int_equal(runid_check("x", NULL), 0);
+    memset(id, 'a', RUNID_MAX);
+    id[RUNID_MAX] = '\0';
+    assert_int_equal(runid_check(id, &e), 0);
+    id[RUNID_MAX] = 'a';
+    id[RUNID_MAX + 1] = '\0';
+    assert_int_equal(runid_check(id, &e), -1);
+    assert_non_null(strstr(e.msg, "251 characters, more than 250"));
 }
 
 /* ---- err ---- */
@@ -348,17 +391,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_calendar),
-        cmocka_unit_test(test_format),
-        cmocka_unit_test(test_timestamp_digits),
-        cmocka_unit_test(test_timestamp_offsets),
-        cmocka_unit_test(test_timestamp_bad),
-        cmocka_unit_test(test_timestamp_more),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_runid),
-        cmocka_unit_test(test_clock),
-        cmocka_unit_test(test_err_long),
-        cmocka_unit_test(test_pq_temporary),
+        cmocka_unit_test(test_calendar),         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_timestamp_digits), cmocka_unit_test(test_timestamp_offsets),
+        cmocka_unit_test(test_timestamp_bad),    cmocka_unit_test(test_timestamp_more),
+        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_runid),
+        cmocka_unit_test(test_runid_check),      cmocka_unit_test(test_clock),
+        cmocka_unit_test(test_err_long),         cmocka_unit_test(test_pq_temporary),
         cmocka_unit_test(test_pq_connect_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

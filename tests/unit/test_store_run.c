@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "dagfile/dagfile.h"
+#include "runid.h"
 #include "store/store.h"
 
 #define DB "gust_unit_store_run"
@@ -241,6 +242,33 @@ test_create_run(void **state)
         store_run_create(S, OTHER, "x", "nonsense", T0, 0, 0, NULL, NULL, T0, NULL, &e), -1);
     assert_int_equal(e.code, ERR_DB);
     assert_string_equal(query("SELECT count(*) FROM dag WHERE dag_id = 'other'"), "0");
+}
+
+/* Every way of making a run ends in store_run_create, which keeps Airflow's run id rule; manual
+ * runs named after one microsecond (the test clock) each get their own id, and the logical
+ * date is the second that id names. */
+static void
+test_create_run_ids(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    char id1[RUNID_SIZE], id2[RUNID_SIZE];
+
+    assert_int_equal(store_run_create(S, ETL, "p/q", "manual", T0, 0, 0, NULL, NULL, T0, NULL, &e),
+                     -1);
+    assert_int_equal(e.code, ERR_USAGE);
+    assert_non_null(strstr(e.msg, "character '/' at position 2"));
+    assert_string_equal(query("SELECT count(*) FROM dag_run"), "0");
+
+    setenv("GUST_TEST_RUNID_NOW", "1700000000.999999", 1);
+    assert_int_equal(store_run_create_manual(S, ETL, NULL, "cli", id1, sizeof(id1), NULL, &e), 0);
+    assert_int_equal(store_run_create_manual(S, ETL, NULL, "cli", id2, sizeof(id2), NULL, &e), 0);
+    unsetenv("GUST_TEST_RUNID_NOW");
+    assert_string_equal(id1, "manual__2023-11-14T22:13:20.999999+00:00");
+    assert_true(strcmp(id2, id1) > 0); /* a later microsecond: here the next second's */
+    assert_string_equal(query("SELECT count(*) FROM dag_run WHERE to_char(logical_date AT TIME "
+                              "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') = substr(run_id, 9, 19)"),
+                        "2");
 }
 
 static void
@@ -725,6 +753,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_create_run, setup),
+        cmocka_unit_test_setup(test_create_run_ids, setup),
         cmocka_unit_test_setup(test_get_list_runs, setup),
         cmocka_unit_test_setup(test_run_transitions, setup),
         cmocka_unit_test_setup(test_tis_apply_race, setup),
