@@ -139,8 +139,13 @@ for ((run = 1; run <= BENCH_RUNS; run++)); do
     xcom_get pages >>"$work/incr.done"
     bench_log "crawl: run $run/$BENCH_RUNS: incremental sorted crawl ${t}s, $(tail -1 "$work/incr.pages") page(s) served, $(tail -1 "$work/incr.sent") record(s) sent"
 done
-[ "$max_conc" -ge "$PARALLEL" ] ||
-    fail "the portal never had $PARALLEL requests in flight at once (at most $max_conc): does it serialise them?"
+# The full bench expects all PARALLEL fetches in flight at some moment; the quick harness
+# check (make test, often on a loaded machine) only that fetches overlap at all, since how
+# many overlap then depends on the scheduler of a busy CPU, not on the crawler.
+want_conc=$PARALLEL
+[ "$BENCH_QUICK" = 1 ] && want_conc=2
+[ "$max_conc" -ge "$want_conc" ] ||
+    fail "the portal never had $want_conc requests in flight at once (at most $max_conc): does it serialise them?"
 # the overlap window, from the dataset: records modified within 1 day of the newest
 WINDOW=$(curl -s --fail "$DVC_API_URL/_control/dataset" | python3 -c '
 import json, re, sys
