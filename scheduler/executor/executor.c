@@ -767,7 +767,12 @@ maybe_finish(struct executor *x, struct job *t, double now)
 {
     if (!t->reaped)
         return;
-    bool over = t->fd[0] < 0 && t->fd[1] < 0 && x->ndoomed == 0 && try_gone(t);
+    bool gone = try_gone(t);
+    if (gone && t->cg_path != NULL)
+        reap_all(x); /* its processes have exited; those orphaned are our zombies: reap them
+                      * now, or a gust that exits next leaves them to init (seen in CI: a
+                      * killed background child still answering kill -0) */
+    bool over = t->fd[0] < 0 && t->fd[1] < 0 && x->ndoomed == 0 && gone;
     if (!over && now < t->drain_at)
         return;
     close_fd(&t->fd[0]);
