@@ -189,13 +189,19 @@ datetime_map(struct loadctx *c, const struct ynode *map, const char *what, const
             dagfile_error(c, map, "%s: datetime.datetime needs %s", what, fields[i]);
             return -1;
         }
-        iv[i] = isnan(v[i]) ? 0 : (int)v[i];
-        if (iv[i] != v[i] && !isnan(v[i])) {
-            dagfile_error(c, map, "%s: %s must be a whole number", what, fields[i]);
+        if (isnan(v[i])) {
+            iv[i] = 0;
+            continue;
+        }
+        /* the range check comes before the cast: a double outside int's range is UB to convert */
+        if (!(v[i] >= lo[i] && v[i] <= hi[i])) {
+            dagfile_error(c, map, "%s: %s %g is out of range (%d..%d)", what, fields[i], v[i], lo[i],
+                          hi[i]);
             return -1;
         }
-        if (iv[i] < lo[i] || iv[i] > hi[i]) {
-            dagfile_error(c, map, "%s: %s %d is out of range", what, fields[i], iv[i]);
+        iv[i] = (int)v[i];
+        if (iv[i] != v[i]) {
+            dagfile_error(c, map, "%s: %s must be a whole number", what, fields[i]);
             return -1;
         }
     }
