@@ -195,8 +195,8 @@ datetime_map(struct loadctx *c, const struct ynode *map, const char *what, const
         }
         /* the range check comes before the cast: a double outside int's range is UB to convert */
         if (!(v[i] >= lo[i] && v[i] <= hi[i])) {
-            dagfile_error(c, map, "%s: %s %g is out of range (%d..%d)", what, fields[i], v[i], lo[i],
-                          hi[i]);
+            dagfile_error(c, map, "%s: %s %g is out of range (%d..%d)", what, fields[i], v[i],
+                          lo[i], hi[i]);
             return -1;
         }
         iv[i] = (int)v[i];
