@@ -639,8 +639,8 @@ dup_value(PGresult *res, int col)
     return strdup(PQgetvalue(res, 0, col));
 }
 
-/* The `connection` row of id, decrypted. ERR_NOTFOUND when there is none (env names the
- * variable that was looked at first). */
+/* The `connection` row of id, decrypted. ERR_NOTFOUND when there is none (env, if not NULL,
+ * names the variable that was looked at first). */
 static int
 lookup_db(const char *id, const char *env, PGconn *db, struct conn *out, struct err *e)
 {
@@ -650,25 +650,27 @@ lookup_db(const char *id, const char *env, PGconn *db, struct conn *out, struct 
                                  "port, extra, is_encrypted, is_extra_encrypted FROM connection "
                                  "WHERE conn_id = $1",
                                  1, NULL, params, NULL, NULL, 0);
-    struct fernet f;
+    struct fernet f = {0};
+    char where[100] = "";
     int rc = -1;
 
     memset(out, 0, sizeof(*out));
+    if (env)
+        snprintf(where, sizeof(where), "no %s variable, and ", env);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         if (state && strcmp(state, "42P01") == 0)
             rc = err_set(e, ERR_NOTFOUND,
-                         "connection '%s' not found (no %s variable, and the metadata "
-                         "database has no connection table: run gust db migrate)",
-                         id, env);
+                         "connection '%s' not found (%sthe metadata database has no connection "
+                         "table: run gust db migrate)",
+                         id, where);
         else
             rc = pq_error(db, res, e), err_prefix(e, "connection '%s': look up", id);
         goto out;
     }
     if (PQntuples(res) == 0) {
         rc = err_set(e, ERR_NOTFOUND,
-                     "connection '%s' not found (neither %s nor a row of the connection table)", id,
-                     env);
+                     "connection '%s' not found (%sno row of the connection table)", id, where);
         goto out;
     }
     out->conn_id = strdup(id);
@@ -725,6 +727,13 @@ conn_lookup(const char *conn_id, PGconn *db, struct conn *out, struct err *e)
                        "to look in)",
                        conn_id, name);
     return lookup_db(conn_id, name, db, out, e);
+}
+
+int
+conn_db_get(const char *conn_id, PGconn *db, struct conn *out, struct err *e)
+{
+    memset(out, 0, sizeof(*out));
+    return lookup_db(conn_id, NULL, db, out, e);
 }
 
 /* ---- postgres ---------------------------------------------------------------------------- */
