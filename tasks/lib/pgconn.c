@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "pgconn.h"
 #include "pq.h"
 
@@ -38,6 +39,50 @@ struct pgconn_row {
 
 /* ---- connection ------------------------------------------------------------------- */
 
+/* The conninfo pgconn_target made and the connection it names, for pgconn_open's errors. */
+static struct {
+    char *conninfo;
+    char label[300];
+} target;
+
+int
+pgconn_target(const char **url, const char *conn_id, struct err *e)
+{
+    const char *meta = getenv("GUST_DATABASE_URL");
+    struct conn c = {0};
+    char where[200];
+    PGconn *db = NULL;
+    int rc = -1;
+
+    if (conn_id == NULL || *conn_id == '\0')
+        return 0;
+    if (conn_lookup(conn_id, NULL, &c, e) < 0) {
+        if (e->code == ERR_NOTFOUND && (meta == NULL || *meta == '\0'))
+            e->code = ERR_USAGE; /* a task's configuration error: permanent, exit 100 */
+        if (e->code != ERR_NOTFOUND)
+            return -1;
+        if ((db = pq_connect(meta, "gust-task", true, where, sizeof(where), e)) == NULL)
+            return err_prefix(e, "connection '%s': look it up in the metadata database", conn_id);
+        rc = conn_lookup(conn_id, db, &c, e);
+        PQfinish(db);
+        if (rc < 0 && e->code == ERR_NOTFOUND)
+            e->code = ERR_USAGE; /* a task's configuration error: permanent, exit 100 */
+        if (rc < 0)
+            return -1;
+    }
+    free(target.conninfo);
+    target.conninfo = NULL;
+    if (conn_pg_conninfo(&c, NULL, &target.conninfo, e) == 0) {
+        conn_describe(&c, target.label, sizeof(target.label));
+        *url = target.conninfo;
+        rc = 0;
+    } else {
+        rc = -1;
+    }
+    conn_clear(&c);
+    return rc;
+}
+
 struct pgconn *
 pgconn_open(const char *conninfo, struct err *e)
 {
@@ -52,6 +97,8 @@ pgconn_open(const char *conninfo, struct err *e)
     /* Task data is UTF-8 (JSON from Kafka), whatever the server's encoding. */
     if ((c->conn = pq_connect(conninfo, "gust-task", true, c->where, sizeof(c->where), e)) ==
         NULL) {
+        if (target.conninfo && conninfo && strcmp(conninfo, target.conninfo) == 0)
+            err_prefix(e, "connection %s", target.label);
         pgconn_free(c);
         return NULL;
     }
