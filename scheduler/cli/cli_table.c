@@ -127,10 +127,14 @@ static const struct cli_verb verbs[] = {
      "exit 0 when a scheduler/worker is alive (liveness)",
      "Exit 0 when a job of that type heartbeat within SECONDS (default 60): a liveness probe.",
      cli_jobs_check},
-    {"variables", "get", "KEY", 1, 1, NULL, "print a variable", NULL, cli_variables_get},
+    {"variables", "get", "KEY", 1, 1, "reveal", "print a variable (a secret-looking one as ***)",
+     "Print a variable's value. A key that looks secret (it contains password, secret,\n"
+     "passwd, authorization, api_key, apikey, access_token or private_key) prints *** unless\n"
+     "--reveal.",
+     cli_variables_get},
     {"variables", "set", "KEY VALUE", 2, 2, NULL, "set a variable", NULL, cli_variables_set},
-    {"variables", "list", NULL, 0, 0, "o,output=table|json", "list the variables", NULL,
-     cli_variables_list},
+    {"variables", "list", NULL, 0, 0, "o,output=table|json",
+     "list the variables (secret-looking ones as ***)", NULL, cli_variables_list},
     {"variables", "delete", "KEY", 1, 1, NULL, "delete a variable", NULL, cli_variables_delete},
     {"connections", "add", "CONN_ID", 1, 1,
      "conn-uri=URI conn-json=JSON conn-type=TYPE conn-host=HOST conn-login=LOGIN "
