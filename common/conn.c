@@ -392,6 +392,8 @@ out:
     return rc;
 }
 
+/* Long: Airflow's get_uri step by step in its order (scheme, protocol, authority, host,
+ * port, schema, query), kept in one piece so it reads side by side with the original. */
 char *
 conn_to_uri(const struct conn *c)
 {
@@ -475,6 +477,9 @@ json_field(const char *id, json_t *obj, const char *key, char **dst, struct err 
     return 0;
 }
 
+/* Long: Connection.from_json in one pass over the fields, each with Airflow's type rules
+ * (port a number or a numeric string, extra an object or its text); each check is short and
+ * they read best together. */
 static int
 from_json_object(const char *id, json_t *j, struct conn *out, struct err *e)
 {

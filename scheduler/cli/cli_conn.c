@@ -181,7 +181,9 @@ plain_text_warning(const char *what)
 
 /* ---- add ------------------------------------------------------------------------------- */
 
-/* Build the connection of `add` from its flags; 0, or an exit code after a message. */
+/* Build the connection of `add` from its flags; 0, or an exit code after a message. Long:
+ * Airflow's rules for which flags go together come first, then the three ways to give a
+ * connection; splitting them would scatter one decision table. */
 static int
 add_build(const struct cli_args *a, struct conn *c, char *uri, char *json, char *password)
 {
