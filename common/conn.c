@@ -347,6 +347,8 @@ conn_from_uri(const char *conn_id, const char *uri, struct conn *out, struct err
         strncmp(uri + slen, "://", 3) != 0)
         return err_set(e, ERR_PARSE,
                        "connection '%s': not a connection URI (want <conn_type>://...)", id);
+    if (strstr(uri, "%00") != NULL)
+        return err_set(e, ERR_PARSE, "connection '%s': the URI holds a NUL byte (%%00)", id);
     if (nschemes > 2)
         return err_set(e, ERR_PARSE,
                        "connection '%s': invalid connection URI (more than two "
@@ -765,12 +767,13 @@ pass_through(const char *key)
 {
     static const char *const fields[] = {"host",     "hostaddr", "port", "user",
                                          "password", "dbname",   NULL};
-    PQconninfoOption *opts = PQconndefaults(), *o;
+    PQconninfoOption *opts, *o;
     bool ok = false;
 
     for (size_t i = 0; fields[i]; i++)
         if (strcmp(fields[i], key) == 0)
             return false;
+    opts = PQconndefaults();
     for (o = opts; o && o->keyword; o++)
         if (strcmp(o->keyword, key) == 0)
             ok = true;

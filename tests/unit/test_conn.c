@@ -210,6 +210,7 @@ test_uri_errors(void **state)
     bad_uri("postgres://u:hunter2@h:70000/db", "port");
     bad_uri("just text hunter2", "not a connection URI");
     bad_uri("a://b://c://hunter2", "more than two");
+    bad_uri("postgres://u:hunter2%00@h/db", "NUL byte");
     bad_uri("x://u:hunter2@proto://host", "invalid");
     bad_uri("postgres://u:hunter2@h/db?__extra__=%5B1%5D", "not a JSON object");
     bad_uri("postgres://u:hunter2@h/db?__extra__=nope", "not JSON");
