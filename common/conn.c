@@ -737,6 +737,30 @@ conn_lookup(const char *conn_id, PGconn *db, struct conn *out, struct err *e)
 }
 
 int
+conn_lookup_default(const char *conn_id, struct conn *out, struct err *e)
+{
+    const char *url = getenv("GUST_DATABASE_URL");
+    char where[200];
+    struct err local = {0};
+    PGconn *db;
+    int rc;
+
+    if (e == NULL)
+        e = &local;
+    if (conn_lookup(conn_id, NULL, out, e) == 0)
+        return 0;
+    if (e->code != ERR_NOTFOUND)
+        return -1;
+    if ((url == NULL || *url == '\0') && getenv("PGHOST") == NULL && getenv("PGDATABASE") == NULL)
+        return -1; /* no metadata database configured: "not found" stands */
+    if ((db = pq_connect(url, "gust-conn", true, where, sizeof(where), e)) == NULL)
+        return err_prefix(e, "connection '%s': look it up in the metadata database", conn_id);
+    rc = conn_lookup(conn_id, db, out, e);
+    PQfinish(db);
+    return rc;
+}
+
+int
 conn_db_get(const char *conn_id, PGconn *db, struct conn *out, struct err *e)
 {
     memset(out, 0, sizeof(*out));

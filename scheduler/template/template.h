@@ -51,8 +51,8 @@ struct tmpl_ctx {
     /* var.value.x: set *value_out (malloc'd) or NULL when unset (an error when rendering). */
     int (*var_get)(void *arg, const char *key, char **value_out, struct err *e);
     /* conn.<conn_id>: fill *out (common/conn.h; the caller clears it) or return -1 with e
-     * set (a connection that does not exist is an error). NULL: conn_lookup without a
-     * database (AIRFLOW_CONN_<ID> variables only). */
+     * set (a connection that does not exist is an error). NULL: conn_lookup_default
+     * (AIRFLOW_CONN_<ID>, then a short session to the configured metadata database). */
     int (*conn_get)(void *arg, const char *conn_id, struct conn *out, struct err *e);
     void *arg;
 };

@@ -1,12 +1,12 @@
 /* template_conn: Airflow's `conn` template accessor, {{ conn.<conn_id>.<field> }}.
  *
- * conn.<id> (or conn['<id>']) looks the connection up when a try renders (through the
- * context's conn_get: the scheduler's store, AIRFLOW_CONN_<ID> first; without conn_get the
- * environment only) and is an object of which only the fields can be printed: host, login,
- * port, schema, conn_type, conn_id, description, extra, extra_dejson (then .<key>) and
- * password. The password is there only because Airflow offers it; it appears in whatever
- * renders it. Checking a DAG validates the field names; the connection itself is only
- * looked up at run time (it may be added after the DAG). */
+ * conn.<id> (or conn['<id>']) looks the connection up when a try renders, AIRFLOW_CONN_<ID>
+ * first, then the `connection` table: through the context's conn_get (the caller's session),
+ * else conn_lookup_default (a short session to the configured metadata database), and is an object
+ * of which only the fields can be printed: host, login, port, schema, conn_type, conn_id,
+ * description, extra, extra_dejson (then .<key>) and password. The password is there only because
+ * Airflow offers it; it appears in whatever renders it. Checking a DAG validates the field names;
+ * the connection itself is only looked up at run time (it may be added after the DAG). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,7 +59,7 @@ conn_item(struct tmpl_state *s, struct tmpl_val *v, const char *id, size_t off)
     if (s->ctx == NULL)
         return 0;
     rc = s->ctx->conn_get ? s->ctx->conn_get(s->ctx->arg, id, &c, &ce)
-                          : conn_lookup(id, NULL, &c, &ce);
+                          : conn_lookup_default(id, &c, &ce);
     if (rc < 0)
         return tmpl_fail(s, off, "conn.%s: %s", id, ce.msg);
     v->j = conn_object(&c);

@@ -48,27 +48,15 @@ static struct {
 int
 pgconn_target(const char **url, const char *conn_id, struct err *e)
 {
-    const char *meta = getenv("GUST_DATABASE_URL");
     struct conn c = {0};
-    char where[200];
-    PGconn *db = NULL;
     int rc = -1;
 
     if (conn_id == NULL || *conn_id == '\0')
         return 0;
-    if (conn_lookup(conn_id, NULL, &c, e) < 0) {
-        if (e->code == ERR_NOTFOUND && (meta == NULL || *meta == '\0'))
+    if (conn_lookup_default(conn_id, &c, e) < 0) {
+        if (e->code == ERR_NOTFOUND)
             e->code = ERR_USAGE; /* a task's configuration error: permanent, exit 100 */
-        if (e->code != ERR_NOTFOUND)
-            return -1;
-        if ((db = pq_connect(meta, "gust-task", true, where, sizeof(where), e)) == NULL)
-            return err_prefix(e, "connection '%s': look it up in the metadata database", conn_id);
-        rc = conn_lookup(conn_id, db, &c, e);
-        PQfinish(db);
-        if (rc < 0 && e->code == ERR_NOTFOUND)
-            e->code = ERR_USAGE; /* a task's configuration error: permanent, exit 100 */
-        if (rc < 0)
-            return -1;
+        return -1;
     }
     free(target.conninfo);
     target.conninfo = NULL;

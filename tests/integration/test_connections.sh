@@ -7,7 +7,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 69
+plan 71
 gust_tmpdir T
 pg_gust_db gust_connections
 unset AIRFLOW__CORE__FERNET_KEY GUST_FERNET_KEY GUST_CONN_ID
@@ -167,6 +167,13 @@ log=$(cat "$T/logs/dag_id=conn_tmpl/run_id=tmpl1/task_id=show/attempt=1.log")
 check_contains "a scheduled try renders them too (its log)" "host=tmpl.example port=6543" "$log"
 case $log in *hunter2*) echo "not ok - the try's log holds no password" ;; *) echo "ok - the try's log holds no password" ;; esac
 unset AIRFLOW_CONN_TMPL_PG
+"$G" connections add tmpl_tab --conn-type postgres --conn-host tab.example --conn-password "$PW" \
+    --conn-extra '{"sslmode": "verify-full"}' >/dev/null 2>&1
+run "$G" dags trigger conn_tmpl_table --local -r tab1 >/dev/null
+log=$(cat "$T/logs/dag_id=conn_tmpl_table/run_id=tab1/task_id=show/attempt=1.log")
+check_contains "a connection of the table renders in a try" "table_host=tab.example sslmode=verify-full" "$log"
+log=$(cat "$T/logs/dag_id=conn_tmpl_table/run_id=tab1/task_id=missing/attempt=1.log")
+check_contains "a missing connection fails the try, naming it" "connection 'tmpl_missing' not found" "$log"
 
 # --- --conn-id on the task executables
 unset GUST_FERNET_KEY
