@@ -7,6 +7,7 @@
  * argv at once (and "-" reads them from stdin, which never shows in `ps`). Export is the
  * exception by design: it is a backup, and writes passwords (file mode 0600). Without a
  * Fernet key, `add` and `import` say that values are stored in plain text. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -181,6 +182,21 @@ plain_text_warning(const char *what)
 
 /* ---- add ------------------------------------------------------------------------------- */
 
+/* Airflow's rule for a conn_id (sanitize_conn_id): 1 to 250 characters out of letters,
+ * digits and _#!()-.:/\ . */
+static bool
+valid_conn_id(const char *id)
+{
+    size_t n = strlen(id);
+
+    if (n == 0 || n > 250)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        if (!isalnum(*p) && !strchr("_#!()-.:/\\", *p))
+            return false;
+    return true;
+}
+
 /* Build the connection of `add` from its flags; 0, or an exit code after a message. Long:
  * Airflow's rules for which flags go together come first, then the three ways to give a
  * connection; splitting them would scatter one decision table. */
@@ -192,6 +208,11 @@ add_build(const struct cli_args *a, struct conn *c, char *uri, char *json, char 
     const char *id = a->argv[0], *extra = cli_arg(a, "conn-extra", NULL);
     struct err e = {0};
 
+    if (!valid_conn_id(id)) {
+        log_error("Could not create connection: the conn_id must be 1 to 250 letters, digits "
+                  "and _#!()-.:/\\ (Airflow's rule)");
+        return EXIT_USAGE;
+    }
     if (!cli_flag(a, "conn-type") && !uri && !json) {
         log_error("Must supply either --conn-uri or --conn-json if not supplying --conn-type");
         return EXIT_USAGE;
@@ -640,6 +661,12 @@ cli_connections_import(const struct cli_args *a)
     json_object_foreach(all, id, v)
     {
         struct conn c = {0};
+        if (!valid_conn_id(id)) {
+            log_error("Could not import connection: the conn_id must be 1 to 250 letters, "
+                      "digits and _#!()-.:/\\ (Airflow's rule)");
+            failed++;
+            continue;
+        }
         if (import_entry(id, v, &c, &e) < 0) {
             log_error("Could not import connection %s: %s", id, e.msg);
             failed++;

@@ -7,7 +7,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 71
+plan 72
 gust_tmpdir T
 pg_gust_db gust_connections
 unset AIRFLOW__CORE__FERNET_KEY GUST_FERNET_KEY GUST_CONN_ID
@@ -40,6 +40,8 @@ out=$(run "$G" connections add pg_x --conn-uri "postgres://h/db" --conn-host h2)
 check_eq "--conn-uri with --conn-host is a usage error" 2 $?
 out=$(run "$G" connections add pg_x)
 check_eq "add without uri, json or type is a usage error" 2 $?
+out=$(run "$G" connections add 'pg x;' --conn-type postgres)
+check_eq "a conn_id outside Airflow's characters is a usage error" 2 $?
 out=$(run "$G" connections add pg_bad --conn-uri "postgres://u:${PW}@h:notaport/db")
 check_eq "a malformed URI exits 1" 1 $?
 check_contains "its error names the connection and the fault" "connection 'pg_bad': the port of the URI" "$out"
