@@ -419,7 +419,10 @@ op_row_check(struct run *r, struct err *e)
         sqlbuf_add(&x, ", \"pass_value\": ");
         sqlbuf_json_str(&x, s->pass_value);
         if (s->has_tolerance)
-            sqlbuf_addf(&x, ", \"tolerance\": %.17g", s->tolerance);
+        {
+            sqlbuf_add(&x, ", \"tolerance\": ");
+            sqlcheck_json_number(&x, s->tolerance);
+        }
     }
     sqlbuf_addf(&x, ", \"success\": %s}", ok ? "true" : "false");
     task_log("record: %s", sqlbuf_str(&x));
@@ -485,9 +488,11 @@ op_threshold(struct run *r, struct err *e)
     sqlval_json(&x, &cell);
     sqlbuf_add(&x, ", \"task_id\": ");
     sqlbuf_json_str(&x, s->task_id);
-    sqlbuf_addf(&x, ", \"min_threshold\": %.17g, \"max_threshold\": %.17g, "
-                    "\"within_threshold\": %s}",
-                lo, hi, within ? "true" : "false");
+    sqlbuf_add(&x, ", \"min_threshold\": ");
+    sqlcheck_json_number(&x, lo);
+    sqlbuf_add(&x, ", \"max_threshold\": ");
+    sqlcheck_json_number(&x, hi);
+    sqlbuf_addf(&x, ", \"within_threshold\": %s}", within ? "true" : "false");
     task_log("record: %s", sqlbuf_str(&x));
     if (xcom_push(r, &x, e) < 0)
         goto out;
@@ -517,7 +522,7 @@ bound_out(struct sqlbuf *json, struct sqlbuf *msg, const char *name, const struc
     sqlbuf_addf(json, ", \"%s\": ", name);
     sqlbuf_addf(msg, " %s ", name);
     if (b->is_num) {
-        sqlbuf_addf(json, "%.17g", b->num);
+        sqlcheck_json_number(json, b->num);
         sqlbuf_addf(msg, "%g", b->num);
     } else {
         sqlbuf_json_str(json, b->str);
@@ -543,7 +548,8 @@ column_result(const struct sql_spec *s, const struct sqlcolcheck *c, const struc
     bound_out(x, &bounds, "less_than", &c->less_than);
     bound_out(x, &bounds, "leq_to", &c->leq_to);
     if (c->has_tol) {
-        sqlbuf_addf(x, ", \"tolerance\": %.17g", c->tol);
+        sqlbuf_add(x, ", \"tolerance\": ");
+        sqlcheck_json_number(x, c->tol);
         sqlbuf_addf(&bounds, " tolerance %g", c->tol);
     }
     if (c->partition_clause) {

@@ -85,6 +85,21 @@ sqlcheck_float_repr(double d, char *buf, size_t size)
     snprintf(buf, size, "%se%c%02d", digits, exp < 0 ? '-' : '+', abs(exp));
 }
 
+void
+sqlcheck_json_number(struct sqlbuf *b, double d)
+{
+    char buf[64];
+
+    if (!isfinite(d)) {
+        sqlbuf_add(b, "null");
+    } else if (d == floor(d) && fabs(d) < 1e15) {
+        sqlbuf_addf(b, "%.0f", d);
+    } else {
+        sqlcheck_float_repr(d, buf, sizeof(buf));
+        sqlbuf_add(b, buf);
+    }
+}
+
 int
 sqlcheck_parse_boolean(const char *s)
 {

@@ -52,6 +52,10 @@ int sqlcheck_parse_float(const char *s, double *out);
  * integral, exponent form below 1e-4 or from 1e16. */
 void sqlcheck_float_repr(double d, char *buf, size_t size);
 
+/* d as a JSON number: integral values without a fraction ("3"), others as repr(float)
+ * ("0.1"), NaN and infinities as null (JSON has no such numbers). */
+void sqlcheck_json_number(struct sqlbuf *b, double d);
+
 /* The provider's _parse_boolean: y yes t true on 1 -> 1, n no f false off 0 -> 0 (any
  * case), anything else -1 (a ValueError). */
 int sqlcheck_parse_boolean(const char *s);
