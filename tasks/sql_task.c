@@ -36,9 +36,9 @@
     "Run one SQL operator try (execute, check, value_check, threshold_check, column_check,\n"      \
     "table_check, branch, sensor) described by the JSON spec FILE that gust's runner writes\n"     \
     "(docs/dag-files.md, \"SQL operators\"). Connection from AIRFLOW_CONN_<CONN_ID>, else the\n"   \
-    "connection table of GUST_DATABASE_URL. Result JSON to $GUST_XCOM_FILE (limit\n"              \
-    "$GUST_XCOM_MAX_BYTES); a branch writes its followed task ids to $GUST_BRANCH_FILE.\n"        \
-    "Exit 0 ok, 1 failed check / SQL error / sensor timeout, 99 sensor timeout with soft_fail,\n" \
+    "connection table of GUST_DATABASE_URL. Result JSON to $GUST_XCOM_FILE (limit\n"               \
+    "$GUST_XCOM_MAX_BYTES); a branch writes its followed task ids to $GUST_BRANCH_FILE.\n"         \
+    "Exit 0 ok, 1 failed check / SQL error / sensor timeout, 99 sensor timeout with soft_fail,\n"  \
     "100 bad spec or connection, 111 database unreachable."
 
 #define XCOM_MAX_DEFAULT (1u << 20)
@@ -163,8 +163,7 @@ arm_timeout(struct run *r, struct err *e)
         return 0;
     left = r->spec->execution_timeout - (now_seconds() - r->started);
     if (left <= 0)
-        return err_set(e, ERR_FAIL, "execution_timeout of %gs passed",
-                       r->spec->execution_timeout);
+        return err_set(e, ERR_FAIL, "execution_timeout of %gs passed", r->spec->execution_timeout);
     return sqldb_set_timeout(r->db, left, e);
 }
 
@@ -179,8 +178,7 @@ unit_run(struct run *r, struct stmt *v, size_t n, const char *key, struct sqlres
         if (n > 1)
             task_log("%s: statement %zu/%zu: %s", key, i + 1, n, v[i].sql);
         if (arm_timeout(r, e) < 0 ||
-            sqldb_run(r->db, v[i].sql, v[i].simple, v[i].n, v[i].values, v[i].types, &res, e) <
-                0) {
+            sqldb_run(r->db, v[i].sql, v[i].simple, v[i].n, v[i].values, v[i].types, &res, e) < 0) {
             sqlres_free(*last);
             *last = NULL;
             if (strstr(e->msg, "statement timeout") && r->spec->execution_timeout > 0)
@@ -418,8 +416,7 @@ op_row_check(struct run *r, struct err *e)
     if (s->op == SQL_VALUE_CHECK) {
         sqlbuf_add(&x, ", \"pass_value\": ");
         sqlbuf_json_str(&x, s->pass_value);
-        if (s->has_tolerance)
-        {
+        if (s->has_tolerance) {
             sqlbuf_add(&x, ", \"tolerance\": ");
             sqlcheck_json_number(&x, s->tolerance);
         }
@@ -500,8 +497,8 @@ op_threshold(struct run *r, struct err *e)
         struct sqlbuf val = {0};
         sqlval_pystr(&val, &cell);
         err_set(e, ERR_FAIL, "Threshold Check: \"%s\" failed: result %s is %s thresholds %g and %g",
-                s->task_id, sqlbuf_str(&val), number ? "not within" : "not a number to compare with",
-                lo, hi);
+                s->task_id, sqlbuf_str(&val),
+                number ? "not within" : "not a number to compare with", lo, hi);
         sqlbuf_clear(&val);
         goto out;
     }
@@ -558,8 +555,8 @@ column_result(const struct sql_spec *s, const struct sqlcolcheck *c, const struc
     }
     sqlbuf_add(x, "}");
     if (!ok) {
-        sqlbuf_addf(failed, "%sColumn: %s, Check: %s, result: ", failed->len ? "; " : "",
-                    c->column, c->check);
+        sqlbuf_addf(failed, "%sColumn: %s, Check: %s, result: ", failed->len ? "; " : "", c->column,
+                    c->check);
         sqlval_pystr(failed, v);
         sqlbuf_addf(failed, ", bound:%s%s%s", sqlbuf_str(&bounds), why.len ? " - " : "",
                     sqlbuf_str(&why));
@@ -607,9 +604,9 @@ op_multi_check(struct run *r, struct err *e)
     struct sqlres *res = NULL;
     int rc = -1;
 
-    if ((columns ? sqlcheck_column_sql(s->table, s->colchecks, n, s->partition_clause, &sql, e)
-                 : sqlcheck_table_sql(s->table, s->tabchecks, n, s->partition_clause, &sql, e)) <
-        0) {
+    if ((columns
+             ? sqlcheck_column_sql(s->table, s->colchecks, n, s->partition_clause, &sql, e)
+             : sqlcheck_table_sql(s->table, s->tabchecks, n, s->partition_clause, &sql, e)) < 0) {
         err_prefix(e, "task %s", s->task_id);
         goto out;
     }
@@ -731,8 +728,7 @@ out:
 static int
 sleep_until(double until, struct err *e)
 {
-    struct timespec ts = {.tv_sec = (time_t)until,
-                          .tv_nsec = (long)((until - floor(until)) * 1e9)};
+    struct timespec ts = {.tv_sec = (time_t)until, .tv_nsec = (long)((until - floor(until)) * 1e9)};
 
     while (!task_stopping()) {
         int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
@@ -741,8 +737,7 @@ sleep_until(double until, struct err *e)
         if (rc != EINTR)
             return err_set(e, ERR_FAIL, "sleep: %s", strerror(rc));
     }
-    return err_set(e, ERR_FAIL, "stopped by signal %d while waiting to poke",
-                   task_stop_signal());
+    return err_set(e, ERR_FAIL, "stopped by signal %d while waiting to poke", task_stop_signal());
 }
 
 /* SqlSensor in poke mode: 0 when the first cell is truthy, 1 on timeout, -1 on error. */
@@ -784,14 +779,20 @@ static int
 dispatch(struct run *r, struct err *e)
 {
     switch (r->spec->op) {
-    case SQL_EXECUTE: return op_execute(r, e);
+    case SQL_EXECUTE:
+        return op_execute(r, e);
     case SQL_CHECK:
-    case SQL_VALUE_CHECK: return op_row_check(r, e);
-    case SQL_THRESHOLD_CHECK: return op_threshold(r, e);
+    case SQL_VALUE_CHECK:
+        return op_row_check(r, e);
+    case SQL_THRESHOLD_CHECK:
+        return op_threshold(r, e);
     case SQL_COLUMN_CHECK:
-    case SQL_TABLE_CHECK: return op_multi_check(r, e);
-    case SQL_BRANCH: return op_branch(r, e);
-    case SQL_SENSOR: return op_sensor(r, e);
+    case SQL_TABLE_CHECK:
+        return op_multi_check(r, e);
+    case SQL_BRANCH:
+        return op_branch(r, e);
+    case SQL_SENSOR:
+        return op_sensor(r, e);
     }
     return err_set(e, ERR_USAGE, "unknown operator");
 }

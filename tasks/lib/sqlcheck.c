@@ -137,14 +137,20 @@ bool
 sqlval_truthy(const struct sqlval *v)
 {
     switch (v->kind) {
-    case SQLV_NULL: return false;
-    case SQLV_BOOL: return v->text[0] == 't';
+    case SQLV_NULL:
+        return false;
+    case SQLV_BOOL:
+        return v->text[0] == 't';
     case SQLV_INT:
     case SQLV_FLOAT:
-    case SQLV_NUMERIC: return strtod(v->text, NULL) != 0; /* NaN is truthy, as in Python */
-    case SQLV_TEXT: return v->text[0] != '\0';
-    case SQLV_JSON: return !json_falsy(v->text);
-    case SQLV_OTHER: return true;
+    case SQLV_NUMERIC:
+        return strtod(v->text, NULL) != 0; /* NaN is truthy, as in Python */
+    case SQLV_TEXT:
+        return v->text[0] != '\0';
+    case SQLV_JSON:
+        return !json_falsy(v->text);
+    case SQLV_OTHER:
+        return true;
     }
     return true;
 }
@@ -153,18 +159,24 @@ int
 sqlval_float(const struct sqlval *v, double *out)
 {
     switch (v->kind) {
-    case SQLV_BOOL: *out = v->text[0] == 't'; return 0;
+    case SQLV_BOOL:
+        *out = v->text[0] == 't';
+        return 0;
     case SQLV_INT:
     case SQLV_FLOAT:
-    case SQLV_NUMERIC: *out = strtod(v->text, NULL); return 0;
-    case SQLV_TEXT: return sqlcheck_parse_float(v->text, out);
+    case SQLV_NUMERIC:
+        *out = strtod(v->text, NULL);
+        return 0;
+    case SQLV_TEXT:
+        return sqlcheck_parse_float(v->text, out);
     case SQLV_JSON:
         if (strcmp(v->text, "true") == 0 || strcmp(v->text, "false") == 0) {
             *out = v->text[0] == 't';
             return 0;
         }
         return v->text[0] != '"' ? sqlcheck_parse_float(v->text, out) : -1;
-    default: return -1;
+    default:
+        return -1;
     }
 }
 
@@ -174,13 +186,19 @@ sqlval_pystr(struct sqlbuf *b, const struct sqlval *v)
     char repr[64];
 
     switch (v->kind) {
-    case SQLV_NULL: sqlbuf_add(b, "None"); return;
-    case SQLV_BOOL: sqlbuf_add(b, v->text[0] == 't' ? "True" : "False"); return;
+    case SQLV_NULL:
+        sqlbuf_add(b, "None");
+        return;
+    case SQLV_BOOL:
+        sqlbuf_add(b, v->text[0] == 't' ? "True" : "False");
+        return;
     case SQLV_FLOAT:
         sqlcheck_float_repr(strtod(v->text, NULL), repr, sizeof(repr));
         sqlbuf_add(b, repr);
         return;
-    default: sqlbuf_add(b, v->text); return;
+    default:
+        sqlbuf_add(b, v->text);
+        return;
     }
 }
 
@@ -188,9 +206,15 @@ void
 sqlval_json(struct sqlbuf *b, const struct sqlval *v)
 {
     switch (v->kind) {
-    case SQLV_NULL: sqlbuf_add(b, "null"); return;
-    case SQLV_BOOL: sqlbuf_add(b, v->text[0] == 't' ? "true" : "false"); return;
-    case SQLV_INT: sqlbuf_add(b, v->text); return;
+    case SQLV_NULL:
+        sqlbuf_add(b, "null");
+        return;
+    case SQLV_BOOL:
+        sqlbuf_add(b, v->text[0] == 't' ? "true" : "false");
+        return;
+    case SQLV_INT:
+        sqlbuf_add(b, v->text);
+        return;
     case SQLV_FLOAT:
     case SQLV_NUMERIC:
         if (isfinite(strtod(v->text, NULL)) && strpbrk(v->text, "0123456789"))
@@ -198,8 +222,12 @@ sqlval_json(struct sqlbuf *b, const struct sqlval *v)
         else
             sqlbuf_json_str(b, v->text); /* NaN, Infinity: not JSON numbers */
         return;
-    case SQLV_JSON: sqlbuf_add(b, v->text); return;
-    default: sqlbuf_json_str(b, v->text); return;
+    case SQLV_JSON:
+        sqlbuf_add(b, v->text);
+        return;
+    default:
+        sqlbuf_json_str(b, v->text);
+        return;
     }
 }
 
@@ -231,8 +259,8 @@ sqlcheck_row(const struct sqlval *row, size_t n, struct sqlbuf *why)
 }
 
 bool
-sqlcheck_value(const struct sqlval *row, size_t n, const char *pass_value, bool has_tol,
-               double tol, struct sqlbuf *why)
+sqlcheck_value(const struct sqlval *row, size_t n, const char *pass_value, bool has_tol, double tol,
+               struct sqlbuf *why)
 {
     double pass, v;
     bool ok = true;
@@ -334,21 +362,19 @@ sqlcheck_column_validate(const struct sqlcolcheck *c, struct err *e)
                                   &c->leq_to};
     for (i = 0; i < 5; i++)
         if (b[i]->set && !b[i]->is_num && c->has_tol)
-            return err_set(e, ERR_USAGE,
-                           "column_mapping.%s.%s: a string bound takes no tolerance", col, chk);
+            return err_set(e, ERR_USAGE, "column_mapping.%s.%s: a string bound takes no tolerance",
+                           col, chk);
     for (i = 1; i < 5; i++)
         for (size_t j = 1; j < 5; j++)
             if (b[i]->set && b[j]->set && b[i]->is_num != b[j]->is_num)
-                return err_set(e, ERR_USAGE,
-                               "column_mapping.%s.%s: bounds mix numbers and strings", col,
-                               chk);
+                return err_set(e, ERR_USAGE, "column_mapping.%s.%s: bounds mix numbers and strings",
+                               col, chk);
     if (c->greater_than.set && c->geq_to.set)
         return err_set(e, ERR_USAGE,
-                       "column_mapping.%s.%s: only supply one of greater_than or geq_to", col,
-                       chk);
+                       "column_mapping.%s.%s: only supply one of greater_than or geq_to", col, chk);
     if (c->less_than.set && c->leq_to.set)
-        return err_set(e, ERR_USAGE,
-                       "column_mapping.%s.%s: only supply one of less_than or leq_to", col, chk);
+        return err_set(e, ERR_USAGE, "column_mapping.%s.%s: only supply one of less_than or leq_to",
+                       col, chk);
     if (c->equal_to.set &&
         (c->greater_than.set || c->geq_to.set || c->less_than.set || c->leq_to.set))
         return err_set(e, ERR_USAGE,
@@ -396,8 +422,8 @@ compare(const struct sqlval *r, bool accept_none, const struct sqlbound *b, doub
 }
 
 bool
-sqlcheck_column_match(const struct sqlcolcheck *c, const struct sqlval *result,
-                      bool accept_none, struct sqlbuf *why)
+sqlcheck_column_match(const struct sqlcolcheck *c, const struct sqlval *result, bool accept_none,
+                      struct sqlbuf *why)
 {
     double t = c->has_tol ? c->tol : 0, d;
     bool ok = true, comparable = true;
@@ -503,20 +529,26 @@ sqlcheck_branch(const struct sqlval *v, bool *follow_true, struct sqlbuf *why)
     int b;
 
     switch (v->kind) {
-    case SQLV_BOOL: *follow_true = v->text[0] == 't'; return 0;
-    case SQLV_INT: *follow_true = strtod(v->text, NULL) != 0; return 0;
+    case SQLV_BOOL:
+        *follow_true = v->text[0] == 't';
+        return 0;
+    case SQLV_INT:
+        *follow_true = strtod(v->text, NULL) != 0;
+        return 0;
     case SQLV_TEXT:
         if ((b = sqlcheck_parse_boolean(v->text)) >= 0) {
             *follow_true = b == 1;
             return 0;
         }
         break;
-    default: break;
+    default:
+        break;
     }
     sqlbuf_add(why, "unexpected query return result '");
     sqlval_pystr(why, v);
-    sqlbuf_addf(why, "' type '%s' (want a bool, an int or a string like true/false, y/n, "
-                     "yes/no, on/off, 1/0)",
+    sqlbuf_addf(why,
+                "' type '%s' (want a bool, an int or a string like true/false, y/n, "
+                "yes/no, on/off, 1/0)",
                 kind_name(v->kind));
     return -1;
 }

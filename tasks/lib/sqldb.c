@@ -233,18 +233,22 @@ static unsigned int
 ptype_oid(enum sql_ptype t)
 {
     switch (t) {
-    case SQLP_INT4: return OID_INT4;
-    case SQLP_INT8: return OID_INT8;
-    case SQLP_NUMERIC: return OID_NUMERIC;
-    case SQLP_BOOL: return OID_BOOL;
-    default: return 0;
+    case SQLP_INT4:
+        return OID_INT4;
+    case SQLP_INT8:
+        return OID_INT8;
+    case SQLP_NUMERIC:
+        return OID_NUMERIC;
+    case SQLP_BOOL:
+        return OID_BOOL;
+    default:
+        return 0;
     }
 }
 
 int
-sqldb_run(struct sqldb *db, const char *sql, bool simple, size_t n,
-          const char *const *values, const enum sql_ptype *types, struct sqlres **out,
-          struct err *e)
+sqldb_run(struct sqldb *db, const char *sql, bool simple, size_t n, const char *const *values,
+          const enum sql_ptype *types, struct sqlres **out, struct err *e)
 {
     Oid oids[n ? n : 1];
     bool cancelled = false;
@@ -264,9 +268,9 @@ sqldb_run(struct sqldb *db, const char *sql, bool simple, size_t n,
     res = collect(db, &cancelled, e);
     if (cancelled) {
         PQclear(res);
-        err_set(e, ERR_FAIL,
-                "stopped by signal %d: the statement was cancelled on the server%s",
-                task_stop_signal(), PQstatus(db->conn) == CONNECTION_OK ? "" : " (connection lost)");
+        err_set(e, ERR_FAIL, "stopped by signal %d: the statement was cancelled on the server%s",
+                task_stop_signal(),
+                PQstatus(db->conn) == CONNECTION_OK ? "" : " (connection lost)");
         return -1;
     }
     if (res == NULL)
@@ -290,8 +294,8 @@ sqldb_set_timeout(struct sqldb *db, double seconds, struct err *e)
     const char *v[1] = {ms};
 
     snprintf(ms, sizeof(ms), "%.0f", seconds > 0 ? fmax(1, ceil(seconds * 1000)) : 0);
-    if (sqldb_run(db, "SELECT set_config('statement_timeout', $1, false)", false, 1, v, NULL,
-                  NULL, e) < 0)
+    if (sqldb_run(db, "SELECT set_config('statement_timeout', $1, false)", false, 1, v, NULL, NULL,
+                  e) < 0)
         return err_prefix(e, "set statement_timeout");
     return 0;
 }
@@ -299,8 +303,7 @@ sqldb_set_timeout(struct sqldb *db, double seconds, struct err *e)
 int
 sqldb_begin(struct sqldb *db, struct err *e)
 {
-    return sqldb_run(db, "BEGIN", false, 0, NULL, NULL, NULL, e) < 0 ? err_prefix(e, "begin")
-                                                                      : 0;
+    return sqldb_run(db, "BEGIN", false, 0, NULL, NULL, NULL, e) < 0 ? err_prefix(e, "begin") : 0;
 }
 
 int
@@ -352,21 +355,28 @@ static enum sqlval_kind
 kind_of(Oid type)
 {
     switch (type) {
-    case OID_BOOL: return SQLV_BOOL;
+    case OID_BOOL:
+        return SQLV_BOOL;
     case OID_INT2:
     case OID_INT4:
     case OID_INT8:
-    case OID_OID: return SQLV_INT;
+    case OID_OID:
+        return SQLV_INT;
     case OID_FLOAT4:
-    case OID_FLOAT8: return SQLV_FLOAT;
-    case OID_NUMERIC: return SQLV_NUMERIC;
+    case OID_FLOAT8:
+        return SQLV_FLOAT;
+    case OID_NUMERIC:
+        return SQLV_NUMERIC;
     case OID_TEXT:
     case OID_NAME:
     case OID_BPCHAR:
-    case OID_VARCHAR: return SQLV_TEXT;
+    case OID_VARCHAR:
+        return SQLV_TEXT;
     case OID_JSON:
-    case OID_JSONB: return SQLV_JSON;
-    default: return SQLV_OTHER;
+    case OID_JSONB:
+        return SQLV_JSON;
+    default:
+        return SQLV_OTHER;
     }
 }
 

@@ -39,9 +39,8 @@ int sqldb_set_timeout(struct sqldb *db, double seconds, struct err *e);
  * kept, as a DB-API cursor keeps it). Waits for the result; when SIGTERM or SIGINT arrives
  * meanwhile the statement is cancelled on the server, and the error says so. *out (NULL
  * allowed) gets the result (sqlres_free). */
-int sqldb_run(struct sqldb *db, const char *sql, bool simple, size_t n,
-              const char *const *values, const enum sql_ptype *types, struct sqlres **out,
-              struct err *e);
+int sqldb_run(struct sqldb *db, const char *sql, bool simple, size_t n, const char *const *values,
+              const enum sql_ptype *types, struct sqlres **out, struct err *e);
 
 /* BEGIN, COMMIT (a COMMIT that rolled back is an error), ROLLBACK. */
 int sqldb_begin(struct sqldb *db, struct err *e);

@@ -16,20 +16,49 @@
 #include "log.h"
 
 static const char *const op_names[] = {
-    [SQL_EXECUTE] = "execute",          [SQL_CHECK] = "check",
-    [SQL_VALUE_CHECK] = "value_check",  [SQL_THRESHOLD_CHECK] = "threshold_check",
-    [SQL_COLUMN_CHECK] = "column_check", [SQL_TABLE_CHECK] = "table_check",
-    [SQL_BRANCH] = "branch",            [SQL_SENSOR] = "sensor",
+    [SQL_EXECUTE] = "execute",
+    [SQL_CHECK] = "check",
+    [SQL_VALUE_CHECK] = "value_check",
+    [SQL_THRESHOLD_CHECK] = "threshold_check",
+    [SQL_COLUMN_CHECK] = "column_check",
+    [SQL_TABLE_CHECK] = "table_check",
+    [SQL_BRANCH] = "branch",
+    [SQL_SENSOR] = "sensor",
 };
 #define N_OPS (sizeof(op_names) / sizeof(op_names[0]))
 
 static const char *const known_keys[] = {
-    "operator", "dag_id", "task_id", "run_id", "conn_id", "database", "sql",
-    "split_statements", "autocommit", "return_last", "show_return_value_in_logs",
-    "do_xcom_push", "parameters", "execution_timeout", "pass_value", "tolerance",
-    "min_threshold", "max_threshold", "table", "column_mapping", "partition_clause",
-    "accept_none", "checks", "follow_task_ids_if_true", "follow_task_ids_if_false",
-    "poke_interval", "timeout", "fail_on_empty", "soft_fail", "map_index", "try_number",
+    "operator",
+    "dag_id",
+    "task_id",
+    "run_id",
+    "conn_id",
+    "database",
+    "sql",
+    "split_statements",
+    "autocommit",
+    "return_last",
+    "show_return_value_in_logs",
+    "do_xcom_push",
+    "parameters",
+    "execution_timeout",
+    "pass_value",
+    "tolerance",
+    "min_threshold",
+    "max_threshold",
+    "table",
+    "column_mapping",
+    "partition_clause",
+    "accept_none",
+    "checks",
+    "follow_task_ids_if_true",
+    "follow_task_ids_if_false",
+    "poke_interval",
+    "timeout",
+    "fail_on_empty",
+    "soft_fail",
+    "map_index",
+    "try_number",
     NULL,
 };
 
@@ -82,8 +111,7 @@ get_num(json_t *o, const char *key, double dflt, double *out, struct err *e)
 
 /* A string or a list of strings (the provider accepts both). */
 static int
-get_strs(json_t *o, const char *key, const char ***out, size_t *n, bool required,
-         struct err *e)
+get_strs(json_t *o, const char *key, const char ***out, size_t *n, bool required, struct err *e)
 {
     json_t *v = json_object_get(o, key), *it;
     size_t i;
@@ -180,8 +208,9 @@ load_params(json_t *o, struct sql_spec *s, struct err *e)
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_array(v) && !json_is_object(v))
-        return err_set(e, ERR_USAGE, "parameters: want a list (for %%s) or a mapping (for "
-                                     "%%(name)s)");
+        return err_set(e, ERR_USAGE,
+                       "parameters: want a list (for %%s) or a mapping (for "
+                       "%%(name)s)");
     n = json_is_array(v) ? json_array_size(v) : json_object_size(v);
     s->params_named = json_is_object(v);
     s->has_params = n > 0; /* psycopg2 formats the text only when parameters are truthy */
@@ -224,15 +253,14 @@ load_bound(json_t *v, const char *col, const char *chk, const char *opt, struct 
     } else if (json_is_string(v)) {
         b->str = json_string_value(v);
     } else {
-        return err_set(e, ERR_USAGE, "column_mapping.%s.%s.%s: want a number or a string", col,
-                       chk, opt);
+        return err_set(e, ERR_USAGE, "column_mapping.%s.%s.%s: want a number or a string", col, chk,
+                       opt);
     }
     return 0;
 }
 
 static int
-load_colcheck(const char *col, const char *chk, json_t *opts, struct sqlcolcheck *c,
-              struct err *e)
+load_colcheck(const char *col, const char *chk, json_t *opts, struct sqlcolcheck *c, struct err *e)
 {
     const char *opt;
     json_t *v;
@@ -254,14 +282,14 @@ load_colcheck(const char *col, const char *chk, json_t *opts, struct sqlcolcheck
                 return -1;
         } else if (strcmp(opt, "tolerance") == 0) {
             if (!json_is_number(v))
-                return err_set(e, ERR_USAGE, "column_mapping.%s.%s.tolerance: want a number",
-                               col, chk);
+                return err_set(e, ERR_USAGE, "column_mapping.%s.%s.tolerance: want a number", col,
+                               chk);
             c->has_tol = true;
             c->tol = json_number_value(v);
         } else if (strcmp(opt, "partition_clause") == 0) {
             if (!json_is_string(v))
-                return err_set(e, ERR_USAGE,
-                               "column_mapping.%s.%s.partition_clause: want a string", col, chk);
+                return err_set(e, ERR_USAGE, "column_mapping.%s.%s.partition_clause: want a string",
+                               col, chk);
             c->partition_clause = json_string_value(v);
         } else {
             return err_set(e, ERR_USAGE,
@@ -281,8 +309,9 @@ load_column_mapping(json_t *o, struct sql_spec *s, struct err *e)
     size_t n = 0;
 
     if (m == NULL || !json_is_object(m) || json_object_size(m) == 0)
-        return err_set(e, ERR_USAGE, "column_mapping: want a non-empty mapping of column -> "
-                                     "{check: {options}}");
+        return err_set(e, ERR_USAGE,
+                       "column_mapping: want a non-empty mapping of column -> "
+                       "{check: {options}}");
     json_object_foreach(m, col, checks)
     {
         if (!json_is_object(checks) || json_object_size(checks) == 0)
@@ -311,8 +340,9 @@ load_table_checks(json_t *o, struct sql_spec *s, struct err *e)
     const char *name, *key;
 
     if (m == NULL || !json_is_object(m) || json_object_size(m) == 0)
-        return err_set(e, ERR_USAGE, "checks: want a non-empty mapping of name -> "
-                                     "{check_statement: ..., partition_clause: ...}");
+        return err_set(e, ERR_USAGE,
+                       "checks: want a non-empty mapping of name -> "
+                       "{check_statement: ..., partition_clause: ...}");
     if ((s->tabchecks = calloc(json_object_size(m), sizeof(*s->tabchecks))) == NULL)
         return err_set(e, ERR_FAIL, "out of memory");
     json_object_foreach(m, name, c)
@@ -381,8 +411,8 @@ load_sql(json_t *o, struct sql_spec *s, struct err *e)
         if (sqltext_is_empty(s->sql[i]) && s->nsql > 1)
             return err_set(e, ERR_USAGE, "sql[%zu]: empty statement", i);
     if (s->op != SQL_EXECUTE && s->nsql != 1)
-        return err_set(e, ERR_USAGE, "sql: %s takes one SQL text, not a list of %zu",
-                       s->op_name, s->nsql);
+        return err_set(e, ERR_USAGE, "sql: %s takes one SQL text, not a list of %zu", s->op_name,
+                       s->nsql);
     return 0;
 }
 
@@ -421,10 +451,10 @@ load_op_keys(json_t *o, struct sql_spec *s, struct err *e)
         return s->op == SQL_COLUMN_CHECK ? load_column_mapping(o, s, e)
                                          : load_table_checks(o, s, e);
     case SQL_BRANCH:
-        return get_strs(o, "follow_task_ids_if_true", &s->follow_true, &s->nfollow_true, true,
-                        e) < 0 ||
-                       get_strs(o, "follow_task_ids_if_false", &s->follow_false,
-                                &s->nfollow_false, true, e) < 0
+        return get_strs(o, "follow_task_ids_if_true", &s->follow_true, &s->nfollow_true, true, e) <
+                           0 ||
+                       get_strs(o, "follow_task_ids_if_false", &s->follow_false, &s->nfollow_false,
+                                true, e) < 0
                    ? -1
                    : 0;
     case SQL_SENSOR:
@@ -433,7 +463,8 @@ load_op_keys(json_t *o, struct sql_spec *s, struct err *e)
                        get_bool(o, "fail_on_empty", false, &s->fail_on_empty, e) < 0
                    ? -1
                    : 0;
-    default: return 0;
+    default:
+        return 0;
     }
 }
 

@@ -34,8 +34,8 @@ enum sql_ptype {
 };
 
 struct sql_param {
-    const char *name;  /* the key of a mapping, NULL in a list */
-    char *value;       /* text form, NULL = SQL NULL */
+    const char *name; /* the key of a mapping, NULL in a list */
+    char *value;      /* text form, NULL = SQL NULL */
     enum sql_ptype type;
 };
 
@@ -54,8 +54,8 @@ struct sql_spec {
     size_t nsql;
     bool sql_is_string; /* "sql" was a string (or a one-element list): Airflow's string form */
     bool split_statements, autocommit, return_last, show_return_value_in_logs, do_xcom_push;
-    bool has_params;    /* parameters given and not empty (psycopg2 formats only then) */
-    bool params_named;  /* a mapping (%(name)s) rather than a list (%s) */
+    bool has_params;   /* parameters given and not empty (psycopg2 formats only then) */
+    bool params_named; /* a mapping (%(name)s) rather than a list (%s) */
     struct sql_param *params;
     size_t nparams;
     const char **param_names; /* names of params, for sqltext_bind */

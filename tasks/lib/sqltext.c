@@ -84,12 +84,24 @@ sqlbuf_json_str(struct sqlbuf *b, const char *s)
             continue;
         }
         switch (c) {
-        case '"': sqlbuf_add(b, "\\\""); break;
-        case '\\': sqlbuf_add(b, "\\\\"); break;
-        case '\n': sqlbuf_add(b, "\\n"); break;
-        case '\r': sqlbuf_add(b, "\\r"); break;
-        case '\t': sqlbuf_add(b, "\\t"); break;
-        default: sqlbuf_addf(b, "\\u%04x", c); break;
+        case '"':
+            sqlbuf_add(b, "\\\"");
+            break;
+        case '\\':
+            sqlbuf_add(b, "\\\\");
+            break;
+        case '\n':
+            sqlbuf_add(b, "\\n");
+            break;
+        case '\r':
+            sqlbuf_add(b, "\\r");
+            break;
+        case '\t':
+            sqlbuf_add(b, "\\t");
+            break;
+        default:
+            sqlbuf_addf(b, "\\u%04x", c);
+            break;
         }
     }
     sqlbuf_add(b, "\"");
@@ -329,8 +341,8 @@ bound_slot(struct sqltext_bound *out, size_t idx, bool reuse, struct err *e)
 /* Handle the '%' at s[i]; *i moves past what it consumed. */
 static int
 bind_percent(const char *s, size_t *i, enum sqltext_style style, size_t nvalues,
-             const char *const *names, size_t *cursor, struct sqltext_bound *out,
-             struct sqlbuf *b, struct err *e)
+             const char *const *names, size_t *cursor, struct sqltext_bound *out, struct sqlbuf *b,
+             struct err *e)
 {
     size_t at = *i, idx, k;
 
@@ -382,9 +394,8 @@ bind_percent(const char *s, size_t *i, enum sqltext_style style, size_t nvalues,
 }
 
 int
-sqltext_bind(const char *sql, enum sqltext_style style, size_t nvalues,
-             const char *const *names, size_t *cursor, struct sqltext_bound *out,
-             struct err *e)
+sqltext_bind(const char *sql, enum sqltext_style style, size_t nvalues, const char *const *names,
+             size_t *cursor, struct sqltext_bound *out, struct err *e)
 {
     struct sqlbuf b = {0};
     bool comment;
@@ -435,7 +446,10 @@ quote_part(struct sqlbuf *b, const char *p, size_t len)
     for (size_t i = 0; i < len && plain; i++)
         plain = ident_char(p[i]);
     if (p[0] == '"') {
-        if (len < 2 || skip_quoted(p, 0, '"', false) != len)
+        size_t i = 1;
+        while (i < len && (p[i] != '"' || (i + 1 < len && p[i + 1] == '"')))
+            i += p[i] == '"' ? 2 : 1;
+        if (i != len - 1) /* the closing quote must be the part's last byte */
             return -1;
         sqlbuf_addn(b, p, len);
         return 0;
