@@ -294,6 +294,36 @@ execute_units(const struct sql_spec *s, char ***units, size_t *n, struct err *e)
     return 0;
 }
 
+/* The statements of each unit, all bound before any runs. */
+struct prepared {
+    struct stmt *v;
+    size_t n;
+};
+
+static void
+prepared_free(struct prepared *p, size_t n)
+{
+    for (size_t i = 0; p && i < n; i++)
+        stmts_free(p[i].v, p[i].n);
+    free(p);
+}
+
+static int
+prepare_all(const struct sql_spec *s, char **units, size_t n, struct prepared **out,
+            struct err *e)
+{
+    char key[32];
+
+    if ((*out = calloc(n + 1, sizeof(**out))) == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "sql[%zu]", i);
+        if (unit_prepare(s, units[i], key, &(*out)[i].v, &(*out)[i].n, e) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int
 op_execute(struct run *r, struct err *e)
 {
@@ -301,21 +331,24 @@ op_execute(struct run *r, struct err *e)
     /* the provider's return_single_query_results: the last result alone, or a list */
     bool single = s->sql_is_string && (s->return_last || !s->split_statements);
     struct sqlbuf out = {0};
+    struct prepared *p = NULL;
     char **units = NULL, key[32];
     size_t n = 0;
     int rc = -1;
+    bool began = false;
 
-    if (execute_units(s, &units, &n, e) < 0)
-        return -1;
+    if (execute_units(s, &units, &n, e) < 0 || prepare_all(s, units, n, &p, e) < 0)
+        goto out;
     if (!s->autocommit && sqldb_begin(r->db, e) < 0)
         goto out;
+    began = !s->autocommit;
     if (!single)
         sqlbuf_add(&out, "[");
     for (size_t i = 0; i < n; i++) {
         struct sqlres *res = NULL;
         snprintf(key, sizeof(key), "sql[%zu]", i);
-        task_log("running %s: %s", key, units[i]);
-        if (run_text(r, units[i], key, &res, e) < 0)
+        task_log("running %s: %s%s", key, units[i], s->has_params ? " (with parameters)" : "");
+        if (unit_run(r, p[i].v, p[i].n, key, &res, e) < 0)
             goto out;
         if (single)
             out.len = 0; /* only the last statement's rows are returned */
@@ -332,16 +365,18 @@ op_execute(struct run *r, struct err *e)
         xcom_push(r, &out, e); /* says it is too long */
         goto out;
     }
-    if (!s->autocommit && sqldb_commit(r->db, e) < 0)
+    if (began && sqldb_commit(r->db, e) < 0)
         goto out;
+    began = false;
     if (s->show_return_value_in_logs)
         task_log("Operator output is: %s", sqlbuf_str(&out));
     rc = s->do_xcom_push ? xcom_push(r, &out, e) : 0;
 out:
-    if (rc < 0 && !s->autocommit && !sqldb_lost(r->db)) {
+    if (began && !sqldb_lost(r->db)) {
         struct err ignored;
         sqldb_rollback(r->db, &ignored);
     }
+    prepared_free(p, n);
     sqlbuf_clear(&out);
     sqltext_list_free(units);
     return rc;
