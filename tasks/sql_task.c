@@ -175,6 +175,9 @@ unit_run(struct run *r, struct stmt *v, size_t n, const char *key, struct sqlres
     *last = NULL;
     for (size_t i = 0; i < n; i++) {
         struct sqlres *res = NULL;
+        if (task_stopping()) /* between statements: start no new one */
+            return err_set(e, ERR_FAIL, "%s: stopped by signal %d before statement %zu", key,
+                           task_stop_signal(), i + 1);
         if (n > 1)
             task_log("%s: statement %zu/%zu: %s", key, i + 1, n, v[i].sql);
         if (arm_timeout(r, e) < 0 ||
@@ -309,8 +312,7 @@ prepared_free(struct prepared *p, size_t n)
 }
 
 static int
-prepare_all(const struct sql_spec *s, char **units, size_t n, struct prepared **out,
-            struct err *e)
+prepare_all(const struct sql_spec *s, char **units, size_t n, struct prepared **out, struct err *e)
 {
     char key[32];
 
