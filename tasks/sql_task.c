@@ -197,15 +197,19 @@ unit_run(struct run *r, struct stmt *v, size_t n, const char *key, struct sqlres
     return 0;
 }
 
-/* Prepare and run one text (the provider's hook.run of a single statement text). */
+/* Prepare and run one text (the provider's hook.run of a single statement text), with the
+ * spec's parameters when bind is true (the operators that take parameters). */
 static int
-run_text(struct run *r, const char *text, const char *key, struct sqlres **last, struct err *e)
+run_text(struct run *r, const char *text, bool bind, const char *key, struct sqlres **last,
+         struct err *e)
 {
+    struct sql_spec unbound = *r->spec;
     struct stmt *v;
     size_t n;
     int rc;
 
-    if (unit_prepare(r->spec, text, key, &v, &n, e) < 0)
+    unbound.has_params = unbound.has_params && bind;
+    if (unit_prepare(&unbound, text, key, &v, &n, e) < 0)
         return -1;
     rc = unit_run(r, v, n, key, last, e);
     stmts_free(v, n);
@@ -389,10 +393,12 @@ out:
 /* The provider's get_first: the first row of the text's last statement. *res is NULL (and
  * the function still succeeds) when there is no row. */
 static int
-get_first(struct run *r, const char *sql, const char *key, struct sqlres **res, struct err *e)
+get_first(struct run *r, const char *sql, bool bind, const char *key, struct sqlres **res,
+          struct err *e)
 {
-    task_log("executing %s: %s%s", key, sql, r->spec->has_params ? " (with parameters)" : "");
-    if (run_text(r, sql, key, res, e) < 0)
+    task_log("executing %s: %s%s", key, sql,
+             bind && r->spec->has_params ? " (with parameters)" : "");
+    if (run_text(r, sql, bind, key, res, e) < 0)
         return -1;
     if (!sqlres_has_rows(*res) || sqlres_nrows(*res) == 0 || sqlres_ncols(*res) == 0) {
         sqlres_free(*res);
@@ -439,7 +445,7 @@ op_row_check(struct run *r, struct err *e)
     struct sqlval *row = NULL;
     int rc = -1;
 
-    if (get_first(r, s->sql[0], "sql", &res, e) < 0)
+    if (get_first(r, s->sql[0], true, "sql", &res, e) < 0)
         return -1;
     if (res == NULL)
         return err_set(e, ERR_FAIL, "check failed: the query returned zero rows: %s", s->sql[0]);
@@ -488,7 +494,7 @@ threshold_value(struct run *r, const struct sql_threshold *t, const char *key, d
         *out = t->num;
         return 0;
     }
-    if (get_first(r, t->sql, key, &res, e) < 0)
+    if (get_first(r, t->sql, false, key, &res, e) < 0)
         return -1;
     v = sqlres_value(res, 0, 0);
     int bad = res == NULL || v.kind == SQLV_TEXT || v.kind == SQLV_OTHER || sqlval_float(&v, out);
@@ -508,7 +514,7 @@ op_threshold(struct run *r, struct err *e)
     struct sqlval cell;
     int rc = -1;
 
-    if (get_first(r, s->sql[0], "sql", &res, e) < 0)
+    if (get_first(r, s->sql[0], false, "sql", &res, e) < 0)
         return -1;
     if (res == NULL)
         return err_set(e, ERR_FAIL, "the query returned zero rows: %s", s->sql[0]);
@@ -647,7 +653,7 @@ op_multi_check(struct run *r, struct err *e)
         err_prefix(e, "task %s", s->task_id);
         goto out;
     }
-    if (get_first(r, sqlbuf_str(&sql), "checks", &res, e) < 0)
+    if (get_first(r, sqlbuf_str(&sql), false, "checks", &res, e) < 0)
         goto out;
     if (res == NULL || sqlres_ncols(res) != n) {
         err_set(e, ERR_FAIL, "the following query returned zero rows: %s", sqlbuf_str(&sql));
@@ -723,7 +729,7 @@ op_branch(struct run *r, struct err *e)
     bool yes;
     int rc = -1;
 
-    if (get_first(r, s->sql[0], "sql", &res, e) < 0)
+    if (get_first(r, s->sql[0], true, "sql", &res, e) < 0)
         return -1;
     if (res == NULL)
         return err_set(e, ERR_FAIL,
@@ -785,7 +791,7 @@ op_sensor(struct run *r, struct err *e)
 
     for (int pokes = 1;; pokes++) {
         struct sqlres *res = NULL;
-        if (get_first(r, s->sql[0], "poke", &res, e) < 0)
+        if (get_first(r, s->sql[0], true, "poke", &res, e) < 0)
             return -1;
         if (res == NULL && s->fail_on_empty)
             return err_set(e, ERR_FAIL, "no rows returned, raising as per fail_on_empty");

@@ -408,8 +408,9 @@ load_sql(json_t *o, struct sql_spec *s, struct err *e)
         return err_set(e, ERR_USAGE, "sql: the list of SQL statements is empty");
     s->sql_is_string = json_is_string(v) || s->nsql == 1;
     for (size_t i = 0; i < s->nsql; i++)
-        if (sqltext_is_empty(s->sql[i]) && s->nsql > 1)
-            return err_set(e, ERR_USAGE, "sql[%zu]: empty statement", i);
+        if (sqltext_is_empty(s->sql[i]))
+            return s->nsql > 1 ? err_set(e, ERR_USAGE, "sql[%zu]: no statement in it", i)
+                               : err_set(e, ERR_USAGE, "sql: no statement in it");
     if (s->op != SQL_EXECUTE && s->nsql != 1)
         return err_set(e, ERR_USAGE, "sql: %s takes one SQL text, not a list of %zu", s->op_name,
                        s->nsql);
