@@ -53,6 +53,17 @@ char *conn_to_json(const struct conn *c, bool with_password);
  * database error (ERR_DB, temporary as libpq says). */
 int conn_lookup(const char *conn_id, PGconn *db, struct conn *out, struct err *e);
 
+/* conn_lookup for a process that has no session of its own: AIRFLOW_CONN_<ID> first, then
+ * the `connection` table of the metadata database this environment configures
+ * ($GUST_DATABASE_URL, else libpq's PG* variables when PGHOST or PGDATABASE is set), on a
+ * short session of its own. With no database configured, the environment only. Errors as
+ * conn_lookup's; the metadata database unreachable is ERR_DB, temporary, naming conn_id. */
+int conn_lookup_default(const char *conn_id, struct conn *out, struct err *e);
+
+/* The `connection` table's row of conn_id only (no environment), decrypted as conn_lookup
+ * does: what `gust connections list/export` read. ERR_NOTFOUND when there is no row. */
+int conn_db_get(const char *conn_id, PGconn *db, struct conn *out, struct err *e);
+
 /* A libpq conninfo for a postgres connection (conn_type postgres/postgresql; else -1 with a
  * clear error naming the conn_id and its type). `database` overrides schema when non-NULL.
  * Values quoted for conninfo; extra keys sslmode, sslrootcert, sslcert, sslkey,

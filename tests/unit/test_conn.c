@@ -210,6 +210,7 @@ test_uri_errors(void **state)
     bad_uri("postgres://u:hunter2@h:70000/db", "port");
     bad_uri("just text hunter2", "not a connection URI");
     bad_uri("a://b://c://hunter2", "more than two");
+    bad_uri("postgres://u:hunter2%00@h/db", "NUL byte");
     bad_uri("x://u:hunter2@proto://host", "invalid");
     bad_uri("postgres://u:hunter2@h/db?__extra__=%5B1%5D", "not a JSON object");
     bad_uri("postgres://u:hunter2@h/db?__extra__=nope", "not JSON");
@@ -569,6 +570,21 @@ test_db_lookup(void **state)
     assert_int_equal(conn_lookup("pg_enc", db, &c, &e), -1);
     assert_non_null(strstr(e.msg, "invalid Fernet token"));
     unsetenv("AIRFLOW__CORE__FERNET_KEY");
+    /* conn_lookup_default: a session of its own to $GUST_DATABASE_URL */
+    setenv("GUST_DATABASE_URL", "dbname=" DB, 1);
+    if (conn_lookup_default("pg_one", &c, &e) != 0)
+        fail_msg("%s", e.msg);
+    assert_string_equal(c.host, "dbhost");
+    conn_clear(&c);
+    assert_int_equal(conn_lookup_default("pg_none", &c, &e), -1);
+    assert_int_equal(e.code, ERR_NOTFOUND);
+    setenv("GUST_DATABASE_URL", "host=127.0.0.1 port=1 dbname=x password=hunter2", 1);
+    assert_int_equal(conn_lookup_default("pg_one", &c, &e), -1);
+    assert_int_equal(e.code, ERR_DB);
+    assert_true(e.temporary);
+    assert_non_null(strstr(e.msg, "connection 'pg_one': look it up in the metadata database"));
+    assert_null(strstr(e.msg, "hunter2"));
+    unsetenv("GUST_DATABASE_URL");
     /* missing row */
     assert_int_equal(conn_lookup("pg_none", db, &c, &e), -1);
     assert_int_equal(e.code, ERR_NOTFOUND);
