@@ -55,25 +55,6 @@ struct sqlres {
 
 /* ---- connecting ------------------------------------------------------------------------- */
 
-/* Find conn_id: the environment first, then the metadata database when there is one. */
-static int
-lookup(const char *conn_id, struct conn *c, struct err *e)
-{
-    const char *url = getenv("GUST_DATABASE_URL");
-    char where[200];
-    PGconn *meta;
-
-    if (conn_lookup(conn_id, NULL, c, e) == 0)
-        return 0;
-    if (e->code != ERR_NOTFOUND || url == NULL || *url == '\0')
-        return -1;
-    if ((meta = pq_connect(url, "gust-sql-task", true, where, sizeof(where), e)) == NULL)
-        return err_prefix(e, "connection '%s': look up in the metadata database", conn_id);
-    int rc = conn_lookup(conn_id, meta, c, e);
-    PQfinish(meta);
-    return rc;
-}
-
 struct sqldb *
 sqldb_open(const char *conn_id, const char *database, struct err *e)
 {
@@ -85,7 +66,8 @@ sqldb_open(const char *conn_id, const char *database, struct err *e)
         err_set(e, ERR_FAIL, "out of memory");
         return NULL;
     }
-    if (lookup(conn_id, &c, e) < 0 || conn_pg_conninfo(&c, database, &conninfo, e) < 0) {
+    if (conn_lookup_default(conn_id, &c, e) < 0 ||
+        conn_pg_conninfo(&c, database, &conninfo, e) < 0) {
         if (!e->temporary)
             e->code = ERR_USAGE; /* missing, malformed, not postgres: permanent */
         goto fail;

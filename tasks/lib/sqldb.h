@@ -18,9 +18,9 @@
 struct sqldb;  /* an open connection to the target database */
 struct sqlres; /* one statement's result */
 
-/* Look conn_id up (AIRFLOW_CONN_<ID>, then the connection table of the metadata database
- * when GUST_DATABASE_URL is set) and connect; database overrides the connection's schema
- * when not NULL. */
+/* Look conn_id up (conn_lookup_default: AIRFLOW_CONN_<ID>, then the connection table of the
+ * metadata database, GUST_DATABASE_URL or the PG* variables) and connect; database overrides the
+ * connection's schema when not NULL. */
 struct sqldb *sqldb_open(const char *conn_id, const char *database, struct err *e);
 
 /* Close (a transaction still open is rolled back by the server). NULL ok. */
