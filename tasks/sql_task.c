@@ -60,6 +60,14 @@ now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The progress line of a long statement. */
+static void
+log_progress(double seconds, void *arg)
+{
+    (void)arg;
+    task_log("progress: the statement has run for %.0fs", seconds);
+}
+
 /* ---- running statements ----------------------------------------------------------------- */
 
 /* One statement ready to run: text with $n and its parameters in $n order. */
@@ -882,6 +890,7 @@ main(int argc, char **argv)
     if ((r.db = sqldb_open(spec.conn_id, spec.database, &e)) == NULL)
         goto fail;
     task_log("connected to %s", sqldb_describe(r.db));
+    sqldb_set_progress(r.db, log_progress, NULL, atof(task_env("GUST_SQL_PROGRESS_SECONDS", "60")));
     rc = dispatch(&r, &e);
     if (rc == 0) {
         task_log("done in %.3fs", now_seconds() - r.started);

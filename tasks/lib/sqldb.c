@@ -46,6 +46,9 @@ enum {
 
 struct sqldb {
     PGconn *conn;
+    void (*progress)(double, void *);
+    void *progress_arg;
+    double progress_every;
     char describe[600];
 };
 
@@ -140,11 +143,19 @@ cancel(struct sqldb *db)
 /* Wait until libpq has a whole result, cancelling the statement once a stop signal came.
  * 0 when a result is ready, -1 when the connection broke. *cancelled tells whether it was
  * asked to stop. */
+void
+sqldb_set_progress(struct sqldb *db, void (*fn)(double, void *), void *arg, double interval)
+{
+    db->progress = fn;
+    db->progress_arg = arg;
+    db->progress_every = interval > 0 ? interval : 30;
+}
+
 static int
 wait_ready(struct sqldb *db, bool *cancelled)
 {
     sigset_t stop, old;
-    double give_up = 0;
+    double give_up = 0, start = now_seconds(), next = start + db->progress_every;
 
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
@@ -171,6 +182,10 @@ wait_ready(struct sqldb *db, bool *cancelled)
             return -1;
         if (*cancelled && now_seconds() > give_up)
             return -1;
+        if (db->progress && !*cancelled && now_seconds() >= next) {
+            db->progress(now_seconds() - start, db->progress_arg);
+            next += db->progress_every;
+        }
     }
     return 0;
 }

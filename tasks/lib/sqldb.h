@@ -29,6 +29,10 @@ void sqldb_free(struct sqldb *db);
 /* "conn_id (postgres://login@host:port/schema)" for logs (borrowed; no password). */
 const char *sqldb_describe(const struct sqldb *db);
 
+/* Call fn(seconds the statement has run, arg) every interval seconds while a statement runs
+ * (fn NULL: never), so a long statement shows it is alive in the try's log. */
+void sqldb_set_progress(struct sqldb *db, void (*fn)(double, void *), void *arg, double interval);
+
 /* Set the session's statement_timeout (server side) to seconds, rounded up to whole
  * milliseconds; 0 turns it off. */
 int sqldb_set_timeout(struct sqldb *db, double seconds, struct err *e);

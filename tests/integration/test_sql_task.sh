@@ -13,7 +13,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 91
+plan 92
 SQLT=$(gust_bin sql_task)
 gust_tmpdir tmp
 DB=gust_sql_task
@@ -102,6 +102,9 @@ sqlt nox "{\"operator\": \"execute\", $C, \"sql\": \"SELECT 1\", \"do_xcom_push\
 check_eq "do_xcom_push false: no XCom" "0 none" "$RC $XCOM"
 sqlt dbo "{\"operator\": \"execute\", $C, \"sql\": \"SELECT current_database()\", \"database\": \"gust_sql_task_other\"}"
 check_eq "database overrides the connection's schema" '[["gust_sql_task_other"]]' "$XCOM"
+
+GUST_SQL_PROGRESS_SECONDS=0.3 sqlt prog "{\"operator\": \"execute\", $C, \"sql\": \"SELECT pg_sleep(1)\"}"
+check_contains "a long statement logs progress lines" "progress: the statement has run for" "$OUT"
 
 # --- execution_timeout and SIGTERM cancel on the server
 running() { q "select count(*) from pg_stat_activity where state = 'active' and query like 'SELECT pg_sleep($1)%'"; }
