@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -775,20 +777,35 @@ out:
 
 /* ---- sensor ----------------------------------------------------------------------------- */
 
-/* Sleep until the monotonic time `until`, or until a stop signal: -1 then. */
+/* Sleep until the monotonic time `until`, or until a stop signal: -1 then. The stop signals
+ * are blocked except inside ppoll, so one arriving just before the wait still ends it. */
 static int
 sleep_until(double until, struct err *e)
 {
-    struct timespec ts = {.tv_sec = (time_t)until, .tv_nsec = (long)((until - floor(until)) * 1e9)};
+    sigset_t stop, old, during;
+    double left;
 
-    while (!task_stopping()) {
-        int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-        if (rc == 0)
-            return 0;
-        if (rc != EINTR)
-            return err_set(e, ERR_FAIL, "sleep: %s", strerror(rc));
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigprocmask(SIG_BLOCK, &stop, &old);
+    during = old;
+    sigdelset(&during, SIGTERM);
+    sigdelset(&during, SIGINT);
+    while (!task_stopping() && (left = until - now_seconds()) > 0) {
+        struct timespec ts = {.tv_sec = (time_t)left,
+                              .tv_nsec = (long)((left - floor(left)) * 1e9)};
+        if (ppoll(NULL, 0, &ts, &during) < 0 && errno != EINTR) {
+            int saved = errno;
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            return err_set(e, ERR_FAIL, "sleep: %s", strerror(saved));
+        }
     }
-    return err_set(e, ERR_FAIL, "stopped by signal %d while waiting to poke", task_stop_signal());
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (task_stopping())
+        return err_set(e, ERR_FAIL, "stopped by signal %d while waiting to poke",
+                       task_stop_signal());
+    return 0;
 }
 
 /* SqlSensor in poke mode: 0 when the first cell is truthy, 1 on timeout, -1 on error. */

@@ -13,7 +13,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 92
+plan 93
 SQLT=$(gust_bin sql_task)
 gust_tmpdir tmp
 DB=gust_sql_task
@@ -247,6 +247,16 @@ sqlt se3 "{\"operator\": \"sensor\", $C, \"sql\": \"SELECT ''\", \"poke_interval
 check_eq "sensor: a timeout with soft_fail is skipped (99)" 99 "$RC"
 sqlt se4 "{\"operator\": \"sensor\", $C, \"sql\": \"SELECT 1 WHERE false\", \"poke_interval\": 0.1, \"fail_on_empty\": true}"
 check_contains "sensor: fail_on_empty fails on no rows" "1 no rows returned, raising as per fail_on_empty" "$RC $(grep -o 'no rows returned, raising as per fail_on_empty' "$tmp/se4.out")"
+
+printf '%s\n' "{\"operator\": \"sensor\", $C, \"sql\": \"SELECT 0\", \"poke_interval\": 30}" >"$tmp/sterm.json"
+"$SQLT" --spec "$tmp/sterm.json" >"$tmp/sterm.out" 2>&1 &
+pid=$!
+gust_kill_at_exit $pid
+wait_for 10 grep -q "poke 1:" "$tmp/sterm.out"
+start=$SECONDS
+kill -TERM $pid
+wait $pid
+check_eq "sensor: SIGTERM ends the wait between pokes at once (exit 1)" "1 0" "$? $(((SECONDS - start) / 5))"
 
 # --- the command line and the spec file
 "$SQLT" --help >"$tmp/help.out" 2>&1
