@@ -1,6 +1,6 @@
 /* sql_task: one try of a SQL operator of a DAG file (SQLExecuteQueryOperator, the SQL checks,
  * BranchSQLOperator, SqlSensor), run by gust's runner as `sql_task --spec FILE`
- * (docs/dag-files.md, "SQL operators"), with the semantics of Airflow's common.sql provider.
+ * (docs/sql-task.md), with the semantics of Airflow's common.sql provider.
  *
  * The spec (tasks/lib/sqlspec.h) says everything already rendered: the operator, its
  * connection, its SQL and options. The connection is looked up as Airflow does
@@ -37,9 +37,10 @@
     "sql_task --spec FILE\n"                                                                       \
     "Run one SQL operator try (execute, check, value_check, threshold_check, column_check,\n"      \
     "table_check, branch, sensor) described by the JSON spec FILE that gust's runner writes\n"     \
-    "(docs/dag-files.md, \"SQL operators\"). Connection from AIRFLOW_CONN_<CONN_ID>, else the\n"   \
-    "connection table of GUST_DATABASE_URL. Result JSON to $GUST_XCOM_FILE (limit\n"               \
-    "$GUST_XCOM_MAX_BYTES); a branch writes its followed task ids to $GUST_BRANCH_FILE.\n"         \
+    "(docs/sql-task.md). Connection from AIRFLOW_CONN_<CONN_ID>, else the connection table\n"      \
+    "of the metadata database (GUST_DATABASE_URL or PG*). Result JSON to $GUST_XCOM_FILE\n"        \
+    "(limit $GUST_XCOM_MAX_BYTES); a branch writes its followed task ids to $GUST_BRANCH_FILE.\n"  \
+    "A long statement logs progress every $GUST_SQL_PROGRESS_SECONDS (60).\n"                      \
     "Exit 0 ok, 1 failed check / SQL error / sensor timeout, 99 sensor timeout with soft_fail,\n"  \
     "100 bad spec or connection, 111 database unreachable."
 
