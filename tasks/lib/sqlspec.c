@@ -59,6 +59,7 @@ static const char *const known_keys[] = {
     "soft_fail",
     "map_index",
     "try_number",
+    "sql_is_list",
     NULL,
 };
 
@@ -406,7 +407,13 @@ load_sql(json_t *o, struct sql_spec *s, struct err *e)
         return -1;
     if (s->nsql == 0)
         return err_set(e, ERR_USAGE, "sql: the list of SQL statements is empty");
-    s->sql_is_string = json_is_string(v) || s->nsql == 1;
+    /* The runner may say whether the DAG file gave a list (sql_is_list); without it a list of
+     * one statement is taken for the string form, the common case. */
+    json_t *is_list = json_object_get(o, "sql_is_list");
+    if (is_list != NULL && !json_is_boolean(is_list))
+        return err_set(e, ERR_USAGE, "sql_is_list: want true or false");
+    s->sql_is_string =
+        json_is_string(v) || (is_list ? json_is_false(is_list) && s->nsql == 1 : s->nsql == 1);
     for (size_t i = 0; i < s->nsql; i++)
         if (sqltext_is_empty(s->sql[i]))
             return s->nsql > 1 ? err_set(e, ERR_USAGE, "sql[%zu]: no statement in it", i)

@@ -1,5 +1,5 @@
 /* sqlspec: the spec file of a SQL task (the JSON object gust's runner writes for
- * `sql_task --spec FILE`, docs/dag-files.md "SQL operators"), read into plain structs.
+ * `sql_task --spec FILE`, docs/sql-task.md), read into plain structs.
  *
  * Every key is checked for its type here, and each operator's required keys are present;
  * column_mapping and checks are validated as the provider validates them. Errors are
@@ -52,7 +52,8 @@ struct sql_spec {
     const char *op_name, *dag_id, *task_id, *run_id, *conn_id, *database;
     const char **sql; /* statement texts as given (not split yet) */
     size_t nsql;
-    bool sql_is_string; /* "sql" was a string (or a one-element list): Airflow's string form */
+    bool sql_is_string; /* "sql" was a string (or a one-element list without sql_is_list):
+                           Airflow's string form */
     bool split_statements, autocommit, return_last, show_return_value_in_logs, do_xcom_push;
     bool has_params;   /* parameters given and not empty (psycopg2 formats only then) */
     bool params_named; /* a mapping (%(name)s) rather than a list (%s) */

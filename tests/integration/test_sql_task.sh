@@ -13,7 +13,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 93
+plan 94
 SQLT=$(gust_bin sql_task)
 gust_tmpdir tmp
 DB=gust_sql_task
@@ -51,6 +51,8 @@ check_eq "execute: a string sql returns its rows, typed as psycopg2 types them" 
 sqlt ex2 "{\"operator\": \"execute\", $C, \"sql\": [\"CREATE TEMP TABLE x (a int)\", \"SELECT 1 AS one\", \"SELECT 2\"]}"
 check_eq "execute: a list of statements returns each one's result (null without rows)" \
     '[null, [[1]], [[2]]]' "$XCOM"
+sqlt ex2b "{\"operator\": \"execute\", $C, \"sql\": [\"SELECT 1\"], \"sql_is_list\": true}"
+check_eq "execute: a DAG-file list of one statement (sql_is_list) returns a list of results" '[[[1]]]' "$XCOM"
 sqlt ex3 "{\"operator\": \"execute\", $C, \"sql\": \"SELECT 1; SELECT 'a;b'; -- c;\", \"split_statements\": true, \"return_last\": false}"
 check_eq "execute: split_statements with return_last false: one result per statement" \
     '[[[1]], [["a;b"]]]' "$XCOM"

@@ -349,6 +349,13 @@ test_spec_ok(void **state)
     assert_true(s.has_tolerance);
     assert_true(s.tolerance == 0.1);
     sqlspec_clear(&s);
+    /* a DAG-file list of one statement, as the runner says */
+    assert_int_equal(sqlspec_parse("{\"operator\": \"execute\", \"conn_id\": \"pg\", \"sql\": "
+                                   "[\"SELECT 1\"], \"sql_is_list\": true}",
+                                   "spec.json", &s, &e),
+                     0);
+    assert_false(s.sql_is_string);
+    sqlspec_clear(&s);
     /* an empty parameters list: psycopg2 leaves the text alone */
     assert_int_equal(sqlspec_parse("{\"operator\": \"execute\", \"conn_id\": \"pg\", \"sql\": "
                                    "[\"SELECT '%'\"], \"parameters\": []}",
