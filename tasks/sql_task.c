@@ -387,7 +387,8 @@ op_execute(struct run *r, struct err *e)
     began = false;
     if (s->show_return_value_in_logs)
         task_log("Operator output is: %s", sqlbuf_str(&out));
-    rc = s->do_xcom_push ? xcom_push(r, &out, e) : 0;
+    /* None is no XCom in Airflow: a single statement without rows pushes nothing */
+    rc = s->do_xcom_push && strcmp(sqlbuf_str(&out), "null") != 0 ? xcom_push(r, &out, e) : 0;
 out:
     if (began && !sqldb_lost(r->db)) {
         struct err ignored;

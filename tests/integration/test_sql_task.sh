@@ -13,7 +13,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 94
+plan 95
 SQLT=$(gust_bin sql_task)
 gust_tmpdir tmp
 DB=gust_sql_task
@@ -60,6 +60,9 @@ sqlt ex4 "{\"operator\": \"execute\", $C, \"sql\": \"SELECT 1; SELECT 'a;b'\", \
 check_eq "execute: split_statements with return_last: the last statement's rows" '[["a;b"]]' "$XCOM"
 sqlt ex5 "{\"operator\": \"execute\", $C, \"sql\": \"CREATE TABLE multi (a int); INSERT INTO multi VALUES (7); SELECT a FROM multi\"}"
 check_eq "execute: one text of several statements without parameters runs whole" '[[7]]' "$XCOM"
+
+sqlt ex6 "{\"operator\": \"execute\", $C, \"sql\": \"CREATE TABLE nothing_back (a int)\"}"
+check_eq "execute: a single statement without rows returns None: no XCom" "0 none" "$RC $XCOM"
 
 # --- execute: transactions
 q "create table tx (v text)"
