@@ -16,7 +16,8 @@
 #      --layers             caches each step: a rebuild with no change takes seconds
 #
 # Environment: GUST_IMAGE (gust:latest), BUILDAH_STORAGE_DRIVER (vfs), DEBIAN_RELEASE
-# (bookworm), GUST_IMAGE_CACHE (build/image). Each rebuild after a source change leaves the
+# (bookworm), GUST_IMAGE_CACHE (build/image), GUST_IMAGE_NO_CACHE=1 (rebuild every step, e.g.
+# for the security updates apt would now install). Each rebuild after a source change leaves the
 # replaced cache layers behind: `buildah --storage-driver vfs rmi --prune` reclaims them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,16 +29,42 @@ export BUILDAH_STORAGE_DRIVER=$driver DEBIAN_RELEASE=$release
 
 bash docker/base-images.sh
 
-log=${GUST_IMAGE_CACHE:-build/image}/build.log
-mkdir -p "$(dirname "$log")"
+cache=${GUST_IMAGE_CACHE:-build/image}
+log=$cache/build.log
+stamp=$cache/$(echo "$image" | tr '/:' '__').stamp
+mkdir -p "$cache"
+
+# Up to date: the image the last build made is still there and nothing it was built from
+# changed (the build context's folders the Dockerfile copies, the Dockerfile, the base
+# images). Even fully cached, a buildah vfs build takes minutes (each step's file system is
+# copied), so this check is what makes a second `make image` instant.
+inputs() {
+    find docker/Dockerfile Makefile scripts migrations common scheduler tasks tests dags \
+        -type f -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
+    local base
+    for base in "debian:$release" "debian:$release-slim"; do
+        buildah --storage-driver "$driver" images --format '{{.ID}}' "$base"
+    done
+}
+want=$(inputs | sha256sum | cut -d' ' -f1)
+have_id=$(buildah --storage-driver "$driver" images --format '{{.ID}}' "$image" 2>/dev/null | head -1)
+nocache=()
+if [ "${GUST_IMAGE_NO_CACHE:-0}" = 1 ]; then
+    nocache=(--no-cache)
+elif [ -n "$have_id" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want $have_id" ]; then
+    echo "image: $image is up to date ($have_id; GUST_IMAGE_NO_CACHE=1 rebuilds it)" >&2
+    exit 0
+fi
+
 start=$SECONDS
 echo "image: buildah bud -f docker/Dockerfile -t $image . (log: $log)" >&2
 if ! buildah --storage-driver "$driver" bud --isolation chroot --pull=never --format docker \
-    --layers --build-arg DEBIAN_RELEASE="$release" -f docker/Dockerfile -t "$image" . \
-    </dev/null >"$log" 2>&1; then
+    --layers "${nocache[@]}" --build-arg DEBIAN_RELEASE="$release" -f docker/Dockerfile \
+    -t "$image" . </dev/null >"$log" 2>&1; then
     tail -40 "$log" >&2
     echo "image: buildah bud failed (last lines above, whole log in $log)" >&2
     exit 1
 fi
 size=$(buildah --storage-driver "$driver" images --format '{{.Size}}' "$image" | head -1)
+echo "$want $(buildah --storage-driver "$driver" images --format '{{.ID}}' "$image" | head -1)" >"$stamp"
 echo "image: built $image ($size) in $((SECONDS - start)) s" >&2
