@@ -47,7 +47,7 @@ inputs() {
     done
 }
 want=$(inputs | sha256sum | cut -d' ' -f1)
-have_id=$(buildah --storage-driver "$driver" images --format '{{.ID}}' "$image" 2>/dev/null | head -1)
+have_id=$(buildah --storage-driver "$driver" images --format "{{.ID}}" "$image" 2>/dev/null | head -1 || true)
 nocache=()
 if [ "${GUST_IMAGE_NO_CACHE:-0}" = 1 ]; then
     nocache=(--no-cache)
