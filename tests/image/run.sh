@@ -58,7 +58,7 @@ t_true() { # what command...
     shift
     if "$@" >/dev/null 2>&1; then t_ok "$what"; else t_fail "$what" "failed: $*"; fi
 }
-section() { echo "# --- $*"; }
+section() { echo "# --- $* (at ${SECONDS} s)"; }
 
 gust_tmpdir TMP
 CTRS=()
@@ -444,5 +444,5 @@ else
 fi
 
 echo "# image $IMAGE: $size"
-echo "# $passed passed, $failed failed"
+echo "# $passed passed, $failed failed, ${SECONDS} s"
 [ "$failed" -eq 0 ]
