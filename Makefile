@@ -156,6 +156,17 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh
 
+# The image without a Docker engine: local debian base images made by debootstrap, then
+# buildah builds docker/Dockerfile (see docker/README.md). image-test exercises it (slow: not
+# part of make test; .ci/run runs it).
+.PHONY: image image-test
+image: deps
+	@bash docker/build-image.sh
+
+image-test: image
+	@$(MAKE) --no-print-directory all
+	@bash tests/image/run.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BIN)/gust $(TASK_BINS) $(DESTDIR)$(PREFIX)/bin/

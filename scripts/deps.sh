@@ -11,6 +11,7 @@ pkgs=(
     postgresql postgresql-client kcat
     python3 python3-croniter python3-cryptography tzdata graphviz valgrind procps iproute2 util-linux curl
     docker-compose shellcheck python3-yaml
+    debootstrap buildah
 )
 [ "${1:-}" = --bench ] && pkgs+=(snakemake)
 

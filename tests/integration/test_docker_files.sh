@@ -3,7 +3,7 @@
 #   - docker-compose.yml validates with Debian's docker-compose (`config`) given
 #     .env.example, and fails with a clear message when no .env is there;
 #   - the stack has its services, dependencies, health checks and --follow loaders;
-#   - shellcheck on every shell script in docker/;
+#   - shellcheck on every shell script in docker/ (base-images.sh, build-image.sh, ...);
 #   - every YAML file in docker/ parses; the Kubernetes manifests have the right kinds,
 #     apiVersions, required fields, non-root read-only containers, probes, and the
 #     kustomization lists them all;
@@ -14,7 +14,7 @@
 # Needs docker-compose, shellcheck and python3-yaml (make deps installs them).
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 199
+plan 201
 cd "$GUST_SRC" || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
