@@ -205,8 +205,8 @@ set_threshold(struct store *s, const struct ti_try *t, json_t *o, const char *ke
     char *end;
     double d;
 
-    if (set_rendered(s, t, o, key, src, e) < 0)
-        return -1;
+    if (src == NULL || set_rendered(s, t, o, key, src, e) < 0)
+        return src == NULL ? 0 : -1;
     text = json_string_value(json_object_get(o, key));
     errno = 0;
     d = strtod(text, &end);
@@ -361,11 +361,16 @@ runner_sql_branch_skips(const struct ti_try *t, const char *branch_path, char **
     if (follow == NULL)
         return err_set(e, ERR_FAIL, "out of memory");
     v = json_load_file(branch_path, JSON_DECODE_ANY, &je);
-    if (v == NULL) {
+    if (v == NULL && access(branch_path, F_OK) != 0) {
         err_set(e, ERR_USAGE,
-                "branch task '%s' exited 0 but its followed task ids ($GUST_BRANCH_FILE %s) "
-                "could not be read: %s",
-                b->task_id, branch_path, je.text);
+                "branch task '%s' exited 0 but wrote no $GUST_BRANCH_FILE (the task ids to "
+                "follow)",
+                b->task_id);
+        goto out;
+    }
+    if (v == NULL) {
+        err_set(e, ERR_USAGE, "branch task '%s': $GUST_BRANCH_FILE is not JSON: line %d: %s",
+                b->task_id, je.line, je.text);
         goto out;
     }
     if (json_is_string(v)) { /* a single id, as Airflow's branch callables may return */
