@@ -177,10 +177,8 @@ int runner_trigger_run(struct store *s, const struct dagbag *bag, const struct t
 int runner_render(struct store *s, const struct ti_try *t, const char *src, char **out,
                   struct err *e);
 
-/* runner_sql.c: a SQL operator's try. The spec and branch files of a try, beside its result
- * file (attempt=N.sql.json, attempt=N.branch.json); -1: out of memory. */
-int runner_sql_paths(const char *xcom_path, char **spec_path, char **branch_path);
-/* Render the task's templated fields and write the spec sql_task runs (mode 0600).
+/* runner_sql.c: a SQL operator's try (runner_sql_paths is in runner.h).
+ * Render the task's templated fields and write the spec sql_task runs (mode 0600).
  * ERR_USAGE: the task cannot run as written (a template error, a template file gone). */
 int runner_sql_write_spec(struct store *s, const struct ti_try *t, const char *spec_path,
                           struct err *e);

@@ -11,7 +11,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 45
+plan 47
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 pg_gust_db gust_sql_run
@@ -156,6 +156,12 @@ ctl r6 columns.exit 111
 "$GUST" dags trigger sql_flow --local -r r6 >/dev/null 2>&1
 check_eq "exit 100 fails at once" "failed 1" "$(state_of insert r6) $(wc -l <"$(seen r6 insert).tries")"
 check_eq "the run fails" failed "$("$GUST" dags state sql_flow r6 | cut -d, -f1)"
+
+# --- gust tasks test: the same spec, the branch's choice printed, nothing left in /tmp
+before=$(ls -d /tmp/gust-test-* 2>/dev/null | wc -l)
+out=$("$GUST" tasks test sql_flow branch 2>&1)
+check_contains "tasks test of a branch prints what it follows" 'branch: follows ["yes_path"]' "$out"
+check_eq "tasks test leaves no spec or branch file behind" "$before" "$(ls -d /tmp/gust-test-* 2>/dev/null | wc -l)"
 
 # --- a .sql file that is gone: the DAG no longer loads, and says where
 rm "$GUST_TEST_TMP/dags/sql/insert.sql"
