@@ -297,6 +297,9 @@ build_spec(struct store *s, const struct ti_try *t, struct err *e)
         goto fail;
     if (task->execution_timeout > 0)
         json_object_set_new(o, "execution_timeout", json_real(task->execution_timeout));
+    /* without XCom, Airflow's execute fetches no rows (its handler is None) */
+    json_object_set_new(o, "do_xcom_push", json_boolean(task->do_xcom_push));
+    json_object_set_new(o, "try_number", json_integer(t->try_number));
     return o;
 fail:
     json_decref(o);

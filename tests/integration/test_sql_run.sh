@@ -11,7 +11,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 47
+plan 48
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 pg_gust_db gust_sql_run
@@ -85,6 +85,8 @@ check_eq "an inline statement of the list is rendered" "SELECT count(*) FROM eve
 check_eq "database is rendered" True "$(spec r1 insert 'len(s["database"]) == 11 and s["database"][3:].isdigit()')"
 check_eq "execution_timeout and autocommit are in the spec" "30.0 True" \
     "$(spec r1 insert 's["execution_timeout"], s["autocommit"]' | tr -d '(),')"
+check_eq "do_xcom_push and the try number are in the spec" "True 1" \
+    "$(spec r1 insert 's["do_xcom_push"], s["try_number"]' | tr -d '(),')"
 check_eq "keys not set in the DAG file are absent" "False False" \
     "$(spec r1 insert '"return_last" in s, "split_statements" in s' | tr -d '(),')"
 check_eq "the spec file is mode 0600" 600 "$(cat "$(seen r1 insert).mode")"
