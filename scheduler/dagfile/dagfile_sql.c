@@ -431,6 +431,134 @@ read_parameters(struct sqlctx *x)
     return param_templates(x, n, "parameters", &warned);
 }
 
+/* ---- placeholders against parameters (psycopg2's %-formatting) ---- */
+
+/* What one statement asks of its parameters, as psycopg2 reads it once parameters are given:
+ * "%%" is a literal '%', "%s" a positional value, "%(name)s" a named one, and any other '%'
+ * is an error, wherever it is (quotes and comments do not matter to it). */
+static int
+scan_placeholders(const char *sql, size_t *positional, const char ***names, size_t *n_names,
+                  size_t *bad_at)
+{
+    *positional = *n_names = 0;
+    *names = NULL;
+    for (size_t i = 0; sql[i]; i++) {
+        if (sql[i] != '%')
+            continue;
+        if (sql[i + 1] == '%') {
+            i++;
+        } else if (sql[i + 1] == 's') {
+            (*positional)++, i++;
+        } else if (sql[i + 1] == '(' && strchr(sql + i, ')') && strchr(sql + i, ')')[1] == 's') {
+            const char *end = strchr(sql + i, ')');
+            const char **grown = realloc(*names, (*n_names + 1) * sizeof(*grown));
+            char *name = strndup(sql + i + 2, (size_t)(end - (sql + i + 2)));
+            if (grown == NULL || name == NULL) {
+                free(name);
+                free(grown ? grown : *names);
+                *names = NULL;
+                return -1;
+            }
+            *names = grown;
+            (*names)[(*n_names)++] = name;
+            i = (size_t)(end - sql) + 1;
+        } else {
+            *bad_at = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+names_free(const char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free((char *)names[i]);
+    free(names);
+}
+
+/* One statement's placeholders against the parameters node p (a list or a mapping). */
+static int
+check_statement_params(struct sqlctx *x, const struct ynode *at, const char *text,
+                       const char *field, const struct ynode *p)
+{
+    const char **names = NULL;
+    size_t positional = 0, n_names = 0, bad_at = 0;
+    int rc = scan_placeholders(text, &positional, &names, &n_names, &bad_at), bad = 0;
+
+    if (rc < 0) {
+        dagfile_error(x->c, at, "out of memory");
+        return -1;
+    }
+    if (rc > 0) {
+        dagfile_error(x->c, at,
+                      "task '%s': %s has '%%%c' at byte %zu: with parameters, %%s and %%(name)s "
+                      "are placeholders and a literal %% is written %%%%",
+                      x->sid, field, text[bad_at + 1] ? text[bad_at + 1] : ' ', bad_at + 1);
+        return -1;
+    }
+    if (positional > 0 && n_names > 0) {
+        dagfile_error(x->c, at, "task '%s': %s mixes %%s and %%(name)s placeholders", x->sid,
+                      field);
+        bad = -1;
+    } else if (p->kind == YN_SEQ && n_names > 0) {
+        dagfile_error(x->c, at,
+                      "task '%s': %s uses %%(%s)s but parameters is a list (give a mapping)",
+                      x->sid, field, names[0]);
+        bad = -1;
+    } else if (p->kind == YN_SEQ && positional != p->n) {
+        dagfile_error(x->c, at,
+                      "task '%s': %s has %zu %%s placeholder(s) but parameters has %zu "
+                      "value(s)",
+                      x->sid, field, positional, p->n);
+        bad = -1;
+    } else if (p->kind == YN_MAP && positional > 0) {
+        dagfile_error(x->c, at,
+                      "task '%s': %s uses %%s but parameters is a mapping (use %%(name)s)", x->sid,
+                      field);
+        bad = -1;
+    }
+    for (size_t i = 0; bad == 0 && p->kind == YN_MAP && i < n_names; i++)
+        if (ymap_get(p, names[i]) == NULL) {
+            dagfile_error(x->c, at, "task '%s': %s uses %%(%s)s, which parameters does not have",
+                          x->sid, field, names[i]);
+            bad = -1;
+        }
+    names_free(names, n_names);
+    return bad;
+}
+
+/* Each statement written out (inline or in a file without template syntax) must match the
+ * parameters exactly, as psycopg2 requires; a template or split_statements: true leaves the
+ * final text to the run (sql_task checks it then). Without parameters nothing is checked:
+ * psycopg2 reads '%' only when parameters are given. */
+static int
+check_placeholders(struct sqlctx *x)
+{
+    const struct ynode *p = arg(x, "parameters"), *s = arg(x, "sql");
+    int bad = 0;
+
+    if (p == NULL || p->n == 0 || s == NULL || x->q->split_statements == 1)
+        return 0;
+    for (size_t i = 0; i < x->q->n_sql; i++) {
+        const struct ynode *at = s->kind == YN_SEQ ? s->items[i] : s;
+        char why[256], field[300],
+            *text = x->q->sql_file[i] ? slurp(x->q->sql_file[i], why, sizeof(why))
+                                      : strdup(x->q->sql[i]);
+        if (text == NULL)
+            continue; /* read at load already; a problem now shows at run time */
+        if (x->q->sql_file[i])
+            snprintf(field, sizeof(field), "%s", x->q->sql_file[i]);
+        else
+            snprintf(field, sizeof(field), s->kind == YN_SEQ ? "sql[%zu]" : "sql", i);
+        if (!tmpl_has_syntax(text))
+            bad |= check_statement_params(x, at, text, field, p);
+        free(text);
+    }
+    return bad;
+}
+
 /* ---- column_mapping and checks (Airflow's validation, at load) ---- */
 
 static const char *const column_checks[] = {
@@ -820,6 +948,8 @@ dagfile_sql_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, 
     bad |= check_tmpl(&x, "database");
     bad |= read_sql(&x);
     bad |= read_parameters(&x);
+    if (!bad)
+        bad |= check_placeholders(&x);
     bad |= read_op_args(&x);
     return bad ? -1 : 0;
 }
