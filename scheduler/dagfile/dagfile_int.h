@@ -179,6 +179,17 @@ int dagfile_sql_args(struct loadctx *c, const struct chain *ch, struct dag_task 
 int dagfile_sql_check_branches(struct loadctx *c, const struct dag *dag,
                                const struct ynode *const *at);
 void dagfile_sql_free(struct dag_sql *s);
+/* dagfile_sqlcheck.c. Each records its errors (task sid) and returns -1 on any.
+ * column_mapping ({column: {check: {bounds}}}) and checks ({name: {check_statement,
+ * partition_clause}}) as the provider validates them; */
+int dagfile_sql_column_mapping(struct loadctx *c, const char *sid, const struct ynode *n);
+int dagfile_sql_checks(struct loadctx *c, const char *sid, const struct ynode *n);
+/* a partition_clause: a string without ';'; */
+int dagfile_sql_partition_ok(struct loadctx *c, const char *sid, const struct ynode *n,
+                             const char *what);
+/* statement text (field names it, at is where) against parameters p (a list or a mapping). */
+int dagfile_sql_placeholders(struct loadctx *c, const char *sid, const struct ynode *at,
+                             const char *text, const char *field, const struct ynode *p);
 
 /* Free one DAG (NULL is a no-op). */
 void dag_free(struct dag *dag);
