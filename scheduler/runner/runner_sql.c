@@ -1,8 +1,10 @@
 /* runner_sql: a SQL operator's try (docs/dag-files.md, "SQL operators"). The runner renders
  * every templated field of the operator (Airflow's template_fields of each class), reads the
  * `.sql` template files, and writes the spec file that the sql_task executable runs
- * (`sql_task --spec FILE`); for BranchSQLOperator it reads back the task ids sql_task chose
- * to follow and turns them into the downstream tasks to skip (Airflow's skip_all_except).
+ * (`sql_task --spec FILE`; `sql` is a string when the DAG file wrote one, else a list, so
+ * sql_task can tell the two apart as Airflow does); for BranchSQLOperator it reads back the task
+ * ids sql_task chose to follow and turns them into the downstream tasks to skip (Airflow's
+ * skip_all_except).
  *
  * Invariant: values from the run (dag_run.conf, params, XCom) reach the SQL only as data in
  * the spec's `parameters` (bound by sql_task), never pasted into a statement by the runner;
@@ -143,6 +145,10 @@ set_sql(struct store *s, const struct ti_try *t, const struct dag_sql *q, json_t
             return err_set(e, ERR_USAGE, "%s is not valid UTF-8 after rendering", field);
         json_array_append_new(list, v);
     }
+    /* Airflow splits (split_statements) and shapes the XCom of a string sql differently from
+     * a list's: a string in the DAG file stays a string (sql_task takes both forms) */
+    if (!q->sql_is_list && json_array_size(list) == 1)
+        json_object_set(o, "sql", json_array_get(list, 0));
     return 0;
 }
 

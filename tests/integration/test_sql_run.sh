@@ -11,7 +11,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 48
+plan 49
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 pg_gust_db gust_sql_run
@@ -105,6 +105,8 @@ check_eq "a column check's table and partition_clause are rendered" "column_chec
     "$(spec r1 columns '"|".join(map(str, [s["operator"], s["table"].startswith("events_2"), s["partition_clause"]]))')"
 check_eq "column_mapping is passed as an object" "{'n': {'min': {'geq_to': 1}}}" \
     "$(spec r1 columns 's["column_mapping"]')"
+check_eq "a sql written as a string stays a string (Airflow splits and shapes results by it)" \
+    "str list" "$(spec r1 wait 'type(s["sql"]).__name__') $(spec r1 insert 'type(s["sql"]).__name__')"
 check_eq "the sensor's spec has its poke_interval, timeout and soft_fail" "sensor 1.0 5.0 True" \
     "$(spec r1 wait 's["operator"], s["poke_interval"], s["timeout"], s["soft_fail"]' | tr -d "(),'")"
 check_eq "sql_task exit 99 (sensor soft_fail) skips the task" skipped "$(state_of wait r1)"
