@@ -9,7 +9,7 @@ pkgs=(
     build-essential pkg-config clang clang-format
     libpq-dev librdkafka-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev libssl-dev
     postgresql postgresql-client kcat
-    python3 python3-croniter tzdata graphviz valgrind procps iproute2 util-linux curl
+    python3 python3-croniter python3-cryptography tzdata graphviz valgrind procps iproute2 util-linux curl
     docker-compose shellcheck python3-yaml
 )
 [ "${1:-}" = --bench ] && pkgs+=(snakemake)

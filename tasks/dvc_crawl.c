@@ -34,12 +34,13 @@
 #include "dvc_record.h"
 #include "http.h"
 #include "kafka.h"
+#include "pgconn.h"
 #include "crawl.h"
 #include "task.h"
 
 #define USAGE                                                                                      \
     "dvc_crawl [--api-url URL] [--topic T] [--job-name J] [--overlap 1d] [--sorting S]\n"          \
-    "          [--format page|record] [--database-url URL] [-X key=value]...\n"                    \
+    "          [--format page|record] [--database-url URL | --conn-id ID] [-X key=value]...\n"     \
     "Crawl the drug registry (GetAllPublicServerPaging) into Kafka: items modified after\n"        \
     "crawl_state.last_crawl_time minus --overlap (all on the first run), flattened to the\n"       \
     "original's 29 fields; then advance the watermark to the newest lastModificationTime seen.\n"  \
@@ -150,7 +151,7 @@ static int
 cfg_parse(int argc, char **argv, void *arg, struct err *e)
 {
     struct cfg *c = arg;
-    const char *ps, *par, *tries, *overlap, *timeout, *rate, *flush, *skew;
+    const char *ps, *par, *tries, *overlap, *timeout, *rate, *flush, *skew, *conn_id = NULL;
     struct task_opt opts[] = {
         {"--api-url", "DVC_API_URL", "https://dichvucong.dav.gov.vn", "the portal", &c->api_url,
          false, NULL},
@@ -170,9 +171,12 @@ cfg_parse(int argc, char **argv, void *arg, struct err *e)
         {"--format", "DVC_FORMAT", "page", "page (a JSON array per page) or record", &c->format,
          false, NULL},
         CRAWL_OPT_SKEW("DVC_MAX_CLOCK_SKEW", &skew),
-        CRAWL_OPTS_END_DB("DVC_FLUSH_TIMEOUT", "120s", &flush, &c->db_url, &c->x),
+        CRAWL_OPTS_END_DB("DVC_FLUSH_TIMEOUT", "120s", &flush, &c->db_url, &conn_id, &c->x),
     };
     int rc = crawl_parse(argc, argv, opts, USAGE, &c->x, &c->props, e);
+
+    if (rc == 0 && pgconn_target(&c->db_url, conn_id, e) < 0)
+        return -1;
 
     return rc != 0 ? rc : cfg_check(c, ps, par, tries, overlap, timeout, rate, flush, skew, e);
 }

@@ -31,7 +31,7 @@
 #include "task.h"
 
 #define USAGE                                                                                      \
-    "pharma_upsert [--database-url URL] [--batch-limit N]\n"                                       \
+    "pharma_upsert [--database-url URL | --conn-id ID] [--batch-limit N]\n"                        \
     "Upsert pharmaceutical_data_staging into pharmaceutical_data: one row per sodangky, the\n"     \
     "newest lastmodificationtime wins and is never overwritten by an older version; the rows\n"    \
     "moved are deleted from staging, rows staged meanwhile stay. XCom: {\"inserted\", "            \
@@ -208,10 +208,13 @@ write_xcom(const struct counts *t, struct err *e)
 int
 main(int argc, char **argv)
 {
-    const char *url = NULL, *limit = NULL;
+    const char *url = NULL, *limit = NULL, *conn_id = NULL;
     struct task_opt opts[] = {
         {"--database-url", "GUST_DATABASE_URL", NULL,
          "libpq conninfo or URI (else the PG* variables)", &url, false, NULL},
+        {"--conn-id", "GUST_CONN_ID", NULL,
+         "Airflow connection id of the database (instead of --database-url)", &conn_id, false,
+         NULL},
         {"--batch-limit", "PHARMA_UPSERT_BATCH_LIMIT", NULL,
          "at most N staging rows per transaction (default: all in one)", &limit, false, NULL},
         {NULL, NULL, NULL, NULL, NULL, false, NULL},
@@ -226,7 +229,7 @@ main(int argc, char **argv)
     rc = task_parse(argc, argv, opts, USAGE, &e);
     if (rc == TASK_HELP)
         return TASK_OK;
-    if (rc < 0 || check_limit(&limit, &e) < 0)
+    if (rc < 0 || check_limit(&limit, &e) < 0 || pgconn_target(&url, conn_id, &e) < 0)
         goto out;
     if ((c = pgconn_open(url, &e)) == NULL)
         goto out;

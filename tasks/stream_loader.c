@@ -117,8 +117,8 @@ struct loader {
 /* ---- options ------------------------------------------------------------------------- */
 
 struct opts {
-    const char *pipeline, *topic, *group, *url, *now, *follow, *max_batch, *interval, *member,
-        *partitions;
+    const char *pipeline, *topic, *group, *url, *conn_id, *now, *follow, *max_batch, *interval,
+        *member, *partitions;
     struct task_list x;
 };
 
@@ -710,7 +710,7 @@ loader_main(struct loader *l, struct opts *o, struct err *e)
         err_set(e, ERR_FAIL, "out of memory");
         goto out;
     }
-    if ((l->db = pgconn_open(o->url, e)) == NULL)
+    if (pgconn_target(&o->url, o->conn_id, e) < 0 || (l->db = pgconn_open(o->url, e)) == NULL)
         goto out;
     if ((l->kc = kq_consumer_new((const char *const *)props.v, l->group, e)) == NULL)
         goto out;
@@ -745,6 +745,9 @@ main(int argc, char **argv)
          &o.group, false, NULL},
         {"--database-url", "GUST_DATABASE_URL", NULL, "libpq conninfo or URI (else PG* variables)",
          &o.url, false, NULL},
+        {"--conn-id", "GUST_CONN_ID", NULL,
+         "Airflow connection id of the database (instead of --database-url)", &o.conn_id, false,
+         NULL},
         {"--available-now", NULL, NULL, "drain to the end offsets taken at start, then exit",
          &o.now, true, NULL},
         {"--follow", NULL, NULL, "micro-batches until SIGTERM (service use)", &o.follow, true,

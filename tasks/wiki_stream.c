@@ -39,11 +39,12 @@
 #include "dvc_record.h" /* dvc_time_parse/format: ISO 8601 instants in ticks */
 #include "http.h"
 #include "kafka.h"
+#include "pgconn.h"
 #include "task.h"
 
 #define USAGE                                                                                      \
     "wiki_stream [--api-url URL] [--topic T] [--job-name J] [--since 1d] [--duration D]\n"         \
-    "            [--overlap 60s] [--database-url URL] [-X key=value]...\n"                         \
+    "            [--overlap 60s] [--database-url URL | --conn-id ID] [-X key=value]...\n"          \
     "Send MediaWiki recent changes (list=recentchanges, oldest first, rccontinue paging) newer\n"  \
     "than the position in crawl_state (first run: --since ago) up to now to Kafka, one JSON\n"     \
     "object per change keyed by rcid; then advance the position. --duration bounds the run.\n"     \
@@ -145,7 +146,7 @@ static int
 cfg_parse(int argc, char **argv, void *arg, struct err *e)
 {
     struct cfg *c = arg;
-    const char *since, *duration, *overlap, *rate, *timeout, *tries, *flush, *skew;
+    const char *since, *duration, *overlap, *rate, *timeout, *tries, *flush, *skew, *conn_id = NULL;
     struct task_opt opts[] = {
         {"--api-url", "WIKI_API_URL", "https://en.wikipedia.org/w/api.php", "the api.php endpoint",
          &c->api_url, false, NULL},
@@ -164,9 +165,12 @@ cfg_parse(int argc, char **argv, void *arg, struct err *e)
         {"--max-tries", "WIKI_MAX_TRIES", "5", "tries per page, the first included", &tries, false,
          NULL},
         CRAWL_OPT_SKEW("WIKI_MAX_CLOCK_SKEW", &skew),
-        CRAWL_OPTS_END_DB("WIKI_FLUSH_TIMEOUT", "120s", &flush, &c->db_url, &c->x),
+        CRAWL_OPTS_END_DB("WIKI_FLUSH_TIMEOUT", "120s", &flush, &c->db_url, &conn_id, &c->x),
     };
     int rc = crawl_parse(argc, argv, opts, USAGE, &c->x, &c->props, e);
+
+    if (rc == 0 && pgconn_target(&c->db_url, conn_id, e) < 0)
+        return -1;
 
     return rc != 0 ? rc
                    : cfg_check(c, since, duration, overlap, rate, timeout, tries, flush, skew, e);

@@ -112,6 +112,13 @@ int cli_scheduler(const struct cli_args *a);
 int cli_worker(const struct cli_args *a);
 int cli_jobs_check(const struct cli_args *a);
 int cli_db_migrate(const struct cli_args *a);
+int cli_connections_add(const struct cli_args *a);
+int cli_connections_get(const struct cli_args *a);
+int cli_connections_list(const struct cli_args *a);
+int cli_connections_delete(const struct cli_args *a);
+int cli_connections_export(const struct cli_args *a);
+int cli_connections_import(const struct cli_args *a);
+int cli_rotate_fernet_key(const struct cli_args *a);
 int cli_db_check(const struct cli_args *a);
 
 #endif

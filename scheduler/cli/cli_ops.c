@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli_int.h"
+#include "conn.h"
 #include "dagfile/dagfile.h"
 #include "log.h"
 #include "progress/progress.h"
@@ -77,8 +78,9 @@ cli_variables_list(const struct cli_args *a)
     store_free(s);
     arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s}", "key", keys[i], "val", vals[i] ? vals[i] : ""));
+        /* a secret-looking key's value is shown as ***, as Airflow's masker does */
+        const char *val = vals[i] && conn_key_is_secret(keys[i]) ? "***" : vals[i];
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "key", keys[i], "val", val ? val : ""));
         free(keys[i]);
         free(vals[i]);
     }
@@ -104,7 +106,7 @@ cli_variables_get(const struct cli_args *a)
     else if (val == NULL)
         log_error("variable '%s' does not exist", a->argv[0]);
     else {
-        puts(val);
+        puts(conn_key_is_secret(a->argv[0]) && !cli_flag(a, "reveal") ? "***" : val);
         rc = EXIT_OK;
     }
     free(val);

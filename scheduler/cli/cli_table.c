@@ -127,11 +127,53 @@ static const struct cli_verb verbs[] = {
      "exit 0 when a scheduler/worker is alive (liveness)",
      "Exit 0 when a job of that type heartbeat within SECONDS (default 60): a liveness probe.",
      cli_jobs_check},
-    {"variables", "get", "KEY", 1, 1, NULL, "print a variable", NULL, cli_variables_get},
+    {"variables", "get", "KEY", 1, 1, "reveal", "print a variable (a secret-looking one as ***)",
+     "Print a variable's value. A key that looks secret (it contains password, secret,\n"
+     "passwd, authorization, api_key, apikey, access_token or private_key) prints *** unless\n"
+     "--reveal.",
+     cli_variables_get},
     {"variables", "set", "KEY VALUE", 2, 2, NULL, "set a variable", NULL, cli_variables_set},
-    {"variables", "list", NULL, 0, 0, "o,output=table|json", "list the variables", NULL,
-     cli_variables_list},
+    {"variables", "list", NULL, 0, 0, "o,output=table|json",
+     "list the variables (secret-looking ones as ***)", NULL, cli_variables_list},
     {"variables", "delete", "KEY", 1, 1, NULL, "delete a variable", NULL, cli_variables_delete},
+    {"connections", "add", "CONN_ID", 1, 1,
+     "conn-uri=URI conn-json=JSON conn-type=TYPE conn-host=HOST conn-login=LOGIN "
+     "conn-password=PASSWORD conn-port=PORT conn-schema=SCHEMA conn-extra=JSON "
+     "conn-description=TEXT",
+     "add a connection to the connection table",
+     "Add a connection, as Airflow's `connections add`: --conn-uri (Airflow's URI form),\n"
+     "--conn-json (its JSON form), or --conn-type with the other --conn-* fields.\n"
+     "--conn-password, --conn-uri and --conn-json given as - are read from stdin (keeps\n"
+     "them out of `ps`; gust also blanks them in its own argv at once). The password and\n"
+     "extra are Fernet-encrypted when AIRFLOW__CORE__FERNET_KEY or GUST_FERNET_KEY is set,\n"
+     "else stored in plain text (with a warning).\n" DATABASE_HELP,
+     cli_connections_add},
+    {"connections", "get", "CONN_ID", 1, 1, "o,output=table|json|plain",
+     "print a connection (environment first, then the table; password as ***)",
+     "Print a connection found as tasks find it: AIRFLOW_CONN_<CONN_ID> first, then the\n"
+     "connection table. The password, and extra values whose key looks secret, show as ***.",
+     cli_connections_get},
+    {"connections", "list", NULL, 0, 0, "o,output=table|json|plain conn-id=CONN_ID",
+     "list the connection table (passwords as ***)", NULL, cli_connections_list},
+    {"connections", "delete", "CONN_ID", 1, 1, NULL, "delete a connection", NULL,
+     cli_connections_delete},
+    {"connections", "export", "FILE", 1, 1, "file-format=json|env",
+     "write every connection to FILE (- for stdout), passwords included",
+     "Write the connection table to FILE as Airflow does: .json {\"conn_id\": {\"conn_type\":\n"
+     "..., \"password\": ...}} or .env (CONN_ID=URI lines); - writes JSON to stdout. A\n"
+     "backup: passwords are written in clear (the file is created with mode 0600).",
+     cli_connections_export},
+    {"connections", "import", "FILE", 1, 1, "overwrite",
+     "add the connections of a .json or .env file",
+     "Add the connections of FILE (.json as `connections export` writes it, values may also\n"
+     "be URIs; .env: CONN_ID=URI lines). An existing conn_id is skipped unless --overwrite.",
+     cli_connections_import},
+    {NULL, "rotate-fernet-key", NULL, 0, 0, NULL,
+     "re-encrypt connections with the first Fernet key",
+     "Re-encrypt every encrypted connection password and extra with the first key of\n"
+     "AIRFLOW__CORE__FERNET_KEY (or GUST_FERNET_KEY) = \"new_key,old_key\"; any key of the\n"
+     "list decrypts. Afterwards the old key can be dropped from the list.",
+     cli_rotate_fernet_key},
     {NULL, "version", NULL, 0, 0, NULL, "print the version", NULL, cli_version},
 };
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))

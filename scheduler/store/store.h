@@ -257,6 +257,34 @@ int store_variable_get(struct store *s, const char *key, char **value, struct er
 /* Set (insert or replace) variable key. */
 int store_variable_set(struct store *s, const char *key, const char *value, struct err *e);
 
+/* ---- connections (store_conn.c): Airflow's `connection` table ---------------------- */
+
+struct conn;
+struct fernet;
+
+/* Airflow's lookup on this store's session: AIRFLOW_CONN_<ID> first, then the table (s may
+ * be NULL: environment only). See conn_lookup in common/conn.h. */
+int store_conn_lookup(struct store *s, const char *conn_id, struct conn *out, struct err *e);
+
+/* The table's row of conn_id only, decrypted (ERR_NOTFOUND when there is none). */
+int store_conn_get(struct store *s, const char *conn_id, struct conn *out, struct err *e);
+
+/* Insert c (conn_id and conn_type set); an existing conn_id is replaced when overwrite,
+ * else ERR_EXISTS. password and extra are encrypted with f's first key when f has one
+ * (is_encrypted / is_extra_encrypted true), else stored in plain text. */
+int store_conn_put(struct store *s, const struct conn *c, bool overwrite, const struct fernet *f,
+                   time_t now, struct err *e);
+
+/* Delete a connection; *deleted false when there was none. */
+int store_conn_delete(struct store *s, const char *conn_id, bool *deleted, struct err *e);
+
+/* Every conn_id of the table, sorted: a new array of *n new strings (free each, then it). */
+int store_conn_ids(struct store *s, char ***ids, size_t *n, struct err *e);
+
+/* Airflow's rotate-fernet-key: every encrypted password and extra decrypted with any key of
+ * f and encrypted again with its first, in one transaction; *rotated = connections changed. */
+int store_conn_rotate(struct store *s, const struct fernet *f, int *rotated, struct err *e);
+
 /* Write one audit `log` row; every argument but event may be NULL. */
 int store_log_event(struct store *s, const char *event, const char *dag_id, const char *task_id,
                     const char *run_id, const char *extra, struct err *e);

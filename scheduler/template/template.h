@@ -4,8 +4,9 @@
  * Expressions {{ ... }} only (no {% %} blocks; {# #} comments are dropped): the names ds,
  * ds_nodash, ts, ts_nodash, ts_nodash_with_tz, logical_date, execution_date,
  * data_interval_start, data_interval_end, run_id, dag.dag_id, task.task_id, ti.try_number,
- * params.x, dag_run.conf['x'] / dag_run.conf.x, var.value.x, macros.ds_add(ds, n),
- * macros.ds_format(s, in, out), ti.xcom_pull(task_ids='t', key='k') (also task_instance.),
+ * params.x, dag_run.conf['x'] / dag_run.conf.x, var.value.x, conn.<conn_id>.host (and .login,
+ * .port, .schema, .conn_type, .extra_dejson.<key>; .password only when written), macros.ds_add(ds,
+ * n), macros.ds_format(s, in, out), ti.xcom_pull(task_ids='t', key='k') (also task_instance.),
  * subscripts [..] and attributes, string and integer literals, filters | tojson,
  * | default(v), | string, | int, | lower, | upper, | trim.
  *
@@ -31,6 +32,8 @@
 
 #include "err.h"
 
+struct conn;
+
 struct tmpl_ctx {
     const char *dag_id;
     const char *task_id;
@@ -47,6 +50,10 @@ struct tmpl_ctx {
                      struct err *e);
     /* var.value.x: set *value_out (malloc'd) or NULL when unset (an error when rendering). */
     int (*var_get)(void *arg, const char *key, char **value_out, struct err *e);
+    /* conn.<conn_id>: fill *out (common/conn.h; the caller clears it) or return -1 with e
+     * set (a connection that does not exist is an error). NULL: conn_lookup_default
+     * (AIRFLOW_CONN_<ID>, then a short session to the configured metadata database). */
+    int (*conn_get)(void *arg, const char *conn_id, struct conn *out, struct err *e);
     void *arg;
 };
 

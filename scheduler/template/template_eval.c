@@ -69,9 +69,9 @@ time_str(struct tmpl_state *s, struct tmpl_val *v, enum tmpl_time_fmt f, size_t 
 static int
 name_val(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
 {
-    static const char *const objs[] = {"dag",    "task", "ti",     "task_instance",
-                                       "macros", "var",  "dag_run"};
-    static const int obj_ids[] = {O_DAG, O_TASK, O_TI, O_TI, O_MACROS, O_VAR, O_DAG_RUN};
+    static const char *const objs[] = {"dag",    "task", "ti",      "task_instance",
+                                       "macros", "var",  "dag_run", "conn"};
+    static const int obj_ids[] = {O_DAG, O_TASK, O_TI, O_TI, O_MACROS, O_VAR, O_DAG_RUN, O_CONN};
     static const char *const strs[] = {"ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz"};
     static const enum tmpl_time_fmt fmts[] = {TMPL_DS, TMPL_DS_NODASH, TMPL_TS, TMPL_TS_NODASH,
                                               TMPL_TS_NODASH_TZ};
@@ -105,8 +105,8 @@ name_val(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
     return tmpl_fail(s, off, "unknown name '%s' in template", name);
 }
 
-static const char *const obj_names[] = {"dag", "task",      "ti",       "macros",
-                                        "var", "var.value", "var.json", "dag_run"};
+static const char *const obj_names[] = {"dag",       "task",     "ti",      "macros", "var",
+                                        "var.value", "var.json", "dag_run", "conn",   "conn.<id>"};
 
 /* A variable (var.value.x or var.json.x); missing with no default is an error. */
 static int
@@ -172,6 +172,8 @@ obj_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
         return time_val(v, c ? c->data_interval_start : 0);
     if (IS(O_DAG_RUN, "data_interval_end"))
         return time_val(v, c ? c->data_interval_end : 0);
+    if (id == O_CONN || id == O_CONN_ITEM)
+        return tmpl_conn_attr(s, v, name, off);
     if (id == O_VAR_VALUE || id == O_VAR_JSON) {
         if (strcmp(name, "get") == 0)
             return obj_val(v, V_FN, id == O_VAR_VALUE ? F_VAR_GET : F_VARJ_GET);

@@ -59,7 +59,18 @@ enum tmpl_vk {
     V_UNDEF, /* msg at off: raised when used, except by | default */
 };
 
-enum tmpl_obj { O_DAG, O_TASK, O_TI, O_MACROS, O_VAR, O_VAR_VALUE, O_VAR_JSON, O_DAG_RUN };
+enum tmpl_obj {
+    O_DAG,
+    O_TASK,
+    O_TI,
+    O_MACROS,
+    O_VAR,
+    O_VAR_VALUE,
+    O_VAR_JSON,
+    O_DAG_RUN,
+    O_CONN,      /* the `conn` accessor */
+    O_CONN_ITEM, /* conn.<id>: j holds its fields (NULL when checking) */
+};
 enum tmpl_fn {
     F_XCOM_PULL,
     F_DS_ADD,
@@ -114,6 +125,9 @@ bool tmpl_peek_assign(const struct tmpl_state *s);
 
 /* Parse and evaluate the expression at s->tok into *v (template_eval.c). */
 int tmpl_expr(struct tmpl_state *s, struct tmpl_val *v);
+
+/* An attribute of conn or of conn.<id> (template_conn.c). */
+int tmpl_conn_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off);
 
 /* A call's argument. */
 struct tmpl_arg {

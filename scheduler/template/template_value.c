@@ -139,8 +139,8 @@ dump_json(struct tmpl_sb *b, const json_t *j, bool py, int depth)
     }
 }
 
-static const char *const obj_names[] = {"dag", "task",      "ti",       "macros",
-                                        "var", "var.value", "var.json", "dag_run"};
+static const char *const obj_names[] = {"dag",       "task",     "ti",      "macros", "var",
+                                        "var.value", "var.json", "dag_run", "conn",   "conn.<id>"};
 
 /* str(v) onto out, as Jinja prints a value. */
 int

@@ -30,6 +30,12 @@
     {                                                                                              \
         "--database-url", "GUST_DATABASE_URL", NULL, "libpq conninfo or URI", dst, false, NULL     \
     }
+#define CRAWL_OPT_CONN_ID(dst)                                                                     \
+    {                                                                                              \
+        "--conn-id", "GUST_CONN_ID", NULL,                                                         \
+            "Airflow connection id of the state database (instead of --database-url)", dst, false, \
+            NULL                                                                                   \
+    }
 #define CRAWL_OPT_KAFKA(list)                                                                      \
     {                                                                                              \
         "-X", NULL, NULL, "librdkafka property key=value (also KAFKA_*)", NULL, false, list        \
@@ -52,9 +58,9 @@
 /* The table's last rows: the flush timeout, (the database,) librdkafka properties, the end. */
 #define CRAWL_OPTS_END(flush_env, flush_dflt, flush, x)                                            \
     CRAWL_OPT_FLUSH(flush_env, flush_dflt, flush), CRAWL_OPT_KAFKA(x), CRAWL_OPT_END
-#define CRAWL_OPTS_END_DB(flush_env, flush_dflt, flush, db, x)                                     \
-    CRAWL_OPT_FLUSH(flush_env, flush_dflt, flush), CRAWL_OPT_DATABASE(db), CRAWL_OPT_KAFKA(x),     \
-        CRAWL_OPT_END
+#define CRAWL_OPTS_END_DB(flush_env, flush_dflt, flush, db, conn_id, x)                            \
+    CRAWL_OPT_FLUSH(flush_env, flush_dflt, flush), CRAWL_OPT_DATABASE(db),                         \
+        CRAWL_OPT_CONN_ID(conn_id), CRAWL_OPT_KAFKA(x), CRAWL_OPT_END
 
 /* A crawler's program: its flags into cfg (0, TASK_HELP or -1), the run, and cfg's release. */
 struct crawl_prog {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "pgconn.h"
 #include "pq.h"
 
@@ -38,6 +39,38 @@ struct pgconn_row {
 
 /* ---- connection ------------------------------------------------------------------- */
 
+/* The conninfo pgconn_target made and the connection it names, for pgconn_open's errors. */
+static struct {
+    char *conninfo;
+    char label[300];
+} target;
+
+int
+pgconn_target(const char **url, const char *conn_id, struct err *e)
+{
+    struct conn c = {0};
+    int rc = -1;
+
+    if (conn_id == NULL || *conn_id == '\0')
+        return 0;
+    if (conn_lookup_default(conn_id, &c, e) < 0) {
+        if (e->code == ERR_NOTFOUND)
+            e->code = ERR_USAGE; /* a task's configuration error: permanent, exit 100 */
+        return -1;
+    }
+    free(target.conninfo);
+    target.conninfo = NULL;
+    if (conn_pg_conninfo(&c, NULL, &target.conninfo, e) == 0) {
+        conn_describe(&c, target.label, sizeof(target.label));
+        *url = target.conninfo;
+        rc = 0;
+    } else {
+        rc = -1;
+    }
+    conn_clear(&c);
+    return rc;
+}
+
 struct pgconn *
 pgconn_open(const char *conninfo, struct err *e)
 {
@@ -52,6 +85,8 @@ pgconn_open(const char *conninfo, struct err *e)
     /* Task data is UTF-8 (JSON from Kafka), whatever the server's encoding. */
     if ((c->conn = pq_connect(conninfo, "gust-task", true, c->where, sizeof(c->where), e)) ==
         NULL) {
+        if (target.conninfo && conninfo && strcmp(conninfo, target.conninfo) == 0)
+            err_prefix(e, "connection %s", target.label);
         pgconn_free(c);
         return NULL;
     }

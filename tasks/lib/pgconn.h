@@ -23,6 +23,16 @@ struct pgconn_row;  /* a COPY text row being built */
  * when the server refused, was unreachable or not ready. */
 struct pgconn *pgconn_open(const char *conninfo, struct err *e);
 
+/* The target database of a task given as an Airflow connection id (--conn-id, $GUST_CONN_ID)
+ * instead of a URL: when conn_id is set (not NULL or ""), *url becomes the connection's libpq
+ * conninfo (owned here, valid until exit), found as Airflow finds it: AIRFLOW_CONN_<ID>, then
+ * the `connection` table of the metadata database ($GUST_DATABASE_URL, or PGHOST/PGDATABASE;
+ * conn_lookup_default; passwords decrypted with AIRFLOW__CORE__FERNET_KEY / GUST_FERNET_KEY). A
+ * later pgconn_open(*url) that fails names the connection. Errors name it too: not found, malformed
+ * or not a postgres connection are permanent (ERR_NOTFOUND, ERR_PARSE, ERR_USAGE: exit 100); the
+ * metadata database unreachable is temporary (exit 111). conn_id unset: *url untouched. */
+int pgconn_target(const char **url, const char *conn_id, struct err *e);
+
 /* Close the connection (a transaction still open is rolled back by the server). NULL ok. */
 void pgconn_free(struct pgconn *c);
 

@@ -3,7 +3,7 @@
 # of broken ones: output, exit codes (0 ok, 1 failure, 2 usage), --help everywhere.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 187
+plan 223
 cd "$GUST_SRC"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -117,7 +117,7 @@ while IFS= read -r verb; do
     check_eq "gust $verb: the usage on a bad option is --help's" "$(head -n "$n" "$tmp/help")" \
         "$(cat "$tmp/err_usage")"
 done <<<"$verbs"
-for group in dags tasks db jobs variables; do
+for group in dags tasks db jobs variables connections; do
     check_contains "gust $group --help lists its verbs" "$group " "$("$GUST" $group --help)"
 done
 "$GUST" dags state onlyone >/dev/null 2>"$tmp/err"

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "conn.h"
 #include "template/template.h"
 
 #define T0 1710047167 /* 2024-03-10T05:06:07Z */
@@ -316,6 +317,53 @@ test_check_ok(void **state)
 
 /* Truncated and odd inputs on every error path (the fuzzer found no crash in 2 minutes; a
  * crasher it finds later goes here); each must fail cleanly or render, without leaks. */
+/* conn.<id>: the context's conn_get, else the environment (AIRFLOW_CONN_<ID>). */
+static int
+fake_conn(void *arg, const char *conn_id, struct conn *out, struct err *e)
+{
+    (void)arg;
+    if (strcmp(conn_id, "warehouse") == 0)
+        return conn_from_uri(conn_id,
+                             "postgresql://etl%40corp:pa%24%24@wh.example:6432/dw?sslmode=require&"
+                             "__extra__=%7B%22role%22%3A+%22loader%22%2C+%22n%22%3A+3%7D",
+                             out, e);
+    return err_set(e, ERR_NOTFOUND, "connection '%s' not found", conn_id);
+}
+
+static void
+test_conn(void **state)
+{
+    (void)state;
+    struct tmpl_ctx saved = c;
+
+    c.conn_get = fake_conn;
+    renders("{{ conn.warehouse.host }}:{{ conn.warehouse.port }}", "wh.example:6432");
+    renders("{{ conn.warehouse.login }}/{{ conn.warehouse.schema }}", "etl@corp/dw");
+    renders("{{ conn.warehouse.conn_type }} {{ conn['warehouse'].host }}", "postgres wh.example");
+    renders("{{ conn.warehouse.extra_dejson.role }} {{ conn.warehouse.extra_dejson['n'] }}",
+            "loader 3");
+    renders("{{ conn.warehouse.description }}", "None");
+    renders("{{ conn.warehouse.extra_dejson.missing | default('d') }}", "d");
+    /* the password only when written out */
+    renders("{{ conn.warehouse.password }}", "pa$$");
+    render_fails("{{ conn.warehouse }}", "conn.<id> cannot be printed (use one of its attributes)");
+    render_fails("{{ conn.nowhere.host }}", "conn.nowhere: connection 'nowhere' not found");
+    render_fails("{{ conn.warehouse.extra_dejson.missing }}", "key 'missing' not found");
+    /* without conn_get: AIRFLOW_CONN_<ID> */
+    c.conn_get = NULL;
+    setenv("AIRFLOW_CONN_FROM_ENV", "postgres://u:p@envhost:5/db", 1);
+    renders("{{ conn.from_env.host }}", "envhost");
+    unsetenv("AIRFLOW_CONN_FROM_ENV");
+    c = saved;
+    /* checking: field names are validated, the connection is not looked up */
+    check_fails("{{ conn.any_id.hots }}", NULL, 15,
+                "unknown attribute 'hots' of a connection (conn.<id>.host, .login, .port, "
+                ".schema, .extra_dejson.<key> ...)");
+    size_t off;
+    struct err e = {0};
+    assert_int_equal(tmpl_check("{{ conn.later_added.extra_dejson.k }}", NULL, &off, &e), 0);
+}
+
 static void
 test_fuzz_regressions(void **state)
 {
@@ -359,6 +407,7 @@ main(void)
         cmocka_unit_test(test_values),       cmocka_unit_test(test_filters),
         cmocka_unit_test(test_filters_text), cmocka_unit_test(test_check_errors),
         cmocka_unit_test(test_check_ok),     cmocka_unit_test(test_fuzz_regressions),
+        cmocka_unit_test(test_conn),
     };
 
     c = ctx;
