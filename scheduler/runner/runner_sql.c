@@ -149,7 +149,9 @@ set_sql(struct store *s, const struct ti_try *t, const struct dag_sql *q, json_t
      * a list's: a string in the DAG file stays a string (sql_task takes both forms) */
     if (!q->sql_is_list && json_array_size(list) == 1)
         json_object_set(o, "sql", json_array_get(list, 0));
-    return 0;
+    return json_object_set_new(o, "sql_is_list", json_boolean(q->sql_is_list)) == 0
+               ? 0
+               : err_set(e, ERR_FAIL, "out of memory");
 }
 
 /* Every string inside a parameters value rendered in place (Airflow renders nested values);

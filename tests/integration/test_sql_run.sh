@@ -106,7 +106,8 @@ check_eq "a column check's table and partition_clause are rendered" "column_chec
 check_eq "column_mapping is passed as an object" "{'n': {'min': {'geq_to': 1}}}" \
     "$(spec r1 columns 's["column_mapping"]')"
 check_eq "a sql written as a string stays a string (Airflow splits and shapes results by it)" \
-    "str list" "$(spec r1 wait 'type(s["sql"]).__name__') $(spec r1 insert 'type(s["sql"]).__name__')"
+    "str False list True" \
+    "$(spec r1 wait 'type(s["sql"]).__name__, s["sql_is_list"]' | tr -d "(),'") $(spec r1 insert 'type(s["sql"]).__name__, s["sql_is_list"]' | tr -d "(),'")"
 check_eq "the sensor's spec has its poke_interval, timeout and soft_fail" "sensor 1.0 5.0 True" \
     "$(spec r1 wait 's["operator"], s["poke_interval"], s["timeout"], s["soft_fail"]' | tr -d "(),'")"
 check_eq "sql_task exit 99 (sensor soft_fail) skips the task" skipped "$(state_of wait r1)"
