@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "conn.h"
 #include "template/template.h"
 
 #define SQL_FILE_MAX (1L << 20) /* a template file larger than this is refused */
@@ -489,6 +490,35 @@ read_checked(struct sqlctx *x, const char *key,
 
 /* ---- per operator ---- */
 
+/* A connection known now (AIRFLOW_CONN_<ID> in the environment of the process that loads
+ * the DAGs, which is the one its tasks get) must parse and be a postgres one; a connection
+ * only in the metadata database, or a templated conn_id, is checked by sql_task at run. */
+static int
+check_env_conn(struct sqlctx *x, const struct ynode *at)
+{
+    struct conn c = {0};
+    struct err e = {0};
+    int bad = 0;
+
+    if (tmpl_has_syntax(x->q->conn_id))
+        return 0;
+    if (conn_lookup(x->q->conn_id, NULL, &c, &e) < 0) {
+        if (e.code != ERR_NOTFOUND) {
+            dagfile_error(x->c, at, "task '%s': %s", x->sid, e.msg);
+            bad = -1;
+        }
+    } else if (c.conn_type == NULL ||
+               (strcmp(c.conn_type, "postgres") != 0 && strcmp(c.conn_type, "postgresql") != 0)) {
+        dagfile_error(x->c, at,
+                      "task '%s': connection '%s' (from the environment) is of type '%s': gust's "
+                      "SQL operators run on postgres connections only",
+                      x->sid, x->q->conn_id, c.conn_type ? c.conn_type : "(none)");
+        bad = -1;
+    }
+    conn_clear(&c);
+    return bad;
+}
+
 static int
 read_conn(struct sqlctx *x)
 {
@@ -524,7 +554,7 @@ read_conn(struct sqlctx *x)
                       op_kind_name(x->t->op));
         return -1;
     }
-    return bad;
+    return bad | check_env_conn(x, cid ? cid : x->ch->maps[0]);
 }
 
 static int
