@@ -617,6 +617,68 @@ read_sensor(struct sqlctx *x)
 }
 
 static int
+read_value_check(struct sqlctx *x)
+{
+    const struct ynode *n = arg(x, "tolerance");
+    struct dag_sql *q = x->q;
+    int bad = 0;
+
+    if (arg(x, "pass_value") == NULL)
+        dagfile_error(x->c, x->ch->maps[0], "task '%s': SQLValueCheckOperator needs pass_value",
+                      x->sid),
+            bad = -1;
+    bad |= read_scalar(x, "pass_value", &q->pass_value) | check_tmpl(x, "pass_value");
+    if (n != NULL && (n->kind != YN_SCALAR || ynode_double(n, &q->tolerance) < 0 ||
+                      !isfinite(q->tolerance) || q->tolerance < 0))
+        dagfile_error(x->c, n, "task '%s': tolerance must be a number >= 0, not %s", x->sid,
+                      ynode_what(n)),
+            bad = -1;
+    return bad;
+}
+
+static int
+read_thresholds(struct sqlctx *x)
+{
+    int bad = 0;
+
+    for (int i = 0; i < 2; i++) {
+        const char *key = i ? "max_threshold" : "min_threshold";
+        if (arg(x, key) == NULL)
+            dagfile_error(x->c, x->ch->maps[0],
+                          "task '%s': SQLThresholdCheckOperator needs %s (a number or SQL)", x->sid,
+                          key),
+                bad = -1;
+        bad |= read_scalar(x, key, i ? &x->q->max_threshold : &x->q->min_threshold);
+        bad |= check_tmpl(x, key);
+    }
+    return bad;
+}
+
+/* The column and table checks: table, partition_clause, column_mapping or checks. */
+static int
+read_table_check(struct sqlctx *x)
+{
+    const struct ynode *pc = arg(x, "partition_clause");
+    struct dag_sql *q = x->q;
+    int bad = 0;
+
+    if (arg(x, "table") == NULL)
+        dagfile_error(x->c, x->ch->maps[0], "task '%s': %s needs table", x->sid,
+                      op_kind_name(x->t->op)),
+            bad = -1;
+    bad |= dagfile_read_str(x->c, arg(x, "table"), "table", &q->table) | check_tmpl(x, "table");
+    if (pc != NULL) {
+        bad |= dagfile_sql_partition_ok(x->c, x->sid, pc, "partition_clause");
+        bad |= dagfile_read_str(x->c, pc, "partition_clause", &q->partition_clause);
+        bad |= check_tmpl(x, "partition_clause");
+    }
+    if (x->t->op == OP_SQL_COLUMN_CHECK)
+        return bad | read_checked(x, "column_mapping", dagfile_sql_column_mapping,
+                                  &q->column_mapping_json);
+    return bad | read_checked(x, "checks", dagfile_sql_checks, &q->checks_json);
+}
+
+static int
 read_op_args(struct sqlctx *x)
 {
     struct dag_sql *q = x->q;
@@ -628,65 +690,23 @@ read_op_args(struct sqlctx *x)
         bad |= read_tribool(x, "split_statements", &q->split_statements);
         bad |= read_tribool(x, "return_last", &q->return_last);
         bad |= read_tribool(x, "show_return_value_in_logs", &q->show_return_value_in_logs);
-        break;
+        return bad;
     case OP_SQL_VALUE_CHECK:
-        if (arg(x, "pass_value") == NULL)
-            dagfile_error(x->c, x->ch->maps[0], "task '%s': SQLValueCheckOperator needs pass_value",
-                          x->sid),
-                bad = -1;
-        bad |= read_scalar(x, "pass_value", &q->pass_value) | check_tmpl(x, "pass_value");
-        if (arg(x, "tolerance") != NULL) {
-            const struct ynode *n = arg(x, "tolerance");
-            if (n->kind != YN_SCALAR || ynode_double(n, &q->tolerance) < 0 ||
-                !isfinite(q->tolerance) || q->tolerance < 0)
-                dagfile_error(x->c, n, "task '%s': tolerance must be a number >= 0, not %s", x->sid,
-                              ynode_what(n)),
-                    bad = -1;
-        }
-        break;
+        return read_value_check(x);
     case OP_SQL_THRESHOLD_CHECK:
-        for (int i = 0; i < 2; i++) {
-            const char *key = i ? "max_threshold" : "min_threshold";
-            if (arg(x, key) == NULL)
-                dagfile_error(x->c, x->ch->maps[0],
-                              "task '%s': SQLThresholdCheckOperator needs %s (a number or SQL)",
-                              x->sid, key),
-                    bad = -1;
-            bad |= read_scalar(x, key, i ? &q->max_threshold : &q->min_threshold);
-            bad |= check_tmpl(x, key);
-        }
-        break;
+        return read_thresholds(x);
     case OP_SQL_COLUMN_CHECK:
     case OP_SQL_TABLE_CHECK:
-        if (arg(x, "table") == NULL)
-            dagfile_error(x->c, x->ch->maps[0], "task '%s': %s needs table", x->sid,
-                          op_kind_name(x->t->op)),
-                bad = -1;
-        bad |= dagfile_read_str(x->c, arg(x, "table"), "table", &q->table) | check_tmpl(x, "table");
-        if (arg(x, "partition_clause") != NULL) {
-            bad |= dagfile_sql_partition_ok(x->c, x->sid, arg(x, "partition_clause"),
-                                            "partition_clause");
-            bad |= dagfile_read_str(x->c, arg(x, "partition_clause"), "partition_clause",
-                                    &q->partition_clause);
-            bad |= check_tmpl(x, "partition_clause");
-        }
-        if (x->t->op == OP_SQL_COLUMN_CHECK)
-            bad |= read_checked(x, "column_mapping", dagfile_sql_column_mapping,
-                                &q->column_mapping_json);
-        else
-            bad |= read_checked(x, "checks", dagfile_sql_checks, &q->checks_json);
-        break;
+        return read_table_check(x);
     case OP_SQL_BRANCH:
         bad |= read_follow(x, "follow_task_ids_if_true", &q->follow_true, &q->n_follow_true);
         bad |= read_follow(x, "follow_task_ids_if_false", &q->follow_false, &q->n_follow_false);
-        break;
+        return bad;
     case OP_SQL_SENSOR:
-        bad |= read_sensor(x);
-        break;
+        return read_sensor(x);
     default:
-        break;
+        return 0;
     }
-    return bad;
 }
 
 int

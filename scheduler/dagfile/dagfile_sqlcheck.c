@@ -135,6 +135,35 @@ dagfile_sql_partition_ok(struct loadctx *c, const char *sid, const struct ynode 
     return 0;
 }
 
+/* What Airflow's _column_mapping_validation refuses in one check's bounds (has/val indexed
+ * as bounds[]), or NULL. */
+static const char *
+bounds_problem(const bool has[5], const double val[5])
+{
+    const char *msg = NULL;
+    enum { EQ, GT, GE, LT, LE };
+    if (!has[EQ] && !has[GT] && !has[GE] && !has[LT] && !has[LE])
+        msg = "needs one or more of less_than, leq_to, greater_than, geq_to or equal_to";
+    else if (has[GT] && has[LT] && val[GT] >= val[LT])
+        msg = "greater_than must be strictly less than less_than (use geq_to or leq_to for "
+              "overlapping equality)";
+    else if (has[GT] && has[LE] && val[GT] >= val[LE])
+        msg = "greater_than must be strictly less than leq_to (use geq_to with leq_to for "
+              "overlapping equality)";
+    else if (has[GE] && has[LT] && val[GE] >= val[LT])
+        msg = "geq_to must be strictly less than less_than (use leq_to with geq_to for "
+              "overlapping equality)";
+    else if (has[GE] && has[LE] && val[GE] > val[LE])
+        msg = "geq_to must be less than or equal to leq_to";
+    else if (has[GT] && has[GE])
+        msg = "give only one of greater_than or geq_to";
+    else if (has[LT] && has[LE])
+        msg = "give only one of less_than or leq_to";
+    else if (has[EQ] && (has[GT] || has[GE] || has[LT] || has[LE]))
+        msg = "equal_to cannot be given with a greater or less than bound (use geq_to or leq_to)";
+    return msg;
+}
+
 /* One check of a column: {equal_to|greater_than|geq_to|less_than|leq_to: n, tolerance: n,
  * partition_clause: s}, with the combinations Airflow refuses refused. */
 static int
@@ -183,27 +212,7 @@ column_check(struct loadctx *c, const char *sid, const char *col, const struct y
             if (strcmp(bounds[b], key) == 0)
                 has[b] = true, val[b] = d;
     }
-    const char *msg = NULL;
-    enum { EQ, GT, GE, LT, LE };
-    if (!has[EQ] && !has[GT] && !has[GE] && !has[LT] && !has[LE])
-        msg = "needs one or more of less_than, leq_to, greater_than, geq_to or equal_to";
-    else if (has[GT] && has[LT] && val[GT] >= val[LT])
-        msg = "greater_than must be strictly less than less_than (use geq_to or leq_to for "
-              "overlapping equality)";
-    else if (has[GT] && has[LE] && val[GT] >= val[LE])
-        msg = "greater_than must be strictly less than leq_to (use geq_to with leq_to for "
-              "overlapping equality)";
-    else if (has[GE] && has[LT] && val[GE] >= val[LT])
-        msg = "geq_to must be strictly less than less_than (use leq_to with geq_to for "
-              "overlapping equality)";
-    else if (has[GE] && has[LE] && val[GE] > val[LE])
-        msg = "geq_to must be less than or equal to leq_to";
-    else if (has[GT] && has[GE])
-        msg = "give only one of greater_than or geq_to";
-    else if (has[LT] && has[LE])
-        msg = "give only one of less_than or leq_to";
-    else if (has[EQ] && (has[GT] || has[GE] || has[LT] || has[LE]))
-        msg = "equal_to cannot be given with a greater or less than bound (use geq_to or leq_to)";
+    const char *msg = bounds_problem(has, val);
     if (msg == NULL)
         return 0;
     dagfile_error(c, v, "task '%s': column_mapping.%s.%s: %s", sid, col, chk, msg);

@@ -356,37 +356,28 @@ is_direct(const struct dag_task *b, long k)
     return false;
 }
 
-int
-runner_sql_branch_skips(const struct ti_try *t, const char *branch_path, char **skip_json,
-                        struct err *e)
+/* The branch file as a JSON array of ids (a single string id is taken as a list of one). */
+static json_t *
+read_branch_file(const char *task_id, const char *branch_path, struct err *e)
 {
-    const struct dag *dag = t->run->dag;
-    const struct dag_task *b = &dag->tasks[t->task];
-    bool *follow = calloc(dag->n_tasks + 1, sizeof(bool));
     json_error_t je;
-    json_t *v = NULL, *item, *skip = NULL;
-    size_t i;
-    int rc = -1;
+    json_t *v = json_load_file(branch_path, JSON_DECODE_ANY, &je), *a;
 
-    *skip_json = NULL;
-    if (follow == NULL)
-        return err_set(e, ERR_FAIL, "out of memory");
-    v = json_load_file(branch_path, JSON_DECODE_ANY, &je);
     if (v == NULL && access(branch_path, F_OK) != 0) {
         err_set(e, ERR_USAGE,
                 "branch task '%s' exited 0 but wrote no $GUST_BRANCH_FILE (the task ids to "
                 "follow)",
-                b->task_id);
-        goto out;
+                task_id);
+        return NULL;
     }
     if (v == NULL) {
         err_set(e, ERR_USAGE, "branch task '%s': $GUST_BRANCH_FILE is not JSON: line %d: %s",
-                b->task_id, je.line, je.text);
-        goto out;
+                task_id, je.line, je.text);
+        return NULL;
     }
     if (json_is_string(v)) { /* a single id, as Airflow's branch callables may return */
-        json_t *a = json_array();
-        json_array_append(a, v);
+        if ((a = json_array()) != NULL)
+            json_array_append(a, v);
         json_decref(v);
         v = a;
     }
@@ -394,9 +385,29 @@ runner_sql_branch_skips(const struct ti_try *t, const char *branch_path, char **
         err_set(e, ERR_USAGE,
                 "branch task '%s': $GUST_BRANCH_FILE must hold a JSON array of "
                 "task ids",
-                b->task_id);
-        goto out;
+                task_id);
+        json_decref(v);
+        return NULL;
     }
+    return v;
+}
+
+int
+runner_sql_branch_skips(const struct ti_try *t, const char *branch_path, char **skip_json,
+                        struct err *e)
+{
+    const struct dag *dag = t->run->dag;
+    const struct dag_task *b = &dag->tasks[t->task];
+    bool *follow = calloc(dag->n_tasks + 1, sizeof(bool));
+    json_t *v = NULL, *item, *skip = NULL;
+    size_t i;
+    int rc = -1;
+
+    *skip_json = NULL;
+    if (follow == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    if ((v = read_branch_file(b->task_id, branch_path, e)) == NULL)
+        goto out;
     json_array_foreach(v, i, item)
     {
         long k = json_is_string(item) ? dag_task_index(dag, json_string_value(item)) : -1;
