@@ -81,6 +81,28 @@ print_xcom(const struct dag_task *task, const char *xcom_path, const struct exec
     fclose(f);
 }
 
+/* A BranchSQLOperator's choice (nothing is skipped outside a DAG run). */
+static void
+print_branch(const struct dag_task *task, const char *xcom_path)
+{
+    char *spec = NULL, *branch = NULL, buf[4096];
+    FILE *f;
+    size_t n;
+
+    if (task->op != OP_SQL_BRANCH || runner_sql_paths(xcom_path, &spec, &branch) < 0)
+        return;
+    if ((f = fopen(branch, "r")) == NULL) {
+        printf("branch: the task wrote no $GUST_BRANCH_FILE\n");
+    } else {
+        fputs("branch: follows ", stdout);
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+            fwrite(buf, 1, n, stdout);
+        fclose(f);
+    }
+    free(spec);
+    free(branch);
+}
+
 /* The run context of the test: a run id and its logical date. */
 struct test_ctx {
     const struct dag *dag;
@@ -123,8 +145,11 @@ test_task(struct store *s, const struct test_ctx *t)
         for (size_t i = 0; i < task->n_skip_on_exit_code; i++)
             if (task->skip_on_exit_code[i] == res.exit_code)
                 rc = EXIT_OK, printf("(skipped)\n");
+        if (OP_IS_SQL(task->op) && res.exit_code == 99)
+            rc = EXIT_OK, printf("(skipped)\n");
         if (res.exit_code == 0) {
             print_xcom(task, t->xcom_path, &res);
+            print_branch(task, t->xcom_path);
             rc = EXIT_OK;
         }
     }
@@ -189,7 +214,7 @@ cli_tasks_test(const struct cli_args *a)
     struct store *s = NULL;
     const struct dag *dag;
     struct test_ctx t = {0};
-    char xdir[] = "/tmp/gust-test-XXXXXX", *xcom_path = NULL;
+    char xdir[] = "/tmp/gust-test-XXXXXX", *xcom_path = NULL, *spec = NULL, *branch = NULL;
     int rc = EXIT_FAIL;
     long idx = -1;
 
@@ -208,6 +233,10 @@ cli_tasks_test(const struct cli_args *a)
     t.xcom_path = xcom_path;
     rc = test_task(s, &t);
     unlink(xcom_path);
+    if (runner_sql_paths(xcom_path, &spec, &branch) == 0) /* a SQL task's files */
+        unlink(spec), unlink(branch);
+    free(spec);
+    free(branch);
     rmdir(xdir);
     free(xcom_path);
 out:

@@ -39,6 +39,7 @@ task_free(struct dag_task *t)
     free(t->skip_on_exit_code);
     free(t->trigger_dag_id);
     free(t->conf_json);
+    dagfile_sql_free(t->sql);
     free(t->owner);
     free(t->pool);
     free(t->queue);
@@ -61,6 +62,7 @@ dag_free(struct dag *dag)
     free(dag->params_json);
     dagfile_str_list_free(dag->tags, dag->n_tags);
     free(dag->owner);
+    dagfile_str_list_free(dag->template_searchpath, dag->n_template_searchpath);
     free(dag);
 }
 

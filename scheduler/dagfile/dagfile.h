@@ -21,13 +21,51 @@ enum op_kind {
     OP_KPO,            /* KubernetesPodOperator: cmds + arguments, no shell */
     OP_TRIGGER_DAGRUN, /* TriggerDagRunOperator */
     OP_EMPTY,          /* EmptyOperator (and DummyOperator of Airflow 1/2) */
+    /* The SQL operators of airflow.providers.common.sql: each try runs the sql_task
+     * executable with a spec file (struct dag_sql; docs/dag-files.md, "SQL operators") */
+    OP_SQL_EXECUTE,         /* SQLExecuteQueryOperator (and PostgresOperator) */
+    OP_SQL_CHECK,           /* SQLCheckOperator */
+    OP_SQL_VALUE_CHECK,     /* SQLValueCheckOperator */
+    OP_SQL_THRESHOLD_CHECK, /* SQLThresholdCheckOperator */
+    OP_SQL_COLUMN_CHECK,    /* SQLColumnCheckOperator */
+    OP_SQL_TABLE_CHECK,     /* SQLTableCheckOperator */
+    OP_SQL_BRANCH,          /* BranchSQLOperator */
+    OP_SQL_SENSOR,          /* SqlSensor (poke mode) */
 };
+#define OP_IS_SQL(op) ((op) >= OP_SQL_EXECUTE && (op) <= OP_SQL_SENSOR)
 
 enum diag_level { DIAG_ERROR, DIAG_WARNING };
 
 struct kv {
     char *key;
     char *value;
+};
+
+/* The arguments of a SQL operator as written (templates are rendered per try by the runner).
+ * Strings owned, NULL when absent; booleans -1 when absent; numbers NAN / < 0 when absent. */
+struct dag_sql {
+    char *conn_id;   /* conn_id (postgres_conn_id for PostgresOperator), with its default */
+    char *database;  /* overrides the connection's schema */
+    char **sql;      /* statement templates: inline text, or the path of a template file as
+                      * written (sql_file[i] non-NULL) */
+    char **sql_file; /* per statement: the template file found at load (absolute or relative
+                      * to the working directory of the load), or NULL */
+    size_t n_sql;
+    bool sql_is_list;          /* sql was a list in the DAG file */
+    char *parameters_json;     /* a JSON array or object, NULL when absent */
+    bool parameters_templated; /* Airflow renders parameters (execute, sensor) */
+    int autocommit, split_statements, return_last, show_return_value_in_logs; /* execute */
+    char *pass_value;                                                         /* value_check */
+    double tolerance;                                                         /* NAN: none */
+    char *min_threshold, *max_threshold; /* threshold_check: a number or SQL (templated) */
+    char *table;                         /* column_check, table_check */
+    char *column_mapping_json;           /* column_check: checked at load */
+    char *checks_json;                   /* table_check: checked at load */
+    char *partition_clause;
+    char **follow_true, **follow_false; /* branch: direct downstream task ids */
+    size_t n_follow_true, n_follow_false;
+    double poke_interval, timeout; /* sensor; < 0: absent */
+    int fail_on_empty, soft_fail;  /* sensor */
 };
 
 /* One task. Strings are owned by the task (NULL when absent). Durations in seconds;
@@ -60,6 +98,8 @@ struct dag_task {
     char *trigger_dag_id;
     char *conf_json; /* conf as a JSON object text, NULL when absent */
     bool wait_for_completion;
+    /* SQL operators (OP_IS_SQL), NULL for the others */
+    struct dag_sql *sql;
 
     /* default_args, merged: DAG default_args < task keys */
     char *owner;
@@ -100,6 +140,10 @@ struct dag {
     char **tags;
     size_t n_tags;
     char *owner; /* default_args.owner, default "airflow" */
+    /* Folders where SQL template files are looked up after the DAG file's own folder
+     * (relative ones are relative to the DAG file's folder) */
+    char **template_searchpath;
+    size_t n_template_searchpath;
 
     struct dag_task *tasks; /* in file order */
     size_t n_tasks;

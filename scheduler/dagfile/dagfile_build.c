@@ -15,8 +15,6 @@
 #include "template/template.h"
 #include "schedule/tz.h"
 
-#define MAX_CHAIN 34
-
 static const char *const dag_keys[] = {"default_args",
                                        "schedule",
                                        "schedule_interval",
@@ -35,6 +33,7 @@ static const char *const dag_keys[] = {"default_args",
                                        "is_paused_upon_creation",
                                        "tasks",
                                        "task_groups",
+                                       "template_searchpath",
                                        NULL};
 /* default_args keys, also valid on a task. */
 static const char *const arg_keys[] = {"owner",
@@ -55,6 +54,13 @@ static const char *const arg_keys[] = {"owner",
 static const char *const sys_keys[] = {"operator", "task_id", "dependencies", "task_group_name",
                                        NULL};
 /* Operator arguments, and the operators that take each (bit 1 << enum op_kind). */
+#define B(op) (1u << (op))
+#define SQL_ALL                                                                                    \
+    (B(OP_SQL_EXECUTE) | B(OP_SQL_CHECK) | B(OP_SQL_VALUE_CHECK) | B(OP_SQL_THRESHOLD_CHECK) |     \
+     B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK) | B(OP_SQL_BRANCH) | B(OP_SQL_SENSOR))
+#define SQL_WITH_SQL (SQL_ALL & ~(B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK)))
+#define SQL_WITH_PARAMS (SQL_WITH_SQL & ~B(OP_SQL_THRESHOLD_CHECK))
+#define SQL_TABLE (B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK))
 static const struct {
     const char *key;
     unsigned ops;
@@ -73,6 +79,42 @@ static const struct {
     {"trigger_dag_id", 1u << OP_TRIGGER_DAGRUN},
     {"conf", 1u << OP_TRIGGER_DAGRUN},
     {"wait_for_completion", 1u << OP_TRIGGER_DAGRUN},
+    /* SQL operators (dagfile_sql.c reads them; the Python-only ones are errors there) */
+    {"conn_id", SQL_ALL},
+    {"postgres_conn_id", B(OP_SQL_EXECUTE)},
+    {"database", SQL_ALL},
+    {"hook_params", SQL_ALL},
+    {"retry_on_failure", SQL_ALL},
+    {"sql", SQL_WITH_SQL},
+    {"parameters", SQL_WITH_PARAMS},
+    {"autocommit", B(OP_SQL_EXECUTE)},
+    {"split_statements", B(OP_SQL_EXECUTE)},
+    {"return_last", B(OP_SQL_EXECUTE)},
+    {"show_return_value_in_logs", B(OP_SQL_EXECUTE)},
+    {"requires_result_fetch", B(OP_SQL_EXECUTE)},
+    {"handler", B(OP_SQL_EXECUTE)},
+    {"output_processor", B(OP_SQL_EXECUTE)},
+    {"pass_value", B(OP_SQL_VALUE_CHECK)},
+    {"tolerance", B(OP_SQL_VALUE_CHECK)},
+    {"min_threshold", B(OP_SQL_THRESHOLD_CHECK)},
+    {"max_threshold", B(OP_SQL_THRESHOLD_CHECK)},
+    {"table", SQL_TABLE},
+    {"partition_clause", SQL_TABLE},
+    {"column_mapping", B(OP_SQL_COLUMN_CHECK)},
+    {"accept_none", B(OP_SQL_COLUMN_CHECK)},
+    {"checks", B(OP_SQL_TABLE_CHECK)},
+    {"follow_task_ids_if_true", B(OP_SQL_BRANCH)},
+    {"follow_task_ids_if_false", B(OP_SQL_BRANCH)},
+    {"poke_interval", B(OP_SQL_SENSOR)},
+    {"timeout", B(OP_SQL_SENSOR)},
+    {"soft_fail", B(OP_SQL_SENSOR)},
+    {"mode", B(OP_SQL_SENSOR)},
+    {"fail_on_empty", B(OP_SQL_SENSOR)},
+    {"exponential_backoff", B(OP_SQL_SENSOR)},
+    {"max_wait", B(OP_SQL_SENSOR)},
+    {"success", B(OP_SQL_SENSOR)},
+    {"failure", B(OP_SQL_SENSOR)},
+    {"selector", B(OP_SQL_SENSOR)},
 };
 #define N_OP_KEYS (sizeof(op_keys) / sizeof(op_keys[0]))
 
@@ -94,14 +136,8 @@ op_key(const char *s)
     return -1;
 }
 
-/* The value of key along the lookup chain, or NULL. */
-struct chain {
-    const struct ynode *maps[MAX_CHAIN];
-    size_t n;
-};
-
-static const struct ynode *
-cget(const struct chain *ch, const char *key)
+const struct ynode *
+dagfile_cget(const struct chain *ch, const char *key)
 {
     for (size_t i = 0; i < ch->n; i++) {
         const struct ynode *v = ymap_get(ch->maps[i], key);
@@ -144,7 +180,7 @@ op_from_path(const char *path, enum op_kind *op)
     else if (strcmp(cls, "EmptyOperator") == 0 || strcmp(cls, "DummyOperator") == 0)
         *op = OP_EMPTY;
     else
-        return -1;
+        return dagfile_sql_op(cls, op);
     return 0;
 }
 
@@ -193,9 +229,9 @@ read_trigger_rule(struct loadctx *c, const struct ynode *n, const char *sid, enu
 static int
 read_dur2(struct loadctx *c, const struct chain *ch, const char *key, const char *alt, double *out)
 {
-    const struct ynode *n = cget(ch, key);
+    const struct ynode *n = dagfile_cget(ch, key);
 
-    if (n == NULL && (n = cget(ch, alt)) != NULL)
+    if (n == NULL && (n = dagfile_cget(ch, alt)) != NULL)
         key = alt;
     return dagfile_read_duration(c, n, key, out);
 }
@@ -208,20 +244,20 @@ task_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const c
     int bad = 0;
     time_t ignored;
 
-    bad |= dagfile_read_str(c, cget(ch, "owner"), "owner", &t->owner);
-    bad |= dagfile_read_int(c, cget(ch, "retries"), "retries", 0, &t->retries);
+    bad |= dagfile_read_str(c, dagfile_cget(ch, "owner"), "owner", &t->owner);
+    bad |= dagfile_read_int(c, dagfile_cget(ch, "retries"), "retries", 0, &t->retries);
     bad |= read_dur2(c, ch, "retry_delay", "retry_delay_sec", &t->retry_delay);
-    bad |= dagfile_read_bool(c, cget(ch, "retry_exponential_backoff"), "retry_exponential_backoff",
-                             &t->retry_exponential_backoff);
-    bad |= dagfile_read_duration(c, cget(ch, "max_retry_delay"), "max_retry_delay",
+    bad |= dagfile_read_bool(c, dagfile_cget(ch, "retry_exponential_backoff"),
+                             "retry_exponential_backoff", &t->retry_exponential_backoff);
+    bad |= dagfile_read_duration(c, dagfile_cget(ch, "max_retry_delay"), "max_retry_delay",
                                  &t->max_retry_delay);
     bad |= read_dur2(c, ch, "execution_timeout", "execution_timeout_secs", &t->execution_timeout);
-    if (cget(ch, "trigger_rule") != NULL)
-        bad |= read_trigger_rule(c, cget(ch, "trigger_rule"), sid, &t->trigger_rule);
-    bad |=
-        dagfile_read_bool(c, cget(ch, "depends_on_past"), "depends_on_past", &t->depends_on_past);
-    bad |= dagfile_read_str(c, cget(ch, "pool"), "pool", &t->pool);
-    bad |= dagfile_read_str(c, cget(ch, "queue"), "queue", &t->queue);
+    if (dagfile_cget(ch, "trigger_rule") != NULL)
+        bad |= read_trigger_rule(c, dagfile_cget(ch, "trigger_rule"), sid, &t->trigger_rule);
+    bad |= dagfile_read_bool(c, dagfile_cget(ch, "depends_on_past"), "depends_on_past",
+                             &t->depends_on_past);
+    bad |= dagfile_read_str(c, dagfile_cget(ch, "pool"), "pool", &t->pool);
+    bad |= dagfile_read_str(c, dagfile_cget(ch, "queue"), "queue", &t->queue);
     /* A task's own start/end date only narrows its runs in Airflow; checked, not kept. */
     bad |= dagfile_read_date(c, ymap_get(ch->maps[0], "start_date"), "start_date", tz, &ignored);
     bad |= dagfile_read_date(c, ymap_get(ch->maps[0], "end_date"), "end_date", tz, &ignored);
@@ -229,12 +265,18 @@ task_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const c
 }
 
 /* An operator argument, only when the task's operator takes it (others stay empty). */
-static const struct ynode *
-oget(const struct chain *ch, const struct dag_task *t, const char *key)
+const struct ynode *
+dagfile_oget(const struct chain *ch, enum op_kind op, const char *key)
 {
     int k = op_key(key);
 
-    return k >= 0 && (op_keys[k].ops & (1u << t->op)) ? cget(ch, key) : NULL;
+    return k >= 0 && (op_keys[k].ops & (1u << op)) ? dagfile_cget(ch, key) : NULL;
+}
+
+static const struct ynode *
+oget(const struct chain *ch, const struct dag_task *t, const char *key)
+{
+    return dagfile_oget(ch, t->op, key);
 }
 
 static int
@@ -261,6 +303,8 @@ task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t
                              &t->wait_for_completion);
     if (bad)
         return -1;
+    if (OP_IS_SQL(t->op))
+        return 0; /* dagfile_sql_args */
     if (t->op == OP_BASH && (t->bash_command == NULL || t->bash_command[0] == '\0'))
         dagfile_error(c, ch->maps[0], "task '%s': BashOperator needs bash_command", sid);
     else if (t->op == OP_KPO && t->n_cmds == 0 && t->n_arguments == 0)
@@ -323,6 +367,23 @@ value_indent(const struct ynode *map, const struct ynode *v)
         if (ymap_val(map, i) == v)
             return ymap_key(map, i)->col + 2;
     return v ? v->col : 1;
+}
+
+const struct ynode *
+dagfile_owner(const struct chain *ch, const struct ynode *v)
+{
+    for (size_t m = 0; m < ch->n; m++)
+        for (size_t i = 0; ch->maps[m]->kind == YN_MAP && i < ch->maps[m]->n; i++)
+            if (ymap_val(ch->maps[m], i) == v)
+                return ch->maps[m];
+    return NULL;
+}
+
+int
+dagfile_check_template(struct loadctx *c, const struct chain *ch, const struct ynode *n,
+                       const char *field, const char *params)
+{
+    return check_template(c, n, field, params, value_indent(dagfile_owner(ch, n), n));
 }
 
 /* Every string in a conf value, at any depth (Airflow renders nested values too). */
@@ -440,7 +501,8 @@ task_operator(struct loadctx *c, const struct ynode *map, struct dag_task *t, co
     if (op_from_path(t->operator_path, &t->op) < 0) {
         dagfile_error(c, op,
                       "task '%s': unsupported operator '%s' (gust runs BashOperator, "
-                      "KubernetesPodOperator, TriggerDagRunOperator and EmptyOperator)",
+                      "KubernetesPodOperator, TriggerDagRunOperator, EmptyOperator and the SQL "
+                      "operators of airflow.providers.common.sql)",
                       sid, t->operator_path);
         return -1;
     }
@@ -450,9 +512,9 @@ task_operator(struct loadctx *c, const struct ynode *map, struct dag_task *t, co
 /* Build one task: its short id, group chain and values. Full ids are set by the caller. */
 static int
 build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const char *sid,
-           const struct dgroups *gs, int group, const struct ynode *dag_args, const char *tz,
-           const char *params)
+           const struct dgroups *gs, int group, const struct ynode *dag_args, const struct dag *dag)
 {
+    const char *tz = dag->timezone, *params = dag->params_json;
     struct chain ch = {.n = 0};
 
     t->line = map->line;
@@ -464,7 +526,7 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
         return -1;
     }
     ch.maps[ch.n++] = map;
-    for (int g = group; g >= 0 && ch.n < MAX_CHAIN - 1; g = gs->g[g].parent)
+    for (int g = group; g >= 0 && ch.n < DAGFILE_MAX_CHAIN - 1; g = gs->g[g].parent)
         if (gs->g[g].default_args != NULL)
             ch.maps[ch.n++] = gs->g[g].default_args;
     if (dag_args != NULL)
@@ -473,6 +535,8 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
     int bad = task_args(c, &ch, t, sid, tz);
     bad |= task_operator_args(c, &ch, t, sid);
     bad |= check_task_templates(c, &ch, t, params);
+    if (OP_IS_SQL(t->op))
+        bad |= dagfile_sql_args(c, &ch, t, sid, dag);
     return bad ? -1 : 0;
 }
 
@@ -627,6 +691,25 @@ dag_dates(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
     return bad ? -1 : 0;
 }
 
+/* template_searchpath: a folder or a list of folders (Airflow takes both). */
+static int
+read_searchpath(struct loadctx *c, struct dag *dag, const struct ynode *n)
+{
+    if (n == NULL || ynode_is_null(n))
+        return 0;
+    if (n->kind == YN_SCALAR) {
+        if ((dag->template_searchpath = calloc(2, sizeof(char *))) == NULL ||
+            (dag->template_searchpath[0] = strdup(n->str)) == NULL) {
+            dagfile_error(c, n, "out of memory");
+            return -1;
+        }
+        dag->n_template_searchpath = 1;
+        return 0;
+    }
+    return dagfile_read_str_list(c, n, "template_searchpath", &dag->template_searchpath,
+                                 &dag->n_template_searchpath);
+}
+
 static int
 dag_fields(struct loadctx *c, struct dag *dag, const struct ynode *map, const struct ynode *args)
 {
@@ -656,6 +739,7 @@ dag_fields(struct loadctx *c, struct dag *dag, const struct ynode *map, const st
                              &dag->is_paused_upon_creation);
     bad |= dagfile_read_json_object(c, ymap_get(map, "params"), "params", &dag->params_json);
     bad |= dagfile_read_str_list(c, ymap_get(map, "tags"), "tags", &dag->tags, &dag->n_tags);
+    bad |= read_searchpath(c, dag, ymap_get(map, "template_searchpath"));
     bad |= dagfile_read_str(c, ymap_get(args, "owner"), "owner", &dag->owner);
     if (dag->owner == NULL && (dag->owner = strdup("airflow")) == NULL)
         bad = 1;
@@ -682,6 +766,7 @@ dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
 {
     struct taskent *ents = NULL;
     struct dagfile_taskref *refs = NULL;
+    const struct ynode **at = NULL;
     struct dgroups gs = {0};
     struct err e = {0};
     size_t n = 0;
@@ -704,8 +789,7 @@ dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
         }
         refs[i] = (struct dagfile_taskref){ents[i].sid, ents[i].map,
                                            ymap_get(ents[i].map, "dependencies"), g};
-        bad |= build_task(c, t, ents[i].map, ents[i].sid, &gs, g, args, dag->timezone,
-                          dag->params_json);
+        bad |= build_task(c, t, ents[i].map, ents[i].sid, &gs, g, args, dag);
         size_t len = strlen(ents[i].sid) + (g >= 0 ? strlen(gs.g[g].full_id) + 2 : 1);
         if ((t->task_id = malloc(len)) == NULL)
             goto out;
@@ -718,10 +802,19 @@ dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
         dagfile_error(c, map, "%s", e.msg); /* after dagfile_link: out of memory only */
         rc = -1;
     }
+    if (rc == 0 && (at = calloc(n + 1, sizeof(*at))) != NULL) {
+        for (size_t i = 0; i < n; i++)
+            at[i] = ents[i].map;
+        rc = dagfile_sql_check_branches(c, dag, at);
+    } else if (rc == 0) {
+        dagfile_error(c, map, "out of memory");
+        rc = -1;
+    }
 out:
     dagfile_groups_clear(&gs);
     free(ents);
     free(refs);
+    free(at);
     return rc;
 }
 

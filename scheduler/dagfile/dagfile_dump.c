@@ -21,6 +21,22 @@ op_kind_name(enum op_kind op)
         return "TriggerDagRunOperator";
     case OP_EMPTY:
         return "EmptyOperator";
+    case OP_SQL_EXECUTE:
+        return "SQLExecuteQueryOperator";
+    case OP_SQL_CHECK:
+        return "SQLCheckOperator";
+    case OP_SQL_VALUE_CHECK:
+        return "SQLValueCheckOperator";
+    case OP_SQL_THRESHOLD_CHECK:
+        return "SQLThresholdCheckOperator";
+    case OP_SQL_COLUMN_CHECK:
+        return "SQLColumnCheckOperator";
+    case OP_SQL_TABLE_CHECK:
+        return "SQLTableCheckOperator";
+    case OP_SQL_BRANCH:
+        return "BranchSQLOperator";
+    case OP_SQL_SENSOR:
+        return "SqlSensor";
     }
     return "?";
 }
@@ -110,8 +126,70 @@ put_schedule(FILE *out, const struct schedule *s)
 }
 
 static void
+put_tri(FILE *out, const char *label, int v)
+{
+    fprintf(out, "    %s: %s\n", label, v < 0 ? "null" : v ? "true" : "false");
+}
+
+static void
+put_field(FILE *out, const char *label, const char *s)
+{
+    fprintf(out, "    %s: ", label), put_str(out, s), fputc('\n', out);
+}
+
+/* A SQL operator's arguments; only those its operator takes. */
+static void
+put_sql_args(FILE *out, enum op_kind op, const struct dag_sql *q)
+{
+    put_field(out, "conn_id", q->conn_id);
+    put_field(out, "database", q->database);
+    if (q->n_sql > 0) {
+        fprintf(out, "    sql (%s):\n", q->sql_is_list ? "list" : "string");
+        for (size_t i = 0; i < q->n_sql; i++) {
+            fputs("      - ", out), put_str(out, q->sql[i]);
+            if (q->sql_file[i])
+                fputs(" file ", out), put_str(out, q->sql_file[i]);
+            fputc('\n', out);
+        }
+    }
+    if (op != OP_SQL_THRESHOLD_CHECK && op != OP_SQL_COLUMN_CHECK && op != OP_SQL_TABLE_CHECK)
+        fprintf(out, "    parameters: %s%s\n", q->parameters_json ? q->parameters_json : "null",
+                q->parameters_templated ? " (templated)" : "");
+    if (op == OP_SQL_EXECUTE) {
+        put_tri(out, "autocommit", q->autocommit);
+        put_tri(out, "split_statements", q->split_statements);
+        put_tri(out, "return_last", q->return_last);
+        put_tri(out, "show_return_value_in_logs", q->show_return_value_in_logs);
+    } else if (op == OP_SQL_VALUE_CHECK) {
+        put_field(out, "pass_value", q->pass_value);
+        if (isnan(q->tolerance))
+            fputs("    tolerance: null\n", out);
+        else
+            fprintf(out, "    tolerance: %g\n", q->tolerance);
+    } else if (op == OP_SQL_THRESHOLD_CHECK) {
+        put_field(out, "min_threshold", q->min_threshold);
+        put_field(out, "max_threshold", q->max_threshold);
+    } else if (op == OP_SQL_COLUMN_CHECK || op == OP_SQL_TABLE_CHECK) {
+        put_field(out, "table", q->table);
+        put_field(out, "partition_clause", q->partition_clause);
+        fprintf(out, "    %s: %s\n", op == OP_SQL_COLUMN_CHECK ? "column_mapping" : "checks",
+                op == OP_SQL_COLUMN_CHECK ? q->column_mapping_json : q->checks_json);
+    } else if (op == OP_SQL_BRANCH) {
+        put_list(out, "    follow_task_ids_if_true", q->follow_true, q->n_follow_true);
+        put_list(out, "    follow_task_ids_if_false", q->follow_false, q->n_follow_false);
+    } else if (op == OP_SQL_SENSOR) {
+        put_seconds(out, "    poke_interval", q->poke_interval);
+        put_seconds(out, "    timeout", q->timeout);
+        put_tri(out, "fail_on_empty", q->fail_on_empty);
+        put_tri(out, "soft_fail", q->soft_fail);
+    }
+}
+
+static void
 put_operator_args(FILE *out, const struct dag_task *t)
 {
+    if (OP_IS_SQL(t->op) && t->sql != NULL)
+        put_sql_args(out, t->op, t->sql);
     if (t->op == OP_BASH) {
         fputs("    bash_command: ", out), put_str(out, t->bash_command), fputc('\n', out);
         fputs("    cwd: ", out), put_str(out, t->cwd), fputc('\n', out);
@@ -182,6 +260,8 @@ put_dag(FILE *out, const struct dag *d)
             d->is_paused_upon_creation ? "true" : "false",
             d->params_json ? d->params_json : "null");
     put_list(out, "  tags", d->tags, d->n_tags);
+    if (d->n_template_searchpath > 0)
+        put_list(out, "  template_searchpath", d->template_searchpath, d->n_template_searchpath);
     fputs("  owner: ", out), put_str(out, d->owner);
     fprintf(out, "\n  tasks: %zu\n", d->n_tasks);
     for (size_t i = 0; i < d->n_tasks; i++)

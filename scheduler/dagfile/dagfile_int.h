@@ -151,6 +151,46 @@ struct dagfile_taskref {
 int dagfile_link(struct loadctx *c, struct dag *dag, const struct dagfile_taskref *refs,
                  const struct dgroups *gs);
 
+/* The lookup chain of a task's values: its own mapping, then the default_args of its task
+ * groups (innermost first), then the DAG's default_args. */
+#define DAGFILE_MAX_CHAIN 34
+struct chain {
+    const struct ynode *maps[DAGFILE_MAX_CHAIN];
+    size_t n;
+};
+/* The value of key along the chain, or NULL. */
+const struct ynode *dagfile_cget(const struct chain *ch, const char *key);
+/* An operator argument along the chain, only when operator op takes it (else NULL). */
+const struct ynode *dagfile_oget(const struct chain *ch, enum op_kind op, const char *key);
+/* The mapping of the chain that holds value v (for block-scalar columns), or NULL. */
+const struct ynode *dagfile_owner(const struct chain *ch, const struct ynode *v);
+/* One templated string value: a template syntax error is recorded at its place. */
+int dagfile_check_template(struct loadctx *c, const struct chain *ch, const struct ynode *n,
+                           const char *field, const char *params);
+
+/* SQL operators (dagfile_sql.c). The op kind of a class name (-1: not a SQL operator). */
+int dagfile_sql_op(const char *cls, enum op_kind *op);
+/* Read a SQL task's arguments into t->sql (allocated here), check them and their templates.
+ * dag: fileloc and template_searchpath find the .sql files. -1 on any error (recorded). */
+int dagfile_sql_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const char *sid,
+                     const struct dag *dag);
+/* After linking: every follow_task_ids_if_true/false id of each BranchSQLOperator is a task
+ * directly downstream of it. -1 on any error (recorded at the task's mapping, at[i]). */
+int dagfile_sql_check_branches(struct loadctx *c, const struct dag *dag,
+                               const struct ynode *const *at);
+void dagfile_sql_free(struct dag_sql *s);
+/* dagfile_sqlcheck.c. Each records its errors (task sid) and returns -1 on any.
+ * column_mapping ({column: {check: {bounds}}}) and checks ({name: {check_statement,
+ * partition_clause}}) as the provider validates them; */
+int dagfile_sql_column_mapping(struct loadctx *c, const char *sid, const struct ynode *n);
+int dagfile_sql_checks(struct loadctx *c, const char *sid, const struct ynode *n);
+/* a partition_clause: a string without ';'; */
+int dagfile_sql_partition_ok(struct loadctx *c, const char *sid, const struct ynode *n,
+                             const char *what);
+/* statement text (field names it, at is where) against parameters p (a list or a mapping). */
+int dagfile_sql_placeholders(struct loadctx *c, const char *sid, const struct ynode *at,
+                             const char *text, const char *field, const struct ynode *p);
+
 /* Free one DAG (NULL is a no-op). */
 void dag_free(struct dag *dag);
 /* Strings: strdup that may be given NULL. */

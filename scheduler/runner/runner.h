@@ -157,6 +157,11 @@ int runner_try_paths(const char *logs_folder, const char *dag_id, const char *ru
                      const char *task_id, int try_number, char **log_path, char **xcom_path,
                      struct err *e);
 
+/* The files of a SQL operator's try beside its result file xcom_path ("X.return.json", or any
+ * name X): the spec sql_task runs (X.sql.json) and, for a branch, where sql_task writes the
+ * task ids it follows (X.branch.json, $GUST_BRANCH_FILE). New strings; -1: out of memory. */
+int runner_sql_paths(const char *xcom_path, char **spec_path, char **branch_path);
+
 /* A try's command line and environment ("KEY=value"), both NULL-terminated and owned. */
 struct runner_cmd {
     char **argv;

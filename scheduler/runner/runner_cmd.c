@@ -1,5 +1,6 @@
 /* runner_cmd: what a try runs and what it leaves behind: argv and environment of a
- * BashOperator or KubernetesPodOperator try, its XCom, and TriggerDagRunOperator's run.
+ * BashOperator, KubernetesPodOperator or SQL operator try (runner_sql.c), its XCom, and
+ * TriggerDagRunOperator's run.
  *
  * Environment rules (Airflow's): a BashOperator with `env` gets exactly that environment
  * (plus the AIRFLOW_CTX_* variables), otherwise gust's own; a KubernetesPodOperator gets
@@ -181,16 +182,44 @@ argv_render(struct store *s, const struct ti_try *t, char **const in[2], const s
     return 0;
 }
 
+/* A SQL operator: `sql_task --spec FILE`, found along PATH (gust's folder first), with the
+ * spec written now; a branch also gets GUST_BRANCH_FILE. */
+static int
+sql_command(struct store *s, const struct ti_try *t, struct runner_cmd *cmd, char **branch_path,
+            struct err *e)
+{
+    char *spec = NULL;
+
+    if (runner_sql_paths(t->xcom_path, &spec, branch_path) < 0)
+        return err_set(e, ERR_FAIL, "out of memory");
+    if (runner_sql_write_spec(s, t, spec, e) < 0) {
+        free(spec);
+        return -1;
+    }
+    cmd->argv = calloc(4, sizeof(*cmd->argv));
+    if (cmd->argv == NULL || !(cmd->argv[0] = strdup("sql_task")) ||
+        !(cmd->argv[1] = strdup("--spec"))) {
+        free(spec);
+        runner_cmd_clear(cmd);
+        return err_set(e, ERR_FAIL, "out of memory");
+    }
+    cmd->argv[2] = spec;
+    return 0;
+}
+
 int
 runner_build_command(struct store *s, const struct ti_try *t, char **parent_env, const char *bindir,
                      struct runner_cmd *cmd, struct err *e)
 {
     const struct dag_task *task = &t->run->dag->tasks[t->task];
     struct env env = {0};
-    char *script = NULL;
+    char *script = NULL, *branch = NULL;
 
     memset(cmd, 0, sizeof(*cmd));
-    if (task->op == OP_BASH) {
+    if (OP_IS_SQL(task->op)) {
+        if (sql_command(s, t, cmd, &branch, e) < 0)
+            return -1;
+    } else if (task->op == OP_BASH) {
         if (runner_render(s, t, task->bash_command, &script, e) < 0)
             return err_prefix(e, "template error in bash_command");
         cmd->argv = calloc(4, sizeof(*cmd->argv));
@@ -213,11 +242,15 @@ runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
         if (argv_render(s, t, parts, counts, &cmd->argv, e) < 0)
             return -1;
     }
-    if (env_build(s, t, parent_env, bindir, &env, e) < 0) {
+    if (env_build(s, t, parent_env, bindir, &env, e) < 0 ||
+        (task->op == OP_SQL_BRANCH && env_set(&env, "GUST_BRANCH_FILE", branch) < 0 &&
+         err_set(e, ERR_FAIL, "out of memory"))) {
+        free(branch);
         free_strv(env.v);
         runner_cmd_clear(cmd);
         return -1;
     }
+    free(branch);
     cmd->envp = env.v;
     return 0;
 }
@@ -316,6 +349,9 @@ runner_try_xcom(const struct ti_try *t, const char *last_line, size_t last_line_
     *json = NULL;
     if (task->op == OP_KPO)
         return xcom_from_file(t, max_bytes, json, e);
+    /* sql_task writes its result (rows, check results) when it has one; none is no XCom */
+    if (OP_IS_SQL(task->op))
+        return access(t->xcom_path, F_OK) == 0 ? xcom_from_file(t, max_bytes, json, e) : 0;
     /* Airflow's BashOperator pushes the last stdout line, "" when there was none; whole or
      * not at all (never a part of it): a NULL last_line with a length means the executor could
      * not keep it */

@@ -78,6 +78,7 @@ struct try_end {
     struct store_try_end rec;
     char detail[300];
     char *xcom_json; /* owned: the XCom recorded with the end (NULL: none) */
+    char *skip_json; /* owned: a branch's direct downstream task ids to skip with the end */
 };
 
 /* A try's end the database could not take yet (it was down): recorded once it is back. */
@@ -175,6 +176,17 @@ int runner_trigger_run(struct store *s, const struct dagbag *bag, const struct t
 /* Render one template string of a try (the rendering context of its run). */
 int runner_render(struct store *s, const struct ti_try *t, const char *src, char **out,
                   struct err *e);
+
+/* runner_sql.c: a SQL operator's try (runner_sql_paths is in runner.h).
+ * Render the task's templated fields and write the spec sql_task runs (mode 0600).
+ * ERR_USAGE: the task cannot run as written (a template error, a template file gone). */
+int runner_sql_write_spec(struct store *s, const struct ti_try *t, const char *spec_path,
+                          struct err *e);
+/* After a branch task's try exited 0: the ids it chose to follow (branch_path) -> *skip_json,
+ * the JSON array of its direct downstream task ids that are not followed. ERR_USAGE: the
+ * file is missing or malformed, or names a task that is not directly downstream. */
+int runner_sql_branch_skips(const struct ti_try *t, const char *branch_path, char **skip_json,
+                            struct err *e);
 
 /* The folder of the running binary (task executables live beside gust). */
 void runner_bindir(char out[4096]);

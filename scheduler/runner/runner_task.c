@@ -342,8 +342,14 @@ runner_try_prepare(const char *log_path, const char *xcom_path, struct err *e)
     if (rc < 0)
         err_set(e, ERR_IO, "cannot create the log folder (%s): %s", strerror(errno), dir);
     free(dir);
-    if (rc == 0)
+    if (rc == 0) {
+        char *spec = NULL, *branch = NULL;
         unlink(xcom_path); /* a file left by an earlier process must not pass for this try's */
+        if (runner_sql_paths(xcom_path, &spec, &branch) == 0)
+            unlink(spec), unlink(branch); /* nor a branch choice */
+        free(spec);
+        free(branch);
+    }
     return rc;
 }
 

@@ -99,15 +99,16 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
     /* max_tries, not the task's retries: a clear grants more tries (Airflow's rule) */
     rec.try_number = t->try_number;
     rec.xcom_json = end->xcom_json;
+    rec.skip_json = end->skip_json;
     rec.state = plan_try_end(task, run->dag_id, run->logical_str, end->outcome, t->try_number,
                              t->max_tries, rec.end, &rec.next_retry_at);
     if (rec.state == TI_UP_FOR_RETRY)
         tz_format("UTC", (time_t)ceil(rec.next_retry_at), when, NULL);
     won = store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, &rec, &e);
-    if (won == 1)
+    if (won == 1 && rec.skip_json == NULL)
         run_know_state(run, t->task, rec.state, rec.next_retry_at);
     else
-        run_forget_states(run);
+        run_forget_states(run); /* a branch's skips too: read them back */
     if (won < 0 && e.temporary) {
         runner_db_error(r, &e, "record a try's end");
         return -1;
@@ -133,11 +134,13 @@ end_try(struct runner *r, struct ti_try *t, const struct try_end *end)
 
     if (!r->db_down && record_end(r, t, end) == 0) {
         free(end->xcom_json);
+        free(end->skip_json);
         retire(r, t);
         return;
     }
     if ((p = calloc(1, sizeof(*p))) == NULL) {
         free(end->xcom_json);
+        free(end->skip_json);
         retire(r, t); /* out of memory: the lease will expire and the try be retried */
         return;
     }
@@ -160,6 +163,7 @@ runner_flush_pending(struct runner *r)
         r->pending = p->next;
         retire(r, p->t);
         free(p->end.xcom_json);
+        free(p->end.skip_json);
         free(p);
     }
 }
@@ -253,6 +257,8 @@ outcome_of(const struct dag_task *task, const struct exec_result *res)
     for (size_t i = 0; i < task->n_skip_on_exit_code; i++)
         if (task->skip_on_exit_code[i] == res->exit_code)
             return TRY_SKIPPED;
+    if (OP_IS_SQL(task->op) && res->exit_code == 99)
+        return TRY_SKIPPED; /* sql_task: a sensor's timeout with soft_fail */
     return res->exit_code == 100 ? TRY_PERMANENT : TRY_FAILED;
 }
 
@@ -268,6 +274,36 @@ describe(const struct exec_result *res, double timeout, char *buf, size_t size)
                  strsignal(res->term_signal));
     else
         snprintf(buf, size, "exit %d", res->exit_code);
+}
+
+/* A SQL try's end: a failed check's per-check results are kept as its XCom too (sql_task
+ * writes them before it exits 1); a branch that succeeded skips what it did not follow. */
+static void
+sql_end(struct runner *r, struct ti_try *t, const struct exec_result *res, struct try_end *end)
+{
+    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    char *spec = NULL, *branch = NULL;
+    struct err e = {0};
+
+    if ((end->outcome == TRY_FAILED || end->outcome == TRY_PERMANENT) && task->do_xcom_push &&
+        end->xcom_json == NULL && res->exit_code != 0 &&
+        runner_try_xcom(t, NULL, 0, r->opts.xcom_max_bytes, &end->xcom_json, &e) < 0)
+        log_line(t->log_path, "XCom of the failed try: %s", e.msg);
+    if (task->op != OP_SQL_BRANCH || end->outcome != TRY_SUCCESS)
+        return;
+    if (runner_sql_paths(t->xcom_path, &spec, &branch) < 0 ||
+        runner_sql_branch_skips(t, branch, &end->skip_json, &e) < 0) {
+        log_line(t->log_path, "%s", e.msg[0] ? e.msg : "out of memory");
+        snprintf(end->detail, sizeof(end->detail), "exit 0 but its branch choice is unusable");
+        end->outcome = TRY_PERMANENT;
+        free(end->xcom_json);
+        end->xcom_json = NULL;
+    } else {
+        log_line(t->log_path, "branch: skipping the direct downstream tasks not followed: %s",
+                 end->skip_json);
+    }
+    free(spec);
+    free(branch);
 }
 
 void
@@ -299,6 +335,8 @@ runner_finish_exec(struct runner *r, struct exec_result *res)
         snprintf(end.detail, sizeof(end.detail), "exit 0 but its XCom was not stored");
         end.outcome = TRY_FAILED;
     }
+    if (OP_IS_SQL(task->op) && !t->lost)
+        sql_end(r, t, res, &end);
     end_try(r, t, &end);
 }
 

@@ -201,12 +201,15 @@ struct store_try_end {
     int term_signal;       /* 0: NULL */
     double next_retry_at;  /* up_for_retry: when the next try is due; 0: NULL */
     const char *xcom_json; /* the try's XCom return_value (JSON text), or NULL: none */
+    const char *skip_json; /* a branch's end: JSON array of task ids of the run to set skipped
+                            * (those not started: state none or scheduled), or NULL */
 };
 
 /* Finish a try: running with end->try_number -> end->state, with the rest of end recorded;
  * the lease is cleared, and a task_instance_history row for the try and its XCom
- * return_value (end->xcom_json) are written in the same statement. 1 won, 0 refused (state
- * or try_number changed: a late result; nothing written, its XCom neither). */
+ * return_value (end->xcom_json) are written in the same statement, and so are a branch's
+ * skips (end->skip_json: Airflow's skip_all_except). 1 won, 0 refused (state or try_number
+ * changed: a late result; nothing written, its XCom and skips neither). */
 int store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                     const struct store_try_end *end, struct err *e);
 

@@ -610,7 +610,8 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
                        end->has_exit_code ? p_int(&b[4], end->exit_code) : NULL,
                        end->term_signal ? p_int(&b[5], end->term_signal) : NULL,
                        p_ts(&b[6], end->next_retry_at),
-                       end->xcom_json};
+                       end->xcom_json,
+                       end->skip_json};
     int won;
 
     if (to != TI_SUCCESS && to != TI_FAILED && to != TI_UP_FOR_RETRY && to != TI_SKIPPED)
@@ -633,9 +634,15 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
         "FROM dag_run r WHERE r.dag_id = $1 AND r.run_id = $2 AND $12::text IS NOT NULL "
         "AND EXISTS (SELECT 1 FROM u) "
         "ON CONFLICT (dag_run_id, task_id, map_index, key) "
-        "DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp) "
+        "DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp), "
+        /* a branch's skips: only if the end won, only tasks that have not started */
+        "k AS (UPDATE task_instance SET state = 'skipped', start_date = coalesce(start_date, "
+        "to_timestamp($7::float8)), end_date = to_timestamp($7::float8), updated_at = now() "
+        "WHERE dag_id = $1 AND run_id = $2 AND map_index = -1 AND $13::jsonb IS NOT NULL "
+        "AND task_id IN (SELECT jsonb_array_elements_text($13::jsonb)) "
+        "AND (state IS NULL OR state IN ('none', 'scheduled')) AND EXISTS (SELECT 1 FROM u)) "
         "INSERT INTO task_instance_history (" HIST_COLS ") SELECT " HIST_COLS " FROM u",
-        12, p);
+        13, p);
     if (won < 0)
         return err_prefix(e, "finish %s %s %s try %d", dag_id, run_id, task_id, try_number);
     return won;

@@ -16,7 +16,7 @@
 # Then gust itself must load the same files with no error and no warning.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 17
+plan 19
 cd "$GUST_SRC" || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -44,6 +44,39 @@ OPERATORS = {
     "airflow.providers.standard.operators.trigger_dagrun.TriggerDagRunOperator": "trigger",
     # cncf.kubernetes provider; operators.kubernetes_pod was removed in provider 10.
     "airflow.providers.cncf.kubernetes.operators.pod.KubernetesPodOperator": "kpo",
+    # common.sql provider (PostgresOperator is left out: postgres provider 6 removed it).
+    "airflow.providers.common.sql.operators.sql.SQLExecuteQueryOperator": "sql_execute",
+    "airflow.providers.common.sql.operators.sql.SQLCheckOperator": "sql_check",
+    "airflow.providers.common.sql.operators.sql.SQLValueCheckOperator": "sql_value_check",
+    "airflow.providers.common.sql.operators.sql.SQLThresholdCheckOperator": "sql_threshold_check",
+    "airflow.providers.common.sql.operators.sql.SQLColumnCheckOperator": "sql_column_check",
+    "airflow.providers.common.sql.operators.sql.SQLTableCheckOperator": "sql_table_check",
+    "airflow.providers.common.sql.operators.sql.BranchSQLOperator": "sql_branch",
+    "airflow.providers.common.sql.sensors.sql.SqlSensor": "sql_sensor",
+}
+# Arguments of the common.sql constructors (BaseSQLOperator's conn_id, database, hook_params,
+# retry_on_failure on each), without the callables (handler, output_processor, success,
+# failure, selector); and those without a default.
+SQL_BASE = {"conn_id", "database", "hook_params", "retry_on_failure"}
+SQL_KEYS = {
+    "sql_execute": {"sql", "autocommit", "parameters", "split_statements", "return_last",
+                    "show_return_value_in_logs", "requires_result_fetch"},
+    "sql_check": {"sql", "parameters"},
+    "sql_value_check": {"sql", "parameters", "pass_value", "tolerance"},
+    "sql_threshold_check": {"sql", "min_threshold", "max_threshold"},
+    "sql_column_check": {"table", "column_mapping", "partition_clause", "accept_none"},
+    "sql_table_check": {"table", "checks", "partition_clause"},
+    "sql_branch": {"sql", "parameters", "follow_task_ids_if_true", "follow_task_ids_if_false"},
+    "sql_sensor": {"sql", "parameters", "fail_on_empty", "poke_interval", "timeout",
+                   "soft_fail", "mode", "exponential_backoff", "max_wait", "silent_fail",
+                   "never_fail"},
+}
+SQL_REQUIRED = {
+    "sql_execute": {"sql"}, "sql_check": {"sql"}, "sql_value_check": {"sql", "pass_value"},
+    "sql_threshold_check": {"sql", "min_threshold", "max_threshold"},
+    "sql_column_check": {"table", "column_mapping"}, "sql_table_check": {"table", "checks"},
+    "sql_branch": {"sql", "follow_task_ids_if_true", "follow_task_ids_if_false"},
+    "sql_sensor": {"conn_id", "sql"},
 }
 
 # DAG-level keys of dag-factory's schema, without those deprecated or gone in Airflow 3
@@ -82,6 +115,7 @@ OP_KEYS = {
             "random_name_suffix", "reattach_on_restart", "deferrable", "priority_class_name",
             "termination_grace_period", "hostnetwork", "dnspolicy", "schedulername",
             "init_containers", "pod_template_file", "full_pod_spec", "container_logs"},
+    **{kind: keys | SQL_BASE for kind, keys in SQL_KEYS.items()},
 }
 # Durations Airflow only takes as timedelta objects, and those it also takes as seconds.
 TIMEDELTA_ONLY = {"execution_timeout", "dagrun_timeout"}
@@ -170,6 +204,9 @@ def check_task(path, dag_id, tid, t, ids, groups):
     g = t.get("task_group_name")
     if g is not None and g not in groups:
         report(path, where, f"task_group_name {g!r} is not a group of the DAG")
+    for key in sorted(SQL_REQUIRED.get(kind, ())):
+        if key not in t:
+            report(path, where, f"{op.rsplit('.', 1)[1]} needs {key}")
     if kind == "kpo":
         if "image" not in t:
             report(path, where, "a KubernetesPodOperator task needs an image")
@@ -266,6 +303,12 @@ bad_dag:
       execution_timeout: 600
       retry_delay_sec: 5
       dependencies: [nope]
+    - task_id: d
+      operator: airflow.providers.common.sql.operators.sql.BranchSQLOperator
+      conn_id: db
+      sql: SELECT true
+      follow_task_ids_if_true: [a]
+      handler: my.fetch_one
 EOF
 printf 'x:\n  start_date: !!python/name:datetime.datetime\n  tasks: []\n' >"$tmp/bad/python.yaml"
 "$PY" "$tmp/check.py" "$tmp/bad" >"$tmp/bad.out" 2>/dev/null
@@ -278,6 +321,8 @@ check_contains "it refuses an integer execution_timeout" "execution_timeout must
 check_contains "it refuses retry_delay_sec" "retry_delay_sec" "$bad"
 check_contains "it notices a missing start_date" "no start_date" "$bad"
 check_contains "it notices an unknown dependency" "dependency 'nope'" "$bad"
+check_contains "it notices a SQL operator's missing argument" "BranchSQLOperator needs follow_task_ids_if_false" "$bad"
+check_contains "it refuses a SQL operator's callable" "bad_dag.d: \`handler\` is not a key" "$bad"
 check_contains "it refuses Python tags" "python.yaml: (file): not plain YAML" "$bad"
 
 # 2. The real DAG files.

@@ -18,8 +18,8 @@ export GUST_DAGS_FOLDER=$tmp/dags
 check "migrate" "$GUST" db migrate
 out=$("$GUST" dags reserialize)
 check_eq "reserialize exits 0" 0 $?
-check_contains "reserialize says what it recorded" "recorded 5 DAG(s) and 0 import error(s)" "$out"
-check_eq "one dag row per DAG" 5 "$(q 'select count(*) from dag where is_active')"
+check_contains "reserialize says what it recorded" "recorded 6 DAG(s) and 0 import error(s)" "$out"
+check_eq "one dag row per DAG" 6 "$(q 'select count(*) from dag where is_active')"
 check_eq "fileloc recorded" "$tmp/dags/dvc_flow.yaml" "$(q "select fileloc from dag where dag_id = 'dvc_flow'")"
 
 q "update dag set is_paused = true where dag_id = 'dvc_flow'"

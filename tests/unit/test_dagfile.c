@@ -272,6 +272,56 @@ test_hostile_yaml(void **state)
     dagbag_free(bag);
 }
 
+/* A SQL task's connection known when the DAG loads (AIRFLOW_CONN_<ID> in the environment)
+ * must parse and be postgres; one that is not there yet (the metadata database, a
+ * templated id) is left to the run. The messages never show the password. */
+static void
+test_sql_env_connections(void **state)
+{
+    (void)state;
+    const char *text =
+        "d:\n"
+        "  default_args: {conn_id: gust_t_pg}\n"
+        "  tasks:\n"
+        "    - {task_id: pg, operator: airflow.providers.common.sql.operators.sql."
+        "SQLExecuteQueryOperator, sql: SELECT 1}\n"
+        "    - {task_id: absent, operator: airflow.providers.common.sql.operators.sql."
+        "SQLExecuteQueryOperator, sql: SELECT 1, conn_id: gust_t_absent}\n"
+        "    - {task_id: tmpl, operator: airflow.providers.common.sql.operators.sql."
+        "SQLExecuteQueryOperator, sql: SELECT 1, conn_id: \"{{ dag_run.conf.get('c', 'x') }}\"}\n"
+        "e:\n"
+        "  tasks:\n"
+        "    - {task_id: my, operator: airflow.providers.common.sql.operators.sql.SQLCheckOperator,"
+        " sql: SELECT 1, conn_id: gust_t_mysql}\n"
+        "    - {task_id: bad, operator: "
+        "airflow.providers.common.sql.operators.sql.SQLCheckOperator,"
+        " sql: SELECT 1, conn_id: gust_t_bad}\n";
+    struct dagbag *bag;
+    char line[512];
+
+    setenv("AIRFLOW_CONN_GUST_T_PG", "postgresql://u:pw1@db.example:5432/x", 1);
+    setenv("AIRFLOW_CONN_GUST_T_MYSQL", "mysql://u:pw2@db.example:3306/x", 1);
+    setenv("AIRFLOW_CONN_GUST_T_BAD", "{\"conn_type\": \"postgres\", \"password\": \"pw3\"", 1);
+    unsetenv("AIRFLOW_CONN_GUST_T_ABSENT");
+    bag = load(text);
+    assert_non_null(dagbag_find(bag, "d"));
+    assert_null(dagbag_find(bag, "e"));
+    assert_int_equal(count_level(bag, DIAG_ERROR), 2);
+    for (size_t i = 0; i < bag->n_diags; i++) {
+        dag_diag_format(&bag->diags[i], line, sizeof(line));
+        assert_null(strstr(line, "pw"));
+        if (strstr(line, "'my'"))
+            assert_non_null(strstr(line, "connection 'gust_t_mysql' (from the environment) is of "
+                                         "type 'mysql'"));
+        else
+            assert_non_null(strstr(line, "task 'bad': AIRFLOW_CONN_GUST_T_BAD"));
+    }
+    unsetenv("AIRFLOW_CONN_GUST_T_PG");
+    unsetenv("AIRFLOW_CONN_GUST_T_MYSQL");
+    unsetenv("AIRFLOW_CONN_GUST_T_BAD");
+    dagbag_free(bag);
+}
+
 static void
 test_canonical_empty(void **state)
 {
@@ -301,6 +351,7 @@ main(void)
         cmocka_unit_test(test_long_cycle),
         cmocka_unit_test(test_hostile_yaml),
         cmocka_unit_test(test_canonical_empty),
+        cmocka_unit_test(test_sql_env_connections),
         cmocka_unit_test(test_fingerprint_follows_links),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -294,6 +294,39 @@ test_chain_skip_cascade(void **state)
     graph_free(g);
 }
 
+/* What the planner does after a branch's end: the branch succeeded and its direct downstream
+ * tasks not followed were set skipped with it (skip_all_except, store_ti_finish). The followed
+ * task is scheduled; the skip cascades below the skipped one; a join with
+ * none_failed_min_one_success waits for the followed path, one with all_success is skipped. */
+static void
+test_branch_skips(void **state)
+{
+    (void)state;
+    const char *ids[] = {"branch", "yes", "no", "after_no", "join", "strict_join"};
+    const char *rules[] = {NULL, NULL, NULL, NULL, "none_failed_min_one_success", NULL};
+    const char *edges[] = {"branch>yes", "branch>no",       "no>after_no",   "yes>join",
+                           "no>join",    "yes>strict_join", "no>strict_join"};
+    struct dag *g = graph_of(6, ids, rules, edges, 7);
+    enum ti_state st[MAXT] = {TI_SUCCESS, TI_NONE, TI_SKIPPED, TI_NONE, TI_NONE, TI_NONE};
+    struct plan_result r;
+
+    run(g, st, NULL, &r);
+    assert_int_equal(after(&r, 1, st[1]), TI_QUEUED);
+    assert_int_equal(after(&r, 3, st[3]), TI_SKIPPED);
+    assert_int_equal(after(&r, 4, st[4]), TI_NONE);
+    assert_int_equal(after(&r, 5, st[5]), TI_SKIPPED);
+    assert_int_equal(r.run_state, RUN_RUNNING);
+    plan_result_clear(&r);
+
+    st[1] = TI_SUCCESS; /* the followed task done: the join runs, the run is not done yet */
+    st[3] = st[5] = TI_SKIPPED;
+    run(g, st, NULL, &r);
+    assert_int_equal(after(&r, 4, st[4]), TI_QUEUED);
+    assert_int_equal(r.run_state, RUN_RUNNING);
+    plan_result_clear(&r);
+    graph_free(g);
+}
+
 /* A retry that is due is scheduled (and queued); one that is not due sets next_wakeup to
  * the earliest retry time, and keeps the run running. */
 static void
@@ -673,6 +706,7 @@ main(void)
         cmocka_unit_test(test_graph_errors),
         cmocka_unit_test(test_chain_failure_cascade),
         cmocka_unit_test(test_chain_skip_cascade),
+        cmocka_unit_test(test_branch_skips),
         cmocka_unit_test(test_retries),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_leaf_rule),

@@ -562,6 +562,40 @@ test_finish_with_xcom(void **state)
     assert_int_equal(store_ti_finish(S, "etl", "r", "extract", &end, &e), 0); /* once only */
 }
 
+/* A branch's skips go with its end, in the same statement: only when the end wins, and only
+ * to task instances that have not started. */
+static void
+test_finish_with_skips(void **state)
+{
+    struct err e = {0};
+    struct store_try_end end = {.state = TI_SUCCESS,
+                                .end = T0 + 30,
+                                .duration = 1,
+                                .skip_json = "[\"transform\", \"load\"]"};
+
+    (void)state;
+    mkrun(ETL, "r", T0);
+    end.try_number = start("r", "extract", TI_NONE, T0) + 1; /* a stale try number */
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", &end, &e), 0);
+    assert_string_equal(query("SELECT count(*) FROM task_instance WHERE state = 'skipped'"), "0");
+    apply1("r", "load", TI_NONE, TI_QUEUED, 1); /* started meanwhile: not the branch's to skip */
+    end.try_number--;
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", &end, &e), 1);
+    assert_string_equal(query("SELECT string_agg(task_id || '=' || coalesce(state, 'none'), ' ' "
+                              "ORDER BY task_id) FROM task_instance WHERE run_id = 'r'"),
+                        "extract=success load=queued transform=skipped");
+    assert_string_equal(query("SELECT end_date = to_timestamp(1700000030) FROM task_instance "
+                              "WHERE task_id = 'transform'"),
+                        "t");
+    end.skip_json = NULL; /* no skips: nothing else changes */
+    mkrun(ETL, "r2", T0 + 86400);
+    end.try_number = start("r2", "extract", TI_NONE, T0);
+    assert_int_equal(store_ti_finish(S, "etl", "r2", "extract", &end, &e), 1);
+    assert_string_equal(query("SELECT count(*) FROM task_instance WHERE run_id = 'r2' AND "
+                              "state = 'skipped'"),
+                        "0");
+}
+
 static void
 test_xcom(void **state)
 {
@@ -761,6 +795,7 @@ main(void)
         cmocka_unit_test_setup(test_tries_history, setup),
         cmocka_unit_test_setup(test_xcom, setup),
         cmocka_unit_test_setup(test_finish_with_xcom, setup),
+        cmocka_unit_test_setup(test_finish_with_skips, setup),
         cmocka_unit_test_setup(test_clear, setup),
         cmocka_unit_test_setup(test_count_active, setup),
         cmocka_unit_test_setup(test_variables_and_log, setup),

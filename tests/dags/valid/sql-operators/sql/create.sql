@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS events_{{ ds_nodash }} (id int, name text);
