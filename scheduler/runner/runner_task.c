@@ -384,6 +384,16 @@ var_cb(void *arg, const char *key, char **value, struct err *e)
     return store_variable_get(a->store, key, value, e);
 }
 
+/* {{ conn.<id>.* }}: AIRFLOW_CONN_<ID>, then the table on the runner's own session (no new
+ * connection to the metadata database per render); without a store, the environment only. */
+static int
+conn_cb(void *arg, const char *conn_id, struct conn *out, struct err *e)
+{
+    struct render_arg *a = arg;
+
+    return store_conn_lookup(a->store, conn_id, out, e);
+}
+
 int
 runner_render(struct store *s, const struct ti_try *t, const char *src, char **out, struct err *e)
 {
@@ -401,6 +411,7 @@ runner_render(struct store *s, const struct ti_try *t, const char *src, char **o
         .conf_json = run->conf_json,
         .xcom_pull = xcom_cb,
         .var_get = var_cb,
+        .conn_get = conn_cb,
         .arg = &arg,
     };
 
