@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fdio.h"
 #include "sqlcheck.h"
 #include "sqldb.h"
@@ -53,15 +54,6 @@ struct run {
     double started; /* CLOCK_MONOTONIC seconds */
     size_t xcom_max;
 };
-
-static double
-now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The progress line of a long statement. */
 static void
@@ -172,7 +164,7 @@ arm_timeout(struct run *r, struct err *e)
 
     if (r->spec->execution_timeout <= 0)
         return 0;
-    left = r->spec->execution_timeout - (now_seconds() - r->started);
+    left = r->spec->execution_timeout - (clock_mono() - r->started);
     if (left <= 0)
         return err_set(e, ERR_FAIL, "execution_timeout of %gs passed", r->spec->execution_timeout);
     return sqldb_set_timeout(r->db, left, e);
@@ -794,7 +786,7 @@ sleep_until(double until, struct err *e)
     during = old;
     sigdelset(&during, SIGTERM);
     sigdelset(&during, SIGINT);
-    while (!task_stopping() && (left = until - now_seconds()) > 0) {
+    while (!task_stopping() && (left = until - clock_mono()) > 0) {
         struct timespec ts = {.tv_sec = (time_t)left,
                               .tv_nsec = (long)((left - floor(left)) * 1e9)};
         if (ppoll(NULL, 0, &ts, &during) < 0 && errno != EINTR) {
@@ -829,7 +821,7 @@ op_sensor(struct run *r, struct err *e)
         sqlres_free(res);
         if (done)
             return 0;
-        double ran = now_seconds() - r->started;
+        double ran = clock_mono() - r->started;
         if (ran > s->timeout) {
             err_set(e, ERR_FAIL,
                     "sensor has timed out; run duration of %.1f seconds is more than the "
@@ -838,7 +830,7 @@ op_sensor(struct run *r, struct err *e)
             return 1;
         }
         double next = fmin(s->poke_interval, s->timeout - ran + 0.001);
-        if (sleep_until(now_seconds() + fmax(next, 0.001), e) < 0)
+        if (sleep_until(clock_mono() + fmax(next, 0.001), e) < 0)
             return -1;
     }
 }
@@ -887,7 +879,7 @@ main(int argc, char **argv)
         {NULL, NULL, NULL, NULL, NULL, false, NULL},
     };
     struct sql_spec spec = {0};
-    struct run r = {.spec = &spec, .started = now_seconds(), .xcom_max = xcom_limit()};
+    struct run r = {.spec = &spec, .started = clock_mono(), .xcom_max = xcom_limit()};
     struct err e = {0};
     int rc, code;
 
@@ -912,7 +904,7 @@ main(int argc, char **argv)
     sqldb_set_progress(r.db, log_progress, NULL, atof(task_env("GUST_SQL_PROGRESS_SECONDS", "60")));
     rc = dispatch(&r, &e);
     if (rc == 0) {
-        task_log("done in %.3fs", now_seconds() - r.started);
+        task_log("done in %.3fs", clock_mono() - r.started);
         sqldb_free(r.db);
         sqlspec_clear(&spec);
         return TASK_OK;

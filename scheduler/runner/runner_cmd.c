@@ -385,9 +385,10 @@ runner_try_xcom(const struct ti_try *t, const char *last_line, size_t last_line_
 
 /* ---- TriggerDagRunOperator ---- */
 
-/* Render every string inside a conf value, in place. */
-static int
-render_json(struct store *s, const struct ti_try *t, json_t *v, struct err *e)
+/* Every string inside a JSON value rendered in place (Airflow renders nested values of a
+ * templated field); a rendered string stays one JSON string. */
+int
+runner_render_json(struct store *s, const struct ti_try *t, json_t *v, struct err *e)
 {
     const char *key;
     json_t *item;
@@ -397,12 +398,14 @@ render_json(struct store *s, const struct ti_try *t, json_t *v, struct err *e)
     if (json_is_string(v)) {
         if (runner_render(s, t, json_string_value(v), &out, e) < 0)
             return -1;
-        json_string_set(v, out);
+        int rc = json_string_set(v, out);
         free(out);
-    } else if (json_is_object(v)) {
-        json_object_foreach(v, key, item) if (render_json(s, t, item, e) < 0) return -1;
+        return rc == 0 ? 0 : err_set(e, ERR_USAGE, "not valid UTF-8 after rendering");
+    }
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, item) if (runner_render_json(s, t, item, e) < 0) return -1;
     } else if (json_is_array(v)) {
-        json_array_foreach(v, i, item) if (render_json(s, t, item, e) < 0) return -1;
+        json_array_foreach(v, i, item) if (runner_render_json(s, t, item, e) < 0) return -1;
     }
     return 0;
 }
@@ -418,7 +421,7 @@ render_conf(struct store *s, const struct ti_try *t, struct err *e)
         err_set(e, ERR_PARSE, "conf is not valid JSON");
         return NULL;
     }
-    if (render_json(s, t, v, e) == 0)
+    if (runner_render_json(s, t, v, e) == 0)
         out = json_dumps(v, JSON_COMPACT);
     else
         err_prefix(e, "template error in conf");

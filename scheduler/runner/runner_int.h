@@ -177,6 +177,10 @@ int runner_trigger_run(struct store *s, const struct dagbag *bag, const struct t
 int runner_render(struct store *s, const struct ti_try *t, const char *src, char **out,
                   struct err *e);
 
+/* Every string inside a JSON value rendered in place, as runner_render (runner_cmd.c). */
+struct json_t;
+int runner_render_json(struct store *s, const struct ti_try *t, struct json_t *v, struct err *e);
+
 /* runner_sql.c: a SQL operator's try (runner_sql_paths is in runner.h).
  * Render the task's templated fields and write the spec sql_task runs (mode 0600).
  * ERR_USAGE: the task cannot run as written (a template error, a template file gone). */

@@ -154,31 +154,6 @@ set_sql(struct store *s, const struct ti_try *t, const struct dag_sql *q, json_t
                : err_set(e, ERR_FAIL, "out of memory");
 }
 
-/* Every string inside a parameters value rendered in place (Airflow renders nested values);
- * a rendered value stays one JSON string: data, bound by sql_task. */
-static int
-render_values(struct store *s, const struct ti_try *t, json_t *v, struct err *e)
-{
-    const char *key;
-    json_t *item;
-    size_t i;
-    char *out;
-
-    if (json_is_string(v)) {
-        if (runner_render(s, t, json_string_value(v), &out, e) < 0)
-            return -1;
-        int rc = json_string_set(v, out);
-        free(out);
-        return rc == 0 ? 0 : err_set(e, ERR_USAGE, "not valid UTF-8 after rendering");
-    }
-    if (json_is_object(v)) {
-        json_object_foreach(v, key, item) if (render_values(s, t, item, e) < 0) return -1;
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, item) if (render_values(s, t, item, e) < 0) return -1;
-    }
-    return 0;
-}
-
 static int
 set_json(json_t *o, const char *key, const char *text, struct err *e)
 {
@@ -201,7 +176,7 @@ set_parameters(struct store *s, const struct ti_try *t, const struct dag_sql *q,
         return -1;
     if (!q->parameters_templated || (v = json_object_get(o, "parameters")) == NULL)
         return 0;
-    return render_values(s, t, v, e) < 0 ? err_prefix(e, "template error in parameters") : 0;
+    return runner_render_json(s, t, v, e) < 0 ? err_prefix(e, "template error in parameters") : 0;
 }
 
 /* A threshold: a number when it reads as one after rendering (Python's float()), else SQL. */

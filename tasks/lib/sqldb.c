@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "pq.h"
 #include "task.h"
@@ -118,15 +119,6 @@ sqldb_lost(const struct sqldb *db)
 
 /* ---- waiting, cancelling ---------------------------------------------------------------- */
 
-static double
-now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Ask the server to cancel the running statement. */
 static void
 cancel(struct sqldb *db)
@@ -155,7 +147,7 @@ static int
 wait_ready(struct sqldb *db, bool *cancelled)
 {
     sigset_t stop, old;
-    double give_up = 0, start = now_seconds(), next = start + db->progress_every;
+    double give_up = 0, start = clock_mono(), next = start + db->progress_every;
 
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
@@ -168,7 +160,7 @@ wait_ready(struct sqldb *db, bool *cancelled)
         if (task_stopping() && !*cancelled) {
             *cancelled = true;
             cancel(db);
-            give_up = now_seconds() + CANCEL_WAIT_SECONDS;
+            give_up = clock_mono() + CANCEL_WAIT_SECONDS;
         }
         sigset_t during = old;
         sigdelset(&during, SIGTERM);
@@ -180,10 +172,10 @@ wait_ready(struct sqldb *db, bool *cancelled)
             return -1;
         if (rc > 0 && !PQconsumeInput(db->conn))
             return -1;
-        if (*cancelled && now_seconds() > give_up)
+        if (*cancelled && clock_mono() > give_up)
             return -1;
-        if (db->progress && !*cancelled && now_seconds() >= next) {
-            db->progress(now_seconds() - start, db->progress_arg);
+        if (db->progress && !*cancelled && clock_mono() >= next) {
+            db->progress(clock_mono() - start, db->progress_arg);
             next += db->progress_every;
         }
     }
