@@ -74,6 +74,7 @@ dagfile_sql_placeholders(struct loadctx *c, const char *sid, const struct ynode 
                       "task '%s': %s has '%%%c' at byte %zu: with parameters, %%s and %%(name)s "
                       "are placeholders and a literal %% is written %%%%",
                       sid, field, text[bad_at + 1] ? text[bad_at + 1] : ' ', bad_at + 1);
+        names_free(names, n_names); /* the names read before the bad '%' */
         return -1;
     }
     if (positional > 0 && n_names > 0) {
