@@ -656,12 +656,16 @@ dag_timezone(struct loadctx *c, struct dag *dag, const struct ynode *map, const 
 {
     const struct ynode *n = ymap_get(map, "timezone");
     struct err e = {0};
+    int bad;
 
     if (n == NULL)
         n = ymap_get(args, "timezone");
-    if (dagfile_read_str(c, n, "timezone", &dag->timezone) < 0)
-        return -1;
+    bad = dagfile_read_str(c, n, "timezone", &dag->timezone) < 0;
+
+    /* Even a timezone that is not a string leaves some zone to read the dates with. */
     if (dag->timezone == NULL && (dag->timezone = strdup("UTC")) == NULL)
+        return -1;
+    if (bad)
         return -1;
     if (tz_check(dag->timezone, &e) < 0) {
         dagfile_error(c, n, "%s", e.msg);

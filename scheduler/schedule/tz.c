@@ -48,7 +48,7 @@ use_zone(const char *name, struct err *e)
 {
     char tzvar[sizeof(current_zone) + 1];
 
-    if (strcmp(current_zone, name) == 0)
+    if (name != NULL && strcmp(current_zone, name) == 0)
         return 0;
     if (tz_check(name, e) < 0)
         return -1;
