@@ -92,6 +92,18 @@ arg(const struct sqlctx *x, const char *key)
     return n && ynode_is_null(n) ? NULL : n;
 }
 
+/* A required argument: 0 when the task has key, else the error "<Operator> needs key<hint>"
+ * at the task's mapping and -1. */
+static int
+require(struct sqlctx *x, const char *key, const char *hint)
+{
+    if (arg(x, key) != NULL)
+        return 0;
+    dagfile_error(x->c, x->ch->maps[0], "task '%s': %s needs %s%s", x->sid, op_kind_name(x->t->op),
+                  key, hint);
+    return -1;
+}
+
 static int
 read_tribool(struct sqlctx *x, const char *key, int *out)
 {
@@ -332,11 +344,8 @@ read_sql(struct sqlctx *x)
     int bad = 0;
 
     if (n == NULL) {
-        if (x->t->op != OP_SQL_COLUMN_CHECK && x->t->op != OP_SQL_TABLE_CHECK) {
-            dagfile_error(x->c, x->ch->maps[0], "task '%s': %s needs sql", x->sid,
-                          op_kind_name(x->t->op));
-            return -1;
-        }
+        if (x->t->op != OP_SQL_COLUMN_CHECK && x->t->op != OP_SQL_TABLE_CHECK)
+            return require(x, "sql", "");
         return 0;
     }
     if (n->kind == YN_SEQ && x->t->op != OP_SQL_EXECUTE) {
@@ -474,11 +483,8 @@ read_checked(struct sqlctx *x, const char *key,
 {
     const struct ynode *n = arg(x, key);
 
-    if (n == NULL) {
-        dagfile_error(x->c, x->ch->maps[0], "task '%s': %s needs %s", x->sid,
-                      op_kind_name(x->t->op), key);
-        return -1;
-    }
+    if (n == NULL)
+        return require(x, key, "");
     if (validate(x->c, x->sid, n) < 0)
         return -1;
     if ((*out = ynode_to_json(n)) == NULL) {
@@ -562,10 +568,8 @@ read_follow(struct sqlctx *x, const char *key, char ***out, size_t *n_out)
 {
     const struct ynode *n = arg(x, key);
 
-    if (n == NULL) {
-        dagfile_error(x->c, x->ch->maps[0], "task '%s': BranchSQLOperator needs %s", x->sid, key);
-        return -1;
-    }
+    if (n == NULL)
+        return require(x, key, "");
     if (n->kind == YN_SCALAR) {
         if ((*out = calloc(2, sizeof(char *))) == NULL || ((*out)[0] = strdup(n->str)) == NULL) {
             dagfile_error(x->c, n, "out of memory");
@@ -623,10 +627,7 @@ read_value_check(struct sqlctx *x)
     struct dag_sql *q = x->q;
     int bad = 0;
 
-    if (arg(x, "pass_value") == NULL)
-        dagfile_error(x->c, x->ch->maps[0], "task '%s': SQLValueCheckOperator needs pass_value",
-                      x->sid),
-            bad = -1;
+    bad |= require(x, "pass_value", "");
     bad |= read_scalar(x, "pass_value", &q->pass_value) | check_tmpl(x, "pass_value");
     if (n != NULL && (n->kind != YN_SCALAR || ynode_double(n, &q->tolerance) < 0 ||
                       !isfinite(q->tolerance) || q->tolerance < 0))
@@ -643,11 +644,7 @@ read_thresholds(struct sqlctx *x)
 
     for (int i = 0; i < 2; i++) {
         const char *key = i ? "max_threshold" : "min_threshold";
-        if (arg(x, key) == NULL)
-            dagfile_error(x->c, x->ch->maps[0],
-                          "task '%s': SQLThresholdCheckOperator needs %s (a number or SQL)", x->sid,
-                          key),
-                bad = -1;
+        bad |= require(x, key, " (a number or SQL)");
         bad |= read_scalar(x, key, i ? &x->q->max_threshold : &x->q->min_threshold);
         bad |= check_tmpl(x, key);
     }
@@ -662,10 +659,7 @@ read_table_check(struct sqlctx *x)
     struct dag_sql *q = x->q;
     int bad = 0;
 
-    if (arg(x, "table") == NULL)
-        dagfile_error(x->c, x->ch->maps[0], "task '%s': %s needs table", x->sid,
-                      op_kind_name(x->t->op)),
-            bad = -1;
+    bad |= require(x, "table", "");
     bad |= dagfile_read_str(x->c, arg(x, "table"), "table", &q->table) | check_tmpl(x, "table");
     if (pc != NULL) {
         bad |= dagfile_sql_partition_ok(x->c, x->sid, pc, "partition_clause");
