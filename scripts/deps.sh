@@ -2,7 +2,8 @@
 # make deps: install the Debian packages gust needs to build, test and run, when missing.
 # Idempotent and quiet when everything is there. Needs root (or sudo) only when installing.
 # --bench: also what make bench compares gust with (snakemake, a large Python stack that
-# make test does not need: without it the test of the harness reports snakemake as n/a).
+# make test does not need: without it the test of the harness reports snakemake as n/a; wrk
+# and the FastAPI + confluent-kafka reference collector of bench/collector.sh).
 set -euo pipefail
 
 pkgs=(
@@ -12,8 +13,9 @@ pkgs=(
     python3 python3-croniter python3-cryptography tzdata graphviz valgrind procps iproute2 util-linux curl
     docker-compose shellcheck python3-yaml
     debootstrap buildah
+    libmicrohttpd-dev libavro-dev python3-avro
 )
-[ "${1:-}" = --bench ] && pkgs+=(snakemake)
+[ "${1:-}" = --bench ] && pkgs+=(snakemake wrk python3-fastapi python3-uvicorn python3-confluent-kafka)
 
 missing=()
 for p in "${pkgs[@]}"; do
