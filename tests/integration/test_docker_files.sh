@@ -14,7 +14,7 @@
 # Needs docker-compose, shellcheck and python3-yaml (make deps installs them).
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 201
+plan 246
 cd "$GUST_SRC" || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -53,7 +53,7 @@ s = cfg["services"]
 def ok(cond, what):
     print(("ok - " if cond else "not ok - ") + what)
 want = {"postgres", "kafka", "kafka-init", "migrate", "scheduler", "worker",
-        "loader-dvc", "loader-users", "loader-wiki"}
+        "loader-dvc", "loader-users", "loader-wiki", "event-collector", "loader-github-events"}
 ok(want <= set(s), "the stack has " + ", ".join(sorted(want)))
 ok(s["postgres"]["image"].startswith("postgres:15"), "PostgreSQL 15, official image")
 ok("pg_isready" in " ".join(s["postgres"]["healthcheck"]["test"]), "postgres healthcheck uses pg_isready")
@@ -64,7 +64,8 @@ init = s["kafka-init"]
 ok(init["image"] == k["image"], "the topics are created with the broker's own image")
 ok(init["depends_on"]["kafka"]["condition"] == "service_healthy", "topic creation waits for a healthy broker")
 topics = init["environment"]["TOPICS"]
-ok(all(t in topics for t in ("all_data:", "users_created:", "recent_changes:")), "all three topics are created")
+ok(all(t in topics for t in ("all_data:", "users_created:", "recent_changes:", "raw_metrics_avro:")),
+   "all four topics are created")
 ok(s["migrate"]["command"] == ["db", "migrate"], "a one-shot gust db migrate")
 sd = s["scheduler"]["depends_on"]
 ok(sd.get("migrate", {}).get("condition") == "service_completed_successfully", "scheduler waits for the migration")
@@ -72,8 +73,8 @@ ok(sd.get("kafka", {}).get("condition") == "service_healthy", "scheduler waits f
 for name, jt in (("scheduler", "scheduler"), ("worker", "worker")):
     t = s[name]["healthcheck"]["test"]
     ok(t[:4] == ["CMD", "gust", "jobs", "check"] and jt in t, f"{name} healthcheck is gust jobs check --job-type {jt}")
-for p in ("dvc", "users", "wiki"):
-    l = s["loader-" + p]
+for p in ("dvc", "users", "wiki", "github_events"):
+    l = s["loader-" + p.replace("_", "-")]
     ok(l["entrypoint"] == ["stream_loader"] and l["command"] == ["--pipeline", p, "--follow"],
        f"loader-{p} runs stream_loader --pipeline {p} --follow")
     ok(l["depends_on"]["migrate"]["condition"] == "service_completed_successfully", f"loader-{p} waits for the migration")
@@ -86,6 +87,12 @@ for n in gust:
     ok(not bad, f"{n}: no KAFKA_* variable that is not a librdkafka property {bad}")
     ok(env.get("PGPASSWORD") == "CHANGE_ME", f"{n}: the password comes from the env file")
 ok(s["postgres"]["environment"]["POSTGRES_PASSWORD"] == "CHANGE_ME", "postgres password comes from the env file")
+ec = s["event-collector"]
+ok(ec["entrypoint"] == ["event_collector"] and "--spill-dir" in ec["command"], "event-collector runs event_collector --spill-dir")
+ok(any(str(v).endswith(":/var/lib/gust/spill") or (isinstance(v, dict) and v.get("target") == "/var/lib/gust/spill")
+       for v in ec.get("volumes", [])), "the collector's spill folder is a named volume")
+ok("/health" in " ".join(ec["healthcheck"]["test"]), "event-collector healthcheck asks /health")
+ok(ec.get("labels", {}).get("prometheus.io/scrape") == "true", "event-collector carries Prometheus scrape labels")
 PYEOF
 "$PY" "$tmp/stack.py" "$tmp/config.yml"
 
@@ -157,10 +164,10 @@ for f, ds in docs.items():
             bad = [k for k in data if k.startswith("KAFKA_") and k != "KAFKA_BOOTSTRAP_SERVERS"
                    and not k.startswith(("KAFKA_SASL_", "KAFKA_SECURITY_", "KAFKA_SSL_"))]
             ok(not bad, f"{f}: no KAFKA_* key that is not a librdkafka property {bad}")
-        if kind in ("Deployment", "Job"):
+        if kind in ("Deployment", "StatefulSet", "Job"):
             spec = d["spec"]
             pod = spec["template"]["spec"]
-            if kind == "Deployment":
+            if kind in ("Deployment", "StatefulSet"):
                 deployments[name] = d
                 sel = spec["selector"]["matchLabels"]
                 labels = spec["template"]["metadata"]["labels"]
@@ -190,10 +197,21 @@ if "gust-scheduler" in deployments:
     vols = {v["name"]: v for v in deployments["gust-scheduler"]["spec"]["template"]["spec"].get("volumes", [])}
     ok("/var/log/gust" in mounts and all("emptyDir" in v for v in vols.values()), "scheduler logs go to an emptyDir")
 ok(deployments.get("gust-worker", {}).get("spec", {}).get("replicas") == 2, "a worker Deployment with 2 replicas")
-for p in ("dvc", "users", "wiki"):
-    n = "gust-loader-" + p
+for p in ("dvc", "users", "wiki", "github_events"):
+    n = "gust-loader-" + p.replace("_", "-")
     ok(n in deployments and main_container(n).get("args") == ["--pipeline", p, "--follow"]
        and main_container(n).get("command") == ["stream_loader"], f"{n} runs stream_loader --pipeline {p} --follow")
+col = deployments.get("gust-event-collector")
+ok(col is not None and col["kind"] == "StatefulSet", "the event collector is a StatefulSet (a volume per pod)")
+if col is not None:
+    c = main_container("gust-event-collector")
+    ok(c.get("command") == ["event_collector"] and "--spill-dir" in c.get("args", []), "it runs event_collector --spill-dir")
+    ok((c.get("livenessProbe") or {}).get("httpGet", {}).get("path") == "/health", "collector liveness probe on /health")
+    ok(col["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/scrape") == "true",
+       "collector pods carry Prometheus scrape annotations")
+    spill = [m for m in c.get("volumeMounts", []) if m["name"] == "spill"]
+    ok(spill and any(t["metadata"]["name"] == "spill" for t in col["spec"].get("volumeClaimTemplates", [])),
+       "the spill folder is a persistent volume claim")
 job = [d for ds in docs.values() for d in ds if d.get("kind") == "Job"]
 ok(job and job[0]["spec"]["template"]["spec"]["containers"][0].get("args") == ["db", "migrate"], "the Job runs gust db migrate")
 PYEOF
