@@ -461,7 +461,7 @@ primary(struct tmpl_state *s, struct tmpl_val *v)
 }
 
 static int
-unary(struct tmpl_state *s, struct tmpl_val *v)
+negated(struct tmpl_state *s, struct tmpl_val *v)
 {
     size_t off = s->tok.off;
 
@@ -476,6 +476,21 @@ unary(struct tmpl_state *s, struct tmpl_val *v)
     if (v->k == V_JSON && json_is_real(v->j))
         return json_real_set(v->j, -json_real_value(v->j)), 0;
     return tmpl_fail(s, off, "'-' needs a number");
+}
+
+/* Every nesting of an expression passes here: the depth is bounded. */
+static int
+unary(struct tmpl_state *s, struct tmpl_val *v)
+{
+    int rc;
+
+    if (s->depth >= TMPL_DEPTH_MAX)
+        return tmpl_fail(s, s->tok.off, "expression nested more than %d levels deep",
+                         TMPL_DEPTH_MAX);
+    s->depth++;
+    rc = negated(s, v);
+    s->depth--;
+    return rc;
 }
 
 static int

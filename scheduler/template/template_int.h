@@ -103,8 +103,13 @@ struct tmpl_state {
     json_t *params, *conf;
     struct err *e;
     size_t eoff;
+    int depth; /* nesting of the expression being parsed (TMPL_DEPTH_MAX) */
     bool failed;
 };
+
+/* How deeply an expression may nest (parentheses, calls, lists, unary minus): the parser is
+ * recursive, and a hostile template must get an error, not exhaust the stack. */
+#define TMPL_DEPTH_MAX 64
 
 /* The first error (later ones are ignored). Always -1. */
 int tmpl_fail(struct tmpl_state *s, size_t off, const char *fmt, ...)

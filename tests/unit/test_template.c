@@ -398,16 +398,44 @@ test_fuzz_regressions(void **state)
     }
 }
 
+/* make fuzz: "{{ ((((...1" 100,000 levels deep overflowed the stack of the recursive parser.
+ * 64 levels are fine; one more is an error at the expression, for check and render alike. */
+static void
+test_nesting_limit(void **state)
+{
+    (void)state;
+    char src[3 * 66 + 16], *p;
+    char deep[200010];
+    size_t off = 0;
+    struct err e = {0};
+
+    p = src + sprintf(src, "{{ ");
+    for (int i = 0; i < 63; i++)
+        *p++ = '(';
+    *p++ = '1';
+    for (int i = 0; i < 63; i++)
+        *p++ = ')';
+    strcpy(p, " }}");
+    renders(src, "1");
+    p = deep + sprintf(deep, "{{ ");
+    for (int i = 0; i < 100000; i++)
+        *p++ = '(';
+    strcpy(p, "1");
+    render_fails(deep, "expression nested more than 64 levels deep");
+    assert_int_equal(tmpl_check(deep, NULL, &off, &e), -1);
+    assert_string_equal(e.msg, "expression nested more than 64 levels deep");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),        cmocka_unit_test(test_macros),
-        cmocka_unit_test(test_xcom),         cmocka_unit_test(test_conf),
-        cmocka_unit_test(test_values),       cmocka_unit_test(test_filters),
-        cmocka_unit_test(test_filters_text), cmocka_unit_test(test_check_errors),
-        cmocka_unit_test(test_check_ok),     cmocka_unit_test(test_fuzz_regressions),
-        cmocka_unit_test(test_conn),
+        cmocka_unit_test(test_names),         cmocka_unit_test(test_macros),
+        cmocka_unit_test(test_xcom),          cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_values),        cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_filters_text),  cmocka_unit_test(test_check_errors),
+        cmocka_unit_test(test_check_ok),      cmocka_unit_test(test_fuzz_regressions),
+        cmocka_unit_test(test_nesting_limit), cmocka_unit_test(test_conn),
     };
 
     c = ctx;
