@@ -237,12 +237,13 @@ BEGIN
 END $$;
 
 -- Retention: detaches and drops the bronze partitions whose every day is more than keep_days
--- before today, and returns their names; nothing else is touched. A partition holding rows
--- that silver has not read yet (past the 'silver' watermark) is kept, with a WARNING: a
--- stopped pipeline must not lose events to retention.
+-- before today; nothing else is touched. Returns one row per partition past the age: outcome
+-- 'dropped', or 'kept: N rows not in silver yet' for a partition holding rows that silver has
+-- not read (past the 'silver' watermark), which stays: a stopped pipeline must not lose
+-- events to retention. (A row rather than a NOTICE, so that the task's XCom and log show it.)
 CREATE FUNCTION maintenance.drop_bronze_partitions(keep_days integer,
                                                    today date DEFAULT (now() AT TIME ZONE 'UTC')::date)
-RETURNS SETOF text
+RETURNS TABLE (partition_name text, outcome text)
 LANGUAGE plpgsql AS $$
 DECLARE
     p record;
@@ -257,15 +258,17 @@ BEGIN
                FROM maintenance.day_partitions('bronze.github_events') d
               WHERE d.to_day <= today - keep_days
               ORDER BY d.from_day LOOP
+        partition_name := p.name;
         EXECUTE format('SELECT count(*) FROM %s WHERE ingestion_seq > $1', p.partition)
            INTO unread USING wm;
         IF unread > 0 THEN
-            RAISE WARNING 'drop_bronze_partitions: kept %: % rows not in silver yet', p.name, unread;
-            CONTINUE;
+            outcome := format('kept: %s rows not in silver yet', unread);
+        ELSE
+            EXECUTE format('ALTER TABLE bronze.github_events DETACH PARTITION %s', p.partition);
+            EXECUTE format('DROP TABLE %s', p.partition);
+            DELETE FROM maintenance.compacted_partitions c WHERE c.partition_name = p.name;
+            outcome := 'dropped';
         END IF;
-        EXECUTE format('ALTER TABLE bronze.github_events DETACH PARTITION %s', p.partition);
-        EXECUTE format('DROP TABLE %s', p.partition);
-        DELETE FROM maintenance.compacted_partitions WHERE partition_name = p.name;
-        RETURN NEXT p.name;
+        RETURN NEXT;
     END LOOP;
 END $$;

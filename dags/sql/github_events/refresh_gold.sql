@@ -61,10 +61,10 @@ SELECT d.day, count(*) FILTER (WHERE e.is_pr_opened = 1), count(*) FILTER (WHERE
                FROM gold_events WHERE type = 'PullRequestEvent') e ON e.day = d.day
  GROUP BY d.day;
 
-UPDATE silver.watermarks
-   SET last_seq = (SELECT coalesce(max(ingestion_seq), 0) FROM silver.github_events_parsed),
-       updated_at = now()
- WHERE layer = 'gold';
+UPDATE silver.watermarks w
+   SET last_seq = s.last_seq, updated_at = now()
+  FROM (SELECT max(ingestion_seq) AS last_seq FROM silver.github_events_parsed) s
+ WHERE w.layer = 'gold' AND s.last_seq > w.last_seq;
 
 SELECT (SELECT count(*) FROM gold_days) AS days_recomputed,
        (SELECT last_seq FROM silver.watermarks WHERE layer = 'gold') AS gold_watermark;
