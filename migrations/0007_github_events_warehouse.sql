@@ -204,8 +204,9 @@ END $$;
 
 -- Compaction of the closed bronze partitions (every day before today) not compacted yet:
 -- CLUSTER on the partition's ingestion_seq index (rows rewritten in ingestion order, dead
--- space given back) then ANALYZE. Returns each partition compacted and its rows. CLUSTER
--- holds an ACCESS EXCLUSIVE lock on that one partition only; the loader writes today's.
+-- space given back) then ANALYZE. Returns each partition compacted and its rows. The loader
+-- writes only today's partition, so a closed one does not change after its compaction, and
+-- CLUSTER's ACCESS EXCLUSIVE lock on it blocks no writer.
 CREATE FUNCTION maintenance.compact_bronze_partitions(today date DEFAULT (now() AT TIME ZONE 'UTC')::date)
 RETURNS TABLE (partition_name text, rows bigint)
 LANGUAGE plpgsql AS $$
