@@ -62,11 +62,12 @@ check "db check after migrate exits 0" "$GUST" db check
 check_contains "db check says up to date" "up to date" "$("$GUST" db check 2>&1)"
 
 # A database migrated by a newer gust.
-q -c "insert into gust_schema_version (version, name) values (7, '0007_future.sql')" >/dev/null
+FUTURE=$((NMIG + 1))
+q -c "insert into gust_schema_version (version, name) values ($FUTURE, 'future.sql')" >/dev/null
 out=$("$GUST" db migrate 2>&1)
 rc=$?
 check_eq "a newer database is refused with exit 1" 1 "$rc"
-check_contains "the refusal says why" "database schema version 7 is newer than this gust (knows 1..$NMIG); upgrade gust" "$out"
+check_contains "the refusal says why" "database schema version $FUTURE is newer than this gust (knows 1..$NMIG); upgrade gust" "$out"
 check_fails "db check fails on a newer database" "$GUST" db check
 check_eq "nothing was applied to the newer database" $((NMIG + 1)) "$(q -c "select count(*) from gust_schema_version")"
 
