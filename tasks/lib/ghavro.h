@@ -29,6 +29,14 @@
 
 #include "err.h"
 
+/* The largest single allocation libavro may make once ghavro_setup ran (and the most a deflate
+ * block may inflate to): bounds what a hostile container can ask for. */
+#define GHAVRO_ALLOC_MAX ((size_t)64 << 20)
+
+/* Install GHAVRO_ALLOC_MAX as libavro's allocation limit (once per process; every function
+ * below calls it). Memory libavro allocated before stays valid. */
+void ghavro_setup(void);
+
 /* The writer schema, as JSON text. */
 extern const char ghavro_schema_json[];
 
