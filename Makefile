@@ -112,7 +112,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libgust.a $(BUILD)/libgusttas
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm
 
-$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libgust.a $(BUILD)/libgustcommon.a
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libgust.a $(BUILD)/libgusttask.a \
+		$(BUILD)/libgustcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
