@@ -8,7 +8,8 @@ of the C code, from the schema's documentation in ghavro.h.
       equal the event it came from, in order, and the header's codec must be CODEC.
   ghavro_interop.py write SCHEMA_VARIANT CODEC OUT EXPECTED.jsonl
       python writes a container of a few events (several blocks) with our schema or a
-      variant of it ("ours", "no_public", "actor_id_string"), and the records as JSON lines
+      variant of it ("ours", "no_public", "actor_id_string", or "bad_payloads": ours with
+      the payload texts of BAD_PAYLOADS), and the records as JSON lines
       (the shape ghavro_tool decode prints) to EXPECTED.jsonl.
   ghavro_interop.py same EXPECTED.jsonl GOT.jsonl
       the two files hold equal JSON values, line by line.
@@ -36,6 +37,12 @@ SCHEMA = {
         {"name": "public", "type": "boolean"},
         {"name": "created_at", "type": "string"},
     ]}
+
+
+# Payload texts for "bad_payloads": the first three are not what a jsonb column takes (a
+# number below numeric's range, not JSON, \u0000), the fourth is (tiny and huge numbers).
+BAD_PAYLOADS = ['{"n": 1e-20000}', '{bad', '{"s": "\\u0000"}',
+                '{"ok": 1e-300, "big": 123456789012345678901234567890}']
 
 
 def expected(line):
@@ -90,7 +97,7 @@ def variant(name):
         schema["fields"] = [f for f in schema["fields"] if f["name"] != "public"]
     elif name == "actor_id_string":
         schema["fields"][3]["type"]["fields"][0]["type"] = "string"
-    elif name != "ours":
+    elif name not in ("ours", "bad_payloads"):
         fail("unknown variant " + name)
     return schema
 
@@ -111,6 +118,8 @@ def write(name, codec, out, exp):
             del r["public"]
         if name == "actor_id_string":
             r["actor"]["id"] = str(r["actor"]["id"])
+        if name == "bad_payloads" and i < len(BAD_PAYLOADS):
+            r["payload"] = BAD_PAYLOADS[i]
         recs.append(r)
     with open(out, "wb") as f:
         w = avro.datafile.DataFileWriter(f, avro.io.DatumWriter(),

@@ -10,7 +10,7 @@
 #   problem per record and exit 0, never a crash; a python container cut short or with a
 #   damaged block: the records before the damage, then exit 1.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/common.sh
 plan 21
 
