@@ -100,9 +100,14 @@ header_entry(struct frame *f, struct err *e)
             return err_set(e, ERR_PARSE, "header: avro.codec given twice");
         f->have_codec = true;
         f->deflate = vn == 7 && memcmp(v, "deflate", 7) == 0;
-        if (!f->deflate && !(vn == 4 && memcmp(v, "null", 4) == 0))
-            return err_set(e, ERR_PARSE, "header: codec '%.*s' (null or deflate expected)",
-                           vn > 20 ? 20 : (int)vn, v);
+        if (!f->deflate && !(vn == 4 && memcmp(v, "null", 4) == 0)) {
+            char name[24]; /* quoted as printable ASCII only: messages end up in text columns */
+            size_t n = vn < sizeof(name) - 1 ? vn : sizeof(name) - 1;
+            for (size_t i = 0; i < n; i++)
+                name[i] = v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?';
+            name[n] = '\0';
+            return err_set(e, ERR_PARSE, "header: codec '%s' (null or deflate expected)", name);
+        }
     }
     return 0;
 }

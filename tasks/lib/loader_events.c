@@ -222,13 +222,57 @@ add_public_time(struct pgconn_row *row, const json_t *rec, struct loader_problem
 static const char *const actor_strings[] = {"login", "gravatar_id", "url", "avatar_url", NULL};
 static const char *const repo_strings[] = {"name", "url", NULL};
 
-/* A dead letter of one record: the record as JSON (when there is one) and reason. */
+/* The length of the valid UTF-8 sequence at s (n bytes left), 0 when there is none: the
+ * rules of RFC 3629 (no overlong forms, no surrogates, nothing above U+10FFFF), which are
+ * PostgreSQL's. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80                    ? 1
+                 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
+                 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                                : 0;
+
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
+        (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return len;
+}
+
+/* Replace every byte of s that is not part of valid UTF-8 by '?': a dead letter's reason is
+ * stored as text, and libavro's or jansson's messages may quote the message's bytes. */
+static void
+utf8_clean(char *s)
+{
+    size_t n = strlen(s);
+
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+        if (k == 0)
+            s[i++] = '?';
+        else
+            i += k;
+    }
+}
+
+/* A dead letter of one record: the record as JSON (when there is one) and why, made valid
+ * UTF-8 (jansson's "near '...'" may cut a character of the payload in half). */
 static int
-record_dead(struct parse_ctx *c, const json_t *rec, const char *reason, struct err *e)
+record_dead(struct parse_ctx *c, const json_t *rec, const char *why, struct err *e)
 {
     char *text = rec ? json_dumps(rec, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    int rc = c->sink->dead(c->sink->ctx, text, text ? strlen(text) : 0, reason, e);
+    char reason[sizeof(((struct loader_problems *)0)->text) + 32];
+    int rc;
 
+    snprintf(reason, sizeof(reason), "%s", why);
+    utf8_clean(reason);
+    rc = c->sink->dead(c->sink->ctx, text, text ? strlen(text) : 0, reason, e);
     free(text);
     return rc;
 }
@@ -279,6 +323,7 @@ events_parse(const struct loader_msg *m, struct pgconn_row *row, const struct lo
         return 0;
     snprintf(reason, sizeof(reason), "unreadable Avro container (after %zu records): %s", c.records,
              de.msg);
+    utf8_clean(reason);
     return sink->dead(sink->ctx, m->value, m->vlen, reason, e);
 }
 

@@ -5,9 +5,10 @@
  * ghavro_decode_raw must return 0 or 1 (never -1: the callbacks here never stop), deliver
  * records with consecutive indexes, each with exactly one of a record or a problem, and a
  * record always carries every field of the schema; loader_events.parse must return 0 and
- * emit rows of exactly the copy_sql columns. A crash, a leak, a failed check (abort) or an
- * allocation beyond libFuzzer's limit is a finding. Seeds: tests/fuzz/seeds/fuzz_ghavro/
- * (containers written by ghavro_tool and by python3-avro, both codecs, several blocks). */
+ * emit rows of exactly the copy_sql columns and dead letters whose reason is valid UTF-8. A crash,
+ * a leak, a failed check (abort) or an allocation beyond libFuzzer's limit is a finding. Seeds:
+ * tests/fuzz/seeds/fuzz_ghavro/ (containers written by ghavro_tool and by python3-avro, both
+ * codecs, several blocks). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,30 @@ on_record(void *arg, size_t index, const json_t *rec, const char *problem, struc
     return 0;
 }
 
+/* Whether s is valid UTF-8 (RFC 3629): a dead letter's reason goes into a text column. */
+static int
+utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        int n = *p < 0x80                  ? 0
+                : *p >= 0xC2 && *p <= 0xDF ? 1
+                : *p >= 0xE0 && *p <= 0xEF ? 2
+                : *p >= 0xF0 && *p <= 0xF4 ? 3
+                                           : -1;
+        if (n < 0)
+            return 0;
+        if (n >= 1 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F) ||
+                       (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] > 0x8F)))
+            return 0;
+        for (p++; n > 0; n--, p++)
+            if ((*p & 0xC0) != 0x80)
+                return 0;
+    }
+    return 1;
+}
+
 static int
 on_row(void *ctx, const struct pgconn_row *row, struct err *e)
 {
@@ -61,7 +86,7 @@ on_dead(void *ctx, const char *raw, size_t len, const char *reason, struct err *
     (void)raw;
     (void)len;
     (void)e;
-    if (reason == NULL || reason[0] == '\0')
+    if (reason == NULL || reason[0] == '\0' || !utf8_valid(reason))
         abort();
     return 0;
 }

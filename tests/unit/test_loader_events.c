@@ -2,8 +2,10 @@
  * record -> one row of 18 columns (actor/repo flattened, payload JSON text, created_at in UTC,
  * the source columns, record_index); a bad UUID, a bad date, an empty type and a payload with
  * \u0000 -> one dead letter per record holding the record as JSON, every problem named, the
- * good records of the same container still rows; not Avro, a tombstone and a cut container ->
- * a dead letter of the message; a failing sink stops the parse; the pipeline entry. */
+ * good records of the same container still rows; payload texts from other writers (numbers
+ * beyond numeric, bad escapes) -> dead letters with valid UTF-8 reasons; not Avro, a tombstone and
+ * a cut container -> a dead letter of the message; a failing sink stops the parse; the pipeline
+ * entry. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <avro.h>
 
 #include "ghavro.h"
 #include "loader_events.h"
@@ -147,6 +151,106 @@ test_bad_records(void **state)
     free(nul);
 }
 
+/* Set every field of generic value v from its schema: strings s, numbers 0, false, unions
+ * their first branch (null). */
+static void
+fill(avro_value_t *v, const char *s)
+{
+    avro_value_t f;
+    size_t n;
+
+    switch (avro_value_get_type(v)) {
+    case AVRO_RECORD:
+        assert_int_equal(avro_value_get_size(v, &n), 0);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(avro_value_get_by_index(v, i, &f, NULL), 0);
+            fill(&f, s);
+        }
+        break;
+    case AVRO_STRING:
+        assert_int_equal(avro_value_set_string(v, s), 0);
+        break;
+    case AVRO_UNION:
+        assert_int_equal(avro_value_set_branch(v, 0, &f), 0);
+        break;
+    default:
+        break;
+    }
+}
+
+/* A container (libavro, our schema) of one record whose payload is the text payload, as a
+ * writer other than ours may send it; the other strings are "" and event_id a UUID. */
+static char *
+raw_payload_container(const char *payload, size_t *len)
+{
+    char *buf = NULL;
+    FILE *fp = open_memstream(&buf, len);
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t rec, f, branch;
+    avro_file_writer_t w;
+
+    assert_int_equal(
+        avro_schema_from_json_length(ghavro_schema_json, strlen(ghavro_schema_json), &schema), 0);
+    iface = avro_generic_class_from_schema(schema);
+    assert_int_equal(avro_generic_value_new(iface, &rec), 0);
+    fill(&rec, "");
+    assert_int_equal(avro_value_get_by_name(&rec, "event_id", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, UUID(7)), 0);
+    assert_int_equal(avro_value_get_by_name(&rec, "type", &f, NULL), 0);
+    assert_int_equal(avro_value_set_string(&f, "PushEvent"), 0);
+    assert_int_equal(avro_value_get_by_name(&rec, "payload", &f, NULL), 0);
+    assert_int_equal(avro_value_set_branch(&f, 1, &branch), 0);
+    assert_int_equal(avro_value_set_string(&branch, payload), 0);
+    assert_int_equal(avro_file_writer_create_with_codec_fp(fp, "t", 0, schema, &w, "null", 0), 0);
+    assert_int_equal(avro_file_writer_append_value(w, &rec), 0);
+    assert_int_equal(avro_file_writer_close(w), 0);
+    fclose(fp);
+    avro_value_decref(&rec);
+    avro_value_iface_decref(iface);
+    avro_schema_decref(schema);
+    return buf;
+}
+
+/* Payload texts a jsonb column refuses are dead letters whose reason is valid UTF-8 (jansson
+ * quotes "\u0" and half of the next character: found by fuzz_ghavro); the ones it takes
+ * are rows. */
+static void
+test_payload_texts(void **state)
+{
+    static const struct {
+        const char *payload, *want; /* want NULL: a row */
+    } cases[] = {
+        {"{\"s\": \"\\u0\xc3\x96\"}", "record 0: payload: not JSON: invalid escape near"},
+        {"{\"n\": 1e-20000}", "payload: a number PostgreSQL's jsonb cannot hold"},
+        {"{\"n\": 1e200000}", "payload: not JSON: real number overflow"},
+        {"{\"s\": \"\\u0000\"}", "payload: not JSON: \\u0000 is not allowed"},
+        {"[1, 2", "payload: not JSON"},
+        {"{\"big\": 123456789012345678901234567890, \"tiny\": 1e-300, \"s\": \"\\u00e9\"}", NULL},
+        {"\"just a string\"", NULL},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len;
+        char *buf = raw_payload_container(cases[i].payload, &len);
+        struct out o = {0};
+
+        assert_int_equal(parse_bytes(buf, len, &o), 0);
+        if (cases[i].want == NULL) {
+            if (o.nrows != 1)
+                fail_msg("%s refused: %s", cases[i].payload, o.ndead ? o.dead_reason[0] : "");
+        } else {
+            assert_int_equal(o.ndead, 1);
+            assert_true(utf8_ok(o.dead_reason[0]));
+            if (strstr(o.dead_reason[0], cases[i].want) == NULL)
+                fail_msg("%s: '%s', want '%s'", cases[i].payload, o.dead_reason[0], cases[i].want);
+        }
+        out_clear(&o);
+        free(buf);
+    }
+}
+
 static void
 test_bad_messages(void **state)
 {
@@ -161,6 +265,17 @@ test_bad_messages(void **state)
     assert_string_equal(o.dead_raw[0], "{\"not\": \"avro\"}");
     assert_non_null(strstr(o.dead_reason[0], "unreadable Avro container (after 0 records): "
                                              "not an Avro object container"));
+    out_clear(&o);
+    /* a header whose codec is not UTF-8: the reason quotes it as printable ASCII only */
+    assert_int_equal(parse_bytes("Obj\x01\x02\x14"
+                                 "avro.codec\x04\xff\xfe\x00"
+                                 "0123456789abcdef",
+                                 35, &o),
+                     0);
+    assert_int_equal(o.ndead, 1);
+    assert_non_null(strstr(o.dead_reason[0], "header: codec '?"
+                                             "?' (null or deflate expected)"));
+    assert_true(utf8_ok(o.dead_reason[0]));
     out_clear(&o);
     assert_int_equal(parse_bytes(NULL, 0, &o), 0);
     assert_string_equal(o.dead_reason[0], "empty message");
@@ -196,9 +311,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_record),
-        cmocka_unit_test(test_bad_records),
-        cmocka_unit_test(test_bad_messages),
+        cmocka_unit_test(test_good_record),    cmocka_unit_test(test_bad_records),
+        cmocka_unit_test(test_payload_texts),  cmocka_unit_test(test_bad_messages),
         cmocka_unit_test(test_pipeline_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
