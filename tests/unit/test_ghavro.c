@@ -3,7 +3,8 @@
  * an empty container; ghavro_check's refusals; truncated containers at every length, random
  * bytes, a good header with a garbage block and a deflate block that does not inflate (-> 1,
  * the records before delivered, nothing leaked under ASan); a container written with a schema
- * that lacks a field or has another type -> per-record problems; the callback stopping. */
+ * that lacks a field or has another type -> per-record problems; one with an array or a
+ * recursive record -> refused; no avro.codec in the header -> null; the callback stopping. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -464,6 +465,51 @@ test_decode_raw(void **state)
     free(buf);
 }
 
+/* Writer schemas a GitHubEvent is never written with are refused as a whole: an array, a
+ * recursive record. */
+static void
+test_refused_writer_schemas(void **state)
+{
+    static const char *const to[] = {
+        "{\"name\": \"created_at\", \"type\": \"string\"}, {\"name\": \"tags\", \"type\":"
+        " {\"type\": \"array\", \"items\": \"string\"}}",
+        "{\"name\": \"created_at\", \"type\": \"string\"}, {\"name\": \"next\", \"type\":"
+        " [\"null\", \"GitHubEvent\"]}",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        size_t len;
+        char *buf = other_schema("{\"name\": \"created_at\", \"type\": \"string\"}", to[i], &len);
+        unreadable(buf, len, 0, "the writer schema is recursive, too large, or has an array");
+        free(buf);
+    }
+}
+
+/* A header without avro.codec means the null codec (the specification's default). */
+static void
+test_no_codec_in_header(void **state)
+{
+    size_t len;
+    char *buf = encode_events("null", NEVENTS, &len);
+    struct got g = {0};
+    struct err e = {0};
+
+    (void)state;
+    /* "Obj\1", map count 2, "avro.codec" (1 + 10 bytes), "null" (1 + 4 bytes), ... */
+    assert_memory_equal(buf + 4,
+                        "\x04\x14"
+                        "avro.codec\x08null",
+                        17);
+    buf[4] = '\x02';
+    memmove(buf + 5, buf + 21, len - 21);
+    assert_int_equal(ghavro_decode(buf, len - 16, collect, &g, &e), 0);
+    assert_int_equal(g.n, NEVENTS);
+    assert_non_null(g.recs[NEVENTS - 1]);
+    got_clear(&g);
+    free(buf);
+}
+
 static void
 test_callback_stops(void **state)
 {
@@ -492,6 +538,8 @@ main(void)
         cmocka_unit_test(test_bad_block_after_good_ones),
         cmocka_unit_test(test_other_writer_schema),
         cmocka_unit_test(test_decode_raw),
+        cmocka_unit_test(test_refused_writer_schemas),
+        cmocka_unit_test(test_no_codec_in_header),
         cmocka_unit_test(test_callback_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
