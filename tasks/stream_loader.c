@@ -37,17 +37,18 @@
 #include "loader.h"
 #include "loader_dvc.h"
 #include "loader_users.h"
+#include "loader_events.h"
 #include "loader_wiki.h"
 #include "pgconn.h"
 #include "task.h"
 
 /* The pipelines --pipeline chooses from: one entry each. */
 static const struct loader_pipeline *const pipelines[] = {&loader_dvc, &loader_users, &loader_wiki,
-                                                          NULL};
+                                                          &loader_events, NULL};
 
 #define USAGE                                                                                      \
-    "stream_loader --pipeline dvc|users|wiki [--topic T] [--group G] [--available-now | "          \
-    "--follow]\n"                                                                                  \
+    "stream_loader --pipeline dvc|users|wiki|github_events [--topic T] [--group G] "               \
+    "[--available-now | --follow]\n"                                                               \
     "Load a Kafka topic into PostgreSQL exactly once: each batch's rows, dead letters and\n"       \
     "consumer offsets (table stream_offsets) are committed in one transaction.\n"                  \
     "  --available-now (the default) reads up to the end offsets taken at start, then exits;\n"    \
@@ -56,8 +57,9 @@ static const struct loader_pipeline *const pipelines[] = {&loader_dvc, &loader_u
     "Pipelines: dvc (all_data -> pharmaceutical_data_staging; bad messages and records ->\n"       \
     "pharmaceutical_dead_letters with the reason); users (users_created -> created_users,\n"       \
     "cleaned, one row per email, a later record replaces it); wiki (recent_changes ->\n"           \
-    "wiki_recent_changes, one row per rcid, duplicates ignored); their refusals go to\n"           \
-    "<table>_dead_letters. Several loaders of one group share a\n"                                 \
+    "wiki_recent_changes, one row per rcid, duplicates ignored); github_events\n"                  \
+    "(raw_metrics_avro, one Avro container per message -> bronze.github_events, one row per\n"     \
+    "record); their refusals go to <table>_dead_letters. Several loaders of one group share a\n"   \
     "topic by --member i/N (partition p belongs to member p % N) or --partitions 0,2,4.\n"         \
     "XCom: {\"messages\", \"records_loaded\", \"dead_letters\", \"batches\", \"partitions\": "     \
     "{\"p\": next offset}}.\n"                                                                     \
@@ -144,7 +146,8 @@ pipeline_find(const char *name, struct err *e)
     for (const struct loader_pipeline *const *p = pipelines; *p; p++)
         if (name && strcmp((*p)->name, name) == 0)
             return *p;
-    err_set(e, ERR_USAGE, "--pipeline: unknown pipeline '%s' (known: dvc, users, wiki)",
+    err_set(e, ERR_USAGE,
+            "--pipeline: unknown pipeline '%s' (known: dvc, users, wiki, github_events)",
             name ? name : "");
     return NULL;
 }
@@ -734,14 +737,15 @@ main(int argc, char **argv)
 {
     struct opts o = {0};
     struct task_opt opts[] = {
-        {"--pipeline", "STREAM_LOADER_PIPELINE", "dvc", "what to load: dvc, users or wiki",
-         &o.pipeline, false, NULL},
+        {"--pipeline", "STREAM_LOADER_PIPELINE", "dvc",
+         "what to load: dvc, users, wiki or github_events", &o.pipeline, false, NULL},
         {"--topic", "STREAM_LOADER_TOPIC", NULL,
-         "Kafka topic (default: the pipeline's: all_data, users_created, recent_changes)", &o.topic,
-         false, NULL},
+         "Kafka topic (default: the pipeline's: all_data, users_created, recent_changes, "
+         "raw_metrics_avro)",
+         &o.topic, false, NULL},
         {"--group", "STREAM_LOADER_GROUP", NULL,
          "consumer group naming the offsets in stream_offsets (default: the pipeline's: "
-         "dvc_staging, created_users, wiki_recent_changes)",
+         "dvc_staging, created_users, wiki_recent_changes, github_events_bronze)",
          &o.group, false, NULL},
         {"--database-url", "GUST_DATABASE_URL", NULL, "libpq conninfo or URI (else PG* variables)",
          &o.url, false, NULL},
