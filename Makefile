@@ -14,7 +14,7 @@ BUILD ?= build
 BIN ?= bin
 FUZZ_SECONDS ?= 60
 
-PKGS := libpq rdkafka libcurl jansson yaml-0.1 libcrypto avro-c libmicrohttpd
+PKGS := libpq rdkafka libcurl jansson yaml-0.1 libcrypto avro-c libmicrohttpd zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -112,7 +112,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libgust.a $(BUILD)/libgusttas
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm
 
-$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libgust.a $(BUILD)/libgustcommon.a
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libgust.a $(BUILD)/libgusttask.a \
+		$(BUILD)/libgustcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 

@@ -13,7 +13,7 @@ pkgs=(
     python3 python3-croniter python3-cryptography tzdata graphviz valgrind procps iproute2 util-linux curl
     docker-compose shellcheck python3-yaml
     debootstrap buildah
-    libmicrohttpd-dev libavro-dev python3-avro
+    libmicrohttpd-dev libavro-dev python3-avro zlib1g-dev
 )
 [ "${1:-}" = --bench ] && pkgs+=(snakemake wrk python3-fastapi python3-uvicorn python3-confluent-kafka)
 

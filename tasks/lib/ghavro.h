@@ -8,9 +8,18 @@
  *   actor:{id:long, login:string, gravatar_id:string, url:string, avatar_url:string},
  *   repo:{id:long, name:string, url:string}, payload:[null,string] (the payload object as its
  *   JSON text), public:boolean, created_at:string (as sent, ISO 8601).
- * From JSON: id may be a string or an integer (GitHub sends strings; stored as its decimal
- * text); type is required; a missing actor/repo string is ""; a missing actor.id or repo.id
- * is 0; a missing public is false; a missing created_at is "". */
+ * From JSON (ghavro_check): type is required, a non-empty string; id is required, a non-empty
+ * string or an integer (GitHub sends strings; an integer is stored as its decimal text);
+ * actor and repo are objects when present (their id an integer, their other fields strings);
+ * public is a boolean and created_at a string when present; payload is any JSON value (stored
+ * as its compact JSON text). Strings may not contain NUL characters (PostgreSQL text cannot).
+ * Null counts as absent for every field but type and id: a missing actor/repo string is "",
+ * a missing actor.id or repo.id is 0, a missing public is false, a missing created_at is "",
+ * a missing payload is null. Unknown fields (org, ...) are ignored.
+ * Reading (ghavro_decode) uses the writer's schema from the container and matches each record
+ * against the fields above by name: an int is promoted to long and a union is read through
+ * its branch, as Avro's schema resolution does; anything else missing or of another type is
+ * a problem of that record. */
 #ifndef GUST_GHAVRO_H
 #define GUST_GHAVRO_H
 
@@ -19,6 +28,14 @@
 #include <jansson.h>
 
 #include "err.h"
+
+/* The largest single allocation libavro may make once ghavro_setup ran (and the most a deflate
+ * block may inflate to): bounds what a hostile container can ask for. */
+#define GHAVRO_ALLOC_MAX ((size_t)64 << 20)
+
+/* Install GHAVRO_ALLOC_MAX as libavro's allocation limit (once per process; every function
+ * below calls it). Memory libavro allocated before stays valid. */
+void ghavro_setup(void);
 
 /* The writer schema, as JSON text. */
 extern const char ghavro_schema_json[];
@@ -31,8 +48,7 @@ int ghavro_check(const json_t *event, char *why, size_t whylen);
 struct ghavro_enc;
 struct ghavro_enc *ghavro_enc_new(const char *codec, struct err *e);
 /* Append one event (checked by ghavro_check first; borrowed) with its collector id. */
-int ghavro_enc_add(struct ghavro_enc *w, const char *event_id, const json_t *event,
-                   struct err *e);
+int ghavro_enc_add(struct ghavro_enc *w, const char *event_id, const json_t *event, struct err *e);
 /* The container's bytes (*buf malloc'd, the caller frees it); w is freed in every case. */
 int ghavro_enc_finish(struct ghavro_enc *w, char **buf, size_t *len, struct err *e);
 /* Free an unfinished container. NULL is fine. */
@@ -49,5 +65,10 @@ typedef int (*ghavro_record_fn)(void *arg, size_t index, const json_t *rec, cons
  * 1 when the bytes are not a readable container or stop being one (e->msg says why and where:
  * the records before that point were passed to fn); -1 when fn returned -1. */
 int ghavro_decode(const void *buf, size_t len, ghavro_record_fn fn, void *arg, struct err *e);
+
+/* As ghavro_decode, except that a record that does not match the schema comes with rec = the
+ * record as it was written (libavro's JSON encoding, the writer's field names; NULL when it
+ * cannot be made), problem still set: what a dead letter keeps. */
+int ghavro_decode_raw(const void *buf, size_t len, ghavro_record_fn fn, void *arg, struct err *e);
 
 #endif
