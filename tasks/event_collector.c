@@ -133,7 +133,8 @@ cfg_numbers(const struct opts *o, struct cfg *c, struct err *e)
             0 ||
         parse_int("--probe-interval-ms", o->probe, 10, 3600000, &c->send.probe_ms, e) < 0 ||
         parse_int("--threads", o->threads, 0, 1024, &threads, e) < 0 ||
-        parse_int("--retry-after", o->retry_after, 1, 3600, &c->http.retry_after_s, e) < 0)
+        parse_int("--retry-after", o->retry_after, 1, 3600, &c->http.retry_after_s, e) < 0 ||
+        chttp_check_listen(o->listen, e) < 0)
         return -1;
     c->http =
         (struct chttp_cfg){o->listen, threads, body, bbytes, qmax, smax, c->http.retry_after_s};

@@ -524,6 +524,14 @@ parse_listen(const char *s, struct sockaddr_in *sa, struct err *e)
     return 0;
 }
 
+int
+chttp_check_listen(const char *listen, struct err *e)
+{
+    struct sockaddr_in sa;
+
+    return parse_listen(listen, &sa, e);
+}
+
 struct chttp *
 chttp_start(const struct chttp_cfg *cfg, const struct chttp_deps *d, struct err *e)
 {

@@ -45,6 +45,9 @@ struct chttp;
  * chttp_free. ERR_USAGE for a bad address, ERR_IO when it cannot listen. */
 struct chttp *chttp_start(const struct chttp_cfg *cfg, const struct chttp_deps *d, struct err *e);
 
+/* Check an "ADDR:PORT" for --listen (ERR_USAGE naming what is wrong). */
+int chttp_check_listen(const char *listen, struct err *e);
+
 /* The port listened on. */
 int chttp_port(struct chttp *h);
 
