@@ -125,6 +125,8 @@ serve_health(struct chttp *h, struct MHD_Connection *c)
 
     if (__atomic_load_n(&h->draining, __ATOMIC_RELAXED))
         status = "draining", code = MHD_HTTP_SERVICE_UNAVAILABLE;
+    else if (js.broken)
+        status = "journal_failed", code = MHD_HTTP_SERVICE_UNAVAILABLE;
     else if (used >= h->cfg.spill_max ||
              mono_s() < __atomic_load_n(&h->full_until, __ATOMIC_RELAXED))
         status = "full", code = MHD_HTTP_SERVICE_UNAVAILABLE;

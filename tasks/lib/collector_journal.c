@@ -40,6 +40,7 @@ struct cj {
     int cur_fd;
     uint64_t next_seq, written_lsn, flushed_lsn, bytes, leftover;
     int flushing, stopped;
+    int broken; /* an fdatasync failed: after that Linux may report success for lost pages */
     struct cq q;
     /* overflow and read-back */
     int overflow;
@@ -108,8 +109,10 @@ seg_close_current(struct cj *j, int sync)
         pthread_cond_wait(&j->flushed_cv, &j->mu);
     if (j->cur_fd < 0)
         return 0;
-    if (sync && fdatasync(j->cur_fd) != 0)
+    if (sync && fdatasync(j->cur_fd) != 0) {
+        j->broken = 1;
         rc = -1;
+    }
     close(j->cur_fd);
     j->cur_fd = -1;
     j->segs[j->nsegs - 1].closed = 1;
@@ -342,6 +345,8 @@ cj_append(struct cj *j, const char *buf, size_t len, const size_t *offs, size_t 
     pthread_mutex_lock(&j->mu);
     if (j->stopped)
         err_set(e, ERR_FAIL, "the collector is stopping");
+    else if (j->broken)
+        err_set(e, ERR_IO, "%s: an fdatasync of the journal failed; restart the collector", j->dir);
     else if (seg_ready(j, len, e) == 0 &&
              (start = j->segs[j->nsegs - 1].bytes, seg_write(j, buf, len, e) == 0)) {
         struct seg *s = &j->segs[j->nsegs - 1];
@@ -369,22 +374,30 @@ cj_commit(struct cj *j, uint64_t lsn, struct err *e)
 
     pthread_mutex_lock(&j->mu);
     while (rc == 0 && j->flushed_lsn < lsn) {
+        if (j->broken) {
+            rc = err_set(e, ERR_IO, "%s: an fdatasync of the journal failed", j->dir);
+            break;
+        }
         if (j->flushing) {
             pthread_cond_wait(&j->flushed_cv, &j->mu);
             continue;
         }
         /* the leader: sync everything written so far, for every waiter */
         uint64_t target = j->written_lsn;
-        int fd = j->cur_fd, r;
+        int fd = j->cur_fd, r, saved;
         j->flushing = 1;
         pthread_mutex_unlock(&j->mu);
         r = fd >= 0 ? fdatasync(fd) : 0;
+        saved = errno;
         pthread_mutex_lock(&j->mu);
         j->flushing = 0;
         if (r == 0 && target > j->flushed_lsn)
             j->flushed_lsn = target;
-        else if (r != 0)
-            rc = err_set(e, ERR_IO, "%s: journal fdatasync: %s", j->dir, strerror(errno));
+        else if (r != 0) {
+            /* never trust a later fdatasync of the same file: fail every waiter from now on */
+            j->broken = 1;
+            rc = err_set(e, ERR_IO, "%s: journal fdatasync: %s", j->dir, strerror(saved));
+        }
         pthread_cond_broadcast(&j->flushed_cv);
     }
     pthread_mutex_unlock(&j->mu);
@@ -537,8 +550,7 @@ cj_done(struct cj *j, uint64_t seg, uint64_t n)
     s = seg_find(j, seg);
     if (s != NULL && s->seq == seg) {
         s->n_done += n;
-        if (s->n_done >= s->n_events && !s->closed && j->cur_fd >= 0 &&
-            !(j->overflow && j->rd_seq == seg))
+        if (s->n_done >= s->n_events && !s->closed && j->cur_fd >= 0)
             seg_close_current(j, 0); /* every event of it is safe: nothing to sync */
         else
             seg_maybe_delete(j, s);
@@ -575,6 +587,7 @@ cj_get_stats(struct cj *j, struct cj_stats *s)
     s->files = j->nsegs;
     s->leftover = j->leftover;
     s->overflow = j->overflow;
+    s->broken = j->broken;
     s->backlog = 0;
     if (j->overflow)
         for (size_t i = 0; i < j->nsegs; i++)

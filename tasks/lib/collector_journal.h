@@ -35,6 +35,7 @@ struct cj_stats {
     uint64_t leftover; /* events found in leftover segments by cj_open */
     int overflow;      /* new events go to the journal only */
     uint64_t backlog;  /* overflow: journal bytes not read back yet */
+    int broken;        /* an fdatasync failed: every append fails until a restart */
 };
 
 /* Open the journal in the folder dirfd (named dir, for messages): leftover segments are
