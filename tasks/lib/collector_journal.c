@@ -188,7 +188,8 @@ list_segments(int dirfd, uint64_t **seqs, size_t *n)
         (*seqs)[(*n)++] = seq;
     }
     closedir(d);
-    qsort(*seqs, *n, sizeof(**seqs), cmp_u64);
+    if (*n > 0)
+        qsort(*seqs, *n, sizeof(**seqs), cmp_u64);
     return 0;
 }
 

@@ -87,7 +87,8 @@ scan(struct cs *s, struct err *e)
         }
     }
     closedir(d);
-    qsort(s->v, s->n, sizeof(*s->v), cmp_bfile);
+    if (s->n > 0)
+        qsort(s->v, s->n, sizeof(*s->v), cmp_bfile);
     return 0;
 }
 
