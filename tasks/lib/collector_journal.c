@@ -99,15 +99,21 @@ seg_maybe_delete(struct cj *j, struct seg *s)
     j->nsegs--;
 }
 
-/* Close the open segment (under mu): wait for a running fdatasync, sync when asked. */
+/* Close the open segment seq (under mu): wait for a running fdatasync, then sync it, or
+ * (sync == 0) close it only when all its events are safe. The wait releases mu, so what was
+ * decided before it is checked again after: another thread may have closed seq and opened a
+ * newer segment, or appended to seq, in between. */
 static int
-seg_close_current(struct cj *j, int sync)
+seg_close_current(struct cj *j, uint64_t seq, int sync)
 {
+    struct seg *s;
     int rc = 0;
 
     while (j->flushing)
         pthread_cond_wait(&j->flushed_cv, &j->mu);
-    if (j->cur_fd < 0)
+    if (j->cur_fd < 0 || (s = &j->segs[j->nsegs - 1])->seq != seq)
+        return 0;
+    if (!sync && s->n_done < s->n_events)
         return 0;
     if (sync && fdatasync(j->cur_fd) != 0) {
         j->broken = 1;
@@ -251,7 +257,8 @@ seg_ready(struct cj *j, size_t len, struct err *e)
     char name[64];
 
     if (j->cur_fd >= 0 && j->segs[j->nsegs - 1].bytes > 0 &&
-        j->segs[j->nsegs - 1].bytes + len > j->seg_max && seg_close_current(j, 1) < 0)
+        j->segs[j->nsegs - 1].bytes + len > j->seg_max &&
+        seg_close_current(j, j->segs[j->nsegs - 1].seq, 1) < 0)
         return err_set(e, ERR_IO, "%s: fdatasync of a full segment: %s", j->dir, strerror(errno));
     if (j->cur_fd >= 0)
         return 0;
@@ -284,8 +291,10 @@ seg_write(struct cj *j, const char *buf, size_t len, struct err *e)
             continue;
         if (w <= 0) {
             int saved = errno;
-            if (ftruncate(j->cur_fd, (off_t)s->bytes) != 0)
-                seg_close_current(j, 1); /* a torn line: the reader skips it */
+            if (ftruncate(j->cur_fd, (off_t)s->bytes) != 0) {
+                j->broken = 1; /* nothing may follow the torn line in this segment */
+                seg_close_current(j, s->seq, 1);
+            }
             return err_set(e, ERR_IO, "%s: journal write: %s", j->dir, strerror(saved));
         }
         done += (size_t)w;
@@ -335,21 +344,33 @@ enqueue(struct cj *j, char **copies, const size_t *offs, size_t n, size_t len, u
     return 0;
 }
 
+/* Write buf at the end of the open segment (under mu); *start is where it begins. */
+static int
+append_locked(struct cj *j, const char *buf, size_t len, uint64_t *start, struct err *e)
+{
+    if (j->stopped)
+        return err_set(e, ERR_FAIL, "the collector is stopping");
+    if (!j->broken && seg_ready(j, len, e) < 0)
+        return -1;
+    if (j->broken) /* (also when it broke while seg_ready waited) */
+        return err_set(e, ERR_IO,
+                       "%s: a write or fdatasync of the journal failed; restart the "
+                       "collector",
+                       j->dir);
+    *start = j->segs[j->nsegs - 1].bytes;
+    return seg_write(j, buf, len, e);
+}
+
 int
 cj_append(struct cj *j, const char *buf, size_t len, const size_t *offs, size_t n, uint64_t *lsn,
           int *overflowed, struct err *e)
 {
     char **copies = copy_lines(buf, len, offs, n);
-    int queued = 0, rc = -1;
-    uint64_t start;
+    int queued = 0, rc;
+    uint64_t start = 0;
 
     pthread_mutex_lock(&j->mu);
-    if (j->stopped)
-        err_set(e, ERR_FAIL, "the collector is stopping");
-    else if (j->broken)
-        err_set(e, ERR_IO, "%s: an fdatasync of the journal failed; restart the collector", j->dir);
-    else if (seg_ready(j, len, e) == 0 &&
-             (start = j->segs[j->nsegs - 1].bytes, seg_write(j, buf, len, e) == 0)) {
+    if ((rc = append_locked(j, buf, len, &start, e)) == 0) {
         struct seg *s = &j->segs[j->nsegs - 1];
         s->bytes += len;
         s->n_events += n;
@@ -359,7 +380,6 @@ cj_append(struct cj *j, const char *buf, size_t len, const size_t *offs, size_t 
         queued = enqueue(j, copies, offs, n, len, start);
         *overflowed = !queued;
         pthread_cond_signal(&j->avail_cv);
-        rc = 0;
     }
     pthread_mutex_unlock(&j->mu);
     for (size_t i = 0; !queued && copies != NULL && i < n; i++)
@@ -552,7 +572,7 @@ cj_done(struct cj *j, uint64_t seg, uint64_t n)
     if (s != NULL && s->seq == seg) {
         s->n_done += n;
         if (s->n_done >= s->n_events && !s->closed && j->cur_fd >= 0)
-            seg_close_current(j, 0); /* every event of it is safe: nothing to sync */
+            seg_close_current(j, seg, 0); /* every event of it is safe: nothing to sync */
         else
             seg_maybe_delete(j, s);
     }
@@ -606,7 +626,7 @@ cj_free(struct cj *j)
     if (j->rbuf != NULL) {
         pthread_mutex_lock(&j->mu);
         if (j->cur_fd >= 0)
-            seg_close_current(j, 1);
+            seg_close_current(j, j->segs[j->nsegs - 1].seq, 1);
         pthread_mutex_unlock(&j->mu);
         pthread_mutex_destroy(&j->mu);
         pthread_cond_destroy(&j->flushed_cv);
