@@ -150,8 +150,9 @@ check_eq "... and the records equal their events" "[]" "$(jget "$stats" '["bad"]
 stop_collector
 check_eq "... exit 0" 0 "$CRC"
 
-# ---- 4. a memory queue far too small: overflow into the journal, nothing lost
-start_collector over --queue-max 50 --batch-max 100 --batch-max-ms 50 || exit 1
+# ---- 4. a memory queue far too small: overflow into the journal, nothing lost (and the HTTP
+# side as a pool of 4 threads instead of a thread per connection)
+start_collector over --queue-max 50 --batch-max 100 --batch-max-ms 50 --threads 4 || exit 1
 out=$(post --events 100 --per 100 --threads 1 --ids "$tmp/over.ids")
 check_eq "one request of 100 events with --queue-max 50: 202" 1 "$(jget "$out" '["202"]')"
 out=$(post --events 4000 --per 20 --threads 8 --first 100 --ids "$tmp/over.ids")
