@@ -11,7 +11,7 @@
 /* Counters, all monotonic. */
 enum cm_counter {
     CM_ACCEPTED,   /* events answered 202 */
-    CM_REJECTED,   /* events or requests refused (400, 413, 415) */
+    CM_REJECTED,   /* requests refused (400, 413, 415): nothing of them was kept */
     CM_OVERFLOWED, /* accepted events written to the journal only (memory queue full) */
     CM_SPILLED,    /* events written into batch files (Kafka down) */
     CM_REPLAYED,   /* events sent to Kafka from batch files */
