@@ -5,6 +5,9 @@
 #       start the broker in the background, wait (with a deadline) for its bootstrap line,
 #       export KAFKA_BOOTSTRAP_SERVERS; stopped at exit or by kafka_stop
 #   kafka_stop
+#   kafka_down / kafka_up
+#       take every broker down (connections closed and refused) or back up on the same ports:
+#       a broker outage that clients configured with the old bootstrap list survive
 #
 # The broker's stdin is a FIFO held open by this shell: when the test script dies for any
 # reason, the broker sees EOF and exits, so no broker outlives its test. The mock keeps only
@@ -40,6 +43,9 @@ kafka_start() {
     KAFKA_BOOTSTRAP_SERVERS=$(head -1 "$_KAFKA_DIR/out")
     export KAFKA_BOOTSTRAP_SERVERS
 }
+
+kafka_down() { [ -n "$_KAFKA_FD" ] && echo down >&"$_KAFKA_FD"; }
+kafka_up() { [ -n "$_KAFKA_FD" ] && echo up >&"$_KAFKA_FD"; }
 
 kafka_stop() {
     [ -n "$_KAFKA_PID" ] || return 0

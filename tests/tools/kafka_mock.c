@@ -5,7 +5,9 @@
  * Starts BROKERS (default 1) mock brokers listening on loopback TCP, creates the given
  * topics, prints the bootstrap list ("127.0.0.1:p1,127.0.0.1:p2") as one line on stdout and
  * lives until SIGTERM or SIGINT, or until stdin reaches EOF when --stdin is given (so the
- * broker dies with the shell that holds the other end of its stdin). Exit codes: 0 after a
+ * broker dies with the shell that holds the other end of its stdin). With --stdin, the lines
+ * "down" and "up" on stdin take every broker down (connections closed and refused) or bring
+ * them back on the same ports: a broker outage for tests. Exit codes: 0 after a
  * clean stop, 100 usage, 111 system error.
  *
  * Key invariant: the signals are blocked before librdkafka starts its threads, so they are
@@ -44,7 +46,8 @@ usage(FILE *out)
     fprintf(out, "usage: kafka_mock [-b BROKERS] [-t TOPIC:PARTITIONS]... [--stdin]\n"
                  "  -b N          number of mock brokers (default 1)\n"
                  "  -t T:P        create topic T with P partitions (repeatable)\n"
-                 "  --stdin       also exit when stdin reaches EOF\n"
+                 "  --stdin       also exit when stdin reaches EOF; lines down/up on stdin\n"
+                 "                take every broker down or back up\n"
                  "Prints the bootstrap server list on stdout, then runs until SIGTERM/SIGINT.\n");
 }
 
@@ -137,9 +140,25 @@ new_handle(void)
     return rk;
 }
 
+/* Apply the "down"/"up" lines in buf (n bytes) to every broker. */
+static void
+stdin_commands(rd_kafka_mock_cluster_t *mc, int brokers, const char *buf, ssize_t n)
+{
+    for (const char *p = buf; p < buf + n; p++) {
+        int down = strncmp(p, "down", 4) == 0, up = strncmp(p, "up", 2) == 0;
+
+        for (int b = 1; (down || up) && b <= brokers; b++)
+            (down ? rd_kafka_mock_broker_set_down : rd_kafka_mock_broker_set_up)(mc, b);
+        if (down || up)
+            fprintf(stderr, "kafka_mock: brokers %s\n", down ? "down" : "up");
+        while (p < buf + n && *p != '\n')
+            p++;
+    }
+}
+
 /* Wait until a signal arrives or, with --stdin, stdin is at EOF. */
 static int
-wait_for_end(int sfd, int watch_stdin)
+wait_for_end(int sfd, int watch_stdin, rd_kafka_mock_cluster_t *mc, int brokers)
 {
     struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
     char buf[256];
@@ -157,6 +176,7 @@ wait_for_end(int sfd, int watch_stdin)
 
             if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
                 return 0;
+            stdin_commands(mc, brokers, buf, n);
         }
     }
 }
@@ -208,7 +228,7 @@ main(int argc, char **argv)
     }
     if (create_topics(mc, &o) == 0) {
         printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
-        if (fflush(stdout) == 0 && wait_for_end(sfd, o.watch_stdin) == 0)
+        if (fflush(stdout) == 0 && wait_for_end(sfd, o.watch_stdin, mc, o.brokers) == 0)
             rc = 0;
     }
     rd_kafka_mock_cluster_destroy(mc);
