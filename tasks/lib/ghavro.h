@@ -31,8 +31,7 @@ int ghavro_check(const json_t *event, char *why, size_t whylen);
 struct ghavro_enc;
 struct ghavro_enc *ghavro_enc_new(const char *codec, struct err *e);
 /* Append one event (checked by ghavro_check first; borrowed) with its collector id. */
-int ghavro_enc_add(struct ghavro_enc *w, const char *event_id, const json_t *event,
-                   struct err *e);
+int ghavro_enc_add(struct ghavro_enc *w, const char *event_id, const json_t *event, struct err *e);
 /* The container's bytes (*buf malloc'd, the caller frees it); w is freed in every case. */
 int ghavro_enc_finish(struct ghavro_enc *w, char **buf, size_t *len, struct err *e);
 /* Free an unfinished container. NULL is fine. */
