@@ -145,8 +145,12 @@ cfg_check(struct cfg *c, const struct raw *w, struct err *e)
     c->seed = (uint64_t)seed;
     c->dedup = (size_t)dedup;
     c->live = task_is_true(w->live);
-    if (c->url[0] == '\0' || (c->live && c->api_url[0] == '\0'))
-        return err_set(e, ERR_USAGE, "--url (and --api-url with --live) must not be empty");
+    if (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)
+        return err_set(e, ERR_USAGE, "--url: '%s' is not an http:// or https:// URL", c->url);
+    if (c->live && strncmp(c->api_url, "http://", 7) != 0 &&
+        strncmp(c->api_url, "https://", 8) != 0)
+        return err_set(e, ERR_USAGE, "--api-url: '%s' is not an http:// or https:// URL",
+                       c->api_url);
     if (!c->live && c->events == 0 && c->duration_s <= 0)
         c->events = 1000; /* neither bound given */
     return 0;
@@ -546,7 +550,8 @@ drain(struct run *r, struct err *e)
         if (evpost_run(r->post, SLICE_MS, e) < 0)
             return -1;
     }
-    while (evpost_busy(r->post) > 0 && clock_mono() < deadline) { /* signal: in flight only */
+    evpost_stop_resends(r->post); /* a signal: the answers in flight only */
+    while (evpost_busy(r->post) > 0 && clock_mono() < deadline) {
         if (evpost_run(r->post, SLICE_MS, e) < 0)
             return -1;
     }

@@ -21,7 +21,7 @@
 #include "http.h"
 #include "task.h"
 
-enum { MAX_KINDS = 32, REASON_MAX = 160 };
+enum { MAX_KINDS = 32, REASON_MAX = 160, MAX_GIVEUP_LOGS = 5 };
 
 struct batch {
     char *body;
@@ -45,6 +45,8 @@ struct evpost {
     char kinds[MAX_KINDS][REASON_MAX]; /* rejection kinds already logged */
     int nkinds;
     bool warned_body; /* a 202 whose body did not match was logged */
+    bool no_resends;  /* evpost_stop_resends was called */
+    int giveups;      /* batches given up (the first few are logged) */
 };
 
 static void
@@ -196,14 +198,21 @@ resend_wait_s(const struct evpost *p, const struct batch *b, const struct http_r
 static void
 resend_or_fail(struct evpost *p, struct batch *b, const struct http_response *r)
 {
-    if (b->sends > p->o.max_retries) {
-        if (r->status != 0)
+    /* no answer because of a malformed URL or the like: no resend can help */
+    bool retryable = r->status != 0 || r->err.temporary;
+
+    if (b->sends > p->o.max_retries || p->no_resends || !retryable) {
+        if (++p->giveups > MAX_GIVEUP_LOGS)
+            ; /* counted only */
+        else if (r->status != 0)
             task_log("gave up on a batch of %d event(s) after %d POST(s): the last answer was "
                      "HTTP %ld",
                      b->n, b->sends, r->status);
         else
             task_log("gave up on a batch of %d event(s) after %d POST(s): %s", b->n, b->sends,
                      r->err.msg);
+        if (p->giveups == MAX_GIVEUP_LOGS)
+            task_log("(further batches given up are only counted)");
         p->st.failed += b->n;
         batch_free(b);
         return;
@@ -367,6 +376,20 @@ evpost_run(struct evpost *p, long timeout_ms, struct err *e)
         http_response_free(r);
     }
     return 0;
+}
+
+void
+evpost_stop_resends(struct evpost *p)
+{
+    struct batch *b;
+
+    p->no_resends = true;
+    while ((b = p->resend) != NULL) {
+        p->resend = b->next;
+        p->st.failed += b->n;
+        batch_free(b);
+    }
+    p->nresend = 0;
 }
 
 void

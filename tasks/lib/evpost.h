@@ -63,6 +63,10 @@ int evpost_run(struct evpost *p, long timeout_ms, struct err *e);
 /* Batches in flight or waiting for a resend. */
 int evpost_busy(const struct evpost *p);
 
+/* Stop resending: the batches waiting for a resend, and those that later get a 503 or no
+ * answer, count as failed. For a stop (SIGTERM) that still waits for the answers in flight. */
+void evpost_stop_resends(struct evpost *p);
+
 /* Give up every unfinished batch: its events count as failed. */
 void evpost_abandon(struct evpost *p);
 

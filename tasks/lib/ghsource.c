@@ -40,6 +40,12 @@ static const char *const owners[] = {
     "acme",   "octo-org",  "datahub", "cloudnine", "openlab",   "rustaceans", "pydata",
     "kubefx", "nodeworks", "gophers", "webcraft",  "mlfoundry", "infra-team", "devtools",
 };
+static const char *const people[] = {
+    "alice", "bruno",  "chen",  "dana",   "emeka", "farah", "goran", "hana",  "ines",  "jonas",
+    "kofi",  "lena",   "mateo", "nadia",  "omar",  "priya", "quinn", "rosa",  "sven",  "tariq",
+    "uma",   "viktor", "wei",   "ximena", "yusuf", "zoe",   "aiko",  "bjorn", "carla", "diego",
+};
+static const char *const tails[] = {"", "-dev", "42", "-codes", "x", "-io", "99", "-hub"};
 static const char *const bots[] = {"dependabot[bot]", "github-actions[bot]"};
 static const char *const messages[] = {
     "Fix typo in README",  "Bump dependencies",      "Add tests for the parser",
@@ -138,15 +144,20 @@ rng_sha(struct rng *r, char *buf)
 
 /* ---- the pools -------------------------------------------------------------------------- */
 
+/* Name i of the pool made of words a and b (na * nb names a round, numbered after the first
+ * round): the pair (i % na, (i / na + i) % nb) differs for every i of a round when na == nb,
+ * and mixes the second word faster than i / na alone would. */
 static void
-word_pair(size_t i, char *buf, size_t size)
+word_pair(size_t i, const char *const *a, size_t na, const char *const *b, size_t nb,
+          const char *sep, char *buf, size_t size)
 {
-    size_t na = ELEMS(adjectives), nn = ELEMS(nouns), round = i / (na * nn);
+    size_t round = i / (na * nb), j = i % (na * nb);
+    size_t second = na == nb ? (j / na + j) % nb : (j / na) % nb;
 
     if (round == 0)
-        snprintf(buf, size, "%s-%s", adjectives[i % na], nouns[(i / na) % nn]);
+        snprintf(buf, size, "%s%s%s", a[j % na], sep, b[second]);
     else
-        snprintf(buf, size, "%s-%s%zu", adjectives[i % na], nouns[(i / na) % nn], round + 1);
+        snprintf(buf, size, "%s%s%s%zu", a[j % na], sep, b[second], round + 1);
 }
 
 static void
@@ -155,7 +166,8 @@ pools_fill(struct ghsource *g)
     char pair[NAME_MAX_LEN - 16];
 
     for (int i = 0; i < g->o.repos; i++) {
-        word_pair((size_t)i, pair, sizeof(pair));
+        word_pair((size_t)i, adjectives, ELEMS(adjectives), nouns, ELEMS(nouns), "-", pair,
+                  sizeof(pair));
         snprintf(g->repos[i].s, NAME_MAX_LEN, "%s/%s", owners[(size_t)i % ELEMS(owners)], pair);
         g->repos[i].id = 100000000LL + (long long)i * 7919;
     }
@@ -164,7 +176,8 @@ pools_fill(struct ghsource *g)
             snprintf(g->actors[i].s, NAME_MAX_LEN, "%s", bots[i]);
             g->actors[i].id = 49699333LL + i * 8;
         } else {
-            word_pair((size_t)i, g->actors[i].s, NAME_MAX_LEN);
+            word_pair((size_t)i - ELEMS(bots), people, ELEMS(people), tails, ELEMS(tails), "",
+                      g->actors[i].s, NAME_MAX_LEN);
             g->actors[i].id = 1000000LL + (long long)i * 104729;
         }
     }
