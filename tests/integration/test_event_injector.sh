@@ -278,6 +278,7 @@ check_eq "... the next request waited for X-RateLimit-Reset" True \
 ctl '{"op": "reset"}'
 gh_ctl '{"op": "reset"}'
 gh_ctl '{"op": "config", "fail_next": 1}'
-inj e500 --live --api-url "$GH" --url "$CURL" --polls 2
+# (a 500 carries no X-Poll-Interval: --poll-interval applies, 60 s unless given)
+inj e500 --live --api-url "$GH" --url "$CURL" --polls 2 --poll-interval 1s
 check_eq "a 500 on the first poll: counted, the second poll forwards the 60 events, exit 0" \
     "0 1 60" "$rc $(sum e500 poll_errors) $(sum e500 accepted)"
