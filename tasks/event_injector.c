@@ -449,18 +449,16 @@ poll_once(struct live *l, double *wait, struct err *e)
     return rc;
 }
 
-/* Hand pending events to the poster in batches while connections are free; a partial batch
- * only when flush (nothing more is coming soon). */
+/* Hand pending events to the poster, at most --batch to a POST, while connections are free
+ * (what waits for a connection may fill a batch meanwhile). */
 static int
-forward(struct live *l, bool flush, struct err *e)
+forward(struct live *l, struct err *e)
 {
     int k = l->r->c.batch;
 
     while (json_array_size(l->pending) > 0 && evpost_ready(l->r->post)) {
         size_t n =
             json_array_size(l->pending) < (size_t)k ? json_array_size(l->pending) : (size_t)k;
-        if (n < (size_t)k && !flush)
-            return 0;
         json_t *doc = n == 1 ? json_incref(json_array_get(l->pending, 0)) : json_array();
         for (size_t i = 0; n > 1 && i < n; i++)
             json_array_append(doc, json_array_get(l->pending, i));
@@ -497,17 +495,17 @@ live_loop(struct live *l, struct err *e)
             rc = poll_once(l, &wait, e);
             next_poll = clock_mono() + wait; /* a full interval from the answer */
             if (rc == 0)
-                rc = forward(l, true, e);
+                rc = forward(l, e);
             continue;
         }
         long ms = (long)ceil((next_poll - now) * 1000);
         if ((rc = evpost_run(l->r->post, ms < SLICE_MS ? ms : SLICE_MS, e)) == 0)
-            rc = forward(l, true, e);
+            rc = forward(l, e);
     }
     /* what the last polls read is still sent */
     while (rc == 0 && !task_stopping() && json_array_size(l->pending) > 0)
         if ((rc = evpost_run(l->r->post, SLICE_MS, e)) == 0)
-            rc = forward(l, true, e);
+            rc = forward(l, e);
     return rc;
 }
 
