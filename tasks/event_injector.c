@@ -351,9 +351,9 @@ take_events(struct live *l, const struct http_response *resp, json_t *fresh, str
     return 0;
 }
 
-/* How long to wait after resp before the next poll; logs a rate limit. */
+/* How long to wait after resp before the next poll; logs a rate limit (*limited set). */
 static double
-answer_wait(struct live *l, const struct http_response *resp)
+answer_wait(struct live *l, const struct http_response *resp, bool *limited)
 {
     char pi[32], rem[32], reset[32], ra[32];
     struct ghpoll_answer a = {
@@ -363,12 +363,11 @@ answer_wait(struct live *l, const struct http_response *resp)
         .reset = http_response_header(resp, "X-RateLimit-Reset", reset, sizeof(reset)),
         .retry_after = http_response_header(resp, "Retry-After", ra, sizeof(ra)),
     };
-    bool limited;
-    double now = clock_wall(), wait = ghpoll_wait(&a, now, l->interval_s, &limited);
+    double now = clock_wall(), wait = ghpoll_wait(&a, now, l->interval_s, limited);
 
     if (a.poll_interval != NULL && atof(a.poll_interval) > 0)
         l->interval_s = atof(a.poll_interval);
-    if (limited) {
+    if (*limited) {
         l->r->lv.rate_limited++;
         task_log("rate limited by the API (HTTP %ld, X-RateLimit-Remaining %s, X-RateLimit-Reset "
                  "%s, Retry-After %s): waiting %.0f s before the next poll",
@@ -400,7 +399,8 @@ take_pages(struct live *l, struct http_response *first, json_t *fresh, double *w
         if ((resp = api_get(l, next, false, e)) == NULL)
             return -1;
         if (resp->status != 200) { /* the rest waits for the next poll */
-            *wait = fmax(*wait, answer_wait(l, resp));
+            bool limited;
+            *wait = fmax(*wait, answer_wait(l, resp, &limited));
             task_log("page %d of the events: HTTP %ld (%s); the next poll reads it", page + 1,
                      resp->status, resp->err.msg);
             break;
@@ -427,7 +427,8 @@ poll_once(struct live *l, double *wait, struct err *e)
         return -1;
     }
     l->r->lv.polls++;
-    *wait = answer_wait(l, resp);
+    bool limited;
+    *wait = answer_wait(l, resp, &limited);
     if (resp->status == 200) {
         l->r->lv.answered++;
         if (take_pages(l, resp, fresh, wait, e) < 0) {
@@ -438,9 +439,10 @@ poll_once(struct live *l, double *wait, struct err *e)
     } else if (resp->status == 304) {
         l->r->lv.answered++;
         l->r->lv.not_modified++;
-    } else if (resp->status != 403 && resp->status != 429) {
+    } else if (!limited) { /* a 5xx, no answer, or a 4xx such as a bad token's 401 */
         l->r->lv.poll_errors++;
-        task_log("poll %lld: %s", l->r->lv.polls, resp->err.msg);
+        task_log("poll %lld: %s%s%.200s", l->r->lv.polls, resp->err.msg, resp->size > 0 ? ": " : "",
+                 resp->body);
     }
     http_response_free(resp);
     if (json_array_extend(l->pending, fresh) < 0)
