@@ -24,10 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #define URL_IN_MSG 120 /* longer URLs are cut in error messages (which hold 256 bytes) */
+#define MAX_HEADERS ((size_t)64 << 10) /* header bytes kept per answer */
 
 struct req {
     struct http_response r; /* first: a response is freed as its request */
@@ -40,6 +42,7 @@ struct req {
     void (*parsed_free)(void *);
     CURL *easy;
     size_t cap;      /* bytes allocated for r.body */
+    size_t hlen;     /* bytes in r.headers */
     size_t max_body; /* the client's limit */
     bool too_big;    /* the write callback refused more */
     bool nomem;
@@ -128,6 +131,7 @@ req_free(struct req *q)
     free((char *)q->r.url);
     free((char *)q->r.label);
     free(q->r.body);
+    free(q->r.headers);
     free(q);
 }
 
@@ -256,6 +260,28 @@ on_write(char *data, size_t size, size_t nmemb, void *ud)
     return len;
 }
 
+/* Keep the header lines of the answer; a status line starts a new answer (after a redirect or
+ * a 100 Continue), so only the final answer's lines stay. */
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct req *q = ud;
+    size_t len = size * nmemb;
+
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+        q->hlen = 0;
+    if (q->hlen + len > MAX_HEADERS)
+        return len; /* past the cap: dropped, the transfer goes on */
+    char *h = realloc(q->r.headers, q->hlen + len + 1);
+    if (h == NULL)
+        return len;
+    memcpy(h + q->hlen, data, len);
+    q->hlen += len;
+    h[q->hlen] = '\0';
+    q->r.headers = h;
+    return len;
+}
+
 static int
 req_headers(struct req *q, const struct http_request *r)
 {
@@ -294,6 +320,8 @@ req_setopts(struct http_client *c, struct req *q)
     SET(CURLOPT_PRIVATE, (void *)q);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, (void *)q);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, (void *)q);
     SET(CURLOPT_ERRORBUFFER, q->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_USERAGENT, c->user_agent);
@@ -378,6 +406,9 @@ start_one(struct http_client *c, struct req *q, int64_t now, struct err *e)
     q->r.size = 0;
     q->r.body[0] = '\0';
     q->r.status = 0;
+    q->hlen = 0;
+    if (q->r.headers != NULL)
+        q->r.headers[0] = '\0';
     q->too_big = q->nomem = false;
     q->errbuf[0] = '\0';
     if (q->r.tries == 0)
@@ -664,6 +695,31 @@ void
 http_client_stats(const struct http_client *c, struct http_stats *st)
 {
     *st = c->st;
+}
+
+const char *
+http_response_header(const struct http_response *r, const char *name, char *buf, size_t size)
+{
+    size_t n = strlen(name);
+    const char *found = NULL, *end = NULL;
+
+    for (const char *p = r->headers; p != NULL && *p != '\0';) {
+        const char *eol = strchr(p, '\n');
+        eol = eol != NULL ? eol : p + strlen(p);
+        if ((size_t)(eol - p) > n && strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            found = p + n + 1;
+            end = eol;
+        }
+        p = *eol != '\0' ? eol + 1 : eol;
+    }
+    if (found == NULL || size == 0)
+        return NULL;
+    while (found < end && (*found == ' ' || *found == '\t'))
+        found++;
+    while (end > found && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    snprintf(buf, size, "%.*s", (int)(end - found), found);
+    return buf;
 }
 
 void

@@ -75,6 +75,8 @@ struct http_response {
                           count in err.msg; err.temporary when retrying later may help) */
     void *parsed;      /* what the client's parse kept of a successful body, or NULL; freed with
                           the response unless the caller takes it (and sets this to NULL) */
+    char *headers;     /* the last try's final answer's header lines ("Name: value\r\n"...),
+                          NUL-terminated, at most 64 KiB kept; NULL when none came */
 };
 
 /* Counters since http_client_new(), for logs and tests. */
@@ -116,6 +118,11 @@ void http_client_cancel(struct http_client *c);
 
 /* Copy the client's counters into st. */
 void http_client_stats(const struct http_client *c, struct http_stats *st);
+
+/* The value of the last header called name (any case) in r's headers, blanks trimmed, copied
+ * into buf (size bytes, cut to fit): buf, or NULL when r has no such header. */
+const char *http_response_header(const struct http_response *r, const char *name, char *buf,
+                                 size_t size);
 
 /* Free a response. NULL is a no-op. */
 void http_response_free(struct http_response *r);
