@@ -4,7 +4,9 @@
 #   scripts/run.sh        start (or reuse) a private PostgreSQL cluster and, unless
 #                         KAFKA_BOOTSTRAP_SERVERS is set, a local Kafka-protocol broker; migrate;
 #                         run the demo DAG, dvc_flow (with its upsert), user_automation (a short
-#                         stream) and wiki_data_dag; print what landed.
+#                         stream), wiki_data_dag and github_events (the collector fed by the
+#                         load generator, the bronze loader, github_events_pipeline and a
+#                         maintenance DAG); print what landed.
 #   LIVE=1 scripts/run.sh the same against the real source APIs (needs the internet); without
 #                         it the sources are the fixture servers in tests/fixtures/, which answer
 #                         like the real APIs with generated data
@@ -119,7 +121,7 @@ say "gust tasks states-for-dag-run gust_demo $run_id --tries"
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
     if ! broker_running; then
         say "starting a local Kafka-protocol broker (build/tools/kafka_mock)"
-        nohup "$top/build/tools/kafka_mock" -t all_data:8 -t users_created:4 -t recent_changes:4 \
+        nohup "$top/build/tools/kafka_mock" -t all_data:8 -t users_created:4 -t recent_changes:4 -t raw_metrics_avro:4 \
             >"$state/kafka_mock.addr" 2>"$state/kafka_mock.log" </dev/null &
         echo $! >"$broker_pidfile"
         for _ in $(seq 1 100); do [ -s "$state/kafka_mock.addr" ] && break; sleep 0.1; done
@@ -166,6 +168,25 @@ say "gust dags trigger user_automation --local (a 10 s stream instead of 60)"
 say "gust dags trigger wiki_data_dag --local"
 "$GUST" dags trigger wiki_data_dag --local || status=1
 
+say "github_events: event_collector <- event_injector (3000 events) -> raw_metrics_avro -> bronze"
+"$top/bin/event_collector" --listen 127.0.0.1:0 --spill-dir "$state/collector-spill" \
+    --batch-max-ms 500 2>"$state/event_collector.log" </dev/null &
+collector_pid=$!
+for _ in $(seq 1 100); do grep -q '^event_collector: listening on' "$state/event_collector.log" && break; sleep 0.1; done
+collector_url=http://$(sed -n 's/^event_collector: listening on //p' "$state/event_collector.log")/collect
+"$top/bin/event_injector" --url "$collector_url" --events 3000 --batch 50 --seed "$RANDOM" \
+    | tail -1 || status=1
+kill -TERM "$collector_pid" # drains the queue to Kafka, then exits 0
+wait "$collector_pid" || status=1
+"$top/bin/stream_loader" --pipeline github_events --available-now >/dev/null || status=1
+say "gust dags trigger github_events_pipeline --local (bronze -> silver -> gold -> quality checks)"
+"$GUST" connections delete github_events_db >/dev/null 2>&1 || true
+"$GUST" connections add github_events_db --conn-type postgres --conn-host "$PGHOST" \
+    --conn-port "$PGPORT" --conn-schema gust --conn-login "$PGUSER" >/dev/null || status=1
+"$GUST" dags trigger github_events_pipeline --local || status=1
+export GUST_EVENTS_SPILL_DIR=$state/collector-spill
+"$GUST" dags trigger maintenance_bronze_by_day --local || status=1
+
 say "what landed"
 psql -X -q -c "
 select 'pharmaceutical_data' as table_name, count(*) as rows from pharmaceutical_data
@@ -174,7 +195,12 @@ union all select 'pharmaceutical_dead_letters', count(*) from pharmaceutical_dea
 union all select 'created_users', count(*) from created_users
 union all select 'created_users_dead_letters', count(*) from created_users_dead_letters
 union all select 'wiki_recent_changes', count(*) from wiki_recent_changes
-union all select 'wiki_recent_changes_dead_letters', count(*) from wiki_recent_changes_dead_letters"
+union all select 'wiki_recent_changes_dead_letters', count(*) from wiki_recent_changes_dead_letters
+union all select 'bronze.github_events', count(*) from bronze.github_events
+union all select 'bronze.github_events_dead_letters', count(*) from bronze.github_events_dead_letters
+union all select 'silver.github_events_parsed', count(*) from silver.github_events_parsed
+union all select 'gold.hourly_events_by_type (sum of events)', coalesce(sum(events), 0) from gold.hourly_events_by_type
+union all select 'gold.daily_repo_activity', count(*) from gold.daily_repo_activity"
 psql -X -q -c "select job_name, last_crawl_time from crawl_state order by 1"
 psql -X -q -c "select dag_id, run_id, state from dag_run order by start_date desc nulls last limit 8"
 

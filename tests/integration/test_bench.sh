@@ -4,7 +4,7 @@
 # not checked: benchmarks are measured by make bench, never timed in tests.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 11
+plan 12
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -16,7 +16,7 @@ check_eq "bench/run.sh (BENCH_QUICK=1) exits 0" 0 "$rc"
 res=$(cat "$out/RESULTS.md" 2>/dev/null)
 check_contains "RESULTS.md names the machine" "| machine |" "$res"
 for section in "### 1. Dispatch overhead" "### 2. Task start latency" "### 3. DAG loading" \
-    "### 4. Scheduler footprint" "### 5. Loader throughput" "### 6. Crawl"; do
+    "### 4. Scheduler footprint" "### 5. Loader throughput" "### 6. Crawl" "### 7. Event collector"; do
     check_contains "RESULTS.md has $section" "$section" "$res"
 done
 check_eq "no part failed" "" "$(grep -F ': FAILED' "$out/RESULTS.md")"
