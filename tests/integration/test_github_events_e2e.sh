@@ -12,7 +12,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
-plan 16
+plan 17
 COLL=$(gust_bin event_collector)
 INJ=$(gust_bin event_injector)
 LOADER=$(gust_bin stream_loader)
