@@ -258,11 +258,12 @@ check "X-Poll-Interval 1 beats --poll-interval 0.05s: at most 3 polls in 2.5 s (
 
 ctl '{"op": "reset"}'
 gh_ctl '{"op": "reset"}'
-GITHUB_TOKEN=t0ken-for-the-test inj tok --live --api-url "$GH" --url "$CURL" --polls 1
+tok=gh-test-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n') # made up, per run
+GITHUB_TOKEN=$tok inj tok --live --api-url "$GH" --url "$CURL" --polls 1
 curl -s "$GH/_control/requests" >"$tmp/tok.requests"
 check_eq "GITHUB_TOKEN set: every GET carries Authorization: Bearer" \
-    "Bearer t0ken-for-the-test" "$(py requests "$tmp" x "$tmp/tok.requests" | cut -d' ' -f5-)"
-check_fails "... and the token is never logged" grep -q t0ken-for-the-test "$tmp/tok.log" "$tmp/tok.out"
+    "Bearer $tok" "$(py requests "$tmp" x "$tmp/tok.requests" | cut -d' ' -f5-)"
+check_fails "... and the token is never logged" grep -q "$tok" "$tmp/tok.log" "$tmp/tok.out"
 
 ctl '{"op": "reset"}'
 gh_ctl '{"op": "reset"}'

@@ -17,7 +17,7 @@ pg_gust_db gust_sql_example
 pg_createdb gust_sql_example_target >/dev/null || { echo "not ok - create the target database"; exit 1; }
 # a made-up password, new each run (the test cluster trusts loopback); its '@' must travel
 # percent-encoded in the URI and must never show up in a log, in either form
-SECRET="Ex@mple-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+SECRET=$(printf 'Ex%smple-%s' @ "$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')")
 SECRET_URI=${SECRET/@/%40}
 export AIRFLOW_CONN_SQL_EXAMPLE_DB="postgresql://$PGUSER:$SECRET_URI@127.0.0.1:$PGPORT/gust_sql_example_target"
 export GUST_DAGS_FOLDER=$GUST_SRC/dags
