@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "collector_spool.h"
+#include "fdio.h" /* fd_write_all */
 
 struct bfile {
     uint64_t seq, bytes;
@@ -122,21 +123,6 @@ cs_free(struct cs *s)
     free(s);
 }
 
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        buf += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 int
 cs_write(struct cs *s, const void *buf, size_t len, struct err *e)
 {
@@ -149,7 +135,7 @@ cs_write(struct cs *s, const void *buf, size_t len, struct err *e)
     fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return err_set(e, ERR_IO, "%s/%s: cannot create: %s", s->dir, tmp, strerror(errno));
-    if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+    if (fd_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
         err_set(e, ERR_IO, "%s/%s: write: %s", s->dir, tmp, strerror(errno));
         close(fd);
         unlinkat(s->dirfd, tmp, 0);
