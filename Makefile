@@ -14,7 +14,8 @@ BUILD ?= build
 BIN ?= bin
 FUZZ_SECONDS ?= 60
 
-PKGS := libpq rdkafka libcurl jansson yaml-0.1 libcrypto avro-c libmicrohttpd zlib
+PKGS := libpq rdkafka libcurl jansson yaml-0.1 libcrypto avro-c libmicrohttpd zlib libpcre2-8 \
+	geoip libmaxminddb
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)

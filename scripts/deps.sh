@@ -14,6 +14,8 @@ pkgs=(
     docker-compose shellcheck python3-yaml
     debootstrap buildah
     libmicrohttpd-dev libavro-dev python3-avro zlib1g-dev
+    libpcre2-dev uap-core libgeoip-dev geoip-database libmaxminddb-dev gnuplot-nox
+    python3-ua-parser python3-geoip python3-maxminddb libmaxmind-db-writer-perl geoip-bin
 )
 [ "${1:-}" = --bench ] && pkgs+=(snakemake wrk python3-fastapi python3-uvicorn python3-confluent-kafka)
 

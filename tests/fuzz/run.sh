@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 out=build/fuzz
 mkdir -p "$out/artifacts"
-pkgs="libpq rdkafka libcurl jansson yaml-0.1 libcrypto avro-c libmicrohttpd zlib"
+pkgs="libpq rdkafka libcurl jansson yaml-0.1 libcrypto avro-c libmicrohttpd zlib libpcre2-8 geoip libmaxminddb"
 # common/, the scheduler's modules and tasks/lib (fuzz_loader_dvc), none with a main
 srcs="$(ls common/*.c scheduler/*/*.c tasks/lib/*.c)"
 # the migrations compiled into the store (make fuzz generates this file first)
