@@ -106,6 +106,19 @@ pq_connect(const char *conninfo, const char *app, bool utf8, char *where, size_t
     return NULL;
 }
 
+/* A COPY's error says where in the data it happened ("COPY t, line 3: <the line>" in its
+ * context): append "at COPY t, line 3" to line, the data left out (it may be long or secret). */
+static void
+copy_where(char *line, size_t n, const PGresult *res)
+{
+    const char *ctx = res ? PQresultErrorField(res, PG_DIAG_CONTEXT) : NULL;
+    size_t len = strlen(line);
+
+    if (ctx == NULL || strncmp(ctx, "COPY ", 5) != 0)
+        return;
+    snprintf(line + len, n - len, " at %.*s", (int)strcspn(ctx, ":\n"), ctx);
+}
+
 int
 pq_error(const PGconn *c, const PGresult *res, struct err *e)
 {
@@ -118,6 +131,7 @@ pq_error(const PGconn *c, const PGresult *res, struct err *e)
         memmove(line, line + 8, strlen(line + 8) + 1);
     if (line[0] == '\0')
         snprintf(line, sizeof(line), "unknown error");
+    copy_where(line, sizeof(line), res);
     if (state)
         err_set(e, ERR_DB, "%s (SQLSTATE %s)", line, state);
     else

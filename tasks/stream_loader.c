@@ -38,16 +38,19 @@
 #include "loader_dvc.h"
 #include "loader_users.h"
 #include "loader_events.h"
+#include "loader_pv.h"
 #include "loader_wiki.h"
+#include "geo.h"
 #include "pgconn.h"
 #include "task.h"
+#include "uaparse.h"
 
 /* The pipelines --pipeline chooses from: one entry each. */
-static const struct loader_pipeline *const pipelines[] = {&loader_dvc, &loader_users, &loader_wiki,
-                                                          &loader_events, NULL};
+static const struct loader_pipeline *const pipelines[] = {
+    &loader_dvc, &loader_users, &loader_wiki, &loader_events, &loader_pv, NULL};
 
 #define USAGE                                                                                      \
-    "stream_loader --pipeline dvc|users|wiki|github_events [--topic T] [--group G] "               \
+    "stream_loader --pipeline dvc|users|wiki|github_events|product_view [--topic T] [--group G] "  \
     "[--available-now | --follow]\n"                                                               \
     "Load a Kafka topic into PostgreSQL exactly once: each batch's rows, dead letters and\n"       \
     "consumer offsets (table stream_offsets) are committed in one transaction.\n"                  \
@@ -59,7 +62,10 @@ static const struct loader_pipeline *const pipelines[] = {&loader_dvc, &loader_u
     "cleaned, one row per email, a later record replaces it); wiki (recent_changes ->\n"           \
     "wiki_recent_changes, one row per rcid, duplicates ignored); github_events\n"                  \
     "(raw_metrics_avro, one Avro container per message -> bronze.github_events, one row per\n"     \
-    "record); their refusals go to <table>_dead_letters. Several loaders of one group share a\n"   \
+    "record); product_view (product_view -> fact_sales and its dimensions, enriched with\n"        \
+    "uap-core's regexes and GeoIP: --ua-regexes, --geoip, --geoip6, --geoip-city; refusals\n"      \
+    "-> product_view_dead_letters); the others' refusals go to <table>_dead_letters.\n"            \
+    "Several loaders of one group share a\n"                                                       \
     "topic by --member i/N (partition p belongs to member p % N) or --partitions 0,2,4.\n"         \
     "XCom: {\"messages\", \"records_loaded\", \"dead_letters\", \"batches\", \"partitions\": "     \
     "{\"p\": next offset}}.\n"                                                                     \
@@ -121,6 +127,7 @@ struct loader {
 struct opts {
     const char *pipeline, *topic, *group, *url, *conn_id, *now, *follow, *max_batch, *interval,
         *member, *partitions;
+    struct loader_config cfg;
     struct task_list x;
 };
 
@@ -147,7 +154,8 @@ pipeline_find(const char *name, struct err *e)
         if (name && strcmp((*p)->name, name) == 0)
             return *p;
     err_set(e, ERR_USAGE,
-            "--pipeline: unknown pipeline '%s' (known: dvc, users, wiki, github_events)",
+            "--pipeline: unknown pipeline '%s' (known: dvc, users, wiki, github_events, "
+            "product_view)",
             name ? name : "");
     return NULL;
 }
@@ -538,6 +546,8 @@ batch_commit(struct loader *l, struct err *e)
     if (pgconn_commit(l->db, e) < 0)
         return err_prefix(e, "commit");
     l->open = false;
+    if (l->pl->batch_end)
+        l->pl->batch_end(true);
     for (size_t i = 0; i < l->nparts; i++) {
         struct part *p = &l->parts[i];
         if (p->dirty && at < sizeof(where))
@@ -698,6 +708,8 @@ loader_free(struct loader *l)
     pgconn_row_free(l->row);
     kq_consumer_free(l->kc);
     pgconn_free(l->db); /* an open transaction is rolled back by the server */
+    if (l->pl && l->pl->close)
+        l->pl->close();
 }
 
 /* Connect, start and run; e says why not. */
@@ -709,6 +721,8 @@ loader_main(struct loader *l, struct opts *o, struct err *e)
 
     if (task_kafka_props(&o->x, NULL, &props, e) < 0)
         return -1;
+    if (l->pl->open && l->pl->open(&o->cfg, e) < 0)
+        goto out;
     if ((l->row = pgconn_row_new()) == NULL) {
         err_set(e, ERR_FAIL, "out of memory");
         goto out;
@@ -738,14 +752,15 @@ main(int argc, char **argv)
     struct opts o = {0};
     struct task_opt opts[] = {
         {"--pipeline", "STREAM_LOADER_PIPELINE", "dvc",
-         "what to load: dvc, users, wiki or github_events", &o.pipeline, false, NULL},
+         "what to load: dvc, users, wiki, github_events or product_view", &o.pipeline, false, NULL},
         {"--topic", "STREAM_LOADER_TOPIC", NULL,
          "Kafka topic (default: the pipeline's: all_data, users_created, recent_changes, "
-         "raw_metrics_avro)",
+         "raw_metrics_avro, product_view)",
          &o.topic, false, NULL},
         {"--group", "STREAM_LOADER_GROUP", NULL,
          "consumer group naming the offsets in stream_offsets (default: the pipeline's: "
-         "dvc_staging, created_users, wiki_recent_changes, github_events_bronze)",
+         "dvc_staging, created_users, wiki_recent_changes, github_events_bronze, "
+         "product_view_star)",
          &o.group, false, NULL},
         {"--database-url", "GUST_DATABASE_URL", NULL, "libpq conninfo or URI (else PG* variables)",
          &o.url, false, NULL},
@@ -764,6 +779,18 @@ main(int argc, char **argv)
          &o.member, false, NULL},
         {"--partitions", "STREAM_LOADER_PARTITIONS", NULL, "read only these partitions: 0,2,4",
          &o.partitions, false, NULL},
+        {"--ua-regexes", "STREAM_LOADER_UA_REGEXES", NULL,
+         "product_view: uap-core's regexes.yaml (default " UAPARSE_DEFAULT_PATH ")",
+         &o.cfg.ua_regexes, false, NULL},
+        {"--geoip", "STREAM_LOADER_GEOIP", NULL,
+         "product_view: GeoIP country file for IPv4 (default " GEO_DEFAULT_V4 ")", &o.cfg.geoip_v4,
+         false, NULL},
+        {"--geoip6", "STREAM_LOADER_GEOIP6", NULL,
+         "product_view: GeoIP country file for IPv6 (default " GEO_DEFAULT_V6 ")", &o.cfg.geoip_v6,
+         false, NULL},
+        {"--geoip-city", "STREAM_LOADER_GEOIP_CITY", NULL,
+         "product_view: a MaxMind DB city file (.mmdb) for region and city (default: none)",
+         &o.cfg.geoip_city, false, NULL},
         {"-X", NULL, NULL, "librdkafka property (KAFKA_FOO_BAR=v also works)", NULL, false, &o.x},
         {NULL, NULL, NULL, NULL, NULL, false, NULL},
     };

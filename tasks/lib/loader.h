@@ -9,6 +9,7 @@
 #ifndef GUST_LOADER_H
 #define GUST_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,14 @@ struct loader_sink {
     void *ctx;
 };
 
+/* Settings a pipeline may take from stream_loader's options (each NULL: the pipeline's
+ * default). Only product_view uses them today (its enrichment data). */
+struct loader_config {
+    const char *ua_regexes;          /* uap-core's regexes.yaml */
+    const char *geoip_v4, *geoip_v6; /* legacy GeoIP country files */
+    const char *geoip_city;          /* a MaxMind DB city file, or NULL for none */
+};
+
 struct loader_pipeline {
     const char *name;          /* --pipeline value */
     const char *default_topic; /* --topic when not given */
@@ -59,6 +68,14 @@ struct loader_pipeline {
      * not an error), or -1 when a sink callback failed or memory ran out. */
     int (*parse)(const struct loader_msg *m, struct pgconn_row *row, const struct loader_sink *sink,
                  struct err *e);
+    /* Optional (NULL: nothing to do). open is called once before the first message (load the
+     * pipeline's resources; -1 with e set stops the loader), close once at the end (also after
+     * a failed open). batch_end after each batch: committed true after its COMMIT, false when
+     * it was rolled back, so a pipeline that remembers what the database holds (product_view's
+     * dimension keys) forgets what the batch added. */
+    int (*open)(const struct loader_config *cfg, struct err *e);
+    void (*batch_end)(bool committed);
+    void (*close)(void);
 };
 
 /* One record (a JSON object, borrowed) of message m: its rows and dead letters into sink, as

@@ -243,6 +243,16 @@ pgconn_copy_row(struct pgconn *c, const struct pgconn_row *row, struct err *e)
     return 0;
 }
 
+int
+pgconn_copy_data(struct pgconn *c, const char *data, size_t len, struct err *e)
+{
+    if (len > INT32_MAX)
+        return err_set(e, ERR_USAGE, "copy: %zu bytes at once is too many", len);
+    if (len > 0 && PQputCopyData(c->conn, data, (int)len) != 1)
+        return db_error(c, NULL, e);
+    return 0;
+}
+
 /* Collect the results that follow the end of a copy; the last error wins. */
 static int
 copy_results(struct pgconn *c, long long *rows, struct err *e)

@@ -76,6 +76,10 @@ int pgconn_copy_begin(struct pgconn *c, const char *sql, struct err *e);
 /* Send one built row (the row is not reset). */
 int pgconn_copy_row(struct pgconn *c, const struct pgconn_row *row, struct err *e);
 
+/* Send len bytes of the copy's data as they are: for a COPY in another format (CSV read from a
+ * file, parsed by the server). */
+int pgconn_copy_data(struct pgconn *c, const char *data, size_t len, struct err *e);
+
 /* Finish the copy; *rows (if not NULL) gets the number of rows the server stored. */
 int pgconn_copy_end(struct pgconn *c, long long *rows, struct err *e);
 
