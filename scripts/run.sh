@@ -121,7 +121,7 @@ say "gust tasks states-for-dag-run gust_demo $run_id --tries"
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
     if ! broker_running; then
         say "starting a local Kafka-protocol broker (build/tools/kafka_mock)"
-        nohup "$top/build/tools/kafka_mock" -t all_data:8 -t users_created:4 -t recent_changes:4 -t raw_metrics_avro:4 \
+        nohup "$top/build/tools/kafka_mock" -t all_data:8 -t users_created:4 -t recent_changes:4 -t raw_metrics_avro:4 -t product_view:4 \
             >"$state/kafka_mock.addr" 2>"$state/kafka_mock.log" </dev/null &
         echo $! >"$broker_pidfile"
         for _ in $(seq 1 100); do [ -s "$state/kafka_mock.addr" ] && break; sleep 0.1; done

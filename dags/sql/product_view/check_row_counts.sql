@@ -1,14 +1,17 @@
--- quality_checks.row_counts_reconcile: what the loader consumed adds up. Every message it read
--- from product_view (the sum of its stored next offsets: the topic starts at offset 0) became
--- a fact, a duplicate of a fact (absorbed by sales_key), or a dead letter, so facts plus dead
+-- quality_checks.row_counts_reconcile: what the loaders consumed adds up. Every message read
+-- from product_view (per consumer group the sum of its stored next offsets: the topic starts
+-- at offset 0; the group that read most counts, as the DAG's loader and a --follow service may
+-- both read it) became a fact, a duplicate of a fact (absorbed by sales_key), or a dead letter
+-- (counted once per Kafka position, as two groups each write theirs), so facts plus dead
 -- letters cannot exceed the messages read; each dimension holds exactly the keys its facts use
 -- or more (dimension rows are never deleted, warm-up adds products before their first event);
 -- and each sales_key is the SHA-256 hex the loader computes (64 lowercase hex digits).
 WITH c AS (
     SELECT (SELECT count(*) FROM fact_sales) AS facts,
-           (SELECT count(*) FROM product_view_dead_letters) AS dead,
-           (SELECT coalesce(sum(next_offset), 0) FROM stream_offsets
-             WHERE consumer_group = 'product_view_star' AND topic = 'product_view') AS consumed,
+           (SELECT count(DISTINCT (source_partition, source_offset))
+              FROM product_view_dead_letters) AS dead,
+           (SELECT coalesce(max(n), 0) FROM (SELECT sum(next_offset) AS n FROM stream_offsets
+             WHERE topic = 'product_view' GROUP BY consumer_group) g) AS consumed,
            (SELECT count(DISTINCT ip_key) FROM fact_sales) AS fact_ips,
            (SELECT count(*) FROM dim_location) AS dim_ips,
            (SELECT count(DISTINCT user_agent_key) FROM fact_sales) AS fact_uas,
