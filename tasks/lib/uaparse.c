@@ -136,8 +136,8 @@ scalar_none(const struct reader *r)
     const char *s = scalar(r);
 
     return s[0] == '\0' || (r->ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                             (strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
-                              strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0));
+                            (strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+                             strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0));
 }
 
 static int
@@ -300,8 +300,8 @@ read_top(struct reader *r, struct uaparse *u)
             return unexpected(r, "a section name that is not a string");
         int rc = strcmp(scalar(r), "user_agent_parsers") == 0 ? read_section(r, &u->ua, UA_KEYS)
                  : strcmp(scalar(r), "os_parsers") == 0       ? read_section(r, &u->os, OS_KEYS)
-                 : next_event(r) < 0                           ? -1
-                                                               : skip_node(r);
+                 : next_event(r) < 0                          ? -1
+                                                              : skip_node(r);
         if (rc < 0)
             return -1;
     }
@@ -316,8 +316,7 @@ load(struct uaparse *u, const char *path, struct err *e)
     int rc;
 
     if (f == NULL)
-        return err_set(e, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s: %s", path,
-                       strerror(errno));
+        return err_set(e, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s: %s", path, strerror(errno));
     if (!yaml_parser_initialize(&r.p)) {
         fclose(f);
         return err_set(e, ERR_FAIL, "out of memory");
@@ -561,9 +560,9 @@ parse_section(const struct uaparse *u, const struct section *s, bool trim_repl, 
 void
 uaparse_parse(const struct uaparse *u, const char *ua, size_t len, struct uaparse_result *r)
 {
-    const struct out browser = {{r->browser, r->browser_major, r->browser_minor},
-                                {sizeof(r->browser), sizeof(r->browser_major),
-                                 sizeof(r->browser_minor)}};
+    const struct out browser = {
+        {r->browser, r->browser_major, r->browser_minor},
+        {sizeof(r->browser), sizeof(r->browser_major), sizeof(r->browser_minor)}};
     const struct out os = {{r->os, r->os_major, r->os_minor},
                            {sizeof(r->os), sizeof(r->os_major), sizeof(r->os_minor)}};
 

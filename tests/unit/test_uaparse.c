@@ -165,8 +165,7 @@ is_exception(const char *ua)
 /* Runs every case of files through u; os selects the OS fields. Returns the failures that
  * are not exceptions (each printed); *total and *passed count the cases. */
 static int
-run_files(const struct uaparse *u, const char *const files[], int os, size_t *total,
-          size_t *passed)
+run_files(const struct uaparse *u, const char *const files[], int os, size_t *total, size_t *passed)
 {
     int bad = 0;
 
@@ -310,9 +309,11 @@ static int
 utf8_ok(const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int n = *p < 0x80 ? 0 : *p >= 0xC2 && *p <= 0xDF ? 1 : *p >= 0xE0 && *p <= 0xEF ? 2
-                            : *p >= 0xF0 && *p <= 0xF4   ? 3
-                                                         : -1;
+        int n = *p < 0x80                  ? 0
+                : *p >= 0xC2 && *p <= 0xDF ? 1
+                : *p >= 0xE0 && *p <= 0xEF ? 2
+                : *p >= 0xF0 && *p <= 0xF4 ? 3
+                                           : -1;
         if (n < 0)
             return 0;
         for (p++; n > 0; n--, p++)
@@ -386,9 +387,9 @@ write_file(struct tmp *t, const char *name, const char *text)
 static void
 tmp_clear(struct tmp *t)
 {
-    static const char *const names[] = {"rules.yaml", "badre.yaml", "badyaml.yaml",
-                                        "noregex.yaml", "noos.yaml", "list.yaml",
-                                        "bigre.yaml", "notstr.yaml", NULL};
+    static const char *const names[] = {"rules.yaml",   "badre.yaml",  "badyaml.yaml",
+                                        "noregex.yaml", "noos.yaml",   "list.yaml",
+                                        "bigre.yaml",   "notstr.yaml", NULL};
 
     if (t->dir[0] == '\0')
         return;
@@ -401,33 +402,32 @@ tmp_clear(struct tmp *t)
 
 /* The rules of the reference, on a file that exercises them (device_parsers comes first here
  * and is skipped; the os section's null replacement is "none"). */
-static const char RULES[] =
-    "user_agent_parsers:\n"
-    "  - regex: '()Skip/(\\d+)'\n"
-    "  - regex: '(Skip)/(\\d+)'\n"
-    "    family_replacement: 'Skipped $1'\n"
-    "  - regex: '(Sub)/(\\d+)\\.(\\d+)(?:-(\\w+))?'\n"
-    "    family_replacement: '$1-$4-$9 $0'\n"
-    "    v1_replacement: 'v$2'\n"
-    "    v2_replacement: ''\n"
-    "  - regex: 'caseless/(\\d+)'\n"
-    "    regex_flag: 'i'\n"
-    "    family_replacement: 'Caseless'\n"
-    "  - regex: '(Spaced)/(\\d+)'\n"
-    "    family_replacement: '  $1  '\n"
-    "device_parsers:\n"
-    "  - regex: '(unused'\n"
-    "    device_replacement: {not: [a, string]}\n"
-    "os_parsers:\n"
-    "  - regex: '(Tr)(im)?/(\\d+)\\.(\\d+)'\n"
-    "    os_replacement: \"\\t$1 $2 \\u3000\"\n"
-    "    os_v1_replacement: '$4'\n"
-    "    os_v2_replacement: ~\n"
-    "  - regex: '(Blank)/(\\d+)'\n"
-    "    os_replacement: ' $9 '\n"
-    "  - regex: '(Blank)/(\\d+)'\n"
-    "    os_replacement: 'Second $1'\n"
-    "    os_v1_replacement: ' $2 '\n";
+static const char RULES[] = "user_agent_parsers:\n"
+                            "  - regex: '()Skip/(\\d+)'\n"
+                            "  - regex: '(Skip)/(\\d+)'\n"
+                            "    family_replacement: 'Skipped $1'\n"
+                            "  - regex: '(Sub)/(\\d+)\\.(\\d+)(?:-(\\w+))?'\n"
+                            "    family_replacement: '$1-$4-$9 $0'\n"
+                            "    v1_replacement: 'v$2'\n"
+                            "    v2_replacement: ''\n"
+                            "  - regex: 'caseless/(\\d+)'\n"
+                            "    regex_flag: 'i'\n"
+                            "    family_replacement: 'Caseless'\n"
+                            "  - regex: '(Spaced)/(\\d+)'\n"
+                            "    family_replacement: '  $1  '\n"
+                            "device_parsers:\n"
+                            "  - regex: '(unused'\n"
+                            "    device_replacement: {not: [a, string]}\n"
+                            "os_parsers:\n"
+                            "  - regex: '(Tr)(im)?/(\\d+)\\.(\\d+)'\n"
+                            "    os_replacement: \"\\t$1 $2 \\u3000\"\n"
+                            "    os_v1_replacement: '$4'\n"
+                            "    os_v2_replacement: ~\n"
+                            "  - regex: '(Blank)/(\\d+)'\n"
+                            "    os_replacement: ' $9 '\n"
+                            "  - regex: '(Blank)/(\\d+)'\n"
+                            "    os_replacement: 'Second $1'\n"
+                            "    os_v1_replacement: ' $2 '\n";
 
 static void
 expect(const struct uaparse *u, const char *ua, const char *const want[6])
@@ -506,11 +506,11 @@ test_errors(void **state)
                  "os_parsers: []\nuser_agent_parsers:\n  - regex: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa[z'\n",
                  ERR_PARSE, (const char *const[]){"/bigre.yaml:3:", "aaaa...'", NULL});
-    expect_error(&t, "badyaml.yaml", "user_agent_parsers:\n  - regex: 'open\n  - [\n",
-                 ERR_PARSE, (const char *const[]){"/badyaml.yaml:", "invalid YAML", NULL});
+    expect_error(&t, "badyaml.yaml", "user_agent_parsers:\n  - regex: 'open\n  - [\n", ERR_PARSE,
+                 (const char *const[]){"/badyaml.yaml:", "invalid YAML", NULL});
     expect_error(&t, "noregex.yaml",
-                 "user_agent_parsers:\n  - regex: 'A'\n  - family_replacement: 'B'\n",
-                 ERR_PARSE, (const char *const[]){"/noregex.yaml:3:", "without a regex", NULL});
+                 "user_agent_parsers:\n  - regex: 'A'\n  - family_replacement: 'B'\n", ERR_PARSE,
+                 (const char *const[]){"/noregex.yaml:3:", "without a regex", NULL});
     expect_error(&t, "noos.yaml", "user_agent_parsers:\n  - regex: 'A'\n", ERR_PARSE,
                  (const char *const[]){"/noos.yaml: no os_parsers section", NULL});
     expect_error(&t, "list.yaml", "- a\n- b\n", ERR_PARSE,
@@ -524,14 +524,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_uap_core_browsers),
-        cmocka_unit_test(test_uap_core_os),
-        cmocka_unit_test(test_named_user_agents),
-        cmocka_unit_test(test_empty_and_unterminated),
-        cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_label_cut),
-        cmocka_unit_test(test_replacement_rules),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_uap_core_browsers), cmocka_unit_test(test_uap_core_os),
+        cmocka_unit_test(test_named_user_agents), cmocka_unit_test(test_empty_and_unterminated),
+        cmocka_unit_test(test_invalid_utf8),      cmocka_unit_test(test_label_cut),
+        cmocka_unit_test(test_replacement_rules), cmocka_unit_test(test_errors),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
