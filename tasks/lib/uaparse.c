@@ -24,7 +24,7 @@
  * - regex_flag: 'i' (caseless) is honoured in both sections, as uap-core's specification has
  *   it; the reference reads it only in device_parsers, and regexes.yaml has none elsewhere.
  * Fields are cut to their buffer at a UTF-8 character boundary. On uap-core's test strings
- * (30662 of them) every field equals the reference's (tests/tools/uaparse_crosscheck.py).
+ * (30662 of them) every field equals the reference's (tests/integration/uaparse_crosscheck.py).
  *
  * Not thread-safe: an instance owns one match buffer and one JIT stack that uaparse_parse
  * writes; give each thread its own instance. */
