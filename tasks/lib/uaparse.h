@@ -16,7 +16,9 @@
 
 #include "err.h"
 
-struct uaparse; /* the compiled regexes; read-only after uaparse_new, so shareable */
+/* The compiled regexes and one match buffer that uaparse_parse writes: not thread-safe, one
+ * instance per thread. */
+struct uaparse;
 
 /* One answer. Each field is "" when unknown; family is "Other" when nothing matched. */
 struct uaparse_result {
@@ -31,7 +33,8 @@ struct uaparse_result {
 struct uaparse *uaparse_new(const char *path, struct err *e);
 void uaparse_free(struct uaparse *u);
 
-/* Parse ua (len bytes, need not be NUL-terminated; invalid UTF-8 is matched bytewise). */
+/* Parse ua (len bytes, need not be NUL-terminated). A byte that is not part of valid UTF-8
+ * matches nothing (the rest of ua is matched as usual), so every field is valid UTF-8. */
 void uaparse_parse(const struct uaparse *u, const char *ua, size_t len, struct uaparse_result *r);
 
 /* "Chrome 83" / "Android 10" / "Other": family and major version, as dim_user_agent stores

@@ -1,5 +1,5 @@
 /* uaparse_tool: tasks/lib/uaparse from the command line, for the cross-check against
- * python3-ua-parser (tests/tools/uaparse_crosscheck.py) and for people.
+ * python3-ua-parser (tests/integration/uaparse_crosscheck.py) and for people.
  *
  *   uaparse_tool [regexes.yaml] < user-agents.txt
  *

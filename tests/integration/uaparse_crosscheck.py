@@ -5,7 +5,8 @@ of them, spread over the files), through build/tools/uaparse_tool and through ua
 prints each disagreement on browser / os family, major and minor and a count, exits 1 if any.
 Needs Debian's python3-ua-parser and python3-yaml, so run it with /usr/bin/python3.
 
-Usage: uaparse_crosscheck.py [--tool PATH] [--limit N]
+Usage: tests/integration/uaparse_crosscheck.py [--tool PATH] [--limit N]
+(run by tests/integration/test_uaparse_crosscheck.sh)
 """
 import argparse
 import glob
