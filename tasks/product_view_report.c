@@ -204,13 +204,23 @@ check_date(const char **date, char *buf, size_t size, struct err *e)
     return 0;
 }
 
-/* The day's folder DIR/<date>, created. */
+/* The day's folder DIR/<date>, created; r->dir becomes its absolute path (for the XCom
+ * result, read by tasks that may run elsewhere). */
 static int
 make_dir(struct run *r, const char *out, struct err *e)
 {
+    char abs[PATH_MAX];
+
     if (snprintf(r->dir, sizeof(r->dir), "%s/%s", out, r->date) >= (int)sizeof(r->dir) - 64)
         return err_set(e, ERR_USAGE, "--out: folder name too long");
-    return report_mkdir_p(r->dir, e);
+    if (report_mkdir_p(r->dir, e) < 0)
+        return -1;
+    if (realpath(r->dir, abs) == NULL)
+        return err_set(e, ERR_IO, "%s: %s", r->dir, strerror(errno));
+    if (strlen(abs) >= sizeof(r->dir) - 64)
+        return err_set(e, ERR_USAGE, "--out: folder name too long");
+    strcpy(r->dir, abs);
+    return 0;
 }
 
 /* ---- queries -------------------------------------------------------------------------- */

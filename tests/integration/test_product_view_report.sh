@@ -11,7 +11,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 52
+plan 53
 REPORT=$(gust_bin product_view_report)
 ORACLE=$GUST_SRC/tests/integration/product_view_report_oracle.py
 DAY=2026-11-30
@@ -130,6 +130,10 @@ check_eq "an empty day still draws six charts" 6 "$(pngs "$E")"
 check_contains "an empty day's charts say so" "no data for $EMPTY" "$(cat "$E/5_hourly_products.gp")"
 check_eq "an empty day's XCom result" ok "$(xcom_ok "$EMPTY" "$E" 2>&1)"
 check "an empty day has its index.html and README.md" test -s "$E/index.html" -a -s "$E/README.md"
+
+(cd "$tmp" && "$REPORT" --date "$EMPTY" --out rel >/dev/null 2>&1)
+check_eq "a relative --out: the XCom result names the folder's absolute path" ok \
+    "$(xcom_ok "$EMPTY" "$(cd "$tmp" && pwd -P)/rel/$EMPTY" 2>&1)"
 
 # --- errors
 report --date 2026-02-30 --out "$tmp/reports"
