@@ -58,6 +58,7 @@ struct report_def {
     enum chart_kind chart;
     int label_cols[2]; /* a bar's or line's label: main column, then an optional second (-1) */
     const char *label_join[2]; /* around the second: {" (", ")"} */
+    bool group_colours;        /* bars: alternate two colours where column 0 changes */
     int series_col;            /* lines, stacked: the series' label column */
     int value_col;             /* the views */
     const char *xlabel, *ylabel;
@@ -115,6 +116,7 @@ static const struct report_def REPORTS[] = {
      .chart = CHART_BARS,
      .label_cols = {1, 2},
      .label_join = {", store ", ""},
+     .group_colours = true,
      .series_col = -1,
      .value_col = 3,
      .xlabel = "views",
@@ -276,8 +278,8 @@ query_all(struct pgconn *c, struct run *r, struct err *e)
 
 /* ---- chart data and scripts ----------------------------------------------------------- */
 
-/* The label of row `row` for a bar: "main (second)", either one alone when the other is
- * empty. */
+/* The label of row `row` for a bar or a line: main (cut to LABEL_CHARS) and second joined by
+ * label_join ("Ring (P01)"), either one alone when the other is empty. */
 static const char *
 bar_label(const struct report_def *d, const struct report_table *t, int row, char *buf, size_t n)
 {
@@ -294,8 +296,8 @@ bar_label(const struct report_def *d, const struct report_table *t, int row, cha
     return report_label(main && *main ? main : second, LABEL_CHARS, "(none)", buf, n);
 }
 
-/* Bars: "views<TAB>label<TAB>group" per row, in the report's order; group alternates 0/1
- * where the first column changes (a country's stores share a colour), for the stores only. */
+/* Bars: "views<TAB>label<TAB>group" per row, in the report's order; with group_colours the
+ * group alternates 0/1 where column 0 changes (a country's stores share a colour). */
 static void
 bars_dat(FILE *f, const struct report_def *d, const struct report_table *t)
 {
@@ -305,8 +307,7 @@ bars_dat(FILE *f, const struct report_def *d, const struct report_table *t)
     for (int row = 0; row < t->nrows; row++) {
         const char *v = report_cell(t, row, d->value_col);
         const char *key = report_cell(t, row, 0), *prev = report_cell(t, row - 1, 0);
-        if (d->label_cols[1] > d->label_cols[0] && row > 0 &&
-            strcmp(key ? key : "", prev ? prev : "") != 0)
+        if (d->group_colours && row > 0 && strcmp(key ? key : "", prev ? prev : "") != 0)
             group = !group;
         fprintf(f, "%s\t%s\t%d\n", v ? v : "0", bar_label(d, t, row, label, sizeof(label)), group);
     }
