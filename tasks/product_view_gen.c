@@ -31,9 +31,11 @@
     "product_view_gen [--count N] [--seed S] [--start EPOCH|DATE] [--days D] [--broken N]\n"       \
     "                 [--duplicates N] [--out FILE] [--catalogue FILE] [--topic T] [-X k=v]...\n"  \
     "Produce N made-up product_view events (JSON, keyed by id) to Kafka, deterministic for a\n"    \
-    "seed: --broken of them broken (not JSON, no id, a word as time_stamp, option not an array),\n" \
-    "plus --duplicates earlier events again. --out: every message sent, one a line. The last\n"   \
-    "stdout line and the XCom: {sent, events, broken, duplicates, ...}. Exit 0 all acknowledged;\n" \
+    "seed: --broken of them broken (not JSON, no id, a word as time_stamp, option not an "         \
+    "array),\n"                                                                                    \
+    "plus --duplicates earlier events again. --out: every message sent, one a line. The last\n"    \
+    "stdout line and the XCom: {sent, events, broken, duplicates, ...}. Exit 0 all "               \
+    "acknowledged;\n"                                                                              \
     "1 failure or SIGTERM; 100 bad arguments; 111 the broker down."
 
 /* 2026-06-01T00:00:00Z: a fixed default, so that runs without --start are reproducible */
@@ -85,8 +87,8 @@ start_arg(const char *s, int64_t *out, struct err *e)
 
     if (s[0] >= '0' && s[0] <= '9' && strchr(s, '-') == NULL)
         return ll_arg("--start", s, 0, 253402300799LL, &v, e) < 0 ? -1 : (*out = v, 0);
-    n = sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%7s", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, rest);
+    n = sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%7s", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, rest);
     if ((n != 3 && n != 7) || (n == 7 && strcmp(rest, "Z") != 0) || tm.tm_mon < 1 ||
         tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_year < 1970)
         return err_set(e, ERR_USAGE,
@@ -221,8 +223,8 @@ send_one(struct run *r, long long m, struct err *e)
         return -1;
     r->kinds[msg.kind]++;
     r->sent++;
-    if (r->out != NULL && (fwrite(msg.text, 1, msg.len, r->out) != msg.len ||
-                           putc('\n', r->out) == EOF))
+    if (r->out != NULL &&
+        (fwrite(msg.text, 1, msg.len, r->out) != msg.len || putc('\n', r->out) == EOF))
         return err_set(e, ERR_IO, "--out %s: %s", r->cfg->out_path, strerror(errno));
     return 0;
 }

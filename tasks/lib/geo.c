@@ -86,8 +86,8 @@ geo_new(const char *v4, const char *v6, const char *city, struct err *e)
         err_set(e, ERR_FAIL, "out of memory");
         return NULL;
     }
-    g->v4 = country_open("IPv4 country database", v4 ? v4 : GEO_DEFAULT_V4, GEOIP_COUNTRY_EDITION,
-                         e);
+    g->v4 =
+        country_open("IPv4 country database", v4 ? v4 : GEO_DEFAULT_V4, GEOIP_COUNTRY_EDITION, e);
     if (g->v4 != NULL)
         g->v6 = country_open("IPv6 country database", v6 ? v6 : GEO_DEFAULT_V6,
                              GEOIP_COUNTRY_EDITION_V6, e);
@@ -224,8 +224,7 @@ geo_lookup(const struct geo *g, const char *ip, struct geo_result *r)
     } else if (inet_pton(AF_INET6, ip, a) == 1) {
         static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (memcmp(a, mapped, sizeof(mapped)) == 0) {
-            id = GeoIP_id_by_ipnum(g->v4, (unsigned long)a[12] << 24 |
-                                              (unsigned long)a[13] << 16 |
+            id = GeoIP_id_by_ipnum(g->v4, (unsigned long)a[12] << 24 | (unsigned long)a[13] << 16 |
                                               (unsigned long)a[14] << 8 | a[15]);
             country_fill(g->v4, id, r);
         } else {

@@ -21,10 +21,10 @@ void geo_free(struct geo *g);
 
 /* One answer: each field "" when unknown. */
 struct geo_result {
-    char country_code[8];   /* ISO 3166-1 alpha-2, "VN" */
-    char country_name[96];  /* "Vietnam" */
-    char region_name[128];  /* the first subdivision's English name, city database only */
-    char city_name[128];    /* English name, city database only */
+    char country_code[8];  /* ISO 3166-1 alpha-2, "VN" */
+    char country_name[96]; /* "Vietnam" */
+    char region_name[128]; /* the first subdivision's English name, city database only */
+    char city_name[128];   /* English name, city database only */
 };
 
 /* Look up ip (IPv4 dotted quad or IPv6 text). Returns true when ip is a valid address (found or

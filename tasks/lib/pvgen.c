@@ -21,9 +21,9 @@ struct pvgen {
     char *text; /* the last message */
 };
 
-static const char *const ALLOYS[] = {"white-585", "yellow-585", "red-585",    "white-375",
-                                     "yellow-750", "white-750", "platin-950", "silber-925"};
-static const char *const STONES[] = {"diamond-Brillant", "sapphire", "ruby",     "emerald",
+static const char *const ALLOYS[] = {"white-585",  "yellow-585", "red-585",    "white-375",
+                                     "yellow-750", "white-750",  "platin-950", "silber-925"};
+static const char *const STONES[] = {"diamond-Brillant", "sapphire", "ruby",      "emerald",
                                      "amethyst",         "topaz",    "swarovsky", "zirconia"};
 static const char *const BAD_TIMES[] = {"yesterday", "today", "last week", "1 hour ago", "now"};
 
@@ -73,8 +73,7 @@ put_pooled(json_t *o, const char *key, int idx, const char *text)
 }
 
 static void
-put_device(json_t *o, const struct pvgen *g, const struct pv_device *d, int64_t ts,
-           struct rng *r)
+put_device(json_t *o, const struct pvgen *g, const struct pv_device *d, int64_t ts, struct rng *r)
 {
     const struct pv_pools *p = &g->p;
     char oid[25];
@@ -137,11 +136,10 @@ put_referrer(json_t *o, const struct pvgen *g, int shop, struct rng *r)
     else if (x < 34)
         snprintf(ref, sizeof(ref), "https://www.bing.com/");
     else if (x < 40)
-        snprintf(ref, sizeof(ref), "%s", x < 37 ? "https://m.facebook.com/" :
-                                                  "https://l.instagram.com/");
+        snprintf(ref, sizeof(ref), "%s",
+                 x < 37 ? "https://m.facebook.com/" : "https://l.instagram.com/");
     else if (x < 65)
-        pv_product_url(&g->p.prod[rng_pick(r, g->p.prod_cum, g->p.nprod)], shop, ref,
-                       sizeof(ref));
+        pv_product_url(&g->p.prod[rng_pick(r, g->p.prod_cum, g->p.nprod)], shop, ref, sizeof(ref));
     else if (x < 72)
         snprintf(ref, sizeof(ref), "%scheckout/cart/", base);
     else if (x < 75)
@@ -265,12 +263,11 @@ event_text(struct pvgen *g, long long i, char key[37], struct err *e)
         return err_set(e, ERR_FAIL, "out of memory serialising event %lld", i);
     if (k == PVGEN_NOT_JSON && rng_chance(&r, 700))
         g->text[strlen(g->text) / 2] = '\0'; /* cut off in the middle */
-    else if (k == PVGEN_NOT_JSON) { /* what a proxy answers instead of the tracker */
-        free(g->text);
-        g->text = strdup("<html><head><title>502 Bad Gateway</title></head></html>");
-        if (g->text == NULL)
-            return err_set(e, ERR_FAIL, "out of memory");
-    }
+    else if (k == PVGEN_NOT_JSON)            /* what a proxy answers instead of the tracker */
+        snprintf(g->text, strlen(g->text) + 1,
+                 "<html><head><title>502 Bad Gateway</title></head><body>request %s</body>"
+                 "</html>",
+                 key); /* the event's text is longer: it holds the key and more */
     return 0;
 }
 
@@ -390,7 +387,7 @@ pvgen_catalogue(const struct pvgen *g, FILE *out, struct err *e)
 const char *
 pvgen_kind_name(enum pvgen_kind k)
 {
-    static const char *const names[] = {"event",      "not_json",   "no_id",
+    static const char *const names[] = {"event",          "not_json",   "no_id",
                                         "bad_time_stamp", "bad_option", "duplicate"};
 
     return k < PVGEN_KINDS ? names[k] : "?";

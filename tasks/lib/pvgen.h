@@ -25,12 +25,12 @@
 
 struct pvgen_opts {
     uint64_t seed;
-    long long count;      /* events, broken ones included (>= 0) */
-    long long broken;     /* of count (0..count) */
-    long long duplicates; /* extra messages re-sending earlier events (0..count) */
-    int64_t start;        /* time_stamp of the first event, epoch seconds */
-    int days;             /* the events' time_stamps are in [start, start + days * 86400) */
-    const char *ua_file;  /* uap-core's test_ua.yaml (NULL: PVGEN_UA_FILE) */
+    long long count;       /* events, broken ones included (>= 0) */
+    long long broken;      /* of count (0..count) */
+    long long duplicates;  /* extra messages re-sending earlier events (0..count) */
+    int64_t start;         /* time_stamp of the first event, epoch seconds */
+    int days;              /* the events' time_stamps are in [start, start + days * 86400) */
+    const char *ua_file;   /* uap-core's test_ua.yaml (NULL: PVGEN_UA_FILE) */
     const struct geo *geo; /* borrowed; used only by pvgen_new */
 };
 
@@ -49,9 +49,9 @@ enum pvgen_kind {
 struct pvgen_msg {
     const char *text;
     size_t len;
-    char key[40];        /* the event's id (UUID text), also for broken events */
+    char key[40]; /* the event's id (UUID text), also for broken events */
     enum pvgen_kind kind;
-    long long event;     /* the event's index; for a duplicate, the original's */
+    long long event; /* the event's index; for a duplicate, the original's */
 };
 
 struct pvgen;

@@ -50,10 +50,10 @@ struct pv_product {
 
 struct pv_device {
     char uuid[37];
-    int ua;   /* index in ua[], -1: null, -2: missing */
-    int ip;   /* index in ip[], -1: null, -2: missing */
-    int res;  /* index in the resolution table */
-    int shop; /* where this shopper usually buys */
+    int ua;         /* index in ua[], -1: null, -2: missing */
+    int ip;         /* index in ip[], -1: null, -2: missing */
+    int res;        /* index in the resolution table */
+    int shop;       /* where this shopper usually buys */
     char email[64]; /* "" none, "-" missing */
     char user_id[16];
 };
@@ -62,7 +62,7 @@ struct pv_pools {
     char **ua;
     size_t nua;
     uint32_t *ua_cum; /* Zipf-like: a few agents are very common */
-    char (*ip)[48]; /* IPv4 addresses first, then IPv6 */
+    char (*ip)[48];   /* IPv4 addresses first, then IPv6 */
     size_t nip, nip4;
     struct pv_product *prod;
     size_t nprod;

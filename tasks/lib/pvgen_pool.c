@@ -84,7 +84,7 @@ rng_uuid(struct rng *r, char out[37])
 {
     uint64_t a = rng_next(r), b = rng_next(r);
 
-    a = (a & ~0xF000ULL) | 0x4000ULL;             /* version 4 */
+    a = (a & ~0xF000ULL) | 0x4000ULL;               /* version 4 */
     b = (b & 0x3FFFFFFFFFFFFFFFULL) | (1ULL << 63); /* variant 10 */
     snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
              (unsigned)(a >> 16) & 0xFFFF, (unsigned)a & 0xFFFF, (unsigned)(b >> 48),
@@ -143,34 +143,61 @@ const struct pv_shop pv_shops[] = {
 };
 const size_t pv_nshops = sizeof(pv_shops) / sizeof(pv_shops[0]);
 
-const char *const pv_resolutions[] = {
-    "1920x1080", "1366x768", "390x844",  "1536x864", "414x896",   "360x800",  "412x915",
-    "375x667",   "1440x900", "393x873",  "1280x720", "2560x1440", "768x1024", "1600x900",
-    "428x926",   "360x640",  "1280x800", "810x1080", "3840x2160", "320x568"};
+const char *const pv_resolutions[] = {"1920x1080", "1366x768",  "390x844",  "1536x864",  "414x896",
+                                      "360x800",   "412x915",   "375x667",  "1440x900",  "393x873",
+                                      "1280x720",  "2560x1440", "768x1024", "1600x900",  "428x926",
+                                      "360x640",   "1280x800",  "810x1080", "3840x2160", "320x568"};
 const size_t pv_nres = sizeof(pv_resolutions) / sizeof(pv_resolutions[0]);
 
-static const char *const TYPES[] = {"Ring",    "Engagement Ring", "Wedding Ring", "Pendant",
-                                    "Necklace", "Earring",        "Bracelet",     "Bangle",
-                                    "Anklet",   "Brooch",         "Men's Ring",   "Eternity Ring"};
+static const char *const TYPES[] = {"Ring",     "Engagement Ring", "Wedding Ring", "Pendant",
+                                    "Necklace", "Earring",         "Bracelet",     "Bangle",
+                                    "Anklet",   "Brooch",          "Men's Ring",   "Eternity Ring"};
 /* given names, and their page-name spelling */
 static const char *const NAMES[][2] = {
-    {"Zarina", "zarina"},   {"Elara", "elara"},       {"Mirabel", "mirabel"},
-    {"Ophira", "ophira"},   {"Selene", "selene"},     {"Talia", "talia"},
-    {"Vanya", "vanya"},     {"Liora", "liora"},       {"Amara", "amara"},
-    {"Brisa", "brisa"},     {"Celine", "celine"},     {"Dalia", "dalia"},
-    {"Esme", "esme"},       {"Fleur", "fleur"},       {"Giselle", "giselle"},
-    {"Halia", "halia"},     {"Ilse", "ilse"},         {"Juno", "juno"},
-    {"Kalina", "kalina"},   {"Lumi", "lumi"},         {"Maelle", "maelle"},
-    {"Nerea", "nerea"},     {"Odile", "odile"},       {"Perla", "perla"},
-    {"Quilla", "quilla"},   {"Rosalind", "rosalind"}, {"Sabine", "sabine"},
-    {"Tindra", "tindra"},   {"Ulla", "ulla"},         {"Verena", "verena"},
-    {"Wilma", "wilma"},     {"Xenia", "xenia"},       {"Yara", "yara"},
-    {"Zelda", "zelda"},     {"Ada", "ada"},           {"Bettina", "bettina"},
-    {"Corinna", "corinna"}, {"Dorit", "dorit"},       {"Zo\xc3\xab", "zoe"},
-    {"Ana\xc3\xafs", "anais"}, {"Chlo\xc3\xa9", "chloe"}, {"M\xc3\xa9lanie", "melanie"},
+    {"Zarina", "zarina"},
+    {"Elara", "elara"},
+    {"Mirabel", "mirabel"},
+    {"Ophira", "ophira"},
+    {"Selene", "selene"},
+    {"Talia", "talia"},
+    {"Vanya", "vanya"},
+    {"Liora", "liora"},
+    {"Amara", "amara"},
+    {"Brisa", "brisa"},
+    {"Celine", "celine"},
+    {"Dalia", "dalia"},
+    {"Esme", "esme"},
+    {"Fleur", "fleur"},
+    {"Giselle", "giselle"},
+    {"Halia", "halia"},
+    {"Ilse", "ilse"},
+    {"Juno", "juno"},
+    {"Kalina", "kalina"},
+    {"Lumi", "lumi"},
+    {"Maelle", "maelle"},
+    {"Nerea", "nerea"},
+    {"Odile", "odile"},
+    {"Perla", "perla"},
+    {"Quilla", "quilla"},
+    {"Rosalind", "rosalind"},
+    {"Sabine", "sabine"},
+    {"Tindra", "tindra"},
+    {"Ulla", "ulla"},
+    {"Verena", "verena"},
+    {"Wilma", "wilma"},
+    {"Xenia", "xenia"},
+    {"Yara", "yara"},
+    {"Zelda", "zelda"},
+    {"Ada", "ada"},
+    {"Bettina", "bettina"},
+    {"Corinna", "corinna"},
+    {"Dorit", "dorit"},
+    {"Zo\xc3\xab", "zoe"},
+    {"Ana\xc3\xafs", "anais"},
+    {"Chlo\xc3\xa9", "chloe"},
+    {"M\xc3\xa9lanie", "melanie"},
 };
-static const char *const METALS[] = {"585 White Gold", "750 Yellow Gold", "Platinum",
-                                     "925 Silver"};
+static const char *const METALS[] = {"585 White Gold", "750 Yellow Gold", "Platinum", "925 Silver"};
 
 /* ---- user agents ---------------------------------------------------------------------- */
 
@@ -179,12 +206,12 @@ static const char *const METALS[] = {"585 White Gold", "750 Yellow Gold", "Plati
 static bool
 ua_browser(const char *ua)
 {
-    static const char *const not[] = {"bot", "crawl", "spider", "http:", "https:", "slurp"};
+    static const char *const not [] = {"bot", "crawl", "spider", "http:", "https:", "slurp"};
 
     if (strncmp(ua, "Mozilla/5.0 (", 13) != 0)
         return false;
-    for (size_t i = 0; i < sizeof(not) / sizeof(not[0]); i++)
-        if (strcasestr(ua, not[i]) != NULL)
+    for (size_t i = 0; i < sizeof(not ) / sizeof(not [0]); i++)
+        if (strcasestr(ua, not [i]) != NULL)
             return false;
     return true;
 }
@@ -212,8 +239,8 @@ ua_read(FILE *f, const char *path, char ***out, size_t *n, struct err *e)
         if (ev.type == YAML_SCALAR_EVENT) {
             const char *v = (const char *)ev.data.scalar.value;
             if (want && ua_browser(v)) {
-                if (*n == cap && (*out = realloc(*out, (cap = cap ? 2 * cap : 1024) *
-                                                           sizeof(**out))) == NULL)
+                if (*n == cap &&
+                    (*out = realloc(*out, (cap = cap ? 2 * cap : 1024) * sizeof(**out))) == NULL)
                     rc = err_set(e, ERR_FAIL, "out of memory");
                 else if (((*out)[*n] = strdup(v)) == NULL)
                     rc = err_set(e, ERR_FAIL, "out of memory");
@@ -403,11 +430,12 @@ product_pool(struct pv_pools *p, const struct pvgen_opts *o, struct err *e)
     return 0;
 }
 
-static const char *const FIRST[] = {"anna", "lena", "marie", "sophie", "julia", "laura", "emma",
-                                    "sarah", "chloe", "lucia", "giulia", "olivia", "amelia",
-                                    "hannah", "nina", "eva", "thomas", "lukas", "pierre", "james"};
-static const char *const MAIL[] = {"gmail.com", "web.de", "gmx.de", "hotmail.com", "yahoo.fr",
-                                   "outlook.com", "icloud.com", "orange.fr", "libero.it"};
+static const char *const FIRST[] = {
+    "anna",   "lena",   "marie",  "sophie", "julia", "laura", "emma",   "sarah", "chloe",  "lucia",
+    "giulia", "olivia", "amelia", "hannah", "nina",  "eva",   "thomas", "lukas", "pierre", "james"};
+static const char *const MAIL[] = {"gmail.com",   "web.de",    "gmx.de",
+                                   "hotmail.com", "yahoo.fr",  "outlook.com",
+                                   "icloud.com",  "orange.fr", "libero.it"};
 
 /* An index into a pool of n: -1 (null) or -2 (missing) now and then. */
 static int

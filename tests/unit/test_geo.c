@@ -102,8 +102,9 @@ test_known(void **state)
     expect_country("8.8.8.8", "US", "United States");
     expect_country("81.2.69.160", "GB", "United Kingdom");
     expect_country("41.66.0.1", "CI", "Cote D'Ivoire");
-    expect_country("45.42.172.1", "CW", "Cura\xc3\xa7"
-                                        "ao");
+    expect_country("45.42.172.1", "CW",
+                   "Cura\xc3\xa7"
+                   "ao");
     expect_country("2001:4860:4860::8888", "US", "United States");
     expect_country("::ffff:8.8.8.8", "US", "United States");
     expect_country("2a01:4f8::1", "DE", "Germany");
@@ -112,9 +113,9 @@ test_known(void **state)
 static void
 test_unknown_and_invalid(void **state)
 {
-    static const char *const unknown[] = {"10.0.0.1",  "192.168.1.20", "127.0.0.1", "0.0.0.0",
-                                          "::1",       "fe80::1",      "::",        "fc00::7",
-                                          "100.64.0.1"};
+    static const char *const unknown[] = {"10.0.0.1", "192.168.1.20", "127.0.0.1",
+                                          "0.0.0.0",  "::1",          "fe80::1",
+                                          "::",       "fc00::7",      "100.64.0.1"};
     static const char *const bad[] = {"not an ip", "",          "1.2.3",        "1.2.3.4.5",
                                       "256.1.1.1", " 8.8.8.8",  "8.8.8.8 ",     "example.com",
                                       "2001:::1",  "1.2.3.4/8", "::ffff:1.2.3", "08.8.8.8x"};
@@ -160,8 +161,8 @@ compare_oracle(const char *prog, const char *ip, int *found)
     comma = strstr(colon, ", ");
     assert_non_null(comma);
     *comma = '\0';
-    if (strcmp(colon, r.country_code) != 0 || (fold(r.country_name, folded, sizeof(folded)),
-                                               strcmp(comma + 2, folded) != 0))
+    if (strcmp(colon, r.country_code) != 0 ||
+        (fold(r.country_name, folded, sizeof(folded)), strcmp(comma + 2, folded) != 0))
         fail_msg("%s %s: geoiplookup says %s, %s; geo says %s, %s", prog, ip, colon, comma + 2,
                  r.country_code, r.country_name);
     (*found)++;
