@@ -57,11 +57,10 @@ put(json_t *o, const char *key, json_t *v, struct rng *r)
 {
     uint64_t x = rng_below(r, 1000);
 
-    if (x < 3) {
+    if (x < 6)
         json_decref(v);
-        return;
-    }
-    json_object_set_new(o, key, x < 6 ? json_null() : v);
+    if (x >= 3)
+        json_object_set_new(o, key, x < 6 ? json_null() : v);
 }
 
 /* A pool index from a device: >= 0 the entry, -1 null, -2 missing. */
