@@ -246,7 +246,8 @@ def report(path, day):
         ip = text(ev.get("ip"))
         if ip is not None:
             cc = (g6.country_code_by_addr_v6(ip) if ":" in ip else g4.country_code_by_addr(ip)) or None
-            country[cc] = country.get(cc, 0) + 1
+            if cc is not None:  # the report leaves the unknown country out
+                country[cc] = country.get(cc, 0) + 1
         if e["referrer_url"] is not None:
             ref[e["referrer_url"]] = ref.get(e["referrer_url"], 0) + 1
         h = int(e["full_time"][:2])
