@@ -6,7 +6,8 @@
 #                         run the demo DAG, dvc_flow (with its upsert), user_automation (a short
 #                         stream), wiki_data_dag and github_events (the collector fed by the
 #                         load generator, the bronze loader, github_events_pipeline and a
-#                         maintenance DAG); print what landed.
+#                         maintenance DAG) and product_view (the event generator, the star
+#                         schema DAG, the six reports); print what landed.
 #   LIVE=1 scripts/run.sh the same against the real source APIs (needs the internet); without
 #                         it the sources are the fixture servers in tests/fixtures/, which answer
 #                         like the real APIs with generated data
@@ -187,6 +188,27 @@ say "gust dags trigger github_events_pipeline --local (bronze -> silver -> gold 
 export GUST_EVENTS_SPILL_DIR=$state/collector-spill
 "$GUST" dags trigger maintenance_bronze_by_day --local || status=1
 
+say "product_view: product_view_gen (3000 events, 1% broken) -> product_view -> star schema"
+pv_day=$(date -u +%F)
+pv_reports=$state/reports
+"$top/bin/product_view_gen" --count 3000 --seed "$RANDOM" --start "$pv_day" \
+    --catalogue "$state/product_catalogue.csv" | tail -1 || status=1
+"$GUST" connections delete product_view_db >/dev/null 2>&1 || true
+"$GUST" connections add product_view_db --conn-type postgres --conn-host "$PGHOST" \
+    --conn-port "$PGPORT" --conn-schema gust --conn-login "$PGUSER" >/dev/null || status=1
+say "gust dags trigger product_view_star --local (warm-up, load, quality checks)"
+"$GUST" dags trigger product_view_star --local \
+    -c "{\"catalogue\": \"$state/product_catalogue.csv\"}" || status=1
+say "gust dags trigger product_view_reports --local (the six reports of $pv_day)"
+"$GUST" dags trigger product_view_reports --local \
+    -c "{\"date\": \"$pv_day\", \"reports_dir\": \"$pv_reports\"}" || status=1
+# the top of each report (the reports are CSV: a quoted comma would shift columns here only)
+for f in "$pv_reports/$pv_day"/*.csv; do
+    [ -f "$f" ] || continue
+    echo "-- $(basename "$f" .csv)  (chart: ${f%.csv}.png)"
+    head -4 "$f" | tr -d '\r' | column -s, -t
+done
+
 say "what landed"
 psql -X -q -c "
 select 'pharmaceutical_data' as table_name, count(*) as rows from pharmaceutical_data
@@ -200,7 +222,12 @@ union all select 'bronze.github_events', count(*) from bronze.github_events
 union all select 'bronze.github_events_dead_letters', count(*) from bronze.github_events_dead_letters
 union all select 'silver.github_events_parsed', count(*) from silver.github_events_parsed
 union all select 'gold.hourly_events_by_type (sum of events)', coalesce(sum(events), 0) from gold.hourly_events_by_type
-union all select 'gold.daily_repo_activity', count(*) from gold.daily_repo_activity"
+union all select 'gold.daily_repo_activity', count(*) from gold.daily_repo_activity
+union all select 'fact_sales', count(*) from fact_sales
+union all select 'product_view_dead_letters', count(*) from product_view_dead_letters
+union all select 'dim_product', count(*) from dim_product
+union all select 'dim_location', count(*) from dim_location
+union all select 'dim_user_agent', count(*) from dim_user_agent"
 psql -X -q -c "select job_name, last_crawl_time from crawl_state order by 1"
 psql -X -q -c "select dag_id, run_id, state from dag_run order by start_date desc nulls last limit 8"
 
@@ -210,6 +237,7 @@ Look around:   export PGHOST=$PGHOST PGUSER=$PGUSER PGDATABASE=gust
                psql -c 'select sodangky, tenthuoc, lastmodificationtime from pharmaceutical_data limit 5'
                bin/gust dags list-runs dvc_flow
                bin/gust tasks logs dvc_flow extract_data_from_DVC <run id>
+Reports:       $pv_reports/$pv_day/index.html (CSV and PNG charts of product_view)
 Logs:          $GUST_LOGS_FOLDER
 Again:         make run   (incremental: the crawlers resume from their watermarks)
 Stop it:       make stop
