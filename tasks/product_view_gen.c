@@ -115,12 +115,11 @@ cfg_check(struct cfg *c, const struct raw *w, struct err *e)
         ll_arg("--seed", w->seed, 0, LLONG_MAX, &seed, e) < 0 ||
         start_arg(w->start, &c->g.start, e) < 0 ||
         ll_arg("--days", w->days, 1, 3660, &days, e) < 0 ||
-        (w->broken[0] != '\0' &&
-         ll_arg("--broken", w->broken, 0, c->g.count, &c->g.broken, e) < 0) ||
+        (w->broken != NULL && ll_arg("--broken", w->broken, 0, c->g.count, &c->g.broken, e) < 0) ||
         ll_arg("--duplicates", w->dups, 0, c->g.count, &c->g.duplicates, e) < 0 ||
         crawl_duration_arg("--flush-timeout", w->flush, true, &c->flush_s, e) < 0)
         return -1;
-    if (w->broken[0] == '\0')
+    if (w->broken == NULL)
         c->g.broken = c->g.count / 100; /* 1 % */
     if (c->topic[0] == '\0')
         return err_set(e, ERR_USAGE, "--topic is empty");
@@ -134,7 +133,7 @@ static int
 cfg_parse(int argc, char **argv, void *arg, struct err *e)
 {
     struct cfg *c = arg;
-    struct raw w;
+    struct raw w = {0};
     struct task_opt opts[] = {
         {"--count", "PV_GEN_COUNT", "1000", "events to produce (broken ones included)", &w.count,
          false, NULL},
@@ -142,7 +141,7 @@ cfg_parse(int argc, char **argv, void *arg, struct err *e)
         {"--start", "PV_GEN_START", DEFAULT_START, "time_stamp of the first event (epoch or date)",
          &w.start, false, NULL},
         {"--days", "PV_GEN_DAYS", "1", "UTC days the events spread over", &w.days, false, NULL},
-        {"--broken", "PV_GEN_BROKEN", "", "broken events among --count (default 1 %)", &w.broken,
+        {"--broken", "PV_GEN_BROKEN", NULL, "broken events among --count (default: 1 %)", &w.broken,
          false, NULL},
         {"--duplicates", "PV_GEN_DUPLICATES", "0", "earlier events sent again (0..count)", &w.dups,
          false, NULL},
@@ -153,10 +152,10 @@ cfg_parse(int argc, char **argv, void *arg, struct err *e)
         {"--topic", "PV_GEN_TOPIC", "product_view", "Kafka topic", &c->topic, false, NULL},
         {"--ua-file", "PV_GEN_UA_FILE", PVGEN_UA_FILE, "uap-core's test_ua.yaml", &c->ua_file,
          false, NULL},
-        {"--geoip", "GEOIP_DB", GEO_DEFAULT_V4, "GeoIP country file (IPv4)", &c->geo_v4, false,
+        {"--geoip", "PV_GEN_GEOIP", GEO_DEFAULT_V4, "GeoIP country file (IPv4)", &c->geo_v4, false,
          NULL},
-        {"--geoip6", "GEOIP6_DB", GEO_DEFAULT_V6, "GeoIP country file (IPv6)", &c->geo_v6, false,
-         NULL},
+        {"--geoip6", "PV_GEN_GEOIP6", GEO_DEFAULT_V6, "GeoIP country file (IPv6)", &c->geo_v6,
+         false, NULL},
         CRAWL_OPTS_END("PV_GEN_FLUSH_TIMEOUT", "60s", &w.flush, &c->x),
     };
     int rc = crawl_parse(argc, argv, opts, USAGE, &c->x, &c->props, e);

@@ -216,6 +216,23 @@ ua_browser(const char *ua)
     return true;
 }
 
+/* Append a copy of v to the list (*out, *n of *cap). 0 or -1 (out of memory). */
+static int
+ua_add(char ***out, size_t *n, size_t *cap, const char *v)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 1024;
+        char **grown = realloc(*out, c * sizeof(*grown));
+        if (grown == NULL)
+            return -1;
+        *out = grown, *cap = c;
+    }
+    if (((*out)[*n] = strdup(v)) == NULL)
+        return -1;
+    (*n)++;
+    return 0;
+}
+
 /* The browsers' user_agent_string of uap-core's test file into a list (no libyaml type
  * leaves this function). */
 static int
@@ -238,15 +255,8 @@ ua_read(FILE *f, const char *path, char ***out, size_t *n, struct err *e)
         done = ev.type == YAML_STREAM_END_EVENT;
         if (ev.type == YAML_SCALAR_EVENT) {
             const char *v = (const char *)ev.data.scalar.value;
-            if (want && ua_browser(v)) {
-                if (*n == cap &&
-                    (*out = realloc(*out, (cap = cap ? 2 * cap : 1024) * sizeof(**out))) == NULL)
-                    rc = err_set(e, ERR_FAIL, "out of memory");
-                else if (((*out)[*n] = strdup(v)) == NULL)
-                    rc = err_set(e, ERR_FAIL, "out of memory");
-                else
-                    (*n)++;
-            }
+            if (want && ua_browser(v) && ua_add(out, n, &cap, v) < 0)
+                rc = err_set(e, ERR_FAIL, "out of memory");
             want = strcmp(v, "user_agent_string") == 0;
         }
         yaml_event_delete(&ev);

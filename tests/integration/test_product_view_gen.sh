@@ -15,7 +15,7 @@ source "$GUST_SRC/tests/lib/kafka.sh"
 plan 21
 GEN=$(gust_bin product_view_gen)
 gust_tmpdir tmp
-unset ${!PV_GEN_@} ${!KAFKA_@} GEOIP_DB GEOIP6_DB
+unset ${!PV_GEN_@} ${!KAFKA_@}
 export GUST_XCOM_FILE=$tmp/xcom.json
 kafka_start -t product_view:3 -t pv_again:2 -t pv_seed2:1 -t pv_days:1 || exit 1
 BROKERS=$KAFKA_BOOTSTRAP_SERVERS
