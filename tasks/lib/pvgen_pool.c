@@ -15,6 +15,7 @@
 #include <yaml.h>
 
 #include "pvgen_int.h"
+#include "uaparse.h"
 
 enum {
     UA_SAMPLE = 200,     /* user agents used by a run */
@@ -265,6 +266,55 @@ ua_read(FILE *f, const char *path, char ***out, size_t *n, struct err *e)
     return rc;
 }
 
+/* The popularity rank of ua's browser family among those that lead real traffic statistics
+ * (0 = most used), by uaparse's answer; RANK_OTHER for the rest. */
+enum { RANK_OTHER = 100 };
+static int
+ua_rank(const struct uaparse *u, const char *ua)
+{
+    static const char *const common[] = {
+        "Chrome Mobile",  "Mobile Safari",
+        "Chrome",         "Samsung Internet",
+        "Safari",         "Edge",
+        "Firefox",        "Chrome Mobile iOS",
+        "Facebook",       "Chrome Mobile WebView",
+        "Instagram",      "Opera",
+        "Firefox Mobile",
+    };
+    struct uaparse_result r;
+
+    uaparse_parse(u, ua, strlen(ua), &r);
+    for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+        if (strcmp(r.browser, common[i]) == 0)
+            return (int)i;
+    return RANK_OTHER;
+}
+
+/* Order ua[0..n) by the popularity of its browser family, stable (the random order stays
+ * within a family), so the Zipf weights (highest first) give a realistic mix: mostly Chrome
+ * Mobile, Mobile Safari, Chrome, Samsung Internet, with a long tail of the rest. Without
+ * uap-core's regexes the order is unchanged. */
+static void
+ua_popular_first(char **ua, size_t n)
+{
+    struct err e = {0};
+    struct uaparse *u = uaparse_new(NULL, &e);
+    int rank[UA_SAMPLE];
+
+    for (size_t i = 0; u && i < n && i < UA_SAMPLE; i++) { /* insertion sort: n is small */
+        int ri = ua_rank(u, ua[i]);
+        char *t = ua[i];
+        size_t j = i;
+        for (; j > 0 && rank[j - 1] > ri; j--) {
+            ua[j] = ua[j - 1];
+            rank[j] = rank[j - 1];
+        }
+        ua[j] = t;
+        rank[j] = ri;
+    }
+    uaparse_free(u);
+}
+
 /* Read the file, keep a random UA_SAMPLE of its agents (the rest freed). */
 static int
 ua_pool(struct pv_pools *p, const struct pvgen_opts *o, struct err *e)
@@ -291,6 +341,8 @@ ua_pool(struct pv_pools *p, const struct pvgen_opts *o, struct err *e)
     for (size_t i = p->nua; i < n; i++)
         free(all[i]);
     p->ua = all;
+    if (rc == 0)
+        ua_popular_first(all, p->nua);
     if (rc == 0 && (p->ua_cum = zipf_cum(p->nua, 0.8)) == NULL)
         rc = err_set(e, ERR_FAIL, "out of memory");
     return rc;
