@@ -164,6 +164,8 @@ struct dagbag {
     size_t n_dags;
     struct dag_diag *diags; /* in the order found */
     size_t n_diags;
+    char *root; /* the DAG folder, where defaults.yml files are looked up to (set by
+                 * dagbag_load_folder; NULL: only the file's own folder) */
 };
 
 /* New, empty bag. Free with dagbag_free. */
@@ -189,6 +191,7 @@ struct dagfile_found {
     enum diag_level level;
     long long size;
     struct timespec mtime;
+    bool config; /* not a DAG file: a defaults.yml or an .airflowignore */
 };
 struct dagfile_walk {
     struct dagfile_found *items; /* sorted by path */

@@ -34,6 +34,7 @@ static const char *const dag_keys[] = {"default_args",
                                        "tasks",
                                        "task_groups",
                                        "template_searchpath",
+                                       "defaults_config_path",
                                        NULL};
 /* default_args keys, also valid on a task. */
 static const char *const arg_keys[] = {"owner",
