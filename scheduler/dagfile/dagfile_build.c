@@ -615,6 +615,19 @@ collect_tasks(struct loadctx *c, const struct ynode *tasks, struct taskent **out
     return 0;
 }
 
+/* dag-factory: schedule.strip().lower() == "none" means no schedule. */
+static bool
+is_none_text(const char *s)
+{
+    size_t n;
+
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    for (n = strlen(s); n > 0 && strchr(" \t\n\r", s[n - 1]) != NULL;)
+        n--;
+    return n == 4 && strncasecmp(s, "none", 4) == 0;
+}
+
 static int
 dag_schedule(struct loadctx *c, struct dag *dag, const struct ynode *map)
 {
@@ -628,7 +641,7 @@ dag_schedule(struct loadctx *c, struct dag *dag, const struct ynode *map)
                      "schedule%s",
                      s ? "; ignored because schedule is set" : "");
     s = s ? s : si;
-    if (s == NULL || ynode_is_null(s) || (s->kind == YN_SCALAR && strcasecmp(s->str, "none") == 0))
+    if (s == NULL || ynode_is_null(s) || (s->kind == YN_SCALAR && is_none_text(s->str)))
         return schedule_parse(&dag->schedule, "None", &e) < 0 ? dagfile_error(c, s, "%s", e.msg),
                -1                                             : 0;
     if (s->kind == YN_MAP) {
