@@ -60,6 +60,7 @@ dag_free(struct dag *dag)
     free(dag->description);
     free(dag->timezone);
     free(dag->params_json);
+    free(dag->param_schema_json);
     dagfile_str_list_free(dag->tags, dag->n_tags);
     free(dag->owner);
     dagfile_str_list_free(dag->template_searchpath, dag->n_template_searchpath);

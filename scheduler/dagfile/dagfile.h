@@ -136,7 +136,10 @@ struct dag {
     int max_active_tasks;        /* default 16 */
     double dagrun_timeout;       /* < 0: none */
     bool is_paused_upon_creation;
-    char *params_json; /* params as a JSON object text, NULL when absent */
+    char *params_json; /* params as a JSON object text (a Param's default as its value), NULL
+                        * when absent */
+    char *param_schema_json; /* the Param objects: {"name": {"schema": {...}, "default": v}}
+                              * ("default" absent when it has none), NULL when none */
     char **tags;
     size_t n_tags;
     char *owner; /* default_args.owner, default "airflow" */
@@ -211,6 +214,12 @@ int dagbag_load_file(struct dagbag *bag, const char *path);
 
 /* Load YAML text as if it were file `name` (for tests and fuzzing). */
 int dagbag_load_string(struct dagbag *bag, const char *name, const char *text, size_t len);
+
+/* Check a run's conf (a JSON object text; NULL: none) against the DAG's Param objects as
+ * Airflow does before it creates a run: each Param takes the conf's value, else its default,
+ * and must pass its schema. -1 with e (ERR_USAGE) naming the param and the rule broken, as
+ * "Invalid input for param x: 11 is greater than the maximum of 10 (rule: maximum)". */
+int dag_params_validate(const struct dag *dag, const char *conf_json, struct err *e);
 
 /* The DAG with this id (borrowed), or NULL. */
 const struct dag *dagbag_find(const struct dagbag *bag, const char *dag_id);

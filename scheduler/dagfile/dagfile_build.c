@@ -755,7 +755,7 @@ dag_fields(struct loadctx *c, struct dag *dag, const struct ynode *map, const st
                               rt ? "dagrun_timeout" : "dagrun_timeout_sec", &dag->dagrun_timeout);
     bad |= dagfile_read_bool(c, ymap_get(map, "is_paused_upon_creation"), "is_paused_upon_creation",
                              &dag->is_paused_upon_creation);
-    bad |= dagfile_read_json_object(c, ymap_get(map, "params"), "params", &dag->params_json);
+    bad |= dagfile_read_params(c, ymap_get(map, "params"), dag);
     bad |= dagfile_read_str_list(c, ymap_get(map, "tags"), "tags", &dag->tags, &dag->n_tags);
     bad |= read_searchpath(c, dag, ymap_get(map, "template_searchpath"));
     bad |= dagfile_read_str(c, ymap_get(args, "owner"), "owner", &dag->owner);

@@ -259,6 +259,8 @@ put_dag(FILE *out, const struct dag *d)
     fprintf(out, "  is_paused_upon_creation: %s\n  params: %s\n",
             d->is_paused_upon_creation ? "true" : "false",
             d->params_json ? d->params_json : "null");
+    if (d->param_schema_json != NULL)
+        fprintf(out, "  param_schema: %s\n", d->param_schema_json);
     put_list(out, "  tags", d->tags, d->n_tags);
     if (d->n_template_searchpath > 0)
         put_list(out, "  template_searchpath", d->template_searchpath, d->n_template_searchpath);

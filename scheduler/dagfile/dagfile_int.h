@@ -207,6 +207,10 @@ struct ynode *dagfile_apply_defaults(const struct ynode *dag, const struct ynode
 /* defaults.yml / defaults.yaml: a defaults file, never a DAG file. */
 bool dagfile_is_defaults_name(const char *name);
 
+/* params with Param objects (dagfile_params.c): dag->params_json and dag->param_schema_json,
+ * read after the DAG's schedule. */
+int dagfile_read_params(struct loadctx *c, const struct ynode *n, struct dag *dag);
+
 /* .airflowignore rules (dagfile_ignore.c): all the rules a walk read, and per folder the
  * indices of the ones that apply to it (its own after its parents', in file order). */
 struct ignore_rule;

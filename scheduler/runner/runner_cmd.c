@@ -450,6 +450,10 @@ runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_tr
     if ((conf = render_conf(s, t, e)) == NULL)
         goto out;
     snprintf(dag_out, dag_size, "%s", dag_id);
+    if (dag_params_validate(target, conf, e) < 0) { /* Airflow refuses the run: the task fails */
+        err_prefix(e, "DAG '%s'", dag_id);
+        goto out;
+    }
     if (store_run_create_manual(s, target, conf, "operator", run_out, run_size, &id, e) < 0)
         goto out;
     /* Airflow's TriggerDagRunOperator pushes the new run's id as XCom trigger_run_id */
