@@ -90,6 +90,7 @@ struct dag_task {
     /* env (BashOperator) or env_vars (KubernetesPodOperator) */
     struct kv *env;
     size_t n_env;
+    bool append_env; /* BashOperator: env over the inherited environment, not instead of it */
     char *cwd;
     bool do_xcom_push;      /* default: true for Bash, false for KPO */
     int *skip_on_exit_code; /* Bash default {99} */
@@ -136,8 +137,8 @@ struct dag {
     int max_active_tasks;        /* default 16 */
     double dagrun_timeout;       /* < 0: none */
     bool is_paused_upon_creation;
-    char *params_json; /* params as a JSON object text (a Param's default as its value), NULL
-                        * when absent */
+    char *params_json;       /* params as a JSON object text (a Param's default as its value), NULL
+                              * when absent */
     char *param_schema_json; /* the Param objects: {"name": {"schema": {...}, "default": v}}
                               * ("default" absent when it has none), NULL when none */
     char **tags;

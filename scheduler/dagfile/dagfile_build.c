@@ -68,6 +68,7 @@ static const struct {
 } op_keys[] = {
     {"bash_command", 1u << OP_BASH},
     {"env", 1u << OP_BASH},
+    {"append_env", 1u << OP_BASH},
     {"cwd", 1u << OP_BASH},
     {"cmds", 1u << OP_KPO},
     {"arguments", 1u << OP_KPO},
@@ -288,6 +289,7 @@ task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t
     bad |= dagfile_read_str(c, oget(ch, t, "bash_command"), "bash_command", &t->bash_command);
     bad |= dagfile_read_env(c, oget(ch, t, "env"), "env", &t->env, &t->n_env);
     bad |= dagfile_read_env(c, oget(ch, t, "env_vars"), "env_vars", &t->env, &t->n_env);
+    bad |= dagfile_read_bool(c, oget(ch, t, "append_env"), "append_env", &t->append_env);
     bad |= dagfile_read_str(c, oget(ch, t, "cwd"), "cwd", &t->cwd);
     bad |= dagfile_read_str_list(c, oget(ch, t, "cmds"), "cmds", &t->cmds, &t->n_cmds);
     bad |= dagfile_read_str_list(c, oget(ch, t, "arguments"), "arguments", &t->arguments,
@@ -308,11 +310,12 @@ task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t
         return 0; /* dagfile_sql_args */
     if (t->op == OP_BASH && (t->bash_command == NULL || t->bash_command[0] == '\0'))
         dagfile_error(c, ch->maps[0], "task '%s': BashOperator needs bash_command", sid);
-    else if (t->op == OP_KPO && t->n_cmds == 0 && t->n_arguments == 0)
+    else if (t->op == OP_KPO && t->n_cmds == 0)
         dagfile_error(c, ch->maps[0],
-                      "task '%s': KubernetesPodOperator needs cmds or arguments (the image's "
-                      "entrypoint is not known when running locally)",
-                      sid);
+                      "task '%s': KubernetesPodOperator without cmds runs the image's "
+                      "entrypoint%s, which gust cannot know when it runs the task locally: add "
+                      "cmds with the entrypoint (for example cmds: [\"/app/run\"])",
+                      sid, t->n_arguments > 0 ? " with the arguments" : "");
     else if (t->op == OP_TRIGGER_DAGRUN && (t->trigger_dag_id == NULL || !*t->trigger_dag_id))
         dagfile_error(c, ch->maps[0], "task '%s': TriggerDagRunOperator needs trigger_dag_id", sid);
     else
@@ -808,10 +811,11 @@ dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
         refs[i] = (struct dagfile_taskref){ents[i].sid, ents[i].map,
                                            ymap_get(ents[i].map, "dependencies"), g};
         bad |= build_task(c, t, ents[i].map, ents[i].sid, &gs, g, args, dag);
-        size_t len = strlen(ents[i].sid) + (g >= 0 ? strlen(gs.g[g].full_id) + 2 : 1);
+        bool pre = g >= 0 && gs.g[g].prefix; /* prefix_group_id: false leaves the id alone */
+        size_t len = strlen(ents[i].sid) + (pre ? strlen(gs.g[g].full_id) + 2 : 1);
         if ((t->task_id = malloc(len)) == NULL)
             goto out;
-        snprintf(t->task_id, len, "%s%s%s", g >= 0 ? gs.g[g].full_id : "", g >= 0 ? "." : "",
+        snprintf(t->task_id, len, "%s%s%s", pre ? gs.g[g].full_id : "", pre ? "." : "",
                  ents[i].sid);
         if (g >= 0 && (t->group_id = strdup(gs.g[g].full_id)) == NULL)
             goto out;

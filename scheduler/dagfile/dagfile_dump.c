@@ -216,6 +216,8 @@ put_operator_args(FILE *out, const struct dag_task *t)
         for (size_t i = 0; i < t->n_skip_on_exit_code; i++)
             fprintf(out, "%s%d", i ? ", " : "", t->skip_on_exit_code[i]);
         fputs("]\n", out);
+        if (t->append_env)
+            fputs("    append_env: true\n", out);
     }
 }
 

@@ -127,6 +127,7 @@ struct dgroup {
     const struct ynode *at;           /* where it is defined */
     const struct ynode *deps;         /* its dependencies, or NULL */
     const struct ynode *default_args; /* its default_args mapping, or NULL */
+    bool prefix; /* prefix_group_id (default true): its tasks' ids start with its id */
 };
 struct dgroups {
     struct dgroup *g;

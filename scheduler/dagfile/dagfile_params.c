@@ -21,14 +21,22 @@
 #include <string.h>
 
 static const char *const param_types[] = {"airflow.models.param.Param", "airflow.models.Param",
-                                          "airflow.sdk.Param", "airflow.sdk.definitions.param.Param",
-                                          NULL};
-static const char *const checked[] = {"type",    "enum",          "const",
-                                      "minimum", "maximum",       "exclusiveMinimum",
-                                      "exclusiveMaximum", "minLength", "maxLength",
-                                      "pattern", NULL};
-static const char *const shown[] = {"title", "examples", "format", "values_display", "section",
-                                    "description_md", "custom_html_form", NULL};
+                                          "airflow.sdk.Param",
+                                          "airflow.sdk.definitions.param.Param", NULL};
+static const char *const checked[] = {"type",
+                                      "enum",
+                                      "const",
+                                      "minimum",
+                                      "maximum",
+                                      "exclusiveMinimum",
+                                      "exclusiveMaximum",
+                                      "minLength",
+                                      "maxLength",
+                                      "pattern",
+                                      NULL};
+static const char *const shown[] = {
+    "title",   "examples",       "format",           "values_display",
+    "section", "description_md", "custom_html_form", NULL};
 
 static bool
 listed(const char *const *l, const char *s)
@@ -87,8 +95,8 @@ type_ok(const json_t *v, const json_t *type)
 
     if (json_is_string(type))
         return is_type(v, json_string_value(type));
-    json_array_foreach(type, i, t) if (json_is_string(t) && is_type(v, json_string_value(t))) return
-        true;
+    json_array_foreach(type, i,
+                       t) if (json_is_string(t) && is_type(v, json_string_value(t))) return true;
     return !json_is_array(type);
 }
 
@@ -96,8 +104,7 @@ type_ok(const json_t *v, const json_t *type)
 static int
 bounds(const json_t *v, const json_t *schema, char *msg, size_t size, const char *r)
 {
-    static const char *const kw[] = {"minimum", "maximum", "exclusiveMinimum",
-                                     "exclusiveMaximum"};
+    static const char *const kw[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
     static const char *const words[] = {"less than the minimum of", "greater than the maximum of",
                                         "less than or equal to the minimum of",
                                         "greater than or equal to the maximum of"};
@@ -122,8 +129,8 @@ bounds(const json_t *v, const json_t *schema, char *msg, size_t size, const char
 static int
 string_rules(const json_t *v, const json_t *schema, char *msg, size_t size, const char *r)
 {
-    const json_t *mn = json_object_get(schema, "minLength"), *mx = json_object_get(schema,
-                                                                                   "maxLength"),
+    const json_t *mn = json_object_get(schema, "minLength"),
+                 *mx = json_object_get(schema, "maxLength"),
                  *pat = json_object_get(schema, "pattern");
     size_t len = json_is_string(v) ? strlen(json_string_value(v)) : 0;
     regex_t re;
@@ -138,7 +145,8 @@ string_rules(const json_t *v, const json_t *schema, char *msg, size_t size, cons
         return snprintf(msg, size, "%s is too long (rule: maxLength %lld)", r,
                         (long long)json_integer_value(mx)),
                -1;
-    if (json_is_string(pat) && regcomp(&re, json_string_value(pat), REG_EXTENDED | REG_NOSUB) == 0) {
+    if (json_is_string(pat) &&
+        regcomp(&re, json_string_value(pat), REG_EXTENDED | REG_NOSUB) == 0) {
         int no = regexec(&re, json_string_value(v), 0, NULL, 0);
         regfree(&re);
         if (no)
@@ -229,8 +237,8 @@ read_param(struct loadctx *c, const char *name, const struct ynode *map, json_t 
         d = args->items[0];
     if (schema == NULL || spec == NULL || param_schema(c, name, map, schema) < 0)
         goto fail;
-    if (d != NULL && ((js = ynode_to_json(d)) == NULL ||
-                      (dv = json_loads(js, JSON_DECODE_ANY, NULL)) == NULL)) {
+    if (d != NULL &&
+        ((js = ynode_to_json(d)) == NULL || (dv = json_loads(js, JSON_DECODE_ANY, NULL)) == NULL)) {
         dagfile_error(c, d, "out of memory");
         goto fail;
     }
@@ -271,7 +279,8 @@ params_values(struct loadctx *c, const struct ynode *n, json_t *values, json_t *
             bad |= read_param(c, k->str, v, values, specs) < 0;
             continue;
         }
-        if ((js = ynode_to_json(v)) == NULL || (jv = json_loads(js, JSON_DECODE_ANY, NULL)) == NULL) {
+        if ((js = ynode_to_json(v)) == NULL ||
+            (jv = json_loads(js, JSON_DECODE_ANY, NULL)) == NULL) {
             free(js);
             dagfile_error(c, v, "out of memory");
             return -1;

@@ -3,7 +3,8 @@
  * TriggerDagRunOperator's run.
  *
  * Environment rules (Airflow's): a BashOperator with `env` gets exactly that environment
- * (plus the AIRFLOW_CTX_* variables), otherwise gust's own; a KubernetesPodOperator gets
+ * (plus the AIRFLOW_CTX_* variables), or gust's own with env over it when append_env is true,
+ * otherwise gust's own; a KubernetesPodOperator gets
  * gust's environment with its env_vars over it, since locally the "pod" needs the same
  * endpoints gust has. The folder of the gust binary goes first in PATH so task executables
  * installed beside it are found. Every rendered value stays one argv element. */
@@ -138,7 +139,8 @@ env_build(struct store *s, const struct ti_try *t, char **parent_env, const char
     const char *path;
     char *pathv;
 
-    if (!(task->op == OP_BASH && task->n_env > 0) && env_copy(env, parent_env) < 0)
+    if (!(task->op == OP_BASH && task->n_env > 0 && !task->append_env) &&
+        env_copy(env, parent_env) < 0)
         return err_set(e, ERR_FAIL, "out of memory");
     if (bindir[0] && (path = env_get(env, "PATH")) != NULL) {
         if (asprintf(&pathv, "%s:%s", bindir, path) < 0 || env_set(env, "PATH", pathv) < 0)
