@@ -29,6 +29,7 @@ task_free(struct dag_task *t)
     free(t->group_id);
     free(t->operator_path);
     free(t->bash_command);
+    dagfile_str_list_free(t->bash_command_vars, t->n_bash_command_vars);
     dagfile_str_list_free(t->cmds, t->n_cmds);
     dagfile_str_list_free(t->arguments, t->n_arguments);
     free(t->image);

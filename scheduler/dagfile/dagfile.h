@@ -79,6 +79,10 @@ struct dag_task {
 
     /* BashOperator */
     char *bash_command;
+    /* variables_as_arguments for bash_command: when a try starts, the value of the last of
+     * these Variables that is set replaces bash_command (then rendered as a template) */
+    char **bash_command_vars;
+    size_t n_bash_command_vars;
     /* KubernetesPodOperator */
     char **cmds;
     size_t n_cmds;

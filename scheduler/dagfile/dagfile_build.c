@@ -69,6 +69,7 @@ static const struct {
     {"bash_command", 1u << OP_BASH},
     {"env", 1u << OP_BASH},
     {"append_env", 1u << OP_BASH},
+    {"variables_as_arguments", ~0u},
     {"cwd", 1u << OP_BASH},
     {"cmds", 1u << OP_KPO},
     {"arguments", 1u << OP_KPO},
@@ -323,6 +324,48 @@ task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t
     return -1;
 }
 
+/* dag-factory's variables_as_arguments: [{variable: V, attribute: A}, ...]. dag-factory sets
+ * attribute A to Variable V's value when V exists; gust supports bash_command (the only
+ * string argument of its operators that changes what runs and is not a path) and looks the
+ * Variables up when each try starts (dag-factory: when it parses the file). */
+static int
+read_var_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const char *sid)
+{
+    const struct ynode *n = oget(ch, t, "variables_as_arguments");
+
+    if (n == NULL || ynode_is_null(n))
+        return 0;
+    if (n->kind != YN_SEQ) {
+        dagfile_error(c, n, "task '%s': variables_as_arguments must be a list, not %s", sid,
+                      ynode_what(n));
+        return -1;
+    }
+    if ((t->bash_command_vars = calloc(n->n + 1, sizeof(char *))) == NULL)
+        return dagfile_error(c, n, "out of memory"), -1;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct ynode *it = n->items[i], *v = ymap_get(it, "variable"),
+                           *a = ymap_get(it, "attribute");
+        if (it->kind != YN_MAP || v == NULL || v->kind != YN_SCALAR || a == NULL ||
+            a->kind != YN_SCALAR) {
+            dagfile_error(c, it,
+                          "task '%s': each variables_as_arguments item needs variable and "
+                          "attribute",
+                          sid);
+            return -1;
+        }
+        if (t->op != OP_BASH || strcmp(a->str, "bash_command") != 0) {
+            dagfile_error(c, a,
+                          "task '%s': variables_as_arguments attribute '%s' is not supported "
+                          "for %s (gust can set a BashOperator's bash_command from a Variable)",
+                          sid, a->str, op_kind_name(t->op));
+            return -1;
+        }
+        if ((t->bash_command_vars[t->n_bash_command_vars++] = strdup(v->str)) == NULL)
+            return dagfile_error(c, v, "out of memory"), -1;
+    }
+    return 0;
+}
+
 /* ---- templated fields: checked at load, so a bad template is an import error ---- */
 
 /* file:line:col of byte off of scalar n's text. Exact for a one-line scalar (a quote adds
@@ -538,6 +581,7 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
     check_task_keys(c, map, t, sid);
     int bad = task_args(c, &ch, t, sid, tz);
     bad |= task_operator_args(c, &ch, t, sid);
+    bad |= read_var_args(c, &ch, t, sid);
     bad |= check_task_templates(c, &ch, t, params);
     if (OP_IS_SQL(t->op))
         bad |= dagfile_sql_args(c, &ch, t, sid, dag);

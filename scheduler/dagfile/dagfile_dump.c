@@ -218,6 +218,9 @@ put_operator_args(FILE *out, const struct dag_task *t)
         fputs("]\n", out);
         if (t->append_env)
             fputs("    append_env: true\n", out);
+        if (t->n_bash_command_vars > 0)
+            put_list(out, "    bash_command from variables", t->bash_command_vars,
+                     t->n_bash_command_vars);
     }
 }
 

@@ -209,6 +209,17 @@ sql_command(struct store *s, const struct ti_try *t, struct runner_cmd *cmd, cha
     return 0;
 }
 
+/* dag-factory's variables_as_arguments: the last of the task's Variables that is set, or NULL. */
+static int
+bash_command_variable(struct store *s, const struct dag_task *task, char **out, struct err *e)
+{
+    *out = NULL;
+    for (size_t i = task->n_bash_command_vars; i-- > 0 && *out == NULL;)
+        if (store_variable_get(s, task->bash_command_vars[i], out, e) < 0)
+            return err_prefix(e, "variables_as_arguments: Variable %s", task->bash_command_vars[i]);
+    return 0;
+}
+
 int
 runner_build_command(struct store *s, const struct ti_try *t, char **parent_env, const char *bindir,
                      struct runner_cmd *cmd, struct err *e)
@@ -222,8 +233,14 @@ runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
         if (sql_command(s, t, cmd, &branch, e) < 0)
             return -1;
     } else if (task->op == OP_BASH) {
-        if (runner_render(s, t, task->bash_command, &script, e) < 0)
+        char *from_var = NULL;
+        if (s != NULL && bash_command_variable(s, task, &from_var, e) < 0)
+            return -1;
+        if (runner_render(s, t, from_var ? from_var : task->bash_command, &script, e) < 0) {
+            free(from_var);
             return err_prefix(e, "template error in bash_command");
+        }
+        free(from_var);
         cmd->argv = calloc(4, sizeof(*cmd->argv));
         if (cmd->argv == NULL || !(cmd->argv[0] = strdup("/bin/bash")) ||
             !(cmd->argv[1] = strdup("-c"))) {
