@@ -47,10 +47,12 @@ listed(const char *const *l, const char *s)
     return false;
 }
 
-/* Python's repr of a JSON value, as jsonschema's messages show it. */
+/* Python's repr of a JSON value, as jsonschema's messages show it (cut to size). */
 static void
 py_repr(const json_t *v, char *buf, size_t size)
 {
+    size_t i, used;
+    json_t *x;
     char *s;
 
     if (json_is_string(v))
@@ -59,7 +61,20 @@ py_repr(const json_t *v, char *buf, size_t size)
         snprintf(buf, size, "%s", json_is_true(v) ? "True" : "False");
     else if (json_is_null(v))
         snprintf(buf, size, "None");
-    else if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) != NULL) {
+    else if (json_is_array(v)) {
+        snprintf(buf, size, "[");
+        json_array_foreach(v, i, x)
+        {
+            used = strlen(buf);
+            if (used + 3 >= size)
+                break;
+            snprintf(buf + used, size - used, "%s", i ? ", " : "");
+            used = strlen(buf);
+            py_repr(x, buf + used, size - used);
+        }
+        used = strlen(buf);
+        snprintf(buf + used, size - used, "]");
+    } else if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) != NULL) {
         snprintf(buf, size, "%s", s);
         free(s);
     } else
