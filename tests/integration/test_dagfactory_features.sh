@@ -6,7 +6,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 23
+plan 24
 gust_tmpdir tmp
 pg_gust_db gust_dagfactory_features
 export GUST_DAGS_FOLDER=$tmp/dags GUST_LOGS_FOLDER=$tmp/logs
@@ -117,3 +117,11 @@ check_eq "glob: '!' re-includes, a sub-folder's file overrides, '/x' is anchored
     "deeper_anchored keep sub_b" "$(AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX=glob GUST_DAGS_FOLDER=$g ids)"
 check_eq "the same files read as regexps (the default): searched in the path under the folder" \
     "keep top" "$(GUST_DAGS_FOLDER=$g ids)"
+g2=$tmp/glob2
+mkdir -p "$g2/logs" "$g2/a/b"
+for f in in_logs:logs/l.yaml logs_file:logs.yaml tmp_z:a/tmp_z.yaml tmp_y:a/b/tmp_y.yaml fine:a/fine.yaml; do
+    printf '%s:\n  tasks:\n    t: {operator: airflow.operators.empty.EmptyOperator}\n' "${f%%:*}" >"$g2/${f#*:}"
+done
+printf 'logs/\n**/tmp_*.yaml\n' >"$g2/.airflowignore"
+check_eq "glob: 'x/' ignores a folder only, '**/' any depth" \
+    "fine logs_file" "$(AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX=glob GUST_DAGS_FOLDER=$g2 ids)"
