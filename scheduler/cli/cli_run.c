@@ -133,6 +133,10 @@ cli_dags_trigger(const struct cli_args *args)
         rc = EXIT_USAGE;
         goto out;
     }
+    if (dag_params_validate(dag, conf, &e) < 0) { /* Airflow's ParamValidationError: no run */
+        log_error("dag %s: %s", a.dag_id, e.msg);
+        goto out;
+    }
     if ((s = cli_open_store()) == NULL)
         goto out;
     if (create_run(s, dag, &a, logical, conf, run_id, &e) < 0) {

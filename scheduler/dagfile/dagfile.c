@@ -29,6 +29,7 @@ task_free(struct dag_task *t)
     free(t->group_id);
     free(t->operator_path);
     free(t->bash_command);
+    dagfile_str_list_free(t->bash_command_vars, t->n_bash_command_vars);
     dagfile_str_list_free(t->cmds, t->n_cmds);
     dagfile_str_list_free(t->arguments, t->n_arguments);
     free(t->image);
@@ -60,6 +61,7 @@ dag_free(struct dag *dag)
     free(dag->description);
     free(dag->timezone);
     free(dag->params_json);
+    free(dag->param_schema_json);
     dagfile_str_list_free(dag->tags, dag->n_tags);
     free(dag->owner);
     dagfile_str_list_free(dag->template_searchpath, dag->n_template_searchpath);
@@ -80,6 +82,7 @@ dagbag_free(struct dagbag *bag)
         free(bag->diags[i].msg);
     }
     free(bag->diags);
+    free(bag->root);
     free(bag);
 }
 
@@ -324,6 +327,32 @@ bag_add(struct loadctx *c, struct dag *dag, const struct ynode *key)
     return 0;
 }
 
+/* The DAG's mapping with the folder defaults (defaults.yml) and the file's `default` merged
+ * under it (dagfile_defaults.c); NULL when a defaults file is bad (an error) or out of memory. */
+static struct ynode *
+with_defaults(struct loadctx *c, const struct ynode *root, const struct ynode *v,
+              const struct ynode *defaults)
+{
+    const struct ynode *cfg = ymap_get(v, "defaults_config_path");
+    struct ynode *folder, *out;
+
+    if (cfg == NULL)
+        cfg = ymap_get(root, "defaults_config_path");
+    if (cfg == NULL && defaults != NULL)
+        cfg = ymap_get(defaults, "defaults_config_path");
+    if (cfg != NULL && cfg->kind != YN_SCALAR) {
+        dagfile_error(c, cfg, "defaults_config_path must be a folder name, not %s",
+                      ynode_what(cfg));
+        return NULL;
+    }
+    if ((folder = dagfile_folder_defaults(c, cfg && !ynode_is_null(cfg) ? cfg->str : NULL,
+                                          cfg ? cfg : v)) == NULL)
+        return NULL;
+    out = dagfile_apply_defaults(v, defaults, folder);
+    ynode_free(folder);
+    return out;
+}
+
 /* One top-level entry of a file: a DAG id and its definition. */
 static void
 load_entry(struct loadctx *c, const struct ynode *root, size_t i, const struct ynode *defaults)
@@ -331,13 +360,14 @@ load_entry(struct loadctx *c, const struct ynode *root, size_t i, const struct y
     const struct ynode *k = ymap_key(root, i), *v = ymap_val(root, i);
     struct ynode *merged = NULL;
     struct dag *dag;
+    int before = c->errors;
 
     if (k->kind != YN_SCALAR || !dagfile_valid_id(k->str)) {
         dagfile_error(c, k, "invalid dag id '%s' (letters, digits, '_', '.', '-'; at most 250)",
                       k->kind == YN_SCALAR ? k->str : "(not a string)");
         return;
     }
-    if (strcmp(k->str, "default") == 0)
+    if (strcmp(k->str, "default") == 0 || strcmp(k->str, "defaults_config_path") == 0)
         return;
     c->dag_id = k->str;
     for (size_t j = 0; j < i; j++)
@@ -346,8 +376,9 @@ load_entry(struct loadctx *c, const struct ynode *root, size_t i, const struct y
                           ymap_key(root, j)->line);
             goto out;
         }
-    if (defaults != NULL && v->kind == YN_MAP && (v = merged = ynode_merge(v, defaults)) == NULL) {
-        dagfile_error(c, k, "out of memory");
+    if (v->kind == YN_MAP && (v = merged = with_defaults(c, root, v, defaults)) == NULL) {
+        if (c->errors == before)
+            dagfile_error(c, k, "out of memory");
         goto out;
     }
     if ((dag = dagfile_build_dag(c, k, v)) != NULL)
@@ -432,11 +463,15 @@ dagbag_load_folder(struct dagbag *bag, const char *folder, struct err *e)
 {
     struct dagfile_walk w;
 
+    if (bag->root == NULL && (bag->root = strdup(folder)) == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
     if (dagfile_walk(folder, &w, e) < 0)
         return -1;
     for (size_t i = 0; i < w.n; i++) {
         struct loadctx c = {.bag = bag, .file = w.items[i].path};
 
+        if (w.items[i].config)
+            continue;
         if (w.items[i].problem == NULL)
             dagbag_load_file(bag, w.items[i].path);
         else

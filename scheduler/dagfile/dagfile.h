@@ -79,6 +79,10 @@ struct dag_task {
 
     /* BashOperator */
     char *bash_command;
+    /* variables_as_arguments for bash_command: when a try starts, the value of the last of
+     * these Variables that is set replaces bash_command (then rendered as a template) */
+    char **bash_command_vars;
+    size_t n_bash_command_vars;
     /* KubernetesPodOperator */
     char **cmds;
     size_t n_cmds;
@@ -90,6 +94,7 @@ struct dag_task {
     /* env (BashOperator) or env_vars (KubernetesPodOperator) */
     struct kv *env;
     size_t n_env;
+    bool append_env; /* BashOperator: env over the inherited environment, not instead of it */
     char *cwd;
     bool do_xcom_push;      /* default: true for Bash, false for KPO */
     int *skip_on_exit_code; /* Bash default {99} */
@@ -136,7 +141,10 @@ struct dag {
     int max_active_tasks;        /* default 16 */
     double dagrun_timeout;       /* < 0: none */
     bool is_paused_upon_creation;
-    char *params_json; /* params as a JSON object text, NULL when absent */
+    char *params_json;       /* params as a JSON object text (a Param's default as its value), NULL
+                              * when absent */
+    char *param_schema_json; /* the Param objects: {"name": {"schema": {...}, "default": v}}
+                              * ("default" absent when it has none), NULL when none */
     char **tags;
     size_t n_tags;
     char *owner; /* default_args.owner, default "airflow" */
@@ -164,6 +172,8 @@ struct dagbag {
     size_t n_dags;
     struct dag_diag *diags; /* in the order found */
     size_t n_diags;
+    char *root; /* the DAG folder, where defaults.yml files are looked up to (set by
+                 * dagbag_load_folder; NULL: only the file's own folder) */
 };
 
 /* New, empty bag. Free with dagbag_free. */
@@ -189,6 +199,7 @@ struct dagfile_found {
     enum diag_level level;
     long long size;
     struct timespec mtime;
+    bool config; /* not a DAG file: a defaults.yml or an .airflowignore */
 };
 struct dagfile_walk {
     struct dagfile_found *items; /* sorted by path */
@@ -208,6 +219,12 @@ int dagbag_load_file(struct dagbag *bag, const char *path);
 
 /* Load YAML text as if it were file `name` (for tests and fuzzing). */
 int dagbag_load_string(struct dagbag *bag, const char *name, const char *text, size_t len);
+
+/* Check a run's conf (a JSON object text; NULL: none) against the DAG's Param objects as
+ * Airflow does before it creates a run: each Param takes the conf's value, else its default,
+ * and must pass its schema. -1 with e (ERR_USAGE) naming the param and the rule broken, as
+ * "Invalid input for param x: 11 is greater than the maximum of 10 (rule: maximum)". */
+int dag_params_validate(const struct dag *dag, const char *conf_json, struct err *e);
 
 /* The DAG with this id (borrowed), or NULL. */
 const struct dag *dagbag_find(const struct dagbag *bag, const char *dag_id);

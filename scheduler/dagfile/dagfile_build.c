@@ -34,6 +34,7 @@ static const char *const dag_keys[] = {"default_args",
                                        "tasks",
                                        "task_groups",
                                        "template_searchpath",
+                                       "defaults_config_path",
                                        NULL};
 /* default_args keys, also valid on a task. */
 static const char *const arg_keys[] = {"owner",
@@ -67,6 +68,8 @@ static const struct {
 } op_keys[] = {
     {"bash_command", 1u << OP_BASH},
     {"env", 1u << OP_BASH},
+    {"append_env", 1u << OP_BASH},
+    {"variables_as_arguments", ~0u},
     {"cwd", 1u << OP_BASH},
     {"cmds", 1u << OP_KPO},
     {"arguments", 1u << OP_KPO},
@@ -287,6 +290,7 @@ task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t
     bad |= dagfile_read_str(c, oget(ch, t, "bash_command"), "bash_command", &t->bash_command);
     bad |= dagfile_read_env(c, oget(ch, t, "env"), "env", &t->env, &t->n_env);
     bad |= dagfile_read_env(c, oget(ch, t, "env_vars"), "env_vars", &t->env, &t->n_env);
+    bad |= dagfile_read_bool(c, oget(ch, t, "append_env"), "append_env", &t->append_env);
     bad |= dagfile_read_str(c, oget(ch, t, "cwd"), "cwd", &t->cwd);
     bad |= dagfile_read_str_list(c, oget(ch, t, "cmds"), "cmds", &t->cmds, &t->n_cmds);
     bad |= dagfile_read_str_list(c, oget(ch, t, "arguments"), "arguments", &t->arguments,
@@ -307,16 +311,59 @@ task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t
         return 0; /* dagfile_sql_args */
     if (t->op == OP_BASH && (t->bash_command == NULL || t->bash_command[0] == '\0'))
         dagfile_error(c, ch->maps[0], "task '%s': BashOperator needs bash_command", sid);
-    else if (t->op == OP_KPO && t->n_cmds == 0 && t->n_arguments == 0)
+    else if (t->op == OP_KPO && t->n_cmds == 0)
         dagfile_error(c, ch->maps[0],
-                      "task '%s': KubernetesPodOperator needs cmds or arguments (the image's "
-                      "entrypoint is not known when running locally)",
-                      sid);
+                      "task '%s': KubernetesPodOperator without cmds runs the image's "
+                      "entrypoint%s, which gust cannot know when it runs the task locally: add "
+                      "cmds with the entrypoint (for example cmds: [\"/app/run\"])",
+                      sid, t->n_arguments > 0 ? " with the arguments" : "");
     else if (t->op == OP_TRIGGER_DAGRUN && (t->trigger_dag_id == NULL || !*t->trigger_dag_id))
         dagfile_error(c, ch->maps[0], "task '%s': TriggerDagRunOperator needs trigger_dag_id", sid);
     else
         return 0;
     return -1;
+}
+
+/* dag-factory's variables_as_arguments: [{variable: V, attribute: A}, ...]. dag-factory sets
+ * attribute A to Variable V's value when V exists; gust supports bash_command (the only
+ * string argument of its operators that changes what runs and is not a path) and looks the
+ * Variables up when each try starts (dag-factory: when it parses the file). */
+static int
+read_var_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const char *sid)
+{
+    const struct ynode *n = oget(ch, t, "variables_as_arguments");
+
+    if (n == NULL || ynode_is_null(n))
+        return 0;
+    if (n->kind != YN_SEQ) {
+        dagfile_error(c, n, "task '%s': variables_as_arguments must be a list, not %s", sid,
+                      ynode_what(n));
+        return -1;
+    }
+    if ((t->bash_command_vars = calloc(n->n + 1, sizeof(char *))) == NULL)
+        return dagfile_error(c, n, "out of memory"), -1;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct ynode *it = n->items[i], *v = ymap_get(it, "variable"),
+                           *a = ymap_get(it, "attribute");
+        if (it->kind != YN_MAP || v == NULL || v->kind != YN_SCALAR || a == NULL ||
+            a->kind != YN_SCALAR) {
+            dagfile_error(c, it,
+                          "task '%s': each variables_as_arguments item needs variable and "
+                          "attribute",
+                          sid);
+            return -1;
+        }
+        if (t->op != OP_BASH || strcmp(a->str, "bash_command") != 0) {
+            dagfile_error(c, a,
+                          "task '%s': variables_as_arguments attribute '%s' is not supported "
+                          "for %s (gust can set a BashOperator's bash_command from a Variable)",
+                          sid, a->str, op_kind_name(t->op));
+            return -1;
+        }
+        if ((t->bash_command_vars[t->n_bash_command_vars++] = strdup(v->str)) == NULL)
+            return dagfile_error(c, v, "out of memory"), -1;
+    }
+    return 0;
 }
 
 /* ---- templated fields: checked at load, so a bad template is an import error ---- */
@@ -534,6 +581,7 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
     check_task_keys(c, map, t, sid);
     int bad = task_args(c, &ch, t, sid, tz);
     bad |= task_operator_args(c, &ch, t, sid);
+    bad |= read_var_args(c, &ch, t, sid);
     bad |= check_task_templates(c, &ch, t, params);
     if (OP_IS_SQL(t->op))
         bad |= dagfile_sql_args(c, &ch, t, sid, dag);
@@ -614,6 +662,19 @@ collect_tasks(struct loadctx *c, const struct ynode *tasks, struct taskent **out
     return 0;
 }
 
+/* dag-factory: schedule.strip().lower() == "none" means no schedule. */
+static bool
+is_none_text(const char *s)
+{
+    size_t n;
+
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    for (n = strlen(s); n > 0 && strchr(" \t\n\r", s[n - 1]) != NULL;)
+        n--;
+    return n == 4 && strncasecmp(s, "none", 4) == 0;
+}
+
 static int
 dag_schedule(struct loadctx *c, struct dag *dag, const struct ynode *map)
 {
@@ -627,7 +688,7 @@ dag_schedule(struct loadctx *c, struct dag *dag, const struct ynode *map)
                      "schedule%s",
                      s ? "; ignored because schedule is set" : "");
     s = s ? s : si;
-    if (s == NULL || ynode_is_null(s) || (s->kind == YN_SCALAR && strcasecmp(s->str, "none") == 0))
+    if (s == NULL || ynode_is_null(s) || (s->kind == YN_SCALAR && is_none_text(s->str)))
         return schedule_parse(&dag->schedule, "None", &e) < 0 ? dagfile_error(c, s, "%s", e.msg),
                -1                                             : 0;
     if (s->kind == YN_MAP) {
@@ -741,7 +802,7 @@ dag_fields(struct loadctx *c, struct dag *dag, const struct ynode *map, const st
                               rt ? "dagrun_timeout" : "dagrun_timeout_sec", &dag->dagrun_timeout);
     bad |= dagfile_read_bool(c, ymap_get(map, "is_paused_upon_creation"), "is_paused_upon_creation",
                              &dag->is_paused_upon_creation);
-    bad |= dagfile_read_json_object(c, ymap_get(map, "params"), "params", &dag->params_json);
+    bad |= dagfile_read_params(c, ymap_get(map, "params"), dag);
     bad |= dagfile_read_str_list(c, ymap_get(map, "tags"), "tags", &dag->tags, &dag->n_tags);
     bad |= read_searchpath(c, dag, ymap_get(map, "template_searchpath"));
     bad |= dagfile_read_str(c, ymap_get(args, "owner"), "owner", &dag->owner);
@@ -794,10 +855,11 @@ dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
         refs[i] = (struct dagfile_taskref){ents[i].sid, ents[i].map,
                                            ymap_get(ents[i].map, "dependencies"), g};
         bad |= build_task(c, t, ents[i].map, ents[i].sid, &gs, g, args, dag);
-        size_t len = strlen(ents[i].sid) + (g >= 0 ? strlen(gs.g[g].full_id) + 2 : 1);
+        bool pre = g >= 0 && gs.g[g].prefix; /* prefix_group_id: false leaves the id alone */
+        size_t len = strlen(ents[i].sid) + (pre ? strlen(gs.g[g].full_id) + 2 : 1);
         if ((t->task_id = malloc(len)) == NULL)
             goto out;
-        snprintf(t->task_id, len, "%s%s%s", g >= 0 ? gs.g[g].full_id : "", g >= 0 ? "." : "",
+        snprintf(t->task_id, len, "%s%s%s", pre ? gs.g[g].full_id : "", pre ? "." : "",
                  ents[i].sid);
         if (g >= 0 && (t->group_id = strdup(gs.g[g].full_id)) == NULL)
             goto out;

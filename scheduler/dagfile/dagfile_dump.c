@@ -216,6 +216,11 @@ put_operator_args(FILE *out, const struct dag_task *t)
         for (size_t i = 0; i < t->n_skip_on_exit_code; i++)
             fprintf(out, "%s%d", i ? ", " : "", t->skip_on_exit_code[i]);
         fputs("]\n", out);
+        if (t->append_env)
+            fputs("    append_env: true\n", out);
+        if (t->n_bash_command_vars > 0)
+            put_list(out, "    bash_command from variables", t->bash_command_vars,
+                     t->n_bash_command_vars);
     }
 }
 
@@ -259,6 +264,8 @@ put_dag(FILE *out, const struct dag *d)
     fprintf(out, "  is_paused_upon_creation: %s\n  params: %s\n",
             d->is_paused_upon_creation ? "true" : "false",
             d->params_json ? d->params_json : "null");
+    if (d->param_schema_json != NULL)
+        fprintf(out, "  param_schema: %s\n", d->param_schema_json);
     put_list(out, "  tags", d->tags, d->n_tags);
     if (d->n_template_searchpath > 0)
         put_list(out, "  template_searchpath", d->template_searchpath, d->n_template_searchpath);

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const group_keys[] = {"group_name",   "task_group_name",   "tooltip",
-                                         "dependencies", "parent_group_name", "default_args",
-                                         "ui_color",     "ui_fgcolor",        NULL};
+static const char *const group_keys[] = {
+    "group_name",   "task_group_name", "tooltip",    "dependencies",    "parent_group_name",
+    "default_args", "ui_color",        "ui_fgcolor", "prefix_group_id", NULL};
 
 static bool
 valid_group_name(const char *s)
@@ -86,9 +86,11 @@ add_group(struct loadctx *c, struct dgroups *gs, const struct ynode *name, const
         return -1;
     }
     g = &gs->g[gs->n++];
-    *g = (struct dgroup){.name = name->str, .parent = -1, .at = name};
+    *g = (struct dgroup){.name = name->str, .parent = -1, .at = name, .prefix = true};
     if (conf == NULL)
         return 0;
+    if (dagfile_read_bool(c, ymap_get(conf, "prefix_group_id"), "prefix_group_id", &g->prefix) < 0)
+        return -1;
     check_group_keys(c, conf, name->str);
     snprintf(where, sizeof(where), "task group '%s'", name->str);
     g->deps = ymap_get(conf, "dependencies");
@@ -137,7 +139,9 @@ full_ids(struct dgroups *gs)
 {
     for (size_t i = 0; i < gs->n; i++) {
         char *id = strdup(gs->g[i].name);
-        for (int g = gs->g[i].parent; id != NULL && g >= 0; g = gs->g[g].parent) {
+        /* Airflow: a group's id has its parent's id in front only when the parent prefixes */
+        for (int g = gs->g[i].parent; id != NULL && g >= 0 && gs->g[g].prefix;
+             g = gs->g[g].parent) {
             char *longer;
             if (asprintf(&longer, "%s.%s", gs->g[g].name, id) < 0)
                 longer = NULL;

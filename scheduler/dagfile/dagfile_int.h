@@ -127,6 +127,7 @@ struct dgroup {
     const struct ynode *at;           /* where it is defined */
     const struct ynode *deps;         /* its dependencies, or NULL */
     const struct ynode *default_args; /* its default_args mapping, or NULL */
+    bool prefix; /* prefix_group_id (default true): its tasks' ids start with its id */
 };
 struct dgroups {
     struct dgroup *g;
@@ -197,5 +198,42 @@ void dag_free(struct dag *dag);
 char *dagfile_strdup(const char *s);
 /* Airflow's key rule for dag and task ids: [A-Za-z0-9_.-]+, at most 250 characters. */
 bool dagfile_valid_id(const char *s);
+
+/* dag-factory folder defaults (dagfile_defaults.c): the merged defaults.yml files for the file
+ * being loaded, with cfg (defaults_config_path, or NULL) as the root; errors at `at`. */
+struct ynode *dagfile_folder_defaults(struct loadctx *c, const char *cfg, const struct ynode *at);
+/* A new mapping: dag with the folder defaults and the file's `default` (may be NULL) under it. */
+struct ynode *dagfile_apply_defaults(const struct ynode *dag, const struct ynode *file_default,
+                                     const struct ynode *folder);
+/* defaults.yml / defaults.yaml: a defaults file, never a DAG file. */
+bool dagfile_is_defaults_name(const char *name);
+
+/* params with Param objects (dagfile_params.c): dag->params_json and dag->param_schema_json,
+ * read after the DAG's schedule. */
+int dagfile_read_params(struct loadctx *c, const struct ynode *n, struct dag *dag);
+
+/* .airflowignore rules (dagfile_ignore.c): all the rules a walk read, and per folder the
+ * indices of the ones that apply to it (its own after its parents', in file order). */
+struct ignore_rule;
+struct dagfile_ignore {
+    struct ignore_rule *rules;
+    size_t n;
+};
+struct dagfile_ignore_list {
+    size_t *idx;
+    size_t n;
+};
+/* AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX is "glob" (else regexp). */
+bool dagfile_ignore_glob_syntax(void);
+/* Add dir/.airflowignore's rules (none when there is no such file) to ig and l; root is the
+ * DAG folder. -1: out of memory. */
+int dagfile_ignore_read(struct dagfile_ignore *ig, struct dagfile_ignore_list *l, const char *root,
+                        const char *dir);
+/* Whether path (under root, as the walk builds it) is ignored by the rules of l. */
+bool dagfile_ignore_match(const struct dagfile_ignore *ig, const struct dagfile_ignore_list *l,
+                          const char *root, const char *path, bool is_dir);
+int dagfile_ignore_list_copy(struct dagfile_ignore_list *to,
+                             const struct dagfile_ignore_list *from);
+void dagfile_ignore_clear(struct dagfile_ignore *ig);
 
 #endif

@@ -5,9 +5,12 @@
  * by the caller), so a half-read task can always be freed. */
 #include "dagfile_int.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "schedule/tz.h"
 
@@ -213,10 +216,73 @@ datetime_map(struct loadctx *c, const struct ynode *map, const char *what, const
     return 0;
 }
 
+/* One optional "<digits><spaces><unit>" of dag-factory's relative time at *p (advanced past
+ * it when it matches): the value, or -1 when it does not match. */
+static long
+rel_part(const char **p, const char *unit)
+{
+    const char *q = *p;
+    long v = 0;
+
+    if (!isdigit((unsigned char)*q))
+        return -1;
+    for (; isdigit((unsigned char)*q); q++)
+        if ((v = v * 10 + (*q - '0')) > 1000000000L)
+            return -1;
+    if (!isspace((unsigned char)*q))
+        return -1;
+    while (isspace((unsigned char)*q))
+        q++;
+    if (strncasecmp(q, unit, strlen(unit)) != 0)
+        return -1;
+    *p = q + strlen(unit);
+    return v;
+}
+
+/* dag-factory's get_time_delta: re.match of (N hour)?(N minute)?(N second)?(N day)? (case
+ * insensitive; what follows is ignored, so "2 days" and "1 hours" read as written); at least
+ * one part. The delta in seconds, or -1. */
+static long long
+relative_seconds(const char *s)
+{
+    static const char *const units[] = {"hour", "minute", "second", "day"};
+    static const long mult[] = {3600, 60, 1, 86400};
+    long long total = 0;
+    bool any = false;
+
+    for (size_t i = 0; i < 4; i++) {
+        long v = rel_part(&s, units[i]);
+        if (v >= 0)
+            total += (long long)v * mult[i], any = true;
+    }
+    return any ? total : -1;
+}
+
+/* The start of today in zone tz, minus secs (dag-factory: pendulum.now(tz).start_of("day") -
+ * delta). Today is $GUST_TEST_NOW (epoch seconds) in tests, else the clock. */
+static int
+relative_date(const char *tz, long long secs, time_t *out, struct err *e)
+{
+    const char *fake = getenv("GUST_TEST_NOW");
+    time_t now = fake && *fake ? (time_t)strtoll(fake, NULL, 10) : time(NULL);
+    struct civil cv;
+    long off;
+
+    if (tz_from_utc(tz, now, &cv, &off, e) < 0)
+        return -1;
+    cv.hour = cv.minute = cv.second = 0;
+    if (tz_to_utc(tz, &cv, out, e) < 0)
+        return -1;
+    *out -= (time_t)secs;
+    return 0;
+}
+
 int
 dagfile_read_date(struct loadctx *c, const struct ynode *n, const char *what, const char *tz,
                   time_t *out)
 {
+    long long rel;
+
     struct err e = {0};
 
     if (n == NULL || ynode_is_null(n))
@@ -227,11 +293,20 @@ dagfile_read_date(struct loadctx *c, const struct ynode *n, const char *what, co
         dagfile_error(c, n, "%s must be a date, not %s", what, ynode_what(n));
         return -1;
     }
-    if (tz_parse_iso(tz, n->str, out, &e) < 0) {
-        dagfile_error(c, n, "%s: %s", what, e.msg);
+    if (tz_parse_iso(tz, n->str, out, &e) == 0)
+        return 0;
+    if ((rel = relative_seconds(n->str)) >= 0) {
+        struct err e2 = {0};
+        if (relative_date(tz, rel, out, &e2) == 0)
+            return 0;
+        dagfile_error(c, n, "%s: %s", what, e2.msg);
         return -1;
     }
-    return 0;
+    dagfile_error(c, n,
+                  "%s: %s; nor is it a relative time as dag-factory reads it (\"2 days\", "
+                  "\"1 hour\": N hour|minute|second|day)",
+                  what, e.msg);
+    return -1;
 }
 
 void

@@ -8,7 +8,12 @@
  * must not look complete). Invariant: anything that may hold DAGs and could not be read (a
  * subfolder, a dangling link, an entry stat fails on, a *.yaml that is not a regular file)
  * is an error item with its path, never a silent skip: the caller must not take its DAGs
- * for deleted. Items are sorted by path; hidden entries (".name") are left out. */
+ * for deleted. Items are sorted by path; hidden entries (".name") are left out.
+ *
+ * What .airflowignore files ignore (dagfile_ignore.c) is left out as Airflow leaves it out, an
+ * ignored folder unread. A folder's .airflowignore and a dag-factory defaults.yml (or
+ * defaults.yaml) are items marked `config`: not DAG files, but part of the fingerprint so that
+ * editing them reloads the folder. */
 #include "dagfile_int.h"
 
 #include <dirent.h>
@@ -32,6 +37,8 @@ struct dirset {
 
 struct walker {
     struct dagfile_walk *out;
+    const char *root;
+    struct dagfile_ignore ig;
     struct dirset seen;
     size_t entries;
     struct err *e;
@@ -142,19 +149,45 @@ stat_reason(const char *path, int err)
     return strerror(err);
 }
 
-static int walk_dir(struct walker *w, const char *dir, int depth);
+static int walk_dir(struct walker *w, const char *dir, int depth,
+                    const struct dagfile_ignore_list *parent);
+static int ignore_file(struct walker *w, const char *dir, struct dagfile_ignore_list *l);
+
+bool
+dagfile_is_defaults_name(const char *name)
+{
+    return strcmp(name, "defaults.yml") == 0 || strcmp(name, "defaults.yaml") == 0;
+}
+
+/* A config item (defaults.yml, .airflowignore): takes path. */
+static int
+add_config(struct walker *w, char *path, const struct stat *st)
+{
+    if (add_item(w, path, st, DIAG_ERROR, NULL) < 0)
+        return -1;
+    w->out->items[w->out->n - 1].config = true;
+    return 0;
+}
 
 /* One entry of a folder: takes path. */
 static int
-walk_entry(struct walker *w, char *path, const char *name, int depth)
+walk_entry(struct walker *w, char *path, const char *name, int depth,
+           const struct dagfile_ignore_list *l)
 {
     struct stat st;
     int added;
 
+    if (l->n > 0 && dagfile_ignore_match(&w->ig, l, w->root, path,
+                                         stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
+        free(path);
+        return 0;
+    }
     if (stat(path, &st) != 0) {
         int err = errno;
         return add_item(w, path, NULL, DIAG_ERROR, "cannot read: %s", stat_reason(path, err));
     }
+    if (S_ISREG(st.st_mode) && dagfile_is_defaults_name(name))
+        return add_config(w, path, &st);
     if (S_ISREG(st.st_mode) && is_yaml_name(name))
         return add_item(w, path, &st, DIAG_ERROR, NULL);
     if (!S_ISDIR(st.st_mode)) {
@@ -174,7 +207,7 @@ walk_entry(struct walker *w, char *path, const char *name, int depth)
         return add_item(w, path, NULL, DIAG_WARNING,
                         "a folder already read under another path (a symbolic link loop or a "
                         "second link to it): not read again");
-    added = walk_dir(w, path, depth + 1);
+    added = walk_dir(w, path, depth + 1, l);
     free(path);
     return added;
 }
@@ -218,10 +251,11 @@ read_names(struct walker *w, DIR *d, char ***names, size_t *n)
 
 /* The folder dir (depth 0: the top). -1 only for what stops the whole walk. */
 static int
-walk_dir(struct walker *w, const char *dir, int depth)
+walk_dir(struct walker *w, const char *dir, int depth, const struct dagfile_ignore_list *parent)
 {
     DIR *d = opendir(dir);
     char **names = NULL;
+    struct dagfile_ignore_list l;
     size_t n = 0;
     int rc;
 
@@ -235,14 +269,38 @@ walk_dir(struct walker *w, const char *dir, int depth)
     }
     rc = read_names(w, d, &names, &n);
     closedir(d);
+    if (rc == 0 && (dagfile_ignore_list_copy(&l, parent) < 0 || ignore_file(w, dir, &l) < 0))
+        rc = err_set(w->e, ERR_FAIL, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char *path = path_join(dir, names[i]);
-        rc = path ? walk_entry(w, path, names[i], depth) : err_set(w->e, ERR_FAIL, "out of memory");
+        rc = path ? walk_entry(w, path, names[i], depth, &l)
+                  : err_set(w->e, ERR_FAIL, "out of memory");
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    free(l.idx);
     return rc;
+}
+
+/* dir/.airflowignore: its rules into l, and the file itself as a config item. */
+static int
+ignore_file(struct walker *w, const char *dir, struct dagfile_ignore_list *l)
+{
+    char *path = path_join(dir, ".airflowignore");
+    struct stat st;
+
+    if (path == NULL)
+        return -1;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        free(path);
+        return 0;
+    }
+    if (dagfile_ignore_read(&w->ig, l, w->root, dir) < 0) {
+        free(path);
+        return -1;
+    }
+    return add_config(w, path, &st);
 }
 
 static int
@@ -254,7 +312,8 @@ cmp_item(const void *a, const void *b)
 int
 dagfile_walk(const char *folder, struct dagfile_walk *out, struct err *e)
 {
-    struct walker w = {.out = out, .e = e};
+    struct walker w = {.out = out, .e = e, .root = folder};
+    struct dagfile_ignore_list top = {0};
     struct stat st;
     int rc = -1;
 
@@ -264,8 +323,9 @@ dagfile_walk(const char *folder, struct dagfile_walk *out, struct err *e)
     if (dirset_add(&w.seen, st.st_dev, st.st_ino) < 0)
         err_set(e, ERR_FAIL, "out of memory");
     else
-        rc = walk_dir(&w, folder, 0);
+        rc = walk_dir(&w, folder, 0, &top);
     free(w.seen.k);
+    dagfile_ignore_clear(&w.ig);
     if (rc < 0) {
         dagfile_walk_clear(out);
         return -1;

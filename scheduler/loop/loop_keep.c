@@ -81,11 +81,14 @@ find_good(struct loop_ctx *c, const char *path)
 
 /* The file's whole text, if it loads without an error; NULL otherwise. */
 static char *
-read_good_text(const char *path, const struct stat *st, size_t *len)
+read_good_text(const char *folder, const char *path, const struct stat *st, size_t *len)
 {
     FILE *f = st->st_size <= MAX_KEPT_SIZE ? fopen(path, "rb") : NULL;
     char *text = f ? malloc((size_t)st->st_size + 1) : NULL;
     struct dagbag *check = dagbag_new();
+
+    if (check != NULL) /* the DAG folder: its defaults.yml files apply as in the real load */
+        check->root = strdup(folder);
 
     *len = text ? fread(text, 1, (size_t)st->st_size, f) : 0;
     if (f)
@@ -114,7 +117,7 @@ keep_text(struct loop_ctx *c, const char *path)
         (g && g->st.st_size == st.st_size && g->st.st_mtim.tv_sec == st.st_mtim.tv_sec &&
          g->st.st_mtim.tv_nsec == st.st_mtim.tv_nsec))
         return;
-    if ((text = read_good_text(path, &st, &len)) == NULL)
+    if ((text = read_good_text(c->folder, path, &st, &len)) == NULL)
         return; /* changed since the reload: the next one sees it */
     if (g == NULL) {
         if ((grown = realloc(c->good, (c->n_good + 1) * sizeof(*grown))) == NULL) {
@@ -161,8 +164,10 @@ keep_dags(struct loop_ctx *c, struct runner *r, struct loop_good *g, struct dagb
 {
     struct dagbag *old = dagbag_new();
 
-    if (old == NULL)
+    if (old == NULL || (old->root = strdup(c->folder)) == NULL) {
+        dagbag_free(old);
         return;
+    }
     dagbag_load_string(old, g->path, g->text, g->len);
     for (size_t i = 0; i < old->n_dags;) {
         const struct dag *dag = old->dags[i];

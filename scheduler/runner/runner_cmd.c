@@ -3,7 +3,8 @@
  * TriggerDagRunOperator's run.
  *
  * Environment rules (Airflow's): a BashOperator with `env` gets exactly that environment
- * (plus the AIRFLOW_CTX_* variables), otherwise gust's own; a KubernetesPodOperator gets
+ * (plus the AIRFLOW_CTX_* variables), or gust's own with env over it when append_env is true,
+ * otherwise gust's own; a KubernetesPodOperator gets
  * gust's environment with its env_vars over it, since locally the "pod" needs the same
  * endpoints gust has. The folder of the gust binary goes first in PATH so task executables
  * installed beside it are found. Every rendered value stays one argv element. */
@@ -138,7 +139,8 @@ env_build(struct store *s, const struct ti_try *t, char **parent_env, const char
     const char *path;
     char *pathv;
 
-    if (!(task->op == OP_BASH && task->n_env > 0) && env_copy(env, parent_env) < 0)
+    if (!(task->op == OP_BASH && task->n_env > 0 && !task->append_env) &&
+        env_copy(env, parent_env) < 0)
         return err_set(e, ERR_FAIL, "out of memory");
     if (bindir[0] && (path = env_get(env, "PATH")) != NULL) {
         if (asprintf(&pathv, "%s:%s", bindir, path) < 0 || env_set(env, "PATH", pathv) < 0)
@@ -207,6 +209,17 @@ sql_command(struct store *s, const struct ti_try *t, struct runner_cmd *cmd, cha
     return 0;
 }
 
+/* dag-factory's variables_as_arguments: the last of the task's Variables that is set, or NULL. */
+static int
+bash_command_variable(struct store *s, const struct dag_task *task, char **out, struct err *e)
+{
+    *out = NULL;
+    for (size_t i = task->n_bash_command_vars; i-- > 0 && *out == NULL;)
+        if (store_variable_get(s, task->bash_command_vars[i], out, e) < 0)
+            return err_prefix(e, "variables_as_arguments: Variable %s", task->bash_command_vars[i]);
+    return 0;
+}
+
 int
 runner_build_command(struct store *s, const struct ti_try *t, char **parent_env, const char *bindir,
                      struct runner_cmd *cmd, struct err *e)
@@ -220,8 +233,14 @@ runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
         if (sql_command(s, t, cmd, &branch, e) < 0)
             return -1;
     } else if (task->op == OP_BASH) {
-        if (runner_render(s, t, task->bash_command, &script, e) < 0)
+        char *from_var = NULL;
+        if (s != NULL && bash_command_variable(s, task, &from_var, e) < 0)
+            return -1;
+        if (runner_render(s, t, from_var ? from_var : task->bash_command, &script, e) < 0) {
+            free(from_var);
             return err_prefix(e, "template error in bash_command");
+        }
+        free(from_var);
         cmd->argv = calloc(4, sizeof(*cmd->argv));
         if (cmd->argv == NULL || !(cmd->argv[0] = strdup("/bin/bash")) ||
             !(cmd->argv[1] = strdup("-c"))) {
@@ -450,6 +469,10 @@ runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_tr
     if ((conf = render_conf(s, t, e)) == NULL)
         goto out;
     snprintf(dag_out, dag_size, "%s", dag_id);
+    if (dag_params_validate(target, conf, e) < 0) { /* Airflow refuses the run: the task fails */
+        err_prefix(e, "DAG '%s'", dag_id);
+        goto out;
+    }
     if (store_run_create_manual(s, target, conf, "operator", run_out, run_size, &id, e) < 0)
         goto out;
     /* Airflow's TriggerDagRunOperator pushes the new run's id as XCom trigger_run_id */

@@ -156,6 +156,7 @@ main(void)
         return 1;
     /* Variables the $VAR expansion cases use; GUST_TEST_UNSET_VAR must stay unset. */
     setenv("GUST_TEST_VAR", "from-env", 1);
+    setenv("GUST_TEST_NOW", "1710055805", 1); /* relative start_date: 2024-03-10T07:30:05Z */
     setenv("GUST_TEST_RETRIES", "4", 1);
     unsetenv("GUST_TEST_UNSET_VAR");
     n = find_cases(root, "valid", &cases, n);

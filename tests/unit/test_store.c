@@ -158,7 +158,7 @@ test_sync_dagbag(void **state)
         {DIAG_WARNING, "dags/one.yaml", 1, 1, "d1", "schedule_interval is deprecated"},
         {DIAG_ERROR, "dags/bad.yaml", 9, 1, "y", "cycle: a -> b -> a"},
     };
-    struct dagbag bag = {list, 2, diags, 3};
+    struct dagbag bag = {list, 2, diags, 3, NULL};
     bool paused = false;
     int applied;
 
