@@ -28,11 +28,18 @@ count_errors(const struct dagbag *bag)
     return n;
 }
 
+/* One stderr line per warning, then the count of errors. */
 static void
 note_import_errors(const struct dagbag *bag)
 {
     size_t n = count_errors(bag);
+    char line[1024];
 
+    for (size_t i = 0; i < bag->n_diags; i++)
+        if (bag->diags[i].level == DIAG_WARNING) {
+            dag_diag_format(&bag->diags[i], line, sizeof(line));
+            log_warn("%s", line);
+        }
     if (n > 0)
         log_warn("%zu import error(s); see 'gust dags list-import-errors'", n);
 }
@@ -332,6 +339,7 @@ cli_dags_reserialize(const struct cli_args *a)
     } else {
         printf("recorded %zu DAG(s) and %zu import error(s) from %s\n", bag->n_dags,
                count_errors(bag), subdir ? subdir : cli_dags_folder());
+        note_import_errors(bag);
     }
     store_free(s);
     dagbag_free(bag);

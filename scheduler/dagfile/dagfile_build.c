@@ -15,130 +15,6 @@
 #include "template/template.h"
 #include "schedule/tz.h"
 
-static const char *const dag_keys[] = {"default_args",
-                                       "schedule",
-                                       "schedule_interval",
-                                       "start_date",
-                                       "end_date",
-                                       "catchup",
-                                       "max_active_runs",
-                                       "max_active_tasks",
-                                       "concurrency",
-                                       "dagrun_timeout",
-                                       "dagrun_timeout_sec",
-                                       "params",
-                                       "tags",
-                                       "description",
-                                       "timezone",
-                                       "is_paused_upon_creation",
-                                       "tasks",
-                                       "task_groups",
-                                       "template_searchpath",
-                                       "defaults_config_path",
-                                       NULL};
-/* default_args keys, also valid on a task. */
-static const char *const arg_keys[] = {"owner",
-                                       "retries",
-                                       "retry_delay",
-                                       "retry_delay_sec",
-                                       "retry_exponential_backoff",
-                                       "max_retry_delay",
-                                       "execution_timeout",
-                                       "execution_timeout_secs",
-                                       "trigger_rule",
-                                       "depends_on_past",
-                                       "pool",
-                                       "queue",
-                                       "start_date",
-                                       "end_date",
-                                       NULL};
-static const char *const sys_keys[] = {"operator", "task_id", "dependencies", "task_group_name",
-                                       NULL};
-/* Operator arguments, and the operators that take each (bit 1 << enum op_kind). */
-#define B(op) (1u << (op))
-#define SQL_ALL                                                                                    \
-    (B(OP_SQL_EXECUTE) | B(OP_SQL_CHECK) | B(OP_SQL_VALUE_CHECK) | B(OP_SQL_THRESHOLD_CHECK) |     \
-     B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK) | B(OP_SQL_BRANCH) | B(OP_SQL_SENSOR))
-#define SQL_WITH_SQL (SQL_ALL & ~(B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK)))
-#define SQL_WITH_PARAMS (SQL_WITH_SQL & ~B(OP_SQL_THRESHOLD_CHECK))
-#define SQL_TABLE (B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK))
-static const struct {
-    const char *key;
-    unsigned ops;
-} op_keys[] = {
-    {"bash_command", 1u << OP_BASH},
-    {"env", 1u << OP_BASH},
-    {"append_env", 1u << OP_BASH},
-    {"variables_as_arguments", ~0u},
-    {"cwd", 1u << OP_BASH},
-    {"cmds", 1u << OP_KPO},
-    {"arguments", 1u << OP_KPO},
-    {"image", 1u << OP_KPO},
-    {"name", 1u << OP_KPO},
-    {"namespace", 1u << OP_KPO},
-    {"env_vars", 1u << OP_KPO},
-    {"do_xcom_push", ~0u},
-    {"skip_on_exit_code", 1u << OP_BASH | 1u << OP_KPO},
-    {"trigger_dag_id", 1u << OP_TRIGGER_DAGRUN},
-    {"conf", 1u << OP_TRIGGER_DAGRUN},
-    {"wait_for_completion", 1u << OP_TRIGGER_DAGRUN},
-    /* SQL operators (dagfile_sql.c reads them; the Python-only ones are errors there) */
-    {"conn_id", SQL_ALL},
-    {"postgres_conn_id", B(OP_SQL_EXECUTE)},
-    {"database", SQL_ALL},
-    {"hook_params", SQL_ALL},
-    {"retry_on_failure", SQL_ALL},
-    {"sql", SQL_WITH_SQL},
-    {"parameters", SQL_WITH_PARAMS},
-    {"autocommit", B(OP_SQL_EXECUTE)},
-    {"split_statements", B(OP_SQL_EXECUTE)},
-    {"return_last", B(OP_SQL_EXECUTE)},
-    {"show_return_value_in_logs", B(OP_SQL_EXECUTE)},
-    {"requires_result_fetch", B(OP_SQL_EXECUTE)},
-    {"handler", B(OP_SQL_EXECUTE)},
-    {"output_processor", B(OP_SQL_EXECUTE)},
-    {"pass_value", B(OP_SQL_VALUE_CHECK)},
-    {"tolerance", B(OP_SQL_VALUE_CHECK)},
-    {"min_threshold", B(OP_SQL_THRESHOLD_CHECK)},
-    {"max_threshold", B(OP_SQL_THRESHOLD_CHECK)},
-    {"table", SQL_TABLE},
-    {"partition_clause", SQL_TABLE},
-    {"column_mapping", B(OP_SQL_COLUMN_CHECK)},
-    {"accept_none", B(OP_SQL_COLUMN_CHECK)},
-    {"checks", B(OP_SQL_TABLE_CHECK)},
-    {"follow_task_ids_if_true", B(OP_SQL_BRANCH)},
-    {"follow_task_ids_if_false", B(OP_SQL_BRANCH)},
-    {"poke_interval", B(OP_SQL_SENSOR)},
-    {"timeout", B(OP_SQL_SENSOR)},
-    {"soft_fail", B(OP_SQL_SENSOR)},
-    {"mode", B(OP_SQL_SENSOR)},
-    {"fail_on_empty", B(OP_SQL_SENSOR)},
-    {"exponential_backoff", B(OP_SQL_SENSOR)},
-    {"max_wait", B(OP_SQL_SENSOR)},
-    {"success", B(OP_SQL_SENSOR)},
-    {"failure", B(OP_SQL_SENSOR)},
-    {"selector", B(OP_SQL_SENSOR)},
-};
-#define N_OP_KEYS (sizeof(op_keys) / sizeof(op_keys[0]))
-
-static bool
-in_list(const char *const *list, const char *s)
-{
-    for (; *list; list++)
-        if (strcmp(*list, s) == 0)
-            return true;
-    return false;
-}
-
-static int
-op_key(const char *s)
-{
-    for (size_t i = 0; i < N_OP_KEYS; i++)
-        if (strcmp(op_keys[i].key, s) == 0)
-            return (int)i;
-    return -1;
-}
-
 const struct ynode *
 dagfile_cget(const struct chain *ch, const char *key)
 {
@@ -154,18 +30,6 @@ static const char *
 key_text(const struct ynode *k)
 {
     return k->kind == YN_SCALAR ? k->str : "(not a string)";
-}
-
-/* Warnings for keys of a default_args mapping that nothing reads. */
-void
-dagfile_check_default_args(struct loadctx *c, const struct ynode *args, const char *where)
-{
-    for (size_t i = 0; args != NULL && i < args->n; i++) {
-        const char *k = key_text(ymap_key(args, i));
-        if (!in_list(arg_keys, k) && op_key(k) < 0 && strcmp(k, "timezone") != 0)
-            dagfile_warn(c, ymap_key(args, i), "%s%sunsupported default_args key '%s' ignored",
-                         where ? where : "", where ? ": " : "", k);
-    }
 }
 
 static int
@@ -185,24 +49,6 @@ op_from_path(const char *path, enum op_kind *op)
     else
         return dagfile_sql_op(cls, op);
     return 0;
-}
-
-static void
-check_task_keys(struct loadctx *c, const struct ynode *map, const struct dag_task *t,
-                const char *sid)
-{
-    for (size_t i = 0; i < map->n; i++) {
-        const struct ynode *kn = ymap_key(map, i);
-        const char *k = key_text(kn);
-        int ok = op_key(k);
-        if (in_list(sys_keys, k) || in_list(arg_keys, k))
-            continue;
-        if (ok < 0)
-            dagfile_warn(c, kn, "task '%s': unsupported key '%s' ignored", sid, k);
-        else if (!(op_keys[ok].ops & (1u << t->op)))
-            dagfile_warn(c, kn, "task '%s': key '%s' is not used by %s and is ignored", sid, k,
-                         op_kind_name(t->op));
-    }
 }
 
 static int
@@ -271,9 +117,7 @@ task_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const c
 const struct ynode *
 dagfile_oget(const struct chain *ch, enum op_kind op, const char *key)
 {
-    int k = op_key(key);
-
-    return k >= 0 && (op_keys[k].ops & (1u << op)) ? dagfile_cget(ch, key) : NULL;
+    return dagfile_key_op_takes(key, op) ? dagfile_cget(ch, key) : NULL;
 }
 
 static const struct ynode *
@@ -331,7 +175,7 @@ task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t
 static int
 read_var_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const char *sid)
 {
-    const struct ynode *n = oget(ch, t, "variables_as_arguments");
+    const struct ynode *n = dagfile_cget(ch, "variables_as_arguments");
 
     if (n == NULL || ynode_is_null(n))
         return 0;
@@ -534,9 +378,7 @@ task_operator(struct loadctx *c, const struct ynode *map, struct dag_task *t, co
     const struct ynode *op = ymap_get(map, "operator");
 
     if (op == NULL && ymap_get(map, "decorator") != NULL) {
-        dagfile_error(c, ymap_get(map, "decorator"),
-                      "task '%s': decorator (TaskFlow) tasks need Python and are not supported",
-                      sid);
+        dagfile_check_keys(c, map, KL_TASK, -1, sid); /* refuses decorator */
         return -1;
     }
     if (op == NULL || ynode_is_null(op)) {
@@ -578,8 +420,8 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
             ch.maps[ch.n++] = gs->g[g].default_args;
     if (dag_args != NULL)
         ch.maps[ch.n++] = dag_args;
-    check_task_keys(c, map, t, sid);
-    int bad = task_args(c, &ch, t, sid, tz);
+    int bad = dagfile_check_keys(c, map, KL_TASK, (int)t->op, sid) < 0;
+    bad |= task_args(c, &ch, t, sid, tz);
     bad |= task_operator_args(c, &ch, t, sid);
     bad |= read_var_args(c, &ch, t, sid);
     bad |= check_task_templates(c, &ch, t, params);
@@ -811,14 +653,14 @@ dag_fields(struct loadctx *c, struct dag *dag, const struct ynode *map, const st
     return bad ? -1 : 0;
 }
 
+/* The table's verdict on each key, and a warning for a repeated key. */
 static void
 check_dag_keys(struct loadctx *c, const struct ynode *map)
 {
+    dagfile_check_keys(c, map, KL_DAG, -1, NULL);
     for (size_t i = 0; i < map->n; i++) {
         const struct ynode *k = ymap_key(map, i);
         const char *s = key_text(k);
-        if (!in_list(dag_keys, s))
-            dagfile_warn(c, k, "unsupported DAG key '%s' ignored", s);
         for (size_t j = 0; j < i; j++)
             if (strcmp(key_text(ymap_key(map, j)), s) == 0)
                 dagfile_warn(c, k, "key '%s' is repeated: the last one is used", s);
@@ -909,7 +751,7 @@ dagfile_build_dag(struct loadctx *c, const struct ynode *key, const struct ynode
         dagfile_error(c, args, "default_args must be a mapping, not %s", ynode_what(args));
         args = NULL;
     }
-    dagfile_check_default_args(c, args, NULL);
+    dagfile_check_keys(c, args, KL_ARGS, -1, NULL);
     dag_fields(c, dag, map, args);
     if (dag_tasks(c, dag, map, args) < 0 && c->errors == before)
         dagfile_error(c, map, "out of memory");

@@ -14,10 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const group_keys[] = {
-    "group_name",   "task_group_name", "tooltip",    "dependencies",    "parent_group_name",
-    "default_args", "ui_color",        "ui_fgcolor", "prefix_group_id", NULL};
-
 static bool
 valid_group_name(const char *s)
 {
@@ -39,20 +35,6 @@ int
 dagfile_group_find(const struct dgroups *gs, const char *name)
 {
     return (int)dagfile_names_get(&gs->by_name, name);
-}
-
-static void
-check_group_keys(struct loadctx *c, const struct ynode *conf, const char *name)
-{
-    for (size_t i = 0; i < conf->n; i++) {
-        const struct ynode *k = ymap_key(conf, i);
-        bool known = false;
-        for (const char *const *g = group_keys; k->kind == YN_SCALAR && *g; g++)
-            known |= strcmp(*g, k->str) == 0;
-        if (!known)
-            dagfile_warn(c, k, "task group '%s': unsupported key '%s' ignored", name,
-                         k->kind == YN_SCALAR ? k->str : "?");
-    }
 }
 
 /* One group definition: name node and its mapping (NULL: an empty definition). */
@@ -91,7 +73,7 @@ add_group(struct loadctx *c, struct dgroups *gs, const struct ynode *name, const
         return 0;
     if (dagfile_read_bool(c, ymap_get(conf, "prefix_group_id"), "prefix_group_id", &g->prefix) < 0)
         return -1;
-    check_group_keys(c, conf, name->str);
+    int bad = dagfile_check_keys(c, conf, KL_GROUP, -1, name->str);
     snprintf(where, sizeof(where), "task group '%s'", name->str);
     g->deps = ymap_get(conf, "dependencies");
     g->default_args = ymap_get(conf, "default_args");
@@ -100,8 +82,8 @@ add_group(struct loadctx *c, struct dgroups *gs, const struct ynode *name, const
             dagfile_error(c, g->default_args, "%s: default_args must be a mapping", where);
         g->default_args = NULL;
     }
-    dagfile_check_default_args(c, g->default_args, where);
-    return 0;
+    bad |= dagfile_check_keys(c, g->default_args, KL_ARGS, -1, where);
+    return bad;
 }
 
 /* Parent links (by parent_group_name), refusing unknown parents and loops. */

@@ -99,8 +99,34 @@ int dagfile_read_json_object(struct loadctx *c, const struct ynode *n, const cha
 void dagfile_str_list_free(char **list, size_t n);
 void dagfile_env_free(struct kv *env, size_t n);
 
-/* Warnings for keys of a default_args mapping that nothing reads (where: context or NULL). */
-void dagfile_check_default_args(struct loadctx *c, const struct ynode *args, const char *where);
+/* The key table (dagfile_keys.c): every key the loader knows, where it may appear and its
+ * class. IMPLEMENTED: Airflow's meaning; WARNED: changes nothing a run does (a warning);
+ * REFUSED: an import error naming the key and what to do instead. */
+enum key_level { KL_DAG = 1, KL_ARGS = 2, KL_TASK = 4, KL_GROUP = 8 };
+enum key_class { KEY_IMPLEMENTED, KEY_WARNED, KEY_REFUSED };
+struct dagfile_key {
+    const char *key;
+    unsigned levels;      /* KL_* bits where the key may appear */
+    enum key_class cls;   /* its class there */
+    unsigned ops;         /* operator arguments: bit 1 << op_kind of each operator taking it */
+    const char *why;      /* refused: what to do instead; warned: why nothing changes */
+    const char *ok_value; /* refused: a value that is harmless (e.g. "false"), or NULL */
+};
+size_t dagfile_keys_count(void);
+/* Entry i of the table (NULL past the end). */
+const struct dagfile_key *dagfile_key_at(size_t i);
+/* The entry of key at level lv, or NULL when the table does not know it there. */
+const struct dagfile_key *dagfile_key_find(const char *key, enum key_level lv);
+/* The class of key at level lv (op: the task's operator at KL_TASK, else -1), and why. */
+enum key_class dagfile_key_class(const char *key, enum key_level lv, int op, const char **why);
+const char *dagfile_key_class_name(enum key_class cls);
+/* True when operator op takes key as an implemented argument (dagfile_oget). */
+bool dagfile_key_op_takes(const char *key, enum op_kind op);
+/* The one place that applies the table: a warning per WARNED key and an error per REFUSED key
+ * of map (who: the task or group name, or the context of a default_args mapping). -1 when a
+ * key was refused. */
+int dagfile_check_keys(struct loadctx *c, const struct ynode *map, enum key_level lv, int op,
+                       const char *who);
 
 /* Build the DAG named by key from its (default-merged) mapping. NULL when it has errors
  * (they are recorded in c); the DAG is owned by the caller otherwise. */

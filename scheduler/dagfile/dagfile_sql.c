@@ -138,29 +138,15 @@ check_tmpl(struct sqlctx *x, const char *key)
     return dagfile_check_template(x->c, x->ch, arg(x, key), key, x->dag->params_json);
 }
 
-/* Arguments that hold Python callables or that gust cannot honour. */
+/* Arguments gust cannot honour with some values (the ones it never honours, such as the
+ * Python callables and hook_params, are refused by the key table, dagfile_keys.c). */
 static int
 refuse_args(struct sqlctx *x)
 {
-    static const char *const python_only[] = {"handler", "output_processor", "success", "failure",
-                                              "selector"};
     const struct ynode *n;
     bool b = true;
     int bad = 0;
 
-    for (size_t i = 0; i < sizeof(python_only) / sizeof(python_only[0]); i++)
-        if ((n = arg(x, python_only[i])) != NULL)
-            dagfile_error(x->c, n,
-                          "task '%s': %s takes a Python callable, which gust cannot run (remove "
-                          "it: gust uses the operator's default behaviour)",
-                          x->sid, python_only[i]),
-                bad = -1;
-    if ((n = arg(x, "hook_params")) != NULL)
-        dagfile_error(x->c, n,
-                      "task '%s': hook_params is not supported (put connection options in the "
-                      "connection's extra)",
-                      x->sid),
-            bad = -1;
     if ((n = arg(x, "retry_on_failure")) != NULL &&
         (dagfile_read_bool(x->c, n, "retry_on_failure", &b) < 0 || !b)) {
         if (!b)

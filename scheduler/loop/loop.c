@@ -41,6 +41,19 @@ earliest(time_t a, time_t b)
 /* ---- the DAG folder ---- */
 
 /* Reload when the folder's fingerprint changed, or on SIGHUP. */
+/* One log line per warning of a load (keys that change nothing a run does, deprecations). */
+static void
+log_load_warnings(const struct dagbag *bag)
+{
+    char line[1024];
+
+    for (size_t i = 0; i < bag->n_diags; i++)
+        if (bag->diags[i].level == DIAG_WARNING) {
+            dag_diag_format(&bag->diags[i], line, sizeof(line));
+            log_warn("%s", line);
+        }
+}
+
 static void
 maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
 {
@@ -63,6 +76,7 @@ maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
     if (c->mode == RUNNER_SCHEDULER && store_sync_dagbag(c->store, bag, now, &e) < 0)
         log_error("record the DAG folder: %s", e.msg);
     log_info("loaded %zu DAG(s) from %s", bag->n_dags, c->folder);
+    log_load_warnings(bag);
     loop_keep_last_good(c, r, bag);
     runner_set_bag(r, bag);
 }

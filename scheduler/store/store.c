@@ -395,17 +395,23 @@ sb_array_elem(struct sbuf *b, const char *s)
 
 /* Whether diagnostic i is the first error of its file (so files are listed once). */
 static bool
-first_error_of_file(const struct dagbag *bag, size_t i)
+first_of_file(const struct dagbag *bag, size_t i, enum diag_level level)
 {
     const struct dag_diag *d = &bag->diags[i];
 
-    if (d->level != DIAG_ERROR || d->file == NULL)
+    if (d->level != level || d->file == NULL)
         return false;
     for (size_t j = 0; j < i; j++)
-        if (bag->diags[j].level == DIAG_ERROR && bag->diags[j].file &&
+        if (bag->diags[j].level == level && bag->diags[j].file &&
             strcmp(bag->diags[j].file, d->file) == 0)
             return false;
     return true;
+}
+
+static bool
+first_error_of_file(const struct dagbag *bag, size_t i)
+{
+    return first_of_file(bag, i, DIAG_ERROR);
 }
 
 /* The array literals {dag ids of the bag} and {files with errors}. */
@@ -502,48 +508,57 @@ replace_tags(struct store *s, const struct dag *d, struct err *e)
     return 0;
 }
 
-/* The stacktrace of one file: its error diagnostics, one "file:line:col: error: msg" line
- * each (the format of dag_diag_format). */
+/* The stacktrace of one file: its diagnostics of one level, one "file:line:col: error: msg"
+ * line each (the format of dag_diag_format). */
 static void
-file_errors(const struct dagbag *bag, const char *file, struct sbuf *b)
+file_diags(const struct dagbag *bag, const char *file, enum diag_level level, struct sbuf *b)
 {
+    const char *what = level == DIAG_ERROR ? "error" : "warning";
     char line[64];
 
     for (size_t i = 0; i < bag->n_diags; i++) {
         const struct dag_diag *d = &bag->diags[i];
 
-        if (d->level != DIAG_ERROR || d->file == NULL || strcmp(d->file, file) != 0)
+        if (d->level != level || d->file == NULL || strcmp(d->file, file) != 0)
             continue;
         if (b->len)
             sb_str(b, "\n");
         sb_str(b, d->file);
         if (d->line > 0)
-            snprintf(line, sizeof(line), ":%d:%d: error: ", d->line, d->col);
+            snprintf(line, sizeof(line), ":%d:%d: %s: ", d->line, d->col, what);
         else
-            snprintf(line, sizeof(line), ": error: ");
+            snprintf(line, sizeof(line), ": %s: ", what);
         sb_str(b, line);
         sb_str(b, d->msg ? d->msg : "");
     }
 }
 
+/* Replace the import_error rows (level DIAG_ERROR) or the import_warning rows (DIAG_WARNING)
+ * with one row per file of the bag that has diagnostics of that level. */
 static int
-replace_import_errors(struct store *s, const struct dagbag *bag, const char *now, struct err *e)
+replace_import_diags(struct store *s, const struct dagbag *bag, const char *now,
+                     enum diag_level level, struct err *e)
 {
-    if (run_cmd(s, e, "DELETE FROM import_error", 0, NULL) != 0)
+    bool err = level == DIAG_ERROR;
+
+    if (run_cmd(s, e, err ? "DELETE FROM import_error" : "DELETE FROM import_warning", 0, NULL) !=
+        0)
         return -1;
     for (size_t i = 0; i < bag->n_diags; i++) {
         struct sbuf trace = {0};
         int rc;
 
-        if (!first_error_of_file(bag, i))
+        if (!first_of_file(bag, i, level))
             continue;
-        file_errors(bag, bag->diags[i].file, &trace);
+        file_diags(bag, bag->diags[i].file, level, &trace);
         if (trace.oom)
             return err_set(e, ERR_FAIL, "out of memory");
         const char *p[] = {now, bag->diags[i].file, trace.p};
         rc = run_cmd(s, e,
-                     "INSERT INTO import_error (timestamp, filename, stacktrace) "
-                     "VALUES (to_timestamp($1::double precision), $2, $3)",
+                     err ? "INSERT INTO import_error (timestamp, filename, stacktrace) "
+                           "VALUES (to_timestamp($1::double precision), $2, $3)"
+                         : "INSERT INTO import_warning (timestamp, filename, warnings) "
+                           "VALUES (to_timestamp($1::double precision), $2, $3)",
                      3, p);
         free(trace.p);
         if (rc != 0)
@@ -582,7 +597,8 @@ sync_rows(struct store *s, const struct dagbag *bag, const char *now, struct err
             "WHERE has_import_errors IS DISTINCT FROM coalesce(fileloc = ANY($1::text[]), false)",
             1, p + 1) != 0)
         goto out;
-    rc = replace_import_errors(s, bag, now, e);
+    if (replace_import_diags(s, bag, now, DIAG_ERROR, e) == 0)
+        rc = replace_import_diags(s, bag, now, DIAG_WARNING, e);
 out:
     free(ids.p);
     free(files.p);

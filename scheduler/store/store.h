@@ -58,8 +58,8 @@ int store_schema_version(struct store *s, int *db_version, int *binary_version, 
 /* Record a loaded DAG folder: upsert one `dag` row per DAG (new DAGs start paused when
  * is_paused_upon_creation; is_paused of known DAGs is kept), mark DAGs no longer in the bag
  * inactive (unless their file, or a folder holding it, failed to load), set has_import_errors per
- * file, and replace the `import_error` rows with the bag's errors (one row per file). One
- * transaction. */
+ * file, and replace the `import_error` rows with the bag's errors and the `import_warning` rows
+ * with its warnings (one row per file each). One transaction. */
 int store_sync_dagbag(struct store *s, const struct dagbag *bag, time_t now, struct err *e);
 
 /* Append a line to the import_error row of file (store_sync_dagbag wrote it): what the

@@ -6,7 +6,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 12
+plan 13
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 pg_gust_db gust_dag_reload
@@ -30,12 +30,14 @@ keep:
       bash_command: 'echo second > $GUST_TEST_TMP/second'
       dependencies: [first]
 YAML
-echo 'other: {tasks: [{task_id: t, operator: airflow.operators.empty.EmptyOperator}]}' \
+echo 'other: {doc_md: hi, tasks: [{task_id: t, operator: airflow.operators.empty.EmptyOperator}]}' \
     >"$GUST_DAGS_FOLDER/other.yaml"
 "$GUST" scheduler >"$GUST_TEST_TMP/sched.log" 2>&1 &
 sched=$!
 gust_kill_at_exit "$sched"
 wait_for 30 "$GUST" jobs check --job-type scheduler
+check "the scheduler logs each warning of a load" \
+    wait_for 30 log_has "other.yaml:1:9: warning: key 'doc_md' is ignored"
 "$GUST" dags trigger keep -r k1 >/dev/null
 check "the first task runs" wait_for 60 test -f "$GUST_TEST_TMP/started"
 

@@ -334,9 +334,11 @@ for d in $dirs; do
     n=$(find "$d" -maxdepth 1 \( -name '*.yaml' -o -name '*.yml' \) | wc -l)
     [ "$n" -gt 0 ] && echo "ok - $d has $n DAG files" || echo "not ok - $d has DAG files"
 
-    # 3. gust loads the same files with no error and no warning.
+    # 3. gust loads the same files with no error and no warning, except the warnings about
+    #    keys only Airflow's UI uses (a task group's tooltip): the files also run in Airflow.
     warn=$("$GUST" dags list-import-errors --warnings -S "$d" 2>/dev/null)
     rc=$?
+    warn=$(printf '%s' "$warn" | grep -v "is ignored: Airflow UI setting; gust has no UI")
     check_eq "gust loads $d without import errors" 0 "$rc"
     check_eq "gust has no warnings for $d" "" "$warn"
 done

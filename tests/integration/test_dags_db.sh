@@ -4,7 +4,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 14
+plan 18
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pg_createdb gust_dags_db
@@ -38,6 +38,20 @@ check_eq "a DAG whose file is gone becomes inactive" f "$(q "select is_active fr
 rm "$tmp/dags/broken.yaml"
 "$GUST" dags reserialize >/dev/null
 check_eq "fixed files clear their import errors" 0 "$(q 'select count(*) from import_error')"
+
+# Warnings (keys that change nothing a run does) are printed and stored beside import errors.
+printf 'warned:\n  doc_md: hi\n  tasks:\n    t: {operator: airflow.operators.empty.EmptyOperator}\n' \
+    >"$tmp/dags/warned.yaml"
+"$GUST" dags reserialize >/dev/null 2>"$tmp/rerr"
+check_contains "reserialize prints each warning" "warned.yaml:2:3: warning: key 'doc_md' is ignored" \
+    "$(cat "$tmp/rerr")"
+check_eq "the warning is stored in import_warning" 1 \
+    "$(q "select count(*) from import_warning where filename like '%/warned.yaml' and warnings like '%key ''doc_md'' is ignored%'")"
+check_eq "a file with only warnings has no import error" 0 "$(q 'select count(*) from import_error')"
+rm "$tmp/dags/warned.yaml"
+"$GUST" dags reserialize >/dev/null 2>&1
+check_eq "warnings are replaced at each load" 0 \
+    "$(q "select count(*) from import_warning where filename like '%/warned.yaml'")"
 
 GUST_DATABASE_URL="postgresql://gust:hunter22@127.0.0.1:1/none?connect_timeout=2" \
     "$GUST" dags list >"$tmp/out" 2>"$tmp/err"
