@@ -42,6 +42,17 @@ struct tmpl_ctx {
     time_t data_interval_start;
     time_t data_interval_end;
     int try_number;
+    /* The rest of Airflow's context (a zero time_t or NULL string renders None unless said). */
+    time_t start_date;        /* the run's start (start_date, dag_run.start_date) */
+    const char *run_type;     /* dag_run.run_type: "scheduled", "manual", "backfill" */
+    time_t prev_logical_date; /* prev_ds: the schedule's previous logical date */
+    time_t prev_di_start_success, prev_di_end_success; /* the last successful earlier run */
+    time_t prev_start_date_success; /* this task's start in that run */
+    const char *hostname;           /* ti.hostname */
+    int max_tries;                  /* ti.max_tries */
+    time_t ti_start_date;           /* ti.start_date: this try's start */
+    const char *owner;              /* task.owner (NULL: "airflow") */
+    int retries;                    /* task.retries */
     const char *params_json; /* DAG params with run conf applied over them; NULL: {} */
     const char *conf_json;   /* the run's conf; NULL: {} */
     /* ti.xcom_pull: set *json_out to the value's JSON text (malloc'd), or NULL when there is
