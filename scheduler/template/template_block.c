@@ -5,8 +5,8 @@
  *
  * Still one pass over the source: a branch not taken is read in skip mode (checked for
  * syntax and names, nothing evaluated, written or assigned); a for body is read again from
- * its start for each item. When checking (no context) every branch is checked, and a loop over
- * a value known only at run time checks its body once. Bounds: blocks nest at most
+ * its start for each item. When checking (no context), a branch whose condition is only known
+ * when a try starts, and the body of a loop over such a value, are read in skip mode. Bounds: blocks nest at most
  * TMPL_DEPTH_MAX deep, a render runs at most TMPL_ITER_MAX loop iterations and writes at most
  * TMPL_SIZE_MAX bytes; beyond them it fails with an error, so no DAG can hang the scheduler. */
 #include <ctype.h>
@@ -113,7 +113,9 @@ branch(struct tmpl_state *s, struct tmpl_sb *out, bool take, const char *const *
     return rc;
 }
 
-/* The condition after if/elif (s->tok is the keyword): whether its branch runs. */
+/* The condition after if/elif (s->tok is the keyword): whether its branch runs. Once a
+ * condition held, or was only known when a try starts (checking), the later conditions and
+ * branches are read in skip mode: a check reports no more than a render could meet. */
 static int
 condition(struct tmpl_state *s, bool *done, bool *take)
 {
@@ -126,8 +128,8 @@ condition(struct tmpl_state *s, bool *done, bool *take)
     rc = tmpl_next(s) < 0 || tmpl_expr(s, &c) < 0 || tmpl_raise(s, &c) < 0 ? -1 : 0;
     if (skip)
         s->skip--;
-    *take = rc == 0 && !skip && (c.k == V_ANY || tmpl_truthy(&c));
-    *done |= *take && c.k != V_ANY;
+    *take = rc == 0 && !skip && c.k != V_ANY && tmpl_truthy(&c);
+    *done |= *take || c.k == V_ANY;
     tmpl_val_clear(&c);
     return rc < 0 ? -1 : finish_tag(s);
 }
@@ -268,12 +270,12 @@ block_for(struct tmpl_state *s, struct tmpl_sb *out, size_t open)
     }
     if (rc == 0 && n == 0) {
         struct tmpl_val item = {.k = V_ANY};
-        rc = loop_pass(s, out, var, &item, 0, -1, items == NULL && !skip, &stop);
+        rc = loop_pass(s, out, var, &item, 0, -1, false, &stop);
     }
     if (rc == 0 && stop != NULL && strcmp(stop, "else") == 0) {
         rc = tmpl_next(s) < 0 || finish_tag(s) < 0 ? -1 : 0;
         if (rc == 0)
-            rc = branch(s, out, n == 0 && !skip, end, &stop);
+            rc = branch(s, out, items != NULL && n == 0 && !skip, end, &stop);
     }
     if (rc == 0 && stop == NULL)
         rc = tmpl_fail(s, open, "'{%% for %%}' has no matching '{%% endfor %%}'");

@@ -860,17 +860,14 @@ logical(struct tmpl_state *s, struct tmpl_val *v, bool is_or,
     while (keyword(s, is_or ? "or" : "and")) {
         if (tmpl_raise(s, v) < 0 || tmpl_next(s) < 0)
             return -1;
-        if (v->k != V_ANY && tmpl_truthy(v) == is_or) {
+        if (v->k == V_ANY || tmpl_truthy(v) == is_or) { /* the result is v */
             if (skipped(s, parse) < 0)
                 return -1;
             continue;
         }
-        bool any = v->k == V_ANY;
         tmpl_val_clear(v);
         if (parse(s, v) < 0)
             return -1;
-        if (any)
-            set_any(v);
     }
     return 0;
 }
@@ -902,7 +899,8 @@ reread(struct tmpl_state *s, size_t start, struct tmpl_val *v)
 }
 
 /* `a if cond else b` after a (read in skip mode from start): cond and b, then a if needed.
- * In skip mode a is not read again (nothing is evaluated anyway). */
+ * When cond is only known when a try starts, or in skip mode, b is only checked and a is not
+ * read again: the result is "any". */
 static int
 inline_if(struct tmpl_state *s, size_t start, struct tmpl_val *v)
 {
@@ -913,14 +911,14 @@ inline_if(struct tmpl_state *s, size_t start, struct tmpl_val *v)
     tmpl_val_clear(v);
     if (tmpl_next(s) < 0 || tmpl_or_expr(s, &c) < 0 || tmpl_raise(s, &c) < 0)
         return tmpl_val_clear(&c), -1;
-    bool any = c.k == V_ANY || skip, take = !skip && (any || tmpl_truthy(&c));
+    bool any = c.k == V_ANY || skip, take = !any && tmpl_truthy(&c);
     tmpl_val_clear(&c);
     if (keyword(s, "else")) {
         if (tmpl_next(s) < 0)
             return -1;
-        if (take && !any ? skipped(s, tmpl_expr) < 0 : tmpl_expr(s, v) < 0)
+        if (take || any ? skipped(s, tmpl_expr) < 0 : tmpl_expr(s, v) < 0)
             return -1;
-    } else if (!take && !skip && tmpl_val_json(s, v, json_string(""), off) < 0) {
+    } else if (!take && !any && tmpl_val_json(s, v, json_string(""), off) < 0) {
         return -1; /* Jinja: an undefined that prints as "" */
     }
     if (take) {
