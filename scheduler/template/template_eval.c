@@ -186,7 +186,8 @@ name_val(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
 
     for (size_t i = s->nlocals; i-- > 0;)
         if (strcmp(s->locals[i].name, name) == 0)
-            return TMPL_SKIPPING(s) ? obj_val(v, V_ANY, 0) : tmpl_val_copy(s, &s->locals[i].v, v);
+            return TMPL_SKIPPING(s) && c != NULL ? obj_val(v, V_ANY, 0)
+                                                 : tmpl_val_copy(s, &s->locals[i].v, v);
     if (TMPL_SKIPPING(s) && c != NULL)
         return obj_val(v, V_ANY, 0);
     if (strcmp(name, "range") == 0)
@@ -279,7 +280,7 @@ obj_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
         return obj_val(v, V_FN, F_TIMEDELTA);
     if (IS(O_MACROS, "datetime_diff_for_humans"))
         return obj_val(v, V_FN, F_DIFF_HUMANS);
-    if (IS(O_DATETIME, "utcnow"))
+    if (IS(O_DATETIME, "utcnow") || IS(O_DATETIME, "now"))
         return obj_val(v, V_FN, F_UTCNOW);
     if (id == O_LOOP)
         return loop_attr(s, v, name, off);
