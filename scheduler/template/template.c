@@ -238,9 +238,9 @@ lex_op(struct tmpl_state *s, struct tmpl_tok *t, const char *p, size_t left)
     static const char *const two[] = {"//", "==", "!=", "<=", ">="};
     static const enum tmpl_tk two_k[] = {T_DSLASH, T_EQ, T_NE, T_LE, T_GE};
     static const char single[] = ".[]()|~,=-+*/%<>";
-    static const enum tmpl_tk kinds[] = {T_DOT,    T_LBRACK, T_RBRACK, T_LPAREN, T_RPAREN, T_PIPE,
-                                         T_TILDE,  T_COMMA,  T_ASSIGN, T_MINUS,  T_PLUS,   T_STAR,
-                                         T_SLASH,  T_PERCENT, T_LT,    T_GT};
+    static const enum tmpl_tk kinds[] = {T_DOT,   T_LBRACK,  T_RBRACK, T_LPAREN, T_RPAREN, T_PIPE,
+                                         T_TILDE, T_COMMA,   T_ASSIGN, T_MINUS,  T_PLUS,   T_STAR,
+                                         T_SLASH, T_PERCENT, T_LT,     T_GT};
     const char *hit;
 
     for (size_t i = 0; left >= 2 && i < sizeof(two) / sizeof(two[0]); i++)

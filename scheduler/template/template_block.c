@@ -6,9 +6,10 @@
  * Still one pass over the source: a branch not taken is read in skip mode (checked for
  * syntax and names, nothing evaluated, written or assigned); a for body is read again from
  * its start for each item. When checking (no context), a branch whose condition is only known
- * when a try starts, and the body of a loop over such a value, are read in skip mode. Bounds: blocks nest at most
- * TMPL_DEPTH_MAX deep, a render runs at most TMPL_ITER_MAX loop iterations and writes at most
- * TMPL_SIZE_MAX bytes; beyond them it fails with an error, so no DAG can hang the scheduler. */
+ * when a try starts, and the body of a loop over such a value, are read in skip mode. Bounds:
+ * blocks nest at most TMPL_DEPTH_MAX deep, a render runs at most TMPL_ITER_MAX loop iterations and
+ * writes at most TMPL_SIZE_MAX bytes; beyond them it fails with an error, so no DAG can hang the
+ * scheduler. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +101,7 @@ finish_tag(struct tmpl_state *s)
 
 /* A branch's body up to one of stops: written when take, else skipped. */
 static int
-branch(struct tmpl_state *s, struct tmpl_sb *out, bool take, const char *const *stops,
-       char **stop)
+branch(struct tmpl_state *s, struct tmpl_sb *out, bool take, const char *const *stops, char **stop)
 {
     int rc;
 
@@ -139,7 +139,7 @@ static int
 block_if(struct tmpl_state *s, struct tmpl_sb *out, size_t open)
 {
     static const char *const stops[] = {"elif", "else", "endif", NULL}, *const end[] = {"endif",
-                                                                                         NULL};
+                                                                                        NULL};
     bool done = false, take = false, in_else = false;
     char *stop = NULL;
 
@@ -303,8 +303,9 @@ block_set(struct tmpl_state *s)
     s->tok.str = NULL;
     off = s->tok.off;
     if (tmpl_next(s) == 0 && s->tok.k != T_ASSIGN)
-        tmpl_fail(s, s->tok.off, "expected '=' here ({%% set %%} ... {%% endset %%} blocks "
-                                 "are not supported)");
+        tmpl_fail(s, s->tok.off,
+                  "expected '=' here ({%% set %%} ... {%% endset %%} blocks "
+                  "are not supported)");
     else if (!s->failed && tmpl_next(s) == 0 && tmpl_expr(s, &v) == 0 && finish_tag(s) == 0) {
         if (TMPL_SKIPPING(s))
             tmpl_val_clear(&v);

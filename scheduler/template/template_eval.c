@@ -115,8 +115,8 @@ ctx_name(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
             return obj_val(v, V_ANY, 0);
         tmpl_fmt_time(c->logical_date, TMPL_DS_NODASH, buf);
         char *key = NULL;
-        if (asprintf(&key, "%s__%s__%s", c->dag_id ? c->dag_id : "",
-                     c->task_id ? c->task_id : "", buf) < 0)
+        if (asprintf(&key, "%s__%s__%s", c->dag_id ? c->dag_id : "", c->task_id ? c->task_id : "",
+                     buf) < 0)
             return tmpl_fail(s, off, "out of memory");
         int rc = str_val(s, v, key, off);
         free(key);
@@ -222,9 +222,9 @@ name_val(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
     return tmpl_fail(s, off, "unknown name '%s' in template", name);
 }
 
-static const char *const obj_names[] = {
-    "dag",     "task", "ti",        "macros", "var",  "var.value", "var.json",
-    "dag_run", "conn", "conn.<id>", "loop",   "macros.datetime"};
+static const char *const obj_names[] = {"dag",  "task",      "ti",       "macros",
+                                        "var",  "var.value", "var.json", "dag_run",
+                                        "conn", "conn.<id>", "loop",     "macros.datetime"};
 
 /* A variable (var.value.x or var.json.x); missing with no default is an error. */
 static int
@@ -670,8 +670,9 @@ is_test(struct tmpl_state *s, struct tmpl_val *v)
     while (s->tok.k == T_NAME && k < 7 && strcmp(tests[k], s->tok.str) != 0)
         k++;
     if (s->tok.k != T_NAME || k == 7)
-        return tmpl_fail(s, off, "unknown test after 'is' (supported: defined, undefined, none, "
-                                 "number, string, mapping, sequence)");
+        return tmpl_fail(s, off,
+                         "unknown test after 'is' (supported: defined, undefined, none, "
+                         "number, string, mapping, sequence)");
     if (tmpl_next(s) < 0)
         return -1;
     if (v->k == V_ANY || TMPL_SKIPPING(s))
@@ -961,10 +962,20 @@ tmpl_expr(struct tmpl_state *s, struct tmpl_val *v)
 }
 /* ---- calls ---- */
 
-static const char *const fn_names[] = {
-    "xcom_pull", "ds_add",   "ds_format",                "strftime", "isoformat",
-    "get",       "get",      "get",                      "datetime", "timedelta",
-    "datetime_diff_for_humans", "utcnow", "range", "total_seconds"};
+static const char *const fn_names[] = {"xcom_pull",
+                                       "ds_add",
+                                       "ds_format",
+                                       "strftime",
+                                       "isoformat",
+                                       "get",
+                                       "get",
+                                       "get",
+                                       "datetime",
+                                       "timedelta",
+                                       "datetime_diff_for_humans",
+                                       "utcnow",
+                                       "range",
+                                       "total_seconds"};
 
 /* Give each argument its parameter: slot[i] is the value for names[i], or NULL. */
 static int

@@ -110,9 +110,9 @@ struct tmpl_val {
     time_t t;
     bool naive; /* V_TIME: a naive datetime (macros.datetime), printed without offset */
     long long loop_i, loop_n; /* O_LOOP */
-    bool params; /* the params object: misses are "unknown param" */
-    char *msg;   /* V_UNDEF */
-    size_t off;  /* V_UNDEF */
+    bool params;              /* the params object: misses are "unknown param" */
+    char *msg;                /* V_UNDEF */
+    size_t off;               /* V_UNDEF */
 };
 
 /* The state of one check or render. ctx NULL: checking. */
@@ -131,12 +131,12 @@ struct tmpl_state {
     /* Blocks: evaluation is skipped (an untaken branch, the other side of `and`): values
      * are "any", nothing is written or assigned, and only syntax and names are checked. */
     int skip;
-    bool lstrip;         /* the last tag ended with '-': strip the next text's start */
+    bool lstrip;               /* the last tag ended with '-': strip the next text's start */
     struct tmpl_local *locals; /* {% set %} and loop variables, innermost last */
     size_t nlocals, cap_locals, scope; /* scope: where the innermost for body's start */
-    long long iters; /* loop iterations so far (TMPL_ITER_MAX) */
-    int blocks;      /* nesting of blocks (TMPL_DEPTH_MAX) */
-    bool has_if;     /* the source has the word "if" (an inline if is possible) */
+    long long iters;                   /* loop iterations so far (TMPL_ITER_MAX) */
+    int blocks;                        /* nesting of blocks (TMPL_DEPTH_MAX) */
+    bool has_if;                       /* the source has the word "if" (an inline if is possible) */
 };
 
 /* A name bound by {% set %} or {% for %}. */

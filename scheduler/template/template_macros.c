@@ -46,8 +46,8 @@ num_arg(struct tmpl_state *s, const char *fn, const char *name, const struct tmp
         return 0;
     if (v->k == V_ANY)
         return 1;
-    if (v->k != V_JSON || !(json_is_integer(v->j) || json_is_boolean(v->j) ||
-                            (!integer && json_is_real(v->j))))
+    if (v->k != V_JSON ||
+        !(json_is_integer(v->j) || json_is_boolean(v->j) || (!integer && json_is_real(v->j))))
         return tmpl_fail(s, off, "%s: %s must be %s", fn, name,
                          integer ? "an integer" : "a number");
     *out = json_is_boolean(v->j) ? json_is_true(v->j) : json_number_value(v->j);
@@ -64,8 +64,7 @@ days_in(int y, int m)
 
 /* macros.datetime(year, month, day, hour=0, minute=0, second=0, microsecond=0, tzinfo=None). */
 static int
-mk_datetime(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off,
-            struct tmpl_val *out)
+mk_datetime(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off, struct tmpl_val *out)
 {
     static const char *const names[] = {"year",   "month",  "day",         "hour",
                                         "minute", "second", "microsecond", "tzinfo"};
@@ -87,16 +86,21 @@ mk_datetime(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off,
             return -1;
         any |= rc;
         if (rc == 0 && a[i] != NULL && (f[i] < lo[i] || f[i] > hi[i]))
-            return tmpl_fail(s, off, i == 6 ? "datetime: microseconds are not supported"
-                                            : "datetime: %s %.0f is out of range",
+            return tmpl_fail(s, off,
+                             i == 6 ? "datetime: microseconds are not supported"
+                                    : "datetime: %s %.0f is out of range",
                              names[i], f[i]);
     }
     if (any)
         return 0;
     if (f[2] > days_in((int)f[0], (int)f[1]))
         return tmpl_fail(s, off, "datetime: day is out of range for month");
-    struct tm tm = {.tm_year = (int)f[0] - 1900, .tm_mon = (int)f[1] - 1, .tm_mday = (int)f[2],
-                    .tm_hour = (int)f[3], .tm_min = (int)f[4], .tm_sec = (int)f[5]};
+    struct tm tm = {.tm_year = (int)f[0] - 1900,
+                    .tm_mon = (int)f[1] - 1,
+                    .tm_mday = (int)f[2],
+                    .tm_hour = (int)f[3],
+                    .tm_min = (int)f[4],
+                    .tm_sec = (int)f[5]};
     memset(out, 0, sizeof(*out));
     out->k = V_TIME;
     out->t = timegm(&tm);
@@ -174,8 +178,7 @@ precise_diff(time_t a, time_t b, int d[6])
 static void
 diff_for_humans(time_t dt, time_t since, bool now, char *buf, size_t cap)
 {
-    static const char *const units[] = {"year", "month", "week", "day", "hour", "minute",
-                                        "second"};
+    static const char *const units[] = {"year", "month", "week", "day", "hour", "minute", "second"};
     bool future = dt > since;
     int d[6], unit, count;
 
@@ -212,8 +215,7 @@ diff_for_humans(time_t dt, time_t since, bool now, char *buf, size_t cap)
 }
 
 static int
-diff_humans(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off,
-            struct tmpl_val *out)
+diff_humans(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off, struct tmpl_val *out)
 {
     static const char *const names[] = {"dt", "since"};
     struct tmpl_val *a[2];
@@ -230,8 +232,9 @@ diff_humans(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off,
     if (a[0]->k != V_TIME || !(none || a[1]->k == V_TIME))
         return tmpl_fail(s, off, "datetime_diff_for_humans: dt and since must be datetimes");
     if (!none && a[1]->naive) /* pendulum makes dt aware, and since stays naive */
-        return tmpl_fail(s, off, "datetime_diff_for_humans: can't compare offset-naive and "
-                                 "offset-aware datetimes (since is naive)");
+        return tmpl_fail(s, off,
+                         "datetime_diff_for_humans: can't compare offset-naive and "
+                         "offset-aware datetimes (since is naive)");
     diff_for_humans(a[0]->t, none ? time(NULL) : a[1]->t, none, buf, sizeof(buf));
     return tmpl_val_json(s, out, json_string(buf), off);
 }
@@ -249,8 +252,8 @@ range(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off, struct 
         if (args[i].name != NULL)
             return tmpl_fail(s, args[i].off, "range: takes no keyword arguments");
         int rc = tmpl_raise(s, &args[i].v) < 0 ? -1
-                 : num_arg(s, "range", "each argument", &args[i].v, true, 0,
-                           &f[n == 1 ? 1 : i], args[i].off);
+                                               : num_arg(s, "range", "each argument", &args[i].v,
+                                                         true, 0, &f[n == 1 ? 1 : i], args[i].off);
         if (rc < 0)
             return -1;
         any |= rc;
@@ -302,7 +305,8 @@ tmpl_fmt_delta(long long secs, char buf[TMPL_TIME_BUF])
     int len = 0;
 
     if (days != 0)
-        len = snprintf(buf, TMPL_TIME_BUF, "%lld day%s, ", days, days == 1 || days == -1 ? "" : "s");
+        len =
+            snprintf(buf, TMPL_TIME_BUF, "%lld day%s, ", days, days == 1 || days == -1 ? "" : "s");
     snprintf(buf + len, (size_t)(TMPL_TIME_BUF - len), "%lld:%02lld:%02lld", rem / 3600,
              rem / 60 % 60, rem % 60);
 }

@@ -17,7 +17,7 @@
 static const char *
 type_name(const struct tmpl_val *v)
 {
-    static const char *const json_names[] = {"dict", "list", "str", "int",
+    static const char *const json_names[] = {"dict",  "list", "str",  "int",
                                              "float", "bool", "bool", "NoneType"};
 
     switch (v->k) {
@@ -182,8 +182,7 @@ date_op(struct tmpl_state *s, int op, struct tmpl_val *a, struct tmpl_val *b, si
 
     if (op == T_PLUS && a->k == V_DELTA && b->k == V_TIME)
         return b->t += a->t, tmpl_val_clear(a), *a = *b, memset(b, 0, sizeof(*b)), 0;
-    if ((op == T_PLUS || op == T_MINUS) && (a->k == V_TIME || a->k == V_DELTA) &&
-        b->k == V_DELTA)
+    if ((op == T_PLUS || op == T_MINUS) && (a->k == V_TIME || a->k == V_DELTA) && b->k == V_DELTA)
         return a->t += op == T_PLUS ? b->t : -b->t, 0;
     if (op == T_MINUS && a->k == V_TIME && b->k == V_TIME) {
         if (a->naive != b->naive)
@@ -236,8 +235,8 @@ equal(const struct tmpl_val *a, const struct tmpl_val *b)
 
 /* a < b etc.: *c is -1, 0 or 1. */
 static int
-order(struct tmpl_state *s, int op, const struct tmpl_val *a, const struct tmpl_val *b,
-      size_t off, int *c)
+order(struct tmpl_state *s, int op, const struct tmpl_val *a, const struct tmpl_val *b, size_t off,
+      int *c)
 {
     static const char *const sym[] = {[T_LT] = "<", [T_LE] = "<=", [T_GT] = ">", [T_GE] = ">="};
     double x, y;

@@ -139,9 +139,9 @@ dump_json(struct tmpl_sb *b, const json_t *j, bool py, int depth)
     }
 }
 
-static const char *const obj_names[] = {
-    "dag",     "task", "ti",        "macros", "var",  "var.value", "var.json",
-    "dag_run", "conn", "conn.<id>", "loop",   "macros.datetime"};
+static const char *const obj_names[] = {"dag",  "task",      "ti",       "macros",
+                                        "var",  "var.value", "var.json", "dag_run",
+                                        "conn", "conn.<id>", "loop",     "macros.datetime"};
 
 /* str(v) onto out, as Jinja prints a value. */
 int
@@ -413,8 +413,7 @@ filter_replace(struct tmpl_state *s, struct tmpl_val *v, struct tmpl_arg *args, 
 
 /* | join(sep='') of a list (each item as str). */
 static int
-filter_join(struct tmpl_state *s, struct tmpl_val *v, struct tmpl_arg *args, size_t n,
-            size_t off)
+filter_join(struct tmpl_state *s, struct tmpl_val *v, struct tmpl_arg *args, size_t n, size_t off)
 {
     char *sep = "";
     size_t i;
@@ -470,8 +469,7 @@ static int
 filter_more(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v,
             struct tmpl_arg *args, size_t n)
 {
-    static const char *const dates[] = {"ds", "ds_nodash", "ts", "ts_nodash",
-                                        "ts_nodash_with_tz"};
+    static const char *const dates[] = {"ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz"};
     size_t k = 0;
 
     while (k < 5 && strcmp(dates[k], name) != 0)

@@ -298,7 +298,8 @@ test_check_blocks(void **state)
     (void)state;
     check_fails("x {% if true %}y", NULL, 2, "'{% if %}' has no matching '{% endif %}'");
     check_fails("{% for a in [1] %}", NULL, 0, "'{% for %}' has no matching '{% endfor %}'");
-    check_fails("ab {% endif %}", NULL, 6, "unexpected '{% endif %}' (no open block it belongs to)");
+    check_fails("ab {% endif %}", NULL, 6,
+                "unexpected '{% endif %}' (no open block it belongs to)");
     check_fails("{% if 1 %}{% else %}{% elif 2 %}{% endif %}", NULL, 23,
                 "unexpected '{% elif %}' (no open block it belongs to)");
     check_fails("{% while x %}", NULL, 3,
@@ -337,12 +338,14 @@ test_bounds(void **state)
     render_fails("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
                  "more than 100000 loop iterations in one template");
     render_fails("{{ range(200000) }}", "range: more than 100000 items");
-    render_fails("{% set x = 'ab' * 3000000 %}", "a value built by the template is larger than 4194304");
+    render_fails("{% set x = 'ab' * 3000000 %}",
+                 "a value built by the template is larger than 4194304");
     render_fails("{% set x = 'abcdefgh' * 500000 %}{% for i in range(20) %}{{ x }}{% endfor %}",
                  "the rendered template is larger than 4194304 bytes");
     render_fails("{% set x = 'a' * 4000000 %}{% set x = x ~ x %}",
                  "a value built by the template is larger than 4194304");
-    render_fails("{{ 9000000000000000000 + 9000000000000000000 }}", "integer overflow (integers are 64 bits here)");
+    render_fails("{{ 9000000000000000000 + 9000000000000000000 }}",
+                 "integer overflow (integers are 64 bits here)");
     /* nested blocks are bounded like nested expressions */
     char deep[65 * 10 + 1] = "";
     for (int i = 0; i < 65; i++)
