@@ -307,9 +307,10 @@ block_set(struct tmpl_state *s)
                   "expected '=' here ({%% set %%} ... {%% endset %%} blocks "
                   "are not supported)");
     else if (!s->failed && tmpl_next(s) == 0 && tmpl_expr(s, &v) == 0 && finish_tag(s) == 0) {
+        /* skipped: a render assigns nothing; a check declares the name, value unknown */
         if (TMPL_SKIPPING(s))
             tmpl_val_clear(&v);
-        rc = tmpl_local_set(s, name, &v, off);
+        rc = TMPL_SKIPPING(s) && s->ctx != NULL ? 0 : tmpl_local_set(s, name, &v, off);
     }
     tmpl_val_clear(&v);
     free(name);

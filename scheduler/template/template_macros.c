@@ -131,7 +131,7 @@ mk_timedelta(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off,
     }
     if (any)
         return 0;
-    if (!(fabs(total) < 8.64e13))
+    if (!(fabs(total) < 8.64e13)) /* Python: |days| <= 999999999 */
         return tmpl_fail(s, off, "timedelta: out of range");
     if (fabs(total - round(total)) > 1e-6)
         return tmpl_fail(s, off, "timedelta: parts of a second are not supported");

@@ -174,25 +174,46 @@ seq_op(struct tmpl_state *s, int op, struct tmpl_val *a, struct tmpl_val *b, siz
     return rc;
 }
 
+/* Python's datetime range (years 1 to 9999), which timedeltas stay within too. */
+#define TIME_MIN (-62135596800LL)
+#define TIME_MAX 253402300799LL
+
+/* *r = x op y (+, - or *) for times and timedeltas, within Python's range. */
+static int
+time_arith(struct tmpl_state *s, int op, long long x, long long y, time_t *r, size_t off)
+{
+    long long v;
+    bool over = op == T_PLUS    ? __builtin_add_overflow(x, y, &v)
+                : op == T_MINUS ? __builtin_sub_overflow(x, y, &v)
+                                : __builtin_mul_overflow(x, y, &v);
+
+    if (over || v < TIME_MIN || v > TIME_MAX)
+        return tmpl_fail(s, off, "date value out of range");
+    *r = (time_t)v;
+    return 0;
+}
+
 /* datetime and timedelta arithmetic: 1 when the operands are not dates. */
 static int
 date_op(struct tmpl_state *s, int op, struct tmpl_val *a, struct tmpl_val *b, size_t off)
 {
     long long k;
 
-    if (op == T_PLUS && a->k == V_DELTA && b->k == V_TIME)
-        return b->t += a->t, tmpl_val_clear(a), *a = *b, memset(b, 0, sizeof(*b)), 0;
+    if (op == T_MINUS && a->k == V_TIME && b->k == V_TIME && a->naive != b->naive)
+        return tmpl_fail(s, off, "can't subtract offset-naive and offset-aware datetimes");
+    if ((op == T_PLUS && a->k == V_DELTA && b->k == V_TIME) ||
+        (op == T_STAR && b->k == V_DELTA && is_int(a, &k))) {
+        struct tmpl_val t = *b; /* the date operand goes first */
+        *b = *a, *a = t;
+    }
     if ((op == T_PLUS || op == T_MINUS) && (a->k == V_TIME || a->k == V_DELTA) && b->k == V_DELTA)
-        return a->t += op == T_PLUS ? b->t : -b->t, 0;
+        return time_arith(s, op, a->t, b->t, &a->t, off);
     if (op == T_MINUS && a->k == V_TIME && b->k == V_TIME) {
-        if (a->naive != b->naive)
-            return tmpl_fail(s, off, "can't subtract offset-naive and offset-aware datetimes");
-        return a->k = V_DELTA, a->t -= b->t, 0;
+        a->k = V_DELTA, a->naive = false;
+        return time_arith(s, op, a->t, b->t, &a->t, off);
     }
     if (op == T_STAR && a->k == V_DELTA && is_int(b, &k))
-        return a->t *= (time_t)k, 0;
-    if (op == T_STAR && b->k == V_DELTA && is_int(a, &k))
-        return b->t *= (time_t)k, tmpl_val_clear(a), *a = *b, memset(b, 0, sizeof(*b)), 0;
+        return time_arith(s, op, a->t, k, &a->t, off);
     return 1;
 }
 
