@@ -1,15 +1,17 @@
 /* template: a small Jinja interpreter for the subset in template.h.
  *
- * One pass, no syntax tree: the text is copied out, and each {{ expression }} is read by a
- * recursive-descent parser that evaluates as it goes (the grammar has no branches or
- * short-circuits, so nothing needs to be evaluated later). Checking (tmpl_check) is the same
- * pass without a context: values only known when a try starts (conf, XComs, variables,
- * params' run values) are "any", on which every operation succeeds; everything else, including
- * unknown names, attributes, filters and functions, fails exactly as it would when rendering.
+ * No syntax tree: the text is copied out, and each {{ expression }} is read by a
+ * recursive-descent parser that evaluates as it goes; what must not be evaluated (a branch
+ * not taken, the lazy side of and/or/if) is read in skip mode, and a for body is read again
+ * per item (template_block.c). Checking (tmpl_check) is the same pass without a context:
+ * values only known when a try starts (conf, XComs, variables, params' run values) are "any",
+ * on which every operation succeeds, and branches that depend on them are read in skip mode;
+ * everything else, including unknown names, attributes, filters and functions, fails exactly
+ * as it would when rendering.
  *
- * Values are jansson JSON plus a few kinds of our own (dates, context objects, functions,
- * "undefined"). Undefined is Jinja's StrictUndefined, which Airflow uses: a missing key is only
- * an error when it is used, so `| default(...)` can catch it. Invariant: the first error
+ * Values are jansson JSON plus a few kinds of our own (dates, timedeltas, context objects,
+ * functions, "undefined"). Undefined is Jinja's StrictUndefined, which Airflow uses: a missing key
+ * is only an error when it is used, so `| default(...)` can catch it. Invariant: the first error
  * wins; after it every function returns -1 without touching *e again. */
 #include "template/template.h"
 
@@ -380,6 +382,7 @@ tmpl_check(const char *src, const char *params_json, size_t *offset, struct err 
         *offset = s.eoff;
     tmpl_locals_pop(&s, 0);
     free(s.locals);
+    tok_clear(&s.tok);
     json_decref(s.params);
     return rc;
 }
@@ -405,6 +408,7 @@ tmpl_render(const char *src, const struct tmpl_ctx *ctx, char **out, struct err 
         err_set(e, ERR_FAIL, "out of memory");
     tmpl_locals_pop(&s, 0);
     free(s.locals);
+    tok_clear(&s.tok);
     json_decref(s.params);
     json_decref(s.conf);
     if (rc == 0)

@@ -1,6 +1,8 @@
 /* template_int: what the template*.c files share and nothing else includes (jansson types
- * stay out of template.h). template.c: lexer, text, API; template_eval.c: the expression
- * parser-evaluator and the context; template_value.c: str(), filters, JSON output. */
+ * stay out of template.h). template.c: lexer, API; template_block.c: text, tags and blocks;
+ * template_eval.c: the expression parser-evaluator and the context; template_ops.c: binary
+ * operators and bound names; template_macros.c: macros.datetime/timedelta/...; and
+ * template_value.c: str(), filters, JSON output. */
 #ifndef GUST_TEMPLATE_INT_H
 #define GUST_TEMPLATE_INT_H
 
