@@ -25,11 +25,11 @@ def dt(t):
 
 
 def diff_for_humans(d, since=None):
-    # airflow/macros/__init__.py
+    # as Airflow's macros module defines it
     return pendulum.instance(d).diff_for_humans(since)
 
 
-FILTERS = {  # airflow/templates.py
+FILTERS = {  # Airflow's template filters
     "ds": lambda v: v.strftime("%Y-%m-%d"),
     "ds_nodash": lambda v: v.strftime("%Y%m%d"),
     "ts": lambda v: v.isoformat(),
