@@ -19,6 +19,7 @@
 #include "dagfile/dagfile.h"
 #include "iso8601.h"
 #include "runner_int.h"
+#include "schedule/schedule.h"
 #include "store/store.h"
 #include "template/template.h"
 
@@ -394,19 +395,70 @@ conn_cb(void *arg, const char *conn_id, struct conn *out, struct err *e)
     return store_conn_lookup(a->store, conn_id, out, e);
 }
 
+/* prev_ds: the schedule's trigger before the logical date, as Airflow 2's
+ * dag.previous_schedule; a manual run's is its own logical date (Airflow 2 does the same for
+ * externally triggered runs). 0 (None) without a cron or interval schedule. */
+static time_t
+prev_logical(const struct dag *dag, time_t logical, const char *run_type)
+{
+    struct err e = {0};
+    time_t prev = 0;
+
+    if (run_type == NULL || strcmp(run_type, "manual") == 0)
+        return logical;
+    if (dag->schedule.kind == SCHED_DELTA)
+        return logical - dag->schedule.delta_seconds;
+    if (dag->schedule.kind == SCHED_CRON &&
+        schedule_prev(&dag->schedule, dag->timezone, logical, false, &prev, &e) == 0)
+        return prev;
+    return 0;
+}
+
+/* The context the store knows (run type and start, the last successful run), read only when
+ * src names one of them: most templates do not, and they cost no query. */
+static int
+store_context(struct store *s, const struct ti_try *t, const char *src, struct tmpl_ctx *ctx,
+              struct store_tmpl_ctx *sc, struct err *e)
+{
+    const struct dag_task *task = &t->run->dag->tasks[t->task];
+
+    if (s == NULL || !(strstr(src, "start_date") || strstr(src, "_success") ||
+                       strstr(src, "run_type") || strstr(src, "prev_ds")))
+        return 0;
+    if (store_tmpl_ctx(s, t->run->dag_id, t->run->run_id, task->task_id, sc, e) < 0)
+        return -1;
+    ctx->run_type = sc->run_type;
+    ctx->start_date = sc->start_date;
+    ctx->prev_di_start_success = sc->prev_di_start;
+    ctx->prev_di_end_success = sc->prev_di_end;
+    ctx->prev_start_date_success = sc->prev_ti_start;
+    ctx->prev_logical_date = prev_logical(t->run->dag, t->run->logical_date, sc->run_type);
+    return 0;
+}
+
 int
 runner_render(struct store *s, const struct ti_try *t, const char *src, char **out, struct err *e)
 {
     const struct active_run *run = t->run;
+    const struct dag_task *task = &run->dag->tasks[t->task];
     struct render_arg arg = {s, run};
+    struct store_tmpl_ctx sc = {0};
+    char host[256] = "";
     struct tmpl_ctx ctx = {
         .dag_id = run->dag_id,
-        .task_id = run->dag->tasks[t->task].task_id,
+        .task_id = task->task_id,
         .run_id = run->run_id,
         .logical_date = run->logical_date,
         .data_interval_start = run->di_start,
         .data_interval_end = run->di_end,
         .try_number = t->try_number,
+        .start_date = time(NULL), /* without a store: the run starts now */
+        .prev_logical_date = prev_logical(run->dag, run->logical_date, NULL),
+        .hostname = host,
+        .max_tries = t->max_tries,
+        .ti_start_date = time(NULL),
+        .owner = task->owner,
+        .retries = task->retries,
         .params_json = run->params_json,
         .conf_json = run->conf_json,
         .xcom_pull = xcom_cb,
@@ -419,5 +471,10 @@ runner_render(struct store *s, const struct ti_try *t, const char *src, char **o
         *out = strdup(src);
         return *out ? 0 : err_set(e, ERR_FAIL, "out of memory");
     }
-    return tmpl_render(src, &ctx, out, e);
+    gethostname(host, sizeof(host) - 1);
+    int rc = store_context(s, t, src, &ctx, &sc, e);
+    if (rc == 0)
+        rc = tmpl_render(src, &ctx, out, e);
+    free(sc.run_type);
+    return rc;
 }

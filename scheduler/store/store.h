@@ -407,6 +407,19 @@ int store_run_sync_tasks(struct store *s, const struct dag *dag, const char *run
 int store_prev_ti_state(struct store *s, const char *dag_id, const char *run_id,
                         const char *task_id, bool *found, enum ti_state *state, struct err *e);
 
+/* What a template's context needs of the store beyond the run itself: the run's run_type
+ * (owned) and start_date, and the last successful run of dag_id before it (by logical date):
+ * its data interval and the start of task_id's try in it. Times are 0 when NULL or absent
+ * (prev_found false: no earlier successful run). ERR_NOTFOUND when the run does not exist. */
+struct store_tmpl_ctx {
+    char *run_type;
+    time_t start_date;
+    bool prev_found;
+    time_t prev_di_start, prev_di_end, prev_ti_start;
+};
+int store_tmpl_ctx(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                   struct store_tmpl_ctx *out, struct err *e);
+
 /* Pause or unpause dag_id, with a `log` row "pause" / "unpause" and a NOTIFY, in one
  * statement. ERR_NOTFOUND when the DAG has no row. */
 int store_dag_set_paused(struct store *s, const char *dag_id, bool paused, struct err *e);

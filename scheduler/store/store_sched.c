@@ -515,6 +515,49 @@ store_prev_ti_state(struct store *s, const char *dag_id, const char *run_id, con
     return rc;
 }
 
+/* A bigint column as a time (0 when NULL). */
+static time_t
+col_epoch(PGresult *res, int col)
+{
+    return PQgetisnull(res, 0, col) ? 0 : (time_t)strtoll(PQgetvalue(res, 0, col), NULL, 10);
+}
+
+int
+store_tmpl_ctx(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+               struct store_tmpl_ctx *out, struct err *e)
+{
+    const char *p[] = {dag_id, run_id, task_id};
+    PGresult *res = store_exec(
+        s, e,
+        "SELECT c.run_type, extract(epoch FROM c.start_date)::bigint, p.run_id IS NOT NULL, "
+        "extract(epoch FROM p.data_interval_start)::bigint, "
+        "extract(epoch FROM p.data_interval_end)::bigint, extract(epoch FROM t.start_date)::bigint "
+        "FROM dag_run c LEFT JOIN LATERAL (SELECT run_id, data_interval_start, data_interval_end "
+        "FROM dag_run p WHERE p.dag_id = c.dag_id AND p.state = 'success' AND "
+        "p.logical_date < c.logical_date ORDER BY p.logical_date DESC, p.id DESC LIMIT 1) p "
+        "ON true LEFT JOIN task_instance t ON t.dag_id = c.dag_id AND t.run_id = p.run_id AND "
+        "t.task_id = $3 AND t.map_index = -1 WHERE c.dag_id = $1 AND c.run_id = $2",
+        3, p);
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (res == NULL)
+        return err_prefix(e, "template context of %s %s", dag_id, run_id);
+    if (PQntuples(res) == 0) {
+        rc = err_set(e, ERR_NOTFOUND, "run '%s' of DAG '%s' not found", run_id, dag_id);
+    } else if ((out->run_type = strdup(PQgetvalue(res, 0, 0))) == NULL) {
+        rc = err_set(e, ERR_FAIL, "out of memory");
+    } else {
+        out->start_date = col_epoch(res, 1);
+        out->prev_found = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+        out->prev_di_start = col_epoch(res, 3);
+        out->prev_di_end = col_epoch(res, 4);
+        out->prev_ti_start = col_epoch(res, 5);
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* ---- pause, variables ------------------------------------------------------------------ */
 
 int

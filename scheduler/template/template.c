@@ -1,15 +1,17 @@
 /* template: a small Jinja interpreter for the subset in template.h.
  *
- * One pass, no syntax tree: the text is copied out, and each {{ expression }} is read by a
- * recursive-descent parser that evaluates as it goes (the grammar has no branches or
- * short-circuits, so nothing needs to be evaluated later). Checking (tmpl_check) is the same
- * pass without a context: values only known when a try starts (conf, XComs, variables,
- * params' run values) are "any", on which every operation succeeds; everything else, including
- * unknown names, attributes, filters and functions, fails exactly as it would when rendering.
+ * No syntax tree: the text is copied out, and each {{ expression }} is read by a
+ * recursive-descent parser that evaluates as it goes; what must not be evaluated (a branch
+ * not taken, the lazy side of and/or/if) is read in skip mode, and a for body is read again
+ * per item (template_block.c). Checking (tmpl_check) is the same pass without a context:
+ * values only known when a try starts (conf, XComs, variables, params' run values) are "any",
+ * on which every operation succeeds, and branches that depend on them are read in skip mode;
+ * everything else, including unknown names, attributes, filters and functions, fails exactly
+ * as it would when rendering.
  *
- * Values are jansson JSON plus a few kinds of our own (dates, context objects, functions,
- * "undefined"). Undefined is Jinja's StrictUndefined, which Airflow uses: a missing key is only
- * an error when it is used, so `| default(...)` can catch it. Invariant: the first error
+ * Values are jansson JSON plus a few kinds of our own (dates, timedeltas, context objects,
+ * functions, "undefined"). Undefined is Jinja's StrictUndefined, which Airflow uses: a missing key
+ * is only an error when it is used, so `| default(...)` can catch it. Invariant: the first error
  * wins; after it every function returns -1 without touching *e again. */
 #include "template/template.h"
 
@@ -231,31 +233,49 @@ lex_number(struct tmpl_state *s, struct tmpl_tok *t)
     return 0;
 }
 
+/* Two-character operators first, then single ones. */
 static int
-lex_punct(struct tmpl_state *s, struct tmpl_tok *t)
+lex_op(struct tmpl_state *s, struct tmpl_tok *t, const char *p, size_t left)
 {
-    static const char single[] = ".[]()|~,=-";
-    static const enum tmpl_tk kinds[] = {T_DOT,  T_LBRACK, T_RBRACK, T_LPAREN, T_RPAREN,
-                                         T_PIPE, T_TILDE,  T_COMMA,  T_ASSIGN, T_MINUS};
-    const char *p = s->src + s->pos, *hit;
-    size_t left = s->len - s->pos;
+    static const char *const two[] = {"//", "==", "!=", "<=", ">="};
+    static const enum tmpl_tk two_k[] = {T_DSLASH, T_EQ, T_NE, T_LE, T_GE};
+    static const char single[] = ".[]()|~,=-+*/%<>";
+    static const enum tmpl_tk kinds[] = {T_DOT,   T_LBRACK,  T_RBRACK, T_LPAREN, T_RPAREN, T_PIPE,
+                                         T_TILDE, T_COMMA,   T_ASSIGN, T_MINUS,  T_PLUS,   T_STAR,
+                                         T_SLASH, T_PERCENT, T_LT,     T_GT};
+    const char *hit;
 
-    if (left >= 2 && p[0] == '}' && p[1] == '}')
-        return t->k = T_END, s->pos += 2, 0;
-    if (left >= 3 && p[0] == '-' && p[1] == '}' && p[2] == '}')
-        return t->k = T_END, t->strip = true, s->pos += 3, 0;
-    if ((hit = strchr(single, *p)) != NULL && *p != '\0' &&
-        !(*p == '=' && left >= 2 && p[1] == '=')) {
+    for (size_t i = 0; left >= 2 && i < sizeof(two) / sizeof(two[0]); i++)
+        if (p[0] == two[i][0] && p[1] == two[i][1]) {
+            t->k = two_k[i];
+            s->pos += 2;
+            return 0;
+        }
+    if (left >= 2 && p[0] == '*' && p[1] == '*')
+        return tmpl_fail(s, s->pos, "operator '**' is not supported");
+    if (*p != '\0' && (hit = strchr(single, *p)) != NULL) {
         t->k = kinds[hit - single];
         s->pos++;
         return 0;
     }
-    if (strchr("+*/%<>!=", *p) != NULL && *p != '\0')
-        return tmpl_fail(s, s->pos, "operator '%.*s' is not supported",
-                         left > 1 && p[1] == '=' ? 2 : 1, p);
+    if (*p == '!')
+        return tmpl_fail(s, s->pos, "operator '!' is not supported (use 'not')");
     if (isprint((unsigned char)*p))
         return tmpl_fail(s, s->pos, "unexpected character '%c'", *p);
     return tmpl_fail(s, s->pos, "unexpected character \\x%02x", (unsigned char)*p);
+}
+
+static int
+lex_punct(struct tmpl_state *s, struct tmpl_tok *t)
+{
+    const char *p = s->src + s->pos;
+    size_t left = s->len - s->pos;
+
+    if (left >= 2 && (p[0] == '}' || p[0] == '%') && p[1] == '}')
+        return t->k = p[0] == '}' ? T_END : T_BEND, s->pos += 2, 0;
+    if (left >= 3 && p[0] == '-' && (p[1] == '}' || p[1] == '%') && p[2] == '}')
+        return t->k = p[1] == '}' ? T_END : T_BEND, t->strip = true, s->pos += 3, 0;
+    return lex_op(s, t, p, left);
 }
 
 /* The next token of the expression into s->tok. */
@@ -269,7 +289,9 @@ tmpl_next(struct tmpl_state *s)
         s->pos++;
     t->off = s->pos;
     if (s->pos >= s->len)
-        return tmpl_fail(s, s->open, "unclosed '{{' (no matching '}}')");
+        return s->src[s->open + 1] == '%'
+                   ? tmpl_fail(s, s->open, "unclosed '{%%' (no matching '%%}')")
+                   : tmpl_fail(s, s->open, "unclosed '{{' (no matching '}}')");
     char c = s->src[s->pos];
     if (isalpha((unsigned char)c) || c == '_') {
         size_t n = 0;
@@ -301,105 +323,16 @@ tmpl_peek_assign(const struct tmpl_state *s)
     return p < s->len && s->src[p] == '=' && (p + 1 >= s->len || s->src[p + 1] != '=');
 }
 
-/* ---- the template: text, comments, expressions ---- */
-
-/* Template data, with Jinja's newline normalization (\r\n and \r become \n). */
-static void
-emit_text(struct tmpl_sb *out, const char *p, size_t n)
+/* Whether the next word in the source (after s->tok) is w. */
+bool
+tmpl_peek_word(const struct tmpl_state *s, const char *w)
 {
-    size_t start = 0;
+    size_t p = s->pos, n = strlen(w);
 
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\r')
-            continue;
-        tmpl_sb_add(out, p + start, i - start);
-        tmpl_sb_add(out, "\n", 1);
-        if (i + 1 < n && p[i + 1] == '\n')
-            i++;
-        start = i + 1;
-    }
-    tmpl_sb_add(out, p + start, n - start);
-}
-
-/* Offset of the next "{{", "{#" or "{%" at or after i, or len. */
-static size_t
-next_tag(const char *src, size_t len, size_t i)
-{
-    for (; i + 1 < len; i++)
-        if (src[i] == '{' && (src[i + 1] == '{' || src[i + 1] == '#' || src[i + 1] == '%'))
-            return i;
-    return len;
-}
-
-/* A comment at j ("{#"): returns the offset after "#}" and whether it strips what follows. */
-static int
-skip_comment(struct tmpl_state *s, size_t j, size_t *after, bool *lstrip)
-{
-    for (size_t k = j + 2; k + 1 < s->len; k++)
-        if (s->src[k] == '#' && s->src[k + 1] == '}') {
-            *lstrip = k > j + 2 && s->src[k - 1] == '-';
-            *after = k + 2;
-            return 0;
-        }
-    return tmpl_fail(s, j, "unclosed comment ('{#' with no matching '#}')");
-}
-
-/* One {{ expression }} at j: evaluate and write it. */
-static int
-expression(struct tmpl_state *s, size_t j, struct tmpl_sb *out, bool *lstrip)
-{
-    struct tmpl_val v = {.k = V_ANY};
-    int rc = -1;
-
-    s->open = j;
-    s->pos = j + 2 + (j + 2 < s->len && s->src[j + 2] == '-');
-    if (tmpl_next(s) < 0)
-        goto out;
-    s->expr = s->tok.off;
-    if (tmpl_expr(s, &v) < 0)
-        goto out;
-    if (s->tok.k != T_END) {
-        tmpl_fail(s, s->tok.off, "expected '}}' here");
-        goto out;
-    }
-    *lstrip = s->tok.strip;
-    rc = tmpl_val_str(s, &v, out);
-out:
-    tmpl_val_clear(&v);
-    tok_clear(&s->tok);
-    return rc;
-}
-
-static int
-run(struct tmpl_state *s, struct tmpl_sb *out)
-{
-    size_t i = 0;
-    bool lstrip = false;
-
-    while (i <= s->len && !s->failed) {
-        size_t j = next_tag(s->src, s->len, i), start = i, end = j;
-        if (lstrip)
-            while (start < end && isspace((unsigned char)s->src[start]))
-                start++;
-        if (j < s->len && j + 2 < s->len && s->src[j + 2] == '-')
-            while (end > start && isspace((unsigned char)s->src[end - 1]))
-                end--;
-        emit_text(out, s->src + start, end - start);
-        if (j >= s->len)
-            break;
-        lstrip = false;
-        if (s->src[j + 1] == '%')
-            return tmpl_fail(s, j, "template blocks ({%% %%}) are not supported");
-        if (s->src[j + 1] == '#') {
-            if (skip_comment(s, j, &i, &lstrip) < 0)
-                return -1;
-        } else if (expression(s, j, out, &lstrip) < 0) {
-            return -1;
-        } else {
-            i = s->pos;
-        }
-    }
-    return s->failed ? -1 : 0;
+    while (p < s->len && isspace((unsigned char)s->src[p]))
+        p++;
+    return p + n <= s->len && memcmp(s->src + p, w, n) == 0 &&
+           (p + n == s->len || !(isalnum((unsigned char)s->src[p + n]) || s->src[p + n] == '_'));
 }
 
 /* A JSON object from text (NULL text: {}). */
@@ -422,6 +355,9 @@ setup(struct tmpl_state *s, const char *src, struct err *e)
     s->src = src;
     s->len = strlen(src);
     s->e = e;
+    for (const char *p = strstr(src, "if"); p != NULL && !s->has_if; p = strstr(p + 1, "if"))
+        s->has_if = (p == src || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+                    !(isalnum((unsigned char)p[2]) || p[2] == '_');
     /* Jinja drops one trailing newline (keep_trailing_newline=False). */
     if (s->len > 0 && src[s->len - 1] == '\n')
         s->len -= 1 + (s->len > 1 && src[s->len - 2] == '\r');
@@ -441,9 +377,12 @@ tmpl_check(const char *src, const char *params_json, size_t *offset, struct err 
     if (s.params == NULL)
         rc = err_set(e, ERR_PARSE, "params are not a JSON object");
     else
-        rc = run(&s, NULL);
+        rc = tmpl_body(&s, NULL, NULL, NULL);
     if (rc < 0 && offset != NULL)
         *offset = s.eoff;
+    tmpl_locals_pop(&s, 0);
+    free(s.locals);
+    tok_clear(&s.tok);
     json_decref(s.params);
     return rc;
 }
@@ -463,10 +402,13 @@ tmpl_render(const char *src, const struct tmpl_ctx *ctx, char **out, struct err 
         err_set(e, ERR_PARSE, "params are not a JSON object");
     else if ((s.conf = load_object(ctx->conf_json)) == NULL)
         err_set(e, ERR_PARSE, "the run's conf is not a JSON object");
-    else if (tmpl_sb_add(&b, "", 0), run(&s, &b) == 0 && !b.oom)
+    else if (tmpl_sb_add(&b, "", 0), tmpl_body(&s, &b, NULL, NULL) == 0 && !b.oom)
         rc = 0;
     else if (b.oom)
         err_set(e, ERR_FAIL, "out of memory");
+    tmpl_locals_pop(&s, 0);
+    free(s.locals);
+    tok_clear(&s.tok);
     json_decref(s.params);
     json_decref(s.conf);
     if (rc == 0)
@@ -474,11 +416,4 @@ tmpl_render(const char *src, const struct tmpl_ctx *ctx, char **out, struct err 
     else
         free(b.p);
     return rc;
-}
-
-/* Whether src has "{{", "{#" or "{%". */
-int
-tmpl_has_syntax(const char *src)
-{
-    return src != NULL && next_tag(src, strlen(src), 0) < strlen(src);
 }

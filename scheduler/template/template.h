@@ -1,29 +1,27 @@
 /* template: the Jinja subset of docs/dag-files.md ("Templates"), for the templated fields of tasks
  * (bash_command, cmds, arguments, env values, TriggerDagRunOperator conf).
  *
- * Expressions {{ ... }} only (no {% %} blocks; {# #} comments are dropped): the names ds,
- * ds_nodash, ts, ts_nodash, ts_nodash_with_tz, logical_date, execution_date,
- * data_interval_start, data_interval_end, run_id, dag.dag_id, task.task_id, ti.try_number,
- * params.x, dag_run.conf['x'] / dag_run.conf.x, var.value.x, conn.<conn_id>.host (and .login,
- * .port, .schema, .conn_type, .extra_dejson.<key>; .password only when written), macros.ds_add(ds,
- * n), macros.ds_format(s, in, out), ti.xcom_pull(task_ids='t', key='k') (also task_instance.),
- * subscripts [..] and attributes, string and integer literals, filters | tojson,
- * | default(v), | string, | int, | lower, | upper, | trim.
+ * Expressions {{ ... }} with Jinja's operators (+ - * / // % == != < <= > >= in, not in,
+ * and, or, not, ~, a if c else b, `is` tests), filters and subscripts; blocks {% if %} /
+ * {% elif %} / {% else %} / {% endif %}, {% for x in seq %} / {% else %} / {% endfor %} (with
+ * loop.*), {% set x = e %}; {# comments #}; whitespace control with '-'. The names of
+ * Airflow's context that need no Python (struct tmpl_ctx), params.x, dag_run.conf, var.*,
+ * conn.<id>.*, ti.xcom_pull, macros.ds_add / ds_format / datetime / timedelta /
+ * datetime_diff_for_humans, range().
  *
- * Checking happens when a DAG loads (tmpl_check: syntax and unknown names are load errors);
- * rendering when a try starts. Values are JSON inside; they render as Airflow renders
- * Python values (strings as themselves, None as "None", true as "True") except objects and
- * lists, which render as JSON instead of a Python repr.
+ * Checking happens when a DAG loads (tmpl_check: syntax and unknown names are load errors, in
+ * every branch); rendering when a try starts. Values are JSON inside, plus datetimes and
+ * timedeltas; they render as Airflow renders Python values (strings as themselves, None as
+ * "None", true as "True", datetimes as pendulum 3) except objects and lists, which render as
+ * JSON instead of a Python repr.
  *
- * Also accepted (common in Airflow DAGs): dict.get(k, d), var.value.get(k, d), var.json.x,
- * date.strftime(f) / .isoformat() / .year ..., ti.task_id / dag_id / run_id, dag_run.run_id,
- * unary minus, list literals, adjacent string literals, `~`, | d, | default(v, true).
- * As in Airflow (StrictUndefined), a missing key is an error unless `| default` catches it;
- * as in Jinja, one trailing newline is dropped and \r\n becomes \n. Deliberate differences:
- * params.x must be declared in the DAG's params (Airflow would take it from the run's conf);
- * ti.xcom_pull() without task_ids reads the current task (Airflow 3); no {% %}, no other
- * operators (+ - * == and or if); | lower/upper/trim are ASCII-only; ds_format and strftime
- * use the C library (%Z prints "GMT" where Python prints "UTC"). */
+ * As in Airflow (StrictUndefined), a missing key is an error unless `| default` or a test
+ * catches it; as in Jinja, one trailing newline is dropped and \r\n becomes \n. Deliberate
+ * differences: params.x must be declared in the DAG's params (Airflow would take it from the
+ * run's conf); ti.xcom_pull() without task_ids reads the current task (Airflow 3); integers
+ * are 64 bits and times whole seconds; | lower/upper/trim are ASCII-only; ds_format and
+ * strftime use the C library (%Z prints "GMT" where Python prints "UTC"). Bounds: nesting
+ * TMPL_DEPTH_MAX, loop iterations TMPL_ITER_MAX, output and built values TMPL_SIZE_MAX. */
 #ifndef GUST_TEMPLATE_H
 #define GUST_TEMPLATE_H
 
@@ -42,6 +40,17 @@ struct tmpl_ctx {
     time_t data_interval_start;
     time_t data_interval_end;
     int try_number;
+    /* The rest of Airflow's context (a zero time_t or NULL string renders None unless said). */
+    time_t start_date;        /* the run's start (start_date, dag_run.start_date) */
+    const char *run_type;     /* dag_run.run_type: "scheduled", "manual", "backfill" */
+    time_t prev_logical_date; /* prev_ds: the schedule's previous logical date */
+    time_t prev_di_start_success, prev_di_end_success; /* the last successful earlier run */
+    time_t prev_start_date_success;                    /* this task's start in that run */
+    const char *hostname;                              /* ti.hostname */
+    int max_tries;                                     /* ti.max_tries */
+    time_t ti_start_date;                              /* ti.start_date: this try's start */
+    const char *owner;                                 /* task.owner (NULL: "airflow") */
+    int retries;                                       /* task.retries */
     const char *params_json; /* DAG params with run conf applied over them; NULL: {} */
     const char *conf_json;   /* the run's conf; NULL: {} */
     /* ti.xcom_pull: set *json_out to the value's JSON text (malloc'd), or NULL when there is

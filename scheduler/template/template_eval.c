@@ -1,14 +1,27 @@
 /* template_eval: the expression grammar of the template subset, evaluated while parsed,
  * and the Airflow context it reads (names, attributes of context objects, functions).
  *
- *   expr    := filtered ('~' filtered)*
- *   filtered:= unary ('|' NAME ['(' args ')'])*
+ *   expr    := or ['if' or ['else' expr]]
+ *   or      := and ('or' and)*
+ *   and     := not ('and' not)*
+ *   not     := 'not' not | compare
+ *   compare := math1 [('==' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'not' 'in') math1]
+ *   math1   := concat (('+' | '-') concat)*
+ *   concat  := math2 ('~' math2)*
+ *   math2   := filtered (('*' | '/' | '//' | '%') filtered)*
+ *   filtered:= unary ('|' NAME ['(' args ')'] | 'is' ['not'] NAME)*
  *   unary   := '-' unary | postfix
  *   postfix := primary ('.' NAME | '[' expr ']' | '(' args ')')*
  *   primary := NAME | STRING | NUMBER | '(' expr ')' | '[' [expr (',' expr)*] ']'
  *
+ * Jinja's precedence. `and`, `or` and the inline `if` evaluate lazily, as Python does: the
+ * operand not needed is read in skip mode. The inline if's first operand comes before its
+ * condition, so it is read in skip mode first and again when the condition holds (only when
+ * the template has an `if` at all).
+ *
  * Invariant: every function leaves *v a valid value (possibly V_ANY) even on error, so the
  * caller can always tmpl_val_clear it. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +78,100 @@ time_str(struct tmpl_state *s, struct tmpl_val *v, enum tmpl_time_fmt f, size_t 
     return str_val(s, v, buf, off);
 }
 
+/* A time of the context that may be None (0), or any when checking. */
+static int
+opt_time(struct tmpl_state *s, struct tmpl_val *v, time_t t, size_t off)
+{
+    if (s->ctx == NULL)
+        return obj_val(v, V_ANY, 0);
+    return t ? time_val(v, t) : tmpl_val_json(s, v, json_null(), off);
+}
+
+/* The top-level names added to the first ones: 1 when name is none of them. */
+#define IS(o, n) (id == (o) && strcmp(name, (n)) == 0)
+
+static int
+ctx_name(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
+{
+    const struct tmpl_ctx *c = s->ctx;
+    char buf[TMPL_TIME_BUF];
+
+    if (strcmp(name, "prev_ds") == 0 || strcmp(name, "prev_ds_nodash") == 0) {
+        if (c == NULL || c->prev_logical_date == 0)
+            return opt_time(s, v, 0, off);
+        tmpl_fmt_time(c->prev_logical_date, name[7] ? TMPL_DS_NODASH : TMPL_DS, buf);
+        return str_val(s, v, buf, off);
+    }
+    if (strcmp(name, "prev_data_interval_start_success") == 0)
+        return opt_time(s, v, c ? c->prev_di_start_success : 0, off);
+    if (strcmp(name, "prev_data_interval_end_success") == 0)
+        return opt_time(s, v, c ? c->prev_di_end_success : 0, off);
+    if (strcmp(name, "prev_start_date_success") == 0)
+        return opt_time(s, v, c ? c->prev_start_date_success : 0, off);
+    if (strcmp(name, "start_date") == 0)
+        return opt_time(s, v, c ? c->start_date : 0, off);
+    if (strcmp(name, "task_instance_key_str") == 0) {
+        if (c == NULL)
+            return obj_val(v, V_ANY, 0);
+        tmpl_fmt_time(c->logical_date, TMPL_DS_NODASH, buf);
+        char *key = NULL;
+        if (asprintf(&key, "%s__%s__%s", c->dag_id ? c->dag_id : "", c->task_id ? c->task_id : "",
+                     buf) < 0)
+            return tmpl_fail(s, off, "out of memory");
+        int rc = str_val(s, v, key, off);
+        free(key);
+        return rc;
+    }
+    return 1;
+}
+
+/* Attributes of dag_run, ti and task beyond the ids: 1 when name is none of them. */
+static int
+ctx_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
+{
+    const struct tmpl_ctx *c = s->ctx;
+    int id = v->id;
+
+    if (IS(O_DAG_RUN, "run_type"))
+        return ctx_str(s, v, c && c->run_type ? c->run_type : "manual", off);
+    if (IS(O_DAG_RUN, "start_date"))
+        return opt_time(s, v, c ? c->start_date : 0, off);
+    if (IS(O_TI, "hostname"))
+        return ctx_str(s, v, c && c->hostname ? c->hostname : "", off);
+    if (IS(O_TI, "map_index"))
+        return tmpl_val_json(s, v, json_integer(-1), off);
+    if (IS(O_TI, "max_tries"))
+        return c ? tmpl_val_json(s, v, json_integer(c->max_tries), off) : obj_val(v, V_ANY, 0);
+    if (IS(O_TI, "start_date"))
+        return opt_time(s, v, c ? c->ti_start_date : 0, off);
+    if (IS(O_TASK, "owner"))
+        return ctx_str(s, v, c && c->owner ? c->owner : "airflow", off);
+    if (IS(O_TASK, "retries"))
+        return c ? tmpl_val_json(s, v, json_integer(c->retries), off) : obj_val(v, V_ANY, 0);
+    return 1;
+}
+
+/* loop.index, .index0, .revindex, .revindex0, .first, .last, .length. */
+static int
+loop_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
+{
+    static const char *const names[] = {"index", "index0", "revindex", "revindex0",
+                                        "first", "last",   "length"};
+    long long i = v->loop_i, n = v->loop_n;
+    size_t k = 0;
+
+    while (k < 7 && strcmp(names[k], name) != 0)
+        k++;
+    if (k == 7)
+        return tmpl_fail(s, off, "unknown attribute '%s' of loop", name);
+    if (n < 0)
+        return obj_val(v, V_ANY, 0);
+    long long r[] = {i + 1, i, n - i, n - i - 1, 0, 0, n};
+    if (k == 4 || k == 5)
+        return tmpl_val_json(s, v, json_boolean(k == 4 ? i == 0 : i == n - 1), off);
+    return tmpl_val_json(s, v, json_integer(r[k]), off);
+}
+
 /* A top-level name. */
 static int
 name_val(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
@@ -77,6 +184,16 @@ name_val(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
                                               TMPL_TS_NODASH_TZ};
     const struct tmpl_ctx *c = s->ctx;
 
+    for (size_t i = s->nlocals; i-- > 0;)
+        if (strcmp(s->locals[i].name, name) == 0)
+            return TMPL_SKIPPING(s) && c != NULL ? obj_val(v, V_ANY, 0)
+                                                 : tmpl_val_copy(s, &s->locals[i].v, v);
+    if (TMPL_SKIPPING(s) && c != NULL)
+        return obj_val(v, V_ANY, 0);
+    if (strcmp(name, "range") == 0)
+        return obj_val(v, V_FN, F_RANGE);
+    if (ctx_name(s, name, off, v) != 1)
+        return s->failed ? -1 : 0;
     for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
         if (strcmp(name, objs[i]) == 0)
             return obj_val(v, V_OBJ, obj_ids[i]);
@@ -105,8 +222,9 @@ name_val(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
     return tmpl_fail(s, off, "unknown name '%s' in template", name);
 }
 
-static const char *const obj_names[] = {"dag",       "task",     "ti",      "macros", "var",
-                                        "var.value", "var.json", "dag_run", "conn",   "conn.<id>"};
+static const char *const obj_names[] = {"dag",  "task",      "ti",       "macros",
+                                        "var",  "var.value", "var.json", "dag_run",
+                                        "conn", "conn.<id>", "loop",     "macros.datetime"};
 
 /* A variable (var.value.x or var.json.x); missing with no default is an error. */
 static int
@@ -142,7 +260,6 @@ obj_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
     const struct tmpl_ctx *c = s->ctx;
     int id = v->id;
 
-#define IS(o, n) (id == (o) && strcmp(name, (n)) == 0)
     if (IS(O_DAG, "dag_id") || IS(O_TI, "dag_id") || IS(O_DAG_RUN, "dag_id"))
         return ctx_str(s, v, c ? c->dag_id : "", off);
     if (IS(O_TASK, "task_id") || IS(O_TI, "task_id"))
@@ -157,6 +274,21 @@ obj_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
         return obj_val(v, V_FN, F_DS_ADD);
     if (IS(O_MACROS, "ds_format"))
         return obj_val(v, V_FN, F_DS_FORMAT);
+    if (IS(O_MACROS, "datetime"))
+        return obj_val(v, V_OBJ, O_DATETIME);
+    if (IS(O_MACROS, "timedelta"))
+        return obj_val(v, V_FN, F_TIMEDELTA);
+    if (IS(O_MACROS, "datetime_diff_for_humans"))
+        return obj_val(v, V_FN, F_DIFF_HUMANS);
+    if (IS(O_DATETIME, "utcnow") || IS(O_DATETIME, "now"))
+        return obj_val(v, V_FN, F_UTCNOW);
+    if (id == O_LOOP)
+        return loop_attr(s, v, name, off);
+    if (id <= O_TI || id == O_DAG_RUN) {
+        int rc = ctx_attr(s, v, name, off);
+        if (rc != 1)
+            return rc;
+    }
     if (IS(O_VAR, "value"))
         return obj_val(v, V_OBJ, O_VAR_VALUE);
     if (IS(O_VAR, "json"))
@@ -180,8 +312,24 @@ obj_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
         set_any(v);
         return var_val(s, id, name, off, NULL, v);
     }
-#undef IS
     return tmpl_fail(s, off, "unknown attribute '%s' of %s", name, obj_names[id]);
+}
+
+/* timedelta.days, .seconds (Python's normalized parts), .total_seconds(). */
+static int
+delta_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
+{
+    long long t = (long long)v->t, days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+
+    if (strcmp(name, "total_seconds") == 0)
+        return v->k = V_FN, v->id = F_TOTAL_SECONDS, 0;
+    if (strcmp(name, "days") == 0)
+        return tmpl_val_json(s, v, json_integer(days), off);
+    if (strcmp(name, "seconds") == 0)
+        return tmpl_val_json(s, v, json_integer(t - days * 86400), off);
+    if (strcmp(name, "microseconds") == 0)
+        return tmpl_val_json(s, v, json_integer(0), off);
+    return tmpl_fail(s, off, "unknown attribute '%s' of a timedelta", name);
 }
 
 static int
@@ -190,6 +338,8 @@ time_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off
     static const char *const parts[] = {"year", "month", "day", "hour", "minute", "second"};
     struct tm tm;
 
+    if (v->k == V_DELTA)
+        return delta_attr(s, v, name, off);
     if (strcmp(name, "strftime") == 0 || strcmp(name, "isoformat") == 0) {
         v->k = V_FN;
         v->id = name[0] == 's' ? F_STRFTIME : F_ISOFORMAT;
@@ -252,10 +402,13 @@ get_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
     case V_OBJ:
         return obj_attr(s, v, name, off);
     case V_TIME:
+    case V_DELTA:
         return time_attr(s, v, name, off);
     case V_JSON:
         break;
     }
+    if (TMPL_SKIPPING(s))
+        return set_any(v), 0;
     if (json_is_object(v->j) && strcmp(name, "get") == 0 && !v->params) {
         v->k = V_FN;
         v->id = F_GET;
@@ -273,8 +426,8 @@ get_item(struct tmpl_state *s, struct tmpl_val *v, struct tmpl_val *key, size_t 
 {
     if (tmpl_raise(s, v) < 0 || tmpl_raise(s, key) < 0)
         return -1;
-    if (v->k == V_ANY)
-        return 0;
+    if (v->k == V_ANY || TMPL_SKIPPING(s))
+        return set_any(v), 0;
     if (key->k == V_ANY) {
         if (v->k == V_JSON || v->k == V_OBJ)
             return set_any(v), 0;
@@ -469,12 +622,19 @@ negated(struct tmpl_state *s, struct tmpl_val *v)
         return primary(s, v);
     if (tmpl_next(s) < 0 || unary(s, v) < 0 || tmpl_raise(s, v) < 0)
         return -1;
-    if (v->k == V_ANY)
-        return 0;
-    if (v->k == V_JSON && json_is_integer(v->j))
-        return json_integer_set(v->j, -json_integer_value(v->j)), 0;
-    if (v->k == V_JSON && json_is_real(v->j))
-        return json_real_set(v->j, -json_real_value(v->j)), 0;
+    if (v->k == V_ANY || TMPL_SKIPPING(s))
+        return set_any(v), 0;
+    if (v->k == V_DELTA)
+        return v->t = -v->t, 0;
+    /* a new value: v->j may be shared (params, a {% set %} variable) */
+    if (v->k == V_JSON && json_is_integer(v->j) && json_integer_value(v->j) > LLONG_MIN) {
+        json_t *j = json_integer(-json_integer_value(v->j));
+        return tmpl_val_clear(v), tmpl_val_json(s, v, j, off);
+    }
+    if (v->k == V_JSON && json_is_real(v->j)) {
+        json_t *j = json_real(-json_real_value(v->j));
+        return tmpl_val_clear(v), tmpl_val_json(s, v, j, off);
+    }
     return tmpl_fail(s, off, "'-' needs a number");
 }
 
@@ -493,12 +653,56 @@ unary(struct tmpl_state *s, struct tmpl_val *v)
     return rc;
 }
 
+/* `is [not] defined|undefined|none|number|string|mapping|sequence` (s->tok is "is"). */
+static int
+is_test(struct tmpl_state *s, struct tmpl_val *v)
+{
+    static const char *const tests[] = {"defined", "undefined", "none",    "number",
+                                        "string",  "mapping",   "sequence"};
+    bool neg = false, r = false;
+    size_t k = 0, off;
+
+    if (tmpl_next(s) < 0)
+        return -1;
+    if (s->tok.k == T_NAME && strcmp(s->tok.str, "not") == 0 && (neg = true) && tmpl_next(s) < 0)
+        return -1;
+    off = s->tok.off;
+    while (s->tok.k == T_NAME && k < 7 && strcmp(tests[k], s->tok.str) != 0)
+        k++;
+    if (s->tok.k != T_NAME || k == 7)
+        return tmpl_fail(s, off,
+                         "unknown test after 'is' (supported: defined, undefined, none, "
+                         "number, string, mapping, sequence)");
+    if (tmpl_next(s) < 0)
+        return -1;
+    if (v->k == V_ANY || TMPL_SKIPPING(s))
+        return set_any(v), 0;
+    const json_t *j = v->k == V_JSON ? v->j : NULL;
+    if (k < 2)
+        r = (v->k == V_UNDEF) == (k == 1);
+    else if (v->k == V_UNDEF)
+        return tmpl_raise(s, v);
+    else
+        r = k == 2   ? json_is_null(j)
+            : k == 3 ? json_is_number(j) || json_is_boolean(j)
+            : k == 4 ? json_is_string(j)
+            : k == 5 ? json_is_object(j)
+                     : json_is_array(j) || json_is_string(j) || json_is_object(j);
+    tmpl_val_clear(v);
+    return tmpl_val_json(s, v, json_boolean(r != neg), off);
+}
+
 static int
 filtered(struct tmpl_state *s, struct tmpl_val *v)
 {
     if (unary(s, v) < 0)
         return -1;
-    while (s->tok.k == T_PIPE) {
+    while (s->tok.k == T_PIPE || (s->tok.k == T_NAME && strcmp(s->tok.str, "is") == 0)) {
+        if (s->tok.k == T_NAME) {
+            if (is_test(s, v) < 0)
+                return -1;
+            continue;
+        }
         struct tmpl_arg args[TMPL_MAX_ARGS] = {{0}};
         size_t n = 0;
         if (tmpl_next(s) < 0)
@@ -511,6 +715,8 @@ filtered(struct tmpl_state *s, struct tmpl_val *v)
         int rc = tmpl_next(s);
         if (rc == 0 && s->tok.k == T_LPAREN)
             rc = parse_args(s, args, &n);
+        if (rc == 0 && TMPL_SKIPPING(s))
+            set_any(v);
         if (rc == 0)
             rc = tmpl_filter(s, name, off, v, args, n);
         free_args(args, n);
@@ -521,43 +727,255 @@ filtered(struct tmpl_state *s, struct tmpl_val *v)
     return 0;
 }
 
-/* expr := filtered ('~' filtered)*: the whole expression at s->tok into *v. */
-int
-tmpl_expr(struct tmpl_state *s, struct tmpl_val *v)
+/* Read the operand parse would read, in skip mode (checked, not evaluated). */
+static int
+skipped(struct tmpl_state *s, int (*parse)(struct tmpl_state *, struct tmpl_val *))
 {
-    struct tmpl_sb b = {0};
-    int rc = 0;
+    struct tmpl_val v = {.k = V_ANY};
+    int rc;
 
-    if (filtered(s, v) < 0)
-        return -1;
-    if (s->tok.k != T_TILDE)
-        return 0;
-    tmpl_sb_add(&b, "", 0);
-    bool any = v->k == V_ANY;
-    char *piece = NULL;
-    rc = tmpl_val_to_cstr(s, v, &piece);
-    for (;;) {
-        if (rc == 0 && piece != NULL)
-            tmpl_sb_puts(&b, piece);
-        free(piece);
-        piece = NULL;
-        tmpl_val_clear(v);
-        if (rc < 0 || s->tok.k != T_TILDE)
-            break;
-        rc = tmpl_next(s) < 0 || filtered(s, v) < 0 ? -1 : tmpl_val_to_cstr(s, v, &piece);
-        any |= v->k == V_ANY;
-    }
-    if (rc == 0 && !any)
-        rc = b.oom ? tmpl_fail(s, s->tok.off, "out of memory")
-                   : tmpl_val_json(s, v, json_stringn_nocheck(b.p, b.n), s->tok.off);
-    free(b.p);
+    s->skip++;
+    rc = parse(s, &v);
+    s->skip--;
+    tmpl_val_clear(&v);
     return rc;
 }
 
+/* Binary operators of kinds ops (T_END-terminated) over operands read by parse. */
+static int
+binary(struct tmpl_state *s, struct tmpl_val *v, const enum tmpl_tk *ops,
+       int (*parse)(struct tmpl_state *, struct tmpl_val *))
+{
+    if (parse(s, v) < 0)
+        return -1;
+    for (;;) {
+        size_t k = 0, off = s->tok.off;
+        while (ops[k] != T_END && ops[k] != s->tok.k)
+            k++;
+        if (ops[k] == T_END)
+            return 0;
+        struct tmpl_val b = {.k = V_ANY};
+        int rc = tmpl_next(s) < 0 || parse(s, &b) < 0 ? -1 : tmpl_binop(s, ops[k], v, &b, off);
+        tmpl_val_clear(&b);
+        if (rc < 0)
+            return -1;
+    }
+}
+
+static int
+math2(struct tmpl_state *s, struct tmpl_val *v)
+{
+    static const enum tmpl_tk ops[] = {T_STAR, T_SLASH, T_DSLASH, T_PERCENT, T_END};
+
+    return binary(s, v, ops, filtered);
+}
+
+static int
+concat(struct tmpl_state *s, struct tmpl_val *v)
+{
+    static const enum tmpl_tk ops[] = {T_TILDE, T_END};
+
+    return binary(s, v, ops, math2);
+}
+
+static int
+math1(struct tmpl_state *s, struct tmpl_val *v)
+{
+    static const enum tmpl_tk ops[] = {T_PLUS, T_MINUS, T_END};
+
+    return binary(s, v, ops, concat);
+}
+
+/* The comparison operator at s->tok (T_NAME for `in`, T_TILDE for `not in`), or T_END. */
+static enum tmpl_tk
+compare_op(const struct tmpl_state *s)
+{
+    if (s->tok.k >= T_EQ && s->tok.k <= T_GE)
+        return s->tok.k;
+    if (s->tok.k == T_NAME && strcmp(s->tok.str, "in") == 0)
+        return T_NAME;
+    if (s->tok.k == T_NAME && strcmp(s->tok.str, "not") == 0 && tmpl_peek_word(s, "in"))
+        return T_TILDE;
+    return T_END;
+}
+
+static int
+compare(struct tmpl_state *s, struct tmpl_val *v)
+{
+    enum tmpl_tk op;
+    size_t off;
+
+    if (math1(s, v) < 0 || (op = compare_op(s)) == T_END)
+        return s->failed ? -1 : 0;
+    off = s->tok.off;
+    if (op == T_TILDE && tmpl_next(s) < 0)
+        return -1;
+    struct tmpl_val b = {.k = V_ANY};
+    int rc = tmpl_next(s) < 0 || math1(s, &b) < 0 ? -1 : 0;
+    if (rc == 0)
+        rc = tmpl_binop(s, op == T_TILDE ? T_NAME : (int)op, v, &b, off);
+    if (rc == 0 && op == T_TILDE && v->k == V_JSON) {
+        bool t = json_is_true(v->j);
+        tmpl_val_clear(v);
+        rc = tmpl_val_json(s, v, json_boolean(!t), off);
+    }
+    tmpl_val_clear(&b);
+    if (rc == 0 && compare_op(s) != T_END)
+        rc = tmpl_fail(s, s->tok.off, "chained comparisons are not supported (use 'and')");
+    return rc;
+}
+
+/* Whether the current token is the keyword w. */
+static bool
+keyword(const struct tmpl_state *s, const char *w)
+{
+    return s->tok.k == T_NAME && strcmp(s->tok.str, w) == 0;
+}
+
+static int
+not_expr(struct tmpl_state *s, struct tmpl_val *v)
+{
+    size_t off = s->tok.off;
+    int rc;
+
+    if (!keyword(s, "not"))
+        return compare(s, v);
+    if (s->depth >= TMPL_DEPTH_MAX)
+        return tmpl_fail(s, off, "expression nested more than %d levels deep", TMPL_DEPTH_MAX);
+    s->depth++;
+    rc = tmpl_next(s) < 0 || not_expr(s, v) < 0 || tmpl_raise(s, v) < 0 ? -1 : 0;
+    s->depth--;
+    if (rc < 0 || v->k == V_ANY || TMPL_SKIPPING(s))
+        return rc < 0 ? -1 : (set_any(v), 0);
+    bool t = tmpl_truthy(v);
+    tmpl_val_clear(v);
+    return tmpl_val_json(s, v, json_boolean(!t), off);
+}
+
+/* `and` (is_or false) or `or`: Python's, returning an operand, the second read lazily. */
+static int
+logical(struct tmpl_state *s, struct tmpl_val *v, bool is_or,
+        int (*parse)(struct tmpl_state *, struct tmpl_val *))
+{
+    if (parse(s, v) < 0)
+        return -1;
+    while (keyword(s, is_or ? "or" : "and")) {
+        if (tmpl_raise(s, v) < 0 || tmpl_next(s) < 0)
+            return -1;
+        if (v->k == V_ANY || tmpl_truthy(v) == is_or) { /* the result is v */
+            if (skipped(s, parse) < 0)
+                return -1;
+            continue;
+        }
+        tmpl_val_clear(v);
+        if (parse(s, v) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+and_expr(struct tmpl_state *s, struct tmpl_val *v)
+{
+    return logical(s, v, false, not_expr);
+}
+
+/* or := and ('or' and)*: an expression without the inline if. */
+int
+tmpl_or_expr(struct tmpl_state *s, struct tmpl_val *v)
+{
+    return logical(s, v, true, and_expr);
+}
+
+/* Read again the operand that starts at offset start, then go back to where we were. */
+static int
+reread(struct tmpl_state *s, size_t start, struct tmpl_val *v)
+{
+    size_t after = s->tok.off;
+
+    s->pos = start;
+    if (tmpl_next(s) < 0 || tmpl_or_expr(s, v) < 0)
+        return -1;
+    s->pos = after;
+    return tmpl_next(s);
+}
+
+/* `a if cond else b` after a (read in skip mode from start): cond and b, then a if needed.
+ * When cond is only known when a try starts, or in skip mode, b is only checked and a is not
+ * read again: the result is "any". */
+static int
+inline_if(struct tmpl_state *s, size_t start, struct tmpl_val *v)
+{
+    struct tmpl_val c = {.k = V_ANY};
+    size_t off = s->tok.off;
+    bool skip = TMPL_SKIPPING(s);
+
+    tmpl_val_clear(v);
+    if (tmpl_next(s) < 0 || tmpl_or_expr(s, &c) < 0 || tmpl_raise(s, &c) < 0)
+        return tmpl_val_clear(&c), -1;
+    bool any = c.k == V_ANY || skip, take = !any && tmpl_truthy(&c);
+    tmpl_val_clear(&c);
+    if (keyword(s, "else")) {
+        if (tmpl_next(s) < 0)
+            return -1;
+        if (take || any ? skipped(s, tmpl_expr) < 0 : tmpl_expr(s, v) < 0)
+            return -1;
+    } else if (!take && !any && tmpl_val_json(s, v, json_string(""), off) < 0) {
+        return -1; /* Jinja: an undefined that prints as "" */
+    }
+    if (take) {
+        tmpl_val_clear(v);
+        if (reread(s, start, v) < 0)
+            return -1;
+    }
+    if (any)
+        set_any(v);
+    return 0;
+}
+
+/* expr := or ['if' or ['else' expr]]: the whole expression at s->tok into *v. */
+int
+tmpl_expr(struct tmpl_state *s, struct tmpl_val *v)
+{
+    size_t start = s->tok.off;
+    int rc;
+
+    if (s->depth >= TMPL_DEPTH_MAX)
+        return tmpl_fail(s, start, "expression nested more than %d levels deep", TMPL_DEPTH_MAX);
+    if (!s->has_if)
+        return tmpl_or_expr(s, v);
+    s->depth++;
+    if (TMPL_SKIPPING(s)) {
+        rc = tmpl_or_expr(s, v);
+        if (rc == 0 && keyword(s, "if"))
+            rc = inline_if(s, start, v);
+        s->depth--;
+        return rc;
+    }
+    rc = skipped(s, tmpl_or_expr);
+    if (rc == 0 && keyword(s, "if"))
+        rc = inline_if(s, start, v);
+    else if (rc == 0)
+        rc = reread(s, start, v);
+    s->depth--;
+    return rc;
+}
 /* ---- calls ---- */
 
-static const char *const fn_names[] = {"xcom_pull", "ds_add", "ds_format", "strftime",
-                                       "isoformat", "get",    "get",       "get"};
+static const char *const fn_names[] = {"xcom_pull",
+                                       "ds_add",
+                                       "ds_format",
+                                       "strftime",
+                                       "isoformat",
+                                       "get",
+                                       "get",
+                                       "get",
+                                       "datetime",
+                                       "timedelta",
+                                       "datetime_diff_for_humans",
+                                       "utcnow",
+                                       "range",
+                                       "total_seconds"};
 
 /* Give each argument its parameter: slot[i] is the value for names[i], or NULL. */
 static int
@@ -702,9 +1120,11 @@ ds_format(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off, str
 
 /* date.strftime(format) and date.isoformat() of the instant t. */
 static int
-date_method(struct tmpl_state *s, int fn, time_t t, struct tmpl_arg *args, size_t n, size_t off,
-            struct tmpl_val *out)
+date_method(struct tmpl_state *s, const struct tmpl_val *f, struct tmpl_arg *args, size_t n,
+            size_t off, struct tmpl_val *out)
 {
+    int fn = f->id;
+    time_t t = f->t;
     static const char *const names[] = {"format"};
     struct tmpl_val *a[1];
     const char *fmt = NULL;
@@ -715,6 +1135,8 @@ date_method(struct tmpl_state *s, int fn, time_t t, struct tmpl_arg *args, size_
         return -1;
     if (fn == F_ISOFORMAT) {
         tmpl_fmt_time(t, TMPL_TS, buf);
+        if (f->naive)
+            buf[19] = '\0';
         return str_val(s, out, buf, off);
     }
     int any = arg_str(s, fn, "format", a[0], arg_off(args, n, a[0], off), &fmt);
@@ -760,6 +1182,16 @@ getter(struct tmpl_state *s, struct tmpl_val *fn, struct tmpl_arg *args, size_t 
     return 0;
 }
 
+/* timedelta.total_seconds(): a float, as in Python. */
+static int
+total_seconds(struct tmpl_state *s, const struct tmpl_val *fn, size_t n, size_t off,
+              struct tmpl_val *out)
+{
+    if (n > 0)
+        return tmpl_fail(s, off, "total_seconds: takes no arguments");
+    return tmpl_val_json(s, out, json_real((double)fn->t), off);
+}
+
 /* fn(args) into *fn. */
 static int
 tcall(struct tmpl_state *s, struct tmpl_val *fn, struct tmpl_arg *args, size_t n, size_t off)
@@ -769,8 +1201,10 @@ tcall(struct tmpl_state *s, struct tmpl_val *fn, struct tmpl_arg *args, size_t n
 
     if (tmpl_raise(s, fn) < 0)
         return -1;
-    if (fn->k == V_ANY)
-        return 0;
+    if (fn->k == V_ANY || TMPL_SKIPPING(s))
+        return set_any(fn), 0;
+    if (fn->k == V_OBJ && fn->id == O_DATETIME)
+        fn->k = V_FN, fn->id = F_DATETIME;
     if (fn->k != V_FN)
         return tmpl_fail(s, off, "only the known functions can be called");
     switch (fn->id) {
@@ -785,10 +1219,16 @@ tcall(struct tmpl_state *s, struct tmpl_val *fn, struct tmpl_arg *args, size_t n
         break;
     case F_STRFTIME:
     case F_ISOFORMAT:
-        rc = date_method(s, fn->id, fn->t, args, n, off, &out);
+        rc = date_method(s, fn, args, n, off, &out);
+        break;
+    case F_GET:
+    case F_VAR_GET:
+    case F_VARJ_GET:
+        rc = getter(s, fn, args, n, off, &out);
         break;
     default:
-        rc = getter(s, fn, args, n, off, &out);
+        rc = fn->id == F_TOTAL_SECONDS ? total_seconds(s, fn, n, off, &out)
+                                       : tmpl_macro_call(s, fn->id, args, n, off, &out);
         break;
     }
     tmpl_val_clear(fn);

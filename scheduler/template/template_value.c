@@ -139,8 +139,9 @@ dump_json(struct tmpl_sb *b, const json_t *j, bool py, int depth)
     }
 }
 
-static const char *const obj_names[] = {"dag",       "task",     "ti",      "macros", "var",
-                                        "var.value", "var.json", "dag_run", "conn",   "conn.<id>"};
+static const char *const obj_names[] = {"dag",  "task",      "ti",       "macros",
+                                        "var",  "var.value", "var.json", "dag_run",
+                                        "conn", "conn.<id>", "loop",     "macros.datetime"};
 
 /* str(v) onto out, as Jinja prints a value. */
 int
@@ -161,6 +162,12 @@ tmpl_val_str(struct tmpl_state *s, const struct tmpl_val *v, struct tmpl_sb *out
         return tmpl_fail(s, s->expr, "a function must be called to be printed");
     case V_TIME:
         tmpl_fmt_time(v->t, TMPL_STR, num);
+        if (v->naive)
+            num[19] = '\0';
+        tmpl_sb_puts(out, num);
+        return 0;
+    case V_DELTA:
+        tmpl_fmt_delta((long long)v->t, num);
         tmpl_sb_puts(out, num);
         return 0;
     case V_JSON:
@@ -205,6 +212,8 @@ tmpl_truthy(const struct tmpl_val *v)
 
     if (v->k == V_UNDEF)
         return false;
+    if (v->k == V_DELTA)
+        return v->t != 0;
     if (v->k != V_JSON)
         return true;
     switch (json_typeof(j)) {
@@ -311,8 +320,9 @@ filter_tojson(struct tmpl_state *s, struct tmpl_val *v, size_t off)
 {
     struct tmpl_sb b = {0};
 
-    if (v->k == V_TIME)
-        return tmpl_fail(s, off, "tojson: Object of type DateTime is not JSON serializable");
+    if (v->k == V_TIME || v->k == V_DELTA)
+        return tmpl_fail(s, off, "tojson: Object of type %s is not JSON serializable",
+                         v->k == V_TIME ? "DateTime" : "timedelta");
     if (v->k != V_JSON)
         return tmpl_fail(s, off, "tojson: this value is not JSON serializable");
     tmpl_sb_add(&b, "", 0);
@@ -327,6 +337,159 @@ filter_tojson(struct tmpl_state *s, struct tmpl_val *v, size_t off)
     return rc;
 }
 
+/* Airflow's date filters: ds, ds_nodash, ts, ts_nodash, ts_nodash_with_tz (k 0..4). */
+static int
+filter_date(struct tmpl_state *s, size_t k, struct tmpl_val *v, size_t off)
+{
+    static const enum tmpl_time_fmt fmts[] = {TMPL_DS, TMPL_DS_NODASH, TMPL_TS, TMPL_TS_NODASH,
+                                              TMPL_TS_NODASH_TZ};
+    char buf[TMPL_TIME_BUF];
+
+    if (v->k != V_TIME)
+        return tmpl_fail(s, off, "this filter needs a datetime (e.g. data_interval_end)");
+    tmpl_fmt_time(v->t, fmts[k], buf);
+    if (v->naive && (k == 2 || k == 4))
+        buf[k == 2 ? 19 : 15] = '\0';
+    tmpl_val_clear(v);
+    return tmpl_val_json(s, v, json_string(buf), off);
+}
+
+/* A string argument of a filter. */
+static int
+str_arg(struct tmpl_state *s, const char *filter, struct tmpl_arg *a, char **out)
+{
+    if (tmpl_raise(s, &a->v) < 0)
+        return -1;
+    if (a->v.k != V_JSON || !json_is_string(a->v.j))
+        return tmpl_fail(s, a->off, "%s: the argument must be a string", filter);
+    *out = (char *)json_string_value(a->v.j);
+    return 0;
+}
+
+/* | replace(old, new[, count]) on str(v). */
+static int
+filter_replace(struct tmpl_state *s, struct tmpl_val *v, struct tmpl_arg *args, size_t n,
+               size_t off)
+{
+    char *old, *new, *str = NULL;
+    long long count = -1;
+
+    if (n < 2 || n > 3)
+        return tmpl_fail(s, off, "replace: expects (old, new[, count])");
+    if (str_arg(s, "replace", &args[0], &old) < 0 || str_arg(s, "replace", &args[1], &new) < 0)
+        return -1;
+    if (n == 3 && !(args[2].v.k == V_JSON && json_is_integer(args[2].v.j)))
+        return tmpl_fail(s, args[2].off, "replace: count must be an integer");
+    if (n == 3)
+        count = json_integer_value(args[2].v.j);
+    if (v->k == V_ANY || tmpl_val_to_cstr(s, v, &str) < 0)
+        return s->failed ? -1 : 0;
+    struct tmpl_sb b = {0};
+    size_t lo = strlen(old), ln = strlen(new), len = strlen(str);
+    tmpl_sb_add(&b, "", 0);
+    for (size_t i = 0; i <= len;) {
+        if (count != 0 && (lo == 0 || strncmp(str + i, old, lo) == 0) && !(lo && i == len)) {
+            tmpl_sb_add(&b, new, ln);
+            count -= count > 0;
+            if (lo > 0) {
+                i += lo;
+                continue;
+            }
+        }
+        if (i < len)
+            tmpl_sb_add(&b, str + i, 1);
+        i++;
+        if (b.n > TMPL_SIZE_MAX)
+            break;
+    }
+    free(str);
+    int rc = tmpl_size_ok(s, b.n, off) < 0 ? -1 : b.oom ? tmpl_fail(s, off, "out of memory") : 0;
+    tmpl_val_clear(v);
+    if (rc == 0)
+        rc = tmpl_val_json(s, v, json_stringn_nocheck(b.p, b.n), off);
+    free(b.p);
+    return rc;
+}
+
+/* | join(sep='') of a list (each item as str). */
+static int
+filter_join(struct tmpl_state *s, struct tmpl_val *v, struct tmpl_arg *args, size_t n, size_t off)
+{
+    char *sep = "";
+    size_t i;
+    json_t *x;
+
+    if (n > 1 || (n == 1 && args[0].name != NULL && strcmp(args[0].name, "d") != 0))
+        return tmpl_fail(s, off, "join: expects (separator)");
+    if (n == 1 && str_arg(s, "join", &args[0], &sep) < 0)
+        return -1;
+    if (v->k == V_ANY)
+        return 0;
+    if (v->k != V_JSON || !json_is_array(v->j))
+        return tmpl_fail(s, off, "join: needs a list");
+    struct tmpl_sb b = {0};
+    tmpl_sb_add(&b, "", 0);
+    json_array_foreach(v->j, i, x)
+    {
+        struct tmpl_val e = {.k = V_JSON, .j = x};
+        if (i > 0)
+            tmpl_sb_puts(&b, sep);
+        if (tmpl_val_str(s, &e, &b) < 0 || tmpl_size_ok(s, b.n, off) < 0)
+            break;
+    }
+    int rc = s->failed ? -1 : b.oom ? tmpl_fail(s, off, "out of memory") : 0;
+    tmpl_val_clear(v);
+    if (rc == 0)
+        rc = tmpl_val_json(s, v, json_stringn_nocheck(b.p, b.n), off);
+    free(b.p);
+    return rc;
+}
+
+/* | length (| count): items of a list or mapping, characters of a string. */
+static int
+filter_length(struct tmpl_state *s, struct tmpl_val *v, size_t off)
+{
+    size_t n = 0;
+    const json_t *j = v->j;
+
+    if (v->k != V_JSON || !(json_is_array(j) || json_is_object(j) || json_is_string(j)))
+        return tmpl_fail(s, off, "length: needs a list, a mapping or a string");
+    if (json_is_string(j)) {
+        for (size_t i = 0; i < json_string_length(j); i++)
+            n += (((unsigned char)json_string_value(j)[i]) & 0xC0) != 0x80;
+    } else {
+        n = json_is_array(j) ? json_array_size(j) : json_object_size(j);
+    }
+    tmpl_val_clear(v);
+    return tmpl_val_json(s, v, json_integer((json_int_t)n), off);
+}
+
+/* The filters added to the first ones: 1 when name is none of them. */
+static int
+filter_more(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v,
+            struct tmpl_arg *args, size_t n)
+{
+    static const char *const dates[] = {"ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz"};
+    size_t k = 0;
+
+    while (k < 5 && strcmp(dates[k], name) != 0)
+        k++;
+    if (k == 5 && strcmp(name, "replace") != 0 && strcmp(name, "join") != 0 &&
+        strcmp(name, "length") != 0 && strcmp(name, "count") != 0)
+        return 1;
+    if (tmpl_raise(s, v) < 0)
+        return -1;
+    if (strcmp(name, "replace") == 0)
+        return filter_replace(s, v, args, n, off);
+    if (strcmp(name, "join") == 0)
+        return filter_join(s, v, args, n, off);
+    if (n > 0)
+        return tmpl_fail(s, off, "%s: too many arguments", name);
+    if (v->k == V_ANY)
+        return 0;
+    return k < 5 ? filter_date(s, k, v, off) : filter_length(s, v, off);
+}
+
 /* Apply the filter name (at off) with args to *v. */
 int
 tmpl_filter(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v,
@@ -339,8 +502,10 @@ tmpl_filter(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val 
 
     while (k < 8 && strcmp(known[k], name) != 0)
         k++;
-    if (k == 8)
-        return tmpl_fail(s, off, "unknown filter '%s'", name);
+    if (k == 8) {
+        int rc = filter_more(s, name, off, v, args, n);
+        return rc != 1 ? rc : tmpl_fail(s, off, "unknown filter '%s'", name);
+    }
     if (k < 2)
         return filter_default(s, v, args, n, off);
     if (n > (k == 4 ? 1u : 0u))

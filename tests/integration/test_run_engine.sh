@@ -6,7 +6,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 92
+plan 95
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 pg_gust_db gust_run_engine
@@ -42,6 +42,19 @@ check_fails "tasks logs of a mistyped run id creates no folder" \
 "$GUST" tasks logs xcom_flow say xcom9 --try 1 >/dev/null 2>&1
 check_fails "tasks logs of an unknown run writes nothing" \
     test -e "$GUST_LOGS_FOLDER/dag_id=xcom_flow/run_id=xcom9"
+
+# --- templates: the context from the store, blocks, macros
+"$GUST" dags trigger template_flow --local -r tmpl1 -l 2024-01-01T00:00:00+00:00 >/dev/null 2>&1
+"$GUST" dags trigger template_flow --local -r tmpl2 -l 2024-01-02T00:00:00+00:00 >/dev/null 2>&1
+check_eq "both templated runs succeed" "success success" \
+    "$(run_state template_flow tmpl1) $(run_state template_flow tmpl2)"
+di1=$(q "select to_char(data_interval_start at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || '+00:00' from dag_run where run_id = 'tmpl1'")
+check_eq "a first run has no previous success; blocks, loop, macros and ti/task attributes render" \
+    "manual|none|template_flow__ctx__20240101|data/2|2|-1|1A,2B|2024-01-02|started|2024-01-01" \
+    "$(sed -n 1p "$GUST_TEST_TMP/tmplctx")"
+check_eq "the next run sees the first one's data interval as prev_data_interval_start_success" \
+    "manual|$di1|template_flow__ctx__20240102|data/2|2|-1|1A,2B|2024-01-03|started|2024-01-02" \
+    "$(sed -n 2p "$GUST_TEST_TMP/tmplctx")"
 
 # --- retries and exit 100
 "$GUST" dags trigger retry_flow --local -r retry1 >/dev/null 2>&1

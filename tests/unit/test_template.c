@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "conn.h"
 #include "template/template.h"
@@ -275,19 +276,133 @@ test_check_errors(void **state)
     check_fails("{{ params['x'] }}", "{\"y\": 1}", 9, "unknown param 'x'");
     check_fails("{{ dag.owner }}", NULL, 7, "unknown attribute 'owner' of dag");
     check_fails("{{ ti.state }}", NULL, 6, "unknown attribute 'state' of ti");
-    check_fails("{{ macros.datetime }}", NULL, 10, "unknown attribute 'datetime' of macros");
+    check_fails("{{ macros.uuid }}", NULL, 10, "unknown attribute 'uuid' of macros");
     check_fails("{{ ds | wordcount }}", NULL, 8, "unknown filter 'wordcount'");
     check_fails("{{ 'abc }}", NULL, 3, "unterminated string");
-    check_fails("a {% if x %}b{% endif %}", NULL, 2, "template blocks ({% %}) are not supported");
+    check_fails("a {% if x %}b{% endif %}", NULL, 8, "unknown name 'x' in template");
     check_fails("{# never closed", NULL, 0, "unclosed comment ('{#' with no matching '#}')");
-    check_fails("{{ ds + 1 }}", NULL, 6, "operator '+' is not supported");
-    check_fails("{{ ds == 1 }}", NULL, 6, "operator '==' is not supported");
+    check_fails("{{ ds + 1 }}", NULL, 6, "unsupported operand types for +: 'str' and 'int'");
+    check_fails("{{ 2 ** 2 }}", NULL, 5, "operator '**' is not supported");
     check_fails("{{ dag }}", NULL, 3, "dag cannot be printed (use one of its attributes)");
     check_fails("{{ ds() }}", NULL, 5, "only the known functions can be called");
     check_fails("{{ macros.ds_add(ds, 'x') }}", NULL, 21, "ds_add: days must be a number");
     check_fails("{{ logical_date | tojson }}", NULL, 18,
                 "tojson: Object of type DateTime is not JSON serializable");
     check_fails("{{ ds | upper(1) }}", NULL, 8, "upper: too many arguments");
+}
+
+/* Blocks: errors at load time with the offset of the tag or name at fault. */
+static void
+test_check_blocks(void **state)
+{
+    (void)state;
+    check_fails("x {% if true %}y", NULL, 2, "'{% if %}' has no matching '{% endif %}'");
+    check_fails("{% for a in [1] %}", NULL, 0, "'{% for %}' has no matching '{% endfor %}'");
+    check_fails("ab {% endif %}", NULL, 6,
+                "unexpected '{% endif %}' (no open block it belongs to)");
+    check_fails("{% if 1 %}{% else %}{% elif 2 %}{% endif %}", NULL, 23,
+                "unexpected '{% elif %}' (no open block it belongs to)");
+    check_fails("{% while x %}", NULL, 3,
+                "unknown tag '{% while %}' (supported: if, elif, else, endif, for, endfor, set)");
+    check_fails("{% if 1 }}", NULL, 8, "expected '%}' here");
+    check_fails("{% if 1", NULL, 0, "unclosed '{%' (no matching '%}')");
+    check_fails("{% for a, b in x %}", NULL, 8,
+                "expected 'in' here (one loop variable: for x in ...)");
+    check_fails("{% set x %}{% endset %}", NULL, 9,
+                "expected '=' here ({% set %} ... {% endset %} blocks are not supported)");
+    check_fails("{% if false %}{{ nope }}{% endif %}", NULL, 17, "unknown name 'nope' in template");
+    check_fails("{{ 'a' if true else nope }}", NULL, 20, "unknown name 'nope' in template");
+    check_fails("{{ true or nope }}", NULL, 11, "unknown name 'nope' in template");
+    check_fails("{% for a in [1] %}{% endfor %}{{ a }}", NULL, 33, "unknown name 'a' in template");
+    check_fails("{% for x in [1] if x %}{% endfor %}", NULL, 16,
+                "'for ... if' filters are not supported");
+    check_fails("{{ 1 < 2 < 3 }}", NULL, 9, "chained comparisons are not supported (use 'and')");
+    check_fails("{{ ds is odd }}", NULL, 9,
+                "unknown test after 'is' (supported: defined, undefined, none, number, string, "
+                "mapping, sequence)");
+    /* known when the try starts: every branch and the loop body are checked */
+    size_t off = 0;
+    struct err e = {0};
+    assert_int_equal(tmpl_check("{% for r in dag_run.conf.rows %}{{ loop.index }}{{ r.x }}"
+                                "{% if r.y > 1 %}{{ r.y * 2 }}{% else %}{{ r | tojson }}{% endif %}"
+                                "{% endfor %}{{ params.n if dag_run.conf.z else 0 }}",
+                                "{\"n\": 1}", &off, &e),
+                     0);
+}
+
+/* A DAG cannot hang the scheduler: iterations, output and built values are bounded. */
+static void
+test_bounds(void **state)
+{
+    (void)state;
+    render_fails("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
+                 "more than 100000 loop iterations in one template");
+    render_fails("{{ range(200000) }}", "range: more than 100000 items");
+    render_fails("{% set x = 'ab' * 3000000 %}",
+                 "a value built by the template is larger than 4194304");
+    render_fails("{% set x = 'abcdefgh' * 500000 %}{% for i in range(20) %}{{ x }}{% endfor %}",
+                 "the rendered template is larger than 4194304 bytes");
+    render_fails("{% set x = 'a' * 4000000 %}{% set x = x ~ x %}",
+                 "a value built by the template is larger than 4194304");
+    render_fails("{{ 9000000000000000000 + 9000000000000000000 }}",
+                 "integer overflow (integers are 64 bits here)");
+    /* nested blocks are bounded like nested expressions */
+    char deep[65 * 10 + 1] = "";
+    for (int i = 0; i < 65; i++)
+        strcat(deep, "{% if 1 %}");
+    render_fails(deep, "blocks nested more than 64 levels deep");
+    /* a for body's {% set %} does not leak, an if's does */
+    renders("{% set x = 1 %}{% for i in [5] %}{% set x = i %}{% endfor %}{{ x }}", "1");
+    renders("{% if true %}{% set x = 2 %}{% endif %}{{ x }}", "2");
+    /* lazy operands are not evaluated */
+    renders("{{ false and (1 / 0) }}|{{ true or ti.xcom_pull(task_ids='fail') }}", "False|True");
+    renders("{{ 1 / 0 if false else 'safe' }}", "safe");
+    renders("{{ -params.n }} {{ params.n }}", "-3 3");
+}
+
+/* Every case of tests/unit/template_cases.json, whose outputs are real Jinja2's (checked by
+ * tests/tools/template_jinja.py): same output, or both fail. */
+static void
+test_jinja_cases(void **state)
+{
+    (void)state;
+    const char *root = getenv("GUST_SRC");
+    char path[4096];
+    json_error_t je;
+    struct tmpl_ctx cc = ctx;
+    size_t i, bad = 0;
+    json_t *cs;
+
+    snprintf(path, sizeof(path), "%s/tests/unit/template_cases.json", root && *root ? root : ".");
+    json_t *doc = json_load_file(path, 0, &je);
+    if (doc == NULL)
+        fail_msg("%s: %s", path, je.text);
+    cc.start_date = T0 + 60, cc.ti_start_date = T0 + 120, cc.run_type = "scheduled";
+    cc.prev_logical_date = T0 - 86400, cc.prev_di_start_success = T0 - 2 * 86400;
+    cc.prev_di_end_success = T0 - 86400, cc.prev_start_date_success = T0 - 86400 + 300;
+    cc.hostname = "worker-1", cc.max_tries = 3, cc.owner = "data", cc.retries = 3;
+    json_array_foreach(json_object_get(doc, "cases"), i, cs)
+    {
+        const char *src = json_string_value(json_object_get(cs, "t"));
+        const char *want = json_string_value(json_object_get(cs, "out"));
+        char *params = json_dumps(json_object_get(cs, "params"), JSON_COMPACT), *out = NULL;
+        struct err e = {0};
+        cc.params_json = params;
+        cc.conf_json = NULL;
+        int rc = tmpl_render(src, &cc, &out, &e);
+        if (want == NULL && rc == 0)
+            bad++, print_message("case %zu %s: Jinja fails, we gave [%s]\n", i, src, out);
+        else if (want != NULL && rc < 0)
+            bad++, print_message("case %zu %s: want [%s], we failed: %s\n", i, src, want, e.msg);
+        else if (want != NULL && strcmp(want, out) != 0)
+            bad++, print_message("case %zu %s:\n  want [%s]\n  got  [%s]\n", i, src, want, out);
+        free(out);
+        free(params);
+    }
+    if (i < 200)
+        fail_msg("only %zu cases in %s", i, path);
+    json_decref(doc);
+    assert_int_equal(bad, 0);
 }
 
 static void
@@ -436,6 +551,8 @@ main(void)
         cmocka_unit_test(test_filters_text),  cmocka_unit_test(test_check_errors),
         cmocka_unit_test(test_check_ok),      cmocka_unit_test(test_fuzz_regressions),
         cmocka_unit_test(test_nesting_limit), cmocka_unit_test(test_conn),
+        cmocka_unit_test(test_check_blocks),  cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_jinja_cases),
     };
 
     c = ctx;
