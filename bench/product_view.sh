@@ -70,6 +70,7 @@ for b in "$BIN/gust" "$BIN/stream_loader" "$BIN/product_view_gen" "$BIN/product_
     "$TOOLS/kafka_mock" /usr/bin/time; do
     [ -x "$b" ] || fail "$b is not built or not installed (make; or set BIN and TOOLS)"
 done
+command -v kcat >/dev/null || fail "kcat is not installed (it reads the topic's watermarks)"
 if [ -z "${PGHOST:-}" ]; then
     bench_log "product_view: no PGHOST: starting a durable PostgreSQL cluster (fsync on)"
     GUST_PG_DURABLE=1 pg_start || fail "could not start PostgreSQL"
