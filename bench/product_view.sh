@@ -32,8 +32,9 @@ GUST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$GUST_ROOT/bench/lib.sh"
 source "$GUST_ROOT/tests/lib/kafka.sh"
 
-# Rounds: at full size a round takes about 15 s on a 2-core machine, on top of about 20 s of
-# set-up and the two variants; the rounds are min(BENCH_RUNS, 3) (BENCH_PV_RUNS overrides).
+# Rounds: at full size a round takes about 20 s on a quiet 2-core machine, and the whole part
+# about 2.5 minutes (set-up, the first run, the variants; twice that beside other work); the
+# rounds are min(BENCH_RUNS, 3) (BENCH_PV_RUNS overrides).
 if [ "$BENCH_QUICK" = 1 ]; then
     N=${BENCH_PV_EVENTS:-20000} PARTS=8
     RUNS=${BENCH_PV_RUNS:-$BENCH_RUNS}
