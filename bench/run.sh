@@ -2,7 +2,7 @@
 # make bench: run every benchmark part and write bench/RESULTS.md (regenerated, never edited
 # by hand). See bench/README.md for what each part measures and how to read it.
 #
-#   BENCH_PARTS    parts to run, in order (default: dispatch dagload loader crawl collector)
+#   BENCH_PARTS    parts to run, in order (default: dispatch dagload loader crawl collector product_view)
 #   BENCH_RUNS     repetitions of each timed measurement (3)
 #   BENCH_QUICK=1  tiny sizes, one run: checks the harness (the results go to a temp folder)
 #   BENCH_RESULTS  the results file (bench/RESULTS.md; with BENCH_QUICK=1, under BENCH_OUT)
@@ -10,7 +10,7 @@ set -uo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-read -r -a parts <<<"${BENCH_PARTS:-dispatch dagload loader crawl collector}"
+read -r -a parts <<<"${BENCH_PARTS:-dispatch dagload loader crawl collector product_view}"
 BENCH_OUT=$(mktemp -d "${TMPDIR:-/tmp}/gust-bench.XXXXXX")
 export BENCH_OUT
 if [ "$BENCH_QUICK" = 1 ]; then

@@ -4,7 +4,7 @@
 # not checked: benchmarks are measured by make bench, never timed in tests.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 12
+plan 15
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -16,7 +16,8 @@ check_eq "bench/run.sh (BENCH_QUICK=1) exits 0" 0 "$rc"
 res=$(cat "$out/RESULTS.md" 2>/dev/null)
 check_contains "RESULTS.md names the machine" "| machine |" "$res"
 for section in "### 1. Dispatch overhead" "### 2. Task start latency" "### 3. DAG loading" \
-    "### 4. Scheduler footprint" "### 5. Loader throughput" "### 6. Crawl" "### 7. Event collector"; do
+    "### 4. Scheduler footprint" "### 5. Loader throughput" "### 6. Crawl" "### 7. Event collector" \
+    "### 8. product_view star schema load"; do
     check_contains "RESULTS.md has $section" "$section" "$res"
 done
 check_eq "no part failed" "" "$(grep -F ': FAILED' "$out/RESULTS.md")"
@@ -27,3 +28,8 @@ rows=$(awk -F'|' '$2 ~ /^ (chain|wide|layers) / && $4 ~ /^ [0-9]/ && $6 ~ /^ [0-
     "$out/RESULTS.md" | wc -l)
 check_eq "three dispatch rows with figures" 3 "$rows"
 check "the latency percentiles are numbers" grep -qE '^\| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \|$' "$out/RESULTS.md"
+# the product_view part compares the loader with psql \copy and says whether the goal is met
+check "the product_view ratio is a number" \
+    grep -qE '^Ratio \(medians\): stream_loader events/s / psql \\copy rows/s = \*\*[0-9.]+\*\*\.$' "$out/RESULTS.md"
+check "the product_view part reports the loader's peak RSS" \
+    grep -qE '^\| stream_loader: peak RSS \| [0-9.]+ \|' "$out/RESULTS.md"
