@@ -48,12 +48,16 @@ set_paused(const char *dag_id, bool paused)
 int
 cli_dags_pause(const struct cli_args *a)
 {
+    if (cli_flag(a, "treat-dag-id-as-regex"))
+        return cli_set_paused_regex(a, true);
     return set_paused(a->argv[0], true);
 }
 
 int
 cli_dags_unpause(const struct cli_args *a)
 {
+    if (cli_flag(a, "treat-dag-id-as-regex"))
+        return cli_set_paused_regex(a, false);
     return set_paused(a->argv[0], false);
 }
 
@@ -91,11 +95,38 @@ cli_variables_list(const struct cli_args *a)
     return EXIT_OK;
 }
 
+/* Print a variable's value; -j: as JSON (it must be JSON). */
+static int
+print_variable(const struct cli_args *a, const char *val)
+{
+    json_t *v;
+    char *text;
+
+    if (conn_key_is_secret(a->argv[0]) && !cli_flag(a, "reveal")) {
+        puts("***");
+        return EXIT_OK;
+    }
+    if (!cli_flag(a, "json")) {
+        puts(val);
+        return EXIT_OK;
+    }
+    if ((v = json_loads(val, JSON_DECODE_ANY, NULL)) == NULL) {
+        log_error("variable '%s' is not JSON (-j/--json reads it as JSON)", a->argv[0]);
+        return EXIT_FAIL;
+    }
+    text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    puts(text ? text : "");
+    free(text);
+    json_decref(v);
+    return EXIT_OK;
+}
+
 int
 cli_variables_get(const struct cli_args *a)
 {
     struct err e = {0};
     char *val = NULL;
+    const char *def = cli_arg(a, "default", NULL);
     struct store *s = cli_open_store();
     int rc = EXIT_FAIL;
 
@@ -103,12 +134,10 @@ cli_variables_get(const struct cli_args *a)
         return EXIT_FAIL;
     if (store_variable_get(s, a->argv[0], &val, &e) < 0)
         log_error("%s", e.msg);
-    else if (val == NULL)
-        log_error("variable '%s' does not exist", a->argv[0]);
-    else {
-        puts(conn_key_is_secret(a->argv[0]) && !cli_flag(a, "reveal") ? "***" : val);
-        rc = EXIT_OK;
-    }
+    else if (val == NULL && def == NULL)
+        log_error("Variable %s does not exist", a->argv[0]);
+    else
+        rc = print_variable(a, val ? val : def);
     free(val);
     store_free(s);
     return rc;

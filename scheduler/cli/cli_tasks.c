@@ -154,7 +154,8 @@ int
 cli_tasks_states_for_dag_run(const struct cli_args *a)
 {
     const char *output = cli_arg(a, "output", "table");
-    const char *dag_id = a->argv[0], *run_id = a->argv[1];
+    const char *dag_id = a->argv[0];
+    char *run_id = NULL;
     struct store_ti *tis = NULL;
     struct store_run run = {0};
     struct err e = {0};
@@ -166,6 +167,8 @@ cli_tasks_states_for_dag_run(const struct cli_args *a)
 
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
+    if (cli_resolve_run(s, dag_id, a->argv[1], &run_id) < 0)
+        goto out;
     if (store_run_get(s, dag_id, run_id, &run, &e) < 0 ||
         (!tries && store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0)) {
         log_error("%s", e.msg);
@@ -184,6 +187,7 @@ cli_tasks_states_for_dag_run(const struct cli_args *a)
     json_decref(arr);
     rc = EXIT_OK;
 out:
+    free(run_id);
     store_tis_free(tis, n);
     store_run_clear(&run);
     store_free(s);
@@ -193,16 +197,21 @@ out:
 int
 cli_tasks_state(const struct cli_args *a)
 {
-    const char *dag_id = a->argv[0], *task_id = a->argv[1], *run_id = a->argv[2];
+    const char *dag_id = a->argv[0], *task_id = a->argv[1];
     struct store_ti *tis = NULL;
     struct err e = {0};
     struct store *s;
+    char *run_id = NULL;
     size_t n = 0;
     int rc;
 
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
     rc = EXIT_FAIL;
+    if (cli_resolve_run(s, dag_id, a->argv[2], &run_id) < 0) {
+        store_free(s);
+        return EXIT_FAIL;
+    }
     if (store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0)
         log_error("%s", e.msg);
     for (size_t i = 0; i < n; i++)
@@ -212,6 +221,7 @@ cli_tasks_state(const struct cli_args *a)
         }
     if (rc != EXIT_OK && e.code == ERR_OK)
         log_error("no task '%s' in run '%s' of DAG '%s'", task_id, run_id, dag_id);
+    free(run_id);
     store_tis_free(tis, n);
     store_free(s);
     return rc;
