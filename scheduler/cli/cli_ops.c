@@ -188,7 +188,7 @@ cli_variables_delete(const struct cli_args *a)
 
 struct backfill {
     const char *dag_id, *start_s, *end_s, *subdir;
-    bool reset, rerun_failed, dry_run;
+    bool reset, rerun_failed, dry_run, backwards;
     int max_active;
     enum timetable_semantics sem;
     char (*ids)[RUNID_SIZE]; /* run ids to drive, oldest first */
@@ -283,10 +283,10 @@ drive(struct store *s, const struct dagbag *bag, struct backfill *b)
     return rc;
 }
 
-int
-cli_dags_backfill(const struct cli_args *a)
+/* Create, clear or skip the run of every tick in [START, END], then drive them here. */
+static int
+run_backfill(struct backfill *b)
 {
-    struct backfill b = {0};
     struct dagbag *bag = NULL;
     struct store *s = NULL;
     struct timetable_run *runs = NULL;
@@ -294,47 +294,83 @@ cli_dags_backfill(const struct cli_args *a)
     struct err e = {0};
     time_t start, end;
     long n = 0;
-    int rc;
+    int rc = EXIT_FAIL;
 
-    if (parse_backfill(a, &b) < 0)
-        return cli_usage_error(a);
-    rc = EXIT_FAIL;
-    if (timetable_semantics_parse(getenv("GUST_SCHEDULE_SEMANTICS"), &b.sem) < 0 ||
-        (bag = cli_load_bag(b.subdir)) == NULL || (dag = cli_find_dag(bag, b.dag_id)) == NULL)
+    if (timetable_semantics_parse(getenv("GUST_SCHEDULE_SEMANTICS"), &b->sem) < 0 ||
+        (bag = cli_load_bag(b->subdir)) == NULL || (dag = cli_find_dag(bag, b->dag_id)) == NULL)
         goto out;
-    if (tz_parse_iso(dag->timezone, b.start_s, &start, &e) < 0 ||
-        tz_parse_iso(dag->timezone, b.end_s, &end, &e) < 0 || end < start) {
+    if (tz_parse_iso(dag->timezone, b->start_s, &start, &e) < 0 ||
+        tz_parse_iso(dag->timezone, b->end_s, &end, &e) < 0 || end < start) {
         log_error("%s", e.msg[0] ? e.msg : "END is before START");
         rc = EXIT_USAGE;
         goto out;
     }
-    if ((n = timetable_backfill_runs(dag, b.sem, start, end, 10000, &runs, &e)) < 0) {
+    if ((n = timetable_backfill_runs(dag, b->sem, start, end, 10000, &runs, &e)) < 0) {
         log_error("%s", e.msg);
         goto out;
     }
-    if (b.max_active == 0)
-        b.max_active = dag->max_active_runs > 0 ? dag->max_active_runs : 16;
-    if ((s = cli_open_store()) == NULL || (b.ids = calloc((size_t)n + 1, sizeof(*b.ids))) == NULL)
+    if (b->max_active == 0)
+        b->max_active = dag->max_active_runs > 0 ? dag->max_active_runs : 16;
+    if ((s = cli_open_store()) == NULL || (b->ids = calloc((size_t)n + 1, sizeof(*b->ids))) == NULL)
         goto out;
-    for (long i = 0; i < n; i++) {
+    for (long k = 0; k < n; k++) {
+        long i = b->backwards ? n - 1 - k : k;
         char run_id[RUNID_SIZE];
         int r;
 
         runid_format("backfill", runs[i].logical_date, -1, run_id, sizeof(run_id));
-        if ((r = prepare_run(s, dag, &b, &runs[i], run_id, &e)) < 0) {
+        if ((r = prepare_run(s, dag, b, &runs[i], run_id, &e)) < 0) {
             log_error("%s: %s", run_id, e.msg);
             goto out;
         }
         if (r == 1)
-            snprintf(b.ids[b.n++], sizeof(b.ids[0]), "%s", run_id);
+            snprintf(b->ids[b->n++], sizeof(b->ids[0]), "%s", run_id);
     }
     if (n == 0)
-        printf("no schedule tick of %s between %s and %s\n", b.dag_id, b.start_s, b.end_s);
-    rc = b.dry_run || b.n == 0 ? EXIT_OK : drive(s, bag, &b);
+        printf("no schedule tick of %s between %s and %s\n", b->dag_id, b->start_s, b->end_s);
+    rc = b->dry_run || b->n == 0 ? EXIT_OK : drive(s, bag, b);
 out:
     free(runs);
-    free(b.ids);
+    free(b->ids);
     store_free(s);
     dagbag_free(bag);
     return rc;
+}
+
+int
+cli_dags_backfill(const struct cli_args *a)
+{
+    struct backfill b = {0};
+
+    if (parse_backfill(a, &b) < 0)
+        return cli_usage_error(a);
+    return run_backfill(&b);
+}
+
+/* Airflow 3's `backfill create`: --reprocess-behavior none (existing runs left alone),
+ * failed (their failed tasks run again) or completed (they run again). */
+int
+cli_backfill_create(const struct cli_args *a)
+{
+    const char *reprocess = cli_arg(a, "reprocess-behavior", "none");
+    struct backfill b = {.dag_id = cli_arg(a, "dag-id", NULL),
+                         .start_s = cli_arg(a, "from-date", NULL),
+                         .end_s = cli_arg(a, "to-date", NULL),
+                         .subdir = cli_arg(a, "subdir", NULL),
+                         .dry_run = cli_flag(a, "dry-run"),
+                         .backwards = cli_flag(a, "run-backwards"),
+                         .max_active = atoi(cli_arg(a, "max-active-runs", "0"))};
+
+    if (strcmp(reprocess, "failed") == 0)
+        b.rerun_failed = true;
+    else if (strcmp(reprocess, "completed") == 0)
+        b.reset = true;
+    else if (strcmp(reprocess, "none") != 0) {
+        log_error("backfill create: --reprocess-behavior is none, failed or completed, not '%s'",
+                  reprocess);
+        return cli_usage_error(a);
+    }
+    if (b.max_active < 0)
+        return cli_usage_error(a);
+    return run_backfill(&b);
 }

@@ -26,6 +26,7 @@
 struct trigger_args {
     const char *dag_id, *conf, *run_id, *logical, *subdir, *output;
     bool wait, local;
+    bool again; /* dags test: an existing run of that logical date is cleared and run again */
 };
 
 static void
@@ -132,21 +133,17 @@ create_run(struct store *s, const struct dag *dag, const struct trigger_args *a,
                             time(NULL), &id, e);
 }
 
-int
-cli_dags_trigger(const struct cli_args *args)
+/* Create the run (dags test: or clear it) and start it as a asks. */
+static int
+trigger(struct trigger_args a, time_t logical)
 {
-    struct trigger_args a = {0};
     struct dagbag *bag = NULL;
     struct store *s = NULL;
     const struct dag *dag;
     struct err e = {0};
     char run_id[RUNID_SIZE], *conf = NULL;
-    time_t logical;
-    long usec;
-    int rc;
+    int rc, cleared = 0;
 
-    runid_clock(&logical, &usec); /* -r without -l: the logical date is now */
-    parse_trigger(args, &a);
     if (a.run_id && runid_check(a.run_id, &e) < 0) {
         log_error("--run-id: %s", e.msg);
         return EXIT_USAGE;
@@ -163,7 +160,10 @@ cli_dags_trigger(const struct cli_args *args)
     }
     if ((s = cli_open_store()) == NULL)
         goto out;
-    if (create_run(s, dag, &a, logical, conf, run_id, &e) < 0) {
+    if (create_run(s, dag, &a, logical, conf, run_id, &e) < 0 &&
+        (!a.again || e.code != ERR_EXISTS ||
+         store_tis_clear(s, a.dag_id, dag, run_id, NULL, false, time(NULL), &cleared, NULL, &e) <
+             0)) {
         log_error("%s", e.msg);
         goto out;
     }
@@ -180,6 +180,37 @@ out:
     store_free(s);
     dagbag_free(bag);
     return rc;
+}
+
+int
+cli_dags_trigger(const struct cli_args *args)
+{
+    struct trigger_args a = {0};
+    time_t logical;
+    long usec;
+
+    runid_clock(&logical, &usec); /* -r without -l: the logical date is now */
+    parse_trigger(args, &a);
+    return trigger(a, logical);
+}
+
+/* Airflow's `dags test`: one run at LOGICAL_DATE (default now) here, recorded; a run of that
+ * date already there is cleared and runs again. */
+int
+cli_dags_test(const struct cli_args *args)
+{
+    struct trigger_args a = {.dag_id = args->argv[0],
+                             .logical = args->argc > 1 ? args->argv[1] : NULL,
+                             .conf = cli_arg(args, "conf", NULL),
+                             .subdir = cli_arg(args, "subdir", NULL),
+                             .local = true,
+                             .wait = true,
+                             .again = true};
+    time_t logical;
+    long usec;
+
+    runid_clock(&logical, &usec);
+    return trigger(a, logical);
 }
 
 int

@@ -64,6 +64,12 @@ static const struct cli_verb verbs[] = {
      "  -o FORMAT  print the run created (conf, dag_id, dag_run_id, logical_date...)\n"
      "             instead of its run id",
      cli_dags_trigger},
+    {"dags", "show-dependencies", NULL, 0, 0, "format,f=dot|text " DAGS_FOLDER_OPT,
+     "show the dependencies between DAGs (DOT or text)",
+     "Print the dependencies between the DAGs of the DAG folder: each TriggerDagRunOperator\n"
+     "links its DAG to the DAG it triggers. DOT (default, Airflow's dag:/trigger: node names;\n"
+     "render it with graphviz's dot) or text, one \"dag -> target (trigger: task)\" line each.",
+     cli_dags_show_dependencies},
     {"dags", "state", "DAG_ID LOGICAL_DATE_OR_RUN_ID", 2, 2, NULL, "print the state of a run",
      "Print the state of a run, and its conf when it has one. The run is named by its run\n"
      "id or its logical date (ISO-8601, UTC unless it has an offset).",
@@ -104,6 +110,22 @@ static const struct cli_verb verbs[] = {
      "Existing runs in the range are left alone, unless --reset-dagruns (clear and run them\n"
      "again) or --rerun-failed-tasks (clear their failed tasks).",
      cli_dags_backfill},
+    {"backfill", "create", NULL, 0, 0,
+     "!dag-id=DAG_ID !from-date=DATE !to-date=DATE "
+     "reprocess-behavior=none|failed|completed max-active-runs=N run-backwards dry-run " DAGS_FOLDER_OPT,
+     "Airflow 3's backfill: run a DAG for past schedule ticks, here",
+     "Airflow 3's form of `dags backfill`: a run for every schedule tick from --from-date to\n"
+     "--to-date (inclusive), driven here (Airflow 3 hands it to the scheduler; gust runs it\n"
+     "in this process and exits 0 when every run succeeded, 1 otherwise). Existing runs:\n"
+     "--reprocess-behavior none leaves them alone (default), failed runs their failed tasks\n"
+     "again, completed runs them again. --run-backwards starts with the newest tick.",
+     cli_backfill_create},
+    {"dags", "test", "DAG_ID [LOGICAL_DATE]", 1, 2, "c,conf=JSON " DAGS_FOLDER_OPT,
+     "run a DAG once here, now (recorded)",
+     "Run DAG_ID once in this process, as Airflow's `dags test`: a manual run at\n"
+     "LOGICAL_DATE (default now), recorded in the database; a run of that logical date that\n"
+     "already exists is cleared and runs again. Exit 0 when it succeeded, 1 when it failed.",
+     cli_dags_test},
     {"tasks", "list", "DAG_ID", 1, 1, "tree", "list the tasks of a DAG",
      "List the task ids of a DAG, sorted; --tree shows them under their upstreams.",
      cli_tasks_list},
