@@ -243,8 +243,7 @@ write_dependencies(FILE *out, const struct dagbag *bag, bool dot)
             if (t->op != OP_TRIGGER_DAGRUN || t->trigger_dag_id == NULL)
                 continue;
             if (!dot) {
-                fprintf(out, "%s -> %s (trigger: %s)\n", d->dag_id, t->trigger_dag_id,
-                        t->task_id);
+                fprintf(out, "%s -> %s (trigger: %s)\n", d->dag_id, t->trigger_dag_id, t->task_id);
                 continue;
             }
             dot_edge(out, d->dag_id, t->trigger_dag_id, t->task_id);

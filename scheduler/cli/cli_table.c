@@ -112,7 +112,8 @@ static const struct cli_verb verbs[] = {
      cli_dags_backfill},
     {"backfill", "create", NULL, 0, 0,
      "!dag-id=DAG_ID !from-date=DATE !to-date=DATE "
-     "reprocess-behavior=none|failed|completed max-active-runs=N run-backwards dry-run " DAGS_FOLDER_OPT,
+     "reprocess-behavior=none|failed|completed max-active-runs=N run-backwards "
+     "dry-run " DAGS_FOLDER_OPT,
      "Airflow 3's backfill: run a DAG for past schedule ticks, here",
      "Airflow 3's form of `dags backfill`: a run for every schedule tick from --from-date to\n"
      "--to-date (inclusive), driven here (Airflow 3 hands it to the scheduler; gust runs it\n"
@@ -143,10 +144,16 @@ static const struct cli_verb verbs[] = {
      cli_tasks_states_for_dag_run},
     {"tasks", "logs", "DAG_ID TASK_ID RUN_ID", 3, 3, "try=N", "print the log of a task's try",
      "Print the log of a task's try (default its latest).", cli_tasks_logs},
-    {"tasks", "clear", "DAG_ID", 1, 1, "t,task-regex=REGEX run-id,r=RUN_ID only-failed,f y,yes",
+    {"tasks", "clear", "DAG_ID", 1, 1,
+     "t,task-regex=REGEX run-id=RUN_ID s,start-date=DATE e,end-date=DATE only-failed,f "
+     "r,only-running u,upstream d,downstream R,dag-regex y,yes",
      "clear task instances so they run again",
      "Set matching task instances back to none so they run again (their runs go back to\n"
-     "queued). Running tries are left alone.",
+     "queued), as Airflow's: -t the task ids (a POSIX regex), -s/-e the runs' logical dates\n"
+     "(inclusive), --run-id one run, -u/-d also the matches' upstream/downstream tasks, -R\n"
+     "DAG_ID is a regex over the DAG ids. Running tries are never interrupted: they are\n"
+     "left alone and counted (so -r/--only-running clears nothing and reports them). -r is\n"
+     "--only-running as in Airflow; the run id is --run-id only.",
      cli_tasks_clear},
     {"db", "migrate", NULL, 0, 0, NULL, "create or upgrade the metadata schema",
      "Create or upgrade the metadata schema: apply the migrations this gust carries that the\n"

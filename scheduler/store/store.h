@@ -247,6 +247,19 @@ int store_tis_clear(struct store *s, const char *dag_id, const struct dag *dag, 
                     const char *task_regex, bool only_failed, time_t now, int *cleared,
                     int *running, struct err *e);
 
+/* store_tis_clear with more filters (Airflow's tasks clear -s -e --upstream --downstream):
+ * task_ids_json a JSON array of task ids (NULL: any), start/end bound the runs' logical dates
+ * (0: open); running TIs are never cleared (only counted), whatever the filter. */
+struct store_clear_filter {
+    const char *run_id, *task_regex, *task_ids_json;
+    bool only_failed;
+    bool only_running; /* Airflow's --only-running: running TIs only, so only counted */
+    time_t start, end;
+};
+int store_tis_clear_filter(struct store *s, const char *dag_id, const struct dag *dag,
+                           const struct store_clear_filter *f, time_t now, int *cleared,
+                           int *running, struct err *e);
+
 /* Queued + running TIs of dag_id over all its runs (max_active_tasks; dag_id NULL: 0), and of
  * every DAG (parallelism). */
 int store_count_active(struct store *s, const char *dag_id, int *in_dag, int *total, struct err *e);

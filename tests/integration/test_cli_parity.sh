@@ -7,7 +7,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 73
+plan 87
 gust_tmpdir tmp
 pg_gust_db gust_cli_parity
 export GUST_LOGS_FOLDER=$tmp/logs
@@ -186,3 +186,66 @@ check_eq "db reset -y exits 0" 0 $?
 check_eq "the data is gone, the schema is back" "0|0" \
     "$(q "select (select count(*) from dag_run), (select count(*) from variable)")"
 check "db check says the schema is up to date" "$GUST" db check
+
+# --- after the reset: dags test, backfill create, show-dependencies, tasks clear's filters
+cat >"$tmp/dags/chain.yaml" <<'YAML'
+chain:
+  schedule: "@daily"
+  start_date: 2024-01-01
+  tasks:
+    - task_id: a
+      operator: airflow.operators.bash.BashOperator
+      bash_command: echo a
+    - task_id: b
+      operator: airflow.operators.bash.BashOperator
+      bash_command: echo b
+      dependencies: [a]
+    - task_id: c
+      operator: airflow.operators.bash.BashOperator
+      bash_command: echo c
+      dependencies: [b]
+kicker:
+  schedule: None
+  tasks:
+    - task_id: kick
+      operator: airflow.operators.trigger_dagrun.TriggerDagRunOperator
+      trigger_dag_id: chain
+YAML
+"$GUST" dags reserialize >/dev/null
+"$GUST" dags test chain 2024-05-01 >/dev/null 2>&1
+check_eq "dags test runs the DAG here (exit 0)" 0 $?
+check_eq "dags test records a manual run of that logical date" "manual|success" \
+    "$(q "select run_type || '|' || state from dag_run where dag_id = 'chain' and logical_date = '2024-05-01T00:00:00Z'")"
+"$GUST" dags test chain 2024-05-01 >/dev/null 2>&1
+check_eq "dags test again at the same date clears and reruns it (exit 0)" "0 1" \
+    "$? $(q "select count(*) from dag_run where dag_id = 'chain'")"
+out=$("$GUST" backfill create --dag-id chain --from-date 2024-01-01 --to-date 2024-01-03 --dry-run)
+check_contains "backfill create --dry-run lists the ticks" "backfill__2024-01-03T00:00:00+00:00" "$out"
+check_eq "--dry-run creates nothing" 1 "$(q "select count(*) from dag_run where dag_id = 'chain'")"
+"$GUST" backfill create --dag-id chain --from-date 2024-01-01 --to-date 2024-01-03 >/dev/null 2>&1
+check_eq "backfill create runs every tick here (exit 0)" "0 3" \
+    "$? $(q "select count(*) from dag_run where dag_id = 'chain' and run_type = 'backfill' and state = 'success'")"
+"$GUST" backfill create --dag-id chain --from-date 2024-01-01 --to-date 2024-01-02 \
+    --reprocess-behavior sometimes >/dev/null 2>&1
+check_eq "an unknown --reprocess-behavior is a usage error" 2 $?
+"$GUST" backfill create --from-date 2024-01-01 --to-date 2024-01-02 >/dev/null 2>&1
+check_eq "backfill create without --dag-id is a usage error" 2 $?
+check_eq "show-dependencies --format text" "kicker -> chain (trigger: kick)" \
+    "$("$GUST" dags show-dependencies --format text)"
+check_contains "show-dependencies is DOT by default" '"dag:kicker" -> "trigger:kicker:chain:kick" -> "dag:chain";' \
+    "$("$GUST" dags show-dependencies)"
+
+# tasks clear: -s/-e pick runs by logical date, -d/-u add the relatives of -t's matches
+cleared() { q "select string_agg(run_id || ':' || task_id, ' ' order by run_id, task_id) from task_instance where dag_id = 'chain' and state is null"; }
+"$GUST" tasks clear chain -t '^b$' -d -s 2024-01-02 -e 2024-01-02 -y >/dev/null
+check_eq "tasks clear -t -d -s -e: b and its downstream, in that day's run only" \
+    "backfill__2024-01-02T00:00:00+00:00:b backfill__2024-01-02T00:00:00+00:00:c" "$(cleared)"
+"$GUST" tasks clear chain -t '^b$' -u --run-id backfill__2024-01-03T00:00:00+00:00 -y >/dev/null
+check_contains "tasks clear -u: b and its upstream" \
+    "backfill__2024-01-03T00:00:00+00:00:a backfill__2024-01-03T00:00:00+00:00:b" "$(cleared)"
+check_eq "and not its downstream" 0 \
+    "$(q "select count(*) from task_instance where run_id = 'backfill__2024-01-03T00:00:00+00:00' and task_id = 'c' and state is null")"
+q "update task_instance set state = 'running' where dag_id = 'chain' and run_id like 'manual%' and task_id = 'a'"
+out=$("$GUST" tasks clear 'ch.*n' -R -r -y)
+check_contains "tasks clear -R -r: by DAG regex; running tries left alone and counted" \
+    "chain: left 1 running task instance(s) alone" "$out"
