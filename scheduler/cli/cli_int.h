@@ -116,6 +116,8 @@ int cli_dags_unpause(const struct cli_args *a);
 int cli_dags_backfill(const struct cli_args *a);
 int cli_backfill_create(const struct cli_args *a);
 int cli_dags_test(const struct cli_args *a);
+int cli_tasks_render(const struct cli_args *a);
+int cli_tasks_failed_deps(const struct cli_args *a);
 int cli_dags_show_dependencies(const struct cli_args *a);
 int cli_tasks_list(const struct cli_args *a);
 int cli_tasks_state(const struct cli_args *a);

@@ -142,6 +142,20 @@ static const struct cli_verb verbs[] = {
      "o,output=table|json|plain tries,t", "print the states of a run's tasks (--tries: every try)",
      "Print the states of a run's tasks. --tries lists every try (the run's whole history).",
      cli_tasks_states_for_dag_run},
+    {"tasks", "render", "DAG_ID TASK_ID LOGICAL_DATE_OR_RUN_ID", 3, 3, DAGS_FOLDER_OPT,
+     "print a task's templated fields, rendered",
+     "Render every templated field of a task for a run (its run id or logical date; a date\n"
+     "with no run renders for a manual run at that date) as a try would: bash_command,\n"
+     "cmds, arguments, env values, a SQL task's statements. XCom pulls and variables read\n"
+     "the database when one is configured.",
+     cli_tasks_render},
+    {"tasks", "failed-deps", "DAG_ID TASK_ID LOGICAL_DATE_OR_RUN_ID", 3, 3, DAGS_FOLDER_OPT,
+     "print why a task instance does not run",
+     "Print the dependencies of a task instance that are not met, as Airflow's\n"
+     "`Dependency: NAME, reason: ...` lines: its state, its run's state, the DAG's pause\n"
+     "and its trigger rule judged by the planner on the run's recorded states. Exit 0\n"
+     "either way (Airflow's), 1 when the run or task does not exist.",
+     cli_tasks_failed_deps},
     {"tasks", "logs", "DAG_ID TASK_ID RUN_ID", 3, 3, "try=N", "print the log of a task's try",
      "Print the log of a task's try (default its latest).", cli_tasks_logs},
     {"tasks", "clear", "DAG_ID", 1, 1,

@@ -7,7 +7,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 87
+plan 96
 gust_tmpdir tmp
 pg_gust_db gust_cli_parity
 export GUST_LOGS_FOLDER=$tmp/logs
@@ -249,3 +249,56 @@ q "update task_instance set state = 'running' where dag_id = 'chain' and run_id 
 out=$("$GUST" tasks clear 'ch.*n' -R -r -y)
 check_contains "tasks clear -R -r: by DAG regex; running tries left alone and counted" \
     "chain: left 1 running task instance(s) alone" "$out"
+
+# --- tasks render, tasks failed-deps
+cat >"$tmp/dags/render.yaml" <<'YAML'
+render_me:
+  schedule: None
+  params: {who: world}
+  tasks:
+    - task_id: say
+      operator: airflow.operators.bash.BashOperator
+      bash_command: "echo {{ ds }} {{ params.who }} {{ run_id }}"
+      env: {DAY: "{{ ds_nodash }}"}
+    - task_id: pod
+      operator: airflow.providers.cncf.kubernetes.operators.pod.KubernetesPodOperator
+      image: x
+      cmds: [echo]
+      arguments: ["{{ ds }}", "{{ dag.dag_id }}"]
+    - task_id: after
+      operator: airflow.operators.bash.BashOperator
+      bash_command: echo after
+      dependencies: [say]
+YAML
+"$GUST" dags reserialize >/dev/null
+out=$("$GUST" tasks render render_me say 2024-06-01)
+check_eq "tasks render: bash_command and env rendered, as Airflow prints them" \
+    "# ----------------------------------------------------------
+# property: bash_command
+# ----------------------------------------------------------
+echo 2024-06-01 world manual__2024-06-01T00:00:00+00:00
+
+# ----------------------------------------------------------
+# property: env.DAY
+# ----------------------------------------------------------
+20240601" "$out"
+check_contains "tasks render: KPO arguments rendered" '["2024-06-01","render_me"]' \
+    "$("$GUST" tasks render render_me pod 2024-06-01)"
+"$GUST" tasks render render_me nope 2024-06-01 >/dev/null 2>&1
+check_eq "tasks render of an unknown task exits 1" 1 $?
+"$GUST" dags trigger render_me -r rr -l 2024-06-02 >/dev/null
+check_contains "tasks render of a recorded run uses its run id" "echo 2024-06-02 world rr" \
+    "$("$GUST" tasks render render_me say rr)"
+out=$("$GUST" tasks failed-deps render_me after rr)
+check_eq "failed-deps exits 0 (Airflow's)" 0 $?
+check_contains "failed-deps: the trigger rule is not met while say has not run" \
+    "Dependency: Trigger Rule, reason: Task's trigger rule 'all_success': not met yet" "$out"
+q "update task_instance set state = 'success' where run_id = 'rr' and task_id = 'say'"
+check_eq "failed-deps once the upstream succeeded" "Task instance dependencies are all met." \
+    "$("$GUST" tasks failed-deps render_me after 2024-06-02 | tail -1)"
+q "update task_instance set state = 'failed' where run_id = 'rr' and task_id = 'say'"
+check_contains "failed-deps: an upstream failure means never" "can never be met" \
+    "$("$GUST" tasks failed-deps render_me after rr)"
+check_contains "failed-deps: a finished task must be cleared" \
+    "Dependency: Task Instance State, reason: Task is in the 'failed' state" \
+    "$("$GUST" tasks failed-deps render_me say rr)"
