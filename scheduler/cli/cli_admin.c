@@ -163,6 +163,7 @@ static const struct setting {
     {"gust", "xcom_max_bytes", {"GUST_XCOM_MAX_BYTES"}, "1048576", false},
     {"gust", "task_log_max_bytes", {"GUST_TASK_LOG_MAX_BYTES"}, "104857600", false},
     {"gust", "lease_seconds", {"GUST_LEASE_SECONDS"}, "30", false},
+    {"gust", "sql_progress_seconds", {"GUST_SQL_PROGRESS_SECONDS"}, "60", false},
     {"gust", "schedule_semantics", {"GUST_SCHEDULE_SEMANTICS"}, "airflow3", false},
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
