@@ -20,7 +20,9 @@
 
 /* ---- db clean ---- */
 
-/* --tables t1,t2 into a mask of store_clean_table_name's bits; -1 after a message. */
+/* --tables t1,t2 into a mask of store_clean_table_name's bits. As Airflow, a name gust does
+ * not clean is skipped with a warning (scripts list Airflow tables gust has not got); -1
+ * after a message when none is left. */
 static int
 parse_tables(const char *spec, unsigned *mask)
 {
@@ -33,15 +35,15 @@ parse_tables(const char *spec, unsigned *mask)
             if (strlen(store_clean_table_name(i)) == len &&
                 strncmp(store_clean_table_name(i), p, len) == 0)
                 break;
-        if (store_clean_table_name(i) == NULL) {
-            log_error("db clean: unknown table '%.*s' (known: dag_run, task_instance, "
-                      "task_instance_history, xcom, log, job, import_error)",
-                      (int)len, p);
-            return -1;
-        }
-        *mask |= 1u << i;
+        if (store_clean_table_name(i) == NULL)
+            log_warn("db clean: table '%.*s' is not one gust cleans; skipped", (int)len, p);
+        else
+            *mask |= 1u << i;
         p += len;
     }
+    if (*mask == 0)
+        log_error("db clean: no table to clean in --tables (gust cleans dag_run, task_instance, "
+                  "task_instance_history, xcom, log, job, import_error)");
     return *mask ? 0 : -1;
 }
 

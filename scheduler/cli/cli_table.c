@@ -174,14 +174,16 @@ static const struct cli_verb verbs[] = {
      "database lacks, each in one transaction. Running it again is a no-op; concurrent runs\n"
      "are serialized. Refuses a database whose schema is newer than this gust.\n" DATABASE_HELP,
      cli_db_migrate},
-    {"db", "clean", NULL, 0, 0, "!clean-before-timestamp=TS tables=TABLES dry-run y,yes",
+    {"db", "clean", NULL, 0, 0,
+     "!clean-before-timestamp=TS t,tables=TABLES dry-run skip-archive y,yes",
      "delete runs, task instances, XCom and logs older than a timestamp",
      "Retention: delete the rows older than TS (ISO-8601, UTC unless it has an offset) of\n"
      "the tables given as Airflow names them (default all): dag_run (with its task\n"
      "instances, tries, XCom and log folders), task_instance, task_instance_history, xcom,\n"
      "log, job, import_error. Queued and running runs, their task instances and XCom, and\n"
      "each DAG's newest non-manual run are kept. One transaction. --dry-run counts only.\n"
-     "Asks first unless -y.\n" DATABASE_HELP,
+     "A table gust does not clean is skipped with a warning. gust never archives, so\n"
+     "--skip-archive (Airflow's) changes nothing. Asks first unless -y.\n" DATABASE_HELP,
      cli_db_clean},
     {"db", "reset", NULL, 0, 0, "y,yes", "drop gust's tables and create them again",
      "Drop every table, function and schema gust's migrations create, with their data, and\n"
