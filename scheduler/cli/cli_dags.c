@@ -140,9 +140,10 @@ static void
 list_rows(const struct dagbag *bag, struct store *s, time_t now, const char *output,
           const char *const *cols)
 {
-    json_t *rows = json_array();
+    json_t *rows = json_array(), *row;
+    size_t i;
 
-    for (size_t i = 0; i < bag->n_dags; i++) {
+    for (i = 0; i < bag->n_dags; i++) {
         const struct dag *d = bag->dags[i];
         char next[32], *tags = join_tags(d);
 
@@ -154,6 +155,15 @@ list_rows(const struct dagbag *bag, struct store *s, time_t now, const char *out
                                         "is_paused", paused_text(s, d), "next_dagrun", next));
         free(tags);
     }
+    if (cols != list_cols) /* --columns: JSON too carries only those */
+        json_array_foreach(rows, i, row)
+        {
+            json_t *only = json_object();
+
+            for (size_t c = 0; cols[c]; c++)
+                json_object_set(only, cols[c], json_object_get(row, cols[c]));
+            json_array_set_new(rows, i, only);
+        }
     cli_print_rows(rows, output, cols);
     json_decref(rows);
 }

@@ -1,9 +1,10 @@
-/* cli_ops: operations verbs: `dags pause|unpause`, `dags backfill`, `variables
- * get|set|list|delete`.
+/* cli_ops: operations verbs: `dags pause|unpause`, `dags backfill` and Airflow 3's
+ * `backfill create`, `variables get|set|list|delete`.
  *
  * Backfill runs in this process like Airflow 2's: it creates (or clears, or skips) the runs
  * of every schedule tick in [START, END] and drives them with the runner, at most
- * --max-active-runs at a time, oldest first. */
+ * --max-active-runs at a time, oldest first (newest first with `backfill create
+ * --run-backwards`). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>

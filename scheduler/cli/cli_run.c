@@ -1,5 +1,5 @@
-/* cli_run: the verbs that create and watch DAG runs: `dags trigger`, `dags state`,
- * `dags list-runs`.
+/* cli_run: the verbs that create and watch DAG runs: `dags trigger`, `dags test`, `dags
+ * state`, `dags list-runs`.
  *
  * `dags trigger --local` drives the run in this process with the runner (like `airflow
  * dags test`, but state is recorded). Without --local the run is created queued for a

@@ -221,8 +221,7 @@ store_run_at(struct store *s, const char *dag_id, time_t logical, char **run_id,
     if (res == NULL)
         return err_prefix(e, "run of %s", dag_id);
     if (PQntuples(res) == 0)
-        rc = err_set(e, ERR_NOTFOUND, "DagRun for %s with run_id or logical_date of %s not found",
-                     dag_id, "the given date");
+        rc = err_set(e, ERR_NOTFOUND, "no run of %s at that logical date", dag_id);
     else if ((*run_id = strdup(PQgetvalue(res, 0, 0))) == NULL)
         rc = err_set(e, ERR_FAIL, "out of memory");
     PQclear(res);

@@ -7,7 +7,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 97
+plan 98
 gust_tmpdir tmp
 pg_gust_db gust_cli_parity
 export GUST_LOGS_FOLDER=$tmp/logs
@@ -47,6 +47,8 @@ check_eq "dags list -o plain --columns: those columns, tab-separated, no header"
 out=$("$GUST" dags list -o yaml --columns dag_id,tags)
 n=$(printf '%s' "$out" | /usr/bin/python3 -c 'import sys,yaml; d=yaml.safe_load(sys.stdin); print(len(d), d[1]["tags"])')
 check_eq "dags list -o yaml is YAML a parser reads" "3 team_x,nightly" "$n"
+keys=$("$GUST" dags list -o json --columns dag_id,owners | /usr/bin/python3 -c 'import json,sys; print(sorted(json.load(sys.stdin)[0]))')
+check_eq "dags list -o json --columns: only those keys" "['dag_id', 'owners']" "$keys"
 "$GUST" dags list --columns dag_id,nope >/dev/null 2>"$tmp/err"
 check_eq "an unknown --columns name is a usage error" 2 $?
 check_contains "naming it" "nope" "$(cat "$tmp/err")"
