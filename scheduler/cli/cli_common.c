@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop/loop.h"
 #include "progress/progress.h"
+#include "schedule/tz.h"
 #include "store/store.h"
 
 const char *
@@ -136,13 +137,36 @@ print_table(json_t *rows, const char *const *cols)
     }
 }
 
+/* YAML: a list of mappings, every value written as JSON (a YAML flow scalar). */
+static void
+print_yaml(json_t *rows, const char *const *columns)
+{
+    size_t i;
+    json_t *row;
+
+    if (json_array_size(rows) == 0)
+        puts("[]");
+    json_array_foreach(rows, i, row)
+    {
+        for (size_t c = 0; columns[c]; c++) {
+            json_t *v = json_object_get(row, columns[c]);
+            char *text = json_dumps(v ? v : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
+
+            printf("%s%s: %s\n", c ? "  " : "- ", columns[c], text ? text : "null");
+            free(text);
+        }
+    }
+}
+
 void
 cli_print_rows(json_t *rows, const char *output, const char *const *columns)
 {
     size_t i;
     json_t *row;
 
-    if (strcmp(output, "json") == 0) {
+    if (strcmp(output, "yaml") == 0) {
+        print_yaml(rows, columns);
+    } else if (strcmp(output, "json") == 0) {
         char *text = json_dumps(rows, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (text)
             puts(text);
@@ -263,4 +287,44 @@ cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
     free(seen);
     progress_free(p);
     return rc;
+}
+
+int
+cli_resolve_run(struct store *s, const char *dag_id, const char *text, char **run_id)
+{
+    struct store_run run = {0};
+    struct err e = {0};
+    time_t t;
+    int rc = store_run_get(s, dag_id, text, &run, &e);
+
+    store_run_clear(&run);
+    if (rc == 0)
+        return (*run_id = strdup(text)) ? 0 : -1;
+    if (e.code != ERR_NOTFOUND) {
+        log_error("%s", e.msg);
+        return -1;
+    }
+    e = (struct err){0};
+    if (tz_parse_iso("UTC", text, &t, &e) < 0 || store_run_at(s, dag_id, t, run_id, &e) < 0) {
+        log_error("DagRun for %s with run_id or logical_date of '%s' not found", dag_id, text);
+        return -1;
+    }
+    return 0;
+}
+
+int
+cli_confirm(const char *verb, const char *question)
+{
+    char answer[16] = "";
+
+    if (!isatty(STDIN_FILENO)) {
+        log_error("%s asks for confirmation; pass -y to go on without a terminal", verb);
+        return EXIT_USAGE;
+    }
+    fprintf(stderr, "%s [y/N] ", question);
+    if (fgets(answer, sizeof(answer), stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y')) {
+        fprintf(stderr, "cancelled\n");
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
 }

@@ -47,8 +47,8 @@ note_import_errors(const struct dagbag *bag)
 /* The database, when one is configured ($GUST_DATABASE_URL, $PGHOST or $PGDATABASE), for
  * state the files do not hold (is_paused). NULL without one, after a one-line warning when
  * it is configured but unreachable: listing files must not depend on the database. */
-static struct store *
-optional_store(void)
+struct store *
+cli_optional_store(void)
 {
     struct err e = {0};
     struct store *s;
@@ -138,15 +138,19 @@ list_json(const struct dagbag *bag, struct store *s, time_t now)
     return EXIT_OK;
 }
 
-/* A table sized to its contents, like Airflow's "table" output (tags joined by ","). */
-static void
-list_table(const struct dagbag *bag, struct store *s, time_t now)
-{
-    static const char *const cols[] = {"dag_id", "fileloc",   "schedule",    "owners",
-                                       "tags",   "is_paused", "next_dagrun", NULL};
-    json_t *rows = json_array();
+static const char *const list_cols[] = {"dag_id", "fileloc",   "schedule",    "owners",
+                                        "tags",   "is_paused", "next_dagrun", NULL};
 
-    for (size_t i = 0; i < bag->n_dags; i++) {
+/* Rows as a table sized to its contents (Airflow's "table"), plain or YAML; tags joined by
+ * ",". */
+static void
+list_rows(const struct dagbag *bag, struct store *s, time_t now, const char *output,
+          const char *const *cols)
+{
+    json_t *rows = json_array(), *row;
+    size_t i;
+
+    for (i = 0; i < bag->n_dags; i++) {
         const struct dag *d = bag->dags[i];
         char next[32], *tags = join_tags(d);
 
@@ -158,27 +162,65 @@ list_table(const struct dagbag *bag, struct store *s, time_t now)
                                         "is_paused", paused_text(s, d), "next_dagrun", next));
         free(tags);
     }
-    cli_print_rows(rows, "table", cols);
+    if (cols != list_cols) /* --columns: JSON too carries only those */
+        json_array_foreach(rows, i, row)
+        {
+            json_t *only = json_object();
+
+            for (size_t c = 0; cols[c]; c++)
+                json_object_set(only, cols[c], json_object_get(row, cols[c]));
+            json_array_set_new(rows, i, only);
+        }
+    cli_print_rows(rows, output, cols);
     json_decref(rows);
+}
+
+/* --columns a,b,c into cols (pointers into list_cols); -1 after a message on an unknown one. */
+static int
+parse_columns(const char *spec, const char *cols[8])
+{
+    size_t n = 0;
+
+    for (const char *p = spec; *p && n < 7; p += *p == ',') {
+        size_t len = strcspn(p, ","), k;
+
+        for (k = 0; list_cols[k]; k++)
+            if (strlen(list_cols[k]) == len && strncmp(list_cols[k], p, len) == 0)
+                break;
+        if (list_cols[k] == NULL) {
+            log_error("dags list: unknown column '%.*s' (known: dag_id, fileloc, schedule, "
+                      "owners, tags, is_paused, next_dagrun)",
+                      (int)len, p);
+            return -1;
+        }
+        cols[n++] = list_cols[k];
+        p += len;
+    }
+    cols[n] = NULL;
+    return n > 0 ? 0 : -1;
 }
 
 int
 cli_dags_list(const struct cli_args *a)
 {
-    const char *output = cli_arg(a, "output", "table");
+    const char *output = cli_arg(a, "output", "table"), *columns = cli_arg(a, "columns", NULL);
+    const char *cols[8];
     struct dagbag *bag;
     struct store *s;
     int rc = EXIT_OK;
 
-    if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0)
+    if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0 &&
+        strcmp(output, "yaml") != 0 && strcmp(output, "plain") != 0)
+        return cli_usage_error(a);
+    if (columns && parse_columns(columns, cols) < 0)
         return cli_usage_error(a);
     if ((bag = cli_load_bag(cli_arg(a, "subdir", NULL))) == NULL)
         return EXIT_FAIL;
-    s = optional_store();
-    if (strcmp(output, "json") == 0)
+    s = cli_optional_store();
+    if (strcmp(output, "json") == 0 && columns == NULL)
         rc = list_json(bag, s, time(NULL));
     else
-        list_table(bag, s, time(NULL));
+        list_rows(bag, s, time(NULL), output, columns ? cols : list_cols);
     note_import_errors(bag);
     store_free(s);
     dagbag_free(bag);

@@ -72,6 +72,22 @@ const struct dag *cli_find_dag(const struct dagbag *bag, const char *dag_id);
 /* Connect to the database ($GUST_DATABASE_URL or PG*); NULL after a message. */
 struct store *cli_open_store(void);
 
+/* The run id named by text: a run id of dag_id, else a logical date (ISO-8601, UTC unless it
+ * has an offset) resolved to its run, as Airflow's LOGICAL_DATE_OR_RUN_ID arguments are.
+ * *run_id new text; -1 after a message. */
+int cli_resolve_run(struct store *s, const char *dag_id, const char *text, char **run_id);
+
+/* A connection when a database is configured ($GUST_DATABASE_URL, PGHOST or PGDATABASE),
+ * else NULL (a warning when it is configured but unreachable). */
+struct store *cli_optional_store(void);
+
+/* Pause or unpause the recorded DAGs whose id matches the regex a->argv[0]. */
+int cli_set_paused_regex(const struct cli_args *a, bool paused);
+
+/* Ask question on the terminal: EXIT_OK to go on; EXIT_FAIL when answered no; EXIT_USAGE
+ * (after a message naming verb and -y) when stdin is not a terminal. */
+int cli_confirm(const char *verb, const char *question);
+
 /* Watch a run in the database until it ends, showing progress; exit code 0 success, 1
  * failed. */
 int cli_watch_run(struct store *s, const char *dag_id, const char *run_id);
@@ -98,6 +114,11 @@ int cli_dags_list_runs(const struct cli_args *a);
 int cli_dags_pause(const struct cli_args *a);
 int cli_dags_unpause(const struct cli_args *a);
 int cli_dags_backfill(const struct cli_args *a);
+int cli_backfill_create(const struct cli_args *a);
+int cli_dags_test(const struct cli_args *a);
+int cli_tasks_render(const struct cli_args *a);
+int cli_tasks_failed_deps(const struct cli_args *a);
+int cli_dags_show_dependencies(const struct cli_args *a);
 int cli_tasks_list(const struct cli_args *a);
 int cli_tasks_state(const struct cli_args *a);
 int cli_tasks_states_for_dag_run(const struct cli_args *a);
@@ -120,5 +141,13 @@ int cli_connections_export(const struct cli_args *a);
 int cli_connections_import(const struct cli_args *a);
 int cli_rotate_fernet_key(const struct cli_args *a);
 int cli_db_check(const struct cli_args *a);
+int cli_db_clean(const struct cli_args *a);
+int cli_db_reset(const struct cli_args *a);
+int cli_config_get_value(const struct cli_args *a);
+int cli_config_list(const struct cli_args *a);
+int cli_dags_delete(const struct cli_args *a);
+int cli_dags_details(const struct cli_args *a);
+int cli_variables_import(const struct cli_args *a);
+int cli_variables_export(const struct cli_args *a);
 
 #endif

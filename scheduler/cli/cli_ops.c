@@ -1,9 +1,10 @@
-/* cli_ops: operations verbs: `dags pause|unpause`, `dags backfill`, `variables
- * get|set|list|delete`.
+/* cli_ops: operations verbs: `dags pause|unpause`, `dags backfill` and Airflow 3's
+ * `backfill create`, `variables get|set|list|delete`.
  *
  * Backfill runs in this process like Airflow 2's: it creates (or clears, or skips) the runs
  * of every schedule tick in [START, END] and drives them with the runner, at most
- * --max-active-runs at a time, oldest first. */
+ * --max-active-runs at a time, oldest first (newest first with `backfill create
+ * --run-backwards`). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,12 +49,16 @@ set_paused(const char *dag_id, bool paused)
 int
 cli_dags_pause(const struct cli_args *a)
 {
+    if (cli_flag(a, "treat-dag-id-as-regex"))
+        return cli_set_paused_regex(a, true);
     return set_paused(a->argv[0], true);
 }
 
 int
 cli_dags_unpause(const struct cli_args *a)
 {
+    if (cli_flag(a, "treat-dag-id-as-regex"))
+        return cli_set_paused_regex(a, false);
     return set_paused(a->argv[0], false);
 }
 
@@ -91,11 +96,38 @@ cli_variables_list(const struct cli_args *a)
     return EXIT_OK;
 }
 
+/* Print a variable's value; -j: as JSON (it must be JSON). */
+static int
+print_variable(const struct cli_args *a, const char *val)
+{
+    json_t *v;
+    char *text;
+
+    if (conn_key_is_secret(a->argv[0]) && !cli_flag(a, "reveal")) {
+        puts("***");
+        return EXIT_OK;
+    }
+    if (!cli_flag(a, "json")) {
+        puts(val);
+        return EXIT_OK;
+    }
+    if ((v = json_loads(val, JSON_DECODE_ANY, NULL)) == NULL) {
+        log_error("variable '%s' is not JSON (-j/--json reads it as JSON)", a->argv[0]);
+        return EXIT_FAIL;
+    }
+    text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    puts(text ? text : "");
+    free(text);
+    json_decref(v);
+    return EXIT_OK;
+}
+
 int
 cli_variables_get(const struct cli_args *a)
 {
     struct err e = {0};
     char *val = NULL;
+    const char *def = cli_arg(a, "default", NULL);
     struct store *s = cli_open_store();
     int rc = EXIT_FAIL;
 
@@ -103,12 +135,10 @@ cli_variables_get(const struct cli_args *a)
         return EXIT_FAIL;
     if (store_variable_get(s, a->argv[0], &val, &e) < 0)
         log_error("%s", e.msg);
-    else if (val == NULL)
-        log_error("variable '%s' does not exist", a->argv[0]);
-    else {
-        puts(conn_key_is_secret(a->argv[0]) && !cli_flag(a, "reveal") ? "***" : val);
-        rc = EXIT_OK;
-    }
+    else if (val == NULL && def == NULL)
+        log_error("Variable %s does not exist", a->argv[0]);
+    else
+        rc = print_variable(a, val ? val : def);
     free(val);
     store_free(s);
     return rc;
@@ -159,7 +189,7 @@ cli_variables_delete(const struct cli_args *a)
 
 struct backfill {
     const char *dag_id, *start_s, *end_s, *subdir;
-    bool reset, rerun_failed, dry_run;
+    bool reset, rerun_failed, dry_run, backwards;
     int max_active;
     enum timetable_semantics sem;
     char (*ids)[RUNID_SIZE]; /* run ids to drive, oldest first */
@@ -254,10 +284,10 @@ drive(struct store *s, const struct dagbag *bag, struct backfill *b)
     return rc;
 }
 
-int
-cli_dags_backfill(const struct cli_args *a)
+/* Create, clear or skip the run of every tick in [START, END], then drive them here. */
+static int
+run_backfill(struct backfill *b)
 {
-    struct backfill b = {0};
     struct dagbag *bag = NULL;
     struct store *s = NULL;
     struct timetable_run *runs = NULL;
@@ -265,47 +295,83 @@ cli_dags_backfill(const struct cli_args *a)
     struct err e = {0};
     time_t start, end;
     long n = 0;
-    int rc;
+    int rc = EXIT_FAIL;
 
-    if (parse_backfill(a, &b) < 0)
-        return cli_usage_error(a);
-    rc = EXIT_FAIL;
-    if (timetable_semantics_parse(getenv("GUST_SCHEDULE_SEMANTICS"), &b.sem) < 0 ||
-        (bag = cli_load_bag(b.subdir)) == NULL || (dag = cli_find_dag(bag, b.dag_id)) == NULL)
+    if (timetable_semantics_parse(getenv("GUST_SCHEDULE_SEMANTICS"), &b->sem) < 0 ||
+        (bag = cli_load_bag(b->subdir)) == NULL || (dag = cli_find_dag(bag, b->dag_id)) == NULL)
         goto out;
-    if (tz_parse_iso(dag->timezone, b.start_s, &start, &e) < 0 ||
-        tz_parse_iso(dag->timezone, b.end_s, &end, &e) < 0 || end < start) {
+    if (tz_parse_iso(dag->timezone, b->start_s, &start, &e) < 0 ||
+        tz_parse_iso(dag->timezone, b->end_s, &end, &e) < 0 || end < start) {
         log_error("%s", e.msg[0] ? e.msg : "END is before START");
         rc = EXIT_USAGE;
         goto out;
     }
-    if ((n = timetable_backfill_runs(dag, b.sem, start, end, 10000, &runs, &e)) < 0) {
+    if ((n = timetable_backfill_runs(dag, b->sem, start, end, 10000, &runs, &e)) < 0) {
         log_error("%s", e.msg);
         goto out;
     }
-    if (b.max_active == 0)
-        b.max_active = dag->max_active_runs > 0 ? dag->max_active_runs : 16;
-    if ((s = cli_open_store()) == NULL || (b.ids = calloc((size_t)n + 1, sizeof(*b.ids))) == NULL)
+    if (b->max_active == 0)
+        b->max_active = dag->max_active_runs > 0 ? dag->max_active_runs : 16;
+    if ((s = cli_open_store()) == NULL || (b->ids = calloc((size_t)n + 1, sizeof(*b->ids))) == NULL)
         goto out;
-    for (long i = 0; i < n; i++) {
+    for (long k = 0; k < n; k++) {
+        long i = b->backwards ? n - 1 - k : k;
         char run_id[RUNID_SIZE];
         int r;
 
         runid_format("backfill", runs[i].logical_date, -1, run_id, sizeof(run_id));
-        if ((r = prepare_run(s, dag, &b, &runs[i], run_id, &e)) < 0) {
+        if ((r = prepare_run(s, dag, b, &runs[i], run_id, &e)) < 0) {
             log_error("%s: %s", run_id, e.msg);
             goto out;
         }
         if (r == 1)
-            snprintf(b.ids[b.n++], sizeof(b.ids[0]), "%s", run_id);
+            snprintf(b->ids[b->n++], sizeof(b->ids[0]), "%s", run_id);
     }
     if (n == 0)
-        printf("no schedule tick of %s between %s and %s\n", b.dag_id, b.start_s, b.end_s);
-    rc = b.dry_run || b.n == 0 ? EXIT_OK : drive(s, bag, &b);
+        printf("no schedule tick of %s between %s and %s\n", b->dag_id, b->start_s, b->end_s);
+    rc = b->dry_run || b->n == 0 ? EXIT_OK : drive(s, bag, b);
 out:
     free(runs);
-    free(b.ids);
+    free(b->ids);
     store_free(s);
     dagbag_free(bag);
     return rc;
+}
+
+int
+cli_dags_backfill(const struct cli_args *a)
+{
+    struct backfill b = {0};
+
+    if (parse_backfill(a, &b) < 0)
+        return cli_usage_error(a);
+    return run_backfill(&b);
+}
+
+/* Airflow 3's `backfill create`: --reprocess-behavior none (existing runs left alone),
+ * failed (their failed tasks run again) or completed (they run again). */
+int
+cli_backfill_create(const struct cli_args *a)
+{
+    const char *reprocess = cli_arg(a, "reprocess-behavior", "none");
+    struct backfill b = {.dag_id = cli_arg(a, "dag-id", NULL),
+                         .start_s = cli_arg(a, "from-date", NULL),
+                         .end_s = cli_arg(a, "to-date", NULL),
+                         .subdir = cli_arg(a, "subdir", NULL),
+                         .dry_run = cli_flag(a, "dry-run"),
+                         .backwards = cli_flag(a, "run-backwards"),
+                         .max_active = atoi(cli_arg(a, "max-active-runs", "0"))};
+
+    if (strcmp(reprocess, "failed") == 0)
+        b.rerun_failed = true;
+    else if (strcmp(reprocess, "completed") == 0)
+        b.reset = true;
+    else if (strcmp(reprocess, "none") != 0) {
+        log_error("backfill create: --reprocess-behavior is none, failed or completed, not '%s'",
+                  reprocess);
+        return cli_usage_error(a);
+    }
+    if (b.max_active < 0)
+        return cli_usage_error(a);
+    return run_backfill(&b);
 }

@@ -1,4 +1,5 @@
-/* cli_show: `gust dags show DAG_ID [--format text|dot] [--save FILE]`.
+/* cli_show: `gust dags show DAG_ID [--format text|dot] [--save FILE]` and `gust dags
+ * show-dependencies` (the TriggerDagRunOperator links between DAGs, DOT or text).
  *
  * Text is an indented listing of tasks with their upstreams; DOT is Graphviz's language
  * (task groups as clusters). --save writes .dot itself and hands other extensions
@@ -200,4 +201,69 @@ cli_dags_show(const struct cli_args *a)
     }
     dagbag_free(bag);
     return rc;
+}
+
+/* ---- dags show-dependencies ---- */
+
+/* "dag:A" -> "trigger:A:B:task" -> "dag:B"; every name DOT-quoted. */
+static void
+dot_edge(FILE *out, const char *from, const char *to, const char *task_id)
+{
+    char *src = NULL, *mid = NULL, *dst = NULL;
+
+    if (asprintf(&src, "dag:%s", from) >= 0 &&
+        asprintf(&mid, "trigger:%s:%s:%s", from, to, task_id) >= 0 &&
+        asprintf(&dst, "dag:%s", to) >= 0) {
+        fputs("  ", out);
+        dot_quoted(out, src);
+        fputs(" -> ", out);
+        dot_quoted(out, mid);
+        fputs(" -> ", out);
+        dot_quoted(out, dst);
+        fputs(";\n", out);
+    }
+    free(src);
+    free(mid);
+    free(dst);
+}
+
+/* Every cross-DAG edge of the bag (a TriggerDagRunOperator: its DAG -> the DAG it triggers),
+ * as "dag -> target (trigger: task)" lines or DOT (Airflow's dag:, trigger: node names). */
+static void
+write_dependencies(FILE *out, const struct dagbag *bag, bool dot)
+{
+    if (dot)
+        fprintf(out, "digraph \"dag_dependencies\" {\n  rankdir=LR;\n");
+    for (size_t i = 0; i < bag->n_dags; i++) {
+        const struct dag *d = bag->dags[i];
+
+        for (size_t k = 0; k < d->n_tasks; k++) {
+            const struct dag_task *t = &d->tasks[k];
+
+            if (t->op != OP_TRIGGER_DAGRUN || t->trigger_dag_id == NULL)
+                continue;
+            if (!dot) {
+                fprintf(out, "%s -> %s (trigger: %s)\n", d->dag_id, t->trigger_dag_id, t->task_id);
+                continue;
+            }
+            dot_edge(out, d->dag_id, t->trigger_dag_id, t->task_id);
+        }
+    }
+    if (dot)
+        fprintf(out, "}\n");
+}
+
+int
+cli_dags_show_dependencies(const struct cli_args *a)
+{
+    const char *format = cli_arg(a, "format", "dot");
+    struct dagbag *bag;
+
+    if (strcmp(format, "dot") != 0 && strcmp(format, "text") != 0)
+        return cli_usage_error(a);
+    if ((bag = cli_load_bag(cli_arg(a, "subdir", NULL))) == NULL)
+        return EXIT_FAIL;
+    write_dependencies(stdout, bag, strcmp(format, "dot") == 0);
+    dagbag_free(bag);
+    return EXIT_OK;
 }

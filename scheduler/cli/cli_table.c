@@ -22,10 +22,11 @@
 static int cli_version(const struct cli_args *a);
 
 static const struct cli_verb verbs[] = {
-    {"dags", "list", NULL, 0, 0, "o,output=table|json " DAGS_FOLDER_OPT,
+    {"dags", "list", NULL, 0, 0, "o,output=table|json|yaml|plain columns=COLS " DAGS_FOLDER_OPT,
      "list the DAGs in the DAG folder",
      "List the DAGs that load from the DAG folder ($GUST_DAGS_FOLDER, default ./dags)\n"
-     "with their schedule, owner, tags and next trigger time.",
+     "with their schedule, owner, tags and next trigger time. --columns picks and orders\n"
+     "them: dag_id,fileloc,schedule,owners,tags,is_paused,next_dagrun.",
      cli_dags_list},
     {"dags", "show", "DAG_ID", 1, 1, "format,f=text|dot save,s=FILE " DAGS_FOLDER_OPT,
      "show a DAG's tasks and dependencies (text or DOT)",
@@ -50,7 +51,8 @@ static const struct cli_verb verbs[] = {
      "The scheduler does this on its own; this verb is for scripts and first set-up.",
      cli_dags_reserialize},
     {"dags", "trigger", "DAG_ID", 1, 1,
-     "c,conf=JSON r,run-id=ID l,logical-date=TS exec-date,e=TS wait local " DAGS_FOLDER_OPT,
+     "c,conf=JSON r,run-id=ID l,logical-date=TS exec-date,e=TS wait local "
+     "o,output=table|json|yaml|plain " DAGS_FOLDER_OPT,
      "create a run (--local: run it here; --wait: watch it)",
      "Create a run of DAG_ID and print its run id.\n"
      "  -c JSON    the run's conf (a JSON object); it overrides the DAG's params\n"
@@ -58,16 +60,48 @@ static const struct cli_verb verbs[] = {
      "             (default manual__<now, ISO-8601, to the microsecond>)\n"
      "  -l TS      logical date (default now; -e is the same)\n"
      "  --wait     show progress until the run ends; exit 0 if it succeeded, 1 if it failed\n"
-     "  --local    run it in this process now, without a scheduler (implies --wait)",
+     "  --local    run it in this process now, without a scheduler (implies --wait)\n"
+     "  -o FORMAT  print the run created (conf, dag_id, dag_run_id, logical_date...)\n"
+     "             instead of its run id",
      cli_dags_trigger},
-    {"dags", "state", "DAG_ID RUN_ID", 2, 2, NULL, "print the state of a run",
-     "Print the state of a run, and its conf when it has one.", cli_dags_state},
-    {"dags", "list-runs", "DAG_ID", 0, 1, "o,output=table|json state,s=STATE dag-id,d=DAG_ID",
-     "list the runs of a DAG", "List the runs of a DAG (DAG_ID or --dag-id), newest first.",
+    {"dags", "show-dependencies", NULL, 0, 0, "format,f=dot|text " DAGS_FOLDER_OPT,
+     "show the dependencies between DAGs (DOT or text)",
+     "Print the dependencies between the DAGs of the DAG folder: each TriggerDagRunOperator\n"
+     "links its DAG to the DAG it triggers. DOT (default, Airflow's dag:/trigger: node names;\n"
+     "render it with graphviz's dot) or text, one \"dag -> target (trigger: task)\" line each.",
+     cli_dags_show_dependencies},
+    {"dags", "state", "DAG_ID LOGICAL_DATE_OR_RUN_ID", 2, 2, NULL, "print the state of a run",
+     "Print the state of a run, and its conf when it has one. The run is named by its run\n"
+     "id or its logical date (ISO-8601, UTC unless it has an offset).",
+     cli_dags_state},
+    {"dags", "list-runs", "DAG_ID", 0, 1,
+     "o,output=table|json|yaml|plain state=STATE dag-id,d=DAG_ID s,start-date=DATE "
+     "e,end-date=DATE limit=N no-backfill",
+     "list the runs of a DAG",
+     "List the runs of a DAG (DAG_ID or --dag-id), newest first. As in Airflow, -s is\n"
+     "--start-date and -e --end-date (logical dates, inclusive; a date alone covers its\n"
+     "day); the state filter is --state only. --no-backfill leaves backfill runs out.",
      cli_dags_list_runs},
-    {"dags", "pause", "DAG_ID", 1, 1, NULL, "pause a DAG (no new scheduled runs)", NULL,
+    {"dags", "pause", "DAG_ID", 1, 1, "treat-dag-id-as-regex y,yes",
+     "pause a DAG (no new scheduled runs)",
+     "Pause a DAG. --treat-dag-id-as-regex pauses every recorded DAG whose id matches\n"
+     "DAG_ID (a POSIX regex), after a confirmation that -y skips.",
      cli_dags_pause},
-    {"dags", "unpause", "DAG_ID", 1, 1, NULL, "unpause a DAG", NULL, cli_dags_unpause},
+    {"dags", "unpause", "DAG_ID", 1, 1, "treat-dag-id-as-regex y,yes", "unpause a DAG",
+     "Unpause a DAG. --treat-dag-id-as-regex unpauses every recorded DAG whose id matches\n"
+     "DAG_ID (a POSIX regex), after a confirmation that -y skips.",
+     cli_dags_unpause},
+    {"dags", "delete", "DAG_ID", 1, 1, "y,yes",
+     "delete a DAG's records (its runs, task instances, XCom)",
+     "Delete every record of DAG_ID from the database: its runs with their task instances,\n"
+     "tries and XCom, and its dag row. The DAG file is left alone (the scheduler records\n"
+     "the DAG again if the file is still there). Asks first unless -y.",
+     cli_dags_delete},
+    {"dags", "details", "DAG_ID", 1, 1, "o,output=table|json|yaml|plain " DAGS_FOLDER_OPT,
+     "print a DAG's settings",
+     "Print a DAG's settings as loaded from its file (schedule, dates, limits, tags,\n"
+     "params) and its pause state when a database is configured.",
+     cli_dags_details},
     {"dags", "backfill", "DAG_ID", 1, 1,
      "!s,start-date=START !e,end-date=END reset-dagruns rerun-failed-tasks max-active-runs,m=N "
      "dry-run " DAGS_FOLDER_OPT " y,yes",
@@ -76,6 +110,23 @@ static const struct cli_verb verbs[] = {
      "Existing runs in the range are left alone, unless --reset-dagruns (clear and run them\n"
      "again) or --rerun-failed-tasks (clear their failed tasks).",
      cli_dags_backfill},
+    {"backfill", "create", NULL, 0, 0,
+     "!dag-id=DAG_ID !from-date=DATE !to-date=DATE "
+     "reprocess-behavior=none|failed|completed max-active-runs=N run-backwards "
+     "dry-run " DAGS_FOLDER_OPT,
+     "Airflow 3's backfill: run a DAG for past schedule ticks, here",
+     "Airflow 3's form of `dags backfill`: a run for every schedule tick from --from-date to\n"
+     "--to-date (inclusive), driven here (Airflow 3 hands it to the scheduler; gust runs it\n"
+     "in this process and exits 0 when every run succeeded, 1 otherwise). Existing runs:\n"
+     "--reprocess-behavior none leaves them alone (default), failed runs their failed tasks\n"
+     "again, completed runs them again. --run-backwards starts with the newest tick.",
+     cli_backfill_create},
+    {"dags", "test", "DAG_ID [LOGICAL_DATE]", 1, 2, "c,conf=JSON " DAGS_FOLDER_OPT,
+     "run a DAG once here, now (recorded)",
+     "Run DAG_ID once in this process, as Airflow's `dags test`: a manual run at\n"
+     "LOGICAL_DATE (default now), recorded in the database; a run of that logical date that\n"
+     "already exists is cleared and runs again. Exit 0 when it succeeded, 1 when it failed.",
+     cli_dags_test},
     {"tasks", "list", "DAG_ID", 1, 1, "tree", "list the tasks of a DAG",
      "List the task ids of a DAG, sorted; --tree shows them under their upstreams.",
      cli_tasks_list},
@@ -83,24 +134,61 @@ static const struct cli_verb verbs[] = {
      "run one task now without recording state",
      "Run one task now without recording state; print its log and the XCom it would push.",
      cli_tasks_test},
-    {"tasks", "state", "DAG_ID TASK_ID RUN_ID", 3, 3, NULL, "print the state of a task instance",
-     NULL, cli_tasks_state},
-    {"tasks", "states-for-dag-run", "DAG_ID RUN_ID", 2, 2, "o,output=table|json|plain tries,t",
-     "print the states of a run's tasks (--tries: every try)",
+    {"tasks", "state", "DAG_ID TASK_ID LOGICAL_DATE_OR_RUN_ID", 3, 3, NULL,
+     "print the state of a task instance",
+     "Print the state of a task instance; its run is named by run id or logical date.",
+     cli_tasks_state},
+    {"tasks", "states-for-dag-run", "DAG_ID LOGICAL_DATE_OR_RUN_ID", 2, 2,
+     "o,output=table|json|plain tries,t", "print the states of a run's tasks (--tries: every try)",
      "Print the states of a run's tasks. --tries lists every try (the run's whole history).",
      cli_tasks_states_for_dag_run},
+    {"tasks", "render", "DAG_ID TASK_ID LOGICAL_DATE_OR_RUN_ID", 3, 3, DAGS_FOLDER_OPT,
+     "print a task's templated fields, rendered",
+     "Render every templated field of a task for a run (its run id or logical date; a date\n"
+     "with no run renders for a manual run at that date) as a try would: bash_command,\n"
+     "cmds, arguments, env values, a SQL task's statements. XCom pulls and variables read\n"
+     "the database when one is configured.",
+     cli_tasks_render},
+    {"tasks", "failed-deps", "DAG_ID TASK_ID LOGICAL_DATE_OR_RUN_ID", 3, 3, DAGS_FOLDER_OPT,
+     "print why a task instance does not run",
+     "Print the dependencies of a task instance that are not met, as Airflow's\n"
+     "`Dependency: NAME, reason: ...` lines: its state, its run's state, the DAG's pause\n"
+     "and its trigger rule judged by the planner on the run's recorded states. Exit 0\n"
+     "either way (Airflow's), 1 when the run or task does not exist.",
+     cli_tasks_failed_deps},
     {"tasks", "logs", "DAG_ID TASK_ID RUN_ID", 3, 3, "try=N", "print the log of a task's try",
      "Print the log of a task's try (default its latest).", cli_tasks_logs},
-    {"tasks", "clear", "DAG_ID", 1, 1, "t,task-regex=REGEX run-id,r=RUN_ID only-failed,f y,yes",
+    {"tasks", "clear", "DAG_ID", 1, 1,
+     "t,task-regex=REGEX run-id=RUN_ID s,start-date=DATE e,end-date=DATE only-failed,f "
+     "r,only-running u,upstream d,downstream R,dag-regex y,yes",
      "clear task instances so they run again",
      "Set matching task instances back to none so they run again (their runs go back to\n"
-     "queued). Running tries are left alone.",
+     "queued), as Airflow's: -t the task ids (a POSIX regex), -s/-e the runs' logical dates\n"
+     "(inclusive), --run-id one run, -u/-d also the matches' upstream/downstream tasks, -R\n"
+     "DAG_ID is a regex over the DAG ids. Running tries are never interrupted: they are\n"
+     "left alone and counted (so -r/--only-running clears nothing and reports them). -r is\n"
+     "--only-running as in Airflow; the run id is --run-id only.",
      cli_tasks_clear},
     {"db", "migrate", NULL, 0, 0, NULL, "create or upgrade the metadata schema",
      "Create or upgrade the metadata schema: apply the migrations this gust carries that the\n"
      "database lacks, each in one transaction. Running it again is a no-op; concurrent runs\n"
      "are serialized. Refuses a database whose schema is newer than this gust.\n" DATABASE_HELP,
      cli_db_migrate},
+    {"db", "clean", NULL, 0, 0,
+     "!clean-before-timestamp=TS t,tables=TABLES dry-run skip-archive y,yes",
+     "delete runs, task instances, XCom and logs older than a timestamp",
+     "Retention: delete the rows older than TS (ISO-8601, UTC unless it has an offset) of\n"
+     "the tables given as Airflow names them (default all): dag_run (with its task\n"
+     "instances, tries, XCom and log folders), task_instance, task_instance_history, xcom,\n"
+     "log, job, import_error. Queued and running runs, their task instances and XCom, and\n"
+     "each DAG's newest non-manual run are kept. One transaction. --dry-run counts only.\n"
+     "A table gust does not clean is skipped with a warning. gust never archives, so\n"
+     "--skip-archive (Airflow's) changes nothing. Asks first unless -y.\n" DATABASE_HELP,
+     cli_db_clean},
+    {"db", "reset", NULL, 0, 0, "y,yes", "drop gust's tables and create them again",
+     "Drop every table, function and schema gust's migrations create, with their data, and\n"
+     "migrate again. Asks first; without a terminal it refuses unless -y.\n" DATABASE_HELP,
+     cli_db_reset},
     {"db", "check", NULL, 0, 0, NULL, "check that the database is reachable and up to date",
      "Exit 0 when the database is reachable and its schema is up to date, 1 "
      "otherwise.\n" DATABASE_HELP,
@@ -127,15 +215,36 @@ static const struct cli_verb verbs[] = {
      "exit 0 when a scheduler/worker is alive (liveness)",
      "Exit 0 when a job of that type heartbeat within SECONDS (default 60): a liveness probe.",
      cli_jobs_check},
-    {"variables", "get", "KEY", 1, 1, "reveal", "print a variable (a secret-looking one as ***)",
-     "Print a variable's value. A key that looks secret (it contains password, secret,\n"
-     "passwd, authorization, api_key, apikey, access_token or private_key) prints *** unless\n"
-     "--reveal.",
+    {"variables", "get", "KEY", 1, 1, "reveal d,default=VALUE j,json",
+     "print a variable (a secret-looking one as ***)",
+     "Print a variable's value (--default VALUE when it is unset; exit 1 when unset without\n"
+     "one; -j reads it as JSON and prints it compact). A key that looks secret (it contains\n"
+     "password, secret, passwd, authorization, api_key, apikey, access_token or private_key)\n"
+     "prints *** unless --reveal.",
      cli_variables_get},
     {"variables", "set", "KEY VALUE", 2, 2, NULL, "set a variable", NULL, cli_variables_set},
     {"variables", "list", NULL, 0, 0, "o,output=table|json",
      "list the variables (secret-looking ones as ***)", NULL, cli_variables_list},
     {"variables", "delete", "KEY", 1, 1, NULL, "delete a variable", NULL, cli_variables_delete},
+    {"variables", "import", "FILE", 1, 1, "a,action-on-existing-key=overwrite|skip|fail",
+     "set the variables of a JSON file",
+     "Set the variables of FILE, Airflow's format: {\"key\": value}; a value that is not a\n"
+     "string is stored as its JSON text. An existing key is overwritten (default), skipped\n"
+     "or a failure (exit 1).",
+     cli_variables_import},
+    {"variables", "export", "FILE", 1, 1, NULL, "write every variable to a JSON file",
+     "Write every variable to FILE (- for stdout) as {\"key\": value}, a value that is JSON\n"
+     "written as JSON; secrets in clear (the file is created with mode 0600).",
+     cli_variables_export},
+    {"config", "get-value", "SECTION KEY", 2, 2, NULL, "print one setting",
+     "Print the setting gust uses for Airflow's [SECTION] KEY (exit 1 when gust has none);\n"
+     "`gust config list` shows them all.",
+     cli_config_get_value},
+    {"config", "list", NULL, 0, 0, "section=SECTION", "print the settings gust reads",
+     "Print the settings gust reads, under Airflow's section and key names where Airflow has\n"
+     "them ([core] dags_folder...), else under [gust]; the value in effect (environment,\n"
+     "else the default); the Fernet key hidden, a database password masked.",
+     cli_config_list},
     {"connections", "add", "CONN_ID", 1, 1,
      "conn-uri=URI conn-json=JSON conn-type=TYPE conn-host=HOST conn-login=LOGIN "
      "conn-password=PASSWORD conn-port=PORT conn-schema=SCHEMA conn-extra=JSON "

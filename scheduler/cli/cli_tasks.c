@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +155,8 @@ int
 cli_tasks_states_for_dag_run(const struct cli_args *a)
 {
     const char *output = cli_arg(a, "output", "table");
-    const char *dag_id = a->argv[0], *run_id = a->argv[1];
+    const char *dag_id = a->argv[0];
+    char *run_id = NULL;
     struct store_ti *tis = NULL;
     struct store_run run = {0};
     struct err e = {0};
@@ -166,6 +168,8 @@ cli_tasks_states_for_dag_run(const struct cli_args *a)
 
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
+    if (cli_resolve_run(s, dag_id, a->argv[1], &run_id) < 0)
+        goto out;
     if (store_run_get(s, dag_id, run_id, &run, &e) < 0 ||
         (!tries && store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0)) {
         log_error("%s", e.msg);
@@ -184,6 +188,7 @@ cli_tasks_states_for_dag_run(const struct cli_args *a)
     json_decref(arr);
     rc = EXIT_OK;
 out:
+    free(run_id);
     store_tis_free(tis, n);
     store_run_clear(&run);
     store_free(s);
@@ -193,16 +198,21 @@ out:
 int
 cli_tasks_state(const struct cli_args *a)
 {
-    const char *dag_id = a->argv[0], *task_id = a->argv[1], *run_id = a->argv[2];
+    const char *dag_id = a->argv[0], *task_id = a->argv[1];
     struct store_ti *tis = NULL;
     struct err e = {0};
     struct store *s;
+    char *run_id = NULL;
     size_t n = 0;
     int rc;
 
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
     rc = EXIT_FAIL;
+    if (cli_resolve_run(s, dag_id, a->argv[2], &run_id) < 0) {
+        store_free(s);
+        return EXIT_FAIL;
+    }
     if (store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0)
         log_error("%s", e.msg);
     for (size_t i = 0; i < n; i++)
@@ -212,6 +222,7 @@ cli_tasks_state(const struct cli_args *a)
         }
     if (rc != EXIT_OK && e.code == ERR_OK)
         log_error("no task '%s' in run '%s' of DAG '%s'", task_id, run_id, dag_id);
+    free(run_id);
     store_tis_free(tis, n);
     store_free(s);
     return rc;
@@ -275,22 +286,121 @@ out:
 
 /* ---- clear ---- */
 
-/* Ask on the terminal before clearing: EXIT_OK to go on, else the exit code. */
-static int
-confirm_clear(const char *dag_id)
+/* Mark in out every task reachable from a picked one along downstream (down) or upstream
+ * edges; the picked ones included. */
+static void
+closure(const struct dag *dag, const bool *pick, bool down, bool *out)
 {
-    char answer[16] = "";
+    size_t *stack = calloc(dag->n_tasks + 1, sizeof(size_t)), n = 0;
 
-    if (!isatty(STDIN_FILENO)) {
-        log_error("tasks clear asks for confirmation; pass -y to clear without a terminal");
+    for (size_t i = 0; stack && i < dag->n_tasks; i++)
+        if (pick[i] && !out[i])
+            out[i] = true, stack[n++] = i;
+    while (stack && n > 0) {
+        const struct dag_task *t = &dag->tasks[stack[--n]];
+        size_t m = down ? t->n_downstream : t->n_upstream;
+
+        for (size_t k = 0; k < m; k++) {
+            size_t j = down ? t->downstream_idx[k] : t->upstream_idx[k];
+
+            if (!out[j])
+                out[j] = true, stack[n++] = j;
+        }
+    }
+    free(stack);
+}
+
+/* The task ids --task-regex selects (all when NULL), with their upstreams/downstreams when
+ * asked, as a JSON array; NULL (no list: every matching TI) when neither is asked. */
+static char *
+clear_task_ids(const struct dag *dag, const char *regex, bool up, bool down, int *bad)
+{
+    bool *pick = calloc(dag->n_tasks + 1, sizeof(bool));
+    bool *keep = calloc(dag->n_tasks + 1, sizeof(bool));
+    regex_t re;
+    json_t *arr;
+    char *text;
+
+    *bad = 0;
+    if (!up && !down) {
+        free(pick);
+        free(keep);
+        return NULL;
+    }
+    if (!pick || !keep || (regex && regcomp(&re, regex, REG_EXTENDED | REG_NOSUB) != 0)) {
+        *bad = 1;
+        free(pick);
+        free(keep);
+        return NULL;
+    }
+    for (size_t i = 0; i < dag->n_tasks; i++)
+        pick[i] = regex == NULL || regexec(&re, dag->tasks[i].task_id, 0, NULL, 0) == 0;
+    if (regex)
+        regfree(&re);
+    if (up)
+        closure(dag, pick, false, keep);
+    if (down)
+        closure(dag, pick, true, keep);
+    arr = json_array();
+    for (size_t i = 0; i < dag->n_tasks; i++)
+        if (keep[i])
+            json_array_append_new(arr, json_string(dag->tasks[i].task_id));
+    text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    free(pick);
+    free(keep);
+    return text;
+}
+
+/* --start-date/--end-date, --task-regex, --run-id, --upstream/--downstream into f. */
+static int
+clear_filter(const struct cli_args *a, const struct dag *dag, struct store_clear_filter *f)
+{
+    const char *start = cli_arg(a, "start-date", NULL), *end = cli_arg(a, "end-date", NULL);
+    struct err e = {0};
+    int bad;
+
+    *f = (struct store_clear_filter){.run_id = cli_arg(a, "run-id", NULL),
+                                     .task_regex = cli_arg(a, "task-regex", NULL),
+                                     .only_failed = cli_flag(a, "only-failed")};
+    if ((start && tz_parse_iso(dag->timezone, start, &f->start, &e) < 0) ||
+        (end && tz_parse_iso(dag->timezone, end, &f->end, &e) < 0)) {
+        log_error("tasks clear: %s", e.msg);
         return EXIT_USAGE;
     }
-    fprintf(stderr, "Clear the matching task instances of %s? [y/N] ", dag_id);
-    if (fgets(answer, sizeof(answer), stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y')) {
-        fprintf(stderr, "cancelled\n");
-        return EXIT_FAIL;
+    f->task_ids_json = clear_task_ids(dag, f->task_regex, cli_flag(a, "upstream"),
+                                      cli_flag(a, "downstream"), &bad);
+    if (bad) {
+        log_error("tasks clear: bad --task-regex '%s'", f->task_regex);
+        return EXIT_USAGE;
     }
+    if (f->task_ids_json)
+        f->task_regex = NULL; /* the list holds the matches and their relatives */
     return EXIT_OK;
+}
+
+/* Clear one DAG's matching task instances; prints what it did. */
+static int
+clear_dag(struct store *s, const struct cli_args *a, const struct dag *dag)
+{
+    struct store_clear_filter f;
+    struct err e = {0};
+    int cleared = 0, running = 0, rc;
+
+    if ((rc = clear_filter(a, dag, &f)) != EXIT_OK)
+        return rc;
+    f.only_running = cli_flag(a, "only-running"); /* never interrupted: counted only */
+    rc = EXIT_FAIL;
+    if (store_tis_clear_filter(s, dag->dag_id, dag, &f, time(NULL), &cleared, &running, &e) < 0)
+        log_error("%s", e.msg);
+    else {
+        printf("%s: cleared %d task instance(s)\n", dag->dag_id, cleared);
+        if (running > 0 || cli_flag(a, "only-running"))
+            printf("%s: left %d running task instance(s) alone\n", dag->dag_id, running);
+        rc = EXIT_OK;
+    }
+    free((char *)f.task_ids_json);
+    return rc;
 }
 
 int
@@ -298,27 +408,34 @@ cli_tasks_clear(const struct cli_args *a)
 {
     const char *dag_id = a->argv[0];
     struct dagbag *bag = NULL;
-    const struct dag *dag;
-    struct err e = {0};
     struct store *s = NULL;
-    int cleared = 0, running = 0, rc = EXIT_FAIL;
+    bool by_regex = cli_flag(a, "dag-regex");
+    regex_t re;
+    int rc, n = 0;
 
-    if (!cli_flag(a, "yes") && (rc = confirm_clear(dag_id)) != EXIT_OK)
+    if (!cli_flag(a, "yes") &&
+        (rc = cli_confirm("tasks clear", "Clear the matching task instances?")) != EXIT_OK)
         return rc;
+    if (by_regex && regcomp(&re, dag_id, REG_EXTENDED | REG_NOSUB) != 0) {
+        log_error("tasks clear: bad DAG id regex '%s'", dag_id);
+        return EXIT_USAGE;
+    }
     rc = EXIT_FAIL;
-    if ((bag = cli_load_bag(NULL)) == NULL || (dag = cli_find_dag(bag, dag_id)) == NULL ||
+    if ((bag = cli_load_bag(NULL)) == NULL || (!by_regex && cli_find_dag(bag, dag_id) == NULL) ||
         (s = cli_open_store()) == NULL)
         goto out;
-    if (store_tis_clear(s, dag_id, dag, cli_arg(a, "run-id", NULL), cli_arg(a, "task-regex", NULL),
-                        cli_flag(a, "only-failed"), time(NULL), &cleared, &running, &e) < 0) {
-        log_error("%s", e.msg);
-        goto out;
-    }
-    printf("cleared %d task instance(s)\n", cleared);
-    if (running > 0)
-        printf("left %d running task instance(s) alone\n", running);
     rc = EXIT_OK;
+    for (size_t i = 0; i < bag->n_dags && rc == EXIT_OK; i++)
+        if (by_regex ? regexec(&re, bag->dags[i]->dag_id, 0, NULL, 0) == 0
+                     : strcmp(bag->dags[i]->dag_id, dag_id) == 0) {
+            rc = clear_dag(s, a, bag->dags[i]);
+            n++;
+        }
+    if (by_regex && n == 0)
+        printf("no DAG id matches '%s'\n", dag_id);
 out:
+    if (by_regex)
+        regfree(&re);
     store_free(s);
     dagbag_free(bag);
     return rc;

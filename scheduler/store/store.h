@@ -247,6 +247,19 @@ int store_tis_clear(struct store *s, const char *dag_id, const struct dag *dag, 
                     const char *task_regex, bool only_failed, time_t now, int *cleared,
                     int *running, struct err *e);
 
+/* store_tis_clear with more filters (Airflow's tasks clear -s -e --upstream --downstream):
+ * task_ids_json a JSON array of task ids (NULL: any), start/end bound the runs' logical dates
+ * (0: open); running TIs are never cleared (only counted), whatever the filter. */
+struct store_clear_filter {
+    const char *run_id, *task_regex, *task_ids_json;
+    bool only_failed;
+    bool only_running; /* Airflow's --only-running: running TIs only, so only counted */
+    time_t start, end;
+};
+int store_tis_clear_filter(struct store *s, const char *dag_id, const struct dag *dag,
+                           const struct store_clear_filter *f, time_t now, int *cleared,
+                           int *running, struct err *e);
+
 /* Queued + running TIs of dag_id over all its runs (max_active_tasks; dag_id NULL: 0), and of
  * every DAG (parallelism). */
 int store_count_active(struct store *s, const char *dag_id, int *in_dag, int *total, struct err *e);
@@ -449,5 +462,56 @@ int store_drain_notifies(struct store *s, int *count, struct err *e);
 /* After a temporary error (server restarted, connection lost): connect again with the same
  * parameters and LISTEN again if store_listen was called. 0 when the connection works. */
 int store_reconnect(struct store *s, struct err *e);
+
+/* ---- maintenance and scripting queries (store_admin.c) ----------------------------- */
+
+/* `db clean`: rows older than before in the tables of the mask (bit i: store_clean_table_name
+ * (i)). dag_run never loses a queued or running run nor each DAG's newest non-manual run; its
+ * task instances, history and XCom go with it. dry_run counts instead of deleting. */
+#define STORE_CLEAN_MAX 8
+struct store_clean {
+    time_t before;
+    unsigned tables;
+    bool dry_run;
+    long long counts[STORE_CLEAN_MAX]; /* out: rows per table (to delete, or deleted) */
+    char **runs;                       /* out: dag_id, run_id pairs of the runs deleted */
+    size_t n_runs;
+};
+
+/* Airflow's name of db clean's table i ("dag_run", "xcom"...); NULL past the last. */
+const char *store_clean_table_name(int i);
+
+/* Run db clean in one transaction; free c's output with store_clean_free. */
+int store_db_clean(struct store *s, struct store_clean *c, struct err *e);
+void store_clean_free(struct store_clean *c);
+
+/* `db reset`: drop every table, function, sequence, view and schema the embedded migrations
+ * create (one transaction), then migrate again; *applied = migrations applied. */
+int store_db_reset(struct store *s, int *applied, struct err *e);
+
+/* `dags list-runs` filters; NULL / 0 = no filter. start/end bound logical_date (inclusive). */
+struct store_runs_filter {
+    const char *dag_id, *state;
+    time_t start, end;
+    bool no_backfill;
+    int limit;
+};
+
+/* Runs of f->dag_id matching f, newest logical_date first (an unknown state is ERR_USAGE). */
+int store_runs_filter(struct store *s, const struct store_runs_filter *f, struct store_run **out,
+                      size_t *n, struct err *e);
+
+/* The run of dag_id whose logical date is logical (to the second): *run_id new text;
+ * ERR_NOTFOUND when there is none. */
+int store_run_at(struct store *s, const char *dag_id, time_t logical, char **run_id, struct err *e);
+
+/* Delete a DAG's row and all its runs (task instances, tries, XCom with them); *removed =
+ * rows removed. ERR_NOTFOUND when the DAG has neither. */
+int store_dag_delete(struct store *s, const char *dag_id, long long *removed, struct err *e);
+
+/* The recorded DAG ids matching the POSIX regex (PostgreSQL's ~), sorted; free with
+ * store_strings_free. A bad regex is ERR_DB. */
+int store_dag_ids_matching(struct store *s, const char *regex, char ***ids, size_t *n,
+                           struct err *e);
 
 #endif

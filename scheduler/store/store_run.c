@@ -741,32 +741,36 @@ retries_json(const struct dag *dag, char **text, struct err *e)
 /* The task instances a clear matches: $1 dag, $2 run or NULL, $3 regex or NULL. */
 #define CLEAR_MATCH                                                                                \
     "dag_id = $1 AND ($2::text IS NULL OR run_id = $2::text) AND map_index = -1 AND "              \
-    "($3::text IS NULL OR task_id ~ $3::text)"
+    "($3::text IS NULL OR task_id ~ $3::text) AND ($5::jsonb IS NULL OR $5::jsonb ? task_id) AND " \
+    "(($6::float8 IS NULL AND $7::float8 IS NULL) OR run_id IN (SELECT run_id FROM dag_run WHERE " \
+    "dag_id = $1 AND ($6::float8 IS NULL OR logical_date >= to_timestamp($6::float8)) AND "        \
+    "($7::float8 IS NULL OR logical_date <= to_timestamp($7::float8))))"
 
 /* Inside the clear's transaction: count the running matches, clear the others ($4 only
- * failed, $5 retries JSON) and queue their runs again ($6 now). */
+ * failed, $8 retries JSON, $10 only running: none) and queue their runs again ($9 now). */
 static int
 clear_rows(struct store *s, const char *const *p, int *cleared, int *running, struct err *e)
 {
     if (store_exec_int(s, e,
                        "SELECT count(*) FROM task_instance WHERE " CLEAR_MATCH
                        " AND state = 'running' AND NOT $4::bool",
-                       4, p, running) != 0)
+                       7, p, running) != 0)
         return -1;
     /* Airflow's rule: a cleared TI gets its task's retries again on top of the tries it used
      * (a task no longer in the DAG keeps max_tries >= try_number). */
     return store_exec_int(
         s, e,
         "WITH c AS (UPDATE task_instance SET state = NULL, max_tries = coalesce(try_number + "
-        "($5::jsonb ->> task_id)::int, greatest(max_tries, try_number)), next_retry_at = NULL, "
+        "($8::jsonb ->> task_id)::int, greatest(max_tries, try_number)), next_retry_at = NULL, "
         "lease_until = NULL, updated_at = now() WHERE " CLEAR_MATCH " AND state IS DISTINCT FROM "
-        "'running' AND (NOT $4::bool OR state IN ('failed', 'upstream_failed')) RETURNING run_id), "
-        "r AS (UPDATE dag_run SET state = 'queued', queued_at = to_timestamp($6::float8), "
+        "'running' AND NOT $10::bool AND (NOT $4::bool OR state IN ('failed', 'upstream_failed')) "
+        "RETURNING run_id), "
+        "r AS (UPDATE dag_run SET state = 'queued', queued_at = to_timestamp($9::float8), "
         "start_date = NULL, end_date = NULL, last_scheduling_decision = NULL, "
         "clear_number = clear_number + 1, updated_at = now() "
         "WHERE dag_id = $1 AND run_id IN (SELECT run_id FROM c)) "
         "SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('gust', 'run:' || $1) END FROM c",
-        6, p, cleared);
+        10, p, cleared);
 }
 
 int
@@ -774,23 +778,43 @@ store_tis_clear(struct store *s, const char *dag_id, const struct dag *dag, cons
                 const char *task_regex, bool only_failed, time_t now, int *cleared, int *running,
                 struct err *e)
 {
-    struct pbuf t;
+    struct store_clear_filter f = {
+        .run_id = run_id, .task_regex = task_regex, .only_failed = only_failed};
+
+    return store_tis_clear_filter(s, dag_id, dag, &f, now, cleared, running, e);
+}
+
+int
+store_tis_clear_filter(struct store *s, const char *dag_id, const struct dag *dag,
+                       const struct store_clear_filter *f, time_t now, int *cleared, int *running,
+                       struct err *e)
+{
+    struct pbuf t, a, b;
     char *retries = NULL, extra[512];
-    const char *p[] = {dag_id, run_id, task_regex, only_failed ? "t" : "f", NULL, p_int(&t, now)};
+    const char *p[] = {dag_id,
+                       f->run_id,
+                       f->task_regex,
+                       f->only_failed ? "t" : "f",
+                       f->task_ids_json,
+                       p_time(&a, f->start),
+                       p_time(&b, f->end),
+                       NULL,
+                       p_int(&t, now),
+                       f->only_running ? "t" : "f"};
     int n = 0, busy = 0, rc;
 
     if (dag && strcmp(dag->dag_id, dag_id) != 0)
         return err_set(e, ERR_USAGE, "clear %s: the DAG given is %s", dag_id, dag->dag_id);
     if (retries_json(dag, &retries, e) != 0)
         return err_prefix(e, "clear %s", dag_id);
-    p[4] = retries;
+    p[7] = retries;
     rc = store_exec_cmd(s, e, "BEGIN", 0, NULL);
     if (rc == 0)
         rc = clear_rows(s, p, &n, &busy, e);
     snprintf(extra, sizeof(extra), "task_regex=%s only_failed=%s cleared=%d running=%d",
-             task_regex ? task_regex : "", only_failed ? "true" : "false", n, busy);
+             f->task_regex ? f->task_regex : "", f->only_failed ? "true" : "false", n, busy);
     if (rc == 0)
-        rc = store_log_row(s, "clear", dag_id, NULL, run_id, NULL, extra, now, e);
+        rc = store_log_row(s, "clear", dag_id, NULL, f->run_id, NULL, extra, now, e);
     free(retries);
     if (store_end_tx(s, rc, e) < 0)
         return err_prefix(e, "clear %s", dag_id);

@@ -3,7 +3,7 @@
 # of broken ones: output, exit codes (0 ok, 1 failure, 2 usage), --help everywhere.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 223
+plan 288
 cd "$GUST_SRC"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -124,7 +124,7 @@ for group in dags tasks db jobs variables connections; do
 done
 "$GUST" dags state onlyone >/dev/null 2>"$tmp/err"
 check_eq "a missing argument exits 2" 2 $?
-check_contains "and prints the usage" "usage: gust dags state DAG_ID RUN_ID" "$(cat "$tmp/err")"
+check_contains "and prints the usage" "usage: gust dags state DAG_ID LOGICAL_DATE_OR_RUN_ID" "$(cat "$tmp/err")"
 "$GUST" dags backfill dvc_flow -e 2024-01-01 >/dev/null 2>"$tmp/err"
 check_eq "a missing required option exits 2" 2 $?
 check_contains "naming it" "--start-date is required" "$(cat "$tmp/err")"
