@@ -35,6 +35,27 @@ struct timetable_run {
 int timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time_t last_logical,
                        time_t now, struct timetable_run *out, struct err *e);
 
+/* As timetable_next_run, also given the last run's data interval end (0: unknown, taken as
+ * its logical date): @continuous counts from it. */
+int timetable_next_run_end(const struct dag *dag, enum timetable_semantics sem,
+                           time_t last_logical, time_t last_end, time_t now,
+                           struct timetable_run *out, struct err *e);
+
+/* The semantics dag's runs follow: its timetable's own (CronTriggerTimetable: trigger,
+ * CronDataIntervalTimetable: interval...), else sem (a plain `schedule:` string). */
+enum timetable_semantics timetable_semantics_of(const struct dag *dag,
+                                                enum timetable_semantics sem);
+
+/* Whether dag runs "@continuous": a new run only once no run of it is active. */
+bool timetable_is_continuous(const struct dag *dag);
+
+/* Airflow's Timetable.summary of dag into buf ("0 6 * * *", "1:00:00", "@continuous",
+ * "3 events", the crons of a MultipleCronTriggerTimetable joined by ", "; "None"). */
+void timetable_summary(const struct dag *dag, char *buf, size_t size);
+
+/* A one-line description of dag's timetable into buf (its class and arguments). */
+void timetable_describe(const struct dag *dag, char *buf, size_t size);
+
 /* The runs of a backfill: every run whose logical date lies in [start, end] (inclusive), in
  * order, at most max entries. *out is malloc'd (free it). Returns the count or -1.
  * Errors (ERR_USAGE), as Airflow's: a None or @once schedule ("... has a non-periodic schedule
