@@ -99,6 +99,13 @@ int dagfile_read_json_object(struct loadctx *c, const struct ynode *n, const cha
 void dagfile_str_list_free(char **list, size_t n);
 void dagfile_env_free(struct kv *env, size_t n);
 
+/* A `schedule:` mapping or the `timetable:` value (what names the key) into dag->schedule and
+ * dag->tt: a timedelta or one of Airflow's timetables (dagfile_timetable.c). -1 on error. */
+int dagfile_schedule_map(struct loadctx *c, struct dag *dag, const struct ynode *map,
+                         const char *what);
+/* Once max_active_runs is read: @continuous needs it to be 1, as Airflow does. */
+int dagfile_timetable_check(struct loadctx *c, const struct dag *dag, const struct ynode *map);
+
 /* Warnings for keys of a default_args mapping that nothing reads (where: context or NULL). */
 void dagfile_check_default_args(struct loadctx *c, const struct ynode *args, const char *where);
 

@@ -328,10 +328,11 @@ schedule_parse(struct schedule *out, const char *text, struct err *e)
             if (n == strlen(presets[i].name) && strncasecmp(p, presets[i].name, n) == 0)
                 expr = presets[i].expr;
         if (expr == NULL)
-            return err_set(e, ERR_PARSE,
-                           "unknown schedule preset '%s' (expected @once, @continuous, @hourly, "
-                           "@daily, @weekly, @monthly, @quarterly, @yearly, @annually or @midnight)",
-                           word);
+            return err_set(
+                e, ERR_PARSE,
+                "unknown schedule preset '%s' (expected @once, @continuous, @hourly, "
+                "@daily, @weekly, @monthly, @quarterly, @yearly, @annually or @midnight)",
+                word);
     }
     out->kind = SCHED_CRON;
     return parse_cron(&out->cron, expr, text, e);

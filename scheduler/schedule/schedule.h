@@ -60,9 +60,9 @@ enum run_immediately { RUN_IMM_BUFFER, RUN_IMM_TRUE, RUN_IMM_DELTA };
  * Owned strings and arrays; zero-initialised is TT_SCHEDULE. Free with timetable_spec_clear. */
 struct timetable_spec {
     enum timetable_kind kind;
-    char *type;               /* __type__ as written, NULL for TT_SCHEDULE */
-    char *tz;                 /* the timetable's own `timezone`, NULL: the DAG's */
-    long interval;            /* trigger timetables: data interval length, seconds (>= 0) */
+    char *type;    /* __type__ as written, NULL for TT_SCHEDULE */
+    char *tz;      /* the timetable's own `timezone`, NULL: the DAG's */
+    long interval; /* trigger timetables: data interval length, seconds (>= 0) */
     enum run_immediately run_immediately;
     long run_immediately_secs; /* RUN_IMM_DELTA */
     struct schedule *more;     /* TT_MULTI_CRON: the crons after the first */

@@ -391,8 +391,8 @@ timetable_next_run_end(const struct dag *dag, enum timetable_semantics sem, time
     }
     if (dag->tt.kind == TT_MULTI_CRON)
         return multi_next(dag, last_logical, now, out, e);
-    return periodic_next(dag, &dag->schedule, timetable_semantics_of(dag, sem), last_logical,
-                         now, out, e);
+    return periodic_next(dag, &dag->schedule, timetable_semantics_of(dag, sem), last_logical, now,
+                         out, e);
 }
 
 bool
@@ -511,6 +511,53 @@ timetable_backfill_runs(const struct dag *dag, enum timetable_semantics sem, tim
     if (n < 0)
         return err_prefix(e, "dag '%s': backfill", dag->dag_id);
     return n;
+}
+
+/* A plain schedule string: its trigger times after `after` (schedule_next's chain). */
+static long
+upcoming_plain(const struct dag *dag, time_t after, size_t n, struct timetable_run *out,
+               struct err *e)
+{
+    size_t i;
+    time_t t;
+    int rc = 1;
+
+    for (i = 0; i < n; i++, after = t) {
+        rc = schedule_next(&dag->schedule, dag->timezone, dag->has_start_date ? dag->start_date : 0,
+                           dag->has_end_date ? dag->end_date : 0, after, &t, e);
+        if (rc <= 0)
+            break;
+        fill(&out[i], t, t, t);
+    }
+    return rc < 0 ? -1 : (long)i;
+}
+
+long
+timetable_upcoming(const struct dag *dag, time_t after, size_t n, struct timetable_run *out,
+                   struct err *e)
+{
+    struct dag d = *dag;
+    struct timetable_run r;
+    time_t last = 0, last_end = 0;
+    size_t i = 0;
+    int rc = 1;
+
+    if (dag->tt.kind == TT_SCHEDULE && dag->schedule.kind != SCHED_CONTINUOUS)
+        return upcoming_plain(dag, after, n, out, e);
+    /* the latest run due by `after` (catchup off), then the runs after it: those whose logical
+     * date is after `after` are listed; continuous runs are known one at a time */
+    d.catchup = false;
+    for (int guard = 0; i < n && guard < 100000; guard++) {
+        rc = timetable_next_run_end(&d, SEM_TRIGGER, last, last_end, after, &r, e);
+        if (rc <= 0)
+            break;
+        if (r.logical_date > after || dag->schedule.kind == SCHED_CONTINUOUS)
+            out[i++] = r;
+        if (dag->schedule.kind == SCHED_CONTINUOUS)
+            break;
+        last = r.logical_date, last_end = r.data_interval_end;
+    }
+    return rc < 0 ? -1 : (long)i;
 }
 
 void

@@ -37,9 +37,8 @@ int timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time
 
 /* As timetable_next_run, also given the last run's data interval end (0: unknown, taken as
  * its logical date): @continuous counts from it. */
-int timetable_next_run_end(const struct dag *dag, enum timetable_semantics sem,
-                           time_t last_logical, time_t last_end, time_t now,
-                           struct timetable_run *out, struct err *e);
+int timetable_next_run_end(const struct dag *dag, enum timetable_semantics sem, time_t last_logical,
+                           time_t last_end, time_t now, struct timetable_run *out, struct err *e);
 
 /* The semantics dag's runs follow: its timetable's own (CronTriggerTimetable: trigger,
  * CronDataIntervalTimetable: interval...), else sem (a plain `schedule:` string). */
@@ -55,6 +54,13 @@ void timetable_summary(const struct dag *dag, char *buf, size_t size);
 
 /* A one-line description of dag's timetable into buf (its class and arguments). */
 void timetable_describe(const struct dag *dag, char *buf, size_t size);
+
+/* The next n runs as `dags next-execution` lists them: those whose logical date is after
+ * `after`, in order (for a plain schedule string, its trigger times after `after`);
+ * @continuous gives only its next run. Fills out[0..n-1]; returns the count (0: the DAG
+ * never runs again) or -1. */
+long timetable_upcoming(const struct dag *dag, time_t after, size_t n, struct timetable_run *out,
+                        struct err *e);
 
 /* The runs of a backfill: every run whose logical date lies in [start, end] (inclusive), in
  * order, at most max entries. *out is malloc'd (free it). Returns the count or -1.
