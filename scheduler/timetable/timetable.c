@@ -560,6 +560,51 @@ timetable_upcoming(const struct dag *dag, time_t after, size_t n, struct timetab
     return rc < 0 ? -1 : (long)i;
 }
 
+/* EventsTimetable.infer_manual_data_interval with restrict_to_events: the latest event at
+ * or before run_after, the first one when all are later. */
+static time_t
+latest_event(const struct dag *dag, time_t run_after)
+{
+    size_t i = 0;
+
+    while (i + 1 < dag->tt.n_events && dag->tt.events[i + 1] <= run_after)
+        i++;
+    return dag->tt.events[i];
+}
+
+void
+timetable_manual_interval(const struct dag *dag, time_t run_after, time_t *start, time_t *end)
+{
+    struct tick k;
+    struct err e = {0};
+    time_t t;
+
+    *start = *end = run_after;
+    switch (dag->tt.kind) {
+    case TT_CRON_TRIGGER:
+    case TT_DELTA_TRIGGER:
+    case TT_MULTI_CRON:
+        *start = run_after - (time_t)dag->tt.interval;
+        break;
+    case TT_DELTA_INTERVAL:
+        *start = run_after - (time_t)dag->schedule.delta_seconds;
+        break;
+    case TT_CRON_INTERVAL: /* the last complete interval before run_after */
+        tick_init(&k, dag, &dag->schedule, SEM_INTERVAL, 0);
+        if (tick_align_prev(&k, run_after, &t, &e) == 0 && tick_prev(&k, t, start, &e) == 0)
+            *end = t;
+        else
+            *start = run_after;
+        break;
+    case TT_EVENTS:
+        if (dag->tt.restrict_to_events && dag->tt.n_events > 0)
+            *start = *end = latest_event(dag, run_after);
+        break;
+    default:
+        break;
+    }
+}
+
 void
 timetable_summary(const struct dag *dag, char *buf, size_t size)
 {

@@ -62,6 +62,14 @@ void timetable_describe(const struct dag *dag, char *buf, size_t size);
 long timetable_upcoming(const struct dag *dag, time_t after, size_t n, struct timetable_run *out,
                         struct err *e);
 
+/* The data interval of a manual run triggered at run_after (Airflow's
+ * infer_manual_data_interval) for a timetable given by __type__: a trigger timetable's
+ * [run_after - interval, run_after], CronDataIntervalTimetable's last complete interval,
+ * DeltaDataIntervalTimetable's [run_after - delta, run_after], EventsTimetable with
+ * restrict_to_events the latest event (the first when all are later). A plain schedule and
+ * every other timetable: [run_after, run_after]. */
+void timetable_manual_interval(const struct dag *dag, time_t run_after, time_t *start, time_t *end);
+
 /* The runs of a backfill: every run whose logical date lies in [start, end] (inclusive), in
  * order, at most max entries. *out is malloc'd (free it). Returns the count or -1.
  * Errors (ERR_USAGE), as Airflow's: a None or @once schedule ("... has a non-periodic schedule

@@ -35,11 +35,27 @@ parse_time(const char *text, time_t *out, struct err *e)
     return tz_parse_iso("UTC", text, out, e);
 }
 
+/* The bag of the last file loaded: queries on one file load it once. */
+static struct dagbag *bag;
+static char *bag_file;
+
+static struct dagbag *
+load(const char *file)
+{
+    if (bag != NULL && strcmp(bag_file, file) == 0)
+        return bag;
+    dagbag_free(bag);
+    free(bag_file);
+    bag_file = strdup(file);
+    if ((bag = dagbag_new()) != NULL && bag_file != NULL)
+        dagbag_load_file(bag, file);
+    return bag;
+}
+
 /* Answer one query (fields as in the header). */
 static void
 query(int argc, char **argv)
 {
-    struct dagbag *bag = dagbag_new();
     const struct dag *dag;
     struct timetable_run r;
     enum timetable_semantics sem = SEM_TRIGGER;
@@ -47,21 +63,20 @@ query(int argc, char **argv)
     time_t now, last, last_end;
     long n;
 
-    if (argc < 6 || bag == NULL) {
+    if (argc < 6) {
         printf("error: want FILE DAG_ID NOW LAST_LOGICAL LAST_END N [SEM]\n");
-        goto out;
+        return;
     }
     if (parse_time(argv[2], &now, &e) < 0 || parse_time(argv[3], &last, &e) < 0 ||
         parse_time(argv[4], &last_end, &e) < 0 ||
         (argc > 6 && timetable_semantics_parse(argv[6], &sem) < 0)) {
         printf("error: %s\n", e.msg[0] ? e.msg : "bad semantics");
-        goto out;
+        return;
     }
     n = strtol(argv[5], NULL, 10);
-    dagbag_load_file(bag, argv[0]);
-    if ((dag = dagbag_find(bag, argv[1])) == NULL) {
+    if (load(argv[0]) == NULL || (dag = dagbag_find(bag, argv[1])) == NULL) {
         printf("error: no DAG %s in %s\n", argv[1], argv[0]);
-        goto out;
+        return;
     }
     for (long i = 0; i < n; i++) {
         int rc = timetable_next_run_end(dag, sem, last, last_end, now, &r, &e);
@@ -75,8 +90,6 @@ query(int argc, char **argv)
         put_time(r.create_after, "\n");
         last = r.logical_date, last_end = r.data_interval_end;
     }
-out:
-    dagbag_free(bag);
 }
 
 int
@@ -98,5 +111,7 @@ main(int argc, char **argv)
         printf("--\n");
         fflush(stdout);
     }
+    dagbag_free(bag);
+    free(bag_file);
     return 0;
 }
