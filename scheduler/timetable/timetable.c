@@ -1,8 +1,11 @@
-/* sched: which scheduled runs a DAG should have now, reproducing Airflow's timetables.
+/* timetable: which scheduled runs a DAG should have now, reproducing Airflow's timetables.
  *
  * SEM_TRIGGER follows airflow/timetables/trigger.py (_TriggerTimetable.next_dagrun_info with
- * CronTriggerTimetable / DeltaTriggerTimetable), SEM_INTERVAL follows interval.py
- * (_DataIntervalTimetable.next_dagrun_info, _skip_to_latest), @once and None follow simple.py.
+ * CronTriggerTimetable / DeltaTriggerTimetable, their `interval` and `run_immediately`, and
+ * MultipleCronTriggerTimetable), SEM_INTERVAL follows interval.py
+ * (_DataIntervalTimetable.next_dagrun_info, _skip_to_latest), @once, None and @continuous
+ * follow simple.py, EventsTimetable events.py. A timetable given by __type__ (dag->tt) fixes
+ * its semantics; a plain schedule string takes the scheduler's.
  * Airflow's four primitives (_get_next, _get_prev, _align_to_next, _align_to_prev) are the
  * tick_* functions below; on top of them each next_dagrun_info is transcribed step by step,
  * so the catchup, start_date and end_date rules read like Airflow's.

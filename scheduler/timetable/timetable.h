@@ -1,4 +1,5 @@
-/* timetable: which scheduled runs a DAG should have now (docs/dag-files.md, "Schedules").
+/* timetable: which scheduled runs a DAG should have now (docs/dag-files.md, "Schedules" and
+ * "Timetables"): plain schedules and Airflow's built-in timetables given by __type__.
  * Pure: no I/O, `now` is a parameter, so catchup, DST and clock jumps are tested with
  * injected times.
  *
@@ -8,8 +9,8 @@
  * - SEM_INTERVAL (Airflow 2, CronDataIntervalTimetable / DeltaDataIntervalTimetable): a run
  *   covers [tick, next tick) and is created when that interval has ended; its logical date is
  *   the interval's start. */
-#ifndef GUST_SCHED_H
-#define GUST_SCHED_H
+#ifndef GUST_TIMETABLE_H
+#define GUST_TIMETABLE_H
 
 #include <stdbool.h>
 #include <stddef.h>
