@@ -263,11 +263,17 @@ timetable_semantics_of(const struct dag *dag, enum timetable_semantics sem)
  * from which Airflow counts the next one. */
 static int
 periodic_next(const struct dag *dag, const struct schedule *s, enum timetable_semantics sem,
-              time_t last_logical, time_t now, struct timetable_run *out, struct err *e)
+              time_t last_logical, time_t last_end, time_t now, struct timetable_run *out,
+              struct err *e)
 {
     struct tick k;
     time_t t, end, iv = sem == SEM_TRIGGER ? (time_t)dag->tt.interval : 0;
     time_t last = last_logical != 0 ? last_logical + iv : 0;
+
+    /* a timetable's last trigger is the stored end of its last data interval (it stays right
+     * when `interval` changed since) */
+    if (last != 0 && last_end != 0 && sem == SEM_TRIGGER && dag->tt.kind != TT_SCHEDULE)
+        last = last_end;
 
     tick_init(&k, dag, s, sem, last);
     if ((sem == SEM_TRIGGER ? trigger_next(dag, &k, last, now, &t, e)
@@ -299,8 +305,8 @@ multi_key(const struct dag *dag, const struct timetable_run *r, time_t now)
 
 /* MultipleCronTriggerTimetable.next_dagrun_info: each cron's next run, the best by key. */
 static int
-multi_next(const struct dag *dag, time_t last_logical, time_t now, struct timetable_run *out,
-           struct err *e)
+multi_next(const struct dag *dag, time_t last_logical, time_t last_end, time_t now,
+           struct timetable_run *out, struct err *e)
 {
     struct timetable_run r;
     bool have = false;
@@ -308,7 +314,7 @@ multi_next(const struct dag *dag, time_t last_logical, time_t now, struct timeta
 
     for (size_t i = 0; i <= dag->tt.n_more; i++) {
         const struct schedule *s = i == 0 ? &dag->schedule : &dag->tt.more[i - 1];
-        if ((rc = periodic_next(dag, s, SEM_TRIGGER, last_logical, now, &r, e)) < 0)
+        if ((rc = periodic_next(dag, s, SEM_TRIGGER, last_logical, last_end, now, &r, e)) < 0)
             return -1;
         if (rc == 1 && (!have || multi_key(dag, &r, now) < multi_key(dag, out, now)))
             *out = r, have = true;
@@ -393,9 +399,9 @@ timetable_next_run_end(const struct dag *dag, enum timetable_semantics sem, time
                        (int)dag->schedule.kind);
     }
     if (dag->tt.kind == TT_MULTI_CRON)
-        return multi_next(dag, last_logical, now, out, e);
-    return periodic_next(dag, &dag->schedule, timetable_semantics_of(dag, sem), last_logical, now,
-                         out, e);
+        return multi_next(dag, last_logical, last_end, now, out, e);
+    return periodic_next(dag, &dag->schedule, timetable_semantics_of(dag, sem), last_logical,
+                         last_end, now, out, e);
 }
 
 bool
