@@ -17,6 +17,7 @@
 #include "schedule/schedule.h"
 #include "store/store.h"
 #include "schedule/tz.h"
+#include "timetable/timetable.h"
 
 static size_t
 count_errors(const struct dagbag *bag)
@@ -75,12 +76,11 @@ paused_text(struct store *s, const struct dag *dag)
 static void
 next_trigger_text(const struct dag *dag, time_t now, char buf[32])
 {
-    time_t next;
+    struct timetable_run next;
     struct err e = {0};
-    int r = schedule_next(&dag->schedule, dag->timezone, dag->has_start_date ? dag->start_date : 0,
-                          dag->has_end_date ? dag->end_date : 0, now, &next, &e);
+    long r = timetable_upcoming(dag, now, 1, &next, &e);
 
-    if (r != 1 || tz_format(dag->timezone, next, buf, &e) < 0)
+    if (r != 1 || tz_format(dag->timezone, next.logical_date, buf, &e) < 0)
         snprintf(buf, 32, "None");
 }
 
@@ -106,15 +106,16 @@ join_tags(const struct dag *dag)
 static json_t *
 dag_to_json(const struct dag *dag, struct store *s, time_t now)
 {
-    char next[32];
+    char next[32], sched[256];
     json_t *tags = json_array();
     json_t *o;
 
     next_trigger_text(dag, now, next);
+    timetable_summary(dag, sched, sizeof(sched));
     for (size_t i = 0; i < dag->n_tags; i++)
         json_array_append_new(tags, json_string(dag->tags[i]));
     o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s?}", "dag_id", dag->dag_id, "fileloc",
-                  dag->fileloc, "schedule", dag->schedule.text, "timezone", dag->timezone, "owners",
+                  dag->fileloc, "schedule", sched, "timezone", dag->timezone, "owners",
                   dag->owner ? dag->owner : "airflow", "tags", tags, "is_paused",
                   strcmp(paused_text(s, dag), "True") == 0, "next_dagrun",
                   strcmp(next, "None") == 0 ? NULL : next);
@@ -152,14 +153,15 @@ list_rows(const struct dagbag *bag, struct store *s, time_t now, const char *out
 
     for (i = 0; i < bag->n_dags; i++) {
         const struct dag *d = bag->dags[i];
-        char next[32], *tags = join_tags(d);
+        char next[32], sched[256], *tags = join_tags(d);
 
         next_trigger_text(d, now, next);
+        timetable_summary(d, sched, sizeof(sched));
         json_array_append_new(rows,
                               json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s}", "dag_id", d->dag_id,
-                                        "fileloc", d->fileloc, "schedule", d->schedule.text,
-                                        "owners", d->owner ? d->owner : "airflow", "tags", tags,
-                                        "is_paused", paused_text(s, d), "next_dagrun", next));
+                                        "fileloc", d->fileloc, "schedule", sched, "owners",
+                                        d->owner ? d->owner : "airflow", "tags", tags, "is_paused",
+                                        paused_text(s, d), "next_dagrun", next));
         free(tags);
     }
     if (cols != list_cols) /* --columns: JSON too carries only those */
@@ -303,35 +305,32 @@ parse_count(const char *s, int *out)
     return 0;
 }
 
-/* Print n trigger times of dag after after (one per line; "None" when there is none). */
+/* Print the logical dates of dag's next n runs after `after` (timetable_upcoming), one per
+ * line; "None" when there is none. */
 static int
 print_next(const struct dag *dag, time_t after, int n)
 {
+    struct timetable_run *runs = calloc((size_t)n, sizeof(*runs));
     struct err e = {0};
+    long got = runs ? timetable_upcoming(dag, after, (size_t)n, runs, &e) : -1;
+    char buf[32];
 
-    for (int i = 0; i < n; i++) {
-        time_t next;
-        char buf[32];
-        int r =
-            schedule_next(&dag->schedule, dag->timezone, dag->has_start_date ? dag->start_date : 0,
-                          dag->has_end_date ? dag->end_date : 0, after, &next, &e);
-
-        if (r < 0) {
-            log_error("%s: %s", dag->dag_id, e.msg);
-            return EXIT_FAIL;
-        }
-        if (r == 0) {
-            if (i == 0)
-                puts("None");
-            break;
-        }
-        if (tz_format(dag->timezone, next, buf, &e) < 0) {
+    if (got < 0) {
+        log_error("%s: %s", dag->dag_id, runs ? e.msg : "out of memory");
+        free(runs);
+        return EXIT_FAIL;
+    }
+    if (got == 0)
+        puts("None");
+    for (long i = 0; i < got; i++) {
+        if (tz_format(dag->timezone, runs[i].logical_date, buf, &e) < 0) {
             log_error("%s", e.msg);
+            free(runs);
             return EXIT_FAIL;
         }
         puts(buf);
-        after = next;
     }
+    free(runs);
     return EXIT_OK;
 }
 

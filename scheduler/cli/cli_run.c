@@ -21,6 +21,7 @@
 #include "runner/runner.h"
 #include "runid.h"
 #include "store/store.h"
+#include "timetable/timetable.h"
 #include "schedule/tz.h"
 
 struct trigger_args {
@@ -122,6 +123,7 @@ create_run(struct store *s, const struct dag *dag, const struct trigger_args *a,
            const char *conf, char *run_id, struct err *e)
 {
     long long id;
+    time_t di_start, di_end;
 
     if (a->run_id == NULL && a->logical == NULL)
         return store_run_create_manual(s, dag, conf, "cli", run_id, RUNID_SIZE, &id, e);
@@ -129,7 +131,8 @@ create_run(struct store *s, const struct dag *dag, const struct trigger_args *a,
         snprintf(run_id, RUNID_SIZE, "%s", a->run_id); /* it fits: runid_check passed */
     else
         runid_format("manual", logical, -1, run_id, RUNID_SIZE);
-    return store_run_create(s, dag, run_id, "manual", logical, logical, logical, conf, "cli",
+    timetable_manual_interval(dag, logical, &di_start, &di_end);
+    return store_run_create(s, dag, run_id, "manual", logical, di_start, di_end, conf, "cli",
                             time(NULL), &id, e);
 }
 

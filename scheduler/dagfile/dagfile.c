@@ -60,6 +60,7 @@ dag_free(struct dag *dag)
     free(dag->fileloc);
     free(dag->description);
     free(dag->timezone);
+    timetable_spec_clear(&dag->tt);
     free(dag->params_json);
     free(dag->param_schema_json);
     dagfile_str_list_free(dag->tags, dag->n_tags);

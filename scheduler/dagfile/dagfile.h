@@ -133,6 +133,7 @@ struct dag {
     int line, col; /* where its key is in the file */
     char *description;
     struct schedule schedule; /* kind SCHED_NONE when absent */
+    struct timetable_spec tt; /* the timetable's other arguments (kind TT_SCHEDULE: none) */
     char *timezone;           /* IANA name, default "UTC" */
     bool has_start_date, has_end_date;
     time_t start_date, end_date; /* UTC */

@@ -517,33 +517,49 @@ is_none_text(const char *s)
     return n == 4 && strncasecmp(s, "none", 4) == 0;
 }
 
+/* `timetable:` (Airflow 2's DAG argument, removed in Airflow 3): a timetable mapping, as in
+ * schedule. */
+static int
+dag_timetable(struct loadctx *c, struct dag *dag, const struct ynode *map)
+{
+    const struct ynode *t = ymap_get(map, "timetable"), *s = ymap_get(map, "schedule");
+
+    if (s != NULL && !ynode_is_null(s)) {
+        dagfile_error(c, t, "set either schedule or timetable, not both (Airflow refuses both)");
+        return -1;
+    }
+    if (t->kind != YN_MAP) {
+        dagfile_error(c, t,
+                      "timetable must be a mapping with __type__ (one of Airflow's timetables), "
+                      "not %s; a cron string or preset goes in schedule",
+                      ynode_what(t));
+        return -1;
+    }
+    dagfile_warn(c, t, "timetable is Airflow 2's argument (Airflow 3 removed it): use schedule");
+    return dagfile_schedule_map(c, dag, t, "timetable");
+}
+
 static int
 dag_schedule(struct loadctx *c, struct dag *dag, const struct ynode *map)
 {
     const struct ynode *s = ymap_get(map, "schedule"), *si = ymap_get(map, "schedule_interval");
     struct err e = {0};
-    double secs;
 
     if (si != NULL)
         dagfile_warn(c, si,
                      "schedule_interval is deprecated (dag-factory 1.x rejects it): use "
                      "schedule%s",
                      s ? "; ignored because schedule is set" : "");
+    if (ymap_get(map, "timetable") != NULL && !ynode_is_null(ymap_get(map, "timetable")))
+        return dag_timetable(c, dag, map);
     s = s ? s : si;
     if (s == NULL || ynode_is_null(s) || (s->kind == YN_SCALAR && is_none_text(s->str)))
         return schedule_parse(&dag->schedule, "None", &e) < 0 ? dagfile_error(c, s, "%s", e.msg),
                -1                                             : 0;
-    if (s->kind == YN_MAP) {
-        if (dagfile_read_duration(c, s, "schedule", &secs) < 0)
-            return -1;
-        if (schedule_from_delta(&dag->schedule, (long)secs, &e) < 0) {
-            dagfile_error(c, s, "schedule: %s", e.msg);
-            return -1;
-        }
-        return 0;
-    }
+    if (s->kind == YN_MAP)
+        return dagfile_schedule_map(c, dag, s, "schedule");
     if (s->kind != YN_SCALAR) {
-        dagfile_error(c, s, "schedule: dataset and asset schedules are not supported");
+        dagfile_error(c, s, "schedule: asset/dataset schedules are not supported yet");
         return -1;
     }
     if (schedule_parse(&dag->schedule, s->str, &e) < 0) {
@@ -633,6 +649,7 @@ dag_fields(struct loadctx *c, struct dag *dag, const struct ynode *map, const st
     bad |= dagfile_read_bool(c, ymap_get(map, "catchup"), "catchup", &dag->catchup);
     bad |= dagfile_read_int(c, ymap_get(map, "max_active_runs"), "max_active_runs", 1,
                             &dag->max_active_runs);
+    bad |= dagfile_timetable_check(c, dag, map);
     if (conc != NULL)
         dagfile_warn(c, conc, "concurrency is deprecated: use max_active_tasks%s",
                      mat ? "; ignored because max_active_tasks is set" : "");

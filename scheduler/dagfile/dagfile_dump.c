@@ -117,7 +117,7 @@ put_time(FILE *out, const char *label, bool has, time_t t)
 static void
 put_schedule(FILE *out, const struct schedule *s)
 {
-    static const char *const kinds[] = {"none", "once", "cron", "delta"};
+    static const char *const kinds[] = {"none", "once", "cron", "delta", "continuous", "events"};
 
     if (s->kind == SCHED_DELTA)
         fprintf(out, "  schedule: delta %ld\n", s->delta_seconds);

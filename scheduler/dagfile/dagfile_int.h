@@ -127,6 +127,12 @@ bool dagfile_key_op_takes(const char *key, enum op_kind op);
  * key was refused. */
 int dagfile_check_keys(struct loadctx *c, const struct ynode *map, enum key_level lv, int op,
                        const char *who);
+/* A `schedule:` mapping or the `timetable:` value (what names the key) into dag->schedule and
+ * dag->tt: a timedelta or one of Airflow's timetables (dagfile_timetable.c). -1 on error. */
+int dagfile_schedule_map(struct loadctx *c, struct dag *dag, const struct ynode *map,
+                         const char *what);
+/* Once max_active_runs is read: @continuous needs it to be 1, as Airflow does. */
+int dagfile_timetable_check(struct loadctx *c, const struct dag *dag, const struct ynode *map);
 
 /* Build the DAG named by key from its (default-merged) mapping. NULL when it has errors
  * (they are recorded in c); the DAG is owned by the caller otherwise. */

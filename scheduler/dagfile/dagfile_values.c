@@ -116,6 +116,20 @@ typed_fields(struct loadctx *c, const struct ynode *map, const char *type,
     return 0;
 }
 
+/* A mapping of the wrong type where a `want` is expected: say what it is, not just what is
+ * expected. */
+static void
+wrong_type(struct loadctx *c, const struct ynode *map, const char *what, const char *want)
+{
+    const struct ynode *t = ymap_get(map, "__type__");
+
+    if (t == NULL || t->kind != YN_SCALAR)
+        dagfile_error(c, map, "%s: a mapping here must have __type__: %s", what, want);
+    else
+        dagfile_error(c, t, "%s: __type__ '%s' is not supported here: expected %s", what, t->str,
+                      want);
+}
+
 static int
 timedelta_seconds(struct loadctx *c, const struct ynode *map, const char *what, double *out)
 {
@@ -126,7 +140,7 @@ timedelta_seconds(struct loadctx *c, const struct ynode *map, const char *what, 
     double vals[7], total = 0;
 
     if (!is_type(map, types)) {
-        dagfile_error(c, map, "%s: a mapping here must have __type__: datetime.timedelta", what);
+        wrong_type(c, map, what, "datetime.timedelta");
         return -1;
     }
     if (typed_fields(c, map, "datetime.timedelta", fields, 7, vals) < 0)
@@ -182,7 +196,7 @@ datetime_map(struct loadctx *c, const struct ynode *map, const char *what, const
     struct err e = {0};
 
     if (!is_type(map, types)) {
-        dagfile_error(c, map, "%s: a mapping here must have __type__: datetime.datetime", what);
+        wrong_type(c, map, what, "datetime.datetime");
         return -1;
     }
     if (typed_fields(c, map, "datetime.datetime", fields, 6, v) < 0)

@@ -128,26 +128,49 @@ expire_leases(struct loop_ctx *c, struct runner *r, time_t now)
 
 /* ---- runs ---- */
 
+/* @continuous: a new run only once none is active (max_active_runs is 1); the tick that
+ * follows the end of a run creates the next one. 1: wait, 0: go on, -1: database error. */
+static int
+continuous_busy(struct loop_ctx *c, struct runner *r, const struct dag *dag)
+{
+    int active = 0;
+    struct err e = {0};
+
+    if (!timetable_is_continuous(dag))
+        return 0;
+    if (store_dag_active_runs(c->store, dag->dag_id, &active, &e) < 0) {
+        runner_db_error(r, &e, "count the active runs");
+        return -1;
+    }
+    return active > 0;
+}
+
 /* Create the due scheduled runs of one DAG; returns when the next one is due (0: never). */
 static time_t
 create_runs(struct loop_ctx *c, struct runner *r, const struct dag *dag, time_t now)
 {
     for (int k = 0; k < CATCHUP_PER_TICK; k++) {
         struct timetable_run next;
-        time_t last = 0;
+        time_t last = 0, last_end = 0;
         long long id;
         char run_id[RUNID_SIZE];
         struct err e = {0};
 
-        if (store_last_scheduled(c->store, dag->dag_id, &last, &e) < 0) {
+        if (continuous_busy(c, r, dag) != 0)
+            return 0;
+        if (store_last_scheduled_interval(c->store, dag->dag_id, &last, &last_end, &e) < 0) {
             runner_db_error(r, &e, "find the last scheduled run");
             return 0;
         }
-        if (timetable_next_run(dag, c->sem, last, now, &next, &e) != 1)
+        if (timetable_next_run_end(dag, c->sem, last, last_end, now, &next, &e) != 1)
             return 0;
         if (next.create_after > now)
             return next.create_after;
-        runid_format("scheduled", next.logical_date, -1, run_id, sizeof(run_id));
+        /* a continuous run is named after its end, as Airflow 3 names runs after run_after:
+         * its start is the previous run's end, so the logical date may repeat */
+        runid_format("scheduled",
+                     timetable_is_continuous(dag) ? next.create_after : next.logical_date, -1,
+                     run_id, sizeof(run_id));
         if (store_run_create(c->store, dag, run_id, "scheduled", next.logical_date,
                              next.data_interval_start, next.data_interval_end, "{}", "timetable",
                              now, &id, &e) < 0) {
@@ -155,6 +178,8 @@ create_runs(struct loop_ctx *c, struct runner *r, const struct dag *dag, time_t 
                 runner_db_error(r, &e, "create a scheduled run");
                 return 0;
             }
+            if (timetable_is_continuous(dag))
+                return 0; /* created by another scheduler this very second */
         } else {
             runner_poke(r);
         }

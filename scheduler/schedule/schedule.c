@@ -19,6 +19,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "schedule/tz.h"
@@ -320,18 +321,32 @@ schedule_parse(struct schedule *out, const char *text, struct err *e)
         snprintf(word, sizeof(word), "%.*s", (int)(n < 15 ? n : 15), p);
         if (n == 5 && strncasecmp(p, "@once", 5) == 0)
             return out->kind = SCHED_ONCE, 0;
+        if (n == 11 && strncasecmp(p, "@continuous", 11) == 0)
+            return out->kind = SCHED_CONTINUOUS, 0;
         expr = NULL;
         for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++)
             if (n == strlen(presets[i].name) && strncasecmp(p, presets[i].name, n) == 0)
                 expr = presets[i].expr;
         if (expr == NULL)
-            return err_set(e, ERR_PARSE,
-                           "unknown schedule preset '%s' (expected @once, @hourly, @daily, "
-                           "@weekly, @monthly, @quarterly, @yearly, @annually or @midnight)",
-                           word);
+            return err_set(
+                e, ERR_PARSE,
+                "unknown schedule preset '%s' (expected @once, @continuous, @hourly, "
+                "@daily, @weekly, @monthly, @quarterly, @yearly, @annually or @midnight)",
+                word);
     }
     out->kind = SCHED_CRON;
     return parse_cron(&out->cron, expr, text, e);
+}
+
+void
+timetable_spec_clear(struct timetable_spec *t)
+{
+    free(t->type);
+    free(t->tz);
+    free(t->more);
+    free(t->events);
+    free(t->description);
+    memset(t, 0, sizeof(*t));
 }
 
 int
@@ -509,6 +524,8 @@ schedule_next(const struct schedule *s, const char *tz, time_t start, time_t end
 
     switch (s->kind) {
     case SCHED_NONE:
+    case SCHED_CONTINUOUS: /* no fixed times: a timetable decides (timetable.c) */
+    case SCHED_EVENTS:
         return 0;
     case SCHED_ONCE:
         if (start == 0 || start <= after)

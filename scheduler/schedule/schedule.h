@@ -15,6 +15,9 @@ enum schedule_kind {
     SCHED_ONCE,  /* @once: one run at start_date */
     SCHED_CRON,  /* a cron expression or a preset other than @once */
     SCHED_DELTA, /* a fixed interval (datetime.timedelta) from start_date */
+    /* Only from a timetable (struct timetable_spec says the rest): */
+    SCHED_CONTINUOUS, /* "@continuous": a new run as soon as the previous one ends */
+    SCHED_EVENTS,     /* EventsTimetable: runs at listed instants */
 };
 
 struct cron {
@@ -34,9 +37,47 @@ struct schedule {
     char text[128];     /* as written, for display ("0 0 * * *", "@daily", "1:00:00") */
 };
 
+/* Which of Airflow's timetables a DAG uses (docs/dag-files.md, "Schedules"). TT_SCHEDULE: a
+ * plain `schedule:` string or timedelta, whose semantics (trigger or data interval) is the
+ * scheduler's setting, as Airflow's create_cron_data_intervals / create_delta_data_intervals
+ * options decide it; every other kind fixes its semantics itself. */
+enum timetable_kind {
+    TT_SCHEDULE,
+    TT_CRON_TRIGGER,   /* CronTriggerTimetable */
+    TT_CRON_INTERVAL,  /* CronDataIntervalTimetable */
+    TT_DELTA_TRIGGER,  /* DeltaTriggerTimetable */
+    TT_DELTA_INTERVAL, /* DeltaDataIntervalTimetable */
+    TT_MULTI_CRON,     /* MultipleCronTriggerTimetable */
+    TT_EVENTS,         /* EventsTimetable */
+    TT_CONTINUOUS,     /* ContinuousTimetable, "@continuous" */
+};
+
+/* run_immediately of the cron trigger timetables: false (Airflow treats it as None: run the
+ * previous tick when now is within 10% of the gap, at least 5 minutes), true, or a timedelta. */
+enum run_immediately { RUN_IMM_BUFFER, RUN_IMM_TRUE, RUN_IMM_DELTA };
+
+/* A timetable's arguments beyond struct schedule (which holds the first cron or the delta).
+ * Owned strings and arrays; zero-initialised is TT_SCHEDULE. Free with timetable_spec_clear. */
+struct timetable_spec {
+    enum timetable_kind kind;
+    char *type;    /* __type__ as written, NULL for TT_SCHEDULE */
+    char *tz;      /* the timetable's own `timezone`, NULL: the DAG's */
+    long interval; /* trigger timetables: data interval length, seconds (>= 0) */
+    enum run_immediately run_immediately;
+    long run_immediately_secs; /* RUN_IMM_DELTA */
+    struct schedule *more;     /* TT_MULTI_CRON: the crons after the first */
+    size_t n_more;
+    time_t *events; /* TT_EVENTS: sorted ascending (unless presorted), UTC */
+    size_t n_events;
+    bool restrict_to_events;
+    char *description; /* EventsTimetable description, NULL: "N events" */
+};
+
+void timetable_spec_clear(struct timetable_spec *t);
+
 /* Parse a schedule string: a 5-field cron expression (lists, ranges, steps, month and day
- * names, '?' as '*'), a preset (@once @hourly @daily @weekly @monthly @quarterly @yearly
- * @annually @midnight), or "None"/"" for no schedule. Refuses, with the field and token in
+ * names, '?' as '*'), a preset (@once @continuous @hourly @daily @weekly @monthly @quarterly
+ * @yearly @annually @midnight), or "None"/"" for no schedule. Refuses, with the field and token in
  * the message, bad tokens, 6-field (seconds) cron, croniter-only syntax (L # H) and
  * expressions that can never match ("0 0 30 2 *"). */
 int schedule_parse(struct schedule *out, const char *text, struct err *e);

@@ -16,6 +16,7 @@
 #include "pq.h"
 #include "store/store.h"
 #include "store_int.h"
+#include "timetable/timetable.h"
 
 /* Serializes `gust db migrate` runs (pg_advisory_xact_lock key; any fixed number). */
 #define MIGRATE_LOCK_KEY "7250351642911863091"
@@ -430,48 +431,24 @@ bag_arrays(const struct dagbag *bag, struct sbuf *ids, struct sbuf *files, struc
     return ids->oom || files->oom ? err_set(e, ERR_FAIL, "out of memory") : 0;
 }
 
-static const char *
-schedule_description(const struct schedule *sc)
-{
-    switch (sc->kind) {
-    case SCHED_NONE:
-        return "Never, external triggers only";
-    case SCHED_ONCE:
-        return "Once, as soon as possible";
-    case SCHED_DELTA:
-        return "Every fixed interval after start_date";
-    case SCHED_CRON:
-        break;
-    }
-    return "Cron schedule";
-}
-
-static const char *
-schedule_text(const struct schedule *sc)
-{
-    if (sc->kind == SCHED_NONE)
-        return NULL;
-    if (sc->text[0] == '\0')
-        return sc->kind == SCHED_ONCE ? "@once" : NULL;
-    return sc->text;
-}
-
 static int
 upsert_dag(struct store *s, const struct dag *d, const char *now, struct err *e)
 {
-    char runs[16], tasks[16];
+    char runs[16], tasks[16], summary[256], descr[256];
     const char *p[] = {d->dag_id,
                        d->is_paused_upon_creation ? "t" : "f",
                        now,
                        d->fileloc,
                        d->owner ? d->owner : "airflow",
                        d->description,
-                       schedule_text(&d->schedule),
-                       schedule_description(&d->schedule),
+                       d->schedule.kind == SCHED_NONE ? NULL : summary,
+                       descr,
                        d->timezone ? d->timezone : "UTC",
                        tasks,
                        runs};
 
+    timetable_summary(d, summary, sizeof(summary));
+    timetable_describe(d, descr, sizeof(descr));
     snprintf(runs, sizeof(runs), "%d", d->max_active_runs);
     snprintf(tasks, sizeof(tasks), "%d", d->max_active_tasks);
     /* is_paused is only set on creation: pausing is the user's decision, not the file's. */

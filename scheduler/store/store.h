@@ -388,6 +388,13 @@ void store_expired_free(struct store_expired *x, size_t n);
 /* *logical = the latest logical date of dag_id's runs of run_type 'scheduled' (0: none). */
 int store_last_scheduled(struct store *s, const char *dag_id, time_t *logical, struct err *e);
 
+/* The latest scheduled run of dag_id: its logical date and data interval end (0, 0: none). */
+int store_last_scheduled_interval(struct store *s, const char *dag_id, time_t *logical, time_t *end,
+                                  struct err *e);
+
+/* *n = runs of dag_id that are queued or running. */
+int store_dag_active_runs(struct store *s, const char *dag_id, int *n, struct err *e);
+
 /* Promote queued runs of dag_id to running (start_date = now), oldest logical date first,
  * while fewer than max_active_runs (<= 0: unlimited) are running. Serialized per DAG by a
  * transaction-level advisory lock, so concurrent schedulers never exceed the limit.

@@ -22,6 +22,7 @@
 #include "dagfile/dagfile.h"
 #include "runid.h"
 #include "store_int.h"
+#include "timetable/timetable.h"
 
 /* $1..$3 name one task instance in most statements below. */
 #define TI_KEY "dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = -1"
@@ -347,9 +348,12 @@ store_run_create_manual(struct store *s, const struct dag *dag, const char *conf
         sec = (time_t)(at / 1000000);
         runid_format("manual", sec, (long)(at % 1000000), run_id, size);
         err_clear(&my);
-        /* the logical date is the second the id names, as for every manual run */
-        if (store_run_create(s, dag, run_id, "manual", sec, sec, sec, conf_json, triggered_by,
-                             time(NULL), id, &my) == 0)
+        /* the logical date is the second the id names, as for every manual run; the data
+         * interval is the timetable's (timetable_manual_interval) */
+        time_t di_start, di_end;
+        timetable_manual_interval(dag, sec, &di_start, &di_end);
+        if (store_run_create(s, dag, run_id, "manual", sec, di_start, di_end, conf_json,
+                             triggered_by, time(NULL), id, &my) == 0)
             return 0;
         if (my.code != ERR_EXISTS)
             break;

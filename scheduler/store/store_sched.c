@@ -364,6 +364,46 @@ store_last_scheduled(struct store *s, const char *dag_id, time_t *logical, struc
 }
 
 int
+store_last_scheduled_interval(struct store *s, const char *dag_id, time_t *logical, time_t *end,
+                              struct err *e)
+{
+    const char *p[] = {dag_id};
+    PGresult *res = store_exec(s, e,
+                               "SELECT extract(epoch FROM logical_date)::bigint, "
+                               "extract(epoch FROM data_interval_end)::bigint FROM dag_run "
+                               "WHERE dag_id = $1 AND run_type = 'scheduled' "
+                               "ORDER BY logical_date DESC, data_interval_end DESC LIMIT 1",
+                               1, p);
+
+    if (res == NULL)
+        return err_prefix(e, "last scheduled run of %s", dag_id);
+    *logical = *end = 0;
+    if (PQntuples(res) == 1) {
+        *logical = (time_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        if (!PQgetisnull(res, 0, 1))
+            *end = (time_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    PQclear(res);
+    return 0;
+}
+
+int
+store_dag_active_runs(struct store *s, const char *dag_id, int *n, struct err *e)
+{
+    const char *p[] = {dag_id};
+    PGresult *res = store_exec(s, e,
+                               "SELECT count(*) FROM dag_run WHERE dag_id = $1 "
+                               "AND state IN ('queued', 'running')",
+                               1, p);
+
+    if (res == NULL)
+        return err_prefix(e, "active runs of %s", dag_id);
+    *n = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+int
 store_runs_promote(struct store *s, const char *dag_id, int max_active_runs, time_t now,
                    int *promoted, struct err *e)
 {

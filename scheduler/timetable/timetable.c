@@ -1,8 +1,11 @@
-/* sched: which scheduled runs a DAG should have now, reproducing Airflow's timetables.
+/* timetable: which scheduled runs a DAG should have now, reproducing Airflow's timetables.
  *
  * SEM_TRIGGER follows airflow/timetables/trigger.py (_TriggerTimetable.next_dagrun_info with
- * CronTriggerTimetable / DeltaTriggerTimetable), SEM_INTERVAL follows interval.py
- * (_DataIntervalTimetable.next_dagrun_info, _skip_to_latest), @once and None follow simple.py.
+ * CronTriggerTimetable / DeltaTriggerTimetable, their `interval` and `run_immediately`, and
+ * MultipleCronTriggerTimetable), SEM_INTERVAL follows interval.py
+ * (_DataIntervalTimetable.next_dagrun_info, _skip_to_latest), @once, None and @continuous
+ * follow simple.py, EventsTimetable events.py. A timetable given by __type__ (dag->tt) fixes
+ * its semantics; a plain schedule string takes the scheduler's.
  * Airflow's four primitives (_get_next, _get_prev, _align_to_next, _align_to_prev) are the
  * tick_* functions below; on top of them each next_dagrun_info is transcribed step by step,
  * so the catchup, start_date and end_date rules read like Airflow's.
@@ -116,22 +119,26 @@ candidate(time_t *best, bool *have, time_t t)
     *have = true;
 }
 
-/* CronTriggerTimetable._calc_first_run (run_immediately=False, the default, which Airflow
- * treats like None: the 10% buffer); DeltaTriggerTimetable's is _align_to_prev(now). */
+/* CronTriggerTimetable._calc_first_run: run_immediately true takes the previous tick, a
+ * timedelta is the buffer, false (the default, which Airflow's code treats like None) the
+ * 10% buffer; DeltaTriggerTimetable's is _align_to_prev(now). */
 static int
-trigger_first_run(const struct tick *k, time_t now, time_t *out, struct err *e)
+trigger_first_run(const struct dag *dag, const struct tick *k, time_t now, time_t *out,
+                  struct err *e)
 {
     time_t past, next, buffer;
 
     if (tick_align_prev(k, now, &past, e) < 0)
         return -1;
-    if (k->s->kind == SCHED_DELTA)
+    if (k->s->kind == SCHED_DELTA || dag->tt.run_immediately == RUN_IMM_TRUE)
         return *out = past, 0;
     if (tick_align_next(k, now, &next, e) < 0)
         return -1;
     buffer = (next - past) / 10;
     if (buffer < FIRST_RUN_MIN_BUFFER)
         buffer = FIRST_RUN_MIN_BUFFER;
+    if (dag->tt.run_immediately == RUN_IMM_DELTA)
+        buffer = dag->tt.run_immediately_secs;
     *out = now - past <= buffer ? past : next;
     return 0;
 }
@@ -155,7 +162,7 @@ trigger_next(const struct dag *dag, const struct tick *k, time_t last, time_t no
             return -1;
         candidate(t, &have, c);
     } else if (!dag->has_start_date) {
-        if (trigger_first_run(k, now, &c, e) < 0)
+        if (trigger_first_run(dag, k, now, &c, e) < 0)
             return -1;
         candidate(t, &have, c);
     }
@@ -219,10 +226,11 @@ once_next(const struct dag *dag, time_t last, time_t now, struct timetable_run *
 }
 
 static void
-tick_init(struct tick *k, const struct dag *dag, enum timetable_semantics sem, time_t last)
+tick_init(struct tick *k, const struct dag *dag, const struct schedule *s,
+          enum timetable_semantics sem, time_t last)
 {
-    k->s = &dag->schedule;
-    k->tz = dag->timezone ? dag->timezone : "UTC";
+    k->s = s;
+    k->tz = dag->tt.tz ? dag->tt.tz : dag->timezone ? dag->timezone : "UTC";
     k->grid = true;
     k->anchor = 0; /* interval semantics without start_date: the epoch, as Airflow's _round */
     if (dag->has_start_date) {
@@ -233,18 +241,156 @@ tick_init(struct tick *k, const struct dag *dag, enum timetable_semantics sem, t
     }
 }
 
+enum timetable_semantics
+timetable_semantics_of(const struct dag *dag, enum timetable_semantics sem)
+{
+    switch (dag->tt.kind) {
+    case TT_CRON_TRIGGER:
+    case TT_DELTA_TRIGGER:
+    case TT_MULTI_CRON:
+        return SEM_TRIGGER;
+    case TT_CRON_INTERVAL:
+    case TT_DELTA_INTERVAL:
+        return SEM_INTERVAL;
+    default:
+        return sem;
+    }
+}
+
+/* One cron or delta timetable (_TriggerTimetable or _DataIntervalTimetable.next_dagrun_info).
+ * A trigger timetable's data interval is [trigger - interval, trigger] and its logical date
+ * the interval's start (DagRunInfo.logical_date); the last run's trigger is its interval end,
+ * from which Airflow counts the next one. */
+static int
+periodic_next(const struct dag *dag, const struct schedule *s, enum timetable_semantics sem,
+              time_t last_logical, time_t last_end, time_t now, struct timetable_run *out,
+              struct err *e)
+{
+    struct tick k;
+    time_t t, end, iv = sem == SEM_TRIGGER ? (time_t)dag->tt.interval : 0;
+    time_t last = last_logical != 0 ? last_logical + iv : 0;
+
+    /* a timetable's last trigger is the stored end of its last data interval (it stays right
+     * when `interval` changed since) */
+    if (last != 0 && last_end != 0 && sem == SEM_TRIGGER && dag->tt.kind != TT_SCHEDULE)
+        last = last_end;
+
+    tick_init(&k, dag, s, sem, last);
+    if ((sem == SEM_TRIGGER ? trigger_next(dag, &k, last, now, &t, e)
+                            : interval_next(dag, &k, last, now, &t, e)) < 0)
+        return err_prefix(e, "dag '%s': next run", dag->dag_id);
+    if (dag->has_end_date && t > dag->end_date)
+        return 0; /* restriction.latest: no run after end_date */
+    if (sem == SEM_TRIGGER) {
+        fill(out, t - iv, t - iv, t);
+        return 1;
+    }
+    if (tick_next(&k, t, &end, e) < 0)
+        return err_prefix(e, "dag '%s': next run", dag->dag_id);
+    fill(out, t, t, end);
+    return 1;
+}
+
+/* MultipleCronTriggerTimetable._dagrun_info_sort_key_*: with catchup the earliest logical
+ * date; without, the latest one that is not in the future, else the earliest future one. */
+static double
+multi_key(const struct dag *dag, const struct timetable_run *r, time_t now)
+{
+    double ts = (double)r->logical_date;
+
+    if (dag->catchup || ts > (double)now)
+        return ts;
+    return -ts;
+}
+
+/* MultipleCronTriggerTimetable.next_dagrun_info: each cron's next run, the best by key. */
+static int
+multi_next(const struct dag *dag, time_t last_logical, time_t last_end, time_t now,
+           struct timetable_run *out, struct err *e)
+{
+    struct timetable_run r;
+    bool have = false;
+    int rc;
+
+    for (size_t i = 0; i <= dag->tt.n_more; i++) {
+        const struct schedule *s = i == 0 ? &dag->schedule : &dag->tt.more[i - 1];
+        if ((rc = periodic_next(dag, s, SEM_TRIGGER, last_logical, last_end, now, &r, e)) < 0)
+            return -1;
+        if (rc == 1 && (!have || multi_key(dag, &r, now) < multi_key(dag, out, now)))
+            *out = r, have = true;
+    }
+    return have ? 1 : 0;
+}
+
+/* EventsTimetable.next_dagrun_info: the first listed event not before the earliest allowed
+ * time (start_date; without catchup, now when later) and after the last run's. */
+static int
+events_next(const struct dag *dag, time_t last, time_t now, struct timetable_run *out)
+{
+    bool has_earliest = dag->has_start_date;
+    time_t earliest = dag->start_date;
+    size_t i;
+
+    if (!dag->catchup && (!has_earliest || now > earliest))
+        earliest = now, has_earliest = true;
+    for (i = 0; i < dag->tt.n_events; i++) {
+        time_t ev = dag->tt.events[i];
+        if ((has_earliest && ev < earliest) || (last != 0 && ev <= last))
+            continue;
+        break;
+    }
+    if (i == dag->tt.n_events || (dag->has_end_date && dag->tt.events[i] > dag->end_date))
+        return 0;
+    fill(out, dag->tt.events[i], dag->tt.events[i], dag->tt.events[i]);
+    return 1;
+}
+
+/* ContinuousTimetable.next_dagrun_info: the interval from the last run's end to now. Whether a
+ * run is still active (max_active_runs is 1) is the caller's business. */
+static int
+continuous_next(const struct dag *dag, time_t last_start, time_t last_end, time_t now,
+                struct timetable_run *out)
+{
+    time_t first = dag->has_start_date ? dag->start_date : now, start, end;
+
+    if (last_start != 0 && last_end == 0)
+        last_end = last_start;
+    if (last_start != 0 && last_end > now) { /* start_date moved into the future */
+        start = first;
+        end = first + (last_end - last_start);
+    } else if (last_start != 0) {
+        start = last_end;
+        end = now;
+    } else {
+        start = first;
+        end = first > now ? first : now;
+    }
+    if (dag->has_end_date && end > dag->end_date)
+        return 0;
+    fill(out, start, start, end);
+    return 1;
+}
+
 int
 timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time_t last_logical,
                    time_t now, struct timetable_run *out, struct err *e)
 {
-    struct tick k;
-    time_t t, end;
+    return timetable_next_run_end(dag, sem, last_logical, 0, now, out, e);
+}
 
+int
+timetable_next_run_end(const struct dag *dag, enum timetable_semantics sem, time_t last_logical,
+                       time_t last_end, time_t now, struct timetable_run *out, struct err *e)
+{
     switch (dag->schedule.kind) {
     case SCHED_NONE:
         return 0;
     case SCHED_ONCE:
         return once_next(dag, last_logical, now, out);
+    case SCHED_CONTINUOUS:
+        return continuous_next(dag, last_logical, last_end, now, out);
+    case SCHED_EVENTS:
+        return events_next(dag, last_logical, now, out);
     case SCHED_CRON:
     case SCHED_DELTA:
         break;
@@ -252,20 +398,16 @@ timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time_t l
         return err_set(e, ERR_FAIL, "dag '%s': unknown schedule kind %d", dag->dag_id,
                        (int)dag->schedule.kind);
     }
-    tick_init(&k, dag, sem, last_logical);
-    if ((sem == SEM_TRIGGER ? trigger_next(dag, &k, last_logical, now, &t, e)
-                            : interval_next(dag, &k, last_logical, now, &t, e)) < 0)
-        return err_prefix(e, "dag '%s': next run", dag->dag_id);
-    if (dag->has_end_date && t > dag->end_date)
-        return 0; /* restriction.latest: no logical date after end_date */
-    if (sem == SEM_TRIGGER) {
-        fill(out, t, t, t);
-        return 1;
-    }
-    if (tick_next(&k, t, &end, e) < 0)
-        return err_prefix(e, "dag '%s': next run", dag->dag_id);
-    fill(out, t, t, end);
-    return 1;
+    if (dag->tt.kind == TT_MULTI_CRON)
+        return multi_next(dag, last_logical, last_end, now, out, e);
+    return periodic_next(dag, &dag->schedule, timetable_semantics_of(dag, sem), last_logical,
+                         last_end, now, out, e);
+}
+
+bool
+timetable_is_continuous(const struct dag *dag)
+{
+    return dag->schedule.kind == SCHED_CONTINUOUS;
 }
 
 /* Append run to the growing array *v (n used, *cap allocated). */
@@ -315,6 +457,37 @@ fail:
     return -1;
 }
 
+/* Airflow's DAG.iter_dagrun_infos_between for the timetables given by __type__: next_dagrun_info
+ * again and again with the restriction (start, end, catchup=True). */
+static long
+backfill_timetable(const struct dag *dag, enum timetable_semantics sem, time_t start, time_t end,
+                   size_t max, struct timetable_run **out, struct err *e)
+{
+    struct dag d = *dag;
+    struct timetable_run run;
+    size_t n = 0, cap = 0;
+    time_t last = 0, last_end = 0;
+    int rc = 0;
+
+    d.has_start_date = d.has_end_date = d.catchup = true;
+    d.start_date = start;
+    d.end_date = end;
+    while (n < max && (rc = timetable_next_run_end(&d, sem, last, last_end, end, &run, e)) == 1) {
+        if (push(out, n, &cap, &run, e) < 0) {
+            rc = -1;
+            break;
+        }
+        n++;
+        last = run.logical_date, last_end = run.data_interval_end;
+    }
+    if (rc < 0) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return (long)n;
+}
+
 long
 timetable_backfill_runs(const struct dag *dag, enum timetable_semantics sem, time_t start,
                         time_t end, size_t max, struct timetable_run **out, struct err *e)
@@ -323,22 +496,196 @@ timetable_backfill_runs(const struct dag *dag, enum timetable_semantics sem, tim
     long n;
 
     *out = NULL;
-    if (dag->schedule.kind != SCHED_CRON && dag->schedule.kind != SCHED_DELTA)
+    if (dag->schedule.kind != SCHED_CRON && dag->schedule.kind != SCHED_DELTA &&
+        dag->schedule.kind != SCHED_EVENTS)
         return err_set(e, ERR_USAGE,
                        "dag '%s' has a non-periodic schedule (%s) that does not support "
                        "backfills",
-                       dag->dag_id, dag->schedule.kind == SCHED_ONCE ? "@once" : "None");
+                       dag->dag_id,
+                       dag->schedule.kind == SCHED_ONCE         ? "@once"
+                       : dag->schedule.kind == SCHED_CONTINUOUS ? "@continuous"
+                                                                : "None");
     if (start > end)
         return err_set(e, ERR_USAGE, "dag '%s': backfill start is after its end", dag->dag_id);
-    tick_init(&k, dag, sem, 0);
-    if (!dag->has_start_date) { /* a delta backfill without start_date ticks from its start */
-        k.grid = true;
-        k.anchor = start;
+    if (dag->tt.kind != TT_SCHEDULE) {
+        n = backfill_timetable(dag, sem, start, end, max, out, e);
+    } else {
+        tick_init(&k, dag, &dag->schedule, sem, 0);
+        if (!dag->has_start_date) { /* a delta backfill without start_date ticks from its start */
+            k.grid = true;
+            k.anchor = start;
+        }
+        n = backfill_walk(&k, sem, start, end, max, out, e);
     }
-    n = backfill_walk(&k, sem, start, end, max, out, e);
     if (n < 0)
         return err_prefix(e, "dag '%s': backfill", dag->dag_id);
     return n;
+}
+
+/* A plain schedule string: its trigger times after `after` (schedule_next's chain). */
+static long
+upcoming_plain(const struct dag *dag, time_t after, size_t n, struct timetable_run *out,
+               struct err *e)
+{
+    size_t i;
+    time_t t;
+    int rc = 1;
+
+    for (i = 0; i < n; i++, after = t) {
+        rc = schedule_next(&dag->schedule, dag->timezone, dag->has_start_date ? dag->start_date : 0,
+                           dag->has_end_date ? dag->end_date : 0, after, &t, e);
+        if (rc <= 0)
+            break;
+        fill(&out[i], t, t, t);
+    }
+    return rc < 0 ? -1 : (long)i;
+}
+
+long
+timetable_upcoming(const struct dag *dag, time_t after, size_t n, struct timetable_run *out,
+                   struct err *e)
+{
+    struct dag d = *dag;
+    struct timetable_run r;
+    time_t last = 0, last_end = 0;
+    size_t i = 0;
+    int rc = 1;
+
+    if (dag->tt.kind == TT_SCHEDULE && dag->schedule.kind != SCHED_CONTINUOUS)
+        return upcoming_plain(dag, after, n, out, e);
+    /* the latest run due by `after` (catchup off), then the runs after it: those whose logical
+     * date is after `after` are listed; continuous runs are known one at a time */
+    d.catchup = false;
+    for (int guard = 0; i < n && guard < 100000; guard++) {
+        rc = timetable_next_run_end(&d, SEM_TRIGGER, last, last_end, after, &r, e);
+        if (rc <= 0)
+            break;
+        if (r.logical_date > after || dag->schedule.kind == SCHED_CONTINUOUS)
+            out[i++] = r;
+        if (dag->schedule.kind == SCHED_CONTINUOUS)
+            break;
+        last = r.logical_date, last_end = r.data_interval_end;
+    }
+    return rc < 0 ? -1 : (long)i;
+}
+
+/* EventsTimetable.infer_manual_data_interval with restrict_to_events: the latest event at
+ * or before run_after, the first one when all are later. */
+static time_t
+latest_event(const struct dag *dag, time_t run_after)
+{
+    size_t i = 0;
+
+    while (i + 1 < dag->tt.n_events && dag->tt.events[i + 1] <= run_after)
+        i++;
+    return dag->tt.events[i];
+}
+
+void
+timetable_manual_interval(const struct dag *dag, time_t run_after, time_t *start, time_t *end)
+{
+    struct tick k;
+    struct err e = {0};
+    time_t t;
+
+    *start = *end = run_after;
+    switch (dag->tt.kind) {
+    case TT_CRON_TRIGGER:
+    case TT_DELTA_TRIGGER:
+    case TT_MULTI_CRON:
+        *start = run_after - (time_t)dag->tt.interval;
+        break;
+    case TT_DELTA_INTERVAL:
+        *start = run_after - (time_t)dag->schedule.delta_seconds;
+        break;
+    case TT_CRON_INTERVAL: /* the last complete interval before run_after */
+        tick_init(&k, dag, &dag->schedule, SEM_INTERVAL, 0);
+        if (tick_align_prev(&k, run_after, &t, &e) == 0 && tick_prev(&k, t, start, &e) == 0)
+            *end = t;
+        else
+            *start = run_after;
+        break;
+    case TT_EVENTS:
+        if (dag->tt.restrict_to_events && dag->tt.n_events > 0)
+            *start = *end = latest_event(dag, run_after);
+        break;
+    default:
+        break;
+    }
+}
+
+void
+timetable_summary(const struct dag *dag, char *buf, size_t size)
+{
+    size_t used;
+
+    if (dag->schedule.kind == SCHED_EVENTS) {
+        if (dag->tt.description != NULL)
+            snprintf(buf, size, "%s", dag->tt.description);
+        else
+            snprintf(buf, size, "%zu events", dag->tt.n_events);
+        return;
+    }
+    snprintf(buf, size, "%s", dag->schedule.kind == SCHED_NONE ? "None" : dag->schedule.text);
+    for (size_t i = 0; i < dag->tt.n_more && (used = strlen(buf)) < size; i++)
+        snprintf(buf + used, size - used, ", %s", dag->tt.more[i].text);
+}
+
+static const char *
+class_name(const struct dag *dag, enum timetable_semantics sem)
+{
+    static const char *const names[] = {"",
+                                        "CronTriggerTimetable",
+                                        "CronDataIntervalTimetable",
+                                        "DeltaTriggerTimetable",
+                                        "DeltaDataIntervalTimetable",
+                                        "MultipleCronTriggerTimetable",
+                                        "EventsTimetable",
+                                        "ContinuousTimetable"};
+    bool trigger = timetable_semantics_of(dag, sem) == SEM_TRIGGER;
+
+    if (dag->tt.kind != TT_SCHEDULE)
+        return names[dag->tt.kind];
+    switch (dag->schedule.kind) {
+    case SCHED_NONE:
+        return "NullTimetable";
+    case SCHED_ONCE:
+        return "OnceTimetable";
+    case SCHED_CONTINUOUS:
+        return "ContinuousTimetable";
+    case SCHED_DELTA:
+        return trigger ? "DeltaTriggerTimetable" : "DeltaDataIntervalTimetable";
+    default:
+        return trigger ? "CronTriggerTimetable" : "CronDataIntervalTimetable";
+    }
+}
+
+void
+timetable_describe(const struct dag *dag, char *buf, size_t size)
+{
+    char sum[200];
+    const char *tz = dag->tt.tz ? dag->tt.tz : dag->timezone ? dag->timezone : "UTC";
+
+    timetable_summary(dag, sum, sizeof(sum));
+    switch (dag->schedule.kind) {
+    case SCHED_NONE:
+        snprintf(buf, size, "Never, external triggers only");
+        return;
+    case SCHED_ONCE:
+        snprintf(buf, size, "Once, as soon as possible");
+        return;
+    case SCHED_CONTINUOUS:
+        snprintf(buf, size, "As frequently as possible, but only one run at a time.");
+        return;
+    case SCHED_EVENTS:
+        snprintf(buf, size, "EventsTimetable: %s", sum);
+        return;
+    default:
+        break;
+    }
+    /* a plain schedule string follows the scheduler's setting: name the Airflow 3 default */
+    snprintf(buf, size, "%s: %s in %s%s", class_name(dag, SEM_TRIGGER), sum, tz,
+             dag->tt.interval > 0 ? ", with a data interval" : "");
 }
 
 int

@@ -1,4 +1,5 @@
-/* timetable: which scheduled runs a DAG should have now (docs/dag-files.md, "Schedules").
+/* timetable: which scheduled runs a DAG should have now (docs/dag-files.md, "Schedules" and
+ * "Timetables"): plain schedules and Airflow's built-in timetables given by __type__.
  * Pure: no I/O, `now` is a parameter, so catchup, DST and clock jumps are tested with
  * injected times.
  *
@@ -8,8 +9,8 @@
  * - SEM_INTERVAL (Airflow 2, CronDataIntervalTimetable / DeltaDataIntervalTimetable): a run
  *   covers [tick, next tick) and is created when that interval has ended; its logical date is
  *   the interval's start. */
-#ifndef GUST_SCHED_H
-#define GUST_SCHED_H
+#ifndef GUST_TIMETABLE_H
+#define GUST_TIMETABLE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +35,41 @@ struct timetable_run {
  * create_after), 0 when the DAG will never run again, -1 on error. */
 int timetable_next_run(const struct dag *dag, enum timetable_semantics sem, time_t last_logical,
                        time_t now, struct timetable_run *out, struct err *e);
+
+/* As timetable_next_run, also given the last run's data interval end (0: unknown, taken as
+ * its logical date): @continuous counts from it. */
+int timetable_next_run_end(const struct dag *dag, enum timetable_semantics sem, time_t last_logical,
+                           time_t last_end, time_t now, struct timetable_run *out, struct err *e);
+
+/* The semantics dag's runs follow: its timetable's own (CronTriggerTimetable: trigger,
+ * CronDataIntervalTimetable: interval...), else sem (a plain `schedule:` string). */
+enum timetable_semantics timetable_semantics_of(const struct dag *dag,
+                                                enum timetable_semantics sem);
+
+/* Whether dag runs "@continuous": a new run only once no run of it is active. */
+bool timetable_is_continuous(const struct dag *dag);
+
+/* Airflow's Timetable.summary of dag into buf ("0 6 * * *", "1:00:00", "@continuous",
+ * "3 events", the crons of a MultipleCronTriggerTimetable joined by ", "; "None"). */
+void timetable_summary(const struct dag *dag, char *buf, size_t size);
+
+/* A one-line description of dag's timetable into buf (its class and arguments). */
+void timetable_describe(const struct dag *dag, char *buf, size_t size);
+
+/* The next n runs as `dags next-execution` lists them: those whose logical date is after
+ * `after`, in order (for a plain schedule string, its trigger times after `after`);
+ * @continuous gives only its next run. Fills out[0..n-1]; returns the count (0: the DAG
+ * never runs again) or -1. */
+long timetable_upcoming(const struct dag *dag, time_t after, size_t n, struct timetable_run *out,
+                        struct err *e);
+
+/* The data interval of a manual run triggered at run_after (Airflow's
+ * infer_manual_data_interval) for a timetable given by __type__: a trigger timetable's
+ * [run_after - interval, run_after], CronDataIntervalTimetable's last complete interval,
+ * DeltaDataIntervalTimetable's [run_after - delta, run_after], EventsTimetable with
+ * restrict_to_events the latest event (the first when all are later). A plain schedule and
+ * every other timetable: [run_after, run_after]. */
+void timetable_manual_interval(const struct dag *dag, time_t run_after, time_t *start, time_t *end);
 
 /* The runs of a backfill: every run whose logical date lies in [start, end] (inclusive), in
  * order, at most max entries. *out is malloc'd (free it). Returns the count or -1.

@@ -14,7 +14,7 @@
 # Needs docker-compose, shellcheck and python3-yaml (make deps installs them).
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 246
+plan 251
 cd "$GUST_SRC" || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -262,7 +262,8 @@ done
 # The runtime stage installs these libraries; every library the binaries link must come
 # from one of them or their dependencies (checked by name here: the Debian sonames).
 libs=$(for b in "$tmp"/opt/bin/*; do ldd "$b"; done | awk '/=>/{print $1}' | sort -u)
-for so in libpq.so.5 librdkafka.so.1 libcurl.so.4 libjansson.so.4 libyaml-0.so.2 libssl.so.3 libcrypto.so.3; do
+for so in libpq.so.5 librdkafka.so.1 libcurl.so.4 libjansson.so.4 libyaml-0.so.2 libssl.so.3 libcrypto.so.3 \
+    libpcre2-8.so.0 libGeoIP.so.1 libmaxminddb.so.0; do
     case "$libs" in *"$so"*) ;; *) continue ;; esac
     path=$(readlink -f "$(ldconfig -p | awk -v s="$so" '$1 == s {print $NF; exit}')")
     pkg=$(dpkg -S "$path" 2>/dev/null | cut -d: -f1 | head -1)

@@ -184,8 +184,9 @@ test_parse_errors(void **state)
                            "day-of-week), got 4");
     parse_fails("0 0 * * * *", "cron '0 0 * * * *': 6 fields (with seconds) are not "
                                "supported; use 5: minute hour day-of-month month day-of-week");
-    parse_fails("@every", "unknown schedule preset '@every' (expected @once, @hourly, @daily, "
-                          "@weekly, @monthly, @quarterly, @yearly, @annually or @midnight)");
+    parse_fails("@every", "unknown schedule preset '@every' (expected @once, @continuous, @hourly, "
+                          "@daily, @weekly, @monthly, @quarterly, @yearly, @annually or "
+                          "@midnight)");
 }
 
 static void

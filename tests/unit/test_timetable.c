@@ -584,6 +584,136 @@ test_semantics_parse(void **state)
     assert_int_equal(timetable_semantics_parse("airflow1", &s), -1);
 }
 
+/* The one DAG of YAML text (no checks of its keys beyond loading). */
+static const struct dag *
+load_text(struct dagbag *bag, const char *text)
+{
+    if (dagbag_load_string(bag, "t.yaml", text, strlen(text)) != 0 || bag->n_dags != 1) {
+        char msg[512] = "";
+        if (bag->n_diags > 0)
+            dag_diag_format(&bag->diags[0], msg, sizeof(msg));
+        fail_msg("DAG did not load: %s\n%s", msg, text);
+    }
+    return bag->dags[0];
+}
+
+static void
+check_manual(const char *yaml, const char *run_after, const char *want_start, const char *want_end)
+{
+    struct dagbag *bag = dagbag_new();
+    const struct dag *d = load_text(bag, yaml);
+    time_t s, e;
+
+    timetable_manual_interval(d, at(run_after), &s, &e);
+    check_time("manual start", s, want_start);
+    check_time("manual end", e, want_end);
+    dagbag_free(bag);
+}
+
+/* Airflow's infer_manual_data_interval for each timetable (trigger.py, interval.py,
+ * events.py); a plain schedule keeps [run_after, run_after]. */
+static void
+test_manual_interval(void **state)
+{
+    (void)state;
+    check_manual("d:\n  schedule: {__type__: airflow.timetables.trigger.CronTriggerTimetable, "
+                 "cron: '0 6 * * *', timezone: UTC, interval: {__type__: datetime.timedelta, "
+                 "hours: 2}}\n  tasks: []\n",
+                 "2024-03-10T07:30:00Z", "2024-03-10T05:30:00+00:00", "2024-03-10T07:30:00+00:00");
+    /* CronDataIntervalTimetable: the last complete period before run_after */
+    check_manual(
+        "d:\n  schedule: {__type__: airflow.timetables.interval.CronDataIntervalTimetable, "
+        "__args__: ['@daily', UTC]}\n  tasks: []\n",
+        "2024-03-10T05:00:00Z", "2024-03-09T00:00:00+00:00", "2024-03-10T00:00:00+00:00");
+    check_manual(
+        "d:\n  schedule: {__type__: airflow.timetables.interval.DeltaDataIntervalTimetable, "
+        "delta: {__type__: datetime.timedelta, hours: 6}}\n  tasks: []\n",
+        "2024-03-10T05:00:00Z", "2024-03-09T23:00:00+00:00", "2024-03-10T05:00:00+00:00");
+    /* restrict_to_events: the latest past event, the first one when all are later */
+    const char *ev = "d:\n  schedule: {__type__: airflow.timetables.events.EventsTimetable, "
+                     "event_dates: ['2024-05-01T00:00:00Z', '2024-01-01T00:00:00Z'], "
+                     "restrict_to_events: true}\n  tasks: []\n";
+    check_manual(ev, "2024-03-10T05:00:00Z", "2024-01-01T00:00:00+00:00",
+                 "2024-01-01T00:00:00+00:00");
+    check_manual(ev, "2023-03-10T05:00:00Z", "2024-01-01T00:00:00+00:00",
+                 "2024-01-01T00:00:00+00:00");
+    check_manual(ev, "2025-03-10T05:00:00Z", "2024-05-01T00:00:00+00:00",
+                 "2024-05-01T00:00:00+00:00");
+    check_manual("d:\n  schedule: '0 6 * * *'\n  tasks: []\n", "2024-03-10T05:00:00Z",
+                 "2024-03-10T05:00:00+00:00", "2024-03-10T05:00:00+00:00");
+}
+
+/* ContinuousTimetable.next_dagrun_info: from start_date to now, then from each run's end. */
+static void
+test_continuous(void **state)
+{
+    struct dagbag *bag = dagbag_new();
+    const struct dag *d = load_text(bag, "d:\n  schedule: '@continuous'\n  max_active_runs: 1\n"
+                                         "  start_date: '2024-01-01'\n  end_date: "
+                                         "'2024-02-01'\n  tasks: []\n");
+    struct timetable_run r;
+    struct timetable_run *runs = NULL;
+    struct err e = {0};
+
+    (void)state;
+    assert_true(timetable_is_continuous(d));
+    assert_int_equal(
+        timetable_next_run_end(d, SEM_INTERVAL, 0, 0, at("2024-01-05T00:00:00Z"), &r, &e), 1);
+    check_time("first start", r.data_interval_start, "2024-01-01T00:00:00+00:00");
+    check_time("first end", r.data_interval_end, "2024-01-05T00:00:00+00:00");
+    check_time("first run_after", r.create_after, "2024-01-05T00:00:00+00:00");
+    assert_int_equal(timetable_next_run_end(d, SEM_TRIGGER, r.logical_date, r.data_interval_end,
+                                            at("2024-01-05T00:10:00Z"), &r, &e),
+                     1);
+    check_time("second logical", r.logical_date, "2024-01-05T00:00:00+00:00");
+    check_time("second end", r.data_interval_end, "2024-01-05T00:10:00+00:00");
+    /* past end_date: no more runs */
+    assert_int_equal(timetable_next_run_end(d, SEM_TRIGGER, r.logical_date, r.data_interval_end,
+                                            at("2024-03-01T00:00:00Z"), &r, &e),
+                     0);
+    /* not periodic: no backfill */
+    assert_int_equal(timetable_backfill_runs(d, SEM_TRIGGER, at("2024-01-01T00:00:00Z"),
+                                             at("2024-01-03T00:00:00Z"), 10, &runs, &e),
+                     -1);
+    assert_non_null(strstr(e.msg, "@continuous"));
+    dagbag_free(bag);
+}
+
+/* A timetable given by __type__ keeps its semantics whatever the scheduler's setting; a
+ * backfill of it walks next_dagrun_info (events inside the range, both crons). */
+static void
+test_explicit_semantics_and_backfill(void **state)
+{
+    struct dagbag *bag = dagbag_new();
+    const struct dag *d = load_text(
+        bag, "d:\n  schedule: {__type__: airflow.timetables.trigger.MultipleCronTriggerTimetable, "
+             "__args__: ['0 6 * * *', '0 18 * * *'], timezone: UTC}\n  tasks: []\n");
+    struct timetable_run *runs = NULL;
+    struct err e = {0};
+    long n;
+
+    (void)state;
+    assert_int_equal(timetable_semantics_of(d, SEM_INTERVAL), SEM_TRIGGER);
+    n = timetable_backfill_runs(d, SEM_INTERVAL, at("2024-01-01T00:00:00Z"),
+                                at("2024-01-02T12:00:00Z"), 10, &runs, &e);
+    assert_int_equal(n, 3);
+    check_time("backfill 1", runs[0].logical_date, "2024-01-01T06:00:00+00:00");
+    check_time("backfill 2", runs[1].logical_date, "2024-01-01T18:00:00+00:00");
+    check_time("backfill 3", runs[2].logical_date, "2024-01-02T06:00:00+00:00");
+    free(runs);
+    dagbag_free(bag);
+    bag = dagbag_new();
+    d = load_text(bag, "d:\n  schedule: {__type__: airflow.timetables.events.EventsTimetable, "
+                       "event_dates: ['2024-05-01', '2024-01-01', '2025-01-01']}\n  tasks: []\n");
+    n = timetable_backfill_runs(d, SEM_TRIGGER, at("2024-01-01T00:00:00Z"),
+                                at("2024-12-31T00:00:00Z"), 10, &runs, &e);
+    assert_int_equal(n, 2);
+    check_time("event 1", runs[0].logical_date, "2024-01-01T00:00:00+00:00");
+    check_time("event 2", runs[1].logical_date, "2024-05-01T00:00:00+00:00");
+    free(runs);
+    dagbag_free(bag);
+}
+
 int
 main(void)
 {
@@ -605,6 +735,9 @@ main(void)
         cmocka_unit_test(test_backfill_trigger),
         cmocka_unit_test(test_backfill_interval_and_delta),
         cmocka_unit_test(test_semantics_parse),
+        cmocka_unit_test(test_manual_interval),
+        cmocka_unit_test(test_continuous),
+        cmocka_unit_test(test_explicit_semantics_and_backfill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
