@@ -670,6 +670,45 @@ dag_fields(struct loadctx *c, struct dag *dag, const struct ynode *map, const st
     return bad ? -1 : 0;
 }
 
+/* The first scalar under n that holds template syntax, or NULL. */
+static const struct ynode *
+first_template(const struct ynode *n)
+{
+    const struct ynode *t = NULL;
+
+    if (n == NULL)
+        return NULL;
+    if (n->kind == YN_SCALAR)
+        return strstr(n->str, "{{") || strstr(n->str, "{%") ? n : NULL;
+    for (size_t i = 0; i < (n->kind == YN_MAP ? 2 * n->n : n->n) && t == NULL; i++)
+        t = first_template(n->items[i]);
+    return t;
+}
+
+/* render_template_as_native_obj: true makes Airflow render each templated field as a Python
+ * object (a list, a number) instead of text. gust renders text, which is the same thing only
+ * when no field holds a template: then the key changes nothing (dag-factory's own examples set
+ * it on DAGs without templates); otherwise it is refused, naming the first template. */
+static void
+dag_native_obj(struct loadctx *c, const struct ynode *map)
+{
+    const struct ynode *v = ymap_get(map, "render_template_as_native_obj"), *t;
+    bool on = false;
+
+    if (v == NULL || dagfile_read_bool(c, v, "render_template_as_native_obj", &on) < 0 || !on)
+        return;
+    if ((t = first_template(ymap_get(map, "tasks"))) != NULL ||
+        (t = first_template(ymap_get(map, "default_args"))) != NULL)
+        dagfile_error(c, t,
+                      "render_template_as_native_obj is true and this field holds a template: "
+                      "Airflow would render it as a Python object, gust renders text (remove "
+                      "the key, or set it to false)");
+    else
+        dagfile_warn(c, v,
+                     "render_template_as_native_obj changes nothing here: no field of this "
+                     "DAG holds a template");
+}
+
 /* The table's verdict on each key, and a warning for a repeated key. */
 static void
 check_dag_keys(struct loadctx *c, const struct ynode *map)
@@ -762,6 +801,7 @@ dagfile_build_dag(struct loadctx *c, const struct ynode *key, const struct ynode
         goto fail;
     }
     check_dag_keys(c, map);
+    dag_native_obj(c, map);
     if (args != NULL && ynode_is_null(args))
         args = NULL;
     if (args != NULL && args->kind != YN_MAP) {

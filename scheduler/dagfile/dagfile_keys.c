@@ -93,8 +93,8 @@ static const struct dagfile_key keys[] = {
      "Python filters cannot be run by gust: remove it (use the built-in filters)", NULL},
     {"jinja_environment_kwargs", D, KEY_REFUSED, 0,
      "gust's template engine has no Jinja options: remove it", NULL},
-    {"render_template_as_native_obj", D, KEY_REFUSED, 0,
-     "gust renders templates as text only: remove it or set it to false", "false"},
+    /* true is accepted only when no field of the DAG holds a template (dag_native_obj) */
+    {"render_template_as_native_obj", D, KEY_IMPLEMENTED, 0, NULL, NULL},
     {"fail_fast", D, KEY_REFUSED, 0, "not supported: remove it or set it to false", "false"},
     {"fail_stop", D, KEY_REFUSED, 0, "not supported: remove it or set it to false", "false"},
     {"max_consecutive_failed_dag_runs", D, KEY_REFUSED, 0,
