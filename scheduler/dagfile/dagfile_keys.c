@@ -94,7 +94,8 @@ static const struct dagfile_key keys[] = {
     {"jinja_environment_kwargs", D, KEY_REFUSED, 0,
      "gust's template engine has no Jinja options: remove it", NULL},
     /* true is accepted only when no field of the DAG holds a template (dag_native_obj) */
-    {"render_template_as_native_obj", D, KEY_IMPLEMENTED, 0, NULL, NULL},
+    {"render_template_as_native_obj", D, KEY_IMPLEMENTED, 0,
+     "true only on a DAG with no template in any field (then it changes nothing)", NULL},
     {"fail_fast", D, KEY_REFUSED, 0, "not supported: remove it or set it to false", "false"},
     {"fail_stop", D, KEY_REFUSED, 0, "not supported: remove it or set it to false", "false"},
     {"max_consecutive_failed_dag_runs", D, KEY_REFUSED, 0,
