@@ -151,6 +151,8 @@ seq_op(struct tmpl_state *s, int op, struct tmpl_val *a, struct tmpl_val *b, siz
         return 1;
     }
     size_t one = seq_len(seq->j), extra = op == T_PLUS ? seq_len(b->j) : 0;
+    if (one == 0)
+        k = 0; /* [] * 10**9 is [] at once, not a billion empty steps (found by fuzzing) */
     if ((one > 0 && (unsigned long long)k > TMPL_SIZE_MAX / one) ||
         tmpl_size_ok(s, one * (size_t)k + extra, off) < 0)
         return tmpl_size_ok(s, TMPL_SIZE_MAX + 1u, off);
