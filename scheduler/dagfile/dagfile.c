@@ -22,8 +22,8 @@ dagbag_new(void)
     return calloc(1, sizeof(struct dagbag));
 }
 
-static void
-task_free(struct dag_task *t)
+void
+dag_task_clear(struct dag_task *t)
 {
     free(t->task_id);
     free(t->group_id);
@@ -45,6 +45,10 @@ task_free(struct dag_task *t)
     free(t->pool);
     free(t->queue);
     dagfile_str_list_free(t->upstream, t->n_upstream);
+    free(t->upstream_idx);
+    free(t->downstream_idx);
+    dagfile_map_free(t->map);
+    memset(t, 0, sizeof(*t));
 }
 
 void
@@ -54,7 +58,7 @@ dag_free(struct dag *dag)
         return;
     dag_index_clear(dag);
     for (size_t i = 0; i < dag->n_tasks; i++)
-        task_free(&dag->tasks[i]);
+        dag_task_clear(&dag->tasks[i]);
     free(dag->tasks);
     free(dag->dag_id);
     free(dag->fileloc);
@@ -276,6 +280,27 @@ index_upstream(struct dag *dag, struct err *e)
     return 0;
 }
 
+/* xcom_idx of every mapped argument that takes an upstream's XCom. */
+static int
+index_xcom(struct dag *dag, struct err *e)
+{
+    for (size_t i = 0; i < dag->n_tasks; i++) {
+        struct dag_map *m = dag->tasks[i].map;
+
+        for (size_t j = 0; m != NULL && j < m->n_args; j++) {
+            long u = m->args[j].xcom_task ? dag_task_index(dag, m->args[j].xcom_task) : 0;
+
+            if (u < 0)
+                return err_set(e, ERR_NOTFOUND,
+                               "task '%s': expand takes the XCom of unknown "
+                               "task '%s'",
+                               dag->tasks[i].task_id, m->args[j].xcom_task);
+            m->args[j].xcom_idx = (size_t)u;
+        }
+    }
+    return 0;
+}
+
 static int
 index_downstream(struct dag *dag, struct err *e)
 {
@@ -299,7 +324,8 @@ int
 dag_index(struct dag *dag, struct err *e)
 {
     dag_index_clear(dag);
-    if (index_ids(dag, e) < 0 || index_upstream(dag, e) < 0 || index_downstream(dag, e) < 0) {
+    if (index_ids(dag, e) < 0 || index_upstream(dag, e) < 0 || index_downstream(dag, e) < 0 ||
+        index_xcom(dag, e) < 0) {
         dag_index_clear(dag);
         return err_prefix(e, "DAG '%s'", dag->dag_id ? dag->dag_id : "?");
     }

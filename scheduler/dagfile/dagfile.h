@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "err.h"
 #include "schedule/schedule.h"
 #include "state/state.h"
@@ -66,6 +68,22 @@ struct dag_sql {
     size_t n_follow_true, n_follow_false;
     double poke_interval, timeout; /* sensor; < 0: absent */
     int fail_on_empty, soft_fail;  /* sensor */
+};
+
+/* Dynamic task mapping (docs/dag-files.md, "Dynamic task mapping"): one argument mapped over,
+ * from `expand:` (or the one source of `expand_kwargs:`). */
+struct dag_map_arg {
+    char *name;       /* the argument mapped over ("bash_command", "env", "sql"...); NULL for
+                       * expand_kwargs */
+    char *items_json; /* a literal list: its JSON array text; NULL when from an XCom */
+    char *xcom_task;  /* from an upstream's XCom return_value: its full task id; else NULL */
+    size_t xcom_idx;  /* index of xcom_task in dag->tasks (set by dag_index) */
+};
+struct dag_map {
+    struct dag_map_arg *args; /* in file order */
+    size_t n_args;
+    bool kwargs;          /* expand_kwargs: one arg, name NULL, items are objects */
+    char *index_template; /* map_index_template, NULL when absent */
 };
 
 /* One task. Strings are owned by the task (NULL when absent). Durations in seconds;
@@ -125,6 +143,8 @@ struct dag_task {
     size_t *upstream_idx;
     size_t *downstream_idx;
     size_t n_downstream;
+
+    struct dag_map *map; /* dynamic task mapping; NULL: an unmapped task */
 };
 
 struct dag {
@@ -247,6 +267,33 @@ int dag_index(struct dag *dag, struct err *e);
 
 /* Free what dag_index built (the DAG itself stays). */
 void dag_index_clear(struct dag *dag);
+
+/* ---- dynamic task mapping at run time (dagfile_map.c); pure functions ---- */
+
+/* The number of instances of mapped task t: the cross product of every arg's length, given
+ * each arg's source value (sources[i] for t->map->args[i]: the parsed literal list, or the
+ * upstream's XCom; borrowed). A JSON object counts its items (each instance gets a
+ * [key, value] pair, as Airflow maps a dict). Anything else (string, number, null, or NULL:
+ * missing) is ERR_USAGE naming the task, the argument, where it came from and the JSON type.
+ * For expand_kwargs every item must be an object. */
+int dag_map_length(const struct dag_task *t, json_t *const *sources, size_t *n, struct err *e);
+
+/* The arguments of instance `index` (< the length) as a new JSON object {name: value} (for
+ * expand_kwargs: a copy of the item object). Cross product order: the last argument varies
+ * fastest (as itertools.product). */
+int dag_map_values(const struct dag_task *t, json_t *const *sources, size_t index, json_t **values,
+                   struct err *e);
+
+/* Fill *out with a deep copy of t (sharing nothing with it) with the arguments in `values`
+ * applied to its fields, per the operator's table of mappable arguments. A value of the wrong
+ * type, or an argument the operator cannot map, is ERR_USAGE naming the task, the argument
+ * and the type (out is then empty); numbers and booleans where a string is wanted become
+ * their JSON text (Airflow's str()). out->map is NULL. Free with dag_task_clear. */
+int dag_task_bind(const struct dag_task *t, const json_t *values, struct dag_task *out,
+                  struct err *e);
+
+/* Free everything a task owns and zero it (a task of a DAG, or one from dag_task_bind). */
+void dag_task_clear(struct dag_task *t);
 
 /* Operator class name for display: "BashOperator". */
 const char *op_kind_name(enum op_kind op);

@@ -153,15 +153,17 @@ task_operator_args(struct loadctx *c, const struct chain *ch, struct dag_task *t
         return -1;
     if (OP_IS_SQL(t->op))
         return 0; /* dagfile_sql_args */
-    if (t->op == OP_BASH && (t->bash_command == NULL || t->bash_command[0] == '\0'))
+    if (t->op == OP_BASH && (t->bash_command == NULL || t->bash_command[0] == '\0') &&
+        !dagfile_task_maps(t, "bash_command"))
         dagfile_error(c, ch->maps[0], "task '%s': BashOperator needs bash_command", sid);
-    else if (t->op == OP_KPO && t->n_cmds == 0)
+    else if (t->op == OP_KPO && t->n_cmds == 0 && !dagfile_task_maps(t, "cmds"))
         dagfile_error(c, ch->maps[0],
                       "task '%s': KubernetesPodOperator without cmds runs the image's "
                       "entrypoint%s, which gust cannot know when it runs the task locally: add "
                       "cmds with the entrypoint (for example cmds: [\"/app/run\"])",
                       sid, t->n_arguments > 0 ? " with the arguments" : "");
-    else if (t->op == OP_TRIGGER_DAGRUN && (t->trigger_dag_id == NULL || !*t->trigger_dag_id))
+    else if (t->op == OP_TRIGGER_DAGRUN && (t->trigger_dag_id == NULL || !*t->trigger_dag_id) &&
+             !dagfile_task_maps(t, "trigger_dag_id"))
         dagfile_error(c, ch->maps[0], "task '%s': TriggerDagRunOperator needs trigger_dag_id", sid);
     else
         return 0;
@@ -405,28 +407,34 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
 {
     const char *tz = dag->timezone, *params = dag->params_json;
     struct chain ch = {.n = 0};
+    struct ynode *merged = NULL; /* the task's keys with its partial keys */
 
     t->line = map->line;
     t->col = map->col;
-    if (task_operator(c, map, t, sid) < 0)
+    if (task_operator(c, map, t, sid) < 0 || dagfile_map_partial(c, map, sid, &merged) < 0)
         return -1;
     if (task_defaults(t) < 0) {
         dagfile_error(c, map, "out of memory");
+        ynode_free(merged);
         return -1;
     }
-    ch.maps[ch.n++] = map;
+    ch.maps[ch.n++] = map = merged ? merged : map;
     for (int g = group; g >= 0 && ch.n < DAGFILE_MAX_CHAIN - 1; g = gs->g[g].parent)
         if (gs->g[g].default_args != NULL)
             ch.maps[ch.n++] = gs->g[g].default_args;
     if (dag_args != NULL)
         ch.maps[ch.n++] = dag_args;
     int bad = dagfile_check_keys(c, map, KL_TASK, (int)t->op, sid) < 0;
+    bad |= dagfile_map_read(c, &ch, t, sid); /* first: a mapped argument may be absent */
     bad |= task_args(c, &ch, t, sid, tz);
     bad |= task_operator_args(c, &ch, t, sid);
     bad |= read_var_args(c, &ch, t, sid);
     bad |= check_task_templates(c, &ch, t, params);
     if (OP_IS_SQL(t->op))
         bad |= dagfile_sql_args(c, &ch, t, sid, dag);
+    if (!bad)
+        bad |= dagfile_map_check_items(c, map, t, sid);
+    ynode_free(merged);
     return bad ? -1 : 0;
 }
 
@@ -750,8 +758,10 @@ dag_tasks(struct loadctx *c, struct dag *dag, const struct ynode *map, const str
                           gn->kind == YN_SCALAR ? gn->str : "?");
             bad = 1;
         }
+        const struct ynode *ex = ymap_get(ents[i].map, "expand");
         refs[i] = (struct dagfile_taskref){ents[i].sid, ents[i].map,
-                                           ymap_get(ents[i].map, "dependencies"), g};
+                                           ymap_get(ents[i].map, "dependencies"), g,
+                                           ex ? ex : ymap_get(ents[i].map, "expand_kwargs")};
         bad |= build_task(c, t, ents[i].map, ents[i].sid, &gs, g, args, dag);
         bool pre = g >= 0 && gs.g[g].prefix; /* prefix_group_id: false leaves the id alone */
         size_t len = strlen(ents[i].sid) + (pre ? strlen(gs.g[g].full_id) + 2 : 1);

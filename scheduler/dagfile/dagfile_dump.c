@@ -224,6 +224,24 @@ put_operator_args(FILE *out, const struct dag_task *t)
     }
 }
 
+/* Dynamic task mapping: only mapped tasks print it. */
+static void
+put_map(FILE *out, const struct dag_map *m)
+{
+    fprintf(out, "    %s:\n", m->kwargs ? "expand_kwargs" : "expand");
+    for (size_t i = 0; i < m->n_args; i++) {
+        fputs("      - ", out);
+        if (!m->kwargs)
+            put_str(out, m->args[i].name), fputs(": ", out);
+        if (m->args[i].xcom_task != NULL)
+            fputs("xcom ", out), put_str(out, m->args[i].xcom_task);
+        else
+            fprintf(out, "literal %s", m->args[i].items_json ? m->args[i].items_json : "null");
+        fputc('\n', out);
+    }
+    put_field(out, "map_index_template", m->index_template);
+}
+
 static void
 put_task(FILE *out, const struct dag_task *t)
 {
@@ -246,6 +264,8 @@ put_task(FILE *out, const struct dag_task *t)
     fputs("\n    queue: ", out), put_str(out, t->queue);
     fputc('\n', out);
     put_list(out, "    upstream", t->upstream, t->n_upstream);
+    if (t->map != NULL)
+        put_map(out, t->map);
 }
 
 static void

@@ -393,6 +393,93 @@ group_deps(struct linker *l)
     return bad;
 }
 
+/* Whether task `to` is downstream of task `from` by the edges so far. */
+static bool
+reaches(const struct linker *l, size_t from, size_t to)
+{
+    unsigned char *seen = calloc(l->dag->n_tasks + 1, 1);
+    bool grew = true, found;
+
+    if (seen == NULL)
+        return false; /* out of memory: the cycle check still catches a loop */
+    seen[from] = 1;
+    while (grew && !seen[to]) {
+        grew = false;
+        for (size_t i = 0; i < l->es.n; i++)
+            if (seen[l->es.e[i][0]] && !seen[l->es.e[i][1]])
+                seen[l->es.e[i][1]] = 1, grew = true;
+    }
+    found = seen[to];
+    free(seen);
+    return found;
+}
+
+/* One expand source of task i naming another task: 0 with *u its index, or -1 after an
+ * error at the reference. */
+static int
+xcom_source(struct linker *l, const struct dagfile_names *by_id, size_t i,
+            const struct dag_map_arg *a, long *u)
+{
+    const struct ynode *ex = l->refs[i].expand;
+    const struct ynode *at = ex && ex->kind == YN_MAP && a->name ? ymap_get(ex, a->name) : ex;
+    const char *sid = l->refs[i].short_id, *arg = a->name ? a->name : "expand_kwargs";
+    long same = task_find(l, a->xcom_task);
+
+    at = at ? at : l->refs[i].at;
+    if ((*u = dagfile_names_get(by_id, a->xcom_task)) < 0) {
+        dagfile_error(l->c, at,
+                      "task '%s': %s takes the XCom of '%s', which is not a task of this "
+                      "DAG%s%s%s",
+                      sid, arg, a->xcom_task, same >= 0 ? " (write its full id: '" : "",
+                      same >= 0 ? l->dag->tasks[same].task_id : "", same >= 0 ? ".output')" : "");
+        return -1;
+    }
+    if ((size_t)*u == i) {
+        dagfile_error(l->c, at,
+                      "task '%s': %s takes its own XCom: map over an upstream task's "
+                      "output",
+                      sid, arg);
+        return -1;
+    }
+    if (reaches(l, i, (size_t)*u)) {
+        dagfile_error(l->c, at,
+                      "task '%s': %s takes the XCom of '%s', which is downstream of it (a "
+                      "cycle): a mapped task takes the output of a task that runs before it",
+                      sid, arg, a->xcom_task);
+        return -1;
+    }
+    return 0;
+}
+
+/* Airflow makes the task whose XCom an expand argument takes an upstream of the mapped task:
+ * an edge like a dependency (by the task's full id, as dag-factory looks it up). */
+static int
+xcom_deps(struct linker *l)
+{
+    struct dagfile_names by_id = {0};
+    int bad = 0;
+    long u;
+
+    for (size_t i = 0; i < l->dag->n_tasks; i++)
+        if (dagfile_names_add(&by_id, l->dag->tasks[i].task_id, i, &(size_t){0}) < 0) {
+            dagfile_names_clear(&by_id);
+            return -1;
+        }
+    for (size_t i = 0; i < l->dag->n_tasks; i++) {
+        const struct dag_map *m = l->dag->tasks[i].map;
+        for (size_t j = 0; m != NULL && j < m->n_args; j++) {
+            if (m->args[j].xcom_task == NULL)
+                continue;
+            if (xcom_source(l, &by_id, i, &m->args[j], &u) < 0)
+                bad = 1;
+            else if (edge_add(&l->es, (size_t)u, i) < 0)
+                bad = -1;
+        }
+    }
+    dagfile_names_clear(&by_id);
+    return bad;
+}
+
 static int
 cmp_edge(const void *a, const void *b)
 {
@@ -514,6 +601,11 @@ dagfile_link(struct loadctx *c, struct dag *dag, const struct dagfile_taskref *r
         }
     /* Resolution errors are all reported by the first pass; the second only adds edges. */
     if (task_deps(&l, false) != 0)
+        goto out;
+    int xr = xcom_deps(&l);
+    if (xr < 0)
+        dagfile_error(c, NULL, "out of memory");
+    if (xr != 0)
         goto out;
     l.n_direct = l.es.n;
     if (link_groups_prepare(&l) < 0) {

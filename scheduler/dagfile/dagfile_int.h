@@ -174,10 +174,11 @@ int dagfile_group_find(const struct dgroups *gs, const char *name);
 
 /* Where each built task came from, for dependency resolution. */
 struct dagfile_taskref {
-    const char *short_id;     /* the name dependencies use (borrowed) */
-    const struct ynode *at;   /* the task's mapping */
-    const struct ynode *deps; /* its dependencies, or NULL */
-    int group;                /* index in dgroups, -1 outside groups */
+    const char *short_id;       /* the name dependencies use (borrowed) */
+    const struct ynode *at;     /* the task's mapping */
+    const struct ynode *deps;   /* its dependencies, or NULL */
+    int group;                  /* index in dgroups, -1 outside groups */
+    const struct ynode *expand; /* its expand mapping or expand_kwargs value, or NULL */
 };
 /* Fill the upstream lists of dag's tasks (refs[i] describes dag->tasks[i]): names resolve to
  * tasks or groups; checks unknown names, self-dependencies and cycles. -1 on any error. */
@@ -223,6 +224,27 @@ int dagfile_sql_partition_ok(struct loadctx *c, const char *sid, const struct yn
 /* statement text (field names it, at is where) against parameters p (a list or a mapping). */
 int dagfile_sql_placeholders(struct loadctx *c, const char *sid, const struct ynode *at,
                              const char *text, const char *field, const struct ynode *p);
+
+/* Dynamic task mapping (dagfile_map.c): whether operator op can map argument name (its table
+ * of mappable arguments), and those names as "a, b, c" into buf. */
+bool dagfile_map_takes(const char *name, enum op_kind op);
+void dagfile_map_list(enum op_kind op, char *buf, size_t size);
+/* Whether task t maps over name (for expand_kwargs: any argument its operator can map), so a
+ * required argument may be absent from its keys. */
+bool dagfile_task_maps(const struct dag_task *t, const char *name);
+void dagfile_map_free(struct dag_map *m);
+/* dagfile_mapload.c. The task's own mapping with its `partial:` keys merged in (a new tree
+ * in *merged, NULL when it has no partial); errors (a key both in partial and in the task)
+ * recorded at the key. -1 on any. */
+int dagfile_map_partial(struct loadctx *c, const struct ynode *map, const char *sid,
+                        struct ynode **merged);
+/* expand / expand_kwargs / map_index_template of a task into t->map (before its other
+ * arguments are read). -1 on any error (recorded). */
+int dagfile_map_read(struct loadctx *c, const struct chain *ch, struct dag_task *t,
+                     const char *sid);
+/* After the task's arguments are read: each literal item binds (right types), sid names it. */
+int dagfile_map_check_items(struct loadctx *c, const struct ynode *map, const struct dag_task *t,
+                            const char *sid);
 
 /* Free one DAG (NULL is a no-op). */
 void dag_free(struct dag *dag);

@@ -37,9 +37,6 @@
     "callbacks are not run by gust yet: remove it (a failed task or run is shown by `gust tasks "  \
     "states-for-dag-run` and the scheduler's log)"
 #define R_PYTHON "it names Python code, which gust cannot run: remove it"
-#define R_MAPPING                                                                                  \
-    "dynamic task mapping is not supported yet: write one task per value (or loop in the "         \
-    "command)"
 #define R_ASSET                                                                                    \
     "assets and datasets are not supported yet: remove it and trigger the consumer DAG with "      \
     "TriggerDagRunOperator or a time schedule"
@@ -134,9 +131,12 @@ static const struct dagfile_key keys[] = {
     {"email_on_failure", AT, KEY_REFUSED, 0, R_EMAIL " or set it to false", "false"},
     {"email_on_retry", AT, KEY_REFUSED, 0, R_EMAIL " or set it to false", "false"},
     {"sla", AT, KEY_REFUSED, 0, "SLAs are not supported (Airflow 3 removed them): remove it", NULL},
-    {"expand", T, KEY_REFUSED, 0, R_MAPPING, NULL},
-    {"partial", T, KEY_REFUSED, 0, R_MAPPING, NULL},
-    {"map_index_template", AT, KEY_REFUSED, 0, R_MAPPING, NULL},
+    /* dynamic task mapping (dagfile_mapload.c) */
+    {"expand", T, KEY_IMPLEMENTED, 0, "see \"Dynamic task mapping\"", NULL},
+    {"expand_kwargs", T, KEY_IMPLEMENTED, 0,
+     "a gust extension to dag-factory: Airflow's expand_kwargs", NULL},
+    {"partial", T, KEY_IMPLEMENTED, 0, "see \"Dynamic task mapping\"", NULL},
+    {"map_index_template", AT, KEY_IMPLEMENTED, 0, "names the instances of a mapped task", NULL},
     {"outlets", AT, KEY_REFUSED, 0, R_ASSET, NULL},
     {"inlets", AT, KEY_REFUSED, 0, R_ASSET, NULL},
     {"python_callable", AT, KEY_REFUSED, 0, R_PYTHON, NULL},

@@ -97,7 +97,7 @@ arg(const struct sqlctx *x, const char *key)
 static int
 require(struct sqlctx *x, const char *key, const char *hint)
 {
-    if (arg(x, key) != NULL)
+    if (arg(x, key) != NULL || dagfile_task_maps(x->t, key))
         return 0;
     dagfile_error(x->c, x->ch->maps[0], "task '%s': %s needs %s%s", x->sid, op_kind_name(x->t->op),
                   key, hint);
@@ -541,6 +541,8 @@ read_conn(struct sqlctx *x)
      * "default_conn_id"; the others have none */
     if (x->q->conn_id == NULL && (pgop || x->t->op == OP_SQL_BRANCH))
         x->q->conn_id = strdup(pgop ? "postgres_default" : "default_conn_id");
+    if (x->q->conn_id == NULL && dagfile_task_maps(x->t, "conn_id"))
+        return bad; /* each instance's, checked by sql_task when it runs */
     if (x->q->conn_id == NULL || x->q->conn_id[0] == '\0') {
         dagfile_error(x->c, cid ? cid : x->ch->maps[0], "task '%s': %s needs conn_id", x->sid,
                       op_kind_name(x->t->op));

@@ -129,8 +129,6 @@ the_rule_by_name(void **state)
     static const char *const refused[] = {"on_failure_callback",
                                           "on_success_callback_name",
                                           "on_retry_callback_file",
-                                          "expand",
-                                          "partial",
                                           "outlets",
                                           "inlets",
                                           "email",
@@ -150,6 +148,12 @@ the_rule_by_name(void **state)
     assert_int_equal(dagfile_key_class("sla_miss_callback", KL_DAG, -1, &why), KEY_REFUSED);
     assert_int_equal(dagfile_key_class("doc_md", KL_DAG, -1, &why), KEY_WARNED);
     assert_int_equal(dagfile_key_class("bash_command", KL_TASK, OP_BASH, &why), KEY_IMPLEMENTED);
+    /* dynamic task mapping */
+    assert_int_equal(dagfile_key_class("expand", KL_TASK, OP_BASH, &why), KEY_IMPLEMENTED);
+    assert_int_equal(dagfile_key_class("partial", KL_TASK, OP_KPO, &why), KEY_IMPLEMENTED);
+    assert_int_equal(dagfile_key_class("expand_kwargs", KL_TASK, OP_SQL_EXECUTE, &why),
+                     KEY_IMPLEMENTED);
+    assert_int_equal(dagfile_key_class("map_index_template", KL_ARGS, -1, &why), KEY_IMPLEMENTED);
     assert_int_equal(dagfile_key_class("bash_command", KL_TASK, OP_KPO, &why), KEY_REFUSED);
     assert_int_equal(dagfile_key_class("volumes", KL_TASK, OP_KPO, &why), KEY_REFUSED);
     /* unknown keys: dag-factory drops DAG keys; Airflow drops unused default_args; a task's
