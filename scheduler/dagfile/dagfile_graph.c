@@ -422,10 +422,15 @@ xcom_source(struct linker *l, const struct dagfile_names *by_id, size_t i,
 {
     const struct ynode *ex = l->refs[i].expand;
     const struct ynode *at = ex && ex->kind == YN_MAP && a->name ? ymap_get(ex, a->name) : ex;
-    const char *sid = l->refs[i].short_id, *arg = a->name ? a->name : "expand_kwargs";
+    const char *sid = l->refs[i].short_id;
     long same = task_find(l, a->xcom_task);
+    char arg[300];
 
     at = at ? at : l->refs[i].at;
+    if (a->name)
+        snprintf(arg, sizeof(arg), "expand argument '%s'", a->name);
+    else
+        snprintf(arg, sizeof(arg), "expand_kwargs");
     if ((*u = dagfile_names_get(by_id, a->xcom_task)) < 0) {
         dagfile_error(l->c, at,
                       "task '%s': %s takes the XCom of '%s', which is not a task of this "

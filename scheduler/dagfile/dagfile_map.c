@@ -538,9 +538,16 @@ bind_codes(struct binder *b, const json_t *v)
         return err_set(b->e, ERR_FAIL, "out of memory");
     for (size_t i = 0; i < k; i++) {
         const json_t *c = json_is_array(v) ? json_array_get(v, i) : v;
-        if (!json_is_integer(c) || json_integer_value(c) < 0 || json_integer_value(c) > 255) {
+        if (!json_is_integer(c)) {
             free(codes);
             return bad_type(b, c, "an exit code (0 to 255) or a list of them");
+        }
+        if (json_integer_value(c) < 0 || json_integer_value(c) > 255) {
+            free(codes);
+            return err_set(b->e, ERR_USAGE,
+                           "task '%s': mapped argument '%s': %" JSON_INTEGER_FORMAT
+                           " is not an exit code (0 to 255)",
+                           tid(b->t), b->a->name, json_integer_value(c));
         }
         codes[i] = (int)json_integer_value(c);
     }
