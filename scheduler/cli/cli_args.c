@@ -6,6 +6,7 @@
  * cannot disagree; a verb's handler gets the parsed values and never sees getopt. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli_int.h"
@@ -258,4 +259,23 @@ bool
 cli_flag(const struct cli_args *a, const char *name)
 {
     return cli_arg(a, name, NULL) != NULL;
+}
+
+/* --map-index N (Airflow's -m/--map-index): -1 when absent, -2 after a message when it is not
+ * a map index (an integer >= -1). */
+int
+cli_map_index(const struct cli_args *a)
+{
+    const char *v = cli_arg(a, "map-index", NULL);
+    char *end;
+    long n;
+
+    if (v == NULL)
+        return -1;
+    n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < -1 || n > 1000000000) {
+        log_error("--map-index: '%s' is not a map index (an integer, -1 for an unmapped task)", v);
+        return -2;
+    }
+    return (int)n;
 }

@@ -53,6 +53,7 @@ const char *cli_arg(const struct cli_args *a, const char *name, const char *def)
 
 /* True when option --name was given. */
 bool cli_flag(const struct cli_args *a, const char *name);
+int cli_map_index(const struct cli_args *a);
 
 /* Print the verb's usage to stderr; returns the usage exit code (2). */
 int cli_usage_error(const struct cli_args *a);

@@ -152,7 +152,8 @@ cli_tasks_render(const struct cli_args *a)
         goto out;
     if (dag->tasks[idx].op == OP_EMPTY || dag->tasks[idx].op == OP_TRIGGER_DAGRUN)
         rc = EXIT_OK; /* nothing rendered before the run (a trigger's conf renders then) */
-    else if (runner_task_command(s, dag, (size_t)idx, run_id, logical, conf, xcom, &cmd, &e) < 0)
+    else if (runner_task_command(s, dag, (size_t)idx, cli_map_index(a), run_id, logical, conf, xcom,
+                                 &cmd, &e) < 0)
         log_error("tasks render: %s", e.msg);
     else {
         print_rendered(&dag->tasks[idx], &cmd);

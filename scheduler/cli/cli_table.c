@@ -130,20 +130,23 @@ static const struct cli_verb verbs[] = {
     {"tasks", "list", "DAG_ID", 1, 1, "tree", "list the tasks of a DAG",
      "List the task ids of a DAG, sorted; --tree shows them under their upstreams.",
      cli_tasks_list},
-    {"tasks", "test", "DAG_ID TASK_ID [DATE_OR_RUN_ID]", 2, 3, "t,task-params=JSON",
+    {"tasks", "test", "DAG_ID TASK_ID [DATE_OR_RUN_ID]", 2, 3, "t,task-params=JSON m,map-index=N",
      "run one task now without recording state",
-     "Run one task now without recording state; print its log and the XCom it would push.",
+     "Run one task now without recording state; print its log and the XCom it would push.\n"
+     "A mapped task's instance is named with -m/--map-index (its upstream's XCom is read from\n"
+     "the run given).",
      cli_tasks_test},
-    {"tasks", "state", "DAG_ID TASK_ID LOGICAL_DATE_OR_RUN_ID", 3, 3, NULL,
+    {"tasks", "state", "DAG_ID TASK_ID LOGICAL_DATE_OR_RUN_ID", 3, 3, "m,map-index=N",
      "print the state of a task instance",
-     "Print the state of a task instance; its run is named by run id or logical date.",
+     "Print the state of a task instance; its run is named by run id or logical date, a\n"
+     "mapped task's instance by -m/--map-index (default -1: an unmapped task).",
      cli_tasks_state},
     {"tasks", "states-for-dag-run", "DAG_ID LOGICAL_DATE_OR_RUN_ID", 2, 2,
      "o,output=table|json|plain tries,t", "print the states of a run's tasks (--tries: every try)",
      "Print the states of a run's tasks. --tries lists every try (the run's whole history).",
      cli_tasks_states_for_dag_run},
-    {"tasks", "render", "DAG_ID TASK_ID LOGICAL_DATE_OR_RUN_ID", 3, 3, DAGS_FOLDER_OPT,
-     "print a task's templated fields, rendered",
+    {"tasks", "render", "DAG_ID TASK_ID LOGICAL_DATE_OR_RUN_ID", 3, 3,
+     DAGS_FOLDER_OPT " m,map-index=N", "print a task's templated fields, rendered",
      "Render every templated field of a task for a run (its run id or logical date; a date\n"
      "with no run renders for a manual run at that date) as a try would: bash_command,\n"
      "cmds, arguments, env values, a SQL task's statements. XCom pulls and variables read\n"
@@ -156,18 +159,23 @@ static const struct cli_verb verbs[] = {
      "and its trigger rule judged by the planner on the run's recorded states. Exit 0\n"
      "either way (Airflow's), 1 when the run or task does not exist.",
      cli_tasks_failed_deps},
-    {"tasks", "logs", "DAG_ID TASK_ID RUN_ID", 3, 3, "try=N", "print the log of a task's try",
-     "Print the log of a task's try (default its latest).", cli_tasks_logs},
+    {"tasks", "logs", "DAG_ID TASK_ID RUN_ID", 3, 3, "try=N m,map-index=N",
+     "print the log of a task's try",
+     "Print the log of a task's try (default its latest); a mapped task's instance is named\n"
+     "with -m/--map-index.",
+     cli_tasks_logs},
     {"tasks", "clear", "DAG_ID", 1, 1,
      "t,task-regex=REGEX run-id=RUN_ID s,start-date=DATE e,end-date=DATE only-failed,f "
-     "r,only-running u,upstream d,downstream R,dag-regex y,yes",
+     "r,only-running u,upstream d,downstream R,dag-regex y,yes m,map-index=N",
      "clear task instances so they run again",
      "Set matching task instances back to none so they run again (their runs go back to\n"
      "queued), as Airflow's: -t the task ids (a POSIX regex), -s/-e the runs' logical dates\n"
      "(inclusive), --run-id one run, -u/-d also the matches' upstream/downstream tasks, -R\n"
      "DAG_ID is a regex over the DAG ids. Running tries are never interrupted: they are\n"
      "left alone and counted (so -r/--only-running clears nothing and reports them). -r is\n"
-     "--only-running as in Airflow; the run id is --run-id only.",
+     "--only-running as in Airflow; the run id is --run-id only. -m/--map-index clears one\n"
+     "instance of a mapped task; without it every instance is cleared, and the task expands\n"
+     "again from its upstream's current XCom.",
      cli_tasks_clear},
     {"db", "migrate", NULL, 0, 0, NULL, "create or upgrade the metadata schema",
      "Create or upgrade the metadata schema: apply the migrations this gust carries that the\n"

@@ -89,8 +89,9 @@ fmt_time(time_t t, char buf[32])
 static json_t *
 ti_json(const char *dag_id, const char *run_id, const struct store_ti *ti)
 {
-    char sd[32], ed[32], dur[32] = "", code[16] = "", tries[16];
+    char sd[32], ed[32], dur[32] = "", code[16] = "", tries[16], mi[16];
 
+    snprintf(mi, sizeof(mi), "%d", ti->map_index);
     fmt_time(ti->start_date, sd);
     fmt_time(ti->end_date, ed);
     if (ti->duration >= 0)
@@ -100,17 +101,19 @@ ti_json(const char *dag_id, const char *run_id, const struct store_ti *ti)
     else if (ti->term_signal)
         snprintf(code, sizeof(code), "signal %d", ti->term_signal);
     snprintf(tries, sizeof(tries), "%d", ti->try_number);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "dag_id", dag_id,
-                     "run_id", run_id, "task_id", ti->task_id, "state", ti_state_name(ti->state),
-                     "try_number", tries, "start_date", sd, "end_date", ed, "duration", dur, "exit",
-                     code, "hostname", ti->hostname ? ti->hostname : "");
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "dag_id", dag_id,
+                     "run_id", run_id, "task_id", ti->task_id, "map_index", mi, "state",
+                     ti_state_name(ti->state), "try_number", tries, "start_date", sd, "end_date",
+                     ed, "duration", dur, "exit", code, "hostname",
+                     ti->hostname ? ti->hostname : "");
 }
 
 static json_t *
 try_json(const struct store_try *t)
 {
-    char sd[32], ed[32], dur[32] = "", code[16] = "", num[16], pid[16] = "";
+    char sd[32], ed[32], dur[32] = "", code[16] = "", num[16], pid[16] = "", mi[16];
 
+    snprintf(mi, sizeof(mi), "%d", t->map_index);
     fmt_time(t->start_date, sd);
     fmt_time(t->end_date, ed);
     if (t->duration >= 0)
@@ -122,9 +125,9 @@ try_json(const struct store_try *t)
     snprintf(num, sizeof(num), "%d", t->try_number);
     if (t->pid)
         snprintf(pid, sizeof(pid), "%d", t->pid);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "task_id", t->task_id,
-                     "try_number", num, "state", ti_state_name(t->state), "start_date", sd,
-                     "end_date", ed, "duration", dur, "exit", code, "hostname",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "task_id", t->task_id,
+                     "map_index", mi, "try_number", num, "state", ti_state_name(t->state),
+                     "start_date", sd, "end_date", ed, "duration", dur, "exit", code, "hostname",
                      t->hostname ? t->hostname : "", "pid", pid);
 }
 
@@ -144,8 +147,8 @@ print_tries(struct store *s, const char *dag_id, const char *run_id, const char 
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, try_json(&tries[i]));
     cli_print_rows(arr, output,
-                   (const char *[]){"task_id", "try_number", "state", "start_date", "end_date",
-                                    "duration", "exit", "hostname", "pid", NULL});
+                   (const char *[]){"task_id", "map_index", "try_number", "state", "start_date",
+                                    "end_date", "duration", "exit", "hostname", "pid", NULL});
     json_decref(arr);
     store_tries_free(tries, n);
     return EXIT_OK;
@@ -183,8 +186,8 @@ cli_tasks_states_for_dag_run(const struct cli_args *a)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, ti_json(dag_id, run_id, &tis[i]));
     cli_print_rows(arr, output,
-                   (const char *[]){"task_id", "state", "try_number", "start_date", "end_date",
-                                    "duration", "exit", NULL});
+                   (const char *[]){"task_id", "map_index", "state", "try_number", "start_date",
+                                    "end_date", "duration", "exit", NULL});
     json_decref(arr);
     rc = EXIT_OK;
 out:
@@ -203,9 +206,11 @@ cli_tasks_state(const struct cli_args *a)
     struct err e = {0};
     struct store *s;
     char *run_id = NULL;
-    size_t n = 0;
-    int rc;
+    size_t n = 0, instances = 0;
+    int rc, mi = cli_map_index(a);
 
+    if (mi < -1)
+        return EXIT_USAGE;
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
     rc = EXIT_FAIL;
@@ -216,11 +221,17 @@ cli_tasks_state(const struct cli_args *a)
     if (store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0)
         log_error("%s", e.msg);
     for (size_t i = 0; i < n; i++)
-        if (strcmp(tis[i].task_id, task_id) == 0) {
+        if (strcmp(tis[i].task_id, task_id) == 0 && tis[i].map_index == mi) {
             puts(ti_state_name(tis[i].state));
             rc = EXIT_OK;
+        } else if (strcmp(tis[i].task_id, task_id) == 0) {
+            instances++;
         }
-    if (rc != EXIT_OK && e.code == ERR_OK)
+    if (rc != EXIT_OK && e.code == ERR_OK && instances > 0)
+        log_error("task '%s' of run '%s' has no instance with map index %d: it is mapped into "
+                  "%zu instances (--map-index 0..%zu)",
+                  task_id, run_id, mi, instances, instances - 1);
+    else if (rc != EXIT_OK && e.code == ERR_OK)
         log_error("no task '%s' in run '%s' of DAG '%s'", task_id, run_id, dag_id);
     free(run_id);
     store_tis_free(tis, n);
@@ -255,14 +266,16 @@ cli_tasks_logs(const struct cli_args *a)
     struct store *s;
     char *log = NULL, *xcom = NULL;
     size_t n = 0;
-    int want = atoi(cli_arg(a, "try", "0")), rc;
+    int want = atoi(cli_arg(a, "try", "0")), rc, mi = cli_map_index(a);
 
+    if (mi < -1)
+        return EXIT_USAGE;
     if ((s = cli_open_store()) == NULL)
         return EXIT_FAIL;
     rc = EXIT_FAIL;
     if (want <= 0 && store_tis_get(s, argv[1], argv[3], &tis, &n, &e) == 0)
         for (size_t i = 0; i < n; i++)
-            if (strcmp(tis[i].task_id, argv[2]) == 0)
+            if (strcmp(tis[i].task_id, argv[2]) == 0 && tis[i].map_index == mi)
                 want = tis[i].try_number;
     if (want <= 0) {
         log_error("task '%s' of run '%s' has not run yet%s%s", argv[2], argv[3],
@@ -270,7 +283,7 @@ cli_tasks_logs(const struct cli_args *a)
         goto out;
     }
     if (runner_try_paths(getenv("GUST_LOGS_FOLDER") ? getenv("GUST_LOGS_FOLDER") : "./logs",
-                         argv[1], argv[3], argv[2], want, &log, &xcom, &e) < 0 ||
+                         argv[1], argv[3], argv[2], mi, want, &log, &xcom, &e) < 0 ||
         cat_file(log) < 0) {
         log_error("no log for try %d: %s", want, log ? log : e.msg);
         goto out;
@@ -390,6 +403,12 @@ clear_dag(struct store *s, const struct cli_args *a, const struct dag *dag)
     if ((rc = clear_filter(a, dag, &f)) != EXIT_OK)
         return rc;
     f.only_running = cli_flag(a, "only-running"); /* never interrupted: counted only */
+    f.map_index = cli_map_index(a);
+    f.by_map_index = f.map_index >= 0;
+    if (f.map_index < -1) {
+        free((char *)f.task_ids_json);
+        return EXIT_USAGE;
+    }
     rc = EXIT_FAIL;
     if (store_tis_clear_filter(s, dag->dag_id, dag, &f, time(NULL), &cleared, &running, &e) < 0)
         log_error("%s", e.msg);

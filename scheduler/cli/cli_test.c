@@ -111,6 +111,7 @@ struct test_ctx {
     time_t logical;
     const char *params;
     const char *xcom_path;
+    int map_index;
 };
 
 static int
@@ -126,8 +127,8 @@ test_task(struct store *s, const struct test_ctx *t)
         printf("%s: nothing to run outside a DAG run\n", op_kind_name(task->op));
         return EXIT_OK;
     }
-    if (runner_task_command(s, t->dag, t->task, t->run_id, t->logical, t->params, t->xcom_path,
-                            &cmd, &e) < 0 ||
+    if (runner_task_command(s, t->dag, t->task, t->map_index, t->run_id, t->logical, t->params,
+                            t->xcom_path, &cmd, &e) < 0 ||
         run_once(task, &cmd, &res, &e) < 0) {
         log_error("%s", e.msg);
         goto out;
@@ -225,7 +226,10 @@ cli_tasks_test(const struct cli_args *a)
         goto out;
     if (getenv("GUST_DATABASE_URL") || getenv("PGHOST") || getenv("PGDATABASE"))
         s = cli_open_store();
-    t = (struct test_ctx){.dag = dag, .task = (size_t)idx, .params = params};
+    t = (struct test_ctx){
+        .dag = dag, .task = (size_t)idx, .params = params, .map_index = cli_map_index(a)};
+    if (t.map_index < -1)
+        goto out;
     if (test_run(s, dag, a->argc == 3 ? a->argv[2] : NULL, &t) < 0 || mkdtemp(xdir) == NULL)
         goto out;
     if (asprintf(&xcom_path, "%s/return.json", xdir) < 0)

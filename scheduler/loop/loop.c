@@ -95,8 +95,10 @@ expire_one(struct loop_ctx *c, struct runner *r, const struct store_expired *x)
         return; /* ours and alive: our next heartbeat renews it */
     /* nothing of the old try may run beside its retry */
     if (x->hostname && strcmp(x->hostname, c->hostname) == 0)
-        runner_kill_old_try(r, x->dag_id, x->run_id, x->task_id, x->try_number, x->pid);
-    if (runner_fail_try(r, x->dag_id, x->run_id, x->task_id, x->try_number, x->max_tries,
+        runner_kill_old_try(r, x->dag_id, x->run_id, x->task_id, x->map_index, x->try_number,
+                            x->pid);
+    if (runner_fail_try(r, x->dag_id, x->run_id, x->task_id, x->map_index, x->try_number,
+                        x->max_tries,
                         "lease expired: the process running this try stopped heartbeating; "
                         "the try counts as failed",
                         &e) == 1) {

@@ -34,30 +34,13 @@ enum verdict {
     V_UPSTREAM_FAILED, /* can never be met: upstream_failed */
 };
 
-/* Airflow's _UpstreamTIStates: counts over the *finished* upstreams only; `upstream` is how
- * many there are in all. Removed upstreams count as done but are neither success nor
- * failure (task instances are never mapped here, so the map_index corrections vanish). */
+/* Airflow's _UpstreamTIStates: counts over the *finished* upstream task instances only;
+ * `upstream` is how many there are in all (every instance of a mapped upstream). Removed
+ * instances count as done but are neither success nor failure; the removed instances of a
+ * mapped upstream are not counted at all (see plan_run_units). */
 struct up_counts {
     long upstream, success, skipped, failed, upstream_failed, removed, done;
 };
-
-static struct up_counts
-count_upstream(const struct dag_task *t, const enum ti_state *st)
-{
-    struct up_counts c = {0};
-
-    for (size_t j = 0; j < t->n_upstream; j++) {
-        enum ti_state s = st[t->upstream_idx[j]];
-        c.upstream++;
-        c.success += s == TI_SUCCESS;
-        c.skipped += s == TI_SKIPPED;
-        c.failed += s == TI_FAILED;
-        c.upstream_failed += s == TI_UPSTREAM_FAILED;
-        c.removed += s == TI_REMOVED;
-        c.done += ti_state_finished(s);
-    }
-    return c;
-}
 
 /* The flag_upstream_failed branch: the state a task is moved to when its rule can no longer
  * be met, or V_WAIT when there is none. */
@@ -141,33 +124,61 @@ rule_met(enum trigger_rule r, const struct up_counts *c)
     return false;
 }
 
-static enum verdict
-evaluate(const struct dag_task *t, const enum ti_state *st)
+/* ---- plan_run ---- */
+
+/* Work space of one plan_run_units call. Units are task instances: first[t] and count[t] give
+ * task t's range in tis[] and st[]. */
+struct run_ctx {
+    const struct dag *g;
+    const struct plan_ti *tis;
+    size_t n;
+    time_t now;
+    enum ti_state *st; /* the states as decided so far, per unit */
+    size_t *first, *count;
+    bool *expand;  /* per task: to be expanded by the caller */
+    size_t *order; /* tasks, upstream before downstream where the graph allows */
+    size_t *seq;   /* units in the order they changed */
+    size_t n_seq;
+};
+
+static struct up_counts
+count_upstream(const struct run_ctx *c, const struct dag_task *t)
 {
-    struct up_counts c;
+    struct up_counts k = {0};
+
+    for (size_t j = 0; j < t->n_upstream; j++) {
+        size_t u = t->upstream_idx[j];
+        bool mapped = c->g->tasks[u].map != NULL;
+        for (size_t x = c->first[u]; x < c->first[u] + c->count[u]; x++) {
+            enum ti_state s = c->st[x];
+            if (mapped && s == TI_REMOVED && c->tis[x].map_index >= 0)
+                continue;
+            k.upstream++;
+            k.success += s == TI_SUCCESS;
+            k.skipped += s == TI_SKIPPED;
+            k.failed += s == TI_FAILED;
+            k.upstream_failed += s == TI_UPSTREAM_FAILED;
+            k.removed += s == TI_REMOVED;
+            k.done += ti_state_finished(s);
+        }
+    }
+    return k;
+}
+
+static enum verdict
+evaluate(const struct run_ctx *c, const struct dag_task *t)
+{
+    struct up_counts k;
     enum verdict v;
 
     if (t->n_upstream == 0 || t->trigger_rule == TR_ALWAYS)
         return V_RUN;
-    c = count_upstream(t, st);
-    v = rule_dead_end(t->trigger_rule, &c);
+    k = count_upstream(c, t);
+    v = rule_dead_end(t->trigger_rule, &k);
     if (v != V_WAIT)
         return v;
-    return rule_met(t->trigger_rule, &c) ? V_RUN : V_WAIT;
+    return rule_met(t->trigger_rule, &k) ? V_RUN : V_WAIT;
 }
-
-/* ---- plan_run ---- */
-
-/* Work space of one plan_run call. */
-struct run_ctx {
-    const struct dag *g;
-    const struct plan_ti *tis;
-    time_t now;
-    enum ti_state *st; /* the states as decided so far */
-    size_t *order;     /* tasks, upstream before downstream where the graph allows */
-    size_t *seq;       /* tasks in the order they changed */
-    size_t n_seq;
-};
 
 /* Depth-first post-order over upstream edges: a topological order (a cycle, which the DAG
  * loader rejects anyway, is simply cut). Uses an explicit stack: chains can be long. */
@@ -212,30 +223,49 @@ topo_order(const struct dag *g, size_t *order)
     return 0;
 }
 
-/* One step of task i: Airflow evaluates only none and up_for_retry task instances
- * (SCHEDULEABLE_STATES); an up_for_retry one is scheduled only once its retry is due, but
- * is flagged skipped / upstream_failed like any other. Returns whether the state changed. */
+/* One unit's step under its task's verdict v: Airflow evaluates only none and up_for_retry task
+ * instances (SCHEDULEABLE_STATES); an up_for_retry one is scheduled only once its retry is
+ * due, but is flagged skipped / upstream_failed like any other. A mapped task's none
+ * instances are scheduled by its expansion (the caller's), not here. */
 static bool
-step(struct run_ctx *c, size_t i)
+step_unit(struct run_ctx *c, size_t x, enum verdict v, bool mapped)
 {
-    enum ti_state s = c->st[i];
-    enum verdict v;
+    enum ti_state s = c->st[x];
 
     if (s != TI_NONE && s != TI_UP_FOR_RETRY)
         return false;
-    v = evaluate(&c->g->tasks[i], c->st);
     if (v == V_SKIP)
-        c->st[i] = TI_SKIPPED;
+        c->st[x] = TI_SKIPPED;
     else if (v == V_UPSTREAM_FAILED)
-        c->st[i] = TI_UPSTREAM_FAILED;
-    else if (v == V_RUN && c->tis[i].wait_past)
+        c->st[x] = TI_UPSTREAM_FAILED;
+    else if (v == V_RUN && c->tis[x].wait_past)
         return false;
-    else if (v == V_RUN && (s == TI_NONE || c->tis[i].next_retry_at <= c->now))
-        c->st[i] = TI_SCHEDULED;
+    else if (v == V_RUN && s == TI_NONE && mapped) {
+        c->expand[c->tis[x].task] = true;
+        c->st[x] = TI_SCHEDULED;
+    } else if (v == V_RUN && (s == TI_NONE || c->tis[x].next_retry_at <= c->now))
+        c->st[x] = TI_SCHEDULED;
     else
         return false;
-    c->seq[c->n_seq++] = i;
+    c->seq[c->n_seq++] = x;
     return true;
+}
+
+/* One step of task i: its verdict, evaluated once, applied to each of its instances. */
+static bool
+step(struct run_ctx *c, size_t i)
+{
+    bool changed = false, todo = false;
+    enum verdict v;
+
+    for (size_t x = c->first[i]; x < c->first[i] + c->count[i] && !todo; x++)
+        todo = c->st[x] == TI_NONE || c->st[x] == TI_UP_FOR_RETRY;
+    if (!todo)
+        return false;
+    v = evaluate(c, &c->g->tasks[i]);
+    for (size_t x = c->first[i]; x < c->first[i] + c->count[i]; x++)
+        changed |= step_unit(c, x, v, c->g->tasks[i].map != NULL);
+    return changed;
 }
 
 static void
@@ -250,7 +280,8 @@ propagate(struct run_ctx *c)
     } while (changed);
 }
 
-/* scheduled -> queued in task order while max_active_tasks and free slots allow. */
+/* scheduled -> queued in unit order while max_active_tasks and free slots allow; the instances
+ * of a task being expanded wait for their expansion. */
 static void
 queue_scheduled(struct run_ctx *c, const struct plan_limits *lim)
 {
@@ -260,10 +291,11 @@ queue_scheduled(struct run_ctx *c, const struct plan_limits *lim)
         cap_dag = (long)lim->max_active_tasks - lim->active_in_dag;
     if (lim != NULL && lim->free_slots >= 0)
         cap_slots = lim->free_slots;
-    for (size_t i = 0; i < c->g->n_tasks; i++) {
-        if (c->st[i] != TI_SCHEDULED || queued >= cap_dag || queued >= cap_slots)
+    for (size_t x = 0; x < c->n; x++) {
+        if (c->st[x] != TI_SCHEDULED || c->expand[c->tis[x].task] || queued >= cap_dag ||
+            queued >= cap_slots)
             continue;
-        c->st[i] = TI_QUEUED;
+        c->st[x] = TI_QUEUED;
         queued++;
     }
 }
@@ -271,17 +303,18 @@ queue_scheduled(struct run_ctx *c, const struct plan_limits *lim)
 /* DagRun.update_state: finished -> the leaves decide (removed leaves ignored); unfinished
  * with nothing scheduled, queued, running or waiting for a retry -> deadlock -> failed. */
 static enum run_state
-run_outcome(const struct dag *g, const enum ti_state *st, const struct plan_ti *tis)
+run_outcome(const struct run_ctx *c)
 {
     bool unfinished = false, progress = false, leaf_failed = false;
 
-    for (size_t i = 0; i < g->n_tasks; i++) {
-        enum ti_state s = st[i];
+    for (size_t x = 0; x < c->n; x++) {
+        enum ti_state s = c->st[x];
         if (!ti_state_finished(s)) {
             unfinished = true;
             progress |= s == TI_SCHEDULED || s == TI_QUEUED || s == TI_RUNNING ||
-                        s == TI_UP_FOR_RETRY || tis[i].wait_past;
-        } else if (g->tasks[i].n_downstream == 0 && (s == TI_FAILED || s == TI_UPSTREAM_FAILED)) {
+                        s == TI_UP_FOR_RETRY || c->tis[x].wait_past;
+        } else if (c->g->tasks[c->tis[x].task].n_downstream == 0 &&
+                   (s == TI_FAILED || s == TI_UPSTREAM_FAILED)) {
             leaf_failed = true;
         }
     }
@@ -290,24 +323,43 @@ run_outcome(const struct dag *g, const enum ti_state *st, const struct plan_ti *
     return progress ? RUN_RUNNING : RUN_FAILED;
 }
 
-/* Every task whose final state differs from tis[]: propagation order first, then the tasks
- * that were already scheduled and got a slot, in task order. */
+static struct plan_change
+change_of(const struct run_ctx *c, size_t x, enum ti_state from, enum ti_state to)
+{
+    return (struct plan_change){.task = c->tis[x].task,
+                                .from = from,
+                                .to = to,
+                                .unit = x,
+                                .map_index = c->tis[x].map_index,
+                                .expand = c->expand[c->tis[x].task] && from == TI_NONE};
+}
+
+/* Every unit whose final state differs from tis[]: propagation order first, then the units
+ * that were already scheduled and got a slot. An expanded task gives one change only. */
 static int
 collect_changes(const struct run_ctx *c, struct plan_result *out)
 {
+    bool *told = calloc(c->g->n_tasks + 1, sizeof(*told));
     size_t n = 0;
 
-    out->changes = calloc(c->g->n_tasks + 1, sizeof(*out->changes));
-    if (out->changes == NULL)
+    out->changes = calloc(c->n + 1, sizeof(*out->changes));
+    if (out->changes == NULL || told == NULL) {
+        free(told);
         return -1;
-    for (size_t k = 0; k < c->n_seq; k++) {
-        size_t i = c->seq[k];
-        out->changes[n++] = (struct plan_change){i, c->tis[i].state, c->st[i]};
     }
-    for (size_t i = 0; i < c->g->n_tasks; i++)
-        if (c->tis[i].state == TI_SCHEDULED && c->st[i] == TI_QUEUED)
-            out->changes[n++] = (struct plan_change){i, TI_SCHEDULED, TI_QUEUED};
+    for (size_t k = 0; k < c->n_seq; k++) {
+        size_t x = c->seq[k], t = c->tis[x].task;
+        struct plan_change ch = change_of(c, x, c->tis[x].state, c->st[x]);
+        if (ch.expand && told[t])
+            continue;
+        told[t] |= ch.expand;
+        out->changes[n++] = ch;
+    }
+    for (size_t x = 0; x < c->n; x++)
+        if (c->tis[x].state == TI_SCHEDULED && c->st[x] == TI_QUEUED)
+            out->changes[n++] = change_of(c, x, TI_SCHEDULED, TI_QUEUED);
     out->n_changes = n;
+    free(told);
     return 0;
 }
 
@@ -316,16 +368,17 @@ next_wakeup(const struct run_ctx *c)
 {
     time_t w = 0;
 
-    for (size_t i = 0; i < c->g->n_tasks; i++) {
-        time_t t = c->tis[i].next_retry_at;
-        if (c->st[i] == TI_UP_FOR_RETRY && t > c->now && (w == 0 || t < w))
+    for (size_t x = 0; x < c->n; x++) {
+        time_t t = c->tis[x].next_retry_at;
+        if (c->st[x] == TI_UP_FOR_RETRY && t > c->now && (w == 0 || t < w))
             w = t;
     }
     return w;
 }
 
 static int
-check_input(const struct dag *g, const struct plan_ti *tis, struct plan_result *out, struct err *e)
+check_input(const struct dag *g, const struct plan_ti *tis, size_t n, struct plan_result *out,
+            struct err *e)
 {
     if (g == NULL || out == NULL || (g->n_tasks > 0 && (tis == NULL || g->tasks == NULL)))
         return err_set(e, ERR_FAIL, "plan: missing DAG, task instances or result");
@@ -333,47 +386,104 @@ check_input(const struct dag *g, const struct plan_ti *tis, struct plan_result *
         if (g->tasks[i].n_upstream > 0 && g->tasks[i].upstream_idx == NULL)
             return err_set(e, ERR_FAIL, "plan: DAG '%s' is not indexed (dag_index)",
                            g->dag_id ? g->dag_id : "?");
-    for (size_t i = 0; i < g->n_tasks; i++)
-        if ((unsigned)tis[i].state >= TI_N_STATES)
-            return err_set(e, ERR_FAIL, "plan: task %zu has invalid state %d", i,
-                           (int)tis[i].state);
+    for (size_t x = 0; x < n; x++) {
+        if ((unsigned)tis[x].state >= TI_N_STATES)
+            return err_set(e, ERR_FAIL, "plan: task instance %zu has invalid state %d", x,
+                           (int)tis[x].state);
+        if (tis[x].task >= g->n_tasks || (x > 0 && (tis[x].task < tis[x - 1].task ||
+                                                    (tis[x].task == tis[x - 1].task &&
+                                                     tis[x].map_index <= tis[x - 1].map_index))))
+            return err_set(e, ERR_FAIL, "plan: task instance %zu is out of order or of no task", x);
+    }
     return 0;
 }
 
-/* Decide the next transitions of one run (see plan.h). */
-int
-plan_run(const struct dag *g, const struct plan_ti *tis, const struct plan_limits *lim, time_t now,
-         struct plan_result *out, struct err *e)
+/* The ranges of each task's units; -1 when a task has none. */
+static int
+unit_ranges(struct run_ctx *c, struct err *e)
 {
-    struct run_ctx c = {.g = g, .tis = tis, .now = now};
+    for (size_t x = 0; x < c->n; x++) {
+        size_t t = c->tis[x].task;
+        if (c->count[t]++ == 0)
+            c->first[t] = x;
+    }
+    for (size_t t = 0; t < c->g->n_tasks; t++)
+        if (c->count[t] == 0)
+            return err_set(e, ERR_FAIL, "plan: task '%s' has no task instance",
+                           c->g->tasks[t].task_id ? c->g->tasks[t].task_id : "?");
+    return 0;
+}
+
+static void
+ctx_free(struct run_ctx *c)
+{
+    free(c->st);
+    free(c->first);
+    free(c->count);
+    free(c->expand);
+    free(c->order);
+    free(c->seq);
+}
+
+/* Decide the next transitions of one run, instance by instance (see plan.h). */
+int
+plan_run_units(const struct dag *g, const struct plan_ti *tis, size_t n,
+               const struct plan_limits *lim, time_t now, struct plan_result *out, struct err *e)
+{
+    struct run_ctx c = {.g = g, .tis = tis, .n = n, .now = now};
     int rc = -1;
 
     if (out != NULL)
         *out = (struct plan_result){0};
-    if (check_input(g, tis, out, e) < 0)
+    if (check_input(g, tis, n, out, e) < 0)
         return -1;
-    c.st = calloc(g->n_tasks + 1, sizeof(*c.st));
+    c.st = calloc(n + 1, sizeof(*c.st));
+    c.first = calloc(g->n_tasks + 1, sizeof(*c.first));
+    c.count = calloc(g->n_tasks + 1, sizeof(*c.count));
+    c.expand = calloc(g->n_tasks + 1, sizeof(*c.expand));
     c.order = calloc(g->n_tasks + 1, sizeof(*c.order));
-    c.seq = calloc(g->n_tasks + 1, sizeof(*c.seq));
-    if (c.st == NULL || c.order == NULL || c.seq == NULL || topo_order(g, c.order) < 0) {
+    c.seq = calloc(n + 1, sizeof(*c.seq));
+    if (c.st == NULL || c.first == NULL || c.count == NULL || c.expand == NULL || c.order == NULL ||
+        c.seq == NULL || topo_order(g, c.order) < 0) {
         err_set(e, ERR_FAIL, "plan: out of memory");
         goto out;
     }
-    for (size_t i = 0; i < g->n_tasks; i++)
-        c.st[i] = tis[i].state;
+    if (unit_ranges(&c, e) < 0)
+        goto out;
+    for (size_t x = 0; x < n; x++)
+        c.st[x] = tis[x].state;
     propagate(&c);
     queue_scheduled(&c, lim);
     if (collect_changes(&c, out) < 0) {
         err_set(e, ERR_FAIL, "plan: out of memory");
         goto out;
     }
-    out->run_state = run_outcome(g, c.st, tis);
+    out->run_state = run_outcome(&c);
     out->next_wakeup = next_wakeup(&c);
     rc = 0;
 out:
-    free(c.st);
-    free(c.order);
-    free(c.seq);
+    ctx_free(&c);
+    return rc;
+}
+
+/* One task instance per task (see plan.h): plan_run_units with tis[i] as task i's. */
+int
+plan_run(const struct dag *g, const struct plan_ti *tis, const struct plan_limits *lim, time_t now,
+         struct plan_result *out, struct err *e)
+{
+    size_t n = g ? g->n_tasks : 0;
+    struct plan_ti *u = calloc(n + 1, sizeof(*u));
+    int rc;
+
+    if (u == NULL)
+        return err_set(e, ERR_FAIL, "plan: out of memory");
+    for (size_t i = 0; tis && i < n; i++) {
+        u[i] = tis[i];
+        u[i].task = i;
+        u[i].map_index = -1;
+    }
+    rc = plan_run_units(g, tis ? u : NULL, n, lim, now, out, e);
+    free(u);
     return rc;
 }
 

@@ -15,13 +15,16 @@
 struct dag;
 struct dag_task;
 
-/* One task instance as the planner sees it (index = task index in dag->tasks). */
+/* One task instance as the planner sees it. plan_run takes one per task (index = task index in
+ * dag->tasks, map_index -1); plan_run_units takes a mapped task's instances one by one. */
 struct plan_ti {
     enum ti_state state;
     time_t next_retry_at; /* TI_UP_FOR_RETRY: due at or after this time */
     bool wait_past;       /* depends_on_past and the previous run's try did not succeed: the
                            * task waits even when its trigger rule is met (and, as in Airflow,
                            * such a run is never declared deadlocked) */
+    size_t task;          /* plan_run_units: index in dag->tasks */
+    int map_index;        /* plan_run_units: -1 unmapped, or a mapped task not expanded yet */
 };
 
 struct plan_limits {
@@ -30,9 +33,16 @@ struct plan_limits {
     int free_slots;       /* executor slots free now (parallelism - running); < 0: unlimited */
 };
 
+/* One decided transition. expand: a mapped task (dag_task.map) whose trigger rule is met and
+ * that has instances in state none: the caller expands it (computes its length, revises its
+ * instances and schedules them, store_ti_expand) instead of a plain state change; unit is its
+ * first instance in state none, to is TI_SCHEDULED. */
 struct plan_change {
     size_t task;
     enum ti_state from, to;
+    size_t unit;   /* index in the units given (plan_run: = task) */
+    int map_index; /* of that unit */
+    bool expand;
 };
 
 struct plan_result {
@@ -55,6 +65,17 @@ struct plan_result {
  * queued when it is both scheduled and given a slot). tis[] is not modified. */
 int plan_run(const struct dag *dag, const struct plan_ti *tis, const struct plan_limits *lim,
              time_t now, struct plan_result *out, struct err *e);
+
+/* plan_run over task instances one by one (dynamic task mapping): units[] sorted by task, then
+ * map_index, every task of the DAG present at least once. Trigger rules count every instance
+ * of an upstream task (Airflow counts task instances, not tasks), except the removed
+ * instances of a mapped upstream: left over from a longer expansion, they are not part of the
+ * run any more. A mapped task's trigger rule decides for each of its instances; when it is met
+ * and some are in state none, the task gets one expand change (see struct plan_change) and its
+ * instances are not queued in this call. Each unit appears at most once in out->changes. */
+int plan_run_units(const struct dag *dag, const struct plan_ti *units, size_t n_units,
+                   const struct plan_limits *lim, time_t now, struct plan_result *out,
+                   struct err *e);
 void plan_result_clear(struct plan_result *r);
 
 /* How a finished try ends, from its exit. */

@@ -40,6 +40,21 @@ runner_emit(struct runner *r, const struct active_run *run, const char *task_id,
         r->opts.on_event(r->opts.arg, &ev);
 }
 
+/* runner_emit for one task instance: a mapped task's instance is named "task_id[map_index]". */
+void
+runner_emit_ti(struct runner *r, const struct active_run *run, const char *task_id, int map_index,
+               enum ti_state ts, int try_number, const char *detail)
+{
+    char label[300];
+
+    if (map_index < 0) {
+        runner_emit(r, run, task_id, ts, try_number, detail);
+        return;
+    }
+    snprintf(label, sizeof(label), "%s[%d]", task_id, map_index);
+    runner_emit(r, run, label, ts, try_number, detail);
+}
+
 static double
 env_double(const char *name, double dflt)
 {
@@ -353,7 +368,8 @@ heartbeat(struct runner *r, time_t now)
         if (!t->lost) {
             tries[n] = t;
             refs[n++] = (struct store_try_ref){t->run->dag_id, t->run->run_id,
-                                               t->run->dag->tasks[t->task].task_id, t->try_number};
+                                               t->run->dag->tasks[t->task].task_id, t->map_index,
+                                               t->try_number};
         }
     if (refs && tries && lost &&
         (store_job_heartbeat(r->store, r->job_id, &e) < 0 ||
@@ -436,8 +452,9 @@ step_run(struct runner *r, struct active_run *run, struct err *e)
     if (runner_plan_step(r->store, run, waits_on_past, r, &res, &queued, &n_queued, e) < 0)
         return -1;
     for (size_t i = 0; i < res.n_changes; i++)
-        runner_emit(r, run, run->dag->tasks[res.changes[i].task].task_id, res.changes[i].to, 0,
-                    NULL);
+        if (!res.changes[i].expand) /* an expansion's outcome is read back and logged */
+            runner_emit_ti(r, run, run->dag->tasks[res.changes[i].task].task_id,
+                           res.changes[i].map_index, res.changes[i].to, 0, NULL);
     run->wakeup = res.next_wakeup;
     if (res.run_state == RUN_SUCCESS || res.run_state == RUN_FAILED)
         finish_run(r, run, res.run_state);
@@ -460,12 +477,12 @@ start_claims(struct runner *r, struct store_claim *c, size_t n)
         if (idx < 0) {
             /* claimed but not runnable here (run or task gone): give it back as failed so a
              * retry can happen elsewhere, rather than holding it until the lease expires */
-            runner_fail_try(r, c[i].dag_id, c[i].run_id, c[i].task_id, c[i].try_number,
-                            c[i].max_tries, "claimed but not runnable here (run or task gone)",
-                            NULL);
+            runner_fail_try(r, c[i].dag_id, c[i].run_id, c[i].task_id, c[i].map_index,
+                            c[i].try_number, c[i].max_tries,
+                            "claimed but not runnable here (run or task gone)", NULL);
             continue;
         }
-        runner_start_claimed(r, run, (size_t)idx, c[i].try_number, c[i].max_tries);
+        runner_start_claimed(r, run, (size_t)idx, c[i].map_index, c[i].try_number, c[i].max_tries);
     }
 }
 

@@ -140,22 +140,23 @@ void runner_db_error(struct runner *r, const struct err *e, const char *what);
  * any try's end (plan_try_end, with the task of the runner's DAG bag); why is noted in the
  * try's log when that is on this host. 1 recorded, 0 refused (it moved on), -1 error. */
 int runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
-                    int try_number, int max_tries, const char *why, struct err *e);
+                    int map_index, int try_number, int max_tries, const char *why, struct err *e);
 
 /* Kill what is left of try try_number of a task instance that another process (alive or
  * dead) ran on this host: SIGKILL to its process group pid (when > 1 and not us) and to its
  * cgroup, found by name (cgroups: see docs/operations.md). Before a retry may start. */
 void runner_kill_old_try(struct runner *r, const char *dag_id, const char *run_id,
-                         const char *task_id, int try_number, pid_t pid);
+                         const char *task_id, int map_index, int try_number, pid_t pid);
 
 /* The log and XCom result paths of a try:
  * <logs_folder>/dag_id=D/run_id=R/task_id=T/attempt=N.log and attempt=N.return.json, each id
- * as it is. An id that is not one folder name (empty, a '/', too long) or a path longer than
- * PATH_MAX is an error (e), never cut or rewritten, so two tries never share a file. Computes
- * the names only: creates and removes nothing. */
+ * as it is; an instance of a mapped task (map_index >= 0) has its own folder below the task's,
+ * map_index=M (Airflow's layout). An id that is not one folder name (empty, a '/', too long) or a
+ * path longer than PATH_MAX is an error (e), never cut or rewritten, so two tries never share a
+ * file. Computes the names only: creates and removes nothing. */
 int runner_try_paths(const char *logs_folder, const char *dag_id, const char *run_id,
-                     const char *task_id, int try_number, char **log_path, char **xcom_path,
-                     struct err *e);
+                     const char *task_id, int map_index, int try_number, char **log_path,
+                     char **xcom_path, struct err *e);
 
 /* The files of a SQL operator's try beside its result file xcom_path ("X.return.json", or any
  * name X): the spec sql_task runs (X.sql.json) and, for a branch, where sql_task writes the
@@ -171,10 +172,12 @@ struct runner_cmd {
 /* The command try 1 of dag->tasks[task] runs, outside any run (`gust tasks test`): the run
  * context is run_id, logical_date (also both ends of the data interval) and conf_json; the
  * templates are rendered (xcom_pull and var.value read s; s NULL: they find nothing) and
- * the task's result file is xcom_path. ERR_USAGE: the task cannot run as written. */
-int runner_task_command(struct store *s, const struct dag *dag, size_t task, const char *run_id,
-                        time_t logical_date, const char *conf_json, const char *xcom_path,
-                        struct runner_cmd *cmd, struct err *e);
+ * the task's result file is xcom_path. A mapped task's instance map_index (>= 0) is bound
+ * to its arguments (an upstream's XCom read from s); -1 for an unmapped task. ERR_USAGE: the
+ * task cannot run as written (a mapped task without an instance, too). */
+int runner_task_command(struct store *s, const struct dag *dag, size_t task, int map_index,
+                        const char *run_id, time_t logical_date, const char *conf_json,
+                        const char *xcom_path, struct runner_cmd *cmd, struct err *e);
 
 /* Free a command's argv and environment and empty it. */
 void runner_cmd_clear(struct runner_cmd *cmd);

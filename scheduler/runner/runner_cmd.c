@@ -116,7 +116,7 @@ static int
 env_context(struct env *env, const struct ti_try *t)
 {
     const struct active_run *run = t->run;
-    const struct dag_task *task = &run->dag->tasks[t->task];
+    const struct dag_task *task = ti_task(t);
     char iso[ISO8601_MAX], try_s[16];
 
     iso8601_format(run->logical_date, 0, 'T', iso);
@@ -135,7 +135,7 @@ static int
 env_build(struct store *s, const struct ti_try *t, char **parent_env, const char *bindir,
           struct env *env, struct err *e)
 {
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    const struct dag_task *task = ti_task(t);
     const char *path;
     char *pathv;
 
@@ -224,7 +224,7 @@ int
 runner_build_command(struct store *s, const struct ti_try *t, char **parent_env, const char *bindir,
                      struct runner_cmd *cmd, struct err *e)
 {
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    const struct dag_task *task = ti_task(t);
     struct env env = {0};
     char *script = NULL, *branch = NULL;
 
@@ -276,9 +276,9 @@ runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
 
 /* A try of a run that exists only here: `gust tasks test`. */
 int
-runner_task_command(struct store *s, const struct dag *dag, size_t task, const char *run_id,
-                    time_t logical_date, const char *conf_json, const char *xcom_path,
-                    struct runner_cmd *cmd, struct err *e)
+runner_task_command(struct store *s, const struct dag *dag, size_t task, int map_index,
+                    const char *run_id, time_t logical_date, const char *conf_json,
+                    const char *xcom_path, struct runner_cmd *cmd, struct err *e)
 {
     struct active_run *run;
     struct ti_try t;
@@ -288,16 +288,29 @@ runner_task_command(struct store *s, const struct dag *dag, size_t task, const c
     memset(cmd, 0, sizeof(*cmd));
     if (task >= dag->n_tasks)
         return err_set(e, ERR_USAGE, "no task %zu in DAG '%s'", task, dag->dag_id);
+    if ((dag->tasks[task].map != NULL) != (map_index >= 0))
+        return err_set(e, ERR_USAGE,
+                       map_index >= 0 ? "task '%s' is not mapped: it has no --map-index"
+                                      : "task '%s' is mapped (expand): name one of its "
+                                        "instances with --map-index N",
+                       dag->tasks[task].task_id);
     run = active_run_new(dag, run_id, logical_date, 0, logical_date, logical_date, conf_json, e);
     if (run == NULL)
         return -1;
     t = (struct ti_try){.run = run,
                         .task = task,
+                        .map_index = map_index,
                         .try_number = 1,
                         .max_tries = dag->tasks[task].retries,
                         .xcom_path = (char *)xcom_path};
     runner_bindir(bindir);
-    rc = runner_build_command(s, &t, environ, bindir, cmd, e);
+    rc = runner_bind(s, &t, e);
+    if (rc == 0)
+        rc = runner_build_command(s, &t, environ, bindir, cmd, e);
+    if (t.bound) {
+        dag_task_clear(t.bound);
+        free(t.bound);
+    }
     active_run_free(run);
     return rc;
 }
@@ -328,7 +341,7 @@ read_file(const char *path, size_t max, size_t *len, struct err *e)
 static int
 xcom_from_file(const struct ti_try *t, size_t max, char **json, struct err *e)
 {
-    const char *task_id = t->run->dag->tasks[t->task].task_id;
+    const char *task_id = ti_task(t)->task_id;
     json_error_t je;
     json_t *v;
     size_t len;
@@ -362,7 +375,7 @@ int
 runner_try_xcom(const struct ti_try *t, const char *last_line, size_t last_line_len,
                 size_t max_bytes, char **json, struct err *e)
 {
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    const struct dag_task *task = ti_task(t);
     json_t *v;
 
     *json = NULL;
@@ -432,7 +445,7 @@ runner_render_json(struct store *s, const struct ti_try *t, json_t *v, struct er
 static char *
 render_conf(struct store *s, const struct ti_try *t, struct err *e)
 {
-    const char *conf = t->run->dag->tasks[t->task].conf_json;
+    const char *conf = ti_task(t)->conf_json;
     json_t *v = json_loads(conf ? conf : "{}", 0, NULL);
     char *out = NULL;
 
@@ -452,7 +465,7 @@ int
 runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_try *t, char *dag_out,
                    size_t dag_size, char *run_out, size_t run_size, struct err *e)
 {
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    const struct dag_task *task = ti_task(t);
     const struct dag *target;
     char *dag_id = NULL, *conf = NULL, *xcom = NULL;
     long long id;
@@ -480,8 +493,8 @@ runner_trigger_run(struct store *s, const struct dagbag *bag, const struct ti_tr
         err_set(e, ERR_FAIL, "out of memory");
         goto out;
     }
-    rc =
-        store_xcom_set(s, t->run->dag_id, t->run->run_id, task->task_id, "trigger_run_id", xcom, e);
+    rc = store_xcom_set(s, t->run->dag_id, t->run->run_id, task->task_id, t->map_index,
+                        "trigger_run_id", xcom, e);
 out:
     free(dag_id);
     free(conf);

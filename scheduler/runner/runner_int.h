@@ -50,15 +50,20 @@ struct active_run {
     bool synced;           /* task instances checked against the DAG (integrity) */
     /* The task instances' states as last read, plus this process's own changes since, which
      * spares a read of every row of the run at each step (see runner_task.c). NULL: read
-     * them. known_at: CLOCK_MONOTONIC time of the read. */
+     * them. known_at: CLOCK_MONOTONIC time of the read. One per task instance (a mapped
+     * task's instances one by one), sorted by task then map_index (plan_run_units). */
     struct plan_ti *known;
+    size_t n_known;
     double known_at;
 };
 
 /* One try in flight: an executor job, or a trigger waiting for its run. */
 struct ti_try {
     struct active_run *run;
-    size_t task; /* index in run->dag->tasks */
+    size_t task;            /* index in run->dag->tasks */
+    int map_index;          /* Airflow's: -1 unmapped, else the mapped task's instance */
+    struct dag_task *bound; /* an instance of a mapped task: its task with its arguments
+                             * (dag_task_bind; owned); NULL: run->dag->tasks[task] */
     int try_number;
     int max_tries; /* tries after the first one this task instance may have */
     char *log_path;
@@ -114,11 +119,13 @@ struct runner {
 /* runner.c */
 void runner_emit(struct runner *r, const struct active_run *run, const char *task_id,
                  enum ti_state ts, int try_number, const char *detail);
+void runner_emit_ti(struct runner *r, const struct active_run *run, const char *task_id,
+                    int map_index, enum ti_state ts, int try_number, const char *detail);
 struct active_run *runner_find_run(const struct runner *r, const char *dag_id, const char *run_id);
 
 /* runner_try.c */
-void runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int try_number,
-                          int max_tries);
+void runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int map_index,
+                          int try_number, int max_tries);
 void runner_finish_exec(struct runner *r, struct exec_result *res);
 void runner_check_waits(struct runner *r, time_t now);
 void runner_flush_pending(struct runner *r);
@@ -129,7 +136,11 @@ void ti_try_free(struct ti_try *t);
  * set one task instance's state after this process changed it. */
 void runner_forget_states(struct runner *r);
 void run_forget_states(struct active_run *run);
-void run_know_state(struct active_run *run, size_t task, enum ti_state state, double next_retry_at);
+void run_know_state(struct active_run *run, size_t task, int map_index, enum ti_state state,
+                    double next_retry_at);
+
+/* The task a try runs: an instance's bound task, else the DAG's. */
+const struct dag_task *ti_task(const struct ti_try *t);
 
 static inline double
 runner_epoch(const struct timespec *ts)
@@ -180,6 +191,13 @@ int runner_render(struct store *s, const struct ti_try *t, const char *src, char
 /* Every string inside a JSON value rendered in place, as runner_render (runner_cmd.c). */
 struct json_t;
 int runner_render_json(struct store *s, const struct ti_try *t, struct json_t *v, struct err *e);
+
+/* runner_map.c: dynamic task mapping (see there). Expand mapped task `task` of run: 1 done,
+ * 0 another process did it first, -1 a database error. Bind t's arguments (an instance of a
+ * mapped task) into t->bound: 0 (also for a try that is not an instance), -1 with e
+ * (ERR_USAGE: the instance cannot run: its values do not fit the task). */
+int runner_expand(struct store *s, struct active_run *run, size_t task, struct err *e);
+int runner_bind(struct store *s, struct ti_try *t, struct err *e);
 
 /* runner_sql.c: a SQL operator's try (runner_sql_paths is in runner.h).
  * Render the task's templated fields and write the spec sql_task runs (mode 0600).

@@ -258,7 +258,7 @@ static json_t *
 build_spec(struct store *s, const struct ti_try *t, struct err *e)
 {
     const struct active_run *run = t->run;
-    const struct dag_task *task = &run->dag->tasks[t->task];
+    const struct dag_task *task = ti_task(t);
     const struct dag_sql *q = task->sql;
     json_t *o = json_object();
 
@@ -297,9 +297,8 @@ runner_sql_write_spec(struct store *s, const struct ti_try *t, const char *spec_
     int fd, rc = 0;
     size_t len;
 
-    if (t->run->dag->tasks[t->task].sql == NULL)
-        return err_set(e, ERR_USAGE, "task '%s' has no SQL arguments",
-                       t->run->dag->tasks[t->task].task_id);
+    if (ti_task(t)->sql == NULL)
+        return err_set(e, ERR_USAGE, "task '%s' has no SQL arguments", ti_task(t)->task_id);
     if ((spec = build_spec(s, t, e)) == NULL)
         return -1;
     text = json_dumps(spec, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -114,42 +114,73 @@ active_run_free(struct active_run *run)
 /* ---- one planning step ---- */
 
 static int
-load_tis(struct store *s, struct active_run *run, struct plan_ti *tis, runner_past_fn past,
-         struct runner *r, struct err *e)
+unit_cmp(const void *a, const void *b)
 {
+    const struct plan_ti *x = a, *y = b;
+
+    if (x->task != y->task)
+        return x->task < y->task ? -1 : 1;
+    return (x->map_index > y->map_index) - (x->map_index < y->map_index);
+}
+
+/* The run's task instances from the store as planner units, sorted; a task with no row (added
+ * to the DAG after the run was created) gets one that counts as removed. */
+static int
+read_units(struct store *s, struct active_run *run, struct plan_ti **units, size_t *n_units,
+           struct err *e)
+{
+    const struct dag *dag = run->dag;
     struct store_ti *rows = NULL;
-    size_t n = 0;
+    unsigned char *seen = calloc(dag->n_tasks + 1, 1);
+    size_t n = 0, k = 0;
+    struct plan_ti *u;
 
-    size_t n_tasks = run->dag->n_tasks;
-
-    if (run->known && clock_mono() - run->known_at < KNOWN_MAX_AGE) {
-        memcpy(tis, run->known, n_tasks * sizeof(*tis));
-    } else {
-        /* A task with no row (added to the DAG after the run was created) counts as removed. */
-        for (size_t i = 0; i < n_tasks; i++)
-            tis[i] = (struct plan_ti){.state = TI_REMOVED};
-        if (store_tis_get(s, run->dag_id, run->run_id, &rows, &n, e) < 0)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            long idx = dag_task_index(run->dag, rows[i].task_id);
-
-            if (idx >= 0) {
-                tis[idx] = (struct plan_ti){.state = rows[i].state,
-                                            .next_retry_at = rows[i].next_retry_at};
-                run->max_tries[idx] = rows[i].max_tries;
-            }
-        }
+    if (seen == NULL || store_tis_get(s, run->dag_id, run->run_id, &rows, &n, e) < 0 ||
+        (u = calloc(n + dag->n_tasks + 1, sizeof(*u))) == NULL) {
+        free(seen);
         store_tis_free(rows, n);
-        if (run->known == NULL)
-            run->known = malloc(n_tasks * sizeof(*run->known));
-        if (run->known) {
-            memcpy(run->known, tis, n_tasks * sizeof(*tis));
-            run->known_at = clock_mono();
-        }
+        return e->msg[0] ? -1 : err_set(e, ERR_FAIL, "out of memory");
     }
-    for (size_t i = 0; past && i < n_tasks; i++)
-        if (tis[i].state == TI_NONE)
-            tis[i].wait_past = past(r, run, i);
+    for (size_t i = 0; i < n; i++) {
+        long idx = dag_task_index(dag, rows[i].task_id);
+        if (idx < 0)
+            continue;
+        u[k++] = (struct plan_ti){.state = rows[i].state,
+                                  .next_retry_at = rows[i].next_retry_at,
+                                  .task = (size_t)idx,
+                                  .map_index = rows[i].map_index};
+        seen[idx] = 1;
+        run->max_tries[idx] = rows[i].max_tries;
+    }
+    for (size_t i = 0; i < dag->n_tasks; i++)
+        if (!seen[i])
+            u[k++] = (struct plan_ti){.state = TI_REMOVED, .task = i, .map_index = -1};
+    qsort(u, k, sizeof(*u), unit_cmp);
+    store_tis_free(rows, n);
+    free(seen);
+    *units = u;
+    *n_units = k;
+    return 0;
+}
+
+/* The units to plan with (*tis, malloc'd): the known ones while fresh, else read. */
+static int
+load_tis(struct store *s, struct active_run *run, struct plan_ti **tis, size_t *n,
+         runner_past_fn past, struct runner *r, struct err *e)
+{
+    if (!run->known || clock_mono() - run->known_at >= KNOWN_MAX_AGE) {
+        run_forget_states(run);
+        if (read_units(s, run, &run->known, &run->n_known, e) < 0)
+            return -1;
+        run->known_at = clock_mono();
+    }
+    if ((*tis = malloc((run->n_known + 1) * sizeof(**tis))) == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    memcpy(*tis, run->known, run->n_known * sizeof(**tis));
+    *n = run->n_known;
+    for (size_t i = 0; past && i < *n; i++)
+        if ((*tis)[i].state == TI_NONE)
+            (*tis)[i].wait_past = past(r, run, (*tis)[i].task);
     return 0;
 }
 
@@ -167,6 +198,7 @@ run_forget_states(struct active_run *run)
 {
     free(run->known);
     run->known = NULL;
+    run->n_known = 0;
 }
 
 void
@@ -177,12 +209,21 @@ runner_forget_states(struct runner *r)
 }
 
 void
-run_know_state(struct active_run *run, size_t task, enum ti_state state, double next_retry_at)
+run_know_state(struct active_run *run, size_t task, int map_index, enum ti_state state,
+               double next_retry_at)
 {
+    struct plan_ti key = {.task = task, .map_index = map_index}, *u;
+
+    if (run->known == NULL)
+        return;
+    u = bsearch(&key, run->known, run->n_known, sizeof(key), unit_cmp);
+    if (u == NULL) { /* an instance this process has not read yet */
+        run_forget_states(run);
+        return;
+    }
     /* rounded up as the store reads it back: a retry never looks due early */
-    if (run->known && task < run->dag->n_tasks)
-        run->known[task] =
-            (struct plan_ti){.state = state, .next_retry_at = (time_t)ceil(next_retry_at)};
+    u->state = state;
+    u->next_retry_at = (time_t)ceil(next_retry_at);
 }
 
 /* Record res's changes; keep only those that won, and list the queued ones. */
@@ -192,7 +233,7 @@ apply_changes(struct store *s, struct active_run *run, struct plan_result *res, 
 {
     struct store_ti_change *ch = calloc(res->n_changes + 1, sizeof(*ch));
     int *applied = calloc(res->n_changes + 1, sizeof(*applied));
-    size_t kept = 0;
+    size_t kept = 0, n = 0;
     int rc = -1;
 
     if (ch == NULL || applied == NULL) {
@@ -200,22 +241,29 @@ apply_changes(struct store *s, struct active_run *run, struct plan_result *res, 
         goto out;
     }
     for (size_t i = 0; i < res->n_changes; i++)
-        ch[i] = (struct store_ti_change){run->dag->tasks[res->changes[i].task].task_id,
-                                         res->changes[i].from, res->changes[i].to};
-    if (res->n_changes > 0 && store_tis_apply(s, run->dag_id, run->run_id, ch, res->n_changes,
-                                              time(NULL), applied, e) < 0) {
+        if (!res->changes[i].expand)
+            ch[n++] = (struct store_ti_change){run->dag->tasks[res->changes[i].task].task_id,
+                                               res->changes[i].map_index, res->changes[i].from,
+                                               res->changes[i].to};
+    if (n > 0 && store_tis_apply(s, run->dag_id, run->run_id, ch, n, time(NULL), applied, e) < 0) {
         run_forget_states(run);
         goto out;
     }
-    for (size_t i = 0; i < res->n_changes; i++) {
-        if (!applied[i]) {
-            run_forget_states(run); /* someone else changed it first */
-            continue;
+    for (size_t i = 0, k = 0; i < res->n_changes; i++) {
+        struct plan_change *c = &res->changes[i];
+        int won = c->expand ? runner_expand(s, run, c->task, e) : applied[k++];
+        if (won < 0)
+            goto out;
+        if (!won || c->expand) {
+            run_forget_states(run); /* someone else changed it first; an expansion's rows */
+            if (!won)
+                continue;
+        } else {
+            run_know_state(run, c->task, c->map_index, c->to, 0);
         }
-        run_know_state(run, res->changes[i].task, res->changes[i].to, 0);
-        res->changes[kept++] = res->changes[i];
-        if (res->changes[i].to == TI_QUEUED)
-            queued[(*n_queued)++] = res->changes[i].task;
+        res->changes[kept++] = *c;
+        if (c->to == TI_QUEUED)
+            queued[(*n_queued)++] = c->task;
     }
     res->n_changes = kept;
     rc = 0;
@@ -229,22 +277,23 @@ int
 runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, struct runner *r,
                  struct plan_result *res, size_t **queued, size_t *n_queued, struct err *e)
 {
-    size_t n = run->dag->n_tasks;
-    struct plan_ti *tis = calloc(n + 1, sizeof(*tis));
+    size_t n = 0;
+    struct plan_ti *tis = NULL;
     /* Queued task instances wait for a free slot (claims take only what fits), so the
      * planner is limited by max_active_tasks only. */
     struct plan_limits lim = {.max_active_tasks = run->dag->max_active_tasks, .free_slots = -1};
     int total = 0, rc = -1;
 
-    *queued = calloc(n + 1, sizeof(**queued));
+    *queued = NULL;
     *n_queued = 0;
-    if (tis == NULL || *queued == NULL) {
+    if (load_tis(s, run, &tis, &n, past, r, e) < 0)
+        goto out;
+    if ((*queued = calloc(n + 1, sizeof(**queued))) == NULL) {
         err_set(e, ERR_FAIL, "out of memory");
         goto out;
     }
-    if (load_tis(s, run, tis, past, r, e) < 0 ||
-        store_count_active(s, run->dag_id, &lim.active_in_dag, &total, e) < 0 ||
-        plan_run(run->dag, tis, &lim, time(NULL), res, e) < 0)
+    if (store_count_active(s, run->dag_id, &lim.active_in_dag, &total, e) < 0 ||
+        plan_run_units(run->dag, tis, n, &lim, time(NULL), res, e) < 0)
         goto out;
     rc = apply_changes(s, run, res, *queued, n_queued, e);
 out:
@@ -298,9 +347,11 @@ attempt_path(const char *dir, int try_number, const char *suffix)
 
 int
 runner_try_paths(const char *logs_folder, const char *dag_id, const char *run_id,
-                 const char *task_id, int try_number, char **log_path, char **xcom_path,
-                 struct err *e)
+                 const char *task_id, int map_index, int try_number, char **log_path,
+                 char **xcom_path, struct err *e)
 {
+    char mapped[32] = "";
+
     char *dir;
     int n, rc = 0;
 
@@ -308,7 +359,10 @@ runner_try_paths(const char *logs_folder, const char *dag_id, const char *run_id
     if (check_part("dag_id", dag_id, e) < 0 || check_part("run_id", run_id, e) < 0 ||
         check_part("task_id", task_id, e) < 0)
         return -1;
-    n = asprintf(&dir, "%s/dag_id=%s/run_id=%s/task_id=%s", logs_folder, dag_id, run_id, task_id);
+    if (map_index >= 0)
+        snprintf(mapped, sizeof(mapped), "/map_index=%d", map_index);
+    n = asprintf(&dir, "%s/dag_id=%s/run_id=%s/task_id=%s%s", logs_folder, dag_id, run_id, task_id,
+                 mapped);
     if (n < 0)
         dir = NULL;
     *log_path = attempt_path(dir, try_number, ".log");
@@ -359,18 +413,31 @@ runner_try_prepare(const char *log_path, const char *xcom_path, struct err *e)
 struct render_arg {
     struct store *store;
     const struct active_run *run;
+    const char *task_id; /* the try rendering */
+    int map_index;
 };
 
+/* ti.xcom_pull: by default a mapped task's values as one list (Airflow's lazy sequence), the
+ * task itself's own instance's value, an unmapped task's value. */
 static int
-xcom_cb(void *arg, const char *task_id, const char *key, char **json, struct err *e)
+xcom_cb(void *arg, const char *task_id, const char *key, int map_index, char **json, struct err *e)
 {
     struct render_arg *a = arg;
+    const struct dag_task *t = dag_find_task(a->run->dag, task_id);
 
     if (a->store == NULL) { /* gust tasks test without a database: no XCom */
         *json = NULL;
         return 0;
     }
-    return store_xcom_get(a->store, a->run->dag_id, a->run->run_id, task_id, key, json, e);
+    if (map_index == TMPL_XCOM_DEFAULT && a->map_index >= 0 && strcmp(task_id, a->task_id) == 0)
+        map_index = a->map_index; /* an instance reading its own */
+    if (map_index == TMPL_XCOM_DEFAULT && t != NULL && t->map != NULL) {
+        return store_xcom_collect(a->store, a->run->dag_id, a->run->run_id, task_id, key, json, e);
+    }
+    if (map_index == TMPL_XCOM_DEFAULT)
+        map_index = -1;
+    return store_xcom_get(a->store, a->run->dag_id, a->run->run_id, task_id, map_index, key, json,
+                          e);
 }
 
 static int
@@ -420,7 +487,7 @@ static int
 store_context(struct store *s, const struct ti_try *t, const char *src, struct tmpl_ctx *ctx,
               struct store_tmpl_ctx *sc, struct err *e)
 {
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    const struct dag_task *task = ti_task(t);
 
     if (s == NULL || !(strstr(src, "start_date") || strstr(src, "_success") ||
                        strstr(src, "run_type") || strstr(src, "prev_ds")))
@@ -440,8 +507,8 @@ int
 runner_render(struct store *s, const struct ti_try *t, const char *src, char **out, struct err *e)
 {
     const struct active_run *run = t->run;
-    const struct dag_task *task = &run->dag->tasks[t->task];
-    struct render_arg arg = {s, run};
+    const struct dag_task *task = ti_task(t);
+    struct render_arg arg = {s, run, task->task_id, t->map_index};
     struct store_tmpl_ctx sc = {0};
     char host[256] = "";
     struct tmpl_ctx ctx = {
@@ -459,6 +526,8 @@ runner_render(struct store *s, const struct ti_try *t, const char *src, char **o
         .ti_start_date = time(NULL),
         .owner = task->owner,
         .retries = task->retries,
+        .mapped = t->map_index >= 0,
+        .map_index = t->map_index,
         .params_json = run->params_json,
         .conf_json = run->conf_json,
         .xcom_pull = xcom_cb,

@@ -35,6 +35,10 @@ ti_try_free(struct ti_try *t)
     free(t->xcom_path);
     free(t->wait_dag);
     free(t->wait_run);
+    if (t->bound) {
+        dag_task_clear(t->bound);
+        free(t->bound);
+    }
     free(t);
 }
 
@@ -85,7 +89,7 @@ static int
 record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
 {
     struct active_run *run = t->run;
-    const struct dag_task *task = &run->dag->tasks[t->task];
+    const struct dag_task *task = ti_task(t);
     struct store_try_end rec = end->rec;
     struct err e = {0};
     char when[32] = "";
@@ -104,9 +108,10 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
                              t->max_tries, rec.end, &rec.next_retry_at);
     if (rec.state == TI_UP_FOR_RETRY)
         tz_format("UTC", (time_t)ceil(rec.next_retry_at), when, NULL);
-    won = store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, &rec, &e);
+    won =
+        store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, t->map_index, &rec, &e);
     if (won == 1 && rec.skip_json == NULL)
-        run_know_state(run, t->task, rec.state, rec.next_retry_at);
+        run_know_state(run, t->task, t->map_index, rec.state, rec.next_retry_at);
     else
         run_forget_states(run); /* a branch's skips too: read them back */
     if (won < 0 && e.temporary) {
@@ -122,7 +127,7 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
         log_line(t->log_path, "%s -> up_for_retry, next try at %s", end->detail, when);
     else
         log_line(t->log_path, "%s -> %s", end->detail, ti_state_name(rec.state));
-    runner_emit(r, run, task->task_id, rec.state, t->try_number, end->detail);
+    runner_emit_ti(r, run, task->task_id, t->map_index, rec.state, t->try_number, end->detail);
     return 0;
 }
 
@@ -181,7 +186,7 @@ end_now(struct runner *r, struct ti_try *t, enum try_outcome outcome, const char
 /* A try this process does not run (see runner.h): the same rule and record as its own. */
 int
 runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
-                int try_number, int max_tries, const char *why, struct err *e)
+                int map_index, int try_number, int max_tries, const char *why, struct err *e)
 {
     const struct dag_task *task = dag_find_task(dagbag_find(runner_bag(r), dag_id), task_id);
     struct store_try_end rec = {.try_number = try_number, .end = clock_wall(), .duration = -1};
@@ -195,9 +200,9 @@ runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const 
     store_run_clear(&sr);
     rec.state = plan_try_end(task, dag_id, logical, TRY_FAILED, try_number, max_tries, rec.end,
                              &rec.next_retry_at);
-    won = store_ti_finish(r->store, dag_id, run_id, task_id, &rec, e);
-    if (won == 1 && runner_try_paths(r->opts.logs_folder, dag_id, run_id, task_id, try_number, &log,
-                                     &xcom, NULL) == 0)
+    won = store_ti_finish(r->store, dag_id, run_id, task_id, map_index, &rec, e);
+    if (won == 1 && runner_try_paths(r->opts.logs_folder, dag_id, run_id, task_id, map_index,
+                                     try_number, &log, &xcom, NULL) == 0)
         log_line(log, "%s -> %s", why, ti_state_name(rec.state)); /* only if its folder is here */
     free(log);
     free(xcom);
@@ -207,16 +212,20 @@ runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const 
 /* ---- executor tries ---- */
 
 /* The name of a try's cgroup (executor_kill_key): FNV-1a of the database, DAG, run, task and
- * try number, so a later gust on this host finds it from what the store says. */
+ * try number (and map index of a mapped task's instance), so a later gust on this host finds it
+ * from what the store says. */
 static void
 try_key(const struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
-        int try_number, char out[17])
+        int map_index, int try_number, char out[17])
 {
     const char *parts[] = {store_where(r->store), dag_id, run_id, task_id};
     unsigned long long h = 1469598103934665603ULL;
-    char num[16];
+    char num[32];
 
-    snprintf(num, sizeof(num), "%d", try_number);
+    if (map_index >= 0)
+        snprintf(num, sizeof(num), "%d[%d]", try_number, map_index);
+    else
+        snprintf(num, sizeof(num), "%d", try_number);
     for (size_t i = 0; i <= sizeof(parts) / sizeof(parts[0]); i++) {
         const char *p = i < sizeof(parts) / sizeof(parts[0]) ? parts[i] : num;
         for (size_t k = 0; k <= strlen(p); k++) /* the NUL too: parts stay apart */
@@ -235,13 +244,13 @@ runner_containment(const struct runner *r)
 /* Kill what is left of a try another process ran on this host (see runner.h). */
 void
 runner_kill_old_try(struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
-                    int try_number, pid_t pid)
+                    int map_index, int try_number, pid_t pid)
 {
     char key[17];
 
     if (pid > 1 && pid != getpid())
         kill(-pid, SIGKILL); /* its process group: all there is without cgroups */
-    try_key(r, dag_id, run_id, task_id, try_number, key);
+    try_key(r, dag_id, run_id, task_id, map_index, try_number, key);
     executor_kill_key(r->x, key); /* its cgroup: also what left the group */
 }
 
@@ -281,7 +290,7 @@ describe(const struct exec_result *res, double timeout, char *buf, size_t size)
 static void
 sql_end(struct runner *r, struct ti_try *t, const struct exec_result *res, struct try_end *end)
 {
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    const struct dag_task *task = ti_task(t);
     char *spec = NULL, *branch = NULL;
     struct err e = {0};
 
@@ -310,7 +319,7 @@ void
 runner_finish_exec(struct runner *r, struct exec_result *res)
 {
     struct ti_try *t = res->data;
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    const struct dag_task *task = ti_task(t);
     struct try_end end = {
         .outcome = outcome_of(task, res),
         .rec = {.has_exit_code = !res->exec_failed && res->term_signal == 0,
@@ -343,7 +352,7 @@ runner_finish_exec(struct runner *r, struct exec_result *res)
 static void
 start_exec(struct runner *r, struct ti_try *t)
 {
-    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    const struct dag_task *task = ti_task(t);
     struct exec_spec spec = {0};
     struct runner_cmd cmd = {0};
     struct err e = {0};
@@ -363,7 +372,7 @@ start_exec(struct runner *r, struct ti_try *t)
     spec.data = t;
     spec.line_max = r->opts.xcom_max_bytes;
     spec.log_max = r->opts.log_max_bytes;
-    try_key(r, t->run->dag_id, t->run->run_id, task->task_id, t->try_number, key);
+    try_key(r, t->run->dag_id, t->run->run_id, task->task_id, t->map_index, t->try_number, key);
     spec.key = key;
     if (executor_start(r->x, &spec, &t->pid, &e) < 0) {
         log_line(t->log_path, "cannot start: %s", e.msg);
@@ -372,8 +381,8 @@ start_exec(struct runner *r, struct ti_try *t)
         return;
     }
     runner_cmd_clear(&cmd);
-    store_ti_set_pid(r->store, t->run->dag_id, t->run->run_id, task->task_id, t->try_number,
-                     (int)t->pid, NULL);
+    store_ti_set_pid(r->store, t->run->dag_id, t->run->run_id, task->task_id, t->map_index,
+                     t->try_number, (int)t->pid, NULL);
 }
 
 /* ---- TriggerDagRunOperator ---- */
@@ -393,7 +402,7 @@ start_trigger(struct runner *r, struct ti_try *t)
     }
     log_line(t->log_path, "triggered run %s of DAG %s", target_run, target_dag);
     runner_poke(r); /* a queued run for the tick to promote */
-    if (!t->run->dag->tasks[t->task].wait_for_completion) {
+    if (!ti_task(t)->wait_for_completion) {
         end_now(r, t, TRY_SUCCESS, "triggered");
         return;
     }
@@ -457,9 +466,30 @@ runner_abandon_waits(struct runner *r)
 
 /* ---- starting ---- */
 
+/* An instance of a mapped task: its arguments, and its name (map_index_template). */
+static int
+bind_instance(struct runner *r, struct ti_try *t, struct err *e)
+{
+    const struct dag_map *m = t->run->dag->tasks[t->task].map;
+    char *name = NULL;
+    struct err ne = {0};
+
+    if (runner_bind(r->store, t, e) < 0)
+        return -1;
+    if (m == NULL || t->map_index < 0 || m->index_template == NULL)
+        return 0;
+    if (runner_render(r->store, t, m->index_template, &name, &ne) < 0)
+        log_line(t->log_path, "map_index_template: %s", ne.msg); /* a name is not worth a try */
+    else if (store_ti_set_map_name(r->store, t->run->dag_id, t->run->run_id, ti_task(t)->task_id,
+                                   t->map_index, name, &ne) < 0)
+        log_line(t->log_path, "map_index_template: %s", ne.msg);
+    free(name);
+    return 0;
+}
+
 void
-runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int try_number,
-                     int max_tries)
+runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int map_index,
+                     int try_number, int max_tries)
 {
     const struct dag_task *task = &run->dag->tasks[idx];
     struct ti_try *t = calloc(1, sizeof(*t));
@@ -469,21 +499,28 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int t
         return; /* the lease expires and the try is retried */
     t->run = run;
     t->task = idx;
+    t->map_index = map_index;
     t->try_number = try_number;
     t->max_tries = max_tries;
     t->next = r->inflight;
     r->inflight = t;
     run->inflight++;
-    run_know_state(run, idx, TI_RUNNING, 0);
-    if (runner_try_paths(r->opts.logs_folder, run->dag_id, run->run_id, task->task_id, try_number,
-                         &t->log_path, &t->xcom_path, &e) < 0 ||
+    run_know_state(run, idx, map_index, TI_RUNNING, 0);
+    if (runner_try_paths(r->opts.logs_folder, run->dag_id, run->run_id, task->task_id, map_index,
+                         try_number, &t->log_path, &t->xcom_path, &e) < 0 ||
         runner_try_prepare(t->log_path, t->xcom_path, &e) < 0) {
         end_now(r, t, TRY_FAILED, e.msg); /* no log to write it to: the event carries it */
         return;
     }
-    runner_emit(r, run, task->task_id, TI_RUNNING, try_number, NULL);
-    log_line(t->log_path, "dag=%s run=%s task=%s try=%d host=%s operator=%s", run->dag_id,
-             run->run_id, task->task_id, try_number, r->hostname, op_kind_name(task->op));
+    runner_emit_ti(r, run, task->task_id, map_index, TI_RUNNING, try_number, NULL);
+    log_line(t->log_path, "dag=%s run=%s task=%s map_index=%d try=%d host=%s operator=%s",
+             run->dag_id, run->run_id, task->task_id, map_index, try_number, r->hostname,
+             op_kind_name(task->op));
+    if (bind_instance(r, t, &e) < 0) {
+        log_line(t->log_path, "%s", e.msg);
+        end_now(r, t, e.code == ERR_USAGE ? TRY_PERMANENT : TRY_FAILED, e.msg);
+        return;
+    }
     switch (task->op) {
     case OP_EMPTY:
         end_now(r, t, TRY_SUCCESS, "empty");

@@ -71,7 +71,8 @@ int store_dag_is_paused(struct store *s, const char *dag_id, bool *paused, struc
 
 /* ---- runs, task instances, tries (store_run.c); XCom, variables, audit log (store_kv.c)
  *
- * Keys are (dag_id, run_id[, task_id]); only unmapped task instances (map_index -1) exist.
+ * Keys are (dag_id, run_id[, task_id, map_index]): map_index is Airflow's, -1 for an unmapped
+ * task (and for a mapped one until it is expanded), 0.. for a mapped task's instances.
  * Times are time_t seconds, 0 meaning SQL NULL. Every state change is one conditional UPDATE:
  * functions that change a state return 1 when they won, 0 when the row was not in the expected
  * state (another process won the race, or the result is late), -1 on error. */
@@ -91,6 +92,7 @@ struct store_run {
 /* The current try of one task instance (task_instance). Strings are owned. */
 struct store_ti {
     char *task_id;
+    int map_index;
     char *operator; /* "BashOperator"...; may be NULL */
     char *hostname; /* of the current try; may be NULL */
     enum ti_state state;
@@ -106,6 +108,7 @@ struct store_ti {
 /* One try: a finished one (task_instance_history) or the current one of a started TI. */
 struct store_try {
     char *task_id, *hostname; /* owned; hostname may be NULL */
+    int map_index;
     int try_number;
     enum ti_state state;
     time_t start_date, end_date; /* 0 = NULL */
@@ -119,6 +122,7 @@ struct store_try {
 /* One planner transition for store_tis_apply. */
 struct store_ti_change {
     const char *task_id;
+    int map_index;
     enum ti_state from, to;
 };
 
@@ -162,7 +166,8 @@ void store_runs_free(struct store_run *runs, size_t n);
 int store_run_set_state(struct store *s, const char *dag_id, const char *run_id,
                         enum run_state from, enum run_state to, time_t now, struct err *e);
 
-/* Task instances of a run, in task_id order (bytewise). *out is NULL when *n is 0. */
+/* Task instances of a run, in task_id order (bytewise), then map_index. *out is NULL when *n
+ * is 0. */
 int store_tis_get(struct store *s, const char *dag_id, const char *run_id, struct store_ti **out,
                   size_t *n, struct err *e);
 
@@ -181,12 +186,12 @@ int store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
  * cleared; the task instance's XCom is deleted in the same transaction (Airflow clears it
  * when a try starts). 1 with *try_number = the new try, 0 when the TI was not queued. */
 int store_ti_start(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                   const char *hostname, int pid, double now, double lease_seconds, int *try_number,
-                   struct err *e);
+                   int map_index, const char *hostname, int pid, double now, double lease_seconds,
+                   int *try_number, struct err *e);
 
 /* Set the pid of the running try try_number. 1 set, 0 not running that try. */
 int store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                     int try_number, int pid, struct err *e);
+                     int map_index, int try_number, int pid, struct err *e);
 
 /* How one try ended, as store_ti_finish records it. Instants are epoch seconds with a
  * fraction (timestamptz keeps microseconds). */
@@ -211,30 +216,51 @@ struct store_try_end {
  * skips (end->skip_json: Airflow's skip_all_except). 1 won, 0 refused (state or try_number
  * changed: a late result; nothing written, its XCom and skips neither). */
 int store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                    const struct store_try_end *end, struct err *e);
+                    int map_index, const struct store_try_end *end, struct err *e);
 
 /* Every try of a run: history rows, plus the current try of each started TI that has no
- * history row yet (a running try), ordered by task_id (bytewise) then try_number. */
+ * history row yet (a running try), ordered by task_id (bytewise), map_index, try_number. */
 int store_tries_get(struct store *s, const char *dag_id, const char *run_id, struct store_try **out,
                     size_t *n, struct err *e);
 
 /* Free an array from store_tries_get; NULL is a no-op. */
 void store_tries_free(struct store_try *t, size_t n);
 
-/* Upsert XCom (run, task, key) = json (JSON text, stored as JSONB). ERR_NOTFOUND when the run
- * does not exist; invalid JSON is ERR_DB. */
+/* Upsert XCom (run, task, map_index, key) = json (JSON text, stored as JSONB). ERR_NOTFOUND when
+ * the run does not exist; invalid JSON is ERR_DB. */
 int store_xcom_set(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                   const char *key, const char *json, struct err *e);
+                   int map_index, const char *key, const char *json, struct err *e);
 
 /* *json = the value as new JSON text, or NULL when absent (not an error). The text is JSONB's
  * normal form, equal as JSON to what was set: keys in JSONB's order (shorter first), ": " and
  * ", " between items, \uXXXX escapes of non-ASCII decoded to UTF-8. */
 int store_xcom_get(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                   const char *key, char **json, struct err *e);
+                   int map_index, const char *key, char **json, struct err *e);
+
+/* A mapped task's values of key: *json = a JSON array of every instance's value (map_index >=
+ * 0) in map_index order, instances without one left out (Airflow's lazy sequence), "[]" when
+ * none has one. */
+int store_xcom_collect(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                       const char *key, char **json, struct err *e);
 
 /* Delete every XCom key of a task instance. */
 int store_xcom_clear(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                     struct err *e);
+                     int map_index, struct err *e);
+
+/* Expand a mapped task of a run to n instances (Airflow's expand_mapped_task and
+ * _revise_map_indexes_if_mapped), in one transaction, only while the task has an instance in
+ * state none (else 0: another process expanded it first): n > 0: its -1 row becomes index 0,
+ * missing indexes < n are added, indexes >= n become removed, and every instance in state none
+ * becomes scheduled; n == 0: the -1 row, or every instance, becomes skipped (removed for
+ * instances of an earlier expansion). fail_msg non-NULL: the task cannot expand: its none
+ * instances become failed, and fail_msg goes to the audit log. A `log` row records the
+ * expansion. 1 done, 0 nothing to do, -1 error. */
+int store_ti_expand(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                    int n, const char *fail_msg, struct err *e);
+
+/* Airflow's rendered_map_index: the instance's name from map_index_template. */
+int store_ti_set_map_name(struct store *s, const char *dag_id, const char *run_id,
+                          const char *task_id, int map_index, const char *name, struct err *e);
 
 /* Airflow's clear. Matching TIs (task_id matches the POSIX regex task_regex with PostgreSQL's
  * ~, NULL = all; run_id NULL = every run of the DAG; only_failed = failed and upstream_failed
@@ -254,6 +280,8 @@ struct store_clear_filter {
     const char *run_id, *task_regex, *task_ids_json;
     bool only_failed;
     bool only_running; /* Airflow's --only-running: running TIs only, so only counted */
+    bool by_map_index; /* only the instance map_index (Airflow's --map-index) */
+    int map_index;
     time_t start, end;
 };
 int store_tis_clear_filter(struct store *s, const char *dag_id, const struct dag *dag,
@@ -333,7 +361,7 @@ int store_jobs_alive(struct store *s, const char *job_type, double max_age, int 
 /* One claimed try (owned strings; free an array with store_claims_free). */
 struct store_claim {
     char *dag_id, *run_id, *task_id;
-    int try_number, max_tries;
+    int map_index, try_number, max_tries;
 };
 
 /* Which queued task instances to claim; NULL / 0 fields match any. */
@@ -359,7 +387,7 @@ void store_claims_free(struct store_claim *c, size_t n);
 /* One try a job believes it runs (borrowed strings). */
 struct store_try_ref {
     const char *dag_id, *run_id, *task_id;
-    int try_number;
+    int map_index, try_number;
 };
 
 /* Renew the leases of everything job_id runs, in one statement: lease_until = now +
@@ -374,7 +402,7 @@ int store_leases_renew(struct store *s, long long job_id, double lease_seconds, 
 /* A running try whose lease expired (owned strings; hostname may be NULL, pid 0 = NULL). */
 struct store_expired {
     char *dag_id, *run_id, *task_id, *hostname;
-    int try_number, max_tries, pid;
+    int map_index, try_number, max_tries, pid;
 };
 
 /* Running tries whose lease_until is before now, oldest lease first, at most limit (<= 0:

@@ -3,7 +3,7 @@
  * store_run.c, split off to keep files small; same rules: parameters only, nothing printed.
  *
  * XCom rows hang off their dag_run (ON DELETE CASCADE) and are looked up by
- * (dag_id, run_id, task_id, key) of an unmapped task instance (map_index -1). JSON comes back in
+ * (dag_id, run_id, task_id, map_index, key) of a task instance. JSON comes back in
  * JSONB's normal form (store.h), equal as JSON to what was stored, not byte-for-byte. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,8 @@
 
 #include "store_int.h"
 
-#define TI_KEY "dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = -1"
+/* $1 dag, $2 run, $3 task; map_index the parameter number m */
+#define TI_KEY(m) "dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $" m "::int"
 
 /* ---- audit log ----------------------------------------------------------------------- */
 
@@ -43,24 +44,25 @@ store_log_event(struct store *s, const char *event, const char *dag_id, const ch
 
 int
 store_xcom_set(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-               const char *key, const char *json, struct err *e)
+               int map_index, const char *key, const char *json, struct err *e)
 {
-    const char *p[] = {dag_id, run_id, task_id, key, json};
+    struct pbuf m;
+    const char *p[] = {dag_id, run_id, task_id, key, json, p_int(&m, map_index)};
     PGresult *res;
     int found;
 
     if (json == NULL)
         return err_set(e, ERR_USAGE, "xcom %s %s: no value", task_id, key);
     /* lazy: the try's end, committed next, makes it durable (see store_int.h) */
-    res =
-        store_exec_lazy(s, e,
-                        "INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_id, run_id, "
-                        "value, timestamp) SELECT id, $3, -1, $4, dag_id, run_id, $5::jsonb, now() "
-                        "FROM dag_run WHERE dag_id = $1 AND run_id = $2 "
-                        "ON CONFLICT (dag_run_id, task_id, map_index, key) "
-                        "DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp "
-                        "RETURNING 1",
-                        5, p);
+    res = store_exec_lazy(
+        s, e,
+        "INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_id, run_id, "
+        "value, timestamp) SELECT id, $3, $6::int, $4, dag_id, run_id, $5::jsonb, now() "
+        "FROM dag_run WHERE dag_id = $1 AND run_id = $2 "
+        "ON CONFLICT (dag_run_id, task_id, map_index, key) "
+        "DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp "
+        "RETURNING 1",
+        6, p);
     if (res == NULL)
         return err_prefix(e, "xcom %s %s %s %s", dag_id, run_id, task_id, key);
     found = PQntuples(res) > 0;
@@ -73,12 +75,35 @@ store_xcom_set(struct store *s, const char *dag_id, const char *run_id, const ch
 
 int
 store_xcom_get(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-               const char *key, char **json, struct err *e)
+               int map_index, const char *key, char **json, struct err *e)
+{
+    struct pbuf m;
+    const char *p[] = {dag_id, run_id, task_id, key, p_int(&m, map_index)};
+    PGresult *res =
+        store_exec(s, e,
+                   "SELECT value::text FROM xcom WHERE " TI_KEY("5") " AND key = $4 "
+                                                                     "AND value IS NOT NULL",
+                   5, p);
+    int rc = 0;
+
+    *json = NULL;
+    if (res == NULL)
+        return err_prefix(e, "xcom %s %s %s %s", dag_id, run_id, task_id, key);
+    if (PQntuples(res) == 1 && (*json = strdup(PQgetvalue(res, 0, 0))) == NULL)
+        rc = err_set(e, ERR_FAIL, "xcom %s: out of memory", key);
+    PQclear(res);
+    return rc;
+}
+
+int
+store_xcom_collect(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                   const char *key, char **json, struct err *e)
 {
     const char *p[] = {dag_id, run_id, task_id, key};
     PGresult *res = store_exec(s, e,
-                               "SELECT value::text FROM xcom WHERE " TI_KEY " AND key = $4 "
-                               "AND value IS NOT NULL",
+                               "SELECT coalesce(jsonb_agg(value ORDER BY map_index), '[]')::text "
+                               "FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND "
+                               "map_index >= 0 AND key = $4 AND value IS NOT NULL",
                                4, p);
     int rc = 0;
 
@@ -93,11 +118,12 @@ store_xcom_get(struct store *s, const char *dag_id, const char *run_id, const ch
 
 int
 store_xcom_clear(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                 struct err *e)
+                 int map_index, struct err *e)
 {
-    const char *p[] = {dag_id, run_id, task_id};
+    struct pbuf m;
+    const char *p[] = {dag_id, run_id, task_id, p_int(&m, map_index)};
 
-    if (store_exec_cmd(s, e, "DELETE FROM xcom WHERE " TI_KEY, 3, p) != 0)
+    if (store_exec_cmd(s, e, "DELETE FROM xcom WHERE " TI_KEY("4"), 4, p) != 0)
         return err_prefix(e, "clear xcom %s %s %s", dag_id, run_id, task_id);
     return 0;
 }

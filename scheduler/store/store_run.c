@@ -25,7 +25,8 @@
 #include "timetable/timetable.h"
 
 /* $1..$3 name one task instance in most statements below. */
-#define TI_KEY "dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = -1"
+/* The key of one task instance: $1 dag, $2 run, $3 task, map_index the parameter number m. */
+#define TI_KEY(m) "dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $" m "::int"
 
 /* The database form of a state: its name, NULL for TI_NONE; -1 for a value out of range. */
 static int
@@ -455,6 +456,7 @@ read_ti(struct row *r, void *item)
     struct store_ti *ti = item;
 
     ti->task_id = col_str(r, 0);
+    ti->map_index = (int)col_ll(r, 14);
     ti->operator= col_str(r, 1); /* (spacing: clang-format 14 reads C++ "operator=") */
     ti->hostname = col_str(r, 2);
     ti->state = col_ti_state(r, 3);
@@ -485,9 +487,9 @@ store_tis_get(struct store *s, const char *dag_id, const char *run_id, struct st
             "SELECT task_id, operator, hostname, state, try_number, max_tries, pid, "
             "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "
             "extract(epoch FROM queued_dttm)::bigint, "
-            "ceil(extract(epoch FROM next_retry_at))::bigint, duration, exit_code, term_signal "
-            "FROM task_instance WHERE dag_id = $1 AND run_id = $2 AND map_index = -1 "
-            "ORDER BY task_id COLLATE \"C\"",
+            "ceil(extract(epoch FROM next_retry_at))::bigint, duration, exit_code, term_signal, "
+            "map_index FROM task_instance WHERE dag_id = $1 AND run_id = $2 "
+            "ORDER BY task_id COLLATE \"C\", map_index",
             2, p, &tis, n, e) != 0)
         return err_prefix(e, "task instances of %s %s", dag_id, run_id);
     *out = tis;
@@ -498,16 +500,20 @@ store_tis_get(struct store *s, const char *dag_id, const char *run_id, struct st
 static int
 apply_one(struct store *s, const char **p, const struct store_ti_change *c, struct err *e)
 {
+    struct pbuf m;
+
     p[2] = c->task_id;
+    p[6] = p_int(&m, c->map_index);
     if (ti_db(c->from, &p[3], e) != 0 || ti_db(c->to, &p[4], e) != 0)
         return -1;
     return store_exec_won(
         s, e,
         "UPDATE task_instance SET state = $5::text, queued_dttm = CASE WHEN $5::text "
         "= 'queued' THEN to_timestamp($6::float8) ELSE queued_dttm END, "
-        "updated_at = now() WHERE " TI_KEY " AND state IS NOT DISTINCT FROM $4::text "
-        "RETURNING CASE WHEN $5::text = 'queued' THEN pg_notify('gust', 'queued:' || $1) END",
-        6, p);
+        "updated_at = now() WHERE " TI_KEY("7") " AND state IS NOT DISTINCT FROM $4::text "
+                                                "RETURNING CASE WHEN $5::text = 'queued' THEN "
+                                                "pg_notify('gust', 'queued:' || $1) END",
+        7, p);
 }
 
 int
@@ -516,7 +522,7 @@ store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
                 struct err *e)
 {
     struct pbuf t;
-    const char *p[] = {dag_id, run_id, NULL, NULL, NULL, p_int(&t, now)};
+    const char *p[] = {dag_id, run_id, NULL, NULL, NULL, p_int(&t, now), NULL};
     int rc = 0;
 
     if (n == 0)
@@ -536,17 +542,12 @@ store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
 
 int
 store_ti_start(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-               const char *hostname, int pid, double now, double lease_seconds, int *try_number,
-               struct err *e)
+               int map_index, const char *hostname, int pid, double now, double lease_seconds,
+               int *try_number, struct err *e)
 {
-    struct pbuf a, b, c;
-    const char *p[] = {dag_id,
-                       run_id,
-                       task_id,
-                       hostname,
-                       p_int(&a, pid),
-                       p_ts(&b, now),
-                       p_dbl(&c, now + lease_seconds)};
+    struct pbuf a, b, c, m;
+    const char *p[] = {dag_id,   run_id,         task_id,       p_int(&m, map_index),
+                       hostname, p_int(&a, pid), p_ts(&b, now), p_dbl(&c, now + lease_seconds)};
     PGresult *res;
     int won = -1;
 
@@ -554,17 +555,17 @@ store_ti_start(struct store *s, const char *dag_id, const char *run_id, const ch
         return err_prefix(e, "start %s %s %s", dag_id, run_id, task_id);
     res = store_exec(s, e,
                      "UPDATE task_instance SET state = 'running', try_number = try_number + 1, "
-                     "start_date = to_timestamp($6::float8), end_date = NULL, duration = NULL, "
-                     "exit_code = NULL, term_signal = NULL, next_retry_at = NULL, hostname = $4, "
-                     "pid = nullif($5::int, 0), last_heartbeat_at = to_timestamp($6::float8), "
-                     "lease_until = to_timestamp($7::float8), updated_at = now() "
-                     "WHERE " TI_KEY " AND state = 'queued' RETURNING try_number",
-                     7, p);
+                     "start_date = to_timestamp($7::float8), end_date = NULL, duration = NULL, "
+                     "exit_code = NULL, term_signal = NULL, next_retry_at = NULL, hostname = $5, "
+                     "pid = nullif($6::int, 0), last_heartbeat_at = to_timestamp($7::float8), "
+                     "lease_until = to_timestamp($8::float8), updated_at = now() "
+                     "WHERE " TI_KEY("4") " AND state = 'queued' RETURNING try_number",
+                     8, p);
     if (res && (won = PQntuples(res) == 1) && try_number)
         *try_number = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
     /* A new try starts without the XCom of the previous one (as in Airflow). */
-    if (won == 1 && store_exec_cmd(s, e, "DELETE FROM xcom WHERE " TI_KEY, 3, p) != 0)
+    if (won == 1 && store_exec_cmd(s, e, "DELETE FROM xcom WHERE " TI_KEY("4"), 4, p) != 0)
         won = -1;
     if (store_end_tx(s, won, e) < 0)
         return err_prefix(e, "start %s %s %s", dag_id, run_id, task_id);
@@ -573,16 +574,17 @@ store_ti_start(struct store *s, const char *dag_id, const char *run_id, const ch
 
 int
 store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                 int try_number, int pid, struct err *e)
+                 int map_index, int try_number, int pid, struct err *e)
 {
-    struct pbuf a, b;
-    const char *p[] = {dag_id, run_id, task_id, p_int(&a, try_number), p_int(&b, pid)};
+    struct pbuf a, b, m;
+    const char *p[] = {
+        dag_id, run_id, task_id, p_int(&a, try_number), p_int(&b, pid), p_int(&m, map_index)};
     /* lazy (store_int.h): the pid only helps to stop a try whose lease expired */
     PGresult *res =
         store_exec_lazy(s, e,
                         "UPDATE task_instance SET pid = nullif($5::int, 0), updated_at = now() "
-                        "WHERE " TI_KEY " AND state = 'running' AND try_number = $4::int",
-                        5, p);
+                        "WHERE " TI_KEY("6") " AND state = 'running' AND try_number = $4::int",
+                        6, p);
     int won = res ? atoi(PQcmdTuples(res)) > 0 : -1;
 
     PQclear(res);
@@ -594,13 +596,13 @@ store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const 
 #define HIST_COLS                                                                                  \
     "task_id, dag_id, run_id, map_index, try_number, start_date, end_date, duration, state, "      \
     "max_tries, hostname, unixname, job_id, pool, pool_slots, queue, priority_weight, operator, "  \
-    "queued_dttm, pid, executor, trigger_rule, exit_code, term_signal"
+    "queued_dttm, pid, executor, trigger_rule, exit_code, term_signal, rendered_map_index"
 
 int
 store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
-                const struct store_try_end *end, struct err *e)
+                int map_index, const struct store_try_end *end, struct err *e)
 {
-    struct pbuf b[7];
+    struct pbuf b[8];
     enum ti_state to = end->state;
     int try_number = end->try_number;
     const char *p[] = {dag_id,
@@ -615,7 +617,8 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
                        end->term_signal ? p_int(&b[5], end->term_signal) : NULL,
                        p_ts(&b[6], end->next_retry_at),
                        end->xcom_json,
-                       end->skip_json};
+                       end->skip_json,
+                       p_int(&b[7], map_index)};
     int won;
 
     if (to != TI_SUCCESS && to != TI_FAILED && to != TI_UP_FOR_RETRY && to != TI_SKIPPED)
@@ -631,22 +634,29 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
         "end_date = to_timestamp($7::float8), duration = $8::float8, "
         "exit_code = $9::int, term_signal = $10::int, "
         "next_retry_at = to_timestamp($11::float8), lease_until = NULL, "
-        "updated_at = now() WHERE " TI_KEY " AND state = 'running' "
-        "AND try_number = $4::int RETURNING " HIST_COLS ", pg_notify('gust', 'finished:' || $1)), "
-        "x AS (INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_id, run_id, value, "
-        "timestamp) SELECT r.id, $3, -1, 'return_value', r.dag_id, r.run_id, $12::jsonb, now() "
-        "FROM dag_run r WHERE r.dag_id = $1 AND r.run_id = $2 AND $12::text IS NOT NULL "
-        "AND EXISTS (SELECT 1 FROM u) "
-        "ON CONFLICT (dag_run_id, task_id, map_index, key) "
-        "DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp), "
-        /* a branch's skips: only if the end won, only tasks that have not started */
-        "k AS (UPDATE task_instance SET state = 'skipped', start_date = coalesce(start_date, "
-        "to_timestamp($7::float8)), end_date = to_timestamp($7::float8), updated_at = now() "
-        "WHERE dag_id = $1 AND run_id = $2 AND map_index = -1 AND $13::jsonb IS NOT NULL "
-        "AND task_id IN (SELECT jsonb_array_elements_text($13::jsonb)) "
-        "AND (state IS NULL OR state IN ('none', 'scheduled')) AND EXISTS (SELECT 1 FROM u)) "
-        "INSERT INTO task_instance_history (" HIST_COLS ") SELECT " HIST_COLS " FROM u",
-        13, p);
+        "updated_at = now() WHERE " TI_KEY(
+            "14") " AND state = 'running' "
+                  "AND try_number = $4::int RETURNING " HIST_COLS
+                  ", pg_notify('gust', 'finished:' || $1)), "
+                  "x AS (INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_id, run_id, "
+                  "value, "
+                  "timestamp) SELECT r.id, $3, $14::int, 'return_value', r.dag_id, r.run_id, "
+                  "$12::jsonb, now() "
+                  "FROM dag_run r WHERE r.dag_id = $1 AND r.run_id = $2 AND $12::text IS NOT NULL "
+                  "AND EXISTS (SELECT 1 FROM u) "
+                  "ON CONFLICT (dag_run_id, task_id, map_index, key) "
+                  "DO UPDATE SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp), "
+                  /* a branch's skips: only if the end won, only tasks that have not started */
+                  "k AS (UPDATE task_instance SET state = 'skipped', start_date = "
+                  "coalesce(start_date, "
+                  "to_timestamp($7::float8)), end_date = to_timestamp($7::float8), updated_at = "
+                  "now() "
+                  "WHERE dag_id = $1 AND run_id = $2 AND $13::jsonb IS NOT NULL "
+                  "AND task_id IN (SELECT jsonb_array_elements_text($13::jsonb)) "
+                  "AND (state IS NULL OR state IN ('none', 'scheduled')) AND EXISTS (SELECT 1 FROM "
+                  "u)) "
+                  "INSERT INTO task_instance_history (" HIST_COLS ") SELECT " HIST_COLS " FROM u",
+        14, p);
     if (won < 0)
         return err_prefix(e, "finish %s %s %s try %d", dag_id, run_id, task_id, try_number);
     return won;
@@ -686,11 +696,12 @@ read_try(struct row *r, void *item)
     t->has_exit_code = !PQgetisnull(r->res, r->i, 8);
     t->exit_code = (int)col_ll(r, 8);
     t->term_signal = (int)col_ll(r, 9);
+    t->map_index = (int)col_ll(r, 10);
 }
 
 #define TRY_COLS                                                                                   \
     "task_id, hostname, try_number, state, start_date, end_date, duration, pid, exit_code, "       \
-    "term_signal"
+    "term_signal, map_index"
 
 int
 store_tries_get(struct store *s, const char *dag_id, const char *run_id, struct store_try **out,
@@ -706,14 +717,14 @@ store_tries_get(struct store *s, const char *dag_id, const char *run_id, struct 
     if (fetch_all(s, &rd,
                   "SELECT task_id, hostname, try_number, state, "
                   "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "
-                  "duration, pid, exit_code, term_signal FROM (SELECT " TRY_COLS
-                  " FROM task_instance_history WHERE dag_id = $1 AND run_id = $2 AND "
-                  "map_index = -1 UNION ALL SELECT " TRY_COLS " FROM task_instance t "
-                  "WHERE dag_id = $1 AND run_id = $2 AND map_index = -1 AND try_number > 0 "
+                  "duration, pid, exit_code, term_signal, map_index FROM (SELECT " TRY_COLS
+                  " FROM task_instance_history WHERE dag_id = $1 AND run_id = $2 "
+                  "UNION ALL SELECT " TRY_COLS " FROM task_instance t "
+                  "WHERE dag_id = $1 AND run_id = $2 AND try_number > 0 "
                   "AND NOT EXISTS (SELECT 1 FROM task_instance_history h WHERE "
                   "h.dag_id = t.dag_id AND h.run_id = t.run_id AND h.task_id = t.task_id AND "
                   "h.map_index = t.map_index AND h.try_number = t.try_number)) x "
-                  "ORDER BY task_id COLLATE \"C\", try_number",
+                  "ORDER BY task_id COLLATE \"C\", map_index, try_number",
                   2, p, &tries, n, e) != 0)
         return err_prefix(e, "tries of %s %s", dag_id, run_id);
     *out = tries;
@@ -742,39 +753,41 @@ retries_json(const struct dag *dag, char **text, struct err *e)
     return *text ? 0 : err_set(e, ERR_FAIL, "out of memory or bad UTF-8");
 }
 
-/* The task instances a clear matches: $1 dag, $2 run or NULL, $3 regex or NULL. */
+/* The task instances a clear matches: $1 dag, $2 run or NULL, $3 regex or NULL, $5 task ids
+ * or NULL, $6 $7 logical date range or NULL, $8 map_index or NULL (every instance). */
 #define CLEAR_MATCH                                                                                \
-    "dag_id = $1 AND ($2::text IS NULL OR run_id = $2::text) AND map_index = -1 AND "              \
+    "dag_id = $1 AND ($2::text IS NULL OR run_id = $2::text) AND "                                 \
+    "($8::int IS NULL OR map_index = $8::int) AND "                                                \
     "($3::text IS NULL OR task_id ~ $3::text) AND ($5::jsonb IS NULL OR $5::jsonb ? task_id) AND " \
     "(($6::float8 IS NULL AND $7::float8 IS NULL) OR run_id IN (SELECT run_id FROM dag_run WHERE " \
     "dag_id = $1 AND ($6::float8 IS NULL OR logical_date >= to_timestamp($6::float8)) AND "        \
     "($7::float8 IS NULL OR logical_date <= to_timestamp($7::float8))))"
 
 /* Inside the clear's transaction: count the running matches, clear the others ($4 only
- * failed, $8 retries JSON, $10 only running: none) and queue their runs again ($9 now). */
+ * failed, $9 retries JSON, $11 only running: none) and queue their runs again ($10 now). */
 static int
 clear_rows(struct store *s, const char *const *p, int *cleared, int *running, struct err *e)
 {
     if (store_exec_int(s, e,
                        "SELECT count(*) FROM task_instance WHERE " CLEAR_MATCH
                        " AND state = 'running' AND NOT $4::bool",
-                       7, p, running) != 0)
+                       8, p, running) != 0)
         return -1;
     /* Airflow's rule: a cleared TI gets its task's retries again on top of the tries it used
      * (a task no longer in the DAG keeps max_tries >= try_number). */
     return store_exec_int(
         s, e,
         "WITH c AS (UPDATE task_instance SET state = NULL, max_tries = coalesce(try_number + "
-        "($8::jsonb ->> task_id)::int, greatest(max_tries, try_number)), next_retry_at = NULL, "
+        "($9::jsonb ->> task_id)::int, greatest(max_tries, try_number)), next_retry_at = NULL, "
         "lease_until = NULL, updated_at = now() WHERE " CLEAR_MATCH " AND state IS DISTINCT FROM "
-        "'running' AND NOT $10::bool AND (NOT $4::bool OR state IN ('failed', 'upstream_failed')) "
+        "'running' AND NOT $11::bool AND (NOT $4::bool OR state IN ('failed', 'upstream_failed')) "
         "RETURNING run_id), "
-        "r AS (UPDATE dag_run SET state = 'queued', queued_at = to_timestamp($9::float8), "
+        "r AS (UPDATE dag_run SET state = 'queued', queued_at = to_timestamp($10::float8), "
         "start_date = NULL, end_date = NULL, last_scheduling_decision = NULL, "
         "clear_number = clear_number + 1, updated_at = now() "
         "WHERE dag_id = $1 AND run_id IN (SELECT run_id FROM c)) "
         "SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('gust', 'run:' || $1) END FROM c",
-        10, p, cleared);
+        11, p, cleared);
 }
 
 int
@@ -793,7 +806,7 @@ store_tis_clear_filter(struct store *s, const char *dag_id, const struct dag *da
                        const struct store_clear_filter *f, time_t now, int *cleared, int *running,
                        struct err *e)
 {
-    struct pbuf t, a, b;
+    struct pbuf t, a, b, m;
     char *retries = NULL, extra[512];
     const char *p[] = {dag_id,
                        f->run_id,
@@ -802,6 +815,7 @@ store_tis_clear_filter(struct store *s, const char *dag_id, const struct dag *da
                        f->task_ids_json,
                        p_time(&a, f->start),
                        p_time(&b, f->end),
+                       f->by_map_index ? p_int(&m, f->map_index) : NULL,
                        NULL,
                        p_int(&t, now),
                        f->only_running ? "t" : "f"};
@@ -811,7 +825,7 @@ store_tis_clear_filter(struct store *s, const char *dag_id, const struct dag *da
         return err_set(e, ERR_USAGE, "clear %s: the DAG given is %s", dag_id, dag->dag_id);
     if (retries_json(dag, &retries, e) != 0)
         return err_prefix(e, "clear %s", dag_id);
-    p[7] = retries;
+    p[8] = retries;
     rc = store_exec_cmd(s, e, "BEGIN", 0, NULL);
     if (rc == 0)
         rc = clear_rows(s, p, &n, &busy, e);

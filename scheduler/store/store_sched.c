@@ -161,6 +161,7 @@ read_claims(const PGresult *res, struct store_claim **out, size_t *n, struct err
         c[i].task_id = dup_col(res, i, 2, &bad);
         c[i].try_number = int_col(res, i, 3);
         c[i].max_tries = int_col(res, i, 4);
+        c[i].map_index = int_col(res, i, 5);
     }
     if (bad) {
         store_claims_free(c, count);
@@ -178,7 +179,7 @@ static const char CLAIM_SQL[] =
     "WHERE state = 'queued' AND ($1::text IS NULL OR dag_id = $1::text) "
     "AND ($2::text IS NULL OR run_id = $2::text) AND ($3::text IS NULL OR queue = $3::text) "
     "AND ($4::jsonb IS NULL OR $4::jsonb ? dag_id) "
-    "ORDER BY priority_weight DESC, queued_dttm NULLS LAST, dag_id, run_id, task_id "
+    "ORDER BY priority_weight DESC, queued_dttm NULLS LAST, dag_id, run_id, task_id, map_index "
     "LIMIT $5::bigint FOR UPDATE SKIP LOCKED), "
     "u AS (UPDATE task_instance t SET state = 'running', try_number = t.try_number + 1, "
     "start_date = to_timestamp($6::float8), end_date = NULL, duration = NULL, "
@@ -188,11 +189,11 @@ static const char CLAIM_SQL[] =
     "updated_at = now() FROM c WHERE t.dag_id = c.dag_id AND t.task_id = c.task_id "
     "AND t.run_id = c.run_id AND t.map_index = c.map_index AND t.state = 'queued' "
     "RETURNING t.dag_id, t.run_id, t.task_id, t.try_number, t.max_tries, t.priority_weight, "
-    "t.queued_dttm), "
+    "t.queued_dttm, t.map_index), "
     "x AS (DELETE FROM xcom USING u WHERE xcom.dag_id = u.dag_id AND xcom.run_id = u.run_id "
-    "AND xcom.task_id = u.task_id AND xcom.map_index = -1) "
-    "SELECT dag_id, run_id, task_id, try_number, max_tries FROM u "
-    "ORDER BY priority_weight DESC, queued_dttm NULLS LAST, dag_id, run_id, task_id";
+    "AND xcom.task_id = u.task_id AND xcom.map_index = u.map_index) "
+    "SELECT dag_id, run_id, task_id, try_number, max_tries, map_index FROM u "
+    "ORDER BY priority_weight DESC, queued_dttm NULLS LAST, dag_id, run_id, task_id, map_index";
 
 int
 store_claim_queued(struct store *s, const struct store_claim_filter *f, int limit,
@@ -231,7 +232,7 @@ store_claim_queued(struct store *s, const struct store_claim_filter *f, int limi
 
 /* ---- leases ---------------------------------------------------------------------------- */
 
-/* tries as a JSON array of {i, d, r, t, n} (index, dag, run, task, try) in *text. */
+/* tries as a JSON array of {i, d, r, t, m, n} (index, dag, run, task, map index, try). */
 static int
 tries_json(const struct store_try_ref *tries, size_t n, char **text, struct err *e)
 {
@@ -239,9 +240,10 @@ tries_json(const struct store_try_ref *tries, size_t n, char **text, struct err 
 
     *text = NULL;
     for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, json_pack("{s:I, s:s, s:s, s:s, s:i}", "i", (json_int_t)i, "d",
-                                               tries[i].dag_id, "r", tries[i].run_id, "t",
-                                               tries[i].task_id, "n", tries[i].try_number)) != 0)
+        if (json_array_append_new(a, json_pack("{s:I, s:s, s:s, s:s, s:i, s:i}", "i", (json_int_t)i,
+                                               "d", tries[i].dag_id, "r", tries[i].run_id, "t",
+                                               tries[i].task_id, "m", tries[i].map_index, "n",
+                                               tries[i].try_number)) != 0)
             break;
     if (a && json_array_size(a) == n)
         *text = json_dumps(a, JSON_COMPACT);
@@ -254,15 +256,15 @@ tries_json(const struct store_try_ref *tries, size_t n, char **text, struct err 
  * renew: lost. */
 static const char RENEW_SQL[] =
     "WITH g AS (SELECT * FROM jsonb_to_recordset($4::jsonb) AS g(i int, d text, r text, "
-    "t text, n int)), "
+    "t text, m int, n int)), "
     "u AS (UPDATE task_instance ti SET lease_until = to_timestamp($2::float8), "
     "last_heartbeat_at = to_timestamp($3::float8), job_id = $1::bigint "
-    "WHERE ti.state = 'running' AND ti.map_index = -1 AND (ti.job_id = $1::bigint OR "
+    "WHERE ti.state = 'running' AND (ti.job_id = $1::bigint OR "
     "(ti.job_id IS NULL AND EXISTS (SELECT 1 FROM g WHERE g.d = ti.dag_id AND "
-    "g.r = ti.run_id AND g.t = ti.task_id AND g.n = ti.try_number))) "
-    "RETURNING ti.dag_id, ti.run_id, ti.task_id, ti.try_number) "
+    "g.r = ti.run_id AND g.t = ti.task_id AND g.m = ti.map_index AND g.n = ti.try_number))) "
+    "RETURNING ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number) "
     "SELECT g.i FROM g WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.dag_id = g.d AND "
-    "u.run_id = g.r AND u.task_id = g.t AND u.try_number = g.n)";
+    "u.run_id = g.r AND u.task_id = g.t AND u.map_index = g.m AND u.try_number = g.n)";
 
 int
 store_leases_renew(struct store *s, long long job_id, double lease_seconds, time_t now,
@@ -313,9 +315,9 @@ store_leases_expired(struct store *s, time_t now, int limit, struct store_expire
     const char *p[] = {p_int(&b[0], (long long)now), limit > 0 ? p_int(&b[1], limit) : NULL};
     PGresult *res = store_exec(s, e,
                                "SELECT dag_id, run_id, task_id, hostname, try_number, max_tries, "
-                               "pid FROM task_instance WHERE state = 'running' AND "
-                               "lease_until < to_timestamp($1::float8) "
-                               "ORDER BY lease_until, dag_id, run_id, task_id LIMIT $2::bigint",
+                               "pid, map_index FROM task_instance WHERE state = 'running' AND "
+                               "lease_until < to_timestamp($1::float8) ORDER BY lease_until, "
+                               "dag_id, run_id, task_id, map_index LIMIT $2::bigint",
                                2, p);
     struct store_expired *x = NULL;
     size_t count;
@@ -334,6 +336,7 @@ store_leases_expired(struct store *s, time_t now, int limit, struct store_expire
         x[i].hostname = dup_col(res, i, 3, &bad);
         x[i].try_number = int_col(res, i, 4);
         x[i].max_tries = int_col(res, i, 5);
+        x[i].map_index = int_col(res, i, 7);
         x[i].pid = int_col(res, i, 6);
     }
     PQclear(res);
@@ -467,7 +470,7 @@ store_runs_timeout(struct store *s, const char *dag_id, double timeout, time_t n
             "AND start_date < to_timestamp($3::float8 - $2::float8) RETURNING run_id), "
             "t AS (UPDATE task_instance SET state = 'skipped', lease_until = NULL, "
             "updated_at = now() WHERE dag_id = $1 AND run_id IN (SELECT run_id FROM r) AND "
-            "map_index = -1 AND (state IS NULL OR state IN ('scheduled', 'queued', "
+            "(state IS NULL OR state IN ('scheduled', 'queued', "
             "'up_for_retry'))) "
             "SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('gust', 'run:' || $1) END "
             "FROM r",
@@ -485,7 +488,7 @@ static const char SYNC_SQL[] =
     "operator text, pool text, queue text, trigger_rule text)), "
     "run AS (SELECT 1 FROM dag_run WHERE dag_id = $1 AND run_id = $2), "
     "rm AS (UPDATE task_instance t SET state = 'removed', lease_until = NULL, "
-    "updated_at = now() WHERE t.dag_id = $1 AND t.run_id = $2 AND t.map_index = -1 AND "
+    "updated_at = now() WHERE t.dag_id = $1 AND t.run_id = $2 AND "
     "t.state IS DISTINCT FROM 'removed' AND t.state IS DISTINCT FROM 'running' AND "
     "NOT EXISTS (SELECT 1 FROM x WHERE x.task_id = t.task_id) RETURNING 1), "
     "rs AS (UPDATE task_instance t SET state = NULL, updated_at = now() WHERE t.dag_id = $1 "
@@ -496,7 +499,7 @@ static const char SYNC_SQL[] =
     "x.max_tries, x.operator, coalesce(x.pool, 'default_pool'), coalesce(x.queue, 'default'), "
     "coalesce(x.trigger_rule, 'all_success') FROM x WHERE EXISTS (SELECT 1 FROM run) AND "
     "NOT EXISTS (SELECT 1 FROM task_instance t WHERE t.dag_id = $1 AND t.run_id = $2 AND "
-    "t.task_id = x.task_id AND t.map_index = -1) ON CONFLICT DO NOTHING RETURNING 1) "
+    "t.task_id = x.task_id) ON CONFLICT DO NOTHING RETURNING 1) "
     "SELECT (SELECT count(*) FROM run), (SELECT count(*) FROM ins) + (SELECT count(*) FROM rs), "
     "(SELECT count(*) FROM rm)";
 
@@ -535,11 +538,15 @@ store_prev_ti_state(struct store *s, const char *dag_id, const char *run_id, con
         "SELECT t.task_id IS NOT NULL, t.state FROM dag_run c LEFT JOIN LATERAL "
         "(SELECT run_id FROM dag_run p WHERE p.dag_id = c.dag_id AND "
         "p.logical_date < c.logical_date ORDER BY p.logical_date DESC, p.id DESC LIMIT 1) p "
-        "ON true LEFT JOIN task_instance t ON t.dag_id = c.dag_id AND t.run_id = p.run_id AND "
-        "t.task_id = $3 AND t.map_index = -1 WHERE c.dag_id = $1 AND c.run_id = $2",
+        "ON true LEFT JOIN LATERAL (SELECT task_id, state FROM task_instance t WHERE "
+        "t.dag_id = c.dag_id AND t.run_id = p.run_id AND t.task_id = $3 AND "
+        "t.state IS DISTINCT FROM 'removed' ORDER BY t.state IN ('success', 'skipped'), "
+        "t.map_index LIMIT 1) t ON true WHERE c.dag_id = $1 AND c.run_id = $2",
         3, p);
     int rc = 0;
 
+    /* a mapped task: the first instance that did not succeed, else any: depends_on_past
+     * waits until every instance of the previous run succeeded or was skipped */
     *found = false, *state = TI_NONE;
     if (res == NULL)
         return err_prefix(e, "previous try of %s %s %s", dag_id, run_id, task_id);
@@ -576,7 +583,7 @@ store_tmpl_ctx(struct store *s, const char *dag_id, const char *run_id, const ch
         "FROM dag_run p WHERE p.dag_id = c.dag_id AND p.state = 'success' AND "
         "p.logical_date < c.logical_date ORDER BY p.logical_date DESC, p.id DESC LIMIT 1) p "
         "ON true LEFT JOIN task_instance t ON t.dag_id = c.dag_id AND t.run_id = p.run_id AND "
-        "t.task_id = $3 AND t.map_index = -1 WHERE c.dag_id = $1 AND c.run_id = $2",
+        "t.task_id = $3 AND t.map_index IN (-1, 0) WHERE c.dag_id = $1 AND c.run_id = $2",
         3, p);
     int rc = 0;
 

@@ -51,12 +51,16 @@ struct tmpl_ctx {
     time_t ti_start_date;                              /* ti.start_date: this try's start */
     const char *owner;                                 /* task.owner (NULL: "airflow") */
     int retries;                                       /* task.retries */
+    bool mapped; /* an instance of a mapped task: ti.map_index is map_index (else -1) */
+    int map_index;
     const char *params_json; /* DAG params with run conf applied over them; NULL: {} */
     const char *conf_json;   /* the run's conf; NULL: {} */
     /* ti.xcom_pull: set *json_out to the value's JSON text (malloc'd), or NULL when there is
-     * no such XCom (renders None). Returns 0, or -1 with e set. */
-    int (*xcom_pull)(void *arg, const char *task_id, const char *key, char **json_out,
-                     struct err *e);
+     * no such XCom (renders None). map_index: the instance (map_indexes=N), or
+     * TMPL_XCOM_DEFAULT: Airflow's default (a mapped task's: the list of every instance's
+     * value; an unmapped task's: its value). Returns 0, or -1 with e set. */
+    int (*xcom_pull)(void *arg, const char *task_id, const char *key, int map_index,
+                     char **json_out, struct err *e);
     /* var.value.x: set *value_out (malloc'd) or NULL when unset (an error when rendering). */
     int (*var_get)(void *arg, const char *key, char **value_out, struct err *e);
     /* conn.<conn_id>: fill *out (common/conn.h; the caller clears it) or return -1 with e
@@ -65,6 +69,8 @@ struct tmpl_ctx {
     int (*conn_get)(void *arg, const char *conn_id, struct conn *out, struct err *e);
     void *arg;
 };
+
+#define TMPL_XCOM_DEFAULT (-2)
 
 /* Check a template without rendering it: syntax, known names and functions, params.x
  * against the DAG's params (params_json, NULL: none declared). On error *offset (may be

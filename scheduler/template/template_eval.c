@@ -139,7 +139,7 @@ ctx_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
     if (IS(O_TI, "hostname"))
         return ctx_str(s, v, c && c->hostname ? c->hostname : "", off);
     if (IS(O_TI, "map_index"))
-        return tmpl_val_json(s, v, json_integer(-1), off);
+        return tmpl_val_json(s, v, json_integer(c && c->mapped ? c->map_index : -1), off);
     if (IS(O_TI, "max_tries"))
         return c ? tmpl_val_json(s, v, json_integer(c->max_tries), off) : obj_val(v, V_ANY, 0);
     if (IS(O_TI, "start_date"))
@@ -1028,6 +1028,66 @@ arg_str(struct tmpl_state *s, int fn, const char *pname, const struct tmpl_val *
     return 0;
 }
 
+/* One XCom value through the context's callback (map_index: see tmpl_ctx.xcom_pull) as a new
+ * JSON value (null when absent) in *j. */
+static int
+xcom_one(struct tmpl_state *s, const char *task, const char *key, int map_index, size_t off,
+         json_t **j)
+{
+    char *text = NULL;
+    struct err ce = {0};
+
+    *j = NULL;
+    if (s->ctx->xcom_pull(s->ctx->arg, task, key, map_index, &text, &ce) < 0) {
+        if (map_index >= 0)
+            return tmpl_fail(s, off, "xcom_pull(task_ids='%s', key='%s', map_indexes=%d): %s", task,
+                             key, map_index, ce.msg);
+        return tmpl_fail(s, off, "xcom_pull(task_ids='%s', key='%s'): %s", task, key, ce.msg);
+    }
+    if (text == NULL)
+        return (*j = json_null()) ? 0 : tmpl_fail(s, off, "out of memory");
+    *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    free(text);
+    if (*j == NULL)
+        return tmpl_fail(s, off, "xcom_pull: the XCom of task '%s' key '%s' is not JSON", task,
+                         key);
+    return 0;
+}
+
+/* map_indexes: an integer (one value) or a list of integers (the list of their values). */
+static int
+xcom_indexes(struct tmpl_state *s, const struct tmpl_val *a, size_t off, const char *task,
+             const char *key, struct tmpl_val *out)
+{
+    json_t *j, *list;
+    size_t i;
+    json_t *m;
+
+    if (a->k == V_ANY || s->ctx == NULL)
+        return 0;
+    if (a->k == V_JSON && json_is_integer(a->j)) {
+        if (xcom_one(s, task, key, (int)json_integer_value(a->j), off, &j) < 0)
+            return -1;
+        return tmpl_val_json(s, out, j, off);
+    }
+    if (a->k != V_JSON || !json_is_array(a->j))
+        return tmpl_fail(s, off, "xcom_pull: map_indexes must be an integer or a list of them");
+    if ((list = json_array()) == NULL)
+        return tmpl_fail(s, off, "out of memory");
+    json_array_foreach(a->j, i, m)
+    {
+        if (!json_is_integer(m) ||
+            xcom_one(s, task, key, (int)json_integer_value(m), off, &j) < 0) {
+            json_decref(list);
+            return s->failed
+                       ? -1
+                       : tmpl_fail(s, off, "xcom_pull: map_indexes[%zu] is not an integer", i);
+        }
+        json_array_append_new(list, j);
+    }
+    return tmpl_val_json(s, out, list, off);
+}
+
 static int
 xcom_pull(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off, struct tmpl_val *out)
 {
@@ -1036,10 +1096,11 @@ xcom_pull(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off, str
     struct tmpl_val *a[5];
     const char *task = s->ctx ? s->ctx->task_id : "", *key = "return_value";
     int any = 0;
+    json_t *j;
 
     if (bind(s, F_XCOM_PULL, names, 5, args, n, a) < 0)
         return -1;
-    for (size_t i = 2; i < 5; i++)
+    for (size_t i = 2; i < 4; i++)
         if (a[i] != NULL)
             return tmpl_fail(s, arg_off(args, n, a[i], off),
                              "xcom_pull: argument '%s' is not supported", names[i]);
@@ -1051,20 +1112,12 @@ xcom_pull(struct tmpl_state *s, struct tmpl_arg *args, size_t n, size_t off, str
         any |= arg_str(s, F_XCOM_PULL, "key", a[1], arg_off(args, n, a[1], off), &key);
     if (s->failed || any || s->ctx == NULL)
         return s->failed ? -1 : 0;
-    char *text = NULL;
-    struct err ce = {0};
-    json_t *j;
     if (s->ctx->xcom_pull == NULL)
         return tmpl_val_json(s, out, json_null(), off);
-    if (s->ctx->xcom_pull(s->ctx->arg, task, key, &text, &ce) < 0)
-        return tmpl_fail(s, off, "xcom_pull(task_ids='%s', key='%s'): %s", task, key, ce.msg);
-    if (text == NULL)
-        return tmpl_val_json(s, out, json_null(), off);
-    j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    free(text);
-    if (j == NULL)
-        return tmpl_fail(s, off, "xcom_pull: the XCom of task '%s' key '%s' is not JSON", task,
-                         key);
+    if (a[4] != NULL && !(a[4]->k == V_JSON && json_is_null(a[4]->j)))
+        return xcom_indexes(s, a[4], arg_off(args, n, a[4], off), task, key, out);
+    if (xcom_one(s, task, key, TMPL_XCOM_DEFAULT, off, &j) < 0)
+        return -1;
     return tmpl_val_json(s, out, j, off);
 }
 

@@ -16,9 +16,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int
-xcom(void *arg, const char *task_id, const char *key, char **json_out, struct err *e)
+xcom(void *arg, const char *task_id, const char *key, int map_index, char **json_out, struct err *e)
 {
-    (void)arg, (void)key;
+    (void)arg, (void)key, (void)map_index;
     *json_out = NULL;
     if (strcmp(task_id, "fail") == 0)
         return err_set(e, ERR_DB, "no database");

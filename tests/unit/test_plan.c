@@ -337,11 +337,11 @@ test_retries(void **state)
     const char *edges[] = {"b>after_b"};
     struct dag *g = graph_of(5, ids, NULL, edges, 1);
     struct plan_ti tis[5] = {
-        {TI_UP_FOR_RETRY, NOW, false},      /* due exactly now */
-        {TI_UP_FOR_RETRY, NOW + 60, false}, /* not due */
-        {TI_UP_FOR_RETRY, NOW + 30, false}, /* not due, earliest */
-        {TI_UP_FOR_RETRY, NOW - 5, false},  /* overdue */
-        {TI_NONE, 0, false},
+        {.state = TI_UP_FOR_RETRY, .next_retry_at = NOW},      /* due exactly now */
+        {.state = TI_UP_FOR_RETRY, .next_retry_at = NOW + 60}, /* not due */
+        {.state = TI_UP_FOR_RETRY, .next_retry_at = NOW + 30}, /* not due, earliest */
+        {.state = TI_UP_FOR_RETRY, .next_retry_at = NOW - 5},  /* overdue */
+        {.state = TI_NONE, .next_retry_at = 0},
     };
     struct plan_limits lim = {.max_active_tasks = 0, .free_slots = 1};
     struct plan_result r;
@@ -543,10 +543,10 @@ test_inputs_untouched(void **state)
     const char *ids[] = {"a", "b", "c", "d"};
     const char *edges[] = {"a>b", "b>c", "b>d"};
     struct dag *g = graph_of(4, ids, NULL, edges, 3);
-    struct plan_ti tis[4] = {{TI_SKIPPED, 0, false},
-                             {TI_NONE, 0, false},
-                             {TI_UP_FOR_RETRY, NOW, false},
-                             {TI_NONE, 0, false}};
+    struct plan_ti tis[4] = {{.state = TI_SKIPPED, .next_retry_at = 0},
+                             {.state = TI_NONE, .next_retry_at = 0},
+                             {.state = TI_UP_FOR_RETRY, .next_retry_at = NOW},
+                             {.state = TI_NONE, .next_retry_at = 0}};
     struct plan_ti copy[4];
     struct plan_result r;
     struct err e = {0};
@@ -564,7 +564,7 @@ test_inputs_untouched(void **state)
 
     tis[1].state = (enum ti_state)42;
     assert_int_equal(plan_run(g, tis, NULL, NOW, &r, &e), -1);
-    assert_string_equal(e.msg, "plan: task 1 has invalid state 42");
+    assert_string_equal(e.msg, "plan: task instance 1 has invalid state 42");
     assert_null(r.changes);
     assert_int_equal(plan_run(NULL, tis, NULL, NOW, &r, &e), -1);
     assert_int_equal(plan_run(g, tis, NULL, NOW, NULL, &e), -1);
@@ -696,6 +696,98 @@ test_try_end(void **state)
     assert_true(next == 1300.5);
 }
 
+/* Dynamic task mapping: up -> m (mapped) -> down (all_success), down2 (all_done). Units
+ * are the instances: m's trigger rule is judged once for all of them; a downstream counts
+ * every instance; the removed instances of an earlier, longer expansion do not count. */
+static void
+units_run(const struct dag *g, const struct plan_ti *u, size_t n, struct plan_result *r)
+{
+    struct err e = {0};
+
+    if (plan_run_units(g, u, n, NULL, NOW, r, &e) < 0)
+        fail_msg("plan_run_units: %s", e.msg);
+}
+
+static void
+test_mapped_units(void **state)
+{
+    (void)state;
+    const char *ids[] = {"up", "m", "down", "down2"};
+    const char *rules[] = {NULL, NULL, NULL, "all_done"};
+    const char *edges[] = {"up>m", "m>down", "m>down2"};
+    struct dag *g = graph_of(4, ids, rules, edges, 3);
+    struct dag_map map = {0};
+    struct plan_result r;
+    struct err e = {0};
+
+    g->tasks[1].map = &map;
+    /* not expanded yet; up done: one expand change for m, nothing queued for it */
+    struct plan_ti a[] = {{.state = TI_SUCCESS, .task = 0, .map_index = -1},
+                          {.state = TI_NONE, .task = 1, .map_index = -1},
+                          {.state = TI_NONE, .task = 2, .map_index = -1},
+                          {.state = TI_NONE, .task = 3, .map_index = -1}};
+    units_run(g, a, 4, &r);
+    assert_int_equal(r.n_changes, 1);
+    assert_true(r.changes[0].expand);
+    assert_int_equal(r.changes[0].task, 1);
+    assert_int_equal(r.changes[0].map_index, -1);
+    assert_int_equal(r.changes[0].to, TI_SCHEDULED);
+    assert_int_equal(r.run_state, RUN_RUNNING);
+    plan_result_clear(&r);
+
+    /* expanded to 3 (one failed, one running, one scheduled): down is upstream_failed at
+     * once (Airflow's all_success), down2 waits for all; the scheduled one is queued */
+    struct plan_ti b[] = {{.state = TI_SUCCESS, .task = 0, .map_index = -1},
+                          {.state = TI_FAILED, .task = 1, .map_index = 0},
+                          {.state = TI_RUNNING, .task = 1, .map_index = 1},
+                          {.state = TI_SCHEDULED, .task = 1, .map_index = 2},
+                          {.state = TI_REMOVED, .task = 1, .map_index = 3},
+                          {.state = TI_NONE, .task = 2, .map_index = -1},
+                          {.state = TI_NONE, .task = 3, .map_index = -1}};
+    units_run(g, b, 7, &r);
+    assert_int_equal(r.n_changes, 2);
+    assert_int_equal(r.changes[0].task, 2);
+    assert_int_equal(r.changes[0].to, TI_UPSTREAM_FAILED);
+    assert_int_equal(r.changes[1].unit, 3);
+    assert_int_equal(r.changes[1].map_index, 2);
+    assert_int_equal(r.changes[1].to, TI_QUEUED);
+    assert_false(r.changes[1].expand);
+    plan_result_clear(&r);
+
+    /* all three succeeded (index 3 removed): down and down2 run; a removed instance of a
+     * mapped upstream is not a missing success */
+    b[1].state = b[2].state = b[3].state = TI_SUCCESS;
+    units_run(g, b, 7, &r);
+    assert_int_equal(r.n_changes, 2);
+    assert_int_equal(r.changes[0].to, TI_QUEUED);
+    assert_int_equal(r.changes[1].to, TI_QUEUED);
+    plan_result_clear(&r);
+
+    /* zero items: m's -1 instance skipped; down skipped, down2 (all_done) runs */
+    a[1].state = TI_SKIPPED;
+    units_run(g, a, 4, &r);
+    assert_int_equal(r.n_changes, 2);
+    assert_int_equal(r.changes[0].to, TI_SKIPPED);
+    assert_int_equal(r.changes[1].to, TI_QUEUED);
+    plan_result_clear(&r);
+
+    /* an instance waiting for its retry is scheduled alone when due */
+    b[1].state = TI_UP_FOR_RETRY;
+    b[1].next_retry_at = NOW - 1;
+    units_run(g, b, 7, &r);
+    assert_int_equal(r.n_changes, 1);
+    assert_int_equal(r.changes[0].map_index, 0);
+    assert_int_equal(r.changes[0].to, TI_QUEUED);
+    plan_result_clear(&r);
+
+    /* out of order, or a task without an instance: refused */
+    struct plan_ti bad[] = {b[0], b[2], b[1], b[5], b[6]};
+    assert_int_equal(plan_run_units(g, bad, 5, NULL, NOW, &r, &e), -1);
+    assert_int_equal(plan_run_units(g, b, 1, NULL, NOW, &r, &e), -1);
+    assert_non_null(strstr(e.msg, "no task instance"));
+    graph_free(g);
+}
+
 int
 main(void)
 {
@@ -716,6 +808,7 @@ main(void)
         cmocka_unit_test(test_after_try),
         cmocka_unit_test(test_retry_delay),
         cmocka_unit_test(test_try_end),
+        cmocka_unit_test(test_mapped_units),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,7 +62,9 @@ graph_free(struct dag *g)
 static enum ti_state
 decide(const struct dag *g, enum ti_state sa, enum ti_state sb)
 {
-    struct plan_ti tis[3] = {{sa, NOW + 100, false}, {sb, NOW + 100, false}, {TI_NONE, 0, false}};
+    struct plan_ti tis[3] = {{.state = sa, .next_retry_at = NOW + 100},
+                             {.state = sb, .next_retry_at = NOW + 100},
+                             {.state = TI_NONE}};
     struct plan_limits lim = {.max_active_tasks = 0, .active_in_dag = 0, .free_slots = 0};
     struct plan_result r;
     struct err e = {0};

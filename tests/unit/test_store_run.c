@@ -113,7 +113,7 @@ mkrun(const struct dag *d, const char *run_id, time_t logical)
 static void
 apply1(const char *run_id, const char *task, enum ti_state from, enum ti_state to, int want)
 {
-    struct store_ti_change c = {task, from, to};
+    struct store_ti_change c = {task, -1, from, to};
     struct err e = {0};
     int applied = -1;
 
@@ -130,8 +130,8 @@ start(const char *run_id, const char *task, enum ti_state from, time_t now)
     int try_number = -1;
 
     apply1(run_id, task, from, TI_QUEUED, 1);
-    assert_int_equal(store_ti_start(S, "etl", run_id, task, "host1", 0, now, 60, &try_number, &e),
-                     1);
+    assert_int_equal(
+        store_ti_start(S, "etl", run_id, task, -1, "host1", 0, now, 60, &try_number, &e), 1);
     return try_number;
 }
 
@@ -140,7 +140,7 @@ finish(const char *run_id, const char *task, int try_number, enum ti_state to, i
 {
     struct err e = {0};
     int rc = store_ti_finish(
-        S, "etl", run_id, task,
+        S, "etl", run_id, task, -1,
         &(struct store_try_end){.try_number = try_number,
                                 .state = to,
                                 .has_exit_code = true,
@@ -359,11 +359,11 @@ test_tis_apply_race(void **state)
     struct err e = {0};
     struct store *other = store_open("dbname=" DB, &e);
     struct store_ti_change c[] = {
-        {"extract", TI_NONE, TI_SCHEDULED},
-        {"load", TI_NONE, TI_SCHEDULED},
-        {"transform", TI_NONE, TI_UPSTREAM_FAILED},
+        {"extract", -1, TI_NONE, TI_SCHEDULED},
+        {"load", -1, TI_NONE, TI_SCHEDULED},
+        {"transform", -1, TI_NONE, TI_UPSTREAM_FAILED},
     };
-    struct store_ti_change q = {"load", TI_NONE, TI_QUEUED};
+    struct store_ti_change q = {"load", -1, TI_NONE, TI_QUEUED};
     int applied[3] = {-1, -1, -1};
     struct store_ti *tis;
     size_t n;
@@ -390,8 +390,8 @@ test_tis_apply_race(void **state)
     store_tis_free(tis, n);
 
     /* to none (SQL NULL) and from none work as values, not as "anything" */
-    c[0] = (struct store_ti_change){"transform", TI_UPSTREAM_FAILED, TI_NONE};
-    c[1] = (struct store_ti_change){"transform", TI_UPSTREAM_FAILED, TI_SKIPPED};
+    c[0] = (struct store_ti_change){"transform", -1, TI_UPSTREAM_FAILED, TI_NONE};
+    c[1] = (struct store_ti_change){"transform", -1, TI_UPSTREAM_FAILED, TI_SKIPPED};
     assert_int_equal(store_tis_apply(S, "etl", "r", c, 2, T0, applied, &e), 0);
     assert_int_equal(applied[0], 1);
     assert_int_equal(applied[1], 0);
@@ -400,8 +400,8 @@ test_tis_apply_race(void **state)
                         "t");
 
     /* a bad state in the batch: error, and nothing of the batch is applied */
-    c[0] = (struct store_ti_change){"transform", TI_NONE, TI_SCHEDULED};
-    c[1] = (struct store_ti_change){"extract", TI_SCHEDULED, (enum ti_state)42};
+    c[0] = (struct store_ti_change){"transform", -1, TI_NONE, TI_SCHEDULED};
+    c[1] = (struct store_ti_change){"extract", -1, TI_SCHEDULED, (enum ti_state)42};
     assert_int_equal(store_tis_apply(S, "etl", "r", c, 2, T0, applied, &e), -1);
     assert_int_equal(applied[0], 0);
     assert_string_equal(query("SELECT state IS NULL FROM task_instance WHERE task_id = "
@@ -420,22 +420,23 @@ test_start_and_finish(void **state)
     (void)state;
     mkrun(ETL, "r", T0);
     /* not queued: refused */
-    assert_int_equal(store_ti_start(S, "etl", "r", "extract", "h", 1, T0, 60, &try_number, &e), 0);
+    assert_int_equal(store_ti_start(S, "etl", "r", "extract", -1, "h", 1, T0, 60, &try_number, &e),
+                     0);
     apply1("r", "extract", TI_NONE, TI_QUEUED, 1);
     assert_int_equal(
-        store_ti_start(S, "etl", "r", "extract", "host1", 0, T0 + 100, 60, &try_number, &e), 1);
+        store_ti_start(S, "etl", "r", "extract", -1, "host1", 0, T0 + 100, 60, &try_number, &e), 1);
     assert_int_equal(try_number, 1);
     assert_int_equal(
-        store_ti_start(S, "etl", "r", "extract", "host2", 0, T0 + 101, 60, &try_number, &e), 0);
+        store_ti_start(S, "etl", "r", "extract", -1, "host2", 0, T0 + 101, 60, &try_number, &e), 0);
     assert_string_equal(query("SELECT state, try_number, hostname, pid IS NULL, "
                               "lease_until = to_timestamp(1700000160) FROM task_instance "
                               "WHERE task_id = 'extract'"),
                         "running|1|host1|t|t");
-    assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", 2, 4242, &e), 0);
-    assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", 1, 4242, &e), 1);
+    assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", -1, 2, 4242, &e), 0);
+    assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", -1, 1, 4242, &e), 1);
 
     /* a stale try number is refused and writes nothing */
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1,
                                      &(struct store_try_end){.try_number = 2,
                                                              .state = TI_SUCCESS,
                                                              .has_exit_code = true,
@@ -447,7 +448,7 @@ test_start_and_finish(void **state)
                               "task_instance WHERE task_id = 'extract'"),
                         "running|0");
     /* killed by a signal; the right try wins once */
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1,
                                      &(struct store_try_end){.try_number = 1,
                                                              .state = TI_UP_FOR_RETRY,
                                                              .term_signal = 9,
@@ -456,7 +457,7 @@ test_start_and_finish(void **state)
                                                              .next_retry_at = T0 + 429.5},
                                      &e),
                      1);
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1,
                                      &(struct store_try_end){.try_number = 1,
                                                              .state = TI_FAILED,
                                                              .has_exit_code = true,
@@ -482,7 +483,7 @@ test_start_and_finish(void **state)
     assert_string_equal(query("SELECT lease_until IS NULL FROM task_instance "
                               "WHERE task_id = 'extract'"),
                         "t");
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1,
                                      &(struct store_try_end){.try_number = 1,
                                                              .state = TI_QUEUED,
                                                              .has_exit_code = true,
@@ -552,14 +553,14 @@ test_finish_with_xcom(void **state)
     (void)state;
     mkrun(ETL, "r", T0);
     end.try_number = start("r", "extract", TI_NONE, T0) + 1; /* a stale try number */
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", &end, &e), 0);
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1, &end, &e), 0);
     assert_string_equal(query("SELECT count(*) FROM xcom"), "0");
     end.try_number--;
     end.xcom_json = "{\"n\": 7}";
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", &end, &e), 1);
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1, &end, &e), 1);
     assert_string_equal(query("SELECT task_id, key, value FROM xcom"),
                         "extract|return_value|{\"n\": 7}");
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", &end, &e), 0); /* once only */
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1, &end, &e), 0); /* once only */
 }
 
 /* A branch's skips go with its end, in the same statement: only when the end wins, and only
@@ -576,11 +577,11 @@ test_finish_with_skips(void **state)
     (void)state;
     mkrun(ETL, "r", T0);
     end.try_number = start("r", "extract", TI_NONE, T0) + 1; /* a stale try number */
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", &end, &e), 0);
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1, &end, &e), 0);
     assert_string_equal(query("SELECT count(*) FROM task_instance WHERE state = 'skipped'"), "0");
     apply1("r", "load", TI_NONE, TI_QUEUED, 1); /* started meanwhile: not the branch's to skip */
     end.try_number--;
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", &end, &e), 1);
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1, &end, &e), 1);
     assert_string_equal(query("SELECT string_agg(task_id || '=' || coalesce(state, 'none'), ' ' "
                               "ORDER BY task_id) FROM task_instance WHERE run_id = 'r'"),
                         "extract=success load=queued transform=skipped");
@@ -590,7 +591,7 @@ test_finish_with_skips(void **state)
     end.skip_json = NULL; /* no skips: nothing else changes */
     mkrun(ETL, "r2", T0 + 86400);
     end.try_number = start("r2", "extract", TI_NONE, T0);
-    assert_int_equal(store_ti_finish(S, "etl", "r2", "extract", &end, &e), 1);
+    assert_int_equal(store_ti_finish(S, "etl", "r2", "extract", -1, &end, &e), 1);
     assert_string_equal(query("SELECT count(*) FROM task_instance WHERE run_id = 'r2' AND "
                               "state = 'skipped'"),
                         "0");
@@ -605,21 +606,21 @@ test_xcom(void **state)
 
     (void)state;
     mkrun(ETL, "r", T0);
-    assert_int_equal(store_xcom_get(S, "etl", "r", "extract", "return_value", &json, &e), 0);
+    assert_int_equal(store_xcom_get(S, "etl", "r", "extract", -1, "return_value", &json, &e), 0);
     assert_null(json);
-    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", "return_value",
+    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", -1, "return_value",
                                     "{\"pages\":531, \"b\":[1,2]}", &e),
                      0);
-    assert_int_equal(store_xcom_get(S, "etl", "r", "extract", "return_value", &json, &e), 0);
+    assert_int_equal(store_xcom_get(S, "etl", "r", "extract", -1, "return_value", &json, &e), 0);
     assert_string_equal(json, "{\"b\": [1, 2], \"pages\": 531}"); /* JSONB's normal form */
     free(json);
     /* overwrite; unicode, escaped or not, comes back as UTF-8 */
-    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", "return_value",
+    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", -1, "return_value",
                                     "{\"city\": \"Z\\u00fcrich\", \"s\": \"\xe6\x9d\xb1\xf0\x9f\x98"
                                     "\x80\", \"q\": \"a\\\"b\\n\"}",
                                     &e),
                      0);
-    assert_int_equal(store_xcom_get(S, "etl", "r", "extract", "return_value", &json, &e), 0);
+    assert_int_equal(store_xcom_get(S, "etl", "r", "extract", -1, "return_value", &json, &e), 0);
     assert_string_equal(json, "{\"q\": \"a\\\"b\\n\", \"s\": \"\xe6\x9d\xb1\xf0\x9f\x98\x80\", "
                               "\"city\": \"Z\xc3\xbc"
                               "rich\"}");
@@ -632,22 +633,22 @@ test_xcom(void **state)
     big[0] = '"';
     memset(big + 1, 'x', big_len);
     memcpy(big + 1 + big_len, "\"", 2);
-    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", "big", big, &e), 0);
-    assert_int_equal(store_xcom_get(S, "etl", "r", "extract", "big", &json, &e), 0);
+    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", -1, "big", big, &e), 0);
+    assert_int_equal(store_xcom_get(S, "etl", "r", "extract", -1, "big", &json, &e), 0);
     assert_string_equal(json, big);
     free(json);
     free(big);
-    assert_int_equal(store_xcom_set(S, "etl", "r", "load", "k", "7", &e), 0);
+    assert_int_equal(store_xcom_set(S, "etl", "r", "load", -1, "k", "7", &e), 0);
 
     /* errors: bad JSON, unknown run, no value */
-    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", "bad", "{nope", &e), -1);
+    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", -1, "bad", "{nope", &e), -1);
     assert_int_equal(e.code, ERR_DB);
-    assert_int_equal(store_xcom_set(S, "etl", "nope", "extract", "k", "1", &e), -1);
+    assert_int_equal(store_xcom_set(S, "etl", "nope", "extract", -1, "k", "1", &e), -1);
     assert_int_equal(e.code, ERR_NOTFOUND);
-    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", "k", NULL, &e), -1);
+    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", -1, "k", NULL, &e), -1);
 
     /* clear deletes every key of that task instance only; a new try clears too */
-    assert_int_equal(store_xcom_clear(S, "etl", "r", "extract", &e), 0);
+    assert_int_equal(store_xcom_clear(S, "etl", "r", "extract", -1, &e), 0);
     assert_string_equal(query("SELECT task_id, key, value FROM xcom"), "load|k|7");
     assert_int_equal(start("r", "load", TI_NONE, T0), 1);
     assert_string_equal(query("SELECT count(*) FROM xcom"), "0");
@@ -737,7 +738,7 @@ static void
 test_count_active(void **state)
 {
     struct err e = {0};
-    struct store_ti_change c = {"only", TI_NONE, TI_QUEUED};
+    struct store_ti_change c = {"only", -1, TI_NONE, TI_QUEUED};
     int in_dag = -1, total = -1, applied;
 
     (void)state;

@@ -116,7 +116,7 @@ static void
 set_ti(struct store *s, const char *dag, const char *run, const char *task, enum ti_state from,
        enum ti_state to)
 {
-    struct store_ti_change c = {task, from, to};
+    struct store_ti_change c = {task, -1, from, to};
     struct err e = {0};
     int applied = -1;
 
@@ -317,7 +317,7 @@ test_claim_filters(void **state UNUSED)
     set_ti(S, "etl", "r2", "extract", TI_NONE, TI_QUEUED);
     set_ti(S, "other", "o1", "only", TI_NONE, TI_QUEUED);
     query("UPDATE task_instance SET queue = 'q2' WHERE run_id = 'r1' AND task_id = 'load'");
-    assert_int_equal(store_xcom_set(S, "etl", "r2", "extract", "k", "1", &e), 0);
+    assert_int_equal(store_xcom_set(S, "etl", "r2", "extract", -1, "k", "1", &e), 0);
 
     assert_int_equal(claim(S, &by_dag, 5, 0, &c), 1);
     assert_string_equal(c[0].dag_id, "other");
@@ -327,7 +327,7 @@ test_claim_filters(void **state UNUSED)
     assert_string_equal(c[0].run_id, "r2");
     store_claims_free(c, 1);
     /* the claimed try starts without the XCom of the previous one */
-    assert_int_equal(store_xcom_get(S, "etl", "r2", "extract", "k", &x, &e), 0);
+    assert_int_equal(store_xcom_get(S, "etl", "r2", "extract", -1, "k", &x, &e), 0);
     assert_null(x);
     assert_int_equal(claim(S, &by_queue, 5, 0, &c), 1);
     assert_string_equal(c[0].task_id, "load");
@@ -338,7 +338,7 @@ test_claim_filters(void **state UNUSED)
     assert_string_equal(query("SELECT job_id IS NULL FROM task_instance WHERE run_id = 'o1'"), "t");
 
     /* the second try of a retried task gets try number 2 */
-    assert_int_equal(store_ti_finish(S, "other", "o1", "only",
+    assert_int_equal(store_ti_finish(S, "other", "o1", "only", -1,
                                      &(struct store_try_end){.try_number = 1,
                                                              .state = TI_UP_FOR_RETRY,
                                                              .has_exit_code = true,
@@ -376,12 +376,12 @@ test_leases_renew(void **state UNUSED)
     assert_int_equal(claim(S2, &r2, 1, 8, &c), 1); /* r2 extract: job 8's */
     store_claims_free(c, 1);
     /* r2 load: started without a job (store_ti_start), then adopted by job 7 */
-    assert_int_equal(store_ti_start(S, "etl", "r2", "load", "host1", 0, T0, 60, &t, &e), 1);
+    assert_int_equal(store_ti_start(S, "etl", "r2", "load", -1, "host1", 0, T0, 60, &t, &e), 1);
 
-    struct store_try_ref tries[] = {{"etl", "r1", "extract", 1},
-                                    {"etl", "r1", "transform", 1},
-                                    {"etl", "r2", "extract", 1},
-                                    {"etl", "r2", "load", 1}};
+    struct store_try_ref tries[] = {{"etl", "r1", "extract", -1, 1},
+                                    {"etl", "r1", "transform", -1, 1},
+                                    {"etl", "r2", "extract", -1, 1},
+                                    {"etl", "r2", "load", -1, 1}};
     assert_int_equal(store_leases_renew(S, 7, 60, T0 + 30, tries, 4, lost, &e), 0);
     assert_memory_equal(lost, ((int[]){0, 0, 1, 0}), sizeof(lost)); /* job 8 runs r2 extract */
     assert_string_equal(
@@ -393,7 +393,7 @@ test_leases_renew(void **state UNUSED)
         "r1|extract|7|90|30|r1|transform|7|90|30|r2|extract|8|60|0|r2|load|7|90|30");
 
     /* another process ends r1 extract; a stale try number is lost too */
-    assert_int_equal(store_ti_finish(S2, "etl", "r1", "extract",
+    assert_int_equal(store_ti_finish(S2, "etl", "r1", "extract", -1,
                                      &(struct store_try_end){.try_number = 1,
                                                              .state = TI_FAILED,
                                                              .has_exit_code = true,
@@ -427,7 +427,7 @@ test_leases_expired(void **state UNUSED)
     assert_int_equal(claim(S, NULL, 2, 7, &c), 2); /* leases until T0 + 60 */
     store_claims_free(c, 2);
     assert_int_equal(store_leases_renew(S, 7, 100, T0 + 20, NULL, 0, NULL, &e), 0);
-    assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", 1, 4242, &e), 1);
+    assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", -1, 1, 4242, &e), 1);
 
     OK_EQ(store_leases_expired(S2, T0 + 119, 0, &x, &n, &e), n, 0);
     assert_null(x);
@@ -442,7 +442,7 @@ test_leases_expired(void **state UNUSED)
     store_expired_free(x, n);
 
     /* the scheduler fails it for a retry; the worker's renewal then reports it lost */
-    assert_int_equal(store_ti_finish(S2, "etl", "r", "extract",
+    assert_int_equal(store_ti_finish(S2, "etl", "r", "extract", -1,
                                      &(struct store_try_end){.try_number = 1,
                                                              .state = TI_UP_FOR_RETRY,
                                                              .end = T0 + 121,
@@ -450,7 +450,7 @@ test_leases_expired(void **state UNUSED)
                                                              .next_retry_at = T0 + 421},
                                      &e),
                      1);
-    struct store_try_ref t = {"etl", "r", "extract", 1};
+    struct store_try_ref t = {"etl", "r", "extract", -1, 1};
     OK_EQ(store_leases_renew(S, 7, 100, T0 + 122, &t, 1, &lost, &e), lost, 1);
     OK_EQ(store_leases_expired(S2, T0 + 150, 0, &x, &n, &e), n, 0); /* transform was renewed too */
     store_expired_free(NULL, 0);
@@ -743,7 +743,7 @@ test_notify(void **state UNUSED)
     assert_int_equal(claim(S, NULL, 1, 0, &c), 1);
     store_claims_free(c, 1);
     assert_int_equal(notified(), 0);
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1,
                                      &(struct store_try_end){.try_number = 1,
                                                              .state = TI_FAILED,
                                                              .has_exit_code = true,
@@ -753,7 +753,7 @@ test_notify(void **state UNUSED)
                                      &e),
                      1);
     assert_int_equal(notified(), 1);
-    assert_int_equal(store_ti_finish(S, "etl", "r", "extract",
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1,
                                      &(struct store_try_end){.try_number = 1,
                                                              .state = TI_FAILED,
                                                              .has_exit_code = true,

@@ -26,10 +26,18 @@ static const char *const conf_json =
     " \"f\": 1.0, \"big\": 1e16, \"u\": \"caf\\u00e9 \\ud83d\\ude00 <&'>\"}";
 
 static int
-fake_xcom(void *arg, const char *task_id, const char *key, char **json_out, struct err *e)
+fake_xcom(void *arg, const char *task_id, const char *key, int map_index, char **json_out,
+          struct err *e)
 {
     (void)arg;
     *json_out = NULL;
+    if (strcmp(task_id, "mapped") == 0) { /* a mapped task: [10, 11, 12] by instance */
+        if (map_index == TMPL_XCOM_DEFAULT)
+            return *json_out = strdup("[10, 11, 12]"), 0;
+        if (map_index >= 0 && map_index < 3 && asprintf(json_out, "%d", 10 + map_index) < 0)
+            *json_out = NULL;
+        return 0;
+    }
     if (strcmp(task_id, "fail") == 0)
         return err_set(e, ERR_DB, "database down");
     if (strcmp(key, "return_value") != 0)
@@ -174,6 +182,14 @@ test_xcom(void **state)
     renders("{{ ti.xcom_pull(task_ids='none') }}", "None");
     renders("{{ ti.xcom_pull() }}", "self"); /* Airflow 3: task_ids=None is this task */
     renders("{{ ti.xcom_pull(task_ids='obj') | tojson }}", "{\"k\": [10, 20], \"s\": \"v\"}");
+    /* a mapped task: every instance's value in map_index order, or the ones asked for */
+    renders("{{ ti.xcom_pull(task_ids='mapped') | tojson }}", "[10, 11, 12]");
+    renders("{{ ti.xcom_pull(task_ids='mapped', map_indexes=2) }}", "12");
+    renders("{{ ti.xcom_pull(task_ids='mapped', map_indexes=[2, 0]) | tojson }}", "[12, 10]");
+    renders("{{ ti.xcom_pull(task_ids='mapped', map_indexes=7) }}", "None");
+    renders("{{ ti.map_index }}", "-1");
+    render_fails("{{ ti.xcom_pull(task_ids='mapped', map_indexes='x') }}",
+                 "xcom_pull: map_indexes must be an integer or a list of them");
     render_fails("{{ ti.xcom_pull(task_ids='fail') }}",
                  "xcom_pull(task_ids='fail', key='return_value'): database down");
     render_fails("{{ ti.xcom_pull(task_ids='obj')['k'][5] }}", "key 5 not found");

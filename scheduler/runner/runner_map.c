@@ -1,0 +1,162 @@
+/* runner_map: dynamic task mapping at run time (docs/dag-files.md, "Dynamic task mapping").
+ * A mapped task is expanded when the planner finds its trigger rule met (a plan change with
+ * expand set): its length is the cross product of its expand arguments' lists, read now (a
+ * literal from the DAG file, an upstream's XCom from the store), and store_ti_expand writes
+ * the instances in one transaction. Each instance's try then binds its own arguments into a
+ * copy of the task (dag_task_bind) before its command is built, so templates, argv and the
+ * environment are built as for any task.
+ *
+ * Invariant: the sources are read again for every expansion and every bind; they cannot
+ * change between the two while the upstream's result stands (a clear of the upstream clears
+ * this task too, and its next expansion revises the instances). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagfile/dagfile.h"
+#include "log.h"
+#include "runner_int.h"
+#include "store/store.h"
+
+#define MAX_MAP_LENGTH 1024 /* Airflow's [core] max_map_length */
+
+const struct dag_task *
+ti_task(const struct ti_try *t)
+{
+    return t->bound ? t->bound : &t->run->dag->tasks[t->task];
+}
+
+/* [core] max_map_length: GUST_MAX_MAP_LENGTH, else AIRFLOW__CORE__MAX_MAP_LENGTH, else 1024. */
+static long
+max_map_length(void)
+{
+    const char *v = getenv("GUST_MAX_MAP_LENGTH");
+    char *end;
+    long n;
+
+    if (v == NULL || *v == '\0')
+        v = getenv("AIRFLOW__CORE__MAX_MAP_LENGTH");
+    if (v == NULL || *v == '\0')
+        return MAX_MAP_LENGTH;
+    n = strtol(v, &end, 10);
+    return *end == '\0' && n > 0 ? n : MAX_MAP_LENGTH;
+}
+
+/* One argument's source as a new JSON value, or NULL when the upstream pushed nothing (an
+ * XCom that is not there). -1 on a database error. */
+static int
+read_source(struct store *s, const struct active_run *run, const struct dag_map_arg *a,
+            json_t **out, struct err *e)
+{
+    const struct dag_task *up;
+    char *text = NULL;
+    int rc;
+
+    *out = NULL;
+    if (a->items_json != NULL) {
+        *out = json_loads(a->items_json, JSON_DECODE_ANY, NULL);
+        return *out ? 0 : err_set(e, ERR_FAIL, "out of memory");
+    }
+    up = &run->dag->tasks[a->xcom_idx];
+    if (s == NULL) /* gust tasks test without a database: no XCom */
+        return 0;
+    if (up->map != NULL)
+        rc = store_xcom_collect(s, run->dag_id, run->run_id, up->task_id, "return_value", &text, e);
+    else
+        rc = store_xcom_get(s, run->dag_id, run->run_id, up->task_id, -1, "return_value", &text, e);
+    if (rc < 0)
+        return -1;
+    if (text != NULL && (*out = json_loads(text, JSON_DECODE_ANY, NULL)) == NULL)
+        rc = err_set(e, ERR_DB, "the XCom of '%s' is not JSON", up->task_id);
+    free(text);
+    return rc;
+}
+
+static void
+sources_free(json_t **src, size_t n)
+{
+    for (size_t i = 0; src && i < n; i++)
+        json_decref(src[i]);
+    free(src);
+}
+
+/* Every argument's source (*src: map->n_args values, NULL where missing). */
+static int
+read_sources(struct store *s, const struct active_run *run, const struct dag_map *m, json_t ***src,
+             struct err *e)
+{
+    *src = calloc(m->n_args + 1, sizeof(**src));
+    if (*src == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    for (size_t i = 0; i < m->n_args; i++)
+        if (read_source(s, run, &m->args[i], &(*src)[i], e) < 0) {
+            sources_free(*src, m->n_args);
+            *src = NULL;
+            return -1;
+        }
+    return 0;
+}
+
+int
+runner_expand(struct store *s, struct active_run *run, size_t task, struct err *e)
+{
+    const struct dag_task *t = &run->dag->tasks[task];
+    char why[600] = "";
+    struct err me = {0};
+    json_t **src = NULL;
+    size_t n = 0;
+    long max = max_map_length();
+    int won;
+
+    if (t->map == NULL)
+        return err_set(e, ERR_FAIL, "task '%s' is not mapped", t->task_id);
+    if (read_sources(s, run, t->map, &src, e) < 0)
+        return err_prefix(e, "expand %s", t->task_id);
+    if (dag_map_length(t, src, &n, &me) < 0)
+        snprintf(why, sizeof(why), "%s", me.msg);
+    else if (n > (size_t)max)
+        snprintf(why, sizeof(why),
+                 "task '%s' would expand to %zu instances, more than max_map_length %ld "
+                 "(GUST_MAX_MAP_LENGTH or AIRFLOW__CORE__MAX_MAP_LENGTH)",
+                 t->task_id, n, max);
+    sources_free(src, t->map->n_args);
+    won = store_ti_expand(s, run->dag_id, run->run_id, t->task_id, why[0] ? 0 : (int)n,
+                          why[0] ? why : NULL, e);
+    if (won == 1 && why[0])
+        log_warn("dag=%s run=%s task=%s: cannot expand: %s", run->dag_id, run->run_id, t->task_id,
+                 why);
+    else if (won == 1)
+        log_info("dag=%s run=%s task=%s: expanded to %zu instances", run->dag_id, run->run_id,
+                 t->task_id, n);
+    return won;
+}
+
+int
+runner_bind(struct store *s, struct ti_try *t, struct err *e)
+{
+    const struct dag_task *task = &t->run->dag->tasks[t->task];
+    json_t **src = NULL, *values = NULL;
+    int rc = -1;
+
+    if (task->map == NULL || t->map_index < 0)
+        return 0;
+    if (read_sources(s, t->run, task->map, &src, e) < 0)
+        return -1;
+    if ((t->bound = calloc(1, sizeof(*t->bound))) == NULL) {
+        err_set(e, ERR_FAIL, "out of memory");
+        goto out;
+    }
+    if (dag_map_values(task, src, (size_t)t->map_index, &values, e) < 0 ||
+        dag_task_bind(task, values, t->bound, e) < 0) {
+        free(t->bound);
+        t->bound = NULL;
+        e->code = ERR_USAGE; /* the instance cannot run as its upstream left it */
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(values);
+    sources_free(src, task->map->n_args);
+    return rc;
+}
