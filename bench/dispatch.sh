@@ -9,6 +9,9 @@
 # BENCH_SNAKE_RUNS (default 1) bounds snakemake's repetitions: it needs a minute per graph.
 # Two variants of gust on the wide graph, one run each, separate what the disk costs: task
 # logs on tmpfs (/dev/shm), and synchronous_commit=off (PGOPTIONS) for the scheduler.
+# Beside each run of the wide graph, the same fan-out as one mapped task (gen_graphs.py mapped:
+# start -> one task expanded over N `true` commands -> end), gust alone: the mapped fan-out
+# should cost no more per task than the static one.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -43,10 +46,16 @@ pg_createdb gust_bench_dispatch
 export PGDATABASE=gust_bench_dispatch GUST_DATABASE_URL="dbname=gust_bench_dispatch"
 export GUST_DAGS_FOLDER=$work/dags GUST_LOGS_FOLDER=$work/logs GUST_PARALLELISM=2
 mkdir -p "$GUST_DAGS_FOLDER"
+mapped= # the size of the wide graph, mapped
 for s in "${shapes[@]}"; do
     read -r shape size <<<"$s"
     python3 "$GUST_ROOT/bench/gen_graphs.py" "$work/$shape" "$shape" "$size"
     cp "$work/$shape/dags/"*.yaml "$GUST_DAGS_FOLDER/"
+    if [ "$shape" = wide ]; then
+        mapped=$size
+        python3 "$GUST_ROOT/bench/gen_graphs.py" "$work/mapped" mapped "$size"
+        cp "$work/mapped/dags/"*.yaml "$GUST_DAGS_FOLDER/"
+    fi
 done
 "$BIN/gust" db migrate >/dev/null
 start_scheduler() { # extra environment assignments for the scheduler
@@ -61,7 +70,7 @@ start_scheduler() { # extra environment assignments for the scheduler
 }
 start_scheduler
 q() { psql -X -q -At -c "$1"; }
-dags_known() { test "$(q "SELECT count(*) FROM dag WHERE dag_id LIKE 'bench\_%'")" = "${#shapes[@]}"; }
+dags_known() { test "$(q "SELECT count(*) FROM dag WHERE dag_id LIKE 'bench\_%'")" = "$((${#shapes[@]} + 1))"; }
 wait_for 30 dags_known || { bench_log "the scheduler did not load the DAGs"; cat "$work/scheduler.log" >&2; exit 1; }
 
 results=$work/results.tsv # tool shape seconds
@@ -77,6 +86,11 @@ for s in "${shapes[@]}"; do
         bench_time t "$BIN/gust" dags trigger "$dag" -r "bench_$i" --wait >"$work/trigger.log" 2>&1 ||
             { bench_log "gust run of $dag failed"; tail "$work/trigger.log" >&2; exit 1; }
         echo "gust $shape $t" >>"$results"
+        if [ "$shape" = wide ]; then
+            bench_time t "$BIN/gust" dags trigger "bench_mapped_$size" -r "bench_$i" --wait >"$work/trigger.log" 2>&1 ||
+                { bench_log "gust run of bench_mapped_$size failed"; tail "$work/trigger.log" >&2; exit 1; }
+            echo "gust_mapped wide $t" >>"$results"
+        fi
         if [ "$have_snake" = 1 ] && [ "$i" -le "$snake_runs" ]; then
             rm -rf "$work/$shape/out" "$work/$shape/.snakemake"
             bench_time t snakemake -j2 -q -s "$work/$shape/Snakefile" -d "$work/$shape" \
@@ -149,6 +163,18 @@ stat_of() { awk -v t="$1" -v s="$2" '$1 == t && $2 == s { print $3 }' "$results"
     done
     echo
     echo "Goals: gust within 2x of make -j2; snakemake at least 10x slower than gust."
+    echo
+    read -r st stmin stmax <<<"$(stat_of gust wide)"
+    read -r mt mtmin mtmax <<<"$(stat_of gust_mapped wide)"
+    echo "The wide graph's $mapped middle tasks as one mapped task (\`expand: {bash_command: [...]}\`,"
+    echo "$mapped instances), run beside each static run above; same DAG keys, gust only."
+    echo
+    echo "| fan-out | tasks | gust | gust per task | mapped / static |"
+    echo "|---|---|---|---|---|"
+    echo "| static, wide $mapped | $n | $st ($stmin-$stmax) | $(awk -v w="$st" -v n="$n" 'BEGIN { printf "%.2f ms", 1000 * w / n }') | |"
+    echo "| mapped $mapped | $n | $mt ($mtmin-$mtmax) | $(awk -v w="$mt" -v n="$n" 'BEGIN { printf "%.2f ms", 1000 * w / n }') | $(bench_ratio "$mt" "$st") |"
+    echo
+    echo "Goal: mapped / static at most 1 (a mapped instance costs no more than a static task)."
     echo
     echo "### 2. Task start latency"
     echo

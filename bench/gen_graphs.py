@@ -5,6 +5,10 @@
         OUTDIR/Makefile       phony targets, recipe `@true` (make runs it without a shell)
         OUTDIR/Snakefile      one rule per task, touch() outputs under out/, shell "true"
         OUTDIR/dags/NAME.yaml one dag-factory DAG, BashOperator `true` tasks
+    gen_graphs.py OUTDIR mapped N
+        OUTDIR/dags/bench_mapped_N.yaml only: the wide N graph with its N middle tasks as one
+        mapped task (start -> `fan`, expand over N literal `true` commands -> end), for the
+        dispatch bench's mapped against static fan-out
     gen_graphs.py OUTDIR bigchain N
         OUTDIR/dags/bench_bigchain_N.yaml only: a chain of N EmptyOperator tasks (8 YAML nodes
         a task, so 25,000 fit under the loader's 250,000-node limit), for the DAG size bench
@@ -77,6 +81,22 @@ def write_dag(path, dag_id, tasks, schedule="None", start="2024-01-01"):
                 f.write(f"      dependencies: [{', '.join(ups)}]\n")
 
 
+def write_mapped_dag(path, dag_id, n):
+    """start -> fan (one mapped task of n instances, each `true`) -> end; the DAG keys are
+    write_dag's, so that it differs from the wide graph in the mapping alone."""
+    with open(path, "w") as f:
+        f.write(f"{dag_id}:\n  schedule: None\n  start_date: 2024-01-01\n"
+                "  catchup: false\n  max_active_tasks: 1000\n  tags: [bench]\n"
+                "  default_args:\n    owner: bench\n    retries: 0\n  tasks:\n")
+        f.write("    - task_id: start\n      operator: airflow.operators.bash.BashOperator\n"
+                "      bash_command: 'true'\n")
+        f.write("    - task_id: fan\n      operator: airflow.operators.bash.BashOperator\n"
+                "      dependencies: [start]\n      expand:\n"
+                "        bash_command: [" + ", ".join(["'true'"] * n) + "]\n")
+        f.write("    - task_id: end\n      operator: airflow.operators.bash.BashOperator\n"
+                "      bash_command: 'true'\n      dependencies: [fan]\n")
+
+
 def main(argv):
     if len(argv) < 4:
         raise SystemExit(__doc__)
@@ -93,6 +113,10 @@ def main(argv):
             tasks += [(f"fan_{k:02d}", [f"step_{half // 2:02d}"]) for k in range(per - half)]
             write_dag(os.path.join(out, "dags", f"many_{i:04d}.yaml"), f"many_{i:04d}", tasks,
                       schedule=f"'{i % 60} {i % 24} * * *'", start="2099-01-01")
+        return
+    if shape == "mapped":
+        n = int(size)
+        write_mapped_dag(os.path.join(out, "dags", f"bench_mapped_{n}.yaml"), f"bench_mapped_{n}", n)
         return
     if shape == "bigchain":
         n = int(size)

@@ -4,7 +4,7 @@
 # not checked: benchmarks are measured by make bench, never timed in tests.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 15
+plan 16
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -27,6 +27,8 @@ check_eq "no part failed" "" "$(grep -F ': FAILED' "$out/RESULTS.md")"
 rows=$(awk -F'|' '$2 ~ /^ (chain|wide|layers) / && $4 ~ /^ [0-9]/ && $6 ~ /^ [0-9]/ && $8 ~ /^ [0-9]/' \
     "$out/RESULTS.md" | wc -l)
 check_eq "three dispatch rows with figures" 3 "$rows"
+check "the mapped fan-out row has figures and its ratio to the static one" \
+    grep -qE '^\| mapped [0-9]+ \| [0-9]+ \| [0-9.]+ \([0-9.]+-[0-9.]+\) \| [0-9.]+ ms \| [0-9.]+ \|$' "$out/RESULTS.md"
 check "the latency percentiles are numbers" grep -qE '^\| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \|$' "$out/RESULTS.md"
 # the product_view part compares the loader with psql \copy and says whether the goal is met
 check "the product_view ratio is a number" \
