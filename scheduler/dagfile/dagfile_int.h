@@ -198,6 +198,9 @@ const struct ynode *dagfile_cget(const struct chain *ch, const char *key);
 const struct ynode *dagfile_oget(const struct chain *ch, enum op_kind op, const char *key);
 /* The mapping of the chain that holds value v (for block-scalar columns), or NULL. */
 const struct ynode *dagfile_owner(const struct chain *ch, const struct ynode *v);
+/* Every templated field of task t (dagfile_template.c); errors recorded at their place. */
+int dagfile_check_task_templates(struct loadctx *c, const struct chain *ch,
+                                 const struct dag_task *t, const char *params);
 /* One templated string value: a template syntax error is recorded at its place. */
 int dagfile_check_template(struct loadctx *c, const struct chain *ch, const struct ynode *n,
                            const char *field, const char *params);
