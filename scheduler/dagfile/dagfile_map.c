@@ -671,6 +671,40 @@ bind_one(struct binder *b, const json_t *v)
     return 0;
 }
 
+static bool
+empty(const char *s)
+{
+    return s == NULL || s[strspn(s, " \t\r\n")] == '\0';
+}
+
+/* The argument an instance lacks that its operator needs (an expand_kwargs item may leave one
+ * out), or NULL. */
+static const char *
+missing_required(const struct dag_task *o)
+{
+    const struct dag_sql *q = o->sql;
+
+    if (o->op == OP_BASH)
+        return empty(o->bash_command) ? "bash_command" : NULL;
+    if (o->op == OP_KPO)
+        return o->n_cmds == 0 ? "cmds" : NULL;
+    if (o->op == OP_TRIGGER_DAGRUN)
+        return empty(o->trigger_dag_id) ? "trigger_dag_id" : NULL;
+    if (!OP_IS_SQL(o->op) || q == NULL)
+        return NULL;
+    if (empty(q->conn_id))
+        return "conn_id";
+    if (o->op == OP_SQL_COLUMN_CHECK || o->op == OP_SQL_TABLE_CHECK)
+        return empty(q->table) ? "table" : NULL;
+    if (q->n_sql == 0)
+        return "sql";
+    if (o->op == OP_SQL_VALUE_CHECK && q->pass_value == NULL)
+        return "pass_value";
+    if (o->op == OP_SQL_THRESHOLD_CHECK && (q->min_threshold == NULL || q->max_threshold == NULL))
+        return q->min_threshold == NULL ? "min_threshold" : "max_threshold";
+    return NULL;
+}
+
 int
 dag_task_bind(const struct dag_task *t, const json_t *values, struct dag_task *out, struct err *e)
 {
@@ -700,6 +734,17 @@ dag_task_bind(const struct dag_task *t, const json_t *values, struct dag_task *o
             dag_task_clear(out);
             return -1;
         }
+    }
+    /* an expand argument is in every instance (its binder refuses null and ""); an
+     * expand_kwargs item may leave a required one out */
+    if ((key = missing_required(out)) != NULL &&
+        !(t->map != NULL && !t->map->kwargs && dagfile_task_maps(t, key))) {
+        err_set(e, ERR_USAGE,
+                "task '%s': the instance has no %s, which %s needs: give it on the task, in "
+                "partial, or in every expand_kwargs item",
+                tid(t), key, op_kind_name(t->op));
+        dag_task_clear(out);
+        return -1;
     }
     return 0;
 }

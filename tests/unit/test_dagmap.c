@@ -488,6 +488,23 @@ test_bind_sql(void **state)
                       "doc_yaml, doc_rst)");
 }
 
+/* An expand_kwargs item binds all its arguments; one that leaves out a required argument
+ * makes no instance. */
+static void
+test_bind_kwargs(void **state)
+{
+    struct dag_task o;
+    struct err e = {0};
+
+    assert_int_equal(bind(state, "kw", "{\"bash_command\": \"b\", \"cwd\": \"/x\"}", &o, &e), 0);
+    assert_string_equal(o.bash_command, "b");
+    assert_string_equal(o.cwd, "/x");
+    dag_task_clear(&o);
+    expect_bind_error(state, "kw", "{\"cwd\": \"/x\"}",
+                      "task 'kw': the instance has no bash_command, which BashOperator needs: "
+                      "give it on the task, in partial, or in every expand_kwargs item");
+}
+
 /* Every instance of a literal mapping binds, and the instances free cleanly. */
 static void
 test_bind_every_instance(void **state)
@@ -523,6 +540,7 @@ main(void)
         cmocka_unit_test(test_bind_kpo),
         cmocka_unit_test(test_bind_trigger_and_empty),
         cmocka_unit_test(test_bind_sql),
+        cmocka_unit_test(test_bind_kwargs),
         cmocka_unit_test(test_bind_every_instance),
     };
 
