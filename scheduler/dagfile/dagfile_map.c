@@ -248,12 +248,25 @@ source_item(const json_t *src, size_t k)
     return NULL;
 }
 
+/* The position in each source of instance index: the last argument varies fastest (as
+ * itertools.product). pos has n_args entries; every source has at least one item. */
+static void
+positions(const struct dag_task *t, json_t *const *sources, size_t index, size_t *pos)
+{
+    size_t len = 1;
+
+    for (size_t i = t->map->n_args; i-- > 0;) {
+        arg_length(t, i, sources[i], &len, NULL);
+        pos[i] = index % len;
+        index /= len;
+    }
+}
+
 int
 dag_map_values(const struct dag_task *t, json_t *const *sources, size_t index, json_t **values,
                struct err *e)
 {
-    size_t total, len, rest = index;
-    json_t *out;
+    size_t total, *pos;
 
     *values = NULL;
     if (dag_map_length(t, sources, &total, e) < 0)
@@ -261,31 +274,21 @@ dag_map_values(const struct dag_task *t, json_t *const *sources, size_t index, j
     if (index >= total)
         return err_set(e, ERR_USAGE, "task '%s': map index %zu is out of range (%zu instances)",
                        tid(t), index, total);
-    if (t->map->kwargs) {
-        if ((*values = json_deep_copy(json_array_get(sources[0], index))) == NULL)
-            return err_set(e, ERR_FAIL, "out of memory");
-        return 0;
-    }
-    if ((out = json_object()) == NULL)
-        return err_set(e, ERR_FAIL, "out of memory");
-    for (size_t i = t->map->n_args; i-- > 0;) { /* the last argument varies fastest */
-        arg_length(t, i, sources[i], &len, NULL);
-        json_t *item = source_item(sources[i], rest % len);
-        rest /= len;
-        if (item == NULL || json_object_set_new(out, t->map->args[i].name, item) < 0) {
-            json_decref(out);
-            return err_set(e, ERR_FAIL, "out of memory");
+    if (t->map->kwargs)
+        *values = json_deep_copy(json_array_get(sources[0], index));
+    else if ((pos = calloc(t->map->n_args, sizeof(size_t))) != NULL) {
+        positions(t, sources, index, pos);
+        *values = json_object(); /* in file order, as the arguments were written */
+        for (size_t i = 0; *values != NULL && i < t->map->n_args; i++) {
+            json_t *item = source_item(sources[i], pos[i]);
+            if (item == NULL || json_object_set_new(*values, t->map->args[i].name, item) < 0) {
+                json_decref(*values);
+                *values = NULL;
+            }
         }
+        free(pos);
     }
-    /* in file order, as the arguments were written */
-    if ((*values = json_object()) == NULL) {
-        json_decref(out);
-        return err_set(e, ERR_FAIL, "out of memory");
-    }
-    for (size_t i = 0; i < t->map->n_args; i++)
-        json_object_set(*values, t->map->args[i].name, json_object_get(out, t->map->args[i].name));
-    json_decref(out);
-    return 0;
+    return *values == NULL ? err_set(e, ERR_FAIL, "out of memory") : 0;
 }
 
 /* ---- deep copy ---- */
