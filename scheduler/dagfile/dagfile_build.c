@@ -290,7 +290,7 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
     if (OP_IS_SQL(t->op))
         bad |= dagfile_sql_args(c, &ch, t, sid, dag);
     if (!bad)
-        bad |= dagfile_map_check_items(c, map, t, sid);
+        bad |= dagfile_map_check_items(c, map, t, sid, params);
     ynode_free(merged);
     return bad ? -1 : 0;
 }

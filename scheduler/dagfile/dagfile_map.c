@@ -112,6 +112,20 @@ dagfile_map_list(enum op_kind op, char *buf, size_t size)
 }
 
 bool
+dagfile_map_templated(const char *name, enum op_kind op)
+{
+    const struct map_arg *a = map_arg_find(name, op);
+
+    if (a == NULL || a->kind == BK_BOOL || a->kind == BK_CODES || a->kind == BK_NONE)
+        return false;
+    if (a->kind == BK_PARAMS) /* Airflow renders them for these two only */
+        return op == OP_SQL_EXECUTE || op == OP_SQL_SENSOR;
+    /* the KPO pod's placement fields and cwd are not rendered by gust (docs/dag-files.md) */
+    return strcmp(name, "cwd") != 0 && strcmp(name, "image") != 0 && strcmp(name, "name") != 0 &&
+           strcmp(name, "namespace") != 0;
+}
+
+bool
 dagfile_task_maps(const struct dag_task *t, const char *name)
 {
     if (t->map == NULL)

@@ -103,6 +103,13 @@ check_conf_templates(struct loadctx *c, const struct ynode *n, const char *path,
     return bad;
 }
 
+int
+dagfile_check_tree_templates(struct loadctx *c, const struct ynode *n, const char *path,
+                             const char *params)
+{
+    return check_conf_templates(c, n, path, params);
+}
+
 static int
 check_list_templates(struct loadctx *c, const struct ynode *n, const char *what, const char *params)
 {
