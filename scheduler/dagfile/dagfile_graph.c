@@ -446,6 +446,16 @@ xcom_source(struct linker *l, const struct dagfile_names *by_id, size_t i,
                       sid, arg);
         return -1;
     }
+    const struct dag_task *src = &l->dag->tasks[*u];
+    if (!src->do_xcom_push || src->op == OP_EMPTY) {
+        dagfile_error(l->c, at, "task '%s': %s takes the XCom of '%s', which pushes none (%s): %s",
+                      sid, arg, a->xcom_task,
+                      src->op == OP_EMPTY ? "an EmptyOperator runs nothing"
+                                          : "do_xcom_push is false",
+                      src->op == OP_EMPTY ? "map over a task that pushes a list"
+                                          : "set do_xcom_push: true on it");
+        return -1;
+    }
     if (reaches(l, i, (size_t)*u)) {
         dagfile_error(l->c, at,
                       "task '%s': %s takes the XCom of '%s', which is downstream of it (a "

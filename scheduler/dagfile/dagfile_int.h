@@ -198,6 +198,12 @@ const struct ynode *dagfile_cget(const struct chain *ch, const char *key);
 const struct ynode *dagfile_oget(const struct chain *ch, enum op_kind op, const char *key);
 /* The mapping of the chain that holds value v (for block-scalar columns), or NULL. */
 const struct ynode *dagfile_owner(const struct chain *ch, const struct ynode *v);
+/* Every templated field of task t (dagfile_template.c); errors recorded at their place. */
+int dagfile_check_task_templates(struct loadctx *c, const struct chain *ch,
+                                 const struct dag_task *t, const char *params);
+/* Every string under n, at any depth, as a template (path names it: "conf", "conf.a[2]"). */
+int dagfile_check_tree_templates(struct loadctx *c, const struct ynode *n, const char *path,
+                                 const char *params);
 /* One templated string value: a template syntax error is recorded at its place. */
 int dagfile_check_template(struct loadctx *c, const struct chain *ch, const struct ynode *n,
                            const char *field, const char *params);
@@ -229,6 +235,8 @@ int dagfile_sql_placeholders(struct loadctx *c, const char *sid, const struct yn
  * of mappable arguments), and those names as "a, b, c" into buf. */
 bool dagfile_map_takes(const char *name, enum op_kind op);
 void dagfile_map_list(enum op_kind op, char *buf, size_t size);
+/* Whether a mapped argument is rendered as a template on each try (as the task's own). */
+bool dagfile_map_templated(const char *name, enum op_kind op);
 /* Whether task t maps over name (for expand_kwargs: any argument its operator can map), so a
  * required argument may be absent from its keys. */
 bool dagfile_task_maps(const struct dag_task *t, const char *name);
@@ -242,9 +250,10 @@ int dagfile_map_partial(struct loadctx *c, const struct ynode *map, const char *
  * arguments are read). -1 on any error (recorded). */
 int dagfile_map_read(struct loadctx *c, const struct chain *ch, struct dag_task *t,
                      const char *sid);
-/* After the task's arguments are read: each literal item binds (right types), sid names it. */
+/* After the task's arguments are read: each literal item binds (right types) and its
+ * templates compile (params: the DAG's params JSON); sid names the task. */
 int dagfile_map_check_items(struct loadctx *c, const struct ynode *map, const struct dag_task *t,
-                            const char *sid);
+                            const char *sid, const char *params);
 
 /* Free one DAG (NULL is a no-op). */
 void dag_free(struct dag *dag);

@@ -112,6 +112,20 @@ dagfile_map_list(enum op_kind op, char *buf, size_t size)
 }
 
 bool
+dagfile_map_templated(const char *name, enum op_kind op)
+{
+    const struct map_arg *a = map_arg_find(name, op);
+
+    if (a == NULL || a->kind == BK_BOOL || a->kind == BK_CODES || a->kind == BK_NONE)
+        return false;
+    if (a->kind == BK_PARAMS) /* Airflow renders them for these two only */
+        return op == OP_SQL_EXECUTE || op == OP_SQL_SENSOR;
+    /* the KPO pod's placement fields and cwd are not rendered by gust (docs/dag-files.md) */
+    return strcmp(name, "cwd") != 0 && strcmp(name, "image") != 0 && strcmp(name, "name") != 0 &&
+           strcmp(name, "namespace") != 0;
+}
+
+bool
 dagfile_task_maps(const struct dag_task *t, const char *name)
 {
     if (t->map == NULL)
@@ -248,12 +262,25 @@ source_item(const json_t *src, size_t k)
     return NULL;
 }
 
+/* The position in each source of instance index: the last argument varies fastest (as
+ * itertools.product). pos has n_args entries; every source has at least one item. */
+static void
+positions(const struct dag_task *t, json_t *const *sources, size_t index, size_t *pos)
+{
+    size_t len = 1;
+
+    for (size_t i = t->map->n_args; i-- > 0;) {
+        arg_length(t, i, sources[i], &len, NULL);
+        pos[i] = index % len;
+        index /= len;
+    }
+}
+
 int
 dag_map_values(const struct dag_task *t, json_t *const *sources, size_t index, json_t **values,
                struct err *e)
 {
-    size_t total, len, rest = index;
-    json_t *out;
+    size_t total, *pos;
 
     *values = NULL;
     if (dag_map_length(t, sources, &total, e) < 0)
@@ -261,31 +288,21 @@ dag_map_values(const struct dag_task *t, json_t *const *sources, size_t index, j
     if (index >= total)
         return err_set(e, ERR_USAGE, "task '%s': map index %zu is out of range (%zu instances)",
                        tid(t), index, total);
-    if (t->map->kwargs) {
-        if ((*values = json_deep_copy(json_array_get(sources[0], index))) == NULL)
-            return err_set(e, ERR_FAIL, "out of memory");
-        return 0;
-    }
-    if ((out = json_object()) == NULL)
-        return err_set(e, ERR_FAIL, "out of memory");
-    for (size_t i = t->map->n_args; i-- > 0;) { /* the last argument varies fastest */
-        arg_length(t, i, sources[i], &len, NULL);
-        json_t *item = source_item(sources[i], rest % len);
-        rest /= len;
-        if (item == NULL || json_object_set_new(out, t->map->args[i].name, item) < 0) {
-            json_decref(out);
-            return err_set(e, ERR_FAIL, "out of memory");
+    if (t->map->kwargs)
+        *values = json_deep_copy(json_array_get(sources[0], index));
+    else if ((pos = calloc(t->map->n_args, sizeof(size_t))) != NULL) {
+        positions(t, sources, index, pos);
+        *values = json_object(); /* in file order, as the arguments were written */
+        for (size_t i = 0; *values != NULL && i < t->map->n_args; i++) {
+            json_t *item = source_item(sources[i], pos[i]);
+            if (item == NULL || json_object_set_new(*values, t->map->args[i].name, item) < 0) {
+                json_decref(*values);
+                *values = NULL;
+            }
         }
+        free(pos);
     }
-    /* in file order, as the arguments were written */
-    if ((*values = json_object()) == NULL) {
-        json_decref(out);
-        return err_set(e, ERR_FAIL, "out of memory");
-    }
-    for (size_t i = 0; i < t->map->n_args; i++)
-        json_object_set(*values, t->map->args[i].name, json_object_get(out, t->map->args[i].name));
-    json_decref(out);
-    return 0;
+    return *values == NULL ? err_set(e, ERR_FAIL, "out of memory") : 0;
 }
 
 /* ---- deep copy ---- */
@@ -671,6 +688,40 @@ bind_one(struct binder *b, const json_t *v)
     return 0;
 }
 
+static bool
+empty(const char *s)
+{
+    return s == NULL || s[strspn(s, " \t\r\n")] == '\0';
+}
+
+/* The argument an instance lacks that its operator needs (an expand_kwargs item may leave one
+ * out), or NULL. */
+static const char *
+missing_required(const struct dag_task *o)
+{
+    const struct dag_sql *q = o->sql;
+
+    if (o->op == OP_BASH)
+        return empty(o->bash_command) ? "bash_command" : NULL;
+    if (o->op == OP_KPO)
+        return o->n_cmds == 0 ? "cmds" : NULL;
+    if (o->op == OP_TRIGGER_DAGRUN)
+        return empty(o->trigger_dag_id) ? "trigger_dag_id" : NULL;
+    if (!OP_IS_SQL(o->op) || q == NULL)
+        return NULL;
+    if (empty(q->conn_id))
+        return "conn_id";
+    if (o->op == OP_SQL_COLUMN_CHECK || o->op == OP_SQL_TABLE_CHECK)
+        return empty(q->table) ? "table" : NULL;
+    if (q->n_sql == 0)
+        return "sql";
+    if (o->op == OP_SQL_VALUE_CHECK && q->pass_value == NULL)
+        return "pass_value";
+    if (o->op == OP_SQL_THRESHOLD_CHECK && (q->min_threshold == NULL || q->max_threshold == NULL))
+        return q->min_threshold == NULL ? "min_threshold" : "max_threshold";
+    return NULL;
+}
+
 int
 dag_task_bind(const struct dag_task *t, const json_t *values, struct dag_task *out, struct err *e)
 {
@@ -700,6 +751,17 @@ dag_task_bind(const struct dag_task *t, const json_t *values, struct dag_task *o
             dag_task_clear(out);
             return -1;
         }
+    }
+    /* an expand argument is in every instance (its binder refuses null and ""); an
+     * expand_kwargs item may leave a required one out */
+    if ((key = missing_required(out)) != NULL &&
+        !(t->map != NULL && !t->map->kwargs && dagfile_task_maps(t, key))) {
+        err_set(e, ERR_USAGE,
+                "task '%s': the instance has no %s, which %s needs: give it on the task, in "
+                "partial, or in every expand_kwargs item",
+                tid(t), key, op_kind_name(t->op));
+        dag_task_clear(out);
+        return -1;
     }
     return 0;
 }

@@ -304,9 +304,33 @@ check_item(struct loadctx *c, const struct dag_task *t, const struct dag_map_arg
     return rc;
 }
 
+/* The templates of one literal item (a value, or for expand_kwargs a mapping of them). */
+static int
+item_templates(struct loadctx *c, const struct dag_map_arg *a, const struct ynode *it,
+               enum op_kind op, size_t k, const char *params)
+{
+    char path[320];
+    int bad = 0;
+
+    if (a->name != NULL) {
+        snprintf(path, sizeof(path), "%s[%zu]", a->name, k);
+        return dagfile_map_templated(a->name, op)
+                   ? dagfile_check_tree_templates(c, it, path, params)
+                   : 0;
+    }
+    for (size_t i = 0; it->kind == YN_MAP && i < it->n; i++) {
+        const struct ynode *key = ymap_key(it, i);
+        if (key->kind != YN_SCALAR || !dagfile_map_templated(key->str, op))
+            continue;
+        snprintf(path, sizeof(path), "expand_kwargs[%zu].%s", k, key->str);
+        bad |= dagfile_check_tree_templates(c, ymap_val(it, i), path, params);
+    }
+    return bad;
+}
+
 int
 dagfile_map_check_items(struct loadctx *c, const struct ynode *map, const struct dag_task *t,
-                        const char *sid)
+                        const char *sid, const char *params)
 {
     struct dag_task named = *t; /* shallow: only read, to name the task by sid */
     int bad = 0;
@@ -322,8 +346,10 @@ dagfile_map_check_items(struct loadctx *c, const struct ynode *map, const struct
             dagfile_error(c, src, "out of memory");
             bad = -1;
         }
-        for (size_t k = 0; items != NULL && src != NULL && k < json_array_size(items); k++)
+        for (size_t k = 0; items != NULL && src != NULL && k < json_array_size(items); k++) {
             bad |= check_item(c, &named, a, json_array_get(items, k), src->items[k]);
+            bad |= item_templates(c, a, src->items[k], t->op, k, params);
+        }
         json_decref(items);
     }
     return bad;
