@@ -18,6 +18,7 @@
 #include "log.h"
 #include "runner_int.h"
 #include "store/store.h"
+#include "template/template.h"
 
 #define MAX_MAP_LENGTH 1024 /* Airflow's [core] max_map_length */
 
@@ -41,6 +42,25 @@ max_map_length(void)
         return MAX_MAP_LENGTH;
     n = strtol(v, &end, 10);
     return *end == '\0' && n > 0 ? n : MAX_MAP_LENGTH;
+}
+
+/* A BashOperator pushes its last stdout line as a string: one that holds a JSON list (or
+ * object) is that list, so a Bash task can feed a mapping (Airflow would need a Python step
+ * to parse it). Any other string stays a string, and dag_map_length refuses it. */
+static void
+decode_line(json_t **v)
+{
+    const char *s = json_string_value(*v);
+    json_t *d;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s != '[' && *s != '{')
+        return;
+    if ((d = json_loads(json_string_value(*v), JSON_DECODE_ANY, NULL)) == NULL)
+        return;
+    json_decref(*v);
+    *v = d;
 }
 
 /* One argument's source as a new JSON value, or NULL when the upstream pushed nothing (an
@@ -70,6 +90,8 @@ read_source(struct store *s, const struct active_run *run, const struct dag_map_
     if (text != NULL && (*out = json_loads(text, JSON_DECODE_ANY, NULL)) == NULL)
         rc = err_set(e, ERR_DB, "the XCom of '%s' is not JSON", up->task_id);
     free(text);
+    if (rc == 0 && json_is_string(*out))
+        decode_line(out);
     return rc;
 }
 
@@ -132,6 +154,55 @@ runner_expand(struct store *s, struct active_run *run, size_t task, struct err *
     return won;
 }
 
+/* Airflow renders a mapped task's literal values as templates, never what came from an XCom:
+ * data an upstream produced must not run as a template (it could read a connection's
+ * password). Every "{{", "{%" and "{#" in v's strings becomes a template that prints it. */
+static int
+escape_templates(json_t *v)
+{
+    size_t i;
+    const char *k;
+    json_t *m;
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, m) if (escape_templates(m) < 0) return -1;
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, k, m) if (escape_templates(m) < 0) return -1;
+    } else if (json_is_string(v) && tmpl_has_syntax(json_string_value(v))) {
+        const char *p = json_string_value(v);
+        size_t n = strlen(p), o = 0;
+        char *out = malloc(n * 9 + 1); /* "{{" -> "{{ '{{' }}": 2 -> 10 bytes */
+        if (out == NULL)
+            return -1;
+        for (; *p; p++)
+            if (p[0] == '{' && (p[1] == '{' || p[1] == '%' || p[1] == '#')) {
+                o += (size_t)sprintf(out + o, "{{ '{%c' }}", p[1]);
+                p++;
+            } else {
+                out[o++] = *p;
+            }
+        out[o] = '\0';
+        json_string_set(v, out);
+        free(out);
+    }
+    return 0;
+}
+
+/* The values of an instance that came from an upstream's XCom, escaped (escape_templates). */
+static int
+escape_xcom_values(const struct dag_map *m, json_t *values)
+{
+    for (size_t i = 0; i < m->n_args; i++) {
+        if (m->args[i].xcom_task == NULL)
+            continue;
+        if (m->kwargs)
+            return escape_templates(values);
+        if (escape_templates(json_object_get(values, m->args[i].name)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int
 runner_bind(struct store *s, struct ti_try *t, struct err *e)
 {
@@ -148,6 +219,7 @@ runner_bind(struct store *s, struct ti_try *t, struct err *e)
         goto out;
     }
     if (dag_map_values(task, src, (size_t)t->map_index, &values, e) < 0 ||
+        (escape_xcom_values(task->map, values) < 0 && err_set(e, ERR_FAIL, "out of memory")) ||
         dag_task_bind(task, values, t->bound, e) < 0) {
         free(t->bound);
         t->bound = NULL;

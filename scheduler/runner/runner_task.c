@@ -255,7 +255,8 @@ apply_changes(struct store *s, struct active_run *run, struct plan_result *res, 
         if (won < 0)
             goto out;
         if (!won || c->expand) {
-            run_forget_states(run); /* someone else changed it first; an expansion's rows */
+            run_forget_states(run);  /* someone else changed it first; an expansion's rows */
+            run->dirty |= c->expand; /* its instances are scheduled: plan them again */
             if (!won)
                 continue;
         } else {

@@ -54,8 +54,8 @@ end_rows(struct store *s, const char *const *p, bool failed, struct err *e)
         "UPDATE task_instance SET state = CASE WHEN state IS NULL THEN $5::text ELSE "
         "'removed' END, start_date = coalesce(start_date, now()), end_date = now(), "
         "lease_until = NULL, updated_at = now() WHERE " KEY
-        " AND (state IS NULL OR ($5::text = 'skipped' AND map_index >= 0 AND state IS "
-        "DISTINCT FROM 'removed'))",
+        " AND $4::int = 0 AND (state IS NULL OR ($5::text = 'skipped' AND map_index >= 0 AND "
+        "state IS DISTINCT FROM 'removed'))",
         5, (const char *const[]){p[0], p[1], p[2], p[3], failed ? "failed" : "skipped"});
 }
 

@@ -105,7 +105,7 @@ check_eq "each instance got its list as argv elements" "k1||k2|two words||k3|" \
 trigger map_dict dc1
 check_eq "a mapping maps as (key, value) pairs: one instance per key" "0:success 1:success" \
     "$(instances map_dict use dc1)"
-check_eq "each instance got [key, value]" "k1=v1 k2=v2" "$(cat "$T/dict.k1" "$T/dict.k2" 2>/dev/null | xargs)"
+check_eq "each instance got [key, value]" "k1=v1 k2=v2" "$(cat "$T/dict.k1" 2>/dev/null) $(cat "$T/dict.k2" 2>/dev/null)"
 
 trigger map_cross cr1
 check_eq "the cross product's run succeeds" success "$(run_state map_cross cr1)"
