@@ -186,7 +186,7 @@ cli_tasks_states_for_dag_run(const struct cli_args *a)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, ti_json(dag_id, run_id, &tis[i]));
     cli_print_rows(arr, output,
-                   (const char *[]){"task_id", "map_index", "state", "try_number", "start_date",
+                   (const char *[]){"task_id", "state", "map_index", "try_number", "start_date",
                                     "end_date", "duration", "exit", NULL});
     json_decref(arr);
     rc = EXIT_OK;

@@ -135,6 +135,9 @@ struct dag_task {
     bool depends_on_past;
     char *pool;  /* default "default_pool" */
     char *queue; /* default "default" */
+    /* Airflow's per-task limits on queued + running instances (0: none): over every run of
+     * the DAG, and within one run (a mapped task's instances) */
+    int max_active_tis_per_dag, max_active_tis_per_dagrun;
 
     char **upstream; /* full task ids this task depends on, sorted, no repeats */
     size_t n_upstream;

@@ -95,6 +95,10 @@ task_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const c
 
     bad |= dagfile_read_str(c, dagfile_cget(ch, "owner"), "owner", &t->owner);
     bad |= dagfile_read_int(c, dagfile_cget(ch, "retries"), "retries", 0, &t->retries);
+    bad |= dagfile_read_int(c, dagfile_cget(ch, "max_active_tis_per_dag"), "max_active_tis_per_dag",
+                            1, &t->max_active_tis_per_dag);
+    bad |= dagfile_read_int(c, dagfile_cget(ch, "max_active_tis_per_dagrun"),
+                            "max_active_tis_per_dagrun", 1, &t->max_active_tis_per_dagrun);
     bad |= read_dur2(c, ch, "retry_delay", "retry_delay_sec", &t->retry_delay);
     bad |= dagfile_read_bool(c, dagfile_cget(ch, "retry_exponential_backoff"),
                              "retry_exponential_backoff", &t->retry_exponential_backoff);

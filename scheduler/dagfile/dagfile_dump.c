@@ -253,6 +253,10 @@ put_task(FILE *out, const struct dag_task *t)
     fprintf(out, "    do_xcom_push: %s\n", t->do_xcom_push ? "true" : "false");
     fputs("    owner: ", out), put_str(out, t->owner);
     fprintf(out, "\n    retries: %d\n", t->retries);
+    if (t->max_active_tis_per_dag > 0)
+        fprintf(out, "    max_active_tis_per_dag: %d\n", t->max_active_tis_per_dag);
+    if (t->max_active_tis_per_dagrun > 0)
+        fprintf(out, "    max_active_tis_per_dagrun: %d\n", t->max_active_tis_per_dagrun);
     put_seconds(out, "    retry_delay", t->retry_delay);
     fprintf(out, "    retry_exponential_backoff: %s\n",
             t->retry_exponential_backoff ? "true" : "false");

@@ -280,23 +280,46 @@ propagate(struct run_ctx *c)
     } while (changed);
 }
 
-/* scheduled -> queued in unit order while max_active_tasks and free slots allow; the instances
- * of a task being expanded wait for their expansion. */
+/* Whether task t may have one more queued instance: its max_active_tis_per_dagrun (its
+ * queued and running instances in this run, counted as they are decided) and
+ * max_active_tis_per_dag (those of every run, lim->active_per_task, plus this call's). */
+static bool
+task_has_room(const struct run_ctx *c, const struct plan_limits *lim, size_t t, long added)
+{
+    const struct dag_task *task = &c->g->tasks[t];
+    long in_run = 0, in_dag;
+
+    if (task->max_active_tis_per_dag <= 0 && task->max_active_tis_per_dagrun <= 0)
+        return true;
+    for (size_t x = c->first[t]; x < c->first[t] + c->count[t]; x++)
+        in_run += c->st[x] == TI_QUEUED || c->st[x] == TI_RUNNING;
+    in_dag = lim && lim->active_per_task ? lim->active_per_task[t] + added : in_run;
+    return (task->max_active_tis_per_dagrun <= 0 || in_run < task->max_active_tis_per_dagrun) &&
+           (task->max_active_tis_per_dag <= 0 || in_dag < task->max_active_tis_per_dag);
+}
+
+/* scheduled -> queued in unit order while max_active_tasks, the per-task limits and free slots
+ * allow; the instances of a task being expanded wait for their expansion. */
 static void
 queue_scheduled(struct run_ctx *c, const struct plan_limits *lim)
 {
-    long cap_dag = LONG_MAX, cap_slots = LONG_MAX, queued = 0;
+    long cap_dag = LONG_MAX, cap_slots = LONG_MAX, queued = 0, task_queued = 0;
+    size_t cur = (size_t)-1;
 
     if (lim != NULL && lim->max_active_tasks > 0)
         cap_dag = (long)lim->max_active_tasks - lim->active_in_dag;
     if (lim != NULL && lim->free_slots >= 0)
         cap_slots = lim->free_slots;
     for (size_t x = 0; x < c->n; x++) {
-        if (c->st[x] != TI_SCHEDULED || c->expand[c->tis[x].task] || queued >= cap_dag ||
-            queued >= cap_slots)
+        size_t t = c->tis[x].task;
+        if (t != cur)
+            cur = t, task_queued = 0;
+        if (c->st[x] != TI_SCHEDULED || c->expand[t] || queued >= cap_dag || queued >= cap_slots ||
+            !task_has_room(c, lim, t, task_queued))
             continue;
         c->st[x] = TI_QUEUED;
         queued++;
+        task_queued++;
     }
 }
 

@@ -31,6 +31,9 @@ struct plan_limits {
     int max_active_tasks; /* of this DAG, over all its runs (<= 0: unlimited) */
     int active_in_dag;    /* queued + running task instances of this DAG now, all runs */
     int free_slots;       /* executor slots free now (parallelism - running); < 0: unlimited */
+    /* queued + running instances of each task (index in dag->tasks) over every run of the
+     * DAG, for max_active_tis_per_dag; NULL: this run's own only */
+    const int *active_per_task;
 };
 
 /* One decided transition. expand: a mapped task (dag_task.map) whose trigger rule is met and

@@ -274,12 +274,30 @@ out:
     return rc;
 }
 
+/* The DAG's per-task counts of active instances when a task has max_active_tis_per_dag (one
+ * more query per step only then); *counts NULL otherwise. */
+static int
+per_task_counts(struct store *s, const struct dag *dag, int **counts, struct err *e)
+{
+    bool any = false;
+
+    *counts = NULL;
+    for (size_t i = 0; i < dag->n_tasks; i++)
+        any |= dag->tasks[i].max_active_tis_per_dag > 0;
+    if (!any)
+        return 0;
+    if ((*counts = calloc(dag->n_tasks + 1, sizeof(**counts))) == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    return store_count_active_by_task(s, dag, *counts, e);
+}
+
 int
 runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, struct runner *r,
                  struct plan_result *res, size_t **queued, size_t *n_queued, struct err *e)
 {
     size_t n = 0;
     struct plan_ti *tis = NULL;
+    int *per_task = NULL;
     /* Queued task instances wait for a free slot (claims take only what fits), so the
      * planner is limited by max_active_tasks only. */
     struct plan_limits lim = {.max_active_tasks = run->dag->max_active_tasks, .free_slots = -1};
@@ -294,12 +312,16 @@ runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, s
         goto out;
     }
     if (store_count_active(s, run->dag_id, &lim.active_in_dag, &total, e) < 0 ||
-        plan_run_units(run->dag, tis, n, &lim, time(NULL), res, e) < 0)
+        per_task_counts(s, run->dag, &per_task, e) < 0)
+        goto out;
+    lim.active_per_task = per_task;
+    if (plan_run_units(run->dag, tis, n, &lim, time(NULL), res, e) < 0)
         goto out;
     rc = apply_changes(s, run, res, *queued, n_queued, e);
 out:
     if (rc < 0)
         err_prefix(e, "run %s of %s", run->run_id, run->dag_id);
+    free(per_task);
     free(tis);
     return rc;
 }

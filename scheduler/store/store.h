@@ -292,6 +292,10 @@ int store_tis_clear_filter(struct store *s, const char *dag_id, const struct dag
  * every DAG (parallelism). */
 int store_count_active(struct store *s, const char *dag_id, int *in_dag, int *total, struct err *e);
 
+/* counts[i] = queued + running instances of dag->tasks[i] over every run of the DAG
+ * (max_active_tis_per_dag); counts has dag->n_tasks entries. */
+int store_count_active_by_task(struct store *s, const struct dag *dag, int *counts, struct err *e);
+
 /* *value = new copy of variable key, NULL (not an error) when unset. */
 int store_variable_get(struct store *s, const char *key, char **value, struct err *e);
 

@@ -845,6 +845,27 @@ store_tis_clear_filter(struct store *s, const char *dag_id, const struct dag *da
 /* ---- counts ---------------------------------------------------------------------- */
 
 int
+store_count_active_by_task(struct store *s, const struct dag *dag, int *counts, struct err *e)
+{
+    const char *p[] = {dag->dag_id};
+    PGresult *res = store_exec(s, e,
+                               "SELECT task_id, count(*) FROM task_instance WHERE dag_id = $1 "
+                               "AND state IN ('queued', 'running') GROUP BY task_id",
+                               1, p);
+
+    if (res == NULL)
+        return err_prefix(e, "count active instances of %s", dag->dag_id);
+    memset(counts, 0, dag->n_tasks * sizeof(*counts));
+    for (int i = 0; i < PQntuples(res); i++) {
+        long k = dag_task_index(dag, PQgetvalue(res, i, 0));
+        if (k >= 0)
+            counts[k] = atoi(PQgetvalue(res, i, 1));
+    }
+    PQclear(res);
+    return 0;
+}
+
+int
 store_count_active(struct store *s, const char *dag_id, int *in_dag, int *total, struct err *e)
 {
     const char *p[] = {dag_id};

@@ -780,6 +780,32 @@ test_mapped_units(void **state)
     assert_int_equal(r.changes[0].to, TI_QUEUED);
     plan_result_clear(&r);
 
+    /* max_active_tis_per_dagrun 2 with one running: one more is queued; per_dag 2 with one
+     * queued in another run: none is */
+    struct plan_ti c[] = {{.state = TI_SUCCESS, .task = 0, .map_index = -1},
+                          {.state = TI_RUNNING, .task = 1, .map_index = 0},
+                          {.state = TI_SCHEDULED, .task = 1, .map_index = 1},
+                          {.state = TI_SCHEDULED, .task = 1, .map_index = 2},
+                          {.state = TI_NONE, .task = 2, .map_index = -1},
+                          {.state = TI_NONE, .task = 3, .map_index = -1}};
+    g->tasks[1].max_active_tis_per_dagrun = 2;
+    units_run(g, c, 6, &r);
+    assert_int_equal(r.n_changes, 1);
+    assert_int_equal(r.changes[0].map_index, 1);
+    plan_result_clear(&r);
+    int active[4] = {0, 2, 0, 0};
+    struct plan_limits lim = {.free_slots = -1, .active_per_task = active};
+    g->tasks[1].max_active_tis_per_dagrun = 0;
+    g->tasks[1].max_active_tis_per_dag = 2;
+    assert_int_equal(plan_run_units(g, c, 6, &lim, NOW, &r, &e), 0);
+    assert_int_equal(r.n_changes, 0);
+    plan_result_clear(&r);
+    active[1] = 1;
+    assert_int_equal(plan_run_units(g, c, 6, &lim, NOW, &r, &e), 0);
+    assert_int_equal(r.n_changes, 1);
+    plan_result_clear(&r);
+    g->tasks[1].max_active_tis_per_dag = 0;
+
     /* out of order, or a task without an instance: refused */
     struct plan_ti bad[] = {b[0], b[2], b[1], b[5], b[6]};
     assert_int_equal(plan_run_units(g, bad, 5, NULL, NOW, &r, &e), -1);
