@@ -35,8 +35,8 @@ run_is() { test "$(run_state "$1" "$2")" = "$3"; }
 q_is() { test "$(q "$1")" = "$2"; }
 q_at_least() { test "$(q "$1")" -ge "$2"; }
 state_of() { "$GUST" tasks state "$1" "$2" "$3" 2>/dev/null; }
-# trigger DAG RUN_ID [OPTION...]: run it here (--local); output in $T/DAG.RUN_ID.out
-trigger() { "$GUST" dags trigger "$1" --local -r "$2" "${@:3}" >"$T/$1.$2.out" 2>&1; }
+# trigger DAG RUN_ID [OPTION...]: run it here (--local), at most 120 s; output in $T/DAG.RUN_ID.out
+trigger() { timeout 120 "$GUST" dags trigger "$1" --local -r "$2" "${@:3}" >"$T/$1.$2.out" 2>&1; }
 # instances DAG TASK RUN: "map_index:state ..." of every row of the task, by map_index
 instances() {
     q "select string_agg(map_index || ':' || coalesce(state, 'none'), ' ' order by map_index)
@@ -91,7 +91,7 @@ check "an unmapped task's log has no map_index folder (Airflow's layout)" \
 log1=$("$GUST" tasks logs map_literal write lit1 --map-index 1 2>&1)
 check_contains "tasks logs --map-index 1 prints that instance's log" item-B "$log1"
 check_eq "and no other instance's" 0 "$(printf '%s\n' "$log1" | grep -c 'item-[AC]')"
-out=$("$GUST" tasks test map_literal write --map-index 1 2>&1)
+out=$(timeout 60 "$GUST" tasks test map_literal write --map-index 1 2>&1)
 check_contains "tasks test --map-index 1 runs that instance" item-B "$out"
 check_eq "and that one only" 0 "$(printf '%s\n' "$out" | grep -c 'item-[AC]')"
 
@@ -110,11 +110,11 @@ check_eq "each instance got its list as argv elements" "k1||k2|two words||k3|" \
 trigger map_dict dc1
 check_eq "a mapping maps as (key, value) pairs: one instance per key" "0:success 1:success" \
     "$(instances map_dict use dc1)"
-check_eq "each instance got [key, value]" "k1=v1 k2=v2" "$(cat "$T/dict.k1" "$T/dict.k2" 2>/dev/null | xargs)"
+check_eq "each instance got [key, value]" "k1=v1 k2=v2" "$(cat "$T/dict.k1" 2>/dev/null) $(cat "$T/dict.k2" 2>/dev/null)"
 
 trigger map_kwargs kw1
 check_eq "expand_kwargs: one instance per object, each object its arguments" "u1 v2" \
-    "$(cat "$T/kwargs.u" "$T/kwargs.v" 2>/dev/null | xargs)"
+    "$(cat "$T/kwargs.u" 2>/dev/null) $(cat "$T/kwargs.v" 2>/dev/null)"
 
 trigger map_cross cr1
 check_eq "the cross product's run succeeds" success "$(run_state map_cross cr1)"
