@@ -35,8 +35,8 @@ run_is() { test "$(run_state "$1" "$2")" = "$3"; }
 q_is() { test "$(q "$1")" = "$2"; }
 q_at_least() { test "$(q "$1")" -ge "$2"; }
 state_of() { "$GUST" tasks state "$1" "$2" "$3" 2>/dev/null; }
-# trigger DAG RUN_ID [OPTION...]: run it here (--local), at most 120 s; output in $T/DAG.RUN_ID.out
-trigger() { timeout 120 "$GUST" dags trigger "$1" --local -r "$2" "${@:3}" >"$T/$1.$2.out" 2>&1; }
+# trigger DAG RUN_ID [OPTION...]: run it here (--local), at most 60 s; output in $T/DAG.RUN_ID.out
+trigger() { timeout 60 "$GUST" dags trigger "$1" --local -r "$2" "${@:3}" >"$T/$1.$2.out" 2>&1; }
 # instances DAG TASK RUN: "map_index:state ..." of every row of the task, by map_index
 instances() {
     q "select string_agg(map_index || ':' || coalesce(state, 'none'), ' ' order by map_index)
