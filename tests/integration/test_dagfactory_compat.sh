@@ -188,6 +188,29 @@ def task_items(path, dag_id, tasks):
     return []
 
 
+def mapped_task(path, where, t, ids):
+    """dag-factory 1.x's make_task: `partial` is merged into the task's keys, `expand` becomes
+    operator.partial(...).expand(...); an expand value is a list or `<task>.output` /
+    `XComArg(<task>)` of a task of the DAG. The task as the checks see it."""
+    partial, expand = t.get("partial") or {}, t.get("expand")
+    if "partial" not in t and expand is None:
+        return t
+    out = {k: v for k, v in t.items() if k not in ("partial", "expand")}
+    if not isinstance(partial, dict) or not isinstance(expand, dict) or not expand:
+        report(path, where, "partial must be a mapping and expand a non-empty mapping")
+        return out
+    for k, v in expand.items():
+        ref = v[:-len(".output")] if isinstance(v, str) and v.endswith(".output") else \
+            v[len("XComArg("):-1] if isinstance(v, str) and v.startswith("XComArg(") else None
+        if not isinstance(v, list) and ref not in ids:
+            report(path, where, f"expand {k}: a list, or <task>.output of a task of the DAG")
+        if k in partial or k in out:
+            report(path, where, f"`{k}` is both expanded and a partial or task key")
+        out[k] = v
+    out.update(partial)
+    return out
+
+
 def check_task(path, dag_id, tid, t, ids, groups):
     where = f"{dag_id}.{tid}"
     if not isinstance(t, dict):
@@ -197,6 +220,7 @@ def check_task(path, dag_id, tid, t, ids, groups):
     if kind is None:
         return report(path, where, f"operator {op!r} is not a full class path of a supported "
                       f"Airflow 2.9+/3 operator ({', '.join(sorted(OPERATORS))})")
+    t = mapped_task(path, where, t, ids)
     check_keys(path, where, t, SYSTEM_TASK_KEYS | ARG_KEYS | COMMON_OP_KEYS | OP_KEYS[kind])
     for dep in t.get("dependencies") or []:
         if dep not in ids and dep not in groups:

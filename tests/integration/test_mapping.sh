@@ -2,12 +2,14 @@
 # Dynamic task mapping (partial/expand) end to end against a real PostgreSQL, black-box through
 # gust's CLI and the metadata tables (tests/integration/mapping_dags/mapping.yaml):
 # - literal lists, a Bash task's last stdout line, a KubernetesPodOperator's return.json, a
-#   mapping (dict items), the cross product of two expanded arguments (last varies fastest);
-# - each instance a task_instance row with its map_index, its own XCom, log, tries and retries;
-#   a downstream waits for every instance; xcom_pull collects the list in map_index order;
+#   mapping (dict items), expand_kwargs, the cross product of two expanded arguments (the last
+#   varies fastest);
+# - each instance a task_instance row with its map_index, its own XCom, log, tries, retries and
+#   timeout; a downstream waits for every instance and its trigger rule sees them all;
+#   xcom_pull collects the list in map_index order;
 # - an empty list skips the mapped task (trigger rules downstream), more than max_map_length
 #   or a value that is not a list fails it with a message naming why;
-# - the CLI: states-for-dag-run, tasks state|logs|clear --map-index;
+# - the CLI: states-for-dag-run, tasks state|logs|test|clear --map-index;
 # - clear re-expands from the upstream's current XCom (new indexes, `removed` ones);
 # - kill -9 of `gust scheduler` during a 500-instance expansion: every instance ends with one
 #   successful try, and no two tries of one instance overlap (lock files and the history);
@@ -18,7 +20,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 76
+plan 84
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -33,8 +35,8 @@ run_is() { test "$(run_state "$1" "$2")" = "$3"; }
 q_is() { test "$(q "$1")" = "$2"; }
 q_at_least() { test "$(q "$1")" -ge "$2"; }
 state_of() { "$GUST" tasks state "$1" "$2" "$3" 2>/dev/null; }
-# trigger DAG RUN_ID [OPTION...]: run it here (--local); output in $T/DAG.RUN_ID.out
-trigger() { "$GUST" dags trigger "$1" --local -r "$2" "${@:3}" >"$T/$1.$2.out" 2>&1; }
+# trigger DAG RUN_ID [OPTION...]: run it here (--local), at most 60 s; output in $T/DAG.RUN_ID.out
+trigger() { timeout 60 "$GUST" dags trigger "$1" --local -r "$2" "${@:3}" >"$T/$1.$2.out" 2>&1; }
 # instances DAG TASK RUN: "map_index:state ..." of every row of the task, by map_index
 instances() {
     q "select string_agg(map_index || ':' || coalesce(state, 'none'), ' ' order by map_index)
@@ -89,6 +91,9 @@ check "an unmapped task's log has no map_index folder (Airflow's layout)" \
 log1=$("$GUST" tasks logs map_literal write lit1 --map-index 1 2>&1)
 check_contains "tasks logs --map-index 1 prints that instance's log" item-B "$log1"
 check_eq "and no other instance's" 0 "$(printf '%s\n' "$log1" | grep -c 'item-[AC]')"
+out=$(timeout 60 "$GUST" tasks test map_literal write --map-index 1 2>&1)
+check_contains "tasks test --map-index 1 runs that instance" item-B "$out"
+check_eq "and that one only" 0 "$(printf '%s\n' "$out" | grep -c 'item-[AC]')"
 
 # --- over a Bash task's last stdout line, a KPO's return.json, a mapping; the cross product
 trigger map_bash_xcom bx1
@@ -106,6 +111,10 @@ trigger map_dict dc1
 check_eq "a mapping maps as (key, value) pairs: one instance per key" "0:success 1:success" \
     "$(instances map_dict use dc1)"
 check_eq "each instance got [key, value]" "k1=v1 k2=v2" "$(cat "$T/dict.k1" 2>/dev/null) $(cat "$T/dict.k2" 2>/dev/null)"
+
+trigger map_kwargs kw1
+check_eq "expand_kwargs: one instance per object, each object its arguments" "u1 v2" \
+    "$(cat "$T/kwargs.u" 2>/dev/null) $(cat "$T/kwargs.v" 2>/dev/null)"
 
 trigger map_cross cr1
 check_eq "the cross product's run succeeds" success "$(run_state map_cross cr1)"
@@ -160,6 +169,17 @@ check_eq "its first try is in the history, up_for_retry" "1:1:up_for_retry" \
           where run_id = 'rt1' and task_id = 'work' and state <> 'success'")"
 check_eq "the all_success downstream started after all three instances succeeded" 3 \
     "$(tr -d ' ' <"$T/retry.after" 2>/dev/null)"
+
+# --- timeouts and failures per instance; trigger rules see every instance
+trigger map_partial_failure pf1
+check_eq "one instance succeeds, one times out, one fails: each on its own" \
+    "0:success 1:failed 2:failed" "$(instances map_partial_failure work pf1)"
+check_contains "the timed-out instance's log says so" "timed out" \
+    "$("$GUST" tasks logs map_partial_failure work pf1 --map-index 1 2>&1)"
+check_eq "all_success after a partly failed mapped task: upstream_failed" upstream_failed \
+    "$(state_of map_partial_failure after_success pf1)"
+check_eq "one_success: runs" success "$(state_of map_partial_failure after_one_success pf1)"
+check_eq "all_done: runs" success "$(state_of map_partial_failure after_done pf1)"
 
 # --- clear re-expands from the upstream's current XCom
 printf '%s\n' '[["p"], ["q"]]' >"$T/clear.items"
