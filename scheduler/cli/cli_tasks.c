@@ -147,8 +147,8 @@ print_tries(struct store *s, const char *dag_id, const char *run_id, const char 
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, try_json(&tries[i]));
     cli_print_rows(arr, output,
-                   (const char *[]){"task_id", "map_index", "try_number", "state", "start_date",
-                                    "end_date", "duration", "exit", "hostname", "pid", NULL});
+                   (const char *[]){"task_id", "try_number", "state", "start_date", "end_date",
+                                    "duration", "exit", "hostname", "pid", "map_index", NULL});
     json_decref(arr);
     store_tries_free(tries, n);
     return EXIT_OK;
@@ -186,8 +186,8 @@ cli_tasks_states_for_dag_run(const struct cli_args *a)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, ti_json(dag_id, run_id, &tis[i]));
     cli_print_rows(arr, output,
-                   (const char *[]){"task_id", "state", "map_index", "try_number", "start_date",
-                                    "end_date", "duration", "exit", NULL});
+                   (const char *[]){"task_id", "state", "try_number", "start_date", "end_date",
+                                    "duration", "exit", "map_index", NULL});
     json_decref(arr);
     rc = EXIT_OK;
 out:
