@@ -103,6 +103,16 @@ void dagfile_env_free(struct kv *env, size_t n);
  * class. IMPLEMENTED: Airflow's meaning; WARNED: changes nothing a run does (a warning);
  * REFUSED: an import error naming the key and what to do instead. */
 enum key_level { KL_DAG = 1, KL_ARGS = 2, KL_TASK = 4, KL_GROUP = 8 };
+/* Sets of operators (bits of enum op_kind), for the key table and the mappable arguments. */
+#define B(op) (1u << (op))
+#define ALL_OPS (~0u)
+#define SQL_ALL                                                                                    \
+    (B(OP_SQL_EXECUTE) | B(OP_SQL_CHECK) | B(OP_SQL_VALUE_CHECK) | B(OP_SQL_THRESHOLD_CHECK) |     \
+     B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK) | B(OP_SQL_BRANCH) | B(OP_SQL_SENSOR))
+#define SQL_WITH_SQL (SQL_ALL & ~(B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK)))
+#define SQL_WITH_PARAMS (SQL_WITH_SQL & ~B(OP_SQL_THRESHOLD_CHECK))
+#define SQL_TABLE (B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK))
+
 enum key_class { KEY_IMPLEMENTED, KEY_WARNED, KEY_REFUSED };
 struct dagfile_key {
     const char *key;

@@ -17,15 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define B(op) (1u << (op))
-#define ALL_OPS (~0u)
-#define SQL_ALL                                                                                    \
-    (B(OP_SQL_EXECUTE) | B(OP_SQL_CHECK) | B(OP_SQL_VALUE_CHECK) | B(OP_SQL_THRESHOLD_CHECK) |     \
-     B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK) | B(OP_SQL_BRANCH) | B(OP_SQL_SENSOR))
-#define SQL_WITH_SQL (SQL_ALL & ~(B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK)))
-#define SQL_WITH_PARAMS (SQL_WITH_SQL & ~B(OP_SQL_THRESHOLD_CHECK))
-#define SQL_TABLE (B(OP_SQL_COLUMN_CHECK) | B(OP_SQL_TABLE_CHECK))
-
 /* How a JSON value becomes a field. */
 enum bind_kind {
     BK_STR,      /* text (numbers and booleans as their JSON text) */

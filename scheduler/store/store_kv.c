@@ -73,26 +73,33 @@ store_xcom_set(struct store *s, const char *dag_id, const char *run_id, const ch
     return 0;
 }
 
+/* One XCom text from p ($1 dag, $2 run, $3 task, $4 key, then sql's own), NULL when none. */
+static int
+xcom_text(struct store *s, const char *sql, int n, const char *const *p, char **json, struct err *e)
+{
+    PGresult *res = store_exec(s, e, sql, n, p);
+    int rc = 0;
+
+    *json = NULL;
+    if (res == NULL)
+        return err_prefix(e, "xcom %s %s %s %s", p[0], p[1], p[2], p[3]);
+    if (PQntuples(res) == 1 && (*json = strdup(PQgetvalue(res, 0, 0))) == NULL)
+        rc = err_set(e, ERR_FAIL, "xcom %s: out of memory", p[3]);
+    PQclear(res);
+    return rc;
+}
+
 int
 store_xcom_get(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                int map_index, const char *key, char **json, struct err *e)
 {
     struct pbuf m;
     const char *p[] = {dag_id, run_id, task_id, key, p_int(&m, map_index)};
-    PGresult *res =
-        store_exec(s, e,
-                   "SELECT value::text FROM xcom WHERE " TI_KEY("5") " AND key = $4 "
-                                                                     "AND value IS NOT NULL",
-                   5, p);
-    int rc = 0;
 
-    *json = NULL;
-    if (res == NULL)
-        return err_prefix(e, "xcom %s %s %s %s", dag_id, run_id, task_id, key);
-    if (PQntuples(res) == 1 && (*json = strdup(PQgetvalue(res, 0, 0))) == NULL)
-        rc = err_set(e, ERR_FAIL, "xcom %s: out of memory", key);
-    PQclear(res);
-    return rc;
+    return xcom_text(s,
+                     "SELECT value::text FROM xcom WHERE " TI_KEY("5") " AND key = $4 AND value "
+                                                                       "IS NOT NULL",
+                     5, p, json, e);
 }
 
 int
@@ -100,20 +107,12 @@ store_xcom_collect(struct store *s, const char *dag_id, const char *run_id, cons
                    const char *key, char **json, struct err *e)
 {
     const char *p[] = {dag_id, run_id, task_id, key};
-    PGresult *res = store_exec(s, e,
-                               "SELECT coalesce(jsonb_agg(value ORDER BY map_index), '[]')::text "
-                               "FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND "
-                               "map_index >= 0 AND key = $4 AND value IS NOT NULL",
-                               4, p);
-    int rc = 0;
 
-    *json = NULL;
-    if (res == NULL)
-        return err_prefix(e, "xcom %s %s %s %s", dag_id, run_id, task_id, key);
-    if (PQntuples(res) == 1 && (*json = strdup(PQgetvalue(res, 0, 0))) == NULL)
-        rc = err_set(e, ERR_FAIL, "xcom %s: out of memory", key);
-    PQclear(res);
-    return rc;
+    return xcom_text(s,
+                     "SELECT coalesce(jsonb_agg(value ORDER BY map_index), '[]')::text FROM xcom "
+                     "WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index >= 0 AND "
+                     "key = $4 AND value IS NOT NULL",
+                     4, p, json, e);
 }
 
 int
