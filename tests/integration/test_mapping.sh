@@ -20,7 +20,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 84
+plan 89
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -272,6 +272,22 @@ wait_for 40 sh -c "! kill -0 $sched 2>/dev/null"
 # --- the example DAG: one ANALYZE per bronze partition of the last week
 check "the shipped DAG folder (with its mapped DAG) loads without import errors" \
     "$GUST" dags list-import-errors -S "$GUST_SRC/dags"
+# --- per-run limit, instance names, values from an XCom are not templates
+trigger map_limits lim1
+check_eq "the limits run succeeds" success "$(run_state map_limits lim1)"
+check_eq "max_active_tis_per_dagrun 2: never more than two instances of slow at once" 1 \
+    "$(q "select (max(c) between 1 and 2)::int from (select (select count(*) from task_instance b
+          where b.dag_id = a.dag_id and b.run_id = a.run_id and b.task_id = a.task_id
+          and b.start_date <= a.start_date and b.end_date > a.start_date) c
+          from task_instance a where a.run_id = 'lim1' and a.task_id = 'slow') x")"
+check_eq "and all five ran" "0:success 1:success 2:success 3:success 4:success" \
+    "$(instances map_limits slow lim1)"
+check_eq "an XCom value with template braces reaches the instance as written" \
+    '{{ 6 * 7 }}|b' "$(cat "$T/esc.0" 2>/dev/null)|$(cat "$T/esc.1" 2>/dev/null)"
+check_eq "map_index_template names each instance (rendered_map_index)" "shown-0 shown-1" \
+    "$(q "select string_agg(rendered_map_index, ' ' order by map_index) from task_instance
+          where run_id = 'lim1' and task_id = 'show'")"
+
 WH=gust_mapping_wh
 pg_createdb "$WH" >/dev/null || { echo "not ok - create the warehouse database"; exit 1; }
 check "gust db migrate on the warehouse database" env PGDATABASE="$WH" "$GUST" db migrate
