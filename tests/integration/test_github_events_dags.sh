@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The github_events warehouse end to end: migrations 0006 and 0007 on a real PostgreSQL, bronze
 # rows stored the way the bronze loader stores them (a temp table github_events_batch moved by
-# bronze.ingest_batch()), then dags/github_events_pipeline.yaml and the four maintenance DAGs
+# bronze.ingest_batch()), then dags/github_events_pipeline.yaml and the maintenance DAGs
 # of dags/github_events_maintenance.yaml run with `gust dags trigger --local` and the real
 # sql_task over an AIRFLOW_CONN_ connection. Checks: silver has one parsed row per event_id,
 # gold holds the numbers worked out by hand below, a rerun changes nothing, new bronze rows
