@@ -101,8 +101,9 @@ ti_json(const char *dag_id, const char *run_id, const struct store_ti *ti)
     else if (ti->term_signal)
         snprintf(code, sizeof(code), "signal %d", ti->term_signal);
     snprintf(tries, sizeof(tries), "%d", ti->try_number);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "dag_id", dag_id,
-                     "run_id", run_id, "task_id", ti->task_id, "map_index", mi, "state",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "dag_id",
+                     dag_id, "run_id", run_id, "task_id", ti->task_id, "map_index", mi,
+                     "rendered_map_index", ti->map_name ? ti->map_name : "", "state",
                      ti_state_name(ti->state), "try_number", tries, "start_date", sd, "end_date",
                      ed, "duration", dur, "exit", code, "hostname",
                      ti->hostname ? ti->hostname : "");
@@ -187,7 +188,7 @@ cli_tasks_states_for_dag_run(const struct cli_args *a)
         json_array_append_new(arr, ti_json(dag_id, run_id, &tis[i]));
     cli_print_rows(arr, output,
                    (const char *[]){"task_id", "state", "try_number", "start_date", "end_date",
-                                    "duration", "exit", "map_index", NULL});
+                                    "duration", "exit", "map_index", "rendered_map_index", NULL});
     json_decref(arr);
     rc = EXIT_OK;
 out:

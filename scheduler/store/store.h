@@ -93,6 +93,7 @@ struct store_run {
 struct store_ti {
     char *task_id;
     int map_index;
+    char *map_name; /* rendered_map_index (map_index_template); may be NULL */
     char *operator; /* "BashOperator"...; may be NULL */
     char *hostname; /* of the current try; may be NULL */
     enum ti_state state;

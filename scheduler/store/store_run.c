@@ -440,6 +440,7 @@ store_tis_free(struct store_ti *tis, size_t n)
         free(tis[i].task_id);
         free(tis[i].operator);
         free(tis[i].hostname);
+        free(tis[i].map_name);
     }
     free(tis);
 }
@@ -457,6 +458,7 @@ read_ti(struct row *r, void *item)
 
     ti->task_id = col_str(r, 0);
     ti->map_index = (int)col_ll(r, 14);
+    ti->map_name = col_str(r, 15);
     ti->operator= col_str(r, 1); /* (spacing: clang-format 14 reads C++ "operator=") */
     ti->hostname = col_str(r, 2);
     ti->state = col_ti_state(r, 3);
@@ -488,7 +490,7 @@ store_tis_get(struct store *s, const char *dag_id, const char *run_id, struct st
             "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "
             "extract(epoch FROM queued_dttm)::bigint, "
             "ceil(extract(epoch FROM next_retry_at))::bigint, duration, exit_code, term_signal, "
-            "map_index FROM task_instance WHERE dag_id = $1 AND run_id = $2 "
+            "map_index, rendered_map_index FROM task_instance WHERE dag_id = $1 AND run_id = $2 "
             "ORDER BY task_id COLLATE \"C\", map_index",
             2, p, &tis, n, e) != 0)
         return err_prefix(e, "task instances of %s %s", dag_id, run_id);

@@ -20,7 +20,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 89
+plan 90
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -287,6 +287,8 @@ check_eq "an XCom value with template braces reaches the instance as written" \
 check_eq "map_index_template names each instance (rendered_map_index)" "shown-0 shown-1" \
     "$(q "select string_agg(rendered_map_index, ' ' order by map_index) from task_instance
           where run_id = 'lim1' and task_id = 'show'")"
+check_contains "states-for-dag-run shows the instance's name" '"rendered_map_index": "shown-1"' \
+    "$("$GUST" tasks states-for-dag-run map_limits lim1 -o json 2>&1)"
 
 WH=gust_mapping_wh
 pg_createdb "$WH" >/dev/null || { echo "not ok - create the warehouse database"; exit 1; }
