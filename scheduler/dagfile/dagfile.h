@@ -32,7 +32,9 @@ enum op_kind {
     OP_SQL_COLUMN_CHECK,    /* SQLColumnCheckOperator */
     OP_SQL_TABLE_CHECK,     /* SQLTableCheckOperator */
     OP_SQL_BRANCH,          /* BranchSQLOperator */
-    OP_SQL_SENSOR,          /* SqlSensor (poke mode) */
+    OP_SQL_SENSOR,          /* SqlSensor (struct dag_sensor kind SENSOR_SQL, its query in
+                             * struct dag_sql) */
+    OP_SENSOR, /* the other sensors gust runs: struct dag_sensor says which */
 };
 #define OP_IS_SQL(op) ((op) >= OP_SQL_EXECUTE && (op) <= OP_SQL_SENSOR)
 
@@ -68,6 +70,81 @@ struct dag_sql {
     size_t n_follow_true, n_follow_false;
     double poke_interval, timeout; /* sensor; < 0: absent */
     int fail_on_empty, soft_fail;  /* sensor */
+};
+
+/* Sensors (docs/dag-files.md, "Sensors"). Where a poke runs: the time sensors and
+ * ExternalTaskSensor are evaluated by the scheduler itself (no process: a clock comparison, or
+ * one indexed query on gust's own database); the others run as a process (sensor_task, or
+ * sql_task for SqlSensor), because a file system, an HTTP server or a command can block. */
+enum sensor_kind {
+    SENSOR_SQL,           /* SqlSensor: sql_task */
+    SENSOR_EXTERNAL_TASK, /* ExternalTaskSensor: in the scheduler */
+    SENSOR_DATETIME,      /* DateTimeSensor: in the scheduler */
+    SENSOR_TIMEDELTA,     /* TimeDeltaSensor: in the scheduler */
+    SENSOR_TIME,          /* TimeSensor: in the scheduler */
+    SENSOR_FILE,          /* FileSensor: sensor_task */
+    SENSOR_HTTP,          /* HttpSensor: sensor_task */
+    SENSOR_BASH,          /* BashSensor: sensor_task (bash_command, env, cwd of the task) */
+};
+#define SENSOR_IN_SCHEDULER(k) ((k) >= SENSOR_EXTERNAL_TASK && (k) <= SENSOR_TIME)
+
+/* A sensor's arguments as written (templated ones rendered per poke). Strings owned, NULL when
+ * absent. */
+struct dag_sensor {
+    enum sensor_kind kind;
+    /* BaseSensorOperator's, with Airflow's defaults */
+    double poke_interval;     /* seconds, default 60 */
+    double timeout;           /* seconds from the first poke, default 7 days */
+    bool reschedule;          /* mode: reschedule (or deferrable: true); false: poke */
+    bool soft_fail;           /* a timeout (or failed_states) ends in skipped, not failed */
+    bool exponential_backoff; /* Airflow's growing poke interval */
+    double max_wait;          /* cap of the backoff interval, seconds; < 0: none */
+    /* ExternalTaskSensor (external_dag_id, external_task_ids templated) */
+    char *external_dag_id;
+    char **external_task_ids; /* none: the sensor waits for the external DAG run itself */
+    size_t n_external_task_ids;
+    char *external_task_group_id;
+    enum ti_state *allowed_states; /* default {success} (run states by name for a DAG run) */
+    size_t n_allowed_states;
+    enum ti_state *failed_states; /* default none */
+    size_t n_failed_states;
+    enum ti_state *skipped_states; /* default none */
+    size_t n_skipped_states;
+    double execution_delta; /* seconds: the external run's logical date is ours minus this;
+                             * NAN: the same logical date */
+    /* FileSensor (filepath templated) */
+    char *fs_conn_id; /* default fs_default */
+    char *filepath;
+    bool recursive;
+    /* HttpSensor (endpoint, headers, request_params templated) */
+    char *http_conn_id; /* default http_default */
+    char *endpoint;
+    char *method;              /* default GET */
+    char *headers_json;        /* a JSON object, NULL when absent */
+    char *request_params_json; /* a JSON object, NULL when absent */
+    char *extra_options_json;  /* a JSON object (timeout, verify...), NULL when absent */
+    /* DateTimeSensor: target_time, templated ISO 8601; TimeSensor: target_time "HH:MM[:SS]" */
+    char *target_time;
+    double delta; /* TimeDeltaSensor: seconds after the run's data_interval_end */
+};
+
+/* Assets (Airflow 3; datasets in 2.4-2.10; docs/dag-files.md, "Assets"). An asset is known by
+ * its URI; name and group default as Airflow's (the URI, "asset"). */
+struct dag_asset {
+    char *uri;
+    char *name;
+    char *group;
+    char *extra_json; /* a JSON object, NULL when absent */
+};
+
+/* A DAG's asset condition: one asset, or all / any of the sub-conditions (`&`, `|`, a list
+ * is all of them as in Airflow). */
+enum asset_cond_kind { ASSET_COND_URI, ASSET_COND_ALL, ASSET_COND_ANY };
+struct asset_cond {
+    enum asset_cond_kind kind;
+    char *uri;               /* ASSET_COND_URI */
+    struct asset_cond *kids; /* ASSET_COND_ALL / ANY */
+    size_t n_kids;
 };
 
 /* Dynamic task mapping (docs/dag-files.md, "Dynamic task mapping"): one argument mapped over,
@@ -148,6 +225,12 @@ struct dag_task {
     size_t n_downstream;
 
     struct dag_map *map; /* dynamic task mapping; NULL: an unmapped task */
+    struct dag_sensor *sensor; /* OP_SENSOR and OP_SQL_SENSOR; NULL for the others */
+    /* assets this task updates when it succeeds (an asset event each) and reads (recorded) */
+    struct dag_asset *outlets;
+    size_t n_outlets;
+    struct dag_asset *inlets;
+    size_t n_inlets;
 };
 
 struct dag {
@@ -176,6 +259,11 @@ struct dag {
      * (relative ones are relative to the DAG file's folder) */
     char **template_searchpath;
     size_t n_template_searchpath;
+
+    /* schedule on assets: NULL when the DAG is not. asset_or_time: Dataset/AssetOrTimeSchedule,
+     * the timetable (schedule, tt) runs as well */
+    struct asset_cond *asset_schedule;
+    bool asset_or_time;
 
     struct dag_task *tasks; /* in file order */
     size_t n_tasks;

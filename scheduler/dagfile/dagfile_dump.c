@@ -37,6 +37,8 @@ op_kind_name(enum op_kind op)
         return "BranchSQLOperator";
     case OP_SQL_SENSOR:
         return "SqlSensor";
+    case OP_SENSOR:
+        return "BaseSensorOperator"; /* the sensor's own name: sensor_kind_name */
     }
     return "?";
 }

@@ -18,8 +18,10 @@ enum ti_state {
     TI_UPSTREAM_FAILED, /* never ran: its trigger rule can no longer be met because of failures */
     TI_SKIPPED,         /* skipped by itself (exit 99) or by propagation */
     TI_REMOVED,         /* the task left the DAG after the run was created */
+    TI_UP_FOR_RESCHEDULE, /* a sensor in reschedule mode between pokes: its slot is free, its
+                           * next poke is due at reschedule_date (Airflow's state) */
 };
-#define TI_N_STATES 10
+#define TI_N_STATES 11
 
 enum run_state {
     RUN_QUEUED,  /* created, waiting for max_active_runs */
