@@ -150,5 +150,8 @@ int cli_dags_delete(const struct cli_args *a);
 int cli_dags_details(const struct cli_args *a);
 int cli_variables_import(const struct cli_args *a);
 int cli_variables_export(const struct cli_args *a);
+int cli_assets_list(const struct cli_args *a);
+int cli_assets_details(const struct cli_args *a);
+int cli_assets_event(const struct cli_args *a);
 
 #endif

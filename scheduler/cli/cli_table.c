@@ -244,6 +244,24 @@ static const struct cli_verb verbs[] = {
      "Write every variable to FILE (- for stdout) as {\"key\": value}, a value that is JSON\n"
      "written as JSON; secrets in clear (the file is created with mode 0600).",
      cli_variables_export},
+    {"assets", "list", NULL, 0, 0, "o,output=table|json|yaml|plain",
+     "list the assets (datasets) the DAG files declare",
+     "List every asset recorded from the DAG files (outlets, inlets, asset schedules) or by\n"
+     "an event: its URI, name and group, how many tasks produce it and DAGs consume it, its\n"
+     "events and the last one's time (UTC).",
+     cli_assets_list},
+    {"assets", "details", "URI", 1, 1, "o,output=table|json",
+     "show an asset: producers, consumers, recent events",
+     "Show the asset with this URI: its row, the tasks that update it (outlets), the DAGs\n"
+     "scheduled on it (paused or not, with an update pending or not) and its newest events.",
+     cli_assets_details},
+    {"assets", "event", "URI", 1, 1, "extra=JSON",
+     "record an update of an asset from outside (queues its consumers)",
+     "Record an event of the asset with this URI, as Airflow's POST /assets/events does: no\n"
+     "source task, --extra JSON (an object) as its extra. Every active, unpaused DAG\n"
+     "scheduled on the asset is queued; the scheduler runs it when its condition holds.\n"
+     "Exit 1 when no asset has that URI.",
+     cli_assets_event},
     {"config", "get-value", "SECTION KEY", 2, 2, NULL, "print one setting",
      "Print the setting gust uses for Airflow's [SECTION] KEY (exit 1 when gust has none);\n"
      "`gust config list` shows them all.",

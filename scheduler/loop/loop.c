@@ -2,9 +2,10 @@
  *
  * Both are the runner's loop (runner.c) with a tick of their own. The scheduler's tick:
  * reload the DAG folder when it changed (or on SIGHUP) and record it; fail and retry the tries
- * whose lease expired (their holder died); for every unpaused DAG create the scheduled runs
- * that are due (sched.c), time out runs past dagrun_timeout and promote queued runs within
- * max_active_runs; take the running runs into the runner. Several schedulers may run against
+ * whose lease expired (their holder died); create the asset-triggered runs whose condition
+ * holds (loop_asset.c); for every unpaused DAG create the scheduled runs that are due, time out
+ * runs past dagrun_timeout and promote queued runs within max_active_runs; take the running
+ * runs into the runner. Several schedulers may run against
  * one database: run creation is idempotent (the run id is fixed by the logical date),
  * promotion is serialized per DAG in the store, and every state change is conditional.
  * The worker's tick only reloads the DAG folder; its runner claims and runs queued tries.
@@ -252,6 +253,7 @@ loop_tick(void *arg, struct runner *r, time_t now, time_t *next, struct err *e)
     maybe_reload(c, r, now);
     *next = c->next_scan;
     if (c->mode == RUNNER_SCHEDULER) {
+        loop_assets(c, r, now); /* before schedule_dags, which promotes the runs it makes */
         time_t due = schedule_dags(c, r, now);
         long active;
 

@@ -43,6 +43,9 @@ void loop_keep_last_good(struct loop_ctx *c, struct runner *r, struct dagbag *ba
 /* The runner tick of the scheduler and the worker. */
 int loop_tick(void *arg, struct runner *r, time_t now, time_t *next, struct err *e);
 
+/* Create the asset-triggered runs whose condition holds (loop_asset.c). */
+void loop_assets(struct loop_ctx *c, struct runner *r, time_t now);
+
 /* Load the DAG folder into a new bag (the files' diagnostics are in it); NULL and e set when
  * the folder cannot be read. Prints nothing. */
 struct dagbag *loop_load_bag(const char *folder, struct err *e);

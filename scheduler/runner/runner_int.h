@@ -55,6 +55,8 @@ struct active_run {
     struct plan_ti *known;
     size_t n_known;
     double known_at;
+
+    char *asset_events_json; /* triggering_asset_events, read once (NULL: not yet) */
 };
 
 /* One try in flight: an executor job, or a trigger waiting for its run. */

@@ -106,6 +106,7 @@ active_run_free(struct active_run *run)
     free(run->run_id);
     free(run->conf_json);
     free(run->params_json);
+    free(run->asset_events_json);
     free(run->max_tries);
     free(run->known);
     free(run);
@@ -526,6 +527,23 @@ store_context(struct store *s, const struct ti_try *t, const char *src, struct t
     return 0;
 }
 
+/* triggering_asset_events: the events that triggered the run, read from the store once per
+ * run, when a template first names them. */
+static int
+asset_events_context(struct store *s, const struct ti_try *t, const char *src, struct tmpl_ctx *ctx,
+                     struct err *e)
+{
+    struct active_run *run = t->run;
+
+    if (s == NULL || strstr(src, "triggering_") == NULL)
+        return 0;
+    if (run->asset_events_json == NULL &&
+        store_asset_triggering_json(s, run->dag_id, run->run_id, &run->asset_events_json, e) < 0)
+        return -1;
+    ctx->asset_events_json = run->asset_events_json;
+    return 0;
+}
+
 int
 runner_render(struct store *s, const struct ti_try *t, const char *src, char **out, struct err *e)
 {
@@ -565,6 +583,8 @@ runner_render(struct store *s, const struct ti_try *t, const char *src, char **o
     }
     gethostname(host, sizeof(host) - 1);
     int rc = store_context(s, t, src, &ctx, &sc, e);
+    if (rc == 0)
+        rc = asset_events_context(s, t, src, &ctx, e);
     if (rc == 0)
         rc = tmpl_render(src, &ctx, out, e);
     free(sc.run_type);

@@ -104,12 +104,15 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
     rec.try_number = t->try_number;
     rec.xcom_json = end->xcom_json;
     rec.skip_json = end->skip_json;
+    rec.outlets = task->outlets, rec.n_outlets = task->n_outlets; /* a success's asset events */
     rec.state = plan_try_end(task, run->dag_id, run->logical_str, end->outcome, t->try_number,
                              t->max_tries, rec.end, &rec.next_retry_at);
     if (rec.state == TI_UP_FOR_RETRY)
         tz_format("UTC", (time_t)ceil(rec.next_retry_at), when, NULL);
     won =
         store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, t->map_index, &rec, &e);
+    if (won == 1 && rec.state == TI_SUCCESS && task->n_outlets > 0)
+        runner_poke(r); /* our own NOTIFY does not wake our tick: consumers may be due */
     if (won == 1 && rec.skip_json == NULL)
         run_know_state(run, t->task, t->map_index, rec.state, rec.next_retry_at);
     else

@@ -574,8 +574,9 @@ sync_rows(struct store *s, const struct dagbag *bag, const char *now, struct err
             "WHERE has_import_errors IS DISTINCT FROM coalesce(fileloc = ANY($1::text[]), false)",
             1, p + 1) != 0)
         goto out;
-    if (replace_import_diags(s, bag, now, DIAG_ERROR, e) == 0)
-        rc = replace_import_diags(s, bag, now, DIAG_WARNING, e);
+    if (replace_import_diags(s, bag, now, DIAG_ERROR, e) == 0 &&
+        replace_import_diags(s, bag, now, DIAG_WARNING, e) == 0)
+        rc = store_asset_sync(s, bag, e); /* store_asset.c: after the dag rows it refers to */
 out:
     free(ids.p);
     free(files.p);

@@ -16,6 +16,7 @@
 struct store;
 struct dagbag;
 struct dag;
+struct dag_asset;
 
 /* One embedded migration: migrations/NNNN_name.sql compiled into the binary. */
 struct store_migration {
@@ -59,7 +60,8 @@ int store_schema_version(struct store *s, int *db_version, int *binary_version, 
  * is_paused_upon_creation; is_paused of known DAGs is kept), mark DAGs no longer in the bag
  * inactive (unless their file, or a folder holding it, failed to load), set has_import_errors per
  * file, and replace the `import_error` rows with the bag's errors and the `import_warning` rows
- * with its warnings (one row per file each). One transaction. */
+ * with its warnings (one row per file each), and record the DAGs' assets and their
+ * references (store_asset.c). One transaction. */
 int store_sync_dagbag(struct store *s, const struct dagbag *bag, time_t now, struct err *e);
 
 /* Append a line to the import_error row of file (store_sync_dagbag wrote it): what the
@@ -209,13 +211,17 @@ struct store_try_end {
     const char *xcom_json; /* the try's XCom return_value (JSON text), or NULL: none */
     const char *skip_json; /* a branch's end: JSON array of task ids of the run to set skipped
                             * (those not started: state none or scheduled), or NULL */
+    const struct dag_asset *outlets; /* the task's outlets: a success records their events */
+    size_t n_outlets;
 };
 
 /* Finish a try: running with end->try_number -> end->state, with the rest of end recorded;
  * the lease is cleared, and a task_instance_history row for the try and its XCom
  * return_value (end->xcom_json) are written in the same statement, and so are a branch's
- * skips (end->skip_json: Airflow's skip_all_except). 1 won, 0 refused (state or try_number
- * changed: a late result; nothing written, its XCom and skips neither). */
+ * skips (end->skip_json: Airflow's skip_all_except) and, for a success, one asset_event per
+ * outlet with an asset_dag_run_queue row for each active, unpaused DAG scheduled on it.
+ * 1 won, 0 refused (state or try_number changed: a late result; nothing written, its XCom,
+ * skips and asset events neither). */
 int store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                     int map_index, const struct store_try_end *end, struct err *e);
 
@@ -502,6 +508,57 @@ int store_drain_notifies(struct store *s, int *count, struct err *e);
 /* After a temporary error (server restarted, connection lost): connect again with the same
  * parameters and LISTEN again if store_listen was called. 0 when the connection works. */
 int store_reconnect(struct store *s, struct err *e);
+
+/* ---- assets (store_asset.c; docs/dag-files.md, "Assets") ----------------------------
+ *
+ * Airflow 3's tables: `asset`, `asset_event`, `asset_dag_run_queue` (the consumers' pending
+ * runs), `dag_schedule_asset_reference`, `task_outlet_asset_reference`, `dagrun_asset_event`.
+ * A success records its outlets' events in store_ti_finish; store_sync_dagbag records the
+ * assets and references of the DAG files. */
+
+/* The DAGs that have queue rows (active and unpaused ones only), each with the URIs queued
+ * for it: one query. Owned strings; free with store_asset_queues_free. */
+struct store_asset_queue {
+    char *dag_id;
+    char **uris;
+    size_t n_uris;
+};
+int store_asset_queues(struct store *s, struct store_asset_queue **out, size_t *n, struct err *e);
+void store_asset_queues_free(struct store_asset_queue *q, size_t n);
+
+/* Create dag's asset-triggered run if its condition holds, in one transaction: lock the DAG's
+ * queue rows (FOR UPDATE), evaluate dag->asset_schedule with asset_cond_eval (an asset is
+ * pending when it has a row), create the run (run type asset_triggered, run id
+ * asset_triggered__<now to the microsecond>, logical date that second, queued), link the
+ * events of its assets not yet consumed by an earlier run of the DAG (dagrun_asset_event) and
+ * delete the rows it locked. A paused DAG keeps its rows and gets no run. Two schedulers
+ * racing: the second waits for the lock and then finds no rows. 1 created (run_id, *id set),
+ * 0 not ready, -1 error. */
+int store_asset_trigger(struct store *s, const struct dag *dag, time_t now, char *run_id,
+                        size_t size, long long *id, struct err *e);
+
+/* Record an event of the asset uri from outside (Airflow's POST /assets/events): no source
+ * task, extra_json (a JSON object, NULL: {}), and queue rows for its active, unpaused
+ * consumers with a NOTIFY each. ERR_NOTFOUND when no asset has that URI. *event_id and
+ * *queued (consumers queued) may be NULL. */
+int store_asset_event_add(struct store *s, const char *uri, const char *extra_json,
+                          long long *event_id, int *queued, struct err *e);
+
+/* Every asset as a JSON array of objects (uri, name, group, extra, producers, consumers,
+ * events, last_event), by URI: new text in *json. */
+int store_assets_json(struct store *s, char **json, struct err *e);
+
+/* One asset as a JSON object: its row, producers [{dag_id, task_id}], consumers [{dag_id,
+ * is_paused, queued}] and its newest events (at most limit). ERR_NOTFOUND when no asset has
+ * that URI. New text in *json. */
+int store_asset_details_json(struct store *s, const char *uri, int limit, char **json,
+                             struct err *e);
+
+/* The events run_id of dag_id consumed, as templates' triggering_asset_events: a JSON object
+ * {uri: [{uri, extra, timestamp, source_dag_id, source_task_id, source_run_id,
+ * source_map_index}]}, oldest first; "{}" when none. New text in *json. */
+int store_asset_triggering_json(struct store *s, const char *dag_id, const char *run_id,
+                                char **json, struct err *e);
 
 /* ---- maintenance and scripting queries (store_admin.c) ----------------------------- */
 

@@ -181,4 +181,40 @@ int store_runs_query(struct store *s, const char *sql, int n, const char *const 
  * trigger_rule) for jsonb_to_recordset; new text, or NULL (out of memory, bad UTF-8). */
 char *store_tis_json(const struct dag *dag);
 
+/* Inside an open transaction: the run and its task instances as store_run_create makes them
+ * (with its `log` row and NOTIFY). 1 created, 0 the run id exists (nothing written), -1. */
+int store_run_insert(struct store *s, const struct dag *dag, const char *run_id,
+                     const char *run_type, time_t logical_date, time_t di_start, time_t di_end,
+                     const char *conf_json, const char *triggered_by, time_t now, long long *id,
+                     struct err *e);
+
+/* ---- assets (store_asset.c) -------------------------------------------------------- */
+
+/* Inside store_sync_dagbag's transaction, after the dag rows: upsert the bag's assets and
+ * rewrite the reference tables of its DAGs (schedule, outlets, inlets). */
+int store_asset_sync(struct store *s, const struct dagbag *bag, struct err *e);
+
+/* The URIs of n assets as a PostgreSQL text[] literal (a parameter value, never SQL text):
+ * new text, NULL when out of memory. */
+char *store_asset_uris_param(const struct dag_asset *a, size_t n);
+
+/* What store_ti_finish adds for a success's outlets ($15: their URIs as text[], NULL when
+ * none; u: the fenced UPDATE, so a refused end records nothing): the assets (created if a
+ * DAG load has not yet), one event each, and the consumers' queue rows. DO UPDATE on the
+ * queue, not DO NOTHING: it waits for a scheduler that holds the row locked while creating
+ * the consumer's run and deletes it, then inserts it again, so no update is lost. Rows are
+ * taken in key order, as the scheduler takes them, so two ends never deadlock. */
+#define STORE_ASSET_FINISH_CTES                                                                    \
+    "fa AS (INSERT INTO asset (uri, name) SELECT DISTINCT o, o FROM unnest($15::text[]) o "        \
+    "WHERE EXISTS (SELECT 1 FROM u) ORDER BY 1 "                                                   \
+    "ON CONFLICT (uri) DO UPDATE SET uri = EXCLUDED.uri RETURNING id), "                           \
+    "fe AS (INSERT INTO asset_event (asset_id, extra, source_task_id, source_dag_id, "             \
+    "source_run_id, source_map_index, timestamp) SELECT id, '{}', $3, $1, $2, $14::int, now() "    \
+    "FROM fa), "                                                                                   \
+    "fq AS (INSERT INTO asset_dag_run_queue (asset_id, target_dag_id, created_at) "                \
+    "SELECT r.asset_id, r.dag_id, now() FROM fa JOIN dag_schedule_asset_reference r ON "           \
+    "r.asset_id = fa.id JOIN dag d ON d.dag_id = r.dag_id AND d.is_active AND NOT d.is_paused "    \
+    "ORDER BY r.asset_id, r.dag_id ON CONFLICT (asset_id, target_dag_id) DO UPDATE SET "           \
+    "created_at = asset_dag_run_queue.created_at) "
+
 #endif

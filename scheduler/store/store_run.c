@@ -279,7 +279,7 @@ insert_tis(struct store *s, const struct dag *dag, const char *run_id, struct er
 }
 
 int
-store_run_create(struct store *s, const struct dag *dag, const char *run_id, const char *run_type,
+store_run_insert(struct store *s, const struct dag *dag, const char *run_id, const char *run_type,
                  time_t logical_date, time_t di_start, time_t di_end, const char *conf_json,
                  const char *triggered_by, time_t now, long long *id, struct err *e)
 {
@@ -297,16 +297,30 @@ store_run_create(struct store *s, const struct dag *dag, const char *run_id, con
 
     if (runid_check(run_id, e) < 0) /* the last guard: every way of making a run ends here */
         return err_prefix(e, "create a run of %s", dag->dag_id);
-    if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
-        return err_prefix(e, "create run %s of %s", run_id, dag->dag_id);
     rc = insert_run(s, dag, rp, id, e);
-    if (rc == 0)
-        rc = err_set(e, ERR_EXISTS, "run '%s' of DAG '%s' already exists", run_id, dag->dag_id);
-    else if (rc == 1 && insert_tis(s, dag, run_id, e) != 0)
+    if (rc == 1 && insert_tis(s, dag, run_id, e) != 0)
         rc = -1;
     else if (rc == 1 && store_log_row(s, "trigger", dag->dag_id, NULL, run_id, triggered_by,
                                       conf_json, now, e))
         rc = -1;
+    return rc;
+}
+
+int
+store_run_create(struct store *s, const struct dag *dag, const char *run_id, const char *run_type,
+                 time_t logical_date, time_t di_start, time_t di_end, const char *conf_json,
+                 const char *triggered_by, time_t now, long long *id, struct err *e)
+{
+    int rc;
+
+    if (runid_check(run_id, e) < 0) /* the last guard: every way of making a run ends here */
+        return err_prefix(e, "create a run of %s", dag->dag_id);
+    if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
+        return err_prefix(e, "create run %s of %s", run_id, dag->dag_id);
+    rc = store_run_insert(s, dag, run_id, run_type, logical_date, di_start, di_end, conf_json,
+                          triggered_by, now, id, e);
+    if (rc == 0)
+        rc = err_set(e, ERR_EXISTS, "run '%s' of DAG '%s' already exists", run_id, dag->dag_id);
     if (store_end_tx(s, rc, e) < 0)
         return e && e->code == ERR_EXISTS ? -1 : err_prefix(e, "create run %s", run_id);
     return 0;
@@ -620,12 +634,18 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
                        p_ts(&b[6], end->next_retry_at),
                        end->xcom_json,
                        end->skip_json,
-                       p_int(&b[7], map_index)};
+                       p_int(&b[7], map_index),
+                       NULL};
+    char *outlets = NULL;
     int won;
 
     if (to != TI_SUCCESS && to != TI_FAILED && to != TI_UP_FOR_RETRY && to != TI_SKIPPED)
         return err_set(e, ERR_USAGE, "finish %s: a try cannot end in state %d", task_id, (int)to);
     p[4] = ti_state_name(to);
+    /* a success's asset events (store_asset.c): $15 the outlets' URIs, NULL when none */
+    if (to == TI_SUCCESS && end->n_outlets > 0 &&
+        (p[14] = outlets = store_asset_uris_param(end->outlets, end->n_outlets)) == NULL)
+        return err_set(e, ERR_FAIL, "finish %s: out of memory", task_id);
     /* One statement: the fenced UPDATE, the history row of exactly the try it ended, and the
      * try's XCom only if the UPDATE won (a late result stores nothing). A result kept in
      * memory through a database outage is thus recorded whole or not at all. */
@@ -656,9 +676,10 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
                   "WHERE dag_id = $1 AND run_id = $2 AND $13::jsonb IS NOT NULL "
                   "AND task_id IN (SELECT jsonb_array_elements_text($13::jsonb)) "
                   "AND (state IS NULL OR state IN ('none', 'scheduled')) AND EXISTS (SELECT 1 FROM "
-                  "u)) "
-                  "INSERT INTO task_instance_history (" HIST_COLS ") SELECT " HIST_COLS " FROM u",
-        14, p);
+                  "u)), " STORE_ASSET_FINISH_CTES "INSERT INTO task_instance_history (" HIST_COLS
+                  ") SELECT " HIST_COLS " FROM u",
+        15, p);
+    free(outlets);
     if (won < 0)
         return err_prefix(e, "finish %s %s %s try %d", dag_id, run_id, task_id, try_number);
     return won;

@@ -7,7 +7,7 @@
  * loop.*), {% set x = e %}; {# comments #}; whitespace control with '-'. The names of
  * Airflow's context that need no Python (struct tmpl_ctx), params.x, dag_run.conf, var.*,
  * conn.<id>.*, ti.xcom_pull, macros.ds_add / ds_format / datetime / timedelta /
- * datetime_diff_for_humans, range().
+ * datetime_diff_for_humans, range(), triggering_asset_events / triggering_dataset_events.
  *
  * Checking happens when a DAG loads (tmpl_check: syntax and unknown names are load errors, in
  * every branch); rendering when a try starts. Values are JSON inside, plus datetimes and
@@ -55,6 +55,9 @@ struct tmpl_ctx {
     int map_index;
     const char *params_json; /* DAG params with run conf applied over them; NULL: {} */
     const char *conf_json;   /* the run's conf; NULL: {} */
+    /* triggering_asset_events (Airflow 2: triggering_dataset_events): a JSON object, URI ->
+     * the events that triggered the run, oldest first; NULL: {} */
+    const char *asset_events_json;
     /* ti.xcom_pull: set *json_out to the value's JSON text (malloc'd), or NULL when there is
      * no such XCom (renders None). map_index: the instance (map_indexes=N), or
      * TMPL_XCOM_DEFAULT: Airflow's default (a mapped task's: the list of every instance's

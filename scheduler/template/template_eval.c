@@ -172,6 +172,20 @@ loop_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off
     return tmpl_val_json(s, v, json_integer(r[k]), off);
 }
 
+/* triggering_asset_events: the run's events by URI ({} for a run no asset triggered). */
+static int
+asset_events(struct tmpl_state *s, struct tmpl_val *v, size_t off)
+{
+    const char *text = s->ctx ? s->ctx->asset_events_json : NULL;
+    json_t *j;
+
+    if (s->ctx == NULL)
+        return obj_val(v, V_ANY, 0);
+    if ((j = text ? json_loads(text, 0, NULL) : json_object()) == NULL)
+        return tmpl_fail(s, off, "triggering_asset_events: not valid JSON");
+    return tmpl_val_json(s, v, j, off);
+}
+
 /* A top-level name. */
 static int
 name_val(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
@@ -213,6 +227,9 @@ name_val(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
         v->params = true;
         return 0;
     }
+    if (strcmp(name, "triggering_asset_events") == 0 ||
+        strcmp(name, "triggering_dataset_events") == 0)
+        return asset_events(s, v, off);
     if (strcmp(name, "None") == 0 || strcmp(name, "none") == 0)
         return tmpl_val_json(s, v, json_null(), off);
     if (strcmp(name, "True") == 0 || strcmp(name, "true") == 0)
