@@ -614,6 +614,7 @@ store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const 
     "max_tries, hostname, unixname, job_id, pool, pool_slots, queue, priority_weight, operator, "  \
     "queued_dttm, pid, executor, trigger_rule, exit_code, term_signal, rendered_map_index"
 
+/* long: one statement, whose SQL text is most of it */
 int
 store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                 int map_index, const struct store_try_end *end, struct err *e)
