@@ -134,6 +134,10 @@ void runner_flush_pending(struct runner *r);
 void runner_abandon_waits(struct runner *r);
 void ti_try_free(struct ti_try *t);
 
+/* runner_asset.c: a try of task that has outlets succeeded (its asset events are recorded):
+ * wake the scheduler's tick, or in RUNNER_LOCAL create and add the consumers' runs. */
+void runner_assets_updated(struct runner *r, const struct dag_task *task);
+
 /* The known states of a run (or of every run): forget them, the next step reads the store;
  * set one task instance's state after this process changed it. */
 void runner_forget_states(struct runner *r);

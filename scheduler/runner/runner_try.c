@@ -112,7 +112,7 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
     won =
         store_ti_finish(r->store, run->dag_id, run->run_id, task->task_id, t->map_index, &rec, &e);
     if (won == 1 && rec.state == TI_SUCCESS && task->n_outlets > 0)
-        runner_poke(r); /* our own NOTIFY does not wake our tick: consumers may be due */
+        runner_assets_updated(r, task); /* runner_asset.c: the consumers' runs */
     if (won == 1 && rec.skip_json == NULL)
         run_know_state(run, t->task, t->map_index, rec.state, rec.next_retry_at);
     else

@@ -537,6 +537,14 @@ void store_asset_queues_free(struct store_asset_queue *q, size_t n);
 int store_asset_trigger(struct store *s, const struct dag *dag, time_t now, char *run_id,
                         size_t size, long long *id, struct err *e);
 
+/* Queue dag for n assets (outlets that just succeeded and that dag is scheduled on) without
+ * the references a DAG folder sync records:
+ * for runs driven in one process (`dags trigger --local`), where no scheduler may have
+ * recorded the folder. The dag row is made if missing (as store_run_create does); a paused or
+ * inactive DAG is not queued. */
+int store_asset_queue_dag(struct store *s, const struct dag *dag, const struct dag_asset *assets,
+                          size_t n, struct err *e);
+
 /* Record an event of the asset uri from outside (Airflow's POST /assets/events): no source
  * task, extra_json (a JSON object, NULL: {}), and queue rows for its active, unpaused
  * consumers with a NOTIFY each. ERR_NOTFOUND when no asset has that URI. *event_id and

@@ -391,6 +391,48 @@ out:
     return rc;
 }
 
+int
+store_asset_queue_dag(struct store *s, const struct dag *dag, const struct dag_asset *assets,
+                      size_t n, struct err *e)
+{
+    char *uris = store_asset_uris_param(assets, n);
+    struct pbuf tasks, runs;
+    const char *p[] = {dag->dag_id,
+                       dag->fileloc,
+                       dag->owner ? dag->owner : "airflow",
+                       dag->timezone,
+                       p_int(&tasks, dag->max_active_tasks),
+                       p_int(&runs, dag->max_active_runs),
+                       dag->is_paused_upon_creation ? "t" : "f",
+                       uris};
+    int rc;
+
+    if (uris == NULL)
+        return err_set(e, ERR_FAIL, "queue %s: out of memory", dag->dag_id);
+    if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0) {
+        free(uris);
+        return err_prefix(e, "queue %s", dag->dag_id);
+    }
+    rc = store_exec_cmd(s, e,
+                        "INSERT INTO dag (dag_id, fileloc, owners, timezone, max_active_tasks, "
+                        "max_active_runs, is_paused) VALUES ($1, $2, $3, coalesce($4, 'UTC'), $5, "
+                        "$6, $7) ON CONFLICT (dag_id) DO NOTHING",
+                        7, p);
+    if (rc == 0)
+        rc = store_exec_cmd(
+            s, e,
+            "INSERT INTO asset_dag_run_queue (asset_id, target_dag_id, created_at) "
+            "SELECT a.id, d.dag_id, now() FROM asset a JOIN dag d ON d.dag_id = $1 AND "
+            "d.is_active AND NOT d.is_paused WHERE a.uri = ANY($2::text[]) ORDER BY a.id "
+            "ON CONFLICT (asset_id, target_dag_id) DO UPDATE SET "
+            "created_at = asset_dag_run_queue.created_at",
+            2, (const char *[]){dag->dag_id, uris});
+    free(uris);
+    if (store_end_tx(s, rc, e) < 0)
+        return err_prefix(e, "queue %s", dag->dag_id);
+    return 0;
+}
+
 /* ---- events from outside ---- */
 
 int

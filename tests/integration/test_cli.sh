@@ -3,7 +3,7 @@
 # of broken ones: output, exit codes (0 ok, 1 failure, 2 usage), --help everywhere.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 288
+plan 303
 cd "$GUST_SRC"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
