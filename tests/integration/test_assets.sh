@@ -15,11 +15,12 @@
 # - 20 external events in a burst: every event consumed exactly once, by one run, and no run
 #   without events (a run created twice by the racing schedulers would have none);
 # - a paused consumer is not queued (Airflow's rule) and gets no run;
+# - without a scheduler, `dags trigger --local` drives the consumer runs its outlets cause;
 # - `gust assets list|details` (table and -o json).
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 42
+plan 44
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -196,3 +197,9 @@ rc1=$?
 wait "$sched2"
 check_eq "both schedulers stop cleanly on SIGTERM" "0 0" "$rc1 $?"
 check_eq "no error in the schedulers' logs" "" "$(grep -h 'ERROR\|error' "$T"/sched*.log | head -n 5)"
+
+# --- without a scheduler: --local drives the asset-triggered runs its outlets cause
+timeout 60 "$GUST" dags trigger produce_a --local -r local1 >"$T/local1.out" 2>&1
+check_eq "dags trigger --local of a producer exits 0" 0 $?
+check_eq "and ran consume_a's asset-triggered run in the same process" \
+    "asset_triggered:success asset_triggered:success asset_triggered:success" "$(runs consume_a)"

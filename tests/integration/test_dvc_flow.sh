@@ -9,7 +9,7 @@ source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 12
+plan 13
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 pg_gust_db gust_dvc_flow
@@ -26,6 +26,8 @@ check_eq "dvc_flow runs end to end (exit 0)" 0 "$rc"
 [ "$rc" = 0 ] || tail -30 "$GUST_TEST_TMP/flow1.out"
 check_eq "the upsert DAG it triggered succeeded" 1 \
     "$(q "select count(*) from dag_run where dag_id = 'pharmaceutical_upsert_dag' and state = 'success'")"
+check_eq "through the staging table's asset (an asset-triggered run)" asset_triggered \
+    "$(q "select string_agg(run_type, ' ') from dag_run where dag_id = 'pharmaceutical_upsert_dag'")"
 check_eq "one main row per soDangKy" 3000 "$(q "select count(*) from pharmaceutical_data")"
 check_eq "staging is empty" 0 "$(q "select count(*) from pharmaceutical_data_staging")"
 check_eq "no dead letters" 0 "$(q "select count(*) from pharmaceutical_dead_letters")"
