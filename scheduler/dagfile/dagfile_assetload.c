@@ -97,7 +97,7 @@ is_string(const struct ynode *n)
 /* An Asset / Dataset mapping's arguments: name and uri (Asset's positional order; Dataset's
  * one positional is its uri), group, extra. watchers need Airflow's triggers. */
 static int
-bind_asset(struct loadctx *c, const struct ynode *map, const struct ynode *arg[4])
+bind_asset(struct loadctx *c, const struct ynode *map, const char *what, const struct ynode *arg[4])
 {
     static const char *const names[] = {"name", "uri", "group", "extra"};
     const struct ynode *pos = ymap_get(map, "__args__");
@@ -106,7 +106,7 @@ bind_asset(struct loadctx *c, const struct ynode *map, const struct ynode *arg[4
 
     memset(arg, 0, 4 * sizeof(*arg));
     if (pos != NULL && (pos->kind != YN_SEQ || pos->n > (dataset ? 1u : 2u))) {
-        dagfile_error(c, pos, "%s: __args__ must be a list of at most %s", cls,
+        dagfile_error(c, pos, "%s: %s: __args__ must be a list of at most %s", what, cls,
                       dataset ? "one value (the uri; give extra by name)"
                               : "two values (name, uri)");
         return -1;
@@ -120,19 +120,19 @@ bind_asset(struct loadctx *c, const struct ynode *map, const struct ynode *arg[4
             continue;
         if (strcmp(k->str, "watchers") == 0) {
             dagfile_error(c, k,
-                          "%s: watchers are not supported (an AssetWatcher runs an Airflow "
+                          "%s: %s: watchers are not supported (an AssetWatcher runs an Airflow "
                           "trigger, which is Python): remove them and record the asset's events "
                           "with `gust assets event URI` from where the change happens",
-                          cls);
+                          what, cls);
             return -1;
         }
         while (a < 4 && strcmp(names[a], k->str) != 0)
             a++;
         if (a == 4 || arg[a] != NULL) {
             dagfile_error(c, k,
-                          a == 4 ? "%s has no argument '%s' (it takes name, uri, group, extra)"
-                                 : "%s got two values for argument '%s'",
-                          cls, k->str);
+                          a == 4 ? "%s: %s has no argument '%s' (it takes name, uri, group, extra)"
+                                 : "%s: %s got two values for argument '%s'",
+                          what, cls, k->str);
             return -1;
         }
         arg[a] = ymap_val(map, i);
@@ -142,8 +142,8 @@ bind_asset(struct loadctx *c, const struct ynode *map, const struct ynode *arg[4
 
 /* One string argument of an asset: a string passing Airflow's checks (NULL stays NULL). */
 static int
-asset_str(struct loadctx *c, const struct ynode *n, const char *cls, const char *field,
-          const char **out)
+asset_str(struct loadctx *c, const struct ynode *n, const char *what, const char *cls,
+          const char *field, const char **out)
 {
     char why[160];
     const char *bad;
@@ -152,12 +152,12 @@ asset_str(struct loadctx *c, const struct ynode *n, const char *cls, const char 
     if (n == NULL || ynode_is_null(n))
         return 0;
     if (!is_string(n)) {
-        dagfile_error(c, n, "%s: %s must be a string, not %s", cls, field, ynode_what(n));
+        dagfile_error(c, n, "%s: %s: %s must be a string, not %s", what, cls, field, ynode_what(n));
         return -1;
     }
     if ((bad = dagfile_asset_invalid(field, n->str, why, sizeof(why))) != NULL &&
         !(strcmp(field, "group") == 0 && n->str[0] == '\0')) {
-        dagfile_error(c, n, "%s: %s", cls, bad);
+        dagfile_error(c, n, "%s: %s: %s", what, cls, bad);
         return -1;
     }
     *out = n->str;
@@ -166,23 +166,24 @@ asset_str(struct loadctx *c, const struct ynode *n, const char *cls, const char 
 
 /* An Asset / Dataset mapping into *a. */
 static int
-read_asset_map(struct loadctx *c, const struct ynode *map, struct dag_asset *a)
+read_asset_map(struct loadctx *c, const struct ynode *map, const char *what, struct dag_asset *a)
 {
     const struct ynode *arg[4];
     const char *cls = type_name(map), *name, *uri, *group;
     char *extra = NULL;
     int rc = -1;
 
-    if (bind_asset(c, map, arg) < 0 || asset_str(c, arg[0], cls, "name", &name) < 0 ||
-        asset_str(c, arg[1], cls, "uri", &uri) < 0 ||
-        asset_str(c, arg[2], cls, "group", &group) < 0)
+    if (bind_asset(c, map, what, arg) < 0 || asset_str(c, arg[0], what, cls, "name", &name) < 0 ||
+        asset_str(c, arg[1], what, cls, "uri", &uri) < 0 ||
+        asset_str(c, arg[2], what, cls, "group", &group) < 0)
         return -1;
     if (name == NULL && uri == NULL) {
-        dagfile_error(c, map, "%s needs a uri or a name", cls);
+        dagfile_error(c, map, "%s: %s needs a uri or a name", what, cls);
         return -1;
     }
     if (arg[3] != NULL && !ynode_is_null(arg[3]) && arg[3]->kind != YN_MAP) {
-        dagfile_error(c, arg[3], "%s: extra must be a mapping, not %s", cls, ynode_what(arg[3]));
+        dagfile_error(c, arg[3], "%s: %s: extra must be a mapping, not %s", what, cls,
+                      ynode_what(arg[3]));
         return -1;
     }
     if (arg[3] != NULL && arg[3]->kind == YN_MAP && (extra = ynode_to_json(arg[3])) == NULL)
@@ -235,7 +236,7 @@ read_asset(struct loadctx *c, const struct ynode *n, const char *what, bool stri
         return -1;
     }
     if (k == AC_ASSET || k == AC_DATASET)
-        return read_asset_map(c, n, a);
+        return read_asset_map(c, n, what, a);
     if (k == AC_ALIAS)
         dagfile_error(c, n, "%s: %s is not supported: %s", what, type_name(n), R_ALIAS);
     else if (k != AC_NONE)
