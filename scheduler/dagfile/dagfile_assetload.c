@@ -18,10 +18,12 @@
  * before an error is owned by the task or DAG (dag_task_clear / dag_free free it). */
 #include "dagfile_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define MAX_DEPTH 64                 /* nested __and__ / __or__ / AssetAll */
@@ -164,6 +166,51 @@ asset_str(struct loadctx *c, const struct ynode *n, const char *what, const char
     return 0;
 }
 
+/* Airflow rewrites some URIs when it makes an asset (its _sanitize_uri: a lower-case scheme,
+ * no user or password, no trailing '/', no fragment); gust keeps a URI as written, so such a
+ * URI would name another asset there: a warning says what Airflow changes. */
+static void
+warn_normal(struct loadctx *c, const struct ynode *at, const char *what, const char *uri)
+{
+    size_t sl = isalpha((unsigned char)uri[0]) ? strspn(uri, "abcdefghijklmnopqrstuvwxyzABCDEFG"
+                                                             "HIJKLMNOPQRSTUVWXYZ0123456789+-.")
+                                               : 0;
+    const char *rest = uri + sl + 1, *why = NULL;
+    size_t path_end, net = 0;
+
+    if (sl == 0 || uri[sl] != ':' || strncasecmp(uri, "x-", 2) == 0)
+        return;
+    for (size_t i = 0; i < sl && why == NULL; i++)
+        if (isupper((unsigned char)uri[i]))
+            why = "a lower-case scheme";
+    if (strncmp(rest, "//", 2) == 0) {
+        net = 2 + strcspn(rest + 2, "/?#");
+        if (memchr(rest, '@', net) != NULL)
+            why = "no user or password";
+    }
+    path_end = net + strcspn(rest + net, "?#");
+    if (path_end > net + 1 && rest[path_end - 1] == '/')
+        why = "no trailing '/'";
+    if (strchr(uri, '#') != NULL)
+        why = "no #fragment";
+    if (why != NULL)
+        dagfile_warn(c, at,
+                     "%s: Airflow stores '%s' with %s while gust keeps it as written: write "
+                     "it in Airflow's form so both name the same asset",
+                     what, uri, why);
+}
+
+/* The same for every asset of a condition (read from a string at). */
+static void
+warn_normal_cond(struct loadctx *c, const struct ynode *at, const char *what,
+                 const struct asset_cond *cond)
+{
+    if (cond->kind == ASSET_COND_URI && cond->uri != NULL)
+        warn_normal(c, at, what, cond->uri);
+    for (size_t i = 0; i < cond->n_kids; i++)
+        warn_normal_cond(c, at, what, &cond->kids[i]);
+}
+
 /* An Asset / Dataset mapping into *a. */
 static int
 read_asset_map(struct loadctx *c, const struct ynode *map, const char *what, struct dag_asset *a)
@@ -193,6 +240,8 @@ read_asset_map(struct loadctx *c, const struct ynode *map, const char *what, str
         dagfile_error(c, map, "out of memory");
     else
         rc = 0;
+    if (rc == 0)
+        warn_normal(c, arg[1] ? arg[1] : arg[0], what, a->uri);
     free(extra);
     return rc;
 }
@@ -219,6 +268,7 @@ read_asset_str(struct loadctx *c, const struct ynode *n, const char *what, struc
     }
     if (dagfile_asset_set(a, n->str, NULL, NULL, NULL) < 0)
         return dagfile_error(c, n, "out of memory"), -1;
+    warn_normal(c, n, what, a->uri);
     return 0;
 }
 
@@ -737,6 +787,8 @@ read_datasets_form(struct loadctx *c, struct dag *dag, const struct ynode *map, 
         dagfile_cond_parse(text, file ? ds_resolve : NULL, &f, out, &at, msg, sizeof(msg)) < 0) {
         cond_error(c, ds, text, at, what, msg);
         rc = -1;
+    } else if (rc == 0) {
+        warn_normal_cond(c, file ? file : ds, what, out);
     }
     if (rc == 0 && file == NULL && tt != NULL && !ynode_is_null(tt))
         rc = read_time(c, dag, tt, what);
