@@ -310,23 +310,28 @@ struct dsfile {
     char path[4096];
 };
 
-/* The file's text into *text (caller frees); NULL with errno set on failure. */
+/* The text of a regular file (caller frees; *len its length); NULL with errno on failure. */
 static char *
 read_text(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     struct stat st;
     char *text = NULL;
+    bool ok;
+    int saved;
 
     if (f == NULL)
         return NULL;
-    if (fstat(fileno(f), &st) == 0 && st.st_size > MAX_DATASETS_FILE)
-        errno = EFBIG;
-    else if (fstat(fileno(f), &st) == 0 && (text = malloc((size_t)st.st_size + 1)) != NULL) {
+    ok = fstat(fileno(f), &st) == 0;
+    if (ok && (S_ISDIR(st.st_mode) || st.st_size > MAX_DATASETS_FILE))
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EFBIG;
+    else if (ok && (text = malloc((size_t)st.st_size + 1)) != NULL) {
         *len = fread(text, 1, (size_t)st.st_size, f);
         text[*len] = '\0';
     }
+    saved = errno;
     fclose(f);
+    errno = saved;
     return text;
 }
 

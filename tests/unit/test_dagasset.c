@@ -315,6 +315,8 @@ test_load_errors(void **state)
                 "2:38: schedule: timetable must be one of Airflow's timetables");
     expect_diag("d:\n  schedule: {file: nowhere.yml, datasets: [a]}\n",
                 "2:20: schedule: cannot read the datasets file 'nowhere.yml'");
+    expect_diag("d:\n  schedule: {file: ., datasets: a}\n",
+                "2:20: schedule: cannot read the datasets file '.': Is a directory");
     expect_diag("d:\n  tasks:\n    t:\n      operator: " BASH "\n      bash_command: x\n"
                 "      outlets: s3://a\n",
                 "6:16: task 't': outlets must be a list");
