@@ -18,10 +18,12 @@
  * before an error is owned by the task or DAG (dag_task_clear / dag_free free it). */
 #include "dagfile_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define MAX_DEPTH 64                 /* nested __and__ / __or__ / AssetAll */
@@ -97,7 +99,7 @@ is_string(const struct ynode *n)
 /* An Asset / Dataset mapping's arguments: name and uri (Asset's positional order; Dataset's
  * one positional is its uri), group, extra. watchers need Airflow's triggers. */
 static int
-bind_asset(struct loadctx *c, const struct ynode *map, const struct ynode *arg[4])
+bind_asset(struct loadctx *c, const struct ynode *map, const char *what, const struct ynode *arg[4])
 {
     static const char *const names[] = {"name", "uri", "group", "extra"};
     const struct ynode *pos = ymap_get(map, "__args__");
@@ -106,7 +108,7 @@ bind_asset(struct loadctx *c, const struct ynode *map, const struct ynode *arg[4
 
     memset(arg, 0, 4 * sizeof(*arg));
     if (pos != NULL && (pos->kind != YN_SEQ || pos->n > (dataset ? 1u : 2u))) {
-        dagfile_error(c, pos, "%s: __args__ must be a list of at most %s", cls,
+        dagfile_error(c, pos, "%s: %s: __args__ must be a list of at most %s", what, cls,
                       dataset ? "one value (the uri; give extra by name)"
                               : "two values (name, uri)");
         return -1;
@@ -120,19 +122,19 @@ bind_asset(struct loadctx *c, const struct ynode *map, const struct ynode *arg[4
             continue;
         if (strcmp(k->str, "watchers") == 0) {
             dagfile_error(c, k,
-                          "%s: watchers are not supported (an AssetWatcher runs an Airflow "
+                          "%s: %s: watchers are not supported (an AssetWatcher runs an Airflow "
                           "trigger, which is Python): remove them and record the asset's events "
                           "with `gust assets event URI` from where the change happens",
-                          cls);
+                          what, cls);
             return -1;
         }
         while (a < 4 && strcmp(names[a], k->str) != 0)
             a++;
         if (a == 4 || arg[a] != NULL) {
             dagfile_error(c, k,
-                          a == 4 ? "%s has no argument '%s' (it takes name, uri, group, extra)"
-                                 : "%s got two values for argument '%s'",
-                          cls, k->str);
+                          a == 4 ? "%s: %s has no argument '%s' (it takes name, uri, group, extra)"
+                                 : "%s: %s got two values for argument '%s'",
+                          what, cls, k->str);
             return -1;
         }
         arg[a] = ymap_val(map, i);
@@ -142,8 +144,8 @@ bind_asset(struct loadctx *c, const struct ynode *map, const struct ynode *arg[4
 
 /* One string argument of an asset: a string passing Airflow's checks (NULL stays NULL). */
 static int
-asset_str(struct loadctx *c, const struct ynode *n, const char *cls, const char *field,
-          const char **out)
+asset_str(struct loadctx *c, const struct ynode *n, const char *what, const char *cls,
+          const char *field, const char **out)
 {
     char why[160];
     const char *bad;
@@ -152,37 +154,83 @@ asset_str(struct loadctx *c, const struct ynode *n, const char *cls, const char 
     if (n == NULL || ynode_is_null(n))
         return 0;
     if (!is_string(n)) {
-        dagfile_error(c, n, "%s: %s must be a string, not %s", cls, field, ynode_what(n));
+        dagfile_error(c, n, "%s: %s: %s must be a string, not %s", what, cls, field, ynode_what(n));
         return -1;
     }
     if ((bad = dagfile_asset_invalid(field, n->str, why, sizeof(why))) != NULL &&
         !(strcmp(field, "group") == 0 && n->str[0] == '\0')) {
-        dagfile_error(c, n, "%s: %s", cls, bad);
+        dagfile_error(c, n, "%s: %s: %s", what, cls, bad);
         return -1;
     }
     *out = n->str;
     return 0;
 }
 
+/* Airflow rewrites some URIs when it makes an asset (its _sanitize_uri: a lower-case scheme,
+ * no user or password, no trailing '/', no fragment); gust keeps a URI as written, so such a
+ * URI would name another asset there: a warning says what Airflow changes. */
+static void
+warn_normal(struct loadctx *c, const struct ynode *at, const char *what, const char *uri)
+{
+    size_t sl = isalpha((unsigned char)uri[0]) ? strspn(uri, "abcdefghijklmnopqrstuvwxyzABCDEFG"
+                                                             "HIJKLMNOPQRSTUVWXYZ0123456789+-.")
+                                               : 0;
+    const char *rest = uri + sl + 1, *why = NULL;
+    size_t path_end, net = 0;
+
+    if (sl == 0 || uri[sl] != ':' || strncasecmp(uri, "x-", 2) == 0)
+        return;
+    for (size_t i = 0; i < sl && why == NULL; i++)
+        if (isupper((unsigned char)uri[i]))
+            why = "a lower-case scheme";
+    if (strncmp(rest, "//", 2) == 0) {
+        net = 2 + strcspn(rest + 2, "/?#");
+        if (memchr(rest, '@', net) != NULL)
+            why = "no user or password";
+    }
+    path_end = net + strcspn(rest + net, "?#");
+    if (path_end > net + 1 && rest[path_end - 1] == '/')
+        why = "no trailing '/'";
+    if (strchr(uri, '#') != NULL)
+        why = "no #fragment";
+    if (why != NULL)
+        dagfile_warn(c, at,
+                     "%s: Airflow stores '%s' with %s while gust keeps it as written: write "
+                     "it in Airflow's form so both name the same asset",
+                     what, uri, why);
+}
+
+/* The same for every asset of a condition (read from a string at). */
+static void
+warn_normal_cond(struct loadctx *c, const struct ynode *at, const char *what,
+                 const struct asset_cond *cond)
+{
+    if (cond->kind == ASSET_COND_URI && cond->uri != NULL)
+        warn_normal(c, at, what, cond->uri);
+    for (size_t i = 0; i < cond->n_kids; i++)
+        warn_normal_cond(c, at, what, &cond->kids[i]);
+}
+
 /* An Asset / Dataset mapping into *a. */
 static int
-read_asset_map(struct loadctx *c, const struct ynode *map, struct dag_asset *a)
+read_asset_map(struct loadctx *c, const struct ynode *map, const char *what, struct dag_asset *a)
 {
     const struct ynode *arg[4];
     const char *cls = type_name(map), *name, *uri, *group;
     char *extra = NULL;
     int rc = -1;
 
-    if (bind_asset(c, map, arg) < 0 || asset_str(c, arg[0], cls, "name", &name) < 0 ||
-        asset_str(c, arg[1], cls, "uri", &uri) < 0 ||
-        asset_str(c, arg[2], cls, "group", &group) < 0)
+    if (bind_asset(c, map, what, arg) < 0 || asset_str(c, arg[0], what, cls, "name", &name) < 0 ||
+        asset_str(c, arg[1], what, cls, "uri", &uri) < 0 ||
+        asset_str(c, arg[2], what, cls, "group", &group) < 0)
         return -1;
     if (name == NULL && uri == NULL) {
-        dagfile_error(c, map, "%s needs a uri or a name", cls);
+        dagfile_error(c, map, "%s: %s needs a uri or a name", what, cls);
         return -1;
     }
     if (arg[3] != NULL && !ynode_is_null(arg[3]) && arg[3]->kind != YN_MAP) {
-        dagfile_error(c, arg[3], "%s: extra must be a mapping, not %s", cls, ynode_what(arg[3]));
+        dagfile_error(c, arg[3], "%s: %s: extra must be a mapping, not %s", what, cls,
+                      ynode_what(arg[3]));
         return -1;
     }
     if (arg[3] != NULL && arg[3]->kind == YN_MAP && (extra = ynode_to_json(arg[3])) == NULL)
@@ -192,6 +240,8 @@ read_asset_map(struct loadctx *c, const struct ynode *map, struct dag_asset *a)
         dagfile_error(c, map, "out of memory");
     else
         rc = 0;
+    if (rc == 0)
+        warn_normal(c, arg[1] ? arg[1] : arg[0], what, a->uri);
     free(extra);
     return rc;
 }
@@ -218,6 +268,7 @@ read_asset_str(struct loadctx *c, const struct ynode *n, const char *what, struc
     }
     if (dagfile_asset_set(a, n->str, NULL, NULL, NULL) < 0)
         return dagfile_error(c, n, "out of memory"), -1;
+    warn_normal(c, n, what, a->uri);
     return 0;
 }
 
@@ -235,7 +286,7 @@ read_asset(struct loadctx *c, const struct ynode *n, const char *what, bool stri
         return -1;
     }
     if (k == AC_ASSET || k == AC_DATASET)
-        return read_asset_map(c, n, a);
+        return read_asset_map(c, n, what, a);
     if (k == AC_ALIAS)
         dagfile_error(c, n, "%s: %s is not supported: %s", what, type_name(n), R_ALIAS);
     else if (k != AC_NONE)
@@ -259,23 +310,28 @@ struct dsfile {
     char path[4096];
 };
 
-/* The file's text into *text (caller frees); NULL with errno set on failure. */
+/* The text of a regular file (caller frees; *len its length); NULL with errno on failure. */
 static char *
 read_text(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     struct stat st;
     char *text = NULL;
+    bool ok;
+    int saved;
 
     if (f == NULL)
         return NULL;
-    if (fstat(fileno(f), &st) == 0 && st.st_size > MAX_DATASETS_FILE)
-        errno = EFBIG;
-    else if (fstat(fileno(f), &st) == 0 && (text = malloc((size_t)st.st_size + 1)) != NULL) {
+    ok = fstat(fileno(f), &st) == 0;
+    if (ok && (S_ISDIR(st.st_mode) || st.st_size > MAX_DATASETS_FILE))
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EFBIG;
+    else if (ok && (text = malloc((size_t)st.st_size + 1)) != NULL) {
         *len = fread(text, 1, (size_t)st.st_size, f);
         text[*len] = '\0';
     }
+    saved = errno;
     fclose(f);
+    errno = saved;
     return text;
 }
 
@@ -736,6 +792,8 @@ read_datasets_form(struct loadctx *c, struct dag *dag, const struct ynode *map, 
         dagfile_cond_parse(text, file ? ds_resolve : NULL, &f, out, &at, msg, sizeof(msg)) < 0) {
         cond_error(c, ds, text, at, what, msg);
         rc = -1;
+    } else if (rc == 0) {
+        warn_normal_cond(c, file ? file : ds, what, out);
     }
     if (rc == 0 && file == NULL && tt != NULL && !ynode_is_null(tt))
         rc = read_time(c, dag, tt, what);

@@ -308,19 +308,21 @@ test_load_errors(void **state)
                 "2:13: schedule: airflow.sdk.AssetAlias is not supported");
     expect_diag("d:\n  schedule:\n    __type__: airflow.sdk.Asset\n    uri: s3://a\n"
                 "    watchers: []\n",
-                "5:5: airflow.sdk.Asset: watchers are not supported");
+                "5:5: schedule: airflow.sdk.Asset: watchers are not supported");
     expect_diag("d:\n  schedule: {assets: [s3://a]}\n",
                 "2:13: schedule: dag-factory has no assets");
     expect_diag("d:\n  schedule: {datasets: a, timetable: \"@daily\"}\n",
                 "2:38: schedule: timetable must be one of Airflow's timetables");
     expect_diag("d:\n  schedule: {file: nowhere.yml, datasets: [a]}\n",
                 "2:20: schedule: cannot read the datasets file 'nowhere.yml'");
+    expect_diag("d:\n  schedule: {file: ., datasets: a}\n",
+                "2:20: schedule: cannot read the datasets file '.': Is a directory");
     expect_diag("d:\n  tasks:\n    t:\n      operator: " BASH "\n      bash_command: x\n"
                 "      outlets: s3://a\n",
                 "6:16: task 't': outlets must be a list");
     expect_diag("d:\n  tasks:\n    t:\n      operator: " BASH "\n      bash_command: x\n"
                 "      outlets: [{__type__: airflow.sdk.Asset, name: self}]\n",
-                "6:53: airflow.sdk.Asset: 'self' is a name Airflow prohibits");
+                "6:53: task 't': outlets: airflow.sdk.Asset: 'self' is a name Airflow prohibits");
     expect_diag("d:\n  tasks:\n    t:\n      operator: " BASH "\n      bash_command: x\n"
                 "      outlets: [{__type__: airflow.sdk.Asset, uri: \"\"}]\n",
                 "airflow.sdk.Asset: the asset's uri cannot be empty");
