@@ -197,10 +197,40 @@ loop_items(struct tmpl_state *s, struct tmpl_val *seq, json_t **items, size_t of
     return 0;
 }
 
-/* One pass over a for body with var bound to item (stolen; V_ANY: checking). */
+/* The loop variables of one for loop: `for x in` or `for k, v in` (unpacking). */
+#define LOOP_VARS_MAX 8
+struct loop_vars {
+    char *name[LOOP_VARS_MAX];
+    size_t n;
+};
+
+/* Bind the loop variables to item (stolen): the item itself for one variable, else its
+ * elements, which must be as many (Python's unpacking); V_ANY (checking) binds each to any. */
 static int
-loop_pass(struct tmpl_state *s, struct tmpl_sb *out, const char *var, struct tmpl_val *item,
-          long long i, long long n, bool take, char **stop)
+bind_vars(struct tmpl_state *s, const struct loop_vars *v, struct tmpl_val *item)
+{
+    size_t off = s->tok.off;
+    int rc = 0;
+
+    if (v->n == 1)
+        return tmpl_local_set(s, v->name[0], item, off);
+    if (item->k == V_JSON && (!json_is_array(item->j) || json_array_size(item->j) != v->n))
+        rc = tmpl_fail(s, off, "for: cannot unpack an item into %zu variables", v->n);
+    for (size_t k = 0; rc == 0 && k < v->n; k++) {
+        struct tmpl_val x = {.k = V_ANY};
+        if (item->k == V_JSON)
+            rc = tmpl_val_json(s, &x, json_incref(json_array_get(item->j, k)), off);
+        if (rc == 0)
+            rc = tmpl_local_set(s, v->name[k], &x, off);
+    }
+    tmpl_val_clear(item);
+    return rc;
+}
+
+/* One pass over a for body with the variables bound to item (stolen; V_ANY: checking). */
+static int
+loop_pass(struct tmpl_state *s, struct tmpl_sb *out, const struct loop_vars *var,
+          struct tmpl_val *item, long long i, long long n, bool take, char **stop)
 {
     static const char *const stops[] = {"else", "endfor", NULL};
     size_t base = s->nlocals, scope = s->scope;
@@ -208,7 +238,7 @@ loop_pass(struct tmpl_state *s, struct tmpl_sb *out, const char *var, struct tmp
     int rc;
 
     s->scope = base;
-    rc = tmpl_local_set(s, var, item, s->tok.off);
+    rc = bind_vars(s, var, item);
     if (rc == 0)
         rc = tmpl_local_set(s, "loop", &loop, s->tok.off);
     if (rc == 0 && ++s->iters > TMPL_ITER_MAX)
@@ -220,24 +250,28 @@ loop_pass(struct tmpl_state *s, struct tmpl_sb *out, const char *var, struct tmp
     return rc;
 }
 
-/* "for NAME in seq %}" (s->tok is "for"): *var and *items (NULL: not known). */
+/* "for NAME[, NAME...] in seq %}" (s->tok is "for"): *var and *items (NULL: not known). */
 static int
-loop_head(struct tmpl_state *s, char **var, json_t **items)
+loop_head(struct tmpl_state *s, struct loop_vars *var, json_t **items)
 {
     struct tmpl_val seq = {.k = V_ANY};
     size_t off;
     int rc;
 
-    if (tmpl_next(s) < 0)
-        return -1;
-    if (s->tok.k != T_NAME || strcmp(s->tok.str, "loop") == 0)
-        return tmpl_fail(s, s->tok.off, "expected the loop variable's name here");
-    *var = s->tok.str;
-    s->tok.str = NULL;
-    if (tmpl_next(s) < 0)
-        return -1;
+    do {
+        if (tmpl_next(s) < 0)
+            return -1;
+        if (s->tok.k != T_NAME || strcmp(s->tok.str, "loop") == 0)
+            return tmpl_fail(s, s->tok.off, "expected the loop variable's name here");
+        if (var->n == LOOP_VARS_MAX)
+            return tmpl_fail(s, s->tok.off, "more than %d loop variables", LOOP_VARS_MAX);
+        var->name[var->n++] = s->tok.str;
+        s->tok.str = NULL;
+        if (tmpl_next(s) < 0)
+            return -1;
+    } while (s->tok.k == T_COMMA);
     if (s->tok.k != T_NAME || strcmp(s->tok.str, "in") != 0)
-        return tmpl_fail(s, s->tok.off, "expected 'in' here (one loop variable: for x in ...)");
+        return tmpl_fail(s, s->tok.off, "expected 'in' here (for x in ... or for k, v in ...)");
     if (tmpl_next(s) < 0)
         return -1;
     off = s->tok.off;
@@ -253,7 +287,8 @@ static int
 block_for(struct tmpl_state *s, struct tmpl_sb *out, size_t open)
 {
     static const char *const end[] = {"endfor", NULL};
-    char *var = NULL, *stop = NULL;
+    struct loop_vars var = {{NULL}, 0};
+    char *stop = NULL;
     json_t *items = NULL;
     bool skip = TMPL_SKIPPING(s);
     int rc = loop_head(s, &var, &items);
@@ -266,11 +301,11 @@ block_for(struct tmpl_state *s, struct tmpl_sb *out, size_t open)
         s->lstrip = lstrip;
         rc = tmpl_val_json(s, &item, json_incref(json_array_get(items, i)), s->tok.off);
         if (rc == 0)
-            rc = loop_pass(s, out, var, &item, (long long)i, (long long)n, true, &stop);
+            rc = loop_pass(s, out, &var, &item, (long long)i, (long long)n, true, &stop);
     }
     if (rc == 0 && n == 0) {
         struct tmpl_val item = {.k = V_ANY};
-        rc = loop_pass(s, out, var, &item, 0, -1, false, &stop);
+        rc = loop_pass(s, out, &var, &item, 0, -1, false, &stop);
     }
     if (rc == 0 && stop != NULL && strcmp(stop, "else") == 0) {
         rc = tmpl_next(s) < 0 || finish_tag(s) < 0 ? -1 : 0;
@@ -281,7 +316,8 @@ block_for(struct tmpl_state *s, struct tmpl_sb *out, size_t open)
         rc = tmpl_fail(s, open, "'{%% for %%}' has no matching '{%% endfor %%}'");
     if (rc == 0)
         rc = tmpl_next(s) < 0 ? -1 : finish_tag(s);
-    free(var);
+    for (size_t k = 0; k < var.n; k++)
+        free(var.name[k]);
     json_decref(items);
     return rc;
 }

@@ -431,6 +431,12 @@ get_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
         v->id = F_GET;
         return 0;
     }
+    if (json_is_object(v->j) && !v->params) { /* methods win over keys, as in Jinja */
+        static const char *const methods[] = {"items", "keys", "values"};
+        for (int i = 0; i < 3; i++)
+            if (strcmp(name, methods[i]) == 0)
+                return v->k = V_FN, v->id = F_ITEMS + i, 0;
+    }
     json_t *key = json_string_nocheck(name);
     int rc = key ? json_item(s, v, key, off) : tmpl_fail(s, off, "out of memory");
     json_decref(key);
@@ -1252,6 +1258,31 @@ getter(struct tmpl_state *s, struct tmpl_val *fn, struct tmpl_arg *args, size_t 
     return 0;
 }
 
+/* dict.items() / keys() / values() of the bound mapping, as lists in its order. */
+static int
+dict_view(struct tmpl_state *s, const struct tmpl_val *fn, size_t n, size_t off,
+          struct tmpl_val *out)
+{
+    json_t *list = json_array(), *x;
+    const char *k;
+
+    if (n > 0) {
+        json_decref(list);
+        return tmpl_fail(s, off, "items/keys/values: take no arguments");
+    }
+    json_object_foreach(fn->j, k, x)
+    {
+        json_t *key = json_string(k);
+        if (fn->id == F_ITEMS)
+            json_array_append_new(list, json_pack("[o, O]", key, x));
+        else
+            json_array_append_new(list, fn->id == F_KEYS ? key : json_incref(x));
+        if (fn->id == F_VALUES)
+            json_decref(key);
+    }
+    return tmpl_val_json(s, out, list, off);
+}
+
 /* timedelta.total_seconds(): a float, as in Python. */
 static int
 total_seconds(struct tmpl_state *s, const struct tmpl_val *fn, size_t n, size_t off,
@@ -1295,6 +1326,11 @@ tcall(struct tmpl_state *s, struct tmpl_val *fn, struct tmpl_arg *args, size_t n
     case F_VAR_GET:
     case F_VARJ_GET:
         rc = getter(s, fn, args, n, off, &out);
+        break;
+    case F_ITEMS:
+    case F_KEYS:
+    case F_VALUES:
+        rc = dict_view(s, fn, n, off, &out);
         break;
     default:
         rc = fn->id == F_TOTAL_SECONDS ? total_seconds(s, fn, n, off, &out)

@@ -103,6 +103,9 @@ enum tmpl_fn {
     F_UTCNOW,
     F_RANGE,
     F_TOTAL_SECONDS,
+    F_ITEMS,  /* dict.items(): a list of [key, value] pairs */
+    F_KEYS,   /* dict.keys() */
+    F_VALUES, /* dict.values() */
 };
 
 struct tmpl_val {

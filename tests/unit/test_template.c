@@ -221,6 +221,30 @@ test_conf(void **state)
     render_fails("{{ dag_run.conf.missing | upper }}", "key 'missing' not found");
 }
 
+/* triggering_asset_events (and Airflow 2's name): the run's events by URI; {} for a run no
+ * asset triggered. */
+static void
+test_asset_events(void **state)
+{
+    (void)state;
+    renders("{{ triggering_asset_events | length }}", "0");
+    c.asset_events_json =
+        "{\"s3://b/x\": [{\"uri\": \"s3://b/x\", \"source_dag_id\": \"prod\", "
+        "\"source_task_id\": \"t\", \"source_map_index\": -1, \"extra\": {\"rows\": 3}, "
+        "\"timestamp\": \"2024-03-10 05:06:07.250000+00:00\"}], \"gust://y\": [{\"uri\": "
+        "\"gust://y\", \"source_dag_id\": null, \"extra\": {}}, {\"uri\": \"gust://y\", "
+        "\"source_dag_id\": null, \"extra\": {}}]}";
+    renders("{{ triggering_asset_events['s3://b/x'][0].source_dag_id }} "
+            "{{ triggering_dataset_events['s3://b/x'][0].extra.rows }} "
+            "{{ triggering_asset_events['s3://b/x'][0].timestamp }}",
+            "prod 3 2024-03-10 05:06:07.250000+00:00");
+    renders("{% for uri, events in triggering_asset_events.items() %}{{ uri }}:{{ events | length "
+            "}}:{{ events[0].source_dag_id }};{% endfor %}",
+            "s3://b/x:1:prod;gust://y:2:None;");
+    render_fails("{{ triggering_asset_events['s3://nope'] }}", "key 's3://nope' not found");
+    c.asset_events_json = NULL;
+}
+
 static void
 test_values(void **state)
 {
@@ -322,8 +346,9 @@ test_check_blocks(void **state)
                 "unknown tag '{% while %}' (supported: if, elif, else, endif, for, endfor, set)");
     check_fails("{% if 1 }}", NULL, 8, "expected '%}' here");
     check_fails("{% if 1", NULL, 0, "unclosed '{%' (no matching '%}')");
-    check_fails("{% for a, b in x %}", NULL, 8,
-                "expected 'in' here (one loop variable: for x in ...)");
+    check_fails("{% for a b in x %}", NULL, 9,
+                "expected 'in' here (for x in ... or for k, v in ...)");
+    check_fails("{% for a, b in x %}", NULL, 15, "unknown name 'x' in template");
     check_fails("{% set x %}{% endset %}", NULL, 9,
                 "expected '=' here ({% set %} ... {% endset %} blocks are not supported)");
     check_fails("{% if false %}{{ nope }}{% endif %}", NULL, 17, "unknown name 'nope' in template");
@@ -568,7 +593,7 @@ main(void)
         cmocka_unit_test(test_check_ok),      cmocka_unit_test(test_fuzz_regressions),
         cmocka_unit_test(test_nesting_limit), cmocka_unit_test(test_conn),
         cmocka_unit_test(test_check_blocks),  cmocka_unit_test(test_bounds),
-        cmocka_unit_test(test_jinja_cases),
+        cmocka_unit_test(test_jinja_cases),   cmocka_unit_test(test_asset_events),
     };
 
     c = ctx;
