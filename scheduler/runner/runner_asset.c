@@ -46,8 +46,7 @@ local_consumer(struct runner *r, const struct dag *dag, const struct dag_task *t
         return;
     }
     if (store_asset_queue_dag(r->store, dag, mine, n, &e) < 0 ||
-        (rc = store_asset_trigger(r->store, dag, time(NULL), run_id, sizeof(run_id), NULL, &e)) <
-            0)
+        (rc = store_asset_trigger(r->store, dag, time(NULL), run_id, sizeof(run_id), NULL, &e)) < 0)
         log_error("dag=%s: asset-triggered run: %s", dag->dag_id, e.msg);
     else if (rc == 1 && runner_add(r, dag->dag_id, run_id, &e) < 0)
         log_error("dag=%s run=%s: %s", dag->dag_id, run_id, e.msg);
