@@ -66,6 +66,9 @@ struct ti_try {
                              * (dag_task_bind; owned); NULL: run->dag->tasks[task] */
     int try_number;
     int max_tries; /* tries after the first one this task instance may have */
+    double first_poke; /* a sensor: epoch s of its first poke, timeouts count from it (0: none,
+                        * this is the first) */
+    int poke_count;    /* a sensor: its pokes before this one */
     char *log_path;
     char *xcom_path;                /* borrowed when the try is runner_task_command's */
     pid_t pid;                      /* executor tries */
