@@ -34,7 +34,7 @@ enum op_kind {
     OP_SQL_BRANCH,          /* BranchSQLOperator */
     OP_SQL_SENSOR,          /* SqlSensor (struct dag_sensor kind SENSOR_SQL, its query in
                              * struct dag_sql) */
-    OP_SENSOR, /* the other sensors gust runs: struct dag_sensor says which */
+    OP_SENSOR,              /* the other sensors gust runs: struct dag_sensor says which */
 };
 #define OP_IS_SQL(op) ((op) >= OP_SQL_EXECUTE && (op) <= OP_SQL_SENSOR)
 
@@ -224,7 +224,7 @@ struct dag_task {
     size_t *downstream_idx;
     size_t n_downstream;
 
-    struct dag_map *map; /* dynamic task mapping; NULL: an unmapped task */
+    struct dag_map *map;       /* dynamic task mapping; NULL: an unmapped task */
     struct dag_sensor *sensor; /* OP_SENSOR and OP_SQL_SENSOR; NULL for the others */
     /* assets this task updates when it succeeds (an asset event each) and reads (recorded) */
     struct dag_asset *outlets;
