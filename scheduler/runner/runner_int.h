@@ -19,6 +19,7 @@
 #include "store/store.h"
 
 struct dag;
+struct dag_sensor;
 struct dagbag;
 struct store;
 struct executor;
@@ -67,7 +68,10 @@ struct ti_try {
     struct dag_task *bound; /* an instance of a mapped task: its task with its arguments
                              * (dag_task_bind; owned); NULL: run->dag->tasks[task] */
     int try_number;
-    int max_tries; /* tries after the first one this task instance may have */
+    int max_tries;     /* tries after the first one this task instance may have */
+    double first_poke; /* a sensor: epoch s of its first poke, timeouts count from it (0: none,
+                        * this is the first) */
+    int poke_count;    /* a sensor: its pokes before this one */
     char *log_path;
     char *xcom_path;                /* borrowed when the try is runner_task_command's */
     pid_t pid;                      /* executor tries */
@@ -126,13 +130,24 @@ void runner_emit_ti(struct runner *r, const struct active_run *run, const char *
 struct active_run *runner_find_run(const struct runner *r, const char *dag_id, const char *run_id);
 
 /* runner_try.c */
-void runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int map_index,
-                          int try_number, int max_tries);
+void runner_start_claimed(struct runner *r, struct active_run *run, size_t idx,
+                          const struct store_claim *c);
 void runner_finish_exec(struct runner *r, struct exec_result *res);
 void runner_check_waits(struct runner *r, time_t now);
 void runner_flush_pending(struct runner *r);
 void runner_abandon_waits(struct runner *r);
 void ti_try_free(struct ti_try *t);
+/* Append one "[gust] ..." line to a try's log (path NULL: nowhere). */
+void runner_log_line(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* runner_poke.c: when a sensor pokes next (now + its interval, never past its timeout), and
+ * the poke the scheduler makes itself for a sensor that runs no process
+ * (SENSOR_IN_SCHEDULER), in place of queueing it: c->to becomes the state it left the
+ * instance in, *wake (when rescheduled) the next poke. 1 recorded, 0 another process changed
+ * the instance first, -1 a database error. */
+double runner_next_poke(const struct dag_sensor *s, double first_poke, double now);
+int runner_poke_here(struct runner *r, struct store *st, struct active_run *run,
+                     struct plan_change *c, time_t *wake, struct err *e);
 
 /* runner_asset.c: a try of task that has outlets succeeded (its asset events are recorded):
  * wake the scheduler's tick, or in RUNNER_LOCAL create and add the consumers' runs. */
