@@ -1,4 +1,4 @@
--- 0012_assets: data-aware scheduling (Airflow 3's assets, 2.4-2.10's datasets), with Airflow 3's
+-- 0013_assets: data-aware scheduling (Airflow 3's assets, 2.4-2.10's datasets), with Airflow 3's
 -- table names and meanings (docs/dag-files.md, "Assets").
 --
 -- A task that succeeds records one asset_event per outlet and, in the same statement, one
