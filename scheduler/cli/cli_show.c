@@ -205,14 +205,16 @@ cli_dags_show(const struct cli_args *a)
 
 /* ---- dags show-dependencies ---- */
 
-/* "dag:A" -> "trigger:A:B:task" -> "dag:B"; every name DOT-quoted. */
+/* "dag:A" -> "trigger:A:B:task" -> "dag:B" (or "asset:URI" in the middle when uri is set);
+ * every name DOT-quoted. */
 static void
-dot_edge(FILE *out, const char *from, const char *to, const char *task_id)
+dot_edge(FILE *out, const char *from, const char *to, const char *task_id, const char *uri)
 {
     char *src = NULL, *mid = NULL, *dst = NULL;
 
     if (asprintf(&src, "dag:%s", from) >= 0 &&
-        asprintf(&mid, "trigger:%s:%s:%s", from, to, task_id) >= 0 &&
+        (uri ? asprintf(&mid, "asset:%s", uri)
+             : asprintf(&mid, "trigger:%s:%s:%s", from, to, task_id)) >= 0 &&
         asprintf(&dst, "dag:%s", to) >= 0) {
         fputs("  ", out);
         dot_quoted(out, src);
@@ -227,8 +229,41 @@ dot_edge(FILE *out, const char *from, const char *to, const char *task_id)
     free(dst);
 }
 
-/* Every cross-DAG edge of the bag (a TriggerDagRunOperator: its DAG -> the DAG it triggers),
- * as "dag -> target (trigger: task)" lines or DOT (Airflow's dag:, trigger: node names). */
+/* Whether condition c names uri. */
+static bool
+cond_names(const struct asset_cond *c, const char *uri)
+{
+    if (c->kind == ASSET_COND_URI)
+        return c->uri && strcmp(c->uri, uri) == 0;
+    for (size_t i = 0; i < c->n_kids; i++)
+        if (cond_names(&c->kids[i], uri))
+            return true;
+    return false;
+}
+
+/* The asset edges of producer d's task t: to every DAG scheduled on one of its outlets. */
+static void
+asset_edges(FILE *out, const struct dagbag *bag, const struct dag *d, const struct dag_task *t,
+            bool dot)
+{
+    for (size_t o = 0; o < t->n_outlets; o++)
+        for (size_t j = 0; j < bag->n_dags; j++) {
+            const struct dag *c = bag->dags[j];
+
+            if (c->asset_schedule == NULL || !cond_names(c->asset_schedule, t->outlets[o].uri))
+                continue;
+            if (dot)
+                dot_edge(out, d->dag_id, c->dag_id, t->task_id, t->outlets[o].uri);
+            else
+                fprintf(out, "%s -> %s (asset: %s, from %s)\n", d->dag_id, c->dag_id,
+                        t->outlets[o].uri, t->task_id);
+        }
+}
+
+/* Every cross-DAG edge of the bag (a TriggerDagRunOperator: its DAG -> the DAG it triggers; an
+ * outlet: its DAG -> the DAGs scheduled on the asset), as "dag -> target (trigger: task)" /
+ * "dag -> consumer (asset: URI, from task)" lines or DOT (Airflow's dag:, trigger:, asset:
+ * node names). */
 static void
 write_dependencies(FILE *out, const struct dagbag *bag, bool dot)
 {
@@ -240,13 +275,14 @@ write_dependencies(FILE *out, const struct dagbag *bag, bool dot)
         for (size_t k = 0; k < d->n_tasks; k++) {
             const struct dag_task *t = &d->tasks[k];
 
+            asset_edges(out, bag, d, t, dot);
             if (t->op != OP_TRIGGER_DAGRUN || t->trigger_dag_id == NULL)
                 continue;
             if (!dot) {
                 fprintf(out, "%s -> %s (trigger: %s)\n", d->dag_id, t->trigger_dag_id, t->task_id);
                 continue;
             }
-            dot_edge(out, d->dag_id, t->trigger_dag_id, t->task_id);
+            dot_edge(out, d->dag_id, t->trigger_dag_id, t->task_id, NULL);
         }
     }
     if (dot)

@@ -67,8 +67,10 @@ static const struct cli_verb verbs[] = {
     {"dags", "show-dependencies", NULL, 0, 0, "format,f=dot|text " DAGS_FOLDER_OPT,
      "show the dependencies between DAGs (DOT or text)",
      "Print the dependencies between the DAGs of the DAG folder: each TriggerDagRunOperator\n"
-     "links its DAG to the DAG it triggers. DOT (default, Airflow's dag:/trigger: node names;\n"
-     "render it with graphviz's dot) or text, one \"dag -> target (trigger: task)\" line each.",
+     "links its DAG to the DAG it triggers, each outlet its DAG to the DAGs scheduled on the\n"
+     "asset. DOT (default, Airflow's dag:/trigger:/asset: node names; render it with\n"
+     "graphviz's dot) or text, one \"dag -> target (trigger: task)\" or \"dag -> consumer\n"
+     "(asset: URI, from task)\" line each.",
      cli_dags_show_dependencies},
     {"dags", "state", "DAG_ID LOGICAL_DATE_OR_RUN_ID", 2, 2, NULL, "print the state of a run",
      "Print the state of a run, and its conf when it has one. The run is named by its run\n"

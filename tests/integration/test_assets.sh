@@ -16,11 +16,11 @@
 #   without events (a run created twice by the racing schedulers would have none);
 # - a paused consumer is not queued (Airflow's rule) and gets no run;
 # - without a scheduler, `dags trigger --local` drives the consumer runs its outlets cause;
-# - `gust assets list|details` (table and -o json).
+# - `gust assets list|details` (table and -o json), `dags show-dependencies`' asset edges.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 44
+plan 45
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -182,6 +182,9 @@ check_eq "assets list -o json: producers, consumers and events of a" "1 2 2" \
     "$(printf '%s' "$json" | /usr/bin/python3 -c 'import json,sys
 a=[x for x in json.load(sys.stdin) if x["uri"]==sys.argv[1]][0]
 print(a["producers"], a["consumers"], a["events"])' "$A" 2>&1)"
+out=$("$GUST" dags show-dependencies --format text 2>&1)
+check_contains "dags show-dependencies shows the asset edges" \
+    "produce_b -> consume_ab (asset: $B, from write_b)" "$out"
 out=$("$GUST" assets details "$A" 2>&1)
 check_contains "assets details: its producer task" "produce_a | write_a" "$out"
 json=$("$GUST" assets details "$B" -o json 2>&1)
