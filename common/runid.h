@@ -19,7 +19,9 @@ int runid_check(const char *id, struct err *e);
 
 /* "<type>__<t as UTC ISO 8601>" into buf (truncated, always terminated; RUNID_SIZE is ample):
  * with usec < 0 "scheduled__2024-01-01T00:00:00+00:00", else
- * "manual__2024-01-01T00:00:00.123456+00:00". */
+ * "manual__2024-01-01T00:00:00.123456+00:00". The types are Airflow's run types: scheduled,
+ * backfill (named after the logical date), manual and asset_triggered (after the instant the
+ * run was made). */
 void runid_format(const char *type, time_t t, long usec, char *buf, size_t size);
 
 /* The instant a run made now is named after, to the microsecond: the wall clock, or (for
