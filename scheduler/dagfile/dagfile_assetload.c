@@ -604,12 +604,11 @@ read_args_cond(struct loadctx *c, const struct ynode *n, const char *what, int d
 }
 
 static int
-read_cond(struct loadctx *c, const struct ynode *n, const char *what, int depth,
-          struct asset_cond *out)
+cond_of(struct loadctx *c, const struct ynode *n, const char *what, int depth,
+        struct asset_cond *out)
 {
     enum aclass k = aclass_of(n);
 
-    memset(out, 0, sizeof(*out));
     if (depth > MAX_DEPTH) {
         dagfile_error(c, n, "%s: conditions nested more than %d deep", what, MAX_DEPTH);
         return -1;
@@ -630,6 +629,18 @@ read_cond(struct loadctx *c, const struct ynode *n, const char *what, int depth,
         return -1;
     out->uri = out->asset.uri;
     return 0;
+}
+
+/* One condition (or asset) into out; on error out is left empty. */
+static int
+read_cond(struct loadctx *c, const struct ynode *n, const char *what, int depth,
+          struct asset_cond *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (cond_of(c, n, what, depth, out) == 0)
+        return 0;
+    asset_cond_clear(out);
+    return -1;
 }
 
 /* The items of a list or of {__type__: builtins.list, items: [...]}. */
