@@ -737,8 +737,8 @@ flatten(struct loadctx *c, const struct ynode *n, const char *what, bool top, in
         return dagfile_error(c, n, "%s: nested more than %d deep", what, MAX_DEPTH), -1;
     if (is_string(n))
         return fputs(n->str, out), 0;
-    if ((n->kind == YN_SEQ && top) ||
-        (n->kind == YN_MAP && items != n && n->n == 1 && items->kind == YN_SEQ && items->n > 0)) {
+    if ((n->kind == YN_SEQ && top) || (n->kind == YN_MAP && items != NULL && items != n &&
+                                       n->n == 1 && items->kind == YN_SEQ && items->n > 0)) {
         const char *op = n->kind == YN_SEQ || and? " & " : " | ";
         bool paren = n->kind == YN_MAP && items->n > 1;
         if (paren)
