@@ -413,6 +413,26 @@ ds_resolve(void *arg, const char *operand, char **uri, char *msg, size_t size)
     return 0;
 }
 
+/* The asset of a uri u read from the datasets file f (errors at map, naming u's place). */
+static int
+file_asset(struct loadctx *c, const struct ynode *map, const char *what, const struct dsfile *f,
+           const struct ynode *u, struct dag_asset *a)
+{
+    char why[160];
+    const char *bad = is_string(u) ? dagfile_asset_invalid("uri", u->str, why, sizeof(why))
+                                   : "the uri must be a string";
+
+    if (bad != NULL) {
+        dagfile_error(c, map, "%s: the datasets file %s:%d:%d: %s", what, f->path, u->line, u->col,
+                      bad);
+        return -1;
+    }
+    if (dagfile_asset_set(a, u->str, NULL, NULL, NULL) < 0)
+        return dagfile_error(c, map, "out of memory"), -1;
+    warn_normal(c, map, what, a->uri);
+    return 0;
+}
+
 /* outlets / inlets {file: F, datasets: [names]}: the uris of F's entries so named, in F's
  * order, as dag-factory reads them (a name F lacks gives no asset: a warning). */
 static int
@@ -447,11 +467,7 @@ read_from_file(struct loadctx *c, const struct ynode *map, const char *what, str
         for (size_t k = 0; k < names->n && u != NULL; k++)
             wanted |= is_string(names->items[k]) &&
                       !strcmp(names->items[k]->str, ymap_get(it, "name")->str);
-        if (wanted && !is_string(u))
-            dagfile_error(c, map, "%s: %s:%d:%d: the uri must be a string", what, f.path, u->line,
-                          u->col),
-                rc = -1;
-        else if (wanted && (rc = read_asset_str(c, u, what, &(*out)[*n_out])) == 0)
+        if (wanted && (rc = file_asset(c, map, what, &f, u, &(*out)[*n_out])) == 0)
             (*n_out)++;
     }
 out:
@@ -604,12 +620,11 @@ read_args_cond(struct loadctx *c, const struct ynode *n, const char *what, int d
 }
 
 static int
-read_cond(struct loadctx *c, const struct ynode *n, const char *what, int depth,
-          struct asset_cond *out)
+cond_of(struct loadctx *c, const struct ynode *n, const char *what, int depth,
+        struct asset_cond *out)
 {
     enum aclass k = aclass_of(n);
 
-    memset(out, 0, sizeof(*out));
     if (depth > MAX_DEPTH) {
         dagfile_error(c, n, "%s: conditions nested more than %d deep", what, MAX_DEPTH);
         return -1;
@@ -630,6 +645,18 @@ read_cond(struct loadctx *c, const struct ynode *n, const char *what, int depth,
         return -1;
     out->uri = out->asset.uri;
     return 0;
+}
+
+/* One condition (or asset) into out; on error out is left empty. */
+static int
+read_cond(struct loadctx *c, const struct ynode *n, const char *what, int depth,
+          struct asset_cond *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (cond_of(c, n, what, depth, out) == 0)
+        return 0;
+    asset_cond_clear(out);
+    return -1;
 }
 
 /* The items of a list or of {__type__: builtins.list, items: [...]}. */
@@ -710,8 +737,8 @@ flatten(struct loadctx *c, const struct ynode *n, const char *what, bool top, in
         return dagfile_error(c, n, "%s: nested more than %d deep", what, MAX_DEPTH), -1;
     if (is_string(n))
         return fputs(n->str, out), 0;
-    if ((n->kind == YN_SEQ && top) ||
-        (n->kind == YN_MAP && items != n && n->n == 1 && items->kind == YN_SEQ && items->n > 0)) {
+    if ((n->kind == YN_SEQ && top) || (n->kind == YN_MAP && items != NULL && items != n &&
+                                       n->n == 1 && items->kind == YN_SEQ && items->n > 0)) {
         const char *op = n->kind == YN_SEQ || and? " & " : " | ";
         bool paren = n->kind == YN_MAP && items->n > 1;
         if (paren)

@@ -49,7 +49,9 @@
 static const struct dagfile_key keys[] = {
     /* DAG level */
     {"default_args", D | G, KEY_IMPLEMENTED, 0, NULL, NULL},
-    {"schedule", D, KEY_IMPLEMENTED, 0, NULL, NULL},
+    {"schedule", D, KEY_IMPLEMENTED, 0,
+     "a cron, preset, timedelta or timetable (see \"Schedules\"), or assets (see \"Assets\")",
+     NULL},
     {"schedule_interval", D, KEY_IMPLEMENTED, 0, "deprecated: use schedule", NULL},
     {"timetable", D, KEY_IMPLEMENTED, 0, NULL, NULL},
     {"start_date", D | AT, KEY_IMPLEMENTED, 0, NULL, NULL},
