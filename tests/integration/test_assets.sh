@@ -13,14 +13,15 @@
 # - a failed producer records no event and queues nothing;
 # - `gust assets event URI --extra JSON` triggers a consumer; an unknown URI is an error;
 # - 20 external events in a burst: every event consumed exactly once, by one run, and no run
-#   without events (a run created twice by the racing schedulers would have none);
+#   without events (a run created twice by the racing schedulers would have none); five
+#   updates committed at once and one NOTIFY waking both schedulers: exactly one run;
 # - a paused consumer is not queued (Airflow's rule) and gets no run;
 # - without a scheduler, `dags trigger --local` drives the consumer runs its outlets cause;
 # - `gust assets list|details` (table and -o json), `dags show-dependencies`' asset edges.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 45
+plan 47
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -168,6 +169,22 @@ n=$(n_runs consume_race)
 check "between 1 and 20 runs, all asset-triggered successes ($n)" \
     test "$(q "select count(*) from dag_run where dag_id = 'consume_race'
                and run_type = 'asset_triggered' and state = 'success'")" = "$n" -a "$n" -ge 1 -a "$n" -le 20
+
+# --- five updates committed at once, one NOTIFY waking both schedulers at the same instant:
+# they race for the same queue row, and exactly one run consumes all five
+before=$(n_runs consume_race)
+q "begin;
+   insert into asset_event (asset_id, extra) select id, jsonb_build_object('burst', g)
+     from asset, generate_series(1, 5) g where uri = 'gust://race/feed';
+   insert into asset_dag_run_queue (asset_id, target_dag_id)
+     select id, 'consume_race' from asset where uri = 'gust://race/feed';
+   select pg_notify('gust', 'asset:consume_race');
+   commit;" >/dev/null
+wait_for 60 race_settled
+check_eq "both schedulers woken at once: exactly one more run" $((before + 1)) "$(n_runs consume_race)"
+check_eq "and it consumed the five updates" 5 \
+    "$(q "select count(*) from dagrun_asset_event l where l.dag_run_id =
+          (select max(id) from dag_run where dag_id = 'consume_race')")"
 
 # --- a paused consumer
 "$GUST" dags pause consume_external >/dev/null 2>&1
