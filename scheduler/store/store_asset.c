@@ -152,8 +152,10 @@ store_asset_sync(struct store *s, const struct dagbag *bag, struct err *e)
 
     for (size_t i = 0; assets && refs && ids && i < bag->n_dags; i++) {
         json_array_append_new(ids, json_string(bag->dags[i]->dag_id));
-        if (dag_rows(bag->dags[i], assets, refs) < 0)
+        if (dag_rows(bag->dags[i], assets, refs) < 0) {
+            err_set(e, ERR_FAIL, "dag %s: out of memory", bag->dags[i]->dag_id);
             goto out;
+        }
     }
     refs_text = refs ? json_dumps(refs, JSON_COMPACT) : NULL;
     ids_text = ids ? json_dumps(ids, JSON_COMPACT) : NULL;
