@@ -97,7 +97,10 @@ ARG_KEYS = {
     "priority_weight", "weight_rule", "execution_timeout", "trigger_rule",
 }
 SYSTEM_TASK_KEYS = {"operator", "task_id", "dependencies", "task_group_name"}
-COMMON_OP_KEYS = {"do_xcom_push", "doc_md", "executor_config", "multiple_outputs"}
+# inlets/outlets: BaseOperator's assets (datasets), which dag-factory builds from URI strings and
+# passes on (its dev/dags/datasets examples)
+COMMON_OP_KEYS = {"do_xcom_push", "doc_md", "executor_config", "multiple_outputs", "inlets",
+                  "outlets"}
 OP_KEYS = {
     "bash": {"bash_command", "env", "append_env", "output_encoding", "skip_on_exit_code",
              "cwd", "output_processor"},
