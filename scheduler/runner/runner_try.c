@@ -266,7 +266,7 @@ outcome_of(const struct dag_task *task, const struct exec_result *res)
     for (size_t i = 0; i < task->n_skip_on_exit_code; i++)
         if (task->skip_on_exit_code[i] == res->exit_code)
             return TRY_SKIPPED;
-    if (OP_IS_SQL(task->op) && res->exit_code == 99)
+    if ((OP_IS_SQL(task->op) || task->op == OP_SENSOR) && res->exit_code == 99)
         return TRY_SKIPPED; /* sql_task: a sensor's timeout with soft_fail */
     return res->exit_code == 100 ? TRY_PERMANENT : TRY_FAILED;
 }

@@ -6,8 +6,8 @@
 #include <string.h>
 
 static const char *const ti_names[TI_N_STATES] = {
-    "none",   "scheduled",    "queued",          "running", "success",
-    "failed", "up_for_retry", "upstream_failed", "skipped", "removed", "up_for_reschedule",
+    "none",         "scheduled",       "queued",  "running", "success",           "failed",
+    "up_for_retry", "upstream_failed", "skipped", "removed", "up_for_reschedule",
 };
 
 static const char *const run_names[] = {"queued", "running", "success", "failed"};

@@ -8,16 +8,16 @@
 
 /* Task instance states, with Airflow's strings (ti_state_name). TI_NONE is SQL NULL. */
 enum ti_state {
-    TI_NONE,            /* created, not yet considered */
-    TI_SCHEDULED,       /* dependencies met, waiting for a slot */
-    TI_QUEUED,          /* given a slot, waiting for an executor to start it */
-    TI_RUNNING,         /* a try is running */
-    TI_SUCCESS,         /* finished: exit 0 */
-    TI_FAILED,          /* finished: failed with no try left (or exit 100) */
-    TI_UP_FOR_RETRY,    /* failed, another try comes at next_retry_at */
-    TI_UPSTREAM_FAILED, /* never ran: its trigger rule can no longer be met because of failures */
-    TI_SKIPPED,         /* skipped by itself (exit 99) or by propagation */
-    TI_REMOVED,         /* the task left the DAG after the run was created */
+    TI_NONE,              /* created, not yet considered */
+    TI_SCHEDULED,         /* dependencies met, waiting for a slot */
+    TI_QUEUED,            /* given a slot, waiting for an executor to start it */
+    TI_RUNNING,           /* a try is running */
+    TI_SUCCESS,           /* finished: exit 0 */
+    TI_FAILED,            /* finished: failed with no try left (or exit 100) */
+    TI_UP_FOR_RETRY,      /* failed, another try comes at next_retry_at */
+    TI_UPSTREAM_FAILED,   /* never ran: its trigger rule can no longer be met because of failures */
+    TI_SKIPPED,           /* skipped by itself (exit 99) or by propagation */
+    TI_REMOVED,           /* the task left the DAG after the run was created */
     TI_UP_FOR_RESCHEDULE, /* a sensor in reschedule mode between pokes: its slot is free, its
                            * next poke is due at reschedule_date (Airflow's state) */
 };
