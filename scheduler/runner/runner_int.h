@@ -225,6 +225,17 @@ int runner_sql_write_spec(struct store *s, const struct ti_try *t, const char *s
 int runner_sql_branch_skips(const struct ti_try *t, const char *branch_path, char **skip_json,
                             struct err *e);
 
+/* runner_sensor.c: a sensor that runs as a process (FileSensor, HttpSensor, BashSensor):
+ * render its templated fields, write the spec sensor_task runs (mode 0600, beside the try's
+ * XCom file) and set cmd->argv to `sensor_task --spec FILE`. ERR_USAGE: the task cannot run
+ * as written (a template error, or a sensor the scheduler evaluates). */
+int runner_sensor_command(struct store *s, const struct ti_try *t, struct runner_cmd *cmd,
+                          struct err *e);
+/* The common sensor fields of a try's spec (mode, poke_interval, timeout, soft_fail,
+ * exponential_backoff, max_wait, first_poke, poke_count) into o; nothing for a task that is
+ * not a sensor. -1: out of memory. */
+int runner_sensor_fields(const struct ti_try *t, struct json_t *o);
+
 /* The folder of the running binary (task executables live beside gust). */
 void runner_bindir(char out[4096]);
 
