@@ -138,12 +138,14 @@ void ti_try_free(struct ti_try *t);
 /* Append one "[gust] ..." line to a try's log (path NULL: nowhere). */
 void runner_log_line(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* runner_poke.c: when a sensor pokes next (now + its interval, never past its timeout), and
+/* runner_poke.c: when a sensor pokes next (now + its interval, Airflow's backoff with
+ * sensor_poke_interval, never past its timeout; first_poke 0: this poke is the first), and
  * the poke the scheduler makes itself for a sensor that runs no process
  * (SENSOR_IN_SCHEDULER), in place of queueing it: c->to becomes the state it left the
  * instance in, *wake (when rescheduled) the next poke. 1 recorded, 0 another process changed
  * the instance first, -1 a database error. */
-double runner_next_poke(const struct dag_sensor *s, double first_poke, double now);
+double runner_next_poke(const struct dag_task *task, const char *dag_id, double first_poke,
+                        int poke_count, double now);
 int runner_poke_here(struct runner *r, struct store *st, struct active_run *run,
                      struct plan_change *c, time_t *wake, struct err *e);
 

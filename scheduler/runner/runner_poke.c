@@ -21,6 +21,7 @@
 
 #include "dagfile/dagfile.h"
 #include "log.h"
+#include "sensor_poke.h"
 #include "runner_int.h"
 #include "schedule/tz.h"
 
@@ -32,9 +33,20 @@ enum poke_result {
 };
 
 double
-runner_next_poke(const struct dag_sensor *s, double first_poke, double now)
+runner_next_poke(const struct dag_task *task, const char *dag_id, double first_poke, int poke_count,
+                 double now)
 {
-    double next = now + (s->poke_interval > 0 ? s->poke_interval : 0);
+    const struct dag_sensor *s = task->sensor;
+    char started[40];
+    double next;
+
+    if (first_poke <= 0)
+        first_poke = now;
+    plan_logical_str((time_t)floor(first_poke),
+                     (long)((first_poke - floor(first_poke)) * 1e6 + 0.5) % 1000000, started);
+    next = now + sensor_poke_interval(s->poke_interval, s->exponential_backoff, s->max_wait,
+                                      s->timeout, dag_id, task->task_id, started, poke_count + 1,
+                                      now - first_poke);
 
     /* the last poke comes at the timeout, not after it */
     if (first_poke > 0 && s->timeout >= 0 && next > first_poke + s->timeout)
@@ -188,7 +200,7 @@ poke(struct store *st, const struct ti_try *t, double now, enum poke_result *res
     if (s->kind == SENSOR_EXTERNAL_TASK) {
         if (poke_external(st, t, res, why, why_size, e) < 0)
             return -1;
-        *next = runner_next_poke(s, t->first_poke > 0 ? t->first_poke : now, now);
+        *next = runner_next_poke(ti_task(t), t->run->dag_id, t->first_poke, t->poke_count, now);
         return 0;
     }
     if (poke_time(st, t, (time_t)now, &at, e) < 0)
