@@ -144,6 +144,35 @@ external_ids(struct store *st, const struct ti_try *t, char **json, struct err *
     return *json ? 0 : err_set(e, ERR_FAIL, "out of memory");
 }
 
+/* check_existence: the external DAG, and each listed task, must be in the DAG folder this
+ * run was loaded from (Airflow looks in its DAG bag the same way). ERR_USAGE when not. */
+static int
+check_existence(const struct ti_try *t, const char *dag_id, const char *ids_json, struct err *e)
+{
+    const struct dagbag *bag = t->run->bagref ? t->run->bagref->bag : NULL;
+    const struct dag *ext = bag ? dagbag_find(bag, dag_id) : NULL;
+    json_t *ids, *id;
+    size_t i;
+    int rc = 0;
+
+    if (bag == NULL || !ti_task(t)->sensor->check_existence)
+        return 0;
+    if (ext == NULL)
+        return err_set(e, ERR_USAGE, "check_existence: the external DAG '%s' does not exist",
+                       dag_id);
+    if (ids_json == NULL || (ids = json_loads(ids_json, 0, NULL)) == NULL)
+        return 0;
+    json_array_foreach(ids, i, id)
+    {
+        if (rc == 0 && dag_find_task(ext, json_string_value(id)) == NULL)
+            rc = err_set(e, ERR_USAGE,
+                         "check_existence: the external task '%s' does not exist in DAG '%s'",
+                         json_string_value(id), dag_id);
+    }
+    json_decref(ids);
+    return rc;
+}
+
 /* Airflow's ExternalTaskSensor: the external run at our logical date minus execution_delta;
  * met when every instance of the listed tasks (or the run itself) is in allowed_states, failed
  * when one is in failed_states, skipped when one is in skipped_states. */
@@ -162,7 +191,7 @@ poke_external(struct store *st, const struct ti_try *t, enum poke_result *out, c
         err_prefix(e, "external_dag_id");
         goto out;
     }
-    if (external_ids(st, t, &ids, e) < 0 ||
+    if (external_ids(st, t, &ids, e) < 0 || check_existence(t, dag, ids, e) < 0 ||
         store_external_states(st, dag, when, ids, s->external_task_group_id, &states, &n, e) < 0)
         goto out;
     *out = POKE_NOT_YET;

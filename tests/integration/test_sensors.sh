@@ -12,7 +12,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 23
+plan 25
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -66,6 +66,12 @@ check_contains "its log tells each poke" "allowed states" "$("$GUST" tasks logs 
 wait_for 40 run_ended consumer c2
 check_eq "the sensor fails when the external task fails (failed_states)" failed "$(state_of consumer wait_load c2)"
 check_eq "and its downstream is upstream_failed" upstream_failed "$(state_of consumer after c2)"
+
+"$GUST" dags trigger missing -r m1 >/dev/null
+wait_for 20 run_ended missing m1
+check_eq "check_existence: an external DAG that does not exist fails the sensor at once" failed \
+    "$(state_of missing wait_ghost m1)"
+check_contains "and its log says why" "ghost_dag' does not exist" "$("$GUST" tasks logs missing wait_ghost m1 2>&1)"
 
 # --- a time sensor: a timer to its target, no poll and no process
 "$GUST" dags trigger timer -r t1 >/dev/null
