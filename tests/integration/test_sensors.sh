@@ -7,12 +7,15 @@
 # - a time sensor runs no process and is rescheduled once, to its target (a timer, not a poll);
 # - a timeout counts from the first poke: failed, skipped with soft_fail (its downstream
 #   skipped);
+# - process sensors (sensor_task): 20 FileSensors in reschedule mode with GUST_PARALLELISM=2
+#   never block an ordinary task, and all see the file once it exists; in poke mode one
+#   process loops: it sees a file created later, times out into failed, skipped with soft_fail;
 # - kill -9 of `gust scheduler` while a sensor waits: another scheduler resumes it, and its
 #   timeout still counts from the first poke.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 25
+plan 37
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -28,7 +31,7 @@ state_of() { "$GUST" tasks state "$1" "$2" "$3" 2>/dev/null; }
 state_is() { test "$(state_of "$1" "$2" "$3")" = "$4"; }
 sched=
 start_sched() {
-    "$GUST" scheduler >>"$T/sched.log" 2>&1 &
+    GUST_PARALLELISM=2 "$GUST" scheduler >>"$T/sched.log" 2>&1 &
     sched=$!
     gust_kill_at_exit "$sched"
 }
@@ -92,6 +95,44 @@ check_eq "and what follows it is skipped" skipped "$(state_of timeouts after_sof
 check "the timeout came about 2 s after the first poke" \
     q_is "select extract(epoch from end_date - first_poke) between 2 and 4 from task_instance
           where run_id = 'to1' and task_id = 'never'" t
+
+# --- 20 process sensors in reschedule mode, 2 slots: an ordinary task still runs
+mkdir -p "$T/fleet"
+"$GUST" dags trigger fleet -r f1 -c "{\"dir\": \"$T/fleet\"}" >/dev/null
+check "with 20 sensors waiting and 2 slots, the ordinary task runs" wait_for 30 test -s "$T/fleet/ordinary.done"
+check_eq "while every sensor still waits" 20 \
+    "$(q "select count(*) from task_instance where run_id = 'f1' and task_id like 'wait_%'
+          and state in ('up_for_reschedule', 'scheduled', 'queued', 'running')")"
+check "the sensors wait in up_for_reschedule between pokes (not holding slots)" \
+    q_is "select count(*) > 0 from task_reschedule where run_id = 'f1'" t
+check "never more than 2 tries at once (parallelism)" \
+    q_is "select max(c) <= 2 from (select (select count(*) from task_reschedule b where b.run_id = 'f1'
+          and b.start_date <= a.start_date and b.end_date > a.start_date) c from task_reschedule a
+          where a.run_id = 'f1') x" t
+touch "$T/fleet/go.flag"
+wait_for 60 run_ended fleet f1
+check_eq "once the file exists every sensor succeeds" "success 20" \
+    "$(run_state fleet f1) $(q "select count(*) from task_instance where run_id = 'f1'
+                                and task_id like 'wait_%' and state = 'success'")"
+check "a rescheduled poke keeps its try number (1)" \
+    q_is "select max(try_number) from task_instance where run_id = 'f1'" 1
+check_contains "a sensor's log has one line per poke" "up_for_reschedule, next poke at" \
+    "$("$GUST" tasks logs fleet wait_00 f1 2>&1)"
+
+# --- poke mode: one process loops
+mkdir -p "$T/poke"
+"$GUST" dags trigger poke_mode -r pm1 -c "{\"dir\": \"$T/poke\"}" >/dev/null
+wait_for 20 state_is poke_mode file_later pm1 running
+sleep 1
+mkdir -p "$T/poke/later" && touch "$T/poke/later/data.csv"
+wait_for 60 run_ended poke_mode pm1
+check_eq "a FileSensor in poke mode sees a file created later" success "$(state_of poke_mode file_later pm1)"
+check_eq "a poke-mode sensor past its timeout fails" failed "$(state_of poke_mode file_never pm1)"
+check_eq "with soft_fail it is skipped" skipped "$(state_of poke_mode file_never_soft pm1)"
+check_eq "a sensor timeout is not retried (Airflow's AirflowSensorTimeout)" 1 \
+    "$(q "select try_number from task_instance where run_id = 'pm1' and task_id = 'file_never'")"
+check_eq "poke mode holds its slot: no reschedules" 0 \
+    "$(q "select count(*) from task_reschedule where run_id = 'pm1'")"
 
 # --- kill -9 of the scheduler while a sensor waits
 "$GUST" dags trigger restart -r r1 >/dev/null
