@@ -232,7 +232,12 @@ runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
     if (OP_IS_SQL(task->op)) {
         if (sql_command(s, t, cmd, &branch, e) < 0)
             return -1;
-    } else if (task->op == OP_SENSOR && !SENSOR_IN_SCHEDULER(task->sensor->kind)) {
+    } else if (task->op == OP_SENSOR && SENSOR_IN_SCHEDULER(task->sensor->kind)) {
+        return err_set(e, ERR_USAGE,
+                       "%s '%s' has no command: the scheduler pokes it itself (see "
+                       "docs/dag-files.md, \"Sensors\")",
+                       sensor_kind_name(task->sensor->kind), task->task_id);
+    } else if (task->op == OP_SENSOR) {
         if (runner_sensor_command(s, t, cmd, e) < 0)
             return -1;
     } else if (task->op == OP_BASH) {
