@@ -43,6 +43,7 @@ struct active_run {
     char *conf_json;      /* the run's conf */
     char *params_json;    /* DAG params with the conf over them */
     bool dirty;           /* something changed: plan again */
+    bool aside;           /* its DAG is paused: not planned (runner_set_aside_unlisted) */
     bool finished;
     time_t wakeup;         /* a retry comes due then (0: none) */
     int *max_tries;        /* per task, from the store: retries, or more after a clear */
