@@ -225,7 +225,8 @@ arg(const struct senctx *x, const char *key)
     return n && ynode_is_null(n) ? NULL : n;
 }
 
-/* A sensor argument of another sensor on the task itself: Airflow refuses it. */
+/* A sensor argument of another sensor on the task itself: Airflow refuses it (null, the
+ * loader's "not set", is let through). */
 static int
 refuse_others(struct senctx *x)
 {
@@ -234,7 +235,8 @@ refuse_others(struct senctx *x)
 
     for (size_t i = 0; map->kind == YN_MAP && i < map->n; i++) {
         const struct ynode *k = ymap_key(map, i);
-        if (k->kind == YN_SCALAR && !kind_takes(x->s->kind, k->str)) {
+        if (k->kind == YN_SCALAR && !kind_takes(x->s->kind, k->str) &&
+            !ynode_is_null(ymap_val(map, i))) {
             dagfile_error(x->c, k,
                           "task '%s': key '%s' is not an argument of %s (Airflow refuses it "
                           "too): remove it",
