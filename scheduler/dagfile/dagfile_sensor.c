@@ -413,6 +413,31 @@ read_task_ids(struct senctx *x)
     return bad | check_tmpl(x, "external_task_group_id");
 }
 
+/* execution_delta: seconds, a timedelta, or dag-factory's relative time ("1 days"). */
+static int
+read_delta(struct senctx *x)
+{
+    const struct ynode *n = arg(x, "execution_delta");
+    double v;
+    long long rel;
+
+    x->s->execution_delta = NAN;
+    if (n == NULL)
+        return 0;
+    if (n->kind == YN_SCALAR && ynode_double(n, &v) < 0) {
+        if ((rel = dagfile_relative_seconds(n->str)) < 0) {
+            dagfile_error(x->c, n,
+                          "task '%s': execution_delta '%s' is not a duration (seconds, a "
+                          "datetime.timedelta, or dag-factory's \"N hours|minutes|seconds|days\")",
+                          x->sid, n->str);
+            return -1;
+        }
+        x->s->execution_delta = (double)rel;
+        return 0;
+    }
+    return dagfile_read_duration(x->c, n, "execution_delta", &x->s->execution_delta);
+}
+
 static int
 read_external(struct senctx *x)
 {
@@ -435,10 +460,7 @@ read_external(struct senctx *x)
     bad |= read_states(x, "skipped_states", run_states, &s->skipped_states, &s->n_skipped_states);
     if (!bad)
         bad |= states_disjoint(x);
-    s->execution_delta = NAN;
-    if (arg(x, "execution_delta") != NULL)
-        bad |= dagfile_read_duration(x->c, arg(x, "execution_delta"), "execution_delta",
-                                     &s->execution_delta);
+    bad |= read_delta(x);
     bad |=
         dagfile_read_bool(x->c, arg(x, "check_existence"), "check_existence", &s->check_existence);
     return bad;
