@@ -270,6 +270,7 @@ static const struct dagfile_key keys[] = {
     {"headers", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
     {"request_params", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
     {"extra_options", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"response_error_codes_allowlist", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
     {"response_check", AT, KEY_REFUSED, B(OP_SENSOR),
      R_SENSORPY "a 2xx answer; keep poking on 404)", NULL},
     {"response_check_name", AT, KEY_REFUSED, B(OP_SENSOR),

@@ -80,6 +80,7 @@ static const struct {
     {"headers", K(SENSOR_HTTP)},
     {"request_params", K(SENSOR_HTTP)},
     {"extra_options", K(SENSOR_HTTP)},
+    {"response_error_codes_allowlist", K(SENSOR_HTTP)},
     {"target_time", K(SENSOR_DATETIME) | K(SENSOR_TIME)},
     {"delta", K(SENSOR_TIMEDELTA)},
     {"bash_command", K(SENSOR_BASH)},
@@ -135,6 +136,7 @@ dagfile_sensor_free(struct dag_sensor *s)
     free(s->headers_json);
     free(s->request_params_json);
     free(s->extra_options_json);
+    dagfile_str_list_free(s->error_codes, s->n_error_codes);
     free(s->target_time);
     free(s);
 }
@@ -193,6 +195,12 @@ dagfile_sensor_dup(const struct dag_sensor *s, bool *ok)
     o->headers_json = dup_s(s->headers_json, ok);
     o->request_params_json = dup_s(s->request_params_json, ok);
     o->extra_options_json = dup_s(s->extra_options_json, ok);
+    o->error_codes = NULL;
+    if (s->error_codes != NULL &&
+        (o->error_codes = calloc(s->n_error_codes + 1, sizeof(char *))) == NULL)
+        *ok = false;
+    for (size_t i = 0; o->error_codes && i < s->n_error_codes; i++)
+        o->error_codes[i] = dup_s(s->error_codes[i], ok);
     o->target_time = dup_s(s->target_time, ok);
     return o;
 }
@@ -501,6 +509,25 @@ read_object(struct senctx *x, const char *key, bool templated, char **out)
     return templated ? dagfile_check_tree_templates(x->c, n, key, x->dag->params_json) : 0;
 }
 
+/* response_error_codes_allowlist: a list of status texts, default ["404"] (a null or an empty
+ * list: every error status fails the poke). */
+static int
+read_error_codes(struct senctx *x)
+{
+    const struct ynode *n = dagfile_oget(x->ch, x->t->op, "response_error_codes_allowlist");
+    struct dag_sensor *s = x->s;
+
+    if (n != NULL)
+        return ynode_is_null(n) ? 0
+                                : dagfile_read_str_list(x->c, n, "response_error_codes_allowlist",
+                                                        &s->error_codes, &s->n_error_codes);
+    if ((s->error_codes = calloc(2, sizeof(char *))) == NULL ||
+        (s->error_codes[0] = strdup("404")) == NULL)
+        return dagfile_error(x->c, x->ch->maps[0], "out of memory"), -1;
+    s->n_error_codes = 1;
+    return 0;
+}
+
 static int
 read_http(struct senctx *x)
 {
@@ -515,6 +542,7 @@ read_http(struct senctx *x)
     bad |= read_object(x, "headers", true, &s->headers_json);
     bad |= read_object(x, "request_params", true, &s->request_params_json);
     bad |= read_object(x, "extra_options", false, &s->extra_options_json);
+    bad |= read_error_codes(x);
     if (s->method != NULL &&
         (s->method[0] == '\0' || s->method[strspn(s->method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                                              "abcdefghijklmnopqrstuvwxyz")])) {
@@ -702,6 +730,10 @@ put_kind_args(FILE *out, const struct dag_sensor *s)
                 s->request_params_json ? s->request_params_json : "null");
         fprintf(out, "    extra_options: %s\n",
                 s->extra_options_json ? s->extra_options_json : "null");
+        fputs("    response_error_codes_allowlist: [", out);
+        for (size_t i = 0; i < s->n_error_codes; i++)
+            fprintf(out, "%s\"%s\"", i ? ", " : "", s->error_codes[i]);
+        fputs("]\n", out);
     } else if (s->kind == SENSOR_DATETIME || s->kind == SENSOR_TIME) {
         put_json_str(out, "target_time", s->target_time);
     } else if (s->kind == SENSOR_TIMEDELTA) {

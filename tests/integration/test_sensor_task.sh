@@ -11,7 +11,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/http.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 26
+plan 27
 ST=$(gust_bin sensor_task)
 gust_tmpdir tmp
 # connections from the environment only until the runner part (which has its database)
@@ -62,13 +62,15 @@ check_contains "timeout: the poke number goes on from poke_count" "poke 5:" "$OU
 http_start "$GUST_SRC/tests/integration/sensor_dags/http"
 export AIRFLOW_CONN_API="$HTTP_FIXTURE_URL"
 st h1 "{\"sensor\": \"HttpSensor\", $Q, \"http_conn_id\": \"api\", \"endpoint\": \"health/2026-01-01\", \"request_params\": {\"full\": \"yes\"}, \"headers\": {\"X-Run\": \"r\"}, \"poke_interval\": 0.1, \"timeout\": 30}"
-check_eq "http: 404 twice keeps poking, then 200 is done" "0 2" "$RC $(grep -c '(404: keep poking)' "$tmp/h1.out")"
+check_eq "http: 404 twice keeps poking, then 200 is done" "0 2" "$RC $(grep -c '(in response_error_codes_allowlist: keep poking)' "$tmp/h1.out")"
 check_eq "http: three GETs with the params as the query and the headers" "3 3" \
     "$(grep -c '"query": "full=yes"' "$HTTP_FIXTURE_REQUESTS") $(grep -c '"X-Run": "r"' "$HTTP_FIXTURE_REQUESTS")"
 st h2 "{\"sensor\": \"HttpSensor\", $Q, \"http_conn_id\": \"api\", \"endpoint\": \"/form\", \"method\": \"POST\", \"request_params\": {\"day\": \"2026-01-01\"}, \"mode\": \"reschedule\"}"
 check_eq "http: POST sends request_params as a form body" 0 "$RC"
 st h3 "{\"sensor\": \"HttpSensor\", $Q, \"http_conn_id\": \"api\", \"endpoint\": \"broken\", \"poke_interval\": 0.1}"
 check_eq "http: a 500 fails the try (exit 1)" "1 1" "$RC $(grep -c 'error: poke 1: HTTP 500 from GET' "$tmp/h3.out")"
+st h5 "{\"sensor\": \"HttpSensor\", $Q, \"http_conn_id\": \"api\", \"endpoint\": \"broken\", \"response_error_codes_allowlist\": [\"404\", \"5\"], \"mode\": \"reschedule\"}"
+check_eq "http: a status in response_error_codes_allowlist keeps poking (98)" 98 "$RC"
 st h4 "{\"sensor\": \"HttpSensor\", $Q, \"http_conn_id\": \"api\", \"endpoint\": \"broken\", \"soft_fail\": true}"
 check_eq "http: an error with soft_fail is skipped (99)" 99 "$RC"
 
