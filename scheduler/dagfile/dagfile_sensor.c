@@ -331,6 +331,10 @@ read_states(struct senctx *x, const char *key, bool run_states, enum ti_state **
         return 0;
     if (dagfile_read_str_list(x->c, n, key, &names, &k) < 0)
         return -1;
+    if (k == 0) { /* Airflow: an empty list is the default */
+        dagfile_str_list_free(names, k);
+        return 0;
+    }
     free(*out);
     if ((*out = calloc(k + 1, sizeof(**out))) == NULL) {
         dagfile_str_list_free(names, k);
@@ -358,7 +362,8 @@ read_states(struct senctx *x, const char *key, bool run_states, enum ti_state **
     return bad;
 }
 
-/* Airflow: a state may not be in two of allowed, skipped and failed states. */
+/* Airflow: a state may not be in two of allowed, skipped and failed states (nor twice in
+ * one of them). */
 static int
 states_disjoint(struct senctx *x)
 {
@@ -367,14 +372,14 @@ states_disjoint(struct senctx *x)
     const size_t ns[3] = {s->n_allowed_states, s->n_skipped_states, s->n_failed_states};
 
     for (int a = 0; a < 3; a++)
-        for (int b = a + 1; b < 3; b++)
+        for (int b = a; b < 3; b++)
             for (size_t i = 0; i < ns[a]; i++)
-                for (size_t j = 0; j < ns[b]; j++)
+                for (size_t j = a == b ? i + 1 : 0; j < ns[b]; j++)
                     if (sets[a][i] == sets[b][j]) {
                         dagfile_error(x->c, x->ch->maps[0],
-                                      "task '%s': state '%s' is in two of allowed_states, "
-                                      "skipped_states and failed_states (Airflow refuses "
-                                      "duplicates)",
+                                      "task '%s': state '%s' is given twice in "
+                                      "allowed_states, skipped_states and failed_states "
+                                      "(Airflow refuses duplicates)",
                                       x->sid, ti_state_name(sets[a][i]));
                         return -1;
                     }
