@@ -89,9 +89,11 @@ fmt_time(time_t t, char buf[32])
 static json_t *
 ti_json(const char *dag_id, const char *run_id, const struct store_ti *ti)
 {
-    char sd[32], ed[32], dur[32] = "", code[16] = "", tries[16], mi[16];
+    char sd[32], ed[32], dur[32] = "", code[16] = "", tries[16], mi[16], np[32] = "";
 
     snprintf(mi, sizeof(mi), "%d", ti->map_index);
+    if (ti->state == TI_UP_FOR_RESCHEDULE)
+        fmt_time(ti->next_retry_at, np); /* a sensor's next poke */
     fmt_time(ti->start_date, sd);
     fmt_time(ti->end_date, ed);
     if (ti->duration >= 0)
@@ -101,11 +103,11 @@ ti_json(const char *dag_id, const char *run_id, const struct store_ti *ti)
     else if (ti->term_signal)
         snprintf(code, sizeof(code), "signal %d", ti->term_signal);
     snprintf(tries, sizeof(tries), "%d", ti->try_number);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "dag_id",
-                     dag_id, "run_id", run_id, "task_id", ti->task_id, "map_index", mi,
-                     "rendered_map_index", ti->map_name ? ti->map_name : "", "state",
-                     ti_state_name(ti->state), "try_number", tries, "start_date", sd, "end_date",
-                     ed, "duration", dur, "exit", code, "hostname",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                     "next_poke", np, "dag_id", dag_id, "run_id", run_id, "task_id", ti->task_id,
+                     "map_index", mi, "rendered_map_index", ti->map_name ? ti->map_name : "",
+                     "state", ti_state_name(ti->state), "try_number", tries, "start_date", sd,
+                     "end_date", ed, "duration", dur, "exit", code, "hostname",
                      ti->hostname ? ti->hostname : "");
 }
 
@@ -188,7 +190,8 @@ cli_tasks_states_for_dag_run(const struct cli_args *a)
         json_array_append_new(arr, ti_json(dag_id, run_id, &tis[i]));
     cli_print_rows(arr, output,
                    (const char *[]){"task_id", "state", "try_number", "start_date", "end_date",
-                                    "duration", "exit", "map_index", "rendered_map_index", NULL});
+                                    "duration", "exit", "map_index", "rendered_map_index",
+                                    "next_poke", NULL});
     json_decref(arr);
     rc = EXIT_OK;
 out:

@@ -268,6 +268,19 @@ step(struct run_ctx *c, size_t i)
     return changed;
 }
 
+/* A sensor waiting in up_for_reschedule whose next poke is due is scheduled again, as
+ * Airflow's scheduler does once its reschedule_date has passed: its trigger rule was met
+ * when it first ran and is not evaluated again. */
+static void
+reschedule_due(struct run_ctx *c)
+{
+    for (size_t x = 0; x < c->n; x++)
+        if (c->st[x] == TI_UP_FOR_RESCHEDULE && c->tis[x].next_retry_at <= c->now) {
+            c->st[x] = TI_SCHEDULED;
+            c->seq[c->n_seq++] = x;
+        }
+}
+
 static void
 propagate(struct run_ctx *c)
 {
@@ -335,7 +348,7 @@ run_outcome(const struct run_ctx *c)
         if (!ti_state_finished(s)) {
             unfinished = true;
             progress |= s == TI_SCHEDULED || s == TI_QUEUED || s == TI_RUNNING ||
-                        s == TI_UP_FOR_RETRY || c->tis[x].wait_past;
+                        s == TI_UP_FOR_RETRY || s == TI_UP_FOR_RESCHEDULE || c->tis[x].wait_past;
         } else if (c->g->tasks[c->tis[x].task].n_downstream == 0 &&
                    (s == TI_FAILED || s == TI_UPSTREAM_FAILED)) {
             leaf_failed = true;
@@ -393,7 +406,8 @@ next_wakeup(const struct run_ctx *c)
 
     for (size_t x = 0; x < c->n; x++) {
         time_t t = c->tis[x].next_retry_at;
-        if (c->st[x] == TI_UP_FOR_RETRY && t > c->now && (w == 0 || t < w))
+        if ((c->st[x] == TI_UP_FOR_RETRY || c->st[x] == TI_UP_FOR_RESCHEDULE) && t > c->now &&
+            (w == 0 || t < w))
             w = t;
     }
     return w;
@@ -475,6 +489,7 @@ plan_run_units(const struct dag *g, const struct plan_ti *tis, size_t n,
         goto out;
     for (size_t x = 0; x < n; x++)
         c.st[x] = tis[x].state;
+    reschedule_due(&c);
     propagate(&c);
     queue_scheduled(&c, lim);
     if (collect_changes(&c, out) < 0) {
@@ -536,6 +551,8 @@ plan_after_try(enum try_outcome outcome, int try_number, int retries)
         return retries > 0 && try_number <= retries ? TI_UP_FOR_RETRY : TI_FAILED;
     case TRY_PERMANENT:
         return TI_FAILED;
+    case TRY_RESCHEDULE:
+        return TI_UP_FOR_RESCHEDULE;
     }
     return TI_FAILED;
 }

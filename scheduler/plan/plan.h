@@ -19,7 +19,8 @@ struct dag_task;
  * dag->tasks, map_index -1); plan_run_units takes a mapped task's instances one by one. */
 struct plan_ti {
     enum ti_state state;
-    time_t next_retry_at; /* TI_UP_FOR_RETRY: due at or after this time */
+    time_t next_retry_at; /* TI_UP_FOR_RETRY: due at or after this time; TI_UP_FOR_RESCHEDULE:
+                           * the sensor's next poke (scheduled again then) */
     bool wait_past;       /* depends_on_past and the previous run's try did not succeed: the
                            * task waits even when its trigger rule is met (and, as in Airflow,
                            * such a run is never declared deadlocked) */
@@ -83,10 +84,11 @@ void plan_result_clear(struct plan_result *r);
 
 /* How a finished try ends, from its exit. */
 enum try_outcome {
-    TRY_SUCCESS,   /* exit 0 */
-    TRY_SKIPPED,   /* exit code in skip_on_exit_code (99 by default) */
-    TRY_FAILED,    /* anything else: retried while tries remain */
-    TRY_PERMANENT, /* exit 100: failed, never retried */
+    TRY_SUCCESS,    /* exit 0 */
+    TRY_SKIPPED,    /* exit code in skip_on_exit_code (99 by default) */
+    TRY_FAILED,     /* anything else: retried while tries remain */
+    TRY_PERMANENT,  /* exit 100: failed, never retried */
+    TRY_RESCHEDULE, /* a sensor in reschedule mode, exit 98: its condition is not met yet */
 };
 
 /* The state a finished try leads to: success, skipped, up_for_retry (tries left) or failed.

@@ -482,7 +482,7 @@ start_claims(struct runner *r, struct store_claim *c, size_t n)
                             "claimed but not runnable here (run or task gone)", NULL);
             continue;
         }
-        runner_start_claimed(r, run, (size_t)idx, c[i].map_index, c[i].try_number, c[i].max_tries);
+        runner_start_claimed(r, run, (size_t)idx, &c[i]);
     }
 }
 

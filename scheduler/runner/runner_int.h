@@ -19,6 +19,7 @@
 #include "store/store.h"
 
 struct dag;
+struct dag_sensor;
 struct dagbag;
 struct store;
 struct executor;
@@ -127,13 +128,24 @@ void runner_emit_ti(struct runner *r, const struct active_run *run, const char *
 struct active_run *runner_find_run(const struct runner *r, const char *dag_id, const char *run_id);
 
 /* runner_try.c */
-void runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int map_index,
-                          int try_number, int max_tries);
+void runner_start_claimed(struct runner *r, struct active_run *run, size_t idx,
+                          const struct store_claim *c);
 void runner_finish_exec(struct runner *r, struct exec_result *res);
 void runner_check_waits(struct runner *r, time_t now);
 void runner_flush_pending(struct runner *r);
 void runner_abandon_waits(struct runner *r);
 void ti_try_free(struct ti_try *t);
+/* Append one "[gust] ..." line to a try's log (path NULL: nowhere). */
+void runner_log_line(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* runner_poke.c: when a sensor pokes next (now + its interval, never past its timeout), and
+ * the poke the scheduler makes itself for a sensor that runs no process
+ * (SENSOR_IN_SCHEDULER), in place of queueing it: c->to becomes the state it left the
+ * instance in, *wake (when rescheduled) the next poke. 1 recorded, 0 another process changed
+ * the instance first, -1 a database error. */
+double runner_next_poke(const struct dag_sensor *s, double first_poke, double now);
+int runner_poke_here(struct runner *r, struct store *st, struct active_run *run,
+                     struct plan_change *c, time_t *wake, struct err *e);
 
 /* The known states of a run (or of every run): forget them, the next step reads the store;
  * set one task instance's state after this process changed it. */

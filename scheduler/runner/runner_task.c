@@ -226,10 +226,39 @@ run_know_state(struct active_run *run, size_t task, int map_index, enum ti_state
     u->next_retry_at = (time_t)ceil(next_retry_at);
 }
 
+/* A change the store does not apply as planned: a mapped task's expansion, or a sensor the
+ * scheduler pokes itself instead of queueing it. */
+static bool
+done_here(const struct active_run *run, const struct plan_change *c)
+{
+    const struct dag_task *t = &run->dag->tasks[c->task];
+
+    return c->expand || (c->to == TI_QUEUED && t->op == OP_SENSOR && t->sensor != NULL &&
+                         SENSOR_IN_SCHEDULER(t->sensor->kind));
+}
+
+/* The expansion or the poke of a change done_here: 1 done, 0 lost, -1 error. */
+static int
+do_here(struct runner *r, struct store *s, struct active_run *run, struct plan_change *c,
+        struct plan_result *res, struct err *e)
+{
+    time_t wake = 0;
+    int won;
+
+    if (c->expand)
+        return runner_expand(s, run, c->task, e);
+    won = runner_poke_here(r, s, run, c, &wake, e);
+    if (wake && (res->next_wakeup == 0 || wake < res->next_wakeup))
+        res->next_wakeup = wake;
+    run->dirty |= won == 1 && c->to != TI_UP_FOR_RESCHEDULE; /* it ended: plan what follows */
+    run_forget_states(run); /* read its row back, with its next poke */
+    return won;
+}
+
 /* Record res's changes; keep only those that won, and list the queued ones. */
 static int
-apply_changes(struct store *s, struct active_run *run, struct plan_result *res, size_t *queued,
-              size_t *n_queued, struct err *e)
+apply_changes(struct runner *r, struct store *s, struct active_run *run, struct plan_result *res,
+              size_t *queued, size_t *n_queued, struct err *e)
 {
     struct store_ti_change *ch = calloc(res->n_changes + 1, sizeof(*ch));
     int *applied = calloc(res->n_changes + 1, sizeof(*applied));
@@ -241,7 +270,7 @@ apply_changes(struct store *s, struct active_run *run, struct plan_result *res, 
         goto out;
     }
     for (size_t i = 0; i < res->n_changes; i++)
-        if (!res->changes[i].expand)
+        if (!done_here(run, &res->changes[i]))
             ch[n++] = (struct store_ti_change){run->dag->tasks[res->changes[i].task].task_id,
                                                res->changes[i].map_index, res->changes[i].from,
                                                res->changes[i].to};
@@ -251,7 +280,8 @@ apply_changes(struct store *s, struct active_run *run, struct plan_result *res, 
     }
     for (size_t i = 0, k = 0; i < res->n_changes; i++) {
         struct plan_change *c = &res->changes[i];
-        int won = c->expand ? runner_expand(s, run, c->task, e) : applied[k++];
+        bool here = done_here(run, c);
+        int won = here ? do_here(r, s, run, c, res, e) : applied[k++];
         if (won < 0)
             goto out;
         if (!won || c->expand) {
@@ -317,7 +347,7 @@ runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, s
     lim.active_per_task = per_task;
     if (plan_run_units(run->dag, tis, n, &lim, time(NULL), res, e) < 0)
         goto out;
-    rc = apply_changes(s, run, res, *queued, n_queued, e);
+    rc = apply_changes(r, s, run, res, *queued, n_queued, e);
 out:
     if (rc < 0)
         err_prefix(e, "run %s of %s", run->run_id, run->dag_id);

@@ -42,10 +42,8 @@ ti_try_free(struct ti_try *t)
     free(t);
 }
 
-static void log_line(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-log_line(const char *path, const char *fmt, ...)
+void
+runner_log_line(const char *path, const char *fmt, ...)
 {
     FILE *f = path ? fopen(path, "a") : NULL;
     va_list ap;
@@ -82,6 +80,41 @@ retire(struct runner *r, struct ti_try *t)
     ti_try_free(t);
 }
 
+/* A sensor's poke found its condition unmet (reschedule mode): up_for_reschedule until its
+ * next poke, the slot freed. Returns -1 when the database is down, as record_end. */
+static int
+record_reschedule(struct runner *r, struct ti_try *t, const struct try_end *end)
+{
+    struct active_run *run = t->run;
+    const struct dag_task *task = ti_task(t);
+    double first = t->first_poke > 0 ? t->first_poke : end->rec.start;
+    struct store_poke pk = {.to = TI_UP_FOR_RESCHEDULE,
+                            .try_number = t->try_number,
+                            .start = end->rec.start,
+                            .end = end->rec.end,
+                            .reschedule_at = runner_next_poke(task->sensor, first, end->rec.end)};
+    struct err e = {0};
+    char when[32] = "";
+    int won =
+        store_ti_poked(r->store, run->dag_id, run->run_id, task->task_id, t->map_index, &pk, &e);
+
+    if (won < 0 && e.temporary) {
+        runner_db_error(r, &e, "record a sensor's reschedule");
+        return -1;
+    }
+    run_forget_states(run); /* read it back with its next poke */
+    tz_format("UTC", (time_t)ceil(pk.reschedule_at), when, NULL);
+    if (won < 0)
+        runner_log_line(t->log_path, "could not record the reschedule: %s", e.msg);
+    else if (won == 0)
+        runner_log_line(t->log_path, "the reschedule was refused: the task instance moved on");
+    else
+        runner_log_line(t->log_path, "%s: not yet -> up_for_reschedule, next poke at %s",
+                        end->detail, when);
+    runner_emit_ti(r, run, task->task_id, t->map_index, TI_UP_FOR_RESCHEDULE, t->try_number, NULL);
+    return 0;
+}
+
 /* Record the end of a try: the state it leads to and its retry time (plan_try_end, the one
  * rule for every try's end), its history row. Returns -1 when the database is down (the
  * caller keeps the end for later). */
@@ -96,10 +129,12 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
     int won;
 
     if (t->lost) {
-        log_line(t->log_path, "%s; not recorded: the lease of try %d was taken away", end->detail,
-                 t->try_number);
+        runner_log_line(t->log_path, "%s; not recorded: the lease of try %d was taken away",
+                        end->detail, t->try_number);
         return 0;
     }
+    if (end->outcome == TRY_RESCHEDULE)
+        return record_reschedule(r, t, end);
     /* max_tries, not the task's retries: a clear grants more tries (Airflow's rule) */
     rec.try_number = t->try_number;
     rec.xcom_json = end->xcom_json;
@@ -119,14 +154,16 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
         return -1;
     }
     if (won < 0)
-        log_line(t->log_path, "could not record the end of try %d: %s", t->try_number, e.msg);
+        runner_log_line(t->log_path, "could not record the end of try %d: %s", t->try_number,
+                        e.msg);
     else if (won == 0)
-        log_line(t->log_path, "try %d's end was refused: the task instance moved on meanwhile",
-                 t->try_number);
+        runner_log_line(t->log_path,
+                        "try %d's end was refused: the task instance moved on meanwhile",
+                        t->try_number);
     else if (rec.state == TI_UP_FOR_RETRY)
-        log_line(t->log_path, "%s -> up_for_retry, next try at %s", end->detail, when);
+        runner_log_line(t->log_path, "%s -> up_for_retry, next try at %s", end->detail, when);
     else
-        log_line(t->log_path, "%s -> %s", end->detail, ti_state_name(rec.state));
+        runner_log_line(t->log_path, "%s -> %s", end->detail, ti_state_name(rec.state));
     runner_emit_ti(r, run, task->task_id, t->map_index, rec.state, t->try_number, end->detail);
     return 0;
 }
@@ -149,8 +186,8 @@ end_try(struct runner *r, struct ti_try *t, const struct try_end *end)
         retire(r, t); /* out of memory: the lease will expire and the try be retried */
         return;
     }
-    log_line(t->log_path, "%s; the database is down: this end is recorded when it is back",
-             end->detail);
+    runner_log_line(t->log_path, "%s; the database is down: this end is recorded when it is back",
+                    end->detail);
     p->end = *end;
     p->t = t;
     p->next = r->pending;
@@ -203,7 +240,8 @@ runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const 
     won = store_ti_finish(r->store, dag_id, run_id, task_id, map_index, &rec, e);
     if (won == 1 && runner_try_paths(r->opts.logs_folder, dag_id, run_id, task_id, map_index,
                                      try_number, &log, &xcom, NULL) == 0)
-        log_line(log, "%s -> %s", why, ti_state_name(rec.state)); /* only if its folder is here */
+        runner_log_line(log, "%s -> %s", why,
+                        ti_state_name(rec.state)); /* only if its folder is here */
     free(log);
     free(xcom);
     return won;
@@ -266,8 +304,10 @@ outcome_of(const struct dag_task *task, const struct exec_result *res)
     for (size_t i = 0; i < task->n_skip_on_exit_code; i++)
         if (task->skip_on_exit_code[i] == res->exit_code)
             return TRY_SKIPPED;
+    if (res->exit_code == 98 && task->sensor != NULL && task->sensor->reschedule)
+        return TRY_RESCHEDULE; /* sensor_task, sql_task: not yet */
     if ((OP_IS_SQL(task->op) || task->op == OP_SENSOR) && res->exit_code == 99)
-        return TRY_SKIPPED; /* sql_task: a sensor's timeout with soft_fail */
+        return TRY_SKIPPED; /* sql_task, sensor_task: a sensor's timeout with soft_fail */
     return res->exit_code == 100 ? TRY_PERMANENT : TRY_FAILED;
 }
 
@@ -297,19 +337,20 @@ sql_end(struct runner *r, struct ti_try *t, const struct exec_result *res, struc
     if ((end->outcome == TRY_FAILED || end->outcome == TRY_PERMANENT) && task->do_xcom_push &&
         end->xcom_json == NULL && res->exit_code != 0 &&
         runner_try_xcom(t, NULL, 0, r->opts.xcom_max_bytes, &end->xcom_json, &e) < 0)
-        log_line(t->log_path, "XCom of the failed try: %s", e.msg);
+        runner_log_line(t->log_path, "XCom of the failed try: %s", e.msg);
     if (task->op != OP_SQL_BRANCH || end->outcome != TRY_SUCCESS)
         return;
     if (runner_sql_paths(t->xcom_path, &spec, &branch) < 0 ||
         runner_sql_branch_skips(t, branch, &end->skip_json, &e) < 0) {
-        log_line(t->log_path, "%s", e.msg[0] ? e.msg : "out of memory");
+        runner_log_line(t->log_path, "%s", e.msg[0] ? e.msg : "out of memory");
         snprintf(end->detail, sizeof(end->detail), "exit 0 but its branch choice is unusable");
         end->outcome = TRY_PERMANENT;
         free(end->xcom_json);
         end->xcom_json = NULL;
     } else {
-        log_line(t->log_path, "branch: skipping the direct downstream tasks not followed: %s",
-                 end->skip_json);
+        runner_log_line(t->log_path,
+                        "branch: skipping the direct downstream tasks not followed: %s",
+                        end->skip_json);
     }
     free(spec);
     free(branch);
@@ -333,14 +374,14 @@ runner_finish_exec(struct runner *r, struct exec_result *res)
 
     describe(res, task->execution_timeout, end.detail, sizeof(end.detail));
     if (res->log_dropped > 0)
-        log_line(t->log_path, "the task wrote %zu bytes more than GUST_TASK_LOG_MAX_BYTES",
-                 res->log_dropped);
+        runner_log_line(t->log_path, "the task wrote %zu bytes more than GUST_TASK_LOG_MAX_BYTES",
+                        res->log_dropped);
     /* The XCom is taken now and recorded with the end (kept in memory while the database is
      * down): a try that succeeded never counts as failed for an outage. */
     if (end.outcome == TRY_SUCCESS && task->do_xcom_push && !t->lost &&
         runner_try_xcom(t, res->last_line, res->last_line_len, r->opts.xcom_max_bytes,
                         &end.xcom_json, &e) < 0) {
-        log_line(t->log_path, "XCom: %s", e.msg);
+        runner_log_line(t->log_path, "XCom: %s", e.msg);
         snprintf(end.detail, sizeof(end.detail), "exit 0 but its XCom was not stored");
         end.outcome = TRY_FAILED;
     }
@@ -359,7 +400,7 @@ start_exec(struct runner *r, struct ti_try *t)
     char key[17];
 
     if (runner_build_command(r->store, t, environ, r->bindir, &cmd, &e) < 0) {
-        log_line(t->log_path, "%s", e.msg);
+        runner_log_line(t->log_path, "%s", e.msg);
         end_now(r, t, e.code == ERR_USAGE ? TRY_PERMANENT : TRY_FAILED, e.msg);
         return;
     }
@@ -375,7 +416,7 @@ start_exec(struct runner *r, struct ti_try *t)
     try_key(r, t->run->dag_id, t->run->run_id, task->task_id, t->map_index, t->try_number, key);
     spec.key = key;
     if (executor_start(r->x, &spec, &t->pid, &e) < 0) {
-        log_line(t->log_path, "cannot start: %s", e.msg);
+        runner_log_line(t->log_path, "cannot start: %s", e.msg);
         runner_cmd_clear(&cmd);
         end_now(r, t, TRY_FAILED, "cannot start");
         return;
@@ -396,11 +437,11 @@ start_trigger(struct runner *r, struct ti_try *t)
     if (runner_trigger_run(r->store, runner_bag(r), t, target_dag, sizeof(target_dag), target_run,
                            sizeof(target_run), &e) < 0 ||
         (r->opts.mode == RUNNER_LOCAL && runner_add(r, target_dag, target_run, &e) < 0)) {
-        log_line(t->log_path, "trigger failed: %s", e.msg);
+        runner_log_line(t->log_path, "trigger failed: %s", e.msg);
         end_now(r, t, e.code == ERR_NOTFOUND ? TRY_PERMANENT : TRY_FAILED, "trigger failed");
         return;
     }
-    log_line(t->log_path, "triggered run %s of DAG %s", target_run, target_dag);
+    runner_log_line(t->log_path, "triggered run %s of DAG %s", target_run, target_dag);
     runner_poke(r); /* a queued run for the tick to promote */
     if (!ti_task(t)->wait_for_completion) {
         end_now(r, t, TRY_SUCCESS, "triggered");
@@ -411,7 +452,7 @@ start_trigger(struct runner *r, struct ti_try *t)
     t->waiting_for = runner_find_run(r, target_dag, target_run);
     t->is_wait = true;
     r->n_waits++;
-    log_line(t->log_path, "waiting for %s", target_run);
+    runner_log_line(t->log_path, "waiting for %s", target_run);
 }
 
 /* The state of the run a trigger waits for: from memory, else from the store. */
@@ -479,19 +520,21 @@ bind_instance(struct runner *r, struct ti_try *t, struct err *e)
     if (m == NULL || t->map_index < 0 || m->index_template == NULL)
         return 0;
     if (runner_render(r->store, t, m->index_template, &name, &ne) < 0)
-        log_line(t->log_path, "map_index_template: %s", ne.msg); /* a name is not worth a try */
+        runner_log_line(t->log_path, "map_index_template: %s",
+                        ne.msg); /* a name is not worth a try */
     else if (store_ti_set_map_name(r->store, t->run->dag_id, t->run->run_id, ti_task(t)->task_id,
                                    t->map_index, name, &ne) < 0)
-        log_line(t->log_path, "map_index_template: %s", ne.msg);
+        runner_log_line(t->log_path, "map_index_template: %s", ne.msg);
     free(name);
     return 0;
 }
 
 void
-runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int map_index,
-                     int try_number, int max_tries)
+runner_start_claimed(struct runner *r, struct active_run *run, size_t idx,
+                     const struct store_claim *c)
 {
     const struct dag_task *task = &run->dag->tasks[idx];
+    int map_index = c->map_index, try_number = c->try_number;
     struct ti_try *t = calloc(1, sizeof(*t));
     struct err e = {0};
 
@@ -501,7 +544,9 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int m
     t->task = idx;
     t->map_index = map_index;
     t->try_number = try_number;
-    t->max_tries = max_tries;
+    t->max_tries = c->max_tries;
+    t->first_poke = c->first_poke;
+    t->poke_count = c->poke_count;
     t->next = r->inflight;
     r->inflight = t;
     run->inflight++;
@@ -513,11 +558,11 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx, int m
         return;
     }
     runner_emit_ti(r, run, task->task_id, map_index, TI_RUNNING, try_number, NULL);
-    log_line(t->log_path, "dag=%s run=%s task=%s map_index=%d try=%d host=%s operator=%s",
-             run->dag_id, run->run_id, task->task_id, map_index, try_number, r->hostname,
-             op_kind_name(task->op));
+    runner_log_line(t->log_path, "dag=%s run=%s task=%s map_index=%d try=%d host=%s operator=%s",
+                    run->dag_id, run->run_id, task->task_id, map_index, try_number, r->hostname,
+                    op_kind_name(task->op));
     if (bind_instance(r, t, &e) < 0) {
-        log_line(t->log_path, "%s", e.msg);
+        runner_log_line(t->log_path, "%s", e.msg);
         end_now(r, t, e.code == ERR_USAGE ? TRY_PERMANENT : TRY_FAILED, e.msg);
         return;
     }

@@ -99,12 +99,50 @@ struct store_ti {
     enum ti_state state;
     int try_number, max_tries, pid;           /* pid 0 = NULL */
     time_t start_date, end_date, queued_dttm; /* 0 = NULL */
-    time_t next_retry_at; /* 0 = NULL; rounded up: a retry never looks due early */
+    time_t next_retry_at; /* 0 = NULL; rounded up: a retry never looks due early;
+                           * up_for_reschedule: the sensor's next poke (reschedule_date) */
     double duration;      /* < 0 = NULL */
     bool has_exit_code;
     int exit_code;
     int term_signal; /* 0 = NULL */
 };
+
+/* A sensor's poke (store_sensor.c). In reschedule mode, a poke whose condition is unmet
+ * leaves the instance up_for_reschedule until reschedule_at; first_poke and poke_count are
+ * kept in the row (the timeout counts from the first poke). */
+struct store_poke {
+    enum ti_state to;     /* TI_UP_FOR_RESCHEDULE, or (try_number 0 only) success, failed or
+                           * skipped: the scheduler's own poke ended the sensor */
+    int try_number;       /* > 0: the running try that poked (fenced as store_ti_finish; its
+                           * try number goes back down: a reschedule is not a new try) */
+    enum ti_state from;   /* try_number 0: the state the instance must still be in */
+    double start, end;    /* the poke's times, epoch s */
+    double reschedule_at; /* TI_UP_FOR_RESCHEDULE: the next poke */
+    const char *hostname; /* the scheduler that poked (ends only); may be NULL */
+};
+
+/* Record a poke: 1 won, 0 the instance was no longer as expected (recorded nothing), -1. */
+int store_ti_poked(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                   int map_index, const struct store_poke *pk, struct err *e);
+
+/* How many times an instance was rescheduled since its last clear (task_reschedule rows). */
+int store_pokes_count(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                      int map_index, int *n, struct err *e);
+
+/* What a poke the scheduler makes itself needs: the first poke (0: none yet), the pokes so
+ * far and the try number of the instance (all 0 when it has no row). */
+int store_ti_poke_info(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                       int map_index, double *first_poke, int *poke_count, int *try_number,
+                       struct err *e);
+
+/* ExternalTaskSensor: the states (names, NULL for none) of the task instances of dag_id's run
+ * at logical_date whose task is in task_ids_json (a JSON array) or in task group group_id
+ * (NULL: neither), removed instances left out; with neither, the state of that run itself (no
+ * row: no run yet). Free with store_states_free. */
+int store_external_states(struct store *s, const char *dag_id, time_t logical_date,
+                          const char *task_ids_json, const char *group_id, char ***states,
+                          size_t *n, struct err *e);
+void store_states_free(char **states, size_t n);
 
 /* One try: a finished one (task_instance_history) or the current one of a started TI. */
 struct store_try {
@@ -367,6 +405,8 @@ int store_jobs_alive(struct store *s, const char *job_type, double max_age, int 
 struct store_claim {
     char *dag_id, *run_id, *task_id;
     int map_index, try_number, max_tries;
+    double first_poke; /* a sensor's first poke, epoch s (0: none yet) */
+    int poke_count;    /* a sensor's pokes so far */
 };
 
 /* Which queued task instances to claim; NULL / 0 fields match any. */

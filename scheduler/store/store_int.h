@@ -84,6 +84,19 @@ p_ts(struct pbuf *p, double t)
     return p->b;
 }
 
+/* The key of one task instance: $1 dag, $2 run, $3 task, map_index the parameter number m. */
+#define TI_KEY(m) "dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $" m "::int"
+
+/* The database form of a state: its name, NULL for TI_NONE; -1 for a value out of range. */
+static inline int
+ti_db(enum ti_state st, const char **out, struct err *e)
+{
+    if ((unsigned)st >= TI_N_STATES)
+        return err_set(e, ERR_USAGE, "bad task state %d", (int)st);
+    *out = st == TI_NONE ? NULL : ti_state_name(st);
+    return 0;
+}
+
 /* ---- statements and transactions -------------------------------------------------- */
 
 /* Commit when rc >= 0, else roll back. Returns rc, or -1 when the commit failed. */

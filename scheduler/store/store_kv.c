@@ -12,7 +12,6 @@
 #include "store_int.h"
 
 /* $1 dag, $2 run, $3 task; map_index the parameter number m */
-#define TI_KEY(m) "dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $" m "::int"
 
 /* ---- audit log ----------------------------------------------------------------------- */
 

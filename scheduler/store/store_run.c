@@ -25,19 +25,6 @@
 #include "timetable/timetable.h"
 
 /* $1..$3 name one task instance in most statements below. */
-/* The key of one task instance: $1 dag, $2 run, $3 task, map_index the parameter number m. */
-#define TI_KEY(m) "dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $" m "::int"
-
-/* The database form of a state: its name, NULL for TI_NONE; -1 for a value out of range. */
-static int
-ti_db(enum ti_state st, const char **out, struct err *e)
-{
-    if ((unsigned)st >= TI_N_STATES)
-        return err_set(e, ERR_USAGE, "bad task state %d", (int)st);
-    *out = st == TI_NONE ? NULL : ti_state_name(st);
-    return 0;
-}
-
 static int
 run_db(enum run_state st, const char **out, struct err *e)
 {
@@ -489,7 +476,8 @@ store_tis_get(struct store *s, const char *dag_id, const char *run_id, struct st
             "SELECT task_id, operator, hostname, state, try_number, max_tries, pid, "
             "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "
             "extract(epoch FROM queued_dttm)::bigint, "
-            "ceil(extract(epoch FROM next_retry_at))::bigint, duration, exit_code, term_signal, "
+            "ceil(extract(epoch FROM CASE WHEN state = 'up_for_reschedule' THEN reschedule_date "
+            "ELSE next_retry_at END))::bigint, duration, exit_code, term_signal, "
             "map_index, rendered_map_index FROM task_instance WHERE dag_id = $1 AND run_id = $2 "
             "ORDER BY task_id COLLATE \"C\", map_index",
             2, p, &tis, n, e) != 0)
@@ -781,6 +769,7 @@ clear_rows(struct store *s, const char *const *p, int *cleared, int *running, st
         s, e,
         "WITH c AS (UPDATE task_instance SET state = NULL, max_tries = coalesce(try_number + "
         "($9::jsonb ->> task_id)::int, greatest(max_tries, try_number)), next_retry_at = NULL, "
+        "reschedule_date = NULL, first_poke = NULL, poke_count = 0, "
         "lease_until = NULL, updated_at = now() WHERE " CLEAR_MATCH " AND state IS DISTINCT FROM "
         "'running' AND NOT $11::bool AND (NOT $4::bool OR state IN ('failed', 'upstream_failed')) "
         "RETURNING run_id), "

@@ -143,7 +143,8 @@ store_claims_free(struct store_claim *c, size_t n)
     free(c);
 }
 
-/* The rows of a claim (dag_id, run_id, task_id, try_number, max_tries) into *out. */
+/* The rows of a claim (dag_id, run_id, task_id, try_number, max_tries, map_index,
+ * first_poke, poke_count) into *out. */
 static int
 read_claims(const PGresult *res, struct store_claim **out, size_t *n, struct err *e)
 {
@@ -162,6 +163,8 @@ read_claims(const PGresult *res, struct store_claim **out, size_t *n, struct err
         c[i].try_number = int_col(res, i, 3);
         c[i].max_tries = int_col(res, i, 4);
         c[i].map_index = int_col(res, i, 5);
+        c[i].first_poke = PQgetisnull(res, i, 6) ? 0 : atof(PQgetvalue(res, i, 6));
+        c[i].poke_count = int_col(res, i, 7);
     }
     if (bad) {
         store_claims_free(c, count);
@@ -183,16 +186,18 @@ static const char CLAIM_SQL[] =
     "LIMIT $5::bigint FOR UPDATE SKIP LOCKED), "
     "u AS (UPDATE task_instance t SET state = 'running', try_number = t.try_number + 1, "
     "start_date = to_timestamp($6::float8), end_date = NULL, duration = NULL, "
-    "exit_code = NULL, term_signal = NULL, next_retry_at = NULL, hostname = $7, "
-    "pid = nullif($8::int, 0), job_id = nullif($9::bigint, 0), "
+    "exit_code = NULL, term_signal = NULL, next_retry_at = NULL, reschedule_date = NULL, "
+    "hostname = $7, pid = nullif($8::int, 0), job_id = nullif($9::bigint, 0), "
     "last_heartbeat_at = to_timestamp($6::float8), lease_until = to_timestamp($10::float8), "
     "updated_at = now() FROM c WHERE t.dag_id = c.dag_id AND t.task_id = c.task_id "
     "AND t.run_id = c.run_id AND t.map_index = c.map_index AND t.state = 'queued' "
     "RETURNING t.dag_id, t.run_id, t.task_id, t.try_number, t.max_tries, t.priority_weight, "
-    "t.queued_dttm, t.map_index), "
+    "t.queued_dttm, t.map_index, extract(epoch FROM t.first_poke) AS first_poke, "
+    "t.poke_count), "
     "x AS (DELETE FROM xcom USING u WHERE xcom.dag_id = u.dag_id AND xcom.run_id = u.run_id "
     "AND xcom.task_id = u.task_id AND xcom.map_index = u.map_index) "
-    "SELECT dag_id, run_id, task_id, try_number, max_tries, map_index FROM u "
+    "SELECT dag_id, run_id, task_id, try_number, max_tries, map_index, first_poke, poke_count "
+    "FROM u "
     "ORDER BY priority_weight DESC, queued_dttm NULLS LAST, dag_id, run_id, task_id, map_index";
 
 int
@@ -471,7 +476,7 @@ store_runs_timeout(struct store *s, const char *dag_id, double timeout, time_t n
             "t AS (UPDATE task_instance SET state = 'skipped', lease_until = NULL, "
             "updated_at = now() WHERE dag_id = $1 AND run_id IN (SELECT run_id FROM r) AND "
             "(state IS NULL OR state IN ('scheduled', 'queued', "
-            "'up_for_retry'))) "
+            "'up_for_retry', 'up_for_reschedule'))) "
             "SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('gust', 'run:' || $1) END "
             "FROM r",
             3, p, &n) != 0)

@@ -376,6 +376,47 @@ test_retries(void **state)
     graph_free(g);
 }
 
+/* A sensor waiting in up_for_reschedule: its next poke wakes the run; when due it is scheduled
+ * again (its trigger rule is not evaluated again); waiting is progress, not a deadlock. */
+static void
+test_reschedule(void **state)
+{
+    (void)state;
+    const char *ids[] = {"sensor", "after", "other"};
+    const char *edges[] = {"sensor>after"};
+    struct dag *g = graph_of(3, ids, NULL, edges, 1);
+    struct plan_ti tis[3] = {
+        {.state = TI_UP_FOR_RESCHEDULE, .next_retry_at = NOW + 60},
+        {.state = TI_NONE},
+        {.state = TI_SUCCESS},
+    };
+    struct plan_result r;
+    struct err e = {0};
+
+    assert_int_equal(plan_run(g, tis, NULL, NOW, &r, &e), 0);
+    assert_int_equal(r.n_changes, 0);
+    assert_int_equal(r.next_wakeup, NOW + 60);
+    assert_int_equal(r.run_state, RUN_RUNNING);
+    plan_result_clear(&r);
+
+    assert_int_equal(plan_run(g, tis, NULL, NOW + 60, &r, &e), 0);
+    assert_int_equal(r.n_changes, 1);
+    assert_int_equal(r.changes[0].task, 0);
+    assert_int_equal(r.changes[0].from, TI_UP_FOR_RESCHEDULE);
+    assert_int_equal(r.changes[0].to, TI_QUEUED);
+    assert_int_equal(r.next_wakeup, 0);
+    plan_result_clear(&r);
+
+    /* no free slot: scheduled, waiting for one */
+    struct plan_limits lim = {.free_slots = 0};
+    assert_int_equal(plan_run(g, tis, &lim, NOW + 61, &r, &e), 0);
+    assert_int_equal(r.n_changes, 1);
+    assert_int_equal(r.changes[0].to, TI_SCHEDULED);
+    plan_result_clear(&r);
+    assert_int_equal(plan_after_try(TRY_RESCHEDULE, 1, 0), TI_UP_FOR_RESCHEDULE);
+    graph_free(g);
+}
+
 /* max_active_tasks counts active_in_dag plus this call's queued; free_slots likewise. */
 static void
 test_limits(void **state)
@@ -826,6 +867,7 @@ main(void)
         cmocka_unit_test(test_chain_skip_cascade),
         cmocka_unit_test(test_branch_skips),
         cmocka_unit_test(test_retries),
+        cmocka_unit_test(test_reschedule),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_leaf_rule),
         cmocka_unit_test(test_deadlock),

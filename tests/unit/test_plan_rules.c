@@ -20,8 +20,8 @@
 #define NOW ((time_t)1700000000)
 
 static const enum ti_state all_states[TI_N_STATES] = {
-    TI_NONE,   TI_SCHEDULED,    TI_QUEUED,          TI_RUNNING, TI_SUCCESS,
-    TI_FAILED, TI_UP_FOR_RETRY, TI_UPSTREAM_FAILED, TI_SKIPPED, TI_REMOVED,
+    TI_NONE,         TI_SCHEDULED,       TI_QUEUED,  TI_RUNNING, TI_SUCCESS,           TI_FAILED,
+    TI_UP_FOR_RETRY, TI_UPSTREAM_FAILED, TI_SKIPPED, TI_REMOVED, TI_UP_FOR_RESCHEDULE,
 };
 
 /* The graph a -> c <- b with c's trigger rule given as text, indexed (dag_index). */
