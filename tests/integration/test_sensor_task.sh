@@ -11,7 +11,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/http.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 27
+plan 30
 ST=$(gust_bin sensor_task)
 gust_tmpdir tmp
 # connections from the environment only until the runner part (which has its database)
@@ -108,3 +108,14 @@ check_eq "the sensor and the task after it succeed" "success success" \
     "$("$GUST" tasks state sensor_flow wait_file s1) $("$GUST" tasks state sensor_flow read_it s1)"
 check_eq "the sensor's spec has the rendered filepath and its mode" "$tmp/drop/s1/*.ready poke 0" \
     "$(/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["filepath"], s["mode"], s["poke_count"])' "$spec")"
+
+# --- reschedule mode through the runner: the first poke exits 98, a later one finds the file
+mkdir -p "$tmp/drop/s2"
+log=$tmp/logs/dag_id=sensor_resched/run_id=s2/task_id=wait_file/attempt=1.log
+(wait_for 30 grep -q "not met yet" "$log" && echo hi >"$tmp/drop/s2/y.ready") &
+"$GUST" dags trigger sensor_resched --local -r s2 -c "{\"dir\": \"$tmp/drop\"}" >"$tmp/run2.out" 2>&1
+check_eq "reschedule mode: the run succeeds" success "$("$GUST" dags state sensor_resched s2 | cut -d, -f1)"
+check_eq "reschedule mode: the sensor and the task after it succeed" "success success" \
+    "$("$GUST" tasks state sensor_resched wait_file s2) $("$GUST" tasks state sensor_resched read_it s2)"
+check "reschedule mode: a poke exited 98 (not yet) before the one that met it" \
+    grep -q "not met yet: next poke in 1s (reschedule)" "$log"
