@@ -11,7 +11,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/http.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 30
+plan 31
 ST=$(gust_bin sensor_task)
 gust_tmpdir tmp
 # connections from the environment only until the runner part (which has its database)
@@ -71,6 +71,10 @@ st h3 "{\"sensor\": \"HttpSensor\", $Q, \"http_conn_id\": \"api\", \"endpoint\":
 check_eq "http: a 500 fails the try (exit 1)" "1 1" "$RC $(grep -c 'error: poke 1: HTTP 500 from GET' "$tmp/h3.out")"
 st h5 "{\"sensor\": \"HttpSensor\", $Q, \"http_conn_id\": \"api\", \"endpoint\": \"broken\", \"response_error_codes_allowlist\": [\"404\", \"5\"], \"mode\": \"reschedule\"}"
 check_eq "http: a status in response_error_codes_allowlist keeps poking (98)" 98 "$RC"
+export AIRFLOW_CONN_API_AUTH="{\"conn_type\": \"http\", \"host\": \"${HTTP_FIXTURE_URL#http://}\", \"login\": \"ann\", \"password\": \"s3cr@t\", \"extra\": {\"X-Api-Key\": \"k1\", \"timeout\": 5}}"
+st h6 "{\"sensor\": \"HttpSensor\", $Q, \"http_conn_id\": \"api_auth\", \"endpoint\": \"/form\", \"method\": \"POST\", \"request_params\": {\"day\": \"2026-01-01\"}, \"mode\": \"reschedule\"}"
+check_eq "http: the connection's login is basic auth, its extra headers (not its timeout)" "0 1 1 0" \
+    "$RC $(grep -c "\"Authorization\": \"Basic $(printf 'ann:s3cr@t' | base64)\"" "$HTTP_FIXTURE_REQUESTS") $(grep -c '"X-Api-Key": "k1"' "$HTTP_FIXTURE_REQUESTS") $(grep -ci '"timeout": "5"' "$HTTP_FIXTURE_REQUESTS")"
 st h4 "{\"sensor\": \"HttpSensor\", $Q, \"http_conn_id\": \"api\", \"endpoint\": \"broken\", \"soft_fail\": true}"
 check_eq "http: an error with soft_fail is skipped (99)" 99 "$RC"
 
