@@ -684,15 +684,33 @@ dagfile_sensor_args(struct loadctx *c, const struct chain *ch, struct dag_task *
 
 /* ---- the canonical dump ---- */
 
+/* s as a JSON string literal (null for NULL). */
 static void
-put_json_str(FILE *out, const char *label, const char *s)
+put_quoted(FILE *out, const char *s)
 {
     json_t *v = s ? json_string(s) : NULL;
     char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
 
-    fprintf(out, "    %s: %s\n", label, text ? text : "null");
+    fputs(text ? text : "null", out);
     free(text);
     json_decref(v);
+}
+
+static void
+put_json_str(FILE *out, const char *label, const char *s)
+{
+    fprintf(out, "    %s: ", label);
+    put_quoted(out, s);
+    fputc('\n', out);
+}
+
+static void
+put_json_list(FILE *out, const char *label, char *const *v, size_t n)
+{
+    fprintf(out, "    %s: [", label);
+    for (size_t i = 0; i < n; i++)
+        fputs(i ? ", " : "", out), put_quoted(out, v[i]);
+    fputs("]\n", out);
 }
 
 static void
@@ -709,10 +727,7 @@ put_kind_args(FILE *out, const struct dag_sensor *s)
 {
     if (s->kind == SENSOR_EXTERNAL_TASK) {
         put_json_str(out, "external_dag_id", s->external_dag_id);
-        fputs("    external_task_ids: [", out);
-        for (size_t i = 0; i < s->n_external_task_ids; i++)
-            fprintf(out, "%s\"%s\"", i ? ", " : "", s->external_task_ids[i]);
-        fputs("]\n", out);
+        put_json_list(out, "external_task_ids", s->external_task_ids, s->n_external_task_ids);
         put_json_str(out, "external_task_group_id", s->external_task_group_id);
         put_states(out, "allowed_states", s->allowed_states, s->n_allowed_states);
         put_states(out, "failed_states", s->failed_states, s->n_failed_states);
@@ -735,10 +750,7 @@ put_kind_args(FILE *out, const struct dag_sensor *s)
                 s->request_params_json ? s->request_params_json : "null");
         fprintf(out, "    extra_options: %s\n",
                 s->extra_options_json ? s->extra_options_json : "null");
-        fputs("    response_error_codes_allowlist: [", out);
-        for (size_t i = 0; i < s->n_error_codes; i++)
-            fprintf(out, "%s\"%s\"", i ? ", " : "", s->error_codes[i]);
-        fputs("]\n", out);
+        put_json_list(out, "response_error_codes_allowlist", s->error_codes, s->n_error_codes);
     } else if (s->kind == SENSOR_DATETIME || s->kind == SENSOR_TIME) {
         put_json_str(out, "target_time", s->target_time);
     } else if (s->kind == SENSOR_TIMEDELTA) {
@@ -766,8 +778,12 @@ dagfile_sensor_dump(FILE *out, const struct dag_task *t)
         put_json_str(out, "bash_command", t->bash_command);
         put_json_str(out, "cwd", t->cwd);
         fputs("    env: {", out);
-        for (size_t i = 0; i < t->n_env; i++)
-            fprintf(out, "%s\"%s\": \"%s\"", i ? ", " : "", t->env[i].key, t->env[i].value);
+        for (size_t i = 0; i < t->n_env; i++) {
+            fputs(i ? ", " : "", out);
+            put_quoted(out, t->env[i].key);
+            fputs(": ", out);
+            put_quoted(out, t->env[i].value);
+        }
         fputs("}\n", out);
     }
 }
