@@ -13,8 +13,9 @@
  *   missing: no base path.
  * - HttpSensor: one request per poke to the connection's base URL + endpoint (GET: the
  *   request_params as the query; other methods: as a form body), with its headers, the
- *   connection's login as basic auth and its extra as headers. Met below 400; 404 is not yet
- *   (Airflow's response_error_codes_allowlist); another status, or no answer, is an error.
+ *   connection's login as basic auth and its extra as headers. Met below 400; a status in
+ *   response_error_codes_allowlist (default 404) is not yet; another one, or no answer, is an
+ *   error.
  * - BashSensor: /bin/bash -c bash_command with the task's env (exactly, when given) in cwd;
  *   exit 0 met, anything else not yet.
  *
@@ -57,6 +58,7 @@ struct sensor {
     struct task_list headers;
     long timeout_ms;
     bool check_response;
+    json_t *allow;                  /* response_error_codes_allowlist (borrowed), NULL: ["404"] */
     const char *bash_command, *cwd; /* BashSensor */
     struct task_list env;
     bool has_env;
@@ -272,6 +274,7 @@ http_setup(struct sensor *s, struct err *e)
     int rc = -1;
 
     s->method = str_of(s->spec, "method") ? str_of(s->spec, "method") : "GET";
+    s->allow = json_object_get(s->spec, "response_error_codes_allowlist");
     if (conn_lookup_default(id ? id : "http_default", &c, e) < 0) {
         err_prefix(e, "http_conn_id");
         goto out;
@@ -330,6 +333,28 @@ http_request_once(struct sensor *s, struct err *e)
     return res;
 }
 
+/* Airflow: an error status whose "<status>:<reason>" starts with an allowlist entry is "not
+ * yet" (the reason is not kept here: an entry is matched against "<status>:"). */
+static bool
+allowed(const struct sensor *s, long status)
+{
+    char text[32];
+    size_t i, tl;
+    json_t *v;
+
+    tl = (size_t)snprintf(text, sizeof(text), "%ld:", status);
+    if (s->allow == NULL)
+        return status == 404;
+    json_array_foreach(s->allow, i, v)
+    {
+        const char *p = json_string_value(v);
+        size_t pl = p ? strlen(p) : 0;
+        if (pl > 0 && strncmp(text, p, pl < tl ? pl : tl) == 0)
+            return true;
+    }
+    return false;
+}
+
 static int
 http_poke(struct sensor *s, int n, struct err *e)
 {
@@ -345,10 +370,10 @@ http_poke(struct sensor *s, int n, struct err *e)
         http_response_free(res);
         return -1;
     }
-    rc = st < 400 || !s->check_response ? 1 : st == 404 ? 0 : -1;
+    rc = st < 400 || !s->check_response ? 1 : allowed(s, st) ? 0 : -1;
     task_log("poke %d: %s %s: HTTP %ld%s", n, s->method, s->url, st,
              rc > 0    ? ""
-             : rc == 0 ? " (404: keep poking)"
+             : rc == 0 ? " (in response_error_codes_allowlist: keep poking)"
                        : "");
     if (rc < 0)
         err_set(e, ERR_FAIL, "HTTP %ld from %s %s", st, s->method, s->url);

@@ -123,6 +123,9 @@ struct dag_sensor {
     char *headers_json;        /* a JSON object, NULL when absent */
     char *request_params_json; /* a JSON object, NULL when absent */
     char *extra_options_json;  /* a JSON object (timeout, verify...), NULL when absent */
+    char **error_codes;        /* response_error_codes_allowlist: statuses that mean "not yet"
+                                * (prefixes of "<status>:<reason>"), default {"404"} */
+    size_t n_error_codes;
     /* DateTimeSensor: target_time, templated ISO 8601; TimeSensor: target_time "HH:MM[:SS]" */
     char *target_time;
     double delta; /* TimeDeltaSensor: seconds after the run's data_interval_end */

@@ -82,6 +82,8 @@ int dagfile_read_int(struct loadctx *c, const struct ynode *n, const char *what,
 int dagfile_read_bool(struct loadctx *c, const struct ynode *n, const char *what, bool *out);
 /* Seconds as a number or a `__type__: datetime.timedelta` mapping; null gives -1. */
 int dagfile_read_duration(struct loadctx *c, const struct ynode *n, const char *what, double *out);
+/* dag-factory's get_time_delta ("1 hours", "2 days"): seconds, or -1 when s is not one. */
+long long dagfile_relative_seconds(const char *s);
 /* A date or date-time string (or `__type__: datetime.datetime` mapping) in zone tz. */
 int dagfile_read_date(struct loadctx *c, const struct ynode *n, const char *what, const char *tz,
                       time_t *out);

@@ -80,6 +80,7 @@ static const struct {
     {"headers", K(SENSOR_HTTP)},
     {"request_params", K(SENSOR_HTTP)},
     {"extra_options", K(SENSOR_HTTP)},
+    {"response_error_codes_allowlist", K(SENSOR_HTTP)},
     {"target_time", K(SENSOR_DATETIME) | K(SENSOR_TIME)},
     {"delta", K(SENSOR_TIMEDELTA)},
     {"bash_command", K(SENSOR_BASH)},
@@ -135,6 +136,7 @@ dagfile_sensor_free(struct dag_sensor *s)
     free(s->headers_json);
     free(s->request_params_json);
     free(s->extra_options_json);
+    dagfile_str_list_free(s->error_codes, s->n_error_codes);
     free(s->target_time);
     free(s);
 }
@@ -193,6 +195,12 @@ dagfile_sensor_dup(const struct dag_sensor *s, bool *ok)
     o->headers_json = dup_s(s->headers_json, ok);
     o->request_params_json = dup_s(s->request_params_json, ok);
     o->extra_options_json = dup_s(s->extra_options_json, ok);
+    o->error_codes = NULL;
+    if (s->error_codes != NULL &&
+        (o->error_codes = calloc(s->n_error_codes + 1, sizeof(char *))) == NULL)
+        *ok = false;
+    for (size_t i = 0; o->error_codes && i < s->n_error_codes; i++)
+        o->error_codes[i] = dup_s(s->error_codes[i], ok);
     o->target_time = dup_s(s->target_time, ok);
     return o;
 }
@@ -225,7 +233,8 @@ arg(const struct senctx *x, const char *key)
     return n && ynode_is_null(n) ? NULL : n;
 }
 
-/* A sensor argument of another sensor on the task itself: Airflow refuses it. */
+/* A sensor argument of another sensor on the task itself: Airflow refuses it (null, the
+ * loader's "not set", is let through). */
 static int
 refuse_others(struct senctx *x)
 {
@@ -234,7 +243,8 @@ refuse_others(struct senctx *x)
 
     for (size_t i = 0; map->kind == YN_MAP && i < map->n; i++) {
         const struct ynode *k = ymap_key(map, i);
-        if (k->kind == YN_SCALAR && !kind_takes(x->s->kind, k->str)) {
+        if (k->kind == YN_SCALAR && !kind_takes(x->s->kind, k->str) &&
+            !ynode_is_null(ymap_val(map, i))) {
             dagfile_error(x->c, k,
                           "task '%s': key '%s' is not an argument of %s (Airflow refuses it "
                           "too): remove it",
@@ -321,6 +331,10 @@ read_states(struct senctx *x, const char *key, bool run_states, enum ti_state **
         return 0;
     if (dagfile_read_str_list(x->c, n, key, &names, &k) < 0)
         return -1;
+    if (k == 0) { /* Airflow: an empty list is the default */
+        dagfile_str_list_free(names, k);
+        return 0;
+    }
     free(*out);
     if ((*out = calloc(k + 1, sizeof(**out))) == NULL) {
         dagfile_str_list_free(names, k);
@@ -348,7 +362,8 @@ read_states(struct senctx *x, const char *key, bool run_states, enum ti_state **
     return bad;
 }
 
-/* Airflow: a state may not be in two of allowed, skipped and failed states. */
+/* Airflow: a state may not be in two of allowed, skipped and failed states (nor twice in
+ * one of them). */
 static int
 states_disjoint(struct senctx *x)
 {
@@ -357,14 +372,14 @@ states_disjoint(struct senctx *x)
     const size_t ns[3] = {s->n_allowed_states, s->n_skipped_states, s->n_failed_states};
 
     for (int a = 0; a < 3; a++)
-        for (int b = a + 1; b < 3; b++)
+        for (int b = a; b < 3; b++)
             for (size_t i = 0; i < ns[a]; i++)
-                for (size_t j = 0; j < ns[b]; j++)
+                for (size_t j = a == b ? i + 1 : 0; j < ns[b]; j++)
                     if (sets[a][i] == sets[b][j]) {
                         dagfile_error(x->c, x->ch->maps[0],
-                                      "task '%s': state '%s' is in two of allowed_states, "
-                                      "skipped_states and failed_states (Airflow refuses "
-                                      "duplicates)",
+                                      "task '%s': state '%s' is given twice in "
+                                      "allowed_states, skipped_states and failed_states "
+                                      "(Airflow refuses duplicates)",
                                       x->sid, ti_state_name(sets[a][i]));
                         return -1;
                     }
@@ -411,6 +426,31 @@ read_task_ids(struct senctx *x)
     return bad | check_tmpl(x, "external_task_group_id");
 }
 
+/* execution_delta: seconds, a timedelta, or dag-factory's relative time ("1 days"). */
+static int
+read_delta(struct senctx *x)
+{
+    const struct ynode *n = arg(x, "execution_delta");
+    double v;
+    long long rel;
+
+    x->s->execution_delta = NAN;
+    if (n == NULL)
+        return 0;
+    if (n->kind == YN_SCALAR && ynode_double(n, &v) < 0) {
+        if ((rel = dagfile_relative_seconds(n->str)) < 0) {
+            dagfile_error(x->c, n,
+                          "task '%s': execution_delta '%s' is not a duration (seconds, a "
+                          "datetime.timedelta, or dag-factory's \"N hours|minutes|seconds|days\")",
+                          x->sid, n->str);
+            return -1;
+        }
+        x->s->execution_delta = (double)rel;
+        return 0;
+    }
+    return dagfile_read_duration(x->c, n, "execution_delta", &x->s->execution_delta);
+}
+
 static int
 read_external(struct senctx *x)
 {
@@ -433,10 +473,7 @@ read_external(struct senctx *x)
     bad |= read_states(x, "skipped_states", run_states, &s->skipped_states, &s->n_skipped_states);
     if (!bad)
         bad |= states_disjoint(x);
-    s->execution_delta = NAN;
-    if (arg(x, "execution_delta") != NULL)
-        bad |= dagfile_read_duration(x->c, arg(x, "execution_delta"), "execution_delta",
-                                     &s->execution_delta);
+    bad |= read_delta(x);
     bad |=
         dagfile_read_bool(x->c, arg(x, "check_existence"), "check_existence", &s->check_existence);
     return bad;
@@ -477,6 +514,25 @@ read_object(struct senctx *x, const char *key, bool templated, char **out)
     return templated ? dagfile_check_tree_templates(x->c, n, key, x->dag->params_json) : 0;
 }
 
+/* response_error_codes_allowlist: a list of status texts, default ["404"] (a null or an empty
+ * list: every error status fails the poke). */
+static int
+read_error_codes(struct senctx *x)
+{
+    const struct ynode *n = dagfile_oget(x->ch, x->t->op, "response_error_codes_allowlist");
+    struct dag_sensor *s = x->s;
+
+    if (n != NULL)
+        return ynode_is_null(n) ? 0
+                                : dagfile_read_str_list(x->c, n, "response_error_codes_allowlist",
+                                                        &s->error_codes, &s->n_error_codes);
+    if ((s->error_codes = calloc(2, sizeof(char *))) == NULL ||
+        (s->error_codes[0] = strdup("404")) == NULL)
+        return dagfile_error(x->c, x->ch->maps[0], "out of memory"), -1;
+    s->n_error_codes = 1;
+    return 0;
+}
+
 static int
 read_http(struct senctx *x)
 {
@@ -491,6 +547,7 @@ read_http(struct senctx *x)
     bad |= read_object(x, "headers", true, &s->headers_json);
     bad |= read_object(x, "request_params", true, &s->request_params_json);
     bad |= read_object(x, "extra_options", false, &s->extra_options_json);
+    bad |= read_error_codes(x);
     if (s->method != NULL &&
         (s->method[0] == '\0' || s->method[strspn(s->method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                                              "abcdefghijklmnopqrstuvwxyz")])) {
@@ -627,15 +684,33 @@ dagfile_sensor_args(struct loadctx *c, const struct chain *ch, struct dag_task *
 
 /* ---- the canonical dump ---- */
 
+/* s as a JSON string literal (null for NULL). */
 static void
-put_json_str(FILE *out, const char *label, const char *s)
+put_quoted(FILE *out, const char *s)
 {
     json_t *v = s ? json_string(s) : NULL;
     char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
 
-    fprintf(out, "    %s: %s\n", label, text ? text : "null");
+    fputs(text ? text : "null", out);
     free(text);
     json_decref(v);
+}
+
+static void
+put_json_str(FILE *out, const char *label, const char *s)
+{
+    fprintf(out, "    %s: ", label);
+    put_quoted(out, s);
+    fputc('\n', out);
+}
+
+static void
+put_json_list(FILE *out, const char *label, char *const *v, size_t n)
+{
+    fprintf(out, "    %s: [", label);
+    for (size_t i = 0; i < n; i++)
+        fputs(i ? ", " : "", out), put_quoted(out, v[i]);
+    fputs("]\n", out);
 }
 
 static void
@@ -652,10 +727,7 @@ put_kind_args(FILE *out, const struct dag_sensor *s)
 {
     if (s->kind == SENSOR_EXTERNAL_TASK) {
         put_json_str(out, "external_dag_id", s->external_dag_id);
-        fputs("    external_task_ids: [", out);
-        for (size_t i = 0; i < s->n_external_task_ids; i++)
-            fprintf(out, "%s\"%s\"", i ? ", " : "", s->external_task_ids[i]);
-        fputs("]\n", out);
+        put_json_list(out, "external_task_ids", s->external_task_ids, s->n_external_task_ids);
         put_json_str(out, "external_task_group_id", s->external_task_group_id);
         put_states(out, "allowed_states", s->allowed_states, s->n_allowed_states);
         put_states(out, "failed_states", s->failed_states, s->n_failed_states);
@@ -678,6 +750,7 @@ put_kind_args(FILE *out, const struct dag_sensor *s)
                 s->request_params_json ? s->request_params_json : "null");
         fprintf(out, "    extra_options: %s\n",
                 s->extra_options_json ? s->extra_options_json : "null");
+        put_json_list(out, "response_error_codes_allowlist", s->error_codes, s->n_error_codes);
     } else if (s->kind == SENSOR_DATETIME || s->kind == SENSOR_TIME) {
         put_json_str(out, "target_time", s->target_time);
     } else if (s->kind == SENSOR_TIMEDELTA) {
@@ -705,8 +778,12 @@ dagfile_sensor_dump(FILE *out, const struct dag_task *t)
         put_json_str(out, "bash_command", t->bash_command);
         put_json_str(out, "cwd", t->cwd);
         fputs("    env: {", out);
-        for (size_t i = 0; i < t->n_env; i++)
-            fprintf(out, "%s\"%s\": \"%s\"", i ? ", " : "", t->env[i].key, t->env[i].value);
+        for (size_t i = 0; i < t->n_env; i++) {
+            fputs(i ? ", " : "", out);
+            put_quoted(out, t->env[i].key);
+            fputs(": ", out);
+            put_quoted(out, t->env[i].value);
+        }
         fputs("}\n", out);
     }
 }

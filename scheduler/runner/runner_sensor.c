@@ -84,6 +84,17 @@ set_object(struct store *st, const struct ti_try *t, json_t *o, const char *key,
 }
 
 static int
+set_strings(json_t *o, const char *key, char *const *v, size_t n)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a != NULL && i < n; i++)
+        if (json_array_append_new(a, json_string(v[i])) != 0)
+            break;
+    return a ? json_object_set_new(o, key, a) : -1;
+}
+
+static int
 bash_fields(struct store *st, const struct ti_try *t, json_t *o, struct err *e)
 {
     const struct dag_task *task = ti_task(t);
@@ -122,7 +133,9 @@ kind_fields(struct store *st, const struct ti_try *t, const struct dag_sensor *s
             set_object(st, t, o, "extra_options", s->extra_options_json, false, e) < 0)
             return -1;
         return json_object_set_new(o, "http_conn_id", json_string(s->http_conn_id)) ||
-                       json_object_set_new(o, "method", json_string(s->method))
+                       json_object_set_new(o, "method", json_string(s->method)) ||
+                       set_strings(o, "response_error_codes_allowlist", s->error_codes,
+                                   s->n_error_codes)
                    ? oom(e)
                    : 0;
     case SENSOR_BASH:

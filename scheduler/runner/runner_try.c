@@ -308,7 +308,7 @@ outcome_of(const struct dag_task *task, const struct exec_result *res)
     if (res->exit_code == 98 && task->sensor != NULL && task->sensor->reschedule)
         return TRY_RESCHEDULE; /* sensor_task, sql_task: not yet */
     if ((OP_IS_SQL(task->op) || task->op == OP_SENSOR) && res->exit_code == 99)
-        return TRY_SKIPPED; /* sql_task: a sensor's timeout with soft_fail */
+        return TRY_SKIPPED; /* sql_task, sensor_task: a sensor's timeout with soft_fail */
     return res->exit_code == 100 ? TRY_PERMANENT : TRY_FAILED;
 }
 
