@@ -49,6 +49,8 @@ dag_task_clear(struct dag_task *t)
     free(t->upstream_idx);
     free(t->downstream_idx);
     dagfile_map_free(t->map);
+    dagfile_assets_free(t->outlets, t->n_outlets);
+    dagfile_assets_free(t->inlets, t->n_inlets);
     memset(t, 0, sizeof(*t));
 }
 
@@ -71,6 +73,7 @@ dag_free(struct dag *dag)
     dagfile_str_list_free(dag->tags, dag->n_tags);
     free(dag->owner);
     dagfile_str_list_free(dag->template_searchpath, dag->n_template_searchpath);
+    asset_cond_free(dag->asset_schedule);
     free(dag);
 }
 

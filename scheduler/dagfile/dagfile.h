@@ -145,10 +145,21 @@ struct dag_asset {
 enum asset_cond_kind { ASSET_COND_URI, ASSET_COND_ALL, ASSET_COND_ANY };
 struct asset_cond {
     enum asset_cond_kind kind;
-    char *uri;               /* ASSET_COND_URI */
+    char *uri;               /* ASSET_COND_URI: asset.uri (the same pointer, owned there) */
+    struct dag_asset asset;  /* ASSET_COND_URI: the asset as written (name, group, extra) */
     struct asset_cond *kids; /* ASSET_COND_ALL / ANY */
     size_t n_kids;
 };
+
+/* Assets (dagfile_asset.c). Whether the condition holds, given which assets have a pending
+ * event (pending(uri, arg)); an empty all / any never holds. */
+bool asset_cond_eval(const struct asset_cond *c, bool (*pending)(const char *uri, void *arg),
+                     void *arg);
+/* The condition as text, Airflow's form: "(a & b) | c" (every nested all / any in
+ * parentheses). NULL when out of memory; the caller frees it. */
+char *asset_cond_text(const struct asset_cond *c);
+/* Free a condition and everything in it; NULL is a no-op. */
+void asset_cond_free(struct asset_cond *c);
 
 /* Dynamic task mapping (docs/dag-files.md, "Dynamic task mapping"): one argument mapped over,
  * from `expand:` (or the one source of `expand_kwargs:`). */
@@ -272,6 +283,11 @@ struct dag {
     size_t n_tasks;
     size_t *by_id; /* task indices sorted by task_id, for dag_task_index (dag_index) */
 };
+
+/* Every distinct URI of a DAG's assets (schedule, then outlets and inlets in task order, the
+ * first of each URI), for syncing the `asset` table: *out is a caller-freed array of borrowed
+ * pointers (NULL when there are none). -1: out of memory. */
+int dag_assets(const struct dag *dag, const struct dag_asset ***out, size_t *n);
 
 /* A problem found while loading, always with its place. */
 struct dag_diag {

@@ -291,6 +291,7 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
     bad |= task_args(c, &ch, t, sid, tz);
     bad |= task_operator_args(c, &ch, t, sid);
     bad |= read_var_args(c, &ch, t, sid);
+    bad |= dagfile_task_assets(c, &ch, t, sid);
     bad |= dagfile_check_task_templates(c, &ch, t, params);
     if (OP_IS_SQL(t->op))
         bad |= dagfile_sql_args(c, &ch, t, sid, dag);
@@ -408,6 +409,8 @@ dag_timetable(struct loadctx *c, struct dag *dag, const struct ynode *map)
         return -1;
     }
     dagfile_warn(c, t, "timetable is Airflow 2's argument (Airflow 3 removed it): use schedule");
+    if (dagfile_is_asset_schedule(t))
+        return dagfile_asset_schedule(c, dag, t, "timetable");
     return dagfile_schedule_map(c, dag, t, "timetable");
 }
 
@@ -428,12 +431,10 @@ dag_schedule(struct loadctx *c, struct dag *dag, const struct ynode *map)
     if (s == NULL || ynode_is_null(s) || (s->kind == YN_SCALAR && is_none_text(s->str)))
         return schedule_parse(&dag->schedule, "None", &e) < 0 ? dagfile_error(c, s, "%s", e.msg),
                -1                                             : 0;
+    if (dagfile_is_asset_schedule(s)) /* a list, or a mapping of assets (dagfile_assetload.c) */
+        return dagfile_asset_schedule(c, dag, s, "schedule");
     if (s->kind == YN_MAP)
         return dagfile_schedule_map(c, dag, s, "schedule");
-    if (s->kind != YN_SCALAR) {
-        dagfile_error(c, s, "schedule: asset/dataset schedules are not supported yet");
-        return -1;
-    }
     if (schedule_parse(&dag->schedule, s->str, &e) < 0) {
         dagfile_error(c, s, "schedule '%s': %s", s->str, e.msg);
         return -1;

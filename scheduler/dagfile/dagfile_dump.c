@@ -7,6 +7,8 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 const char *
@@ -242,6 +244,47 @@ put_map(FILE *out, const struct dag_map *m)
     put_field(out, "map_index_template", m->index_template);
 }
 
+/* One asset: its uri, then name, group and extra when not Airflow's defaults. */
+static void
+put_asset(FILE *out, const char *label, const struct dag_asset *a)
+{
+    fprintf(out, "%s ", label), put_str(out, a->uri);
+    if (a->name && strcmp(a->name, a->uri) != 0)
+        fputs(" name ", out), put_str(out, a->name);
+    if (a->group && strcmp(a->group, "asset") != 0)
+        fputs(" group ", out), put_str(out, a->group);
+    if (a->extra_json)
+        fprintf(out, " extra %s", a->extra_json);
+    fputc('\n', out);
+}
+
+static void
+put_assets(FILE *out, const char *label, const struct dag_asset *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        put_asset(out, label, &a[i]);
+}
+
+/* The asset schedule as text, then each of its assets that has more than a uri. */
+static void
+put_asset_schedule(FILE *out, const struct dag *d)
+{
+    const struct dag_asset **all = NULL;
+    char *text = asset_cond_text(d->asset_schedule);
+    size_t n = 0;
+
+    fprintf(out, "  asset_schedule%s: %s\n", d->asset_or_time ? " (or time)" : "",
+            text ? text : "?");
+    free(text);
+    if (dag_assets(d, &all, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(all[i]->name, all[i]->uri) || strcmp(all[i]->group, "asset") ||
+            all[i]->extra_json)
+            put_asset(out, "    asset", all[i]);
+    free(all);
+}
+
 static void
 put_task(FILE *out, const struct dag_task *t)
 {
@@ -268,6 +311,8 @@ put_task(FILE *out, const struct dag_task *t)
     fputs("\n    queue: ", out), put_str(out, t->queue);
     fputc('\n', out);
     put_list(out, "    upstream", t->upstream, t->n_upstream);
+    put_assets(out, "    outlet", t->outlets, t->n_outlets);
+    put_assets(out, "    inlet", t->inlets, t->n_inlets);
     if (t->map != NULL)
         put_map(out, t->map);
 }
@@ -279,6 +324,8 @@ put_dag(FILE *out, const struct dag *d)
     fprintf(out, " at %s:%d:%d\n  description: ", d->fileloc, d->line, d->col);
     put_str(out, d->description), fputc('\n', out);
     put_schedule(out, &d->schedule);
+    if (d->asset_schedule != NULL)
+        put_asset_schedule(out, d);
     fputs("  timezone: ", out), put_str(out, d->timezone), fputc('\n', out);
     put_time(out, "  start_date", d->has_start_date, d->start_date);
     put_time(out, "  end_date", d->has_end_date, d->end_date);

@@ -279,6 +279,39 @@ int dagfile_map_read(struct loadctx *c, const struct chain *ch, struct dag_task 
 int dagfile_map_check_items(struct loadctx *c, const struct ynode *map, const struct dag_task *t,
                             const char *sid, const char *params);
 
+/* Assets (dagfile_asset.c): Airflow's checks of an asset's uri, name or group (field names
+ * it); NULL when v is valid, else why not (in why, or a constant). */
+const char *dagfile_asset_invalid(const char *field, const char *v, char *why, size_t size);
+/* a->* = copies of the arguments, group "asset" when NULL or empty. -1: out of memory. */
+int dagfile_asset_set(struct dag_asset *a, const char *uri, const char *name, const char *group,
+                      const char *extra_json);
+void dagfile_asset_clear(struct dag_asset *a);
+void dagfile_assets_free(struct dag_asset *a, size_t n);
+/* A deep copy of n assets (NULL when n is 0); *ok false when out of memory. */
+struct dag_asset *dagfile_assets_copy(const struct dag_asset *a, size_t n, bool *ok);
+void asset_cond_clear(struct asset_cond *c);
+/* Append kid (moved: *kid is left empty) to the all / any node parent; a kid of the same kind
+ * has its own kids appended instead (a & (b & c) is a & b & c). -1: out of memory. */
+int dagfile_cond_add(struct asset_cond *parent, struct asset_cond *kid);
+/* A dag-factory condition string ("(a & b) | c": `&` before `|`, parentheses, operands that
+ * are names or URIs) into *out. resolve (may be NULL: an operand is its own URI) turns an
+ * operand into its URI or fails with a message. -1: *at is the byte offset of the problem and
+ * msg says what it is. */
+typedef int (*dagfile_cond_resolve)(void *arg, const char *operand, char **uri, char *msg,
+                                    size_t size);
+int dagfile_cond_parse(const char *text, dagfile_cond_resolve resolve, void *arg,
+                       struct asset_cond *out, size_t *at, char *msg, size_t size);
+/* dagfile_assetload.c. A task's outlets and inlets along the chain into t. */
+int dagfile_task_assets(struct loadctx *c, const struct chain *ch, struct dag_task *t,
+                        const char *sid);
+/* Whether a schedule (or timetable) value is an asset form: a list, a mapping with datasets,
+ * file, assets, __and__ or __or__, or a __type__ naming an asset class or builtins.list. */
+bool dagfile_is_asset_schedule(const struct ynode *s);
+/* Read it into dag->asset_schedule (and dag->schedule, dag->tt and dag->asset_or_time for
+ * Dataset/AssetOrTimeSchedule); what names the key. -1 on error (recorded). */
+int dagfile_asset_schedule(struct loadctx *c, struct dag *dag, const struct ynode *s,
+                           const char *what);
+
 /* Free one DAG (NULL is a no-op). */
 void dag_free(struct dag *dag);
 /* Strings: strdup that may be given NULL. */

@@ -28,9 +28,6 @@
     "callbacks are not run by gust yet: remove it (a failed task or run is shown by `gust tasks "  \
     "states-for-dag-run` and the scheduler's log)"
 #define R_PYTHON "it names Python code, which gust cannot run: remove it"
-#define R_ASSET                                                                                    \
-    "assets and datasets are not supported yet: remove it and trigger the consumer DAG with "      \
-    "TriggerDagRunOperator or a time schedule"
 #define R_EMAIL "gust sends no e-mail: remove it"
 #define R_DOC "documentation only; gust does not show it"
 #define R_UI "Airflow UI setting; gust has no UI"
@@ -57,7 +54,9 @@
 static const struct dagfile_key keys[] = {
     /* DAG level */
     {"default_args", D | G, KEY_IMPLEMENTED, 0, NULL, NULL},
-    {"schedule", D, KEY_IMPLEMENTED, 0, NULL, NULL},
+    {"schedule", D, KEY_IMPLEMENTED, 0,
+     "a cron, preset, timedelta or timetable (see \"Schedules\"), or assets (see \"Assets\")",
+     NULL},
     {"schedule_interval", D, KEY_IMPLEMENTED, 0, "deprecated: use schedule", NULL},
     {"timetable", D, KEY_IMPLEMENTED, 0, NULL, NULL},
     {"start_date", D | AT, KEY_IMPLEMENTED, 0, NULL, NULL},
@@ -133,8 +132,9 @@ static const struct dagfile_key keys[] = {
      "a gust extension to dag-factory: Airflow's expand_kwargs", NULL},
     {"partial", T, KEY_IMPLEMENTED, 0, "see \"Dynamic task mapping\"", NULL},
     {"map_index_template", AT, KEY_IMPLEMENTED, 0, "names the instances of a mapped task", NULL},
-    {"outlets", AT, KEY_REFUSED, 0, R_ASSET, NULL},
-    {"inlets", AT, KEY_REFUSED, 0, R_ASSET, NULL},
+    {"outlets", AT, KEY_IMPLEMENTED, 0,
+     "assets the task updates: URIs or Asset mappings (see \"Assets\")", NULL},
+    {"inlets", AT, KEY_IMPLEMENTED, 0, "assets the task reads (recorded; see \"Assets\")", NULL},
     {"python_callable", AT, KEY_REFUSED, 0, R_PYTHON, NULL},
     {"python_callable_name", AT, KEY_REFUSED, 0, R_PYTHON, NULL},
     {"python_callable_file", AT, KEY_REFUSED, 0, R_PYTHON, NULL},

@@ -411,6 +411,8 @@ task_copy(struct dag_task *o, const struct dag_task *t)
     o->upstream = dup_list(t->upstream, t->n_upstream, &ok);
     o->upstream_idx = dup_mem(t->upstream_idx, t->n_upstream, sizeof(size_t), &ok);
     o->downstream_idx = dup_mem(t->downstream_idx, t->n_downstream, sizeof(size_t), &ok);
+    o->outlets = dagfile_assets_copy(t->outlets, t->n_outlets, &ok); /* each instance's own */
+    o->inlets = dagfile_assets_copy(t->inlets, t->n_inlets, &ok);
     return ok;
 }
 

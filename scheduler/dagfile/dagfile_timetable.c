@@ -6,7 +6,8 @@
  * Airflow ships (docs/dag-files.md, "Schedules") under their Airflow 2 and Airflow 3 module
  * paths, binds the arguments as Python would (unknown, missing and repeated ones are errors),
  * and refuses every other class with a message naming it and the supported ones: a custom
- * timetable is Python, relativedelta has no fixed length, assets need the asset scheduler.
+ * timetable is Python, relativedelta has no fixed length (asset schedules are read in
+ * dagfile_assetload.c).
  *
  * Invariant: every error goes through dagfile_error at the node concerned; on error dag->tt
  * may hold part of what was read (dag_free clears it). */
@@ -353,7 +354,8 @@ refuse(struct loadctx *c, const struct ynode *map, const char *what)
 
     if (ymap_get(map, "datasets") || ymap_get(map, "assets") || ymap_get(map, "__and__") ||
         ymap_get(map, "__or__"))
-        dagfile_error(c, map, "%s: asset/dataset schedules are not supported yet", what);
+        dagfile_error(c, map, "%s: assets are not a timetable (they go in the schedule itself)",
+                      what);
     else if (t == NULL || t->kind != YN_SCALAR)
         dagfile_error(c, map, "%s: a mapping here needs __type__: " SUPPORTED, what);
     else if (strstr(t->str, "relativedelta") != NULL)
@@ -363,7 +365,8 @@ refuse(struct loadctx *c, const struct ynode *map, const char *what)
                       "datetime.timedelta",
                       what);
     else if (strstr(t->str, "Asset") != NULL || strstr(t->str, "Dataset") != NULL)
-        dagfile_error(c, t, "%s: asset/dataset schedules are not supported yet (%s)", what, t->str);
+        dagfile_error(c, t, "%s: %s is not a timetable (assets go in the schedule itself)", what,
+                      t->str);
     else
         dagfile_error(c, t,
                       "%s: __type__ '%s' is not supported (a custom timetable needs Python); "

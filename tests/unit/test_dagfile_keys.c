@@ -130,8 +130,6 @@ the_rule_by_name(void **state)
     static const char *const refused[] = {"on_failure_callback",
                                           "on_success_callback_name",
                                           "on_retry_callback_file",
-                                          "outlets",
-                                          "inlets",
                                           "email",
                                           "sla",
                                           "executor",
@@ -149,6 +147,10 @@ the_rule_by_name(void **state)
     assert_int_equal(dagfile_key_class("sla_miss_callback", KL_DAG, -1, &why), KEY_REFUSED);
     assert_int_equal(dagfile_key_class("doc_md", KL_DAG, -1, &why), KEY_WARNED);
     assert_int_equal(dagfile_key_class("bash_command", KL_TASK, OP_BASH, &why), KEY_IMPLEMENTED);
+    /* assets: on every operator, and in default_args */
+    assert_int_equal(dagfile_key_class("outlets", KL_TASK, OP_KPO, &why), KEY_IMPLEMENTED);
+    assert_int_equal(dagfile_key_class("inlets", KL_TASK, OP_SQL_EXECUTE, &why), KEY_IMPLEMENTED);
+    assert_int_equal(dagfile_key_class("outlets", KL_ARGS, -1, &why), KEY_IMPLEMENTED);
     /* dynamic task mapping */
     assert_int_equal(dagfile_key_class("expand", KL_TASK, OP_BASH, &why), KEY_IMPLEMENTED);
     assert_int_equal(dagfile_key_class("partial", KL_TASK, OP_KPO, &why), KEY_IMPLEMENTED);
