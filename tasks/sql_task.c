@@ -9,12 +9,13 @@
  * execution_timeout becomes the server's statement_timeout, shrinking as the try runs, and
  * SIGTERM cancels the running statement on the server before the task exits.
  *
- * Exit codes (the task contract): 0 success; 1 a failed check, an SQL error, a sensor
- * timeout; 99 a sensor timeout with soft_fail; 100 a bad spec, a missing/malformed/non-
- * postgres connection, parameters that do not match the placeholders; 111 the database is
- * unreachable. The return value (rows, per-check results) goes to $GUST_XCOM_FILE as JSON,
- * at most $GUST_XCOM_MAX_BYTES (default 1 MiB) long; a branch's followed task ids go to
- * $GUST_BRANCH_FILE. */
+ * Exit codes (the task contract): 0 success; 1 a failed check, an SQL error; 98 a sensor
+ * in reschedule mode not met yet; 99 a sensor's timeout (or error) with soft_fail; 100 a
+ * sensor's timeout, a bad spec, a missing/malformed/non-postgres connection, parameters that
+ * do not match the placeholders; 111 the database is unreachable. SqlSensor pokes as every
+ * process sensor does (tasks/lib/sensorloop.h: mode poke in a loop, reschedule once). The return
+ * value (rows, per-check results) goes to $GUST_XCOM_FILE as JSON, at most $GUST_XCOM_MAX_BYTES
+ * (default 1 MiB) long; a branch's followed task ids go to $GUST_BRANCH_FILE. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -28,6 +29,7 @@
 
 #include "clock.h"
 #include "fdio.h"
+#include "sensorloop.h"
 #include "sqlcheck.h"
 #include "sqldb.h"
 #include "sqlspec.h"
@@ -42,8 +44,8 @@
     "of the metadata database (GUST_DATABASE_URL or PG*). Result JSON to $GUST_XCOM_FILE\n"        \
     "(limit $GUST_XCOM_MAX_BYTES); a branch writes its followed task ids to $GUST_BRANCH_FILE.\n"  \
     "A long statement logs progress every $GUST_SQL_PROGRESS_SECONDS (60).\n"                      \
-    "Exit 0 ok, 1 failed check / SQL error / sensor timeout, 99 sensor timeout with soft_fail,\n"  \
-    "100 bad spec or connection, 111 database unreachable."
+    "Exit 0 ok, 1 failed check / SQL error, 98 sensor not met yet (reschedule), 99 sensor\n"       \
+    "skipped (soft_fail), 100 sensor timeout / bad spec or connection, 111 database unreachable."
 
 #define XCOM_MAX_DEFAULT (1u << 20)
 
@@ -771,68 +773,36 @@ out:
 
 /* ---- sensor ----------------------------------------------------------------------------- */
 
-/* Sleep until the monotonic time `until`, or until a stop signal: -1 then. The stop signals
- * are blocked except inside ppoll, so one arriving just before the wait still ends it. */
+/* One poke of SqlSensor: met when the first cell of the first row is truthy (Airflow's
+ * default success), an error when there is no row and fail_on_empty. */
 static int
-sleep_until(double until, struct err *e)
+sensor_poke(void *arg, int n, struct err *e)
 {
-    sigset_t stop, old, during;
-    double left;
+    struct run *r = arg;
+    struct sqlres *res = NULL;
 
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    sigprocmask(SIG_BLOCK, &stop, &old);
-    during = old;
-    sigdelset(&during, SIGTERM);
-    sigdelset(&during, SIGINT);
-    while (!task_stopping() && (left = until - clock_mono()) > 0) {
-        struct timespec ts = {.tv_sec = (time_t)left,
-                              .tv_nsec = (long)((left - floor(left)) * 1e9)};
-        if (ppoll(NULL, 0, &ts, &during) < 0 && errno != EINTR) {
-            int saved = errno;
-            sigprocmask(SIG_SETMASK, &old, NULL);
-            return err_set(e, ERR_FAIL, "sleep: %s", strerror(saved));
-        }
-    }
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    if (task_stopping())
-        return err_set(e, ERR_FAIL, "stopped by signal %d while waiting to poke",
-                       task_stop_signal());
-    return 0;
+    if (get_first(r, r->spec->sql[0], true, "poke", &res, e) < 0)
+        return -1;
+    if (res == NULL && r->spec->fail_on_empty)
+        return err_set(e, ERR_FAIL, "no rows returned, raising as per fail_on_empty");
+    struct sqlval v = sqlres_value(res, 0, 0);
+    bool done = res != NULL && sqlval_truthy(&v);
+    task_log("poke %d: first cell %s: %s", n, v.text ? v.text : "None",
+             done ? "criteria met" : "not yet");
+    sqlres_free(res);
+    return done;
 }
 
-/* SqlSensor in poke mode: 0 when the first cell is truthy, 1 on timeout, -1 on error. */
+/* SqlSensor: the poke loop of every process sensor (tasks/lib/sensorloop.h), which decides
+ * the exit code itself: 0 met, 98 not yet in reschedule mode, 100 timed out, 99 skipped. */
 static int
 op_sensor(struct run *r, struct err *e)
 {
-    const struct sql_spec *s = r->spec;
+    struct sensor_common c;
 
-    for (int pokes = 1;; pokes++) {
-        struct sqlres *res = NULL;
-        if (get_first(r, s->sql[0], true, "poke", &res, e) < 0)
-            return -1;
-        if (res == NULL && s->fail_on_empty)
-            return err_set(e, ERR_FAIL, "no rows returned, raising as per fail_on_empty");
-        struct sqlval v = sqlres_value(res, 0, 0);
-        bool done = res != NULL && sqlval_truthy(&v);
-        task_log("poke %d: first cell %s: %s", pokes, v.text ? v.text : "None",
-                 done ? "criteria met" : "not yet");
-        sqlres_free(res);
-        if (done)
-            return 0;
-        double ran = clock_mono() - r->started;
-        if (ran > s->timeout) {
-            err_set(e, ERR_FAIL,
-                    "sensor has timed out; run duration of %.1f seconds is more than the "
-                    "specified timeout of %g",
-                    ran, s->timeout);
-            return 1;
-        }
-        double next = fmin(s->poke_interval, s->timeout - ran + 0.001);
-        if (sleep_until(clock_mono() + fmax(next, 0.001), e) < 0)
-            return -1;
-    }
+    if (sensorloop_read((json_t *)r->spec->doc, &c, e) < 0)
+        return TASK_USAGE;
+    return sensorloop_run(&c, sensor_poke, r);
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
@@ -854,7 +824,7 @@ dispatch(struct run *r, struct err *e)
     case SQL_BRANCH:
         return op_branch(r, e);
     case SQL_SENSOR:
-        return op_sensor(r, e);
+        return -1; /* main runs it: its exit code is the loop's */
     }
     return err_set(e, ERR_USAGE, "unknown operator");
 }
@@ -902,19 +872,20 @@ main(int argc, char **argv)
         goto fail;
     task_log("connected to %s", sqldb_describe(r.db));
     sqldb_set_progress(r.db, log_progress, NULL, atof(task_env("GUST_SQL_PROGRESS_SECONDS", "60")));
+    if (spec.op == SQL_SENSOR) {
+        code = op_sensor(&r, &e);
+        if (code == TASK_USAGE && e.code != ERR_OK)
+            task_log("error: %s", e.msg);
+        sqldb_free(r.db);
+        sqlspec_clear(&spec);
+        return code;
+    }
     rc = dispatch(&r, &e);
     if (rc == 0) {
         task_log("done in %.3fs", clock_mono() - r.started);
         sqldb_free(r.db);
         sqlspec_clear(&spec);
         return TASK_OK;
-    }
-    if (rc == 1) { /* a sensor's timeout */
-        code = spec.soft_fail ? TASK_SKIP : TASK_FAIL;
-        task_log("%s%s", e.msg, spec.soft_fail ? " (soft_fail: skipped)" : "");
-        sqldb_free(r.db);
-        sqlspec_clear(&spec);
-        return code;
     }
 fail:
     code = task_exit_code(&e);

@@ -41,6 +41,7 @@ dag_task_clear(struct dag_task *t)
     free(t->trigger_dag_id);
     free(t->conf_json);
     dagfile_sql_free(t->sql);
+    dagfile_sensor_free(t->sensor);
     free(t->owner);
     free(t->pool);
     free(t->queue);

@@ -68,8 +68,7 @@ struct dag_sql {
     char *partition_clause;
     char **follow_true, **follow_false; /* branch: direct downstream task ids */
     size_t n_follow_true, n_follow_false;
-    double poke_interval, timeout; /* sensor; < 0: absent */
-    int fail_on_empty, soft_fail;  /* sensor */
+    int fail_on_empty; /* sensor (its common arguments: struct dag_sensor) */
 };
 
 /* Sensors (docs/dag-files.md, "Sensors"). Where a poke runs: the time sensors and
@@ -112,6 +111,7 @@ struct dag_sensor {
     size_t n_skipped_states;
     double execution_delta; /* seconds: the external run's logical date is ours minus this;
                              * NAN: the same logical date */
+    bool check_existence;   /* fail at once when the external DAG (or task) does not exist */
     /* FileSensor (filepath templated) */
     char *fs_conn_id; /* default fs_default */
     char *filepath;
@@ -123,6 +123,9 @@ struct dag_sensor {
     char *headers_json;        /* a JSON object, NULL when absent */
     char *request_params_json; /* a JSON object, NULL when absent */
     char *extra_options_json;  /* a JSON object (timeout, verify...), NULL when absent */
+    char **error_codes;        /* response_error_codes_allowlist: statuses that mean "not yet"
+                                * (prefixes of "<status>:<reason>"), default {"404"} */
+    size_t n_error_codes;
     /* DateTimeSensor: target_time, templated ISO 8601; TimeSensor: target_time "HH:MM[:SS]" */
     char *target_time;
     double delta; /* TimeDeltaSensor: seconds after the run's data_interval_end */
@@ -404,6 +407,9 @@ void dag_task_clear(struct dag_task *t);
 
 /* Operator class name for display: "BashOperator". */
 const char *op_kind_name(enum op_kind op);
+
+/* Sensor class name for display: "FileSensor". */
+const char *sensor_kind_name(enum sensor_kind k);
 
 /* Format a diagnostic as "file:line:col: error: msg" into buf ("file: error: msg" when it
  * has no place). */

@@ -47,7 +47,7 @@ op_from_path(const char *path, enum op_kind *op)
     else if (strcmp(cls, "EmptyOperator") == 0 || strcmp(cls, "DummyOperator") == 0)
         *op = OP_EMPTY;
     else
-        return dagfile_sql_op(cls, op);
+        return dagfile_sql_op(cls, op) == 0 ? 0 : dagfile_sensor_op(cls, op);
     return 0;
 }
 
@@ -253,8 +253,9 @@ task_operator(struct loadctx *c, const struct ynode *map, struct dag_task *t, co
     if (op_from_path(t->operator_path, &t->op) < 0) {
         dagfile_error(c, op,
                       "task '%s': unsupported operator '%s' (gust runs BashOperator, "
-                      "KubernetesPodOperator, TriggerDagRunOperator, EmptyOperator and the SQL "
-                      "operators of airflow.providers.common.sql)",
+                      "KubernetesPodOperator, TriggerDagRunOperator, EmptyOperator, the SQL "
+                      "operators of airflow.providers.common.sql and the sensors of "
+                      "docs/dag-files.md, \"Sensors\")",
                       sid, t->operator_path);
         return -1;
     }
@@ -294,6 +295,8 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
     bad |= dagfile_check_task_templates(c, &ch, t, params);
     if (OP_IS_SQL(t->op))
         bad |= dagfile_sql_args(c, &ch, t, sid, dag);
+    if (t->op == OP_SENSOR || t->op == OP_SQL_SENSOR)
+        bad |= dagfile_sensor_args(c, &ch, t, sid, dag);
     if (!bad)
         bad |= dagfile_map_check_items(c, map, t, sid, params);
     ynode_free(merged);

@@ -182,10 +182,7 @@ put_sql_args(FILE *out, enum op_kind op, const struct dag_sql *q)
         put_list(out, "    follow_task_ids_if_true", q->follow_true, q->n_follow_true);
         put_list(out, "    follow_task_ids_if_false", q->follow_false, q->n_follow_false);
     } else if (op == OP_SQL_SENSOR) {
-        put_seconds(out, "    poke_interval", q->poke_interval);
-        put_seconds(out, "    timeout", q->timeout);
         put_tri(out, "fail_on_empty", q->fail_on_empty);
-        put_tri(out, "soft_fail", q->soft_fail);
     }
 }
 
@@ -194,6 +191,7 @@ put_operator_args(FILE *out, const struct dag_task *t)
 {
     if (OP_IS_SQL(t->op) && t->sql != NULL)
         put_sql_args(out, t->op, t->sql);
+    dagfile_sensor_dump(out, t);
     if (t->op == OP_BASH) {
         fputs("    bash_command: ", out), put_str(out, t->bash_command), fputc('\n', out);
         fputs("    cwd: ", out), put_str(out, t->cwd), fputc('\n', out);

@@ -82,6 +82,8 @@ int dagfile_read_int(struct loadctx *c, const struct ynode *n, const char *what,
 int dagfile_read_bool(struct loadctx *c, const struct ynode *n, const char *what, bool *out);
 /* Seconds as a number or a `__type__: datetime.timedelta` mapping; null gives -1. */
 int dagfile_read_duration(struct loadctx *c, const struct ynode *n, const char *what, double *out);
+/* dag-factory's get_time_delta ("1 hours", "2 days"): seconds, or -1 when s is not one. */
+long long dagfile_relative_seconds(const char *s);
 /* A date or date-time string (or `__type__: datetime.datetime` mapping) in zone tz. */
 int dagfile_read_date(struct loadctx *c, const struct ynode *n, const char *what, const char *tz,
                       time_t *out);
@@ -229,6 +231,18 @@ int dagfile_sql_args(struct loadctx *c, const struct chain *ch, struct dag_task 
 int dagfile_sql_check_branches(struct loadctx *c, const struct dag *dag,
                                const struct ynode *const *at);
 void dagfile_sql_free(struct dag_sql *s);
+/* Sensors (dagfile_sensor.c). OP_SENSOR for a sensor class name other than SqlSensor (-1:
+ * not one). */
+int dagfile_sensor_op(const char *cls, enum op_kind *op);
+/* Read a sensor's arguments (OP_SENSOR and OP_SQL_SENSOR) into t->sensor (allocated here),
+ * check them and their templates. -1 on any error (recorded). */
+int dagfile_sensor_args(struct loadctx *c, const struct chain *ch, struct dag_task *t,
+                        const char *sid, const struct dag *dag);
+void dagfile_sensor_free(struct dag_sensor *s);
+/* A deep copy (NULL for NULL); *ok becomes false when out of memory (the copy still frees). */
+struct dag_sensor *dagfile_sensor_dup(const struct dag_sensor *s, bool *ok);
+/* The sensor's lines of the canonical dump (nothing for a task without one). */
+void dagfile_sensor_dump(FILE *out, const struct dag_task *t);
 /* dagfile_sqlcheck.c. Each records its errors (task sid) and returns -1 on any.
  * column_mapping ({column: {check: {bounds}}}) and checks ({name: {check_statement,
  * partition_clause}}) as the provider validates them; */

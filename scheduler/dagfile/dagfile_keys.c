@@ -39,6 +39,11 @@
     "it takes a Python callable, which gust cannot run (remove it: gust uses the operator's "      \
     "default behaviour)"
 
+#define R_SENSORPY                                                                                 \
+    "it takes a Python callable, which gust cannot run (remove it: gust's sensor uses "            \
+    "Airflow's default, "
+#define SENSORS (B(OP_SQL_SENSOR) | B(OP_SENSOR))
+
 #define CALLBACKS(lv, name)                                                                        \
     {name, lv, KEY_REFUSED, 0, R_CALLBACK, NULL},                                                  \
         {name "_name", lv, KEY_REFUSED, 0, R_CALLBACK, NULL},                                      \
@@ -162,10 +167,10 @@ static const struct dagfile_key keys[] = {
     {"task_group_name", T | G, KEY_IMPLEMENTED, 0, NULL, NULL},
 
     /* operator arguments: implemented for the operators in ops, refused on the others */
-    {"bash_command", AT, KEY_IMPLEMENTED, B(OP_BASH), NULL, NULL},
-    {"env", AT, KEY_IMPLEMENTED, B(OP_BASH), NULL, NULL},
+    {"bash_command", AT, KEY_IMPLEMENTED, B(OP_BASH) | B(OP_SENSOR), NULL, NULL},
+    {"env", AT, KEY_IMPLEMENTED, B(OP_BASH) | B(OP_SENSOR), NULL, NULL},
     {"append_env", AT, KEY_IMPLEMENTED, B(OP_BASH), NULL, NULL},
-    {"cwd", AT, KEY_IMPLEMENTED, B(OP_BASH), NULL, NULL},
+    {"cwd", AT, KEY_IMPLEMENTED, B(OP_BASH) | B(OP_SENSOR), NULL, NULL},
     {"cmds", AT, KEY_IMPLEMENTED, B(OP_KPO), NULL, NULL},
     {"arguments", AT, KEY_IMPLEMENTED, B(OP_KPO), NULL, NULL},
     {"image", AT, KEY_IMPLEMENTED, B(OP_KPO), NULL, NULL},
@@ -235,13 +240,47 @@ static const struct dagfile_key keys[] = {
     {"checks", AT, KEY_IMPLEMENTED, B(OP_SQL_TABLE_CHECK), NULL, NULL},
     {"follow_task_ids_if_true", AT, KEY_IMPLEMENTED, B(OP_SQL_BRANCH), NULL, NULL},
     {"follow_task_ids_if_false", AT, KEY_IMPLEMENTED, B(OP_SQL_BRANCH), NULL, NULL},
-    {"poke_interval", AT, KEY_IMPLEMENTED, B(OP_SQL_SENSOR), NULL, NULL},
-    {"timeout", AT, KEY_IMPLEMENTED, B(OP_SQL_SENSOR), NULL, NULL},
-    {"soft_fail", AT, KEY_IMPLEMENTED, B(OP_SQL_SENSOR), NULL, NULL},
-    {"mode", AT, KEY_IMPLEMENTED, B(OP_SQL_SENSOR), NULL, NULL},
     {"fail_on_empty", AT, KEY_IMPLEMENTED, B(OP_SQL_SENSOR), NULL, NULL},
-    {"exponential_backoff", AT, KEY_IMPLEMENTED, B(OP_SQL_SENSOR), NULL, NULL},
-    {"max_wait", AT, KEY_IMPLEMENTED, B(OP_SQL_SENSOR), NULL, NULL},
+    /* sensors (dagfile_sensor.c reads them and refuses another sensor's argument) */
+    {"poke_interval", AT, KEY_IMPLEMENTED, SENSORS, NULL, NULL},
+    {"timeout", AT, KEY_IMPLEMENTED, SENSORS, NULL, NULL},
+    {"soft_fail", AT, KEY_IMPLEMENTED, SENSORS, NULL, NULL},
+    {"mode", AT, KEY_IMPLEMENTED, SENSORS, NULL, NULL},
+    {"exponential_backoff", AT, KEY_IMPLEMENTED, SENSORS, NULL, NULL},
+    {"max_wait", AT, KEY_IMPLEMENTED, SENSORS, NULL, NULL},
+    {"deferrable", AT, KEY_IMPLEMENTED, B(OP_SENSOR), "true reads as mode: reschedule", NULL},
+    {"external_dag_id", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"external_task_id", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"external_task_ids", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"external_task_group_id", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"allowed_states", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"failed_states", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"skipped_states", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"execution_delta", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"check_existence", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"execution_date_fn", AT, KEY_REFUSED, B(OP_SENSOR), R_SENSORPY "execution_delta)", NULL},
+    {"execution_date_fn_name", AT, KEY_REFUSED, B(OP_SENSOR), R_SENSORPY "execution_delta)", NULL},
+    {"execution_date_fn_file", AT, KEY_REFUSED, B(OP_SENSOR), R_SENSORPY "execution_delta)", NULL},
+    {"filepath", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"fs_conn_id", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"recursive", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"http_conn_id", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"endpoint", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"method", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"headers", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"request_params", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"extra_options", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"response_error_codes_allowlist", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"response_check", AT, KEY_REFUSED, B(OP_SENSOR),
+     R_SENSORPY "a 2xx answer; keep poking on 404)", NULL},
+    {"response_check_name", AT, KEY_REFUSED, B(OP_SENSOR),
+     R_SENSORPY "a 2xx answer; keep poking on 404)", NULL},
+    {"response_check_file", AT, KEY_REFUSED, B(OP_SENSOR),
+     R_SENSORPY "a 2xx answer; keep poking on 404)", NULL},
+    {"response_check_lambda", AT, KEY_REFUSED, B(OP_SENSOR),
+     R_SENSORPY "a 2xx answer; keep poking on 404)", NULL},
+    {"target_time", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
+    {"delta", AT, KEY_IMPLEMENTED, B(OP_SENSOR), NULL, NULL},
     {"success", AT, KEY_REFUSED, B(OP_SQL_SENSOR), R_SQLPY, NULL},
     {"failure", AT, KEY_REFUSED, B(OP_SQL_SENSOR), R_SQLPY, NULL},
     {"selector", AT, KEY_REFUSED, B(OP_SQL_SENSOR), R_SQLPY, NULL},

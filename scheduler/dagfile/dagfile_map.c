@@ -404,6 +404,7 @@ task_copy(struct dag_task *o, const struct dag_task *t)
     o->trigger_dag_id = dup_str(t->trigger_dag_id, &ok);
     o->conf_json = dup_str(t->conf_json, &ok);
     o->sql = dup_sql(t->sql, &ok);
+    o->sensor = dagfile_sensor_dup(t->sensor, &ok);
     o->owner = dup_str(t->owner, &ok);
     o->pool = dup_str(t->pool, &ok);
     o->queue = dup_str(t->queue, &ok);

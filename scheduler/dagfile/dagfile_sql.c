@@ -569,43 +569,11 @@ read_follow(struct sqlctx *x, const char *key, char ***out, size_t *n_out)
     return dagfile_read_str_list(x->c, n, key, out, n_out);
 }
 
+/* SqlSensor's own argument; the common sensor ones are read by dagfile_sensor.c. */
 static int
 read_sensor(struct sqlctx *x)
 {
-    const struct ynode *mode = arg(x, "mode"), *n;
-    bool eb = false;
-    int bad = 0;
-
-    bad |=
-        dagfile_read_duration(x->c, arg(x, "poke_interval"), "poke_interval", &x->q->poke_interval);
-    bad |= dagfile_read_duration(x->c, arg(x, "timeout"), "timeout", &x->q->timeout);
-    bad |= read_tribool(x, "fail_on_empty", &x->q->fail_on_empty);
-    bad |= read_tribool(x, "soft_fail", &x->q->soft_fail);
-    if (mode != NULL && (mode->kind != YN_SCALAR || (strcmp(mode->str, "poke") != 0 &&
-                                                     strcmp(mode->str, "reschedule") != 0))) {
-        dagfile_error(x->c, mode, "task '%s': mode must be poke or reschedule", x->sid);
-        bad = -1;
-    } else if (mode != NULL && strcmp(mode->str, "reschedule") == 0) {
-        /* The outcome is the same (poke until true, fail or skip at timeout); only the
-         * slot is held between pokes, so this warns rather than refusing the DAG. */
-        dagfile_warn(x->c, mode,
-                     "task '%s': mode reschedule is run as poke (the sensor holds its slot "
-                     "between pokes; timeout and the outcome are the same)",
-                     x->sid);
-    }
-    if ((n = arg(x, "exponential_backoff")) != NULL &&
-        (dagfile_read_bool(x->c, n, "exponential_backoff", &eb) < 0 || eb)) {
-        if (eb)
-            dagfile_error(x->c, n,
-                          "task '%s': exponential_backoff is not supported by gust's SqlSensor "
-                          "(it pokes every poke_interval)",
-                          x->sid);
-        bad = -1;
-    }
-    if ((n = arg(x, "max_wait")) != NULL)
-        dagfile_warn(x->c, n, "task '%s': max_wait has no effect without exponential_backoff",
-                     x->sid);
-    return bad;
+    return read_tribool(x, "fail_on_empty", &x->q->fail_on_empty);
 }
 
 static int
@@ -704,9 +672,8 @@ dagfile_sql_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, 
         return -1;
     }
     q->autocommit = q->split_statements = q->return_last = q->show_return_value_in_logs = -1;
-    q->fail_on_empty = q->soft_fail = -1;
+    q->fail_on_empty = -1;
     q->tolerance = NAN;
-    q->poke_interval = q->timeout = -1;
     bad |= refuse_args(&x);
     bad |= read_conn(&x);
     bad |= dagfile_read_str(c, arg(&x, "database"), "database", &q->database);

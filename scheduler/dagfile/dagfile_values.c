@@ -256,8 +256,8 @@ rel_part(const char **p, const char *unit)
 /* dag-factory's get_time_delta: re.match of (N hour)?(N minute)?(N second)?(N day)? (case
  * insensitive; what follows is ignored, so "2 days" and "1 hours" read as written); at least
  * one part. The delta in seconds, or -1. */
-static long long
-relative_seconds(const char *s)
+long long
+dagfile_relative_seconds(const char *s)
 {
     static const char *const units[] = {"hour", "minute", "second", "day"};
     static const long mult[] = {3600, 60, 1, 86400};
@@ -309,7 +309,7 @@ dagfile_read_date(struct loadctx *c, const struct ynode *n, const char *what, co
     }
     if (tz_parse_iso(tz, n->str, out, &e) == 0)
         return 0;
-    if ((rel = relative_seconds(n->str)) >= 0) {
+    if ((rel = dagfile_relative_seconds(n->str)) >= 0) {
         struct err e2 = {0};
         if (relative_date(tz, rel, out, &e2) == 0)
             return 0;

@@ -233,6 +233,7 @@ discover_runs(struct loop_ctx *c, struct runner *r)
         runner_db_error(r, &e, "list active runs");
         return -1;
     }
+    runner_set_aside_unlisted(r, runs, n);
     for (size_t i = 0; i < n; i++) {
         if (runs[i].state != RUN_RUNNING || runner_has_run(r, runs[i].dag_id, runs[i].run_id) ||
             dagbag_find(runner_bag(r), runs[i].dag_id) == NULL)

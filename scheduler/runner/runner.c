@@ -241,6 +241,24 @@ runner_has_run(const struct runner *r, const char *dag_id, const char *run_id)
     return runner_find_run(r, dag_id, run_id) != NULL;
 }
 
+void
+runner_set_aside_unlisted(struct runner *r, const struct store_run *runs, size_t n)
+{
+    for (size_t i = 0; i < r->n_runs; i++) {
+        struct active_run *run = r->runs[i];
+        bool listed = false;
+
+        for (size_t k = 0; k < n && !listed; k++)
+            listed = strcmp(runs[k].dag_id, run->dag_id) == 0 &&
+                     strcmp(runs[k].run_id, run->run_id) == 0;
+        if (run->aside && listed) {
+            run->dirty = true;
+            run_forget_states(run);
+        }
+        run->aside = !listed;
+    }
+}
+
 static struct active_run *
 load_run(struct runner *r, const char *dag_id, const char *run_id, struct err *e)
 {
@@ -575,7 +593,8 @@ step_all(struct runner *r, time_t now)
     for (size_t i = 0; i < r->n_runs && !r->db_down; i++) {
         struct active_run *run = r->runs[i];
 
-        if (run->finished || !(run->dirty || r->notified || (run->wakeup && run->wakeup <= now)))
+        if (run->finished || run->aside ||
+            !(run->dirty || r->notified || (run->wakeup && run->wakeup <= now)))
             continue;
         if (step_run(r, run, &e) < 0) {
             if (e.temporary)

@@ -130,6 +130,13 @@ size_t runner_active_runs(const struct runner *r);
 /* Whether run dag_id/run_id is in memory. */
 bool runner_has_run(const struct runner *r, const char *dag_id, const char *run_id);
 
+/* The runs the store lists as active for unpaused DAGs (runs[], n): every run in memory not
+ * among them is set aside (its DAG was paused, as Airflow examines no run of a paused DAG: no
+ * task is scheduled, no sensor pokes, the tries already running finish and are recorded); one
+ * listed again is planned again. */
+struct store_run;
+void runner_set_aside_unlisted(struct runner *r, const struct store_run *runs, size_t n);
+
 /* A store call of the caller's tick failed: a lost connection takes the runner into
  * "database down" (it reconnects, and the tick runs again once it is back); any other error
  * is logged with what. */

@@ -232,6 +232,14 @@ runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
     if (OP_IS_SQL(task->op)) {
         if (sql_command(s, t, cmd, &branch, e) < 0)
             return -1;
+    } else if (task->op == OP_SENSOR && SENSOR_IN_SCHEDULER(task->sensor->kind)) {
+        return err_set(e, ERR_USAGE,
+                       "%s '%s' has no command: the scheduler pokes it itself (see "
+                       "docs/dag-files.md, \"Sensors\")",
+                       sensor_kind_name(task->sensor->kind), task->task_id);
+    } else if (task->op == OP_SENSOR) {
+        if (runner_sensor_command(s, t, cmd, e) < 0)
+            return -1;
     } else if (task->op == OP_BASH) {
         char *from_var = NULL;
         if (s != NULL && bash_command_variable(s, task, &from_var, e) < 0)
@@ -384,6 +392,8 @@ runner_try_xcom(const struct ti_try *t, const char *last_line, size_t last_line_
     /* sql_task writes its result (rows, check results) when it has one; none is no XCom */
     if (OP_IS_SQL(task->op))
         return access(t->xcom_path, F_OK) == 0 ? xcom_from_file(t, max_bytes, json, e) : 0;
+    if (task->op == OP_SENSOR)
+        return 0; /* Airflow's sensors push nothing (a poke's PokeReturnValue is Python) */
     /* Airflow's BashOperator pushes the last stdout line, "" when there was none; whole or
      * not at all (never a part of it): a NULL last_line with a length means the executor could
      * not keep it */

@@ -43,6 +43,7 @@ struct active_run {
     char *conf_json;      /* the run's conf */
     char *params_json;    /* DAG params with the conf over them */
     bool dirty;           /* something changed: plan again */
+    bool aside;           /* its DAG is paused: not planned (runner_set_aside_unlisted) */
     bool finished;
     time_t wakeup;         /* a retry comes due then (0: none) */
     int *max_tries;        /* per task, from the store: retries, or more after a clear */
@@ -140,12 +141,14 @@ void ti_try_free(struct ti_try *t);
 /* Append one "[gust] ..." line to a try's log (path NULL: nowhere). */
 void runner_log_line(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* runner_poke.c: when a sensor pokes next (now + its interval, never past its timeout), and
+/* runner_poke.c: when a sensor pokes next (now + its interval, Airflow's backoff with
+ * sensor_poke_interval, never past its timeout; first_poke 0: this poke is the first), and
  * the poke the scheduler makes itself for a sensor that runs no process
  * (SENSOR_IN_SCHEDULER), in place of queueing it: c->to becomes the state it left the
  * instance in, *wake (when rescheduled) the next poke. 1 recorded, 0 another process changed
  * the instance first, -1 a database error. */
-double runner_next_poke(const struct dag_sensor *s, double first_poke, double now);
+double runner_next_poke(const struct dag_task *task, const char *dag_id, double first_poke,
+                        int poke_count, double now);
 int runner_poke_here(struct runner *r, struct store *st, struct active_run *run,
                      struct plan_change *c, time_t *wake, struct err *e);
 
@@ -230,6 +233,17 @@ int runner_sql_write_spec(struct store *s, const struct ti_try *t, const char *s
  * file is missing or malformed, or names a task that is not directly downstream. */
 int runner_sql_branch_skips(const struct ti_try *t, const char *branch_path, char **skip_json,
                             struct err *e);
+
+/* runner_sensor.c: a sensor that runs as a process (FileSensor, HttpSensor, BashSensor):
+ * render its templated fields, write the spec sensor_task runs (mode 0600, beside the try's
+ * XCom file) and set cmd->argv to `sensor_task --spec FILE`. ERR_USAGE: the task cannot run
+ * as written (a template error, or a sensor the scheduler evaluates). */
+int runner_sensor_command(struct store *s, const struct ti_try *t, struct runner_cmd *cmd,
+                          struct err *e);
+/* The common sensor fields of a try's spec (mode, poke_interval, timeout, soft_fail,
+ * exponential_backoff, max_wait, first_poke, poke_count) into o; nothing for a task that is
+ * not a sensor. -1: out of memory. */
+int runner_sensor_fields(const struct ti_try *t, struct json_t *o);
 
 /* The folder of the running binary (task executables live beside gust). */
 void runner_bindir(char out[4096]);

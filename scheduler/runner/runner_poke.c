@@ -21,6 +21,7 @@
 
 #include "dagfile/dagfile.h"
 #include "log.h"
+#include "sensor_poke.h"
 #include "runner_int.h"
 #include "schedule/tz.h"
 
@@ -32,9 +33,20 @@ enum poke_result {
 };
 
 double
-runner_next_poke(const struct dag_sensor *s, double first_poke, double now)
+runner_next_poke(const struct dag_task *task, const char *dag_id, double first_poke, int poke_count,
+                 double now)
 {
-    double next = now + (s->poke_interval > 0 ? s->poke_interval : 0);
+    const struct dag_sensor *s = task->sensor;
+    char started[40];
+    double next;
+
+    if (first_poke <= 0)
+        first_poke = now;
+    plan_logical_str((time_t)floor(first_poke),
+                     (long)((first_poke - floor(first_poke)) * 1e6 + 0.5) % 1000000, started);
+    next = now + sensor_poke_interval(s->poke_interval, s->exponential_backoff, s->max_wait,
+                                      s->timeout, dag_id, task->task_id, started, poke_count + 1,
+                                      now - first_poke);
 
     /* the last poke comes at the timeout, not after it */
     if (first_poke > 0 && s->timeout >= 0 && next > first_poke + s->timeout)
@@ -132,6 +144,35 @@ external_ids(struct store *st, const struct ti_try *t, char **json, struct err *
     return *json ? 0 : err_set(e, ERR_FAIL, "out of memory");
 }
 
+/* check_existence: the external DAG, and each listed task, must be in the DAG folder this
+ * run was loaded from (Airflow looks in its DAG bag the same way). ERR_USAGE when not. */
+static int
+check_existence(const struct ti_try *t, const char *dag_id, const char *ids_json, struct err *e)
+{
+    const struct dagbag *bag = t->run->bagref ? t->run->bagref->bag : NULL;
+    const struct dag *ext = bag ? dagbag_find(bag, dag_id) : NULL;
+    json_t *ids, *id;
+    size_t i;
+    int rc = 0;
+
+    if (bag == NULL || !ti_task(t)->sensor->check_existence)
+        return 0;
+    if (ext == NULL)
+        return err_set(e, ERR_USAGE, "check_existence: the external DAG '%s' does not exist",
+                       dag_id);
+    if (ids_json == NULL || (ids = json_loads(ids_json, 0, NULL)) == NULL)
+        return 0;
+    json_array_foreach(ids, i, id)
+    {
+        if (rc == 0 && dag_find_task(ext, json_string_value(id)) == NULL)
+            rc = err_set(e, ERR_USAGE,
+                         "check_existence: the external task '%s' does not exist in DAG '%s'",
+                         json_string_value(id), dag_id);
+    }
+    json_decref(ids);
+    return rc;
+}
+
 /* Airflow's ExternalTaskSensor: the external run at our logical date minus execution_delta;
  * met when every instance of the listed tasks (or the run itself) is in allowed_states, failed
  * when one is in failed_states, skipped when one is in skipped_states. */
@@ -150,7 +191,7 @@ poke_external(struct store *st, const struct ti_try *t, enum poke_result *out, c
         err_prefix(e, "external_dag_id");
         goto out;
     }
-    if (external_ids(st, t, &ids, e) < 0 ||
+    if (external_ids(st, t, &ids, e) < 0 || check_existence(t, dag, ids, e) < 0 ||
         store_external_states(st, dag, when, ids, s->external_task_group_id, &states, &n, e) < 0)
         goto out;
     *out = POKE_NOT_YET;
@@ -188,7 +229,7 @@ poke(struct store *st, const struct ti_try *t, double now, enum poke_result *res
     if (s->kind == SENSOR_EXTERNAL_TASK) {
         if (poke_external(st, t, res, why, why_size, e) < 0)
             return -1;
-        *next = runner_next_poke(s, t->first_poke > 0 ? t->first_poke : now, now);
+        *next = runner_next_poke(ti_task(t), t->run->dag_id, t->first_poke, t->poke_count, now);
         return 0;
     }
     if (poke_time(st, t, (time_t)now, &at, e) < 0)

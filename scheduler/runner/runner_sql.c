@@ -227,13 +227,8 @@ set_op_fields(struct store *s, const struct ti_try *t, const struct dag_sql *q, 
     set_bool(o, "return_last", q->return_last);
     set_bool(o, "show_return_value_in_logs", q->show_return_value_in_logs);
     set_bool(o, "fail_on_empty", q->fail_on_empty);
-    set_bool(o, "soft_fail", q->soft_fail);
     if (!isnan(q->tolerance))
         json_object_set_new(o, "tolerance", json_real(q->tolerance));
-    if (q->poke_interval >= 0)
-        json_object_set_new(o, "poke_interval", json_real(q->poke_interval));
-    if (q->timeout >= 0)
-        json_object_set_new(o, "timeout", json_real(q->timeout));
     if (q->n_follow_true || q->n_follow_false)
         if (set_list(o, "follow_task_ids_if_true", q->follow_true, q->n_follow_true) < 0 ||
             set_list(o, "follow_task_ids_if_false", q->follow_false, q->n_follow_false) < 0)
@@ -278,6 +273,10 @@ build_spec(struct store *s, const struct ti_try *t, struct err *e)
         (q->n_sql > 0 && set_sql(s, t, q, o, e) < 0) || set_parameters(s, t, q, o, e) < 0 ||
         set_op_fields(s, t, q, o, e) < 0)
         goto fail;
+    if (runner_sensor_fields(t, o) < 0) { /* SqlSensor: mode, timeout, first_poke... */
+        err_set(e, ERR_FAIL, "out of memory");
+        goto fail;
+    }
     if (task->execution_timeout > 0)
         json_object_set_new(o, "execution_timeout", json_real(task->execution_timeout));
     /* without XCom, Airflow's execute fetches no rows (its handler is None) */

@@ -88,11 +88,12 @@ record_reschedule(struct runner *r, struct ti_try *t, const struct try_end *end)
     struct active_run *run = t->run;
     const struct dag_task *task = ti_task(t);
     double first = t->first_poke > 0 ? t->first_poke : end->rec.start;
-    struct store_poke pk = {.to = TI_UP_FOR_RESCHEDULE,
-                            .try_number = t->try_number,
-                            .start = end->rec.start,
-                            .end = end->rec.end,
-                            .reschedule_at = runner_next_poke(task->sensor, first, end->rec.end)};
+    struct store_poke pk = {
+        .to = TI_UP_FOR_RESCHEDULE,
+        .try_number = t->try_number,
+        .start = end->rec.start,
+        .end = end->rec.end,
+        .reschedule_at = runner_next_poke(task, run->dag_id, first, t->poke_count, end->rec.end)};
     struct err e = {0};
     char when[32] = "";
     int won =
@@ -309,8 +310,8 @@ outcome_of(const struct dag_task *task, const struct exec_result *res)
             return TRY_SKIPPED;
     if (res->exit_code == 98 && task->sensor != NULL && task->sensor->reschedule)
         return TRY_RESCHEDULE; /* sensor_task, sql_task: not yet */
-    if (OP_IS_SQL(task->op) && res->exit_code == 99)
-        return TRY_SKIPPED; /* sql_task: a sensor's timeout with soft_fail */
+    if ((OP_IS_SQL(task->op) || task->op == OP_SENSOR) && res->exit_code == 99)
+        return TRY_SKIPPED; /* sql_task, sensor_task: a sensor's timeout with soft_fail */
     return res->exit_code == 100 ? TRY_PERMANENT : TRY_FAILED;
 }
 

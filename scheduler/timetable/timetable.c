@@ -619,6 +619,19 @@ timetable_summary(const struct dag *dag, char *buf, size_t size)
 {
     size_t used;
 
+    /* Airflow 3's AssetTriggeredTimetable and AssetOrTimeSchedule summaries */
+    if (dag->asset_schedule != NULL && !dag->asset_or_time) {
+        snprintf(buf, size, "Asset");
+        return;
+    }
+    if (dag->asset_schedule != NULL && size > 9) {
+        struct dag plain = *dag;
+        snprintf(buf, size, "Asset or ");
+        plain.asset_schedule = NULL;
+        timetable_summary(&plain, buf + 9, size - 9);
+        return;
+    }
+
     if (dag->schedule.kind == SCHED_EVENTS) {
         if (dag->tt.description != NULL)
             snprintf(buf, size, "%s", dag->tt.description);

@@ -35,7 +35,8 @@ struct req {
     struct http_response r; /* first: a response is freed as its request */
     struct req *next;
     enum http_method method;
-    char *json;
+    char *json; /* the POST body (JSON, or the form's text) */
+    char *verb; /* sent as the method instead of POST, or NULL */
     struct curl_slist *hdrs;
     http_validate_fn *validate;
     http_parse_fn *parse; /* when validate is NULL */
@@ -128,6 +129,7 @@ req_free(struct req *q)
     if (q->r.parsed != NULL && q->parsed_free != NULL)
         q->parsed_free(q->r.parsed);
     free(q->json);
+    free(q->verb);
     free((char *)q->r.url);
     free((char *)q->r.label);
     free(q->r.body);
@@ -335,6 +337,8 @@ req_setopts(struct http_client *c, struct req *q)
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)q->max_body);
     if (q->hdrs != NULL)
         SET(CURLOPT_HTTPHEADER, q->hdrs);
+    if (q->verb != NULL)
+        SET(CURLOPT_CUSTOMREQUEST, q->verb);
     if (q->method == HTTP_POST) {
         SET(CURLOPT_POSTFIELDS, q->json != NULL ? q->json : "");
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(q->json != NULL ? strlen(q->json) : 0));
@@ -362,10 +366,13 @@ req_new(struct http_client *c, const struct http_request *r)
     q->r.label = strdup(r->label != NULL ? r->label : "");
     q->cap = 4096;
     q->r.body = malloc(q->cap);
-    if (r->json != NULL)
-        q->json = strdup(r->json);
+    if (r->json != NULL || r->form != NULL)
+        q->json = strdup(r->json != NULL ? r->json : r->form);
+    if (r->verb != NULL)
+        q->verb = strdup(r->verb);
     if (q->r.url == NULL || q->r.label == NULL || q->r.body == NULL ||
-        (r->json != NULL && q->json == NULL) || req_headers(q, r) < 0 ||
+        ((r->json != NULL || r->form != NULL) && q->json == NULL) ||
+        (r->verb != NULL && q->verb == NULL) || req_headers(q, r) < 0 ||
         (q->easy = curl_easy_init()) == NULL || req_setopts(c, q) < 0) {
         req_free(q);
         return NULL;

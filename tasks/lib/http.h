@@ -55,6 +55,8 @@ struct http_request {
     enum http_method method;
     const char *url;
     const char *json;           /* POST body sent as application/json, or NULL */
+    const char *form;           /* else a POST body sent as application/x-www-form-urlencoded */
+    const char *verb;           /* a POST sent with this method name instead ("PUT"), or NULL */
     const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
     const char *label;          /* the caller's context in messages ("skipCount=500"), or NULL */
     http_validate_fn *validate; /* overrides the client's validator when not NULL */

@@ -13,7 +13,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 95
+plan 97
 SQLT=$(gust_bin sql_task)
 gust_tmpdir tmp
 DB=gust_sql_task
@@ -246,10 +246,14 @@ sqlt se1 "{\"operator\": \"sensor\", $C, \"sql\": \"SELECT nextval('pokes') >= 3
 check_eq "sensor: succeeds on the poke whose first cell is truthy" 0 "$RC"
 check_contains "sensor: it took three pokes" "poke 3: first cell t: criteria met" "$OUT"
 sqlt se2 "{\"operator\": \"sensor\", $C, \"sql\": \"SELECT 0\", \"poke_interval\": 0.2, \"timeout\": 0.5}"
-check_eq "sensor: a timeout fails the try" 1 "$RC"
+check_eq "sensor: a timeout fails the try for good (100: not retried)" 100 "$RC"
 check_contains "sensor: says it timed out" "sensor has timed out" "$OUT"
 sqlt se3 "{\"operator\": \"sensor\", $C, \"sql\": \"SELECT ''\", \"poke_interval\": 0.2, \"timeout\": 0.5, \"soft_fail\": true}"
 check_eq "sensor: a timeout with soft_fail is skipped (99)" 99 "$RC"
+sqlt se5 "{\"operator\": \"sensor\", $C, \"sql\": \"SELECT 0\", \"mode\": \"reschedule\", \"poke_count\": 2}"
+check_eq "sensor: reschedule mode pokes once and exits 98 (not yet)" "98 1" "$RC $(grep -c 'poke 3: first cell 0: not yet' "$tmp/se5.out")"
+sqlt se6 "{\"operator\": \"sensor\", $C, \"sql\": \"SELECT 0\", \"mode\": \"reschedule\", \"timeout\": 60, \"first_poke\": $(($(date +%s) - 120))}"
+check_eq "sensor: reschedule mode past first_poke + timeout exits 100, not 98" 100 "$RC"
 sqlt se4 "{\"operator\": \"sensor\", $C, \"sql\": \"SELECT 1 WHERE false\", \"poke_interval\": 0.1, \"fail_on_empty\": true}"
 check_contains "sensor: fail_on_empty fails on no rows" "1 no rows returned, raising as per fail_on_empty" "$RC $(grep -o 'no rows returned, raising as per fail_on_empty' "$tmp/se4.out")"
 

@@ -37,6 +37,7 @@ static const char *const op_paths[] = {
     [OP_SQL_TABLE_CHECK] = "airflow.providers.common.sql.operators.sql.SQLTableCheckOperator",
     [OP_SQL_BRANCH] = "airflow.providers.common.sql.operators.sql.BranchSQLOperator",
     [OP_SQL_SENSOR] = "airflow.providers.common.sql.sensors.sql.SqlSensor",
+    [OP_SENSOR] = "airflow.providers.standard.sensors.filesystem.FileSensor",
 };
 #define N_OPS (sizeof(op_paths) / sizeof(op_paths[0]))
 
@@ -269,7 +270,10 @@ where_text(const struct dagfile_key *k, FILE *out)
             const char *osep = " (";
             for (size_t op = 0; op < N_OPS; op++)
                 if (k->ops & (1u << op))
-                    fprintf(out, "%s%s", osep, op_kind_name((enum op_kind)op)), osep = ", ";
+                    fprintf(out, "%s%s", osep,
+                            op == OP_SENSOR ? "the sensors of \"Sensors\""
+                                            : op_kind_name((enum op_kind)op)),
+                        osep = ", ";
             fputs(")", out);
         }
     }
