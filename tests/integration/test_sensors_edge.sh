@@ -20,7 +20,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 52
+plan 74
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -35,12 +35,18 @@ run_state() { "$GUST" dags state "$1" "$2" 2>/dev/null | cut -d, -f1; }
 run_ended() { case $(run_state "$1" "$2") in success | failed) return 0 ;; esac; return 1; }
 state_of() { "$GUST" tasks state "$1" "$2" "$3" 2>/dev/null; }
 state_is() { test "$(state_of "$1" "$2" "$3")" = "$4"; }
+# wstate DAG TASK RUN: the state, "waiting" for any state a sensor passes through between pokes
+wstate() {
+    local st
+    st=$(state_of "$1" "$2" "$3")
+    case $st in up_for_reschedule | scheduled | queued | running) echo waiting ;; *) echo "$st" ;; esac
+}
 ti() { q "select $3 from task_instance where run_id = '$1' and task_id = '$2'"; }
 reschedules() { q "select count(*) from task_reschedule where run_id = '$1' and task_id = '$2'"; }
 epoch() { q "select extract(epoch from $3) from task_instance where run_id = '$1' and task_id = '$2'"; }
 sched=
 start_sched() {
-    GUST_PARALLELISM=4 "$GUST" scheduler >>"$T/sched.log" 2>&1 &
+    GUST_PARALLELISM=8 "$GUST" scheduler >>"$T/sched.log" 2>&1 &
     sched=$!
     gust_kill_at_exit "$sched"
 }
@@ -56,9 +62,12 @@ check_contains "the edge DAGs load without import errors" "No import errors" "$(
 # --- fixtures and connections
 http_start "$DAGS/http" || exit 1
 export AIRFLOW_CONN_FIXTURE_HTTP=$HTTP_FIXTURE_URL
+export AIRFLOW_CONN_FIXTURE_AUTH="http://alice:s3cret@${HTTP_FIXTURE_URL#http://}/?X-Extra=yes"
 export AIRFLOW_CONN_PG_EDGE="postgresql://$PGUSER@127.0.0.1:$PGPORT/$PGDATABASE"
+export AIRFLOW_CONN_FS_EDGE="{\"conn_type\": \"fs\", \"extra\": {\"path\": \"$T/fs\"}}"
+export EDGE_INHERITED=yes
 q "create table edge_flag (run_id text)"
-mkdir -p "$T/bash" "$T/clock" "$T/outage"
+mkdir -p "$T/bash" "$T/clock" "$T/outage" "$T/backoff" "$T/fs/folder/a"
 start_sched
 wait_for 20 "$GUST" jobs check --job-type scheduler
 
@@ -66,11 +75,16 @@ at=$(date -u -d '+5 seconds' +%Y-%m-%dT%H:%M:%S+00:00)
 "$GUST" dags trigger http_edge -r h1 -l 2026-03-01T00:00:00+00:00 >/dev/null
 "$GUST" dags trigger bash_edge -r b1 -c "{\"dir\": \"$T/bash\"}" >/dev/null
 "$GUST" dags trigger sql_edge -r s1 >/dev/null
-"$GUST" dags trigger backoff -r bo1 >/dev/null
+"$GUST" dags trigger backoff -r bo1 -c "{\"dir\": \"$T/backoff\"}" >/dev/null
 "$GUST" dags trigger ext_down -r d1 -l 2026-04-01T01:00:00+00:00 >/dev/null
 "$GUST" dags trigger ext_down -r d2 -l 2026-04-02T01:00:00+00:00 >/dev/null
 "$GUST" dags trigger clock_edge -r k1 -c "{\"dir\": \"$T/clock\", \"at\": \"$at\"}" >/dev/null
-"$GUST" dags trigger clearing -r cl1 >/dev/null
+"$GUST" dags trigger fs_edge -r fs1 >/dev/null
+# TimeSensor "12:00" in UTC+14 and UTC-12: what each should be now (Airflow: local time > target)
+exp_noon() { test "$(TZ=$1 date +%H%M%S)" -gt 120000 && echo success || echo up_for_reschedule; }
+tz_before="$(exp_noon Etc/GMT-14) $(exp_noon Etc/GMT+12)"
+"$GUST" dags trigger tz_east -r tze1 >/dev/null
+"$GUST" dags trigger tz_west -r tzw1 >/dev/null
 "$GUST" dags trigger run_timeout -r rt1 >/dev/null
 "$GUST" dags trigger file_timeout -r ft1 >/dev/null
 
@@ -85,19 +99,38 @@ print(len(st), sorted({r["path"] for r in st}), sorted({r["headers"].get("X-Run"
       sorted({r["query"] for r in st}), len([r for r in rs if r["path"] == "/broken"]))
 PY
 )
-check_eq "the fixture saw 3 requests on the rendered endpoint, with the rendered header and query, and 2 on /broken (a try and its retry)" \
-    "3 ['/status/2026-03-01'] ['h1'] ['day=20260301'] 2" "$reqs"
+check_eq "the fixture saw 3 requests on the rendered endpoint, with the rendered header and query, and 3 on /broken (a try, its retry, the unchecked sensor)" \
+    "3 ['/status/2026-03-01'] ['h1'] ['day=20260301'] 3" "$reqs"
 check_eq "it waited in up_for_reschedule between them (2 reschedules)" 2 "$(reschedules h1 wait_status)"
 check_eq "a 500 is an error: failed after its retry (try 2)" "failed 2" \
     "$(state_of http_edge broken h1) $(ti h1 broken try_number)"
 check_contains "the log names the status" "500" "$("$GUST" tasks logs http_edge broken h1 2>&1)"
+check_eq "extra_options check_response false: a 500 is met" success "$(state_of http_edge unchecked h1)"
+post=$(/usr/bin/python3 - "$HTTP_FIXTURE_REQUESTS" <<'PY'
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+p = [r for r in rs if r["path"] == "/submit"]
+h = {k.lower(): v for k, v in (p[0]["headers"] if p else {}).items()}
+print(len(p), p[0]["method"] if p else "-", p[0]["body"] if p else "-", h.get("authorization"), h.get("x-extra"))
+PY
+)
+check_eq "POST: request_params as the form body, the connection's login as basic auth, its extra as headers" \
+    "1 POST day=2026-03-01&n=2 Basic YWxpY2U6czNjcmV0 yes" "$post"
+check_eq "and the POST sensor succeeded on 201" success "$(state_of http_edge post h1)"
 
 # --- BashSensor: exit 0 met, anything else not yet; env and cwd
 check "the reschedule BashSensor pokes (it wrote its line)" wait_for 30 test -s "$T/bash/resched.out"
 check "the poke BashSensor pokes" wait_for 30 test -s "$T/bash/poked.out"
 sleep 2
-check_eq "both wait while the command exits non-zero" "up_for_reschedule running" \
-    "$(state_of bash_edge resched b1) $(state_of bash_edge poked b1)"
+next_poke_of() {
+    "$GUST" tasks states-for-dag-run "$1" "$2" -o json 2>/dev/null | /usr/bin/python3 -c 'import json,sys
+r=[x for x in json.load(sys.stdin) if x["task_id"]==sys.argv[1]][0]
+print(r["state"], "yes" if r["next_poke"] else "no")' "$3"
+}
+shows_next_poke() { test "$(next_poke_of "$@")" = "up_for_reschedule yes"; }
+check "states-for-dag-run shows a process sensor's next poke" wait_for 10 shows_next_poke bash_edge b1 resched
+check_eq "both wait while the command exits non-zero (the poke-mode one in one running process)" "waiting running" \
+    "$(wstate bash_edge resched b1) $(state_of bash_edge poked b1)"
 touch "$T/bash/bash.flag"
 wait_for 60 run_ended bash_edge b1
 check_eq "both BashSensors succeed once it exits 0" "success success" \
@@ -105,6 +138,7 @@ check_eq "both BashSensors succeed once it exits 0" "success success" \
 check_eq "cwd and the rendered env were honoured (reschedule)" "/usr/bin m-b1" "$(sort -u "$T/bash/resched.out")"
 check_eq "cwd and the rendered env were honoured (poke)" "/usr/lib p-b1" "$(sort -u "$T/bash/poked.out")"
 check "reschedule mode: one poke per process, task_reschedule rows" test "$(reschedules b1 resched)" -ge 1
+check_eq "without env a BashSensor inherits the environment (Airflow's env=None)" yes "$(cat "$T/bash/inherit.out" 2>&1)"
 check "poke mode: several pokes in one process, no task_reschedule rows" \
     test "$(wc -l <"$T/bash/poked.out")" -ge 2 -a "$(reschedules b1 poked)" = 0
 
@@ -135,6 +169,8 @@ check_eq "a reschedule FileSensor timed out: failed at try 1 though retries: 2" 
 check "it timed out about 2 s after its first poke" \
     q_is "select extract(epoch from end_date - first_poke) between 2 and 5 from task_instance
           where run_id = 'ft1' and task_id = 'never'" t
+check_eq "with soft_fail a reschedule-mode process sensor's timeout is skipped, and so is what follows" \
+    "skipped skipped 1" "$(state_of file_timeout never_soft ft1) $(state_of file_timeout after_soft ft1) $(ti ft1 never_soft try_number)"
 
 # --- ExternalTaskSensor
 wait_for 20 state_is ext_down both d1 up_for_reschedule
@@ -142,8 +178,8 @@ wait_for 20 state_is ext_down both d1 up_for_reschedule
 wait_for 30 run_ended ext_up u_same
 sleep 3
 check_eq "execution_delta: a run of the external DAG at our own logical date does not count" \
-    "up_for_reschedule up_for_reschedule up_for_reschedule" \
-    "$(state_of ext_down both d1) $(state_of ext_down group d1) $(state_of ext_down run_ended d1)"
+    "waiting waiting waiting" \
+    "$(wstate ext_down both d1) $(wstate ext_down group d1) $(wstate ext_down run_ended d1)"
 "$GUST" dags trigger ext_up -r u1 -l 2026-04-01T00:00:00+00:00 >/dev/null
 "$GUST" dags trigger ext_up -r u2 -l 2026-04-02T00:00:00+00:00 -c '{"rc": 1}' >/dev/null
 wait_for 60 run_ended ext_down d1
@@ -157,8 +193,10 @@ check_eq "the DAG run (no task ids) in allowed_states: success" success "$(state
 wait_for 60 state_is ext_down run_ended d2 success
 check_eq "allowed_states [success, failed]: a failed external run satisfies it" \
     "failed success" "$(run_state ext_up u2) $(state_of ext_down run_ended d2)"
-check_eq "while the sensor on a failed task (no failed_states) keeps waiting" up_for_reschedule \
-    "$(state_of ext_down both d2)"
+check_eq "soft_fail with failed_states: the external task succeeded, then failed" "success skipped" \
+    "$(state_of ext_down soft_failed d1) $(state_of ext_down soft_failed d2)"
+check_eq "while the sensor on a failed task (no failed_states) keeps waiting" waiting \
+    "$(wstate ext_down both d2)"
 
 # --- time sensors, deferrable
 wait_for 30 state_is clock_edge midnight k1 success
@@ -173,15 +211,53 @@ check "it ended at or after the rendered target ($at)" \
 check_eq "a time sensor is one timer: one reschedule though poke_interval is an hour" 1 "$(reschedules k1 at)"
 check_eq "the deferred FileSensor succeeds once its file exists" success "$(state_of clock_edge deferred k1)"
 
+# --- FileSensor below the fs connection's base path
+wait_for 20 sh -c "test \"\$(psql -X -q -At -c \"select count(distinct task_id) from task_reschedule where run_id = 'fs1'\")\" = 3"
+sleep 2
+check_eq "FileSensors wait: no match, an empty folder, no deep file" "waiting waiting waiting" \
+    "$(wstate fs_edge rel fs1) $(wstate fs_edge folder fs1) $(wstate fs_edge deep fs1)"
+mkdir -p "$T/fs/sub" "$T/fs/x/y/z"
+touch "$T/fs/sub/a.csv" "$T/fs/folder/a/b.txt" "$T/fs/x/y/z/deep.csv"
+wait_for 60 run_ended fs_edge fs1
+check_eq "then a glob below the base path, a folder holding a file below, a recursive **" "success success success" \
+    "$(state_of fs_edge rel fs1) $(state_of fs_edge folder fs1) $(state_of fs_edge deep fs1)"
+
+# --- TimeSensor in the DAG's time zone
+wait_for 20 sh -c "test -n \"\$(psql -X -q -At -c \"select 1 from task_instance where run_id = 'tze1' and state in ('success', 'up_for_reschedule')\")\" -a \
+    -n \"\$(psql -X -q -At -c \"select 1 from task_instance where run_id = 'tzw1' and state in ('success', 'up_for_reschedule')\")\""
+tz_now="$(state_of tz_east noon tze1) $(state_of tz_west noon tzw1)"
+tz_after="$(exp_noon Etc/GMT-14) $(exp_noon Etc/GMT+12)"
+# (at a zone's noon the expectation may change during the check: either is right then)
+check "TimeSensor 12:00 compares the time of day in the DAG's zone (UTC+14, UTC-12): $tz_now, want $tz_before" \
+    test "$tz_now" = "$tz_before" -o "$tz_now" = "$tz_after"
+for z in east:Etc/GMT-14:tze1 west:Etc/GMT+12:tzw1; do
+    IFS=: read -r name zone rid <<<"$z"
+    if [ "$(state_of "tz_$name" noon "$rid")" = up_for_reschedule ]; then
+        want=$(TZ=$zone date -d 12:00 +%s)
+        check "a waiting TimeSensor ($zone) pokes next at its noon, today in its zone" \
+            q_is "select abs(extract(epoch from reschedule_date) - $want) <= 1 from task_instance where run_id = '$rid'" t
+    else
+        check "a met TimeSensor ($zone) ran no timer" q_is "select count(*) from task_reschedule where run_id = '$rid'" 0
+    fi
+done
+
 # --- exponential_backoff and max_wait (intervals measured from task_reschedule)
 wait_for 40 run_ended backoff bo1
 gaps=$(q "select string_agg(round(extract(epoch from reschedule_date - end_date)::numeric, 2)::text, ' ' order by id)
           from task_reschedule where run_id = 'bo1'")
 check_eq "the backoff sensor timed out" failed "$(state_of backoff grow bo1)"
+check "20 s after its first poke, the last poke capped at the timeout" \
+    q_is "select extract(epoch from end_date - first_poke) between 20 and 23 from task_instance
+          where run_id = 'bo1' and task_id = 'grow'" t
 check "the intervals grow: the first below 2 s, a later one at least 2 s ($gaps)" \
     /usr/bin/python3 -c 'import sys; g=[float(x) for x in sys.argv[1:]]; sys.exit(not (len(g) >= 3 and g[0] < 2 and max(g[1:]) >= 2))' $gaps
 check "max_wait 4 caps them ($gaps)" \
     /usr/bin/python3 -c 'import sys; g=[float(x) for x in sys.argv[1:]]; sys.exit(not (g and max(g) <= 4.05))' $gaps
+pgaps=$(/usr/bin/python3 -c 'import sys; t=[float(l) for l in open(sys.argv[1])]; print(" ".join("%.2f" % (b - a) for a, b in zip(t, t[1:])))' "$T/backoff/poke_times" 2>&1)
+check "poke mode backs off too, within its one process: intervals grow ($pgaps)" \
+    /usr/bin/python3 -c 'import sys; g=[float(x) for x in sys.argv[1:]]; sys.exit(not (len(g) >= 3 and g[0] < 2 and max(g) >= 3.5))' $pgaps
+check "poke mode: max_wait caps them ($pgaps)" \
+    /usr/bin/python3 -c 'import sys; g=[float(x) for x in sys.argv[1:]]; sys.exit(not (g and max(g) <= 4.6))' $pgaps
 
 # --- dagrun_timeout while sensors wait
 wait_for 40 run_ended run_timeout rt1
@@ -190,6 +266,7 @@ check_eq "its waiting sensors are skipped, as Airflow does for unfinished tasks"
     "$(state_of run_timeout waiting rt1) $(state_of run_timeout file_waiting rt1)"
 
 # --- clear: a waiting sensor pokes again from scratch; a timed-out one runs again
+"$GUST" dags trigger clearing -r cl1 >/dev/null
 wait_for 20 state_is clearing waiting cl1 up_for_reschedule
 sleep 3
 fp1=$(epoch cl1 waiting first_poke)
@@ -211,6 +288,26 @@ check "and times out again, 6 s after a first poke after that clear" \
     q_is "select state = 'failed' and extract(epoch from first_poke) > $cleared2 and
                  extract(epoch from end_date - first_poke) between 6 and 8
           from task_instance where run_id = 'cl1' and task_id = 'waiting'" t
+check "the clear reset its poke count too (about 6 pokes, not the sum of three rounds: $(ti cl1 waiting poke_count))" \
+    test "$(ti cl1 waiting poke_count)" -le 9
+
+# --- a paused DAG's waiting sensors do not poke
+mkdir -p "$T/pause"
+"$GUST" dags trigger pausable -r pa1 -c "{\"dir\": \"$T/pause\"}" >/dev/null
+wait_for 20 sh -c "test \"\$(psql -X -q -At -c \"select count(distinct task_id) from task_reschedule where run_id = 'pa1'\")\" = 2"
+"$GUST" dags pause pausable >/dev/null 2>&1
+sleep 2
+paused_at=$(date +%s.%N)
+sleep 5
+# BUG: a paused DAG "schedules no tasks" (docs/operations.md, and Airflow examines no run of a
+# paused DAG), yet its sensors waiting in up_for_reschedule keep poking.
+pokes_since() { q "select count(*) from task_reschedule where run_id = '$1' and task_id = '$2' and start_date > to_timestamp($3)"; }
+check_eq "no poke while the DAG is paused (ExternalTaskSensor in the scheduler, FileSensor a process)" "ext 0 file 0" \
+    "ext $(pokes_since pa1 ext "$paused_at") file $(pokes_since pa1 file "$paused_at")"
+touch "$T/pause/pause.flag"
+"$GUST" dags unpause pausable >/dev/null 2>&1
+check "unpaused, the FileSensor pokes again and succeeds" wait_for 30 state_is pausable file pa1 success
+check_eq "the ExternalTaskSensor waits on" waiting "$(wstate pausable ext pa1)"
 
 # --- the database goes away while sensors wait, then comes back
 "$GUST" dags trigger outage_edge -r o1 -l 2026-05-01T00:00:00+00:00 -c "{\"dir\": \"$T/outage\"}" >/dev/null
