@@ -20,7 +20,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 82
+plan 87
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -117,6 +117,7 @@ check "the retry kept the first poke: the timeout (6 s) counts from the first tr
                  ti.first_poke <= (select min(start_date) from task_reschedule r
                                    where r.run_id = 'h1' and r.task_id = 'flaky')
           from task_instance ti where run_id = 'h1' and task_id = 'flaky'" t
+check_eq "extra_options timeout 1 s against an answer after 4 s: an error, failed" failed "$(state_of http_edge slow h1)"
 check_eq "extra_options check_response false: a 500 is met" success "$(state_of http_edge unchecked h1)"
 post=$(/usr/bin/python3 - "$HTTP_FIXTURE_REQUESTS" <<'PY'
 import json, sys
@@ -207,6 +208,8 @@ check "the group sensor ended after the group's slow task g2" \
     q_is "select s.end_date >= g.end_date from task_instance s, task_instance g
           where s.run_id = 'd1' and s.task_id = 'group' and g.run_id = 'u1' and g.task_id = 'tg.g2'" t
 check_eq "skipped_states [skipped]: the sensor is skipped when its task is" skipped "$(state_of ext_down skip d1)"
+check_eq "check_existence: a task missing from the external DAG fails the sensor" failed "$(state_of ext_down ghost_task d1)"
+check_contains "and its log names it" "'nope' does not exist" "$("$GUST" tasks logs ext_down ghost_task d1 2>&1)"
 check_eq "the DAG run (no task ids) in allowed_states: success" success "$(state_of ext_down run_ended d1)"
 wait_for 60 state_is ext_down run_ended d2 success
 check_eq "allowed_states [success, failed]: a failed external run satisfies it" \
@@ -229,6 +232,8 @@ wait_for 60 run_ended clock_edge k1
 check_eq "DateTimeSensor with a templated target_time succeeds" success "$(state_of clock_edge at k1)"
 check "it ended at or after the rendered target ($at)" \
     q_is "select end_date >= '$at'::timestamptz from task_instance where run_id = 'k1' and task_id = 'at'" t
+check_eq "a target_time that renders to no date fails the sensor" failed "$(state_of clock_edge bad_target k1)"
+check_contains "its log says why" "target_time" "$("$GUST" tasks logs clock_edge bad_target k1 2>&1)"
 check_eq "a target_time with an offset (+05:00) is that instant" success "$(state_of clock_edge at_offset k1)"
 check "it ended at or after it, not hours later" \
     q_is "select end_date >= '$at5'::timestamptz and end_date < '$at5'::timestamptz + interval '1 minute'
