@@ -20,7 +20,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 87
+plan 91
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -326,6 +326,7 @@ mkdir -p "$T/pause"
 "$GUST" dags trigger pausable -r pa1 -c "{\"dir\": \"$T/pause\"}" >/dev/null
 wait_for 20 sh -c "test \"\$(psql -X -q -At -c \"select count(distinct task_id) from task_reschedule where run_id = 'pa1'\")\" = 2"
 "$GUST" dags pause pausable >/dev/null 2>&1
+check_eq "the DAG is paused" t "$(q "select is_paused from dag where dag_id = 'pausable'")"
 sleep 2
 paused_at=$(date +%s.%N)
 sleep 5
@@ -359,3 +360,17 @@ check_eq "after the outage both sensors resume and succeed" "success success" \
 check "they poked after the outage" \
     q_is "select count(distinct task_id) from task_reschedule where run_id = 'o1' and start_date > to_timestamp($down_until)" 2
 check_eq "the FileSensor kept its try (1)" 1 "$(ti o1 file try_number)"
+
+# --- `gust dags test`: sensors wait and succeed in the CLI's own run loop (no scheduler)
+kill -TERM "$sched"
+wait "$sched" 2>/dev/null
+mkdir -p "$T/local"
+(sleep 3 && touch "$T/local/local.flag") &
+timeout 120 "$GUST" dags test local_edge -c "{\"dir\": \"$T/local\"}" >"$T/dagtest.out" 2>&1
+rc=$?
+check_eq "dags test with a reschedule FileSensor (file created after 3 s) and a TimeDeltaSensor: exit 0" 0 "$rc"
+check_eq "every task succeeded" "success 3" \
+    "$(q "select max(r.state) || ' ' || count(*) filter (where ti.state = 'success') from dag_run r
+          join task_instance ti using (dag_id, run_id) where r.dag_id = 'local_edge'")"
+check "the FileSensor waited in reschedule mode (task_reschedule rows)" \
+    q_is "select count(*) >= 1 from task_reschedule where dag_id = 'local_edge' and task_id = 'wait_file'" t
