@@ -20,7 +20,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 91
+plan 93
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -117,6 +117,13 @@ check "the retry kept the first poke: the timeout (6 s) counts from the first tr
                  ti.first_poke <= (select min(start_date) from task_reschedule r
                                    where r.run_id = 'h1' and r.task_id = 'flaky')
           from task_instance ti where run_id = 'h1' and task_id = 'flaky'" t
+check_eq "a poke-mode sensor erroring (500) after 3 pokes, then timing out: failed at try 2" "failed 2" \
+    "$(state_of http_edge flaky_poke h1) $(ti h1 flaky_poke try_number)"
+# Airflow's poke mode times each try from its own start (run_duration from time.monotonic() in
+# execute); only reschedule mode counts from the first try's first poke.
+check "in poke mode the retry gets the whole timeout again: try 2 ran at least 5 s of its 6" \
+    q_is "select extract(epoch from end_date - start_date) >= 5 from task_instance
+          where run_id = 'h1' and task_id = 'flaky_poke'" t
 check_eq "extra_options timeout 1 s against an answer after 4 s: an error, failed" failed "$(state_of http_edge slow h1)"
 check_eq "extra_options check_response false: a 500 is met" success "$(state_of http_edge unchecked h1)"
 post=$(/usr/bin/python3 - "$HTTP_FIXTURE_REQUESTS" <<'PY'
