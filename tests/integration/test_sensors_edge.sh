@@ -20,7 +20,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 93
+plan 94
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -69,6 +69,7 @@ export AIRFLOW_CONN_FIXTURE_AUTH="http://alice:s3cret@${HTTP_FIXTURE_URL#http://
 export AIRFLOW_CONN_PG_EDGE="postgresql://$PGUSER@127.0.0.1:$PGPORT/$PGDATABASE"
 export AIRFLOW_CONN_FS_EDGE="{\"conn_type\": \"fs\", \"extra\": {\"path\": \"$T/fs\"}}"
 export EDGE_INHERITED=yes
+"$GUST" connections add fixture_in_db --conn-uri "$HTTP_FIXTURE_URL" >/dev/null
 q "create table edge_flag (run_id text)"
 mkdir -p "$T/bash" "$T/clock" "$T/outage" "$T/backoff" "$T/fs/folder/a"
 start_sched
@@ -124,6 +125,7 @@ check_eq "a poke-mode sensor erroring (500) after 3 pokes, then timing out: fail
 check "in poke mode the retry gets the whole timeout again: try 2 ran at least 5 s of its 6" \
     q_is "select extract(epoch from end_date - start_date) >= 5 from task_instance
           where run_id = 'h1' and task_id = 'flaky_poke'" t
+check_eq "a connection from the metadata database (gust connections add) works too" success "$(state_of http_edge db_conn h1)"
 check_eq "extra_options timeout 1 s against an answer after 4 s: an error, failed" failed "$(state_of http_edge slow h1)"
 check_eq "extra_options check_response false: a 500 is met" success "$(state_of http_edge unchecked h1)"
 post=$(/usr/bin/python3 - "$HTTP_FIXTURE_REQUESTS" <<'PY'
