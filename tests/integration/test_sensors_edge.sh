@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # Sensors at their edges, run by the scheduler against a real PostgreSQL, black-box through
-# gust's CLI and the metadata tables (tests/integration/sensor_edge_dags/run/edge.yaml); what
+# gust's CLI and the metadata tables (tests/integration/sensor_edge_dags/run/*.yaml); what
 # tests/integration/test_sensors.sh covers is not repeated:
-# - HttpSensor in reschedule mode against the HTTP fixture (404, 404, 200): the rendered
-#   endpoint, headers and request params, a connection from AIRFLOW_CONN_<ID>; a 500 is an
-#   error, retried;
-# - BashSensor in both modes (exit 0 met, others not yet) with env and cwd;
+# - HttpSensor against the HTTP fixture (tests/lib/http_fixture.py): 404, 404, 200 in
+#   reschedule mode with the rendered endpoint, headers and request params; POST with a form
+#   body, basic auth and extra headers from an AIRFLOW_CONN_<ID> URI; a connection from the
+#   metadata database; a 500 is an error (retried); extra_options timeout and check_response;
+#   a retry keeps the first poke in reschedule mode, gets a fresh timeout in poke mode;
+# - BashSensor in both modes (exit 0 met, others not yet) with env, cwd, or the inherited
+#   environment;
 # - SqlSensor in both modes (a row inserted later), its timeout not retried;
-# - exponential_backoff's growing intervals capped by max_wait (from task_reschedule);
-# - ExternalTaskSensor: execution_delta, external_task_ids, external_task_group_id,
-#   skipped_states, allowed_states of the DAG run;
-# - DateTimeSensor with a templated target_time, TimeSensor, deferrable: true as reschedule;
-# - `gust tasks clear` of a waiting and of a timed-out sensor (a new first poke);
-# - dagrun_timeout while sensors wait in up_for_reschedule;
-# - the database stopped while sensors wait, then back: they resume;
+# - exponential_backoff's growing intervals capped by max_wait, in both modes;
+# - FileSensor below an fs connection's base path (glob, folder, recursive **); a timeout with
+#   retries left, with soft_fail, with a poke_interval longer than the timeout;
+# - ExternalTaskSensor: execution_delta (seconds, timedelta, negative), templated
+#   external_task_ids, external_task_group_id, skipped_states, soft_fail, check_existence of a
+#   task, allowed_states of the DAG run;
+# - DateTimeSensor (templated, with an offset, unparsable), TimeSensor in the DAG's zone,
+#   deferrable: true as reschedule;
+# - `gust tasks clear` of a waiting and of a timed-out sensor (a new first poke, poke count);
+# - dagrun_timeout while sensors wait; a paused DAG's sensors; the database stopped while
+#   sensors wait, then back; `gust dags test` with sensors;
 # - Python-only arguments are load errors at their key.
-# A check marked "BUG:" shows a known defect: it fails until gust is fixed.
+# A check under a "BUG:" comment shows a known defect: it fails until gust is fixed.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
