@@ -82,6 +82,10 @@ int dagfile_read_int(struct loadctx *c, const struct ynode *n, const char *what,
 int dagfile_read_bool(struct loadctx *c, const struct ynode *n, const char *what, bool *out);
 /* Seconds as a number or a `__type__: datetime.timedelta` mapping; null gives -1. */
 int dagfile_read_duration(struct loadctx *c, const struct ynode *n, const char *what, double *out);
+/* The same with no sign check and *out untouched for null (execution_delta: a negative delta
+ * looks at a later run, as Airflow allows). */
+int dagfile_read_duration_signed(struct loadctx *c, const struct ynode *n, const char *what,
+                                 double *out);
 /* dag-factory's get_time_delta ("1 hours", "2 days"): seconds, or -1 when s is not one. */
 long long dagfile_relative_seconds(const char *s);
 /* A date or date-time string (or `__type__: datetime.datetime` mapping) in zone tz. */

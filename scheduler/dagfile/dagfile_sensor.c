@@ -448,7 +448,7 @@ read_delta(struct senctx *x)
         x->s->execution_delta = (double)rel;
         return 0;
     }
-    return dagfile_read_duration(x->c, n, "execution_delta", &x->s->execution_delta);
+    return dagfile_read_duration_signed(x->c, n, "execution_delta", &x->s->execution_delta);
 }
 
 static int

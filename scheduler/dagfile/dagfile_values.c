@@ -157,9 +157,29 @@ timedelta_seconds(struct loadctx *c, const struct ynode *map, const char *what, 
 }
 
 int
-dagfile_read_duration(struct loadctx *c, const struct ynode *n, const char *what, double *out)
+dagfile_read_duration_signed(struct loadctx *c, const struct ynode *n, const char *what,
+                             double *out)
 {
     double v;
+
+    if (n == NULL || ynode_is_null(n))
+        return 0;
+    if (n->kind == YN_MAP) {
+        if (timedelta_seconds(c, n, what, &v) < 0)
+            return -1;
+    } else if (ynode_double(n, &v) < 0 || !(fabs(v) < 1e12)) {
+        dagfile_error(c, n, "%s must be a number of seconds or a datetime.timedelta, not %s", what,
+                      ynode_what(n));
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int
+dagfile_read_duration(struct loadctx *c, const struct ynode *n, const char *what, double *out)
+{
+    double v = 0;
 
     if (n == NULL)
         return 0;
@@ -167,14 +187,8 @@ dagfile_read_duration(struct loadctx *c, const struct ynode *n, const char *what
         *out = -1;
         return 0;
     }
-    if (n->kind == YN_MAP) {
-        if (timedelta_seconds(c, n, what, &v) < 0)
-            return -1;
-    } else if (ynode_double(n, &v) < 0 || !(v < 1e12)) {
-        dagfile_error(c, n, "%s must be a number of seconds or a datetime.timedelta, not %s", what,
-                      ynode_what(n));
+    if (dagfile_read_duration_signed(c, n, what, &v) < 0)
         return -1;
-    }
     if (v < 0) {
         dagfile_error(c, n, "%s must not be negative", what);
         return -1;

@@ -22,7 +22,6 @@
 # - dagrun_timeout while sensors wait; a paused DAG's sensors; the database stopped while
 #   sensors wait, then back; `gust dags test` with sensors;
 # - Python-only arguments are load errors at their key.
-# A check under a "BUG:" comment shows a known defect: it fails until gust is fixed.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
@@ -65,8 +64,8 @@ check_contains "execution_date_fn is a load error at its key" "python.yaml:13:7:
 check_contains "PythonSensor (python_callable) is refused at its operator" "python.yaml:15:17: error: task 'callable': unsupported operator" "$errs"
 "$GUST" dags list-import-errors >"$T/errs" 2>&1
 check_eq "the edge DAGs load without import errors" "" "$(grep 'edge.yaml' "$T/errs")"
-# BUG: a negative execution_delta (a later run, Airflow's logical date - delta with any
-# timedelta) is refused at load: "execution_delta must not be negative".
+# A negative execution_delta looks at a later run (Airflow: logical date - delta, any
+# timedelta); it was once refused at load.
 check_eq "a negative execution_delta loads (Airflow takes any timedelta)" "" "$(grep 'ext_ahead.yaml' "$T/errs")"
 
 # --- fixtures and connections
@@ -175,19 +174,19 @@ check "poke mode: several pokes in one process, no task_reschedule rows" \
 wait_for 30 state_is sql_edge poked s1 running
 sleep 3
 check_eq "the SqlSensors wait while the count is 0" "running" "$(state_of sql_edge poked s1)"
-# BUG: sql_task ignores the spec's mode: a SqlSensor in reschedule mode loops in one process
-# (holding its slot, state running) instead of poking once and exiting 98 (up_for_reschedule).
+# A SqlSensor in reschedule mode pokes once and exits 98 (up_for_reschedule), not one process
+# holding its slot (sql_task once ignored the spec's mode).
 check_eq "a reschedule-mode SqlSensor waits in up_for_reschedule, not running" up_for_reschedule \
     "$(state_of sql_edge resched s1)"
 q "insert into edge_flag values ('s1')"
 wait_for 60 sh -c "test \"\$(\"$GUST\" tasks state sql_edge resched s1 2>/dev/null)\" = success -a \"\$(\"$GUST\" tasks state sql_edge poked s1 2>/dev/null)\" = success"
 check_eq "both SqlSensors succeed once the row exists" "success success" \
     "$(state_of sql_edge resched s1) $(state_of sql_edge poked s1)"
-# BUG: same cause: no task_reschedule rows for the reschedule-mode SqlSensor.
+# and its reschedules are task_reschedule rows.
 check "the reschedule-mode SqlSensor was rescheduled between pokes" test "$(reschedules s1 resched)" -ge 1
 wait_for 30 run_ended sql_edge s1
-# BUG: sql_task exits 1 on a sensor timeout (an ordinary error, so retried) where the sensor
-# contract (and Airflow's AirflowSensorTimeout) says failed at once: exit 100, never retried.
+# A SqlSensor timeout fails at once, never retried (exit 100, Airflow's AirflowSensorTimeout),
+# not exit 1 (retried) as sql_task once did.
 check_eq "a SqlSensor timeout fails it without retry, though retries remain (try 1)" "failed 1" \
     "$(state_of sql_edge never s1) $(ti s1 never try_number)"
 
@@ -235,7 +234,6 @@ check_eq "soft_fail with failed_states: the external task succeeded, then failed
 check_eq "while the sensor on a failed task (no failed_states) keeps waiting" waiting \
     "$(wstate ext_down both d2)"
 
-# BUG: (same) the DAG does not load, so this run never exists.
 check "execution_delta -1 h: the sensor sees the run an hour later" wait_for 30 state_is ext_ahead later ah1 success
 
 # --- time sensors, deferrable
@@ -346,8 +344,8 @@ check_eq "the DAG is paused" t "$(q "select is_paused from dag where dag_id = 'p
 sleep 2
 paused_at=$(date +%s.%N)
 sleep 5
-# BUG: a paused DAG "schedules no tasks" (docs/operations.md, and Airflow examines no run of a
-# paused DAG), yet its sensors waiting in up_for_reschedule keep poking.
+# A paused DAG "schedules no tasks" (docs/operations.md, and Airflow examines no run of a
+# paused DAG): its sensors waiting in up_for_reschedule do not poke (they once did).
 pokes_since() { q "select count(*) from task_reschedule where run_id = '$1' and task_id = '$2' and start_date > to_timestamp($3)"; }
 check_eq "no poke while the DAG is paused (ExternalTaskSensor in the scheduler, FileSensor a process)" "ext 0 file 0" \
     "ext $(pokes_since pa1 ext "$paused_at") file $(pokes_since pa1 file "$paused_at")"
