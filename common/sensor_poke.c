@@ -9,38 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <openssl/sha.h>
+#include "jitter.h"
 
 /* timedelta.max.total_seconds() - 1 (a float in Python: 86400000000000.0 - 1) */
 #define TIMEDELTA_MAX_S 86399999999999.0
-
-/* int(sha1(text).hexdigest(), 16) % m for 1 <= m < 2^53 (r * 256 + byte stays below 2^61). */
-static uint64_t
-hash_mod(const char *dag_id, const char *task_id, const char *started_at, int poke_count,
-         uint64_t m)
-{
-    unsigned char md[SHA_DIGEST_LENGTH];
-    char small[512], *text = small;
-    uint64_t r = 0;
-    int len;
-
-    len = snprintf(small, sizeof(small), "%s#%s#%s#%d", dag_id ? dag_id : "None",
-                   task_id ? task_id : "None", started_at ? started_at : "None", poke_count);
-    if (len < 0)
-        return 0;
-    if ((size_t)len >= sizeof(small)) {
-        if ((text = malloc((size_t)len + 1)) == NULL)
-            return 0; /* no jitter rather than no poke */
-        snprintf(text, (size_t)len + 1, "%s#%s#%s#%d", dag_id ? dag_id : "None",
-                 task_id ? task_id : "None", started_at ? started_at : "None", poke_count);
-    }
-    SHA1((const unsigned char *)text, (size_t)len, md);
-    if (text != small)
-        free(text);
-    for (size_t i = 0; i < sizeof(md); i++)
-        r = (r * 256 + md[i]) % m;
-    return r;
-}
 
 double
 sensor_poke_interval(double poke_interval, bool exponential_backoff, double max_wait,
@@ -59,7 +31,7 @@ sensor_poke_interval(double poke_interval, bool exponential_backoff, double max_
         delay = TIMEDELTA_MAX_S; /* min_backoff + anything is over the cap */
     } else {
         uint64_t m = (uint64_t)min_backoff;
-        delay = (double)(m + hash_mod(dag_id, task_id, started_at, poke_count, m));
+        delay = (double)(m + jitter_sha1_mod(dag_id, task_id, started_at, poke_count, m));
         delay = fmin(delay, TIMEDELTA_MAX_S);
     }
     interval = fmin(timeout - trunc(run_duration), delay);

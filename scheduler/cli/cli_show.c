@@ -229,18 +229,6 @@ dot_edge(FILE *out, const char *from, const char *to, const char *task_id, const
     free(dst);
 }
 
-/* Whether condition c names uri. */
-static bool
-cond_names(const struct asset_cond *c, const char *uri)
-{
-    if (c->kind == ASSET_COND_URI)
-        return c->uri && strcmp(c->uri, uri) == 0;
-    for (size_t i = 0; i < c->n_kids; i++)
-        if (cond_names(&c->kids[i], uri))
-            return true;
-    return false;
-}
-
 /* The asset edges of producer d's task t: to every DAG scheduled on one of its outlets. */
 static void
 asset_edges(FILE *out, const struct dagbag *bag, const struct dag *d, const struct dag_task *t,
@@ -250,7 +238,8 @@ asset_edges(FILE *out, const struct dagbag *bag, const struct dag *d, const stru
         for (size_t j = 0; j < bag->n_dags; j++) {
             const struct dag *c = bag->dags[j];
 
-            if (c->asset_schedule == NULL || !cond_names(c->asset_schedule, t->outlets[o].uri))
+            if (c->asset_schedule == NULL ||
+                !asset_cond_names(c->asset_schedule, t->outlets[o].uri))
                 continue;
             if (dot)
                 dot_edge(out, d->dag_id, c->dag_id, t->task_id, t->outlets[o].uri);

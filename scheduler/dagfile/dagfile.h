@@ -151,8 +151,10 @@ struct asset_cond {
     size_t n_kids;
 };
 
-/* Assets (dagfile_asset.c). Whether the condition holds, given which assets have a pending
- * event (pending(uri, arg)); an empty all / any never holds. */
+/* Assets (dagfile_asset.c). Whether condition c names the asset uri (anywhere in it). */
+bool asset_cond_names(const struct asset_cond *c, const char *uri);
+/* Whether the condition holds, given which assets have a pending event (pending(uri, arg));
+ * an empty all / any never holds. */
 bool asset_cond_eval(const struct asset_cond *c, bool (*pending)(const char *uri, void *arg),
                      void *arg);
 /* The condition as text, Airflow's form: "(a & b) | c" (every nested all / any in

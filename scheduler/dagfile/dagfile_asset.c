@@ -494,3 +494,14 @@ dagfile_cond_parse(const char *text, dagfile_cond_resolve resolve, void *arg,
     }
     return 0;
 }
+
+bool
+asset_cond_names(const struct asset_cond *c, const char *uri)
+{
+    if (c->kind == ASSET_COND_URI)
+        return c->uri && strcmp(c->uri, uri) == 0;
+    for (size_t i = 0; i < c->n_kids; i++)
+        if (asset_cond_names(&c->kids[i], uri))
+            return true;
+    return false;
+}

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
+#include "jitter.h"
 
 #include "dagfile/dagfile.h"
 
@@ -557,38 +557,6 @@ plan_after_try(enum try_outcome outcome, int try_number, int retries)
     return TI_FAILED;
 }
 
-/* int(sha1(f"{dag_id}#{task_id}#{logical_date}#{try_number}").hexdigest(), 16) % m, one byte
- * at a time (m <= MAX_RETRY_DELAY, so r * 256 + byte never overflows). None is hashed as
- * Python formats it, "None" (a manual Airflow 3 run has no logical date). */
-static uint64_t
-ti_hash_mod(const char *dag_id, const char *task_id, const char *logical_date, int try_number,
-            uint64_t m)
-{
-    unsigned char md[SHA_DIGEST_LENGTH];
-    char small[512], *text = small;
-    uint64_t r = 0;
-    int len;
-
-    dag_id = dag_id ? dag_id : "None";
-    task_id = task_id ? task_id : "None";
-    logical_date = logical_date ? logical_date : "None";
-    len = snprintf(small, sizeof(small), "%s#%s#%s#%d", dag_id, task_id, logical_date, try_number);
-    if (len < 0)
-        return 0;
-    if ((size_t)len >= sizeof(small)) {
-        text = malloc((size_t)len + 1);
-        if (text == NULL)
-            return 0; /* no jitter rather than no retry */
-        snprintf(text, (size_t)len + 1, "%s#%s#%s#%d", dag_id, task_id, logical_date, try_number);
-    }
-    SHA1((const unsigned char *)text, (size_t)len, md);
-    if (text != small)
-        free(text);
-    for (size_t i = 0; i < sizeof(md); i++)
-        r = (r * 256 + md[i]) % m;
-    return r;
-}
-
 /* Airflow's next_retry_datetime, as a delay after the try's end (see plan.h). */
 double
 plan_retry_delay(double retry_delay, bool exponential, double max_retry_delay, const char *dag_id,
@@ -604,7 +572,7 @@ plan_retry_delay(double retry_delay, bool exponential, double max_retry_delay, c
         delay = MAX_RETRY_DELAY;
     } else {
         uint64_t m = backoff < 1 ? 1 : (uint64_t)backoff;
-        delay = (double)(m + ti_hash_mod(dag_id, task_id, logical_date, try_number, m));
+        delay = (double)(m + jitter_sha1_mod(dag_id, task_id, logical_date, try_number, m));
         if (delay > MAX_RETRY_DELAY)
             delay = MAX_RETRY_DELAY;
     }

@@ -16,18 +16,6 @@
 #include "runner_int.h"
 #include "store/store.h"
 
-/* Whether condition c names uri. */
-static bool
-cond_names(const struct asset_cond *c, const char *uri)
-{
-    if (c->kind == ASSET_COND_URI)
-        return c->uri && strcmp(c->uri, uri) == 0;
-    for (size_t i = 0; i < c->n_kids; i++)
-        if (cond_names(&c->kids[i], uri))
-            return true;
-    return false;
-}
-
 /* Queue dag for task's outlets it is scheduled on; add its run when its condition now holds. */
 static void
 local_consumer(struct runner *r, const struct dag *dag, const struct dag_task *task)
@@ -39,7 +27,7 @@ local_consumer(struct runner *r, const struct dag *dag, const struct dag_task *t
     int rc = 0;
 
     for (size_t i = 0; mine && i < task->n_outlets; i++)
-        if (cond_names(dag->asset_schedule, task->outlets[i].uri))
+        if (asset_cond_names(dag->asset_schedule, task->outlets[i].uri))
             mine[n++] = task->outlets[i]; /* a shallow copy: the strings stay the task's */
     if (n == 0) {
         free(mine);
