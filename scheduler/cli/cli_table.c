@@ -190,8 +190,9 @@ static const struct cli_verb verbs[] = {
      "Retention: delete the rows older than TS (ISO-8601, UTC unless it has an offset) of\n"
      "the tables given as Airflow names them (default all): dag_run (with its task\n"
      "instances, tries, XCom and log folders), task_instance, task_instance_history, xcom,\n"
-     "log, job, import_error. Queued and running runs, their task instances and XCom, and\n"
-     "each DAG's newest non-manual run are kept. One transaction. --dry-run counts only.\n"
+     "log, job, import_error, task_reschedule, asset_event. Queued and running runs, their\n"
+     "task instances and XCom, and each DAG's newest non-manual run are kept. One\n"
+     "transaction. --dry-run counts only.\n"
      "A table gust does not clean is skipped with a warning. gust never archives, so\n"
      "--skip-archive (Airflow's) changes nothing. Asks first unless -y.\n" DATABASE_HELP,
      cli_db_clean},

@@ -613,7 +613,7 @@ int store_asset_triggering_json(struct store *s, const char *dag_id, const char 
 /* `db clean`: rows older than before in the tables of the mask (bit i: store_clean_table_name
  * (i)). dag_run never loses a queued or running run nor each DAG's newest non-manual run; its
  * task instances, history and XCom go with it. dry_run counts instead of deleting. */
-#define STORE_CLEAN_MAX 8
+#define STORE_CLEAN_MAX 12
 struct store_clean {
     time_t before;
     unsigned tables;

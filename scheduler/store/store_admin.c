@@ -29,6 +29,11 @@ static const struct clean_table {
     {"log", "dttm < to_timestamp($1::float8)"},
     {"job", "latest_heartbeat < to_timestamp($1::float8) AND state <> 'running'"},
     {"import_error", "timestamp < to_timestamp($1::float8)"},
+    /* a sensor's reschedules: the poke ended before TS (its task instance's first_poke stays) */
+    {"task_reschedule", "end_date < to_timestamp($1::float8)"},
+    /* asset updates (the links of the runs that consumed them go with them; the queue keeps
+     * its own rows, so a pending consumer run is not lost) */
+    {"asset_event", "timestamp < to_timestamp($1::float8)"},
 };
 #define N_CLEAN (sizeof(clean_tables) / sizeof(clean_tables[0]))
 

@@ -7,7 +7,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 98
+plan 100
 gust_tmpdir tmp
 pg_gust_db gust_cli_parity
 export GUST_LOGS_FOLDER=$tmp/logs
@@ -172,6 +172,14 @@ check_eq "the running run stays" 1 "$(q "select count(*) from dag_run where run_
 check_eq "newer runs stay" 3 "$(q "select count(*) from dag_run where dag_id = 'parity_a'")"
 check_eq "the old audit row is gone" 0 "$(q "select count(*) from log where event = 'old'")"
 check_fails "the old run's log folder is gone" test -e "$tmp/logs/dag_id=parity_b/run_id=old_ok"
+q "insert into asset (name, uri) values ('old_asset', 's3://parity/old')"
+q "insert into asset_event (asset_id, timestamp) select id, ts from asset, (values
+   (timestamptz '2020-06-01'), (timestamptz '2030-01-01')) v(ts) where uri = 's3://parity/old'"
+out=$("$GUST" db clean --clean-before-timestamp 2021-01-01 -t asset_event,task_reschedule -y 2>&1)
+check_eq "db clean of asset_event: the old event goes, the newer one stays" "0|1" \
+    "$(q "select count(*) filter (where timestamp < '2021-01-01'), count(*) filter (where timestamp > '2021-01-01')
+          from asset_event")"
+check_contains "and task_reschedule is a table it cleans (a count, no warning)" "task_reschedule        0 row(s)" "$out"
 
 # --- dags delete
 out=$("$GUST" dags delete parity_a -y)
