@@ -8,7 +8,8 @@
  * request_params; BashSensor: bash_command, env) and the common fields: mode, poke_interval,
  * timeout, soft_fail, exponential_backoff, max_wait (null: none), first_poke (epoch seconds of
  * the sensor's first poke, which its timeout counts from; 0: this poke is the first) and
- * poke_count (the pokes before this one). It holds no secret: connection ids, not connections. */
+ * poke_count (the pokes before this one). Connections are named by id only: no password is
+ * written to it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>

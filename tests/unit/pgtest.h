@@ -36,6 +36,19 @@ spawn(char *const argv[])
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Drop the test database if it is there and create it empty (dropdb's NOTICE silenced; a
+ * test that needs other PGOPTIONS sets them itself):
+ * 0, or -1 when either program failed. */
+static int
+pgtest_recreate_db(void)
+{
+    char *drop[] = {"dropdb", "--if-exists", DB, NULL};
+    char *create[] = {"createdb", DB, NULL};
+
+    setenv("PGOPTIONS", "-c client_min_messages=warning", 1);
+    return spawn(drop) == 0 && spawn(create) == 0 ? 0 : -1;
+}
+
 /* Run one query with psql on the test database; its unaligned output, lines joined by '|'. */
 static const char *
 query(const char *sql)

@@ -483,15 +483,11 @@ test_fernet_multi(void **state)
 static PGconn *
 fresh_db(void)
 {
-    char *drop[] = {"dropdb", "--if-exists", DB, NULL};
-    char *create[] = {"createdb", DB, NULL};
     struct err e = {0};
     char where[200];
     PGconn *db;
 
-    setenv("PGOPTIONS", "-c client_min_messages=warning", 1);
-    assert_int_equal(spawn(drop), 0);
-    assert_int_equal(spawn(create), 0);
+    assert_int_equal(pgtest_recreate_db(), 0);
     if ((db = pq_connect("dbname=" DB, "test_conn", true, where, sizeof(where), &e)) == NULL)
         fail_msg("connect: %s", e.msg);
     return db;

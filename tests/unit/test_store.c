@@ -27,14 +27,10 @@
 static struct store *
 fresh_db(void)
 {
-    char *drop[] = {"dropdb", "--if-exists", DB, NULL};
-    char *create[] = {"createdb", DB, NULL};
     struct err e = {0};
     struct store *s;
 
-    setenv("PGOPTIONS", "-c client_min_messages=warning", 1); /* no NOTICE from dropdb */
-    assert_int_equal(spawn(drop), 0);
-    assert_int_equal(spawn(create), 0);
+    assert_int_equal(pgtest_recreate_db(), 0);
     s = store_open("dbname=" DB, &e);
     if (s == NULL)
         fail_msg("store_open: %s", e.msg);

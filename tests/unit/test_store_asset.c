@@ -40,8 +40,6 @@ static const char DAGS[] = "prod:\n"
 static int
 group_setup(void **state)
 {
-    char *drop[] = {"dropdb", "--if-exists", DB, NULL};
-    char *create[] = {"createdb", DB, NULL};
     struct err e = {0};
 
     (void)state;
@@ -54,8 +52,7 @@ group_setup(void **state)
         return -1;
     if (getenv("PGHOST") == NULL)
         return 0;
-    setenv("PGOPTIONS", "-c client_min_messages=warning", 1);
-    if (spawn(drop) != 0 || spawn(create) != 0)
+    if (pgtest_recreate_db() != 0)
         return -1;
     if ((S = store_open("dbname=" DB, &e)) == NULL || store_migrate(S, NULL, &e) != 0) {
         fprintf(stderr, "setup: %s\n", e.msg);

@@ -53,8 +53,6 @@ static const char DAGS2[] = "etl:\n"
 static int
 group_setup(void **state UNUSED)
 {
-    char *drop[] = {"dropdb", "--if-exists", DB, NULL};
-    char *create[] = {"createdb", DB, NULL};
     struct err e = {0};
 
     BAG = dagbag_new();
@@ -67,12 +65,12 @@ group_setup(void **state UNUSED)
     ETL2 = dagbag_find(BAG2, "etl");
     if (getenv("PGHOST") == NULL)
         return 0;
+    if (pgtest_recreate_db() != 0)
+        return -1;
     /* A psql left holding a lock by a failed test gives up after 15 s instead of hanging the
      * tests after it. */
     setenv("PGOPTIONS", "-c client_min_messages=warning -c idle_in_transaction_session_timeout=15s",
            1);
-    if (spawn(drop) != 0 || spawn(create) != 0)
-        return -1;
     if ((S = store_open("dbname=" DB, &e)) == NULL || store_migrate(S, NULL, &e) != 0 ||
         (S2 = store_open("dbname=" DB, &e)) == NULL) {
         fprintf(stderr, "setup: %s\n", e.msg);
