@@ -215,7 +215,7 @@ struct locker {
 static void
 psql_begin(struct locker *l, const char *sql)
 {
-    char *argv[] = {"psql", "-X", "-q", "-d", DB, NULL};
+    char *argv[] = {"psql", "-X", "-q", "-d", "dbname=" DB " application_name=gust_locker", NULL};
     posix_spawn_file_actions_t fa;
     int fds[2];
 
@@ -230,7 +230,7 @@ psql_begin(struct locker *l, const char *sql)
     l->fd = fds[1];
     assert_int_equal(write(l->fd, "BEGIN;\n", 7), 7);
     assert_int_equal(write(l->fd, sql, strlen(sql)), (ssize_t)strlen(sql));
-    wait_for("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql' AND "
+    wait_for("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gust_locker' AND "
              "state = 'idle in transaction'",
              "1");
 }
@@ -246,6 +246,9 @@ psql_end(struct locker *l, const char *end_sql)
     close(l->fd); /* psql reads EOF and exits; an open transaction rolls back */
     assert_int_equal(waitpid(l->pid, &status, 0), l->pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* psql exits once it has sent its goodbye; the server ends the backend (and releases its
+     * locks) a moment later: wait for that, or a SKIP LOCKED claim may still skip the row */
+    wait_for("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gust_locker'", "0");
 }
 
 static void
