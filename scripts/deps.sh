@@ -11,7 +11,7 @@ pkgs=(
     libpq-dev librdkafka-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libcmocka-dev libssl-dev
     postgresql postgresql-client kcat
     python3 python3-croniter python3-cryptography tzdata graphviz valgrind procps iproute2 util-linux curl
-    docker-compose shellcheck python3-yaml python3-jinja2 python3-pendulum
+    docker-compose shellcheck python3-yaml python3-jinja2 python3-pendulum python3-aiosmtpd
     debootstrap buildah
     libmicrohttpd-dev libavro-dev python3-avro zlib1g-dev
     libpcre2-dev uap-core libgeoip-dev geoip-database libmaxminddb-dev gnuplot-nox

@@ -179,6 +179,40 @@ struct dag_map {
     char *index_template; /* map_index_template, NULL when absent */
 };
 
+/* Notifications (docs/dag-files.md, "Notifications"): a callback is one of the Airflow
+ * notifiers gust runs itself, as a process (notify_task) after the state change. Python
+ * callables are load errors. `email` / `email_on_failure` / `email_on_retry` load as an SMTP
+ * notifier on the failure / retry event with Airflow's subject and body (email_default). */
+enum notifier_kind {
+    NOTIFY_SLACK_WEBHOOK, /* ...slack.notifications.slack_webhook.send_slack_webhook_notification */
+    NOTIFY_SMTP,          /* ...smtp.notifications.smtp.send_smtp_notification */
+    NOTIFY_HTTP,          /* ...http.notifications.http.send_http_notification */
+};
+struct dag_notifier {
+    enum notifier_kind kind;
+    char *callback;     /* the notifier's path as written ("email" for the email settings) */
+    char *conn_id;      /* slack_webhook_conn_id / smtp_conn_id / http_conn_id, defaulted */
+    char *args_json;    /* its other arguments as a JSON object text, as written: strings are
+                         * templates, rendered when the callback runs */
+    bool email_default; /* made from `email`: Airflow's default subject and body */
+    int line, col;      /* where it is in the file */
+};
+/* The events a callback can be on; a DAG has only NOTIFY_ON_SUCCESS and NOTIFY_ON_FAILURE
+ * (of its runs). Airflow's key is notify_event_key(ev): "on_failure_callback"... */
+enum notify_event {
+    NOTIFY_ON_EXECUTE,
+    NOTIFY_ON_SUCCESS,
+    NOTIFY_ON_FAILURE,
+    NOTIFY_ON_RETRY,
+    NOTIFY_ON_SKIPPED,
+    NOTIFY_EVENTS
+};
+struct dag_notifiers {
+    struct dag_notifier *v; /* in file order (a callback's list), the email one last */
+    size_t n;
+};
+const char *notify_event_key(enum notify_event ev);
+
 /* One task. Strings are owned by the task (NULL when absent). Durations in seconds;
  * a negative duration means "not set". */
 struct dag_task {
@@ -247,6 +281,17 @@ struct dag_task {
     size_t n_outlets;
     struct dag_asset *inlets;
     size_t n_inlets;
+
+    /* Pools and priorities: pool_slots (default 1) of pool taken while an instance runs;
+     * priority_weight (default 1) and weight_rule give priority, the claim order (Airflow's:
+     * downstream sums the weights of the task and every task downstream of it, upstream of
+     * it and every upstream task, absolute the task's own) */
+    int pool_slots;
+    int priority_weight;
+    enum weight_rule { WEIGHT_DOWNSTREAM, WEIGHT_UPSTREAM, WEIGHT_ABSOLUTE } weight_rule;
+    long long priority; /* the effective priority_weight, set by dag_index */
+
+    struct dag_notifiers on[NOTIFY_EVENTS]; /* callbacks (on_execute_callback...) */
 };
 
 struct dag {
@@ -280,6 +325,10 @@ struct dag {
      * the timetable (schedule, tt) runs as well */
     struct asset_cond *asset_schedule;
     bool asset_or_time;
+
+    /* on_success_callback / on_failure_callback of its runs (on[NOTIFY_ON_SUCCESS] and
+     * on[NOTIFY_ON_FAILURE]; the other events stay empty) */
+    struct dag_notifiers on[NOTIFY_EVENTS];
 
     struct dag_task *tasks; /* in file order */
     size_t n_tasks;

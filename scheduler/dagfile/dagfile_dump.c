@@ -12,6 +12,16 @@
 #include <time.h>
 
 const char *
+notify_event_key(enum notify_event ev)
+{
+    static const char *const keys[NOTIFY_EVENTS] = {"on_execute_callback", "on_success_callback",
+                                                    "on_failure_callback", "on_retry_callback",
+                                                    "on_skipped_callback"};
+
+    return ev < NOTIFY_EVENTS ? keys[ev] : "?";
+}
+
+const char *
 op_kind_name(enum op_kind op)
 {
     switch (op) {
