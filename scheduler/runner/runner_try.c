@@ -565,6 +565,11 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx,
     runner_log_line(t->log_path, "dag=%s run=%s task=%s map_index=%d try=%d host=%s operator=%s",
                     run->dag_id, run->run_id, task->task_id, map_index, try_number, r->hostname,
                     op_kind_name(task->op));
+    if (c->problem) { /* Airflow fails it too: no retry can help until the pool changes */
+        runner_log_line(t->log_path, "%s: `gust pools set` makes or resizes a pool", c->problem);
+        end_now(r, t, TRY_PERMANENT, c->problem);
+        return;
+    }
     if (bind_instance(r, t, &e) < 0) {
         runner_log_line(t->log_path, "%s", e.msg);
         end_now(r, t, e.code == ERR_USAGE ? TRY_PERMANENT : TRY_FAILED, e.msg);

@@ -413,6 +413,8 @@ struct store_claim {
     int map_index, try_number, max_tries;
     double first_poke; /* a sensor's first poke, epoch s (0: none yet) */
     int poke_count;    /* a sensor's pokes so far */
+    char *problem;     /* why it can never run (its pool does not exist, or is too small):
+                        * the caller fails the try with it; NULL: none */
 };
 
 /* Which queued task instances to claim; NULL / 0 fields match any. */

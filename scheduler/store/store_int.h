@@ -190,6 +190,19 @@ store_exec_int(struct store *s, struct err *e, const char *sql, int n, const cha
 int store_runs_query(struct store *s, const char *sql, int n, const char *const *p,
                      struct store_run **out, size_t *count, struct err *e);
 
+/* What a new task instance gets from its task, the same wherever rows are made: the columns
+ * (TIS_COLS), their values from a row x of store_tis_json's recordset (TIS_VALUES) and that
+ * recordset's column types (TIS_RECORD). */
+#define TIS_COLS                                                                                   \
+    "max_tries, operator, pool, queue, trigger_rule, pool_slots, priority_weight, "                \
+    "max_active_tis_per_dag, max_active_tis_per_dagrun"
+#define TIS_VALUES                                                                                 \
+    "x.max_tries, x.operator, coalesce(x.pool, 'default_pool'), coalesce(x.queue, 'default'), "    \
+    "coalesce(x.trigger_rule, 'all_success'), coalesce(x.pool_slots, 1), "                         \
+    "coalesce(x.priority_weight, 1), x.per_dag, x.per_run"
+#define TIS_RECORD                                                                                 \
+    "x(task_id text, max_tries int, operator text, pool text, queue text, trigger_rule text, "     \
+    "pool_slots int, priority_weight int, per_dag int, per_run int)"
 /* The task instances of dag as a JSON array (task_id, max_tries, operator, pool, queue,
  * trigger_rule) for jsonb_to_recordset; new text, or NULL (out of memory, bad UTF-8). */
 char *store_tis_json(const struct dag *dag);

@@ -26,10 +26,12 @@ expand_rows(struct store *s, const char *const *p, struct err *e)
         "UPDATE task_instance SET map_index = 0, updated_at = now() WHERE " KEY
         " AND map_index = -1 AND $4::int > 0",
         "INSERT INTO task_instance (task_id, dag_id, run_id, map_index, state, try_number, "
-        "max_tries, pool, pool_slots, queue, priority_weight, operator, trigger_rule) "
+        "max_tries, pool, pool_slots, queue, priority_weight, operator, trigger_rule, "
+        "max_active_tis_per_dag, max_active_tis_per_dagrun) "
         "SELECT t.task_id, t.dag_id, t.run_id, g.i, NULL, 0, greatest(t.max_tries - "
         "t.try_number, 0), t.pool, t.pool_slots, t.queue, t.priority_weight, t.operator, "
-        "t.trigger_rule FROM (SELECT * FROM task_instance WHERE " KEY
+        "t.trigger_rule, t.max_active_tis_per_dag, t.max_active_tis_per_dagrun FROM (SELECT * FROM "
+        "task_instance WHERE " KEY
         " ORDER BY map_index LIMIT 1) t, generate_series(0, $4::int - 1) AS g(i) "
         "ON CONFLICT (dag_id, task_id, run_id, map_index) DO NOTHING",
         "UPDATE task_instance SET state = CASE WHEN map_index >= $4::int THEN 'removed' ELSE "

@@ -177,7 +177,14 @@ store_runs_query(struct store *s, const char *sql, int n, const char *const *p,
     return 0;
 }
 
-/* The task instances of a new run as a JSON array for jsonb_to_recordset. New text or NULL. */
+static json_t *
+limit_json(int limit)
+{
+    return limit > 0 ? json_integer(limit) : json_null();
+}
+
+/* The task instances of a new run as a JSON array for jsonb_to_recordset (TIS_RECORD). New
+ * text or NULL. */
 char *
 store_tis_json(const struct dag *dag)
 {
@@ -187,10 +194,13 @@ store_tis_json(const struct dag *dag)
     for (size_t i = 0; a && i < dag->n_tasks; i++) {
         const struct dag_task *t = &dag->tasks[i];
 
-        o = json_pack("{s:s, s:i, s:s, s:s?, s:s?, s:s?}", "task_id", t->task_id, "max_tries",
-                      t->retries < 0 ? 0 : t->retries, "operator", op_kind_name(t->op), "pool",
-                      t->pool, "queue", t->queue, "trigger_rule",
-                      trigger_rule_name(t->trigger_rule));
+        o = json_pack("{s:s, s:i, s:s, s:s?, s:s?, s:s?, s:i, s:I, s:o, s:o}", "task_id",
+                      t->task_id, "max_tries", t->retries < 0 ? 0 : t->retries, "operator",
+                      op_kind_name(t->op), "pool", t->pool, "queue", t->queue, "trigger_rule",
+                      trigger_rule_name(t->trigger_rule), "pool_slots",
+                      t->pool_slots > 0 ? t->pool_slots : 1, "priority_weight",
+                      (json_int_t)t->priority, "per_dag", limit_json(t->max_active_tis_per_dag),
+                      "per_run", limit_json(t->max_active_tis_per_dagrun));
         if (json_array_append_new(a, o) != 0)
             goto out;
     }
@@ -252,15 +262,12 @@ insert_tis(struct store *s, const struct dag *dag, const char *run_id, struct er
 
     if (json == NULL)
         return err_set(e, ERR_FAIL, "task instances: out of memory or bad UTF-8");
-    rc = store_exec_cmd(s, e,
-                        "INSERT INTO task_instance (dag_id, run_id, task_id, state, try_number, "
-                        "max_tries, operator, pool, queue, trigger_rule) "
-                        "SELECT $1, $2, x.task_id, NULL, 0, x.max_tries, x.operator, "
-                        "coalesce(x.pool, 'default_pool'), coalesce(x.queue, 'default'), "
-                        "coalesce(x.trigger_rule, 'all_success') "
-                        "FROM jsonb_to_recordset($3::jsonb) AS x(task_id text, max_tries int, "
-                        "operator text, pool text, queue text, trigger_rule text)",
-                        3, p);
+    rc = store_exec_cmd(
+        s, e,
+        "INSERT INTO task_instance (dag_id, run_id, task_id, state, try_number, " TIS_COLS
+        ") SELECT $1, $2, x.task_id, NULL, 0, " TIS_VALUES
+        " FROM jsonb_to_recordset($3::jsonb) AS " TIS_RECORD,
+        3, p);
     free(json);
     return rc;
 }

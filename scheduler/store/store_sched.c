@@ -139,12 +139,13 @@ store_claims_free(struct store_claim *c, size_t n)
         free(c[i].dag_id);
         free(c[i].run_id);
         free(c[i].task_id);
+        free(c[i].problem);
     }
     free(c);
 }
 
 /* The rows of a claim (dag_id, run_id, task_id, try_number, max_tries, map_index,
- * first_poke, poke_count) into *out. */
+ * first_poke, poke_count, problem) into *out. */
 static int
 read_claims(const PGresult *res, struct store_claim **out, size_t *n, struct err *e)
 {
@@ -165,6 +166,8 @@ read_claims(const PGresult *res, struct store_claim **out, size_t *n, struct err
         c[i].map_index = int_col(res, i, 5);
         c[i].first_poke = PQgetisnull(res, i, 6) ? 0 : atof(PQgetvalue(res, i, 6));
         c[i].poke_count = int_col(res, i, 7);
+        if (!PQgetisnull(res, i, 8))
+            c[i].problem = dup_col(res, i, 8, &bad);
     }
     if (bad) {
         store_claims_free(c, count);
@@ -175,30 +178,13 @@ read_claims(const PGresult *res, struct store_claim **out, size_t *n, struct err
 }
 
 /* $1 dag, $2 run, $3 queue, $4 dag ids (JSON), $5 limit, $6 now, $7 host, $8 pid, $9 job,
- * $10 lease end. The CTE c locks the chosen rows (skipping rows locked by another claimer),
- * u starts a try on each, x drops their XCom: one statement, one snapshot, all or nothing. */
+ * $10 lease end. gust_claim (migration 0014) does the claim in one call: pools, DAG and task
+ * limits counted under a lock every claimer takes, the chosen rows locked (skipping rows
+ * locked elsewhere), a try started on each and its XCom dropped, all or nothing. */
 static const char CLAIM_SQL[] =
-    "WITH c AS (SELECT dag_id, task_id, run_id, map_index FROM task_instance "
-    "WHERE state = 'queued' AND ($1::text IS NULL OR dag_id = $1::text) "
-    "AND ($2::text IS NULL OR run_id = $2::text) AND ($3::text IS NULL OR queue = $3::text) "
-    "AND ($4::jsonb IS NULL OR $4::jsonb ? dag_id) "
-    "ORDER BY priority_weight DESC, queued_dttm NULLS LAST, dag_id, run_id, task_id, map_index "
-    "LIMIT $5::bigint FOR UPDATE SKIP LOCKED), "
-    "u AS (UPDATE task_instance t SET state = 'running', try_number = t.try_number + 1, "
-    "start_date = to_timestamp($6::float8), end_date = NULL, duration = NULL, "
-    "exit_code = NULL, term_signal = NULL, next_retry_at = NULL, reschedule_date = NULL, "
-    "hostname = $7, pid = nullif($8::int, 0), job_id = nullif($9::bigint, 0), "
-    "last_heartbeat_at = to_timestamp($6::float8), lease_until = to_timestamp($10::float8), "
-    "updated_at = now() FROM c WHERE t.dag_id = c.dag_id AND t.task_id = c.task_id "
-    "AND t.run_id = c.run_id AND t.map_index = c.map_index AND t.state = 'queued' "
-    "RETURNING t.dag_id, t.run_id, t.task_id, t.try_number, t.max_tries, t.priority_weight, "
-    "t.queued_dttm, t.map_index, extract(epoch FROM t.first_poke) AS first_poke, "
-    "t.poke_count), "
-    "x AS (DELETE FROM xcom USING u WHERE xcom.dag_id = u.dag_id AND xcom.run_id = u.run_id "
-    "AND xcom.task_id = u.task_id AND xcom.map_index = u.map_index) "
-    "SELECT dag_id, run_id, task_id, try_number, max_tries, map_index, first_poke, poke_count "
-    "FROM u "
-    "ORDER BY priority_weight DESC, queued_dttm NULLS LAST, dag_id, run_id, task_id, map_index";
+    "SELECT dag_id, run_id, task_id, try_number, max_tries, map_index, first_poke, poke_count, "
+    "problem FROM gust_claim($1::text, $2::text, $3::text, $4::jsonb, $5::bigint, $6::float8, "
+    "$7::text, $8::int, $9::bigint, $10::float8)";
 
 int
 store_claim_queued(struct store *s, const struct store_claim_filter *f, int limit,
@@ -489,8 +475,7 @@ store_runs_timeout(struct store *s, const char *dag_id, double timeout, time_t n
 /* $1 dag, $2 run, $3 the DAG's tasks (store_tis_json). Returns (run exists, added + restored,
  * removed); rm, rs and ins touch disjoint rows, so one snapshot is enough. */
 static const char SYNC_SQL[] =
-    "WITH x AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS x(task_id text, max_tries int, "
-    "operator text, pool text, queue text, trigger_rule text)), "
+    "WITH x AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS " TIS_RECORD "), "
     "run AS (SELECT 1 FROM dag_run WHERE dag_id = $1 AND run_id = $2), "
     "rm AS (UPDATE task_instance t SET state = 'removed', lease_until = NULL, "
     "updated_at = now() WHERE t.dag_id = $1 AND t.run_id = $2 AND "
@@ -499,10 +484,9 @@ static const char SYNC_SQL[] =
     "rs AS (UPDATE task_instance t SET state = NULL, updated_at = now() WHERE t.dag_id = $1 "
     "AND t.run_id = $2 AND t.map_index = -1 AND t.state = 'removed' AND "
     "EXISTS (SELECT 1 FROM x WHERE x.task_id = t.task_id) RETURNING 1), "
-    "ins AS (INSERT INTO task_instance (dag_id, run_id, task_id, state, try_number, "
-    "max_tries, operator, pool, queue, trigger_rule) SELECT $1, $2, x.task_id, NULL, 0, "
-    "x.max_tries, x.operator, coalesce(x.pool, 'default_pool'), coalesce(x.queue, 'default'), "
-    "coalesce(x.trigger_rule, 'all_success') FROM x WHERE EXISTS (SELECT 1 FROM run) AND "
+    "ins AS (INSERT INTO task_instance (dag_id, run_id, task_id, state, try_number, " TIS_COLS
+    ") SELECT $1, $2, x.task_id, NULL, 0, " TIS_VALUES
+    " FROM x WHERE EXISTS (SELECT 1 FROM run) AND "
     "NOT EXISTS (SELECT 1 FROM task_instance t WHERE t.dag_id = $1 AND t.run_id = $2 AND "
     "t.task_id = x.task_id) ON CONFLICT DO NOTHING RETURNING 1) "
     "SELECT (SELECT count(*) FROM run), (SELECT count(*) FROM ins) + (SELECT count(*) FROM rs), "
