@@ -72,7 +72,7 @@ BEGIN
     IF p_limit <= 0 OR NOT EXISTS (
         SELECT 1 FROM task_instance t WHERE t.state = 'queued'
         AND (p_dag IS NULL OR t.dag_id = p_dag) AND (p_run IS NULL OR t.run_id = p_run)
-        AND (p_queue IS NULL OR t.queue = p_queue) AND (p_dags IS NULL OR p_dags ? t.dag_id))
+        AND (p_queue IS NULL OR t.queue = ANY (string_to_array(p_queue, ','))) AND (p_dags IS NULL OR p_dags ? t.dag_id))
     THEN
         RETURN;
     END IF;
@@ -110,7 +110,7 @@ BEGIN
                         AND rr.task_id = t.task_id
             WHERE t.state = 'queued'
             AND (p_dag IS NULL OR t.dag_id = p_dag) AND (p_run IS NULL OR t.run_id = p_run)
-            AND (p_queue IS NULL OR t.queue = p_queue) AND (p_dags IS NULL OR p_dags ? t.dag_id)
+            AND (p_queue IS NULL OR t.queue = ANY (string_to_array(p_queue, ','))) AND (p_dags IS NULL OR p_dags ? t.dag_id)
             AND (p.pool IS NULL OR (p.slots >= 0 AND t.pool_slots > p.slots) OR (
                 (p.slots < 0 OR t.pool_slots <= p.slots - coalesce(rp.used, 0))
                 AND (coalesce(d.max_active_tasks, 0) <= 0

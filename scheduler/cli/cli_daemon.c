@@ -100,7 +100,7 @@ cli_worker(const struct cli_args *a)
     struct loop_ctx c = {.mode = RUNNER_WORKER, .folder = cli_arg(a, "subdir", cli_dags_folder())};
     struct runner_opts o = {.mode = RUNNER_WORKER,
                             .parallelism = atoi(cli_arg(a, "concurrency", "0")),
-                            .queue = cli_arg(a, "queue", NULL)};
+                            .queue = cli_arg(a, "queues", "default")};
 
     return serve(&c, &o);
 }

@@ -217,10 +217,12 @@ static const struct cli_verb verbs[] = {
      "                    end (default: Airflow 3, a run's logical date is its trigger time;\n"
      "                    also $GUST_SCHEDULE_SEMANTICS=airflow2)",
      cli_scheduler},
-    {NULL, "worker", NULL, 0, 0, "concurrency,c=N queue,q=Q " DAGS_FOLDER_OPT,
+    {NULL, "worker", NULL, 0, 0, "concurrency,c=N queues,q=Q[,Q...] " DAGS_FOLDER_OPT,
      "run queued tasks until stopped",
      "Claim queued task instances (of the DAGs in the DAG folder) and run them, holding a\n"
-     "lease on each running try. Any number of workers may run, on any machine.",
+     "lease on each running try. Any number of workers may run, on any machine.\n"
+     "  -q, --queues  the queues it serves, comma-separated (default: default, Airflow's\n"
+     "                default_queue); a task's `queue` routes it to the workers serving it",
      cli_worker},
     {"jobs", "check", NULL, 0, 0, "job-type,t=scheduler|worker max-age,a=SECONDS",
      "exit 0 when a scheduler/worker is alive (liveness)",

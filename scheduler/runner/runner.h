@@ -53,7 +53,7 @@ enum runner_mode {
 struct runner_opts {
     enum runner_mode mode;
     bool no_executor;        /* scheduler: leave every try to workers */
-    const char *queue;       /* worker: claim only this queue (NULL: any) */
+    const char *queue;       /* worker: claim only these queues, comma-separated (NULL: any) */
     const char *logs_folder; /* default $GUST_LOGS_FOLDER, else ./logs */
     int parallelism;         /* tries running at once; default $GUST_PARALLELISM, else 32 */
     double kill_grace;       /* SIGTERM -> SIGKILL on timeout; default 10 s */

@@ -177,9 +177,9 @@ read_claims(const PGresult *res, struct store_claim **out, size_t *n, struct err
     return 0;
 }
 
-/* $1 dag, $2 run, $3 queue, $4 dag ids (JSON), $5 limit, $6 now, $7 host, $8 pid, $9 job,
- * $10 lease end. gust_claim (migration 0014) does the claim in one call: pools, DAG and task
- * limits counted under a lock every claimer takes, the chosen rows locked (skipping rows
+/* $1 dag, $2 run, $3 queues (comma-separated), $4 dag ids (JSON), $5 limit, $6 now, $7 host, $8
+ * pid, $9 job, $10 lease end. gust_claim (migration 0014) does the claim in one call: pools, DAG
+ * and task limits counted under a lock every claimer takes, the chosen rows locked (skipping rows
  * locked elsewhere), a try started on each and its XCom dropped, all or nothing. */
 static const char CLAIM_SQL[] =
     "SELECT dag_id, run_id, task_id, try_number, max_tries, map_index, first_poke, poke_count, "
