@@ -214,6 +214,47 @@ check_args(const struct cli_args *a, const struct spec_opt *o, size_t n)
     return -1;
 }
 
+/* argparse's rule for an argument like "-1" or "-.5" when no option is a digit (none is
+ * here): a negative number, so a positional argument (`pools set NAME -1 DESC`). getopt
+ * would read it as options, so its '-' is hidden from getopt (hide) and given back after
+ * (unhide); getopt moves the pointers, never the strings. */
+#define NEG_MARK '\x1f'
+
+static bool
+negative_number(const char *s)
+{
+    size_t digits;
+
+    if (s[0] != '-')
+        return false;
+    digits = strspn(s + 1, "0123456789");
+    if (s[1 + digits] == '.' && s[2 + digits] != '\0')
+        return strspn(s + 2 + digits, "0123456789") == strlen(s + 2 + digits);
+    return digits > 0 && s[1 + digits] == '\0';
+}
+
+static void
+hide_negatives(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (negative_number(argv[i]))
+            argv[i][0] = NEG_MARK;
+}
+
+/* Give the hidden '-' back (an argument that came in as NEG_MARK and digits would become a
+ * negative number too: no one types that). */
+static void
+unhide_negatives(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] != NEG_MARK)
+            continue;
+        argv[i][0] = '-';
+        if (!negative_number(argv[i]))
+            argv[i][0] = NEG_MARK;
+    }
+}
+
 int
 cli_args_parse(const struct cli_verb *v, int argc, char **argv, struct cli_args *a)
 {
@@ -227,9 +268,12 @@ cli_args_parse(const struct cli_verb *v, int argc, char **argv, struct cli_args 
     make_getopt(o, n, lo, shorts);
     optind = 1;
     opterr = 0; /* the messages are ours, naming the verb */
+    hide_negatives(argc, argv);
     while ((c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
         int i = slot_of(c, o, n);
 
+        if (c == OPT_HELP || i < 0)
+            unhide_negatives(argc, argv);
         if (c == OPT_HELP) {
             print_help(v);
             return EXIT_OK;
@@ -238,6 +282,7 @@ cli_args_parse(const struct cli_verb *v, int argc, char **argv, struct cli_args 
             return bad_option(a, c, argv[optind - 1]);
         a->val[i] = optarg ? optarg : "";
     }
+    unhide_negatives(argc, argv);
     a->argc = argc - optind;
     a->argv = argv + optind;
     return check_args(a, o, n);

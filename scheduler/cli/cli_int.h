@@ -153,5 +153,11 @@ int cli_variables_export(const struct cli_args *a);
 int cli_assets_list(const struct cli_args *a);
 int cli_assets_details(const struct cli_args *a);
 int cli_assets_event(const struct cli_args *a);
+int cli_pools_list(const struct cli_args *a);
+int cli_pools_get(const struct cli_args *a);
+int cli_pools_set(const struct cli_args *a);
+int cli_pools_delete(const struct cli_args *a);
+int cli_pools_import(const struct cli_args *a);
+int cli_pools_export(const struct cli_args *a);
 
 #endif

@@ -16,6 +16,7 @@
 #endif
 
 #define DAGS_FOLDER_OPT "S,subdir=DAG_FOLDER"
+#define POOLS_OUTPUT_OPT "o,output=table|json|yaml|plain"
 #define DATABASE_HELP                                                                              \
     "Database: $GUST_DATABASE_URL (libpq conninfo or URI), else the PG* variables."
 
@@ -267,6 +268,36 @@ static const struct cli_verb verbs[] = {
      "scheduled on the asset is queued; the scheduler runs it when its condition holds.\n"
      "Exit 1 when no asset has that URI.",
      cli_assets_event},
+    {"pools", "list", NULL, 0, 0, POOLS_OUTPUT_OPT " v,verbose",
+     "list the pools, with the slots each holds now",
+     "List the pools: Airflow's columns pool, slots (-1: unlimited), description and\n"
+     "include_deferred, then running_slots and queued_slots (the pool_slots of its running\n"
+     "and queued task instances) and open_slots (slots - running_slots; unlimited / null for\n"
+     "-1). -o plain prints Airflow's four columns only.\n" DATABASE_HELP,
+     cli_pools_list},
+    {"pools", "get", "NAME", 1, 1, POOLS_OUTPUT_OPT " v,verbose",
+     "print a pool, with the slots it holds now",
+     "Print one pool as `pools list` does. Exit 1 when it does not exist.", cli_pools_get},
+    {"pools", "set", "NAME SLOTS DESCRIPTION", 3, 3,
+     "include-deferred " POOLS_OUTPUT_OPT " v,verbose", "create a pool or change one",
+     "Create the pool NAME with SLOTS slots (-1: unlimited), or change its slots, description\n"
+     "and include_deferred. --include-deferred is recorded for Airflow's sake and changes\n"
+     "nothing: gust has no deferred state (a deferrable sensor reschedules and holds no\n"
+     "slot while it waits).",
+     cli_pools_set},
+    {"pools", "delete", "NAME", 1, 1, POOLS_OUTPUT_OPT " v,verbose", "delete a pool",
+     "Delete the pool NAME. default_pool cannot be deleted. A task naming a pool that does\n"
+     "not exist fails, with a message naming the pool.",
+     cli_pools_delete},
+    {"pools", "import", "FILEPATH", 1, 1, "v,verbose", "create or change the pools of a JSON file",
+     "Create or change the pools of FILEPATH, Airflow's format:\n"
+     "  {\"pool_1\": {\"slots\": 5, \"description\": \"\", \"include_deferred\": false}}\n"
+     "(include_deferred optional). Every entry is checked first; when one is bad, nothing\n"
+     "is imported and exit 1 names it. All of them are written in one transaction.",
+     cli_pools_import},
+    {"pools", "export", "FILEPATH", 1, 1, "v,verbose", "write every pool to a JSON file",
+     "Write every pool to FILEPATH (- for stdout) as Airflow does: sorted keys, indented.",
+     cli_pools_export},
     {"config", "get-value", "SECTION KEY", 2, 2, NULL, "print one setting",
      "Print the setting gust uses for Airflow's [SECTION] KEY (exit 1 when gust has none);\n"
      "`gust config list` shows them all.",

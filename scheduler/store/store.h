@@ -661,4 +661,29 @@ int store_dag_delete(struct store *s, const char *dag_id, long long *removed, st
 int store_dag_ids_matching(struct store *s, const char *regex, char ***ids, size_t *n,
                            struct err *e);
 
+/* ---- pools (store_pool.c) ---------------------------------------------------------- */
+
+/* One row of slot_pool (Airflow's pools) and what it holds now. */
+struct store_pool {
+    char *pool;
+    int slots;               /* -1: unlimited (Airflow's) */
+    char *description;       /* NULL: none */
+    bool include_deferred;   /* kept for Airflow's JSON; gust has no deferred state */
+    long long running_slots; /* out: pool_slots of its running task instances */
+    long long queued_slots;  /* out: pool_slots of its queued ones (they hold no slot yet) */
+};
+
+/* The pool named name (NULL: every pool), oldest first, into a new array (free it with
+ * store_pools_free); *n = 0 when there is none. */
+int store_pools_get(struct store *s, const char *name, struct store_pool **out, size_t *n,
+                    struct err *e);
+void store_pools_free(struct store_pool *p, size_t n);
+
+/* Create each of n pools, or update the pool of its name (slots, description,
+ * include_deferred), in one transaction: all or none. slots below -1 is ERR_USAGE. */
+int store_pools_set(struct store *s, const struct store_pool *pools, size_t n, struct err *e);
+
+/* Delete a pool: ERR_NOTFOUND when there is none, ERR_USAGE for default_pool. */
+int store_pool_delete(struct store *s, const char *name, struct err *e);
+
 #endif
