@@ -19,7 +19,8 @@
  * The spec is a JSON object: kind, conn_id, timeout (seconds for the network work, default
  * 30), callback (for messages), and the notifier's rendered arguments; unknown keys are
  * ignored. Connections: AIRFLOW_CONN_<ID>, then the metadata database (conn.h). TLS peers are
- * verified against the system's CAs, or the bundle in $CURL_CA_BUNDLE or $SSL_CERT_FILE.
+ * verified against the system's CAs, or the bundle file named by $GUST_NOTIFY_CA_FILE, else
+ * $CURL_CA_BUNDLE, else $SSL_CERT_FILE (a private relay's CA).
  *
  * Output: one line on stdout when sent ("slack: 200", "smtp: 2 recipients", "http: 204");
  * otherwise the last line on stderr is the reason. Exit 0 sent, 1 failed, 2 bad spec (or
@@ -45,7 +46,7 @@
     "Send the Slack webhook message, mail (SMTP) or HTTP webhook call described by the JSON\n"     \
     "spec FILE that gust's runner writes for a callback (docs/dag-files.md, \"Notifications\").\n" \
     "Connections from AIRFLOW_CONN_<ID>, else the metadata database. TLS: the system's CAs, or\n"  \
-    "$CURL_CA_BUNDLE / $SSL_CERT_FILE.\n"                                                          \
+    "the file in $GUST_NOTIFY_CA_FILE, $CURL_CA_BUNDLE or $SSL_CERT_FILE.\n"                       \
     "Exit 0 sent, 1 failed (the reason is the last line on stderr), 2 bad spec."
 
 enum { EXIT_SENT = 0, EXIT_FAILED = 1, EXIT_BAD_SPEC = 2 };
@@ -165,8 +166,10 @@ slack_send(struct notify *n, struct err *e)
     int rc = -1;
 
     if (url == NULL || body == NULL ||
-        task_list_add(&n->headers, "Content-Type: application/json;charset=utf-8", e) < 0)
+        task_list_add(&n->headers, "Content-Type: application/json;charset=utf-8", e) < 0) {
+        err_prefix(e, "slack");
         goto out;
+    }
     r.url = url;
     notify_conn_url_origin(url, origin, sizeof(origin));
     if (notify_net_http(&r, &res, e) < 0) {
@@ -301,10 +304,10 @@ smtp_deliver(struct notify *n, const struct notify_smtp_conf *conf, const char *
     if (r.mail_from == NULL)
         return err_set(e, ERR_USAGE, "smtp: from_email \"%.60s\": not an address", from);
     r.tls.verify = n->tls.verify && conf->verify;
-    task_log("smtp: %s %s, %zu recipient(s), via %s", conf->ssl ? "smtps" : "smtp",
-             conf->starttls ? "with STARTTLS"
-             : conf->ssl    ? "(TLS)"
-                            : "without TLS",
+    task_log("smtp: %s, %zu recipient(s), via %s",
+             conf->ssl        ? "TLS from the start (smtps)"
+             : conf->starttls ? "STARTTLS required"
+                              : "no TLS",
              n->rcpt.n, where);
     if ((rc = notify_net_smtp(&r, &res, e)) < 0)
         err_prefix(e, "smtp: %s", where);
@@ -507,7 +510,8 @@ load(struct notify *n, const char *path, struct err *e)
 static int
 send_one(struct notify *n, struct err *e)
 {
-    const char *ca = task_env("CURL_CA_BUNDLE", task_env("SSL_CERT_FILE", NULL));
+    const char *ca = task_env("GUST_NOTIFY_CA_FILE",
+                              task_env("CURL_CA_BUNDLE", task_env("SSL_CERT_FILE", NULL)));
 
     n->tls = (struct notify_tls){.verify = true, .cainfo = ca};
     task_log("callback=%s kind=%s conn=%s timeout=%.3gs", n->callback ? n->callback : "?",

@@ -180,17 +180,21 @@ static void
 on_reply_line(struct smtp_watch *w, const char *line, size_t n)
 {
     struct notify_smtp_res *res = w->res;
-    char *refused = NULL;
+    char *refused = NULL, text[sizeof(res->last_reply)];
+    bool error = line[0] == '4' || line[0] == '5';
 
-    n = n < sizeof(res->last_reply) - 1 ? n : sizeof(res->last_reply) - 1;
+    n = n < sizeof(text) - 1 ? n : sizeof(text) - 1;
     for (size_t i = 0; i < n; i++)
-        res->last_reply[i] = isprint((unsigned char)line[i]) ? line[i] : ' ';
-    res->last_reply[n] = '\0';
+        text[i] = isprint((unsigned char)line[i]) ? line[i] : ' ';
+    text[n] = '\0';
+    /* keep the first error the server gave, not the "221 Bye" after it */
+    if (error || !(res->last_reply[0] == '4' || res->last_reply[0] == '5'))
+        memcpy(res->last_reply, text, n + 1);
     if (n < 4 || line[3] != ' ' || strcmp(w->cmd, "RCPT") != 0)
         return; /* not the final line of a RCPT's reply */
-    if (line[0] == '2') {
+    if (!error) {
         res->accepted++;
-    } else if (asprintf(&refused, "%s: %s", w->rcpt, res->last_reply) >= 0) {
+    } else if (asprintf(&refused, "%s: %s", w->rcpt, text) >= 0) {
         task_list_add(&res->refused, refused, &w->oom);
         free(refused);
     }
