@@ -41,8 +41,8 @@ add_addr(const char *a, size_t n, const char *key, struct task_list *out, struct
     return rc;
 }
 
-/* Python's re.split(r"\s*[,;]\s*", s): the pieces between separators, blanks at the
- * separators dropped (the string's own ends are kept as Airflow keeps them, then trimmed). */
+/* Python's re.split(r"\s*[,;]\s*", s): the pieces between separators, without blanks around
+ * them; an empty piece ("a@x," or ";;") is no address (smtplib would send RCPT TO:<>). */
 static int
 split_addrs(const char *s, const char *key, struct task_list *out, struct err *e)
 {
@@ -52,7 +52,7 @@ split_addrs(const char *s, const char *key, struct task_list *out, struct err *e
         size_t n = strcspn(s, ",;"), m = n;
         while (m > 0 && isspace((unsigned char)s[m - 1]))
             m--;
-        if (add_addr(s, m, key, out, e) < 0)
+        if (m > 0 && add_addr(s, m, key, out, e) < 0) /* "a@x," has no second address */
             return -1;
         if (s[n] == '\0')
             return 0;
