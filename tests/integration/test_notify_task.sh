@@ -12,7 +12,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 40
+plan 43
 NT=$(gust_bin notify_task)
 gust_tmpdir tmp
 # connections from the environment only
