@@ -7,12 +7,13 @@
 # which stores each mail it takes): subject (RFC 2047), HTML body, To/CC/BCC recipients,
 # STARTTLS with a throwaway self-signed certificate (trusted through GUST_NOTIFY_CA_FILE) and
 # AUTH, smtps://. Failures: HTTP 500 and 403, connection refused, a recipient refused, a
-# server that never answers (cut at the spec's timeout), bad specs: exit 1 (2 for a bad spec),
-# a one-line reason as the last line on stderr, no password or webhook token printed.
+# server that never answers (cut at the spec's timeout), SIGTERM while waiting, bad specs:
+# exit 1 (2 for a bad spec), a one-line reason as the last line on stderr, no password or
+# webhook token printed.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 43
+plan 44
 NT=$(gust_bin notify_task)
 gust_tmpdir tmp
 # connections from the environment only
@@ -176,6 +177,14 @@ smtp_start "$tmp/hang" --hang
 smtp_conn "$SMTP_PORT" '{"disable_ssl": true, "disable_tls": true, "from_email": "gust@example.org"}'
 nt t6 "${SPEC/\"timeout\": 10/\"timeout\": 1}"
 check_contains "smtp: a server that never answers is cut at the spec's timeout (exit 1)" "1 smtp: smtp_default (smtp://127.0.0.1:$SMTP_PORT): timed out after 1 s" "$RC $LAST"
+printf '%s\n' "${SPEC/\"timeout\": 10/\"timeout\": 60}" >"$tmp/t7.json"
+"$NT" --spec "$tmp/t7.json" >"$tmp/t7.out" 2>"$tmp/t7.err" &
+T7=$!
+wait_for 20 grep -q "no TLS, 1 recipient" "$tmp/t7.err"
+kill -TERM "$T7"
+wait "$T7"
+check_eq "smtp: SIGTERM (the runner's time limit) ends the wait at once: exit 1, saying so" \
+    "1 smtp: smtp_default (smtp://127.0.0.1:$SMTP_PORT): stopped by signal 15" "$? $(tail -n 1 "$tmp/t7.err")"
 unset GUST_NOTIFY_CA_FILE
 
 # --- bad specs: exit 2 before any network work
