@@ -431,7 +431,7 @@ static int
 http_send(struct notify *n, struct err *e)
 {
     const char *m = str_of(n->spec, "method"), *ep = str_of(n->spec, "endpoint"), *proxy = NULL;
-    char method[16], *url = httphook_url(&n->conn, ep ? ep : ""), *body = NULL, *extra = NULL;
+    char method[16], *url = httphook_url(&n->conn, ep ? ep : ""), *body = NULL;
     json_t *x = NULL, *h = json_object_get(n->spec, "headers"), *v;
     struct notify_http_req r = {.method = method, .timeout_ms = n->timeout_ms, .tls = n->tls};
     struct notify_http_res res;
@@ -448,7 +448,7 @@ http_send(struct notify *n, struct err *e)
     body = http_body(n, method, &url, e);
     if (e->code != ERR_OK)
         goto out;
-    x = (extra = n->conn.extra) ? json_loads(extra, 0, NULL) : NULL;
+    x = n->conn.extra ? json_loads(n->conn.extra, 0, NULL) : NULL;
     http_request_options(x, url, &r.timeout_ms, &r.tls, &check, &proxy);
     http_request_options(json_object_get(n->spec, "extra_options"), url, &r.timeout_ms, &r.tls,
                          &check, &proxy);
@@ -478,7 +478,9 @@ load(struct notify *n, const char *path, struct err *e)
     json_t *t;
     const char *kind;
 
-    if ((n->spec = json_load_file(path, JSON_REJECT_DUPLICATES, &je)) == NULL)
+    if ((n->spec = json_load_file(path, JSON_REJECT_DUPLICATES, &je)) == NULL && je.line < 0)
+        return err_set(e, ERR_USAGE, "spec: %s", je.text); /* cannot open: names the file */
+    if (n->spec == NULL)
         return err_set(e, ERR_USAGE, "spec %s:%d:%d: %s", path, je.line, je.column, je.text);
     if (!json_is_object(n->spec))
         return err_set(e, ERR_USAGE, "spec %s: want a JSON object", path);

@@ -13,7 +13,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 44
+plan 45
 NT=$(gust_bin notify_task)
 gust_tmpdir tmp
 # connections from the environment only
@@ -196,6 +196,8 @@ nt b3 '{"kind": "smtp", "subject": "s", "html_content": "h"}'
 check_eq "bad spec: a mail without to" "2 spec $tmp/b3.json: to: missing (required)" "$RC $LAST"
 nt b4 '{"kind": "http", "headers": ["X-A: 1"], "timeout": 5}'
 check_eq "bad spec: headers not an object" "2 spec $tmp/b4.json: headers: want an object" "$RC $LAST"
+"$NT" --spec "$tmp/none.json" >"$tmp/b6.out" 2>&1
+check_eq "bad spec: a file that cannot be read" "2 spec: unable to open $tmp/none.json: No such file or directory" "$? $(tail -n 1 "$tmp/b6.out")"
 "$NT" >"$tmp/b5.out" 2>&1
 check_eq "usage: --spec is required (exit 2)" "2 --spec FILE is required (see --help)" "$? $(tail -n 1 "$tmp/b5.out")"
 
