@@ -393,9 +393,10 @@ http_request_options(json_t *o, const char *url, long *timeout_ms, struct notify
 }
 
 /* The body and its Content-Type as requests makes them: data (a string as is, an object as
- * a form) wins over json; GET sends data as the query (in *url) and no body. New string. */
-static char *
-http_body(struct notify *n, const char *method, char **url, struct err *e)
+ * a form) wins over json; GET sends data as the query (in *url) and no body. 0 with the new
+ * body in *out (NULL: none), or -1 (out of memory). */
+static int
+http_body(struct notify *n, const char *method, char **url, char **out, struct err *e)
 {
     json_t *d = json_object_get(n->spec, "data"), *j = json_object_get(n->spec, "json");
     char *body = NULL, *q;
@@ -410,7 +411,8 @@ http_body(struct notify *n, const char *method, char **url, struct err *e)
             *url = body;
         }
         free(q);
-        return NULL;
+        *out = NULL;
+        return 0;
     }
     if (d != NULL) {
         body = json_is_string(d) ? strdup(json_string_value(d)) : httphook_urlencode(d);
@@ -420,11 +422,10 @@ http_body(struct notify *n, const char *method, char **url, struct err *e)
         body = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
         type = "Content-Type: application/json";
     }
-    if (type && task_list_add(&n->headers, type, e) < 0) {
-        free(body);
-        return NULL;
-    }
-    return body ? body : strdup("");
+    if ((*out = body ? body : strdup("")) == NULL ||
+        (type && task_list_add(&n->headers, type, e) < 0))
+        return err_set(e, ERR_FAIL, "out of memory");
+    return 0;
 }
 
 static int
@@ -445,8 +446,7 @@ http_send(struct notify *n, struct err *e)
     if (url == NULL || httphook_conn_headers(&n->conn, &n->headers, e) < 0)
         goto out;
     json_object_foreach(h, k, v) if (httphook_add_header(&n->headers, k, v, e) < 0) goto out;
-    body = http_body(n, method, &url, e);
-    if (e->code != ERR_OK)
+    if (http_body(n, method, &url, &body, e) < 0)
         goto out;
     x = n->conn.extra ? json_loads(n->conn.extra, 0, NULL) : NULL;
     http_request_options(x, url, &r.timeout_ms, &r.tls, &check, &proxy);
@@ -519,7 +519,8 @@ send_one(struct notify *n, struct err *e)
     task_log("callback=%s kind=%s conn=%s timeout=%.3gs", n->callback ? n->callback : "?",
              str_of(n->spec, "kind"), n->conn_id, (double)n->timeout_ms / 1000.0);
     if (conn_lookup_default(n->conn_id, &n->conn, e) < 0)
-        return err_prefix(e, "%s", str_of(n->spec, "kind"));
+        return err_prefix(e, "%s", n->kind == K_SLACK ? "slack" : str_of(n->spec, "kind"));
+    err_clear(e); /* the environment's "not found" before the database found it */
     return n->kind == K_SLACK  ? slack_send(n, e)
            : n->kind == K_SMTP ? smtp_send(n, e)
                                : http_send(n, e);

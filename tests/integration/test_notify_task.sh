@@ -13,10 +13,12 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 45
+source "$GUST_SRC/tests/lib/pg.sh"
+plan 48
 NT=$(gust_bin notify_task)
 gust_tmpdir tmp
-# connections from the environment only
+# connections from the environment only, until the last part (the metadata database)
+SAVED_PGHOST=${PGHOST-} SAVED_PGDATABASE=${PGDATABASE-}
 unset GUST_DATABASE_URL PGHOST PGDATABASE CURL_CA_BUNDLE SSL_CERT_FILE GUST_NOTIFY_CA_FILE
 PW=pw-s3cret-9f2 # the SMTP password and the webhook tokens must never be printed
 
@@ -200,6 +202,19 @@ check_eq "bad spec: headers not an object" "2 spec $tmp/b4.json: headers: want a
 check_eq "bad spec: a file that cannot be read" "2 spec: unable to open $tmp/none.json: No such file or directory" "$? $(tail -n 1 "$tmp/b6.out")"
 "$NT" >"$tmp/b5.out" 2>&1
 check_eq "usage: --spec is required (exit 2)" "2 --spec FILE is required (see --help)" "$? $(tail -n 1 "$tmp/b5.out")"
+
+# --- a connection from the metadata database (its password Fernet-encrypted there)
+[ -n "$SAVED_PGHOST" ] && export PGHOST=$SAVED_PGHOST
+[ -n "$SAVED_PGDATABASE" ] && export PGDATABASE=$SAVED_PGDATABASE
+pg_gust_db gust_notify_task
+export AIRFLOW__CORE__FERNET_KEY
+AIRFLOW__CORE__FERNET_KEY=$(py 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')
+"$GUST" connections add hooks_db --conn-uri "http://ops:$PW@$HOSTPORT" >"$tmp/add.out" 2>&1
+nt d1 '{"kind": "http", "conn_id": "hooks_db", "timeout": 10, "endpoint": "hooks/alert", "json": {"from": "db"}}'
+check_eq "db: a connection stored in the metadata database is found (no AIRFLOW_CONN_ variable)" \
+    "0 http: 204" "$RC $OUT"
+check_eq "db: its decrypted password is the basic auth" 1 \
+    "$(grep '"body": "{\\"from\\":\\"db\\"}"' "$HTTP_FIXTURE_REQUESTS" | grep -c "Basic $(printf 'ops:%s' "$PW" | base64)")"
 
 # --- never a password or a webhook token in anything printed
 check_eq "no password nor webhook token in any output" 0 \
