@@ -526,6 +526,22 @@ send_one(struct notify *n, struct err *e)
                                : http_send(n, e);
 }
 
+/* The last guard of "no password printed": any copy of the connection's password in msg
+ * (a server echoing it, a URL holding it) becomes "***". */
+static void
+mask_secret(char *msg, const char *secret)
+{
+    size_t n = secret ? strlen(secret) : 0;
+    char *p;
+
+    if (n < 3)
+        return;
+    while ((p = strstr(msg, secret)) != NULL) {
+        memcpy(p, "***", 3);
+        memmove(p + 3, p + n, strlen(p + n) + 1);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -552,6 +568,7 @@ main(int argc, char **argv)
         rc = EXIT_BAD_SPEC;
     }
     fflush(stdout);
+    mask_secret(e.msg, n.conn.password);
     if (rc != EXIT_SENT)
         fprintf(stderr, "%s\n", e.msg);
     notify_clear(&n);

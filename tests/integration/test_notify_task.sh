@@ -14,7 +14,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/http.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 48
+plan 49
 NT=$(gust_bin notify_task)
 gust_tmpdir tmp
 # connections from the environment only, until the last part (the metadata database)
@@ -105,6 +105,10 @@ nt h4 '{"kind": "http", "conn_id": "hooks", "timeout": 10, "endpoint": "hooks/br
 check_eq "http: a 500 fails (exit 1), nothing on stdout" "1 " "$RC $OUT"
 check_eq "http: the reason names the call, the status and the body's start, on one line" \
     "http: POST $HTTP_FIXTURE_URL/hooks/broken: HTTP 500: boom: the upstream is down second line" "$LAST"
+export AIRFLOW_CONN_HOOKS_INURL="{\"conn_type\": \"http\", \"host\": \"http://ops:$PW@$HOSTPORT\", \"password\": \"$PW\"}"
+nt h9 '{"kind": "http", "conn_id": "hooks_inurl", "timeout": 10, "endpoint": "hooks/broken"}'
+check_eq "http: the connection's password, even inside its URL, is shown as ***" \
+    "1 http: POST http://ops:***@$HOSTPORT/hooks/broken: HTTP 500: boom: the upstream is down second line" "$RC $LAST"
 nt h5 '{"kind": "http", "conn_id": "hooks", "timeout": 10, "endpoint": "hooks/broken", "extra_options": {"check_response": false}}'
 check_eq "http: extra_options.check_response false takes any status" "0 http: 500" "$RC $OUT"
 nt h6 '{"kind": "http", "conn_id": "hooks", "timeout": 1, "endpoint": "hooks/slow", "json": {}}'
