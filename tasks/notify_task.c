@@ -1,6 +1,7 @@
 /* notify_task: sends one notification of a DAG's callback (on_failure_callback...), run by
- * gust's runner as `notify_task --spec FILE` after a state change (docs/dag-files.md,
- * "Notifications"), with the semantics of the Airflow notifiers gust runs itself:
+ * gust's runner as `notify_task --spec FILE` after a state change (docs/notify-task.md,
+ * docs/dag-files.md "Notifications"), with the semantics of the Airflow notifiers gust runs
+ * itself:
  *
  * - slack_webhook (SlackWebhookNotifier): POST {"text", "attachments", "blocks",
  *   "unfurl_links", "unfurl_media"} (those given) as JSON to the connection's webhook URL
