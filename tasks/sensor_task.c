@@ -26,10 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "conn.h"
 #include "http.h"
+#include "httphook.h"
 #include "sensorloop.h"
 #include "sensorpoke.h"
 #include "task.h"
@@ -107,141 +106,6 @@ file_poke(struct sensor *s, int n, struct err *e)
 
 /* ---- HttpSensor ---- */
 
-/* Percent-encoding of a form or query value (Python's urlencode, quote_plus). */
-static void
-urlenc(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-            strchr("-._~", ch))
-            fputc(ch, f);
-        else if (ch == ' ')
-            fputc('+', f);
-        else
-            fprintf(f, "%%%02X", ch);
-    }
-}
-
-/* A JSON value as text: a string as itself, others as JSON. New string. */
-static char *
-text_of(json_t *v)
-{
-    return json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
-}
-
-/* request_params as "k=v&k2=v2" (NULL when none). */
-static char *
-encode_params(json_t *params)
-{
-    const char *k;
-    json_t *v;
-    char *out = NULL;
-    size_t len = 0;
-    bool first = true;
-    FILE *f;
-
-    if (!json_is_object(params) || json_object_size(params) == 0 ||
-        (f = open_memstream(&out, &len)) == NULL)
-        return NULL;
-    json_object_foreach(params, k, v)
-    {
-        char *t = text_of(v);
-        fputs(first ? "" : "&", f);
-        urlenc(f, k);
-        fputc('=', f);
-        urlenc(f, t ? t : "");
-        free(t);
-        first = false;
-    }
-    fclose(f);
-    return out;
-}
-
-/* Airflow's HttpHook: base URL from the connection (host with "://" as is, else
- * schema (default http) :// host, then :port), joined to the endpoint with one '/'. */
-static char *
-http_url(const struct conn *c, const char *endpoint)
-{
-    char *base = NULL, *url = NULL;
-    size_t n;
-
-    if (c->host && strstr(c->host, "://"))
-        base = strdup(c->host);
-    else if (asprintf(&base, "%s://%s", c->schema && *c->schema ? c->schema : "http",
-                      c->host ? c->host : "") < 0)
-        base = NULL;
-    if (base && c->port > 0) {
-        char *p = base;
-        base = asprintf(&base, "%s:%d", p, c->port) < 0 ? NULL : base;
-        free(p);
-    }
-    if (base == NULL)
-        return NULL;
-    n = strlen(base);
-    if (asprintf(&url, "%s%s%s", base,
-                 n && base[n - 1] != '/' && endpoint[0] && endpoint[0] != '/' ? "/" : "",
-                 endpoint) < 0)
-        url = NULL;
-    free(base);
-    return url;
-}
-
-static int
-add_header(struct sensor *s, const char *k, json_t *v, struct err *e)
-{
-    char *t = text_of(v), *line = NULL;
-    int rc;
-
-    if (t == NULL || asprintf(&line, "%s: %s", k, t) < 0) {
-        free(t);
-        return err_set(e, ERR_FAIL, "out of memory");
-    }
-    rc = task_list_add(&s->headers, line, e);
-    free(t);
-    free(line);
-    return rc;
-}
-
-/* The connection's login as basic auth and its extra as headers (Airflow's session headers,
- * without the keys HttpHook takes as request options). */
-static int
-conn_headers(struct sensor *s, const struct conn *c, struct err *e)
-{
-    static const char *const options[] = {
-        "timeout",       "verify",    "proxies",         "stream",         "cert",
-        "max_redirects", "trust_env", "allow_redirects", "check_response", NULL};
-    json_t *extra = c->extra ? json_loads(c->extra, 0, NULL) : NULL, *v;
-    const char *k;
-    int rc = 0;
-
-    json_object_foreach(extra, k, v)
-    {
-        bool opt = false;
-        for (size_t i = 0; options[i]; i++)
-            opt |= strcmp(k, options[i]) == 0;
-        if (!opt && rc == 0)
-            rc = add_header(s, k, v, e);
-    }
-    json_decref(extra);
-    if (rc == 0 && c->login && *c->login) {
-        char *up = NULL;
-        int n = asprintf(&up, "%s:%s", c->login, c->password ? c->password : "");
-        unsigned char b64[1024];
-        if (n < 0 || n > 700) {
-            free(up);
-            return err_set(e, ERR_USAGE, "http connection: login and password are too long");
-        }
-        EVP_EncodeBlock(b64, (unsigned char *)up, n);
-        memset(up, 0, (size_t)n);
-        free(up);
-        json_t *auth = json_pack("s+", "Basic ", (char *)b64);
-        rc = add_header(s, "Authorization", auth, e);
-        json_decref(auth);
-    }
-    return rc;
-}
-
 static int
 http_options(struct sensor *s, struct err *e)
 {
@@ -268,7 +132,7 @@ http_setup(struct sensor *s, struct err *e)
 {
     const char *id = str_of(s->spec, "http_conn_id"), *endpoint = str_of(s->spec, "endpoint");
     json_t *hdrs = json_object_get(s->spec, "headers"), *v;
-    char *query = encode_params(json_object_get(s->spec, "request_params")), *url;
+    char *query = httphook_urlencode(json_object_get(s->spec, "request_params")), *url;
     struct conn c = {0};
     const char *k;
     int rc = -1;
@@ -279,7 +143,7 @@ http_setup(struct sensor *s, struct err *e)
         err_prefix(e, "http_conn_id");
         goto out;
     }
-    if ((url = http_url(&c, endpoint ? endpoint : "")) == NULL) {
+    if ((url = httphook_url(&c, endpoint ? endpoint : "")) == NULL) {
         err_set(e, ERR_FAIL, "out of memory");
         goto out;
     }
@@ -292,9 +156,9 @@ http_setup(struct sensor *s, struct err *e)
     } else {
         s->form = query, query = NULL;
     }
-    if (s->url == NULL || conn_headers(s, &c, e) < 0 || http_options(s, e) < 0)
+    if (s->url == NULL || httphook_conn_headers(&c, &s->headers, e) < 0 || http_options(s, e) < 0)
         goto out;
-    json_object_foreach(hdrs, k, v) if (add_header(s, k, v, e) < 0) goto out;
+    json_object_foreach(hdrs, k, v) if (httphook_add_header(&s->headers, k, v, e) < 0) goto out;
     rc = 0;
 out:
     free(query);
