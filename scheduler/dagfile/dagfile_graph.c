@@ -810,16 +810,12 @@ dagfile_priorities(struct dag *dag, size_t words, struct err *e)
     p.sum = calloc(n, sizeof(long long));
     if (p.order == NULL || p.sum == NULL)
         goto oom;
-    switch (topo_order(dag, (size_t *)p.order)) {
-    case -1:
-        err_set(e, ERR_PARSE, "the dependencies make a cycle");
-        goto out;
-    case -2:
+    int order = topo_order(dag, (size_t *)p.order);
+    if (order == -2)
         goto oom;
-    }
     for (size_t i = 0; i < n; i++)
         p.sum[i] = dag->tasks[i].priority_weight;
-    if (prio_run(&p) < 0)
+    if (order == 0 && prio_run(&p) < 0) /* a cycle (a DAG built by hand): own weights */
         goto oom;
     for (size_t i = 0; i < n; i++) /* Airflow's db_safe_priority */
         dag->tasks[i].priority = p.sum[i] < INT32_MIN   ? INT32_MIN

@@ -335,9 +335,10 @@ const char *dagfile_notifier_kind_name(enum notifier_kind k);
 /* Priorities (dagfile_graph.c): every task's priority from its priority_weight and weight_rule,
  * as Airflow's priority_weight_total (downstream: its own weight plus the weight of every task
  * downstream of it, each counted once; upstream: the same upwards; absolute: its own), clamped
- * to a 32-bit integer as Airflow's db_safe_priority. Needs upstream_idx / downstream_idx; -1
- * with e on a cycle or out of memory. words: the size of the reachability blocks in 64-bit
- * words (0: chosen from the DAG's size; tests pass a small one to cross several blocks). */
+ * to a 32-bit integer as Airflow's db_safe_priority. Needs upstream_idx / downstream_idx. A
+ * DAG with a cycle (the loader refuses them; tests build some) gets each task's own weight.
+ * -1 with e when out of memory. words: the size of the reachability blocks in 64-bit words
+ * (0: chosen from the DAG's size; tests pass a small one to cross several blocks). */
 int dagfile_priorities(struct dag *dag, size_t words, struct err *e);
 
 /* Free one DAG (NULL is a no-op). */
