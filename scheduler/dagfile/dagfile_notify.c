@@ -390,8 +390,12 @@ read_arg(struct nctx *x, const struct ndef *d, const char *cb, const struct ynod
     const char *name = strcmp(a->name, "mail_from") == 0 ? "from_email" : a->name;
     if (json_object_get(args, name) != NULL) {
         json_decref(j);
-        dagfile_error(x->c, k, "%s%s '%s': give from_email or mail_from, not both", x->who, x->key,
-                      cb);
+        if (strcmp(name, "from_email") == 0)
+            dagfile_error(x->c, k, "%s%s '%s': give from_email or mail_from, not both", x->who,
+                          x->key, cb);
+        else
+            dagfile_error(x->c, k, "%s%s '%s': argument '%s' is given twice", x->who, x->key, cb,
+                          name);
         return -1;
     }
     json_object_set_new(args, name, j);
