@@ -51,6 +51,7 @@ dag_task_clear(struct dag_task *t)
     dagfile_map_free(t->map);
     dagfile_assets_free(t->outlets, t->n_outlets);
     dagfile_assets_free(t->inlets, t->n_inlets);
+    dagfile_notifiers_clear(t->on);
     memset(t, 0, sizeof(*t));
 }
 
@@ -74,6 +75,7 @@ dag_free(struct dag *dag)
     free(dag->owner);
     dagfile_str_list_free(dag->template_searchpath, dag->n_template_searchpath);
     asset_cond_free(dag->asset_schedule);
+    dagfile_notifiers_clear(dag->on);
     free(dag);
 }
 
@@ -329,7 +331,7 @@ dag_index(struct dag *dag, struct err *e)
 {
     dag_index_clear(dag);
     if (index_ids(dag, e) < 0 || index_upstream(dag, e) < 0 || index_downstream(dag, e) < 0 ||
-        index_xcom(dag, e) < 0) {
+        index_xcom(dag, e) < 0 || dagfile_priorities(dag, 0, e) < 0) {
         dag_index_clear(dag);
         return err_prefix(e, "DAG '%s'", dag->dag_id ? dag->dag_id : "?");
     }

@@ -422,8 +422,9 @@ const struct dag_task *dag_find_task(const struct dag *dag, const char *task_id)
 long dag_task_index(const struct dag *dag, const char *task_id);
 
 /* Resolve a DAG's task ids once: by_id, and each task's upstream_idx / downstream_idx from
- * its upstream ids. Done by the loader; a DAG built by hand (tests) calls it itself. Fails on
- * a duplicate task id or an unknown upstream id. Empties earlier results first. */
+ * its upstream ids, and each task's priority (from priority_weight and weight_rule). Done by
+ * the loader; a DAG built by hand (tests) calls it itself. Fails on a duplicate task id or an
+ * unknown upstream id. Empties earlier results first. */
 int dag_index(struct dag *dag, struct err *e);
 
 /* Free what dag_index built (the DAG itself stays). */

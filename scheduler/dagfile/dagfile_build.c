@@ -7,6 +7,7 @@
  * when c->errors grew while it was built. */
 #include "dagfile_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,42 @@ read_dur2(struct loadctx *c, const struct chain *ch, const char *key, const char
     return dagfile_read_duration(c, n, key, out);
 }
 
+/* priority_weight: an integer, clamped to 32 bits as Airflow's db_safe_priority does. */
+static int
+read_weight(struct loadctx *c, const struct ynode *n, int *out)
+{
+    long v;
+
+    if (n == NULL || ynode_is_null(n))
+        return 0;
+    if (ynode_long(n, &v) < 0) {
+        dagfile_error(c, n, "priority_weight must be an integer, not %s", ynode_what(n));
+        return -1;
+    }
+    *out = v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int)v;
+    return 0;
+}
+
+/* weight_rule: one of Airflow's three rules (a PriorityWeightStrategy class needs Python). */
+static int
+read_weight_rule(struct loadctx *c, const struct ynode *n, const char *sid, enum weight_rule *out)
+{
+    static const char *const names[] = {"downstream", "upstream", "absolute"};
+
+    if (n == NULL || ynode_is_null(n))
+        return 0;
+    for (size_t i = 0; n->kind == YN_SCALAR && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(n->str, names[i]) == 0) {
+            *out = (enum weight_rule)i;
+            return 0;
+        }
+    dagfile_error(c, n,
+                  "task '%s': weight_rule '%s' is not supported: use downstream, upstream or "
+                  "absolute (a PriorityWeightStrategy class is Python code, which gust cannot run)",
+                  sid, n->kind == YN_SCALAR ? n->str : ynode_what(n));
+    return -1;
+}
+
 /* default_args values, valid on tasks and in default_args. */
 static int
 task_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const char *sid,
@@ -111,6 +148,9 @@ task_args(struct loadctx *c, const struct chain *ch, struct dag_task *t, const c
                              &t->depends_on_past);
     bad |= dagfile_read_str(c, dagfile_cget(ch, "pool"), "pool", &t->pool);
     bad |= dagfile_read_str(c, dagfile_cget(ch, "queue"), "queue", &t->queue);
+    bad |= dagfile_read_int(c, dagfile_cget(ch, "pool_slots"), "pool_slots", 1, &t->pool_slots);
+    bad |= read_weight(c, dagfile_cget(ch, "priority_weight"), &t->priority_weight);
+    bad |= read_weight_rule(c, dagfile_cget(ch, "weight_rule"), sid, &t->weight_rule);
     /* A task's own start/end date only narrows its runs in Airflow; checked, not kept. */
     bad |= dagfile_read_date(c, ymap_get(ch->maps[0], "start_date"), "start_date", tz, &ignored);
     bad |= dagfile_read_date(c, ymap_get(ch->maps[0], "end_date"), "end_date", tz, &ignored);
@@ -224,6 +264,9 @@ task_defaults(struct dag_task *t)
     t->max_retry_delay = -1;
     t->execution_timeout = -1;
     t->trigger_rule = TR_ALL_SUCCESS;
+    t->pool_slots = 1;
+    t->priority_weight = 1;
+    t->weight_rule = WEIGHT_DOWNSTREAM;
     t->pool = strdup("default_pool");
     t->queue = strdup("default");
     t->owner = strdup("airflow");
@@ -293,6 +336,7 @@ build_task(struct loadctx *c, struct dag_task *t, const struct ynode *map, const
     bad |= read_var_args(c, &ch, t, sid);
     bad |= dagfile_task_assets(c, &ch, t, sid);
     bad |= dagfile_check_task_templates(c, &ch, t, params);
+    bad |= dagfile_task_notifiers(c, &ch, t, sid, params);
     if (OP_IS_SQL(t->op))
         bad |= dagfile_sql_args(c, &ch, t, sid, dag);
     if (t->op == OP_SENSOR || t->op == OP_SQL_SENSOR)
@@ -685,6 +729,7 @@ dagfile_build_dag(struct loadctx *c, const struct ynode *key, const struct ynode
     }
     dagfile_check_keys(c, args, KL_ARGS, -1, NULL);
     dag_fields(c, dag, map, args);
+    dagfile_dag_notifiers(c, map, dag);
     if (dag_tasks(c, dag, map, args) < 0 && c->errors == before)
         dagfile_error(c, map, "out of memory");
     if (c->errors == before)

@@ -295,9 +295,29 @@ put_asset_schedule(FILE *out, const struct dag *d)
     free(all);
 }
 
+/* The callbacks of each event that has some (indent: the lines' indentation). */
+static void
+put_notifiers(FILE *out, const char *indent, const struct dag_notifiers *on)
+{
+    for (size_t ev = 0; ev < NOTIFY_EVENTS; ev++) {
+        if (on[ev].n > 0)
+            fprintf(out, "%s%s:\n", indent, notify_event_key((enum notify_event)ev));
+        for (size_t i = 0; i < on[ev].n; i++) {
+            const struct dag_notifier *n = &on[ev].v[i];
+            fprintf(out, "%s  - %s ", indent, dagfile_notifier_kind_name(n->kind));
+            put_str(out, n->callback);
+            fputs(" conn ", out), put_str(out, n->conn_id);
+            fprintf(out, " at %d:%d%s\n%s    args %s\n", n->line, n->col,
+                    n->email_default ? " (email)" : "", indent, n->args_json);
+        }
+    }
+}
+
 static void
 put_task(FILE *out, const struct dag_task *t)
 {
+    static const char *const rules[] = {"downstream", "upstream", "absolute"};
+
     fputs("  task ", out), put_str(out, t->task_id);
     fprintf(out, " at %d:%d\n    group: ", t->line, t->col), put_str(out, t->group_id);
     fprintf(out, "\n    operator: %s ", op_kind_name(t->op)), put_str(out, t->operator_path);
@@ -318,13 +338,15 @@ put_task(FILE *out, const struct dag_task *t)
     fputs("    trigger_rule: ", out), put_str(out, trigger_rule_name(t->trigger_rule));
     fprintf(out, "\n    depends_on_past: %s\n", t->depends_on_past ? "true" : "false");
     fputs("    pool: ", out), put_str(out, t->pool);
-    fputs("\n    queue: ", out), put_str(out, t->queue);
-    fputc('\n', out);
+    fprintf(out, "\n    pool_slots: %d\n    queue: ", t->pool_slots), put_str(out, t->queue);
+    fprintf(out, "\n    priority: %lld (priority_weight %d, weight_rule %s)\n", t->priority,
+            t->priority_weight, rules[t->weight_rule]);
     put_list(out, "    upstream", t->upstream, t->n_upstream);
     put_assets(out, "    outlet", t->outlets, t->n_outlets);
     put_assets(out, "    inlet", t->inlets, t->n_inlets);
     if (t->map != NULL)
         put_map(out, t->map);
+    put_notifiers(out, "    ", t->on);
 }
 
 static void
@@ -351,7 +373,9 @@ put_dag(FILE *out, const struct dag *d)
     if (d->n_template_searchpath > 0)
         put_list(out, "  template_searchpath", d->template_searchpath, d->n_template_searchpath);
     fputs("  owner: ", out), put_str(out, d->owner);
-    fprintf(out, "\n  tasks: %zu\n", d->n_tasks);
+    fputc('\n', out);
+    put_notifiers(out, "  ", d->on);
+    fprintf(out, "  tasks: %zu\n", d->n_tasks);
     for (size_t i = 0; i < d->n_tasks; i++)
         put_task(out, &d->tasks[i]);
 }

@@ -6,10 +6,12 @@
  * `task >> group` / `group >> task` do. Roots and leaves are computed from the task-to-task
  * dependencies only, so the result does not depend on the order of the YAML (dag-factory's
  * does, because it asks Airflow while it is still adding edges). The cycle check is an
- * iterative depth-first search: a chain of any length cannot overflow the stack.
+ * iterative depth-first search: a chain of any length cannot overflow the stack. Last, the
+ * tasks' priorities from their weight rules (dagfile_priorities, for dag_index).
  * Invariant: an edge (from, to) means tasks[to] depends on tasks[from]. */
 #include "dagfile_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -647,5 +649,186 @@ out:
     free(l.down);
     free(l.mem_first);
     free(l.mem);
+    return rc;
+}
+
+/* ---- priorities (dag_index) ----
+ *
+ * Airflow sums the weights of every task downstream (upstream) of a task, each once: a
+ * reachability question, which a per-task walk answers in O(n * (n + e)) (a chain of 20,000
+ * tasks: 4e8 steps). Here the reachable sets are bitsets built in one pass in topological
+ * order (a task's set is the union of its neighbours' sets and the neighbours themselves),
+ * for one block of target tasks at a time, so memory stays under PRIO_BUDGET_WORDS words
+ * whatever the size: O((n + e) * n / 64) word operations in all. A set's weight sum is a
+ * popcount when the block's tasks weigh the same (the usual case), else read a byte at a time
+ * from a table of the block's byte sums (any weights, negative ones too). Measured: a chain
+ * of 20,000 tasks adds 0.03 s to its load, 20,000 tasks with 3 random upstreams each 0.1 s. */
+#define PRIO_BUDGET_WORDS (1u << 20) /* 8 MiB of bitsets */
+
+struct prio {
+    const struct dag *dag;
+    const size_t *order; /* topological: each task after its upstream tasks */
+    size_t words;        /* 64-bit words of one task's bitset in a block */
+    uint64_t *bits;      /* n_tasks * words */
+    long long *tbl;      /* [byte position][byte value]: the weight sum of those bits */
+    bool uniform;        /* every task of the block weighs `weight` (then a popcount) */
+    long long weight;
+    long long *sum; /* per task */
+};
+
+/* Kahn's order into order. -1: a cycle; -2: out of memory. */
+static int
+topo_order(const struct dag *dag, size_t *order)
+{
+    size_t n = dag->n_tasks, head = 0, tail = 0, *left = calloc(n + 1, sizeof(size_t));
+
+    if (left == NULL)
+        return -2;
+    for (size_t i = 0; i < n; i++)
+        if ((left[i] = dag->tasks[i].n_upstream) == 0)
+            order[tail++] = i;
+    while (head < tail) {
+        const struct dag_task *t = &dag->tasks[order[head++]];
+        for (size_t j = 0; j < t->n_downstream; j++)
+            if (--left[t->downstream_idx[j]] == 0)
+                order[tail++] = t->downstream_idx[j];
+    }
+    free(left);
+    return tail == n ? 0 : -1;
+}
+
+/* The byte table of the block that starts at task b0. */
+static void
+prio_table(struct prio *p, size_t b0)
+{
+    const struct dag_task *t = p->dag->tasks;
+    size_t end = b0 + 64 * p->words < p->dag->n_tasks ? b0 + 64 * p->words : p->dag->n_tasks;
+
+    p->uniform = true;
+    p->weight = t[b0].priority_weight;
+    for (size_t i = b0; i < end && p->uniform; i++)
+        p->uniform = t[i].priority_weight == p->weight;
+    for (size_t j = 0; !p->uniform && j < p->words * 8; j++) {
+        long long *row = &p->tbl[j * 256];
+        row[0] = 0;
+        for (unsigned v = 1; v < 256; v++) {
+            size_t task = b0 + j * 8 + (size_t)__builtin_ctz(v);
+            long long w = task < p->dag->n_tasks ? p->dag->tasks[task].priority_weight : 0;
+            row[v] = row[v & (v - 1)] + w;
+        }
+    }
+}
+
+static long long
+prio_weigh(const struct prio *p, const uint64_t *set)
+{
+    long long s = 0;
+
+    if (p->uniform) {
+        for (size_t w = 0; w < p->words; w++)
+            s += __builtin_popcountll(set[w]);
+        return s * p->weight;
+    }
+    for (size_t w = 0; w < p->words; w++)
+        for (unsigned b = 0; set[w] != 0 && b < 8; b++)
+            s += p->tbl[(w * 8 + b) * 256 + ((set[w] >> (8 * b)) & 0xff)];
+    return s;
+}
+
+/* Add to sum[] the weights of the tasks of block [b0, b0 + 64 * words) that each task of
+ * rule `rule` (downstream or upstream) reaches that way. */
+static void
+prio_block(struct prio *p, size_t b0, enum weight_rule rule)
+{
+    const struct dag *dag = p->dag;
+    size_t n = dag->n_tasks, W = p->words;
+    bool down = rule == WEIGHT_DOWNSTREAM;
+
+    memset(p->bits, 0, n * W * sizeof(uint64_t));
+    prio_table(p, b0);
+    for (size_t k = 0; k < n; k++) {
+        size_t t = down ? p->order[n - 1 - k] : p->order[k];
+        const struct dag_task *task = &dag->tasks[t];
+        const size_t *rel = down ? task->downstream_idx : task->upstream_idx;
+        size_t nrel = down ? task->n_downstream : task->n_upstream;
+        uint64_t *set = &p->bits[t * W];
+        for (size_t r = 0; r < nrel; r++) {
+            const uint64_t *other = &p->bits[rel[r] * W];
+            for (size_t w = 0; w < W; w++)
+                set[w] |= other[w];
+            if (rel[r] >= b0 && rel[r] - b0 < 64 * W)
+                set[(rel[r] - b0) / 64] |= (uint64_t)1 << ((rel[r] - b0) % 64);
+        }
+        if (task->weight_rule == rule)
+            p->sum[t] += prio_weigh(p, set);
+    }
+}
+
+/* Whether some task of rule `rule` has a neighbour that way. */
+static bool
+prio_needed(const struct dag *dag, enum weight_rule rule)
+{
+    for (size_t i = 0; i < dag->n_tasks; i++) {
+        const struct dag_task *t = &dag->tasks[i];
+        if (t->weight_rule == rule && (rule == WEIGHT_DOWNSTREAM ? t->n_downstream : t->n_upstream))
+            return true;
+    }
+    return false;
+}
+
+static int
+prio_run(struct prio *p)
+{
+    size_t n = p->dag->n_tasks;
+
+    if ((p->bits = calloc(n * p->words, sizeof(uint64_t))) == NULL ||
+        (p->tbl = calloc(p->words * 8 * 256, sizeof(long long))) == NULL)
+        return -1;
+    for (int dir = 0; dir < 2; dir++) {
+        enum weight_rule rule = dir == 0 ? WEIGHT_DOWNSTREAM : WEIGHT_UPSTREAM;
+        if (!prio_needed(p->dag, rule))
+            continue;
+        for (size_t b0 = 0; b0 < n; b0 += 64 * p->words)
+            prio_block(p, b0, rule);
+    }
+    return 0;
+}
+
+int
+dagfile_priorities(struct dag *dag, size_t words, struct err *e)
+{
+    size_t n = dag->n_tasks, all = (n + 63) / 64;
+    struct prio p = {.dag = dag, .words = words};
+    int rc = -1;
+
+    if (n == 0)
+        return 0;
+    if (p.words == 0)
+        p.words = PRIO_BUDGET_WORDS / n > 0 ? PRIO_BUDGET_WORDS / n : 1;
+    p.words = p.words < all ? p.words : all;
+    p.order = calloc(n, sizeof(size_t));
+    p.sum = calloc(n, sizeof(long long));
+    if (p.order == NULL || p.sum == NULL)
+        goto oom;
+    int order = topo_order(dag, (size_t *)p.order);
+    if (order == -2)
+        goto oom;
+    for (size_t i = 0; i < n; i++)
+        p.sum[i] = dag->tasks[i].priority_weight;
+    if (order == 0 && prio_run(&p) < 0) /* a cycle (a DAG built by hand): own weights */
+        goto oom;
+    for (size_t i = 0; i < n; i++) /* Airflow's db_safe_priority */
+        dag->tasks[i].priority = p.sum[i] < INT32_MIN   ? INT32_MIN
+                                 : p.sum[i] > INT32_MAX ? INT32_MAX
+                                                        : p.sum[i];
+    rc = 0;
+    goto out;
+oom:
+    err_set(e, ERR_FAIL, "out of memory");
+out:
+    free((size_t *)p.order);
+    free(p.sum);
+    free(p.bits);
+    free(p.tbl);
     return rc;
 }

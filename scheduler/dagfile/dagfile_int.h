@@ -316,6 +316,31 @@ bool dagfile_is_asset_schedule(const struct ynode *s);
 int dagfile_asset_schedule(struct loadctx *c, struct dag *dag, const struct ynode *s,
                            const char *what);
 
+/* Notifications (dagfile_notify.c): callbacks as dag-factory writes them, {callback: <notifier
+ * path>, <its arguments>} or a list of them, and the e-mail settings. A task's on_*_callback,
+ * email, email_on_failure and email_on_retry along its chain into t->on (sid names the task,
+ * params are the DAG's for the template checks). -1 on any error (recorded). */
+int dagfile_task_notifiers(struct loadctx *c, const struct chain *ch, struct dag_task *t,
+                           const char *sid, const char *params);
+/* A DAG's own on_success_callback / on_failure_callback (of its runs) into dag->on. */
+int dagfile_dag_notifiers(struct loadctx *c, const struct ynode *map, struct dag *dag);
+/* Free every notifier of on[0 .. NOTIFY_EVENTS) and empty them. */
+void dagfile_notifiers_clear(struct dag_notifiers *on);
+/* to[ev] = a deep copy of from[ev] for every event, without freeing what to held (a shallow
+ * copy of a task); *ok becomes false when out of memory (to still frees). */
+void dagfile_notifiers_dup(struct dag_notifiers *to, const struct dag_notifiers *from, bool *ok);
+/* "slack_webhook", "smtp", "http": the kind's name in dumps. */
+const char *dagfile_notifier_kind_name(enum notifier_kind k);
+
+/* Priorities (dagfile_graph.c): every task's priority from its priority_weight and weight_rule,
+ * as Airflow's priority_weight_total (downstream: its own weight plus the weight of every task
+ * downstream of it, each counted once; upstream: the same upwards; absolute: its own), clamped
+ * to a 32-bit integer as Airflow's db_safe_priority. Needs upstream_idx / downstream_idx. A
+ * DAG with a cycle (the loader refuses them; tests build some) gets each task's own weight.
+ * -1 with e when out of memory. words: the size of the reachability blocks in 64-bit words
+ * (0: chosen from the DAG's size; tests pass a small one to cross several blocks). */
+int dagfile_priorities(struct dag *dag, size_t words, struct err *e);
+
 /* Free one DAG (NULL is a no-op). */
 void dag_free(struct dag *dag);
 /* Strings: strdup that may be given NULL. */

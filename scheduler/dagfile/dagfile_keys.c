@@ -24,11 +24,11 @@
 #define AT (KL_ARGS | KL_TASK)
 
 /* Shared reasons. */
-#define R_CALLBACK                                                                                 \
-    "callbacks are not run by gust yet: remove it (a failed task or run is shown by `gust tasks "  \
-    "states-for-dag-run` and the scheduler's log)"
+#define R_CALLBACK_PY                                                                              \
+    "it names a Python function in a file, which gust cannot run: use a notifier in the callback " \
+    "key itself (see \"Notifications\")"
+#define R_SLA "SLAs are not supported (Airflow 3 removed them): remove it"
 #define R_PYTHON "it names Python code, which gust cannot run: remove it"
-#define R_EMAIL "gust sends no e-mail: remove it"
 #define R_DOC "documentation only; gust does not show it"
 #define R_UI "Airflow UI setting; gust has no UI"
 #define R_POD "where and how the pod is placed: gust runs the command locally"
@@ -44,11 +44,12 @@
     "Airflow's default, "
 #define SENSORS (B(OP_SQL_SENSOR) | B(OP_SENSOR))
 
+/* A callback: notifiers gust runs (dagfile_notify.c); dag-factory's Python file forms refused */
 #define CALLBACKS(lv, name)                                                                        \
-    {name, lv, KEY_REFUSED, 0, R_CALLBACK, NULL},                                                  \
-        {name "_name", lv, KEY_REFUSED, 0, R_CALLBACK, NULL},                                      \
+    {name, lv, KEY_IMPLEMENTED, 0, "a notifier, or a list of them (see \"Notifications\")", NULL}, \
+        {name "_name", lv, KEY_REFUSED, 0, R_CALLBACK_PY, NULL},                                   \
     {                                                                                              \
-        name "_file", lv, KEY_REFUSED, 0, R_CALLBACK, NULL                                         \
+        name "_file", lv, KEY_REFUSED, 0, R_CALLBACK_PY, NULL                                      \
     }
 
 static const struct dagfile_key keys[] = {
@@ -78,7 +79,9 @@ static const struct dagfile_key keys[] = {
     {"defaults_config_path", D, KEY_IMPLEMENTED, 0, NULL, NULL},
     CALLBACKS(D, "on_success_callback"),
     CALLBACKS(D, "on_failure_callback"),
-    CALLBACKS(D, "sla_miss_callback"),
+    {"sla_miss_callback", D, KEY_REFUSED, 0, R_SLA, NULL},
+    {"sla_miss_callback_name", D, KEY_REFUSED, 0, R_SLA, NULL},
+    {"sla_miss_callback_file", D, KEY_REFUSED, 0, R_SLA, NULL},
     {"user_defined_macros", D, KEY_REFUSED, 0,
      "Python macros cannot be run by gust: remove it (put values in params)", NULL},
     {"user_defined_filters", D, KEY_REFUSED, 0,
@@ -122,10 +125,11 @@ static const struct dagfile_key keys[] = {
     CALLBACKS(AT, "on_retry_callback"),
     CALLBACKS(AT, "on_execute_callback"),
     CALLBACKS(AT, "on_skipped_callback"),
-    {"email", AT, KEY_REFUSED, 0, R_EMAIL, NULL},
-    {"email_on_failure", AT, KEY_REFUSED, 0, R_EMAIL " or set it to false", "false"},
-    {"email_on_retry", AT, KEY_REFUSED, 0, R_EMAIL " or set it to false", "false"},
-    {"sla", AT, KEY_REFUSED, 0, "SLAs are not supported (Airflow 3 removed them): remove it", NULL},
+    {"email", AT, KEY_IMPLEMENTED, 0,
+     "mail on failure and retry through the smtp_default connection (see \"Notifications\")", NULL},
+    {"email_on_failure", AT, KEY_IMPLEMENTED, 0, NULL, NULL},
+    {"email_on_retry", AT, KEY_IMPLEMENTED, 0, NULL, NULL},
+    {"sla", AT, KEY_REFUSED, 0, R_SLA, NULL},
     /* dynamic task mapping (dagfile_mapload.c) */
     {"expand", T, KEY_IMPLEMENTED, 0, "see \"Dynamic task mapping\"", NULL},
     {"expand_kwargs", T, KEY_IMPLEMENTED, 0,
@@ -141,9 +145,9 @@ static const struct dagfile_key keys[] = {
     {"decorator", T, KEY_REFUSED, 0,
      "TaskFlow tasks need Python: write the task with an operator such as BashOperator", NULL},
     {"executor", AT, KEY_REFUSED, 0, "gust runs every task with its own executor: remove it", NULL},
-    {"priority_weight", AT, KEY_REFUSED, 0, "task priorities are not supported: remove it", NULL},
-    {"weight_rule", AT, KEY_REFUSED, 0, "task priorities are not supported: remove it", NULL},
-    {"pool_slots", AT, KEY_REFUSED, 0, "a task takes one pool slot in gust: remove it", "1"},
+    {"priority_weight", AT, KEY_IMPLEMENTED, 0, "the claim order (with weight_rule)", NULL},
+    {"weight_rule", AT, KEY_IMPLEMENTED, 0, "downstream, upstream or absolute", NULL},
+    {"pool_slots", AT, KEY_IMPLEMENTED, 0, "slots of the pool a running instance takes", NULL},
     {"max_active_tis_per_dag", AT, KEY_IMPLEMENTED, 0, NULL, NULL},
     {"max_active_tis_per_dagrun", AT, KEY_IMPLEMENTED, 0, NULL, NULL},
     {"wait_for_downstream", AT, KEY_REFUSED, 0,

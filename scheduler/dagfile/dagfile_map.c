@@ -413,6 +413,7 @@ task_copy(struct dag_task *o, const struct dag_task *t)
     o->downstream_idx = dup_mem(t->downstream_idx, t->n_downstream, sizeof(size_t), &ok);
     o->outlets = dagfile_assets_copy(t->outlets, t->n_outlets, &ok); /* each instance's own */
     o->inlets = dagfile_assets_copy(t->inlets, t->n_inlets, &ok);
+    dagfile_notifiers_dup(o->on, t->on, &ok);
     return ok;
 }
 

@@ -4,8 +4,9 @@
  *    key must give an error naming it, a WARNED key a warning naming it and no error, an
  *    IMPLEMENTED key no diagnostic about the key. Operator arguments are tried on an operator
  *    that takes them and on one that does not (refused there).
- * 2. The classes the rule fixes (callbacks, mapping, assets, docs, unknown keys) are checked
- *    by name, so a table edit that loosens them fails here.
+ * 2. The classes the rule fixes (callbacks and their Python file forms, e-mail, priorities,
+ *    mapping, assets, docs, unknown keys) are checked by name, so a table edit that loosens
+ *    them fails here.
  * 3. Every key the loader reads by name (its ymap_get / dagfile_cget / oget / arg / require
  *    calls in scheduler/dagfile/) is in the table.
  * 4. The key table of docs/dag-files.md (between the keys:begin and keys:end markers) is the
@@ -127,13 +128,19 @@ every_entry(void **state)
 static void
 the_rule_by_name(void **state)
 {
-    static const char *const refused[] = {"on_failure_callback",
+    static const char *const refused[] = {"on_failure_callback_name",
                                           "on_success_callback_name",
                                           "on_retry_callback_file",
-                                          "email",
+                                          "on_skipped_callback_file",
                                           "sla",
                                           "executor",
                                           "python_callable"};
+    /* notifiers and e-mail (see "Notifications"), pools and priorities */
+    static const char *const implemented[] = {
+        "on_failure_callback", "on_success_callback", "on_retry_callback",
+        "on_execute_callback", "on_skipped_callback", "email",
+        "email_on_failure",    "email_on_retry",      "pool_slots",
+        "priority_weight",     "weight_rule"};
     static const char *const warned[] = {"doc_md", "ui_color", "executor_config",
                                          "task_display_name"};
     const char *why;
@@ -143,7 +150,14 @@ the_rule_by_name(void **state)
         assert_int_equal(dagfile_key_class(refused[i], KL_TASK, OP_BASH, &why), KEY_REFUSED);
     for (size_t i = 0; i < sizeof(warned) / sizeof(*warned); i++)
         assert_int_equal(dagfile_key_class(warned[i], KL_TASK, OP_BASH, &why), KEY_WARNED);
-    assert_int_equal(dagfile_key_class("on_failure_callback", KL_DAG, -1, &why), KEY_REFUSED);
+    for (size_t i = 0; i < sizeof(implemented) / sizeof(*implemented); i++) {
+        assert_int_equal(dagfile_key_class(implemented[i], KL_TASK, OP_KPO, &why), KEY_IMPLEMENTED);
+        assert_int_equal(dagfile_key_class(implemented[i], KL_ARGS, -1, &why), KEY_IMPLEMENTED);
+    }
+    /* a DAG's runs: on_success_callback / on_failure_callback; Python file forms refused */
+    assert_int_equal(dagfile_key_class("on_failure_callback", KL_DAG, -1, &why), KEY_IMPLEMENTED);
+    assert_int_equal(dagfile_key_class("on_success_callback", KL_DAG, -1, &why), KEY_IMPLEMENTED);
+    assert_int_equal(dagfile_key_class("on_failure_callback_name", KL_DAG, -1, &why), KEY_REFUSED);
     assert_int_equal(dagfile_key_class("sla_miss_callback", KL_DAG, -1, &why), KEY_REFUSED);
     assert_int_equal(dagfile_key_class("doc_md", KL_DAG, -1, &why), KEY_WARNED);
     assert_int_equal(dagfile_key_class("bash_command", KL_TASK, OP_BASH, &why), KEY_IMPLEMENTED);
@@ -198,9 +212,13 @@ root(void)
 static bool
 value_key(const char *k)
 {
-    static const char *const v[] = {"__type__", "check_statement",
-                                    "default",  "value",
-                                    "variable", "attribute" /* variables_as_arguments items */,
+    static const char *const v[] = {"__type__",
+                                    "check_statement",
+                                    "default",
+                                    "value",
+                                    "variable",
+                                    "attribute" /* variables_as_arguments items */,
+                                    "callback" /* a callback mapping's notifier */,
                                     NULL};
     for (const char *const *p = v; *p; p++)
         if (strcmp(*p, k) == 0)
@@ -244,8 +262,8 @@ check_source(const char *file)
 static void
 loader_keys_in_table(void **state)
 {
-    static const char *const files[] = {"dagfile.c", "dagfile_build.c", "dagfile_graph.c",
-                                        "dagfile_sql.c", NULL};
+    static const char *const files[] = {"dagfile.c",     "dagfile_build.c",  "dagfile_graph.c",
+                                        "dagfile_sql.c", "dagfile_notify.c", NULL};
     int missing = 0;
 
     (void)state;
