@@ -23,13 +23,6 @@ export GUST_DAG_DIR_LIST_INTERVAL=1
 mkdir -p "$GUST_DAGS_FOLDER"
 q() { psql -X -q -At -c "$1"; }
 run_is() { test "$("$GUST" dags state "$1" "$2" 2>/dev/null | cut -d, -f1)" = "$3"; }
-start_bg() { # name, command...: start in the background (pid in $LAST), log to name.log
-    local name=$1
-    shift
-    "$@" >>"$GUST_TEST_TMP/$name.log" 2>&1 &
-    LAST=$!
-    gust_kill_at_exit "$LAST"
-}
 # The most slots in use at once in clock file $1: lines "task start|end epoch"; a task
 # named heavy* holds 2 slots, every other one 1.
 peak() {

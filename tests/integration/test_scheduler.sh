@@ -23,13 +23,6 @@ run_state() { "$GUST" dags state "$1" "$2" 2>/dev/null | cut -d, -f1; }
 run_is() { test "$(run_state "$1" "$2")" = "$3"; }
 q_is() { test "$(q "$1")" = "$2"; }
 q_at_least() { test "$(q "$1")" -ge "$2"; }
-start_bg() { # name, command...: start in the background (pid in $LAST), log to name.log
-    local name=$1
-    shift
-    "$@" >>"$GUST_TEST_TMP/$name.log" 2>&1 &
-    LAST=$!
-    gust_kill_at_exit "$LAST"
-}
 gen() { /usr/bin/python3 "$GUST_SRC/tests/integration/gen_dag.py" "$@"; }
 
 # --- scheduled runs: catchup true and false, max_active_runs, --once

@@ -103,3 +103,13 @@ gust_kill_at_exit() {
     _GUST_KILL+=("$@")
 }
 _gust_kill() { kill -9 "${_GUST_KILL[@]}" 2>/dev/null; }
+
+# start_bg NAME COMMAND...: start COMMAND in the background, its pid in $LAST, its output
+# appended to $GUST_TEST_TMP/NAME.log, killed at exit should a check leave it running.
+start_bg() {
+    local name=$1
+    shift
+    "$@" >>"$GUST_TEST_TMP/$name.log" 2>&1 &
+    LAST=$!
+    gust_kill_at_exit "$LAST"
+}
