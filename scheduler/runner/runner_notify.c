@@ -372,6 +372,31 @@ runner_notify_run(struct runner *r, struct active_run *run, enum notify_event ev
     free(dir);
 }
 
+int
+runner_time_out_runs(struct runner *r, const struct dag *dag, time_t now, int *timed_out,
+                     struct err *e)
+{
+    char **ids = NULL;
+    size_t n = 0;
+
+    if (store_runs_timeout_ids(r->store, dag->dag_id, dag->dagrun_timeout, now, &ids, &n, e) < 0)
+        return -1;
+    for (size_t i = 0; i < n && dag->on[NOTIFY_ON_FAILURE].n > 0; i++) {
+        struct active_run *run = active_run_load(r->store, dag, ids[i], e);
+
+        if (run == NULL) {
+            log_error("dag=%s run=%s: run callbacks: %s", dag->dag_id, ids[i], e->msg);
+            *e = (struct err){0};
+            continue;
+        }
+        runner_notify_run(r, run, NOTIFY_ON_FAILURE, "timed_out");
+        active_run_free(run);
+    }
+    store_strings_free(ids, n);
+    *timed_out = (int)n;
+    return 0;
+}
+
 /* ---- the end of one ---- */
 
 /* The last non-empty line of a file (its last 4 KiB), into buf. */

@@ -678,6 +678,11 @@ struct store_callback {
 int store_callback_begin(struct store *s, const struct store_callback *cb, long long *id,
                          struct err *e);
 
+/* store_runs_timeout, and the ids of the runs it failed (*run_ids: free with
+ * store_strings_free): this process's change, whose DAG callbacks it runs. */
+int store_runs_timeout_ids(struct store *s, const char *dag_id, double timeout, time_t now,
+                           char ***run_ids, size_t *n, struct err *e);
+
 /* Record how callback id ended: success or failed, ended_at now, message (may be NULL). */
 int store_callback_end(struct store *s, long long id, bool ok, const char *message, struct err *e);
 

@@ -54,3 +54,47 @@ store_callback_end(struct store *s, long long id, bool ok, const char *message, 
         return err_prefix(e, "record the end of callback %lld", id);
     return 0;
 }
+
+int
+store_runs_timeout_ids(struct store *s, const char *dag_id, double timeout, time_t now,
+                       char ***run_ids, size_t *n, struct err *e)
+{
+    struct pbuf b[2];
+    const char *p[] = {dag_id, p_dbl(&b[0], timeout), p_int(&b[1], (long long)now)};
+    PGresult *res;
+    int rows;
+
+    *run_ids = NULL;
+    *n = 0;
+    if (timeout < 0)
+        return 0;
+    res =
+        store_exec(s, e,
+                   "WITH r AS (UPDATE dag_run SET state = 'failed', "
+                   "end_date = greatest(to_timestamp($3::float8), start_date), updated_at = now() "
+                   "WHERE dag_id = $1 AND state = 'running' "
+                   "AND start_date < to_timestamp($3::float8 - $2::float8) RETURNING run_id), "
+                   "t AS (UPDATE task_instance SET state = 'skipped', lease_until = NULL, "
+                   "updated_at = now() WHERE dag_id = $1 AND run_id IN (SELECT run_id FROM r) AND "
+                   "(state IS NULL OR state IN ('scheduled', 'queued', "
+                   "'up_for_retry', 'up_for_reschedule'))) "
+                   "SELECT run_id, pg_notify('gust', 'run:' || $1) FROM r",
+                   3, p);
+    if (res == NULL)
+        return err_prefix(e, "time out runs of %s", dag_id);
+    rows = PQntuples(res);
+    if (rows > 0 && (*run_ids = calloc((size_t)rows + 1, sizeof(**run_ids))) == NULL) {
+        PQclear(res);
+        return err_set(e, ERR_FAIL, "time out runs of %s: out of memory", dag_id);
+    }
+    for (int i = 0; i < rows; i++)
+        if (((*run_ids)[(*n)++] = strdup(PQgetvalue(res, i, 0))) == NULL) {
+            PQclear(res);
+            store_strings_free(*run_ids, *n);
+            *run_ids = NULL;
+            *n = 0;
+            return err_set(e, ERR_FAIL, "time out runs of %s: out of memory", dag_id);
+        }
+    PQclear(res);
+    return 0;
+}

@@ -305,6 +305,37 @@ test_failing_and_hanging(void **state)
                         "3");
 }
 
+/* dagrun_timeout: the process that failed the run runs the DAG's on_failure, reason timed_out */
+static void
+test_timed_out(void **state)
+{
+    struct runner_opts o = {.mode = RUNNER_LOCAL, .logs_folder = LOGS};
+    struct dag *dag = dag_rw("n2");
+    struct err e = {0};
+    struct runner *r;
+    long long id;
+    int n = -1;
+
+    (void)state;
+    add_notifier(&dag->on[NOTIFY_ON_FAILURE], "{\"text\": \"{{ run_id }}: {{ reason }}\"}");
+    dag->dagrun_timeout = 60;
+    assert_int_equal(
+        store_run_create(S, dag, "t1", "manual", T0 - 86400, T0, T0, "{}", "test", T0, &id, &e), 0);
+    assert_int_equal(store_run_set_state(S, "n2", "t1", RUN_QUEUED, RUN_RUNNING, T0, &e), 1);
+    assert_non_null(r = runner_new(S, BAG, &o, &e));
+    assert_int_equal(runner_time_out_runs(r, dag, T0 + 30, &n, &e), 0);
+    assert_int_equal(n, 0); /* not yet */
+    assert_int_equal(runner_time_out_runs(r, dag, T0 + 61, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(runner_run(r, &e), 0); /* until its callback ended */
+    runner_free(r);
+    dag->dagrun_timeout = -1;
+    assert_string_equal(query("select r.state, c.task_id, c.event, c.state from dag_run r join "
+                              "callback_request c using (dag_id, run_id) where run_id = 't1'"),
+                        "failed||on_failure_callback|success");
+    assert_non_null(strstr(record(), "\"text\": \"t1: timed_out\""));
+}
+
 static void
 test_at_most_once(void **state)
 {
@@ -333,6 +364,7 @@ main(void)
         cmocka_unit_test_setup(test_events_once_rendered, setup),
         cmocka_unit_test_setup(test_skipped_and_success, setup),
         cmocka_unit_test_setup(test_failing_and_hanging, setup),
+        cmocka_unit_test_setup(test_timed_out, setup),
         cmocka_unit_test_setup(test_at_most_once, setup),
     };
 
