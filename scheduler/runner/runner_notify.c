@@ -200,11 +200,12 @@ launch(struct runner *r, const struct notify_subject *sub, const struct dag_noti
     json_t *spec = build_spec(r, sub->t, n, &e);
     char *spec_path = NULL;
 
-    if (asprintf(&spec_path, "%s/%s%s.%zu.json", sub->dir, sub->prefix, key, pos) < 0 ||
-        asprintf(&j->log_path, "%s/%s%s.%zu.log", sub->dir, sub->prefix, key, pos) < 0) {
-        spec_path = j->log_path = NULL;
+    if (asprintf(&spec_path, "%s/%s%s.%zu.json", sub->dir, sub->prefix, key, pos) < 0)
+        spec_path = NULL;
+    if (asprintf(&j->log_path, "%s/%s%s.%zu.log", sub->dir, sub->prefix, key, pos) < 0)
+        j->log_path = NULL;
+    if (spec_path == NULL || j->log_path == NULL)
         err_set(&e, ERR_FAIL, "out of memory");
-    }
     if (spec == NULL || e.msg[0] || write_spec(spec, spec_path, &e) < 0 ||
         start_job(r, j, spec_path, &e) < 0) {
         never_started(r, j, &e);
