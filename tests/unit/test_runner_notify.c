@@ -1,4 +1,4 @@
-/* test_notify: the runner's callbacks (scheduler/runner/runner_notify.c) against a real
+/* test_runner_notify: the runner's callbacks (scheduler/runner/runner_notify.c) against a real
  * PostgreSQL, with runs driven by the runner in RUNNER_LOCAL mode and the notifiers filled
  * into the loaded DAG by hand (what the loader makes of on_failure_callback...).
  *
@@ -28,7 +28,7 @@
 #include "runner/runner.h"
 #include "store/store.h"
 
-#define DB "gust_unit_notify"
+#define DB "gust_unit_runner_notify"
 #include "pgtest.h"
 #define T0 1700000000
 
@@ -60,7 +60,7 @@ static const char DAGS[] = "n1:\n"
 
 static const char STANDIN[] =
     "#!/bin/sh\n"
-    "# stand-in for notify_task (tests/unit/test_notify.c): records its spec and acts on it\n"
+    "# stand-in for notify_task (tests/unit/test_runner_notify.c): records its spec and acts on it\n"
     "[ \"$1\" = --spec ] || { echo 'usage: notify_task --spec FILE' >&2; exit 2; }\n"
     "tr -d '\\n' <\"$2\" >>\"$NOTIFY_STANDIN_RECORD\"; echo >>\"$NOTIFY_STANDIN_RECORD\"\n"
     "case $(cat \"$2\") in\n"
