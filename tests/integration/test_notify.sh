@@ -52,7 +52,7 @@ hang_calls() { grep -c '"path": *"/hang/' "$HTTP_FIXTURE_REQUESTS"; }
 
 http_start "$GUST_SRC/tests/integration/notify_http" || exit 1
 smtp_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-/usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$T/mbox" \
+/usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$T/maildir" \
     >"$T/smtp.log" 2>&1 &
 gust_kill_at_exit $!
 wait_for 20 /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $smtp_port), 1)"
@@ -83,8 +83,8 @@ check_eq "exactly one webhook call, with the rendered text" \
 check_eq "exactly one mail, with Airflow's subject" \
     "1 Airflow alert: <TaskInstance: notify_fail.breaks f1 [failed]>" \
     "$(/usr/bin/python3 -c 'import mailbox, sys
-m = list(mailbox.mbox(sys.argv[1]))
-print(len(m), m[0]["Subject"] if m else "")' "$T/mbox" 2>&1)"
+m = list(mailbox.Maildir(sys.argv[1], create=False))
+print(len(m), m[0]["Subject"] if m else "")' "$T/maildir" 2>&1)"
 check_eq "two callback_request rows, both sent" "on_failure_callback|0|success
 on_failure_callback|1|success" \
     "$(q "select event, notifier, state from callback_request where run_id = 'f1' order by notifier")"
