@@ -60,7 +60,7 @@ static const char DAGS[] = "n1:\n"
 
 static const char STANDIN[] =
     "#!/bin/sh\n"
-    "# stand-in for notify_task (tests/unit/test_runner_notify.c): records its spec and acts on it\n"
+    "# stand-in for notify_task (test_runner_notify.c): records its spec and acts on it\n"
     "[ \"$1\" = --spec ] || { echo 'usage: notify_task --spec FILE' >&2; exit 2; }\n"
     "tr -d '\\n' <\"$2\" >>\"$NOTIFY_STANDIN_RECORD\"; echo >>\"$NOTIFY_STANDIN_RECORD\"\n"
     "case $(cat \"$2\") in\n"
