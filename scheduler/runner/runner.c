@@ -102,6 +102,7 @@ runner_new(struct store *s, const struct dagbag *bag, const struct runner_opts *
     set_defaults(&r->opts);
     r->sigfd = -1;
     r->reconnect_delay = 0.5;
+    r->callback_timeout = runner_callback_timeout();
     if (gethostname(r->hostname, sizeof(r->hostname) - 1) < 0)
         snprintf(r->hostname, sizeof(r->hostname), "localhost");
     runner_bindir(r->bindir);
@@ -145,6 +146,7 @@ runner_free(struct runner *r)
     if (r == NULL)
         return;
     executor_free(r->x);
+    runner_notify_free(r);
     while (r->pending) {
         struct pending_end *p = r->pending;
 
@@ -427,6 +429,9 @@ finish_run(struct runner *r, struct active_run *run, enum run_state to)
         return;
     run->state = to;
     runner_emit(r, run, NULL, TI_NONE, 0, NULL);
+    /* notify-run: the DAG's callbacks of this change (docs/operations.md, "Notifications") */
+    runner_notify_run(r, run, to == RUN_SUCCESS ? NOTIFY_ON_SUCCESS : NOTIFY_ON_FAILURE,
+                      to == RUN_SUCCESS ? "success" : "task_failure");
 }
 
 /* Whether depends_on_past holds task idx back (its previous run's try did not succeed). */
@@ -507,7 +512,9 @@ start_claims(struct runner *r, struct store_claim *c, size_t n)
 static int
 free_slots(const struct runner *r)
 {
-    return r->opts.parallelism - (int)executor_active(r->x) - (int)r->n_waits;
+    /* callbacks take no slot (notify-run) */
+    return r->opts.parallelism - ((int)executor_active(r->x) - (int)r->n_callbacks) -
+           (int)r->n_waits;
 }
 
 static int
@@ -613,7 +620,7 @@ all_local_done(const struct runner *r)
     for (size_t i = 0; i < r->n_runs; i++)
         if (!r->runs[i]->finished)
             return false;
-    return r->inflight == NULL;
+    return r->inflight == NULL && r->callbacks == NULL; /* notify-run: callbacks end too */
 }
 
 static int
@@ -719,7 +726,8 @@ wait_events(struct runner *r)
     if (executor_process(r->x, &e) < 0)
         log_error("executor: %s", e.msg);
     while (executor_next_result(r->x, &res) == 1) {
-        runner_finish_exec(r, &res);
+        if (!runner_notify_done(r, &res)) /* notify-run: a callback's end, else a try's */
+            runner_finish_exec(r, &res);
         exec_result_clear(&res);
     }
 }
@@ -768,11 +776,11 @@ stop_tries(struct runner *r)
 static bool
 done(struct runner *r)
 {
-    if (r->stopping)
-        return r->inflight == NULL && (r->pending == NULL || r->db_down);
+    if (r->stopping) /* notify-run: running callbacks get the grace too */
+        return r->inflight == NULL && r->callbacks == NULL && (r->pending == NULL || r->db_down);
     if (r->opts.mode == RUNNER_LOCAL) /* a tick may still add runs (backfill) */
         return all_local_done(r) && r->tick_next == 0;
-    if (r->opts.stop_when_idle && r->inflight == NULL && !r->db_down) {
+    if (r->opts.stop_when_idle && r->inflight == NULL && r->callbacks == NULL && !r->db_down) {
         for (size_t i = 0; i < r->n_runs; i++)
             if (!r->runs[i]->finished)
                 return false;

@@ -118,6 +118,12 @@ time_t runner_connected_since(const struct runner *r);
 /* How this runner's tries are contained (executor_containment). */
 const char *runner_containment(const struct runner *r);
 
+/* dagrun_timeout: fail the running runs of dag started more than its dagrun_timeout ago
+ * (store_runs_timeout) and run the DAG's on_failure callbacks of each with reason
+ * "timed_out". *timed_out: how many. */
+int runner_time_out_runs(struct runner *r, const struct dag *dag, time_t now, int *timed_out,
+                         struct err *e);
+
 /* Whether pid is one of this runner's tries. */
 bool runner_owns_pid(const struct runner *r, pid_t pid);
 

@@ -16,6 +16,7 @@
 #include "iso8601.h"
 #include "plan/plan.h"
 #include "runner/runner.h"
+#include "dagfile/dagfile.h"
 #include "store/store.h"
 
 struct dag;
@@ -61,6 +62,15 @@ struct active_run {
     char *asset_events_json; /* triggering_asset_events, read once (NULL: not yet) */
 };
 
+/* A callback's additions to the template context (runner_notify.c; template.h): NULL
+ * strings render None. */
+struct notify_ctx {
+    const char *state;     /* ti.state: the state the change led to */
+    const char *log_url;   /* ti.log_url: the try's log file */
+    const char *exception; /* exception: the failure's detail line */
+    const char *reason;    /* reason: a run's callback ("success", "task_failure"...) */
+};
+
 /* One try in flight: an executor job, or a trigger waiting for its run. */
 struct ti_try {
     struct active_run *run;
@@ -80,7 +90,8 @@ struct ti_try {
     struct active_run *waiting_for; /* TriggerDagRunOperator, RUNNER_LOCAL */
     char *wait_dag, *wait_run;      /* TriggerDagRunOperator waiting on this run */
     bool is_wait;
-    struct ti_try *next; /* the runner's list of tries in flight */
+    const struct notify_ctx *notify; /* set while a callback's arguments render with it */
+    struct ti_try *next;             /* the runner's list of tries in flight */
 };
 
 /* How a try ended: what the store records (state and next_retry_at are decided when it is
@@ -119,6 +130,9 @@ struct runner {
     double reconnect_delay;
     bool listening, notified, hup, poked;
     long long job_id;
+    struct callback_job *callbacks; /* notifiers running (runner_notify.c) */
+    size_t n_callbacks;
+    double callback_timeout; /* GUST_CALLBACK_TIMEOUT */
     char hostname[256];
     char bindir[PATH_MAX];
 };
@@ -162,6 +176,22 @@ void runner_forget_states(struct runner *r);
 void run_forget_states(struct active_run *run);
 void run_know_state(struct active_run *run, size_t task, int map_index, enum ti_state state,
                     double next_retry_at);
+
+/* runner_notify.c: the callbacks of a state change this process won (docs/operations.md,
+ * "Notifications"). A try's event (st: the state it led to, detail: the failure's line or
+ * NULL); a run's end (reason: "success", "task_failure", "timed_out"). runner_notify_done:
+ * whether an executor result is a callback's (then its end is recorded), not a try's. */
+struct notify_ctx;
+double runner_callback_timeout(void);
+void runner_notify_ti(struct runner *r, struct ti_try *t, enum notify_event ev, enum ti_state st,
+                      const char *detail);
+void runner_notify_run(struct runner *r, struct active_run *run, enum notify_event ev,
+                       const char *reason);
+bool runner_notify_done(struct runner *r, const struct exec_result *res);
+void runner_notify_free(struct runner *r);
+
+/* mkdir -p: 0, or -1 with errno (runner_task.c). */
+int runner_mkdir_p(char *path);
 
 /* The task a try runs: an instance's bound task, else the DAG's. */
 const struct dag_task *ti_task(const struct ti_try *t);

@@ -359,8 +359,8 @@ out:
 
 /* ---- paths ---- */
 
-static int
-mkdir_p(char *path)
+int
+runner_mkdir_p(char *path)
 {
     for (char *p = path + 1; *p; p++) {
         if (*p != '/')
@@ -447,7 +447,7 @@ runner_try_prepare(const char *log_path, const char *xcom_path, struct err *e)
         return err_set(e, ERR_FAIL, "out of memory");
     if ((slash = strrchr(dir, '/')) != NULL)
         *slash = '\0';
-    rc = slash ? mkdir_p(dir) : 0;
+    rc = slash ? runner_mkdir_p(dir) : 0;
     if (rc < 0)
         err_set(e, ERR_IO, "cannot create the log folder (%s): %s", strerror(errno), dir);
     free(dir);
@@ -601,6 +601,7 @@ runner_render(struct store *s, const struct ti_try *t, const char *src, char **o
         .map_index = t->map_index,
         .params_json = run->params_json,
         .conf_json = run->conf_json,
+        .log_url = t->log_path,
         .xcom_pull = xcom_cb,
         .var_get = var_cb,
         .conn_get = conn_cb,
@@ -610,6 +611,13 @@ runner_render(struct store *s, const struct ti_try *t, const char *src, char **o
     if (!tmpl_has_syntax(src)) {
         *out = strdup(src);
         return *out ? 0 : err_set(e, ERR_FAIL, "out of memory");
+    }
+    if (t->notify) { /* notify-run: a callback's arguments (runner_notify.c) */
+        ctx.callback = true;
+        ctx.ti_state = t->notify->state;
+        ctx.log_url = t->notify->log_url;
+        ctx.exception = t->notify->exception;
+        ctx.reason = t->notify->reason;
     }
     gethostname(host, sizeof(host) - 1);
     int rc = store_context(s, t, src, &ctx, &sc, e);

@@ -20,6 +20,7 @@
 
 #include "dagfile/dagfile.h"
 #include "executor/executor.h"
+#include "log.h"
 #include "runner_int.h"
 #include "store/store.h"
 #include "schedule/tz.h"
@@ -116,6 +117,20 @@ record_reschedule(struct runner *r, struct ti_try *t, const struct try_end *end)
     return 0;
 }
 
+/* notify-run: the event of a try's end that led to state st (none for other states). */
+static void
+notify_end(struct runner *r, struct ti_try *t, enum ti_state st, const char *detail)
+{
+    if (st == TI_SUCCESS)
+        runner_notify_ti(r, t, NOTIFY_ON_SUCCESS, st, NULL);
+    else if (st == TI_FAILED)
+        runner_notify_ti(r, t, NOTIFY_ON_FAILURE, st, detail);
+    else if (st == TI_UP_FOR_RETRY)
+        runner_notify_ti(r, t, NOTIFY_ON_RETRY, st, detail);
+    else if (st == TI_SKIPPED)
+        runner_notify_ti(r, t, NOTIFY_ON_SKIPPED, st, detail);
+}
+
 /* Record the end of a try: the state it leads to and its retry time (plan_try_end, the one
  * rule for every try's end), its history row. Returns -1 when the database is down (the
  * caller keeps the end for later). */
@@ -169,6 +184,8 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
     else
         runner_log_line(t->log_path, "%s -> %s", end->detail, ti_state_name(rec.state));
     runner_emit_ti(r, run, task->task_id, t->map_index, rec.state, t->try_number, end->detail);
+    if (won == 1) /* notify-run: the callbacks of the change this process made */
+        notify_end(r, t, rec.state, end->detail);
     return 0;
 }
 
@@ -224,6 +241,42 @@ end_now(struct runner *r, struct ti_try *t, enum try_outcome outcome, const char
     end_try(r, t, &end);
 }
 
+/* notify-run: the callbacks of a try another process ran, failed here (its lease expired):
+ * a stand-in try on the run (from memory, else read from the store) renders them. */
+static void
+notify_other(struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
+             int map_index, int try_number, int max_tries, const char *log, enum ti_state st,
+             const char *why)
+{
+    const struct dag *dag = dagbag_find(runner_bag(r), dag_id);
+    struct active_run *run = runner_find_run(r, dag_id, run_id), *loaded = NULL;
+    long idx = dag ? dag_task_index(dag, task_id) : -1;
+    struct err e = {0};
+
+    if (idx < 0 || (dag->tasks[idx].on[NOTIFY_ON_FAILURE].n == 0 &&
+                    dag->tasks[idx].on[NOTIFY_ON_RETRY].n == 0))
+        return;
+    if (run == NULL || run->dag != dag)
+        run = loaded = active_run_load(r->store, dag, run_id, &e);
+    if (run == NULL) {
+        log_error("dag=%s run=%s task=%s: callbacks: %s", dag_id, run_id, task_id, e.msg);
+        return;
+    }
+    struct ti_try t = {.run = run,
+                       .task = (size_t)idx,
+                       .map_index = map_index,
+                       .try_number = try_number,
+                       .max_tries = max_tries,
+                       .log_path = (char *)log};
+    char *dir = strdup(log), *slash = dir ? strrchr(dir, '/') : NULL;
+    if (slash)
+        *slash = '\0';
+    if (slash && runner_mkdir_p(dir) == 0) /* the try may have run on another host */
+        notify_end(r, &t, st, why);
+    free(dir);
+    active_run_free(loaded);
+}
+
 /* A try this process does not run (see runner.h): the same rule and record as its own. */
 int
 runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
@@ -246,6 +299,9 @@ runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const 
                                      try_number, &log, &xcom, NULL) == 0)
         runner_log_line(log, "%s -> %s", why,
                         ti_state_name(rec.state)); /* only if its folder is here */
+    if (won == 1 && log) /* notify-run: a try another process ran ended here */
+        notify_other(r, dag_id, run_id, task_id, map_index, try_number, max_tries, log, rec.state,
+                     why);
     free(log);
     free(xcom);
     return won;
@@ -570,6 +626,7 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx,
         end_now(r, t, TRY_PERMANENT, c->problem);
         return;
     }
+    runner_notify_ti(r, t, NOTIFY_ON_EXECUTE, TI_RUNNING, NULL); /* notify-run: claimed */
     if (bind_instance(r, t, &e) < 0) {
         runner_log_line(t->log_path, "%s", e.msg);
         end_now(r, t, e.code == ERR_USAGE ? TRY_PERMANENT : TRY_FAILED, e.msg);

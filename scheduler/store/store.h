@@ -686,4 +686,31 @@ int store_pools_set(struct store *s, const struct store_pool *pools, size_t n, s
 /* Delete a pool: ERR_NOTFOUND when there is none, ERR_USAGE for default_pool. */
 int store_pool_delete(struct store *s, const char *name, struct err *e);
 
+/* ---- callbacks (store_notify.c; docs/operations.md, "Notifications") -----------------
+ * One row of callback_request per notifier run for a state change. */
+
+struct store_callback {
+    const char *dag_id, *run_id;
+    const char *task_id; /* NULL or "": the DAG run's own callback */
+    int map_index;       /* -1: unmapped (and for a run) */
+    int try_number;      /* the try whose change it is (a run: see runner_notify.c) */
+    const char *event;   /* "on_failure_callback"... */
+    int notifier;        /* its position in the event's list */
+    const char *callback;
+    const char *hostname;
+};
+
+/* Insert the row (state running) unless one for the same change is there: 1 inserted (*id
+ * its id: run the notifier), 0 already there (another process runs it; *id 0), -1 error. */
+int store_callback_begin(struct store *s, const struct store_callback *cb, long long *id,
+                         struct err *e);
+
+/* store_runs_timeout, and the ids of the runs it failed (*run_ids: free with
+ * store_strings_free): this process's change, whose DAG callbacks it runs. */
+int store_runs_timeout_ids(struct store *s, const char *dag_id, double timeout, time_t now,
+                           char ***run_ids, size_t *n, struct err *e);
+
+/* Record how callback id ended: success or failed, ended_at now, message (may be NULL). */
+int store_callback_end(struct store *s, long long id, bool ok, const char *message, struct err *e);
+
 #endif

@@ -448,27 +448,15 @@ int
 store_runs_timeout(struct store *s, const char *dag_id, double timeout, time_t now, int *timed_out,
                    struct err *e)
 {
-    struct pbuf b[2];
-    const char *p[] = {dag_id, p_dbl(&b[0], timeout), p_int(&b[1], (long long)now)};
-    int n = 0;
+    char **ids = NULL;
+    size_t n = 0;
 
-    if (timeout >= 0 &&
-        store_exec_int(
-            s, e,
-            "WITH r AS (UPDATE dag_run SET state = 'failed', "
-            "end_date = greatest(to_timestamp($3::float8), start_date), updated_at = now() "
-            "WHERE dag_id = $1 AND state = 'running' "
-            "AND start_date < to_timestamp($3::float8 - $2::float8) RETURNING run_id), "
-            "t AS (UPDATE task_instance SET state = 'skipped', lease_until = NULL, "
-            "updated_at = now() WHERE dag_id = $1 AND run_id IN (SELECT run_id FROM r) AND "
-            "(state IS NULL OR state IN ('scheduled', 'queued', "
-            "'up_for_retry', 'up_for_reschedule'))) "
-            "SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('gust', 'run:' || $1) END "
-            "FROM r",
-            3, p, &n) != 0)
-        return err_prefix(e, "time out runs of %s", dag_id);
+    /* notify-run: the statement is store_runs_timeout_ids's (store_notify.c) */
+    if (store_runs_timeout_ids(s, dag_id, timeout, now, &ids, &n, e) < 0)
+        return -1;
+    store_strings_free(ids, n);
     if (timed_out)
-        *timed_out = n;
+        *timed_out = (int)n;
     return 0;
 }
 

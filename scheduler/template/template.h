@@ -6,8 +6,9 @@
  * {% elif %} / {% else %} / {% endif %}, {% for x in seq %} / {% else %} / {% endfor %} (with
  * loop.*), {% set x = e %}; {# comments #}; whitespace control with '-'. The names of
  * Airflow's context that need no Python (struct tmpl_ctx), params.x, dag_run.conf, var.*,
- * conn.<id>.*, ti.xcom_pull, macros.ds_add / ds_format / datetime / timedelta /
- * datetime_diff_for_humans, range(), triggering_asset_events / triggering_dataset_events.
+ * conn.<id>.*, ti.xcom_pull, a callback's exception / exception_html / reason, macros.ds_add /
+ * ds_format / datetime / timedelta / datetime_diff_for_humans, range(), triggering_asset_events /
+ * triggering_dataset_events.
  *
  * Checking happens when a DAG loads (tmpl_check: syntax and unknown names are load errors, in
  * every branch); rendering when a try starts. Values are JSON inside, plus datetimes and
@@ -58,6 +59,17 @@ struct tmpl_ctx {
     /* triggering_asset_events (Airflow 2: triggering_dataset_events): a JSON object, URI ->
      * the events that triggered the run, oldest first; NULL: {} */
     const char *asset_events_json;
+    /* ti.state (NULL: "running", a try's own templates) and ti.log_url (the try's log file;
+     * NULL: None). */
+    const char *ti_state;
+    const char *log_url;
+    /* A callback's arguments (docs/operations.md, "Notifications"): exception (the failure's
+     * detail line), exception_html (the same, HTML-escaped, newlines as <br>) and reason (a
+     * DAG run's callback: "success", "task_failure", "timed_out") are names only there (NULL:
+     * None); elsewhere they are rendering errors, as in Airflow's task context. */
+    bool callback;
+    const char *exception;
+    const char *reason;
     /* ti.xcom_pull: set *json_out to the value's JSON text (malloc'd), or NULL when there is
      * no such XCom (renders None). map_index: the instance (map_indexes=N), or
      * TMPL_XCOM_DEFAULT: Airflow's default (a mapped task's: the list of every instance's

@@ -87,6 +87,53 @@ opt_time(struct tmpl_state *s, struct tmpl_val *v, time_t t, size_t off)
     return t ? time_val(v, t) : tmpl_val_json(s, v, json_null(), off);
 }
 
+/* exception_html: text HTML-escaped, each newline a <br> (Airflow's default mail body). */
+static int
+html_val(struct tmpl_state *s, struct tmpl_val *v, const char *text, size_t off)
+{
+    size_t n = 0;
+    char *out = malloc(strlen(text) * 6 + 1);
+
+    if (out == NULL)
+        return tmpl_fail(s, off, "out of memory");
+    for (const char *p = text; *p; p++) {
+        const char *rep = *p == '<'    ? "&lt;"
+                          : *p == '>'  ? "&gt;"
+                          : *p == '&'  ? "&amp;"
+                          : *p == '"'  ? "&quot;"
+                          : *p == '\n' ? "<br>"
+                                       : NULL;
+        if (rep == NULL)
+            out[n++] = *p;
+        for (; rep && *rep; rep++)
+            out[n++] = *rep;
+    }
+    out[n] = '\0';
+    int rc = str_val(s, v, out, off);
+    free(out);
+    return rc;
+}
+
+/* exception, exception_html, reason: a callback's names (template.h); 1 when name is none. */
+static int
+callback_name(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
+{
+    const struct tmpl_ctx *c = s->ctx;
+    bool html = strcmp(name, "exception_html") == 0;
+    const char *text;
+
+    if (!html && strcmp(name, "exception") != 0 && strcmp(name, "reason") != 0)
+        return 1;
+    if (c == NULL)
+        return obj_val(v, V_ANY, 0);
+    if (!c->callback)
+        return tmpl_fail(s, off, "'%s' is only known in a callback's arguments", name);
+    text = name[0] == 'r' ? c->reason : c->exception;
+    if (text == NULL)
+        return tmpl_val_json(s, v, json_null(), off);
+    return html ? html_val(s, v, text, off) : str_val(s, v, text, off);
+}
+
 /* The top-level names added to the first ones: 1 when name is none of them. */
 #define IS(o, n) (id == (o) && strcmp(name, (n)) == 0)
 
@@ -122,7 +169,7 @@ ctx_name(struct tmpl_state *s, const char *name, size_t off, struct tmpl_val *v)
         free(key);
         return rc;
     }
-    return 1;
+    return callback_name(s, name, off, v);
 }
 
 /* Attributes of dag_run, ti and task beyond the ids: 1 when name is none of them. */
@@ -144,6 +191,11 @@ ctx_attr(struct tmpl_state *s, struct tmpl_val *v, const char *name, size_t off)
         return c ? tmpl_val_json(s, v, json_integer(c->max_tries), off) : obj_val(v, V_ANY, 0);
     if (IS(O_TI, "start_date"))
         return opt_time(s, v, c ? c->ti_start_date : 0, off);
+    if (IS(O_TI, "state"))
+        return ctx_str(s, v, c && c->ti_state ? c->ti_state : "running", off);
+    if (IS(O_TI, "log_url"))
+        return c && c->log_url == NULL ? tmpl_val_json(s, v, json_null(), off)
+                                       : ctx_str(s, v, c ? c->log_url : "", off);
     if (IS(O_TASK, "owner"))
         return ctx_str(s, v, c && c->owner ? c->owner : "airflow", off);
     if (IS(O_TASK, "retries"))

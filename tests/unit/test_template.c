@@ -300,6 +300,30 @@ test_filters_text(void **state)
             "mixed MIXED [sp]");
 }
 
+/* A callback's context: ti.state, ti.log_url, exception, exception_html, reason. */
+static void
+test_callback_names(void **state)
+{
+    struct tmpl_ctx saved = c;
+
+    (void)state;
+    renders("{{ ti.state }}", "running"); /* a try's own templates */
+    render_fails("{{ exception }}", "'exception' is only known in a callback's arguments");
+    render_fails("{{ reason }}", "'reason' is only known in a callback's arguments");
+    renders("{{ ti.log_url }}", "None");
+    c.callback = true;
+    c.ti_state = "failed";
+    c.log_url = "/logs/attempt=2.log";
+    c.exception = "exit 1\n<stderr> & more";
+    renders("{{ ti.state }} {{ ti.log_url }}", "failed /logs/attempt=2.log");
+    renders("{{ exception }}", "exit 1\n<stderr> & more");
+    renders("{{ exception_html }}", "exit 1<br>&lt;stderr&gt; &amp; more");
+    renders("{{ reason }}", "None");
+    c.reason = "task_failure";
+    renders("{{ dag.dag_id }}: {{ reason }}", "etl: task_failure");
+    c = saved;
+}
+
 static void
 test_check_errors(void **state)
 {
@@ -315,7 +339,7 @@ test_check_errors(void **state)
     check_fails("{{ params.x }}", "{\"y\": 1}", 10, "unknown param 'x'");
     check_fails("{{ params['x'] }}", "{\"y\": 1}", 9, "unknown param 'x'");
     check_fails("{{ dag.owner }}", NULL, 7, "unknown attribute 'owner' of dag");
-    check_fails("{{ ti.state }}", NULL, 6, "unknown attribute 'state' of ti");
+    check_fails("{{ ti.colour }}", NULL, 6, "unknown attribute 'colour' of ti");
     check_fails("{{ macros.uuid }}", NULL, 10, "unknown attribute 'uuid' of macros");
     check_fails("{{ ds | wordcount }}", NULL, 8, "unknown filter 'wordcount'");
     check_fails("{{ 'abc }}", NULL, 3, "unterminated string");
@@ -586,14 +610,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),         cmocka_unit_test(test_macros),
-        cmocka_unit_test(test_xcom),          cmocka_unit_test(test_conf),
-        cmocka_unit_test(test_values),        cmocka_unit_test(test_filters),
-        cmocka_unit_test(test_filters_text),  cmocka_unit_test(test_check_errors),
-        cmocka_unit_test(test_check_ok),      cmocka_unit_test(test_fuzz_regressions),
-        cmocka_unit_test(test_nesting_limit), cmocka_unit_test(test_conn),
-        cmocka_unit_test(test_check_blocks),  cmocka_unit_test(test_bounds),
-        cmocka_unit_test(test_jinja_cases),   cmocka_unit_test(test_asset_events),
+        cmocka_unit_test(test_names),          cmocka_unit_test(test_macros),
+        cmocka_unit_test(test_xcom),           cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_values),         cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_filters_text),   cmocka_unit_test(test_check_errors),
+        cmocka_unit_test(test_check_ok),       cmocka_unit_test(test_fuzz_regressions),
+        cmocka_unit_test(test_nesting_limit),  cmocka_unit_test(test_conn),
+        cmocka_unit_test(test_check_blocks),   cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_jinja_cases),    cmocka_unit_test(test_asset_events),
+        cmocka_unit_test(test_callback_names),
     };
 
     c = ctx;
