@@ -210,7 +210,7 @@ schedule_dags(struct loop_ctx *c, struct runner *r, time_t now)
             continue;
         next = earliest(next, create_runs(c, r, dag, now));
         if (dag->dagrun_timeout > 0 &&
-            runner_time_out_runs(r, dag, now, &timed_out, &e) < 0) /* notify-run: callbacks */
+            runner_time_out_runs(r, dag, now, &timed_out, &e) < 0) /* and their callbacks */
             runner_db_error(r, &e, "time out runs");
         if (store_runs_promote(c->store, dag->dag_id, dag->max_active_runs, now, &promoted, &e) < 0)
             runner_db_error(r, &e, "promote runs");

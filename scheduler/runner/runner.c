@@ -429,7 +429,7 @@ finish_run(struct runner *r, struct active_run *run, enum run_state to)
         return;
     run->state = to;
     runner_emit(r, run, NULL, TI_NONE, 0, NULL);
-    /* notify-run: the DAG's callbacks of this change (docs/operations.md, "Notifications") */
+    /* the DAG's callbacks of this change (docs/operations.md, "Notifications") */
     runner_notify_run(r, run, to == RUN_SUCCESS ? NOTIFY_ON_SUCCESS : NOTIFY_ON_FAILURE,
                       to == RUN_SUCCESS ? "success" : "task_failure");
 }
@@ -512,7 +512,7 @@ start_claims(struct runner *r, struct store_claim *c, size_t n)
 static int
 free_slots(const struct runner *r)
 {
-    /* callbacks take no slot (notify-run) */
+    /* callbacks take no slot  */
     return r->opts.parallelism - ((int)executor_active(r->x) - (int)r->n_callbacks) -
            (int)r->n_waits;
 }
@@ -620,7 +620,7 @@ all_local_done(const struct runner *r)
     for (size_t i = 0; i < r->n_runs; i++)
         if (!r->runs[i]->finished)
             return false;
-    return r->inflight == NULL && r->callbacks == NULL; /* notify-run: callbacks end too */
+    return r->inflight == NULL && r->callbacks == NULL; /* callbacks end too */
 }
 
 static int
@@ -726,7 +726,7 @@ wait_events(struct runner *r)
     if (executor_process(r->x, &e) < 0)
         log_error("executor: %s", e.msg);
     while (executor_next_result(r->x, &res) == 1) {
-        if (!runner_notify_done(r, &res)) /* notify-run: a callback's end, else a try's */
+        if (!runner_notify_done(r, &res)) /* a callback's end, else a try's */
             runner_finish_exec(r, &res);
         exec_result_clear(&res);
     }
@@ -776,7 +776,7 @@ stop_tries(struct runner *r)
 static bool
 done(struct runner *r)
 {
-    if (r->stopping) /* notify-run: running callbacks get the grace too */
+    if (r->stopping) /* running callbacks get the grace too */
         return r->inflight == NULL && r->callbacks == NULL && (r->pending == NULL || r->db_down);
     if (r->opts.mode == RUNNER_LOCAL) /* a tick may still add runs (backfill) */
         return all_local_done(r) && r->tick_next == 0;

@@ -333,7 +333,7 @@ runner_poke_here(struct runner *r, struct store *st, struct active_run *run, str
         runner_log_line(t.log_path, "poke %d: %s: %s -> %s", t.poke_count + 1, why, what,
                         ti_state_name(pk.to));
     }
-    if (r != NULL && pk.to != TI_UP_FOR_RESCHEDULE) /* notify-run: a sensor poked here ended */
+    if (r != NULL && pk.to != TI_UP_FOR_RESCHEDULE) /* a sensor poked here ended */
         runner_notify_ti(r, &t,
                          pk.to == TI_SUCCESS   ? NOTIFY_ON_SUCCESS
                          : pk.to == TI_SKIPPED ? NOTIFY_ON_SKIPPED

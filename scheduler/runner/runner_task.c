@@ -612,7 +612,7 @@ runner_render(struct store *s, const struct ti_try *t, const char *src, char **o
         *out = strdup(src);
         return *out ? 0 : err_set(e, ERR_FAIL, "out of memory");
     }
-    if (t->notify) { /* notify-run: a callback's arguments (runner_notify.c) */
+    if (t->notify) { /* a callback's arguments (runner_notify.c) */
         ctx.callback = true;
         ctx.ti_state = t->notify->state;
         ctx.log_url = t->notify->log_url;

@@ -117,7 +117,7 @@ record_reschedule(struct runner *r, struct ti_try *t, const struct try_end *end)
     return 0;
 }
 
-/* notify-run: the event of a try's end that led to state st (none for other states). */
+/* the event of a try's end that led to state st (none for other states). */
 static void
 notify_end(struct runner *r, struct ti_try *t, enum ti_state st, const char *detail)
 {
@@ -184,7 +184,7 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
     else
         runner_log_line(t->log_path, "%s -> %s", end->detail, ti_state_name(rec.state));
     runner_emit_ti(r, run, task->task_id, t->map_index, rec.state, t->try_number, end->detail);
-    if (won == 1) /* notify-run: the callbacks of the change this process made */
+    if (won == 1) /* the callbacks of the change this process made */
         notify_end(r, t, rec.state, end->detail);
     return 0;
 }
@@ -241,7 +241,7 @@ end_now(struct runner *r, struct ti_try *t, enum try_outcome outcome, const char
     end_try(r, t, &end);
 }
 
-/* notify-run: the callbacks of a try another process ran, failed here (its lease expired):
+/* the callbacks of a try another process ran, failed here (its lease expired):
  * a stand-in try on the run (from memory, else read from the store) renders them. */
 static void
 notify_other(struct runner *r, const char *dag_id, const char *run_id, const char *task_id,
@@ -299,7 +299,7 @@ runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const 
                                      try_number, &log, &xcom, NULL) == 0)
         runner_log_line(log, "%s -> %s", why,
                         ti_state_name(rec.state)); /* only if its folder is here */
-    if (won == 1 && log) /* notify-run: a try another process ran ended here */
+    if (won == 1 && log)                           /* a try another process ran ended here */
         notify_other(r, dag_id, run_id, task_id, map_index, try_number, max_tries, log, rec.state,
                      why);
     free(log);
@@ -621,12 +621,12 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx,
     runner_log_line(t->log_path, "dag=%s run=%s task=%s map_index=%d try=%d host=%s operator=%s",
                     run->dag_id, run->run_id, task->task_id, map_index, try_number, r->hostname,
                     op_kind_name(task->op));
-    if (c->problem) { /* Airflow fails it too: no retry can help until the pool changes */
+    if (c->problem) { /* no retry can help until the pool changes */
         runner_log_line(t->log_path, "%s: `gust pools set` makes or resizes a pool", c->problem);
         end_now(r, t, TRY_PERMANENT, c->problem);
         return;
     }
-    runner_notify_ti(r, t, NOTIFY_ON_EXECUTE, TI_RUNNING, NULL); /* notify-run: claimed */
+    runner_notify_ti(r, t, NOTIFY_ON_EXECUTE, TI_RUNNING, NULL); /* on_execute_callback */
     if (bind_instance(r, t, &e) < 0) {
         runner_log_line(t->log_path, "%s", e.msg);
         end_now(r, t, e.code == ERR_USAGE ? TRY_PERMANENT : TRY_FAILED, e.msg);

@@ -451,7 +451,7 @@ store_runs_timeout(struct store *s, const char *dag_id, double timeout, time_t n
     char **ids = NULL;
     size_t n = 0;
 
-    /* notify-run: the statement is store_runs_timeout_ids's (store_notify.c) */
+    /* the statement is store_runs_timeout_ids's (store_notify.c) */
     if (store_runs_timeout_ids(s, dag_id, timeout, now, &ids, &n, e) < 0)
         return -1;
     store_strings_free(ids, n);

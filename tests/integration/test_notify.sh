@@ -9,8 +9,7 @@
 # - a callback whose endpoint never answers is cut at GUST_CALLBACK_TIMEOUT and the run and
 #   its task still succeed;
 # - two schedulers on one database send each notification once.
-# The callbacks run bin/notify_task; while it is not built, the test-only stand-in in
-# tests/integration/notify_standin (found later in PATH: gust puts bin/ first) sends instead.
+# The callbacks run the real bin/notify_task (gust puts bin/ first in PATH).
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
@@ -21,10 +20,7 @@ pg_gust_db gust_notify
 export GUST_DAGS_FOLDER=$GUST_SRC/tests/integration/notify_dags
 export GUST_LOGS_FOLDER=$T/logs
 export GUST_LEASE_SECONDS=5 GUST_DAG_DIR_LIST_INTERVAL=1 GUST_CALLBACK_TIMEOUT=3
-export PATH=$PATH:$GUST_SRC/tests/integration/notify_standin
-if [ -x "$(gust_bin notify_task)" ]; then echo "# notify_task: $(gust_bin notify_task)"; else
-    echo "# notify_task: the test-only stand-in (bin/notify_task is not built)"
-fi
+[ -x "$(gust_bin notify_task)" ] || { echo "Bail out! $(gust_bin notify_task) is not built"; exit 1; }
 
 q() { psql -X -q -At -c "$1"; }
 run_state() { "$GUST" dags state "$1" "$2" 2>/dev/null | cut -d, -f1; }
