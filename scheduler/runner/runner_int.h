@@ -253,6 +253,9 @@ int runner_render_json(struct store *s, const struct ti_try *t, struct json_t *v
 int runner_expand(struct store *s, struct active_run *run, size_t task, struct err *e);
 int runner_bind(struct store *s, struct ti_try *t, struct err *e);
 
+/* Write a try's spec file (JSON, 0600, made anew) at path; what names it in errors ("SQL",
+ * "sensor", "callback"). */
+int runner_write_spec(const struct json_t *spec, const char *path, const char *what, struct err *e);
 /* runner_sql.c: a SQL operator's try (runner_sql_paths is in runner.h).
  * Render the task's templated fields and write the spec sql_task runs (mode 0600).
  * ERR_USAGE: the task cannot run as written (a template error, a template file gone). */

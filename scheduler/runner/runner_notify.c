@@ -94,26 +94,6 @@ build_spec(struct runner *r, const struct ti_try *t, const struct dag_notifier *
     return spec;
 }
 
-static int
-write_spec(const json_t *spec, const char *path, struct err *e)
-{
-    char *text = json_dumps(spec, JSON_INDENT(2) | JSON_SORT_KEYS);
-    size_t len;
-    int fd, rc = 0;
-
-    if (text == NULL)
-        return err_set(e, ERR_FAIL, "out of memory");
-    len = strlen(text);
-    unlink(path); /* created anew, so its mode is 0600 whatever was there */
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
-        rc = err_set(e, ERR_IO, "cannot write the callback spec %s: %s", path, strerror(errno));
-    if (fd >= 0 && close(fd) < 0 && rc == 0)
-        rc = err_set(e, ERR_IO, "cannot write the callback spec %s: %s", path, strerror(errno));
-    free(text);
-    return rc;
-}
-
 /* The parent's environment with the folder of gust's programs first in PATH (notify_task
  * lives beside gust), NULL-terminated, owned. */
 static char **
@@ -206,7 +186,7 @@ launch(struct runner *r, const struct notify_subject *sub, const struct dag_noti
         j->log_path = NULL;
     if (spec_path == NULL || j->log_path == NULL)
         err_set(&e, ERR_FAIL, "out of memory");
-    if (spec == NULL || e.msg[0] || write_spec(spec, spec_path, &e) < 0 ||
+    if (spec == NULL || e.msg[0] || runner_write_spec(spec, spec_path, "callback", &e) < 0 ||
         start_job(r, j, spec_path, &e) < 0) {
         never_started(r, j, &e);
     } else {

@@ -188,26 +188,6 @@ spec_path_of(const char *xcom_path)
     return asprintf(&p, "%.*s.sensor.json", base, xcom_path) < 0 ? NULL : p;
 }
 
-static int
-write_spec(const json_t *spec, const char *path, struct err *e)
-{
-    char *text = json_dumps(spec, JSON_INDENT(2) | JSON_SORT_KEYS);
-    size_t len;
-    int fd, rc = 0;
-
-    if (text == NULL)
-        return oom(e);
-    len = strlen(text);
-    unlink(path); /* created anew, so its mode is 0600 whatever was there */
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
-        rc = err_set(e, ERR_IO, "cannot write the sensor spec file %s: %s", path, strerror(errno));
-    if (fd >= 0 && close(fd) < 0 && rc == 0)
-        rc = err_set(e, ERR_IO, "cannot write the sensor spec file %s: %s", path, strerror(errno));
-    free(text);
-    return rc;
-}
-
 int
 runner_sensor_command(struct store *st, const struct ti_try *t, struct runner_cmd *cmd,
                       struct err *e)
@@ -224,7 +204,7 @@ runner_sensor_command(struct store *st, const struct ti_try *t, struct runner_cm
         json_decref(spec);
         return oom(e);
     }
-    rc = write_spec(spec, path, e);
+    rc = runner_write_spec(spec, path, "sensor", e);
     json_decref(spec);
     if (rc < 0) {
         free(path);

@@ -289,31 +289,39 @@ fail:
 }
 
 int
+runner_write_spec(const json_t *spec, const char *path, const char *what, struct err *e)
+{
+    char *text = json_dumps(spec, JSON_INDENT(2) | JSON_SORT_KEYS);
+    size_t len;
+    int fd, rc = 0;
+
+    if (text == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    len = strlen(text);
+    unlink(path); /* created anew, so its mode is 0600 whatever was there */
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+        rc =
+            err_set(e, ERR_IO, "cannot write the %s spec file %s: %s", what, path, strerror(errno));
+    if (fd >= 0 && close(fd) < 0 && rc == 0)
+        rc =
+            err_set(e, ERR_IO, "cannot write the %s spec file %s: %s", what, path, strerror(errno));
+    free(text);
+    return rc;
+}
+
+int
 runner_sql_write_spec(struct store *s, const struct ti_try *t, const char *spec_path, struct err *e)
 {
     json_t *spec;
-    char *text;
-    int fd, rc = 0;
-    size_t len;
+    int rc;
 
     if (ti_task(t)->sql == NULL)
         return err_set(e, ERR_USAGE, "task '%s' has no SQL arguments", ti_task(t)->task_id);
     if ((spec = build_spec(s, t, e)) == NULL)
         return -1;
-    text = json_dumps(spec, JSON_INDENT(2) | JSON_SORT_KEYS);
+    rc = runner_write_spec(spec, spec_path, "SQL", e);
     json_decref(spec);
-    if (text == NULL)
-        return err_set(e, ERR_FAIL, "out of memory");
-    len = strlen(text);
-    unlink(spec_path); /* created anew, so its mode is 0600 whatever was there */
-    fd = open(spec_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
-        rc =
-            err_set(e, ERR_IO, "cannot write the SQL spec file %s: %s", spec_path, strerror(errno));
-    if (fd >= 0 && close(fd) < 0 && rc == 0)
-        rc =
-            err_set(e, ERR_IO, "cannot write the SQL spec file %s: %s", spec_path, strerror(errno));
-    free(text);
     return rc;
 }
 
