@@ -55,7 +55,9 @@ CREATE TABLE callback_request (
 -- committed before it began (READ COMMITTED), which is why this is a function and not one
 -- statement: a statement waiting on a lock would still count with its older snapshot.
 -- A row that can never run because of its pool (the pool does not exist, or pool_slots is
--- more than the pool has) is claimed with a problem text; the caller fails that try.
+-- more than the pool has) is claimed with a problem text; the caller fails that try. A pool
+-- of 0 slots is closed, not too small: its rows wait until it has slots again (Airflow's way
+-- to hold a pool's tasks back).
 -- One pass takes the first p_limit rows that fit one by one, then keeps those that fit
 -- together (running sums in claim order); what a pass leaves for lack of room together is
 -- taken by the next pass, until one takes nothing or the limit is reached.
@@ -72,7 +74,8 @@ BEGIN
     IF p_limit <= 0 OR NOT EXISTS (
         SELECT 1 FROM task_instance t WHERE t.state = 'queued'
         AND (p_dag IS NULL OR t.dag_id = p_dag) AND (p_run IS NULL OR t.run_id = p_run)
-        AND (p_queue IS NULL OR t.queue = ANY (string_to_array(p_queue, ','))) AND (p_dags IS NULL OR p_dags ? t.dag_id))
+        AND (p_queue IS NULL OR t.queue = ANY (string_to_array(p_queue, ',')))
+        AND (p_dags IS NULL OR p_dags ? t.dag_id))
     THEN
         RETURN;
     END IF;
@@ -91,7 +94,7 @@ BEGIN
             SELECT t.dag_id, t.task_id, t.run_id, t.map_index, t.pool, t.pool_slots,
                    t.priority_weight, t.queued_dttm,
                    CASE WHEN p.pool IS NULL THEN format('pool %L does not exist', t.pool)
-                        WHEN p.slots >= 0 AND t.pool_slots > p.slots
+                        WHEN p.slots > 0 AND t.pool_slots > p.slots
                         THEN format('pool_slots %s is more than pool %L has (%s)',
                                     t.pool_slots, t.pool, p.slots) END AS problem,
                    CASE WHEN p.slots < 0 THEN NULL ELSE p.slots - coalesce(rp.used, 0) END
@@ -110,8 +113,9 @@ BEGIN
                         AND rr.task_id = t.task_id
             WHERE t.state = 'queued'
             AND (p_dag IS NULL OR t.dag_id = p_dag) AND (p_run IS NULL OR t.run_id = p_run)
-            AND (p_queue IS NULL OR t.queue = ANY (string_to_array(p_queue, ','))) AND (p_dags IS NULL OR p_dags ? t.dag_id)
-            AND (p.pool IS NULL OR (p.slots >= 0 AND t.pool_slots > p.slots) OR (
+            AND (p_queue IS NULL OR t.queue = ANY (string_to_array(p_queue, ',')))
+            AND (p_dags IS NULL OR p_dags ? t.dag_id)
+            AND (p.pool IS NULL OR (p.slots > 0 AND t.pool_slots > p.slots) OR (
                 (p.slots < 0 OR t.pool_slots <= p.slots - coalesce(rp.used, 0))
                 AND (coalesce(d.max_active_tasks, 0) <= 0
                      OR d.max_active_tasks - coalesce(rd.n, 0) >= 1)
