@@ -26,7 +26,8 @@ CREATE INDEX ti_running ON task_instance (pool, dag_id) WHERE state = 'running';
 -- One callback gust ran (or started): a notifier of a task's or a DAG run's state change.
 -- The process whose fenced update made the change inserts the row; the unique key makes a
 -- second insert for the same change a no-op, so a notification is sent at most once.
--- task_id '' is the DAG run's own callback. state: running until the notifier ends.
+-- task_id '' is the DAG run's own callback, whose try_number is the run's clear_number (a
+-- cleared run that ends again is a new change). state: running until the notifier ends.
 CREATE TABLE callback_request (
     id          bigserial PRIMARY KEY,
     created_at  timestamptz NOT NULL DEFAULT now(),
@@ -54,10 +55,9 @@ CREATE TABLE callback_request (
 -- each claim include every claim before it; each statement of a function sees the rows
 -- committed before it began (READ COMMITTED), which is why this is a function and not one
 -- statement: a statement waiting on a lock would still count with its older snapshot.
--- A row that can never run because of its pool (the pool does not exist, or pool_slots is
--- more than the pool has) is claimed with a problem text; the caller fails that try. A pool
--- of 0 slots is closed, not too small: its rows wait until it has slots again (Airflow's way
--- to hold a pool's tasks back).
+-- A row whose pool does not exist is claimed with a problem text; the caller fails that try.
+-- A row whose pool_slots is more than its pool has (a pool of 0 slots included: Airflow's way
+-- to hold a pool's tasks back) waits until the pool is made larger, as in Airflow.
 -- One pass takes the first p_limit rows that fit one by one, then keeps those that fit
 -- together (running sums in claim order); what a pass leaves for lack of room together is
 -- taken by the next pass, until one takes nothing or the limit is reached.
@@ -94,9 +94,7 @@ BEGIN
             SELECT t.dag_id, t.task_id, t.run_id, t.map_index, t.pool, t.pool_slots,
                    t.priority_weight, t.queued_dttm,
                    CASE WHEN p.pool IS NULL THEN format('pool %L does not exist', t.pool)
-                        WHEN p.slots > 0 AND t.pool_slots > p.slots
-                        THEN format('pool_slots %s is more than pool %L has (%s)',
-                                    t.pool_slots, t.pool, p.slots) END AS problem,
+                        END AS problem,
                    CASE WHEN p.slots < 0 THEN NULL ELSE p.slots - coalesce(rp.used, 0) END
                        AS pool_free,
                    CASE WHEN coalesce(d.max_active_tasks, 0) <= 0 THEN NULL
@@ -115,7 +113,7 @@ BEGIN
             AND (p_dag IS NULL OR t.dag_id = p_dag) AND (p_run IS NULL OR t.run_id = p_run)
             AND (p_queue IS NULL OR t.queue = ANY (string_to_array(p_queue, ',')))
             AND (p_dags IS NULL OR p_dags ? t.dag_id)
-            AND (p.pool IS NULL OR (p.slots > 0 AND t.pool_slots > p.slots) OR (
+            AND (p.pool IS NULL OR (
                 (p.slots < 0 OR t.pool_slots <= p.slots - coalesce(rp.used, 0))
                 AND (coalesce(d.max_active_tasks, 0) <= 0
                      OR d.max_active_tasks - coalesce(rd.n, 0) >= 1)

@@ -271,27 +271,30 @@ runner_notify_ti(struct runner *r, struct ti_try *t, enum notify_event ev, enum 
 
 /* The task instance a run's callback renders with (Airflow gives a run's callback the
  * context of one of its task instances): the first failed one for a failure, else the last
- * task's. *sum: the sum of every instance's try number, which tells a run's later end
- * (after a clear) from its first one in callback_request. */
+ * task's. *clears: the run's clear_number, which tells a run's later end (after a clear)
+ * from its first one in callback_request. */
 static int
 run_subject_task(struct runner *r, const struct active_run *run, bool failed, size_t *task,
-                 int *try_number, int *sum)
+                 int *try_number, int *clears)
 {
     struct store_ti *rows = NULL;
     size_t n = 0;
     struct err e = {0};
     long last = -1, first_failed = -1;
     int last_try = 0, failed_try = 0;
+    struct store_run sr = {0};
 
-    if (store_tis_get(r->store, run->dag_id, run->run_id, &rows, &n, &e) < 0) {
+    if (store_run_get(r->store, run->dag_id, run->run_id, &sr, &e) < 0 ||
+        store_tis_get(r->store, run->dag_id, run->run_id, &rows, &n, &e) < 0) {
         log_error("dag=%s run=%s: run callbacks: %s", run->dag_id, run->run_id, e.msg);
+        store_run_clear(&sr);
         return -1;
     }
-    *sum = 0;
+    *clears = sr.clear_number;
+    store_run_clear(&sr);
     for (size_t i = 0; i < n; i++) {
         long idx = dag_task_index(run->dag, rows[i].task_id);
 
-        *sum += rows[i].try_number;
         if (idx > last)
             last = idx, last_try = rows[i].try_number;
         if (idx >= 0 && rows[i].state == TI_FAILED && first_failed < 0)
@@ -336,18 +339,18 @@ runner_notify_run(struct runner *r, struct active_run *run, enum notify_event ev
     const struct dag_notifiers *on = &run->dag->on[ev];
     struct ti_try t = {.run = run, .map_index = -1};
     struct notify_ctx nc = {ev == NOTIFY_ON_SUCCESS ? "success" : "failed", NULL, NULL, reason};
-    int sum = 0;
+    int clears = 0;
     char *dir;
     struct err e = {0};
 
     if (on->n == 0 || run->dag->n_tasks == 0 ||
-        run_subject_task(r, run, ev == NOTIFY_ON_FAILURE, &t.task, &t.try_number, &sum) < 0)
+        run_subject_task(r, run, ev == NOTIFY_ON_FAILURE, &t.task, &t.try_number, &clears) < 0)
         return;
     if ((dir = run_dir(r, run, &e)) == NULL) {
         log_error("dag=%s run=%s: run callbacks: %s", run->dag_id, run->run_id, e.msg);
         return;
     }
-    struct notify_subject sub = {&t, NULL, -1, sum, dir, "", NULL};
+    struct notify_subject sub = {&t, NULL, -1, clears, dir, "", NULL};
     t.notify = &nc;
     notify_all(r, &sub, on, ev);
     free(dir);

@@ -621,8 +621,8 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx,
     runner_log_line(t->log_path, "dag=%s run=%s task=%s map_index=%d try=%d host=%s operator=%s",
                     run->dag_id, run->run_id, task->task_id, map_index, try_number, r->hostname,
                     op_kind_name(task->op));
-    if (c->problem) { /* no retry can help until the pool changes */
-        runner_log_line(t->log_path, "%s: `gust pools set` makes or resizes a pool", c->problem);
+    if (c->problem) { /* its pool does not exist: no retry helps until one is made */
+        runner_log_line(t->log_path, "%s: `gust pools set` makes a pool", c->problem);
         end_now(r, t, TRY_PERMANENT, c->problem);
         return;
     }

@@ -89,6 +89,7 @@ struct store_run {
     time_t queued_at, start_date, end_date; /* 0 = NULL */
     char *conf_json;                        /* "{}" when NULL */
     char *triggered_by;                     /* may be NULL */
+    int clear_number;                       /* times the run was cleared (Airflow 3's) */
 };
 
 /* The current try of one task instance (task_instance). Strings are owned. */
@@ -413,8 +414,8 @@ struct store_claim {
     int map_index, try_number, max_tries;
     double first_poke; /* a sensor's first poke, epoch s (0: none yet) */
     int poke_count;    /* a sensor's pokes so far */
-    char *problem;     /* why it can never run (its pool does not exist, or is too small):
-                        * the caller fails the try with it; NULL: none */
+    char *problem;     /* why it cannot run (its pool does not exist): the caller fails the
+                        * try with it; NULL: none */
 };
 
 /* Which queued task instances to claim; NULL / 0 fields match any. */

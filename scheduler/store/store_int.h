@@ -184,7 +184,7 @@ store_exec_int(struct store *s, struct err *e, const char *sql, int n, const cha
     "extract(epoch FROM data_interval_end)::bigint, extract(epoch FROM queued_at)::bigint, "       \
     "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "               \
     "coalesce(conf::text, '{}'), triggered_by, "                                                   \
-    "extract(microseconds FROM logical_date)::bigint % 1000000"
+    "extract(microseconds FROM logical_date)::bigint % 1000000, clear_number"
 
 /* Run a query selecting RUN_COLS into a new array of runs (free with store_runs_free). */
 int store_runs_query(struct store *s, const char *sql, int n, const char *const *p,

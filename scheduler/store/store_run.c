@@ -134,6 +134,7 @@ read_run(struct row *r, void *item)
     out->conf_json = col_str(r, 11);
     out->triggered_by = col_str(r, 12);
     out->logical_usec = (long)col_ll(r, 13);
+    out->clear_number = (int)col_ll(r, 14);
 }
 
 void
