@@ -10,7 +10,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 39
+plan 46
 gust_tmpdir T
 export GUST_TEST_TMP=$T
 pg_gust_db gust_bb20
@@ -101,6 +101,7 @@ bb_timeout:
   dagrun_timeout: 2
   default_args: {retries: 0}
   on_failure_callback: {callback: $SLACK, text: "timeout {{ run_id }} {{ reason }}"}
+  on_success_callback: {callback: $SLACK, text: "timeout-but-success {{ run_id }}"}
   tasks:
     - {task_id: slow, operator: airflow.operators.bash.BashOperator, bash_command: "sleep 6"}
 bb_down:
@@ -174,6 +175,10 @@ bb_queues:
     - {task_id: a2, operator: airflow.operators.bash.BashOperator, pool: one, bash_command: '$(clk a2)'}
     - {task_id: b1, operator: airflow.operators.bash.BashOperator, pool: one, queue: qb, bash_command: '$(clk b1)'}
     - {task_id: b2, operator: airflow.operators.bash.BashOperator, pool: one, queue: qb, bash_command: '$(clk b2)'}
+bb_weights:
+  tasks:
+    - {task_id: a, operator: airflow.operators.empty.EmptyOperator, priority_weight: 2147483647}
+    - {task_id: b, operator: airflow.operators.empty.EmptyOperator, priority_weight: 2147483647, dependencies: [a]}
 bb_zero:
   tasks:
     - {task_id: waits, operator: airflow.operators.bash.BashOperator, pool: zero, bash_command: "true"}
@@ -201,6 +206,17 @@ bb_bad_tpl:
       on_success_callback:
         callback: airflow.providers.slack.notifications.slack_webhook.send_slack_webhook_notification
         text: "{{ nosuch_name.attr }}"
+YAML
+cat >"$GUST_DAGS_FOLDER/bb_bad_slots.yaml" <<'YAML'
+bb_bad_slots0:
+  tasks:
+    - {task_id: t, operator: airflow.operators.empty.EmptyOperator, pool_slots: 0}
+bb_bad_slotsneg:
+  tasks:
+    - {task_id: t, operator: airflow.operators.empty.EmptyOperator, pool_slots: -1}
+bb_bad_rule:
+  tasks:
+    - {task_id: t, operator: airflow.operators.empty.EmptyOperator, weight_rule: sideways}
 YAML
 cat >"$GUST_DAGS_FOLDER/bb_bad_notifier.yaml" <<'YAML'
 bb_bad_notifier:
@@ -233,6 +249,12 @@ check_contains "an unknown notifier is a load error naming it" "send_pagerduty_n
     "$(printf '%s\n' "$errs" | grep bb_bad_notifier.yaml)"
 check_contains "an unknown name in a callback template is a load error at file:line:col" \
     "bb_bad_tpl.yaml:7:" "$(printf '%s\n' "$errs" | grep nosuch_name)"
+check_contains "pool_slots 0 is a load error (Airflow: pool slots cannot be less than 1)" \
+    "bb_bad_slots.yaml:3:" "$(printf '%s\n' "$errs" | grep -i pool_slots)"
+check_contains "pool_slots -1 is a load error" "bb_bad_slots.yaml:6:" \
+    "$(printf '%s\n' "$errs" | grep -i pool_slots)"
+check_contains "an unknown weight_rule is a load error" "bb_bad_slots.yaml:9:" \
+    "$(printf '%s\n' "$errs" | grep -i weight_rule)"
 check_eq "the good file loads" "" "$(printf '%s\n' "$errs" | grep 'bb.yaml')"
 
 "$GUST" scheduler --no-executor >"$T/sched.log" 2>&1 &
@@ -249,7 +271,7 @@ gust_kill_at_exit $qbw
 wait_for 20 "$GUST" jobs check --job-type worker
 
 "$GUST" dags trigger bb_more -r r1 -c '{"who": "a \"quoted\" name\\"}' >/dev/null
-for d in bb_queues bb_mail_retry bb_skip bb_timeout bb_down bb_tpl bb_clear bb_lease bb_mapped bb_zero; do
+for d in bb_weights bb_queues bb_mail_retry bb_skip bb_timeout bb_down bb_tpl bb_clear bb_lease bb_mapped bb_zero; do
     "$GUST" dags trigger "$d" -r r1 >/dev/null
 done
 
@@ -280,6 +302,15 @@ wait_for 60 run_ended bb_timeout r1
 wait_for 20 callbacks_ended bb_timeout r1
 check_eq "the run timed out" failed "$(run_state bb_timeout r1)"
 check_eq "DAG on_failure fired once with reason timed_out" "timeout r1 timed_out" "$(texts timeout)"
+
+check "the timed-out run's task ends" wait_for 20 sh -c "test \"\$(psql -X -q -At -c \"select state from task_instance where dag_id = 'bb_timeout' and task_id = 'slow'\")\" != running"
+sleep 2
+check_eq "the timed-out run stays failed, its DAG on_success never fires" "failed|" \
+    "$(run_state bb_timeout r1)|$(texts timeout-but)"
+
+# --- priority weights: Airflow clamps the downstream sum to a 32-bit int
+check_eq "downstream sum of two maximal weights is clamped, not wrapped" "a|2147483647 b|2147483647" \
+    "$(q "select task_id || '|' || priority_weight from task_instance where dag_id = 'bb_weights' order by task_id" | xargs)"
 
 # --- endpoints that are down: recorded failed, no secret anywhere, state unaffected
 wait_for 60 run_ended bb_down r1
