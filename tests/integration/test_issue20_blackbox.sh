@@ -10,7 +10,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 46
+plan 51
 gust_tmpdir T
 export GUST_TEST_TMP=$T
 pg_gust_db gust_bb20
@@ -22,6 +22,8 @@ mkdir -p "$GUST_DAGS_FOLDER"
 q() { psql -X -q -At -c "$1"; }
 run_state() { "$GUST" dags state "$1" "$2" 2>/dev/null | cut -d, -f1; }
 run_ended() { case $(run_state "$1" "$2") in success | failed) return 0 ;; esac; return 1; }
+run_is() { test "$(run_state "$1" "$2")" = "$3"; }
+ti_is() { test "$(ti_state "$1" "$2" "$3")" = "$4"; }
 ti_state() { q "select state from task_instance where dag_id = '$1' and run_id = '$2' and task_id = '$3'"; }
 callbacks_ended() {
     test "$(q "select count(*) > 0 and bool_and(state <> 'running') from callback_request
@@ -138,6 +140,26 @@ bb_lease:
       queue: doomed
       bash_command: "touch \$GUST_TEST_TMP/orphan.started; sleep 12"
       on_failure_callback: {callback: $SLACK, text: "lease {{ ti.task_id }} {{ ti.state }}"}
+bb_lease2:
+  default_args: {retries: 1, retry_delay: 0}
+  tasks:
+    - task_id: rerun
+      operator: airflow.operators.bash.BashOperator
+      queue: doomed
+      bash_command: 'if [ {{ ti.try_number }} = 1 ]; then touch \$GUST_TEST_TMP/rerun.started; (sleep 15; echo late >> \$GUST_TEST_TMP/rerun.late); fi'
+bb_sens:
+  default_args: {pool: sens, mode: poke, poke_interval: 1, timeout: 3, soft_fail: true}
+  tasks:
+    - {task_id: ext1, operator: airflow.sensors.external_task.ExternalTaskSensor, external_dag_id: bb_never_runs}
+    - {task_id: ext2, operator: airflow.sensors.external_task.ExternalTaskSensor, external_dag_id: bb_never_runs}
+bb_sens_nopool:
+  tasks:
+    - {task_id: ext, operator: airflow.sensors.external_task.ExternalTaskSensor, external_dag_id: bb_never_runs, pool: nosuch, mode: poke, poke_interval: 1, timeout: 2, soft_fail: true}
+bb_fsens:
+  default_args: {pool: sens2, mode: poke, poke_interval: 1, timeout: 3, soft_fail: true}
+  tasks:
+    - {task_id: f1, operator: airflow.sensors.filesystem.FileSensor, filepath: /nonexistent/bb20/x}
+    - {task_id: f2, operator: airflow.sensors.filesystem.FileSensor, filepath: /nonexistent/bb20/y}
 bb_mapped:
   tasks:
     - task_id: heavy
@@ -232,6 +254,8 @@ YAML
 "$GUST" pools set three 3 "three slots" >/dev/null 2>&1
 "$GUST" pools set zero 0 "nothing runs" >/dev/null 2>&1
 "$GUST" pools set one 1 "one at a time" >/dev/null 2>&1
+"$GUST" pools set sens 1 "one sensor" >/dev/null 2>&1
+"$GUST" pools set sens2 1 "one sensor" >/dev/null 2>&1
 out=$("$GUST" pools delete default_pool 2>&1)
 check "pools delete default_pool is refused" test $? -ne 0
 check_eq "default_pool is still there with 128 slots" 128 "$(q "select slots from slot_pool where pool = 'default_pool'")"
@@ -271,13 +295,17 @@ gust_kill_at_exit $qbw
 wait_for 20 "$GUST" jobs check --job-type worker
 
 "$GUST" dags trigger bb_more -r r1 -c '{"who": "a \"quoted\" name\\"}' >/dev/null
-for d in bb_weights bb_queues bb_mail_retry bb_skip bb_timeout bb_down bb_tpl bb_clear bb_lease bb_mapped bb_zero; do
+for d in bb_sens bb_sens_nopool bb_fsens bb_lease2 bb_weights bb_queues bb_mail_retry bb_skip bb_timeout bb_down bb_tpl bb_clear bb_lease bb_mapped bb_zero; do
     "$GUST" dags trigger "$d" -r r1 >/dev/null
 done
 
 # --- kill -9 of the worker running a try: its lease expires, on_failure fires once
 wait_for 30 test -e "$T/orphan.started"
+wait_for 30 test -e "$T/rerun.started"
 kill -KILL "$doomed"
+killed_at=$SECONDS
+"$GUST" worker -q doomed >"$T/doomed2.log" 2>&1 &
+gust_kill_at_exit $!
 wait_for 60 run_ended bb_lease r1
 wait_for 20 callbacks_ended bb_lease r1
 check_eq "the killed worker's try failed" failed "$(ti_state bb_lease r1 orphan)"
@@ -303,7 +331,7 @@ wait_for 20 callbacks_ended bb_timeout r1
 check_eq "the run timed out" failed "$(run_state bb_timeout r1)"
 check_eq "DAG on_failure fired once with reason timed_out" "timeout r1 timed_out" "$(texts timeout)"
 
-check "the timed-out run's task ends" wait_for 20 sh -c "test \"\$(psql -X -q -At -c \"select state from task_instance where dag_id = 'bb_timeout' and task_id = 'slow'\")\" != running"
+check "the timed-out run's task ends" wait_for 20 sh -c "! psql -X -q -At -c \"select state from task_instance where dag_id = 'bb_timeout' and task_id = 'slow'\" | grep -qx running"
 sleep 2
 check_eq "the timed-out run stays failed, its DAG on_success never fires" "failed|" \
     "$(run_state bb_timeout r1)|$(texts timeout-but)"
@@ -339,8 +367,8 @@ check_eq "the DAG's on_success fired once" "dagok r1 success" "$(texts dagok)"
 wait_for 60 run_ended bb_clear r1
 wait_for 20 callbacks_ended bb_clear r1
 "$GUST" tasks clear bb_clear --run-id r1 -y >/dev/null 2>&1
-wait_for 10 test "$(ti_state bb_clear r1 again)" != failed
-wait_for 60 test "$(ti_state bb_clear r1 again)" = failed
+wait_for 60 sh -c "psql -X -q -At -c \"select try_number from task_instance where dag_id = 'bb_clear' and task_id = 'again'\" | grep -qx 2"
+wait_for 60 ti_is bb_clear r1 again failed
 wait_for 20 callbacks_ended bb_clear r1
 sleep 1
 check_eq "on_failure once per try, the cleared try too" "clear r1 try 1
@@ -360,7 +388,7 @@ check_eq "4 mapped instances of 2 slots in a pool of 3: at most 2 slots in use" 
 check_eq "pool of 0 slots: the task waits" queued "$(ti_state bb_zero r1 waits)"
 "$GUST" pools set zero 1 "one now" >/dev/null 2>&1
 # BUG: follows from the above: expected success after the resize, actual failed (never ran).
-check "resized to 1, the task runs" wait_for 60 test "$(run_state bb_zero r1)" = success
+check "resized to 1, the task runs" wait_for 20 run_is bb_zero r1 success
 
 # --- a task in a pool that does not exist fails: its on_failure fires once
 wait_for 60 run_ended bb_more r1
@@ -380,3 +408,35 @@ check_eq "a pool of 1 across two workers of different queues: one at a time" 1 \
     "$(peak "$T/clock.queues" 1)"
 check_eq "the qb tasks ran on the qb worker" "b1|$qbw b2|$qbw" \
     "$(q "select t.task_id || '|' || j.pid from task_instance t join job j on j.id = t.job_id where t.dag_id = 'bb_queues' and t.queue = 'qb' order by 1" | xargs)"
+
+# --- the try of a killed worker does not run on beside its retry
+check "the killed try's retry succeeds" wait_for 60 run_is bb_lease2 r1 success
+while [ $((SECONDS - killed_at)) -lt 18 ]; do sleep 1; done
+check_eq "the killed worker's leftover process did not run on" no \
+    "$([ -e "$T/rerun.late" ] && echo yes || echo no)"
+
+# --- sensors in poke mode hold their pool slot for the whole try (Airflow): two poking
+# sensors in a pool of 1 never overlap, whether gust pokes in the scheduler or in a process
+overlap() {
+    q "select count(*) from task_instance a join task_instance b on a.dag_id = b.dag_id
+       and a.run_id = b.run_id and a.task_id < b.task_id where a.dag_id = '$1'
+       and a.start_date < b.end_date and b.start_date < a.end_date"
+}
+wait_for 60 run_ended bb_fsens r1
+check_eq "FileSensors (process) in poke mode in a pool of 1: never both poking" 0 "$(overlap bb_fsens)"
+wait_for 60 run_ended bb_sens r1
+# BUG: the sensors gust pokes in the scheduler (ExternalTaskSensor, DateTimeSensor,
+# BUG: TimeDeltaSensor, TimeSensor) never take a pool slot, whatever their mode: two poke-mode
+# BUG: ExternalTaskSensors in a pool of 1 wait side by side (expected 0 overlapping tries,
+# BUG: actual 1); Airflow's poke mode holds the slot for the whole try, and pools are how
+# BUG: Airflow users cap their sensors. The pool is not even looked at (next check).
+check_eq "ExternalTaskSensors (in the scheduler) in poke mode in a pool of 1: never both poking" 0 \
+    "$(overlap bb_sens)"
+q "select task_id, state, start_date, end_date from task_instance where dag_id like 'bb_sens%' order by 1" | sed 's/^/# /'
+
+wait_for 60 run_ended bb_sens_nopool r1
+# BUG: a scheduler-poked sensor naming a pool that does not exist is not failed with "pool
+# BUG: 'nosuch' does not exist" as every other task is: it pokes until its timeout and (soft_fail)
+# BUG: ends skipped. Expected failed, actual skipped.
+check_eq "an ExternalTaskSensor in a pool that does not exist fails like any task" failed \
+    "$(ti_state bb_sens_nopool r1 ext)"
