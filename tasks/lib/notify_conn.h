@@ -18,7 +18,8 @@
 #include "conn.h"
 #include "err.h"
 
-/* The Slack webhook URL of c. New string (it holds the webhook token, so it is never printed), or NULL with e. */
+/* The Slack webhook URL of c. New string (it holds the webhook token, so it is never printed), or
+ * NULL with e. */
 char *notify_conn_slack_url(const struct conn *c, struct err *e);
 
 /* The part of a URL that may be shown: scheme://host[:port], copied into buf. */
