@@ -166,13 +166,13 @@ send_record(struct stream *s, const json_t *rec, struct err *e)
         err_set(e, ERR_FAIL, "out of memory serialising a user");
         goto out;
     }
-    if (key == NULL && s->unkeyed++ < MAX_ODD_LOGS)
-        task_log("user id=%s has no email: sent without a key (any partition; the loader "
-                 "dead-letters it)",
-                 json_string_value(json_object_get(rec, "id")));
     rc = kq_produce(s->kp, s->cfg->topic, key, key ? strlen(key) : 0, text, strlen(text), e);
     if (rc == 0)
         s->users_sent++;
+    if (rc == 0 && key == NULL && s->unkeyed++ < MAX_ODD_LOGS)
+        task_log("user id=%s has no email: sent without a key (any partition; the loader "
+                 "dead-letters it)",
+                 json_string_value(json_object_get(rec, "id")));
 out:
     free(text);
     free(key);
