@@ -96,7 +96,7 @@ resolve(struct statsd *s, const char *host, const char *port, struct err *e)
     int rc = getaddrinfo(host, port, &hints, &ai);
 
     if (rc != 0) {
-        err_set(e, ERR_USAGE, "statsd host %s: %s", host,
+        err_set(e, ERR_NOTFOUND, "statsd host %s: %s", host,
                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         if (e)
             e->temporary = rc == EAI_AGAIN;
