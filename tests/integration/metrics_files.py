@@ -10,11 +10,11 @@
   regex rules in order), with the labels expected of a few; every rule maps a sample;
 - docker/grafana/gust-dashboard.json parses, and every metric name its queries and variables
   use is a series the mapping makes (a timer's histogram: _bucket, _sum, _count);
-- optionally (argv[1]: a file of names received from a real run, one per line), every name
+- with --received FILE (the names a real run sent, one per line) only this: every name
   received maps to a rule.
 
-Prints one TAP line per check: "ok - ..." or "not ok - ...", always the same number (15, or
-16 with argv[1])."""
+Prints one TAP line per check: "ok - ..." or "not ok - ...", always the same number (15;
+1 with --received)."""
 import glob
 import json
 import re
@@ -196,8 +196,18 @@ def dashboard_queries(dash):
     return qs
 
 
+def check_received(path):
+    rules = (load_mapping()[0] or {}).get("mappings") or []
+    names = sorted({line.strip() for line in open(path) if line.strip()})
+    bad = [n for n in names if not n.startswith(PREFIX) or map_name(rules, n)[0] is None]
+    ok(names and not bad, f"every name received in the run ({len(names)}) maps to a rule",
+       "\n".join(bad))
+
+
 def main():
-    received = sys.argv[1] if len(sys.argv) > 1 else None
+    if sys.argv[1:2] == ["--received"]:
+        check_received(sys.argv[2])
+        return
     doc, err = load_mapping()
     ok(doc is not None and isinstance(doc.get("mappings"), list), f"{MAPPING} parses", err)
     rules = (doc or {}).get("mappings") or []
@@ -307,12 +317,6 @@ def main():
                           for v in dash.get("templating", {}).get("list", [])),
        "every panel reads the dashboard's Prometheus variable (importable anywhere)",
        "\n".join(map(str, ds_bad)))
-
-    if received:
-        names = sorted({line.strip() for line in open(received) if line.strip()})
-        bad = [n for n in names if not n.startswith(PREFIX) or map_name(rules, n)[0] is None]
-        ok(names and not bad, f"every name received in the run ({len(names)}) maps to a rule",
-           "\n".join(bad))
 
 
 if __name__ == "__main__":

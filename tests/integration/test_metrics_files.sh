@@ -13,6 +13,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 plan 32
 cd "$GUST_SRC" || exit 1
+tmp=
 gust_tmpdir tmp
 PY=/usr/bin/python3
 
