@@ -408,7 +408,7 @@ heartbeat(struct runner *r, time_t now)
         statsd_count(r->opts.statsd, 1, "%s_heartbeat_failure", job_type(r->opts.mode));
         runner_db_error(r, &e, "heartbeat");
     } else {
-        if (r->opts.mode == RUNNER_SCHEDULER) /* Airflow's: one per scheduler heartbeat */
+        if (refs && tries && lost && r->opts.mode == RUNNER_SCHEDULER) /* one per heartbeat */
             statsd_count(r->opts.statsd, 1, "scheduler_heartbeat");
         for (size_t i = 0; i < n && lost; i++)
             if (lost[i]) {
