@@ -11,11 +11,13 @@
 #   - two schedulers and a worker: each state change counted once (by the process that made
 #     it), WorkerJob_start from the worker;
 #   - metrics off (statsd_on false with a host and port set): nothing is sent;
-#   - a port nothing listens on: the run is neither broken nor slowed, nothing is logged.
+#   - a port nothing listens on: the run is neither broken nor slowed, nothing is logged;
+#   - a bad setting stops the scheduler at start (exit 2); a host that does not resolve is
+#     logged and the scheduler runs without metrics.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 45
+plan 47
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 pg_gust_db gust_metrics
@@ -177,3 +179,10 @@ timeout 30 env AIRFLOW__METRICS__STATSD_ON=True AIRFLOW__METRICS__STATSD_PORT=80
     "$GUST" scheduler --num-runs 1 >"$GUST_TEST_TMP/badport.log" 2>&1
 check_eq "a bad statsd port: gust scheduler exits 2" 2 $?
 check_contains "and says which setting" "statsd port '80x'" "$(cat "$GUST_TEST_TMP/badport.log")"
+
+# --- a host that does not resolve: logged once, the scheduler runs without metrics
+timeout 60 env AIRFLOW__METRICS__STATSD_ON=True AIRFLOW__METRICS__STATSD_HOST=no-such-host.invalid \
+    "$GUST" scheduler --num-runs 1 >"$GUST_TEST_TMP/nohost.log" 2>&1
+check_eq "an unknown statsd host: the scheduler still runs (exit 0)" 0 $?
+check_contains "and says it runs without metrics" "running without metrics" \
+    "$(cat "$GUST_TEST_TMP/nohost.log")"
