@@ -741,6 +741,13 @@ loader_run(struct loader *l, struct err *e)
     struct kq_msg m;
 
     while ((l->follow || !all_done(l)) && !task_stopping()) {
+        if (l->grouped && !l->follow && !l->assigned_once &&
+            clock_mono() - l->since >= KAFKA_STALL_S) {
+            err_set(e, ERR_IO, "group %s: no answer from the group coordinator in %d s", l->group,
+                    KAFKA_STALL_S);
+            e->temporary = true;
+            return -1;
+        }
         int r = kq_poll(l->kc, POLL_MS, &m, e);
 
         if (r == KQ_MSG) {
@@ -847,12 +854,19 @@ on_revoked(void *ctx, const char *topic, const int *ids, size_t n, bool lost, st
     return rc;
 }
 
-/* Group mode: join the group; partitions arrive through on_assigned inside kq_poll. */
+/* Group mode: join the group; partitions arrive through on_assigned inside kq_poll. The
+ * topic is looked up first: a subscription to a topic that does not exist, or through a
+ * broker that does not answer, would wait for ever instead of failing. */
 static int
 loader_subscribe(struct loader *l, struct err *e)
 {
     const struct kq_rebalance rb = {on_assigned, on_revoked, l};
+    int *ids = NULL;
+    size_t n = 0;
 
+    if (kq_consumer_partitions(l->kc, l->topic, &ids, &n, e) < 0)
+        return -1;
+    free(ids);
     l->since = clock_mono();
     return kq_subscribe(l->kc, l->topic, &rb, e);
 }
