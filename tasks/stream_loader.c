@@ -7,20 +7,25 @@
  * advance stream_offsets to the next offset of every partition the batch read, COMMIT. Only
  * after COMMIT is the batch done, so a crash at any point either keeps the whole batch or none
  * of it, and the next run resumes from the stored offsets: nothing lost, nothing twice.
- * Kafka's own group offsets are never used (explicit assignment, nothing committed).
+ * Kafka's own group offsets are never used: nothing is committed to Kafka.
  *
  * Key invariant: the offset row of a partition is advanced with a compare-and-set on the value
- * this process read or last wrote. Two loaders that (by mistake) read the same partition can
- * therefore never both commit the same messages: the second one finds the offset moved, rolls
- * back and fails. Sharing a topic between loaders of one group is by a static split: --member
- * i/N takes the partitions p with p % N == i, --partitions lists them. (Kafka group rebalancing
- * with offsets in PostgreSQL, i.e. a rebalance callback that assigns from stream_offsets, is
- * future work; kafka.h exposes explicit assignment only.)
+ * this process read or last wrote (loader_offsets.c). Two loaders that read the same partition
+ * can therefore never both commit the same messages: the second one finds the offset moved,
+ * rolls back and fails.
  *
- * At start: the stored offsets of (group, topic); for each chosen partition its watermarks; a
- * stored offset outside [low, high] is the loud data-loss error of kq_check_offset (exit 1),
- * never a silent reset; no stored offset = the partition's beginning. --available-now drains to
- * the end offsets taken at start and exits; --follow runs micro-batches until SIGTERM.
+ * Sharing a topic: by default loaders of one --group are members of Kafka's consumer group
+ * (kq_subscribe, cooperative-sticky). A new partition starts at its stored offset (on_assigned);
+ * a partition taken away first gets the open batch committed (on_revoked). A rebalance happens
+ * inside kq_poll, between messages, so a batch never holds a partition this loader no longer
+ * owns. Static mode: --member i/N takes the partitions p with p % N == i, --partitions lists
+ * them, with explicit assignment and no group protocol.
+ *
+ * On taking a partition: its stored offset and its watermarks; a stored offset outside
+ * [low, high] is the loud data-loss error of kq_check_offset (exit 1), never a silent reset;
+ * no stored offset = the partition's beginning. --available-now drains each partition to the
+ * end offset taken when it was taken, then exits (99 when the group gave it none within
+ * --settle); --follow runs micro-batches until SIGTERM.
  *
  * What a message becomes is the pipeline's business (struct loader_pipeline in loader.h: the
  * COPY statement, the dead-letter INSERT, a pure parse function, optional statements before
@@ -41,6 +46,8 @@
 #include "loader_pv.h"
 #include "loader_wiki.h"
 #include "geo.h"
+#include "loader_dead.h"
+#include "loader_offsets.h"
 #include "loader_status.h"
 #include "pgconn.h"
 #include "statsd.h"
@@ -53,7 +60,7 @@ static const struct loader_pipeline *const pipelines[] = {
 
 #define USAGE                                                                                      \
     "stream_loader --pipeline dvc|users|wiki|github_events|product_view [--topic T] [--group G] "  \
-    "[--available-now | --follow]\n"                                                               \
+    "[--available-now | --follow | --status]\n"                                                    \
     "Load a Kafka topic into PostgreSQL exactly once: each batch's rows, dead letters and\n"       \
     "consumer offsets (table stream_offsets) are committed in one transaction.\n"                  \
     "  --available-now (the default) reads up to the end offsets taken at start, then exits;\n"    \
@@ -67,11 +74,13 @@ static const struct loader_pipeline *const pipelines[] = {
     "record); product_view (product_view -> fact_sales and its dimensions, enriched with\n"        \
     "uap-core's regexes and GeoIP: --ua-regexes, --geoip, --geoip6, --geoip-city; refusals\n"      \
     "-> product_view_dead_letters); the others' refusals go to <table>_dead_letters.\n"            \
-    "Several loaders of one group share a\n"                                                       \
-    "topic by --member i/N (partition p belongs to member p % N) or --partitions 0,2,4.\n"         \
+    "Loaders of one --group share the topic's partitions through Kafka's consumer group\n"         \
+    "(offsets stay in PostgreSQL); --member i/N or --partitions 0,2,4 split them statically.\n"    \
+    "--status prints the group's lag per partition (exit 1 over --max-lag N).\n"                   \
     "XCom: {\"messages\", \"records_loaded\", \"dead_letters\", \"batches\", \"partitions\": "     \
     "{\"p\": next offset}}.\n"                                                                     \
-    "Exit: 0 done (also when there was nothing new: zero counts, never 99); 1 failure (data\n"     \
+    "Exit: 0 done (also when there was nothing new: zero counts); 99 --available-now was\n"        \
+    "given no partition by its group within --settle; 1 failure (data\n"                           \
     "loss: a stored offset below the log start; another loader moved our offsets; an SQL\n"        \
     "error); 100 bad arguments; 111 database or Kafka unreachable (the batch in progress is\n"     \
     "rolled back; the next run resumes from the stored offsets)"
@@ -81,27 +90,6 @@ enum {
     LAG_EVERY_S = 10,                  /* lag gauges at least this often (metrics on) */
     KAFKA_STALL_S = 60,                /* --available-now gives up on an unreachable broker */
     DEAD_BYTES_MAX = 64 * 1024 * 1024, /* dead letters held in memory before a commit */
-};
-
-/* A partition this loader was assigned (static mode: for the whole run; group mode: kept
- * after a revocation, not owned, so the XCom still reports how far this run read it). */
-struct part {
-    int id;
-    bool owned;        /* assigned now: messages of a partition not owned are ignored */
-    int64_t low, high; /* watermarks at start: --available-now reads up to high */
-    int64_t stored;    /* next_offset in stream_offsets as we know it; -1: no row yet */
-    int64_t next;      /* next offset to read */
-    bool dirty;        /* read in the open batch */
-    bool done;         /* reached high */
-};
-
-/* A dead letter waiting for the batch's commit (hex: as decode($n, 'hex') takes it). */
-struct dead_letter {
-    int part;
-    int64_t offset;
-    char *key_hex; /* NULL: no key */
-    char *payload_hex;
-    char *reason;
 };
 
 struct loader {
@@ -121,14 +109,13 @@ struct loader {
     struct pgconn *db;
     struct kq_consumer *kc;
     struct pgconn_row *row;
-    struct part *parts;
+    struct loader_part *parts;
     size_t nparts, capparts;
     /* the open batch */
     bool open;
     double started;
     long long b_messages, b_rows;
-    struct dead_letter *dl;
-    size_t ndl, capdl, dl_bytes;
+    struct loader_dead dl;    /* the open batch's dead letters */
     const struct kq_msg *cur; /* the message being parsed */
     /* totals */
     long long messages, rows, dead, batches;
@@ -240,19 +227,6 @@ opts_check_split(const struct opts *o, struct err *e)
 
 /* ---- start: stored offsets, partitions, watermarks, assignment ------------------------ */
 
-/* The stored next_offset of partition id, or -1. */
-static int64_t
-stored_offset(const struct pgconn_rows *r, int id)
-{
-    char want[16];
-
-    snprintf(want, sizeof(want), "%d", id);
-    for (int i = 0; i < pgconn_rows_count(r); i++)
-        if (strcmp(pgconn_rows_value(r, i, 0), want) == 0)
-            return strtoll(pgconn_rows_value(r, i, 1), NULL, 10);
-    return -1;
-}
-
 /* The number of ids in a --partitions list. */
 static size_t
 partitions_listed(const char *list)
@@ -265,7 +239,7 @@ partitions_listed(const char *list)
 }
 
 /* The entry of partition id (owned or not), or NULL. */
-static struct part *
+static struct loader_part *
 part_find(struct loader *l, int id)
 {
     for (size_t i = 0; i < l->nparts; i++)
@@ -275,10 +249,10 @@ part_find(struct loader *l, int id)
 }
 
 /* The entry of partition id, made if new. NULL when out of memory. */
-static struct part *
+static struct loader_part *
 part_get(struct loader *l, int id)
 {
-    struct part *p = part_find(l, id);
+    struct loader_part *p = part_find(l, id);
 
     if (p != NULL)
         return p;
@@ -300,11 +274,11 @@ part_get(struct loader *l, int id)
 static int
 part_take(struct loader *l, int id, const struct pgconn_rows *stored, struct err *e)
 {
-    struct part *p = part_get(l, id);
+    struct loader_part *p = part_get(l, id);
 
     if (p == NULL)
         return err_set(e, ERR_FAIL, "out of memory");
-    p->stored = stored_offset(stored, id);
+    p->stored = loader_offsets_find(stored, id);
     p->dirty = false;
     if (kq_watermarks(l->kc, l->topic, id, &p->low, &p->high, e) < 0)
         return -1;
@@ -332,19 +306,6 @@ parts_load(struct loader *l, const struct opts *o, const int *ids, size_t n,
     return 0;
 }
 
-/* The stored offsets of (group, topic) into *stored. */
-static int
-stored_offsets(struct loader *l, struct pgconn_rows **stored, struct err *e)
-{
-    static const char sql[] = "SELECT \"partition\", next_offset FROM stream_offsets"
-                              " WHERE consumer_group = $1 AND topic = $2";
-    const char *params[] = {l->group, l->topic};
-
-    if (pgconn_query(l->db, sql, 2, params, stored, e) < 0)
-        return err_prefix(e, "read stream_offsets");
-    return 0;
-}
-
 /* Static mode: read stream_offsets, list and choose partitions, check and assign them. */
 static int
 loader_start(struct loader *l, const struct opts *o, struct err *e)
@@ -354,7 +315,7 @@ loader_start(struct loader *l, const struct opts *o, struct err *e)
     int64_t *starts = NULL;
     size_t n = 0;
 
-    if (stored_offsets(l, &stored, e) < 0)
+    if (loader_offsets_read(l->db, l->group, l->topic, &stored, e) < 0)
         goto out;
     if (kq_consumer_partitions(l->kc, l->topic, &ids, &n, e) < 0 ||
         parts_load(l, o, ids, n, stored, e) < 0)
@@ -388,33 +349,6 @@ out:
 
 /* ---- the batch --------------------------------------------------------------------- */
 
-static char *
-hex_new(const void *data, size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    const unsigned char *b = data;
-    char *s = malloc(2 * len + 1);
-
-    for (size_t i = 0; s && i < len; i++) {
-        s[2 * i] = digits[b[i] >> 4];
-        s[2 * i + 1] = digits[b[i] & 15];
-    }
-    if (s)
-        s[2 * len] = '\0';
-    return s;
-}
-
-static void
-dead_letters_free(struct loader *l)
-{
-    for (size_t i = 0; i < l->ndl; i++) {
-        free(l->dl[i].key_hex);
-        free(l->dl[i].payload_hex);
-        free(l->dl[i].reason);
-    }
-    l->ndl = l->dl_bytes = 0;
-}
-
 /* sink->row: stream one valid record into the COPY. */
 static int
 sink_row(void *ctx, const struct pgconn_row *row, struct err *e)
@@ -432,26 +366,12 @@ static int
 sink_dead(void *ctx, const char *raw, size_t len, const char *reason, struct err *e)
 {
     struct loader *l = ctx;
-    struct dead_letter *d;
+    const struct kq_msg *m = l->cur;
 
-    if (l->ndl == l->capdl) {
-        size_t cap = l->capdl ? 2 * l->capdl : 16;
-        if ((d = realloc(l->dl, cap * sizeof(*d))) == NULL)
-            return err_set(e, ERR_FAIL, "dead letter: out of memory");
-        l->dl = d;
-        l->capdl = cap;
-    }
-    d = &l->dl[l->ndl];
-    d->part = l->cur->partition;
-    d->offset = l->cur->offset;
-    d->key_hex = l->cur->key ? hex_new(l->cur->key, l->cur->klen) : NULL;
-    d->payload_hex = raw ? hex_new(raw, len) : NULL;
-    d->reason = strdup(reason);
-    l->ndl++;
-    if ((l->cur->key && !d->key_hex) || (raw && !d->payload_hex) || !d->reason)
-        return err_set(e, ERR_FAIL, "dead letter: out of memory");
-    l->dl_bytes += 2 * (len + l->cur->klen) + strlen(reason);
-    task_log("dead letter: %s [%d] offset %" PRId64 ": %s", l->topic, d->part, d->offset, reason);
+    if (loader_dead_add(&l->dl, m->partition, m->offset, m->key, m->klen, raw, len, reason, e) < 0)
+        return -1;
+    task_log("dead letter: %s [%d] offset %" PRId64 ": %s", l->topic, m->partition, m->offset,
+             reason);
     return 0;
 }
 
@@ -471,122 +391,6 @@ batch_begin(struct loader *l, struct err *e)
     return 0;
 }
 
-/* INSERT the batch's dead letters. */
-static int
-batch_dead_letters(struct loader *l, struct err *e)
-{
-    for (size_t i = 0; i < l->ndl; i++) {
-        char part[16], off[24];
-        const struct dead_letter *d = &l->dl[i];
-        const char *params[] = {l->topic, part, off, d->key_hex, d->payload_hex, d->reason};
-
-        snprintf(part, sizeof(part), "%d", d->part);
-        snprintf(off, sizeof(off), "%" PRId64, d->offset);
-        if (pgconn_exec(l->db, l->pl->dead_letter_sql, 6, params, NULL, e) < 0)
-            return err_prefix(e, "dead letter");
-    }
-    return 0;
-}
-
-/* Append "v" (or NULL when null) to an array literal being built in f. */
-static void
-array_add(FILE *f, bool *first, bool null, int64_t v)
-{
-    fputs(*first ? "{" : ",", f);
-    *first = false;
-    if (null)
-        fputs("NULL", f);
-    else
-        fprintf(f, "%" PRId64, v);
-}
-
-/* The batch's dirty partitions as three array literals: ids, next offsets, stored offsets
- * (NULL where there is no row yet). 0, or -1 when out of memory. */
-static int
-dirty_arrays(const struct loader *l, char **ids, char **nexts, char **prevs)
-{
-    size_t sizes[3];
-    FILE *f[3] = {open_memstream(ids, &sizes[0]), open_memstream(nexts, &sizes[1]),
-                  open_memstream(prevs, &sizes[2])};
-    bool first[3] = {true, true, true};
-    int rc = 0;
-
-    for (size_t i = 0; f[0] && f[1] && f[2] && i < l->nparts; i++) {
-        const struct part *p = &l->parts[i];
-        if (!p->dirty)
-            continue;
-        array_add(f[0], &first[0], false, p->id);
-        array_add(f[1], &first[1], false, p->next);
-        array_add(f[2], &first[2], p->stored < 0, p->stored);
-    }
-    for (int k = 0; k < 3; k++) {
-        if (f[k] == NULL) {
-            rc = -1;
-            continue;
-        }
-        fputs(first[k] ? "{}" : "}", f[k]);
-        rc = fclose(f[k]) != 0 ? -1 : rc;
-    }
-    return rc;
-}
-
-/* Advance stream_offsets for every partition the batch read, each only from the value we
- * know (compare-and-set): a partition missing from what the statement wrote means another
- * loader moved it. One statement for all of them (one per partition was 7% of a load of a
- * 64-partition topic); the row of a partition whose stored value is not the one we know is
- * left alone by the ON CONFLICT's WHERE, exactly as a statement of its own would. */
-static int
-batch_offsets(struct loader *l, struct err *e)
-{
-    static const char sql[] =
-        "INSERT INTO stream_offsets AS s (consumer_group, topic, \"partition\", next_offset)"
-        " SELECT $1, $2, u.id, u.next FROM unnest($3::int[], $4::bigint[]) AS u(id, next)"
-        " ON CONFLICT (consumer_group, topic, \"partition\")"
-        " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()"
-        " WHERE s.next_offset = (SELECT k.prev FROM unnest($3::int[], $5::bigint[])"
-        "                        AS k(id, prev) WHERE k.id = s.\"partition\")"
-        " RETURNING s.\"partition\"";
-    char *ids = NULL, *nexts = NULL, *prevs = NULL;
-    struct pgconn_rows *written = NULL;
-    int rc = -1;
-
-    if (dirty_arrays(l, &ids, &nexts, &prevs) < 0) {
-        err_set(e, ERR_FAIL, "store offsets: out of memory");
-        goto out;
-    }
-    const char *params[] = {l->group, l->topic, ids, nexts, prevs};
-    if (pgconn_query(l->db, sql, 5, params, &written, e) < 0) {
-        err_prefix(e, "store offsets of %s %s", l->topic, ids);
-        goto out;
-    }
-    for (size_t i = 0; i < l->nparts; i++) {
-        const struct part *p = &l->parts[i];
-        char id[16], prev[24];
-        bool found = false;
-
-        if (!p->dirty)
-            continue;
-        snprintf(id, sizeof(id), "%d", p->id);
-        for (int r = 0; r < pgconn_rows_count(written) && !found; r++)
-            found = strcmp(pgconn_rows_value(written, r, 0), id) == 0;
-        snprintf(prev, sizeof(prev), "%" PRId64, p->stored);
-        if (!found) {
-            err_set(e, ERR_FAIL,
-                    "%s [%d]: stream_offsets of group %s moved under us (expected %s): "
-                    "another loader reads this partition; batch rolled back",
-                    l->topic, p->id, l->group, p->stored >= 0 ? prev : "no row");
-            goto out;
-        }
-    }
-    rc = 0;
-out:
-    pgconn_rows_free(written);
-    free(ids);
-    free(nexts);
-    free(prevs);
-    return rc;
-}
-
 /* Lag gauges of the owned partitions: the log end as the fetcher last saw it (no request)
  * minus the committed next offset. */
 static void
@@ -595,7 +399,7 @@ lag_metrics(struct loader *l)
     int64_t high;
 
     for (size_t i = 0; l->stats && i < l->nparts; i++) {
-        const struct part *p = &l->parts[i];
+        const struct loader_part *p = &l->parts[i];
         if (p->owned && kq_cached_high(l->kc, l->topic, p->id, &high) == 0)
             statsd_gauge(l->stats, (double)(high - (p->stored >= 0 ? p->stored : p->low)),
                          "stream_loader.lag.%s.%s.%d", l->group, l->topic, p->id);
@@ -611,7 +415,7 @@ batch_metrics(struct loader *l)
         return;
     statsd_count(l->stats, l->b_messages, "stream_loader.messages.%s", l->group);
     statsd_count(l->stats, l->b_rows, "stream_loader.records.%s", l->group);
-    statsd_count(l->stats, (long long)l->ndl, "stream_loader.dead_letters.%s", l->group);
+    statsd_count(l->stats, (long long)l->dl.n, "stream_loader.dead_letters.%s", l->group);
     statsd_count(l->stats, 1, "stream_loader.batches.%s", l->group);
     statsd_timing(l->stats, (clock_mono() - l->started) * 1000.0, "stream_loader.batch_duration.%s",
                   l->group);
@@ -629,11 +433,11 @@ batch_commit(struct loader *l, struct err *e)
         return err_prefix(e, "copy");
     if (copied != l->b_rows)
         return err_set(e, ERR_DB, "copy stored %lld of %lld rows", copied, l->b_rows);
-    if (batch_dead_letters(l, e) < 0)
+    if (loader_dead_insert(&l->dl, l->db, l->pl->dead_letter_sql, l->topic, e) < 0)
         return -1;
     if (l->pl->finish_sql && pgconn_exec(l->db, l->pl->finish_sql, 0, NULL, NULL, e) < 0)
         return err_prefix(e, "finish");
-    if (batch_offsets(l, e) < 0)
+    if (loader_offsets_store(l->db, l->group, l->topic, l->parts, l->nparts, e) < 0)
         return -1;
     if (pgconn_commit(l->db, e) < 0)
         return err_prefix(e, "commit");
@@ -642,7 +446,7 @@ batch_commit(struct loader *l, struct err *e)
     if (l->pl->batch_end)
         l->pl->batch_end(true);
     for (size_t i = 0; i < l->nparts; i++) {
-        struct part *p = &l->parts[i];
+        struct loader_part *p = &l->parts[i];
         if (p->dirty && at < sizeof(where))
             at += (size_t)snprintf(where + at, sizeof(where) - at, "%s%d:%" PRId64, at ? "," : "",
                                    p->id, p->next);
@@ -653,28 +457,28 @@ batch_commit(struct loader *l, struct err *e)
     l->batches++;
     l->messages += l->b_messages;
     l->rows += l->b_rows;
-    l->dead += (long long)l->ndl;
+    l->dead += (long long)l->dl.n;
     task_log("batch %lld committed: messages=%lld rows=%lld dead_letters=%zu next_offsets=%s",
-             l->batches, l->b_messages, l->b_rows, l->ndl, where);
+             l->batches, l->b_messages, l->b_rows, l->dl.n, where);
     lag_metrics(l);
-    dead_letters_free(l);
+    loader_dead_clear(&l->dl);
     return 0;
 }
 
 static bool
 batch_due(const struct loader *l)
 {
-    return l->open && (l->b_rows + (long long)l->ndl >= l->max_batch ||
-                       clock_mono() - l->started >= l->interval || l->dl_bytes >= DEAD_BYTES_MAX);
+    return l->open && (l->b_rows + (long long)l->dl.n >= l->max_batch ||
+                       clock_mono() - l->started >= l->interval || l->dl.bytes >= DEAD_BYTES_MAX);
 }
 
 /* ---- the loop ---------------------------------------------------------------------- */
 
 /* The owned partition id, or NULL. */
-static struct part *
+static struct loader_part *
 part_of(struct loader *l, int id)
 {
-    struct part *p = part_find(l, id);
+    struct loader_part *p = part_find(l, id);
 
     return p && p->owned ? p : NULL;
 }
@@ -697,7 +501,7 @@ all_done(const struct loader *l)
 static int
 handle_msg(struct loader *l, const struct kq_msg *m, struct err *e)
 {
-    struct part *p = part_of(l, m->partition);
+    struct loader_part *p = part_of(l, m->partition);
     const struct loader_sink sink = {sink_row, sink_dead, l};
     const struct loader_msg lm = {m->topic, m->partition, m->offset, m->value, m->vlen};
 
@@ -757,7 +561,7 @@ loader_run(struct loader *l, struct err *e)
             if (rc < 0)
                 return -1;
         } else if (r == KQ_EOF) {
-            struct part *p = part_of(l, m.partition);
+            struct loader_part *p = part_of(l, m.partition);
             l->trouble_since = 0;
             if (p != NULL && m.offset >= p->high)
                 p->done = true;
@@ -811,7 +615,7 @@ on_assigned(void *ctx, const char *topic, const int *ids, size_t n, int64_t *sta
 
     if (l->open && batch_commit(l, e) < 0)
         return err_prefix(e, "before a rebalance");
-    if (n > 0 && stored_offsets(l, &stored, e) < 0)
+    if (n > 0 && loader_offsets_read(l->db, l->group, l->topic, &stored, e) < 0)
         return -1;
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = part_take(l, ids[i], stored, e);
@@ -845,7 +649,7 @@ on_revoked(void *ctx, const char *topic, const int *ids, size_t n, bool lost, st
         l->open = false;
     }
     for (size_t i = 0; i < n; i++) {
-        struct part *p = part_find(l, ids[i]);
+        struct loader_part *p = part_find(l, ids[i]);
         if (p != NULL)
             p->owned = p->dirty = false;
     }
@@ -902,8 +706,7 @@ write_xcom(const struct loader *l, struct err *e)
 static void
 loader_free(struct loader *l)
 {
-    dead_letters_free(l);
-    free(l->dl);
+    loader_dead_free(&l->dl);
     free(l->parts);
     pgconn_row_free(l->row);
     kq_consumer_free(l->kc);

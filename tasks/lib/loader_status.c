@@ -3,6 +3,8 @@
  * so it never moves a partition away from a running loader. */
 #include "loader_status.h"
 
+#include "loader_offsets.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +15,6 @@ struct status_row {
     int64_t stored; /* -1: no row in stream_offsets */
     int64_t low, high, lag;
 };
-
-/* The stored next offset of part in r (rows of partition, next_offset), or -1. */
-static int64_t
-stored_of(const struct pgconn_rows *r, int part)
-{
-    for (int i = 0; i < pgconn_rows_count(r); i++)
-        if (atoi(pgconn_rows_value(r, i, 0)) == part)
-            return strtoll(pgconn_rows_value(r, i, 1), NULL, 10);
-    return -1;
-}
 
 static void
 print_rows(FILE *out, const char *topic, const struct status_row *rows, size_t n, bool json,
@@ -57,19 +49,14 @@ int
 loader_status(struct pgconn *db, struct kq_consumer *kc, const char *group, const char *topic,
               bool json, FILE *out, struct statsd *stats, long long *total, struct err *e)
 {
-    static const char sql[] = "SELECT \"partition\", next_offset FROM stream_offsets"
-                              " WHERE consumer_group = $1 AND topic = $2";
-    const char *params[] = {group, topic};
     struct pgconn_rows *stored = NULL;
     struct status_row *rows = NULL;
     int *parts = NULL, rc = -1;
     size_t n = 0;
 
     *total = 0;
-    if (pgconn_query(db, sql, 2, params, &stored, e) < 0) {
-        err_prefix(e, "read stream_offsets");
+    if (loader_offsets_read(db, group, topic, &stored, e) < 0)
         goto out;
-    }
     if (kq_consumer_partitions(kc, topic, &parts, &n, e) < 0)
         goto out;
     if ((rows = calloc(n ? n : 1, sizeof(*rows))) == NULL) {
@@ -79,7 +66,7 @@ loader_status(struct pgconn *db, struct kq_consumer *kc, const char *group, cons
     for (size_t i = 0; i < n; i++) {
         struct status_row *r = &rows[i];
         r->part = parts[i];
-        r->stored = stored_of(stored, parts[i]);
+        r->stored = loader_offsets_find(stored, parts[i]);
         if (kq_watermarks(kc, topic, parts[i], &r->low, &r->high, e) < 0)
             goto out;
         r->lag = r->high - (r->stored >= 0 ? r->stored : r->low);
