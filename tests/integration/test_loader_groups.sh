@@ -14,8 +14,9 @@
 #  - --status: stored offsets, log ends and lags equal stream_offsets' and the broker's (kcat
 #    -Q), "-"/null without a row, total lag; --max-lag N exits 1 over N, 0 at or under; -o json;
 #  - a --follow service and an --available-now task on one group: on a 1-partition topic held
-#    by the service the task exits 99; on a 4-partition topic it exits 0 or 99, and after both
-#    nothing landed twice and the stored offsets equal the log ends;
+#    by the service the task exits 99; on a 4-partition topic it exits 0 or 99; a task that
+#    holds the group first, its batch held on a row lock while the service joins, drains its
+#    share and exits 0; after both nothing landed twice, the stored offsets equal the log ends;
 #  - three --follow loaders of one group on a 12-partition topic share it (each a share, no
 #    partition in two members, all 12 covered); one is killed with kill -9 while a batch is
 #    open, its partitions move to the other two; a fourth joins while batches are open and
@@ -25,7 +26,7 @@ set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
-plan 58
+plan 68
 LOADER=$(gust_bin stream_loader)
 gust_tmpdir tmp
 unset ${!STREAM_LOADER_*}
@@ -129,6 +130,12 @@ batch_open() {
     test "$(q "select count(*) from pg_stat_activity where application_name = '$1'
         and xact_start is not null and state in ('active', 'idle in transaction')")" -ge 1
 }
+# lock_waiting APP: the session named APP waits for a lock
+lock_waiting() {
+    test "$(q "select count(*) from pg_stat_activity where application_name = '$1'
+        and wait_event_type = 'Lock'")" -ge 1
+}
+session_of() { test "$(q "select count(*) from pg_stat_activity where application_name = '$1'")" -ge 1; }
 stored_is() { test "$(stored_sum "$1" "$2")" = "$3"; }
 # follow NAME GROUP TOPIC [flags]: a --follow loader in the background, its log $tmp/NAME.log,
 # its database session named NAME, its pid in $LAST
@@ -151,7 +158,7 @@ stop() {
     done
 }
 
-kafka_start -t gnow:4 -t gst:3 -t svc1:1 -t svc4:4 -t g12:12
+kafka_start -t gnow:4 -t gst:3 -t svc1:1 -t svc4:4 -t svc5:4 -t g12:12
 check "the Kafka mock runs" test -n "${KAFKA_BOOTSTRAP_SERVERS:-}"
 
 # --- available-now alone on a fresh group: drains everything, exits 0, XCom counts
@@ -254,6 +261,37 @@ check_eq "service + task, 4 partitions: every offset below the log ends landed" 
     "$(ends_twice svc4 4)" "$(landed svc4)"
 check_eq "service + task, 4 partitions: stored offsets = log ends" "$(ends svc4 4)" "$(stored svc4 svc4)"
 echo "# the task exited $rc: $(grep -c 'batch .* committed' "$tmp/t4.log") batch(es)"
+
+# 4 partitions, the task first: it holds the group, its batch held at the offsets (a row lock)
+# while the service joins, so the rebalance asks it to give partitions up with a batch open;
+# it drains what stays its own and exits 0
+produce svc5 s5 0 1500 30
+q "insert into stream_offsets (consumer_group, topic, \"partition\", next_offset)
+    select 'svc5', 'svc5', p, 0 from generate_series(0, 3) p"
+pg_hold "select 1 from stream_offsets where consumer_group = 'svc5' for update"
+PGAPPNAME=t5 GUST_XCOM_FILE=$tmp/t5.xcom timeout -s KILL 90 "$LOADER" --pipeline dvc --topic svc5 \
+    --group svc5 --available-now "${GROUPX[@]}" --max-batch 50 >"$tmp/t5.log" 2>&1 &
+t5=$!
+gust_kill_at_exit "$t5"
+check "task first: its first batch waits on the held offsets" wait_for 30 lock_waiting t5
+follow s5 svc5 svc5 --trigger-interval 300ms
+s5=$LAST
+check "task first: the service is connected" wait_for 30 session_of s5
+pg_release
+wait "$t5"
+check_eq "task first: the task drains its share and exits 0" 0 $?
+check "task first: the service has all 4 partitions after the task" \
+    wait_for 30 settled svc5 4 "$tmp/s5.log"
+check "task first: the service loads the rest (1500 stored)" wait_for 30 stored_is svc5 svc5 1500
+stop "$s5"
+check_eq "task first: SIGTERM -> the service exits 0" 0 "$RCS"
+check_eq "task first: the XCom message counts of task and service add up to 1500" 1500 \
+    "$(($(jq .messages "$tmp/t5.xcom") + $(jq .messages "$tmp/s5.xcom")))"
+check_eq "task first: nothing twice in staging + dead letters" 0 "$(twice svc5)"
+check_eq "task first: every offset below the log ends landed" "$(ends_twice svc5 4)" "$(landed svc5)"
+check_eq "task first: stored offsets = log ends" "$(ends svc5 4)" "$(stored svc5 svc5)"
+echo "# the task loaded $(jq -c '[.messages, .partitions]' "$tmp/t5.xcom"); its log:"
+grep -E "assigned|revoked" "$tmp/t5.log" | sed 's/^/#   /'
 
 # --- three loaders on 12 partitions, one killed mid-batch, a fourth joins
 LX=(--trigger-interval 3s --max-batch 100000)
