@@ -138,12 +138,13 @@ lock_waiting() {
 session_of() { test "$(q "select count(*) from pg_stat_activity where application_name = '$1'")" -ge 1; }
 stored_is() { test "$(stored_sum "$1" "$2")" = "$3"; }
 # follow NAME GROUP TOPIC [flags]: a --follow loader in the background, its log $tmp/NAME.log,
-# its database session named NAME, its pid in $LAST
+# its database session named NAME, its pid in $LAST. Without fd 7, pg_hold's pipe to its
+# holding session (pg.sh): a loader keeping it open would keep that session from ending.
 follow() {
     local name=$1 group=$2 topic=$3
     shift 3
     PGAPPNAME=$name GUST_XCOM_FILE=$tmp/$name.xcom "$LOADER" --pipeline dvc --topic "$topic" \
-        --group "$group" --follow "${GROUPX[@]}" "$@" >"$tmp/$name.log" 2>&1 &
+        --group "$group" --follow "${GROUPX[@]}" "$@" >"$tmp/$name.log" 2>&1 7>&- &
     LAST=$!
     gust_kill_at_exit "$LAST"
 }
@@ -270,7 +271,7 @@ q "insert into stream_offsets (consumer_group, topic, \"partition\", next_offset
     select 'svc5', 'svc5', p, 0 from generate_series(0, 3) p"
 pg_hold "select 1 from stream_offsets where consumer_group = 'svc5' for update"
 PGAPPNAME=t5 GUST_XCOM_FILE=$tmp/t5.xcom timeout -s KILL 90 "$LOADER" --pipeline dvc --topic svc5 \
-    --group svc5 --available-now "${GROUPX[@]}" --max-batch 50 >"$tmp/t5.log" 2>&1 &
+    --group svc5 --available-now "${GROUPX[@]}" --max-batch 50 >"$tmp/t5.log" 2>&1 7>&- &
 t5=$!
 gust_kill_at_exit "$t5"
 check "task first: its first batch waits on the held offsets" wait_for 30 lock_waiting t5
