@@ -20,7 +20,9 @@
 struct statsd;
 
 /* A client from the environment. NULL with e->code 0 when metrics are off; NULL with e filled
- * (ERR_USAGE: a bad port, a host that does not resolve) when on but unusable. */
+ * when on but unusable: ERR_USAGE for a bad setting (statsd_on not a boolean, a bad port or
+ * prefix), ERR_NOTFOUND for a host that does not resolve (temporary set when the resolver
+ * said "try again"), ERR_IO when no socket could be made. */
 struct statsd *statsd_from_env(struct err *e);
 
 /* "<prefix>.<name>:<by>|c". */

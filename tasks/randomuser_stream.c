@@ -4,8 +4,16 @@
  * It sends the user handed over by get_and_format_data (--first-user, the XCom of
  * randomuser_fetch) first, then until --duration has passed fetches batches of users
  * (GET {api-url}/api/?results=--batch), formats each (tasks/lib/randomuser) and produces it to
- * --topic keyed by its id, one JSON object per message. Then it waits for every delivery
- * report and writes its counts as XCom.
+ * --topic, one JSON object per message. Then it waits for every delivery report and writes its
+ * counts as XCom.
+ *
+ * Message key: the user's business key, the email as created_users stores it (trimmed, lower
+ * case: randomuser_key), so all versions of one user go to one partition (murmur2, as Java
+ * clients place keys) and reach the loader in the order they were sent: "a later record
+ * replaces the row" then means later in this order (docs/pipelines.md, "Message keys and
+ * ordering"). A user without an email is still sent, without a key (Kafka then picks a
+ * partition), so the loader dead-letters it where it can be seen; such users are logged and
+ * counted (XCom unkeyed).
  *
  * Politeness: request starts (retries included) are at least 1/--rate seconds apart and at
  * most two requests are under way, so the source sees at most rate * duration + 1 requests;
@@ -39,14 +47,15 @@
     "                  [--api-url URL] [-X key=value]...\n"                                        \
     "Send the --first-user record, then for --duration fetch batches of --batch users from\n"      \
     "GET {api-url}/api/?results=N (at most --rate requests per second), format each like\n"        \
-    "get_and_format_data and send it to Kafka keyed by id; flush; XCom: requests, users_sent,\n"   \
-    "delivered, duration. Exit 0 done; 1 SIGTERM or nothing sent; 100 bad arguments; 111 the\n"    \
-    "API down after --max-tries, or the broker unreachable."
+    "get_and_format_data and send it to Kafka keyed by its email (trimmed, lower case; no key\n"   \
+    "when it has none); flush; XCom: requests, users_sent, delivered, unkeyed, duration. Exit 0\n" \
+    "done; 1 SIGTERM or nothing sent; 100 bad arguments; 111 the API down after --max-tries, or\n" \
+    "the broker unreachable."
 
 enum {
     MAX_IN_FLIGHT = 2,  /* requests submitted and not yet answered, at most */
     RUN_SLICE_MS = 200, /* how often the loop looks at the stop flag */
-    MAX_ODD_LOGS = 10   /* users without an id logged one by one; the rest only counted */
+    MAX_ODD_LOGS = 10   /* users without an id (or email) logged one by one; the rest counted */
 };
 
 struct cfg {
@@ -66,6 +75,7 @@ struct stream {
     long long requests;       /* answered with users */
     long long users_sent;     /* produced (the first user included) */
     long long skipped;        /* users without login.uuid */
+    long long unkeyed;        /* sent without a key: no email */
     long tries;               /* transfers started, retries included */
     bool kafka_failed;
     char first_id[128];
@@ -142,20 +152,30 @@ cfg_free(void *arg)
 
 /* ---- sending -------------------------------------------------------------------------- */
 
-/* Produce one formatted record keyed by its id. */
+/* Produce one formatted record keyed by its email (randomuser_key); one without an email goes
+ * without a key, logged. */
 static int
 send_record(struct stream *s, const json_t *rec, struct err *e)
 {
-    const char *id = json_string_value(json_object_get(rec, "id"));
-    char *text = randomuser_dump(rec);
-    int rc;
+    char *key = NULL, *text = NULL;
+    int rc = -1;
 
-    if (text == NULL)
-        return err_set(e, ERR_FAIL, "out of memory serialising a user");
-    rc = kq_produce(s->kp, s->cfg->topic, id, strlen(id), text, strlen(text), e);
-    free(text);
+    if (randomuser_key(rec, &key, e) < 0)
+        return -1;
+    if ((text = randomuser_dump(rec)) == NULL) {
+        err_set(e, ERR_FAIL, "out of memory serialising a user");
+        goto out;
+    }
+    rc = kq_produce(s->kp, s->cfg->topic, key, key ? strlen(key) : 0, text, strlen(text), e);
     if (rc == 0)
         s->users_sent++;
+    if (rc == 0 && key == NULL && s->unkeyed++ < MAX_ODD_LOGS)
+        task_log("user id=%s has no email: sent without a key (any partition; the loader "
+                 "dead-letters it)",
+                 json_string_value(json_object_get(rec, "id")));
+out:
+    free(text);
+    free(key);
     return rc;
 }
 
@@ -313,17 +333,18 @@ stream_finish(struct stream *s, struct err *e)
     kq_producer_stats(s->kp, NULL, &delivered, NULL);
     if (delivered == 0)
         return err_set(e, ERR_FAIL, "nothing was delivered (%lld user(s) skipped)", s->skipped);
-    rc = crawl_xcom_write(json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "requests", s->requests,
-                                    "tries", (json_int_t)s->tries, "users_sent", s->users_sent,
-                                    "delivered", (json_int_t)delivered, "skipped", s->skipped,
-                                    "duration", round(took * 1000) / 1000, "first_user",
+    rc = crawl_xcom_write(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "requests",
+                                    s->requests, "tries", (json_int_t)s->tries, "users_sent",
+                                    s->users_sent, "delivered", (json_int_t)delivered, "skipped",
+                                    s->skipped, "unkeyed", s->unkeyed, "duration",
+                                    round(took * 1000) / 1000, "first_user",
                                     s->first_id[0] ? json_string(s->first_id) : json_null()),
                           true, e);
     if (rc == 0)
-        task_log("done: %lld request(s) (%ld tries), %lld user(s) sent, %llu delivered, %lld "
-                 "skipped in %.1f s",
-                 s->requests, s->tries, s->users_sent, (unsigned long long)delivered, s->skipped,
-                 took);
+        task_log("done: %lld request(s) (%ld tries), %lld user(s) sent (%lld without a key), "
+                 "%llu delivered, %lld skipped in %.1f s",
+                 s->requests, s->tries, s->users_sent, s->unkeyed, (unsigned long long)delivered,
+                 s->skipped, took);
     return rc;
 }
 

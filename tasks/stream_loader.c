@@ -41,7 +41,9 @@
 #include "loader_pv.h"
 #include "loader_wiki.h"
 #include "geo.h"
+#include "loader_status.h"
 #include "pgconn.h"
+#include "statsd.h"
 #include "task.h"
 #include "uaparse.h"
 
@@ -76,13 +78,16 @@ static const struct loader_pipeline *const pipelines[] = {
 
 enum {
     POLL_MS = 200,                     /* longest wait in Kafka: how soon SIGTERM is seen */
+    LAG_EVERY_S = 10,                  /* lag gauges at least this often (metrics on) */
     KAFKA_STALL_S = 60,                /* --available-now gives up on an unreachable broker */
     DEAD_BYTES_MAX = 64 * 1024 * 1024, /* dead letters held in memory before a commit */
 };
 
-/* One assigned partition. */
+/* A partition this loader was assigned (static mode: for the whole run; group mode: kept
+ * after a revocation, not owned, so the XCom still reports how far this run read it). */
 struct part {
     int id;
+    bool owned;        /* assigned now: messages of a partition not owned are ignored */
     int64_t low, high; /* watermarks at start: --available-now reads up to high */
     int64_t stored;    /* next_offset in stream_offsets as we know it; -1: no row yet */
     int64_t next;      /* next offset to read */
@@ -103,13 +108,21 @@ struct loader {
     const struct loader_pipeline *pl;
     const char *topic, *group;
     bool follow;
+    bool grouped;         /* Kafka consumer group (kq_subscribe), not a static split */
+    bool assigned_once;   /* group mode: the group answered at least once */
+    bool ever_owned;      /* group mode: some partition was ours at some point */
+    double settle;        /* group mode, --available-now: an empty assignment waits this long */
+    double since;         /* group mode: subscribe or the last assignment, monotonic */
+    struct statsd *stats; /* NULL: metrics off */
+    double lag_sent;      /* when lag gauges were last sent */
+    bool skipped;         /* group mode, --available-now: nothing was assigned (exit 99) */
     long long max_batch;
     double interval; /* seconds */
     struct pgconn *db;
     struct kq_consumer *kc;
     struct pgconn_row *row;
     struct part *parts;
-    size_t nparts;
+    size_t nparts, capparts;
     /* the open batch */
     bool open;
     double started;
@@ -126,7 +139,7 @@ struct loader {
 
 struct opts {
     const char *pipeline, *topic, *group, *url, *conn_id, *now, *follow, *max_batch, *interval,
-        *member, *partitions;
+        *member, *partitions, *settle, *status, *max_lag, *output, *session;
     struct loader_config cfg;
     struct task_list x;
 };
@@ -180,6 +193,9 @@ opts_check(struct opts *o, struct loader *l, struct err *e)
                        o->interval ? o->interval : "");
     if (o->member && *o->member && o->partitions && *o->partitions)
         return err_set(e, ERR_USAGE, "--member and --partitions exclude each other");
+    l->grouped = !(o->member && *o->member) && !(o->partitions && *o->partitions);
+    if (task_parse_duration(o->settle, &l->settle) < 0)
+        return err_set(e, ERR_USAGE, "--settle: bad duration '%s'", o->settle ? o->settle : "");
     return 0;
 }
 
@@ -248,52 +264,98 @@ partitions_listed(const char *list)
     return n;
 }
 
-/* Fill l->parts with the chosen partitions, their watermarks and stored offsets. */
+/* The entry of partition id (owned or not), or NULL. */
+static struct part *
+part_find(struct loader *l, int id)
+{
+    for (size_t i = 0; i < l->nparts; i++)
+        if (l->parts[i].id == id)
+            return &l->parts[i];
+    return NULL;
+}
+
+/* The entry of partition id, made if new. NULL when out of memory. */
+static struct part *
+part_get(struct loader *l, int id)
+{
+    struct part *p = part_find(l, id);
+
+    if (p != NULL)
+        return p;
+    if (l->nparts == l->capparts) {
+        size_t cap = l->capparts ? 2 * l->capparts : 16;
+        if ((p = realloc(l->parts, cap * sizeof(*p))) == NULL)
+            return NULL;
+        l->parts = p;
+        l->capparts = cap;
+    }
+    p = &l->parts[l->nparts++];
+    memset(p, 0, sizeof(*p));
+    p->id = id;
+    return p;
+}
+
+/* Take partition id from its stored offset: watermarks now (--available-now reads up to this
+ * high), and the loud data-loss check, never a silent reset. */
+static int
+part_take(struct loader *l, int id, const struct pgconn_rows *stored, struct err *e)
+{
+    struct part *p = part_get(l, id);
+
+    if (p == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    p->stored = stored_offset(stored, id);
+    p->dirty = false;
+    if (kq_watermarks(l->kc, l->topic, id, &p->low, &p->high, e) < 0)
+        return -1;
+    if (p->stored >= 0 && kq_check_offset(l->topic, id, p->stored, p->low, p->high, e) < 0)
+        return -1;
+    p->next = p->stored >= 0 ? p->stored : p->low;
+    p->done = p->next >= p->high;
+    p->owned = true;
+    return 0;
+}
+
+/* Static mode: take the partitions chosen by --member or --partitions. */
 static int
 parts_load(struct loader *l, const struct opts *o, const int *ids, size_t n,
            const struct pgconn_rows *stored, struct err *e)
 {
     bool yes;
 
-    if ((l->parts = calloc(n ? n : 1, sizeof(*l->parts))) == NULL)
-        return err_set(e, ERR_FAIL, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        struct part *p = &l->parts[l->nparts];
-
         if (partition_chosen(o, ids[i], &yes, e) < 0)
             return -1;
-        if (!yes)
-            continue;
-        p->id = ids[i];
-        p->stored = stored_offset(stored, p->id);
-        if (kq_watermarks(l->kc, l->topic, p->id, &p->low, &p->high, e) < 0)
+        if (yes && part_take(l, ids[i], stored, e) < 0)
             return -1;
-        /* the loud data-loss check: never a silent reset */
-        if (p->stored >= 0 && kq_check_offset(l->topic, p->id, p->stored, p->low, p->high, e) < 0)
-            return -1;
-        p->next = p->stored >= 0 ? p->stored : p->low;
-        p->done = p->next >= p->high;
-        l->nparts++;
     }
     return 0;
 }
 
-/* Read stream_offsets, list and choose partitions, check and assign them. */
+/* The stored offsets of (group, topic) into *stored. */
 static int
-loader_start(struct loader *l, const struct opts *o, struct err *e)
+stored_offsets(struct loader *l, struct pgconn_rows **stored, struct err *e)
 {
     static const char sql[] = "SELECT \"partition\", next_offset FROM stream_offsets"
                               " WHERE consumer_group = $1 AND topic = $2";
     const char *params[] = {l->group, l->topic};
+
+    if (pgconn_query(l->db, sql, 2, params, stored, e) < 0)
+        return err_prefix(e, "read stream_offsets");
+    return 0;
+}
+
+/* Static mode: read stream_offsets, list and choose partitions, check and assign them. */
+static int
+loader_start(struct loader *l, const struct opts *o, struct err *e)
+{
     struct pgconn_rows *stored = NULL;
     int *ids = NULL, rc = -1;
     int64_t *starts = NULL;
     size_t n = 0;
 
-    if (pgconn_query(l->db, sql, 2, params, &stored, e) < 0) {
-        err_prefix(e, "read stream_offsets");
+    if (stored_offsets(l, &stored, e) < 0)
         goto out;
-    }
     if (kq_consumer_partitions(l->kc, l->topic, &ids, &n, e) < 0 ||
         parts_load(l, o, ids, n, stored, e) < 0)
         goto out;
@@ -525,6 +587,36 @@ out:
     return rc;
 }
 
+/* Lag gauges of the owned partitions: the log end as the fetcher last saw it (no request)
+ * minus the committed next offset. */
+static void
+lag_metrics(struct loader *l)
+{
+    int64_t high;
+
+    for (size_t i = 0; l->stats && i < l->nparts; i++) {
+        const struct part *p = &l->parts[i];
+        if (p->owned && kq_cached_high(l->kc, l->topic, p->id, &high) == 0)
+            statsd_gauge(l->stats, (double)(high - (p->stored >= 0 ? p->stored : p->low)),
+                         "stream_loader.lag.%s.%s.%d", l->group, l->topic, p->id);
+    }
+    l->lag_sent = clock_mono();
+}
+
+/* The metrics of the batch just committed. */
+static void
+batch_metrics(struct loader *l)
+{
+    if (l->stats == NULL)
+        return;
+    statsd_count(l->stats, l->b_messages, "stream_loader.messages.%s", l->group);
+    statsd_count(l->stats, l->b_rows, "stream_loader.records.%s", l->group);
+    statsd_count(l->stats, (long long)l->ndl, "stream_loader.dead_letters.%s", l->group);
+    statsd_count(l->stats, 1, "stream_loader.batches.%s", l->group);
+    statsd_timing(l->stats, (clock_mono() - l->started) * 1000.0, "stream_loader.batch_duration.%s",
+                  l->group);
+}
+
 /* End the COPY, write dead letters and offsets, COMMIT: only then is the batch done. */
 static int
 batch_commit(struct loader *l, struct err *e)
@@ -546,6 +638,7 @@ batch_commit(struct loader *l, struct err *e)
     if (pgconn_commit(l->db, e) < 0)
         return err_prefix(e, "commit");
     l->open = false;
+    batch_metrics(l);
     if (l->pl->batch_end)
         l->pl->batch_end(true);
     for (size_t i = 0; i < l->nparts; i++) {
@@ -563,6 +656,7 @@ batch_commit(struct loader *l, struct err *e)
     l->dead += (long long)l->ndl;
     task_log("batch %lld committed: messages=%lld rows=%lld dead_letters=%zu next_offsets=%s",
              l->batches, l->b_messages, l->b_rows, l->ndl, where);
+    lag_metrics(l);
     dead_letters_free(l);
     return 0;
 }
@@ -576,22 +670,27 @@ batch_due(const struct loader *l)
 
 /* ---- the loop ---------------------------------------------------------------------- */
 
+/* The owned partition id, or NULL. */
 static struct part *
 part_of(struct loader *l, int id)
 {
-    for (size_t i = 0; i < l->nparts; i++)
-        if (l->parts[i].id == id)
-            return &l->parts[i];
-    return NULL;
+    struct part *p = part_find(l, id);
+
+    return p && p->owned ? p : NULL;
 }
 
+/* --available-now: has every owned partition reached the high taken when it was taken? In
+ * group mode, also the group must have answered; a loader that never owned a partition
+ * waits --settle for one (a cooperative rebalance hands partitions over in two rounds). */
 static bool
 all_done(const struct loader *l)
 {
     for (size_t i = 0; i < l->nparts; i++)
-        if (!l->parts[i].done)
+        if (l->parts[i].owned && !l->parts[i].done)
             return false;
-    return true;
+    if (!l->grouped)
+        return true;
+    return l->assigned_once && (l->ever_owned || clock_mono() - l->since >= l->settle);
 }
 
 /* Transform one message into the open batch (opening one if needed). */
@@ -642,6 +741,13 @@ loader_run(struct loader *l, struct err *e)
     struct kq_msg m;
 
     while ((l->follow || !all_done(l)) && !task_stopping()) {
+        if (l->grouped && !l->follow && !l->assigned_once &&
+            clock_mono() - l->since >= KAFKA_STALL_S) {
+            err_set(e, ERR_IO, "group %s: no answer from the group coordinator in %d s", l->group,
+                    KAFKA_STALL_S);
+            e->temporary = true;
+            return -1;
+        }
         int r = kq_poll(l->kc, POLL_MS, &m, e);
 
         if (r == KQ_MSG) {
@@ -660,15 +766,109 @@ loader_run(struct loader *l, struct err *e)
         }
         if (batch_due(l) && batch_commit(l, e) < 0)
             return -1;
+        if (l->stats && clock_mono() - l->lag_sent >= LAG_EVERY_S)
+            lag_metrics(l);
     }
     if (l->open && batch_commit(l, e) < 0) /* SIGTERM: finish the batch, never half */
         return -1;
+    if (l->grouped && !l->follow && !l->ever_owned && !task_stopping()) {
+        task_log("group %s: no partition of %s was assigned to this loader in %g s (other "
+                 "members hold them all): nothing to do, skipped",
+                 l->group, l->topic, l->settle);
+        l->skipped = true;
+    }
     if (task_stopping() && !l->follow && !all_done(l))
         return err_set(e, ERR_FAIL,
                        "stopped by signal %d before the end offsets (%lld batch(es) "
                        "committed; the next run goes on from there)",
                        task_stop_signal(), l->batches);
     return 0;
+}
+
+/* ---- group mode: partitions come and go --------------------------------------------- */
+
+/* "a,b,c" of ids into buf. */
+static const char *
+ids_text(const int *ids, size_t n, char *buf, size_t size)
+{
+    size_t at = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && at < size; i++)
+        at += (size_t)snprintf(buf + at, size - at, "%s%d", i ? "," : "", ids[i]);
+    return buf;
+}
+
+/* kq_rebalance.assigned: each new partition starts at its stored offset. The open batch is
+ * committed first: its connection is in COPY, and a batch never spans two assignments. */
+static int
+on_assigned(void *ctx, const char *topic, const int *ids, size_t n, int64_t *starts, struct err *e)
+{
+    struct loader *l = ctx;
+    struct pgconn_rows *stored = NULL;
+    char buf[512];
+    int rc = 0;
+
+    if (l->open && batch_commit(l, e) < 0)
+        return err_prefix(e, "before a rebalance");
+    if (n > 0 && stored_offsets(l, &stored, e) < 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = part_take(l, ids[i], stored, e);
+        if (rc == 0)
+            starts[i] = part_find(l, ids[i])->stored;
+    }
+    pgconn_rows_free(stored);
+    if (rc < 0)
+        return err_prefix(e, "assigned %s", topic);
+    l->assigned_once = true;
+    l->ever_owned = l->ever_owned || n > 0;
+    l->since = clock_mono();
+    task_log("assigned: %s [%s]", n ? topic : l->topic, ids_text(ids, n, buf, sizeof(buf)));
+    return 0;
+}
+
+/* kq_rebalance.revoked: commit the open batch, then the partitions go. Committing is safe
+ * even when they were lost (the group gave them away after a session timeout): the offsets'
+ * compare-and-set refuses the batch if the new owner committed first, so no row lands
+ * twice. */
+static int
+on_revoked(void *ctx, const char *topic, const int *ids, size_t n, bool lost, struct err *e)
+{
+    struct loader *l = ctx;
+    char buf[512];
+    int rc = 0;
+
+    if (l->open && (rc = batch_commit(l, e)) < 0) {
+        err_prefix(e, "revoked %s", topic);
+        pgconn_rollback(l->db, NULL);
+        l->open = false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct part *p = part_find(l, ids[i]);
+        if (p != NULL)
+            p->owned = p->dirty = false;
+    }
+    task_log("revoked: %s [%s]%s", topic, ids_text(ids, n, buf, sizeof(buf)),
+             lost ? " (lost: the group gave them away after a session timeout)" : "");
+    return rc;
+}
+
+/* Group mode: join the group; partitions arrive through on_assigned inside kq_poll. The
+ * topic is looked up first: a subscription to a topic that does not exist, or through a
+ * broker that does not answer, would wait for ever instead of failing. */
+static int
+loader_subscribe(struct loader *l, struct err *e)
+{
+    const struct kq_rebalance rb = {on_assigned, on_revoked, l};
+    int *ids = NULL;
+    size_t n = 0;
+
+    if (kq_consumer_partitions(l->kc, l->topic, &ids, &n, e) < 0)
+        return -1;
+    free(ids);
+    l->since = clock_mono();
+    return kq_subscribe(l->kc, l->topic, &rb, e);
 }
 
 /* ---- result ------------------------------------------------------------------------ */
@@ -708,8 +908,42 @@ loader_free(struct loader *l)
     pgconn_row_free(l->row);
     kq_consumer_free(l->kc);
     pgconn_free(l->db); /* an open transaction is rolled back by the server */
+    statsd_free(l->stats);
     if (l->pl && l->pl->close)
         l->pl->close();
+}
+
+/* Add key=value to props unless -X or KAFKA_* set key already. */
+static int
+prop_default(struct task_list *props, const char *key, long long value, struct err *e)
+{
+    char kv[128];
+    size_t klen = strlen(key);
+
+    for (size_t i = 0; i < props->n; i++)
+        if (strncmp(props->v[i], key, klen) == 0 && props->v[i][klen] == '=')
+            return 0;
+    snprintf(kv, sizeof(kv), "%s=%lld", key, value);
+    return task_list_add(props, kv, e);
+}
+
+/* --session-timeout as librdkafka's session.timeout.ms, with heartbeats five times as often
+ * (at most every 3 s, librdkafka's default). */
+static int
+session_props(const struct opts *o, struct task_list *props, struct err *e)
+{
+    double secs;
+    long long ms, beat;
+
+    if (task_parse_duration(o->session, &secs) < 0 || secs < 1 || secs > 3600)
+        return err_set(e, ERR_USAGE, "--session-timeout: '%s' is not a duration in [1s, 1h]",
+                       o->session ? o->session : "");
+    ms = (long long)(secs * 1000);
+    beat = ms / 5 < 3000 ? ms / 5 : 3000;
+    return prop_default(props, "session.timeout.ms", ms, e) < 0 ||
+                   prop_default(props, "heartbeat.interval.ms", beat, e) < 0
+               ? -1
+               : 0;
 }
 
 /* Connect, start and run; e says why not. */
@@ -719,8 +953,9 @@ loader_main(struct loader *l, struct opts *o, struct err *e)
     struct task_list props = {0};
     int rc = -1;
 
-    if (task_kafka_props(&o->x, NULL, &props, e) < 0)
-        return -1;
+    if (task_kafka_props(&o->x, NULL, &props, e) < 0 ||
+        (l->grouped && session_props(o, &props, e) < 0))
+        goto out;
     if (l->pl->open && l->pl->open(&o->cfg, e) < 0)
         goto out;
     if ((l->row = pgconn_row_new()) == NULL) {
@@ -731,15 +966,45 @@ loader_main(struct loader *l, struct opts *o, struct err *e)
         goto out;
     if ((l->kc = kq_consumer_new((const char *const *)props.v, l->group, e)) == NULL)
         goto out;
-    if (loader_start(l, o, e) < 0)
+    if ((l->grouped ? loader_subscribe(l, e) : loader_start(l, o, e)) < 0)
         goto out;
-    task_log("pipeline=%s topic=%s group=%s partitions=%zu mode=%s database=%s", l->pl->name,
-             l->topic, l->group, l->nparts, l->follow ? "follow" : "available-now",
-             pgconn_where(l->db));
-    if (loader_run(l, e) < 0 || write_xcom(l, e) < 0)
+    task_log("pipeline=%s topic=%s group=%s assignment=%s mode=%s database=%s", l->pl->name,
+             l->topic, l->group, l->grouped ? "group" : "static",
+             l->follow ? "follow" : "available-now", pgconn_where(l->db));
+    if (loader_run(l, e) < 0 || (!l->skipped && write_xcom(l, e) < 0))
         goto out;
     task_log("done: messages=%lld records_loaded=%lld dead_letters=%lld batches=%lld", l->messages,
              l->rows, l->dead, l->batches);
+    rc = 0;
+out:
+    task_list_free(&props);
+    return rc;
+}
+
+/* --status: the group's lag per partition on stdout; exit 1 over --max-lag. */
+static int
+status_main(struct loader *l, struct opts *o, struct err *e)
+{
+    struct task_list props = {0};
+    long long max = -1, total = 0;
+    bool json = o->output && strcmp(o->output, "json") == 0;
+    int rc = -1;
+
+    if (!json && o->output && strcmp(o->output, "table") != 0)
+        return err_set(e, ERR_USAGE, "-o: '%s' is not table or json", o->output);
+    if (o->max_lag && *o->max_lag && parse_ll(o->max_lag, 0, INT64_MAX, "--max-lag", &max, e) < 0)
+        return -1;
+    if (task_kafka_props(&o->x, NULL, &props, e) < 0)
+        return -1;
+    if (pgconn_target(&o->url, o->conn_id, e) < 0 || (l->db = pgconn_open(o->url, e)) == NULL ||
+        (l->kc = kq_consumer_new((const char *const *)props.v, l->group, e)) == NULL ||
+        loader_status(l->db, l->kc, l->group, l->topic, json, stdout, l->stats, &total, e) < 0)
+        goto out;
+    if (max >= 0 && total > max) {
+        err_set(e, ERR_FAIL, "group %s on %s: total lag %lld is over --max-lag %lld", l->group,
+                l->topic, total, max);
+        goto out;
+    }
     rc = 0;
 out:
     task_list_free(&props);
@@ -781,6 +1046,17 @@ main(int argc, char **argv)
          &o.member, false, NULL},
         {"--partitions", "STREAM_LOADER_PARTITIONS", NULL, "read only these partitions: 0,2,4",
          &o.partitions, false, NULL},
+        {"--settle", "STREAM_LOADER_SETTLE", "5s",
+         "group mode, --available-now: how long to wait for a partition before exiting 99",
+         &o.settle, false, NULL},
+        {"--session-timeout", "STREAM_LOADER_SESSION_TIMEOUT", "45s",
+         "group mode: a member silent this long loses its partitions (kill -9 moves them then)",
+         &o.session, false, NULL},
+        {"--status", NULL, NULL, "print the group's lag per partition and exit", &o.status, true,
+         NULL},
+        {"--max-lag", "STREAM_LOADER_MAX_LAG", NULL,
+         "--status: exit 1 when the total lag is over N", &o.max_lag, false, NULL},
+        {"-o", NULL, "table", "--status output: table or json", &o.output, false, NULL},
         {"--ua-regexes", "STREAM_LOADER_UA_REGEXES", NULL,
          "product_view: uap-core's regexes.yaml (default " UAPARSE_DEFAULT_PATH ")",
          &o.cfg.ua_regexes, false, NULL},
@@ -808,10 +1084,12 @@ main(int argc, char **argv)
         return TASK_OK;
     }
     if (rc == 0 && opts_check(&o, &l, &e) == 0 && opts_check_split(&o, &e) == 0 &&
-        loader_main(&l, &o, &e) == 0) {
+        (l.stats = statsd_from_env(&e), e.code == ERR_OK) &&
+        (task_is_true(o.status) ? status_main(&l, &o, &e) : loader_main(&l, &o, &e)) == 0) {
+        rc = l.skipped ? TASK_SKIP : TASK_OK;
         loader_free(&l);
         task_list_free(&o.x);
-        return TASK_OK;
+        return rc;
     }
     task_log("error: %s", e.msg);
     loader_free(&l);

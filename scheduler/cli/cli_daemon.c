@@ -13,6 +13,7 @@
 #include "loop/loop.h"
 #include "progress/progress.h"
 #include "runner/runner.h"
+#include "statsd.h"
 #include "timetable/timetable.h"
 #include "store/store.h"
 
@@ -30,14 +31,36 @@ log_event(void *arg, const struct runner_event *ev)
                  ev->detail ? ev->detail : "");
 }
 
+/* The metrics client of the settings (docs/operations.md, "Metrics"), into *out (NULL: off).
+ * A bad setting is a usage error; a host that does not resolve (or no socket) leaves metrics
+ * off with an error logged: a scheduler does not stop scheduling for its monitoring. */
+static int
+open_metrics(struct statsd **out)
+{
+    struct err e = {0};
+
+    *out = statsd_from_env(&e);
+    if (*out == NULL && e.code == ERR_USAGE) {
+        log_error("metrics: %s", e.msg);
+        return -1;
+    }
+    if (*out == NULL && e.code != ERR_OK)
+        log_error("metrics: %s; running without metrics", e.msg);
+    return 0;
+}
+
 static int
 serve(struct loop_ctx *c, struct runner_opts *o)
 {
     struct dagbag *bag = NULL;
     struct runner *r = NULL;
+    struct statsd *stats = NULL;
     struct err e = {0};
     int rc = EXIT_FAIL;
 
+    if (open_metrics(&stats) < 0)
+        return EXIT_USAGE;
+    c->statsd = o->statsd = stats;
     if ((c->store = cli_open_store()) == NULL || (bag = cli_load_bag(c->folder)) == NULL)
         goto out;
     gethostname(c->hostname, sizeof(c->hostname) - 1);
@@ -71,6 +94,7 @@ out:
     dagbag_free(bag); /* the first bag is borrowed by the runner; later ones it owned */
     loop_ctx_clear(c);
     store_free(c->store);
+    statsd_free(stats);
     return rc;
 }
 

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dagfile/dagfile.h"
 #include "log.h"
 #include "loop/loop.h"
@@ -28,6 +29,7 @@
 #include "progress/progress.h"
 #include "runid.h"
 #include "runner/runner.h"
+#include "statsd.h"
 #include "timetable/timetable.h"
 #include "store/store.h"
 
@@ -61,13 +63,17 @@ maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
     unsigned long long fp;
     struct dagbag *bag;
     struct err e = {0};
+    double t0;
 
     if (!runner_take_hup(r) && now < c->next_scan)
         return;
     c->next_scan = now + c->scan_interval;
     fp = loop_folder_fingerprint(c->folder);
-    if (fp == c->fingerprint && c->fingerprint != 0)
+    if (fp == c->fingerprint && c->fingerprint != 0) {
+        loop_metric_folder(c, NULL, 0); /* unchanged: the last figures again */
         return;
+    }
+    t0 = clock_mono();
     if ((bag = loop_load_bag(c->folder, &e)) == NULL) {
         log_error("%s", e.msg);
         return; /* folder unreadable: keep what we have */
@@ -77,6 +83,7 @@ maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
     if (c->mode == RUNNER_SCHEDULER && store_sync_dagbag(c->store, bag, now, &e) < 0)
         log_error("record the DAG folder: %s", e.msg);
     log_info("loaded %zu DAG(s) from %s", bag->n_dags, c->folder);
+    loop_metric_folder(c, bag, clock_mono() - t0);
     log_load_warnings(bag);
     loop_keep_last_good(c, r, bag);
     runner_set_bag(r, bag);
@@ -104,6 +111,7 @@ expire_one(struct loop_ctx *c, struct runner *r, const struct store_expired *x)
                         "the try counts as failed",
                         &e) == 1) {
         runner_poke(r);
+        statsd_count(c->statsd, 1, "zombies_killed"); /* Airflow's name for such a try */
         log_warn("dag=%s run=%s task=%s try=%d: lease expired (host %s pid %d)", x->dag_id,
                  x->run_id, x->task_id, x->try_number, x->hostname ? x->hostname : "?", x->pid);
     }
@@ -200,6 +208,8 @@ schedule_dags(struct loop_ctx *c, struct runner *r, time_t now)
         const struct dag *dag = bag->dags[i];
         bool paused = false;
         int promoted = 0, timed_out = 0;
+        double *delays = NULL;
+        size_t n_delays = 0;
         struct err e = {0};
 
         if (store_dag_is_paused(c->store, dag->dag_id, &paused, &e) < 0 && e.code != ERR_NOTFOUND) {
@@ -212,8 +222,11 @@ schedule_dags(struct loop_ctx *c, struct runner *r, time_t now)
         if (dag->dagrun_timeout > 0 &&
             runner_time_out_runs(r, dag, now, &timed_out, &e) < 0) /* and their callbacks */
             runner_db_error(r, &e, "time out runs");
-        if (store_runs_promote(c->store, dag->dag_id, dag->max_active_runs, now, &promoted, &e) < 0)
+        if (store_runs_promote_delays(c->store, dag->dag_id, dag->max_active_runs, now, &promoted,
+                                      c->statsd ? &delays : NULL, &n_delays, &e) < 0)
             runner_db_error(r, &e, "promote runs");
+        loop_metric_schedule_delays(c, dag->dag_id, delays, n_delays);
+        free(delays);
         if (promoted > 0 || timed_out > 0)
             runner_poke(r);
     }
@@ -261,6 +274,7 @@ loop_tick(void *arg, struct runner *r, time_t now, time_t *next, struct err *e)
         *next = earliest(*next, expire_leases(c, r, now));
         *next = earliest(*next, due);
         active = discover_runs(c, r);
+        loop_metric_pools(c, r);
         c->loops++;
         if (c->num_runs > 0 && c->loops >= c->num_runs)
             runner_stop(r);

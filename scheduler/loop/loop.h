@@ -13,6 +13,7 @@
 struct store;
 struct dagbag;
 struct loop_good;
+struct statsd;
 
 struct loop_ctx {
     enum runner_mode mode;
@@ -30,6 +31,13 @@ struct loop_ctx {
     bool once;              /* stop when no run is active or due */
     struct loop_good *good; /* the last good text of each DAG file (loop_keep.c) */
     size_t n_good;
+    /* metrics (loop_metrics.c): the client (borrowed; NULL: off), the last folder load's
+     * figures, when the pool gauges are due (monotonic) */
+    struct statsd *statsd;
+    size_t import_errors, dagbag_size;
+    double parse_seconds;
+    bool folder_loaded;
+    double next_pool_gauges;
 };
 
 /* Free what the tick kept (the last good DAG files). */
@@ -45,6 +53,15 @@ int loop_tick(void *arg, struct runner *r, time_t now, time_t *next, struct err 
 
 /* Create the asset-triggered runs whose condition holds (loop_asset.c). */
 void loop_assets(struct loop_ctx *c, struct runner *r, time_t now);
+
+/* Metrics (loop_metrics.c; no-ops when metrics are off). The scheduler's folder gauges after
+ * a load of bag that took parse_seconds (bag NULL: the folder did not change, send the last
+ * figures again); the pool gauges (one query, at most every few seconds); the schedule
+ * delays (seconds) of the runs of dag_id just promoted. */
+void loop_metric_folder(struct loop_ctx *c, const struct dagbag *bag, double parse_seconds);
+void loop_metric_pools(struct loop_ctx *c, struct runner *r);
+void loop_metric_schedule_delays(struct loop_ctx *c, const char *dag_id, const double *delays,
+                                 size_t n);
 
 /* Load the DAG folder into a new bag (the files' diagnostics are in it); NULL and e set when
  * the folder cannot be read. Prints nothing. */

@@ -25,6 +25,7 @@
 #include "executor/executor.h"
 #include "log.h"
 #include "runner_int.h"
+#include "statsd.h"
 #include "store/store.h"
 
 #define MAX_POLLFDS 1024
@@ -366,6 +367,15 @@ try_reconnect(struct runner *r, time_t now)
 
 /* ---- leases ---- */
 
+/* Airflow's job type of a mode (the job row's job_type, the <job>_start metrics). */
+static const char *
+job_type(enum runner_mode m)
+{
+    return m == RUNNER_SCHEDULER ? "SchedulerJob"
+           : m == RUNNER_WORKER  ? "WorkerJob"
+                                 : "LocalTaskJob";
+}
+
 static void
 heartbeat(struct runner *r, time_t now)
 {
@@ -394,9 +404,12 @@ heartbeat(struct runner *r, time_t now)
     if (refs && tries && lost &&
         (store_job_heartbeat(r->store, r->job_id, &e) < 0 ||
          store_leases_renew(r->store, r->job_id, r->opts.lease_seconds, now, refs, n, lost, &e) <
-             0))
+             0)) {
+        statsd_count(r->opts.statsd, 1, "%s_heartbeat_failure", job_type(r->opts.mode));
         runner_db_error(r, &e, "heartbeat");
-    else
+    } else {
+        if (refs && tries && lost && r->opts.mode == RUNNER_SCHEDULER) /* one per heartbeat */
+            statsd_count(r->opts.statsd, 1, "scheduler_heartbeat");
         for (size_t i = 0; i < n && lost; i++)
             if (lost[i]) {
                 /* Someone failed this try (its lease had expired): it must stop now, so that
@@ -405,6 +418,7 @@ heartbeat(struct runner *r, time_t now)
                 if (tries[i]->pid > 0)
                     executor_terminate(r->x, tries[i]->pid);
             }
+    }
     free(refs);
     free(tries);
     free(lost);
@@ -416,8 +430,8 @@ static void
 finish_run(struct runner *r, struct active_run *run, enum run_state to)
 {
     struct err e = {0};
-    int won =
-        store_run_set_state(r->store, run->dag_id, run->run_id, run->state, to, time(NULL), &e);
+    time_t now = time(NULL);
+    int won = store_run_set_state(r->store, run->dag_id, run->run_id, run->state, to, now, &e);
 
     if (won < 0) {
         runner_db_error(r, &e, "finish a run");
@@ -429,6 +443,7 @@ finish_run(struct runner *r, struct active_run *run, enum run_state to)
         return;
     run->state = to;
     runner_emit(r, run, NULL, TI_NONE, 0, NULL);
+    runner_metric_run_end(r, run, to, now);
     /* the DAG's callbacks of this change (docs/operations.md, "Notifications") */
     runner_notify_run(r, run, to == RUN_SUCCESS ? NOTIFY_ON_SUCCESS : NOTIFY_ON_FAILURE,
                       to == RUN_SUCCESS ? "success" : "task_failure");
@@ -461,8 +476,9 @@ step_run(struct runner *r, struct active_run *run, struct err *e)
     if (run->state == RUN_QUEUED) {
         if (r->opts.mode != RUNNER_LOCAL)
             return 0; /* the scheduler's tick promotes runs within max_active_runs */
+        run->start_date = time(NULL);
         if (store_run_set_state(r->store, run->dag_id, run->run_id, RUN_QUEUED, RUN_RUNNING,
-                                time(NULL), e) < 0)
+                                run->start_date, e) < 0)
             return -1;
         run->state = RUN_RUNNING;
         runner_emit(r, run, NULL, TI_NONE, 0, NULL);
@@ -510,14 +526,6 @@ start_claims(struct runner *r, struct store_claim *c, size_t n)
 }
 
 static int
-free_slots(const struct runner *r)
-{
-    /* callbacks take no slot  */
-    return r->opts.parallelism - ((int)executor_active(r->x) - (int)r->n_callbacks) -
-           (int)r->n_waits;
-}
-
-static int
 claim(struct runner *r, const struct store_claim_filter *f, int limit)
 {
     struct store_claim *c = NULL;
@@ -546,7 +554,7 @@ claim_all(struct runner *r)
                                            .run_id = r->runs[i]->run_id};
 
             if (!r->runs[i]->finished)
-                claim(r, &f, free_slots(r));
+                claim(r, &f, runner_free_slots(r));
         }
         return;
     }
@@ -558,7 +566,7 @@ claim_all(struct runner *r)
     for (size_t i = 0; ids && i < bag->n_dags; i++)
         ids[i] = bag->dags[i]->dag_id;
     if (ids && bag->n_dags > 0)
-        claim(r, &f, free_slots(r));
+        claim(r, &f, runner_free_slots(r));
     free(ids);
 }
 
@@ -734,14 +742,6 @@ wait_events(struct runner *r)
 
 /* ---- the loop ---- */
 
-static const char *
-job_type(enum runner_mode m)
-{
-    return m == RUNNER_SCHEDULER ? "SchedulerJob"
-           : m == RUNNER_WORKER  ? "WorkerJob"
-                                 : "LocalTaskJob";
-}
-
 static void
 begin(struct runner *r)
 {
@@ -754,6 +754,7 @@ begin(struct runner *r)
         runner_db_error(r, &e, "register the job");
         return;
     }
+    statsd_count(r->opts.statsd, 1, "%s_start", job_type(r->opts.mode));
     if (r->opts.mode != RUNNER_LOCAL) {
         if (store_listen(r->store, &e) < 0)
             runner_db_error(r, &e, "listen");
@@ -810,6 +811,7 @@ turn(struct runner *r, time_t now, struct err *e)
         claim_all(r);
     if (!r->db_down)
         runner_check_waits(r, now);
+    runner_metric_gauges(r); /* at most every few seconds */
     return 0;
 }
 
@@ -832,6 +834,8 @@ runner_run(struct runner *r, struct err *e)
     }
     if (r->job_id && !r->db_down)
         store_job_end(r->store, r->job_id, r->interrupted ? "failed" : "success", NULL);
+    if (r->job_id)
+        statsd_count(r->opts.statsd, 1, "%s_end", job_type(r->opts.mode));
     if (r->pending)
         log_error("the database is still down: the ends of some tries could not be recorded; "
                   "their leases will expire and they will be retried");

@@ -32,6 +32,7 @@ struct store;
 struct dag;
 struct dagbag;
 struct runner;
+struct statsd;
 
 /* What happened, for progress displays. task_id NULL: the run itself changed state. */
 struct runner_event {
@@ -71,6 +72,9 @@ struct runner_opts {
     /* RUNNER_SCHEDULER/WORKER: return when there is nothing left to do (no active run, no
      * try running) instead of waiting for more: `gust scheduler --once`. */
     bool stop_when_idle;
+    /* Airflow's StatsD metrics of what this process does (borrowed; NULL: none): see
+     * docs/operations.md, "Metrics". */
+    struct statsd *statsd;
 };
 
 /* New runner over a store and a loaded DAG bag (the bag is borrowed until runner_set_bag
@@ -123,6 +127,9 @@ const char *runner_containment(const struct runner *r);
  * "timed_out". *timed_out: how many. */
 int runner_time_out_runs(struct runner *r, const struct dag *dag, time_t now, int *timed_out,
                          struct err *e);
+
+/* The metrics client of the runner's options (NULL: metrics off). */
+struct statsd *runner_statsd(const struct runner *r);
 
 /* Whether pid is one of this runner's tries. */
 bool runner_owns_pid(const struct runner *r, pid_t pid);

@@ -40,6 +40,7 @@ struct active_run {
     const struct dag *dag; /* borrowed from the bag */
     enum run_state state;
     time_t logical_date, di_start, di_end;
+    time_t start_date;    /* when it became running (0: unknown): dagrun.duration.<state> */
     char logical_str[40]; /* logical date as Python prints it, for the retry jitter */
     char *conf_json;      /* the run's conf */
     char *params_json;    /* DAG params with the conf over them */
@@ -135,6 +136,7 @@ struct runner {
     double callback_timeout; /* GUST_CALLBACK_TIMEOUT */
     char hostname[256];
     char bindir[PATH_MAX];
+    double next_gauges; /* monotonic: the executor's gauges are due (runner_metrics.c) */
 };
 
 /* runner.c */
@@ -189,6 +191,21 @@ void runner_notify_run(struct runner *r, struct active_run *run, enum notify_eve
                        const char *reason);
 bool runner_notify_done(struct runner *r, const struct exec_result *res);
 void runner_notify_free(struct runner *r);
+
+/* runner_metrics.c: Airflow's StatsD metrics (no-ops when metrics are off). A try claimed
+ * (ti.start); a try's end this process recorded, st the state it led to, duration in s (< 0:
+ * none), task NULL when the DAG bag does not have it (ti.finish, ti_successes, ti_failures,
+ * operator_*, dag.<dag>.<task>.duration); a run this process finished at end
+ * (dagrun.duration.<state>); the executor's gauges, at most every few seconds. */
+void runner_metric_ti_start(struct runner *r, const struct active_run *run,
+                            const struct dag_task *task);
+void runner_metric_ti_end(struct runner *r, const char *dag_id, const char *task_id,
+                          const struct dag_task *task, enum ti_state st, double duration);
+void runner_metric_run_end(struct runner *r, const struct active_run *run, enum run_state st,
+                           time_t end);
+void runner_metric_gauges(struct runner *r);
+/* Slots free for tries: parallelism minus the tries running (callbacks take none). */
+int runner_free_slots(const struct runner *r);
 
 /* mkdir -p: 0, or -1 with errno (runner_task.c). */
 int runner_mkdir_p(char *path);

@@ -365,6 +365,12 @@ runner_time_out_runs(struct runner *r, const struct dag *dag, time_t now, int *t
 
     if (store_runs_timeout_ids(r->store, dag->dag_id, dag->dagrun_timeout, now, &ids, &n, e) < 0)
         return -1;
+    for (size_t i = 0; i < n; i++) { /* in memory: its start is known (dagrun.duration.failed) */
+        const struct active_run *mem = runner_find_run(r, dag->dag_id, ids[i]);
+
+        if (mem)
+            runner_metric_run_end(r, mem, RUN_FAILED, now);
+    }
     for (size_t i = 0; i < n && dag->on[NOTIFY_ON_FAILURE].n > 0; i++) {
         struct active_run *run = active_run_load(r->store, dag, ids[i], e);
 

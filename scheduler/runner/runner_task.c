@@ -91,6 +91,7 @@ active_run_load(struct store *s, const struct dag *dag, const char *run_id, stru
                          sr.data_interval_end, sr.conf_json, e);
     if (run) {
         run->state = sr.state;
+        run->start_date = sr.start_date;
         run->finished = sr.state == RUN_SUCCESS || sr.state == RUN_FAILED;
     }
     store_run_clear(&sr);

@@ -105,6 +105,9 @@ record_reschedule(struct runner *r, struct ti_try *t, const struct try_end *end)
         return -1;
     }
     run_forget_states(run); /* read it back with its next poke */
+    if (won == 1)
+        runner_metric_ti_end(r, run->dag_id, task->task_id, task, TI_UP_FOR_RESCHEDULE,
+                             end->rec.duration);
     tz_format("UTC", (time_t)ceil(pk.reschedule_at), when, NULL);
     if (won < 0)
         runner_log_line(t->log_path, "could not record the reschedule: %s", e.msg);
@@ -184,8 +187,10 @@ record_end(struct runner *r, struct ti_try *t, const struct try_end *end)
     else
         runner_log_line(t->log_path, "%s -> %s", end->detail, ti_state_name(rec.state));
     runner_emit_ti(r, run, task->task_id, t->map_index, rec.state, t->try_number, end->detail);
-    if (won == 1) /* the callbacks of the change this process made */
+    if (won == 1) { /* the callbacks and metrics of the change this process made */
+        runner_metric_ti_end(r, run->dag_id, task->task_id, task, rec.state, rec.duration);
         notify_end(r, t, rec.state, end->detail);
+    }
     return 0;
 }
 
@@ -295,6 +300,8 @@ runner_fail_try(struct runner *r, const char *dag_id, const char *run_id, const 
     rec.state = plan_try_end(task, dag_id, logical, TRY_FAILED, try_number, max_tries, rec.end,
                              &rec.next_retry_at);
     won = store_ti_finish(r->store, dag_id, run_id, task_id, map_index, &rec, e);
+    if (won == 1)
+        runner_metric_ti_end(r, dag_id, task_id, task, rec.state, -1);
     if (won == 1 && runner_try_paths(r->opts.logs_folder, dag_id, run_id, task_id, map_index,
                                      try_number, &log, &xcom, NULL) == 0)
         runner_log_line(log, "%s -> %s", why,
@@ -611,6 +618,7 @@ runner_start_claimed(struct runner *r, struct active_run *run, size_t idx,
     r->inflight = t;
     run->inflight++;
     run_know_state(run, idx, map_index, TI_RUNNING, 0);
+    runner_metric_ti_start(r, run, task); /* this process claimed it: queued -> running */
     if (runner_try_paths(r->opts.logs_folder, run->dag_id, run->run_id, task->task_id, map_index,
                          try_number, &t->log_path, &t->xcom_path, &e) < 0 ||
         runner_try_prepare(t->log_path, t->xcom_path, &e) < 0) {

@@ -484,6 +484,13 @@ int store_dag_active_runs(struct store *s, const char *dag_id, int *n, struct er
 int store_runs_promote(struct store *s, const char *dag_id, int max_active_runs, time_t now,
                        int *promoted, struct err *e);
 
+/* As store_runs_promote, also how late each promoted run started (Airflow's
+ * dagrun.schedule_delay: its start_date minus its data interval's end, in seconds) for the
+ * runs of type scheduled never cleared: *delays (a new array, NULL when none) holds
+ * *n_delays of them. delays may be NULL. */
+int store_runs_promote_delays(struct store *s, const char *dag_id, int max_active_runs, time_t now,
+                              int *promoted, double **delays, size_t *n_delays, struct err *e);
+
 /* Queued and running runs of active, unpaused DAGs, oldest logical date first (then id).
  * Free with store_runs_free; *out is NULL when *n is 0. */
 int store_runs_active(struct store *s, struct store_run **out, size_t *n, struct err *e);

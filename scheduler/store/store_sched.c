@@ -397,38 +397,78 @@ store_dag_active_runs(struct store *s, const char *dag_id, int *n, struct err *e
     return 0;
 }
 
+/* The promotion: each promoted run's schedule delay (NULL: not a scheduled run never cleared,
+ * Airflow's condition for dagrun.schedule_delay), one row per run. */
+static const char PROMOTE_SQL[] =
+    "WITH c AS (SELECT id FROM dag_run WHERE dag_id = $1 AND state = 'queued' "
+    "ORDER BY logical_date NULLS LAST, id LIMIT CASE WHEN $2::int <= 0 THEN NULL ELSE "
+    "greatest($2::int - (SELECT count(*) FROM dag_run WHERE dag_id = $1 AND "
+    "state = 'running'), 0) END), "
+    "u AS (UPDATE dag_run d SET state = 'running', start_date = to_timestamp($3::float8), "
+    "end_date = NULL, updated_at = now() FROM c WHERE d.id = c.id AND d.state = 'queued' "
+    "RETURNING d.run_type, d.clear_number, d.data_interval_end) "
+    "SELECT CASE WHEN run_type = 'scheduled' AND coalesce(clear_number, 0) = 0 THEN "
+    "extract(epoch FROM to_timestamp($3::float8) - data_interval_end)::float8 END, "
+    "pg_notify('gust', 'run:' || $1) FROM u";
+
+/* Keep the delays of a promotion's result (res) in *delays, *n_delays. */
+static int
+promote_delays(PGresult *res, double **delays, size_t *n_delays)
+{
+    int rows = PQntuples(res);
+
+    if (delays == NULL || rows == 0)
+        return 0;
+    if ((*delays = calloc((size_t)rows, sizeof(**delays))) == NULL)
+        return -1;
+    for (int i = 0; i < rows; i++)
+        if (!PQgetisnull(res, i, 0))
+            (*delays)[(*n_delays)++] = atof(PQgetvalue(res, i, 0));
+    return 0;
+}
+
 int
-store_runs_promote(struct store *s, const char *dag_id, int max_active_runs, time_t now,
-                   int *promoted, struct err *e)
+store_runs_promote_delays(struct store *s, const char *dag_id, int max_active_runs, time_t now,
+                          int *promoted, double **delays, size_t *n_delays, struct err *e)
 {
     struct pbuf b[2];
     const char *p[] = {dag_id, p_int(&b[0], max_active_runs), p_int(&b[1], (long long)now)};
+    PGresult *res = NULL;
     int n = 0, rc;
 
+    if (delays)
+        *delays = NULL, *n_delays = 0;
     /* The lock is taken by its own statement: the next one gets a snapshot that sees what
      * the previous holder committed, so the count of running runs is current. */
     if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
         return err_prefix(e, "promote runs of %s", dag_id);
     rc = store_exec_cmd(s, e, "SELECT pg_advisory_xact_lock(" PROMOTE_LOCK_CLASS ", hashtext($1))",
                         1, p);
-    if (rc == 0)
-        rc = store_exec_int(
-            s, e,
-            "WITH c AS (SELECT id FROM dag_run WHERE dag_id = $1 AND state = 'queued' "
-            "ORDER BY logical_date NULLS LAST, id LIMIT CASE WHEN $2::int <= 0 THEN NULL ELSE "
-            "greatest($2::int - (SELECT count(*) FROM dag_run WHERE dag_id = $1 AND "
-            "state = 'running'), 0) END), "
-            "u AS (UPDATE dag_run d SET state = 'running', start_date = to_timestamp($3::float8), "
-            "end_date = NULL, updated_at = now() FROM c WHERE d.id = c.id AND d.state = 'queued' "
-            "RETURNING 1) "
-            "SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('gust', 'run:' || $1) END "
-            "FROM u",
-            3, p, &n);
-    if (store_end_tx(s, rc, e) < 0)
+    if (rc == 0 && (res = store_exec(s, e, PROMOTE_SQL, 3, p)) == NULL)
+        rc = -1;
+    if (res) {
+        n = PQntuples(res);
+        if (promote_delays(res, delays, n_delays) < 0)
+            rc = err_set(e, ERR_FAIL, "out of memory");
+        PQclear(res);
+    }
+    if (store_end_tx(s, rc, e) < 0) {
+        if (delays) {
+            free(*delays);
+            *delays = NULL, *n_delays = 0;
+        }
         return err_prefix(e, "promote runs of %s", dag_id);
+    }
     if (promoted)
         *promoted = n;
     return 0;
+}
+
+int
+store_runs_promote(struct store *s, const char *dag_id, int max_active_runs, time_t now,
+                   int *promoted, struct err *e)
+{
+    return store_runs_promote_delays(s, dag_id, max_active_runs, now, promoted, NULL, NULL, e);
 }
 
 int

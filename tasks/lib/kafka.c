@@ -44,6 +44,9 @@ struct kq_producer {
 struct kq_consumer {
     rd_kafka_t *rk;
     rd_kafka_message_t *cur; /* the message lent to the caller by kq_poll */
+    struct kq_rebalance rb;  /* group mode: the owner's callbacks (NULL members: none) */
+    bool rb_failed;          /* a callback failed: the next kq_poll returns rb_err */
+    struct err rb_err;
 };
 
 static int64_t
@@ -346,6 +349,110 @@ kq_producer_free(struct kq_producer *p)
 
 /* ---- consumer ---- */
 
+/* The partitions of list as a malloc'd id array (NULL when out of memory); *topic is the
+ * first entry's topic (a loader subscribes to one topic). */
+static int *
+list_ids(const rd_kafka_topic_partition_list_t *l, const char **topic)
+{
+    int *ids = malloc((size_t)(l->cnt ? l->cnt : 1) * sizeof(*ids));
+
+    *topic = l->cnt ? l->elems[0].topic : "";
+    for (int i = 0; ids && i < l->cnt; i++)
+        ids[i] = l->elems[i].partition;
+    return ids;
+}
+
+/* Remember the first failure of a callback for kq_poll. */
+static void
+rebalance_failed(struct kq_consumer *c, const struct err *e, const char *fallback)
+{
+    if (c->rb_failed)
+        return;
+    c->rb_failed = true;
+    if (e != NULL && e->msg[0] != '\0')
+        c->rb_err = *e;
+    else
+        err_set(&c->rb_err, ERR_FAIL, "%s", fallback);
+}
+
+/* ASSIGN: ask the owner where each new partition starts, then take them from there. On
+ * failure nothing is taken: kq_poll fails and the owner exits, which gives them back. */
+static void
+rebalance_assign(struct kq_consumer *c, rd_kafka_topic_partition_list_t *l, bool coop)
+{
+    const char *topic;
+    int *ids = list_ids(l, &topic);
+    int64_t *starts = calloc((size_t)(l->cnt ? l->cnt : 1), sizeof(*starts));
+    struct err e = {0};
+    rd_kafka_error_t *kerr = NULL;
+
+    if (ids == NULL || starts == NULL) {
+        rebalance_failed(c, NULL, "rebalance: out of memory");
+    } else if (c->rb.assigned &&
+               c->rb.assigned(c->rb.ctx, topic, ids, (size_t)l->cnt, starts, &e) < 0) {
+        rebalance_failed(c, &e, "rebalance: assign failed");
+    } else {
+        for (int i = 0; i < l->cnt; i++)
+            l->elems[i].offset = starts[i] < 0 ? RD_KAFKA_OFFSET_BEGINNING : starts[i];
+        if (coop)
+            kerr = rd_kafka_incremental_assign(c->rk, l);
+        else if (rd_kafka_assign(c->rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            rebalance_failed(c, NULL, "rebalance: assign failed");
+    }
+    if (kerr != NULL) {
+        err_set(&e, ERR_FAIL, "rebalance: assign: %s", rd_kafka_error_string(kerr));
+        rebalance_failed(c, &e, "");
+        rd_kafka_error_destroy(kerr);
+    }
+    free(ids);
+    free(starts);
+}
+
+/* REVOKE: the owner finishes (or abandons) what it read from them, then they go. */
+static void
+rebalance_revoke(struct kq_consumer *c, rd_kafka_topic_partition_list_t *l, bool coop)
+{
+    const char *topic;
+    int *ids = list_ids(l, &topic);
+    struct err e = {0};
+    rd_kafka_error_t *kerr = NULL;
+
+    if (ids == NULL)
+        rebalance_failed(c, NULL, "rebalance: out of memory");
+    else if (c->rb.revoked && c->rb.revoked(c->rb.ctx, topic, ids, (size_t)l->cnt,
+                                            rd_kafka_assignment_lost(c->rk) != 0, &e) < 0)
+        rebalance_failed(c, &e, "rebalance: revoke failed");
+    /* given up whatever the owner said: librdkafka requires it */
+    if (coop)
+        kerr = rd_kafka_incremental_unassign(c->rk, l);
+    else
+        rd_kafka_assign(c->rk, NULL);
+    if (kerr != NULL)
+        rd_kafka_error_destroy(kerr);
+    free(ids);
+}
+
+/* librdkafka's rebalance callback: runs in our thread, inside rd_kafka_consumer_poll (or
+ * rd_kafka_consumer_close, when the callbacks are already cleared). */
+static void
+on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *l,
+             void *opaque)
+{
+    struct kq_consumer *c = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rebalance_assign(c, l, coop);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        rebalance_revoke(c, l, coop);
+    } else {
+        struct err e = {0};
+        err_set(&e, ERR_FAIL, "rebalance: %s", rd_kafka_err2str(err));
+        rebalance_failed(c, &e, "");
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
 struct kq_consumer *
 kq_consumer_new(const char *const *props, const char *group, struct err *e)
 {
@@ -357,6 +464,9 @@ kq_consumer_new(const char *const *props, const char *group, struct err *e)
         "enable.auto.offset.store=false",
         "enable.partition.eof=true",
         "auto.offset.reset=error", /* an offset that is gone is an error, never a jump */
+        /* group mode: a rebalance moves only the partitions that change owner, so the
+         * others keep loading (and their open batch) through it */
+        "partition.assignment.strategy=cooperative-sticky",
         NULL,
     };
     const char *const last[] = {gexplicit, NULL};
@@ -370,6 +480,8 @@ kq_consumer_new(const char *const *props, const char *group, struct err *e)
     snprintf(gexplicit, sizeof(gexplicit), "group.id=%s", group ? group : "");
     if ((conf = conf_new(defaults, props, group && *group ? last : NULL, e)) == NULL)
         goto fail;
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     if ((c->rk = handle_new(RD_KAFKA_CONSUMER, conf, e)) == NULL)
         goto fail;
     /* Errors and events come back through rd_kafka_consumer_poll. */
@@ -498,6 +610,36 @@ out:
     return rc;
 }
 
+int
+kq_subscribe(struct kq_consumer *c, const char *topic, const struct kq_rebalance *rb, struct err *e)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t err;
+
+    c->rb = *rb;
+    rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+    err = rd_kafka_subscribe(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        kerr_set(e, err, "subscribe");
+        return err_prefix(e, "group: %s", topic);
+    }
+    return 0;
+}
+
+int
+kq_cached_high(struct kq_consumer *c, const char *topic, int part, int64_t *high)
+{
+    int64_t low;
+
+    *high = -1;
+    return rd_kafka_get_watermark_offsets(c->rk, topic, part, &low, high) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR &&
+                   *high >= 0
+               ? 0
+               : -1;
+}
+
 static void
 msg_fill(struct kq_consumer *c, rd_kafka_message_t *m, struct kq_msg *out)
 {
@@ -551,7 +693,16 @@ kq_poll(struct kq_consumer *c, int timeout_ms, struct kq_msg *out, struct err *e
         rd_kafka_message_destroy(c->cur);
         c->cur = NULL;
     }
-    if ((m = rd_kafka_consumer_poll(c->rk, timeout_ms)) == NULL)
+    m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    if (c->rb_failed) { /* a rebalance callback failed inside the poll */
+        if (m != NULL)
+            rd_kafka_message_destroy(m);
+        c->rb_failed = false;
+        if (e != NULL)
+            *e = c->rb_err;
+        return -1;
+    }
+    if (m == NULL)
         return 0;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         msg_fill(c, m, out);
@@ -582,6 +733,9 @@ kq_consumer_free(struct kq_consumer *c)
         return;
     if (c->cur != NULL)
         rd_kafka_message_destroy(c->cur);
+    /* Leaving the group revokes everything: the owner may be half torn down by now, and an
+     * open batch it did not commit is rolled back by its database anyway. */
+    memset(&c->rb, 0, sizeof(c->rb));
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
     free(c);

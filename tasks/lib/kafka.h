@@ -5,6 +5,7 @@
 #ifndef GUST_KAFKA_H
 #define GUST_KAFKA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,10 +64,12 @@ void kq_producer_stats(const struct kq_producer *p, uint64_t *sent, uint64_t *de
 /* Destroy the producer; messages not flushed are dropped. NULL is a no-op. */
 void kq_producer_free(struct kq_producer *p);
 
-/* A consumer for explicit assignment whose offsets the caller stores elsewhere (PostgreSQL):
+/* A consumer whose offsets the caller stores elsewhere (PostgreSQL), for explicit assignment
+ * (kq_assign) or a group subscription (kq_subscribe):
  * group.id=group (default gust-<task>), enable.auto.commit=false,
  * enable.auto.offset.store=false, enable.partition.eof=true, auto.offset.reset=error (never
- * a silent jump). ERR_USAGE for a bad property or no bootstrap.servers. */
+ * a silent jump), partition.assignment.strategy=cooperative-sticky. ERR_USAGE for a bad property or
+ * no bootstrap.servers. */
 struct kq_consumer *kq_consumer_new(const char *const *props, const char *group, struct err *e);
 
 /* The topic's partition ids, ascending, in *parts (malloc'd, the caller frees). ERR_NOTFOUND
@@ -89,6 +92,31 @@ int kq_check_offset(const char *topic, int part, int64_t stored, int64_t low, in
  * first; on failure nothing is assigned. */
 int kq_assign(struct kq_consumer *c, const char *topic, const int *parts,
               const int64_t *start_offsets, size_t n, struct err *e);
+
+/* Group mode: what the consumer asks of its owner when the group moves partitions. Both run
+ * inside kq_poll, in the caller's thread; a -1 (with e) makes that kq_poll fail with e. */
+struct kq_rebalance {
+    /* parts[0..n) of topic are now ours: fill starts[i] with the next offset to read (< 0:
+     * the partition's beginning). On failure none of them is fetched. */
+    int (*assigned)(void *ctx, const char *topic, const int *parts, size_t n, int64_t *starts,
+                    struct err *e);
+    /* parts[0..n) are taken away (lost: the group gave them away already, after a session
+     * timeout): finish or abandon what was read from them before returning. They go even
+     * when this fails. */
+    int (*revoked)(void *ctx, const char *topic, const int *parts, size_t n, bool lost,
+                   struct err *e);
+    void *ctx;
+};
+
+/* Join the consumer's group (group.id) for topic through Kafka's group protocol
+ * (cooperative-sticky: a rebalance moves only the partitions that change owner). Partitions
+ * come and go through rb, called from kq_poll; nothing is committed to Kafka. */
+int kq_subscribe(struct kq_consumer *c, const char *topic, const struct kq_rebalance *rb,
+                 struct err *e);
+
+/* The log end of topic [part] as last seen by the fetcher (no request): 0, or -1 when not
+ * known yet. */
+int kq_cached_high(struct kq_consumer *c, const char *topic, int part, int64_t *high);
 
 /* Wait up to timeout_ms: KQ_MSG with a message, KQ_EOF at a partition's end, 0 on timeout,
  * -1 on error (offset out of range: ERR_FAIL; broker trouble: temporary, the consumer keeps

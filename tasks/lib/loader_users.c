@@ -1,7 +1,7 @@
 /* loader_users: parse, validate and clean the users_created messages into COPY rows of the
  * batch's temp table, merged into created_users at the end of the batch (see loader_users.h).
  *
- * A message is one JSON object, as tasks/randomuser_stream sends it (keyed by id): id,
+ * A message is one JSON object, as tasks/randomuser_stream sends it (keyed by email): id,
  * first_name, last_name, gender, address, postal_code, email, username, dob, registered_date,
  * phone, picture; unknown fields are ignored, a missing one is NULL. Where each of the
  * original's cleaning rules (issue 6, item 3) runs, and why:
@@ -20,9 +20,11 @@
  * identity column numbers the rows in the order the loader read them; finish_sql keeps the
  * last one per email (DISTINCT ON (email) ORDER BY email, seq DESC) and upserts it
  * (ON CONFLICT (email) DO UPDATE), so a later record replaces an earlier one within a batch
- * and across batches. Within a partition, read order is offset order; across partitions
- * (messages are keyed by id, so one email can sit in two of them) Kafka has no order, and the
- * order the loader read them in is the only "later" there is. The merge inserts in email
+ * and across batches. Within a partition, read order is offset order, and the producer keys
+ * each message by its email (trimmed, lower case), so all records of one email are in one
+ * partition and "later" is "sent later"; for messages sent before that (keyed by id, one email
+ * in several partitions) Kafka has no order, and the order the loader read them in is the only
+ * "later" there is (docs/pipelines.md, "Message keys and ordering"). The merge inserts in email
  * order, so two loaders of one group (--member) lock rows in the same order: no deadlock.
  *
  * Key invariant (as in loader_dvc): a record becomes a row only when every value will be

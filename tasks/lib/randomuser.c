@@ -5,6 +5,7 @@
  * loader's job (with a reason in its dead letters), not the producer's. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,36 @@ randomuser_record_from_text(const char *text, struct err *e)
     }
     json_decref(j);
     return r;
+}
+
+static bool
+ascii_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+int
+randomuser_key(const json_t *record, char **key, struct err *e)
+{
+    const json_t *v = json_object_get(record, "email");
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+
+    *key = NULL;
+    if (s == NULL)
+        return 0;
+    while (len > 0 && ascii_space(s[0]))
+        s++, len--;
+    while (len > 0 && ascii_space(s[len - 1]))
+        len--;
+    if (len == 0)
+        return 0;
+    if ((*key = malloc(len + 1)) == NULL)
+        return err_set(e, ERR_FAIL, "out of memory");
+    for (size_t i = 0; i < len; i++)
+        (*key)[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 'a' - 'A') : s[i];
+    (*key)[len] = '\0';
+    return 0;
 }
 
 char *

@@ -38,7 +38,7 @@ int randomuser_validate(const char *body, size_t size, struct err *e);
 /* The flat record of one API user (new reference), fields in order. A missing or null part is
  * null; address joins the parts present ("number street", city, state, country) with ", "
  * and is null when none is; postal_code is the postcode as text (a number is written in
- * decimal). The user must be an object with a non-empty login.uuid string (the message key):
+ * decimal). The user must be an object with a non-empty login.uuid string (the record's id):
  * otherwise NULL with ERR_PARSE (ERR_FAIL when out of memory). */
 json_t *randomuser_format(const json_t *user, struct err *e);
 
@@ -46,6 +46,14 @@ json_t *randomuser_format(const json_t *user, struct err *e);
  * string is taken as is (new reference); an API user (with "login") is formatted. NULL with
  * ERR_USAGE otherwise. */
 json_t *randomuser_record_from_text(const char *text, struct err *e);
+
+/* The record's Kafka message key, its business key: the email as created_users stores it
+ * (ASCII whitespace trimmed at both ends, ASCII letters lower-cased, as the users loader does),
+ * so every version of one user lands in one partition, in the order it was sent. *key gets it
+ * (malloc'd, the caller frees) or NULL when the record has none (email missing, null, not a
+ * string, or blank): such a record is sent without a key and the loader dead-letters it.
+ * -1 (ERR_FAIL) only when out of memory. */
+int randomuser_key(const json_t *record, char **key, struct err *e);
 
 /* Serialise a record: compact UTF-8 JSON, no ASCII escaping, fields in order (malloc'd, the
  * caller frees; NULL when out of memory). */

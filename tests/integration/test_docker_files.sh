@@ -14,7 +14,7 @@
 # Needs docker-compose, shellcheck and python3-yaml (make deps installs them).
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 251
+plan 255
 cd "$GUST_SRC" || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

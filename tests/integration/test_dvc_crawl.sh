@@ -6,7 +6,10 @@
 # additions are sent by the third; 500s, truncated and garbage bodies are retried; a source
 # that is down or a page that always fails ends in exit 111 after bounded tries, naming the
 # skipCount, watermark unchanged; a broker that is down likewise; sorted mode stops early and
-# falls back to the full scan on unsorted answers; XCom; --format record keys; odd items are
+# falls back to the full scan on unsorted answers; XCom; --format record keys (read back by
+# tests/integration/key_order.py: key = soDangKy in murmur2's partition, so a record sent again
+# by the next run lands in the same partition after its earlier version; a page is keyed by its
+# first record's soDangKy); odd items are
 # counted, not fatal; SIGTERM leaves the watermark alone; bad flags are 100; an item dated
 # 9999-12-31 is delivered and reported but never becomes the watermark.
 set -u
@@ -14,7 +17,7 @@ source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 69
+plan 72
 CRAWL=$(gust_bin dvc_crawl)
 gust_tmpdir tmp
 PORTAL_PID=
@@ -54,6 +57,14 @@ crawl() {
 xget() { python3 -c "import json, sys; v = json.load(open(sys.argv[1]))$1; print(json.dumps(v) if not isinstance(v, str) else v)" "$tmp/x.json"; }
 # consume TOPIC: every message as "key<TAB>value" lines into $tmp/TOPIC.msgs
 consume() { kcat -C -b "$BROKERS" -t "$1" -e -q -f '%k\t%s\n' >"$tmp/$1.msgs" 2>"$tmp/kcat.log"; }
+# key_order KIND PARTITIONS OUT TOPIC [key_order.py flags]: the topic read back with its
+# partitions and offsets into $tmp/OUT.json, checked; result in $OUT, its stats by stat NAME
+key_order() {
+    kcat -C -b "$BROKERS" -t "$4" -e -q -J >"$tmp/$3.json" 2>"$tmp/kcat.log"
+    OUT=$(python3 "$GUST_SRC/tests/integration/key_order.py" "$1" "$2" "$tmp/$3.json" "${@:5}")
+    echo "# key_order $4: $(echo "$OUT" | tail -1)"
+}
+stat() { echo "$OUT" | sed -n 's/^stats //p' | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 dataset() { curl -s "$URL/_control/dataset" >"$tmp/dataset.json"; }
 
 # check.py: the expected flat records, computed independently of the C code.
@@ -157,6 +168,9 @@ NEWEST=$(check_py newest "$tmp/dataset.json")
 check_eq "all 5000 records delivered, each of the 29 fields equal to the source's, keyed pages" \
     "records=5000 messages=50 OK" "$(check_py compare "$tmp/dataset.json" "$tmp/all_data.msgs" page "" 0)"
 check_contains "messages are raw UTF-8 (Vietnamese text)" "Công ty cổ phần" "$(head -c 20000 "$tmp/all_data.msgs")"
+key_order dvc-page 8 all_data all_data
+check_eq "page messages: keyed by their first soDangKy, in murmur2's partition, spread over all 8" \
+    "OK 8" "$(echo "$OUT" | head -1) $(stat partitions)"
 check_eq "crawl_state: the newest lastModificationTime (UTC)" "$NEWEST" "$(state dvc_flow | cut -d'|' -f1)"
 check_eq "crawl_state details: pages, items, sent, skipped" "50 5000 5000 0 full" \
     "$(q "select concat_ws(' ', details->>'pages', details->>'items', details->>'sent', details->>'skipped', details->>'mode') from crawl_state where job_name = 'dvc_flow'")"
@@ -290,6 +304,14 @@ check_eq "--format record: all $N records, one per message, key = soDangKy" \
     "0 records=$N messages=$N OK" \
     "$rc $(check_py compare "$tmp/dataset.json" "$tmp/records.msgs" record "" 0)"
 check_eq "XCom: records_sent = messages_sent" "$N $N" "$(xget '["records_sent"]') $(xget '["messages_sent"]')"
+key_order dvc-record 8 records0 records
+check_eq "... read back: key = soDangKy in murmur2's partition (one per key), all 8 partitions used" \
+    "OK 8 $N" "$(echo "$OUT" | head -1) $(stat partitions) $(stat keys)"
+crawl --job-name records --topic records --format record --parallel 8
+key_order dvc-record 8 records1 records --before "$tmp/records0.json"
+check_eq "the next run re-sends the overlap window ($(xget '["records_sent"]') records): each in its key's partition, after the earlier version" \
+    "0 OK True True" \
+    "$rc $(echo "$OUT" | head -1) $([ "$(stat repeated)" = "$(xget '["records_sent"]')" ] && echo True) $([ "$(stat repeated)" -gt 0 ] && echo True)"
 
 # ---- 11. odd items (a canned portal answer): logged and counted, the rest sent
 mkdir -p "$tmp/odd"

@@ -3,20 +3,23 @@
 # fixture (tests/fixtures/randomuser.py) and librdkafka's mock cluster: the fetched user is the
 # fixture's first user formatted (checked by an independent formatter) and is the XCom; 5xx are
 # retried; a source that is down ends in exit 111 after exactly --max-tries requests. The
-# stream sends the first user first, then formatted users keyed by id (dirty data unchanged),
+# stream sends the first user first, then formatted users keyed by email (dirty data unchanged),
 # stops on time, keeps to --rate (retries included) by the fixture's own counters, fails with
-# 111 when the broker or the source is down, stops on SIGTERM; bad flags are 100.
+# 111 when the broker or the source is down, stops on SIGTERM; bad flags are 100. Keys, on a
+# 6-partition topic read back (tests/integration/key_order.py): each user's key is its email as
+# created_users stores it (none without one), in murmur2's partition (one partition per email),
+# and users of one answer arrive in the order sent.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 46
+plan 50
 BIN=$(gust_bin)
 gust_tmpdir tmp
 unset ${!RANDOMUSER_@} ${!KAFKA_@}
 export GUST_XCOM_FILE=$tmp/xcom.json
 kafka_start -t users_created:1 -t users_faults:1 -t users_big:4 -t users_down:1 -t users_stop:1 \
-    -t users_slow:1 || exit 1
+    -t users_slow:1 -t users_keys:6 || exit 1
 BROKERS=$KAFKA_BOOTSTRAP_SERVERS
 randomuser_start --seed 1 --dirty 0.2 || exit 1
 URL=$RANDOMUSER_API_URL
@@ -97,8 +100,10 @@ elif cmd == "stream":      # served.json, messages, first-user file, max abandon
     for key, val, rec in msgs:
         if [k for k, _ in rec] != FIELDS:
             bad.append("fields of %s" % key)
-        if key != dict(rec)["id"]:
-            bad.append("key %s is not the id" % key)
+        email = dict(rec)["email"]
+        want = email.strip(" \t\n\r\f\v").lower() if isinstance(email, str) else ""
+        if key != want:
+            bad.append("key %s is not the email %s" % (key, email))
         if "\\u" in val:
             bad.append("ASCII escapes")
     got = [dict(r) for _, _, r in msgs[1:]]
@@ -168,7 +173,7 @@ check_eq "stream: never more than 6 request arrivals within any second" True "$(
 check_contains "stream: each request asks for --batch users" "results=50" "$(cat "$tmp/out")"
 OUT=$(check_py stream "$tmp/served.json" "$tmp/users_created.msgs" "$tmp/first.json" 100)
 N=$(grep -c . "$tmp/users_created.msgs")
-check_eq "stream: first user first, then every user as the fixture served it, formatted, keyed by id" \
+check_eq "stream: first user first, then every user as the fixture served it, formatted, keyed by email" \
     "OK $N" "$(echo "$OUT" | head -1)"
 check_eq "stream: dirty users travel unchanged (no first name, bad emails, spaces)" "True True True" \
     "$(echo "$OUT" | sed -n 's/^dirty //p' | awk '{print ($1 > 0 ? "True" : "False"), ($2 > 0 ? "True" : "False"), ($3 > 0 ? "True" : "False")}')"
@@ -176,6 +181,25 @@ check_eq "stream: XCom users_sent = delivered = messages; first_user; requests <
     "$N $N $(xget '["first_user"]') true" \
     "$(xget '["users_sent"]') $(xget '["delivered"]') $(python3 -c 'import json; print(json.load(open("'"$tmp/first.json"'"))["id"])') $(xget '["requests"] <= 16')"
 check_eq "stream: XCom duration ~3 s" true "$(xget '["duration"]; v = 3.0 <= v < 3.9')"
+
+# ---- message keys: the email, one partition per email, in the order sent
+control '{"op": "reset", "seed": 4, "dirty": 0.4}' >/dev/null
+run randomuser_stream --api-url "$URL" --topic users_keys --duration 2 --batch 200 \
+    --first-user "$(cat "$tmp/first.json")"
+served
+kcat -C -b "$BROKERS" -t users_keys -e -q -J >"$tmp/users_keys.json" 2>"$tmp/kcat.log"
+OUT=$(python3 "$GUST_SRC/tests/integration/key_order.py" users 6 "$tmp/users_keys.json" \
+    --served "$tmp/served.json" --batch 200 --first "$tmp/first.json")
+stat() { echo "$OUT" | sed -n 's/^stats //p' | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+echo "# key_order users_keys: $(echo "$OUT" | tail -1)"
+diag 0
+check_eq "keys: exit 0; each user keyed by its email trimmed and lower-cased (none without one), in murmur2's partition (one per email), in the order sent" \
+    "0 OK" "$rc $(echo "$OUT" | head -1)"
+check_eq "... not vacuous: 6 partitions used, emails sent twice, same-email pairs checked in order ($(echo "$OUT" | tail -1))" \
+    "6 True True" "$(stat partitions) $([ "$(stat multi)" -gt 0 ] && echo True) $([ "$(stat pairs)" -gt 0 ] && echo True)"
+check_eq "... users without an email: sent without a key, as many as the XCom's unkeyed (> 0)" \
+    "$(stat unkeyed) True" "$(xget '["unkeyed"]') $([ "$(stat unkeyed)" -gt 0 ] && echo True)"
+check_contains "... and logged" "has no email: sent without a key" "$(cat "$tmp/out")"
 
 # ---- a lower rate, 5xx included: retries count against the rate
 control '{"op": "faults", "fail_rate": 0.3, "fail_status": 500, "seed": 3}' >/dev/null

@@ -8,21 +8,24 @@
 # changes sends nothing; 5xx, maxlag, truncated and HTML answers are retried; --duration cuts
 # a run and the next one resumes exactly; a source, broker or database that is down ends in
 # exit 111 with the watermark unchanged; a change dated 9999-12-31 (from an API that ignores
-# rcend) is sent and reported but never becomes the position; bad flags are 100. Times the
+# rcend) is sent and reported but never becomes the position; bad flags are 100. Keys, read
+# back with partitions and offsets (tests/integration/key_order.py): each change's key is its
+# rcid, in murmur2's partition, oldest first within a partition; a change sent again by a later
+# run lands in the same partition after its first copy. Times the
 # checks depend on are put into the fixture, never assumed from how fast steps follow.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 source "$GUST_SRC/tests/lib/kafka.sh"
 source "$GUST_SRC/tests/lib/http.sh"
-plan 46
+plan 48
 WIKI=$(gust_bin wiki_stream)
 gust_tmpdir tmp
 unset ${!WIKI_@} ${!KAFKA_@}
 export GUST_XCOM_FILE=$tmp/xcom.json
 pg_gust_db gust_wiki_stream
 kafka_start -t rc_full:4 -t rc_inc:4 -t rc_none:1 -t rc_late:1 -t rc_faults:4 -t rc_cut:4 \
-    -t rc_down:1 -t rc_future:1 -t rc_future2:1 || exit 1
+    -t rc_down:1 -t rc_future:1 -t rc_future2:1 -t rc_keys:4 || exit 1
 BROKERS=$KAFKA_BOOTSTRAP_SERVERS
 wiki_start --changes 1500 --seed 1 || exit 1
 API=$WIKI_API_URL
@@ -43,6 +46,14 @@ wiki() {
 xget() { python3 -c "import json, sys; v = json.load(open(sys.argv[1]))$1; print(json.dumps(v) if not isinstance(v, str) else v)" "$tmp/x.json"; }
 consume() { kcat -C -b "$BROKERS" -t "$1" -e -q -f '%k\t%s\n' >"$tmp/$1.msgs" 2>"$tmp/kcat.log"; }
 changes() { curl -s "$WIKI_FIXTURE_URL/_control/changes" >"$tmp/changes.json"; }
+# key_order PARTITIONS OUT TOPIC [key_order.py flags]: the topic read back with its partitions
+# and offsets into $tmp/OUT.json, checked; result in $OUT, its stats by stat NAME
+key_order() {
+    kcat -C -b "$BROKERS" -t "$3" -e -q -J >"$tmp/$2.json" 2>"$tmp/kcat.log"
+    OUT=$(python3 "$GUST_SRC/tests/integration/key_order.py" wiki "$1" "$tmp/$2.json" "${@:4}")
+    echo "# key_order $3: $(echo "$OUT" | tail -1)"
+}
+stat() { echo "$OUT" | sed -n 's/^stats //p' | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 # check.py: the expected messages, mapped independently of the C code.
 cat >"$tmp/check.py" <<'PY'
@@ -197,6 +208,17 @@ consume rc_cut
 check_eq "... the next run sends the rest: together every change exactly once" \
     "0 changes=1508 OK" "$rc $(check_py compare "$tmp/changes.json" "$tmp/rc_cut.msgs" | head -1)"
 check_eq "... and ends at the newest change" "$NEWEST2" "$(state cut | cut -d'|' -f1)"
+
+# ---- 6b. keys: rcid, one partition per rcid, oldest first; a re-sent change after its first copy
+wiki --job-name keys --topic rc_keys
+key_order 4 rc_keys0 rc_keys
+check_eq "keys: each change keyed by its rcid in murmur2's partition, oldest first in each of the 4" \
+    "0 OK 4 $(xget '["changes_sent"]')" "$rc $(echo "$OUT" | head -1) $(stat partitions) $(stat keys)"
+q "delete from crawl_state where job_name = 'keys'"
+wiki --job-name keys --topic rc_keys
+key_order 4 rc_keys1 rc_keys --before "$tmp/rc_keys0.json"
+check_eq "... a run from scratch sends them all again: each in its rcid's partition, after its first copy" \
+    "0 OK True" "$rc $(echo "$OUT" | head -1) $([ "$(stat repeated)" = "$(xget '["changes_sent"]')" ] && echo True)"
 
 # ---- 7. source down: exit 111 after bounded tries, watermark unchanged
 before=$(state wiki)

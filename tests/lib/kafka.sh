@@ -42,6 +42,10 @@ kafka_start() {
     done
     KAFKA_BOOTSTRAP_SERVERS=$(head -1 "$_KAFKA_DIR/out")
     export KAFKA_BOOTSTRAP_SERVERS
+    # Loaders join consumer groups: with the default 45 s session the mock makes a member
+    # that joins after another left wait about 44 s (it waits out the session minus 1 s);
+    # below about 2.5 s it never settles a group.
+    export STREAM_LOADER_SESSION_TIMEOUT=${STREAM_LOADER_SESSION_TIMEOUT:-3s}
 }
 
 kafka_down() { [ -n "$_KAFKA_FD" ] && echo down >&"$_KAFKA_FD"; }
@@ -54,6 +58,6 @@ kafka_stop() {
     [ -n "$_KAFKA_FD" ] && exec {_KAFKA_FD}>&-
     rm -rf "$_KAFKA_DIR"
     _KAFKA_PID= _KAFKA_FD= _KAFKA_DIR=
-    unset KAFKA_BOOTSTRAP_SERVERS
+    unset KAFKA_BOOTSTRAP_SERVERS STREAM_LOADER_SESSION_TIMEOUT
     return 0
 }

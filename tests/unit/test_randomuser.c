@@ -2,8 +2,8 @@
  * record (the twelve fields in order, id = login.uuid, address from its parts, postcode as a
  * number or a string always written as text, the medium picture), missing and null nested
  * fields (null, never a crash), users that cannot be keyed, answer envelopes (the API's own
- * error, incomplete JSON, empty results), --first-user texts, and the serialisation (raw UTF-8,
- * fields in order). */
+ * error, incomplete JSON, empty results), --first-user texts, the serialisation (raw UTF-8,
+ * fields in order) and the message key (the email trimmed and lower-cased, none without one). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -316,6 +316,46 @@ test_record_from_text(void **state)
     }
 }
 
+/* The message key: the email as the loader stores it (trimmed, ASCII lower case), or none. */
+static void
+test_key(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"{\"email\": \"zoe.oconnor@example.com\"}", "zoe.oconnor@example.com"},
+        {"{\"email\": \" \\tZoe.OConnor@Example.COM \\n\"}", "zoe.oconnor@example.com"},
+        {"{\"email\": \"John Doe@example.com\"}",
+         "john doe@example.com"},                                      /* invalid: still keyed */
+        {"{\"email\": \"ÉLODIE@example.com\"}", "Élodie@example.com"}, /* ASCII only */
+        {"{\"email\": \"@\"}", "@"},
+        {"{\"email\": \"\"}", NULL},
+        {"{\"email\": \" \\t \"}", NULL},
+        {"{\"email\": null}", NULL},
+        {"{\"email\": 42}", NULL},
+        {"{\"id\": \"u-1\"}", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *rec = load(cases[i][0]);
+        char *key = (char *)"unset";
+        struct err e = {0};
+
+        assert_int_equal(randomuser_key(rec, &key, &e), 0);
+        if (cases[i][1] == NULL)
+            assert_null(key);
+        else
+            assert_string_equal(key, cases[i][1]);
+        free(key);
+        json_decref(rec);
+    }
+    json_t *rec = format_changed(NULL); /* a formatted user is keyed by its email */
+    char *key = NULL;
+    struct err e = {0};
+    assert_int_equal(randomuser_key(rec, &key, &e), 0);
+    assert_string_equal(key, "zoe.oconnor@example.com");
+    free(key);
+    json_decref(rec);
+}
+
 static void
 test_dump(void **state)
 {
@@ -336,10 +376,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_user),        cmocka_unit_test(test_postcode),
-        cmocka_unit_test(test_address),          cmocka_unit_test(test_missing_nested_fields),
-        cmocka_unit_test(test_unkeyable_users),  cmocka_unit_test(test_parse_answers),
-        cmocka_unit_test(test_record_from_text), cmocka_unit_test(test_dump),
+        cmocka_unit_test(test_full_user),
+        cmocka_unit_test(test_postcode),
+        cmocka_unit_test(test_address),
+        cmocka_unit_test(test_missing_nested_fields),
+        cmocka_unit_test(test_unkeyable_users),
+        cmocka_unit_test(test_parse_answers),
+        cmocka_unit_test(test_record_from_text),
+        cmocka_unit_test(test_dump),
+        cmocka_unit_test(test_key),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
