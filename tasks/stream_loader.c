@@ -784,6 +784,20 @@ out:
     return rc;
 }
 
+/* The StatsD client from the environment (NULL: metrics off). A bad setting is a usage
+ * error; a host that does not resolve costs the metrics only, never the load. */
+static int
+stats_open(struct loader *l, struct err *e)
+{
+    if ((l->stats = statsd_from_env(e)) != NULL || e->code == ERR_OK)
+        return 0;
+    if (e->code == ERR_USAGE)
+        return -1;
+    task_log("warning: %s: running without metrics", e->msg);
+    err_clear(e);
+    return 0;
+}
+
 /* --status: the group's lag per partition on stdout; exit 1 over --max-lag. */
 static int
 status_main(struct loader *l, struct opts *o, struct err *e)
@@ -887,7 +901,7 @@ main(int argc, char **argv)
         return TASK_OK;
     }
     if (rc == 0 && opts_check(&o, &l, &e) == 0 && opts_check_split(&o, &e) == 0 &&
-        (l.stats = statsd_from_env(&e), e.code == ERR_OK) &&
+        stats_open(&l, &e) == 0 &&
         (task_is_true(o.status) ? status_main(&l, &o, &e) : loader_main(&l, &o, &e)) == 0) {
         rc = l.skipped ? TASK_SKIP : TASK_OK;
         loader_free(&l);
