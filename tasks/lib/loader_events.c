@@ -178,6 +178,11 @@ add_payload(struct pgconn_row *row, const json_t *rec, struct loader_problems *p
 
     if (v == NULL || json_is_null(v))
         return pr->n ? 0 : pgconn_row_addn(row, NULL, 0, e);
+    /* jansson stops at a NUL after a number ("1\0x" loads as 1); COPY takes no NUL at all */
+    if (memchr(json_string_value(v), '\0', json_string_length(v)) != NULL) {
+        loader_problem(pr, "payload: contains a NUL character");
+        return 0;
+    }
     /* integers of any size as reals: jsonb's numeric takes them, jansson's int would not */
     parsed = json_loadb(json_string_value(v), json_string_length(v),
                         JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &je);
