@@ -14,6 +14,7 @@ pkgs=(
     docker-compose shellcheck python3-yaml python3-jinja2 python3-pendulum python3-aiosmtpd
     debootstrap buildah
     libmicrohttpd-dev libavro-dev python3-avro zlib1g-dev
+    pgbouncer
     libpcre2-dev uap-core libgeoip-dev geoip-database libmaxminddb-dev gnuplot-nox
     python3-ua-parser python3-geoip python3-maxminddb libmaxmind-db-writer-perl geoip-bin
 )

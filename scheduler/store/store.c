@@ -13,6 +13,7 @@
 
 #include "dagfile/dagfile.h"
 #include "conninfo.h"
+#include "log.h"
 #include "pq.h"
 #include "store/store.h"
 #include "store_int.h"
@@ -33,6 +34,60 @@ store_mask_conninfo(const char *conninfo, char *buf, size_t size)
 
 /* ---- connection ------------------------------------------------------------------- */
 
+/* The server process behind s->conn, into s->backend_pid. */
+int
+store_read_backend_pid(struct store *s, struct err *e)
+{
+    PGresult *res = PQexec(s->conn, "SELECT pg_backend_pid()");
+    int rc = 0;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        s->backend_pid = atoi(PQgetvalue(res, 0, 0));
+    else
+        rc = err_set(e, ERR_DB, "connect to %s: %s", s->where, PQerrorMessage(s->conn));
+    PQclear(res);
+    return rc;
+}
+
+/* gust keeps state in its database session: prepared statements and LISTEN. A connection
+ * pooler that hands a session's server connection to other clients between transactions
+ * (PgBouncer's pool_mode=transaction or statement) loses it, so such a pooler is refused
+ * here, at connect, rather than failing later on a statement or missing notifications.
+ *
+ * A pooler shows itself by a backend pid (libpq's, from the pooler) that is not the server's.
+ * Then a second connection opens a transaction: in session pooling it can never get our
+ * server process (we hold it); in transaction pooling it gets the one we just released (the
+ * pooler reuses the most recent server connection first, PgBouncer's default). */
+static int
+session_check(struct store *s, const char *conninfo, struct err *e)
+{
+    char where[200];
+    struct store probe = {0};
+    PGresult *res;
+    int shared;
+
+    if (store_read_backend_pid(s, e) < 0)
+        return -1;
+    if (s->backend_pid == PQbackendPID(s->conn))
+        return 0; /* PostgreSQL itself */
+    log_debug("connected to %s through a connection pooler (server process %d)", s->where,
+              s->backend_pid);
+    if ((probe.conn = pq_connect(conninfo, "gust", false, where, sizeof(where), e)) == NULL)
+        return err_prefix(e, "check the pooler's mode");
+    res = PQexec(probe.conn, "BEGIN");
+    PQclear(res);
+    shared = store_read_backend_pid(&probe, e) == 0 && probe.backend_pid == s->backend_pid;
+    PQfinish(probe.conn);
+    if (shared)
+        return err_set(e, ERR_USAGE,
+                       "connect to %s: a connection pooler gave two connections the same server "
+                       "session (PgBouncer's pool_mode=transaction or statement): gust keeps "
+                       "prepared statements and LISTEN in its session; use pool_mode=session "
+                       "for gust's database user, or connect to PostgreSQL directly",
+                       s->where);
+    return 0;
+}
+
 struct store *
 store_open(const char *conninfo, struct err *e)
 {
@@ -44,7 +99,8 @@ store_open(const char *conninfo, struct err *e)
         err_set(e, ERR_FAIL, "connect: out of memory");
         return NULL;
     }
-    if ((s->conn = pq_connect(conninfo, "gust", false, s->where, sizeof(s->where), e)) == NULL) {
+    if ((s->conn = pq_connect(conninfo, "gust", false, s->where, sizeof(s->where), e)) == NULL ||
+        session_check(s, conninfo, e) < 0) {
         store_free(s);
         return NULL;
     }

@@ -16,10 +16,14 @@ struct store {
     PGconn *conn;
     char where[200]; /* "host=... port=... dbname=... user=...", never a password */
     bool listening;
+    int backend_pid; /* the server process's, from pg_backend_pid(): a pooler's differs */
     /* Statements prepared on this session (store.c): sql text -> name "gN". */
     struct prepared *prepared;
     size_t n_prepared;
 };
+
+/* Read the server process's pid into s->backend_pid (after a connect or a reset). */
+int store_read_backend_pid(struct store *s, struct err *e);
 
 /* Forget the prepared statements (a new session has none): after PQreset. */
 void store_forget_prepared(struct store *s);

@@ -726,7 +726,7 @@ store_drain_notifies(struct store *s, int *count, struct err *e)
     /* This session's own notifications are news to nobody here: counting them would make
      * a scheduler wake up once more after each of its own writes. */
     while ((n = PQnotifies(s->conn)) != NULL) {
-        seen += n->be_pid != PQbackendPID(s->conn);
+        seen += n->be_pid != s->backend_pid;
         PQfreemem(n);
     }
     if (count)
@@ -745,6 +745,8 @@ store_reconnect(struct store *s, struct err *e)
         store_conn_error(s, e);
         return err_prefix(e, "reconnect to %s", s->where);
     }
+    if (store_read_backend_pid(s, e) < 0)
+        return err_prefix(e, "reconnect");
     if (s->listening && store_exec_cmd(s, e, "LISTEN gust", 0, NULL) != 0)
         return err_prefix(e, "reconnect to %s: listen", s->where);
     return 0;
