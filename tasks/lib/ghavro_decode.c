@@ -247,6 +247,78 @@ schema_ok(avro_schema_t s, int depth, int *budget)
     }
 }
 
+/* Named types (record, error, enum, fixed) defined in the schema JSON j: their full names
+ * (name, or namespace.name with the namespace given or inherited) go into seen. false when one
+ * is defined twice: libavro 1.11 then fails with "Cannot save record schema" and leaks the
+ * records it built (found by fuzz_ghavro). Walks every value, "default" ones included, so it
+ * can refuse a schema libavro would take, never the reverse. */
+static bool
+names_unique(const json_t *j, const char *ns, json_t *seen, int depth)
+{
+    const char *key, *name, *type, *own;
+    json_t *v;
+    size_t i;
+    char full[512];
+
+    if (depth > 64)
+        return false;
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+        {
+            if (!names_unique(v, ns, seen, depth + 1))
+                return false;
+        }
+        return true;
+    }
+    if (!json_is_object(j))
+        return true;
+    type = json_string_value(json_object_get(j, "type"));
+    name = json_string_value(json_object_get(j, "name"));
+    if (type && name &&
+        (!strcmp(type, "record") || !strcmp(type, "error") || !strcmp(type, "enum") ||
+         !strcmp(type, "fixed"))) {
+        own = json_string_value(json_object_get(j, "namespace"));
+        if (strchr(name, '.'))
+            snprintf(full, sizeof(full), "%s", name);
+        else
+            snprintf(full, sizeof(full), "%s%s%s", own ? own : ns, (own ? *own : *ns) ? "." : "",
+                     name);
+        if (json_object_get(seen, full) != NULL || json_object_set_new(seen, full, json_true()))
+            return false;
+        if (strrchr(full, '.'))
+            *strrchr(full, '.') = '\0';
+        else
+            full[0] = '\0';
+        ns = full;
+    }
+    json_object_foreach((json_t *)j, key, v)
+    {
+        if (!names_unique(v, ns, seen, depth + 1))
+            return false;
+    }
+    return true;
+}
+
+/* The schema text is JSON without duplicate keys, each named type defined once. */
+static int
+schema_text_ok(const struct frame *f, struct err *e)
+{
+    json_error_t je;
+    json_t *j = json_loadb(f->schema, f->schema_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    json_t *seen = json_object();
+    bool ok = j != NULL && seen != NULL && names_unique(j, "", seen, 0);
+
+    json_decref(seen);
+    if (j == NULL)
+        err_set(e, ERR_PARSE, "header: avro.schema: %s", je.text);
+    else if (!ok)
+        err_set(e, ERR_PARSE,
+                "header: avro.schema: a named type is defined twice (or nested "
+                "too deep)");
+    json_decref(j);
+    return ok ? 0 : -1;
+}
+
 /* The writer's schema (new reference): valid, a record, within schema_ok's limits. */
 static avro_schema_t
 writer_schema(const struct frame *f, struct err *e)
@@ -254,6 +326,8 @@ writer_schema(const struct frame *f, struct err *e)
     avro_schema_t s;
     int budget = 2000;
 
+    if (schema_text_ok(f, e) < 0)
+        return NULL;
     if (avro_schema_from_json_length(f->schema, f->schema_len, &s) != 0) {
         err_set(e, ERR_PARSE, "header: avro.schema: %s", avro_strerror());
         return NULL;

@@ -486,6 +486,66 @@ test_refused_writer_schemas(void **state)
     }
 }
 
+/* A container of no blocks whose header holds schema as avro.schema, byte for byte. */
+static size_t
+header_with_schema(const char *schema, unsigned char *buf, size_t size)
+{
+    size_t n = 0, len = strlen(schema);
+    uint64_t z = (uint64_t)len << 1; /* zig-zag of a length */
+
+    assert_true(len + 64 < size);
+    memcpy(buf,
+           "Obj\x01\x02\x16"
+           "avro.schema",
+           17);
+    n = 17;
+    do {
+        buf[n++] = (unsigned char)((z & 0x7f) | (z > 0x7f ? 0x80 : 0));
+        z >>= 7;
+    } while (z);
+    memcpy(buf + n, schema, len);
+    n += len;
+    buf[n++] = 0; /* end of the map */
+    memset(buf + n, 'S', 16);
+    return n + 16;
+}
+
+/* Writer schemas libavro 1.11 fails on and leaks memory with are refused before it sees them
+ * (found by fuzz_ghavro): a named type defined twice, an object with a key twice. */
+static void
+test_schema_text(void **state)
+{
+    static const struct {
+        const char *schema, *want;
+    } cases[] = {
+        {"{\"type\": \"record\", \"name\": \"E\", \"fields\": ["
+         "{\"name\": \"a\", \"type\": {\"type\": \"record\", \"name\": \"A\", \"fields\": []}},"
+         "{\"name\": \"b\", \"type\": {\"type\": \"record\", \"name\": \"A\", \"fields\": []}}]}",
+         "a named type is defined twice"},
+        {"{\"type\": \"record\", \"name\": \"E\", \"namespace\": \"n\", \"fields\": ["
+         "{\"name\": \"a\", \"type\": {\"type\": \"record\", \"name\": \"n.E\", \"fields\": []}}]}",
+         "a named type is defined twice"},
+        {"{\"type\": \"record\", \"name\": \"E\", \"fields\": \"x\", \"fields\": []}",
+         "duplicate object key"},
+        {"{\"type\": \"record\"", "avro.schema: "},
+    };
+    unsigned char buf[1024];
+    struct got g = {0};
+    struct err e = {0};
+    size_t n;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        unreadable(buf, header_with_schema(cases[i].schema, buf, sizeof(buf)), 0, cases[i].want);
+    /* the same short name in two namespaces is two types: an empty container */
+    n = header_with_schema("{\"type\": \"record\", \"name\": \"E\", \"namespace\": \"n\", "
+                           "\"fields\": [{\"name\": \"a\", \"type\": {\"type\": \"record\", "
+                           "\"name\": \"m.E\", \"fields\": []}}]}",
+                           buf, sizeof(buf));
+    assert_int_equal(ghavro_decode(buf, n, collect, &g, &e), 0);
+    assert_int_equal(g.n, 0);
+}
+
 /* A header without avro.codec means the null codec (the specification's default). */
 static void
 test_no_codec_in_header(void **state)
@@ -538,6 +598,7 @@ main(void)
         cmocka_unit_test(test_bad_block_after_good_ones),
         cmocka_unit_test(test_other_writer_schema),
         cmocka_unit_test(test_decode_raw),
+        cmocka_unit_test(test_schema_text),
         cmocka_unit_test(test_refused_writer_schemas),
         cmocka_unit_test(test_no_codec_in_header),
         cmocka_unit_test(test_callback_stops),
