@@ -285,13 +285,44 @@ direct_env(struct runner_cmd *cmd, const char *cwd)
     return 0;
 }
 
+/* A BashOperator's argv: its bash_command rendered, run by /bin/bash -c or directly. */
+static int
+bash_argv(struct store *s, const struct ti_try *t, struct runner_cmd *cmd, struct err *e)
+{
+    const struct dag_task *task = ti_task(t);
+    char *from_var = NULL, *script = NULL;
+
+    if (s != NULL && bash_command_variable(s, task, &from_var, e) < 0)
+        return -1;
+    if (runner_render(s, t, from_var ? from_var : task->bash_command, &script, e) < 0) {
+        free(from_var);
+        return err_prefix(e, "template error in bash_command");
+    }
+    free(from_var);
+    if (bash_direct() && shellwords_plain(script)) {
+        cmd->argv = shellwords_split(script);
+        free(script);
+        if (cmd->argv == NULL)
+            return err_set(e, ERR_FAIL, "out of memory");
+        cmd->direct = true;
+    } else if ((cmd->argv = calloc(4, sizeof(*cmd->argv))) == NULL ||
+               !(cmd->argv[0] = strdup("/bin/bash")) || !(cmd->argv[1] = strdup("-c"))) {
+        free(script);
+        runner_cmd_clear(cmd);
+        return err_set(e, ERR_FAIL, "out of memory");
+    } else {
+        cmd->argv[2] = script;
+    }
+    return 0;
+}
+
 int
 runner_build_command(struct store *s, const struct ti_try *t, char **parent_env, const char *bindir,
                      struct runner_cmd *cmd, struct err *e)
 {
     const struct dag_task *task = ti_task(t);
     struct env env = {0};
-    char *script = NULL, *branch = NULL;
+    char *branch = NULL;
 
     memset(cmd, 0, sizeof(*cmd));
     if (OP_IS_SQL(task->op)) {
@@ -306,28 +337,8 @@ runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
         if (runner_sensor_command(s, t, cmd, e) < 0)
             return -1;
     } else if (task->op == OP_BASH) {
-        char *from_var = NULL;
-        if (s != NULL && bash_command_variable(s, task, &from_var, e) < 0)
+        if (bash_argv(s, t, cmd, e) < 0)
             return -1;
-        if (runner_render(s, t, from_var ? from_var : task->bash_command, &script, e) < 0) {
-            free(from_var);
-            return err_prefix(e, "template error in bash_command");
-        }
-        free(from_var);
-        if (bash_direct() && shellwords_plain(script)) {
-            cmd->argv = shellwords_split(script);
-            free(script);
-            if (cmd->argv == NULL)
-                return err_set(e, ERR_FAIL, "out of memory");
-            cmd->direct = true;
-        } else if ((cmd->argv = calloc(4, sizeof(*cmd->argv))) == NULL ||
-                   !(cmd->argv[0] = strdup("/bin/bash")) || !(cmd->argv[1] = strdup("-c"))) {
-            free(script);
-            runner_cmd_clear(cmd);
-            return err_set(e, ERR_FAIL, "out of memory");
-        } else {
-            cmd->argv[2] = script;
-        }
     } else {
         char **const parts[2] = {task->cmds, task->arguments};
         const size_t counts[2] = {task->n_cmds, task->n_arguments};
