@@ -3,12 +3,13 @@
 # docs/dag-files.md, "BashOperator"): their output reaches the try log, their exit code is
 # the try's (skip_on_exit_code too), a missing program ends with 127 and bash's words in the
 # log and is retried like any failure; a command with shell syntax after rendering, and any
-# command under GUST_BASH_DIRECT=0, goes through bash. What tells the two apart: bash puts
+# command under GUST_BASH_DIRECT=0, goes through bash, and so does one whose environment has no
+# PATH. What tells the two apart: bash puts
 # `_` (the path of the program it runs) into that program's environment; gust passes its own.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 18
+plan 20
 gust_tmpdir tmp
 pg_gust_db gust_bash_direct
 export GUST_DAGS_FOLDER=$tmp/dags GUST_LOGS_FOLDER=$tmp/logs
@@ -32,6 +33,8 @@ direct_flow:
     - {task_id: missing, operator: airflow.operators.bash.BashOperator, bash_command: "gust-no-such-program-x arg", retries: 1, retry_delay: 0}
     - {task_id: who, operator: airflow.operators.bash.BashOperator, bash_command: "printenv _"}
     - {task_id: quoted, operator: airflow.operators.bash.BashOperator, bash_command: "printenv {{ params.quoted }}"}
+    - {task_id: nopath, operator: airflow.operators.bash.BashOperator, bash_command: "printenv _", env: {X: y}}
+    - {task_id: pwd, operator: airflow.operators.bash.BashOperator, bash_command: "printenv PWD", cwd: /usr/../tmp}
 YAML
 conf="{\"dir\": \"$tmp\"}"
 
@@ -52,6 +55,8 @@ check_fails "no bash set its _" grep -q /printenv \
     "$GUST_LOGS_FOLDER/dag_id=direct_flow/run_id=d1/task_id=who/attempt=1.log"
 check_eq "a command rendered with quotes succeeds" success "$(state_of quoted d1)"
 check_contains "through bash (quotes are shell syntax after rendering)" "/printenv" "$(log_of quoted d1)"
+check_contains "an env without PATH goes through bash (bash has a default PATH of its own)" "/printenv" "$(log_of nopath d1)"
+check_eq "a direct command sees PWD as bash would set it: its cwd's physical path" /tmp "$(log_of pwd d1 | grep -v "^\[gust\]")"
 
 GUST_BASH_DIRECT=0 "$GUST" dags trigger direct_flow --local -r d2 -c "$conf" >"$tmp/out2" 2>&1
 check_contains "GUST_BASH_DIRECT=0: every command goes through bash" "/printenv" "$(log_of who d2)"
