@@ -31,7 +31,8 @@ run_once(const struct dag_task *task, const struct runner_cmd *cmd, struct exec_
                              .cwd = task->cwd,
                              .log_path = "/dev/stdout",
                              .timeout = task->execution_timeout,
-                             .kill_grace = 10};
+                             .kill_grace = 10,
+                             .shell_errors = cmd->direct};
     int rc = -1;
 
     if (x == NULL || executor_start(x, &spec, NULL, e) < 0)

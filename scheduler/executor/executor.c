@@ -248,6 +248,29 @@ describe_failure(struct job *t, const struct exec_spec *spec, const int msg[2])
                  spec->argv[0], why);
 }
 
+/* A direct bash_command's program could not be started: end as bash -c would, with 127
+ * when there is no such program, 126 when there is one that cannot run, and bash's words for
+ * it on a line of the log. */
+static void
+shell_failure(struct job *t, const struct exec_spec *spec, int errnum)
+{
+    const char *cmd = spec->argv[0];
+    bool missing = errnum == ENOENT || errnum == ENOTDIR;
+    char line[PATH_MAX + 128];
+    int n;
+
+    t->res.exit_code = missing ? 127 : 126;
+    t->res.term_signal = 0;
+    if (missing && strchr(cmd, '/') == NULL)
+        n = snprintf(line, sizeof(line), "[gust] %.*s: command not found\n", PATH_MAX, cmd);
+    else
+        n = snprintf(line, sizeof(line), "[gust] %.*s: %s\n", PATH_MAX, cmd, strerror(errnum));
+    if (n > 0 && t->log_fd >= 0) {
+        ssize_t w = write(t->log_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line));
+        (void)w;
+    }
+}
+
 static int
 open_log(struct job *t, const char *path, struct err *e)
 {
@@ -356,7 +379,10 @@ executor_start(struct executor *x, const struct exec_spec *spec, pid_t *pid, str
         while (waitpid(t->res.pid, &status, 0) < 0 && errno == EINTR)
             ;
         set_status(t, status);
-        describe_failure(t, spec, msg);
+        if (spec->shell_errors && msg[0] == STAGE_EXEC)
+            shell_failure(t, spec, msg[1]);
+        else
+            describe_failure(t, spec, msg);
         job_mark_ended(t);
         close_fd(&t->fd[0]);
         close_fd(&t->fd[1]);

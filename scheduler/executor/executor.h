@@ -11,7 +11,7 @@
  * to a session of its own, see executor.c) is killed, so nothing of a task outlives it and
  * no background child keeps the pipes open. A timeout sends SIGTERM to the group, SIGKILL
  * (to the cgroup) after the grace period. Exec failures (no such program) come back through
- * a CLOEXEC pipe and are reported as permanent.
+ * a CLOEXEC pipe and are reported as permanent (or as bash reports them, shell_errors).
  *
  * The executor never blocks and has no loop of its own: the caller's poll() loop asks for
  * its descriptors and its next deadline, then calls executor_process(). SIGCHLD is blocked
@@ -40,6 +40,10 @@ struct exec_spec {
     size_t line_max;      /* longest last stdout line kept; 0: EXEC_LINE_MAX_DEFAULT */
     size_t log_max;       /* bytes of output the log takes, then a marker line; 0: no cap */
     const char *key;      /* names the try's cgroup ([0-9a-z], executor_kill_key); NULL: none */
+    bool shell_errors;    /* argv stands for a bash -c command run without bash: a program that
+                           * cannot be started ends as bash ends then (exit 127 when not found,
+                           * 126 when found but not executable, the reason on a log line), not
+                           * exec_failed; a file without #! runs with /bin/bash, not /bin/sh */
 };
 
 #define EXEC_LINE_MAX_DEFAULT (1024 * 1024)
@@ -84,7 +88,8 @@ int executor_kill_key(struct executor *x, const char *key);
 void executor_free(struct executor *x);
 
 /* Start a try. On success *pid (may be NULL) is its pid (= its process group id). A program
- * that cannot be executed is not an error here: it finishes at once with exec_failed. */
+ * that cannot be executed is not an error here: it finishes at once with exec_failed (with
+ * shell_errors: with exit code 127 or 126 and a line in its log). */
 int executor_start(struct executor *x, const struct exec_spec *spec, pid_t *pid, struct err *e);
 
 /* Number of tries started and not yet returned by executor_next_result. */

@@ -50,7 +50,7 @@ child_exec(const struct spawn *sp)
         err = errno;
         if (err == ENOEXEC) {
             sp->shargv[1] = sp->cands[i];
-            execve("/bin/sh", sp->shargv, sp->envp);
+            execve(sp->shargv[0], sp->shargv, sp->envp);
             err = errno;
             break;
         }
@@ -162,7 +162,7 @@ spawn_prepare(struct spawn *sp, const struct exec_spec *spec)
     sp->shargv = calloc(argc + 2, sizeof(*sp->shargv));
     if (sp->cands == NULL || sp->shargv == NULL)
         return -1;
-    sp->shargv[0] = "/bin/sh";
+    sp->shargv[0] = spec->shell_errors ? "/bin/bash" : "/bin/sh"; /* as bash -c would */
     for (size_t i = 1; i < argc; i++)
         sp->shargv[i + 1] = spec->argv[i];
     return 0;

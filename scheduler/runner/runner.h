@@ -187,6 +187,7 @@ int runner_sql_paths(const char *xcom_path, char **spec_path, char **branch_path
 struct runner_cmd {
     char **argv;
     char **envp;
+    bool direct; /* a bash_command run without bash: start it with exec_spec.shell_errors */
 };
 
 /* The command try 1 of dag->tasks[task] runs, outside any run (`gust tasks test`): the run

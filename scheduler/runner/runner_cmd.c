@@ -7,12 +7,18 @@
  * otherwise gust's own; a KubernetesPodOperator gets
  * gust's environment with its env_vars over it, since locally the "pod" needs the same
  * endpoints gust has. The folder of the gust binary goes first in PATH so task executables
- * installed beside it are found. Every rendered value stays one argv element. */
+ * installed beside it are found. Every rendered value stays one argv element.
+ *
+ * A rendered bash_command with no shell syntax (shellwords.h) is split on blanks and run
+ * directly, as make does, unless GUST_BASH_DIRECT=0: bash -c would exec that one command
+ * anyway, so only bash's start is saved; the executor then reports a program it cannot
+ * start as bash would (exit 127 or 126 and a line in the log, cmd->direct). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <limits.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +26,7 @@
 #include "dagfile/dagfile.h"
 #include "iso8601.h"
 #include "runid.h"
+#include "runner/shellwords.h"
 #include "runner_int.h"
 #include "store/store.h"
 
@@ -109,6 +116,7 @@ runner_cmd_clear(struct runner_cmd *cmd)
     free_strv(cmd->argv);
     free_strv(cmd->envp);
     cmd->argv = cmd->envp = NULL;
+    cmd->direct = false;
 }
 
 /* AIRFLOW_CTX_* (docs/architecture.md, "Semantics") and GUST_XCOM_FILE. */
@@ -220,13 +228,101 @@ bash_command_variable(struct store *s, const struct dag_task *task, char **out, 
     return 0;
 }
 
+/* GUST_BASH_DIRECT=0 (or "false", "no", "off"): every bash_command goes through bash. */
+static bool
+bash_direct(void)
+{
+    const char *v = getenv("GUST_BASH_DIRECT");
+
+    return v == NULL || !(strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 ||
+                          strcasecmp(v, "no") == 0 || strcasecmp(v, "off") == 0);
+}
+
+/* A direct command in the environment it got: back to bash where bash would not simply exec
+ * the program (no PATH: bash has its own default; a function exported under the program's
+ * name, BASH_FUNC_<name>%%, which bash would call instead); else PWD as bash sets it before
+ * it execs (the physical path of the try's cwd). 0, or -1 when out of memory. */
+static int
+direct_env(struct runner_cmd *cmd, const char *cwd)
+{
+    struct env env = {.v = cmd->envp};
+    char fn[300], *real, *script;
+    bool path = false, bash = false;
+    size_t fnlen;
+
+    for (; env.v[env.n] != NULL; env.n++)
+        ;
+    fnlen = (size_t)snprintf(fn, sizeof(fn), "BASH_FUNC_%s%%%%=", cmd->argv[0]);
+    for (size_t i = 0; i < env.n; i++) {
+        path |= strncmp(env.v[i], "PATH=", 5) == 0;
+        bash |= fnlen < sizeof(fn) && strncmp(env.v[i], fn, fnlen) == 0;
+    }
+    if (!path || bash) {
+        size_t len = 0;
+        for (size_t i = 0; cmd->argv[i] != NULL; i++)
+            len += strlen(cmd->argv[i]) + 1;
+        if ((script = malloc(len + 1)) == NULL)
+            return -1;
+        script[0] = '\0';
+        for (size_t i = 0; cmd->argv[i] != NULL; i++)
+            strcat(strcat(script, i ? " " : ""), cmd->argv[i]);
+        free_strv(cmd->argv);
+        cmd->direct = false;
+        if ((cmd->argv = calloc(4, sizeof(*cmd->argv))) == NULL ||
+            !(cmd->argv[0] = strdup("/bin/bash")) || !(cmd->argv[1] = strdup("-c"))) {
+            free(script);
+            return -1;
+        }
+        cmd->argv[2] = script;
+        return 0;
+    }
+    if (cwd != NULL && (real = realpath(cwd, NULL)) != NULL) {
+        int rc = env_set(&env, "PWD", real);
+        free(real);
+        cmd->envp = env.v;
+        return rc;
+    }
+    return 0;
+}
+
+/* A BashOperator's argv: its bash_command rendered, run by /bin/bash -c or directly. */
+static int
+bash_argv(struct store *s, const struct ti_try *t, struct runner_cmd *cmd, struct err *e)
+{
+    const struct dag_task *task = ti_task(t);
+    char *from_var = NULL, *script = NULL;
+
+    if (s != NULL && bash_command_variable(s, task, &from_var, e) < 0)
+        return -1;
+    if (runner_render(s, t, from_var ? from_var : task->bash_command, &script, e) < 0) {
+        free(from_var);
+        return err_prefix(e, "template error in bash_command");
+    }
+    free(from_var);
+    if (bash_direct() && shellwords_plain(script)) {
+        cmd->argv = shellwords_split(script);
+        free(script);
+        if (cmd->argv == NULL)
+            return err_set(e, ERR_FAIL, "out of memory");
+        cmd->direct = true;
+    } else if ((cmd->argv = calloc(4, sizeof(*cmd->argv))) == NULL ||
+               !(cmd->argv[0] = strdup("/bin/bash")) || !(cmd->argv[1] = strdup("-c"))) {
+        free(script);
+        runner_cmd_clear(cmd);
+        return err_set(e, ERR_FAIL, "out of memory");
+    } else {
+        cmd->argv[2] = script;
+    }
+    return 0;
+}
+
 int
 runner_build_command(struct store *s, const struct ti_try *t, char **parent_env, const char *bindir,
                      struct runner_cmd *cmd, struct err *e)
 {
     const struct dag_task *task = ti_task(t);
     struct env env = {0};
-    char *script = NULL, *branch = NULL;
+    char *branch = NULL;
 
     memset(cmd, 0, sizeof(*cmd));
     if (OP_IS_SQL(task->op)) {
@@ -241,22 +337,8 @@ runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
         if (runner_sensor_command(s, t, cmd, e) < 0)
             return -1;
     } else if (task->op == OP_BASH) {
-        char *from_var = NULL;
-        if (s != NULL && bash_command_variable(s, task, &from_var, e) < 0)
+        if (bash_argv(s, t, cmd, e) < 0)
             return -1;
-        if (runner_render(s, t, from_var ? from_var : task->bash_command, &script, e) < 0) {
-            free(from_var);
-            return err_prefix(e, "template error in bash_command");
-        }
-        free(from_var);
-        cmd->argv = calloc(4, sizeof(*cmd->argv));
-        if (cmd->argv == NULL || !(cmd->argv[0] = strdup("/bin/bash")) ||
-            !(cmd->argv[1] = strdup("-c"))) {
-            free(script);
-            runner_cmd_clear(cmd);
-            return err_set(e, ERR_FAIL, "out of memory");
-        }
-        cmd->argv[2] = script;
     } else {
         char **const parts[2] = {task->cmds, task->arguments};
         const size_t counts[2] = {task->n_cmds, task->n_arguments};
@@ -279,6 +361,10 @@ runner_build_command(struct store *s, const struct ti_try *t, char **parent_env,
     }
     free(branch);
     cmd->envp = env.v;
+    if (cmd->direct && direct_env(cmd, task->cwd) < 0) {
+        runner_cmd_clear(cmd);
+        return err_set(e, ERR_FAIL, "out of memory");
+    }
     return 0;
 }
 

@@ -482,6 +482,7 @@ start_exec(struct runner *r, struct ti_try *t)
     spec.log_max = r->opts.log_max_bytes;
     try_key(r, t->run->dag_id, t->run->run_id, task->task_id, t->map_index, t->try_number, key);
     spec.key = key;
+    spec.shell_errors = cmd.direct;
     if (executor_start(r->x, &spec, &t->pid, &e) < 0) {
         runner_log_line(t->log_path, "cannot start: %s", e.msg);
         runner_cmd_clear(&cmd);

@@ -535,6 +535,66 @@ test_exec_failure(void **state)
     assert_int_equal(executor_active(f->x), 0);
 }
 
+/* shell_errors (a bash_command run without bash): a program that cannot be started ends as
+ * bash -c would end, 127 or 126 with bash's words in the log; a file without #! runs with
+ * bash; a cwd that cannot be entered is still an exec failure (bash never started either). */
+static void
+test_shell_errors(void **state)
+{
+    struct fx *f = *state;
+    char noexec[300], plain[300], *log;
+    struct exec_spec spec = {.argv = (char *[]){"gust-no-such-program", "x", NULL},
+                             .envp = base_env,
+                             .cwd = f->dir,
+                             .log_path = f->log,
+                             .timeout = -1,
+                             .shell_errors = true};
+    struct exec_result r;
+    struct err e = {0};
+
+    file_path(f, "noexec", noexec);
+    write_file(noexec, "#!/bin/sh\necho never\n", 0644);
+    file_path(f, "plain", plain);
+    write_file(plain, "echo \"plain ${BASH_VERSION:+in bash}\"\n", 0755);
+    assert_int_equal(executor_start(f->x, &spec, NULL, &e), 0);
+    assert_true(wait_result(f->x, &r, 5));
+    assert_false(r.exec_failed);
+    assert_int_equal(r.exit_code, 127);
+    assert_int_equal(r.term_signal, 0);
+    exec_result_clear(&r);
+    spec.argv = (char *[]){"/nonexistent/prog", NULL};
+    assert_int_equal(executor_start(f->x, &spec, NULL, &e), 0);
+    assert_true(wait_result(f->x, &r, 5));
+    assert_false(r.exec_failed);
+    assert_int_equal(r.exit_code, 127);
+    exec_result_clear(&r);
+    spec.argv = (char *[]){noexec, NULL};
+    assert_int_equal(executor_start(f->x, &spec, NULL, &e), 0);
+    assert_true(wait_result(f->x, &r, 5));
+    assert_false(r.exec_failed);
+    assert_int_equal(r.exit_code, 126);
+    exec_result_clear(&r);
+    spec.argv = (char *[]){plain, NULL};
+    assert_int_equal(executor_start(f->x, &spec, NULL, &e), 0);
+    assert_true(wait_result(f->x, &r, 20));
+    assert_int_equal(r.exit_code, 0);
+    assert_string_equal(r.last_line, "plain in bash");
+    exec_result_clear(&r);
+    log = slurp(f->log, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "[gust] gust-no-such-program: command not found\n"));
+    assert_non_null(strstr(log, "[gust] /nonexistent/prog: No such file or directory\n"));
+    assert_non_null(strstr(log, ": Permission denied\n"));
+    assert_null(strstr(log, "never"));
+    free(log);
+    spec.argv = (char *[]){"true", NULL};
+    spec.cwd = "/nonexistent-dir";
+    assert_int_equal(executor_start(f->x, &spec, NULL, &e), 0);
+    assert_true(wait_result(f->x, &r, 5));
+    assert_true(r.exec_failed);
+    exec_result_clear(&r);
+}
+
 /* A bad log path is an error of executor_start, and nothing is left running. */
 static void
 test_bad_log_path(void **state)
@@ -943,6 +1003,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cwd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdin_is_dev_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shell_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_log_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_after_grace, setup, teardown),
