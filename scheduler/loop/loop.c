@@ -5,7 +5,9 @@
  * whose lease expired (their holder died); create the asset-triggered runs whose condition
  * holds (loop_asset.c); for every unpaused DAG create the scheduled runs that are due, time out
  * runs past dagrun_timeout and promote queued runs within max_active_runs; take the running
- * runs into the runner. Several schedulers may run against
+ * runs into the runner. An idle tick costs the same few statements whatever the number of
+ * DAGs (schedule_dags): what each DAG needs is read for all of them at once, and when its next
+ * run is due is kept in memory. Several schedulers may run against
  * one database: run creation is idempotent (the run id is fixed by the logical date),
  * promotion is serialized per DAG in the store, and every state change is conditional.
  * The worker's tick only reloads the DAG folder; its runner claims and runs queued tries.
