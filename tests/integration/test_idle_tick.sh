@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # The idle scheduler's tick costs a fixed number of statements, not a few per DAG (issue 22,
 # goal 4): with 10 and with 200 DAGs that have nothing due (daily from 2099), the statements
-# the scheduler sends per tick (PostgreSQL's log_statement = all on its database, the tick
-# counted by its one statement reading every DAG's pause state) are few and the same. Not
+# the scheduler sends per tick (PostgreSQL's log_statement = all on its database, the ticks
+# counted by the one read of the asset queue each makes, loop_assets) are few and the same. Not
 # timed: the counts come from the server's log over a number of ticks.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 6
+plan 8 # the six checks below and the two databases' "gust db migrate"
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 export GUST_LEASE_SECONDS=2 GUST_DAG_DIR_LIST_INTERVAL=1
 log=$GUST_TEST_PGDIR/server.log
-TICK='bool_or(paused)' # the tick's read of every DAG (store_sched_states)
+TICK='SELECT q.target_dag_id, a.uri FROM asset_dag_run_queue' # once a tick (store_asset_queues)
 q() { psql -X -q -At -c "$1"; }
 ticks() { grep -cF "$TICK" "$log"; }
 statements() { grep -cE 'LOG:  (statement|execute [^:]*):' "$log"; }
@@ -30,7 +30,7 @@ for i in range(n):
         f.write(f"idle_{i:04d}:\n  schedule: '0 3 * * *'\n  start_date: 2099-01-01\n"
                 "  tasks:\n    - {task_id: a, operator: airflow.operators.empty.EmptyOperator}\n")
 PY
-    pg_gust_db "gust_idle_$n" >&2 # its "ok" line: not one of this plan's checks
+    pg_gust_db "gust_idle_$n" >&2 # its "ok" line out of the captured number
     q "ALTER DATABASE gust_idle_$n SET log_statement = 'all'"
     GUST_DAGS_FOLDER=$dags GUST_LOGS_FOLDER=$GUST_TEST_TMP/logs$n \
         start_bg "sched$n" "$GUST" scheduler
