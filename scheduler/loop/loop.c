@@ -36,6 +36,7 @@
 #include "store/store.h"
 
 #define CATCHUP_PER_TICK 50 /* runs one DAG may create per tick; the rest come next tick */
+#define DUE_REFRESH 600     /* seconds between reads of every DAG's next run time */
 
 static time_t
 earliest(time_t a, time_t b)
@@ -70,7 +71,6 @@ maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
     if (!runner_take_hup(r) && now < c->next_scan)
         return;
     c->next_scan = now + c->scan_interval;
-    c->due_reset = true; /* the next runs' times are read again: runs deleted by hand come back */
     fp = loop_folder_fingerprint(c->folder);
     if (fp == c->fingerprint && c->fingerprint != 0) {
         loop_metric_folder(c, NULL, 0); /* unchanged: the last figures again */
@@ -82,6 +82,7 @@ maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
         return; /* folder unreadable: keep what we have */
     }
     c->fingerprint = fp;
+    c->due_reset = true; /* the DAGs' next run times are read again */
     /* recorded as the files are: a DAG kept below keeps its row as last recorded */
     if (c->mode == RUNNER_SCHEDULER && store_sync_dagbag(c->store, bag, now, &e) < 0)
         log_error("record the DAG folder: %s", e.msg);
@@ -237,12 +238,13 @@ read_flags(struct loop_ctx *c, struct runner *r, const struct dagbag *bag, struc
     return 0;
 }
 
-/* Keep c->due for bag, all unknown when the bag changed or at a reset. -1: out of memory. */
+/* Keep c->due for bag, all unknown after a reload and every DUE_REFRESH. -1: out of memory. */
 static int
-due_for_bag(struct loop_ctx *c, const struct dagbag *bag)
+due_for_bag(struct loop_ctx *c, const struct dagbag *bag, time_t now)
 {
-    if (c->due_bag == bag && c->n_due == bag->n_dags && !c->due_reset)
+    if (c->due_bag == bag && c->n_due == bag->n_dags && !c->due_reset && now < c->due_refresh)
         return 0;
+    c->due_refresh = now + DUE_REFRESH; /* runs deleted by hand are made again within it */
     free(c->due);
     c->due_bag = NULL, c->n_due = 0;
     if ((c->due = calloc(bag->n_dags ? bag->n_dags : 1, sizeof(*c->due))) == NULL)
@@ -295,9 +297,9 @@ out:
 }
 
 /* Each tick: one statement for the pause state and active runs of all DAGs, one for the last
- * scheduled runs of the DAGs whose next run time is not known (all of them after a folder
- * check, else only those just unpaused or whose creation failed); then, per DAG, store work
- * only for what is due: creating the runs whose time came (store_run_create's unique key keeps
+ * scheduled runs of the DAGs whose next run time is not known (all of them after a reload and
+ * every DUE_REFRESH, else only those just unpaused or whose creation failed); then, per DAG, store
+ * work only for what is due: creating the runs whose time came (store_run_create's unique key keeps
  * a run single however many schedulers race), timing out the runs of a DAG with active runs,
  * promoting the queued runs of a DAG that has some. Returns when the next run is due. */
 static time_t
@@ -307,7 +309,7 @@ schedule_dags(struct loop_ctx *c, struct runner *r, time_t now)
     struct dag_flags *flags;
     time_t next = 0;
 
-    if (bag->n_dags == 0 || due_for_bag(c, bag) < 0 ||
+    if (bag->n_dags == 0 || due_for_bag(c, bag, now) < 0 ||
         (flags = calloc(bag->n_dags, sizeof(*flags))) == NULL)
         return 0;
     if (read_flags(c, r, bag, flags) < 0) {
