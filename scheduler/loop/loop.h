@@ -38,6 +38,14 @@ struct loop_ctx {
     double parse_seconds;
     bool folder_loaded;
     double next_pool_gauges;
+    /* schedule_dags (loop.c): when each DAG of due_bag (same order) next has a scheduled run
+     * to create (0: unknown, ask the database; DUE_NEVER: never); all unknown again when
+     * due_reset is set (by a reload) and at due_refresh */
+    time_t *due;
+    size_t n_due;
+    const struct dagbag *due_bag;
+    bool due_reset;
+    time_t due_refresh;
 };
 
 /* Free what the tick kept (the last good DAG files). */

@@ -45,6 +45,10 @@ loop_ctx_clear(struct loop_ctx *c)
     free(c->good);
     c->good = NULL;
     c->n_good = 0;
+    free(c->due);
+    c->due = NULL;
+    c->n_due = 0;
+    c->due_bag = NULL;
 }
 
 /* The first error of file in bag for dag_id (or for the whole file), NULL when none. */

@@ -474,6 +474,26 @@ int store_last_scheduled(struct store *s, const char *dag_id, time_t *logical, s
 int store_last_scheduled_interval(struct store *s, const char *dag_id, time_t *logical, time_t *end,
                                   struct err *e);
 
+/* What the scheduler's tick needs of every DAG at once, in one statement: the DAGs that are
+ * paused or have runs queued or running (a DAG not listed is unpaused, or unknown, and has no
+ * active run). */
+struct store_sched_state {
+    char *dag_id;
+    bool paused, queued, active; /* active: some run queued or running */
+};
+int store_sched_states(struct store *s, struct store_sched_state **out, size_t *n, struct err *e);
+void store_sched_states_free(struct store_sched_state *v, size_t n);
+
+/* store_last_scheduled_interval for the n_ids DAGs of dag_ids in one statement: one row per
+ * DAG that has a scheduled run (a DAG without is left out). */
+struct store_last_interval {
+    char *dag_id;
+    time_t logical, end;
+};
+int store_last_scheduled_intervals(struct store *s, const char *const *dag_ids, size_t n_ids,
+                                   struct store_last_interval **out, size_t *n, struct err *e);
+void store_last_intervals_free(struct store_last_interval *v, size_t n);
+
 /* *n = runs of dag_id that are queued or running. */
 int store_dag_active_runs(struct store *s, const char *dag_id, int *n, struct err *e);
 

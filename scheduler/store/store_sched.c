@@ -397,6 +397,115 @@ store_dag_active_runs(struct store *s, const char *dag_id, int *n, struct err *e
     return 0;
 }
 
+void
+store_sched_states_free(struct store_sched_state *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i].dag_id);
+    free(v);
+}
+
+int
+store_sched_states(struct store *s, struct store_sched_state **out, size_t *n, struct err *e)
+{
+    /* the paused DAGs (a scan of the dag table) and the DAGs that
+     * have queued or running runs (idx_dag_run_state): nothing for an idle, unpaused bag */
+    PGresult *res =
+        store_exec(s, e,
+                   "SELECT dag_id, bool_or(paused), bool_or(queued), bool_or(active) FROM ("
+                   "SELECT dag_id, true AS paused, false AS queued, false AS active FROM dag "
+                   "WHERE is_paused UNION ALL "
+                   "SELECT dag_id, false, bool_or(state = 'queued'), true FROM dag_run "
+                   "WHERE state IN ('queued', 'running') GROUP BY dag_id) x GROUP BY dag_id",
+                   0, NULL);
+    bool bad = false;
+    int rows;
+
+    *out = NULL, *n = 0;
+    if (res == NULL)
+        return err_prefix(e, "the DAGs' pause state and active runs");
+    rows = PQntuples(res);
+    if (rows > 0 && (*out = calloc((size_t)rows, sizeof(**out))) == NULL)
+        bad = true;
+    for (int i = 0; i < rows && !bad; i++) {
+        struct store_sched_state *v = &(*out)[(*n)++];
+
+        v->dag_id = dup_col(res, i, 0, &bad);
+        v->paused = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+        v->queued = strcmp(PQgetvalue(res, i, 2), "t") == 0;
+        v->active = strcmp(PQgetvalue(res, i, 3), "t") == 0;
+        bad = bad || v->dag_id == NULL;
+    }
+    PQclear(res);
+    if (bad) {
+        store_sched_states_free(*out, *n);
+        *out = NULL, *n = 0;
+        return err_set(e, ERR_FAIL, "out of memory");
+    }
+    return 0;
+}
+
+void
+store_last_intervals_free(struct store_last_interval *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i].dag_id);
+    free(v);
+}
+
+int
+store_last_scheduled_intervals(struct store *s, const char *const *dag_ids, size_t n_ids,
+                               struct store_last_interval **out, size_t *n, struct err *e)
+{
+    json_t *ids = json_array();
+    char *text = NULL;
+    PGresult *res = NULL;
+    bool bad = ids == NULL;
+    int rows;
+
+    *out = NULL, *n = 0;
+    for (size_t i = 0; i < n_ids && !bad; i++)
+        bad = json_array_append_new(ids, json_string(dag_ids[i])) != 0;
+    if (!bad && (text = json_dumps(ids, JSON_COMPACT)) == NULL)
+        bad = true;
+    json_decref(ids);
+    if (bad) {
+        free(text);
+        return err_set(e, ERR_FAIL, "out of memory");
+    }
+    /* one index probe per DAG, as store_last_scheduled_interval's; DAGs without one: no row */
+    const char *p[] = {text};
+    res = store_exec(s, e,
+                     "SELECT d, extract(epoch FROM l.logical_date)::bigint, "
+                     "extract(epoch FROM l.data_interval_end)::bigint "
+                     "FROM jsonb_array_elements_text($1::jsonb) AS d CROSS JOIN LATERAL ("
+                     "SELECT logical_date, data_interval_end FROM dag_run WHERE dag_id = d AND "
+                     "run_type = 'scheduled' ORDER BY logical_date DESC, data_interval_end DESC "
+                     "LIMIT 1) l",
+                     1, p);
+    free(text);
+    if (res == NULL)
+        return err_prefix(e, "the last scheduled runs");
+    rows = PQntuples(res);
+    if (rows > 0 && (*out = calloc((size_t)rows, sizeof(**out))) == NULL)
+        bad = true;
+    for (int i = 0; i < rows && !bad; i++) {
+        struct store_last_interval *v = &(*out)[(*n)++];
+
+        v->dag_id = dup_col(res, i, 0, &bad);
+        bad = bad || v->dag_id == NULL;
+        v->logical = PQgetisnull(res, i, 1) ? 0 : (time_t)strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        v->end = PQgetisnull(res, i, 2) ? 0 : (time_t)strtoll(PQgetvalue(res, i, 2), NULL, 10);
+    }
+    PQclear(res);
+    if (bad) {
+        store_last_intervals_free(*out, *n);
+        *out = NULL, *n = 0;
+        return err_set(e, ERR_FAIL, "out of memory");
+    }
+    return 0;
+}
+
 /* The promotion: each promoted run's schedule delay (NULL: not a scheduled run never cleared,
  * Airflow's condition for dagrun.schedule_delay), one row per run. */
 static const char PROMOTE_SQL[] =

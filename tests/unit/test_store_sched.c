@@ -665,6 +665,46 @@ test_pause(void **state UNUSED)
     assert_string_equal(query("SELECT count(*) FROM log WHERE dag_id = 'nope'"), "0");
 }
 
+/* The scheduler tick's reads of every DAG at once: pause and active runs, last scheduled run. */
+static void
+test_sched_states(void **state UNUSED)
+{
+    struct err e = {0};
+    struct store_sched_state *v;
+    struct store_last_interval *last;
+    const char *ids[] = {"etl", "other", "nope"};
+    size_t n;
+
+    OK_EQ(store_sched_states(S, &v, &n, &e), n, 0); /* nothing paused, no run */
+    mkrun(ETL, "s1", "scheduled", T0);
+    mkrun(ETL, "s2", "scheduled", T0 + DAY);
+    mkrun(ETL, "m", "manual", T0 + 2 * DAY); /* the latest, but not scheduled */
+    mkrun(OTHER, "o", "manual", T0);
+    assert_int_equal(store_run_set_state(S, "etl", "s1", RUN_QUEUED, RUN_RUNNING, T0, &e), 1);
+    assert_int_equal(store_run_set_state(S, "etl", "s1", RUN_RUNNING, RUN_SUCCESS, T0, &e), 1);
+    assert_int_equal(store_run_set_state(S, "etl", "s2", RUN_QUEUED, RUN_RUNNING, T0, &e), 1);
+    assert_int_equal(store_run_set_state(S, "other", "o", RUN_QUEUED, RUN_RUNNING, T0, &e), 1);
+    assert_int_equal(store_run_set_state(S, "other", "o", RUN_RUNNING, RUN_SUCCESS, T0, &e), 1);
+    assert_int_equal(store_dag_set_paused(S, "other", true, &e), 0);
+
+    OK_EQ(store_sched_states(S, &v, &n, &e), n, 2);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].dag_id, "etl") == 0)
+            assert_true(!v[i].paused && v[i].queued && v[i].active);
+        else
+            assert_true(strcmp(v[i].dag_id, "other") == 0 && v[i].paused && !v[i].queued &&
+                        !v[i].active);
+    store_sched_states_free(v, n);
+
+    /* a DAG without a scheduled run, or unknown, has no row */
+    OK_EQ(store_last_scheduled_intervals(S, ids, 3, &last, &n, &e), n, 1);
+    assert_string_equal(last[0].dag_id, "etl");
+    assert_int_equal(last[0].logical, T0 + DAY);
+    assert_int_equal(last[0].end, T0 + DAY);
+    store_last_intervals_free(last, n);
+    OK_EQ(store_last_scheduled_intervals(S, ids, 0, &last, &n, &e), n, 0);
+}
+
 static void
 test_variables(void **state UNUSED)
 {
@@ -821,6 +861,7 @@ main(void)
         cmocka_unit_test_setup(test_sync_tasks, setup),
         cmocka_unit_test_setup(test_prev_ti_state, setup),
         cmocka_unit_test_setup(test_pause, setup),
+        cmocka_unit_test_setup(test_sched_states, setup),
         cmocka_unit_test_setup(test_variables, setup),
         cmocka_unit_test_setup(test_notify, setup),
         cmocka_unit_test_setup(test_reconnect, setup),
