@@ -21,13 +21,15 @@
  * DELETE beside a batch locking by staging_id could otherwise deadlock. The row locks the
  * DELETE itself takes still keep any other writer of staging from double-consuming a row.
  *
- * Speed (issue 22, about 45 s -> see bench/README.md per million staging rows): the whole-table
- * move is a plain DELETE ... RETURNING (no FOR UPDATE pass that writes every row twice), the
- * newest version is chosen by sorting only (sodangky, lastmodificationtime, staging_id,
- * about 100 bytes a row) instead of the wide rows, and the wide rows are matched to the
- * winners by a hash join. The statement's planner settings are set for the transaction
- * only (TUNE_SQL): staging's statistics are usually stale (it was empty at the last
- * ANALYZE), and a nested loop over the CTEs would take hours.
+ * Speed (issue 22; figures in bench/README.md): the whole-table move is a plain DELETE ...
+ * RETURNING (no FOR UPDATE pass that writes every row a second time), the newest version is
+ * chosen by sorting only (sodangky, lastmodificationtime, staging_id), about 100 bytes a row,
+ * instead of the wide rows, and the wide rows are matched to the winners by a hash join
+ * (winners holds one id per key: a plain join, no second dedup). The planner settings are
+ * set for the transaction only (TUNE_SQL): staging's statistics are usually stale (it was
+ * empty at the last ANALYZE), and a nested loop over the CTEs would take hours. What is left
+ * is mostly the write-ahead log: full-page images of every staging page the DELETE touches,
+ * and the new rows with their two index entries.
  *
  * Counts: the upsert's RETURNING reports xmax = 0 for an inserted row (a new tuple no
  * transaction has touched) and the current transaction's id for an updated one; a key
@@ -80,13 +82,13 @@ static const char TUNE_SQL[] =
 /* The staging rows moved: all the snapshot sees (up to $1 when set), or the $2 lowest ids. */
 #define MOVE_ALL                                                                                   \
     "DELETE FROM pharmaceutical_data_staging WHERE $1::bigint IS NULL OR staging_id <= $1::bigint" \
-    " RETURNING *"
+    " RETURNING staging_id, " COLS
 #define MOVE_BATCH                                                                                 \
     "DELETE FROM pharmaceutical_data_staging WHERE staging_id IN ("                                \
     "  SELECT staging_id FROM pharmaceutical_data_staging"                                         \
     "  WHERE $1::bigint IS NULL OR staging_id <= $1::bigint"                                       \
     "  ORDER BY staging_id LIMIT $2::bigint FOR UPDATE)"                                           \
-    " RETURNING *"
+    " RETURNING staging_id, " COLS
 
 /* WITH moved AS (MOVE_ALL or MOVE_BATCH) UPSERT_FROM_MOVED: one row: staging rows moved,
  * distinct keys, inserted, updated. winners holds one staging_id per key (the newest
@@ -98,7 +100,7 @@ static const char TUNE_SQL[] =
     "  ORDER BY sodangky, lastmodificationtime DESC NULLS LAST, staging_id DESC"                   \
     "), upserted AS ("                                                                             \
     "  INSERT INTO pharmaceutical_data AS d (" COLS ", loaded_at)"                                 \
-    "  SELECT " COLS ", now() FROM moved WHERE staging_id IN (SELECT staging_id FROM winners)"     \
+    "  SELECT " COLS ", now() FROM moved JOIN winners USING (staging_id)"                          \
     "  ON CONFLICT (sodangky) DO UPDATE SET"                                                       \
     "    idthuoc = EXCLUDED.idthuoc, sodangkycu = EXCLUDED.sodangkycu,"                            \
     "    tenthuoc = EXCLUDED.tenthuoc, phanloaithuocenum = EXCLUDED.phanloaithuocenum,"            \
