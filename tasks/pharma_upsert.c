@@ -3,15 +3,33 @@
  *
  * One statement per transaction does it all: a DELETE ... RETURNING CTE takes the staging
  * rows this run moves (every row its snapshot sees, or the lowest --batch-limit staging ids),
- * DISTINCT ON keeps the newest version of each sodangky among them (greatest
+ * DISTINCT ON picks the newest version of each sodangky among them (greatest
  * lastmodificationtime, a NULL time losing to any time, ties to the later-loaded row), and
  * INSERT ... ON CONFLICT DO UPDATE writes it only when the stored row is older (or has no
  * time): a version never replaces a newer one, whatever order the versions arrive in.
  *
- * Key invariant: the rows deleted from staging are exactly the rows read. Rows a loader
- * inserts (or commits) after the statement's snapshot are not seen by the DELETE and stay in
- * staging for the next run; a second upsert running at the same time waits on the rows this
- * one locked and then skips them. Either the whole batch moves or, on any error, nothing.
+ * Key invariant: the rows deleted from staging are exactly the rows read, and only they are
+ * upserted. Rows a loader inserts (or commits) after the statement's snapshot are not seen by
+ * the DELETE and stay in staging for the next run. Either the whole batch moves or, on any
+ * error, nothing. Loaders are never blocked: they take no lock the upsert holds.
+ *
+ * Upserts take turns: each transaction first takes a transaction-level advisory lock (on the
+ * staging table's oid, see LOCK_SQL), so a second upsert waits for the first to commit and
+ * then, its DELETE's snapshot taken after that commit, sees only what is left. That is what
+ * makes the whole-table move safe without row locks: two DELETEs walking the table in
+ * physical order (synchronized sequential scans may start them at different pages) or a
+ * DELETE beside a batch locking by staging_id could otherwise deadlock. The row locks the
+ * DELETE itself takes still keep any other writer of staging from double-consuming a row.
+ *
+ * Speed (issue 22; figures in bench/README.md): the whole-table move is a plain DELETE ...
+ * RETURNING (no FOR UPDATE pass that writes every row a second time), the newest version is
+ * chosen by sorting only (sodangky, lastmodificationtime, staging_id), about 100 bytes a row,
+ * instead of the wide rows, and the wide rows are matched to the winners by a hash join
+ * (winners holds one id per key: a plain join, no second dedup). The planner settings are
+ * set for the transaction only (TUNE_SQL): staging's statistics are usually stale (it was
+ * empty at the last ANALYZE), and a nested loop over the CTEs would take hours. What is left
+ * is mostly the write-ahead log: full-page images of every staging page the DELETE touches,
+ * and the new rows with their two index entries.
  *
  * Counts: the upsert's RETURNING reports xmax = 0 for an inserted row (a new tuple no
  * transaction has touched) and the current transaction's id for an updated one; a key
@@ -47,46 +65,71 @@
     "ngaycapsodangky, ngayhethansodangky, ngaygiahansodangky, soquyetdinh, thongtinrutsodangky, "  \
     "dangbaoche, donggoi, hamluong, hoatchatchinh, tieuchuan, tieuchuanid, tuoitho"
 
-/* $1 = highest staging_id to take (NULL: any), $2 = batch size (NULL: LIMIT ALL).
- * Returns one row: staging rows moved, distinct keys, inserted, updated. */
-static const char UPSERT_SQL[] =
-    "WITH moved AS ("
-    "  DELETE FROM pharmaceutical_data_staging WHERE staging_id IN ("
-    "    SELECT staging_id FROM pharmaceutical_data_staging"
-    "    WHERE $1::bigint IS NULL OR staging_id <= $1::bigint"
-    "    ORDER BY staging_id LIMIT $2::bigint FOR UPDATE)"
-    "  RETURNING *"
-    "), newest AS ("
-    "  SELECT DISTINCT ON (sodangky) * FROM moved"
-    "  ORDER BY sodangky, lastmodificationtime DESC NULLS LAST, staging_id DESC"
-    "), upserted AS ("
-    "  INSERT INTO pharmaceutical_data AS d (" COLS ", loaded_at)"
-    "  SELECT " COLS ", now() FROM newest ORDER BY sodangky"
-    "  ON CONFLICT (sodangky) DO UPDATE SET"
-    "    idthuoc = EXCLUDED.idthuoc, sodangkycu = EXCLUDED.sodangkycu,"
-    "    tenthuoc = EXCLUDED.tenthuoc, phanloaithuocenum = EXCLUDED.phanloaithuocenum,"
-    "    congtydangkyid = EXCLUDED.congtydangkyid, congtysanxuatid = EXCLUDED.congtysanxuatid,"
-    "    creationtime = EXCLUDED.creationtime,"
-    "    lastmodificationtime = EXCLUDED.lastmodificationtime,"
-    "    tencongtydangky = EXCLUDED.tencongtydangky, diachidangky = EXCLUDED.diachidangky,"
-    "    nuocdangky = EXCLUDED.nuocdangky, tencongtysanxuat = EXCLUDED.tencongtysanxuat,"
-    "    diachisanxuat = EXCLUDED.diachisanxuat, nuocsanxuat = EXCLUDED.nuocsanxuat,"
-    "    fulladdress = EXCLUDED.fulladdress, dotcap = EXCLUDED.dotcap,"
-    "    ngaycapsodangky = EXCLUDED.ngaycapsodangky,"
-    "    ngayhethansodangky = EXCLUDED.ngayhethansodangky,"
-    "    ngaygiahansodangky = EXCLUDED.ngaygiahansodangky, soquyetdinh = EXCLUDED.soquyetdinh,"
-    "    thongtinrutsodangky = EXCLUDED.thongtinrutsodangky, dangbaoche = EXCLUDED.dangbaoche,"
-    "    donggoi = EXCLUDED.donggoi, hamluong = EXCLUDED.hamluong,"
-    "    hoatchatchinh = EXCLUDED.hoatchatchinh, tieuchuan = EXCLUDED.tieuchuan,"
-    "    tieuchuanid = EXCLUDED.tieuchuanid, tuoitho = EXCLUDED.tuoitho,"
-    "    loaded_at = EXCLUDED.loaded_at"
-    "  WHERE d.lastmodificationtime IS NULL"
-    "     OR EXCLUDED.lastmodificationtime > d.lastmodificationtime"
-    "  RETURNING (d.xmax = 0) AS inserted"
-    ")"
-    "SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM newest),"
-    "  count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
-    "  FROM upserted";
+/* Taken first in every transaction: upserts take turns (see the opening comment). The key is
+ * (oid of the staging table, 0); an oid above 2^31 wraps to a negative int4, still unique. */
+static const char LOCK_SQL[] =
+    "SELECT pg_advisory_xact_lock('pharmaceutical_data_staging'::regclass::oid::int, 0)";
+
+/* For this transaction only: hash joins (a nested loop over CTEs whose row counts the planner
+ * guesses from stale statistics could take hours), and at least 128 MB per sort or hash so
+ * that a million staging rows' keys are sorted in memory (more is spilled to disk). */
+static const char TUNE_SQL[] =
+    "SELECT set_config('enable_nestloop', 'off', true), set_config('enable_mergejoin', 'off', "
+    "true),"
+    "  set_config('work_mem', CASE WHEN pg_size_bytes(current_setting('work_mem')) < 134217728"
+    "    THEN '128MB' ELSE current_setting('work_mem') END, true)";
+
+/* The staging rows moved: all the snapshot sees (up to $1 when set), or the $2 lowest ids. */
+#define MOVE_ALL                                                                                   \
+    "DELETE FROM pharmaceutical_data_staging WHERE $1::bigint IS NULL OR staging_id <= $1::bigint" \
+    " RETURNING staging_id, " COLS
+#define MOVE_BATCH                                                                                 \
+    "DELETE FROM pharmaceutical_data_staging WHERE staging_id IN ("                                \
+    "  SELECT staging_id FROM pharmaceutical_data_staging"                                         \
+    "  WHERE $1::bigint IS NULL OR staging_id <= $1::bigint"                                       \
+    "  ORDER BY staging_id LIMIT $2::bigint FOR UPDATE)"                                           \
+    " RETURNING staging_id, " COLS
+
+/* WITH moved AS (MOVE_ALL or MOVE_BATCH) UPSERT_FROM_MOVED: one row: staging rows moved,
+ * distinct keys, inserted, updated. winners holds one staging_id per key (the newest
+ * version), sorted on the narrow columns only. The INSERT takes no ORDER BY: upserts take
+ * turns, so no two of them write pharmaceutical_data at once. */
+#define UPSERT_FROM_MOVED                                                                          \
+    "), winners AS ("                                                                              \
+    "  SELECT DISTINCT ON (sodangky) staging_id FROM moved"                                        \
+    "  ORDER BY sodangky, lastmodificationtime DESC NULLS LAST, staging_id DESC"                   \
+    "), upserted AS ("                                                                             \
+    "  INSERT INTO pharmaceutical_data AS d (" COLS ", loaded_at)"                                 \
+    "  SELECT " COLS ", now() FROM moved JOIN winners USING (staging_id)"                          \
+    "  ON CONFLICT (sodangky) DO UPDATE SET"                                                       \
+    "    idthuoc = EXCLUDED.idthuoc, sodangkycu = EXCLUDED.sodangkycu,"                            \
+    "    tenthuoc = EXCLUDED.tenthuoc, phanloaithuocenum = EXCLUDED.phanloaithuocenum,"            \
+    "    congtydangkyid = EXCLUDED.congtydangkyid, congtysanxuatid = EXCLUDED.congtysanxuatid,"    \
+    "    creationtime = EXCLUDED.creationtime,"                                                    \
+    "    lastmodificationtime = EXCLUDED.lastmodificationtime,"                                    \
+    "    tencongtydangky = EXCLUDED.tencongtydangky, diachidangky = EXCLUDED.diachidangky,"        \
+    "    nuocdangky = EXCLUDED.nuocdangky, tencongtysanxuat = EXCLUDED.tencongtysanxuat,"          \
+    "    diachisanxuat = EXCLUDED.diachisanxuat, nuocsanxuat = EXCLUDED.nuocsanxuat,"              \
+    "    fulladdress = EXCLUDED.fulladdress, dotcap = EXCLUDED.dotcap,"                            \
+    "    ngaycapsodangky = EXCLUDED.ngaycapsodangky,"                                              \
+    "    ngayhethansodangky = EXCLUDED.ngayhethansodangky,"                                        \
+    "    ngaygiahansodangky = EXCLUDED.ngaygiahansodangky, soquyetdinh = EXCLUDED.soquyetdinh,"    \
+    "    thongtinrutsodangky = EXCLUDED.thongtinrutsodangky, dangbaoche = EXCLUDED.dangbaoche,"    \
+    "    donggoi = EXCLUDED.donggoi, hamluong = EXCLUDED.hamluong,"                                \
+    "    hoatchatchinh = EXCLUDED.hoatchatchinh, tieuchuan = EXCLUDED.tieuchuan,"                  \
+    "    tieuchuanid = EXCLUDED.tieuchuanid, tuoitho = EXCLUDED.tuoitho,"                          \
+    "    loaded_at = EXCLUDED.loaded_at"                                                           \
+    "  WHERE d.lastmodificationtime IS NULL"                                                       \
+    "     OR EXCLUDED.lastmodificationtime > d.lastmodificationtime"                               \
+    "  RETURNING (d.xmax = 0) AS inserted"                                                         \
+    ")"                                                                                            \
+    "SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM winners),"                         \
+    "  count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"                     \
+    "  FROM upserted"
+
+/* $1 = highest staging_id to take (NULL: any), $2 = batch size (only UPSERT_BATCH_SQL). */
+static const char UPSERT_ALL_SQL[] = "WITH moved AS (" MOVE_ALL UPSERT_FROM_MOVED;
+static const char UPSERT_BATCH_SQL[] = "WITH moved AS (" MOVE_BATCH UPSERT_FROM_MOVED;
 
 struct counts {
     long long staging_rows, keys, inserted, updated;
@@ -111,7 +154,10 @@ upsert_batch(struct pgconn *c, const char *max_id, const char *limit, struct cou
 
     if (pgconn_begin(c, e) < 0)
         return err_prefix(e, "begin");
-    if (pgconn_query(c, UPSERT_SQL, 2, params, &r, e) < 0) {
+    if (pgconn_exec(c, LOCK_SQL, 0, NULL, NULL, e) < 0 ||
+        pgconn_exec(c, TUNE_SQL, 0, NULL, NULL, e) < 0 ||
+        pgconn_query(c, limit ? UPSERT_BATCH_SQL : UPSERT_ALL_SQL, limit ? 2 : 1, params, &r, e) <
+            0) {
         if (!pgconn_lost(c)) {
             struct err ignored;
             pgconn_rollback(c, &ignored); /* the statement's error is the one to report */

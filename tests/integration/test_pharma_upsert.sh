@@ -9,7 +9,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 80
+plan 92
 UPSERT=$(gust_bin pharma_upsert)
 gust_tmpdir tmp
 unset PHARMA_UPSERT_BATCH_LIMIT
@@ -185,6 +185,64 @@ check_eq "what it saw was upserted" "a-june|g-1" "$(name_of A1)|$(name_of G1)"
 upsert
 check_eq "the next run moves them" "a-july-concurrent|h-concurrent|0" "$(name_of A1)|$(name_of H1)|$(staged)"
 xcom >/dev/null
+
+# --- two upserts at once: they take turns (an advisory lock), each staging row is moved once
+# and loaders are never blocked; a killed upsert moves nothing and the other one moves it all.
+# Held deterministically: the first waits on a row lock of the main table, after its DELETE.
+advisory_waiting() {
+    test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
+        and wait_event = 'advisory'")" = 1
+}
+stage_in_time() { timeout 10 psql -X -q -v ON_ERROR_STOP=1 -c "insert into pharmaceutical_data_staging
+    (sodangky, lastmodificationtime, tenthuoc) values ('$1', '$2', '$3')"; }
+q "insert into pharmaceutical_data (sodangky, lastmodificationtime, tenthuoc)
+    values ('CC1', '2025-01-01T00:00:00Z', 'cc1-old')" # a row to hold a lock on
+stage CC1 2025-08-01T00:00:00Z cc1-aug
+stage CC2 2025-08-01T00:00:00Z cc2-aug
+lock_hold CC1
+GUST_XCOM_FILE=$tmp/x1.json "$UPSERT" >"$tmp/out1" 2>&1 &
+up1=$!
+wait_for 10 upsert_waiting
+check "the first upsert holds (waits on the row lock)" upsert_waiting
+stage_in_time CC3 2025-08-01T00:00:00Z cc3-staged-meanwhile
+check_eq "a loader is not blocked by a running upsert" 0 $?
+GUST_XCOM_FILE=$tmp/x2.json "$UPSERT" >"$tmp/out2" 2>&1 &
+up2=$!
+wait_for 10 advisory_waiting
+check "the second upsert waits for the first" advisory_waiting
+lock_release
+wait "$up1"
+check_eq "the first of two concurrent upserts exits 0" 0 $?
+wait "$up2"
+check_eq "the second exits 0" 0 $?
+check_eq "the first moved what its snapshot saw, the second the row staged meanwhile" \
+    '"staging_rows": 2}|"staging_rows": 1}' \
+    "$(grep -o '"staging_rows": [0-9]*}' "$tmp/x1.json")|$(grep -o '"staging_rows": [0-9]*}' "$tmp/x2.json")"
+check_eq "both moved, staging empty" "cc1-aug|cc2-aug|cc3-staged-meanwhile|0" \
+    "$(name_of CC1)|$(name_of CC2)|$(name_of CC3)|$(staged)"
+rm -f "$tmp/x1.json" "$tmp/x2.json"
+# the same, the first killed (-9) while it waits: its transaction never commits
+stage CC1 2025-09-01T00:00:00Z cc1-sep
+stage CC2 2025-09-01T00:00:00Z cc2-sep
+lock_hold CC1
+GUST_XCOM_FILE=$tmp/x1.json "$UPSERT" >"$tmp/out1" 2>&1 &
+up1=$!
+wait_for 10 upsert_waiting
+GUST_XCOM_FILE=$tmp/x2.json "$UPSERT" >"$tmp/out2" 2>&1 &
+up2=$!
+wait_for 10 advisory_waiting
+kill -9 "$up1"
+wait "$up1"
+check_eq "the first upsert was killed" 137 $?
+lock_release
+wait "$up2"
+check_eq "the upsert beside a killed one exits 0" 0 $?
+check_eq "it moved every row the killed one had taken" '"staging_rows": 2}' \
+    "$(grep -o '"staging_rows": [0-9]*}' "$tmp/x2.json")"
+check_eq "the killed upsert left no XCom" no "$(test -e "$tmp/x1.json" && echo yes || echo no)"
+check_eq "the rows are moved once, staging empty" "cc1-sep|cc2-sep|0" \
+    "$(name_of CC1)|$(name_of CC2)|$(staged)"
+rm -f "$tmp/x2.json"
 
 # --- a writer racing repeated batched upserts: every row ends up moved, none lost
 n=1500
