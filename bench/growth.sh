@@ -143,12 +143,12 @@ gp=$work/growth.dat # tasks per_task_ms peak_rss_mib label
     large=${sizes[${#sizes[@]} - 1]}
     ratio=$(bench_ratio "$(per_task "one_$large" "$large")" "$(per_task "one_$small" "$small")")
     cratio=$(bench_ratio "$(cpu_per_task "one_$large" "$large")" "$(cpu_per_task "one_$small" "$small")")
-    echo "Per-task wall time, one DAG of $large tasks / one DAG of $small: **$ratio** (scheduler CPU per"
-    echo "task: $cratio). Per-task time, $multi_dags DAGs of $multi_tasks / one DAG of $small:"
-    echo "$(bench_ratio "$(per_task multi $((multi_dags * multi_tasks)))" "$(per_task "one_$small" "$small")")."
-    echo "Peak RSS, one DAG of $large / one DAG of $small: $(bench_ratio "$(col "one_$large" 5 | bench_median)" "$(col "one_$small" 5 | bench_median)")"
-    echo "for $(bench_ratio "$large" "$small")x the tasks. Flat: the time ratios about 1, and the run state per task not"
-    echo "growing with the tasks."
+    mratio=$(bench_ratio "$(per_task multi $((multi_dags * multi_tasks)))" "$(per_task "one_$small" "$small")")
+    rratio=$(bench_ratio "$(col "one_$large" 5 | bench_median)" "$(col "one_$small" 5 | bench_median)")
+    echo "Per-task wall time, one DAG of $large tasks / one DAG of $small: **$ratio** (scheduler CPU"
+    echo "per task: $cratio). Per-task wall time, $multi_dags DAGs of $multi_tasks / one DAG of $small: $mratio."
+    echo "Peak RSS, one DAG of $large / one DAG of $small: $rratio, for $(bench_ratio "$large" "$small")x the tasks."
+    echo "Flat: the time ratios about 1, and the run state per task not growing with the tasks."
     echo
 } >"$BENCH_OUT/growth.md"
 

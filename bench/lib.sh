@@ -90,9 +90,9 @@ bench_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 # The column alias bench_wait marks the poll, so that statement counts can leave it out
 # (pg_stat_statements keeps the text: WHERE query NOT LIKE '%bench_wait%').
 bench_runs_done() {
-    local done conns
+    local ended conns
     BENCH_POLLS=$((${BENCH_POLLS:-0} + 1))
-    read -r done conns <<<"$(psql -X -q -At -F' ' -c "SELECT
+    read -r ended conns <<<"$(psql -X -q -At -F' ' -c "SELECT
         (SELECT count(*) FROM dag_run WHERE state IN ('success', 'failed')) AS bench_wait,
         (SELECT count(*) FROM pg_stat_activity
           WHERE datname = current_database() AND pid <> pg_backend_pid()) AS bench_wait_conns")"
@@ -100,7 +100,7 @@ bench_runs_done() {
         [ "$conns" -gt "$(cat "$BENCH_CONN_PEAK_FILE" 2>/dev/null || echo 0)" ]; then
         echo "$conns" >"$BENCH_CONN_PEAK_FILE"
     fi
-    [ -n "$done" ] && [ "$done" -ge "$1" ]
+    [ -n "$ended" ] && [ "$ended" -ge "$1" ]
 }
 
 bench_wait_runs() {

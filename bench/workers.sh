@@ -190,9 +190,10 @@ per() { col "$1" "$2" | bench_median | awk -v n="$n" -v m="${3:-1}" '{ printf "%
     echo
     first=${counts[0]}
     last=${counts[${#counts[@]} - 1]}
-    echo "Throughput with $last workers / with $([ "$first" = 0 ] && echo "the scheduler alone" || echo "$first"):"
-    echo "$(bench_ratio "$(col "$first" 2 | bench_median)" "$(col "$last" 2 | bench_median)"). This machine has $(nproc) CPUs for all the"
-    echo "processes and PostgreSQL: when the CPU columns add up to about $(nproc) x 1000 / (tasks/s), the"
+    if [ "$first" = 0 ]; then base="the scheduler alone"; else base="$first"; fi
+    echo "Throughput with $last workers / with $base:"
+    echo "$(bench_ratio "$(col "$first" 2 | bench_median)" "$(col "$last" 2 | bench_median)"). This machine has $(nproc) CPUs for every process and"
+    echo "PostgreSQL: when the three CPU columns add up to about $(nproc) x 1000 / (tasks/s) ms, the"
     echo "machine is what saturates, not gust; statements, commits and flushes per task are what"
     echo "more hosts would add to the one database."
     echo
