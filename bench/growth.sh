@@ -3,8 +3,8 @@
 #
 # One DAG of 1,000, 5,000 and 20,000 no-op tasks (bench/gen_graphs.py fan N: start -> N-2
 # parallel -> end), and 100 DAGs of 100 tasks triggered one after another with nothing
-# running yet: wall time per task from the first trigger to the last run's end (dag_run
-# end_date), the scheduler's CPU per task and its peak RSS (VmHWM). Each measurement has its
+# running yet: wall time per task from the first trigger to the last task's end
+# (task_instance.end_date, microseconds; dag_run's dates are whole seconds), the scheduler's CPU per task and its peak RSS (VmHWM). Each measurement has its
 # own database and a fresh `gust scheduler` (GUST_PARALLELISM=2) that loads only the DAGs
 # measured, so the peak is that work's. Runs interleaved over the sizes. Flat means the
 # per-task time and memory do not grow with n. A table, and growth.png (gnuplot) beside
@@ -87,7 +87,9 @@ measure() { # label dags tasks-per-dag run
         { bench_log "$label did not finish in time"; tail "$work/scheduler.log" >&2; exit 1; }
     failed=$(q "SELECT count(*) FROM dag_run WHERE state <> 'success'")
     [ "$failed" = 0 ] || { bench_log "$label: $failed runs did not succeed"; exit 1; }
-    end=$(q "SELECT extract(epoch FROM max(end_date)) FROM dag_run")
+    kill -0 "$sched_pid" 2>/dev/null ||
+        { bench_log "$label: the scheduler exited during the run"; tail "$work/scheduler.log" >&2; exit 1; }
+    end=$(q "SELECT extract(epoch FROM max(end_date)) FROM task_instance")
     wall=$(awk -v a="$t0" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
     printf '%s %s %s %s %s %s %s\n' "$label" "$total" "$wall" \
         "$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$sched_pid")" 'BEGIN { printf "%.3f", b - a }')" \
@@ -118,7 +120,7 @@ gp=$work/growth.dat # tasks per_task_ms peak_rss_mib label
     echo "parallel -> end); one DAG of each size, then $multi_dags DAGs of $multi_tasks tasks triggered one after"
     echo "another (\`gust dags trigger\`, no run active before). Each measurement: a fresh database and"
     echo "a fresh \`gust scheduler\` (\`GUST_PARALLELISM=2\`) that loads only the DAGs measured. Wall"
-    echo "time from the first trigger to the last run's end (\`dag_run.end_date\`); the scheduler's CPU"
+    echo "time from the first trigger to the last task's end (\`task_instance.end_date\`); the scheduler's CPU"
     echo "time over the same span; its peak RSS (VmHWM), its RSS once the DAGs were loaded (before the"
     echo "first trigger), and what the runs added to it per task (the memory of run state)."
     echo "$BENCH_RUNS runs each, interleaved; median (min-max)."

@@ -4,7 +4,7 @@
 # The same 5,000-task fan-out (bench/gen_graphs.py fan 5000) run by `gust scheduler` alone
 # (its own executor, GUST_PARALLELISM=2), then by `gust scheduler --no-executor` plus 1, 2 and
 # 4 `gust worker --concurrency 2` processes on this machine. For each: throughput (tasks/s,
-# first trigger to the run's end), what the database did per task (statements from
+# trigger to the last task's end), what the database did per task (statements from
 # pg_stat_statements, commits from pg_stat_database, WAL flushes from pg_stat_wal), the peak
 # of connections to the database (pg_stat_activity, sampled every 0.1 s), and CPU per task of
 # the scheduler, the workers and their PostgreSQL backends: which saturates first.
@@ -132,7 +132,7 @@ measure() { # workers run
     unset BENCH_CONN_PEAK_FILE
     peak=$(cat "$work/peak")
     [ "$(q "SELECT state FROM dag_run")" = success ] || { bench_log "$k workers: the run failed"; exit 1; }
-    end=$(q "SELECT extract(epoch FROM end_date) FROM dag_run")
+    end=$(q "SELECT extract(epoch FROM max(end_date)) FROM task_instance")
     wall=$(sub "$end" "$t0")
     local scpu wcpu bcpu
     scpu=$(sub "$(bench_cpu_s "${pids[0]}")" "$s0")

@@ -40,6 +40,7 @@ check "the product_view part reports the loader's peak RSS" \
 rows=$(grep -cE '^\| (1 DAG|[0-9]+ DAGs x [0-9]+) \| [0-9]+ \| [0-9.]+ \([0-9.]+-[0-9.]+\) \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ \(' \
     "$out/RESULTS.md")
 check_eq "four growth rows with figures" 4 "$rows"
+[ "$rows" = 4 ] || sed -n '/^### 9/,/^### 10/p' "$out/RESULTS.md" | sed 's/^/# /'
 check "the growth part states the per-task time ratio" \
     grep -qE '^Per-task wall time, one DAG of [0-9]+ tasks / one DAG of [0-9]+: \*\*[0-9.]+\*\*' "$out/RESULTS.md"
 check_contains "RESULTS.md links the growth plot" "](growth.png)" "$res"
@@ -49,5 +50,6 @@ check_eq "growth.png beside RESULTS.md is a PNG" "PNG" "$(head -c 4 "$out/growth
 rows=$(grep -cE '^\| scheduler (alone|\+ [0-9]+ workers?) \| [0-9]+ \| [0-9.]+ \([0-9.]+-[0-9.]+\) \| [0-9.]+ \| [0-9.]+ \| -?[0-9.]+ \| [0-9.]+ \| [0-9]+ \|' \
     "$out/RESULTS.md")
 check_eq "three workers rows with figures" 3 "$rows"
+[ "$rows" = 3 ] || sed -n '/^### 10/,$p' "$out/RESULTS.md" | sed 's/^/# /'
 check "the workers part lists the most frequent statements" \
     grep -qE '^\| [0-9.]+ \| `(SELECT|INSERT|UPDATE|WITH|BEGIN|COMMIT|SET)' "$out/RESULTS.md"
