@@ -107,7 +107,7 @@ done
 cp "$results" "$BENCH_OUT/growth.tsv"
 
 col() { awk -v l="$1" -v c="$2" '$1 == l { print $c }' "$results"; }
-# per task of the median run (by wall time): "wall_s per_task_ms cpu_ms_per_task"
+# per task, in ms: the median wall time or scheduler CPU of a label over its tasks
 per_task() { col "$1" 3 | bench_median | awk -v n="$2" '{ printf "%.3f", 1000 * $1 / n }'; }
 cpu_per_task() { col "$1" 4 | bench_median | awk -v n="$2" '{ printf "%.3f", 1000 * $1 / n }'; }
 mib() { awk '{ printf "%.1f %.1f %.1f", $1 / 1024, $2 / 1024, $3 / 1024 }'; }
