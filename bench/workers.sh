@@ -191,11 +191,11 @@ per() { col "$1" "$2" | bench_median | awk -v n="$n" -v m="${3:-1}" '{ printf "%
     first=${counts[0]}
     last=${counts[${#counts[@]} - 1]}
     if [ "$first" = 0 ]; then base="the scheduler alone"; else base="$first"; fi
-    echo "Throughput with $last workers / with $base:"
-    echo "$(bench_ratio "$(col "$first" 2 | bench_median)" "$(col "$last" 2 | bench_median)"). This machine has $(nproc) CPUs for every process and"
-    echo "PostgreSQL: when the three CPU columns add up to about $(nproc) x 1000 / (tasks/s) ms, the"
-    echo "machine is what saturates, not gust; statements, commits and flushes per task are what"
-    echo "more hosts would add to the one database."
+    echo "Throughput with $last workers / with $base: **$(bench_ratio "$(col "$first" 2 | bench_median)" "$(col "$last" 2 | bench_median)")**."
+    echo "This machine has $(nproc) CPUs for every process and PostgreSQL: when the three CPU columns"
+    echo "add up to about $(nproc) x 1000 / (tasks/s) ms, the machine is what saturates, not gust (the"
+    echo "tasks' own processes, bash and \`true\`, are not in the columns); statements, commits and"
+    echo "flushes per task are what more hosts would add to the one database."
     echo
     if [ -s "$top" ]; then
         echo "The most frequent statements with $last workers (last run), calls per task:"

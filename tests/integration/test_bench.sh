@@ -4,7 +4,7 @@
 # not checked: benchmarks are measured by make bench, never timed in tests.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 24
+plan 25
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -51,5 +51,7 @@ rows=$(grep -cE '^\| scheduler (alone|\+ [0-9]+ workers?) \| [0-9]+ \| [0-9.]+ \
     "$out/RESULTS.md")
 check_eq "three workers rows with figures" 3 "$rows"
 [ "$rows" = 3 ] || sed -n '/^### 10/,$p' "$out/RESULTS.md" | sed 's/^/# /'
+check "the workers part states the throughput ratio" \
+    grep -qE '^Throughput with [0-9]+ workers / with (the scheduler alone|[0-9]+): \*\*[0-9.]+\*\*\.$' "$out/RESULTS.md"
 check "the workers part lists the most frequent statements" \
     grep -qE '^\| [0-9.]+ \| `(SELECT|INSERT|UPDATE|WITH|BEGIN|COMMIT|SET)' "$out/RESULTS.md"
