@@ -165,6 +165,7 @@ set terminal $term
 set output '$BENCH_OUT/growth.png'
 set title 'gust: cost per no-op task against the work (GUST_PARALLELISM=2, fsync on)'
 set logscale x
+set offsets graph 0.05, graph 0.05, 0, 0
 set xlabel 'tasks'
 set ylabel 'wall time per task, ms'
 set y2label 'scheduler peak RSS, MiB'
