@@ -12,6 +12,10 @@
     gen_graphs.py OUTDIR bigchain N
         OUTDIR/dags/bench_bigchain_N.yaml only: a chain of N EmptyOperator tasks (8 YAML nodes
         a task, so 25,000 fit under the loader's 250,000-node limit), for the DAG size bench
+    gen_graphs.py OUTDIR fan N [--dags D]
+        OUTDIR/dags/bench_fan_N.yaml, or with D > 1 OUTDIR/dags/bench_fan_N_KKK.yaml: D DAGs of
+        exactly N tasks each (start -> N-2 parallel -> end: the wide graph of N-2), for the
+        growth and workers benches (1,000 to 20,000 tasks fit under the loader's node limit)
     gen_graphs.py OUTDIR many N --tasks T
         OUTDIR/dags/many_NNNN.yaml: N DAG files of T tasks each (a chain with a fan-out),
         daily schedules starting in 2099 (nothing is due: an idle scheduler), for the DAG
@@ -113,6 +117,15 @@ def main(argv):
             tasks += [(f"fan_{k:02d}", [f"step_{half // 2:02d}"]) for k in range(per - half)]
             write_dag(os.path.join(out, "dags", f"many_{i:04d}.yaml"), f"many_{i:04d}", tasks,
                       schedule=f"'{i % 60} {i % 24} * * *'", start="2099-01-01")
+        return
+    if shape == "fan":
+        n, dags = int(size), int(opts.get("--dags", "1"))
+        if n < 3:
+            raise SystemExit("gen_graphs.py: fan needs at least 3 tasks")
+        tasks = graph("wide", n - 2, seed)
+        for k in range(dags):
+            name = f"bench_fan_{n}" if dags == 1 else f"bench_fan_{n}_{k:03d}"
+            write_dag(os.path.join(out, "dags", f"{name}.yaml"), name, tasks)
         return
     if shape == "mapped":
         n = int(size)

@@ -21,6 +21,12 @@
 #   bench_rss_kb PID              resident set size now, in KiB
 #   bench_cpu_s PID               user + system CPU time so far, in seconds
 #   bench_log msg                 progress line on stderr ("bench: ...")
+#   bench_hwm_kb PID              peak resident set size so far (VmHWM), in KiB
+#   bench_runs_done N             true once N dag_runs of PGDATABASE ended (success or failed);
+#                                 also records the peak of other sessions on the database
+#                                 (pg_stat_activity) in $BENCH_CONN_PEAK_FILE when that is set,
+#                                 and counts its queries in BENCH_POLLS
+#   bench_wait_runs N SECS        bench_runs_done N, polled every 0.1 s for at most SECS
 
 GUST_ROOT=${GUST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BIN=${BIN:-$GUST_ROOT/bin}
@@ -77,6 +83,32 @@ bench_cpu_s() {
     local tck
     tck=$(getconf CLK_TCK)
     sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$tck" '{ printf "%.3f\n", ($12 + $13) / t }'
+}
+
+bench_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+# The column alias bench_wait marks the poll, so that statement counts can leave it out
+# (pg_stat_statements keeps the text: WHERE query NOT LIKE '%bench_wait%').
+bench_runs_done() {
+    local ended conns
+    BENCH_POLLS=$((${BENCH_POLLS:-0} + 1))
+    read -r ended conns <<<"$(psql -X -q -At -F' ' -c "SELECT
+        (SELECT count(*) FROM dag_run WHERE state IN ('success', 'failed')) AS bench_wait,
+        (SELECT count(*) FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()) AS bench_wait_conns")"
+    if [ -n "${BENCH_CONN_PEAK_FILE:-}" ] && [ -n "$conns" ] &&
+        [ "$conns" -gt "$(cat "$BENCH_CONN_PEAK_FILE" 2>/dev/null || echo 0)" ]; then
+        echo "$conns" >"$BENCH_CONN_PEAK_FILE"
+    fi
+    [ -n "$ended" ] && [ "$ended" -ge "$1" ]
+}
+
+bench_wait_runs() {
+    local deadline=$((SECONDS + $2))
+    until bench_runs_done "$1"; do
+        [ "$SECONDS" -ge "$deadline" ] && return 1
+        sleep 0.1
+    done
 }
 
 # "PostgreSQL 15.18" of the server the benchmark runs against.

@@ -2,7 +2,8 @@
 # make bench: run every benchmark part and write bench/RESULTS.md (regenerated, never edited
 # by hand). See bench/README.md for what each part measures and how to read it.
 #
-#   BENCH_PARTS    parts to run, in order (default: dispatch dagload loader crawl collector product_view)
+#   BENCH_PARTS    parts to run, in order (default: dispatch dagload loader crawl collector
+#                  product_view growth workers)
 #   BENCH_RUNS     repetitions of each timed measurement (3)
 #   BENCH_QUICK=1  tiny sizes, one run: checks the harness (the results go to a temp folder)
 #   BENCH_RESULTS  the results file (bench/RESULTS.md; with BENCH_QUICK=1, under BENCH_OUT)
@@ -10,7 +11,7 @@ set -uo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-read -r -a parts <<<"${BENCH_PARTS:-dispatch dagload loader crawl collector product_view}"
+read -r -a parts <<<"${BENCH_PARTS:-dispatch dagload loader crawl collector product_view growth workers}"
 BENCH_OUT=$(mktemp -d "${TMPDIR:-/tmp}/gust-bench.XXXXXX")
 export BENCH_OUT
 if [ "$BENCH_QUICK" = 1 ]; then
@@ -68,6 +69,11 @@ mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
         echo
     done
 } >"$results"
+# The plots a part made ($BENCH_OUT/*.png, linked from its section) go beside the results file.
+for png in "$BENCH_OUT"/*.png; do
+    [ -e "$png" ] || continue
+    [ "$(dirname "$results")" -ef "$BENCH_OUT" ] || cp "$png" "$(dirname "$results")/"
+done
 bench_log "wrote $results"
 if [ "${#failed[@]}" -gt 0 ]; then
     bench_log "failed parts: ${failed[*]}"

@@ -4,7 +4,7 @@
 # not checked: benchmarks are measured by make bench, never timed in tests.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 16
+plan 25
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -17,7 +17,7 @@ res=$(cat "$out/RESULTS.md" 2>/dev/null)
 check_contains "RESULTS.md names the machine" "| machine |" "$res"
 for section in "### 1. Dispatch overhead" "### 2. Task start latency" "### 3. DAG loading" \
     "### 4. Scheduler footprint" "### 5. Loader throughput" "### 6. Crawl" "### 7. Event collector" \
-    "### 8. product_view star schema load"; do
+    "### 8. product_view star schema load" "### 9. Growth" "### 10. More workers"; do
     check_contains "RESULTS.md has $section" "$section" "$res"
 done
 check_eq "no part failed" "" "$(grep -F ': FAILED' "$out/RESULTS.md")"
@@ -35,3 +35,23 @@ check "the product_view ratio is a number" \
     grep -qE '^Ratio \(medians\): stream_loader events/s / psql \\copy rows/s = \*\*[0-9.]+\*\*\.$' "$out/RESULTS.md"
 check "the product_view part reports the loader's peak RSS" \
     grep -qE '^\| stream_loader: peak RSS \| [0-9.]+ \|' "$out/RESULTS.md"
+# growth: a row of figures for each single-DAG size (3 at toy sizes) and the many-DAG case,
+# the ratio of per-task times, and the plot beside RESULTS.md, linked from it
+rows=$(grep -cE '^\| (1 DAG|[0-9]+ DAGs x [0-9]+) \| [0-9]+ \| [0-9.]+ \([0-9.]+-[0-9.]+\) \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ \(' \
+    "$out/RESULTS.md")
+check_eq "four growth rows with figures" 4 "$rows"
+[ "$rows" = 4 ] || sed -n '/^### 9/,/^### 10/p' "$out/RESULTS.md" | sed 's/^/# /'
+check "the growth part states the per-task time ratio" \
+    grep -qE '^Per-task wall time, one DAG of [0-9]+ tasks / one DAG of [0-9]+: \*\*[0-9.]+\*\*' "$out/RESULTS.md"
+check_contains "RESULTS.md links the growth plot" "](growth.png)" "$res"
+check_eq "growth.png beside RESULTS.md is a PNG" "PNG" "$(head -c 4 "$out/growth.png" 2>/dev/null | tail -c 3)"
+# workers: the scheduler alone and with 1 and 2 workers, each with throughput, statements per
+# task and peak connections as numbers
+rows=$(grep -cE '^\| scheduler (alone|\+ [0-9]+ workers?) \| [0-9]+ \| [0-9.]+ \([0-9.]+-[0-9.]+\) \| [0-9.]+ \| [0-9.]+ \| -?[0-9.]+ \| [0-9.]+ \| [0-9]+ \|' \
+    "$out/RESULTS.md")
+check_eq "three workers rows with figures" 3 "$rows"
+[ "$rows" = 3 ] || sed -n '/^### 10/,$p' "$out/RESULTS.md" | sed 's/^/# /'
+check "the workers part states the throughput ratio" \
+    grep -qE '^Throughput with [0-9]+ workers / with (the scheduler alone|[0-9]+): \*\*[0-9.]+\*\*\.$' "$out/RESULTS.md"
+check "the workers part lists the most frequent statements" \
+    grep -qE '^\| [0-9.]+ \| `(SELECT|INSERT|UPDATE|WITH|BEGIN|COMMIT|SET)' "$out/RESULTS.md"
