@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "executor/executor.h"
+#include "fdio.h"
 #include "executor_int.h"
 
 /* ---- the child: async-signal-safe calls only from here to exec ---- */
@@ -175,22 +176,21 @@ spawn_clear(struct spawn *sp)
     free(sp->shargv);
 }
 
-/* mkdir -p of the folders above path. */
+/* mkdir -p of the folder path is in. */
 int
 mkdir_parents(const char *path, struct err *e)
 {
-    char *copy = strdup(path);
+    char *dir = strdup(path), *slash;
     int rc = 0;
 
-    if (copy == NULL)
+    if (dir == NULL)
         return err_set(e, ERR_FAIL, "out of memory");
-    for (char *s = strchr(copy + 1, '/'); s != NULL && rc == 0; s = strchr(s + 1, '/')) {
-        *s = '\0';
-        if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-            rc = err_set(e, ERR_IO, "cannot create folder '%s': %s", copy, strerror(errno));
-        *s = '/';
+    if ((slash = strrchr(dir, '/')) != NULL && slash > dir) {
+        *slash = '\0';
+        if (mkdir_p(dir) < 0)
+            rc = err_set(e, ERR_IO, "cannot create folder '%s': %s", dir, strerror(errno));
     }
-    free(copy);
+    free(dir);
     return rc;
 }
 

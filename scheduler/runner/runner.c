@@ -790,6 +790,17 @@ done(struct runner *r)
     return false;
 }
 
+/* The ends of tries recorded since the last synchronous commit go to disk now: before this
+ * process waits, so that one flush serves the whole turn (store_int.h, "lazy commits"). */
+static void
+make_durable(struct runner *r)
+{
+    struct err e = {0};
+
+    if (!r->db_down && store_durable(r->store, &e) < 0)
+        runner_db_error(r, &e, "flush the ends of tries");
+}
+
 static int
 turn(struct runner *r, time_t now, struct err *e)
 {
@@ -825,8 +836,10 @@ runner_run(struct runner *r, struct err *e)
         stop_tries(r);
         if (done(r))
             break;
+        make_durable(r);
         wait_events(r);
     }
+    make_durable(r);
     if (r->interrupted) {
         for (size_t i = 0; i < r->n_runs; i++)
             if (!r->runs[i]->finished && !r->db_down)

@@ -207,9 +207,6 @@ void runner_metric_gauges(struct runner *r);
 /* Slots free for tries: parallelism minus the tries running (callbacks take none). */
 int runner_free_slots(const struct runner *r);
 
-/* mkdir -p: 0, or -1 with errno (runner_task.c). */
-int runner_mkdir_p(char *path);
-
 /* The task a try runs: an instance's bound task, else the DAG's. */
 const struct dag_task *ti_task(const struct ti_try *t);
 

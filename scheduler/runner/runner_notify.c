@@ -26,6 +26,7 @@
 #include "dagfile/dagfile.h"
 #include "executor/executor.h"
 #include "log.h"
+#include "fdio.h"
 #include "runner_int.h"
 #include "store/store.h"
 
@@ -322,7 +323,7 @@ run_dir(struct runner *r, const struct active_run *run, struct err *e)
         dir = NULL;
         err_set(e, ERR_FAIL, "out of memory");
     }
-    if (dir && runner_mkdir_p(dir) < 0) {
+    if (dir && mkdir_p(dir) < 0) {
         err_set(e, ERR_IO, "cannot create the run's log folder %s: %s", dir, strerror(errno));
         free(dir);
         dir = NULL;

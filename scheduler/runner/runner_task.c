@@ -18,6 +18,7 @@
 
 #include "dagfile/dagfile.h"
 #include "iso8601.h"
+#include "fdio.h"
 #include "runner_int.h"
 #include "schedule/schedule.h"
 #include "store/store.h"
@@ -360,22 +361,6 @@ out:
 
 /* ---- paths ---- */
 
-int
-runner_mkdir_p(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-            *p = '/';
-            return -1;
-        }
-        *p = '/';
-    }
-    return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* One folder name of a try's path, "<key>=<id>": the id as it is (run ids keep runid_check,
  * DAG and task ids dagfile's rule: neither holds a '/'), so different ids never share a
  * folder. An id that is not one whole folder name is an error, never cut or rewritten. */
@@ -448,11 +433,11 @@ runner_try_prepare(const char *log_path, const char *xcom_path, struct err *e)
         return err_set(e, ERR_FAIL, "out of memory");
     if ((slash = strrchr(dir, '/')) != NULL)
         *slash = '\0';
-    rc = slash ? runner_mkdir_p(dir) : 0;
+    rc = slash ? mkdir_p(dir) : 0;
     if (rc < 0)
         err_set(e, ERR_IO, "cannot create the log folder (%s): %s", strerror(errno), dir);
     free(dir);
-    if (rc == 0) {
+    if (rc == 0) { /* a folder made just now holds nothing to remove */
         char *spec = NULL, *branch = NULL;
         unlink(xcom_path); /* a file left by an earlier process must not pass for this try's */
         if (runner_sql_paths(xcom_path, &spec, &branch) == 0)
@@ -460,7 +445,7 @@ runner_try_prepare(const char *log_path, const char *xcom_path, struct err *e)
         free(spec);
         free(branch);
     }
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- templates ---- */

@@ -21,6 +21,7 @@
 #include "dagfile/dagfile.h"
 #include "executor/executor.h"
 #include "log.h"
+#include "fdio.h"
 #include "runner_int.h"
 #include "store/store.h"
 #include "schedule/tz.h"
@@ -276,7 +277,7 @@ notify_other(struct runner *r, const char *dag_id, const char *run_id, const cha
     char *dir = strdup(log), *slash = dir ? strrchr(dir, '/') : NULL;
     if (slash)
         *slash = '\0';
-    if (slash && runner_mkdir_p(dir) == 0) /* the try may have run on another host */
+    if (slash && mkdir_p(dir) >= 0) /* the try may have run on another host */
         notify_end(r, &t, st, why);
     free(dir);
     active_run_free(loaded);

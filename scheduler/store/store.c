@@ -217,6 +217,113 @@ rollback(struct store *s)
     PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
+/* ---- lazy commits (store_int.h) ----------------------------------------------------- */
+
+int
+store_begin_lazy(struct store *s, struct err *e)
+{
+    /* the simple protocol carries both statements in one message: one round trip */
+    PGresult *res = PQexec(s->conn, "BEGIN; SET LOCAL synchronous_commit TO off");
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = db_error(s, res, e);
+        if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+            rollback(s);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Send one statement in pipeline mode: prepared (name) or with its text. */
+static int
+send_one(struct store *s, const char *name, const char *sql, int n, const char *const *params)
+{
+    return name ? PQsendQueryPrepared(s->conn, name, n, params, NULL, NULL, 0)
+                : PQsendQueryParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+}
+
+PGresult *
+store_exec_lazy(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
+{
+    enum { N_SENT = 4 }; /* BEGIN, SET LOCAL, the statement, COMMIT; then the sync */
+    char buf[16];
+    const char *name = n > 0 ? prepared_name(s, sql, n, buf, sizeof(buf)) : NULL;
+    PGresult *res = NULL, *r;
+    bool failed = false, synced = false;
+
+    if (PQenterPipelineMode(s->conn) != 1) /* not idle: a statement is still under way */
+        return db_error(s, NULL, e), NULL;
+    if (!send_one(s, NULL, "BEGIN", 0, NULL) ||
+        !send_one(s, NULL, "SET LOCAL synchronous_commit TO off", 0, NULL) ||
+        !send_one(s, name, sql, n, params) || !send_one(s, NULL, "COMMIT", 0, NULL) ||
+        !PQpipelineSync(s->conn)) {
+        db_error(s, NULL, e);
+        PQexitPipelineMode(s->conn); /* fails on a lost connection; PQreset leaves the mode */
+        return NULL;
+    }
+    /* each statement's results end with NULL; after the first error the rest come back
+     * PGRES_PIPELINE_ABORTED; the sync comes last */
+    for (int q = 0; !synced && q <= N_SENT;) {
+        if ((r = PQgetResult(s->conn)) == NULL) {
+            q++;
+            continue;
+        }
+        switch (PQresultStatus(r)) {
+        case PGRES_PIPELINE_SYNC:
+            synced = true;
+            break;
+        case PGRES_COMMAND_OK:
+        case PGRES_TUPLES_OK:
+            if (q == 2 && res == NULL) { /* the statement's own result */
+                res = r;
+                continue;
+            }
+            break;
+        case PGRES_PIPELINE_ABORTED:
+            break;
+        default:
+            if (!failed)
+                db_error(s, r, e);
+            failed = true;
+            break;
+        }
+        PQclear(r);
+    }
+    if (!synced && !failed) {
+        db_error(s, NULL, e); /* the connection went away mid-way */
+        failed = true;
+    }
+    PQexitPipelineMode(s->conn);
+    if (failed) {
+        PQclear(res);
+        if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+            rollback(s);
+        return NULL;
+    }
+    return res;
+}
+
+int
+store_durable(struct store *s, struct err *e)
+{
+    char id[24];
+    const char *p[] = {id};
+    PGresult *res;
+
+    if (!s->unflushed || s->job_id <= 0)
+        return 0;
+    /* a synchronous commit of a transaction that wrote waits until the WAL up to its commit
+     * record, the lazy commits before it included, is on disk */
+    snprintf(id, sizeof(id), "%lld", s->job_id);
+    if ((res = run(s, e, "UPDATE job SET latest_heartbeat = now() WHERE id = $1::bigint", 1, p)) ==
+        NULL)
+        return err_prefix(e, "flush the ends of tries to disk");
+    PQclear(res);
+    s->unflushed = false;
+    return 0;
+}
+
 /* The same for the other store_*.c files (store_int.h). */
 PGresult *
 store_exec(struct store *s, struct err *e, const char *sql, int n, const char *const *params)

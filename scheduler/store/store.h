@@ -575,6 +575,11 @@ int store_socket(const struct store *s);
  * counted). A lost connection is a temporary error. */
 int store_drain_notifies(struct store *s, int *count, struct err *e);
 
+/* Make the tries' ends this session recorded durable, if a synchronous commit has not done
+ * it yet (store_int.h, "lazy commits"): the runner calls it before it waits for events.
+ * 0, or -1 with e set (the ends stay committed; only their flush to disk is in doubt). */
+int store_durable(struct store *s, struct err *e);
+
 /* After a temporary error (server restarted, connection lost): connect again with the same
  * parameters and LISTEN again if store_listen was called. 0 when the connection works. */
 int store_reconnect(struct store *s, struct err *e);

@@ -20,6 +20,13 @@ struct store {
     /* Statements prepared on this session (store.c): sql text -> name "gN". */
     struct prepared *prepared;
     size_t n_prepared;
+    /* The job row this session registered (store_job_start), 0 when none: store_durable
+     * writes its heartbeat to flush the WAL, and without one a try's end commits
+     * synchronously. */
+    long long job_id;
+    /* A try's end committed lazily and not yet made durable by a synchronous commit:
+     * store_durable flushes it (see "lazy commits" below). */
+    bool unflushed;
 };
 
 /* Read the server process's pid into s->backend_pid (after a connect or a reset). */
@@ -115,43 +122,28 @@ store_end_tx(struct store *s, int rc, struct err *e)
 }
 
 /* Lazy commits. Only the commits that hand work to the outside world wait for the disk: a
- * claim (a process is about to start), a try's end (the runner then forgets it), a run's
- * creation. The writes that lead to them commit with synchronous_commit off: WAL is written
- * in order, so the next synchronous commit of this session makes them durable too, and a
- * server crash that loses one only makes the scheduler plan or push it again. This keeps one
- * disk flush per step of a task instead of one per statement. */
+ * claim (a process is about to start) and a run's creation. The writes that lead to them
+ * commit with synchronous_commit off: WAL is written in order, so the next synchronous commit
+ * of this session makes them durable too, and a server crash that loses one only makes the
+ * scheduler plan or push it again.
+ *
+ * A try's end (store_ti_finish) commits lazily as well, and the runner makes it durable
+ * before it waits for the next event (store_durable): a claim in the same loop turn flushes
+ * it with no disk wait of its own (group commit: one flush serves every end of the turn and
+ * the claims they lead to), else the job's heartbeat, committed synchronously, does (a
+ * commit waits for the disk only when its transaction wrote something). Until then
+ * the end is in the server's memory only: a crash of the server (not of gust) in that window
+ * loses it, and the try is retried when its lease expires, as when gust dies before recording
+ * an end. Whatever acts on an end with a synchronous commit (the claim of a downstream task,
+ * a callback's record) makes it durable first. This keeps about one disk flush per task. */
 
-/* BEGIN a transaction whose commit will not wait for the disk. 0 / -1. */
-static inline int
-store_begin_lazy(struct store *s, struct err *e)
-{
-    if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
-        return -1;
-    if (store_exec_cmd(s, e, "SET LOCAL synchronous_commit TO off", 0, NULL) != 0) {
-        store_rollback(s);
-        return -1;
-    }
-    return 0;
-}
+/* BEGIN a transaction whose commit will not wait for the disk (one round trip). 0 / -1. */
+int store_begin_lazy(struct store *s, struct err *e);
 
-/* store_exec of one statement in a lazy transaction: the result (caller PQclears) or NULL. */
-static inline PGresult *
-store_exec_lazy(struct store *s, struct err *e, const char *sql, int n, const char *const *p)
-{
-    PGresult *res;
-
-    if (store_begin_lazy(s, e) != 0)
-        return NULL;
-    if ((res = store_exec(s, e, sql, n, p)) == NULL) {
-        store_rollback(s);
-        return NULL;
-    }
-    if (store_exec_cmd(s, e, "COMMIT", 0, NULL) != 0) {
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
+/* store_exec of one statement in a lazy transaction: the result (caller PQclears) or NULL.
+ * BEGIN, the statement and COMMIT go in one round trip (libpq's pipeline mode). */
+PGresult *store_exec_lazy(struct store *s, struct err *e, const char *sql, int n,
+                          const char *const *p);
 
 /* Run a conditional statement: 1 when it changed a row, 0 when none, -1 on error. */
 static inline int

@@ -634,6 +634,7 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
                        p_int(&b[7], map_index),
                        NULL};
     char *outlets = NULL;
+    PGresult *res;
     int won;
 
     if (to != TI_SUCCESS && to != TI_FAILED && to != TI_UP_FOR_RETRY && to != TI_SKIPPED)
@@ -645,8 +646,10 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
         return err_set(e, ERR_FAIL, "finish %s: out of memory", task_id);
     /* One statement: the fenced UPDATE, the history row of exactly the try it ended, and the
      * try's XCom only if the UPDATE won (a late result stores nothing). A result kept in
-     * memory through a database outage is thus recorded whole or not at all. */
-    won = store_exec_won(
+     * memory through a database outage is thus recorded whole or not at all. Lazy when this
+     * session has a job row: the runner makes it durable before it waits again
+     * (store_durable, store_int.h); synchronous otherwise. */
+    res = (s->job_id > 0 ? store_exec_lazy : store_exec)(
         s, e,
         "WITH u AS (UPDATE task_instance SET state = $5::text, "
         "start_date = coalesce(to_timestamp($6::float8), start_date), "
@@ -677,8 +680,11 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
                   ") SELECT " HIST_COLS " FROM u",
         15, p);
     free(outlets);
-    if (won < 0)
+    if (res == NULL)
         return err_prefix(e, "finish %s %s %s try %d", dag_id, run_id, task_id, try_number);
+    won = atoi(PQcmdTuples(res)) > 0;
+    PQclear(res);
+    s->unflushed = s->unflushed || (won && s->job_id > 0);
     return won;
 }
 

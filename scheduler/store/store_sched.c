@@ -61,6 +61,7 @@ store_job_start(struct store *s, const char *job_type, const char *hostname, int
     if (res == NULL)
         return err_prefix(e, "start %s job", job_type);
     *job_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    s->job_id = *job_id; /* store_durable writes its heartbeat */
     PQclear(res);
     return 0;
 }
@@ -217,6 +218,8 @@ store_claim_queued(struct store *s, const struct store_claim_filter *f, int limi
     if (res == NULL)
         return err_prefix(e, "claim");
     rc = read_claims(res, out, n, e);
+    if (PQntuples(res) > 0) /* it wrote, and committed synchronously: all WAL before is on disk */
+        s->unflushed = false;
     PQclear(res);
     return rc < 0 ? err_prefix(e, "claim") : 0;
 }
@@ -849,6 +852,8 @@ store_reconnect(struct store *s, struct err *e)
     /* PQreset reconnects with the parameters of store_open (connect_timeout included); the
      * socket changes, so a poll loop must ask store_socket again. */
     PQreset(s->conn);
+    if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF) /* left in it by a lost connection */
+        PQexitPipelineMode(s->conn);
     store_forget_prepared(s);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         store_conn_error(s, e);

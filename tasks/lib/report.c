@@ -213,24 +213,8 @@ report_md(FILE *out, const char *s)
 int
 report_mkdir_p(const char *dir, struct err *e)
 {
-    char path[4096];
-
-    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
-        return err_set(e, ERR_IO, "folder name too long: %.64s...", dir);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
-            return err_set(e, ERR_IO, "create folder %s: %s", path, strerror(errno));
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    struct stat st;
-    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-        return err_set(e, ERR_IO, "%s is not a folder", dir);
+    if (mkdir_p(dir) < 0)
+        return err_set(e, ERR_IO, "create folder %s: %s", dir, strerror(errno));
     return 0;
 }
 

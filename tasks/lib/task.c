@@ -328,25 +328,6 @@ fail:
 
 /* ---- XCom ---- */
 
-/* mkdir -p dir (dir is modified temporarily). */
-static int
-mkdir_p(char *dir, struct err *e)
-{
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        int rc = mkdir(dir, 0755);
-        int saved = errno;
-        *p = c;
-        if (rc < 0 && saved != EEXIST)
-            return err_set(e, ERR_IO, "mkdir %.*s: %s", (int)(p - dir), dir, strerror(saved));
-        if (c == '\0')
-            return 0;
-    }
-}
-
 /* Write text into a new temp file in dir; *tmp receives its path. */
 static int
 xcom_write_temp(const char *dir, const char *text, char *tmp, size_t tmpsz, struct err *e)
@@ -387,7 +368,9 @@ task_xcom_write(const char *json_text, struct err *e)
         dir[1] = '\0';
     else
         *slash = '\0';
-    if (mkdir_p(dir, e) < 0 || xcom_write_temp(dir, json_text, tmp, sizeof(tmp), e) < 0)
+    if (mkdir_p(dir) < 0)
+        return err_set(e, ERR_IO, "xcom %s: mkdir %s: %s", path, dir, strerror(errno));
+    if (xcom_write_temp(dir, json_text, tmp, sizeof(tmp), e) < 0)
         return err_prefix(e, "xcom %s", path);
     if (rename(tmp, path) < 0) {
         err_set(e, ERR_IO, "xcom: rename %s -> %s: %s", tmp, path, strerror(errno));

@@ -10,13 +10,17 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "clock.h"
 #include "err.h"
+#include "fdio.h"
 #include "iso8601.h"
 #include "pq.h"
 #include "runid.h"
@@ -388,6 +392,34 @@ test_pq_connect_fails(void **state)
     assert_non_null(strstr(e.msg, "***"));
 }
 
+/* mkdir_p from the leaf: 1 made, 0 there already, -1 with errno; parents made on demand. */
+static void
+test_mkdir_p(void **state)
+{
+    char base[] = "/tmp/gust-mkdir-XXXXXX", path[256], file[256];
+
+    (void)state;
+    assert_non_null(mkdtemp(base));
+    snprintf(path, sizeof(path), "%s/a/b//c", base);
+    assert_int_equal(mkdir_p(path), 1);
+    assert_int_equal(mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/a/b/c/", base); /* a trailing slash: the same folder */
+    assert_int_equal(mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/a/d", base); /* the parent is there: made at once */
+    assert_int_equal(mkdir_p(path), 1);
+    snprintf(file, sizeof(file), "%s/f", base);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/f/x/y", base); /* a file in the way */
+    errno = 0;
+    assert_int_equal(mkdir_p(path), -1);
+    assert_int_equal(errno, ENOTDIR);
+    unlink(file);
+    snprintf(path, sizeof(path), "rm -rf '%s'", base);
+    assert_int_equal(system(path), 0);
+}
+
 int
 main(void)
 {
@@ -398,7 +430,7 @@ main(void)
         cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_runid),
         cmocka_unit_test(test_runid_check),      cmocka_unit_test(test_clock),
         cmocka_unit_test(test_err_long),         cmocka_unit_test(test_pq_temporary),
-        cmocka_unit_test(test_pq_connect_fails),
+        cmocka_unit_test(test_pq_connect_fails), cmocka_unit_test(test_mkdir_p),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -560,6 +560,54 @@ test_finish_with_xcom(void **state)
     assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1, &end, &e), 0); /* once only */
 }
 
+/* A try's end commits lazily (no disk wait) and store_durable then flushes the WAL up to it
+ * with one synchronous commit; a lazy statement that fails leaves the session usable (out of
+ * pipeline mode, no transaction open). The test cluster runs with synchronous_commit off,
+ * so this store asks for it on, as a production server has it. */
+static void
+test_lazy_end_durable(void **state)
+{
+    struct err e = {0};
+    struct store *sync;
+    char lsn[64], cond[160];
+    long long job = 0;
+    const char *old = getenv("PGOPTIONS");
+    char *saved = old ? strdup(old) : NULL;
+    struct store_try_end end = {.state = TI_SUCCESS, .end = T0 + 30, .duration = 1};
+
+    (void)state;
+    setenv("PGOPTIONS", "-c synchronous_commit=on", 1);
+    sync = store_open("dbname=" DB, &e);
+    if (saved)
+        setenv("PGOPTIONS", saved, 1);
+    else
+        unsetenv("PGOPTIONS");
+    free(saved);
+    if (sync == NULL)
+        fail_msg("store_open: %s", e.msg);
+    assert_int_equal(store_job_start(sync, "LocalTaskJob", "host1", 0, &job, &e), 0);
+    mkrun(ETL, "r", T0);
+    end.try_number = start("r", "extract", TI_NONE, T0);
+    /* the WAL writer must not flush on its own meanwhile: the test's server has the default
+     * wal_writer_delay of 200 ms, so the check below only holds when store_durable flushed */
+    assert_int_equal(store_ti_finish(sync, "etl", "r", "extract", -1, &end, &e), 1);
+    snprintf(lsn, sizeof(lsn), "%s", query("SELECT pg_current_wal_insert_lsn()"));
+    assert_int_equal(store_durable(sync, &e), 0);
+    snprintf(cond, sizeof(cond), "SELECT pg_current_wal_flush_lsn() >= '%s'::pg_lsn", lsn);
+    assert_string_equal(query(cond), "t");
+    assert_int_equal(store_durable(sync, &e), 0); /* nothing left: no statement */
+    assert_string_equal(query("SELECT state FROM task_instance WHERE task_id = 'extract'"),
+                        "success");
+
+    /* a lazy statement that fails: an error, then the next statements work */
+    assert_int_equal(store_xcom_set(sync, "etl", "r", "extract", -1, "k", "{not json", &e), -1);
+    assert_non_null(strstr(e.msg, "json"));
+    assert_int_equal(store_xcom_set(sync, "etl", "r", "extract", -1, "k", "[1]", &e), 0);
+    assert_int_equal(store_variable_set(sync, "after", "ok", &e), 0);
+    assert_string_equal(query("SELECT value FROM xcom WHERE key = 'k'"), "[1]");
+    store_free(sync);
+}
+
 /* A branch's skips go with its end, in the same statement: only when the end wins, and only
  * to task instances that have not started. */
 static void
@@ -793,6 +841,7 @@ main(void)
         cmocka_unit_test_setup(test_tries_history, setup),
         cmocka_unit_test_setup(test_xcom, setup),
         cmocka_unit_test_setup(test_finish_with_xcom, setup),
+        cmocka_unit_test_setup(test_lazy_end_durable, setup),
         cmocka_unit_test_setup(test_finish_with_skips, setup),
         cmocka_unit_test_setup(test_clear, setup),
         cmocka_unit_test_setup(test_count_active, setup),
