@@ -807,7 +807,8 @@ maybe_finish(struct executor *x, struct job *t, double now)
     close_fd(&t->log_fd);
     line_result(t);
     if (t->cg_path != NULL) {
-        cgroups_kill(t->cg_path); /* past the drain deadline something may still be there */
+        if (!gone) /* past the drain deadline something is still there */
+            cgroups_kill(t->cg_path);
         cgroups_remove(t->cg_path);
         free(t->cg_path);
         t->cg_path = NULL;
