@@ -359,6 +359,7 @@ try_reconnect(struct runner *r, time_t now)
     r->reconnect_delay = 0.5;
     r->connected_since = now;
     r->next_heartbeat = 0; /* renew our leases first thing */
+    r->claim_due = true;    /* notifications may have been lost meanwhile */
     for (size_t i = 0; i < r->n_runs; i++)
         r->runs[i]->dirty = true;
     runner_forget_states(r);
@@ -544,6 +545,18 @@ claim(struct runner *r, const struct store_claim_filter *f, int limit)
     return (int)n;
 }
 
+/* How often a worker claims with nothing new seen (a notification lost with a connection). */
+#define WORKER_RECLAIM_SECONDS 2
+
+/* Whether a worker should claim now. Only a scheduler plans and queues, and a worker hears
+ * of it by notification; claiming at every wake-up (each line a try prints, each end) made a
+ * worker send dozens of claims per task. */
+static bool
+worker_claim_due(struct runner *r, time_t now)
+{
+    return r->opts.mode != RUNNER_WORKER || r->claim_due || r->notified || now >= r->claim_at;
+}
+
 /* Claim what this process may run: its own runs' (local), or any DAG it knows. */
 static void
 claim_all(struct runner *r)
@@ -563,11 +576,22 @@ claim_all(struct runner *r)
     struct store_claim_filter f = {
         .queue = r->opts.queue, .dag_ids = ids, .n_dag_ids = bag->n_dags};
 
+    int limit = runner_free_slots(r), got = 0;
+    time_t now = time(NULL);
+
+    if (!worker_claim_due(r, now)) {
+        free(ids);
+        return;
+    }
     for (size_t i = 0; ids && i < bag->n_dags; i++)
         ids[i] = bag->dags[i]->dag_id;
     if (ids && bag->n_dags > 0)
-        claim(r, &f, runner_free_slots(r));
+        got = claim(r, &f, limit);
     free(ids);
+    if (ids != NULL || limit <= 0) { /* else out of memory: try again next turn */
+        r->claim_due = limit > 0 && got == limit; /* there may be more */
+        r->claim_at = now + WORKER_RECLAIM_SECONDS;
+    }
 }
 
 /* Runs done with (finished, nothing in flight) leave memory, except in RUNNER_LOCAL where
@@ -666,6 +690,8 @@ next_timeout(const struct runner *r, time_t now)
         ms = min_ms(ms, ms_until(r->tick_next, now));
     if (r->n_waits)
         ms = min_ms(ms, ms_until(r->next_wait_check, now));
+    if (r->opts.mode == RUNNER_WORKER && !r->stopping && runner_free_slots(r) > 0)
+        ms = min_ms(ms, ms_until(r->claim_at, now));
     if (r->stopping && !r->terminated)
         ms = min_ms(
             ms,
@@ -734,8 +760,10 @@ wait_events(struct runner *r)
     if (executor_process(r->x, &e) < 0)
         log_error("executor: %s", e.msg);
     while (executor_next_result(r->x, &res) == 1) {
-        if (!runner_notify_done(r, &res)) /* a callback's end, else a try's */
+        if (!runner_notify_done(r, &res)) { /* a callback's end, else a try's */
             runner_finish_exec(r, &res);
+            r->claim_due = true; /* a slot is free */
+        }
         exec_result_clear(&res);
     }
 }

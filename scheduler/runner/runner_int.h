@@ -130,6 +130,11 @@ struct runner {
     time_t reconnect_at, connected_since, next_heartbeat, tick_next, next_wait_check;
     double reconnect_delay;
     bool listening, notified, hup, poked;
+    /* A worker claims only when something may have changed (runner.c, claim_all): one of
+     * its tries ended, another session notified, its last claim filled every slot it asked
+     * for, or claim_at (a fallback every few seconds) has come. */
+    bool claim_due;
+    time_t claim_at;
     long long job_id;
     struct callback_job *callbacks; /* notifiers running (runner_notify.c) */
     size_t n_callbacks;
