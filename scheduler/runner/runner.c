@@ -359,7 +359,7 @@ try_reconnect(struct runner *r, time_t now)
     r->reconnect_delay = 0.5;
     r->connected_since = now;
     r->next_heartbeat = 0; /* renew our leases first thing */
-    r->claim_due = true;    /* notifications may have been lost meanwhile */
+    r->claim_due = true;   /* notifications may have been lost meanwhile */
     for (size_t i = 0; i < r->n_runs; i++)
         r->runs[i]->dirty = true;
     runner_forget_states(r);
@@ -588,7 +588,7 @@ claim_all(struct runner *r)
     if (ids && bag->n_dags > 0)
         got = claim(r, &f, limit);
     free(ids);
-    if (ids != NULL || limit <= 0) { /* else out of memory: try again next turn */
+    if (ids != NULL || limit <= 0) {              /* else out of memory: try again next turn */
         r->claim_due = limit > 0 && got == limit; /* there may be more */
         r->claim_at = now + WORKER_RECLAIM_SECONDS;
     }
