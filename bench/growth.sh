@@ -4,7 +4,7 @@
 # One DAG of 1,000, 5,000 and 20,000 no-op tasks (bench/gen_graphs.py fan N: start -> N-2
 # parallel -> end), and 100 DAGs of 100 tasks triggered one after another with nothing
 # running yet: wall time per task from the first trigger to the last task's end
-# (task_instance.end_date, microseconds; dag_run's dates are whole seconds), the scheduler's CPU per task and its peak RSS (VmHWM). Each measurement has its
+# (task_instance.end_date, microseconds), the scheduler's CPU per task and its peak RSS (VmHWM). Each measurement has its
 # own database and a fresh `gust scheduler` (GUST_PARALLELISM=2) that loads only the DAGs
 # measured, so the peak is that work's. Runs interleaved over the sizes. Flat means the
 # per-task time and memory do not grow with n. A table, and growth.png (gnuplot) beside

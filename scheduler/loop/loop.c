@@ -342,8 +342,8 @@ schedule_dags(struct loop_ctx *c, struct runner *r, time_t now)
             runner_poke(r);
         if (!flags[i].queued && !created)
             continue;
-        if (store_runs_promote_delays(c->store, dag->dag_id, dag->max_active_runs, now, &promoted,
-                                      c->statsd ? &delays : NULL, &n_delays, &e) < 0)
+        if (store_runs_promote_delays(c->store, dag->dag_id, dag->max_active_runs, clock_wall(),
+                                      &promoted, c->statsd ? &delays : NULL, &n_delays, &e) < 0)
             runner_db_error(r, &e, "promote runs");
         loop_metric_schedule_delays(c, dag->dag_id, delays, n_delays);
         free(delays);

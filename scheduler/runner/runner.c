@@ -431,7 +431,7 @@ static void
 finish_run(struct runner *r, struct active_run *run, enum run_state to)
 {
     struct err e = {0};
-    time_t now = time(NULL);
+    double now = clock_wall();
     int won = store_run_set_state(r->store, run->dag_id, run->run_id, run->state, to, now, &e);
 
     if (won < 0) {
@@ -444,7 +444,7 @@ finish_run(struct runner *r, struct active_run *run, enum run_state to)
         return;
     run->state = to;
     runner_emit(r, run, NULL, TI_NONE, 0, NULL);
-    runner_metric_run_end(r, run, to, now);
+    runner_metric_run_end(r, run, to, (time_t)now);
     /* the DAG's callbacks of this change (docs/operations.md, "Notifications") */
     runner_notify_run(r, run, to == RUN_SUCCESS ? NOTIFY_ON_SUCCESS : NOTIFY_ON_FAILURE,
                       to == RUN_SUCCESS ? "success" : "task_failure");

@@ -202,11 +202,12 @@ int store_runs_list(struct store *s, const char *dag_id, const char *state, int 
 /* Free an array from store_runs_list; NULL is a no-op. */
 void store_runs_free(struct store_run *runs, size_t n);
 
-/* Conditional run transition from -> to. Entering running sets start_date = now and clears
+/* Conditional run transition from -> to (now: epoch seconds, microseconds kept as
+ * task_instance's). Entering running sets start_date = now and clears
  * end_date; entering success/failed sets end_date = now (never before start_date); entering
  * queued sets queued_at = now and clears start_date and end_date. 1 won, 0 lost, -1 error. */
 int store_run_set_state(struct store *s, const char *dag_id, const char *run_id,
-                        enum run_state from, enum run_state to, time_t now, struct err *e);
+                        enum run_state from, enum run_state to, double now, struct err *e);
 
 /* Task instances of a run, in task_id order (bytewise), then map_index. *out is NULL when *n
  * is 0. */
@@ -501,14 +502,14 @@ int store_dag_active_runs(struct store *s, const char *dag_id, int *n, struct er
  * while fewer than max_active_runs (<= 0: unlimited) are running. Serialized per DAG by a
  * transaction-level advisory lock, so concurrent schedulers never exceed the limit.
  * *promoted (may be NULL) = runs promoted. */
-int store_runs_promote(struct store *s, const char *dag_id, int max_active_runs, time_t now,
+int store_runs_promote(struct store *s, const char *dag_id, int max_active_runs, double now,
                        int *promoted, struct err *e);
 
 /* As store_runs_promote, also how late each promoted run started (Airflow's
  * dagrun.schedule_delay: its start_date minus its data interval's end, in seconds) for the
  * runs of type scheduled never cleared: *delays (a new array, NULL when none) holds
  * *n_delays of them. delays may be NULL. */
-int store_runs_promote_delays(struct store *s, const char *dag_id, int max_active_runs, time_t now,
+int store_runs_promote_delays(struct store *s, const char *dag_id, int max_active_runs, double now,
                               int *promoted, double **delays, size_t *n_delays, struct err *e);
 
 /* Queued and running runs of active, unpaused DAGs, oldest logical date first (then id).

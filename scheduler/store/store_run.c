@@ -417,10 +417,10 @@ store_runs_list(struct store *s, const char *dag_id, const char *state, int limi
 
 int
 store_run_set_state(struct store *s, const char *dag_id, const char *run_id, enum run_state from,
-                    enum run_state to, time_t now, struct err *e)
+                    enum run_state to, double now, struct err *e)
 {
     struct pbuf t;
-    const char *p[] = {dag_id, run_id, NULL, NULL, p_int(&t, (long long)now)};
+    const char *p[] = {dag_id, run_id, NULL, NULL, p_dbl(&t, now)};
     int won;
 
     if (run_db(from, &p[2], e) != 0 || run_db(to, &p[3], e) != 0)

@@ -540,11 +540,11 @@ promote_delays(PGresult *res, double **delays, size_t *n_delays)
 }
 
 int
-store_runs_promote_delays(struct store *s, const char *dag_id, int max_active_runs, time_t now,
+store_runs_promote_delays(struct store *s, const char *dag_id, int max_active_runs, double now,
                           int *promoted, double **delays, size_t *n_delays, struct err *e)
 {
     struct pbuf b[2];
-    const char *p[] = {dag_id, p_int(&b[0], max_active_runs), p_int(&b[1], (long long)now)};
+    const char *p[] = {dag_id, p_int(&b[0], max_active_runs), p_dbl(&b[1], now)};
     PGresult *res = NULL;
     int n = 0, rc;
 
@@ -577,7 +577,7 @@ store_runs_promote_delays(struct store *s, const char *dag_id, int max_active_ru
 }
 
 int
-store_runs_promote(struct store *s, const char *dag_id, int max_active_runs, time_t now,
+store_runs_promote(struct store *s, const char *dag_id, int max_active_runs, double now,
                    int *promoted, struct err *e)
 {
     return store_runs_promote_delays(s, dag_id, max_active_runs, now, promoted, NULL, NULL, e);

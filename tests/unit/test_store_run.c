@@ -343,6 +343,15 @@ test_run_transitions(void **state)
     assert_int_equal(r.end_date, 0);
     store_run_clear(&r);
 
+    /* the dates keep microseconds, as task_instance's */
+    assert_int_equal(store_run_set_state(S, "etl", "r", RUN_QUEUED, RUN_RUNNING, T0 + 60.25, &e),
+                     1);
+    assert_int_equal(
+        store_run_set_state(S, "etl", "r", RUN_RUNNING, RUN_SUCCESS, T0 + 61.000125, &e), 1);
+    assert_string_equal(query("SELECT extract(epoch FROM end_date - start_date) FROM dag_run "
+                              "WHERE run_id = 'r'"),
+                        "0.750125");
+
     assert_int_equal(store_run_set_state(S, "etl", "nope", RUN_QUEUED, RUN_RUNNING, T0, &e), 0);
     assert_int_equal(store_run_set_state(S, "etl", "r", RUN_QUEUED, (enum run_state)9, T0, &e), -1);
     assert_int_equal(e.code, ERR_USAGE);
