@@ -79,7 +79,7 @@ measure() { # label dags tasks-per-dag run
     t0=$EPOCHREALTIME
     for f in "$work/$label/dags/"*.yaml; do
         GUST_DAGS_FOLDER=$work/$label/dags "$BIN/gust" dags trigger "$(basename "$f" .yaml)" \
-            -r "growth_$run" >"$work/trigger.log" 2>&1 ||
+            -S "$f" -r "growth_$run" >"$work/trigger.log" 2>&1 ||
             { bench_log "trigger of $f failed"; tail "$work/trigger.log" >&2; exit 1; }
     done
     t1=$EPOCHREALTIME
@@ -118,7 +118,7 @@ gp=$work/growth.dat # tasks per_task_ms peak_rss_mib label
     echo
     echo "No-op BashOperator tasks (\`true\`) in fan-out DAGs (\`gen_graphs.py fan N\`: start -> N-2"
     echo "parallel -> end); one DAG of each size, then $multi_dags DAGs of $multi_tasks tasks triggered one after"
-    echo "another (\`gust dags trigger\`, no run active before). Each measurement: a fresh database and"
+    echo "another (\`gust dags trigger -S FILE\`: only the DAG's file is read; no run active before). Each measurement: a fresh database and"
     echo "a fresh \`gust scheduler\` (\`GUST_PARALLELISM=2\`) that loads only the DAGs measured. Wall"
     echo "time from the first trigger to the last task's end (\`task_instance.end_date\`); the scheduler's CPU"
     echo "time over the same span; its peak RSS (VmHWM), its RSS once the DAGs were loaded (before the"

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,11 +29,40 @@ cli_dags_folder(void)
     return f && *f ? f : "./dags";
 }
 
+/* One DAG file, as Airflow's --subdir FILE: folder defaults (defaults.yml) are looked up
+ * to the DAG folder when the file is in it, else in the file's own folder only. */
+static struct dagbag *
+load_one_file(const char *path)
+{
+    const char *root = cli_dags_folder();
+    size_t n = strlen(root);
+    struct dagbag *bag = dagbag_new();
+
+    while (n > 1 && root[n - 1] == '/')
+        n--;
+    if (bag && strncmp(path, root, n) == 0 && path[n] == '/' &&
+        (bag->root = strndup(root, n)) == NULL) {
+        dagbag_free(bag);
+        bag = NULL;
+    }
+    if (bag == NULL) {
+        log_error("out of memory");
+        return NULL;
+    }
+    dagbag_load_file(bag, path); /* its problems are the bag's diagnostics */
+    return bag;
+}
+
 struct dagbag *
 cli_load_bag(const char *subdir)
 {
     struct err e = {0};
-    struct dagbag *bag = loop_load_bag(subdir ? subdir : cli_dags_folder(), &e);
+    struct stat st;
+    struct dagbag *bag;
+
+    if (subdir && stat(subdir, &st) == 0 && S_ISREG(st.st_mode))
+        return load_one_file(subdir);
+    bag = loop_load_bag(subdir ? subdir : cli_dags_folder(), &e);
 
     if (bag == NULL)
         log_error("%s", e.msg);

@@ -64,7 +64,8 @@ void cli_print_usage(FILE *out, const struct cli_verb *verb);
 /* The folder DAG files are read from: $GUST_DAGS_FOLDER, default "./dags". */
 const char *cli_dags_folder(void);
 
-/* Load the DAG folder (subdir, else $GUST_DAGS_FOLDER, else ./dags); NULL after a message. */
+/* Load the DAG folder (subdir, else $GUST_DAGS_FOLDER, else ./dags), or the one DAG file
+ * subdir names (Airflow's --subdir FILE); NULL after a message. */
 struct dagbag *cli_load_bag(const char *subdir);
 
 /* The DAG with this id, or NULL after a message (mentioning import errors if it has some). */

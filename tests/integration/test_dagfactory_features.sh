@@ -6,7 +6,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 24
+plan 27
 gust_tmpdir tmp
 pg_gust_db gust_dagfactory_features
 export GUST_DAGS_FOLDER=$tmp/dags GUST_LOGS_FOLDER=$tmp/logs
@@ -68,6 +68,17 @@ list=$("$GUST" dags list 2>&1)
 check_contains "the nearest defaults.yml gives the owner" "team_a" "$(grep '^params_dag' <<<"$list")"
 check_fails "a folder ignored by .airflowignore is not loaded" grep -q ignored_dag <<<"$list"
 check_fails "a file ignored by a regexp is not loaded" grep -q old_dag <<<"$list"
+
+# --- -S FILE (Airflow's --subdir FILE): only that file is read, with its folder defaults
+printf 'broken: [\n' >"$GUST_DAGS_FOLDER/zz_broken.yaml"
+list=$("$GUST" dags list -S "$GUST_DAGS_FOLDER/team/params.yaml" -o plain 2>&1)
+check_eq "dags list -S FILE lists that file's DAGs only" "env_dag params_dag trigger_bad var_dag" \
+    "$(awk '{ print $1 }' <<<"$list" | grep -v '^dag_id$' | sort | xargs)"
+check_contains "with its folder's defaults.yml" "team_a" \
+    "$(grep '^params_dag' <<<"$list")"
+out=$("$GUST" dags list-import-errors -S "$GUST_DAGS_FOLDER/team/params.yaml" 2>&1)
+check_eq "another file's error is not read" 0 $?
+rm "$GUST_DAGS_FOLDER/zz_broken.yaml"
 
 # --- Param objects: a bad conf is refused before any run exists
 out=$("$GUST" dags trigger params_dag -c '{"batch": 11}' 2>&1)
