@@ -45,7 +45,7 @@ facts() { q "select count(*) from fact_sales"; }
 want() { oracle counts "$tmp/sent" | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 facts_are() { [ "$(facts)" = "$1" ]; }
 loader_held() {
-    test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
+    test "$(q "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
         and query like 'INSERT INTO stream_offsets%'")" = 1
 }
 
