@@ -29,6 +29,8 @@ pg_gust_db gust_pv_e2e -T template0 --locale=C.UTF-8
 export AIRFLOW_CONN_PRODUCT_VIEW_DB="postgresql://$PGUSER@127.0.0.1:$PGPORT/gust_pv_e2e"
 export GUST_DATABASE_URL="postgresql://$PGUSER@127.0.0.1:$PGPORT/gust_pv_e2e"
 export GUST_LOGS_FOLDER=$tmp/logs GUST_DAGS_FOLDER=$GUST_SRC/dags
+# the reports product_view_star triggers for its day (default ./reports: the source folder)
+export PRODUCT_VIEW_REPORTS_DIR=$tmp/star_reports
 kafka_start -t product_view:4 || exit 1
 GROUP=product_view_star
 
