@@ -216,7 +216,8 @@ cli_tasks_test(const struct cli_args *a)
     struct store *s = NULL;
     const struct dag *dag;
     struct test_ctx t = {0};
-    char xdir[] = "/tmp/gust-test-XXXXXX", *xcom_path = NULL, *spec = NULL, *branch = NULL;
+    char xdir[PATH_MAX], *xcom_path = NULL, *spec = NULL, *branch = NULL;
+    const char *tmp = getenv("TMPDIR");
     int rc = EXIT_FAIL;
     long idx = -1;
 
@@ -231,6 +232,8 @@ cli_tasks_test(const struct cli_args *a)
         .dag = dag, .task = (size_t)idx, .params = params, .map_index = cli_map_index(a)};
     if (t.map_index < -1)
         goto out;
+    /* the try's files (XCom, a SQL task's spec) in a folder under $TMPDIR, else /tmp */
+    snprintf(xdir, sizeof(xdir), "%s/gust-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (test_run(s, dag, a->argc == 3 ? a->argv[2] : NULL, &t) < 0 || mkdtemp(xdir) == NULL)
         goto out;
     if (asprintf(&xcom_path, "%s/return.json", xdir) < 0)

@@ -53,8 +53,8 @@ check_eq "--conn-password - reads the password from stdin" "$PW" "$(q "select pa
 pg_hold "lock table connection in exclusive mode"
 "$G" connections add pg_argv --conn-type postgres --conn-host h --conn-password "$PW" >>"$ALL_OUT" 2>&1 &
 addpid=$!
-wait_for 10 test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'")" = 1
-check_eq "add waits on the held lock (so its argv can be read)" 1 "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'")"
+wait_for 10 test "$(q "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")" = 1
+check_eq "add waits on the held lock (so its argv can be read)" 1 "$(q "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")"
 cmdline=$(tr '\0' ' ' <"/proc/$addpid/cmdline")
 check_contains "the running add is the one we started" "connections add pg_argv" "$cmdline"
 case $cmdline in *hunter2*) echo "not ok - the password is not in /proc/PID/cmdline of add"; echo "#   $cmdline" ;;

@@ -3,6 +3,8 @@
 # that exit 0 during the outage are recorded success once the database is back, with their
 # XCom (the KPO's return.json read at the try's end, though it is gone by then), and each ran
 # exactly once (a try's result is kept in memory, never turned into a failure and a retry).
+# run.sh: alone (it stops the shared PostgreSQL cluster for an outage: tests/run.sh runs it
+# with no other test running)
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"

@@ -127,12 +127,12 @@ shares() { "$PY" "$tmp/assign.py" "$@"; }
 # batch_open APP: the loader whose database session is named APP (PGAPPNAME) has a batch open:
 # a transaction in progress (today: its COPY into staging, active while the batch is open)
 batch_open() {
-    test "$(q "select count(*) from pg_stat_activity where application_name = '$1'
+    test "$(q "select count(*) from pg_stat_activity where datname = current_database() and application_name = '$1'
         and xact_start is not null and state in ('active', 'idle in transaction')")" -ge 1
 }
 # lock_waiting APP: the session named APP waits for a lock
 lock_waiting() {
-    test "$(q "select count(*) from pg_stat_activity where application_name = '$1'
+    test "$(q "select count(*) from pg_stat_activity where datname = current_database() and application_name = '$1'
         and wait_event_type = 'Lock'")" -ge 1
 }
 stored_is() { test "$(stored_sum "$1" "$2")" = "$3"; }

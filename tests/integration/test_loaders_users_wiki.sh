@@ -189,7 +189,7 @@ load --pipeline users --topic users_kill --group kill
 check_eq "kill: first part loads" "0 Kill" "$? $(user kill@x.io first_name)"
 produce users_kill "$tmp/k2.txt"
 loader_held() {
-    test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
+    test "$(q "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
         and query like 'INSERT INTO stream_offsets%'")" = 1
 }
 pg_hold "select 1 from stream_offsets where consumer_group = 'kill' for update"

@@ -34,7 +34,7 @@ main_rows() { q "select count(*) from pharmaceutical_data"; }
 lock_hold() { pg_hold "select 1 from pharmaceutical_data where sodangky = '$1' for update"; }
 lock_release() { pg_release; }
 upsert_waiting() {
-    test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
+    test "$(q "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
         and query like 'WITH moved%'")" = 1
 }
 
@@ -190,7 +190,7 @@ xcom >/dev/null
 # and loaders are never blocked; a killed upsert moves nothing and the other one moves it all.
 # Held deterministically: the first waits on a row lock of the main table, after its DELETE.
 advisory_waiting() {
-    test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
+    test "$(q "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
         and wait_event = 'advisory'")" = 1
 }
 stage_in_time() { timeout 10 psql -X -q -v ON_ERROR_STOP=1 -c "insert into pharmaceutical_data_staging
@@ -296,7 +296,7 @@ lock_hold K1
 upsert &
 up=$!
 wait_for 10 upsert_waiting
-q "select pg_terminate_backend(pid) from pg_stat_activity where query like 'WITH moved%'" >/dev/null
+q "select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query like 'WITH moved%'" >/dev/null
 wait "$up"
 check_eq "a connection killed mid-upsert exits 111" 111 $?
 lock_release

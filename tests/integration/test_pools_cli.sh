@@ -10,7 +10,7 @@ source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
 plan 86
 gust_tmpdir T
-pg_gust_db gust_pools
+pg_gust_db gust_pools_cli
 G=$GUST
 q() { psql -X -q -At -c "$1"; }
 # run CMD...: its stdout and stderr together in $out, its exit code in $rc

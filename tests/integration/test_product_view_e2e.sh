@@ -29,6 +29,8 @@ pg_gust_db gust_pv_e2e -T template0 --locale=C.UTF-8
 export AIRFLOW_CONN_PRODUCT_VIEW_DB="postgresql://$PGUSER@127.0.0.1:$PGPORT/gust_pv_e2e"
 export GUST_DATABASE_URL="postgresql://$PGUSER@127.0.0.1:$PGPORT/gust_pv_e2e"
 export GUST_LOGS_FOLDER=$tmp/logs GUST_DAGS_FOLDER=$GUST_SRC/dags
+# the reports product_view_star triggers for its day (default ./reports: the source folder)
+export PRODUCT_VIEW_REPORTS_DIR=$tmp/star_reports
 kafka_start -t product_view:4 || exit 1
 GROUP=product_view_star
 
@@ -45,7 +47,7 @@ facts() { q "select count(*) from fact_sales"; }
 want() { oracle counts "$tmp/sent" | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 facts_are() { [ "$(facts)" = "$1" ]; }
 loader_held() {
-    test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
+    test "$(q "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
         and query like 'INSERT INTO stream_offsets%'")" = 1
 }
 

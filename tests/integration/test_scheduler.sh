@@ -6,6 +6,8 @@
 # pause, backfill, variables, jobs check.
 #
 # CHAOS_KILLS (default 20) and CHAOS_TASKS (default 200) size the kill -9 test.
+# run.sh: alone (it stops the shared PostgreSQL cluster for an outage: tests/run.sh runs it
+# with no other test running)
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"

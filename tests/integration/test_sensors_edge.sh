@@ -22,6 +22,8 @@
 # - dagrun_timeout while sensors wait; a paused DAG's sensors; the database stopped while
 #   sensors wait, then back; `gust dags test` with sensors;
 # - Python-only arguments are load errors at their key.
+# run.sh: alone (it stops the shared PostgreSQL cluster for an outage: tests/run.sh runs it
+# with no other test running)
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"

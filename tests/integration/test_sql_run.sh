@@ -162,11 +162,12 @@ ctl r6 columns.exit 111
 check_eq "exit 100 fails at once" "failed 1" "$(state_of insert r6) $(wc -l <"$(seen r6 insert).tries")"
 check_eq "the run fails" failed "$("$GUST" dags state sql_flow r6 | cut -d, -f1)"
 
-# --- gust tasks test: the same spec, the branch's choice printed, nothing left in /tmp
-before=$(ls -d /tmp/gust-test-* 2>/dev/null | wc -l)
-out=$("$GUST" tasks test sql_flow branch 2>&1)
+# --- gust tasks test: the same spec, the branch's choice printed, nothing left in $TMPDIR (a
+# private one: tests run at the same time make their own /tmp/gust-test-* folders)
+mkdir "$GUST_TEST_TMP/tmp"
+out=$(TMPDIR=$GUST_TEST_TMP/tmp "$GUST" tasks test sql_flow branch 2>&1)
 check_contains "tasks test of a branch prints what it follows" 'branch: follows ["yes_path"]' "$out"
-check_eq "tasks test leaves no spec or branch file behind" "$before" "$(ls -d /tmp/gust-test-* 2>/dev/null | wc -l)"
+check_eq "tasks test leaves no spec or branch file behind" "" "$(ls -A "$GUST_TEST_TMP/tmp")"
 
 # --- a .sql file that is gone: the DAG no longer loads, and says where
 rm "$GUST_TEST_TMP/dags/sql/insert.sql"

@@ -112,7 +112,7 @@ GUST_SQL_PROGRESS_SECONDS=0.3 sqlt prog "{\"operator\": \"execute\", $C, \"sql\"
 check_contains "a long statement logs progress lines" "progress: the statement has run for" "$OUT"
 
 # --- execution_timeout and SIGTERM cancel on the server
-running() { q "select count(*) from pg_stat_activity where state = 'active' and query like 'SELECT pg_sleep($1)%'"; }
+running() { q "select count(*) from pg_stat_activity where datname = current_database() and state = 'active' and query like 'SELECT pg_sleep($1)%'"; }
 running_is() { test "$(running "$1")" = "$2"; }
 start=$SECONDS
 sqlt to1 "{\"operator\": \"execute\", $C, \"sql\": \"SELECT pg_sleep(60)\", \"execution_timeout\": 1}"

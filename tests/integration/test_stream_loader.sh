@@ -40,7 +40,7 @@ dups_of() {
 rows_are() { test "$(rows_of "$1")" = "$2"; }
 offsets_above() { test "$(offsets_of "$1")" -gt "$2"; }
 loader_held() {
-    test "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock'
+    test "$(q "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
         and query like 'INSERT INTO stream_offsets%'")" = 1
 }
 # hold_offsets GROUP: a session holding the row locks of GROUP's stream_offsets in an open
@@ -309,7 +309,7 @@ hold_offsets lost
 kpid=$!
 gust_kill_at_exit "$kpid"
 check "lost: the batch is held at its offsets update" wait_for 30 loader_held
-q "select pg_terminate_backend(pid) from pg_stat_activity where wait_event_type = 'Lock'
+q "select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
     and query like 'INSERT INTO stream_offsets%'" >/dev/null
 wait "$kpid"
 check_eq "lost: connection killed mid-batch -> exit 111" 111 $?
