@@ -173,12 +173,14 @@ store_exec_int(struct store *s, struct err *e, const char *sql, int n, const cha
     return 0;
 }
 
-/* The columns store_runs_query reads, in its order (store_run.c). */
+/* The columns store_runs_query reads, in its order (store_run.c); the run's dates, stored
+ * with microseconds, are read as whole seconds rounded down. */
 #define RUN_COLS                                                                                   \
     "id, dag_id, run_id, run_type, state, floor(extract(epoch FROM logical_date))::bigint, "       \
     "extract(epoch FROM data_interval_start)::bigint, "                                            \
-    "extract(epoch FROM data_interval_end)::bigint, extract(epoch FROM queued_at)::bigint, "       \
-    "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "               \
+    "extract(epoch FROM data_interval_end)::bigint, floor(extract(epoch FROM "                     \
+    "queued_at))::bigint, "                                                                        \
+    "floor(extract(epoch FROM start_date))::bigint, floor(extract(epoch FROM end_date))::bigint, " \
     "coalesce(conf::text, '{}'), triggered_by, "                                                   \
     "extract(microseconds FROM logical_date)::bigint % 1000000, clear_number"
 
