@@ -572,26 +572,24 @@ claim_all(struct runner *r)
         return;
     }
     const struct dagbag *bag = r->cur->bag;
+    int limit = runner_free_slots(r), got = 0;
+    time_t now = time(NULL);
+
+    if (!worker_claim_due(r, now))
+        return;
     const char **ids = calloc(bag->n_dags + 1, sizeof(*ids));
     struct store_claim_filter f = {
         .queue = r->opts.queue, .dag_ids = ids, .n_dag_ids = bag->n_dags};
 
-    int limit = runner_free_slots(r), got = 0;
-    time_t now = time(NULL);
-
-    if (!worker_claim_due(r, now)) {
-        free(ids);
-        return;
-    }
-    for (size_t i = 0; ids && i < bag->n_dags; i++)
+    if (ids == NULL)
+        return; /* out of memory: try again next turn */
+    for (size_t i = 0; i < bag->n_dags; i++)
         ids[i] = bag->dags[i]->dag_id;
-    if (ids && bag->n_dags > 0)
+    if (bag->n_dags > 0)
         got = claim(r, &f, limit);
     free(ids);
-    if (ids != NULL || limit <= 0) {              /* else out of memory: try again next turn */
-        r->claim_due = limit > 0 && got == limit; /* there may be more */
-        r->claim_at = now + WORKER_RECLAIM_SECONDS;
-    }
+    r->claim_due = limit > 0 && got == limit; /* there may be more */
+    r->claim_at = now + WORKER_RECLAIM_SECONDS;
 }
 
 /* Runs done with (finished, nothing in flight) leave memory, except in RUNNER_LOCAL where

@@ -307,15 +307,14 @@ store_exec_lazy(struct store *s, struct err *e, const char *sql, int n, const ch
 int
 store_durable(struct store *s, struct err *e)
 {
-    char id[24];
-    const char *p[] = {id};
+    struct pbuf b;
+    const char *p[] = {p_int(&b, s->job_id)};
     PGresult *res;
 
     if (!s->unflushed || s->job_id <= 0)
         return 0;
     /* a synchronous commit of a transaction that wrote waits until the WAL up to its commit
      * record, the lazy commits before it included, is on disk */
-    snprintf(id, sizeof(id), "%lld", s->job_id);
     if ((res = run(s, e, "UPDATE job SET latest_heartbeat = now() WHERE id = $1::bigint", 1, p)) ==
         NULL)
         return err_prefix(e, "flush the ends of tries to disk");
