@@ -334,7 +334,7 @@ runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, s
     /* Queued task instances wait for a free slot (claims take only what fits), so the
      * planner is limited by max_active_tasks only. */
     struct plan_limits lim = {.max_active_tasks = run->dag->max_active_tasks, .free_slots = -1};
-    int total = 0, rc = -1;
+    int rc = -1;
 
     *queued = NULL;
     *n_queued = 0;
@@ -344,7 +344,8 @@ runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, s
         err_set(e, ERR_FAIL, "out of memory");
         goto out;
     }
-    if (store_count_active(s, run->dag_id, &lim.active_in_dag, &total, e) < 0 ||
+    if ((lim.max_active_tasks > 0 && store_count_active(s, run->dag_id, lim.max_active_tasks,
+                                                        &lim.active_in_dag, e) < 0) ||
         per_task_counts(s, run->dag, &per_task, e) < 0)
         goto out;
     lim.active_per_task = per_task;

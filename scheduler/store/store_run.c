@@ -893,18 +893,18 @@ store_count_active_by_task(struct store *s, const struct dag *dag, int *counts, 
 }
 
 int
-store_count_active(struct store *s, const char *dag_id, int *in_dag, int *total, struct err *e)
+store_count_active(struct store *s, const char *dag_id, int cap, int *in_dag, struct err *e)
 {
-    const char *p[] = {dag_id};
+    struct pbuf b;
+    const char *p[] = {dag_id, p_int(&b, cap)};
     PGresult *res = store_exec(s, e,
-                               "SELECT count(*) FILTER (WHERE dag_id = $1), count(*) "
-                               "FROM task_instance WHERE state IN ('queued', 'running')",
-                               1, p);
+                               "SELECT count(*) FROM (SELECT 1 FROM task_instance WHERE "
+                               "dag_id = $1 AND state IN ('queued', 'running') LIMIT $2) a",
+                               2, p);
 
     if (res == NULL)
         return err_prefix(e, "count active tasks");
     *in_dag = atoi(PQgetvalue(res, 0, 0));
-    *total = atoi(PQgetvalue(res, 0, 1));
     PQclear(res);
     return 0;
 }

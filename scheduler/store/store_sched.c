@@ -613,17 +613,21 @@ store_runs_timeout(struct store *s, const char *dag_id, double timeout, time_t n
 }
 
 /* $1 dag, $2 run, $3 the DAG's tasks (store_tis_json). Returns (run exists, added + restored,
- * removed); rm, rs and ins touch disjoint rows, so one snapshot is enough. */
+ * removed); rm, rs and ins touch disjoint rows, so one snapshot is enough. Whether a row's task
+ * is still in the DAG is a key lookup in one JSON object (ids): a NOT EXISTS over the recordset
+ * was planned as a nested loop (a CTE has no index), n x n comparisons, half a second for a
+ * run of 2,000 tasks. */
 static const char SYNC_SQL[] =
     "WITH x AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS " TIS_RECORD "), "
+    "ids AS (SELECT coalesce(jsonb_object_agg(x.task_id, 1), '{}') AS o FROM x), "
     "run AS (SELECT 1 FROM dag_run WHERE dag_id = $1 AND run_id = $2), "
     "rm AS (UPDATE task_instance t SET state = 'removed', lease_until = NULL, "
     "updated_at = now() WHERE t.dag_id = $1 AND t.run_id = $2 AND "
     "t.state IS DISTINCT FROM 'removed' AND t.state IS DISTINCT FROM 'running' AND "
-    "NOT EXISTS (SELECT 1 FROM x WHERE x.task_id = t.task_id) RETURNING 1), "
+    "NOT ((SELECT o FROM ids) ? t.task_id) RETURNING 1), "
     "rs AS (UPDATE task_instance t SET state = NULL, updated_at = now() WHERE t.dag_id = $1 "
     "AND t.run_id = $2 AND t.map_index = -1 AND t.state = 'removed' AND "
-    "EXISTS (SELECT 1 FROM x WHERE x.task_id = t.task_id) RETURNING 1), "
+    "(SELECT o FROM ids) ? t.task_id RETURNING 1), "
     "ins AS (INSERT INTO task_instance (dag_id, run_id, task_id, state, try_number, " TIS_COLS
     ") SELECT $1, $2, x.task_id, NULL, 0, " TIS_VALUES
     " FROM x WHERE EXISTS (SELECT 1 FROM run) AND "

@@ -793,12 +793,11 @@ test_count_active(void **state)
 {
     struct err e = {0};
     struct store_ti_change c = {"only", -1, TI_NONE, TI_QUEUED};
-    int in_dag = -1, total = -1, applied;
+    int in_dag = -1, applied;
 
     (void)state;
-    assert_int_equal(store_count_active(S, "etl", &in_dag, &total, &e), 0);
+    assert_int_equal(store_count_active(S, "etl", 10, &in_dag, &e), 0);
     assert_int_equal(in_dag, 0);
-    assert_int_equal(total, 0);
     mkrun(ETL, "r1", T0);
     mkrun(ETL, "r2", T0 + 1);
     mkrun(OTHER, "o1", T0);
@@ -806,12 +805,12 @@ test_count_active(void **state)
     apply1("r2", "extract", TI_NONE, TI_QUEUED, 1);
     apply1("r2", "load", TI_NONE, TI_SCHEDULED, 1); /* not active */
     assert_int_equal(store_tis_apply(S, "other", "o1", &c, 1, T0, &applied, &e), 0);
-    assert_int_equal(store_count_active(S, "etl", &in_dag, &total, &e), 0);
-    assert_int_equal(in_dag, 2);
-    assert_int_equal(total, 3);
-    assert_int_equal(store_count_active(S, NULL, &in_dag, &total, &e), 0);
-    assert_int_equal(in_dag, 0);
-    assert_int_equal(total, 3);
+    assert_int_equal(store_count_active(S, "etl", 10, &in_dag, &e), 0);
+    assert_int_equal(in_dag, 2); /* other's is not counted */
+    assert_int_equal(store_count_active(S, "etl", 1, &in_dag, &e), 0);
+    assert_int_equal(in_dag, 1); /* counted up to the cap */
+    assert_int_equal(store_count_active(S, "other", 10, &in_dag, &e), 0);
+    assert_int_equal(in_dag, 1);
 }
 
 static void

@@ -355,6 +355,50 @@ test_claim_filters(void **state UNUSED)
     store_claims_free(c, 1);
 }
 
+/* A claim walks past the rows that cannot run (their pool is full), however many come first,
+ * to those that can; and the rows one call takes count against the next row's pool. */
+static void
+test_claim_past_full_pool(void **state UNUSED)
+{
+    struct store_claim *c;
+
+    mkrun(ETL, "r", "manual", T0);
+    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
+    set_ti(S, "etl", "r", "transform", TI_NONE, TI_QUEUED);
+    set_ti(S, "etl", "r", "load", TI_NONE, TI_QUEUED);
+    query("INSERT INTO slot_pool (pool, slots) VALUES ('none', 0), ('two', 2) "
+          "ON CONFLICT (pool) DO UPDATE SET slots = EXCLUDED.slots");
+    /* 40 instances of extract first (priority 10) in a pool of no slot, then 3 of transform
+     * (priority 5) in a pool of 2, then load (1) in default_pool */
+    query("INSERT INTO task_instance SELECT (jsonb_populate_record(t, jsonb_build_object("
+          "'map_index', g, 'pool', 'none', 'priority_weight', 10))).* FROM task_instance t, "
+          "generate_series(0, 39) g WHERE t.task_id = 'extract'");
+    query("INSERT INTO task_instance SELECT (jsonb_populate_record(t, jsonb_build_object("
+          "'map_index', g, 'pool', 'two', 'priority_weight', 5))).* FROM task_instance t, "
+          "generate_series(0, 2) g WHERE t.task_id = 'transform'");
+    query("DELETE FROM task_instance WHERE task_id IN ('extract', 'transform') AND map_index = -1");
+    query("UPDATE task_instance SET priority_weight = 1 WHERE task_id = 'load'");
+
+    assert_int_equal(claim(S, NULL, 5, 7, &c), 3);
+    assert_string_equal(c[0].task_id, "transform");
+    assert_int_equal(c[0].map_index, 0);
+    assert_string_equal(c[1].task_id, "transform");
+    assert_int_equal(c[1].map_index, 1);
+    assert_string_equal(c[2].task_id, "load");
+    store_claims_free(c, 3);
+    assert_string_equal(query("SELECT state, count(*) FROM task_instance GROUP BY state "
+                              "ORDER BY state"),
+                        "queued|41|running|3");
+    /* nothing more fits: nothing is taken, and the rows stay queued */
+    assert_int_equal(claim(S, NULL, 5, 7, &c), 0);
+    query("UPDATE slot_pool SET slots = 1 WHERE pool = 'none'");
+    assert_int_equal(claim(S, NULL, 5, 7, &c), 1);
+    assert_string_equal(c[0].task_id, "extract");
+    assert_int_equal(c[0].map_index, 0);
+    store_claims_free(c, 1);
+    query("DELETE FROM slot_pool WHERE pool IN ('none', 'two')");
+}
+
 /* ---- leases ---------------------------------------------------------------------------- */
 
 static void
@@ -852,6 +896,7 @@ main(void)
         cmocka_unit_test_setup(test_jobs, setup),
         cmocka_unit_test_setup(test_claim_two_connections, setup),
         cmocka_unit_test_setup(test_claim_filters, setup),
+        cmocka_unit_test_setup(test_claim_past_full_pool, setup),
         cmocka_unit_test_setup(test_leases_renew, setup),
         cmocka_unit_test_setup(test_leases_expired, setup),
         cmocka_unit_test_setup(test_promote, setup),
