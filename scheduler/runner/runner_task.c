@@ -344,8 +344,8 @@ runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, s
         err_set(e, ERR_FAIL, "out of memory");
         goto out;
     }
-    if ((lim.max_active_tasks > 0 && store_count_active(s, run->dag_id, lim.max_active_tasks,
-                                                        &lim.active_in_dag, e) < 0) ||
+    if ((lim.max_active_tasks > 0 &&
+         store_count_active(s, run->dag_id, lim.max_active_tasks, &lim.active_in_dag, e) < 0) ||
         per_task_counts(s, run->dag, &per_task, e) < 0)
         goto out;
     lim.active_per_task = per_task;
