@@ -29,7 +29,7 @@ restore_pg=0
 stop_all() {
     local p
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     pids=()
 }
 cleanup() {
@@ -83,8 +83,11 @@ cpu_sum() { # CPU seconds of the processes given that still exist
 server_cpu() {
     local pm p
     pm=$(head -1 "$GUST_TEST_PGDIR/data/postmaster.pid")
+    # a backend can end between pgrep and the read (a psql that just quit): skip it, never
+    # fail (an `[ -r ] && echo` last in the loop made the function fail, and set -e ended
+    # the part)
     for p in $(pgrep -P "$pm"); do
-        [ -r "/proc/$p/stat" ] && echo "$p $(bench_cpu_s "$p" 2>/dev/null || echo 0)"
+        if [ -r "/proc/$p/stat" ]; then echo "$p $(bench_cpu_s "$p" 2>/dev/null || echo 0)"; fi
     done
 }
 # CPU the server's processes alive now used since the snapshot in file $1 (0 for new ones)
