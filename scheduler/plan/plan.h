@@ -30,7 +30,8 @@ struct plan_ti {
 
 struct plan_limits {
     int max_active_tasks; /* of this DAG, over all its runs (<= 0: unlimited) */
-    int active_in_dag;    /* queued + running task instances of this DAG now, all runs */
+    int active_in_dag;    /* queued + running task instances of this DAG now, all runs: the
+                           * runner counts them only up to max_active_tasks (all it needs) */
     int free_slots;       /* executor slots free now (parallelism - running); < 0: unlimited */
     /* queued + running instances of each task (index in dag->tasks) over every run of the
      * DAG, for max_active_tis_per_dag; NULL: this run's own only */
