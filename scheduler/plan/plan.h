@@ -83,6 +83,40 @@ int plan_run_units(const struct dag *dag, const struct plan_ti *units, size_t n_
                    struct err *e);
 void plan_result_clear(struct plan_result *r);
 
+/* ---- a run's planning state, kept between steps ----
+ * plan_run_units reads every instance of the run; a scheduler that plans after every try's
+ * end would make a run of n tasks cost n^2. A plan_state is built once from the run's units,
+ * then told of each change made elsewhere (plan_state_set: a try's end, a claim) and asked
+ * for the next transitions (plan_state_step), which cost what changed since the last step,
+ * not the run's size. Its decisions are the same as plan_run_units' on the same states (the
+ * latter is a state built for one step). */
+struct plan_state;
+
+/* Whether a task's instances in state none wait on their past (depends_on_past): asked only
+ * of a task whose trigger rule is met, at most once per task and step, and of every task
+ * with an instance in state none before a run is declared deadlocked. */
+typedef bool (*plan_past_fn)(void *arg, size_t task);
+
+/* A state of the given units (as plan_run_units takes them; copied). */
+int plan_state_new(const struct dag *dag, const struct plan_ti *units, size_t n_units,
+                   struct plan_state **out, struct err *e);
+void plan_state_free(struct plan_state *p);
+
+/* The unit (task, map_index) is now in state (next_retry_at: as plan_ti's). -1 when the state
+ * has no such unit: build a new state from the store's rows. */
+int plan_state_set(struct plan_state *p, size_t task, int map_index, enum ti_state state,
+                   time_t next_retry_at);
+
+/* The next transitions, as plan_run_units gives them, applied to the state: the caller makes
+ * them (store_tis_apply) and, if any is not made as decided (lost to another process, an
+ * expansion, a sensor poked in place), drops the state and builds a new one from the store.
+ * past may be NULL (only plan_ti.wait_past then). */
+int plan_state_step(struct plan_state *p, const struct plan_limits *lim, time_t now,
+                    plan_past_fn past, void *arg, struct plan_result *out, struct err *e);
+
+/* The units as they stand (sorted as given); their count. */
+size_t plan_state_units(const struct plan_state *p, const struct plan_ti **units);
+
 /* How a finished try ends, from its exit. */
 enum try_outcome {
     TRY_SUCCESS,    /* exit 0 */

@@ -52,12 +52,11 @@ struct active_run {
     struct bagref *bagref; /* the bag dag points into */
     int inflight;          /* tries of this run started and not yet recorded */
     bool synced;           /* task instances checked against the DAG (integrity) */
-    /* The task instances' states as last read, plus this process's own changes since, which
-     * spares a read of every row of the run at each step (see runner_task.c). NULL: read
-     * them. known_at: CLOCK_MONOTONIC time of the read. One per task instance (a mapped
-     * task's instances one by one), sorted by task then map_index (plan_run_units). */
-    struct plan_ti *known;
-    size_t n_known;
+    /* The run's planning state (plan.h): the task instances' states as last read, plus this
+     * process's own changes since, which spares a read of every row of the run at each step
+     * and makes a step cost what changed (see runner_task.c). NULL: read them. known_at:
+     * CLOCK_MONOTONIC time of the read. */
+    struct plan_state *known;
     double known_at;
 
     char *asset_events_json; /* triggering_asset_events, read once (NULL: not yet) */

@@ -110,7 +110,7 @@ active_run_free(struct active_run *run)
     free(run->params_json);
     free(run->asset_events_json);
     free(run->max_tries);
-    free(run->known);
+    plan_state_free(run->known);
     free(run);
 }
 
@@ -166,42 +166,42 @@ read_units(struct store *s, struct active_run *run, struct plan_ti **units, size
     return 0;
 }
 
-/* The units to plan with (*tis, malloc'd): the known ones while fresh, else read. */
+/* The run's planning state: the one kept while fresh, else one built from the store. */
 static int
-load_tis(struct store *s, struct active_run *run, struct plan_ti **tis, size_t *n,
-         runner_past_fn past, struct runner *r, struct err *e)
+load_state(struct store *s, struct active_run *run, struct err *e)
 {
-    if (!run->known || clock_mono() - run->known_at >= KNOWN_MAX_AGE) {
-        run_forget_states(run);
-        if (read_units(s, run, &run->known, &run->n_known, e) < 0)
-            return -1;
-        run->known_at = clock_mono();
-    }
-    if ((*tis = malloc((run->n_known + 1) * sizeof(**tis))) == NULL)
-        return err_set(e, ERR_FAIL, "out of memory");
-    memcpy(*tis, run->known, run->n_known * sizeof(**tis));
-    *n = run->n_known;
-    for (size_t i = 0; past && i < *n; i++)
-        if ((*tis)[i].state == TI_NONE)
-            (*tis)[i].wait_past = past(r, run, (*tis)[i].task);
-    return 0;
+    struct plan_ti *units = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (run->known && clock_mono() - run->known_at < KNOWN_MAX_AGE)
+        return 0;
+    run_forget_states(run);
+    if (read_units(s, run, &units, &n, e) < 0)
+        return -1;
+    rc = plan_state_new(run->dag, units, n, &run->known, e);
+    free(units);
+    run->known_at = clock_mono();
+    return rc;
 }
 
 /* ---- known states ----
  * A step plans from the states of every task instance of its run. Reading them all at every
  * step makes a run of n tasks read n^2 rows (a 1,000-task run: a million), so a run keeps the
- * states it read and applies this process's own changes to them: plan changes that won, claims,
- * tries' ends that were recorded. They are forgotten, and read again, when anything else may
- * have changed them: a notification from another session (workers, other schedulers, the
- * CLI), a change of the tick (runner_poke), a change that lost its race (another process got
- * there first), a reconnect, and at the latest KNOWN_MAX_AGE seconds after the read. */
+ * states it read, as a planning state (plan.h: a step then also costs what changed, not n),
+ * and applies this process's own changes to it: plan changes that won (the step applied them
+ * already), claims, tries' ends that were recorded. They are forgotten, and read again, when
+ * anything else may have changed them: a notification from another session (workers, other
+ * schedulers, the CLI), a change of the tick (runner_poke), a change that lost its race or
+ * was not made as planned (another process got there first, an expansion, a sensor poked in
+ * place), a failed step, a reconnect, and at the latest KNOWN_MAX_AGE seconds after the
+ * read. */
 
 void
 run_forget_states(struct active_run *run)
 {
-    free(run->known);
+    plan_state_free(run->known);
     run->known = NULL;
-    run->n_known = 0;
 }
 
 void
@@ -215,18 +215,11 @@ void
 run_know_state(struct active_run *run, size_t task, int map_index, enum ti_state state,
                double next_retry_at)
 {
-    struct plan_ti key = {.task = task, .map_index = map_index}, *u;
-
-    if (run->known == NULL)
-        return;
-    u = bsearch(&key, run->known, run->n_known, sizeof(key), unit_cmp);
-    if (u == NULL) { /* an instance this process has not read yet */
+    /* rounded up as the store reads it back: a retry never looks due early; an instance
+     * this process has not read yet: read them all again */
+    if (run->known != NULL &&
+        plan_state_set(run->known, task, map_index, state, (time_t)ceil(next_retry_at)) < 0)
         run_forget_states(run);
-        return;
-    }
-    /* rounded up as the store reads it back: a retry never looks due early */
-    u->state = state;
-    u->next_retry_at = (time_t)ceil(next_retry_at);
 }
 
 /* A change the store does not apply as planned: a mapped task's expansion, or a sensor the
@@ -324,39 +317,63 @@ per_task_counts(struct store *s, const struct dag *dag, int **counts, struct err
     return store_count_active_by_task(s, dag, *counts, e);
 }
 
+/* depends_on_past, asked by the planner (plan_past_fn) */
+struct past_arg {
+    runner_past_fn fn;
+    struct runner *r;
+    struct active_run *run;
+};
+
+static bool
+past_of(void *arg, size_t task)
+{
+    struct past_arg *a = arg;
+
+    return a->fn(a->r, a->run, task);
+}
+
 int
 runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, struct runner *r,
                  struct plan_result *res, size_t **queued, size_t *n_queued, struct err *e)
 {
-    size_t n = 0;
-    struct plan_ti *tis = NULL;
     int *per_task = NULL;
     /* Queued task instances wait for a free slot (claims take only what fits), so the
      * planner is limited by max_active_tasks only. */
     struct plan_limits lim = {.max_active_tasks = run->dag->max_active_tasks, .free_slots = -1};
+    struct past_arg pa = {past, r, run};
     int rc = -1;
 
     *queued = NULL;
     *n_queued = 0;
-    if (load_tis(s, run, &tis, &n, past, r, e) < 0)
+    *res = (struct plan_result){0};
+    if (load_state(s, run, e) < 0)
         goto out;
-    if ((*queued = calloc(n + 1, sizeof(**queued))) == NULL) {
-        err_set(e, ERR_FAIL, "out of memory");
-        goto out;
-    }
     if ((lim.max_active_tasks > 0 &&
          store_count_active(s, run->dag_id, lim.max_active_tasks, &lim.active_in_dag, e) < 0) ||
         per_task_counts(s, run->dag, &per_task, e) < 0)
         goto out;
     lim.active_per_task = per_task;
-    if (plan_run_units(run->dag, tis, n, &lim, time(NULL), res, e) < 0)
-        goto out;
+    /* from here on the state holds the step's decisions: a step that fails forgets it */
+    if (plan_state_step(run->known, &lim, time(NULL), past ? past_of : NULL, &pa, res, e) < 0)
+        goto forget;
+    if ((*queued = calloc(res->n_changes + 1, sizeof(**queued))) == NULL) {
+        err_set(e, ERR_FAIL, "out of memory");
+        goto forget;
+    }
     rc = apply_changes(r, s, run, res, *queued, n_queued, e);
+    if (rc == 0)
+        goto out;
+forget:
+    run_forget_states(run);
 out:
-    if (rc < 0)
+    if (rc < 0) {
+        plan_result_clear(res);
+        free(*queued);
+        *queued = NULL;
+        *n_queued = 0;
         err_prefix(e, "run %s of %s", run->run_id, run->dag_id);
+    }
     free(per_task);
-    free(tis);
     return rc;
 }
 
