@@ -49,6 +49,7 @@ struct active_run {
     bool finished;
     time_t wakeup;         /* a retry comes due then (0: none) */
     int *max_tries;        /* per task, from the store: retries, or more after a clear */
+    bool per_task_limit;   /* a task of its DAG has max_active_tis_per_dag */
     struct bagref *bagref; /* the bag dag points into */
     int inflight;          /* tries of this run started and not yet recorded */
     bool synced;           /* task instances checked against the DAG (integrity) */

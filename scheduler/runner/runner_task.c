@@ -70,8 +70,10 @@ active_run_new(const struct dag *dag, const char *run_id, time_t logical_date, l
     run->dirty = true;
     plan_logical_str(logical_date, logical_usec, run->logical_str);
     run->max_tries = calloc(dag->n_tasks + 1, sizeof(*run->max_tries));
-    for (size_t i = 0; run->max_tries && i < dag->n_tasks; i++)
+    for (size_t i = 0; run->max_tries && i < dag->n_tasks; i++) {
         run->max_tries[i] = dag->tasks[i].retries;
+        run->per_task_limit |= dag->tasks[i].max_active_tis_per_dag > 0;
+    }
     if (!run->dag_id || !run->run_id || !run->conf_json || !run->params_json || !run->max_tries) {
         err_set(e, ERR_FAIL, "out of memory");
         active_run_free(run);
@@ -303,14 +305,12 @@ out:
 /* The DAG's per-task counts of active instances when a task has max_active_tis_per_dag (one
  * more query per step only then); *counts NULL otherwise. */
 static int
-per_task_counts(struct store *s, const struct dag *dag, int **counts, struct err *e)
+per_task_counts(struct store *s, const struct active_run *run, int **counts, struct err *e)
 {
-    bool any = false;
+    const struct dag *dag = run->dag;
 
     *counts = NULL;
-    for (size_t i = 0; i < dag->n_tasks; i++)
-        any |= dag->tasks[i].max_active_tis_per_dag > 0;
-    if (!any)
+    if (!run->per_task_limit)
         return 0;
     if ((*counts = calloc(dag->n_tasks + 1, sizeof(**counts))) == NULL)
         return err_set(e, ERR_FAIL, "out of memory");
@@ -350,7 +350,7 @@ runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, s
         goto out;
     if ((lim.max_active_tasks > 0 &&
          store_count_active(s, run->dag_id, lim.max_active_tasks, &lim.active_in_dag, e) < 0) ||
-        per_task_counts(s, run->dag, &per_task, e) < 0)
+        per_task_counts(s, run, &per_task, e) < 0)
         goto out;
     lim.active_per_task = per_task;
     /* from here on the state holds the step's decisions: a step that fails forgets it */
