@@ -374,7 +374,8 @@ cli_dags_reserialize(const struct cli_args *a)
 
     if ((bag = cli_load_bag(subdir)) == NULL)
         return EXIT_FAIL;
-    if ((s = store_open(NULL, &e)) == NULL || store_sync_dagbag(s, bag, time(NULL), &e) < 0) {
+    if ((s = store_open(NULL, &e)) == NULL ||
+        store_sync_dagbag(s, bag, subdir, time(NULL), &e) < 0) {
         log_error("dags reserialize: %s", e.msg);
         rc = EXIT_FAIL;
     } else {

@@ -49,6 +49,8 @@ static const struct cli_verb verbs[] = {
      "record the DAG folder (DAGs, import errors) in the database",
      "Parse the DAG folder and record it in the database: one `dag` row per DAG (pause state\n"
      "kept), DAGs whose file is gone marked inactive, `import_error` rows replaced.\n"
+     "With -S FILE_OR_FOLDER only that part of the folder is read and recorded: DAGs and\n"
+     "import errors of files elsewhere are left as they are.\n"
      "The scheduler does this on its own; this verb is for scripts and first set-up.",
      cli_dags_reserialize},
     {"dags", "trigger", "DAG_ID", 1, 1,

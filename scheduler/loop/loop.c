@@ -84,7 +84,7 @@ maybe_reload(struct loop_ctx *c, struct runner *r, time_t now)
     c->fingerprint = fp;
     c->due_reset = true; /* the DAGs' next run times are read again */
     /* recorded as the files are: a DAG kept below keeps its row as last recorded */
-    if (c->mode == RUNNER_SCHEDULER && store_sync_dagbag(c->store, bag, now, &e) < 0)
+    if (c->mode == RUNNER_SCHEDULER && store_sync_dagbag(c->store, bag, NULL, now, &e) < 0)
         log_error("record the DAG folder: %s", e.msg);
     log_info("loaded %zu DAG(s) from %s", bag->n_dags, c->folder);
     loop_metric_folder(c, bag, clock_mono() - t0);

@@ -672,16 +672,24 @@ file_diags(const struct dagbag *bag, const char *file, enum diag_level level, st
     }
 }
 
+/* A path in scope $N: scope NULL (the whole DAG folder), the scope itself, or under it. */
+#define IN_SCOPE(col, n)                                                                           \
+    "($" n "::text IS NULL OR " col " = $" n " OR starts_with(" col ", $" n " || '/'))"
+
 /* Replace the import_error rows (level DIAG_ERROR) or the import_warning rows (DIAG_WARNING)
- * with one row per file of the bag that has diagnostics of that level. */
+ * of the files in scope, and of every file the bag has diagnostics of that level for (a
+ * defaults.yml above the scope), with one row per file of the bag that has them. */
 static int
-replace_import_diags(struct store *s, const struct dagbag *bag, const char *now,
+replace_import_diags(struct store *s, const struct dagbag *bag, const char *scope, const char *now,
                      enum diag_level level, struct err *e)
 {
     bool err = level == DIAG_ERROR;
+    const char *sp[] = {scope};
 
-    if (run_cmd(s, e, err ? "DELETE FROM import_error" : "DELETE FROM import_warning", 0, NULL) !=
-        0)
+    if (run_cmd(s, e,
+                err ? "DELETE FROM import_error WHERE " IN_SCOPE("filename", "1")
+                    : "DELETE FROM import_warning WHERE " IN_SCOPE("filename", "1"),
+                1, sp) != 0)
         return -1;
     for (size_t i = 0; i < bag->n_diags; i++) {
         struct sbuf trace = {0};
@@ -694,9 +702,11 @@ replace_import_diags(struct store *s, const struct dagbag *bag, const char *now,
             return err_set(e, ERR_FAIL, "out of memory");
         const char *p[] = {now, bag->diags[i].file, trace.p};
         rc = run_cmd(s, e,
-                     err ? "INSERT INTO import_error (timestamp, filename, stacktrace) "
+                     err ? "WITH d AS (DELETE FROM import_error WHERE filename = $2) "
+                           "INSERT INTO import_error (timestamp, filename, stacktrace) "
                            "VALUES (to_timestamp($1::double precision), $2, $3)"
-                         : "INSERT INTO import_warning (timestamp, filename, warnings) "
+                         : "WITH d AS (DELETE FROM import_warning WHERE filename = $2) "
+                           "INSERT INTO import_warning (timestamp, filename, warnings) "
                            "VALUES (to_timestamp($1::double precision), $2, $3)",
                      3, p);
         free(trace.p);
@@ -708,22 +718,24 @@ replace_import_diags(struct store *s, const struct dagbag *bag, const char *now,
 
 /* Inside the transaction: every statement of the sync. */
 static int
-sync_rows(struct store *s, const struct dagbag *bag, const char *now, struct err *e)
+sync_rows(struct store *s, const struct dagbag *bag, const char *scope, const char *now,
+          struct err *e)
 {
     struct sbuf ids = {0}, files = {0};
     int rc = -1;
 
     if (bag_arrays(bag, &ids, &files, e) != 0)
         goto out;
-    const char *p[] = {ids.p, files.p};
+    const char *p[] = {ids.p, files.p, scope};
     /* A DAG whose file failed to load this time stays active, as in Airflow: the file is
      * broken, not gone. So does one under a folder that could not be read (an error on the
-     * folder's path): its file may well be there. */
+     * folder's path): its file may well be there. And one outside the scope: not looked at. */
     if (run_cmd(s, e,
                 "UPDATE dag SET is_active = false WHERE is_active AND NOT dag_id = ANY($1::text[]) "
                 "AND (fileloc IS NULL OR NOT EXISTS (SELECT 1 FROM unnest($2::text[]) f "
-                "WHERE fileloc = f OR starts_with(fileloc, f || '/')))",
-                2, p) != 0)
+                "WHERE fileloc = f OR starts_with(fileloc, f || '/'))) "
+                "AND (fileloc IS NULL OR " IN_SCOPE("fileloc", "3") ")",
+                3, p) != 0)
         goto out;
     for (size_t i = 0; i < bag->n_dags; i++)
         if (upsert_dag(s, bag->dags[i], now, e) != 0 || replace_tags(s, bag->dags[i], e) != 0) {
@@ -733,11 +745,12 @@ sync_rows(struct store *s, const struct dagbag *bag, const char *now, struct err
     if (run_cmd(
             s, e,
             "UPDATE dag SET has_import_errors = coalesce(fileloc = ANY($1::text[]), false) "
-            "WHERE has_import_errors IS DISTINCT FROM coalesce(fileloc = ANY($1::text[]), false)",
-            1, p + 1) != 0)
+            "WHERE has_import_errors IS DISTINCT FROM coalesce(fileloc = ANY($1::text[]), false) "
+            "AND (fileloc = ANY($1::text[]) OR " IN_SCOPE("fileloc", "2") ")",
+            2, p + 1) != 0)
         goto out;
-    if (replace_import_diags(s, bag, now, DIAG_ERROR, e) == 0 &&
-        replace_import_diags(s, bag, now, DIAG_WARNING, e) == 0)
+    if (replace_import_diags(s, bag, scope, now, DIAG_ERROR, e) == 0 &&
+        replace_import_diags(s, bag, scope, now, DIAG_WARNING, e) == 0)
         rc = store_asset_sync(s, bag, e); /* store_asset.c: after the dag rows it refers to */
 out:
     free(ids.p);
@@ -746,14 +759,27 @@ out:
 }
 
 int
-store_sync_dagbag(struct store *s, const struct dagbag *bag, time_t now, struct err *e)
+store_sync_dagbag(struct store *s, const struct dagbag *bag, const char *scope, time_t now,
+                  struct err *e)
 {
-    char nowbuf[32];
+    char nowbuf[32], *sc = NULL;
+    int rc;
 
     snprintf(nowbuf, sizeof(nowbuf), "%lld", (long long)now);
-    if (run_cmd(s, e, "BEGIN", 0, NULL) != 0)
+    if (scope != NULL) { /* "dags/team/" is "dags/team" */
+        size_t n = strlen(scope);
+        while (n > 1 && scope[n - 1] == '/')
+            n--;
+        if ((sc = strndup(scope, n)) == NULL)
+            return err_set(e, ERR_FAIL, "sync dags: out of memory");
+    }
+    if (run_cmd(s, e, "BEGIN", 0, NULL) != 0) {
+        free(sc);
         return err_prefix(e, "sync dags");
-    if (sync_rows(s, bag, nowbuf, e) != 0) {
+    }
+    rc = sync_rows(s, bag, sc, nowbuf, e);
+    free(sc);
+    if (rc != 0) {
         rollback(s);
         return err_prefix(e, "sync dags");
     }

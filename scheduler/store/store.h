@@ -61,8 +61,11 @@ int store_schema_version(struct store *s, int *db_version, int *binary_version, 
  * inactive (unless their file, or a folder holding it, failed to load), set has_import_errors per
  * file, and replace the `import_error` rows with the bag's errors and the `import_warning` rows
  * with its warnings (one row per file each), and record the DAGs' assets and their
- * references (store_asset.c). One transaction. */
-int store_sync_dagbag(struct store *s, const struct dagbag *bag, time_t now, struct err *e);
+ * references (store_asset.c). One transaction. scope: NULL when the bag is the whole DAG
+ * folder, else the file or folder it was loaded from (`dags reserialize -S`, as the DAG
+ * files' paths begin): only DAGs and import errors of files there can be found gone. */
+int store_sync_dagbag(struct store *s, const struct dagbag *bag, const char *scope, time_t now,
+                      struct err *e);
 
 /* Append a line to the import_error row of file (store_sync_dagbag wrote it): what the
  * scheduler does about the error, such as keeping the last good version of its DAGs. */

@@ -6,7 +6,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 27
+plan 28
 gust_tmpdir tmp
 pg_gust_db gust_dagfactory_features
 export GUST_DAGS_FOLDER=$tmp/dags GUST_LOGS_FOLDER=$tmp/logs
@@ -19,6 +19,7 @@ cat >"$GUST_DAGS_FOLDER/defaults.yml" <<EOF
 default_args:
   owner: platform
   retries: 0
+tags: [root_tag]
 EOF
 cat >"$GUST_DAGS_FOLDER/team/params.yaml" <<EOF
 params_dag:
@@ -75,6 +76,8 @@ list=$("$GUST" dags list -S "$GUST_DAGS_FOLDER/team/params.yaml" -o plain 2>&1)
 check_eq "dags list -S FILE lists that file's DAGs only" "env_dag params_dag trigger_bad var_dag" \
     "$(awk '{ print $1 }' <<<"$list" | grep -v '^dag_id$' | sort | xargs)"
 check_contains "with its folder's defaults.yml" "team_a" \
+    "$(grep '^params_dag' <<<"$list")"
+check_contains "and the defaults.yml of the folders above" "root_tag" \
     "$(grep '^params_dag' <<<"$list")"
 out=$("$GUST" dags list-import-errors -S "$GUST_DAGS_FOLDER/team/params.yaml" 2>&1)
 check_eq "another file's error is not read" 0 $?

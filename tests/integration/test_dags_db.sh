@@ -4,7 +4,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 18
+plan 23
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pg_createdb gust_dags_db
@@ -52,6 +52,29 @@ rm "$tmp/dags/warned.yaml"
 "$GUST" dags reserialize >/dev/null 2>&1
 check_eq "warnings are replaced at each load" 0 \
     "$(q "select count(*) from import_warning where filename like '%/warned.yaml'")"
+
+# reserialize -S PART records that part of the folder only: a DAG whose file is gone there
+# becomes inactive, the DAGs and import errors of the rest stay as they are.
+mkdir -p "$tmp/dags/team"
+empty_dag() { printf '%s:\n  tasks:\n    t: {operator: airflow.operators.empty.EmptyOperator}\n' "$1"; }
+empty_dag team_one >"$tmp/dags/team/one.yaml"
+printf 'broken: [unclosed\n' >"$tmp/dags/broken.yaml"
+"$GUST" dags reserialize >/dev/null 2>&1
+outside() { q "select count(*) from dag where is_active and fileloc not like '$tmp/dags/team/%'"; }
+before=$(outside)
+rm "$tmp/dags/team/one.yaml"
+empty_dag team_two >"$tmp/dags/team/two.yaml"
+out=$("$GUST" dags reserialize -S "$tmp/dags/team/" 2>&1)
+check_contains "reserialize -S FOLDER says what it recorded" \
+    "recorded 1 DAG(s) and 0 import error(s) from $tmp/dags/team/" "$out"
+check_eq "-S FOLDER: its DAG whose file is gone becomes inactive, the new one active" "f t" \
+    "$(q "select is_active from dag where dag_id = 'team_one'") $(q "select is_active from dag where dag_id = 'team_two'")"
+check_eq "-S FOLDER: the $before DAGs outside it stay active" "$before" "$(outside)"
+check_eq "-S FOLDER: an import error outside it stays" 1 \
+    "$(q "select count(*) from import_error where filename = '$tmp/dags/broken.yaml'")"
+"$GUST" dags reserialize -S "$tmp/dags/team/two.yaml" >/dev/null 2>&1
+check_eq "-S FILE: the rest stays too" "$before t" "$(outside) $(q "select is_active from dag where dag_id = 'team_two'")"
+rm -r "$tmp/dags/broken.yaml" "$tmp/dags/team"
 
 GUST_DATABASE_URL="postgresql://gust:hunter22@127.0.0.1:1/none?connect_timeout=2" \
     "$GUST" dags list >"$tmp/out" 2>"$tmp/err"

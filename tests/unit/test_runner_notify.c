@@ -151,7 +151,7 @@ group_setup(void **state)
     if (pgtest_recreate_db() != 0)
         return -1;
     if ((S = store_open("dbname=" DB, &e)) == NULL || store_migrate(S, NULL, &e) != 0 ||
-        store_sync_dagbag(S, BAG, T0, &e) != 0) {
+        store_sync_dagbag(S, BAG, NULL, T0, &e) != 0) {
         fprintf(stderr, "setup: %s\n", e.msg);
         return -1;
     }

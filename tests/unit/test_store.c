@@ -160,7 +160,7 @@ test_sync_dagbag(void **state)
 
     (void)state;
     assert_int_equal(store_migrate(s, &applied, &e), 0);
-    if (store_sync_dagbag(s, &bag, 1700000000, &e) != 0)
+    if (store_sync_dagbag(s, &bag, NULL, 1700000000, &e) != 0)
         fail_msg("sync: %s", e.msg);
     assert_int_equal(store_dag_is_paused(s, "d1", &paused, &e), 0);
     assert_true(paused);
@@ -180,7 +180,7 @@ test_sync_dagbag(void **state)
     diags[0].file = "dags/two.yaml";
     bag.n_dags = 1;
     bag.n_diags = 1;
-    if (store_sync_dagbag(s, &bag, 1700000030, &e) != 0)
+    if (store_sync_dagbag(s, &bag, NULL, 1700000030, &e) != 0)
         fail_msg("sync broken file: %s", e.msg);
     assert_string_equal(query("select dag_id, is_active, has_import_errors from dag order by 1"),
                         "d1|t|f|d2|t|t");
@@ -190,7 +190,7 @@ test_sync_dagbag(void **state)
      * d2 is gone from the bag and its file has no error: inactive. No errors any more. */
     d1->is_paused_upon_creation = false;
     bag.n_diags = 0;
-    if (store_sync_dagbag(s, &bag, 1700000060, &e) != 0)
+    if (store_sync_dagbag(s, &bag, NULL, 1700000060, &e) != 0)
         fail_msg("sync again: %s", e.msg);
     assert_int_equal(store_dag_is_paused(s, "d1", &paused, &e), 0);
     assert_true(paused);
@@ -202,6 +202,53 @@ test_sync_dagbag(void **state)
     free(d2);
 }
 
+/* `dags reserialize -S PATH`: a bag loaded from part of the folder. Only DAGs and import
+ * errors of files under PATH (or PATH itself, a file) can be found gone; an error of a file
+ * outside it that the bag reports (a defaults.yml above it) is replaced, not doubled. */
+static void
+test_sync_scope(void **state)
+{
+    struct store *s = fresh_db();
+    struct err e = {0};
+    struct dag *d1 = mkdag("d1", "dags/one.yaml", false, NULL, 0);
+    struct dag *d2 = mkdag("d2", "dags/team/two.yaml", false, NULL, 0);
+    struct dag *d3 = mkdag("d3", "dags/teamwork.yaml", false, NULL, 0);
+    struct dag *all[] = {d1, d2, d3};
+    struct dag_diag diags[] = {
+        {DIAG_ERROR, "dags/bad.yaml", 1, 1, "x", "broken"},
+        {DIAG_ERROR, "dags/team/bad.yaml", 1, 1, "y", "broken too"},
+        {DIAG_ERROR, "dags/defaults.yml", 2, 1, NULL, "bad default"},
+    };
+    struct dagbag whole = {all, 3, diags, 3, NULL}, team = {all, 0, diags + 2, 1, NULL};
+    int applied;
+
+    (void)state;
+    assert_int_equal(store_migrate(s, &applied, &e), 0);
+    if (store_sync_dagbag(s, &whole, NULL, 1700000000, &e) != 0)
+        fail_msg("sync: %s", e.msg);
+    /* dags/team/two.yaml is gone and dags/team/bad.yaml fixed; defaults.yml still broken */
+    if (store_sync_dagbag(s, &team, "dags/team/", 1700000030, &e) != 0)
+        fail_msg("sync dags/team: %s", e.msg);
+    assert_string_equal(query("select dag_id, is_active from dag order by 1"), "d1|t|d2|f|d3|t");
+    assert_string_equal(query("select string_agg(filename, ',' order by filename) "
+                              "from import_error"),
+                        "dags/bad.yaml,dags/defaults.yml");
+    /* a file as the scope: only its own DAGs */
+    if (store_sync_dagbag(s, &team, "dags/one.yaml", 1700000060, &e) != 0)
+        fail_msg("sync dags/one.yaml: %s", e.msg);
+    assert_string_equal(query("select dag_id, is_active from dag order by 1"), "d1|f|d2|f|d3|t");
+    /* the whole folder again: everything not in the bag goes */
+    if (store_sync_dagbag(s, &team, NULL, 1700000090, &e) != 0)
+        fail_msg("sync all: %s", e.msg);
+    assert_string_equal(query("select dag_id, is_active from dag order by 1"), "d1|f|d2|f|d3|f");
+    assert_string_equal(query("select string_agg(filename, ',') from import_error"),
+                        "dags/defaults.yml");
+    store_free(s);
+    free(d1);
+    free(d2);
+    free(d3);
+}
+
 int
 main(void)
 {
@@ -210,6 +257,7 @@ main(void)
         cmocka_unit_test(test_refused_is_temporary),
         cmocka_unit_test_setup(test_failing_migration_rolls_back, need_db),
         cmocka_unit_test_setup(test_sync_dagbag, need_db),
+        cmocka_unit_test_setup(test_sync_scope, need_db),
     };
 
     return pgtest_run_group_tests(tests, need_db, NULL, NULL);

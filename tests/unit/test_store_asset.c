@@ -81,7 +81,7 @@ setup(void **state)
         skip();
     query("TRUNCATE dag, dag_run, task_instance, task_instance_history, xcom, log, asset, "
           "asset_event RESTART IDENTITY CASCADE");
-    if (store_sync_dagbag(S, BAG, T0, &e) != 0)
+    if (store_sync_dagbag(S, BAG, NULL, T0, &e) != 0)
         fail_msg("sync: %s", e.msg);
     return 0;
 }
