@@ -27,9 +27,15 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/gust-bench-workers.XXXXXX")
 pids=()
 restore_pg=0
 stop_all() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    local p gone=0
+    # a process that already exited is worth a word, never the end of the part (under set -e
+    # a failed kill in the loop ended it without a message)
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || gone=1; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ "$gone" = 1 ]; then
+        bench_log "workers: a process had exited before the end of the measurement; the logs' last lines:"
+        tail -n 5 "$work/scheduler.log" "$work/worker.log" >&2 2>/dev/null || true
+    fi
     pids=()
 }
 cleanup() {

@@ -625,13 +625,16 @@ step_all(struct runner *r, time_t now)
 {
     struct err e = {0};
 
-    if (r->notified) /* others changed the store, or the tick did (runner_poke) */
+    bool stale = r->stale; /* others changed the store, or the tick did (runner_poke) */
+
+    r->stale = false;
+    if (stale)
         runner_forget_states(r);
     for (size_t i = 0; i < r->n_runs && !r->db_down; i++) {
         struct active_run *run = r->runs[i];
 
         if (run->finished || run->aside ||
-            !(run->dirty || r->notified || (run->wakeup && run->wakeup <= now)))
+            !(run->dirty || stale || (run->wakeup && run->wakeup <= now)))
             continue;
         if (step_run(r, run, &e) < 0) {
             if (e.temporary)
@@ -718,18 +721,54 @@ read_signals(struct runner *r)
 
 /* Notifications already read by libpq while it waited for a query's result sit in its queue
  * and will never make the socket readable again: take them before sleeping. */
+/* A try another session ended (a worker's): the only row that changed. Its run (one this
+ * process holds) is planned again; its planning state is told of the row, read back alone,
+ * rather than forgotten: reading every row of a big run at each of a worker's ends made a
+ * run of n tasks read n^2 rows. Any doubt (no such task or row, an error): forget it. */
+static void
+know_ended(struct runner *r, const struct store_ti_key *k)
+{
+    struct active_run *run = runner_find_run(r, k->dag_id, k->run_id);
+    struct store_ti ti = {0};
+    struct err e = {0};
+    bool found = false;
+    long idx;
+
+    if (run == NULL)
+        return;
+    run->dirty = true;
+    if (run->known == NULL || r->db_down)
+        return; /* read whole at its next step anyway */
+    idx = dag_task_index(run->dag, k->task_id);
+    if (idx < 0 || store_ti_get(r->store, k, &ti, &found, &e) < 0 || !found) {
+        run_forget_states(run);
+        if (e.msg[0])
+            runner_db_error(r, &e, "read a task instance");
+        return;
+    }
+    run->max_tries[idx] = ti.max_tries;
+    run_know_state(run, (size_t)idx, ti.map_index, ti.state, (double)ti.next_retry_at);
+    store_ti_clear(&ti);
+}
+
 static bool
 take_notifies(struct runner *r)
 {
+    struct store_notes notes;
     struct err e = {0};
-    int count = 0;
 
     if (!r->listening || r->db_down)
         return false;
-    if (store_drain_notifies(r->store, &count, &e) < 0) {
+    if (store_take_notifies(r->store, &notes, &e) < 0) {
         runner_db_error(r, &e, "read notifications");
         return false;
     }
+    int count = notes.count;
+
+    r->stale |= notes.other;
+    for (size_t i = 0; !notes.other && i < notes.n_ended; i++)
+        know_ended(r, &notes.ended[i]);
+    store_notes_clear(&notes);
     return count > 0;
 }
 
@@ -741,6 +780,8 @@ wait_events(struct runner *r)
     struct exec_result res;
     struct err e = {0};
     bool queued = take_notifies(r) || r->poked;
+
+    r->stale |= r->poked;
     int sock = r->listening && !r->db_down ? store_socket(r->store) : -1;
 
     fds[0] = (struct pollfd){.fd = r->sigfd, .events = POLLIN};

@@ -130,6 +130,10 @@ struct runner {
     time_t reconnect_at, connected_since, next_heartbeat, tick_next, next_wait_check;
     double reconnect_delay;
     bool listening, notified, hup, poked;
+    /* notified: another session wrote (or the tick did). stale: what it changed is not known
+     * row by row, so every run's planning state is forgotten; a try another session ended
+     * is read back alone instead (runner.c, know_ended). */
+    bool stale;
     /* A worker claims only when something may have changed (runner.c, claim_all): one of
      * its tries ended, another session notified, its last claim filled every slot it asked
      * for, or claim_at (a fallback every few seconds) has come. */

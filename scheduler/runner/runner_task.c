@@ -18,6 +18,7 @@
 
 #include "dagfile/dagfile.h"
 #include "iso8601.h"
+#include "log.h"
 #include "fdio.h"
 #include "runner_int.h"
 #include "schedule/schedule.h"
@@ -181,6 +182,7 @@ load_state(struct store *s, struct active_run *run, struct err *e)
     run_forget_states(run);
     if (read_units(s, run, &units, &n, e) < 0)
         return -1;
+    log_debug("dag=%s run=%s: read its %zu task instances", run->dag_id, run->run_id, n);
     rc = plan_state_new(run->dag, units, n, &run->known, e);
     free(units);
     run->known_at = clock_mono();

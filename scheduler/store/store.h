@@ -580,6 +580,35 @@ int store_socket(const struct store *s);
  * counted). A lost connection is a temporary error. */
 int store_drain_notifies(struct store *s, int *count, struct err *e);
 
+/* A task instance whose try another session ended (store_ti_finish and the sensor's ends
+ * say which in their notification). */
+struct store_ti_key {
+    char *dag_id, *run_id, *task_id;
+    int map_index;
+};
+
+/* What the notifications of other sessions said (store_take_notifies). */
+struct store_notes {
+    int count;                  /* how many came from other sessions */
+    bool other;                 /* one of them said something else, or too many came: any
+                                 * row may have changed */
+    struct store_ti_key *ended; /* else: the task instances whose try ended, the only rows
+                                 * that changed (one entry per notification) */
+    size_t n_ended;
+};
+#define STORE_NOTES_MAX_ENDED 256 /* more at once: `other` (reading every row is cheaper) */
+
+/* store_drain_notifies, keeping what the notifications say. Clear *out with
+ * store_notes_clear. */
+int store_take_notifies(struct store *s, struct store_notes *out, struct err *e);
+void store_notes_clear(struct store_notes *n);
+
+/* The task instance (dag_id, run_id, task_id, map_index) as store_tis_get reads it; *found
+ * false when there is no such row. Free *out's strings with store_ti_clear when found. */
+int store_ti_get(struct store *s, const struct store_ti_key *key, struct store_ti *out, bool *found,
+                 struct err *e);
+void store_ti_clear(struct store_ti *ti);
+
 /* Make the tries' ends this session recorded durable, if a synchronous commit has not done
  * it yet (store_int.h, "lazy commits"): the runner calls it before it waits for events.
  * 0, or -1 with e set (the ends stay committed; only their flush to disk is in doubt). */

@@ -445,13 +445,19 @@ store_run_set_state(struct store *s, const char *dag_id, const char *run_id, enu
 void
 store_tis_free(struct store_ti *tis, size_t n)
 {
-    for (size_t i = 0; tis && i < n; i++) {
-        free(tis[i].task_id);
-        free(tis[i].operator);
-        free(tis[i].hostname);
-        free(tis[i].map_name);
-    }
+    for (size_t i = 0; tis && i < n; i++)
+        store_ti_clear(&tis[i]);
     free(tis);
+}
+
+void
+store_ti_clear(struct store_ti *ti)
+{
+    free(ti->task_id);
+    free(ti->operator);
+    free(ti->hostname);
+    free(ti->map_name);
+    ti->task_id = ti->operator= ti->hostname = ti->map_name = NULL;
 }
 
 static void
@@ -484,27 +490,53 @@ read_ti(struct row *r, void *item)
     ti->term_signal = (int)col_ll(r, 13);
 }
 
+/* The columns read_ti reads. */
+#define TI_READ_COLS                                                                               \
+    "SELECT task_id, operator, hostname, state, try_number, max_tries, pid, "                      \
+    "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "               \
+    "extract(epoch FROM queued_dttm)::bigint, "                                                    \
+    "ceil(extract(epoch FROM CASE WHEN state = 'up_for_reschedule' THEN reschedule_date "          \
+    "ELSE next_retry_at END))::bigint, duration, exit_code, term_signal, "                         \
+    "map_index, rendered_map_index FROM task_instance "
+
+static const struct reader ti_reader = {sizeof(struct store_ti), read_ti, free_tis};
+
 int
 store_tis_get(struct store *s, const char *dag_id, const char *run_id, struct store_ti **out,
               size_t *n, struct err *e)
 {
-    static const struct reader rd = {sizeof(struct store_ti), read_ti, free_tis};
     const char *p[] = {dag_id, run_id};
     void *tis;
 
     *out = NULL;
-    if (fetch_all(
-            s, &rd,
-            "SELECT task_id, operator, hostname, state, try_number, max_tries, pid, "
-            "extract(epoch FROM start_date)::bigint, extract(epoch FROM end_date)::bigint, "
-            "extract(epoch FROM queued_dttm)::bigint, "
-            "ceil(extract(epoch FROM CASE WHEN state = 'up_for_reschedule' THEN reschedule_date "
-            "ELSE next_retry_at END))::bigint, duration, exit_code, term_signal, "
-            "map_index, rendered_map_index FROM task_instance WHERE dag_id = $1 AND run_id = $2 "
-            "ORDER BY task_id COLLATE \"C\", map_index",
-            2, p, &tis, n, e) != 0)
+    if (fetch_all(s, &ti_reader,
+                  TI_READ_COLS "WHERE dag_id = $1 AND run_id = $2 "
+                               "ORDER BY task_id COLLATE \"C\", map_index",
+                  2, p, &tis, n, e) != 0)
         return err_prefix(e, "task instances of %s %s", dag_id, run_id);
     *out = tis;
+    return 0;
+}
+
+int
+store_ti_get(struct store *s, const struct store_ti_key *key, struct store_ti *out, bool *found,
+             struct err *e)
+{
+    struct pbuf m;
+    const char *p[] = {key->dag_id, key->run_id, key->task_id, p_int(&m, key->map_index)};
+    void *tis;
+    size_t n = 0;
+
+    *found = false;
+    if (fetch_all(s, &ti_reader, TI_READ_COLS "WHERE " TI_KEY("4"), 4, p, &tis, &n, e) != 0)
+        return err_prefix(e, "task instance %s of %s %s", key->task_id, key->dag_id, key->run_id);
+    if (n == 1) {
+        *out = *(struct store_ti *)tis;
+        *found = true;
+        free(tis); /* the strings are *out's now */
+    } else {
+        store_tis_free(tis, n);
+    }
     return 0;
 }
 
@@ -659,7 +691,9 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
         "updated_at = now() WHERE " TI_KEY(
             "14") " AND state = 'running' "
                   "AND try_number = $4::int RETURNING " HIST_COLS
-                  ", pg_notify('gust', 'finished:' || $1)), "
+                  /* who ended (store_take_notifies); a branch's skips change more */
+                  ", pg_notify('gust', CASE WHEN $13::jsonb IS NULL THEN 'finished:' || $1 || "
+                  "chr(9) || $2 || chr(9) || $3 || chr(9) || $14::int ELSE 'run:' || $1 END)), "
                   "x AS (INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_id, run_id, "
                   "value, "
                   "timestamp) SELECT r.id, $3, $14::int, 'return_value', r.dag_id, r.run_id, "

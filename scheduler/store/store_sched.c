@@ -12,6 +12,7 @@
  * sent as to_timestamp), except job heartbeats, which use the server's clock so that liveness
  * never depends on two machines agreeing on the time. */
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -828,8 +829,81 @@ store_socket(const struct store *s)
     return s && s->conn ? PQsocket(s->conn) : -1;
 }
 
-int
-store_drain_notifies(struct store *s, int *count, struct err *e)
+/* "finished:DAG\tRUN\tTASK\tMAP_INDEX" (a try's end, store_run.c and store_sensor.c) into
+ * *key (strings malloc'd); -1 for anything else. Ids hold no tab (dagfile's and runid_check's
+ * rules). */
+static int
+parse_ended(const char *payload, struct store_ti_key *key)
+{
+    const char *f[4], *p;
+    char *end;
+    long m;
+
+    if (strncmp(payload, "finished:", 9) != 0)
+        return -1;
+    f[0] = payload + 9;
+    for (int i = 1; i < 4; i++) {
+        if ((p = strchr(f[i - 1], '\t')) == NULL)
+            return -1;
+        f[i] = p + 1;
+    }
+    m = strtol(f[3], &end, 10);
+    if (*f[3] == '\0' || *end != '\0' || m < -1 || m > INT_MAX || f[1] == f[0] + 1 ||
+        f[2] == f[1] + 1 || f[3] == f[2] + 1)
+        return -1;
+    *key = (struct store_ti_key){strndup(f[0], (size_t)(f[1] - f[0] - 1)),
+                                 strndup(f[1], (size_t)(f[2] - f[1] - 1)),
+                                 strndup(f[2], (size_t)(f[3] - f[2] - 1)), (int)m};
+    if (key->dag_id && key->run_id && key->task_id)
+        return 0;
+    free(key->dag_id);
+    free(key->run_id);
+    free(key->task_id);
+    return -1;
+}
+
+void
+store_notes_clear(struct store_notes *n)
+{
+    if (n == NULL)
+        return;
+    for (size_t i = 0; i < n->n_ended; i++) {
+        free(n->ended[i].dag_id);
+        free(n->ended[i].run_id);
+        free(n->ended[i].task_id);
+    }
+    free(n->ended);
+    *n = (struct store_notes){0};
+}
+
+/* A notification of another session into *out: a try's end kept, anything else `other`. */
+static void
+note_of(struct store_notes *out, const char *payload)
+{
+    struct store_ti_key key;
+
+    out->count++;
+    if (out->other)
+        return;
+    if (out->n_ended >= STORE_NOTES_MAX_ENDED || parse_ended(payload, &key) < 0) {
+        out->other = true;
+        return;
+    }
+    if (out->ended == NULL &&
+        (out->ended = calloc(STORE_NOTES_MAX_ENDED, sizeof(*out->ended))) == NULL) {
+        free(key.dag_id);
+        free(key.run_id);
+        free(key.task_id);
+        out->other = true;
+        return;
+    }
+    out->ended[out->n_ended++] = key;
+}
+
+/* Read what is there; each notification of another session goes to *notes (NULL: counted
+ * only in *count). */
+static int
+drain(struct store *s, int *count, struct store_notes *notes, struct err *e)
 {
     PGnotify *n;
     int seen = 0;
@@ -842,12 +916,29 @@ store_drain_notifies(struct store *s, int *count, struct err *e)
     /* This session's own notifications are news to nobody here: counting them would make
      * a scheduler wake up once more after each of its own writes. */
     while ((n = PQnotifies(s->conn)) != NULL) {
-        seen += n->be_pid != s->backend_pid;
+        if (n->be_pid != s->backend_pid) {
+            seen++;
+            if (notes)
+                note_of(notes, n->extra ? n->extra : "");
+        }
         PQfreemem(n);
     }
     if (count)
         *count = seen;
     return 0;
+}
+
+int
+store_drain_notifies(struct store *s, int *count, struct err *e)
+{
+    return drain(s, count, NULL, e);
+}
+
+int
+store_take_notifies(struct store *s, struct store_notes *out, struct err *e)
+{
+    *out = (struct store_notes){0};
+    return drain(s, NULL, out, e);
 }
 
 int

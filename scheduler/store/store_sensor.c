@@ -22,7 +22,8 @@ static const char RESCHEDULE_TRY_SQL[] =
     "WHERE " TI_KEY(
         "8") " AND state = 'running' AND try_number = $4::int "
              "RETURNING dag_id, run_id, task_id, map_index, try_number + 1 AS try_number, "
-             "pg_notify('gust', 'finished:' || $1)) "
+             "pg_notify('gust', 'finished:' || $1 || chr(9) || $2 || chr(9) || $3 || chr(9) || "
+             "$8::int)) "
              "INSERT INTO task_reschedule (dag_id, run_id, task_id, map_index, try_number, "
              "start_date, "
              "end_date, duration, reschedule_date) SELECT dag_id, run_id, task_id, map_index, "
@@ -60,7 +61,8 @@ static const char END_HERE_SQL[] =
     "first_poke = coalesce(first_poke, to_timestamp($5::float8)), poke_count = poke_count + 1, "
     "reschedule_date = NULL, next_retry_at = NULL, lease_until = NULL, hostname = $7, "
     "updated_at = now() WHERE " TI_KEY("8") " AND state IS NOT DISTINCT FROM $4::text "
-                                            "RETURNING pg_notify('gust', 'finished:' || $1)";
+                                            "RETURNING pg_notify('gust', 'finished:' || $1 || "
+                                            "chr(9) || $2 || chr(9) || $3 || chr(9) || $8::int)";
 
 int
 store_ti_poked(struct store *s, const char *dag_id, const char *run_id, const char *task_id,

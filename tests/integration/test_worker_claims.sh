@@ -5,11 +5,13 @@
 # processes (10 measured; 25 and 30 with the worker claiming at each wake-up: each line a
 # try printed, each end, each notification). Not timed: the count is PostgreSQL's xact_commit of the
 # test's own database, read after both processes have exited (a backend reports its counts
-# when it ends).
+# when it ends). And the scheduler reads back the row of each try the worker ended, not every
+# row of the run (runner.c, know_ended): its debug log says each time it reads a whole run
+# (2 to 3 times here; about once per task when it read the run at each notification).
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 6 # "gust db migrate" and the five checks below
+plan 7 # "gust db migrate" and the six checks below
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 export GUST_DAGS_FOLDER=$GUST_TEST_TMP/gen/dags GUST_LOGS_FOLDER=$GUST_TEST_TMP/logs
@@ -21,7 +23,7 @@ commits() { q "SELECT xact_commit FROM pg_stat_database WHERE datname = current_
 dag=$(basename "$(ls "$GUST_DAGS_FOLDER"/*.yaml)" .yaml)
 pg_gust_db gust_worker_claims
 
-start_bg sched "$GUST" scheduler --no-executor
+start_bg sched env GUST_LOG_LEVEL=debug "$GUST" scheduler --no-executor
 sched=$LAST
 start_bg worker "$GUST" worker --concurrency 2
 worker=$LAST
@@ -39,3 +41,7 @@ sleep 1
 per_task=$(($(($(commits) - c0)) / TASKS))
 echo "# $per_task commits per task (scheduler and worker)" >&2
 check "fewer than 18 commits per task (got $per_task)" test "$per_task" -lt 18
+reads=$(grep -c "run=claims1: read its" "$GUST_TEST_TMP/sched.log")
+echo "# the scheduler read the whole run $reads times" >&2
+check "the scheduler read the whole run fewer than 10 times, not at each end (got $reads)" \
+    test "$reads" -lt 10

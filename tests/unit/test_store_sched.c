@@ -858,6 +858,95 @@ test_notify(void **state UNUSED)
     assert_int_equal(notified(), 1);
 }
 
+/* What notifications say (store_take_notifies): a try's end names its task instance, which
+ * store_ti_get reads back alone; a branch's end (its skips change other rows), any other
+ * kind of notification and a malformed end are `other`. */
+static void
+test_notes(void **state UNUSED)
+{
+    struct err e = {0};
+    struct store_notes notes;
+    struct store_claim *c;
+    struct store_ti ti;
+    bool found = true;
+    int alive;
+
+    assert_int_equal(store_listen(S2, &e), 0);
+    mkrun(ETL, "r", "manual", T0);
+    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
+    assert_int_equal(claim(S, NULL, 1, 0, &c), 1);
+    store_claims_free(c, 1);
+    assert_int_equal(store_jobs_alive(S2, NULL, 1, &alive, &e), 0); /* a round trip */
+    assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
+    assert_true(notes.count >= 1); /* the run, the queued task */
+    assert_true(notes.other);
+    store_notes_clear(&notes);
+
+    assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1,
+                                     &(struct store_try_end){.try_number = 1,
+                                                             .state = TI_FAILED,
+                                                             .has_exit_code = true,
+                                                             .exit_code = 3,
+                                                             .end = T0,
+                                                             .duration = 1},
+                                     &e),
+                     1);
+    assert_int_equal(store_jobs_alive(S2, NULL, 1, &alive, &e), 0);
+    assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
+    assert_int_equal(notes.count, 1);
+    assert_false(notes.other);
+    assert_int_equal(notes.n_ended, 1);
+    assert_string_equal(notes.ended[0].dag_id, "etl");
+    assert_string_equal(notes.ended[0].run_id, "r");
+    assert_string_equal(notes.ended[0].task_id, "extract");
+    assert_int_equal(notes.ended[0].map_index, -1);
+    assert_int_equal(store_ti_get(S2, &notes.ended[0], &ti, &found, &e), 0);
+    assert_true(found);
+    assert_string_equal(ti.task_id, "extract");
+    assert_int_equal(ti.state, TI_FAILED);
+    assert_int_equal(ti.try_number, 1);
+    assert_int_equal(ti.exit_code, 3);
+    store_ti_clear(&ti);
+    notes.ended[0].map_index = 4;
+    assert_int_equal(store_ti_get(S2, &notes.ended[0], &ti, &found, &e), 0);
+    assert_false(found);
+    store_notes_clear(&notes);
+
+    /* a branch's end: other rows change too */
+    set_ti(S, "etl", "r", "transform", TI_NONE, TI_QUEUED);
+    assert_int_equal(claim(S, NULL, 1, 0, &c), 1);
+    store_claims_free(c, 1);
+    assert_int_equal(store_ti_finish(S, "etl", "r", "transform", -1,
+                                     &(struct store_try_end){.try_number = 1,
+                                                             .state = TI_SUCCESS,
+                                                             .end = T0,
+                                                             .duration = 1,
+                                                             .skip_json = "[\"load\"]"},
+                                     &e),
+                     1);
+    assert_int_equal(store_jobs_alive(S2, NULL, 1, &alive, &e), 0);
+    assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
+    assert_true(notes.other);
+    store_notes_clear(&notes);
+
+    /* malformed ends */
+    /* sent by psql: another session, counted */
+    const char *bad[] = {"finished:etl", "finished:etl\\tr\\textract",
+                         "finished:etl\\tr\\textract\\tx", "finished:\\tr\\textract\\t1",
+                         "finished:etl\\tr\\textract\\t-2"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "SELECT pg_notify('gust', E'%s')", bad[i]);
+        query(sql);
+        assert_int_equal(store_jobs_alive(S2, NULL, 1, &alive, &e), 0);
+        assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
+        assert_int_equal(notes.count, 1);
+        if (!notes.other)
+            fail_msg("'%s' was read as a try's end", bad[i]);
+        store_notes_clear(&notes);
+    }
+}
+
 /* ---- reconnection ---------------------------------------------------------------------- */
 
 static void
@@ -909,6 +998,7 @@ main(void)
         cmocka_unit_test_setup(test_sched_states, setup),
         cmocka_unit_test_setup(test_variables, setup),
         cmocka_unit_test_setup(test_notify, setup),
+        cmocka_unit_test_setup(test_notes, setup),
         cmocka_unit_test_setup(test_reconnect, setup),
     };
 
