@@ -454,12 +454,16 @@ task_has_room(const struct plan_state *p, const struct plan_limits *lim, size_t 
 /* scheduled -> queued in unit order while max_active_tasks, the per-task limits and free slots
  * allow; the instances of a task being expanded wait for their expansion. A task that has no
  * room left is passed over whole. */
-static void
-queue_scheduled(struct plan_state *p, const struct plan_limits *lim)
+static int
+queue_scheduled(struct plan_state *p, struct plan_limits *lim, struct err *e)
 {
     long cap = LONG_MAX, queued = 0, task_queued = 0;
     size_t cur = (size_t)-1, x = bit_next(p->sched, 0, p->n);
 
+    if (x >= p->n)
+        return 0; /* nothing scheduled: no limit to read */
+    if (lim != NULL && lim->fill != NULL && lim->fill(lim->fill_arg, lim, e) < 0)
+        return -1;
     if (lim != NULL && lim->max_active_tasks > 0)
         cap = (long)lim->max_active_tasks - lim->active_in_dag;
     if (lim != NULL && lim->free_slots >= 0 && lim->free_slots < cap)
@@ -479,6 +483,7 @@ queue_scheduled(struct plan_state *p, const struct plan_limits *lim)
         task_queued++;
         x = bit_next(p->sched, x + 1, p->n);
     }
+    return 0;
 }
 
 /* DagRun.update_state: finished -> the leaves decide (removed leaves ignored); unfinished
@@ -709,7 +714,7 @@ plan_state_set(struct plan_state *p, size_t task, int map_index, enum ti_state s
 
 /* Decide the next transitions from the state and apply them to it (see plan.h). */
 int
-plan_state_step(struct plan_state *p, const struct plan_limits *lim, time_t now, plan_past_fn past,
+plan_state_step(struct plan_state *p, struct plan_limits *lim, time_t now, plan_past_fn past,
                 void *arg, struct plan_result *out, struct err *e)
 {
     if (out != NULL)
@@ -719,7 +724,10 @@ plan_state_step(struct plan_state *p, const struct plan_limits *lim, time_t now,
     reschedule_due(p, now);
     propagate(p, now, past, arg);
     p->n_all = p->n_seq;
-    queue_scheduled(p, lim);
+    if (queue_scheduled(p, lim, e) < 0) {
+        step_done(p);
+        return -1;
+    }
     if (collect_changes(p, out) < 0) {
         step_done(p);
         return err_set(e, ERR_FAIL, "plan: out of memory");
@@ -744,6 +752,7 @@ plan_run_units(const struct dag *g, const struct plan_ti *tis, size_t n,
                const struct plan_limits *lim, time_t now, struct plan_result *out, struct err *e)
 {
     struct plan_state *p = NULL;
+    struct plan_limits l;
     int rc;
 
     if (out != NULL)
@@ -752,7 +761,9 @@ plan_run_units(const struct dag *g, const struct plan_ti *tis, size_t n,
         return err_set(e, ERR_FAIL, "plan: missing DAG, task instances or result");
     if (plan_state_new(g, tis, n, &p, e) < 0)
         return -1;
-    rc = plan_state_step(p, lim, now, NULL, NULL, out, e);
+    if (lim != NULL)
+        l = *lim;
+    rc = plan_state_step(p, lim ? &l : NULL, now, NULL, NULL, out, e);
     plan_state_free(p);
     return rc;
 }

@@ -36,6 +36,11 @@ struct plan_limits {
     /* queued + running instances of each task (index in dag->tasks) over every run of the
      * DAG, for max_active_tis_per_dag; NULL: this run's own only */
     const int *active_per_task;
+    /* When set: called once per step before the first scheduled instance is looked at, to
+     * fill active_in_dag and active_per_task (the caller's database counts), so that a step
+     * with nothing to queue costs no count. An error fails the step. */
+    int (*fill)(void *arg, struct plan_limits *lim, struct err *e);
+    void *fill_arg;
 };
 
 /* One decided transition. expand: a mapped task (dag_task.map) whose trigger rule is met and
@@ -110,9 +115,10 @@ int plan_state_set(struct plan_state *p, size_t task, int map_index, enum ti_sta
 /* The next transitions, as plan_run_units gives them, applied to the state: the caller makes
  * them (store_tis_apply) and, if any is not made as decided (lost to another process, an
  * expansion, a sensor poked in place), drops the state and builds a new one from the store.
- * past may be NULL (only plan_ti.wait_past then). */
-int plan_state_step(struct plan_state *p, const struct plan_limits *lim, time_t now,
-                    plan_past_fn past, void *arg, struct plan_result *out, struct err *e);
+ * past may be NULL (only plan_ti.wait_past then); lim->fill, when set, is called as said
+ * above. */
+int plan_state_step(struct plan_state *p, struct plan_limits *lim, time_t now, plan_past_fn past,
+                    void *arg, struct plan_result *out, struct err *e);
 
 /* The units as they stand (sorted as given); their count. */
 size_t plan_state_units(const struct plan_state *p, const struct plan_ti **units);

@@ -304,19 +304,30 @@ out:
     return rc;
 }
 
-/* The DAG's per-task counts of active instances when a task has max_active_tis_per_dag (one
- * more query per step only then); *counts NULL otherwise. */
-static int
-per_task_counts(struct store *s, const struct active_run *run, int **counts, struct err *e)
-{
-    const struct dag *dag = run->dag;
+/* The database's counts the planner's limits need (plan_limits.fill): asked only by a step
+ * with an instance to queue. The DAG's active instances when it has a max_active_tasks (up
+ * to that many), and per task when a task has max_active_tis_per_dag. */
+struct limits_arg {
+    struct store *s;
+    const struct active_run *run;
+    int *per_task; /* malloc'd by fill_limits, freed by the step's caller */
+};
 
-    *counts = NULL;
-    if (!run->per_task_limit)
+static int
+fill_limits(void *arg, struct plan_limits *lim, struct err *e)
+{
+    struct limits_arg *a = arg;
+    const struct dag *dag = a->run->dag;
+
+    if (lim->max_active_tasks > 0 &&
+        store_count_active(a->s, a->run->dag_id, lim->max_active_tasks, &lim->active_in_dag, e) < 0)
+        return -1;
+    if (!a->run->per_task_limit)
         return 0;
-    if ((*counts = calloc(dag->n_tasks + 1, sizeof(**counts))) == NULL)
+    if ((a->per_task = calloc(dag->n_tasks + 1, sizeof(*a->per_task))) == NULL)
         return err_set(e, ERR_FAIL, "out of memory");
-    return store_count_active_by_task(s, dag, *counts, e);
+    lim->active_per_task = a->per_task;
+    return store_count_active_by_task(a->s, dag, a->per_task, e);
 }
 
 /* depends_on_past, asked by the planner (plan_past_fn) */
@@ -338,10 +349,13 @@ int
 runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, struct runner *r,
                  struct plan_result *res, size_t **queued, size_t *n_queued, struct err *e)
 {
-    int *per_task = NULL;
+    struct limits_arg la = {s, run, NULL};
     /* Queued task instances wait for a free slot (claims take only what fits), so the
      * planner is limited by max_active_tasks only. */
-    struct plan_limits lim = {.max_active_tasks = run->dag->max_active_tasks, .free_slots = -1};
+    struct plan_limits lim = {.max_active_tasks = run->dag->max_active_tasks,
+                              .free_slots = -1,
+                              .fill = fill_limits,
+                              .fill_arg = &la};
     struct past_arg pa = {past, r, run};
     int rc = -1;
 
@@ -350,11 +364,6 @@ runner_plan_step(struct store *s, struct active_run *run, runner_past_fn past, s
     *res = (struct plan_result){0};
     if (load_state(s, run, e) < 0)
         goto out;
-    if ((lim.max_active_tasks > 0 &&
-         store_count_active(s, run->dag_id, lim.max_active_tasks, &lim.active_in_dag, e) < 0) ||
-        per_task_counts(s, run, &per_task, e) < 0)
-        goto out;
-    lim.active_per_task = per_task;
     /* from here on the state holds the step's decisions: a step that fails forgets it */
     if (plan_state_step(run->known, &lim, time(NULL), past ? past_of : NULL, &pa, res, e) < 0)
         goto forget;
@@ -375,7 +384,7 @@ out:
         *n_queued = 0;
         err_prefix(e, "run %s of %s", run->run_id, run->dag_id);
     }
-    free(per_task);
+    free(la.per_task);
     return rc;
 }
 

@@ -5,7 +5,7 @@
  * told of each outside change must decide exactly what plan_run_units decides from scratch
  * on the same instances (changes in the same order, run state, next wake-up), and after its
  * own step hold exactly the states its changes name. Then the unit lookup of
- * plan_state_set. */
+ * plan_state_set, and the limits read only by a step that has something to queue. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -332,6 +332,70 @@ test_set_lookup(void **state)
     dag_index_clear(&g);
 }
 
+/* plan_limits.fill: asked once per step that has an instance to queue, never otherwise;
+ * what it fills is what the step queues by; its error fails the step. */
+struct fill {
+    int calls, active, fail;
+};
+
+static int
+fill_of(void *arg, struct plan_limits *lim, struct err *e)
+{
+    struct fill *f = arg;
+
+    f->calls++;
+    lim->active_in_dag = f->active;
+    return f->fail ? err_set(e, ERR_FAIL, "count failed") : 0;
+}
+
+static void
+test_fill_lazily(void **state)
+{
+    (void)state;
+    static char *up[] = {"a"};
+    static struct dag_task tasks[2] = {{.task_id = "a"},
+                                       {.task_id = "b", .upstream = up, .n_upstream = 1}};
+    struct dag g = {.dag_id = "lazy", .tasks = tasks, .n_tasks = 2};
+    struct plan_ti u[2] = {{.task = 0, .map_index = -1, .state = TI_RUNNING},
+                           {.task = 1, .map_index = -1, .state = TI_NONE}};
+    struct fill f = {.active = 1};
+    struct plan_limits lim = {
+        .max_active_tasks = 1, .free_slots = -1, .fill = fill_of, .fill_arg = &f};
+    struct plan_state *p = NULL;
+    struct plan_result r;
+    struct err e = {0};
+
+    assert_int_equal(dag_index(&g, &e), 0);
+    assert_int_equal(plan_state_new(&g, u, 2, &p, &e), 0);
+    assert_int_equal(plan_state_step(p, &lim, NOW, NULL, NULL, &r, &e), 0);
+    assert_int_equal(r.n_changes, 0);
+    assert_int_equal(f.calls, 0); /* nothing to queue: no count */
+    plan_result_clear(&r);
+    assert_int_equal(plan_state_set(p, 0, -1, TI_SUCCESS, 0), 0);
+    assert_int_equal(plan_state_step(p, &lim, NOW, NULL, NULL, &r, &e), 0);
+    assert_int_equal(f.calls, 1);
+    assert_int_equal(r.n_changes, 1); /* the DAG is full: scheduled, not queued */
+    assert_int_equal(r.changes[0].to, TI_SCHEDULED);
+    plan_result_clear(&r);
+    f.active = 0;
+    assert_int_equal(plan_state_step(p, &lim, NOW, NULL, NULL, &r, &e), 0);
+    assert_int_equal(f.calls, 2);
+    assert_int_equal(r.n_changes, 1);
+    assert_int_equal(r.changes[0].from, TI_SCHEDULED);
+    assert_int_equal(r.changes[0].to, TI_QUEUED);
+    plan_result_clear(&r);
+    plan_state_free(p);
+
+    u[0].state = TI_SUCCESS;
+    f.fail = 1;
+    assert_int_equal(plan_state_new(&g, u, 2, &p, &e), 0);
+    assert_int_equal(plan_state_step(p, &lim, NOW, NULL, NULL, &r, &e), -1);
+    assert_string_equal(e.msg, "count failed");
+    assert_int_equal(r.n_changes, 0);
+    plan_state_free(p);
+    dag_index_clear(&g);
+}
+
 int
 main(void)
 {
@@ -339,6 +403,7 @@ main(void)
         cmocka_unit_test(test_same_as_from_scratch),
         cmocka_unit_test(test_fan_in),
         cmocka_unit_test(test_set_lookup),
+        cmocka_unit_test(test_fill_lazily),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
