@@ -238,6 +238,14 @@ runner_active_runs(const struct runner *r)
     return n;
 }
 
+void
+runner_dirty_dag(struct runner *r, const char *dag_id)
+{
+    for (size_t i = 0; i < r->n_runs; i++)
+        if (strcmp(r->runs[i]->dag_id, dag_id) == 0)
+            r->runs[i]->dirty = true;
+}
+
 bool
 runner_has_run(const struct runner *r, const char *dag_id, const char *run_id)
 {
@@ -721,10 +729,11 @@ read_signals(struct runner *r)
 
 /* Notifications already read by libpq while it waited for a query's result sit in its queue
  * and will never make the socket readable again: take them before sleeping. */
-/* A try another session ended (a worker's): the only row that changed. Its run (one this
- * process holds) is planned again; its planning state is told of the row, read back alone,
- * rather than forgotten: reading every row of a big run at each of a worker's ends made a
- * run of n tasks read n^2 rows. Any doubt (no such task or row, an error): forget it. */
+/* A try another session ended (a worker's): the only row that changed. The runs of its DAG
+ * that this process holds are planned again (runner_dirty_dag); its own run's planning state
+ * is told of the row, read back alone, rather than forgotten: reading every row of a big run
+ * at each of a worker's ends made a run of n tasks read n^2 rows. Any doubt (no such task or
+ * row, an error): forget it. */
 static void
 know_ended(struct runner *r, const struct store_ti_key *k)
 {
@@ -734,9 +743,9 @@ know_ended(struct runner *r, const struct store_ti_key *k)
     bool found = false;
     long idx;
 
+    runner_dirty_dag(r, k->dag_id);
     if (run == NULL)
         return;
-    run->dirty = true;
     if (run->known == NULL || r->db_down)
         return; /* read whole at its next step anyway */
     idx = dag_task_index(run->dag, k->task_id);

@@ -154,6 +154,9 @@ void runner_emit(struct runner *r, const struct active_run *run, const char *tas
 void runner_emit_ti(struct runner *r, const struct active_run *run, const char *task_id,
                     int map_index, enum ti_state ts, int try_number, const char *detail);
 struct active_run *runner_find_run(const struct runner *r, const char *dag_id, const char *run_id);
+/* A try of the DAG ended: plan each of its runs again (a slot of max_active_tasks or
+ * max_active_tis_per_dag may have freed for another run). */
+void runner_dirty_dag(struct runner *r, const char *dag_id);
 
 /* runner_try.c */
 void runner_start_claimed(struct runner *r, struct active_run *run, size_t idx,

@@ -72,6 +72,7 @@ unlink_try(struct runner *r, struct ti_try *t)
         r->n_waits--;
     t->run->inflight--;
     t->run->dirty = true;
+    runner_dirty_dag(r, t->run->dag_id); /* and the DAG's other runs: its slot is free */
 }
 
 /* The try is done with: out of the lists, freed. */
