@@ -727,8 +727,6 @@ read_signals(struct runner *r)
     }
 }
 
-/* Notifications already read by libpq while it waited for a query's result sit in its queue
- * and will never make the socket readable again: take them before sleeping. */
 /* A try another session ended (a worker's): the only row that changed. The runs of its DAG
  * that this process holds are planned again (runner_dirty_dag); its own run's planning state
  * is told of the row, read back alone, rather than forgotten: reading every row of a big run
@@ -760,6 +758,9 @@ know_ended(struct runner *r, const struct store_ti_key *k)
     store_ti_clear(&ti);
 }
 
+/* Notifications already read by libpq while it waited for a query's result sit in its queue
+ * and will never make the socket readable again: take them before sleeping. A try's end is
+ * followed row by row (know_ended); anything else makes every run's states stale. */
 static bool
 take_notifies(struct runner *r)
 {
