@@ -829,6 +829,14 @@ store_socket(const struct store *s)
     return s && s->conn ? PQsocket(s->conn) : -1;
 }
 
+static void
+ti_key_clear(struct store_ti_key *key)
+{
+    free(key->dag_id);
+    free(key->run_id);
+    free(key->task_id);
+}
+
 /* "finished:DAG\tRUN\tTASK\tMAP_INDEX" (a try's end, store_run.c and store_sensor.c) into
  * *key (strings malloc'd); -1 for anything else. Ids hold no tab (dagfile's and runid_check's
  * rules). */
@@ -856,9 +864,7 @@ parse_ended(const char *payload, struct store_ti_key *key)
                                  strndup(f[2], (size_t)(f[3] - f[2] - 1)), (int)m};
     if (key->dag_id && key->run_id && key->task_id)
         return 0;
-    free(key->dag_id);
-    free(key->run_id);
-    free(key->task_id);
+    ti_key_clear(key);
     return -1;
 }
 
@@ -867,11 +873,8 @@ store_notes_clear(struct store_notes *n)
 {
     if (n == NULL)
         return;
-    for (size_t i = 0; i < n->n_ended; i++) {
-        free(n->ended[i].dag_id);
-        free(n->ended[i].run_id);
-        free(n->ended[i].task_id);
-    }
+    for (size_t i = 0; i < n->n_ended; i++)
+        ti_key_clear(&n->ended[i]);
     free(n->ended);
     *n = (struct store_notes){0};
 }
@@ -891,9 +894,7 @@ note_of(struct store_notes *out, const char *payload)
     }
     if (out->ended == NULL &&
         (out->ended = calloc(STORE_NOTES_MAX_ENDED, sizeof(*out->ended))) == NULL) {
-        free(key.dag_id);
-        free(key.run_id);
-        free(key.task_id);
+        ti_key_clear(&key);
         out->other = true;
         return;
     }
