@@ -399,6 +399,28 @@ test_claim_past_full_pool(void **state UNUSED)
     query("DELETE FROM slot_pool WHERE pool IN ('none', 'two')");
 }
 
+/* The claim walks the queued rows in its order with a LIMIT (gust_claim): the index must
+ * give that whole order, so that the walk reads what it takes and not every queued row
+ * sorted (migration 0016; the index of 0004 lacked map_index, the last key). */
+static void
+test_claim_order_index(void **state UNUSED)
+{
+    const char *plan;
+
+    mkrun(ETL, "r", "manual", T0);
+    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
+    query("INSERT INTO task_instance SELECT (jsonb_populate_record(t, jsonb_build_object("
+          "'map_index', g, 'priority_weight', g % 3))).* FROM task_instance t, "
+          "generate_series(0, 2999) g WHERE t.task_id = 'extract'");
+    query("DELETE FROM task_instance WHERE task_id = 'extract' AND map_index = -1");
+    query("ANALYZE task_instance");
+    plan = query("EXPLAIN (COSTS OFF) SELECT t.ctid FROM task_instance t WHERE t.state = "
+                 "'queued' ORDER BY t.priority_weight DESC, t.queued_dttm NULLS LAST, t.dag_id, "
+                 "t.run_id, t.task_id, t.map_index LIMIT 18");
+    if (strstr(plan, "ti_claim_order") == NULL || strstr(plan, "Sort") != NULL)
+        fail_msg("the claim's walk does not follow ti_claim_order alone: %s", plan);
+}
+
 /* ---- leases ---------------------------------------------------------------------------- */
 
 static void
@@ -986,6 +1008,7 @@ main(void)
         cmocka_unit_test_setup(test_claim_two_connections, setup),
         cmocka_unit_test_setup(test_claim_filters, setup),
         cmocka_unit_test_setup(test_claim_past_full_pool, setup),
+        cmocka_unit_test_setup(test_claim_order_index, setup),
         cmocka_unit_test_setup(test_leases_renew, setup),
         cmocka_unit_test_setup(test_leases_expired, setup),
         cmocka_unit_test_setup(test_promote, setup),
