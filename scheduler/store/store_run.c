@@ -560,24 +560,139 @@ apply_one(struct store *s, const char **p, const struct store_ti_change *c, stru
         7, p);
 }
 
-int
-store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
-                const struct store_ti_change *changes, size_t n, time_t now, int *applied,
-                struct err *e)
+/* One change after another, each its own UPDATE: a batch that names a task instance twice
+ * (the second change sees the first). */
+static int
+apply_each(struct store *s, const char *dag_id, const char *run_id,
+           const struct store_ti_change *changes, size_t n, time_t now, int *applied, struct err *e)
 {
     struct pbuf t;
     const char *p[] = {dag_id, run_id, NULL, NULL, NULL, p_int(&t, now), NULL};
     int rc = 0;
 
-    if (n == 0)
-        return 0;
-    /* lazy (store_int.h): a lost change is planned again; a claim's commit makes it durable */
     if (store_begin_lazy(s, e) != 0)
-        return err_prefix(e, "apply to %s %s", dag_id, run_id);
+        return -1;
     for (size_t i = 0; i < n && rc == 0; i++)
         if ((applied[i] = apply_one(s, p, &changes[i], e)) < 0)
             rc = err_prefix(e, "task %s", changes[i].task_id);
-    if (store_end_tx(s, rc, e) < 0) {
+    return store_end_tx(s, rc, e);
+}
+
+static int
+cmp_change(const void *a, const void *b)
+{
+    const struct store_ti_change *x = *(const struct store_ti_change *const *)a;
+    const struct store_ti_change *y = *(const struct store_ti_change *const *)b;
+    int c = strcmp(x->task_id, y->task_id);
+
+    return c ? c : (x->map_index > y->map_index) - (x->map_index < y->map_index);
+}
+
+/* Whether a task instance is named twice. 1 yes, 0 no, -1 out of memory. */
+static int
+names_one_twice(const struct store_ti_change *changes, size_t n)
+{
+    const struct store_ti_change **v = malloc(n * sizeof(*v));
+    int twice = 0;
+
+    if (v == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        v[i] = &changes[i];
+    qsort(v, n, sizeof(*v), cmp_change);
+    for (size_t i = 1; i < n && !twice; i++)
+        twice = cmp_change(&v[i - 1], &v[i]) == 0;
+    free(v);
+    return twice;
+}
+
+/* The changes as a JSON array of {i, t, m, f, s} (index, task, map index, from, to; none is
+ * null), or NULL with e set (a state that is not one, out of memory). */
+static char *
+changes_json(const struct store_ti_change *changes, size_t n, struct err *e)
+{
+    json_t *a = json_array();
+    char *text = NULL;
+    size_t i;
+
+    for (i = 0; a && i < n; i++) {
+        const char *from = NULL, *to = NULL;
+
+        if (ti_db(changes[i].from, &from, e) != 0 || ti_db(changes[i].to, &to, e) != 0) {
+            err_prefix(e, "task %s", changes[i].task_id);
+            break;
+        }
+        if (json_array_append_new(a, json_pack("{s:I, s:s, s:i, s:s?, s:s?}", "i", (json_int_t)i,
+                                               "t", changes[i].task_id, "m", changes[i].map_index,
+                                               "f", from, "s", to)) != 0) {
+            err_set(e, ERR_FAIL, "changes: out of memory or bad UTF-8");
+            break;
+        }
+    }
+    if (a && i == n && (text = json_dumps(a, JSON_COMPACT)) == NULL)
+        err_set(e, ERR_FAIL, "changes: out of memory");
+    if (a == NULL)
+        err_set(e, ERR_FAIL, "changes: out of memory");
+    json_decref(a);
+    return text;
+}
+
+/* Every change in one conditional UPDATE (a planning step queues up to max_active_tasks
+ * instances at once: one statement each made a fan-out cost a round trip per task). The
+ * rows it changed come back by their index in the batch; one notification says that some
+ * were queued. */
+static int
+apply_batch(struct store *s, const char *dag_id, const char *run_id,
+            const struct store_ti_change *changes, size_t n, time_t now, int *applied,
+            struct err *e)
+{
+    struct pbuf t;
+    char *json = changes_json(changes, n, e);
+    const char *p[] = {dag_id, run_id, json, p_int(&t, now)};
+    PGresult *res;
+
+    if (json == NULL)
+        return -1;
+    /* lazy (store_int.h): a lost change is planned again; a claim's commit makes it durable */
+    res = store_exec_lazy(
+        s, e,
+        "WITH c AS (SELECT * FROM jsonb_to_recordset($3::jsonb) "
+        "AS c(i int, t text, m int, f text, s text)), "
+        "u AS (UPDATE task_instance ti SET state = c.s, queued_dttm = CASE WHEN c.s = 'queued' "
+        "THEN to_timestamp($4::float8) ELSE ti.queued_dttm END, updated_at = now() FROM c "
+        "WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.task_id = c.t AND ti.map_index = c.m "
+        "AND ti.state IS NOT DISTINCT FROM c.f RETURNING c.i, ti.state) "
+        "SELECT u.i, (SELECT pg_notify('gust', 'queued:' || $1) "
+        "WHERE EXISTS (SELECT 1 FROM u WHERE u.state = 'queued')) FROM u",
+        4, p);
+    free(json);
+    if (res == NULL)
+        return -1;
+    for (int r = 0; r < PQntuples(res); r++) {
+        long i = atol(PQgetvalue(res, r, 0));
+
+        if (i >= 0 && (size_t)i < n)
+            applied[i] = 1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+int
+store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
+                const struct store_ti_change *changes, size_t n, time_t now, int *applied,
+                struct err *e)
+{
+    int twice, rc;
+
+    if (n == 0)
+        return 0;
+    memset(applied, 0, n * sizeof(*applied));
+    if ((twice = names_one_twice(changes, n)) < 0)
+        return err_set(e, ERR_FAIL, "out of memory");
+    rc = twice ? apply_each(s, dag_id, run_id, changes, n, now, applied, e)
+               : apply_batch(s, dag_id, run_id, changes, n, now, applied, e);
+    if (rc < 0) {
         memset(applied, 0, n * sizeof(*applied)); /* rolled back: nothing applied */
         return err_prefix(e, "apply to %s %s", dag_id, run_id);
     }
