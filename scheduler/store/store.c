@@ -189,7 +189,10 @@ static PGresult *
 run(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
 {
     char buf[16];
-    const char *name = n > 0 ? prepared_name(s, sql, n, buf, sizeof(buf)) : NULL;
+    const char *name;
+
+    store_settle(s);
+    name = n > 0 ? prepared_name(s, sql, n, buf, sizeof(buf)) : NULL;
     PGresult *res = name ? PQexecPrepared(s->conn, name, n, params, NULL, NULL, 0)
                          : PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -214,6 +217,7 @@ run_cmd(struct store *s, struct err *e, const char *sql, int n, const char *cons
 static void
 rollback(struct store *s)
 {
+    store_settle(s);
     PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
@@ -222,9 +226,12 @@ rollback(struct store *s)
 int
 store_begin_lazy(struct store *s, struct err *e)
 {
-    /* the simple protocol carries both statements in one message: one round trip */
-    PGresult *res = PQexec(s->conn, "BEGIN; SET LOCAL synchronous_commit TO off");
+    PGresult *res;
     int rc = 0;
+
+    store_settle(s);
+    /* the simple protocol carries both statements in one message: one round trip */
+    res = PQexec(s->conn, "BEGIN; SET LOCAL synchronous_commit TO off");
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         rc = db_error(s, res, e);
@@ -243,65 +250,158 @@ send_one(struct store *s, const char *name, const char *sql, int n, const char *
                 : PQsendQueryParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
 }
 
-PGresult *
-store_exec_lazy(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
+/* Send BEGIN, SET LOCAL, the statement and COMMIT, then a sync, in pipeline mode. 0, or -1
+ * with e set and the pipeline left. */
+static int
+send_lazy(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
 {
-    enum { N_SENT = 4 }; /* BEGIN, SET LOCAL, the statement, COMMIT; then the sync */
     char buf[16];
     const char *name = n > 0 ? prepared_name(s, sql, n, buf, sizeof(buf)) : NULL;
-    PGresult *res = NULL, *r;
-    bool failed = false, synced = false;
 
     if (PQenterPipelineMode(s->conn) != 1) /* not idle: a statement is still under way */
-        return db_error(s, NULL, e), NULL;
+        return db_error(s, NULL, e);
     if (!send_one(s, NULL, "BEGIN", 0, NULL) ||
         !send_one(s, NULL, "SET LOCAL synchronous_commit TO off", 0, NULL) ||
         !send_one(s, name, sql, n, params) || !send_one(s, NULL, "COMMIT", 0, NULL) ||
         !PQpipelineSync(s->conn)) {
         db_error(s, NULL, e);
         PQexitPipelineMode(s->conn); /* fails on a lost connection; PQreset leaves the mode */
-        return NULL;
+        return -1;
     }
-    /* each statement's results end with NULL; after the first error the rest come back
-     * PGRES_PIPELINE_ABORTED; the sync comes last */
-    for (int q = 0; !synced && q <= N_SENT;) {
-        if ((r = PQgetResult(s->conn)) == NULL) {
-            q++;
-            continue;
-        }
-        switch (PQresultStatus(r)) {
-        case PGRES_PIPELINE_SYNC:
-            synced = true;
-            break;
-        case PGRES_COMMAND_OK:
-        case PGRES_TUPLES_OK:
-            if (q == 2 && res == NULL) { /* the statement's own result */
-                res = r;
-                continue;
-            }
-            break;
-        case PGRES_PIPELINE_ABORTED:
-            break;
-        default:
-            if (!failed)
-                db_error(s, r, e);
-            failed = true;
-            break;
-        }
-        PQclear(r);
+    return 0;
+}
+
+/* One result of a send_lazy pipeline into l (r NULL: the end of a statement's results).
+ * Each statement's results end with NULL; after the first error the rest come back
+ * PGRES_PIPELINE_ABORTED; the sync comes last. */
+static void
+lazy_take(struct store *s, struct lazy_read *l, PGresult *r, struct err *e)
+{
+    if (r == NULL) {
+        l->q++;
+        return;
     }
-    if (!synced && !failed) {
+    switch (PQresultStatus(r)) {
+    case PGRES_PIPELINE_SYNC:
+        l->synced = true;
+        break;
+    case PGRES_COMMAND_OK:
+    case PGRES_TUPLES_OK:
+        if (l->q == 2 && l->res == NULL) { /* the statement's own result */
+            l->res = r;
+            return;
+        }
+        break;
+    case PGRES_PIPELINE_ABORTED:
+        break;
+    default:
+        if (!l->failed)
+            db_error(s, r, e);
+        l->failed = true;
+        break;
+    }
+    PQclear(r);
+}
+
+static bool
+lazy_done(const struct lazy_read *l)
+{
+    return l->synced || l->q > LAZY_SENT;
+}
+
+/* The pipeline is read: leave pipeline mode; the statement's result (caller PQclears), or
+ * NULL with e set (rolled back). */
+static PGresult *
+lazy_end(struct store *s, struct lazy_read *l, struct err *e)
+{
+    PGresult *res = l->res;
+
+    if (!l->synced && !l->failed) {
         db_error(s, NULL, e); /* the connection went away mid-way */
-        failed = true;
+        l->failed = true;
     }
+    bool failed = l->failed;
+
     PQexitPipelineMode(s->conn);
-    if (failed) {
+    *l = (struct lazy_read){0};
+    if (res != NULL && failed) {
         PQclear(res);
-        if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
-            rollback(s);
-        return NULL;
+        res = NULL;
     }
+    if (res == NULL && PQstatus(s->conn) == CONNECTION_OK &&
+        PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        rollback(s);
     return res;
+}
+
+/* Read the results of send_lazy, waiting for them, and leave pipeline mode. */
+static PGresult *
+read_lazy(struct store *s, struct lazy_read *l, struct err *e)
+{
+    while (!lazy_done(l))
+        lazy_take(s, l, PQgetResult(s->conn), e);
+    return lazy_end(s, l, e);
+}
+
+/* A write sent ahead is read: a failure only logged (it was a hint: the pid of a try). */
+static void
+ahead_done(struct store *s, struct err *e)
+{
+    s->ahead = false;
+    PQclear(lazy_end(s, &s->ahead_read, e));
+    if (e->msg[0])
+        log_debug("a write sent ahead failed: %s", e->msg);
+}
+
+void
+store_settle(struct store *s)
+{
+    struct err e = {0};
+
+    if (!s->ahead)
+        return;
+    while (!lazy_done(&s->ahead_read))
+        lazy_take(s, &s->ahead_read, PQgetResult(s->conn), &e);
+    ahead_done(s, &e);
+}
+
+bool
+store_settle_ready(struct store *s)
+{
+    struct err e = {0};
+
+    if (!s->ahead)
+        return true;
+    if (PQconsumeInput(s->conn) == 0) { /* lost: the blocking read ends at once */
+        store_settle(s);
+        return true;
+    }
+    while (!lazy_done(&s->ahead_read) && !PQisBusy(s->conn))
+        lazy_take(s, &s->ahead_read, PQgetResult(s->conn), &e);
+    if (!lazy_done(&s->ahead_read))
+        return false;
+    ahead_done(s, &e);
+    return true;
+}
+
+PGresult *
+store_exec_lazy(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
+{
+    struct lazy_read l = {0};
+
+    store_settle(s);
+    return send_lazy(s, e, sql, n, params) == 0 ? read_lazy(s, &l, e) : NULL;
+}
+
+int
+store_send_lazy(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
+{
+    store_settle(s);
+    if (send_lazy(s, e, sql, n, params) < 0)
+        return -1;
+    s->ahead = true;
+    s->ahead_read = (struct lazy_read){0};
+    return 0;
 }
 
 int

@@ -237,7 +237,10 @@ int store_ti_start(struct store *s, const char *dag_id, const char *run_id, cons
                    int map_index, const char *hostname, int pid, double now, double lease_seconds,
                    int *try_number, struct err *e);
 
-/* Set the pid of the running try try_number. 1 set, 0 not running that try. */
+/* Set the pid of the running try try_number (nothing when that try is not running). Sent
+ * ahead, not waited for: it is in the database before the next statement of s returns, and
+ * its failure is only logged (the pid is a hint for stopping a try whose lease expired).
+ * 0 sent, -1 when it could not be sent. */
 int store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                      int map_index, int try_number, int pid, struct err *e);
 

@@ -18,12 +18,15 @@
 int
 store_conn_lookup(struct store *s, const char *conn_id, struct conn *out, struct err *e)
 {
+    if (s)
+        store_settle(s);
     return conn_lookup(conn_id, s ? s->conn : NULL, out, e);
 }
 
 int
 store_conn_get(struct store *s, const char *conn_id, struct conn *out, struct err *e)
 {
+    store_settle(s);
     return conn_db_get(conn_id, s->conn, out, e);
 }
 

@@ -10,6 +10,16 @@
 
 #include "store/store.h"
 
+/* Reading the results of a lazy transaction sent in pipeline mode (store.c): BEGIN, SET
+ * LOCAL, the statement and COMMIT, then the sync. q counts the statements whose results
+ * ended; res is the statement's own result. */
+#define LAZY_SENT 4
+struct lazy_read {
+    int q;
+    bool failed, synced;
+    PGresult *res;
+};
+
 /* One connection. listening: LISTEN gust was sent (store_listen), so store_reconnect sends it
  * again on the new session. */
 struct store {
@@ -27,6 +37,10 @@ struct store {
     /* A try's end committed lazily and not yet made durable by a synchronous commit:
      * store_durable flushes it (see "lazy commits" below). */
     bool unflushed;
+    /* A lazy write sent ahead whose results are not read yet (store_send_lazy): every
+     * other use of the connection reads them first (store_settle). */
+    bool ahead;
+    struct lazy_read ahead_read; /* its results read so far (store_settle_ready) */
 };
 
 /* Read the server process's pid into s->backend_pid (after a connect or a reset). */
@@ -144,6 +158,22 @@ int store_begin_lazy(struct store *s, struct err *e);
  * BEGIN, the statement and COMMIT go in one round trip (libpq's pipeline mode). */
 PGresult *store_exec_lazy(struct store *s, struct err *e, const char *sql, int n,
                           const char *const *p);
+
+/* store_exec_lazy without waiting: the transaction is sent and its results are read by the
+ * next use of the connection (store_settle), so the server runs it while this process goes
+ * on (a try's pid, written while the try starts). Its outcome is not known: only for writes
+ * whose failure loses a hint, never a fact. 0, or -1 when it could not be sent. */
+int store_send_lazy(struct store *s, struct err *e, const char *sql, int n,
+                    const char *const *params);
+
+/* Read the results of a write sent ahead, if any, waiting for them (a failure is logged at
+ * debug level). */
+void store_settle(struct store *s);
+
+/* The same without waiting: reads what has come; true once nothing is left ahead. A poll
+ * loop calls it when the socket is readable (the results come after the notifications
+ * sent before them, and the ones after them wait behind them). */
+bool store_settle_ready(struct store *s);
 
 /* Run a conditional statement: 1 when it changed a row, 0 when none, -1 on error. */
 static inline int

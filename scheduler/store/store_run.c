@@ -738,17 +738,14 @@ store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const 
     struct pbuf a, b, m;
     const char *p[] = {
         dag_id, run_id, task_id, p_int(&a, try_number), p_int(&b, pid), p_int(&m, map_index)};
-    /* lazy (store_int.h): the pid only helps to stop a try whose lease expired */
-    PGresult *res =
-        store_exec_lazy(s, e,
+    /* lazy (store_int.h), and sent ahead: the pid only helps to stop a try whose lease
+     * expired, and the try runs meanwhile */
+    if (store_send_lazy(s, e,
                         "UPDATE task_instance SET pid = nullif($5::int, 0), updated_at = now() "
                         "WHERE " TI_KEY("6") " AND state = 'running' AND try_number = $4::int",
-                        6, p);
-    int won = res ? atoi(PQcmdTuples(res)) > 0 : -1;
-
-    PQclear(res);
-
-    return won < 0 ? err_prefix(e, "set pid %s %s %s", dag_id, run_id, task_id) : won;
+                        6, p) < 0)
+        return err_prefix(e, "set pid %s %s %s", dag_id, run_id, task_id);
+    return 0;
 }
 
 /* The columns a history row copies from task_instance. */

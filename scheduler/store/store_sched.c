@@ -909,6 +909,9 @@ drain(struct store *s, int *count, struct store_notes *notes, struct err *e)
     PGnotify *n;
     int seen = 0;
 
+    /* notifications behind a write sent ahead are read after its results: without
+     * waiting for them (the socket wakes the poll loop again when they come) */
+    store_settle_ready(s);
     /* The socket is non-blocking inside libpq: this reads what is there and returns. */
     if (PQconsumeInput(s->conn) == 0) {
         store_conn_error(s, e);
@@ -947,6 +950,7 @@ store_reconnect(struct store *s, struct err *e)
 {
     /* PQreset reconnects with the parameters of store_open (connect_timeout included); the
      * socket changes, so a poll loop must ask store_socket again. */
+    s->ahead = false; /* its results went with the old session */
     PQreset(s->conn);
     if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF) /* left in it by a lost connection */
         PQexitPipelineMode(s->conn);

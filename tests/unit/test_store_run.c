@@ -438,8 +438,16 @@ test_start_and_finish(void **state)
                               "lease_until = to_timestamp(1700000160) FROM task_instance "
                               "WHERE task_id = 'extract'"),
                         "running|1|host1|t|t");
+    /* sent ahead: the next statement of S reads its outcome first (a read back here) */
     assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", -1, 2, 4242, &e), 0);
-    assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", -1, 1, 4242, &e), 1);
+    assert_int_equal(store_tis_get(S, "etl", "r", &tis, &n, &e), 0);
+    assert_int_equal(tis[0].pid, 0); /* not that try: nothing written */
+    store_tis_free(tis, n);
+    assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", -1, 1, 4242, &e), 0);
+    assert_int_equal(store_tis_get(S, "etl", "r", &tis, &n, &e), 0);
+    assert_string_equal(tis[0].task_id, "extract");
+    assert_int_equal(tis[0].pid, 4242);
+    store_tis_free(tis, n);
 
     /* a stale try number is refused and writes nothing */
     assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1,

@@ -494,7 +494,9 @@ test_leases_expired(void **state UNUSED)
     assert_int_equal(claim(S, NULL, 2, 7, &c), 2); /* leases until T0 + 60 */
     store_claims_free(c, 2);
     assert_int_equal(store_leases_renew(S, 7, 100, T0 + 20, NULL, 0, NULL, &e), 0);
-    assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", -1, 1, 4242, &e), 1);
+    assert_int_equal(store_ti_set_pid(S, "etl", "r", "extract", -1, 1, 4242, &e), 0);
+    /* sent ahead: S's next statement waits for it, before S2 looks */
+    assert_int_equal(store_leases_renew(S, 7, 100, T0 + 20, NULL, 0, NULL, &e), 0);
 
     OK_EQ(store_leases_expired(S2, T0 + 119, 0, &x, &n, &e), n, 0);
     assert_null(x);
