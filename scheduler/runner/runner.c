@@ -499,6 +499,8 @@ step_run(struct runner *r, struct active_run *run, struct err *e)
     }
     if (runner_plan_step(r->store, run, waits_on_past, r, &res, &queued, &n_queued, e) < 0)
         return -1;
+    if (n_queued > 0)
+        r->claim_due = true;
     for (size_t i = 0; i < res.n_changes; i++)
         if (!res.changes[i].expand) /* an expansion's outcome is read back and logged */
             runner_emit_ti(r, run, run->dag->tasks[res.changes[i].task].task_id,
@@ -553,16 +555,19 @@ claim(struct runner *r, const struct store_claim_filter *f, int limit)
     return (int)n;
 }
 
-/* How often a worker claims with nothing new seen (a notification lost with a connection). */
-#define WORKER_RECLAIM_SECONDS 2
+/* How often a worker or scheduler claims with nothing new seen (a notification lost with a
+ * connection, a pool made larger). */
+#define RECLAIM_SECONDS 2
 
-/* Whether a worker should claim now. Only a scheduler plans and queues, and a worker hears
- * of it by notification; claiming at every wake-up (each line a try prints, each end) made a
- * worker send dozens of claims per task. */
+/* Whether to claim now. A worker hears of queued work by notification, a scheduler also
+ * from its own planning steps (step_run) and its tries' ends; claiming at every wake-up
+ * (each line a try prints, each end, each write's results) made a worker send dozens of
+ * claims per task and a scheduler two per task on a chain, most finding nothing.
+ * RUNNER_LOCAL claims at every turn: it has no tick to fall back on. */
 static bool
-worker_claim_due(struct runner *r, time_t now)
+claim_due_now(struct runner *r, time_t now)
 {
-    return r->opts.mode != RUNNER_WORKER || r->claim_due || r->notified || now >= r->claim_at;
+    return r->opts.mode == RUNNER_LOCAL || r->claim_due || r->notified || now >= r->claim_at;
 }
 
 /* Claim what this process may run: its own runs' (local), or any DAG it knows. */
@@ -583,7 +588,7 @@ claim_all(struct runner *r)
     int limit = runner_free_slots(r), got = 0;
     time_t now = time(NULL);
 
-    if (!worker_claim_due(r, now))
+    if (!claim_due_now(r, now))
         return;
     const char **ids = calloc(bag->n_dags + 1, sizeof(*ids));
     struct store_claim_filter f = {
@@ -597,7 +602,7 @@ claim_all(struct runner *r)
         got = claim(r, &f, limit);
     free(ids);
     r->claim_due = limit > 0 && got == limit; /* there may be more */
-    r->claim_at = now + WORKER_RECLAIM_SECONDS;
+    r->claim_at = now + RECLAIM_SECONDS;
 }
 
 /* Runs done with (finished, nothing in flight) leave memory, except in RUNNER_LOCAL where
