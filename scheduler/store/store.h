@@ -220,11 +220,11 @@ int store_tis_get(struct store *s, const char *dag_id, const char *run_id, struc
 /* Free an array from store_tis_get; NULL is a no-op. */
 void store_tis_free(struct store_ti *tis, size_t n);
 
-/* Apply planner transitions in ONE transaction, each conditional (state IS NOT DISTINCT FROM
- * from): one UPDATE for the whole batch, or one per change, in order, when the batch names a
- * task instance twice. applied[i] (n entries) = 1 won / 0 lost; on error nothing is applied
- * and every applied[i] is 0. Entering queued sets queued_dttm = now and notifies
- * "queued:DAG" once. */
+/* Apply planner transitions in ONE transaction and one round trip (the SQL function
+ * gust_apply_changes), in order, each conditional (state IS NOT DISTINCT FROM from): a later
+ * change of the same instance sees the earlier one. applied[i] (n entries) = 1 won / 0 lost;
+ * on error nothing is applied and every applied[i] is 0. Entering queued sets queued_dttm =
+ * now; a batch that queued anything notifies "queued:DAG" once. */
 int store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
                     const struct store_ti_change *changes, size_t n, time_t now, int *applied,
                     struct err *e);

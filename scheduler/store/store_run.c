@@ -540,72 +540,6 @@ store_ti_get(struct store *s, const struct store_ti_key *key, struct store_ti *o
     return 0;
 }
 
-/* Inside the batch's transaction: one conditional UPDATE ($6 now). 1 won, 0 lost, -1 error. */
-static int
-apply_one(struct store *s, const char **p, const struct store_ti_change *c, struct err *e)
-{
-    struct pbuf m;
-
-    p[2] = c->task_id;
-    p[6] = p_int(&m, c->map_index);
-    if (ti_db(c->from, &p[3], e) != 0 || ti_db(c->to, &p[4], e) != 0)
-        return -1;
-    return store_exec_won(
-        s, e,
-        "UPDATE task_instance SET state = $5::text, queued_dttm = CASE WHEN $5::text "
-        "= 'queued' THEN to_timestamp($6::float8) ELSE queued_dttm END, "
-        "updated_at = now() WHERE " TI_KEY("7") " AND state IS NOT DISTINCT FROM $4::text "
-                                                "RETURNING CASE WHEN $5::text = 'queued' THEN "
-                                                "pg_notify('gust', 'queued:' || $1) END",
-        7, p);
-}
-
-/* One change after another, each its own UPDATE: a batch that names a task instance twice
- * (the second change sees the first). */
-static int
-apply_each(struct store *s, const char *dag_id, const char *run_id,
-           const struct store_ti_change *changes, size_t n, time_t now, int *applied, struct err *e)
-{
-    struct pbuf t;
-    const char *p[] = {dag_id, run_id, NULL, NULL, NULL, p_int(&t, now), NULL};
-    int rc = 0;
-
-    if (store_begin_lazy(s, e) != 0)
-        return -1;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if ((applied[i] = apply_one(s, p, &changes[i], e)) < 0)
-            rc = err_prefix(e, "task %s", changes[i].task_id);
-    return store_end_tx(s, rc, e);
-}
-
-static int
-cmp_change(const void *a, const void *b)
-{
-    const struct store_ti_change *x = *(const struct store_ti_change *const *)a;
-    const struct store_ti_change *y = *(const struct store_ti_change *const *)b;
-    int c = strcmp(x->task_id, y->task_id);
-
-    return c ? c : (x->map_index > y->map_index) - (x->map_index < y->map_index);
-}
-
-/* Whether a task instance is named twice. 1 yes, 0 no, -1 out of memory. */
-static int
-names_one_twice(const struct store_ti_change *changes, size_t n)
-{
-    const struct store_ti_change **v = malloc(n * sizeof(*v));
-    int twice = 0;
-
-    if (v == NULL)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        v[i] = &changes[i];
-    qsort(v, n, sizeof(*v), cmp_change);
-    for (size_t i = 1; i < n && !twice; i++)
-        twice = cmp_change(&v[i - 1], &v[i]) == 0;
-    free(v);
-    return twice;
-}
-
 /* The changes as a JSON array of {i, t, m, f, s} (index, task, map index, from, to; none is
  * null), or NULL with e set (a state that is not one, out of memory). */
 static char *
@@ -637,10 +571,8 @@ changes_json(const struct store_ti_change *changes, size_t n, struct err *e)
     return text;
 }
 
-/* Every change in one conditional UPDATE (a planning step queues up to max_active_tasks
- * instances at once: one statement each made a fan-out cost a round trip per task). The
- * rows it changed come back by their index in the batch; one notification says that some
- * were queued. */
+/* Every change in one call of gust_apply_changes (migration 0017): one round trip for a
+ * planning step that queues thousands of instances, each row updated by its key. */
 static int
 apply_batch(struct store *s, const char *dag_id, const char *run_id,
             const struct store_ti_change *changes, size_t n, time_t now, int *applied,
@@ -654,17 +586,7 @@ apply_batch(struct store *s, const char *dag_id, const char *run_id,
     if (json == NULL)
         return -1;
     /* lazy (store_int.h): a lost change is planned again; a claim's commit makes it durable */
-    res = store_exec_lazy(
-        s, e,
-        "WITH c AS (SELECT * FROM jsonb_to_recordset($3::jsonb) "
-        "AS c(i int, t text, m int, f text, s text)), "
-        "u AS (UPDATE task_instance ti SET state = c.s, queued_dttm = CASE WHEN c.s = 'queued' "
-        "THEN to_timestamp($4::float8) ELSE ti.queued_dttm END, updated_at = now() FROM c "
-        "WHERE ti.dag_id = $1 AND ti.run_id = $2 AND ti.task_id = c.t AND ti.map_index = c.m "
-        "AND ti.state IS NOT DISTINCT FROM c.f RETURNING c.i, ti.state) "
-        "SELECT u.i, (SELECT pg_notify('gust', 'queued:' || $1) "
-        "WHERE EXISTS (SELECT 1 FROM u WHERE u.state = 'queued')) FROM u",
-        4, p);
+    res = store_exec_lazy(s, e, "SELECT gust_apply_changes($1, $2, $3::jsonb, $4::float8)", 4, p);
     free(json);
     if (res == NULL)
         return -1;
@@ -683,16 +605,10 @@ store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
                 const struct store_ti_change *changes, size_t n, time_t now, int *applied,
                 struct err *e)
 {
-    int twice, rc;
-
     if (n == 0)
         return 0;
     memset(applied, 0, n * sizeof(*applied));
-    if ((twice = names_one_twice(changes, n)) < 0)
-        return err_set(e, ERR_FAIL, "out of memory");
-    rc = twice ? apply_each(s, dag_id, run_id, changes, n, now, applied, e)
-               : apply_batch(s, dag_id, run_id, changes, n, now, applied, e);
-    if (rc < 0) {
+    if (apply_batch(s, dag_id, run_id, changes, n, now, applied, e) < 0) {
         memset(applied, 0, n * sizeof(*applied)); /* rolled back: nothing applied */
         return err_prefix(e, "apply to %s %s", dag_id, run_id);
     }
