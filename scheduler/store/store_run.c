@@ -573,23 +573,27 @@ changes_json(const struct store_ti_change *changes, size_t n, struct err *e)
 
 /* Every change in one call of gust_apply_changes (migration 0017): one round trip for a
  * planning step that queues thousands of instances, each row updated by its key. */
-static int
-apply_batch(struct store *s, const char *dag_id, const char *run_id,
-            const struct store_ti_change *changes, size_t n, time_t now, int *applied,
-            struct err *e)
+int
+store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
+                const struct store_ti_change *changes, size_t n, time_t now, int *applied,
+                struct err *e)
 {
     struct pbuf t;
-    char *json = changes_json(changes, n, e);
-    const char *p[] = {dag_id, run_id, json, p_int(&t, now)};
+    char *json;
     PGresult *res;
 
-    if (json == NULL)
-        return -1;
+    if (n == 0)
+        return 0;
+    memset(applied, 0, n * sizeof(*applied)); /* on error: nothing applied */
+    if ((json = changes_json(changes, n, e)) == NULL)
+        return err_prefix(e, "apply to %s %s", dag_id, run_id);
+    const char *p[] = {dag_id, run_id, json, p_int(&t, now)};
+
     /* lazy (store_int.h): a lost change is planned again; a claim's commit makes it durable */
     res = store_exec_lazy(s, e, "SELECT gust_apply_changes($1, $2, $3::jsonb, $4::float8)", 4, p);
     free(json);
     if (res == NULL)
-        return -1;
+        return err_prefix(e, "apply to %s %s", dag_id, run_id);
     for (int r = 0; r < PQntuples(res); r++) {
         long i = atol(PQgetvalue(res, r, 0));
 
@@ -597,21 +601,6 @@ apply_batch(struct store *s, const char *dag_id, const char *run_id,
             applied[i] = 1;
     }
     PQclear(res);
-    return 0;
-}
-
-int
-store_tis_apply(struct store *s, const char *dag_id, const char *run_id,
-                const struct store_ti_change *changes, size_t n, time_t now, int *applied,
-                struct err *e)
-{
-    if (n == 0)
-        return 0;
-    memset(applied, 0, n * sizeof(*applied));
-    if (apply_batch(s, dag_id, run_id, changes, n, now, applied, e) < 0) {
-        memset(applied, 0, n * sizeof(*applied)); /* rolled back: nothing applied */
-        return err_prefix(e, "apply to %s %s", dag_id, run_id);
-    }
     return 0;
 }
 

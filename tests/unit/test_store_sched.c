@@ -885,6 +885,43 @@ test_notify(void **state UNUSED)
 /* What notifications say (store_take_notifies): a try's end names its task instance, which
  * store_ti_get reads back alone; a branch's end (its skips change other rows), any other
  * kind of notification and a malformed end are `other`. */
+/* A write sent ahead (a try's pid) on a listening session: a notification that comes
+ * meanwhile is still taken (store_take_notifies reads the write's results without waiting
+ * for them), and the write lands. */
+static void
+test_sent_ahead(void **state UNUSED)
+{
+    struct err e = {0};
+    struct store_notes notes = {0};
+    struct store_claim *c;
+    double deadline = mono() + 10;
+    int alive;
+
+    assert_int_equal(store_listen(S2, &e), 0);
+    mkrun(ETL, "r", "manual", T0);
+    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
+    assert_int_equal(claim(S, NULL, 1, 0, &c), 1);
+    store_claims_free(c, 1);
+    assert_int_equal(store_jobs_alive(S2, NULL, 1, &alive, &e), 0); /* past the claim's notes */
+    assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
+    store_notes_clear(&notes);
+
+    assert_int_equal(store_ti_set_pid(S2, "etl", "r", "extract", -1, 1, 4242, &e), 0);
+    query("SELECT pg_notify('gust', 'pause:etl')");
+    do {
+        store_notes_clear(&notes);
+        struct pollfd pfd = {.fd = store_socket(S2), .events = POLLIN};
+
+        poll(&pfd, 1, 100);
+        assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
+    } while (notes.count == 0 && mono() < deadline);
+    assert_int_equal(notes.count, 1);
+    assert_true(notes.other);
+    store_notes_clear(&notes);
+    assert_int_equal(store_jobs_alive(S2, NULL, 1, &alive, &e), 0); /* S2 used again */
+    assert_string_equal(query("SELECT pid FROM task_instance WHERE task_id = 'extract'"), "4242");
+}
+
 static void
 test_notes(void **state UNUSED)
 {
@@ -1023,6 +1060,7 @@ main(void)
         cmocka_unit_test_setup(test_sched_states, setup),
         cmocka_unit_test_setup(test_variables, setup),
         cmocka_unit_test_setup(test_notify, setup),
+        cmocka_unit_test_setup(test_sent_ahead, setup),
         cmocka_unit_test_setup(test_notes, setup),
         cmocka_unit_test_setup(test_reconnect, setup),
     };
