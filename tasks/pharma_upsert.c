@@ -22,14 +22,20 @@
  * DELETE itself takes still keep any other writer of staging from double-consuming a row.
  *
  * Speed (issue 22; figures in bench/README.md): the whole-table move is a plain DELETE ...
- * RETURNING (no FOR UPDATE pass that writes every row a second time), the newest version is
- * chosen by sorting only (sodangky, lastmodificationtime, staging_id), about 100 bytes a row,
- * instead of the wide rows, and the wide rows are matched to the winners by a hash join
- * (winners holds one id per key: a plain join, no second dedup). The planner settings are
- * set for the transaction only (TUNE_SQL): staging's statistics are usually stale (it was
- * empty at the last ANALYZE), and a nested loop over the CTEs would take hours. What is left
- * is mostly the write-ahead log: full-page images of every staging page the DELETE touches,
- * and the new rows with their two index entries.
+ * RETURNING (no FOR UPDATE pass that writes every row a second time) of the narrow columns
+ * only, the newest version is chosen by sorting only (sodangky, lastmodificationtime,
+ * staging_id), and the winners' wide columns are read by a hash join from staging as the
+ * statement's snapshot shows it: every part of one statement sees the same snapshot, in which
+ * the rows its own DELETE removes are still there. (Returning the wide rows instead spilled
+ * them, about 600 bytes each, to a temporary file and read them back: 2.5 to 3.5 s of 14 to
+ * 15 per million.) The join is on (staging_id, ctid): a row another session changed after
+ * the snapshot (the DELETE then waits for it and removes the new version) has a new ctid, and
+ * the check in UPSERT_FROM_MOVED fails the statement rather than store the old values;
+ * nothing moves, and the next run takes the changed row. The planner settings are set for the
+ * transaction only (TUNE_SQL): staging's statistics are usually stale (it was empty at the
+ * last ANALYZE), and a nested loop over the CTEs would take hours. What is left is one
+ * backend's CPU, most of it the INSERT ... ON CONFLICT: per row a heap tuple, two index
+ * entries and the conflict check, all written to the WAL.
  *
  * Counts: the upsert's RETURNING reports xmax = 0 for an inserted row (a new tuple no
  * transaction has touched) and the current transaction's id for an updated one; a key
@@ -79,28 +85,36 @@ static const char TUNE_SQL[] =
     "  set_config('work_mem', CASE WHEN pg_size_bytes(current_setting('work_mem')) < 134217728"
     "    THEN '128MB' ELSE current_setting('work_mem') END, true)";
 
-/* The staging rows moved: all the snapshot sees (up to $1 when set), or the $2 lowest ids. */
+/* The staging rows moved: all the snapshot sees (up to $1 when set), or the $2 lowest ids.
+ * Only the narrow columns come back: the wide ones are read from the statement's snapshot of
+ * staging (UPSERT_FROM_MOVED), which still shows the rows this statement deletes. */
+#define MOVED_COLS " RETURNING staging_id, ctid AS row_ctid, sodangky, lastmodificationtime"
 #define MOVE_ALL                                                                                   \
-    "DELETE FROM pharmaceutical_data_staging WHERE $1::bigint IS NULL OR staging_id <= $1::bigint" \
-    " RETURNING staging_id, " COLS
+    "DELETE FROM pharmaceutical_data_staging"                                                      \
+    "  WHERE $1::bigint IS NULL OR staging_id <= $1::bigint" MOVED_COLS
 #define MOVE_BATCH                                                                                 \
     "DELETE FROM pharmaceutical_data_staging WHERE staging_id IN ("                                \
     "  SELECT staging_id FROM pharmaceutical_data_staging"                                         \
     "  WHERE $1::bigint IS NULL OR staging_id <= $1::bigint"                                       \
-    "  ORDER BY staging_id LIMIT $2::bigint FOR UPDATE)"                                           \
-    " RETURNING staging_id, " COLS
+    "  ORDER BY staging_id LIMIT $2::bigint FOR UPDATE)" MOVED_COLS
 
 /* WITH moved AS (MOVE_ALL or MOVE_BATCH) UPSERT_FROM_MOVED: one row: staging rows moved,
  * distinct keys, inserted, updated. winners holds one staging_id per key (the newest
- * version), sorted on the narrow columns only. The INSERT takes no ORDER BY: upserts take
- * turns, so no two of them write pharmaceutical_data at once. */
+ * version), sorted on the narrow columns only. Its wide columns come from staging as the
+ * snapshot shows it; a winner with no row of the same ctid there was changed meanwhile, and
+ * the WHERE raises an error naming it (a failed cast: plain SQL has no RAISE). The INSERT
+ * takes no ORDER BY: upserts take turns, so no two of them write pharmaceutical_data at once. */
 #define UPSERT_FROM_MOVED                                                                          \
     "), winners AS ("                                                                              \
-    "  SELECT DISTINCT ON (sodangky) staging_id FROM moved"                                        \
+    "  SELECT DISTINCT ON (sodangky) staging_id, row_ctid FROM moved"                              \
     "  ORDER BY sodangky, lastmodificationtime DESC NULLS LAST, staging_id DESC"                   \
     "), upserted AS ("                                                                             \
     "  INSERT INTO pharmaceutical_data AS d (" COLS ", loaded_at)"                                 \
-    "  SELECT " COLS ", now() FROM moved JOIN winners USING (staging_id)"                          \
+    "  SELECT " COLS ", now() FROM winners w LEFT JOIN pharmaceutical_data_staging s"              \
+    "    ON s.staging_id = w.staging_id AND s.ctid = w.row_ctid"                                   \
+    "  WHERE (CASE WHEN s.staging_id IS NULL THEN ('staging row ' || w.staging_id"                 \
+    "    || ' was changed by another session while it was moved; nothing moved, run again')::int"  \
+    "    END) IS NULL"                                                                             \
     "  ON CONFLICT (sodangky) DO UPDATE SET"                                                       \
     "    idthuoc = EXCLUDED.idthuoc, sodangkycu = EXCLUDED.sodangkycu,"                            \
     "    tenthuoc = EXCLUDED.tenthuoc, phanloaithuocenum = EXCLUDED.phanloaithuocenum,"            \

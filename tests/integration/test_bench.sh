@@ -4,7 +4,7 @@
 # not checked: benchmarks are measured by make bench, never timed in tests.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 25
+plan 26
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -30,6 +30,9 @@ check_eq "three dispatch rows with figures" 3 "$rows"
 check "the mapped fan-out row has figures and its ratio to the static one" \
     grep -qE '^\| mapped [0-9]+ \| [0-9]+ \| [0-9.]+ \([0-9.]+-[0-9.]+\) \| [0-9.]+ ms \| [0-9.]+ \|$' "$out/RESULTS.md"
 check "the latency percentiles are numbers" grep -qE '^\| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \|$' "$out/RESULTS.md"
+# the loader part times pharma_upsert after each timed loader run
+check "the loader part has pharma_upsert's figures" \
+    grep -qE '^\| pharma_upsert: [0-9]+ staging rows -> [0-9]+ rows \(after each loader run\) \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| s \|$' "$out/RESULTS.md"
 # the product_view part compares the loader with psql \copy and says whether the goal is met
 check "the product_view ratio is a number" \
     grep -qE '^Ratio \(medians\): stream_loader events/s / psql \\copy rows/s = \*\*[0-9.]+\*\*\.$' "$out/RESULTS.md"

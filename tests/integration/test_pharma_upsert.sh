@@ -3,13 +3,14 @@
 # `gust db migrate`: the 0002 schema; newest version per sodangky wins, an older version
 # arriving later never overwrites; every column and Vietnamese text round trip; XCom counts;
 # a loader committing rows while the upsert runs loses nothing (deterministically, by holding
-# the upsert on a row lock, and with a writer racing batched runs); an SQL error or a killed
+# the upsert on a row lock, and with a writer racing batched runs); a staging row changed
+# while it is moved fails the run and moves nothing; an SQL error or a killed
 # connection moves nothing (exit 1 / 111); database down (111, password masked); bad flags
 # (100); the pharmaceutical_upsert_dag DAG running it through gust.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 92
+plan 97
 UPSERT=$(gust_bin pharma_upsert)
 gust_tmpdir tmp
 unset PHARMA_UPSERT_BATCH_LIMIT
@@ -243,6 +244,27 @@ check_eq "the killed upsert left no XCom" no "$(test -e "$tmp/x1.json" && echo y
 check_eq "the rows are moved once, staging empty" "cc1-sep|cc2-sep|0" \
     "$(name_of CC1)|$(name_of CC2)|$(staged)"
 rm -f "$tmp/x2.json"
+
+# --- a staging row changed by another session while the upsert moves it: its DELETE waits on
+# the row, then deletes the changed version. The wide columns are read from the statement's
+# snapshot, which holds the old one: exit 1 and nothing moved (never the old values stored
+# with the changed row deleted); the next run moves the changed version.
+stage CH1 2025-10-01T00:00:00Z ch-staged
+stage CH2 2025-10-01T00:00:00Z ch2-staged
+pg_hold "update pharmaceutical_data_staging set tenthuoc = 'ch-changed' where sodangky = 'CH1'"
+upsert &
+up=$!
+wait_for 10 upsert_waiting
+check "the upsert waits on the row being changed" upsert_waiting
+pg_release
+wait "$up"
+check_eq "a row changed while it was moved exits 1" 1 $?
+check_contains "the log names the row and says to run again" "was changed by another session while it was moved; nothing moved, run again" "$(cat "$tmp/out")"
+check_eq "nothing moved" "||2" "$(name_of CH1)|$(name_of CH2)|$(q "select count(*) from pharmaceutical_data_staging where sodangky like 'CH%'")"
+upsert
+rc=$?
+check_eq "the next run moves the changed version" "0|ch-changed|ch2-staged|0" "$rc|$(name_of CH1)|$(name_of CH2)|$(staged)"
+xcom >/dev/null
 
 # --- a writer racing repeated batched upserts: every row ends up moved, none lost
 n=1500
