@@ -421,6 +421,34 @@ test_claim_order_index(void **state UNUSED)
         fail_msg("the claim's walk does not follow ti_claim_order alone: %s", plan);
 }
 
+/* A row found by its key reads one index entry even with no statistics: a table never
+ * analyzed (a copy of task_instance with its indexes, as on a new deployment before
+ * autovacuum's first ANALYZE) holding a run of 3,000 rows. Before 0018 the planner took
+ * ti_dag_run (dag_id, run_id) and filtered the whole run on task_id ("Rows Removed by Filter:
+ * 2999"), in gust_apply_changes' UPDATE and in the foreign-key check of each history row. */
+static void
+test_key_lookup_index(void **state UNUSED)
+{
+    const char *plan;
+
+    query("DROP TABLE IF EXISTS ti_fresh");
+    query("CREATE TABLE ti_fresh (LIKE task_instance INCLUDING ALL)");
+    query("INSERT INTO ti_fresh (dag_id, run_id, task_id) SELECT 'etl', 'r', 't' || g "
+          "FROM generate_series(0, 2999) g");
+    plan = query("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) UPDATE ti_fresh ti "
+                 "SET state = 'scheduled', updated_at = now() WHERE ti.dag_id = 'etl' AND "
+                 "ti.run_id = 'r' AND ti.task_id = 't1500' AND ti.map_index = -1 AND "
+                 "ti.state IS NOT DISTINCT FROM NULL");
+    if (strstr(plan, "Index Cond") == NULL || strstr(plan, "Rows Removed") != NULL)
+        fail_msg("an UPDATE by key reads more than its row: %s", plan);
+    plan = query("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT 1 FROM ti_fresh "
+                 "WHERE dag_id = 'etl' AND task_id = 't2999' AND run_id = 'r' AND "
+                 "map_index = -1 FOR KEY SHARE");
+    if (strstr(plan, "Index Cond") == NULL || strstr(plan, "Rows Removed") != NULL)
+        fail_msg("the foreign-key check of a history row reads more than its row: %s", plan);
+    query("DROP TABLE ti_fresh");
+}
+
 /* ---- leases ---------------------------------------------------------------------------- */
 
 static void
@@ -1048,6 +1076,7 @@ main(void)
         cmocka_unit_test_setup(test_claim_filters, setup),
         cmocka_unit_test_setup(test_claim_past_full_pool, setup),
         cmocka_unit_test_setup(test_claim_order_index, setup),
+        cmocka_unit_test_setup(test_key_lookup_index, setup),
         cmocka_unit_test_setup(test_leases_renew, setup),
         cmocka_unit_test_setup(test_leases_expired, setup),
         cmocka_unit_test_setup(test_promote, setup),
