@@ -112,6 +112,14 @@ p_ts(struct pbuf *p, double t)
 /* The key of one task instance: $1 dag, $2 run, $3 task, map_index the parameter number m. */
 #define TI_KEY(m) "dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $" m "::int"
 
+/* The state a row looked up by TI_KEY must still have is written "state IS NOT DISTINCT FROM
+ * 'running'", not "state = 'running'": an equality lets the partial indexes of that state
+ * (ti_running, ti_lease, ti_active, ti_claim_order) serve the lookup, and with the statistics
+ * of a table whose states change by thousands a second (last analyzed when few rows had that
+ * state) the planner rates them as nearly empty and takes one over the key, then reads every
+ * row of that state of the DAG or task: a mapped task's try read all its running siblings
+ * ("Rows Removed by Filter: 999" in auto_explain of a 1,000-instance fan-out). */
+
 /* The database form of a state: its name, NULL for TI_NONE; -1 for a value out of range. */
 static inline int
 ti_db(enum ti_state st, const char **out, struct err *e)

@@ -617,14 +617,15 @@ store_ti_start(struct store *s, const char *dag_id, const char *run_id, const ch
 
     if (store_exec_cmd(s, e, "BEGIN", 0, NULL) != 0)
         return err_prefix(e, "start %s %s %s", dag_id, run_id, task_id);
-    res = store_exec(s, e,
-                     "UPDATE task_instance SET state = 'running', try_number = try_number + 1, "
-                     "start_date = to_timestamp($7::float8), end_date = NULL, duration = NULL, "
-                     "exit_code = NULL, term_signal = NULL, next_retry_at = NULL, hostname = $5, "
-                     "pid = nullif($6::int, 0), last_heartbeat_at = to_timestamp($7::float8), "
-                     "lease_until = to_timestamp($8::float8), updated_at = now() "
-                     "WHERE " TI_KEY("4") " AND state = 'queued' RETURNING try_number",
-                     8, p);
+    res = store_exec(
+        s, e,
+        "UPDATE task_instance SET state = 'running', try_number = try_number + 1, "
+        "start_date = to_timestamp($7::float8), end_date = NULL, duration = NULL, "
+        "exit_code = NULL, term_signal = NULL, next_retry_at = NULL, hostname = $5, "
+        "pid = nullif($6::int, 0), last_heartbeat_at = to_timestamp($7::float8), "
+        "lease_until = to_timestamp($8::float8), updated_at = now() "
+        "WHERE " TI_KEY("4") " AND state IS NOT DISTINCT FROM 'queued' RETURNING try_number",
+        8, p);
     if (res && (won = PQntuples(res) == 1) && try_number)
         *try_number = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -647,7 +648,8 @@ store_ti_set_pid(struct store *s, const char *dag_id, const char *run_id, const 
      * expired, and the try runs meanwhile */
     if (store_send_lazy(s, e,
                         "UPDATE task_instance SET pid = nullif($5::int, 0), updated_at = now() "
-                        "WHERE " TI_KEY("6") " AND state = 'running' AND try_number = $4::int",
+                        "WHERE " TI_KEY("6") " AND try_number = $4::int "
+                                             "AND state IS NOT DISTINCT FROM 'running'",
                         6, p) < 0)
         return err_prefix(e, "set pid %s %s %s", dag_id, run_id, task_id);
     return 0;
@@ -706,7 +708,7 @@ store_ti_finish(struct store *s, const char *dag_id, const char *run_id, const c
         "exit_code = $9::int, term_signal = $10::int, "
         "next_retry_at = to_timestamp($11::float8), lease_until = NULL, "
         "updated_at = now() WHERE " TI_KEY(
-            "14") " AND state = 'running' "
+            "14") " AND state IS NOT DISTINCT FROM 'running' "
                   "AND try_number = $4::int RETURNING " HIST_COLS
                   /* who ended (store_take_notifies); a branch's skips change more */
                   ", pg_notify('gust', CASE WHEN $13::jsonb IS NULL THEN 'finished:' || $1 || "

@@ -20,7 +20,7 @@ static const char RESCHEDULE_TRY_SQL[] =
     "end_date = to_timestamp($6::float8), duration = $6::float8 - $5::float8, exit_code = NULL, "
     "term_signal = NULL, lease_until = NULL, pid = NULL, updated_at = now() "
     "WHERE " TI_KEY(
-        "8") " AND state = 'running' AND try_number = $4::int "
+        "8") " AND state IS NOT DISTINCT FROM 'running' AND try_number = $4::int "
              "RETURNING dag_id, run_id, task_id, map_index, try_number + 1 AS try_number, "
              "pg_notify('gust', 'finished:' || $1 || chr(9) || $2 || chr(9) || $3 || chr(9) || "
              "$8::int)) "
