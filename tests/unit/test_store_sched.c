@@ -421,6 +421,21 @@ test_claim_order_index(void **state UNUSED)
         fail_msg("the claim's walk does not follow ti_claim_order alone: %s", plan);
 }
 
+/* The plan of sql (a lookup of ti_fresh by a row's key) must find the row by an index
+ * condition alone, with no rows read and filtered out. */
+static void
+expect_by_key(const char *what, const char *sql)
+{
+    char explain[1024];
+    const char *plan;
+
+    snprintf(explain, sizeof(explain), "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) %s",
+             sql);
+    plan = query(explain);
+    if (strstr(plan, "Index Cond") == NULL || strstr(plan, "Rows Removed") != NULL)
+        fail_msg("%s reads more than its row: %s", what, plan);
+}
+
 /* A row found by its key reads one index entry even with no statistics: a table never
  * analyzed (a copy of task_instance with its indexes, as on a new deployment before
  * autovacuum's first ANALYZE) holding a run of 3,000 rows. Before 0018 the planner took
@@ -429,23 +444,17 @@ test_claim_order_index(void **state UNUSED)
 static void
 test_key_lookup_index(void **state UNUSED)
 {
-    const char *plan;
-
     query("DROP TABLE IF EXISTS ti_fresh");
     query("CREATE TABLE ti_fresh (LIKE task_instance INCLUDING ALL)");
     query("INSERT INTO ti_fresh (dag_id, run_id, task_id) SELECT 'etl', 'r', 't' || g "
           "FROM generate_series(0, 2999) g");
-    plan = query("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) UPDATE ti_fresh ti "
-                 "SET state = 'scheduled', updated_at = now() WHERE ti.dag_id = 'etl' AND "
-                 "ti.run_id = 'r' AND ti.task_id = 't1500' AND ti.map_index = -1 AND "
-                 "ti.state IS NOT DISTINCT FROM NULL");
-    if (strstr(plan, "Index Cond") == NULL || strstr(plan, "Rows Removed") != NULL)
-        fail_msg("an UPDATE by key reads more than its row: %s", plan);
-    plan = query("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT 1 FROM ti_fresh "
-                 "WHERE dag_id = 'etl' AND task_id = 't2999' AND run_id = 'r' AND "
-                 "map_index = -1 FOR KEY SHARE");
-    if (strstr(plan, "Index Cond") == NULL || strstr(plan, "Rows Removed") != NULL)
-        fail_msg("the foreign-key check of a history row reads more than its row: %s", plan);
+    expect_by_key("an UPDATE by key",
+                  "UPDATE ti_fresh ti SET state = 'scheduled', updated_at = now() WHERE "
+                  "ti.dag_id = 'etl' AND ti.run_id = 'r' AND ti.task_id = 't1500' AND "
+                  "ti.map_index = -1 AND ti.state IS NOT DISTINCT FROM NULL");
+    expect_by_key("the foreign-key check of a history row",
+                  "SELECT 1 FROM ti_fresh WHERE dag_id = 'etl' AND task_id = 't2999' AND "
+                  "run_id = 'r' AND map_index = -1 FOR KEY SHARE");
     /* A mapped task's 3,000 instances, analyzed before any ran, then all running: the lookup
      * of one try's row as store_ti_set_pid and store_ti_finish write it (the state with IS NOT
      * DISTINCT FROM, store_int.h) finds it by its key. With "state = 'running'" the planner
@@ -455,11 +464,10 @@ test_key_lookup_index(void **state UNUSED)
           "SELECT 'etl', 'r', 'fan', g, 1 FROM generate_series(0, 2999) g");
     query("ANALYZE ti_fresh");
     query("UPDATE ti_fresh SET state = 'running'");
-    plan = query("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) UPDATE ti_fresh SET "
-                 "pid = 42 WHERE dag_id = 'etl' AND run_id = 'r' AND task_id = 'fan' AND "
-                 "map_index = 1500 AND try_number = 1 AND state IS NOT DISTINCT FROM 'running'");
-    if (strstr(plan, "Index Cond") == NULL || strstr(plan, "Rows Removed") != NULL)
-        fail_msg("a mapped instance's try reads more than its row: %s", plan);
+    expect_by_key("a mapped instance's try",
+                  "UPDATE ti_fresh SET pid = 42 WHERE dag_id = 'etl' AND run_id = 'r' AND "
+                  "task_id = 'fan' AND map_index = 1500 AND try_number = 1 AND "
+                  "state IS NOT DISTINCT FROM 'running'");
     query("DROP TABLE ti_fresh");
 }
 
