@@ -932,9 +932,20 @@ test_notify(void **state UNUSED)
     assert_int_equal(notified(), 1);
 }
 
-/* What notifications say (store_take_notifies): a try's end names its task instance, which
- * store_ti_get reads back alone; a branch's end (its skips change other rows), any other
- * kind of notification and a malformed end are `other`. */
+/* S2 listens; run r of etl has its extract claimed by S. */
+static void
+listen_and_claim_extract(void)
+{
+    struct err e = {0};
+    struct store_claim *c;
+
+    assert_int_equal(store_listen(S2, &e), 0);
+    mkrun(ETL, "r", "manual", T0);
+    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
+    assert_int_equal(claim(S, NULL, 1, 0, &c), 1);
+    store_claims_free(c, 1);
+}
+
 /* A write sent ahead (a try's pid) on a listening session: a notification that comes
  * meanwhile is still taken (store_take_notifies reads the write's results without waiting
  * for them), and the write lands. */
@@ -943,15 +954,10 @@ test_sent_ahead(void **state UNUSED)
 {
     struct err e = {0};
     struct store_notes notes = {0};
-    struct store_claim *c;
     double deadline = mono() + 10;
     int alive;
 
-    assert_int_equal(store_listen(S2, &e), 0);
-    mkrun(ETL, "r", "manual", T0);
-    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
-    assert_int_equal(claim(S, NULL, 1, 0, &c), 1);
-    store_claims_free(c, 1);
+    listen_and_claim_extract();
     assert_int_equal(store_jobs_alive(S2, NULL, 1, &alive, &e), 0); /* past the claim's notes */
     assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
     store_notes_clear(&notes);
@@ -972,6 +978,9 @@ test_sent_ahead(void **state UNUSED)
     assert_string_equal(query("SELECT pid FROM task_instance WHERE task_id = 'extract'"), "4242");
 }
 
+/* What notifications say (store_take_notifies): a try's end names its task instance, which
+ * store_ti_get reads back alone; a branch's end (its skips change other rows), any other
+ * kind of notification and a malformed end are `other`. */
 static void
 test_notes(void **state UNUSED)
 {
@@ -982,11 +991,7 @@ test_notes(void **state UNUSED)
     bool found = true;
     int alive;
 
-    assert_int_equal(store_listen(S2, &e), 0);
-    mkrun(ETL, "r", "manual", T0);
-    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
-    assert_int_equal(claim(S, NULL, 1, 0, &c), 1);
-    store_claims_free(c, 1);
+    listen_and_claim_extract();
     assert_int_equal(store_jobs_alive(S2, NULL, 1, &alive, &e), 0); /* a round trip */
     assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
     assert_true(notes.count >= 1); /* the run, the queued task */
