@@ -166,11 +166,12 @@ void asset_cond_free(struct asset_cond *c);
 /* Dynamic task mapping (docs/dag-files.md, "Dynamic task mapping"): one argument mapped over,
  * from `expand:` (or the one source of `expand_kwargs:`). */
 struct dag_map_arg {
-    char *name;       /* the argument mapped over ("bash_command", "env", "sql"...); NULL for
-                       * expand_kwargs */
-    char *items_json; /* a literal list: its JSON array text; NULL when from an XCom */
-    char *xcom_task;  /* from an upstream's XCom return_value: its full task id; else NULL */
-    size_t xcom_idx;  /* index of xcom_task in dag->tasks (set by dag_index) */
+    char *name;      /* the argument mapped over ("bash_command", "env", "sql"...); NULL for
+                      * expand_kwargs */
+    json_t *items;   /* a literal list, as JSON (owned; read-only once loaded: every try of
+                      * the task shares it); NULL when from an XCom */
+    char *xcom_task; /* from an upstream's XCom return_value: its full task id; else NULL */
+    size_t xcom_idx; /* index of xcom_task in dag->tasks (set by dag_index) */
 };
 struct dag_map {
     struct dag_map_arg *args; /* in file order */

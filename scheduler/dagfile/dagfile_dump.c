@@ -247,8 +247,11 @@ put_map(FILE *out, const struct dag_map *m)
             put_str(out, m->args[i].name), fputs(": ", out);
         if (m->args[i].xcom_task != NULL)
             fputs("xcom ", out), put_str(out, m->args[i].xcom_task);
-        else
-            fprintf(out, "literal %s", m->args[i].items_json ? m->args[i].items_json : "null");
+        else {
+            char *text = m->args[i].items ? json_dumps(m->args[i].items, JSON_COMPACT) : NULL;
+            fprintf(out, "literal %s", text ? text : "null");
+            free(text);
+        }
         fputc('\n', out);
     }
     put_field(out, "map_index_template", m->index_template);

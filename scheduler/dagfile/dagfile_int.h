@@ -53,7 +53,9 @@ int ynode_long(const struct ynode *n, long *out);
 int ynode_double(const struct ynode *n, double *out);
 /* "a mapping", "a sequence", "a string", "a number", "null", "a boolean". */
 const char *ynode_what(const struct ynode *n);
-/* JSON text of the subtree (compact, keys in file order); NULL when out of memory. */
+/* The subtree as JSON (keys in file order; a new reference), or its JSON text (compact);
+ * NULL when out of memory. */
+json_t *ynode_json(const struct ynode *n);
 char *ynode_to_json(const struct ynode *n);
 
 /* Python's os.path.expandvars on one string: $NAME and ${NAME} replaced from the

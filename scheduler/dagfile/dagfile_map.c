@@ -1,8 +1,8 @@
 /* dagfile_map: dynamic task mapping at run time, as pure functions over a loaded task
  * (docs/dag-files.md, "Dynamic task mapping").
  *
- * The runner gives the source of each mapped argument (the literal list parsed from
- * items_json, or the upstream's XCom); dag_map_length counts the instances (the cross product
+ * The runner gives the source of each mapped argument (the literal list the loader parsed,
+ * or the upstream's XCom); dag_map_length counts the instances (the cross product
  * of the sources, Airflow's DictOfListsExpandInput, or the items of expand_kwargs),
  * dag_map_values gives one instance's arguments, and dag_task_bind makes the instance: a deep
  * copy of the task with those arguments applied. The table of mappable arguments per operator
@@ -136,7 +136,7 @@ dagfile_map_free(struct dag_map *m)
         return;
     for (size_t i = 0; i < m->n_args; i++) {
         free(m->args[i].name);
-        free(m->args[i].items_json);
+        json_decref(m->args[i].items);
         free(m->args[i].xcom_task);
     }
     free(m->args);

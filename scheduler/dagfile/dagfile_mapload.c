@@ -140,7 +140,7 @@ read_source(struct loadctx *c, const struct ynode *v, struct dag_map_arg *a, con
             const char *what)
 {
     if (v->kind == YN_SEQ) {
-        if ((a->items_json = ynode_to_json(v)) == NULL)
+        if ((a->items = ynode_json(v)) == NULL)
             return dagfile_error(c, v, "out of memory"), -1;
         return 0;
     }
@@ -340,17 +340,12 @@ dagfile_map_check_items(struct loadctx *c, const struct ynode *map, const struct
         const struct dag_map_arg *a = &t->map->args[i];
         const struct ynode *src =
             a->name ? ymap_get(ymap_get(map, "expand"), a->name) : ymap_get(map, "expand_kwargs");
-        json_t *items = a->items_json ? json_loads(a->items_json, 0, NULL) : NULL;
+        const json_t *items = a->items;
 
-        if (a->items_json != NULL && items == NULL) {
-            dagfile_error(c, src, "out of memory");
-            bad = -1;
-        }
         for (size_t k = 0; items != NULL && src != NULL && k < json_array_size(items); k++) {
             bad |= check_item(c, &named, a, json_array_get(items, k), src->items[k]);
             bad |= item_templates(c, a, src->items[k], t->op, k, params);
         }
-        json_decref(items);
     }
     return bad;
 }

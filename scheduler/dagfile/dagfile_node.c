@@ -193,8 +193,8 @@ scalar_json(const struct ynode *n)
     return json_string_nocheck(n->str);
 }
 
-static json_t *
-to_json(const struct ynode *n)
+json_t *
+ynode_json(const struct ynode *n)
 {
     json_t *j;
 
@@ -202,7 +202,7 @@ to_json(const struct ynode *n)
         return scalar_json(n);
     j = n->kind == YN_SEQ ? json_array() : json_object();
     for (size_t i = 0; j != NULL && i < n->n; i++) {
-        json_t *v = to_json(n->kind == YN_SEQ ? n->items[i] : ymap_val(n, i));
+        json_t *v = ynode_json(n->kind == YN_SEQ ? n->items[i] : ymap_val(n, i));
         const struct ynode *k = n->kind == YN_MAP ? ymap_key(n, i) : NULL;
         int rc;
         if (n->kind == YN_SEQ)
@@ -220,7 +220,7 @@ to_json(const struct ynode *n)
 char *
 ynode_to_json(const struct ynode *n)
 {
-    json_t *j = to_json(n);
+    json_t *j = ynode_json(n);
     char *s = NULL;
 
     if (j != NULL)

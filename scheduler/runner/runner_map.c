@@ -6,9 +6,12 @@
  * copy of the task (dag_task_bind) before its command is built, so templates, argv and the
  * environment are built as for any task.
  *
- * Invariant: the sources are read again for every expansion and every bind; they cannot
+ * Invariant: an upstream's XCom is read again for every expansion and every bind; it cannot
  * change between the two while the upstream's result stands (a clear of the upstream clears
- * this task too, and its next expansion revises the instances). */
+ * this task too, and its next expansion revises the instances). A literal list was parsed
+ * when the DAG file was loaded and is shared by every try (a reference, never changed:
+ * dag_map_values copies the items it hands out), so a try costs the same whatever the
+ * list's length. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,9 +77,9 @@ read_source(struct store *s, const struct active_run *run, const struct dag_map_
     int rc;
 
     *out = NULL;
-    if (a->items_json != NULL) {
-        *out = json_loads(a->items_json, JSON_DECODE_ANY, NULL);
-        return *out ? 0 : err_set(e, ERR_FAIL, "out of memory");
+    if (a->items != NULL) { /* parsed when the DAG file was loaded: shared, never changed */
+        *out = json_incref(a->items);
+        return 0;
     }
     up = &run->dag->tasks[a->xcom_idx];
     if (s == NULL) /* gust tasks test without a database: no XCom */
