@@ -26,7 +26,7 @@ pids=()
 own_pg=0
 collector_cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    rm -rf "$work"
+    bench_discard "$work"
     [ "$own_pg" = 1 ] && pg_stop
     return 0
 }

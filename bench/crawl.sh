@@ -34,7 +34,7 @@ OUT=$BENCH_OUT/crawl.md
 work=$(mktemp -d "${TMPDIR:-/tmp}/gust-bench-crawl.XXXXXX")
 own_pg=0
 crawl_cleanup() {
-    rm -rf "$work"
+    bench_discard "$work"
     [ "$own_pg" = 1 ] && pg_stop
     return 0
 }

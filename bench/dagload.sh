@@ -23,7 +23,7 @@ pids=()
 cleanup() {
     local p
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    rm -rf "$work"
+    bench_discard "$work"
     [ "$own_pg" = 1 ] && pg_stop
     return 0
 }

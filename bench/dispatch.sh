@@ -26,7 +26,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/gust-bench-dispatch.XXXXXX")
 sched_pid=
 cleanup() {
     [ -n "$sched_pid" ] && kill -TERM "$sched_pid" 2>/dev/null && wait "$sched_pid" 2>/dev/null
-    rm -rf "$work"
+    bench_discard "$work"
     [ "$own_pg" = 1 ] && pg_stop
     return 0
 }

@@ -32,7 +32,7 @@ stop_scheduler() {
 }
 cleanup() {
     stop_scheduler
-    rm -rf "$work"
+    bench_discard "$work"
     [ "$own_pg" = 1 ] && pg_stop
     return 0
 }
@@ -66,7 +66,7 @@ measure() { # label dags tasks-per-dag run
     total=$((dags * per))
     pg_createdb "$PGDATABASE"
     "$BIN/gust" db migrate >/dev/null
-    rm -rf "$GUST_LOGS_FOLDER"
+    bench_discard "$GUST_LOGS_FOLDER"
     GUST_DAGS_FOLDER=$work/$label/dags "$BIN/gust" scheduler >>"$work/scheduler.log" 2>&1 &
     sched_pid=$!
     wait_for 60 "$BIN/gust" jobs check --job-type scheduler ||

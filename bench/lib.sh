@@ -27,6 +27,13 @@
 #                                 (pg_stat_activity) in $BENCH_CONN_PEAK_FILE when that is set,
 #                                 and counts its queries in BENCH_POLLS
 #   bench_wait_runs N SECS        bench_runs_done N, polled every 0.1 s for at most SECS
+#   bench_discard DIR...          remove folders without timing the deletion into what comes
+#                                 next: moved (a rename) into $BENCH_TRASH, which bench/run.sh
+#                                 deletes after the last part; removed at once when that is
+#                                 unset or the move fails. On an ext4 without a journal (this
+#                                 machine's) a file made within minutes of thousands being
+#                                 deleted costs up to a millisecond (bench/README.md, "Deleted
+#                                 files and new ones")
 
 GUST_ROOT=${GUST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BIN=${BIN:-$GUST_ROOT/bin}
@@ -113,3 +120,15 @@ bench_wait_runs() {
 
 # "PostgreSQL 15.18" of the server the benchmark runs against.
 postgres_version() { psql -X -At -d postgres -c "SHOW server_version" 2>/dev/null | sed 's/^/PostgreSQL /; s/ (.*//'; }
+
+bench_discard() {
+    local d
+    for d in "$@"; do
+        [ -e "$d" ] || continue
+        if [ -n "${BENCH_TRASH:-}" ] && mkdir -p "$BENCH_TRASH" &&
+            mv -T "$d" "$(mktemp -u "$BENCH_TRASH/$(basename "$d").XXXXXX")" 2>/dev/null; then
+            continue
+        fi
+        rm -rf "$d"
+    done
+}

@@ -58,7 +58,7 @@ COLS=$(echo "$COLS" | tr -d '\n')
 work=$(mktemp -d "${TMPDIR:-/tmp}/gust-bench-loader.XXXXXX")
 own_pg=0
 loader_cleanup() {
-    rm -rf "$work"
+    bench_discard "$work"
     [ "$own_pg" = 1 ] && pg_stop
     return 0
 }

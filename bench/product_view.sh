@@ -57,7 +57,7 @@ COPY_TABLE=fact_sales_copy
 work=$(mktemp -d "${TMPDIR:-/tmp}/gust-bench-pv.XXXXXX")
 own_pg=0
 pv_cleanup() {
-    rm -rf "$work"
+    bench_discard "$work"
     [ "$own_pg" = 1 ] && pg_stop
     return 0
 }

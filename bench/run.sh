@@ -13,7 +13,8 @@ source "$(dirname "$0")/lib.sh"
 
 read -r -a parts <<<"${BENCH_PARTS:-dispatch dagload loader crawl collector product_view growth workers}"
 BENCH_OUT=$(mktemp -d "${TMPDIR:-/tmp}/gust-bench.XXXXXX")
-export BENCH_OUT
+BENCH_TRASH=$(mktemp -d "${TMPDIR:-/tmp}/gust-bench-trash.XXXXXX") # bench_discard's
+export BENCH_OUT BENCH_TRASH
 if [ "$BENCH_QUICK" = 1 ]; then
     results=${BENCH_RESULTS:-$BENCH_OUT/RESULTS.md}
 else
@@ -21,6 +22,7 @@ else
 fi
 cleanup() {
     pg_stop
+    rm -rf "$BENCH_TRASH"
     [ "$BENCH_QUICK" = 1 ] && [ -z "${BENCH_KEEP:-}" ] && [ "$results" != "$BENCH_OUT/RESULTS.md" ] && rm -rf "$BENCH_OUT"
     return 0
 }

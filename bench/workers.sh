@@ -40,7 +40,7 @@ stop_all() {
 }
 cleanup() {
     stop_all
-    rm -rf "$work"
+    bench_discard "$work"
     if [ "$own_pg" = 1 ]; then
         pg_stop
     elif [ "$restore_pg" = 1 ]; then
@@ -109,7 +109,7 @@ measure() { # workers run
     pg_createdb "$PGDATABASE"
     "$BIN/gust" db migrate >/dev/null
     q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
-    rm -rf "$GUST_LOGS_FOLDER"
+    bench_discard "$GUST_LOGS_FOLDER"
     if [ "$k" = 0 ]; then
         "$BIN/gust" scheduler >>"$work/scheduler.log" 2>&1 &
     else
