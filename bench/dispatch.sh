@@ -107,17 +107,19 @@ for s in "${shapes[@]}"; do
     read -r shape size <<<"$s"
     if [ "$shape" = wide ]; then wide=$size; fi
 done
+wide_run() { # run id: the wide graph once, to its end
+    "$BIN/gust" dags trigger "bench_wide_$wide" -r "$1" --wait >"$work/trigger.log" 2>&1 ||
+        { bench_log "gust run ($1) failed"; tail "$work/trigger.log" >&2; exit 1; }
+}
 variant() { # label, environment...
     local label=$1
     shift
     start_scheduler "$@"
     # one untimed run first: the scheduler was just started (DAG files still loading, first
     # loop turns), and the timed run must compare with the warm ones above
-    "$BIN/gust" dags trigger "bench_wide_$wide" -r "variant_${label}_warmup" --wait >"$work/trigger.log" 2>&1 ||
-        { bench_log "gust run ($label, warm-up) failed"; tail "$work/trigger.log" >&2; exit 1; }
+    wide_run "variant_${label}_warmup"
     bench_log "dispatch: bench_wide_$wide, $label"
-    bench_time t "$BIN/gust" dags trigger "bench_wide_$wide" -r "variant_$label" --wait >"$work/trigger.log" 2>&1 ||
-        { bench_log "gust run ($label) failed"; tail "$work/trigger.log" >&2; exit 1; }
+    bench_time t wide_run "variant_$label"
     echo "$label wide $t" >>"$results"
 }
 mkdir -p /dev/shm/gust-bench-logs.$$

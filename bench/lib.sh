@@ -33,7 +33,7 @@
 #                                 unset or the move fails. On an ext4 without a journal (this
 #                                 machine's) a file made within minutes of thousands being
 #                                 deleted costs up to a millisecond (bench/README.md, "Deleted
-#                                 files and new ones")
+#                                 files, dead index entries")
 
 GUST_ROOT=${GUST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BIN=${BIN:-$GUST_ROOT/bin}
