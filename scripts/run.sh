@@ -87,11 +87,10 @@ if [ ! -f "$pgdir/data/PG_VERSION" ]; then
     as_owner "$bindir/initdb" -D "$pgdir/data" -U "$PGUSER" -A trust -E UTF8 --locale=C.UTF-8 \
         </dev/null >"$pgdir/initdb.log" 2>&1 || { cat "$pgdir/initdb.log"; exit 1; }
 fi
-# autovacuum every 10 s, not 60: docs/operations.md, "Autovacuum and the queue"
 if ! as_owner "$bindir/pg_ctl" -D "$pgdir/data" status >/dev/null 2>&1; then
     say "starting PostgreSQL (socket in $pgdir, no TCP)"
     as_owner "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 \
-        -o "-k $pgdir -c listen_addresses='' -c autovacuum_naptime=10s" start </dev/null >/dev/null ||
+        -o "-k $pgdir -c listen_addresses=''" start </dev/null >/dev/null ||
         { tail -20 "$pgdir/server.log"; exit 1; }
 fi
 psql -X -q -d postgres -At -c "select 1 from pg_database where datname = 'gust'" | grep -q 1 ||
