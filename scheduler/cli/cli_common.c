@@ -236,10 +236,10 @@ diff_states(struct progress *p, const char *dag_id, const char *run_id, struct s
 
 #define WATCH_MIN_MS 20
 
-/* Wait for a notification on the store's connection, at most one second (a safety net: a
- * run whose end was written by an older gust sends none). 0 woken or timed out, -1 error. */
+/* Wait for a notification on the store's connection, at most ms milliseconds; *ended =
+ * whether one said that a run of dag_id ended. 0 woken or timed out, -1 error. */
 static int
-wait_notify(struct store *s, struct err *e)
+wait_notify(struct store *s, const char *dag_id, int ms, bool *ended, struct err *e)
 {
     struct pollfd fd = {.fd = store_socket(s), .events = POLLIN};
     int got = 0;
@@ -247,13 +247,13 @@ wait_notify(struct store *s, struct err *e)
     if (fd.fd < 0)
         return -1;
     /* notifications that came in with the last query's answer: read the run again now */
-    if (store_drain_notifies(s, &got, e) < 0)
+    if (store_drain_run_ends(s, dag_id, &got, ended, e) < 0)
         return -1;
     if (got > 0)
         return 0;
-    if (poll(&fd, 1, 1000) < 0 && errno != EINTR)
+    if (poll(&fd, 1, ms) < 0 && errno != EINTR)
         return -1;
-    return store_drain_notifies(s, &got, e) < 0 ? -1 : 0;
+    return store_drain_run_ends(s, dag_id, &got, ended, e) < 0 ? -1 : 0;
 }
 
 int
@@ -269,7 +269,7 @@ cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
      * (an error is not fatal here) the run is read five times a second. */
     bool listening = store_listen(s, &e) == 0;
     double started = clock_mono(), last_read = 0;
-    bool warned = false;
+    bool warned = false, ended = false;
 
     for (;;) {
         struct store_ti *tis = NULL;
@@ -277,11 +277,18 @@ cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
 
         /* A run of many short tasks notifies hundreds of times a second: read it at most
          * every WATCH_MIN_MS plus 0.1 ms per task instance (reading 1,000 rows costs the
-         * server about 4 ms), so that the watcher does not compete with the scheduler. */
-        double gap = (WATCH_MIN_MS + (double)n_seen / 10) / 1000.0;
+         * server about 4 ms), so that the watcher does not compete with the scheduler; but
+         * at once when a run of the DAG ends (up to 120 ms sooner for 1,000 tasks). */
+        double gap = (WATCH_MIN_MS + (double)n_seen / 10) / 1000.0, left;
 
-        if (clock_mono() - last_read < gap)
-            poll(NULL, 0, (int)((gap - (clock_mono() - last_read)) * 1000) + 1);
+        while (!ended && (left = gap - (clock_mono() - last_read)) > 0) {
+            if (!listening) {
+                poll(NULL, 0, (int)(left * 1000) + 1);
+                break;
+            }
+            if (wait_notify(s, dag_id, (int)(left * 1000) + 1, &ended, &e) < 0)
+                listening = false;
+        }
         last_read = clock_mono();
         if (store_run_get(s, dag_id, run_id, &run, &e) < 0 ||
             store_tis_get(s, dag_id, run_id, &tis, &n, &e) < 0) {
@@ -306,7 +313,8 @@ cli_watch_run(struct store *s, const char *dag_id, const char *run_id)
                      "here)");
         }
         store_run_clear(&run);
-        if (!listening || wait_notify(s, &e) < 0) {
+        /* at most one second: a run whose end was written by an older gust sends none */
+        if (!listening || wait_notify(s, dag_id, 1000, &ended, &e) < 0) {
             listening = false;
             poll(NULL, 0, 200);
         }

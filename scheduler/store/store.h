@@ -585,6 +585,11 @@ int store_socket(const struct store *s);
  * counted). A lost connection is a temporary error. */
 int store_drain_notifies(struct store *s, int *count, struct err *e);
 
+/* store_drain_notifies, and *ended = whether one of the notifications said that a run of
+ * dag_id ended (a watcher reads the run at once then, not at its next turn). */
+int store_drain_run_ends(struct store *s, const char *dag_id, int *count, bool *ended,
+                         struct err *e);
+
 /* A task instance whose try another session ended (store_ti_finish and the sensor's ends
  * say which in their notification). */
 struct store_ti_key {

@@ -902,13 +902,17 @@ note_of(struct store_notes *out, const char *payload)
 }
 
 /* Read what is there; each notification of another session goes to *notes (NULL: counted
- * only in *count). */
+ * only in *count). With dag_id, *run_ended says whether one of them was the end of a run of
+ * that DAG ("ended:" and its id, store_run_set_state's). */
 static int
-drain(struct store *s, int *count, struct store_notes *notes, struct err *e)
+drain(struct store *s, int *count, struct store_notes *notes, const char *dag_id, bool *run_ended,
+      struct err *e)
 {
     PGnotify *n;
     int seen = 0;
 
+    if (run_ended)
+        *run_ended = false;
     /* notifications behind a write sent ahead are read after its results: without
      * waiting for them (the socket wakes the poll loop again when they come) */
     store_settle_ready(s);
@@ -921,9 +925,13 @@ drain(struct store *s, int *count, struct store_notes *notes, struct err *e)
      * a scheduler wake up once more after each of its own writes. */
     while ((n = PQnotifies(s->conn)) != NULL) {
         if (n->be_pid != s->backend_pid) {
+            const char *payload = n->extra ? n->extra : "";
+
             seen++;
             if (notes)
-                note_of(notes, n->extra ? n->extra : "");
+                note_of(notes, payload);
+            if (dag_id && strncmp(payload, "ended:", 6) == 0 && strcmp(payload + 6, dag_id) == 0)
+                *run_ended = true;
         }
         PQfreemem(n);
     }
@@ -935,14 +943,20 @@ drain(struct store *s, int *count, struct store_notes *notes, struct err *e)
 int
 store_drain_notifies(struct store *s, int *count, struct err *e)
 {
-    return drain(s, count, NULL, e);
+    return drain(s, count, NULL, NULL, NULL, e);
+}
+
+int
+store_drain_run_ends(struct store *s, const char *dag_id, int *count, bool *ended, struct err *e)
+{
+    return drain(s, count, NULL, dag_id, ended, e);
 }
 
 int
 store_take_notifies(struct store *s, struct store_notes *out, struct err *e)
 {
     *out = (struct store_notes){0};
-    return drain(s, NULL, out, e);
+    return drain(s, NULL, out, NULL, NULL, e);
 }
 
 int

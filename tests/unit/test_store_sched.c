@@ -961,6 +961,39 @@ test_notify(void **state UNUSED)
     assert_int_equal(notified(), 1);
 }
 
+/* Whether S2 has heard that a run of etl ended (after a round trip, as notified()). */
+static bool
+etl_run_ended(void)
+{
+    struct err e = {0};
+    int count = -1, alive;
+    bool ended = true;
+
+    if (store_jobs_alive(S2, NULL, 1, &alive, &e) != 0 ||
+        store_drain_run_ends(S2, "etl", &count, &ended, &e) != 0)
+        fail_msg("drain: %s", e.msg);
+    return ended;
+}
+
+/* A watcher (gust dags trigger --wait) tells a run's end of its DAG from other notifications:
+ * store_run_set_state's "ended:" with the DAG's id, not another DAG's whose id starts alike. */
+static void
+test_notify_run_end(void **state UNUSED)
+{
+    struct err e = {0};
+
+    assert_int_equal(store_listen(S2, &e), 0);
+    mkrun(ETL, "r", "manual", T0);
+    assert_false(etl_run_ended()); /* "run:etl" */
+    query("NOTIFY gust, 'ended:etl2'");
+    assert_false(etl_run_ended());
+    assert_int_equal(store_run_set_state(S, "etl", "r", RUN_QUEUED, RUN_RUNNING, T0, &e), 1);
+    assert_false(etl_run_ended());
+    assert_int_equal(store_run_set_state(S, "etl", "r", RUN_RUNNING, RUN_SUCCESS, T0 + 9, &e), 1);
+    assert_true(etl_run_ended());
+    assert_false(etl_run_ended()); /* taken */
+}
+
 /* S2 listens; run r of etl has its extract claimed by S. */
 static void
 listen_and_claim_extract(void)
@@ -1146,6 +1179,7 @@ main(void)
         cmocka_unit_test_setup(test_sched_states, setup),
         cmocka_unit_test_setup(test_variables, setup),
         cmocka_unit_test_setup(test_notify, setup),
+        cmocka_unit_test_setup(test_notify_run_end, setup),
         cmocka_unit_test_setup(test_sent_ahead, setup),
         cmocka_unit_test_setup(test_notes, setup),
         cmocka_unit_test_setup(test_reconnect, setup),
