@@ -399,6 +399,24 @@ test_claim_past_full_pool(void **state UNUSED)
     query("DELETE FROM slot_pool WHERE pool IN ('none', 'two')");
 }
 
+/* Run r of etl with n queued instances of extract, map_index g from 0 to n - 1, each also
+ * given the fields in more (", 'key', an expression of g" for jsonb_build_object, or ""). */
+static void
+queue_extracts(int n, const char *more)
+{
+    char sql[512];
+
+    mkrun(ETL, "r", "manual", T0);
+    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO task_instance SELECT (jsonb_populate_record(t, jsonb_build_object("
+             "'map_index', g%s))).* FROM task_instance t, generate_series(0, %d) g "
+             "WHERE t.task_id = 'extract'",
+             more, n - 1);
+    query(sql);
+    query("DELETE FROM task_instance WHERE task_id = 'extract' AND map_index = -1");
+}
+
 /* The claim walks the queued rows in its order with a LIMIT (gust_claim): the index must
  * give that whole order, so that the walk reads what it takes and not every queued row
  * sorted (migration 0016; the index of 0004 lacked map_index, the last key). */
@@ -407,12 +425,7 @@ test_claim_order_index(void **state UNUSED)
 {
     const char *plan;
 
-    mkrun(ETL, "r", "manual", T0);
-    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
-    query("INSERT INTO task_instance SELECT (jsonb_populate_record(t, jsonb_build_object("
-          "'map_index', g, 'priority_weight', g % 3))).* FROM task_instance t, "
-          "generate_series(0, 2999) g WHERE t.task_id = 'extract'");
-    query("DELETE FROM task_instance WHERE task_id = 'extract' AND map_index = -1");
+    queue_extracts(3000, ", 'priority_weight', g % 3");
     query("ANALYZE task_instance");
     plan = query("EXPLAIN (COSTS OFF) SELECT t.ctid FROM task_instance t WHERE t.state = "
                  "'queued' ORDER BY t.priority_weight DESC, t.queued_dttm NULLS LAST, t.dag_id, "
@@ -434,12 +447,7 @@ test_claim_stale_statistics(void **state UNUSED)
      * superuser), as on a new database */
     query("DELETE FROM pg_statistic WHERE starelid = 'task_instance'::regclass; "
           "ANALYZE task_instance");
-    mkrun(ETL, "r", "manual", T0);
-    set_ti(S, "etl", "r", "extract", TI_NONE, TI_QUEUED);
-    query("INSERT INTO task_instance SELECT (jsonb_populate_record(t, jsonb_build_object("
-          "'map_index', g))).* FROM task_instance t, generate_series(0, 19999) g "
-          "WHERE t.task_id = 'extract'");
-    query("DELETE FROM task_instance WHERE task_id = 'extract' AND map_index = -1");
+    queue_extracts(20000, "");
     assert_string_equal(
         query("DO $$ BEGIN FOR i IN 1..8 LOOP PERFORM gust_claim(NULL, NULL, NULL, NULL, 1, "
               "1700000000, 'h', 1, 7, 1700000060); END LOOP; END $$; "
