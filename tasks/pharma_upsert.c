@@ -46,7 +46,18 @@
  * With --batch-limit N it loops, one transaction per N staging rows, over the rows whose
  * staging_id was at most the highest one at start, so a loader writing without pause cannot
  * keep it running forever. Ties between equal lastmodificationtime in different batches
- * keep the row already stored. SIGTERM stops it between batches (committed batches stay). */
+ * keep the row already stored. SIGTERM stops it between batches (committed batches stay).
+ *
+ * With --jobs N (N > 1) the keys are split into N parts by a hash of sodangky, and N
+ * sessions, one thread each, move one part each at the same time (batched too with
+ * --batch-limit): every version of a key is in the same part, so the invariant above holds
+ * per part, and each part commits on its own (a failed part moves nothing of its keys; the
+ * other parts' commits stay, as committed batches do). The turn is then taken once, by one
+ * more session that holds the advisory lock in an open transaction until every part has
+ * ended; the parts take no turn of their own. Each part scans the whole staging table and
+ * keeps its own rows, so more parts than the server has free cores is slower (two parts
+ * on two cores: about 9 s instead of 13 s per million rows, bench/README.md). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +66,7 @@
 #include "task.h"
 
 #define USAGE                                                                                      \
-    "pharma_upsert [--database-url URL | --conn-id ID] [--batch-limit N]\n"                        \
+    "pharma_upsert [--database-url URL | --conn-id ID] [--batch-limit N] [--jobs N]\n"             \
     "Upsert pharmaceutical_data_staging into pharmaceutical_data: one row per sodangky, the\n"     \
     "newest lastmodificationtime wins and is never overwritten by an older version; the rows\n"    \
     "moved are deleted from staging, rows staged meanwhile stay. XCom: {\"inserted\", "            \
@@ -89,14 +100,18 @@ static const char TUNE_SQL[] =
  * Only the narrow columns come back: the wide ones are read from the statement's snapshot of
  * staging (UPSERT_FROM_MOVED), which still shows the rows this statement deletes. */
 #define MOVED_COLS " RETURNING staging_id, ctid AS row_ctid, sodangky, lastmodificationtime"
+/* The rows of part $i of $n (--jobs): every row when $n is 1 (the plan, made for the values
+ * given, then has no hash to compute). hashtext is int4: the mask keeps it non-negative. */
+#define IN_PART(n, i)                                                                              \
+    " AND ($" n "::int = 1 OR (hashtext(sodangky) & 2147483647) % $" n "::int = $" i "::int)"
 #define MOVE_ALL                                                                                   \
     "DELETE FROM pharmaceutical_data_staging"                                                      \
-    "  WHERE $1::bigint IS NULL OR staging_id <= $1::bigint" MOVED_COLS
+    "  WHERE ($1::bigint IS NULL OR staging_id <= $1::bigint)" IN_PART("2", "3") MOVED_COLS
 #define MOVE_BATCH                                                                                 \
     "DELETE FROM pharmaceutical_data_staging WHERE staging_id IN ("                                \
     "  SELECT staging_id FROM pharmaceutical_data_staging"                                         \
-    "  WHERE $1::bigint IS NULL OR staging_id <= $1::bigint"                                       \
-    "  ORDER BY staging_id LIMIT $2::bigint FOR UPDATE)" MOVED_COLS
+    "  WHERE ($1::bigint IS NULL OR staging_id <= $1::bigint)" IN_PART(                            \
+        "3", "4") "  ORDER BY staging_id LIMIT $2::bigint FOR UPDATE)" MOVED_COLS
 
 /* WITH moved AS (MOVE_ALL or MOVE_BATCH) UPSERT_FROM_MOVED: one row: staging rows moved,
  * distinct keys, inserted, updated. winners holds one staging_id per key (the newest
@@ -141,12 +156,30 @@ static const char TUNE_SQL[] =
     "  count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"                     \
     "  FROM upserted"
 
-/* $1 = highest staging_id to take (NULL: any), $2 = batch size (only UPSERT_BATCH_SQL). */
+/* $1 = highest staging_id to take (NULL: any), then the batch size (only UPSERT_BATCH_SQL),
+ * then the number of parts and this part's index (IN_PART). */
 static const char UPSERT_ALL_SQL[] = "WITH moved AS (" MOVE_ALL UPSERT_FROM_MOVED;
 static const char UPSERT_BATCH_SQL[] = "WITH moved AS (" MOVE_BATCH UPSERT_FROM_MOVED;
 
 struct counts {
     long long staging_rows, keys, inserted, updated;
+};
+
+/* The most parts --jobs takes (each is a session of the database and a thread). */
+#define MAX_JOBS 32
+
+/* One part of the move (all of it without --jobs): its own session, its own transactions. */
+struct part {
+    struct pgconn *c;
+    const char *max_id; /* highest staging_id to take, NULL: any */
+    const char *limit;  /* rows per transaction, NULL: all in one */
+    char parts[12];     /* the number of parts, as text for IN_PART */
+    char index[12];     /* this part's index, 0 to parts - 1 */
+    bool take_turn;     /* each transaction takes the advisory lock (one part only) */
+    int batches;        /* committed */
+    struct counts total;
+    struct err e;
+    int rc;
 };
 
 /* Parse a non-negative count from the database (never NULL for count(*)). */
@@ -157,21 +190,22 @@ count_of(const struct pgconn_rows *r, int col)
     return v ? strtoll(v, NULL, 10) : 0;
 }
 
-/* One transaction: move at most limit (NULL: all) staging rows with staging_id <= max_id
- * (NULL: any) and add what happened to *batch. */
+/* One transaction of part p: move at most p->limit staging rows of its keys and put what
+ * happened into *batch. */
 static int
-upsert_batch(struct pgconn *c, const char *max_id, const char *limit, struct counts *batch,
-             struct err *e)
+upsert_batch(struct part *p, struct counts *batch, struct err *e)
 {
-    const char *params[] = {max_id, limit};
+    const char *all[] = {p->max_id, p->parts, p->index};
+    const char *some[] = {p->max_id, p->limit, p->parts, p->index};
     struct pgconn_rows *r = NULL;
+    struct pgconn *c = p->c;
 
     if (pgconn_begin(c, e) < 0)
         return err_prefix(e, "begin");
-    if (pgconn_exec(c, LOCK_SQL, 0, NULL, NULL, e) < 0 ||
+    if ((p->take_turn && pgconn_exec(c, LOCK_SQL, 0, NULL, NULL, e) < 0) ||
         pgconn_exec(c, TUNE_SQL, 0, NULL, NULL, e) < 0 ||
-        pgconn_query(c, limit ? UPSERT_BATCH_SQL : UPSERT_ALL_SQL, limit ? 2 : 1, params, &r, e) <
-            0) {
+        (p->limit ? pgconn_query(c, UPSERT_BATCH_SQL, 4, some, &r, e)
+                  : pgconn_query(c, UPSERT_ALL_SQL, 3, all, &r, e)) < 0) {
         if (!pgconn_lost(c)) {
             struct err ignored;
             pgconn_rollback(c, &ignored); /* the statement's error is the one to report */
@@ -203,36 +237,127 @@ staging_max_id(struct pgconn *c, char *buf, size_t size, struct err *e)
     return 0;
 }
 
-/* Move everything: one transaction, or batches of limit rows when limit is set. */
-static int
-upsert_all(struct pgconn *c, const char *limit, struct counts *total, struct err *e)
+/* Move part p: one transaction, or batches of p->limit rows. Sets p->rc and p->e. */
+static void
+upsert_part(struct part *p)
 {
-    char max_id[32] = "";
-    long long want = limit ? strtoll(limit, NULL, 10) : 0;
-    int batches = 0;
+    long long want = p->limit ? strtoll(p->limit, NULL, 10) : 0;
 
-    if (limit && staging_max_id(c, max_id, sizeof(max_id), e) < 0)
-        return -1;
-    if (limit && max_id[0] == '\0')
-        return 0; /* nothing staged */
     for (;;) {
         struct counts b = {0};
 
-        if (upsert_batch(c, limit ? max_id : NULL, limit, &b, e) < 0)
-            return batches ? err_prefix(e, "batch %d (%d committed)", batches + 1, batches) : -1;
-        batches++;
-        total->staging_rows += b.staging_rows;
-        total->keys += b.keys;
-        total->inserted += b.inserted;
-        total->updated += b.updated;
-        if (limit == NULL || b.staging_rows < want)
-            return 0;
-        if (task_stopping())
-            return err_set(e, ERR_FAIL,
-                           "stopped by signal %d after %d batch(es); the rest "
-                           "stays in staging",
-                           task_stop_signal(), batches);
+        if (upsert_batch(p, &b, &p->e) < 0) {
+            p->rc = p->batches
+                        ? err_prefix(&p->e, "batch %d (%d committed)", p->batches + 1, p->batches)
+                        : -1;
+            return;
+        }
+        p->batches++;
+        p->total.staging_rows += b.staging_rows;
+        p->total.keys += b.keys;
+        p->total.inserted += b.inserted;
+        p->total.updated += b.updated;
+        if (p->limit == NULL || b.staging_rows < want)
+            return;
+        if (task_stopping()) {
+            p->rc = err_set(&p->e, ERR_FAIL,
+                            "stopped by signal %d after %d batch(es); the rest stays in staging",
+                            task_stop_signal(), p->batches);
+            return;
+        }
     }
+}
+
+static void *
+part_thread(void *arg)
+{
+    upsert_part(arg);
+    return NULL;
+}
+
+/* Run the parts[0..n-1] (connections open) at once, one thread each, and wait for all. */
+static int
+run_parts(struct part *parts, int n, struct err *e)
+{
+    pthread_t threads[MAX_JOBS];
+    int started = 0;
+
+    for (; started < n; started++) {
+        int rc = pthread_create(&threads[started], NULL, part_thread, &parts[started]);
+        if (rc != 0) {
+            err_set(e, ERR_FAIL, "starting part %d of %d: %s", started + 1, n, strerror(rc));
+            break;
+        }
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    return started == n ? 0 : -1;
+}
+
+/* The first failed part's error into e, with what the others committed; 0 when none failed. */
+static int
+parts_error(const struct part *parts, int n, const struct counts *done, struct err *e)
+{
+    for (int i = 0; i < n; i++) {
+        if (parts[i].rc == 0)
+            continue;
+        *e = parts[i].e;
+        if (n == 1)
+            return -1;
+        return err_prefix(e, "part %d of %d (the parts that succeeded moved %lld staging row(s))",
+                          i + 1, n, done->staging_rows);
+    }
+    return 0;
+}
+
+/* Move everything as jobs parts (see the opening comment), adding it up into *total. With
+ * more than one part, c holds the turn and each part has a session of its own. */
+static int
+upsert_all(struct pgconn *c, const char *url, const char *limit, int jobs, struct counts *total,
+           struct err *e)
+{
+    struct part parts[MAX_JOBS] = {0};
+    char max_id[32] = "";
+    int rc = -1, opened = 0;
+
+    if (jobs > 1 && (pgconn_begin(c, e) < 0 || pgconn_exec(c, LOCK_SQL, 0, NULL, NULL, e) < 0))
+        return err_prefix(e, "taking the upsert's turn");
+    if (limit && staging_max_id(c, max_id, sizeof(max_id), e) < 0)
+        goto out;
+    if (limit && max_id[0] == '\0') {
+        rc = 0; /* nothing staged */
+        goto out;
+    }
+    for (; opened < jobs; opened++) {
+        struct part *p = &parts[opened];
+        if ((p->c = jobs == 1 ? c : pgconn_open(url, e)) == NULL)
+            goto out;
+        p->max_id = limit ? max_id : NULL;
+        p->limit = limit;
+        snprintf(p->parts, sizeof(p->parts), "%d", jobs);
+        snprintf(p->index, sizeof(p->index), "%d", opened);
+        p->take_turn = jobs == 1;
+    }
+    if (jobs == 1)
+        upsert_part(&parts[0]);
+    else if (run_parts(parts, jobs, e) < 0)
+        goto out;
+    for (int i = 0; i < jobs; i++) {
+        total->staging_rows += parts[i].total.staging_rows;
+        total->keys += parts[i].total.keys;
+        total->inserted += parts[i].total.inserted;
+        total->updated += parts[i].total.updated;
+    }
+    rc = parts_error(parts, jobs, total, e);
+out:
+    for (int i = 0; i < opened; i++)
+        if (parts[i].c != c)
+            pgconn_free(parts[i].c);
+    if (jobs > 1 && !pgconn_lost(c)) {
+        struct err ignored;
+        pgconn_rollback(c, &ignored); /* ends the turn; it changed nothing */
+    }
+    return rc;
 }
 
 /* Check --batch-limit: empty/unset = no limit, else a positive integer. */
@@ -252,6 +377,23 @@ check_limit(const char **limit, struct err *e)
     return 0;
 }
 
+/* Check --jobs: empty/unset = 1, else an integer from 1 to MAX_JOBS, into *jobs. */
+static int
+check_jobs(const char *arg, int *jobs, struct err *e)
+{
+    char *end;
+    long n;
+
+    *jobs = 1;
+    if (arg == NULL || *arg == '\0')
+        return 0;
+    n = strtol(arg, &end, 10);
+    if (*end != '\0' || n < 1 || n > MAX_JOBS)
+        return err_set(e, ERR_USAGE, "--jobs: '%s' is not an integer from 1 to %d", arg, MAX_JOBS);
+    *jobs = (int)n;
+    return 0;
+}
+
 /* The XCom result: the four counts, unchanged = keys seen minus inserted and updated. */
 static int
 write_xcom(const struct counts *t, struct err *e)
@@ -268,7 +410,7 @@ write_xcom(const struct counts *t, struct err *e)
 int
 main(int argc, char **argv)
 {
-    const char *url = NULL, *limit = NULL, *conn_id = NULL;
+    const char *url = NULL, *limit = NULL, *conn_id = NULL, *jobs_arg = NULL;
     struct task_opt opts[] = {
         {"--database-url", "GUST_DATABASE_URL", NULL,
          "libpq conninfo or URI (else the PG* variables)", &url, false, NULL},
@@ -277,28 +419,33 @@ main(int argc, char **argv)
          NULL},
         {"--batch-limit", "PHARMA_UPSERT_BATCH_LIMIT", NULL,
          "at most N staging rows per transaction (default: all in one)", &limit, false, NULL},
+        {"--jobs", "PHARMA_UPSERT_JOBS", NULL,
+         "split the keys into N parts moved at once, each in its own session and transactions "
+         "(default 1: one transaction moves everything)",
+         &jobs_arg, false, NULL},
         {NULL, NULL, NULL, NULL, NULL, false, NULL},
     };
     struct counts total = {0};
     struct pgconn *c = NULL;
     struct err e = {0};
-    int rc;
+    int rc, jobs = 1;
 
     task_set_name("pharma_upsert");
     task_signals_init();
     rc = task_parse(argc, argv, opts, USAGE, &e);
     if (rc == TASK_HELP)
         return TASK_OK;
-    if (rc < 0 || check_limit(&limit, &e) < 0 || pgconn_target(&url, conn_id, &e) < 0)
+    if (rc < 0 || check_limit(&limit, &e) < 0 || check_jobs(jobs_arg, &jobs, &e) < 0 ||
+        pgconn_target(&url, conn_id, &e) < 0)
         goto out;
     if ((c = pgconn_open(url, &e)) == NULL)
         goto out;
-    if (upsert_all(c, limit, &total, &e) < 0 || write_xcom(&total, &e) < 0)
+    if (upsert_all(c, url, limit, jobs, &total, &e) < 0 || write_xcom(&total, &e) < 0)
         goto out;
-    task_log("upserted %lld staging row(s) of %lld key(s) from %s: inserted=%lld updated=%lld "
+    task_log("upserted %lld staging row(s) of %lld key(s) from %s%s: inserted=%lld updated=%lld "
              "unchanged=%lld",
-             total.staging_rows, total.keys, pgconn_where(c), total.inserted, total.updated,
-             total.keys - total.inserted - total.updated);
+             total.staging_rows, total.keys, pgconn_where(c), jobs > 1 ? " in parts" : "",
+             total.inserted, total.updated, total.keys - total.inserted - total.updated);
     pgconn_free(c);
     return TASK_OK;
 out:

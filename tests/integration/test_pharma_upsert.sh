@@ -10,7 +10,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 97
+plan 122
 UPSERT=$(gust_bin pharma_upsert)
 gust_tmpdir tmp
 unset PHARMA_UPSERT_BATCH_LIMIT
@@ -326,6 +326,108 @@ check_eq "the killed upsert moved nothing" "2|k-0" "$(staged)|$(name_of K1)"
 upsert
 check_eq "a retry moves them" "0|k-1" "$(staged)|$(name_of K1)"
 xcom >/dev/null
+
+# --- --jobs N: the keys split into N parts by a hash of sodangky, moved at once by N sessions,
+# each part committing on its own; one more session holds the turn until every part ended.
+part_of() { q "select (hashtext('$1') & 2147483647) % $2"; }
+key_in_part() { # key_in_part PREFIX PART N: the first PREFIX-<i> in that part of N
+    local i=1
+    while [ "$(part_of "$1-$i" "$3")" != "$2" ]; do i=$((i + 1)); done
+    echo "$1-$i"
+}
+newest_staged() { q "select string_agg(tenthuoc, ',' order by sodangky) from (select distinct on
+    (sodangky) sodangky, tenthuoc from pharmaceutical_data_staging where sodangky like '$1%'
+    order by sodangky, lastmodificationtime desc, staging_id desc) x"; }
+stored() { q "select string_agg(tenthuoc, ',' order by sodangky) from pharmaceutical_data where sodangky like '$1%'"; }
+for i in $(seq 1 60); do
+    stage "J-$((i % 17))" "2025-05-$(printf %02d $(((i * 7) % 28 + 1)))T00:00:00Z" "j-$((i % 17))-$i"
+done
+expected=$(newest_staged J-)
+check_eq "the 17 keys fall into all 3 parts" 3 "$(q "select count(distinct (hashtext(sodangky) & 2147483647) % 3)
+    from pharmaceutical_data_staging where sodangky like 'J-%'")"
+upsert --jobs 3
+check_eq "--jobs 3 exits 0" 0 $?
+check_eq "--jobs 3: the newest version of each key wins" "$expected" "$(stored J-)"
+check_eq "--jobs 3: XCom sums the parts" \
+    '{"inserted": 17, "updated": 0, "unchanged": 0, "staging_rows": 60}' "$(xcom)"
+check_contains "--jobs 3: the log says it moved in parts" "in parts: inserted=17" "$(cat "$tmp/out")"
+for i in $(seq 1 60); do
+    stage "J-$((i % 17))" "2025-06-$(printf %02d $(((i * 5) % 28 + 1)))T00:00:00Z" "j2-$((i % 17))-$i"
+done
+expected=$(newest_staged J-)
+PHARMA_UPSERT_JOBS=2 upsert --batch-limit 7
+check_eq "--jobs 2 (from the environment) with --batch-limit 7 exits 0" 0 $?
+check_eq "batched parts: the newest version of each key wins" "$expected" "$(stored J-)"
+check_eq "batched parts: every row moved once" '"staging_rows": 60}|0' \
+    "$(xcom | grep -o '"staging_rows": [0-9]*}')|$(staged)"
+check_eq "--jobs 0 is a usage error (exit 100)" 100 "$(upsert --jobs 0; echo $?)"
+check_eq "--jobs 33 is a usage error (exit 100)" 100 "$(upsert --jobs 33; echo $?)"
+check_eq "PHARMA_UPSERT_JOBS=two is a usage error (exit 100)" 100 \
+    "$(PHARMA_UPSERT_JOBS=two "$UPSERT" >/dev/null 2>&1; echo $?)"
+
+# the parts run at once and commit on their own: part 0 held on a row lock, part 1 is done
+# meanwhile; a second upsert waits for the turn until part 0 has ended too
+k0=$(key_in_part JP 0 2)
+k1=$(key_in_part JP 1 2)
+q "insert into pharmaceutical_data (sodangky, lastmodificationtime, tenthuoc)
+    values ('$k0', '2025-01-01T00:00:00Z', 'jp0-old')"
+stage "$k0" 2025-08-01T00:00:00Z jp0-aug
+stage "$k1" 2025-08-01T00:00:00Z jp1-aug
+lock_hold "$k0"
+GUST_XCOM_FILE=$tmp/x1.json "$UPSERT" --jobs 2 >"$tmp/out1" 2>&1 &
+up1=$!
+wait_for 10 upsert_waiting
+part1_done() { test "$(name_of "$k1")" = jp1-aug; }
+wait_for 10 part1_done
+check "part 1 committed while part 0 waits on the row lock" part1_done
+check_eq "part 0 has moved nothing yet" "jp0-old|1" \
+    "$(name_of "$k0")|$(q "select count(*) from pharmaceutical_data_staging where sodangky = '$k0'")"
+GUST_XCOM_FILE=$tmp/x2.json "$UPSERT" >"$tmp/out2" 2>&1 &
+up2=$!
+wait_for 10 advisory_waiting
+check "a second upsert waits for the turn the parts' upsert holds" advisory_waiting
+lock_release
+wait "$up1"
+check_eq "the upsert in parts exits 0" 0 $?
+wait "$up2"
+check_eq "the upsert that waited exits 0" 0 $?
+check_eq "the parts moved both rows, the second upsert none" '"staging_rows": 2}|"staging_rows": 0}' \
+    "$(grep -o '"staging_rows": [0-9]*}' "$tmp/x1.json")|$(grep -o '"staging_rows": [0-9]*}' "$tmp/x2.json")"
+check_eq "both keys stored, staging empty" "jp0-aug|jp1-aug|0" "$(name_of "$k0")|$(name_of "$k1")|$(staged)"
+rm -f "$tmp/x1.json" "$tmp/x2.json"
+
+# killed (-9) while part 0 waits: part 1's commit stays, part 0's rows stay in staging
+stage "$k0" 2025-09-01T00:00:00Z jp0-sep
+stage "$k1" 2025-09-01T00:00:00Z jp1-sep
+lock_hold "$k0"
+"$UPSERT" --jobs 2 >"$tmp/out" 2>&1 &
+up1=$!
+wait_for 10 upsert_waiting
+part1_sep() { test "$(name_of "$k1")" = jp1-sep; }
+wait_for 10 part1_sep
+kill -9 "$up1"
+wait "$up1"
+check_eq "the upsert in parts was killed" 137 $?
+lock_release
+check_eq "part 1's commit stayed, part 0's row is still staged" "jp0-aug|jp1-sep|1" \
+    "$(name_of "$k0")|$(name_of "$k1")|$(staged)"
+upsert --jobs 2
+check_eq "the next run moves the rest" "0|jp0-sep|0" "$?|$(name_of "$k0")|$(staged)"
+xcom >/dev/null
+
+# one part fails: exit 1, the error names the part; the other part's rows are moved
+q "alter table pharmaceutical_data add constraint no_bad_part check (tenthuoc <> 'BAD-PART')"
+stage "$k0" 2025-10-01T00:00:00Z BAD-PART
+stage "$k1" 2025-10-01T00:00:00Z jp1-oct
+upsert --jobs 2
+check_eq "a failed part exits 1" 1 $?
+check_contains "the error names the part and what the others moved" \
+    "part 1 of 2 (the parts that succeeded moved 1 staging row(s)): upsert:" "$(cat "$tmp/out")"
+check_eq "the failed part moved nothing, the other its row" "jp0-sep|jp1-oct|1" \
+    "$(name_of "$k0")|$(name_of "$k1")|$(staged)"
+check "no XCom when a part failed" test ! -e "$GUST_XCOM_FILE"
+q "alter table pharmaceutical_data drop constraint no_bad_part"
+q "delete from pharmaceutical_data_staging"
 
 # --- the database is down or unreachable
 GUST_DATABASE_URL='postgresql://gust:s3cret@127.0.0.1:1/nope' upsert
