@@ -194,6 +194,13 @@ advisory_waiting() {
     test "$(q "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
         and wait_event = 'advisory'")" = 1
 }
+# start_second: a second upsert (XCom in $tmp/x2.json, pid in $up2), started while another
+# one runs; returns once it waits for the turn (the advisory lock)
+start_second() {
+    GUST_XCOM_FILE=$tmp/x2.json "$UPSERT" >"$tmp/out2" 2>&1 &
+    up2=$!
+    wait_for 10 advisory_waiting
+}
 stage_in_time() { timeout 10 psql -X -q -v ON_ERROR_STOP=1 -c "insert into pharmaceutical_data_staging
     (sodangky, lastmodificationtime, tenthuoc) values ('$1', '$2', '$3')"; }
 q "insert into pharmaceutical_data (sodangky, lastmodificationtime, tenthuoc)
@@ -207,9 +214,7 @@ wait_for 10 upsert_waiting
 check "the first upsert holds (waits on the row lock)" upsert_waiting
 stage_in_time CC3 2025-08-01T00:00:00Z cc3-staged-meanwhile
 check_eq "a loader is not blocked by a running upsert" 0 $?
-GUST_XCOM_FILE=$tmp/x2.json "$UPSERT" >"$tmp/out2" 2>&1 &
-up2=$!
-wait_for 10 advisory_waiting
+start_second
 check "the second upsert waits for the first" advisory_waiting
 lock_release
 wait "$up1"
@@ -229,9 +234,7 @@ lock_hold CC1
 GUST_XCOM_FILE=$tmp/x1.json "$UPSERT" >"$tmp/out1" 2>&1 &
 up1=$!
 wait_for 10 upsert_waiting
-GUST_XCOM_FILE=$tmp/x2.json "$UPSERT" >"$tmp/out2" 2>&1 &
-up2=$!
-wait_for 10 advisory_waiting
+start_second
 kill -9 "$up1"
 wait "$up1"
 check_eq "the first upsert was killed" 137 $?
@@ -382,9 +385,7 @@ wait_for 10 part1_done
 check "part 1 committed while part 0 waits on the row lock" part1_done
 check_eq "part 0 has moved nothing yet" "jp0-old|1" \
     "$(name_of "$k0")|$(q "select count(*) from pharmaceutical_data_staging where sodangky = '$k0'")"
-GUST_XCOM_FILE=$tmp/x2.json "$UPSERT" >"$tmp/out2" 2>&1 &
-up2=$!
-wait_for 10 advisory_waiting
+start_second
 check "a second upsert waits for the turn the parts' upsert holds" advisory_waiting
 lock_release
 wait "$up1"
