@@ -61,6 +61,8 @@ struct active_run {
     double known_at;
 
     char *asset_events_json; /* triggering_asset_events, read once (NULL: not yet) */
+    /* The upstream XComs its mapped tasks map over, as last read (runner_map.c) */
+    struct map_source *map_sources;
 };
 
 /* A callback's additions to the template context (runner_notify.c; template.h): NULL
@@ -278,6 +280,8 @@ int runner_render_json(struct store *s, const struct ti_try *t, struct json_t *v
  * (ERR_USAGE: the instance cannot run: its values do not fit the task). */
 int runner_expand(struct store *s, struct active_run *run, size_t task, struct err *e);
 int runner_bind(struct store *s, struct ti_try *t, struct err *e);
+/* Free a run's map_sources (active_run_free). */
+void runner_map_sources_free(struct active_run *run);
 
 /* Write a try's spec file (JSON, 0600, made anew) at path; what names it in errors ("SQL",
  * "sensor", "callback"). */

@@ -6,12 +6,17 @@
  * copy of the task (dag_task_bind) before its command is built, so templates, argv and the
  * environment are built as for any task.
  *
- * Invariant: an upstream's XCom is read again for every expansion and every bind; it cannot
- * change between the two while the upstream's result stands (a clear of the upstream clears
- * this task too, and its next expansion revises the instances). A literal list was parsed
- * when the DAG file was loaded and is shared by every try (a reference, never changed:
- * dag_map_values copies the items it hands out), so a try costs the same whatever the
- * list's length. */
+ * Invariant: an upstream's XCom cannot change between the expansion and a bind while the
+ * upstream's result stands (a clear of the upstream clears this task too, and its next
+ * expansion revises the instances). Still, every expansion and every bind asks the store for
+ * it, so that no process (a worker binds the instances it claims, another scheduler may have
+ * expanded them) trusts a copy that a clear made stale: the run keeps the last value parsed
+ * with its version (map_sources), and the store sends the value again only when its version
+ * changed (store_xcom_if_changed). A literal list was parsed when the DAG file was loaded.
+ * Either way the list is shared by every try (a reference, never changed: dag_map_values
+ * copies the items it hands out), so a try costs the same whatever the list's length: a
+ * list of 1,000 read and parsed at each try cost the scheduler about 1.3 ms of CPU a try
+ * (bench/README.md). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,36 +71,92 @@ decode_line(json_t **v)
     *v = d;
 }
 
+/* An upstream's XCom as last read for the run's mapped tasks: the value, decoded
+ * (decode_line), and the store's version of it. */
+struct map_source {
+    size_t up; /* the upstream, an index in dag->tasks */
+    char version[STORE_XCOM_VERSION];
+    json_t *value; /* shared: never changed */
+    struct map_source *next;
+};
+
+void
+runner_map_sources_free(struct active_run *run)
+{
+    while (run->map_sources) {
+        struct map_source *next = run->map_sources->next;
+        json_decref(run->map_sources->value);
+        free(run->map_sources);
+        run->map_sources = next;
+    }
+}
+
+/* The run's copy of upstream up's XCom (*at: where it is linked), or NULL. */
+static struct map_source *
+find_source(struct active_run *run, size_t up, struct map_source ***at)
+{
+    struct map_source **p = &run->map_sources;
+
+    for (; *p != NULL; p = &(*p)->next)
+        if ((*p)->up == up)
+            break;
+    *at = p;
+    return *p;
+}
+
+/* Upstream up's XCom into *out (a new reference; NULL when the upstream pushed nothing): the
+ * run's copy when the store says it has not changed, else read, decoded and kept. */
+static int
+read_xcom(struct store *s, struct active_run *run, size_t up, json_t **out, struct err *e)
+{
+    const struct dag_task *t = &run->dag->tasks[up];
+    struct map_source **at, *c = find_source(run, up, &at);
+    char version[STORE_XCOM_VERSION], *text = NULL;
+
+    if (store_xcom_if_changed(s, run->dag_id, run->run_id, t->task_id, t->map != NULL,
+                              c ? c->version : NULL, &text, version, e) < 0)
+        return -1;
+    if (c != NULL && text == NULL && version[0] != '\0') { /* unchanged */
+        *out = json_incref(c->value);
+        return 0;
+    }
+    if (c != NULL) { /* changed or gone: forget the copy */
+        *at = c->next;
+        json_decref(c->value);
+        free(c);
+    }
+    if (text == NULL)
+        return 0;
+    *out = json_loads(text, JSON_DECODE_ANY, NULL);
+    free(text);
+    if (*out == NULL)
+        return err_set(e, ERR_DB, "the XCom of '%s' is not JSON", t->task_id);
+    if (json_is_string(*out))
+        decode_line(out);
+    if ((c = calloc(1, sizeof(*c))) != NULL) { /* without it, the next bind reads it again */
+        c->up = up;
+        snprintf(c->version, sizeof(c->version), "%s", version);
+        c->value = json_incref(*out);
+        c->next = run->map_sources;
+        run->map_sources = c;
+    }
+    return 0;
+}
+
 /* One argument's source as a new JSON value, or NULL when the upstream pushed nothing (an
  * XCom that is not there). -1 on a database error. */
 static int
-read_source(struct store *s, const struct active_run *run, const struct dag_map_arg *a,
-            json_t **out, struct err *e)
+read_source(struct store *s, struct active_run *run, const struct dag_map_arg *a, json_t **out,
+            struct err *e)
 {
-    const struct dag_task *up;
-    char *text = NULL;
-    int rc;
-
     *out = NULL;
     if (a->items != NULL) { /* parsed when the DAG file was loaded: shared, never changed */
         *out = json_incref(a->items);
         return 0;
     }
-    up = &run->dag->tasks[a->xcom_idx];
     if (s == NULL) /* gust tasks test without a database: no XCom */
         return 0;
-    if (up->map != NULL)
-        rc = store_xcom_collect(s, run->dag_id, run->run_id, up->task_id, "return_value", &text, e);
-    else
-        rc = store_xcom_get(s, run->dag_id, run->run_id, up->task_id, -1, "return_value", &text, e);
-    if (rc < 0)
-        return -1;
-    if (text != NULL && (*out = json_loads(text, JSON_DECODE_ANY, NULL)) == NULL)
-        rc = err_set(e, ERR_DB, "the XCom of '%s' is not JSON", up->task_id);
-    free(text);
-    if (rc == 0 && json_is_string(*out))
-        decode_line(out);
-    return rc;
+    return read_xcom(s, run, a->xcom_idx, out, e);
 }
 
 static void
@@ -108,7 +169,7 @@ sources_free(json_t **src, size_t n)
 
 /* Every argument's source (*src: map->n_args values, NULL where missing). */
 static int
-read_sources(struct store *s, const struct active_run *run, const struct dag_map *m, json_t ***src,
+read_sources(struct store *s, struct active_run *run, const struct dag_map *m, json_t ***src,
              struct err *e)
 {
     *src = calloc(m->n_args + 1, sizeof(**src));

@@ -112,6 +112,7 @@ active_run_free(struct active_run *run)
     free(run->conf_json);
     free(run->params_json);
     free(run->asset_events_json);
+    runner_map_sources_free(run);
     free(run->max_tries);
     plan_state_free(run->known);
     free(run);

@@ -298,6 +298,17 @@ int store_xcom_get(struct store *s, const char *dag_id, const char *run_id, cons
 int store_xcom_collect(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                        const char *key, char **json, struct err *e);
 
+/* The return_value a mapped task maps over, read only when it changed since the caller's
+ * copy: task_id's own (map_index -1), or with collect its instances' values as
+ * store_xcom_collect gives them. version (STORE_XCOM_VERSION bytes) receives a token that any
+ * write or delete of those rows changes (their count, newest timestamp and newest xmin); ""
+ * when there is no value. When known (NULL: none) equals the new token, *json is NULL and the
+ * caller's copy stands; else *json is the value as new JSON text (NULL when absent). */
+#define STORE_XCOM_VERSION 96
+int store_xcom_if_changed(struct store *s, const char *dag_id, const char *run_id,
+                          const char *task_id, bool collect, const char *known, char **json,
+                          char *version, struct err *e);
+
 /* Delete every XCom key of a task instance. */
 int store_xcom_clear(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                      int map_index, struct err *e);

@@ -114,6 +114,44 @@ store_xcom_collect(struct store *s, const char *dag_id, const char *run_id, cons
                      4, p, json, e);
 }
 
+/* The rows store_xcom_if_changed reads ($1 dag, $2 run, $3 task). */
+#define RV_ROWS                                                                                    \
+    "FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND key = 'return_value' "       \
+    "AND value IS NOT NULL AND "
+
+int
+store_xcom_if_changed(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
+                      bool collect, const char *known, char **json, char *version, struct err *e)
+{
+    const char *p[] = {dag_id, run_id, task_id, known};
+    /* The value is converted (and read from its TOAST) only when the version differs: the
+     * CASE evaluates its subquery only then. */
+    PGresult *res = store_exec(
+        s, e,
+        collect ? "WITH v AS (SELECT count(*) || '/' || coalesce(max(timestamp)::text, '') || '/' "
+                  "|| coalesce(max(xmin::text::bigint)::text, '') AS v " RV_ROWS "map_index >= 0) "
+                  "SELECT v.v, CASE WHEN v.v IS NOT DISTINCT FROM $4 THEN NULL ELSE "
+                  "(SELECT coalesce(jsonb_agg(value ORDER BY map_index), '[]')::text " RV_ROWS
+                  "map_index >= 0) END FROM v"
+                : "SELECT v, CASE WHEN v IS NOT DISTINCT FROM $4 THEN NULL ELSE value::text END "
+                  "FROM (SELECT '1/' || timestamp::text || '/' || xmin::text AS v, value " RV_ROWS
+                  "map_index = -1) x",
+        4, p);
+    int rc = 0;
+
+    *json = NULL;
+    version[0] = '\0';
+    if (res == NULL)
+        return err_prefix(e, "xcom %s %s %s return_value", dag_id, run_id, task_id);
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        snprintf(version, STORE_XCOM_VERSION, "%s", PQgetvalue(res, 0, 0));
+        if (!PQgetisnull(res, 0, 1) && (*json = strdup(PQgetvalue(res, 0, 1))) == NULL)
+            rc = err_set(e, ERR_FAIL, "xcom %s: out of memory", task_id);
+    }
+    PQclear(res);
+    return rc;
+}
+
 int
 store_xcom_clear(struct store *s, const char *dag_id, const char *run_id, const char *task_id,
                  int map_index, struct err *e)

@@ -20,7 +20,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 90
+plan 94
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 T=$GUST_TEST_TMP
@@ -212,6 +212,29 @@ check_eq "with its next try" $((tries0 + 1)) \
     "$(q "select try_number from task_instance where run_id = 'cl1' and task_id = 'mapped' and map_index = 0")"
 check_eq "the upstream did not run a fourth time" 3 \
     "$(q "select try_number from task_instance where run_id = 'cl1' and task_id = 'list'")"
+
+# --- one scheduler across a clear: the mapped task binds the upstream's new XCom, never the
+# list it read (and keeps) from before; the run stays running meanwhile (`hold`)
+printf '%s\n' '[["p"], ["q"]]' >"$T/live.items"
+GUST_PARALLELISM=4 "$GUST" scheduler >"$T/live_sched.log" 2>&1 &
+live=$!
+gust_kill_at_exit "$live"
+wait_for 20 "$GUST" jobs check --job-type scheduler
+"$GUST" dags trigger map_live -r live1 >/dev/null
+live_xcoms() { test "$(xcoms map_live mapped live1)" = "$1"; }
+wait_for 30 live_xcoms "0:p 1:q"
+check_eq "a long-lived scheduler: the first list's items" "0:p 1:q" "$(xcoms map_live mapped live1)"
+printf '%s\n' '[["x"], ["y"], ["z"]]' >"$T/live.items"
+"$GUST" tasks clear map_live -t '^list$' -d --run-id live1 -y >"$T/live_clear.out" 2>&1
+wait_for 30 live_xcoms "0:x 1:y 2:z"
+check_eq "after the clear, the same scheduler binds the new list's items" "0:x 1:y 2:z" \
+    "$(xcoms map_live mapped live1)"
+check_eq "the run was not over meanwhile" running "$(run_state map_live live1)"
+touch "$T/live.go"
+wait_for 30 run_is map_live live1 success
+check_eq "the run ends when hold does" success "$(run_state map_live live1)"
+kill "$live"
+wait "$live" 2>/dev/null
 
 # --- kill -9 of the scheduler while 500 instances expand and run
 n=${MAP_CHAOS_INSTANCES:-500}

@@ -716,6 +716,69 @@ test_xcom(void **state)
     assert_string_equal(query("SELECT count(*) FROM xcom"), "0");
 }
 
+/* store_xcom_if_changed: the value only when its version changed. A rewrite of the same value
+ * (a new try pushing the same list) is a change, other keys and tasks are not, a clear leaves
+ * no value; with collect, the instances' values as one list, "[]" when there are none. */
+static void
+test_xcom_if_changed(void **state)
+{
+    struct err e = {0};
+    char *json = NULL, v1[STORE_XCOM_VERSION], v2[STORE_XCOM_VERSION];
+
+    (void)state;
+    mkrun(ETL, "r", T0);
+#define IF_CHANGED(task, collect, known, v)                                                        \
+    assert_int_equal(store_xcom_if_changed(S, "etl", "r", task, collect, known, &json, v, &e), 0)
+    IF_CHANGED("extract", false, NULL, v1);
+    assert_null(json);
+    assert_string_equal(v1, "");
+    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", -1, "return_value", "[1,2,3]", &e),
+                     0);
+    IF_CHANGED("extract", false, NULL, v1);
+    assert_string_equal(json, "[1, 2, 3]");
+    free(json);
+    assert_string_not_equal(v1, "");
+    IF_CHANGED("extract", false, v1, v2);
+    assert_null(json); /* unchanged: the caller's copy stands */
+    assert_string_equal(v2, v1);
+    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", -1, "other", "9", &e), 0);
+    assert_int_equal(store_xcom_set(S, "etl", "r", "load", -1, "return_value", "8", &e), 0);
+    IF_CHANGED("extract", false, v1, v2);
+    assert_null(json);
+    assert_int_equal(store_xcom_set(S, "etl", "r", "extract", -1, "return_value", "[1,2,3]", &e),
+                     0);
+    IF_CHANGED("extract", false, v1, v2);
+    assert_string_equal(json, "[1, 2, 3]"); /* written again: read again */
+    free(json);
+    assert_string_not_equal(v2, v1);
+    assert_int_equal(store_xcom_clear(S, "etl", "r", "extract", -1, &e), 0);
+    IF_CHANGED("extract", false, v2, v1);
+    assert_null(json);
+    assert_string_equal(v1, ""); /* gone */
+
+    /* collect: the instances of a mapped task */
+    IF_CHANGED("transform", true, NULL, v1);
+    assert_string_equal(json, "[]");
+    free(json);
+    assert_int_equal(store_xcom_set(S, "etl", "r", "transform", 1, "return_value", "\"b\"", &e), 0);
+    assert_int_equal(store_xcom_set(S, "etl", "r", "transform", 0, "return_value", "\"a\"", &e), 0);
+    IF_CHANGED("transform", true, v1, v2);
+    assert_string_equal(json, "[\"a\", \"b\"]");
+    free(json);
+    IF_CHANGED("transform", true, v2, v1);
+    assert_null(json);
+    assert_string_equal(v1, v2);
+    assert_int_equal(store_xcom_set(S, "etl", "r", "transform", 0, "return_value", "\"c\"", &e), 0);
+    IF_CHANGED("transform", true, v2, v1);
+    assert_string_equal(json, "[\"c\", \"b\"]");
+    free(json);
+    assert_int_equal(store_xcom_clear(S, "etl", "r", "transform", 1, &e), 0);
+    IF_CHANGED("transform", true, v1, v2);
+    assert_string_equal(json, "[\"c\"]");
+    free(json);
+#undef IF_CHANGED
+}
+
 /* ---- clear --------------------------------------------------------------------------- */
 
 /* Run r ends failed: extract success (1 try), transform failed (1 try), load upstream_failed. */
@@ -856,6 +919,7 @@ main(void)
         cmocka_unit_test_setup(test_start_and_finish, setup),
         cmocka_unit_test_setup(test_tries_history, setup),
         cmocka_unit_test_setup(test_xcom, setup),
+        cmocka_unit_test_setup(test_xcom_if_changed, setup),
         cmocka_unit_test_setup(test_finish_with_xcom, setup),
         cmocka_unit_test_setup(test_lazy_end_durable, setup),
         cmocka_unit_test_setup(test_finish_with_skips, setup),
