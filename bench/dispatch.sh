@@ -11,8 +11,9 @@
 # restarted for each), separate what the disk costs: task logs on tmpfs (/dev/shm), and
 # synchronous_commit=off (PGOPTIONS) for the scheduler.
 # Beside each run of the wide graph, the same fan-out as one mapped task (gen_graphs.py mapped:
-# start -> one task expanded over N `true` commands -> end), gust alone: the mapped fan-out
-# should cost no more per task than the static one.
+# start -> one task expanded over N `true` commands -> end), and as one mapped over start's
+# XCom (mapped_xcom: start prints the list), gust alone: a mapped fan-out should cost no more
+# per task than the static one.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -54,8 +55,10 @@ for s in "${shapes[@]}"; do
     cp "$work/$shape/dags/"*.yaml "$GUST_DAGS_FOLDER/"
     if [ "$shape" = wide ]; then
         mapped=$size
-        python3 "$GUST_ROOT/bench/gen_graphs.py" "$work/mapped" mapped "$size"
-        cp "$work/mapped/dags/"*.yaml "$GUST_DAGS_FOLDER/"
+        for m in mapped mapped_xcom; do
+            python3 "$GUST_ROOT/bench/gen_graphs.py" "$work/$m" "$m" "$size"
+            cp "$work/$m/dags/"*.yaml "$GUST_DAGS_FOLDER/"
+        done
     fi
 done
 "$BIN/gust" db migrate >/dev/null
@@ -71,7 +74,7 @@ start_scheduler() { # extra environment assignments for the scheduler
 }
 start_scheduler
 q() { psql -X -q -At -c "$1"; }
-dags_known() { test "$(q "SELECT count(*) FROM dag WHERE dag_id LIKE 'bench\_%'")" = "$((${#shapes[@]} + 1))"; }
+dags_known() { test "$(q "SELECT count(*) FROM dag WHERE dag_id LIKE 'bench\_%'")" = "$((${#shapes[@]} + 2))"; }
 wait_for 30 dags_known || { bench_log "the scheduler did not load the DAGs"; cat "$work/scheduler.log" >&2; exit 1; }
 
 results=$work/results.tsv # tool shape seconds
@@ -88,9 +91,11 @@ for s in "${shapes[@]}"; do
             { bench_log "gust run of $dag failed"; tail "$work/trigger.log" >&2; exit 1; }
         echo "gust $shape $t" >>"$results"
         if [ "$shape" = wide ]; then
-            bench_time t "$BIN/gust" dags trigger "bench_mapped_$size" -r "bench_$i" --wait >"$work/trigger.log" 2>&1 ||
-                { bench_log "gust run of bench_mapped_$size failed"; tail "$work/trigger.log" >&2; exit 1; }
-            echo "gust_mapped wide $t" >>"$results"
+            for m in mapped mapped_xcom; do
+                bench_time t "$BIN/gust" dags trigger "bench_${m}_$size" -r "bench_$i" --wait >"$work/trigger.log" 2>&1 ||
+                    { bench_log "gust run of bench_${m}_$size failed"; tail "$work/trigger.log" >&2; exit 1; }
+                echo "gust_$m wide $t" >>"$results"
+            done
         fi
         if [ "$have_snake" = 1 ] && [ "$i" -le "$snake_runs" ]; then
             rm -rf "$work/$shape/out" "$work/$shape/.snakemake"
@@ -173,13 +178,18 @@ stat_of() { awk -v t="$1" -v s="$2" '$1 == t && $2 == s { print $3 }' "$results"
     echo
     read -r st stmin stmax <<<"$(stat_of gust wide)"
     read -r mt mtmin mtmax <<<"$(stat_of gust_mapped wide)"
+    read -r xt xtmin xtmax <<<"$(stat_of gust_mapped_xcom wide)"
     echo "The wide graph's $mapped middle tasks as one mapped task (\`expand: {bash_command: [...]}\`,"
-    echo "$mapped instances), run beside each static run above; same DAG keys, gust only."
+    echo "$mapped instances), and as one mapped over the first task's XCom (\`bash_command: start.output\`:"
+    echo "it prints the list of $mapped commands), run beside each static run above; same DAG keys,"
+    echo "gust only."
     echo
     echo "| fan-out | tasks | gust | gust per task | mapped / static |"
     echo "|---|---|---|---|---|"
-    echo "| static, wide $mapped | $n | $st ($stmin-$stmax) | $(awk -v w="$st" -v n="$n" 'BEGIN { printf "%.2f ms", 1000 * w / n }') | |"
-    echo "| mapped $mapped | $n | $mt ($mtmin-$mtmax) | $(awk -v w="$mt" -v n="$n" 'BEGIN { printf "%.2f ms", 1000 * w / n }') | $(bench_ratio "$mt" "$st") |"
+    per() { awk -v w="$1" -v n="$n" 'BEGIN { printf "%.2f ms", 1000 * w / n }'; }
+    echo "| static, wide $mapped | $n | $st ($stmin-$stmax) | $(per "$st") | |"
+    echo "| mapped $mapped, literal list | $n | $mt ($mtmin-$mtmax) | $(per "$mt") | $(bench_ratio "$mt" "$st") |"
+    echo "| mapped $mapped, list from an XCom | $n | $xt ($xtmin-$xtmax) | $(per "$xt") | $(bench_ratio "$xt" "$st") |"
     echo
     echo "Goal: mapped / static at most 1 (a mapped instance costs no more than a static task)."
     echo

@@ -9,6 +9,9 @@
         OUTDIR/dags/bench_mapped_N.yaml only: the wide N graph with its N middle tasks as one
         mapped task (start -> `fan`, expand over N literal `true` commands -> end), for the
         dispatch bench's mapped against static fan-out
+    gen_graphs.py OUTDIR mapped_xcom N
+        OUTDIR/dags/bench_mapped_xcom_N.yaml only: the same, the list being start's XCom (its
+        last stdout line, a JSON list of N commands), as a mapping over an upstream's output
     gen_graphs.py OUTDIR bigchain N
         OUTDIR/dags/bench_bigchain_N.yaml only: a chain of N EmptyOperator tasks (8 YAML nodes
         a task, so 25,000 fit under the loader's 250,000-node limit), for the DAG size bench
@@ -85,18 +88,25 @@ def write_dag(path, dag_id, tasks, schedule="None", start="2024-01-01"):
                 f.write(f"      dependencies: [{', '.join(ups)}]\n")
 
 
-def write_mapped_dag(path, dag_id, n):
+def write_mapped_dag(path, dag_id, n, from_xcom=False):
     """start -> fan (one mapped task of n instances, each `true`) -> end; the DAG keys are
-    write_dag's, so that it differs from the wide graph in the mapping alone."""
+    write_dag's, so that it differs from the wide graph in the mapping alone. from_xcom: the
+    list is start's XCom (its last stdout line, a JSON list), not a literal."""
     with open(path, "w") as f:
         f.write(f"{dag_id}:\n  schedule: None\n  start_date: 2024-01-01\n"
                 "  catchup: false\n  max_active_tasks: 1000\n  tags: [bench]\n"
                 "  default_args:\n    owner: bench\n    retries: 0\n  tasks:\n")
-        f.write("    - task_id: start\n      operator: airflow.operators.bash.BashOperator\n"
-                "      bash_command: 'true'\n")
+        f.write("    - task_id: start\n      operator: airflow.operators.bash.BashOperator\n")
+        if from_xcom:
+            f.write(f"      bash_command: 'echo \"[$(yes ''\"true\"'' | head -n {n} | paste -sd,)]\"'\n")
+        else:
+            f.write("      bash_command: 'true'\n")
         f.write("    - task_id: fan\n      operator: airflow.operators.bash.BashOperator\n"
-                "      dependencies: [start]\n      expand:\n"
-                "        bash_command: [" + ", ".join(["'true'"] * n) + "]\n")
+                "      dependencies: [start]\n      expand:\n")
+        if from_xcom:
+            f.write("        bash_command: start.output\n")
+        else:
+            f.write("        bash_command: [" + ", ".join(["'true'"] * n) + "]\n")
         f.write("    - task_id: end\n      operator: airflow.operators.bash.BashOperator\n"
                 "      bash_command: 'true'\n      dependencies: [fan]\n")
 
@@ -127,9 +137,10 @@ def main(argv):
             name = f"bench_fan_{n}" if dags == 1 else f"bench_fan_{n}_{k:03d}"
             write_dag(os.path.join(out, "dags", f"{name}.yaml"), name, tasks)
         return
-    if shape == "mapped":
+    if shape in ("mapped", "mapped_xcom"):
         n = int(size)
-        write_mapped_dag(os.path.join(out, "dags", f"bench_mapped_{n}.yaml"), f"bench_mapped_{n}", n)
+        name = f"bench_{shape}_{n}"
+        write_mapped_dag(os.path.join(out, "dags", f"{name}.yaml"), name, n, shape == "mapped_xcom")
         return
     if shape == "bigchain":
         n = int(size)
