@@ -198,6 +198,7 @@ struct plan_state {
     long progress;         /* units scheduled, queued, running, up_for_retry, up_for_reschedule */
     long flagged;          /* unfinished units whose plan_ti.wait_past is set */
     long leaf_failed;      /* units of leaf tasks failed or upstream_failed */
+    long active_units;     /* units queued or running */
     /* one step's work space: its changes (the propagation's first, then the queued ones),
      * the units among the first, the tasks being expanded, those to evaluate again */
     struct step_change *seq;
@@ -255,6 +256,7 @@ account(struct plan_state *p, size_t x, enum ti_state s, long sign)
 
     p->todo[t] += sign * is_todo(s);
     p->active[t] += sign * (s == TI_QUEUED || s == TI_RUNNING);
+    p->active_units += sign * (s == TI_QUEUED || s == TI_RUNNING);
     p->unfinished += sign * !fin;
     p->progress += sign * (s == TI_SCHEDULED || s == TI_QUEUED || s == TI_RUNNING || is_timed(s));
     p->flagged += sign * (!fin && p->u[x].wait_past);
@@ -582,6 +584,12 @@ check_input(const struct dag *g, const struct plan_ti *tis, size_t n, struct err
             return err_set(e, ERR_FAIL, "plan: task instance %zu is out of order or of no task", x);
     }
     return 0;
+}
+
+long
+plan_state_active(const struct plan_state *p)
+{
+    return p->active_units;
 }
 
 void

@@ -123,6 +123,10 @@ int plan_state_step(struct plan_state *p, struct plan_limits *lim, time_t now, p
 /* The units as they stand (sorted as given); their count. */
 size_t plan_state_units(const struct plan_state *p, const struct plan_ti **units);
 
+/* How many units are queued or running now (the run's share of plan_limits.active_in_dag;
+ * within a step's fill, before the step queues any). */
+long plan_state_active(const struct plan_state *p);
+
 /* How a finished try ends, from its exit. */
 enum try_outcome {
     TRY_SUCCESS,    /* exit 0 */

@@ -306,8 +306,11 @@ out:
 }
 
 /* The database's counts the planner's limits need (plan_limits.fill): asked only by a step
- * with an instance to queue. The DAG's active instances when it has a max_active_tasks (up
- * to that many), and per task when a task has max_active_tis_per_dag. */
+ * with an instance to queue. The DAG's active instances when it has a max_active_tasks: the
+ * other runs' from the database (up to that many), this run's from the planning state, which
+ * holds its rows as read plus this process's changes and the ends it was told of (a count in
+ * the database read cap rows at every step at the cap: migration 0020). And per task when a
+ * task has max_active_tis_per_dag. */
 struct limits_arg {
     struct store *s;
     const struct active_run *run;
@@ -320,9 +323,12 @@ fill_limits(void *arg, struct plan_limits *lim, struct err *e)
     struct limits_arg *a = arg;
     const struct dag *dag = a->run->dag;
 
-    if (lim->max_active_tasks > 0 &&
-        store_count_active(a->s, a->run->dag_id, lim->max_active_tasks, &lim->active_in_dag, e) < 0)
-        return -1;
+    if (lim->max_active_tasks > 0) {
+        if (store_count_active(a->s, a->run->dag_id, a->run->run_id, lim->max_active_tasks,
+                               &lim->active_in_dag, e) < 0)
+            return -1;
+        lim->active_in_dag += (int)plan_state_active(a->run->known);
+    }
     if (!a->run->per_task_limit)
         return 0;
     if ((a->per_task = calloc(dag->n_tasks + 1, sizeof(*a->per_task))) == NULL)

@@ -354,10 +354,11 @@ int store_tis_clear_filter(struct store *s, const char *dag_id, const struct dag
                            const struct store_clear_filter *f, time_t now, int *cleared,
                            int *running, struct err *e);
 
-/* Queued + running TIs of dag_id over all its runs, counted up to cap (max_active_tasks: the
- * planner needs no more, and a run that queues thousands at once made a full count cost
- * O(queued) per planning step). */
-int store_count_active(struct store *s, const char *dag_id, int cap, int *in_dag, struct err *e);
+/* Queued + running TIs of dag_id over all its runs but except_run (NULL: all), counted up to
+ * cap (max_active_tasks: the planner needs no more, and a run that queues thousands at once
+ * made a full count cost O(queued) per planning step). The planner knows its own run's. */
+int store_count_active(struct store *s, const char *dag_id, const char *except_run, int cap,
+                       int *in_dag, struct err *e);
 
 /* counts[i] = queued + running instances of dag->tasks[i] over every run of the DAG
  * (max_active_tis_per_dag); counts has dag->n_tasks entries. */

@@ -945,15 +945,25 @@ store_count_active_by_task(struct store *s, const struct dag *dag, int *counts, 
     return 0;
 }
 
+/* The active rows of DAG $1 whose run_id is on one side of $3 (ti_active, migration 0020),
+ * at most $2. */
+#define ACTIVE_RANGE(op)                                                                           \
+    "(SELECT count(*) FROM (SELECT 1 FROM task_instance WHERE dag_id = $1 AND run_id " op " $3 "   \
+    "AND state IN ('queued', 'running') LIMIT $2) x)"
+
 int
-store_count_active(struct store *s, const char *dag_id, int cap, int *in_dag, struct err *e)
+store_count_active(struct store *s, const char *dag_id, const char *except_run, int cap,
+                   int *in_dag, struct err *e)
 {
     struct pbuf b;
-    const char *p[] = {dag_id, p_int(&b, cap)};
+    const char *p[] = {dag_id, p_int(&b, cap), except_run};
+    /* all runs, or two ranges of the index on either side of except_run: none of its rows */
     PGresult *res = store_exec(s, e,
-                               "SELECT count(*) FROM (SELECT 1 FROM task_instance WHERE "
-                               "dag_id = $1 AND state IN ('queued', 'running') LIMIT $2) a",
-                               2, p);
+                               except_run ? "SELECT " ACTIVE_RANGE("<") " + " ACTIVE_RANGE(">")
+                                          : "SELECT count(*) FROM (SELECT 1 FROM task_instance "
+                                            "WHERE dag_id = $1 AND state IN ('queued', "
+                                            "'running') LIMIT $2) a",
+                               except_run ? 3 : 2, p);
 
     if (res == NULL)
         return err_prefix(e, "count active tasks");

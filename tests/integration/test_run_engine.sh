@@ -6,7 +6,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 95
+plan 96
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 pg_gust_db gust_run_engine
@@ -144,6 +144,20 @@ check_eq "a run with an upstream_failed leaf fails" failed "$("$GUST" dags state
 check_eq "the limited run succeeds" success "$("$GUST" dags state limit_flow limit1)"
 peak=$(cat "$GUST_TEST_TMP"/limit.t* | sort -k2 -n | awk '$1 == "start" { n++; if (n > m) m = n } $1 == "end" { n-- } END { print m }')
 check_eq "never more than max_active_tasks=2 tasks at once" 2 "$peak"
+# and the planner never queues past it: the run's queued + running instances, read while a
+# second run goes (were every instance queued at once, the claims would still start only 2)
+"$GUST" dags trigger limit_flow --local -r limit2 >/dev/null 2>&1 &
+lim=$!
+most=0
+while kill -0 "$lim" 2>/dev/null; do
+    n=$(psql -X -q -At -c "select count(*) from task_instance where run_id = 'limit2'
+        and state in ('queued', 'running')")
+    [ "${n:-0}" -gt "$most" ] && most=$n
+    sleep 0.02
+done
+wait "$lim"
+check_eq "never more than max_active_tasks=2 instances queued or running (read $most)" \
+    "success 1" "$("$GUST" dags state limit_flow limit2 | cut -d, -f1) $((most >= 1 && most <= 2))"
 
 GUST_PARALLELISM=3 "$GUST" dags trigger wide_flow --local -r wide1 >/dev/null 2>&1
 check_eq "the wide run succeeds" success "$(run_state wide_flow wide1)"

@@ -221,6 +221,7 @@ one_history(uint64_t seed)
         const struct plan_ti *held;
         apply(u, &got, expanded);
         assert_int_equal(plan_state_units(p, &held), n);
+        long n_active = 0;
         for (size_t x = 0; x < n; x++) {
             any |= expanded[u[x].task];
             if (expanded[u[x].task])
@@ -228,7 +229,9 @@ one_history(uint64_t seed)
             else if (held[x].state != u[x].state)
                 fail_msg("seed %llu step %d: unit %zu is %d in the state, %d by its changes",
                          (unsigned long long)seed, step, x, (int)held[x].state, (int)u[x].state);
+            n_active += held[x].state == TI_QUEUED || held[x].state == TI_RUNNING;
         }
+        assert_int_equal(plan_state_active(p), n_active); /* the runner's count of the run */
         plan_result_clear(&want);
         plan_result_clear(&got);
         /* an expansion, or now and then a change lost to another process: a new state */

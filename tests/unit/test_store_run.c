@@ -867,21 +867,35 @@ test_count_active(void **state)
     int in_dag = -1, applied;
 
     (void)state;
-    assert_int_equal(store_count_active(S, "etl", 10, &in_dag, &e), 0);
+    assert_int_equal(store_count_active(S, "etl", NULL, 10, &in_dag, &e), 0);
     assert_int_equal(in_dag, 0);
     mkrun(ETL, "r1", T0);
     mkrun(ETL, "r2", T0 + 1);
+    mkrun(ETL, "r3", T0 + 2);
     mkrun(OTHER, "o1", T0);
     start("r1", "extract", TI_NONE, T0);
     apply1("r2", "extract", TI_NONE, TI_QUEUED, 1);
     apply1("r2", "load", TI_NONE, TI_SCHEDULED, 1); /* not active */
+    apply1("r3", "extract", TI_NONE, TI_QUEUED, 1);
+    apply1("r3", "load", TI_NONE, TI_QUEUED, 1);
     assert_int_equal(store_tis_apply(S, "other", "o1", &c, 1, T0, &applied, &e), 0);
-    assert_int_equal(store_count_active(S, "etl", 10, &in_dag, &e), 0);
-    assert_int_equal(in_dag, 2); /* other's is not counted */
-    assert_int_equal(store_count_active(S, "etl", 1, &in_dag, &e), 0);
+    assert_int_equal(store_count_active(S, "etl", NULL, 10, &in_dag, &e), 0);
+    assert_int_equal(in_dag, 4); /* other's is not counted */
+    assert_int_equal(store_count_active(S, "etl", NULL, 1, &in_dag, &e), 0);
     assert_int_equal(in_dag, 1); /* counted up to the cap */
-    assert_int_equal(store_count_active(S, "other", 10, &in_dag, &e), 0);
+    assert_int_equal(store_count_active(S, "other", NULL, 10, &in_dag, &e), 0);
     assert_int_equal(in_dag, 1);
+    /* the other runs only: on both sides of the run left out (run ids sort r1 < r2 < r3) */
+    assert_int_equal(store_count_active(S, "etl", "r2", 10, &in_dag, &e), 0);
+    assert_int_equal(in_dag, 3);
+    assert_int_equal(store_count_active(S, "etl", "r1", 10, &in_dag, &e), 0);
+    assert_int_equal(in_dag, 3);
+    assert_int_equal(store_count_active(S, "etl", "r3", 10, &in_dag, &e), 0);
+    assert_int_equal(in_dag, 2);
+    assert_int_equal(store_count_active(S, "etl", "none", 10, &in_dag, &e), 0);
+    assert_int_equal(in_dag, 4);
+    assert_int_equal(store_count_active(S, "other", "o1", 10, &in_dag, &e), 0);
+    assert_int_equal(in_dag, 0);
 }
 
 static void
