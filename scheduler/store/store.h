@@ -354,7 +354,7 @@ int store_tis_clear_filter(struct store *s, const char *dag_id, const struct dag
                            const struct store_clear_filter *f, time_t now, int *cleared,
                            int *running, struct err *e);
 
-/* Queued + running TIs of dag_id over all its runs but except_run (NULL: all), counted up to
+/* Queued + running TIs of dag_id over all its runs but except_run, counted up to
  * cap (max_active_tasks: the planner needs no more, and a run that queues thousands at once
  * made a full count cost O(queued) per planning step). The planner knows its own run's. */
 int store_count_active(struct store *s, const char *dag_id, const char *except_run, int cap,

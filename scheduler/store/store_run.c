@@ -957,13 +957,8 @@ store_count_active(struct store *s, const char *dag_id, const char *except_run, 
 {
     struct pbuf b;
     const char *p[] = {dag_id, p_int(&b, cap), except_run};
-    /* all runs, or two ranges of the index on either side of except_run: none of its rows */
-    PGresult *res = store_exec(s, e,
-                               except_run ? "SELECT " ACTIVE_RANGE("<") " + " ACTIVE_RANGE(">")
-                                          : "SELECT count(*) FROM (SELECT 1 FROM task_instance "
-                                            "WHERE dag_id = $1 AND state IN ('queued', "
-                                            "'running') LIMIT $2) a",
-                               except_run ? 3 : 2, p);
+    /* two ranges of the index on either side of except_run: none of its rows */
+    PGresult *res = store_exec(s, e, "SELECT " ACTIVE_RANGE("<") " + " ACTIVE_RANGE(">"), 3, p);
 
     if (res == NULL)
         return err_prefix(e, "count active tasks");
