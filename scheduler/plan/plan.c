@@ -199,6 +199,7 @@ struct plan_state {
     long flagged;          /* unfinished units whose plan_ti.wait_past is set */
     long leaf_failed;      /* units of leaf tasks failed or upstream_failed */
     long active_units;     /* units queued or running */
+    long queued_units;     /* units queued */
     /* one step's work space: its changes (the propagation's first, then the queued ones),
      * the units among the first, the tasks being expanded, those to evaluate again */
     struct step_change *seq;
@@ -257,6 +258,7 @@ account(struct plan_state *p, size_t x, enum ti_state s, long sign)
     p->todo[t] += sign * is_todo(s);
     p->active[t] += sign * (s == TI_QUEUED || s == TI_RUNNING);
     p->active_units += sign * (s == TI_QUEUED || s == TI_RUNNING);
+    p->queued_units += sign * (s == TI_QUEUED);
     p->unfinished += sign * !fin;
     p->progress += sign * (s == TI_SCHEDULED || s == TI_QUEUED || s == TI_RUNNING || is_timed(s));
     p->flagged += sign * (!fin && p->u[x].wait_past);
@@ -590,6 +592,12 @@ long
 plan_state_active(const struct plan_state *p)
 {
     return p->active_units;
+}
+
+long
+plan_state_queued(const struct plan_state *p)
+{
+    return p->queued_units;
 }
 
 void

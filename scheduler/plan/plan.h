@@ -126,6 +126,8 @@ size_t plan_state_units(const struct plan_state *p, const struct plan_ti **units
 /* How many units are queued or running now (the run's share of plan_limits.active_in_dag;
  * within a step's fill, before the step queues any). */
 long plan_state_active(const struct plan_state *p);
+/* How many of them are queued. */
+long plan_state_queued(const struct plan_state *p);
 
 /* How a finished try ends, from its exit. */
 enum try_outcome {

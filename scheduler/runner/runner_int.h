@@ -48,6 +48,9 @@ struct active_run {
     bool aside;           /* its DAG is paused: not planned (runner_set_aside_unlisted) */
     bool finished;
     time_t wakeup;         /* a retry comes due then (0: none) */
+    time_t refill_held;    /* since when its steps hold back a small refill at max_active_tasks
+                            * (runner_task.c, fill_limits; 0: not holding) */
+    int others_active;     /* the DAG's other runs' queued and running instances, last read */
     int *max_tries;        /* per task, from the store: retries, or more after a clear */
     bool per_task_limit;   /* a task of its DAG has max_active_tis_per_dag */
     struct bagref *bagref; /* the bag dag points into */

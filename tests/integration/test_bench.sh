@@ -4,7 +4,7 @@
 # not checked: benchmarks are measured by make bench, never timed in tests.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 27
+plan 28
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -27,9 +27,12 @@ check_eq "no part failed" "" "$(grep -F ': FAILED' "$out/RESULTS.md")"
 
 # every dispatch row has figures for make and gust and their ratio (snakemake may be n/a:
 # make test does not install it, make bench does)
-rows=$(awk -F'|' '$2 ~ /^ (chain|wide|layers) / && $4 ~ /^ [0-9]/ && $6 ~ /^ [0-9]/ && $8 ~ /^ [0-9]/' \
+rows=$(awk -F'|' '$2 ~ /^ (chain|wide|layers) / && $4 ~ /^ [0-9.]+ \(/ && $6 ~ /^ [0-9]/ && $8 ~ /^ [0-9]/' \
     "$out/RESULTS.md" | wc -l)
 check_eq "three dispatch rows with figures" 3 "$rows"
+# and the CPU per task of the same runs: make, gust and its four parts, the floor, its ratio
+check_eq "three dispatch CPU rows with figures" 3 \
+    "$(grep -cE '^\| (chain|wide|layers) [0-9x]+ (\| [0-9.]+ ms ){7}\| [0-9.]+ \|$' "$out/RESULTS.md")"
 check_eq "the two mapped fan-out rows have figures and their ratio to the static one" 2 \
     "$(grep -cE '^\| mapped [0-9]+, (literal list|list from an XCom) \| [0-9]+ \| [0-9.]+ \([0-9.]+-[0-9.]+\) \| [0-9.]+ ms \| [0-9.]+ \|$' "$out/RESULTS.md")"
 check "the latency percentiles are numbers" grep -qE '^\| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \|$' "$out/RESULTS.md"

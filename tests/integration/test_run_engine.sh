@@ -6,7 +6,7 @@
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
 source "$GUST_SRC/tests/lib/pg.sh"
-plan 96
+plan 98
 gust_tmpdir GUST_TEST_TMP
 export GUST_TEST_TMP
 pg_gust_db gust_run_engine
@@ -158,6 +158,27 @@ done
 wait "$lim"
 check_eq "never more than max_active_tasks=2 instances queued or running (read $most)" \
     "success 1" "$("$GUST" dags state limit_flow limit2 | cut -d, -f1) $((most >= 1 && most <= 2))"
+
+# At the cap a run refills in batches of a sixteenth of max_active_tasks (4 of 64 here), not
+# one instance per end: 200 mapped instances; PostgreSQL counts the planning steps' writes
+# (a call of gust_apply_changes each) in pg_stat_user_functions
+calls() { q "select coalesce(sum(calls), 0) from pg_stat_user_functions where funcname = 'gust_apply_changes'"; }
+before=$(calls)
+PGOPTIONS='-c track_functions=pl' GUST_PARALLELISM=2 \
+    "$GUST" dags trigger refill_flow --local -r refill1 >/dev/null 2>&1 &
+lim=$!
+most=0
+while kill -0 "$lim" 2>/dev/null; do
+    n=$(q "select count(*) from task_instance where run_id = 'refill1' and state in ('queued', 'running')")
+    [ "${n:-0}" -gt "$most" ] && most=$n
+    sleep 0.02
+done
+wait "$lim"
+check_eq "a run of 200 instances under max_active_tasks=64 succeeds, never past the cap (read $most)" \
+    "success 1" "$(run_state refill_flow refill1) $((most >= 1 && most <= 64))"
+steps=$(($(calls) - before))
+check "its instances were queued in batches: $steps planning writes (one per turn with an end: 68 or more)" \
+    test "$steps" -ge 2 -a "$steps" -le 60
 
 GUST_PARALLELISM=3 "$GUST" dags trigger wide_flow --local -r wide1 >/dev/null 2>&1
 check_eq "the wide run succeeds" success "$(run_state wide_flow wide1)"

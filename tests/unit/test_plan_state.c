@@ -221,7 +221,7 @@ one_history(uint64_t seed)
         const struct plan_ti *held;
         apply(u, &got, expanded);
         assert_int_equal(plan_state_units(p, &held), n);
-        long n_active = 0;
+        long n_active = 0, n_queued = 0;
         for (size_t x = 0; x < n; x++) {
             any |= expanded[u[x].task];
             if (expanded[u[x].task])
@@ -230,8 +230,10 @@ one_history(uint64_t seed)
                 fail_msg("seed %llu step %d: unit %zu is %d in the state, %d by its changes",
                          (unsigned long long)seed, step, x, (int)held[x].state, (int)u[x].state);
             n_active += held[x].state == TI_QUEUED || held[x].state == TI_RUNNING;
+            n_queued += held[x].state == TI_QUEUED;
         }
-        assert_int_equal(plan_state_active(p), n_active); /* the runner's count of the run */
+        assert_int_equal(plan_state_active(p), n_active); /* the runner's counts of the run */
+        assert_int_equal(plan_state_queued(p), n_queued);
         plan_result_clear(&want);
         plan_result_clear(&got);
         /* an expansion, or now and then a change lost to another process: a new state */
