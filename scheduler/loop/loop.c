@@ -114,7 +114,7 @@ expire_one(struct loop_ctx *c, struct runner *r, const struct store_expired *x)
                         "lease expired: the process running this try stopped heartbeating; "
                         "the try counts as failed",
                         &e) == 1) {
-        runner_poke(r);
+        runner_poke_dag(r, x->dag_id);
         statsd_count(c->statsd, 1, "zombies_killed"); /* Airflow's name for such a try */
         log_warn("dag=%s run=%s task=%s try=%d: lease expired (host %s pid %d)", x->dag_id,
                  x->run_id, x->task_id, x->try_number, x->hostname ? x->hostname : "?", x->pid);
@@ -188,7 +188,7 @@ create_runs(struct loop_ctx *c, struct runner *r, const struct dag *dag, time_t 
             /* made by another scheduler: the next turn reads the last run again */
         } else {
             *created = true;
-            runner_poke(r);
+            runner_poke_dag(r, dag->dag_id);
         }
         if (timetable_is_continuous(dag))
             return 0; /* one active run at a time (max_active_runs is 1) */
@@ -339,7 +339,7 @@ schedule_dags(struct loop_ctx *c, struct runner *r, time_t now)
             runner_time_out_runs(r, dag, now, &timed_out, &e) < 0) /* and their callbacks */
             runner_db_error(r, &e, "time out runs");
         if (timed_out > 0)
-            runner_poke(r);
+            runner_poke_dag(r, dag->dag_id);
         if (!flags[i].queued && !created)
             continue;
         if (store_runs_promote_delays(c->store, dag->dag_id, dag->max_active_runs, clock_wall(),
@@ -348,7 +348,7 @@ schedule_dags(struct loop_ctx *c, struct runner *r, time_t now)
         loop_metric_schedule_delays(c, dag->dag_id, delays, n_delays);
         free(delays);
         if (promoted > 0)
-            runner_poke(r);
+            runner_poke_dag(r, dag->dag_id);
     }
     free(flags);
     return next;

@@ -45,7 +45,7 @@ trigger_one(struct loop_ctx *c, struct runner *r, const struct store_asset_queue
         runner_db_error(r, &e, "create an asset-triggered run");
     } else if (rc == 1) {
         log_info("dag=%s run=%s: created (asset-triggered)", dag->dag_id, run_id);
-        runner_poke(r);
+        runner_poke_dag(r, dag->dag_id);
     }
 }
 

@@ -246,6 +246,16 @@ runner_dirty_dag(struct runner *r, const char *dag_id)
             r->runs[i]->dirty = true;
 }
 
+void
+runner_forget_dag(struct runner *r, const char *dag_id)
+{
+    for (size_t i = 0; i < r->n_runs; i++)
+        if (strcmp(r->runs[i]->dag_id, dag_id) == 0) {
+            run_forget_states(r->runs[i]);
+            r->runs[i]->dirty = true;
+        }
+}
+
 bool
 runner_has_run(const struct runner *r, const char *dag_id, const char *run_id)
 {
@@ -324,6 +334,14 @@ void
 runner_poke(struct runner *r)
 {
     r->poked = true;
+    r->stale = true;
+}
+
+void
+runner_poke_dag(struct runner *r, const char *dag_id)
+{
+    r->poked = true;
+    runner_forget_dag(r, dag_id);
 }
 
 void
@@ -765,7 +783,8 @@ know_ended(struct runner *r, const struct store_ti_key *k)
 
 /* Notifications already read by libpq while it waited for a query's result sit in its queue
  * and will never make the socket readable again: take them before sleeping. A try's end is
- * followed row by row (know_ended); anything else makes every run's states stale. */
+ * followed row by row (know_ended), a change to one DAG's rows ("run:", "queued:"...) makes
+ * that DAG's runs' states stale, anything else every run's. */
 static bool
 take_notifies(struct runner *r)
 {
@@ -783,6 +802,8 @@ take_notifies(struct runner *r)
     r->stale |= notes.other;
     for (size_t i = 0; !notes.other && i < notes.n_ended; i++)
         know_ended(r, &notes.ended[i]);
+    for (size_t i = 0; !notes.other && i < notes.n_dags; i++)
+        runner_forget_dag(r, notes.dags[i]);
     store_notes_clear(&notes);
     return count > 0;
 }
@@ -796,7 +817,6 @@ wait_events(struct runner *r)
     struct err e = {0};
     bool queued = take_notifies(r) || r->poked;
 
-    r->stale |= r->poked;
     int sock = r->listening && !r->db_down ? store_socket(r->store) : -1;
 
     fds[0] = (struct pollfd){.fd = r->sigfd, .events = POLLIN};

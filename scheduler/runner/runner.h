@@ -109,10 +109,13 @@ bool runner_db_up(const struct runner *r);
 /* Stop as if SIGTERM arrived (for ticks that decide the work is done). */
 void runner_stop(struct runner *r);
 
-/* The tick changed the store (a try failed for an expired lease, a run was created, promoted
- * or timed out): the next turn plans and claims as after a notification. This process's own
- * notifications are not delivered back to it (store_drain_notifies), so this says it. */
+/* The tick changed the store: the next turn plans and claims as after a notification. This
+ * process's own notifications are not delivered back to it (store_drain_notifies), so this
+ * says it. runner_poke when what changed is not known: every run's states are read again;
+ * runner_poke_dag when only one DAG's rows changed (a try of it failed for an expired lease,
+ * a run of it was created, promoted or timed out): only its runs' states are. */
 void runner_poke(struct runner *r);
+void runner_poke_dag(struct runner *r, const char *dag_id);
 
 /* When the database connection was (re)established (0 while it is down): leases are judged
  * expired only after a full lease period of being connected, so tries whose holders were cut

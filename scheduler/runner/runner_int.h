@@ -136,8 +136,9 @@ struct runner {
     double reconnect_delay;
     bool listening, notified, hup, poked;
     /* notified: another session wrote (or the tick did). stale: what it changed is not known
-     * row by row, so every run's planning state is forgotten; a try another session ended
-     * is read back alone instead (runner.c, know_ended). */
+     * by DAG or row, so every run's planning state is forgotten; a try another session ended
+     * is read back alone instead (runner.c, know_ended), a change named by DAG forgets that
+     * DAG's runs' states (runner_forget_dag). */
     bool stale;
     /* A worker claims only when something may have changed (runner.c, claim_all): one of
      * its tries ended, another session notified, its last claim filled every slot it asked
@@ -162,6 +163,8 @@ struct active_run *runner_find_run(const struct runner *r, const char *dag_id, c
 /* A try of the DAG ended: plan each of its runs again (a slot of max_active_tasks or
  * max_active_tis_per_dag may have freed for another run). */
 void runner_dirty_dag(struct runner *r, const char *dag_id);
+/* Another process changed rows of the DAG's runs: read their states again and plan them. */
+void runner_forget_dag(struct runner *r, const char *dag_id);
 
 /* runner_try.c */
 void runner_start_claimed(struct runner *r, struct active_run *run, size_t idx,

@@ -512,7 +512,7 @@ start_trigger(struct runner *r, struct ti_try *t)
         return;
     }
     runner_log_line(t->log_path, "triggered run %s of DAG %s", target_run, target_dag);
-    runner_poke(r); /* a queued run for the tick to promote */
+    runner_poke_dag(r, target_dag); /* a queued run for the tick to promote */
     if (!ti_task(t)->wait_for_completion) {
         end_now(r, t, TRY_SUCCESS, "triggered");
         return;

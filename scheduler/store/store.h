@@ -617,6 +617,9 @@ struct store_notes {
     struct store_ti_key *ended; /* else: the task instances whose try ended, the only rows
                                  * that changed (one entry per notification) */
     size_t n_ended;
+    char **dags; /* and the DAGs some of whose runs' rows changed otherwise ("run:", "queued:",
+                  * "ended:", "pause:", "asset:" and the DAG id; one entry per notification) */
+    size_t n_dags;
 };
 #define STORE_NOTES_MAX_ENDED 256 /* more at once: `other` (reading every row is cheaper) */
 

@@ -868,6 +868,22 @@ parse_ended(const char *payload, struct store_ti_key *key)
     return -1;
 }
 
+/* The DAG id of a notification about some of its runs' rows ("run:DAG", "queued:DAG",
+ * "ended:DAG", "pause:DAG", "asset:DAG"), or NULL. */
+static const char *
+dag_of_note(const char *payload)
+{
+    static const char *const kinds[] = {"run:", "queued:", "ended:", "pause:", "asset:"};
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        size_t n = strlen(kinds[i]);
+
+        if (strncmp(payload, kinds[i], n) == 0)
+            return payload[n] != '\0' ? payload + n : NULL;
+    }
+    return NULL;
+}
+
 void
 store_notes_clear(struct store_notes *n)
 {
@@ -876,18 +892,33 @@ store_notes_clear(struct store_notes *n)
     for (size_t i = 0; i < n->n_ended; i++)
         ti_key_clear(&n->ended[i]);
     free(n->ended);
+    for (size_t i = 0; i < n->n_dags; i++)
+        free(n->dags[i]);
+    free(n->dags);
     *n = (struct store_notes){0};
 }
 
-/* A notification of another session into *out: a try's end kept, anything else `other`. */
+/* A notification of another session into *out: a try's end, or a change to one DAG's runs,
+ * kept; anything else `other`. */
 static void
 note_of(struct store_notes *out, const char *payload)
 {
     struct store_ti_key key;
+    const char *dag;
 
     out->count++;
     if (out->other)
         return;
+    if ((dag = dag_of_note(payload)) != NULL) {
+        if (out->n_dags >= STORE_NOTES_MAX_ENDED ||
+            (out->dags == NULL &&
+             (out->dags = calloc(STORE_NOTES_MAX_ENDED, sizeof(*out->dags))) == NULL) ||
+            (out->dags[out->n_dags] = strdup(dag)) == NULL)
+            out->other = true;
+        else
+            out->n_dags++;
+        return;
+    }
     if (out->n_ended >= STORE_NOTES_MAX_ENDED || parse_ended(payload, &key) < 0) {
         out->other = true;
         return;

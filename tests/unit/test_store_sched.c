@@ -1042,15 +1042,17 @@ test_sent_ahead(void **state UNUSED)
         assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
     } while (notes.count == 0 && mono() < deadline);
     assert_int_equal(notes.count, 1);
-    assert_true(notes.other);
+    assert_int_equal(notes.n_dags, 1);
+    assert_string_equal(notes.dags[0], "etl");
     store_notes_clear(&notes);
     assert_int_equal(store_jobs_alive(S2, NULL, 1, &alive, &e), 0); /* S2 used again */
     assert_string_equal(query("SELECT pid FROM task_instance WHERE task_id = 'extract'"), "4242");
 }
 
 /* What notifications say (store_take_notifies): a try's end names its task instance, which
- * store_ti_get reads back alone; a branch's end (its skips change other rows), any other
- * kind of notification and a malformed end are `other`. */
+ * store_ti_get reads back alone; a run made, instances queued, a branch's end (its skips
+ * change other rows) name their DAG; any other kind of notification and a malformed one are
+ * `other`. */
 static void
 test_notes(void **state UNUSED)
 {
@@ -1065,7 +1067,11 @@ test_notes(void **state UNUSED)
     assert_int_equal(store_jobs_alive(S2, NULL, 1, &alive, &e), 0); /* a round trip */
     assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
     assert_true(notes.count >= 1); /* the run, the queued task */
-    assert_true(notes.other);
+    assert_false(notes.other);
+    assert_int_equal(notes.n_ended, 0);
+    assert_int_equal((int)notes.n_dags, notes.count);
+    for (size_t i = 0; i < notes.n_dags; i++)
+        assert_string_equal(notes.dags[i], "etl");
     store_notes_clear(&notes);
 
     assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1,
@@ -1112,14 +1118,25 @@ test_notes(void **state UNUSED)
                      1);
     assert_int_equal(store_jobs_alive(S2, NULL, 1, &alive, &e), 0);
     assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
-    assert_true(notes.other);
+    assert_false(notes.other); /* the queued transform's, the branch's */
+    assert_int_equal(notes.n_ended, 0);
+    assert_int_equal((int)notes.n_dags, notes.count);
+    assert_int_equal(notes.count, 2);
+    assert_string_equal(notes.dags[0], "etl");
+    assert_string_equal(notes.dags[1], "etl");
     store_notes_clear(&notes);
 
-    /* malformed ends */
+    /* malformed ends, notifications of no known kind or with no DAG */
     /* sent by psql: another session, counted */
-    const char *bad[] = {"finished:etl", "finished:etl\\tr\\textract",
-                         "finished:etl\\tr\\textract\\tx", "finished:\\tr\\textract\\t1",
-                         "finished:etl\\tr\\textract\\t-2"};
+    const char *bad[] = {"finished:etl",
+                         "finished:etl\\tr\\textract",
+                         "finished:etl\\tr\\textract\\tx",
+                         "finished:\\tr\\textract\\t1",
+                         "finished:etl\\tr\\textract\\t-2",
+                         "hello",
+                         "run:",
+                         "queued",
+                         "Run:etl"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char sql[128];
         snprintf(sql, sizeof(sql), "SELECT pg_notify('gust', E'%s')", bad[i]);
@@ -1128,7 +1145,7 @@ test_notes(void **state UNUSED)
         assert_int_equal(store_take_notifies(S2, &notes, &e), 0);
         assert_int_equal(notes.count, 1);
         if (!notes.other)
-            fail_msg("'%s' was read as a try's end", bad[i]);
+            fail_msg("'%s' was read as a try's end or a DAG's change", bad[i]);
         store_notes_clear(&notes);
     }
 }
