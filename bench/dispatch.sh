@@ -80,16 +80,42 @@ wait_for 30 dags_known || { bench_log "the scheduler did not load the DAGs"; cat
 results=$work/results.tsv # tool shape seconds
 t= # set by bench_time
 : >"$results"
+# CPU seconds of each static run: tool shape CLI scheduler tries PostgreSQL (make: all in CLI)
+cpu=$work/cpu.tsv
+: >"$cpu"
+pm=$(bench_pg_postmaster)
+cpu_mark() { # 0 before a gust run, 1 after: sets cli, sched, tries and pg to the differences
+    local own tree p c
+    # this shell's children are read next to the run: the readings' own processes are not
+    [ "$1" = 1 ] && bench_children_cpu_s c
+    own=$(bench_cpu_s "$sched_pid")
+    tree=$(bench_cpu_tree_s "$sched_pid")
+    p=$(bench_pg_cpu_s "$pm")
+    if [ "$1" = 0 ]; then
+        bench_children_cpu_s c
+        m_own=$own m_tree=$tree m_pg=$p m_cli=$c
+        return
+    fi
+    read -r cli sched tries pg <<<"$(awk -v c0="$m_cli" -v c1="$c" -v o0="$m_own" -v o1="$own" \
+        -v t0="$m_tree" -v t1="$tree" -v p0="$m_pg" -v p1="$p" \
+        'BEGIN { printf "%.3f %.3f %.3f %.3f", c1 - c0, o1 - o0, (t1 - o1) - (t0 - o0), p1 - p0 }')"
+}
 for s in "${shapes[@]}"; do
     read -r shape size <<<"$s"
     dag=bench_${shape}_${size}
     for ((i = 1; i <= BENCH_RUNS; i++)); do
         bench_log "dispatch: $dag run $i/$BENCH_RUNS"
+        bench_children_cpu_s c0
         bench_time t make -s -j2 -C "$work/$shape" >/dev/null
+        bench_children_cpu_s c1
         echo "make $shape $t" >>"$results"
+        echo "make $shape $(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }') 0 0 0" >>"$cpu"
+        cpu_mark 0
         bench_time t "$BIN/gust" dags trigger "$dag" -r "bench_$i" --wait >"$work/trigger.log" 2>&1 ||
             { bench_log "gust run of $dag failed"; tail "$work/trigger.log" >&2; exit 1; }
+        cpu_mark 1
         echo "gust $shape $t" >>"$results"
+        echo "gust $shape $cli $sched $tries $pg" >>"$cpu"
         if [ "$shape" = wide ]; then
             for m in mapped mapped_xcom; do
                 bench_time t "$BIN/gust" dags trigger "bench_${m}_$size" -r "bench_$i" --wait >"$work/trigger.log" 2>&1 ||
@@ -139,6 +165,7 @@ q "WITH c AS MATERIALIZED (SELECT run_id, substr(task_id, 2)::int AS k, start_da
    FROM c a JOIN c b ON a.run_id = b.run_id AND b.k = a.k + 1" >"$work/latency"
 n_lat=$(wc -l <"$work/latency")
 cp "$results" "$BENCH_OUT/dispatch.tsv"
+cp "$cpu" "$BENCH_OUT/dispatch_cpu.tsv"
 cp "$work/latency" "$BENCH_OUT/latency.txt"
 
 tasks_of() { python3 -c "import sys; sys.path.insert(0, '$GUST_ROOT/bench'); import gen_graphs as g; print(len(g.graph('$1', '$2', 42)))"; }
@@ -175,6 +202,27 @@ stat_of() { awk -v t="$1" -v s="$2" '$1 == t && $2 == s { print $3 }' "$results"
     done
     echo
     echo "Goals: gust within 2x of make -j2; snakemake at least 10x slower than gust."
+    echo
+    ncpu=$(nproc)
+    echo "CPU per task of the same runs (user + system, median of the runs): make's with its recipes';"
+    echo "gust's split into the CLI (\`trigger --wait\`), the scheduler, its tries (the \`true\`"
+    echo "processes it reaped) and PostgreSQL (every process of the cluster: backends, WAL writer,"
+    echo "checkpointer, autovacuum). No tool can finish faster than its CPU time over the machine's"
+    echo "$ncpu CPUs: gust's floor. The last column is that floor against make's wall time: above 2, the"
+    echo "2x goal is out of reach on this machine even if gust kept every CPU busy all the time."
+    echo
+    echo "| graph | make | gust | CLI | scheduler | tries | PostgreSQL | gust's floor (CPU / $ncpu) | floor / make's wall |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for s in "${shapes[@]}"; do
+        read -r shape size <<<"$s"
+        n=$(tasks_of "$shape" "$size")
+        col() { awk -v t="$1" -v s="$shape" -v c="$2" '$1 == t && $2 == s { print $c }' "$cpu" | bench_median; }
+        gsum=$(awk -v s="$shape" '$1 == "gust" && $2 == s { print $3 + $4 + $5 + $6 }' "$cpu" | bench_median)
+        ms() { awk -v v="$1" -v n="$n" 'BEGIN { printf "%.3f ms", 1000 * v / n }'; }
+        floor=$(awk -v v="$gsum" -v c="$ncpu" 'BEGIN { printf "%.3f", v / c }')
+        read -r mk _ <<<"$(stat_of make "$shape")"
+        echo "| $shape $size | $(ms "$(col make 3)") | $(ms "$gsum") | $(ms "$(col gust 3)") | $(ms "$(col gust 4)") | $(ms "$(col gust 5)") | $(ms "$(col gust 6)") | $(ms "$floor") | $(bench_ratio "$floor" "$mk") |"
+    done
     echo
     read -r st stmin stmax <<<"$(stat_of gust wide)"
     read -r mt mtmin mtmax <<<"$(stat_of gust_mapped wide)"

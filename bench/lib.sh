@@ -20,6 +20,13 @@
 #   bench_ratio A B               A / B with 2 decimals ("n/a" when B is 0)
 #   bench_rss_kb PID              resident set size now, in KiB
 #   bench_cpu_s PID               user + system CPU time so far, in seconds
+#   bench_cpu_tree_s PID          the same plus that of its children it has waited for
+#                                 (cutime, cstime): a scheduler's with its tries'
+#   bench_children_cpu_s VAR      user + system CPU of this shell's waited-for children so
+#                                 far (bash's times), in seconds, into VAR
+#   bench_pg_postmaster           the pid of the benchmark cluster's postmaster
+#   bench_pg_cpu_s PM             that cluster's CPU so far, in seconds: the postmaster with
+#                                 every child it reaped, plus each live child's own
 #   bench_log msg                 progress line on stderr ("bench: ...")
 #   bench_hwm_kb PID              peak resident set size so far (VmHWM), in KiB
 #   bench_runs_done N             true once N dag_runs of PGDATABASE ended (success or failed);
@@ -90,6 +97,37 @@ bench_cpu_s() {
     local tck
     tck=$(getconf CLK_TCK)
     sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$tck" '{ printf "%.3f\n", ($12 + $13) / t }'
+}
+
+bench_cpu_tree_s() {
+    local tck
+    tck=$(getconf CLK_TCK)
+    sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$tck" '{ printf "%.3f\n", ($12 + $13 + $14 + $15) / t }'
+}
+
+bench_children_cpu_s() {
+    # times' second line, "XmY.YYYs XmY.YYYs": the children's user and system time. Run in
+    # this shell (a command substitution is a new process, whose children are not ours).
+    local f
+    f=$(mktemp)
+    times >"$f"
+    printf -v "$1" '%s' "$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); s += a[1] * 60 + a[2] }
+        printf "%.3f\n", s }' "$f")"
+    rm -f "$f"
+}
+
+bench_pg_postmaster() {
+    local dir
+    dir=$(psql -X -At -d postgres -c "SHOW data_directory") && head -1 "$dir/postmaster.pid"
+}
+
+bench_pg_cpu_s() {
+    local sum c
+    sum=$(bench_cpu_tree_s "$1")
+    for c in $(pgrep -P "$1"); do
+        sum="$sum $(bench_cpu_s "$c" 2>/dev/null || echo 0)" # a child may end meanwhile
+    done
+    echo "$sum" | awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.3f\n", s }'
 }
 
 bench_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
