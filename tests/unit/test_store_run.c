@@ -859,17 +859,28 @@ test_clear(void **state)
 
 /* ---- counts, variables, log ------------------------------------------------------------ */
 
+/* store_count_active of dag's runs but run ("none": a run id no run has, so every run counts),
+ * counted up to cap */
+static int
+count_active(const char *dag, const char *run, int cap)
+{
+    struct err e = {0};
+    int n = -1;
+
+    if (store_count_active(S, dag, run, cap, &n, &e) != 0)
+        fail_msg("count active: %s", e.msg);
+    return n;
+}
+
 static void
 test_count_active(void **state)
 {
     struct err e = {0};
     struct store_ti_change c = {"only", -1, TI_NONE, TI_QUEUED};
-    int in_dag = -1, applied;
-    /* "none": a run id no run has, so every run counts */
+    int applied;
 
     (void)state;
-    assert_int_equal(store_count_active(S, "etl", "none", 10, &in_dag, &e), 0);
-    assert_int_equal(in_dag, 0);
+    assert_int_equal(count_active("etl", "none", 10), 0);
     mkrun(ETL, "r1", T0);
     mkrun(ETL, "r2", T0 + 1);
     mkrun(ETL, "r3", T0 + 2);
@@ -880,23 +891,14 @@ test_count_active(void **state)
     apply1("r3", "extract", TI_NONE, TI_QUEUED, 1);
     apply1("r3", "load", TI_NONE, TI_QUEUED, 1);
     assert_int_equal(store_tis_apply(S, "other", "o1", &c, 1, T0, &applied, &e), 0);
-    assert_int_equal(store_count_active(S, "etl", "none", 10, &in_dag, &e), 0);
-    assert_int_equal(in_dag, 4); /* other's is not counted */
-    assert_int_equal(store_count_active(S, "etl", "none", 1, &in_dag, &e), 0);
-    assert_int_equal(in_dag, 1); /* counted up to the cap */
-    assert_int_equal(store_count_active(S, "other", "none", 10, &in_dag, &e), 0);
-    assert_int_equal(in_dag, 1);
+    assert_int_equal(count_active("etl", "none", 10), 4); /* other's is not counted */
+    assert_int_equal(count_active("etl", "none", 1), 1);  /* counted up to the cap */
+    assert_int_equal(count_active("other", "none", 10), 1);
     /* the other runs only: on both sides of the run left out (run ids sort r1 < r2 < r3) */
-    assert_int_equal(store_count_active(S, "etl", "r2", 10, &in_dag, &e), 0);
-    assert_int_equal(in_dag, 3);
-    assert_int_equal(store_count_active(S, "etl", "r1", 10, &in_dag, &e), 0);
-    assert_int_equal(in_dag, 3);
-    assert_int_equal(store_count_active(S, "etl", "r3", 10, &in_dag, &e), 0);
-    assert_int_equal(in_dag, 2);
-    assert_int_equal(store_count_active(S, "etl", "none", 10, &in_dag, &e), 0);
-    assert_int_equal(in_dag, 4);
-    assert_int_equal(store_count_active(S, "other", "o1", 10, &in_dag, &e), 0);
-    assert_int_equal(in_dag, 0);
+    assert_int_equal(count_active("etl", "r2", 10), 3);
+    assert_int_equal(count_active("etl", "r1", 10), 3);
+    assert_int_equal(count_active("etl", "r3", 10), 2);
+    assert_int_equal(count_active("other", "o1", 10), 0);
 }
 
 static void
