@@ -250,8 +250,10 @@ send_one(struct store *s, const char *name, const char *sql, int n, const char *
                 : PQsendQueryParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
 }
 
-/* Send BEGIN, SET LOCAL, the statement and COMMIT, then a sync, in pipeline mode. 0, or -1
- * with e set and the pipeline left. */
+/* Send the setting and the statement, then a sync, in pipeline mode. 0, or -1 with e set and
+ * the pipeline left. The statements of a pipeline up to its sync are one transaction (the
+ * extended protocol commits at the sync), so set_config's local value holds for its commit,
+ * with no BEGIN and COMMIT of their own (two statements a write instead of four). */
 static int
 send_lazy(struct store *s, struct err *e, const char *sql, int n, const char *const *params)
 {
@@ -260,10 +262,8 @@ send_lazy(struct store *s, struct err *e, const char *sql, int n, const char *co
 
     if (PQenterPipelineMode(s->conn) != 1) /* not idle: a statement is still under way */
         return db_error(s, NULL, e);
-    if (!send_one(s, NULL, "BEGIN", 0, NULL) ||
-        !send_one(s, NULL, "SET LOCAL synchronous_commit TO off", 0, NULL) ||
-        !send_one(s, name, sql, n, params) || !send_one(s, NULL, "COMMIT", 0, NULL) ||
-        !PQpipelineSync(s->conn)) {
+    if (!send_one(s, NULL, "SELECT set_config('synchronous_commit', 'off', true)", 0, NULL) ||
+        !send_one(s, name, sql, n, params) || !PQpipelineSync(s->conn)) {
         db_error(s, NULL, e);
         PQexitPipelineMode(s->conn); /* fails on a lost connection; PQreset leaves the mode */
         return -1;
@@ -287,7 +287,7 @@ lazy_take(struct store *s, struct lazy_read *l, PGresult *r, struct err *e)
         break;
     case PGRES_COMMAND_OK:
     case PGRES_TUPLES_OK:
-        if (l->q == 2 && l->res == NULL) { /* the statement's own result */
+        if (l->q == 1 && l->res == NULL) { /* the statement's own result */
             l->res = r;
             return;
         }

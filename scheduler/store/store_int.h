@@ -10,10 +10,10 @@
 
 #include "store/store.h"
 
-/* Reading the results of a lazy transaction sent in pipeline mode (store.c): BEGIN, SET
- * LOCAL, the statement and COMMIT, then the sync. q counts the statements whose results
- * ended; res is the statement's own result. */
-#define LAZY_SENT 4
+/* Reading the results of a lazy transaction sent in pipeline mode (store.c): the setting,
+ * the statement, then the sync. q counts the statements whose results ended; res is the
+ * statement's own result. */
+#define LAZY_SENT 2
 struct lazy_read {
     int q;
     bool failed, synced;
