@@ -577,22 +577,16 @@ test_finish_with_xcom(void **state)
     assert_int_equal(store_ti_finish(S, "etl", "r", "extract", -1, &end, &e), 0); /* once only */
 }
 
-/* A try's end commits lazily (no disk wait) and store_durable then flushes the WAL up to it
- * with one synchronous commit; a lazy statement that fails leaves the session usable (out of
- * pipeline mode, no transaction open). The test cluster runs with synchronous_commit off,
- * so this store asks for it on, as a production server has it. */
-static void
-test_lazy_end_durable(void **state)
+/* A store whose commits wait for the disk, as on a production server: the test cluster runs
+ * with synchronous_commit off. */
+static struct store *
+open_sync(void)
 {
     struct err e = {0};
     struct store *sync;
-    char lsn[64], cond[160];
-    long long job = 0;
     const char *old = getenv("PGOPTIONS");
     char *saved = old ? strdup(old) : NULL;
-    struct store_try_end end = {.state = TI_SUCCESS, .end = T0 + 30, .duration = 1};
 
-    (void)state;
     setenv("PGOPTIONS", "-c synchronous_commit=on", 1);
     sync = store_open("dbname=" DB, &e);
     if (saved)
@@ -602,6 +596,22 @@ test_lazy_end_durable(void **state)
     free(saved);
     if (sync == NULL)
         fail_msg("store_open: %s", e.msg);
+    return sync;
+}
+
+/* A try's end commits lazily (no disk wait) and store_durable then flushes the WAL up to it
+ * with one synchronous commit; a lazy statement that fails leaves the session usable (out of
+ * pipeline mode, no transaction open). */
+static void
+test_lazy_end_durable(void **state)
+{
+    struct err e = {0};
+    struct store *sync = open_sync();
+    char lsn[64], cond[160];
+    long long job = 0;
+    struct store_try_end end = {.state = TI_SUCCESS, .end = T0 + 30, .duration = 1};
+
+    (void)state;
     assert_int_equal(store_job_start(sync, "LocalTaskJob", "host1", 0, &job, &e), 0);
     mkrun(ETL, "r", T0);
     end.try_number = start("r", "extract", TI_NONE, T0);
@@ -622,6 +632,34 @@ test_lazy_end_durable(void **state)
     assert_int_equal(store_xcom_set(sync, "etl", "r", "extract", -1, "k", "[1]", &e), 0);
     assert_int_equal(store_variable_set(sync, "after", "ok", &e), 0);
     assert_string_equal(query("SELECT value FROM xcom WHERE key = 'k'"), "[1]");
+    store_free(sync);
+}
+
+/* A lazy write's statement runs in the transaction whose commit does not wait for the disk
+ * (the setting and the statement are one transaction, up to the pipeline's sync), and the
+ * setting does not outlive it. A trigger records the synchronous_commit each write saw. */
+static void
+test_lazy_setting(void **state)
+{
+    struct err e = {0};
+    struct store *sync = open_sync();
+
+    (void)state;
+    query("CREATE TABLE seen (n serial, v text)");
+    query("CREATE FUNCTION seen_rec() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+          "INSERT INTO seen (v) VALUES (TG_TABLE_NAME || '=' || "
+          "current_setting('synchronous_commit')); RETURN NEW; END $$");
+    query("CREATE TRIGGER seen_x BEFORE INSERT ON xcom "
+          "FOR EACH ROW EXECUTE FUNCTION seen_rec()");
+    query(
+        "CREATE TRIGGER seen_r BEFORE UPDATE ON dag_run FOR EACH ROW EXECUTE FUNCTION seen_rec()");
+    mkrun(ETL, "r", T0);
+    assert_int_equal(store_xcom_set(sync, "etl", "r", "extract", -1, "k", "[1]", &e), 0);
+    assert_int_equal(store_run_set_state(sync, "etl", "r", RUN_QUEUED, RUN_RUNNING, T0, &e), 1);
+    assert_int_equal(store_xcom_set(sync, "etl", "r", "extract", -1, "k2", "[2]", &e), 0);
+    assert_string_equal(query("SELECT string_agg(v, ' ' ORDER BY n) FROM seen"),
+                        "xcom=off dag_run=on xcom=off");
+    query("DROP TABLE seen; DROP FUNCTION seen_rec() CASCADE");
     store_free(sync);
 }
 
@@ -939,6 +977,7 @@ main(void)
         cmocka_unit_test_setup(test_xcom_if_changed, setup),
         cmocka_unit_test_setup(test_finish_with_xcom, setup),
         cmocka_unit_test_setup(test_lazy_end_durable, setup),
+        cmocka_unit_test_setup(test_lazy_setting, setup),
         cmocka_unit_test_setup(test_finish_with_skips, setup),
         cmocka_unit_test_setup(test_clear, setup),
         cmocka_unit_test_setup(test_count_active, setup),
