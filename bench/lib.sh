@@ -92,18 +92,18 @@ bench_ratio() {
 
 bench_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-bench_cpu_s() {
-    # fields 14 and 15 of /proc/PID/stat (utime, stime) in clock ticks; comm may hold spaces
+# PID's CPU seconds from the first N of fields 14 to 17 of /proc/PID/stat (utime, stime,
+# cutime, cstime) in clock ticks; comm may hold spaces
+_bench_stat_cpu() {
     local tck
     tck=$(getconf CLK_TCK)
-    sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$tck" '{ printf "%.3f\n", ($12 + $13) / t }'
+    sed 's/^.*) //' "/proc/$1/stat" |
+        awk -v t="$tck" -v n="$2" '{ s = 0; for (i = 12; i < 12 + n; i++) s += $i; printf "%.3f\n", s / t }'
 }
 
-bench_cpu_tree_s() {
-    local tck
-    tck=$(getconf CLK_TCK)
-    sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$tck" '{ printf "%.3f\n", ($12 + $13 + $14 + $15) / t }'
-}
+bench_cpu_s() { _bench_stat_cpu "$1" 2; }
+
+bench_cpu_tree_s() { _bench_stat_cpu "$1" 4; }
 
 bench_children_cpu_s() {
     # times' second line, "XmY.YYYs XmY.YYYs": the children's user and system time. Run in

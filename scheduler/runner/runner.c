@@ -238,22 +238,28 @@ runner_active_runs(const struct runner *r)
     return n;
 }
 
+/* Plan each run of the DAG again; forget: read its states again first. */
+static void
+mark_dag(struct runner *r, const char *dag_id, bool forget)
+{
+    for (size_t i = 0; i < r->n_runs; i++)
+        if (strcmp(r->runs[i]->dag_id, dag_id) == 0) {
+            if (forget)
+                run_forget_states(r->runs[i]);
+            r->runs[i]->dirty = true;
+        }
+}
+
 void
 runner_dirty_dag(struct runner *r, const char *dag_id)
 {
-    for (size_t i = 0; i < r->n_runs; i++)
-        if (strcmp(r->runs[i]->dag_id, dag_id) == 0)
-            r->runs[i]->dirty = true;
+    mark_dag(r, dag_id, false);
 }
 
 void
 runner_forget_dag(struct runner *r, const char *dag_id)
 {
-    for (size_t i = 0; i < r->n_runs; i++)
-        if (strcmp(r->runs[i]->dag_id, dag_id) == 0) {
-            run_forget_states(r->runs[i]);
-            r->runs[i]->dirty = true;
-        }
+    mark_dag(r, dag_id, true);
 }
 
 bool
