@@ -4,8 +4,11 @@
 # One DAG of 1,000, 5,000 and 20,000 no-op tasks (bench/gen_graphs.py fan N: start -> N-2
 # parallel -> end), and 100 DAGs of 100 tasks triggered one after another with nothing
 # running yet: wall time per task from the first trigger to the last task's end
-# (task_instance.end_date, microseconds), the scheduler's CPU per task and its peak RSS (VmHWM). Each measurement has its
-# own database and a fresh `gust scheduler` (GUST_PARALLELISM=2) that loads only the DAGs
+# (task_instance.end_date, microseconds), the scheduler's CPU per task and its peak RSS
+# (VmHWM): the whole peak, and the runs' own (VmHWM started again from the RSS once the DAGs
+# are loaded, bench_hwm_reset: loading the DAG file, its YAML tree and the structs built
+# from it, is the higher peak and says nothing of run state). Each measurement has its own
+# database and a fresh `gust scheduler` (GUST_PARALLELISM=2) that loads only the DAGs
 # measured, so the peak is that work's. Runs interleaved over the sizes. Flat means the
 # per-task time and memory do not grow with n. A table, and growth.png (gnuplot) beside
 # RESULTS.md (run.sh copies the PNGs of $BENCH_OUT there).
@@ -58,11 +61,13 @@ export PGDATABASE=gust_bench_growth GUST_DATABASE_URL="dbname=gust_bench_growth"
 export GUST_LOGS_FOLDER=$work/logs GUST_PARALLELISM=2
 q() { psql -X -q -At -c "$1"; }
 dags_loaded() { test "$(q "SELECT count(*) FROM dag WHERE dag_id LIKE 'bench\_fan\_%'")" = "$1"; }
-results=$work/results.tsv # label tasks wall_s sched_cpu_s peak_rss_kib loaded_rss_kib trigger_s
+# label tasks wall_s sched_cpu_s peak_rss_kib loaded_rss_kib trigger_s runs_peak_rss_kib
+# (runs_peak_rss_kib "-" where the kernel would not start VmHWM again)
+results=$work/results.tsv
 : >"$results"
 
 measure() { # label dags tasks-per-dag run
-    local label=$1 dags=$2 per=$3 run=$4 total t0 t1 cpu0 rss0 wall end failed
+    local label=$1 dags=$2 per=$3 run=$4 total t0 t1 cpu0 rss0 hwm0 hwm1 wall end failed
     total=$((dags * per))
     pg_createdb "$PGDATABASE"
     "$BIN/gust" db migrate >/dev/null
@@ -73,7 +78,10 @@ measure() { # label dags tasks-per-dag run
         { bench_log "the scheduler did not start"; tail "$work/scheduler.log" >&2; exit 1; }
     wait_for 120 dags_loaded "$dags" ||
         { bench_log "the scheduler did not load $label"; tail "$work/scheduler.log" >&2; exit 1; }
+    hwm0=$(bench_hwm_kb "$sched_pid") # loading's peak
     rss0=$(bench_rss_kb "$sched_pid")
+    reset=1
+    bench_hwm_reset "$sched_pid" || reset=0
     cpu0=$(bench_cpu_s "$sched_pid")
     bench_log "growth: $label ($dags x $per tasks) run $run/$BENCH_RUNS"
     t0=$EPOCHREALTIME
@@ -91,10 +99,12 @@ measure() { # label dags tasks-per-dag run
         { bench_log "$label: the scheduler exited during the run"; tail "$work/scheduler.log" >&2; exit 1; }
     end=$(q "SELECT extract(epoch FROM max(end_date)) FROM task_instance")
     wall=$(awk -v a="$t0" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
-    printf '%s %s %s %s %s %s %s\n' "$label" "$total" "$wall" \
+    hwm1=$(bench_hwm_kb "$sched_pid") # the runs' peak, or the whole one without the reset
+    printf '%s %s %s %s %s %s %s %s\n' "$label" "$total" "$wall" \
         "$(awk -v a="$cpu0" -v b="$(bench_cpu_s "$sched_pid")" 'BEGIN { printf "%.3f", b - a }')" \
-        "$(bench_hwm_kb "$sched_pid")" "$rss0" \
-        "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" >>"$results"
+        "$((hwm1 > hwm0 ? hwm1 : hwm0))" "$rss0" \
+        "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
+        "$([ "$reset" = 1 ] && echo "$hwm1" || echo -)" >>"$results"
     stop_scheduler
 }
 
@@ -122,11 +132,13 @@ gp=$work/growth.dat # tasks per_task_ms peak_rss_mib label
     echo "a fresh \`gust scheduler\` (\`GUST_PARALLELISM=2\`) that loads only the DAGs measured. Wall"
     echo "time from the first trigger to the last task's end (\`task_instance.end_date\`); the scheduler's CPU"
     echo "time over the same span; its peak RSS (VmHWM), its RSS once the DAGs were loaded (before the"
-    echo "first trigger), and what the runs added to it per task (the memory of run state)."
+    echo "first trigger), the runs' own peak (VmHWM started again from that RSS, /proc/PID/clear_refs),"
+    echo "and what the runs added over the loaded RSS per task (the memory of run state). The whole peak"
+    echo "is loading's (the DAG file's YAML tree beside the structs built from it), not the runs'."
     echo "$BENCH_RUNS runs each, interleaved; median (min-max)."
     echo
-    echo "| work | tasks | wall s | per task | scheduler CPU per task | peak RSS MiB | RSS loaded MiB | (peak - loaded) per task | triggers s |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| work | tasks | wall s | per task | scheduler CPU per task | peak RSS MiB | RSS loaded MiB | runs' peak RSS MiB | (runs' peak - loaded) per task | triggers s |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     for c in "${cases[@]}"; do
         read -r label dags per <<<"$c"
         total=$((dags * per))
@@ -134,10 +146,14 @@ gp=$work/growth.dat # tasks per_task_ms peak_rss_mib label
         read -r p pmin pmax <<<"$(col "$label" 5 | bench_stats | mib)"
         read -r r _ <<<"$(col "$label" 6 | bench_stats | mib)"
         ms=$(per_task "$label" "$total")
-        kib=$(awk -v l="$label" '$1 == l { print $5 - $6 }' "$results" | bench_median |
-            awk -v n="$total" '{ printf "%.2f KiB", $1 / n }')
+        rp=n/a kib=n/a
+        if ! col "$label" 8 | grep -q -- -; then
+            read -r rp _ <<<"$(col "$label" 8 | bench_stats | mib)"
+            kib=$(awk -v l="$label" '$1 == l { print $8 - $6 }' "$results" | bench_median |
+                awk -v n="$total" '{ printf "%.2f KiB", $1 / n }')
+        fi
         if [ "$label" = multi ]; then what="$dags DAGs x $per"; else what="1 DAG"; fi
-        echo "| $what | $total | $w ($wmin-$wmax) | $ms ms | $(cpu_per_task "$label" "$total") ms | $p ($pmin-$pmax) | $r | $kib | $(col "$label" 7 | bench_median) |"
+        echo "| $what | $total | $w ($wmin-$wmax) | $ms ms | $(cpu_per_task "$label" "$total") ms | $p ($pmin-$pmax) | $r | $rp | $kib | $(col "$label" 7 | bench_median) |"
         echo "$total $ms $p $label" >>"$gp"
     done
     echo

@@ -29,6 +29,9 @@
 #                                 every child it reaped, plus each live child's own
 #   bench_log msg                 progress line on stderr ("bench: ...")
 #   bench_hwm_kb PID              peak resident set size so far (VmHWM), in KiB
+#   bench_hwm_reset PID           start VmHWM again from the RSS now (/proc/PID/clear_refs,
+#                                 Linux 4.0), so that a later bench_hwm_kb is the peak of
+#                                 what came after; false when the kernel refused
 #   bench_runs_done N             true once N dag_runs of PGDATABASE ended (success or failed);
 #                                 also records the peak of other sessions on the database
 #                                 (pg_stat_activity) in $BENCH_CONN_PEAK_FILE when that is set,
@@ -131,6 +134,7 @@ bench_pg_cpu_s() {
 }
 
 bench_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+bench_hwm_reset() { echo 5 2>/dev/null >"/proc/$1/clear_refs"; }
 
 # The column alias bench_wait marks the poll, so that statement counts can leave it out
 # (pg_stat_statements keeps the text: WHERE query NOT LIKE '%bench_wait%').

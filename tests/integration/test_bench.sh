@@ -4,7 +4,7 @@
 # not checked: benchmarks are measured by make bench, never timed in tests.
 set -u
 source "$GUST_SRC/tests/lib/common.sh"
-plan 28
+plan 29
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -50,6 +50,9 @@ rows=$(grep -cE '^\| (1 DAG|[0-9]+ DAGs x [0-9]+) \| [0-9]+ \| [0-9.]+ \([0-9.]+
     "$out/RESULTS.md")
 check_eq "four growth rows with figures" 4 "$rows"
 [ "$rows" = 4 ] || sed -n '/^### 9/,/^### 10/p' "$out/RESULTS.md" | sed 's/^/# /'
+# ... each with the runs' own peak and run state per task (VmHWM started again after loading)
+rows=$(grep -cE '^\| (1 DAG|[0-9]+ DAGs x [0-9]+) \| .* \| [0-9.]+ \| [0-9.]+ KiB \| [0-9.]+ \|$' "$out/RESULTS.md")
+check_eq "four growth rows with the runs' peak and run state per task" 4 "$rows"
 check "the growth part states the per-task time ratio" \
     grep -qE '^Per-task wall time, one DAG of [0-9]+ tasks / one DAG of [0-9]+: \*\*[0-9.]+\*\*' "$out/RESULTS.md"
 check_contains "RESULTS.md links the growth plot" "](growth.png)" "$res"
