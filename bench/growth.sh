@@ -78,6 +78,9 @@ measure() { # label dags tasks-per-dag run
         { bench_log "the scheduler did not start"; tail "$work/scheduler.log" >&2; exit 1; }
     wait_for 120 dags_loaded "$dags" ||
         { bench_log "the scheduler did not load $label"; tail "$work/scheduler.log" >&2; exit 1; }
+    # the DAG rows are written while the folder is still being loaded: its peak and the RSS
+    # it leaves are read once the scheduler is idle
+    bench_wait_idle "$sched_pid" 60 || bench_log "growth: the scheduler still busy after loading $label"
     hwm0=$(bench_hwm_kb "$sched_pid") # loading's peak
     rss0=$(bench_rss_kb "$sched_pid")
     reset=1

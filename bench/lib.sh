@@ -29,6 +29,9 @@
 #                                 every child it reaped, plus each live child's own
 #   bench_log msg                 progress line on stderr ("bench: ...")
 #   bench_hwm_kb PID              peak resident set size so far (VmHWM), in KiB
+#   bench_wait_idle PID SECS      wait (at most SECS) until PID's CPU time grows by less than
+#                                 10 ms in half a second: done with what it was doing (a
+#                                 scheduler's load of its DAG folder); false at the limit
 #   bench_hwm_reset PID           start VmHWM again from the RSS now (/proc/PID/clear_refs,
 #                                 Linux 4.0), so that a later bench_hwm_kb is the peak of
 #                                 what came after; false when the kernel refused
@@ -134,6 +137,17 @@ bench_pg_cpu_s() {
 }
 
 bench_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+bench_wait_idle() {
+    local end=$((SECONDS + $2)) a b
+    b=$(bench_cpu_s "$1")
+    while ((SECONDS < end)); do
+        a=$b
+        sleep 0.5
+        b=$(bench_cpu_s "$1")
+        awk -v a="$a" -v b="$b" 'BEGIN { exit !(b - a < 0.01) }' && return 0
+    done
+    return 1
+}
 bench_hwm_reset() { echo 5 2>/dev/null >"/proc/$1/clear_refs"; }
 
 # The column alias bench_wait marks the poll, so that statement counts can leave it out
