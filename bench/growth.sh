@@ -67,7 +67,7 @@ results=$work/results.tsv
 : >"$results"
 
 measure() { # label dags tasks-per-dag run
-    local label=$1 dags=$2 per=$3 run=$4 total t0 t1 cpu0 rss0 hwm0 hwm1 wall end failed
+    local label=$1 dags=$2 per=$3 run=$4 total t0 t1 cpu0 rss0 hwm0 hwm1 reset wall end failed
     total=$((dags * per))
     pg_createdb "$PGDATABASE"
     "$BIN/gust" db migrate >/dev/null
