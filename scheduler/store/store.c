@@ -287,7 +287,7 @@ lazy_take(struct store *s, struct lazy_read *l, PGresult *r, struct err *e)
         break;
     case PGRES_COMMAND_OK:
     case PGRES_TUPLES_OK:
-        if (l->q == 1 && l->res == NULL) { /* the statement's own result */
+        if (l->q == LAZY_SENT - 1 && l->res == NULL) { /* the statement's own, sent last */
             l->res = r;
             return;
         }

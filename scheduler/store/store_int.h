@@ -163,7 +163,8 @@ store_end_tx(struct store *s, int rc, struct err *e)
 int store_begin_lazy(struct store *s, struct err *e);
 
 /* store_exec of one statement in a lazy transaction: the result (caller PQclears) or NULL.
- * BEGIN, the statement and COMMIT go in one round trip (libpq's pipeline mode). */
+ * The setting and the statement go in one round trip, one implicit transaction up to the
+ * sync (libpq's pipeline mode, store.c send_lazy). */
 PGresult *store_exec_lazy(struct store *s, struct err *e, const char *sql, int n,
                           const char *const *p);
 
